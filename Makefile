@@ -1,0 +1,46 @@
+# pdesurrogate: setup / demo / test / bench.  `make demo` and `make test` set up on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+# CPU build by default so pip never pulls a multi-GB CUDA build; a GPU user sets e.g. TORCH="torch==2.13.0"
+# with their own index (PIP_EXTRA_INDEX_URL) or TORCH=torch.
+TORCH  ?= torch==2.13.0
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup demo test test-all bench lint clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo      set up if needed, then run the demo (generate -> fit -> predict)"
+	@echo "make test      set up if needed, then run the fast tests"
+	@echo "make test-all  also run the tests marked slow"
+	@echo "make bench     run the benchmarks in benchmarks/"
+	@echo "make setup     create $(VENV) and install the project editable (TORCH=$(TORCH))"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest
+
+test-all: setup
+	$(PY) -m pytest -m "slow or not slow"
+
+bench: setup
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) benchmarks/solvers.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,190 @@
+"""The solver contract every PDE in :mod:`pdesurrogate.solvers` follows.
+
+A solver is a plain object built from typed constructor arguments (grid size, domain, time step,
+parameter ranges). It knows nothing of ML models, files or MPI. It does three things:
+
+* ``sample(n, seed)``: draw PDE parameters and initial conditions for a batch;
+* ``advance(u, params, duration)``: move a batch of states ``(B, C, *grid)`` forward in time;
+* ``solve(u0, params, times)``: the trajectory at the requested times, ``(B, T, C, *grid)``.
+
+States are torch tensors, so a solver runs on CPU or CUDA; the dtype follows the input
+(float32 by default from ``sample``, float64 when given float64). Parameters are a dict
+name -> tensor of shape ``(B,)``; the names are ``param_names``.
+
+A run that produces NaN/Inf or grows past ``blowup`` raises :class:`SolverDivergedError` naming
+the first bad sample and the time, so no NaN sample ever leaves a solver.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+Params = dict[str, Tensor]
+
+
+class SolverDivergedError(RuntimeError):
+    """A solve produced NaN/Inf or grew past the solver's ``blowup`` bound.
+
+    Attributes: ``sample`` (index in the batch of the first bad trajectory), ``time`` (the
+    simulated time at which it was detected), ``solver`` (name).
+    """
+
+    def __init__(self, solver: str, sample: int, time: float, reason: str):
+        self.solver, self.sample, self.time, self.reason = solver, sample, time, reason
+        super().__init__(f"{solver}: sample {sample} diverged at t={time:.6g} ({reason})")
+
+
+def check_positive(name: str, value: float) -> float:
+    """Return ``value`` as float, or raise ValueError saying a positive finite number was expected."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_range(name: str, value: Sequence[float], positive: bool = False) -> tuple[float, float]:
+    """Validate a ``(low, high)`` parameter range; ``positive`` requires ``low > 0``."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ValueError(f"{name} must satisfy low <= high (finite), got {value!r}")
+    if positive and lo <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return lo, hi
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def uniform(gen: torch.Generator, n: int, bounds: tuple[float, float], log: bool = False) -> Tensor:
+    """``n`` draws (float64, CPU) from U(low, high), or log-uniform when ``log``."""
+    lo, hi = bounds
+    r = torch.rand(n, generator=gen, dtype=torch.float64)
+    if log and lo > 0:
+        return torch.exp(math.log(lo) + r * (math.log(hi) - math.log(lo)))
+    return lo + r * (hi - lo)
+
+
+class Solver(ABC):
+    """Base class: argument checks, divergence checks and the time loop of ``solve``.
+
+    Subclasses set ``name``, ``channels`` (number of state channels), ``param_names`` and
+    ``self.grid`` (tuple of 1-D coordinate tensors, one per spatial axis, in the order of the
+    state's spatial dimensions), store each constructor argument as an attribute of the same
+    name (``settings()`` reads them back), and implement ``sample`` and ``advance``.
+    """
+
+    name: str = "solver"
+    channels: int = 1
+    param_names: tuple[str, ...] = ()
+    steady: bool = False  # True when the PDE has no time: solve returns one slice
+    blowup: float = 1e6  # |u| past this is divergence
+    grid: tuple[Tensor, ...]
+
+    # -- the contract ------------------------------------------------------------------------
+    @abstractmethod
+    def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
+               device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
+        """Draw ``n`` initial states ``(n, C, *grid)`` and parameters ``{name: (n,)}``.
+
+        Deterministic for a given ``seed`` (drawn on the CPU, then moved to ``device``).
+        """
+
+    @abstractmethod
+    def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
+        """Advance states ``u`` of shape ``(B, C, *grid)`` by ``duration`` time units."""
+
+    # -- shared machinery --------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape of one channel of the state."""
+        return tuple(len(g) for g in self.grid)
+
+    def settings(self) -> dict:
+        """The constructor arguments, as JSON-friendly values (stored in dataset files)."""
+        out = {}
+        for pname in inspect.signature(type(self).__init__).parameters:
+            if pname == "self":
+                continue
+            v = getattr(self, pname)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif hasattr(v, "settings"):
+                v = {"class": type(v).__name__, **v.settings()}
+            out[pname] = v
+        return out
+
+    def check_inputs(self, u: Tensor, params: Params) -> None:
+        """Raise ValueError if ``u`` or ``params`` do not fit this solver."""
+        if not isinstance(u, Tensor):
+            raise TypeError(f"{self.name}: state must be a torch.Tensor, got {type(u).__name__}")
+        want = (self.channels, *self.shape)
+        if u.ndim != len(want) + 1 or tuple(u.shape[1:]) != want:
+            raise ValueError(
+                f"{self.name}: state must have shape (batch, {', '.join(map(str, want))}), "
+                f"got {tuple(u.shape)}"
+            )
+        if not u.is_floating_point():
+            raise TypeError(f"{self.name}: state must be a floating tensor, got {u.dtype}")
+        missing = [p for p in self.param_names if p not in params]
+        if missing:
+            raise ValueError(f"{self.name}: missing parameter(s) {missing}; expected {list(self.param_names)}")
+        for p in self.param_names:
+            v = torch.as_tensor(params[p])
+            if v.ndim != 1 or v.shape[0] != u.shape[0]:
+                raise ValueError(
+                    f"{self.name}: parameter {p!r} must have shape ({u.shape[0]},), got {tuple(v.shape)}"
+                )
+            if not torch.isfinite(v).all():
+                raise ValueError(f"{self.name}: parameter {p!r} has non-finite values")
+
+    def param(self, params: Params, name: str, like: Tensor) -> Tensor:
+        """Parameter ``name`` as a tensor on ``like``'s device/dtype, shaped to broadcast
+        against a batch of states ``(B, C, *grid)``."""
+        v = torch.as_tensor(params[name]).to(device=like.device, dtype=like.dtype)
+        return v.reshape(-1, *([1] * (like.ndim - 1)))
+
+    def check_finite(self, u: Tensor, t: float) -> None:
+        """Raise SolverDivergedError if any sample of ``u`` is non-finite or past ``blowup``."""
+        flat = u.reshape(u.shape[0], -1)
+        bad_nan = ~torch.isfinite(flat).all(dim=1)
+        bad_big = flat.abs().amax(dim=1) > self.blowup
+        bad = bad_nan | bad_big
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0])
+            reason = "NaN/Inf" if bool(bad_nan[i]) else f"|u| > {self.blowup:g}"
+            raise SolverDivergedError(self.name, i, t, reason)
+
+    def solve(self, u0: Tensor, params: Params, times: Sequence[float] | Tensor) -> Tensor:
+        """Trajectory from ``t = 0`` at ``times`` (non-decreasing, >= 0): ``(B, len(times), C, *grid)``.
+
+        For a steady solver (``steady = True``) ``times`` is ignored and one slice is returned.
+        """
+        self.check_inputs(u0, params)
+        if self.steady:
+            out = self.advance(u0, params, 0.0)
+            self.check_finite(out, 0.0)
+            return out.unsqueeze(1)
+        ts = [float(t) for t in torch.as_tensor(times, dtype=torch.float64).reshape(-1)]
+        if not ts:
+            raise ValueError(f"{self.name}: times must not be empty")
+        if ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:])):
+            raise ValueError(f"{self.name}: times must be >= 0 and non-decreasing, got {ts}")
+        frames, u, t = [], u0, 0.0
+        for target in ts:
+            if target > t:
+                u = self.advance(u, params, target - t)
+                t = target
+                self.check_finite(u, t)
+            frames.append(u)
+        return torch.stack(frames, dim=1)
