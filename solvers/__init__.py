@@ -1,0 +1,37 @@
+"""Batched, verified numerical PDE solvers (torch; CPU or CUDA) that generate training data.
+
+    >>> from pdesurrogate.solvers import make_solver
+    >>> solver = make_solver("burgers1d", n_points=256)
+    >>> u0, params = solver.sample(8, seed=0)           # (8, 1, 256), {"nu": (8,)}
+    >>> traj = solver.solve(u0, params, [0.0, 0.5, 1.0])  # (8, 3, 1, 256)
+
+``SOLVERS`` is the one name -> class map; every class follows the contract of
+:class:`~pdesurrogate.solvers.base.Solver`.
+"""
+
+from .advection import Advection1D
+from .base import Solver, SolverDivergedError
+from .burgers import Burgers1D
+from .darcy import Darcy2D
+from .heat import Heat2D
+from .ks import KS1D
+from .navier_stokes import NavierStokes2D
+
+SOLVERS: dict[str, type[Solver]] = {
+    cls.name: cls for cls in (Advection1D, Burgers1D, KS1D, NavierStokes2D, Heat2D, Darcy2D)
+}
+
+
+def make_solver(name: str, **kwargs) -> Solver:
+    """Build the solver registered as ``name`` with its constructor arguments ``kwargs``."""
+    try:
+        cls = SOLVERS[name]
+    except KeyError:
+        raise ValueError(f"unknown solver {name!r}; choose from {sorted(SOLVERS)}") from None
+    return cls(**kwargs)
+
+
+__all__ = [
+    "SOLVERS", "make_solver", "Solver", "SolverDivergedError",
+    "Advection1D", "Burgers1D", "KS1D", "NavierStokes2D", "Heat2D", "Darcy2D",
+]

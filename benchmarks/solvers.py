@@ -1,0 +1,194 @@
+"""Time per step of our spectral solvers vs exponax (JAX, CPU) and vs the FFTs alone.
+
+For a batch of 64 trajectories: ``burgers1d`` (1024 points), ``ks1d`` (256), and
+``navier_stokes2d`` (64² and 256²). Each case uses the same PDE, grid and step size in both
+codes, measured in the same run:
+
+* ours: ``solver.advance(u, params, n * dt)`` with the constructor ``dt`` fixed, so one call is
+  exactly ``n`` internal steps;
+* exponax: its stepper of the same PDE (ETDRK of the order named in the table), vmapped over
+  the batch, jit-compiled, ``n`` steps inside one ``jax.lax.scan``;
+* FFT floor: the very FFT calls one of our steps makes (recorded by wrapping ``torch.fft``
+  during one step), replayed alone. A pseudo-spectral step cannot be cheaper than its FFTs.
+
+Run: ``python benchmarks/solvers.py [--steps N] [--quick] [--json out.json]``; needs the
+``bench`` extra (``pip install -e .[bench]``) for exponax. Threads: torch and XLA both use all
+cores by default; ``--threads`` pins both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from pdesurrogate.solvers import make_solver
+
+console = Console(width=150)
+BATCH = 64
+
+
+@dataclass
+class Case:
+    label: str
+    solver: str
+    kwargs: dict
+    params: dict  # name -> value for the whole batch
+    dt: float
+    exponax: str  # how to build the reference; see make_exponax
+
+
+CASES = [
+    Case("burgers1d N=1024", "burgers1d",
+         dict(n_points=1024, length=1.0, scheme="etdrk4"), {"nu": 0.01}, 1e-4, "burgers"),
+    Case("ks1d N=256", "ks1d", dict(n_points=256, length=64.0), {"nu": 1.0}, 0.05, "ks"),
+    Case("navier_stokes2d 64²", "navier_stokes2d", dict(n=64, forcing="none"),
+         {"nu": 1e-3}, 1e-3, "ns"),
+    Case("navier_stokes2d 256²", "navier_stokes2d", dict(n=256, forcing="none"),
+         {"nu": 1e-3}, 2.5e-4, "ns"),
+]
+
+
+def best_of(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def record_ffts(step_fn):
+    """Run ``step_fn`` once with torch.fft wrapped; return the list of (name, tensor, kwargs)."""
+    names = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn",
+             "rfftn", "irfftn"]
+    calls, originals = [], {n: getattr(torch.fft, n) for n in names}
+
+    def wrap(name):
+        orig = originals[name]
+
+        def inner(x, *args, **kwargs):
+            calls.append((name, x.detach().clone(), args, kwargs))
+            return orig(x, *args, **kwargs)
+        return inner
+
+    for n in names:
+        setattr(torch.fft, n, wrap(n))
+    try:
+        step_fn()
+    finally:
+        for n, f in originals.items():
+            setattr(torch.fft, n, f)
+    return calls
+
+
+def make_exponax(case: Case, n_steps: int):
+    """A jitted function running ``n_steps`` exponax steps on a (BATCH, 1, *grid) array."""
+    import exponax as ex
+    import jax
+
+    if case.exponax == "burgers":
+        stepper = ex.stepper.Burgers(1, case.kwargs["length"], case.kwargs["n_points"], case.dt,
+                                     diffusivity=case.params["nu"], order=4)
+    elif case.exponax == "ks":
+        stepper = ex.stepper.KuramotoSivashinskyConservative(
+            1, case.kwargs["length"], case.kwargs["n_points"], case.dt, order=4)
+    elif case.exponax == "ns":
+        stepper = ex.stepper.NavierStokesVorticity(
+            2, 1.0, case.kwargs["n"], case.dt, diffusivity=case.params["nu"], order=2)
+    else:
+        raise ValueError(case.exponax)
+    batched = jax.vmap(stepper)
+
+    @jax.jit
+    def run(u):
+        def body(carry, _):
+            return batched(carry), None
+        out, _ = jax.lax.scan(body, u, None, length=n_steps)
+        return out
+
+    return run
+
+
+def bench_case(case: Case, n_steps: int, repeats: int, with_exponax: bool) -> dict:
+    solver = make_solver(case.solver, dt=case.dt, **case.kwargs)
+    u0, _ = solver.sample(BATCH, seed=0)
+    params = {k: torch.full((BATCH,), v) for k, v in case.params.items()}
+    # float32, like the jax default
+    ours = best_of(lambda: solver.advance(u0, params, n_steps * case.dt), repeats) / n_steps
+
+    calls = record_ffts(lambda: solver.advance(u0, params, case.dt))
+
+    def replay():
+        for name, x, args, kwargs in calls:
+            getattr(torch.fft, name)(x, *args, **kwargs)
+    floor = best_of(replay, max(repeats, 5))
+
+    row = dict(case=case.label, ours_ms=ours * 1e3, fft_floor_ms=floor * 1e3,
+               ffts_per_step=len(calls), ours_over_floor=ours / floor)
+    if with_exponax:
+        import jax.numpy as jnp
+        run = make_exponax(case, n_steps)
+        u_j = jnp.asarray(u0.numpy())
+        ref = best_of(lambda: run(u_j).block_until_ready(), repeats) / n_steps
+        row.update(exponax_ms=ref * 1e3, ours_over_exponax=ours / ref)
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=50, help="steps per timed call")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the 256² case, fewer steps")
+    ap.add_argument("--threads", type=int, default=None, help="pin torch and XLA threads")
+    ap.add_argument("--json", type=str, default=None, help="write the rows here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} "
+                                   f"intra_op_parallelism_threads={args.threads}")
+    try:
+        import exponax  # noqa: F401
+        with_exponax = True
+    except ImportError:
+        console.print("[yellow]exponax not installed (pip install -e .[bench]): reference skipped")
+        with_exponax = False
+
+    cases = [c for c in CASES if not (args.quick and "256²" in c.label)]
+    rows = []
+    with console.status("benchmarking") as status:
+        for case in cases:
+            status.update(f"benchmarking {case.label}")
+            steps = max(5, args.steps // (10 if "256²" in case.label else 1))
+            if args.quick:
+                steps = max(5, steps // 5)
+            rows.append(bench_case(case, steps, args.repeats, with_exponax))
+
+    table = Table(title=f"time per step, batch {BATCH}, float32, {torch.get_num_threads()} threads")
+    cols = ["case", "ours_ms", "exponax_ms", "ours_over_exponax", "fft_floor_ms",
+            "ours_over_floor", "ffts_per_step"]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "case" else "right")
+    for r in rows:
+        table.add_row(*[(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")))
+                        for c in cols])
+    console.print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"batch": BATCH, "threads": torch.get_num_threads(), "rows": rows}, f,
+                      indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""2-D heat equation with a variable diffusivity, implicit in time, solved by red-black SOR.
+
+    u_t = div(kappa grad u) + f    on (0, 1)^2,    u = 0 on the boundary,
+    kappa(x, y) = kappa0 (1 + kappa_var sin(pi x) sin(pi y))
+
+Grid: the ``n x n`` interior nodes ``x_i = i h``, ``y_i = i h``, ``i = 1..n``, ``h = 1/(n+1)``;
+the boundary nodes carry the zero Dirichlet value and are not stored. The state is ``u``
+``(B, 1, n, n)`` (axis -2 is y, axis -1 is x).
+
+Space: 5-point finite volumes with ``kappa`` evaluated exactly at the face midpoints, second
+order. Time: the theta scheme on ``L = -div(kappa grad .)``,
+
+    (I + theta dt L) u^{n+1} = (I - (1 - theta) dt L) u^n + dt f,
+
+``theta = 1/2`` (Crank–Nicolson, second order) or ``theta = 1`` (backward Euler, first order,
+L-stable). Each step's linear system is solved by :func:`~.linear.redblack.redblack_sor`
+warm-started from ``u^n``. The time stepping runs in float64 whatever the state's dtype (a
+float32 residual cannot reach the default ``rtol = 1e-8``); the result is cast back.
+
+The relaxation factor comes from ``omega`` or, when given, from a ``tuner`` (the bandit of
+:mod:`.linear.tuners`): ``omega = tuner.choose(d)`` before each solve, with context the
+diffusion number ``d = mean(kappa0) theta dt / h^2``, and ``tuner.observe(iterations)`` after,
+``iterations`` being the batch's largest count (``max_iter`` when a system did not converge).
+Every solve is logged in ``linear_stats``.
+
+A solve that does not reach ``rtol`` within ``max_iter`` sweeps is logged with
+``converged=False`` and the run goes on as long as every system's relative residual is at most
+``sqrt(rtol)`` (half the requested digits: a slow omega costs time, not a wrong sample);
+beyond that, or if the residual is not finite, :class:`~.base.SolverDivergedError` names the
+first such sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .base import (
+    Params,
+    Solver,
+    SolverDivergedError,
+    check_choice,
+    check_positive,
+    check_range,
+    uniform,
+)
+from .linear.redblack import RedBlackResult, Stencil, redblack_sor
+
+
+def check_linear_controls(omega: float | None, rtol: float, max_iter: int, tuner: object | None,
+                          allow_none_omega: bool = False) -> None:
+    """Validate the linear-solve arguments shared by the implicit solvers."""
+    if not (omega is None and allow_none_omega):
+        if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 < omega < 2:
+            raise ValueError(f"omega must be a number in (0, 2), got {omega!r}")
+    check_positive("rtol", rtol)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if tuner is not None and not (callable(getattr(tuner, "choose", None))
+                                  and callable(getattr(tuner, "observe", None))):
+        raise ValueError(f"tuner must have choose(context) and observe(iterations) methods, "
+                         f"got {type(tuner).__name__}")
+
+
+class LinearSolveLog:
+    """Mixin: runs a relaxed linear solve with a fixed or tuned omega and records it.
+
+    Expects ``name``, ``omega``, ``tuner``, ``rtol``, ``max_iter`` attributes and an initialised
+    ``linear_stats`` list.
+    """
+
+    linear_stats: list[dict]
+
+    def reset_linear_stats(self) -> None:
+        """Forget the recorded linear solves."""
+        self.linear_stats = []
+
+    def _linear_solve(self, stencil: Stencil, b: Tensor, x0: Tensor, context: float,
+                      default_omega: float, time: float) -> RedBlackResult:
+        omega = default_omega if self.tuner is None else float(self.tuner.choose(context))
+        res = redblack_sor(stencil, b, x0=x0, omega=omega, rtol=self.rtol, max_iter=self.max_iter)
+        converged = bool(res.converged.all())
+        iterations = int(res.iterations.max()) if converged else self.max_iter
+        worst = float(res.residual.max())
+        self.linear_stats.append({"omega": float(omega), "iterations": iterations,
+                                  "converged": converged, "context": float(context),
+                                  "residual": worst})
+        if self.tuner is not None:
+            self.tuner.observe(iterations)
+        bad = ~(res.residual <= math.sqrt(self.rtol))
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0])
+            raise SolverDivergedError(
+                self.name, i, time, f"linear solve stalled at relative residual "
+                f"{float(res.residual[i]):.3g} after {self.max_iter} sweeps (omega={omega:.4g})")
+        return res
+
+
+class Heat2D(LinearSolveLog, Solver):
+    """Heat equation with diffusivity ``kappa (1 + kappa_var sin(pi x) sin(pi y))``.
+
+    Args:
+        n: interior nodes per side (``h = 1/(n+1)``), >= 2.
+        kappa_range: range of the diffusivity scale ``kappa`` (uniform).
+        kappa_var_range: range of the relative variation ``kappa_var``, within [0, 1).
+        forcing: ``"none"`` or ``"gaussian"``, a unit bump
+            ``exp(-|x - (1/2, 1/2)|^2 / (2 * 0.1^2))``.
+        ic_modes: the initial condition is ``sum_{m,l <= ic_modes} a_ml sin(m pi x) sin(l pi y)``
+            with ``a_ml ~ N(0, 1) / (m^2 + l^2)``.
+        scheme: ``"cn"`` (Crank–Nicolson) or ``"be"`` (backward Euler).
+        dt: internal step; ``None`` uses ``h``, which balances Crank–Nicolson's O(dt^2) and the
+            stencil's O(h^2) error for smooth data.
+        omega, tuner, rtol, max_iter: the linear solves (see the module docstring).
+
+    Parameters: ``kappa``, ``kappa_var``, each ``(B,)``.
+    """
+
+    name = "heat2d"
+    channels = 1
+    param_names = ("kappa", "kappa_var")
+
+    def __init__(
+        self,
+        n: int = 64,
+        kappa_range: tuple[float, float] = (0.01, 0.1),
+        kappa_var_range: tuple[float, float] = (0.0, 0.5),
+        forcing: str = "none",
+        ic_modes: int = 8,
+        scheme: str = "cn",
+        dt: float | None = None,
+        omega: float = 1.5,
+        tuner: object | None = None,
+        rtol: float = 1e-8,
+        max_iter: int = 10000,
+    ):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"n must be an int >= 2, got {n!r}")
+        if isinstance(ic_modes, bool) or not isinstance(ic_modes, int) or ic_modes < 1:
+            raise ValueError(f"ic_modes must be a positive int, got {ic_modes!r}")
+        self.n = n
+        self.kappa_range = check_range("kappa_range", kappa_range, positive=True)
+        self.kappa_var_range = check_range("kappa_var_range", kappa_var_range)
+        if self.kappa_var_range[0] < 0 or self.kappa_var_range[1] >= 1:
+            raise ValueError(f"kappa_var_range must lie within [0, 1), got {kappa_var_range!r}")
+        self.forcing = check_choice("forcing", forcing, ("none", "gaussian"))
+        self.ic_modes = ic_modes
+        self.scheme = check_choice("scheme", scheme, ("cn", "be"))
+        self.dt = None if dt is None else check_positive("dt", dt)
+        check_linear_controls(omega, rtol, max_iter, tuner)
+        self.omega, self.tuner = float(omega), tuner
+        self.rtol, self.max_iter = float(rtol), max_iter
+        self.h = 1.0 / (n + 1)
+        nodes = torch.arange(1, n + 1, dtype=torch.float64) * self.h
+        self.grid = (nodes, nodes.clone())
+        self.linear_stats = []
+
+    @property
+    def theta(self) -> float:
+        return 0.5 if self.scheme == "cn" else 1.0
+
+    # -- contract ------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
+               device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
+        """``n`` initial fields ``(n, 1, N, N)`` and ``{"kappa", "kappa_var"}`` each ``(n,)``."""
+        gen = torch.Generator().manual_seed(seed)
+        kappa = uniform(gen, n, self.kappa_range)
+        kappa_var = uniform(gen, n, self.kappa_var_range)
+        m = torch.arange(1, self.ic_modes + 1, dtype=torch.float64)
+        amp = torch.randn(n, self.ic_modes, self.ic_modes, generator=gen, dtype=torch.float64)
+        amp = amp / (m.reshape(-1, 1) ** 2 + m.reshape(1, -1) ** 2)
+        y, x = self.grid
+        sy = torch.sin(math.pi * m.reshape(-1, 1) * y.reshape(1, -1))  # (modes_y, ny)
+        sx = torch.sin(math.pi * m.reshape(-1, 1) * x.reshape(1, -1))  # (modes_x, nx)
+        u = torch.einsum("bly,blm,mx->byx", sy.expand(n, -1, -1), amp, sx)
+        params = {"kappa": kappa, "kappa_var": kappa_var}
+        return (u.unsqueeze(1).to(device=device, dtype=dtype),
+                {k: v.to(device=device, dtype=dtype) for k, v in params.items()})
+
+    def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
+        """Advance ``u`` ``(B, 1, n, n)`` by ``duration`` with equal implicit steps."""
+        self.check_inputs(u, params)
+        duration = float(duration)
+        if duration < 0 or not math.isfinite(duration):
+            raise ValueError(f"{self.name}: duration must be finite and >= 0, got {duration}")
+        # float64 throughout: in float32 the residual floor (~eps * cond) sits above rtol = 1e-8
+        work = u.to(torch.float64)
+        kappa = torch.as_tensor(params["kappa"]).to(device=u.device, dtype=torch.float64)
+        kvar = torch.as_tensor(params["kappa_var"]).to(device=u.device, dtype=torch.float64)
+        if not bool((kappa > 0).all()):
+            raise ValueError(f"{self.name}: kappa must be positive, got {params['kappa']}")
+        if not bool(((kvar >= 0) & (kvar < 1)).all()):
+            raise ValueError(
+                f"{self.name}: kappa_var must lie in [0, 1), got {params['kappa_var']}")
+        if duration == 0:
+            return u.clone()
+        dt_target = self.dt if self.dt is not None else self.h
+        steps = max(1, math.ceil(duration / dt_target - 1e-9))
+        dt = duration / steps
+        theta = self.theta
+
+        lap = self.operator(kappa, kvar, work)  # L = -div(kappa grad .)
+        lhs = lap.shifted(theta * dt)
+        source = dt * self._forcing(work)
+        context = float(kappa.mean()) * theta * dt / self.h**2
+        x = work[:, 0]
+        for step in range(steps):
+            rhs = x + source if theta == 1 else x - (1 - theta) * dt * lap.apply(x) + source
+            x = self._linear_solve(lhs, rhs, x, context, self.omega, step * dt).x
+        return x.unsqueeze(1).to(u.dtype)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def kappa_field(self, x: Tensor, y: Tensor, kappa: Tensor, kappa_var: Tensor) -> Tensor:
+        """``kappa(x, y)`` for each sample: ``x`` ``(nx,)``, ``y`` ``(ny,)`` -> ``(B, ny, nx)``."""
+        bump = torch.sin(math.pi * y).reshape(-1, 1) * torch.sin(math.pi * x).reshape(1, -1)
+        return kappa.reshape(-1, 1, 1) * (1 + kappa_var.reshape(-1, 1, 1) * bump)
+
+    def operator(self, kappa: Tensor, kappa_var: Tensor, like: Tensor) -> Stencil:
+        """The stencil of ``L = -div(kappa grad .)`` with ``kappa`` at the face midpoints."""
+        y, x = self.grid
+        faces = (torch.arange(self.n + 1, dtype=torch.float64) + 0.5) * self.h
+        put = dict(device=like.device, dtype=like.dtype)
+        x, y, faces = x.to(**put), y.to(**put), faces.to(**put)
+        kx = self.kappa_field(faces, y, kappa, kappa_var)  # (B, ny, nx + 1)
+        ky = self.kappa_field(x, faces, kappa, kappa_var)  # (B, ny + 1, nx)
+        return Stencil.diffusion(kx, ky, self.h)
+
+    def _forcing(self, like: Tensor) -> Tensor | float:
+        if self.forcing == "none":
+            return 0.0
+        y, x = (g.to(device=like.device, dtype=like.dtype) for g in self.grid)
+        r2 = (x.reshape(1, -1) - 0.5) ** 2 + (y.reshape(-1, 1) - 0.5) ** 2
+        return torch.exp(-r2 / (2 * 0.1**2))

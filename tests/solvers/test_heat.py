@@ -1,0 +1,185 @@
+"""Heat2D: exact eigenmode decay, orders in space and time, linear-solve logging and tuners."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from pdesurrogate.solvers.base import SolverDivergedError
+from pdesurrogate.solvers.heat import Heat2D
+
+F64 = torch.float64
+
+
+def eigenmode(s: Heat2D) -> torch.Tensor:
+    y, x = s.grid
+    return (torch.sin(math.pi * y).reshape(-1, 1) * torch.sin(math.pi * x).reshape(1, -1))[
+        None, None]
+
+
+def constant(kappa: float, batch: int = 1) -> dict[str, torch.Tensor]:
+    return {"kappa": torch.full((batch,), kappa, dtype=F64),
+            "kappa_var": torch.zeros(batch, dtype=F64)}
+
+
+def test_eigenmode_second_order_in_space():
+    """sin(pi x) sin(pi y), kappa = 0.1, t = 0.5, CN with dt = h/10 (time error ~1 % of the
+    space error): max error to exp(-2 pi^2 kappa t) over n = 8, 16, 32 has slope in [1.8, 2.3]
+    in h, and is below 4e-3 on the coarsest grid."""
+    hs, errs = [], []
+    for n in (8, 16, 32):
+        s = Heat2D(n=n, dt=0.1 / (n + 1), rtol=1e-12, omega=1.2)
+        u0 = eigenmode(s)
+        u = s.advance(u0, constant(0.1), 0.5)
+        exact = u0 * math.exp(-2 * math.pi**2 * 0.1 * 0.5)
+        hs.append(s.h), errs.append(float((u - exact).abs().max()))
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert 1.8 <= slope <= 2.3, (slope, errs)
+    assert errs[0] < 4e-3
+
+
+@pytest.mark.parametrize("scheme, lo, hi", [("cn", 1.8, 2.3), ("be", 0.8, 1.2)])
+def test_order_in_time(scheme, lo, hi):
+    """At fixed n = 16 the eigenmode is an exact eigenvector of the stencil with eigenvalue
+    lam_h = 8 kappa sin^2(pi h / 2) / h^2, so the error to exp(-lam_h t) is pure time error:
+    slope over dt = 0.1, 0.05, 0.025 (t = 0.4) in [1.8, 2.3] for CN, [0.8, 1.2] for BE."""
+    dts, errs = [0.1, 0.05, 0.025], []
+    for dt in dts:
+        s = Heat2D(n=16, dt=dt, scheme=scheme, rtol=1e-13)
+        u0 = eigenmode(s)
+        lam_h = 8 * 0.1 * math.sin(math.pi * s.h / 2) ** 2 / s.h**2
+        u = s.advance(u0, constant(0.1), 0.4)
+        errs.append(float((u - u0 * math.exp(-lam_h * 0.4)).abs().max()))
+    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert lo <= slope <= hi, (slope, errs)
+
+
+def test_variable_kappa_operator_second_order():
+    """Truncation error of the face-midpoint stencil for kappa = 0.05 (1 + 0.5 sin sin) and
+    u = sin(pi x) sin(2 pi y) x: max |L_h u - (-div(kappa grad u))| has slope in [1.8, 2.3] over
+    n = 8, 16, 32 (second order also next to the boundary)."""
+    k0, var = 0.05, 0.5
+    hs, errs = [], []
+    for n in (8, 16, 32):
+        s = Heat2D(n=n)
+        y, x = (g.reshape(-1, 1) if i == 0 else g.reshape(1, -1) for i, g in enumerate(s.grid))
+        pi = math.pi
+        u = torch.sin(pi * x) * torch.sin(2 * pi * y) * x
+        ux = (pi * torch.cos(pi * x) * x + torch.sin(pi * x)) * torch.sin(2 * pi * y)
+        uxx = (-pi**2 * torch.sin(pi * x) * x + 2 * pi * torch.cos(pi * x)) * torch.sin(2 * pi * y)
+        uy = 2 * pi * torch.sin(pi * x) * torch.cos(2 * pi * y) * x
+        uyy = -4 * pi**2 * u
+        kap = k0 * (1 + var * torch.sin(pi * x) * torch.sin(pi * y))
+        kx = k0 * var * pi * torch.cos(pi * x) * torch.sin(pi * y)
+        ky = k0 * var * pi * torch.sin(pi * x) * torch.cos(pi * y)
+        exact = -(kx * ux + ky * uy + kap * (uxx + uyy))
+        st = s.operator(torch.tensor([k0], dtype=F64), torch.tensor([var], dtype=F64), u)
+        hs.append(s.h), errs.append(float((st.apply(u[None]) - exact).abs().max()))
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert 1.8 <= slope <= 2.3, (slope, errs)
+
+
+def test_gaussian_forcing_reaches_steady_state():
+    """Backward Euler to t = 20 (kappa = 0.1: transients decay like e^{-40}) reaches the
+    discrete steady state L u = f: relative residual below 1e-6, and u > 0 inside."""
+    s = Heat2D(n=8, forcing="gaussian", scheme="be", dt=0.5, rtol=1e-12)
+    u0, _ = s.sample(2, seed=0, dtype=F64)
+    p = {"kappa": torch.tensor([0.1, 0.1], dtype=F64),
+         "kappa_var": torch.tensor([0.0, 0.4], dtype=F64)}
+    u = s.advance(u0, p, 20.0)[:, 0]
+    f = s._forcing(u)
+    lu = s.operator(p["kappa"], p["kappa_var"], u).apply(u)
+    assert float((lu - f).abs().max() / f.abs().max()) < 1e-6
+    assert (u > 0).all()
+
+
+def test_sample_deterministic_and_in_range():
+    """Same seed -> identical fields and parameters; kappa, kappa_var within their ranges;
+    float32 in, float32 out; advance of a batch equals advancing each sample alone (1e-6)."""
+    s = Heat2D(n=12)
+    u0, p = s.sample(4, seed=11)
+    u1, p1 = s.sample(4, seed=11)
+    assert u0.shape == (4, 1, 12, 12) and u0.dtype == torch.float32
+    assert torch.equal(u0, u1) and all(torch.equal(p[k], p1[k]) for k in p)
+    assert ((p["kappa"] >= 0.01) & (p["kappa"] <= 0.1)).all()
+    assert ((p["kappa_var"] >= 0) & (p["kappa_var"] <= 0.5)).all()
+    u = s.advance(u0, p, 0.2)
+    assert u.dtype == torch.float32 and torch.isfinite(u).all()
+    one = s.advance(u0[2:3], {k: v[2:3] for k, v in p.items()}, 0.2)
+    assert torch.allclose(u[2:3], one, atol=1e-6)
+
+
+class FakeTuner:
+    """Records what the solver tells it; proposes omegas from a list, in turn."""
+
+    def __init__(self, omegas):
+        self.omegas, self.contexts, self.observed = list(omegas), [], []
+
+    def choose(self, context):
+        self.contexts.append(context)
+        return self.omegas[(len(self.contexts) - 1) % len(self.omegas)]
+
+    def observe(self, iterations):
+        self.observed.append(iterations)
+
+
+def test_tuner_protocol_and_stats():
+    """One choose/observe pair per step; the tuner's omega is used (overriding ``omega``); the
+    context is mean(kappa) theta dt / h^2; stats hold one entry per solve with the same
+    iterations the tuner observed; reset_linear_stats empties them."""
+    tuner = FakeTuner([1.1, 1.6])
+    s = Heat2D(n=10, dt=0.05, omega=1.9, tuner=tuner)
+    u0, p = s.sample(3, seed=2, dtype=F64)
+    s.advance(u0, p, 0.2)
+    assert len(s.linear_stats) == 4 == len(tuner.contexts) == len(tuner.observed)
+    d = float(p["kappa"].mean()) * 0.5 * 0.05 / s.h**2
+    assert tuner.contexts == pytest.approx([d] * 4, rel=1e-12)
+    assert [r["omega"] for r in s.linear_stats] == [1.1, 1.6, 1.1, 1.6]
+    assert [r["iterations"] for r in s.linear_stats] == tuner.observed
+    for r in s.linear_stats:
+        assert set(r) == {"omega", "iterations", "converged", "context", "residual"}
+        assert r["converged"] and r["residual"] <= 1e-8 and r["iterations"] > 0
+    # d ~ 0.15 here, where the optimal omega is ~1.04: 1.1 must beat 1.6 on every pair of
+    # solves, which shows the tuner's omega is the one used
+    its = tuner.observed
+    assert its[0] < its[1] and its[2] < its[3], its
+    s.reset_linear_stats()
+    assert s.linear_stats == []
+
+
+def test_unconverged_solve_policy():
+    """Not reaching rtol = 1e-8 within max_iter: logged converged=False with
+    iterations=max_iter and the run continues while the residual is <= sqrt(rtol) = 1e-4
+    (max_iter = 14, omega = 1); far from it (max_iter = 2) is a SolverDivergedError."""
+    s = Heat2D(n=16, max_iter=14, omega=1.0, rtol=1e-8)
+    u0, p = s.sample(2, seed=0, dtype=F64)
+    u = s.advance(u0, p, 0.1)
+    assert torch.isfinite(u).all()
+    first = s.linear_stats[0]
+    assert not first["converged"] and first["iterations"] == 14
+    assert 1e-8 < first["residual"] <= 1e-4
+    s = Heat2D(n=16, max_iter=2, omega=1.0, rtol=1e-8)
+    with pytest.raises(SolverDivergedError, match="sample 0"):
+        s.advance(u0, p, 0.1)
+
+
+def test_validation():
+    """Bad arguments and parameters are ValueErrors saying what was expected."""
+    with pytest.raises(ValueError, match="omega"):
+        Heat2D(omega=2.0)
+    with pytest.raises(ValueError, match="scheme"):
+        Heat2D(scheme="rk4")
+    with pytest.raises(ValueError, match="kappa_var_range"):
+        Heat2D(kappa_var_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="tuner"):
+        Heat2D(tuner=object())
+    with pytest.raises(ValueError, match="max_iter"):
+        Heat2D(max_iter=0)
+    s = Heat2D(n=4)
+    u = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="kappa must be positive"):
+        s.advance(u, {"kappa": torch.tensor([-0.1]), "kappa_var": torch.zeros(1)}, 0.1)
+    with pytest.raises(ValueError, match="kappa_var"):
+        s.advance(u, {"kappa": torch.tensor([0.1]), "kappa_var": torch.tensor([1.5])}, 0.1)
