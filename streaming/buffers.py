@@ -1,0 +1,317 @@
+"""Training buffers between the receiver thread (producer) and the training loop (consumer).
+
+The three policies of Melissa (Meyer et al., ICML 2023, section 3.2):
+
+* :class:`FIFOBuffer`: first in, first out; each sample is drawn once, in arrival order.
+* :class:`FIROBuffer`: first in, random out; each sample is drawn exactly once, in random order.
+* :class:`ReservoirBuffer`: random draws *with* repetition, so the trainer keeps learning while
+  solvers are slow. When full, a new sample evicts a random sample that has already been drawn
+  at least once; while every stored sample is still unseen, ``put`` waits (back-pressure). After
+  the stream ends (:meth:`close`), draws remove samples, so the rest is drained once each and
+  iteration ends.
+
+All are thread-safe (one condition variable): ``put`` blocks while the buffer is full (at most
+``capacity`` items, and ``max_bytes`` bytes if given) or returns False after ``timeout``;
+``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended, and
+returns None once the stream has ended and nothing is left. Items are :class:`Sample` or
+:class:`Pair`; each stored item has a seen count (number of times ``get`` returned it).
+
+``state_dict()`` holds the contents, seen counts, rng state and counters as plain python values
+and torch tensors, so ``torch.save`` / ``torch.load(weights_only=True)`` round-trip it. A buffer
+restored with ``load_state_dict`` is open (a resumed run starts a new stream).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .sample import Item, item_from_state, item_to_state
+
+
+def _check_int(name: str, value: int, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class BufferClosed(RuntimeError):
+    """``put`` on a buffer whose stream has ended."""
+
+
+class TrainingBuffer:
+    """Base class: storage, locking, watermark, stats and checkpoints; subclasses choose which
+    item ``get`` returns, whether it is removed, and which item a full buffer may evict.
+
+    Args:
+        capacity: maximum number of stored items (>= 1).
+        watermark: ``get`` waits until this many items are stored (1 <= watermark <= capacity),
+            unless the stream has ended.
+        max_bytes: optional bound on the bytes held by stored items (a single item larger than
+            this is rejected with ValueError).
+        seed: seed of the buffer's rng (random draws and evictions).
+    """
+
+    kind = "base"
+    keeps_order = False  # removal keeps arrival order (FIFO); else O(1) swap-and-pop
+
+    def __init__(self, capacity: int, watermark: int = 1, max_bytes: int | None = None,
+                 seed: int = 0):
+        self.capacity = _check_int("capacity", capacity, 1)
+        self.watermark = _check_int("watermark", watermark, 1)
+        if self.watermark > self.capacity:
+            raise ValueError(f"watermark must be <= capacity ({capacity}), got {watermark}")
+        self.max_bytes = None if max_bytes is None else _check_int("max_bytes", max_bytes, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self._rng = np.random.default_rng(self.seed)
+        self._cond = threading.Condition()
+        self._items: list[Item] = []
+        self._seen: list[int] = []
+        self._sizes: list[int] = []
+        self._nbytes = 0
+        self._closed = False
+        self._puts = self._gets = self._evictions = self._max_seen = 0
+        self._peak = 0
+
+    # -- policy hooks ----------------------------------------------------------------------
+    def _draw_index(self) -> int:
+        raise NotImplementedError
+
+    def _removes_on_get(self) -> bool:
+        return True
+
+    def _victim(self) -> int | None:
+        """Index of a stored item a full buffer may evict, or None (then ``put`` waits)."""
+        return None
+
+    # -- producer side ---------------------------------------------------------------------
+    def put(self, item: Item, timeout: float | None = None) -> bool:
+        """Store ``item``; wait while full. Returns False if still full after ``timeout`` s.
+
+        Raises :class:`BufferClosed` after :meth:`close`.
+        """
+        size = int(item.nbytes)
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise ValueError(f"item of {size} bytes exceeds the buffer's max_bytes "
+                             f"({self.max_bytes})")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise BufferClosed(f"{self.kind} buffer: put after the stream ended")
+                if not self._full(size):
+                    break
+                victim = self._victim()
+                if victim is not None:
+                    self._remove(victim)
+                    self._evictions += 1
+                    continue
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            self._items.append(item)
+            self._seen.append(0)
+            self._sizes.append(size)
+            self._nbytes += size
+            self._puts += 1
+            self._peak = max(self._peak, len(self._items))
+            self._cond.notify_all()
+            return True
+
+    def close(self) -> None:
+        """Mark the end of the stream: waiting ``get`` calls drain what is left, then get None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- consumer side ---------------------------------------------------------------------
+    def get(self, timeout: float | None = None) -> Item | None:
+        """One item for training; None when the stream has ended and the buffer is drained.
+
+        Waits while fewer than ``watermark`` items are stored and the stream is open; raises
+        TimeoutError after ``timeout`` s of waiting.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._drawable() == 0:
+                if self._closed and not self._items:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{self.kind} buffer: no item within {timeout} s "
+                                       f"(size {len(self._items)}, watermark {self.watermark})")
+                self._cond.wait(remaining)
+            i = self._draw_index()
+            item = self._items[i]
+            self._seen[i] += 1
+            self._gets += 1
+            self._max_seen = max(self._max_seen, self._seen[i])
+            if self._removes_on_get() or self._closed:
+                self._remove(i)
+            self._cond.notify_all()
+            return item
+
+    def wait_ready(self, n: int = 1, timeout: float | None = None) -> bool:
+        """Wait until ``n`` consecutive ``get`` calls will succeed without waiting (True), or the
+        stream has ended with fewer than ``n`` drawable items left (False). TimeoutError after
+        ``timeout`` s. Assumes a single consumer."""
+        _check_int("n", n, 1)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._drawable() < n:
+                if self._closed:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{self.kind} buffer: not ready within {timeout} s")
+                self._cond.wait(remaining)
+            return True
+
+    # -- inspection ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def seen_counts(self) -> list[int]:
+        """Seen count of each stored item, in storage order."""
+        with self._cond:
+            return list(self._seen)
+
+    def stats(self) -> dict[str, Any]:
+        """size, peak_size, capacity, bytes, puts, gets, evictions, unseen (stored items not
+        yet drawn), seen_mean (draws per item ever stored), seen_max, closed."""
+        with self._cond:
+            return {
+                "kind": self.kind, "size": len(self._items), "peak_size": self._peak,
+                "capacity": self.capacity, "bytes": self._nbytes, "puts": self._puts,
+                "gets": self._gets, "evictions": self._evictions,
+                "unseen": sum(1 for s in self._seen if s == 0),
+                "seen_mean": self._gets / self._puts if self._puts else 0.0,
+                "seen_max": self._max_seen, "closed": self._closed,
+            }
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        with self._cond:
+            return {
+                "kind": self.kind,
+                "items": [item_to_state(it) for it in self._items],
+                "seen": list(self._seen),
+                "rng": self._rng.bit_generator.state,
+                "counters": {"puts": self._puts, "gets": self._gets,
+                             "evictions": self._evictions, "max_seen": self._max_seen,
+                             "peak": self._peak},
+            }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != self.kind:
+            raise ValueError(f"state of a {state.get('kind')!r} buffer cannot be loaded into a "
+                             f"{self.kind!r} buffer")
+        items = [item_from_state(s) for s in state["items"]]
+        if len(items) > self.capacity:
+            raise ValueError(f"state holds {len(items)} items, capacity is {self.capacity}")
+        if len(state["seen"]) != len(items):
+            raise ValueError("state: 'seen' and 'items' differ in length")
+        with self._cond:
+            self._items = items
+            self._seen = [int(s) for s in state["seen"]]
+            self._sizes = [int(it.nbytes) for it in items]
+            self._nbytes = sum(self._sizes)
+            self._rng.bit_generator.state = state["rng"]
+            c = state["counters"]
+            self._puts, self._gets = int(c["puts"]), int(c["gets"])
+            self._evictions, self._max_seen = int(c["evictions"]), int(c["max_seen"])
+            self._peak = int(c["peak"])
+            self._closed = False
+            self._cond.notify_all()
+
+    # -- internals (lock held) -------------------------------------------------------------
+    def _full(self, size: int) -> bool:
+        if len(self._items) >= self.capacity:
+            return True
+        return (self.max_bytes is not None and bool(self._items)
+                and self._nbytes + size > self.max_bytes)
+
+    def _drawable(self) -> int:
+        """How many ``get`` calls can succeed now without waiting (no producer help)."""
+        n = len(self._items)
+        if self._closed:
+            return n
+        if not self._removes_on_get():
+            return math.inf if n >= self.watermark else 0
+        return max(0, n - self.watermark + 1)
+
+    def _remove(self, i: int) -> None:
+        self._nbytes -= self._sizes[i]
+        if self.keeps_order:
+            del self._items[i], self._seen[i], self._sizes[i]
+            return
+        # order is irrelevant for random policies: swap with the last, pop (O(1))
+        for lst in (self._items, self._seen, self._sizes):
+            lst[i] = lst[-1]
+            lst.pop()
+
+
+class FIFOBuffer(TrainingBuffer):
+    """First in, first out: each sample drawn once, in arrival order."""
+
+    kind = "fifo"
+    keeps_order = True
+
+    def _draw_index(self) -> int:
+        return 0
+
+
+class FIROBuffer(TrainingBuffer):
+    """First in, random out: each sample drawn exactly once, uniformly among those stored."""
+
+    kind = "firo"
+
+    def _draw_index(self) -> int:
+        return int(self._rng.integers(len(self._items)))
+
+
+class ReservoirBuffer(TrainingBuffer):
+    """Random draws with repetition; a full buffer evicts a random already-seen sample, and
+    ``put`` waits while all stored samples are unseen. After :meth:`close`, draws remove."""
+
+    kind = "reservoir"
+
+    def _draw_index(self) -> int:
+        return int(self._rng.integers(len(self._items)))
+
+    def _removes_on_get(self) -> bool:
+        return False
+
+    def _victim(self) -> int | None:
+        seen = [i for i, s in enumerate(self._seen) if s > 0]
+        if not seen:
+            return None
+        return seen[int(self._rng.integers(len(seen)))]
+
+
+BUFFERS: dict[str, type[TrainingBuffer]] = {
+    cls.kind: cls for cls in (FIFOBuffer, FIROBuffer, ReservoirBuffer)
+}
+
+
+def make_buffer(kind: str, **kwargs) -> TrainingBuffer:
+    """Buffer of policy ``kind`` ("fifo", "firo", "reservoir") built with ``kwargs``."""
+    try:
+        cls = BUFFERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown buffer kind {kind!r}; choose from {sorted(BUFFERS)}") from None
+    return cls(**kwargs)

@@ -1,0 +1,306 @@
+"""Solver side of the stream: send the states of a running simulation to a trainer rank.
+
+Instrumenting any Python time loop (here a user's own solver) takes four calls::
+
+    from pdesurrogate.streaming import StreamClient, split_roles
+
+    roles = split_roles(n_trainers=1)               # on every rank of the job
+    client = StreamClient(roles.data, roles.trainer_ranks, param_names=("nu",))
+    client.open(sim_id=7, params={"nu": 0.01})
+    u, t = u0, 0.0                                  # u: (C, *grid) numpy array or torch tensor
+    for n in range(n_steps + 1):
+        if n % save_every == 0:
+            client.send(u, t=t, step=n // save_every)
+        u, t = my_step(u, dt), t + dt
+    client.close()                                  # or client.fail("diverged") on error
+    client.shutdown()                               # once, when this rank sends nothing more
+
+With the scheduler, :func:`run_solver_rank` does the open/close/fail bookkeeping around a
+``simulate(task, client)`` callback, and :func:`solver_simulation` builds that callback for any
+:class:`~pdesurrogate.solvers.base.Solver`.
+
+Routing: a simulation's samples all go to one trainer, ``trainer_ranks[sim_id % n_trainers]``,
+so trainers receive disjoint data and input/target pairs of consecutive steps are formed where
+the samples are.
+
+Commit: the trainer keeps a simulation's samples pending until its ``END`` (sent by
+:meth:`StreamClient.close`, carrying the number of samples sent), then commits them to its
+buffer; after ``FAILED`` (:meth:`StreamClient.fail`) they are dropped, so samples of a failed
+simulation never reach training. Pending memory is bounded by the receiver's
+``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
+
+Flow control, two bounds on every solver rank:
+
+* at most ``max_in_flight`` messages (header + payload pairs) with un-completed ``Isend``: the
+  client waits on the oldest before posting another, so it holds at most that many copies;
+* credits: the client starts with ``credits`` DATA credits per trainer and spends one per DATA
+  message; the trainer's receiver returns a credit when it has taken a sample off the network
+  (into its pending store). When the training buffer is full the receiver waits in ``put`` and
+  stops taking messages, credits stop, and solvers wait in :meth:`StreamClient.send`: a slow
+  trainer slows the solvers instead of filling memory. Control messages (END/FAILED/DONE) need
+  no credit. After ``DONE`` the receiver answers with a final :data:`~.protocol.CREDIT_FIN`,
+  which :meth:`StreamClient.shutdown` waits for, so no credit message is left unmatched.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..solvers.base import Solver, SolverDivergedError
+from .protocol import (
+    CREDIT_FIN,
+    MAX_PARAMS,
+    TAG_CREDIT,
+    Kind,
+    encode_control,
+    encode_data,
+    isend_message,
+)
+from .roles import Roles, mpi
+from .sample import check_finite_params
+from .scheduler import Outcome, Task, TaskClient
+
+
+def route(sim_id: int, trainer_ranks: Sequence[int]) -> int:
+    """World rank of the trainer that receives simulation ``sim_id``."""
+    return trainer_ranks[sim_id % len(trainer_ranks)]
+
+
+class StreamClient:
+    """Streams samples from this solver rank to the trainer ranks (see module docstring).
+
+    Args:
+        comm: the data communicator (``Roles.data``).
+        trainer_ranks: world ranks of the trainers.
+        param_names: the run's parameter names, in the agreed order (at most 16).
+        max_in_flight: most messages with an un-completed Isend (>= 1).
+        credits: initial DATA credits per trainer (>= 1); a DATA message waits for a credit.
+        copy: copy each field array before sending (True: the caller may overwrite its array
+            right after ``send``; False saves the copy for arrays never modified in place).
+    """
+
+    def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
+                 max_in_flight: int = 4, credits: int = 8, copy: bool = True):
+        self.comm = comm
+        self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
+        if not self.trainer_ranks:
+            raise ValueError("trainer_ranks must not be empty")
+        self.param_names = tuple(param_names)
+        if len(self.param_names) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters, got {len(self.param_names)}")
+        for name, v in (("max_in_flight", max_in_flight), ("credits", credits)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
+        self._credits = {r: credits for r in self.trainer_ranks}
+        self._fin: set[int] = set()
+        self._in_flight: deque[tuple[list, tuple]] = deque()
+        self._credit_buf = np.zeros(1, dtype=np.int64)
+        self._sim: int | None = None
+        self._dst = -1
+        self._values: list[float] = []
+        self._n_sent = 0
+        self._shut = False
+        self._stats = {"samples": 0, "bytes": 0, "sims_closed": 0, "sims_failed": 0,
+                       "credit_waits": 0, "credit_wait_s": 0.0, "max_in_flight_seen": 0,
+                       "in_flight_waits": 0, "in_flight_wait_s": 0.0}
+
+    # -- simulation lifecycle --------------------------------------------------------------
+    def open(self, sim_id: int, params: dict[str, float]) -> None:
+        """Start streaming simulation ``sim_id`` with parameters ``params`` (all the run's
+        names, finite floats)."""
+        if self._shut:
+            raise RuntimeError("StreamClient: open after shutdown")
+        if self._sim is not None:
+            raise RuntimeError(f"StreamClient: simulation {self._sim} is still open; close() or "
+                               f"fail() it first")
+        if isinstance(sim_id, bool) or not isinstance(sim_id, (int, np.integer)) or sim_id < 0:
+            raise ValueError(f"sim_id must be an integer >= 0, got {sim_id!r}")
+        params = check_finite_params(params)
+        if set(params) != set(self.param_names):
+            raise ValueError(f"params must have exactly the names {list(self.param_names)}, "
+                             f"got {sorted(params)}")
+        self._sim, self._dst = int(sim_id), route(int(sim_id), self.trainer_ranks)
+        self._values = [params[n] for n in self.param_names]
+        self._n_sent = 0
+
+    def send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None = None) -> None:
+        """Send one state ``fields (C, *grid)`` (float16/32/64, 1..4 dims) at time ``t``;
+        ``step`` defaults to the number of samples sent so far in this simulation.
+
+        Waits for a credit and for a free in-flight slot (back-pressure).
+        """
+        if self._sim is None:
+            raise RuntimeError("StreamClient: send before open")
+        if isinstance(fields, torch.Tensor):
+            arr = fields.detach().to("cpu").numpy()
+        else:
+            arr = np.asarray(fields)
+        if self.copy or not arr.flags.c_contiguous:
+            arr = np.array(arr, order="C", copy=True)
+        step = self._n_sent if step is None else int(step)
+        header, payload = encode_data(arr, float(t), step, self._sim, self._values)
+        self._take_credit(self._dst)
+        self._post(header, payload, arr)
+        self._n_sent += 1
+        self._stats["samples"] += 1
+        self._stats["bytes"] += arr.nbytes
+
+    def close(self) -> None:
+        """End the open simulation successfully: the trainer commits its samples."""
+        sim = self._require_open()
+        self._post(*encode_control(Kind.END, sim, step=self._n_sent))
+        self._sim = None
+        self._stats["sims_closed"] += 1
+
+    def fail(self, reason: str = "") -> None:
+        """End the open simulation as failed: the trainer drops its samples. No-op if no
+        simulation is open."""
+        if self._sim is None:
+            return
+        self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,
+                                   text=reason[:1000]))
+        self._sim = None
+        self._stats["sims_failed"] += 1
+
+    def shutdown(self) -> None:
+        """Tell every trainer this rank is done, complete all sends, and wait for each
+        trainer's final credit message. Call once, on every solver rank."""
+        if self._shut:
+            return
+        if self._sim is not None:
+            self.fail("client shut down with the simulation open")
+        for r in self.trainer_ranks:
+            self._post(*encode_control(Kind.DONE), dest=r)
+        while self._in_flight:
+            self._wait_oldest()
+        for r in self.trainer_ranks:
+            while r not in self._fin:
+                self._recv_credit(r)
+        self._shut = True
+
+    def stats(self) -> dict[str, Any]:
+        """samples, bytes, sims_closed, sims_failed, credit_waits (sends that waited for a
+        credit), credit_wait_s, max_in_flight_seen, in_flight_waits (messages that waited for
+        a free in-flight slot), in_flight_wait_s."""
+        return dict(self._stats)
+
+    def __enter__(self) -> StreamClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    # -- internals -------------------------------------------------------------------------
+    def _require_open(self) -> int:
+        if self._sim is None:
+            raise RuntimeError("StreamClient: no simulation is open")
+        return self._sim
+
+    def _post(self, header: np.ndarray, payload: np.ndarray, keep: Any = None,
+              dest: int | None = None) -> None:
+        MPI = mpi()
+        while self._in_flight and MPI.Request.Testall(self._in_flight[0][0]):
+            self._in_flight.popleft()
+        if len(self._in_flight) >= self.max_in_flight:
+            t0 = time.perf_counter()
+            while len(self._in_flight) >= self.max_in_flight:
+                self._wait_oldest()
+            self._stats["in_flight_waits"] += 1
+            self._stats["in_flight_wait_s"] += time.perf_counter() - t0
+        dest = self._dst if dest is None else dest
+        reqs = isend_message(self.comm, dest, header, payload)
+        # the arrays must outlive their requests
+        self._in_flight.append((reqs, (header, payload, keep)))
+        self._stats["max_in_flight_seen"] = max(self._stats["max_in_flight_seen"],
+                                                len(self._in_flight))
+
+    def _wait_oldest(self) -> None:
+        mpi().Request.Waitall(self._in_flight.popleft()[0])
+
+    def _take_credit(self, dst: int) -> None:
+        while self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
+            self._recv_credit(dst)
+        if self._credits[dst] > 0:
+            self._credits[dst] -= 1
+            return
+        self._stats["credit_waits"] += 1
+        t0 = time.perf_counter()
+        while self._credits[dst] <= 0:
+            # waiting in Recv also progresses our outstanding Isends
+            self._recv_credit(dst)
+        self._stats["credit_wait_s"] += time.perf_counter() - t0
+        self._credits[dst] -= 1
+
+    def _recv_credit(self, src: int) -> None:
+        self.comm.Recv(self._credit_buf, source=src, tag=TAG_CREDIT)
+        n = int(self._credit_buf[0])
+        if n == CREDIT_FIN:
+            self._fin.add(src)
+        else:
+            self._credits[src] += n
+
+
+def solver_simulation(solver: Solver, n_steps: int, dt: float,
+                      dtype: torch.dtype = torch.float32) -> Callable[[Task, StreamClient], None]:
+    """A ``simulate(task, client)`` for :func:`run_solver_rank` running one trajectory of a
+    time-dependent ``solver``: initial state from ``solver.sample(1, task.seed)``, parameters
+    from the task, then ``n_steps`` advances of ``dt`` (time units); sends steps 0..n_steps.
+    A diverging run raises :class:`SolverDivergedError` (the simulation is then failed)."""
+    if solver.steady:
+        raise ValueError(f"{solver.name} is steady: online next-step training needs a "
+                         f"time-dependent solver")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    if not (isinstance(dt, (int, float)) and dt > 0):
+        raise ValueError(f"dt must be a positive number, got {dt!r}")
+
+    def simulate(task: Task, client: StreamClient) -> None:
+        u, _ = solver.sample(1, task.seed, dtype=dtype)
+        params = {k: torch.tensor([v], dtype=dtype) for k, v in task.params.items()}
+        client.send(u[0], t=0.0, step=0)
+        for k in range(1, n_steps + 1):
+            u = solver.advance(u, params, dt)
+            solver.check_finite(u, k * dt)
+            client.send(u[0], t=k * dt, step=k)
+
+    return simulate
+
+
+def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None],
+                    param_names: Sequence[str], max_in_flight: int = 4, credits: int = 8,
+                    retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
+                    ) -> dict[str, Any]:
+    """Solver-rank main loop: ask the scheduler for tasks, run ``simulate(task, client)`` on
+    each (it calls ``client.send``), close or fail it, until the scheduler says stop; then shut
+    the client down. An exception of a type in ``retry_on`` fails the simulation (the
+    scheduler resubmits it with a new seed); any other exception propagates (a bug).
+    Returns the client's stats."""
+    if roles.is_trainer:
+        raise ValueError("run_solver_rank must run on a solver rank")
+    tasks = TaskClient(roles.control, tuple(param_names), root=roles.scheduler_rank)
+    client = StreamClient(roles.data, roles.trainer_ranks, param_names,
+                          max_in_flight=max_in_flight, credits=credits)
+    prev, outcome = -1, Outcome.NONE
+    while (task := tasks.request(prev, outcome)) is not None:
+        client.open(task.sim_id, task.params)
+        try:
+            simulate(task, client)
+        except retry_on as err:
+            print(f"[solver rank {roles.world.rank}] simulation {task.sim_id} attempt "
+                  f"{task.attempt} failed: {err}", file=sys.stderr, flush=True)
+            client.fail(f"{type(err).__name__}: {err}")
+            outcome = Outcome.FAILED
+        else:
+            client.close()
+            outcome = Outcome.DONE
+        prev = task.sim_id
+    client.shutdown()
+    return client.stats()

@@ -1,0 +1,212 @@
+"""Wire format of the sample stream: a fixed-size header message, then one payload message.
+
+Every message a solver rank sends to a trainer rank is a pair, in this order, on the data
+communicator (:attr:`Roles.data`):
+
+1. the header, tag :data:`TAG_HEADER`: one record of :data:`HEADER_DTYPE` (little-endian,
+   :data:`HEADER_BYTES` bytes) sent as raw bytes;
+2. the payload, tag :data:`TAG_PAYLOAD`: the C-contiguous field array's raw bytes for
+   ``DATA``, the UTF-8 reason for ``FAILED``, empty for the other kinds.
+
+Every header is followed by exactly one payload message, even an empty one, so the receiver
+stays in step with a sender whatever the header holds: after a header from rank ``s`` the next
+``TAG_PAYLOAD`` message from ``s`` is its payload (MPI keeps the order of messages with the same
+source, tag and communicator). Both are sent with the buffer-based (uppercase) mpi4py calls on
+numpy ``uint8`` views: nothing on the data path is pickled.
+
+Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`` (:class:`Kind`),
+``sim_id``, ``step`` (for ``END``: the number of samples the simulation sent), ``t``,
+``n_params`` and ``params`` (values in the order of the parameter names agreed once for the run,
+by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`MAX_DIMS`, i.e.
+channels plus up to 3 spatial axes), ``dtype`` (code in :data:`DTYPE_CODES`), ``nbytes`` (payload
+bytes).
+
+Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are one int64: ``n > 0`` grants ``n`` more
+DATA messages, :data:`CREDIT_FIN` says the trainer has seen the sender's ``DONE`` and will send
+nothing more. See :mod:`.client` for the flow-control scheme.
+
+:func:`decode_header` and :func:`decode_payload` validate what arrives and raise
+:class:`MalformedMessage` (the receiver counts and drops it; it never enters a buffer): bad magic
+or version, unknown kind or dtype, wrong parameter count, non-finite ``t``/params, bad shape,
+byte-count mismatch, non-finite field values.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+MAGIC = 0x50445355  # "PDSU"
+VERSION = 1
+MAX_DIMS = 4
+MAX_PARAMS = 16
+
+TAG_HEADER = 101
+TAG_PAYLOAD = 102
+TAG_CREDIT = 103
+CREDIT_FIN = -1
+
+
+class Kind(enum.IntEnum):
+    DATA = 1  # one sample of an open simulation
+    END = 2  # the simulation completed: commit its samples
+    FAILED = 3  # the simulation failed: drop its samples
+    DONE = 4  # this solver rank sends nothing more to this trainer
+    HEARTBEAT = 5  # liveness only
+
+
+HEADER_DTYPE = np.dtype([
+    ("magic", "<u4"), ("version", "<u2"), ("kind", "<u2"),
+    ("sim_id", "<i8"), ("step", "<i8"), ("t", "<f8"),
+    ("n_params", "<i4"), ("ndim", "<i4"), ("shape", "<i8", (MAX_DIMS,)),
+    ("dtype", "<i4"), ("reserved", "<i4"), ("nbytes", "<i8"),
+    ("params", "<f8", (MAX_PARAMS,)),
+])
+HEADER_BYTES = HEADER_DTYPE.itemsize
+
+# float16/32/64 fields; the code is what travels
+DTYPE_CODES: dict[int, np.dtype] = {
+    1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<f2"),
+}
+_CODE_OF = {dt: code for code, dt in DTYPE_CODES.items()}
+
+
+class MalformedMessage(ValueError):
+    """A message that fails validation; ``reason`` is a short machine-friendly label."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+def dtype_code(dtype: np.dtype) -> int:
+    """Wire code of a field dtype (float16/32/64); ValueError for anything else."""
+    dt = np.dtype(dtype).newbyteorder("<")
+    try:
+        return _CODE_OF[dt]
+    except KeyError:
+        raise ValueError(f"field dtype must be float16, float32 or float64, got {dtype}") from None
+
+
+def new_header() -> np.ndarray:
+    """A zeroed header record (array of shape (1,)) with magic and version set."""
+    h = np.zeros(1, dtype=HEADER_DTYPE)
+    h["magic"], h["version"] = MAGIC, VERSION
+    return h
+
+
+def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
+                params: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Header and payload (uint8 views) for one sample.
+
+    ``fields`` must be a C-contiguous float array with 1..4 dims; ``params`` the values in the
+    agreed name order. The payload is a view of ``fields``: keep ``fields`` alive and unchanged
+    until the send completes.
+    """
+    if fields.ndim < 1 or fields.ndim > MAX_DIMS:
+        raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {fields.shape}")
+    if len(params) > MAX_PARAMS:
+        raise ValueError(f"at most {MAX_PARAMS} parameters travel per sample, got {len(params)}")
+    if not fields.flags.c_contiguous:
+        raise ValueError("fields must be C-contiguous")
+    h = new_header()
+    h["kind"], h["sim_id"], h["step"], h["t"] = Kind.DATA, sim_id, step, t
+    h["n_params"], h["params"][0, : len(params)] = len(params), params
+    h["ndim"], h["shape"][0, : fields.ndim] = fields.ndim, fields.shape
+    h["dtype"], h["nbytes"] = dtype_code(fields.dtype), fields.nbytes
+    payload = fields.astype(fields.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
+    return h, payload
+
+
+def encode_control(kind: Kind, sim_id: int = -1, step: int = 0,
+                   text: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Header and payload for END / FAILED / DONE / HEARTBEAT (payload: UTF-8 ``text``)."""
+    if kind == Kind.DATA:
+        raise ValueError("use encode_data for DATA messages")
+    payload = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).copy()
+    h = new_header()
+    h["kind"], h["sim_id"], h["step"], h["nbytes"] = kind, sim_id, step, payload.nbytes
+    return h, payload
+
+
+def decode_header(raw: np.ndarray, n_params: int) -> np.void:
+    """Validate ``raw`` (uint8, the received header bytes) and return the header record.
+
+    ``n_params`` is the agreed number of PDE parameters (DATA headers must carry exactly that).
+    """
+    if raw.nbytes != HEADER_BYTES:
+        raise MalformedMessage("header_size", f"{raw.nbytes} bytes, expected {HEADER_BYTES}")
+    h = raw.view(HEADER_DTYPE)[0]
+    if int(h["magic"]) != MAGIC:
+        raise MalformedMessage("magic", f"{int(h['magic']):#x}")
+    if int(h["version"]) != VERSION:
+        raise MalformedMessage("version", f"{int(h['version'])}, expected {VERSION}")
+    try:
+        kind = Kind(int(h["kind"]))
+    except ValueError:
+        raise MalformedMessage("kind", str(int(h["kind"]))) from None
+    nbytes = int(h["nbytes"])
+    if nbytes < 0:
+        raise MalformedMessage("nbytes", str(nbytes))
+    if kind != Kind.DATA:
+        return h
+    if int(h["sim_id"]) < 0 or int(h["step"]) < 0:
+        raise MalformedMessage("ids", f"sim_id={int(h['sim_id'])} step={int(h['step'])}")
+    if int(h["n_params"]) != n_params:
+        raise MalformedMessage("n_params", f"{int(h['n_params'])}, expected {n_params}")
+    if not math.isfinite(float(h["t"])) or not np.isfinite(h["params"][:n_params]).all():
+        raise MalformedMessage("non_finite_meta", "t or params")
+    ndim = int(h["ndim"])
+    if not 1 <= ndim <= MAX_DIMS:
+        raise MalformedMessage("ndim", str(ndim))
+    shape = tuple(int(s) for s in h["shape"][:ndim])
+    if min(shape) <= 0:
+        raise MalformedMessage("shape", str(shape))
+    dt = DTYPE_CODES.get(int(h["dtype"]))
+    if dt is None:
+        raise MalformedMessage("dtype", str(int(h["dtype"])))
+    if math.prod(shape) * dt.itemsize != nbytes:
+        raise MalformedMessage("nbytes", f"{nbytes} for shape {shape} of {dt}")
+    return h
+
+
+def header_shape(h: np.void) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a validated DATA header's payload array."""
+    ndim = int(h["ndim"])
+    return tuple(int(s) for s in h["shape"][:ndim]), DTYPE_CODES[int(h["dtype"])]
+
+
+def decode_payload(h: np.void, payload: np.ndarray) -> np.ndarray:
+    """The field array of a validated DATA header from its received payload bytes (a view).
+
+    Raises :class:`MalformedMessage` on a byte-count mismatch or non-finite values.
+    """
+    if payload.nbytes != int(h["nbytes"]):
+        raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
+                                               f"{int(h['nbytes'])}")
+    shape, dt = header_shape(h)
+    arr = payload.view(dt).reshape(shape)
+    if not np.isfinite(arr).all():
+        raise MalformedMessage("non_finite_fields")
+    return arr
+
+
+def header_params(h: np.void, names: Sequence[str]) -> dict[str, float]:
+    """The header's parameter values as a dict in the agreed name order."""
+    return {n: float(v) for n, v in zip(names, h["params"][: len(names)], strict=True)}
+
+
+def send_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> None:
+    """Blocking send of a header + payload pair (buffer-based, no pickle)."""
+    comm.Send(header.view(np.uint8), dest=dest, tag=TAG_HEADER)
+    comm.Send(payload, dest=dest, tag=TAG_PAYLOAD)
+
+
+def isend_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> list:
+    """Non-blocking send of a header + payload pair; keep both arrays alive until both
+    requests complete."""
+    return [comm.Isend(header.view(np.uint8), dest=dest, tag=TAG_HEADER),
+            comm.Isend(payload, dest=dest, tag=TAG_PAYLOAD)]

@@ -1,0 +1,403 @@
+"""Trainer side of the stream: one thread receives samples into the training buffer.
+
+:class:`Receiver` runs a single background thread that is the only user of the data and
+control communicators on its rank. Each loop iteration it
+
+1. polls the scheduler (world rank 0 only: :class:`~.scheduler.SchedulerServer`);
+2. moves committed items into the buffer (``put`` with a short timeout; while the buffer is
+   full it takes no new messages, so no credits go back and solvers wait: back-pressure);
+3. takes up to ``burst`` messages: ``Iprobe`` for a header from any solver, ``Recv`` it into a
+   preallocated header buffer, ``Probe`` the matching payload's size, and receive a DATA
+   payload straight into a newly allocated array of the announced shape (that array becomes
+   the sample; no second copy) or any other payload into a reusable scratch buffer;
+4. validates (:func:`~.protocol.decode_header`, :func:`~.protocol.decode_payload`): a
+   malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
+   simulation it belongs to is dropped at its END (a sample missing from a trajectory would
+   break pairs and the END count check);
+5. returns credits for the DATA messages it took (one coalesced credit message per source;
+   a malformed message is credited too, as it may have been a DATA message that cost one).
+
+Samples of a simulation stay pending until its ``END`` arrives with the number of samples the
+client sent; then they are committed (as :class:`Pair` of consecutive steps when ``pairs=True``,
+else as single :class:`Sample`). ``FAILED`` drops them. A simulation with more than
+``max_pending_samples`` samples is dropped whole (counted in ``sims_dropped``): pending memory
+is at most ``n_solver_ranks x max_pending_samples`` samples, plus ``credits`` messages per
+solver on the network, plus the buffer.
+
+End of stream: when every solver rank has sent DONE the thread commits what is left and
+closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-step agreement
+across trainer ranks (an ``Allreduce(MIN)`` on the trainer communicator, from the training
+thread: hence ``MPI_THREAD_MULTIPLE``): every rank continues only if every rank can draw its
+next batch, so DDP ranks take the same number of steps and none waits forever on an empty
+buffer after the others stopped.
+
+Caveat (lockstep training on uneven streams): a trainer whose buffer is full waits in
+``should_continue`` for the others; its receiver then stops taking messages, and a solver in
+the middle of a simulation routed to it waits for credits. If every solver is in that state
+while another trainer is still below its watermark, the run stalls. A reservoir buffer does
+not starve once past its watermark (draws repeat), and a capacity of at least
+``watermark + samples per simulation`` lets each committed simulation fit; size buffers so.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .buffers import TrainingBuffer
+from .protocol import (
+    CREDIT_FIN,
+    HEADER_BYTES,
+    TAG_CREDIT,
+    TAG_HEADER,
+    TAG_PAYLOAD,
+    Kind,
+    MalformedMessage,
+    decode_header,
+    decode_payload,
+    header_params,
+    header_shape,
+)
+from .roles import Roles, mpi, require_thread_multiple
+from .sample import Item, Sample, pairs_of
+from .scheduler import Scheduler, SchedulerServer
+
+
+class _Pending:
+    """Samples of one open simulation from one source."""
+
+    __slots__ = ("sim_id", "samples", "tainted")
+
+    def __init__(self, sim_id: int):
+        self.sim_id, self.samples, self.tainted = sim_id, [], ""
+
+
+class Receiver:
+    """Receives the sample stream of ``solver_ranks`` into ``buffer`` on one thread.
+
+    Args:
+        comm: the data communicator (``Roles.data``).
+        buffer: the training buffer to fill.
+        solver_ranks: ranks (of ``comm``) that stream to this trainer; the stream ends when all
+            of them have sent DONE.
+        param_names: the run's parameter names in the agreed order.
+        trainer_comm: communicator of the trainer ranks, for :meth:`should_continue`.
+        scheduler: the scheduler server to poll from this thread (world rank 0 only).
+        pairs: store (step k, step k+1) :class:`Pair` items instead of single samples.
+        max_pending_samples: most pending samples of one simulation before it is dropped.
+        burst: most messages taken per loop iteration before credits are returned.
+        put_timeout: seconds one ``put`` waits on a full buffer before the loop polls again.
+        abort_on_error: on an unexpected error in the thread, print it and abort the MPI job
+            (otherwise solvers would wait forever); False keeps it in ``error`` (tests).
+    """
+
+    def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
+                 param_names: Sequence[str], trainer_comm=None,
+                 scheduler: SchedulerServer | None = None, pairs: bool = True,
+                 max_pending_samples: int = 4096, burst: int = 32, put_timeout: float = 0.05,
+                 abort_on_error: bool = True):
+        require_thread_multiple()
+        self.comm, self.buffer = comm, buffer
+        self.solver_ranks = tuple(int(r) for r in solver_ranks)
+        if not self.solver_ranks:
+            raise ValueError("solver_ranks must not be empty")
+        self.param_names = tuple(param_names)
+        self.trainer_comm, self.scheduler, self.pairs = trainer_comm, scheduler, pairs
+        for name, v in (("max_pending_samples", max_pending_samples), ("burst", burst)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        self.max_pending_samples, self.burst = max_pending_samples, burst
+        self.put_timeout, self.abort_on_error = float(put_timeout), abort_on_error
+        self.error: BaseException | None = None
+        self.rounds = 0  # should_continue calls
+        self._hdr = np.zeros(HEADER_BYTES, dtype=np.uint8)
+        self._scratch = np.zeros(1024, dtype=np.uint8)
+        self._pending: dict[int, _Pending] = {}
+        self._commit: deque[Item] = deque()
+        self._owed = {r: 0 for r in self.solver_ranks}
+        self._credit_sends: list[tuple[Any, np.ndarray]] = []
+        self._done: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._t0 = self._t1 = 0.0
+        self._stats: dict[str, Any] = {
+            "samples": 0, "bytes": 0, "items_committed": 0, "sims_committed": 0,
+            "sims_failed": 0, "sims_dropped": 0, "malformed": 0, "malformed_by_reason": {},
+            "per_source": {r: 0 for r in self.solver_ranks}, "pending_peak": 0,
+            "credits_sent": 0,
+        }
+
+    @classmethod
+    def from_roles(cls, roles: Roles, buffer: TrainingBuffer, param_names: Sequence[str],
+                   scheduler: Scheduler | None = None, **kwargs) -> Receiver:
+        """Receiver on a trainer rank of ``roles``; pass the run's ``scheduler`` on every
+        trainer (only the scheduler rank serves it)."""
+        if not roles.is_trainer:
+            raise ValueError("a Receiver runs on a trainer rank")
+        server = None
+        if roles.runs_scheduler:
+            if scheduler is None:
+                raise ValueError(f"world rank {roles.scheduler_rank} runs the scheduler: pass "
+                                 f"scheduler=")
+            server = SchedulerServer(scheduler, roles.control, roles.solver_ranks)
+        return cls(roles.data, buffer, roles.solver_ranks, param_names, trainer_comm=roles.comm,
+                   scheduler=server, **kwargs)
+
+    # -- thread control --------------------------------------------------------------------
+    def start(self) -> Receiver:
+        if self._thread is not None:
+            raise RuntimeError("Receiver already started")
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._main, name="pdesurrogate-receiver",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the end of the stream (all solvers DONE); re-raise a thread error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.raise_if_failed()
+
+    @property
+    def ended(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError("the receiver thread failed") from self.error
+
+    def should_continue(self, n: int = 1, poll: float = 0.5) -> bool:
+        """Agreement across trainer ranks, called by the training loop before each batch:
+        True iff every trainer rank can draw ``n`` items now (waits until this rank can, or its
+        stream has ended). Collective over ``trainer_comm``."""
+        MPI = mpi()
+        while True:
+            try:
+                ok = self.buffer.wait_ready(n, timeout=poll)
+                break
+            except TimeoutError:
+                self.raise_if_failed()
+        flag = np.array([1 if ok else 0], dtype=np.int32)
+        agreed = np.zeros(1, dtype=np.int32)
+        if self.trainer_comm is None:
+            agreed[:] = flag
+        else:
+            self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
+        self.rounds += 1
+        self.raise_if_failed()
+        return bool(agreed[0])
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (samples, bytes, items_committed, sims_committed/failed/dropped, malformed
+        and malformed_by_reason, per_source samples, pending_peak, credits_sent) and rates
+        (elapsed_s, samples_per_s, mb_per_s) since :meth:`start`."""
+        with self._lock:
+            out = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
+        end = self._t1 or time.perf_counter()
+        elapsed = max(end - self._t0, 1e-9) if self._t0 else 0.0
+        out["elapsed_s"] = elapsed
+        out["samples_per_s"] = out["samples"] / elapsed if elapsed else 0.0
+        out["mb_per_s"] = out["bytes"] / 1e6 / elapsed if elapsed else 0.0
+        return out
+
+    # -- the thread ------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._loop()
+        except BaseException as err:  # noqa: B036 - reported to the training thread
+            self.error = err
+            traceback.print_exc()
+            if self.abort_on_error:
+                print("[receiver] aborting the MPI job", file=sys.stderr, flush=True)
+                mpi().COMM_WORLD.Abort(1)
+        finally:
+            self._t1 = time.perf_counter()
+            self.buffer.close()
+
+    def _loop(self) -> None:
+        idle = 0
+        while True:
+            if self.scheduler is not None:
+                self.scheduler.poll()
+            if self._commit:
+                self._flush_commits(self.put_timeout)
+                if self._commit:
+                    continue  # buffer full: take nothing new, return no credits
+            if len(self._done) == len(self.solver_ranks):
+                break
+            n = self._take_messages()
+            self._flush_credits()
+            if n:
+                idle = 0
+            else:
+                # back off up to 2 ms so an idle receiver does not steal the trainer's core
+                idle = min(idle + 1, 20)
+                time.sleep(1e-4 * idle)
+        while self._commit:
+            self._flush_commits(None)
+        MPI = mpi()
+        MPI.Request.Waitall([req for req, _ in self._credit_sends])
+        self._credit_sends.clear()
+
+    def _take_messages(self) -> int:
+        MPI = mpi()
+        status = MPI.Status()
+        n = 0
+        while n < self.burst and not self._commit and self.comm.Iprobe(
+                MPI.ANY_SOURCE, TAG_HEADER, status):
+            self._handle(status.Get_source(), status.Get_count(MPI.BYTE))
+            n += 1
+        return n
+
+    def _handle(self, src: int, header_bytes: int) -> None:
+        MPI = mpi()
+        raw = self._hdr if header_bytes == HEADER_BYTES else np.empty(header_bytes, np.uint8)
+        self.comm.Recv(raw, source=src, tag=TAG_HEADER)
+        status = MPI.Status()
+        self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
+        payload_bytes = status.Get_count(MPI.BYTE)
+        try:
+            if src not in self._owed:
+                raise MalformedMessage("unknown_source", str(src))
+            h = decode_header(raw, len(self.param_names))
+        except MalformedMessage as err:
+            self._discard_payload(src, payload_bytes)
+            self._count_malformed(err.reason)
+            if src in self._owed:
+                # it may have been a DATA message that cost a credit: give it back
+                self._owed[src] += 1
+            return
+        kind = Kind(int(h["kind"]))
+        if kind == Kind.DATA:
+            self._on_data(src, h, payload_bytes)
+            return
+        payload = self._discard_payload(src, payload_bytes)
+        if kind == Kind.END:
+            self._on_end(src, int(h["sim_id"]), int(h["step"]))
+        elif kind == Kind.FAILED:
+            self._on_failed(src, int(h["sim_id"]), bytes(payload).decode("utf-8", "replace"))
+        elif kind == Kind.DONE:
+            self._on_done(src)
+
+    def _discard_payload(self, src: int, nbytes: int) -> np.ndarray:
+        if nbytes > self._scratch.nbytes:
+            self._scratch = np.zeros(nbytes, dtype=np.uint8)
+        buf = self._scratch[:nbytes]
+        self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
+        return buf
+
+    def _on_data(self, src: int, h: np.void, payload_bytes: int) -> None:
+        self._owed[src] += 1
+        sim = int(h["sim_id"])
+        pend = self._pending.get(src)
+        if pend is not None and pend.sim_id != sim:
+            # the previous simulation never ended: drop it rather than mix trajectories
+            self._drop(src, "no END before the next simulation")
+            pend = None
+        if pend is None:
+            pend = self._pending[src] = _Pending(sim)
+        if payload_bytes != int(h["nbytes"]):
+            self._discard_payload(src, payload_bytes)
+            self._count_malformed("payload_size")
+            pend.tainted = "malformed sample"
+            return
+        shape, dt = header_shape(h)
+        arr = np.empty(shape, dtype=dt)
+        self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
+        try:
+            arr = decode_payload(h, arr.reshape(-1).view(np.uint8))
+        except MalformedMessage as err:
+            self._count_malformed(err.reason)
+            pend.tainted = "malformed sample"
+            return
+        if pend.tainted:
+            return
+        if len(pend.samples) >= self.max_pending_samples:
+            pend.tainted = f"more than max_pending_samples={self.max_pending_samples}"
+            pend.samples = []
+            return
+        pend.samples.append(Sample(arr, float(h["t"]), header_params(h, self.param_names),
+                                   sim, int(h["step"])))
+        with self._lock:
+            st = self._stats
+            st["samples"] += 1
+            st["bytes"] += arr.nbytes
+            st["per_source"][src] += 1
+            st["pending_peak"] = max(st["pending_peak"],
+                                     sum(len(p.samples) for p in self._pending.values()))
+
+    def _on_end(self, src: int, sim: int, n_sent: int) -> None:
+        pend = self._pending.pop(src, None)
+        if pend is None or pend.sim_id != sim:
+            if pend is not None:
+                self._pending[src] = pend
+                self._drop(src, f"END of {sim} while {pend.sim_id} is open")
+            if n_sent > 0:  # samples were sent but none kept: already counted as dropped
+                self._count("sims_dropped")
+            return
+        if pend.tainted or len(pend.samples) != n_sent:
+            why = pend.tainted or f"{len(pend.samples)} of {n_sent} samples arrived"
+            self._pending[src] = pend
+            self._drop(src, why)
+            return
+        items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples,
+                                                                 key=lambda s: s.step)
+        self._commit.extend(items)
+        with self._lock:
+            self._stats["sims_committed"] += 1
+
+    def _on_failed(self, src: int, sim: int, reason: str) -> None:
+        pend = self._pending.get(src)
+        if pend is not None and pend.sim_id == sim:
+            del self._pending[src]
+        self._count("sims_failed")
+
+    def _on_done(self, src: int) -> None:
+        if src in self._pending:
+            self._drop(src, "DONE with the simulation open")
+        self._done.add(src)
+        self._flush_credits()
+        self._send_credit(src, CREDIT_FIN)
+
+    def _drop(self, src: int, why: str) -> None:
+        pend = self._pending.pop(src)
+        print(f"[receiver] dropped simulation {pend.sim_id} from rank {src}: {why}",
+              file=sys.stderr, flush=True)
+        self._count("sims_dropped")
+
+    def _flush_commits(self, timeout: float | None) -> None:
+        while self._commit:
+            if not self.buffer.put(self._commit[0], timeout=timeout):
+                return
+            self._commit.popleft()
+            self._count("items_committed")
+
+    def _flush_credits(self) -> None:
+        for src, n in self._owed.items():
+            if n > 0:
+                self._send_credit(src, n)
+                self._owed[src] = 0
+        self._credit_sends = [(r, b) for r, b in self._credit_sends if not r.Test()]
+
+    def _send_credit(self, src: int, n: int) -> None:
+        buf = np.array([n], dtype=np.int64)
+        self._credit_sends.append((self.comm.Isend(buf, dest=src, tag=TAG_CREDIT), buf))
+        self._count("credits_sent", max(n, 0))
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._stats[key] += n
+
+    def _count_malformed(self, reason: str) -> None:
+        with self._lock:
+            self._stats["malformed"] += 1
+            by = self._stats["malformed_by_reason"]
+            by[reason] = by.get(reason, 0) + 1

@@ -1,0 +1,142 @@
+"""MPI program for tests/streaming/test_mpi.py (not a test module itself).
+
+    mpiexec -n N python -m mpi4py mpi_stream.py SCENARIO OUTDIR
+
+Each rank writes OUTDIR/rank<world rank>.json; the pytest side asserts on them.
+Scenarios: e2e (1 trainer + 2 solvers, a failing attempt, injected malformed messages),
+backpressure (1 + 1, slow consumer), two_trainers (2 + 2, uneven data).
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from pdesurrogate.solvers.advection import Advection1D
+from pdesurrogate.solvers.base import SolverDivergedError
+from pdesurrogate.streaming import (
+    BufferDataset,
+    FIFOBuffer,
+    FIROBuffer,
+    Receiver,
+    Scheduler,
+    run_solver_rank,
+    solver_simulation,
+    split_roles,
+)
+from pdesurrogate.streaming.protocol import (
+    HEADER_BYTES,
+    Kind,
+    encode_control,
+    encode_data,
+    send_message,
+)
+from pdesurrogate.streaming.scheduler import task_seed
+
+torch.set_num_threads(1)
+SCENARIO, OUTDIR = sys.argv[1], sys.argv[2]
+DT = 0.1
+# backpressure: 128 KiB float32 samples, past MPICH's eager limit, so an Isend stays
+# incomplete until the trainer takes the message and the in-flight bound is exercised
+N_POINTS = 32768 if SCENARIO == "backpressure" else 16
+
+
+def write(rank, result):
+    with open(f"{OUTDIR}/rank{rank}.json", "w") as f:
+        json.dump(result, f)
+
+
+def expected_trajectory(solver, scheduler, sim, n_steps):
+    """What the successful (last) attempt of `sim` sent, recomputed the same way."""
+    attempt = scheduler.state_dict()["attempts"][sim] - 1
+    u, _ = solver.sample(1, task_seed(scheduler.seed, sim, attempt))
+    params = {k: torch.tensor([v]) for k, v in scheduler.params_of(sim).items()}
+    frames = [u[0].numpy()]
+    for _ in range(n_steps):
+        u = solver.advance(u, params, DT)
+        frames.append(u[0].numpy())
+    return frames
+
+
+def inject_malformed(roles):
+    """Three malformed messages from a solver rank, before its real work."""
+    comm, dst = roles.data, roles.trainer_ranks[0]
+    good = np.ones((1, N_POINTS), np.float32)
+    h, p = encode_data(good, 0.0, 0, 999, [0.5])
+    h["magic"] = 7
+    send_message(comm, dst, h, p)  # bad magic
+    bad = good.copy()
+    bad[0, 3] = np.nan
+    send_message(comm, dst, *encode_data(bad, 0.0, 0, 999, [0.5]))  # NaN field
+    send_message(comm, dst, *encode_control(Kind.END, 999, step=1))  # sim 999 gets dropped
+    h, p = encode_data(good, 0.0, 0, 998, [0.5])
+    send_message(comm, dst, h.view(np.uint8)[: HEADER_BYTES - 8].copy(), p)  # short header
+
+
+def main():
+    n_trainers = 2 if SCENARIO == "two_trainers" else 1
+    roles = split_roles(n_trainers=n_trainers)
+    rank = roles.world.rank
+    solver = Advection1D(n_points=N_POINTS)
+    n_sims, n_steps = {"e2e": (6, 4), "backpressure": (8, 3), "two_trainers": (5, 3)}[SCENARIO]
+    scheduler = Scheduler({"beta": (0.2, 0.8)}, n_simulations=n_sims, method="random", seed=0)
+    names = scheduler.param_names
+    roles.world.Barrier()
+    t_start = time.time()
+
+    if not roles.is_trainer:
+        simulate = solver_simulation(solver, n_steps=n_steps, dt=DT)
+
+        def flaky(task, client):
+            if task.sim_id == 2 and task.attempt == 0:  # sends 2 samples, then "diverges"
+                client.send(np.zeros((1, N_POINTS), np.float32), t=0.0, step=0)
+                client.send(np.zeros((1, N_POINTS), np.float32), t=DT, step=1)
+                raise SolverDivergedError(solver.name, 0, DT, "test")
+            simulate(task, client)
+
+        if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
+            inject_malformed(roles)
+        kw = {"max_in_flight": 2, "credits": 2} if SCENARIO == "backpressure" else {}
+        stats = run_solver_rank(roles, flaky if SCENARIO == "e2e" else simulate, names, **kw)
+        write(rank, {"role": "solver", "client": stats, "t_finish": time.time() - t_start})
+        return
+
+    if SCENARIO == "two_trainers":
+        buffer, pairs, batch = FIROBuffer(capacity=16, watermark=2, seed=rank), True, 1
+    elif SCENARIO == "backpressure":
+        buffer, pairs, batch = FIFOBuffer(capacity=2), False, 1
+    else:
+        buffer, pairs, batch = FIFOBuffer(capacity=8), True, 1
+    receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler, pairs=pairs,
+                                   abort_on_error=True).start()
+    data = BufferDataset(buffer, names, batch_size=batch, sync=receiver.should_continue)
+    got, times = [], []
+    for item in data:
+        if SCENARIO == "backpressure":
+            time.sleep(0.03)  # a slow training step
+        times.append(time.time() - t_start)
+        got.append({"sim": int(item["sim_id"]), "step": int(item["step"]),
+                    "beta": float(item["params"][0])})
+        if SCENARIO == "e2e":
+            got[-1]["input"], got[-1]["target"] = item["input"].numpy(), item["target"].numpy()
+    receiver.join()
+    result = {"role": "trainer", "got": [(g["sim"], g["step"]) for g in got], "times": times,
+              "receiver": receiver.stats(), "buffer": buffer.stats(), "rounds": receiver.rounds}
+    if roles.runs_scheduler:
+        result["scheduler"] = scheduler.counts()
+        result["done"] = sorted(scheduler.done)
+    if SCENARIO == "e2e":
+        # every received pair equals the recomputed trajectory of its simulation
+        err = 0.0
+        for g in got:
+            frames = expected_trajectory(solver, scheduler, g["sim"], n_steps)
+            err = max(err, float(np.abs(g["input"] - frames[g["step"]]).max()),
+                      float(np.abs(g["target"] - frames[g["step"] + 1]).max()),
+                      abs(g["beta"] - scheduler.params_of(g["sim"])["beta"]))
+        result["max_error"] = err
+    write(rank, result)
+
+
+main()

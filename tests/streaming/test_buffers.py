@@ -1,0 +1,209 @@
+"""Training buffer semantics: FIFO order, FIRO each-once, reservoir eviction of seen samples
+only, watermark waiting, seen counts, back-pressure, end of stream, checkpoints."""
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.streaming import (
+    BufferClosed,
+    FIFOBuffer,
+    FIROBuffer,
+    Pair,
+    ReservoirBuffer,
+    Sample,
+    make_buffer,
+)
+
+
+def sample(i: int, n: int = 4) -> Sample:
+    return Sample(np.full((1, n), float(i), dtype=np.float32), t=0.1 * i, params={"nu": 0.5},
+                  sim_id=i, step=0)
+
+
+def drain(buf):
+    out = []
+    while (item := buf.get(timeout=1.0)) is not None:
+        out.append(item.sim_id)
+    return out
+
+
+def test_fifo_order_and_each_once():
+    """FIFO returns items in arrival order, each once, then None after close."""
+    buf = FIFOBuffer(capacity=10)
+    for i in range(7):
+        assert buf.put(sample(i))
+    buf.close()
+    assert drain(buf) == list(range(7))
+    st = buf.stats()
+    assert (st["puts"], st["gets"], st["size"], st["seen_max"]) == (7, 7, 0, 1)
+
+
+def test_firo_each_once_random_order():
+    """FIRO returns every item exactly once, not in arrival order (seeded), deterministic."""
+    orders = []
+    for _ in range(2):
+        buf = FIROBuffer(capacity=50, seed=3)
+        for i in range(30):
+            buf.put(sample(i))
+        buf.close()
+        orders.append(drain(buf))
+    assert sorted(orders[0]) == list(range(30))
+    assert orders[0] != list(range(30))
+    assert orders[0] == orders[1]
+
+
+def test_put_blocks_when_full_and_times_out():
+    """A full FIFO/FIRO put returns False after its timeout; a get frees a slot."""
+    for cls in (FIFOBuffer, FIROBuffer):
+        buf = cls(capacity=2)
+        assert buf.put(sample(0)) and buf.put(sample(1))
+        t0 = time.perf_counter()
+        assert not buf.put(sample(2), timeout=0.05)
+        assert time.perf_counter() - t0 >= 0.04
+        buf.get()
+        assert buf.put(sample(2), timeout=0.05)
+        assert len(buf) == 2
+
+
+def test_max_bytes_bounds_memory():
+    """With max_bytes = 3 items' bytes, a 4th put waits; an item larger than max_bytes is an
+    error."""
+    one = sample(0).nbytes
+    buf = FIFOBuffer(capacity=100, max_bytes=3 * one)
+    for i in range(3):
+        assert buf.put(sample(i), timeout=0.01)
+    assert not buf.put(sample(3), timeout=0.01)
+    assert buf.nbytes == 3 * one
+    with pytest.raises(ValueError, match="max_bytes"):
+        buf.put(sample(9, n=400))
+
+
+def test_watermark_blocks_get_until_reached_or_closed():
+    """get waits below the watermark (TimeoutError), succeeds once it is reached, and after
+    close drains below it."""
+    buf = FIROBuffer(capacity=10, watermark=3)
+    buf.put(sample(0))
+    buf.put(sample(1))
+    with pytest.raises(TimeoutError):
+        buf.get(timeout=0.05)
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(buf.get(timeout=2.0)))
+    consumer.start()
+    time.sleep(0.05)
+    assert not got  # still waiting
+    buf.put(sample(2))
+    consumer.join(2.0)
+    assert len(got) == 1 and got[0] is not None
+    # 2 left, below the watermark: closed buffer drains them, then None
+    buf.close()
+    assert len(drain(buf)) == 2
+
+
+def test_wait_ready_counts_removals_against_watermark():
+    """wait_ready(n) on a removing buffer needs size >= watermark + n - 1 while open; after
+    close, False when fewer than n remain."""
+    buf = FIFOBuffer(capacity=10, watermark=3)
+    for i in range(4):
+        buf.put(sample(i))
+    assert buf.wait_ready(2, timeout=0.01)
+    with pytest.raises(TimeoutError):
+        buf.wait_ready(3, timeout=0.01)
+    buf.close()
+    assert buf.wait_ready(4, timeout=0.01)
+    assert not buf.wait_ready(5, timeout=0.01)
+
+
+def test_reservoir_evicts_only_seen_samples():
+    """A full reservoir: put waits while every stored sample is unseen; after draws, a put
+    evicts a seen sample and never an unseen one; draws repeat samples."""
+    buf = ReservoirBuffer(capacity=4, seed=0)
+    for i in range(4):
+        buf.put(sample(i))
+    assert not buf.put(sample(4), timeout=0.02)  # all unseen: back-pressure
+    seen_item = buf.get()
+    assert buf.put(sample(4), timeout=0.02)  # evicts the one seen sample
+    ids = {it.sim_id for it in buf._items}
+    assert seen_item.sim_id not in ids and ids == ({0, 1, 2, 3, 4} - {seen_item.sim_id})
+    assert buf.stats()["evictions"] == 1
+    # many draws: repetition, seen counts add up to the number of gets
+    for _ in range(40):
+        buf.get()
+    st = buf.stats()
+    assert st["seen_max"] > 1 and sum(buf.seen_counts()) + 1 == st["gets"]
+    unseen_before = {it.sim_id for it, s in zip(buf._items, buf._seen, strict=True) if s == 0}
+    for i in range(5, 9):
+        assert buf.put(sample(i), timeout=0.02)
+    assert unseen_before <= {it.sim_id for it in buf._items}
+
+
+def test_reservoir_drains_after_close():
+    """After close, reservoir draws remove: each remaining item is returned once more, then
+    None."""
+    buf = ReservoirBuffer(capacity=5, watermark=2, seed=1)
+    for i in range(5):
+        buf.put(sample(i))
+    for _ in range(10):
+        buf.get()
+    buf.close()
+    assert sorted(drain(buf)) == list(range(5))
+    with pytest.raises(BufferClosed):
+        buf.put(sample(9))
+
+
+def test_producer_consumer_threads():
+    """A producer thread and a consumer with capacity 3 pass 200 items through a FIFO, in
+    order, without loss (put blocks when full)."""
+    buf = FIFOBuffer(capacity=3)
+
+    def produce():
+        for i in range(200):
+            buf.put(sample(i))
+        buf.close()
+
+    th = threading.Thread(target=produce)
+    th.start()
+    assert drain(buf) == list(range(200))
+    th.join()
+    assert buf.stats()["peak_size"] <= 3
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_state_dict_round_trip(kind):
+    """state_dict survives torch.save / torch.load(weights_only=True); the restored buffer has
+    the same items, seen counts and rng stream (same next draws)."""
+    buf = make_buffer(kind, capacity=8, seed=5)
+    for i in range(6):
+        item = sample(i) if i % 2 else Pair(sample(i), Sample(np.ones((1, 4), np.float32),
+                                                              0.7, {"nu": 0.5}, i, 1))
+        buf.put(item)
+    buf.get()
+    blob = io.BytesIO()
+    torch.save(buf.state_dict(), blob)
+    blob.seek(0)
+    state = torch.load(blob, weights_only=True)
+    other = make_buffer(kind, capacity=8, seed=99)
+    other.load_state_dict(state)
+    assert other.seen_counts() == buf.seen_counts()
+    assert other.stats()["puts"] == 6 and other.stats()["gets"] == 1
+    for _ in range(3):
+        a, b = buf.get(), other.get()
+        assert type(a) is type(b) and a.sim_id == b.sim_id
+        fa = a.input.fields if isinstance(a, Pair) else a.fields
+        fb = b.input.fields if isinstance(b, Pair) else b.fields
+        np.testing.assert_array_equal(fa, fb)
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        make_buffer("fifo" if kind != "fifo" else "firo", capacity=8).load_state_dict(state)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="watermark must be <= capacity"):
+        FIFOBuffer(capacity=2, watermark=3)
+    with pytest.raises(ValueError, match="capacity"):
+        FIROBuffer(capacity=0)
+    with pytest.raises(ValueError, match="unknown buffer kind"):
+        make_buffer("lifo", capacity=2)

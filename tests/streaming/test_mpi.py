@@ -1,0 +1,83 @@
+"""End-to-end MPI runs of the stream (mpiexec from the venv's MPICH, 2-4 ranks, Advection1D
+on 16 points): exactly-once delivery, failed simulations discarded, malformed messages counted,
+back-pressure, two trainers with disjoint data agreeing on the end of the stream."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+MPIEXEC = BIN / "mpiexec"
+
+pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
+
+
+def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
+    cmd = [str(MPIEXEC), "-launcher", "fork", "-n", str(n), sys.executable, "-m", "mpi4py",
+           str(HERE / "mpi_stream.py"), scenario, str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, f"{scenario} failed:\n{proc.stdout}\n{proc.stderr}"
+    return {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)}
+
+
+def test_one_trainer_two_solvers_exactly_once(tmp_path):
+    """1 trainer + 2 solvers, 6 simulations x 5 saved steps, pairs: every (sim, step) pair
+    arrives exactly once and equals the recomputed trajectory (max error <= 1e-6, float32
+    params); simulation 2's first attempt diverges after 2 samples and none of its samples
+    enter the buffer (its rerun's do); 3 injected malformed messages are counted and the
+    simulation they belonged to is dropped."""
+    res = run("e2e", 3, tmp_path)
+    tr = res[0]
+    got = [tuple(g) for g in tr["got"]]
+    assert sorted(got) == [(s, k) for s in range(6) for k in range(4)]
+    assert tr["max_error"] <= 1e-6
+    rc = tr["receiver"]
+    assert rc["sims_committed"] == 6 and rc["sims_failed"] == 1 and rc["sims_dropped"] == 1
+    assert rc["malformed"] == 3
+    assert rc["malformed_by_reason"] == {"magic": 1, "non_finite_fields": 1, "header_size": 1}
+    assert tr["buffer"]["puts"] == 24 and tr["buffer"]["gets"] == 24
+    assert tr["scheduler"]["attempts"] == 7 and tr["done"] == list(range(6))
+    clients = [res[1]["client"], res[2]["client"]]
+    assert sum(c["sims_failed"] for c in clients) == 1
+    assert sum(c["samples"] for c in clients) == 6 * 5 + 2
+    assert {int(k): v for k, v in rc["per_source"].items()} == {
+        1: clients[0]["samples"], 2: clients[1]["samples"]}
+
+
+def test_back_pressure_slows_the_solver(tmp_path):
+    """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, credits 2,
+    max_in_flight 2: the solver waits for credits (> 0.3 s in all; unthrottled it would wait
+    0), never has more than 2 sends in flight, and cannot finish before the trainer has
+    consumed all but at most capacity + one pending simulation + one committing simulation +
+    credits = 2 + 4 + 4 + 2 samples."""
+    res = run("backpressure", 2, tmp_path)
+    tr, cl = res[0], res[1]
+    assert [tuple(g) for g in tr["got"]] == [(s, k) for s in range(8) for k in range(4)]
+    c = cl["client"]
+    assert c["credit_waits"] > 0 and c["credit_wait_s"] > 0.3
+    assert c["max_in_flight_seen"] <= 2
+    assert tr["buffer"]["peak_size"] <= 2 and tr["receiver"]["pending_peak"] <= 4
+    consumed_at_finish = sum(1 for t in tr["times"] if t <= cl["t_finish"])
+    assert consumed_at_finish >= 32 - (2 + 4 + 4 + 2)
+
+
+def test_two_trainers_disjoint_and_agree_on_end(tmp_path):
+    """2 trainers + 2 solvers, 5 simulations routed by sim_id % 2 (3 to trainer 0, 2 to
+    trainer 1, 3 pairs each): the trainers receive disjoint simulations, all 15 pairs are
+    committed, and the per-batch agreement stops both after the same number of rounds (7:
+    6 items each, then trainer 1 is drained), with no rank hanging."""
+    res = run("two_trainers", 4, tmp_path)
+    t0, t1 = res[0], res[1]
+    sims0 = {s for s, _ in t0["got"]}
+    sims1 = {s for s, _ in t1["got"]}
+    assert sims0 <= {0, 2, 4} and sims1 == {1, 3} and not sims0 & sims1
+    assert t0["receiver"]["items_committed"] == 9 and t1["receiver"]["items_committed"] == 6
+    assert t0["rounds"] == t1["rounds"] == 7
+    assert len(t0["got"]) == len(t1["got"]) == 6
+    assert len(set(map(tuple, t0["got"]))) == 6

@@ -1,0 +1,93 @@
+"""Wire format: header/payload round trip and rejection of malformed messages."""
+
+import numpy as np
+import pytest
+
+from pdesurrogate.streaming.protocol import (
+    HEADER_BYTES,
+    MAX_PARAMS,
+    Kind,
+    MalformedMessage,
+    decode_header,
+    decode_payload,
+    encode_control,
+    encode_data,
+    header_params,
+)
+
+
+def roundtrip(fields, n_params=2):
+    h, p = encode_data(fields, 0.25, 3, 11, [0.5, -2.0][:n_params])
+    raw = h.view(np.uint8).copy()
+    return decode_header(raw, n_params), p.copy()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5,), (2, 8), (1, 4, 6), (3, 2, 4, 5)])
+def test_round_trip_exact(dtype, shape):
+    """Fields, t, step, sim_id and params come back bit-exact for 1..4 dims and 3 dtypes."""
+    fields = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    h, payload = roundtrip(fields)
+    assert HEADER_BYTES == h.dtype.itemsize
+    out = decode_payload(h, payload)
+    assert out.dtype == fields.dtype and out.shape == fields.shape
+    np.testing.assert_array_equal(out, fields)
+    assert (float(h["t"]), int(h["step"]), int(h["sim_id"])) == (0.25, 3, 11)
+    assert header_params(h, ["a", "b"]) == {"a": 0.5, "b": -2.0}
+
+
+def corrupt(field, value):
+    fields = np.ones((2, 4), np.float32)
+    h, p = encode_data(fields, 0.0, 0, 1, [1.0, 2.0])
+    h[field] = value
+    return h.view(np.uint8).copy(), p.copy()
+
+
+@pytest.mark.parametrize("field,value,reason", [
+    ("magic", 1234, "magic"),
+    ("version", 99, "version"),
+    ("kind", 77, "kind"),
+    ("dtype", 42, "dtype"),
+    ("ndim", 5, "ndim"),
+    ("ndim", 0, "ndim"),
+    ("nbytes", 12, "nbytes"),
+    ("n_params", 3, "n_params"),
+    ("t", np.nan, "non_finite_meta"),
+    ("sim_id", -4, "ids"),
+])
+def test_bad_header_rejected(field, value, reason):
+    """Each corrupted header field raises MalformedMessage with its reason."""
+    raw, _ = corrupt(field, value)
+    with pytest.raises(MalformedMessage) as err:
+        decode_header(raw, 2)
+    assert err.value.reason == reason
+
+
+def test_bad_payload_rejected():
+    """Wrong header size, payload byte-count mismatch and NaN/Inf field values are rejected."""
+    with pytest.raises(MalformedMessage, match="header_size"):
+        decode_header(np.zeros(HEADER_BYTES - 8, np.uint8), 2)
+    fields = np.ones((2, 4), np.float32)
+    h, p = roundtrip(fields)
+    with pytest.raises(MalformedMessage, match="payload_size"):
+        decode_payload(h, p[:-4])
+    for bad in (np.nan, np.inf):
+        fields[1, 2] = bad
+        h, p = roundtrip(fields)
+        with pytest.raises(MalformedMessage, match="non_finite_fields"):
+            decode_payload(h, p)
+
+
+def test_control_messages_and_encode_errors():
+    """Control messages carry kind, sim_id, count and a UTF-8 reason; bad inputs to
+    encode_data raise ValueError naming the problem."""
+    h, p = encode_control(Kind.FAILED, sim_id=4, step=2, text="diverged at t=0.3")
+    hd = decode_header(h.view(np.uint8).copy(), 5)
+    assert Kind(int(hd["kind"])) == Kind.FAILED and int(hd["step"]) == 2
+    assert bytes(p).decode() == "diverged at t=0.3" and int(hd["nbytes"]) == p.nbytes
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        encode_data(np.ones(3, np.int32), 0.0, 0, 0, [])
+    with pytest.raises(ValueError, match="dims"):
+        encode_data(np.ones((1, 1, 1, 1, 2)), 0.0, 0, 0, [])
+    with pytest.raises(ValueError, match="parameters"):
+        encode_data(np.ones(3), 0.0, 0, 0, [0.0] * (MAX_PARAMS + 1))

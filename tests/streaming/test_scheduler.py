@@ -1,0 +1,83 @@
+"""Scheduler bookkeeping: parameter draws in the box, retries with new seeds, resume."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.streaming import Scheduler, draw_parameters
+
+BOX = {"nu": (0.01, 0.1), "beta": (-1.0, 1.0)}
+
+
+@pytest.mark.parametrize("method", ["random", "halton", "lhs"])
+def test_draws_in_box_and_seeded(method):
+    """Points lie in the box, are reproducible for a seed and differ across seeds."""
+    a = draw_parameters(BOX, 64, method, seed=1)
+    b = draw_parameters(BOX, 64, method, seed=1)
+    c = draw_parameters(BOX, 64, method, seed=2)
+    assert a.shape == (64, 2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert (a[:, 0] >= 0.01).all() and (a[:, 0] <= 0.1).all()
+    assert (a[:, 1] >= -1).all() and (a[:, 1] <= 1).all()
+
+
+def test_lhs_stratifies():
+    """LHS puts exactly one of n points in each of the n equal strata of every axis."""
+    a = draw_parameters({"x": (0.0, 1.0), "y": (0.0, 1.0)}, 16, "lhs", seed=0)
+    for col in a.T:
+        assert sorted(np.floor(col * 16).astype(int)) == list(range(16))
+
+
+def test_retry_with_new_seed_then_abandon():
+    """A failed simulation is handed out again first with a new seed, at most max_retries
+    times; then abandoned. The run finishes when all are done or abandoned."""
+    s = Scheduler(BOX, n_simulations=3, seed=0, max_retries=1)
+    t0 = s.next_task(rank=5)
+    assert t0.sim_id == 0 and t0.attempt == 0 and set(t0.params) == {"nu", "beta"}
+    s.report_failed(0)
+    t1 = s.next_task(rank=6)
+    assert (t1.sim_id, t1.attempt) == (0, 1) and t1.seed != t0.seed and t1.params == t0.params
+    s.report_failed(0)
+    assert 0 in s.abandoned
+    ids = []
+    while (t := s.next_task()) is not None:
+        ids.append(t.sim_id)
+        s.report_done(t.sim_id)
+    assert ids == [1, 2] and s.finished and s.counts()["done"] == 2
+    with pytest.raises(ValueError, match="not in flight"):
+        s.report_done(1)
+
+
+def test_resume_never_reruns_done():
+    """After load_state_dict (through torch.save weights_only), done simulations are never
+    handed out again; in-flight ones are rerun."""
+    s = Scheduler(BOX, n_simulations=5, method="halton", seed=3)
+    a, b, c = s.next_task(), s.next_task(), s.next_task()
+    s.report_done(a.sim_id)
+    s.report_done(c.sim_id)  # b stays in flight
+    blob = io.BytesIO()
+    torch.save(s.state_dict(), blob)
+    blob.seek(0)
+    r = Scheduler(BOX, n_simulations=5, method="halton", seed=3)
+    r.load_state_dict(torch.load(blob, weights_only=True))
+    handed = []
+    while (t := r.next_task()) is not None:
+        handed.append(t)
+        r.report_done(t.sim_id)
+    assert [t.sim_id for t in handed] == [b.sim_id, 3, 4]
+    assert handed[0].attempt == 1 and handed[0].seed != b.seed
+    assert r.params_of(3) == s.params_of(3)
+    with pytest.raises(ValueError, match="seed"):
+        Scheduler(BOX, n_simulations=5, method="halton", seed=4).load_state_dict(s.state_dict())
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        Scheduler(BOX, 3, method="sobolev")
+    with pytest.raises(ValueError, match="low <= high"):
+        Scheduler({"nu": (1.0, 0.0)}, 3)
+    with pytest.raises(ValueError, match="n_simulations"):
+        Scheduler(BOX, 0)
