@@ -86,6 +86,7 @@ class Solver(ABC):
 
     name: str = "solver"
     channels: int = 1
+    channel_names: tuple[str, ...] = ("u",)  # stored in dataset files
     param_names: tuple[str, ...] = ()
     steady: bool = False  # True when the PDE has no time: solve returns one slice
     blowup: float = 1e6  # |u| past this is divergence
@@ -103,6 +104,11 @@ class Solver(ABC):
     @abstractmethod
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance states ``u`` of shape ``(B, C, *grid)`` by ``duration`` time units."""
+
+    @property
+    def grid_names(self) -> tuple[str, ...]:
+        """Names of the spatial axes, in state order: ("x",) in 1-D, ("y", "x") in 2-D."""
+        return ("x",) if len(self.grid) == 1 else ("y", "x")
 
     # -- shared machinery --------------------------------------------------------------------
     @property

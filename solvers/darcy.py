@@ -95,6 +95,7 @@ class Darcy2D(LinearSolveLog, Solver):
 
     name = "darcy2d"
     channels = 2
+    channel_names = ("a", "u")
     param_names = ("a_pos", "a_neg")
     steady = True
 

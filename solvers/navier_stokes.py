@@ -87,6 +87,7 @@ class NavierStokes2D(Solver):
 
     name = "navier_stokes2d"
     channels = 1
+    channel_names = ("vorticity",)
     param_names = ("nu",)
 
     def __init__(

@@ -1,0 +1,281 @@
+"""Generation driver: run a solver over batches of random samples and write one dataset file.
+
+Batch ``b`` (``batch_size`` samples, the last one possibly smaller) is drawn with
+``solver.sample(size, batch_seed(seed, b, attempt))`` and solved at ``times``. The seed depends
+only on ``(seed, b, attempt)`` (numpy ``SeedSequence`` with spawn key ``(b, attempt)``), and each
+batch is solved with one torch thread, so the file's contents do not depend on ``workers``.
+With ``workers > 1`` a process pool solves batches concurrently and the parent writes them in
+order (a bounded number in flight, so memory stays bounded).
+
+A batch raising :class:`~pdesurrogate.solvers.base.SolverDivergedError` is redrawn with the next
+``attempt`` up to ``max_retries`` times; redraws are counted in the report and in the file attr
+``diverged_batches``. When a batch still diverges, :class:`GenerationError` is raised and no
+file appears under ``path``.
+
+Caveat: solvers whose output depends on history (e.g. a bandit ``tuner`` choosing SOR factors
+from past solves) are deterministic per process, not across different ``workers`` counts;
+the SOR tolerance bounds the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..solvers.base import Solver, SolverDivergedError
+from .ourformat import DatasetWriter, default_grid_names
+
+
+class GenerationError(RuntimeError):
+    """A batch kept diverging after ``max_retries`` redraws."""
+
+
+@dataclass
+class GenerateReport:
+    """What :func:`generate_dataset` did. ``seconds`` is wall time including writing."""
+
+    path: Path
+    samples: int
+    seconds: float
+    samples_per_second: float
+    retries: int
+    batches: int
+    workers: int
+    linear_stats: dict | None = None
+
+
+def batch_seed(seed: int, batch: int, attempt: int = 0) -> int:
+    """A 63-bit seed for ``solver.sample`` from ``(seed, batch, attempt)``."""
+    state = np.random.SeedSequence(entropy=seed, spawn_key=(batch, attempt)).generate_state(
+        1, dtype=np.uint64)
+    return int(state[0]) >> 1
+
+
+def summarize_linear_stats(stats: Sequence[Mapping]) -> dict:
+    """JSON-friendly summary of a solver's ``linear_stats`` (one dict per linear solve)."""
+    if not stats:
+        return {"count": 0}
+    it = np.array([float(s.get("iterations", np.nan)) for s in stats])
+    om = np.array([float(s.get("omega", np.nan)) for s in stats])
+    conv = [bool(s.get("converged", True)) for s in stats]
+    uniq = np.unique(np.round(om[np.isfinite(om)], 6))
+    return {
+        "count": len(stats),
+        "mean_iterations": float(np.nanmean(it)),
+        "max_iterations": float(np.nanmax(it)),
+        "converged_fraction": float(np.mean(conv)),
+        "mean_omega": float(np.nanmean(om)),
+        "omegas": uniq.tolist() if len(uniq) <= 32 else
+        {"min": float(uniq.min()), "max": float(uniq.max()), "distinct": len(uniq)},
+    }
+
+
+def _solve_batch(solver: Solver, batch: int, size: int, seed: int, times: list[float],
+                 max_retries: int) -> dict:
+    """Draw and solve one batch, redrawing on divergence; numpy results (picklable)."""
+    stats = getattr(solver, "linear_stats", None)
+    n_stats = len(stats) if isinstance(stats, list) else 0
+    last: SolverDivergedError | None = None
+    for attempt in range(max_retries + 1):
+        s = batch_seed(seed, batch, attempt)
+        try:
+            u0, params = solver.sample(size, s)
+            u = solver.solve(u0, params, times)
+        except SolverDivergedError as e:
+            last = e
+            continue
+        stats = getattr(solver, "linear_stats", None)
+        return {
+            "batch": batch,
+            "u": u.detach().cpu().numpy().astype(np.float32, copy=False),
+            "params": {k: torch.as_tensor(v).detach().cpu().numpy().astype(np.float64)
+                       for k, v in params.items()},
+            "seed": s,
+            "retries": attempt,
+            "linear_stats": [dict(d) for d in stats[n_stats:]] if isinstance(stats, list) else [],
+        }
+    raise GenerationError(f"{solver.name}: batch {batch} diverged {max_retries + 1} times "
+                          f"(seed {seed}, max_retries={max_retries}); last: {last}")
+
+
+_WORKER_SOLVER: Solver | None = None
+
+
+def _init_worker(solver: Solver) -> None:
+    global _WORKER_SOLVER
+    # one thread per process: the pool supplies the parallelism, and results match workers=1
+    torch.set_num_threads(1)
+    _WORKER_SOLVER = solver
+
+
+def _worker_task(batch: int, size: int, seed: int, times: list[float], max_retries: int) -> dict:
+    assert _WORKER_SOLVER is not None, "worker not initialised"
+    return _solve_batch(_WORKER_SOLVER, batch, size, seed, times, max_retries)
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def generate_dataset(
+    solver: Solver,
+    path: str | os.PathLike,
+    samples: int,
+    times: Sequence[float],
+    seed: int = 0,
+    batch_size: int = 32,
+    workers: int | None = None,
+    progress: bool = True,
+    max_retries: int = 3,
+    attrs: Mapping[str, object] | None = None,
+    mp_context: str | None = None,
+) -> GenerateReport:
+    """Generate ``samples`` trajectories at ``times`` with ``solver`` into the file ``path``.
+
+    Args:
+        solver: a :class:`~pdesurrogate.solvers.base.Solver` (picklable for ``"spawn"``).
+        samples: number of trajectories ``N``.
+        times: ``(T,)`` non-decreasing saved times, ``>= 0`` (ignored by steady solvers, whose
+            file has the single time 0).
+        seed: non-negative generation seed.
+        batch_size: samples per ``solver.sample``/``solve`` call.
+        workers: processes (default ``os.cpu_count()``); ``1`` solves in this process.
+        progress: show a rich progress bar.
+        max_retries: redraws allowed per diverging batch.
+        attrs: extra global attributes for the file.
+        mp_context: multiprocessing start method (default ``"fork"`` where available, which
+            needs no pickling of the solver; ``"spawn"`` otherwise).
+
+    Returns:
+        :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging.
+    """
+    samples = _check_int("samples", samples, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seed = _check_int("seed", seed, 0)
+    max_retries = _check_int("max_retries", max_retries, 0)
+    workers = (os.cpu_count() or 1) if workers is None else _check_int("workers", workers, 1)
+    if not isinstance(solver, Solver):
+        raise TypeError(f"solver must be a pdesurrogate Solver, got {type(solver).__name__}")
+    ts = [0.0] if solver.steady else [float(t) for t in np.asarray(times, np.float64).ravel()]
+    if not ts or ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:], strict=False)) \
+            or not all(math.isfinite(t) for t in ts):
+        raise ValueError(f"times must be non-empty, finite, >= 0 and non-decreasing, got {ts}")
+    n_batches = math.ceil(samples / batch_size)
+    sizes = [min(batch_size, samples - b * batch_size) for b in range(n_batches)]
+    workers = min(workers, n_batches)
+
+    grid = tuple(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) for g in solver.grid)
+    grid_names = tuple(getattr(solver, "grid_names", None) or default_grid_names(len(grid)))
+    channels = getattr(solver, "channel_names", None) or (
+        ("u",) if solver.channels == 1 else tuple(f"u{i}" for i in range(solver.channels)))
+    has_stats = isinstance(getattr(solver, "linear_stats", None), list)
+    all_stats: list[dict] = []
+    retries = 0
+    start_time = time.perf_counter()
+
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1:
+            if mp_context is None:
+                mp_context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            pool = stack.enter_context(ProcessPoolExecutor(
+                workers, mp_context=mp.get_context(mp_context), initializer=_init_worker,
+                initargs=(solver,)))
+            # start the workers before the output file is open: a forked child must not
+            # inherit an HDF5 file open for writing
+            pool.submit(int).result()
+        writer = stack.enter_context(DatasetWriter(
+            path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
+            attrs={"batch_size": batch_size, "n_batches": n_batches, **dict(attrs or {})},
+            solver_settings=solver.settings(), seed=seed,
+        ))
+        bar = stack.enter_context(_progress_bar(progress, solver.name, samples))
+
+        def store(res: dict) -> None:
+            nonlocal retries
+            b = res["batch"]
+            writer.write(b * batch_size, res["u"], res["params"], seed=res["seed"])
+            retries += res["retries"]
+            all_stats.extend(res["linear_stats"])
+            bar(sizes[b])
+
+        tasks = [(b, sizes[b], seed, ts, max_retries) for b in range(n_batches)]
+        if pool is None:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                for task in tasks:
+                    store(_solve_batch(solver, *task))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            _run_pool(pool, tasks, workers, store)
+        extra = {"diverged_batches": retries}
+        if has_stats:
+            extra["linear_stats"] = summarize_linear_stats(all_stats)
+        writer.set_attrs(**extra)
+    seconds = time.perf_counter() - start_time
+    return GenerateReport(
+        path=Path(path), samples=samples, seconds=seconds,
+        samples_per_second=samples / seconds if seconds > 0 else float("inf"),
+        retries=retries, batches=n_batches, workers=workers,
+        linear_stats=summarize_linear_stats(all_stats) if has_stats else None,
+    )
+
+
+def _run_pool(pool: ProcessPoolExecutor, tasks: list[tuple], workers: int, store) -> None:
+    """Solve ``tasks`` in ``pool``, passing results to ``store`` in task order."""
+    pending: deque = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(_worker_task, *task))
+            if len(pending) >= 2 * workers:  # bounded in flight: bounded memory
+                store(pending.popleft().result())
+        while pending:
+            store(pending.popleft().result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
+class _progress_bar:
+    """``with _progress_bar(on, name, total) as advance: advance(k)``; rich when ``on``."""
+
+    def __init__(self, on: bool, name: str, total: int):
+        self.on, self.name, self.total = on, name, total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.on:
+            return lambda k: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        self._bar.start()
+        task = self._bar.add_task(f"generating {self.name}", total=self.total)
+        return lambda k: self._bar.advance(task, k)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,165 @@
+"""Per-channel (and per-parameter) mean/std statistics, computed by streaming over a file.
+
+:func:`compute_stats` reads the selected trajectories a block of frames at a time (never the
+whole file) and merges per-block float64 means and centred sums of squares with Chan et al.'s
+pairwise update, which stays accurate when the mean is large compared to the spread (a plain
+sum / sum-of-squares would cancel). ``std`` is the population standard deviation over all
+trajectories, times and grid points of a channel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .reader import FieldData, open_dataset
+
+# frames read at once are capped at about this many bytes (float32 on disk)
+BLOCK_BYTES = 32 * 2**20
+
+
+@dataclass
+class ChannelStats:
+    """Mean and standard deviation per channel, for tensors shaped ``(..., C, *grid)``.
+
+    Attributes:
+        mean, std: ``C`` floats each.
+        spatial_dims: number of spatial axes after the channel axis (1, 2 or 3).
+        param_mean, param_std: per-parameter statistics in ``data.params`` order (may be empty).
+        param_names: the parameter names.
+
+    A zero ``std`` (a constant channel) divides by 1 instead, so it normalises to zero.
+    """
+
+    mean: list[float]
+    std: list[float]
+    spatial_dims: int = 1
+    param_names: list[str] = field(default_factory=list)
+    param_mean: list[float] = field(default_factory=list)
+    param_std: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.mean = [float(v) for v in self.mean]
+        self.std = [float(v) for v in self.std]
+        if len(self.mean) != len(self.std) or not self.mean:
+            raise ValueError(f"mean and std must be non-empty lists of the same length, got "
+                             f"{len(self.mean)} and {len(self.std)}")
+        if any(not math.isfinite(s) or s < 0 for s in self.std):
+            raise ValueError(f"std must be finite and >= 0, got {self.std}")
+        if self.spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {self.spatial_dims!r}")
+        self.param_names = [str(p) for p in self.param_names]
+        self.param_mean = [float(v) for v in self.param_mean]
+        self.param_std = [float(v) for v in self.param_std]
+        if not len(self.param_names) == len(self.param_mean) == len(self.param_std):
+            raise ValueError("param_names, param_mean and param_std must have the same length")
+
+    # -- JSON --------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std),
+                "spatial_dims": self.spatial_dims, "param_names": list(self.param_names),
+                "param_mean": list(self.param_mean), "param_std": list(self.param_std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChannelStats:
+        unknown = set(d) - {"mean", "std", "spatial_dims", "param_names", "param_mean",
+                            "param_std"}
+        if unknown:
+            raise ValueError(f"ChannelStats.from_dict: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+    # -- transforms --------------------------------------------------------------------------
+    def _shaped(self, values: Sequence[float], x):
+        c = len(values)
+        if x.ndim < self.spatial_dims + 1 or x.shape[-self.spatial_dims - 1] != c:
+            raise ValueError(f"expected (..., {c}, *grid) with {self.spatial_dims} spatial axes, "
+                             f"got shape {tuple(x.shape)}")
+        shape = (c,) + (1,) * self.spatial_dims
+        if isinstance(x, torch.Tensor):
+            return torch.as_tensor(values, dtype=x.dtype, device=x.device).reshape(shape)
+        return np.asarray(values, dtype=x.dtype).reshape(shape)
+
+    def _safe_std(self) -> list[float]:
+        return [s if s > 0 else 1.0 for s in self.std]
+
+    def normalize(self, x):
+        """``(x - mean) / std`` per channel; tensor or array ``(..., C, *grid)``."""
+        return (x - self._shaped(self.mean, x)) / self._shaped(self._safe_std(), x)
+
+    def denormalize(self, x):
+        """Inverse of :meth:`normalize`."""
+        return x * self._shaped(self._safe_std(), x) + self._shaped(self.mean, x)
+
+    def normalize_params(self, p):
+        """``(p - param_mean) / param_std`` for ``(..., P)`` tensors or arrays."""
+        if not self.param_names:
+            return p
+        std = [s if s > 0 else 1.0 for s in self.param_std]
+        if isinstance(p, torch.Tensor):
+            m = torch.as_tensor(self.param_mean, dtype=p.dtype, device=p.device)
+            return (p - m) / torch.as_tensor(std, dtype=p.dtype, device=p.device)
+        return (p - np.asarray(self.param_mean)) / np.asarray(std)
+
+
+class _Running:
+    """Count, mean and centred sum of squares per channel, merged block by block."""
+
+    def __init__(self, c: int):
+        self.n = 0
+        self.mean = np.zeros(c)
+        self.m2 = np.zeros(c)
+
+    def add(self, block: np.ndarray, axis: tuple[int, ...]) -> None:
+        """Merge ``block``, reducing over ``axis`` (every axis but the channel axis)."""
+        b = np.asarray(block, np.float64)
+        nb = int(np.prod([b.shape[a] for a in axis]))
+        if nb == 0:
+            return
+        mb = b.mean(axis=axis)
+        shape = [1 if a in axis else -1 for a in range(b.ndim)]
+        m2b = ((b - mb.reshape(shape)) ** 2).sum(axis=axis)
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + m2b + delta**2 * (self.n * nb / n)
+        self.n = n
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / max(self.n, 1))
+
+
+def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | None = None,
+                  params: bool = True) -> ChannelStats:
+    """Channel (and, with ``params``, parameter) statistics over trajectories ``indices``
+    (default: all) of ``data`` (a view or a file path).
+
+    Streams over ``data.u[i, t0:t1]`` blocks of at most :data:`BLOCK_BYTES`; the result does
+    not depend on the block size beyond float64 round-off.
+    """
+    if not isinstance(data, FieldData):
+        data = open_dataset(data)
+    n, t, c, *grid = data.u.shape
+    idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        raise ValueError(f"compute_stats: no trajectories selected from {str(data.path)!r}")
+    frame_bytes = 4 * c * int(np.prod(grid))
+    step = max(1, min(t, BLOCK_BYTES // max(frame_bytes, 1)))
+    run = _Running(c)
+    axes = tuple(a for a in range(2 + len(grid)) if a != 1)  # block is (t, C, *grid)
+    for i in idx:
+        for t0 in range(0, t, step):
+            run.add(data.u[int(i), t0: t0 + step], axes)
+    names, pm, ps = [], [], []
+    if params:
+        for k, v in data.params.items():
+            names.append(k)
+            pm.append(float(np.mean(v[idx])))
+            ps.append(float(np.std(v[idx])))
+    return ChannelStats(mean=run.mean.tolist(), std=run.std.tolist(), spatial_dims=len(grid),
+                        param_names=names, param_mean=pm, param_std=ps)

@@ -1,0 +1,338 @@
+"""The pdesurrogate dataset file: netCDF4 (HDF5) written with h5netcdf, readable by xarray.
+
+Schema (``T`` saved times, ``C`` channels, spatial axes in the state's order, e.g. ``(y, x)``)::
+
+    dimensions: sample = N, time = T, channel = C, [z,] [y,] x
+    u(sample, time, channel, [z,] [y,] x)   float32, chunked by sample
+    time(time)                               float64, attr units
+    x(x), y(y), ...                          float64, attr units (coordinate variables)
+    channel(channel)                         variable-length strings (channel names)
+    <param>(sample)                          float64, attr kind = "parameter", one per parameter
+    sim_id(sample)                           int64, global sample index
+    seed(sample)                             int64, seed the sample was drawn with (-1: unknown)
+    global attrs: pde, solver_settings (JSON), seed, pdesurrogate_version,
+                  pdesurrogate_format, Conventions = "CF-1.8", title, history, + extra attrs
+
+Chunks are ``(1, T, C, *grid)``: one trajectory, read at random by h5py. When a trajectory is
+larger than :data:`MAX_CHUNK_BYTES` the time axis is split so a chunk stays small (HDF5 reads
+whole chunks, and a random ``(sample, time)`` frame should not cost a whole trajectory).
+
+:class:`DatasetWriter` streams batches into ``<path>.tmp-<pid>`` in the same folder and renames
+it to ``path`` only when every sample was written and the writer closed without an exception; on
+failure the temporary file is deleted, so a file under the final name is always complete.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import h5netcdf
+import h5py
+import numpy as np
+
+FORMAT_VERSION = 1
+PARAM_KIND = "parameter"
+MAX_CHUNK_BYTES = 4 * 2**20
+RESERVED_NAMES = ("u", "time", "channel", "sample", "sim_id", "seed", "x", "y", "z")
+
+
+def package_version() -> str:
+    """The installed ``pdesurrogate`` version, or ``"unknown"``."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("pdesurrogate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def default_grid_names(ndim: int) -> tuple[str, ...]:
+    """Names of the spatial axes in state order: ``(x,)``, ``(y, x)``, ``(z, y, x)``."""
+    if not 1 <= ndim <= 3:
+        raise ValueError(f"spatial dimension must be 1, 2 or 3, got {ndim}")
+    return ("z", "y", "x")[3 - ndim:]
+
+
+def chunk_shape(n_times: int, n_channels: int, shape: Sequence[int], itemsize: int = 4
+                ) -> tuple[int, ...]:
+    """``(1, Tc, C, *shape)`` with ``Tc = T`` unless that exceeds :data:`MAX_CHUNK_BYTES`."""
+    frame = n_channels * math.prod(shape) * itemsize
+    tc = max(1, min(n_times, MAX_CHUNK_BYTES // max(frame, 1)))
+    return (1, tc, n_channels, *shape)
+
+
+def _as_1d(name: str, values, dtype=np.float64) -> np.ndarray:
+    arr = np.asarray(values, dtype=dtype)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    return arr
+
+
+def _attr_value(key: str, value):
+    """A netCDF-storable attribute value: str, number, or 1-D numeric array; dicts become JSON."""
+    if isinstance(value, (dict, list, tuple)) and not (
+        isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (str, int, float, np.integer, np.floating)):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return np.asarray(value)
+    raise TypeError(f"attribute {key!r}: cannot store a {type(value).__name__} in a netCDF file "
+                    "(use str, a number, a list of numbers, or a JSON-friendly dict)")
+
+
+class DatasetWriter:
+    """Streaming writer of one dataset file (context manager).
+
+    Args:
+        path: final file name (``.nc`` recommended); its folder must exist.
+        pde: PDE / solver name (global attr ``pde``).
+        grid: 1-D coordinate arrays, one per spatial axis in the state's order.
+        grid_names: their names (e.g. ``("y", "x")``), same order as ``grid``.
+        times: ``(T,)`` saved times.
+        channel_names: ``C`` names of the state channels.
+        param_names: names of the per-sample parameters.
+        n_samples: ``N``, number of trajectories the file will hold.
+        attrs: extra global attributes (dict/list values are stored as JSON strings).
+        solver_settings: the solver's constructor arguments (stored as JSON).
+        seed: the generation seed (global attr ``seed``), if any.
+        time_units, space_units: ``units`` attrs of the coordinates (``"1"``: nondimensional).
+        title: global ``title`` (default ``"<pde> dataset"``).
+
+    Use ``write(start, u, params)`` for consecutive or scattered blocks of samples; ``close()``
+    (or leaving the ``with`` block) checks that every sample was written and renames the file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        pde: str,
+        grid: Sequence[Sequence[float]],
+        grid_names: Sequence[str],
+        times: Sequence[float],
+        channel_names: Sequence[str],
+        param_names: Sequence[str],
+        n_samples: int,
+        attrs: Mapping[str, object] | None = None,
+        *,
+        solver_settings: Mapping[str, object] | None = None,
+        seed: int | None = None,
+        time_units: str = "1",
+        space_units: str = "1",
+        title: str | None = None,
+    ):
+        self.path = Path(path)
+        self.pde = str(pde)
+        self.grid = tuple(_as_1d(f"grid[{i}]", g) for i, g in enumerate(grid))
+        self.grid_names = tuple(str(g) for g in grid_names)
+        self.times = _as_1d("times", times)
+        self.channel_names = tuple(str(c) for c in channel_names)
+        self.param_names = tuple(str(p) for p in param_names)
+        self.n_samples = n_samples
+        self.attrs = dict(attrs or {})
+        self.solver_settings = dict(solver_settings or {})
+        self.seed = seed
+        self.time_units, self.space_units = str(time_units), str(space_units)
+        self.title = title if title is not None else f"{self.pde} dataset"
+        self._validate()
+        self.shape = (n_samples, len(self.times), len(self.channel_names),
+                      *(len(g) for g in self.grid))
+        self.tmp_path = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self._written = np.zeros(n_samples, dtype=bool)
+        self._file: h5netcdf.File | None = None
+        self._open()
+
+    def _validate(self) -> None:
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"folder of {str(self.path)!r} does not exist")
+        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) \
+                or self.n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {self.n_samples!r}")
+        self.n_samples = int(self.n_samples)
+        if not 1 <= len(self.grid) <= 3:
+            raise ValueError(f"grid must have 1 to 3 coordinate arrays, got {len(self.grid)}")
+        if len(self.grid_names) != len(self.grid):
+            raise ValueError(f"grid_names {list(self.grid_names)} must name the "
+                             f"{len(self.grid)} grid axes")
+        if not self.channel_names:
+            raise ValueError("channel_names must name at least one channel")
+        names = [*self.grid_names, *self.param_names]
+        if len(set(names)) != len(names) or len(set(self.channel_names)) != len(self.channel_names):
+            raise ValueError(f"grid, channel and parameter names must be unique, got grid "
+                             f"{list(self.grid_names)}, channels {list(self.channel_names)}, "
+                             f"params {list(self.param_names)}")
+        for p in self.param_names:
+            if p in RESERVED_NAMES or not p.isidentifier():
+                raise ValueError(f"parameter name {p!r} is reserved or not an identifier "
+                                 f"(reserved: {list(RESERVED_NAMES)})")
+        if self.seed is not None and (isinstance(self.seed, bool)
+                                      or not isinstance(self.seed, (int, np.integer))):
+            raise ValueError(f"seed must be an int or None, got {self.seed!r}")
+
+    def _open(self) -> None:
+        f = h5netcdf.File(self.tmp_path, "w")
+        self._file = f
+        try:
+            t, c = len(self.times), len(self.channel_names)
+            space = {n: len(g) for n, g in zip(self.grid_names, self.grid, strict=True)}
+            f.dimensions = {"sample": self.n_samples, "time": t, "channel": c, **space}
+            tv = f.create_variable("time", ("time",), "f8")
+            tv[:] = self.times
+            tv.attrs.update(units=self.time_units, long_name="simulated time", axis="T")
+            for name, g in zip(self.grid_names, self.grid, strict=True):
+                v = f.create_variable(name, (name,), "f8")
+                v[:] = g
+                v.attrs.update(units=self.space_units, long_name=f"{name} coordinate")
+                if name in ("x", "y", "z"):
+                    v.attrs["axis"] = name.upper()
+            cv = f.create_variable("channel", ("channel",), dtype=h5py.string_dtype())
+            cv[:] = np.array(self.channel_names, dtype=object)
+            dims = ("sample", "time", "channel", *self.grid_names)
+            u = f.create_variable("u", dims, "f4",
+                                  chunks=chunk_shape(t, c, [len(g) for g in self.grid]))
+            u.attrs.update(long_name="state", units="1")
+            for p in self.param_names:
+                v = f.create_variable(p, ("sample",), "f8")
+                v.attrs.update(kind=PARAM_KIND, long_name=f"PDE parameter {p}")
+            f.create_variable("sim_id", ("sample",), "i8").attrs["long_name"] = \
+                "global sample index"
+            f.create_variable("seed", ("sample",), "i8").attrs["long_name"] = \
+                "seed of the batch the sample was drawn with (-1: unknown)"
+            now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            base = {
+                "Conventions": "CF-1.8",
+                "title": self.title,
+                "history": f"{now} created by pdesurrogate",
+                "pde": self.pde,
+                "solver_settings": json.dumps(self.solver_settings, default=str),
+                "pdesurrogate_version": package_version(),
+                "pdesurrogate_format": FORMAT_VERSION,
+            }
+            if self.seed is not None:
+                base["seed"] = int(self.seed)
+            self.set_attrs(**{**base, **self.attrs})
+        except BaseException:
+            self.abort()
+            raise
+
+    def set_attrs(self, **attrs: object) -> None:
+        """Add or overwrite global attributes (any time before ``close``)."""
+        f = self._require_open()
+        for k, v in attrs.items():
+            f.attrs[k] = _attr_value(k, v)
+
+    def _require_open(self) -> h5netcdf.File:
+        if self._file is None:
+            raise RuntimeError(f"DatasetWriter for {str(self.path)!r} is closed")
+        return self._file
+
+    def write(self, start: int, u, params: Mapping[str, object] | None = None,
+              sim_id=None, seed=None) -> None:
+        """Store samples ``start .. start + b - 1``.
+
+        Args:
+            u: ``(b, T, C, *grid)`` array or tensor (cast to float32); must be finite.
+            params: ``{name: (b,)}`` for every name in ``param_names``.
+            sim_id: ``(b,)`` ints (default: ``start + arange(b)``).
+            seed: ``(b,)`` ints or one int for the whole block (default ``-1``).
+        """
+        f = self._require_open()
+        u = _to_numpy(u).astype(np.float32, copy=False)
+        b = u.shape[0] if u.ndim else 0
+        if u.ndim != len(self.shape) or tuple(u.shape[1:]) != self.shape[1:]:
+            want = ", ".join(map(str, self.shape[1:]))
+            raise ValueError(f"{self.path.name}: u must have shape (b, {want}), "
+                             f"got {tuple(u.shape)}")
+        if not (0 <= start and start + b <= self.n_samples) or b == 0:
+            raise ValueError(f"{self.path.name}: block [{start}, {start + b}) is empty or outside "
+                             f"[0, {self.n_samples})")
+        if not np.all(np.isfinite(u)):
+            raise ValueError(f"{self.path.name}: u has NaN/Inf values in the block starting "
+                             f"at {start}")
+        params = dict(params or {})
+        missing = [p for p in self.param_names if p not in params]
+        extra = [p for p in params if p not in self.param_names]
+        if missing or extra:
+            raise ValueError(f"{self.path.name}: params must have exactly "
+                             f"{list(self.param_names)}; missing {missing}, unexpected {extra}")
+        cols = {}
+        for p in self.param_names:
+            v = _to_numpy(params[p]).astype(np.float64).reshape(-1)
+            if v.shape != (b,):
+                raise ValueError(f"{self.path.name}: parameter {p!r} must have shape ({b},), "
+                                 f"got {v.shape}")
+            cols[p] = v
+        sl = slice(start, start + b)
+        f.variables["u"][sl] = u
+        for p, v in cols.items():
+            f.variables[p][sl] = v
+        ids = np.arange(start, start + b) if sim_id is None else _to_numpy(sim_id).reshape(-1)
+        f.variables["sim_id"][sl] = ids.astype(np.int64)
+        seeds = np.broadcast_to(np.asarray(-1 if seed is None else _to_numpy(seed), np.int64), (b,))
+        f.variables["seed"][sl] = seeds
+        self._written[sl] = True
+
+    def close(self) -> None:
+        """Finish the file and rename it to ``path``; raises if samples are missing."""
+        if self._file is None:
+            return
+        missing = np.flatnonzero(~self._written)
+        if missing.size:
+            self.abort()
+            raise RuntimeError(f"{str(self.path)!r}: {missing.size} of {self.n_samples} samples "
+                               f"were never written (first: {int(missing[0])}); file discarded")
+        try:
+            self._file.close()
+        except BaseException:
+            self._file = None
+            self._remove_tmp()
+            raise
+        self._file = None
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; nothing appears under ``path``."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # the file is being discarded anyway
+                pass
+            self._file = None
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        try:
+            os.remove(self.tmp_path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        # a writer dropped without close() must not leave a half-written temporary file
+        if getattr(self, "_file", None) is not None:
+            self.abort()
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)

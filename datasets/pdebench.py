@@ -1,0 +1,205 @@
+"""PDEBench HDF5 files (Takamoto et al., 2022) as :class:`~.reader.Layout`.
+
+Two layouts are read:
+
+* **single file**: ``tensor`` ``(N, T, X)``, ``(N, T, X, Y)``, ``(N, T, X, Y, Z)`` or with a
+  trailing channel axis ``(N, T, *grid, C)``; or the compressible-flow fields ``density``,
+  ``pressure``, ``Vx`` [, ``Vy``, ``Vz``] each ``(N, T, *grid)`` (one channel each); plus
+  ``x-coordinate`` [, ``y-coordinate``, ``z-coordinate``] and ``t-coordinate``. PDEBench's
+  ``t-coordinate`` often has ``T + 1`` entries; the first ``T`` are the saved times. Darcy flow
+  (``nu`` ``(N, X, Y)`` and ``tensor`` ``(N, 1, X, Y)``) becomes channels ``("nu", "u")``
+  with ``T = 1``.
+* **grouped**: one group per seed (``"0000"``, ``"0001"``, ...) with ``data`` ``(T, *grid[, C])``
+  and ``grid/x`` [, ``grid/y``] and ``grid/t`` (diffusion-reaction, shallow water,
+  diffusion-sorption).
+
+Spatial axes keep the file's order and are named ``("x",)``, ``("x", "y")``, ``("x", "y", "z")``.
+Parameters come from numeric file attributes and from ``<Name><number>`` tokens of the file
+name (``1D_Burgers_Sols_Nu0.01.hdf5`` -> ``nu = 0.01``), lower-cased, constant over samples.
+
+Not supported (ValueError naming what was found): the incompressible Navier–Stokes files
+(``velocity``/``particles``/``force``), files whose grid sizes disagree with the coordinates.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .lazy import ArraySource, GroupedSource, decode_attrs
+from .reader import Layout
+
+AXES = ("x", "y", "z")
+CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
+_PARAM_TOKEN = re.compile(r"^([A-Za-z]+)(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
+
+
+def params_from_name(path: Path) -> dict[str, float]:
+    """``<Name><number>`` tokens of the file stem, e.g. ``..._Nu0.01`` -> ``{"nu": 0.01}``."""
+    out = {}
+    for token in path.stem.split("_"):
+        m = _PARAM_TOKEN.match(token)
+        if m:
+            out[m.group(1).lower()] = float(m.group(2))
+    return out
+
+
+def _grouped_keys(f: h5py.File) -> list[str]:
+    keys = sorted(f.keys())
+    if keys and all(k.isdigit() for k in keys) and isinstance(f[keys[0]], h5py.Group) \
+            and "data" in f[keys[0]]:
+        return keys
+    return []
+
+
+def is_pdebench(f: h5py.File) -> bool:
+    keys = set(f.keys())
+    return ("tensor" in keys or "x-coordinate" in keys or bool(keys & set(CFD_FIELDS))
+            or "velocity" in keys or bool(_grouped_keys(f)))
+
+
+def pdebench_layout(f: h5py.File, path: Path) -> Layout:
+    groups = _grouped_keys(f)
+    if groups:
+        return _grouped_layout(f, path, groups)
+    return _single_layout(f, path)
+
+
+def _params(f: h5py.File, path: Path, n: int) -> dict[str, np.ndarray]:
+    params = params_from_name(path)
+    for k, v in decode_attrs(f.attrs).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            params[k.lower()] = float(v)
+    return {k: np.full(n, v) for k, v in params.items()}
+
+
+def _coords(f, names: list[str], sizes: tuple[int, ...], where: str) -> tuple[np.ndarray, ...]:
+    out = []
+    for name, size in zip(names, sizes, strict=True):
+        if name not in f:
+            out.append(np.arange(size, dtype=np.float64))
+            continue
+        c = np.asarray(f[name][()], np.float64).reshape(-1)
+        if c.size == size + 1:  # cell edges: use the centres
+            c = 0.5 * (c[1:] + c[:-1])
+        if c.size != size:
+            raise ValueError(f"{where}: coordinate {name!r} has {c.size} entries but the data "
+                             f"has {size} points along that axis")
+        out.append(c)
+    return tuple(out)
+
+
+def _times(t, n_times: int, where: str) -> np.ndarray:
+    if t is None:
+        return np.arange(n_times, dtype=np.float64)
+    t = np.asarray(t, np.float64)
+    if t.ndim > 1:  # per-sample time arrays: PDEBench uses one grid for all
+        t = t.reshape(-1, t.shape[-1])[0]
+    if t.size < n_times:
+        raise ValueError(f"{where}: t-coordinate has {t.size} entries for {n_times} time steps")
+    return t[:n_times]
+
+
+def _single_layout(f: h5py.File, path: Path) -> Layout:
+    where = str(path)
+    keys = set(f.keys())
+    if "velocity" in keys and "tensor" not in keys:
+        raise ValueError(f"{where}: PDEBench incompressible Navier–Stokes files ('velocity', "
+                         f"'particles', 'force') are not supported; found keys {sorted(keys)}")
+    ndim = sum(f"{a}-coordinate" in keys for a in AXES)
+    coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
+    t_raw = f["t-coordinate"][()] if "t-coordinate" in keys else None
+    if "tensor" in keys:
+        ten = f["tensor"]
+        if ndim == 0:
+            ndim = ten.ndim - 2
+            coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
+        n, t = ten.shape[:2]
+        grid_shape = ten.shape[2:2 + ndim]
+        if ten.ndim == 2 + ndim:
+            sources = [ArraySource("tensor", 1, grid_shape)]
+            channels = ["u"]
+        elif ten.ndim == 3 + ndim:
+            c = ten.shape[-1]
+            sources = [ArraySource("tensor", c, grid_shape, channel_axis="trailing",
+                                   n_components=1)]
+            channels = [f"u{i}" for i in range(c)] if c > 1 else ["u"]
+        else:
+            raise ValueError(f"{where}: 'tensor' of shape {ten.shape} does not fit {ndim} "
+                             "coordinate axes: expected (N, T, *grid) or (N, T, *grid, C)")
+        if "nu" in keys and f["nu"].shape == (n, *grid_shape):  # Darcy: coefficient + solution
+            sources.insert(0, ArraySource("nu", 1, grid_shape, has_time=False))
+            channels.insert(0, "nu")
+    else:
+        fields = [k for k in CFD_FIELDS if k in keys]
+        if not fields:
+            raise ValueError(f"{where}: PDEBench file without 'tensor' or CFD fields "
+                             f"{list(CFD_FIELDS)}; found keys {sorted(keys)}")
+        shape = f[fields[0]].shape
+        if ndim == 0:
+            ndim = len(shape) - 2
+            coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
+        for k in fields:
+            if f[k].shape != shape or len(shape) != 2 + ndim:
+                raise ValueError(f"{where}: CFD field {k!r} has shape {f[k].shape}; expected "
+                                 f"{shape} with {ndim} spatial axes like {fields[0]!r}")
+        n, t = shape[:2]
+        grid_shape = shape[2:]
+        sources = [ArraySource(k, 1, grid_shape) for k in fields]
+        channels = fields
+    grid = _coords(f, coord_names, grid_shape, where)
+    return Layout(
+        format="pdebench",
+        shape=(n, t, len(channels), *grid_shape),
+        sources=sources,
+        times=_times(t_raw, t, where),
+        grid=grid,
+        grid_names=AXES[:ndim],
+        channel_names=tuple(channels),
+        params=_params(f, path, n),
+        pde=path.stem,
+        attrs=decode_attrs(f.attrs),
+    )
+
+
+def _grouped_layout(f: h5py.File, path: Path, groups: list[str]) -> Layout:
+    where = str(path)
+    g0 = f[groups[0]]
+    gridg = g0["grid"] if "grid" in g0 else {}
+    ndim = sum(a in gridg for a in AXES)
+    data_shape = g0["data"].shape
+    if ndim == 0:
+        raise ValueError(f"{where}: group {groups[0]!r} has no grid/x coordinate; "
+                         f"found {sorted(g0.keys())}")
+    if len(data_shape) == 1 + ndim:
+        trailing, c = False, 1
+    elif len(data_shape) == 2 + ndim:
+        trailing, c = True, data_shape[-1]
+    else:
+        raise ValueError(f"{where}: {groups[0]}/data has shape {data_shape}; expected "
+                         f"(T, *grid) or (T, *grid, C) with {ndim} spatial axes")
+    for g in groups[1:]:
+        if "data" not in f[g] or f[g]["data"].shape != data_shape:
+            raise ValueError(f"{where}: group {g!r} has no 'data' of shape {data_shape} like "
+                             f"group {groups[0]!r}")
+    grid_shape = data_shape[1:1 + ndim]
+    grid = _coords(gridg, list(AXES[:ndim]), grid_shape, where)
+    t_raw = gridg["t"][()] if "t" in gridg else None
+    channels = tuple(f"u{i}" for i in range(c)) if c > 1 else ("u",)
+    n = len(groups)
+    return Layout(
+        format="pdebench",
+        shape=(n, data_shape[0], c, *grid_shape),
+        sources=[GroupedSource(groups, c, grid_shape, trailing_channel=trailing)],
+        times=_times(t_raw, data_shape[0], where),
+        grid=grid,
+        grid_names=AXES[:ndim],
+        channel_names=channels,
+        params=_params(f, path, n),
+        pde=path.stem,
+        attrs={**decode_attrs(f.attrs), "groups": [groups[0], groups[-1]]},
+        sim_id=np.array([int(g) for g in groups], np.int64),
+    )

@@ -1,0 +1,149 @@
+"""The Well HDF5 files (Ohana et al., 2024) as :class:`~.reader.Layout`.
+
+A Well file holds ``n_trajectories`` trajectories on a uniform grid:
+
+* ``dimensions``: ``time`` ``(T,)`` and one coordinate dataset per name in its
+  ``spatial_dims`` attribute (that order is the order of the fields' spatial axes);
+* ``t0_fields`` (scalars ``(N, T, *grid)``), ``t1_fields`` (vectors ``(N, T, *grid, D)``),
+  ``t2_fields`` (tensors ``(N, T, *grid, D, D)``), each listing its fields in ``field_names``;
+  a field whose ``sample_varying`` / ``time_varying`` attribute is false lacks that axis, and a
+  false entry of ``dim_varying`` drops that spatial axis: these are broadcast on reading;
+* ``scalars``: named constants (``sample_varying`` ones become per-trajectory);
+* ``boundary_conditions``: one group per boundary with ``bc_type``.
+
+Channels are the t0 fields, then the t1 components (``velocity_x``, ``velocity_y``), then the t2
+components (``stress_xx``, ``stress_xy``, ...). Non-time-varying scalars become parameters
+(the root ``simulation_parameters`` attributes fill in any missing); time-varying scalars are
+listed in ``attrs["time_varying_scalars"]`` and not read. Boundary types go to
+``attrs["boundary_conditions"]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .lazy import ArraySource, decode, decode_attrs
+from .reader import Layout
+
+FIELD_GROUPS = ("t0_fields", "t1_fields", "t2_fields")
+
+
+def is_the_well(f: h5py.File) -> bool:
+    return "dimensions" in f and any(g in f for g in FIELD_GROUPS)
+
+
+def _flag(obj, name: str, default: bool = True) -> bool:
+    return bool(decode(obj.attrs[name])) if name in obj.attrs else default
+
+
+def _names(attr) -> list[str]:
+    v = decode(attr)
+    return [v] if isinstance(v, str) else [str(x) for x in v]
+
+
+def the_well_layout(f: h5py.File, path: Path) -> Layout:
+    where = str(path)
+    dims = f["dimensions"]
+    if "spatial_dims" in dims.attrs:
+        spatial = _names(dims.attrs["spatial_dims"])
+    else:
+        spatial = [a for a in ("x", "y", "z") if a in dims]
+    missing = [a for a in ["time", *spatial] if a not in dims]
+    if missing:
+        raise ValueError(f"{where}: 'dimensions' lacks {missing}; found {sorted(dims.keys())}")
+    times = np.asarray(dims["time"][()], np.float64)
+    if times.ndim > 1:  # sample-varying time: trajectories share the number of steps
+        times = times.reshape(-1, times.shape[-1])[0]
+    grid = []
+    for a in spatial:
+        c = np.asarray(dims[a][()], np.float64)
+        grid.append(c.reshape(-1, c.shape[-1])[0] if c.ndim > 1 else c)
+    grid_shape = tuple(len(c) for c in grid)
+    d = len(spatial)
+    n = decode(f.attrs["n_trajectories"]) if "n_trajectories" in f.attrs else None
+    t = len(times)
+
+    sources, channels = [], []
+    for order, gname in enumerate(FIELD_GROUPS):
+        if gname not in f:
+            continue
+        group = f[gname]
+        names = _names(group.attrs["field_names"]) if "field_names" in group.attrs \
+            else sorted(group.keys())
+        for name in names:
+            if name not in group:
+                raise ValueError(f"{where}: {gname} lists field {name!r} but has no such dataset")
+            ds = group[name]
+            has_n, has_t = _flag(ds, "sample_varying"), _flag(ds, "time_varying")
+            present = [bool(x) for x in np.atleast_1d(decode(ds.attrs["dim_varying"]))] \
+                if "dim_varying" in ds.attrs else [True] * d
+            if len(present) != d:
+                raise ValueError(f"{where}: {gname}/{name} dim_varying {present} does not match "
+                                 f"spatial_dims {spatial}")
+            if has_n and n is None:
+                n = ds.shape[0]
+            kept = [s for s, p in zip(grid_shape, present, strict=True) if p]
+            expect = ([n] if has_n else []) + ([t] if has_t else []) + kept + [d] * order
+            if list(ds.shape) != expect:
+                raise ValueError(f"{where}: {gname}/{name} has shape {ds.shape}, expected "
+                                 f"{tuple(expect)} (trajectories, time, {spatial}, "
+                                 f"{order} component axes)")
+            comps = [""] if order == 0 else [f"_{a}" for a in spatial] if order == 1 \
+                else [f"_{a}{b}" for a in spatial for b in spatial]
+            sources.append(ArraySource(
+                f"{gname}/{name}", len(comps), grid_shape, has_sample=has_n, has_time=has_t,
+                channel_axis=None if order == 0 else "trailing", n_components=order,
+                spatial_present=present))
+            channels += [name + c for c in comps]
+    if not sources:
+        raise ValueError(f"{where}: The Well file without fields in {list(FIELD_GROUPS)}")
+    if n is None:
+        raise ValueError(f"{where}: cannot tell the number of trajectories (no n_trajectories "
+                         "attribute and no sample-varying field)")
+
+    params, skipped = _scalars(f, n)
+    attrs = decode_attrs(f.attrs)
+    attrs["time_varying_scalars"] = skipped
+    if "boundary_conditions" in f:
+        attrs["boundary_conditions"] = {
+            k: decode(g.attrs.get("bc_type", "unknown"))
+            for k, g in f["boundary_conditions"].items() if isinstance(g, h5py.Group)}
+    return Layout(
+        format="the_well",
+        shape=(n, t, len(channels), *grid_shape),
+        sources=sources,
+        times=times,
+        grid=tuple(grid),
+        grid_names=tuple(spatial),
+        channel_names=tuple(channels),
+        params=params,
+        pde=str(attrs.get("dataset_name", path.stem)),
+        attrs=attrs,
+    )
+
+
+def _scalars(f: h5py.File, n: int) -> tuple[dict[str, np.ndarray], list[str]]:
+    params, skipped = {}, []
+    if "scalars" in f:
+        for name, ds in f["scalars"].items():
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            if _flag(ds, "time_varying", default=False):
+                skipped.append(name)
+                continue
+            v = np.asarray(ds[()], np.float64).reshape(-1)
+            if v.size == 1:
+                params[name] = np.full(n, v[0])
+            elif v.size == n and _flag(ds, "sample_varying", default=False):
+                params[name] = v
+            else:
+                skipped.append(name)
+    if "simulation_parameters" in f.attrs:
+        for name in _names(f.attrs["simulation_parameters"]):
+            v = decode(f.attrs.get(name))
+            if name not in params and isinstance(v, (int, float)) and not isinstance(v, bool):
+                params[name] = np.full(n, float(v))
+    return params, skipped

@@ -1,0 +1,171 @@
+"""The ``pdesurrogate`` command: one subcommand per way into the platform.
+
+This is the only module that wires solvers, datasets, training and streaming together
+(DESIGN.md, "Dependency direction"). Each subcommand parses its own arguments with jsonargparse,
+so YAML configs map one-to-one onto constructor arguments and a misspelt key is an error that
+names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+# -- generate ---------------------------------------------------------------------------------
+def _generate_parser():
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from pdesurrogate.solvers import Solver
+
+    p = ArgumentParser(
+        prog="pdesurrogate generate",
+        description=(
+            "Generate a dataset file (netCDF4/HDF5) by running a PDE solver over a batch of "
+            "random initial conditions and parameters. Example: pdesurrogate generate "
+            "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc"
+        ),
+        exit_on_error=True,
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
+    p.add_subclass_arguments(
+        Solver, "solver", required=True,
+        help="The solver: class_path (e.g. Burgers1D) and init_args (its constructor arguments).",
+    )
+    p.add_argument("--samples", type=int, default=100, help="Number of trajectories.")
+    p.add_argument("--t_end", type=float, default=1.0, help="Final time of each trajectory.")
+    p.add_argument("--n_times", type=int, default=11,
+                   help="Number of stored times, evenly spaced over [0, t_end] (both included).")
+    p.add_argument("--times", type=list[float] | None, default=None,
+                   help="Explicit stored times (overrides t_end/n_times).")
+    p.add_argument("--out", type=str, required=True, help="Output file (.nc).")
+    p.add_argument("--seed", type=int, default=0, help="Seed; same seed, same file.")
+    p.add_argument("--batch_size", type=int, default=32, help="Trajectories solved together.")
+    p.add_argument("--workers", type=int | None, default=None,
+                   help="Worker processes (default: all cores).")
+    p.add_argument("--max_retries", type=int, default=3,
+                   help="Redraws of a batch whose solve diverged before giving up.")
+    return p
+
+
+def cmd_generate(argv: Sequence[str]) -> int:
+    import numpy as np
+
+    from pdesurrogate.datasets import generate_dataset
+
+    parser = _generate_parser()
+    cfg = parser.parse_args(list(argv))
+    init = parser.instantiate(cfg)
+    if cfg.samples <= 0:
+        parser.error(f"--samples must be positive, got {cfg.samples}")
+    if getattr(init.solver, "steady", False):
+        times = np.zeros(1)  # a steady solve stores one slice
+    elif cfg.times is not None:
+        times = np.asarray(cfg.times, dtype=float)
+    else:
+        if cfg.n_times < 1 or cfg.t_end < 0:
+            parser.error(f"need n_times >= 1 and t_end >= 0, got {cfg.n_times}, {cfg.t_end}")
+        times = np.linspace(0.0, cfg.t_end, cfg.n_times)
+    report = generate_dataset(
+        init.solver, cfg.out, samples=cfg.samples, times=times, seed=cfg.seed,
+        batch_size=cfg.batch_size, workers=cfg.workers, max_retries=cfg.max_retries,
+    )
+    console.print(
+        f"[green]wrote[/green] {report.path}: {report.samples} samples in {report.seconds:.1f} s "
+        f"({report.samples_per_second:.1f} samples/s)"
+    )
+    return 0
+
+
+# -- fit / test (LightningCLI) ---------------------------------------------------------------
+def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
+    """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
+    LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
+    from lightning.pytorch import LightningDataModule, LightningModule
+    from lightning.pytorch.cli import LightningCLI
+
+    trainer_defaults = {
+        "callbacks": [
+            {"class_path": "lightning.pytorch.callbacks.RichProgressBar"},
+            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+             "init_args": {"save_last": True}},
+        ],
+        "logger": [
+            {"class_path": "lightning.pytorch.loggers.CSVLogger",
+             "init_args": {"save_dir": "runs", "name": "fit"}},
+            {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+             "init_args": {"save_dir": "runs", "name": "fit"}},
+        ],
+    }
+    import warnings
+
+    # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    LightningCLI(
+        LightningModule, LightningDataModule,
+        subclass_mode_model=True, subclass_mode_data=True,
+        trainer_defaults=trainer_defaults,
+        save_config_kwargs={"overwrite": True},
+        args=[subcommand, *argv],
+    )
+    return 0
+
+
+def cmd_fit(argv: Sequence[str]) -> int:
+    return _lightning_cli("fit", argv)
+
+
+def cmd_test(argv: Sequence[str]) -> int:
+    return _lightning_cli("test", argv)
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
+    "generate": ("run a solver and write a dataset file", cmd_generate),
+    "fit": ("train a surrogate (LightningCLI: --config configs/fit/NAME.yaml)", cmd_fit),
+    "test": ("evaluate a trained checkpoint on the test split (--ckpt_path)", cmd_test),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = argparse.ArgumentParser(
+        prog="pdesurrogate",
+        description="Numerical PDE solvers -> datasets or MPI streams -> neural surrogates.",
+        epilog="Run `pdesurrogate COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_, _) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            top.print_usage(sys.stderr)
+            print(f"pdesurrogate: error: unknown command {argv[0]!r}; "
+                  f"choose from {', '.join(COMMANDS)}", file=sys.stderr)
+            return 2
+        top.print_help()
+        return 0
+    try:
+        return COMMANDS[argv[0]][1](argv[1:])
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        if os.environ.get("PDESURROGATE_DEBUG"):
+            raise
+        # the user's mistake is the innermost cause (e.g. a constructor's ValueError wrapped by
+        # jsonargparse); print it alone rather than a traceback from deep inside a library
+        root = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        print(f"pdesurrogate {argv[0]}: error: {type(root).__name__}: {root}", file=sys.stderr)
+        print("(set PDESURROGATE_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""PDEBench files (synthetic, written with h5py in PDEBench's layouts) read back exactly."""
+
+import h5py
+import numpy as np
+import pytest
+
+from pdesurrogate.datasets import open_dataset
+from pdesurrogate.datasets.pdebench import params_from_name
+
+
+def test_single_file_1d_tensor(tmp_path):
+    """(N, T, X) tensor -> C = 1; T + 1 t-coordinates -> first T; Nu from the name (exact)."""
+    rng = np.random.default_rng(0)
+    tensor = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    path = tmp_path / "1D_Burgers_Sols_Nu0.01.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = tensor
+        f["x-coordinate"] = np.linspace(0, 1, 10)
+        f["t-coordinate"] = np.linspace(0, 2, 7)
+    with open_dataset(path) as d:
+        assert d.format == "pdebench" and d.u.shape == (4, 6, 1, 10)
+        np.testing.assert_array_equal(d.u[:, :, 0], tensor)
+        np.testing.assert_array_equal(d.u[2, 3, 0], tensor[2, 3])
+        np.testing.assert_allclose(d.times, np.linspace(0, 2, 7)[:6])
+        np.testing.assert_array_equal(d.grid[0], np.linspace(0, 1, 10))
+        np.testing.assert_array_equal(d.params["nu"], np.full(4, 0.01))
+        assert d.grid_names == ("x",) and d.pde == "1D_Burgers_Sols_Nu0.01"
+
+
+def test_params_from_names():
+    from pathlib import Path
+
+    assert params_from_name(Path("1D_Advection_Sols_beta0.1.hdf5")) == {"beta": 0.1}
+    assert params_from_name(Path("ReacDiff_Nu0.5_Rho1e1.hdf5")) == {"nu": 0.5, "rho": 10.0}
+    assert params_from_name(Path("2D_diff-react_NA_NA.h5")) == {}
+
+
+def test_single_file_2d_trailing_channels_and_attr_params(tmp_path):
+    """(N, T, X, Y, C) -> (N, T, C, X, Y); numeric file attrs become params (exact)."""
+    rng = np.random.default_rng(1)
+    tensor = rng.standard_normal((3, 2, 4, 5, 2)).astype(np.float32)
+    path = tmp_path / "custom.h5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = tensor
+        f["x-coordinate"] = np.arange(4.0)
+        f["y-coordinate"] = np.arange(5.0)
+        f["t-coordinate"] = [0.0, 0.5]
+        f.attrs["Beta"] = 2.5
+    with open_dataset(path) as d:
+        assert d.u.shape == (3, 2, 2, 4, 5) and d.grid_names == ("x", "y")
+        np.testing.assert_array_equal(d.u[:], np.moveaxis(tensor, -1, 2))
+        np.testing.assert_array_equal(d.params["beta"], [2.5] * 3)
+
+
+def test_cfd_fields(tmp_path):
+    """density/pressure/Vx files: one channel per field, in PDEBench's order (exact)."""
+    rng = np.random.default_rng(2)
+    fields = {k: rng.standard_normal((2, 3, 8)).astype(np.float32)
+              for k in ("Vx", "density", "pressure")}
+    path = tmp_path / "1D_CFD_Rand_Eta0.01_Zeta0.1_periodic_Train.hdf5"
+    with h5py.File(path, "w") as f:
+        for k, v in fields.items():
+            f[k] = v
+        f["x-coordinate"] = np.arange(8.0)
+        f["t-coordinate"] = np.arange(4.0)
+    with open_dataset(path) as d:
+        assert d.channel_names == ("density", "pressure", "Vx")
+        for c, k in enumerate(d.channel_names):
+            np.testing.assert_array_equal(d.u[:, :, c], fields[k])
+        assert d.params["eta"][0] == 0.01 and d.params["zeta"][1] == 0.1
+
+
+def test_darcy_coefficient_becomes_a_channel(tmp_path):
+    rng = np.random.default_rng(3)
+    nu = rng.uniform(size=(2, 4, 4)).astype(np.float32)
+    sol = rng.uniform(size=(2, 1, 4, 4)).astype(np.float32)
+    path = tmp_path / "2D_DarcyFlow_beta1.0_Train.hdf5"
+    with h5py.File(path, "w") as f:
+        f["nu"], f["tensor"] = nu, sol
+        f["x-coordinate"] = f["y-coordinate"] = np.arange(4.0)
+    with open_dataset(path) as d:
+        assert d.u.shape == (2, 1, 2, 4, 4) and d.channel_names == ("nu", "u")
+        np.testing.assert_array_equal(d.u[:, 0, 0], nu)
+        np.testing.assert_array_equal(d.u[:, 0, 1], sol[:, 0])
+
+
+def test_grouped_layout(tmp_path):
+    """Per-seed groups with data (T, X, Y, C) and grid/x, grid/y, grid/t (exact)."""
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((3, 5, 4, 6, 2)).astype(np.float32)
+    path = tmp_path / "2D_diff-react_NA_NA.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(3):
+            g = f.create_group(f"{i:04d}")
+            g["data"] = data[i]
+            g["grid/x"], g["grid/y"] = np.arange(4.0), np.arange(6.0) / 6
+            g["grid/t"] = np.linspace(0, 1, 5)
+    with open_dataset(path) as d:
+        assert d.u.shape == (3, 5, 2, 4, 6) and d.channel_names == ("u0", "u1")
+        np.testing.assert_array_equal(d.u[:], np.moveaxis(data, -1, 2))
+        np.testing.assert_array_equal(d.u[[2, 0], 1], np.moveaxis(data[[2, 0], 1], -1, 1))
+        np.testing.assert_array_equal(d.times, np.linspace(0, 1, 5))
+        np.testing.assert_array_equal(d.sim_id, [0, 1, 2])
+
+
+def test_unsupported_layouts_say_so(tmp_path):
+    path = tmp_path / "ns_incom_inhom_2d_512-0.h5"
+    with h5py.File(path, "w") as f:
+        f["velocity"] = np.zeros((1, 2, 4, 4, 2), np.float32)
+        f["t"] = np.zeros((1, 2))
+    with pytest.raises(ValueError, match="incompressible.*not supported"):
+        open_dataset(path)
+    path = tmp_path / "bad.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.zeros((2, 3, 4), np.float32)
+        f["x-coordinate"] = np.arange(5.0 + 2)
+    with pytest.raises(ValueError, match="x-coordinate"):
+        open_dataset(path)

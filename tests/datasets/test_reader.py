@@ -1,0 +1,105 @@
+"""open_dataset: lazy indexing semantics, errors, process safety."""
+
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.datasets import DatasetWriter, FieldData, open_dataset
+
+
+@pytest.fixture
+def small(tmp_path):
+    rng = np.random.default_rng(2)
+    u = rng.standard_normal((6, 5, 2, 8)).astype(np.float32)
+    path = tmp_path / "s.nc"
+    with DatasetWriter(path, "toy", (np.arange(8.0),), ("x",), np.arange(5.0), ["a", "b"],
+                       ["nu"], 6) as w:
+        w.write(0, u, {"nu": np.arange(6.0)})
+    return path, u
+
+
+KEYS = [
+    3, -1, (2, 4), (slice(1, 5, 2),), (slice(None), 0), (slice(None, None, -1), slice(4, 0, -2)),
+    ([4, 1, 1],), (np.array([5, 0]), slice(1, 3)), (slice(0, 2), [3, 0]), ([2, 0], [4, 1, 4]),
+    (1, 2, 1), (Ellipsis, 3), (0, Ellipsis), (slice(2, 2),), (slice(None), [], 0),
+]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=[repr(k) for k in KEYS])
+def test_indexing_matches_numpy(small, key):
+    """Lazy indexing returns exactly what numpy indexing of the full array returns (exact),
+    for ints, slices (any step), unsorted/duplicate lists, ellipsis and trailing indices."""
+    path, u = small
+    with open_dataset(path) as d:
+        got = d.u[key]
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32
+        if isinstance(key, tuple) and all(isinstance(k, list) for k in key[:2]):
+            want = u[np.ix_(*key)]  # lists on both axes index orthogonally (like h5py/xarray)
+        else:
+            want = u[key]
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        assert got.flags.writeable
+
+
+def test_out_of_range_index(small):
+    with open_dataset(small[0]) as d, pytest.raises(IndexError, match="sample"):
+        d.u[6]
+
+
+def test_missing_file_and_non_hdf5(tmp_path):
+    """A missing file -> FileNotFoundError naming it; a text file -> ValueError naming it."""
+    with pytest.raises(FileNotFoundError, match="nope.nc"):
+        open_dataset(tmp_path / "nope.nc")
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt.*not an HDF5"):
+        open_dataset(bad)
+
+
+def test_unknown_layout_lists_keys(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["foo"] = np.zeros(3)
+        f.create_group("bar")
+    with pytest.raises(ValueError, match=r"other.h5.*\['bar', 'foo'\]"):
+        open_dataset(path)
+
+
+def test_pickle_reopens(small):
+    """A pickled view (spawned DataLoader worker) carries no file handle and reopens lazily."""
+    path, u = small
+    d = open_dataset(path)
+    d.u[0]
+    d2 = pickle.loads(pickle.dumps(d))
+    assert d2._file is None
+    np.testing.assert_array_equal(d2.u[3, 1], u[3, 1])
+    assert d2._file is not None and d2._file is not d._file
+    d.close()
+    d2.close()
+    assert isinstance(d2, FieldData)
+
+
+class _Frames(torch.utils.data.Dataset):
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.data.u[i, 2])
+
+
+def test_forked_dataloader_workers(small):
+    """Two forked DataLoader workers, parent handle already open: every frame exact."""
+    path, u = small
+    with open_dataset(path) as d:
+        d.u[0]  # the parent opens its handle before the fork
+        loader = torch.utils.data.DataLoader(_Frames(d), batch_size=2, num_workers=2,
+                                             multiprocessing_context="fork")
+        got = torch.cat(list(loader)).numpy()
+    np.testing.assert_array_equal(got, u[:, 2])
