@@ -30,7 +30,7 @@ demo: setup
 	bash scripts/demo.sh
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 test-all: setup
 	$(PY) -m pytest -m "slow or not slow"

@@ -57,17 +57,6 @@ CASES = [
 ]
 
 
-def best_of(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def record_ffts(step_fn):
     """Run ``step_fn`` once with torch.fft wrapped; return the list of (name, tensor, kwargs)."""
     names = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn",
@@ -124,24 +113,37 @@ def bench_case(case: Case, n_steps: int, repeats: int, with_exponax: bool) -> di
     solver = make_solver(case.solver, dt=case.dt, **case.kwargs)
     u0, _ = solver.sample(BATCH, seed=0)
     params = {k: torch.full((BATCH,), v) for k, v in case.params.items()}
-    # float32, like the jax default
-    ours = best_of(lambda: solver.advance(u0, params, n_steps * case.dt), repeats) / n_steps
-
     calls = record_ffts(lambda: solver.advance(u0, params, case.dt))
+
+    def ours():
+        solver.advance(u0, params, n_steps * case.dt)
 
     def replay():
         for name, x, args, kwargs in calls:
             getattr(torch.fft, name)(x, *args, **kwargs)
-    floor = best_of(replay, max(repeats, 5))
 
-    row = dict(case=case.label, ours_ms=ours * 1e3, fft_floor_ms=floor * 1e3,
-               ffts_per_step=len(calls), ours_over_floor=ours / floor)
+    fns = {"ours": ours, "floor": replay}
     if with_exponax:
         import jax.numpy as jnp
         run = make_exponax(case, n_steps)
         u_j = jnp.asarray(u0.numpy())
-        ref = best_of(lambda: run(u_j).block_until_ready(), repeats) / n_steps
-        row.update(exponax_ms=ref * 1e3, ours_over_exponax=ours / ref)
+        fns["exponax"] = lambda: run(u_j).block_until_ready()
+    # interleave the contenders so a burst of load elsewhere on a shared machine hits all alike
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up: operator caches, jit compilation
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    ours_s, floor_s = med["ours"] / n_steps, med["floor"]
+    row = dict(case=case.label, ours_ms=ours_s * 1e3, fft_floor_ms=floor_s * 1e3,
+               ffts_per_step=len(calls), ours_over_floor=ours_s / floor_s)
+    if with_exponax:
+        ref = med["exponax"] / n_steps
+        row.update(exponax_ms=ref * 1e3, ours_over_exponax=ours_s / ref)
     return row
 
 
@@ -155,7 +157,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-        os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'} "
+        multi = "true" if args.threads > 1 else "false"
+        os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={multi} "
                                    f"intra_op_parallelism_threads={args.threads}")
     try:
         import exponax  # noqa: F401

@@ -87,30 +87,31 @@ def cmd_generate(argv: Sequence[str]) -> int:
 def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
     LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
+    import warnings
+
+    from jsonargparse import Namespace
     from lightning.pytorch import LightningDataModule, LightningModule
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.cli import LightningCLI
 
-    trainer_defaults = {
-        "callbacks": [
-            {"class_path": "lightning.pytorch.callbacks.RichProgressBar"},
-            {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-             "init_args": {"save_last": True}},
-        ],
-        "logger": [
-            {"class_path": "lightning.pytorch.loggers.CSVLogger",
-             "init_args": {"save_dir": "runs", "name": "fit"}},
-            {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-             "init_args": {"save_dir": "runs", "name": "fit"}},
-        ],
-    }
-    import warnings
+    class CLI(LightningCLI):
+        def before_instantiate_classes(self) -> None:
+            # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
+            trainer = self.config[self.subcommand].trainer
+            if trainer.logger in (None, True):
+                root = trainer.default_root_dir or "runs"
+                trainer.logger = [
+                    Namespace(class_path=f"lightning.pytorch.loggers.{cls}",
+                              init_args=Namespace(save_dir=root, name=name))
+                    for cls, name in (("CSVLogger", "csv"), ("TensorBoardLogger", "tensorboard"))
+                ]
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-    LightningCLI(
+    CLI(
         LightningModule, LightningDataModule,
         subclass_mode_model=True, subclass_mode_data=True,
-        trainer_defaults=trainer_defaults,
+        trainer_defaults={"callbacks": [RichProgressBar(), ModelCheckpoint(save_last=True)]},
         save_config_kwargs={"overwrite": True},
         args=[subcommand, *argv],
     )
@@ -125,11 +126,61 @@ def cmd_test(argv: Sequence[str]) -> int:
     return _lightning_cli("test", argv)
 
 
+# -- export / predict -------------------------------------------------------------------------
+def cmd_export(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pdesurrogate export",
+        description="Export a Lightning checkpoint as a shareable surrogate directory "
+                    "(config.json + model.safetensors; loading it never unpickles anything).")
+    p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
+    p.add_argument("outdir", help="directory to create")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    args = p.parse_args(argv)
+    from pdesurrogate.export import export_surrogate
+
+    if not os.path.isfile(args.ckpt):
+        p.error(f"checkpoint {args.ckpt!r} does not exist")
+    out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite)
+    console.print(f"[green]exported[/green] {out}")
+    return 0
+
+
+def cmd_predict(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="pdesurrogate predict",
+        description="Roll an exported surrogate out from the initial states of a dataset file "
+                    "and write the rollout as netCDF (plus the error vs the file's truth).")
+    p.add_argument("--model", required=True, help="exported surrogate directory")
+    p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
+    p.add_argument("--out", required=True, help="output netCDF file for the rollout")
+    p.add_argument("--steps", type=int, default=None,
+                   help="model steps (default: as many as the input's stored times cover)")
+    p.add_argument("--samples", type=int, default=None, help="first N trajectories only")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--plot", default=None, help="PNG of prediction vs truth and error vs time")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    args = p.parse_args(argv)
+    from pdesurrogate.predict import predict_file
+
+    rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
+                       batch_size=args.batch_size, plot=args.plot, device=args.device)
+    console.print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
+                  f"{rep.steps} steps")
+    if rep.rel_l2 is not None:
+        console.print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
+                      f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
+    if rep.plot:
+        console.print(f"plot: {rep.plot}")
+    return 0
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "generate": ("run a solver and write a dataset file", cmd_generate),
     "fit": ("train a surrogate (LightningCLI: --config configs/fit/NAME.yaml)", cmd_fit),
     "test": ("evaluate a trained checkpoint on the test split (--ckpt_path)", cmd_test),
+    "export": ("export a checkpoint as config.json + model.safetensors", cmd_export),
+    "predict": ("roll an exported surrogate out over a dataset file", cmd_predict),
 }
 
 

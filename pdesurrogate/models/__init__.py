@@ -1,0 +1,95 @@
+"""Neural surrogate models, all with one interface:
+
+``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``.
+
+:data:`MODELS` is the one name -> class map. :func:`model_spec` records a model as plain JSON
+(``{"class": name, "init_args": {...}}``, read back from the constructor's argument names, which
+every model stores as attributes of the same name); :func:`build_model` rebuilds it. Only names in
+:data:`MODELS` are ever built, so a config file cannot make us import arbitrary code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+from torch import nn
+
+from .cape import CAPEModule, CAPEWrapper, SpectralConv
+from .fno import FNO
+from .unet import UNet
+
+MODELS: dict[str, type[nn.Module]] = {
+    "fno": FNO,
+    "unet": UNet,
+    "cape": CAPEWrapper,
+    "cape_module": CAPEModule,
+}
+
+SPEC_KEYS = ("class", "init_args")
+
+
+def model_name(model: nn.Module) -> str | None:
+    """The :data:`MODELS` name of ``model``'s class, or None if it is not registered."""
+    return next((k for k, v in MODELS.items() if type(model) is v), None)
+
+
+def _plain(name: str, value):
+    """``value`` as JSON-friendly data (nested models as specs), else a ValueError."""
+    if isinstance(value, nn.Module):
+        return model_spec(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(name, v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise ValueError(f"model argument {name!r} = {value!r} is not JSON-friendly (use numbers, "
+                     "strings, booleans, lists or registered models)")
+
+
+def model_spec(model: nn.Module) -> dict:
+    """``{"class": name, "init_args": {...}}`` for a model whose class is in :data:`MODELS`."""
+    name = model_name(model)
+    if name is None:
+        raise ValueError(f"{type(model).__module__}.{type(model).__qualname__} is not a "
+                         f"registered model; choose one of {sorted(MODELS)} or add it to MODELS")
+    args = {}
+    for p in list(inspect.signature(type(model).__init__).parameters.values())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ValueError(f"{name}: *args/**kwargs constructors cannot be recorded")
+        if not hasattr(model, p.name):
+            raise ValueError(f"{name}: constructor argument {p.name!r} is not stored as an "
+                             "attribute of the same name")
+        args[p.name] = _plain(p.name, getattr(model, p.name))
+    return {"class": name, "init_args": args}
+
+
+def build_model(spec: dict, where: str = "model") -> nn.Module:
+    """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages."""
+    if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
+        keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
+        raise ValueError(f"{where}: expected keys {list(SPEC_KEYS)}, got {keys}")
+    name, init = spec["class"], spec["init_args"]
+    if name not in MODELS:
+        raise ValueError(f"{where}.class: unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if not isinstance(init, dict):
+        raise ValueError(f"{where}.init_args must be a dict, got {type(init).__name__}")
+    cls = MODELS[name]
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    allowed = {p.name for p in params}
+    unknown = sorted(set(init) - allowed)
+    if unknown:
+        raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}; "
+                         f"expected {sorted(allowed)}")
+    missing = sorted(p.name for p in params if p.default is p.empty and p.name not in init)
+    if missing:
+        raise ValueError(f"{where}.init_args: missing argument(s) {missing} for {name!r}")
+    kwargs = {k: build_model(v, f"{where}.init_args.{k}")
+              if isinstance(v, dict) and set(v) == set(SPEC_KEYS) else v
+              for k, v in init.items()}
+    return cls(**kwargs)
+
+
+__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "SpectralConv", "UNet", "build_model",
+           "model_name", "model_spec"]

@@ -1,0 +1,33 @@
+"""Argument checks and the parameter-as-channels helper shared by the models."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_int(name: str, value, low: int) -> int:
+    """``value`` as an int ``>= low``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def check_params(model, u: torch.Tensor, params: torch.Tensor | None) -> None:
+    """Check ``u`` is ``(B, in_channels, *grid)`` with ``model.dim`` spatial axes and ``params``
+    is ``(B, n_params)`` when the model uses parameters."""
+    if u.ndim != model.dim + 2 or u.shape[1] != model.in_channels:
+        raise ValueError(f"{type(model).__name__} expects u of shape (B, {model.in_channels}, "
+                         f"*grid) with {model.dim} spatial axes, got {tuple(u.shape)}")
+    if model.n_params:
+        if params is None or params.shape != (u.shape[0], model.n_params):
+            got = None if params is None else tuple(params.shape)
+            raise ValueError(f"{type(model).__name__} expects params of shape "
+                             f"({u.shape[0]}, {model.n_params}), got {got}")
+
+
+def append_params(u: torch.Tensor, params: torch.Tensor | None, n_params: int) -> torch.Tensor:
+    """``(B, C, *grid)`` -> ``(B, C + n_params, *grid)``: each parameter as a constant channel."""
+    if n_params == 0:
+        return u
+    p = params.to(u.dtype).reshape(*params.shape, *(1,) * (u.ndim - 2))
+    return torch.cat([u, p.expand(-1, -1, *u.shape[2:])], dim=1)

@@ -1,0 +1,169 @@
+"""CAPE: channel-attention-based PDE parameter embedding (Takamoto, Alesiani and Niepert,
+ICML 2023, "Learning Neural PDE Solvers with Parameter-Guided Channel Attention").
+
+:class:`CAPEModule` turns the state ``u_t`` and the PDE parameters ``p`` into a field of the
+same shape that is trained (auxiliary loss) to approximate ``u_{t+1}``. Three convolutions act
+on a lifted copy of the state: a spectral convolution (global, low Fourier modes), a 1x1
+convolution (pointwise channel mixing) and a depth-wise convolution (local stencil per channel).
+Small MLPs map ``p`` to one weight per path and hidden channel; a softmax over the three paths
+turns them into attention weights, so the parameters choose, channel by channel, which operator
+dominates. The weighted sum goes through GELU and a 1x1 projection that is *added* to ``u_t``;
+the projection starts at zero, so an untrained module returns ``u_t`` (the persistence guess).
+
+:class:`CAPEWrapper` feeds ``concat([u_t, CAPE(u_t, p)])`` to any base model of our interface
+(FNO, UNet; base ``in_channels = 2 C``) and keeps the last CAPE output in ``cape_output`` for the
+auxiliary loss ``|| CAPE(u_t, p) - u_{t+1} ||`` (see ``NextStepModule``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_int, check_params
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+
+
+class SpectralConv(nn.Module):
+    """Channel-mixing convolution in Fourier space on the lowest ``modes`` frequencies per axis.
+
+    ``(B, C_in, *grid) -> (B, C_out, *grid)``, periodic. In 2-D the positive and negative
+    frequencies of the first axis get separate weights (the last axis is the rFFT half-axis).
+    Frequencies beyond what the grid resolves are dropped, so any grid size works.
+    """
+
+    def __init__(self, dim: int, in_channels: int, out_channels: int, modes: int):
+        super().__init__()
+        self.dim, self.modes = dim, modes
+        blocks = 1 if dim == 1 else 2
+        scale = 1.0 / (in_channels * out_channels)
+        # complex weights stored as (..., 2) real pairs: plain float tensors in every format
+        self.weight = nn.Parameter(
+            scale * torch.randn(blocks, in_channels, out_channels, *(modes,) * dim, 2))
+
+    def _mix(self, x: torch.Tensor, block: int, sizes: tuple[int, ...]) -> torch.Tensor:
+        w = torch.view_as_complex(self.weight[block])[(...,) + tuple(slice(0, s) for s in sizes)]
+        return torch.einsum("bi...,io...->bo...", x, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = x.shape[2:]
+        # FFT in float32 at least: half-precision FFTs need power-of-two sizes
+        xf = torch.fft.rfftn(x.float(), dim=tuple(range(2, x.ndim)))
+        out = torch.zeros(x.shape[0], self.weight.shape[2], *xf.shape[2:], dtype=xf.dtype,
+                          device=x.device)
+        mx = min(self.modes, xf.shape[-1])
+        if self.dim == 1:
+            out[..., :mx] = self._mix(xf[..., :mx], 0, (mx,))
+        else:
+            my = min(self.modes, grid[0] // 2)
+            if my == 0:  # a single row: only the zero frequency
+                out[..., :1, :mx] = self._mix(xf[..., :1, :mx], 0, (1, mx))
+            else:
+                out[..., :my, :mx] = self._mix(xf[..., :my, :mx], 0, (my, mx))
+                out[..., -my:, :mx] = self._mix(xf[..., -my:, :mx], 1, (my, mx))
+        y = torch.fft.irfftn(out, s=tuple(grid), dim=tuple(range(2, x.ndim)))
+        return y.to(x.dtype)
+
+
+class CAPEModule(nn.Module):
+    """Parameter-guided channel attention over three convolution paths.
+
+    Args:
+        dim: spatial axes (1 or 2).
+        channels: ``C``, channels of the state.
+        n_params: ``P >= 1``, number of PDE parameters.
+        modes: Fourier modes per axis of the spectral path.
+        kernel_size: odd kernel size of the depth-wise path.
+        hidden: hidden channels of the three paths (and of the parameter MLPs).
+
+    ``forward(u: (B, C, *grid), params: (B, P)) -> (B, C, *grid)``, an estimate of the next
+    state.
+    """
+
+    def __init__(self, dim: int, channels: int, n_params: int, modes: int = 8,
+                 kernel_size: int = 5, hidden: int = 32):
+        super().__init__()
+        if dim not in (1, 2):
+            raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+        self.dim = dim
+        self.channels = check_int("channels", channels, 1)
+        self.n_params = check_int("n_params", n_params, 1)
+        self.modes = check_int("modes", modes, 1)
+        self.kernel_size = check_int("kernel_size", kernel_size, 1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
+        self.hidden = check_int("hidden", hidden, 1)
+        # our model interface: CAPEModule maps a state to a state
+        self.in_channels = self.out_channels = channels
+        conv = _CONV[dim]
+        self.lift = conv(channels, hidden, 1)
+        self.paths = nn.ModuleList([
+            SpectralConv(dim, hidden, hidden, modes),
+            conv(hidden, hidden, 1),
+            conv(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden),
+        ])
+        self.attention = nn.ModuleList(
+            nn.Sequential(nn.Linear(n_params, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+            for _ in self.paths
+        )
+        self.proj = conv(hidden, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def attention_weights(self, params: torch.Tensor) -> torch.Tensor:
+        """``(B, P) -> (B, 3, hidden)``: per-channel weights of the three paths (sum to 1)."""
+        logits = torch.stack([mlp(params) for mlp in self.attention], dim=1)
+        return torch.softmax(logits, dim=1)
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        check_params(self, u, params)
+        z = self.lift(u)
+        a = self.attention_weights(params.to(u.dtype))
+        a = a.reshape(*a.shape, *(1,) * self.dim)
+        h = sum(a[:, i] * path(z) for i, path in enumerate(self.paths))
+        return u + self.proj(F.gelu(h))
+
+
+class CAPEWrapper(nn.Module):
+    """A base model fed with ``concat([u, CAPE(u, p)])``.
+
+    Args:
+        base: a model of our interface with ``in_channels = 2 C`` and ``out_channels = C``
+            (its own ``n_params`` may be 0: the parameters then reach it only through CAPE).
+        cape: the :class:`CAPEModule` (``channels = C``).
+
+    ``forward(u: (B, C, *grid), params: (B, P)) -> (B, C, *grid)``; afterwards
+    ``cape_output`` holds ``CAPE(u, params)`` ``(B, C, *grid)`` of that call.
+    """
+
+    def __init__(self, base: nn.Module, cape: CAPEModule):
+        super().__init__()
+        if not isinstance(cape, CAPEModule):
+            raise ValueError(f"cape must be a CAPEModule, got {type(cape).__name__}")
+        if not isinstance(base, nn.Module):
+            raise ValueError(f"base must be an nn.Module, got {type(base).__name__}")
+        c = cape.channels
+        b_in, b_out = getattr(base, "in_channels", None), getattr(base, "out_channels", None)
+        if b_in is not None and b_in != 2 * c:
+            raise ValueError(f"base.in_channels must be 2 * cape.channels = {2 * c} (state and "
+                             f"CAPE output), got {b_in}")
+        if b_out is not None and b_out != c:
+            raise ValueError(f"base.out_channels must equal cape.channels = {c}, got {b_out}")
+        b_dim = getattr(base, "dim", cape.dim)
+        if b_dim != cape.dim:
+            raise ValueError(f"base works in {b_dim}-D but cape in {cape.dim}-D")
+        b_params = getattr(base, "n_params", 0)
+        if b_params not in (0, cape.n_params):
+            raise ValueError(f"base.n_params must be 0 or cape.n_params = {cape.n_params}, got "
+                             f"{b_params}")
+        self.base, self.cape = base, cape
+        self.dim, self.n_params = cape.dim, cape.n_params
+        self.in_channels = self.out_channels = c
+        self.cape_output: torch.Tensor | None = None
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        c = self.cape(u, params)
+        self.cape_output = c
+        return self.base(torch.cat([u, c], dim=1), params)

@@ -1,0 +1,70 @@
+"""Fourier neural operator: a thin wrapper around :class:`neuralop.models.FNO`.
+
+The wrapper adds our model interface (``forward(u, params)``) and optional PDE parameters,
+appended to the input as constant channels. neuralop's ``GridEmbeddingND`` appends the grid
+coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true.
+"""
+
+from __future__ import annotations
+
+import torch
+from neuralop.models import FNO as _NeuralopFNO
+from torch import nn
+
+from ._checks import append_params, check_int, check_params
+
+
+class FNO(nn.Module):
+    """FNO over 1-D or 2-D (or 3-D) fields; the dimension is ``len(n_modes)``.
+
+    Args:
+        in_channels: ``C_in``, channels of the state.
+        out_channels: ``C_out``, channels of the prediction.
+        n_modes: Fourier modes kept per spatial axis, in the state's axis order (each at most
+            ``n // 2 + 1`` is useful for ``n`` grid points).
+        hidden_channels: width of the Fourier layers.
+        n_layers: number of Fourier layers.
+        n_params: ``P``, PDE parameters appended as constant channels (0: ``params`` ignored).
+        grid_embedding: append normalised grid coordinates as extra input channels.
+
+    ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, n_modes: list[int],
+                 hidden_channels: int = 32, n_layers: int = 4, n_params: int = 0,
+                 grid_embedding: bool = True):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
+        modes = list(n_modes) if isinstance(n_modes, (list, tuple)) else None
+        if not modes or len(modes) > 3:
+            raise ValueError(f"n_modes must be a list of 1 to 3 positive ints (one per spatial "
+                             f"axis), got {n_modes!r}")
+        self.n_modes = [check_int(f"n_modes[{i}]", m, 1) for i, m in enumerate(modes)]
+        self.hidden_channels = check_int("hidden_channels", hidden_channels, 1)
+        self.n_layers = check_int("n_layers", n_layers, 1)
+        self.n_params = check_int("n_params", n_params, 0)
+        self.grid_embedding = bool(grid_embedding)
+        self.dim = len(self.n_modes)
+        self.net = _NeuralopFNO(
+            n_modes=tuple(self.n_modes),
+            in_channels=self.in_channels + self.n_params,
+            out_channels=self.out_channels,
+            hidden_channels=self.hidden_channels,
+            n_layers=self.n_layers,
+            positional_embedding="grid" if self.grid_embedding else None,
+        )
+
+    def state_dict(self, *args, **kwargs):
+        # neuralop's BaseModel.state_dict puts its constructor kwargs (a function, a class)
+        # under the key "_metadata" of the *shared* dict; that entry breaks strict loading in a
+        # parent module, safetensors and torch.load(weights_only=True), so it is dropped
+        out = super().state_dict(*args, **kwargs)
+        meta = out.get("_metadata")
+        if meta is not None and not isinstance(meta, torch.Tensor):
+            del out["_metadata"]
+        return out
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        check_params(self, u, params)
+        return self.net(append_params(u, params, self.n_params))

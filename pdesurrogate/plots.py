@@ -1,0 +1,68 @@
+"""Figures people would rather look at than read: prediction vs truth, and error vs time."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray,
+                   rel_l2: np.ndarray | None, path: str | os.PathLike, title: str = "",
+                   sample: int = 0) -> str:
+    """Save a PNG comparing a rollout with the truth for one sample.
+
+    Args:
+        pred: ``(N, T, C, *grid)`` predicted states (physical units).
+        truth: same shape, or None.
+        times: ``(T,)`` times of the frames.
+        rel_l2: ``(T,)`` relative L2 error per frame averaged over samples, or None.
+        path: output file (PNG).
+    1-D data are shown as space-time images (x horizontal, t vertical); 2-D data as the last
+    frame. Channel 0 is shown.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = pred[sample, :, 0]
+    t = truth[sample, :, 0] if truth is not None else None
+    panels = 1 + (t is not None) + (t is not None) + (rel_l2 is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6), squeeze=False)
+    axes = axes[0]
+    vmin = float(np.min(p if t is None else np.minimum(p.min(), t.min())))
+    vmax = float(np.max(p if t is None else np.maximum(p.max(), t.max())))
+    if p.ndim == 2:  # (T, X): space-time image
+        def show(ax, img, name, **kw):
+            im = ax.imshow(img, aspect="auto", origin="lower", extent=[0, 1, times[0], times[-1]],
+                           **kw)
+            ax.set(xlabel="x (fraction of domain)", ylabel="t", title=name)
+            fig.colorbar(im, ax=ax)
+        imgs = [(p, "prediction"), (t, "truth"), (None if t is None else np.abs(p - t), "|error|")]
+    else:  # (T, Y, X): last frame
+        def show(ax, img, name, **kw):
+            im = ax.imshow(img, origin="lower", **kw)
+            ax.set(xlabel="x", ylabel="y", title=f"{name}, t = {times[-1]:.3g}")
+            fig.colorbar(im, ax=ax)
+        imgs = [(p[-1], "prediction"), (None if t is None else t[-1], "truth"),
+                (None if t is None else np.abs(p[-1] - t[-1]), "|error|")]
+    i = 0
+    for img, name in imgs:
+        if img is None:
+            continue
+        kw = {"cmap": "magma"} if name == "|error|" else {"cmap": "RdBu_r", "vmin": vmin,
+                                                          "vmax": vmax}
+        show(axes[i], img, name, **kw)
+        i += 1
+    if rel_l2 is not None:
+        ax = axes[i]
+        ax.semilogy(times[1:], np.maximum(rel_l2[1:], 1e-12), "o-")
+        ax.set(xlabel="t", ylabel="relative L2 error", title="error vs time (mean over samples)")
+        ax.grid(True, which="both", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

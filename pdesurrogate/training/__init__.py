@@ -1,0 +1,9 @@
+"""Lightning training: :class:`NextStepModule` (next-step / rollout training of any model of our
+interface) and :class:`FieldDataModule` (loaders over a dataset file)."""
+
+from .datamodule import FieldDataModule, RolloutWindows, StridedTrajectories
+from .losses import relative_l2
+from .next_step import NextStepModule, curriculum_fraction, teacher_forced_steps
+
+__all__ = ["FieldDataModule", "NextStepModule", "RolloutWindows", "StridedTrajectories",
+           "curriculum_fraction", "relative_l2", "teacher_forced_steps"]

@@ -1,0 +1,166 @@
+"""``FieldDataModule``: train/val/test loaders over any file :func:`open_dataset` reads.
+
+The split is by trajectory (:func:`split_indices`), normalisation statistics come from the
+training trajectories only, and both the statistics (``stats``) and a description of the data
+(``data_info``) are handed to the LightningModule in its ``setup``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from pdesurrogate.datasets import (
+    ChannelStats,
+    FieldData,
+    OneStepPairs,
+    compute_stats,
+    open_dataset,
+    split_indices,
+)
+
+
+class RolloutWindows(Dataset):
+    """Windows ``u(t_j), u(t_{j+k}), ..., u(t_{j+Rk})`` of the trajectories ``indices``.
+
+    Item: ``u`` ``(R + 1, C, *grid)``, ``params`` ``(P,)`` in ``data.params`` order.
+    """
+
+    def __init__(self, data: FieldData, k: int, rollout_steps: int, indices: Sequence[int]):
+        t = data.u.shape[1]
+        span = k * rollout_steps
+        if span >= t:
+            raise ValueError(f"{str(data.path)!r}: k * rollout_steps = {span} needs more than the "
+                             f"{t} saved times")
+        self.data, self.k, self.rollout_steps = data, k, rollout_steps
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.per_traj = t - span
+        self._params = _param_matrix(data)
+
+    def __len__(self) -> int:
+        return len(self.indices) * self.per_traj
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} windows")
+        n, j = int(self.indices[i // self.per_traj]), i % self.per_traj
+        u = self.data.u[n, j: j + self.k * self.rollout_steps + 1: self.k]
+        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[n]}
+
+
+class StridedTrajectories(Dataset):
+    """Whole trajectories, every ``k``-th saved time: ``u`` ``(T_k, C, *grid)``, ``params``
+    ``(P,)``, ``times`` ``(T_k,)`` (``T_k = (T - 1) // k + 1``)."""
+
+    def __init__(self, data: FieldData, k: int, indices: Sequence[int]):
+        self.data, self.k = data, k
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self._params = _param_matrix(data)
+        self.times = torch.as_tensor(data.times[::k], dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        n = int(self.indices[i])
+        u = self.data.u[n, :: self.k]
+        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[n],
+                "times": self.times}
+
+
+def _param_matrix(data: FieldData) -> torch.Tensor:
+    names = list(data.params)
+    p = np.stack([data.params[k] for k in names], axis=1) if names else np.zeros((len(data), 0))
+    return torch.as_tensor(p, dtype=torch.float32)
+
+
+class FieldDataModule(LightningDataModule):
+    """Loaders over one dataset file, split by trajectory.
+
+    Args:
+        path: dataset file (ours, PDEBench or The Well; see :func:`open_dataset`).
+        batch_size: samples per batch (train: pairs/windows; val/test: trajectories).
+        k: the model steps ``k`` saved times at once (``dt = t_k - t_0``).
+        fractions: train/val/test fractions of the trajectories (sum to 1).
+        seed: seed of the split.
+        num_workers: DataLoader workers (each opens the file itself).
+        max_train_trajectories: use only the first this many training trajectories (None: all).
+        rollout_steps: ``R``; training items are windows of ``R + 1`` frames (1: pairs).
+
+    After ``setup``: ``stats`` (:class:`ChannelStats` of the training split), ``data_info``
+    (``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``; ``dt`` is None if
+    the saved times are not evenly spaced), ``train_indices``/``val_indices``/``test_indices``.
+    """
+
+    def __init__(self, path: str, batch_size: int = 32, k: int = 1,
+                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
+                 num_workers: int = 0, max_train_trajectories: int | None = None,
+                 rollout_steps: int = 1):
+        super().__init__()
+        for name, v, low in (("batch_size", batch_size, 1), ("k", k, 1),
+                             ("num_workers", num_workers, 0), ("rollout_steps", rollout_steps, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if max_train_trajectories is not None and (
+                isinstance(max_train_trajectories, bool)
+                or not isinstance(max_train_trajectories, int) or max_train_trajectories < 1):
+            raise ValueError(f"max_train_trajectories must be None or an int >= 1, got "
+                             f"{max_train_trajectories!r}")
+        if len(fractions) != 3:
+            raise ValueError(f"fractions must be (train, val, test), got {fractions!r}")
+        self.path, self.batch_size, self.k = str(path), batch_size, k
+        self.fractions, self.seed, self.num_workers = tuple(fractions), seed, num_workers
+        self.max_train_trajectories, self.rollout_steps = max_train_trajectories, rollout_steps
+        self.save_hyperparameters()
+        self.data: FieldData | None = None
+        self.stats: ChannelStats | None = None
+        self.data_info: dict | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:  # once: the split and the statistics do not change
+            return
+        data = open_dataset(self.path)
+        t = data.u.shape[1]
+        if self.k * self.rollout_steps >= t:
+            raise ValueError(f"{self.path!r} has {t} saved times; k * rollout_steps = "
+                             f"{self.k * self.rollout_steps} must be smaller")
+        train, val, test = split_indices(len(data), self.fractions, self.seed)
+        if self.max_train_trajectories is not None:
+            train = train[: self.max_train_trajectories]
+        if len(train) == 0:
+            raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
+                             f"trajectories, fractions {list(self.fractions)})")
+        self.train_indices, self.val_indices, self.test_indices = train, val, test
+        self.stats = compute_stats(data, train)
+        steps = np.diff(data.times[:: self.k])
+        uniform = steps.size > 0 and np.allclose(steps, steps[0], rtol=1e-6, atol=0)
+        self.data_info = {
+            "pde": data.pde,
+            "grid_shape": [int(n) for n in data.u.shape[3:]],
+            "channel_names": list(data.channel_names),
+            "param_names": list(data.params),
+            "k": self.k,
+            "dt": float(steps[0]) if uniform else None,
+        }
+        self.data = data
+
+    def train_dataloader(self) -> DataLoader:
+        if self.rollout_steps == 1:
+            ds = OneStepPairs(self.data, k=self.k, indices=self.train_indices)
+        else:
+            ds = RolloutWindows(self.data, self.k, self.rollout_steps, self.train_indices)
+        return self._loader(ds, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(StridedTrajectories(self.data, self.k, self.val_indices))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(StridedTrajectories(self.data, self.k, self.test_indices))
+
+    def _loader(self, ds: Dataset, shuffle: bool = False) -> DataLoader:
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -1,0 +1,305 @@
+"""``NextStepModule``: train any model of our interface to advance a state by one saved step.
+
+Everything happens in normalised space: states ``(u - mean_c) / std_c`` per channel and
+parameters ``(p - mean_p) / std_p``, with the statistics of the training split held as buffers
+(given by the datamodule's ``stats`` in ``setup``, saved in checkpoints, exported).
+
+Training loss, for a window ``u_0, ..., u_R`` (``R = rollout_steps``) of one trajectory::
+
+    loss = 1/R sum_{s=1..R} relL2(f(x_{s-1}, p), u_s)
+         [+ w_aux 1/R sum_{s=1..R} relL2(CAPE(x_{s-1}, p), u_s)   (CAPE models only)]
+
+with ``x_0 = u_0`` and ``x_s`` either the truth ``u_s`` (teacher forcing) or the model's own
+prediction (autoregressive; gradients flow through the chain). Without curriculum every step
+after the first is autoregressive. With ``curriculum`` the first ``n_tf(e)`` inputs are the
+truth and the rest autoregressive (CAPE's bridge from teacher forcing to autoregression)::
+
+    rho(e)  = (tanh(g (e / E - 1/2)) + tanh(g / 2)) / (2 tanh(g / 2)),  g = 4, clipped to [0, 1]
+    n_tf(e) = R - round(rho(e) (R - 1))
+
+``e`` the epoch, ``E = curriculum_epochs``: ``rho`` rises smoothly and monotonically from 0 (all
+``R`` inputs are the truth: teacher forcing) to 1 at ``e >= E`` (only ``u_0``: autoregressive).
+
+Validation and test roll out autoregressively from the first frame of whole trajectories and
+log the relative L2 error in physical units per step (``val/rel_l2_step_k``, ``k = 1..``) and its
+mean over steps (``val/rel_l2``; ``test/...`` likewise).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from lightning.pytorch import LightningModule
+from torch import nn
+
+from pdesurrogate.datasets import ChannelStats
+from pdesurrogate.models import build_model, model_name
+from pdesurrogate.models import model_spec as spec_of
+
+from .losses import relative_l2
+
+CURRICULUM_SHARPNESS = 4.0
+CHECKPOINT_KEY = "pdesurrogate"
+
+
+def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
+    """``rho(e)`` in [0, 1]: 0 = teacher forcing, 1 = fully autoregressive (module docstring)."""
+    if curriculum_epochs <= 0:
+        return 1.0
+    x = min(max(epoch / curriculum_epochs, 0.0), 1.0)
+    h = math.tanh(CURRICULUM_SHARPNESS / 2)
+    return min(max((math.tanh(CURRICULUM_SHARPNESS * (x - 0.5)) + h) / (2 * h), 0.0), 1.0)
+
+
+def teacher_forced_steps(rollout_steps: int, fraction: float) -> int:
+    """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth."""
+    return rollout_steps - round(fraction * (rollout_steps - 1))
+
+
+class NextStepModule(LightningModule):
+    """Next-step training of ``model`` (relative L2, normalised space).
+
+    Args:
+        model: ``forward(u: (B, C, *grid), params: (B, P) | None) -> (B, C, *grid)``. May be
+            omitted when ``model_spec`` is given (this is how checkpoints are reloaded).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        scheduler: ``"cosine"`` (per optimiser step, to 0 at the end of training) or ``"none"``.
+        rollout_steps: ``R``, steps per training window (1: one-step pairs). The datamodule must
+            deliver windows of at least ``R + 1`` frames.
+        curriculum: move from teacher forcing to autoregressive over ``curriculum_epochs``
+            (needs ``rollout_steps >= 2``).
+        curriculum_epochs: ``E`` in the schedule above.
+        aux_weight: weight of the CAPE auxiliary loss after the warm-up (models without
+            ``cape_output`` have none).
+        aux_warmup_epochs: epochs at the start that use ``aux_warmup_weight`` instead.
+        aux_warmup_weight: the auxiliary weight during warm-up (larger: CAPE learns a useful
+            next-step guess first).
+        residual: the model predicts the increment ``u_{t+1} - u_t`` (normalised).
+        model_spec: ``{"class", "init_args"}`` of a registered model; filled in from ``model``.
+    """
+
+    def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, scheduler: str = "cosine", rollout_steps: int = 1,
+                 curriculum: bool = False, curriculum_epochs: int = 50, aux_weight: float = 1.0,
+                 aux_warmup_epochs: int = 0, aux_warmup_weight: float = 10.0,
+                 residual: bool = False, model_spec: dict | None = None):
+        super().__init__()
+        if model is None:
+            if model_spec is None:
+                raise ValueError("give a model (nn.Module) or a model_spec")
+            model = build_model(model_spec, "model_spec")
+        elif not isinstance(model, nn.Module):
+            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        for name, v in (("lr", lr), ("weight_decay", weight_decay), ("aux_weight", aux_weight),
+                        ("aux_warmup_weight", aux_warmup_weight)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
+                    or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if scheduler not in ("cosine", "none"):
+            raise ValueError(f"scheduler must be 'cosine' or 'none', got {scheduler!r}")
+        for name, v, low in (("rollout_steps", rollout_steps, 1),
+                             ("curriculum_epochs", curriculum_epochs, 0),
+                             ("aux_warmup_epochs", aux_warmup_epochs, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if curriculum and rollout_steps < 2:
+            raise ValueError("curriculum needs rollout_steps >= 2 (it moves from teacher forcing "
+                             f"to autoregression within a window), got {rollout_steps}")
+        self.model = model
+        self.lr, self.weight_decay, self.scheduler = float(lr), float(weight_decay), scheduler
+        self.rollout_steps, self.curriculum = rollout_steps, bool(curriculum)
+        self.curriculum_epochs = curriculum_epochs
+        self.aux_weight, self.aux_warmup_epochs = float(aux_weight), aux_warmup_epochs
+        self.aux_warmup_weight, self.residual = float(aux_warmup_weight), bool(residual)
+        self.save_hyperparameters(ignore=["model"])
+        if model_name(model) is not None:
+            self.model_spec = spec_of(model)
+        else:
+            self.model_spec = None
+            warnings.warn(f"{type(model).__qualname__} is not in pdesurrogate.models.MODELS: "
+                          "checkpoints cannot rebuild it and it cannot be exported", stacklevel=2)
+        self.hparams["model_spec"] = self.model_spec
+        # normalisation, shaped (C,) and (P,); empty = identity until stats are set
+        self.register_buffer("u_mean", torch.zeros(0), persistent=False)
+        self.register_buffer("u_std", torch.ones(0), persistent=False)
+        self.register_buffer("p_mean", torch.zeros(0), persistent=False)
+        self.register_buffer("p_std", torch.ones(0), persistent=False)
+        self.stats: ChannelStats | None = None
+        self.data_info: dict | None = None
+
+    # -- normalisation --------------------------------------------------------------------------
+    def set_normalization(self, stats: ChannelStats | dict | None) -> None:
+        """Use ``stats`` (a :class:`ChannelStats` or its ``to_dict()``; None: identity)."""
+        if isinstance(stats, dict):
+            stats = ChannelStats.from_dict(stats)
+        self.stats = stats
+        dev = self.u_mean.device
+        if stats is None:
+            self.u_mean, self.u_std = torch.zeros(0, device=dev), torch.ones(0, device=dev)
+            self.p_mean, self.p_std = torch.zeros(0, device=dev), torch.ones(0, device=dev)
+            return
+        safe = [s if s > 0 else 1.0 for s in stats.std]
+        psafe = [s if s > 0 else 1.0 for s in stats.param_std]
+        self.u_mean = torch.tensor(stats.mean, dtype=torch.float32, device=dev)
+        self.u_std = torch.tensor(safe, dtype=torch.float32, device=dev)
+        self.p_mean = torch.tensor(stats.param_mean, dtype=torch.float32, device=dev)
+        self.p_std = torch.tensor(psafe, dtype=torch.float32, device=dev)
+
+    def _channel_view(self, v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        # u is (..., C, *grid) with the model's spatial dims
+        dim = self.stats.spatial_dims
+        return v.to(u.dtype).reshape(-1, *(1,) * dim)
+
+    def normalize(self, u: torch.Tensor) -> torch.Tensor:
+        if self.u_mean.numel() == 0:
+            return u
+        return (u - self._channel_view(self.u_mean, u)) / self._channel_view(self.u_std, u)
+
+    def denormalize(self, u: torch.Tensor) -> torch.Tensor:
+        if self.u_mean.numel() == 0:
+            return u
+        return u * self._channel_view(self.u_std, u) + self._channel_view(self.u_mean, u)
+
+    def normalize_params(self, p: torch.Tensor) -> torch.Tensor:
+        if self.p_mean.numel() == 0 or p.shape[-1] == 0:
+            return p
+        return (p - self.p_mean.to(p.dtype)) / self.p_std.to(p.dtype)
+
+    # -- Lightning hooks ------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        stats = getattr(dm, "stats", None)
+        if stats is not None:
+            self.set_normalization(stats)
+        info = getattr(dm, "data_info", None)
+        if info is not None:
+            self.data_info = dict(info)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # plain types only, so torch.load(weights_only=True) reads the checkpoint
+        checkpoint[CHECKPOINT_KEY] = {
+            "normalization": None if self.stats is None else self.stats.to_dict(),
+            "data_info": self.data_info,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        extra = checkpoint.get(CHECKPOINT_KEY) or {}
+        if extra.get("normalization") is not None:
+            self.set_normalization(extra["normalization"])
+        if extra.get("data_info") is not None:
+            self.data_info = dict(extra["data_info"])
+
+    # -- stepping -------------------------------------------------------------------------------
+    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        """One step in normalised space: ``(B, C, *grid) -> (B, C, *grid)``."""
+        out = self.model(u, params)
+        return u + out if self.residual else out
+
+    def aux_weight_at(self, epoch: int) -> float:
+        """The CAPE auxiliary weight in ``epoch`` (warm-up weight for the first epochs)."""
+        return self.aux_warmup_weight if epoch < self.aux_warmup_epochs else self.aux_weight
+
+    def teacher_forced_steps(self, epoch: int) -> int:
+        """How many inputs of a training window are the truth in ``epoch`` (at least 1)."""
+        if not self.curriculum:
+            return 1
+        return teacher_forced_steps(self.rollout_steps,
+                                    curriculum_fraction(epoch, self.curriculum_epochs))
+
+    def _window(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        if "u" in batch:
+            u = batch["u"]
+        else:
+            u = torch.stack([batch["input"], batch["target"]], dim=1)
+        if u.shape[1] < self.rollout_steps + 1:
+            raise ValueError(f"rollout_steps={self.rollout_steps} needs windows of "
+                             f"{self.rollout_steps + 1} frames, the batch has {u.shape[1]}; set "
+                             "the datamodule's rollout_steps to the same value")
+        return u[:, : self.rollout_steps + 1], batch["params"]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        u, p = self._window(batch)
+        u, p = self.normalize(u), self.normalize_params(p)
+        n_tf = self.teacher_forced_steps(self.current_epoch)
+        x = u[:, 0]
+        loss = aux = u.new_zeros(())
+        has_aux = False
+        for s in range(self.rollout_steps):
+            if s < n_tf:
+                x = u[:, s]
+            pred = self(x, p)
+            loss = loss + relative_l2(pred, u[:, s + 1])
+            c = getattr(self.model, "cape_output", None)
+            if c is not None:
+                has_aux = True
+                aux = aux + relative_l2(c, u[:, s + 1])
+            x = pred
+        loss = loss / self.rollout_steps
+        bs = u.shape[0]
+        self.log("train/rel_l2", loss, prog_bar=True, batch_size=bs)
+        total = loss
+        if has_aux:
+            aux = aux / self.rollout_steps
+            w = self.aux_weight_at(self.current_epoch)
+            total = loss + w * aux
+            self.log("train/aux_rel_l2", aux, batch_size=bs)
+            self.log("train/aux_weight", w, batch_size=bs)
+        if self.curriculum:
+            self.log("train/teacher_forced_steps", float(n_tf), batch_size=bs)
+        self.log("train/loss", total, batch_size=bs)
+        if hasattr(self.model, "cape_output"):
+            self.model.cape_output = None  # do not keep the graph alive
+        return total
+
+    @torch.no_grad()
+    def rollout(self, u0: torch.Tensor, params: torch.Tensor, steps: int) -> torch.Tensor:
+        """Autoregressive rollout in physical units: ``(B, C, *grid) -> (B, steps + 1, C, *grid)``
+        (``u0`` first)."""
+        x = self.normalize(u0)
+        p = self.normalize_params(params)
+        out = [u0]
+        for _ in range(steps):
+            x = self(x, p)
+            out.append(self.denormalize(x))
+        if hasattr(self.model, "cape_output"):
+            self.model.cape_output = None
+        return torch.stack(out, dim=1)
+
+    def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
+        u, p = batch["u"], batch["params"]
+        steps = u.shape[1] - 1
+        if steps < 1:
+            raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {u.shape[1]}")
+        pred = self.rollout(u[:, 0], p, steps)
+        bs = u.shape[0]
+        errs = torch.stack([relative_l2(pred[:, s], u[:, s], reduction="none")
+                            for s in range(1, steps + 1)], dim=1)  # (B, steps)
+        for s in range(steps):
+            self.log(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s].mean(), batch_size=bs,
+                     sync_dist=True)
+        mean = errs.mean()
+        self.log(f"{prefix}/rel_l2", mean, prog_bar=True, batch_size=bs, sync_dist=True)
+        return mean
+
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "test")
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler == "none":
+            return opt
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total) or total < 1:
+            warnings.warn("cosine schedule needs max_epochs or max_steps; using a constant lr",
+                          stacklevel=2)
+            return opt
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,134 @@
+"""Model shapes, argument checks, CAPE behaviour and the spec round trip (tiny models, CPU)."""
+
+import pytest
+import torch
+
+from pdesurrogate.models import (
+    FNO,
+    MODELS,
+    CAPEModule,
+    CAPEWrapper,
+    SpectralConv,
+    UNet,
+    build_model,
+    model_spec,
+)
+
+
+@pytest.mark.parametrize("grid", [(24,), (12, 10)])
+def test_fno_shapes(grid):
+    """(B, C_in, *grid) -> (B, C_out, *grid) in 1-D and 2-D, with parameters as channels."""
+    torch.manual_seed(0)
+    m = FNO(2, 3, [4] * len(grid), hidden_channels=8, n_layers=2, n_params=2)
+    y = m(torch.randn(5, 2, *grid), torch.randn(5, 2))
+    assert y.shape == (5, 3, *grid)
+    # the parameters reach the output
+    u = torch.randn(1, 2, *grid)
+    assert not torch.allclose(m(u, torch.zeros(1, 2)), m(u, torch.ones(1, 2)))
+
+
+def test_fno_checks():
+    """Bad constructor arguments and bad inputs are ValueErrors that say what was expected."""
+    with pytest.raises(ValueError, match="n_modes"):
+        FNO(1, 1, [], 8)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        FNO(1, 1, [4], 0)
+    m = FNO(1, 1, [4], 8, 1, n_params=2)
+    with pytest.raises(ValueError, match=r"params of shape \(3, 2\)"):
+        m(torch.randn(3, 1, 16), None)
+    with pytest.raises(ValueError, match="spatial axes"):
+        m(torch.randn(3, 1, 16, 16), torch.zeros(3, 2))
+
+
+def test_fno_state_dict_is_tensors_only():
+    """neuralop's '_metadata' entry (holds a function) is not in our state_dict."""
+    sd = FNO(1, 1, [4], 8, 1).state_dict()
+    assert all(isinstance(v, torch.Tensor) for v in sd.values())
+
+
+@pytest.mark.parametrize("dim,grid", [(1, (17,)), (2, (12, 9))])
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_unet_shapes(dim, grid, padding_mode):
+    """Any grid size (not only powers of 2) keeps its shape; 1-D and 2-D."""
+    m = UNet(dim, 2, 1, hidden_channels=4, n_levels=3, n_params=1, padding_mode=padding_mode)
+    assert m(torch.randn(2, 2, *grid), torch.randn(2, 1)).shape == (2, 1, *grid)
+
+
+def test_unet_checks():
+    with pytest.raises(ValueError, match="dim must be 1 or 2"):
+        UNet(3, 1, 1)
+    with pytest.raises(ValueError, match="padding_mode"):
+        UNet(1, 1, 1, padding_mode="wrap")
+    with pytest.raises(ValueError, match="at least 4 points"):
+        UNet(1, 1, 1, 4, n_levels=3)(torch.randn(1, 1, 3))
+
+
+@pytest.mark.parametrize("grid", [(16,), (8, 12)])
+def test_spectral_conv_commutes_with_periodic_shift(grid):
+    """A Fourier multiplier is translation equivariant: S(roll(x)) = roll(S(x)) to 1e-5."""
+    torch.manual_seed(0)
+    conv = SpectralConv(len(grid), 3, 2, modes=3)
+    x = torch.randn(2, 3, *grid)
+    shift = tuple(range(2, 2 + len(grid)))
+    a = conv(torch.roll(x, (3,) * len(grid), shift))
+    b = torch.roll(conv(x), (3,) * len(grid), shift)
+    assert a.shape == (2, 2, *grid)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("grid", [(20,), (8, 10)])
+def test_cape_module(grid):
+    """Untrained CAPE returns its input exactly (zero projection); the attention weights are a
+    softmax over the 3 paths (sum to 1 within 1e-6) and depend on the parameters."""
+    torch.manual_seed(0)
+    cape = CAPEModule(len(grid), 2, 3, modes=4, kernel_size=3, hidden=8)
+    u, p = torch.randn(4, 2, *grid), torch.randn(4, 3)
+    assert torch.equal(cape(u, p), u)
+    a = cape.attention_weights(p)
+    assert a.shape == (4, 3, 8)
+    torch.testing.assert_close(a.sum(1), torch.ones(4, 8), atol=1e-6, rtol=0)
+    assert not torch.allclose(a[0], a[1])
+    torch.nn.init.normal_(cape.proj.weight)
+    out = cape(u, p)
+    assert out.shape == u.shape and not torch.allclose(out, u)
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        CAPEModule(1, 1, 1, kernel_size=4)
+    with pytest.raises(ValueError, match="n_params"):
+        CAPEModule(1, 1, 0)
+
+
+@pytest.mark.parametrize("base_name", ["fno", "unet"])
+@pytest.mark.parametrize("grid", [(16,), (8, 8)])
+def test_cape_wrapper(base_name, grid):
+    """Base sees 2C channels; output (B, C, *grid); cape_output holds CAPE(u, p)."""
+    dim = len(grid)
+    base = (FNO(4, 2, [3] * dim, 8, 2) if base_name == "fno"
+            else UNet(dim, 4, 2, 4, n_levels=2))
+    cape = CAPEModule(dim, 2, 1, modes=3, hidden=4)
+    m = CAPEWrapper(base, cape)
+    u, p = torch.randn(3, 2, *grid), torch.randn(3, 1)
+    assert m(u, p).shape == (3, 2, *grid)
+    torch.testing.assert_close(m.cape_output, cape(u, p), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="in_channels must be 2"):
+        CAPEWrapper(FNO(2, 2, [3] * dim, 8), cape)
+
+
+def test_spec_round_trip():
+    """model_spec -> build_model rebuilds an identical model (exact outputs after copying
+    weights); unknown/missing arguments and unknown classes are ValueErrors naming them."""
+    torch.manual_seed(0)
+    m = CAPEWrapper(UNet(1, 2, 1, 4, 2, n_params=1), CAPEModule(1, 1, 1, modes=2, hidden=4))
+    spec = model_spec(m)
+    assert spec["class"] == "cape" and spec["init_args"]["base"]["class"] == "unet"
+    m2 = build_model(spec)
+    m2.load_state_dict(m.state_dict())
+    u, p = torch.randn(2, 1, 8), torch.randn(2, 1)
+    assert torch.equal(m(u, p), m2(u, p))
+    assert set(MODELS) >= {"fno", "unet", "cape"}
+    bad = {"class": "fno", "init_args": {"in_channel": 1, "out_channels": 1, "n_modes": [2]}}
+    with pytest.raises(ValueError, match="in_channel"):
+        build_model(bad)
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model({"class": "resnet", "init_args": {}})
+    with pytest.raises(ValueError, match="not a registered model"):
+        model_spec(torch.nn.Linear(2, 2))
