@@ -244,7 +244,7 @@ class Surrogate:
     """
 
     def __init__(self, model: nn.Module, config: dict):
-        self.model = model.eval()
+        self.model = model.train(False)  # inference mode (dropout/norm layers)
         self._config = json.loads(json.dumps(config))
         self.residual = bool(config["residual"])
         stats = config["normalization"]

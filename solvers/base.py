@@ -41,8 +41,9 @@ class SolverDivergedError(RuntimeError):
 
 
 def check_positive(name: str, value: float) -> float:
-    """Return ``value`` as float, or raise ValueError saying a positive finite number was expected."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    """``value`` as a float, or a ValueError saying a positive finite number was expected."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value <= 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
@@ -144,12 +145,14 @@ class Solver(ABC):
             raise TypeError(f"{self.name}: state must be a floating tensor, got {u.dtype}")
         missing = [p for p in self.param_names if p not in params]
         if missing:
-            raise ValueError(f"{self.name}: missing parameter(s) {missing}; expected {list(self.param_names)}")
+            raise ValueError(f"{self.name}: missing parameter(s) {missing}; "
+                             f"expected {list(self.param_names)}")
         for p in self.param_names:
             v = torch.as_tensor(params[p])
             if v.ndim != 1 or v.shape[0] != u.shape[0]:
                 raise ValueError(
-                    f"{self.name}: parameter {p!r} must have shape ({u.shape[0]},), got {tuple(v.shape)}"
+                    f"{self.name}: parameter {p!r} must have shape ({u.shape[0]},), "
+                    f"got {tuple(v.shape)}"
                 )
             if not torch.isfinite(v).all():
                 raise ValueError(f"{self.name}: parameter {p!r} has non-finite values")
@@ -161,7 +164,7 @@ class Solver(ABC):
         return v.reshape(-1, *([1] * (like.ndim - 1)))
 
     def check_finite(self, u: Tensor, t: float) -> None:
-        """Raise SolverDivergedError if any sample of ``u`` is non-finite or past ``blowup``."""
+        """Raise SolverDivergedError if a sample of ``u`` is non-finite or past ``blowup``."""
         flat = u.reshape(u.shape[0], -1)
         bad_nan = ~torch.isfinite(flat).all(dim=1)
         bad_big = flat.abs().amax(dim=1) > self.blowup
@@ -172,7 +175,7 @@ class Solver(ABC):
             raise SolverDivergedError(self.name, i, t, reason)
 
     def solve(self, u0: Tensor, params: Params, times: Sequence[float] | Tensor) -> Tensor:
-        """Trajectory from ``t = 0`` at ``times`` (non-decreasing, >= 0): ``(B, len(times), C, *grid)``.
+        """Trajectory from t = 0 at ``times`` (non-decreasing, >= 0): (B, len(times), C, *grid).
 
         For a steady solver (``steady = True``) ``times`` is ignored and one slice is returned.
         """
@@ -184,7 +187,7 @@ class Solver(ABC):
         ts = [float(t) for t in torch.as_tensor(times, dtype=torch.float64).reshape(-1)]
         if not ts:
             raise ValueError(f"{self.name}: times must not be empty")
-        if ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:])):
+        if ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:], strict=False)):
             raise ValueError(f"{self.name}: times must be >= 0 and non-decreasing, got {ts}")
         frames, u, t = [], u0, 0.0
         for target in ts:

@@ -28,7 +28,7 @@ def gaussian_random_field(
     length: float = 1.0,
     zero_mean: bool = True,
 ) -> Tensor:
-    """``n`` samples of shape ``shape`` (float64, CPU) of the periodic GRF N(0, sigma²(−Δ+tau²)^−alpha).
+    """``n`` samples (float64, CPU) of the periodic GRF N(0, sigma²(−Δ+tau²)^−alpha) on ``shape``.
 
     The covariance operator has eigenvalues ``sigma² (4π²|k|²/L² + tau²)^−alpha`` on the Fourier
     modes ``exp(2πi k·x / L)``; the field is white noise coloured by the square root of these.
@@ -75,6 +75,7 @@ def sine_sum(
         ks += [torch.randint(-k_max, k_max + 1, (n,), generator=gen) for _ in range(d - 1)]
         arg = phase.reshape(-1, *([1] * d)).clone()
         for axis in range(d):
-            arg = arg + 2 * math.pi / length * ks[axis].to(torch.float64).reshape(-1, *([1] * d)) * mesh[axis]
+            k = ks[axis].to(torch.float64).reshape(-1, *([1] * d))
+            arg = arg + 2 * math.pi / length * k * mesh[axis]
         out = out + amp.reshape(-1, *([1] * d)) * torch.sin(arg)
     return out

@@ -18,6 +18,7 @@ real or complex.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -297,14 +298,14 @@ class PseudoSpectral1D(Solver):
     scheme: str = "etdrk4"
     n_modes: int
 
+    @abstractmethod
     def symbol(self, params: dict[str, Tensor]) -> Tensor:
         """Linear symbol ``(B, 1, n_points//2 + 1)`` float64 on the CPU, from float64 CPU
         ``params``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def step_bound(self, amax: float) -> float:
         """Largest internal step for a batch with ``max|u| = amax`` (finite, >= 0)."""
-        raise NotImplementedError
 
     def check_params(self, params: dict[str, Tensor]) -> None:
         """Raise ValueError for parameter values the PDE does not admit (default: none)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ class BufferClosed(RuntimeError):
     """``put`` on a buffer whose stream has ended."""
 
 
-class TrainingBuffer:
+class TrainingBuffer(ABC):
     """Base class: storage, locking, watermark, stats and checkpoints; subclasses choose which
     item ``get`` returns, whether it is removed, and which item a full buffer may evict.
 
@@ -78,8 +79,9 @@ class TrainingBuffer:
         self._peak = 0
 
     # -- policy hooks ----------------------------------------------------------------------
+    @abstractmethod
     def _draw_index(self) -> int:
-        raise NotImplementedError
+        """Index into the stored items of the next item to hand out."""
 
     def _removes_on_get(self) -> bool:
         return True

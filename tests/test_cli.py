@@ -27,7 +27,7 @@ def _write(path, text):
 
 
 def test_generate_writes_exact_advection(tmp_path):
-    """The file holds the exact shifted sine sums (Fourier advection is exact to ~1e-6 in float32)."""
+    """The file holds the exactly shifted initial states (float32: to ~1e-6)."""
     cfg = _write(tmp_path / "adv.yaml", """
 solver:
   class_path: Advection1D
