@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+
 from pdesurrogate.solvers.darcy import Darcy2D, darcy_solve
 
 F64 = torch.float64

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from pdesurrogate.solvers.base import SolverDivergedError
 from pdesurrogate.solvers.navier_stokes import NavierStokes2D
 

@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+
 from pdesurrogate.solvers.linear.redblack import RedBlackResult, Stencil, redblack_sor
 
 
