@@ -29,6 +29,7 @@ from torch import Tensor
 from .base import Params, Solver, check_positive, check_range, uniform
 from .heat import LinearSolveLog, check_linear_controls
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
+from .linear.tuners import Tuner, make_tuner
 from .random_fields import gaussian_random_field
 
 
@@ -107,7 +108,7 @@ class Darcy2D(LinearSolveLog, Solver):
         tau: float = 3.0,
         alpha: float = 2.0,
         omega: float | None = None,
-        tuner: object | None = None,
+        tuner: str | Tuner | None = "chebcb",
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
@@ -118,6 +119,7 @@ class Darcy2D(LinearSolveLog, Solver):
         self.a_neg_range = check_range("a_neg_range", a_neg_range, positive=True)
         self.tau = check_positive("tau", tau)
         self.alpha = check_positive("alpha", alpha)
+        tuner = make_tuner(tuner, max_iter)
         check_linear_controls(omega, rtol, max_iter, tuner, allow_none_omega=True)
         self.omega = None if omega is None else float(omega)
         self.tuner, self.rtol, self.max_iter = tuner, float(rtol), max_iter

@@ -47,6 +47,7 @@ from .base import (
     uniform,
 )
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
+from .linear.tuners import Tuner, make_tuner
 
 
 def check_linear_controls(omega: float | None, rtol: float, max_iter: int, tuner: object | None,
@@ -131,7 +132,7 @@ class Heat2D(LinearSolveLog, Solver):
         scheme: str = "cn",
         dt: float | None = None,
         omega: float = 1.5,
-        tuner: object | None = None,
+        tuner: str | Tuner | None = "chebcb",
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
@@ -148,6 +149,7 @@ class Heat2D(LinearSolveLog, Solver):
         self.ic_modes = ic_modes
         self.scheme = check_choice("scheme", scheme, ("cn", "be"))
         self.dt = None if dt is None else check_positive("dt", dt)
+        tuner = make_tuner(tuner, max_iter)
         check_linear_controls(omega, rtol, max_iter, tuner)
         self.omega, self.tuner = float(omega), tuner
         self.rtol, self.max_iter = float(rtol), max_iter

@@ -124,7 +124,7 @@ def test_validation():
     with pytest.raises(ValueError, match="a_pos_range"):
         Darcy2D(a_pos_range=(0.0, 1.0))
     with pytest.raises(ValueError, match="omega"):
-        Darcy2D(omega=2.0)
+        Darcy2D(omega=2.0, tuner="fixed")
     s = Darcy2D(n=4)
     state, p = s.sample(1, seed=0)
     with pytest.raises(ValueError, match="positive"):

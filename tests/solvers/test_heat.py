@@ -154,14 +154,14 @@ def test_unconverged_solve_policy():
     """Not reaching rtol = 1e-8 within max_iter: logged converged=False with
     iterations=max_iter and the run continues while the residual is <= sqrt(rtol) = 1e-4
     (max_iter = 14, omega = 1); far from it (max_iter = 2) is a SolverDivergedError."""
-    s = Heat2D(n=16, max_iter=14, omega=1.0, rtol=1e-8)
+    s = Heat2D(n=16, max_iter=14, omega=1.0, rtol=1e-8, tuner="fixed")
     u0, p = s.sample(2, seed=0, dtype=F64)
     u = s.advance(u0, p, 0.1)
     assert torch.isfinite(u).all()
     first = s.linear_stats[0]
     assert not first["converged"] and first["iterations"] == 14
     assert 1e-8 < first["residual"] <= 1e-4
-    s = Heat2D(n=16, max_iter=2, omega=1.0, rtol=1e-8)
+    s = Heat2D(n=16, max_iter=2, omega=1.0, rtol=1e-8, tuner="fixed")
     with pytest.raises(SolverDivergedError, match="sample 0"):
         s.advance(u0, p, 0.1)
 
@@ -169,7 +169,7 @@ def test_unconverged_solve_policy():
 def test_validation():
     """Bad arguments and parameters are ValueErrors saying what was expected."""
     with pytest.raises(ValueError, match="omega"):
-        Heat2D(omega=2.0)
+        Heat2D(omega=2.0, tuner="fixed")
     with pytest.raises(ValueError, match="scheme"):
         Heat2D(scheme="rk4")
     with pytest.raises(ValueError, match="kappa_var_range"):

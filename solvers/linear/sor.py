@@ -1,0 +1,119 @@
+"""Successive over-relaxation (SOR) for any scipy sparse matrix.
+
+With A = L + D + U (strictly lower, diagonal, strictly upper), one SOR sweep is
+
+    x_{k+1} = x_k + M^{-1} (b - A x_k),    M = D / omega + L,
+
+so an iteration costs one sparse mat-vec (which also gives the residual used for stopping) and
+one sparse lower-triangular solve. The triangular solve runs in compiled code: M is handed to
+SuperLU with the natural ordering and diagonal pivoting, which for a triangular matrix with a
+non-zero diagonal is a no-op factorisation (no fill-in, no permutation); its ``solve`` then costs
+a few mat-vecs (measured ~3.4x on the 64x64 Poisson matrix), with no Python loop over rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of a linear solve.
+
+    Attributes:
+        x: the iterate, shape ``(n,)``.
+        iterations: sweeps performed.
+        converged: whether ``||b - A x|| / ||b|| <= rtol`` was reached within ``max_iter``.
+        residual_norm: the relative residual ``||b - A x|| / ||b||`` of ``x``.
+    """
+
+    x: np.ndarray
+    iterations: int
+    converged: bool
+    residual_norm: float
+
+
+def check_omega(omega: float) -> float:
+    """``omega`` as a float, or a ValueError: SOR converges (for SPD A) only for 0 < omega < 2."""
+    if isinstance(omega, bool) or not isinstance(omega, (int, float, np.floating)) \
+            or not math.isfinite(omega) or not 0.0 < omega < 2.0:
+        raise ValueError(f"omega must be a number in (0, 2), got {omega!r}")
+    return float(omega)
+
+
+def _check_system(A, b) -> tuple[sp.csr_matrix, np.ndarray]:
+    if not sp.issparse(A):
+        raise TypeError(f"A must be a scipy sparse matrix, got {type(A).__name__}")
+    A = sp.csr_matrix(A, dtype=np.float64)
+    n, m = A.shape
+    if n != m:
+        raise ValueError(f"A must be square, got shape {A.shape}")
+    b = np.asarray(b, dtype=np.float64)
+    if b.shape != (n,):
+        raise ValueError(f"b must have shape ({n},) to match A, got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("b has non-finite entries")
+    diag = A.diagonal()
+    bad = np.flatnonzero(~np.isfinite(diag) | (diag == 0))
+    if bad.size:
+        raise ValueError(f"A has a zero or non-finite diagonal at row {int(bad[0])} "
+                         f"({bad.size} row(s) in all): SOR divides by the diagonal")
+    return A, b
+
+
+def _lower_solver(A: sp.csr_matrix, omega: float):
+    """A function r -> (D/omega + L)^{-1} r in compiled code."""
+    M = (sp.diags(A.diagonal() / omega) + sp.tril(A, k=-1)).tocsc()
+    lu = sla.splu(M, permc_spec="NATURAL", diag_pivot_thresh=0.0,
+                  options={"SymmetricMode": True})
+    n = A.shape[0]
+    identity = np.arange(n)
+    if np.array_equal(lu.perm_r, identity) and np.array_equal(lu.perm_c, identity):
+        return lu.solve
+    # SuperLU chose to permute after all: fall back to the plain triangular solve
+    Mr = M.tocsr()
+    return lambda r: sla.spsolve_triangular(Mr, r, lower=True)
+
+
+def sor_solve(A, b, omega: float, x0=None, rtol: float = 1e-8,
+              max_iter: int = 10_000) -> SolveResult:
+    """Solve ``A x = b`` by SOR with relaxation ``omega``, stopping on the relative residual.
+
+    Args:
+        A: square scipy sparse matrix (converted to CSR, float64) with a non-zero diagonal.
+        b: right-hand side, shape ``(n,)``.
+        omega: relaxation parameter in (0, 2); 1 is Gauss–Seidel.
+        x0: initial guess (default zeros).
+        rtol: stop when ``||b - A x|| <= rtol ||b||``.
+        max_iter: sweeps at most; hitting it returns ``converged=False``.
+    """
+    omega = check_omega(omega)
+    if not (isinstance(rtol, (int, float)) and rtol > 0):
+        raise ValueError(f"rtol must be positive, got {rtol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError(f"max_iter must be an int >= 0, got {max_iter!r}")
+    A, b = _check_system(A, b)
+    n = A.shape[0]
+    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+    if x.shape != (n,):
+        raise ValueError(f"x0 must have shape ({n},), got {x.shape}")
+    bnorm = float(np.linalg.norm(b))
+    if bnorm == 0.0:
+        return SolveResult(np.zeros(n), 0, True, 0.0)
+    solve_lower = _lower_solver(A, omega)
+    r = b - A @ x
+    rel = float(np.linalg.norm(r)) / bnorm
+    it = 0
+    while rel > rtol and it < max_iter:
+        x += solve_lower(r)
+        r = b - A @ x
+        rel = float(np.linalg.norm(r)) / bnorm
+        it += 1
+        if not math.isfinite(rel):
+            break
+    return SolveResult(x, it, bool(rel <= rtol), rel)
