@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -96,13 +97,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--systems", type=int, default=1000)
     ap.add_argument("--n", type=int, default=64, help="interior grid points per side")
-    ap.add_argument("--arms", type=int, default=20, help="omega grid size over [1, 2)")
+    ap.add_argument("--arms", type=int, default=10, help="omega grid size over [1, 2)")
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--max-iter", type=int, default=3000)
     ap.add_argument("--seeds", type=int, default=5, help="bandit seeds to average over")
     ap.add_argument("--seed", type=int, default=0, help="seed of the system sequence")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cache", default=None,
+                    help="save the iteration table here (.npz), or reuse it if it exists")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,8 +113,17 @@ def main(argv=None) -> int:
     grid = default_omegas(args.arms)
     omegas = [1.0] + grid  # column 0: Gauss-Seidel
     t0 = time.perf_counter()
-    iters, contexts, sec_per_sweep = iteration_table(args.systems, args.n, omegas, args.rtol,
-                                                     args.max_iter, args.seed)
+    if args.cache and os.path.exists(args.cache):
+        z = np.load(args.cache)
+        iters, contexts, sec_per_sweep = z["iters"], z["contexts"], float(z["sec_per_sweep"])
+        if iters.shape != (args.systems, len(omegas)):
+            raise SystemExit(f"{args.cache}: table of shape {iters.shape} does not match "
+                             f"--systems {args.systems} --arms {args.arms}")
+    else:
+        iters, contexts, sec_per_sweep = iteration_table(args.systems, args.n, omegas, args.rtol,
+                                                         args.max_iter, args.seed)
+        if args.cache:
+            np.savez(args.cache, iters=iters, contexts=contexts, sec_per_sweep=sec_per_sweep)
     table_s = time.perf_counter() - t0
     arm_cols = iters[:, 1:]
     fixed_totals = arm_cols.sum(axis=0)

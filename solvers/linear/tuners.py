@@ -25,7 +25,7 @@ import numpy as np
 from .sor import check_omega
 
 
-def default_omegas(k: int = 20, low: float = 1.0, high: float = 2.0) -> list[float]:
+def default_omegas(k: int = 10, low: float = 1.0, high: float = 2.0) -> list[float]:
     """``k`` evenly spaced cell centres of [low, high): all strictly inside (0, 2)."""
     return [float(low + (high - low) * (i + 0.5) / k) for i in range(k)]
 
@@ -162,8 +162,8 @@ class ChebCB(Tuner):
 
     def __init__(self, omegas: Sequence[float] | None = None, max_iter: int = 10_000,
                  seed: int = 0, context_range: tuple[float, float] = (1e-2, 1e2),
-                 log_context: bool = True, context_degree: int = 4, omega_degree: int = 6,
-                 ridge: float = 1e-2, exploration: float = 0.3):
+                 log_context: bool = True, context_degree: int = 3, omega_degree: int = 4,
+                 ridge: float = 0.1, exploration: float = 0.05):
         super().__init__(omegas, max_iter, seed)
         lo, hi = (float(v) for v in context_range)
         if not lo < hi or (log_context and lo <= 0):
