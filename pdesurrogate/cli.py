@@ -105,13 +105,20 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                               init_args=Namespace(save_dir=root, name=name))
                     for cls, name in (("CSVLogger", "csv"), ("TensorBoardLogger", "tensorboard"))
                 ]
+            # a rich progress bar unless the config turns bars off or brings its own
+            callbacks = list(trainer.callbacks or [])
+            has_bar = any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__))
+                          for c in callbacks)
+            if trainer.enable_progress_bar is not False and not has_bar:
+                callbacks.append(RichProgressBar())
+            trainer.callbacks = callbacks
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     CLI(
         LightningModule, LightningDataModule,
         subclass_mode_model=True, subclass_mode_data=True,
-        trainer_defaults={"callbacks": [RichProgressBar(), ModelCheckpoint(save_last=True)]},
+        trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True)]},
         save_config_kwargs={"overwrite": True},
         args=[subcommand, *argv],
     )

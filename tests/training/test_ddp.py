@@ -1,0 +1,75 @@
+"""`pdesurrogate fit --trainer.devices 2 --trainer.strategy ddp` on CPU (gloo): both ranks finish
+with identical weights, and those weights moved away from the initial ones."""
+
+import subprocess
+import sys
+import textwrap
+
+import torch
+from safetensors.torch import load_file
+
+CALLBACK = '''
+import os
+from lightning.pytorch.callbacks import Callback
+from safetensors.torch import save_file
+
+
+class DumpWeights(Callback):
+    """Each rank writes its model weights at the start and the end of training."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def _dump(self, trainer, module, tag):
+        state = {k: v.detach().cpu().contiguous().clone()
+                 for k, v in module.model.state_dict().items()}
+        save_file(state, os.path.join(self.out_dir, f"{tag}_rank{trainer.global_rank}.safetensors"))
+
+    def on_train_start(self, trainer, module):
+        self._dump(trainer, module, "start")
+
+    def on_train_end(self, trainer, module):
+        self._dump(trainer, module, "end")
+'''
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, advection_file):
+    (tmp_path / "dumpcb.py").write_text(CALLBACK)
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        seed_everything: 0
+        trainer:
+          max_epochs: 2
+          accelerator: cpu
+          devices: 2
+          strategy: ddp
+          enable_progress_bar: false
+          default_root_dir: {tmp_path / "run"}
+        model:
+          class_path: pdesurrogate.training.NextStepModule
+          init_args:
+            model:
+              class_path: pdesurrogate.models.FNO
+              init_args: {{in_channels: 1, out_channels: 1, n_modes: [4], hidden_channels: 8,
+                          n_layers: 2, n_params: 1}}
+            lr: 0.01
+        data:
+          class_path: pdesurrogate.training.FieldDataModule
+          init_args: {{path: {advection_file}, batch_size: 4}}
+        """))
+    env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdesurrogate.cli", "fit", "--config", str(cfg),
+         "--trainer.callbacks+=dumpcb.DumpWeights",
+         f"--trainer.callbacks.out_dir={tmp_path}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    end0 = load_file(tmp_path / "end_rank0.safetensors")
+    end1 = load_file(tmp_path / "end_rank1.safetensors")
+    start0 = load_file(tmp_path / "start_rank0.safetensors")
+    assert end0.keys() == end1.keys() and len(end0) > 0
+    for k in end0:
+        assert torch.equal(end0[k], end1[k]), k
+    moved = sum(float((end0[k] - start0[k]).abs().sum()) for k in end0)
+    assert moved > 1e-3
