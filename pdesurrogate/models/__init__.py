@@ -17,6 +17,9 @@ from torch import nn
 
 from .cape import CAPEModule, CAPEWrapper, SpectralConv
 from .fno import FNO
+from .modern_unet import ModernUNet
+from .refiner import PDERefiner
+from .scot import SCOT_PRESETS, ScOT
 from .unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -24,6 +27,9 @@ MODELS: dict[str, type[nn.Module]] = {
     "unet": UNet,
     "cape": CAPEWrapper,
     "cape_module": CAPEModule,
+    "scot": ScOT,
+    "modern_unet": ModernUNet,
+    "pde_refiner": PDERefiner,
 }
 
 SPEC_KEYS = ("class", "init_args")
@@ -91,5 +97,6 @@ def build_model(spec: dict, where: str = "model") -> nn.Module:
     return cls(**kwargs)
 
 
-__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "SpectralConv", "UNet", "build_model",
-           "model_name", "model_spec"]
+__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",
+           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "model_name",
+           "model_spec"]
