@@ -16,6 +16,7 @@ files with a ValueError naming the file.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -334,9 +335,29 @@ class Surrogate:
     def _view(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(-1, *(1,) * self.spatial_dims)
 
-    def _step(self, x: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
-        out = self.model(x, p)
+    def _step(self, x: torch.Tensor, p: torch.Tensor | None, lead=None) -> torch.Tensor:
+        out = self.model(x, p) if lead is None else self.model(x, p, lead)
         return x + out if self.residual else out
+
+    def _lead_time(self, lead_time, batch: int) -> torch.Tensor | None:
+        # (B,) lead times for models conditioned on one (ScOT; default: dt), None for the rest
+        if "lead_time" not in inspect.signature(self.model.forward).parameters:
+            if lead_time is not None:
+                raise ValueError(f"this surrogate ({self._config['model']['class']}) steps a "
+                                 f"fixed dt = {self.dt}; it takes no lead_time")
+            return None
+        if lead_time is None:
+            if self.dt is None:
+                raise ValueError("give lead_time: this surrogate's config has no dt")
+            lead_time = self.dt
+        t = torch.as_tensor(np.asarray(lead_time, dtype=np.float32) if not isinstance(
+            lead_time, torch.Tensor) else lead_time).to(self.device, torch.float32).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(batch)
+        if t.shape != (batch,):
+            raise ValueError(f"lead_time must be a number or have shape ({batch},), got "
+                             f"{tuple(t.shape)}")
+        return t
 
     def _norm(self, u: torch.Tensor) -> torch.Tensor:
         if self._u_mean is None:
@@ -354,26 +375,30 @@ class Surrogate:
 
     # -- public ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, u, params=None):
-        """One step: ``u`` ``(B, C, *grid)`` -> ``(B, C, *grid)`` (unbatched in, unbatched out)."""
+    def predict(self, u, params=None, lead_time=None):
+        """One step: ``u`` ``(B, C, *grid)`` -> ``(B, C, *grid)`` (unbatched in, unbatched out).
+        Lead-time models (ScOT) predict at ``lead_time`` (a number or ``(B,)``; default dt)."""
         x, is_np, batched, dev = self._state(u)
         p = self._params(params, x.shape[0])
-        y = self._denorm(self._step(self._norm(x), p))
+        lead = self._lead_time(lead_time, x.shape[0])
+        y = self._denorm(self._step(self._norm(x), p, lead))
         self._forget()
         return self._out(y, is_np, batched, dev)
 
     @torch.no_grad()
-    def rollout(self, u0, params=None, steps: int = 1):
+    def rollout(self, u0, params=None, steps: int = 1, lead_time=None):
         """``steps`` autoregressive steps: ``(B, C, *grid)`` -> ``(B, steps + 1, C, *grid)``,
-        ``u0`` first (unbatched: ``(steps + 1, C, *grid)``)."""
+        ``u0`` first (unbatched: ``(steps + 1, C, *grid)``); lead-time models step
+        ``lead_time`` each (default dt)."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be an int >= 0, got {steps!r}")
         x, is_np, batched, dev = self._state(u0)
         p = self._params(params, x.shape[0])
+        lead = self._lead_time(lead_time, x.shape[0])
         out = [x]
         z = self._norm(x)
         for _ in range(steps):
-            z = self._step(z, p)
+            z = self._step(z, p, lead)
             out.append(self._denorm(z))
         self._forget()
         return self._out(torch.stack(out, dim=1), is_np, batched, dev)

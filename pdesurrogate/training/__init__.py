@@ -1,9 +1,13 @@
 """Lightning training: :class:`NextStepModule` (next-step / rollout training of any model of our
 interface) and :class:`FieldDataModule` (loaders over a dataset file)."""
 
+from .all2all import All2AllDataModule, All2AllModule, relative_l1
 from .datamodule import FieldDataModule, RolloutWindows, StridedTrajectories
 from .losses import relative_l2
 from .next_step import NextStepModule, curriculum_fraction, teacher_forced_steps
+from .refiner import RefinerModule, high_correlation_time, pearson_correlation
 
 __all__ = ["FieldDataModule", "NextStepModule", "RolloutWindows", "StridedTrajectories",
-           "curriculum_fraction", "relative_l2", "teacher_forced_steps"]
+           "curriculum_fraction", "relative_l2", "teacher_forced_steps",
+           "All2AllDataModule", "All2AllModule", "RefinerModule", "high_correlation_time",
+           "pearson_correlation", "relative_l1"]

@@ -1,0 +1,165 @@
+"""``RefinerModule``: train a :class:`~pdesurrogate.models.PDERefiner` (Lippe et al. 2023).
+
+Each training pair ``(u_prev, u)`` (normalised; ``u - u_prev`` when ``residual``) gets its own
+refinement step ``k`` drawn uniformly from ``0..K``, and all of them go through the backbone in
+one batched call::
+
+    k = 0:  loss = || f(u_prev, 0, p, 0) - u ||^2                    (predict the next state)
+    k >= 1: loss = || f(u_prev, u + sigma_k eps, p, k) - eps ||^2     (predict the noise)
+
+with ``sigma_k = sigma_min ** (k / K)`` and ``eps ~ N(0, I)``; the loss is the mean squared
+error over the batch. ``K = 0`` trains only the first term: a plain one-step MSE model of the
+same backbone, the baseline PDE-Refiner is compared against.
+
+Inference is the model's own ``forward`` (``K + 1`` backbone calls per step, stochastic for
+``K >= 1``). :meth:`RefinerModule.rollout` takes a ``generator`` for reproducible noise and
+:meth:`RefinerModule.sample_rollouts` draws several rollouts from different seeds; their
+spread is the uncertainty estimate.
+
+Validation and test roll out whole trajectories from their first frame and log the relative
+L2 error (``val/rel_l2``, mean over steps) and the high-correlation time (``val/corr_time``: how
+long the Pearson correlation with the truth stays at or above 0.8, mean over trajectories).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pdesurrogate.models import PDERefiner
+from pdesurrogate.models.refiner import rollout_samples
+
+from .losses import relative_l2
+from .next_step import NextStepModule
+
+CORRELATION_THRESHOLD = 0.8
+
+
+def pearson_correlation(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of ``pred`` and ``target`` per sample over every axis but the first:
+    ``(B, ...) -> (B,)``. A constant field has correlation 0 with anything."""
+    a = pred.flatten(1).double()
+    b = target.flatten(1).double()
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    den = (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+    return ((a * b).sum(1) / den).to(pred.dtype)
+
+
+def high_correlation_time(corr: torch.Tensor, times: torch.Tensor,
+                          threshold: float = CORRELATION_THRESHOLD) -> torch.Tensor:
+    """How long a rollout stays correlated with the truth: ``corr`` ``(..., T)`` at ``times``
+    ``(T,)`` (time since the rollout's start, ``times[0] = 0``) ``-> (...)``, the last time
+    before the correlation first drops below ``threshold`` (``times[-1]`` if it never does)."""
+    if corr.shape[-1] != times.shape[-1]:
+        raise ValueError(f"corr has {corr.shape[-1]} times, times {times.shape[-1]}")
+    below = corr < threshold
+    # index of the first drop (T if none), then the step before it
+    first = torch.where(below.any(-1), below.float().argmax(-1), corr.shape[-1])
+    return times.to(corr.dtype)[(first - 1).clamp_min(0)]
+
+
+def _keep_own_hparams(module) -> None:
+    # the parent's save_hyperparameters also recorded its own constructor arguments; keep only
+    # ours, so a checkpoint reloads with this class's signature
+    own = set(inspect.signature(type(module).__init__).parameters) - {"self"}
+    for hp in (module.hparams, getattr(module, "_hparams_initial", None) or {}):
+        for key in [k for k in hp if k not in own]:
+            del hp[key]
+
+
+class RefinerModule(NextStepModule):
+    """Train a :class:`PDERefiner` with the PDE-Refiner objective (module docstring).
+
+    Args:
+        model: the :class:`PDERefiner` (its backbone, ``K`` and ``sigma_min``). May be omitted
+            when ``model_spec`` is given (checkpoint reloading).
+        lr: AdamW learning rate; weight_decay: AdamW weight decay.
+        scheduler: ``"cosine"`` (per optimiser step, to 0) or ``"none"``.
+        residual: refine the increment ``u - u_prev`` instead of the state (normalised).
+        model_spec: ``{"class", "init_args"}``; filled in from ``model``.
+
+    Batches: one-step pairs ``input``, ``target``, ``params`` (files or streams) or windows
+    ``u`` (the first two frames are used); validation/test trajectories ``u``, ``params``,
+    ``times``.
+    """
+
+    def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
+                 weight_decay: float = 1e-5, scheduler: str = "cosine", residual: bool = False,
+                 model_spec: dict | None = None):
+        super().__init__(model=model, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
+                         residual=residual, model_spec=model_spec)
+        if not isinstance(self.model, PDERefiner):
+            raise ValueError(f"RefinerModule trains a PDERefiner, got {type(self.model).__name__}"
+                             " (wrap the backbone: PDERefiner(backbone, n_refine_steps, "
+                             "sigma_min))")
+        _keep_own_hparams(self)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if "u" in batch:
+            prev, nxt = batch["u"][:, 0], batch["u"][:, 1]
+        else:
+            prev, nxt = batch["input"], batch["target"]
+        x, y = self.normalize(prev), self.normalize(nxt)
+        p = self.normalize_params(batch["params"])
+        target = y - x if self.residual else y
+        b = x.shape[0]
+        m: PDERefiner = self.model
+        k = torch.randint(0, m.n_refine_steps + 1, (b,), device=x.device)
+        view = (b, *(1,) * (x.ndim - 1))
+        sigma = m.sigma(k).to(x.device, x.dtype).reshape(view)
+        eps = torch.randn_like(target)
+        first = (k == 0).reshape(view)
+        estimate = torch.where(first, torch.zeros_like(target), target + sigma * eps)
+        want = torch.where(first, target, eps)
+        loss = F.mse_loss(m.network(x, estimate, p, k), want)
+        self.log("train/mse", loss, prog_bar=True, batch_size=b)
+        self.log("train/loss", loss, batch_size=b)
+        return loss
+
+    @torch.no_grad()
+    def step(self, u: torch.Tensor, params: torch.Tensor | None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """One refined step in physical units: ``(B, C, *grid) -> (B, C, *grid)``."""
+        x = self.normalize(u)
+        out = self.model(x, self.normalize_params(params), generator=generator)
+        return self.denormalize(x + out if self.residual else out)
+
+    @torch.no_grad()
+    def rollout(self, u0: torch.Tensor, params: torch.Tensor, steps: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Autoregressive rollout in physical units: ``(B, C, *grid) -> (B, steps + 1, C,
+        *grid)`` (``u0`` first); the refinement noise comes from ``generator``."""
+        x, p = self.normalize(u0), self.normalize_params(params)
+        out = [u0]
+        for _ in range(steps):
+            y = self.model(x, p, generator=generator)
+            x = x + y if self.residual else y
+            out.append(self.denormalize(x))
+        return torch.stack(out, dim=1)
+
+    @torch.no_grad()
+    def sample_rollouts(self, u0: torch.Tensor, params: torch.Tensor, steps: int,
+                        n_samples: int, seed: int = 0) -> torch.Tensor:
+        """``n_samples`` rollouts from noise seeds ``seed, seed + 1, ...``: ``(n_samples, B,
+        steps + 1, C, *grid)``. Their standard deviation over the first axis is the spread."""
+        return rollout_samples(self.step, u0, params, steps, n_samples, seed)
+
+    def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
+        u, p, times = batch["u"], batch["params"], batch["times"]
+        b, t = u.shape[:2]
+        if t < 2:
+            raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
+        pred = self.rollout(u[:, 0], p, t - 1)
+        errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")
+                            for j in range(1, t)], dim=1)
+        corr = torch.stack([pearson_correlation(pred[:, j], u[:, j]) for j in range(t)], dim=1)
+        lead = times.reshape(b, t)[0] - times.reshape(b, t)[0, 0]
+        corr_time = high_correlation_time(corr, lead)
+        self.log(f"{prefix}/corr_time", corr_time.mean(), batch_size=b, sync_dist=True)
+        mean = errs.mean()
+        self.log(f"{prefix}/rel_l2", mean, prog_bar=True, batch_size=b, sync_dist=True)
+        return mean
