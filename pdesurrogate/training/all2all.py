@@ -126,7 +126,8 @@ class All2AllModule(NextStepModule):
         model_spec: ``{"class", "init_args"}`` of a registered model; filled in from ``model``.
 
     Batches: ``input``, ``target``, ``params`` and ``lead_time`` (or ``dt``, as one-step and
-    streamed pairs carry), or validation/test trajectories ``u``, ``params``, ``times``.
+    streamed pairs carry), or validation/test trajectories ``u``, ``params``, ``times`` (without
+    ``times``: evenly spaced by the data's step).
     """
 
     def __init__(self, model: nn.Module | None = None, lr: float = 5e-4,
@@ -207,11 +208,14 @@ class All2AllModule(NextStepModule):
         return torch.stack(out, dim=1)
 
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
-        u, p, times = batch["u"], batch["params"], batch["times"]
+        u, p = batch["u"], batch["params"]
         b, t = u.shape[:2]
         if t < 2:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
-        times = times.reshape(b, t).to(u.dtype)
+        if "times" in batch:
+            times = batch["times"].reshape(b, t).to(u.dtype)
+        else:  # streamed validation trajectories are evenly spaced by the data's step
+            times = (torch.arange(t, device=u.device) * self.step_time()).to(u.dtype).expand(b, t)
         # all lead times t_j - t_0 in one call: the batch repeated (t - 1) times
         u0 = u[:, 0].repeat(t - 1, *(1,) * (u.ndim - 2))
         leads = (times[:, 1:] - times[:, :1]).T.reshape(-1)

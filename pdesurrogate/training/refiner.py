@@ -84,7 +84,7 @@ class RefinerModule(NextStepModule):
 
     Batches: one-step pairs ``input``, ``target``, ``params`` (files or streams) or windows
     ``u`` (the first two frames are used); validation/test trajectories ``u``, ``params``,
-    ``times``.
+    ``times`` (optional: streamed ones are evenly spaced by the data's ``dt``).
     """
 
     def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
@@ -149,7 +149,7 @@ class RefinerModule(NextStepModule):
         return rollout_samples(self.step, u0, params, steps, n_samples, seed)
 
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
-        u, p, times = batch["u"], batch["params"], batch["times"]
+        u, p = batch["u"], batch["params"]
         b, t = u.shape[:2]
         if t < 2:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
@@ -157,7 +157,11 @@ class RefinerModule(NextStepModule):
         errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")
                             for j in range(1, t)], dim=1)
         corr = torch.stack([pearson_correlation(pred[:, j], u[:, j]) for j in range(t)], dim=1)
-        lead = times.reshape(b, t)[0] - times.reshape(b, t)[0, 0]
+        if "times" in batch:
+            lead = batch["times"].reshape(b, t)[0] - batch["times"].reshape(b, t)[0, 0]
+        else:  # streamed validation trajectories: in steps unless the data's dt is known
+            dt = (self.data_info or {}).get("dt") or 1.0
+            lead = torch.arange(t, device=u.device) * dt
         corr_time = high_correlation_time(corr, lead)
         self.log(f"{prefix}/corr_time", corr_time.mean(), batch_size=b, sync_dist=True)
         mean = errs.mean()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.export import export_surrogate, load
@@ -107,6 +108,11 @@ def test_fit_validate_and_reload(advection2d_file, tmp_path):
     for key in ["val/rel_l2", "val/rel_l2_ar"] + [f"val/rel_l2_lead_{j}" for j in range(1, T)]:
         assert key in metrics and torch.isfinite(metrics[key])
     assert "rollout_steps" not in module.hparams and module.hparams["channel_groups"] == [[0, 1]]
+    # streamed validation trajectories carry no times: evenly spaced by the data's dt
+    with_times = trainer.validate(module, dm.val_dataloader(), verbose=False)[0]
+    no_times = [{"u": v["u"], "params": v["params"]} for v in dm.val_dataloader().dataset]
+    without = trainer.validate(module, DataLoader(no_times, batch_size=8), verbose=False)[0]
+    assert without["val/rel_l2"] == pytest.approx(with_times["val/rel_l2"], rel=1e-6)
     ckpt = tmp_path / "m.ckpt"
     trainer.save_checkpoint(ckpt)
     again = All2AllModule.load_from_checkpoint(ckpt, weights_only=True)

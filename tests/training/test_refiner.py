@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader
 
 from pdesurrogate.export import export_surrogate, load
 from pdesurrogate.models import FNO, ModernUNet, PDERefiner
@@ -97,6 +98,12 @@ def test_fit_validate_sample_and_export(advection_file, tmp_path):
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
     assert {"val/rel_l2", "val/corr_time"} <= set(trainer.callback_metrics)
     assert "rollout_steps" not in module.hparams
+    torch.manual_seed(0)
+    with_times = trainer.validate(module, dm.val_dataloader(), verbose=False)[0]
+    no_times = [{"u": v["u"], "params": v["params"]} for v in dm.val_dataloader().dataset]
+    torch.manual_seed(0)
+    without = trainer.validate(module, DataLoader(no_times, batch_size=10), verbose=False)[0]
+    assert without == pytest.approx(with_times, rel=1e-6)
 
     u0, p = torch.randn(2, 1, 32), 1.0 + torch.rand(2, 1)
     s = module.sample_rollouts(u0, p, steps=3, n_samples=3, seed=0)
