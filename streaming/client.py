@@ -32,7 +32,8 @@ simulation never reach training. Pending memory is bounded by the receiver's
 Flow control, two bounds on every solver rank:
 
 * at most ``max_in_flight`` messages (header + payload pairs) with un-completed ``Isend``: the
-  client waits on the oldest before posting another, so it holds at most that many copies;
+  client waits on the oldest before posting another, so it holds at most that many copies in
+  flight (plus at most that many finished copies kept for reuse by later sends);
 * credits: the client starts with ``credits`` DATA credits per trainer and spends one per DATA
   message; the trainer's receiver returns a credit when it has taken a sample off the network
   (into its pending store). When the training buffer is full the receiver waits in ``put`` and
@@ -84,6 +85,7 @@ class StreamClient:
         credits: initial DATA credits per trainer (>= 1); a DATA message waits for a credit.
         copy: copy each field array before sending (True: the caller may overwrite its array
             right after ``send``; False saves the copy for arrays never modified in place).
+            Copies are reused once their send has completed.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
@@ -101,7 +103,9 @@ class StreamClient:
         self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
         self._credits = {r: credits for r in self.trainer_ranks}
         self._fin: set[int] = set()
-        self._in_flight: deque[tuple[list, tuple]] = deque()
+        # (requests, arrays to keep alive, our own copy to reuse once the requests complete)
+        self._in_flight: deque[tuple[list, tuple, np.ndarray | None]] = deque()
+        self._spare: deque[np.ndarray] = deque(maxlen=max_in_flight)
         self._credit_buf = np.zeros(1, dtype=np.int64)
         self._sim: int | None = None
         self._dst = -1
@@ -143,12 +147,13 @@ class StreamClient:
             arr = fields.detach().to("cpu").numpy()
         else:
             arr = np.asarray(fields)
+        own = None
         if self.copy or not arr.flags.c_contiguous:
-            arr = np.array(arr, order="C", copy=True)
+            arr = own = self._copy(arr)
         step = self._n_sent if step is None else int(step)
         header, payload = encode_data(arr, float(t), step, self._sim, self._values)
         self._take_credit(self._dst)
-        self._post(header, payload, arr)
+        self._post(header, payload, arr, own=own)
         self._n_sent += 1
         self._stats["samples"] += 1
         self._stats["bytes"] += arr.nbytes
@@ -181,6 +186,7 @@ class StreamClient:
             self._post(*encode_control(Kind.DONE), dest=r)
         while self._in_flight:
             self._wait_oldest()
+        self._spare.clear()
         for r in self.trainer_ranks:
             while r not in self._fin:
                 self._recv_credit(r)
@@ -204,11 +210,23 @@ class StreamClient:
             raise RuntimeError("StreamClient: no simulation is open")
         return self._sim
 
+    def _copy(self, arr: np.ndarray) -> np.ndarray:
+        # A fresh multi-MiB array per sample costs page faults about as large as the copy
+        # itself (measured by benchmarks/streaming.py): reuse a finished send's copy instead.
+        for i, spare in enumerate(self._spare):
+            if spare.shape == arr.shape and spare.dtype == arr.dtype:
+                del self._spare[i]
+                break
+        else:
+            spare = np.empty(arr.shape, arr.dtype)
+        np.copyto(spare, arr)
+        return spare
+
     def _post(self, header: np.ndarray, payload: np.ndarray, keep: Any = None,
-              dest: int | None = None) -> None:
+              dest: int | None = None, own: np.ndarray | None = None) -> None:
         MPI = mpi()
         while self._in_flight and MPI.Request.Testall(self._in_flight[0][0]):
-            self._in_flight.popleft()
+            self._release(self._in_flight.popleft())
         if len(self._in_flight) >= self.max_in_flight:
             t0 = time.perf_counter()
             while len(self._in_flight) >= self.max_in_flight:
@@ -218,12 +236,20 @@ class StreamClient:
         dest = self._dst if dest is None else dest
         reqs = isend_message(self.comm, dest, header, payload)
         # the arrays must outlive their requests
-        self._in_flight.append((reqs, (header, payload, keep)))
+        self._in_flight.append((reqs, (header, payload, keep), own))
         self._stats["max_in_flight_seen"] = max(self._stats["max_in_flight_seen"],
                                                 len(self._in_flight))
 
     def _wait_oldest(self) -> None:
-        mpi().Request.Waitall(self._in_flight.popleft()[0])
+        entry = self._in_flight.popleft()
+        mpi().Request.Waitall(entry[0])
+        self._release(entry)
+
+    def _release(self, entry: tuple[list, tuple, np.ndarray | None]) -> None:
+        """After an entry's requests completed: keep its copy for reuse (the oldest spare
+        goes when ``max_in_flight`` are kept)."""
+        if entry[2] is not None:
+            self._spare.append(entry[2])
 
     def _take_credit(self, dst: int) -> None:
         while self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
