@@ -17,10 +17,13 @@ validation (finite values), a fresh array per sample, the client's defensive cop
 (``StreamClient(copy=True)``, the default), pending-until-END commits (``--samples-per-sim``
 samples per simulation). Target: ours / raw >= 0.80. The table reports medians over
 ``--repeats`` and the median of the per-repeat ratios (each ours run is paired with the raw
-run next to it, which cancels slow drifts in background load). ``--breakdown`` adds a third
-reference, raw ``Send``/``Recv`` plus the same per-byte work (sender copy, fresh receive
-array, finite check): what is left between it and ours is the protocol's own cost (header,
-probes, credits, Python per message).
+run next to it, which cancels slow drifts in background load), and best/best: ours' fastest
+run over raw's fastest (other jobs only slow runs down; on a busy machine busy-polling raw
+MPI ranks suffer most, so read both; the target counts as met only when both reach it,
+"unclear" when they disagree). ``--breakdown`` adds a third reference, raw
+``Send``/``Recv`` plus the same per-byte work (sender copy, fresh receive array, finite
+check): what is left between it and ours is the protocol's own cost (header, probes, credits,
+Python per message).
 
 Run: ``python benchmarks/streaming.py [--part a] [--solvers 1 2] [--quick] [--json out.json]``.
 Launched plainly, the script re-executes itself under ``mpiexec -launcher fork -n 1+S`` (the
@@ -187,8 +190,10 @@ def part_a(world, roles, args) -> dict | None:
                 "messages_per_solver": n, "repeats": args.repeats,
                 "ours_mb_per_s": statistics.median(ours), "raw_mb_per_s": statistics.median(raw),
                 "ratio": statistics.median(ratios),
-                "meets_target": statistics.median(ratios) >= TARGET_RATIO,
                 "ours_mb_per_s_all": ours, "raw_mb_per_s_all": raw, "ratio_all": ratios,
+                # other jobs only ever slow a run down: the best runs are each transport's
+                # capability, a second view when the medians are noisy
+                "ratio_best": max(ours) / max(raw),
                 # flow-control counters of the last ours run, to tell where time goes
                 "credit_waits": sum(c["credit_waits"] for c in cl),
                 "credit_wait_s": sum(c["credit_wait_s"] for c in cl),
@@ -197,6 +202,8 @@ def part_a(world, roles, args) -> dict | None:
                 "credits_messages": rc["credits_sent"],
                 "malformed": rc["malformed"],
             })
+            rows[-1]["verdict"] = _verdict(rows[-1]["ratio"], rows[-1]["ratio_best"])
+            rows[-1]["meets_target"] = rows[-1]["verdict"] == "met"
             if work:
                 rows[-1].update(
                     raw_work_mb_per_s=statistics.median(work), raw_work_mb_per_s_all=work,
@@ -210,23 +217,31 @@ def part_a(world, roles, args) -> dict | None:
             "samples_per_sim": args.samples_per_sim}
 
 
+def _verdict(ratio: float, ratio_best: float) -> str:
+    """"met" only when the median ratio and the best-run ratio both reach the target; when
+    they disagree the run was too noisy to tell (e.g. raw collapsed in most repeats)."""
+    hits = (ratio >= TARGET_RATIO) + (ratio_best >= TARGET_RATIO)
+    return ("short", "unclear", "met")[hits]
+
+
 def table_a(results: list[dict]) -> Table:
     table = Table(title="(a) solver ranks -> trainer buffer, MB/s (1e6 B/s), median over repeats;"
                         f" target ours/raw >= {TARGET_RATIO:.2f}")
     breakdown = any("raw_work_mb_per_s" in r for res in results for r in res["rows"])
     cols = ["ranks", "payload", "field", "messages", "ours MB/s", "raw MB/s", "ours/raw",
-            "target"]
+            "target", "best/best"]
     if breakdown:
         cols += ["raw+work MB/s", "ours/(raw+work)"]
     for c in cols:
         table.add_column(c, justify="left" if c in ("payload", "field", "ranks") else "right")
     for res in results:
         for r in res["rows"]:
-            ok = "[green]met" if r["meets_target"] else "[red]short"
+            ok = {"met": "[green]met", "short": "[red]short"}.get(r["verdict"],
+                                                                   "[yellow]unclear")
             cells = [f"1 + {r['n_solvers']}", r["case"], r["field"],
                      f"{r['messages_per_solver']}x{r['n_solvers']}",
                      f"{r['ours_mb_per_s']:.0f}", f"{r['raw_mb_per_s']:.0f}",
-                     f"{r['ratio']:.2f}", ok]
+                     f"{r['ratio']:.2f}", ok, f"{r['ratio_best']:.2f}"]
             if breakdown:
                 cells += [f"{r['raw_work_mb_per_s']:.0f}", f"{r['ratio_to_raw_work']:.2f}"]
             table.add_row(*cells)
