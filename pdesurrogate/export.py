@@ -96,6 +96,10 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
     out = Path(outdir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass overwrite=True to replace it")
+    from pdesurrogate.pinn.export import export_pinn, is_pinn_source  # PINNs: own layout
+
+    if is_pinn_source(source):
+        return export_pinn(source, outdir, overwrite=overwrite)
     if isinstance(source, (str, os.PathLike)):
         spec, state, extra = _from_checkpoint(Path(source))
     elif hasattr(source, "model") and hasattr(source, "model_spec"):
@@ -206,7 +210,8 @@ def _check_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], path: Pat
 
 
 def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surrogate:
-    """Load an exported surrogate directory; see :class:`Surrogate`.
+    """Load an exported surrogate directory; see :class:`Surrogate`. A PINN export
+    (``"kind": "pinn"``) loads as :class:`pdesurrogate.pinn.PINNSurrogate` (u at points).
 
     Raises:
         FileNotFoundError: the directory or one of its two files is missing.
@@ -224,6 +229,10 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
         cfg = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
+    if isinstance(cfg, dict) and cfg.get("kind") == "pinn":
+        from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points
+
+        return load_pinn(d, cfg, device)
     _check_config(cfg, cfg_path)
     try:
         model = build_model(cfg["model"], "model")

@@ -1,0 +1,411 @@
+"""SDGD vs the full Laplacian for PINNs in high dimension: cost per iteration and accuracy.
+
+Problem: Poisson (or ``--problem``) on the unit ball in d dimensions with the exact solution of
+Hu et al. (2024); network: :class:`~pdesurrogate.pinn.PINNMLP` (width 128, depth 4, tanh,
+hard boundary); Adam; ``--batch`` fresh uniform points per step.
+
+Methods (the reference is ``full``, measured in the same run):
+
+* ``full``: the exact Laplacian, all d second derivatives, backpropagated (forward mode).
+* ``sdgd``: SDGD, K = min(--dim-batch, d / 10) dimensions, sampled in forward and backward
+  (two independent draws; unbiased).
+* ``sdgd-bwd``: SDGD sampled in the backward pass only (exact residual, no graph, forward O(d)).
+* ``hutchinson``: Hutchinson's estimator with --probes Rademacher probes (forward + backward).
+
+Parts:
+
+1. cost: seconds and peak memory per training iteration (sampling, source, estimator,
+   backward, Adam step) for every method and d in --dims. Each measurement runs in a fresh
+   process; memory is the growth of the peak resident set over the process's size after the
+   model and optimiser state are built. A configuration whose time or memory, extrapolated
+   linearly in d from the previous d, would exceed --max-iter-seconds / --max-gib is skipped
+   and marked so.
+2. budget: relative L2 error ‖u - u*‖ / ‖u*‖ on --test-points held-out points after --budget
+   seconds of training (evaluation time excluded; learning rate cosine-decayed over the
+   budget's wall-clock), sdgd vs full, for d in --budget-dims. Two baselines give context:
+   the best constant ``n`` in ``u = (1 - ‖x‖²) n`` and the first-order Taylor expansion of
+   the exact solution about 0 (in high d the points crowd at the sphere, where the solution is
+   nearly ``(1 - ‖x‖²)(a + b·x)``).
+3. target: sdgd at d = --target-dim for --target-budget seconds (the issue: rel L2 <= 1e-2 at
+   d = 10,000 within 30 minutes), evaluated every --eval-every seconds; time to the target
+   and the final error.
+
+Run: ``python benchmarks/sdgd.py [--dims 100 1000 10000 100000] [--budget 120]
+[--target-budget 1800] [--json out.json]``; ``--quick`` for a small smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(width=150)
+METHODS = ("full", "sdgd", "sdgd-bwd", "hutchinson")
+TARGET = 1e-2
+
+
+# -- child processes --------------------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _build(job: dict):
+    import torch
+
+    from pdesurrogate.pinn import PROBLEMS, SDGD, FullLaplacian, Hutchinson, PINNModule
+
+    torch.set_num_threads(job["threads"])
+    torch.manual_seed(job["seed"])
+    d, method = job["dim"], job["method"]
+    if method == "full":
+        est, variant = FullLaplacian(), "forward_backward"
+    elif method == "hutchinson":
+        est, variant = Hutchinson(job["probes"]), "forward_backward"
+    else:
+        est = SDGD(job["dim_batch"])
+        variant = "backward" if method == "sdgd-bwd" else "forward_backward"
+    module = PINNModule(PROBLEMS[job["problem"]](d, seed=job["seed"]), est, variant=variant,
+                        width=job["width"], depth=job["depth"], lr=job["lr"],
+                        scheduler="none", seed=job["seed"])
+    opt = torch.optim.Adam(module.parameters(), lr=job["lr"])
+    # allocate Adam's moments now (a zero gradient leaves the weights unchanged), so the
+    # memory measured later is that of an iteration, not of the optimiser's first step
+    for p in module.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return torch, module, opt
+
+
+def _iteration(torch, module, opt, gen, job):
+    from pdesurrogate.pinn import sample_ball
+
+    x = sample_ball(job["batch"], job["dim"], gen)
+    objective, logs = module.objective(x)
+    opt.zero_grad(set_to_none=True)
+    objective.backward()
+    opt.step()
+    return logs
+
+
+def _cost_job(job: dict, queue) -> None:
+    torch, module, opt = _build(job)
+    gen = torch.Generator().manual_seed(job["seed"])
+    base = _rss_bytes()
+    _iteration(torch, module, opt, gen, job)  # warm-up (its memory counts: same as any step)
+    times = []
+    while len(times) < job["iters"]:
+        t0 = time.perf_counter()
+        _iteration(torch, module, opt, gen, job)
+        times.append(time.perf_counter() - t0)
+        queue.put(("progress", len(times)))
+        if sum(times) > job["max_seconds"]:
+            break
+    times.sort()
+    queue.put(("result", {"seconds_per_iter": times[len(times) // 2], "iters": len(times),
+                          "peak_mib": _peak_bytes() / 2**20,
+                          "iter_mib": max(0, _peak_bytes() - base) / 2**20,
+                          "model_mib": base / 2**20}))
+
+
+def _train_job(job: dict, queue) -> None:
+    torch, module, opt = _build(job)
+    from pdesurrogate.pinn import sample_ball
+
+    gen = torch.Generator().manual_seed(job["seed"])
+    x_test = sample_ball(job["test_points"], job["dim"],
+                         torch.Generator().manual_seed(job["seed"] + 12345))
+    with torch.no_grad():
+        exact = module.problem.exact(x_test)
+
+    def rel_l2() -> float:
+        with torch.no_grad():
+            u = torch.cat([module(x_test[i: i + 250]) for i in range(0, len(x_test), 250)])
+        return float((u - exact).norm() / exact.norm())
+
+    budget, lr0 = job["budget"], job["lr"]
+    trained, iters, history, reached = 0.0, 0, [], None
+    next_eval = min(job["eval_every"], budget)
+    while trained < budget:
+        for group in opt.param_groups:  # cosine decay over the wall-clock budget
+            group["lr"] = lr0 * 0.5 * (1 + math.cos(math.pi * min(trained / budget, 1.0)))
+        t0 = time.perf_counter()
+        _iteration(torch, module, opt, gen, job)
+        trained += time.perf_counter() - t0
+        iters += 1
+        if trained >= next_eval or trained >= budget:
+            rel = rel_l2()
+            history.append({"seconds": trained, "iters": iters, "rel_l2": rel})
+            if reached is None and rel <= TARGET:
+                reached = {"seconds": trained, "iters": iters}
+            queue.put(("progress", min(trained, budget), rel))
+            next_eval += job["eval_every"]
+            if reached is not None and job.get("stop_at_target"):
+                break
+    queue.put(("result", {"iters": iters, "seconds": trained, "rel_l2": history[-1]["rel_l2"],
+                          "reached_target": reached, "history": history,
+                          "seconds_per_iter": trained / max(iters, 1)}))
+
+
+def _child(kind: str, job: dict, queue) -> None:
+    try:
+        (_cost_job if kind == "cost" else _train_job)(job, queue)
+    except MemoryError as e:
+        queue.put(("error", f"out of memory: {e}"))
+    except Exception as e:  # reported in the table, not a traceback from a child process
+        queue.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def run_child(kind: str, job: dict, progress: Progress, task, total: float) -> dict:
+    """Run a job in a fresh process; update ``task`` from its progress messages."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(kind, job, queue), daemon=True)
+    proc.start()
+    result = None
+    while result is None:
+        try:
+            msg = queue.get(timeout=1.0)
+        except Exception:
+            if not proc.is_alive():
+                code = proc.exitcode
+                result = {"error": f"process died (exit code {code}"
+                                   f"{', killed: out of memory?' if code == -9 else ''})"}
+            continue
+        if msg[0] == "progress":
+            desc = f" rel L2 {msg[2]:.3e}" if len(msg) > 2 else ""
+            progress.update(task, completed=min(msg[1], total), info=desc)
+        elif msg[0] == "result":
+            result = msg[1]
+        else:
+            result = {"error": msg[1]}
+    proc.join(timeout=30)
+    return result
+
+
+# -- baselines ----------------------------------------------------------------------------------
+def baselines(problem: str, dim: int, seed: int, test_points: int) -> dict:
+    """rel L2 of the best constant n and of the first-order Taylor expansion about 0."""
+    import torch
+
+    from pdesurrogate.pinn import PROBLEMS, sample_ball
+
+    p = PROBLEMS[problem](dim, seed=seed).double()
+    x = sample_ball(test_points, dim, torch.Generator().manual_seed(seed + 12345), torch.float64)
+    u = p.exact(x)
+    q = 1 - (x * x).sum(-1)
+    n_const = (q * u).sum() / (q * q).sum()
+    c = p.c.double()
+    grad = torch.zeros(dim, dtype=torch.float64)  # ∇s(0): sin(x_i + cos x_{i+1} + ...) at 0
+    grad[:-1] += c * math.cos(1.0)
+    grad[1:] += c * math.cos(1.0)
+    taylor = q * (math.sin(1.0) * c.sum() + x @ grad)
+    return {"const": float((q * n_const - u).norm() / u.norm()),
+            "taylor1": float((taylor - u).norm() / u.norm())}
+
+
+# -- main ---------------------------------------------------------------------------------------
+def _job(args, dim: int, method: str) -> dict:
+    return {"dim": dim, "method": method, "problem": args.problem, "seed": args.seed,
+            "threads": args.threads, "width": args.width, "depth": args.depth, "lr": args.lr,
+            "batch": args.batch, "dim_batch": max(1, min(args.dim_batch, dim // 10)),
+            "probes": args.probes}
+
+
+def _fmt(v, spec=".3g", none="-"):
+    return none if v is None else format(v, spec)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dims", type=int, nargs="+", default=[100, 1000, 10000, 100000])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--problem", default="poisson",
+                   choices=["poisson", "allen_cahn", "sine_gordon"])
+    p.add_argument("--batch", type=int, default=100, help="collocation points per step")
+    p.add_argument("--dim-batch", type=int, default=100, help="SDGD dimensions per step "
+                   "(capped at d/10 so SDGD is never the full Laplacian)")
+    p.add_argument("--probes", type=int, default=16, help="Hutchinson probes per step")
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--iters", type=int, default=5, help="timed iterations per cost point")
+    p.add_argument("--max-iter-seconds", type=float, default=120.0,
+                   help="skip cost points predicted slower than this per iteration")
+    p.add_argument("--max-gib", type=float, default=12.0,
+                   help="skip cost points predicted to need more memory than this")
+    p.add_argument("--budget", type=float, default=120.0, help="seconds per budget run")
+    p.add_argument("--budget-dims", type=int, nargs="*", default=[100, 1000, 10000])
+    p.add_argument("--target-dim", type=int, default=10000)
+    p.add_argument("--target-budget", type=float, default=1800.0,
+                   help="seconds for the target run (0: skip it)")
+    p.add_argument("--stop-at-target", action="store_true",
+                   help="end the target run once rel L2 <= 1e-2")
+    p.add_argument("--eval-every", type=float, default=60.0)
+    p.add_argument("--test-points", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-cost", action="store_true")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.dims, args.iters, args.budget = [20, 60], 2, 3.0
+        args.budget_dims, args.target_dim, args.target_budget = [20], 60, 3.0
+        args.eval_every, args.test_points, args.width = 1.0, 100, 32
+    for name in ("batch", "dim_batch", "probes", "iters", "threads", "test_points"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if any(d < 20 for d in args.dims + args.budget_dims):
+        p.error(f"dimensions must be >= 20, got {args.dims + args.budget_dims}")
+
+    load0 = os.getloadavg()
+    out = {"config": vars(args), "machine": {"cpus": os.cpu_count(),
+                                             "platform": platform.platform(),
+                                             "python": sys.version.split()[0],
+                                             "loadavg_start": load0}}
+    console.print(f"[bold]SDGD benchmark[/bold]: {args.problem}, width {args.width}, depth "
+                  f"{args.depth}, {args.batch} points/step, {args.threads} thread(s); "
+                  f"{os.cpu_count()} CPUs, load average {load0[0]:.1f}")
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn())
+
+    # 1. cost per iteration
+    cost: list[dict] = []
+    if not args.skip_cost:
+        with Progress(*columns, console=console, transient=True) as progress:
+            last: dict[str, dict] = {}
+            for d in sorted(args.dims):
+                for method in args.methods:
+                    job = dict(_job(args, d, method), iters=args.iters,
+                               max_seconds=args.max_iter_seconds * 2)
+                    row = {"dim": d, "method": method,
+                           "k": job["dim_batch"] if method.startswith("sdgd") else
+                           (job["probes"] if method == "hutchinson" else d)}
+                    prev = last.get(method)
+                    if prev is not None:
+                        grow = d / prev["dim"]
+                        t_pred = prev["seconds_per_iter"] * grow
+                        m_pred = (prev["iter_mib"] + prev["model_mib"]) * grow / 1024
+                        if t_pred > args.max_iter_seconds or m_pred > args.max_gib:
+                            row["skipped"] = (f"predicted {t_pred:.0f} s/iter, {m_pred:.1f} GiB "
+                                              f"(x{grow:g} of d={prev['dim']})")
+                            cost.append(row)
+                            continue
+                    task = progress.add_task(f"cost d={d} {method}", total=args.iters, info="")
+                    res = run_child("cost", job, progress, task, args.iters)
+                    progress.remove_task(task)
+                    row.update(res)
+                    if "error" not in res:
+                        last[method] = row
+                    cost.append(row)
+        ref = {r["dim"]: r for r in cost if r["method"] == "full" and "seconds_per_iter" in r}
+        table = Table(title="Cost per training iteration (median of timed iterations)")
+        for col in ("d", "method", "K", "s/iter", "iter MiB", "peak MiB", "full/method time",
+                    "full/method mem", "note"):
+            table.add_column(col, justify="right" if col not in ("method", "note") else "left")
+        for r in cost:
+            f = ref.get(r["dim"])
+            ok = "seconds_per_iter" in r
+            tr = f["seconds_per_iter"] / r["seconds_per_iter"] if ok and f else None
+            mr = f["iter_mib"] / max(r["iter_mib"], 1e-9) if ok and f else None
+            r["speedup_vs_full"], r["memory_saving_vs_full"] = tr, mr
+            table.add_row(str(r["dim"]), r["method"], str(r["k"]),
+                          _fmt(r.get("seconds_per_iter"), ".4f"), _fmt(r.get("iter_mib"), ".0f"),
+                          _fmt(r.get("peak_mib"), ".0f"),
+                          "-" if tr is None else f"{tr:.2f}x",
+                          "-" if mr is None else f"{mr:.2f}x",
+                          r.get("skipped") or r.get("error") or "")
+        console.print(table)
+        for method in args.methods:
+            rows = [r for r in cost if r["method"] == method and "seconds_per_iter" in r]
+            if len(rows) >= 2:
+                a, b = rows[0], rows[-1]
+                console.print(f"  {method}: d x{b['dim'] / a['dim']:g} "
+                              f"({a['dim']} -> {b['dim']}) costs x"
+                              f"{b['seconds_per_iter'] / a['seconds_per_iter']:.1f} time, x"
+                              f"{max(b['iter_mib'], 1) / max(a['iter_mib'], 1):.1f} memory")
+    out["cost"] = cost
+
+    # 2. accuracy after a fixed budget
+    budget_rows: list[dict] = []
+    with Progress(*columns, console=console, transient=True) as progress:
+        for d in args.budget_dims:
+            base = baselines(args.problem, d, args.seed, args.test_points)
+            for method in ("sdgd", "full"):
+                job = dict(_job(args, d, method), budget=args.budget, eval_every=args.budget,
+                           test_points=args.test_points)
+                task = progress.add_task(f"budget d={d} {method}", total=args.budget, info="")
+                res = run_child("train", job, progress, task, args.budget)
+                progress.remove_task(task)
+                budget_rows.append({"dim": d, "method": method, "k": job["dim_batch"]
+                                    if method == "sdgd" else d, "baselines": base, **res})
+    table = Table(title=f"Relative L2 after {args.budget:g} s of training (same budget each)")
+    for col in ("d", "method", "K", "iterations", "s/iter", "rel L2", "full/method rel L2",
+                "const baseline", "Taylor-1 baseline"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in budget_rows:
+        f = next((b for b in budget_rows if b["dim"] == r["dim"] and b["method"] == "full"), None)
+        ok = "rel_l2" in r
+        ratio = f["rel_l2"] / r["rel_l2"] if ok and f and "rel_l2" in f else None
+        r["error_ratio_full_over_method"] = ratio
+        table.add_row(str(r["dim"]), r["method"], str(r["k"]), str(r.get("iters", "-")),
+                      _fmt(r.get("seconds_per_iter"), ".4f"),
+                      _fmt(r.get("rel_l2"), ".3e", r.get("error", "-")),
+                      "-" if ratio is None else f"{ratio:.2f}x",
+                      f"{r['baselines']['const']:.3e}", f"{r['baselines']['taylor1']:.3e}")
+    console.print(table)
+    out["budget"] = budget_rows
+
+    # 3. the target run
+    if args.target_budget > 0:
+        d = args.target_dim
+        job = dict(_job(args, d, "sdgd"), budget=args.target_budget, eval_every=args.eval_every,
+                   test_points=args.test_points, stop_at_target=args.stop_at_target)
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(f"target d={d} sdgd", total=args.target_budget, info="")
+            res = run_child("train", job, progress, task, args.target_budget)
+        base = baselines(args.problem, d, args.seed, args.test_points)
+        res.update({"dim": d, "k": job["dim_batch"], "budget": args.target_budget,
+                    "baselines": base})
+        out["target"] = res
+        if "error" in res:
+            console.print(f"[red]target run failed[/red]: {res['error']}")
+        else:
+            hit = res["reached_target"]
+            console.print(
+                f"target d={d}, SDGD K={job['dim_batch']}: rel L2 {res['rel_l2']:.3e} after "
+                f"{res['seconds']:.0f} s ({res['iters']} iterations, "
+                f"{res['seconds_per_iter']:.3f} s/iter); <= {TARGET:g} "
+                + (f"first at {hit['seconds']:.0f} s ({hit['iters']} iterations)" if hit
+                   else "not reached")
+                + f"; baselines: best constant {base['const']:.3e}, "
+                  f"Taylor-1 {base['taylor1']:.3e}")
+    out["machine"]["loadavg_end"] = os.getloadavg()
+    console.print(f"load average at the end: {out['machine']['loadavg_end'][0]:.1f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

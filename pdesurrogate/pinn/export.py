@@ -1,0 +1,238 @@
+"""Export a trained PINN and load it back as :class:`PINNSurrogate` (u at points), no pickles.
+
+Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches on ``kind``)::
+
+    config.json        format_version, pdesurrogate_version, kind = "pinn",
+                       network ({"class": "pinn_mlp", "init_args": {...}}),
+                       problem ({"name", "dim", "seed"}),
+                       training ({"estimator", "variant", "boundary"}: how it was trained)
+    model.safetensors  "net.*" (the MLP's weights) and "problem.c" (the solution's coefficients)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .mlp import PINNMLP
+from .problems import build_problem
+
+KIND = "pinn"
+NETWORK_CLASS = "pinn_mlp"
+CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "problem",
+               "training")
+NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
+# points per evaluation chunk are chosen so a chunk holds about this many coordinates
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ValueError(f"{str(path)!r}: cannot read as a Lightning checkpoint with "
+                         f"torch.load(weights_only=True): {e}") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
+    return ckpt
+
+
+def _is_pinn_hparams(hp) -> bool:
+    return isinstance(hp, dict) and "problem_spec" in hp and "estimator_spec" in hp
+
+
+def is_pinn_source(source) -> bool:
+    """True for a :class:`PINNModule` or the path of a checkpoint one wrote."""
+    from .module import PINNModule
+
+    if isinstance(source, PINNModule):
+        return True
+    if not isinstance(source, (str, os.PathLike)) or not os.path.isfile(source):
+        return False
+    try:
+        ckpt = _read_checkpoint(Path(source))
+    except ValueError:
+        return False  # not ours: the general exporter reports what is wrong with it
+    return _is_pinn_hparams(ckpt.get("hyper_parameters"))
+
+
+def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
+    from .module import PINNModule
+
+    if isinstance(source, PINNModule):
+        hp, state = dict(source.hparams), source.state_dict()
+    else:
+        ckpt = _read_checkpoint(Path(source))
+        hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
+        if not _is_pinn_hparams(hp):
+            raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
+    problem = hp["problem_spec"]
+    network = {"class": NETWORK_CLASS, "init_args": {
+        "dim": problem["dim"], "width": hp.get("width", 128), "depth": hp.get("depth", 4),
+        "activation": hp.get("activation", "tanh"),
+        "hard_boundary": hp.get("boundary", "hard") == "hard"}}
+    training = {"estimator": hp["estimator_spec"], "variant": hp.get("variant"),
+                "boundary": hp.get("boundary", "hard")}
+    tensors = {k: v for k, v in state.items() if k.startswith("net.") or k == "problem.c"}
+    return {"network": network, "problem": problem, "training": training}, tensors
+
+
+def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``outdir/config.json`` and ``outdir/model.safetensors`` for a PINN.
+
+    Args:
+        source: a :class:`PINNModule` or the path of a Lightning ``.ckpt`` it wrote.
+        outdir: the directory to create (written under a temporary name, then renamed).
+        overwrite: replace an existing ``outdir``.
+    """
+    from safetensors.torch import save_file
+
+    from pdesurrogate.export import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, _version
+
+    out = Path(outdir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{str(out)!r} exists; pass overwrite=True to replace it")
+    parts, state = _config_and_tensors(source)
+    config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": _version(),
+              "kind": KIND, **parts}
+    # own contiguous copies: safetensors refuses views sharing memory
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        load_pinn(tmp, config)  # never write what load would refuse
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_config(cfg, where: str) -> None:
+    from pdesurrogate.export import FORMAT_VERSION
+
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
+    unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+    missing = [k for k in CONFIG_KEYS if k not in cfg]
+    if unknown or missing:
+        raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; a PINN "
+                         f"export has exactly {list(CONFIG_KEYS)}")
+    if cfg["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
+                         f"(this pdesurrogate reads {FORMAT_VERSION})")
+    net = cfg["network"]
+    if not isinstance(net, dict) or set(net) != {"class", "init_args"} \
+            or net["class"] != NETWORK_CLASS or not isinstance(net["init_args"], dict) \
+            or set(net["init_args"]) != set(NETWORK_ARGS):
+        raise ValueError(f"{where!r}: network must be {{'class': {NETWORK_CLASS!r}, 'init_args': "
+                         f"{{keys {list(NETWORK_ARGS)}}}}}, got {net!r}")
+
+
+def load_pinn(outdir: str | os.PathLike, config: dict | None = None,
+              device: str | torch.device = "cpu") -> PINNSurrogate:
+    """Load a PINN export (``config``: its parsed config.json, read from ``outdir`` if None).
+
+    Raises ValueError naming the file for bad keys or values, a pickle or non-safetensors
+    weights file, and missing / unexpected / wrongly shaped tensors.
+    """
+    from pdesurrogate.export import CONFIG_NAME, WEIGHTS_NAME, _check_tensors, _read_weights
+
+    d = Path(outdir)
+    cfg_path = d / CONFIG_NAME
+    if config is None:
+        try:
+            config = json.loads(cfg_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
+    _check_config(config, str(cfg_path))
+    try:
+        net = PINNMLP(**config["network"]["init_args"])
+        problem = build_problem(config["problem"], "problem")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{str(cfg_path)!r}: {e}") from None
+    if problem.dim != net.dim:
+        raise ValueError(f"{str(cfg_path)!r}: problem.dim {problem.dim} != network dim {net.dim}")
+    holder = nn.Module()
+    holder.net, holder.problem = net, problem
+    w_path = d / WEIGHTS_NAME
+    tensors = _read_weights(w_path)
+    _check_tensors(holder, tensors, w_path)
+    holder.load_state_dict(tensors, strict=True)
+    return PINNSurrogate(net, problem, config).to(device)
+
+
+class PINNSurrogate:
+    """A loaded PINN: ``u(x)`` at points of the unit ball, no gradients.
+
+    ``sur(x)`` (or ``sur.predict(x)``) takes ``(N, d)`` points (or one point ``(d,)``) and returns
+    ``(N,)`` values (a scalar for one point); numpy in, numpy (float32) out; torch in, torch out
+    on the input's device. :meth:`exact` gives the problem's exact solution at the same points.
+    """
+
+    def __init__(self, net: PINNMLP, problem, config: dict):
+        self.net = net.train(False)
+        self.problem = problem
+        self._config = json.loads(json.dumps(config))
+        self.device = torch.device("cpu")
+
+    @property
+    def config(self) -> dict:
+        """A copy of ``config.json``."""
+        return json.loads(json.dumps(self._config))
+
+    @property
+    def dim(self) -> int:
+        return self.net.dim
+
+    def to(self, device: str | torch.device) -> PINNSurrogate:
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        self.problem.to(self.device)
+        return self
+
+    @torch.no_grad()
+    def _apply(self, fn, x):
+        is_np = not isinstance(x, torch.Tensor)
+        src = None if is_np else x.device
+        t = torch.as_tensor(np.asarray(x) if is_np else x).to(self.device, torch.float32)
+        single = t.ndim == 1
+        if single:
+            t = t.unsqueeze(0)
+        if t.ndim != 2 or t.shape[1] != self.dim:
+            raise ValueError(f"expected points of shape (N, {self.dim}) or ({self.dim},), got "
+                             f"{tuple(np.shape(x))}")
+        step = max(1, _CHUNK_ELEMENTS // self.dim)
+        y = torch.cat([fn(t[i: i + step]) for i in range(0, t.shape[0], step)]) \
+            if t.shape[0] else t.new_zeros(0)
+        y = y[0] if single else y
+        return y.cpu().numpy() if is_np else y.to(src)
+
+    def predict(self, x):
+        """``u(x)``: ``(N, d) -> (N,)`` (``(d,)`` -> scalar)."""
+        return self._apply(self.net, x)
+
+    __call__ = predict
+
+    def exact(self, x):
+        """The problem's exact solution ``u*(x)``, same shapes as :meth:`predict`."""
+        return self._apply(self.problem.exact, x)
+
+    def __repr__(self) -> str:
+        p, n = self._config["problem"], self._config["network"]["init_args"]
+        return (f"PINNSurrogate(problem={p['name']!r}, dim={p['dim']}, width={n['width']}, "
+                f"depth={n['depth']}, trained with {self._config['training']['estimator']})")

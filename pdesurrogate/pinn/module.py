@@ -1,0 +1,217 @@
+"""``PINNModule``: train a :class:`PINNMLP` on a :class:`BallProblem` with SDGD, Hutchinson or
+the full Laplacian.
+
+The loss is the mean squared residual ``L = mean_x r(x)²``, ``r = Δu + f(u) - g``, over the
+batch (plus ``boundary_weight · mean (u - u*)²`` on the sphere when the boundary condition is
+not hard-enforced). Its gradient is ``2 mean_x r ∇_θ r``. With an exact Laplacian that is plain
+backpropagation of ``L``. With a random estimate ``r̂`` the naive ``∇ mean r̂²`` is biased
+(``E[r̂²] = r² + Var r̂``), so, as in Hu et al. (2024), the two factors are treated separately:
+
+* ``variant="backward"`` (dimensions sampled in the backward pass only): ``r`` is computed
+  exactly without a graph (all d dimensions, ``full_chunk`` at a time, so memory stays small),
+  and only ``r̂`` carries the graph: ``2 mean r ∇r̂``. Unbiased; the forward pass still costs
+  O(d).
+* ``variant="forward_backward"`` (sampled in both passes): two independent draws ``r̂_a``
+  (no graph) and ``r̂_b`` (graph): ``2 mean r̂_a ∇r̂_b``. Unbiased because the draws are
+  independent; the cost per step no longer grows with d beyond the plain forward pass.
+
+The logged ``train/residual`` is ``mean r²`` (backward, full) or ``mean r̂_a r̂_b`` (an unbiased
+estimate of it). Validation and test log ``val/rel_l2`` (``test/rel_l2``):
+``‖u - u*‖₂ / ‖u*‖₂`` over the datamodule's fixed points.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from lightning.pytorch import LightningModule
+
+from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
+from .mlp import PINNMLP
+from .problems import BallProblem, build_problem
+
+VARIANTS = ("forward_backward", "backward")
+BOUNDARIES = ("hard", "loss")
+SCHEDULERS = ("cosine", "none")
+
+
+class PINNModule(LightningModule):
+    """Physics-informed training of an MLP on the unit-ball problems.
+
+    Args:
+        problem: the PDE (:class:`Poisson`, :class:`AllenCahn`, :class:`SineGordon`).
+        estimator: the Laplacian estimator (:class:`SDGD` (default, ``dim_batch=100``),
+            :class:`Hutchinson` or :class:`FullLaplacian`).
+        variant: ``"forward_backward"`` or ``"backward"`` (module docstring); ignored for the
+            exact :class:`FullLaplacian`.
+        width, depth, activation: the :class:`PINNMLP`.
+        boundary: ``"hard"`` (``u = (1 - ‖x‖²) n(x)``) or ``"loss"`` (a boundary loss on
+            points of the sphere; the datamodule must give ``boundary_batch_size > 0``).
+        boundary_weight: weight of the boundary loss.
+        lr: Adam learning rate.
+        scheduler: ``"cosine"`` (to 0 over the run, per step) or ``"none"``.
+        seed: seed of the estimator's draws.
+        full_chunk: dimensions per pass of the exact, graph-free residual (variant backward).
+        problem_spec, estimator_spec: plain descriptions, filled in from ``problem`` and
+            ``estimator``; they let a checkpoint rebuild the module.
+    """
+
+    def __init__(self, problem: BallProblem | None = None,
+                 estimator: LaplacianEstimator | None = None,
+                 variant: str = "forward_backward", width: int = 128, depth: int = 4,
+                 activation: str = "tanh", boundary: str = "hard", boundary_weight: float = 1.0,
+                 lr: float = 1e-3, scheduler: str = "cosine", seed: int = 0,
+                 full_chunk: int = 1024, problem_spec: dict | None = None,
+                 estimator_spec: dict | None = None):
+        super().__init__()
+        if problem is None:
+            if problem_spec is None:
+                raise ValueError("give a problem (e.g. Poisson(dim=100)) or a problem_spec")
+            problem = build_problem(problem_spec, "problem_spec")
+        elif not isinstance(problem, BallProblem):
+            raise ValueError(f"problem must be a BallProblem (Poisson, AllenCahn, SineGordon), "
+                             f"got {type(problem).__name__}")
+        if estimator is None:
+            estimator = SDGD() if estimator_spec is None else \
+                build_estimator(estimator_spec, "estimator_spec")
+        elif not isinstance(estimator, LaplacianEstimator):
+            raise ValueError(f"estimator must be a LaplacianEstimator (SDGD, Hutchinson, "
+                             f"FullLaplacian), got {type(estimator).__name__}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary must be one of {list(BOUNDARIES)}, got {boundary!r}")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
+        for name, v in (("lr", lr), ("boundary_weight", boundary_weight)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0 or (name == "lr" and v == 0):
+                bound = "> 0" if name == "lr" else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}, got {v!r}")
+        for name, v, low in (("seed", seed, 0), ("full_chunk", full_chunk, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        self.problem, self.estimator, self.variant = problem, estimator, variant
+        self.net = PINNMLP(problem.dim, width, depth, activation, hard_boundary=boundary == "hard")
+        self.boundary, self.boundary_weight = boundary, float(boundary_weight)
+        self.lr, self.scheduler, self.seed, self.full_chunk = float(lr), scheduler, seed, full_chunk
+        self.save_hyperparameters(ignore=["problem", "estimator"])
+        self.hparams["problem_spec"] = problem.spec()
+        self.hparams["estimator_spec"] = estimator.spec()
+        self._generator = torch.Generator().manual_seed(seed)
+        self._full = FullLaplacian(chunk=full_chunk)
+        self._sums: dict[str, list[float]] = {}
+
+    @property
+    def dim(self) -> int:
+        return self.problem.dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``u(x)``: ``(N, d) -> (N,)``."""
+        return self.net(x)
+
+    # -- the objective ---------------------------------------------------------------------------
+    def objective(self, x: torch.Tensor, xb: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(objective, logs)`` for interior points ``x`` ``(N, d)`` and boundary points ``xb``.
+
+        ``objective``'s gradient is an unbiased estimate of the gradient of the loss (module
+        docstring); its value is not the loss. ``logs`` holds detached diagnostics:
+        ``residual`` (mean squared residual or its estimate), ``rel_l2`` (this batch vs the
+        exact solution) and ``boundary`` (with a boundary loss).
+        """
+        self.problem.check_points(x)
+        with torch.no_grad():
+            g = self.problem.source(x)
+        residual = self.problem.residual
+        if not self.estimator.stochastic:
+            u, lap = self.estimator.estimate(self.net, x)
+            r = residual(u, lap, g)
+            objective = (r * r).mean()
+            shown = objective.detach()
+        else:
+            with torch.no_grad():
+                if self.variant == "backward":
+                    u_a, lap_a = self._full.estimate(self.net, x)
+                else:
+                    u_a, lap_a = self.estimator.estimate(self.net, x, self._generator)
+                r_a = residual(u_a, lap_a, g)
+            u, lap = self.estimator.estimate(self.net, x, self._generator)
+            r = residual(u, lap, g)
+            objective = 2 * (r_a * r).mean()
+            shown = (r_a * r_a).mean() if self.variant == "backward" else \
+                (r_a * r.detach()).mean()
+        logs = {"residual": shown}
+        with torch.no_grad():
+            exact = self.problem.exact(x)
+            logs["rel_l2"] = (u.detach() - exact).norm() / exact.norm().clamp_min(1e-30)
+        if self.boundary == "loss":
+            if xb is None or xb.shape[0] == 0:
+                raise ValueError("boundary='loss' needs boundary points: set the datamodule's "
+                                 "boundary_batch_size > 0 (data.init_args.boundary_batch_size)")
+            self.problem.check_points(xb, "boundary points")
+            bc = ((self.net(xb) - self.problem.boundary_value(xb)) ** 2).mean()
+            objective = objective + self.boundary_weight * bc
+            logs["boundary"] = bc.detach()
+        return objective, logs
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x = batch["x"]
+        objective, logs = self.objective(x, batch.get("xb"))
+        bs = x.shape[0]
+        self.log("train/residual", logs["residual"], batch_size=bs)
+        self.log("train/rel_l2", logs["rel_l2"], prog_bar=True, batch_size=bs)
+        if "boundary" in logs:
+            self.log("train/boundary", logs["boundary"], batch_size=bs)
+        return objective
+
+    def _start(self, prefix: str) -> None:
+        self._sums[prefix] = [0.0, 0.0]
+
+    def _accumulate(self, batch: dict, prefix: str) -> None:
+        x = batch["x"]
+        u, exact = self(x), self.problem.exact(x)
+        sums = self._sums.setdefault(prefix, [0.0, 0.0])
+        sums[0] += float(((u - exact) ** 2).sum())
+        sums[1] += float((exact ** 2).sum())
+
+    def _finish(self, prefix: str) -> None:
+        err, ref = self._sums.pop(prefix, [0.0, 0.0])
+        sums = torch.tensor([err, ref], dtype=torch.float64, device=self.device)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sums = self.all_gather(sums).reshape(-1, 2).sum(0)
+        rel = math.sqrt(float(sums[0]) / max(float(sums[1]), 1e-300))
+        self.log(f"{prefix}/rel_l2", rel, prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start("val")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._accumulate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start("test")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._accumulate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._finish("test")
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+        if self.scheduler == "none":
+            return opt
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total) or total < 1:
+            warnings.warn("cosine schedule needs max_epochs or max_steps; using a constant lr",
+                          stacklevel=2)
+            return opt
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

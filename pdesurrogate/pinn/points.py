@@ -1,0 +1,123 @@
+"""Uniform points in the unit ball and on the unit sphere, and ``BallPoints``, the DataModule.
+
+A uniform point of the ball ``B^d`` is ``r g / ‖g‖`` with ``g ~ N(0, I_d)`` (a uniform direction)
+and ``r = U^{1/d}``, ``U ~ U(0, 1)`` (the volume inside radius r is r^d). In high dimension almost
+all the volume is near the sphere: ``1 - ‖x‖²`` is about ``2 / d`` on average.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, IterableDataset
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def sample_sphere(n: int, dim: int, generator: torch.Generator | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n`` points uniform on the unit sphere ``{‖x‖ = 1}`` in ``dim`` dimensions: ``(n, dim)``."""
+    _check_int("n", n, 0)
+    _check_int("dim", dim, 1)
+    g = torch.randn(n, dim, generator=generator, dtype=torch.float64)
+    return (g / g.norm(dim=1, keepdim=True)).to(dtype)
+
+
+def sample_ball(n: int, dim: int, generator: torch.Generator | None = None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n`` points uniform in the unit ball in ``dim`` dimensions: ``(n, dim)``."""
+    direction = sample_sphere(n, dim, generator, torch.float64)
+    r = torch.rand(n, 1, generator=generator, dtype=torch.float64) ** (1.0 / dim)
+    return (r * direction).to(dtype)
+
+
+class _RandomBatches(IterableDataset):
+    """``steps`` batches ``{"x": (batch, d)[, "xb": (boundary, d)]}``, a new draw every epoch."""
+
+    def __init__(self, dim: int, batch: int, boundary: int, steps: int, seed: int):
+        self.dim, self.batch, self.boundary = dim, batch, boundary
+        self.steps, self.seed = steps, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        # seeded by (seed, epoch): a run is reproducible and no two epochs share points
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        self.epoch += 1
+        for _ in range(self.steps):
+            item = {"x": sample_ball(self.batch, self.dim, gen)}
+            if self.boundary:
+                item["xb"] = sample_sphere(self.boundary, self.dim, gen)
+            yield item
+
+
+class BallPoints(LightningDataModule):
+    """Collocation points for a PINN on the unit ball: fresh uniform points at every step.
+
+    Args:
+        dim: the dimension; None takes the model's (``lightning_module.problem.dim``).
+        batch_size: interior points per training step.
+        boundary_batch_size: points on the sphere per step (for a boundary loss; 0: none).
+        steps_per_epoch: training steps per epoch (validation runs after each epoch).
+        val_points: fixed points for validation (relative L2 vs the exact solution).
+        test_points: fixed points for ``pdesurrogate test``.
+        seed: seed of every draw (training, validation and test points differ).
+
+    Batches are dicts: ``x`` ``(batch_size, dim)``, and ``xb`` ``(boundary_batch_size, dim)``
+    when ``boundary_batch_size > 0``.
+    """
+
+    def __init__(self, dim: int | None = None, batch_size: int = 100,
+                 boundary_batch_size: int = 0, steps_per_epoch: int = 100,
+                 val_points: int = 1000, test_points: int = 1000, seed: int = 0):
+        super().__init__()
+        self.dim = None if dim is None else _check_int("dim", dim, 2)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.boundary_batch_size = _check_int("boundary_batch_size", boundary_batch_size, 0)
+        self.steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
+        self.val_points = _check_int("val_points", val_points, 1)
+        self.test_points = _check_int("test_points", test_points, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self._train: _RandomBatches | None = None
+
+    def _model_dim(self) -> int | None:
+        trainer = self.trainer
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        problem = getattr(module, "problem", None)
+        return getattr(problem, "dim", None)
+
+    def setup(self, stage: str) -> None:
+        model_dim = self._model_dim()
+        if self.dim is None:
+            if model_dim is None:
+                raise ValueError("BallPoints: dim is not set and the model has no problem.dim; "
+                                 "set data.init_args.dim")
+            self.dim = model_dim
+        elif model_dim is not None and model_dim != self.dim:
+            raise ValueError(f"BallPoints: dim={self.dim} but the model's problem has "
+                             f"dim={model_dim}; leave data.init_args.dim unset or make them equal")
+        if self._train is None:
+            self._train = _RandomBatches(self.dim, self.batch_size, self.boundary_batch_size,
+                                         self.steps_per_epoch, self.seed)
+
+    def _fixed(self, n: int, offset: int) -> list[dict[str, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 999_983 + offset)
+        x = sample_ball(n, self.dim, gen)
+        # one batch per batch_size * 10 points bounds the evaluation's memory at large d
+        step = self.batch_size * 10
+        return [{"x": x[i: i + step]} for i in range(0, n, step)]
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self._train, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._fixed(self.val_points, 0), batch_size=None)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self._fixed(self.test_points, 1), batch_size=None)

@@ -1,0 +1,90 @@
+"""PINNModule: both SDGD variants give unbiased gradients of the mean squared residual,
+Lightning trains it, checkpoints rebuild it, and bad settings are refused by name."""
+
+import math
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from pdesurrogate.pinn import (
+    SDGD,
+    AllenCahn,
+    BallPoints,
+    FullLaplacian,
+    Hutchinson,
+    PINNModule,
+    Poisson,
+    sample_ball,
+)
+
+
+def _grad(module, x):
+    obj, _ = module.objective(x)
+    return torch.cat([g.flatten() for g in torch.autograd.grad(obj, list(module.parameters()))])
+
+
+@pytest.mark.parametrize("variant", ["forward_backward", "backward"])
+@pytest.mark.parametrize("estimator", [SDGD(2), Hutchinson(1)], ids=repr)
+def test_stochastic_gradients_are_unbiased(variant, estimator):
+    """mean over m draws of the objective's gradient vs the exact gradient of mean r²:
+    ‖mean - exact‖ <= 4 sqrt(Σ_j Var_j / m) (the expected norm is sqrt(Σ Var / m))."""
+    torch.manual_seed(0)
+    kw = dict(width=8, depth=2, boundary="hard")
+    exact_m = PINNModule(AllenCahn(8, seed=1), FullLaplacian(), **kw).double()
+    module = PINNModule(AllenCahn(8, seed=1), estimator, variant=variant, **kw).double()
+    module.load_state_dict(exact_m.state_dict())
+    x = sample_ball(6, 8, torch.Generator().manual_seed(0), torch.float64)
+    exact = _grad(exact_m, x)
+    m = 300
+    grads = torch.stack([_grad(module, x) for _ in range(m)])
+    err = (grads.mean(0) - exact).norm()
+    scale = math.sqrt(grads.var(0).sum() / m)
+    assert scale > 0
+    assert err <= 4 * scale, (float(err), float(scale))
+    # the bound is tight enough to fail: a gradient 10% too large would be rejected
+    assert (grads.mean(0) - 1.1 * exact).norm() > 4 * scale
+
+
+def test_lightning_fit_validate_and_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(6), SDGD(3), width=16, depth=2, lr=3e-3)
+    dm = BallPoints(batch_size=32, steps_per_epoch=20, val_points=200)
+    trainer = Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path)
+    trainer.fit(module, dm)
+    assert dm.dim == 6  # taken from the model
+    rel = float(trainer.callback_metrics["val/rel_l2"])
+    assert 0 < rel < 0.8  # learning: starts near 1
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    loaded = PINNModule.load_from_checkpoint(ckpt, weights_only=True)
+    assert isinstance(loaded.problem, Poisson) and loaded.problem.dim == 6
+    assert isinstance(loaded.estimator, SDGD) and loaded.estimator.dim_batch == 3
+    x = sample_ball(10, 6)
+    torch.testing.assert_close(loaded(x), module(x))
+    out = trainer.test(module, dm, verbose=False)
+    assert 0 < out[0]["test/rel_l2"] < 0.8
+
+
+def test_boundary_loss_needs_boundary_points():
+    module = PINNModule(Poisson(4), SDGD(2), width=8, depth=1, boundary="loss")
+    x = sample_ball(5, 4)
+    with pytest.raises(ValueError, match="boundary_batch_size > 0"):
+        module.objective(x)
+    obj, logs = module.objective(x, sample_ball(3, 4))
+    assert "boundary" in logs and obj.requires_grad
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        PINNModule(Poisson(3), variant="forward")
+    with pytest.raises(ValueError, match="boundary must be one of"):
+        PINNModule(Poisson(3), boundary="soft")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0"):
+        PINNModule(Poisson(3), lr=0)
+    with pytest.raises(ValueError, match="give a problem"):
+        PINNModule()
+    with pytest.raises(ValueError, match=r"points \(N, 3\)"):
+        PINNModule(Poisson(3), width=4, depth=1).objective(torch.zeros(2, 4))

@@ -1,0 +1,102 @@
+"""PINN export -> pdesurrogate.load round trips (u at points), from a module, a checkpoint and
+the CLI (fit with the shipped config, export, load); and the refusals."""
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+import pdesurrogate
+from pdesurrogate.cli import main
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, PINNSurrogate, SineGordon, sample_ball
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def module():
+    torch.manual_seed(0)
+    return PINNModule(SineGordon(5, seed=4), SDGD(2), width=8, depth=2)
+
+
+def test_round_trip_from_module(module, tmp_path):
+    out = export_surrogate(module, tmp_path / "pinn")
+    sur = pdesurrogate.load(out)
+    assert isinstance(sur, PINNSurrogate) and sur.dim == 5
+    x = sample_ball(7, 5)
+    torch.testing.assert_close(sur(x), module(x).detach(), rtol=0, atol=0)
+    torch.testing.assert_close(sur.exact(x), module.problem.exact(x), rtol=0, atol=0)
+    one = sur.predict(x[0].numpy())
+    assert isinstance(one, np.ndarray) and one.shape == ()
+    np.testing.assert_array_equal(sur.predict(x.numpy()), module(x).detach().numpy())
+    cfg = sur.config
+    assert cfg["kind"] == "pinn" and cfg["problem"] == {"name": "sine_gordon", "dim": 5, "seed": 4}
+    assert cfg["training"]["estimator"] == {"name": "sdgd", "init_args": {"dim_batch": 2}}
+    with pytest.raises(ValueError, match=r"points of shape \(N, 5\)"):
+        sur(np.zeros((2, 3)))
+    with pytest.raises(FileExistsError):
+        export_surrogate(module, out)
+
+
+def test_round_trip_from_checkpoint(module, tmp_path):
+    trainer = Trainer(max_steps=2, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      limit_val_batches=0)
+    trainer.fit(module, BallPoints(batch_size=8, steps_per_epoch=2))
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    sur = pdesurrogate.load(export_surrogate(ckpt, tmp_path / "a"))
+    x = sample_ball(4, 5)
+    torch.testing.assert_close(sur(x), module(x).detach(), rtol=0, atol=0)
+
+
+def test_refuses_bad_config_and_pickles(module, tmp_path):
+    out = export_surrogate(module, tmp_path / "p")
+    cfg = json.loads((out / "config.json").read_text())
+    bad = dict(cfg, extra=1)
+    (out / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['extra'\]"):
+        pdesurrogate.load(out)
+    bad = dict(cfg, problem={"name": "heat", "dim": 5, "seed": 0})
+    (out / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="unknown problem 'heat'"):
+        pdesurrogate.load(out)
+    (out / "config.json").write_text(json.dumps(cfg))
+    with open(out / "model.safetensors", "wb") as f:
+        pickle.dump({"net.out.bias": torch.zeros(1)}, f)
+    with pytest.raises(ValueError, match="pickle"):
+        pdesurrogate.load(out)
+
+
+def test_cli_fit_with_shipped_config_then_export_and_load(tmp_path):
+    """`pdesurrogate fit --config configs/fit/pinn_poisson_1000d.yaml` (shrunk to d = 12 and
+    three steps), then `pdesurrogate export` of last.ckpt and `pdesurrogate.load`."""
+    cfg = ROOT / "configs" / "fit" / "pinn_poisson_1000d.yaml"
+    root = tmp_path / "run"
+    rc = main(["fit", "--config", str(cfg), "--trainer.max_steps", "3",
+               "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+               "--trainer.limit_val_batches", "1", "--trainer.enable_model_summary", "false",
+               "--model.init_args.problem.init_args.dim", "12",
+               "--model.init_args.estimator.init_args.dim_batch", "4",
+               "--model.init_args.width", "8", "--data.init_args.val_points", "20"])
+    assert rc == 0
+    ckpts = list(root.rglob("last.ckpt"))
+    assert len(ckpts) == 1
+    out = tmp_path / "model"
+    assert main(["export", str(ckpts[0]), str(out)]) == 0
+    sur = pdesurrogate.load(out)
+    assert sur.dim == 12 and sur.config["problem"]["name"] == "poisson"
+    assert sur(sample_ball(3, 12)).shape == (3,)
+
+
+def test_cli_fit_names_a_misspelt_key(tmp_path, capsys):
+    cfg = ROOT / "configs" / "fit" / "pinn_poisson_1000d.yaml"
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(cfg), "--model.init_args.dim_batchh", "3",
+              "--trainer.default_root_dir", str(tmp_path)])
+    assert "dim_batchh" in capsys.readouterr().err

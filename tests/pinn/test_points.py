@@ -1,0 +1,58 @@
+"""Uniform sampling in the unit ball / on the sphere, and the BallPoints DataModule."""
+
+import math
+
+import pytest
+import torch
+
+from pdesurrogate.pinn import BallPoints, sample_ball, sample_sphere
+
+
+@pytest.mark.parametrize("dim", [2, 5, 200])
+def test_ball_samples_are_uniform(dim):
+    """Uniform in the ball <=> ‖x‖^d ~ U(0, 1) and the direction is uniform: check the mean
+    and variance of ‖x‖^d (1/2, 1/12) and the mean of x (0) within 5 standard errors."""
+    n = 20000
+    x = sample_ball(n, dim, torch.Generator().manual_seed(0), torch.float64)
+    r = x.norm(dim=1)
+    assert r.max() < 1
+    v = r ** dim
+    assert abs(v.mean() - 0.5) < 5 * math.sqrt(1 / 12 / n)
+    assert abs(v.var() - 1 / 12) < 5 * math.sqrt(1 / 180 / n)
+    # each coordinate has variance E‖x‖²/d = 1/(d+2)
+    assert x.mean(0).abs().max() < 5 * math.sqrt(1 / (dim + 2) / n) * 1.2
+
+
+def test_sphere_samples_have_unit_norm_and_no_preferred_direction():
+    x = sample_sphere(5000, 3, torch.Generator().manual_seed(1), torch.float64)
+    torch.testing.assert_close(x.norm(dim=1), torch.ones(5000, dtype=torch.float64))
+    assert x.mean(0).abs().max() < 5 * math.sqrt(1 / 3 / 5000)
+
+
+def test_ballpoints_batches_epochs_and_fixed_validation():
+    dm = BallPoints(dim=7, batch_size=16, boundary_batch_size=4, steps_per_epoch=3,
+                    val_points=50, seed=2)
+    dm.setup("fit")
+    first = list(dm.train_dataloader())
+    second = list(dm.train_dataloader())
+    assert len(first) == 3 and first[0]["x"].shape == (16, 7) and first[0]["xb"].shape == (4, 7)
+    assert not torch.equal(first[0]["x"], second[0]["x"])  # fresh points every epoch
+    torch.testing.assert_close(first[0]["xb"].norm(dim=1), torch.ones(4))
+    val1 = torch.cat([b["x"] for b in dm.val_dataloader()])
+    val2 = torch.cat([b["x"] for b in dm.val_dataloader()])
+    assert val1.shape == (50, 7) and torch.equal(val1, val2)
+    test = torch.cat([b["x"] for b in dm.test_dataloader()])
+    assert not torch.equal(test[:50], val1)
+    again = BallPoints(dim=7, batch_size=16, boundary_batch_size=4, steps_per_epoch=3, seed=2)
+    again.setup("fit")
+    assert torch.equal(list(again.train_dataloader())[0]["x"], first[0]["x"])  # seeded
+    interior_only = BallPoints(dim=3, steps_per_epoch=1)
+    interior_only.setup("fit")
+    assert set(next(iter(interior_only.train_dataloader()))) == {"x"}
+
+
+def test_ballpoints_bad_input():
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        BallPoints(dim=3, batch_size=0)
+    with pytest.raises(ValueError, match="dim is not set"):
+        BallPoints().setup("fit")
