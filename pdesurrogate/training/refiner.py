@@ -26,7 +26,6 @@ from __future__ import annotations
 import inspect
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pdesurrogate.models import PDERefiner
@@ -115,9 +114,16 @@ class RefinerModule(NextStepModule):
         first = (k == 0).reshape(view)
         estimate = torch.where(first, torch.zeros_like(target), target + sigma * eps)
         want = torch.where(first, target, eps)
-        loss = F.mse_loss(m.network(x, estimate, p, k), want)
+        per = (m.network(x, estimate, p, k) - want).pow(2).flatten(1).mean(1)  # (B,)
+        loss = per.mean()
         self.log("train/mse", loss, prog_bar=True, batch_size=b)
         self.log("train/loss", loss, batch_size=b)
+        # the two tasks separately: next-state MSE (k = 0) and noise MSE (k >= 1)
+        zero = k == 0
+        if zero.any():
+            self.log("train/mse_step0", per[zero].mean(), batch_size=int(zero.sum()))
+        if (~zero).any():
+            self.log("train/mse_noise", per[~zero].mean(), batch_size=int((~zero).sum()))
         return loss
 
     @torch.no_grad()
