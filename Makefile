@@ -7,13 +7,14 @@ TORCH  ?= torch==2.13.0
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench lint clean
+.PHONY: setup demo test test-all test-slurm bench lint clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo      set up if needed, then run the demo (generate -> fit -> predict)"
 	@echo "make test      set up if needed, then run the fast tests"
 	@echo "make test-all  also run the tests marked slow"
+	@echo "make test-slurm  submit slurm/*.sbatch to a local Slurm it starts (root; apt-get installs it)"
 	@echo "make bench     run the benchmarks in benchmarks/"
 	@echo "make setup     create $(VENV) and install the project editable (TORCH=$(TORCH))"
 
@@ -34,6 +35,10 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -m "slow or not slow"
+
+# starts slurmctld + slurmd here, runs tests/slurm/, stops them (tests/slurm/run.sh)
+test-slurm: setup
+	bash tests/slurm/run.sh $(PY)
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
