@@ -94,7 +94,7 @@ def train(args, kind: str):
                          enable_model_summary=False, callbacks=[RichProgressBar()])
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
-    return module.eval(), dm, time.perf_counter() - t0
+    return module.train(False), dm, time.perf_counter() - t0  # inference mode
 
 
 def test_set(dm):
