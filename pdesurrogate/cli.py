@@ -181,11 +181,20 @@ def cmd_predict(argv: Sequence[str]) -> int:
     return 0
 
 
+# -- online ---------------------------------------------------------------------------------
+def cmd_online(argv: Sequence[str]) -> int:
+    from pdesurrogate.online import cmd_online as run
+
+    return run(list(argv))
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "generate": ("run a solver and write a dataset file", cmd_generate),
     "fit": ("train a surrogate (LightningCLI: --config configs/fit/NAME.yaml)", cmd_fit),
     "test": ("evaluate a trained checkpoint on the test split (--ckpt_path)", cmd_test),
+    "online": ("train online from solver ranks streaming over MPI (--config "
+               "configs/online/NAME.yaml)", cmd_online),
     "export": ("export a checkpoint as config.json + model.safetensors", cmd_export),
     "predict": ("roll an exported surrogate out over a dataset file", cmd_predict),
 }

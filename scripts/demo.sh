@@ -1,36 +1,34 @@
 #!/usr/bin/env bash
-# The demo: generate Burgers data -> train an FNO -> export -> predict, all under runs/demo/.
+# The demo: an online run (solver ranks stream Burgers trajectories over MPI into FNO training),
+# then inference with the exported surrogate on fresh data, all under runs/demo/.
 # `make demo` runs this after setting up .venv. Takes a few minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PDS=${PDS:-.venv/bin/pdesurrogate}
 OUT=runs/demo
-EPOCHS=${EPOCHS:-25}
+SIMS=${SIMS:-400}
+rm -rf "$OUT"
 mkdir -p "$OUT"
 
-echo "== 1/4 generate: 200 Burgers trajectories (256 points, 11 times) -> $OUT/burgers.nc"
-$PDS generate --config configs/data/burgers1d.yaml --samples 200 --n_times 11 \
-  --solver.init_args.n_points 256 --out "$OUT/burgers.nc"
+echo "== 1/3 online: 3 solver ranks -> MPI -> 1 trainer rank (FNO), $SIMS simulations"
+$PDS online --config configs/online/burgers_fno.yaml --out "$OUT" --simulations "$SIMS"
 
-echo "== 2/4 fit: FNO, $EPOCHS epochs"
-rm -rf "$OUT/fit"
-$PDS fit --config configs/fit/fno_burgers.yaml --data.path "$OUT/burgers.nc" \
-  --trainer.max_epochs "$EPOCHS" --trainer.default_root_dir "$OUT/fit" \
-  --model.init_args.model.init_args.hidden_channels 32
+echo "== 2/3 generate: 16 unseen Burgers trajectories (same solver settings) -> $OUT/test.nc"
+$PDS generate --config configs/data/burgers1d.yaml --samples 16 --seed 777 --t_end 0.5 \
+  --n_times 11 --solver.init_args.n_points 128 --out "$OUT/test.nc" --workers 1
 
-CKPT=$(ls -t "$OUT"/fit/csv/version_*/checkpoints/last.ckpt | head -1)
-echo "== 3/4 export: $CKPT -> $OUT/model"
-$PDS export "$CKPT" "$OUT/model" --overwrite
-
-echo "== 4/4 predict: rollout from the initial states -> $OUT/prediction.nc, $OUT/prediction.png"
-$PDS predict --model "$OUT/model" --input "$OUT/burgers.nc" --out "$OUT/prediction.nc" \
+echo "== 3/3 predict: rollout from their initial states -> $OUT/prediction.nc, .png"
+$PDS predict --model "$OUT/model" --input "$OUT/test.nc" --out "$OUT/prediction.nc" \
   --plot "$OUT/prediction.png"
 
 cat <<TXT
 
 Results in $OUT/:
-  burgers.nc        the generated dataset (netCDF4; open with xarray or pdesurrogate.datasets)
-  fit/csv/, fit/tensorboard/   CSV and TensorBoard logs; checkpoints in fit/csv/version_*/checkpoints
   model/            exported surrogate: pdesurrogate.load("$OUT/model")
-  prediction.nc     surrogate rollout;  prediction.png: prediction vs truth, error vs time
+  summary.json      the run: simulations, samples and MB received, idle fraction, validation
+  online.png        samples/s, buffer fill, idle fraction, seen counts vs training step
+  rollout.png       a validation trajectory: prediction vs truth, error vs time
+  csv/, tensorboard/  logs (tensorboard --logdir $OUT/tensorboard)
+  test.nc, prediction.nc, prediction.png   inference on unseen data
+Stop an online run with Ctrl-C: it writes $OUT/checkpoint/; add --resume to continue.
 TXT

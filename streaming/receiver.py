@@ -37,6 +37,16 @@ the middle of a simulation routed to it waits for credits. If every solver is in
 while another trainer is still below its watermark, the run stalls. A reservoir buffer does
 not starve once past its watermark (draws repeat), and a capacity of at least
 ``watermark + samples per simulation`` lets each committed simulation fit; size buffers so.
+
+Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) makes the next
+:meth:`~Receiver.should_continue` return False on every trainer rank, with :attr:`stopped` set.
+:meth:`Receiver.snapshot` asks the thread for a consistent copy of what this rank holds (buffer
+contents and seen counts, items committed but not yet in the buffer, and the ids of the
+simulations whose samples were committed here) at a point between two messages. With
+``freeze=True`` the thread then stops committing: later simulations are received and credited
+(so solvers finish) but dropped, and the scheduler hands out no more tasks. A resumed run
+passes the snapshot to :meth:`Receiver.restore` before :meth:`~Receiver.start`; a simulation
+counts as done exactly when it is in some trainer's ``committed_sims``.
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ from .protocol import (
     header_shape,
 )
 from .roles import Roles, mpi, require_thread_multiple
-from .sample import Item, Sample, pairs_of
+from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
 from .scheduler import Scheduler, SchedulerServer
 
 
@@ -96,13 +106,16 @@ class Receiver:
         put_timeout: seconds one ``put`` waits on a full buffer before the loop polls again.
         abort_on_error: on an unexpected error in the thread, print it and abort the MPI job
             (otherwise solvers would wait forever); False keeps it in ``error`` (tests).
+        stall_timeout: seconds without any message from a solver, while the stream is open and
+            this rank's buffer cannot serve a batch, after which :meth:`should_continue` raises
+            (a solver rank died or hangs) instead of waiting forever; None: wait.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
                  param_names: Sequence[str], trainer_comm=None,
                  scheduler: SchedulerServer | None = None, pairs: bool = True,
                  max_pending_samples: int = 4096, burst: int = 32, put_timeout: float = 0.05,
-                 abort_on_error: bool = True):
+                 abort_on_error: bool = True, stall_timeout: float | None = None):
         require_thread_multiple()
         self.comm, self.buffer = comm, buffer
         self.solver_ranks = tuple(int(r) for r in solver_ranks)
@@ -115,6 +128,10 @@ class Receiver:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         self.max_pending_samples, self.burst = max_pending_samples, burst
         self.put_timeout, self.abort_on_error = float(put_timeout), abort_on_error
+        if stall_timeout is not None and not stall_timeout > 0:
+            raise ValueError(f"stall_timeout must be None or > 0 seconds, got {stall_timeout!r}")
+        self.stall_timeout = stall_timeout
+        self._last_msg = time.monotonic()
         self.error: BaseException | None = None
         self.rounds = 0  # should_continue calls
         self._hdr = np.zeros(HEADER_BYTES, dtype=np.uint8)
@@ -127,11 +144,19 @@ class Receiver:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._t0 = self._t1 = 0.0
+        self._committed_sims: set[int] = set()
+        self._stop_wanted = threading.Event()
+        self.stopped = False  # set when the trainer ranks agreed to stop (checkpoint)
+        self.wait_s = 0.0  # time should_continue spent waiting for data
+        self._snap_request: bool | None = None  # None, or the freeze flag of a snapshot
+        self._snap_done = threading.Event()
+        self._snapshot: dict | None = None
+        self._frozen = False
         self._stats: dict[str, Any] = {
             "samples": 0, "bytes": 0, "items_committed": 0, "sims_committed": 0,
             "sims_failed": 0, "sims_dropped": 0, "malformed": 0, "malformed_by_reason": {},
             "per_source": {r: 0 for r in self.solver_ranks}, "pending_peak": 0,
-            "credits_sent": 0,
+            "credits_sent": 0, "sims_discarded": 0, "sims_duplicate": 0,
         }
 
     @classmethod
@@ -174,26 +199,105 @@ class Receiver:
         if self.error is not None:
             raise RuntimeError("the receiver thread failed") from self.error
 
+    def request_stop(self) -> None:
+        """Ask the trainer ranks to stop training at the next :meth:`should_continue` (safe to
+        call from a signal handler)."""
+        self._stop_wanted.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_wanted.is_set()
+
     def should_continue(self, n: int = 1, poll: float = 0.5) -> bool:
         """Agreement across trainer ranks, called by the training loop before each batch:
         True iff every trainer rank can draw ``n`` items now (waits until this rank can, or its
-        stream has ended). Collective over ``trainer_comm``."""
+        stream has ended) and no rank asked to stop (then :attr:`stopped` is set). Collective
+        over ``trainer_comm``."""
         MPI = mpi()
+        t0 = time.perf_counter()
         while True:
+            if self._stop_wanted.is_set():
+                ok = False
+                break
             try:
                 ok = self.buffer.wait_ready(n, timeout=poll)
                 break
             except TimeoutError:
                 self.raise_if_failed()
-        flag = np.array([1 if ok else 0], dtype=np.int32)
-        agreed = np.zeros(1, dtype=np.int32)
+                quiet = time.monotonic() - self._last_msg
+                if self.stall_timeout is not None and not self.ended \
+                        and quiet > self.stall_timeout:
+                    raise RuntimeError(
+                        f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
+                        f"{self.stall_timeout:g} s) while training waits for data: a solver "
+                        f"rank died or hangs") from None
+        self.wait_s += time.perf_counter() - t0
+        flag = np.array([1 if ok else 0, 0 if self._stop_wanted.is_set() else 1],
+                        dtype=np.int32)
+        agreed = np.zeros(2, dtype=np.int32)
         if self.trainer_comm is None:
             agreed[:] = flag
         else:
             self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
         self.rounds += 1
         self.raise_if_failed()
+        if not agreed[1]:
+            self.stopped = True
+            return False
         return bool(agreed[0])
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def snapshot(self, freeze: bool = False, timeout: float | None = None) -> dict[str, Any]:
+        """A consistent copy of this rank's stream state (module docstring): ``buffer`` (the
+        buffer's ``state_dict``), ``commit_queue`` (item states), ``committed_sims`` (sorted
+        ids). Plain values and tensors: ``torch.save`` / ``torch.load(weights_only=True)``
+        round-trip it. ``freeze``: stop committing afterwards (a stop checkpoint)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._frozen = self._frozen or freeze
+            return self._take_snapshot()
+        self._snap_done.clear()
+        self._snap_request = bool(freeze)
+        if not self._snap_done.wait(timeout):
+            raise TimeoutError("the receiver thread did not take the snapshot in time")
+        self.raise_if_failed()
+        snap, self._snapshot = self._snapshot, None
+        return snap
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`snapshot` output (call before :meth:`start`)."""
+        if self._thread is not None:
+            raise RuntimeError("restore() must be called before start()")
+        self.buffer.load_state_dict(state["buffer"])
+        self._commit.extend(item_from_state(s) for s in state["commit_queue"])
+        self._committed_sims = {int(s) for s in state["committed_sims"]}
+
+    @property
+    def committed_sims(self) -> frozenset[int]:
+        """Ids of the simulations whose samples were committed on this rank."""
+        return frozenset(self._committed_sims)
+
+    def _take_snapshot(self) -> dict[str, Any]:
+        snap = {"buffer": self.buffer.state_dict(),
+                "commit_queue": [item_to_state(i) for i in self._commit],
+                "committed_sims": sorted(self._committed_sims)}
+        if self.scheduler is not None:
+            snap["scheduler"] = self.scheduler.scheduler.state_dict()
+        return snap
+
+    def _serve_snapshot(self) -> None:
+        freeze = self._snap_request
+        if freeze is None:
+            return
+        try:
+            self._snapshot = self._take_snapshot()
+            if freeze:
+                self._frozen = True
+                self._commit.clear()
+                if self.scheduler is not None:
+                    self.scheduler.stop()
+        finally:
+            self._snap_request = None
+            self._snap_done.set()
 
     def stats(self) -> dict[str, Any]:
         """Counters (samples, bytes, items_committed, sims_committed/failed/dropped, malformed
@@ -221,10 +325,12 @@ class Receiver:
         finally:
             self._t1 = time.perf_counter()
             self.buffer.close()
+            self._snap_done.set()  # never leave a snapshot() caller waiting
 
     def _loop(self) -> None:
         idle = 0
         while True:
+            self._serve_snapshot()
             if self.scheduler is not None:
                 self.scheduler.poll()
             if self._commit:
@@ -242,7 +348,8 @@ class Receiver:
                 idle = min(idle + 1, 20)
                 time.sleep(1e-4 * idle)
         while self._commit:
-            self._flush_commits(None)
+            self._serve_snapshot()
+            self._flush_commits(self.put_timeout)
         MPI = mpi()
         MPI.Request.Waitall([req for req, _ in self._credit_sends])
         self._credit_sends.clear()
@@ -254,6 +361,7 @@ class Receiver:
         while n < self.burst and not self._commit and self.comm.Iprobe(
                 MPI.ANY_SOURCE, TAG_HEADER, status):
             self._handle(status.Get_source(), status.Get_count(MPI.BYTE))
+            self._last_msg = time.monotonic()
             n += 1
         return n
 
@@ -348,9 +456,16 @@ class Receiver:
             self._pending[src] = pend
             self._drop(src, why)
             return
+        if self._frozen:
+            self._count("sims_discarded")
+            return
+        if sim in self._committed_sims:  # a resumed run must never train on a sim twice
+            self._count("sims_duplicate")
+            return
         items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples,
                                                                  key=lambda s: s.step)
         self._commit.extend(items)
+        self._committed_sims.add(sim)
         with self._lock:
             self._stats["sims_committed"] += 1
 

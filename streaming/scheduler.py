@@ -224,12 +224,18 @@ class SchedulerServer:
         self.solver_ranks = tuple(solver_ranks)
         self._waiting: list[int] = []
         self._stopped: set[int] = set()
+        self._stopping = False
         self._inbox = _record()
         self._out = _record()
 
     @property
     def finished(self) -> bool:
         return len(self._stopped) == len(self.solver_ranks)
+
+    def stop(self) -> None:
+        """Hand out no more tasks: every request from now on is answered STOP (the run is
+        being checkpointed; simulations in flight finish and are not counted)."""
+        self._stopping = True
 
     def poll(self) -> None:
         from .roles import mpi
@@ -251,14 +257,14 @@ class SchedulerServer:
     def _dispatch(self) -> None:
         still = []
         for rank in self._waiting:
-            task = self.scheduler.next_task(rank)
+            task = None if self._stopping else self.scheduler.next_task(rank)
             self._out[:] = 0
             out = self._out[0]
             if task is not None:
                 out["kind"], out["sim_id"], out["seed"] = Control.TASK, task.sim_id, task.seed
                 out["attempt"], out["n_params"] = task.attempt, len(task.params)
                 out["params"][: len(task.params)] = list(task.params.values())
-            elif self.scheduler.finished:
+            elif self._stopping or self.scheduler.finished:
                 out["kind"] = Control.STOP
                 self._stopped.add(rank)
             else:

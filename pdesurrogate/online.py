@@ -1,0 +1,603 @@
+"""``pdesurrogate online``: solver ranks stream samples over MPI straight into Lightning training.
+
+One MPI job (DESIGN.md, "Online run"). World ranks ``0 .. trainers-1`` train (DDP among
+themselves: gloo on CPU, NCCL on GPU), the others run the solver; world rank 0 also runs the
+scheduler, which draws ``simulations`` parameter sets and hands them to free solver ranks.
+Samples go rank to rank into each trainer's buffer and are never written to disk.
+
+Launching. Outside any MPI launcher the command starts the job itself: ``mpiexec -n
+trainers+solvers`` (the MPICH wheel's, next to this Python) re-running this command on every
+rank. Under ``mpiexec`` or ``srun`` it uses the ranks it was given (``trainers`` from the
+config, the rest solve).
+
+Per trainer rank: a held-out validation set and a small set for the normalisation statistics
+are generated once by the same solver (never streamed); :class:`StreamDataModule` feeds the
+same LightningModule that ``pdesurrogate fit`` trains; :class:`StreamMonitor` logs samples/s,
+MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
+
+Checkpoints (``out/checkpoint/``): every ``checkpoint_every_n_steps`` training steps, and on
+SIGTERM / SIGUSR1 (the launcher turns Ctrl-C and SIGTERM into SIGUSR1 for the whole job, since
+mpiexec forwards USR1 but kills on TERM): the Lightning checkpoint (model, optimiser, step),
+each trainer's stream state (buffer contents and seen counts, committed simulations) and the
+scheduler's attempts. On a signal the trainers agree to stop, write the checkpoint, let the
+solvers finish the simulation they are in (its samples are dropped), and exit 0. ``--resume``
+continues to the same budget of simulations: a simulation counts as done exactly when its
+samples were committed to a trainer's buffer before the checkpoint, so none runs into training
+twice and none is lost. A dead solver rank ends the job (mpiexec kills the others; a trainer
+waiting on a silent stream gives up after ``stall_timeout``) with a message pointing at the last
+periodic checkpoint.
+
+At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
+(metrics) and ``out/rollout.png`` (a validation trajectory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
+MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+CHECKPOINT = "checkpoint"
+# trainer arguments the online run decides itself
+TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "logger",
+                "max_epochs", "min_epochs", "val_check_interval", "check_val_every_n_epoch",
+                "use_distributed_sampler", "default_root_dir", "enable_checkpointing",
+                "reload_dataloaders_every_n_epochs", "limit_train_batches"}
+
+
+# -- configuration ----------------------------------------------------------------------------
+def build_parser():
+    """The jsonargparse parser of ``pdesurrogate online`` (keys = the YAML's keys)."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+    from lightning.pytorch import LightningModule, Trainer
+
+    from pdesurrogate.solvers import Solver
+
+    p = ArgumentParser(
+        prog="pdesurrogate online",
+        description=(
+            "Online training: solver ranks stream samples over MPI into Lightning training "
+            "(nothing is written to disk but the logs, checkpoints and the exported model). "
+            "Example: pdesurrogate online --config configs/online/burgers_fno.yaml"),
+    )
+    p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
+    p.add_argument("--out", type=str, default="runs/online",
+                   help="Run directory: logs, checkpoint/, model/, summary.json, plots.")
+    p.add_argument("--resume", type=bool, default=False,
+                   help="Continue the run in --out from its checkpoint (same budget).")
+    p.add_argument("--seed", type=int, default=0, help="Seed of parameters and initial states.")
+    p.add_argument("--trainers", type=int, default=1, help="Trainer ranks (the first ranks).")
+    p.add_argument("--solvers", type=int, default=2,
+                   help="Solver ranks when this command starts the MPI job itself (under "
+                        "mpiexec/srun: all ranks that are not trainers).")
+    p.add_argument("--mpiexec", type=str | None, default=None,
+                   help="mpiexec used to start the job (default: the one next to this Python).")
+    p.add_subclass_arguments(Solver, "solver", required=True,
+                             help="The solver: class_path and init_args.")
+    p.add_argument("--parameters", type=dict[str, list[float]] | None, default=None,
+                   help="Box {name: [low, high]} the scheduler draws PDE parameters from "
+                        "(default: the solver's <name>_range).")
+    p.add_argument("--simulations", type=int, default=100, help="Budget: simulations to run.")
+    p.add_argument("--sampling", type=Literal["random", "halton", "lhs"], default="halton",
+                   help="How parameter sets are drawn.")
+    p.add_argument("--max_retries", type=int, default=2,
+                   help="Reruns (new seed) of a simulation that raised or diverged.")
+    p.add_argument("--n_steps", type=int, default=20, help="Saved steps per simulation.")
+    p.add_argument("--dt", type=float, default=0.05, help="Time between saved steps.")
+    p.add_argument("--buffer.kind", type=Literal["fifo", "firo", "reservoir"],
+                   default="reservoir", help="Training buffer policy (Melissa's).")
+    p.add_argument("--buffer.capacity", type=int, default=2000, help="Items per trainer.")
+    p.add_argument("--buffer.watermark", type=int, default=200,
+                   help="Training waits until the buffer holds this many items.")
+    p.add_argument("--buffer.max_mb", type=float | None, default=None,
+                   help="Optional bound on the buffer's memory (MB).")
+    p.add_argument("--batch_size", type=int, default=32, help="Training items per batch.")
+    p.add_argument("--validation.trajectories", type=int, default=32,
+                   help="Held-out trajectories (generated once by the same solver).")
+    p.add_argument("--validation.every_n_steps", type=int, default=200,
+                   help="Validate every this many training steps.")
+    p.add_argument("--stats_trajectories", type=int, default=16,
+                   help="Trajectories generated for the normalisation statistics.")
+    p.add_argument("--checkpoint_every_n_steps", type=int, default=200,
+                   help="Periodic checkpoint (0: only on a signal).")
+    p.add_argument("--stall_timeout", type=float | None, default=300.0,
+                   help="Seconds without data after which a waiting trainer gives up.")
+    p.add_argument("--credits", type=int, default=8, help="Messages a solver may send ahead.")
+    p.add_argument("--threads", type=int | None, default=None,
+                   help="torch threads per trainer rank (solver ranks use 1).")
+    p.add_subclass_arguments(LightningModule, "model", required=True,
+                             help="The LightningModule trained (as in `pdesurrogate fit`).")
+    p.add_class_arguments(Trainer, "trainer", instantiate=False, skip=TRAINER_SKIP,
+                          help="Lightning Trainer arguments (max_steps, accelerator, ...).")
+    return p
+
+
+def _parse(argv: list[str]):
+    # a bare `--resume` reads as `--resume true`
+    argv = [a for a in argv]
+    for i, a in enumerate(argv):
+        if a == "--resume" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
+            argv[i:i + 1] = ["--resume", "true"]
+            break
+    parser = build_parser()
+    return parser, parser.parse_args(argv), argv
+
+
+def _check(cfg) -> None:
+    for key, low in (("trainers", 1), ("solvers", 1), ("simulations", 1), ("n_steps", 1),
+                     ("batch_size", 1), ("validation.trajectories", 1),
+                     ("validation.every_n_steps", 1), ("stats_trajectories", 1),
+                     ("checkpoint_every_n_steps", 0), ("max_retries", 0), ("credits", 1)):
+        v = cfg[key]
+        if not isinstance(v, int) or v < low:
+            raise ValueError(f"online config: {key} must be an integer >= {low}, got {v!r}")
+    if not cfg.dt > 0:
+        raise ValueError(f"online config: dt must be > 0, got {cfg.dt!r}")
+
+
+def _under_mpi() -> bool:
+    return os.environ.get(WORKER_ENV) == "1" or any(k in os.environ for k in MPI_ENV)
+
+
+# -- the command ----------------------------------------------------------------------------
+def cmd_online(argv) -> int:
+    parser, cfg, argv = _parse(list(argv))
+    _check(cfg)
+    if _under_mpi():
+        return run_rank(parser, cfg)
+    return launch(cfg, argv)
+
+
+def launch(cfg, argv: list[str]) -> int:
+    """Start the MPI job (mpiexec) that runs this command on every rank; forward signals."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    out = Path(cfg.out)
+    _check_out(out, cfg.resume)
+    n = cfg.trainers + cfg.solvers
+    here = Path(sys.executable).parent / "mpiexec"
+    mpiexec = cfg.mpiexec or (str(here) if here.exists() else shutil.which("mpiexec"))
+    if not mpiexec:
+        raise RuntimeError("no mpiexec found next to this Python or on PATH; install the mpich "
+                           "wheel (pip install mpich) or pass --mpiexec")
+    cmd = [mpiexec, "-n", str(n)]
+    if Path(mpiexec).resolve() == here.resolve():
+        cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
+    cmd += [sys.executable, "-m", "pdesurrogate.cli", "online", *argv]
+    env = {**os.environ, WORKER_ENV: "1"}
+    console.print(f"[bold]online[/bold]: {cfg.trainers} trainer + {cfg.solvers} solver ranks, "
+                  f"{cfg.simulations} simulations -> {out}/  (Ctrl-C or SIGTERM: checkpoint "
+                  f"and stop)")
+    # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    signals = {"n": 0}
+
+    def forward(signum, frame):
+        signals["n"] += 1
+        if signals["n"] == 1:
+            console.print(f"[yellow]online[/yellow]: got {signal.Signals(signum).name}; "
+                          "asking the job to checkpoint and stop (again to kill it)")
+            proc.send_signal(signal.SIGUSR1)
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if rc != 0:
+        ck = _read_manifest(out)
+        where = (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
+                 f"{ck['committed']} of {ck['simulations']} simulations committed); continue "
+                 f"with --resume" if ck else "no checkpoint was written")
+        console.print(f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
+                      f"or raised; see its output above); {where}")
+        return 1
+    summary = out / "summary.json"
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        if s.get("status") == "stopped":
+            console.print(f"[yellow]online[/yellow]: stopped at step {s['global_step']}; "
+                          f"checkpoint in {out / CHECKPOINT}; continue with --resume")
+    return 0
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    ck = out / CHECKPOINT
+    if resume and not (ck / "manifest.json").exists():
+        raise ValueError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)")
+    if not resume and ck.exists():
+        raise ValueError(f"{str(ck)!r} exists: pass --resume to continue that run, or choose "
+                         f"another --out")
+
+
+def _read_manifest(out: Path) -> dict | None:
+    path = out / CHECKPOINT / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# -- every rank -------------------------------------------------------------------------------
+class _StopFlag:
+    """Signal handler target: before the receiver exists it remembers the request."""
+
+    def __init__(self):
+        self.receiver = None
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+        if self.receiver is not None:
+            self.receiver.request_stop()
+
+
+def run_rank(parser, cfg) -> int:
+    """The body of one MPI rank."""
+    from pdesurrogate.streaming import Scheduler, split_roles
+
+    flag = _StopFlag()
+    for s in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(s, flag)
+    roles = split_roles(n_trainers=cfg.trainers)
+    try:
+        init = parser.instantiate_classes(cfg)
+        solver = init.solver
+        names = tuple(solver.param_names)
+        box = _parameter_box(cfg, solver)
+        scheduler = Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
+        out = Path(cfg.out)
+        (out / "ranks").mkdir(parents=True, exist_ok=True)
+        (out / "ranks" / f"{roles.role}{roles.rank_in_role}.pid").write_text(f"{os.getpid()}\n")
+        if roles.is_trainer:
+            rc = run_trainer(cfg, init, roles, solver, scheduler, names, flag)
+        else:
+            torch.set_num_threads(1)
+            rc = run_solver(cfg, roles, solver, names)
+        # a stop signal that arrives while this rank waits in MPI_Finalize for the others must
+        # not kill it: Python restores the default action (terminate) for its own handlers
+        # when it shuts down, but keeps "ignore"
+        for s in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(s, signal.SIG_IGN)
+        return rc
+    except BaseException as err:  # noqa: B036 - any rank failing must end the whole job
+        import traceback
+
+        traceback.print_exc()
+        print(f"[online rank {roles.world.rank} ({roles.role})] fatal: {type(err).__name__}: "
+              f"{err}; aborting the MPI job", file=sys.stderr, flush=True)
+        sys.stderr.flush()
+        roles.world.Abort(1)
+        return 1
+
+
+def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
+    names = tuple(solver.param_names)
+    if cfg.parameters is not None:
+        box = {k: tuple(float(x) for x in v) for k, v in cfg.parameters.items()}
+        if set(box) != set(names) or any(len(v) != 2 for v in box.values()):
+            raise ValueError(f"online config: parameters must give [low, high] for exactly "
+                             f"{list(names)}, got {cfg.parameters}")
+        return {k: box[k] for k in names}
+    box = {}
+    for n in names:
+        rng = getattr(solver, f"{n}_range", None)
+        if rng is None:
+            raise ValueError(f"online config: {solver.name} has no {n}_range; give "
+                             f"parameters: {{{n}: [low, high]}}")
+        box[n] = (float(rng[0]), float(rng[1]))
+    return box
+
+
+def run_solver(cfg, roles, solver, names) -> int:
+    from pdesurrogate.streaming import run_solver_rank, solver_simulation
+
+    simulate = solver_simulation(solver, cfg.n_steps, cfg.dt)
+    # any exception of a simulation (divergence or a solver error) fails that simulation: the
+    # scheduler reruns it with a new seed, at most max_retries times
+    run_solver_rank(roles, simulate, names, credits=cfg.credits, retry_on=(Exception,))
+    return 0
+
+
+def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
+    """``n`` trajectories ``(n, n_steps + 1, C, *grid)`` with parameters drawn in ``box``
+    (``(n, P)``), as the solver ranks make them (initial states from ``solver.sample``)."""
+    from pdesurrogate.streaming import draw_parameters
+
+    u0, _ = solver.sample(n, seed)
+    pts = draw_parameters(box, n, "random", seed)
+    params = {k: torch.tensor(pts[:, j], dtype=u0.dtype) for j, k in enumerate(box)}
+    u = solver.solve(u0, params, [k * dt for k in range(n_steps + 1)])
+    return u, torch.stack([params[k] for k in box], dim=1)
+
+
+def _ddp(roles, accelerator_is_gpu: bool):
+    """Strategy, devices and num_nodes for the trainer ranks (DDP among them)."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from pdesurrogate.streaming.roles import mpi
+    from pdesurrogate.training.trainer_ranks import TrainerRanksEnvironment
+
+    MPI = mpi()
+    comm = roles.comm
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
+    leader = local.rank == 0
+    nodes = comm.Split(0 if leader else MPI.UNDEFINED, key=comm.rank)
+    node_rank = nodes.rank if leader else 0
+    node_rank = local.bcast(node_rank, root=0)
+    n_nodes = comm.allreduce(1 if leader else 0)
+    if comm.rank == 0:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        addr = socket.gethostname()
+    else:
+        port, addr = None, None
+    port, addr = comm.bcast((port, addr), root=0)
+    env = TrainerRanksEnvironment(comm.size, comm.rank, local.rank, node_rank, addr, port)
+    strategy = DDPStrategy(cluster_environment=env,
+                           process_group_backend="nccl" if accelerator_is_gpu else "gloo")
+    return strategy, local.size, n_nodes
+
+
+def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from pdesurrogate.datasets import ChannelStats
+    from pdesurrogate.streaming import Receiver, make_buffer
+    from pdesurrogate.training.stream_data import StreamDataModule
+    from pdesurrogate.training.stream_monitor import StreamMonitor
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out, rank = Path(cfg.out), roles.rank_in_role
+    box = dict(scheduler.param_box)
+    pl.seed_everything(cfg.seed, verbose=False)
+    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories, cfg.seed + 1_000_003,
+                                cfg.n_steps, cfg.dt)
+    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + 2_000_003,
+                              cfg.n_steps, cfg.dt)
+    axes = (0, 1, *range(3, st_u.ndim))
+    stats = ChannelStats(mean=st_u.mean(dim=axes).tolist(), std=st_u.std(dim=axes).tolist(),
+                         spatial_dims=st_u.ndim - 3, param_names=list(names),
+                         param_mean=st_p.mean(0).tolist(), param_std=st_p.std(0).tolist())
+    data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
+                 "channel_names": list(solver.channel_names), "param_names": list(names),
+                 "k": 1, "dt": float(cfg.dt)}
+
+    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
+    buffer = make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
+                         watermark=cfg.buffer.watermark, max_bytes=max_bytes,
+                         seed=cfg.seed + rank)
+    receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler,
+                                   stall_timeout=cfg.stall_timeout)
+    ckpt_path = None
+    if cfg.resume:
+        ckpt_path = _restore(out, roles, receiver, scheduler)
+    flag.receiver = receiver
+    if flag.requested:
+        receiver.request_stop()
+    receiver.start()
+
+    module = init.model
+    dm = StreamDataModule(buffer, receiver, names, cfg.batch_size, val_u, val_p, stats,
+                          data_info)
+
+    def checkpoint(trainer, freeze: bool = False) -> None:
+        _write_checkpoint(out, trainer, receiver, roles, cfg, freeze)
+
+    monitor = StreamMonitor(receiver, buffer, log_every_n_steps=cfg.trainer.log_every_n_steps
+                            or 20, checkpoint=checkpoint,
+                            checkpoint_every_n_steps=cfg.checkpoint_every_n_steps)
+    callbacks: list = [monitor]
+    targs = {k: v for k, v in dict(cfg.trainer).items() if k not in TRAINER_SKIP}
+    if targs.get("enable_progress_bar") is not False:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    gpu = targs.get("accelerator") in ("gpu", "cuda") or (
+        targs.get("accelerator") in (None, "auto") and torch.cuda.is_available())
+    if roles.comm.size > 1:
+        strategy, devices, num_nodes = _ddp(roles, gpu)
+    else:
+        from lightning.fabric.plugins.environments import LightningEnvironment
+
+        # one trainer: never let Lightning read srun's SLURM variables (they count every rank)
+        strategy, devices, num_nodes = "auto", 1, 1
+        targs["plugins"] = [LightningEnvironment()]
+    trainer = pl.Trainer(
+        **targs, strategy=strategy, devices=devices, num_nodes=num_nodes, callbacks=callbacks,
+        logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")],
+        max_epochs=-1, val_check_interval=cfg.validation.every_n_steps,
+        check_val_every_n_epoch=None, default_root_dir=out, enable_checkpointing=False,
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    train_s = time.perf_counter() - t0
+
+    if receiver.stopped:
+        checkpoint(trainer, freeze=True)
+        receiver.join()
+        _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
+                None)
+        return 0
+    if not receiver.ended:
+        # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
+        # let the solvers finish the ones they are in (dropped) and end the stream
+        receiver.snapshot(freeze=True)
+    receiver.join()
+    val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished", val,
+            module=module, val_u=val_u, val_p=val_p)
+    return 0
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool) -> None:
+    """Collective over the trainer ranks: stage every file, then rank 0 swaps the directory."""
+    comm, rank = roles.comm, roles.rank_in_role
+    snap = receiver.snapshot(freeze=freeze)
+    final, stage, old = out / CHECKPOINT, out / f"{CHECKPOINT}.partial", out / f"{CHECKPOINT}.old"
+    if rank == 0:
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir(parents=True)
+    comm.Barrier()
+    _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
+    trainer.save_checkpoint(stage / "model.ckpt")
+    committed = comm.allreduce(len(snap["committed_sims"]))
+    comm.Barrier()
+    if rank == 0:
+        manifest = {"trainers": comm.size, "global_step": int(trainer.global_step),
+                    "simulations": cfg.simulations, "committed": int(committed),
+                    "stop": bool(freeze), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(stage, final)
+        shutil.rmtree(old, ignore_errors=True)
+    comm.Barrier()
+
+
+def _restore(out: Path, roles, receiver, scheduler) -> str:
+    """Load this rank's stream state and the scheduler's; return the Lightning checkpoint."""
+    ck = out / CHECKPOINT
+    manifest = _read_manifest(out)
+    if manifest is None:
+        raise ValueError(f"--resume: no checkpoint in {str(ck)!r}")
+    if manifest["trainers"] != roles.comm.size:
+        raise ValueError(f"{str(ck)!r} was written by {manifest['trainers']} trainer ranks; this "
+                         f"run has {roles.comm.size} (resume with the same trainers)")
+    states = []
+    for r in range(roles.comm.size):
+        path = ck / f"stream-trainer{r}.pt"
+        try:
+            states.append(torch.load(path, weights_only=True))
+        except Exception as e:
+            raise ValueError(f"{str(path)!r}: cannot read the stream state: {e}") from None
+    done = sorted(set().union(*(set(s["committed_sims"]) for s in states)))
+    sched = dict(states[0]["scheduler"])
+    sched["done"] = done
+    scheduler.load_state_dict(sched)
+    receiver.restore(states[roles.rank_in_role])
+    return str(ck / "model.ckpt")
+
+
+# -- end of run -------------------------------------------------------------------------------
+def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, val,
+            module=None, val_u=None, val_p=None) -> None:
+    comm = roles.comm
+    mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(),
+            "buffer": receiver.buffer.stats(), "monitor": monitor.summary,
+            "committed_sims": sorted(receiver.committed_sims)}
+    everyone = comm.gather(mine, root=0)
+    if roles.rank_in_role != 0:
+        return
+    sched = scheduler.counts()
+    committed = sorted(s for r in everyone for s in r["committed_sims"])
+    summary: dict[str, Any] = {
+        "status": status, "global_step": int(trainer.global_step), "train_seconds": train_s,
+        "simulations": cfg.simulations, "committed_simulations": len(committed),
+        "committed_sim_ids": committed, "scheduler": sched,
+        "abandoned_sim_ids": sorted(scheduler.abandoned),
+        "samples_received": sum(r["receiver"]["samples"] for r in everyone),
+        "mb_received": sum(r["receiver"]["bytes"] for r in everyone) / 1e6,
+        "malformed_messages": sum(r["receiver"]["malformed"] for r in everyone),
+        "sims_failed": sum(r["receiver"]["sims_failed"] for r in everyone),
+        "sims_duplicate": sum(r["receiver"]["sims_duplicate"] for r in everyone),
+        "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
+        "trainers": everyone,
+    }
+    if val is not None:
+        summary["validation"] = {k: float(v) for k, v in val.items()}
+    if module is not None:
+        from pdesurrogate.export import export_surrogate
+
+        summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
+        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg)
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    os.replace(tmp, out / "summary.json")
+    _print_summary(summary, out)
+
+
+def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pdesurrogate.plots import rollout_figure
+    from pdesurrogate.training.losses import relative_l2
+
+    paths = []
+    hist = monitor.history
+    if hist:
+        steps = [h["step"] for h in hist]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+        axes[0].plot(steps, [h["stream/samples_per_s"] for h in hist])
+        axes[0].set(title="samples/s received", xlabel="training step")
+        axes[1].plot(steps, [h["stream/buffer_fill"] for h in hist], label="buffer fill")
+        axes[1].plot(steps, [h["trainer/idle_fraction"] for h in hist], label="idle fraction")
+        axes[1].set(title="buffer fill, trainer idle", xlabel="training step", ylim=(0, 1.05))
+        axes[1].legend()
+        axes[2].plot(steps, [h["stream/seen_mean"] for h in hist], label="mean")
+        axes[2].plot(steps, [h["stream/seen_max"] for h in hist], label="max")
+        axes[2].set(title="times each stored item was seen", xlabel="training step")
+        axes[2].legend()
+        fig.tight_layout()
+        fig.savefig(out / "online.png", dpi=110)
+        plt.close(fig)
+        paths.append(str(out / "online.png"))
+    module.eval()
+    n = min(8, val_u.shape[0])
+    pred = module.rollout(val_u[:n, 0].to(module.device), val_p[:n].to(module.device),
+                          val_u.shape[1] - 1).cpu()
+    err = torch.stack([relative_l2(pred[:, s], val_u[:n, s], reduction="none").mean()
+                       for s in range(val_u.shape[1])]).numpy()
+    times = np.arange(val_u.shape[1]) * cfg.dt
+    paths.append(rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err,
+                                out / "rollout.png", title="online surrogate, validation"))
+    return paths
+
+
+def _print_summary(s: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"online run: {s['status']}", show_header=False)
+    t.add_row("training steps", str(s["global_step"]))
+    t.add_row("simulations committed", f"{s['committed_simulations']} of {s['simulations']}")
+    t.add_row("simulations abandoned", str(len(s["abandoned_sim_ids"])))
+    t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
+    t.add_row("malformed messages", str(s["malformed_messages"]))
+    t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.1f}")
+    t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
+    if "validation" in s:
+        rel = s["validation"].get("val/rel_l2", float("nan"))
+        t.add_row("validation rel L2 (rollout)", f"{rel:.4g}")
+    if "model" in s:
+        t.add_row("exported model", s["model"])
+        t.add_row("plots", ", ".join(s["plots"]))
+    t.add_row("summary", str(out / "summary.json"))
+    Console(stderr=True).print(t)

@@ -1,0 +1,206 @@
+"""``pdesurrogate online`` end to end, as a user runs it (the command starts its own MPI job with
+the venv's mpiexec): a tiny advection1d stream into a tiny FNO. Checks the exported model, the
+summary's accounting of simulations, stop-on-signal + ``--resume`` (every simulation trained on
+exactly once), resubmission of failing simulations, and a solver rank killed mid-run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PDESURROGATE = [sys.executable, "-m", "pdesurrogate.cli", "online"]
+
+pytestmark = pytest.mark.skipif(not (BIN / "mpiexec").exists(), reason="no mpiexec next to python")
+
+CONFIG = """
+seed: 0
+trainers: 1
+solvers: 2
+solver:
+  class_path: {solver}
+  init_args: {{n_points: 32, beta_range: [0.2, 1.0]}}
+simulations: {simulations}
+n_steps: 6
+dt: 0.05
+buffer: {{kind: reservoir, capacity: 60, watermark: 30}}
+batch_size: 16
+validation: {{trajectories: 4, every_n_steps: 1000}}
+stats_trajectories: 4
+checkpoint_every_n_steps: {ckpt}
+stall_timeout: 60
+model:
+  class_path: pdesurrogate.training.NextStepModule
+  init_args:
+    model:
+      class_path: pdesurrogate.models.FNO
+      init_args: {{in_channels: 1, out_channels: 1, n_modes: [8], hidden_channels: 8,
+                  n_layers: 2, n_params: 1}}
+    scheduler: none
+    residual: true
+trainer: {{enable_progress_bar: false, log_every_n_steps: 5, enable_model_summary: false}}
+"""
+
+# a solver whose first attempt of some simulations diverges (the seed of an attempt differs, so
+# a rerun succeeds): the online run must resubmit them and never train on their samples
+FLAKY = """
+import torch
+from pdesurrogate.solvers import Advection1D
+from pdesurrogate.solvers.base import SolverDivergedError
+
+
+class FlakyAdvection(Advection1D):
+    def sample(self, n, seed, dtype=torch.float32, device="cpu"):
+        self._bad = seed % 3 == 0
+        return super().sample(n, seed, dtype, device)
+
+    def advance(self, u, params, duration):
+        if getattr(self, "_bad", False) and u.shape[0] == 1:
+            raise SolverDivergedError(self.name, 0, duration, "injected fault")
+        return super().advance(u, params, duration)
+"""
+
+
+def write_config(tmp_path: Path, solver="pdesurrogate.solvers.Advection1D", simulations=24,
+                 ckpt=0) -> Path:
+    path = tmp_path / "online.yaml"
+    path.write_text(CONFIG.format(solver=solver, simulations=simulations, ckpt=ckpt))
+    return path
+
+
+def env_with(tmp_path: Path) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def run(args, tmp_path, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([*PDESURROGATE, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env_with(tmp_path))
+
+
+def summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended before {path} appeared"
+        assert time.monotonic() - t0 < timeout, f"{path} did not appear in {timeout} s"
+        time.sleep(0.2)
+
+
+def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
+    cfg, out = write_config(tmp_path), tmp_path / "run"
+    proc = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    assert s["status"] == "finished"
+    assert s["committed_sim_ids"] == list(range(24))
+    assert s["samples_received"] == 24 * 7 and s["sims_duplicate"] == 0
+    assert s["global_step"] > 0 and 0 <= s["idle_fraction"] < 1
+    assert (out / "model" / "model.safetensors").exists() and (out / "rollout.png").exists()
+    import torch
+
+    import pdesurrogate
+
+    sur = pdesurrogate.load(out / "model")
+    u0 = torch.zeros(2, 1, 32)
+    assert sur.rollout(u0, torch.full((2, 1), 0.5), steps=3).shape == (2, 4, 1, 32)
+
+
+def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
+    cfg, out = write_config(tmp_path, simulations=60, ckpt=5), tmp_path / "run"
+    proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env_with(tmp_path))
+    try:
+        wait_for(out / "checkpoint" / "manifest.json", proc, 240)
+        proc.send_signal(signal.SIGTERM)  # the launcher turns it into SIGUSR1 for the job
+        log, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, log
+    first = summary(out)
+    assert first["status"] == "stopped", log
+    manifest = json.loads((out / "checkpoint" / "manifest.json").read_text())
+    assert manifest["stop"] and manifest["global_step"] == first["global_step"]
+    before = set(first["committed_sim_ids"])
+    assert manifest["committed"] == len(before)
+
+    # a fresh run into the same directory must not silently overwrite the checkpoint
+    again = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    proc = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    second = summary(out)
+    assert second["status"] == "finished"
+    assert second["committed_sim_ids"] == list(range(60))  # none lost
+    assert second["sims_duplicate"] == 0  # none trained on twice
+    assert second["global_step"] > first["global_step"]  # optimiser state and step restored
+    new = set(second["committed_sim_ids"]) - before
+    assert second["samples_received"] == 7 * len(new)  # only the missing ones ran again
+
+
+def test_failing_simulations_are_resubmitted_with_a_new_seed(tmp_path):
+    (tmp_path / "flaky_solver.py").write_text(FLAKY)
+    cfg = write_config(tmp_path, solver="flaky_solver.FlakyAdvection", simulations=24)
+    out = tmp_path / "run"
+    proc = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    assert s["sims_failed"] > 0  # some first attempts diverged ...
+    assert s["scheduler"]["attempts"] == 24 + s["sims_failed"]  # ... and were rerun
+    committed = set(s["committed_sim_ids"]) | set(s["abandoned_sim_ids"])
+    assert committed == set(range(24)) and s["sims_duplicate"] == 0
+    # samples of failed attempts never reached the buffer: each committed sim sent 7
+    assert s["trainers"][0]["receiver"]["items_committed"] == 6 * len(s["committed_sim_ids"])
+
+
+def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
+    cfg, out = write_config(tmp_path, simulations=150, ckpt=3), tmp_path / "run"
+    proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env_with(tmp_path))
+    try:
+        wait_for(out / "checkpoint" / "manifest.json", proc, 240)
+        pid = int((out / "ranks" / "solver0.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        log, _ = proc.communicate(timeout=120)  # never a silent hang
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, log
+    assert "failed" in log and "--resume" in log and "last checkpoint" in log
+    proc = run(["--config", str(cfg), "--out", str(out), "--resume",
+                ], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    assert s["committed_sim_ids"] == list(range(150)) and s["sims_duplicate"] == 0
+
+
+def test_config_errors_name_the_key(tmp_path):
+    cfg = write_config(tmp_path)
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--buffer.capasity", "3"],
+               tmp_path, timeout=120)
+    assert proc.returncode == 2 and "capasity" in proc.stderr
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--resume"], tmp_path,
+               timeout=120)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_trainer_ranks_train_with_ddp_on_disjoint_streams(tmp_path):
+    cfg, out = write_config(tmp_path, simulations=24), tmp_path / "run"
+    proc = run(["--config", str(cfg), "--out", str(out), "--trainers", "2", "--solvers", "2"],
+               tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    a, b = (set(t["committed_sim_ids"]) for t in s["trainers"])
+    assert not a & b and a | b == set(range(24))
+    assert s["trainers"][0]["monitor"]["batches"] == s["trainers"][1]["monitor"]["batches"]
