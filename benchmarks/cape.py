@@ -1,0 +1,411 @@
+"""CAPE vs FNO on PDE parameters not seen in training (Takamoto, Alesiani & Niepert, ICML 2023).
+
+What: for each family (``advection1d``: ``u_t + β u_x = 0``; ``burgers1d``: ``u_t + (u²/2)_x =
+ν u_xx``), trajectories are generated at a few *training* parameter values and the models are
+tested on fresh trajectories at the training values ("seen"), at held-out values between them
+("between") and outside their range ("outside"):
+
+    advection1d  β  train 0.2, 0.4, 1.0, 2.0        between 0.3, 0.7, 1.5        outside 0.1, 3.0
+    burgers1d    ν  train 0.002, 0.005, 0.01, 0.02  between 0.003, 0.007, 0.015  outside 0.001, 0.04
+
+(our own choice in the spirit of the paper's PDEBench split: a handful of training values
+spanning a decade, unseen values in the gaps and beyond both ends). Initial conditions on [0, 1),
+periodic: advection the PDEBench-style sum of two sines (wavenumbers 1..4); Burgers the FNO
+paper's Gaussian random field (with two random sines and ν >= 0.02, some trajectories decay to
+norms of 1e-9 by t = 1 and a relative error of such a field means nothing). 64 grid points;
+Burgers is solved on 512 points and subsampled (the stored field agrees with a 1024-point solve
+to ~1e-5); advection is exact. 21 frames on t in [0, 1] (dt = 0.05); the models step one frame
+at a time.
+
+Why: issue 4, requirement 7. CAPE should let a model adapt to unseen parameters better than
+feeding the parameter as an input channel.
+
+Models, at matched parameter counts (printed; within 5 %):
+
+* ``FNO``: ``pdesurrogate.models.FNO``, no parameter input (it cannot know β or ν at all: a
+  floor that shows how much the parameter matters);
+* ``FNO+p``: the same FNO with the (normalised) parameter as a constant input channel
+  (``n_params=1``), the "conditional" baseline, which is the fair comparison;
+* ``CAPE-FNO``: ``CAPEWrapper(FNO(in=2, n_params=0), CAPEModule)``: the parameter reaches the
+  FNO only through CAPE, as in the paper; auxiliary loss ``|CAPE(u_t, p) - u_{t+1}|`` with a
+  warm-up.
+
+The CAPE-FNO's base FNO has width ``--width``; the two plain FNOs get the width that makes their
+parameter count closest to the CAPE-FNO's (so the baselines are, if anything, slightly bigger).
+
+Training (the platform's ``NextStepModule``, residual, AdamW + cosine, the same settings and
+seeds for every model): windows of ``R + 1`` frames (``--rollout-steps``, one random window per
+training trajectory per epoch) and either
+
+* ``curriculum``: the tanh schedule from teacher forcing to fully autoregressive over the first
+  75 % of the epochs (``curriculum=True``), or
+* ``no curriculum``: the same windows, fully autoregressive from the first epoch
+  (``--no-curriculum-mode ar``, default) or one-step teacher forcing (``tf``: ``R = 1``).
+
+Metrics, in physical units, mean over test trajectories and over the values of a group:
+
+* ``1-step``: relative L2 of ``f(u_t) vs u_{t+1}`` from the true state, over all frames;
+* ``rollout``: autoregressive rollout from ``u_0`` over all 20 steps, relative L2 per step
+  averaged over the steps (the same figure as ``test/rel_l2`` of ``pdesurrogate test``).
+
+The table also gives the ratio CAPE-FNO / FNO+p per group (< 1: CAPE better).
+
+Run: ``python benchmarks/cape.py [--epochs 40] [--quick] [--json out.json]`` (default about
+15 minutes on 2 busy cores; ``--quick`` about a minute, for ``make test-all``). Threads default
+to 1: on a shared 2-core machine a second intra-op thread makes these small models much slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(width=160)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    param: str
+    train: tuple[float, ...]
+    between: tuple[float, ...]
+    outside: tuple[float, ...]
+    solver_points: int  # the solve's resolution; stored every solver_points // points
+
+    def groups(self) -> dict[str, tuple[float, ...]]:
+        return {"seen": self.train, "between": self.between, "outside": self.outside}
+
+
+FAMILIES = {
+    "advection1d": Family("advection1d", "beta", (0.2, 0.4, 1.0, 2.0), (0.3, 0.7, 1.5),
+                          (0.1, 3.0), 64),
+    "burgers1d": Family("burgers1d", "nu", (0.002, 0.005, 0.01, 0.02), (0.003, 0.007, 0.015),
+                        (0.001, 0.04), 512),
+}
+GROUPS = ("seen", "between", "outside")
+MODELS = ("fno", "fno_p", "cape")
+LABELS = {"fno": "FNO", "fno_p": "FNO+p", "cape": "CAPE-FNO"}
+REGIMES = ("no_curriculum", "curriculum")
+
+
+# -- data --------------------------------------------------------------------------------------
+def make_solver(family: Family, value: float, n_points: int):
+    from pdesurrogate.solvers import Advection1D, Burgers1D
+
+    if family.name == "advection1d":
+        return Advection1D(n_points=n_points, beta_range=(value, value), ic="sines")
+    return Burgers1D(n_points=n_points, nu_range=(value, value), ic="grf")
+
+
+def trajectories(family: Family, value: float, n: int, seed: int, points: int, times: list[float]
+                 ) -> torch.Tensor:
+    """``(n, T, 1, points)`` float32 trajectories at parameter ``value``."""
+    fine = max(family.solver_points, points)
+    if fine % points:
+        raise ValueError(f"{family.name}: solver_points {fine} is not a multiple of {points}")
+    solver = make_solver(family, value, fine)
+    u0, params = solver.sample(n, seed=seed)
+    traj = solver.solve(u0, params, times)
+    return traj[..., :: fine // points].contiguous().float()
+
+
+def build_data(family: Family, args, times: list[float], progress, task) -> dict:
+    """Training trajectories at the training values and test trajectories at every value."""
+    tag = hashlib.sha1(repr((family, args.points, times, args.train_per_value,
+                             args.test_per_value, args.seed)).encode()).hexdigest()[:12]
+    key = f"{family.name}_{tag}.pt"
+    path = os.path.join(args.cache, key) if args.cache else None
+    if path and os.path.exists(path):
+        progress.advance(task, 1)
+        return torch.load(path, weights_only=True)
+    out = {"train_u": [], "train_p": [], "test": {}}
+    for i, v in enumerate(family.train):
+        u = trajectories(family, v, args.train_per_value, 1000 * args.seed + i, args.points, times)
+        out["train_u"].append(u)
+        out["train_p"].append(torch.full((u.shape[0], 1), v))
+    out["train_u"] = torch.cat(out["train_u"])
+    out["train_p"] = torch.cat(out["train_p"])
+    for j, v in enumerate(sorted({x for g in family.groups().values() for x in g})):
+        out["test"][repr(v)] = trajectories(family, v, args.test_per_value,
+                                            1000 * args.seed + 500 + j, args.points, times)
+    if path:
+        os.makedirs(args.cache, exist_ok=True)
+        torch.save(out, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    progress.advance(task, 1)
+    return out
+
+
+class RandomWindows(torch.utils.data.Dataset):
+    """One window of ``R + 1`` consecutive frames per trajectory and epoch, at a random start."""
+
+    def __init__(self, u: torch.Tensor, p: torch.Tensor, rollout_steps: int):
+        self.u, self.p, self.r = u, p, rollout_steps
+        self.starts = u.shape[1] - rollout_steps
+
+    def __len__(self) -> int:
+        return self.u.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        j = int(torch.randint(self.starts, ()))
+        return {"u": self.u[i, j: j + self.r + 1], "params": self.p[i]}
+
+
+def stats_of(u: torch.Tensor, p: torch.Tensor, name: str):
+    from pdesurrogate.datasets import ChannelStats
+
+    return ChannelStats(mean=[float(u.mean())], std=[float(u.std())], spatial_dims=1,
+                        param_names=[name], param_mean=[float(p.mean())],
+                        param_std=[float(p.std())])
+
+
+# -- models ------------------------------------------------------------------------------------
+def n_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_models(args) -> dict[str, torch.nn.Module]:
+    """The three models; the plain FNOs' width is matched to the CAPE-FNO's parameter count."""
+    from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper
+
+    def fno(width: int, n_params: int) -> FNO:
+        return FNO(1, 1, [args.modes], hidden_channels=width, n_layers=args.layers,
+                   n_params=n_params)
+
+    cape = CAPEWrapper(
+        FNO(2, 1, [args.modes], hidden_channels=args.width, n_layers=args.layers,
+            n_params=1 if args.cape_base_params else 0),
+        CAPEModule(1, 1, 1, modes=args.cape_modes, kernel_size=5, hidden=args.cape_hidden))
+    target = n_parameters(cape)
+    out = {}
+    for name, n_params in (("fno", 0), ("fno_p", 1)):
+        width = min(range(2, 4 * args.width + 1),
+                    key=lambda w, n=n_params: abs(n_parameters(fno(w, n)) - target))
+        out[name] = fno(width, n_params)
+    out["cape"] = cape
+    return out
+
+
+# -- training and evaluation -------------------------------------------------------------------
+def train(model, data: dict, family: Family, regime: str, args):
+    import lightning.pytorch as pl
+
+    from pdesurrogate.training import NextStepModule
+
+    curriculum = regime == "curriculum"
+    r = 1 if (not curriculum and args.no_curriculum_mode == "tf") else args.rollout_steps
+    module = NextStepModule(
+        model, lr=args.lr, weight_decay=1e-4, scheduler="cosine", rollout_steps=r,
+        curriculum=curriculum, curriculum_epochs=max(1, round(0.75 * args.epochs)),
+        aux_weight=args.aux_weight, aux_warmup_epochs=args.aux_warmup_epochs,
+        aux_warmup_weight=args.aux_warmup_weight, residual=True)
+    module.set_normalization(stats_of(data["train_u"], data["train_p"], family.param))
+    loader = torch.utils.data.DataLoader(
+        RandomWindows(data["train_u"], data["train_p"], r), batch_size=args.batch_size,
+        shuffle=True, drop_last=False)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        # no validation loop on purpose; not a SLURM job; a torch deprecation inside Lightning
+        warnings.filterwarnings("ignore", ".*validation_step.*|.*srun.*|.*LeafSpec.*")
+        trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0,
+                             num_sanity_val_steps=0)
+        trainer.fit(module, train_dataloaders=loader)
+    return module.eval(), time.perf_counter() - t0
+
+
+@torch.no_grad()
+def evaluate(module, u: torch.Tensor, value: float) -> dict[str, float]:
+    """1-step and rollout relative L2 of ``module`` on trajectories ``u`` ``(n, T, 1, X)``."""
+    from pdesurrogate.training import relative_l2
+
+    n, t = u.shape[:2]
+    p = torch.full((n, 1), value)
+    # one step from every true frame
+    x = u[:, :-1].reshape(n * (t - 1), *u.shape[2:])
+    pn = module.normalize_params(p.repeat_interleave(t - 1, 0))
+    pred = module.denormalize(module(module.normalize(x), pn))
+    one = relative_l2(pred, u[:, 1:].reshape_as(pred))
+    roll = module.rollout(u[:, 0], p, t - 1)
+    steps = torch.stack([relative_l2(roll[:, s], u[:, s], reduction="none")
+                         for s in range(1, t)], dim=1)
+    if hasattr(module.model, "cape_output"):
+        module.model.cape_output = None
+    return {"one_step": float(one), "rollout": float(steps.mean()),
+            "final_step": float(steps[:, -1].mean())}
+
+
+# -- report ------------------------------------------------------------------------------------
+def fmt(x: float) -> str:
+    return f"{x:.4f}" if math.isfinite(x) and x < 100 else f"{x:.3g}"
+
+
+def print_family(fam: Family, res: dict) -> None:
+    counts = res["parameters"]
+    t = Table(title=f"{fam.name}: relative L2, mean over test trajectories and values "
+                    f"(train {fam.param} = {list(fam.train)}, between {list(fam.between)}, "
+                    f"outside {list(fam.outside)})")
+    t.add_column("training")
+    t.add_column("model")
+    t.add_column("params", justify="right")
+    for g in GROUPS:
+        t.add_column(f"{g} 1-step", justify="right")
+        t.add_column(f"{g} rollout", justify="right")
+    t.add_column("train s", justify="right")
+    for regime in REGIMES:
+        rows = res["runs"].get(regime, {})
+        for m in MODELS:
+            if m not in rows:
+                continue
+            g = rows[m]["groups"]
+            t.add_row(regime.replace("_", " "), LABELS[m], str(counts[m]),
+                      *[fmt(g[k][q]) for k in GROUPS for q in ("one_step", "rollout")],
+                      f"{rows[m]['train_seconds']:.0f}")
+        if "cape" in rows and "fno_p" in rows:
+            ratio = res["ratio_cape_to_fno_p"][regime]
+            t.add_row("", "[b]CAPE / FNO+p[/b]", "",
+                      *[f"{ratio[k][q]:.2f}" for k in GROUPS for q in ("one_step", "rollout")],
+                      "", end_section=True)
+    console.print(t)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="See the module docstring for the setup. Example: python benchmarks/cape.py "
+               "--quick --json cape.json",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--families", default="advection1d,burgers1d",
+                    help="comma-separated, from " + ", ".join(FAMILIES))
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="comma-separated, from fno (no parameter input), fno_p (parameter as a "
+                         "channel), cape (CAPE-FNO)")
+    ap.add_argument("--regimes", default=",".join(REGIMES), help="comma-separated, from "
+                    + ", ".join(REGIMES))
+    ap.add_argument("--no-curriculum-mode", choices=("ar", "tf"), default="ar",
+                    help="training without curriculum: 'ar' = the same R-step windows fully "
+                         "autoregressive from the start; 'tf' = one-step teacher forcing")
+    ap.add_argument("--points", type=int, default=64, help="stored grid points")
+    ap.add_argument("--frames", type=int, default=21, help="stored frames on t in [0, 1]")
+    ap.add_argument("--train-per-value", type=int, default=64,
+                    help="training trajectories per training parameter value")
+    ap.add_argument("--test-per-value", type=int, default=32,
+                    help="test trajectories per parameter value")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--rollout-steps", type=int, default=4, help="R, steps per training window")
+    ap.add_argument("--width", type=int, default=24, help="width of the CAPE-FNO's base FNO")
+    ap.add_argument("--modes", type=int, default=16, help="Fourier modes of the FNOs")
+    ap.add_argument("--layers", type=int, default=4, help="Fourier layers of the FNOs")
+    ap.add_argument("--cape-hidden", type=int, default=16, help="hidden channels of CAPE")
+    ap.add_argument("--cape-modes", type=int, default=16, help="Fourier modes of CAPE")
+    ap.add_argument("--cape-base-params", action="store_true",
+                    help="also give the CAPE-FNO's base FNO the parameter as a channel (the "
+                         "paper feeds it only [u, CAPE(u, p)])")
+    ap.add_argument("--aux-weight", type=float, default=0.1,
+                    help="CAPE auxiliary loss weight (0.1 was better than 1 and than 0.1 after a "
+                         "warm-up, see the docstring)")
+    ap.add_argument("--aux-warmup-epochs", type=int, default=0,
+                    help="epochs at the start with --aux-warmup-weight instead")
+    ap.add_argument("--aux-warmup-weight", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--cache", default="runs/bench/cape_data",
+                    help="folder for the generated trajectories ('' to regenerate every run)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny variant for tests: 16 trajectories per value, 3 epochs, width 8")
+    ap.add_argument("--json", default=None, help="write all figures here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.train_per_value, args.test_per_value, args.epochs = 16, 4, 3
+        args.width, args.modes, args.cape_hidden, args.cape_modes = 8, 8, 8, 8
+        args.frames, args.rollout_steps = 11, 3
+    families = [FAMILIES[f] for f in args.families.split(",")]
+    models = [m for m in args.models.split(",") if m]
+    regimes = [r for r in args.regimes.split(",") if r]
+    for m in models:
+        if m not in MODELS:
+            ap.error(f"--models: unknown model {m!r}; choose from {list(MODELS)}")
+    for r in regimes:
+        if r not in REGIMES:
+            ap.error(f"--regimes: unknown regime {r!r}; choose from {list(REGIMES)}")
+
+    torch.set_num_threads(args.threads)
+    import lightning.pytorch as pl
+
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # no "GPU available: False" banners
+
+    times = torch.linspace(0.0, 1.0, args.frames).tolist()
+    start = time.perf_counter()
+    result = {"settings": {k: v for k, v in vars(args).items()}, "families": {}}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("generating data", total=len(families))
+        data = {f.name: build_data(f, args, times, progress, task) for f in families}
+        total = len(families) * len(regimes) * len(models)
+        task = progress.add_task("training", total=total)
+        for fam in families:
+            d = data[fam.name]
+            pl.seed_everything(args.seed, verbose=False)
+            counts = {k: n_parameters(v) for k, v in build_models(args).items()}
+            res = {"param": fam.param, "train_values": list(fam.train),
+                   "between_values": list(fam.between), "outside_values": list(fam.outside),
+                   "parameters": counts,
+                   "parameter_ratio_to_cape": {k: counts[k] / counts["cape"] for k in counts},
+                   "runs": {}, "ratio_cape_to_fno_p": {}}
+            for regime in regimes:
+                rows = res["runs"].setdefault(regime, {})
+                for m in models:
+                    progress.update(task, description=f"{fam.name} {regime} {LABELS[m]}")
+                    pl.seed_everything(args.seed, verbose=False)
+                    model = build_models(args)[m]
+                    module, secs = train(model, d, fam, regime, args)
+                    per_value = {k: evaluate(module, d["test"][k], float(k))
+                                 for k in sorted(d["test"], key=float)}
+                    groups = {g: {q: sum(per_value[repr(v)][q] for v in vals) / len(vals)
+                                  for q in ("one_step", "rollout", "final_step")}
+                              for g, vals in fam.groups().items()}
+                    rows[m] = {"train_seconds": secs, "groups": groups, "per_value": per_value}
+                    progress.advance(task)
+                if "cape" in rows and "fno_p" in rows:
+                    res["ratio_cape_to_fno_p"][regime] = {
+                        g: {q: rows["cape"]["groups"][g][q] / rows["fno_p"]["groups"][g][q]
+                            for q in ("one_step", "rollout")} for g in GROUPS}
+            result["families"][fam.name] = res
+    result["wall_seconds"] = time.perf_counter() - start
+
+    for fam in families:
+        print_family(fam, result["families"][fam.name])
+        c = result["families"][fam.name]["parameters"]
+        console.print("parameters: " + ", ".join(f"{LABELS[k]} {c[k]}" for k in MODELS)
+                      + f" (CAPE-FNO base width {args.width}; ratio to CAPE-FNO "
+                      + ", ".join(f"{LABELS[k]} {c[k] / c['cape']:.3f}" for k in MODELS) + ")")
+    console.print(f"wall time {result['wall_seconds']:.0f} s; {args.epochs} epochs, "
+                  f"{args.train_per_value} training trajectories per value, R = "
+                  f"{args.rollout_steps}, {args.threads} thread(s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

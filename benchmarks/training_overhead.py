@@ -1,0 +1,403 @@
+"""Training throughput: ``pdesurrogate fit`` vs a bare PyTorch loop, same model and data.
+
+What: samples/s of the real ``pdesurrogate fit`` command (LightningCLI with the shipped config
+``configs/fit/fno_burgers.yaml``: rich progress bar, CSV + TensorBoard loggers, the default
+``ModelCheckpoint(save_last=True)`` writing every epoch) against a bare PyTorch loop that does the
+same training work and nothing else: the same ``pdesurrogate.models.FNO`` built from the config's
+arguments, the same dataset file, split, normalisation, ``OneStepPairs`` items and DataLoader
+(batch size, shuffling, no workers), the same residual relative-L2 loss in normalised space, the
+same AdamW and per-step cosine schedule, the same number of epochs. Issue 4, requirement 8:
+the overhead ``1 - fit / bare`` should be at most 5 %.
+
+How: data is Burgers (``configs/data/burgers1d.yaml``: GRF initial conditions, ν in
+[0.01, 0.1]) at ``--points`` grid points, generated once and cached. Each side runs as its own
+process, so both pay their own start-up; the two are interleaved A B B A A B ... (alternating
+the order cancels slow drifts of a shared machine's load) and the medians are compared. ``fit``
+runs under a pseudo-terminal, so the rich progress bar renders as in a user's terminal
+(``--no-tty`` to use pipes), with validation off (``--trainer.limit_val_batches 0``: validation
+is extra work, not overhead; the bare loop has none either). Both sides get the same
+``OMP_NUM_THREADS`` (``--threads``).
+
+Two figures per side:
+
+* whole command: ``epochs x training pairs / wall time of the process`` (start-up, imports,
+  data set-up, checkpoint writing all included): what a user feels for this run length.
+  Start-up is a fixed cost, so this ratio depends on ``--epochs``;
+* steady state: ``(epochs - 1) x training pairs / time from the start of the second epoch to
+  the end of training``, i.e. everything that repeats per epoch, including the progress bar,
+  logging and the per-epoch checkpoint, but not start-up or the first epoch. ``fit`` takes the
+  times with a callback (``EpochClock``: two ``perf_counter`` calls per epoch, added with
+  ``--trainer.callbacks+=``); the bare loop reads the same clock at the same points.
+
+Run: ``python benchmarks/training_overhead.py [--epochs 10] [--repeats 4] [--quick]
+[--json out.json]`` (default about 10 minutes on 2 busy cores; ``--quick`` 1 to 2 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def __getattr__(name: str):
+    # ``EpochClock`` is built on first use so that the bare worker, which runs this file, never
+    # imports Lightning (a bare PyTorch user would not pay for that import)
+    if name == "EpochClock":
+        return _epoch_clock_class()
+    raise AttributeError(name)
+
+
+_CLOCK = None
+
+
+def _epoch_clock_class():
+    global _CLOCK
+    if _CLOCK is None:
+        from lightning.pytorch.callbacks import Callback
+
+        class EpochClock(Callback):
+            """Writes ``{"epoch_starts": [...], "end": t, ...}`` (``perf_counter`` seconds, and
+            the same for the process's CPU time) to ``out`` when training ends."""
+
+            def __init__(self, out: str):
+                super().__init__()
+                self.out, self.starts, self.cpu_starts = out, [], []
+
+            def on_train_epoch_start(self, trainer, pl_module) -> None:
+                self.starts.append(time.perf_counter())
+                self.cpu_starts.append(time.process_time())
+
+            def on_train_end(self, trainer, pl_module) -> None:
+                end, cpu_end = time.perf_counter(), time.process_time()
+                dataset = trainer.train_dataloader.dataset
+                with open(self.out, "w") as f:
+                    json.dump({"epoch_starts": self.starts, "end": end,
+                               "cpu_epoch_starts": self.cpu_starts, "cpu_end": cpu_end,
+                               "samples_per_epoch": len(dataset),
+                               "threads": _threads()}, f)
+
+        EpochClock.__module__ = __name__
+        _CLOCK = EpochClock
+    return _CLOCK
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+# -- the bare PyTorch loop (runs in its own process) -------------------------------------------
+def bare_worker(spec_path: str) -> int:
+    """Train as ``spec`` says with a plain PyTorch loop; write the epoch clock to spec["out"]."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    import torch
+
+    from pdesurrogate.datasets import OneStepPairs, compute_stats, open_dataset, split_indices
+    from pdesurrogate.models import FNO
+
+    torch.manual_seed(spec["seed"])
+    data = open_dataset(spec["path"])
+    train, _, _ = split_indices(len(data), spec["fractions"], spec["split_seed"])
+    stats = compute_stats(data, train)
+    loader = torch.utils.data.DataLoader(OneStepPairs(data, k=1, indices=train),
+                                         batch_size=spec["batch_size"], shuffle=True,
+                                         num_workers=0)
+    model = FNO(**spec["model"])
+    opt = torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=spec["epochs"] * len(loader))
+    u_mean = torch.tensor(stats.mean).reshape(-1, 1)
+    u_std = torch.tensor([s if s > 0 else 1.0 for s in stats.std]).reshape(-1, 1)
+    p_mean = torch.tensor(stats.param_mean)
+    p_std = torch.tensor([s if s > 0 else 1.0 for s in stats.param_std])
+
+    def rel_l2(pred, target):
+        diff = torch.linalg.vector_norm((pred - target).flatten(1), dim=1)
+        return (diff / torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(1e-12)).mean()
+
+    model.train()
+    starts, cpu_starts = [], []
+    for _ in range(spec["epochs"]):
+        starts.append(time.perf_counter())
+        cpu_starts.append(time.process_time())
+        for batch in loader:
+            x = (batch["input"] - u_mean) / u_std
+            y = (batch["target"] - u_mean) / u_std
+            p = (batch["params"] - p_mean) / p_std
+            loss = rel_l2(x + model(x, p), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    end, cpu_end = time.perf_counter(), time.process_time()
+    with open(spec["out"], "w") as f:
+        json.dump({"epoch_starts": starts, "end": end, "cpu_epoch_starts": cpu_starts,
+                   "cpu_end": cpu_end, "samples_per_epoch": len(loader.dataset),
+                   "threads": torch.get_num_threads(), "final_loss": float(loss)}, f)
+    return 0
+
+
+# -- running a command -------------------------------------------------------------------------
+def run_process(cmd: list[str], env: dict, tty: bool) -> tuple[float, float, int, str]:
+    """Run ``cmd``; return (wall seconds, CPU seconds of the process and its children, return
+    code, last 4000 characters of its output).
+
+    With ``tty`` the command's stdout/stderr are a pseudo-terminal of 120 x 40 characters (what a
+    user's terminal gives rich), drained by this process while it runs."""
+    import resource
+    import subprocess
+
+    def child_cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    if not tty:
+        c0, t0 = child_cpu(), time.perf_counter()
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              cwd=ROOT)
+        wall, cpu = time.perf_counter() - t0, child_cpu() - c0
+        return wall, cpu, proc.returncode, proc.stdout.decode(errors="replace")[-4000:]
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    tail = bytearray()
+    c0, t0 = child_cpu(), time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
+                            close_fds=True)
+    os.close(slave)
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        tail += chunk
+        del tail[:-8000]
+    rc = proc.wait()
+    wall, cpu = time.perf_counter() - t0, child_cpu() - c0
+    os.close(master)
+    return wall, cpu, rc, tail.decode(errors="replace")[-4000:]
+
+
+def steady(clock: dict) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, epochs) from the start of the second epoch to the end of
+    training."""
+    starts = clock["epoch_starts"]
+    if len(starts) < 2:
+        raise ValueError("steady state needs at least 2 epochs")
+    return (clock["end"] - starts[1], clock["cpu_end"] - clock["cpu_epoch_starts"][1],
+            len(starts) - 1)
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="See the module docstring for what is measured and how.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--config", default="configs/fit/fno_burgers.yaml",
+                    help="fit config (its model must be pdesurrogate.models.FNO)")
+    ap.add_argument("--points", type=int, default=128, help="grid points of the data")
+    ap.add_argument("--trajectories", type=int, default=200,
+                    help="trajectories in the file (80%% train, 10%% val, 10%% test)")
+    ap.add_argument("--frames", type=int, default=11, help="stored times on [0, 1]")
+    ap.add_argument("--width", type=int, default=None,
+                    help="FNO hidden_channels (default: the config's)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="batch size (default: the config's)")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=4, help="runs of each side, interleaved")
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of both sides")
+    ap.add_argument("--no-tty", action="store_true",
+                    help="run fit with pipes instead of a pseudo-terminal")
+    ap.add_argument("--workdir", default="runs/bench/training_overhead",
+                    help="data, logs and checkpoints go here")
+    ap.add_argument("--quick", action="store_true",
+                    help="60 trajectories, 64 points, width 32, 3 epochs, 1 run of each")
+    ap.add_argument("--json", default=None, help="write all figures here")
+    ap.add_argument("--worker", choices=("bare",), help=argparse.SUPPRESS)
+    ap.add_argument("--spec", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker == "bare":
+        return bare_worker(args.spec)
+    if args.quick:
+        args.trajectories, args.points, args.epochs, args.repeats = 60, 64, 3, 1
+        args.width = args.width or 32
+    if args.epochs < 2:
+        ap.error("--epochs must be >= 2 (the steady state starts at the second epoch)")
+
+    import numpy as np
+    import yaml
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(width=130)
+    config_path = os.path.join(ROOT, args.config) if not os.path.isabs(args.config) \
+        else args.config
+    with open(config_path) as f:
+        cfg = yaml.safe_load(f)
+    model_cfg = cfg["model"]["init_args"]
+    if not model_cfg["model"]["class_path"].endswith("FNO"):
+        ap.error(f"{args.config}: the bare loop knows only pdesurrogate.models.FNO, got "
+                 f"{model_cfg['model']['class_path']}")
+    data_cfg = cfg["data"]["init_args"]
+    if data_cfg.get("k", 1) != 1 or data_cfg.get("rollout_steps", 1) != 1 \
+            or data_cfg.get("num_workers", 0) != 0 or model_cfg.get("rollout_steps", 1) != 1 \
+            or model_cfg.get("scheduler", "cosine") != "cosine" or not model_cfg.get("residual"):
+        ap.error(f"{args.config}: the bare loop mirrors one-step residual training with a cosine "
+                 "schedule, k = 1 and no loader workers only")
+    model_args = dict(model_cfg["model"]["init_args"])
+    if args.width:
+        model_args["hidden_channels"] = args.width
+    batch_size = args.batch_size or data_cfg.get("batch_size", 32)
+    fractions = list(data_cfg.get("fractions", (0.8, 0.1, 0.1)))
+    split_seed = data_cfg.get("seed", 0)
+
+    work = os.path.join(ROOT, args.workdir) if not os.path.isabs(args.workdir) else args.workdir
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, f"burgers_{args.points}_{args.trajectories}_{args.frames}.nc")
+    if not os.path.exists(path):
+        from pdesurrogate.datasets import generate_dataset
+        from pdesurrogate.solvers import Burgers1D
+
+        with open(os.path.join(ROOT, "configs/data/burgers1d.yaml")) as f:
+            solver_args = yaml.safe_load(f)["solver"]["init_args"]
+        solver_args["n_points"] = args.points
+        generate_dataset(Burgers1D(**solver_args), path, samples=args.trajectories,
+                         times=np.linspace(0.0, 1.0, args.frames), seed=0, batch_size=32,
+                         workers=1)
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")]).rstrip(
+                   os.pathsep))
+    env.pop("PDESURROGATE_DEBUG", None)
+    python = sys.executable
+    exe = os.path.join(os.path.dirname(python), "pdesurrogate")
+    fit_base = [exe] if os.path.exists(exe) else [python, "-m", "pdesurrogate.cli"]
+
+    def fit_cmd(i: int, clock: str) -> list[str]:
+        cmd = [*fit_base, "fit", "--config", config_path, "--data.path", path,
+               "--trainer.max_epochs", str(args.epochs),
+               "--trainer.default_root_dir", os.path.join(work, f"fit_{i}"),
+               "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+               "--data.init_args.batch_size", str(batch_size),
+               "--trainer.callbacks+=training_overhead.EpochClock",
+               "--trainer.callbacks.out", clock]
+        if args.width:
+            cmd += ["--model.init_args.model.init_args.hidden_channels", str(args.width)]
+        return cmd
+
+    def bare_cmd(i: int, clock: str) -> list[str]:
+        spec = {"path": path, "fractions": fractions, "split_seed": split_seed,
+                "seed": cfg.get("seed_everything", 0) or 0, "batch_size": batch_size,
+                "model": model_args, "lr": model_cfg.get("lr", 1e-3),
+                "weight_decay": model_cfg.get("weight_decay", 1e-4), "epochs": args.epochs,
+                "out": clock}
+        spec_path = os.path.join(work, f"bare_{i}.json")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f)
+        return [python, os.path.abspath(__file__), "--worker", "bare", "--spec", spec_path]
+
+    # the bare loop must see exactly the training pairs that fit sees
+    from pdesurrogate.training import FieldDataModule
+
+    dm = FieldDataModule(path, batch_size=batch_size, fractions=tuple(fractions),
+                         seed=split_seed)
+    dm.setup("fit")
+    n_pairs = len(dm.train_dataloader().dataset)
+
+    order = []
+    for i in range(args.repeats):
+        order += [("bare", i), ("fit", i)] if i % 2 == 0 else [("fit", i), ("bare", i)]
+    runs = {"bare": [], "fit": []}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("runs", total=len(order))
+        for side, i in order:
+            progress.update(task, description=f"{side} run {i + 1}/{args.repeats}")
+            clock_path = os.path.join(work, f"{side}_{i}_clock.json")
+            if os.path.exists(clock_path):
+                os.remove(clock_path)
+            shutil.rmtree(os.path.join(work, f"fit_{i}"), ignore_errors=True)  # a fresh run
+            cmd = fit_cmd(i, clock_path) if side == "fit" else bare_cmd(i, clock_path)
+            wall, cpu, rc, out = run_process(cmd, env, tty=side == "fit" and not args.no_tty)
+            if rc != 0 or not os.path.exists(clock_path):
+                console.print(out)
+                raise SystemExit(f"{side} run {i} failed (exit {rc}): {' '.join(cmd)}")
+            with open(clock_path) as f:
+                clock = json.load(f)
+            if clock["samples_per_epoch"] != n_pairs:
+                raise SystemExit(f"{side} trained on {clock['samples_per_epoch']} pairs per "
+                                 f"epoch, expected {n_pairs}")
+            secs, cpu_secs, epochs = steady(clock)
+            runs[side].append({
+                "wall_seconds": wall, "whole_samples_per_s": args.epochs * n_pairs / wall,
+                "cpu_seconds": cpu, "whole_samples_per_cpu_s": args.epochs * n_pairs / cpu,
+                "steady_seconds": secs, "steady_samples_per_s": epochs * n_pairs / secs,
+                "steady_cpu_seconds": cpu_secs,
+                "steady_samples_per_cpu_s": epochs * n_pairs / cpu_secs,
+                "first_epoch_seconds": clock["epoch_starts"][1] - clock["epoch_starts"][0],
+                "threads": clock["threads"]})
+            progress.advance(task)
+
+    measures = {"whole": "whole_samples_per_s", "whole_cpu": "whole_samples_per_cpu_s",
+                "steady": "steady_samples_per_s", "steady_cpu": "steady_samples_per_cpu_s"}
+    med = {s: {k: statistics.median(r[k] for r in runs[s])
+               for k in (*measures.values(), "wall_seconds", "cpu_seconds")} for s in runs}
+    result = {
+        "config": args.config, "points": args.points, "trajectories": args.trajectories,
+        "training_pairs": n_pairs, "batch_size": batch_size, "epochs": args.epochs,
+        "repeats": args.repeats, "threads": args.threads, "model": model_args,
+        "tty": not args.no_tty, "median": med, "runs": runs,
+    }
+    for name, key in measures.items():
+        ratio = med["fit"][key] / med["bare"][key]
+        result[f"ratio_{name}"], result[f"overhead_{name}"] = ratio, 1 - ratio
+    result["target_met"] = result["overhead_steady_cpu"] <= 0.05
+
+    t = Table(title=f"training samples/s, FNO width {model_args['hidden_channels']}, "
+                    f"{args.points} points, {n_pairs} pairs x {args.epochs} epochs, batch "
+                    f"{batch_size}, {args.threads} thread(s); median of {args.repeats} "
+                    "interleaved runs")
+    t.add_column("")
+    for head in ("whole command\nper wall s", "whole command\nper CPU s",
+                 "steady state\nper wall s", "steady state\nper CPU s", "process\nwall s",
+                 "process\nCPU s"):
+        t.add_column(head, justify="right")
+    for side, label in (("bare", "bare PyTorch loop"), ("fit", "pdesurrogate fit")):
+        t.add_row(label, *[f"{med[side][k]:.1f}" for k in measures.values()],
+                  f"{med[side]['wall_seconds']:.1f}", f"{med[side]['cpu_seconds']:.1f}")
+    t.add_row("fit / bare", *[f"{result[f'ratio_{m}']:.3f}" for m in measures], "", "")
+    t.add_row("[b]overhead[/b] (1 - fit/bare)",
+              *[f"{100 * result[f'overhead_{m}']:.1f} %" for m in measures], "", "")
+    console.print(t)
+    for key in ("steady_samples_per_s", "steady_samples_per_cpu_s"):
+        spread = {s: [round(r[key], 1) for r in runs[s]] for s in runs}
+        console.print(f"{key} per run: bare {spread['bare']}, fit {spread['fit']}")
+    console.print(f"target overhead <= 5 % (steady state, per CPU second): "
+                  f"{'met' if result['target_met'] else 'NOT met'} "
+                  f"({100 * result['overhead_steady_cpu']:.1f} %)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
