@@ -81,42 +81,51 @@ class BallProblem(nn.Module, ABC):
             return fn(x)
         return torch.cat([fn(x[i: i + step]) for i in range(0, x.shape[0], step)])
 
-    def _parts(self, x: torch.Tensor):
+    def _terms(self, x: torch.Tensor, laplacian: bool):
+        """``(u*, Δu*)`` (``Δu*`` None unless ``laplacian``) of one chunk, with the four
+        transcendental functions evaluated once per coordinate and shared."""
         c = self.c.to(x.dtype)
         xi, xj = x[:, :-1], x[:, 1:]
-        phi = xi + torch.cos(xj) + xj * torch.cos(xi)
-        return c, xi, xj, phi
+        cos_x = torch.cos(x)
+        ci, cj = cos_x[:, :-1], cos_x[:, 1:]
+        phi = xi + cj + xj * ci
+        sin_p = torch.sin(phi)
+        s = sin_p @ c
+        q = 1 - (x * x).sum(-1)
+        if not laplacian:
+            return q * s, None
+        sin_x = torch.sin(x)
+        cos_p = torch.cos(phi)
+        a = 1 - xj * sin_x[:, :-1]
+        b = ci - sin_x[:, 1:]
+        x_grad_s = (cos_p * (xi * a + xj * b)) @ c
+        lap_s = (-sin_p * (a * a + b * b) - cos_p * (xj * ci + cj)) @ c
+        return q * s, -2 * self.dim * s - 4 * x_grad_s + q * lap_s
 
     def exact(self, x: torch.Tensor) -> torch.Tensor:
         """``u*(x)``: ``(N, d) -> (N,)``."""
         self.check_points(x)
-
-        def fn(x):
-            c, _, _, phi = self._parts(x)
-            return (1 - (x * x).sum(-1)) * (torch.sin(phi) @ c)
-
-        return self._chunked(fn, x)
+        return self._chunked(lambda y: self._terms(y, False)[0], x)
 
     def exact_laplacian(self, x: torch.Tensor) -> torch.Tensor:
         """``Δu*(x)`` in closed form: ``(N, d) -> (N,)``."""
         self.check_points(x)
+        return self._chunked(lambda y: self._terms(y, True)[1], x)
 
-        def fn(x):
-            c, xi, xj, phi = self._parts(x)
-            sin_p, cos_p = torch.sin(phi), torch.cos(phi)
-            a = 1 - xj * torch.sin(xi)
-            b = torch.cos(xi) - torch.sin(xj)
-            s = sin_p @ c
-            x_grad_s = (cos_p * (xi * a + xj * b)) @ c
-            lap_s = (-sin_p * (a * a + b * b) - cos_p * (xj * torch.cos(xi) + torch.cos(xj))) @ c
-            q = 1 - (x * x).sum(-1)
-            return -2 * self.dim * s - 4 * x_grad_s + q * lap_s
+    def exact_and_source(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(u*(x), g(x))`` in one pass over the coordinates (what a training step needs)."""
+        self.check_points(x)
 
-        return self._chunked(fn, x)
+        def fn(y):
+            u, lap = self._terms(y, True)
+            return torch.stack([u, lap + self.reaction(u)])
+
+        both = self._chunked(lambda y: fn(y).t(), x)
+        return both[:, 0], both[:, 1]
 
     def source(self, x: torch.Tensor) -> torch.Tensor:
         """``g(x) = Δu*(x) + f(u*(x))``: ``(N, d) -> (N,)``."""
-        return self.exact_laplacian(x) + self.reaction(self.exact(x))
+        return self.exact_and_source(x)[1]
 
     def boundary_value(self, x: torch.Tensor) -> torch.Tensor:
         """``u`` on the unit sphere: 0 (the factor ``1 - ‖x‖²`` of ``u*`` vanishes there)."""

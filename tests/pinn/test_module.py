@@ -16,6 +16,7 @@ from pdesurrogate.pinn import (
     PINNModule,
     Poisson,
     sample_ball,
+    sample_sphere,
 )
 
 
@@ -88,3 +89,67 @@ def test_bad_settings_are_named():
         PINNModule()
     with pytest.raises(ValueError, match=r"points \(N, 3\)"):
         PINNModule(Poisson(3), width=4, depth=1).objective(torch.zeros(2, 4))
+
+
+def _loss(module, x, xb=None):
+    """mean r² with the exact Laplacian (+ the boundary loss)."""
+    with torch.no_grad():
+        u, lap = FullLaplacian().estimate(module.net, x)
+        r = module.problem.residual(u, lap, module.problem.source(x))
+        loss = (r * r).mean()
+        if xb is not None:
+            loss = loss + module.boundary_weight * (module.net(xb) ** 2).mean()
+    return float(loss)
+
+
+@pytest.mark.parametrize("problem", [Poisson(12, seed=2), AllenCahn(12, seed=2)],
+                         ids=lambda p: p.name)
+def test_init_output_bias_minimises_the_residual_over_the_bias(problem):
+    """After the fit, moving the output bias either way raises the mean squared residual at
+    the fitting points (the fit is the minimiser in b), and the loss dropped."""
+    torch.manual_seed(0)
+    module = PINNModule(problem.double(), FullLaplacian(), width=16, depth=2).double()
+    gen = torch.Generator().manual_seed(5)
+    x = sample_ball(200, 12, torch.Generator().manual_seed(5), torch.float64)
+    before = _loss(module, x)
+    b = module.init_output_bias(n_points=200, chunk=64, generator=gen)
+    assert b != 0
+    # the points drawn inside init_output_bias are those of sample_ball with the same
+    # generator, in chunks of 64: redraw them to evaluate the loss where it was fitted
+    gen = torch.Generator().manual_seed(5)
+    x = torch.cat([sample_ball(min(64, 200 - s), 12, gen, torch.float64)
+                   for s in range(0, 200, 64)])
+    at = _loss(module, x)
+    assert at < before
+    eps = 1e-3 * max(1.0, abs(b))
+    for sign in (1, -1):
+        module.net.out.bias.data += sign * eps
+        assert _loss(module, x) > at
+        module.net.out.bias.data -= sign * eps
+
+
+def test_init_output_bias_with_a_boundary_loss_and_in_fit():
+    """boundary='loss', Poisson: the interior residual does not see a constant, so the bias
+    zeroes the mean of u on the sphere; fit_output_bias=True applies the fit at step 0."""
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(6), SDGD(3), width=8, depth=2, boundary="loss",
+                        fit_output_bias=True)
+    module.init_output_bias(n_points=300)
+    xb = sample_sphere(2000, 6, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert abs(float(module.net(xb).mean())) < 0.05
+    torch.manual_seed(0)
+    fresh = PINNModule(Poisson(6), SDGD(3), width=8, depth=2, fit_output_bias=True)
+    b0 = fresh.net.out.bias.detach().clone()
+    trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      limit_val_batches=0)
+    with torch.no_grad():
+        expected = PINNModule(Poisson(6), SDGD(3), width=8, depth=2)
+        expected.load_state_dict(fresh.state_dict())
+        b = expected.init_output_bias()
+    trainer.fit(fresh, BallPoints(batch_size=8, steps_per_epoch=1))
+    # one Adam step moves the bias by at most ~lr past the fitted value
+    assert abs(float(fresh.net.out.bias.detach() - b0) - b) < 2 * fresh.lr + 1e-6
+    with pytest.raises(ValueError, match="fit_output_bias must be true or false"):
+        PINNModule(Poisson(3), fit_output_bias=1)

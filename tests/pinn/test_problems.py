@@ -67,8 +67,23 @@ def test_chunked_evaluation_matches_one_pass(monkeypatch):
     p = AllenCahn(30, seed=1).double()
     x = sample_ball(20, 30, torch.Generator().manual_seed(0), torch.float64)
     whole = p.source(x)
+    u_whole = p.exact(x)
     monkeypatch.setattr(mod, "_CHUNK_ELEMENTS", 100)  # 3 points per chunk
     torch.testing.assert_close(p.source(x), whole, rtol=1e-13, atol=1e-12)
+    u, g = p.exact_and_source(x)
+    torch.testing.assert_close(u, u_whole, rtol=1e-13, atol=1e-12)
+    torch.testing.assert_close(g, whole, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [Poisson, AllenCahn, SineGordon])
+def test_exact_and_source_is_exact_plus_laplacian_plus_reaction(cls):
+    """The fused pass (what a training step uses) agrees with the separate closed forms."""
+    p = cls(9, seed=4).double()
+    x = sample_ball(16, 9, torch.Generator().manual_seed(3), torch.float64)
+    u, g = p.exact_and_source(x)
+    torch.testing.assert_close(u, p.exact(x), rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(g, p.exact_laplacian(x) + p.reaction(p.exact(x)),
+                               rtol=1e-14, atol=1e-13)
 
 
 def test_spec_round_trip_and_bad_input():
