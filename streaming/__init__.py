@@ -36,7 +36,7 @@ from .buffers import (
     make_buffer,
 )
 from .client import StreamClient, route, run_solver_rank, solver_simulation
-from .iterable import BufferDataset, to_training_item
+from .iterable import BufferDataset, collate_items, to_training_item
 from .protocol import Kind, MalformedMessage
 from .receiver import Receiver
 from .roles import Roles, split_roles
@@ -52,5 +52,5 @@ __all__ = [
     "Scheduler", "SchedulerServer", "TaskClient", "Task", "draw_parameters",
     "StreamClient", "route", "run_solver_rank", "solver_simulation",
     "Receiver",
-    "BufferDataset", "to_training_item",
+    "BufferDataset", "to_training_item", "collate_items",
 ]

@@ -67,9 +67,11 @@ class StreamDataModule(LightningDataModule):
         self.stats, self.data_info, self.val_batch_size = stats, dict(data_info), val_batch_size
 
     def train_dataloader(self) -> DataLoader:
+        # the dataset draws and collates whole batches (one np.stack per field): per-item
+        # tensors + default_collate cost more time between steps than the draws themselves
         ds = BufferDataset(self.buffer, self.param_names, batch_size=self.batch_size,
-                           sync=self.receiver.should_continue)
-        return DataLoader(ds, batch_size=self.batch_size, num_workers=0)
+                           sync=self.receiver.should_continue, collate=True)
+        return DataLoader(ds, batch_size=None, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.val_batch_size, shuffle=False)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
-from pdesurrogate.streaming import BufferDataset, FIFOBuffer, Pair, Sample
+from pdesurrogate.streaming import BufferDataset, FIFOBuffer, Pair, Sample, collate_items
 from pdesurrogate.streaming.sample import pairs_of
 
 
@@ -76,3 +76,50 @@ def test_rejects_worker_processes():
     buf.close()
     with pytest.raises(RuntimeError, match="num_workers=0"):
         list(DataLoader(BufferDataset(buf, ("nu",)), num_workers=1))
+
+
+def test_collated_batches_equal_default_collate():
+    """collate=True yields whole batches equal to default_collate of the per-item dicts (pairs
+    and single samples); a group cut short by the end of the stream comes as a smaller batch."""
+    def filled(items):
+        buf = FIFOBuffer(capacity=20)
+        for it in items:
+            buf.put(it)
+        buf.close()
+        return buf
+
+    pairs = [p for sim in range(2) for p in pairs_of(trajectory(sim, 4))]
+    ref = list(DataLoader(BufferDataset(filled(pairs), ("beta", "nu"), dtype=torch.float64),
+                          batch_size=4))
+    got = list(DataLoader(BufferDataset(filled(pairs), ("beta", "nu"), dtype=torch.float64,
+                                        batch_size=4, collate=True), batch_size=None))
+    assert len(got) == len(ref) == 2 and got[1]["input"].shape == (2, 2, 8)
+    for g, r in zip(got, ref, strict=True):
+        assert g.keys() == r.keys()
+        for k in r:
+            assert g[k].dtype == r[k].dtype and torch.equal(g[k], r[k]), k
+    singles = trajectory(5, 3)
+    (b,) = list(BufferDataset(filled(singles), ("nu",), batch_size=3, collate=True))
+    r = default_collate([{"input": torch.from_numpy(s.fields), "t": torch.tensor(s.t)}
+                         for s in singles])
+    assert "target" not in b and torch.equal(b["input"], r["input"]) and torch.equal(b["t"],
+                                                                                  r["t"])
+    with pytest.raises(TypeError, match="mixes"):
+        collate_items([pairs[0], singles[0]], ("nu",))
+    with pytest.raises(KeyError, match="no parameter"):
+        collate_items(singles, ("kappa",))
+
+
+def test_collated_batches_follow_sync():
+    buf = FIFOBuffer(capacity=10)
+    for s in trajectory(0, 7):
+        buf.put(s)
+    calls = []
+
+    def sync(n):
+        calls.append(n)
+        return len(calls) <= 2
+
+    batches = list(BufferDataset(buf, ("nu",), batch_size=3, sync=sync, collate=True))
+    assert [b["step"].tolist() for b in batches] == [[0, 1, 2], [3, 4, 5]]
+    assert calls == [3, 3, 3] and len(buf) == 1
