@@ -225,7 +225,7 @@ def train(model, data: dict, family: Family, regime: str, args):
                              enable_model_summary=False, limit_val_batches=0,
                              num_sanity_val_steps=0)
         trainer.fit(module, train_dataloaders=loader)
-    return module.eval(), time.perf_counter() - t0
+    return module.train(False), time.perf_counter() - t0
 
 
 @torch.no_grad()

@@ -569,7 +569,7 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
         fig.savefig(out / "online.png", dpi=110)
         plt.close(fig)
         paths.append(str(out / "online.png"))
-    module.eval()
+    module.train(False)
     n = min(8, val_u.shape[0])
     pred = module.rollout(val_u[:n, 0].to(module.device), val_p[:n].to(module.device),
                           val_u.shape[1] - 1).cpu()
