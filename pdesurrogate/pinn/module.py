@@ -179,7 +179,8 @@ class PINNModule(LightningModule):
         Adding ``b`` to the MLP's output changes ``u`` by ``q b`` and ``Δu`` by ``b Δq``
         (hard boundary: ``q = 1 - ‖x‖²``, ``Δq = -2d``; boundary loss: ``q = 1``, ``Δq = 0``),
         so ``r(b) = r(0) + b Δq + f(u + q b) - f(u)``: Gauss–Newton in ``b``. The Laplacian of
-        the initial network comes from the module's estimator (unbiased; averaged over points).
+        the initial network comes from the module's estimator (unbiased; averaged over points;
+        an exact one runs ``full_chunk`` dimensions at a time).
         """
         from .points import sample_ball, sample_sphere
 
@@ -187,10 +188,12 @@ class PINNModule(LightningModule):
             torch.Generator().manual_seed(self.seed * 1_000_003 + 77)
         dev, dtype = self.net.out.bias.device, self.net.out.bias.dtype
         hard = self.boundary == "hard"
+        # the exact Laplacian ``full_chunk`` dimensions at a time: same value, bounded memory
+        est = self.estimator if self.estimator.stochastic else self._full
         us, laps, gs, qs = [], [], [], []
         for start in range(0, n_points, chunk):
             x = sample_ball(min(chunk, n_points - start), self.dim, gen, dtype).to(dev)
-            u, lap = self.estimator.estimate(self.net, x, self._generator)
+            u, lap = est.estimate(self.net, x, self._generator)
             us.append(u)
             laps.append(lap)
             gs.append(self.problem.source(x))
