@@ -488,9 +488,10 @@ def _offline_reference(args, out: Path) -> dict:
 
 class _TimeDataPath:
     """Times, in this process, the training loop's data calls between the first training batch
-    and the end: ``TrainingBuffer.get`` (``get_s``; ``starved_s`` for the gets that found nothing
-    drawable, i.e. waited for the stream) and ``Receiver.should_continue`` (``sync_s``). The
-    rest of the idle time is collation and Lightning's own work between batches."""
+    and the end: ``TrainingBuffer.get`` / ``get_many`` (``get_s``; ``starved_s`` for the calls
+    that found too few items drawable, i.e. waited for the stream) and
+    ``Receiver.should_continue`` (``sync_s``). The rest of the idle time is collation and
+    Lightning's own work between batches."""
 
     def __enter__(self):
         from pdesurrogate.streaming import Receiver, TrainingBuffer
@@ -500,24 +501,30 @@ class _TimeDataPath:
         self.starved = 0
         self._on = False
         self._orig = [(TrainingBuffer, "get", TrainingBuffer.get),
+                      (TrainingBuffer, "get_many", TrainingBuffer.get_many),
                       (Receiver, "should_continue", Receiver.should_continue),
                       (StreamMonitor, "on_train_batch_start", StreamMonitor.on_train_batch_start)]
-        (_, _, get), (_, _, sync), (_, _, start) = self._orig
+        (_, _, get), (_, _, get_many), (_, _, sync), (_, _, start) = self._orig
         me = self
 
-        def timed_get(buf, timeout=None):
-            # read without the lock: a hint of whether this get will wait for the stream
-            starved = buf._drawable() == 0 and not buf._closed
-            t0 = time.perf_counter()
-            try:
-                return get(buf, timeout)
-            finally:
-                if me._on:
-                    dt = time.perf_counter() - t0
-                    me.get_s += dt
-                    if starved:
-                        me.starved_s += dt
-                        me.starved += 1
+        def timed(fn, need):
+            def call(buf, *a, **k):
+                # read without the lock: a hint of whether this call will wait for the stream
+                starved = buf._drawable() < need(*a, **k) and not buf._closed
+                t0 = time.perf_counter()
+                try:
+                    return fn(buf, *a, **k)
+                finally:
+                    if me._on:
+                        dt = time.perf_counter() - t0
+                        me.get_s += dt
+                        if starved:
+                            me.starved_s += dt
+                            me.starved += 1
+            return call
+
+        timed_get = timed(get, lambda *a, **k: 1)
+        TrainingBuffer.get_many = timed(get_many, lambda n: n)
 
         def timed_sync(rec, *a, **k):
             t0 = time.perf_counter()

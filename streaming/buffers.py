@@ -148,15 +148,28 @@ class TrainingBuffer(ABC):
                     raise TimeoutError(f"{self.kind} buffer: no item within {timeout} s "
                                        f"(size {len(self._items)}, watermark {self.watermark})")
                 self._cond.wait(remaining)
-            i = self._draw_index()
-            item = self._items[i]
-            self._seen[i] += 1
-            self._gets += 1
-            self._max_seen = max(self._max_seen, self._seen[i])
-            if self._removes_on_get() or self._closed:
-                self._remove(i)
+            item = self._take()
             self._cond.notify_all()
             return item
+
+    def get_many(self, n: int) -> list[Item]:
+        """``n`` items, as ``n`` calls of :meth:`get` would return them, taken under one lock
+        acquisition while enough are drawable (a training batch); fewer only when the stream
+        has ended and the buffer is drained (``[]`` then). Waits like :meth:`get`."""
+        _check_int("n", n, 1)
+        out: list[Item] = []
+        with self._cond:
+            while len(out) < n:
+                if self._drawable() == 0:
+                    if self._closed and not self._items:
+                        break
+                    self._cond.notify_all()  # producers may wait for the room just made
+                    self._cond.wait()
+                    continue
+                out.append(self._take())
+            if out:
+                self._cond.notify_all()
+        return out
 
     def wait_ready(self, n: int = 1, timeout: float | None = None) -> bool:
         """Wait until ``n`` consecutive ``get`` calls will succeed without waiting (True), or the
@@ -241,6 +254,18 @@ class TrainingBuffer(ABC):
             self._cond.notify_all()
 
     # -- internals (lock held) -------------------------------------------------------------
+    def _take(self) -> Item:
+        """Draw one item (the policy's choice), count it seen, remove it if the policy (or the
+        end of the stream) says so."""
+        i = self._draw_index()
+        item = self._items[i]
+        self._seen[i] += 1
+        self._gets += 1
+        self._max_seen = max(self._max_seen, self._seen[i])
+        if self._removes_on_get() or self._closed:
+            self._remove(i)
+        return item
+
     def _full(self, size: int) -> bool:
         if len(self._items) >= self.capacity:
             return True

@@ -14,8 +14,9 @@ dataset asks all trainer ranks before each group of ``batch_size`` items, so dis
 yield the same number of batches (a last group smaller than ``batch_size`` is not drawn).
 
 With ``collate=True`` the dataset yields whole batches instead: the dict above with a leading
-batch axis (what ``default_collate`` makes of ``batch_size`` items), built with one ``np.stack``
-per field instead of several small tensors per item; use it with ``DataLoader(batch_size=None)``.
+batch axis (what ``default_collate`` makes of ``batch_size`` items), drawn with one
+:meth:`~.buffers.TrainingBuffer.get_many` and built with one ``np.stack`` per field instead of
+several small tensors per item; use it with ``DataLoader(batch_size=None)``.
 This is what online training uses: per-item tensors plus ``default_collate`` cost the training
 loop more time between steps than drawing the items (``benchmarks/streaming.py --part b``).
 
@@ -152,12 +153,7 @@ class BufferDataset(IterableDataset):
         while True:
             if self.sync is not None and not self.sync(self.batch_size):
                 return
-            items = []
-            for _ in range(self.batch_size):
-                item = self.buffer.get()
-                if item is None:
-                    break
-                items.append(item)
+            items = self.buffer.get_many(self.batch_size)
             if items:
                 yield collate_items(items, self.param_names, self.dtype)
             if len(items) < self.batch_size:

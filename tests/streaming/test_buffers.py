@@ -173,6 +173,43 @@ def test_producer_consumer_threads():
 
 
 @pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_get_many_equals_repeated_get(kind):
+    """get_many(n) returns what n get() calls return (same draws, seen counts and stats), and
+    after close the rest of the buffer then []."""
+    bufs = [make_buffer(kind, capacity=10, watermark=3, seed=4) for _ in range(2)]
+    for buf in bufs:
+        for i in range(10):
+            buf.put(sample(i))
+    a, b = bufs
+    for n in (1, 4, 3):
+        assert [x.sim_id for x in a.get_many(n)] == [b.get().sim_id for _ in range(n)]
+    assert a.seen_counts() == b.seen_counts() and a.stats() == b.stats()
+    for buf in bufs:
+        buf.close()
+    rest = [x.sim_id for x in a.get_many(100)]
+    assert rest == drain(b) and a.get_many(5) == []
+
+
+def test_get_many_waits_for_producer_and_frees_room():
+    """get_many(8) on a FIFO of capacity 3: it takes what is drawable, makes room for the
+    waiting producer, waits for more, and returns 8 items in order; after close a short
+    list."""
+    buf = FIFOBuffer(capacity=3)
+
+    def produce():
+        for i in range(10):
+            buf.put(sample(i))
+        buf.close()
+
+    th = threading.Thread(target=produce)
+    th.start()
+    assert [x.sim_id for x in buf.get_many(8)] == list(range(8))
+    assert [x.sim_id for x in buf.get_many(8)] == [8, 9]
+    th.join(5)
+    assert not th.is_alive() and buf.stats()["peak_size"] <= 3
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
 def test_state_dict_round_trip(kind):
     """state_dict survives torch.save / torch.load(weights_only=True); the restored buffer has
     the same items, seen counts and rng stream (same next draws)."""
