@@ -38,9 +38,11 @@ Flow control, two bounds on every solver rank:
   message; the trainer's receiver returns a credit when it has taken a sample off the network
   (into its pending store). When the training buffer is full the receiver waits in ``put`` and
   stops taking messages, credits stop, and solvers wait in :meth:`StreamClient.send`: a slow
-  trainer slows the solvers instead of filling memory. Control messages (END/FAILED/DONE) need
-  no credit. After ``DONE`` the receiver answers with a final :data:`~.protocol.CREDIT_FIN`,
-  which :meth:`StreamClient.shutdown` waits for, so no credit message is left unmatched.
+  trainer slows the solvers instead of filling memory. A waiting client polls for credits, then
+  sleeps up to 1 ms between polls, so it leaves its core to the trainer when ranks share cores.
+  Control messages (END/FAILED/DONE) need no credit. After ``DONE`` the receiver answers with
+  a final :data:`~.protocol.CREDIT_FIN`, which :meth:`StreamClient.shutdown` waits for, so no
+  credit message is left unmatched.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ from .protocol import (
 from .roles import Roles, mpi
 from .sample import check_finite_params
 from .scheduler import Outcome, Task, TaskClient
+
+# waiting for a credit: Iprobe back to back for CREDIT_SPIN_S seconds (a trainer keeping up
+# answers within that), then between polls sleep 20 us more each time, up to CREDIT_MAX_SLEEP
+CREDIT_SPIN_S = 5e-4
+CREDIT_MAX_SLEEP = 1e-3
 
 
 def route(sim_id: int, trainer_ranks: Sequence[int]) -> int:
@@ -259,9 +266,17 @@ class StreamClient:
             return
         self._stats["credit_waits"] += 1
         t0 = time.perf_counter()
+        naps = 0
         while self._credits[dst] <= 0:
-            # waiting in Recv also progresses our outstanding Isends
-            self._recv_credit(dst)
+            # Iprobe also progresses our outstanding Isends. A blocking Recv would busy-poll a
+            # core for as long as the trainer is behind (most of a run with fast solvers),
+            # taking it from the trainer when ranks share cores: poll, then sleep a little.
+            if self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
+                self._recv_credit(dst)
+                continue
+            if time.perf_counter() - t0 > CREDIT_SPIN_S:
+                naps += 1
+                time.sleep(min(CREDIT_MAX_SLEEP, 2e-5 * naps))
         self._stats["credit_wait_s"] += time.perf_counter() - t0
         self._credits[dst] -= 1
 

@@ -68,12 +68,11 @@ from .protocol import (
     TAG_CREDIT,
     TAG_HEADER,
     TAG_PAYLOAD,
+    Header,
     Kind,
     MalformedMessage,
-    decode_header,
-    decode_payload,
-    header_params,
-    header_shape,
+    parse_header,
+    payload_array,
 )
 from .roles import Roles, mpi, require_thread_multiple
 from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
@@ -375,7 +374,7 @@ class Receiver:
         try:
             if src not in self._owed:
                 raise MalformedMessage("unknown_source", str(src))
-            h = decode_header(raw, len(self.param_names))
+            h = parse_header(raw, len(self.param_names))
         except MalformedMessage as err:
             self._discard_payload(src, payload_bytes)
             self._count_malformed(err.reason)
@@ -383,15 +382,15 @@ class Receiver:
                 # it may have been a DATA message that cost a credit: give it back
                 self._owed[src] += 1
             return
-        kind = Kind(int(h["kind"]))
+        kind = h.kind
         if kind == Kind.DATA:
             self._on_data(src, h, payload_bytes)
             return
         payload = self._discard_payload(src, payload_bytes)
         if kind == Kind.END:
-            self._on_end(src, int(h["sim_id"]), int(h["step"]))
+            self._on_end(src, h.sim_id, h.step)
         elif kind == Kind.FAILED:
-            self._on_failed(src, int(h["sim_id"]), bytes(payload).decode("utf-8", "replace"))
+            self._on_failed(src, h.sim_id, bytes(payload).decode("utf-8", "replace"))
         elif kind == Kind.DONE:
             self._on_done(src)
 
@@ -402,9 +401,9 @@ class Receiver:
         self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
         return buf
 
-    def _on_data(self, src: int, h: np.void, payload_bytes: int) -> None:
+    def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
         self._owed[src] += 1
-        sim = int(h["sim_id"])
+        sim = h.sim_id
         pend = self._pending.get(src)
         if pend is not None and pend.sim_id != sim:
             # the previous simulation never ended: drop it rather than mix trajectories
@@ -412,16 +411,15 @@ class Receiver:
             pend = None
         if pend is None:
             pend = self._pending[src] = _Pending(sim)
-        if payload_bytes != int(h["nbytes"]):
+        if payload_bytes != h.nbytes:
             self._discard_payload(src, payload_bytes)
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
-        shape, dt = header_shape(h)
-        arr = np.empty(shape, dtype=dt)
+        arr = np.empty(h.shape, dtype=h.dtype)
         self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
         try:
-            arr = decode_payload(h, arr.reshape(-1).view(np.uint8))
+            arr = payload_array(h, arr.reshape(-1).view(np.uint8))
         except MalformedMessage as err:
             self._count_malformed(err.reason)
             pend.tainted = "malformed sample"
@@ -432,8 +430,8 @@ class Receiver:
             pend.tainted = f"more than max_pending_samples={self.max_pending_samples}"
             pend.samples = []
             return
-        pend.samples.append(Sample(arr, float(h["t"]), header_params(h, self.param_names),
-                                   sim, int(h["step"])))
+        pend.samples.append(Sample(arr, h.t, dict(zip(self.param_names, h.params, strict=True)),
+                                   sim, h.step))
         with self._lock:
             st = self._stats
             st["samples"] += 1
