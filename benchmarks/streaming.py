@@ -667,7 +667,7 @@ def part_c(args) -> dict:
     # data: the offline file and the test set, drawn as the online run's scheduler draws
     # parameters (uniform in the box) and initial states (solver.sample), other seeds
     _progress(f"offline file ({args.offline_sims} simulations) and test set "
-              f"({args.test_sims})", 0, 4)
+              f"({args.test_sims})", 0, 2 + 2 * args.c_repeats)
     t0 = time.perf_counter()
     off_u, off_p = trajectories(solver, box, args.offline_sims, seed + 7_000_003, n_steps, dt)
     data = work / "offline.nc"
@@ -675,72 +675,99 @@ def part_c(args) -> dict:
     test_u, test_p = trajectories(solver, box, args.test_sims, seed + 9_000_003, n_steps, dt)
     data_s = time.perf_counter() - t0
 
-    # online: the demo config, trained for --c-steps steps with an unbounded budget of
-    # simulations (the step limit ends the run, as it ends the offline one)
-    _progress(f"online: pdesurrogate online, {args.c_steps} steps, "
-              f"{args.online_solvers} solver ranks", 1, 4)
-    online_cfg = {**base, "out": str(work / "online"), "simulations": args.online_budget,
-                  "solvers": args.online_solvers, "sampling": "random",
-                  "checkpoint_every_n_steps": 0,
-                  "validation": {**base["validation"], "every_n_steps": 10**9},
-                  "trainer": {**base["trainer"], "max_steps": args.c_steps,
-                              "enable_progress_bar": False}}
-    if args.threads:
-        online_cfg["threads"] = args.threads
-    (work / "online.yaml").write_text(yaml.safe_dump(online_cfg, sort_keys=False))
-    online_cmd = [*py, "online", "--config", str(work / "online.yaml")]
-    online_s = _run_command(online_cmd, work / "online.log", env)
-    summary = json.loads((work / "online" / "summary.json").read_text())
+    n_parts = 2 + 2 * args.c_repeats
+    runs: dict[str, list[dict]] = {"online": [], "offline": []}
+    for rep in range(args.c_repeats):
+        run_seed = seed + rep
+        tag = f"-{rep}" if args.c_repeats > 1 else ""
+        # online: the demo config, trained for --c-steps steps with an unbounded budget of
+        # simulations (the step limit ends the run, as it ends the offline one)
+        _progress(f"online{tag}: pdesurrogate online, {args.c_steps} steps, "
+                  f"{args.online_solvers} solver rank(s), seed {run_seed}", 1 + 2 * rep, n_parts)
+        out = work / f"online{rep}"
+        online_cfg = {**base, "out": str(out), "seed": run_seed,
+                      "simulations": args.online_budget, "solvers": args.online_solvers,
+                      "sampling": "random", "checkpoint_every_n_steps": 0,
+                      "validation": {**base["validation"], "every_n_steps": 10**9},
+                      "trainer": {**base["trainer"], "max_steps": args.c_steps,
+                                  "enable_progress_bar": False}}
+        if args.threads:
+            online_cfg["threads"] = args.threads
+        (work / f"online{rep}.yaml").write_text(yaml.safe_dump(online_cfg, sort_keys=False))
+        online_cmd = [*py, "online", "--config", str(work / f"online{rep}.yaml")]
+        online_s = _run_command(online_cmd, work / f"online{rep}.log", env)
+        summary = json.loads((out / "summary.json").read_text())
+        runs["online"].append({
+            **_test_errors(out / "model", test_u, test_p), "seed": run_seed,
+            "gradient_steps": summary["global_step"],
+            "simulations": summary["committed_simulations"],
+            "samples_received": summary["samples_received"],
+            "idle_fraction": summary["idle_fraction"], "wall_s": online_s,
+            "command": " ".join(online_cmd)})
 
-    # offline: the same LightningModule (model, optimiser, lr, weight decay, no schedule),
-    # batch size and steps, on the fixed file (all of it trains; no validation split)
-    _progress(f"offline: pdesurrogate fit, {args.c_steps} steps on {args.offline_sims} "
-              "simulations", 2, 4)
-    fit_cfg = {
-        "seed_everything": seed,
-        "trainer": {"max_steps": args.c_steps, "max_epochs": -1, "accelerator":
-                    base["trainer"].get("accelerator", "auto"), "devices": 1,
-                    "limit_val_batches": 0, "num_sanity_val_steps": 0,
-                    "log_every_n_steps": base["trainer"].get("log_every_n_steps", 20),
-                    "enable_progress_bar": False, "default_root_dir": str(work / "offline")},
-        "model": base["model"],
-        "data": {"class_path": "pdesurrogate.training.FieldDataModule",
-                 "init_args": {"path": str(data), "batch_size": batch, "k": 1,
-                               "fractions": [1.0, 0.0, 0.0], "seed": seed}},
-    }
-    (work / "fit.yaml").write_text(yaml.safe_dump(fit_cfg, sort_keys=False))
-    fit_cmd = [*py, "fit", "--config", str(work / "fit.yaml")]
-    fit_s = _run_command(fit_cmd, work / "fit.log", env)
-    ckpts = sorted((work / "offline").rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not ckpts:
-        raise SystemExit(f"streaming benchmark (c): no last.ckpt under {work / 'offline'}")
-    off_step = int(torch.load(ckpts[-1], map_location="cpu", weights_only=True)["global_step"])
-    export_cmd = [*py, "export", str(ckpts[-1]), str(work / "offline-model"), "--overwrite"]
-    _run_command(export_cmd, work / "export.log", env)
+        # offline: the same LightningModule (model, optimiser, lr, weight decay, no schedule),
+        # batch size and steps, on the fixed file (all of it trains; no validation split)
+        _progress(f"offline{tag}: pdesurrogate fit, {args.c_steps} steps on "
+                  f"{args.offline_sims} simulations, seed {run_seed}", 2 + 2 * rep, n_parts)
+        root = work / f"offline{rep}"
+        fit_cfg = {
+            "seed_everything": run_seed,
+            "trainer": {"max_steps": args.c_steps, "max_epochs": -1, "accelerator":
+                        base["trainer"].get("accelerator", "auto"), "devices": 1,
+                        "limit_val_batches": 0, "num_sanity_val_steps": 0,
+                        "log_every_n_steps": base["trainer"].get("log_every_n_steps", 20),
+                        "enable_progress_bar": False, "default_root_dir": str(root)},
+            "model": base["model"],
+            "data": {"class_path": "pdesurrogate.training.FieldDataModule",
+                     "init_args": {"path": str(data), "batch_size": batch, "k": 1,
+                                   "fractions": [1.0, 0.0, 0.0], "seed": run_seed}},
+        }
+        (work / f"fit{rep}.yaml").write_text(yaml.safe_dump(fit_cfg, sort_keys=False))
+        fit_cmd = [*py, "fit", "--config", str(work / f"fit{rep}.yaml")]
+        fit_s = _run_command(fit_cmd, work / f"fit{rep}.log", env)
+        ckpts = sorted(root.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not ckpts:
+            raise SystemExit(f"streaming benchmark (c): no last.ckpt under {root}")
+        off_step = int(torch.load(ckpts[-1], map_location="cpu",
+                                  weights_only=True)["global_step"])
+        model = work / f"offline-model{rep}"
+        _run_command([*py, "export", str(ckpts[-1]), str(model), "--overwrite"],
+                     work / f"export{rep}.log", env)
+        runs["offline"].append({
+            **_test_errors(model, test_u, test_p), "seed": run_seed,
+            "gradient_steps": off_step, "wall_s": fit_s, "command": " ".join(fit_cmd)})
 
-    _progress(f"test: {args.test_sims} held-out trajectories", 3, 4)
-    on = _test_errors(work / "online" / "model", test_u, test_p)
-    off = _test_errors(work / "offline-model", test_u, test_p)
     pairs = args.offline_sims * n_steps
+    keys = ("rollout_rel_l2", "one_step_rel_l2", "last_step_rel_l2")
+
+    def summarise(rs: list[dict]) -> dict:
+        # the mean over repeats; gradient steps must agree (the comparison's premise)
+        out = {k: float(np.mean([r[k] for r in rs])) for k in keys}
+        out.update({f"{k}_all": [r[k] for r in rs] for k in keys})
+        out["gradient_steps"] = min(r["gradient_steps"] for r in rs)
+        out["wall_s"] = float(np.mean([r["wall_s"] for r in rs]))
+        return out
+
     res = {
         "pde": solver.name, "grid": list(solver.shape), "n_steps": n_steps, "dt": dt,
-        "batch_size": batch, "steps": args.c_steps, "config": str(ONLINE_CONFIG.relative_to(ROOT)),
+        "batch_size": batch, "steps": args.c_steps, "repeats": args.c_repeats,
+        "config": str(ONLINE_CONFIG.relative_to(ROOT)),
         "model": base["model"]["init_args"]["model"],
-        "online": {**on, "gradient_steps": summary["global_step"],
-                   "simulations": summary["committed_simulations"],
-                   "samples_received": summary["samples_received"],
-                   "idle_fraction": summary["idle_fraction"],
-                   "solvers": args.online_solvers, "wall_s": online_s,
-                   "command": " ".join(online_cmd)},
-        "offline": {**off, "gradient_steps": off_step, "simulations": args.offline_sims,
-                    "pairs": pairs, "epochs": args.c_steps * batch / pairs, "wall_s": fit_s,
-                    "command": " ".join(fit_cmd)},
+        "online": {**summarise(runs["online"]), "solvers": args.online_solvers,
+                   "simulations": int(np.mean([r["simulations"] for r in runs["online"]])),
+                   "runs": runs["online"]},
+        "offline": {**summarise(runs["offline"]), "simulations": args.offline_sims,
+                    "pairs": pairs, "epochs": args.c_steps * batch / pairs,
+                    "runs": runs["offline"]},
         "test_sims": args.test_sims, "data_s": data_s,
         "melissa_fno_gain": MELISSA_FNO_GAIN,
     }
-    for key in ("rollout_rel_l2", "one_step_rel_l2", "last_step_rel_l2"):
-        # > 0: online's error is lower by this fraction of offline's
-        res[f"gain_{key}"] = 1.0 - on[key] / off[key]
+    for key in keys:
+        # > 0: online's mean error is lower by this fraction of offline's
+        res[f"gain_{key}"] = 1.0 - res["online"][key] / res["offline"][key]
+        # the same per seed (online and offline runs of one seed paired)
+        res[f"gain_{key}_all"] = [1.0 - a[key] / b[key] for a, b in
+                                  zip(runs["online"], runs["offline"], strict=True)]
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     else:
@@ -750,22 +777,39 @@ def part_c(args) -> dict:
 
 def table_c(results: list[dict]) -> Table:
     r = results[0]
+    n = r.get("repeats", 1)
     table = Table(title=f"(c) online vs offline, {r['pde']} {r['grid']} next-step FNO, "
                         f"{r['steps']} gradient steps of batch {r['batch_size']} each; test "
                         f"relative L2 on {r['test_sims']} held-out trajectories "
-                        f"({r['n_steps']} steps)")
+                        f"({r['n_steps']} steps)" + (f", mean of {n} seeds" if n > 1 else ""))
     for c in ("training", "simulations", "grad steps", "rollout rel L2", "one-step rel L2",
               "last-step rel L2", "wall s"):
         table.add_column(c, justify="left" if c == "training" else "right")
     for name, label in (("online", "online (stream, reservoir)"),
                         ("offline", "offline (fixed file)")):
         x = r[name]
+
+        def cell(key, x=x):
+            v = f"{x[key]:.4f}"
+            if n > 1:
+                v += f" ({min(x[key + '_all']):.4f}-{max(x[key + '_all']):.4f})"
+            return v
+
         table.add_row(label, str(x["simulations"]), str(x["gradient_steps"]),
-                      f"{x['rollout_rel_l2']:.4f}", f"{x['one_step_rel_l2']:.4f}",
-                      f"{x['last_step_rel_l2']:.4f}", f"{x['wall_s']:.0f}")
-    table.add_row("online lower by", "", "", f"{r['gain_rollout_rel_l2']:+.1%}",
-                  f"{r['gain_one_step_rel_l2']:+.1%}", f"{r['gain_last_step_rel_l2']:+.1%}",
-                  f"Melissa FNO: {r['melissa_fno_gain']:+.0%}")
+                      cell("rollout_rel_l2"), cell("one_step_rel_l2"), cell("last_step_rel_l2"),
+                      f"{x['wall_s']:.0f}")
+
+    def gain(key):
+        v = f"{r['gain_' + key]:+.1%}"
+        if n > 1:
+            v += " (" + ", ".join(f"{g:+.0%}" for g in r[f"gain_{key}_all"]) + ")"
+        return v
+
+    table.add_row("online lower by", "", "", gain("rollout_rel_l2"), gain("one_step_rel_l2"),
+                  gain("last_step_rel_l2"), f"Melissa FNO: {r['melissa_fno_gain']:+.0%}")
+    if n > 1:
+        table.caption = ("errors: mean over seeds (min-max); online lower by: of the means "
+                         "(per seed)")
     return table
 
 
@@ -899,6 +943,9 @@ def parse_args(argv: list[str] | None):
     ap.add_argument("--online-solvers", type=int, default=None,
                     help="(c) solver ranks of the online run (default: 2 with more than 4 CPU "
                          "cores, else 1)")
+    ap.add_argument("--c-repeats", type=int, default=1,
+                    help="(c) seeds: one online and one offline training each (default 1; "
+                         "single runs of the online side vary by tens of percent)")
     ap.add_argument("--test-sims", type=int, default=None,
                     help="(c) held-out test trajectories (default 64; quick 8)")
     ap.add_argument("--threads", type=int, default=None,
@@ -932,9 +979,9 @@ def parse_args(argv: list[str] | None):
     if args.threads is None and (os.cpu_count() or 1) <= 4:
         args.threads = 1
     if min(args.steps, args.c_steps, args.offline_sims, args.test_sims, args.bank,
-           args.online_budget, args.online_solvers) < 1:
-        ap.error("--steps, --c-steps, --offline-sims, --test-sims, --bank, --online-budget and "
-                 "--online-solvers must be positive")
+           args.online_budget, args.online_solvers, args.c_repeats) < 1:
+        ap.error("--steps, --c-steps, --c-repeats, --offline-sims, --test-sims, --bank, "
+                 "--online-budget and --online-solvers must be positive")
     if args.repeats < 1 or args.mb <= 0 or args.samples_per_sim < 1 or min(args.solvers) < 1:
         ap.error("--repeats, --mb, --samples-per-sim and --solvers must be positive")
     args.client_kwargs = {k: v for k, v in (("max_in_flight", args.max_in_flight),
