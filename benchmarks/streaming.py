@@ -51,8 +51,11 @@ solver, then ``pdesurrogate export``. Both exported models are tested on the sam
 state. The offline file and test set are drawn as the online scheduler draws (parameters uniform
 in the box, initial states from ``solver.sample``; ``pdesurrogate generate`` draws nu
 log-uniformly, which would test offline on another distribution), other seeds. Melissa reports
-16% lower test error online for its FNO; the table prints ours. This part starts its own
-commands and runs once, in the plain process.
+16% lower test error online for its FNO; the table prints ours. ``--c-repeats N`` trains N
+seeds (one online and one offline run each) and reports means, ranges and per-seed gains: the
+offline run is deterministic, but an online run is not (stream timing decides which
+simulations are in the reservoir when), and single online runs differ by tens of percent.
+This part starts its own commands and runs once, in the plain process.
 
 Run: ``python benchmarks/streaming.py [--part a|b|c|all] [--solvers 1 2] [--quick]
 [--json out.json]``.
