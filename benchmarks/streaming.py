@@ -731,8 +731,8 @@ def part_c(args) -> dict:
         ckpts = sorted(root.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
         if not ckpts:
             raise SystemExit(f"streaming benchmark (c): no last.ckpt under {root}")
-        off_step = int(torch.load(ckpts[-1], map_location="cpu",
-                                  weights_only=True)["global_step"])
+        ck = torch.load(ckpts[-1], map_location="cpu", weights_only=True)
+        off_step = int(ck["global_step"])
         model = work / f"offline-model{rep}"
         _run_command([*py, "export", str(ckpts[-1]), str(model), "--overwrite"],
                      work / f"export{rep}.log", env)
