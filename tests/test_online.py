@@ -201,6 +201,6 @@ def test_two_trainer_ranks_train_with_ddp_on_disjoint_streams(tmp_path):
                tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(out)
-    a, b = (set(t["committed_sim_ids"]) for t in s["trainers"])
+    a, b = (set(t["committed_sims"]) for t in s["trainers"])
     assert not a & b and a | b == set(range(24))
     assert s["trainers"][0]["monitor"]["batches"] == s["trainers"][1]["monitor"]["batches"]
