@@ -25,10 +25,11 @@ Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are one int64: ``n > 0`` gr
 DATA messages, :data:`CREDIT_FIN` says the trainer has seen the sender's ``DONE`` and will send
 nothing more. See :mod:`.client` for the flow-control scheme.
 
-:func:`decode_header` and :func:`decode_payload` validate what arrives and raise
+:func:`parse_header` and :func:`payload_array` validate what arrives and raise
 :class:`MalformedMessage` (the receiver counts and drops it; it never enters a buffer): bad magic
 or version, unknown kind or dtype, wrong parameter count, non-finite ``t``/params, bad shape,
-byte-count mismatch, non-finite field values.
+byte-count mismatch, non-finite field values. :func:`decode_header` and :func:`decode_payload`
+are the same checks for callers that want the numpy header record.
 """
 
 from __future__ import annotations
@@ -197,25 +198,25 @@ def decode_header(raw: np.ndarray, n_params: int) -> np.void:
     return raw.view(HEADER_DTYPE)[0]
 
 
+def _record_header(h: np.void) -> Header:
+    """A record already validated by :func:`decode_header` as a :class:`Header`."""
+    raw = np.frombuffer(h.tobytes(), dtype=np.uint8)
+    return parse_header(raw, int(h["n_params"]) if int(h["kind"]) == Kind.DATA else 0)
+
+
 def header_shape(h: np.void) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a validated DATA header's payload array."""
-    ndim = int(h["ndim"])
-    return tuple(int(s) for s in h["shape"][:ndim]), DTYPE_CODES[int(h["dtype"])]
+    parsed = _record_header(h)
+    return parsed.shape, parsed.dtype
 
 
 def decode_payload(h: np.void, payload: np.ndarray) -> np.ndarray:
-    """The field array of a validated DATA header from its received payload bytes (a view).
+    """The field array of a validated DATA header record from its received payload bytes (a
+    view): :func:`payload_array` for a record from :func:`decode_header`.
 
     Raises :class:`MalformedMessage` on a byte-count mismatch or non-finite values.
     """
-    if payload.nbytes != int(h["nbytes"]):
-        raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
-                                               f"{int(h['nbytes'])}")
-    shape, dt = header_shape(h)
-    arr = payload.view(dt).reshape(shape)
-    if not np.isfinite(arr).all():
-        raise MalformedMessage("non_finite_fields")
-    return arr
+    return payload_array(_record_header(h), payload)
 
 
 def payload_array(h: Header, payload: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ control communicators on its rank. Each loop iteration it
    preallocated header buffer, ``Probe`` the matching payload's size, and receive a DATA
    payload straight into a newly allocated array of the announced shape (that array becomes
    the sample; no second copy) or any other payload into a reusable scratch buffer;
-4. validates (:func:`~.protocol.decode_header`, :func:`~.protocol.decode_payload`): a
+4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.payload_array`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
    break pairs and the END count check);
