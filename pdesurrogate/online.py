@@ -114,7 +114,10 @@ def build_parser():
                    help="Periodic checkpoint (0: only on a signal).")
     p.add_argument("--stall_timeout", type=float | None, default=300.0,
                    help="Seconds without data after which a waiting trainer gives up.")
-    p.add_argument("--credits", type=int, default=8, help="Messages a solver may send ahead.")
+    p.add_argument("--credits", type=int, default=1024,
+                   help="Messages a solver may have ahead of its trainer.")
+    p.add_argument("--window_mb", type=float, default=32.0,
+                   help="MB (2**20 bytes) a solver may have ahead of its trainer.")
     p.add_argument("--threads", type=int | None, default=None,
                    help="torch threads per trainer rank (solver ranks use 1).")
     p.add_subclass_arguments(LightningModule, "model", required=True,
@@ -145,6 +148,8 @@ def _check(cfg) -> None:
             raise ValueError(f"online config: {key} must be an integer >= {low}, got {v!r}")
     if not cfg.dt > 0:
         raise ValueError(f"online config: dt must be > 0, got {cfg.dt!r}")
+    if not cfg.window_mb > 0:
+        raise ValueError(f"online config: window_mb must be > 0, got {cfg.window_mb!r}")
 
 
 def _under_mpi() -> bool:
@@ -308,7 +313,8 @@ def run_solver(cfg, roles, solver, names) -> int:
     simulate = solver_simulation(solver, cfg.n_steps, cfg.dt)
     # any exception of a simulation (divergence or a solver error) fails that simulation: the
     # scheduler reruns it with a new seed, at most max_retries times
-    run_solver_rank(roles, simulate, names, credits=cfg.credits, retry_on=(Exception,))
+    run_solver_rank(roles, simulate, names, credits=cfg.credits,
+                    window_bytes=max(1, int(cfg.window_mb * 2**20)), retry_on=(Exception,))
     return 0
 
 

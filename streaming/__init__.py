@@ -21,7 +21,8 @@ One MPI job; on every rank::
 
 Modules: :mod:`.sample` (what travels), :mod:`.protocol` (wire format), :mod:`.roles`
 (``COMM_WORLD`` split), :mod:`.scheduler`, :mod:`.client` (solver side, flow control),
-:mod:`.receiver` (trainer side), :mod:`.buffers`, :mod:`.iterable`. Importing this package
+:mod:`.receiver` (trainer side), :mod:`.pool` (recycled receive arrays), :mod:`.buffers`,
+:mod:`.iterable`. Importing this package
 does not start MPI; the MPI parts import ``mpi4py.MPI`` on first use (thread level
 "multiple").
 """
@@ -37,6 +38,7 @@ from .buffers import (
 )
 from .client import StreamClient, route, run_solver_rank, solver_simulation
 from .iterable import BufferDataset, collate_items, to_training_item
+from .pool import ArrayPool
 from .protocol import Kind, MalformedMessage
 from .receiver import Receiver
 from .roles import Roles, split_roles
@@ -51,6 +53,6 @@ __all__ = [
     "Roles", "split_roles",
     "Scheduler", "SchedulerServer", "TaskClient", "Task", "draw_parameters",
     "StreamClient", "route", "run_solver_rank", "solver_simulation",
-    "Receiver",
+    "Receiver", "ArrayPool",
     "BufferDataset", "to_training_item", "collate_items",
 ]

@@ -27,6 +27,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -96,34 +97,49 @@ class TrainingBuffer(ABC):
 
         Raises :class:`BufferClosed` after :meth:`close`.
         """
-        size = int(item.nbytes)
-        if self.max_bytes is not None and size > self.max_bytes:
-            raise ValueError(f"item of {size} bytes exceeds the buffer's max_bytes "
+        return self.put_many((item,), timeout) == 1
+
+    def put_many(self, items: Sequence[Item], timeout: float | None = None) -> int:
+        """Store ``items`` in order, as :meth:`put` would one by one, under one lock
+        acquisition and waking consumers once instead of per item (the receiver commits a
+        whole simulation at a time). Returns how many were stored: fewer than
+        ``len(items)`` only when the buffer was still full after ``timeout`` s.
+        """
+        sizes = [int(item.nbytes) for item in items]
+        if self.max_bytes is not None and sizes and max(sizes) > self.max_bytes:
+            raise ValueError(f"item of {max(sizes)} bytes exceeds the buffer's max_bytes "
                              f"({self.max_bytes})")
         deadline = None if timeout is None else time.monotonic() + timeout
+        stored = 0
         with self._cond:
-            while True:
-                if self._closed:
-                    raise BufferClosed(f"{self.kind} buffer: put after the stream ended")
-                if not self._full(size):
-                    break
-                victim = self._victim()
-                if victim is not None:
-                    self._remove(victim)
-                    self._evictions += 1
-                    continue
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            self._items.append(item)
-            self._seen.append(0)
-            self._sizes.append(size)
-            self._nbytes += size
-            self._puts += 1
-            self._peak = max(self._peak, len(self._items))
-            self._cond.notify_all()
-            return True
+            for item, size in zip(items, sizes, strict=True):
+                while True:
+                    if self._closed:
+                        raise BufferClosed(f"{self.kind} buffer: put after the stream ended")
+                    if not self._full(size):
+                        break
+                    victim = self._victim()
+                    if victim is not None:
+                        self._remove(victim)
+                        self._evictions += 1
+                        continue
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        if stored:
+                            self._cond.notify_all()
+                        return stored
+                    self._cond.notify_all()  # consumers may draw what was just stored
+                    self._cond.wait(remaining)
+                self._items.append(item)
+                self._seen.append(0)
+                self._sizes.append(size)
+                self._nbytes += size
+                self._puts += 1
+                stored += 1
+                self._peak = max(self._peak, len(self._items))
+            if stored:
+                self._cond.notify_all()
+            return stored
 
     def close(self) -> None:
         """Mark the end of the stream: waiting ``get`` calls drain what is left, then get None."""

@@ -34,11 +34,16 @@ Flow control, two bounds on every solver rank:
 * at most ``max_in_flight`` messages (header + payload pairs) with un-completed ``Isend``: the
   client waits on the oldest before posting another, so it holds at most that many copies in
   flight (plus at most that many finished copies kept for reuse by later sends);
-* credits: the client starts with ``credits`` DATA credits per trainer and spends one per DATA
-  message; the trainer's receiver returns a credit when it has taken a sample off the network
-  (into its pending store). When the training buffer is full the receiver waits in ``put`` and
-  stops taking messages, credits stop, and solvers wait in :meth:`StreamClient.send`: a slow
-  trainer slows the solvers instead of filling memory. A waiting client polls for credits, then
+* credits, counted in messages and in bytes: towards each trainer the client may have at most
+  ``credits`` DATA messages and ``window_bytes`` bytes (header + payload) that the trainer has
+  not yet taken off the network; a single message larger than the window goes when nothing is
+  outstanding. The trainer's receiver returns both (one coalesced credit message per burst)
+  when it has taken samples into its pending store. The byte window keeps memory bounded
+  whatever the field size, while small fields can have many messages in flight (a window of
+  a few messages would make every small message wait for a round trip). When the training
+  buffer is full the receiver waits in ``put`` and stops taking messages, credits stop, and
+  solvers wait in :meth:`StreamClient.send`: a slow trainer slows the solvers instead of
+  filling memory. A waiting client polls for credits, then
   sleeps up to 1 ms between polls, so it leaves its core to the trainer when ranks share cores.
   Control messages (END/FAILED/DONE) need no credit. After ``DONE`` the receiver answers with
   a final :data:`~.protocol.CREDIT_FIN`, which :meth:`StreamClient.shutdown` waits for, so no
@@ -59,9 +64,11 @@ import torch
 from ..solvers.base import Solver, SolverDivergedError
 from .protocol import (
     CREDIT_FIN,
+    DEFAULT_WINDOW_BYTES,
     MAX_PARAMS,
     TAG_CREDIT,
     Kind,
+    all_finite,
     encode_control,
     encode_data,
     isend_message,
@@ -89,14 +96,17 @@ class StreamClient:
         trainer_ranks: world ranks of the trainers.
         param_names: the run's parameter names, in the agreed order (at most 16).
         max_in_flight: most messages with an un-completed Isend (>= 1).
-        credits: initial DATA credits per trainer (>= 1); a DATA message waits for a credit.
+        credits: most DATA messages per trainer not yet taken by it (>= 1).
+        window_bytes: most DATA bytes (header + payload) per trainer not yet taken by it
+            (>= 1); a larger single message is sent when nothing is outstanding.
         copy: copy each field array before sending (True: the caller may overwrite its array
             right after ``send``; False saves the copy for arrays never modified in place).
             Copies are reused once their send has completed.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
-                 max_in_flight: int = 4, credits: int = 8, copy: bool = True):
+                 max_in_flight: int = 4, credits: int = 1024,
+                 window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True):
         self.comm = comm
         self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
         if not self.trainer_ranks:
@@ -104,16 +114,19 @@ class StreamClient:
         self.param_names = tuple(param_names)
         if len(self.param_names) > MAX_PARAMS:
             raise ValueError(f"at most {MAX_PARAMS} parameters, got {len(self.param_names)}")
-        for name, v in (("max_in_flight", max_in_flight), ("credits", credits)):
+        for name, v in (("max_in_flight", max_in_flight), ("credits", credits),
+                        ("window_bytes", window_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
+        self.window_bytes = window_bytes
         self._credits = {r: credits for r in self.trainer_ranks}
+        self._window = {r: window_bytes for r in self.trainer_ranks}
         self._fin: set[int] = set()
         # (requests, arrays to keep alive, our own copy to reuse once the requests complete)
         self._in_flight: deque[tuple[list, tuple, np.ndarray | None]] = deque()
         self._spare: deque[np.ndarray] = deque(maxlen=max_in_flight)
-        self._credit_buf = np.zeros(1, dtype=np.int64)
+        self._credit_buf = np.zeros(2, dtype=np.int64)
         self._sim: int | None = None
         self._dst = -1
         self._values: list[float] = []
@@ -158,8 +171,11 @@ class StreamClient:
         if self.copy or not arr.flags.c_contiguous:
             arr = own = self._copy(arr)
         step = self._n_sent if step is None else int(step)
-        header, payload = encode_data(arr, float(t), step, self._sim, self._values)
-        self._take_credit(self._dst)
+        # checked here, where the array is in cache, so the trainer need not read it twice; a
+        # non-finite field goes unflagged and the receiver rejects it (and the simulation)
+        header, payload = encode_data(arr, float(t), step, self._sim, self._values,
+                                      finite=all_finite(arr))
+        self._take_credit(self._dst, header.nbytes + payload.nbytes)
         self._post(header, payload, arr, own=own)
         self._n_sent += 1
         self._stats["samples"] += 1
@@ -220,7 +236,9 @@ class StreamClient:
     def _copy(self, arr: np.ndarray) -> np.ndarray:
         # A fresh multi-MiB array per sample costs page faults about as large as the copy
         # itself (measured by benchmarks/streaming.py): reuse a finished send's copy instead.
-        for i, spare in enumerate(self._spare):
+        # most recently released first: its memory is the likeliest to still be in cache
+        for i in range(len(self._spare) - 1, -1, -1):
+            spare = self._spare[i]
             if spare.shape == arr.shape and spare.dtype == arr.dtype:
                 del self._spare[i]
                 break
@@ -258,35 +276,40 @@ class StreamClient:
         if entry[2] is not None:
             self._spare.append(entry[2])
 
-    def _take_credit(self, dst: int) -> None:
+    def _can_send(self, dst: int, cost: int) -> bool:
+        window = self._window[dst]
+        return self._credits[dst] > 0 and (window >= cost or window >= self.window_bytes)
+
+    def _take_credit(self, dst: int, cost: int) -> None:
         while self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
             self._recv_credit(dst)
-        if self._credits[dst] > 0:
-            self._credits[dst] -= 1
-            return
-        self._stats["credit_waits"] += 1
-        t0 = time.perf_counter()
-        naps = 0
-        while self._credits[dst] <= 0:
-            # Iprobe also progresses our outstanding Isends. A blocking Recv would busy-poll a
-            # core for as long as the trainer is behind (most of a run with fast solvers),
-            # taking it from the trainer when ranks share cores: poll, then sleep a little.
-            if self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
-                self._recv_credit(dst)
-                continue
-            if time.perf_counter() - t0 > CREDIT_SPIN_S:
-                naps += 1
-                time.sleep(min(CREDIT_MAX_SLEEP, 2e-5 * naps))
-        self._stats["credit_wait_s"] += time.perf_counter() - t0
+        if not self._can_send(dst, cost):
+            self._stats["credit_waits"] += 1
+            t0 = time.perf_counter()
+            naps = 0
+            while not self._can_send(dst, cost):
+                # Iprobe also progresses our outstanding Isends. A blocking Recv would
+                # busy-poll a core for as long as the trainer is behind (most of a run with
+                # fast solvers), taking it from the trainer when ranks share cores: poll, then
+                # sleep a little.
+                if self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
+                    self._recv_credit(dst)
+                    continue
+                if time.perf_counter() - t0 > CREDIT_SPIN_S:
+                    naps += 1
+                    time.sleep(min(CREDIT_MAX_SLEEP, 2e-5 * naps))
+            self._stats["credit_wait_s"] += time.perf_counter() - t0
         self._credits[dst] -= 1
+        self._window[dst] -= cost
 
     def _recv_credit(self, src: int) -> None:
         self.comm.Recv(self._credit_buf, source=src, tag=TAG_CREDIT)
-        n = int(self._credit_buf[0])
+        n, nbytes = (int(v) for v in self._credit_buf)
         if n == CREDIT_FIN:
             self._fin.add(src)
         else:
             self._credits[src] += n
+            self._window[src] += nbytes
 
 
 def solver_simulation(solver: Solver, n_steps: int, dt: float,
@@ -316,7 +339,8 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
 
 
 def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None],
-                    param_names: Sequence[str], max_in_flight: int = 4, credits: int = 8,
+                    param_names: Sequence[str], max_in_flight: int = 4, credits: int = 1024,
+                    window_bytes: int = DEFAULT_WINDOW_BYTES,
                     retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
                     ) -> dict[str, Any]:
     """Solver-rank main loop: ask the scheduler for tasks, run ``simulate(task, client)`` on
@@ -328,7 +352,8 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
         raise ValueError("run_solver_rank must run on a solver rank")
     tasks = TaskClient(roles.control, tuple(param_names), root=roles.scheduler_rank)
     client = StreamClient(roles.data, roles.trainer_ranks, param_names,
-                          max_in_flight=max_in_flight, credits=credits)
+                          max_in_flight=max_in_flight, credits=credits,
+                          window_bytes=window_bytes)
     prev, outcome = -1, Outcome.NONE
     while (task := tasks.request(prev, outcome)) is not None:
         client.open(task.sim_id, task.params)

@@ -18,18 +18,23 @@ Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`
 ``sim_id``, ``step`` (for ``END``: the number of samples the simulation sent), ``t``,
 ``n_params`` and ``params`` (values in the order of the parameter names agreed once for the run,
 by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`MAX_DIMS`, i.e.
-channels plus up to 3 spatial axes), ``dtype`` (code in :data:`DTYPE_CODES`), ``nbytes`` (payload
+channels plus up to 3 spatial axes), ``dtype`` (code in :data:`DTYPE_CODES`), ``flags``
+(:data:`FLAG_FINITE`: the sender checked that every field value is finite), ``nbytes`` (payload
 bytes).
 
-Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are one int64: ``n > 0`` grants ``n`` more
-DATA messages, :data:`CREDIT_FIN` says the trainer has seen the sender's ``DONE`` and will send
+Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are two int64 ``(n, nbytes)``: ``n > 0``
+returns ``n`` DATA messages and ``nbytes`` bytes (their headers and payloads) to the sender's
+window; ``n =`` :data:`CREDIT_FIN` says the trainer has seen the sender's ``DONE`` and will send
 nothing more. See :mod:`.client` for the flow-control scheme.
 
 :func:`parse_header` and :func:`payload_array` validate what arrives and raise
 :class:`MalformedMessage` (the receiver counts and drops it; it never enters a buffer): bad magic
 or version, unknown kind or dtype, wrong parameter count, non-finite ``t``/params, bad shape,
-byte-count mismatch, non-finite field values. :func:`decode_header` and :func:`decode_payload`
-are the same checks for callers that want the numpy header record.
+byte-count mismatch, non-finite field values (checked here unless the header carries
+:data:`FLAG_FINITE`: :class:`~.client.StreamClient` checks on the solver's core, where the
+array is still in cache, so the trainer, usually the bottleneck, reads each payload once).
+:func:`decode_header` and :func:`decode_payload` are the same checks for callers that want the
+numpy header record.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ TAG_HEADER = 101
 TAG_PAYLOAD = 102
 TAG_CREDIT = 103
 CREDIT_FIN = -1
+DEFAULT_WINDOW_BYTES = 32 * 2**20  # per solver and trainer: bytes not yet taken by the trainer
 
 
 class Kind(enum.IntEnum):
@@ -64,10 +70,11 @@ HEADER_DTYPE = np.dtype([
     ("magic", "<u4"), ("version", "<u2"), ("kind", "<u2"),
     ("sim_id", "<i8"), ("step", "<i8"), ("t", "<f8"),
     ("n_params", "<i4"), ("ndim", "<i4"), ("shape", "<i8", (MAX_DIMS,)),
-    ("dtype", "<i4"), ("reserved", "<i4"), ("nbytes", "<i8"),
+    ("dtype", "<i4"), ("flags", "<i4"), ("nbytes", "<i8"),
     ("params", "<f8", (MAX_PARAMS,)),
 ])
 HEADER_BYTES = HEADER_DTYPE.itemsize
+FLAG_FINITE = 1  # DATA: the sender checked that every field value is finite
 _ZEROS_I, _ZEROS_F = (0,) * MAX_DIMS, (0.0,) * MAX_PARAMS
 
 # float16/32/64 fields; the code is what travels
@@ -102,12 +109,13 @@ def new_header() -> np.ndarray:
 
 
 def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
-                params: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+                params: Sequence[float], finite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Header and payload (uint8 views) for one sample.
 
     ``fields`` must be a C-contiguous float array with 1..4 dims; ``params`` the values in the
-    agreed name order. The payload is a view of ``fields``: keep ``fields`` alive and unchanged
-    until the send completes.
+    agreed name order; ``finite``: the caller has checked that every value of ``fields`` is
+    finite (sets :data:`FLAG_FINITE`, so the receiver skips that check). The payload is a view
+    of ``fields``: keep ``fields`` alive and unchanged until the send completes.
     """
     if fields.ndim < 1 or fields.ndim > MAX_DIMS:
         raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {fields.shape}")
@@ -118,7 +126,8 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
     h = np.empty(1, dtype=HEADER_DTYPE)
     # one record assignment (a dozen field assignments cost several times more per message)
     h[0] = (MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params), fields.ndim,
-            (*fields.shape, *_ZEROS_I[: MAX_DIMS - fields.ndim]), dtype_code(fields.dtype), 0,
+            (*fields.shape, *_ZEROS_I[: MAX_DIMS - fields.ndim]), dtype_code(fields.dtype),
+            FLAG_FINITE if finite else 0,
             fields.nbytes, (*params, *_ZEROS_F[: MAX_PARAMS - len(params)]))
     payload = fields.astype(fields.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
     return h, payload
@@ -137,7 +146,8 @@ def encode_control(kind: Kind, sim_id: int = -1, step: int = 0,
 
 class Header(NamedTuple):
     """A validated header as plain Python values (what the receiver works with per message).
-    For control kinds ``shape`` is ``()``, ``dtype`` None and ``params`` ``()``."""
+    For control kinds ``shape`` is ``()``, ``dtype`` None and ``params`` ``()``; ``finite``:
+    the sender checked the field values (:data:`FLAG_FINITE`)."""
 
     kind: Kind
     sim_id: int
@@ -147,6 +157,7 @@ class Header(NamedTuple):
     dtype: np.dtype | None
     nbytes: int
     params: tuple[float, ...]
+    finite: bool = False
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -158,7 +169,7 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     if raw.nbytes != HEADER_BYTES:
         raise MalformedMessage("header_size", f"{raw.nbytes} bytes, expected {HEADER_BYTES}")
     # one conversion to Python values, then plain-Python checks
-    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, _, nbytes,
+    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, flags, nbytes,
      params) = raw.view(HEADER_DTYPE)[0].item()
     if magic != MAGIC:
         raise MalformedMessage("magic", f"{magic:#x}")
@@ -189,7 +200,7 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
         raise MalformedMessage("dtype", str(code))
     if math.prod(shape) * dt.itemsize != nbytes:
         raise MalformedMessage("nbytes", f"{nbytes} for shape {shape} of {dt}")
-    return Header(kind, sim_id, step, t, shape, dt, nbytes, values)
+    return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE))
 
 
 def decode_header(raw: np.ndarray, n_params: int) -> np.void:
@@ -225,9 +236,26 @@ def payload_array(h: Header, payload: np.ndarray) -> np.ndarray:
         raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
                                                f"{h.nbytes}")
     arr = payload.view(h.dtype).reshape(h.shape)
-    if not np.isfinite(arr).all():
+    if not h.finite and not all_finite(arr):
         raise MalformedMessage("non_finite_fields")
     return arr
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """True iff every value of the float array ``arr`` is finite.
+
+    Fast path for float32/64: the dot product of the values with themselves is finite only if
+    every value is (a NaN or an infinity makes it NaN or +inf, whatever the summation order);
+    it reads the array once without a temporary (BLAS), about 1.6x faster than
+    ``np.isfinite(arr).all()`` on large fields. A non-finite dot product can also come from
+    overflow of huge finite values, so then the exact check decides.
+    """
+    flat = arr.reshape(-1)
+    if flat.dtype.kind == "f" and flat.dtype.itemsize >= 4:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(np.dot(flat, flat)):
+                return True
+    return bool(np.isfinite(flat).all())
 
 
 def header_params(h: np.void, names: Sequence[str]) -> dict[str, float]:

@@ -8,14 +8,16 @@ control communicators on its rank. Each loop iteration it
    full it takes no new messages, so no credits go back and solvers wait: back-pressure);
 3. takes up to ``burst`` messages: ``Iprobe`` for a header from any solver, ``Recv`` it into a
    preallocated header buffer, ``Probe`` the matching payload's size, and receive a DATA
-   payload straight into a newly allocated array of the announced shape (that array becomes
-   the sample; no second copy) or any other payload into a reusable scratch buffer;
+   payload straight into an array of the announced shape (that array becomes the sample; no
+   second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`) or any
+   other payload into a reusable scratch buffer;
 4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.payload_array`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
    break pairs and the END count check);
-5. returns credits for the DATA messages it took (one coalesced credit message per source;
-   a malformed message is credited too, as it may have been a DATA message that cost one).
+5. returns credits (messages and bytes) for the DATA messages it took (one coalesced credit
+   message per source; a malformed message is credited too, as it may have been a DATA message
+   that cost one).
 
 Samples of a simulation stay pending until its ``END`` arrives with the number of samples the
 client sent; then they are committed (as :class:`Pair` of consecutive steps when ``pairs=True``,
@@ -62,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from .buffers import TrainingBuffer
+from .pool import ArrayPool
 from .protocol import (
     CREDIT_FIN,
     HEADER_BYTES,
@@ -108,13 +111,17 @@ class Receiver:
         stall_timeout: seconds without any message from a solver, while the stream is open and
             this rank's buffer cannot serve a batch, after which :meth:`should_continue` raises
             (a solver rank died or hangs) instead of waiting forever; None: wait.
+        pool: where received arrays come from (:class:`~.pool.ArrayPool`: large arrays no
+            sample holds any more are recycled, saving page faults); default a 1 GiB pool.
+            Pass one pool to successive receivers to keep its arrays.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
                  param_names: Sequence[str], trainer_comm=None,
                  scheduler: SchedulerServer | None = None, pairs: bool = True,
                  max_pending_samples: int = 4096, burst: int = 32, put_timeout: float = 0.05,
-                 abort_on_error: bool = True, stall_timeout: float | None = None):
+                 abort_on_error: bool = True, stall_timeout: float | None = None,
+                 pool: ArrayPool | None = None):
         require_thread_multiple()
         self.comm, self.buffer = comm, buffer
         self.solver_ranks = tuple(int(r) for r in solver_ranks)
@@ -130,6 +137,7 @@ class Receiver:
         if stall_timeout is not None and not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be None or > 0 seconds, got {stall_timeout!r}")
         self.stall_timeout = stall_timeout
+        self._pool = ArrayPool() if pool is None else pool
         self._last_msg = time.monotonic()
         self.error: BaseException | None = None
         self.rounds = 0  # should_continue calls
@@ -137,7 +145,7 @@ class Receiver:
         self._scratch = np.zeros(1024, dtype=np.uint8)
         self._pending: dict[int, _Pending] = {}
         self._commit: deque[Item] = deque()
-        self._owed = {r: 0 for r in self.solver_ranks}
+        self._owed = {r: [0, 0] for r in self.solver_ranks}  # messages, bytes
         self._credit_sends: list[tuple[Any, np.ndarray]] = []
         self._done: set[int] = set()
         self._lock = threading.Lock()
@@ -380,10 +388,11 @@ class Receiver:
             self._count_malformed(err.reason)
             if src in self._owed:
                 # it may have been a DATA message that cost a credit: give it back
-                self._owed[src] += 1
+                self._owe(src, header_bytes + payload_bytes)
             return
         kind = h.kind
         if kind == Kind.DATA:
+            self._owe(src, header_bytes + payload_bytes)
             self._on_data(src, h, payload_bytes)
             return
         payload = self._discard_payload(src, payload_bytes)
@@ -401,8 +410,12 @@ class Receiver:
         self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
         return buf
 
+    def _owe(self, src: int, nbytes: int) -> None:
+        owed = self._owed[src]
+        owed[0] += 1
+        owed[1] += nbytes
+
     def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
-        self._owed[src] += 1
         sim = h.sim_id
         pend = self._pending.get(src)
         if pend is not None and pend.sim_id != sim:
@@ -416,7 +429,7 @@ class Receiver:
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
-        arr = np.empty(h.shape, dtype=h.dtype)
+        arr = self._pool.empty(h.shape, h.dtype)
         self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
         try:
             arr = payload_array(h, arr.reshape(-1).view(np.uint8))
@@ -487,21 +500,20 @@ class Receiver:
         self._count("sims_dropped")
 
     def _flush_commits(self, timeout: float | None) -> None:
-        while self._commit:
-            if not self.buffer.put(self._commit[0], timeout=timeout):
-                return
+        n = self.buffer.put_many(self._commit, timeout=timeout)
+        for _ in range(n):
             self._commit.popleft()
-            self._count("items_committed")
+        self._count("items_committed", n)
 
     def _flush_credits(self) -> None:
-        for src, n in self._owed.items():
-            if n > 0:
-                self._send_credit(src, n)
-                self._owed[src] = 0
+        for src, owed in self._owed.items():
+            if owed[0] > 0:
+                self._send_credit(src, *owed)
+                owed[0] = owed[1] = 0
         self._credit_sends = [(r, b) for r, b in self._credit_sends if not r.Test()]
 
-    def _send_credit(self, src: int, n: int) -> None:
-        buf = np.array([n], dtype=np.int64)
+    def _send_credit(self, src: int, n: int, nbytes: int = 0) -> None:
+        buf = np.array([n, nbytes], dtype=np.int64)
         self._credit_sends.append((self.comm.Isend(buf, dest=src, tag=TAG_CREDIT), buf))
         self._count("credits_sent", max(n, 0))
 

@@ -4,7 +4,8 @@
 
 Each rank writes OUTDIR/rank<world rank>.json; the pytest side asserts on them.
 Scenarios: e2e (1 trainer + 2 solvers, a failing attempt, injected malformed messages),
-backpressure (1 + 1, slow consumer), two_trainers (2 + 2, uneven data).
+backpressure (1 + 1, slow consumer, 2 message credits), window (the same with the bound in
+bytes: a 2-message byte window and many message credits), two_trainers (2 + 2, uneven data).
 """
 
 import json
@@ -40,7 +41,8 @@ SCENARIO, OUTDIR = sys.argv[1], sys.argv[2]
 DT = 0.1
 # backpressure: 128 KiB float32 samples, past MPICH's eager limit, so an Isend stays
 # incomplete until the trainer takes the message and the in-flight bound is exercised
-N_POINTS = 32768 if SCENARIO == "backpressure" else 16
+N_POINTS = 32768 if SCENARIO in ("backpressure", "window") else 16
+SLOW = SCENARIO in ("backpressure", "window")
 
 
 def write(rank, result):
@@ -80,7 +82,8 @@ def main():
     roles = split_roles(n_trainers=n_trainers)
     rank = roles.world.rank
     solver = Advection1D(n_points=N_POINTS)
-    n_sims, n_steps = {"e2e": (6, 4), "backpressure": (8, 3), "two_trainers": (5, 3)}[SCENARIO]
+    n_sims, n_steps = {"e2e": (6, 4), "backpressure": (8, 3), "window": (8, 3),
+                       "two_trainers": (5, 3)}[SCENARIO]
     scheduler = Scheduler({"beta": (0.2, 0.8)}, n_simulations=n_sims, method="random", seed=0)
     names = scheduler.param_names
     roles.world.Barrier()
@@ -98,14 +101,18 @@ def main():
 
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
             inject_malformed(roles)
-        kw = {"max_in_flight": 2, "credits": 2} if SCENARIO == "backpressure" else {}
+        kw = {"backpressure": {"max_in_flight": 2, "credits": 2},
+              # two messages (header + 128 KiB payload each) fit, a third does not
+              "window": {"max_in_flight": 2, "credits": 1000,
+                         "window_bytes": 2 * (HEADER_BYTES + 4 * N_POINTS) + 100},
+              }.get(SCENARIO, {})
         stats = run_solver_rank(roles, flaky if SCENARIO == "e2e" else simulate, names, **kw)
         write(rank, {"role": "solver", "client": stats, "t_finish": time.time() - t_start})
         return
 
     if SCENARIO == "two_trainers":
         buffer, pairs, batch = FIROBuffer(capacity=16, watermark=2, seed=rank), True, 1
-    elif SCENARIO == "backpressure":
+    elif SLOW:
         buffer, pairs, batch = FIFOBuffer(capacity=2), False, 1
     else:
         buffer, pairs, batch = FIFOBuffer(capacity=8), True, 1
@@ -114,7 +121,7 @@ def main():
     data = BufferDataset(buffer, names, batch_size=batch, sync=receiver.should_continue)
     got, times = [], []
     for item in data:
-        if SCENARIO == "backpressure":
+        if SLOW:
             time.sleep(0.03)  # a slow training step
         times.append(time.time() - t_start)
         got.append({"sim": int(item["sim_id"]), "step": int(item["step"]),

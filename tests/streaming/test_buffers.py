@@ -244,3 +244,23 @@ def test_bad_arguments():
         FIROBuffer(capacity=0)
     with pytest.raises(ValueError, match="unknown buffer kind"):
         make_buffer("lifo", capacity=2)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_put_many_equals_repeated_put(kind):
+    """put_many stores what the same puts would, in order, and reports a partial store when
+    the buffer stays full past its timeout."""
+    a, b = make_buffer(kind, capacity=8, seed=3), make_buffer(kind, capacity=8, seed=3)
+    items = [sample(i) for i in range(5)]
+    assert a.put_many(items) == 5
+    for item in items:
+        assert b.put(item)
+    assert a.stats()["puts"] == b.stats()["puts"] == 5
+    a.close(), b.close()
+    assert drain(a) == drain(b)
+    full = FIFOBuffer(capacity=3)
+    t0 = time.perf_counter()
+    assert full.put_many([sample(i) for i in range(5)], timeout=0.05) == 3
+    assert time.perf_counter() - t0 >= 0.04
+    full.close()
+    assert drain(full) == [0, 1, 2]

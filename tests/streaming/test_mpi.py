@@ -50,13 +50,15 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path):
         1: clients[0]["samples"], 2: clients[1]["samples"]}
 
 
-def test_back_pressure_slows_the_solver(tmp_path):
-    """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, credits 2,
-    max_in_flight 2: the solver waits for credits (> 0.3 s in all; unthrottled it would wait
-    0), never has more than 2 sends in flight, and cannot finish before the trainer has
-    consumed all but at most capacity + one pending simulation + one committing simulation +
-    credits = 2 + 4 + 4 + 2 samples."""
-    res = run("backpressure", 2, tmp_path)
+@pytest.mark.parametrize("scenario", ["backpressure", "window"])
+def test_back_pressure_slows_the_solver(tmp_path, scenario):
+    """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, max_in_flight 2,
+    and 2 messages ahead of the trainer at most (``backpressure``: 2 message credits;
+    ``window``: a byte window that holds two messages, 1000 message credits): the solver waits
+    for credits (> 0.3 s in all; unthrottled it would wait 0), never has more than 2 sends in
+    flight, and cannot finish before the trainer has consumed all but at most capacity + one
+    pending simulation + one committing simulation + credits = 2 + 4 + 4 + 2 samples."""
+    res = run(scenario, 2, tmp_path)
     tr, cl = res[0], res[1]
     assert [tuple(g) for g in tr["got"]] == [(s, k) for s in range(8) for k in range(4)]
     c = cl["client"]

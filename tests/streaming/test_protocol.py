@@ -4,15 +4,19 @@ import numpy as np
 import pytest
 
 from pdesurrogate.streaming.protocol import (
+    FLAG_FINITE,
     HEADER_BYTES,
     MAX_PARAMS,
     Kind,
     MalformedMessage,
+    all_finite,
     decode_header,
     decode_payload,
     encode_control,
     encode_data,
     header_params,
+    parse_header,
+    payload_array,
 )
 
 
@@ -91,3 +95,35 @@ def test_control_messages_and_encode_errors():
         encode_data(np.ones((1, 1, 1, 1, 2)), 0.0, 0, 0, [])
     with pytest.raises(ValueError, match="parameters"):
         encode_data(np.ones(3), 0.0, 0, 0, [0.0] * (MAX_PARAMS + 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_finite_exact(dtype):
+    """all_finite is exact: NaN, +inf and -inf anywhere are caught, and huge finite values
+    (whose squares overflow the fast path) are still finite."""
+    x = np.ones(1000, dtype)
+    assert all_finite(x)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[617] = bad
+        assert not all_finite(y)
+    huge = np.full(10, np.finfo(dtype).max / 2, dtype)
+    assert all_finite(huge)
+    huge[3] = np.inf
+    assert not all_finite(huge)
+
+
+def test_finite_flag_skips_the_receiver_check():
+    """encode_data(finite=True) sets FLAG_FINITE and the receiver trusts it; unflagged
+    messages are checked (what a client sends when its own check failed)."""
+    fields = np.ones((2, 4), np.float32)
+    h, p = encode_data(fields, 0.0, 0, 1, [0.5], finite=True)
+    parsed = parse_header(h.view(np.uint8).copy(), 1)
+    assert parsed.finite and int(h["flags"][0]) & FLAG_FINITE
+    np.testing.assert_array_equal(payload_array(parsed, p.copy()), fields)
+    fields[0, 1] = np.nan
+    h, p = encode_data(fields, 0.0, 0, 1, [0.5])
+    parsed = parse_header(h.view(np.uint8).copy(), 1)
+    assert not parsed.finite
+    with pytest.raises(MalformedMessage, match="non_finite_fields"):
+        payload_array(parsed, p.copy())
