@@ -16,7 +16,11 @@ the order cancels slow drifts of a shared machine's load) and the medians are co
 runs under a pseudo-terminal, so the rich progress bar renders as in a user's terminal
 (``--no-tty`` to use pipes), with validation off (``--trainer.limit_val_batches 0``: validation
 is extra work, not overhead; the bare loop has none either). Both sides get the same
-``OMP_NUM_THREADS`` (``--threads``).
+``OMP_NUM_THREADS`` (``--threads``) and the same glibc malloc settings
+(:func:`pdesurrogate.allocator.tune_malloc`, which the ``pdesurrogate`` command applies first
+and the bare loop too: with glibc's defaults both sides fault their activation memory in
+again every step, which costs 15-25 % and varies from run to run with the process's history,
+noise that would swamp a 5 % comparison).
 
 Two figures per side:
 
@@ -100,6 +104,9 @@ def bare_worker(spec_path: str) -> int:
     """Train as ``spec`` says with a plain PyTorch loop; write the epoch clock to spec["out"]."""
     with open(spec_path) as f:
         spec = json.load(f)
+    from pdesurrogate.allocator import tune_malloc
+
+    tune_malloc()  # what the pdesurrogate command does first: the same allocator on both sides
     import torch
 
     from pdesurrogate.datasets import OneStepPairs, compute_stats, open_dataset, split_indices

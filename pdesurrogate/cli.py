@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 from rich.console import Console
 
+from pdesurrogate.allocator import tune_malloc
+
 console = Console(stderr=True)
 
 
@@ -219,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         top.print_help()
         return 0
+    # every command allocates and frees the same large arrays over and over (solver steps,
+    # training steps): keep freed memory for reuse instead of faulting it in again
+    tune_malloc()
     try:
         return COMMANDS[argv[0]][1](argv[1:])
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
