@@ -46,6 +46,9 @@ def main(argv=None) -> int:
         args.train, args.val, args.test, args.points = 200, 50, 50, 256
         args.epochs, args.width = 30, 32
 
+    from pdesurrogate.allocator import tune_malloc
+
+    tune_malloc()  # as the pdesurrogate command does
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import RichProgressBar
     from lightning.pytorch.loggers import CSVLogger

@@ -37,9 +37,12 @@ def test_quick_run_writes_sane_json(tmp_path):
         assert r["n_solvers"] == 1 and r["repeats"] == 3
         assert r["payload_bytes"] == 4 * math.prod(r["shape"])
         assert r["messages_per_solver"] >= 32
-        for key in ("ours_mb_per_s", "raw_mb_per_s", "ratio"):
+        for key in ("ours_mb_per_s", "raw_mb_per_s", "raw_distinct_mb_per_s", "ratio",
+                    "ratio_one_buffer"):
             assert math.isfinite(r[key]) and r[key] > 0, (r["case"], key, r[key])
-        for key in ("ours_mb_per_s_all", "raw_mb_per_s_all", "ratio_all"):
+        assert r["ring_buffers"] >= 2
+        for key in ("ours_mb_per_s_all", "raw_mb_per_s_all", "raw_distinct_mb_per_s_all",
+                    "ratio_all"):
             assert len(r[key]) == 3 and all(math.isfinite(v) and v > 0 for v in r[key])
         assert r["verdict"] in ("met", "short", "unclear")
         assert r["meets_target"] == (r["ratio"] >= 0.8 and r["ratio_best"] >= 0.8)
