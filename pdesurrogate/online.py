@@ -114,8 +114,12 @@ def build_parser():
                    help="Periodic checkpoint (0: only on a signal).")
     p.add_argument("--stall_timeout", type=float | None, default=300.0,
                    help="Seconds without data after which a waiting trainer gives up.")
-    p.add_argument("--credits", type=int, default=1024,
-                   help="Messages a solver may have ahead of its trainer.")
+    p.add_argument("--credits", type=int, default=8,
+                   help="Messages a solver may have ahead of its trainer. Few keeps solvers from "
+                        "racing ahead of training: where solver and trainer ranks share cores, a "
+                        "solver streaming flat out takes CPU from training (benchmarks/"
+                        "streaming.py part b: idle 6.0 % with 1024, 3.7 % with 8). Raise it when "
+                        "solvers have their own cores and fields are small.")
     p.add_argument("--window_mb", type=float, default=32.0,
                    help="MB (2**20 bytes) a solver may have ahead of its trainer.")
     p.add_argument("--threads", type=int | None, default=None,
