@@ -43,9 +43,9 @@ Flow control, two bounds on every solver rank:
   a few messages would make every small message wait for a round trip). When the training
   buffer is full the receiver waits in ``put`` and stops taking messages, credits stop, and
   solvers wait in :meth:`StreamClient.send`: a slow trainer slows the solvers instead of
-  filling memory. A waiting client polls for credits, then
-  sleeps up to 1 ms between polls, so it leaves its core to the trainer when ranks share cores.
-  Control messages (END/FAILED/DONE) need no credit. After ``DONE`` the receiver answers with
+  filling memory. A waiting client polls for credits, then sleeps up to 1 ms between polls, so
+  it leaves its core to the trainer when ranks share cores. Control messages (END/FAILED/DONE)
+  need no credit. After ``DONE`` the receiver answers with
   a final :data:`~.protocol.CREDIT_FIN`, which :meth:`StreamClient.shutdown` waits for, so no
   credit message is left unmatched.
 """

@@ -16,6 +16,7 @@ reference to it, so an array is never reused while anything can still read it.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import deque
 
@@ -39,10 +40,10 @@ class ArrayPool:
     """
 
     def __init__(self, max_bytes: int = 2**30, min_bytes: int = 64 * 2**10, scan: int = 8):
-        for name, v in (("max_bytes", max_bytes), ("min_bytes", min_bytes), ("scan", scan)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "scan" else 0):
-                raise ValueError(f"{name} must be an integer >= {1 if name == 'scan' else 0}, "
-                                 f"got {v!r}")
+        for name, v, low in (("max_bytes", max_bytes, 0), ("min_bytes", min_bytes, 0),
+                             ("scan", scan, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         self.max_bytes, self.min_bytes, self.scan = max_bytes, min_bytes, scan
         self._tracked: dict[tuple, deque[np.ndarray]] = {}
         self._bytes = 0
@@ -51,7 +52,7 @@ class ArrayPool:
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = _nbytes(shape, dtype)  # per message: math.prod, not np.prod (~40x slower)
         if nbytes < self.min_bytes or nbytes > self.max_bytes:
             return np.empty(shape, dtype)
         key = (tuple(shape), dtype.str)
@@ -73,7 +74,7 @@ class ArrayPool:
 
     def _forget_oldest(self) -> None:
         # the largest group loses its front (least recently checked) array
-        key = max(self._tracked, key=lambda k: len(self._tracked[k]) * _nbytes(k))
+        key = max(self._tracked, key=lambda k: len(self._tracked[k]) * _nbytes(*k))
         arr = self._tracked[key].popleft()
         self._bytes -= arr.nbytes
         if not self._tracked[key]:
@@ -85,6 +86,5 @@ class ArrayPool:
         return self._bytes
 
 
-def _nbytes(key: tuple) -> int:
-    shape, dtype = key
-    return int(np.prod(shape)) * np.dtype(dtype).itemsize
+def _nbytes(shape: tuple[int, ...], dtype) -> int:
+    return math.prod(shape) * np.dtype(dtype).itemsize

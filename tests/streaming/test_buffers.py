@@ -25,6 +25,19 @@ def sample(i: int, n: int = 4) -> Sample:
                   sim_id=i, step=0)
 
 
+def start_producer(buf, n: int) -> threading.Thread:
+    """A started thread that puts samples 0..n-1 into ``buf``, then closes it."""
+
+    def produce():
+        for i in range(n):
+            buf.put(sample(i))
+        buf.close()
+
+    th = threading.Thread(target=produce)
+    th.start()
+    return th
+
+
 def drain(buf):
     out = []
     while (item := buf.get(timeout=1.0)) is not None:
@@ -159,14 +172,7 @@ def test_producer_consumer_threads():
     """A producer thread and a consumer with capacity 3 pass 200 items through a FIFO, in
     order, without loss (put blocks when full)."""
     buf = FIFOBuffer(capacity=3)
-
-    def produce():
-        for i in range(200):
-            buf.put(sample(i))
-        buf.close()
-
-    th = threading.Thread(target=produce)
-    th.start()
+    th = start_producer(buf, 200)
     assert drain(buf) == list(range(200))
     th.join()
     assert buf.stats()["peak_size"] <= 3
@@ -195,14 +201,7 @@ def test_get_many_waits_for_producer_and_frees_room():
     waiting producer, waits for more, and returns 8 items in order; after close a short
     list."""
     buf = FIFOBuffer(capacity=3)
-
-    def produce():
-        for i in range(10):
-            buf.put(sample(i))
-        buf.close()
-
-    th = threading.Thread(target=produce)
-    th.start()
+    th = start_producer(buf, 10)
     assert [x.sim_id for x in buf.get_many(8)] == list(range(8))
     assert [x.sim_id for x in buf.get_many(8)] == [8, 9]
     th.join(5)
