@@ -39,6 +39,7 @@ from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
 from .losses import relative_l2
+from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
 CHECKPOINT_KEY = "pdesurrogate"
@@ -240,18 +241,20 @@ class NextStepModule(LightningModule):
                 aux = aux + relative_l2(c, u[:, s + 1])
             x = pred
         loss = loss / self.rollout_steps
-        bs = u.shape[0]
-        self.log("train/rel_l2", loss, prog_bar=True, batch_size=bs)
         total = loss
         if has_aux:
             aux = aux / self.rollout_steps
             w = self.aux_weight_at(self.current_epoch)
             total = loss + w * aux
-            self.log("train/aux_rel_l2", aux, batch_size=bs)
-            self.log("train/aux_weight", w, batch_size=bs)
-        if self.curriculum:
-            self.log("train/teacher_forced_steps", float(n_tf), batch_size=bs)
-        self.log("train/loss", total, batch_size=bs)
+        if step_logs_due(self, batch_idx):
+            bs = u.shape[0]
+            self.log("train/rel_l2", loss, prog_bar=True, batch_size=bs)
+            if has_aux:
+                self.log("train/aux_rel_l2", aux, batch_size=bs)
+                self.log("train/aux_weight", w, batch_size=bs)
+            if self.curriculum:
+                self.log("train/teacher_forced_steps", float(n_tf), batch_size=bs)
+            self.log("train/loss", total, batch_size=bs)
         if hasattr(self.model, "cape_output"):
             self.model.cape_output = None  # do not keep the graph alive
         return total
