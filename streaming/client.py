@@ -29,6 +29,12 @@ buffer; after ``FAILED`` (:meth:`StreamClient.fail`) they are dropped, so sample
 simulation never reach training. Pending memory is bounded by the receiver's
 ``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
 
+Packs: samples small enough (``pack_bytes``, default 1 MiB: fields up to about 512 KiB) are
+copied into a pack and sent as one message when it is full or at ``close``, because per
+message the trainer's receiver spends tens of microseconds in Python, more than MPI takes to
+move a small field. The trainer sees no difference: it commits a simulation's samples at its
+``END`` either way. A pack counts as one message below.
+
 Flow control, two bounds on every solver rank:
 
 * at most ``max_in_flight`` messages (header + payload pairs) with un-completed ``Isend``: the
@@ -64,14 +70,17 @@ import torch
 from ..solvers.base import Solver, SolverDivergedError
 from .protocol import (
     CREDIT_FIN,
+    DEFAULT_PACK_BYTES,
     DEFAULT_WINDOW_BYTES,
     MAX_PARAMS,
     TAG_CREDIT,
     Kind,
     all_finite,
+    data_header,
     encode_control,
     encode_data,
     isend_message,
+    pack_nbytes,
 )
 from .roles import Roles, mpi
 from .sample import check_finite_params
@@ -81,6 +90,23 @@ from .scheduler import Outcome, Task, TaskClient
 # answers within that), then between polls sleep 20 us more each time, up to CREDIT_MAX_SLEEP
 CREDIT_SPIN_S = 5e-4
 CREDIT_MAX_SLEEP = 1e-3
+
+
+class _Pack:
+    """Samples being gathered into one message: ``fields`` ``(capacity, *shape)`` is a view
+    of the front of ``buffer`` (so the payload is ``buffer``'s first bytes), ``times`` the
+    samples' times, ``n`` how many there are."""
+
+    __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "times", "n")
+
+    def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, step: int,
+                 capacity: int):
+        self.buffer, self.shape, self.dtype, self.step = buffer, shape, dtype, step
+        size = int(np.prod(shape)) * dtype.itemsize
+        self.capacity = capacity
+        self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
+        self.times = np.empty(capacity, np.float64)
+        self.n = 0
 
 
 def route(sim_id: int, trainer_ranks: Sequence[int]) -> int:
@@ -101,12 +127,20 @@ class StreamClient:
             (>= 1); a larger single message is sent when nothing is outstanding.
         copy: copy each field array before sending (True: the caller may overwrite its array
             right after ``send``; False saves the copy for arrays never modified in place).
-            Copies are reused once their send has completed.
+            Copies are reused once their send has completed. Packed samples are always copied
+            (into the pack).
+        pack_bytes: samples of at most half this size travel in packs of up to
+            ``pack_bytes`` bytes of fields (plus 8 bytes per sample for its time), one message
+            per pack (consecutive steps of one
+            simulation, same shape and dtype; see :mod:`.protocol`); 0 sends every sample as
+            its own message. A pack goes when full, when the next sample does not fit it, and
+            at ``close``.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
                  max_in_flight: int = 4, credits: int = 1024,
-                 window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True):
+                 window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True,
+                 pack_bytes: int = DEFAULT_PACK_BYTES):
         self.comm = comm
         self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
         if not self.trainer_ranks:
@@ -118,8 +152,11 @@ class StreamClient:
                         ("window_bytes", window_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if isinstance(pack_bytes, bool) or not isinstance(pack_bytes, int) or pack_bytes < 0:
+            raise ValueError(f"pack_bytes must be an integer >= 0, got {pack_bytes!r}")
         self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
-        self.window_bytes = window_bytes
+        self.window_bytes, self.pack_bytes = window_bytes, pack_bytes
+        self._pack: _Pack | None = None
         self._credits = {r: credits for r in self.trainer_ranks}
         self._window = {r: window_bytes for r in self.trainer_ranks}
         self._fin: set[int] = set()
@@ -133,8 +170,8 @@ class StreamClient:
         self._n_sent = 0
         self._shut = False
         self._stats = {"samples": 0, "bytes": 0, "sims_closed": 0, "sims_failed": 0,
-                       "credit_waits": 0, "credit_wait_s": 0.0, "max_in_flight_seen": 0,
-                       "in_flight_waits": 0, "in_flight_wait_s": 0.0}
+                       "samples_unsent": 0, "messages": 0, "credit_waits": 0, "credit_wait_s": 0.0,
+                       "max_in_flight_seen": 0, "in_flight_waits": 0, "in_flight_wait_s": 0.0}
 
     # -- simulation lifecycle --------------------------------------------------------------
     def open(self, sim_id: int, params: dict[str, float]) -> None:
@@ -167,16 +204,22 @@ class StreamClient:
             arr = fields.detach().to("cpu").numpy()
         else:
             arr = np.asarray(fields)
-        own = None
-        if self.copy or not arr.flags.c_contiguous:
-            arr = own = self._copy(arr)
         step = self._n_sent if step is None else int(step)
-        # checked here, where the array is in cache, so the trainer need not read it twice; a
-        # non-finite field goes unflagged and the receiver rejects it (and the simulation)
-        header, payload = encode_data(arr, float(t), step, self._sim, self._values,
-                                      finite=all_finite(arr))
-        self._take_credit(self._dst, header.nbytes + payload.nbytes)
-        self._post(header, payload, arr, own=own)
+        if 2 * arr.nbytes <= self.pack_bytes:
+            self._add_to_pack(arr, float(t), step)
+        else:
+            self._flush_pack()
+            own = None
+            if self.copy or not arr.flags.c_contiguous:
+                arr = own = self._copy(arr)
+            # checked here, where the array is in cache, so the trainer need not read it
+            # twice; a non-finite field goes unflagged and the receiver rejects it (and the
+            # simulation)
+            header, payload = encode_data(arr, float(t), step, self._sim, self._values,
+                                          finite=all_finite(arr))
+            self._take_credit(self._dst, header.nbytes + payload.nbytes)
+            self._post(header, payload, arr, own=own)
+            self._stats["messages"] += 1
         self._n_sent += 1
         self._stats["samples"] += 1
         self._stats["bytes"] += arr.nbytes
@@ -184,6 +227,7 @@ class StreamClient:
     def close(self) -> None:
         """End the open simulation successfully: the trainer commits its samples."""
         sim = self._require_open()
+        self._flush_pack()
         self._post(*encode_control(Kind.END, sim, step=self._n_sent))
         self._sim = None
         self._stats["sims_closed"] += 1
@@ -193,6 +237,10 @@ class StreamClient:
         simulation is open."""
         if self._sim is None:
             return
+        if self._pack is not None:  # never sent: the trainer drops the simulation anyway
+            self._stats["samples_unsent"] += self._pack.n
+            self._spare.append(self._pack.buffer)
+            self._pack = None
         self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,
                                    text=reason[:1000]))
         self._sim = None
@@ -216,9 +264,11 @@ class StreamClient:
         self._shut = True
 
     def stats(self) -> dict[str, Any]:
-        """samples, bytes, sims_closed, sims_failed, credit_waits (sends that waited for a
-        credit), credit_wait_s, max_in_flight_seen, in_flight_waits (messages that waited for
-        a free in-flight slot), in_flight_wait_s."""
+        """samples (given to ``send``), samples_unsent (of failed simulations, still in a pack
+        when ``fail`` dropped it), bytes, sims_closed, sims_failed, messages (DATA messages
+        posted; a pack is one), credit_waits (sends that waited for a credit),
+        credit_wait_s, max_in_flight_seen, in_flight_waits (messages that waited for a free
+        in-flight slot), in_flight_wait_s."""
         return dict(self._stats)
 
     def __enter__(self) -> StreamClient:
@@ -233,19 +283,56 @@ class StreamClient:
             raise RuntimeError("StreamClient: no simulation is open")
         return self._sim
 
+    def _add_to_pack(self, arr: np.ndarray, t: float, step: int) -> None:
+        """Copy one small sample into the open pack (sending the pack first if the sample
+        does not continue it or does not fit)."""
+        p = self._pack
+        if p is not None and (p.n == p.capacity or step != p.step + p.n
+                              or arr.shape != p.shape or arr.dtype != p.dtype):
+            self._flush_pack()
+            p = None
+        if p is None:
+            capacity = max(1, self.pack_bytes // arr.nbytes)  # and 8 bytes per time
+            buffer = self._take_spare((pack_nbytes(capacity, arr.nbytes),), np.dtype(np.uint8))
+            p = self._pack = _Pack(buffer, arr.shape, arr.dtype, step, capacity)
+        np.copyto(p.fields[p.n], arr)
+        p.times[p.n] = t
+        p.n += 1
+
+    def _flush_pack(self) -> None:
+        """Send the open pack, if any, as one DATA message."""
+        p, self._pack = self._pack, None
+        if p is None:
+            return
+        sample_bytes = p.fields[0].nbytes
+        nbytes = pack_nbytes(p.n, sample_bytes)
+        if p.n > 1:  # the times follow the fields
+            tail = p.buffer[p.n * sample_bytes: nbytes]
+            tail.view(np.float64)[:] = p.times[: p.n]
+        # one check for the whole pack (still in cache), not one per sample
+        finite = all_finite(p.fields[: p.n])
+        header = data_header(p.shape, p.dtype, float(p.times[0]), p.step, self._sim,
+                             self._values, finite, nbytes, count=p.n)
+        self._take_credit(self._dst, header.nbytes + nbytes)
+        self._post(header, p.buffer[:nbytes], own=p.buffer)
+        self._stats["messages"] += 1
+
     def _copy(self, arr: np.ndarray) -> np.ndarray:
-        # A fresh multi-MiB array per sample costs page faults about as large as the copy
-        # itself (measured by benchmarks/streaming.py): reuse a finished send's copy instead.
-        # most recently released first: its memory is the likeliest to still be in cache
-        for i in range(len(self._spare) - 1, -1, -1):
-            spare = self._spare[i]
-            if spare.shape == arr.shape and spare.dtype == arr.dtype:
-                del self._spare[i]
-                break
-        else:
-            spare = np.empty(arr.shape, arr.dtype)
+        spare = self._take_spare(arr.shape, arr.dtype)
         np.copyto(spare, arr)
         return spare
+
+    def _take_spare(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An array of ``shape``/``dtype`` to copy into: a finished send's copy if one fits.
+        A fresh multi-MiB array per sample costs page faults about as large as the copy
+        itself (measured by benchmarks/streaming.py). The most recently released goes first:
+        its memory is the likeliest to still be in cache."""
+        for i in range(len(self._spare) - 1, -1, -1):
+            spare = self._spare[i]
+            if spare.shape == shape and spare.dtype == dtype:
+                del self._spare[i]
+                return spare
+        return np.empty(shape, dtype)
 
     def _post(self, header: np.ndarray, payload: np.ndarray, keep: Any = None,
               dest: int | None = None, own: np.ndarray | None = None) -> None:
@@ -341,11 +428,13 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
 def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None],
                     param_names: Sequence[str], max_in_flight: int = 4, credits: int = 1024,
                     window_bytes: int = DEFAULT_WINDOW_BYTES,
+                    pack_bytes: int = DEFAULT_PACK_BYTES,
                     retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
                     ) -> dict[str, Any]:
     """Solver-rank main loop: ask the scheduler for tasks, run ``simulate(task, client)`` on
     each (it calls ``client.send``), close or fail it, until the scheduler says stop; then shut
-    the client down. An exception of a type in ``retry_on`` fails the simulation (the
+    the client down (``max_in_flight`` .. ``pack_bytes``: see :class:`StreamClient`). An
+    exception of a type in ``retry_on`` fails the simulation (the
     scheduler resubmits it with a new seed); any other exception propagates (a bug).
     Returns the client's stats."""
     if roles.is_trainer:
@@ -353,7 +442,7 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
     tasks = TaskClient(roles.control, tuple(param_names), root=roles.scheduler_rank)
     client = StreamClient(roles.data, roles.trainer_ranks, param_names,
                           max_in_flight=max_in_flight, credits=credits,
-                          window_bytes=window_bytes)
+                          window_bytes=window_bytes, pack_bytes=pack_bytes)
     prev, outcome = -1, Outcome.NONE
     while (task := tasks.request(prev, outcome)) is not None:
         client.open(task.sim_id, task.params)

@@ -5,8 +5,16 @@ communicator (:attr:`Roles.data`):
 
 1. the header, tag :data:`TAG_HEADER`: one record of :data:`HEADER_DTYPE` (little-endian,
    :data:`HEADER_BYTES` bytes) sent as raw bytes;
-2. the payload, tag :data:`TAG_PAYLOAD`: the C-contiguous field array's raw bytes for
-   ``DATA``, the UTF-8 reason for ``FAILED``, empty for the other kinds.
+2. the payload, tag :data:`TAG_PAYLOAD`: for ``DATA`` the C-contiguous field array's raw bytes
+   (``count = 1``) or a *pack* of ``count > 1`` samples (below); the UTF-8 reason for
+   ``FAILED``; empty for the other kinds.
+
+Packs: small fields cost more per message (probe, receive, parse; tens of microseconds in
+Python) than per byte, so the client sends consecutive samples of one simulation with the same
+shape and dtype as one message: the header's ``step`` and ``t`` are the first sample's, steps
+are consecutive, and the payload is the ``count`` field arrays back to back, then their
+``count`` times as float64. Samples only reach training when their simulation's ``END``
+arrives, so packing delays nothing that training sees.
 
 Every header is followed by exactly one payload message, even an empty one, so the receiver
 stays in step with a sender whatever the header holds: after a header from rank ``s`` the next
@@ -18,9 +26,9 @@ Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`
 ``sim_id``, ``step`` (for ``END``: the number of samples the simulation sent), ``t``,
 ``n_params`` and ``params`` (values in the order of the parameter names agreed once for the run,
 by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`MAX_DIMS`, i.e.
-channels plus up to 3 spatial axes), ``dtype`` (code in :data:`DTYPE_CODES`), ``flags``
-(:data:`FLAG_FINITE`: the sender checked that every field value is finite), ``nbytes`` (payload
-bytes).
+channels plus up to 3 spatial axes; of one sample), ``dtype`` (code in :data:`DTYPE_CODES`),
+``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite),
+``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1).
 
 Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are two int64 ``(n, nbytes)``: ``n > 0``
 returns ``n`` DATA messages and ``nbytes`` bytes (their headers and payloads) to the sender's
@@ -29,8 +37,8 @@ nothing more. See :mod:`.client` for the flow-control scheme.
 
 :func:`parse_header` and :func:`payload_array` validate what arrives and raise
 :class:`MalformedMessage` (the receiver counts and drops it; it never enters a buffer): bad magic
-or version, unknown kind or dtype, wrong parameter count, non-finite ``t``/params, bad shape,
-byte-count mismatch, non-finite field values (checked here unless the header carries
+or version, unknown kind or dtype, wrong parameter count, non-finite ``t``/params/times, bad
+shape or count, byte-count mismatch, non-finite field values (checked here unless the header carries
 :data:`FLAG_FINITE`: :class:`~.client.StreamClient` checks on the solver's core, where the
 array is still in cache, so the trainer, usually the bottleneck, reads each payload once).
 :func:`decode_header` and :func:`decode_payload` are the same checks for callers that want the
@@ -47,15 +55,17 @@ from typing import NamedTuple
 import numpy as np
 
 MAGIC = 0x50445355  # "PDSU"
-VERSION = 1
+VERSION = 2  # 2: packs (the count field)
 MAX_DIMS = 4
 MAX_PARAMS = 16
+MAX_COUNT = 1 << 20  # samples in one pack
 
 TAG_HEADER = 101
 TAG_PAYLOAD = 102
 TAG_CREDIT = 103
 CREDIT_FIN = -1
 DEFAULT_WINDOW_BYTES = 32 * 2**20  # per solver and trainer: bytes not yet taken by the trainer
+DEFAULT_PACK_BYTES = 2**20  # packs of small samples: at most this many payload bytes
 
 
 class Kind(enum.IntEnum):
@@ -71,6 +81,7 @@ HEADER_DTYPE = np.dtype([
     ("sim_id", "<i8"), ("step", "<i8"), ("t", "<f8"),
     ("n_params", "<i4"), ("ndim", "<i4"), ("shape", "<i8", (MAX_DIMS,)),
     ("dtype", "<i4"), ("flags", "<i4"), ("nbytes", "<i8"),
+    ("count", "<i4"), ("reserved", "<i4"),
     ("params", "<f8", (MAX_PARAMS,)),
 ])
 HEADER_BYTES = HEADER_DTYPE.itemsize
@@ -117,20 +128,34 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
     finite (sets :data:`FLAG_FINITE`, so the receiver skips that check). The payload is a view
     of ``fields``: keep ``fields`` alive and unchanged until the send completes.
     """
-    if fields.ndim < 1 or fields.ndim > MAX_DIMS:
-        raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {fields.shape}")
-    if len(params) > MAX_PARAMS:
-        raise ValueError(f"at most {MAX_PARAMS} parameters travel per sample, got {len(params)}")
     if not fields.flags.c_contiguous:
         raise ValueError("fields must be C-contiguous")
-    h = np.empty(1, dtype=HEADER_DTYPE)
-    # one record assignment (a dozen field assignments cost several times more per message)
-    h[0] = (MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params), fields.ndim,
-            (*fields.shape, *_ZEROS_I[: MAX_DIMS - fields.ndim]), dtype_code(fields.dtype),
-            FLAG_FINITE if finite else 0,
-            fields.nbytes, (*params, *_ZEROS_F[: MAX_PARAMS - len(params)]))
+    h = data_header(fields.shape, fields.dtype, t, step, sim_id, params, finite, fields.nbytes)
     payload = fields.astype(fields.dtype.newbyteorder("<"), copy=False).reshape(-1).view(np.uint8)
     return h, payload
+
+
+def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, sim_id: int,
+                params: Sequence[float], finite: bool, nbytes: int,
+                count: int = 1) -> np.ndarray:
+    """The header of a DATA message: ``count`` samples of ``shape``/``dtype`` from ``step``
+    (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs)."""
+    if len(shape) < 1 or len(shape) > MAX_DIMS:
+        raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {shape}")
+    if len(params) > MAX_PARAMS:
+        raise ValueError(f"at most {MAX_PARAMS} parameters travel per sample, got {len(params)}")
+    h = np.empty(1, dtype=HEADER_DTYPE)
+    # one record assignment (a dozen field assignments cost several times more per message)
+    h[0] = (MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params), len(shape),
+            (*shape, *_ZEROS_I[: MAX_DIMS - len(shape)]), dtype_code(dtype),
+            FLAG_FINITE if finite else 0, nbytes, count, 0,
+            (*params, *_ZEROS_F[: MAX_PARAMS - len(params)]))
+    return h
+
+
+def pack_nbytes(count: int, sample_nbytes: int) -> int:
+    """Payload bytes of a DATA message of ``count`` samples of ``sample_nbytes`` each."""
+    return count * sample_nbytes + (8 * count if count > 1 else 0)
 
 
 def encode_control(kind: Kind, sim_id: int = -1, step: int = 0,
@@ -147,7 +172,8 @@ def encode_control(kind: Kind, sim_id: int = -1, step: int = 0,
 class Header(NamedTuple):
     """A validated header as plain Python values (what the receiver works with per message).
     For control kinds ``shape`` is ``()``, ``dtype`` None and ``params`` ``()``; ``finite``:
-    the sender checked the field values (:data:`FLAG_FINITE`)."""
+    the sender checked the field values (:data:`FLAG_FINITE`); ``count``: samples in a DATA
+    message (``shape`` is one sample's)."""
 
     kind: Kind
     sim_id: int
@@ -158,6 +184,7 @@ class Header(NamedTuple):
     nbytes: int
     params: tuple[float, ...]
     finite: bool = False
+    count: int = 1
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -169,7 +196,7 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     if raw.nbytes != HEADER_BYTES:
         raise MalformedMessage("header_size", f"{raw.nbytes} bytes, expected {HEADER_BYTES}")
     # one conversion to Python values, then plain-Python checks
-    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, flags, nbytes,
+    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, flags, nbytes, count, _,
      params) = raw.view(HEADER_DTYPE)[0].item()
     if magic != MAGIC:
         raise MalformedMessage("magic", f"{magic:#x}")
@@ -198,9 +225,12 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     dt = DTYPE_CODES.get(code)
     if dt is None:
         raise MalformedMessage("dtype", str(code))
-    if math.prod(shape) * dt.itemsize != nbytes:
-        raise MalformedMessage("nbytes", f"{nbytes} for shape {shape} of {dt}")
-    return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE))
+    if not 1 <= count <= MAX_COUNT:
+        raise MalformedMessage("count", str(count))
+    if pack_nbytes(count, math.prod(shape) * dt.itemsize) != nbytes:
+        raise MalformedMessage("nbytes", f"{nbytes} for {count} x shape {shape} of {dt}")
+    return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE),
+                  count)
 
 
 def decode_header(raw: np.ndarray, n_params: int) -> np.void:
@@ -231,7 +261,9 @@ def decode_payload(h: np.void, payload: np.ndarray) -> np.ndarray:
 
 
 def payload_array(h: Header, payload: np.ndarray) -> np.ndarray:
-    """:func:`decode_payload` for a :class:`Header` from :func:`parse_header`."""
+    """:func:`decode_payload` for a :class:`Header` from :func:`parse_header` (one sample)."""
+    if h.count != 1:
+        raise ValueError(f"a pack of {h.count} samples: use payload_pack")
     if payload.nbytes != h.nbytes:
         raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
                                                f"{h.nbytes}")
@@ -239,6 +271,29 @@ def payload_array(h: Header, payload: np.ndarray) -> np.ndarray:
     if not h.finite and not all_finite(arr):
         raise MalformedMessage("non_finite_fields")
     return arr
+
+
+def payload_pack(h: Header, payload: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fields ``(count, *shape)`` and times ``(count,)`` of a DATA message (views of
+    ``payload``; for ``count = 1`` the time is the header's). Raises :class:`MalformedMessage`
+    on a byte-count mismatch or non-finite values."""
+    if payload.nbytes != h.nbytes:
+        raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
+                                               f"{h.nbytes}")
+    n = h.count
+    field_bytes = n * math.prod(h.shape) * h.dtype.itemsize
+    fields = payload[:field_bytes].view(h.dtype).reshape(n, *h.shape)
+    if n == 1:
+        times = np.array([h.t])
+    else:
+        # the tail is 8-byte aligned unless a float16 field has an odd size: copy it then
+        tail = payload[field_bytes:]
+        times = tail.view("<f8") if field_bytes % 8 == 0 else tail.copy().view("<f8")
+        if not np.isfinite(times).all():
+            raise MalformedMessage("non_finite_meta", "pack times")
+    if not h.finite and not all_finite(fields):
+        raise MalformedMessage("non_finite_fields")
+    return fields, times
 
 
 def all_finite(arr: np.ndarray) -> bool:

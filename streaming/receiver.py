@@ -7,11 +7,12 @@ control communicators on its rank. Each loop iteration it
 2. moves committed items into the buffer (``put`` with a short timeout; while the buffer is
    full it takes no new messages, so no credits go back and solvers wait: back-pressure);
 3. takes up to ``burst`` messages: ``Iprobe`` for a header from any solver, ``Recv`` it into a
-   preallocated header buffer, ``Probe`` the matching payload's size, and receive a DATA
-   payload straight into an array of the announced shape (that array becomes the sample; no
-   second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`) or any
-   other payload into a reusable scratch buffer;
-4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.payload_array`): a
+   preallocated header buffer, ``Probe`` the matching payload's size, and receive a one-sample
+   DATA payload straight into an array of the announced shape (that array becomes the sample;
+   no second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`), and
+   a pack of small samples or any other payload into a reusable scratch buffer (a pack's
+   samples are then copied out, each into its own array);
+4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.payload_pack`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
    break pairs and the END count check);
@@ -76,6 +77,7 @@ from .protocol import (
     MalformedMessage,
     parse_header,
     payload_array,
+    payload_pack,
 )
 from .roles import Roles, mpi, require_thread_multiple
 from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
@@ -429,27 +431,45 @@ class Receiver:
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
-        arr = self._pool.empty(h.shape, h.dtype)
-        self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
-        try:
-            arr = payload_array(h, arr.reshape(-1).view(np.uint8))
-        except MalformedMessage as err:
-            self._count_malformed(err.reason)
-            pend.tainted = "malformed sample"
-            return
+        if h.count == 1:
+            # straight into the array the sample keeps: no second copy of large fields
+            arr = self._pool.empty(h.shape, h.dtype)
+            self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
+            try:
+                arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
+            except MalformedMessage as err:
+                self._count_malformed(err.reason)
+                pend.tainted = "malformed sample"
+                return
+        else:
+            buf = self._discard_payload(src, payload_bytes)
+            try:
+                block, times = payload_pack(h, buf)
+            except MalformedMessage as err:
+                self._count_malformed(err.reason)
+                pend.tainted = "malformed sample"
+                return
+            # a copy per sample: views of one block would keep the whole pack alive as long
+            # as any of its samples stays in the buffer
+            arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
+            for a, b in zip(arrays, block, strict=True):
+                np.copyto(a, b)
+            times = times.tolist()
         if pend.tainted:
             return
-        if len(pend.samples) >= self.max_pending_samples:
+        if len(pend.samples) + len(arrays) > self.max_pending_samples:
             pend.tainted = f"more than max_pending_samples={self.max_pending_samples}"
             pend.samples = []
             return
-        pend.samples.append(Sample(arr, h.t, dict(zip(self.param_names, h.params, strict=True)),
-                                   sim, h.step))
+        params = dict(zip(self.param_names, h.params, strict=True))  # shared by the pack
+        step = h.step
+        pend.samples.extend(Sample(a, t, params, sim, step + i)
+                            for i, (a, t) in enumerate(zip(arrays, times, strict=True)))
         with self._lock:
             st = self._stats
-            st["samples"] += 1
-            st["bytes"] += arr.nbytes
-            st["per_source"][src] += 1
+            st["samples"] += len(arrays)
+            st["bytes"] += len(arrays) * arrays[0].nbytes
+            st["per_source"][src] += len(arrays)
             st["pending_peak"] = max(st["pending_peak"],
                                      sum(len(p.samples) for p in self._pending.values()))
 

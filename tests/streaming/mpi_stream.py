@@ -6,6 +6,8 @@ Each rank writes OUTDIR/rank<world rank>.json; the pytest side asserts on them.
 Scenarios: e2e (1 trainer + 2 solvers, a failing attempt, injected malformed messages),
 backpressure (1 + 1, slow consumer, 2 message credits), window (the same with the bound in
 bytes: a 2-message byte window and many message credits), two_trainers (2 + 2, uneven data).
+Clients pack small samples (the default) except in backpressure and window, whose bounds count
+one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``).
 """
 
 import json
@@ -37,7 +39,8 @@ from pdesurrogate.streaming.protocol import (
 from pdesurrogate.streaming.scheduler import task_seed
 
 torch.set_num_threads(1)
-SCENARIO, OUTDIR = sys.argv[1], sys.argv[2]
+SCENARIO, _, VARIANT = sys.argv[1].partition(":")
+OUTDIR = sys.argv[2]
 DT = 0.1
 # backpressure: 128 KiB float32 samples, past MPICH's eager limit, so an Isend stays
 # incomplete until the trainer takes the message and the in-flight bound is exercised
@@ -101,11 +104,11 @@ def main():
 
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
             inject_malformed(roles)
-        kw = {"backpressure": {"max_in_flight": 2, "credits": 2},
+        kw = {"backpressure": {"max_in_flight": 2, "credits": 2, "pack_bytes": 0},
               # two messages (header + 128 KiB payload each) fit, a third does not
-              "window": {"max_in_flight": 2, "credits": 1000,
+              "window": {"max_in_flight": 2, "credits": 1000, "pack_bytes": 0,
                          "window_bytes": 2 * (HEADER_BYTES + 4 * N_POINTS) + 100},
-              }.get(SCENARIO, {})
+              }.get(SCENARIO, {"pack_bytes": 0} if VARIANT == "single" else {})
         stats = run_solver_rank(roles, flaky if SCENARIO == "e2e" else simulate, names, **kw)
         write(rank, {"role": "solver", "client": stats, "t_finish": time.time() - t_start})
         return

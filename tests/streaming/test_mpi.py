@@ -26,13 +26,15 @@ def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
     return {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)}
 
 
-def test_one_trainer_two_solvers_exactly_once(tmp_path):
+@pytest.mark.parametrize("scenario", ["e2e", "e2e:single"])
+def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     """1 trainer + 2 solvers, 6 simulations x 5 saved steps, pairs: every (sim, step) pair
     arrives exactly once and equals the recomputed trajectory (max error <= 1e-6, float32
     params); simulation 2's first attempt diverges after 2 samples and none of its samples
     enter the buffer (its rerun's do); 3 injected malformed messages are counted and the
-    simulation they belonged to is dropped."""
-    res = run("e2e", 3, tmp_path)
+    simulation they belonged to is dropped. Samples travel in packs (``e2e``) or one per
+    message (``e2e:single``)."""
+    res = run(scenario, 3, tmp_path)
     tr = res[0]
     got = [tuple(g) for g in tr["got"]]
     assert sorted(got) == [(s, k) for s in range(6) for k in range(4)]
@@ -46,8 +48,13 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path):
     clients = [res[1]["client"], res[2]["client"]]
     assert sum(c["sims_failed"] for c in clients) == 1
     assert sum(c["samples"] for c in clients) == 6 * 5 + 2
+    # packed, the failed attempt's 2 samples were still in the client's pack: never sent
+    assert sum(c["samples_unsent"] for c in clients) == (0 if scenario == "e2e:single" else 2)
+    # one pack per completed simulation, or one message per sample
+    assert sum(c["messages"] for c in clients) == (6 * 5 + 2 if scenario == "e2e:single" else 6)
     assert {int(k): v for k, v in rc["per_source"].items()} == {
-        1: clients[0]["samples"], 2: clients[1]["samples"]}
+        1: clients[0]["samples"] - clients[0]["samples_unsent"],
+        2: clients[1]["samples"] - clients[1]["samples_unsent"]}
 
 
 @pytest.mark.parametrize("scenario", ["backpressure", "window"])

@@ -6,17 +6,21 @@ import pytest
 from pdesurrogate.streaming.protocol import (
     FLAG_FINITE,
     HEADER_BYTES,
+    HEADER_DTYPE,
     MAX_PARAMS,
     Kind,
     MalformedMessage,
     all_finite,
+    data_header,
     decode_header,
     decode_payload,
     encode_control,
     encode_data,
     header_params,
+    pack_nbytes,
     parse_header,
     payload_array,
+    payload_pack,
 )
 
 
@@ -127,3 +131,53 @@ def test_finite_flag_skips_the_receiver_check():
     assert not parsed.finite
     with pytest.raises(MalformedMessage, match="non_finite_fields"):
         payload_array(parsed, p.copy())
+
+
+def pack_message(block, times, finite=True):
+    """Header (raw bytes) and payload of a pack of ``block`` (n, *shape) samples."""
+    n = len(block)
+    payload = np.concatenate([block.reshape(-1).view(np.uint8),
+                              np.asarray(times, np.float64).view(np.uint8)])
+    h = data_header(block.shape[1:], block.dtype, float(times[0]), 5, 9, [0.5], finite,
+                    pack_nbytes(n, block[0].nbytes), count=n)
+    return h.view(np.uint8).copy(), payload
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_pack_round_trip_exact(dtype):
+    """A pack of 3 samples (odd float16 sizes put the times at an unaligned offset) comes back
+    bit-exact: fields, times, first step, count."""
+    block = np.random.default_rng(1).standard_normal((3, 1, 7)).astype(dtype)
+    raw, payload = pack_message(block, [0.1, 0.2, 0.3])
+    h = parse_header(raw, 1)
+    assert (h.count, h.step, h.shape, h.nbytes) == (3, 5, (1, 7), payload.nbytes)
+    fields, times = payload_pack(h, payload)
+    np.testing.assert_array_equal(fields, block)
+    assert times.tolist() == [0.1, 0.2, 0.3]
+    with pytest.raises(ValueError, match="use payload_pack"):
+        payload_array(h, payload)
+
+
+def test_pack_malformed():
+    """Count out of range or not matching nbytes, a short payload, non-finite times, and
+    non-finite fields in an unflagged pack are refused with their reasons."""
+    block = np.ones((4, 1, 8), np.float32)
+    raw, payload = pack_message(block, [0.0, 1.0, 2.0, 3.0])
+    for count, reason in ((0, "count"), (3, "nbytes")):
+        bad = raw.copy()
+        bad.view(HEADER_DTYPE)["count"] = count
+        with pytest.raises(MalformedMessage) as err:
+            parse_header(bad, 1)
+        assert err.value.reason == reason
+    with pytest.raises(MalformedMessage) as err:
+        payload_pack(parse_header(raw, 1), payload[:-8])
+    assert err.value.reason == "payload_size"
+    raw_t, payload_t = pack_message(block, [0.0, np.nan, 2.0, 3.0])
+    with pytest.raises(MalformedMessage) as err:
+        payload_pack(parse_header(raw_t, 1), payload_t)
+    assert err.value.reason == "non_finite_meta"
+    block[2, 0, 3] = np.inf
+    raw_f, payload_f = pack_message(block, [0.0, 1.0, 2.0, 3.0], finite=False)
+    with pytest.raises(MalformedMessage) as err:
+        payload_pack(parse_header(raw_f, 1), payload_f)
+    assert err.value.reason == "non_finite_fields"
