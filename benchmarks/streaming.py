@@ -19,7 +19,7 @@ the same MPI job and interleaved with ours (ours, raw, raw distinct, ours, ...):
     MB/s = payload bytes received (1 MB = 1e6 bytes) / wall time on the trainer from the
            start barrier to the moment the last item was drawn from the buffer
 
-Ours includes everything a real online run pays per sample: the 232-byte header, credits,
+Ours includes everything a real online run pays per sample: the 224-byte header, credits,
 validation (header fields; field values are checked finite by the client on the solver's
 core), an array per sample (recycled once no sample holds it), the client's defensive copy
 (``StreamClient(copy=True)``, the default), pending-until-END commits (``--samples-per-sim``

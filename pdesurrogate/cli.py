@@ -96,6 +96,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.cli import LightningCLI
 
+    from pdesurrogate.training.deferred_signals import DeferredSignals
+
     class CLI(LightningCLI):
         def before_instantiate_classes(self) -> None:
             # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
@@ -113,6 +115,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                           for c in callbacks)
             if trainer.enable_progress_bar is not False and not has_bar:
                 callbacks.append(RichProgressBar())
+            # Slurm's requeue signal handled between batches, never inside a held lock
+            callbacks.append(DeferredSignals())
             trainer.callbacks = callbacks
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set

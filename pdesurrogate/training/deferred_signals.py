@@ -1,0 +1,74 @@
+"""Run a training process's SIGUSR1 handler at a safe point, not inside the signal.
+
+Under Slurm, Lightning's SIGUSR1 handler (auto-requeue: ``--signal=USR1@T``) finalises the
+loggers, saves ``hpc_ckpt_N.ckpt`` and runs ``scontrol requeue``, all inside the signal
+handler, i.e. between any two bytecodes of the main thread. If the signal lands while the main
+thread holds a non-reentrant lock that this work needs again (TensorBoard's event queue while a
+scalar is being queued, a checkpoint being written), the handler waits for a lock its own
+thread holds: the job hangs until its time limit instead of requeueing (seen once in our Slurm
+tests: "Handling auto-requeue signal: 10", then nothing for 7 minutes).
+
+:class:`DeferredSignals` replaces the handler that is installed when training starts with one
+that only records the signal, and calls the original handler from the next batch or epoch hook,
+where no such lock is held. The delay is at most one training or validation batch.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+from lightning.pytorch import Callback
+
+
+class DeferredSignals(Callback):
+    """Defers the Python handlers of ``signals`` (default SIGUSR1) to the next hook.
+
+    Args:
+        signals: signal names, e.g. ``("SIGUSR1",)``; a signal without a Python handler when
+            training starts (default action or ignored) is left alone.
+    """
+
+    def __init__(self, signals: tuple[str, ...] = ("SIGUSR1",)):
+        self.signals = tuple(signals)
+        for name in self.signals:
+            if not isinstance(getattr(signal, name, None), signal.Signals):
+                raise ValueError(f"unknown signal name {name!r} (expected e.g. 'SIGUSR1')")
+        self._handlers: dict[int, Any] = {}
+        self._pending: list[tuple[int, FrameType | None]] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Lightning installs its handlers after on_fit_start, before this hook
+        for name in self.signals:
+            sig = getattr(signal, name)
+            handler = signal.getsignal(sig)
+            if callable(handler) and handler != self._record:
+                self._handlers[sig] = handler
+                signal.signal(sig, self._record)
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        self._pending.append((signum, frame))
+
+    def run_pending(self) -> None:
+        """Call the original handlers of the signals received since the last call."""
+        while self._pending:
+            signum, frame = self._pending.pop(0)
+            self._handlers[signum](signum, frame)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.run_pending()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx=0) -> None:
+        self.run_pending()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.run_pending()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.run_pending()
+        for sig, handler in self._handlers.items():
+            if signal.getsignal(sig) == self._record:
+                signal.signal(sig, handler)
+        self._handlers.clear()
