@@ -122,6 +122,10 @@ def build_parser():
                         "solvers have their own cores and fields are small.")
     p.add_argument("--window_mb", type=float, default=32.0,
                    help="MB (2**20 bytes) a solver may have ahead of its trainer.")
+    p.add_argument("--pack_kb", type=int, default=1024,
+                   help="Fields of up to half this size (KiB) travel in packs of up to this "
+                        "size, one message per pack (consecutive steps of one simulation); 0: "
+                        "one message per field.")
     p.add_argument("--threads", type=int | None, default=None,
                    help="torch threads per trainer rank (solver ranks use 1).")
     p.add_subclass_arguments(LightningModule, "model", required=True,
@@ -146,7 +150,8 @@ def _check(cfg) -> None:
     for key, low in (("trainers", 1), ("solvers", 1), ("simulations", 1), ("n_steps", 1),
                      ("batch_size", 1), ("validation.trajectories", 1),
                      ("validation.every_n_steps", 1), ("stats_trajectories", 1),
-                     ("checkpoint_every_n_steps", 0), ("max_retries", 0), ("credits", 1)):
+                     ("checkpoint_every_n_steps", 0), ("max_retries", 0), ("credits", 1),
+                     ("pack_kb", 0)):
         v = cfg[key]
         if not isinstance(v, int) or v < low:
             raise ValueError(f"online config: {key} must be an integer >= {low}, got {v!r}")
@@ -318,7 +323,8 @@ def run_solver(cfg, roles, solver, names) -> int:
     # any exception of a simulation (divergence or a solver error) fails that simulation: the
     # scheduler reruns it with a new seed, at most max_retries times
     run_solver_rank(roles, simulate, names, credits=cfg.credits,
-                    window_bytes=max(1, int(cfg.window_mb * 2**20)), retry_on=(Exception,))
+                    window_bytes=max(1, int(cfg.window_mb * 2**20)),
+                    pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,))
     return 0
 
 

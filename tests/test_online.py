@@ -192,6 +192,9 @@ def test_config_errors_name_the_key(tmp_path):
     proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--resume"], tmp_path,
                timeout=120)
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--pack_kb", "-1"],
+               tmp_path, timeout=120)
+    assert proc.returncode != 0 and "pack_kb must be an integer >= 0" in proc.stderr
 
 
 @pytest.mark.slow
