@@ -22,7 +22,7 @@ and the bare loop too: with glibc's defaults both sides fault their activation m
 again every step, which costs 15-25 % and varies from run to run with the process's history,
 noise that would swamp a 5 % comparison).
 
-Two figures per side:
+Three figures per side:
 
 * whole command: ``epochs x training pairs / wall time of the process`` (start-up, imports,
   data set-up, checkpoint writing all included): what a user feels for this run length.
@@ -30,8 +30,14 @@ Two figures per side:
 * steady state: ``(epochs - 1) x training pairs / time from the start of the second epoch to
   the end of training``, i.e. everything that repeats per epoch, including the progress bar,
   logging and the per-epoch checkpoint, but not start-up or the first epoch. ``fit`` takes the
-  times with a callback (``EpochClock``: two ``perf_counter`` calls per epoch, added with
-  ``--trainer.callbacks+=``); the bare loop reads the same clock at the same points.
+  times with a callback (``EpochClock``: two ``perf_counter`` calls per epoch and one per
+  batch, added with ``--trainer.callbacks+=``); the bare loop reads the same clock at the same
+  points;
+* steady state from median step times (:func:`median_epoch_seconds`): the same work, timed
+  as the median batch-to-batch interval and the median epoch-boundary gap. Other jobs on a
+  shared machine slow some steps of a run by 10-20 %, which moves the totals above by as much
+  as the 5 % being measured; medians per step mostly ignore them. Printed beside the others;
+  the target's verdict stays on the steady state per CPU second.
 
 Run: ``python benchmarks/training_overhead.py [--epochs 10] [--repeats 4] [--quick]
 [--json out.json]`` (default about 10 minutes on 2 busy cores; ``--quick`` 1 to 2 minutes).
@@ -73,17 +79,22 @@ def _epoch_clock_class():
 
             def __init__(self, out: str):
                 super().__init__()
-                self.out, self.starts, self.cpu_starts = out, [], []
+                self.out, self.starts, self.cpu_starts, self.batch_ends = out, [], [], []
 
             def on_train_epoch_start(self, trainer, pl_module) -> None:
                 self.starts.append(time.perf_counter())
                 self.cpu_starts.append(time.process_time())
+                self.batch_ends.append([])
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                self.batch_ends[-1].append(time.perf_counter())
 
             def on_train_end(self, trainer, pl_module) -> None:
                 end, cpu_end = time.perf_counter(), time.process_time()
                 dataset = trainer.train_dataloader.dataset
                 with open(self.out, "w") as f:
                     json.dump({"epoch_starts": self.starts, "end": end,
+                               "batch_ends": self.batch_ends,
                                "cpu_epoch_starts": self.cpu_starts, "cpu_end": cpu_end,
                                "samples_per_epoch": len(dataset),
                                "threads": _threads()}, f)
@@ -132,10 +143,11 @@ def bare_worker(spec_path: str) -> int:
         return (diff / torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(1e-12)).mean()
 
     model.train()
-    starts, cpu_starts = [], []
+    starts, cpu_starts, batch_ends = [], [], []
     for _ in range(spec["epochs"]):
         starts.append(time.perf_counter())
         cpu_starts.append(time.process_time())
+        batch_ends.append([])
         for batch in loader:
             x = (batch["input"] - u_mean) / u_std
             y = (batch["target"] - u_mean) / u_std
@@ -145,9 +157,11 @@ def bare_worker(spec_path: str) -> int:
             loss.backward()
             opt.step()
             sched.step()
+            batch_ends[-1].append(time.perf_counter())
     end, cpu_end = time.perf_counter(), time.process_time()
     with open(spec["out"], "w") as f:
-        json.dump({"epoch_starts": starts, "end": end, "cpu_epoch_starts": cpu_starts,
+        json.dump({"epoch_starts": starts, "end": end, "batch_ends": batch_ends,
+                   "cpu_epoch_starts": cpu_starts,
                    "cpu_end": cpu_end, "samples_per_epoch": len(loader.dataset),
                    "threads": torch.get_num_threads(), "final_loss": float(loss)}, f)
     return 0
@@ -208,6 +222,21 @@ def steady(clock: dict) -> tuple[float, float, int]:
         raise ValueError("steady state needs at least 2 epochs")
     return (clock["end"] - starts[1], clock["cpu_end"] - clock["cpu_epoch_starts"][1],
             len(starts) - 1)
+
+
+def median_epoch_seconds(clock: dict) -> float:
+    """A noise-robust steady-state epoch time: (steps per epoch - 1) x the median time from one
+    batch's end to the next within an epoch (data, hooks, logging, bar and the step itself),
+    plus the median gap across an epoch boundary (the epoch-end work: checkpoint, loggers,
+    plus one step). Medians over the epochs after the first. Other jobs on a shared machine
+    stretch some steps by tens of per cent; a median per step ignores them where a total does
+    not."""
+    ends = clock["batch_ends"][1:]
+    within = [b - a for epoch in ends for a, b in zip(epoch, epoch[1:], strict=False)]
+    gaps = [nxt[0] - prev[-1] for prev, nxt in zip(ends, ends[1:], strict=False)]
+    if not within or not gaps:
+        raise ValueError("the median epoch time needs at least 3 epochs of 2 or more steps")
+    return (len(ends[0]) - 1) * statistics.median(within) + statistics.median(gaps)
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -359,12 +388,14 @@ def main(argv=None) -> int:
                 "steady_seconds": secs, "steady_samples_per_s": epochs * n_pairs / secs,
                 "steady_cpu_seconds": cpu_secs,
                 "steady_samples_per_cpu_s": epochs * n_pairs / cpu_secs,
+                "median_samples_per_s": n_pairs / median_epoch_seconds(clock),
                 "first_epoch_seconds": clock["epoch_starts"][1] - clock["epoch_starts"][0],
                 "threads": clock["threads"]})
             progress.advance(task)
 
     measures = {"whole": "whole_samples_per_s", "whole_cpu": "whole_samples_per_cpu_s",
-                "steady": "steady_samples_per_s", "steady_cpu": "steady_samples_per_cpu_s"}
+                "steady": "steady_samples_per_s", "steady_cpu": "steady_samples_per_cpu_s",
+                "median_step": "median_samples_per_s"}
     med = {s: {k: statistics.median(r[k] for r in runs[s])
                for k in (*measures.values(), "wall_seconds", "cpu_seconds")} for s in runs}
     result = {
@@ -384,7 +415,8 @@ def main(argv=None) -> int:
                     "interleaved runs")
     t.add_column("")
     for head in ("whole command\nper wall s", "whole command\nper CPU s",
-                 "steady state\nper wall s", "steady state\nper CPU s", "process\nwall s",
+                 "steady state\nper wall s", "steady state\nper CPU s",
+                 "steady state\nmedian step", "process\nwall s",
                  "process\nCPU s"):
         t.add_column(head, justify="right")
     for side, label in (("bare", "bare PyTorch loop"), ("fit", "pdesurrogate fit")):
@@ -394,12 +426,13 @@ def main(argv=None) -> int:
     t.add_row("[b]overhead[/b] (1 - fit/bare)",
               *[f"{100 * result[f'overhead_{m}']:.1f} %" for m in measures], "", "")
     console.print(t)
-    for key in ("steady_samples_per_s", "steady_samples_per_cpu_s"):
+    for key in ("steady_samples_per_s", "steady_samples_per_cpu_s", "median_samples_per_s"):
         spread = {s: [round(r[key], 1) for r in runs[s]] for s in runs}
         console.print(f"{key} per run: bare {spread['bare']}, fit {spread['fit']}")
     console.print(f"target overhead <= 5 % (steady state, per CPU second): "
                   f"{'met' if result['target_met'] else 'NOT met'} "
-                  f"({100 * result['overhead_steady_cpu']:.1f} %)")
+                  f"({100 * result['overhead_steady_cpu']:.1f} %); from median step times "
+                  f"{100 * result['overhead_median_step']:.1f} %")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
