@@ -386,7 +386,7 @@ class Receiver:
                 raise MalformedMessage("unknown_source", str(src))
             h = parse_header(raw, len(self.param_names))
         except MalformedMessage as err:
-            self._discard_payload(src, payload_bytes)
+            self._recv_scratch(src, payload_bytes)
             self._count_malformed(err.reason)
             if src in self._owed:
                 # it may have been a DATA message that cost a credit: give it back
@@ -397,7 +397,7 @@ class Receiver:
             self._owe(src, header_bytes + payload_bytes)
             self._on_data(src, h, payload_bytes)
             return
-        payload = self._discard_payload(src, payload_bytes)
+        payload = self._recv_scratch(src, payload_bytes)
         if kind == Kind.END:
             self._on_end(src, h.sim_id, h.step)
         elif kind == Kind.FAILED:
@@ -405,7 +405,9 @@ class Receiver:
         elif kind == Kind.DONE:
             self._on_done(src)
 
-    def _discard_payload(self, src: int, nbytes: int) -> np.ndarray:
+    def _recv_scratch(self, src: int, nbytes: int) -> np.ndarray:
+        """Receive ``src``'s next payload into the reusable scratch buffer (a view of it, valid
+        until the next call): control payloads, packs, and payloads being dropped."""
         if nbytes > self._scratch.nbytes:
             self._scratch = np.zeros(nbytes, dtype=np.uint8)
         buf = self._scratch[:nbytes]
@@ -427,7 +429,7 @@ class Receiver:
         if pend is None:
             pend = self._pending[src] = _Pending(sim)
         if payload_bytes != h.nbytes:
-            self._discard_payload(src, payload_bytes)
+            self._recv_scratch(src, payload_bytes)
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
@@ -442,7 +444,7 @@ class Receiver:
                 pend.tainted = "malformed sample"
                 return
         else:
-            buf = self._discard_payload(src, payload_bytes)
+            buf = self._recv_scratch(src, payload_bytes)
             try:
                 block, times = payload_pack(h, buf)
             except MalformedMessage as err:
