@@ -68,6 +68,7 @@ import numpy as np
 import torch
 
 from ..solvers.base import Solver, SolverDivergedError
+from .polling import poll_until
 from .protocol import (
     CREDIT_FIN,
     DEFAULT_PACK_BYTES,
@@ -85,11 +86,6 @@ from .protocol import (
 from .roles import Roles, mpi
 from .sample import check_finite_params
 from .scheduler import Outcome, Task, TaskClient
-
-# waiting for a credit: Iprobe back to back for CREDIT_SPIN_S seconds (a trainer keeping up
-# answers within that), then between polls sleep 20 us more each time, up to CREDIT_MAX_SLEEP
-CREDIT_SPIN_S = 5e-4
-CREDIT_MAX_SLEEP = 1e-3
 
 
 class _Pack:
@@ -368,24 +364,15 @@ class StreamClient:
         return self._credits[dst] > 0 and (window >= cost or window >= self.window_bytes)
 
     def _take_credit(self, dst: int, cost: int) -> None:
-        while self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
-            self._recv_credit(dst)
-        if not self._can_send(dst, cost):
+        def credited() -> bool:
+            # Iprobe also progresses our outstanding Isends
+            while self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
+                self._recv_credit(dst)
+            return self._can_send(dst, cost)
+
+        if not credited():
             self._stats["credit_waits"] += 1
-            t0 = time.perf_counter()
-            naps = 0
-            while not self._can_send(dst, cost):
-                # Iprobe also progresses our outstanding Isends. A blocking Recv would
-                # busy-poll a core for as long as the trainer is behind (most of a run with
-                # fast solvers), taking it from the trainer when ranks share cores: poll, then
-                # sleep a little.
-                if self.comm.Iprobe(source=dst, tag=TAG_CREDIT):
-                    self._recv_credit(dst)
-                    continue
-                if time.perf_counter() - t0 > CREDIT_SPIN_S:
-                    naps += 1
-                    time.sleep(min(CREDIT_MAX_SLEEP, 2e-5 * naps))
-            self._stats["credit_wait_s"] += time.perf_counter() - t0
+            self._stats["credit_wait_s"] += poll_until(credited)
         self._credits[dst] -= 1
         self._window[dst] -= cost
 

@@ -264,13 +264,7 @@ def payload_array(h: Header, payload: np.ndarray) -> np.ndarray:
     """:func:`decode_payload` for a :class:`Header` from :func:`parse_header` (one sample)."""
     if h.count != 1:
         raise ValueError(f"a pack of {h.count} samples: use payload_pack")
-    if payload.nbytes != h.nbytes:
-        raise MalformedMessage("payload_size", f"{payload.nbytes} bytes, header says "
-                                               f"{h.nbytes}")
-    arr = payload.view(h.dtype).reshape(h.shape)
-    if not h.finite and not all_finite(arr):
-        raise MalformedMessage("non_finite_fields")
-    return arr
+    return payload_pack(h, payload)[0][0]
 
 
 def payload_pack(h: Header, payload: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

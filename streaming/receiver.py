@@ -433,30 +433,24 @@ class Receiver:
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
-        if h.count == 1:
-            # straight into the array the sample keeps: no second copy of large fields
-            arr = self._pool.empty(h.shape, h.dtype)
-            self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
-            try:
+        try:
+            if h.count == 1:
+                # straight into the array the sample keeps: no second copy of large fields
+                arr = self._pool.empty(h.shape, h.dtype)
+                self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
                 arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
-            except MalformedMessage as err:
-                self._count_malformed(err.reason)
-                pend.tainted = "malformed sample"
-                return
-        else:
-            buf = self._recv_scratch(src, payload_bytes)
-            try:
-                block, times = payload_pack(h, buf)
-            except MalformedMessage as err:
-                self._count_malformed(err.reason)
-                pend.tainted = "malformed sample"
-                return
-            # a copy per sample: views of one block would keep the whole pack alive as long
-            # as any of its samples stays in the buffer
-            arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
-            for a, b in zip(arrays, block, strict=True):
-                np.copyto(a, b)
-            times = times.tolist()
+            else:
+                block, times = payload_pack(h, self._recv_scratch(src, payload_bytes))
+                # a copy per sample: views of one block would keep the whole pack alive as
+                # long as any of its samples stays in the buffer
+                arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
+                for a, b in zip(arrays, block, strict=True):
+                    np.copyto(a, b)
+                times = times.tolist()
+        except MalformedMessage as err:
+            self._count_malformed(err.reason)
+            pend.tainted = "malformed sample"
+            return
         if pend.tainted:
             return
         if len(pend.samples) + len(arrays) > self.max_pending_samples:

@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import enum
 import math
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .polling import poll_until
 from .protocol import MAX_PARAMS
 
 METHODS = ("random", "halton", "lhs")
 
 TAG_REQUEST = 201
 TAG_REPLY = 202
-# waiting for a reply: poll back to back for REPLY_SPIN_S seconds, then sleep between polls,
-# 20 us more each time up to REPLY_MAX_SLEEP (see TaskClient.request)
-REPLY_SPIN_S = 5e-4
-REPLY_MAX_SLEEP = 1e-3
 
 CONTROL_DTYPE = np.dtype([
     ("kind", "<i8"), ("sim_id", "<i8"), ("seed", "<i8"), ("attempt", "<i8"),
@@ -292,15 +288,10 @@ class TaskClient:
         rec = self._buf[0]
         rec["kind"], rec["sim_id"], rec["status"] = Control.REQUEST, sim_id, int(outcome)
         self.comm.Send(self._buf.view(np.uint8), dest=self.root, tag=TAG_REQUEST)
-        # The scheduler answers from the trainer's receiver thread, which does not while its
-        # buffer is full: a blocking Recv would busy-poll this core all that time, taking it
-        # from the trainer when ranks share cores. Poll, then sleep a little.
+        # the scheduler answers from the trainer's receiver thread, which does not while its
+        # buffer is full: wait without busy-polling this core all that time
         req = self.comm.Irecv(self._buf.view(np.uint8), source=self.root, tag=TAG_REPLY)
-        t0, naps = time.perf_counter(), 0
-        while not req.Test():
-            if time.perf_counter() - t0 > REPLY_SPIN_S:
-                naps += 1
-                time.sleep(min(REPLY_MAX_SLEEP, 2e-5 * naps))
+        poll_until(req.Test)
         rec = self._buf[0]
         if int(rec["kind"]) == Control.STOP:
             return None
