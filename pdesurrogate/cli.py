@@ -96,7 +96,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.cli import LightningCLI
 
-    from pdesurrogate.training.deferred_signals import DeferredSignals
+    DEFERRED_SIGNALS = "pdesurrogate.training.deferred_signals.DeferredSignals"
 
     class CLI(LightningCLI):
         def before_instantiate_classes(self) -> None:
@@ -116,7 +116,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if trainer.enable_progress_bar is not False and not has_bar:
                 callbacks.append(RichProgressBar())
             # Slurm's requeue signal handled between batches, never inside a held lock
-            callbacks.append(DeferredSignals())
+            # (named by class_path, so the config.yaml Lightning saves can record it)
+            callbacks.append(Namespace(class_path=DEFERRED_SIGNALS))
             trainer.callbacks = callbacks
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set

@@ -81,7 +81,7 @@ def test_cape_module(grid):
     """Untrained CAPE returns its input exactly (zero projection); the attention weights are a
     softmax over the 3 paths (sum to 1 within 1e-6) and depend on the parameters."""
     torch.manual_seed(0)
-    cape = CAPEModule(len(grid), 2, 3, modes=4, kernel_size=3, hidden=8)
+    cape = CAPEModule(len(grid), 2, 3, modes=4, kernel_size=3, hidden=8, gate="softmax")
     u, p = torch.randn(4, 2, *grid), torch.randn(4, 3)
     assert torch.equal(cape(u, p), u)
     a = cape.attention_weights(p)
@@ -93,8 +93,30 @@ def test_cape_module(grid):
     assert out.shape == u.shape and not torch.allclose(out, u)
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         CAPEModule(1, 1, 1, kernel_size=4)
+    with pytest.raises(ValueError, match="gate must be one of"):
+        CAPEModule(1, 1, 1, gate="sigmoid")
     with pytest.raises(ValueError, match="n_params"):
         CAPEModule(1, 1, 0)
+
+
+def test_cape_linear_gate():
+    """gate="linear": the path weights are the parameter MLPs' outputs themselves, not
+    normalised over the paths (so a parameter can scale how strongly a path acts); the module
+    output changes with them; the setting survives the spec round trip."""
+    torch.manual_seed(0)
+    cape = CAPEModule(1, 1, 1, modes=4, kernel_size=3, hidden=8, gate="linear")
+    p = torch.linspace(-2, 2, 5)[:, None]
+    a = cape.attention_weights(p)
+    torch.testing.assert_close(a, torch.stack([mlp(p) for mlp in cape.attention], 1),
+                               atol=0, rtol=0)
+    assert (a.sum(1) - 1).abs().max() > 0.1
+    torch.nn.init.normal_(cape.proj.weight)
+    u = torch.randn(1, 1, 16).expand(5, 1, 16)
+    out = cape(u, p)
+    assert not torch.allclose(out[0], out[-1])
+    spec = model_spec(cape)
+    assert spec["init_args"]["gate"] == "linear"
+    assert build_model(spec).gate == "linear"
 
 
 @pytest.mark.parametrize("base_name", ["fno", "unet"])
