@@ -31,12 +31,11 @@ Models, at matched parameter counts (printed; within 5 %):
   comparison with ``FNO+p`` measures what CAPE adds; auxiliary loss ``|CAPE(u_t, p) - u_{t+1}|``
   with weight 0.1. ``--no-cape-base-params`` feeds the base only ``[u, CAPE(u, p)]`` (the
   paper's wiring) and ``--cape-gate softmax`` normalises CAPE's path weights over the paths.
-  Measured at 40 epochs, no curriculum, seed 0 (relative L2 between / outside, one step):
-  the paper's wiring with the softmax gate was worse than ``FNO+p`` everywhere but Burgers
-  outside (advection 0.034 / 0.36 against 0.025 / 0.29); the base's own parameter channel
-  brought Burgers to 0.016 / 0.052 (``FNO+p`` 0.015 / 0.12); the linear gate then brought
-  advection to 0.020 / 0.17 (``FNO+p`` 0.028 / 0.28). An auxiliary weight of 1 was worse than
-  0.1 in every case tried.
+  Why this wiring (seed 0, 40 epochs, no curriculum; relative L2 one step at the "between"
+  values, FNO+p: advection 0.028, Burgers 0.015): the paper's wiring with a softmax gate gave
+  Burgers 0.029; adding the base's parameter channel gave advection 0.028, Burgers 0.016; the
+  linear gate on top gave advection 0.020, Burgers 0.016. Auxiliary weights 0, 0.03 and 0.1
+  gave about the same; 1 was worse (Burgers 0.017).
 
 The CAPE-FNO's base FNO has width ``--width``; the two plain FNOs get the width that makes their
 parameter count closest to the CAPE-FNO's (so the baselines are, if anything, slightly bigger).
@@ -58,8 +57,14 @@ Metrics, in physical units, mean over test trajectories and over the values of a
 
 The table also gives the ratio CAPE-FNO / FNO+p per group (< 1: CAPE better).
 
-Run: ``python benchmarks/cape.py [--epochs 40] [--quick] [--json out.json]`` (default about
-15 minutes on 2 busy cores; ``--quick`` about a minute, for ``make test-all``). Threads default
+One run's figures move from seed to seed by more than the differences between the models at
+some values (FNO+p on Burgers at nu = 0.04, outside the training range: one-step relative L2
+0.03 in one run, 0.16 in another), so compare means over seeds: run with ``--seed 0``, ``1``,
+``2`` ... and ``--json``, then ``--combine`` the files.
+
+Run: ``python benchmarks/cape.py [--epochs 40] [--seed S] [--quick] [--json out.json]`` (about
+10 minutes per family on 2 busy cores; ``--quick`` about a minute, for ``make test-all``), then
+``python benchmarks/cape.py --combine s0.json s1.json s2.json`` for the means. Threads default
 to 1: on a shared 2-core machine a second intra-op thread makes these small models much slower.
 """
 
@@ -71,6 +76,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -263,9 +269,10 @@ def fmt(x: float) -> str:
     return f"{x:.4f}" if math.isfinite(x) and x < 100 else f"{x:.3g}"
 
 
-def print_family(fam: Family, res: dict) -> None:
+def print_family(fam: Family, res: dict, title: str = "") -> None:
     counts = res["parameters"]
-    t = Table(title=f"{fam.name}: relative L2, mean over test trajectories and values "
+    extra = f", {title}" if title else ""
+    t = Table(title=f"{fam.name}: relative L2, mean over test trajectories and values{extra} "
                     f"(train {fam.param} = {list(fam.train)}, between {list(fam.between)}, "
                     f"outside {list(fam.outside)})")
     t.add_column("training")
@@ -290,6 +297,53 @@ def print_family(fam: Family, res: dict) -> None:
                       *[f"{ratio[k][q]:.2f}" for k in GROUPS for q in ("one_step", "rollout")],
                       "", end_section=True)
     console.print(t)
+
+
+def combine(paths: list[str]) -> dict:
+    """Mean figures over runs of this script that differ only in ``--seed`` (their JSON files):
+    per family, regime, model and group, the mean relative L2 over the seeds, and the ratio of
+    the CAPE-FNO's mean to the FNO+p's, with the lowest and highest per-seed ratio."""
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                runs.append(json.load(f))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"--combine: cannot read {path}: {e}") from None
+    ignore = {"seed", "json", "combine"}
+    base = {k: v for k, v in runs[0]["settings"].items() if k not in ignore}
+    for path, r in zip(paths, runs, strict=True):
+        other = {k: v for k, v in r["settings"].items() if k not in ignore}
+        if other != base:
+            diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
+            raise SystemExit(f"--combine: {path} differs from {paths[0]} in {diff}, not only in "
+                             "--seed")
+    seeds = [r["settings"]["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--combine: the files repeat a seed: {seeds}")
+    out = {"seeds": seeds, "settings": base, "families": {}}
+    for name, fam0 in runs[0]["families"].items():
+        fam = {"parameters": fam0["parameters"], "runs": {}, "ratio_cape_to_fno_p": {},
+               "ratio_range": {}}
+        for regime, rows in fam0["runs"].items():
+            fam["runs"][regime] = {
+                m: {"groups": {g: {q: statistics.mean(
+                    r["families"][name]["runs"][regime][m]["groups"][g][q] for r in runs)
+                    for q in ("one_step", "rollout")} for g in GROUPS},
+                    "train_seconds": statistics.mean(
+                        r["families"][name]["runs"][regime][m]["train_seconds"] for r in runs)}
+                for m in rows}
+            if "cape" in rows and "fno_p" in rows:
+                mean = fam["runs"][regime]
+                fam["ratio_cape_to_fno_p"][regime] = {
+                    g: {q: mean["cape"]["groups"][g][q] / mean["fno_p"]["groups"][g][q]
+                        for q in ("one_step", "rollout")} for g in GROUPS}
+                per_seed = [r["families"][name]["ratio_cape_to_fno_p"][regime] for r in runs]
+                fam["ratio_range"][regime] = {
+                    g: {q: (min(x[g][q] for x in per_seed), max(x[g][q] for x in per_seed))
+                        for q in ("one_step", "rollout")} for g in GROUPS}
+        out["families"][name] = fam
+    return out
 
 
 def main(argv=None) -> int:
@@ -342,7 +396,22 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="tiny variant for tests: 16 trajectories per value, 3 epochs, width 8")
     ap.add_argument("--json", default=None, help="write all figures here")
+    ap.add_argument("--combine", nargs="+", metavar="JSON",
+                    help="train nothing: print the means over earlier runs' --json files that "
+                         "differ only in --seed (and write them to --json)")
     args = ap.parse_args(argv)
+    if args.combine:
+        result = combine(args.combine)
+        for name, fam in result["families"].items():
+            print_family(FAMILIES[name], fam, title=f"mean over seeds {result['seeds']}")
+            for regime, rng in fam["ratio_range"].items():
+                console.print(f"{name}, {regime.replace('_', ' ')}: CAPE-FNO / FNO+p per seed, "
+                              + "; ".join(f"{g} {q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
+                                          for g in GROUPS for q, (lo, hi) in rng[g].items()))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+        return 0
     if args.quick:
         args.train_per_value, args.test_per_value, args.epochs = 16, 4, 3
         args.width, args.modes, args.cape_hidden, args.cape_modes = 8, 8, 8, 8

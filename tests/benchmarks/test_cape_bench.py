@@ -42,3 +42,41 @@ def test_quick_run_writes_sane_json(tmp_path):
                 assert len(row["per_value"]) == len(fam["train_values"]) + len(held_out)
             ratio = fam["ratio_cape_to_fno_p"][regime]
             assert all(math.isfinite(ratio[g][q]) for g in ratio for q in ratio[g])
+
+
+def _fake_run(seed: int, scale: float) -> dict:
+    """A result of benchmarks/cape.py with every figure of FNO+p = 0.1 and of CAPE-FNO =
+    ``0.1 * scale``."""
+    groups = ("seen", "between", "outside")
+    row = {m: {"train_seconds": 1.0, "groups": {g: {"one_step": v, "rollout": 2 * v}
+                                                for g in groups}}
+           for m, v in (("fno_p", 0.1), ("cape", 0.1 * scale))}
+    ratio = {g: {"one_step": scale, "rollout": scale} for g in groups}
+    return {"settings": {"seed": seed, "epochs": 40, "json": f"s{seed}.json", "combine": None},
+            "families": {"burgers1d": {"parameters": {"fno_p": 10, "cape": 10},
+                                       "runs": {"curriculum": row},
+                                       "ratio_cape_to_fno_p": {"curriculum": ratio}}}}
+
+
+def test_combine_averages_seeds_and_refuses_other_differences(tmp_path):
+    """--combine: means over seeds, the ratio of the means, the per-seed range; files that
+    differ in anything but the seed are refused, naming the setting."""
+    paths = []
+    for seed, scale in ((0, 0.5), (1, 1.5)):
+        paths.append(tmp_path / f"s{seed}.json")
+        paths[-1].write_text(json.dumps(_fake_run(seed, scale)))
+    out = tmp_path / "mean.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--combine", *map(str, paths),
+                           "--json", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fam = json.loads(out.read_text())["families"]["burgers1d"]
+    cape = fam["runs"]["curriculum"]["cape"]["groups"]["outside"]
+    assert math.isclose(cape["one_step"], 0.1) and math.isclose(cape["rollout"], 0.2)
+    assert math.isclose(fam["ratio_cape_to_fno_p"]["curriculum"]["between"]["rollout"], 1.0)
+    assert fam["ratio_range"]["curriculum"]["seen"]["one_step"] == [0.5, 1.5]
+    other = _fake_run(2, 1.0)
+    other["settings"]["epochs"] = 20
+    paths[1].write_text(json.dumps(other))
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--combine", *map(str, paths)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0 and "['epochs']" in proc.stderr
