@@ -57,9 +57,9 @@ Metrics, in physical units, mean over test trajectories and over the values of a
 
 The table also gives the ratio CAPE-FNO / FNO+p per group (< 1: CAPE better).
 
-One run's figures move from seed to seed by more than the differences between the models at
-some values (FNO+p on Burgers at nu = 0.04, outside the training range: one-step relative L2
-0.03 in one run, 0.16 in another), so compare means over seeds: run with ``--seed 0``, ``1``,
+One run's figures move with the random initialisation by more than the differences between
+the models at some values (FNO+p on Burgers at nu = 0.04, outside the training range: one-step
+relative L2 0.03 with one initialisation, 0.16 with another), so compare means over seeds: run with ``--seed 0``, ``1``,
 ``2`` ... and ``--json``, then ``--combine`` the files.
 
 Run: ``python benchmarks/cape.py [--epochs 40] [--seed S] [--quick] [--json out.json]`` (about
