@@ -22,7 +22,10 @@ omega; ChebCB within 10% of the oracle.
 
 Run: ``python benchmarks/sor_bandit.py [--systems 1000] [--n 64] [--cache table.npz]
 [--json out.json]`` (about 3 minutes of solves per 1000 systems on one core; ``--cache``
-replays a saved table).
+replays a saved table). Measured (``--systems 10000 --seed 2``, 5 bandit seeds): TsallisINF
+1.327x the best fixed omega over the first 1000 systems, 1.211x over 2000, 1.118x over 5000,
+1.069x over all 10000 (per seed 1.04-1.10); ChebCB 1.067x the oracle over 1000, 1.021x over
+10000.
 """
 
 from __future__ import annotations
