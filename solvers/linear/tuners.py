@@ -101,8 +101,7 @@ class TsallisINF(Tuner):
     ``benchmarks/sor_bandit.py``'s 1000-system sequences it costs 1.28-1.29x the best fixed
     omega against 1.47x for losses scaled to [0, 1] by the largest count seen; its regret grows
     like sqrt(n), so the ratio falls with the length n of the sequence: 1.07x over 10000
-    systems. A solve that did not converge
-    counts as ``max_iter`` iterations.
+    systems. A solve that did not converge counts as ``max_iter`` iterations.
     """
 
     def __init__(self, omegas: Sequence[float] | None = None, max_iter: int = 10_000,
