@@ -303,6 +303,12 @@ def print_family(fam: Family, res: dict, title: str = "") -> None:
     console.print(t)
 
 
+def cape_ratio(rows: dict) -> dict:
+    """CAPE-FNO / FNO+p per group and figure (one-step, rollout) of one regime's ``rows``."""
+    return {g: {q: rows["cape"]["groups"][g][q] / rows["fno_p"]["groups"][g][q]
+                for q in ("one_step", "rollout")} for g in GROUPS}
+
+
 def combine(paths: list[str]) -> dict:
     """Mean figures over runs of this script that differ only in ``--seed`` (their JSON files):
     per family, regime, model and group, the mean relative L2 over the seeds, and the ratio of
@@ -338,10 +344,7 @@ def combine(paths: list[str]) -> dict:
                         r["families"][name]["runs"][regime][m]["train_seconds"] for r in runs)}
                 for m in rows}
             if "cape" in rows and "fno_p" in rows:
-                mean = fam["runs"][regime]
-                fam["ratio_cape_to_fno_p"][regime] = {
-                    g: {q: mean["cape"]["groups"][g][q] / mean["fno_p"]["groups"][g][q]
-                        for q in ("one_step", "rollout")} for g in GROUPS}
+                fam["ratio_cape_to_fno_p"][regime] = cape_ratio(fam["runs"][regime])
                 per_seed = [r["families"][name]["ratio_cape_to_fno_p"][regime] for r in runs]
                 fam["ratio_range"][regime] = {
                     g: {q: (min(x[g][q] for x in per_seed), max(x[g][q] for x in per_seed))
@@ -471,9 +474,7 @@ def main(argv=None) -> int:
                     rows[m] = {"train_seconds": secs, "groups": groups, "per_value": per_value}
                     progress.advance(task)
                 if "cape" in rows and "fno_p" in rows:
-                    res["ratio_cape_to_fno_p"][regime] = {
-                        g: {q: rows["cape"]["groups"][g][q] / rows["fno_p"]["groups"][g][q]
-                            for q in ("one_step", "rollout")} for g in GROUPS}
+                    res["ratio_cape_to_fno_p"][regime] = cape_ratio(rows)
             result["families"][fam.name] = res
     result["wall_seconds"] = time.perf_counter() - start
 

@@ -96,7 +96,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.cli import LightningCLI
 
-    DEFERRED_SIGNALS = "pdesurrogate.training.deferred_signals.DeferredSignals"
+    from pdesurrogate.training.deferred_signals import DeferredSignals
+
+    deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
 
     class CLI(LightningCLI):
         def before_instantiate_classes(self) -> None:
@@ -117,7 +119,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 callbacks.append(RichProgressBar())
             # Slurm's requeue signal handled between batches, never inside a held lock
             # (named by class_path, so the config.yaml Lightning saves can record it)
-            callbacks.append(Namespace(class_path=DEFERRED_SIGNALS))
+            callbacks.append(Namespace(class_path=deferred_signals))
             trainer.callbacks = callbacks
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
