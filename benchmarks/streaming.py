@@ -24,7 +24,7 @@ validation (header fields; field values are checked finite by the client on the 
 core), an array per sample (recycled once no sample holds it), the client's defensive copy
 (``StreamClient(copy=True)``, the default), pending-until-END commits (``--samples-per-sim``
 samples per simulation), and the client's packing of small samples (fields up to about
-512 KiB travel in packs of up to 1 MiB, never across simulations, so at most
+2 MiB travel in packs of up to 4 MiB, never across simulations, so at most
 ``--samples-per-sim`` per message; the table's ``samples/msg``; ``--pack-kb 0`` turns it off,
 one message per sample). Target: ours / raw distinct >= 0.80. The table reports medians over
 ``--repeats`` and the median of the per-repeat ratios (each ours run is paired with the raw

@@ -122,7 +122,7 @@ def build_parser():
                         "solvers have their own cores and fields are small.")
     p.add_argument("--window_mb", type=float, default=32.0,
                    help="MB (2**20 bytes) a solver may have ahead of its trainer.")
-    p.add_argument("--pack_kb", type=int, default=1024,
+    p.add_argument("--pack_kb", type=int, default=4096,
                    help="Fields of up to half this size (KiB) travel in packs of up to this "
                         "size, one message per pack (consecutive steps of one simulation); 0: "
                         "one message per field.")

@@ -29,7 +29,7 @@ buffer; after ``FAILED`` (:meth:`StreamClient.fail`) they are dropped, so sample
 simulation never reach training. Pending memory is bounded by the receiver's
 ``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
 
-Packs: samples small enough (``pack_bytes``, default 1 MiB: fields up to about 512 KiB) are
+Packs: samples small enough (``pack_bytes``, default 4 MiB: fields up to about 2 MiB) are
 copied into a pack and sent as one message when it is full or at ``close``, because per
 message the trainer's receiver spends tens of microseconds in Python, more than MPI takes to
 move a small field. The trainer sees no difference: it commits a simulation's samples at its

@@ -9,16 +9,20 @@ control communicators on its rank. Each loop iteration it
 3. takes up to ``burst`` messages: ``Iprobe`` for a header from any solver, ``Recv`` it into a
    preallocated header buffer, ``Probe`` the matching payload's size, and receive a one-sample
    DATA payload straight into an array of the announced shape (that array becomes the sample;
-   no second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`), and
-   a pack of small samples or any other payload into a reusable scratch buffer (a pack's
-   samples are then copied out, each into its own array);
-4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.payload_pack`): a
+   no second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`), a
+   pack of small samples straight into one array per sample (one receive whose datatype
+   scatters the payload, see :meth:`Receiver._recv_pack`), and any other payload into a
+   reusable scratch buffer;
+4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.check_pack`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
    break pairs and the END count check);
-5. returns credits (messages and bytes) for the DATA messages it took (one coalesced credit
-   message per source; a malformed message is credited too, as it may have been a DATA message
-   that cost one).
+5. returns credits (messages and bytes) for the DATA messages it took: one coalesced credit
+   message per source at the end of the burst, or at once when a source's owed bytes reach
+   ``credit_bytes`` (a few large fields fill a client's window: holding their credits to the
+   end of the burst would leave the client idle while the receiver drains its messages, and
+   the receiver idle after); a malformed message is credited too, as it may have been a DATA
+   message that cost one.
 
 Samples of a simulation stay pending until its ``END`` arrives with the number of samples the
 client sent; then they are committed (as :class:`Pair` of consecutive steps when ``pairs=True``,
@@ -75,9 +79,9 @@ from .protocol import (
     Header,
     Kind,
     MalformedMessage,
+    check_pack,
     parse_header,
     payload_array,
-    payload_pack,
 )
 from .roles import Roles, mpi, require_thread_multiple
 from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
@@ -107,6 +111,9 @@ class Receiver:
         pairs: store (step k, step k+1) :class:`Pair` items instead of single samples.
         max_pending_samples: most pending samples of one simulation before it is dropped.
         burst: most messages taken per loop iteration before credits are returned.
+        credit_bytes: a source's credit goes back as soon as the bytes taken from it since its
+            last credit reach this (default 1 MiB, well below the client's 32 MiB window),
+            not only at the end of a burst.
         put_timeout: seconds one ``put`` waits on a full buffer before the loop polls again.
         abort_on_error: on an unexpected error in the thread, print it and abort the MPI job
             (otherwise solvers would wait forever); False keeps it in ``error`` (tests).
@@ -121,7 +128,8 @@ class Receiver:
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
                  param_names: Sequence[str], trainer_comm=None,
                  scheduler: SchedulerServer | None = None, pairs: bool = True,
-                 max_pending_samples: int = 4096, burst: int = 32, put_timeout: float = 0.05,
+                 max_pending_samples: int = 4096, burst: int = 32,
+                 credit_bytes: int = 2**20, put_timeout: float = 0.05,
                  abort_on_error: bool = True, stall_timeout: float | None = None,
                  pool: ArrayPool | None = None):
         require_thread_multiple()
@@ -131,10 +139,12 @@ class Receiver:
             raise ValueError("solver_ranks must not be empty")
         self.param_names = tuple(param_names)
         self.trainer_comm, self.scheduler, self.pairs = trainer_comm, scheduler, pairs
-        for name, v in (("max_pending_samples", max_pending_samples), ("burst", burst)):
+        for name, v in (("max_pending_samples", max_pending_samples), ("burst", burst),
+                        ("credit_bytes", credit_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         self.max_pending_samples, self.burst = max_pending_samples, burst
+        self.credit_bytes = credit_bytes
         self.put_timeout, self.abort_on_error = float(put_timeout), abort_on_error
         if stall_timeout is not None and not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be None or > 0 seconds, got {stall_timeout!r}")
@@ -165,7 +175,7 @@ class Receiver:
             "samples": 0, "bytes": 0, "items_committed": 0, "sims_committed": 0,
             "sims_failed": 0, "sims_dropped": 0, "malformed": 0, "malformed_by_reason": {},
             "per_source": {r: 0 for r in self.solver_ranks}, "pending_peak": 0,
-            "credits_sent": 0, "sims_discarded": 0, "sims_duplicate": 0,
+            "credits_sent": 0, "credit_messages": 0, "sims_discarded": 0, "sims_duplicate": 0,
         }
 
     @classmethod
@@ -310,7 +320,8 @@ class Receiver:
 
     def stats(self) -> dict[str, Any]:
         """Counters (samples, bytes, items_committed, sims_committed/failed/dropped, malformed
-        and malformed_by_reason, per_source samples, pending_peak, credits_sent) and rates
+        and malformed_by_reason, per_source samples, pending_peak, credits_sent (messages
+        credited), credit_messages (credit messages sent, the final one included) and rates
         (elapsed_s, samples_per_s, mb_per_s) since :meth:`start`."""
         with self._lock:
             out = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
@@ -394,8 +405,8 @@ class Receiver:
             return
         kind = h.kind
         if kind == Kind.DATA:
-            self._owe(src, header_bytes + payload_bytes)
             self._on_data(src, h, payload_bytes)
+            self._owe(src, header_bytes + payload_bytes)
             return
         payload = self._recv_scratch(src, payload_bytes)
         if kind == Kind.END:
@@ -414,10 +425,36 @@ class Receiver:
         self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
         return buf
 
+    def _recv_pack(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
+        """Receive ``src``'s next payload, a pack of ``h.count`` samples, straight into one
+        pooled array per sample and an array of their times: one receive whose datatype
+        (hindexed, absolute addresses) scatters the payload's blocks to those arrays. Each
+        sample gets its own array because views of one block would keep the whole pack alive
+        while any of its samples stays in the buffer; scattering instead of receiving into a
+        scratch buffer and copying out saves a pass over the pack (1.2-1.9x the throughput
+        on a 2-core machine), then validated (:func:`~.protocol.check_pack`)."""
+        MPI = mpi()
+        arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
+        times = np.empty(h.count, np.float64)
+        blocks = [*arrays, times]
+        dtype = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],
+                                         [MPI.Get_address(b) for b in blocks]).Commit()
+        try:
+            self.comm.Recv([MPI.BOTTOM, 1, dtype], source=src, tag=TAG_PAYLOAD)
+        finally:
+            dtype.Free()
+        check_pack(h, arrays, times)
+        return arrays, times.tolist()
+
     def _owe(self, src: int, nbytes: int) -> None:
+        """Count one message of ``nbytes`` taken from ``src`` (its payload received); credit
+        it back now if ``credit_bytes`` are owed, else at the end of the burst."""
         owed = self._owed[src]
         owed[0] += 1
         owed[1] += nbytes
+        if owed[1] >= self.credit_bytes:
+            self._send_credit(src, *owed)
+            owed[0] = owed[1] = 0
 
     def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
         sim = h.sim_id
@@ -440,13 +477,7 @@ class Receiver:
                 self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
                 arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
             else:
-                block, times = payload_pack(h, self._recv_scratch(src, payload_bytes))
-                # a copy per sample: views of one block would keep the whole pack alive as
-                # long as any of its samples stays in the buffer
-                arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
-                for a, b in zip(arrays, block, strict=True):
-                    np.copyto(a, b)
-                times = times.tolist()
+                arrays, times = self._recv_pack(src, h)
         except MalformedMessage as err:
             self._count_malformed(err.reason)
             pend.tainted = "malformed sample"
@@ -531,7 +562,9 @@ class Receiver:
     def _send_credit(self, src: int, n: int, nbytes: int = 0) -> None:
         buf = np.array([n, nbytes], dtype=np.int64)
         self._credit_sends.append((self.comm.Isend(buf, dest=src, tag=TAG_CREDIT), buf))
-        self._count("credits_sent", max(n, 0))
+        with self._lock:
+            self._stats["credits_sent"] += max(n, 0)
+            self._stats["credit_messages"] += 1
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:

@@ -5,7 +5,8 @@
 Each rank writes OUTDIR/rank<world rank>.json; the pytest side asserts on them.
 Scenarios: e2e (1 trainer + 2 solvers, a failing attempt, injected malformed messages),
 backpressure (1 + 1, slow consumer, 2 message credits), window (the same with the bound in
-bytes: a 2-message byte window and many message credits), two_trainers (2 + 2, uneven data).
+bytes: a 2-message byte window and many message credits, and the receiver crediting each
+message at once: ``credit_bytes`` of one message), two_trainers (2 + 2, uneven data).
 Clients pack small samples (the default) except in backpressure and window, whose bounds count
 one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``).
 """
@@ -119,8 +120,10 @@ def main():
         buffer, pairs, batch = FIFOBuffer(capacity=2), False, 1
     else:
         buffer, pairs, batch = FIFOBuffer(capacity=8), True, 1
+    # window: every message's credit goes back as soon as it is taken
+    extra = {"credit_bytes": HEADER_BYTES + 4 * N_POINTS} if SCENARIO == "window" else {}
     receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler, pairs=pairs,
-                                   abort_on_error=True).start()
+                                   abort_on_error=True, **extra).start()
     data = BufferDataset(buffer, names, batch_size=batch, sync=receiver.should_continue)
     got, times = [], []
     for item in data:

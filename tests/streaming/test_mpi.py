@@ -64,7 +64,9 @@ def test_back_pressure_slows_the_solver(tmp_path, scenario):
     ``window``: a byte window that holds two messages, 1000 message credits): the solver waits
     for credits (> 0.3 s in all; unthrottled it would wait 0), never has more than 2 sends in
     flight, and cannot finish before the trainer has consumed all but at most capacity + one
-    pending simulation + one committing simulation + credits = 2 + 4 + 4 + 2 samples."""
+    pending simulation + one committing simulation + credits = 2 + 4 + 4 + 2 samples. In
+    ``window`` the receiver's ``credit_bytes`` is one message, so each message is credited
+    back on its own as soon as it is taken."""
     res = run(scenario, 2, tmp_path)
     tr, cl = res[0], res[1]
     assert [tuple(g) for g in tr["got"]] == [(s, k) for s in range(8) for k in range(4)]
@@ -74,6 +76,11 @@ def test_back_pressure_slows_the_solver(tmp_path, scenario):
     assert tr["buffer"]["peak_size"] <= 2 and tr["receiver"]["pending_peak"] <= 4
     consumed_at_finish = sum(1 for t in tr["times"] if t <= cl["t_finish"])
     assert consumed_at_finish >= 32 - (2 + 4 + 4 + 2)
+    if scenario == "window":
+        # credit_bytes of one message: each of the 32 is credited on its own, then the final
+        # credit; none waits for the end of a burst
+        assert tr["receiver"]["credit_messages"] == 32 + 1
+        assert tr["receiver"]["credits_sent"] == 32
 
 
 def test_two_trainers_disjoint_and_agree_on_end(tmp_path):

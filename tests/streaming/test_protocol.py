@@ -11,6 +11,7 @@ from pdesurrogate.streaming.protocol import (
     Kind,
     MalformedMessage,
     all_finite,
+    check_pack,
     data_header,
     decode_header,
     decode_payload,
@@ -181,3 +182,24 @@ def test_pack_malformed():
     with pytest.raises(MalformedMessage) as err:
         payload_pack(parse_header(raw_f, 1), payload_f)
     assert err.value.reason == "non_finite_fields"
+
+
+def test_check_pack_per_sample_arrays():
+    """The receiver's scattered packs (one array per sample) are checked as a block is: an
+    infinity in the third sample's array is refused unless the sender flagged the pack
+    finite; non-finite times are refused either way."""
+    block = np.ones((3, 1, 8), np.float32)
+    block[2, 0, 5] = np.inf
+    for finite in (False, True):
+        raw, _ = pack_message(block, [0.0, 1.0, 2.0], finite=finite)
+        h = parse_header(raw, 1)
+        arrays = [block[i].copy() for i in range(3)]
+        if finite:
+            check_pack(h, arrays, np.array([0.0, 1.0, 2.0]))
+        else:
+            with pytest.raises(MalformedMessage) as err:
+                check_pack(h, arrays, np.array([0.0, 1.0, 2.0]))
+            assert err.value.reason == "non_finite_fields"
+        with pytest.raises(MalformedMessage) as err:
+            check_pack(h, arrays, np.array([0.0, np.nan, 2.0]))
+        assert err.value.reason == "non_finite_meta"
