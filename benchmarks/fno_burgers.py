@@ -57,13 +57,13 @@ def main(argv=None) -> int:
 
     tune_malloc()  # as the pdesurrogate command does
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import RichProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
     from pdesurrogate.datasets import generate_dataset
     from pdesurrogate.models import FNO
     from pdesurrogate.solvers import Burgers1D
     from pdesurrogate.training import FieldDataModule, NextStepModule
+    from pdesurrogate.training.progress import rich_progress_bar
 
     n = args.train + args.val + args.test
     path = args.data.format(points=args.points, n=n)
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     module = NextStepModule(model, lr=args.lr, weight_decay=1e-4, scheduler="cosine")
     trainer = pl.Trainer(max_epochs=args.epochs, accelerator="auto", devices=1,
                          logger=CSVLogger(args.out, name="logs"), enable_checkpointing=False,
-                         callbacks=[RichProgressBar()], check_val_every_n_epoch=10,
+                         callbacks=[rich_progress_bar()], check_val_every_n_epoch=10,
                          log_every_n_steps=25)
     t1 = time.perf_counter()
     trainer.fit(module, datamodule=data)

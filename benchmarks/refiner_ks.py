@@ -66,10 +66,10 @@ def make_data(args) -> str:
 
 def train(args, path: str, k_refine: int, sigma_min: float):
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import RichProgressBar
 
     from pdesurrogate.models import ModernUNet, PDERefiner
     from pdesurrogate.training import FieldDataModule, RefinerModule
+    from pdesurrogate.training.progress import rich_progress_bar
 
     n = args.train + args.test
     dm = FieldDataModule(path, batch_size=args.batch_size, k=1,
@@ -81,7 +81,7 @@ def train(args, path: str, k_refine: int, sigma_min: float):
     module = RefinerModule(model, lr=args.lr, weight_decay=1e-5, scheduler="cosine")
     trainer = pl.Trainer(max_steps=args.steps, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, limit_val_batches=0,
-                         enable_model_summary=False, callbacks=[RichProgressBar()])
+                         enable_model_summary=False, callbacks=[rich_progress_bar()])
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     return module.train(False), dm, time.perf_counter() - t0  # inference mode

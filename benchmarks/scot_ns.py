@@ -88,12 +88,13 @@ def build(args, kind: str):
 
 def train(args, kind: str):
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import RichProgressBar
+
+    from pdesurrogate.training.progress import rich_progress_bar
 
     module, dm = build(args, kind)
     trainer = pl.Trainer(max_steps=args.steps, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, limit_val_batches=0,
-                         enable_model_summary=False, callbacks=[RichProgressBar()])
+                         enable_model_summary=False, callbacks=[rich_progress_bar()])
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     return module.train(False), dm, time.perf_counter() - t0  # inference mode

@@ -93,9 +93,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
 
     from jsonargparse import Namespace
     from lightning.pytorch import LightningDataModule, LightningModule
-    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
 
+    from pdesurrogate.training import progress
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
@@ -116,7 +117,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             has_bar = any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__))
                           for c in callbacks)
             if trainer.enable_progress_bar is not False and not has_bar:
-                callbacks.append(RichProgressBar())
+                # redrawn a few times a second, not after every batch (see .training.progress)
+                callbacks.append(Namespace(class_path=progress.CLASS_PATH, init_args=Namespace(
+                    refresh_rate=progress.REFRESH_PER_S)))
             # Slurm's requeue signal handled between batches, never inside a held lock
             # (named by class_path, so the config.yaml Lightning saves can record it)
             callbacks.append(Namespace(class_path=deferred_signals))

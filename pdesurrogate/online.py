@@ -422,9 +422,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     callbacks: list = [monitor]
     targs = {k: v for k, v in dict(cfg.trainer).items() if k not in TRAINER_SKIP}
     if targs.get("enable_progress_bar") is not False:
-        from lightning.pytorch.callbacks import RichProgressBar
+        from pdesurrogate.training.progress import rich_progress_bar
 
-        callbacks.append(RichProgressBar())
+        callbacks.append(rich_progress_bar())
     gpu = targs.get("accelerator") in ("gpu", "cuda") or (
         targs.get("accelerator") in (None, "auto") and torch.cuda.is_available())
     if roles.comm.size > 1:

@@ -1,0 +1,44 @@
+"""The progress bar every training command adds: Lightning's RichProgressBar redrawn
+``REFRESH_PER_S`` times a second (not after every batch, Lightning's default of 100 a second,
+which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_overhead.py)."""
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from lightning.pytorch.callbacks import RichProgressBar
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers import Burgers1D
+from pdesurrogate.training.progress import CLASS_PATH, REFRESH_PER_S, rich_progress_bar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_rich_progress_bar_refresh_rate():
+    bar = rich_progress_bar()
+    assert isinstance(bar, RichProgressBar)
+    assert bar.refresh_rate == REFRESH_PER_S <= 10
+
+
+def test_fit_adds_the_bar_at_refresh_per_s(tmp_path):
+    """``pdesurrogate fit`` with the bar on (the default): the config Lightning saves lists the
+    RichProgressBar with ``refresh_rate`` = REFRESH_PER_S, once."""
+    data = tmp_path / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), data, samples=6,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1, progress=False)
+    root = tmp_path / "run"
+    rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
+               "--data.init_args.path", str(data), "--data.init_args.batch_size", "4",
+               "--model.init_args.model.init_args.hidden_channels", "8",
+               "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0",
+               "--trainer.num_sanity_val_steps", "0", "--trainer.accelerator", "cpu",
+               "--trainer.default_root_dir", str(root), "--trainer.enable_model_summary",
+               "false"])
+    assert rc == 0
+    (saved,) = root.rglob("config.yaml")
+    callbacks = yaml.safe_load(saved.read_text())["trainer"]["callbacks"]
+    bars = [c for c in callbacks if "ProgressBar" in c["class_path"]]
+    assert bars == [{"class_path": CLASS_PATH, "init_args": {
+        **bars[0]["init_args"], "refresh_rate": REFRESH_PER_S}}]
