@@ -22,9 +22,12 @@ the same MPI job and interleaved with ours (ours, raw, raw distinct, ours, ...):
 Ours includes everything a real online run pays per sample: the 224-byte header, credits,
 validation (header fields; field values are checked finite by the client on the solver's
 core), an array per sample (recycled once no sample holds it), the client's defensive copy
-(``StreamClient(copy=True)``, the default), pending-until-END commits (``--samples-per-sim``
-samples per simulation), and the client's packing of small samples (fields up to about
-2 MiB travel in packs of up to 4 MiB, never across simulations, so at most
+of fields too large to pack (``StreamClient(copy=True)``, the default for a user's own time
+loop; ``--no-copy`` measures what the built-in solvers of ``pdesurrogate online`` do:
+``solver_simulation`` sends their states uncopied, as ``advance`` never writes into them),
+pending-until-END commits (``--samples-per-sim`` samples per simulation), and the client's
+packing of small samples (fields up to about 2 MiB travel in packs of up to 4 MiB, never across
+simulations, so at most
 ``--samples-per-sim`` per message; the table's ``samples/msg``; ``--pack-kb 0`` turns it off,
 one message per sample). Target: ours / raw distinct >= 0.80. The table reports medians over
 ``--repeats`` and the median of the per-repeat ratios (each ours run is paired with the raw
@@ -973,7 +976,8 @@ def parse_args(argv: list[str] | None):
                     help="StreamClient pack_bytes in KiB (0: one message per sample; default: "
                          "the client's default)")
     ap.add_argument("--no-copy", action="store_true",
-                    help="StreamClient(copy=False): skip the client's copy of each array")
+                    help="StreamClient(copy=False): skip the client's copy of each field too "
+                         "large to pack, as pdesurrogate online's built-in solvers do")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time raw Send/Recv plus the per-byte work our transport does "
                          "(sender copy, fresh receive array, finite check): separates that work "

@@ -104,7 +104,12 @@ class Solver(ABC):
 
     @abstractmethod
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
-        """Advance states ``u`` of shape ``(B, C, *grid)`` by ``duration`` time units."""
+        """Advance states ``u`` of shape ``(B, C, *grid)`` by ``duration`` time units.
+
+        Returns new states, sharing no memory with ``u``, and never writes into ``u``: callers
+        keep states they were given while the solver goes on (the stream sends them
+        uncopied). ``tests/solvers/test_contract.py`` checks every registered solver.
+        """
 
     @property
     def grid_names(self) -> tuple[str, ...]:

@@ -166,7 +166,8 @@ class StreamClient:
         self._n_sent = 0
         self._shut = False
         self._stats = {"samples": 0, "bytes": 0, "sims_closed": 0, "sims_failed": 0,
-                       "samples_unsent": 0, "messages": 0, "credit_waits": 0, "credit_wait_s": 0.0,
+                       "samples_unsent": 0, "messages": 0, "copies": 0,
+                       "credit_waits": 0, "credit_wait_s": 0.0,
                        "max_in_flight_seen": 0, "in_flight_waits": 0, "in_flight_wait_s": 0.0}
 
     # -- simulation lifecycle --------------------------------------------------------------
@@ -188,9 +189,13 @@ class StreamClient:
         self._values = [params[n] for n in self.param_names]
         self._n_sent = 0
 
-    def send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None = None) -> None:
+    def send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None = None,
+             copy: bool | None = None) -> None:
         """Send one state ``fields (C, *grid)`` (float16/32/64, 1..4 dims) at time ``t``;
-        ``step`` defaults to the number of samples sent so far in this simulation.
+        ``step`` defaults to the number of samples sent so far in this simulation; ``copy``
+        overrides the client's ``copy`` for this sample (False: nothing writes into
+        ``fields`` afterwards, e.g. a solver step that returns new arrays; the client keeps
+        a reference until the send completes). Packed samples are copied either way.
 
         Waits for a credit and for a free in-flight slot (back-pressure).
         """
@@ -206,8 +211,9 @@ class StreamClient:
         else:
             self._flush_pack()
             own = None
-            if self.copy or not arr.flags.c_contiguous:
+            if (self.copy if copy is None else copy) or not arr.flags.c_contiguous:
                 arr = own = self._copy(arr)
+                self._stats["copies"] += 1
             # checked here, where the array is in cache, so the trainer need not read it
             # twice; a non-finite field goes unflagged and the receiver rejects it (and the
             # simulation)
@@ -262,9 +268,9 @@ class StreamClient:
     def stats(self) -> dict[str, Any]:
         """samples (given to ``send``), samples_unsent (of failed simulations, still in a pack
         when ``fail`` dropped it), bytes, sims_closed, sims_failed, messages (DATA messages
-        posted; a pack is one), credit_waits (sends that waited for a credit),
-        credit_wait_s, max_in_flight_seen, in_flight_waits (messages that waited for a free
-        in-flight slot), in_flight_wait_s."""
+        posted; a pack is one), copies (unpacked fields copied before sending), credit_waits
+        (sends that waited for a credit), credit_wait_s, max_in_flight_seen, in_flight_waits
+        (messages that waited for a free in-flight slot), in_flight_wait_s."""
         return dict(self._stats)
 
     def __enter__(self) -> StreamClient:
@@ -391,7 +397,10 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
     """A ``simulate(task, client)`` for :func:`run_solver_rank` running one trajectory of a
     time-dependent ``solver``: initial state from ``solver.sample(1, task.seed)``, parameters
     from the task, then ``n_steps`` advances of ``dt`` (time units); sends steps 0..n_steps.
-    A diverging run raises :class:`SolverDivergedError` (the simulation is then failed)."""
+    A diverging run raises :class:`SolverDivergedError` (the simulation is then failed).
+    States are sent without the client's copy: ``advance`` returns new states and never writes
+    into its input (the solver contract, ``tests/solvers/test_contract.py``), so a state stays
+    as sent while the solver goes on; large 2-D fields save a pass over memory per sample."""
     if solver.steady:
         raise ValueError(f"{solver.name} is steady: online next-step training needs a "
                          f"time-dependent solver")
@@ -403,11 +412,11 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
     def simulate(task: Task, client: StreamClient) -> None:
         u, _ = solver.sample(1, task.seed, dtype=dtype)
         params = {k: torch.tensor([v], dtype=dtype) for k, v in task.params.items()}
-        client.send(u[0], t=0.0, step=0)
+        client.send(u[0], t=0.0, step=0, copy=False)
         for k in range(1, n_steps + 1):
             u = solver.advance(u, params, dt)
             solver.check_finite(u, k * dt)
-            client.send(u[0], t=k * dt, step=k)
+            client.send(u[0], t=k * dt, step=k, copy=False)
 
     return simulate
 

@@ -52,6 +52,9 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     assert sum(c["samples_unsent"] for c in clients) == (0 if scenario == "e2e:single" else 2)
     # one pack per completed simulation, or one message per sample
     assert sum(c["messages"] for c in clients) == (6 * 5 + 2 if scenario == "e2e:single" else 6)
+    # unpacked, solver_simulation's states go uncopied; only the failing attempt's two arrays
+    # (sent with the client's default, copy=True) were copied
+    assert sum(c["copies"] for c in clients) == (2 if scenario == "e2e:single" else 0)
     assert {int(k): v for k, v in rc["per_source"].items()} == {
         1: clients[0]["samples"] - clients[0]["samples_unsent"],
         2: clients[1]["samples"] - clients[1]["samples_unsent"]}
