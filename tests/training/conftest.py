@@ -1,9 +1,10 @@
-"""A tiny advection dataset file shared by the training tests."""
+"""Tiny dataset files shared by the training tests."""
 
 import numpy as np
 import pytest
 
-from pdesurrogate.datasets import DatasetWriter
+from pdesurrogate.datasets import DatasetWriter, generate_dataset
+from pdesurrogate.solvers import Burgers1D
 
 N, T, NX = 10, 6, 32
 
@@ -26,3 +27,18 @@ def advection_file(tmp_path):
     with DatasetWriter(path, "advection", (x,), ("x",), times, ["u"], ["c"], N) as w:
         w.write(0, u, {"c": c})
     return path
+
+
+@pytest.fixture
+def burgers_file(tmp_path):
+    """``make(n_points, samples, frames)``: a file of the real Burgers solver (GRF initial
+    states, nu in [0.01, 0.1], ``frames`` times on [0, 1], seed 0) in ``tmp_path``."""
+
+    def make(n_points: int, samples: int, frames: int):
+        path = tmp_path / f"burgers_{n_points}_{samples}_{frames}.nc"
+        generate_dataset(Burgers1D(n_points=n_points, nu_range=(0.01, 0.1), ic="grf"), path,
+                         samples=samples, times=np.linspace(0, 1, frames), seed=0, workers=1,
+                         progress=False)
+        return path
+
+    return make

@@ -5,21 +5,16 @@ CAPE's settings, uses the viscosity and rolls out."""
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import pdesurrogate
 from pdesurrogate.cli import main
-from pdesurrogate.datasets import generate_dataset
-from pdesurrogate.solvers import Burgers1D
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_fit_cape_config_exports_a_parameter_aware_surrogate(tmp_path):
-    data = tmp_path / "burgers.nc"
-    generate_dataset(Burgers1D(n_points=64, nu_range=(0.01, 0.1), ic="grf"), data, samples=10,
-                     times=np.linspace(0, 1, 6), seed=0, workers=1, progress=False)
+def test_fit_cape_config_exports_a_parameter_aware_surrogate(tmp_path, burgers_file):
+    data = burgers_file(n_points=64, samples=10, frames=6)
     root = tmp_path / "run"
     rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "cape_fno_burgers.yaml"),
                "--data.init_args.path", str(data), "--data.init_args.batch_size", "4",

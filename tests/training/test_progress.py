@@ -4,13 +4,10 @@ which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_ov
 
 from pathlib import Path
 
-import numpy as np
 import yaml
 from lightning.pytorch.callbacks import RichProgressBar
 
 from pdesurrogate.cli import main
-from pdesurrogate.datasets import generate_dataset
-from pdesurrogate.solvers import Burgers1D
 from pdesurrogate.training.progress import CLASS_PATH, REFRESH_PER_S, rich_progress_bar
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,12 +19,10 @@ def test_rich_progress_bar_refresh_rate():
     assert bar.refresh_rate == REFRESH_PER_S <= 10
 
 
-def test_fit_adds_the_bar_at_refresh_per_s(tmp_path):
+def test_fit_adds_the_bar_at_refresh_per_s(tmp_path, burgers_file):
     """``pdesurrogate fit`` with the bar on (the default): the config Lightning saves lists the
     RichProgressBar with ``refresh_rate`` = REFRESH_PER_S, once."""
-    data = tmp_path / "burgers.nc"
-    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), data, samples=6,
-                     times=np.linspace(0, 1, 3), seed=0, workers=1, progress=False)
+    data = burgers_file(n_points=32, samples=6, frames=3)
     root = tmp_path / "run"
     rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
                "--data.init_args.path", str(data), "--data.init_args.batch_size", "4",
