@@ -20,23 +20,22 @@ the same MPI job and interleaved with ours (ours, raw, raw distinct, ours, ...):
            start barrier to the moment the last item was drawn from the buffer
 
 Ours includes everything a real online run pays per sample: the 224-byte header, credits,
-validation (header fields; field values are checked finite by the client on the solver's
-core), an array per sample (recycled once no sample holds it), the client's defensive copy
-of fields too large to pack (``StreamClient(copy=True)``, the default for a user's own time
-loop; ``--no-copy`` measures what the built-in solvers of ``pdesurrogate online`` do:
+validation (header fields; field values are checked finite by the client on the solver's core),
+an array per sample (recycled once no sample holds it), the client's defensive copy of fields
+too large to pack (``StreamClient(copy=True)``, the default for a user's own time loop;
+``--no-copy`` measures what the built-in solvers of ``pdesurrogate online`` do:
 ``solver_simulation`` sends their states uncopied, as ``advance`` never writes into them),
 pending-until-END commits (``--samples-per-sim`` samples per simulation), and the client's
 packing of small samples (fields up to about 2 MiB travel in packs of up to 4 MiB, never across
-simulations, so at most
-``--samples-per-sim`` per message; the table's ``samples/msg``; ``--pack-kb 0`` turns it off,
-one message per sample). Target: ours / raw distinct >= 0.80. The table reports medians over
-``--repeats`` and the median of the per-repeat ratios (each ours run is paired with the raw
-runs next to it, which cancels slow drifts in background load), and best/best: ours' fastest
-run over raw's fastest (other jobs only slow runs down; on a busy machine busy-polling raw
-MPI ranks suffer most, so read both; the target counts as met only when both reach it,
-"unclear" when they disagree). ``--breakdown`` adds a fourth reference, raw ``Send``/``Recv``
-plus the per-byte work our transport did before the client's check and the array pool (sender
-copy, fresh receive array, finite check on the receiver).
+simulations, so at most ``--samples-per-sim`` per message; the table's ``samples/msg``;
+``--pack-kb 0`` turns it off, one message per sample). Target: ours / raw distinct >= 0.80. The
+table reports medians over ``--repeats`` and the median of the per-repeat ratios (each ours run
+is paired with the raw runs next to it, which cancels slow drifts in background load), and
+best/best: ours' fastest run over raw's fastest (other jobs only slow runs down; on a busy
+machine busy-polling raw MPI ranks suffer most, so read both; the target counts as met only
+when both reach it, "unclear" when they disagree). ``--breakdown`` adds a fourth reference, raw
+``Send``/``Recv`` plus the per-byte work our transport did before the client's check and the
+array pool (sender copy, fresh receive array, finite check on the receiver).
 
 Part (b), trainer idle fraction with fast synthetic solvers: the trainer rank runs exactly what
 ``pdesurrogate online`` runs (:func:`pdesurrogate.online.run_trainer` with

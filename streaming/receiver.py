@@ -453,8 +453,7 @@ class Receiver:
         owed[0] += 1
         owed[1] += nbytes
         if owed[1] >= self.credit_bytes:
-            self._send_credit(src, *owed)
-            owed[0] = owed[1] = 0
+            self._return_owed(src)
 
     def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
         sim = h.sim_id
@@ -555,9 +554,13 @@ class Receiver:
     def _flush_credits(self) -> None:
         for src, owed in self._owed.items():
             if owed[0] > 0:
-                self._send_credit(src, *owed)
-                owed[0] = owed[1] = 0
+                self._return_owed(src)
         self._credit_sends = [(r, b) for r, b in self._credit_sends if not r.Test()]
+
+    def _return_owed(self, src: int) -> None:
+        owed = self._owed[src]
+        self._send_credit(src, *owed)
+        owed[0] = owed[1] = 0
 
     def _send_credit(self, src: int, n: int, nbytes: int = 0) -> None:
         buf = np.array([n, nbytes], dtype=np.int64)

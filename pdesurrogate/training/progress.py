@@ -6,8 +6,8 @@ costs a few milliseconds of Python with the GIL held (2.4 ms on a 2-core machine
 ``configs/fit/fno_burgers.yaml``), time the training loop waits for wherever it runs Python
 or GIL-holding torch calls (forward, optimizer, data loading). Measured by
 ``benchmarks/training_overhead.py``: ``pdesurrogate fit`` was 7-14 % slower than a bare
-PyTorch loop with per-batch redraws, and within noise of it (-3 to +2 %) at
-:data:`REFRESH_PER_S` redraws a second, about what a terminal progress bar needs to look live.
+PyTorch loop with per-batch redraws, and within noise of it at :data:`REFRESH_PER_S` redraws
+a second (-2.8 % and +0.7 % in two runs), about what a terminal bar needs to look live.
 """
 
 from __future__ import annotations
