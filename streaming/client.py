@@ -24,7 +24,8 @@ so trainers receive disjoint data and input/target pairs of consecutive steps ar
 the samples are.
 
 Commit: the trainer keeps a simulation's samples pending until its ``END`` (sent by
-:meth:`StreamClient.close`, carrying the number of samples sent), then commits them to its
+:meth:`StreamClient.close`, carrying the number of samples sent; inside the last pack when one
+is open, see :data:`~.protocol.FLAG_END`), then commits them to its
 buffer; after ``FAILED`` (:meth:`StreamClient.fail`) they are dropped, so samples of a failed
 simulation never reach training. Pending memory is bounded by the receiver's
 ``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
@@ -229,8 +230,10 @@ class StreamClient:
     def close(self) -> None:
         """End the open simulation successfully: the trainer commits its samples."""
         sim = self._require_open()
-        self._flush_pack()
-        self._post(*encode_control(Kind.END, sim, step=self._n_sent))
+        if self._pack is not None:
+            self._flush_pack(end=True)  # the last pack stands for the END
+        else:
+            self._post(*encode_control(Kind.END, sim, step=self._n_sent))
         self._sim = None
         self._stats["sims_closed"] += 1
 
@@ -301,8 +304,9 @@ class StreamClient:
         p.times[p.n] = t
         p.n += 1
 
-    def _flush_pack(self) -> None:
-        """Send the open pack, if any, as one DATA message."""
+    def _flush_pack(self, end: bool = False) -> None:
+        """Send the open pack, if any, as one DATA message; ``end``: it also ends the
+        simulation (:data:`~.protocol.FLAG_END`)."""
         p, self._pack = self._pack, None
         if p is None:
             return
@@ -314,7 +318,8 @@ class StreamClient:
         # one check for the whole pack (still in cache), not one per sample
         finite = all_finite(p.fields[: p.n])
         header = data_header(p.shape, p.dtype, float(p.times[0]), p.step, self._sim,
-                             self._values, finite, nbytes, count=p.n)
+                             self._values, finite, nbytes, count=p.n,
+                             end_total=self._n_sent if end else 0)
         self._take_credit(self._dst, header.nbytes + nbytes)
         self._post(header, p.buffer[:nbytes], own=p.buffer)
         self._stats["messages"] += 1

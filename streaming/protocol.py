@@ -14,7 +14,9 @@ Python) than per byte, so the client sends consecutive samples of one simulation
 shape and dtype as one message: the header's ``step`` and ``t`` are the first sample's, steps
 are consecutive, and the payload is the ``count`` field arrays back to back, then their
 ``count`` times as float64. Samples only reach training when their simulation's ``END``
-arrives, so packing delays nothing that training sees.
+arrives, so packing delays nothing that training sees. The pack that ``close`` sends also ends
+the simulation (:data:`FLAG_END`, the number of samples sent in ``total``): one message per
+simulation fewer, which for small fields is half of them.
 
 Every header is followed by exactly one payload message, even an empty one, so the receiver
 stays in step with a sender whatever the header holds: after a header from rank ``s`` the next
@@ -27,8 +29,10 @@ Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`
 ``n_params`` and ``params`` (values in the order of the parameter names agreed once for the run,
 by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`MAX_DIMS`, i.e.
 channels plus up to 3 spatial axes; of one sample), ``dtype`` (code in :data:`DTYPE_CODES`),
-``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite),
-``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1).
+``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite;
+:data:`FLAG_END`: this DATA message is the simulation's last and stands for its ``END``),
+``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1), ``total`` (with
+:data:`FLAG_END`: the number of samples the simulation sent, >= ``count``; else 0).
 
 Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are two int64 ``(n, nbytes)``: ``n > 0``
 returns ``n`` DATA messages and ``nbytes`` bytes (their headers and payloads) to the sender's
@@ -55,7 +59,7 @@ from typing import NamedTuple
 import numpy as np
 
 MAGIC = 0x50445355  # "PDSU"
-VERSION = 2  # 2: packs (the count field)
+VERSION = 3  # 2: packs (the count field); 3: a DATA message may end its simulation (FLAG_END)
 MAX_DIMS = 4
 MAX_PARAMS = 16
 MAX_COUNT = 1 << 20  # samples in one pack
@@ -83,11 +87,12 @@ HEADER_DTYPE = np.dtype([
     ("sim_id", "<i8"), ("step", "<i8"), ("t", "<f8"),
     ("n_params", "<i4"), ("ndim", "<i4"), ("shape", "<i8", (MAX_DIMS,)),
     ("dtype", "<i4"), ("flags", "<i4"), ("nbytes", "<i8"),
-    ("count", "<i4"), ("reserved", "<i4"),
+    ("count", "<i4"), ("total", "<i4"),
     ("params", "<f8", (MAX_PARAMS,)),
 ])
 HEADER_BYTES = HEADER_DTYPE.itemsize
 FLAG_FINITE = 1  # DATA: the sender checked that every field value is finite
+FLAG_END = 2  # DATA: the simulation's last message, standing for its END (total: samples sent)
 _ZEROS_I, _ZEROS_F = (0,) * MAX_DIMS, (0.0,) * MAX_PARAMS
 
 # float16/32/64 fields; the code is what travels
@@ -139,9 +144,10 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
 
 def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, sim_id: int,
                 params: Sequence[float], finite: bool, nbytes: int,
-                count: int = 1) -> np.ndarray:
+                count: int = 1, end_total: int = 0) -> np.ndarray:
     """The header of a DATA message: ``count`` samples of ``shape``/``dtype`` from ``step``
-    (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs)."""
+    (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs);
+    ``end_total > 0``: the message also ends the simulation, which sent that many samples."""
     if len(shape) < 1 or len(shape) > MAX_DIMS:
         raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {shape}")
     if len(params) > MAX_PARAMS:
@@ -150,7 +156,8 @@ def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, si
     # one record assignment (a dozen field assignments cost several times more per message)
     h[0] = (MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params), len(shape),
             (*shape, *_ZEROS_I[: MAX_DIMS - len(shape)]), dtype_code(dtype),
-            FLAG_FINITE if finite else 0, nbytes, count, 0,
+            (FLAG_FINITE if finite else 0) | (FLAG_END if end_total else 0), nbytes, count,
+            end_total,
             (*params, *_ZEROS_F[: MAX_PARAMS - len(params)]))
     return h
 
@@ -175,7 +182,8 @@ class Header(NamedTuple):
     """A validated header as plain Python values (what the receiver works with per message).
     For control kinds ``shape`` is ``()``, ``dtype`` None and ``params`` ``()``; ``finite``:
     the sender checked the field values (:data:`FLAG_FINITE`); ``count``: samples in a DATA
-    message (``shape`` is one sample's)."""
+    message (``shape`` is one sample's); ``end_total``: for a DATA message that ends its
+    simulation (:data:`FLAG_END`) the number of samples the simulation sent, else 0."""
 
     kind: Kind
     sim_id: int
@@ -187,6 +195,7 @@ class Header(NamedTuple):
     params: tuple[float, ...]
     finite: bool = False
     count: int = 1
+    end_total: int = 0
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -198,7 +207,7 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     if raw.nbytes != HEADER_BYTES:
         raise MalformedMessage("header_size", f"{raw.nbytes} bytes, expected {HEADER_BYTES}")
     # one conversion to Python values, then plain-Python checks
-    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, flags, nbytes, count, _,
+    (magic, version, kind, sim_id, step, t, np_, ndim, shape, code, flags, nbytes, count, total,
      params) = raw.view(HEADER_DTYPE)[0].item()
     if magic != MAGIC:
         raise MalformedMessage("magic", f"{magic:#x}")
@@ -231,8 +240,11 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
         raise MalformedMessage("count", str(count))
     if pack_nbytes(count, math.prod(shape) * dt.itemsize) != nbytes:
         raise MalformedMessage("nbytes", f"{nbytes} for {count} x shape {shape} of {dt}")
+    end_total = total if flags & FLAG_END else 0
+    if flags & FLAG_END and total < count:
+        raise MalformedMessage("total", f"{total} samples in all, {count} in the last message")
     return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE),
-                  count)
+                  count, end_total)
 
 
 def decode_header(raw: np.ndarray, n_params: int) -> np.void:

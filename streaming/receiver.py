@@ -24,12 +24,13 @@ control communicators on its rank. Each loop iteration it
    the receiver idle after); a malformed message is credited too, as it may have been a DATA
    message that cost one.
 
-Samples of a simulation stay pending until its ``END`` arrives with the number of samples the
-client sent; then they are committed (as :class:`Pair` of consecutive steps when ``pairs=True``,
-else as single :class:`Sample`). ``FAILED`` drops them. A simulation with more than
-``max_pending_samples`` samples is dropped whole (counted in ``sims_dropped``): pending memory
-is at most ``n_solver_ranks x max_pending_samples`` samples, plus ``credits`` messages per
-solver on the network, plus the buffer.
+Samples of a simulation stay pending until its ``END`` (a control message, or the flag of its
+last pack) arrives with the number of samples the client sent; then they are committed (as
+:class:`Pair` of consecutive steps when ``pairs=True``, else as single :class:`Sample`).
+``FAILED`` drops them. A simulation with more than ``max_pending_samples`` samples is dropped
+whole (counted in ``sims_dropped``): pending memory is at most ``n_solver_ranks x
+max_pending_samples`` samples, plus ``credits`` messages per solver on the network, plus the
+buffer.
 
 End of stream: when every solver rank has sent DONE the thread commits what is left and
 closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-step agreement
@@ -407,6 +408,8 @@ class Receiver:
         if kind == Kind.DATA:
             self._on_data(src, h, payload_bytes)
             self._owe(src, header_bytes + payload_bytes)
+            if h.end_total:
+                self._on_end(src, h.sim_id, h.end_total)
             return
         payload = self._recv_scratch(src, payload_bytes)
         if kind == Kind.END:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pdesurrogate.streaming.protocol import (
+    FLAG_END,
     FLAG_FINITE,
     HEADER_BYTES,
     HEADER_DTYPE,
@@ -134,13 +135,13 @@ def test_finite_flag_skips_the_receiver_check():
         payload_array(parsed, p.copy())
 
 
-def pack_message(block, times, finite=True):
+def pack_message(block, times, finite=True, end_total=0):
     """Header (raw bytes) and payload of a pack of ``block`` (n, *shape) samples."""
     n = len(block)
     payload = np.concatenate([block.reshape(-1).view(np.uint8),
                               np.asarray(times, np.float64).view(np.uint8)])
     h = data_header(block.shape[1:], block.dtype, float(times[0]), 5, 9, [0.5], finite,
-                    pack_nbytes(n, block[0].nbytes), count=n)
+                    pack_nbytes(n, block[0].nbytes), count=n, end_total=end_total)
     return h.view(np.uint8).copy(), payload
 
 
@@ -157,6 +158,22 @@ def test_pack_round_trip_exact(dtype):
     assert times.tolist() == [0.1, 0.2, 0.3]
     with pytest.raises(ValueError, match="use payload_pack"):
         payload_array(h, payload)
+
+
+def test_pack_that_ends_its_simulation():
+    """A pack sent by ``close`` carries FLAG_END and the simulation's sample count; a plain
+    pack has end_total 0; a count in all smaller than the pack's own is refused."""
+    block = np.ones((3, 1, 8), np.float32)
+    assert parse_header(pack_message(block, [0.0, 1.0, 2.0])[0], 1).end_total == 0
+    raw, _ = pack_message(block, [0.0, 1.0, 2.0], end_total=8)
+    h = parse_header(raw, 1)
+    assert (h.end_total, h.count, h.step) == (8, 3, 5)
+    assert int(raw.view(HEADER_DTYPE)["flags"][0]) & FLAG_END
+    bad = raw.copy()
+    bad.view(HEADER_DTYPE)["total"] = 2
+    with pytest.raises(MalformedMessage) as err:
+        parse_header(bad, 1)
+    assert err.value.reason == "total"
 
 
 def test_pack_malformed():
