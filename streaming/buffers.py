@@ -75,14 +75,17 @@ class TrainingBuffer(ABC):
         self._seen: list[int] = []
         self._sizes: list[int] = []
         self._nbytes = 0
+        self._unseen = 0  # stored items never drawn
         self._closed = False
         self._puts = self._gets = self._evictions = self._max_seen = 0
         self._peak = 0
 
     # -- policy hooks ----------------------------------------------------------------------
     @abstractmethod
-    def _draw_index(self) -> int:
-        """Index into the stored items of the next item to hand out."""
+    def _draw_index(self, u: float) -> int:
+        """Index into the stored items of the next item to hand out; ``u`` is uniform in
+        [0, 1), drawn from the buffer's rng for every item (in bulk, for a whole batch: one
+        rng call per item would cost more than the rest of the draw)."""
 
     def _removes_on_get(self) -> bool:
         return True
@@ -112,6 +115,18 @@ class TrainingBuffer(ABC):
         deadline = None if timeout is None else time.monotonic() + timeout
         stored = 0
         with self._cond:
+            if not self._closed and self._fits_all(sizes):
+                # the common case, room for all: no per-item checks
+                self._items.extend(items)
+                self._seen.extend([0] * len(sizes))
+                self._sizes.extend(sizes)
+                self._nbytes += sum(sizes)
+                self._puts += len(sizes)
+                self._unseen += len(sizes)
+                self._peak = max(self._peak, len(self._items))
+                if sizes:
+                    self._cond.notify_all()
+                return len(sizes)
             for item, size in zip(items, sizes, strict=True):
                 while True:
                     if self._closed:
@@ -135,6 +150,7 @@ class TrainingBuffer(ABC):
                 self._sizes.append(size)
                 self._nbytes += size
                 self._puts += 1
+                self._unseen += 1
                 stored += 1
                 self._peak = max(self._peak, len(self._items))
             if stored:
@@ -164,7 +180,7 @@ class TrainingBuffer(ABC):
                     raise TimeoutError(f"{self.kind} buffer: no item within {timeout} s "
                                        f"(size {len(self._items)}, watermark {self.watermark})")
                 self._cond.wait(remaining)
-            item = self._take()
+            item = self._take_many(1)[0]
             self._cond.notify_all()
             return item
 
@@ -182,7 +198,7 @@ class TrainingBuffer(ABC):
                     self._cond.notify_all()  # producers may wait for the room just made
                     self._cond.wait()
                     continue
-                out.append(self._take())
+                out += self._take_many(min(n - len(out), self._drawable()))
             if out:
                 self._cond.notify_all()
         return out
@@ -229,7 +245,7 @@ class TrainingBuffer(ABC):
                 "kind": self.kind, "size": len(self._items), "peak_size": self._peak,
                 "capacity": self.capacity, "bytes": self._nbytes, "puts": self._puts,
                 "gets": self._gets, "evictions": self._evictions,
-                "unseen": sum(1 for s in self._seen if s == 0),
+                "unseen": self._unseen,
                 "seen_mean": self._gets / self._puts if self._puts else 0.0,
                 "seen_max": self._max_seen, "closed": self._closed,
             }
@@ -261,6 +277,7 @@ class TrainingBuffer(ABC):
             self._seen = [int(s) for s in state["seen"]]
             self._sizes = [int(it.nbytes) for it in items]
             self._nbytes = sum(self._sizes)
+            self._unseen = self._seen.count(0)
             self._rng.bit_generator.state = state["rng"]
             c = state["counters"]
             self._puts, self._gets = int(c["puts"]), int(c["gets"])
@@ -270,17 +287,38 @@ class TrainingBuffer(ABC):
             self._cond.notify_all()
 
     # -- internals (lock held) -------------------------------------------------------------
-    def _take(self) -> Item:
-        """Draw one item (the policy's choice), count it seen, remove it if the policy (or the
-        end of the stream) says so."""
-        i = self._draw_index()
-        item = self._items[i]
-        self._seen[i] += 1
-        self._gets += 1
-        self._max_seen = max(self._max_seen, self._seen[i])
-        if self._removes_on_get() or self._closed:
-            self._remove(i)
-        return item
+    def _take_many(self, k: int) -> list[Item]:
+        """Draw ``k`` items (at most what is drawable), one at a time: the policy's choice,
+        counted seen, removed if the policy (or the end of the stream) says so."""
+        remove = self._removes_on_get() or self._closed
+        items, seen = self._items, self._seen
+        if self.keeps_order and remove:
+            # arrival order: the first k at once (one shift of the lists, not k)
+            out, drawn = items[:k], seen[:k]
+            self._unseen -= drawn.count(0)
+            self._max_seen = max(self._max_seen, max(drawn) + 1)
+            self._nbytes -= sum(self._sizes[:k])
+            del items[:k], seen[:k], self._sizes[:k]
+            self._gets += k
+            return out
+        out = []
+        for u in self._rng.random(k).tolist():
+            i = self._draw_index(u)
+            out.append(items[i])
+            s = seen[i] = seen[i] + 1
+            if s == 1:
+                self._unseen -= 1
+            if s > self._max_seen:
+                self._max_seen = s
+            if remove:
+                self._remove(i)
+        self._gets += k
+        return out
+
+    def _fits_all(self, sizes: list[int]) -> bool:
+        if len(self._items) + len(sizes) > self.capacity:
+            return False
+        return self.max_bytes is None or self._nbytes + sum(sizes) <= self.max_bytes
 
     def _full(self, size: int) -> bool:
         if len(self._items) >= self.capacity:
@@ -299,6 +337,8 @@ class TrainingBuffer(ABC):
 
     def _remove(self, i: int) -> None:
         self._nbytes -= self._sizes[i]
+        if self._seen[i] == 0:
+            self._unseen -= 1
         if self.keeps_order:
             del self._items[i], self._seen[i], self._sizes[i]
             return
@@ -314,7 +354,7 @@ class FIFOBuffer(TrainingBuffer):
     kind = "fifo"
     keeps_order = True
 
-    def _draw_index(self) -> int:
+    def _draw_index(self, u: float) -> int:
         return 0
 
 
@@ -323,8 +363,8 @@ class FIROBuffer(TrainingBuffer):
 
     kind = "firo"
 
-    def _draw_index(self) -> int:
-        return int(self._rng.integers(len(self._items)))
+    def _draw_index(self, u: float) -> int:
+        return int(u * len(self._items))
 
 
 class ReservoirBuffer(TrainingBuffer):
@@ -333,17 +373,25 @@ class ReservoirBuffer(TrainingBuffer):
 
     kind = "reservoir"
 
-    def _draw_index(self) -> int:
-        return int(self._rng.integers(len(self._items)))
+    def _draw_index(self, u: float) -> int:
+        return int(u * len(self._items))
 
     def _removes_on_get(self) -> bool:
         return False
 
     def _victim(self) -> int | None:
-        seen = [i for i, s in enumerate(self._seen) if s > 0]
-        if not seen:
+        n = len(self._items)
+        if self._unseen == n:
             return None
-        return seen[int(self._rng.integers(len(seen)))]
+        # uniform among the seen items: draw among all until a seen one comes up (expected
+        # n / n_seen draws) rather than list the seen ones (O(capacity) per put); list them
+        # only when few are seen
+        for _ in range(32):
+            i = int(self._rng.random() * n)
+            if self._seen[i] > 0:
+                return i
+        seen = [i for i, s in enumerate(self._seen) if s > 0]
+        return seen[int(self._rng.random() * len(seen))]
 
 
 BUFFERS: dict[str, type[TrainingBuffer]] = {

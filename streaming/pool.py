@@ -51,26 +51,37 @@ class ArrayPool:
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
+        return self.empty_many(shape, dtype, 1)[0]
+
+    def empty_many(self, shape: tuple[int, ...], dtype: np.dtype, n: int) -> list[np.ndarray]:
+        """``n`` distinct uninitialised C-contiguous arrays of ``shape`` and ``dtype`` (one scan
+        of the pool for all of them: the receiver asks for a pack's arrays at once)."""
         dtype = np.dtype(dtype)
         nbytes = _nbytes(shape, dtype)  # per message: math.prod, not np.prod (~40x slower)
         if nbytes < self.min_bytes or nbytes > self.max_bytes:
-            return np.empty(shape, dtype)
+            return [np.empty(shape, dtype) for _ in range(n)]
         key = (tuple(shape), dtype.str)
         arrays = self._tracked.setdefault(key, deque())
-        for _ in range(min(self.scan, len(arrays))):
+        out: list[np.ndarray] = []
+        for _ in range(min(self.scan + n - 1, len(arrays))):
+            if len(out) == n:
+                break
             arr = arrays[0]
             arrays.rotate(-1)  # checked: to the back, whether reused or still held
+            # an array taken for this request has one more reference (out's): never twice
             if sys.getrefcount(arr) == _POOL_ONLY:
                 self.reused += 1
-                return arr
+                out.append(arr)
             del arr
-        arr = np.empty(shape, dtype)
-        arrays.append(arr)
-        self._bytes += nbytes
-        self.allocated += 1
+        for _ in range(n - len(out)):
+            arr = np.empty(shape, dtype)
+            arrays.append(arr)
+            out.append(arr)
+            self._bytes += nbytes
+            self.allocated += 1
         while self._bytes > self.max_bytes:
             self._forget_oldest()
-        return arr
+        return out
 
     def _forget_oldest(self) -> None:
         # the largest group loses its front (least recently checked) array

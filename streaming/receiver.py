@@ -437,7 +437,7 @@ class Receiver:
         scratch buffer and copying out saves a pass over the pack (1.2-1.9x the throughput
         on a 2-core machine), then validated (:func:`~.protocol.check_pack`)."""
         MPI = mpi()
-        arrays = [self._pool.empty(h.shape, h.dtype) for _ in range(h.count)]
+        arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
         times = np.empty(h.count, np.float64)
         blocks = [*arrays, times]
         dtype = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],

@@ -47,7 +47,8 @@ class Sample:
     def nbytes(self) -> int:
         """Bytes held by ``fields``."""
         f = self.fields
-        return int(f.numel() * f.element_size()) if isinstance(f, torch.Tensor) else int(f.nbytes)
+        return f.nbytes if type(f) is np.ndarray else (
+            int(f.numel() * f.element_size()) if isinstance(f, torch.Tensor) else int(f.nbytes))
 
     def to_state(self) -> dict[str, Any]:
         fields = self.fields

@@ -46,3 +46,20 @@ def test_shape_dtype_and_bounds():
     del held
     with pytest.raises(ValueError, match="scan"):
         ArrayPool(scan=0)
+
+
+def test_empty_many_distinct_and_reused():
+    """One request for a pack's arrays gives distinct arrays, reuses the free ones (never one
+    array twice in a request) and allocates only the rest."""
+    pool = ArrayPool(max_bytes=1 << 20, min_bytes=0)
+    first = pool.empty_many((32,), np.float32, 3)
+    held, ids = first[0], {id(a) for a in first}
+    del first
+    second = pool.empty_many((32,), np.float32, 4)
+    assert len({id(a) for a in second}) == 4
+    assert {id(a) for a in second} & ids == ids - {id(held)}
+    assert id(held) not in {id(a) for a in second}
+    assert (pool.reused, pool.allocated) == (2, 5)
+    for a, v in zip(second, range(4), strict=True):
+        a.fill(v)
+    assert [float(a[0]) for a in second] == [0.0, 1.0, 2.0, 3.0]
