@@ -101,6 +101,17 @@ def main():
                 client.send(np.zeros((1, N_POINTS), np.float32), t=0.0, step=0)
                 client.send(np.zeros((1, N_POINTS), np.float32), t=DT, step=1)
                 raise SolverDivergedError(solver.name, 0, DT, "test")
+            if task.sim_id == 3:  # a user's loop: one array, overwritten after each send
+                u, _ = solver.sample(1, task.seed)
+                params = {k: torch.tensor([v]) for k, v in task.params.items()}
+                buf = np.empty((1, N_POINTS), np.float32)
+                for k in range(n_steps + 1):
+                    if k:
+                        u = solver.advance(u, params, DT)
+                    buf[...] = u[0].numpy()
+                    client.send(buf, t=k * DT, step=k)  # copy=True, the default
+                buf[...] = np.nan  # the pack goes at close(): these must not be what it sends
+                return
             simulate(task, client)
 
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
