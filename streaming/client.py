@@ -31,12 +31,10 @@ simulation never reach training. Pending memory is bounded by the receiver's
 ``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
 
 Packs: samples small enough (``pack_bytes``, default 4 MiB: fields up to about 2 MiB) are
-gathered into a pack and sent as one message when it is full or at ``close``, because per
+copied into a pack and sent as one message when it is full or at ``close``, because per
 message the trainer's receiver spends tens of microseconds in Python, more than MPI takes to
-move a small field. Samples sent with ``copy=False`` stay in the caller's arrays and one MPI
-datatype gathers them when the pack goes; others are copied into it. The trainer sees no
-difference: it commits a simulation's samples at its ``END`` either way. A pack counts as one
-message below.
+move a small field. The trainer sees no difference: it commits a simulation's samples at its
+``END`` either way. A pack counts as one message below.
 
 Flow control, two bounds on every solver rank:
 
@@ -61,7 +59,6 @@ Flow control, two bounds on every solver rank:
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import deque
@@ -93,24 +90,18 @@ from .scheduler import Outcome, Task, TaskClient
 
 
 class _Pack:
-    """Samples being gathered into one message, copied or by reference. Copied:
-    ``fields`` ``(capacity, *shape)`` is a view of the front of ``buffer`` (so the payload is
-    ``buffer``'s first bytes). By reference (``buffer`` None): ``refs`` lists the callers'
-    arrays, which one MPI datatype gathers when the pack is sent. ``times`` the samples'
-    times, ``n`` how many there are."""
+    """Samples being gathered into one message: ``fields`` ``(capacity, *shape)`` is a view
+    of the front of ``buffer`` (so the payload is ``buffer``'s first bytes), ``times`` the
+    samples' times, ``n`` how many there are."""
 
-    __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "refs", "times", "n")
+    __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "times", "n")
 
-    def __init__(self, buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype,
-                 step: int, capacity: int):
+    def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, step: int,
+                 capacity: int):
         self.buffer, self.shape, self.dtype, self.step = buffer, shape, dtype, step
         size = int(np.prod(shape)) * dtype.itemsize
         self.capacity = capacity
-        self.fields = self.refs = None
-        if buffer is None:
-            self.refs = []
-        else:
-            self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
+        self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
         self.times = np.empty(capacity, np.float64)
         self.n = 0
 
@@ -205,8 +196,7 @@ class StreamClient:
         ``step`` defaults to the number of samples sent so far in this simulation; ``copy``
         overrides the client's ``copy`` for this sample (False: nothing writes into
         ``fields`` afterwards, e.g. a solver step that returns new arrays; the client keeps
-        a reference until the send completes; a pack of such samples is sent from the
-        arrays themselves, gathered by one MPI datatype).
+        a reference until the send completes). Packed samples are copied either way.
 
         Waits for a credit and for a free in-flight slot (back-pressure).
         """
@@ -217,13 +207,12 @@ class StreamClient:
         else:
             arr = np.asarray(fields)
         step = self._n_sent if step is None else int(step)
-        copy = self.copy if copy is None else copy
         if 2 * arr.nbytes <= self.pack_bytes:
-            self._add_to_pack(arr, float(t), step, by_ref=not copy and arr.flags.c_contiguous)
+            self._add_to_pack(arr, float(t), step)
         else:
             self._flush_pack()
             own = None
-            if copy or not arr.flags.c_contiguous:
+            if (self.copy if copy is None else copy) or not arr.flags.c_contiguous:
                 arr = own = self._copy(arr)
                 self._stats["copies"] += 1
             # checked here, where the array is in cache, so the trainer need not read it
@@ -255,8 +244,7 @@ class StreamClient:
             return
         if self._pack is not None:  # never sent: the trainer drops the simulation anyway
             self._stats["samples_unsent"] += self._pack.n
-            if self._pack.buffer is not None:
-                self._spare.append(self._pack.buffer)
+            self._spare.append(self._pack.buffer)
             self._pack = None
         self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,
                                    text=reason[:1000]))
@@ -300,24 +288,19 @@ class StreamClient:
             raise RuntimeError("StreamClient: no simulation is open")
         return self._sim
 
-    def _add_to_pack(self, arr: np.ndarray, t: float, step: int, by_ref: bool) -> None:
-        """Add one small sample to the open pack, copied or (``by_ref``) by reference,
-        sending the pack first if the sample does not continue it or does not fit."""
+    def _add_to_pack(self, arr: np.ndarray, t: float, step: int) -> None:
+        """Copy one small sample into the open pack (sending the pack first if the sample
+        does not continue it or does not fit)."""
         p = self._pack
         if p is not None and (p.n == p.capacity or step != p.step + p.n
-                              or arr.shape != p.shape or arr.dtype != p.dtype
-                              or (p.refs is not None) != by_ref):
+                              or arr.shape != p.shape or arr.dtype != p.dtype):
             self._flush_pack()
             p = None
         if p is None:
             capacity = max(1, self.pack_bytes // arr.nbytes)  # and 8 bytes per time
-            buffer = None if by_ref else self._take_spare(
-                (pack_nbytes(capacity, arr.nbytes),), np.dtype(np.uint8))
+            buffer = self._take_spare((pack_nbytes(capacity, arr.nbytes),), np.dtype(np.uint8))
             p = self._pack = _Pack(buffer, arr.shape, arr.dtype, step, capacity)
-        if by_ref:
-            p.refs.append(arr)
-        else:
-            np.copyto(p.fields[p.n], arr)
+        np.copyto(p.fields[p.n], arr)
         p.times[p.n] = t
         p.n += 1
 
@@ -327,34 +310,18 @@ class StreamClient:
         p, self._pack = self._pack, None
         if p is None:
             return
-        sample_bytes = math.prod(p.shape) * p.dtype.itemsize
+        sample_bytes = p.fields[0].nbytes
         nbytes = pack_nbytes(p.n, sample_bytes)
-        if p.refs is None:
-            if p.n > 1:  # the times follow the fields
-                tail = p.buffer[p.n * sample_bytes: nbytes]
-                tail.view(np.float64)[:] = p.times[: p.n]
-            # one check for the whole pack (still in cache), not one per sample
-            finite = all_finite(p.fields[: p.n])
-        else:
-            finite = all(all_finite(a) for a in p.refs)
+        if p.n > 1:  # the times follow the fields
+            tail = p.buffer[p.n * sample_bytes: nbytes]
+            tail.view(np.float64)[:] = p.times[: p.n]
+        # one check for the whole pack (still in cache), not one per sample
+        finite = all_finite(p.fields[: p.n])
         header = data_header(p.shape, p.dtype, float(p.times[0]), p.step, self._sim,
                              self._values, finite, nbytes, count=p.n,
                              end_total=self._n_sent if end else 0)
         self._take_credit(self._dst, header.nbytes + nbytes)
-        if p.refs is None:
-            self._post(header, p.buffer[:nbytes], own=p.buffer)
-        elif p.n == 1:
-            self._post(header, p.refs[0].reshape(-1).view(np.uint8), p.refs)
-        else:
-            # one message gathered from the callers' arrays and the times: no copy
-            MPI = mpi()
-            blocks = [*p.refs, p.times[: p.n]]
-            gather = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],
-                                              [MPI.Get_address(b) for b in blocks]).Commit()
-            try:
-                self._post(header, [MPI.BOTTOM, 1, gather], blocks)
-            finally:
-                gather.Free()  # allowed while the send is pending (MPI: it completes normally)
+        self._post(header, p.buffer[:nbytes], own=p.buffer)
         self._stats["messages"] += 1
 
     def _copy(self, arr: np.ndarray) -> np.ndarray:

@@ -340,9 +340,8 @@ def send_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> No
     comm.Send(payload, dest=dest, tag=TAG_PAYLOAD)
 
 
-def isend_message(comm, dest: int, header: np.ndarray, payload) -> list:
-    """Non-blocking send of a header + payload pair (``payload``: an array, or an mpi4py
-    buffer spec such as ``[MPI.BOTTOM, 1, datatype]``); keep what they read alive until both
+def isend_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> list:
+    """Non-blocking send of a header + payload pair; keep both arrays alive until both
     requests complete."""
     return [comm.Isend(header.view(np.uint8), dest=dest, tag=TAG_HEADER),
             comm.Isend(payload, dest=dest, tag=TAG_PAYLOAD)]
