@@ -263,3 +263,30 @@ def test_put_many_equals_repeated_put(kind):
     assert time.perf_counter() - t0 >= 0.04
     full.close()
     assert drain(full) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_counters_match_contents(kind):
+    """The counters kept as items come and go (unseen, bytes, seen_max) equal what the stored
+    items say, through random puts (single and batched), batched gets, evictions of a
+    reservoir with few seen items and a checkpoint round trip."""
+    rng = np.random.default_rng(0)
+    buf = make_buffer(kind, capacity=24, watermark=1, seed=2)
+    n = 0
+    for _ in range(200):
+        if rng.random() < 0.55:
+            k = int(rng.integers(1, 6))
+            n += buf.put_many([sample(n + i, n=int(rng.integers(1, 9))) for i in range(k)],
+                              timeout=0.0)
+        elif len(buf):
+            buf.get_many(int(rng.integers(1, min(8, len(buf)) + 1)))
+        seen = buf.seen_counts()
+        st = buf.stats()
+        assert st["unseen"] == seen.count(0)
+        assert st["bytes"] == sum(it.nbytes for it in buf._items)
+        assert st["seen_max"] >= max(seen, default=0)
+    other = make_buffer(kind, capacity=24, seed=7)
+    other.load_state_dict(buf.state_dict())
+    assert other.stats()["unseen"] == buf.stats()["unseen"]
+    if kind == "reservoir":
+        assert buf.stats()["evictions"] > 0
