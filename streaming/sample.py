@@ -47,8 +47,11 @@ class Sample:
     def nbytes(self) -> int:
         """Bytes held by ``fields``."""
         f = self.fields
-        return f.nbytes if type(f) is np.ndarray else (
-            int(f.numel() * f.element_size()) if isinstance(f, torch.Tensor) else int(f.nbytes))
+        if type(f) is np.ndarray:  # the receiver's arrays, per put: skip torch's isinstance
+            return f.nbytes
+        if isinstance(f, torch.Tensor):
+            return int(f.numel() * f.element_size())
+        return int(f.nbytes)
 
     def to_state(self) -> dict[str, Any]:
         fields = self.fields
