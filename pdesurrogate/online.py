@@ -120,12 +120,15 @@ def build_parser():
                         "solver streaming flat out takes CPU from training (benchmarks/"
                         "streaming.py part b: idle 6.0 % with 1024, 3.7 % with 8). Raise it when "
                         "solvers have their own cores and fields are small.")
-    p.add_argument("--window_mb", type=float, default=32.0,
-                   help="MB (2**20 bytes) a solver may have ahead of its trainer.")
+    p.add_argument("--window_mb", type=float, default=40.0,
+                   help="MB (2**20 bytes) a solver may have ahead of its trainer (room for two "
+                        "split packs of 4 x pack_kb of fields).")
     p.add_argument("--pack_kb", type=int, default=4096,
                    help="Fields of up to half this size (KiB) travel in packs of up to this "
-                        "size, one message per pack (consecutive steps of one simulation); 0: "
-                        "one message per field.")
+                        "size, one message per pack (consecutive steps of one simulation); "
+                        "the built-in solvers' fields from 128 KiB up travel uncopied in split "
+                        "packs of up to 4x this size, one message per field after one header; "
+                        "0: one message (and header) per field.")
     p.add_argument("--threads", type=int | None, default=None,
                    help="torch threads per trainer rank (solver ranks use 1).")
     p.add_subclass_arguments(LightningModule, "model", required=True,

@@ -18,9 +18,18 @@ arrives, so packing delays nothing that training sees. The pack that ``close`` s
 the simulation (:data:`FLAG_END`, the number of samples sent in ``total``): one message per
 simulation fewer, which for small fields is half of them.
 
-Every header is followed by exactly one payload message, even an empty one, so the receiver
-stays in step with a sender whatever the header holds: after a header from rank ``s`` the next
-``TAG_PAYLOAD`` message from ``s`` is its payload (MPI keeps the order of messages with the same
+Split packs (:data:`FLAG_SPLIT`): a pack of samples the sender need not copy (fields it may
+keep unchanged until sent, and large enough that a message per sample costs little) travels as
+the header, then ``count`` payload messages, each one sample's array straight from the
+sender's memory, then one message of the ``count`` times (float64). ``nbytes`` counts them all,
+as for a pack. Copying into a contiguous pack would cost the sender a pass over memory; one
+header per pack keeps the receiver's per-message work (parse, bookkeeping, credits) off each
+sample (:mod:`.client` says when the client splits).
+
+Every header is followed by exactly one payload message, even an empty one (a split pack's
+header by ``count + 1``, see :func:`split_messages`), so the receiver stays in step with a
+sender whatever the header holds: after a header from rank ``s`` the next ``TAG_PAYLOAD``
+message from ``s`` is its payload (MPI keeps the order of messages with the same
 source, tag and communicator). Both are sent with the buffer-based (uppercase) mpi4py calls on
 numpy ``uint8`` views: nothing on the data path is pickled.
 
@@ -30,7 +39,8 @@ Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`
 by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`MAX_DIMS`, i.e.
 channels plus up to 3 spatial axes; of one sample), ``dtype`` (code in :data:`DTYPE_CODES`),
 ``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite;
-:data:`FLAG_END`: this DATA message is the simulation's last and stands for its ``END``),
+:data:`FLAG_END`: this DATA message is the simulation's last and stands for its ``END``;
+:data:`FLAG_SPLIT`: a split pack),
 ``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1), ``total`` (with
 :data:`FLAG_END`: the number of samples the simulation sent, >= ``count``; else 0).
 
@@ -59,7 +69,7 @@ from typing import NamedTuple
 import numpy as np
 
 MAGIC = 0x50445355  # "PDSU"
-VERSION = 3  # 2: packs (the count field); 3: a DATA message may end its simulation (FLAG_END)
+VERSION = 4  # 2: packs (count); 3: a DATA message may end its simulation (FLAG_END); 4: split packs
 MAX_DIMS = 4
 MAX_PARAMS = 16
 MAX_COUNT = 1 << 20  # samples in one pack
@@ -68,10 +78,15 @@ TAG_HEADER = 101
 TAG_PAYLOAD = 102
 TAG_CREDIT = 103
 CREDIT_FIN = -1
-DEFAULT_WINDOW_BYTES = 32 * 2**20  # per solver and trainer: bytes not yet taken by the trainer
+# per solver and trainer: bytes not yet taken by the trainer; room for two full split packs
+# (4 x DEFAULT_PACK_BYTES of fields each) and their headers, so one is received while the
+# next is posted
+DEFAULT_WINDOW_BYTES = 40 * 2**20
 # packs of small samples: at most this many payload bytes (4 MiB: 1 MiB fields go 4 per message,
 # 0.53 -> 0.76 of raw MPI's MB/s in benchmarks/streaming.py part a, against 1 MiB packs)
 DEFAULT_PACK_BYTES = 4 * 2**20
+# uncopied samples from this size up travel in split packs (FLAG_SPLIT)
+DEFAULT_SPLIT_BYTES = 128 * 2**10
 
 
 class Kind(enum.IntEnum):
@@ -93,6 +108,7 @@ HEADER_DTYPE = np.dtype([
 HEADER_BYTES = HEADER_DTYPE.itemsize
 FLAG_FINITE = 1  # DATA: the sender checked that every field value is finite
 FLAG_END = 2  # DATA: the simulation's last message, standing for its END (total: samples sent)
+FLAG_SPLIT = 4  # DATA, count >= 2: one payload message per sample, then one of the times
 _ZEROS_I, _ZEROS_F = (0,) * MAX_DIMS, (0.0,) * MAX_PARAMS
 
 # float16/32/64 fields; the code is what travels
@@ -144,10 +160,13 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
 
 def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, sim_id: int,
                 params: Sequence[float], finite: bool, nbytes: int,
-                count: int = 1, end_total: int = 0) -> np.ndarray:
+                count: int = 1, end_total: int = 0, split: bool = False) -> np.ndarray:
     """The header of a DATA message: ``count`` samples of ``shape``/``dtype`` from ``step``
     (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs);
-    ``end_total > 0``: the message also ends the simulation, which sent that many samples."""
+    ``end_total > 0``: the message also ends the simulation, which sent that many samples;
+    ``split``: a split pack (``count >= 2``)."""
+    if split and count < 2:
+        raise ValueError(f"a split pack has at least 2 samples, got count={count}")
     if len(shape) < 1 or len(shape) > MAX_DIMS:
         raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {shape}")
     if len(params) > MAX_PARAMS:
@@ -156,7 +175,8 @@ def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, si
     # one record assignment (a dozen field assignments cost several times more per message)
     h[0] = (MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params), len(shape),
             (*shape, *_ZEROS_I[: MAX_DIMS - len(shape)]), dtype_code(dtype),
-            (FLAG_FINITE if finite else 0) | (FLAG_END if end_total else 0), nbytes, count,
+            (FLAG_FINITE if finite else 0) | (FLAG_END if end_total else 0)
+            | (FLAG_SPLIT if split else 0), nbytes, count,
             end_total,
             (*params, *_ZEROS_F[: MAX_PARAMS - len(params)]))
     return h
@@ -183,7 +203,8 @@ class Header(NamedTuple):
     For control kinds ``shape`` is ``()``, ``dtype`` None and ``params`` ``()``; ``finite``:
     the sender checked the field values (:data:`FLAG_FINITE`); ``count``: samples in a DATA
     message (``shape`` is one sample's); ``end_total``: for a DATA message that ends its
-    simulation (:data:`FLAG_END`) the number of samples the simulation sent, else 0."""
+    simulation (:data:`FLAG_END`) the number of samples the simulation sent, else 0;
+    ``split``: a split pack (:data:`FLAG_SPLIT`)."""
 
     kind: Kind
     sim_id: int
@@ -196,6 +217,7 @@ class Header(NamedTuple):
     finite: bool = False
     count: int = 1
     end_total: int = 0
+    split: bool = False
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -243,8 +265,25 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     end_total = total if flags & FLAG_END else 0
     if flags & FLAG_END and total < count:
         raise MalformedMessage("total", f"{total} samples in all, {count} in the last message")
+    split = bool(flags & FLAG_SPLIT)
+    if split and count < 2:
+        raise MalformedMessage("count", f"split pack of {count} sample")
     return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE),
-                  count, end_total)
+                  count, end_total, split)
+
+
+def split_messages(raw: np.ndarray) -> int:
+    """Payload messages that follow the header ``raw`` (received bytes, valid or not) as far
+    as its fields can be trusted: ``count + 1`` for a split pack of a known protocol version,
+    else 1. The receiver drains that many after a header it rejects, so it stays in step
+    with the sender."""
+    if raw.nbytes != HEADER_BYTES:
+        return 1
+    h = raw.view(HEADER_DTYPE)[0]
+    if (int(h["magic"]) != MAGIC or int(h["version"]) != VERSION or int(h["kind"]) != Kind.DATA
+            or not int(h["flags"]) & FLAG_SPLIT or not 2 <= int(h["count"]) <= MAX_COUNT):
+        return 1
+    return int(h["count"]) + 1
 
 
 def decode_header(raw: np.ndarray, n_params: int) -> np.void:
@@ -340,8 +379,10 @@ def send_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> No
     comm.Send(payload, dest=dest, tag=TAG_PAYLOAD)
 
 
-def isend_message(comm, dest: int, header: np.ndarray, payload: np.ndarray) -> list:
-    """Non-blocking send of a header + payload pair; keep both arrays alive until both
-    requests complete."""
+def isend_message(comm, dest: int, header: np.ndarray,
+                  payload: np.ndarray | Sequence[np.ndarray]) -> list:
+    """Non-blocking send of a header and its payload message (or, for a split pack, its
+    payload messages in order); keep all arrays alive until every request completes."""
+    payloads = [payload] if isinstance(payload, np.ndarray) else payload
     return [comm.Isend(header.view(np.uint8), dest=dest, tag=TAG_HEADER),
-            comm.Isend(payload, dest=dest, tag=TAG_PAYLOAD)]
+            *(comm.Isend(p, dest=dest, tag=TAG_PAYLOAD) for p in payloads)]

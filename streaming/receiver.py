@@ -11,8 +11,9 @@ control communicators on its rank. Each loop iteration it
    DATA payload straight into an array of the announced shape (that array becomes the sample;
    no second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`), a
    pack of small samples straight into one array per sample (one receive whose datatype
-   scatters the payload, see :meth:`Receiver._recv_pack`), and any other payload into a
-   reusable scratch buffer;
+   scatters the payload, see :meth:`Receiver._recv_pack`), a split pack's samples each straight
+   into its own array (:meth:`Receiver._recv_split`), and any other payload into a reusable
+   scratch buffer;
 4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.check_pack`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
@@ -83,6 +84,7 @@ from .protocol import (
     check_pack,
     parse_header,
     payload_array,
+    split_messages,
 )
 from .roles import Roles, mpi, require_thread_multiple
 from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
@@ -113,7 +115,7 @@ class Receiver:
         max_pending_samples: most pending samples of one simulation before it is dropped.
         burst: most messages taken per loop iteration before credits are returned.
         credit_bytes: a source's credit goes back as soon as the bytes taken from it since its
-            last credit reach this (default 1 MiB, well below the client's 32 MiB window),
+            last credit reach this (default 1 MiB, well below the client's 40 MiB window),
             not only at the end of a burst.
         put_timeout: seconds one ``put`` waits on a full buffer before the loop polls again.
         abort_on_error: on an unexpected error in the thread, print it and abort the MPI job
@@ -124,6 +126,9 @@ class Receiver:
         pool: where received arrays come from (:class:`~.pool.ArrayPool`: large arrays no
             sample holds any more are recycled, saving page faults); default a 1 GiB pool.
             Pass one pool to successive receivers to keep its arrays.
+        spin_s: seconds after the last message during which an idle loop polls again at once
+            (yielding the GIL) before it backs off with sleeps of 0.1..2 ms; a sleep's wake-up
+            takes longer than a solver usually needs to post its next pack.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
@@ -132,7 +137,7 @@ class Receiver:
                  max_pending_samples: int = 4096, burst: int = 32,
                  credit_bytes: int = 2**20, put_timeout: float = 0.05,
                  abort_on_error: bool = True, stall_timeout: float | None = None,
-                 pool: ArrayPool | None = None):
+                 pool: ArrayPool | None = None, spin_s: float = 2e-4):
         require_thread_multiple()
         self.comm, self.buffer = comm, buffer
         self.solver_ranks = tuple(int(r) for r in solver_ranks)
@@ -150,6 +155,9 @@ class Receiver:
         if stall_timeout is not None and not stall_timeout > 0:
             raise ValueError(f"stall_timeout must be None or > 0 seconds, got {stall_timeout!r}")
         self.stall_timeout = stall_timeout
+        if not (isinstance(spin_s, (int, float)) and spin_s >= 0):
+            raise ValueError(f"spin_s must be a number of seconds >= 0, got {spin_s!r}")
+        self.spin_s = float(spin_s)
         self._pool = ArrayPool() if pool is None else pool
         self._last_msg = time.monotonic()
         self.error: BaseException | None = None
@@ -349,7 +357,7 @@ class Receiver:
             self._snap_done.set()  # never leave a snapshot() caller waiting
 
     def _loop(self) -> None:
-        idle = 0
+        idle, last = 0, time.perf_counter()
         while True:
             self._serve_snapshot()
             if self.scheduler is not None:
@@ -363,7 +371,11 @@ class Receiver:
             n = self._take_messages()
             self._flush_credits()
             if n:
-                idle = 0
+                idle, last = 0, time.perf_counter()
+            elif time.perf_counter() - last < self.spin_s:
+                # the next message is often microseconds away (a solver between two packs):
+                # poll again, only letting the training thread have the GIL meanwhile
+                time.sleep(0)
             else:
                 # back off up to 2 ms so an idle receiver does not steal the trainer's core
                 idle = min(idle + 1, 20)
@@ -399,15 +411,17 @@ class Receiver:
             h = parse_header(raw, len(self.param_names))
         except MalformedMessage as err:
             self._recv_scratch(src, payload_bytes)
+            more = self._drain(src, split_messages(raw) - 1)
             self._count_malformed(err.reason)
             if src in self._owed:
                 # it may have been a DATA message that cost a credit: give it back
-                self._owe(src, header_bytes + payload_bytes)
+                self._owe(src, header_bytes + payload_bytes + more)
             return
         kind = h.kind
         if kind == Kind.DATA:
             self._on_data(src, h, payload_bytes)
-            self._owe(src, header_bytes + payload_bytes)
+            # what the sender was charged: a split pack's header counts all its messages
+            self._owe(src, header_bytes + (h.nbytes if h.split else payload_bytes))
             if h.end_total:
                 self._on_end(src, h.sim_id, h.end_total)
             return
@@ -427,6 +441,39 @@ class Receiver:
         buf = self._scratch[:nbytes]
         self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
         return buf
+
+    def _drain(self, src: int, n: int) -> int:
+        """Receive and discard ``src``'s next ``n`` payload messages; returns their bytes."""
+        MPI = mpi()
+        status, total = MPI.Status(), 0
+        for _ in range(n):
+            self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
+            total += self._recv_scratch(src, status.Get_count(MPI.BYTE)).nbytes
+        return total
+
+    def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
+        """Receive ``src``'s split pack (header ``h`` parsed, first message's size checked):
+        each sample's message straight into its own pooled array, then the times. A message of
+        the wrong size (MPI truncates a longer one) rejects the pack; the rest of its
+        messages are drained."""
+        MPI = mpi()
+        arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
+        times = np.empty(h.count, np.float64)
+        status = MPI.Status()
+        for i, buf in enumerate([*(a.reshape(-1).view(np.uint8) for a in arrays),
+                                 times.view(np.uint8)]):
+            try:
+                self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD, status=status)
+                ok = status.Get_count(MPI.BYTE) == buf.nbytes
+            except MPI.Exception as err:
+                if err.Get_error_class() != MPI.ERR_TRUNCATE:
+                    raise
+                ok = False
+            if not ok:
+                self._drain(src, h.count - i)
+                raise MalformedMessage("payload_size", f"message {i} of a split pack")
+        check_pack(h, arrays, times)
+        return arrays, times.tolist()
 
     def _recv_pack(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
         """Receive ``src``'s next payload, a pack of ``h.count`` samples, straight into one
@@ -467,13 +514,17 @@ class Receiver:
             pend = None
         if pend is None:
             pend = self._pending[src] = _Pending(sim)
-        if payload_bytes != h.nbytes:
+        if payload_bytes != (h.nbytes // h.count - 8 if h.split else h.nbytes):
             self._recv_scratch(src, payload_bytes)
+            if h.split:
+                self._drain(src, h.count)
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
         try:
-            if h.count == 1:
+            if h.split:
+                arrays, times = self._recv_split(src, h)
+            elif h.count == 1:
                 # straight into the array the sample keeps: no second copy of large fields
                 arr = self._pool.empty(h.shape, h.dtype)
                 self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)

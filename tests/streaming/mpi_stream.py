@@ -8,7 +8,10 @@ backpressure (1 + 1, slow consumer, 2 message credits), window (the same with th
 bytes: a 2-message byte window and many message credits, and the receiver crediting each
 message at once: ``credit_bytes`` of one message), two_trainers (2 + 2, uneven data).
 Clients pack small samples (the default) except in backpressure and window, whose bounds count
-one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``).
+one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``); in ``e2e:split``
+the solver's uncopied states travel in split packs (``split_bytes=0``), and two more malformed
+split packs are injected (a rejected header and a sample message of the wrong size), whose
+messages the receiver must drain to stay in step.
 """
 
 import json
@@ -32,9 +35,13 @@ from pdesurrogate.streaming import (
 )
 from pdesurrogate.streaming.protocol import (
     HEADER_BYTES,
+    TAG_HEADER,
+    TAG_PAYLOAD,
     Kind,
+    data_header,
     encode_control,
     encode_data,
+    pack_nbytes,
     send_message,
 )
 from pdesurrogate.streaming.scheduler import task_seed
@@ -79,6 +86,17 @@ def inject_malformed(roles):
     send_message(comm, dst, *encode_control(Kind.END, 999, step=1))  # sim 999 gets dropped
     h, p = encode_data(good, 0.0, 0, 998, [0.5])
     send_message(comm, dst, h.view(np.uint8)[: HEADER_BYTES - 8].copy(), p)  # short header
+    if VARIANT == "split":
+        times = np.array([0.0, DT, 2 * DT])
+        for sim, t0, sizes in ((997, np.nan, (1, 1, 1)),  # non-finite t: header rejected
+                               (996, 0.0, (1, 2, 1))):  # second sample too long
+            h = data_header(good.shape, good.dtype, t0, 0, sim, [0.5], True,
+                            pack_nbytes(3, good.nbytes), count=3, split=True)
+            comm.Send(h.view(np.uint8), dest=dst, tag=TAG_HEADER)
+            for n in sizes:
+                comm.Send(np.ones((n, N_POINTS), np.float32), dest=dst, tag=TAG_PAYLOAD)
+            comm.Send(times, dest=dst, tag=TAG_PAYLOAD)
+        send_message(comm, dst, *encode_control(Kind.END, 996, step=3))  # 996 gets dropped
 
 
 def main():
@@ -120,7 +138,8 @@ def main():
               # two messages (header + 128 KiB payload each) fit, a third does not
               "window": {"max_in_flight": 2, "credits": 1000, "pack_bytes": 0,
                          "window_bytes": 2 * (HEADER_BYTES + 4 * N_POINTS) + 100},
-              }.get(SCENARIO, {"pack_bytes": 0} if VARIANT == "single" else {})
+              }.get(SCENARIO, {"single": {"pack_bytes": 0}, "split": {"split_bytes": 0}}.get(
+                  VARIANT, {}))
         stats = run_solver_rank(roles, flaky if SCENARIO == "e2e" else simulate, names, **kw)
         write(rank, {"role": "solver", "client": stats, "t_finish": time.time() - t_start})
         return

@@ -26,24 +26,30 @@ def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
     return {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)}
 
 
-@pytest.mark.parametrize("scenario", ["e2e", "e2e:single"])
+@pytest.mark.parametrize("scenario", ["e2e", "e2e:single", "e2e:split"])
 def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     """1 trainer + 2 solvers, 6 simulations x 5 saved steps, pairs: every (sim, step) pair
     arrives exactly once and equals the recomputed trajectory (max error <= 1e-6, float32
     params); simulation 2's first attempt diverges after 2 samples and none of its samples
     enter the buffer (its rerun's do); 3 injected malformed messages are counted and the
-    simulation they belonged to is dropped. Samples travel in packs (``e2e``) or one per
-    message (``e2e:single``); simulation 3 is a user's loop that overwrites its one array
-    after each send (default copy=True), the others send the solver's states uncopied."""
+    simulation they belonged to is dropped. Samples travel in packs (``e2e``), one per
+    message (``e2e:single``) or, the solver's uncopied states, in split packs (``e2e:split``,
+    with 2 more malformed split packs whose messages are drained, and their simulation
+    dropped); simulation 3 is a user's loop that overwrites its one array after each send
+    (default copy=True), the others send the solver's states uncopied."""
     res = run(scenario, 3, tmp_path)
     tr = res[0]
     got = [tuple(g) for g in tr["got"]]
     assert sorted(got) == [(s, k) for s in range(6) for k in range(4)]
     assert tr["max_error"] <= 1e-6
     rc = tr["receiver"]
-    assert rc["sims_committed"] == 6 and rc["sims_failed"] == 1 and rc["sims_dropped"] == 1
-    assert rc["malformed"] == 3
-    assert rc["malformed_by_reason"] == {"magic": 1, "non_finite_fields": 1, "header_size": 1}
+    split = scenario == "e2e:split"
+    assert rc["sims_committed"] == 6 and rc["sims_failed"] == 1
+    assert rc["sims_dropped"] == (2 if split else 1)
+    assert rc["malformed_by_reason"] == {"magic": 1, "non_finite_fields": 1, "header_size": 1,
+                                         **({"non_finite_meta": 1, "payload_size": 1}
+                                            if split else {})}
+    assert rc["malformed"] == (5 if split else 3)
     assert tr["buffer"]["puts"] == 24 and tr["buffer"]["gets"] == 24
     assert tr["scheduler"]["attempts"] == 7 and tr["done"] == list(range(6))
     clients = [res[1]["client"], res[2]["client"]]
@@ -56,6 +62,8 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     # unpacked, solver_simulation's states go uncopied; only the failing attempt's two arrays
     # and simulation 3's five (sent with the client's default, copy=True) were copied
     assert sum(c["copies"] for c in clients) == (2 + 5 if scenario == "e2e:single" else 0)
+    # split: the five completed solver_simulation runs (sim 3 and the failing attempt copy)
+    assert sum(c["split_packs"] for c in clients) == (5 if split else 0)
     assert {int(k): v for k, v in rc["per_source"].items()} == {
         1: clients[0]["samples"] - clients[0]["samples_unsent"],
         2: clients[1]["samples"] - clients[1]["samples_unsent"]}

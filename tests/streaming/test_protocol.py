@@ -6,6 +6,7 @@ import pytest
 from pdesurrogate.streaming.protocol import (
     FLAG_END,
     FLAG_FINITE,
+    FLAG_SPLIT,
     HEADER_BYTES,
     HEADER_DTYPE,
     MAX_PARAMS,
@@ -23,6 +24,7 @@ from pdesurrogate.streaming.protocol import (
     parse_header,
     payload_array,
     payload_pack,
+    split_messages,
 )
 
 
@@ -220,3 +222,37 @@ def test_check_pack_per_sample_arrays():
         with pytest.raises(MalformedMessage) as err:
             check_pack(h, arrays, np.array([0.0, np.nan, 2.0]))
         assert err.value.reason == "non_finite_meta"
+
+
+def test_split_pack_header():
+    """A split pack's header carries FLAG_SPLIT and the same count and nbytes as a contiguous
+    pack of the same samples; it announces count + 1 payload messages (one per sample, then the
+    times), which the receiver also trusts for a rejected header of the current version (so it
+    drains them), but not for one with a bad magic or a plain pack; a split pack of one sample
+    is refused on both sides."""
+    block = np.ones((3, 1, 8), np.float32)
+    h = data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], True, pack_nbytes(3, block[0].nbytes),
+                    count=3, split=True)
+    raw = h.view(np.uint8).copy()
+    parsed = parse_header(raw, 1)
+    assert parsed.split and not parse_header(pack_message(block, [0.0, 1.0, 2.0])[0], 1).split
+    assert (parsed.count, parsed.nbytes) == (3, 3 * 32 + 3 * 8)
+    assert int(raw.view(HEADER_DTYPE)["flags"][0]) & FLAG_SPLIT
+    assert split_messages(raw) == 4
+    assert split_messages(pack_message(block, [0.0, 1.0, 2.0])[0]) == 1
+    nan_t = raw.copy()
+    nan_t.view(HEADER_DTYPE)["t"] = np.nan
+    with pytest.raises(MalformedMessage, match="non_finite_meta"):
+        parse_header(nan_t, 1)
+    assert split_messages(nan_t) == 4
+    bad_magic = raw.copy()
+    bad_magic.view(HEADER_DTYPE)["magic"] = 7
+    assert split_messages(bad_magic) == 1
+    assert split_messages(raw[:-8].copy()) == 1
+    one = raw.copy()
+    one.view(HEADER_DTYPE)["count"], one.view(HEADER_DTYPE)["nbytes"] = 1, 32
+    with pytest.raises(MalformedMessage) as err:
+        parse_header(one, 1)
+    assert err.value.reason == "count"
+    with pytest.raises(ValueError, match="at least 2"):
+        data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], True, 32, count=1, split=True)
