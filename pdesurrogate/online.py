@@ -482,7 +482,9 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool) ->
         stage.mkdir(parents=True)
     comm.Barrier()
     _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
-    trainer.save_checkpoint(stage / "model.ckpt")
+    # with the optimizer and loop state (resume needs them); saying so also keeps Lightning
+    # from logging that it chose this by default at every checkpoint
+    trainer.save_checkpoint(stage / "model.ckpt", weights_only=False)
     committed = comm.allreduce(len(snap["committed_sims"]))
     comm.Barrier()
     if rank == 0:

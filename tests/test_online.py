@@ -126,6 +126,8 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 0, log
+    # the checkpoint says what it holds: no "defaulting to weights_only=False" log per checkpoint
+    assert "was not set, defaulting" not in log, log
     first = summary(out)
     assert first["status"] == "stopped", log
     manifest = json.loads((out / "checkpoint" / "manifest.json").read_text())
