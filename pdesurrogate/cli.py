@@ -9,8 +9,10 @@ names it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
@@ -89,8 +91,6 @@ def cmd_generate(argv: Sequence[str]) -> int:
 def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
     LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
-    import warnings
-
     from jsonargparse import Namespace
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -234,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # every command allocates and frees the same large arrays over and over (solver steps,
     # training steps): keep freed memory for reuse instead of faulting it in again
     tune_malloc()
+    # Lightning 2.6 calls a pytree API that torch deprecated, and advertises a cloud logger at
+    # every Trainer: nothing a user of this command can act on
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("💡 Tip:"))
     try:
         return COMMANDS[argv[0]][1](argv[1:])
     except (ValueError, TypeError, OSError, RuntimeError) as exc:

@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -427,7 +428,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     if targs.get("enable_progress_bar") is not False:
         from pdesurrogate.training.progress import rich_progress_bar
 
-        callbacks.append(rich_progress_bar())
+        callbacks.append(rich_progress_bar("Online training steps"))
     gpu = targs.get("accelerator") in ("gpu", "cuda") or (
         targs.get("accelerator") in (None, "auto") and torch.cuda.is_available())
     if roles.comm.size > 1:
@@ -438,6 +439,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         # one trainer: never let Lightning read srun's SLURM variables (they count every rank)
         strategy, devices, num_nodes = "auto", 1, 1
         targs["plugins"] = [LightningEnvironment()]
+    # this command places the ranks itself (or runs under the srun that placed them), so
+    # Lightning's advice to prepend srun does not apply
+    warnings.filterwarnings("ignore", message="The `srun` command is available")
     trainer = pl.Trainer(
         **targs, strategy=strategy, devices=devices, num_nodes=num_nodes, callbacks=callbacks,
         logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")],

@@ -16,8 +16,19 @@ REFRESH_PER_S = 4
 CLASS_PATH = "lightning.pytorch.callbacks.RichProgressBar"
 
 
-def rich_progress_bar():
-    """Lightning's ``RichProgressBar`` redrawn :data:`REFRESH_PER_S` times a second."""
+def rich_progress_bar(description: str | None = None):
+    """Lightning's ``RichProgressBar`` redrawn :data:`REFRESH_PER_S` times a second.
+
+    ``description``: the training bar's label instead of ``Epoch E/N``, for runs of one endless
+    epoch (``pdesurrogate online``), where Lightning would print ``Epoch 0/-2``.
+    """
     from lightning.pytorch.callbacks import RichProgressBar
 
-    return RichProgressBar(refresh_rate=REFRESH_PER_S)
+    if description is None:
+        return RichProgressBar(refresh_rate=REFRESH_PER_S)
+
+    class _Labelled(RichProgressBar):
+        def _get_train_description(self, current_epoch: int) -> str:
+            return description
+
+    return _Labelled(refresh_rate=REFRESH_PER_S)

@@ -19,6 +19,16 @@ def test_rich_progress_bar_refresh_rate():
     assert bar.refresh_rate == REFRESH_PER_S <= 10
 
 
+def test_labelled_bar_replaces_the_epoch_label():
+    """An endless epoch (``pdesurrogate online``) gets its own label, not ``Epoch 0/-2``: the
+    bar's label comes from the method the labelled bar overrides."""
+    bar = rich_progress_bar("Online training steps")
+    assert isinstance(bar, RichProgressBar) and bar.refresh_rate == REFRESH_PER_S
+    base = RichProgressBar._get_train_description  # fails if Lightning renames it
+    assert bar._get_train_description(0) == "Online training steps"
+    assert type(bar)._get_train_description is not base
+
+
 def test_fit_adds_the_bar_at_refresh_per_s(tmp_path, burgers_file):
     """``pdesurrogate fit`` with the bar on (the default): the config Lightning saves lists the
     RichProgressBar with ``refresh_rate`` = REFRESH_PER_S, once."""
