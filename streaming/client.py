@@ -479,9 +479,10 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
     time-dependent ``solver``: initial state from ``solver.sample(1, task.seed)``, parameters
     from the task, then ``n_steps`` advances of ``dt`` (time units); sends steps 0..n_steps.
     A diverging run raises :class:`SolverDivergedError` (the simulation is then failed).
-    States are sent without the client's copy: ``advance`` returns new states and never writes
-    into its input (the solver contract, ``tests/solvers/test_contract.py``), so a state stays
-    as sent while the solver goes on; large 2-D fields save a pass over memory per sample."""
+    States are sent without the client's copy: ``advance`` returns new states, never writes
+    into its input and never reuses a state it returned (the solver contract,
+    ``tests/solvers/test_contract.py``), so a state stays as sent while the solver goes on,
+    also while it waits in a split pack; large 2-D fields save a pass over memory per sample."""
     if solver.steady:
         raise ValueError(f"{solver.name} is steady: online next-step training needs a "
                          f"time-dependent solver")

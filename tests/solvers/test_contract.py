@@ -1,6 +1,7 @@
-"""The contract every registered solver keeps: ``advance`` returns new states and never writes
-into its input (the stream's ``solver_simulation`` sends a state while the solver goes on from
-it, without copying it), in float32 and float64 (where ``u.to(float64)`` is ``u`` itself)."""
+"""The contract every registered solver keeps: ``advance`` returns new states, never writes
+into its input and never reuses a state it returned (the stream's ``solver_simulation`` sends
+states while the solver goes on, without copying them, for as long as a split pack takes to
+fill), in float32 and float64 (where ``u.to(float64)`` is ``u`` itself)."""
 
 import pytest
 import torch
@@ -29,3 +30,17 @@ def test_advance_leaves_its_input_alone(name, dtype):
     assert not torch.equal(out, before) or solver.steady
     out.add_(1.0)  # the result shares no memory with the input either
     assert torch.equal(u, before)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_results_stay_as_returned_while_the_solver_goes_on(name):
+    """No buffer is reused from one ``advance`` to the next: the stream may hold the states of
+    many steps uncopied (a split pack of up to 16 MiB) while the solver goes on."""
+    solver = make_solver(name, **SMALL[name])
+    u, params = solver.sample(2, seed=0, dtype=torch.float32)
+    kept = []
+    for _ in range(4):
+        u = solver.advance(u, params, 0.01)
+        kept.append((u, u.clone()))
+    for k, (state, copy) in enumerate(kept):
+        assert torch.equal(state, copy), f"{name}: the state of step {k + 1} changed later"
