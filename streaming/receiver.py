@@ -452,10 +452,9 @@ class Receiver:
         return total
 
     def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
-        """Receive ``src``'s split pack (header ``h`` parsed, first message's size checked):
-        each sample's message straight into its own pooled array, then the times. A message of
-        the wrong size (MPI truncates a longer one) rejects the pack; the rest of its
-        messages are drained."""
+        """Receive ``src``'s split pack (header ``h`` parsed): each sample's message straight
+        into its own pooled array, then the times. A message of the wrong size (MPI truncates a
+        longer one) rejects the pack; the rest of its messages are drained."""
         MPI = mpi()
         arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
         times = np.empty(h.count, np.float64)
@@ -514,10 +513,9 @@ class Receiver:
             pend = None
         if pend is None:
             pend = self._pending[src] = _Pending(sim)
-        if payload_bytes != (h.nbytes // h.count - 8 if h.split else h.nbytes):
+        # a split pack checks each of its messages as it receives them (_recv_split)
+        if not h.split and payload_bytes != h.nbytes:
             self._recv_scratch(src, payload_bytes)
-            if h.split:
-                self._drain(src, h.count)
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
