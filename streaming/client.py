@@ -69,6 +69,7 @@ Flow control, two bounds on every solver rank:
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import deque
@@ -123,7 +124,7 @@ class _Pack:
     def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, step: int,
                  capacity: int):
         self.buffer, self.shape, self.dtype, self.step = buffer, shape, dtype, step
-        size = int(np.prod(shape)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize  # per pack: np.prod costs ~4 us here
         self.capacity = capacity
         self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
         self.times = np.empty(capacity, np.float64)
@@ -231,6 +232,23 @@ class StreamClient:
 
         Waits for a credit and for a free in-flight slot (back-pressure).
         """
+        p = self._pack
+        # fast path, the common case for small fields: the next step of the open copied pack.
+        # The general path below costs ~1.5 us more per sample, as much as a 4 KiB MPI send
+        if (type(fields) is np.ndarray and type(p) is _Pack and p.n < p.capacity
+                and fields.shape == p.shape and fields.dtype == p.dtype):
+            n = p.n
+            s = self._n_sent if step is None else int(step)
+            if s == p.step + n and (fields.nbytes < self.split_bytes
+                                    or (self.copy if copy is None else copy)):
+                np.copyto(p.fields[n], fields)
+                p.times[n] = float(t)
+                p.n = n + 1
+                self._n_sent += 1
+                st = self._stats
+                st["samples"] += 1
+                st["bytes"] += fields.nbytes
+                return
         if self._sim is None:
             raise RuntimeError("StreamClient: send before open")
         if isinstance(fields, torch.Tensor):

@@ -60,6 +60,7 @@ counts as done exactly when it is in some trainer's ``committed_sims``.
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
 import time
@@ -90,14 +91,18 @@ from .roles import Roles, mpi, require_thread_multiple
 from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
 from .scheduler import Scheduler, SchedulerServer
 
+_step_of = operator.attrgetter("step")
+
 
 class _Pending:
     """Samples of one open simulation from one source."""
 
-    __slots__ = ("sim_id", "samples", "tainted")
+    __slots__ = ("sim_id", "samples", "tainted", "next_step", "ordered")
 
     def __init__(self, sim_id: int):
         self.sim_id, self.samples, self.tainted = sim_id, [], ""
+        # samples arrive in step order unless a sender chose its own steps: then sort at END
+        self.next_step, self.ordered = 0, True
 
 
 class Receiver:
@@ -126,9 +131,10 @@ class Receiver:
         pool: where received arrays come from (:class:`~.pool.ArrayPool`: large arrays no
             sample holds any more are recycled, saving page faults); default a 1 GiB pool.
             Pass one pool to successive receivers to keep its arrays.
-        spin_s: seconds after the last message during which an idle loop polls again at once
-            (yielding the GIL) before it backs off with sleeps of 0.1..2 ms; a sleep's wake-up
-            takes longer than a solver usually needs to post its next pack.
+        spin_s: seconds after the last message during which an idle loop polls again after
+            ``time.sleep(0)`` (releases the GIL; ~0.1 ms on Linux) before it backs off with
+            sleeps of 0.1..2 ms requested (longer in fact), so the next pack, usually close
+            behind, is taken without a long sleep's wake-up.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
@@ -374,7 +380,10 @@ class Receiver:
                 idle, last = 0, time.perf_counter()
             elif time.perf_counter() - last < self.spin_s:
                 # the next message is often microseconds away (a solver between two packs):
-                # poll again, only letting the training thread have the GIL meanwhile
+                # poll again soon. time.sleep(0) releases the GIL but is a timer, not a
+                # yield: on Linux it naps ~0.1 ms (measured), so this is a short nap, not a
+                # spin. os.sched_yield() would spin for real; in an A/B it was no faster
+                # (64 KiB to 1 MiB fields) and it would take the core from the ranks around
                 time.sleep(0)
             else:
                 # back off up to 2 ms so an idle receiver does not steal the trainer's core
@@ -541,8 +550,12 @@ class Receiver:
             return
         params = dict(zip(self.param_names, h.params, strict=True))  # shared by the pack
         step = h.step
-        pend.samples.extend(Sample(a, t, params, sim, step + i)
-                            for i, (a, t) in enumerate(zip(arrays, times, strict=True)))
+        if pend.samples and step != pend.next_step:
+            pend.ordered = False
+        pend.next_step = step + len(arrays)
+        pend.samples += [Sample(a, t, params, sim, s)
+                         for a, t, s in zip(arrays, times, range(step, step + len(arrays)),
+                                            strict=True)]
         with self._lock:
             st = self._stats
             st["samples"] += len(arrays)
@@ -571,8 +584,10 @@ class Receiver:
         if sim in self._committed_sims:  # a resumed run must never train on a sim twice
             self._count("sims_duplicate")
             return
-        items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples,
-                                                                 key=lambda s: s.step)
+        if self.pairs:
+            items = pairs_of(pend.samples)
+        else:
+            items = pend.samples if pend.ordered else sorted(pend.samples, key=_step_of)
         self._commit.extend(items)
         self._committed_sims.add(sim)
         with self._lock:
@@ -599,8 +614,11 @@ class Receiver:
 
     def _flush_commits(self, timeout: float | None) -> None:
         n = self.buffer.put_many(self._commit, timeout=timeout)
-        for _ in range(n):
-            self._commit.popleft()
+        if n == len(self._commit):
+            self._commit.clear()
+        else:
+            for _ in range(n):
+                self._commit.popleft()
         self._count("items_committed", n)
 
     def _flush_credits(self) -> None:

@@ -24,6 +24,9 @@ from typing import Any
 def mpi():
     """The ``mpi4py.MPI`` module, initialised with thread level "multiple" when we import it
     first. Imported lazily so buffers and datasets work without an MPI job."""
+    module = sys.modules.get("mpi4py.MPI")
+    if module is not None:  # the common case, several times per message: no import machinery
+        return module
     if "mpi4py.MPI" not in sys.modules:
         import mpi4py
 

@@ -1,0 +1,76 @@
+"""Run by test_client.py in its own process: a StreamClient sends to its own rank over
+``COMM_SELF`` (no mpiexec needed; small fields, so MPI buffers every message), then this
+script receives what arrived and prints one JSON line per DATA message: where packs began
+and ended, and whether their values are the samples sent."""
+
+import json
+
+import numpy as np
+import torch
+from mpi4py import MPI
+
+from pdesurrogate.streaming import StreamClient
+from pdesurrogate.streaming.protocol import (
+    TAG_HEADER,
+    TAG_PAYLOAD,
+    Kind,
+    parse_header,
+    payload_pack,
+)
+
+
+def field(sim: int, k: int, shape=(1, 8), dtype=np.float32) -> np.ndarray:
+    return np.full(shape, 100 * sim + k, dtype)
+
+
+def main() -> None:
+    comm = MPI.COMM_SELF
+    # max_in_flight above the message count: nothing waits for a receive this rank posts later
+    client = StreamClient(comm, [0], ["nu"], max_in_flight=64, pack_bytes=1024)
+    sent: dict[tuple[int, int], np.ndarray] = {}
+
+    def send(sim, k, arr, **kw):
+        sent[(sim, k)] = (arr.numpy() if isinstance(arr, torch.Tensor) else arr).copy()
+        client.send(arr, t=0.5 * k, step=k, **kw)
+
+    client.open(1, {"nu": 0.1})
+    reused = field(1, 0)
+    for k in range(3):  # one array, overwritten after each send: the pack must hold copies
+        reused[...] = 100 + k
+        send(1, k, reused)
+    send(1, 5, field(1, 5))  # a gap in the steps: a new pack
+    send(1, 6, field(1, 6, dtype=np.float64))  # another dtype: a new pack
+    send(1, 7, field(1, 7, shape=(2, 4)))  # another shape: a new pack
+    send(1, 8, torch.from_numpy(field(1, 8, shape=(2, 4))))  # a tensor joins the open pack
+    client.close()
+    client.open(2, {"nu": 0.2})
+    for k in range(6):  # 32-byte samples, 1024-byte packs of 32 samples: one pack
+        client.send(field(2, k), t=0.5 * k)  # default steps: 0, 1, ...
+        sent[(2, k)] = field(2, k)
+    client.close()
+
+    status = MPI.Status()
+    header = np.empty(1024, np.uint8)
+    while comm.Iprobe(source=0, tag=TAG_HEADER, status=status):
+        n = status.Get_count(MPI.BYTE)
+        comm.Recv(header[:n], source=0, tag=TAG_HEADER)
+        h = parse_header(header[:n], 1)
+        comm.Probe(source=0, tag=TAG_PAYLOAD, status=status)
+        payload = np.empty(status.Get_count(MPI.BYTE), np.uint8)
+        comm.Recv(payload, source=0, tag=TAG_PAYLOAD)
+        if h.kind != Kind.DATA:
+            continue
+        fields, times = payload_pack(h, payload)
+        same = all(np.array_equal(fields[i], np.asarray(sent[(h.sim_id, h.step + i)]))
+                   for i in range(h.count))
+        print(json.dumps({"sim": h.sim_id, "step": h.step, "count": h.count,
+                          "shape": list(h.shape), "dtype": str(h.dtype), "end": h.end_total,
+                          "times": [float(x) for x in times], "values_match": same}))
+    # sends to oneself complete once received: only now can the client's requests be waited
+    # for (shutdown would wait for a trainer's final credit, which has no one to send it)
+    while client._in_flight:
+        client._wait_oldest()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""StreamClient packing, seen from the wire: consecutive steps of one simulation share a pack,
+anything else starts a new one, and a pack holds copies of what was sent (client_packs.py
+runs a client against its own rank in a subprocess, so this process never starts MPI)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def test_packs_break_where_the_samples_stop_continuing():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(HERE / "client_packs.py")], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    packs = [json.loads(line) for line in proc.stdout.splitlines()]
+    got = [(p["sim"], p["step"], p["count"], p["shape"], p["dtype"], p["end"]) for p in packs]
+    assert got == [
+        (1, 0, 3, [1, 8], "float32", 0),  # steps 0-2 of one reused array
+        (1, 5, 1, [1, 8], "float32", 0),  # step 5 does not continue step 2
+        (1, 6, 1, [1, 8], "float64", 0),  # another dtype
+        (1, 7, 2, [2, 4], "float32", 7),  # another shape; a tensor continues it; the END
+        (2, 0, 6, [1, 8], "float32", 6),  # default steps 0..5 in one pack
+    ]
+    assert all(p["values_match"] for p in packs)
+    assert packs[0]["times"] == [0.0, 0.5, 1.0]
+    assert packs[-1]["times"] == [0.5 * k for k in range(6)]
