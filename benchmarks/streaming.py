@@ -29,8 +29,8 @@ pending-until-END commits (``--samples-per-sim`` samples per simulation), and th
 packing of small samples (fields up to about 2 MiB travel in packs of up to 4 MiB, never across
 simulations, so at most ``--samples-per-sim`` per message; the table's ``samples/msg``;
 ``--pack-kb 0`` turns it off, one message per sample) and, with ``--no-copy``, its split packs
-of fields from 128 KiB up (``--split-kb``): one header per pack of up to 16 MiB, then each
-field uncopied as its own MPI message. Target: ours / raw distinct >= 0.80. The
+of fields from 128 KiB up (``--split-kb``): one header per pack of up to 16 fields and 16 MiB,
+then each field uncopied as its own MPI message. Target: ours / raw distinct >= 0.80. The
 table reports medians over ``--repeats`` and the median of the per-repeat ratios (each ours run
 is paired with the raw runs next to it, which cancels slow drifts in background load), and
 best/best: ours' fastest run over raw's fastest (other jobs only slow runs down; on a busy

@@ -38,13 +38,17 @@ move a small field. The trainer sees no difference: it commits a simulation's sa
 
 Split packs: samples sent uncopied (``copy=False``) of at least ``split_bytes`` (default
 128 KiB) are not copied into a pack either. They gather into a *split pack* of up to
-``4 * pack_bytes`` bytes: one header for the pack, then each sample's own array as its own MPI
-message (:data:`~.protocol.FLAG_SPLIT`), so a field crosses memory once, as in a plain ``Send``
-of it, and the trainer's per-message work (header, bookkeeping, credits) is paid once per
-pack. In benchmarks/streaming.py part a (``--no-copy``, interleaved in one job) split packs
-moved 1.19x the MB/s of copied packs for 256 KiB fields and 1.26x for 512 KiB, as much for
-128 KiB, and 0.72x for 64 KiB (there a message per field costs more than the copy). A sample
-in a split pack is held until its pack is sent and the send completes.
+``4 * pack_bytes`` bytes and :data:`SPLIT_MAX_SAMPLES` samples: one header for the pack, then
+each sample's own array as its own MPI message (:data:`~.protocol.FLAG_SPLIT`), so a field
+crosses memory once, as in a plain ``Send`` of it, and the trainer's per-message work (header,
+bookkeeping, credits) is paid once per pack. In benchmarks/streaming.py part a
+(``--no-copy``, interleaved in one job) split packs moved 1.19x the MB/s of copied packs for
+256 KiB fields and 1.26x for 512 KiB, as much for 128 KiB, and 0.72x for 64 KiB (there a
+message per field costs more than the copy). A sample in a split pack is held until its pack
+is sent and the send completes. The count bound matters: with 256 KiB fields in 100-step
+simulations, split packs of 49 fields (the byte bound alone) moved 0.1 of raw MPI's MB/s,
+packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a, ``--samples-per-sim 100``);
+MPICH slows down sharply with many messages of a few packs outstanding at once.
 
 Flow control, two bounds on every solver rank:
 
@@ -99,6 +103,9 @@ from .protocol import (
 from .roles import Roles, mpi
 from .sample import check_finite_params
 from .scheduler import Outcome, Task, TaskClient
+
+# at most this many samples (MPI messages) per split pack; see the module docstring
+SPLIT_MAX_SAMPLES = 16
 
 
 class _SplitPack:
@@ -158,9 +165,9 @@ class StreamClient:
             its own message. A pack goes when full, when the next sample does not fit it, and
             at ``close``.
         split_bytes: uncopied samples (``copy=False``) of at least this size that would be
-            packed go in a split pack of up to ``4 * pack_bytes`` bytes of fields instead (no
-            copy; see the module docstring); 0: all uncopied packable samples, a value above
-            ``pack_bytes // 2``: never.
+            packed go in a split pack of up to ``4 * pack_bytes`` bytes of fields and
+            :data:`SPLIT_MAX_SAMPLES` samples instead (no copy; see the module docstring); 0:
+            all uncopied packable samples, a value above ``pack_bytes // 2``: never.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
@@ -373,7 +380,7 @@ class StreamClient:
             p = None
         if p is None:
             # nothing is copied, so larger than a copied pack: fewer headers per sample
-            capacity = max(1, 4 * self.pack_bytes // arr.nbytes)
+            capacity = max(1, min(SPLIT_MAX_SAMPLES, 4 * self.pack_bytes // arr.nbytes))
             p = self._pack = _SplitPack(arr.shape, arr.dtype, step, capacity)
         # checked now, while the solver's new state is likely still in cache
         p.finite = p.finite and all_finite(arr)

@@ -10,12 +10,14 @@ import torch
 from mpi4py import MPI
 
 from pdesurrogate.streaming import StreamClient
+from pdesurrogate.streaming.client import SPLIT_MAX_SAMPLES
 from pdesurrogate.streaming.protocol import (
     TAG_HEADER,
     TAG_PAYLOAD,
     Kind,
     parse_header,
     payload_pack,
+    split_messages,
 )
 
 
@@ -48,6 +50,14 @@ def main() -> None:
         client.send(field(2, k), t=0.5 * k)  # default steps: 0, 1, ...
         sent[(2, k)] = field(2, k)
     client.close()
+    # uncopied fields from split_bytes up: split packs, at most SPLIT_MAX_SAMPLES each
+    split = StreamClient(comm, [0], ["nu"], max_in_flight=64, pack_bytes=1 << 20,
+                         split_bytes=0, copy=False)
+    split.open(3, {"nu": 0.3})
+    for k in range(SPLIT_MAX_SAMPLES + 4):
+        sent[(3, k)] = field(3, k, shape=(1, 16))
+        split.send(sent[(3, k)], t=0.5 * k)
+    split.close()
 
     status = MPI.Status()
     header = np.empty(1024, np.uint8)
@@ -55,21 +65,29 @@ def main() -> None:
         n = status.Get_count(MPI.BYTE)
         comm.Recv(header[:n], source=0, tag=TAG_HEADER)
         h = parse_header(header[:n], 1)
-        comm.Probe(source=0, tag=TAG_PAYLOAD, status=status)
-        payload = np.empty(status.Get_count(MPI.BYTE), np.uint8)
-        comm.Recv(payload, source=0, tag=TAG_PAYLOAD)
+        payloads = []
+        for _ in range(split_messages(header[:n])):
+            comm.Probe(source=0, tag=TAG_PAYLOAD, status=status)
+            payloads.append(np.empty(status.Get_count(MPI.BYTE), np.uint8))
+            comm.Recv(payloads[-1], source=0, tag=TAG_PAYLOAD)
         if h.kind != Kind.DATA:
             continue
-        fields, times = payload_pack(h, payload)
+        if h.split:  # one message per field, then the times
+            fields = [p.view(h.dtype).reshape(h.shape) for p in payloads[:-1]]
+            times = payloads[-1].view(np.float64)
+        else:
+            fields, times = payload_pack(h, payloads[0])
         same = all(np.array_equal(fields[i], np.asarray(sent[(h.sim_id, h.step + i)]))
                    for i in range(h.count))
         print(json.dumps({"sim": h.sim_id, "step": h.step, "count": h.count,
                           "shape": list(h.shape), "dtype": str(h.dtype), "end": h.end_total,
-                          "times": [float(x) for x in times], "values_match": same}))
-    # sends to oneself complete once received: only now can the client's requests be waited
+                          "split": h.split, "times": [float(x) for x in times],
+                          "values_match": same}))
+    # sends to oneself complete once received: only now can the clients' requests be waited
     # for (shutdown would wait for a trainer's final credit, which has no one to send it)
-    while client._in_flight:
-        client._wait_oldest()
+    for c in (client, split):
+        while c._in_flight:
+            c._wait_oldest()
 
 
 if __name__ == "__main__":

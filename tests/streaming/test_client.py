@@ -1,12 +1,16 @@
 """StreamClient packing, seen from the wire: consecutive steps of one simulation share a pack,
 anything else starts a new one, and a pack holds copies of what was sent (client_packs.py
-runs a client against its own rank in a subprocess, so this process never starts MPI)."""
+runs a client against its own rank in a subprocess, so this process never starts MPI).
+Uncopied fields travel in split packs of at most SPLIT_MAX_SAMPLES samples: with more, MPI
+slowed down tenfold (see streaming/client.py)."""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from pdesurrogate.streaming.client import SPLIT_MAX_SAMPLES
 
 HERE = Path(__file__).parent
 
@@ -24,7 +28,12 @@ def test_packs_break_where_the_samples_stop_continuing():
         (1, 6, 1, [1, 8], "float64", 0),  # another dtype
         (1, 7, 2, [2, 4], "float32", 7),  # another shape; a tensor continues it; the END
         (2, 0, 6, [1, 8], "float32", 6),  # default steps 0..5 in one pack
+        # uncopied: split packs of at most SPLIT_MAX_SAMPLES, however many bytes would fit
+        (3, 0, SPLIT_MAX_SAMPLES, [1, 16], "float32", 0),
+        (3, SPLIT_MAX_SAMPLES, 4, [1, 16], "float32", SPLIT_MAX_SAMPLES + 4),
     ]
+    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2
     assert all(p["values_match"] for p in packs)
     assert packs[0]["times"] == [0.0, 0.5, 1.0]
-    assert packs[-1]["times"] == [0.5 * k for k in range(6)]
+    assert packs[4]["times"] == [0.5 * k for k in range(6)]
+    assert packs[-1]["times"] == [0.5 * k for k in range(SPLIT_MAX_SAMPLES, SPLIT_MAX_SAMPLES + 4)]
