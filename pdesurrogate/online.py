@@ -403,8 +403,11 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     buffer = make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
                          watermark=cfg.buffer.watermark, max_bytes=max_bytes,
                          seed=cfg.seed + rank)
+    # a simulation sends exactly n_steps + 1 states: the receiver's default bound (4096) would
+    # drop every simulation of a longer run, and the run would train on nothing
     receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler,
-                                   stall_timeout=cfg.stall_timeout)
+                                   stall_timeout=cfg.stall_timeout,
+                                   max_pending_samples=cfg.n_steps + 1)
     ckpt_path = None
     if cfg.resume:
         ckpt_path = _restore(out, roles, receiver, scheduler)
@@ -549,6 +552,8 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         "mb_received": sum(r["receiver"]["bytes"] for r in everyone) / 1e6,
         "malformed_messages": sum(r["receiver"]["malformed"] for r in everyone),
         "sims_failed": sum(r["receiver"]["sims_failed"] for r in everyone),
+        # received but not trained on: incomplete, malformed or over max_pending_samples
+        "sims_dropped": sum(r["receiver"]["sims_dropped"] for r in everyone),
         "sims_duplicate": sum(r["receiver"]["sims_duplicate"] for r in everyone),
         "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
         "trainers": everyone,
@@ -615,6 +620,7 @@ def _print_summary(s: dict, out: Path) -> None:
     t.add_row("simulations committed", f"{s['committed_simulations']} of {s['simulations']}")
     t.add_row("simulations abandoned", str(len(s["abandoned_sim_ids"])))
     t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
+    t.add_row("simulations dropped (incomplete)", str(s["sims_dropped"]))
     t.add_row("malformed messages", str(s["malformed_messages"]))
     t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.1f}")
     t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")

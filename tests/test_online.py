@@ -103,6 +103,7 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
     assert s["status"] == "finished"
     assert s["committed_sim_ids"] == list(range(24))
     assert s["samples_received"] == 24 * 7 and s["sims_duplicate"] == 0
+    assert s["sims_dropped"] == 0
     assert s["global_step"] > 0 and 0 <= s["idle_fraction"] < 1
     assert (out / "model" / "model.safetensors").exists() and (out / "rollout.png").exists()
     import torch
@@ -209,3 +210,19 @@ def test_two_trainer_ranks_train_with_ddp_on_disjoint_streams(tmp_path):
     a, b = (set(t["committed_sims"]) for t in s["trainers"])
     assert not a & b and a | b == set(range(24))
     assert s["trainers"][0]["monitor"]["batches"] == s["trainers"][1]["monitor"]["batches"]
+
+
+@pytest.mark.slow
+def test_simulations_longer_than_the_receivers_default_bound_are_trained_on(tmp_path):
+    # 4,101 states per simulation: more than the receiver's default max_pending_samples
+    # (4096), which used to drop every simulation and leave a finished run of 0 training steps
+    cfg, out = write_config(tmp_path, simulations=2), tmp_path / "run"
+    text = cfg.read_text().replace("n_steps: 6", "n_steps: 4100")
+    cfg.write_text(text.replace("capacity: 60,", "capacity: 9000,"))
+    proc = run(["--config", str(cfg), "--out", str(out), "--validation.trajectories", "1",
+                "--stats_trajectories", "1"], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    assert s["committed_sim_ids"] == [0, 1]
+    assert s["samples_received"] == 2 * 4101 and s["global_step"] > 0
+    assert s["sims_dropped"] == 0
