@@ -326,9 +326,13 @@ def run_solver(cfg, roles, solver, names) -> int:
     simulate = solver_simulation(solver, cfg.n_steps, cfg.dt)
     # any exception of a simulation (divergence or a solver error) fails that simulation: the
     # scheduler reruns it with a new seed, at most max_retries times
+    # a slow solver's packs go at least every few seconds, well within the trainer's
+    # stall_timeout: otherwise a simulation of small fields longer than it is one silent pack
+    age = 5.0 if cfg.stall_timeout is None else min(5.0, cfg.stall_timeout / 4)
     run_solver_rank(roles, simulate, names, credits=cfg.credits,
                     window_bytes=max(1, int(cfg.window_mb * 2**20)),
-                    pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,))
+                    pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,),
+                    max_pack_age_s=age)
     return 0
 
 

@@ -31,10 +31,12 @@ simulation never reach training. Pending memory is bounded by the receiver's
 ``max_pending_samples`` per simulation (see :class:`~.receiver.Receiver`).
 
 Packs: samples small enough (``pack_bytes``, default 4 MiB: fields up to about 2 MiB) are
-copied into a pack and sent as one message when it is full or at ``close``, because per
-message the trainer's receiver spends tens of microseconds in Python, more than MPI takes to
-move a small field. The trainer sees no difference: it commits a simulation's samples at its
-``END`` either way. A pack counts as one message below.
+copied into a pack and sent as one message, because per message the trainer's receiver spends
+tens of microseconds in Python, more than MPI takes to move a small field. A pack goes when it
+is full, at ``close``, or with the first sample after it has been open ``max_pack_age_s``
+(default 5 s), so a slow solver's samples still travel every few seconds. The trainer sees no
+difference: it commits a simulation's samples at its ``END`` either way. A pack counts as one
+message below.
 
 Split packs: samples sent uncopied (``copy=False``) of at least ``split_bytes`` (default
 128 KiB) are not copied into a pack either. They gather into a *split pack* of up to
@@ -106,19 +108,22 @@ from .scheduler import Outcome, Task, TaskClient
 
 # at most this many samples (MPI messages) per split pack; see the module docstring
 SPLIT_MAX_SAMPLES = 16
+# a pack older than this goes with the next sample (StreamClient's max_pack_age_s)
+DEFAULT_MAX_PACK_AGE_S = 5.0
 
 
 class _SplitPack:
     """Uncopied samples being gathered into one split pack (:data:`~.protocol.FLAG_SPLIT`):
     the callers' arrays, their times, and whether all were checked finite."""
 
-    __slots__ = ("arrays", "shape", "dtype", "step", "capacity", "times", "finite")
+    __slots__ = ("arrays", "shape", "dtype", "step", "capacity", "times", "finite", "opened")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, step: int, capacity: int):
         self.shape, self.dtype, self.step, self.capacity = shape, dtype, step, capacity
         self.arrays: list[np.ndarray] = []
         self.times: list[float] = []
         self.finite = True
+        self.opened = time.monotonic()
 
 
 class _Pack:
@@ -126,7 +131,8 @@ class _Pack:
     of the front of ``buffer`` (so the payload is ``buffer``'s first bytes), ``times`` the
     samples' times, ``n`` how many there are."""
 
-    __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "times", "n")
+    __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "times", "n",
+                 "opened")
 
     def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, step: int,
                  capacity: int):
@@ -136,6 +142,7 @@ class _Pack:
         self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
         self.times = np.empty(capacity, np.float64)
         self.n = 0
+        self.opened = time.monotonic()
 
 
 def route(sim_id: int, trainer_ranks: Sequence[int]) -> int:
@@ -168,12 +175,17 @@ class StreamClient:
             packed go in a split pack of up to ``4 * pack_bytes`` bytes of fields and
             :data:`SPLIT_MAX_SAMPLES` samples instead (no copy; see the module docstring); 0:
             all uncopied packable samples, a value above ``pack_bytes // 2``: never.
+        max_pack_age_s: a pack open this long goes with the next sample instead of taking it,
+            so a slow solver's samples still travel every few seconds: a trainer waiting for
+            data hears from the solver (see the receiver's ``stall_timeout``) and the wire is
+            busy while the simulation runs rather than at its end.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
                  max_in_flight: int = 4, credits: int = 1024,
                  window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True,
-                 pack_bytes: int = DEFAULT_PACK_BYTES, split_bytes: int = DEFAULT_SPLIT_BYTES):
+                 pack_bytes: int = DEFAULT_PACK_BYTES, split_bytes: int = DEFAULT_SPLIT_BYTES,
+                 max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S):
         self.comm = comm
         self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
         if not self.trainer_ranks:
@@ -188,6 +200,11 @@ class StreamClient:
         for name, v in (("pack_bytes", pack_bytes), ("split_bytes", split_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if isinstance(max_pack_age_s, bool) or not (isinstance(max_pack_age_s, (int, float))
+                                                    and max_pack_age_s > 0):
+            raise ValueError(f"max_pack_age_s must be a number of seconds > 0, got "
+                             f"{max_pack_age_s!r}")
+        self.max_pack_age_s = float(max_pack_age_s)
         self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
         self.window_bytes, self.pack_bytes = window_bytes, pack_bytes
         self.split_bytes = split_bytes
@@ -243,7 +260,8 @@ class StreamClient:
         # fast path, the common case for small fields: the next step of the open copied pack.
         # The general path below costs ~1.5 us more per sample, as much as a 4 KiB MPI send
         if (type(fields) is np.ndarray and type(p) is _Pack and p.n < p.capacity
-                and fields.shape == p.shape and fields.dtype == p.dtype):
+                and fields.shape == p.shape and fields.dtype == p.dtype
+                and time.monotonic() - p.opened < self.max_pack_age_s):
             n = p.n
             s = self._n_sent if step is None else int(step)
             if s == p.step + n and (fields.nbytes < self.split_bytes
@@ -358,7 +376,8 @@ class StreamClient:
         p = self._pack
         if p is not None and (not isinstance(p, _Pack) or p.n == p.capacity
                               or step != p.step + p.n or arr.shape != p.shape
-                              or arr.dtype != p.dtype):
+                              or arr.dtype != p.dtype
+                              or time.monotonic() - p.opened >= self.max_pack_age_s):
             self._flush_pack()
             p = None
         if p is None:
@@ -375,7 +394,8 @@ class StreamClient:
         p = self._pack
         if p is not None and (not isinstance(p, _SplitPack) or len(p.arrays) == p.capacity
                               or step != p.step + len(p.arrays) or arr.shape != p.shape
-                              or arr.dtype != p.dtype):
+                              or arr.dtype != p.dtype
+                              or time.monotonic() - p.opened >= self.max_pack_age_s):
             self._flush_pack()
             p = None
         if p is None:
@@ -534,10 +554,12 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
                     pack_bytes: int = DEFAULT_PACK_BYTES,
                     split_bytes: int = DEFAULT_SPLIT_BYTES,
                     retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
+                    max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S,
                     ) -> dict[str, Any]:
     """Solver-rank main loop: ask the scheduler for tasks, run ``simulate(task, client)`` on
     each (it calls ``client.send``), close or fail it, until the scheduler says stop; then shut
-    the client down (``max_in_flight`` .. ``split_bytes``: see :class:`StreamClient`). An
+    the client down (``max_in_flight`` .. ``split_bytes``, ``max_pack_age_s``: see
+    :class:`StreamClient`). An
     exception of a type in ``retry_on`` fails the simulation (the
     scheduler resubmits it with a new seed); any other exception propagates (a bug).
     Returns the client's stats."""
@@ -547,7 +569,7 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
     client = StreamClient(roles.data, roles.trainer_ranks, param_names,
                           max_in_flight=max_in_flight, credits=credits,
                           window_bytes=window_bytes, pack_bytes=pack_bytes,
-                          split_bytes=split_bytes)
+                          split_bytes=split_bytes, max_pack_age_s=max_pack_age_s)
     prev, outcome = -1, Outcome.NONE
     while (task := tasks.request(prev, outcome)) is not None:
         client.open(task.sim_id, task.params)

@@ -264,7 +264,8 @@ class Receiver:
                     raise RuntimeError(
                         f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
                         f"{self.stall_timeout:g} s) while training waits for data: a solver "
-                        f"rank died or hangs") from None
+                        f"rank died or hangs, or one solver step takes longer than that "
+                        f"(then raise stall_timeout)") from None
         self.wait_s += time.perf_counter() - t0
         flag = np.array([1 if ok else 0, 0 if self._stop_wanted.is_set() else 1],
                         dtype=np.int32)

@@ -66,6 +66,19 @@ class FlakyAdvection(Advection1D):
 """
 
 
+# a solver slower than the test's stall_timeout per simulation (0.05 s a step, 100 steps)
+SLOW = """
+import time
+from pdesurrogate.solvers import Advection1D
+
+
+class SlowAdvection(Advection1D):
+    def advance(self, u, params, duration):
+        time.sleep(0.05)
+        return super().advance(u, params, duration)
+"""
+
+
 def write_config(tmp_path: Path, solver="pdesurrogate.solvers.Advection1D", simulations=24,
                  ckpt=0) -> Path:
     path = tmp_path / "online.yaml"
@@ -226,3 +239,18 @@ def test_simulations_longer_than_the_receivers_default_bound_are_trained_on(tmp_
     assert s["committed_sim_ids"] == [0, 1]
     assert s["samples_received"] == 2 * 4101 and s["global_step"] > 0
     assert s["sims_dropped"] == 0
+
+
+@pytest.mark.slow
+def test_a_slow_solver_is_not_taken_for_a_dead_one(tmp_path):
+    # a 5 s simulation of small fields fits one pack: unless packs also go when they are
+    # a few seconds old, the trainer hears nothing for longer than stall_timeout (4 s)
+    (tmp_path / "slow_solver.py").write_text(SLOW)
+    cfg = write_config(tmp_path, solver="slow_solver.SlowAdvection", simulations=4)
+    text = cfg.read_text().replace("n_steps: 6", "n_steps: 100")
+    cfg.write_text(text.replace("stall_timeout: 60", "stall_timeout: 4"))
+    out = tmp_path / "run"
+    proc = run(["--config", str(cfg), "--out", str(out)], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = summary(out)
+    assert s["committed_sim_ids"] == [0, 1, 2, 3] and s["sims_dropped"] == 0

@@ -4,6 +4,7 @@ script receives what arrived and prints one JSON line per DATA message: where pa
 and ended, and whether their values are the samples sent."""
 
 import json
+import time
 
 import numpy as np
 import torch
@@ -58,6 +59,15 @@ def main() -> None:
         sent[(3, k)] = field(3, k, shape=(1, 16))
         split.send(sent[(3, k)], t=0.5 * k)
     split.close()
+    # a pack open max_pack_age_s goes with the next sample, which starts a new pack
+    aged = StreamClient(comm, [0], ["nu"], max_in_flight=64, max_pack_age_s=1.0)
+    aged.open(4, {"nu": 0.4})
+    for k in range(3):
+        if k == 2:
+            time.sleep(1.2)
+        sent[(4, k)] = field(4, k)
+        aged.send(sent[(4, k)], t=0.5 * k)
+    aged.close()
 
     status = MPI.Status()
     header = np.empty(1024, np.uint8)
@@ -85,7 +95,7 @@ def main() -> None:
                           "values_match": same}))
     # sends to oneself complete once received: only now can the clients' requests be waited
     # for (shutdown would wait for a trainer's final credit, which has no one to send it)
-    for c in (client, split):
+    for c in (client, split, aged):
         while c._in_flight:
             c._wait_oldest()
 

@@ -2,7 +2,8 @@
 anything else starts a new one, and a pack holds copies of what was sent (client_packs.py
 runs a client against its own rank in a subprocess, so this process never starts MPI).
 Uncopied fields travel in split packs of at most SPLIT_MAX_SAMPLES samples: with more, MPI
-slowed down tenfold (see streaming/client.py)."""
+slowed down tenfold (see streaming/client.py); a pack open max_pack_age_s goes with the next
+sample."""
 
 import json
 import os
@@ -31,9 +32,13 @@ def test_packs_break_where_the_samples_stop_continuing():
         # uncopied: split packs of at most SPLIT_MAX_SAMPLES, however many bytes would fit
         (3, 0, SPLIT_MAX_SAMPLES, [1, 16], "float32", 0),
         (3, SPLIT_MAX_SAMPLES, 4, [1, 16], "float32", SPLIT_MAX_SAMPLES + 4),
+        # max_pack_age_s: the third sample came 1.2 s after the pack opened
+        (4, 0, 2, [1, 8], "float32", 0),
+        (4, 2, 1, [1, 8], "float32", 3),
     ]
-    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2
+    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 2
     assert all(p["values_match"] for p in packs)
     assert packs[0]["times"] == [0.0, 0.5, 1.0]
     assert packs[4]["times"] == [0.5 * k for k in range(6)]
-    assert packs[-1]["times"] == [0.5 * k for k in range(SPLIT_MAX_SAMPLES, SPLIT_MAX_SAMPLES + 4)]
+    assert packs[6]["times"] == [0.5 * k for k in range(SPLIT_MAX_SAMPLES, SPLIT_MAX_SAMPLES + 4)]
+    assert packs[-1]["times"] == [1.0]
