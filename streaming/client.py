@@ -169,8 +169,8 @@ class StreamClient:
             ``pack_bytes`` bytes of fields (plus 8 bytes per sample for its time), one message
             per pack (consecutive steps of one
             simulation, same shape and dtype; see :mod:`.protocol`); 0 sends every sample as
-            its own message. A pack goes when full, when the next sample does not fit it, and
-            at ``close``.
+            its own message. A pack goes when full, when the next sample does not fit it, at
+            ``close``, and with the first sample after it is ``max_pack_age_s`` old.
         split_bytes: uncopied samples (``copy=False``) of at least this size that would be
             packed go in a split pack of up to ``4 * pack_bytes`` bytes of fields and
             :data:`SPLIT_MAX_SAMPLES` samples instead (no copy; see the module docstring); 0:
