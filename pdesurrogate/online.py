@@ -322,13 +322,16 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
 
 def run_solver(cfg, roles, solver, names) -> int:
     from pdesurrogate.streaming import run_solver_rank, solver_simulation
+    from pdesurrogate.streaming.client import DEFAULT_MAX_PACK_AGE_S
 
     simulate = solver_simulation(solver, cfg.n_steps, cfg.dt)
     # any exception of a simulation (divergence or a solver error) fails that simulation: the
     # scheduler reruns it with a new seed, at most max_retries times
     # a slow solver's packs go at least every few seconds, well within the trainer's
     # stall_timeout: otherwise a simulation of small fields longer than it is one silent pack
-    age = 5.0 if cfg.stall_timeout is None else min(5.0, cfg.stall_timeout / 4)
+    age = DEFAULT_MAX_PACK_AGE_S
+    if cfg.stall_timeout is not None:
+        age = min(age, cfg.stall_timeout / 4)
     run_solver_rank(roles, simulate, names, credits=cfg.credits,
                     window_bytes=max(1, int(cfg.window_mb * 2**20)),
                     pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,),

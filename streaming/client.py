@@ -374,10 +374,7 @@ class StreamClient:
         """Copy one small sample into the open pack (sending the pack first if the sample
         does not continue it or does not fit)."""
         p = self._pack
-        if p is not None and (not isinstance(p, _Pack) or p.n == p.capacity
-                              or step != p.step + p.n or arr.shape != p.shape
-                              or arr.dtype != p.dtype
-                              or time.monotonic() - p.opened >= self.max_pack_age_s):
+        if p is not None and not (isinstance(p, _Pack) and self._continues(p, p.n, arr, step)):
             self._flush_pack()
             p = None
         if p is None:
@@ -388,14 +385,19 @@ class StreamClient:
         p.times[p.n] = t
         p.n += 1
 
+    def _continues(self, p: _Pack | _SplitPack, n: int, arr: np.ndarray, step: int) -> bool:
+        """Whether ``arr`` at ``step`` may join the open pack ``p`` holding ``n`` samples:
+        room left, the next step, same shape and dtype, and not yet ``max_pack_age_s`` old
+        (``send``'s fast path checks the same inline)."""
+        return (n < p.capacity and step == p.step + n and arr.shape == p.shape
+                and arr.dtype == p.dtype and time.monotonic() - p.opened < self.max_pack_age_s)
+
     def _add_to_split(self, arr: np.ndarray, t: float, step: int) -> None:
         """Add one uncopied sample to the open split pack (sending the open pack first if the
         sample does not continue it or does not fit)."""
         p = self._pack
-        if p is not None and (not isinstance(p, _SplitPack) or len(p.arrays) == p.capacity
-                              or step != p.step + len(p.arrays) or arr.shape != p.shape
-                              or arr.dtype != p.dtype
-                              or time.monotonic() - p.opened >= self.max_pack_age_s):
+        if p is not None and not (isinstance(p, _SplitPack)
+                                  and self._continues(p, len(p.arrays), arr, step)):
             self._flush_pack()
             p = None
         if p is None:

@@ -97,12 +97,10 @@ _step_of = operator.attrgetter("step")
 class _Pending:
     """Samples of one open simulation from one source."""
 
-    __slots__ = ("sim_id", "samples", "tainted", "next_step", "ordered")
+    __slots__ = ("sim_id", "samples", "tainted")
 
     def __init__(self, sim_id: int):
         self.sim_id, self.samples, self.tainted = sim_id, [], ""
-        # samples arrive in step order unless a sender chose its own steps: then sort at END
-        self.next_step, self.ordered = 0, True
 
 
 class Receiver:
@@ -551,9 +549,6 @@ class Receiver:
             return
         params = dict(zip(self.param_names, h.params, strict=True))  # shared by the pack
         step = h.step
-        if pend.samples and step != pend.next_step:
-            pend.ordered = False
-        pend.next_step = step + len(arrays)
         pend.samples += [Sample(a, t, params, sim, s)
                          for a, t, s in zip(arrays, times, range(step, step + len(arrays)),
                                             strict=True)]
@@ -585,10 +580,8 @@ class Receiver:
         if sim in self._committed_sims:  # a resumed run must never train on a sim twice
             self._count("sims_duplicate")
             return
-        if self.pairs:
-            items = pairs_of(pend.samples)
-        else:
-            items = pend.samples if pend.ordered else sorted(pend.samples, key=_step_of)
+        # samples usually arrive in step order: then the sort is one linear pass
+        items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples, key=_step_of)
         self._commit.extend(items)
         self._committed_sims.add(sim)
         with self._lock:
