@@ -26,8 +26,15 @@ as for a pack. Copying into a contiguous pack would cost the sender a pass over 
 header per pack keeps the receiver's per-message work (parse, bookkeeping, credits) off each
 sample (:mod:`.client` says when the client splits).
 
+Verdicts (:data:`FLAG_VERDICT`, one-sample messages only): the sender checks the field values
+while MPI moves them, instead of before, and sends its verdict after the payload as one more
+payload message, one int64: 1 if every value is finite, 0 if not (then the receiver rejects
+the sample as non-finite). The check reads the sender's array while the transfer reads it
+too, so neither waits for the other; a check before the header, which must carry its result,
+would leave the wire idle meanwhile.
+
 Every header is followed by exactly one payload message, even an empty one (a split pack's
-header by ``count + 1``, see :func:`split_messages`), so the receiver stays in step with a
+header by ``count + 1``, a header with a verdict by 2, see :func:`split_messages`), so the receiver stays in step with a
 sender whatever the header holds: after a header from rank ``s`` the next ``TAG_PAYLOAD``
 message from ``s`` is its payload (MPI keeps the order of messages with the same
 source, tag and communicator). Both are sent with the buffer-based (uppercase) mpi4py calls on
@@ -40,7 +47,7 @@ by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`
 channels plus up to 3 spatial axes; of one sample), ``dtype`` (code in :data:`DTYPE_CODES`),
 ``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite;
 :data:`FLAG_END`: this DATA message is the simulation's last and stands for its ``END``;
-:data:`FLAG_SPLIT`: a split pack),
+:data:`FLAG_SPLIT`: a split pack; :data:`FLAG_VERDICT`: a verdict message follows the payload),
 ``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1), ``total`` (with
 :data:`FLAG_END`: the number of samples the simulation sent, >= ``count``; else 0).
 
@@ -70,7 +77,9 @@ from typing import NamedTuple
 import numpy as np
 
 MAGIC = 0x50445355  # "PDSU"
-VERSION = 4  # 2: packs (count); 3: a DATA message may end its simulation (FLAG_END); 4: split packs
+# 2: packs (count); 3: a DATA message may end its simulation (FLAG_END); 4: split packs;
+# 5: verdicts (FLAG_VERDICT)
+VERSION = 5
 MAX_DIMS = 4
 MAX_PARAMS = 16
 MAX_COUNT = 1 << 20  # samples in one pack
@@ -112,6 +121,8 @@ HEADER_BYTES = HEADER_DTYPE.itemsize
 FLAG_FINITE = 1  # DATA: the sender checked that every field value is finite
 FLAG_END = 2  # DATA: the simulation's last message, standing for its END (total: samples sent)
 FLAG_SPLIT = 4  # DATA, count >= 2: one payload message per sample, then one of the times
+FLAG_VERDICT = 8  # DATA, count = 1: the payload is followed by the sender's finite check
+VERDICT_FINITE = 1  # a verdict message's value when every field value is finite
 _ZEROS_I, _ZEROS_F = (0,) * MAX_DIMS, (0.0,) * MAX_PARAMS
 # the same layout as HEADER_DTYPE, flat: packing and unpacking a header through it costs a
 # third of numpy's record conversion, paid once per message on both sides
@@ -167,13 +178,17 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
 
 def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, sim_id: int,
                 params: Sequence[float], finite: bool, nbytes: int,
-                count: int = 1, end_total: int = 0, split: bool = False) -> np.ndarray:
+                count: int = 1, end_total: int = 0, split: bool = False,
+                verdict: bool = False) -> np.ndarray:
     """The header of a DATA message: ``count`` samples of ``shape``/``dtype`` from ``step``
     (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs);
     ``end_total > 0``: the message also ends the simulation, which sent that many samples;
-    ``split``: a split pack (``count >= 2``)."""
+    ``split``: a split pack (``count >= 2``); ``verdict``: a verdict message follows the
+    payload (``count = 1``, ``finite`` False)."""
     if split and count < 2:
         raise ValueError(f"a split pack has at least 2 samples, got count={count}")
+    if verdict and (count != 1 or finite):
+        raise ValueError("a verdict follows a one-sample message not flagged finite")
     if len(shape) < 1 or len(shape) > MAX_DIMS:
         raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {shape}")
     if len(params) > MAX_PARAMS:
@@ -183,7 +198,8 @@ def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, si
         h.view(np.uint8), 0, MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params),
         len(shape), *shape, *_ZEROS_I[: MAX_DIMS - len(shape)], dtype_code(dtype),
         (FLAG_FINITE if finite else 0) | (FLAG_END if end_total else 0)
-        | (FLAG_SPLIT if split else 0), nbytes, count, end_total,
+        | (FLAG_SPLIT if split else 0) | (FLAG_VERDICT if verdict else 0), nbytes, count,
+        end_total,
         *params, *_ZEROS_F[: MAX_PARAMS - len(params)])
     return h
 
@@ -210,7 +226,8 @@ class Header(NamedTuple):
     the sender checked the field values (:data:`FLAG_FINITE`); ``count``: samples in a DATA
     message (``shape`` is one sample's); ``end_total``: for a DATA message that ends its
     simulation (:data:`FLAG_END`) the number of samples the simulation sent, else 0;
-    ``split``: a split pack (:data:`FLAG_SPLIT`)."""
+    ``split``: a split pack (:data:`FLAG_SPLIT`); ``verdict``: a verdict message follows the
+    payload (:data:`FLAG_VERDICT`)."""
 
     kind: Kind
     sim_id: int
@@ -224,6 +241,7 @@ class Header(NamedTuple):
     count: int = 1
     end_total: int = 0
     split: bool = False
+    verdict: bool = False
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -276,22 +294,28 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     split = bool(flags & FLAG_SPLIT)
     if split and count < 2:
         raise MalformedMessage("count", f"split pack of {count} sample")
+    verdict = bool(flags & FLAG_VERDICT)
+    if verdict and (count != 1 or flags & FLAG_FINITE):
+        raise MalformedMessage("flags", f"a verdict after {count} samples, flags {flags}")
     return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE),
-                  count, end_total, split)
+                  count, end_total, split, verdict)
 
 
 def split_messages(raw: np.ndarray) -> int:
     """Payload messages that follow the header ``raw`` (received bytes, valid or not) as far
     as its fields can be trusted: ``count + 1`` for a split pack of a known protocol version,
-    else 1. The receiver drains that many after a header it rejects, so it stays in step
-    with the sender."""
+    2 for a message with a verdict, else 1. The receiver drains that many after a header it
+    rejects, so it stays in step with the sender."""
     if raw.nbytes != HEADER_BYTES:
         return 1
     h = raw.view(HEADER_DTYPE)[0]
-    if (int(h["magic"]) != MAGIC or int(h["version"]) != VERSION or int(h["kind"]) != Kind.DATA
-            or not int(h["flags"]) & FLAG_SPLIT or not 2 <= int(h["count"]) <= MAX_COUNT):
+    if (int(h["magic"]) != MAGIC or int(h["version"]) != VERSION
+            or int(h["kind"]) != Kind.DATA):
         return 1
-    return int(h["count"]) + 1
+    flags = int(h["flags"])
+    if flags & FLAG_SPLIT:
+        return int(h["count"]) + 1 if 2 <= int(h["count"]) <= MAX_COUNT else 1
+    return 2 if flags & FLAG_VERDICT else 1
 
 
 def decode_header(raw: np.ndarray, n_params: int) -> np.void:

@@ -13,7 +13,8 @@ control communicators on its rank. Each loop iteration it
    pack of small samples straight into one array per sample (one receive whose datatype
    scatters the payload, see :meth:`Receiver._recv_pack`), a split pack's samples each straight
    into its own array (:meth:`Receiver._recv_split`), and any other payload into a reusable
-   scratch buffer;
+   scratch buffer; after a one-sample payload whose header says so, the sender's verdict on
+   its values (:data:`~.protocol.FLAG_VERDICT`);
 4. validates (:func:`~.protocol.parse_header`, :func:`~.protocol.check_pack`): a
    malformed message is counted (``stats()["malformed"]``, by reason) and dropped, and the
    simulation it belongs to is dropped at its END (a sample missing from a trajectory would
@@ -79,6 +80,7 @@ from .protocol import (
     TAG_CREDIT,
     TAG_HEADER,
     TAG_PAYLOAD,
+    VERDICT_FINITE,
     Header,
     Kind,
     MalformedMessage,
@@ -428,8 +430,10 @@ class Receiver:
         kind = h.kind
         if kind == Kind.DATA:
             self._on_data(src, h, payload_bytes)
-            # what the sender was charged: a split pack's header counts all its messages
-            self._owe(src, header_bytes + (h.nbytes if h.split else payload_bytes))
+            # what the sender was charged: a split pack's header counts all its messages,
+            # a verdict its 8 bytes
+            self._owe(src, header_bytes + (h.nbytes if h.split else payload_bytes)
+                      + 8 * h.verdict)
             if h.end_total:
                 self._on_end(src, h.sim_id, h.end_total)
             return
@@ -458,6 +462,20 @@ class Receiver:
             self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
             total += self._recv_scratch(src, status.Get_count(MPI.BYTE)).nbytes
         return total
+
+    def _recv_verdict(self, src: int, h: Header) -> Header:
+        """Receive the verdict message that follows ``src``'s payload (header ``h``, see
+        :data:`~.protocol.FLAG_VERDICT`): ``h`` marked finite if the sender found every value
+        finite; :class:`MalformedMessage` if not, or if the message is not one int64."""
+        MPI = mpi()
+        status = MPI.Status()
+        self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
+        raw = self._recv_scratch(src, status.Get_count(MPI.BYTE))
+        if raw.nbytes != 8:
+            raise MalformedMessage("payload_size", f"a verdict of {raw.nbytes} bytes")
+        if int(raw.view("<i8")[0]) != VERDICT_FINITE:
+            raise MalformedMessage("non_finite_fields", "the sender's check")
+        return h._replace(finite=True)
 
     def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
         """Receive ``src``'s split pack (header ``h`` parsed): each sample's message straight
@@ -524,6 +542,7 @@ class Receiver:
         # a split pack checks each of its messages as it receives them (_recv_split)
         if not h.split and payload_bytes != h.nbytes:
             self._recv_scratch(src, payload_bytes)
+            self._drain(src, int(h.verdict))
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
@@ -534,6 +553,8 @@ class Receiver:
                 # straight into the array the sample keeps: no second copy of large fields
                 arr = self._pool.empty(h.shape, h.dtype)
                 self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
+                if h.verdict:
+                    h = self._recv_verdict(src, h)
                 arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
             else:
                 arrays, times = self._recv_pack(src, h)

@@ -4,6 +4,7 @@ script receives what arrived and prints one JSON line per DATA message: where pa
 and ended, and whether their values are the samples sent."""
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -24,6 +25,41 @@ from pdesurrogate.streaming.protocol import (
 
 def field(sim: int, k: int, shape=(1, 8), dtype=np.float32) -> np.ndarray:
     return np.full(shape, 100 * sim + k, dtype)
+
+
+def receive(comm, sent, more):
+    """Receive header + payload messages from this rank while ``more()``; yields one JSON
+    line per DATA message: where it starts and ends, its values compared with ``sent``."""
+    status = MPI.Status()
+    header = np.empty(1024, np.uint8)
+    while more():
+        comm.Probe(source=0, tag=TAG_HEADER, status=status)
+        n = status.Get_count(MPI.BYTE)
+        comm.Recv(header[:n], source=0, tag=TAG_HEADER)
+        h = parse_header(header[:n], 1)
+        payloads = []
+        for _ in range(split_messages(header[:n])):
+            comm.Probe(source=0, tag=TAG_PAYLOAD, status=status)
+            payloads.append(np.empty(status.Get_count(MPI.BYTE), np.uint8))
+            comm.Recv(payloads[-1], source=0, tag=TAG_PAYLOAD)
+        if h.kind != Kind.DATA:
+            continue
+        verdict = None
+        if h.verdict:
+            verdict = int(payloads.pop().view(np.int64)[0])
+            h = h._replace(finite=True)
+        if h.split:  # one message per field, then the times
+            fields = [p.view(h.dtype).reshape(h.shape) for p in payloads[:-1]]
+            times = payloads[-1].view(np.float64)
+        else:
+            fields, times = payload_pack(h, payloads[0])
+        same = all(np.array_equal(fields[i], np.asarray(sent[(h.sim_id, h.step + i)]),
+                                  equal_nan=True)
+                   for i in range(h.count))
+        yield json.dumps({"sim": h.sim_id, "step": h.step, "count": h.count,
+                          "shape": list(h.shape), "dtype": str(h.dtype), "end": h.end_total,
+                          "split": h.split, "times": [float(x) for x in times],
+                          "values_match": same, "verdict": verdict})
 
 
 def main() -> None:
@@ -68,34 +104,34 @@ def main() -> None:
         sent[(4, k)] = field(4, k)
         aged.send(sent[(4, k)], t=0.5 * k)
     aged.close()
-
-    status = MPI.Status()
-    header = np.empty(1024, np.uint8)
-    while comm.Iprobe(source=0, tag=TAG_HEADER, status=status):
-        n = status.Get_count(MPI.BYTE)
-        comm.Recv(header[:n], source=0, tag=TAG_HEADER)
-        h = parse_header(header[:n], 1)
-        payloads = []
-        for _ in range(split_messages(header[:n])):
-            comm.Probe(source=0, tag=TAG_PAYLOAD, status=status)
-            payloads.append(np.empty(status.Get_count(MPI.BYTE), np.uint8))
-            comm.Recv(payloads[-1], source=0, tag=TAG_PAYLOAD)
-        if h.kind != Kind.DATA:
-            continue
-        if h.split:  # one message per field, then the times
-            fields = [p.view(h.dtype).reshape(h.shape) for p in payloads[:-1]]
-            times = payloads[-1].view(np.float64)
-        else:
-            fields, times = payload_pack(h, payloads[0])
-        same = all(np.array_equal(fields[i], np.asarray(sent[(h.sim_id, h.step + i)]))
-                   for i in range(h.count))
-        print(json.dumps({"sim": h.sim_id, "step": h.step, "count": h.count,
-                          "shape": list(h.shape), "dtype": str(h.dtype), "end": h.end_total,
-                          "split": h.split, "times": [float(x) for x in times],
-                          "values_match": same}))
+    for line in receive(comm, sent, lambda: comm.Iprobe(source=0, tag=TAG_HEADER)):
+        print(line)
+    # copy=True fields too large to pack: sent from the caller's array, send waiting until MPI
+    # has moved them (here: until the thread below received them), each with the verdict of
+    # its finite check; a communicator of their own keeps them apart from the messages above
+    lcomm = comm.Dup()
+    large = StreamClient(lcomm, [0], ["nu"], max_in_flight=64, pack_bytes=64)
+    lines: list[str] = []
+    headers = iter(range(3))  # two samples, then the END
+    thread = threading.Thread(target=lambda: lines.extend(
+        receive(lcomm, sent, lambda: next(headers, None) is not None)))
+    large.open(5, {"nu": 0.5})
+    for k in range(2):
+        arr = field(5, k, shape=(1, 16))
+        arr[0, 3] = np.nan if k else arr[0, 3]
+        sent[(5, k)] = arr.copy()
+        if k == 0:
+            thread.start()
+        large.send(arr, t=0.5 * k)
+        if large._in_flight:
+            raise SystemExit("send returned with its message in flight")
+    large.close()
+    thread.join()
+    print(*lines, sep="\n")
+    print(json.dumps({"large_stats": large.stats()}))
     # sends to oneself complete once received: only now can the clients' requests be waited
     # for (shutdown would wait for a trainer's final credit, which has no one to send it)
-    for c in (client, split, aged):
+    for c in (client, split, aged, large):
         while c._in_flight:
             c._wait_oldest()
 

@@ -21,7 +21,9 @@ def test_packs_break_where_the_samples_stop_continuing():
     proc = subprocess.run([sys.executable, str(HERE / "client_packs.py")], capture_output=True,
                           text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
-    packs = [json.loads(line) for line in proc.stdout.splitlines()]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    large = next(x["large_stats"] for x in lines if "large_stats" in x)
+    packs = [x for x in lines if "large_stats" not in x]
     got = [(p["sim"], p["step"], p["count"], p["shape"], p["dtype"], p["end"]) for p in packs]
     assert got == [
         (1, 0, 3, [1, 8], "float32", 0),  # steps 0-2 of one reused array
@@ -35,10 +37,15 @@ def test_packs_break_where_the_samples_stop_continuing():
         # max_pack_age_s: the third sample came 1.2 s after the pack opened
         (4, 0, 2, [1, 8], "float32", 0),
         (4, 2, 1, [1, 8], "float32", 3),
+        # copy=True, too large to pack: one message each, with the sender's verdict
+        (5, 0, 1, [1, 16], "float32", 0),
+        (5, 1, 1, [1, 16], "float32", 0),
     ]
-    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 2
+    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 4
+    assert [p["verdict"] for p in packs] == [None] * 9 + [1, 0]  # the second has a NaN
+    assert large["waited"] == 2 and large["copies"] == 0
     assert all(p["values_match"] for p in packs)
     assert packs[0]["times"] == [0.0, 0.5, 1.0]
     assert packs[4]["times"] == [0.5 * k for k in range(6)]
     assert packs[6]["times"] == [0.5 * k for k in range(SPLIT_MAX_SAMPLES, SPLIT_MAX_SAMPLES + 4)]
-    assert packs[-1]["times"] == [1.0]
+    assert packs[8]["times"] == [1.0]

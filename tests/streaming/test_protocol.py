@@ -7,6 +7,7 @@ from pdesurrogate.streaming.protocol import (
     FLAG_END,
     FLAG_FINITE,
     FLAG_SPLIT,
+    FLAG_VERDICT,
     HEADER_BYTES,
     HEADER_DTYPE,
     MAX_PARAMS,
@@ -256,3 +257,34 @@ def test_split_pack_header():
     assert err.value.reason == "count"
     with pytest.raises(ValueError, match="at least 2"):
         data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], True, 32, count=1, split=True)
+
+
+def test_verdict_header():
+    """A one-sample message may announce the sender's verdict (FLAG_VERDICT): the header is not
+    flagged finite, one more payload message follows (the receiver drains 2 after a rejected
+    one), and a verdict with a pack or with FLAG_FINITE is refused on both sides."""
+    h = data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], False, 32, verdict=True)
+    raw = h.view(np.uint8).copy()
+    parsed = parse_header(raw, 1)
+    assert parsed.verdict and not parsed.finite and parsed.count == 1
+    assert int(raw.view(HEADER_DTYPE)["flags"][0]) & FLAG_VERDICT
+    assert split_messages(raw) == 2
+    nan_t = raw.copy()
+    nan_t.view(HEADER_DTYPE)["t"] = np.nan
+    assert split_messages(nan_t) == 2
+    assert not parse_header(encode_data(np.ones((1, 8), np.float32), 0.0, 0, 1, [0.5])[0]
+                            .view(np.uint8).copy(), 1).verdict
+    for flags in (FLAG_VERDICT | FLAG_FINITE, FLAG_VERDICT | FLAG_END):
+        bad = raw.copy()
+        bad.view(HEADER_DTYPE)["flags"] = flags
+        if flags & FLAG_END:  # a verdict after a pack of 2
+            bad.view(HEADER_DTYPE)["count"] = bad.view(HEADER_DTYPE)["total"] = 2
+            bad.view(HEADER_DTYPE)["nbytes"] = pack_nbytes(2, 32)
+        with pytest.raises(MalformedMessage) as err:
+            parse_header(bad, 1)
+        assert err.value.reason == "flags"
+    with pytest.raises(ValueError, match="verdict"):
+        data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], True, 32, verdict=True)
+    with pytest.raises(ValueError, match="verdict"):
+        data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], False, pack_nbytes(2, 32), count=2,
+                    verdict=True)
