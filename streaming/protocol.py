@@ -37,8 +37,8 @@ Every header is followed by exactly one payload message, even an empty one (a sp
 header by ``count + 1``, a header with a verdict by 2, see :func:`split_messages`), so the
 receiver stays in step with a sender whatever the header holds: after a header from rank ``s``
 the next ``TAG_PAYLOAD`` message from ``s`` is its payload (MPI keeps the order of messages
-with the same source, tag and communicator). Both are sent with the buffer-based (uppercase) mpi4py calls on
-numpy ``uint8`` views: nothing on the data path is pickled.
+with the same source, tag and communicator). Both are sent with the buffer-based (uppercase)
+mpi4py calls on numpy ``uint8`` views: nothing on the data path is pickled.
 
 Header fields: ``magic`` (:data:`MAGIC`), ``version`` (:data:`VERSION`), ``kind`` (:class:`Kind`),
 ``sim_id``, ``step`` (for ``END``: the number of samples the simulation sent), ``t``,
