@@ -10,7 +10,10 @@ The three policies of Melissa (Meyer et al., ICML 2023, section 3.2):
   the stream ends (:meth:`close`), draws remove samples, so the rest is drained once each and
   iteration ends.
 
-All are thread-safe (one condition variable): ``put`` blocks while the buffer is full (at most
+All are thread-safe (one condition variable; a waiting consumer is woken when what it waits for
+is there, or the buffer is full or closed, not by every ``put``: the receiver thread that puts
+and the training thread share one interpreter lock, and each needless wake-up passes it back
+and forth): ``put`` blocks while the buffer is full (at most
 ``capacity`` items, and ``max_bytes`` bytes if given) or returns False after ``timeout``;
 ``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended, and
 returns None once the stream has ended and nothing is left. Items are :class:`Sample` or
@@ -79,6 +82,7 @@ class TrainingBuffer(ABC):
         self._closed = False
         self._puts = self._gets = self._evictions = self._max_seen = 0
         self._peak = 0
+        self._wants: list[int] = []  # drawable items each waiting consumer needs
 
     # -- policy hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -124,7 +128,8 @@ class TrainingBuffer(ABC):
                 self._puts += len(sizes)
                 self._unseen += len(sizes)
                 self._peak = max(self._peak, len(self._items))
-                if sizes:
+                if self._wants and (self._drawable() >= min(self._wants)
+                                    or self._full(max(sizes))):
                     self._cond.notify_all()
                 return len(sizes)
             for item, size in zip(items, sizes, strict=True):
@@ -179,7 +184,7 @@ class TrainingBuffer(ABC):
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"{self.kind} buffer: no item within {timeout} s "
                                        f"(size {len(self._items)}, watermark {self.watermark})")
-                self._cond.wait(remaining)
+                self._wait_for(1, remaining)
             item = self._take_many(1)[0]
             self._cond.notify_all()
             return item
@@ -196,7 +201,7 @@ class TrainingBuffer(ABC):
                     if self._closed and not self._items:
                         break
                     self._cond.notify_all()  # producers may wait for the room just made
-                    self._cond.wait()
+                    self._wait_for(n - len(out), None)
                     continue
                 out += self._take_many(min(n - len(out), self._drawable()))
             if out:
@@ -216,7 +221,7 @@ class TrainingBuffer(ABC):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"{self.kind} buffer: not ready within {timeout} s")
-                self._cond.wait(remaining)
+                self._wait_for(n, remaining)
             return True
 
     # -- inspection ------------------------------------------------------------------------
@@ -287,6 +292,15 @@ class TrainingBuffer(ABC):
             self._cond.notify_all()
 
     # -- internals (lock held) -------------------------------------------------------------
+    def _wait_for(self, need: int, timeout: float | None) -> None:
+        """Wait on the condition as a consumer that needs ``need`` drawable items: ``put``
+        wakes it once they are there, or the buffer is full (it must draw to make room)."""
+        self._wants.append(need)
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._wants.remove(need)
+
     def _take_many(self, k: int) -> list[Item]:
         """Draw ``k`` items (at most what is drawable), one at a time: the policy's choice,
         counted seen, removed if the policy (or the end of the stream) says so."""
