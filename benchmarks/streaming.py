@@ -22,9 +22,9 @@ the same MPI job and interleaved with ours (ours, raw, raw distinct, ours, ...):
 Ours includes everything a real online run pays per sample: the 224-byte header, credits,
 validation (header fields; field values are checked finite by the client on the solver's core),
 an array per sample (recycled once no sample holds it), the client's defensive copy of fields
-packed (``StreamClient(copy=True)``, the default for a user's own time loop; fields too large to
-pack are sent from the caller's array instead, ``send`` returning once MPI has moved them, or,
-with ``--no-wait``, copied first;
+(``StreamClient(copy=True)``, the default for a user's own time loop, packed or not; with
+``--wait``, fields too large to pack are sent from the caller's array instead, ``send``
+returning once MPI has moved them: ``wait_large=True``);
 ``--no-copy`` measures what the built-in solvers of ``pdesurrogate online`` do:
 ``solver_simulation`` sends their states uncopied, as ``advance`` never writes into them),
 pending-until-END commits (``--samples-per-sim`` samples per simulation), and the client's
@@ -985,10 +985,10 @@ def parse_args(argv: list[str] | None):
                     help="StreamClient(copy=False), as pdesurrogate online's built-in solvers "
                          "send: fields from --split-kb up travel uncopied in split packs, larger "
                          "unpacked fields uncopied")
-    ap.add_argument("--no-wait", action="store_true",
-                    help="StreamClient(wait_large=False): fields too large to pack are copied "
-                         "and sent, send returning at once (default: sent from the caller's "
-                         "array, send returning once MPI has moved them)")
+    ap.add_argument("--wait", action="store_true",
+                    help="StreamClient(wait_large=True): with copy, fields too large to pack are "
+                         "sent from the caller's array, send returning once MPI has moved them "
+                         "(default: copied, send returning at once)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time raw Send/Recv plus the per-byte work our transport does "
                          "(sender copy, fresh receive array, finite check): separates that work "
@@ -1057,8 +1057,8 @@ def parse_args(argv: list[str] | None):
                                             ("credits", args.credits)) if v is not None}
     if args.no_copy:
         args.client_kwargs["copy"] = False
-    if args.no_wait:
-        args.client_kwargs["wait_large"] = False
+    if args.wait:
+        args.client_kwargs["wait_large"] = True
     if args.pack_kb is not None:
         args.client_kwargs["pack_bytes"] = args.pack_kb * 1024
     if args.split_kb is not None:

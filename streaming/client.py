@@ -52,15 +52,21 @@ simulations, split packs of 49 fields (the byte bound alone) moved 0.1 of raw MP
 packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a, ``--samples-per-sim 100``);
 MPICH slows down sharply with many messages of a few packs outstanding at once.
 
-Large fields with ``copy=True`` (``wait_large``, the default): a field too large to pack is
-sent straight from the caller's array, and ``send`` returns once MPI has moved it, as a
-blocking ``MPI_Send`` does; its values are checked for NaN/inf while it travels, and the
-verdict follows it (:data:`~.protocol.FLAG_VERDICT`). Copying a multi-MiB field first is a
-pass over memory as long as the transfer itself, and memory bandwidth is what both ranks share:
-in benchmarks/streaming.py part a, 8 MiB fields moved 0.35-0.42 of raw MPI's MB/s copied and
-checked before sending, 0.57-0.60 uncopied but checked before, 0.78-0.82 checked while they
-travel. The price: the solver waits for the trainer to take the field, where a copy would let
-it go on (``wait_large=False``), so a trainer slow to pick up stalls the solver for that long.
+Large fields with ``copy=True``: a field too large to pack is copied, and ``send`` returns at
+once, so the solver computes its next step while MPI moves the copy. With ``wait_large=True`` it
+is instead sent straight from the caller's array and ``send`` returns once MPI has moved it, as
+a blocking ``MPI_Send`` does; its values are checked for NaN/inf while it travels, and the
+verdict follows it (:data:`~.protocol.FLAG_VERDICT`). Which is faster depends on the solver:
+
+* a producer faster than the transport (replayed or cheap states): the copy is a pass over
+  memory as long as the transfer, and memory bandwidth is what the ranks share. In
+  benchmarks/streaming.py part a (no work between sends), 8 MiB fields moved 0.20-0.46 of raw
+  MPI's MB/s copied, 0.78-0.88 with ``wait_large`` (4 alternating jobs each);
+* a solver that computes between sends: the copy lets the transfer overlap the next step,
+  while a waiting solver also waits for the trainer's receiver to wake up and take the field.
+  In benchmarks/stream_wait.py (8 MiB states updated in place for 0.5-5 ms per step, 1 trainer
+  + 1 solver, two jobs of 9 alternating runs) the solver made 1.2-1.6x the steps per second
+  copying; with no work between sends, 0.7x.
 
 Flow control, two bounds on every solver rank:
 
@@ -194,15 +200,16 @@ class StreamClient:
         wait_large: with ``copy``, a field too large to pack (more than ``pack_bytes // 2``,
             C-contiguous) is not copied: it is sent from the caller's array, its values are
             checked while MPI moves it, and ``send`` returns once MPI has moved it, as a
-            blocking ``MPI_Send`` does (see the module docstring). False: copy it and return
-            at once, so the solver goes on while the message waits for the trainer.
+            blocking ``MPI_Send`` does. Faster for producers that outrun the transport, slower
+            for solvers that compute between sends (see the module docstring). False
+            (default): copy it and return at once.
     """
 
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
                  max_in_flight: int = 4, credits: int = 1024,
                  window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True,
                  pack_bytes: int = DEFAULT_PACK_BYTES, split_bytes: int = DEFAULT_SPLIT_BYTES,
-                 max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = True):
+                 max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = False):
         self.comm = comm
         self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
         if not self.trainer_ranks:
@@ -603,7 +610,7 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
                     pack_bytes: int = DEFAULT_PACK_BYTES,
                     split_bytes: int = DEFAULT_SPLIT_BYTES,
                     retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
-                    max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = True,
+                    max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = False,
                     ) -> dict[str, Any]:
     """Solver-rank main loop: ask the scheduler for tasks, run ``simulate(task, client)`` on
     each (it calls ``client.send``), close or fail it, until the scheduler says stop; then shut

@@ -106,11 +106,12 @@ def main() -> None:
     aged.close()
     for line in receive(comm, sent, lambda: comm.Iprobe(source=0, tag=TAG_HEADER)):
         print(line)
-    # copy=True fields too large to pack: sent from the caller's array, send waiting until MPI
-    # has moved them (here: until the thread below received them), each with the verdict of
-    # its finite check; a communicator of their own keeps them apart from the messages above
+    # wait_large: copy=True fields too large to pack sent from the caller's array, send waiting
+    # until MPI has moved them (here: until the thread below received them), each with the
+    # verdict of its finite check; a communicator of their own keeps them apart from the
+    # messages above
     lcomm = comm.Dup()
-    large = StreamClient(lcomm, [0], ["nu"], max_in_flight=64, pack_bytes=64)
+    large = StreamClient(lcomm, [0], ["nu"], max_in_flight=64, pack_bytes=64, wait_large=True)
     lines: list[str] = []
     headers = iter(range(3))  # two samples, then the END
     thread = threading.Thread(target=lambda: lines.extend(

@@ -8,9 +8,9 @@ backpressure (1 + 1, slow consumer, 2 message credits), window (the same with th
 bytes: a 2-message byte window and many message credits, and the receiver crediting each
 message at once: ``credit_bytes`` of one message), two_trainers (2 + 2, uneven data).
 Clients pack small samples (the default) except in backpressure and window, whose bounds count
-one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``: copied fields go
-uncopied, send waiting for MPI, with a verdict; two malformed verdicts are injected) and
-``e2e:copy`` (the same with ``wait_large=False``: they are copied); in ``e2e:split``
+one sample per message, and in ``e2e:single`` (e2e with ``pack_bytes=0``) and ``e2e:wait``
+(the same with ``wait_large=True``: copy=True fields go uncopied, send waiting for MPI, with a
+verdict; two malformed verdicts are injected); in ``e2e:split``
 the solver's uncopied states travel in split packs (``split_bytes=0``), and two more malformed
 split packs are injected (a rejected header and a sample message of the wrong size), whose
 messages the receiver must drain to stay in step.
@@ -99,7 +99,7 @@ def inject_malformed(roles):
                 comm.Send(np.ones((n, N_POINTS), np.float32), dest=dst, tag=TAG_PAYLOAD)
             comm.Send(times, dest=dst, tag=TAG_PAYLOAD)
         send_message(comm, dst, *encode_control(Kind.END, 996, step=3))  # 996 gets dropped
-    if VARIANT == "single":
+    if VARIANT == "wait":
         for sim, verdict in ((995, np.array([0], np.int64)),  # the sender found a NaN
                              (994, np.zeros(2, np.int64))):  # a verdict of 16 bytes
             h = data_header(good.shape, good.dtype, 0.0, 0, sim, [0.5], False, good.nbytes,
@@ -149,7 +149,7 @@ def main():
               "window": {"max_in_flight": 2, "credits": 1000, "pack_bytes": 0,
                          "window_bytes": 2 * (HEADER_BYTES + 4 * N_POINTS) + 100},
               }.get(SCENARIO, {"single": {"pack_bytes": 0},
-                               "copy": {"pack_bytes": 0, "wait_large": False},
+                               "wait": {"pack_bytes": 0, "wait_large": True},
                                "split": {"split_bytes": 0}}.get(VARIANT, {}))
         stats = run_solver_rank(roles, flaky if SCENARIO == "e2e" else simulate, names, **kw)
         write(rank, {"role": "solver", "client": stats, "t_finish": time.time() - t_start})

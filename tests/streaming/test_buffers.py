@@ -296,24 +296,33 @@ def test_a_waiting_consumer_is_woken_only_when_it_can_go_on():
     """get_many(n) waiting on an empty buffer is not woken by a put that leaves it short (the
     producer and the training thread share the interpreter lock), is woken once its batch is
     drawable, and is woken by a full buffer even short of its batch (it must draw to make room)."""
-    for capacity, puts, wakes, expect in ((16, [[0, 1, 2], [3, 4, 5, 6]], [False, True], 6),
-                                          (4, [[0, 1], [2, 3]], [False, True], 4)):
-        buf = FIFOBuffer(capacity=capacity)
-        woken = []
-        notify = buf._cond.notify_all
-        buf._cond.notify_all = lambda: (woken.append(True), notify())
-        got = []
-        th = threading.Thread(target=lambda: got.extend(buf.get_many(6)))
-        th.start()
-        while not buf._wants:  # the consumer waits for its 6 items
+    woke_on_puts(FIFOBuffer(capacity=16), [[0, 1, 2], [3, 4, 5, 6]], [False, True])
+    woke_on_puts(FIFOBuffer(capacity=4), [[0, 1], [2, 3]], [False, True], rest=[4, 5])
+
+
+def woke_on_puts(buf, puts: list[list[int]], wakes: list[bool], rest=()) -> None:
+    """A consumer waits in get_many(6); each put of ``puts`` wakes it or not as ``wakes`` says;
+    then ``rest`` is put once it waits again, and it must have drawn samples 0..5."""
+    woken = []
+    notify = buf._cond.notify_all
+
+    def counting_notify():
+        woken.append(True)
+        notify()
+
+    buf._cond.notify_all = counting_notify
+    got = []
+    th = threading.Thread(target=lambda: got.extend(buf.get_many(6)))
+    th.start()
+    while not buf._wants:  # the consumer waits for its 6 items
+        time.sleep(0.001)
+    for items, wake in zip(puts, wakes, strict=True):
+        woken.clear()
+        buf.put_many([sample(i) for i in items])
+        assert bool(woken) == wake, items
+    if rest:  # it drew what filled the buffer, then waits for the rest
+        while buf._wants != [len(rest)]:
             time.sleep(0.001)
-        for items in puts:
-            woken.clear()
-            buf.put_many([sample(i) for i in items])
-            assert bool(woken) == wakes.pop(0), (capacity, items)
-        if expect < 6:  # it drew the 4 that filled the buffer, then waits for 2 more
-            while buf._wants != [2]:
-                time.sleep(0.001)
-            buf.put_many([sample(4), sample(5)])
-        th.join(timeout=5)
-        assert not th.is_alive() and [int(s.sim_id) for s in got] == list(range(6))
+        buf.put_many([sample(i) for i in rest])
+    th.join(timeout=5)
+    assert not th.is_alive() and [int(s.sim_id) for s in got] == list(range(6))

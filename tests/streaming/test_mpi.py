@@ -26,15 +26,15 @@ def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
     return {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)}
 
 
-@pytest.mark.parametrize("scenario", ["e2e", "e2e:single", "e2e:copy", "e2e:split"])
+@pytest.mark.parametrize("scenario", ["e2e", "e2e:single", "e2e:wait", "e2e:split"])
 def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     """1 trainer + 2 solvers, 6 simulations x 5 saved steps, pairs: every (sim, step) pair
     arrives exactly once and equals the recomputed trajectory (max error <= 1e-6, float32
     params); simulation 2's first attempt diverges after 2 samples and none of its samples
     enter the buffer (its rerun's do); 3 injected malformed messages are counted and the
     simulation they belonged to is dropped. Samples travel in packs (``e2e``), one per
-    message (``e2e:single``: copy=True fields sent uncopied, each send waiting for MPI, with
-    2 more malformed verdicts; ``e2e:copy``: copied instead) or, the solver's uncopied
+    message (``e2e:single``; ``e2e:wait``: copy=True fields sent uncopied, each send waiting
+    for MPI, with 2 more malformed verdicts) or, the solver's uncopied
     states, in split packs (``e2e:split``, with 2 more malformed split packs whose messages are
     drained, and their simulation dropped); simulation 3 is a user's loop that overwrites its
     one array after each send (default copy=True), the others send the solver's states
@@ -45,8 +45,8 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     assert sorted(got) == [(s, k) for s in range(6) for k in range(4)]
     assert tr["max_error"] <= 1e-6
     rc = tr["receiver"]
-    split, single = scenario == "e2e:split", scenario in ("e2e:single", "e2e:copy")
-    waits = scenario == "e2e:single"
+    split, single = scenario == "e2e:split", scenario in ("e2e:single", "e2e:wait")
+    waits = scenario == "e2e:wait"
     assert rc["sims_committed"] == 6 and rc["sims_failed"] == 1
     assert rc["sims_dropped"] == (2 if split else 3 if waits else 1)
     assert rc["malformed_by_reason"] == {
@@ -66,7 +66,7 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     # unpacked, solver_simulation's states go uncopied; only the failing attempt's two arrays
     # and simulation 3's five (sent with the client's default, copy=True) were copied, or
     # sent from the caller's array with send waiting for MPI
-    assert sum(c["copies"] for c in clients) == (2 + 5 if scenario == "e2e:copy" else 0)
+    assert sum(c["copies"] for c in clients) == (2 + 5 if scenario == "e2e:single" else 0)
     assert sum(c["waited"] for c in clients) == (2 + 5 if waits else 0)
     # split: the five completed solver_simulation runs (sim 3 and the failing attempt copy)
     assert sum(c["split_packs"] for c in clients) == (5 if split else 0)

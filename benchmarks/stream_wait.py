@@ -1,0 +1,128 @@
+"""Copy or wait? ``StreamClient(copy=True)``'s two ways of sending a field too large to pack.
+
+What: 1 trainer rank (``Receiver`` thread into a FIFO buffer, drained as it fills) and 1 solver
+rank that, before each ``send``, works on its state in place for ``--work-ms`` milliseconds
+(``u += 1e-7`` one MiB at a time, until the time is up: a solver step writing its fields), then
+sends the state with the client's default (``wait_large=False``: the field is copied and
+``send`` returns at once) or with ``wait_large=True`` (sent from the solver's array, ``send``
+returning once MPI has moved it). The two alternate within one MPI job, ``--repeats`` times per
+work time; the table gives the median steps per second of each and their ratio.
+
+Why: with no work between sends (benchmarks/streaming.py part a) waiting moves about twice
+the MB/s of copying for 8 MiB fields: the copy is a pass over memory as long as the transfer,
+and both ranks share the memory bandwidth. With work between sends the copy lets the transfer
+overlap the solver's next step; this measures which effect wins.
+
+Run: ``python benchmarks/stream_wait.py [--work-ms 0 1 3] [--mib 8] [--repeats 3]`` (it starts
+its own 2-rank MPI job; under ``mpiexec -n 2`` it uses that one). Under a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 2**18  # float32 values per in-place update of the work loop (1 MiB)
+
+
+def _work(u: np.ndarray, seconds: float) -> None:
+    """Update ``u`` in place, 1 MiB at a time, until ``seconds`` have passed."""
+    flat = u.reshape(-1)
+    end, i = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        part = flat[i: i + CHUNK]
+        np.add(part, 1e-7, out=part)
+        i = (i + CHUNK) % flat.size
+
+
+def _one_run(roles, shape, n: int, work_s: float, wait: bool) -> float | None:
+    """Stream ``n`` states; on the trainer return steps per second (first put to last draw)."""
+    from pdesurrogate.streaming import FIFOBuffer, Receiver, StreamClient
+
+    world = roles.world
+    if roles.is_trainer:
+        buffer = FIFOBuffer(capacity=n + 1)
+        receiver = Receiver(roles.data, buffer, roles.solver_ranks, ("nu",), pairs=False).start()
+        world.Barrier()
+        t0, got = time.perf_counter(), 0
+        while items := buffer.get_many(4):
+            got += len(items)
+        elapsed = time.perf_counter() - t0
+        receiver.join()
+        if got != n:
+            raise RuntimeError(f"{got} states arrived, {n} were sent")
+        return n / elapsed
+    client = StreamClient(roles.data, roles.trainer_ranks, ("nu",), wait_large=wait)
+    u = np.ones(shape, np.float32)
+    world.Barrier()
+    client.open(0, {"nu": 1.0})
+    for k in range(n):
+        _work(u, work_s)
+        client.send(u, t=float(k), step=k)
+    client.close()
+    client.shutdown()
+    return None
+
+
+def worker(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pdesurrogate.streaming import split_roles
+
+    roles = split_roles(n_trainers=1)
+    if roles.world.size != 2:
+        raise SystemExit("stream_wait: run with exactly 2 MPI ranks")
+    shape = (args.mib, 512, 512)  # float32: args.mib MiB
+    table = Table(title=f"copy=True, {args.mib} MiB states, 1 trainer + 1 solver: solver steps "
+                        f"per second, median of {args.repeats}")
+    for col in ("work per step (ms)", "copy (default)", "wait_large", "wait / copy"):
+        table.add_column(col, justify="right")
+    _one_run(roles, shape, 8, 0.0, True)  # warm-up: connections, allocator, page faults
+    for work_ms in args.work_ms:
+        rates = {True: [], False: []}
+        for _ in range(args.repeats):
+            for wait in (False, True):
+                r = _one_run(roles, shape, args.steps, work_ms / 1e3, wait)
+                if r is not None:
+                    rates[wait].append(r)
+                roles.world.Barrier()
+        if roles.is_trainer:
+            copy, wait = statistics.median(rates[False]), statistics.median(rates[True])
+            table.add_row(f"{work_ms:g}", f"{copy:.0f}", f"{wait:.0f}", f"{wait / copy:.2f}")
+    if roles.is_trainer:
+        Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--work-ms", type=float, nargs="+", default=[0.0, 1.0, 3.0],
+                    help="solver work per step in ms, one row each (default: 0 1 3)")
+    ap.add_argument("--mib", type=int, default=8, help="state size in MiB (default 8)")
+    ap.add_argument("--steps", type=int, default=48, help="states per run (default 48)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating runs of each way per row (default 3)")
+    args = ap.parse_args(argv)
+    if min(args.work_ms) < 0 or args.mib < 3 or args.steps < 1 or args.repeats < 1:
+        ap.error("--work-ms must be >= 0, --mib >= 3 (larger than the client's packs), "
+                 "--steps and --repeats >= 1")
+    if any(v in os.environ for v in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")):
+        worker(args)
+        return 0
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    cmd = [str(mpiexec), "-launcher", "fork", "-n", "2", sys.executable, "-m", "mpi4py",
+           __file__, *(sys.argv[1:] if argv is None else argv)]
+    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
