@@ -13,13 +13,15 @@ the MB/s of copying for 8 MiB fields: the copy is a pass over memory as long as 
 and both ranks share the memory bandwidth. With work between sends the copy lets the transfer
 overlap the solver's next step; this measures which effect wins.
 
-Run: ``python benchmarks/stream_wait.py [--work-ms 0 1 3] [--mib 8] [--repeats 3]`` (it starts
-its own 2-rank MPI job; under ``mpiexec -n 2`` it uses that one). Under a minute on 2 cores.
+Run: ``python benchmarks/stream_wait.py [--work-ms 0 1 3] [--mib 8] [--repeats 3] [--json F]``
+(it starts its own 2-rank MPI job; under ``mpiexec -n 2`` it uses that one). Under a minute on
+2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -86,6 +88,7 @@ def worker(args) -> None:
     for col in ("work per step (ms)", "copy (default)", "wait_large", "wait / copy"):
         table.add_column(col, justify="right")
     _one_run(roles, shape, 8, 0.0, True)  # warm-up: connections, allocator, page faults
+    rows = []
     for work_ms in args.work_ms:
         rates = {True: [], False: []}
         for _ in range(args.repeats):
@@ -97,8 +100,16 @@ def worker(args) -> None:
         if roles.is_trainer:
             copy, wait = statistics.median(rates[False]), statistics.median(rates[True])
             table.add_row(f"{work_ms:g}", f"{copy:.0f}", f"{wait:.0f}", f"{wait / copy:.2f}")
+            rows.append({"work_ms": work_ms, "copy_steps_per_s": copy, "wait_steps_per_s": wait,
+                         "wait_over_copy": wait / copy, "copy_all": rates[False],
+                         "wait_all": rates[True]})
     if roles.is_trainer:
         Console().print(table)
+        if args.json:
+            tmp = Path(args.json).with_suffix(".tmp")
+            tmp.write_text(json.dumps({"mib": args.mib, "steps": args.steps,
+                                       "repeats": args.repeats, "rows": rows}, indent=1))
+            tmp.replace(args.json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=48, help="states per run (default 48)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="alternating runs of each way per row (default 3)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     if min(args.work_ms) < 0 or args.mib < 3 or args.steps < 1 or args.repeats < 1:
         ap.error("--work-ms must be >= 0, --mib >= 3 (larger than the client's packs), "
