@@ -454,23 +454,23 @@ class Receiver:
         self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
         return buf
 
+    def _recv_next(self, src: int) -> np.ndarray:
+        """``src``'s next payload message, whatever its size, into the scratch buffer (a view
+        of it, valid until the next call)."""
+        MPI = mpi()
+        status = MPI.Status()
+        self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
+        return self._recv_scratch(src, status.Get_count(MPI.BYTE))
+
     def _drain(self, src: int, n: int) -> int:
         """Receive and discard ``src``'s next ``n`` payload messages; returns their bytes."""
-        MPI = mpi()
-        status, total = MPI.Status(), 0
-        for _ in range(n):
-            self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
-            total += self._recv_scratch(src, status.Get_count(MPI.BYTE)).nbytes
-        return total
+        return sum(self._recv_next(src).nbytes for _ in range(n))
 
     def _recv_verdict(self, src: int, h: Header) -> Header:
         """Receive the verdict message that follows ``src``'s payload (header ``h``, see
         :data:`~.protocol.FLAG_VERDICT`): ``h`` marked finite if the sender found every value
         finite; :class:`MalformedMessage` if not, or if the message is not one int64."""
-        MPI = mpi()
-        status = MPI.Status()
-        self.comm.Probe(source=src, tag=TAG_PAYLOAD, status=status)
-        raw = self._recv_scratch(src, status.Get_count(MPI.BYTE))
+        raw = self._recv_next(src)
         if raw.nbytes != 8:
             raise MalformedMessage("payload_size", f"a verdict of {raw.nbytes} bytes")
         if int(raw.view("<i8")[0]) != VERDICT_FINITE:

@@ -27,10 +27,9 @@ def mpi():
     module = sys.modules.get("mpi4py.MPI")
     if module is not None:  # the common case, several times per message: no import machinery
         return module
-    if "mpi4py.MPI" not in sys.modules:
-        import mpi4py
+    import mpi4py
 
-        mpi4py.rc.thread_level = "multiple"
+    mpi4py.rc.thread_level = "multiple"
     from mpi4py import MPI
 
     return MPI
