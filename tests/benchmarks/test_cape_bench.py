@@ -18,11 +18,13 @@ SCRIPT = ROOT / "benchmarks" / "cape.py"
 @pytest.mark.slow
 def test_quick_run_writes_sane_json(tmp_path):
     out = tmp_path / "cape.json"
+    png = tmp_path / "cape.png"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--cache", "",
-                           "--json", str(out)],
+                           "--json", str(out), "--plot", str(png)],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "CAPE / FNO+p" in proc.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = json.loads(out.read_text())
     assert res["wall_seconds"] > 0
     assert set(res["families"]) == {"advection1d", "burgers1d"}
@@ -49,7 +51,9 @@ def _fake_run(seed: int, scale: float) -> dict:
     ``0.1 * scale``."""
     groups = ("seen", "between", "outside")
     row = {m: {"train_seconds": 1.0, "groups": {g: {"one_step": v, "rollout": 2 * v}
-                                                for g in groups}}
+                                                for g in groups},
+               "per_value": {"0.002": {"one_step": v, "rollout": 2 * v},
+                             "0.04": {"one_step": 3 * v, "rollout": 6 * v}}}
            for m, v in (("fno_p", 0.1), ("cape", 0.1 * scale))}
     ratio = {g: {"one_step": scale, "rollout": scale} for g in groups}
     return {"settings": {"seed": seed, "epochs": 40, "json": f"s{seed}.json", "combine": None},
@@ -65,13 +69,19 @@ def test_combine_averages_seeds_and_refuses_other_differences(tmp_path):
     for seed, scale in ((0, 0.5), (1, 1.5)):
         paths.append(tmp_path / f"s{seed}.json")
         paths[-1].write_text(json.dumps(_fake_run(seed, scale)))
-    out = tmp_path / "mean.json"
+    out, png = tmp_path / "mean.json", tmp_path / "mean.png"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--combine", *map(str, paths),
-                           "--json", str(out)], capture_output=True, text=True, cwd=ROOT)
+                           "--json", str(out), "--plot", str(png)],
+                          capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     fam = json.loads(out.read_text())["families"]["burgers1d"]
     cape = fam["runs"]["curriculum"]["cape"]["groups"]["outside"]
     assert math.isclose(cape["one_step"], 0.1) and math.isclose(cape["rollout"], 0.2)
+    assert math.isclose(fam["runs"]["curriculum"]["cape"]["per_value"]["0.04"]["rollout"], 0.6)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob("*.tmp*"))
+    # the held-out groups over the training values, per model: here 1.00 for every group
+    assert "FNO+p between 1.00/1.00, outside 1.00/1.00" in proc.stdout
     assert math.isclose(fam["ratio_cape_to_fno_p"]["curriculum"]["between"]["rollout"], 1.0)
     assert fam["ratio_range"]["curriculum"]["seen"]["one_step"] == [0.5, 1.5]
     other = _fake_run(2, 1.0)
