@@ -212,6 +212,28 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
 }
 
 
+# what decides the behaviour of a run, in the order a bug report wants them
+_REPORTED = ("torch", "lightning", "neuraloperator", "numpy", "mpi4py", "mpich", "h5py",
+             "xarray", "safetensors")
+
+
+def version_report() -> str:
+    """``pdesurrogate X (Python Y; torch Z, ...)``: read from the installed packages' metadata,
+    so nothing heavy is imported; a library that is not installed shows as ``-``."""
+    from importlib import metadata
+
+    from pdesurrogate import __version__
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    libs = ", ".join(f"{d} {version(d)}" for d in _REPORTED)
+    return f"pdesurrogate {__version__} (Python {sys.version.split()[0]}; {libs})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
@@ -220,9 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="Run `pdesurrogate COMMAND --help` for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    top.add_argument("-V", "--version", action="store_true",
+                     help="print the versions of pdesurrogate and of the libraries it runs on "
+                          "(for bug reports) and exit")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_, _) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
+    if argv and argv[0] in ("-V", "--version"):
+        print(version_report())
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             top.print_usage(sys.stderr)

@@ -16,6 +16,19 @@ def test_help_lists_subcommands(capsys):
         assert name in out
 
 
+def test_version_names_the_package_and_its_libraries(capsys):
+    from importlib import metadata
+
+    import pdesurrogate
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"pdesurrogate {pdesurrogate.__version__} (Python ")
+    assert f"torch {metadata.version('torch')}" in out
+    assert f"lightning {metadata.version('lightning')}" in out
+    assert main(["-V"]) == 0 and capsys.readouterr().out.strip() == out
+
+
 def test_unknown_command_is_an_error(capsys):
     assert main(["generat"]) == 2
     assert "unknown command 'generat'" in capsys.readouterr().err
