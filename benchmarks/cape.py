@@ -74,17 +74,19 @@ beta = 0.7 and 1.5), CAPE-FNO's 1.3-1.6x, so CAPE closes about half of that gap.
 they are not: the error falls smoothly with nu through training and held-out values alike, and
 the between group's error is 0.82x the seen group's for FNO+p and CAPE-FNO alike (its values
 have smaller nu on average), so there is no gap for CAPE to close and the two tie; the gap is
-outside the range (nu = 0.04: 4.6-4.9x for FNO+p, 3.0-3.2x for CAPE-FNO). The same held when
-checked otherwise (seeds 0 and 1, one each): training values a factor 3 apart (0.002, 0.006,
-0.02, 0.06; between 0.0035, 0.011, 0.035; outside 0.001, 0.12; 80 epochs) still gave FNO+p
-between / seen 0.87 and 0.79 and CAPE-FNO / FNO+p between 1.03 and 1.11 one step; log(nu) as
-the parameter input (for both models) gave 1.03 and 1.12; 160 epochs gave 1.03 and 1.12. A
-smaller CAPE (``--cape-hidden 8``, so a smaller matched FNO+p; seeds 0 and 1, both regimes)
-gave Burgers between 0.97-1.01 one step, still a tie, and advection between 0.60-0.75, as the
-default does; the default stays 16 rather than be tuned on these test values.
+outside the range (outside group: 4.6-4.9x for FNO+p, 3.0-3.2x for CAPE-FNO, from nu = 0.04).
+The same held in other set-ups (Burgers, no curriculum, seeds 0 and 1): training values a
+factor 3 apart (0.002, 0.006, 0.02, 0.06; between 0.0035, 0.011, 0.035; outside 0.001, 0.12;
+80 epochs) still gave FNO+p between / seen 0.87 and 0.79 and CAPE-FNO / FNO+p between 1.03 and
+1.11 one step; log(nu) as the parameter input (for both models) gave 1.03 and 1.12; 160
+epochs gave 1.03 and 1.12. A smaller CAPE (``--cape-hidden 8``, so a smaller matched FNO+p;
+seeds 0 and 1, both regimes) gave Burgers between 0.97-1.01 one step, still a tie, and
+advection between 0.60-0.75, as the default does; the default stays 16 rather than be tuned on
+these test values.
 
 Run: ``python benchmarks/cape.py [--epochs 40] [--seed S] [--quick] [--json out.json]`` (about
-10 minutes per family on 2 busy cores; ``--quick`` about a minute, for ``make test-all``), then
+3 minutes per family and seed on 2 cores; ``--quick`` under a minute, for ``make test-all``),
+then
 ``python benchmarks/cape.py --combine s0.json s1.json s2.json`` for the means. Threads default
 to 1: on a shared 2-core machine a second intra-op thread makes these small models much slower.
 """
