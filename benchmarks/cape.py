@@ -87,7 +87,9 @@ these test values.
 Run: ``python benchmarks/cape.py [--epochs 40] [--seed S] [--quick] [--json out.json]`` (about
 3 minutes per family and seed on 2 cores; ``--quick`` under a minute, for ``make test-all``),
 then
-``python benchmarks/cape.py --combine s0.json s1.json s2.json`` for the means. Threads default
+``python benchmarks/cape.py --combine s0.json s1.json s2.json`` for the means; or in one
+command ``python benchmarks/cape.py --seeds 0 1 2 --json cape.json --plot cape.png``, which runs
+the seeds side by side (``--jobs``, default the cores over ``--threads``). Threads default
 to 1: on a shared 2-core machine a second intra-op thread makes these small models much slower.
 """
 
@@ -339,7 +341,12 @@ def combine(paths: list[str]) -> dict:
                 runs.append(json.load(f))
         except (OSError, json.JSONDecodeError) as e:
             raise SystemExit(f"--combine: cannot read {path}: {e}") from None
-    ignore = {"seed", "json", "combine", "plot"}
+    return combine_runs(runs, paths)
+
+
+def combine_runs(runs: list[dict], paths: list[str]) -> dict:
+    """:func:`combine` of results already in memory; ``paths`` name them in errors."""
+    ignore = {"seed", "seeds", "jobs", "json", "combine", "plot"}
     base = {k: v for k, v in runs[0]["settings"].items() if k not in ignore}
     for path, r in zip(paths, runs, strict=True):
         other = {k: v for k, v in r["settings"].items() if k not in ignore}
@@ -444,6 +451,111 @@ def write_json(result: dict, path: str) -> None:
     os.replace(tmp, path)
 
 
+def run(args, show_progress: bool = True) -> dict:
+    """Train and evaluate every model of every family and regime at ``args.seed``: the result
+    that ``--json`` writes."""
+    torch.set_num_threads(args.threads)
+    import lightning.pytorch as pl
+
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # no "GPU available: False" banners
+
+    families = [FAMILIES[f] for f in args.families.split(",")]
+    models = [m for m in args.models.split(",") if m]
+    regimes = [r for r in args.regimes.split(",") if r]
+    times = torch.linspace(0.0, 1.0, args.frames).tolist()
+    start = time.perf_counter()
+    result = {"settings": {k: v for k, v in vars(args).items()}, "families": {}}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not show_progress) as progress:
+        task = progress.add_task("generating data", total=len(families))
+        data = {f.name: build_data(f, args, times, progress, task) for f in families}
+        total = len(families) * len(regimes) * len(models)
+        task = progress.add_task("training", total=total)
+        for fam in families:
+            d = data[fam.name]
+            pl.seed_everything(args.seed, verbose=False)
+            counts = {k: n_parameters(v) for k, v in build_models(args).items()}
+            res = {"param": fam.param, "train_values": list(fam.train),
+                   "between_values": list(fam.between), "outside_values": list(fam.outside),
+                   "parameters": counts,
+                   "parameter_ratio_to_cape": {k: counts[k] / counts["cape"] for k in counts},
+                   "runs": {}, "ratio_cape_to_fno_p": {}}
+            for regime in regimes:
+                rows = res["runs"].setdefault(regime, {})
+                for m in models:
+                    progress.update(task, description=f"{fam.name} {regime} {LABELS[m]}")
+                    pl.seed_everything(args.seed, verbose=False)
+                    model = build_models(args)[m]
+                    module, secs = train(model, d, fam, regime, args)
+                    per_value = {k: evaluate(module, d["test"][k], float(k))
+                                 for k in sorted(d["test"], key=float)}
+                    groups = {g: {q: sum(per_value[repr(v)][q] for v in vals) / len(vals)
+                                  for q in ("one_step", "rollout", "final_step")}
+                              for g, vals in fam.groups().items()}
+                    rows[m] = {"train_seconds": secs, "groups": groups, "per_value": per_value}
+                    progress.advance(task)
+                if "cape" in rows and "fno_p" in rows:
+                    res["ratio_cape_to_fno_p"][regime] = cape_ratio(rows)
+            result["families"][fam.name] = res
+    result["wall_seconds"] = time.perf_counter() - start
+    return result
+
+
+def _run_seed(settings: dict) -> dict:
+    """:func:`run` in a worker process of ``--seeds`` (no progress bar of its own)."""
+    return run(argparse.Namespace(**settings), show_progress=False)
+
+
+def run_seeds(args) -> int:
+    """``--seeds``: one :func:`run` per seed, ``--jobs`` at a time in separate processes, then
+    the means over the seeds as ``--combine`` prints them. With ``--json out.json`` each seed's
+    result is also written to ``out.seedS.json`` (for a later ``--combine``)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if len(set(args.seeds)) != len(args.seeds):
+        raise SystemExit(f"--seeds: a seed is repeated: {args.seeds}")
+    settings = {k: v for k, v in vars(args).items() if k not in ("seeds", "json", "plot")}
+    jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
+    jobs = max(1, min(jobs, len(args.seeds)))
+    results = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        task = progress.add_task(f"seeds {args.seeds}, {jobs} at a time", total=len(args.seeds))
+        futures = {pool.submit(_run_seed, {**settings, "seed": seed}): seed
+                   for seed in args.seeds}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            progress.advance(task)
+    runs = [results[seed] for seed in args.seeds]
+    if args.json:
+        stem = args.json[:-5] if args.json.endswith(".json") else args.json
+        for seed, r in zip(args.seeds, runs, strict=True):
+            write_json(r, f"{stem}.seed{seed}.json")
+    print_combined(combine_runs(runs, [f"seed {seed}" for seed in args.seeds]), args)
+    return 0
+
+
+def print_combined(result: dict, args) -> None:
+    """Print the means over seeds (and write ``--json`` and ``--plot``)."""
+    for name, fam in result["families"].items():
+        print_family(FAMILIES[name], fam, title=f"mean over seeds {result['seeds']}")
+        for regime, rng in fam["ratio_range"].items():
+            console.print(f"{name}, {regime.replace('_', ' ')}: CAPE-FNO / FNO+p per seed, "
+                          + "; ".join(f"{g} {q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
+                                      for g in GROUPS for q, (lo, hi) in rng[g].items()))
+        print_gaps(FAMILIES[name], fam)
+    if args.json:
+        write_json(result, args.json)
+    if args.plot:
+        console.print(f"plot: {save_plot(result, args.plot)}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -488,6 +600,13 @@ def main(argv=None) -> int:
                     help="epochs at the start with --aux-warmup-weight instead")
     ap.add_argument("--aux-warmup-weight", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                    help="run every seed (each as --seed S) and print the means over them, as "
+                         "--combine does; with --json OUT.json each seed's result also goes to "
+                         "OUT.seedS.json")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="--seeds: runs at once, each in its own process with --threads "
+                         "threads (default: the CPU cores over --threads)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--cache", default="runs/bench/cape_data",
                     help="folder for the generated trajectories ('' to regenerate every run)")
@@ -502,18 +621,7 @@ def main(argv=None) -> int:
                          "differ only in --seed (and write them to --json)")
     args = ap.parse_args(argv)
     if args.combine:
-        result = combine(args.combine)
-        for name, fam in result["families"].items():
-            print_family(FAMILIES[name], fam, title=f"mean over seeds {result['seeds']}")
-            for regime, rng in fam["ratio_range"].items():
-                console.print(f"{name}, {regime.replace('_', ' ')}: CAPE-FNO / FNO+p per seed, "
-                              + "; ".join(f"{g} {q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
-                                          for g in GROUPS for q, (lo, hi) in rng[g].items()))
-            print_gaps(FAMILIES[name], fam)
-        if args.json:
-            write_json(result, args.json)
-        if args.plot:
-            console.print(f"plot: {save_plot(result, args.plot)}")
+        print_combined(combine(args.combine), args)
         return 0
     if args.quick:
         args.train_per_value, args.test_per_value, args.epochs = 16, 4, 3
@@ -529,50 +637,9 @@ def main(argv=None) -> int:
         if r not in REGIMES:
             ap.error(f"--regimes: unknown regime {r!r}; choose from {list(REGIMES)}")
 
-    torch.set_num_threads(args.threads)
-    import lightning.pytorch as pl
-
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # no "GPU available: False" banners
-
-    times = torch.linspace(0.0, 1.0, args.frames).tolist()
-    start = time.perf_counter()
-    result = {"settings": {k: v for k, v in vars(args).items()}, "families": {}}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("generating data", total=len(families))
-        data = {f.name: build_data(f, args, times, progress, task) for f in families}
-        total = len(families) * len(regimes) * len(models)
-        task = progress.add_task("training", total=total)
-        for fam in families:
-            d = data[fam.name]
-            pl.seed_everything(args.seed, verbose=False)
-            counts = {k: n_parameters(v) for k, v in build_models(args).items()}
-            res = {"param": fam.param, "train_values": list(fam.train),
-                   "between_values": list(fam.between), "outside_values": list(fam.outside),
-                   "parameters": counts,
-                   "parameter_ratio_to_cape": {k: counts[k] / counts["cape"] for k in counts},
-                   "runs": {}, "ratio_cape_to_fno_p": {}}
-            for regime in regimes:
-                rows = res["runs"].setdefault(regime, {})
-                for m in models:
-                    progress.update(task, description=f"{fam.name} {regime} {LABELS[m]}")
-                    pl.seed_everything(args.seed, verbose=False)
-                    model = build_models(args)[m]
-                    module, secs = train(model, d, fam, regime, args)
-                    per_value = {k: evaluate(module, d["test"][k], float(k))
-                                 for k in sorted(d["test"], key=float)}
-                    groups = {g: {q: sum(per_value[repr(v)][q] for v in vals) / len(vals)
-                                  for q in ("one_step", "rollout", "final_step")}
-                              for g, vals in fam.groups().items()}
-                    rows[m] = {"train_seconds": secs, "groups": groups, "per_value": per_value}
-                    progress.advance(task)
-                if "cape" in rows and "fno_p" in rows:
-                    res["ratio_cape_to_fno_p"][regime] = cape_ratio(rows)
-            result["families"][fam.name] = res
-    result["wall_seconds"] = time.perf_counter() - start
+    if args.seeds:
+        return run_seeds(args)
+    result = run(args)
 
     for fam in families:
         print_family(fam, result["families"][fam.name])

@@ -46,6 +46,35 @@ def test_quick_run_writes_sane_json(tmp_path):
             assert all(math.isfinite(ratio[g][q]) for g in ratio for q in ratio[g])
 
 
+@pytest.mark.slow
+def test_seeds_runs_each_seed_and_prints_their_means(tmp_path):
+    """--seeds 0 1: both seeds run (in two processes), each seed's result is kept beside the
+    means, and --combine of those files gives the same means."""
+    out = tmp_path / "cape.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--cache", "",
+                           "--families", "burgers1d", "--regimes", "no_curriculum",
+                           "--seeds", "0", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "mean over seeds [0, 1]" in proc.stdout
+    means = json.loads(out.read_text())
+    assert means["seeds"] == [0, 1]
+    per_seed = [json.loads((tmp_path / f"cape.seed{s}.json").read_text()) for s in (0, 1)]
+    assert [r["settings"]["seed"] for r in per_seed] == [0, 1]
+    # different seeds: different data and initialisations, so different figures
+    fig = [r["families"]["burgers1d"]["runs"]["no_curriculum"]["cape"]["groups"]["seen"]
+           ["one_step"] for r in per_seed]
+    assert fig[0] != fig[1]
+    mean = means["families"]["burgers1d"]["runs"]["no_curriculum"]["cape"]["groups"]["seen"]
+    assert math.isclose(mean["one_step"], sum(fig) / 2)
+    again = tmp_path / "again.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--combine",
+                           *(str(tmp_path / f"cape.seed{s}.json") for s in (0, 1)),
+                           "--json", str(again)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(again.read_text())["families"] == means["families"]
+
+
 def _fake_run(seed: int, scale: float) -> dict:
     """A result of benchmarks/cape.py with every figure of FNO+p = 0.1 and of CAPE-FNO =
     ``0.1 * scale``."""
