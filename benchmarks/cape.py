@@ -599,7 +599,8 @@ def main(argv=None) -> int:
     ap.add_argument("--aux-warmup-epochs", type=int, default=0,
                     help="epochs at the start with --aux-warmup-weight instead")
     ap.add_argument("--aux-warmup-weight", type=float, default=10.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seeds the data (trajectories), the initialisation and the training")
     ap.add_argument("--seeds", type=int, nargs="+", metavar="S",
                     help="run every seed (each as --seed S) and print the means over them, as "
                          "--combine does; with --json OUT.json each seed's result also goes to "
