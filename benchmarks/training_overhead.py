@@ -41,6 +41,15 @@ Three figures per side:
   as the 5 % being measured; medians per step mostly ignore them. Printed beside the others;
   the target's verdict stays on the steady state per CPU second.
 
+The overhead depends on the model's size: Lightning adds a roughly fixed time per step (its
+hooks, logging, the per-epoch checkpoint), so it weighs on small steps. With the shipped
+config's FNO (width 64, 128 points) the steady-state overhead was 0.7 %; with width 32 on 60
+trajectories of 64 points (``--width 32 --points 64 --trajectories 60 --epochs 10 --repeats
+3``, about 16 ms per step) it was 14.5 % and 15.3 % in two runs (with and without
+``--no-tty``), about 3 ms per step; the whole command there was 25-27 % over. A profile of
+such a run found no single cause: forward, backward, optimizer and data loading took the same
+time as in the bare loop, and the rest was spread over Lightning's step machinery.
+
 Run: ``python benchmarks/training_overhead.py [--epochs 10] [--repeats 4] [--quick]
 [--json out.json]`` (default about 10 minutes on 2 busy cores; ``--quick`` 1 to 2 minutes).
 """
