@@ -451,6 +451,19 @@ def write_json(result: dict, path: str) -> None:
     os.replace(tmp, path)
 
 
+def write_outputs(result: dict, args) -> None:
+    """``--json`` and ``--plot`` of a run or of the means over seeds."""
+    if args.json:
+        write_json(result, args.json)
+    if args.plot:
+        console.print(f"plot: {save_plot(result, args.plot)}")
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=disable)
+
+
 def run(args, show_progress: bool = True) -> dict:
     """Train and evaluate every model of every family and regime at ``args.seed``: the result
     that ``--json`` writes."""
@@ -467,9 +480,7 @@ def run(args, show_progress: bool = True) -> dict:
     times = torch.linspace(0.0, 1.0, args.frames).tolist()
     start = time.perf_counter()
     result = {"settings": {k: v for k, v in vars(args).items()}, "families": {}}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not show_progress) as progress:
+    with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task("generating data", total=len(families))
         data = {f.name: build_data(f, args, times, progress, task) for f in families}
         total = len(families) * len(regimes) * len(models)
@@ -522,9 +533,7 @@ def run_seeds(args) -> int:
     jobs = args.jobs or max(1, (os.cpu_count() or 1) // args.threads)
     jobs = max(1, min(jobs, len(args.seeds)))
     results = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(
+    with progress_bar() as progress, ProcessPoolExecutor(
             jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         task = progress.add_task(f"seeds {args.seeds}, {jobs} at a time", total=len(args.seeds))
         futures = {pool.submit(_run_seed, {**settings, "seed": seed}): seed
@@ -550,10 +559,7 @@ def print_combined(result: dict, args) -> None:
                           + "; ".join(f"{g} {q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
                                       for g in GROUPS for q, (lo, hi) in rng[g].items()))
         print_gaps(FAMILIES[name], fam)
-    if args.json:
-        write_json(result, args.json)
-    if args.plot:
-        console.print(f"plot: {save_plot(result, args.plot)}")
+    write_outputs(result, args)
 
 
 def main(argv=None) -> int:
@@ -652,10 +658,7 @@ def main(argv=None) -> int:
     console.print(f"wall time {result['wall_seconds']:.0f} s; {args.epochs} epochs, "
                   f"{args.train_per_value} training trajectories per value, R = "
                   f"{args.rollout_steps}, {args.threads} thread(s)")
-    if args.json:
-        write_json(result, args.json)
-    if args.plot:
-        console.print(f"plot: {save_plot(result, args.plot)}")
+    write_outputs(result, args)
     return 0
 
 
