@@ -41,6 +41,17 @@ when both reach it, "unclear" when they disagree). ``--breakdown`` adds a fourth
 ``Send``/``Recv`` plus the per-byte work our transport did before the client's check and the
 array pool (sender copy, fresh receive array, finite check on the receiver).
 
+Slow phases (measured on our 2-core VMs): for stretches of minutes, every job's copied fields
+from 64 KiB up move at about 2.2 GB/s instead of 5-6.5 GB/s, while raw MPI is unchanged. The
+cause is the client's copy into its pack buffers (``copy=True``): MPICH reads a message of
+8 KiB or more straight from the sender's memory (CMA single copy), so the trainer's core has
+just read the pack buffer the client then writes the next pack into. In a slow phase, writing a
+64 KiB sample there took 25 us against 3 us with CMA off (``MPIR_CVAR_CH4_CMA_ENABLE=0``, which
+makes the transfer itself slower: 41 us per sample in all against 29) and 2-6 us on one core
+alone. Raw MPI never writes into what the other side read. Rotating the copies through more
+buffers (12, 24, 48 reused oldest first) brought the write down to 17, 11 and 8 us; not
+adopted, as it costs memory and first-touch page faults (about 5 us per 4 KiB page here).
+
 Part (b), trainer idle fraction with fast synthetic solvers: the trainer rank runs exactly what
 ``pdesurrogate online`` runs (:func:`pdesurrogate.online.run_trainer` with
 ``configs/online/burgers_fno.yaml``: receiver thread, training buffer, ``StreamDataModule``,

@@ -147,19 +147,21 @@ class _SplitPack:
 class _Pack:
     """Samples being gathered into one message: ``fields`` ``(capacity, *shape)`` is a view
     of the front of ``buffer`` (so the payload is ``buffer``'s first bytes), ``times`` the
-    samples' times, ``n`` how many there are."""
+    samples' times, ``n`` how many there are; ``small``: a sample is below the client's
+    ``split_bytes`` (packed even when the caller says ``copy=False``); ``unstated``: samples
+    that ``send``'s fast path added and the client's stats do not count yet."""
 
     __slots__ = ("buffer", "shape", "dtype", "step", "capacity", "fields", "times", "n",
-                 "opened")
+                 "opened", "small", "unstated")
 
     def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, step: int,
-                 capacity: int):
+                 capacity: int, small: bool):
         self.buffer, self.shape, self.dtype, self.step = buffer, shape, dtype, step
         size = math.prod(shape) * dtype.itemsize  # per pack: np.prod costs ~4 us here
-        self.capacity = capacity
+        self.capacity, self.small = capacity, small
         self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
         self.times = np.empty(capacity, np.float64)
-        self.n = 0
+        self.n = self.unstated = 0
         self.opened = time.monotonic()
 
 
@@ -250,6 +252,7 @@ class StreamClient:
         self._shut = False
         self._stats = {"samples": 0, "bytes": 0, "sims_closed": 0, "sims_failed": 0,
                        "samples_unsent": 0, "messages": 0, "split_packs": 0, "copies": 0,
+                       "allocations": 0,
                        "waited": 0,
                        "credit_waits": 0, "credit_wait_s": 0.0,
                        "max_in_flight_seen": 0, "in_flight_waits": 0, "in_flight_wait_s": 0.0}
@@ -286,21 +289,19 @@ class StreamClient:
         """
         p = self._pack
         # fast path, the common case for small fields: the next step of the open copied pack.
-        # The general path below costs ~1.5 us more per sample, as much as a 4 KiB MPI send
+        # The general path below costs ~1.5 us more per sample, as much as a 4 KiB MPI send;
+        # the stats are brought up to date when the pack goes (_settle)
         if (type(fields) is np.ndarray and type(p) is _Pack and p.n < p.capacity
                 and fields.shape == p.shape and fields.dtype == p.dtype
                 and time.monotonic() - p.opened < self.max_pack_age_s):
             n = p.n
             s = self._n_sent if step is None else int(step)
-            if s == p.step + n and (fields.nbytes < self.split_bytes
-                                    or (self.copy if copy is None else copy)):
-                np.copyto(p.fields[n], fields)
+            if s == p.step + n and (p.small or (self.copy if copy is None else copy)):
+                p.fields[n] = fields  # ~0.3 us less than np.copyto for 4 KiB
                 p.times[n] = float(t)
                 p.n = n + 1
+                p.unstated += 1
                 self._n_sent += 1
-                st = self._stats
-                st["samples"] += 1
-                st["bytes"] += fields.nbytes
                 return
         if self._sim is None:
             raise RuntimeError("StreamClient: send before open")
@@ -353,6 +354,7 @@ class StreamClient:
             return
         p, self._pack = self._pack, None
         if isinstance(p, _Pack):  # never sent: the trainer drops the simulation anyway
+            self._settle(p)
             self._stats["samples_unsent"] += p.n
             self._spare.append(p.buffer)
         elif isinstance(p, _SplitPack):
@@ -386,8 +388,13 @@ class StreamClient:
         copied before sending), credit_waits (sends that waited for a credit), credit_wait_s,
         waited (fields sent from the caller's array, ``send`` returning once MPI had moved
         them: ``wait_large``), max_in_flight_seen, in_flight_waits (messages that waited for a
-        free in-flight slot), in_flight_wait_s."""
-        return dict(self._stats)
+        free in-flight slot), in_flight_wait_s, allocations (arrays allocated to copy
+        into: packs and copies of large fields; the rest reuse a completed send's)."""
+        st = dict(self._stats)
+        if isinstance(self._pack, _Pack):
+            st["samples"] += self._pack.unstated
+            st["bytes"] += self._pack.unstated * self._pack.fields[0].nbytes
+        return st
 
     def __enter__(self) -> StreamClient:
         return self
@@ -396,6 +403,12 @@ class StreamClient:
         self.shutdown()
 
     # -- internals -------------------------------------------------------------------------
+    def _settle(self, p: _Pack) -> None:
+        """Count the samples ``send``'s fast path added to ``p`` in the stats."""
+        self._stats["samples"] += p.unstated
+        self._stats["bytes"] += p.unstated * p.fields[0].nbytes
+        p.unstated = 0
+
     def _count_sent(self, arr: np.ndarray) -> None:
         self._n_sent += 1
         self._stats["samples"] += 1
@@ -434,7 +447,8 @@ class StreamClient:
         if p is None:
             capacity = max(1, self.pack_bytes // arr.nbytes)  # and 8 bytes per time
             buffer = self._take_spare((pack_nbytes(capacity, arr.nbytes),), np.dtype(np.uint8))
-            p = self._pack = _Pack(buffer, arr.shape, arr.dtype, step, capacity)
+            p = self._pack = _Pack(buffer, arr.shape, arr.dtype, step, capacity,
+                                   small=arr.nbytes < self.split_bytes)
         np.copyto(p.fields[p.n], arr)
         p.times[p.n] = t
         p.n += 1
@@ -490,6 +504,7 @@ class StreamClient:
         if isinstance(p, _SplitPack):
             self._flush_split(p, end)
             return
+        self._settle(p)
         sample_bytes = p.fields[0].nbytes
         nbytes = pack_nbytes(p.n, sample_bytes)
         if p.n > 1:  # the times follow the fields
@@ -519,6 +534,7 @@ class StreamClient:
             if spare.shape == shape and spare.dtype == dtype:
                 del self._spare[i]
                 return spare
+        self._stats["allocations"] += 1
         return np.empty(shape, dtype)
 
     def _post(self, header: np.ndarray, payload: np.ndarray | list[np.ndarray], keep: Any = None,

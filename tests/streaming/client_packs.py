@@ -83,10 +83,21 @@ def main() -> None:
     send(1, 8, torch.from_numpy(field(1, 8, shape=(2, 4))))  # a tensor joins the open pack
     client.close()
     client.open(2, {"nu": 0.2})
+    counts = {}
     for k in range(6):  # 32-byte samples, 1024-byte packs of 32 samples: one pack
         client.send(field(2, k), t=0.5 * k)  # default steps: 0, 1, ...
         sent[(2, k)] = field(2, k)
+        if k == 2:  # the pack is open: its samples count already
+            counts["mid_pack"] = client.stats()["samples"], client.stats()["bytes"]
     client.close()
+    counts["closed"] = client.stats()["samples"], client.stats()["bytes"]
+    client.open(9, {"nu": 0.9})
+    for k in range(2):
+        client.send(field(9, k), t=0.5 * k)
+    client.fail("test")  # given to send, never sent
+    st = client.stats()
+    counts["failed"] = st["samples"], st["bytes"], st["samples_unsent"]
+    print(json.dumps({"counts": counts}))
     # uncopied fields from split_bytes up: split packs, at most SPLIT_MAX_SAMPLES each
     split = StreamClient(comm, [0], ["nu"], max_in_flight=64, pack_bytes=1 << 20,
                          split_bytes=0, copy=False)
@@ -130,9 +141,33 @@ def main() -> None:
     thread.join()
     print(*lines, sep="\n")
     print(json.dumps({"large_stats": large.stats()}))
+    # a slow trainer: the client waits for a send to complete and reuses its pack buffer
+    # rather than allocating (and faulting in) a fresh one per pack
+    scomm = comm.Dup()
+    slow = StreamClient(scomm, [0], ["nu"], max_in_flight=2, pack_bytes=1 << 20)
+    slow_lines: list[str] = []
+    n_sims, per_sim = 8, 16
+    headers = iter(range(n_sims))
+
+    def more() -> bool:
+        time.sleep(0.02)
+        return next(headers, None) is not None
+
+    thread = threading.Thread(target=lambda: slow_lines.extend(receive(scomm, sent, more)))
+    thread.start()
+    for sim in range(10, 10 + n_sims):
+        slow.open(sim, {"nu": 1.0})
+        for k in range(per_sim):  # 16 KiB samples: 256 KiB packs, beyond MPI's eager size
+            sent[(sim, k)] = field(sim, k, shape=(1, 4096))
+            slow.send(sent[(sim, k)], t=0.5 * k)
+        slow.close()
+    thread.join()
+    print(json.dumps({"slow_stats": slow.stats(),
+                      "slow_match": all(json.loads(x)["values_match"] for x in slow_lines),
+                      "slow_packs": len(slow_lines)}))
     # sends to oneself complete once received: only now can the clients' requests be waited
     # for (shutdown would wait for a trainer's final credit, which has no one to send it)
-    for c in (client, split, aged, large):
+    for c in (client, split, aged, large, slow):
         while c._in_flight:
             c._wait_oldest()
 

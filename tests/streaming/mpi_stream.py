@@ -142,6 +142,19 @@ def main():
                 return
             simulate(task, client)
 
+        if SCENARIO == "window":
+            def simulate(task, client):
+                """A user's loop: one array, overwritten after each send (so the client copies
+                each sample: its copies are what back-pressure must bound too)."""
+                u, _ = solver.sample(1, task.seed)
+                params = {k: torch.tensor([v]) for k, v in task.params.items()}
+                buf = np.empty((1, N_POINTS), np.float32)
+                for k in range(n_steps + 1):
+                    if k:
+                        u = solver.advance(u, params, DT)
+                    buf[...] = u[0].numpy()
+                    client.send(buf, t=k * DT, step=k)
+
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
             inject_malformed(roles)
         kw = {"backpressure": {"max_in_flight": 2, "credits": 2, "pack_bytes": 0},

@@ -23,7 +23,9 @@ def test_packs_break_where_the_samples_stop_continuing():
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     large = next(x["large_stats"] for x in lines if "large_stats" in x)
-    packs = [x for x in lines if "large_stats" not in x]
+    counts = next(x["counts"] for x in lines if "counts" in x)
+    slow = next(x for x in lines if "slow_stats" in x)
+    packs = [x for x in lines if "sim" in x]
     got = [(p["sim"], p["step"], p["count"], p["shape"], p["dtype"], p["end"]) for p in packs]
     assert got == [
         (1, 0, 3, [1, 8], "float32", 0),  # steps 0-2 of one reused array
@@ -44,6 +46,16 @@ def test_packs_break_where_the_samples_stop_continuing():
     assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 4
     assert [p["verdict"] for p in packs] == [None] * 9 + [1, 0]  # the second has a NaN
     assert large["waited"] == 2 and large["copies"] == 0
+    # samples given to send count at once, also those still in an open pack or never sent
+    sim1 = 4 * 32 + 64 + 2 * 32  # bytes: four float32 (1, 8), a float64, two (2, 4)
+    assert counts["mid_pack"] == [7 + 3, sim1 + 3 * 32]
+    assert counts["closed"] == [7 + 6, sim1 + 6 * 32]
+    assert counts["failed"] == [7 + 6 + 2, sim1 + 8 * 32, 2]
+    # a slow trainer: at most max_in_flight + 1 pack buffers (those in flight and the open
+    # one), not one per pack
+    assert slow["slow_packs"] == 8 and slow["slow_match"]
+    assert slow["slow_stats"]["samples"] == 8 * 16
+    assert 1 <= slow["slow_stats"]["allocations"] <= 2 + 1
     assert all(p["values_match"] for p in packs)
     assert packs[0]["times"] == [0.0, 0.5, 1.0]
     assert packs[4]["times"] == [0.5 * k for k in range(6)]
