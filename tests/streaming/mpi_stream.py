@@ -122,38 +122,30 @@ def main():
     t_start = time.time()
 
     if not roles.is_trainer:
-        simulate = solver_simulation(solver, n_steps=n_steps, dt=DT)
+        builtin = solver_simulation(solver, n_steps=n_steps, dt=DT)
+
+        def users_loop(task, client):
+            """A user's loop: one array, overwritten after each send (so the client copies
+            each sample, copy=True being the default)."""
+            u, _ = solver.sample(1, task.seed)
+            params = {k: torch.tensor([v]) for k, v in task.params.items()}
+            buf = np.empty((1, N_POINTS), np.float32)
+            for k in range(n_steps + 1):
+                if k:
+                    u = solver.advance(u, params, DT)
+                buf[...] = u[0].numpy()
+                client.send(buf, t=k * DT, step=k)
+            buf[...] = np.nan  # a pack goes at close(): these must not be what it sends
+
+        # window: the copies are what back-pressure must bound too
+        simulate = users_loop if SCENARIO == "window" else builtin
 
         def flaky(task, client):
             if task.sim_id == 2 and task.attempt == 0:  # sends 2 samples, then "diverges"
                 client.send(np.zeros((1, N_POINTS), np.float32), t=0.0, step=0)
                 client.send(np.zeros((1, N_POINTS), np.float32), t=DT, step=1)
                 raise SolverDivergedError(solver.name, 0, DT, "test")
-            if task.sim_id == 3:  # a user's loop: one array, overwritten after each send
-                u, _ = solver.sample(1, task.seed)
-                params = {k: torch.tensor([v]) for k, v in task.params.items()}
-                buf = np.empty((1, N_POINTS), np.float32)
-                for k in range(n_steps + 1):
-                    if k:
-                        u = solver.advance(u, params, DT)
-                    buf[...] = u[0].numpy()
-                    client.send(buf, t=k * DT, step=k)  # copy=True, the default
-                buf[...] = np.nan  # the pack goes at close(): these must not be what it sends
-                return
-            simulate(task, client)
-
-        if SCENARIO == "window":
-            def simulate(task, client):
-                """A user's loop: one array, overwritten after each send (so the client copies
-                each sample: its copies are what back-pressure must bound too)."""
-                u, _ = solver.sample(1, task.seed)
-                params = {k: torch.tensor([v]) for k, v in task.params.items()}
-                buf = np.empty((1, N_POINTS), np.float32)
-                for k in range(n_steps + 1):
-                    if k:
-                        u = solver.advance(u, params, DT)
-                    buf[...] = u[0].numpy()
-                    client.send(buf, t=k * DT, step=k)
+            (users_loop if task.sim_id == 3 else builtin)(task, client)
 
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
             inject_malformed(roles)
