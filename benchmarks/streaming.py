@@ -136,13 +136,18 @@ DRAIN_BATCH = 32  # (a) the trainer drains the buffer a training batch at a time
 RING_BYTES = 128 * 2**20  # (a) distinct raw receive buffers: 4x the 32 MiB L3 of our machines
 # set in the environment of the ranks we launch, so a rank knows it is a worker
 WORKER_ENV = "PDESURROGATE_BENCH_WORKER"
+# (a) 4 KiB fields move --mb too (31,250 messages at the default): with the former cap of 2048
+# a 4 KiB run lasted ~4 ms, so starting and ending it (a receiver thread, the first and last
+# commits) weighed on ours: 0.51-0.56 of raw there against 0.54-0.60 with 128 MB runs
+# (16-sample simulations), 0.60-0.72 against 0.74-0.94 with 100-sample ones (three jobs each)
+MAX_MESSAGES = 65536
 
 
 # -- part (a): end-to-end MB/s vs raw Send/Recv -------------------------------------------------
 def _n_messages(nbytes: int, args) -> int:
     """Messages per solver per timed run: about ``--mb`` MB, but at least 32 (so one run
-    spans several simulations and commits) and at most 2048 (small messages are slow)."""
-    return int(min(2048, max(32, round(args.mb * 1e6 / nbytes))))
+    spans several simulations and commits) and at most :data:`MAX_MESSAGES`."""
+    return int(min(MAX_MESSAGES, max(32, round(args.mb * 1e6 / nbytes))))
 
 
 def _stream_once(roles, field: np.ndarray | None, n: int, args, names, pool=None) -> dict | None:
@@ -977,7 +982,7 @@ def parse_args(argv: list[str] | None):
     ap.add_argument("--repeats", type=int, default=None,
                     help="timed runs per size and transport, interleaved (default 7; quick 3)")
     ap.add_argument("--mb", type=float, default=None,
-                    help="payload MB per solver per timed run, within 32..2048 messages "
+                    help="payload MB per solver per timed run, within 32..65536 messages "
                          "(default 128; quick 64): a raw run must last well over the start "
                          "barrier's skew")
     ap.add_argument("--samples-per-sim", type=int, default=16,
