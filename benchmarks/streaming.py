@@ -24,20 +24,20 @@ validation (header fields; field values are checked finite by the client on the 
 an array per sample (recycled once no sample holds it), the client's defensive copy of fields
 (``StreamClient(copy=True)``, the default for a user's own time loop, packed or not; with
 ``--wait``, fields too large to pack are sent from the caller's array instead, ``send``
-returning once MPI has moved them: ``wait_large=True``);
-``--no-copy`` measures what the built-in solvers of ``pdesurrogate online`` do:
-``solver_simulation`` sends their states uncopied, as ``advance`` never writes into them),
-pending-until-END commits (``--samples-per-sim`` samples per simulation), and the client's
-packing of small samples (fields up to about 2 MiB travel in packs of up to 4 MiB, never across
-simulations, so at most ``--samples-per-sim`` per message; the table's ``samples/msg``;
-``--pack-kb 0`` turns it off, one message per sample) and, with ``--no-copy``, its split packs
-of fields from 128 KiB up (``--split-kb``): one header per pack of up to 16 fields and 16 MiB,
-then each field uncopied as its own MPI message. Target: ours / raw distinct >= 0.80. The
-table reports medians over ``--repeats`` and the median of the per-repeat ratios (each ours run
-is paired with the raw runs next to it, which cancels slow drifts in background load), and
+returning once MPI has moved them: ``wait_large=True``); ``--no-copy`` measures what the
+built-in solvers of ``pdesurrogate online`` do: ``solver_simulation`` sends their states
+uncopied, as ``advance`` never writes into them), pending-until-END commits
+(``--samples-per-sim`` samples per simulation), and the client's packing of small samples
+(fields up to about 2 MiB travel in packs of up to 4 MiB, consecutive simulations sharing a pack
+when one fits more: chain packs, up to 64 simulations; the table's ``samples/msg``; ``--pack-kb
+0`` turns packing off, one message per sample) and, with ``--no-copy``, its split packs of
+fields from 128 KiB up (``--split-kb``): one header per pack of up to 16 fields and 16 MiB, then
+each field uncopied as its own MPI message. Target: ours / raw distinct >= 0.80. The table
+reports medians over ``--repeats`` and the median of the per-repeat ratios (each ours run is
+paired with the raw runs next to it, which cancels slow drifts in background load), and
 best/best: ours' fastest run over raw's fastest (other jobs only slow runs down; on a busy
-machine busy-polling raw MPI ranks suffer most, so read both; the target counts as met only
-when both reach it, "unclear" when they disagree). ``--breakdown`` adds a fourth reference, raw
+machine busy-polling raw MPI ranks suffer most, so read both; the target counts as met only when
+both reach it, "unclear" when they disagree). ``--breakdown`` adds a fourth reference, raw
 ``Send``/``Recv`` plus the per-byte work our transport did before the client's check and the
 array pool (sender copy, fresh receive array, finite check on the receiver).
 

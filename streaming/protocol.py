@@ -18,6 +18,15 @@ arrives, so packing delays nothing that training sees. The pack that ``close`` s
 the simulation (:data:`FLAG_END`, the number of samples sent in ``total``): one message per
 simulation fewer, which for small fields is half of them.
 
+Chain packs (:data:`FLAG_CHAIN`): a copied pack may go on past its simulation's end into the
+sender's next simulations routed to the same trainer (same shape and dtype), so short
+simulations of small fields share messages too. The payload is a pack's (fields, then times)
+followed by a table of its ``total >= 2`` segments, one per simulation in sending order:
+``total`` rows of four int64 ``(sim_id, first step, count, END total or 0)``, then ``total``
+rows of ``n_params`` float64 parameter values (:func:`chain_segments`). Every segment but the
+last ends its simulation; the header's ``sim_id``, ``step``, ``t`` and ``params`` are the first
+segment's. The receiver treats the segments as consecutive packs and ENDs of one sender.
+
 Split packs (:data:`FLAG_SPLIT`): a pack of samples the sender need not copy (fields it may
 keep unchanged until sent, and large enough that a message per sample costs little) travels as
 the header, then ``count`` payload messages, each one sample's array straight from the
@@ -47,9 +56,11 @@ by the scheduler/config; names never travel), ``ndim``, ``shape`` (up to :data:`
 channels plus up to 3 spatial axes; of one sample), ``dtype`` (code in :data:`DTYPE_CODES`),
 ``flags`` (:data:`FLAG_FINITE`: the sender checked that every field value is finite;
 :data:`FLAG_END`: this DATA message is the simulation's last and stands for its ``END``;
-:data:`FLAG_SPLIT`: a split pack; :data:`FLAG_VERDICT`: a verdict message follows the payload),
+:data:`FLAG_SPLIT`: a split pack; :data:`FLAG_VERDICT`: a verdict message follows the payload;
+:data:`FLAG_CHAIN`: a chain pack),
 ``nbytes`` (payload bytes), ``count`` (samples in a DATA message, >= 1), ``total`` (with
-:data:`FLAG_END`: the number of samples the simulation sent, >= ``count``; else 0).
+:data:`FLAG_END`: the number of samples the simulation sent, >= ``count``; with
+:data:`FLAG_CHAIN`: the number of segments; else 0).
 
 Credits (receiver -> solver, tag :data:`TAG_CREDIT`) are two int64 ``(n, nbytes)``: ``n > 0``
 returns ``n`` DATA messages and ``nbytes`` bytes (their headers and payloads) to the sender's
@@ -78,8 +89,8 @@ import numpy as np
 
 MAGIC = 0x50445355  # "PDSU"
 # 2: packs (count); 3: a DATA message may end its simulation (FLAG_END); 4: split packs;
-# 5: verdicts (FLAG_VERDICT)
-VERSION = 5
+# 5: verdicts (FLAG_VERDICT); 6: chain packs (FLAG_CHAIN)
+VERSION = 6
 MAX_DIMS = 4
 MAX_PARAMS = 16
 MAX_COUNT = 1 << 20  # samples in one pack
@@ -122,6 +133,7 @@ FLAG_FINITE = 1  # DATA: the sender checked that every field value is finite
 FLAG_END = 2  # DATA: the simulation's last message, standing for its END (total: samples sent)
 FLAG_SPLIT = 4  # DATA, count >= 2: one payload message per sample, then one of the times
 FLAG_VERDICT = 8  # DATA, count = 1: the payload is followed by the sender's finite check
+FLAG_CHAIN = 16  # DATA, count >= 2: samples of `total` simulations, their table at the end
 VERDICT_FINITE = 1  # a verdict message's value when every field value is finite
 _ZEROS_I, _ZEROS_F = (0,) * MAX_DIMS, (0.0,) * MAX_PARAMS
 # the same layout as HEADER_DTYPE, flat: packing and unpacking a header through it costs a
@@ -179,12 +191,13 @@ def encode_data(fields: np.ndarray, t: float, step: int, sim_id: int,
 def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, sim_id: int,
                 params: Sequence[float], finite: bool, nbytes: int,
                 count: int = 1, end_total: int = 0, split: bool = False,
-                verdict: bool = False) -> np.ndarray:
+                verdict: bool = False, chain: int = 0) -> np.ndarray:
     """The header of a DATA message: ``count`` samples of ``shape``/``dtype`` from ``step``
     (first time ``t``) with ``nbytes`` payload bytes (see the module docstring for packs);
     ``end_total > 0``: the message also ends the simulation, which sent that many samples;
     ``split``: a split pack (``count >= 2``); ``verdict``: a verdict message follows the
-    payload (``count = 1``, ``finite`` False)."""
+    payload (``count = 1``, ``finite`` False); ``chain >= 2``: a chain pack of that many
+    segments (``nbytes`` includes its table)."""
     if split and count < 2:
         raise ValueError(f"a split pack has at least 2 samples, got count={count}")
     if verdict and (count != 1 or finite):
@@ -193,13 +206,16 @@ def data_header(shape: tuple[int, ...], dtype: np.dtype, t: float, step: int, si
         raise ValueError(f"fields must have 1..{MAX_DIMS} dims (C, *grid), got {shape}")
     if len(params) > MAX_PARAMS:
         raise ValueError(f"at most {MAX_PARAMS} parameters travel per sample, got {len(params)}")
+    if chain and (chain < 2 or end_total or split or verdict):
+        raise ValueError(f"a chain pack has 2 or more segments and no END, split or verdict "
+                         f"flag of its own, got chain={chain}")
     h = np.empty(1, dtype=HEADER_DTYPE)
     _HEADER_STRUCT.pack_into(
         h.view(np.uint8), 0, MAGIC, VERSION, Kind.DATA, sim_id, step, t, len(params),
         len(shape), *shape, *_ZEROS_I[: MAX_DIMS - len(shape)], dtype_code(dtype),
         (FLAG_FINITE if finite else 0) | (FLAG_END if end_total else 0)
-        | (FLAG_SPLIT if split else 0) | (FLAG_VERDICT if verdict else 0), nbytes, count,
-        end_total,
+        | (FLAG_SPLIT if split else 0) | (FLAG_VERDICT if verdict else 0)
+        | (FLAG_CHAIN if chain else 0), nbytes, count, chain or end_total,
         *params, *_ZEROS_F[: MAX_PARAMS - len(params)])
     return h
 
@@ -242,6 +258,51 @@ class Header(NamedTuple):
     end_total: int = 0
     split: bool = False
     verdict: bool = False
+    chain: int = 0
+
+
+class Segment(NamedTuple):
+    """One simulation's run of samples in a chain pack (see :func:`chain_segments`)."""
+
+    sim_id: int
+    step: int
+    count: int
+    end_total: int
+    params: tuple[float, ...]
+
+
+def chain_nbytes(segments: int, n_params: int) -> int:
+    """Bytes of a chain pack's segment table."""
+    return segments * 8 * (4 + n_params)
+
+
+def chain_segments(h: Header, table: np.ndarray) -> list[Segment]:
+    """The segments of chain pack ``h`` from its table's bytes (uint8, the payload's tail).
+
+    Raises :class:`MalformedMessage` unless the segments are ``h.chain`` runs of at least one
+    sample that add up to ``h.count``, with ids and steps >= 0, finite parameters, consecutive
+    simulations distinct, and every segment but the last ending its simulation with an END
+    total of at least its own count."""
+    n, p = h.chain, len(h.params)
+    if table.nbytes != chain_nbytes(n, p):
+        raise MalformedMessage("chain", f"a table of {table.nbytes} bytes for {n} segments")
+    raw = table if table.ctypes.data % 8 == 0 else table.copy()
+    ints = raw[: 32 * n].view("<i8").reshape(n, 4).tolist()
+    values = raw[32 * n:].view("<f8").reshape(n, p).tolist()
+    out = [Segment(*row, tuple(v)) for row, v in zip(ints, values, strict=True)]
+    if sum(sg.count for sg in out) != h.count:
+        raise MalformedMessage("chain", f"segments of {[sg.count for sg in out]} samples, "
+                                        f"header count {h.count}")
+    for i, sg in enumerate(out):
+        if sg.sim_id < 0 or sg.step < 0 or sg.count < 1:
+            raise MalformedMessage("chain", f"segment {i}: {sg[:3]}")
+        if sg.end_total and sg.end_total < sg.count:
+            raise MalformedMessage("chain", f"segment {i} ends with {sg.end_total} samples")
+        if i + 1 < n and (not sg.end_total or out[i + 1].sim_id == sg.sim_id):
+            raise MalformedMessage("chain", f"segment {i} does not end its simulation")
+        if not all(map(math.isfinite, sg.params)):
+            raise MalformedMessage("non_finite_meta", f"segment {i} params")
+    return out
 
 
 def parse_header(raw: np.ndarray, n_params: int) -> Header:
@@ -286,7 +347,11 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
         raise MalformedMessage("dtype", str(code))
     if not 1 <= count <= MAX_COUNT:
         raise MalformedMessage("count", str(count))
-    if pack_nbytes(count, math.prod(shape) * dt.itemsize) != nbytes:
+    chain = total if flags & FLAG_CHAIN else 0
+    if chain and not (2 <= chain <= count and not flags & (FLAG_END | FLAG_SPLIT | FLAG_VERDICT)):
+        raise MalformedMessage("chain", f"{chain} segments, {count} samples, flags {flags}")
+    if (pack_nbytes(count, math.prod(shape) * dt.itemsize)
+            + (chain_nbytes(chain, n_params) if chain else 0)) != nbytes:
         raise MalformedMessage("nbytes", f"{nbytes} for {count} x shape {shape} of {dt}")
     end_total = total if flags & FLAG_END else 0
     if flags & FLAG_END and total < count:
@@ -298,7 +363,7 @@ def parse_header(raw: np.ndarray, n_params: int) -> Header:
     if verdict and (count != 1 or flags & FLAG_FINITE):
         raise MalformedMessage("flags", f"a verdict after {count} samples, flags {flags}")
     return Header(kind, sim_id, step, t, shape, dt, nbytes, values, bool(flags & FLAG_FINITE),
-                  count, end_total, split, verdict)
+                  count, end_total, split, verdict, chain)
 
 
 def split_messages(raw: np.ndarray) -> int:
@@ -366,7 +431,7 @@ def payload_pack(h: Header, payload: np.ndarray) -> tuple[np.ndarray, np.ndarray
         times = np.array([h.t])
     else:
         # the tail is 8-byte aligned unless a float16 field has an odd size: copy it then
-        tail = payload[field_bytes:]
+        tail = payload[field_bytes: field_bytes + 8 * n]
         times = tail.view("<f8") if field_bytes % 8 == 0 else tail.copy().view("<f8")
     check_pack(h, [fields], times)
     return fields, times

@@ -86,6 +86,8 @@ from .protocol import (
     Header,
     Kind,
     MalformedMessage,
+    chain_nbytes,
+    chain_segments,
     check_pack,
     parse_header,
     payload_array,
@@ -142,6 +144,13 @@ class Receiver:
             ``time.sleep(0)`` (releases the GIL; ~0.1 ms on Linux) before it backs off with
             sleeps of 0.1..2 ms requested (longer in fact), so the next pack, usually close
             behind, is taken without a long sleep's wake-up.
+        switch_interval_s: while the thread runs, the interpreter's switch interval
+            (``sys.setswitchinterval``; restored when the thread ends; None: left alone).
+            Taking in a chain pack is a stretch of Python of up to a millisecond or two with
+            no MPI call to release the GIL, and at Python's default of 5 ms the training
+            thread waited for it: with fast solvers a reservoir's trainer idle fraction was
+            5.1-5.8 % with chain packs at the default (``benchmarks/streaming.py
+            --part b``, two runs each), 4.1-4.4 % with 0.5 ms, as without chain packs.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
@@ -150,7 +159,8 @@ class Receiver:
                  max_pending_samples: int = 4096, burst: int = 32, commit_bytes: int = 2**20,
                  credit_bytes: int = 2**20, put_timeout: float = 0.05,
                  abort_on_error: bool = True, stall_timeout: float | None = None,
-                 pool: ArrayPool | None = None, spin_s: float = 2e-4):
+                 pool: ArrayPool | None = None, spin_s: float = 2e-4,
+                 switch_interval_s: float | None = 5e-4):
         require_thread_multiple()
         self.comm, self.buffer = comm, buffer
         self.solver_ranks = tuple(int(r) for r in solver_ranks)
@@ -172,6 +182,12 @@ class Receiver:
         if not (isinstance(spin_s, (int, float)) and spin_s >= 0):
             raise ValueError(f"spin_s must be a number of seconds >= 0, got {spin_s!r}")
         self.spin_s = float(spin_s)
+        if switch_interval_s is not None and not (
+                isinstance(switch_interval_s, (int, float)) and switch_interval_s > 0):
+            raise ValueError(f"switch_interval_s must be None or > 0 seconds, got "
+                             f"{switch_interval_s!r}")
+        self.switch_interval_s = switch_interval_s
+        self._old_switch = sys.getswitchinterval()
         self._pool = ArrayPool() if pool is None else pool
         self._last_msg = time.monotonic()
         self.error: BaseException | None = None
@@ -223,6 +239,9 @@ class Receiver:
         if self._thread is not None:
             raise RuntimeError("Receiver already started")
         self._t0 = time.perf_counter()
+        if self.switch_interval_s is not None:
+            self._old_switch = sys.getswitchinterval()
+            sys.setswitchinterval(self.switch_interval_s)
         self._thread = threading.Thread(target=self._main, name="pdesurrogate-receiver",
                                         daemon=True)
         self._thread.start()
@@ -370,6 +389,8 @@ class Receiver:
                 mpi().COMM_WORLD.Abort(1)
         finally:
             self._t1 = time.perf_counter()
+            if self.switch_interval_s is not None:
+                sys.setswitchinterval(self._old_switch)
             self.buffer.close()
             self._snap_done.set()  # never leave a snapshot() caller waiting
 
@@ -510,9 +531,11 @@ class Receiver:
         check_pack(h, arrays, times)
         return arrays, times.tolist()
 
-    def _recv_pack(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
+    def _recv_pack(self, src: int, h: Header
+                   ) -> tuple[list[np.ndarray], list[float], np.ndarray]:
         """Receive ``src``'s next payload, a pack of ``h.count`` samples, straight into one
-        pooled array per sample and an array of their times: one receive whose datatype
+        pooled array per sample, an array of their times and a chain pack's segment table
+        (empty otherwise): one receive whose datatype
         (hindexed, absolute addresses) scatters the payload's blocks to those arrays. Each
         sample gets its own array because views of one block would keep the whole pack alive
         while any of its samples stays in the buffer; scattering instead of receiving into a
@@ -521,7 +544,8 @@ class Receiver:
         MPI = mpi()
         arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
         times = np.empty(h.count, np.float64)
-        blocks = [*arrays, times]
+        table = np.empty(chain_nbytes(h.chain, len(h.params)) if h.chain else 0, np.uint8)
+        blocks = [*arrays, times, table] if h.chain else [*arrays, times]
         dtype = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],
                                          [MPI.Get_address(b) for b in blocks]).Commit()
         try:
@@ -529,7 +553,7 @@ class Receiver:
         finally:
             dtype.Free()
         check_pack(h, arrays, times)
-        return arrays, times.tolist()
+        return arrays, times.tolist(), table
 
     def _owe(self, src: int, nbytes: int) -> None:
         """Count one message of ``nbytes`` taken from ``src`` (its payload received); credit
@@ -540,8 +564,8 @@ class Receiver:
         if owed[1] >= self.credit_bytes:
             self._return_owed(src)
 
-    def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
-        sim = h.sim_id
+    def _pending_for(self, src: int, sim: int) -> _Pending:
+        """``src``'s pending store for simulation ``sim``, opened if need be."""
         pend = self._pending.get(src)
         if pend is not None and pend.sim_id != sim:
             # the previous simulation never ended: drop it rather than mix trajectories
@@ -549,6 +573,10 @@ class Receiver:
             pend = None
         if pend is None:
             pend = self._pending[src] = _Pending(sim)
+        return pend
+
+    def _on_data(self, src: int, h: Header, payload_bytes: int) -> None:
+        pend = self._pending_for(src, h.sim_id)
         # a split pack checks each of its messages as it receives them (_recv_split)
         if not h.split and payload_bytes != h.nbytes:
             self._recv_scratch(src, payload_bytes)
@@ -556,6 +584,7 @@ class Receiver:
             self._count_malformed("payload_size")
             pend.tainted = "malformed sample"
             return
+        segments = None
         try:
             if h.split:
                 arrays, times = self._recv_split(src, h)
@@ -567,19 +596,38 @@ class Receiver:
                     h = self._recv_verdict(src, h)
                 arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
             else:
-                arrays, times = self._recv_pack(src, h)
+                arrays, times, table = self._recv_pack(src, h)
+                if h.chain:
+                    segments = chain_segments(h, table)
         except MalformedMessage as err:
             self._count_malformed(err.reason)
             pend.tainted = "malformed sample"
             return
+        if segments is None:
+            self._accept(src, pend, h.step, h.params, arrays, times)
+            return
+        # a chain pack: its segments are consecutive packs and ENDs of this source
+        i = 0
+        for k, sg in enumerate(segments):
+            if k:
+                pend = self._pending_for(src, sg.sim_id)
+            self._accept(src, pend, sg.step, sg.params, arrays[i: i + sg.count],
+                         times[i: i + sg.count])
+            i += sg.count
+            if sg.end_total:
+                self._on_end(src, sg.sim_id, sg.end_total)
+
+    def _accept(self, src: int, pend: _Pending, step: int, values: Sequence[float],
+                arrays: list[np.ndarray], times: list[float]) -> None:
+        """Add a received run of samples (steps from ``step``) to ``pend``."""
         if pend.tainted:
             return
         if len(pend.samples) + len(arrays) > self.max_pending_samples:
             pend.tainted = f"more than max_pending_samples={self.max_pending_samples}"
             pend.samples = []
             return
-        params = dict(zip(self.param_names, h.params, strict=True))  # shared by the pack
-        step = h.step
+        params = dict(zip(self.param_names, values, strict=True))  # shared by the run
+        sim = pend.sim_id
         pend.nbytes += len(arrays) * arrays[0].nbytes
         pend.samples += [Sample(a, t, params, sim, s)
                          for a, t, s in zip(arrays, times, range(step, step + len(arrays)),

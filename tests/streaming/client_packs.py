@@ -17,6 +17,7 @@ from pdesurrogate.streaming.protocol import (
     TAG_HEADER,
     TAG_PAYLOAD,
     Kind,
+    chain_segments,
     parse_header,
     payload_pack,
     split_messages,
@@ -43,29 +44,39 @@ def receive(comm, sent, more):
             payloads.append(np.empty(status.Get_count(MPI.BYTE), np.uint8))
             comm.Recv(payloads[-1], source=0, tag=TAG_PAYLOAD)
         if h.kind != Kind.DATA:
+            if h.sim_id >= 20:  # the chain-pack client's: where they fall among its packs
+                yield json.dumps({"control": h.kind.name, "control_sim": h.sim_id})
             continue
         verdict = None
         if h.verdict:
             verdict = int(payloads.pop().view(np.int64)[0])
             h = h._replace(finite=True)
+        segments = None
         if h.split:  # one message per field, then the times
             fields = [p.view(h.dtype).reshape(h.shape) for p in payloads[:-1]]
             times = payloads[-1].view(np.float64)
         else:
             fields, times = payload_pack(h, payloads[0])
-        same = all(np.array_equal(fields[i], np.asarray(sent[(h.sim_id, h.step + i)]),
-                                  equal_nan=True)
-                   for i in range(h.count))
+            if h.chain:
+                segments = chain_segments(h, payloads[0][fields.nbytes + 8 * h.count:])
+                sent_steps = [(sg.sim_id, sg.step + k) for sg in segments
+                              for k in range(sg.count)]
+        keys = sent_steps if segments else [(h.sim_id, h.step + i) for i in range(h.count)]
+        same = all(np.array_equal(fields[i], np.asarray(sent[key]), equal_nan=True)
+                   for i, key in enumerate(keys))
         yield json.dumps({"sim": h.sim_id, "step": h.step, "count": h.count,
                           "shape": list(h.shape), "dtype": str(h.dtype), "end": h.end_total,
                           "split": h.split, "times": [float(x) for x in times],
-                          "values_match": same, "verdict": verdict})
+                          "values_match": same, "verdict": verdict,
+                          "segments": [[sg.sim_id, sg.step, sg.count, sg.end_total,
+                                        list(sg.params)] for sg in segments or ()]})
 
 
 def main() -> None:
     comm = MPI.COMM_SELF
     # max_in_flight above the message count: nothing waits for a receive this rank posts later
-    client = StreamClient(comm, [0], ["nu"], max_in_flight=64, pack_bytes=1024)
+    # chain_s=0: each simulation's last pack goes at close (chain packs: further below)
+    client = StreamClient(comm, [0], ["nu"], max_in_flight=64, pack_bytes=1024, chain_s=0)
     sent: dict[tuple[int, int], np.ndarray] = {}
 
     def send(sim, k, arr, **kw):
@@ -107,7 +118,7 @@ def main() -> None:
         split.send(sent[(3, k)], t=0.5 * k)
     split.close()
     # a pack open max_pack_age_s goes with the next sample, which starts a new pack
-    aged = StreamClient(comm, [0], ["nu"], max_in_flight=64, max_pack_age_s=1.0)
+    aged = StreamClient(comm, [0], ["nu"], max_in_flight=64, max_pack_age_s=1.0, chain_s=0)
     aged.open(4, {"nu": 0.4})
     for k in range(3):
         if k == 2:
@@ -115,6 +126,18 @@ def main() -> None:
         sent[(4, k)] = field(4, k)
         aged.send(sent[(4, k)], t=0.5 * k)
     aged.close()
+    # chain packs: closed simulations wait in the pack for the next ones (same trainer, shape
+    # and dtype); a failure sends the earlier ones, then FAILED; another shape, the pack
+    chained = StreamClient(comm, [0], ["nu"], max_in_flight=64, chain_s=60.0)
+    for sim, n, shape, how in ((20, 3, (1, 8), "close"), (21, 2, (1, 8), "close"),
+                               (22, 2, (1, 8), "fail"), (23, 2, (1, 8), "close"),
+                               (24, 1, (2, 4), "close"), (25, 0, (1, 8), "close")):
+        chained.open(sim, {"nu": sim / 100})
+        for k in range(n):
+            sent[(sim, k)] = field(sim, k, shape=shape)
+            chained.send(sent[(sim, k)], t=0.5 * k)
+        chained.close() if how == "close" else chained.fail("test")
+    chained_stats = chained.stats()
     for line in receive(comm, sent, lambda: comm.Iprobe(source=0, tag=TAG_HEADER)):
         print(line)
     # wait_large: copy=True fields too large to pack sent from the caller's array, send waiting
@@ -144,7 +167,7 @@ def main() -> None:
     # a slow trainer: the client waits for a send to complete and reuses its pack buffer
     # rather than allocating (and faulting in) a fresh one per pack
     scomm = comm.Dup()
-    slow = StreamClient(scomm, [0], ["nu"], max_in_flight=2, pack_bytes=1 << 20)
+    slow = StreamClient(scomm, [0], ["nu"], max_in_flight=2, pack_bytes=1 << 20, chain_s=0)
     slow_lines: list[str] = []
     n_sims, per_sim = 8, 16
     headers = iter(range(n_sims))
@@ -167,7 +190,8 @@ def main() -> None:
                       "slow_packs": len(slow_lines)}))
     # sends to oneself complete once received: only now can the clients' requests be waited
     # for (shutdown would wait for a trainer's final credit, which has no one to send it)
-    for c in (client, split, aged, large, slow):
+    print(json.dumps({"chained_stats": chained_stats}))
+    for c in (client, split, aged, chained, large, slow):
         while c._in_flight:
             c._wait_oldest()
 

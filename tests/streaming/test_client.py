@@ -25,7 +25,11 @@ def test_packs_break_where_the_samples_stop_continuing():
     large = next(x["large_stats"] for x in lines if "large_stats" in x)
     counts = next(x["counts"] for x in lines if "counts" in x)
     slow = next(x for x in lines if "slow_stats" in x)
-    packs = [x for x in lines if "sim" in x]
+    packs = [x for x in lines if "count" in x]
+    chain_order = [(x["sim"], x["count"], x["end"]) if "sim" in x
+                   else (x["control"], x["control_sim"])
+                   for x in lines if x.get("sim", 0) >= 20 or "control" in x]
+    chained = next(x["chained_stats"] for x in lines if "chained_stats" in x)
     got = [(p["sim"], p["step"], p["count"], p["shape"], p["dtype"], p["end"]) for p in packs]
     assert got == [
         (1, 0, 3, [1, 8], "float32", 0),  # steps 0-2 of one reused array
@@ -39,12 +43,23 @@ def test_packs_break_where_the_samples_stop_continuing():
         # max_pack_age_s: the third sample came 1.2 s after the pack opened
         (4, 0, 2, [1, 8], "float32", 0),
         (4, 2, 1, [1, 8], "float32", 3),
+        # chain packs: simulations 20 and 21 share one (END totals in its segment table)
+        (20, 0, 5, [1, 8], "float32", 0),
+        (23, 0, 2, [1, 8], "float32", 2),  # 24 has another shape: 23 goes alone
+        (24, 0, 1, [2, 4], "float32", 1),  # 25 sent nothing: 24's pack goes before its END
         # copy=True, too large to pack: one message each, with the sender's verdict
         (5, 0, 1, [1, 16], "float32", 0),
         (5, 1, 1, [1, 16], "float32", 0),
     ]
-    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 4
-    assert [p["verdict"] for p in packs] == [None] * 9 + [1, 0]  # the second has a NaN
+    assert [p["split"] for p in packs] == [False] * 5 + [True] * 2 + [False] * 7
+    assert [p["verdict"] for p in packs] == [None] * 12 + [1, 0]  # the second has a NaN
+    assert packs[9]["segments"] == [[20, 0, 3, 3, [0.2]], [21, 0, 2, 2, [0.21]]]
+    assert packs[9]["times"] == [0.0, 0.5, 1.0, 0.0, 0.5]
+    assert all(not p["segments"] for i, p in enumerate(packs) if i != 9)
+    # no END or FAILED overtakes the ended simulations still in a chain pack
+    assert chain_order == [(20, 5, 0), ("FAILED", 22), (23, 2, 2), (24, 1, 1), ("END", 25)]
+    assert chained["chain_packs"] == 1 and chained["messages"] == 3
+    assert chained["samples"] == 10 and chained["samples_unsent"] == 2
     assert large["waited"] == 2 and large["copies"] == 0
     # samples given to send count at once, also those still in an open pack or never sent
     sim1 = 4 * 32 + 64 + 2 * 32  # bytes: four float32 (1, 8), a float64, two (2, 4)

@@ -61,8 +61,13 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     assert sum(c["samples"] for c in clients) == 6 * 5 + 2
     # packed, the failed attempt's 2 samples were still in the client's pack: never sent
     assert sum(c["samples_unsent"] for c in clients) == (0 if single else 2)
-    # one pack per completed simulation, or one message per sample
-    assert sum(c["messages"] for c in clients) == (6 * 5 + 2 if single else 6)
+    # one message per sample, or each completed simulation in one pack, alone or in a chain
+    # pack with others (packed: the split packs' simulation 3 goes alone, the next one's
+    # samples being split)
+    messages, chains, chained = (sum(c[k] for c in clients)
+                                 for k in ("messages", "chain_packs", "chain_segments"))
+    assert messages == (6 * 5 + 2 if single else 6 - chained + chains)
+    assert chains == 0 if single or split else chains >= 1
     # unpacked, solver_simulation's states go uncopied; only the failing attempt's two arrays
     # and simulation 3's five (sent with the client's default, copy=True) were copied, or
     # sent from the caller's array with send waiting for MPI

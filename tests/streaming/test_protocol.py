@@ -14,6 +14,8 @@ from pdesurrogate.streaming.protocol import (
     Kind,
     MalformedMessage,
     all_finite,
+    chain_nbytes,
+    chain_segments,
     check_pack,
     data_header,
     decode_header,
@@ -288,3 +290,65 @@ def test_verdict_header():
     with pytest.raises(ValueError, match="verdict"):
         data_header((1, 8), np.float32, 0.0, 5, 9, [0.5], False, pack_nbytes(2, 32), count=2,
                     verdict=True)
+
+
+def chain_message(segments, n_params=1, shape=(1, 4)):
+    """Header bytes and table bytes of a chain pack of ``segments`` rows (sim, step, count,
+    end total, params)."""
+    count = sum(sg[2] for sg in segments)
+    table = np.concatenate([
+        np.array([sg[:4] for sg in segments], "<i8").reshape(-1).view(np.uint8),
+        np.array([sg[4] for sg in segments], "<f8").reshape(-1).view(np.uint8)])
+    nbytes = pack_nbytes(count, 16) + table.nbytes
+    raw = data_header(shape, np.dtype(np.float32), 0.0, segments[0][1], segments[0][0],
+                      segments[0][4], True, nbytes, count=count, chain=len(segments))
+    return raw.view(np.uint8).copy(), table
+
+
+def test_chain_pack_segments():
+    """A chain pack's header announces its segments and the bytes of their table; the table
+    comes back exact, and every inconsistency in it is refused as 'chain'."""
+    good = [(4, 0, 3, 3, [0.5]), (6, 0, 2, 5, [0.25]), (8, 0, 1, 0, [1.0])]
+    raw, table = chain_message(good)
+    h = parse_header(raw, 1)
+    assert (h.chain, h.count, h.end_total, h.sim_id) == (3, 6, 0, 4)
+    assert h.nbytes == pack_nbytes(6, 16) + chain_nbytes(3, 1) == pack_nbytes(6, 16) + 120
+    assert [tuple(sg) for sg in chain_segments(h, table)] == [
+        (4, 0, 3, 3, (0.5,)), (6, 0, 2, 5, (0.25,)), (8, 0, 1, 0, (1.0,))]
+    # an unaligned table (after float16 fields of odd size) reads the same
+    shifted = np.empty(table.nbytes + 1, np.uint8)[1:]
+    shifted[:] = table
+    assert chain_segments(h, shifted) == chain_segments(h, table)
+    bad_tables = [
+        [(4, 0, 3, 0, [0.5]), (6, 0, 2, 5, [0.25]), (8, 0, 1, 0, [1.0])],  # 4 never ended
+        [(4, 0, 3, 3, [0.5]), (4, 3, 2, 5, [0.25]), (8, 0, 1, 0, [1.0])],  # 4 twice in a row
+        [(4, 0, 3, 2, [0.5]), (6, 0, 2, 5, [0.25]), (8, 0, 1, 0, [1.0])],  # END of 2 < 3 sent
+        [(-1, 0, 3, 3, [0.5]), (6, 0, 2, 5, [0.25]), (8, 0, 1, 0, [1.0])],  # bad id
+        [(4, 0, 2, 3, [0.5]), (6, 0, 3, 5, [0.25]), (8, 0, 0, 0, [1.0])],  # empty segment
+    ]
+    for rows in bad_tables:
+        with pytest.raises(MalformedMessage) as err:
+            chain_segments(h, chain_message(rows)[1])
+        assert err.value.reason == "chain", rows
+    with pytest.raises(MalformedMessage) as err:  # counts adding up to another total
+        chain_segments(h, chain_message([(4, 0, 3, 3, [0.5]), (6, 0, 2, 5, [0.25]),
+                                         (8, 0, 2, 0, [1.0])])[1])
+    assert err.value.reason == "chain"
+    with pytest.raises(MalformedMessage) as err:
+        chain_segments(h, chain_message([(4, 0, 3, 3, [0.5]), (6, 0, 2, 5, [np.nan]),
+                                         (8, 0, 1, 0, [1.0])])[1])
+    assert err.value.reason == "non_finite_meta"
+    with pytest.raises(MalformedMessage) as err:
+        chain_segments(h, table[:-8])
+    assert err.value.reason == "chain"
+    # the header: a chain of one segment, or with an END flag of its own, is refused
+    for total, flags in ((1, 0), (3, FLAG_END)):
+        bad = raw.copy()
+        rec = bad.view(HEADER_DTYPE)
+        rec["total"], rec["flags"] = total, int(rec["flags"][0]) | flags
+        with pytest.raises(MalformedMessage) as err:
+            parse_header(bad, 1)
+        assert err.value.reason == "chain"
+    with pytest.raises(ValueError, match="chain pack"):
+        data_header((1, 4), np.dtype(np.float32), 0.0, 0, 4, [0.5], True, 100, count=3,
+                    chain=2, end_total=3)
