@@ -130,6 +130,11 @@ def build_parser():
                         "the built-in solvers' fields from 128 KiB up travel uncopied in split "
                         "packs of up to 4x this size, one message per field after one header; "
                         "0: one message (and header) per field.")
+    p.add_argument("--chain_ms", type=float, default=50.0,
+                   help="A pack whose simulation ended takes the next simulations' samples "
+                        "(same trainer, shape and dtype; up to 64) for this many milliseconds "
+                        "after the first ended: short simulations share messages (chain "
+                        "packs). 0: each simulation's last pack goes when it ends.")
     p.add_argument("--threads", type=int | None, default=None,
                    help="torch threads per trainer rank (solver ranks use 1).")
     p.add_subclass_arguments(LightningModule, "model", required=True,
@@ -163,6 +168,8 @@ def _check(cfg) -> None:
         raise ValueError(f"online config: dt must be > 0, got {cfg.dt!r}")
     if not cfg.window_mb > 0:
         raise ValueError(f"online config: window_mb must be > 0, got {cfg.window_mb!r}")
+    if not (isinstance(cfg.chain_ms, (int, float)) and cfg.chain_ms >= 0):
+        raise ValueError(f"online config: chain_ms must be >= 0, got {cfg.chain_ms!r}")
 
 
 def _under_mpi() -> bool:
@@ -335,7 +342,7 @@ def run_solver(cfg, roles, solver, names) -> int:
     run_solver_rank(roles, simulate, names, credits=cfg.credits,
                     window_bytes=max(1, int(cfg.window_mb * 2**20)),
                     pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,),
-                    max_pack_age_s=age)
+                    max_pack_age_s=age, chain_s=cfg.chain_ms / 1000)
     return 0
 
 

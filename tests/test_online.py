@@ -211,6 +211,9 @@ def test_config_errors_name_the_key(tmp_path):
     proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--pack_kb", "-1"],
                tmp_path, timeout=120)
     assert proc.returncode != 0 and "pack_kb must be an integer >= 0" in proc.stderr
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--chain_ms", "-1"],
+               tmp_path, timeout=120)
+    assert proc.returncode != 0 and "chain_ms must be >= 0, got -1" in proc.stderr
 
 
 @pytest.mark.slow
