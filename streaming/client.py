@@ -419,11 +419,8 @@ class StreamClient:
             if p.sim == self._sim:  # only the failed simulation's samples stay behind
                 self._stats["samples_unsent"] += p.n - p.start
                 p.n, p.sim = p.start, None
-            if p.closed:  # earlier simulations' segments go first
-                self._pack = p
-                self._flush_pack()
-            else:
-                self._spare.append(p.buffer)
+            self._pack = p
+            self._flush_pack()  # earlier simulations' segments go first; else kept for reuse
         elif isinstance(p, _SplitPack):
             self._stats["samples_unsent"] += len(p.arrays)
         self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,

@@ -98,6 +98,7 @@ from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
 from .scheduler import Scheduler, SchedulerServer
 
 _step_of = operator.attrgetter("step")
+_NO_TABLE = np.empty(0, np.uint8)  # the segment table of a pack that is not a chain pack
 
 
 class _Pending:
@@ -126,8 +127,9 @@ class Receiver:
         commit_bytes: the loop goes on taking messages (up to ``burst``) while the simulations
             committed since it last filled the buffer hold fewer bytes than this, so that
             several short simulations go into the buffer under one lock, with one wake-up of
-            the training thread (1 KiB fields in 16-sample simulations: 3.0 us per sample
-            against 4.2-4.8 us committing each simulation on its own); 1: each on its own.
+            the training thread (4 KiB fields in 16-sample simulations, before chain packs:
+            0.50 of raw MPI against 0.40 committing each simulation on its own, part a, six
+            alternating jobs); 1: each on its own.
         credit_bytes: a source's credit goes back as soon as the bytes taken from it since its
             last credit reach this (default 1 MiB, well below the client's 40 MiB window),
             not only at the end of a burst.
@@ -149,8 +151,8 @@ class Receiver:
             Taking in a chain pack is a stretch of Python of up to a millisecond or two with
             no MPI call to release the GIL, and at Python's default of 5 ms the training
             thread waited for it: with fast solvers a reservoir's trainer idle fraction was
-            5.1-5.8 % with chain packs at the default (``benchmarks/streaming.py
-            --part b``, two runs each), 4.1-4.4 % with 0.5 ms, as without chain packs.
+            4.95-5.44 % with chain packs at the default (``benchmarks/streaming.py --part b``,
+            three runs), 4.06-4.38 % with 0.5 ms (four runs), 4.06-4.13 % without chain packs.
     """
 
     def __init__(self, comm, buffer: TrainingBuffer, solver_ranks: Sequence[int],
@@ -187,7 +189,7 @@ class Receiver:
             raise ValueError(f"switch_interval_s must be None or > 0 seconds, got "
                              f"{switch_interval_s!r}")
         self.switch_interval_s = switch_interval_s
-        self._old_switch = sys.getswitchinterval()
+        self._old_switch: float | None = None  # the interpreter's, while the thread runs
         self._pool = ArrayPool() if pool is None else pool
         self._last_msg = time.monotonic()
         self.error: BaseException | None = None
@@ -389,7 +391,7 @@ class Receiver:
                 mpi().COMM_WORLD.Abort(1)
         finally:
             self._t1 = time.perf_counter()
-            if self.switch_interval_s is not None:
+            if self._old_switch is not None:
                 sys.setswitchinterval(self._old_switch)
             self.buffer.close()
             self._snap_done.set()  # never leave a snapshot() caller waiting
@@ -544,8 +546,11 @@ class Receiver:
         MPI = mpi()
         arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
         times = np.empty(h.count, np.float64)
-        table = np.empty(chain_nbytes(h.chain, len(h.params)) if h.chain else 0, np.uint8)
-        blocks = [*arrays, times, table] if h.chain else [*arrays, times]
+        blocks = [*arrays, times]
+        table = _NO_TABLE
+        if h.chain:
+            table = np.empty(chain_nbytes(h.chain, len(h.params)), np.uint8)
+            blocks.append(table)
         dtype = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],
                                          [MPI.Get_address(b) for b in blocks]).Commit()
         try:
