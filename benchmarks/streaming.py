@@ -31,7 +31,7 @@ uncopied, as ``advance`` never writes into them), pending-until-END commits
 (fields up to about 2 MiB travel in packs of up to 4 MiB, consecutive simulations sharing a pack
 when one fits more: chain packs, up to 64 simulations; the table's ``samples/msg``; ``--pack-kb
 0`` turns packing off, one message per sample) and, with ``--no-copy``, its split packs of
-fields from 128 KiB up (``--split-kb``): one header per pack of up to 16 fields and 16 MiB, then
+fields from 64 KiB up (``--split-kb``): one header per pack of up to 16 fields and 16 MiB, then
 each field uncopied as its own MPI message. Target: ours / raw distinct >= 0.80. The table
 reports medians over ``--repeats`` and the median of the per-repeat ratios (each ours run is
 paired with the raw runs next to it, which cancels slow drifts in background load), and

@@ -127,7 +127,7 @@ def build_parser():
     p.add_argument("--pack_kb", type=int, default=4096,
                    help="Fields of up to half this size (KiB) travel in packs of up to this "
                         "size, one message per pack (consecutive steps of one simulation); "
-                        "the built-in solvers' fields from 128 KiB up travel uncopied in split "
+                        "the built-in solvers' fields from 64 KiB up travel uncopied in split "
                         "packs of up to 4x this size, one message per field after one header; "
                         "0: one message (and header) per field.")
     p.add_argument("--chain_ms", type=float, default=50.0,

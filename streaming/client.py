@@ -50,14 +50,17 @@ moved 0.84 (0.77-0.90) of raw MPI's MB/s against 0.59 (0.57-0.63) without (four 
 jobs each).
 
 Split packs: samples sent uncopied (``copy=False``) of at least ``split_bytes`` (default
-128 KiB) are not copied into a pack either. They gather into a *split pack* of up to
+64 KiB) are not copied into a pack either. They gather into a *split pack* of up to
 ``4 * pack_bytes`` bytes and :data:`SPLIT_MAX_SAMPLES` samples: one header for the pack, then
 each sample's own array as its own MPI message (:data:`~.protocol.FLAG_SPLIT`), so a field
 crosses memory once, as in a plain ``Send`` of it, and the trainer's per-message work (header,
 bookkeeping, credits) is paid once per pack. In benchmarks/streaming.py part a
 (``--no-copy``, interleaved in one job) split packs moved 1.19x the MB/s of copied packs for
-256 KiB fields and 1.26x for 512 KiB, as much for 128 KiB, and 0.72x for 64 KiB (there a
-message per field costs more than the copy). A sample in a split pack is held until its pack
+256 KiB fields and 1.26x for 512 KiB, as much for 128 KiB, and then 0.72x for 64 KiB. Since
+the receiver probes twice before it naps (see :meth:`~.receiver.Receiver._take_messages`),
+64 KiB fields in split packs move 0.84-0.89 of raw MPI's MB/s in every job, while copied
+packs move 0.9-1.0 in the machine's fast stretches and 0.5 in its slow ones (six alternating
+jobs), hence the default. A sample in a split pack is held until its pack
 is sent and the send completes. The count bound matters: with 256 KiB fields in 100-step
 simulations, split packs of 49 fields (the byte bound alone) moved 0.1 of raw MPI's MB/s,
 packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a, ``--samples-per-sim 100``);

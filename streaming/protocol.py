@@ -106,8 +106,11 @@ DEFAULT_WINDOW_BYTES = 40 * 2**20
 # packs of small samples: at most this many payload bytes (4 MiB: 1 MiB fields go 4 per message,
 # 0.53 -> 0.76 of raw MPI's MB/s in benchmarks/streaming.py part a, against 1 MiB packs)
 DEFAULT_PACK_BYTES = 4 * 2**20
-# uncopied samples from this size up travel in split packs (FLAG_SPLIT)
-DEFAULT_SPLIT_BYTES = 128 * 2**10
+# uncopied samples from this size up travel in split packs (FLAG_SPLIT). 64 KiB fields moved
+# 0.86 (0.84-0.89) of raw MPI's MB/s in split packs against 0.78 (0.50-1.03) copied into packs,
+# which sink to 0.5 in the machine's slow stretches (benchmarks/streaming.py part a --no-copy,
+# six alternating jobs; 100-sample simulations 0.84 against 0.48, four jobs)
+DEFAULT_SPLIT_BYTES = 64 * 2**10
 
 
 class Kind(enum.IntEnum):
