@@ -153,12 +153,13 @@ _ENDED = -(1 << 62)
 
 class _SplitPack:
     """Uncopied samples being gathered into one split pack (:data:`~.protocol.FLAG_SPLIT`):
-    the callers' arrays, their times, and whether all were checked finite."""
+    the callers' arrays, their times, and whether all were checked finite; sample ``i`` is
+    step ``base + i`` (as in :class:`_Pack`)."""
 
-    __slots__ = ("arrays", "shape", "dtype", "step", "capacity", "times", "finite", "opened")
+    __slots__ = ("arrays", "shape", "dtype", "base", "capacity", "times", "finite", "opened")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, step: int, capacity: int):
-        self.shape, self.dtype, self.step, self.capacity = shape, dtype, step, capacity
+        self.shape, self.dtype, self.base, self.capacity = shape, dtype, step, capacity
         self.arrays: list[np.ndarray] = []
         self.times: list[float] = []
         self.finite = True
@@ -460,11 +461,9 @@ class StreamClient:
         into: packs and copies of large fields; the rest reuse a completed send's),
         chain_packs (DATA messages holding several simulations) and chain_segments (the
         simulations in them)."""
-        st = dict(self._stats)
         if isinstance(self._pack, _Pack):
-            st["samples"] += self._pack.unstated
-            st["bytes"] += self._pack.unstated * self._pack.fields[0].nbytes
-        return st
+            self._settle(self._pack)
+        return dict(self._stats)
 
     def __enter__(self) -> StreamClient:
         return self
@@ -532,8 +531,7 @@ class StreamClient:
         """Whether ``arr`` at ``step`` may join the open pack ``p`` holding ``n`` samples:
         room left, the next step, same shape and dtype, and not yet ``max_pack_age_s`` old
         (``send``'s fast path checks the same inline)."""
-        start = p.base if type(p) is _Pack else p.step
-        return (n < p.capacity and step == start + n and arr.shape == p.shape
+        return (n < p.capacity and step == p.base + n and arr.shape == p.shape
                 and arr.dtype == p.dtype and time.monotonic() - p.opened < self.max_pack_age_s)
 
     def _chains(self, p: _Pack, arr: np.ndarray) -> bool:
@@ -572,7 +570,7 @@ class StreamClient:
         payloads = [a.reshape(-1).view(np.uint8) for a in p.arrays]
         if n > 1:
             payloads.append(np.array(p.times, np.float64).view(np.uint8))
-        header = data_header(p.shape, p.dtype, p.times[0], p.step, self._sim, self._values,
+        header = data_header(p.shape, p.dtype, p.times[0], p.base, self._sim, self._values,
                              p.finite, nbytes, count=n, end_total=self._n_sent if end else 0,
                              split=n > 1)
         self._take_credit(self._dst, header.nbytes + nbytes)
