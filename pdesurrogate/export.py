@@ -121,9 +121,18 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         "dt": info.get("dt"),
         "normalization": extra["normalization"],
     }
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return write_export(out, config, tensors,
+                        check=lambda tmp: _check_config(config, tmp / CONFIG_NAME))
+
+
+def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check) -> Path:
+    """Write ``out/config.json`` and ``out/model.safetensors`` under a temporary name next to
+    ``out``, call ``check(tmp_dir)`` (it raises on what ``load`` would refuse), then replace
+    ``out`` by it; on any error nothing is left behind and an existing ``out`` is untouched.
+    Shared by every export layout (surrogates, PINNs)."""
     # own contiguous copies: safetensors refuses views sharing memory
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()
-               if isinstance(v, torch.Tensor)}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -132,7 +141,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
     try:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        _check_config(config, tmp / CONFIG_NAME)  # never write what load would refuse
+        check(tmp)  # never write what load would refuse
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +91,7 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
         outdir: the directory to create (written under a temporary name, then renamed).
         overwrite: replace an existing ``outdir``.
     """
-    from safetensors.torch import save_file
-
-    from pdesurrogate.export import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, _version
+    from pdesurrogate.export import FORMAT_VERSION, _version, write_export
 
     out = Path(outdir)
     if out.exists() and not overwrite:
@@ -102,24 +99,7 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
     parts, state = _config_and_tensors(source)
     config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": _version(),
               "kind": KIND, **parts}
-    # own contiguous copies: safetensors refuses views sharing memory
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        load_pinn(tmp, config)  # never write what load would refuse
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config))
 
 
 def _check_config(cfg, where: str) -> None:

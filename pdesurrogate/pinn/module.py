@@ -31,18 +31,17 @@ thousands of steps (at lr 1e-3) just growing the output to the solution's size.
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from lightning.pytorch import LightningModule
 
+from ..training.schedules import SCHEDULERS, with_schedule
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem
 
 VARIANTS = ("forward_backward", "backward")
 BOUNDARIES = ("hard", "loss")
-SCHEDULERS = ("cosine", "none")
 
 
 class PINNModule(LightningModule):
@@ -277,12 +276,4 @@ class PINNModule(LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.lr)
-        if self.scheduler == "none":
-            return opt
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total) or total < 1:
-            warnings.warn("cosine schedule needs max_epochs or max_steps; using a constant lr",
-                          stacklevel=2)
-            return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(total))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_schedule(self, opt, self.scheduler)

@@ -39,6 +39,7 @@ from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
 from .losses import relative_l2
+from .schedules import SCHEDULERS, with_schedule
 from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
@@ -101,8 +102,8 @@ class NextStepModule(LightningModule):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
-        if scheduler not in ("cosine", "none"):
-            raise ValueError(f"scheduler must be 'cosine' or 'none', got {scheduler!r}")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
         for name, v, low in (("rollout_steps", rollout_steps, 1),
                              ("curriculum_epochs", curriculum_epochs, 0),
                              ("aux_warmup_epochs", aux_warmup_epochs, 0)):
@@ -297,12 +298,4 @@ class NextStepModule(LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.scheduler == "none":
-            return opt
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total) or total < 1:
-            warnings.warn("cosine schedule needs max_epochs or max_steps; using a constant lr",
-                          stacklevel=2)
-            return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(total))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return with_schedule(self, opt, self.scheduler)
