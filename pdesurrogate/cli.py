@@ -123,6 +123,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             # Slurm's requeue signal handled between batches, never inside a held lock
             # (named by class_path, so the config.yaml Lightning saves can record it)
             callbacks.append(Namespace(class_path=deferred_signals))
+            if trainer.enable_checkpointing is False:
+                # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
+                # the Trainer is built, after this hook, and Lightning refuses a ModelCheckpoint
+                # with checkpointing off
+                self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items()
+                                         if k != "callbacks"}
             trainer.callbacks = callbacks
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set

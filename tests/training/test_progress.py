@@ -1,6 +1,7 @@
 """The progress bar every training command adds: Lightning's RichProgressBar redrawn
 ``REFRESH_PER_S`` times a second (not after every batch, Lightning's default of 100 a second,
-which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_overhead.py)."""
+which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_overhead.py); and
+``pdesurrogate fit``'s other default callback, the ``last.ckpt`` writer, and how to turn it off."""
 
 from pathlib import Path
 
@@ -47,3 +48,25 @@ def test_fit_adds_the_bar_at_refresh_per_s(tmp_path, burgers_file):
     bars = [c for c in callbacks if "ProgressBar" in c["class_path"]]
     assert bars == [{"class_path": CLASS_PATH, "init_args": {
         **bars[0]["init_args"], "refresh_rate": REFRESH_PER_S}}]
+
+
+def test_fit_writes_last_ckpt_by_default_and_none_with_checkpointing_off(tmp_path, burgers_file):
+    """The default ``ModelCheckpoint(save_last=True)`` writes ``last.ckpt``;
+    ``--trainer.enable_checkpointing false`` turns it off too (Lightning refuses a
+    ModelCheckpoint callback with checkpointing off) and the run writes no checkpoint."""
+    data = burgers_file(n_points=32, samples=6, frames=3)
+
+    def fit(root: Path, *extra: str) -> int:
+        return main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
+                     "--data.init_args.path", str(data), "--data.init_args.batch_size", "4",
+                     "--model.init_args.model.init_args.hidden_channels", "8",
+                     "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0",
+                     "--trainer.num_sanity_val_steps", "0", "--trainer.accelerator", "cpu",
+                     "--trainer.default_root_dir", str(root), "--trainer.enable_model_summary",
+                     "false", "--trainer.enable_progress_bar", "false", *extra])
+
+    assert fit(tmp_path / "on") == 0
+    assert "last.ckpt" in [p.name for p in (tmp_path / "on").rglob("*.ckpt")]
+    assert fit(tmp_path / "off", "--trainer.enable_checkpointing", "false") == 0
+    assert list((tmp_path / "off").rglob("*.ckpt")) == []
+    assert list((tmp_path / "off").rglob("config.yaml")) != []  # the run was set up and logged
