@@ -35,7 +35,7 @@ import math
 import torch
 from lightning.pytorch import LightningModule
 
-from ..training.schedules import SCHEDULERS, with_schedule
+from ..schedules import SCHEDULERS, with_schedule
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem

@@ -37,9 +37,9 @@ from torch import nn
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
+from pdesurrogate.schedules import SCHEDULERS, with_schedule
 
 from .losses import relative_l2
-from .schedules import SCHEDULERS, with_schedule
 from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
