@@ -64,7 +64,12 @@ with ``--seed 0``, ``1``, ``2`` ... and ``--json``, then ``--combine`` the files
 way (seeds 0-2, defaults), CAPE-FNO / FNO+p on the unseen values, one step / rollout:
 advection between 0.71 / 0.71 (curriculum 0.61 / 0.64), outside 0.63 / 0.86 (0.50 / 0.75);
 Burgers between 1.09 / 1.00 (1.04 / 0.97), outside 0.67 / 0.53 (0.72 / 0.62), where the
-per-seed ratios outside range from 0.24 to 1.69.
+per-seed ratios outside range from 0.24 to 1.69. The means over seeds also give, per regime,
+CAPE-FNO's mean error over all unseen values together (between and outside) over FNO+p's and
+over the parameter-blind FNO's, as the range over seeds. Seeds 0-2, no curriculum (curriculum),
+one step / rollout: against FNO+p, advection 0.57-0.76 / 0.78-0.92 (0.48-0.57 / 0.65-0.83) and
+Burgers 0.52-1.07 / 0.33-1.17 (0.51-1.14 / 0.33-1.44); against FNO, advection 0.13-0.14 /
+0.52-0.75 (0.09-0.12 / 0.49-0.68) and Burgers 0.54-0.76 / 0.26-0.43 (0.52-0.79 / 0.27-0.47).
 
 Where CAPE can help: each run also prints, per model, a group's error over its error at the
 training values ("error / error at the training values"), and ``--plot`` draws the error
@@ -383,11 +388,34 @@ def combine_runs(runs: list[dict], paths: list[str]) -> dict:
                         r["families"][name]["runs"][regime][m]["per_value"][v][q] for r in runs)
                         for q in ("one_step", "rollout")}
                         for v in fam0["runs"][regime][m]["per_value"]}
+        if "between_values" in fam0 and all(
+                "per_value" in m_row for regime_rows in fam0["runs"].values()
+                for m_row in regime_rows.values()):
+            unseen = [repr(v) for v in fam0["between_values"] + fam0["outside_values"]]
+            fam["unseen_ratio_range"] = {
+                regime: {base: {q: minmax([unseen_ratio(r["families"][name]["runs"][regime],
+                                                         base, q, unseen) for r in runs])
+                                for q in ("one_step", "rollout")}
+                         for base in ("fno_p", "fno") if base in rows}
+                for regime, rows in fam0["runs"].items() if "cape" in rows}
         for key in ("param", "train_values", "between_values", "outside_values"):
             if key in fam0:
                 fam[key] = fam0[key]
         out["families"][name] = fam
     return out
+
+
+def unseen_ratio(rows: dict, base: str, q: str, unseen: list[str]) -> float:
+    """CAPE-FNO's mean error over the ``unseen`` values (``per_value`` keys) over ``base``'s, for
+    figure ``q`` of one run's regime ``rows``: the held-out values taken together."""
+    def mean(m: str) -> float:
+        return statistics.mean(rows[m]["per_value"][v][q] for v in unseen)
+
+    return mean("cape") / mean(base)
+
+
+def minmax(xs: list[float]) -> tuple[float, float]:
+    return min(xs), max(xs)
 
 
 def print_gaps(fam: Family, res: dict) -> None:
@@ -558,6 +586,14 @@ def print_combined(result: dict, args) -> None:
             console.print(f"{name}, {regime.replace('_', ' ')}: CAPE-FNO / FNO+p per seed, "
                           + "; ".join(f"{g} {q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
                                       for g in GROUPS for q, (lo, hi) in rng[g].items()))
+        for regime, bases in fam.get("unseen_ratio_range", {}).items():
+            console.print(
+                f"{name}, {regime.replace('_', ' ')}: all unseen values together (between and "
+                "outside, mean error over them), per seed: " + "; ".join(
+                    f"CAPE-FNO / {LABELS[b]} "
+                    + ", ".join(f"{q.replace('_', '-')} {lo:.2f}-{hi:.2f}"
+                                for q, (lo, hi) in rng.items())
+                    for b, rng in bases.items()))
         print_gaps(FAMILIES[name], fam)
     write_outputs(result, args)
 

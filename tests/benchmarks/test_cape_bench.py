@@ -88,7 +88,9 @@ def _fake_run(seed: int, scale: float) -> dict:
     return {"settings": {"seed": seed, "epochs": 40, "json": f"s{seed}.json", "combine": None},
             "families": {"burgers1d": {"parameters": {"fno_p": 10, "cape": 10},
                                        "runs": {"curriculum": row},
-                                       "ratio_cape_to_fno_p": {"curriculum": ratio}}}}
+                                       "ratio_cape_to_fno_p": {"curriculum": ratio},
+                                       "train_values": [0.002], "between_values": [],
+                                       "outside_values": [0.04]}}}
 
 
 def test_combine_averages_seeds_and_refuses_other_differences(tmp_path):
@@ -113,6 +115,12 @@ def test_combine_averages_seeds_and_refuses_other_differences(tmp_path):
     assert "FNO+p between 1.00/1.00, outside 1.00/1.00" in proc.stdout
     assert math.isclose(fam["ratio_cape_to_fno_p"]["curriculum"]["between"]["rollout"], 1.0)
     assert fam["ratio_range"]["curriculum"]["seen"]["one_step"] == [0.5, 1.5]
+    # the unseen values together (here only 0.04): CAPE-FNO / FNO+p per seed is each seed's scale
+    unseen = fam["unseen_ratio_range"]["curriculum"]
+    assert list(unseen) == ["fno_p"]  # no FNO in these runs
+    for q in ("one_step", "rollout"):
+        assert unseen["fno_p"][q] == pytest.approx([0.5, 1.5])
+    assert "all unseen values together" in proc.stdout
     other = _fake_run(2, 1.0)
     other["settings"]["epochs"] = 20
     paths[1].write_text(json.dumps(other))
