@@ -380,24 +380,26 @@ def combine_runs(runs: list[dict], paths: list[str]) -> dict:
                 fam["ratio_range"][regime] = {
                     g: {q: (min(x[g][q] for x in per_seed), max(x[g][q] for x in per_seed))
                         for q in ("one_step", "rollout")} for g in GROUPS}
-        if all("per_value" in m_row for regime_rows in fam0["runs"].values()
-               for m_row in regime_rows.values()):
+        per_value = all("per_value" in m_row for regime_rows in fam0["runs"].values()
+                        for m_row in regime_rows.values())
+        if per_value:
             for regime, rows in fam["runs"].items():
                 for m, row in rows.items():
                     row["per_value"] = {v: {q: statistics.mean(
                         r["families"][name]["runs"][regime][m]["per_value"][v][q] for r in runs)
                         for q in ("one_step", "rollout")}
                         for v in fam0["runs"][regime][m]["per_value"]}
-        if "between_values" in fam0 and all(
-                "per_value" in m_row for regime_rows in fam0["runs"].values()
-                for m_row in regime_rows.values()):
+        if per_value and "between_values" in fam0:
             unseen = [repr(v) for v in fam0["between_values"] + fam0["outside_values"]]
-            fam["unseen_ratio_range"] = {
-                regime: {base: {q: minmax([unseen_ratio(r["families"][name]["runs"][regime],
-                                                         base, q, unseen) for r in runs])
-                                for q in ("one_step", "rollout")}
-                         for base in ("fno_p", "fno") if base in rows}
-                for regime, rows in fam0["runs"].items() if "cape" in rows}
+            fam["unseen_ratio_range"] = {regime: {}
+                                         for regime, rows in fam0["runs"].items() if "cape" in rows}
+            for regime, by_base in fam["unseen_ratio_range"].items():
+                for base in ("fno_p", "fno"):
+                    if base in fam0["runs"][regime]:
+                        ratios = {q: [unseen_ratio(r["families"][name]["runs"][regime], base, q,
+                                                   unseen) for r in runs]
+                                  for q in ("one_step", "rollout")}
+                        by_base[base] = {q: (min(x), max(x)) for q, x in ratios.items()}
         for key in ("param", "train_values", "between_values", "outside_values"):
             if key in fam0:
                 fam[key] = fam0[key]
@@ -412,10 +414,6 @@ def unseen_ratio(rows: dict, base: str, q: str, unseen: list[str]) -> float:
         return statistics.mean(rows[m]["per_value"][v][q] for v in unseen)
 
     return mean("cape") / mean(base)
-
-
-def minmax(xs: list[float]) -> tuple[float, float]:
-    return min(xs), max(xs)
 
 
 def print_gaps(fam: Family, res: dict) -> None:
