@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,9 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     try:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        # safetensors creates its file 0600; give it the mode the umask gave config.json, so a
+        # model shared in a group directory is readable as a whole
+        os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
         check(tmp)  # never write what load would refuse
         if out.exists():
             shutil.rmtree(out)

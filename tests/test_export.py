@@ -1,8 +1,10 @@
 """Export -> load round trips and the refusals of pdesurrogate.export (no unpickling)."""
 
 import json
+import os
 import pickle
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -56,6 +58,19 @@ def test_round_trip_identical_predictions(exported):
         s.predict(u)
     with pytest.raises(FileExistsError):
         export_surrogate(m, out)
+
+
+def test_export_files_share_the_umask_mode(tmp_path):
+    """safetensors creates its file 0600: the export gives the weights config.json's mode, so a
+    model in a shared directory is readable by whoever can read its config."""
+    m = _module(FNO(2, 2, [4], 8, 2, n_params=1))
+    old = os.umask(0o022)
+    try:
+        out = export_surrogate(m, tmp_path / "shared")
+    finally:
+        os.umask(old)
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()}
+    assert modes == {"config.json": 0o644, "model.safetensors": 0o644}
 
 
 def test_export_from_checkpoint_and_cape(tmp_path):
