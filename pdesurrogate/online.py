@@ -20,12 +20,16 @@ SIGTERM / SIGUSR1 (the launcher turns Ctrl-C and SIGTERM into SIGUSR1 for the wh
 mpiexec forwards USR1 but kills on TERM): the Lightning checkpoint (model, optimiser, step),
 each trainer's stream state (buffer contents and seen counts, committed simulations) and the
 scheduler's attempts. On a signal the trainers agree to stop, write the checkpoint, let the
-solvers finish the simulation they are in (its samples are dropped), and exit 0. ``--resume``
+solvers finish the simulation they are in (its samples are dropped), and the ranks exit 0 (the
+launcher then returns 128 + the signal's number: the run is not finished). ``--resume``
 continues to the same budget of simulations: a simulation counts as done exactly when its
 samples were committed to a trainer's buffer before the checkpoint, so none runs into training
 twice and none is lost. A dead solver rank ends the job (mpiexec kills the others; a trainer
 waiting on a silent stream gives up after ``stall_timeout``) with a message pointing at the last
 periodic checkpoint.
+
+``out/config.yaml`` holds the run's resolved settings; ``--resume`` checks them (keys in
+``RESUME_MAY_CHANGE`` may differ). A finished run is never resumed or overwritten.
 
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
 (metrics) and ``out/rollout.png`` (a validation trajectory).
@@ -51,6 +55,8 @@ import torch
 WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
 MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 CHECKPOINT = "checkpoint"
+CONFIG_FILE = "config.yaml"
+RANKS = "ranks"
 # trainer arguments the online run decides itself
 TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "logger",
                 "max_epochs", "min_epochs", "val_check_interval", "check_val_every_n_epoch",
@@ -182,16 +188,21 @@ def cmd_online(argv) -> int:
     _check(cfg)
     if _under_mpi():
         return run_rank(parser, cfg)
-    return launch(cfg, argv)
+    return launch(parser, cfg, argv)
 
 
-def launch(cfg, argv: list[str]) -> int:
-    """Start the MPI job (mpiexec) that runs this command on every rank; forward signals."""
+def launch(parser, cfg, argv: list[str]) -> int:
+    """Start the MPI job (mpiexec) that runs this command on every rank; forward signals.
+
+    Returns 0 when the run finished, 128 + the signal's number when a signal stopped it (its
+    checkpoint is resumable), 1 when the job failed."""
     from rich.console import Console
 
     console = Console(stderr=True)
     out = Path(cfg.out)
     _check_out(out, cfg.resume)
+    _check_config_file(parser, cfg, out)
+    _preflight(parser, cfg)
     n = cfg.trainers + cfg.solvers
     here = Path(sys.executable).parent / "mpiexec"
     mpiexec = cfg.mpiexec or (str(here) if here.exists() else shutil.which("mpiexec"))
@@ -203,28 +214,47 @@ def launch(cfg, argv: list[str]) -> int:
         cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
     cmd += [sys.executable, "-m", "pdesurrogate.cli", "online", *argv]
     env = {**os.environ, WORKER_ENV: "1"}
+    _write_config_file(parser, cfg, out)
+    # each rank writes its pid file once its stop handler is in place (stale ones would make a
+    # stop look deliverable before it is)
+    shutil.rmtree(out / RANKS, ignore_errors=True)
     console.print(f"[bold]online[/bold]: {cfg.trainers} trainer + {cfg.solvers} solver ranks, "
                   f"{cfg.simulations} simulations -> {out}/  (Ctrl-C or SIGTERM: checkpoint "
                   f"and stop)")
     # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    signals = {"n": 0}
+    stop: dict[str, Any] = {"signum": None, "count": 0, "sent": False}
 
-    def forward(signum, frame):
-        signals["n"] += 1
-        if signals["n"] == 1:
+    def forward_stop() -> None:
+        # mpiexec forwards SIGUSR1 to every rank, and a rank still starting up (before its
+        # handler exists) would die of it: hold the request until every rank is ready
+        if stop["signum"] is not None and not stop["sent"] and _ranks_ready(out, n):
+            proc.send_signal(signal.SIGUSR1)
+            stop["sent"] = True
+
+    def on_signal(signum, frame):
+        stop["count"] += 1
+        if stop["count"] == 1:
+            stop["signum"] = signum
             console.print(f"[yellow]online[/yellow]: got {signal.Signals(signum).name}; "
                           "asking the job to checkpoint and stop (again to kill it)")
-            proc.send_signal(signal.SIGUSR1)
+            forward_stop()
         else:
             os.killpg(proc.pid, signal.SIGKILL)
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
+                                                   signal.SIGUSR1)}
     try:
-        rc = proc.wait()
+        while True:
+            try:
+                rc = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                forward_stop()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    shutil.rmtree(out / RANKS, ignore_errors=True)
     if rc != 0:
         ck = _read_manifest(out)
         where = (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
@@ -233,22 +263,106 @@ def launch(cfg, argv: list[str]) -> int:
         console.print(f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
                       f"or raised; see its output above); {where}")
         return 1
-    summary = out / "summary.json"
-    if summary.exists():
-        s = json.loads(summary.read_text())
-        if s.get("status") == "stopped":
-            console.print(f"[yellow]online[/yellow]: stopped at step {s['global_step']}; "
-                          f"checkpoint in {out / CHECKPOINT}; continue with --resume")
+    if (_read_summary(out) or {}).get("status") == "stopped":
+        # not finished: a script or `make` running this must not go on as if it were
+        return 128 + int(stop["signum"] or signal.SIGUSR1)
     return 0
 
 
+def _ranks_ready(out: Path, n: int) -> bool:
+    return len(list((out / RANKS).glob("*.pid"))) >= n
+
+
+def _read_summary(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _check_out(out: Path, resume: bool) -> None:
+    """Refuse a run directory that would lose or mix up an earlier run's results."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a directory")
     ck = out / CHECKPOINT
+    if (_read_summary(out) or {}).get("status") == "finished":
+        raise ValueError(f"{str(out)!r} holds a finished run (summary.json, model/): nothing to "
+                         f"resume; choose another --out, or remove it to run again")
     if resume and not (ck / "manifest.json").exists():
         raise ValueError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)")
     if not resume and ck.exists():
         raise ValueError(f"{str(ck)!r} exists: pass --resume to continue that run, or choose "
                          f"another --out")
+    if not resume and (out / "model").exists():
+        raise ValueError(f"{str(out / 'model')!r} exists (an earlier run's model): choose "
+                         f"another --out, or remove it to run again")
+
+
+# keys a resumed run may change: where and how it runs, not what it trains on or trains
+RESUME_MAY_CHANGE = ("out", "resume", "mpiexec", "solvers", "threads", "stall_timeout",
+                     "credits", "window_mb", "pack_kb", "chain_ms", "checkpoint_every_n_steps",
+                     "validation.every_n_steps", "trainer.")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix[:-1]: d}
+    return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+
+
+def _config_dict(parser, cfg) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(parser.dump(cfg, skip_none=False))
+
+
+def _check_config_file(parser, cfg, out: Path) -> None:
+    """On --resume: the settings must be those the run started with (``out/config.yaml``)."""
+    saved = out / CONFIG_FILE
+    if not cfg.resume or not saved.exists():
+        return
+    import yaml
+
+    try:
+        before = _flat(yaml.safe_load(saved.read_text()))
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{str(saved)!r}: cannot read the run's config: {e}") from None
+    now = _flat(_config_dict(parser, cfg))
+    changed = [f"{k} ({before.get(k)!r} -> {now.get(k)!r})" for k in sorted(set(before) | set(now))
+               if before.get(k) != now.get(k) and not k.startswith(RESUME_MAY_CHANGE)]
+    if changed:
+        raise ValueError(f"--resume: settings differ from the run's {str(saved)!r}: "
+                         f"{'; '.join(changed)}. Resume with the same settings, e.g. "
+                         f"pdesurrogate online --config {saved} --resume")
+
+
+def _write_config_file(parser, cfg, out: Path) -> None:
+    """The resolved settings of a fresh run, for --resume to check and to reuse."""
+    if cfg.resume and (out / CONFIG_FILE).exists():
+        return
+    import yaml
+
+    d = _config_dict(parser, cfg)
+    d.pop("resume", None)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{CONFIG_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(yaml.safe_dump(d, sort_keys=False))
+    os.replace(tmp, out / CONFIG_FILE)
+
+
+def _preflight(parser, cfg) -> None:
+    """Build, once, what every rank builds from the config (solver, model, parameter box,
+    buffer): a bad value then fails here in one line, before an MPI job starts."""
+    from pdesurrogate.streaming import make_buffer
+
+    init = parser.instantiate_classes(cfg)
+    _parameter_box(cfg, init.solver)
+    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
+    try:
+        make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
+                    watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
+    except ValueError as e:
+        raise ValueError(f"online config: buffer: {e}") from None
 
 
 def _read_manifest(out: Path) -> dict | None:
@@ -278,15 +392,20 @@ def run_rank(parser, cfg) -> int:
     for s in (signal.SIGTERM, signal.SIGUSR1):
         signal.signal(s, flag)
     roles = split_roles(n_trainers=cfg.trainers)
+    out = Path(cfg.out)
+    # the launcher forwards a stop once every rank has its pid file: write it right after the
+    # handler is in place
+    pid_file = out / RANKS / f"{roles.role}{roles.rank_in_role}.pid"
     try:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
+        if roles.world.rank == 0 and os.environ.get(WORKER_ENV) != "1":
+            _write_config_file(parser, cfg, out)  # under srun/mpiexec: no launcher wrote it
         init = parser.instantiate_classes(cfg)
         solver = init.solver
         names = tuple(solver.param_names)
         box = _parameter_box(cfg, solver)
         scheduler = Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
-        out = Path(cfg.out)
-        (out / "ranks").mkdir(parents=True, exist_ok=True)
-        (out / "ranks" / f"{roles.role}{roles.rank_in_role}.pid").write_text(f"{os.getpid()}\n")
         if roles.is_trainer:
             rc = run_trainer(cfg, init, roles, solver, scheduler, names, flag)
         else:
@@ -422,9 +541,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler,
                                    stall_timeout=cfg.stall_timeout,
                                    max_pending_samples=cfg.n_steps + 1)
-    ckpt_path = None
+    ckpt_path, prior = None, {"samples": 0, "bytes": 0}
     if cfg.resume:
-        ckpt_path = _restore(out, roles, receiver, scheduler)
+        ckpt_path, prior = _restore(out, roles, receiver, scheduler)
     flag.receiver = receiver
     if flag.requested:
         receiver.request_stop()
@@ -435,7 +554,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                           data_info)
 
     def checkpoint(trainer, freeze: bool = False) -> None:
-        _write_checkpoint(out, trainer, receiver, roles, cfg, freeze)
+        _write_checkpoint(out, trainer, receiver, roles, cfg, freeze, prior)
 
     monitor = StreamMonitor(receiver, buffer, log_every_n_steps=cfg.trainer.log_every_n_steps
                             or 20, checkpoint=checkpoint,
@@ -473,16 +592,23 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         checkpoint(trainer, freeze=True)
         receiver.join()
         _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
-                None)
+                "a stop signal (checkpoint written)", None, prior)
         return 0
-    if not receiver.ended:
+    if receiver.ended:
+        ended_by = ("the stream: every simulation was delivered and the buffer drawn down "
+                    "(raise simulations for more steps)")
+    else:
         # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
         # let the solvers finish the ones they are in (dropped) and end the stream
         receiver.snapshot(freeze=True)
+        ended_by = "the trainer's limit (max_steps or max_time)"
     receiver.join()
+    # each trainer rank validates on the same held-out set; Lightning's advice to validate on
+    # one device is about uneven shards, which it pads, and the mean it reports stays a mean
+    warnings.filterwarnings("ignore", message="Using `DistributedSampler` with the dataloaders")
     val = trainer.validate(module, datamodule=dm, verbose=False)[0]
-    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished", val,
-            module=module, val_u=val_u, val_p=val_p)
+    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
+            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
     return 0
 
 
@@ -493,10 +619,15 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool) -> None:
-    """Collective over the trainer ranks: stage every file, then rank 0 swaps the directory."""
+def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
+                      prior: dict) -> None:
+    """Collective over the trainer ranks: stage every file, then rank 0 swaps the directory.
+    ``prior``: samples and bytes received by the legs before a resume."""
     comm, rank = roles.comm, roles.rank_in_role
     snap = receiver.snapshot(freeze=freeze)
+    got = receiver.stats()
+    snap["received"] = {"samples": prior["samples"] + got["samples"],
+                        "bytes": prior["bytes"] + got["bytes"]}
     final, stage, old = out / CHECKPOINT, out / f"{CHECKPOINT}.partial", out / f"{CHECKPOINT}.old"
     if rank == 0:
         shutil.rmtree(stage, ignore_errors=True)
@@ -521,8 +652,9 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool) ->
     comm.Barrier()
 
 
-def _restore(out: Path, roles, receiver, scheduler) -> str:
-    """Load this rank's stream state and the scheduler's; return the Lightning checkpoint."""
+def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
+    """Load this rank's stream state and the scheduler's; return the Lightning checkpoint and
+    what this rank had received up to the checkpoint."""
     ck = out / CHECKPOINT
     manifest = _read_manifest(out)
     if manifest is None:
@@ -541,15 +673,17 @@ def _restore(out: Path, roles, receiver, scheduler) -> str:
     sched = dict(states[0]["scheduler"])
     sched["done"] = done
     scheduler.load_state_dict(sched)
-    receiver.restore(states[roles.rank_in_role])
-    return str(ck / "model.ckpt")
+    mine = states[roles.rank_in_role]
+    receiver.restore(mine)
+    prior = {"samples": 0, "bytes": 0, **mine.get("received", {})}
+    return str(ck / "model.ckpt"), prior
 
 
 # -- end of run -------------------------------------------------------------------------------
-def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, val,
-            module=None, val_u=None, val_p=None) -> None:
+def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
+            val, prior, module=None, val_u=None, val_p=None) -> None:
     comm = roles.comm
-    mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(),
+    mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(), "prior": prior,
             "buffer": receiver.buffer.stats(), "monitor": monitor.summary,
             "committed_sims": sorted(receiver.committed_sims)}
     everyone = comm.gather(mine, root=0)
@@ -558,12 +692,15 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
     sched = scheduler.counts()
     committed = sorted(s for r in everyone for s in r["committed_sims"])
     summary: dict[str, Any] = {
-        "status": status, "global_step": int(trainer.global_step), "train_seconds": train_s,
+        "status": status, "ended_by": ended_by, "resumed": bool(cfg.resume),
+        "global_step": int(trainer.global_step), "train_seconds": train_s,
         "simulations": cfg.simulations, "committed_simulations": len(committed),
         "committed_sim_ids": committed, "scheduler": sched,
         "abandoned_sim_ids": sorted(scheduler.abandoned),
-        "samples_received": sum(r["receiver"]["samples"] for r in everyone),
-        "mb_received": sum(r["receiver"]["bytes"] for r in everyone) / 1e6,
+        # over the whole run: what earlier legs received up to their checkpoint, plus this one
+        "samples_received": sum(r["prior"]["samples"] + r["receiver"]["samples"]
+                                for r in everyone),
+        "mb_received": sum(r["prior"]["bytes"] + r["receiver"]["bytes"] for r in everyone) / 1e6,
         "malformed_messages": sum(r["receiver"]["malformed"] for r in everyone),
         "sims_failed": sum(r["receiver"]["sims_failed"] for r in everyone),
         # received but not trained on: incomplete, malformed or over max_pending_samples
@@ -631,12 +768,13 @@ def _print_summary(s: dict, out: Path) -> None:
 
     t = Table(title=f"online run: {s['status']}", show_header=False)
     t.add_row("training steps", str(s["global_step"]))
+    t.add_row("training ended by", s["ended_by"])
     t.add_row("simulations committed", f"{s['committed_simulations']} of {s['simulations']}")
     t.add_row("simulations abandoned", str(len(s["abandoned_sim_ids"])))
     t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
     t.add_row("simulations dropped (incomplete)", str(s["sims_dropped"]))
     t.add_row("malformed messages", str(s["malformed_messages"]))
-    t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.1f}")
+    t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.3g}")
     t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
     if "validation" in s:
         rel = s["validation"].get("val/rel_l2", float("nan"))
@@ -644,5 +782,9 @@ def _print_summary(s: dict, out: Path) -> None:
     if "model" in s:
         t.add_row("exported model", s["model"])
         t.add_row("plots", ", ".join(s["plots"]))
+        if not any(p.endswith("online.png") for p in s["plots"]):
+            t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
     t.add_row("summary", str(out / "summary.json"))
+    if s["status"] == "stopped":
+        t.add_row("continue with", f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
     Console(stderr=True).print(t)

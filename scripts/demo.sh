@@ -7,11 +7,20 @@ cd "$(dirname "$0")/.."
 PDS=${PDS:-.venv/bin/pdesurrogate}
 OUT=runs/demo
 SIMS=${SIMS:-400}
-rm -rf "$OUT"
-mkdir -p "$OUT"
+RESUME=()
+if [ -f "$OUT/checkpoint/manifest.json" ] && grep -qs '"status": "stopped"' "$OUT/summary.json"
+then
+  echo "== $OUT holds a stopped demo run: resuming it (rm -rf $OUT to start over)"
+  RESUME=(--resume)
+else
+  rm -rf "$OUT"
+  mkdir -p "$OUT"
+fi
 
 echo "== 1/3 online: 3 solver ranks -> MPI -> 1 trainer rank (FNO), $SIMS simulations"
-$PDS online --config configs/online/burgers_fno.yaml --out "$OUT" --simulations "$SIMS"
+# a stopped run exits non-zero, so the demo stops there too
+$PDS online --config configs/online/burgers_fno.yaml --out "$OUT" --simulations "$SIMS" \
+  "${RESUME[@]}"
 
 echo "== 2/3 generate: 16 unseen Burgers trajectories (same solver settings) -> $OUT/test.nc"
 $PDS generate --config configs/data/burgers1d.yaml --samples 16 --seed 777 --t_end 0.5 \
@@ -30,5 +39,6 @@ Results in $OUT/:
   rollout.png       a validation trajectory: prediction vs truth, error vs time
   csv/, tensorboard/  logs (tensorboard --logdir $OUT/tensorboard)
   test.nc, prediction.nc, prediction.png   inference on unseen data
-Stop an online run with Ctrl-C: it writes $OUT/checkpoint/; add --resume to continue.
+Stop an online run with Ctrl-C: it writes $OUT/checkpoint/; add --resume to continue
+(make demo resumes a stopped demo run by itself).
 TXT

@@ -139,7 +139,8 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
         log, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 0, log
+    assert proc.returncode == 128 + signal.SIGTERM, log  # stopped, not finished: resumable
+    assert "continue with" in log and "--resume" in log, log
     # the checkpoint says what it holds: no "defaulting to weights_only=False" log per checkpoint
     assert "was not set, defaulting" not in log, log
     first = summary(out)
@@ -152,6 +153,10 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     # a fresh run into the same directory must not silently overwrite the checkpoint
     again = run(["--config", str(cfg), "--out", str(out)], tmp_path)
     assert again.returncode == 2 and "--resume" in again.stderr
+    # nor may a resume change what the run trains on
+    again = run(["--config", str(cfg), "--out", str(out), "--resume", "--simulations", "61"],
+                tmp_path)
+    assert again.returncode == 2 and "simulations (60 -> 61)" in again.stderr, again.stderr
 
     proc = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -161,7 +166,12 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     assert second["sims_duplicate"] == 0  # none trained on twice
     assert second["global_step"] > first["global_step"]  # optimiser state and step restored
     new = set(second["committed_sim_ids"]) - before
-    assert second["samples_received"] == 7 * len(new)  # only the missing ones ran again
+    # only the missing ones ran again; the count covers both legs
+    assert second["trainers"][0]["receiver"]["samples"] == 7 * len(new)
+    assert second["samples_received"] == 7 * 60
+    # a finished run is never resumed into (that would replace its model)
+    again = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
+    assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr
 
 
 def test_failing_simulations_are_resubmitted_with_a_new_seed(tmp_path):
@@ -214,6 +224,12 @@ def test_config_errors_name_the_key(tmp_path):
     proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--chain_ms", "-1"],
                tmp_path, timeout=120)
     assert proc.returncode != 0 and "chain_ms must be >= 0, got -1" in proc.stderr
+    # values only the ranks' constructors check fail before any MPI job starts
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--buffer.watermark", "61"],
+               tmp_path, timeout=120)
+    assert proc.returncode == 2 and "buffer: watermark must be <= capacity (60), got 61" in (
+        proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow
