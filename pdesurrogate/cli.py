@@ -11,15 +11,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-
-from rich.console import Console
+from pathlib import Path
 
 from pdesurrogate.allocator import tune_malloc
 
-console = Console(stderr=True)
+
+def console():
+    """A rich console on stderr. Imported late on purpose: typing caches unions and hands out
+    the first of ``Union[float, int]`` / ``Union[int, float]`` for both, and with rich imported
+    first Lightning's Trainer arguments come out ``Union[float, int]``, so jsonargparse parsed
+    ``--trainer.limit_train_batches 1`` as 1.0 (every batch). Lightning must load first."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -35,7 +43,7 @@ def _generate_parser():
             "random initial conditions and parameters. Example: pdesurrogate generate "
             "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc"
         ),
-        exit_on_error=True,
+        exit_on_error=False,  # main() prints the error without the usage
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
     p.add_subclass_arguments(
@@ -80,7 +88,7 @@ def cmd_generate(argv: Sequence[str]) -> int:
         init.solver, cfg.out, samples=cfg.samples, times=times, seed=cfg.seed,
         batch_size=cfg.batch_size, workers=cfg.workers, max_retries=cfg.max_retries,
     )
-    console.print(
+    console().print(
         f"[green]wrote[/green] {report.path}: {report.samples} samples in {report.seconds:.1f} s "
         f"({report.samples_per_second:.1f} samples/s)"
     )
@@ -101,8 +109,16 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
 
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
 
+    ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
+
     class CLI(LightningCLI):
         def before_instantiate_classes(self) -> None:
+            ckpt["path"] = self.config[self.subcommand].get("ckpt_path")
+            if self.subcommand == "test" and not ckpt["path"]:
+                # Lightning would score the model's initial random weights
+                raise ValueError("pdesurrogate test needs --ckpt_path: a checkpoint written by "
+                                 "pdesurrogate fit (e.g. .../checkpoints/last.ckpt), tested with "
+                                 "the config.yaml that fit saved next to it")
             # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
             trainer = self.config[self.subcommand].trainer
             if trainer.logger in (None, True):
@@ -133,13 +149,20 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-    CLI(
-        LightningModule, LightningDataModule,
-        subclass_mode_model=True, subclass_mode_data=True,
-        trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True)]},
-        save_config_kwargs={"overwrite": True},
-        args=[subcommand, *argv],
-    )
+    try:
+        CLI(
+            LightningModule, LightningDataModule,
+            subclass_mode_model=True, subclass_mode_data=True,
+            trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True)]},
+            save_config_kwargs={"overwrite": True},
+            # a parse error reaches main() as an exception, which prints it without the usage
+            parser_kwargs={"exit_on_error": False, subcommand: {"exit_on_error": False}},
+            args=[subcommand, *argv],
+        )
+    except RuntimeError as err:
+        if ckpt.get("path") and ("size mismatch" in str(err) or "Missing key(s)" in str(err)):
+            raise _checkpoint_mismatch(err, ckpt["path"]) from None
+        raise
     return 0
 
 
@@ -149,6 +172,18 @@ def cmd_fit(argv: Sequence[str]) -> int:
 
 def cmd_test(argv: Sequence[str]) -> int:
     return _lightning_cli("test", argv)
+
+
+def _checkpoint_mismatch(err: RuntimeError, ckpt: str) -> ValueError:
+    """The error for a checkpoint whose weights do not fit the model the config builds; the
+    usual cause is a fit run with ``--model.*`` overrides that the plain config lacks."""
+    saved = Path(ckpt).parent.parent / "config.yaml"
+    hint = (f"test with the config that fit saved: --config {saved}" if saved.exists() else
+            "test with the config the checkpoint was trained with (fit saves it as config.yaml "
+            "next to its checkpoints/ folder)")
+    first = (str(err).strip().splitlines()[1:2] or [""])[0].strip()
+    return ValueError(f"{ckpt!r} does not fit the model this config builds ({first} ...); "
+                      f"{hint}")
 
 
 # -- export / predict -------------------------------------------------------------------------
@@ -166,7 +201,7 @@ def cmd_export(argv: Sequence[str]) -> int:
     if not os.path.isfile(args.ckpt):
         p.error(f"checkpoint {args.ckpt!r} does not exist")
     out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite)
-    console.print(f"[green]exported[/green] {out}")
+    console().print(f"[green]exported[/green] {out}")
     return 0
 
 
@@ -189,13 +224,13 @@ def cmd_predict(argv: Sequence[str]) -> int:
 
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device)
-    console.print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
+    console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
                   f"{rep.steps} steps")
     if rep.rel_l2 is not None:
-        console.print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
+        console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
     if rep.plot:
-        console.print(f"plot: {rep.plot}")
+        console().print(f"plot: {rep.plot}")
     return 0
 
 
@@ -207,6 +242,34 @@ def cmd_online(argv: Sequence[str]) -> int:
 
 
 # -- dispatch ---------------------------------------------------------------------------------
+# lines of jsonargparse's union errors that repeat what the innermost error already says
+_PARSE_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
+                "Given value type:", "Given value:", "Expected a <class 'NoneType'>")
+
+
+def condense_parse_error(message: str) -> str:
+    """jsonargparse's error for a nested class (``Parser key "model": ... Errors: - Problem
+    with given class_path ...``, dozens of lines with the whole value printed twice) reduced
+    to its innermost errors, each prefixed by the path of keys and classes that leads to it."""
+    path: list[tuple[int, str]] = []
+    leaves = []
+    for line in message.splitlines():
+        text = line.strip()
+        if not text or text.removeprefix("- ").startswith(_PARSE_NOISE):
+            continue
+        indent = len(line) - len(line.lstrip())
+        while path and path[-1][0] >= indent:
+            path.pop()
+        key = re.fullmatch(r'Parser key "([^"]+)":', text)
+        cls = re.fullmatch(r"- Problem with given class_path '([^']+)':", text)
+        if key or cls:
+            path.append((indent, key.group(1) if key else f"({cls.group(1)})"))
+            continue
+        where = " > ".join(p for _, p in path)
+        leaves.append(f"{where}: {text.removeprefix('- ')}" if where else text)
+    return "\n".join(leaves) or message
+
+
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
     "generate": ("run a solver and write a dataset file", cmd_generate),
     "fit": ("train a surrogate (LightningCLI: --config configs/fit/NAME.yaml)", cmd_fit),
@@ -275,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda record: not str(record.msg).startswith("💡 Tip:"))
     try:
         return COMMANDS[argv[0]][1](argv[1:])
+    except argparse.ArgumentError as exc:
+        if os.environ.get("PDESURROGATE_DEBUG"):
+            raise
+        print(f"pdesurrogate {argv[0]}: error: {condense_parse_error(str(exc))}\n"
+              f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise

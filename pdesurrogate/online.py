@@ -78,6 +78,7 @@ def build_parser():
             "Online training: solver ranks stream samples over MPI into Lightning training "
             "(nothing is written to disk but the logs, checkpoints and the exported model). "
             "Example: pdesurrogate online --config configs/online/burgers_fno.yaml"),
+        exit_on_error=False,  # the command prints the error without the usage
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
     p.add_argument("--out", type=str, default="runs/online",

@@ -1,5 +1,9 @@
 """The `pdesurrogate` command: help, generate end to end, and clear errors on bad input."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +11,8 @@ import torch
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import open_dataset
 from pdesurrogate.solvers import Advection1D
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_subcommands(capsys):
@@ -71,17 +77,54 @@ workers: 1
 
 def test_generate_misspelt_config_key_names_it(tmp_path, capsys):
     cfg = _write(tmp_path / "bad.yaml", "solver:\n  class_path: Advection1D\nsampels: 3\n")
-    with pytest.raises(SystemExit):
-        main(["generate", "--config", cfg, "--out", str(tmp_path / "x.nc")])
-    assert "sampels" in capsys.readouterr().err
+    assert main(["generate", "--config", cfg, "--out", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "sampels" in err and "usage" not in err  # the error alone, not the option list
     assert not (tmp_path / "x.nc").exists()
 
 
 def test_generate_misspelt_solver_argument_names_it(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main(["generate", "--solver", "Advection1D", "--solver.init_args.n_pointz", "8",
-              "--out", str(tmp_path / "x.nc")])
-    assert "n_pointz" in capsys.readouterr().err
+    assert main(["generate", "--solver", "Advection1D", "--solver.init_args.n_pointz", "8",
+                 "--out", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("pdesurrogate generate: error: solver > (pdesurrogate.solvers.Advection1D): "
+                      "Option 'n_pointz' is not accepted"), err
+    assert len(err) == 2  # and a pointer to --help; not jsonargparse's nested union dump
+
+
+def test_condense_parse_error_keeps_the_innermost_errors_with_their_path():
+    from pdesurrogate.cli import condense_parse_error
+
+    msg = """Parser key "model":
+  Does not validate against any of the Union subtypes
+  Subtypes: [<class 'lightning.pytorch.core.module.LightningModule'>, <class 'NoneType'>]
+  Errors:
+    - Problem with given class_path 'pdesurrogate.training.NextStepModule':
+        Parser key "model":
+          Does not validate against any of the Union subtypes
+          Errors:
+            - Problem with given class_path 'pdesurrogate.models.FNO':
+                Option 'hiden_channels' is not accepted
+            - Expected a <class 'NoneType'>
+          Given value type: <class 'dict'>
+          Given value: {'class_path': 'pdesurrogate.models.FNO'}
+    - Expected a <class 'NoneType'>
+  Given value type: <class 'dict'>"""
+    assert condense_parse_error(msg) == (
+        "model > (pdesurrogate.training.NextStepModule) > model > (pdesurrogate.models.FNO): "
+        "Option 'hiden_channels' is not accepted")
+    assert condense_parse_error("unrecognized arguments: --x 1") == "unrecognized arguments: --x 1"
+
+
+def test_trainer_integer_limits_stay_integers():
+    """``--trainer.limit_train_batches 1`` is one batch, not 100 % (1.0): with rich imported
+    before Lightning, typing's union cache made jsonargparse parse it as a float."""
+    cfg = ROOT / "configs" / "fit" / "fno_burgers.yaml"
+    out = subprocess.run([sys.executable, "-m", "pdesurrogate.cli", "fit", "--config", str(cfg),
+                          "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches",
+                          "0.5", "--print_config"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "limit_train_batches: 1\n" in out.stdout and "limit_val_batches: 0.5\n" in out.stdout
 
 
 def test_generate_bad_value_is_one_clear_error(tmp_path, capsys):
@@ -101,3 +144,10 @@ def test_solver_registry_and_make_solver():
     assert isinstance(make_solver("advection1d", n_points=16), Advection1D)
     with pytest.raises(ValueError, match="unknown solver 'burgers'"):
         make_solver("burgers")
+
+
+def test_test_without_a_checkpoint_is_refused(capsys):
+    """Lightning would score the model's initial random weights."""
+    cfg = ROOT / "configs" / "fit" / "fno_burgers.yaml"
+    assert main(["test", "--config", str(cfg)]) == 2
+    assert "needs --ckpt_path" in capsys.readouterr().err

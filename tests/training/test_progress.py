@@ -1,7 +1,8 @@
 """The progress bar every training command adds: Lightning's RichProgressBar redrawn
 ``REFRESH_PER_S`` times a second (not after every batch, Lightning's default of 100 a second,
 which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_overhead.py); and
-``pdesurrogate fit``'s other default callback, the ``last.ckpt`` writer, and how to turn it off."""
+``pdesurrogate fit``'s other default callback, the ``last.ckpt`` writer, and how to turn it off;
+``pdesurrogate test``'s error for a checkpoint that does not fit the config."""
 
 from pathlib import Path
 
@@ -70,3 +71,28 @@ def test_fit_writes_last_ckpt_by_default_and_none_with_checkpointing_off(tmp_pat
     assert fit(tmp_path / "off", "--trainer.enable_checkpointing", "false") == 0
     assert list((tmp_path / "off").rglob("*.ckpt")) == []
     assert list((tmp_path / "off").rglob("config.yaml")) != []  # the run was set up and logged
+
+
+def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, burgers_file,
+                                                                      capsys):
+    """A fit with ``--model.*`` overrides, then ``pdesurrogate test`` with the plain config:
+    one error that points at the config the fit saved (which then works), not a page of
+    state-dict size mismatches."""
+    data = burgers_file(n_points=32, samples=6, frames=3)
+    cfg = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
+    quiet = ["--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
+             "--trainer.accelerator", "cpu"]
+    assert main(["fit", "--config", cfg, "--data.init_args.path", str(data),
+                 "--data.init_args.batch_size", "4",
+                 "--model.init_args.model.init_args.hidden_channels", "8",
+                 "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+                 "--trainer.default_root_dir", str(tmp_path), *quiet]) == 0
+    (ckpt,) = tmp_path.rglob("last.ckpt")
+    capsys.readouterr()
+    rc = main(["test", "--config", cfg, "--data.init_args.path", str(data),
+               "--ckpt_path", str(ckpt), *quiet])
+    err = capsys.readouterr().err
+    saved = ckpt.parent.parent / "config.yaml"
+    assert rc == 2 and "does not fit the model this config builds" in err, err
+    assert f"--config {saved}" in err and len(err.splitlines()) == 2, err
+    assert main(["test", "--config", str(saved), "--ckpt_path", str(ckpt)]) == 0
