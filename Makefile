@@ -7,16 +7,20 @@ TORCH  ?= torch==2.13.0
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup demo test test-all test-slurm bench lint clean
+.PHONY: help setup demo test test-all test-slurm bench lint clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make demo      set up if needed, then run the demo (generate -> fit -> predict)"
-	@echo "make test      set up if needed, then run the fast tests"
-	@echo "make test-all  also run the tests marked slow"
+	@echo "make demo        set up if needed, then the demo: an online run (solver ranks -> MPI ->"
+	@echo "                 FNO training) -> generate unseen data -> predict; results in runs/demo/"
+	@echo "make test        set up if needed, then run the fast tests"
+	@echo "make test-all    also run the tests marked slow"
 	@echo "make test-slurm  submit slurm/*.sbatch to a local Slurm it starts (root; apt-get installs it)"
-	@echo "make bench     run the benchmarks in benchmarks/"
-	@echo "make setup     create $(VENV) and install the project editable (TORCH=$(TORCH))"
+	@echo "make bench       the solver benchmark against exponax (installs the bench extra); the"
+	@echo "                 other benchmarks run one by one: python benchmarks/NAME.py --help"
+	@echo "make lint        ruff check ."
+	@echo "make setup       create $(VENV) and install the project editable (TORCH=$(TORCH))"
+	@echo "make clean       remove $(VENV) and build files (your results in runs/ stay)"
 
 setup: $(STAMP)
 
@@ -48,4 +52,4 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) build *.egg-info
