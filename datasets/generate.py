@@ -7,6 +7,11 @@ batch is solved with one torch thread, so the file's contents do not depend on `
 With ``workers > 1`` a process pool solves batches concurrently and the parent writes them in
 order (a bounded number in flight, so memory stays bounded).
 
+The output path is checked before anything is solved: a folder there is an error, a missing
+parent folder is created. SIGTERM (when no handler is installed) and Ctrl-C stop a run cleanly:
+the worker processes are terminated and the temporary file is removed; SIGTERM then exits
+with status ``128 + 15``.
+
 A batch raising :class:`~pdesurrogate.solvers.base.SolverDivergedError` is redrawn with the next
 ``attempt`` up to ``max_retries`` times; redraws are counted in the report and in the file attr
 ``diverged_batches``. When a batch still diverges, :class:`GenerationError` is raised and no
@@ -23,6 +28,9 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -114,6 +122,11 @@ _WORKER_SOLVER: Solver | None = None
 
 def _init_worker(solver: Solver) -> None:
     global _WORKER_SOLVER
+    # the parent ends the pool on Ctrl-C or SIGTERM: a worker must not raise KeyboardInterrupt
+    # of its own (a terminal signals the whole process group) nor run the parent's SIGTERM
+    # handler, inherited through fork, which would keep it alive past terminate()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # one thread per process: the pool supplies the parallelism, and results match workers=1
     torch.set_num_threads(1)
     _WORKER_SOLVER = solver
@@ -122,6 +135,87 @@ def _init_worker(solver: Solver) -> None:
 def _worker_task(batch: int, size: int, seed: int, times: list[float], max_retries: int) -> dict:
     assert _WORKER_SOLVER is not None, "worker not initialised"
     return _solve_batch(_WORKER_SOLVER, batch, size, seed, times, max_retries)
+
+
+class _Terminated(SystemExit):
+    """SIGTERM arrived during :func:`generate_dataset`; the exit status is ``128 + signum``."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds(message: str):
+    """While the block runs, SIGTERM prints ``message`` to stderr and raises
+    :class:`_Terminated` in the main thread.
+
+    SIGTERM's default action ends the process on the spot: no cleanup runs, so the temporary
+    file stays and forked workers (which hold their task pipe open themselves) never exit. A
+    handler somebody else installed, or a call from another thread, is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        print(message, file=sys.stderr)
+        raise _Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _output_path(path: str | os.PathLike, example: str) -> Path:
+    """``path`` as a :class:`Path` whose folder exists (missing folders are created).
+
+    Raises ``IsADirectoryError`` if ``path`` is a folder (suggesting the file name ``example``
+    in it), else the ``OSError`` of creating its folder, naming the folder.
+    """
+    p = Path(path)
+    if p.is_dir() or p.name in ("", ".", ".."):
+        raise IsADirectoryError(f"output {str(path)!r} is a folder; expected a file name such as "
+                                f"{str(p / example)!r}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((q for q in (p.parent, *p.parent.parents) if q.exists() and not q.is_dir()),
+                       p.parent)
+        raise NotADirectoryError(f"cannot create the folder {str(p.parent)!r} for output "
+                                 f"{str(path)!r}: {str(blocker)!r} is a file") from None
+    except OSError as e:
+        raise type(e)(e.errno, f"cannot create the folder {str(p.parent)!r} for output "
+                      f"{str(path)!r}: {e.strerror}") from None
+    return p
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate ``pool``'s worker processes now, without waiting for their current batches.
+
+    As ``ProcessPoolExecutor.terminate_workers`` (Python 3.14) does: shut down without
+    waiting, then terminate and reap each process.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(ValueError, ProcessLookupError):  # already ended and closed
+            proc.terminate()
+    for proc in processes:
+        with contextlib.suppress(ValueError):
+            proc.join(timeout=5)
+
+
+def _stop_workers_on_error(pool: ProcessPoolExecutor):
+    """An ``ExitStack.push`` callback: on any exception (Ctrl-C, SIGTERM, a failed batch)
+    terminate the workers instead of waiting for the batches they are solving."""
+
+    def on_exit(exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            _stop_workers(pool)
+        return False  # the exception propagates
+
+    return on_exit
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -160,7 +254,9 @@ def generate_dataset(
             needs no pickling of the solver; ``"spawn"`` otherwise).
 
     Returns:
-        :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging.
+        :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging,
+        ``IsADirectoryError`` when ``path`` is a folder; on SIGTERM, ``SystemExit(143)`` after
+        the cleanup (nothing under ``path``, no temporary file, no worker left).
     """
     samples = _check_int("samples", samples, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
@@ -176,6 +272,7 @@ def generate_dataset(
     n_batches = math.ceil(samples / batch_size)
     sizes = [min(batch_size, samples - b * batch_size) for b in range(n_batches)]
     workers = min(workers, n_batches)
+    path = _output_path(path, f"{solver.name}.nc")
 
     grid = tuple(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) for g in solver.grid)
     grid_names = tuple(getattr(solver, "grid_names", None) or default_grid_names(len(grid)))
@@ -187,6 +284,8 @@ def generate_dataset(
     start_time = time.perf_counter()
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_sigterm_unwinds(f"generate: stopped by SIGTERM; nothing is written "
+                                             f"to {str(path)!r}"))
         pool = None
         if workers > 1:
             if mp_context is None:
@@ -194,6 +293,7 @@ def generate_dataset(
             pool = stack.enter_context(ProcessPoolExecutor(
                 workers, mp_context=mp.get_context(mp_context), initializer=_init_worker,
                 initargs=(solver,)))
+            stack.push(_stop_workers_on_error(pool))
             # start the workers before the output file is open: a forked child must not
             # inherit an HDF5 file open for writing
             pool.submit(int).result()
@@ -229,7 +329,7 @@ def generate_dataset(
         writer.set_attrs(**extra)
     seconds = time.perf_counter() - start_time
     return GenerateReport(
-        path=Path(path), samples=samples, seconds=seconds,
+        path=path, samples=samples, seconds=seconds,
         samples_per_second=samples / seconds if seconds > 0 else float("inf"),
         retries=retries, batches=n_batches, workers=workers,
         linear_stats=summarize_linear_stats(all_stats) if has_stats else None,
@@ -239,16 +339,12 @@ def generate_dataset(
 def _run_pool(pool: ProcessPoolExecutor, tasks: list[tuple], workers: int, store) -> None:
     """Solve ``tasks`` in ``pool``, passing results to ``store`` in task order."""
     pending: deque = deque()
-    try:
-        for task in tasks:
-            pending.append(pool.submit(_worker_task, *task))
-            if len(pending) >= 2 * workers:  # bounded in flight: bounded memory
-                store(pending.popleft().result())
-        while pending:
+    for task in tasks:
+        pending.append(pool.submit(_worker_task, *task))
+        if len(pending) >= 2 * workers:  # bounded in flight: bounded memory
             store(pending.popleft().result())
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
+    while pending:
+        store(pending.popleft().result())
 
 
 class _progress_bar:

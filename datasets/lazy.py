@@ -173,12 +173,14 @@ class GroupedSource:
 class LazyArray:
     """Read-on-index ``(N, T, C, *grid)`` float32 array over ``sources`` (channels in order).
 
-    ``get(name)`` returns the named HDF5 dataset, opened by the calling process.
+    ``get(name)`` returns the named HDF5 dataset, opened by the calling process; ``where``
+    (the file) names it in read errors.
     """
 
     def __init__(self, get: Callable[[str], h5py.Dataset], sources: Sequence,
-                 shape: Sequence[int]):
+                 shape: Sequence[int], where: str = "dataset"):
         self._get = get
+        self.where = where
         self.sources = list(sources)
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(np.float32)
@@ -213,8 +215,15 @@ class LazyArray:
         if nn == 0 or nt == 0:
             out = np.zeros((nn, nt, *self.shape[2:]), np.float32)
         else:
-            parts = [np.asarray(s.read(self._get, nsel, tsel), dtype=np.float32)
-                     for s in self.sources]
+            try:
+                parts = [np.asarray(s.read(self._get, nsel, tsel), dtype=np.float32)
+                         for s in self.sources]
+            except OSError as e:
+                if self.where in str(e):  # already says which file (the reader's open errors)
+                    raise
+                # h5py's read errors name neither the file nor the part being read
+                raise type(e)(f"{self.where!r}: reading samples {key[0]!r}, times {key[1]!r} "
+                              f"failed: {e}") from None
             out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
             if not (out.flags.writeable and out.flags.c_contiguous):  # broadcast views
                 out = np.array(out, dtype=np.float32, order="C")

@@ -140,7 +140,8 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
     (default: all) of ``data`` (a view or a file path).
 
     Streams over ``data.u[i, t0:t1]`` blocks of at most :data:`BLOCK_BYTES`; the result does
-    not depend on the block size beyond float64 round-off.
+    not depend on the block size beyond float64 round-off. Raises ``ValueError`` naming the file,
+    variable, channel (or parameter) and first trajectory where a value is NaN or infinite.
     """
     if not isinstance(data, FieldData):
         data = open_dataset(data)
@@ -154,12 +155,47 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
     axes = tuple(a for a in range(2 + len(grid)) if a != 1)  # block is (t, C, *grid)
     for i in idx:
         for t0 in range(0, t, step):
-            run.add(data.u[int(i), t0: t0 + step], axes)
+            block = data.u[int(i), t0: t0 + step]
+            run.add(block, axes)
+            if not np.all(np.isfinite(run.mean)):  # C values: cheaper than checking the block
+                raise _non_finite(data, int(i), t0, block)
     names, pm, ps = [], [], []
     if params:
         for k, v in data.params.items():
+            bad = np.flatnonzero(~np.isfinite(v[idx]))
+            if bad.size:
+                raise ValueError(f"{str(data.path)!r}: parameter {k!r} is NaN or infinite for "
+                                 f"{bad.size} of the {idx.size} trajectories used (first: "
+                                 f"{int(idx[bad[0]])}); normalisation statistics need finite "
+                                 "values: fix or regenerate the file")
             names.append(k)
             pm.append(float(np.mean(v[idx])))
             ps.append(float(np.std(v[idx])))
     return ChannelStats(mean=run.mean.tolist(), std=run.std.tolist(), spatial_dims=len(grid),
                         param_names=names, param_mean=pm, param_std=ps)
+
+
+def _non_finite(data: FieldData, sample: int, t0: int, block: np.ndarray) -> ValueError:
+    """The error for a ``(t, C, *grid)`` block of trajectory ``sample`` (starting at time index
+    ``t0``) that holds NaN or infinite values."""
+    bad = ~np.isfinite(block)
+    space = tuple(range(2, block.ndim))
+    channels = np.flatnonzero(bad.any(axis=(0, *space)))
+    first_time = t0 + int(np.flatnonzero(bad.any(axis=(1, *space)))[0])
+    where = ", ".join(f"variable {_variable(data, int(k), sample)!r} (channel "
+                      f"{data.channel_names[int(k)]!r})" for k in channels)
+    return ValueError(
+        f"{str(data.path)!r} holds non-finite values (NaN or Inf) in {where}, first in "
+        f"trajectory {sample} at time index {first_time} (t = {data.times[first_time]:g}); "
+        "normalisation statistics need finite data: fix or regenerate the file")
+
+
+def _variable(data: FieldData, channel: int, sample: int) -> str:
+    """Name of the file variable (HDF5 dataset) that holds ``channel`` of trajectory ``sample``."""
+    start = 0
+    for src in data.u.sources:
+        if channel < start + src.n_channels:
+            groups = getattr(src, "groups", None)  # one group per trajectory (PDEBench)
+            return f"{groups[sample]}/{src.dataset}" if groups else src.name
+        start += src.n_channels
+    return "u"

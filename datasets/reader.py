@@ -13,6 +13,7 @@ handed to DataLoader workers with either start method.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class FieldData:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
-        self.u = LazyArray(self._dataset, layout.sources, layout.shape)
+        self.u = LazyArray(self._dataset, layout.sources, layout.shape, where=str(self.path))
 
     # -- file handle, one per process ----------------------------------------------------------
     def _dataset(self, name: str) -> h5py.Dataset:
@@ -131,7 +132,22 @@ class FieldData:
 
 
 def _open_h5(path: Path) -> h5py.File:
-    return h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+    try:
+        return h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+    except OSError as e:
+        # h5py's message names neither the file nor what to do about it
+        raise type(e)(_unreadable(path, e)) from None
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    """What went wrong opening ``path``, for an error message that names the file."""
+    reason = str(error)
+    m = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", reason)
+    if m:
+        return (f"dataset file {str(path)!r} is truncated: {m.group(1)} bytes on disk, its "
+                f"HDF5 header says {m.group(2)} (an interrupted copy, download or write); copy "
+                "or generate it again")
+    return f"dataset file {str(path)!r} cannot be opened as HDF5/netCDF4: {reason}"
 
 
 def open_dataset(path: str | os.PathLike) -> FieldData:
@@ -143,6 +159,7 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        OSError: HDF5 cannot open it (e.g. a truncated file); the message names the file.
         ValueError: not an HDF5/netCDF4 file, or an HDF5 layout none of the readers knows (the
             message lists the top-level keys found).
     """

@@ -83,6 +83,9 @@ class OneStepPairs(_TrajectoryDataset):
                  indices: Sequence[int] | None = None):
         super().__init__(data, indices)
         t = self.data.u.shape[1]
+        if t == 1:
+            raise ValueError(f"{str(self.data.path)!r} holds a steady problem (one saved time per "
+                             "sample): it has no pairs of times for OneStepPairs")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < t:
             raise ValueError(f"k must be an int in [1, {t - 1}] for {t} saved times, got {k!r}")
         self.k = int(k)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pdesurrogate.datasets import (
@@ -22,6 +23,7 @@ from pdesurrogate.datasets import (
     open_dataset,
     split_indices,
 )
+from pdesurrogate.models import model_name
 
 
 class RolloutWindows(Dataset):
@@ -91,6 +93,10 @@ class FieldDataModule(LightningDataModule):
         max_train_trajectories: use only the first this many training trajectories (None: all).
         rollout_steps: ``R``; training items are windows of ``R + 1`` frames (1: pairs).
 
+    ``setup`` raises ``ValueError`` naming the file when it holds a steady problem (one saved
+    time), when a split with a positive fraction is empty, or when the trainer's model cannot
+    take the file's channels, grid or parameters.
+
     After ``setup``: ``stats`` (:class:`ChannelStats` of the training split), ``data_info``
     (``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``; ``dt`` is None if
     the saved times are not evenly spaced), ``train_indices``/``val_indices``/``test_indices``.
@@ -125,15 +131,35 @@ class FieldDataModule(LightningDataModule):
             return
         data = open_dataset(self.path)
         t = data.u.shape[1]
-        if self.k * self.rollout_steps >= t:
+        span = self.k * self.rollout_steps
+        if t == 1:
+            raise ValueError(f"{self.path!r} holds a steady problem ({data.pde}: one saved time "
+                             "per sample), which next-step training cannot use: it needs "
+                             f"trajectories of at least k * rollout_steps + 1 = {span + 1} "
+                             "saved times")
+        if span >= t:
             raise ValueError(f"{self.path!r} has {t} saved times; k * rollout_steps = "
-                             f"{self.k * self.rollout_steps} must be smaller")
+                             f"{span} must be smaller")
+        self._check_model(data)
         train, val, test = split_indices(len(data), self.fractions, self.seed)
         if self.max_train_trajectories is not None:
             train = train[: self.max_train_trajectories]
+        sizes = f"{len(train)}/{len(val)}/{len(test)}"
         if len(train) == 0:
             raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
-                             f"trajectories, fractions {list(self.fractions)})")
+                             f"trajectories, fractions {list(self.fractions)}, train/val/test "
+                             f"= {sizes})")
+        # a split asked for (fraction > 0) but empty after rounding would otherwise only show
+        # as Lightning's "Total length of DataLoader is zero" (no validation, no test metrics)
+        splits = (("validation", len(val), self.fractions[1]),
+                  ("test", len(test), self.fractions[2]))
+        empty = [name for name, n, fraction in splits if n == 0 and fraction > 0]
+        if empty:
+            what = " and ".join(empty) + (" splits" if len(empty) > 1 else " split")
+            raise ValueError(f"{self.path!r}: the {what} would be empty: "
+                             f"{len(data)} trajectories with fractions {list(self.fractions)} "
+                             f"give train/val/test = {sizes}; use a file with more trajectories "
+                             "or larger fractions for it (a fraction of 0 turns a split off)")
         self.train_indices, self.val_indices, self.test_indices = train, val, test
         self.stats = compute_stats(data, train)
         steps = np.diff(data.times[:: self.k])
@@ -147,6 +173,27 @@ class FieldDataModule(LightningDataModule):
             "dt": float(steps[0]) if uniform else None,
         }
         self.data = data
+
+    def _check_model(self, data: FieldData) -> None:
+        """Fail before the first batch when the trainer's model (a registered one, whose
+        ``in_channels``, ``dim`` and ``n_params`` describe its input) cannot take ``data``."""
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
+        model = getattr(module, "model", None)
+        if not isinstance(model, nn.Module) or model_name(model) is None:
+            return
+        c, grid, p = data.u.shape[2], data.u.shape[3:], len(data.params)
+        dim, c_in, n_p = (getattr(model, a, None) for a in ("dim", "in_channels", "n_params"))
+        if (dim is None or dim == len(grid)) and (c_in is None or c_in == c) \
+                and not (n_p and n_p != p):
+            return
+        want = " ".join(w for w in (c_in is not None and f"{c_in} channel(s)",
+                                    dim is not None and f"on a {dim}-D grid",
+                                    bool(n_p) and f"with {n_p} parameter(s)") if w)
+        raise ValueError(
+            f"{self.path!r} holds {c} channel(s) {list(data.channel_names)} on a {len(grid)}-D "
+            f"grid {tuple(grid)} with {p} parameter(s) {list(data.params)}, but the model "
+            f"({type(model).__name__}) takes {want}: configure the model for this file (its "
+            "in_channels, spatial axes, n_params) or train on a file that matches it")
 
     def train_dataloader(self) -> DataLoader:
         if self.rollout_steps == 1:

@@ -173,3 +173,99 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="times"):
         generate_dataset(SineAdvection(), tmp_path / "x.nc", samples=1, times=[0.5, 0.1])
     assert os.listdir(tmp_path) == []
+
+
+def test_output_path_checked_before_solving(tmp_path):
+    """An existing folder as the output is an error before any solve, naming it and leaving
+    nothing behind; a missing parent folder is created."""
+    solver = SineAdvection()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"output .*data' is a folder; expected a file "
+                                                r"name such as .*sine_advection\.nc"):
+        generate_dataset(solver, folder, samples=2, times=TIMES, workers=1, progress=False)
+    assert solver.calls == 0 and os.listdir(folder) == []
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError, match="afile' is a file"):
+        generate_dataset(solver, tmp_path / "afile" / "sub" / "x.nc", samples=2, times=TIMES,
+                         workers=1, progress=False)
+    assert solver.calls == 0
+    path = tmp_path / "new" / "deeper" / "adv.nc"
+    generate_dataset(solver, path, samples=2, times=TIMES, workers=1, progress=False)
+    assert os.listdir(path.parent) == ["adv.nc"]
+
+
+_SLOW_GENERATE = """
+import os, sys, time
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers.base import Solver
+import torch
+
+class Slow(Solver):
+    name, channels, param_names = "slow", 1, ("a",)
+    def __init__(self):
+        self.grid = (torch.arange(4, dtype=torch.float64) / 4,)
+    def sample(self, n, seed, dtype=torch.float32, device="cpu"):
+        return torch.zeros(n, 1, 4, dtype=dtype), {"a": torch.zeros(n, dtype=torch.float64)}
+    def advance(self, u, params, duration):
+        return u
+    def solve(self, u0, params, times):
+        open(os.path.join(sys.argv[2], str(os.getpid())), "w").close()
+        time.sleep(30)
+        return super().solve(u0, params, times)
+
+generate_dataset(Slow(), sys.argv[1], samples=4, times=[0.0, 1.0], batch_size=1, workers=2,
+                 progress=False)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc") or os.name != "posix", reason="needs /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_removes_temporary_file_and_ends_workers(tmp_path, sig):
+    """SIGTERM (or Ctrl-C's SIGINT) to a 2-worker run whose workers are mid-solve: the process
+    exits within seconds (SIGTERM: status 143 and a message naming the file), no temporary
+    or final file is left, and both worker processes have ended."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, pids, log = tmp_path / "out", tmp_path / "pids", tmp_path / "stderr.txt"
+    out.mkdir()
+    pids.mkdir()
+    workers: list[int] = []
+    # stderr to a file: a pipe would stay open in leftover workers and block the read
+    with open(log, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATE, str(out / "k2.nc"),
+                                 str(pids)], stderr=err_file)
+    try:
+        deadline = time.monotonic() + 60
+        while len(os.listdir(pids)) < 2 or not os.listdir(out):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        workers = [int(p) for p in os.listdir(pids)]
+        proc.send_signal(getattr(signal, sig))
+        rc = proc.wait(timeout=15)
+        if sig == "SIGTERM":
+            err = log.read_text()
+            assert rc == 128 + signal.SIGTERM, err
+            assert "stopped by SIGTERM" in err and "k2.nc" in err and "Traceback" not in err
+        assert os.listdir(out) == []
+        deadline = time.monotonic() + 5
+        while any(_running(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(p) for p in workers)
+    finally:
+        proc.kill()
+        proc.wait()
+        for p in workers:
+            if _running(p):
+                os.kill(p, signal.SIGKILL)

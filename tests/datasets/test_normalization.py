@@ -2,6 +2,7 @@
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -61,3 +62,24 @@ def test_normalize_round_trip_and_json(tmp_path):
         st.normalize(torch.zeros(3, 16))
     with pytest.raises(ValueError, match="unknown keys"):
         ChannelStats.from_dict({"mean": [0.0], "std": [1.0], "oops": 1})
+
+
+def test_non_finite_values_named(tmp_path, monkeypatch):
+    """A NaN in the data -> ValueError naming the file, variable, channel, trajectory and
+    time index (not ChannelStats' "std must be finite"); an Inf parameter -> one naming it."""
+    u = np.ones((4, 5, 2, 6), np.float32)
+    path = _file(tmp_path, u, {"nu": np.arange(4.0)})
+    with h5py.File(path, "r+") as f:  # DatasetWriter refuses NaN: edit the file afterwards
+        f["u"][2, 3, 1, 4] = np.nan
+    monkeypatch.setattr(normalization, "BLOCK_BYTES", 2 * 4 * 2 * 6)  # 2 frames per block
+    with open_dataset(path) as d:
+        with pytest.raises(ValueError, match=r"n\.nc' holds non-finite values \(NaN or Inf\) in "
+                                             r"variable 'u' \(channel 'c1'\), first in "
+                                             r"trajectory 2 at time index 3 \(t = 3\)"):
+            compute_stats(d)
+        assert compute_stats(d, [0, 1, 3]).std == [0.0, 0.0]
+    with h5py.File(path, "r+") as f:
+        f["nu"][1] = np.inf
+    with open_dataset(path) as d, pytest.raises(ValueError, match="parameter 'nu' is NaN or "
+                                                                  "infinite.*first: 1"):
+        compute_stats(d, [0, 1, 3])

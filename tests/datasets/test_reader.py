@@ -60,6 +60,22 @@ def test_missing_file_and_non_hdf5(tmp_path):
         open_dataset(bad)
 
 
+def test_truncated_file_named(small, tmp_path):
+    """A file cut short (an interrupted copy) -> one OSError naming the file and saying it is
+    truncated, not h5py's bare "Unable to synchronously open file"; a file removed under an
+    open view -> an OSError naming it when the view reopens."""
+    path, _ = small
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(OSError, match=r"'.*cut\.nc' is truncated: \d+ bytes on disk") as info:
+        open_dataset(cut)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    data = open_dataset(path)
+    path.unlink()
+    with pytest.raises(OSError, match=r"'.*s\.nc' cannot be opened"):
+        data.u[0]
+
+
 def test_unknown_layout_lists_keys(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as f:

@@ -1,9 +1,10 @@
 """FieldDataModule: split by trajectory, statistics of the training split, loaders' shapes."""
 
+import h5py
 import numpy as np
 import pytest
 
-from pdesurrogate.datasets import compute_stats, open_dataset
+from pdesurrogate.datasets import DatasetWriter, OneStepPairs, compute_stats, open_dataset
 from pdesurrogate.training import FieldDataModule
 
 
@@ -44,3 +45,76 @@ def test_checks(advection_file):
         FieldDataModule(str(advection_file), k=3, rollout_steps=2).setup("fit")
     with pytest.raises(ValueError, match="fractions"):
         FieldDataModule(str(advection_file), fractions=(0.5, 0.5))
+
+
+def _write(path, n, times, channels=("u",), grid=None, params=("c",)):
+    """A file of ``n`` smooth trajectories at ``times`` on ``grid`` (1-D or 2-D; default 8
+    points)."""
+    grid = (np.arange(8.0),) if grid is None else grid
+    shape = (n, len(times), len(channels), *(len(g) for g in grid))
+    u = np.sin(np.arange(np.prod(shape)) / 7.0).reshape(shape).astype(np.float32)
+    names = ("y", "x")[2 - len(grid):]
+    with DatasetWriter(path, "toy", grid, names, times, list(channels), list(params), n) as w:
+        w.write(0, u, {p: np.linspace(1, 2, n) for p in params})
+    return path
+
+
+def test_truncated_file_named(advection_file, tmp_path):
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(advection_file.read_bytes()[:4000])
+    with pytest.raises(OSError, match=r"'.*cut\.nc' is truncated"):
+        FieldDataModule(str(cut)).setup("fit")
+
+
+def test_non_finite_data_named(advection_file):
+    with h5py.File(advection_file, "r+") as f:
+        f["u"][:, 4, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"advection\.nc' holds non-finite values .* variable "
+                                         r"'u' \(channel 'u'\).* time index 4"):
+        FieldDataModule(str(advection_file)).setup("fit")
+
+
+def test_steady_file_named(tmp_path):
+    """One saved time (Darcy) -> says the file holds a steady problem."""
+    path = _write(tmp_path / "darcy.nc", 10, [0.0], channels=("a", "u"),
+                  grid=(np.arange(4.0), np.arange(4.0)))
+    with pytest.raises(ValueError, match=r"darcy\.nc' holds a steady problem \(toy: one saved "
+                                         r"time per sample\).*at least .* = 2 saved times"):
+        FieldDataModule(str(path)).setup("fit")
+    with pytest.raises(ValueError, match="steady problem"):
+        OneStepPairs(open_dataset(path))
+
+
+def test_empty_split_named(tmp_path):
+    """5 trajectories at (0.8, 0.1, 0.1) round to 4/0/1: an error naming the numbers; a zero
+    fraction turns a split off without error."""
+    path = _write(tmp_path / "five.nc", 5, [0.0, 0.1, 0.2])
+    with pytest.raises(ValueError, match=r"five\.nc': the validation split would be empty: 5 "
+                                         r"trajectories with fractions \[0\.8, 0\.1, 0\.1\] give "
+                                         r"train/val/test = 4/0/1"):
+        FieldDataModule(str(path)).setup("fit")
+    with pytest.raises(ValueError, match="validation and test splits would be empty"):
+        FieldDataModule(str(_write(tmp_path / "two.nc", 2, [0.0, 0.1]))).setup("fit")
+    dm = FieldDataModule(str(path), fractions=(0.8, 0.2, 0.0))
+    dm.setup("fit")
+    assert (len(dm.train_indices), len(dm.val_indices), len(dm.test_indices)) == (4, 1, 0)
+
+
+def test_model_that_cannot_take_the_file_named(tmp_path):
+    """A 1-D FNO on a 2-D file: fit stops in setup, before any batch, naming the file's grid
+    and channels and what the model takes."""
+    from lightning.pytorch import Trainer
+
+    from pdesurrogate.models import FNO
+    from pdesurrogate.training import NextStepModule
+
+    path = _write(tmp_path / "heat2d.nc", 10, [0.0, 0.1, 0.2],
+                  grid=(np.arange(4.0), np.arange(4.0)))
+    module = NextStepModule(FNO(1, 1, n_modes=[2], hidden_channels=4, n_layers=1, n_params=1))
+    trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    with pytest.raises(ValueError, match=r"heat2d\.nc' holds 1 channel\(s\) \['u'\] on a 2-D "
+                                         r"grid \(4, 4\) with 1 parameter\(s\) \['c'\], but the "
+                                         r"model \(FNO\) takes 1 channel\(s\) on a 1-D grid"):
+        trainer.fit(module, datamodule=FieldDataModule(str(path), batch_size=2))
+    assert trainer.global_step == 0

@@ -34,7 +34,7 @@ def test_labelled_bar_replaces_the_epoch_label():
 def test_fit_adds_the_bar_at_refresh_per_s(tmp_path, burgers_file):
     """``pdesurrogate fit`` with the bar on (the default): the config Lightning saves lists the
     RichProgressBar with ``refresh_rate`` = REFRESH_PER_S, once."""
-    data = burgers_file(n_points=32, samples=6, frames=3)
+    data = burgers_file(n_points=32, samples=10, frames=3)
     root = tmp_path / "run"
     rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
                "--data.init_args.path", str(data), "--data.init_args.batch_size", "4",
@@ -55,7 +55,7 @@ def test_fit_writes_last_ckpt_by_default_and_none_with_checkpointing_off(tmp_pat
     """The default ``ModelCheckpoint(save_last=True)`` writes ``last.ckpt``;
     ``--trainer.enable_checkpointing false`` turns it off too (Lightning refuses a
     ModelCheckpoint callback with checkpointing off) and the run writes no checkpoint."""
-    data = burgers_file(n_points=32, samples=6, frames=3)
+    data = burgers_file(n_points=32, samples=10, frames=3)
 
     def fit(root: Path, *extra: str) -> int:
         return main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
@@ -78,7 +78,7 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
     """A fit with ``--model.*`` overrides, then ``pdesurrogate test`` with the plain config:
     one error that points at the config the fit saved (which then works), not a page of
     state-dict size mismatches."""
-    data = burgers_file(n_points=32, samples=6, frames=3)
+    data = burgers_file(n_points=32, samples=10, frames=3)
     cfg = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
     quiet = ["--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
              "--trainer.accelerator", "cpu"]
