@@ -198,7 +198,7 @@ def cmd_export(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from pdesurrogate.export import export_surrogate
 
-    if not os.path.isfile(args.ckpt):
+    if not os.path.exists(args.ckpt):
         p.error(f"checkpoint {args.ckpt!r} does not exist")
     out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite)
     console().print(f"[green]exported[/green] {out}")
@@ -226,6 +226,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
                        batch_size=args.batch_size, plot=args.plot, device=args.device)
     console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
                   f"{rep.steps} steps")
+    if rep.note:
+        console().print(rep.note)
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
@@ -344,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pdesurrogate {argv[0]}: error: {condense_parse_error(str(exc))}\n"
               f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"pdesurrogate {argv[0]}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise

@@ -9,9 +9,12 @@ Layout of an exported surrogate (``outdir``)::
 
 :func:`export_surrogate` takes a :class:`~pdesurrogate.training.NextStepModule` or a Lightning
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
-the directory under a temporary name, renamed when complete. :func:`load` checks every key of
-``config.json`` and every tensor name and shape before building the model, and refuses pickle
-files with a ValueError naming the file.
+the directory under a temporary name, renamed when complete; a file that is not such a checkpoint
+is one ValueError, ``'<path>': not a Lightning checkpoint (<reason>)``. :func:`load` checks every
+key of ``config.json``, that its grid, channels, parameters and normalisation fit the model it
+names, and every tensor name and shape before loading the weights, and refuses pickle files
+with a ValueError naming the file. The same checks run on an export before it is renamed into
+place, so nothing is written that ``load`` would refuse.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +44,9 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # first bytes of files torch.save / pickle write: a zip archive, or pickle protocol >= 2
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = (_ZIP_MAGIC, b"\x80")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _version() -> str:
@@ -63,14 +70,78 @@ def _from_module(module) -> tuple[dict, dict, dict]:
     return spec, module.model.state_dict(), extra
 
 
-def _from_checkpoint(path: Path) -> tuple[dict, dict, dict]:
+def _not_a_checkpoint(path: Path, reason: str) -> ValueError:
+    return ValueError(f"{str(path)!r}: not a Lightning checkpoint ({reason})")
+
+
+def _load_error_reason(e: BaseException) -> str:
+    """A short reason for a failed ``torch.load(weights_only=True)``: torch's messages run to
+    several paragraphs and advise ``weights_only=False``, which this module never does."""
+    msg = str(e)
+    if isinstance(e, pickle.UnpicklingError):
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        what = f"{m.group(1)} objects" if m else "objects other than tensors and plain data"
+        return f"it holds {what}, which a weights-only load refuses"
+    first = msg.strip().split("\n")[0].split(". ")[0].strip()
+    if not first or "weights_only" in first:
+        first = type(e).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
     try:
-        ckpt = torch.load(path, weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{str(path)!r}: cannot read as a Lightning checkpoint with "
-                         f"torch.load(weights_only=True): {e}") from None
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:  # the 512 bytes read may end inside a character
+        return e.start >= len(head) - 3
+    return True
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The dict a Lightning ``.ckpt`` holds, read with ``torch.load(weights_only=True)``.
+
+    Raises FileNotFoundError if ``path`` does not exist, else one ValueError
+    ``'<path>': not a Lightning checkpoint (<reason>)`` for a directory, an empty file, a file
+    that is not a torch.save zip archive (text, HDF5/netCDF, a plain pickle, ...), one whose
+    objects a weights-only load refuses, or a dict without ``state_dict``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
+    if p.is_dir():
+        raise _not_a_checkpoint(p, "it is a directory; give the .ckpt file, e.g. "
+                                   ".../checkpoints/last.ckpt")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        raise _not_a_checkpoint(p, f"cannot read it: {e.strerror or e}") from None
+    if not head:
+        raise _not_a_checkpoint(p, "the file is empty")
+    if not head.startswith(_ZIP_MAGIC):
+        # torch.save (and so Lightning) writes zip archives; name what the file looks like
+        if head.startswith(_HDF5_MAGIC):
+            kind = "it is an HDF5/netCDF file"
+        elif head.startswith(b"\x80"):
+            kind = "it is a plain pickle, not a torch.save archive"
+        elif _looks_like_text(head):
+            kind = "it is a text file"
+        else:
+            kind = f"it is not a torch.save zip archive (it starts with {head[:8]!r})"
+        raise _not_a_checkpoint(p, kind)
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols: not the point here
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(p, weights_only=True, map_location="cpu", mmap=True)
+    except Exception as e:  # any failure inside torch.load means "not a checkpoint"
+        raise _not_a_checkpoint(p, _load_error_reason(e)) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
+        raise _not_a_checkpoint(p, "no 'state_dict'")
+    return ckpt
+
+
+def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
     hp = ckpt.get("hyper_parameters") or {}
     spec = hp.get("model_spec")
     if spec is None:
@@ -92,17 +163,24 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         outdir: the surrogate directory to create.
         overwrite: replace an existing ``outdir``.
 
-    Returns the path of ``outdir``. Raises FileExistsError if it exists and not ``overwrite``.
+    Returns the path of ``outdir``. Raises FileExistsError if it exists and not ``overwrite``
+    (``--overwrite`` on the command line), ValueError for a path that is not a Lightning
+    checkpoint (see :func:`read_checkpoint`).
     """
     out = Path(outdir)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass overwrite=True to replace it")
-    from pdesurrogate.pinn.export import export_pinn, is_pinn_source  # PINNs: own layout
+        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
+                              "replace it")
+    from pdesurrogate.pinn.export import export_pinn, is_pinn_hparams, is_pinn_source
 
-    if is_pinn_source(source):
-        return export_pinn(source, outdir, overwrite=overwrite)
     if isinstance(source, (str, os.PathLike)):
-        spec, state, extra = _from_checkpoint(Path(source))
+        # read (and vet) the file once here: a PINN checkpoint has its own layout
+        ckpt = read_checkpoint(source)
+        if is_pinn_hparams(ckpt.get("hyper_parameters")):
+            return export_pinn(source, outdir, overwrite=overwrite)
+        spec, state, extra = _from_checkpoint(Path(source), ckpt)
+    elif is_pinn_source(source):
+        return export_pinn(source, outdir, overwrite=overwrite)
     elif hasattr(source, "model") and hasattr(source, "model_spec"):
         spec, state, extra = _from_module(source)
     else:
@@ -123,8 +201,9 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         "normalization": extra["normalization"],
     }
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    # the same checks as load, on a model built on the meta device (no memory, no weights)
     return write_export(out, config, tensors,
-                        check=lambda tmp: _check_config(config, tmp / CONFIG_NAME))
+                        check=lambda tmp: _checked_model(config, tmp / CONFIG_NAME, meta=True))
 
 
 def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check) -> Path:
@@ -188,13 +267,125 @@ def _check_config(cfg, path: Path) -> None:
     dt = cfg["dt"]
     check("dt", dt is None or (isinstance(dt, (int, float)) and not isinstance(dt, bool)
                                and math.isfinite(dt) and dt > 0), "null or a positive number")
-    if cfg["normalization"] is not None:
-        from pdesurrogate.datasets import ChannelStats
+    _stats(cfg, where)
 
-        try:
-            ChannelStats.from_dict(cfg["normalization"])
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where!r}: normalization: {e}") from None
+
+def _check_consistent(cfg: dict, where: str) -> None:
+    """Keys of a type-checked config that describe the same thing must agree: grid_shape and
+    normalization.spatial_dims, channel_names and normalization.mean / std, param_names and
+    normalization.param_names."""
+    stats = _stats(cfg, where)
+    if stats is None:
+        return
+    g, names, pn = cfg["grid_shape"], cfg["channel_names"], cfg["param_names"]
+    if g is not None and stats.spatial_dims != len(g):
+        raise ValueError(f"{where!r}: normalization.spatial_dims is {stats.spatial_dims} but "
+                         f"grid_shape {g} has {len(g)} axes; expected the same number")
+    if names is not None and len(stats.mean) != len(names):
+        raise ValueError(f"{where!r}: normalization.mean and .std have {len(stats.mean)} "
+                         f"values but channel_names {names} has {len(names)}; expected one "
+                         "per channel")
+    if pn is not None and stats.param_names != pn:
+        raise ValueError(f"{where!r}: normalization.param_names {stats.param_names} differs "
+                         f"from param_names {pn}; expected the same names in the same order")
+
+
+_STATS_KEYS = ("mean", "std", "spatial_dims", "param_names", "param_mean", "param_std")
+
+
+def _stats(cfg: dict, where: str):
+    """config.json's ``normalization`` as a :class:`ChannelStats` (None if null); it must
+    have every key ``ChannelStats.to_dict`` writes (:class:`Surrogate` reads them all)."""
+    d = cfg["normalization"]
+    if d is None:
+        return None
+    from pdesurrogate.datasets import ChannelStats
+
+    if not isinstance(d, dict) or any(k not in d for k in _STATS_KEYS):
+        got = sorted(d) if isinstance(d, dict) else type(d).__name__
+        raise ValueError(f"{where!r}: normalization must be null or an object with keys "
+                         f"{list(_STATS_KEYS)}, got {got}")
+    try:
+        return ChannelStats.from_dict(d)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where!r}: normalization: {e}") from None
+
+
+def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
+    """config.json's grid, channels and parameters must be those of the model it names (read
+    from the model's ``dim``, ``in_channels``, ``out_channels`` and ``n_params`` where it has
+    them)."""
+    cls = cfg["model"]["class"]
+    dim = getattr(model, "dim", None)
+    g, names, pn = cfg["grid_shape"], cfg["channel_names"], cfg["param_names"]
+    stats = _stats(cfg, where)
+    if dim is not None:
+        if g is not None and len(g) != dim:
+            raise ValueError(f"{where!r}: grid_shape {g} has {len(g)} axes but the model "
+                             f"({cls}) is {dim}-D; expected a list of {dim} ints")
+        if stats is not None and stats.spatial_dims != dim:
+            raise ValueError(f"{where!r}: normalization.spatial_dims is {stats.spatial_dims} "
+                             f"but the model ({cls}) is {dim}-D; expected {dim}")
+    for attr in ("in_channels", "out_channels"):
+        c = getattr(model, attr, None)
+        if c is None:
+            continue
+        if names is not None and len(names) != c:
+            raise ValueError(f"{where!r}: channel_names {names} has {len(names)} names but the "
+                             f"model ({cls}) has {attr} = {c}; expected {c} names")
+        if stats is not None and len(stats.mean) != c:
+            raise ValueError(f"{where!r}: normalization.mean and .std have {len(stats.mean)} "
+                             f"values but the model ({cls}) has {attr} = {c}; expected {c}")
+    n_params = int(getattr(model, "n_params", 0) or 0)
+    # a model without parameters ignores them, so its param_names (the data's) are free
+    if n_params and pn is not None and len(pn) != n_params:
+        raise ValueError(f"{where!r}: param_names {pn} has {len(pn)} names but the model "
+                         f"({cls}) takes n_params = {n_params}; expected {n_params} names")
+    if n_params and pn is None and stats is not None and stats.param_names \
+            and len(stats.param_names) != n_params:
+        raise ValueError(f"{where!r}: normalization.param_names {stats.param_names} has "
+                         f"{len(stats.param_names)} names but the model ({cls}) takes "
+                         f"n_params = {n_params}; expected {n_params}")
+
+
+def _checked_model(cfg, cfg_path: Path, meta: bool = False) -> nn.Module:
+    """Check ``cfg`` (config.json at ``cfg_path``), build its model and check that the config
+    fits it; ``meta``: build on the meta device (no memory; for checks only)."""
+    _check_config(cfg, cfg_path)
+    try:
+        if meta:
+            with torch.device("meta"):
+                model = build_model(cfg["model"], "model")
+        else:
+            model = build_model(cfg["model"], "model")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{str(cfg_path)!r}: {e}") from None
+    _check_fits_model(cfg, model, str(cfg_path))
+    _check_consistent(cfg, str(cfg_path))
+    return model
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device; a ValueError (not torch's assertion deep inside ``.to``)
+    if it names an accelerator this torch build or machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r} is not a torch device ({e})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("in this torch build (CPU only)" if torch.version.cuda is None
+                   else "(no CUDA GPU is visible)")
+            raise ValueError(f"device {str(device)!r}: CUDA is not available {why}; use "
+                             "device 'cpu'")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device {str(device)!r}: there are only {n} CUDA device(s) "
+                             f"(cuda:0 .. cuda:{n - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available in this torch build "
+                         "or on this machine; use device 'cpu'")
+    return dev
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -229,9 +420,12 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
     Raises:
         FileNotFoundError: the directory or one of its two files is missing.
         ValueError (naming the file): invalid JSON, missing or unknown config keys, a model
-            not in ``MODELS`` or bad constructor arguments, a weights file that is a pickle or
-            not safetensors, missing/unexpected tensors or wrong shapes.
+            not in ``MODELS`` or bad constructor arguments, a grid, channel_names, param_names
+            or normalization that contradict each other or the model, a weights file that is
+            a pickle or not safetensors, missing/unexpected tensors or wrong shapes; a
+            ``device`` this torch cannot use (e.g. ``"cuda"`` on a CPU-only build).
     """
+    device = check_device(device)
     d = Path(outdir)
     cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
     for p in (d, cfg_path, w_path):
@@ -246,11 +440,7 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
         from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points
 
         return load_pinn(d, cfg, device)
-    _check_config(cfg, cfg_path)
-    try:
-        model = build_model(cfg["model"], "model")
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{str(cfg_path)!r}: {e}") from None
+    model = _checked_model(cfg, cfg_path)
     tensors = _read_weights(w_path)
     _check_tensors(model, tensors, w_path)
     model.load_state_dict(tensors, strict=True)
@@ -298,7 +488,7 @@ class Surrogate:
         return self._config["dt"]
 
     def to(self, device: str | torch.device) -> Surrogate:
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.model.to(self.device)
         for name in ("_u_mean", "_u_std", "_p_mean", "_p_std"):
             v = getattr(self, name)
@@ -379,6 +569,10 @@ class Surrogate:
         if t.shape != (batch,):
             raise ValueError(f"lead_time must be a number or have shape ({batch},), got "
                              f"{tuple(t.shape)}")
+        # the model was trained on lead times t_j - t_i >= 0; NaN would give NaN fields
+        if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+            bad = t[~torch.isfinite(t) | (t < 0)][0].item()
+            raise ValueError(f"lead_time must be finite and >= 0, got {bad}")
         return t
 
     def _norm(self, u: torch.Tensor) -> torch.Tensor:

@@ -3,17 +3,36 @@
 ``predict_file`` reads the first stored time of each trajectory (any file ``open_dataset``
 reads), rolls the surrogate out ``steps`` steps, writes the rollout as one of our netCDF files
 and, where the file holds the truth at the same times, the relative L2 error per step.
+
+Before anything is written it checks that the file fits the model, each mismatch one
+ValueError naming the file and what was expected:
+
+* the PDE, where the file records one (our files' ``pde``, The Well's ``dataset_name``;
+  a PDEBench file's name is only its file name, so it is not compared);
+* the grid, the channel count and the parameters the model needs;
+* the time step: one model step is ``config.json``'s ``dt``. The file's saved times must be
+  ``dt`` apart, or ``dt / m`` apart for an integer ``m`` (then every m-th frame is the truth;
+  :attr:`PredictReport.stride` and :attr:`PredictReport.note` say so), to a relative
+  tolerance of :data:`TIME_RTOL` of ``dt`` at every compared frame. A model without a ``dt``
+  (trained on unevenly spaced times) compares every ``k``-th frame, as it was trained.
+
+The rollout and the plot are written under temporary names next to their targets and renamed
+only when both are complete: on any error neither appears (and ``--out`` may not be the input).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
-from pdesurrogate.export import load
+from pdesurrogate.export import Surrogate, load
+
+# saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
+TIME_RTOL = 1e-3
 
 
 @dataclass
@@ -24,6 +43,87 @@ class PredictReport:
     times: np.ndarray
     rel_l2: np.ndarray | None  # (steps + 1,) mean over samples, None without truth
     plot: str | None
+    stride: int = 1  # saved frames of the input per model step
+    note: str | None = None  # what the user should know (e.g. frames skipped), else None
+
+
+def _positive_int(flag: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{flag} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _recorded_pde(data) -> str | None:
+    """The PDE name the file itself records, or None (PDEBench: only its file name)."""
+    if data.format == "pdesurrogate":
+        name = data.attrs.get("pde")
+    elif data.format == "the_well":
+        name = data.attrs.get("dataset_name")
+    else:
+        name = None
+    return str(name) if name not in (None, "", "unknown") else None
+
+
+def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str) -> int:
+    """Saved frames of the file per model step (a model step is ``dt``, or ``k`` frames
+    without a dt); a ValueError if the file's times do not fall on the model's steps."""
+    if dt is None:
+        return k
+    if len(times) < 2:
+        return 1  # the initial state only: nothing to compare
+    h = float(times[1] - times[0])
+    if not h > 0:
+        raise ValueError(f"{where!r}: saved times must increase, got {times[0]:g}, {times[1]:g}")
+    m = max(1, round(dt / h))
+    if abs(m * h - dt) > TIME_RTOL * dt:
+        raise ValueError(
+            f"{where!r}: saved times are {h:g} apart but one step of the model ({model}) is "
+            f"dt = {dt:g} (its config.json 'dt'); expected a spacing of dt or dt / n for an "
+            "integer n")
+    used = times[::m]
+    off = np.abs(used - (times[0] + np.arange(len(used)) * dt))
+    if off.max() > TIME_RTOL * dt:
+        j = int(np.argmax(off > TIME_RTOL * dt))
+        raise ValueError(
+            f"{where!r}: saved time {used[j]:g} (frame {j * m}) is not t0 + {j} * dt = "
+            f"{times[0] + j * dt:g}: the file's times are not evenly spaced by {h:g}, which "
+            f"the model's steps of dt = {dt:g} ({model}) need")
+    return m
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_outputs(input_path: str, out_path: str, plot: str | None) -> None:
+    """Refuse outputs that would overwrite the input or each other, a directory as an output,
+    and a plot file type matplotlib cannot write; before anything is written."""
+    outs = [("--out", out_path)] + ([("--plot", plot)] if plot else [])
+    for flag, path in outs:
+        if _same_file(path, input_path):
+            raise ValueError(f"{flag} {path!r} is the input file; refusing to overwrite the "
+                             "data (give another output path)")
+        if os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is a directory; expected a file name")
+    if plot:
+        if _same_file(plot, out_path):
+            raise ValueError(f"--plot and --out are the same file {plot!r}")
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = sorted(FigureCanvasBase.get_supported_filetypes())
+        ext = Path(plot).suffix.lower().lstrip(".")
+        if ext not in kinds:
+            got = f"'.{ext}'" if ext else "no extension"
+            raise ValueError(f"--plot {plot!r}: matplotlib cannot write {got}; expected a file "
+                             f"name ending in one of {', '.join('.' + x for x in kinds)}")
+
+
+def _tmp_name(path: Path) -> Path:
+    # hidden, in the target's folder (so the rename is atomic), with the target's extension
+    # (matplotlib picks the format from it)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
 
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
@@ -32,64 +132,131 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
-    to all trajectories.
+    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing.
+
+    Raises ValueError (naming the file or the option) for a PINN export, a file whose PDE,
+    grid, channels, parameters or time spacing do not fit the model, ``--steps``,
+    ``--samples`` or ``--batch-size`` below 1, ``--out`` equal to the input, a plot type
+    matplotlib cannot write, and a ``device`` this torch cannot use.
     """
     sur = load(model_dir, device=device)
+    if not isinstance(sur, Surrogate):
+        raise ValueError(f"{model_dir!r} is a PINN export (u at points); it cannot be rolled "
+                         f"out over a dataset file: use pdesurrogate.load({model_dir!r})"
+                         ".predict(x) with points x of shape (N, dim)")
+    if steps is not None:
+        steps = _positive_int("--steps", steps)
+    if samples is not None:
+        samples = _positive_int("--samples", samples)
+    batch_size = _positive_int("--batch-size", batch_size)
+    _check_outputs(input_path, out_path, plot)
     cfg = sur.config
     data = open_dataset(input_path)
-    n, T = data.u.shape[0], data.u.shape[1]
+    try:
+        return _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
+                        batch_size, plot)
+    finally:
+        data.close()
+
+
+def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
+             steps: int | None, samples: int | None, batch_size: int,
+             plot: str | None) -> PredictReport:
+    n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
+    pde, file_pde = cfg.get("pde"), _recorded_pde(data)
+    if pde not in (None, "unknown") and file_pde is not None and file_pde != pde:
+        raise ValueError(f"{input_path!r} holds {file_pde!r} data but the model ({model_dir}) "
+                         f"was trained on {pde!r}")
     if cfg["grid_shape"] and tuple(cfg["grid_shape"]) != shape:
         raise ValueError(f"{input_path!r}: grid {shape} does not match the model's "
                          f"{tuple(cfg['grid_shape'])} ({model_dir})")
-    k = int(cfg.get("k") or 1)
-    if steps is None:
-        steps = (T - 1) // k
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    n_use = n if samples is None else min(int(samples), n)
+    c_model = getattr(sur.model, "in_channels", None)
+    if c_model is not None and C != c_model:
+        raise ValueError(f"{input_path!r} has {C} channels {list(data.channel_names)}; the "
+                         f"model ({model_dir}) takes {c_model} {cfg['channel_names']}")
     names = list(cfg["param_names"] or [])
     missing = [p for p in names if p not in data.params]
     if missing:
         raise ValueError(f"{input_path!r} lacks the parameter(s) {missing} the model needs")
     dt = cfg.get("dt")
+    k = int(cfg.get("k") or 1)
+    stride = _stride(data.times, dt, k, input_path, model_dir)
+    if steps is None:
+        steps = (T - 1) // stride
+        if steps < 1:
+            raise ValueError(f"{input_path!r} has {T} saved time(s), less than one model step "
+                             f"({stride} frame(s)) after the first; give --steps")
+    n_use = n if samples is None else min(samples, n)
     t0 = float(data.times[0])
     times = (t0 + np.arange(steps + 1) * dt if dt is not None
-             else np.asarray(data.times[: steps * k + 1: k], dtype=float))
-    has_truth = steps * k <= T - 1
-    pred_all, err_num, err_den = [], np.zeros(steps + 1), np.zeros(steps + 1)
-    writer = DatasetWriter(
-        out_path, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
-        grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
-        param_names=names, n_samples=n_use,
-        attrs={"source_file": os.path.abspath(input_path),
-               "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout"},
-    )
-    with writer:
-        for start in range(0, n_use, batch_size):
-            stop = min(start + batch_size, n_use)
-            u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
-            params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32) for p in names}
-            pred = sur.rollout(u0, params if names else None, steps=steps)
-            writer.write(start, pred, {p: v for p, v in params.items()})
-            if has_truth:
-                truth = np.asarray(data.u[start:stop, : steps * k + 1: k], dtype=np.float64)
-                diff = (pred - truth).reshape(stop - start, steps + 1, -1)
-                num = np.linalg.norm(diff, axis=-1)
-                den = np.linalg.norm(truth.reshape(stop - start, steps + 1, -1), axis=-1)
-                err_num += (num / np.maximum(den, 1e-30)).sum(axis=0)
-                err_den += stop - start
-            if plot and start == 0:
-                pred_all.append(pred[:1])
-    rel = err_num / np.maximum(err_den, 1) if has_truth else None
-    plot_path = None
-    if plot:
-        from pdesurrogate.plots import rollout_figure
+             else np.asarray(data.times[: steps * stride + 1: stride], dtype=float))
+    has_truth = steps * stride <= T - 1
+    if dt is None and not has_truth:
+        raise ValueError(f"{input_path!r} has {T} saved times, fewer than {steps} steps of "
+                         f"{stride} frames need, and the model ({model_dir}) has no dt to "
+                         "extrapolate the times with")
+    note = None
+    if stride > 1 and has_truth:
+        spacing = f"{float(data.times[1] - data.times[0]):g}" if T > 1 else "?"
+        note = (f"the input's times are {spacing} apart and one model step is "
+                + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
+                + f": every {_ordinal(stride)} frame is compared")
 
-        truth0 = (np.asarray(data.u[0:1, : steps * k + 1: k], dtype=np.float32)
-                  if has_truth else None)
-        plot_path = rollout_figure(pred_all[0], truth0, times, rel, plot,
-                                   title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}")
-    data.close()
-    return PredictReport(out=out_path, samples=n_use, steps=steps, times=times, rel_l2=rel,
-                         plot=plot_path)
+    out, plot_path = Path(out_path), Path(plot) if plot else None
+    for p in (out, plot_path):
+        if p is not None:
+            p.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = _tmp_name(out)
+    tmp_plot = _tmp_name(plot_path) if plot_path else None
+    frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
+    try:
+        err_num, err_den, first = np.zeros(steps + 1), 0, None
+        writer = DatasetWriter(
+            tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
+            grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
+            param_names=names, n_samples=n_use,
+            attrs={"source_file": os.path.abspath(input_path),
+                   "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
+                   "frame_stride": stride},
+        )
+        with writer:
+            for start in range(0, n_use, batch_size):
+                stop = min(start + batch_size, n_use)
+                u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
+                params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
+                          for p in names}
+                pred = sur.rollout(u0, params if names else None, steps=steps)
+                writer.write(start, pred, params)
+                if has_truth:
+                    truth = np.asarray(data.u[start:stop, frames], dtype=np.float64)
+                    diff = (pred - truth).reshape(stop - start, steps + 1, -1)
+                    num = np.linalg.norm(diff, axis=-1)
+                    den = np.linalg.norm(truth.reshape(stop - start, steps + 1, -1), axis=-1)
+                    err_num += (num / np.maximum(den, 1e-30)).sum(axis=0)
+                    err_den += stop - start
+                if start == 0:
+                    first = pred[:1]
+        rel = err_num / max(err_den, 1) if has_truth else None
+        if plot_path is not None:
+            from pdesurrogate.plots import rollout_figure
+
+            truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
+            rollout_figure(first, truth0, times, rel, tmp_plot,
+                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}")
+        os.replace(tmp_out, out)
+        if plot_path is not None:
+            os.replace(tmp_plot, plot_path)
+    except BaseException:
+        for p in (tmp_out, tmp_plot):
+            if p is not None and p.exists():
+                p.unlink()
+        raise
+    return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
+                         plot=str(plot_path) if plot_path else None, stride=stride, note=note)
+
+
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 11 -> "11th", 23 -> "23rd"."""
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

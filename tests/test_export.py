@@ -161,3 +161,98 @@ def test_wrong_tensors_refused(exported, tmp_path):
     shutil.rmtree(out)
     with pytest.raises(FileNotFoundError):
         load(out)
+
+
+def test_config_contradicting_the_model_refused(exported):
+    """config.json keys that contradict the model or each other are refused, naming
+    config.json, the key and what was expected."""
+    _, out = exported
+    cfg_path = out / "config.json"
+    good = json.loads(cfg_path.read_text())
+    stats = good["normalization"]
+    cases = [
+        ({"grid_shape": [16, 16]}, r"grid_shape \[16, 16\] has 2 axes.*1-D.*expected a list of 1"),
+        ({"param_names": []}, r"param_names \[\] has 0 names but the model \(fno\) takes "
+                              r"n_params = 1; expected 1"),
+        ({"channel_names": ["a", "b", "c"]},
+         r"channel_names .* has 3 names but the model \(fno\) has in_channels = 2"),
+        ({"normalization": {**stats, "mean": [0.0], "std": [1.0]}},
+         r"normalization\.mean and \.std have 1 values but the model \(fno\) has "
+         r"in_channels = 2"),
+        ({"normalization": {**stats, "param_names": ["mu"]}},
+         r"normalization\.param_names \['mu'\] differs from param_names \['nu'\]"),
+        ({"normalization": {k: v for k, v in stats.items() if k != "spatial_dims"}},
+         r"normalization must be null or an object with keys"),
+    ]
+    for change, match in cases:
+        cfg_path.write_text(json.dumps({**good, **change}))
+        with pytest.raises(ValueError, match=r"config\.json.*" + match):
+            load(out)
+    cfg_path.write_text(json.dumps(good))
+    load(out)
+
+
+def test_unavailable_device_refused(exported, monkeypatch):
+    """Asking for CUDA where torch has none is one ValueError, not torch's assertion."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _, out = exported
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):
+        load(out, device="cuda")
+    with pytest.raises(ValueError, match="device 'cuda:1': CUDA is not available"):
+        load(out).to("cuda:1")
+    with pytest.raises(ValueError, match="'gpu' is not a torch device"):
+        load(out, device="gpu")
+
+
+def test_not_a_checkpoint_is_one_line(exported, tmp_path):
+    """Files that are not Lightning checkpoints give "'<path>': not a Lightning checkpoint
+    (<reason>)", never torch's advice to load with weights_only=False; an existing target
+    names --overwrite."""
+    import argparse
+
+    import h5py
+
+    m, out = exported
+    files = {"t.txt": b"hello world\n", "s.bin": b"abc", "e.ckpt": b"",
+             "p.pkl": pickle.dumps({"a": 1}), "z.ckpt": b"PK\x03\x04garbage" * 4}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with h5py.File(tmp_path / "n.nc", "w") as f:
+        f["x"] = [1.0]
+    torch.save({"ns": argparse.Namespace(a=1)}, tmp_path / "ns.ckpt")
+    torch.save({"epoch": 1}, tmp_path / "nostate.ckpt")
+    reasons = {"t.txt": "it is a text file", "s.bin": "it is a text file",
+               "e.ckpt": "the file is empty", "p.pkl": "a plain pickle",
+               "z.ckpt": "PytorchStreamReader", "n.nc": "an HDF5/netCDF file",
+               "ns.ckpt": "argparse.Namespace objects", "nostate.ckpt": "no 'state_dict'",
+               ".": "it is a directory"}
+    for name, reason in reasons.items():
+        path = tmp_path / name
+        with pytest.raises(ValueError) as e:
+            export_surrogate(path, tmp_path / "x")
+        msg = str(e.value)
+        assert msg.startswith(f"{str(path)!r}: not a Lightning checkpoint (")
+        assert reason in msg and "weights_only=False" not in msg and "\n" not in msg, msg
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        export_surrogate(m, out)
+
+
+def test_lead_time_must_be_finite_and_non_negative(tmp_path):
+    """A loaded scOT refuses negative and NaN lead times (NaN gave NaN fields)."""
+    from pdesurrogate.models import ScOT
+    from pdesurrogate.training import All2AllModule
+
+    torch.manual_seed(0)
+    m = All2AllModule(ScOT(1, 1, embed_dim=8, depths=[1, 1], num_heads=[2, 2],
+                           skip_blocks=[0], window_size=4, patch_size=2))
+    m.data_info = {"pde": "toy", "grid_shape": [8, 8], "channel_names": ["u"],
+                   "param_names": [], "k": 1, "dt": 0.1}
+    sur = load(export_surrogate(m, tmp_path / "scot"))
+    u = torch.randn(2, 1, 8, 8)
+    assert torch.isfinite(sur.predict(u, lead_time=0.0)).all()
+    for bad in (-0.1, float("nan"), float("inf"), [0.1, -1.0]):
+        with pytest.raises(ValueError, match="lead_time must be finite and >= 0"):
+            sur.predict(u, lead_time=bad)
+    with pytest.raises(ValueError, match="lead_time must be finite and >= 0"):
+        sur.rollout(u, steps=2, lead_time=float("nan"))

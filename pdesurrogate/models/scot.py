@@ -277,7 +277,8 @@ class ScOT(nn.Module):
         time_scale: lead times are divided by it before they condition the norms.
 
     ``forward(u: (B, C_in, H, W), params: (B, P) | None, lead_time: (B,) | float) ->
-    (B, C_out, H, W)``; ``H`` and ``W`` must be multiples of ``p * 2 ** (L - 1)``.
+    (B, C_out, H, W)``; ``H`` and ``W`` must be multiples of ``p * 2 ** (L - 1)``, lead times
+    finite and ``>= 0`` (a ValueError otherwise; not checked for GPU tensors).
     """
 
     def __init__(self, in_channels: int, out_channels: int, embed_dim: int = 48,
@@ -343,6 +344,15 @@ class ScOT(nn.Module):
     def _lead(self, lead_time, u: torch.Tensor) -> torch.Tensor:
         if lead_time is None:
             raise ValueError("ScOT needs lead_time: a number or a (B,) tensor of lead times")
+        # trained on lead times t_j - t_i >= 0; a NaN would give NaN fields. Checked here for
+        # numbers and CPU tensors only: checking a GPU tensor would stall every training step
+        # on a device sync (a loaded Surrogate checks its lead times before they get here)
+        if not isinstance(lead_time, torch.Tensor) or lead_time.device.type == "cpu":
+            lt = torch.as_tensor(lead_time, dtype=torch.float64)
+            bad = lt[~torch.isfinite(lt) | (lt < 0)]
+            if bad.numel():
+                raise ValueError(f"ScOT: lead_time must be finite and >= 0, got "
+                                 f"{bad.reshape(-1)[0].item()}")
         t = torch.as_tensor(lead_time, dtype=u.dtype, device=u.device).reshape(-1)
         if t.numel() == 1:
             t = t.expand(u.shape[0])

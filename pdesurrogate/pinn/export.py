@@ -43,7 +43,7 @@ def _read_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def _is_pinn_hparams(hp) -> bool:
+def is_pinn_hparams(hp) -> bool:
     return isinstance(hp, dict) and "problem_spec" in hp and "estimator_spec" in hp
 
 
@@ -59,7 +59,7 @@ def is_pinn_source(source) -> bool:
         ckpt = _read_checkpoint(Path(source))
     except ValueError:
         return False  # not ours: the general exporter reports what is wrong with it
-    return _is_pinn_hparams(ckpt.get("hyper_parameters"))
+    return is_pinn_hparams(ckpt.get("hyper_parameters"))
 
 
 def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -70,7 +70,7 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
     else:
         ckpt = _read_checkpoint(Path(source))
         hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
-        if not _is_pinn_hparams(hp):
+        if not is_pinn_hparams(hp):
             raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
     problem = hp["problem_spec"]
     network = {"class": NETWORK_CLASS, "init_args": {

@@ -123,3 +123,12 @@ def test_checks():
         m(torch.randn(2, 2, 16, 16), torch.zeros(2, 1), torch.zeros(3))
     with pytest.raises(ValueError, match="cannot be cut into"):
         _tiny(window_size=3)(torch.randn(1, 2, 16, 16), torch.zeros(1, 1), 1.0)
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf"), torch.tensor([0.5, -1.0])])
+def test_bad_lead_time_refused(bad):
+    """Lead times are t_j - t_i >= 0 in training: negative or non-finite ones are refused
+    (NaN gave NaN fields)."""
+    m = _tiny()
+    with pytest.raises(ValueError, match="lead_time must be finite and >= 0"):
+        m(torch.randn(2, 2, 16, 16), torch.zeros(2, 1), bad)

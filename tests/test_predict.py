@@ -1,0 +1,140 @@
+"""pdesurrogate.predict.predict_file: the refusals (PDE, time step, PINN export, device, bad
+options, output paths) and that a failed run leaves nothing behind (tiny FNO, CPU, seconds)."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.models import FNO
+from pdesurrogate.predict import predict_file
+from pdesurrogate.training import NextStepModule
+
+NX, N = 16, 3
+STATS = ChannelStats(mean=[0.0], std=[1.0], spatial_dims=1, param_names=["nu"],
+                     param_mean=[0.1], param_std=[0.02])
+
+
+def _write(path, times, pde="burgers1d"):
+    """N trajectories ``u = sin(2 pi x) (1 + t)`` at ``times``, parameter nu."""
+    x = np.arange(NX) / NX
+    times = np.asarray(times, dtype=float)
+    u = (np.sin(2 * np.pi * x)[None, None, None] * (1 + times)[None, :, None, None]
+         * np.ones((N, 1, 1, 1))).astype(np.float32)
+    with DatasetWriter(path, pde, (x,), ("x",), times, ["u"], ["nu"], N) as w:
+        w.write(0, u, {"nu": np.full(N, 0.1)})
+    return str(path)
+
+
+@pytest.fixture
+def model(tmp_path):
+    """An exported 1-D FNO trained (untrained) on burgers1d with one model step dt = 0.2."""
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1), residual=True)
+    m.set_normalization(STATS)
+    m.data_info = {"pde": "burgers1d", "grid_shape": [NX], "channel_names": ["u"],
+                   "param_names": ["nu"], "k": 1, "dt": 0.2}
+    return str(export_surrogate(m, tmp_path / "model"))
+
+
+def test_matching_file_and_finer_file(model, tmp_path):
+    """A file 0.2 apart compares frame i with step i; a file 0.1 apart (dt / 2) compares every
+    2nd frame, at the right times, and says so."""
+    same = _write(tmp_path / "same.nc", np.arange(5) * 0.2)
+    rep = predict_file(model, same, str(tmp_path / "p.nc"))
+    assert rep.steps == 4 and rep.stride == 1 and rep.note is None
+    np.testing.assert_allclose(rep.times, np.arange(5) * 0.2)
+
+    fine = _write(tmp_path / "fine.nc", np.arange(9) * 0.1)
+    rep2 = predict_file(model, fine, str(tmp_path / "q.nc"))
+    assert rep2.steps == 4 and rep2.stride == 2 and "every 2nd frame" in rep2.note
+    np.testing.assert_allclose(rep2.times, np.arange(5) * 0.2)
+    # same initial states, same model: the same rollout, scored against the same truth
+    np.testing.assert_allclose(rep2.rel_l2, rep.rel_l2, rtol=1e-6)
+    with open_dataset(tmp_path / "q.nc") as out, open_dataset(fine) as data:
+        truth = data.u[:, ::2]
+        err = np.linalg.norm((out.u[:] - truth).reshape(N, 5, -1), axis=-1) / np.linalg.norm(
+            truth.reshape(N, 5, -1), axis=-1)
+        np.testing.assert_allclose(rep2.rel_l2, err.mean(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("times, match", [
+    (np.arange(5) * 0.15, r"0\.15 apart but one step of the model .* is dt = 0\.2"),
+    (np.arange(5) * 0.3, r"0\.3 apart .* dt = 0\.2"),
+    ([0.0, 0.2, 0.4, 0.7], r"saved time 0\.7 \(frame 3\) is not t0 \+ 3 \* dt"),
+])
+def test_time_spacing_mismatch_refused(model, tmp_path, times, match):
+    path = _write(tmp_path / "d.nc", times)
+    with pytest.raises(ValueError, match=match):
+        predict_file(model, path, str(tmp_path / "p.nc"))
+    assert not os.path.exists(tmp_path / "p.nc")
+
+
+def test_other_pde_refused(model, tmp_path):
+    path = _write(tmp_path / "ks.nc", np.arange(5) * 0.2, pde="ks1d")
+    with pytest.raises(ValueError, match=r"ks\.nc.* holds 'ks1d' data .* trained on 'burgers1d'"):
+        predict_file(model, path, str(tmp_path / "p.nc"))
+
+
+def test_pinn_export_refused(tmp_path):
+    from pdesurrogate.pinn import SDGD, PINNModule, SineGordon
+
+    torch.manual_seed(0)
+    pinn = export_surrogate(PINNModule(SineGordon(3, seed=0), SDGD(2), width=8, depth=2),
+                            tmp_path / "pinn")
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    with pytest.raises(ValueError, match=r"PINN export.*pdesurrogate\.load\(.*\)\.predict\(x\)"):
+        predict_file(str(pinn), path, str(tmp_path / "p.nc"))
+
+
+def test_unavailable_cuda_refused(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):
+        predict_file(model, path, str(tmp_path / "p.nc"), device="cuda")
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"batch_size": 0}, "--batch-size must be an int >= 1, got 0"),
+    ({"samples": 0}, "--samples must be an int >= 1, got 0"),
+    ({"steps": 0}, "--steps must be an int >= 1, got 0"),
+])
+def test_bad_options_refused(model, tmp_path, kw, match):
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    with pytest.raises(ValueError, match=match):
+        predict_file(model, path, str(tmp_path / "p.nc"), **kw)
+
+
+def test_output_paths(model, tmp_path, monkeypatch):
+    """A plot type matplotlib cannot write and --out = --input are refused before anything is
+    written; missing folders of --out and --plot are created; a failure while plotting leaves
+    neither file (nor a temporary one) behind."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    before = open(path, "rb").read()
+    out = tmp_path / "p.nc"
+    with pytest.raises(ValueError, match=r"--plot .*q9\.txt.*cannot write '\.txt'.*\.png"):
+        predict_file(model, path, str(out), plot=str(tmp_path / "q9.txt"))
+    with pytest.raises(ValueError, match="--out .* is the input file"):
+        predict_file(model, path, path)
+    with pytest.raises(ValueError, match="--out .* is the input file"):
+        predict_file(model, path, os.path.join(tmp_path, ".", "d.nc"))
+    assert open(path, "rb").read() == before
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model"]
+
+    rep = predict_file(model, path, str(tmp_path / "new" / "p.nc"),
+                       plot=str(tmp_path / "nodir" / "p.png"))
+    assert rep.plot == str(tmp_path / "nodir" / "p.png") and os.path.getsize(rep.plot) > 0
+    assert os.path.isfile(tmp_path / "new" / "p.nc")
+
+    import pdesurrogate.plots
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pdesurrogate.plots, "rollout_figure", boom)
+    with pytest.raises(OSError, match="disk full"):
+        predict_file(model, path, str(out), plot=str(tmp_path / "r.png"))
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "new", "nodir"]
