@@ -33,21 +33,49 @@ PAPER = 0.0160
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=150)
-    ap.add_argument("--train", type=int, default=1000)
-    ap.add_argument("--val", type=int, default=100)
-    ap.add_argument("--test", type=int, default=200)
-    ap.add_argument("--points", type=int, default=1024)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--modes", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--data", default="runs/bench/burgers_fno_{points}_{n}.nc")
-    ap.add_argument("--out", default="runs/bench/fno_burgers")
+    ap = argparse.ArgumentParser(
+        description=(
+            "FNO accuracy on Burgers, the FNO paper's setup.\n\n"
+            "Measures: test relative L2 (mean over test trajectories) of our FNO, trained as\n"
+            "`pdesurrogate fit` trains (NextStepModule, FieldDataModule), on burgers1d with\n"
+            "nu = 0.1, GRF initial conditions and 1024 points, learning u(., 0) -> u(., 1)\n"
+            "from 1000 training trajectories (100 validation, 200 test).\n"
+            "Reference: the FNO paper (Li et al. 2021, Table 1): 0.0160 at s = 1024.\n"
+            "Prints: the test relative L2, the paper's figure and their ratio, the epochs and\n"
+            "the wall time; --json also writes them to a file. The data set is generated once\n"
+            "and cached (--data), the training logs go to --out.\n"
+            "Runtime: the default run took about 47 minutes on one CPU core (0.26 s per step\n"
+            "of 20 samples); --quick is a small variant for `make test-all`."),
+        epilog="See the module docstring for the setup.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=150,
+                    help="training epochs (default: %(default)s)")
+    ap.add_argument("--train", type=int, default=1000,
+                    help="training trajectories (default: %(default)s)")
+    ap.add_argument("--val", type=int, default=100,
+                    help="validation trajectories, checked every 10 epochs "
+                         "(default: %(default)s)")
+    ap.add_argument("--test", type=int, default=200,
+                    help="test trajectories (default: %(default)s)")
+    ap.add_argument("--points", type=int, default=1024,
+                    help="grid points on [0, 1) (default: %(default)s)")
+    ap.add_argument("--width", type=int, default=64,
+                    help="FNO hidden channels (default: %(default)s)")
+    ap.add_argument("--modes", type=int, default=16,
+                    help="Fourier modes of the FNO's 4 layers (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int, default=20,
+                    help="trajectories per batch (default: %(default)s)")
+    ap.add_argument("--lr", type=float, default=1e-3,
+                    help="AdamW learning rate, cosine schedule (default: %(default)s)")
+    ap.add_argument("--data", default="runs/bench/burgers_fno_{points}_{n}.nc",
+                    help="data set file, generated if missing; {points} and {n} (all "
+                         "trajectories) are filled in (default: %(default)s)")
+    ap.add_argument("--out", default="runs/bench/fno_burgers",
+                    help="folder for the CSV training logs (default: %(default)s)")
     ap.add_argument("--quick", action="store_true",
                     help="200/50/50 trajectories, 256 points, 30 epochs, width 32")
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--json", default=None,
+                    help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
         args.train, args.val, args.test, args.points = 200, 50, 50, 256
