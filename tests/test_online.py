@@ -166,9 +166,11 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     assert second["sims_duplicate"] == 0  # none trained on twice
     assert second["global_step"] > first["global_step"]  # optimiser state and step restored
     new = set(second["committed_sim_ids"]) - before
-    # only the missing ones ran again; the count covers both legs
-    assert second["trainers"][0]["receiver"]["samples"] == 7 * len(new)
-    assert second["samples_received"] == 7 * 60
+    # only the missing ones ran again; the run's count adds what the first leg had received
+    # by its checkpoint (which may include samples of simulations it then dropped)
+    leg = second["trainers"][0]["receiver"]["samples"]
+    assert leg == 7 * len(new)
+    assert 7 * 60 <= second["samples_received"] <= leg + first["samples_received"]
     # a finished run is never resumed into (that would replace its model)
     again = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
     assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr
