@@ -209,14 +209,17 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="pdesurrogate predict",
         description="Roll an exported surrogate out from the initial states of a dataset file "
-                    "and write the rollout as netCDF (plus the error vs the file's truth).")
+                    "and write the rollout as netCDF; where the file holds the truth, the "
+                    "relative L2 error per step is printed and stored in the output's "
+                    "attribute rel_l2_vs_truth.")
     p.add_argument("--model", required=True, help="exported surrogate directory")
     p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
     p.add_argument("--out", required=True, help="output netCDF file for the rollout")
     p.add_argument("--steps", type=int, default=None,
                    help="model steps (default: as many as the input's stored times cover)")
     p.add_argument("--samples", type=int, default=None, help="first N trajectories only")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", "--batch_size", type=int, default=64,
+                   help="trajectories rolled out together (default: 64)")
     p.add_argument("--plot", default=None, help="PNG of prediction vs truth and error vs time")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     args = p.parse_args(argv)

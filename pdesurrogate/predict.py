@@ -237,7 +237,10 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     err_den += stop - start
                 if start == 0:
                     first = pred[:1]
-        rel = err_num / max(err_den, 1) if has_truth else None
+            rel = err_num / max(err_den, 1) if has_truth else None
+            if rel is not None:
+                # the error travels with the rollout, not only in what the command prints
+                writer.set_attrs(rel_l2_vs_truth=[float(v) for v in rel])
         if plot_path is not None:
             from pdesurrogate.plots import rollout_figure
 

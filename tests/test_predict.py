@@ -59,6 +59,8 @@ def test_matching_file_and_finer_file(model, tmp_path):
         err = np.linalg.norm((out.u[:] - truth).reshape(N, 5, -1), axis=-1) / np.linalg.norm(
             truth.reshape(N, 5, -1), axis=-1)
         np.testing.assert_allclose(rep2.rel_l2, err.mean(0), rtol=1e-5)
+        # the output file carries the error per step too
+        np.testing.assert_allclose(out.attrs["rel_l2_vs_truth"], rep2.rel_l2, rtol=1e-12)
 
 
 @pytest.mark.parametrize("times, match", [
