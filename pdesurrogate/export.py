@@ -451,9 +451,17 @@ class Surrogate:
     """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`), no gradients.
 
     States are ``(B, C, *grid)`` (or ``(C, *grid)``) in physical units; ``params`` are ``(B, P)``,
-    ``(P,)`` or ``{name: value(s)}`` in ``config["param_names"]`` order (None for models
-    without parameters). numpy in, numpy (float32) out; torch in, torch out on the input's
-    device. One step advances ``config["k"]`` saved steps, i.e. time ``config["dt"]``.
+    ``(P,)``, ``(B,)`` for a one-parameter model, or ``{name: value(s)}`` in
+    ``config["param_names"]`` order (None for models without parameters). numpy in, numpy out;
+    torch in, torch out on the input's device; always float32, the weights' dtype (float64 in
+    gives float32 out). One step advances ``config["k"]`` saved steps, i.e. time
+    ``config["dt"]``.
+
+    The grid is not checked against ``config["grid_shape"]`` (the training grid): an FNO
+    evaluates on any resolution, as in the FNO paper's zero-shot super-resolution, while
+    U-Nets and scOT need grids their down-sampling or patches divide (``pdesurrogate predict``
+    refuses a file on another grid). A PDE-Refiner draws noise from torch's global generator:
+    call ``torch.manual_seed`` first for repeatable predictions.
     """
 
     def __init__(self, model: nn.Module, config: dict):
@@ -533,13 +541,16 @@ class Surrogate:
             p = torch.as_tensor(np.asarray(params, dtype=np.float32)
                                 if not isinstance(params, torch.Tensor) else params)
             p = p.to(torch.float32)
-            if p.ndim == 1:
-                p = p[None].expand(batch, -1)
-        p = p.to(self.device)
+        given = tuple(p.shape)
         want = len(self.param_names) if self.param_names else self.n_params
+        if p.ndim == 1 and p.numel() == want:
+            p = p[None].expand(batch, -1)  # one parameter set for the whole batch
+        elif p.ndim == 1 and want == 1 and p.numel() == batch:
+            p = p[:, None]  # one value per sample of a one-parameter model
+        p = p.to(self.device)
         if p.shape != (batch, want):
-            raise ValueError(f"expected params of shape ({batch}, {want}) for "
-                             f"{self.param_names}, got {tuple(p.shape)}")
+            raise ValueError(f"expected params of shape ({batch}, {want}) or ({want},) for "
+                             f"{self.param_names}, got {given}")
         if self._p_mean is not None:
             p = (p - self._p_mean) / self._p_std
         return p

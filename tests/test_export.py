@@ -256,3 +256,19 @@ def test_lead_time_must_be_finite_and_non_negative(tmp_path):
             sur.predict(u, lead_time=bad)
     with pytest.raises(ValueError, match="lead_time must be finite and >= 0"):
         sur.rollout(u, steps=2, lead_time=float("nan"))
+
+
+def test_params_forms_of_a_one_parameter_model(exported):
+    """``(B, 1)``, ``(B,)``, ``(1,)``, a dict and a number per sample all give the same
+    prediction; a wrong shape is refused naming the shape given."""
+    _, out = exported
+    s = load(out)
+    u, nu = torch.randn(3, 2, 16), torch.tensor([0.08, 0.1, 0.12])
+    ref = s.predict(u, nu[:, None])
+    torch.testing.assert_close(s.predict(u, nu), ref, atol=0, rtol=0)
+    torch.testing.assert_close(s.predict(u, {"nu": nu.numpy()}), ref, atol=0, rtol=0)
+    same = s.predict(u, torch.tensor([0.1]))
+    torch.testing.assert_close(same, s.predict(u, torch.full((3, 1), 0.1)), atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"expected params of shape \(3, 1\) or \(1,\) .*got "
+                                         r"\(2,\)"):
+        s.predict(u, torch.tensor([0.1, 0.2]))
