@@ -57,7 +57,9 @@ def _generate_parser():
     p.add_argument("--times", type=list[float] | None, default=None,
                    help="Explicit stored times (overrides t_end/n_times).")
     p.add_argument("--out", type=str, required=True, help="Output file (.nc).")
-    p.add_argument("--seed", type=int, default=0, help="Seed; same seed, same file.")
+    p.add_argument("--seed", type=int, default=0,
+                   help="Seed; same seed, same file (heat2d, darcy2d: to within the SOR "
+                        "tolerance, since their bandit learns from earlier solves).")
     p.add_argument("--batch_size", type=int, default=32, help="Trajectories solved together.")
     p.add_argument("--workers", type=int | None, default=None,
                    help="Worker processes (default: all cores).")
