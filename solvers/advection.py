@@ -56,6 +56,7 @@ class Advection1D(Solver):
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
         """``n`` initial states ``(n, 1, n_points)`` and ``{"beta": (n,)}``; β is drawn first,
         then the fields, from one CPU generator seeded with ``seed``."""
+        n = self.check_sample_args(n, dtype)
         gen = torch.Generator().manual_seed(seed)
         beta = uniform(gen, n, self.beta_range)
         if self.ic == "grf":

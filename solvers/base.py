@@ -8,17 +8,19 @@ parameter ranges). It knows nothing of ML models, files or MPI. It does three th
 * ``solve(u0, params, times)``: the trajectory at the requested times, ``(B, T, C, *grid)``.
 
 States are torch tensors, so a solver runs on CPU or CUDA; the dtype follows the input
-(float32 by default from ``sample``, float64 when given float64). Parameters are a dict
-name -> tensor of shape ``(B,)``; the names are ``param_names``.
+(float32 by default from ``sample``, float64 when given float64; no other dtype is accepted).
+Parameters are a dict name -> tensor of shape ``(B,)``; the names are exactly ``param_names``.
 
-A run that produces NaN/Inf or grows past ``blowup`` raises :class:`SolverDivergedError` naming
-the first bad sample and the time, so no NaN sample ever leaves a solver.
+A run that starts from, produces or grows to NaN/Inf or past ``blowup`` raises
+:class:`SolverDivergedError` naming the first bad sample and the time, so no NaN sample ever
+leaves a solver.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -27,12 +29,16 @@ from torch import Tensor
 
 Params = dict[str, Tensor]
 
+# the dtypes every solver computes in; others (float16, bfloat16) lack the FFTs and the accuracy
+DTYPES = (torch.float32, torch.float64)
+
 
 class SolverDivergedError(RuntimeError):
     """A solve produced NaN/Inf or grew past the solver's ``blowup`` bound.
 
     Attributes: ``sample`` (index in the batch of the first bad trajectory), ``time`` (the
-    simulated time at which it was detected), ``solver`` (name).
+    simulated time at which it was detected: from ``solve``, the time since t = 0; raised by
+    ``advance`` itself, the time since the start of that call), ``solver`` (name).
     """
 
     def __init__(self, solver: str, sample: int, time: float, reason: str):
@@ -100,6 +106,7 @@ class Solver(ABC):
         """Draw ``n`` initial states ``(n, C, *grid)`` and parameters ``{name: (n,)}``.
 
         Deterministic for a given ``seed`` (drawn on the CPU, then moved to ``device``).
+        Implementations start with ``n = self.check_sample_args(n, dtype)``.
         """
 
     @abstractmethod
@@ -136,8 +143,24 @@ class Solver(ABC):
             out[pname] = v
         return out
 
+    def check_dtype(self, dtype: torch.dtype, what: str = "dtype") -> None:
+        """Raise ValueError unless ``dtype`` is one the solvers compute in (``DTYPES``)."""
+        if dtype not in DTYPES:
+            raise ValueError(f"{self.name}: {what} must be torch.float32 or torch.float64, "
+                             f"got {dtype}")
+
+    def check_sample_args(self, n: int, dtype: torch.dtype) -> int:
+        """``n`` as an int, or ValueError unless it is an int >= 1 and ``dtype`` is supported;
+        every ``sample`` calls this first."""
+        # a batch of 0 fails deep inside the FFTs (MKL) with an error naming no solver
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"{self.name}: n (samples to draw) must be an int >= 1, got {n!r}")
+        self.check_dtype(dtype)
+        return int(n)
+
     def check_inputs(self, u: Tensor, params: Params) -> None:
-        """Raise ValueError if ``u`` or ``params`` do not fit this solver."""
+        """Raise ValueError if ``u`` or ``params`` do not fit this solver (TypeError if ``u``
+        is no tensor)."""
         if not isinstance(u, Tensor):
             raise TypeError(f"{self.name}: state must be a torch.Tensor, got {type(u).__name__}")
         want = (self.channels, *self.shape)
@@ -146,12 +169,15 @@ class Solver(ABC):
                 f"{self.name}: state must have shape (batch, {', '.join(map(str, want))}), "
                 f"got {tuple(u.shape)}"
             )
-        if not u.is_floating_point():
-            raise TypeError(f"{self.name}: state must be a floating tensor, got {u.dtype}")
+        self.check_dtype(u.dtype, "state dtype")
         missing = [p for p in self.param_names if p not in params]
-        if missing:
-            raise ValueError(f"{self.name}: missing parameter(s) {missing}; "
-                             f"expected {list(self.param_names)}")
+        # a misspelt or foreign name would otherwise be ignored and its value never used
+        unknown = [p for p in params if p not in self.param_names]
+        if missing or unknown:
+            what = ([f"missing parameter(s) {missing}"] if missing else []) + (
+                [f"unknown parameter(s) {unknown}"] if unknown else [])
+            raise ValueError(f"{self.name}: {' and '.join(what)}; "
+                             f"expected exactly {list(self.param_names)} (param_names)")
         for p in self.param_names:
             v = torch.as_tensor(params[p])
             if v.ndim != 1 or v.shape[0] != u.shape[0]:
@@ -183,8 +209,10 @@ class Solver(ABC):
         """Trajectory from t = 0 at ``times`` (non-decreasing, >= 0): (B, len(times), C, *grid).
 
         For a steady solver (``steady = True``) ``times`` is ignored and one slice is returned.
+        A ``u0`` that is non-finite or past ``blowup`` is a divergence at t = 0.
         """
         self.check_inputs(u0, params)
+        self.check_finite(u0, 0.0)
         if self.steady:
             out = self.advance(u0, params, 0.0)
             self.check_finite(out, 0.0)
@@ -197,7 +225,11 @@ class Solver(ABC):
         frames, u, t = [], u0, 0.0
         for target in ts:
             if target > t:
-                u = self.advance(u, params, target - t)
+                try:
+                    u = self.advance(u, params, target - t)
+                except SolverDivergedError as e:
+                    # advance counts time from its own start; report the time since t = 0
+                    raise SolverDivergedError(e.solver, e.sample, t + e.time, e.reason) from e
                 t = target
                 self.check_finite(u, t)
             frames.append(u)

@@ -83,10 +83,13 @@ def poisson_omega(h: float) -> float:
 class Darcy2D(LinearSolveLog, Solver):
     """Steady Darcy flow ``-div(a grad u) = 1`` with a two-valued random permeability.
 
+    Nondimensional: lengths in units of the square's side, the source is 1, and the pressure
+    ``u`` comes in units of (source x side^2 / permeability), so it scales as ``1 / a``.
+
     Args:
         n: interior nodes per side (``h = 1/(n+1)``), >= 2.
-        a_pos_range, a_neg_range: ranges (uniform) of the permeability inside and outside the
-            random blobs; FNO uses 12 and 3.
+        a_pos_range, a_neg_range: ranges (uniform) of the (nondimensional) permeability inside
+            and outside the random blobs; FNO uses 12 and 3.
         tau, alpha: the thresholded field's inverse length scale and smoothness.
         omega: SOR factor in (0, 2); ``None`` uses the Poisson optimum ``2/(1 + sin(pi h))``.
         tuner, rtol, max_iter: as in :class:`~.heat.Heat2D`.
@@ -130,7 +133,9 @@ class Darcy2D(LinearSolveLog, Solver):
 
     def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
-        """``n`` states ``[a, 0]`` ``(n, 2, N, N)`` and ``{"a_pos", "a_neg"}`` each ``(n,)``."""
+        """``n`` states ``[a, 0]`` ``(n, 2, self.n, self.n)`` (``self.n``: the constructor's grid
+        size) and ``{"a_pos", "a_neg"}`` each ``(n,)``."""
+        n = self.check_sample_args(n, dtype)
         gen = torch.Generator().manual_seed(seed)
         a_pos = uniform(gen, n, self.a_pos_range)
         a_neg = uniform(gen, n, self.a_neg_range)
@@ -147,6 +152,9 @@ class Darcy2D(LinearSolveLog, Solver):
         """Solve for the pressure: ``[a, u_old]`` -> ``[a, u]`` ``(B, 2, n, n)``; ``u_old`` is the
         initial guess and ``duration`` is ignored (steady problem)."""
         self.check_inputs(u, params)
+        # a NaN in a or in the initial guess would only show as a NaN residual after max_iter
+        # sweeps (and a NaN a would pass for a non-positive one): report it as it stands
+        self.check_finite(u, 0.0)
         a_pos = torch.as_tensor(params["a_pos"], dtype=torch.float64)
         a_neg = torch.as_tensor(params["a_neg"], dtype=torch.float64)
         if not bool(((a_pos > 0) & (a_neg > 0)).all()):

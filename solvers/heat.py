@@ -102,17 +102,21 @@ class LinearSolveLog:
 class Heat2D(LinearSolveLog, Solver):
     """Heat equation with diffusivity ``kappa (1 + kappa_var sin(pi x) sin(pi y))``.
 
+    Nondimensional: lengths in units of the square's side, times in units chosen with it, so
+    ``kappa`` is in side^2 / time unit (a mode ``sin(pi x) sin(pi y)`` decays as
+    ``exp(-2 pi^2 kappa t)``) and the forcing in u / time unit.
+
     Args:
         n: interior nodes per side (``h = 1/(n+1)``), >= 2.
-        kappa_range: range of the diffusivity scale ``kappa`` (uniform).
+        kappa_range: range of the diffusivity scale ``kappa`` (uniform; side^2 / time unit).
         kappa_var_range: range of the relative variation ``kappa_var``, within [0, 1).
         forcing: ``"none"`` or ``"gaussian"``, a unit bump
             ``exp(-|x - (1/2, 1/2)|^2 / (2 * 0.1^2))``.
         ic_modes: the initial condition is ``sum_{m,l <= ic_modes} a_ml sin(m pi x) sin(l pi y)``
             with ``a_ml ~ N(0, 1) / (m^2 + l^2)``.
         scheme: ``"cn"`` (Crank–Nicolson) or ``"be"`` (backward Euler).
-        dt: internal step; ``None`` uses ``h``, which balances Crank–Nicolson's O(dt^2) and the
-            stencil's O(h^2) error for smooth data.
+        dt: internal step (time units); ``None`` uses ``h``, which balances Crank–Nicolson's
+            O(dt^2) and the stencil's O(h^2) error for smooth data.
         omega, tuner, rtol, max_iter: the linear solves (see the module docstring).
 
     Parameters: ``kappa``, ``kappa_var``, each ``(B,)``.
@@ -165,7 +169,9 @@ class Heat2D(LinearSolveLog, Solver):
     # -- contract ------------------------------------------------------------------------------
     def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
-        """``n`` initial fields ``(n, 1, N, N)`` and ``{"kappa", "kappa_var"}`` each ``(n,)``."""
+        """``n`` initial fields ``(n, 1, self.n, self.n)`` (``self.n``: the constructor's grid
+        size) and ``{"kappa", "kappa_var"}`` each ``(n,)``."""
+        n = self.check_sample_args(n, dtype)
         gen = torch.Generator().manual_seed(seed)
         kappa = uniform(gen, n, self.kappa_range)
         kappa_var = uniform(gen, n, self.kappa_var_range)
@@ -195,6 +201,8 @@ class Heat2D(LinearSolveLog, Solver):
         if not bool(((kvar >= 0) & (kvar < 1)).all()):
             raise ValueError(
                 f"{self.name}: kappa_var must lie in [0, 1), got {params['kappa_var']}")
+        # a NaN/Inf state would only show as a NaN residual after max_iter sweeps: report it now
+        self.check_finite(u, 0.0)
         if duration == 0:
             return u.clone()
         dt_target = self.dt if self.dt is not None else self.h

@@ -78,6 +78,7 @@ class KS1D(PseudoSpectral1D):
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
         """``n`` initial states ``(n, 1, n_points)`` and ``{"nu": (n,)}``; ν is drawn first,
         then the fields, from one CPU generator seeded with ``seed``."""
+        n = self.check_sample_args(n, dtype)
         gen = torch.Generator().manual_seed(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
         if self.ic == "grf":

@@ -124,7 +124,9 @@ class NavierStokes2D(Solver):
     # -- contract ------------------------------------------------------------------------------
     def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
-        """``n`` vorticity fields ``(n, 1, N, N)`` and ``{"nu": (n,)}``, deterministic per seed."""
+        """``n`` vorticity fields ``(n, 1, self.n, self.n)`` (``self.n``: the constructor's grid
+        size) and ``{"nu": (n,)}``, deterministic per seed."""
+        n = self.check_sample_args(n, dtype)
         gen = torch.Generator().manual_seed(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
         if self.ic == "grf":
@@ -151,7 +153,7 @@ class NavierStokes2D(Solver):
         while left > 0:
             # the automatic step is re-estimated every `recheck` steps as the flow speeds up;
             # each estimate splits the time still left into equal steps
-            dt = self.dt if self.dt is not None else self._auto_dt(w_hat, sp)
+            dt = self.dt if self.dt is not None else self._auto_dt(w_hat, sp, duration - left)
             steps = max(1, math.ceil(left / dt - 1e-9))
             dt = left / steps
             block = steps if self.dt is not None else min(steps, self.recheck)
@@ -203,7 +205,9 @@ class NavierStokes2D(Solver):
         flux = sp.dx * torch.fft.rfft2(ux * w) + sp.dy * torch.fft.rfft2(uy * w)
         return flux * sp.keep
 
-    def _auto_dt(self, w_hat: Tensor, sp: _Spectral2D) -> float:
+    def _auto_dt(self, w_hat: Tensor, sp: _Spectral2D, time: float) -> float:
+        """The CFL step for ``w_hat``; ``time`` (since the start of the ``advance``) names the
+        moment in the SolverDivergedError raised when the velocity is not finite."""
         psi_hat = w_hat * sp.inv_lap
         s = (self.n, self.n)
         speed = torch.sqrt(torch.fft.irfft2(sp.dy * psi_hat, s=s) ** 2
@@ -211,6 +215,6 @@ class NavierStokes2D(Solver):
         vmax = speed.reshape(speed.shape[0], -1).amax(dim=1)
         if not bool(torch.isfinite(vmax).all()):
             i = int(torch.nonzero(~torch.isfinite(vmax))[0])
-            raise SolverDivergedError(self.name, i, float("nan"), "non-finite velocity")
+            raise SolverDivergedError(self.name, i, time, "non-finite velocity")
         top = float(vmax.max())
         return self.dt_max if top == 0 else min(self.dt_max, self.cfl / (self.n * top))

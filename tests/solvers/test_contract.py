@@ -1,12 +1,17 @@
 """The contract every registered solver keeps: ``advance`` returns new states, never writes
 into its input and never reuses a state it returned (the stream's ``solver_simulation`` sends
 states while the solver goes on, without copying them, for as long as a split pack takes to
-fill), in float32 and float64 (where ``u.to(float64)`` is ``u`` itself)."""
+fill), in float32 and float64 (where ``u.to(float64)`` is ``u`` itself). Also the argument
+checks every solver shares (batch size, dtype, parameter names) and the reporting of a
+non-finite initial state."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
-from pdesurrogate.solvers import SOLVERS, make_solver
+from pdesurrogate.solvers import SOLVERS, Solver, SolverDivergedError, make_solver
 
 SMALL = {"advection1d": {"n_points": 32}, "burgers1d": {"n_points": 32},
          "ks1d": {"n_points": 32}, "navier_stokes2d": {"n": 16}, "heat2d": {"n": 12},
@@ -44,3 +49,83 @@ def test_results_stay_as_returned_while_the_solver_goes_on(name):
         kept.append((u, u.clone()))
     for k, (state, copy) in enumerate(kept):
         assert torch.equal(state, copy), f"{name}: the state of step {k + 1} changed later"
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_sample_refuses_a_bad_batch_size(name):
+    """``sample(n)`` needs an int n >= 1: n = 0 used to fail inside MKL's FFT (burgers1d) or
+    return empty batches, naming no solver."""
+    solver = make_solver(name, **SMALL[name])
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match=rf"{name}: n \(samples to draw\) must be an int"):
+            solver.sample(bad, seed=0)
+    assert solver.sample(np.int64(1), seed=0)[0].shape[0] == 1
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_unsupported_dtypes_are_refused_naming_solver_and_dtype(name):
+    """Only float32 and float64: float16 used to be drawn and then fail in the FFT or SOR with
+    ``Unsupported dtype Half`` naming no solver."""
+    solver = make_solver(name, **SMALL[name])
+    with pytest.raises(ValueError, match=rf"{name}: dtype must be .*float16"):
+        solver.sample(2, seed=0, dtype=torch.float16)
+    u, params = solver.sample(2, seed=0)
+    for dtype in (torch.float16, torch.bfloat16, torch.int64):
+        with pytest.raises(ValueError, match=rf"{name}: state dtype must be .*{dtype}"):
+            solver.advance(u.to(dtype), params, 0.01)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_unknown_parameter_names_are_refused(name):
+    """A parameter the solver does not know (a misspelling) used to be ignored silently."""
+    solver = make_solver(name, **SMALL[name])
+    u, params = solver.sample(2, seed=0)
+    extra = {**params, "bogus": torch.ones(2)}
+    expected = str(list(solver.param_names)).replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(ValueError, match=rf"{name}: unknown parameter\(s\) \['bogus'\]; "
+                                         rf"expected exactly {expected}"):
+        solver.advance(u, extra, 0.01)
+    with pytest.raises(ValueError, match="bogus"):
+        solver.solve(u, extra, [0.0, 0.01])
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_nonfinite_initial_state_is_a_divergence_at_t0(name):
+    """A NaN in u0 is reported by ``solve`` at once as sample 1 at t = 0: not at the first
+    output time, nor at t = nan (navier_stokes2d), nor after max_iter SOR sweeps (heat2d,
+    darcy2d), and never returned (times = [0] used to hand back the NaN)."""
+    solver = make_solver(name, **SMALL[name])
+    u, params = solver.sample(2, seed=0, dtype=torch.float64)
+    u[1, 0, ..., 3] = math.nan
+    for times in ([0.0], [0.0, 0.01], [0.02]):
+        with pytest.raises(SolverDivergedError, match=rf"{name}: sample 1 diverged at t=0 "):
+            solver.solve(u, params, times)
+    assert getattr(solver, "linear_stats", []) == []
+
+
+class _FailsLater(Solver):
+    """Raises from its second ``advance`` call, a quarter of the way through it."""
+
+    name, param_names = "fails_later", ("a",)
+
+    def __init__(self):
+        self.grid, self.calls = (torch.arange(4, dtype=torch.float64) / 4,), 0
+
+    def sample(self, n, seed, dtype=torch.float32, device="cpu"):
+        return torch.zeros(n, 1, 4, dtype=dtype), {"a": torch.zeros(n, dtype=dtype)}
+
+    def advance(self, u, params, duration):
+        self.calls += 1
+        if self.calls == 2:
+            raise SolverDivergedError(self.name, 1, 0.25 * duration, "test")
+        return u.clone()
+
+
+def test_solve_reports_divergence_at_the_time_since_t0():
+    """``advance`` counts time from its own start; ``solve`` adds the time the advance
+    started at (0.5), so the error names 0.5 + 0.25 * 0.5."""
+    solver = _FailsLater()
+    u, params = solver.sample(2, seed=0)
+    with pytest.raises(SolverDivergedError, match=r"sample 1 diverged at t=0\.625 \(test\)") as e:
+        solver.solve(u, params, [0.0, 0.5, 1.0])
+    assert e.value.time == 0.625 and e.value.sample == 1

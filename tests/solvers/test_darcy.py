@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from pdesurrogate.solvers.base import SolverDivergedError
 from pdesurrogate.solvers.darcy import Darcy2D, darcy_solve
 
 F64 = torch.float64
@@ -134,3 +135,16 @@ def test_validation():
         s.advance(state, p, 0.0)
     with pytest.raises(ValueError, match="a and f"):
         darcy_solve(torch.ones(1, 4, 4), torch.ones(1, 4, 5), 0.2)
+
+
+@pytest.mark.parametrize("channel", [0, 1])
+def test_nonfinite_state_diverges_at_once(channel):
+    """NaN in the coefficient (it used to be reported as a non-positive one) or in the initial
+    guess (it used to run all max_iter sweeps) is a SolverDivergedError naming the sample, at
+    once."""
+    s = Darcy2D(n=8)
+    state, p = s.sample(2, seed=0, dtype=F64)
+    state[1, channel, 3, 3] = math.nan
+    with pytest.raises(SolverDivergedError, match=r"darcy2d: sample 1 diverged at t=0 \(NaN"):
+        s.advance(state, p, 0.0)
+    assert s.linear_stats == []

@@ -184,3 +184,14 @@ def test_validation():
         s.advance(u, {"kappa": torch.tensor([-0.1]), "kappa_var": torch.zeros(1)}, 0.1)
     with pytest.raises(ValueError, match="kappa_var"):
         s.advance(u, {"kappa": torch.tensor([0.1]), "kappa_var": torch.tensor([1.5])}, 0.1)
+
+
+def test_nonfinite_state_diverges_at_once():
+    """A NaN/Inf state is a SolverDivergedError naming the sample and t = 0 before any linear
+    solve (it used to run all max_iter sweeps, then report a stalled residual of nan)."""
+    s = Heat2D(n=8)
+    u, p = s.sample(3, seed=0, dtype=F64)
+    u[2, 0, 4, 4] = math.inf
+    with pytest.raises(SolverDivergedError, match=r"heat2d: sample 2 diverged at t=0 \(NaN"):
+        s.advance(u, p, 0.1)
+    assert s.linear_stats == []

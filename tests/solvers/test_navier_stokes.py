@@ -127,3 +127,29 @@ def test_validation():
     u[1, 0, 2, 2] = float("nan")
     with pytest.raises(SolverDivergedError):
         s.advance(u, {"nu": torch.tensor([1e-3, 1e-3])}, 0.1)
+
+
+def test_divergence_names_the_time_it_was_detected():
+    """The non-finite velocity found by the automatic step names a real time (it used to say
+    t=nan): 0 for a NaN state given to advance; for a NaN appearing in the 2nd of 5 steps
+    (dt = dt_max = 0.01) of solve's 2nd advance, the 3rd step's check at t = 0.1 + 0.02."""
+    s = NavierStokes2D(n=8, forcing="none", dt_max=0.01, recheck=1)
+    u = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    nu = {"nu": torch.full((2,), 1e-3, dtype=torch.float64)}
+    bad = u.clone()
+    bad[1, 0, 2, 2] = math.nan
+    with pytest.raises(SolverDivergedError, match=r"sample 1 diverged at t=0 \(non-finite"):
+        s.advance(bad, nu, 0.1)
+    calls, advection = [0], s._advection_hat
+
+    def poisoned(w_hat, sp):  # NaN in sample 1 from the 2nd step of the 2nd advance on
+        calls[0] += 1
+        out = advection(w_hat, sp)
+        if calls[0] > 20 + 2:
+            out[1] = math.nan
+        return out
+
+    s._advection_hat = poisoned
+    with pytest.raises(SolverDivergedError, match="non-finite velocity") as err:
+        s.solve(u, nu, [0.1, 0.15])
+    assert err.value.sample == 1 and err.value.time == pytest.approx(0.12)
