@@ -238,6 +238,8 @@ class Receiver:
 
     # -- thread control --------------------------------------------------------------------
     def start(self) -> Receiver:
+        """Start the receiver thread, from then on the only caller of MPI on this rank (the
+        training thread must not call MPI itself); returns ``self``. Once only."""
         if self._thread is not None:
             raise RuntimeError("Receiver already started")
         self._t0 = time.perf_counter()
@@ -257,9 +259,12 @@ class Receiver:
 
     @property
     def ended(self) -> bool:
+        """True once the started thread has finished (end of stream, stop or error)."""
         return self._thread is not None and not self._thread.is_alive()
 
     def raise_if_failed(self) -> None:
+        """Re-raise, in the calling thread, an exception that ended the receiver thread (as
+        the ``__cause__`` of a RuntimeError); nothing if it has not failed."""
         if self.error is not None:
             raise RuntimeError("the receiver thread failed") from self.error
 
