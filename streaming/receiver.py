@@ -238,8 +238,8 @@ class Receiver:
 
     # -- thread control --------------------------------------------------------------------
     def start(self) -> Receiver:
-        """Start the receiver thread, from then on the only caller of MPI on this rank (the
-        training thread must not call MPI itself); returns ``self``. Once only."""
+        """Start the receiver thread, from then on the only user of the data and scheduler
+        communicators on this rank; returns ``self``. Once only."""
         if self._thread is not None:
             raise RuntimeError("Receiver already started")
         self._t0 = time.perf_counter()
