@@ -238,7 +238,7 @@ class Receiver:
 
     # -- thread control --------------------------------------------------------------------
     def start(self) -> Receiver:
-        """Start the receiver thread, from then on the only user of the data and scheduler
+        """Start the receiver thread, from then on the only user of the data and control
         communicators on this rank; returns ``self``. Once only."""
         if self._thread is not None:
             raise RuntimeError("Receiver already started")
