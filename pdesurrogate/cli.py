@@ -163,7 +163,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         )
     except RuntimeError as err:
         if ckpt.get("path") and ("size mismatch" in str(err) or "Missing key(s)" in str(err)):
-            raise _checkpoint_mismatch(err, ckpt["path"]) from None
+            raise _checkpoint_mismatch(err, ckpt["path"], subcommand) from None
         raise
     return 0
 
@@ -176,13 +176,13 @@ def cmd_test(argv: Sequence[str]) -> int:
     return _lightning_cli("test", argv)
 
 
-def _checkpoint_mismatch(err: RuntimeError, ckpt: str) -> ValueError:
+def _checkpoint_mismatch(err: RuntimeError, ckpt: str, subcommand: str) -> ValueError:
     """The error for a checkpoint whose weights do not fit the model the config builds; the
     usual cause is a fit run with ``--model.*`` overrides that the plain config lacks."""
     saved = Path(ckpt).parent.parent / "config.yaml"
-    hint = (f"test with the config that fit saved: --config {saved}" if saved.exists() else
-            "test with the config the checkpoint was trained with (fit saves it as config.yaml "
-            "next to its checkpoints/ folder)")
+    hint = (f"{subcommand} with the config that fit saved: --config {saved}" if saved.exists()
+            else f"{subcommand} with the config the checkpoint was trained with (fit saves it as "
+            "config.yaml next to its checkpoints/ folder)")
     first = (str(err).strip().splitlines()[1:2] or [""])[0].strip()
     return ValueError(f"{ckpt!r} does not fit the model this config builds ({first} ...); "
                       f"{hint}")

@@ -222,14 +222,14 @@ def launch(parser, cfg, argv: list[str]) -> int:
     console.print(f"[bold]online[/bold]: {cfg.trainers} trainer + {cfg.solvers} solver ranks, "
                   f"{cfg.simulations} simulations -> {out}/  (Ctrl-C or SIGTERM: checkpoint "
                   f"and stop)")
-    # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    stop: dict[str, Any] = {"signum": None, "count": 0, "sent": False}
+    stop: dict[str, Any] = {"signum": None, "count": 0, "sent": False, "proc": None}
 
     def forward_stop() -> None:
         # mpiexec forwards SIGUSR1 to every rank, and a rank still starting up (before its
         # handler exists) would die of it: hold the request until every rank is ready
-        if stop["signum"] is not None and not stop["sent"] and _ranks_ready(out, n):
+        proc = stop["proc"]
+        if (proc is not None and stop["signum"] is not None and not stop["sent"]
+                and _ranks_ready(out, n)):
             proc.send_signal(signal.SIGUSR1)
             stop["sent"] = True
 
@@ -240,12 +240,16 @@ def launch(parser, cfg, argv: list[str]) -> int:
             console.print(f"[yellow]online[/yellow]: got {signal.Signals(signum).name}; "
                           "asking the job to checkpoint and stop (again to kill it)")
             forward_stop()
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
+        elif stop["proc"] is not None:
+            os.killpg(stop["proc"].pid, signal.SIGKILL)
 
+    # in place before the job starts: a Ctrl-C between the two would end this process and
+    # leave the job running in its own session
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
                                                    signal.SIGUSR1)}
     try:
+        # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop
+        stop["proc"] = proc = subprocess.Popen(cmd, env=env, start_new_session=True)
         while True:
             try:
                 rc = proc.wait(timeout=0.2)
@@ -256,18 +260,27 @@ def launch(parser, cfg, argv: list[str]) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     shutil.rmtree(out / RANKS, ignore_errors=True)
+    if stop["count"] > 1:
+        console.print("[red]online[/red]: killed on request (a second signal); "
+                      + _where_to_resume(out))
+        return 128 + signal.SIGKILL
     if rc != 0:
-        ck = _read_manifest(out)
-        where = (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
-                 f"{ck['committed']} of {ck['simulations']} simulations committed); continue "
-                 f"with --resume" if ck else "no checkpoint was written")
         console.print(f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
-                      f"or raised; see its output above); {where}")
+                      f"or raised; see its output above); {_where_to_resume(out)}")
         return 1
     if (_read_summary(out) or {}).get("status") == "stopped":
         # not finished: a script or `make` running this must not go on as if it were
         return 128 + int(stop["signum"] or signal.SIGUSR1)
     return 0
+
+
+def _where_to_resume(out: Path) -> str:
+    ck = _read_manifest(out)
+    if ck is None:
+        return "no checkpoint was written"
+    return (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
+            f"{ck['committed']} of {ck['simulations']} simulations committed); continue with "
+            f"--resume")
 
 
 def _ranks_ready(out: Path, n: int) -> bool:
@@ -300,9 +313,9 @@ def _check_out(out: Path, resume: bool) -> None:
 
 
 # keys a resumed run may change: where and how it runs, not what it trains on or trains
-RESUME_MAY_CHANGE = ("out", "resume", "mpiexec", "solvers", "threads", "stall_timeout",
+RESUME_MAY_CHANGE = {"out", "resume", "mpiexec", "solvers", "threads", "stall_timeout",
                      "credits", "window_mb", "pack_kb", "chain_ms", "checkpoint_every_n_steps",
-                     "validation.every_n_steps", "trainer.")
+                     "validation.every_n_steps"}  # and every trainer.* key
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -330,7 +343,8 @@ def _check_config_file(parser, cfg, out: Path) -> None:
         raise ValueError(f"{str(saved)!r}: cannot read the run's config: {e}") from None
     now = _flat(_config_dict(parser, cfg))
     changed = [f"{k} ({before.get(k)!r} -> {now.get(k)!r})" for k in sorted(set(before) | set(now))
-               if before.get(k) != now.get(k) and not k.startswith(RESUME_MAY_CHANGE)]
+               if before.get(k) != now.get(k) and k not in RESUME_MAY_CHANGE
+               and not k.startswith("trainer.")]
     if changed:
         raise ValueError(f"--resume: settings differ from the run's {str(saved)!r}: "
                          f"{'; '.join(changed)}. Resume with the same settings, e.g. "
@@ -401,7 +415,11 @@ def run_rank(parser, cfg) -> int:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
         if roles.world.rank == 0 and os.environ.get(WORKER_ENV) != "1":
-            _write_config_file(parser, cfg, out)  # under srun/mpiexec: no launcher wrote it
+            # under srun/mpiexec no launcher has checked the run directory or written the
+            # settings: a failure here aborts the job with its message
+            _check_out(out, cfg.resume)
+            _check_config_file(parser, cfg, out)
+            _write_config_file(parser, cfg, out)
         init = parser.instantiate_classes(cfg)
         solver = init.solver
         names = tuple(solver.param_names)
@@ -604,10 +622,11 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         receiver.snapshot(freeze=True)
         ended_by = "the trainer's limit (max_steps or max_time)"
     receiver.join()
-    # each trainer rank validates on the same held-out set; Lightning's advice to validate on
-    # one device is about uneven shards, which it pads, and the mean it reports stays a mean
-    warnings.filterwarnings("ignore", message="Using `DistributedSampler` with the dataloaders")
-    val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    with warnings.catch_warnings():
+        # each trainer rank validates on the same held-out set; Lightning's advice to validate
+        # on one device is about uneven shards, which it pads, and the mean stays a mean
+        warnings.filterwarnings("ignore", message="Using `DistributedSampler` with the dataloa")
+        val = trainer.validate(module, datamodule=dm, verbose=False)[0]
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
     return 0
@@ -698,7 +717,9 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         "simulations": cfg.simulations, "committed_simulations": len(committed),
         "committed_sim_ids": committed, "scheduler": sched,
         "abandoned_sim_ids": sorted(scheduler.abandoned),
-        # over the whole run: what earlier legs received up to their checkpoint, plus this one
+        # over the whole run: what earlier legs had received when they wrote their checkpoint
+        # (simulations then in flight included: the resumed run receives those again) plus
+        # this leg; samples an earlier leg received after its checkpoint are not counted
         "samples_received": sum(r["prior"]["samples"] + r["receiver"]["samples"]
                                 for r in everyone),
         "mb_received": sum(r["prior"]["bytes"] + r["receiver"]["bytes"] for r in everyone) / 1e6,

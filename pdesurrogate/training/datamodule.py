@@ -151,9 +151,14 @@ class FieldDataModule(LightningDataModule):
                              f"= {sizes})")
         # a split asked for (fraction > 0) but empty after rounding would otherwise only show
         # as Lightning's "Total length of DataLoader is zero" (no validation, no test metrics)
+        # only the split this stage uses: `fit` never reads the test split, nor `test` the
+        # validation one
+        used = {"fit": ("validation",), "validate": ("validation",), "test": ("test",)}.get(
+            stage or "", ("validation", "test"))
         splits = (("validation", len(val), self.fractions[1]),
                   ("test", len(test), self.fractions[2]))
-        empty = [name for name, n, fraction in splits if n == 0 and fraction > 0]
+        empty = [name for name, n, fraction in splits
+                 if n == 0 and fraction > 0 and name in used]
         if empty:
             what = " and ".join(empty) + (" splits" if len(empty) > 1 else " split")
             raise ValueError(f"{self.path!r}: the {what} would be empty: "

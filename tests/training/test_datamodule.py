@@ -86,15 +86,22 @@ def test_steady_file_named(tmp_path):
 
 
 def test_empty_split_named(tmp_path):
-    """5 trajectories at (0.8, 0.1, 0.1) round to 4/0/1: an error naming the numbers; a zero
-    fraction turns a split off without error."""
+    """5 trajectories at (0.8, 0.1, 0.1) round to 4/0/1: an error naming the numbers for the
+    stage that reads the empty split; a zero fraction turns a split off without error."""
     path = _write(tmp_path / "five.nc", 5, [0.0, 0.1, 0.2])
     with pytest.raises(ValueError, match=r"five\.nc': the validation split would be empty: 5 "
                                          r"trajectories with fractions \[0\.8, 0\.1, 0\.1\] give "
                                          r"train/val/test = 4/0/1"):
         FieldDataModule(str(path)).setup("fit")
+    two = str(_write(tmp_path / "two.nc", 2, [0.0, 0.1]))
     with pytest.raises(ValueError, match="validation and test splits would be empty"):
-        FieldDataModule(str(_write(tmp_path / "two.nc", 2, [0.0, 0.1]))).setup("fit")
+        FieldDataModule(two).setup()
+    # each stage checks the split it reads: fit the validation one, test the test one
+    with pytest.raises(ValueError, match="the validation split would be empty"):
+        FieldDataModule(two).setup("fit")
+    with pytest.raises(ValueError, match="the test split would be empty"):
+        FieldDataModule(two).setup("test")
+    FieldDataModule(str(path)).setup("test")  # 4/0/1: the test split is there
     dm = FieldDataModule(str(path), fractions=(0.8, 0.2, 0.0))
     dm.setup("fit")
     assert (len(dm.train_indices), len(dm.val_indices), len(dm.test_indices)) == (4, 1, 0)
