@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,10 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 def _read_checkpoint(path: Path) -> dict:
-    try:
-        ckpt = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        raise ValueError(f"{str(path)!r}: cannot read as a Lightning checkpoint with "
-                         f"torch.load(weights_only=True): {e}") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
-    return ckpt
+    # the general exporter's reader: one line naming the file and what it holds instead
+    from pdesurrogate.export import read_checkpoint
+
+    return read_checkpoint(path)
 
 
 def is_pinn_hparams(hp) -> bool:
@@ -95,7 +90,8 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 
     out = Path(outdir)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
+                              "replace it")
     parts, state = _config_and_tensors(source)
     config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": _version(),
               "kind": KIND, **parts}

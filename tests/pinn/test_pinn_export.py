@@ -100,3 +100,15 @@ def test_cli_fit_names_a_misspelt_key(tmp_path, capsys):
                  "--trainer.default_root_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "dim_batchh" in err and "usage" not in err
+
+
+def test_export_pinn_reads_checkpoints_as_the_general_exporter_does(tmp_path):
+    """A file that is not a checkpoint: the same one-line error as ``pdesurrogate export``."""
+    from pdesurrogate.pinn.export import export_pinn
+
+    bad = tmp_path / "notes.ckpt"
+    bad.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match=r"notes\.ckpt': not a Lightning checkpoint \(it is a "
+                                         r"text file\)"):
+        export_pinn(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
