@@ -110,6 +110,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
+    if not argv:
+        # else LightningCLI only says that fit.model and fit.data are required
+        raise ValueError(f"pdesurrogate {subcommand} needs a config: pdesurrogate {subcommand} "
+                         "--config configs/fit/NAME.yaml (one per experiment in configs/fit/), "
+                         f"or --model and --data; pdesurrogate {subcommand} --help lists the "
+                         "options")
 
     ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
 

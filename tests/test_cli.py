@@ -151,3 +151,9 @@ def test_test_without_a_checkpoint_is_refused(capsys):
     cfg = ROOT / "configs" / "fit" / "fno_burgers.yaml"
     assert main(["test", "--config", str(cfg)]) == 2
     assert "needs --ckpt_path" in capsys.readouterr().err
+
+
+def test_fit_without_arguments_says_how_to_give_a_config(capsys):
+    assert main(["fit"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a config: pdesurrogate fit --config configs/fit/NAME.yaml" in err, err
