@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,8 +142,8 @@ class _Terminated(SystemExit):
 
 
 @contextlib.contextmanager
-def _sigterm_unwinds(message: str):
-    """While the block runs, SIGTERM prints ``message`` to stderr and raises
+def _sigterm_unwinds(message: Callable[[], str]):
+    """While the block runs, SIGTERM prints ``message()`` to stderr and raises
     :class:`_Terminated` in the main thread.
 
     SIGTERM's default action ends the process on the spot: no cleanup runs, so the temporary
@@ -157,7 +157,7 @@ def _sigterm_unwinds(message: str):
 
     def stop(signum, frame):
         signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-        print(message, file=sys.stderr)
+        print(message(), file=sys.stderr)
         raise _Terminated(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -284,8 +284,20 @@ def generate_dataset(
     start_time = time.perf_counter()
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_sigterm_unwinds(f"generate: stopped by SIGTERM; nothing is written "
-                                             f"to {str(path)!r}"))
+        written = False
+
+        def stop_message() -> str:
+            # the pool shuts down after the file is renamed: a late SIGTERM must not deny it
+            if written:
+                return f"generate: stopped by SIGTERM after {str(path)!r} was written in full"
+            return f"generate: stopped by SIGTERM; nothing is written to {str(path)!r}"
+
+        def note_written(exc_type, exc, tb) -> bool:
+            nonlocal written
+            written = exc_type is None
+            return False
+
+        stack.enter_context(_sigterm_unwinds(stop_message))
         pool = None
         if workers > 1:
             if mp_context is None:
@@ -297,6 +309,7 @@ def generate_dataset(
             # start the workers before the output file is open: a forked child must not
             # inherit an HDF5 file open for writing
             pool.submit(int).result()
+        stack.push(note_written)  # runs once the writer has closed (renamed) or discarded
         writer = stack.enter_context(DatasetWriter(
             path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
             attrs={"batch_size": batch_size, "n_batches": n_batches, **dict(attrs or {})},

@@ -269,3 +269,33 @@ def test_signal_removes_temporary_file_and_ends_workers(tmp_path, sig):
         for p in workers:
             if _running(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_sigterm_after_the_rename_says_the_file_is_complete(tmp_path, monkeypatch, capsys):
+    """A SIGTERM that lands while the pool shuts down, after the file was renamed into place,
+    exits 143 with a message saying the file is complete (not "nothing is written"), and the
+    file reads back whole."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("needs SIGTERM's default action in the main thread")
+    import pdesurrogate.datasets.generate as gen
+
+    class LatePool(gen.ProcessPoolExecutor):
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            if wait:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(gen, "ProcessPoolExecutor", LatePool)
+    path = tmp_path / "late.nc"
+    with pytest.raises(SystemExit) as stop:
+        generate_dataset(SineAdvection(), path, samples=4, times=[0.0, 0.1], batch_size=2,
+                         workers=2, progress=False)
+    assert stop.value.code == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "was written in full" in err and "nothing is written" not in err, err
+    with open_dataset(path) as data:
+        assert data.u.shape[:2] == (4, 2)
