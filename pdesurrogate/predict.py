@@ -22,6 +22,7 @@ only when both are complete: on any error neither appears (and ``--out`` may not
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,9 +205,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 + f": every {_ordinal(stride)} frame is compared")
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
-    for p in (out, plot_path):
-        if p is not None:
-            p.parent.mkdir(parents=True, exist_ok=True)
+    made = _make_folders([p.parent for p in (out, plot_path) if p is not None])
     tmp_out = _tmp_name(out)
     tmp_plot = _tmp_name(plot_path) if plot_path else None
     frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
@@ -254,9 +253,23 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         for p in (tmp_out, tmp_plot):
             if p is not None and p.exists():
                 p.unlink()
+        for d in reversed(made):  # a failed run leaves no empty folders behind
+            with contextlib.suppress(OSError):
+                d.rmdir()
         raise
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note)
+
+
+def _make_folders(folders: list[Path]) -> list[Path]:
+    """Create the missing ``folders`` (with their parents); return those created, parents
+    first."""
+    made: list[Path] = []
+    for folder in folders:
+        missing = [q for q in (folder, *folder.parents) if not q.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        made.extend(q for q in reversed(missing) if q not in made)
+    return made
 
 
 def _ordinal(n: int) -> str:

@@ -113,7 +113,7 @@ def test_bad_options_refused(model, tmp_path, kw, match):
 def test_output_paths(model, tmp_path, monkeypatch):
     """A plot type matplotlib cannot write and --out = --input are refused before anything is
     written; missing folders of --out and --plot are created; a failure while plotting leaves
-    neither file (nor a temporary one) behind."""
+    neither file (nor a temporary one, nor a folder it created) behind."""
     path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
     before = open(path, "rb").read()
     out = tmp_path / "p.nc"
@@ -140,3 +140,9 @@ def test_output_paths(model, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         predict_file(model, path, str(out), plot=str(tmp_path / "r.png"))
     assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "new", "nodir"]
+    # the folders this failed run created go again; those that were there stay
+    with pytest.raises(OSError, match="disk full"):
+        predict_file(model, path, str(tmp_path / "a" / "b" / "p.nc"),
+                     plot=str(tmp_path / "new" / "c" / "r.png"))
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "new", "nodir"]
+    assert sorted(os.listdir(tmp_path / "new")) == ["p.nc"]
