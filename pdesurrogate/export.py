@@ -201,9 +201,14 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         "normalization": extra["normalization"],
     }
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    # the same checks as load, on a model built on the meta device (no memory, no weights)
-    return write_export(out, config, tensors,
-                        check=lambda tmp: _checked_model(config, tmp / CONFIG_NAME, meta=True))
+    return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp))
+
+
+def _check_export(config: dict, tmp: Path) -> None:
+    """The checks :func:`load` makes, on the written files: config.json against a model built
+    on the meta device (no memory), and model.safetensors read back against that model."""
+    model = _checked_model(config, tmp / CONFIG_NAME, meta=True)
+    _check_tensors(model, _read_weights(tmp / WEIGHTS_NAME), tmp / WEIGHTS_NAME)
 
 
 def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check) -> Path:
@@ -389,15 +394,21 @@ def check_device(device: str | torch.device) -> torch.device:
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if any(head.startswith(m) for m in _PICKLE_MAGIC):
-        raise ValueError(f"{str(path)!r} is a pickle / torch.save file, not safetensors; "
-                         "refusing to load it (pickles can run arbitrary code)")
+    # safetensors never runs code, so it is tried first; the pickle test only chooses the
+    # message, as a safetensors file's first byte (its header length) may be 0x80 too
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} is not a valid safetensors file: {e}") from None
+        reason = e
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        head = b""
+    if any(head.startswith(m) for m in _PICKLE_MAGIC):
+        raise ValueError(f"{str(path)!r} is a pickle / torch.save file, not safetensors; "
+                         "refusing to load it (pickles can run arbitrary code)")
+    raise ValueError(f"{str(path)!r} is not a valid safetensors file: {reason}")
 
 
 def _check_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:

@@ -93,6 +93,43 @@ def test_export_from_checkpoint_and_cape(tmp_path):
     assert s1.config == s2.config
 
 
+def test_safetensors_header_length_0x80_loads(exported):
+    """A safetensors file starts with its header length (u64, little-endian); when that is
+    0x80 mod 256 its first byte equals pickle's, and the file must still load (it did not:
+    about one architecture in 256 was refused as a pickle, e.g. a 1-D PDE-Refiner of width
+    64)."""
+    from safetensors.torch import load_file, save_file
+
+    m, out = exported
+    weights = out / "model.safetensors"
+    tensors = load_file(str(weights))
+    for pad in range(512):
+        save_file(tensors, str(weights), metadata={"format": "pt", "pad": "x" * pad})
+        if weights.read_bytes()[:1] == b"\x80":
+            break
+    assert weights.read_bytes()[:1] == b"\x80"
+    u, p = torch.randn(3, 2, 16), 0.1 + 0.02 * torch.randn(3, 1)
+    torch.testing.assert_close(load(out).rollout(u, p, 2), m.rollout(u, p, 2), atol=0, rtol=0)
+
+
+def test_export_reads_its_weights_back(exported, tmp_path, monkeypatch):
+    """export checks the written model.safetensors as load reads it: a file that load would
+    refuse is never put in place."""
+    import pdesurrogate.export as ex
+
+    m, _ = exported
+
+    def truncated(tensors, path, metadata=None):
+        with open(path, "wb") as f:
+            f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+
+    monkeypatch.setattr(ex, "save_file", truncated)
+    with pytest.raises(ValueError, match="model.safetensors.*not a valid safetensors"):
+        export_surrogate(m, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".bad")]
+
+
 def test_pickle_weights_refused(exported, tmp_path):
     """A torch.save / pickle file renamed to model.safetensors is refused, naming the file,
     and is never unpickled (its payload would raise if it were)."""
