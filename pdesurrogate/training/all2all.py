@@ -38,7 +38,7 @@ from pdesurrogate.datasets import AllPairs, OneStepPairs
 
 from .datamodule import FieldDataModule
 from .losses import EPS, relative_l2
-from .next_step import NextStepModule
+from .next_step import NextStepModule, keep_own_hparams
 
 PAIRS = ("all2all", "one_step")
 
@@ -66,15 +66,6 @@ def relative_l1(pred: torch.Tensor, target: torch.Tensor,
     return err.mean() if reduction == "mean" else err
 
 
-def _keep_own_hparams(module) -> None:
-    # the parent's save_hyperparameters also recorded its own constructor arguments; keep only
-    # ours, so a checkpoint reloads with this class's signature
-    own = set(inspect.signature(type(module).__init__).parameters) - {"self"}
-    for hp in (module.hparams, getattr(module, "_hparams_initial", None) or {}):
-        for key in [k for k in hp if k not in own]:
-            del hp[key]
-
-
 class All2AllDataModule(FieldDataModule):
     """:class:`FieldDataModule` whose training items are all2all pairs with their lead time.
 
@@ -97,7 +88,7 @@ class All2AllDataModule(FieldDataModule):
                          num_workers=num_workers, max_train_trajectories=max_train_trajectories)
         self.pairs = pairs
         self.save_hyperparameters()
-        _keep_own_hparams(self)
+        keep_own_hparams(self)
 
     def train_dataset(self):
         """The training pairs (after ``setup``)."""
@@ -149,7 +140,7 @@ class All2AllModule(NextStepModule):
                                  f"got {channel_groups!r}")
             channel_groups = [list(g) for g in channel_groups]
         self.channel_groups = channel_groups
-        _keep_own_hparams(self)
+        keep_own_hparams(self)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
                 lead_time: torch.Tensor | float | None = None) -> torch.Tensor:

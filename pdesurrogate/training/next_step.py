@@ -27,6 +27,7 @@ mean over steps (``val/rel_l2``; ``test/...`` likewise).
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 
@@ -58,6 +59,19 @@ def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
 def teacher_forced_steps(rollout_steps: int, fraction: float) -> int:
     """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth."""
     return rollout_steps - round(fraction * (rollout_steps - 1))
+
+
+def keep_own_hparams(module: LightningModule) -> None:
+    """Drop from ``module``'s hyperparameters the constructor arguments a parent class's
+    ``save_hyperparameters`` recorded, so a checkpoint reloads with ``module``'s own signature.
+
+    Keys starting with ``_`` stay: LightningCLI stores ``_class_path`` and ``_instantiator``
+    there, and needs them to rebuild the module from a checkpoint (``test``, resuming ``fit``).
+    """
+    own = set(inspect.signature(type(module).__init__).parameters) - {"self"}
+    for hp in (module.hparams, getattr(module, "_hparams_initial", None) or {}):
+        for key in [k for k in hp if k not in own and not k.startswith("_")]:
+            del hp[key]
 
 
 class NextStepModule(LightningModule):

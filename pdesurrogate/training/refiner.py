@@ -23,8 +23,6 @@ long the Pearson correlation with the truth stays at or above 0.8, mean over tra
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 
@@ -32,7 +30,7 @@ from pdesurrogate.models import PDERefiner
 from pdesurrogate.models.refiner import rollout_samples
 
 from .losses import relative_l2
-from .next_step import NextStepModule
+from .next_step import NextStepModule, keep_own_hparams
 
 CORRELATION_THRESHOLD = 0.8
 
@@ -61,15 +59,6 @@ def high_correlation_time(corr: torch.Tensor, times: torch.Tensor,
     return times.to(corr.dtype)[(first - 1).clamp_min(0)]
 
 
-def _keep_own_hparams(module) -> None:
-    # the parent's save_hyperparameters also recorded its own constructor arguments; keep only
-    # ours, so a checkpoint reloads with this class's signature
-    own = set(inspect.signature(type(module).__init__).parameters) - {"self"}
-    for hp in (module.hparams, getattr(module, "_hparams_initial", None) or {}):
-        for key in [k for k in hp if k not in own]:
-            del hp[key]
-
-
 class RefinerModule(NextStepModule):
     """Train a :class:`PDERefiner` with the PDE-Refiner objective (module docstring).
 
@@ -95,7 +84,7 @@ class RefinerModule(NextStepModule):
             raise ValueError(f"RefinerModule trains a PDERefiner, got {type(self.model).__name__}"
                              " (wrap the backbone: PDERefiner(backbone, n_refine_steps, "
                              "sigma_min))")
-        _keep_own_hparams(self)
+        keep_own_hparams(self)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if "u" in batch:

@@ -1,6 +1,7 @@
 """The shipped configs of the scOT and PDE-Refiner families start and train (issue 6):
 ``pdesurrogate fit --config configs/fit/{scot_ns,scot_ns_t,refiner_ks,unet_ks}.yaml`` on tiny
 files written by the real solvers (the model sizes as shipped, a couple of optimiser steps), then
+``pdesurrogate test`` and a resumed ``fit`` from the saved config and ``last.ckpt``,
 ``pdesurrogate export`` of ``last.ckpt`` and ``pdesurrogate.load``: the surrogate predicts (at a
 lead time for scOT; with ``K + 1`` backbone calls per step for the refiner).
 ``pdesurrogate online --config configs/online/{scot_ns,refiner_ks,unet_ks}.yaml`` (shrunk to a
@@ -46,6 +47,13 @@ def _fit_export_load(name: str, data: Path, tmp_path: Path, *extra: str):
     assert rc == 0
     ckpts = list(root.rglob("last.ckpt"))
     assert len(ckpts) == 1
+    # test and a resumed fit rebuild the module from the saved config and checkpoint (they
+    # failed for these modules: "Option 'model_spec...' is not accepted")
+    saved = str(ckpts[0].parent.parent / "config.yaml")
+    assert main(["test", "--config", saved, "--ckpt_path", str(ckpts[0]),
+                 "--trainer.limit_test_batches", "1"]) == 0
+    assert main(["fit", "--config", saved, "--ckpt_path", str(ckpts[0]),
+                 "--trainer.max_steps", "3"]) == 0
     out = tmp_path / "model"
     assert main(["export", str(ckpts[0]), str(out)]) == 0
     return pdesurrogate.load(out)
