@@ -14,6 +14,7 @@ a few mat-vecs (measured ~3.4x on the 64x64 Poisson matrix), with no Python loop
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,29 +31,68 @@ class SolveResult:
         iterations: sweeps performed.
         converged: whether ``||b - A x|| / ||b|| <= rtol`` was reached within ``max_iter``.
         residual_norm: the relative residual ``||b - A x|| / ||b||`` of ``x``.
+        diverged: whether the sweeps were stopped because the residual stopped being finite or
+            grew :data:`DIVERGENCE_GROWTH`-fold over the initial one (SOR diverges for this
+            ``A`` and ``omega``: ``A`` not SPD, or not diagonally dominant enough);
+            ``converged`` is then False and ``x`` is the last iterate, not a solution.
     """
 
     x: np.ndarray
     iterations: int
     converged: bool
     residual_norm: float
+    diverged: bool = False
 
 
-def check_omega(omega: float) -> float:
+# a residual this many times the initial one means SOR diverges: stop sweeping that system
+DIVERGENCE_GROWTH = 1e30
+
+
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (Python or numpy; not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or numpy; not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= minimum."""
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_omega(omega: float, name: str = "omega") -> float:
     """``omega`` as a float, or a ValueError: SOR converges (for SPD A) only for 0 < omega < 2."""
-    if isinstance(omega, bool) or not isinstance(omega, (int, float, np.floating)) \
-            or not math.isfinite(omega) or not 0.0 < omega < 2.0:
-        raise ValueError(f"omega must be a number in (0, 2), got {omega!r}")
+    if not is_real(omega) or not math.isfinite(omega) or not 0.0 < omega < 2.0:
+        raise ValueError(f"{name} must be a number in (0, 2), got {omega!r}")
     return float(omega)
+
+
+def check_rtol(rtol: float) -> float:
+    """``rtol`` as a float, or a ValueError unless 0 < rtol < 1 (a relative residual of 1 is
+    reached by ``x = 0``; 0 is never reached in floating point)."""
+    if not is_real(rtol) or not math.isfinite(rtol) or not 0.0 < rtol < 1.0:
+        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
+    return float(rtol)
 
 
 def _check_system(A, b) -> tuple[sp.csr_matrix, np.ndarray]:
     if not sp.issparse(A):
         raise TypeError(f"A must be a scipy sparse matrix, got {type(A).__name__}")
+    for name, dtype in (("A", A.dtype), ("b", np.asarray(b).dtype)):
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise ValueError(f"{name} must be real (float or int), got dtype {dtype}: "
+                             f"SOR here solves real systems only")
     A = sp.csr_matrix(A, dtype=np.float64)
     n, m = A.shape
     if n != m:
         raise ValueError(f"A must be square, got shape {A.shape}")
+    if not np.all(np.isfinite(A.data)):
+        raise ValueError("A has non-finite entries")
     b = np.asarray(b, dtype=np.float64)
     if b.shape != (n,):
         raise ValueError(f"b must have shape ({n},) to match A, got {b.shape}")
@@ -84,36 +124,55 @@ def sor_solve(A, b, omega: float, x0=None, rtol: float = 1e-8,
               max_iter: int = 10_000) -> SolveResult:
     """Solve ``A x = b`` by SOR with relaxation ``omega``, stopping on the relative residual.
 
+    SOR converges for every omega in (0, 2) when ``A`` is symmetric positive definite, and for
+    omega in (0, 1] when it is strictly diagonally dominant; otherwise it may diverge. A system
+    whose residual stops being finite, or grows :data:`DIVERGENCE_GROWTH`-fold, is stopped at
+    once and returned with ``converged=False, diverged=True`` (no overflow warnings).
+
     Args:
-        A: square scipy sparse matrix (converted to CSR, float64) with a non-zero diagonal.
-        b: right-hand side, shape ``(n,)``.
+        A: square real scipy sparse matrix (converted to CSR, float64) with finite entries and
+            a non-zero diagonal; complex matrices are refused.
+        b: real right-hand side, shape ``(n,)``, finite.
         omega: relaxation parameter in (0, 2); 1 is Gauss–Seidel.
-        x0: initial guess (default zeros).
-        rtol: stop when ``||b - A x|| <= rtol ||b||``.
-        max_iter: sweeps at most; hitting it returns ``converged=False``.
+        x0: finite initial guess, shape ``(n,)`` (default zeros).
+        rtol: stop when ``||b - A x|| <= rtol ||b||``; a number in (0, 1).
+        max_iter: sweeps at most (an int >= 0); hitting it returns ``converged=False``.
+
+    Returns:
+        :class:`SolveResult`; ``b = 0`` gives ``x = 0`` in 0 sweeps.
     """
     omega = check_omega(omega)
-    if not (isinstance(rtol, (int, float)) and rtol > 0):
-        raise ValueError(f"rtol must be positive, got {rtol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be an int >= 0, got {max_iter!r}")
+    rtol = check_rtol(rtol)
+    max_iter = check_int("max_iter", max_iter, 0)
     A, b = _check_system(A, b)
     n = A.shape[0]
-    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
-    if x.shape != (n,):
-        raise ValueError(f"x0 must have shape ({n},), got {x.shape}")
+    if x0 is None:
+        x = np.zeros(n)
+    else:
+        if np.iscomplexobj(x0):
+            raise ValueError(f"x0 must be real, got dtype {np.asarray(x0).dtype}")
+        x = np.array(x0, dtype=np.float64)
+        if x.shape != (n,):
+            raise ValueError(f"x0 must have shape ({n},), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x0 has non-finite entries")
     bnorm = float(np.linalg.norm(b))
     if bnorm == 0.0:
         return SolveResult(np.zeros(n), 0, True, 0.0)
     solve_lower = _lower_solver(A, omega)
-    r = b - A @ x
-    rel = float(np.linalg.norm(r)) / bnorm
-    it = 0
-    while rel > rtol and it < max_iter:
-        x += solve_lower(r)
+    diverged = False
+    # a diverging iteration overflows before it is stopped: that is reported, not warned about
+    with np.errstate(over="ignore", invalid="ignore"):
         r = b - A @ x
         rel = float(np.linalg.norm(r)) / bnorm
-        it += 1
-        if not math.isfinite(rel):
-            break
-    return SolveResult(x, it, bool(rel <= rtol), rel)
+        limit = DIVERGENCE_GROWTH * rel
+        it = 0
+        while rel > rtol and it < max_iter:
+            x += solve_lower(r)
+            r = b - A @ x
+            rel = float(np.linalg.norm(r)) / bnorm
+            it += 1
+            if not math.isfinite(rel) or rel > limit:
+                diverged = True
+                break
+    return SolveResult(x, it, bool(rel <= rtol), rel, diverged)

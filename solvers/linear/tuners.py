@@ -22,7 +22,22 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .sor import check_omega
+from .sor import check_int, check_omega, is_real
+
+
+def check_number(name: str, value: object, positive: bool = False,
+                 non_negative: bool = False) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` unless it is a finite real number
+    (Python or numpy, not a bool), positive or >= 0 when asked."""
+    ok = is_real(value) and math.isfinite(value)
+    if ok and positive:
+        ok = value > 0
+    if ok and non_negative:
+        ok = value >= 0
+    if not ok:
+        what = "positive " if positive else "non-negative " if non_negative else ""
+        raise ValueError(f"{name} must be a finite {what}number, got {value!r}")
+    return float(value)
 
 
 def default_omegas(k: int = 10, low: float = 1.0, high: float = 2.0) -> list[float]:
@@ -38,11 +53,9 @@ class Tuner(ABC):
         grid = default_omegas() if omegas is None else [check_omega(w) for w in omegas]
         if not grid:
             raise ValueError("omegas must not be empty")
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter <= 0:
-            raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
         self.omegas = list(grid)
-        self.max_iter = max_iter
-        self.seed = seed
+        self.max_iter = check_int("max_iter", max_iter, 1)
+        self.seed = check_int("seed", seed, 0)
         self.rng = np.random.default_rng(seed)
         self.history: list[dict] = []
         self._pending: tuple[int, float | None] | None = None
@@ -52,17 +65,24 @@ class Tuner(ABC):
                 if p != "self" and not callable(getattr(self, p, None))}
 
     def choose(self, context: float | None = None) -> float:
-        if context is not None and not math.isfinite(float(context)):
-            raise ValueError(f"context must be finite, got {context!r}")
-        arm = self._choose_arm(None if context is None else float(context))
-        self._pending = (arm, None if context is None else float(context))
+        """The omega for the next solve; ``context``: a finite number describing the system, or
+        None."""
+        if context is not None:
+            context = check_number("context", context)
+        arm = self._choose_arm(context)
+        self._pending = (arm, context)
         return self.omegas[arm]
 
     def observe(self, iterations: int, converged: bool = True) -> None:
+        """Learn from the solve run with the last chosen omega: ``iterations`` (a whole number
+        >= 0) and whether it ``converged`` (if not, it counts as ``max_iter`` sweeps)."""
         if self._pending is None:
             raise RuntimeError("observe() called without a preceding choose()")
-        if iterations < 0:
-            raise ValueError(f"iterations must be >= 0, got {iterations!r}")
+        if not is_real(iterations) or not math.isfinite(iterations) or iterations < 0 \
+                or iterations != int(iterations):
+            raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+        if not isinstance(converged, (bool, np.bool_)):
+            raise ValueError(f"converged must be a bool, got {converged!r}")
         arm, context = self._pending
         self._pending = None
         iterations = int(iterations) if converged else self.max_iter
@@ -107,12 +127,9 @@ class TsallisINF(Tuner):
     def __init__(self, omegas: Sequence[float] | None = None, max_iter: int = 10_000,
                  seed: int = 0, learning_rate: float = 2.0, loss_scale: float | None = None):
         super().__init__(omegas, max_iter, seed)
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-        if loss_scale is not None and not loss_scale > 0:
-            raise ValueError(f"loss_scale must be None or positive, got {loss_scale!r}")
-        self.learning_rate = float(learning_rate)
-        self.loss_scale = loss_scale
+        self.learning_rate = check_number("learning_rate", learning_rate, positive=True)
+        self.loss_scale = (None if loss_scale is None
+                           else check_number("loss_scale", loss_scale, positive=True))
         self._K = np.zeros(len(self.omegas))  # importance-weighted cumulative iterations
         self._t = 0
         self._sum_iterations = 0
@@ -177,19 +194,24 @@ class ChebCB(Tuner):
                  log_context: bool = True, context_degree: int = 2, omega_degree: int = 4,
                  ridge: float = 0.1, exploration: float = 0.1):
         super().__init__(omegas, max_iter, seed)
-        lo, hi = (float(v) for v in context_range)
-        if not lo < hi or (log_context and lo <= 0):
+        try:
+            pair = list(context_range)
+        except TypeError:
+            pair = None
+        if (pair is None or len(pair) != 2 or not all(is_real(v) and math.isfinite(v)
+                                                      for v in pair)
+                or not pair[0] < pair[1] or (log_context and pair[0] <= 0)):
             raise ValueError(f"context_range must be (low, high) with low < high (and low > 0 "
                              f"when log_context), got {context_range!r}")
-        for name, v in (("context_degree", context_degree), ("omega_degree", omega_degree)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if not ridge > 0 or not exploration >= 0:
-            raise ValueError(f"need ridge > 0 and exploration >= 0, got {ridge}, {exploration}")
+        lo, hi = (float(v) for v in pair)
+        if not isinstance(log_context, (bool, np.bool_)):
+            raise ValueError(f"log_context must be a bool, got {log_context!r}")
         self.context_range = (lo, hi)
         self.log_context = bool(log_context)
-        self.context_degree, self.omega_degree = context_degree, omega_degree
-        self.ridge, self.exploration = float(ridge), float(exploration)
+        self.context_degree = check_int("context_degree", context_degree, 0)
+        self.omega_degree = check_int("omega_degree", omega_degree, 0)
+        self.ridge = check_number("ridge", ridge, positive=True)
+        self.exploration = check_number("exploration", exploration, non_negative=True)
         w = np.asarray(self.omegas)
         span = max(w.max() - w.min(), 1e-12)
         self._omega_feats = chebyshev(2 * (w - w.min()) / span - 1, omega_degree)  # (K, dw+1)

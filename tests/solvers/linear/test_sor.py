@@ -2,6 +2,7 @@
 and clear errors on bad input."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -87,3 +88,53 @@ def test_bad_matrices_and_rhs():
         sor_solve(A.tocsr(), np.ones(9), 1.0)
     with pytest.raises(ValueError, match=r"b must have shape \(9,\)"):
         sor_solve(poisson2d(3), np.ones(8), 1.0)
+
+
+def test_numpy_scalars_are_numbers():
+    """rtol, omega and max_iter given as numpy scalars are accepted like Python numbers (they
+    were refused with 'rtol must be positive, got np.float32(1e-06)')."""
+    res = sor_solve(poisson2d(4), np.ones(16), np.float32(1.5), rtol=np.float32(1e-6),
+                    max_iter=np.int64(100))
+    assert res.converged and res.residual_norm <= 1e-6
+
+
+@pytest.mark.parametrize("rtol", [0.0, -1e-3, 1.0, 5.0, float("inf"), float("nan"), True, "1e-6"])
+def test_bad_rtol(rtol):
+    """rtol outside (0, 1) (inf and True used to return x = 0 'converged'), or not a number."""
+    with pytest.raises(ValueError, match=r"rtol must be a number in \(0, 1\), got"):
+        sor_solve(poisson2d(3), np.ones(9), 1.0, rtol=rtol)
+
+
+@pytest.mark.parametrize("max_iter", [-1, 2.0, True, np.True_])
+def test_bad_max_iter(max_iter):
+    with pytest.raises(ValueError, match=r"max_iter must be an int >= 0, got"):
+        sor_solve(poisson2d(3), np.ones(9), 1.0, max_iter=max_iter)
+
+
+def test_complex_and_nonfinite_input_refused():
+    """Complex A or b (used to be cast to real with a numpy warning and reported converged), a
+    non-finite x0 or non-finite entries of A: one ValueError naming what is wrong."""
+    A = poisson2d(3)
+    with pytest.raises(ValueError, match="A must be real .*complex128"):
+        sor_solve(A.astype(np.complex128), np.ones(9), 1.0)
+    with pytest.raises(ValueError, match="b must be real .*complex128"):
+        sor_solve(A, np.ones(9) + 1j, 1.0)
+    with pytest.raises(ValueError, match="x0 has non-finite entries"):
+        sor_solve(A, np.ones(9), 1.0, x0=np.full(9, np.nan))
+    with pytest.raises(ValueError, match="x0 must be real"):
+        sor_solve(A, np.ones(9), 1.0, x0=np.zeros(9, dtype=complex))
+    B = A.tolil()
+    B[0, 1] = np.inf
+    with pytest.raises(ValueError, match="A has non-finite entries"):
+        sor_solve(B.tocsr(), np.ones(9), 1.0)
+
+
+def test_diverging_system_stops_without_warnings():
+    """An indefinite, non-diagonally-dominant system: SOR diverges; it is stopped long before
+    max_iter with converged=False, diverged=True and no numpy overflow warning."""
+    A = sp.diags([-3.0, 1.0, -3.0], [-1, 0, 1], shape=(50, 50), format="csr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = sor_solve(A, np.ones(50), 1.5, max_iter=2000)
+    assert not res.converged and res.diverged and res.iterations < 100
+    assert not sor_solve(poisson2d(4), np.ones(16), 1.5).diverged

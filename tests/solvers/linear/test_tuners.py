@@ -107,3 +107,31 @@ def test_heat_and_darcy_use_the_contextual_tuner_by_default():
     assert Heat2D(n=8, tuner="fixed").tuner is None
     with pytest.raises(ValueError, match="tuner must be"):
         Heat2D(n=8, tuner="bandit")
+
+
+def test_numbers_and_bad_arguments():
+    """numpy scalars are numbers; a bad argument is one ValueError naming it (NaN iterations
+    used to say 'cannot convert float NaN to integer', learning_rate='2' a TypeError, seed=-1
+    numpy's message)."""
+    t = TsallisINF(max_iter=np.int64(100), seed=np.int64(3), learning_rate=np.float32(2.0))
+    assert t.max_iter == 100 and t.seed == 3
+    t.choose(np.float64(0.5))
+    for bad in (float("nan"), -1, 2.5, "3"):
+        with pytest.raises(ValueError, match=r"iterations must be a whole number >= 0, got"):
+            t.observe(bad)
+    with pytest.raises(ValueError, match="converged must be a bool, got 'no'"):
+        t.observe(3, "no")
+    t.observe(np.int64(7), np.False_)  # the pending choice survives the refused calls
+    assert t.history[-1]["iterations"] == 100 and not t.history[-1]["converged"]
+    for kwargs, name in (({"learning_rate": "2"}, "learning_rate"), ({"seed": -1}, "seed"),
+                         ({"max_iter": True}, "max_iter"), ({"loss_scale": 0.0}, "loss_scale"),
+                         ({"max_iter": np.int64(0)}, "max_iter")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            TsallisINF(**kwargs)
+    for kwargs, name in (({"ridge": "1"}, "ridge"), ({"exploration": -1.0}, "exploration"),
+                         ({"context_degree": 1.5}, "context_degree"),
+                         ({"context_range": "ab"}, "context_range")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            ChebCB(**kwargs)
+    with pytest.raises(ValueError, match="context must be a finite number, got 'x'"):
+        ChebCB().choose("x")
