@@ -22,12 +22,13 @@ black ones, so each half-sweep updates one colour at once:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .sor import DIVERGENCE_GROWTH, check_int, check_omega, check_rtol
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,17 @@ class RedBlackResult:
     ``x`` ``(B, ny, nx)``: the solution; ``iterations`` ``(B,)`` long: full (red + black) sweeps
     done on each system, exact even though the loop only stops at multiples of ``check_every``;
     ``converged`` ``(B,)`` bool; ``residual`` ``(B,)``: the final relative residual
-    ``||b - A x|| / ||b||`` (absolute where ``b = 0``).
+    ``||b - A x|| / ||b||`` (absolute where ``b = 0``); ``diverged`` ``(B,)`` bool: the system
+    was stopped because its residual was not finite (NaN/Inf in ``b`` or ``x0``) or grew
+    :data:`~.sor.DIVERGENCE_GROWTH`-fold over the initial one (SOR diverges: ``A`` not SPD);
+    its ``x`` is then the last iterate, not a solution, and ``converged`` is False.
     """
 
     x: Tensor
     iterations: Tensor
     converged: Tensor
     residual: Tensor
+    diverged: Tensor
 
 
 def checkerboard(ny: int, nx: int, device: torch.device | str = "cpu") -> Tensor:
@@ -119,12 +124,14 @@ def _omega_tensor(omega: float | Tensor, batch: int, like: Tensor) -> Tensor:
         if w.shape != (batch,):
             raise ValueError(
                 f"omega must be a float or a tensor of shape ({batch},), got {tuple(w.shape)}")
-        if not bool(((w > 0) & (w < 2)).all()):
+        if not bool(((w > 0) & (w < 2)).all()):  # also refuses NaN
             raise ValueError(f"omega must lie in (0, 2) for SOR to converge, got {w.tolist()}")
         return w.reshape(batch, 1, 1)
-    if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 < omega < 2:
-        raise ValueError(f"omega must lie in (0, 2) for SOR to converge, got {omega!r}")
-    return torch.full((batch, 1, 1), float(omega), device=like.device, dtype=like.dtype)
+    try:
+        w = check_omega(omega)
+    except ValueError:
+        raise ValueError(f"omega must lie in (0, 2) for SOR to converge, got {omega!r}") from None
+    return torch.full((batch, 1, 1), w, device=like.device, dtype=like.dtype)
 
 
 def redblack_sor(
@@ -140,23 +147,31 @@ def redblack_sor(
 
     ``stencil``: the coefficients of ``A`` (see :class:`Stencil`), broadcastable to ``b``;
     ``b`` ``(B, ny, nx)`` floating; ``x0`` initial guess (zeros when None); ``omega`` relaxation
-    factor in (0, 2), a float or one per system ``(B,)``.
+    factor in (0, 2), a number or one per system ``(B,)``; ``rtol`` a number in (0, 1) (as
+    :func:`~.sor.sor_solve`), at least the machine epsilon of ``b``'s dtype (float32 cannot
+    reach the default 1e-8: its residual floor is about 1e-7 on an 8² grid and grows with the
+    grid, ~3e-6 on 64²; use float64 or a larger ``rtol``); ``max_iter`` an int >= 0;
+    ``check_every`` an int >= 1.
 
     Each system stops on its own once ``||b - A x|| / ||b|| <= rtol`` (2-norm; absolute when
     ``b = 0``) or after ``max_iter`` sweeps: a converged system is frozen while the others go on,
-    so results and iteration counts do not depend on the rest of the batch. The residual is a
-    by-product of the red half-sweep, so it is known every sweep at no extra cost; only the
-    host-side "all done?" test, which synchronises a GPU, happens every ``check_every`` sweeps.
+    so results and iteration counts do not depend on the rest of the batch. A system whose
+    residual is not finite (NaN in ``b`` or ``x0``) or has grown ``DIVERGENCE_GROWTH``-fold
+    (SOR diverges on it) is frozen likewise and reported ``converged=False, diverged=True``.
+    The residual is a by-product of the red half-sweep, so it is known every sweep at no extra
+    cost; only the host-side "all done?" test, which synchronises a GPU, happens every
+    ``check_every`` sweeps.
     """
     if not isinstance(b, Tensor) or b.ndim != 3 or not b.is_floating_point():
         raise ValueError(f"b must be a floating tensor of shape (B, ny, nx), got "
                          f"{tuple(b.shape) if isinstance(b, Tensor) else type(b).__name__}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"check_every must be a positive int, got {check_every!r}")
-    if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol >= 0):
-        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    max_iter = check_int("max_iter", max_iter, 0)
+    check_every = check_int("check_every", check_every, 1)
+    rtol = check_rtol(rtol)
+    eps = torch.finfo(b.dtype).eps
+    if rtol < eps:
+        raise ValueError(f"rtol {rtol:g} is below {b.dtype}'s machine epsilon {eps:.2g}: b's "
+                         f"dtype cannot reach it; pass float64 b or rtol >= {eps:.2g}")
     st = stencil.to(b)
     for name in ("center", "west", "east", "south", "north"):
         coef = getattr(st, name)
@@ -196,17 +211,25 @@ def redblack_sor(
     bnorm = torch.where(bnorm > 0, bnorm, torch.ones_like(bnorm))
     iterations = torch.zeros(batch, dtype=torch.long, device=b.device)
     active = torch.ones(batch, dtype=torch.bool, device=b.device)
+    diverged = torch.zeros(batch, dtype=torch.bool, device=b.device)
+    limit = None
     k = 0
     while True:
         r = residual()
         rel = torch.linalg.vector_norm(r.reshape(batch, -1), dim=1) / bnorm
-        active = active & ~(rel <= rtol)  # NaN never counts as converged
+        if limit is None:
+            limit = DIVERGENCE_GROWTH * rel
+        # NaN never counts as converged; a non-finite or exploding residual stops the system
+        diverged = diverged | (active & ~(rel <= rtol) & (~torch.isfinite(rel) | (rel > limit)))
+        active = active & ~(rel <= rtol) & ~diverged
         if k == max_iter or (k % check_every == 0 and not bool(active.any())):
             break
-        # a converged system gets omega 0, i.e. is frozen, so it does not depend on the batch
+        # a stopped system gets omega 0, i.e. is frozen, so it does not depend on the batch
         w_active = w * active.to(b.dtype).reshape(batch, 1, 1)
         x.addcmul_(r.mul_(inv_red), w_active)
         x.addcmul_(residual().mul_(inv_black), w_active)
         iterations += active
         k += 1
-    return RedBlackResult(x=x.clone(), iterations=iterations, converged=~active, residual=rel)
+    converged = rel <= rtol
+    return RedBlackResult(x=x.clone(), iterations=iterations, converged=converged, residual=rel,
+                          diverged=diverged & ~converged)

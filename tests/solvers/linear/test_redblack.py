@@ -154,3 +154,57 @@ def test_rejects_bad_shapes():
         redblack_sor(st, torch.ones(3, 4, 4, dtype=torch.float64), omega=torch.ones(2))
     with pytest.raises(ValueError, match="ky must"):
         Stencil.diffusion(torch.ones(1, 4, 5), torch.ones(1, 4, 4), 0.2)
+
+
+def test_hopeless_systems_stop_at_once():
+    """NaN in b or x0 stops that system before any sweep (it used to run all max_iter sweeps):
+    converged False, diverged True; its neighbour in the batch is solved as if alone."""
+    st = poisson(8)
+    b = torch.ones(2, 8, 8, dtype=torch.float64)
+    alone = redblack_sor(st, b[:1], rtol=1e-10)
+    b_nan = b.clone()
+    b_nan[1, 3, 3] = math.nan
+    x0 = torch.zeros(2, 8, 8, dtype=torch.float64)
+    x0[1, 2, 2] = math.nan
+    for res in (redblack_sor(st, b_nan, rtol=1e-10, max_iter=100_000),
+                redblack_sor(st, b, x0=x0, rtol=1e-10, max_iter=100_000)):
+        assert res.iterations.tolist() == [int(alone.iterations), 0]
+        assert res.converged.tolist() == [True, False]
+        assert res.diverged.tolist() == [False, True]
+        assert torch.equal(res.x[0], alone.x[0])
+
+
+def test_diverging_stencil_stops_early():
+    """An indefinite stencil (centre 1, neighbours -1), on which SOR diverges, is stopped once
+    its residual has grown DIVERGENCE_GROWTH-fold: far below max_iter, x still finite."""
+    one = torch.ones(1, 12, 12, dtype=torch.float64)
+    res = redblack_sor(Stencil(one, -one, -one, -one, -one), one, omega=1.5, max_iter=100_000)
+    assert not res.converged.any() and res.diverged.all()
+    assert int(res.iterations) < 200 and torch.isfinite(res.x).all()
+    ok = redblack_sor(poisson(8), one[:, :8, :8])
+    assert ok.converged.all() and not ok.diverged.any()
+
+
+@pytest.mark.parametrize("rtol", [0.0, -1.0, 1.0, float("inf"), True])
+def test_rtol_as_sor_solve(rtol):
+    """rtol must lie in (0, 1), as sor_solve requires (0 used to be accepted here and then
+    never reached)."""
+    with pytest.raises(ValueError, match=r"rtol must be a number in \(0, 1\)"):
+        redblack_sor(poisson(4), torch.ones(1, 4, 4, dtype=torch.float64), rtol=rtol)
+
+
+def test_float32_cannot_reach_tiny_rtol():
+    """float32 b with the default rtol 1e-8 (below float32's epsilon) is refused in one line
+    saying why (it used to sweep max_iter times and return converged=False)."""
+    with pytest.raises(ValueError, match=r"rtol 1e-08 is below torch.float32's machine epsilon"):
+        redblack_sor(poisson(4), torch.ones(1, 4, 4))
+
+
+def test_numpy_scalars_are_numbers():
+    """omega, rtol, max_iter as numpy scalars work like Python numbers."""
+    res = redblack_sor(poisson(6), torch.ones(1, 6, 6, dtype=torch.float64),
+                       omega=np.float32(1.5), rtol=np.float64(1e-8), max_iter=np.int64(500),
+                       check_every=np.int32(5))
+    assert res.converged.all()
+    with pytest.raises(ValueError, match="max_iter must be an int >= 0, got True"):
+        redblack_sor(poisson(6), torch.ones(1, 6, 6, dtype=torch.float64), max_iter=True)
