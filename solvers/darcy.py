@@ -15,8 +15,9 @@ blobs).
 Discretisation: 5-point finite volumes with ``a`` on each face the harmonic mean of its two nodes
 (the exact flux coefficient for a 1-D interface between two constant layers, second order where
 ``a`` is smooth); a boundary face takes its interior node's value. The system is solved by
-red-black SOR in float64 with the same omega/tuner/logging/stall policy as :mod:`.heat`; the
-tuner context is the mean contrast ``a_pos / a_neg`` of the batch.
+red-black SOR in float64 with the same omega/tuner/logging/stall policy as :mod:`.heat` (by
+default the ``"chebcb"`` tuner chooses omega; give ``omega`` for a fixed one); the tuner context
+is the mean contrast ``a_pos / a_neg`` of the batch.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import torch
 from torch import Tensor
 
 from .base import Params, Solver, check_positive, check_range, uniform
-from .heat import LinearSolveLog, check_linear_controls
+from .heat import LinearSolveLog, linear_controls
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
-from .linear.tuners import Tuner, make_tuner
+from .linear.tuners import Tuner
 from .random_fields import gaussian_random_field
 
 
@@ -91,8 +92,12 @@ class Darcy2D(LinearSolveLog, Solver):
         a_pos_range, a_neg_range: ranges (uniform) of the (nondimensional) permeability inside
             and outside the random blobs; FNO uses 12 and 3.
         tau, alpha: the thresholded field's inverse length scale and smoothness.
-        omega: SOR factor in (0, 2); ``None`` uses the Poisson optimum ``2/(1 + sin(pi h))``.
-        tuner, rtol, max_iter: as in :class:`~.heat.Heat2D`.
+        omega: a fixed SOR factor in (0, 2) for every solve; None (default) lets ``tuner``
+            choose it.
+        tuner: None (default: ``"chebcb"``, or ``"fixed"`` when ``omega`` is given),
+            ``"fixed"`` (``omega``, else the Poisson optimum ``2/(1 + sin(pi h))``),
+            ``"chebcb"``, ``"tsallis_inf"`` or a tuner object; not together with ``omega``.
+        rtol, max_iter: as in :class:`~.heat.Heat2D`.
 
     Parameters: ``a_pos``, ``a_neg``, each ``(B,)``.
     """
@@ -111,7 +116,7 @@ class Darcy2D(LinearSolveLog, Solver):
         tau: float = 3.0,
         alpha: float = 2.0,
         omega: float | None = None,
-        tuner: str | Tuner | None = "chebcb",
+        tuner: str | Tuner | None = None,
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
@@ -122,11 +127,9 @@ class Darcy2D(LinearSolveLog, Solver):
         self.a_neg_range = check_range("a_neg_range", a_neg_range, positive=True)
         self.tau = check_positive("tau", tau)
         self.alpha = check_positive("alpha", alpha)
-        tuner = make_tuner(tuner, max_iter)
-        check_linear_controls(omega, rtol, max_iter, tuner, allow_none_omega=True)
-        self.omega = None if omega is None else float(omega)
-        self.tuner, self.rtol, self.max_iter = tuner, float(rtol), max_iter
         self.h = 1.0 / (n + 1)
+        self.omega, self.tuner, self.rtol, self.max_iter = linear_controls(
+            omega, tuner, rtol, max_iter, default_omega=poisson_omega(self.h))
         nodes = torch.arange(1, n + 1, dtype=torch.float64) * self.h
         self.grid = (nodes, nodes.clone())
         self.linear_stats = []
@@ -165,6 +168,5 @@ class Darcy2D(LinearSolveLog, Solver):
         stencil = darcy_operator(a, self.h)
         rhs = torch.ones_like(a)
         context = float((a_pos / a_neg).mean())
-        default = self.omega if self.omega is not None else poisson_omega(self.h)
-        res = self._linear_solve(stencil, rhs, u[:, 1].to(torch.float64), context, default, 0.0)
+        res = self._linear_solve(stencil, rhs, u[:, 1].to(torch.float64), context, 0.0)
         return torch.stack([u[:, 0], res.x.to(u.dtype)], dim=1)

@@ -17,21 +17,32 @@ L-stable). Each step's linear system is solved by :func:`~.linear.redblack.redbl
 warm-started from ``u^n``. The time stepping runs in float64 whatever the state's dtype (a
 float32 residual cannot reach the default ``rtol = 1e-8``); the result is cast back.
 
-The relaxation factor comes from ``omega`` or, when given, from a ``tuner`` (the bandit of
-:mod:`.linear.tuners`): ``omega = tuner.choose(d)`` before each solve, with context the
-diffusion number ``d = mean(kappa0) theta dt / h^2``, and ``tuner.observe(iterations)`` after,
-``iterations`` being the batch's largest count (``max_iter`` when a system did not converge).
+The relaxation factor is either fixed or learnt, set by ``omega`` and ``tuner``:
+
+* neither given: the ``"chebcb"`` tuner (the contextual bandit of :mod:`.linear.tuners`) learns
+  it over the solves;
+* ``omega`` given (``tuner`` left None, or ``"fixed"``): every solve uses that ``omega``;
+* ``tuner="fixed"`` alone: a fixed default (1.5 here; the Poisson optimum for Darcy);
+* ``tuner`` a name (``"chebcb"``, ``"tsallis_inf"``) or an object: the tuner chooses;
+  ``omega`` must then be left out (giving both is a ValueError naming both).
+
+A tuner is asked ``omega = tuner.choose(d)`` before each solve, with context the diffusion
+number ``d = mean(kappa0) theta dt / h^2``, and told ``tuner.observe(iterations, converged)``
+after, ``iterations`` being the batch's largest count (``max_iter`` when a system did not
+converge) and ``converged`` whether every system reached ``rtol``. ``settings()`` records what
+is used: ``tuner="fixed"`` with the ``omega`` of every solve, or the tuner with ``omega=None``.
 Every solve is logged in ``linear_stats``.
 
 A solve that does not reach ``rtol`` within ``max_iter`` sweeps is logged with
 ``converged=False`` and the run goes on as long as every system's relative residual is at most
 ``sqrt(rtol)`` (half the requested digits: a slow omega costs time, not a wrong sample);
-beyond that, or if the residual is not finite, :class:`~.base.SolverDivergedError` names the
-first such sample.
+beyond that :class:`~.base.SolverDivergedError` names the first such sample and says to raise
+``max_iter``, or that SOR diverged if the residual is not finite.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -47,29 +58,46 @@ from .base import (
     uniform,
 )
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
+from .linear.sor import check_int, check_omega, check_rtol
 from .linear.tuners import Tuner, make_tuner
 
 
-def check_linear_controls(omega: float | None, rtol: float, max_iter: int, tuner: object | None,
-                          allow_none_omega: bool = False) -> None:
-    """Validate the linear-solve arguments shared by the implicit solvers."""
-    if not (omega is None and allow_none_omega):
-        if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 < omega < 2:
-            raise ValueError(f"omega must be a number in (0, 2), got {omega!r}")
-    check_positive("rtol", rtol)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-    if tuner is not None and not (callable(getattr(tuner, "choose", None))
-                                  and callable(getattr(tuner, "observe", None))):
-        raise ValueError(f"tuner must have choose(context) and observe(iterations) methods, "
-                         f"got {type(tuner).__name__}")
+def linear_controls(omega: float | None, tuner: str | Tuner | None, rtol: float, max_iter: int,
+                    default_omega: float) -> tuple[float | None, Tuner | None, float, int]:
+    """Validate the linear-solve arguments shared by the implicit solvers and resolve who sets
+    omega (see the module docstring): returns ``(omega, tuner, rtol, max_iter)`` with exactly one
+    of ``omega`` (fixed, ``tuner`` None) and ``tuner`` (an object, ``omega`` None) not None.
+    ``default_omega``: the fixed omega for ``tuner="fixed"`` without ``omega``."""
+    rtol = check_rtol(rtol)
+    max_iter = check_int("max_iter", max_iter, 1)
+    if tuner is None:
+        tuner = "chebcb" if omega is None else "fixed"
+    if isinstance(tuner, str) and tuner == "fixed":
+        return check_omega(default_omega if omega is None else omega), None, rtol, max_iter
+    if omega is not None:
+        named = repr(tuner) if isinstance(tuner, str) else f"<{type(tuner).__name__}>"
+        raise ValueError(f"omega={omega!r} and tuner={named} conflict: the tuner chooses omega "
+                         f"for every solve; give omega alone for a fixed omega, or tuner alone")
+    tuner = make_tuner(tuner, max_iter)
+    if not (callable(getattr(tuner, "choose", None))
+            and callable(getattr(tuner, "observe", None))):
+        raise ValueError(f"tuner must have choose(context) and observe(iterations, converged) "
+                         f"methods, got {type(tuner).__name__}")
+    try:
+        inspect.signature(tuner.observe).bind(0, True)
+    except TypeError:
+        raise ValueError(f"tuner {type(tuner).__name__}'s observe must take (iterations, "
+                         f"converged)") from None
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
+    return None, tuner, rtol, max_iter
 
 
 class LinearSolveLog:
     """Mixin: runs a relaxed linear solve with a fixed or tuned omega and records it.
 
-    Expects ``name``, ``omega``, ``tuner``, ``rtol``, ``max_iter`` attributes and an initialised
-    ``linear_stats`` list.
+    Expects ``name``, ``omega`` (the fixed omega, or None), ``tuner`` (None when fixed),
+    ``rtol``, ``max_iter`` attributes and an initialised ``linear_stats`` list.
     """
 
     linear_stats: list[dict]
@@ -78,9 +106,16 @@ class LinearSolveLog:
         """Forget the recorded linear solves."""
         self.linear_stats = []
 
+    def settings(self) -> dict:
+        """The constructor arguments as used: ``tuner`` is ``"fixed"`` when ``omega`` is."""
+        out = super().settings()
+        if self.tuner is None:
+            out["tuner"] = "fixed"
+        return out
+
     def _linear_solve(self, stencil: Stencil, b: Tensor, x0: Tensor, context: float,
-                      default_omega: float, time: float) -> RedBlackResult:
-        omega = default_omega if self.tuner is None else float(self.tuner.choose(context))
+                      time: float) -> RedBlackResult:
+        omega = self.omega if self.tuner is None else float(self.tuner.choose(context))
         res = redblack_sor(stencil, b, x0=x0, omega=omega, rtol=self.rtol, max_iter=self.max_iter)
         converged = bool(res.converged.all())
         iterations = int(res.iterations.max()) if converged else self.max_iter
@@ -89,13 +124,19 @@ class LinearSolveLog:
                                   "converged": converged, "context": float(context),
                                   "residual": worst})
         if self.tuner is not None:
-            self.tuner.observe(iterations)
+            self.tuner.observe(iterations, converged)
         bad = ~(res.residual <= math.sqrt(self.rtol))
         if bool(bad.any()):
             i = int(torch.nonzero(bad)[0])
-            raise SolverDivergedError(
-                self.name, i, time, f"linear solve stalled at relative residual "
-                f"{float(res.residual[i]):.3g} after {self.max_iter} sweeps (omega={omega:.4g})")
+            resid, sweeps = float(res.residual[i]), int(res.iterations[i])
+            if bool(res.diverged[i]) or not math.isfinite(resid):
+                reason = (f"SOR diverged: relative residual {resid:.3g} after {sweeps} sweeps "
+                          f"with omega={omega:.4g}")
+            else:
+                reason = (f"linear solve stalled at relative residual {resid:.3g} after "
+                          f"max_iter={self.max_iter} sweeps with omega={omega:.4g}; raise "
+                          f"max_iter")
+            raise SolverDivergedError(self.name, i, time, reason)
         return res
 
 
@@ -117,7 +158,13 @@ class Heat2D(LinearSolveLog, Solver):
         scheme: ``"cn"`` (Crank–Nicolson) or ``"be"`` (backward Euler).
         dt: internal step (time units); ``None`` uses ``h``, which balances Crank–Nicolson's
             O(dt^2) and the stencil's O(h^2) error for smooth data.
-        omega, tuner, rtol, max_iter: the linear solves (see the module docstring).
+        omega: a fixed SOR factor in (0, 2) for every linear solve; None (default) lets
+            ``tuner`` choose it.
+        tuner: None (default: ``"chebcb"``, or ``"fixed"`` when ``omega`` is given),
+            ``"fixed"`` (``omega``, else 1.5), ``"chebcb"``, ``"tsallis_inf"`` or a tuner
+            object; not together with ``omega`` (see the module docstring).
+        rtol: relative residual at which a linear solve stops, in (0, 1).
+        max_iter: SOR sweeps per linear solve at most (>= 1).
 
     Parameters: ``kappa``, ``kappa_var``, each ``(B,)``.
     """
@@ -135,8 +182,8 @@ class Heat2D(LinearSolveLog, Solver):
         ic_modes: int = 8,
         scheme: str = "cn",
         dt: float | None = None,
-        omega: float = 1.5,
-        tuner: str | Tuner | None = "chebcb",
+        omega: float | None = None,
+        tuner: str | Tuner | None = None,
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
@@ -153,10 +200,8 @@ class Heat2D(LinearSolveLog, Solver):
         self.ic_modes = ic_modes
         self.scheme = check_choice("scheme", scheme, ("cn", "be"))
         self.dt = None if dt is None else check_positive("dt", dt)
-        tuner = make_tuner(tuner, max_iter)
-        check_linear_controls(omega, rtol, max_iter, tuner)
-        self.omega, self.tuner = float(omega), tuner
-        self.rtol, self.max_iter = float(rtol), max_iter
+        self.omega, self.tuner, self.rtol, self.max_iter = linear_controls(
+            omega, tuner, rtol, max_iter, default_omega=1.5)
         self.h = 1.0 / (n + 1)
         nodes = torch.arange(1, n + 1, dtype=torch.float64) * self.h
         self.grid = (nodes, nodes.clone())
@@ -217,7 +262,7 @@ class Heat2D(LinearSolveLog, Solver):
         x = work[:, 0]
         for step in range(steps):
             rhs = x + source if theta == 1 else x - (1 - theta) * dt * lap.apply(x) + source
-            x = self._linear_solve(lhs, rhs, x, context, self.omega, step * dt).x
+            x = self._linear_solve(lhs, rhs, x, context, step * dt).x
         return x.unsqueeze(1).to(u.dtype)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from pdesurrogate.solvers.base import SolverDivergedError
-from pdesurrogate.solvers.darcy import Darcy2D, darcy_solve
+from pdesurrogate.solvers.darcy import Darcy2D, darcy_solve, poisson_omega
 
 F64 = torch.float64
 
@@ -93,14 +93,15 @@ def test_sample_is_two_valued_and_deterministic():
 
 class FakeTuner:
     def __init__(self, omega):
-        self.omega, self.contexts, self.observed = omega, [], []
+        self.omega, self.contexts, self.observed, self.converged = omega, [], [], []
 
     def choose(self, context):
         self.contexts.append(context)
         return self.omega
 
-    def observe(self, iterations):
+    def observe(self, iterations, converged):
         self.observed.append(iterations)
+        self.converged.append(converged)
 
 
 def test_tuner_and_stats():
@@ -109,12 +110,13 @@ def test_tuner_and_stats():
     counts = {}
     for omega in (1.2, 1.8):
         tuner = FakeTuner(omega)
-        s = Darcy2D(n=16, tuner=tuner, omega=1.5)
+        s = Darcy2D(n=16, tuner=tuner)
         state, p = s.sample(2, seed=0, dtype=F64)
         s.advance(state, p, 0.0)
         (rec,) = s.linear_stats
         assert tuner.contexts == [pytest.approx(4.0)]
         assert rec["omega"] == omega and rec["converged"] and rec["iterations"] == tuner.observed[0]
+        assert tuner.converged == [True]
         assert rec["residual"] <= 1e-8
         counts[omega] = rec["iterations"]
     assert counts[1.8] < counts[1.2] / 2, counts
@@ -148,3 +150,31 @@ def test_nonfinite_state_diverges_at_once(channel):
     with pytest.raises(SolverDivergedError, match=r"darcy2d: sample 1 diverged at t=0 \(NaN"):
         s.advance(state, p, 0.0)
     assert s.linear_stats == []
+
+
+def test_given_omega_is_used_and_recorded():
+    """An explicit omega is used for the solve and recorded in settings() (omega=1.3 used to
+    be overridden by the default tuner: 1.95); tuner="fixed" alone uses the Poisson optimum and
+    records it; omega with a learning tuner is a ValueError naming both."""
+    s = Darcy2D(n=12, omega=1.3)
+    state, p = s.sample(1, seed=0, dtype=F64)
+    s.advance(state, p, 0.0)
+    assert [r["omega"] for r in s.linear_stats] == [1.3]
+    assert s.settings()["omega"] == 1.3 and s.settings()["tuner"] == "fixed"
+    fixed = Darcy2D(n=12, tuner="fixed")
+    assert fixed.omega == pytest.approx(poisson_omega(1 / 13))
+    assert fixed.settings()["omega"] == fixed.omega
+    assert Darcy2D(n=12).settings()["omega"] is None
+    with pytest.raises(ValueError, match=r"omega=1.3 and tuner='tsallis_inf' conflict"):
+        Darcy2D(n=12, omega=1.3, tuner="tsallis_inf")
+
+
+def test_unconverged_solve_observed_and_message():
+    """Hitting max_iter: the tuner observes converged=False; far from rtol the error says to
+    raise max_iter."""
+    tuner = FakeTuner(1.5)
+    s = Darcy2D(n=12, tuner=tuner, max_iter=3)
+    state, p = s.sample(1, seed=0, dtype=F64)
+    with pytest.raises(SolverDivergedError, match=r"after max_iter=3 sweeps .*raise max_iter"):
+        s.advance(state, p, 0.0)
+    assert tuner.observed == [3] and tuner.converged == [False]

@@ -10,6 +10,7 @@ import torch
 
 from pdesurrogate.solvers.base import SolverDivergedError
 from pdesurrogate.solvers.heat import Heat2D
+from pdesurrogate.solvers.linear.tuners import ChebCB
 
 F64 = torch.float64
 
@@ -116,22 +117,23 @@ class FakeTuner:
     """Records what the solver tells it; proposes omegas from a list, in turn."""
 
     def __init__(self, omegas):
-        self.omegas, self.contexts, self.observed = list(omegas), [], []
+        self.omegas, self.contexts, self.observed, self.converged = list(omegas), [], [], []
 
     def choose(self, context):
         self.contexts.append(context)
         return self.omegas[(len(self.contexts) - 1) % len(self.omegas)]
 
-    def observe(self, iterations):
+    def observe(self, iterations, converged):
         self.observed.append(iterations)
+        self.converged.append(converged)
 
 
 def test_tuner_protocol_and_stats():
-    """One choose/observe pair per step; the tuner's omega is used (overriding ``omega``); the
-    context is mean(kappa) theta dt / h^2; stats hold one entry per solve with the same
-    iterations the tuner observed; reset_linear_stats empties them."""
+    """One choose/observe pair per step; the tuner's omega is used; the context is
+    mean(kappa) theta dt / h^2; stats hold one entry per solve with the same iterations (and
+    converged flag) the tuner observed; reset_linear_stats empties them."""
     tuner = FakeTuner([1.1, 1.6])
-    s = Heat2D(n=10, dt=0.05, omega=1.9, tuner=tuner)
+    s = Heat2D(n=10, dt=0.05, tuner=tuner)
     u0, p = s.sample(3, seed=2, dtype=F64)
     s.advance(u0, p, 0.2)
     assert len(s.linear_stats) == 4 == len(tuner.contexts) == len(tuner.observed)
@@ -139,6 +141,7 @@ def test_tuner_protocol_and_stats():
     assert tuner.contexts == pytest.approx([d] * 4, rel=1e-12)
     assert [r["omega"] for r in s.linear_stats] == [1.1, 1.6, 1.1, 1.6]
     assert [r["iterations"] for r in s.linear_stats] == tuner.observed
+    assert [r["converged"] for r in s.linear_stats] == tuner.converged == [True] * 4
     for r in s.linear_stats:
         assert set(r) == {"omega", "iterations", "converged", "context", "residual"}
         assert r["converged"] and r["residual"] <= 1e-8 and r["iterations"] > 0
@@ -195,3 +198,64 @@ def test_nonfinite_state_diverges_at_once():
     with pytest.raises(SolverDivergedError, match=r"heat2d: sample 2 diverged at t=0 \(NaN"):
         s.advance(u, p, 0.1)
     assert s.linear_stats == []
+
+
+def test_given_omega_is_used_and_recorded():
+    """An explicit omega is the omega of every solve, and settings() (the dataset's
+    solver_settings) say so; it used to be overridden by the default ChebCB tuner while
+    settings() recorded it as if used. With no omega the default tuner chooses and settings()
+    record omega None; omega with a learning tuner is a ValueError naming both."""
+    s = Heat2D(n=16, omega=1.9)
+    u0, p = s.sample(2, seed=0, dtype=F64)
+    s.advance(u0, p, 0.1)
+    assert s.tuner is None and {r["omega"] for r in s.linear_stats} == {1.9}
+    assert s.settings()["omega"] == 1.9 and s.settings()["tuner"] == "fixed"
+    assert Heat2D(n=4, omega=np.float32(1.25), tuner="fixed").omega == 1.25
+    fixed = Heat2D(n=4, tuner="fixed")
+    assert fixed.omega == 1.5 and fixed.settings()["tuner"] == "fixed"
+    auto = Heat2D(n=4).settings()
+    assert auto["omega"] is None and auto["tuner"]["class"] == "ChebCB"
+    with pytest.raises(ValueError, match=r"omega=1.9 and tuner='chebcb' conflict"):
+        Heat2D(n=4, omega=1.9, tuner="chebcb")
+    with pytest.raises(ValueError, match=r"omega=1.9 and tuner=<FakeTuner> conflict"):
+        Heat2D(n=4, omega=1.9, tuner=FakeTuner([1.2]))
+
+
+class OneArgTuner(FakeTuner):
+    def observe(self, iterations):  # the old one-argument protocol
+        self.observed.append(iterations)
+
+
+def test_tuner_learns_of_unconverged_solves():
+    """A solve that hits max_iter is observed as (max_iter, converged=False), so ChebCB's
+    penalty for it applies (observe used to get the count alone, i.e. converged=True); a tuner
+    whose observe cannot take the flag is refused at construction, naming the protocol."""
+    s = Heat2D(n=16, max_iter=14, rtol=1e-8, tuner=FakeTuner([1.0]))
+    u0, p = s.sample(2, seed=0, dtype=F64)
+    s.advance(u0, p, 0.1)
+    assert s.tuner.observed[0] == 14 and s.tuner.converged[0] is False
+    chebcb = Heat2D(n=16, max_iter=14, rtol=1e-8, tuner=ChebCB([1.0], max_iter=14))
+    chebcb.advance(u0, p, 0.1)
+    assert chebcb.tuner.history[0]["converged"] is False
+    assert chebcb.tuner.history[0]["iterations"] == 14
+    with pytest.raises(ValueError, match=r"observe must take \(iterations, converged\)"):
+        Heat2D(n=4, tuner=OneArgTuner([1.2]))
+
+
+def test_stalled_solve_says_to_raise_max_iter():
+    """A solve far from rtol after max_iter sweeps says which option to raise."""
+    s = Heat2D(n=16, max_iter=2, omega=1.0, rtol=1e-8)
+    u0, p = s.sample(1, seed=0, dtype=F64)
+    with pytest.raises(SolverDivergedError, match=r"after max_iter=2 sweeps .*raise max_iter"):
+        s.advance(u0, p, 0.1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"rtol": 0.0}, r"rtol must be a number in \(0, 1\)"),
+    ({"rtol": 1.0}, r"rtol must be a number in \(0, 1\)"),
+    ({"max_iter": np.int64(0)}, "max_iter must be an int >= 1"),
+    ({"omega": 2.0}, r"omega must be a number in \(0, 2\)"),
+])
+def test_linear_control_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Heat2D(n=4, **kwargs)
