@@ -7,6 +7,7 @@ training trajectories only, and both the statistics (``stats``) and a descriptio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -119,6 +120,11 @@ class FieldDataModule(LightningDataModule):
         if len(fractions) != 3:
             raise ValueError(f"fractions must be (train, val, test), got {fractions!r}")
         self.path, self.batch_size, self.k = str(path), batch_size, k
+        if not os.path.isfile(self.path):
+            # here, not in setup: by then the loggers have made an empty run folder
+            what = "is a folder, not a file" if os.path.isdir(self.path) else "does not exist"
+            raise FileNotFoundError(f"dataset file {self.path!r} {what} (make one with "
+                                    "`pdesurrogate generate`; see its --help)")
         self.fractions, self.seed, self.num_workers = tuple(fractions), seed, num_workers
         self.max_train_trajectories, self.rollout_steps = max_train_trajectories, rollout_steps
         self.save_hyperparameters()
@@ -166,18 +172,45 @@ class FieldDataModule(LightningDataModule):
                              f"give train/val/test = {sizes}; use a file with more trajectories "
                              "or larger fractions for it (a fraction of 0 turns a split off)")
         self.train_indices, self.val_indices, self.test_indices = train, val, test
-        self.stats = compute_stats(data, train)
-        steps = np.diff(data.times[:: self.k])
-        uniform = steps.size > 0 and np.allclose(steps, steps[0], rtol=1e-6, atol=0)
+        self.stats = compute_stats(data, train)  # also refuses non-finite training data
+        for name, idx in (("validation", val), ("test", test)):
+            if name in used:
+                self._check_finite(data, name, idx)
+        used = np.asarray(data.times[:: self.k], dtype=np.float64)
+        steps = np.diff(used)
+        dt = float(used[-1] - used[0]) / steps.size if steps.size else 0.0
+        # PDEBench and The Well store float32 times: their steps vary by a few float32 ulps of
+        # the largest time, which must still count as evenly spaced
+        tol = 1e-4 * abs(dt) + 4 * np.finfo(np.float32).eps * float(np.abs(used).max())
+        uniform = steps.size > 0 and dt > 0 and bool(np.all(np.abs(steps - dt) <= tol))
         self.data_info = {
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
             "channel_names": list(data.channel_names),
             "param_names": list(data.params),
             "k": self.k,
-            "dt": float(steps[0]) if uniform else None,
+            "dt": dt if uniform else None,
         }
         self.data = data
+
+    def _check_finite(self, data: FieldData, split: str, indices) -> None:
+        """Refuse NaN or Inf in the ``split`` trajectories ``indices``: its metrics would be NaN
+        and training would otherwise go on as if nothing were wrong. Reads each trajectory
+        once."""
+        for i in indices:
+            block = np.asarray(data.u[int(i)])
+            if not np.isfinite(block).all():
+                bad = ~np.isfinite(block.reshape(block.shape[0], -1))
+                t = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
+                                 f"trajectory {int(i)} of the {split} split, first at time index "
+                                 f"{t} (t = {data.times[t]:g}); its {split} errors would be NaN: "
+                                 "fix or regenerate the file")
+            for k, v in data.params.items():
+                if not np.isfinite(v[int(i)]):
+                    raise ValueError(f"{self.path!r}: parameter {k!r} is NaN or infinite in "
+                                     f"trajectory {int(i)} of the {split} split: fix or "
+                                     "regenerate the file")
 
     def _check_model(self, data: FieldData) -> None:
         """Fail before the first batch when the trainer's model (a registered one, whose

@@ -125,3 +125,46 @@ def test_model_that_cannot_take_the_file_named(tmp_path):
                                          r"model \(FNO\) takes 1 channel\(s\) on a 1-D grid"):
         trainer.fit(module, datamodule=FieldDataModule(str(path), batch_size=2))
     assert trainer.global_step == 0
+
+
+def test_float32_times_keep_their_step(tmp_path):
+    """Times stored as float32 (PDEBench, The Well: 0.01 apart over 201 frames vary by a few
+    ulps) still give dt = 0.01; times that really are uneven give dt None."""
+    times = np.linspace(0, 2, 201).astype(np.float32).astype(np.float64)
+    assert not np.allclose(np.diff(times), times[1] - times[0], rtol=1e-6, atol=0)
+    dm = FieldDataModule(str(_write(tmp_path / "f32.nc", 10, times)))
+    dm.setup("fit")
+    assert dm.data_info["dt"] == pytest.approx(0.01, rel=1e-6)
+    dm = FieldDataModule(str(_write(tmp_path / "uneven.nc", 10, [0.0, 0.1, 0.2, 0.31])))
+    dm.setup("fit")
+    assert dm.data_info["dt"] is None
+
+
+def test_non_finite_validation_or_test_trajectory_named(tmp_path):
+    """A NaN in a validation (test) trajectory is refused by the stage that reads it, naming
+    the trajectory, the split and the first time index; before, fit ran on with val NaN."""
+    path = _write(tmp_path / "nan.nc", 20, [0.0, 0.1, 0.2])
+    dm = FieldDataModule(str(path))
+    dm.setup("fit")
+    v, t = int(dm.val_indices[0]), int(dm.test_indices[0])
+    dm.data.close()
+    with h5py.File(path, "r+") as f:
+        f["u"][v, 2, 0, 3] = np.nan
+        f["u"][t, 1, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=rf"nan\.nc' holds non-finite values \(NaN or Inf\) in "
+                                         rf"trajectory {v} of the validation split, first at "
+                                         r"time index 2 \(t = 0\.2\)"):
+        FieldDataModule(str(path)).setup("fit")
+    with pytest.raises(ValueError, match=rf"trajectory {t} of the test split, first at time "
+                                         r"index 1"):
+        FieldDataModule(str(path)).setup("test")
+
+
+def test_missing_file_refused_at_construction(tmp_path):
+    """A missing data file is refused when the module is built, before Lightning's loggers
+    make a run folder; the message says how to make one."""
+    with pytest.raises(FileNotFoundError, match=r"'.*nope\.nc' does not exist \(make one with "
+                                                "`pdesurrogate generate`"):
+        FieldDataModule(str(tmp_path / "nope.nc"))
+    with pytest.raises(FileNotFoundError, match="is a folder, not a file"):
+        FieldDataModule(str(tmp_path))
