@@ -372,12 +372,40 @@ def _preflight(parser, cfg) -> None:
 
     init = parser.instantiate_classes(cfg)
     _parameter_box(cfg, init.solver)
+    _check_model_takes_solver(init.model, init.solver)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
     try:
         make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
         raise ValueError(f"online config: buffer: {e}") from None
+
+
+def _check_model_takes_solver(module, solver) -> None:
+    """One forward pass of ``module`` on a zero state of the solver's shape ``(1, C, *grid)``
+    with its parameters: a model built for other channels, grid dimension, parameters or
+    window sizes fails here, in one line, instead of in the trainer rank after the job has
+    started."""
+    import inspect
+
+    import torch
+
+    grid = tuple(len(g) for g in solver.grid)
+    names = list(solver.param_names)
+    u = torch.zeros(1, solver.channels, *grid)
+    params = torch.zeros(1, len(names)) if names else None
+    extra = {"lead_time": 1.0} if "lead_time" in inspect.signature(module.forward).parameters \
+        else {}
+    try:
+        with torch.no_grad():
+            out = module(u, params, **extra)
+        if tuple(out.shape) != tuple(u.shape):
+            raise ValueError(f"it returns shape {tuple(out.shape)} for {tuple(u.shape)}")
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise ValueError(
+            f"online config: the model ({type(getattr(module, 'model', module)).__name__}) "
+            f"cannot take the solver's states: {solver.channels} channel(s) on a {len(grid)}-D "
+            f"grid {grid} with {len(names)} parameter(s) {names}: {e}") from None
 
 
 def _read_manifest(out: Path) -> dict | None:
@@ -799,8 +827,13 @@ def _print_summary(s: dict, out: Path) -> None:
     t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.3g}")
     t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
     if "validation" in s:
-        rel = s["validation"].get("val/rel_l2", float("nan"))
-        t.add_row("validation rel L2 (rollout)", f"{rel:.4g}")
+        val = s["validation"]
+        if "val/rel_l2_ar" in val:  # all2all (scOT): val/rel_l2 is the direct predictions'
+            t.add_row("validation rel L2 (rollout)", f"{val['val/rel_l2_ar']:.4g}")
+            t.add_row("validation rel L2 (direct, mean over lead times)",
+                      f"{val.get('val/rel_l2', float('nan')):.4g}")
+        else:
+            t.add_row("validation rel L2 (rollout)", f"{val.get('val/rel_l2', float('nan')):.4g}")
     if "model" in s:
         t.add_row("exported model", s["model"])
         t.add_row("plots", ", ".join(s["plots"]))

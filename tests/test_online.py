@@ -232,6 +232,32 @@ def test_config_errors_name_the_key(tmp_path):
     assert proc.returncode == 2 and "buffer: watermark must be <= capacity (60), got 61" in (
         proc.stderr), proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
+    # a model that cannot take the solver's states (two parameters for one) fails there too
+    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"),
+                "--model.init_args.model.init_args.n_params", "2"], tmp_path, timeout=120)
+    assert proc.returncode == 2 and "the model (FNO) cannot take the solver's states: 1 " \
+        "channel(s) on a 1-D grid (32,) with 1 parameter(s) ['beta']" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_summary_names_the_rollout_error_of_an_all2all_model(capsys):
+    """scOT (all2all) logs val/rel_l2 for its direct predictions and val/rel_l2_ar for the
+    rollout: the summary's rollout row shows the latter and names the former."""
+    from pdesurrogate.online import _print_summary
+
+    s = {"status": "finished", "global_step": 7, "ended_by": "the stream",
+         "committed_simulations": 3, "simulations": 3, "abandoned_sim_ids": [],
+         "sims_failed": 0, "sims_dropped": 0, "malformed_messages": 0, "samples_received": 21,
+         "mb_received": 0.01, "idle_fraction": 0.1,
+         "validation": {"val/rel_l2": 0.25, "val/rel_l2_ar": 0.75}}
+    _print_summary(s, Path("out"))
+    lines = capsys.readouterr().err.splitlines()
+    assert any("rel L2 (rollout)" in ln and "0.75" in ln for ln in lines), lines
+    assert any("direct, mean over lead times" in ln and "0.25" in ln for ln in lines), lines
+    s["validation"] = {"val/rel_l2": 0.5}
+    _print_summary(s, Path("out"))
+    lines = capsys.readouterr().err.splitlines()
+    assert any("rel L2 (rollout)" in ln and "0.5" in ln for ln in lines), lines
 
 
 @pytest.mark.slow
