@@ -59,7 +59,9 @@ class PINNModule(LightningModule):
         boundary_weight: weight of the boundary loss.
         lr: Adam learning rate.
         scheduler: ``"cosine"`` (to 0 over the run, per step) or ``"none"``.
-        seed: seed of the estimator's draws.
+        seed: seed of the estimator's draws (in a multi-process (DDP) run, rank 0's; the
+            other ranks draw from seeds mixed with their rank, so each samples its own
+            dimensions, as :class:`BallPoints` gives each its own points).
         full_chunk: dimensions per pass of the exact, graph-free residual (variant backward).
         fit_output_bias: fit the output bias to the PDE residual before training (module
             docstring); done in ``on_fit_start`` of a run that starts at step 0.
@@ -112,6 +114,7 @@ class PINNModule(LightningModule):
         self.save_hyperparameters(ignore=["problem", "estimator"])
         self.hparams["problem_spec"] = problem.spec()
         self.hparams["estimator_spec"] = estimator.spec()
+        # the estimator's draws; a DDP rank other than 0 reseeds it (on_fit_start)
         self._generator = torch.Generator().manual_seed(seed)
         self._full = FullLaplacian(chunk=full_chunk)
         self._sums: dict[str, list[float]] = {}
@@ -227,6 +230,19 @@ class PINNModule(LightningModule):
     def on_fit_start(self) -> None:
         if self.fit_output_bias and self.global_step == 0:
             self.init_output_bias()
+            if self.trainer.world_size > 1:
+                # every rank fitted the same b from the same draws; rank 0's value is the one
+                # all keep, so the replicas start identical whatever the arithmetic did
+                bias = self.trainer.strategy.broadcast(self.net.out.bias.detach().clone(), 0)
+                with torch.no_grad():
+                    self.net.out.bias.copy_(bias)
+        rank = self.trainer.global_rank
+        if rank:
+            # after the bias fit (done alike on every rank): each rank draws its own SDGD
+            # dimensions (Hutchinson probes); rank 0 keeps the single-process sequence
+            from .points import rank_seed
+
+            self._generator = torch.Generator().manual_seed(rank_seed(self.seed, rank))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x = batch["x"]

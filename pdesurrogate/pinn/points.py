@@ -7,9 +7,23 @@ all the volume is near the sphere: ``1 - ‖x‖²`` is about ``2 / d`` on avera
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, IterableDataset
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s draws in a multi-process (DDP) run started from ``seed``.
+
+    Rank 0 keeps ``seed`` itself (a single-process run draws exactly what it always drew); every
+    other rank gets a seed mixed from ``(seed, rank)`` by numpy's ``SeedSequence``, so the ranks
+    draw different points and dimensions instead of repeating rank 0's.
+    """
+    if rank == 0:
+        return seed
+    state = np.random.SeedSequence([seed, rank]).generate_state(2, np.uint32)
+    return int(state[0]) << 32 | int(state[1])
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -36,19 +50,23 @@ def sample_ball(n: int, dim: int, generator: torch.Generator | None = None,
 
 
 class _RandomBatches(IterableDataset):
-    """``steps`` batches ``{"x": (batch, d)[, "xb": (boundary, d)]}``, a new draw every epoch."""
+    """``steps`` batches ``{"x": (batch, d)[, "xb": (boundary, d)]}``, a new draw every epoch;
+    ``rank`` (the process's rank in a DDP run) gives each process its own points."""
 
-    def __init__(self, dim: int, batch: int, boundary: int, steps: int, seed: int):
+    def __init__(self, dim: int, batch: int, boundary: int, steps: int, seed: int,
+                 rank: int = 0):
         self.dim, self.batch, self.boundary = dim, batch, boundary
-        self.steps, self.seed = steps, seed
+        self.steps, self.seed, self.rank = steps, seed, rank
         self.epoch = 0
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self):
-        # seeded by (seed, epoch): a run is reproducible and no two epochs share points
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        # seeded by (seed, epoch, rank): a run is reproducible, no two epochs share points and
+        # no two ranks of a DDP run draw the same ones (rank 0 draws what a single process does)
+        gen = torch.Generator().manual_seed(rank_seed(self.seed * 1_000_003 + self.epoch,
+                                                      self.rank))
         self.epoch += 1
         for _ in range(self.steps):
             item = {"x": sample_ball(self.batch, self.dim, gen)}
@@ -67,7 +85,10 @@ class BallPoints(LightningDataModule):
         steps_per_epoch: training steps per epoch (validation runs after each epoch).
         val_points: fixed points for validation (relative L2 vs the exact solution).
         test_points: fixed points for ``pdesurrogate test``.
-        seed: seed of every draw (training, validation and test points differ).
+        seed: seed of every draw (training, validation and test points differ). In a
+            multi-process (DDP) run each rank draws its own training points (rank 0 the same
+            as a single process); validation and test points are one fixed set, whose
+            batches Lightning's distributed sampler splits among the ranks.
 
     Batches are dicts: ``x`` ``(batch_size, dim)``, and ``xb`` ``(boundary_batch_size, dim)``
     when ``boundary_batch_size > 0``.
@@ -85,6 +106,10 @@ class BallPoints(LightningDataModule):
         self.test_points = _check_int("test_points", test_points, 1)
         self.seed = _check_int("seed", seed, 0)
         self._train: _RandomBatches | None = None
+
+    def _rank(self) -> int:
+        trainer = self.trainer
+        return int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
 
     def _model_dim(self) -> int | None:
         trainer = self.trainer
@@ -105,6 +130,7 @@ class BallPoints(LightningDataModule):
         if self._train is None:
             self._train = _RandomBatches(self.dim, self.batch_size, self.boundary_batch_size,
                                          self.steps_per_epoch, self.seed)
+        self._train.rank = self._rank()
 
     def _fixed(self, n: int, offset: int) -> list[dict[str, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 999_983 + offset)
