@@ -230,11 +230,17 @@ def cmd_predict(argv: Sequence[str]) -> int:
                    help="trajectories rolled out together (default: 64)")
     p.add_argument("--plot", default=None, help="PNG of prediction vs truth and error vs time")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--lead-time", "--lead_time", type=float, default=None,
+                   help="lead-time models (scOT) only: the time of one rollout step "
+                        "(default: the dt it was trained at), e.g. the input's spacing")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out and --plot if they exist (default: refuse)")
     args = p.parse_args(argv)
     from pdesurrogate.predict import predict_file
 
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
-                       batch_size=args.batch_size, plot=args.plot, device=args.device)
+                       batch_size=args.batch_size, plot=args.plot, device=args.device,
+                       overwrite=args.overwrite, lead_time=args.lead_time)
     console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
                   f"{rep.steps} steps")
     if rep.note:

@@ -573,9 +573,15 @@ class Surrogate:
         out = self.model(x, p) if lead is None else self.model(x, p, lead)
         return x + out if self.residual else out
 
+    @property
+    def takes_lead_time(self) -> bool:
+        """Whether the model is conditioned on a lead time (scOT): ``predict`` and ``rollout``
+        then take ``lead_time``."""
+        return "lead_time" in inspect.signature(self.model.forward).parameters
+
     def _lead_time(self, lead_time, batch: int) -> torch.Tensor | None:
         # (B,) lead times for models conditioned on one (ScOT; default: dt), None for the rest
-        if "lead_time" not in inspect.signature(self.model.forward).parameters:
+        if not self.takes_lead_time:
             if lead_time is not None:
                 raise ValueError(f"this surrogate ({self._config['model']['class']}) steps a "
                                  f"fixed dt = {self.dt}; it takes no lead_time")

@@ -23,6 +23,7 @@ only when both are complete: on any error neither appears (and ``--out`` may not
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,8 @@ def _recorded_pde(data) -> str | None:
     return str(name) if name not in (None, "", "unknown") else None
 
 
-def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str) -> int:
+def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
+            source: str = "its config.json 'dt'", hint: str = "") -> int:
     """Saved frames of the file per model step (a model step is ``dt``, or ``k`` frames
     without a dt); a ValueError if the file's times do not fall on the model's steps."""
     if dt is None:
@@ -79,8 +81,8 @@ def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str)
     if abs(m * h - dt) > TIME_RTOL * dt:
         raise ValueError(
             f"{where!r}: saved times are {h:g} apart but one step of the model ({model}) is "
-            f"dt = {dt:g} (its config.json 'dt'); expected a spacing of dt or dt / n for an "
-            "integer n")
+            f"dt = {dt:g} ({source}); expected a spacing of dt or dt / n for an integer n"
+            + hint)
     used = times[::m]
     off = np.abs(used - (times[0] + np.arange(len(used)) * dt))
     if off.max() > TIME_RTOL * dt:
@@ -98,9 +100,11 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _check_outputs(input_path: str, out_path: str, plot: str | None) -> None:
-    """Refuse outputs that would overwrite the input or each other, a directory as an output,
-    and a plot file type matplotlib cannot write; before anything is written."""
+def _check_outputs(input_path: str, out_path: str, plot: str | None,
+                   overwrite: bool = False) -> None:
+    """Refuse outputs that would overwrite the input or each other, an existing file (unless
+    ``overwrite``), a directory as an output, and a plot file type matplotlib cannot write;
+    before anything is written."""
     outs = [("--out", out_path)] + ([("--plot", plot)] if plot else [])
     for flag, path in outs:
         if _same_file(path, input_path):
@@ -108,6 +112,11 @@ def _check_outputs(input_path: str, out_path: str, plot: str | None) -> None:
                              "data (give another output path)")
         if os.path.isdir(path):
             raise ValueError(f"{flag} {path!r} is a directory; expected a file name")
+    if not overwrite:
+        for flag, path in outs:
+            if os.path.lexists(path):
+                raise FileExistsError(f"{flag} {path!r} exists; pass --overwrite "
+                                      "(overwrite=True) to replace it")
     if plot:
         if _same_file(plot, out_path):
             raise ValueError(f"--plot and --out are the same file {plot!r}")
@@ -129,16 +138,22 @@ def _tmp_name(path: Path) -> Path:
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
                  samples: int | None = None, batch_size: int = 64, plot: str | None = None,
-                 device: str = "cpu") -> PredictReport:
+                 device: str = "cpu", overwrite: bool = False,
+                 lead_time: float | None = None) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
-    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing.
+    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing;
+    existing files there are replaced only with ``overwrite``. ``lead_time``: for models
+    conditioned on one (scOT), the time of one rollout step (default: the trained ``dt``), so
+    a file saved at another spacing can be rolled out at that spacing.
 
-    Raises ValueError (naming the file or the option) for a PINN export, a file whose PDE,
+    Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
+    ValueError (naming the file or the option) for a PINN export, a file whose PDE,
     grid, channels, parameters or time spacing do not fit the model, ``--steps``,
-    ``--samples`` or ``--batch-size`` below 1, ``--out`` equal to the input, a plot type
-    matplotlib cannot write, and a ``device`` this torch cannot use.
+    ``--samples`` or ``--batch-size`` below 1, ``--lead-time`` for a model that takes none
+    (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, and a
+    ``device`` this torch cannot use.
     """
     sur = load(model_dir, device=device)
     if not isinstance(sur, Surrogate):
@@ -150,19 +165,28 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     if samples is not None:
         samples = _positive_int("--samples", samples)
     batch_size = _positive_int("--batch-size", batch_size)
-    _check_outputs(input_path, out_path, plot)
+    if lead_time is not None:
+        if not sur.takes_lead_time:
+            raise ValueError(f"--lead-time: the model ({model_dir}, "
+                             f"{sur.config['model']['class']}) steps a fixed dt = {sur.dt}; only "
+                             "lead-time models (scOT) take one")
+        if isinstance(lead_time, bool) or not isinstance(lead_time, (int, float)) \
+                or not math.isfinite(lead_time) or lead_time <= 0:
+            raise ValueError(f"--lead-time must be a finite number > 0, got {lead_time!r}")
+        lead_time = float(lead_time)
+    _check_outputs(input_path, out_path, plot, overwrite)
     cfg = sur.config
     data = open_dataset(input_path)
     try:
         return _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                        batch_size, plot)
+                        batch_size, plot, lead_time)
     finally:
         data.close()
 
 
 def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
              steps: int | None, samples: int | None, batch_size: int,
-             plot: str | None) -> PredictReport:
+             plot: str | None, lead_time: float | None = None) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -180,9 +204,12 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     missing = [p for p in names if p not in data.params]
     if missing:
         raise ValueError(f"{input_path!r} lacks the parameter(s) {missing} the model needs")
-    dt = cfg.get("dt")
+    dt = cfg.get("dt") if lead_time is None else lead_time
     k = int(cfg.get("k") or 1)
-    stride = _stride(data.times, dt, k, input_path, model_dir)
+    stride = _stride(data.times, dt, k, input_path, model_dir,
+                     "its config.json 'dt'" if lead_time is None else "--lead-time",
+                     "; or give --lead-time (this model takes one) to step at the file's "
+                     "spacing" if sur.takes_lead_time and lead_time is None else "")
     if steps is None:
         steps = (T - 1) // stride
         if steps < 1:
@@ -217,7 +244,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             param_names=names, n_samples=n_use,
             attrs={"source_file": os.path.abspath(input_path),
                    "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
-                   "frame_stride": stride},
+                   "frame_stride": stride,
+                   **({} if dt is None else {"model_step": float(dt)})},
         )
         with writer:
             for start in range(0, n_use, batch_size):
@@ -225,7 +253,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
                 params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
                           for p in names}
-                pred = sur.rollout(u0, params if names else None, steps=steps)
+                pred = sur.rollout(u0, params if names else None, steps=steps,
+                                   lead_time=lead_time)
                 writer.write(start, pred, params)
                 if has_truth:
                     truth = np.asarray(data.u[start:stop, frames], dtype=np.float64)

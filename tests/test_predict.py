@@ -146,3 +146,60 @@ def test_output_paths(model, tmp_path, monkeypatch):
                      plot=str(tmp_path / "new" / "c" / "r.png"))
     assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "new", "nodir"]
     assert sorted(os.listdir(tmp_path / "new")) == ["p.nc"]
+
+
+def test_existing_outputs_need_overwrite(model, tmp_path):
+    """An existing --out or --plot is refused (untouched) unless overwrite; with it both are
+    replaced."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    out, png = tmp_path / "p.nc", tmp_path / "p.png"
+    out.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match=r"--out .*p\.nc' exists; pass --overwrite"):
+        predict_file(model, path, str(out))
+    assert out.read_bytes() == b"keep me"
+    png.write_bytes(b"old plot")
+    with pytest.raises(FileExistsError, match=r"--plot .*p\.png' exists"):
+        predict_file(model, path, str(tmp_path / "q.nc"), plot=str(png))
+    assert not (tmp_path / "q.nc").exists()
+    rep = predict_file(model, path, str(out), plot=str(png), overwrite=True)
+    with open_dataset(rep.out) as data:
+        assert data.u.shape[:2] == (N, 3)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lead_time_steps_a_scot_model_at_the_files_spacing(tmp_path, model):
+    """A scOT trained at dt = 0.1 refuses a file 0.2 apart (saying --lead-time would do),
+    and with lead_time 0.2 rolls it out step by step exactly as Surrogate.rollout does at
+    that lead time; a fixed-step model refuses --lead-time, as does a lead time <= 0."""
+    from pdesurrogate.export import load
+    from pdesurrogate.models import ScOT
+    from pdesurrogate.training import All2AllModule
+
+    torch.manual_seed(0)
+    m = All2AllModule(ScOT(1, 1, embed_dim=8, depths=[1, 1], num_heads=[2, 2],
+                           skip_blocks=[0], window_size=4, patch_size=2, n_params=1))
+    m.data_info = {"pde": "toy", "grid_shape": [8, 8], "channel_names": ["u"],
+                   "param_names": ["nu"], "k": 1, "dt": 0.1}
+    scot = str(export_surrogate(m, tmp_path / "scot"))
+    x = np.arange(8) / 8
+    u = np.random.default_rng(0).standard_normal((2, 4, 1, 8, 8)).astype(np.float32)
+    path = tmp_path / "s.nc"
+    with DatasetWriter(path, "toy", (x, x), ("y", "x"), [0.0, 0.2, 0.4, 0.6], ["u"], ["nu"],
+                       2) as w:
+        w.write(0, u, {"nu": np.array([0.1, 0.2])})
+    with pytest.raises(ValueError, match=r"0\.2 apart .* dt = 0\.1 \(its config.json 'dt'\).*"
+                                         r"or give --lead-time \(this model takes one\)"):
+        predict_file(scot, str(path), str(tmp_path / "a.nc"))
+    rep = predict_file(scot, str(path), str(tmp_path / "b.nc"), lead_time=0.2)
+    assert rep.steps == 3 and rep.stride == 1
+    ref = load(scot).rollout(u[:, 0], np.array([[0.1], [0.2]], np.float32), steps=3,
+                             lead_time=0.2)
+    with open_dataset(rep.out) as data:
+        np.testing.assert_allclose(data.u[:], ref, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(data.times, [0.0, 0.2, 0.4, 0.6])
+    with pytest.raises(ValueError, match=r"--lead-time: the model .* steps a fixed dt = 0\.2; "
+                                         r"only lead-time models \(scOT\) take one"):
+        predict_file(model, str(path), str(tmp_path / "c.nc"), lead_time=0.2)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="--lead-time must be a finite number > 0"):
+            predict_file(scot, str(path), str(tmp_path / "d.nc"), lead_time=bad)
