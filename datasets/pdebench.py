@@ -8,7 +8,8 @@ Two layouts are read:
   ``x-coordinate`` [, ``y-coordinate``, ``z-coordinate``] and ``t-coordinate``. PDEBench's
   ``t-coordinate`` often has ``T + 1`` entries; the first ``T`` are the saved times. Darcy flow
   (``nu`` ``(N, X, Y)`` and ``tensor`` ``(N, 1, X, Y)``) becomes channels ``("nu", "u")``
-  with ``T = 1``.
+  with ``T = 1`` (its ``t-coordinate``, 10 entries in PDEBench's files, does not describe the
+  steady solution: only its first entry is kept).
 * **grouped**: one group per seed (``"0000"``, ``"0001"``, ...) with ``data`` ``(T, *grid[, C])``
   and ``grid/x`` [, ``grid/y``] and ``grid/t`` (diffusion-reaction, shallow water,
   diffusion-sorption).
@@ -17,8 +18,12 @@ Spatial axes keep the file's order and are named ``("x",)``, ``("x", "y")``, ``(
 Parameters come from numeric file attributes and from ``<Name><number>`` tokens of the file
 name (``1D_Burgers_Sols_Nu0.01.hdf5`` -> ``nu = 0.01``), lower-cased, constant over samples.
 
-Not supported (ValueError naming what was found): the incompressible Navier–Stokes files
-(``velocity``/``particles``/``force``), files whose grid sizes disagree with the coordinates.
+Not supported (ValueError naming the file, the key and what was found): the incompressible
+Navier–Stokes files (``velocity``/``particles``/``force``); data or coordinates that are not
+numeric arrays (a group, strings) or lack the sample, time or space axes; coordinates whose
+lengths disagree with the data (a space coordinate needs one entry per point, or one more:
+cell edges; ``t-coordinate`` ``T`` or ``T + 1`` entries, so a file whose data were subsampled in
+time without its ``t-coordinate`` is refused rather than given the wrong times).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import h5py
 import numpy as np
 
 from .lazy import ArraySource, GroupedSource, decode_attrs
-from .reader import Layout
+from .reader import Layout, key_name, require_array
 
 AXES = ("x", "y", "z")
 CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
@@ -77,45 +82,64 @@ def _params(f: h5py.File, path: Path, n: int) -> dict[str, np.ndarray]:
 
 
 def _coords(f, names: list[str], sizes: tuple[int, ...], where: str) -> tuple[np.ndarray, ...]:
+    """One coordinate array per spatial axis: ``f[name]`` (``size`` entries, or ``size + 1``
+    cell edges whose midpoints are taken), or ``0 .. size - 1`` when the file has none."""
     out = []
     for name, size in zip(names, sizes, strict=True):
         if name not in f:
             out.append(np.arange(size, dtype=np.float64))
             continue
-        c = np.asarray(f[name][()], np.float64).reshape(-1)
+        c = np.asarray(require_array(f, name, where)[()], np.float64).reshape(-1)
         if c.size == size + 1:  # cell edges: use the centres
             c = 0.5 * (c[1:] + c[:-1])
         if c.size != size:
-            raise ValueError(f"{where}: coordinate {name!r} has {c.size} entries but the data "
-                             f"has {size} points along that axis")
+            raise ValueError(f"{where}: coordinate {key_name(f, name)!r} has {c.size} entries "
+                             f"but the data have {size} points along that axis")
         out.append(c)
     return tuple(out)
 
 
-def _times(t, n_times: int, where: str) -> np.ndarray:
-    if t is None:
+def _times(f, key: str, n_times: int, where: str, steady: bool = False) -> np.ndarray:
+    """``(T,)`` saved times from ``f[key]``: ``T`` entries, or ``T + 1`` of which the first
+    ``T`` are kept (PDEBench stores the final time too); ``0 .. T - 1`` when there is none.
+
+    ``steady``: the data are one steady solution (Darcy) and only the first entry is kept.
+    Raises ValueError naming the file, the key and both lengths for any other length.
+    """
+    if key not in f:
         return np.arange(n_times, dtype=np.float64)
-    t = np.asarray(t, np.float64)
+    t = np.asarray(require_array(f, key, where)[()], np.float64)
     if t.ndim > 1:  # per-sample time arrays: PDEBench uses one grid for all
         t = t.reshape(-1, t.shape[-1])[0]
-    if t.size < n_times:
-        raise ValueError(f"{where}: t-coordinate has {t.size} entries for {n_times} time steps")
+    t = t.reshape(-1)
+    if steady:
+        return t[:1] if t.size else np.zeros(1)
+    if t.size not in (n_times, n_times + 1):
+        raise ValueError(f"{where}: {key_name(f, key)!r} has {t.size} entries but the data "
+                         f"have {n_times} time steps (expected {n_times}, or {n_times + 1} with "
+                         "the final time); were the data subsampled in time without it?")
     return t[:n_times]
 
 
+_DATA_HINT = "(N, T, *grid) or (N, T, *grid, C) with 1 to 3 spatial axes"
+
+
 def _single_layout(f: h5py.File, path: Path) -> Layout:
-    where = str(path)
+    where = repr(str(path))
     keys = set(f.keys())
     if "velocity" in keys and "tensor" not in keys:
         raise ValueError(f"{where}: PDEBench incompressible Navier–Stokes files ('velocity', "
                          f"'particles', 'force') are not supported; found keys {sorted(keys)}")
     ndim = sum(f"{a}-coordinate" in keys for a in AXES)
     coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
-    t_raw = f["t-coordinate"][()] if "t-coordinate" in keys else None
+    steady = False
     if "tensor" in keys:
-        ten = f["tensor"]
-        if ndim == 0:
+        ten = require_array(f, "tensor", where, ndims=(3, 4, 5, 6), shape_hint=_DATA_HINT)
+        if ndim == 0:  # no coordinates: every axis after (N, T) is a spatial one
             ndim = ten.ndim - 2
+            if ndim > len(AXES):
+                raise ValueError(f"{where}: 'tensor' of shape {ten.shape} without coordinates: "
+                                 f"expected (N, T, *grid) with 1 to 3 spatial axes")
             coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
         n, t = ten.shape[:2]
         grid_shape = ten.shape[2:2 + ndim]
@@ -130,20 +154,24 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
         else:
             raise ValueError(f"{where}: 'tensor' of shape {ten.shape} does not fit {ndim} "
                              "coordinate axes: expected (N, T, *grid) or (N, T, *grid, C)")
-        if "nu" in keys and f["nu"].shape == (n, *grid_shape):  # Darcy: coefficient + solution
+        nu = f.get("nu")
+        if isinstance(nu, h5py.Dataset) and nu.shape == (n, *grid_shape) and t == 1:
+            # Darcy: coefficient + steady solution
+            require_array(f, "nu", where)
             sources.insert(0, ArraySource("nu", 1, grid_shape, has_time=False))
             channels.insert(0, "nu")
+            steady = True
     else:
         fields = [k for k in CFD_FIELDS if k in keys]
         if not fields:
             raise ValueError(f"{where}: PDEBench file without 'tensor' or CFD fields "
                              f"{list(CFD_FIELDS)}; found keys {sorted(keys)}")
-        shape = f[fields[0]].shape
+        shape = require_array(f, fields[0], where, ndims=(3, 4, 5), shape_hint=_DATA_HINT).shape
         if ndim == 0:
             ndim = len(shape) - 2
             coord_names = [f"{a}-coordinate" for a in AXES[:ndim]]
         for k in fields:
-            if f[k].shape != shape or len(shape) != 2 + ndim:
+            if require_array(f, k, where).shape != shape or len(shape) != 2 + ndim:
                 raise ValueError(f"{where}: CFD field {k!r} has shape {f[k].shape}; expected "
                                  f"{shape} with {ndim} spatial axes like {fields[0]!r}")
         n, t = shape[:2]
@@ -155,7 +183,7 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
         format="pdebench",
         shape=(n, t, len(channels), *grid_shape),
         sources=sources,
-        times=_times(t_raw, t, where),
+        times=_times(f, "t-coordinate", t, where, steady=steady),
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=tuple(channels),
@@ -166,11 +194,12 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
 
 
 def _grouped_layout(f: h5py.File, path: Path, groups: list[str]) -> Layout:
-    where = str(path)
+    where = repr(str(path))
     g0 = f[groups[0]]
-    gridg = g0["grid"] if "grid" in g0 else {}
-    ndim = sum(a in gridg for a in AXES)
-    data_shape = g0["data"].shape
+    gridg = g0.get("grid")
+    ndim = sum(a in gridg for a in AXES) if isinstance(gridg, h5py.Group) else 0
+    data_shape = require_array(g0, "data", where, ndims=(2, 3, 4, 5),
+                               shape_hint="(T, *grid) or (T, *grid, C)").shape
     if ndim == 0:
         raise ValueError(f"{where}: group {groups[0]!r} has no grid/x coordinate; "
                          f"found {sorted(g0.keys())}")
@@ -182,19 +211,19 @@ def _grouped_layout(f: h5py.File, path: Path, groups: list[str]) -> Layout:
         raise ValueError(f"{where}: {groups[0]}/data has shape {data_shape}; expected "
                          f"(T, *grid) or (T, *grid, C) with {ndim} spatial axes")
     for g in groups[1:]:
-        if "data" not in f[g] or f[g]["data"].shape != data_shape:
+        if not isinstance(f[g], h5py.Group) or "data" not in f[g] \
+                or require_array(f[g], "data", where).shape != data_shape:
             raise ValueError(f"{where}: group {g!r} has no 'data' of shape {data_shape} like "
                              f"group {groups[0]!r}")
     grid_shape = data_shape[1:1 + ndim]
     grid = _coords(gridg, list(AXES[:ndim]), grid_shape, where)
-    t_raw = gridg["t"][()] if "t" in gridg else None
     channels = tuple(f"u{i}" for i in range(c)) if c > 1 else ("u",)
     n = len(groups)
     return Layout(
         format="pdebench",
         shape=(n, data_shape[0], c, *grid_shape),
         sources=[GroupedSource(groups, c, grid_shape, trailing_channel=trailing)],
-        times=_times(t_raw, data_shape[0], where),
+        times=_times(gridg, "t", data_shape[0], where),
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=channels,

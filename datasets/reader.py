@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,8 +161,10 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
     Raises:
         FileNotFoundError: ``path`` does not exist.
         OSError: HDF5 cannot open it (e.g. a truncated file); the message names the file.
-        ValueError: not an HDF5/netCDF4 file, or an HDF5 layout none of the readers knows (the
-            message lists the top-level keys found).
+        ValueError: not an HDF5/netCDF4 file, an HDF5 layout none of the readers knows (the
+            message lists the top-level keys found), or a file of a known layout whose data,
+            coordinates or parameters are not numeric arrays of the lengths ``u`` needs (the
+            message names the file, the key and both lengths).
     """
     from .pdebench import is_pdebench, pdebench_layout
     from .the_well import is_the_well, the_well_layout
@@ -178,11 +181,11 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
     with _open_h5(p) as f:
         keys = sorted(f.keys())
         if is_ours(f):
-            layout = our_layout(f)
+            kind, build = "pdesurrogate", lambda: our_layout(f)
         elif is_the_well(f):
-            layout = the_well_layout(f, p)
+            kind, build = "The Well", lambda: the_well_layout(f, p)
         elif is_pdebench(f):
-            layout = pdebench_layout(f, p)
+            kind, build = "PDEBench", lambda: pdebench_layout(f, p)
         else:
             shown = keys[:20] + (["..."] if len(keys) > 20 else [])
             raise ValueError(
@@ -190,7 +193,64 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
                 f"{sorted(f.attrs.keys())[:20]}); expected a pdesurrogate file (variable 'u' and "
                 "attr 'pdesurrogate_format'), PDEBench ('tensor', CFD fields or per-seed groups "
                 "with 'data') or The Well ('t0_fields'/'t1_fields' and 'dimensions')")
+        try:
+            layout = build()
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            # a layout the checks above did not foresee: still one error naming the file, not
+            # a traceback from inside h5py
+            raise ValueError(f"{str(p)!r}: not a readable {kind} file: {type(e).__name__}: "
+                             f"{e}") from None
     return FieldData(p, layout)
+
+
+# -- checks shared by the format adapters -------------------------------------------------------
+def key_name(group, key: str) -> str:
+    """The path of ``group[key]`` in its file, without the leading ``/`` (for messages)."""
+    return f"{group.name.rstrip('/')}/{key}".lstrip("/")
+
+
+def require_array(group, key: str, where: str, *, ndims: Sequence[int] | None = None,
+                  shape_hint: str = "", kinds: str = "fiu") -> h5py.Dataset:
+    """The HDF5 dataset ``group[key]``, checked to be an array of numbers of an allowed rank.
+
+    Args:
+        group: the h5py File or Group holding it.
+        where: the file, as it should appear in messages.
+        ndims: allowed numbers of axes (``None``: any).
+        shape_hint: the expected shape in words, e.g. ``"(N, T, *grid)"``, for the message.
+        kinds: allowed numpy dtype kinds (default: float, signed and unsigned int).
+
+    Raises:
+        ValueError: naming the file and key, when it is missing, a group, holds other values
+            (strings, compounds, ...) or has another number of axes.
+    """
+    name = key_name(group, key)
+    hint = f" {shape_hint}" if shape_hint else ""
+    obj = group.get(key) if isinstance(group, h5py.Group) else None
+    if obj is None:
+        raise ValueError(f"{where}: {name!r} is missing; expected a numeric array{hint}")
+    if not isinstance(obj, h5py.Dataset):
+        raise ValueError(f"{where}: {name!r} is an HDF5 group; expected a numeric array{hint}")
+    if obj.dtype.kind not in kinds:
+        held = "strings" if obj.dtype.kind in "SU" or h5py.check_string_dtype(obj.dtype) \
+            else f"values of type {obj.dtype}"
+        raise ValueError(f"{where}: {name!r} holds {held}; expected numbers{hint}")
+    if ndims is not None and obj.ndim not in ndims:
+        lo, hi = min(ndims), max(ndims)
+        axes = f"{lo} to {hi}" if len(ndims) > 2 and list(ndims) == list(range(lo, hi + 1)) \
+            else " or ".join(str(n) for n in ndims)
+        raise ValueError(f"{where}: {name!r} has shape {obj.shape}; expected {axes} axes{hint}")
+    return obj
+
+
+def require_group(group, key: str, where: str, what: str) -> h5py.Group:
+    """The HDF5 group ``group[key]``; a ValueError naming the file and key if it is not one."""
+    obj = group.get(key) if isinstance(group, h5py.Group) else None
+    if not isinstance(obj, h5py.Group):
+        state = "missing" if obj is None else "a dataset, not a group"
+        raise ValueError(f"{where}: {key_name(group, key)!r} is {state}; expected a group "
+                         f"holding {what}")
+    return obj
 
 
 # -- our format ---------------------------------------------------------------------------------
@@ -199,31 +259,47 @@ def is_ours(f: h5py.File) -> bool:
 
 
 def our_layout(f: h5py.File) -> Layout:
-    u = f["u"]
+    """Our netCDF schema (:mod:`.ourformat`); every variable's length is checked against ``u``."""
+    where = repr(f.filename)
+    u = require_array(f, "u", where, shape_hint="(sample, time, channel, *space)")
     dims = _netcdf_dims(u)
     if u.ndim < 4 or dims[:3] not in ((), ("sample", "time", "channel")):
-        raise ValueError(f"{f.filename!r}: variable 'u' must have dimensions (sample, time, "
+        raise ValueError(f"{where}: variable 'u' must have dimensions (sample, time, "
                          f"channel, *space), got {dims or u.shape}")
+    n, t, c = u.shape[:3]
     grid_names = dims[3:] if dims else ("z", "y", "x")[3 - (u.ndim - 3):]
-    grid = tuple(f[name][()] if name in f else np.arange(u.shape[3 + i], dtype=np.float64)
+
+    def vector(name: str, size: int, what: str, kinds: str = "fiu") -> np.ndarray:
+        """Variable ``name``, which must hold one entry per ``what`` (``size`` of them)."""
+        v = require_array(f, name, where, ndims=(1,), shape_hint=f"({what},)", kinds=kinds)
+        if v.shape[0] != size:
+            raise ValueError(f"{where}: variable {name!r} has {v.shape[0]} entries but 'u' "
+                             f"{u.shape} has {size} along its {what} axis")
+        return v[()]
+
+    grid = tuple(vector(name, u.shape[3 + i], name) if name in f
+                 else np.arange(u.shape[3 + i], dtype=np.float64)
                  for i, name in enumerate(grid_names))
-    channels = tuple(decode(c) for c in f["channel"][()]) if "channel" in f \
-        else tuple(f"u{i}" for i in range(u.shape[2]))
-    params = {name: f[name][()] for name in f if isinstance(f[name], h5py.Dataset)
-              and decode(f[name].attrs.get("kind")) == PARAM_KIND}
+    channels = tuple(decode(x) for x in vector("channel", c, "channel", kinds="SOUfiu")) \
+        if "channel" in f else tuple(f"u{i}" for i in range(c))
+    params = {}
+    for name in f:
+        obj = f[name]
+        if isinstance(obj, h5py.Dataset) and decode(obj.attrs.get("kind")) == PARAM_KIND:
+            params[name] = vector(name, n, "sample")
     attrs = decode_attrs(f.attrs)
     return Layout(
         format="pdesurrogate",
         shape=u.shape,
-        sources=[ArraySource("u", u.shape[2], u.shape[3:], channel_axis="after_time")],
-        times=f["time"][()],
+        sources=[ArraySource("u", c, u.shape[3:], channel_axis="after_time")],
+        times=vector("time", t, "time"),
         grid=grid,
         grid_names=tuple(grid_names),
         channel_names=channels,
         params=params,
         pde=str(attrs.get("pde", "unknown")),
         attrs=attrs,
-        sim_id=f["sim_id"][()] if "sim_id" in f else None,
+        sim_id=vector("sim_id", n, "sample", kinds="iu") if "sim_id" in f else None,
     )
 
 

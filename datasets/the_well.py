@@ -16,6 +16,10 @@ components (``stress_xx``, ``stress_xy``, ...). Non-time-varying scalars become 
 (the root ``simulation_parameters`` attributes fill in any missing); time-varying scalars are
 listed in ``attrs["time_varying_scalars"]`` and not read. Boundary types go to
 ``attrs["boundary_conditions"]``.
+
+Checked on opening (ValueError naming the file and the key): the coordinates, fields and scalars
+are numeric arrays (not groups or strings), and each field's shape matches the lengths of
+``dimensions/time`` and the spatial coordinates.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import h5py
 import numpy as np
 
 from .lazy import ArraySource, decode, decode_attrs
-from .reader import Layout
+from .reader import Layout, require_array, require_group
 
 FIELD_GROUPS = ("t0_fields", "t1_fields", "t2_fields")
 
@@ -44,39 +48,46 @@ def _names(attr) -> list[str]:
     return [v] if isinstance(v, str) else [str(x) for x in v]
 
 
+def _coordinate(dims: h5py.Group, name: str, where: str) -> np.ndarray:
+    """``dimensions/<name>`` as a 1-D float64 array (a sample-varying ``(N, L)`` one: its first
+    row; the trajectories share the number of entries)."""
+    c = np.asarray(require_array(dims, name, where, ndims=(1, 2))[()], np.float64)
+    return c.reshape(-1, c.shape[-1])[0] if c.ndim > 1 else c
+
+
 def the_well_layout(f: h5py.File, path: Path) -> Layout:
-    where = str(path)
-    dims = f["dimensions"]
+    where = repr(str(path))
+    dims = require_group(f, "dimensions", where, "the time and space coordinates")
     if "spatial_dims" in dims.attrs:
         spatial = _names(dims.attrs["spatial_dims"])
     else:
         spatial = [a for a in ("x", "y", "z") if a in dims]
+    if not spatial:
+        raise ValueError(f"{where}: 'dimensions' names no spatial axis (attribute spatial_dims, "
+                         f"or datasets x, y, z); found {sorted(dims.keys())}")
     missing = [a for a in ["time", *spatial] if a not in dims]
     if missing:
         raise ValueError(f"{where}: 'dimensions' lacks {missing}; found {sorted(dims.keys())}")
-    times = np.asarray(dims["time"][()], np.float64)
-    if times.ndim > 1:  # sample-varying time: trajectories share the number of steps
-        times = times.reshape(-1, times.shape[-1])[0]
-    grid = []
-    for a in spatial:
-        c = np.asarray(dims[a][()], np.float64)
-        grid.append(c.reshape(-1, c.shape[-1])[0] if c.ndim > 1 else c)
+    times = _coordinate(dims, "time", where)
+    grid = [_coordinate(dims, a, where) for a in spatial]
     grid_shape = tuple(len(c) for c in grid)
     d = len(spatial)
     n = decode(f.attrs["n_trajectories"]) if "n_trajectories" in f.attrs else None
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ValueError(f"{where}: attribute 'n_trajectories' is {n!r}; expected a count")
     t = len(times)
 
     sources, channels = [], []
     for order, gname in enumerate(FIELD_GROUPS):
         if gname not in f:
             continue
-        group = f[gname]
+        group = require_group(f, gname, where, "fields")
         names = _names(group.attrs["field_names"]) if "field_names" in group.attrs \
             else sorted(group.keys())
         for name in names:
             if name not in group:
                 raise ValueError(f"{where}: {gname} lists field {name!r} but has no such dataset")
-            ds = group[name]
+            ds = require_array(group, name, where)
             has_n, has_t = _flag(ds, "sample_varying"), _flag(ds, "time_varying")
             present = [bool(x) for x in np.atleast_1d(decode(ds.attrs["dim_varying"]))] \
                 if "dim_varying" in ds.attrs else [True] * d
@@ -88,9 +99,13 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
             kept = [s for s, p in zip(grid_shape, present, strict=True) if p]
             expect = ([n] if has_n else []) + ([t] if has_t else []) + kept + [d] * order
             if list(ds.shape) != expect:
+                axes = (["trajectories"] if has_n else []) \
+                    + ([f"time ({t} entries in 'dimensions/time')"] if has_t else []) \
+                    + [f"{a} ({s} entries in 'dimensions/{a}')"
+                       for a, s, p in zip(spatial, grid_shape, present, strict=True) if p] \
+                    + [f"{order} component axes of size {d}"] * (order > 0)
                 raise ValueError(f"{where}: {gname}/{name} has shape {ds.shape}, expected "
-                                 f"{tuple(expect)} (trajectories, time, {spatial}, "
-                                 f"{order} component axes)")
+                                 f"{tuple(expect)}: {', '.join(axes)}")
             comps = [""] if order == 0 else [f"_{a}" for a in spatial] if order == 1 \
                 else [f"_{a}{b}" for a in spatial for b in spatial]
             sources.append(ArraySource(
@@ -104,10 +119,10 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
         raise ValueError(f"{where}: cannot tell the number of trajectories (no n_trajectories "
                          "attribute and no sample-varying field)")
 
-    params, skipped = _scalars(f, n)
+    params, skipped = _scalars(f, n, where)
     attrs = decode_attrs(f.attrs)
     attrs["time_varying_scalars"] = skipped
-    if "boundary_conditions" in f:
+    if isinstance(f.get("boundary_conditions"), h5py.Group):
         attrs["boundary_conditions"] = {
             k: decode(g.attrs.get("bc_type", "unknown"))
             for k, g in f["boundary_conditions"].items() if isinstance(g, h5py.Group)}
@@ -125,12 +140,14 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
     )
 
 
-def _scalars(f: h5py.File, n: int) -> tuple[dict[str, np.ndarray], list[str]]:
+def _scalars(f: h5py.File, n: int, where: str) -> tuple[dict[str, np.ndarray], list[str]]:
     params, skipped = {}, []
     if "scalars" in f:
-        for name, ds in f["scalars"].items():
+        group = require_group(f, "scalars", where, "the simulation's scalar parameters")
+        for name, ds in group.items():
             if not isinstance(ds, h5py.Dataset):
                 continue
+            require_array(group, name, where)  # a string "scalar" is refused, naming it
             if _flag(ds, "time_varying", default=False):
                 skipped.append(name)
                 continue

@@ -116,3 +116,78 @@ def test_unsupported_layouts_say_so(tmp_path):
         f["x-coordinate"] = np.arange(5.0 + 2)
     with pytest.raises(ValueError, match="x-coordinate"):
         open_dataset(path)
+
+
+@pytest.mark.parametrize("n_entries, ok", [(11, True), (12, True), (10, False), (202, False)])
+def test_t_coordinate_has_t_or_t_plus_1_entries(tmp_path, n_entries, ok):
+    """tensor (2, 11, 8): a t-coordinate of 11 or 12 entries gives the first 11 (exact); one of
+    10 or of 202 (the data subsampled in time, the coordinate not) is one ValueError naming the
+    file, the key and both lengths."""
+    path = tmp_path / "sub.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.zeros((2, 11, 8), np.float32)
+        f["x-coordinate"] = np.arange(8.0)
+        f["t-coordinate"] = np.linspace(0, 2, n_entries)
+    if ok:
+        with open_dataset(path) as d:
+            np.testing.assert_array_equal(d.times, np.linspace(0, 2, n_entries)[:11])
+        return
+    with pytest.raises(ValueError, match=rf"^'.*sub\.hdf5': 't-coordinate' has {n_entries} "
+                                         r"entries but the data have 11 time steps \(expected "
+                                         r"11, or 12"):
+        open_dataset(path)
+
+
+def test_grouped_t_of_the_wrong_length_is_named(tmp_path):
+    path = tmp_path / "2D_diff-react_NA_NA.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("0000")
+        g["data"] = np.zeros((5, 4, 2), np.float32)
+        g["grid/x"], g["grid/t"] = np.arange(4.0), np.arange(9.0)
+    with pytest.raises(ValueError, match=r"'0000/grid/t' has 9 entries but the data have 5"):
+        open_dataset(path)
+
+
+def test_darcy_keeps_one_time_of_its_ten(tmp_path):
+    """PDEBench's Darcy files hold a 10-entry t-coordinate beside the steady solution (T = 1)."""
+    path = tmp_path / "2D_DarcyFlow_beta1.0_Train.hdf5"
+    with h5py.File(path, "w") as f:
+        f["nu"], f["tensor"] = np.ones((2, 4, 4), np.float32), np.ones((2, 1, 4, 4), np.float32)
+        f["x-coordinate"] = f["y-coordinate"] = np.arange(4.0)
+        f["t-coordinate"] = np.linspace(0, 1, 10)
+    with open_dataset(path) as d:
+        assert d.u.shape == (2, 1, 2, 4, 4) and d.times.tolist() == [0.0]
+
+
+def _tensor_group(f):
+    f.create_group("tensor")
+
+
+@pytest.mark.parametrize("write, message", [
+    (_tensor_group, r"'tensor' is an HDF5 group; expected a numeric array \(N, T, \*grid\)"),
+    (lambda f: f.create_dataset("tensor", data=np.zeros(8, np.float32)),
+     r"'tensor' has shape \(8,\); expected 3 to 6 axes \(N, T, \*grid\)"),
+    (lambda f: f.create_dataset("tensor", data=np.zeros((8, 4), np.float32)),
+     r"'tensor' has shape \(8, 4\); expected 3 to 6 axes"),
+    (lambda f: f.create_dataset("tensor", data=np.array([[[b"a"]]])),
+     r"'tensor' holds strings; expected numbers"),
+    (lambda f: (f.create_dataset("tensor", data=np.zeros((1, 2, 3), np.float32)),
+                f.create_group("x-coordinate")), r"'x-coordinate' is an HDF5 group"),
+    (lambda f: (f.create_dataset("tensor", data=np.zeros((1, 2, 3), np.float32)),
+                f.create_dataset("t-coordinate", data=np.array([b"0", b"1"]))),
+     r"'t-coordinate' holds strings"),
+    (lambda f: (f.create_dataset("density", data=np.zeros((1, 2, 3), np.float32)),
+                f.create_group("Vx")), r"'Vx' is an HDF5 group"),
+    (lambda f: (f.create_group("0000").create_dataset("data", data=np.array([b"a", b"b"])),
+                f.create_dataset("0000/grid/x", data=np.arange(2.0))),
+     r"'0000/data' holds strings"),
+])
+def test_malformed_files_are_one_error_naming_file_and_key(tmp_path, write, message):
+    """Data or coordinates that are groups, strings or lack axes: one ValueError naming the
+    file and the key (was: AttributeError 'Group' object has no attribute 'ndim', 'not enough
+    values to unpack', a (8, 4) tensor read as a 0-D grid, a string tensor read as data)."""
+    path = tmp_path / "bad.hdf5"
+    with h5py.File(path, "w") as f:
+        write(f)
+    with pytest.raises(ValueError, match=rf"^'.*bad\.hdf5': {message}"):
+        open_dataset(path)

@@ -119,3 +119,67 @@ def test_forked_dataloader_workers(small):
                                              multiprocessing_context="fork")
         got = torch.cat(list(loader)).numpy()
     np.testing.assert_array_equal(got, u[:, 2])
+
+
+def _ours(path, **replace):
+    """A minimal file of our layout written with h5py: u (4, 5, 1, 8), time (5,), x (8,),
+    nu (4,); ``replace`` swaps a variable for another value (or a group: ``"group"``)."""
+    variables = {"u": np.zeros((4, 5, 1, 8), np.float32), "time": np.arange(5.0),
+                 "x": np.arange(8.0), "nu": np.ones(4), "channel": np.array([b"u"]),
+                 **replace}
+    with h5py.File(path, "w") as f:
+        f.attrs["pdesurrogate_format"] = 1
+        for name, value in variables.items():
+            if isinstance(value, str) and value == "group":
+                f.create_group(name)
+            else:
+                f[name] = value
+        if isinstance(f["nu"], h5py.Dataset):
+            f["nu"].attrs["kind"] = "parameter"
+    return path
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("time", np.arange(3.0),
+     r"variable 'time' has 3 entries but 'u' \(4, 5, 1, 8\) has 5 along its time axis"),
+    ("x", np.arange(3.0),
+     r"variable 'x' has 3 entries but 'u' \(4, 5, 1, 8\) has 8 along its x axis"),
+    ("nu", np.ones(3),
+     r"variable 'nu' has 3 entries but 'u' \(4, 5, 1, 8\) has 4 along its sample axis"),
+    ("channel", np.array([b"a", b"b"]), r"variable 'channel' has 2 entries .* 1 along its channel"),
+    ("time", np.zeros((5, 1)), r"'time' has shape \(5, 1\); expected 1 axes \(time,\)"),
+    ("time", np.array([b"0", b"1", b"2", b"3", b"4"]), r"'time' holds strings; expected numbers"),
+    ("u", np.array([[[[b"a"]]]]), r"'u' holds strings; expected numbers"),
+    ("x", "group", r"'x' is an HDF5 group; expected a numeric array"),
+])
+def test_our_variables_must_fit_u(tmp_path, key, value, message):
+    """A coordinate, parameter or channel list whose length differs from u's axis, or that is
+    not a 1-D numeric array, is one ValueError naming the file and the variable."""
+    path = _ours(tmp_path / "bad.nc", **{key: value})
+    with pytest.raises(ValueError, match=rf"^'.*bad\.nc': {message}"):
+        open_dataset(path)
+
+
+def test_our_minimal_file_reads(tmp_path):
+    """The fixture itself is a readable file (the errors above come from the one change)."""
+    with open_dataset(_ours(tmp_path / "ok.nc")) as d:
+        assert d.u.shape == (4, 5, 1, 8) and d.channel_names == ("u",)
+        np.testing.assert_array_equal(d.params["nu"], np.ones(4))
+
+
+def test_unforeseen_layout_errors_name_the_file(tmp_path, monkeypatch):
+    """A KeyError/TypeError/AttributeError from a reader becomes one ValueError naming the
+    file (not a traceback from inside h5py)."""
+    import pdesurrogate.datasets.pdebench as pdebench
+
+    def broken(f, path):
+        return f["tensor"].no_such_attribute
+
+    monkeypatch.setattr(pdebench, "pdebench_layout", broken)
+    path = tmp_path / "t.h5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.zeros((1, 2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^'.*t\.h5': not a readable PDEBench file: "
+                                         r"AttributeError") as info:
+        open_dataset(path)
+    assert info.value.__cause__ is None

@@ -2,6 +2,7 @@
 
 import h5py
 import numpy as np
+import pytest
 
 from pdesurrogate.datasets import open_dataset
 
@@ -83,3 +84,45 @@ def test_well_1d_without_optional_attrs(tmp_path):
     with open_dataset(path) as d:
         assert d.u.shape == (2, 3, 1, 7) and d.params == {}
         np.testing.assert_array_equal(d.u[:, :, 0], u)
+
+
+def _well(path, **replace):
+    """A minimal 1-D Well file: dimensions/time (3,), dimensions/x (5,), t0_fields/u (2, 3, 5),
+    scalars/c; ``replace`` swaps a dataset (by path) for another value, or a group: "group"."""
+    items = {"dimensions/time": np.arange(3.0), "dimensions/x": np.arange(5.0),
+             "t0_fields/u": np.zeros((2, 3, 5), np.float32), "scalars/c": np.array(1.5),
+             **replace}
+    with h5py.File(path, "w") as f:
+        f.create_group("dimensions").attrs["spatial_dims"] = ["x"]
+        for key, value in items.items():
+            if isinstance(value, str) and value == "group":
+                f.create_group(key)
+            else:
+                f[key] = value
+    return path
+
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("t0_fields/u", "group", r"'t0_fields/u' is an HDF5 group; expected a numeric array"),
+    ("dimensions/time", "group", r"'dimensions/time' is an HDF5 group"),
+    ("dimensions/x", np.array([b"a"] * 5), r"'dimensions/x' holds strings"),
+    ("scalars/c", b"fast", r"'scalars/c' holds strings; expected numbers"),
+    ("t0_fields/u", np.array([[[b"a"] * 5] * 3] * 2), r"'t0_fields/u' holds strings"),
+    ("dimensions/time", np.arange(4.0),
+     r"t0_fields/u has shape \(2, 3, 5\), expected \(2, 4, 5\): trajectories, time \(4 entries "
+     r"in 'dimensions/time'\), x \(5 entries in 'dimensions/x'\)"),
+    ("dimensions/x", np.arange(7.0), r"t0_fields/u .* x \(7 entries in 'dimensions/x'\)"),
+])
+def test_malformed_well_files_name_file_and_key(tmp_path, key, value, message):
+    """Groups or strings where numbers belong, and coordinates whose lengths disagree with a
+    field: one ValueError naming the file and the key (was: AttributeError, h5py's TypeError,
+    "could not convert string to float: b'fast'")."""
+    path = _well(tmp_path / "bad.hdf5", **{key: value})
+    with pytest.raises(ValueError, match=rf"^'.*bad\.hdf5': {message}"):
+        open_dataset(path)
+
+
+def test_minimal_well_file_reads(tmp_path):
+    with open_dataset(_well(tmp_path / "ok.hdf5")) as d:
+        assert d.u.shape == (2, 3, 1, 5) and d.params["c"].tolist() == [1.5, 1.5]
