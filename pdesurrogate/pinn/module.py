@@ -112,8 +112,11 @@ class PINNModule(LightningModule):
         self.boundary, self.boundary_weight = boundary, float(boundary_weight)
         self.lr, self.scheduler, self.seed, self.full_chunk = float(lr), scheduler, seed, full_chunk
         self.save_hyperparameters(ignore=["problem", "estimator"])
-        self.hparams["problem_spec"] = problem.spec()
-        self.hparams["estimator_spec"] = estimator.spec()
+        # saved again with the specs filled in (under LightningCLI the first call takes the
+        # config's values, problem_spec: null), so hparams_initial, the logger's copy
+        # (hparams.yaml), holds them as the checkpoint does
+        self.save_hyperparameters({**self.hparams, "problem_spec": problem.spec(),
+                                   "estimator_spec": estimator.spec()})
         # the estimator's draws; a DDP rank other than 0 reseeds it (on_fit_start)
         self._generator = torch.Generator().manual_seed(seed)
         self._full = FullLaplacian(chunk=full_chunk)

@@ -153,3 +153,25 @@ def test_init_output_bias_with_a_boundary_loss_and_in_fit():
     assert abs(float(fresh.net.out.bias.detach() - b0) - b) < 2 * fresh.lr + 1e-6
     with pytest.raises(ValueError, match="fit_output_bias must be true or false"):
         PINNModule(Poisson(3), fit_output_bias=1)
+
+
+def test_logged_hparams_hold_the_problem_and_estimator_specs(tmp_path):
+    """hparams.yaml (the logger's copy, from hparams_initial) has problem_spec and
+    estimator_spec, not null, as the checkpoint does."""
+    import yaml
+    from lightning.pytorch.loggers import CSVLogger
+
+    module = PINNModule(Poisson(4, seed=3), SDGD(2), width=8, depth=1)
+    specs = {"problem_spec": {"name": "poisson", "dim": 4, "seed": 3},
+             "estimator_spec": {"name": "sdgd", "init_args": {"dim_batch": 2}}}
+    for key, value in specs.items():
+        assert module.hparams_initial[key] == value and module.hparams[key] == value
+    logger = CSVLogger(tmp_path)
+    trainer = Trainer(max_steps=1, logger=logger, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      limit_val_batches=0)
+    trainer.fit(module, BallPoints(batch_size=4, steps_per_epoch=1))
+    saved = yaml.safe_load((tmp_path / "lightning_logs" / "version_0" / "hparams.yaml")
+                           .read_text())
+    for key, value in specs.items():
+        assert saved[key] == value, saved

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from lightning.pytorch import Trainer
 
 import pdesurrogate
@@ -87,6 +88,10 @@ def test_cli_fit_with_shipped_config_then_export_and_load(tmp_path):
     assert rc == 0
     ckpts = list(root.rglob("last.ckpt"))
     assert len(ckpts) == 1
+    # the logger's hparams.yaml has the specs (not null), as the checkpoint does
+    hparams = yaml.safe_load((ckpts[0].parents[1] / "hparams.yaml").read_text())
+    assert hparams["problem_spec"] == {"name": "poisson", "dim": 12, "seed": 0}
+    assert hparams["estimator_spec"] == {"name": "sdgd", "init_args": {"dim_batch": 4}}
     out = tmp_path / "model"
     assert main(["export", str(ckpts[0]), str(out)]) == 0
     sur = pdesurrogate.load(out)
