@@ -15,8 +15,12 @@ Two layouts are read:
   diffusion-sorption).
 
 Spatial axes keep the file's order and are named ``("x",)``, ``("x", "y")``, ``("x", "y", "z")``.
-Parameters come from numeric file attributes and from ``<Name><number>`` tokens of the file
-name (``1D_Burgers_Sols_Nu0.01.hdf5`` -> ``nu = 0.01``), lower-cased, constant over samples.
+Parameters come from numeric file attributes and from the PDE parameters PDEBench writes into
+its file names (:data:`NAME_PARAMS`: ``Nu``, ``Beta``/``beta``, ``Rho``, ``Eta``, ``Zeta``,
+``M`` (Mach number), ``Re`` (Reynolds number), e.g. ``1D_Burgers_Sols_Nu0.01.hdf5`` ->
+``nu = 0.01``), lower-cased, constant over samples. Other ``<letters><digits>`` tokens
+(``_v2``, ``_seed42``, ``_dk10``) are not parameters. The test files' ``M01``, ``M05`` (a
+leading zero, no point) are Mach 0.1 and 0.5.
 
 Not supported (ValueError naming the file, the key and what was found): the incompressible
 Navier–Stokes files (``velocity``/``particles``/``force``); data or coordinates that are not
@@ -39,16 +43,25 @@ from .reader import Layout, key_name, require_array
 
 AXES = ("x", "y", "z")
 CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
-_PARAM_TOKEN = re.compile(r"^([A-Za-z]+)(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
+# the PDE parameters in PDEBench's file names (pdebench/data_download/pdebench_data_urls.csv):
+# 1D_Advection_Sols_beta0.1, 1D_Burgers_Sols_Nu0.001, ReacDiff_Nu0.5_Rho1.0,
+# 1D_CFD_Rand_Eta1.e-8_Zeta1.e-8_..., 2D_CFD_Rand_M0.1_Eta0.01_..., 2D_DarcyFlow_beta1.0_Train,
+# KH_M01_dk10_Re1e3, Turb_M05 (lower-case name -> parameter key)
+NAME_PARAMS = ("nu", "beta", "rho", "eta", "zeta", "m", "re")
+_PARAM_TOKEN = re.compile(r"^([A-Za-z]+)(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
 
 
 def params_from_name(path: Path) -> dict[str, float]:
-    """``<Name><number>`` tokens of the file stem, e.g. ``..._Nu0.01`` -> ``{"nu": 0.01}``."""
+    """PDEBench's PDE parameters in the file stem, e.g. ``..._Nu0.01_Rho1.0`` ->
+    ``{"nu": 0.01, "rho": 1.0}``; only the names in :data:`NAME_PARAMS` count (any case)."""
     out = {}
     for token in path.stem.split("_"):
         m = _PARAM_TOKEN.match(token)
-        if m:
-            out[m.group(1).lower()] = float(m.group(2))
+        if m and m.group(1).lower() in NAME_PARAMS:
+            digits = m.group(2)
+            if len(digits) > 1 and digits.isdigit() and digits.startswith("0"):
+                digits = f"0.{digits[1:]}"  # KH_M01, Turb_M05: Mach 0.1, 0.5
+            out[m.group(1).lower()] = float(digits)
     return out
 
 

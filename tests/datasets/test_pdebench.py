@@ -1,5 +1,7 @@
 """PDEBench files (synthetic, written with h5py in PDEBench's layouts) read back exactly."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -28,11 +30,27 @@ def test_single_file_1d_tensor(tmp_path):
 
 
 def test_params_from_names():
-    from pathlib import Path
-
     assert params_from_name(Path("1D_Advection_Sols_beta0.1.hdf5")) == {"beta": 0.1}
     assert params_from_name(Path("ReacDiff_Nu0.5_Rho1e1.hdf5")) == {"nu": 0.5, "rho": 10.0}
     assert params_from_name(Path("2D_diff-react_NA_NA.h5")) == {}
+
+
+@pytest.mark.parametrize("name, params", [
+    ("1D_Burgers_Sols_Nu0.01_v2.hdf5", {"nu": 0.01}),
+    ("burgers_seed42_run3.h5", {}),
+    ("1D_CFD_Shock_Eta1.e-8_Zeta1.e-8_trans_Train.hdf5", {"eta": 1e-8, "zeta": 1e-8}),
+    ("2D_CFD_Rand_M0.1_Eta1e-08_Zeta1e-08_periodic_512_Train.hdf5",
+     {"m": 0.1, "eta": 1e-8, "zeta": 1e-8}),
+    ("KH_M01_dk10_Re1e3.hdf5", {"m": 0.1, "re": 1000.0}),
+    ("Turb_M05.hdf5", {"m": 0.5}),
+    ("Turb_M1.hdf5", {"m": 1.0}),
+    ("Sod1.hdf5", {}),
+])
+def test_only_pdebench_parameter_names_count(name, params):
+    """Only PDEBench's parameter names (Nu, Beta, Rho, Eta, Zeta, M, Re) are read from a file
+    name: '_v2', '_seed42', '_run3', 'dk10', 'Sod1' are not parameters (they changed n_params).
+    PDEBench's test files write Mach 0.1 as 'M01'."""
+    assert params_from_name(Path(name)) == params
 
 
 def test_single_file_2d_trailing_channels_and_attr_params(tmp_path):
