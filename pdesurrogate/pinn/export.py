@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "pro
 NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
 # points per evaluation chunk are chosen so a chunk holds about this many coordinates
 _CHUNK_ELEMENTS = 1 << 22
+# |x| up to 1 + this counts as inside the ball (float32 rounding of points on the sphere)
+_BALL_TOL = 1e-5
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -156,8 +159,9 @@ class PINNSurrogate:
     """A loaded PINN: ``u(x)`` at points of the unit ball, no gradients.
 
     ``sur(x)`` (or ``sur.predict(x)``) takes ``(N, d)`` points (or one point ``(d,)``) and returns
-    ``(N,)`` values (a scalar for one point); numpy in, numpy (float32) out; torch in, torch out
-    on the input's device. :meth:`exact` gives the problem's exact solution at the same points.
+    ``(N,)`` values (a scalar for one point), computed in float32: numpy (or lists) in, numpy
+    float32 out; torch in, torch float32 out on the input's device (float64 input comes back
+    float32). :meth:`exact` gives the problem's exact solution at the same points.
     """
 
     def __init__(self, net: PINNMLP, problem, config: dict):
@@ -181,31 +185,68 @@ class PINNSurrogate:
         self.problem.to(self.device)
         return self
 
-    @torch.no_grad()
+    def _points(self, x) -> torch.Tensor:
+        """``x`` as a float32 tensor on :attr:`device`, or one ValueError naming what it got."""
+        what = f"real finite numbers of shape (N, {self.dim}) or ({self.dim},)"
+        if isinstance(x, torch.Tensor):
+            if x.is_complex() or x.dtype == torch.bool:
+                raise ValueError(f"expected {what}, got a tensor of dtype {x.dtype}")
+            t = x
+        else:
+            try:
+                a = np.asarray(x)
+            except ValueError:  # numpy refuses ragged nested lists
+                raise ValueError(f"expected {what}, got ragged nested sequences") from None
+            if a.dtype.kind not in "iuf":
+                got = f"{x!r:.40}" if a.ndim == 0 else f"an array of dtype {a.dtype}"
+                raise ValueError(f"expected {what}, got {got}")
+            t = torch.as_tensor(a)
+        if t.ndim not in (1, 2) or t.shape[-1] != self.dim:
+            raise ValueError(f"expected points of shape (N, {self.dim}) or ({self.dim},), got "
+                             f"{tuple(t.shape)}")
+        return t.to(self.device, torch.float32)
+
     def _apply(self, fn, x):
         is_np = not isinstance(x, torch.Tensor)
         src = None if is_np else x.device
-        t = torch.as_tensor(np.asarray(x) if is_np else x).to(self.device, torch.float32)
-        single = t.ndim == 1
-        if single:
-            t = t.unsqueeze(0)
-        if t.ndim != 2 or t.shape[1] != self.dim:
-            raise ValueError(f"expected points of shape (N, {self.dim}) or ({self.dim},), got "
-                             f"{tuple(np.shape(x))}")
-        step = max(1, _CHUNK_ELEMENTS // self.dim)
-        y = torch.cat([fn(t[i: i + step]) for i in range(0, t.shape[0], step)]) \
-            if t.shape[0] else t.new_zeros(0)
+        with torch.no_grad():
+            t = self._points(x)
+            single = t.ndim == 1
+            if single:
+                t = t.unsqueeze(0)
+            step = max(1, _CHUNK_ELEMENTS // self.dim)
+            ys, outside = [], 0
+            for i in range(0, t.shape[0], step):
+                chunk = t[i: i + step]
+                if not bool(torch.isfinite(chunk).all()):
+                    bad = int((~torch.isfinite(t)).any(1).sum())
+                    raise ValueError(f"expected real finite numbers: {bad} of the {t.shape[0]} "
+                                     f"point(s) hold NaN or inf (or values beyond float32's "
+                                     f"range)")
+                outside += int((torch.linalg.vector_norm(chunk, dim=1) > 1 + _BALL_TOL).sum())
+                ys.append(fn(chunk))
+        if outside:  # stacklevel 3: the caller of predict / exact
+            warnings.warn(f"{outside} of the {t.shape[0]} point(s) lie outside the unit ball "
+                          f"(|x| > 1); the PINN was trained on the ball only", stacklevel=3)
+        y = torch.cat(ys) if ys else t.new_zeros(0)
         y = y[0] if single else y
         return y.cpu().numpy() if is_np else y.to(src)
 
     def predict(self, x):
-        """``u(x)``: ``(N, d) -> (N,)`` (``(d,)`` -> scalar)."""
+        """``u(x)``: ``(N, d) -> (N,)`` (``(d,)`` -> scalar), dimensionless.
+
+        ``x``: real finite numbers (numpy array, torch tensor or nested lists; ints and floats
+        of any width), computed in float32: float64 input comes back float32. NaN, inf,
+        complex, boolean or non-numeric input is a ValueError; points outside the unit ball
+        (``|x| > 1``) are evaluated, with one warning per call saying how many there are.
+        """
         return self._apply(self.net, x)
 
     __call__ = predict
 
     def exact(self, x):
-        """The problem's exact solution ``u*(x)``, same shapes as :meth:`predict`."""
+        """The problem's exact solution ``u*(x)``: same shapes, dtypes and checks as
+        :meth:`predict`."""
         return self._apply(self.problem.exact, x)
 
     def __repr__(self) -> str:

@@ -3,6 +3,7 @@ the CLI (fit with the shipped config, export, load); and the refusals."""
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,43 @@ def test_export_pinn_reads_checkpoints_as_the_general_exporter_does(tmp_path):
                                          r"text file\)"):
         export_pinn(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad, got", [
+    (np.full((2, 5), np.nan), "2 of the 2 point"),
+    (torch.tensor([[0.1, 0.0, 0.0, 0.0, float("inf")]]), "1 of the 1 point"),
+    (np.full((2, 5), 0.1 + 0.1j), "dtype complex128"),
+    (torch.zeros(2, 5, dtype=torch.complex64), "dtype torch.complex64"),
+    ("abc", "'abc'"),
+    (None, "None"),
+    ([[0.1] * 5, [0.1] * 4], "ragged"),
+    (np.zeros((2, 5), dtype=bool), "dtype bool"),
+], ids=["nan", "inf", "complex", "complex-tensor", "str", "none", "ragged", "bool"])
+def test_predict_and_exact_refuse_non_real_or_non_finite_points(module, tmp_path, bad, got):
+    sur = pdesurrogate.load(export_surrogate(module, tmp_path / "p"))
+    for fn in (sur.predict, sur.exact):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no torch warning on the way to the error
+            with pytest.raises(ValueError, match="expected real finite numbers") as info:
+                fn(bad)
+        assert got in str(info.value) and "\n" not in str(info.value)
+
+
+def test_predict_warns_once_for_points_outside_the_ball_and_returns_float32(module, tmp_path):
+    sur = pdesurrogate.load(export_surrogate(module, tmp_path / "p"))
+    x = sample_ball(6, 5, torch.Generator().manual_seed(0), torch.float64)
+    x[:2] *= 3  # two points outside the unit ball
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        u = sur.predict(x)
+        u_np = sur.predict(x.numpy())
+        exact = sur.exact(x)
+    messages = [str(w.message) for w in caught]
+    assert messages == ["2 of the 6 point(s) lie outside the unit ball (|x| > 1); the PINN "
+                        "was trained on the ball only"] * 3, messages
+    assert all(w.filename == __file__ for w in caught)  # points at the caller's line
+    assert u.dtype == exact.dtype == torch.float32 and u_np.dtype == np.float32
+    torch.testing.assert_close(u, module(x.float()).detach(), rtol=0, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the ball, and on the sphere: no warning
+        sur.predict(torch.cat([sample_ball(3, 5), torch.eye(5)]))
