@@ -29,13 +29,16 @@ Parts:
 3. target: sdgd at d = --target-dim for --target-budget seconds (the issue: rel L2 <= 1e-2 at
    d = 10,000 within 30 minutes), evaluated every --eval-every seconds; time to the target
    and the final error. By default two runs: the paper's setting, and with the output bias
-   first fitted to the PDE residual (``PINNModule.init_output_bias``: the solution grows like
-   √d while a fresh network outputs O(1); the fit uses the source term only, never u*). Compare
+   first fitted to the PDE residual (``PINNModule.init_output_bias``: the network's output
+   u*/(1 - ‖x‖²) is of size about √d while a fresh network outputs O(1); the fit uses the
+   source term only, never u*). Compare
    with the baselines: when the best constant is already below 1e-2 (d = 10,000, seed 0), the
    target only says the network found the solution's mean.
 
 Run: ``python benchmarks/sdgd.py [--dims 100 1000 10000 100000] [--budget 120]
-[--target-budget 1800] [--json out.json]``; ``--quick`` for a small smoke run.
+[--target-budget 1800] [--json out.json]``; ``--quick`` for a small smoke run (it sets the
+options in ``QUICK``; those given explicitly win). Exit status 1 when a job failed (its error
+is in the tables and listed at the end), 2 for bad options.
 """
 
 from __future__ import annotations
@@ -170,6 +173,8 @@ def _train_job(job: dict, queue) -> None:
             next_eval += job["eval_every"]
             if reached is not None and job.get("stop_at_target"):
                 break
+    if not history:  # cannot happen with budget > 0 (parse_args); never index an empty list
+        history.append({"seconds": trained, "iters": iters, "rel_l2": rel_l2()})
     queue.put(("result", {"iters": iters, "seconds": trained, "rel_l2": history[-1]["rel_l2"],
                           "reached_target": reached, "history": history,
                           "seconds_per_iter": trained / max(iters, 1)}))
@@ -250,7 +255,18 @@ def _fmt(v, spec=".3g", none="-"):
     return none if v is None else format(v, spec)
 
 
-def main(argv=None) -> int:
+# what --quick sets, unless the option is given explicitly
+QUICK = {"dims": [20, 60], "iters": 2, "budget": 3.0, "budget_dims": [20], "target_dim": 60,
+         "target_budget": 3.0, "eval_every": 1.0, "test_points": 100, "width": 32}
+_UNSET = object()
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The benchmark's settings from ``argv``; argparse's usage error (exit 2) for bad values."""
     p = argparse.ArgumentParser(
         description=(
             "SDGD vs the full Laplacian for PINNs in high dimension: cost per iteration and\n"
@@ -269,8 +285,11 @@ def main(argv=None) -> int:
             "Prints: one table per part; --json writes the settings, the machine and all\n"
             "figures.\n"
             "Runtime: parts 2 and 3 run for fixed wall-clock budgets (--budget per run,\n"
-            "--target-budget per target run, two target runs by default); --quick takes\n"
-            "seconds."),
+            "--target-budget per target run, two target runs by default): by default 12\n"
+            "minutes of budget runs and 60 of target runs, plus evaluations, process start-up\n"
+            "and the cost part. --quick: 1 to 1.5 minutes on 2 cores (67 s and 78 s measured\n"
+            "at load average 2), longer on a busier machine: 12 fresh processes, each\n"
+            "importing torch."),
         epilog="See the module docstring for the methods and the parts.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", default=[100, 1000, 10000, 100000],
@@ -311,7 +330,8 @@ def main(argv=None) -> int:
     p.add_argument("--target-dim", type=int, default=10000,
                    help="dimension of the target run (default: %(default)s)")
     p.add_argument("--target-budget", type=float, default=1800.0,
-                   help="seconds for the target run (0: skip it) (default: %(default)s)")
+                   help="seconds for the target run (> 0; --skip-target skips it) "
+                   "(default: %(default)s)")
     p.add_argument("--target-fit-bias", choices=["off", "on", "both"], default="both",
                    help="target run(s) without (the paper's setting) and/or with the output "
                    "bias fitted to the PDE residual first (PINNModule.init_output_bias) "
@@ -324,8 +344,8 @@ def main(argv=None) -> int:
     p.add_argument("--stop-at-target", action="store_true",
                    help="end the target run once rel L2 <= 1e-2")
     p.add_argument("--eval-every", type=float, default=60.0,
-                   help="seconds of training between evaluations of the target run "
-                   "(default: %(default)s)")
+                   help="seconds of training between evaluations of the target run (> 0; "
+                   "one printed line per evaluation) (default: %(default)s)")
     p.add_argument("--test-points", type=int, default=1000,
                    help="held-out points for the relative L2 error (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1,
@@ -335,20 +355,41 @@ def main(argv=None) -> int:
                    "(default: %(default)s)")
     p.add_argument("--skip-cost", action="store_true",
                    help="skip part 1 (cost per iteration)")
-    p.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
+    p.add_argument("--skip-target", action="store_true",
+                   help="skip part 3 (the target runs)")
+    p.add_argument("--quick", action="store_true",
+                   help="small smoke run: sets " + ", ".join(
+                       f"{_opt(k)} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                       for k, v in QUICK.items())
+                   + "; an option given explicitly wins (1 to 1.5 minutes on 2 cores)")
     p.add_argument("--json", default=None,
                    help="also write the settings, the machine and all figures to this "
                    "JSON file")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.dims, args.iters, args.budget = [20, 60], 2, 3.0
-        args.budget_dims, args.target_dim, args.target_budget = [20], 60, 3.0
-        args.eval_every, args.test_points, args.width = 1.0, 100, 32
-    for name in ("batch", "dim_batch", "probes", "iters", "threads", "test_points"):
+    # options --quick sets start unset, so an explicit value can be told from the default
+    args = p.parse_args(argv, argparse.Namespace(**{k: _UNSET for k in QUICK}))
+    for k, v in QUICK.items():
+        if getattr(args, k) is _UNSET:
+            setattr(args, k, v if args.quick else p.get_default(k))
+    for name in ("batch", "dim_batch", "probes", "iters", "threads", "test_points", "width",
+                 "depth"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            p.error(f"{_opt(name)} must be >= 1, got {getattr(args, name)}")
+    for name in ("budget", "target_budget", "target_budget_fit", "eval_every", "lr",
+                 "max_iter_seconds", "max_gib"):
+        v = getattr(args, name)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            hint = "; --skip-target skips the target runs" if name == "target_budget" else ""
+            p.error(f"{_opt(name)} must be a finite number > 0, got {v:g}{hint}")
     if any(d < 20 for d in args.dims + args.budget_dims):
         p.error(f"dimensions must be >= 20, got {args.dims + args.budget_dims}")
+    if args.target_dim < 20:
+        p.error(f"--target-dim must be >= 20 (as the other dimensions), got {args.target_dim}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    failed: list[str] = []  # the jobs that ended in an error: the exit status is 1
 
     load0 = os.getloadavg()
     out = {"config": vars(args), "machine": {"cpus": os.cpu_count(),
@@ -389,6 +430,8 @@ def main(argv=None) -> int:
                     row.update(res)
                     if "error" not in res:
                         last[method] = row
+                    else:
+                        failed.append(f"cost d={d} {method}: {res['error']}")
                     cost.append(row)
         ref = {r["dim"]: r for r in cost if r["method"] == "full" and "seconds_per_iter" in r}
         table = Table(title="Cost per training iteration (median of timed iterations)")
@@ -430,6 +473,8 @@ def main(argv=None) -> int:
                 task = progress.add_task(f"budget d={d} {method}", total=args.budget, info="")
                 res = run_child("train", job, progress, task, args.budget)
                 progress.remove_task(task)
+                if "error" in res:
+                    failed.append(f"budget d={d} {method}: {res['error']}")
                 budget_rows.append({"dim": d, "method": method, "k": job["dim_batch"]
                                     if method == "sdgd" else d, "baselines": base, **res})
     table = Table(title=f"Relative L2 after {args.budget:g} s of training (same budget each)")
@@ -453,7 +498,7 @@ def main(argv=None) -> int:
     # 3. the target run(s)
     runs = {"off": [False], "on": [True], "both": [False, True]}[args.target_fit_bias]
     out["target"] = []
-    for fit in runs if args.target_budget > 0 else []:
+    for fit in [] if args.skip_target else runs:
         d = args.target_dim
         budget = args.target_budget_fit if fit and args.target_budget_fit else args.target_budget
         job = dict(_job(args, d, "sdgd"), budget=budget, eval_every=args.eval_every,
@@ -469,6 +514,7 @@ def main(argv=None) -> int:
         out["target"].append(res)
         if "error" in res:
             console.print(f"[red]target run ({label}) failed[/red]: {res['error']}")
+            failed.append(f"target d={d} sdgd, {label}: {res['error']}")
             continue
         hit = res["reached_target"]
         console.print(
@@ -489,6 +535,11 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
         console.print(f"wrote {args.json}")
+    if failed:
+        console.print(f"[red]{len(failed)} job(s) failed[/red] (exit status 1):")
+        for line in failed:
+            console.print(f"  {line}", markup=False)
+        return 1
     return 0
 
 
