@@ -23,9 +23,12 @@ estimate of it). Validation and test log ``val/rel_l2`` (``test/rel_l2``):
 layer's bias to the constant ``b`` that minimises the mean squared PDE residual at fresh
 collocation points (Gauss–Newton on one unknown; for Poisson one linear least-squares step).
 Only the PDE and its source are used, never the exact solution. The exact solution is
-``(1 - ‖x‖²)`` times a sum of d - 1 terms, so its typical size grows like √d while a freshly
-initialised network outputs O(1): with the constant fitted, Adam need not spend its first
-thousands of steps (at lr 1e-3) just growing the output to the solution's size.
+``u* = (1 - ‖x‖²) s(x)`` with ``s`` a sum of d - 1 terms ``c_i sin(φ_i)``. At large d the
+coordinates of a point of the ball are small (about 1/√d), so ``φ_i ≈ 1`` and ``s`` is nearly
+the constant ``sin(1) Σ c_i``, of size about √d for a typical seed. ``u*`` itself shrinks
+(``1 - ‖x‖² ≈ 2/d`` at most points), but with a hard boundary the network outputs ``s``, while
+a freshly initialised network outputs O(1): with the constant fitted, Adam need not spend its
+first thousands of steps (at lr 1e-3) just growing the output to that size.
 """
 
 from __future__ import annotations
