@@ -20,9 +20,14 @@ regret grows like sqrt(N) while the total grows like N, so its ratio to the best
 falls as the sequence gets longer. Targets (issue): TsallisINF within 10% of the best fixed
 omega; ChebCB within 10% of the oracle.
 
+A solve that does not reach ``--rtol`` within ``--max-iter`` sweeps counts as ``--max-iter``
+sweeps; how many did so is printed (table, best fixed omega, oracle, each tuner), and a target
+whose reference (best fixed omega, oracle) has such solves is reported "not judged".
+
 Run: ``python benchmarks/sor_bandit.py [--systems 1000] [--n 64] [--cache table.npz]
 [--json out.json]`` (about 3 minutes of solves per 1000 systems on one core; ``--cache``
-replays a saved table). Measured (``--systems 10000 --seed 2``, 5 bandit seeds): TsallisINF
+replays a saved table, and refuses one built with other --systems/--n/--arms/--rtol/--max-iter/
+--seed). Measured (``--systems 10000 --seed 2``, 5 bandit seeds): TsallisINF
 1.327x the best fixed omega over the first 1000 systems, 1.211x over 2000, 1.118x over 5000,
 1.069x over all 10000 (per seed 1.04-1.10); ChebCB 1.067x the oracle over 1000, 1.021x over
 10000.
@@ -36,6 +41,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 
 import numpy as np
 import torch
@@ -51,8 +57,10 @@ console = Console(width=140)
 
 
 def iteration_table(n_systems: int, n: int, omegas: list[float], rtol: float, max_iter: int,
-                    seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Iterations ``(n_systems, len(omegas))``, contexts ``(n_systems,)``, seconds per sweep."""
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Iterations ``(n_systems, len(omegas))`` (``max_iter`` where a solve did not converge),
+    converged ``(n_systems, len(omegas))`` bool, contexts ``(n_systems,)``, seconds per
+    sweep."""
     heat = Heat2D(n=n, scheme="cn")
     rng = np.random.default_rng(seed)
     u, _ = heat.sample(1, seed=seed, dtype=torch.float64)
@@ -60,6 +68,7 @@ def iteration_table(n_systems: int, n: int, omegas: list[float], rtol: float, ma
     k = len(omegas)
     w = torch.tensor(omegas, dtype=torch.float64)
     iters = np.zeros((n_systems, k), dtype=np.int64)
+    conv = np.zeros((n_systems, k), dtype=bool)
     contexts = np.zeros(n_systems)
     sweeps, seconds = 0, 0.0
     with Progress(console=console, transient=True) as bar:
@@ -78,7 +87,8 @@ def iteration_table(n_systems: int, n: int, omegas: list[float], rtol: float, ma
             seconds += time.perf_counter() - t0
             sweeps += int(res.iterations.max())
             its = res.iterations.numpy().copy()
-            its[~res.converged.numpy()] = max_iter
+            conv[i] = res.converged.numpy()
+            its[~conv[i]] = max_iter
             iters[i] = its
             best = int(np.argmin(its))
             x = res.x[best: best + 1]  # the next state; the same for every omega up to rtol
@@ -87,19 +97,113 @@ def iteration_table(n_systems: int, n: int, omegas: list[float], rtol: float, ma
                 x = u[:, 0]
             bar.advance(task)
     # a batched sweep over k systems costs ~k single sweeps; report the cost of one system
-    return iters, contexts, seconds / max(sweeps, 1) / k
+    return iters, conv, contexts, seconds / max(sweeps, 1) / k
 
 
-def replay(tuner, iters: np.ndarray, contexts: np.ndarray, omegas: list[float]) -> np.ndarray:
-    """The iterations ``tuner`` spends on each system of the table, in order: ``(n_systems,)``."""
+def replay(tuner, iters: np.ndarray, conv: np.ndarray, contexts: np.ndarray,
+           omegas: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The iterations ``tuner`` spends on each system of the table, in order, and whether that
+    solve converged: two ``(n_systems,)`` arrays."""
     index = {w: j for j, w in enumerate(omegas)}
     spent = np.zeros(len(iters), dtype=np.int64)
+    ok = np.zeros(len(iters), dtype=bool)
     for i in range(len(iters)):
         j = index[tuner.choose(float(contexts[i]))]
-        its = int(iters[i, j])
-        tuner.observe(its, converged=its < tuner.max_iter)
-        spent[i] = its
-    return spent
+        spent[i], ok[i] = int(iters[i, j]), bool(conv[i, j])
+        tuner.observe(int(spent[i]), converged=bool(ok[i]))
+    return spent, ok
+
+
+# what a cached table was built with: (option, attribute of args)
+TABLE_SETTINGS = (("--systems", "systems"), ("--n", "n"), ("--arms", "arms"),
+                  ("--rtol", "rtol"), ("--max-iter", "max_iter"), ("--seed", "seed"))
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse values the benchmark cannot run with (``ap.error``: usage and one line); create
+    the folders of --cache and --json."""
+    for opt, name, low in (("--systems", "systems", 1), ("--n", "n", 2), ("--arms", "arms", 1),
+                           ("--max-iter", "max_iter", 1), ("--seeds", "seeds", 1)):
+        if getattr(args, name) < low:
+            ap.error(f"{opt} must be >= {low}, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads must be >= 1, got {args.threads}")
+    eps = float(np.finfo(np.float64).eps)
+    if not (math.isfinite(args.rtol) and eps <= args.rtol < 1):
+        ap.error(f"--rtol must be in [{eps:.3g}, 1) (float64 cannot reach less; 0 is never "
+                 f"reached, so every solve would run --max-iter sweeps), got {args.rtol:g}")
+    if args.cache is not None and not args.cache.endswith(".npz"):
+        ap.error(f"--cache must name a .npz file, got {args.cache!r}")
+    if args.cache is not None and os.path.isdir(args.cache):
+        ap.error(f"--cache {args.cache} is a folder; give a .npz file")
+    for opt, path in (("--cache", args.cache), ("--json", args.json)):
+        folder = os.path.dirname(path) if path else ""
+        if folder:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                ap.error(f"{opt} {path}: cannot create its folder {folder}: {e.strerror}")
+
+
+def load_table(path: str, args: argparse.Namespace, omegas: list[float]):
+    """``(iters, conv, contexts, sec_per_sweep)`` from a --cache file, or SystemExit (one line)
+    if it is not such a table or was built with other settings than ``args``."""
+    keys = ("iters", "converged", "contexts", "sec_per_sweep", "omegas") + tuple(
+        name for _, name in TABLE_SETTINGS)
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ValueError("it is not an .npz (zip) file")
+        z = np.load(path, allow_pickle=False)
+        with z:
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise SystemExit(
+                    f"--cache {path}: not a table of this benchmark's version (no "
+                    f"{', '.join(missing)}); delete it or give another --cache")
+            data = {k: z[k] for k in keys}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        why = (str(e).split(". ")[0] or type(e).__name__).rstrip(".")
+        raise SystemExit(f"--cache {path}: cannot read it as an .npz table ({why}); delete it "
+                         f"or give another --cache") from None
+    differ = []
+    for opt, name in TABLE_SETTINGS:
+        stored, wanted = data[name].item(), getattr(args, name)
+        if stored != wanted:
+            differ.append(f"{opt} {stored:g} (asked {wanted:g})")
+    if not differ and not np.array_equal(data["omegas"], omegas):
+        differ.append("its omega grid")
+    if differ:
+        raise SystemExit(f"--cache {path} was built with other settings: {'; '.join(differ)}; "
+                         f"give the same options, or another --cache to build a new table")
+    iters, conv = data["iters"], data["converged"]
+    if iters.shape != (args.systems, len(omegas)) or conv.shape != iters.shape:
+        raise SystemExit(f"--cache {path}: table of shape {iters.shape} does not match "
+                         f"--systems {args.systems} --arms {args.arms}")
+    return iters, conv, data["contexts"], float(data["sec_per_sweep"])
+
+
+def save_table(path: str, args: argparse.Namespace, omegas: list[float], iters: np.ndarray,
+               conv: np.ndarray, contexts: np.ndarray, sec_per_sweep: float) -> None:
+    """Write the table and the settings it was built with; complete or not at all."""
+    tmp = path[: -len(".npz")] + ".partial.npz"
+    np.savez(tmp, iters=iters, converged=conv, contexts=contexts, sec_per_sweep=sec_per_sweep,
+             omegas=np.asarray(omegas), **{name: getattr(args, name)
+                                           for _, name in TABLE_SETTINGS})
+    os.replace(tmp, path)
+
+
+def verdict(ratio: float, reference_capped: int, reference: str, own_capped: int,
+            max_iter: int) -> str:
+    """'met' / 'NOT met' for ratio <= 1.10, or 'not judged' when the reference has solves that
+    hit --max-iter (its total is then no reference at all)."""
+    if reference_capped:
+        return (f"not judged ({reference_capped} of the {reference}'s solves hit --max-iter "
+                f"{max_iter}; raise it)")
+    out = "met" if ratio <= 1.10 else "NOT met"
+    if own_capped:
+        out += f" ({own_capped} of its solves hit --max-iter and count as {max_iter})"
+    return out
 
 
 def prefix_lengths(n_systems: int) -> list[int]:
@@ -152,8 +256,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None,
                     help="also write the arguments, rows and prefix ratios to this JSON file")
     ap.add_argument("--cache", default=None,
-                    help="save the iteration table here (.npz), or reuse it if it exists")
+                    help="save the iteration table here (.npz; missing folders are created), or "
+                         "reuse it if it exists (it must have been built with the same --systems, "
+                         "--n, --arms, --rtol, --max-iter and --seed)")
     args = ap.parse_args(argv)
+    check_args(ap, args)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -161,18 +268,14 @@ def main(argv=None) -> int:
     omegas = [1.0] + grid  # column 0: Gauss-Seidel
     t0 = time.perf_counter()
     if args.cache and os.path.exists(args.cache):
-        z = np.load(args.cache)
-        iters, contexts, sec_per_sweep = z["iters"], z["contexts"], float(z["sec_per_sweep"])
-        if iters.shape != (args.systems, len(omegas)):
-            raise SystemExit(f"{args.cache}: table of shape {iters.shape} does not match "
-                             f"--systems {args.systems} --arms {args.arms}")
+        iters, conv, contexts, sec_per_sweep = load_table(args.cache, args, omegas)
     else:
-        iters, contexts, sec_per_sweep = iteration_table(args.systems, args.n, omegas, args.rtol,
-                                                         args.max_iter, args.seed)
+        iters, conv, contexts, sec_per_sweep = iteration_table(
+            args.systems, args.n, omegas, args.rtol, args.max_iter, args.seed)
         if args.cache:
-            np.savez(args.cache, iters=iters, contexts=contexts, sec_per_sweep=sec_per_sweep)
+            save_table(args.cache, args, omegas, iters, conv, contexts, sec_per_sweep)
     table_s = time.perf_counter() - t0
-    arm_cols = iters[:, 1:]
+    arm_cols, arm_conv = iters[:, 1:], conv[:, 1:]
     fixed_totals = arm_cols.sum(axis=0)
     best_j = int(np.argmin(fixed_totals))
     rows = {
@@ -180,16 +283,25 @@ def main(argv=None) -> int:
         f"best fixed in hindsight (omega={grid[best_j]:.3f})": float(fixed_totals[best_j]),
         "oracle (per instance)": float(arm_cols.min(axis=1).sum()),
     }
-    spread, spent = {}, {}
+    lo, hi = float(contexts.min()), float(contexts.max())
+    spread, spent, capped = {}, {}, {}
     for name, make in (("TsallisINF", lambda s: TsallisINF(grid, max_iter=args.max_iter, seed=s)),
                        ("ChebCB (context = d)", lambda s: ChebCB(
                            grid, max_iter=args.max_iter, seed=s,
-                           context_range=(float(contexts.min()), float(contexts.max()))))):
-        spent[name] = np.stack([replay(make(s), arm_cols, contexts, grid)
-                                for s in range(args.seeds)])
+                           context_range=(lo, hi if hi > lo else lo * 1.01)))):
+        runs = [replay(make(s), arm_cols, arm_conv, contexts, grid) for s in range(args.seeds)]
+        spent[name] = np.stack([r[0] for r in runs])
+        capped[name] = float(np.mean([np.sum(~r[1]) for r in runs]))
         totals = spent[name].sum(axis=1)
         rows[name] = float(np.mean(totals))
         spread[name] = float(np.std(totals))
+    # solves that hit --max-iter before --rtol (each counted as max_iter sweeps)
+    unconverged = {
+        "table": int(np.sum(~conv)), "table_solves": int(conv.size),
+        "gauss_seidel": int(np.sum(~conv[:, 0])),
+        "best_fixed": int(np.sum(~arm_conv[:, best_j])),
+        "oracle": int(np.sum(~arm_conv.any(axis=1))),
+        "TsallisINF": capped["TsallisINF"], "ChebCB": capped["ChebCB (context = d)"]}
 
     best_fixed = fixed_totals[best_j]
     oracle = rows["oracle (per instance)"]
@@ -225,15 +337,26 @@ def main(argv=None) -> int:
                          "tsallis_ratio_best_fixed": ts, "chebcb_ratio_oracle": cb})
         curve.add_row(str(n_first), f"{grid[j]:.3f}", f"{ts:.3f}", f"{cb:.3f}")
     console.print(curve)
+    u = unconverged
+    console.print(f"solves that did not reach --rtol {args.rtol:g} within --max-iter "
+                  f"{args.max_iter} (each counted as {args.max_iter} sweeps): {u['table']} of "
+                  f"the table's {u['table_solves']}; Gauss-Seidel {u['gauss_seidel']}, best fixed "
+                  f"omega {u['best_fixed']}, oracle {u['oracle']}, TsallisINF {u['TsallisINF']:g}"
+                  f", ChebCB {u['ChebCB']:g} (mean per seed) of {args.systems}")
+    verdicts = {
+        "TsallisINF": verdict(prefixes[-1]["tsallis_ratio_best_fixed"], u["best_fixed"],
+                              "best fixed omega", math.ceil(u["TsallisINF"]), args.max_iter),
+        "ChebCB": verdict(prefixes[-1]["chebcb_ratio_oracle"], u["oracle"], "oracle",
+                          math.ceil(u["ChebCB"]), args.max_iter)}
     console.print(f"targets (TsallisINF <= 1.10 x best fixed, ChebCB <= 1.10 x oracle) over all "
-                  f"{args.systems} systems: TsallisINF "
-                  f"{'met' if prefixes[-1]['tsallis_ratio_best_fixed'] <= 1.10 else 'NOT met'}, "
-                  f"ChebCB {'met' if prefixes[-1]['chebcb_ratio_oracle'] <= 1.10 else 'NOT met'}")
+                  f"{args.systems} systems: TsallisINF {verdicts['TsallisINF']}, "
+                  f"ChebCB {verdicts['ChebCB']}")
     console.print(f"seconds per sweep (one {args.n}² system): {sec_per_sweep * 1e6:.1f} µs; "
                   f"building the table took {table_s:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": out, "prefixes": prefixes,
+                       "unconverged": unconverged, "verdicts": verdicts,
                        "seconds_per_sweep": sec_per_sweep},
                       f, indent=2)
     return 0
