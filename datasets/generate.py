@@ -7,7 +7,9 @@ batch is solved with one torch thread, so the file's contents do not depend on `
 With ``workers > 1`` a process pool solves batches concurrently and the parent writes them in
 order (a bounded number in flight, so memory stays bounded).
 
-The output path is checked before anything is solved: a folder there is an error, a missing
+The output path is checked before anything is solved: a folder there is an error, an existing
+file is an error unless ``overwrite=True`` (and is checked again when the finished file is moved
+into place, so a file another process wrote there meanwhile is not replaced either), a missing
 parent folder is created. SIGTERM (when no handler is installed) and Ctrl-C stop a run cleanly:
 the worker processes are terminated and the temporary file is removed; SIGTERM then exits
 with status ``128 + 15``.
@@ -16,6 +18,10 @@ A batch raising :class:`~pdesurrogate.solvers.base.SolverDivergedError` is redra
 ``attempt`` up to ``max_retries`` times; redraws are counted in the report and in the file attr
 ``diverged_batches``. When a batch still diverges, :class:`GenerationError` is raised and no
 file appears under ``path``.
+
+Progress: a rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) one plain line
+on stderr with samples done, rate and time left, at most every :data:`PLAIN_PROGRESS_S` seconds
+(at the end of a batch) and once at the end.
 
 Caveat: solvers whose output depends on history (e.g. a bandit ``tuner`` choosing SOR factors
 from past solves) are deterministic per process, not across different ``workers`` counts;
@@ -33,7 +39,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +49,21 @@ import torch
 
 from ..solvers.base import Solver, SolverDivergedError
 from .ourformat import DatasetWriter, default_grid_names
+
+# a plain progress line (stderr not a terminal) at most this often, in seconds
+PLAIN_PROGRESS_S = 10.0
+# seeds are stored as int64 (file attr and per-sample variable)
+SEED_LIMIT = 2**63
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (a Slurm job's allocation, ``taskset``),
+    not every core of the machine as ``os.cpu_count()`` says."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class GenerationError(RuntimeError):
@@ -167,16 +188,22 @@ def _sigterm_unwinds(message: Callable[[], str]):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _output_path(path: str | os.PathLike, example: str) -> Path:
+def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) -> Path:
     """``path`` as a :class:`Path` whose folder exists (missing folders are created).
 
-    Raises ``IsADirectoryError`` if ``path`` is a folder (suggesting the file name ``example``
-    in it), else the ``OSError`` of creating its folder, naming the folder.
+    Raises ``ValueError`` for an empty path, ``IsADirectoryError`` if ``path`` is a folder
+    (suggesting the file name ``example`` in it), ``FileExistsError`` if a file is there and not
+    ``overwrite``, else the ``OSError`` of creating its folder, naming the folder.
     """
+    if not str(path).strip():
+        raise ValueError(f"the output path is empty; expected a file name such as {example!r}")
     p = Path(path)
     if p.is_dir() or p.name in ("", ".", ".."):
         raise IsADirectoryError(f"output {str(path)!r} is a folder; expected a file name such as "
                                 f"{str(p / example)!r}")
+    if not overwrite and (p.exists() or p.is_symlink()):
+        raise FileExistsError(f"{str(p)!r} exists; pass --overwrite (overwrite=True) to replace "
+                              "it")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -218,10 +245,32 @@ def _stop_workers_on_error(pool: ProcessPoolExecutor):
     return on_exit
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+def _check_int(name: str, value, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high)`` (``high=None``: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value >= high):
+        bound = f">= {low}" if high is None else f"in [{low}, {_power_of_2(high)})"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
     return int(value)
+
+
+def _power_of_2(n: int) -> str:
+    return f"2**{n.bit_length() - 1}" if n > 1024 and n & (n - 1) == 0 else str(n)
+
+
+def _check_times(times: Sequence[float]) -> list[float]:
+    """``times`` as floats: non-empty, finite, >= 0 and strictly increasing (a repeated time
+    would store the same state twice and give a zero time step)."""
+    ts = [float(t) for t in np.asarray(times, np.float64).ravel()]
+    if not ts:
+        raise ValueError("times must not be empty")
+    for i, t in enumerate(ts):
+        if not math.isfinite(t) or t < 0:
+            raise ValueError(f"times must be finite and >= 0, got times[{i}] = {t}")
+        if i and t <= ts[i - 1]:
+            raise ValueError(f"times must be strictly increasing, got times[{i}] = {t} after "
+                             f"times[{i - 1}] = {ts[i - 1]}")
+    return ts
 
 
 def generate_dataset(
@@ -236,43 +285,46 @@ def generate_dataset(
     max_retries: int = 3,
     attrs: Mapping[str, object] | None = None,
     mp_context: str | None = None,
+    overwrite: bool = False,
 ) -> GenerateReport:
     """Generate ``samples`` trajectories at ``times`` with ``solver`` into the file ``path``.
 
     Args:
         solver: a :class:`~pdesurrogate.solvers.base.Solver` (picklable for ``"spawn"``).
         samples: number of trajectories ``N``.
-        times: ``(T,)`` non-decreasing saved times, ``>= 0`` (ignored by steady solvers, whose
-            file has the single time 0).
-        seed: non-negative generation seed.
+        times: ``(T,)`` strictly increasing saved times, ``>= 0`` (ignored by steady solvers,
+            whose file has the single time 0).
+        seed: generation seed in ``[0, 2**63)``; the file depends on ``seed`` and
+            ``batch_size`` (each batch is drawn with its own seed), not on ``workers``.
         batch_size: samples per ``solver.sample``/``solve`` call.
-        workers: processes (default ``os.cpu_count()``); ``1`` solves in this process.
-        progress: show a rich progress bar.
+        workers: processes (default :func:`available_cpus`: the CPUs this process may run on,
+            e.g. its Slurm allocation); ``1`` solves in this process.
+        progress: show progress on stderr (a rich bar on a terminal, else a plain line at most
+            every :data:`PLAIN_PROGRESS_S` seconds).
         max_retries: redraws allowed per diverging batch.
         attrs: extra global attributes for the file.
         mp_context: multiprocessing start method (default ``"fork"`` where available, which
             needs no pickling of the solver; ``"spawn"`` otherwise).
+        overwrite: replace an existing file at ``path`` (else ``FileExistsError``, before
+            anything is solved).
 
     Returns:
         :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging,
-        ``IsADirectoryError`` when ``path`` is a folder; on SIGTERM, ``SystemExit(143)`` after
+        ``IsADirectoryError`` when ``path`` is a folder, ``FileExistsError`` when a file is
+        there and not ``overwrite``; on SIGTERM, ``SystemExit(143)`` after
         the cleanup (nothing under ``path``, no temporary file, no worker left).
     """
     samples = _check_int("samples", samples, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0, SEED_LIMIT)
     max_retries = _check_int("max_retries", max_retries, 0)
-    workers = (os.cpu_count() or 1) if workers is None else _check_int("workers", workers, 1)
+    workers = available_cpus() if workers is None else _check_int("workers", workers, 1)
     if not isinstance(solver, Solver):
         raise TypeError(f"solver must be a pdesurrogate Solver, got {type(solver).__name__}")
-    ts = [0.0] if solver.steady else [float(t) for t in np.asarray(times, np.float64).ravel()]
-    if not ts or ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:], strict=False)) \
-            or not all(math.isfinite(t) for t in ts):
-        raise ValueError(f"times must be non-empty, finite, >= 0 and non-decreasing, got {ts}")
+    ts = [0.0] if solver.steady else _check_times(times)
     n_batches = math.ceil(samples / batch_size)
-    sizes = [min(batch_size, samples - b * batch_size) for b in range(n_batches)]
     workers = min(workers, n_batches)
-    path = _output_path(path, f"{solver.name}.nc")
+    path = _output_path(path, f"{solver.name}.nc", overwrite=overwrite)
 
     grid = tuple(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) for g in solver.grid)
     grid_names = tuple(getattr(solver, "grid_names", None) or default_grid_names(len(grid)))
@@ -313,7 +365,7 @@ def generate_dataset(
         writer = stack.enter_context(DatasetWriter(
             path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
             attrs={"batch_size": batch_size, "n_batches": n_batches, **dict(attrs or {})},
-            solver_settings=solver.settings(), seed=seed,
+            solver_settings=solver.settings(), seed=seed, param_units="1", overwrite=overwrite,
         ))
         bar = stack.enter_context(_progress_bar(progress, solver.name, samples))
 
@@ -323,9 +375,11 @@ def generate_dataset(
             writer.write(b * batch_size, res["u"], res["params"], seed=res["seed"])
             retries += res["retries"]
             all_stats.extend(res["linear_stats"])
-            bar(sizes[b])
+            bar(len(res["u"]))
 
-        tasks = [(b, sizes[b], seed, ts, max_retries) for b in range(n_batches)]
+        # made one at a time: a list of millions of batches would cost gigabytes up front
+        tasks = ((b, min(batch_size, samples - b * batch_size), seed, ts, max_retries)
+                 for b in range(n_batches))
         if pool is None:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
@@ -349,8 +403,9 @@ def generate_dataset(
     )
 
 
-def _run_pool(pool: ProcessPoolExecutor, tasks: list[tuple], workers: int, store) -> None:
-    """Solve ``tasks`` in ``pool``, passing results to ``store`` in task order."""
+def _run_pool(pool: ProcessPoolExecutor, tasks: Iterable[tuple], workers: int, store) -> None:
+    """Solve ``tasks`` in ``pool``, passing results to ``store`` in task order; tasks are taken
+    from the iterable only as they are submitted."""
     pending: deque = deque()
     for task in tasks:
         pending.append(pool.submit(_worker_task, *task))
@@ -361,15 +416,24 @@ def _run_pool(pool: ProcessPoolExecutor, tasks: list[tuple], workers: int, store
 
 
 class _progress_bar:
-    """``with _progress_bar(on, name, total) as advance: advance(k)``; rich when ``on``."""
+    """``with _progress_bar(on, name, total) as advance: advance(k)``: progress on stderr when
+    ``on``, a rich bar on a terminal (or in Jupyter), else :class:`_PlainProgress` lines."""
 
     def __init__(self, on: bool, name: str, total: int):
         self.on, self.name, self.total = on, name, total
         self._bar = None
+        self._plain = None
 
     def __enter__(self):
         if not self.on:
             return lambda k: None
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not (console.is_terminal or console.is_jupyter):
+            # a live bar draws nothing into a file: sbatch logs would show no progress
+            self._plain = _PlainProgress(f"generating {self.name}", self.total)
+            return self._plain.advance
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -380,11 +444,60 @@ class _progress_bar:
         )
 
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=console)
         self._bar.start()
         task = self._bar.add_task(f"generating {self.name}", total=self.total)
         return lambda k: self._bar.advance(task, k)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if self._bar is not None:
             self._bar.stop()
+        if self._plain is not None and exc_type is None:
+            self._plain.finish()
+
+
+class _PlainProgress:
+    """Progress as plain lines on stderr, for logs: ``advance(k)`` after each batch prints
+    ``<what>: done/total samples (p %), r samples/s, elapsed h:mm:ss, about h:mm:ss left`` when
+    ``every`` seconds (:data:`PLAIN_PROGRESS_S`) have passed since the last line; ``finish()``
+    prints the last one. ``clock`` returns seconds (monotonic)."""
+
+    def __init__(self, what: str, total: int, every: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, stream=None):
+        self.what, self.total, self.clock = what, total, clock
+        self.every = PLAIN_PROGRESS_S if every is None else every
+        self.stream = stream
+        self.done = 0
+        self.start = self.last = clock()
+        self._printed_at = -1
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        now = self.clock()
+        if now - self.last >= self.every:
+            self._print(now)
+
+    def finish(self) -> None:
+        if self._printed_at != self.done:
+            self._print(self.clock())
+
+    def _print(self, now: float) -> None:
+        self.last, self._printed_at = now, self.done
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else float("nan")
+        line = (f"{self.what}: {self.done}/{self.total} samples "
+                f"({100 * self.done / max(self.total, 1):.0f} %), {rate:.3g} samples/s, "
+                f"elapsed {_hms(elapsed)}")
+        if self.done < self.total:
+            left = (self.total - self.done) / rate if rate > 0 else float("nan")
+            line += f", about {_hms(left)} left"
+        print(line, file=self.stream or sys.stderr, flush=True)
+
+
+def _hms(seconds: float) -> str:
+    """``h:mm:ss`` (``?`` when not finite)."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -4,10 +4,12 @@ Schema (``T`` saved times, ``C`` channels, spatial axes in the state's order, e.
 
     dimensions: sample = N, time = T, channel = C, [z,] [y,] x
     u(sample, time, channel, [z,] [y,] x)   float32, chunked by sample
-    time(time)                               float64, attr units
+    time(time)                               float64, attrs units, long_name (axis "T" only
+                                             with CF time units "<unit> since <date>")
     x(x), y(y), ...                          float64, attr units (coordinate variables)
     channel(channel)                         variable-length strings (channel names)
-    <param>(sample)                          float64, attr kind = "parameter", one per parameter
+    <param>(sample)                          float64, attrs kind = "parameter", long_name,
+                                             units (when known), one per parameter
     sim_id(sample)                           int64, global sample index
     seed(sample)                             int64, seed the sample was drawn with (-1: unknown)
     global attrs: pde, solver_settings (JSON), seed, pdesurrogate_version,
@@ -19,7 +21,15 @@ whole chunks, and a random ``(sample, time)`` frame should not cost a whole traj
 
 :class:`DatasetWriter` streams batches into ``<path>.tmp-<pid>`` in the same folder and renames
 it to ``path`` only when every sample was written and the writer closed without an exception; on
-failure the temporary file is deleted, so a file under the final name is always complete.
+failure the temporary file is deleted, so a file under the final name is always complete. With
+``overwrite=False`` an existing ``path`` is refused when the writer opens and when it renames
+(atomically where the file system has hard links); a file that appeared there meanwhile is left
+alone and the finished temporary file is kept, its name in the error.
+
+CF: the solvers are nondimensional, so the files :func:`~.generate.generate_dataset` writes
+have ``units = "1"`` on time, space and parameters. CF reads a coordinate with ``axis = "T"`` as
+a time coordinate, whose units must be ``"<unit> since <date>"``; a nondimensional time
+therefore gets no ``axis`` attribute, only its ``long_name``.
 """
 
 from __future__ import annotations
@@ -108,7 +118,11 @@ class DatasetWriter:
         solver_settings: the solver's constructor arguments (stored as JSON).
         seed: the generation seed (global attr ``seed``), if any.
         time_units, space_units: ``units`` attrs of the coordinates (``"1"``: nondimensional).
+        param_units: ``units`` of the parameters: one string for all, or ``{name: units}``;
+            ``None``: not known, no ``units`` attr.
         title: global ``title`` (default ``"<pde> dataset"``).
+        overwrite: replace an existing ``path`` (default); ``False`` refuses it with
+            ``FileExistsError``, on opening and again on the final rename.
 
     Use ``write(start, u, params)`` for consecutive or scattered blocks of samples; ``close()``
     (or leaving the ``with`` block) checks that every sample was written and renames the file.
@@ -130,7 +144,9 @@ class DatasetWriter:
         seed: int | None = None,
         time_units: str = "1",
         space_units: str = "1",
+        param_units: str | Mapping[str, str] | None = None,
         title: str | None = None,
+        overwrite: bool = True,
     ):
         self.path = Path(path)
         self.pde = str(pde)
@@ -144,6 +160,10 @@ class DatasetWriter:
         self.solver_settings = dict(solver_settings or {})
         self.seed = seed
         self.time_units, self.space_units = str(time_units), str(space_units)
+        self.param_units = ({p: str(param_units) for p in self.param_names}
+                            if isinstance(param_units, str)
+                            else {str(k): str(v) for k, v in (param_units or {}).items()})
+        self.overwrite = bool(overwrite)
         self.title = title if title is not None else f"{self.pde} dataset"
         self._validate()
         self.shape = (n_samples, len(self.times), len(self.channel_names),
@@ -156,6 +176,9 @@ class DatasetWriter:
     def _validate(self) -> None:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"folder of {str(self.path)!r} does not exist")
+        if not self.overwrite and (self.path.exists() or self.path.is_symlink()):
+            raise FileExistsError(f"{str(self.path)!r} exists; pass --overwrite (overwrite=True) "
+                                  "to replace it")
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) \
                 or self.n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {self.n_samples!r}")
@@ -189,7 +212,10 @@ class DatasetWriter:
             f.dimensions = {"sample": self.n_samples, "time": t, "channel": c, **space}
             tv = f.create_variable("time", ("time",), "f8")
             tv[:] = self.times
-            tv.attrs.update(units=self.time_units, long_name="simulated time", axis="T")
+            tv.attrs.update(units=self.time_units, long_name="simulated time" + (
+                " (nondimensional)" if self.time_units == "1" else ""))
+            if " since " in self.time_units:  # CF: a T axis has "<unit> since <date>" units
+                tv.attrs["axis"] = "T"
             for name, g in zip(self.grid_names, self.grid, strict=True):
                 v = f.create_variable(name, (name,), "f8")
                 v[:] = g
@@ -205,6 +231,8 @@ class DatasetWriter:
             for p in self.param_names:
                 v = f.create_variable(p, ("sample",), "f8")
                 v.attrs.update(kind=PARAM_KIND, long_name=f"PDE parameter {p}")
+                if p in self.param_units:
+                    v.attrs["units"] = self.param_units[p]
             f.create_variable("sim_id", ("sample",), "i8").attrs["long_name"] = \
                 "global sample index"
             f.create_variable("seed", ("sample",), "i8").attrs["long_name"] = \
@@ -299,7 +327,26 @@ class DatasetWriter:
             self._remove_tmp()
             raise
         self._file = None
-        os.replace(self.tmp_path, self.path)
+        if self.overwrite:
+            os.replace(self.tmp_path, self.path)
+        else:
+            self._rename_no_clobber()
+
+    def _rename_no_clobber(self) -> None:
+        """Move the temporary file to ``path`` unless something is there by now."""
+        taken = FileExistsError(
+            f"{str(self.path)!r} was created by someone else while this file was written; it is "
+            f"left alone, and the finished file is {str(self.tmp_path)!r}")
+        try:
+            os.link(self.tmp_path, self.path)  # fails if path exists: no window for a race
+        except FileExistsError:
+            raise taken from None
+        except OSError:  # no hard links on this file system: check, then rename
+            if self.path.exists() or self.path.is_symlink():
+                raise taken from None
+            os.replace(self.tmp_path, self.path)
+            return
+        os.remove(self.tmp_path)
 
     def abort(self) -> None:
         """Close and delete the temporary file; nothing appears under ``path``."""

@@ -299,3 +299,176 @@ def test_sigterm_after_the_rename_says_the_file_is_complete(tmp_path, monkeypatc
     assert "was written in full" in err and "nothing is written" not in err, err
     with open_dataset(path) as data:
         assert data.u.shape[:2] == (4, 2)
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path):
+    """An existing file at the output path is an error before any solve (it may hold hours of
+    compute) and is left as it was; overwrite=True replaces it with a complete file."""
+    path = tmp_path / "adv.nc"
+    path.write_text("keep me")
+    solver = SineAdvection()
+    with pytest.raises(FileExistsError, match=r"'.*adv\.nc' exists; pass --overwrite "
+                                              r"\(overwrite=True\) to replace it"):
+        generate_dataset(solver, path, samples=2, times=TIMES, workers=1, progress=False)
+    assert solver.calls == 0 and path.read_text() == "keep me"
+    assert os.listdir(tmp_path) == ["adv.nc"]
+    generate_dataset(solver, path, samples=2, times=TIMES, workers=1, progress=False,
+                     overwrite=True)
+    with open_dataset(path) as d:
+        assert d.u.shape == (2, 3, 1, 16)
+
+
+class _Intruder(SineAdvection):
+    """Writes ``target`` (another process's file, as it were) during its first solve."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def solve(self, u0, params, times):
+        if self.calls == 0:
+            self.target.write_text("theirs")
+        return super().solve(u0, params, times)
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_file_created_meanwhile_is_not_replaced(tmp_path, monkeypatch, hard_links):
+    """A file that appears at the output path while generating is left alone: FileExistsError
+    naming the finished temporary file, which is complete (with or without hard links)."""
+    if not hard_links:
+        def no_link(src, dst):
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+    path = tmp_path / "adv.nc"
+    with pytest.raises(FileExistsError, match=r"adv\.nc' was created by someone else .* the "
+                                              r"finished file is '.*adv\.nc\.tmp-\d+'"):
+        generate_dataset(_Intruder(path), path, samples=3, times=TIMES, batch_size=2,
+                         workers=1, progress=False)
+    assert path.read_text() == "theirs"
+    (tmp,) = [p for p in tmp_path.iterdir() if p != path]
+    with open_dataset(tmp) as d:
+        assert d.u.shape == (3, 3, 1, 16)
+
+
+@pytest.mark.parametrize("times, message", [
+    ([0.0, 0.0, 0.0, 0.0], r"strictly increasing, got times\[1\] = 0.0 after times\[0\] = 0.0"),
+    ([0.0, 0.5, 0.5], r"strictly increasing, got times\[2\] = 0.5 after times\[1\] = 0.5"),
+    ([0.0, float("nan")], r"finite and >= 0, got times\[1\] = nan"),
+    ([-1.0, 0.0], r"finite and >= 0, got times\[0\] = -1.0"),
+    ([], r"times must not be empty"),
+])
+def test_times_must_strictly_increase(tmp_path, times, message):
+    """Repeated times (t_end 0 with 4 times wrote [0, 0, 0, 0]) are one error, before solving."""
+    solver = SineAdvection()
+    with pytest.raises(ValueError, match=message):
+        generate_dataset(solver, tmp_path / "x.nc", samples=1, times=times, workers=1)
+    assert solver.calls == 0 and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64, -1, 1.5])
+def test_seed_must_fit_int64(tmp_path, seed):
+    """A seed that does not fit the int64 attribute is one error naming the range (2**64 gave
+    "Object dtype dtype('O') has no native HDF5 equivalent"), before anything is written."""
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*63\), got"):
+        generate_dataset(SineAdvection(), tmp_path / "x.nc", samples=1, times=TIMES, seed=seed,
+                         workers=1, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_largest_seed_is_stored(tmp_path):
+    path = tmp_path / "x.nc"
+    generate_dataset(SineAdvection(), path, samples=1, times=TIMES, seed=2**63 - 1, workers=1,
+                     progress=False)
+    with open_dataset(path) as d:
+        assert d.attrs["seed"] == 2**63 - 1
+
+
+def test_default_workers_follow_cpu_affinity(tmp_path, monkeypatch):
+    """workers=None uses the CPUs this process may run on (a Slurm allocation: 1 here), not
+    os.cpu_count() (every core of the node: 8 here)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "process_cpu_count", lambda: 1, raising=False)
+    rep = generate_dataset(SineAdvection(), tmp_path / "x.nc", samples=4, times=TIMES,
+                           batch_size=1, progress=False)
+    assert rep.workers == 1
+
+
+def test_empty_output_path_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"the output path is empty; expected a file name such "
+                                         r"as 'sine_advection\.nc'"):
+        generate_dataset(SineAdvection(), "", samples=1, times=TIMES, workers=1)
+
+
+def test_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    """stderr not a terminal (pytest's capture, a Slurm log): plain lines there, the last one
+    with every sample; nothing on stdout."""
+    for var in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):  # rich: "a terminal"
+        monkeypatch.delenv(var, raising=False)
+    generate_dataset(SineAdvection(), tmp_path / "x.nc", samples=5, times=TIMES, batch_size=2,
+                     workers=1, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("generating sine_advection: 5/5 samples (100 %), "), err
+    assert " samples/s, elapsed 0:00:0" in lines[-1] and "left" not in lines[-1]
+
+
+def test_plain_progress_every_ten_seconds_at_most():
+    """A line after a batch once 10 s have passed since the last one (batches of 3 s: after
+    the 4th and 8th), with rate and time left; finish() adds the final line."""
+    import io
+
+    from pdesurrogate.datasets.generate import _PlainProgress
+
+    now = [100.0]
+    stream = io.StringIO()
+    bar = _PlainProgress("generating toy", 30, clock=lambda: now[0], stream=stream)
+    for _ in range(9):
+        now[0] += 3.0
+        bar.advance(2)
+    bar.finish()
+    assert stream.getvalue().splitlines() == [
+        "generating toy: 8/30 samples (27 %), 0.667 samples/s, elapsed 0:00:12, "
+        "about 0:00:33 left",
+        "generating toy: 16/30 samples (53 %), 0.667 samples/s, elapsed 0:00:24, "
+        "about 0:00:21 left",
+        "generating toy: 18/30 samples (60 %), 0.667 samples/s, elapsed 0:00:27, "
+        "about 0:00:18 left",
+    ]
+
+
+def test_tasks_are_made_lazily(tmp_path):
+    """A million batches of one sample: the first solve fails, and until then the driver has
+    allocated a few MiB, not a list of a million tasks (5e6 batches took 920 MB RSS)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match="stand-in failure"):
+            generate_dataset(SineAdvection(fail_on=1), tmp_path / "x.nc", samples=10**6,
+                             times=TIMES, batch_size=1, workers=1, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert os.listdir(tmp_path) == []
+
+
+def test_cf_attributes(tmp_path):
+    """Nondimensional time: units "1" and a long_name saying so, no axis "T" (CF reads a T axis
+    as a time coordinate, whose units must be "<unit> since <date>"); parameters carry units
+    and a long_name."""
+    path = tmp_path / "x.nc"
+    generate_dataset(SineAdvection(), path, samples=1, times=TIMES, workers=1, progress=False)
+    ds = xr.open_dataset(path, engine="h5netcdf")
+    try:
+        assert ds["time"].attrs == {"units": "1",
+                                    "long_name": "simulated time (nondimensional)"}
+        assert ds["x"].attrs["axis"] == "X"
+        for p in ("beta", "amp"):
+            assert ds[p].attrs["units"] == "1"
+            assert ds[p].attrs["long_name"] == f"PDE parameter {p}"
+    finally:
+        ds.close()
