@@ -31,10 +31,29 @@ def console():
 
 
 # -- generate ---------------------------------------------------------------------------------
+def _solver_classes() -> dict[str, str]:
+    """Registry name -> class name of every solver (``burgers1d`` -> ``Burgers1D``)."""
+    from pdesurrogate.solvers import SOLVERS
+
+    return {name: cls.__name__ for name, cls in SOLVERS.items()}
+
+
+def _solver_choices() -> str:
+    return ", ".join(f"{name} ({cls})" for name, cls in _solver_classes().items())
+
+
 def _generate_parser():
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
     from pdesurrogate.solvers import Solver
+
+    class Help(DefaultHelpFormatter):
+        def _get_help_string(self, action):
+            # --solver is required (checked by jsonargparse), although its action says
+            # "type: Optional[Solver], default: null": its own help says what it takes
+            if getattr(action, "dest", None) == "solver":
+                return action.help
+            return super()._get_help_string(action)
 
     p = ArgumentParser(
         prog="pdesurrogate generate",
@@ -44,28 +63,90 @@ def _generate_parser():
             "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc"
         ),
         exit_on_error=False,  # main() prints the error without the usage
+        formatter_class=Help,
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
     p.add_subclass_arguments(
-        Solver, "solver", required=True,
-        help="The solver: class_path (e.g. Burgers1D) and init_args (its constructor arguments).",
+        Solver, "solver", required=True, as_group=False,
+        help=("The solver (required): a name or class, "
+              + _solver_choices().replace("%", "%%")
+              + "; its constructor arguments as --solver.NAME VALUE, or in a config as "
+              "solver: {class_path: ..., init_args: {...}}. --solver.help NAME lists them."),
     )
     p.add_argument("--samples", type=int, default=100, help="Number of trajectories.")
     p.add_argument("--t_end", type=float, default=1.0, help="Final time of each trajectory.")
     p.add_argument("--n_times", type=int, default=11,
                    help="Number of stored times, evenly spaced over [0, t_end] (both included).")
     p.add_argument("--times", type=list[float] | None, default=None,
-                   help="Explicit stored times (overrides t_end/n_times).")
+                   help="Explicit stored times, strictly increasing (overrides t_end/n_times).")
     p.add_argument("--out", type=str, required=True, help="Output file (.nc).")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Replace --out if it exists (without it an existing file is an error, "
+                        "reported before anything is solved).")
     p.add_argument("--seed", type=int, default=0,
-                   help="Seed; same seed, same file (heat2d, darcy2d: to within the SOR "
+                   help="Seed, 0 <= seed < 2**63; same seed and batch_size, same file (the "
+                        "number of workers does not matter; heat2d, darcy2d: to within the SOR "
                         "tolerance, since their bandit learns from earlier solves).")
-    p.add_argument("--batch_size", type=int, default=32, help="Trajectories solved together.")
+    p.add_argument("--batch_size", type=int, default=32,
+                   help="Trajectories solved together (each batch is drawn with its own seed).")
     p.add_argument("--workers", type=int | None, default=None,
-                   help="Worker processes (default: all cores).")
+                   help="Worker processes (default: the CPUs this process may use, e.g. its "
+                        "Slurm allocation).")
     p.add_argument("--max_retries", type=int, default=3,
                    help="Redraws of a batch whose solve diverged before giving up.")
     return p
+
+
+_SOLVER_OPTIONS = ("--solver", "--solver.class_path", "--solver.help")
+
+
+def _solver_names_to_classes(argv: Sequence[str]) -> list[str]:
+    """``argv`` with a solver's registry name (``burgers1d``) given to ``--solver``,
+    ``--solver.class_path`` or ``--solver.help``, or as ``solver`` / ``solver.class_path`` in
+    a ``--config`` file, replaced by its class name (``Burgers1D``), which jsonargparse
+    resolves. A config that needs it is passed on as YAML text."""
+    import yaml
+
+    classes = _solver_classes()
+    out = list(argv)
+    for i, arg in enumerate(out):
+        name, eq, value = arg.partition("=")
+        if name in _SOLVER_OPTIONS and eq and value in classes:
+            out[i] = f"{name}={classes[value]}"
+        elif arg in _SOLVER_OPTIONS and i + 1 < len(out) and out[i + 1] in classes:
+            out[i + 1] = classes[out[i + 1]]
+        elif name == "--config" and (eq or i + 1 < len(out)):
+            path = value if eq else out[i + 1]
+            try:
+                with open(path) as f:
+                    cfg = yaml.safe_load(f)
+            except (OSError, yaml.YAMLError):
+                continue  # jsonargparse reports it
+            solver = cfg.get("solver") if isinstance(cfg, dict) else None
+            if isinstance(solver, str) and solver in classes:
+                cfg["solver"] = classes[solver]
+            elif isinstance(solver, dict) and solver.get("class_path") in classes:
+                cfg["solver"] = {**solver, "class_path": classes[solver["class_path"]]}
+            else:
+                continue
+            text = yaml.safe_dump(cfg, sort_keys=False)
+            out[i:i + 1 + (not eq)] = [f"--config={text}"] if eq else ["--config", text]
+    return out
+
+
+def _clearer_parse_error(err: argparse.ArgumentError) -> argparse.ArgumentError:
+    """jsonargparse's messages for a missing option (it names keys: ``out, solver``) and an
+    unknown solver (``Expected a dot import path string``), as the options and names to use."""
+    msg = str(err)
+    missing = re.fullmatch(r"the following arguments are required: (.*)", msg.strip())
+    if missing:
+        keys = ", ".join(f"--{k.strip()}" for k in missing.group(1).split(","))
+        return argparse.ArgumentError(None, f"the following arguments are required: {keys}")
+    unknown = re.search(r"Expected a dot import path string: (\S+)", msg)
+    if unknown and msg.startswith('Parser key "solver"'):
+        return argparse.ArgumentError(None, f"--solver: unknown solver {unknown.group(1)!r}; "
+                                            f"choose a name or class: {_solver_choices()}")
+    return err
 
 
 def cmd_generate(argv: Sequence[str]) -> int:
@@ -74,7 +155,10 @@ def cmd_generate(argv: Sequence[str]) -> int:
     from pdesurrogate.datasets import generate_dataset
 
     parser = _generate_parser()
-    cfg = parser.parse_args(list(argv))
+    try:
+        cfg = parser.parse_args(_solver_names_to_classes(argv))
+    except argparse.ArgumentError as err:
+        raise _clearer_parse_error(err) from None
     init = parser.instantiate(cfg)
     if cfg.samples <= 0:
         parser.error(f"--samples must be positive, got {cfg.samples}")
@@ -83,12 +167,16 @@ def cmd_generate(argv: Sequence[str]) -> int:
     elif cfg.times is not None:
         times = np.asarray(cfg.times, dtype=float)
     else:
-        if cfg.n_times < 1 or cfg.t_end < 0:
-            parser.error(f"need n_times >= 1 and t_end >= 0, got {cfg.n_times}, {cfg.t_end}")
+        if cfg.n_times < 1:
+            parser.error(f"--n_times must be >= 1, got {cfg.n_times}")
+        if cfg.n_times > 1 and not cfg.t_end > 0:
+            parser.error(f"--t_end must be > 0 to store --n_times {cfg.n_times} different "
+                         f"times (evenly spaced over [0, t_end]), got {cfg.t_end}")
         times = np.linspace(0.0, cfg.t_end, cfg.n_times)
     report = generate_dataset(
         init.solver, cfg.out, samples=cfg.samples, times=times, seed=cfg.seed,
         batch_size=cfg.batch_size, workers=cfg.workers, max_retries=cfg.max_retries,
+        overwrite=cfg.overwrite,
     )
     console().print(
         f"[green]wrote[/green] {report.path}: {report.samples} samples in {report.seconds:.1f} s "
