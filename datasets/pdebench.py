@@ -65,6 +65,23 @@ def params_from_name(path: Path) -> dict[str, float]:
     return out
 
 
+_SPLIT_TOKENS = ("train", "valid", "val", "test")
+
+
+def pde_from_name(path: Path) -> str:
+    """The PDE a PDEBench file holds: its stem without the parameter tokens of
+    :func:`params_from_name` and a split suffix (``_Train``, ``_Valid``, ``_Test``), e.g.
+    ``1D_Burgers_Sols_Nu0.01`` -> ``1D_Burgers_Sols``, so files of one PDE at other parameter
+    values (a model trained at one viscosity, rolled out at another) name the same PDE."""
+    kept = []
+    for token in path.stem.split("_"):
+        m = _PARAM_TOKEN.match(token)
+        if (m and m.group(1).lower() in NAME_PARAMS) or token.lower() in _SPLIT_TOKENS:
+            continue
+        kept.append(token)
+    return "_".join(kept) or path.stem
+
+
 def _grouped_keys(f: h5py.File) -> list[str]:
     keys = sorted(f.keys())
     if keys and all(k.isdigit() for k in keys) and isinstance(f[keys[0]], h5py.Group) \
@@ -201,7 +218,7 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
         grid_names=AXES[:ndim],
         channel_names=tuple(channels),
         params=_params(f, path, n),
-        pde=path.stem,
+        pde=pde_from_name(path),
         attrs=decode_attrs(f.attrs),
     )
 
@@ -241,7 +258,7 @@ def _grouped_layout(f: h5py.File, path: Path, groups: list[str]) -> Layout:
         grid_names=AXES[:ndim],
         channel_names=channels,
         params=_params(f, path, n),
-        pde=path.stem,
+        pde=pde_from_name(path),
         attrs={**decode_attrs(f.attrs), "groups": [groups[0], groups[-1]]},
         sim_id=np.array([int(g) for g in groups], np.int64),
     )

@@ -200,7 +200,22 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
             # a traceback from inside h5py
             raise ValueError(f"{str(p)!r}: not a readable {kind} file: {type(e).__name__}: "
                              f"{e}") from None
+    _check_layout(layout, p)
     return FieldData(p, layout)
+
+
+def _check_layout(layout: Layout, path: Path) -> None:
+    """What every format must give: at least one trajectory, and finite times and grid
+    coordinates (a NaN there would make every time-step and spacing check pass or fail at
+    random)."""
+    if layout.shape[0] == 0:
+        raise ValueError(f"{str(path)!r} holds no trajectories (u has shape {layout.shape})")
+    named = [("time", np.asarray(layout.times))] + [
+        (name, np.asarray(g)) for name, g in zip(layout.grid_names, layout.grid, strict=True)]
+    for name, values in named:
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ValueError(f"{str(path)!r}: the {name} coordinate holds NaN or Inf "
+                             f"(first at index {int(np.flatnonzero(~np.isfinite(values))[0])})")
 
 
 # -- checks shared by the format adapters -------------------------------------------------------

@@ -26,7 +26,7 @@ def test_single_file_1d_tensor(tmp_path):
         np.testing.assert_allclose(d.times, np.linspace(0, 2, 7)[:6])
         np.testing.assert_array_equal(d.grid[0], np.linspace(0, 1, 10))
         np.testing.assert_array_equal(d.params["nu"], np.full(4, 0.01))
-        assert d.grid_names == ("x",) and d.pde == "1D_Burgers_Sols_Nu0.01"
+        assert d.grid_names == ("x",) and d.pde == "1D_Burgers_Sols"
 
 
 def test_params_from_names():
@@ -209,3 +209,18 @@ def test_malformed_files_are_one_error_naming_file_and_key(tmp_path, write, mess
         write(f)
     with pytest.raises(ValueError, match=rf"^'.*bad\.hdf5': {message}"):
         open_dataset(path)
+
+
+def test_pde_name_leaves_out_parameters_and_split():
+    """Files of one PDE at other parameter values or splits name the same PDE (predict compares
+    it); other tokens stay."""
+    from pdesurrogate.datasets.pdebench import pde_from_name
+
+    for stem, pde in [("1D_Burgers_Sols_Nu0.01", "1D_Burgers_Sols"),
+                      ("1D_Burgers_Sols_Nu1.0", "1D_Burgers_Sols"),
+                      ("2D_DarcyFlow_beta1.0_Train", "2D_DarcyFlow"),
+                      ("2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_128_Train",
+                       "2D_CFD_Rand_periodic_128"),
+                      ("ReacDiff_Nu0.5_Rho1.0", "ReacDiff"),
+                      ("Nu0.1", "Nu0.1")]:
+        assert pde_from_name(Path(stem + ".hdf5")) == pde, stem

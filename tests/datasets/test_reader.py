@@ -183,3 +183,28 @@ def test_unforeseen_layout_errors_name_the_file(tmp_path, monkeypatch):
                                          r"AttributeError") as info:
         open_dataset(path)
     assert info.value.__cause__ is None
+
+
+def test_no_trajectories_or_nan_coordinates_refused(tmp_path):
+    """A PDEBench file with N = 0 and one whose x or t coordinate holds NaN: one error naming
+    the file (both opened before)."""
+    def pdebench(path, n, x, t):
+        with h5py.File(path, "w") as f:
+            f["tensor"] = np.zeros((n, len(t), len(x)), np.float32)
+            f["x-coordinate"] = np.asarray(x, np.float32)
+            f["t-coordinate"] = np.asarray(t, np.float32)
+        return path
+
+    x, t = np.linspace(0, 1, 8), np.linspace(0, 1, 4)
+    with pytest.raises(ValueError, match=r"zero_Nu0\.1\.hdf5' holds no trajectories"):
+        open_dataset(pdebench(tmp_path / "zero_Nu0.1.hdf5", 0, x, t))
+    bad_x = x.copy()
+    bad_x[3] = np.nan
+    with pytest.raises(ValueError, match=r"nx\.hdf5': the x coordinate holds NaN or Inf "
+                                         r"\(first at index 3\)"):
+        open_dataset(pdebench(tmp_path / "nx.hdf5", 2, bad_x, t))
+    bad_t = t.copy()
+    bad_t[2] = np.inf
+    with pytest.raises(ValueError, match=r"nt\.hdf5': the time coordinate holds NaN or Inf"):
+        open_dataset(pdebench(tmp_path / "nt.hdf5", 2, x, bad_t))
+    open_dataset(pdebench(tmp_path / "ok.hdf5", 2, x, t)).close()
