@@ -132,12 +132,19 @@ class BallPoints(LightningDataModule):
                                          self.steps_per_epoch, self.seed)
         self._train.rank = self._rank()
 
-    def _fixed(self, n: int, offset: int) -> list[dict[str, torch.Tensor]]:
+    def _fixed(self, n: int, offset: int) -> _FixedBatches:
+        """This rank's batches of the ``n`` fixed evaluation points: with W ranks, rank r takes
+        batches r, r + W, ...; the list is padded with empty batches to a multiple of W, so
+        every rank has as many batches and no point is counted twice."""
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + 999_983 + offset)
         x = sample_ball(n, self.dim, gen)
         # one batch per batch_size * 10 points bounds the evaluation's memory at large d
         step = self.batch_size * 10
-        return [{"x": x[i: i + step]} for i in range(0, n, step)]
+        batches = [x[i: i + step] for i in range(0, n, step)]
+        trainer = self.trainer
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        batches += [x[:0]] * (-len(batches) % world)
+        return _FixedBatches([{"x": b} for b in batches[self._rank():: world]])
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self._train, batch_size=None)
@@ -147,3 +154,17 @@ class BallPoints(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self._fixed(self.test_points, 1), batch_size=None)
+
+
+class _FixedBatches(IterableDataset):
+    """A rank's list of evaluation batches. Iterable, so Lightning adds no DistributedSampler
+    (which would split the list again and pad it with repeated batches)."""
+
+    def __init__(self, batches: list[dict[str, torch.Tensor]]):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)

@@ -1,6 +1,7 @@
 """PINN training on two CPU processes (DDP, gloo): the ranks draw different collocation points
 and SDGD dimensions (a second device adds samples), rank 0 draws exactly what a single process
-draws, and both ranks end with identical weights (also after fit_output_bias).
+draws, and both ranks end with identical weights (also after fit_output_bias); validation
+splits the fixed points between the ranks and counts each once.
 
 The script runs in a fresh interpreter with ``strategy="ddp_fork"``: the two ranks are forked
 from it, so torch and Lightning are imported once (``ddp``, as in tests/training/test_ddp.py,
@@ -53,6 +54,23 @@ class Record(Callback):
             json.dump({"sums": self.sums, "dims": self.dims,
                        "world_size": trainer.world_size}, f)
 
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        self.val_points = getattr(self, "val_points", 0) + batch["x"].shape[0]
+
+    def on_validation_end(self, trainer, module):
+        if trainer.sanity_checking:
+            return
+        r = trainer.global_rank
+        # the error over all 25 validation points, computed here in one piece
+        data = BallPoints(dim=module.problem.dim, batch_size=1, val_points=25, seed=2)
+        x = torch.cat([b["x"] for b in data.val_dataloader()])
+        with torch.no_grad():
+            u, exact = module(x), module.problem.exact(x)
+        direct = float(((u - exact) ** 2).sum() / (exact ** 2).sum()) ** 0.5
+        with open(os.path.join(self.out_dir, f"val{r}.json"), "w") as f:
+            json.dump({"logged": float(trainer.callback_metrics["val/rel_l2"]),
+                       "direct": direct, "points": self.val_points}, f)
+
 
 def run(devices, out_dir):
     torch.manual_seed(0)
@@ -64,6 +82,12 @@ def run(devices, out_dir):
                       enable_progress_bar=False, enable_model_summary=False,
                       callbacks=[Record(out_dir)])
     trainer.fit(module, BallPoints(batch_size=8, steps_per_epoch=3, seed=2))
+    if devices > 1:
+        # 25 points in batches of 10: three batches, an odd number for two ranks
+        Trainer(accelerator="cpu", devices=2, strategy="ddp_fork", logger=False,
+                enable_progress_bar=False, enable_model_summary=False,
+                callbacks=[Record(out_dir)]).validate(
+            module, BallPoints(batch_size=1, val_points=25, seed=2), verbose=False)
 
 
 if __name__ == "__main__":
@@ -96,6 +120,18 @@ def test_ddp_ranks_draw_different_points_and_end_identical(tmp_path):
     assert w0.keys() == w1.keys()
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
+    # validation splits the fixed points between the ranks, each counted once: the logged
+    # error over 25 points in 3 batches is the error over all of them (Lightning's sampler
+    # gave rank 1 a repeat of batch 0)
+    for r in (0, 1):
+        with open(ddp / f"val{r}.json") as f:
+            val = json.load(f)
+        assert abs(val["logged"] - val["direct"]) <= 1e-6 * val["direct"], val
+    points = []
+    for r in (0, 1):
+        with open(ddp / f"val{r}.json") as f:
+            points.append(json.load(f)["points"])
+    assert sorted(points) == [10, 15], points  # batches 0 and 2 (10 + 5), 1 and an empty one
     # rank 0 draws exactly what a single process draws (seeded results stay as they were)
     spec = importlib.util.spec_from_file_location("pinn_ddp", script)
     mod = importlib.util.module_from_spec(spec)
