@@ -450,6 +450,10 @@ def run_rank(parser, cfg) -> int:
             _write_config_file(parser, cfg, out)
         init = parser.instantiate_classes(cfg)
         solver = init.solver
+        if roles.is_trainer and os.environ.get(WORKER_ENV) != "1":
+            # under srun/mpiexec the launcher's preflight did not run: one line, not a failure
+            # deep in the first training step
+            _check_model_takes_solver(init.model, solver)
         names = tuple(solver.param_names)
         box = _parameter_box(cfg, solver)
         scheduler = Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)

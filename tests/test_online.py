@@ -238,6 +238,13 @@ def test_config_errors_name_the_key(tmp_path):
     assert proc.returncode == 2 and "the model (FNO) cannot take the solver's states: 1 " \
         "channel(s) on a 1-D grid (32,) with 1 parameter(s) ['beta']" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
+    # under the user's own mpiexec (as under srun) the trainer rank checks it before training
+    proc = subprocess.run(
+        [str(BIN / "mpiexec"), "-launcher", "fork", "-n", "3", *PDESURROGATE, "--config",
+         str(cfg), "--out", str(tmp_path / "m"), "--model.init_args.model.init_args.n_params",
+         "2"], capture_output=True, text=True, timeout=120, env=env_with(tmp_path))
+    assert proc.returncode != 0 and "the model (FNO) cannot take the solver's states" in (
+        proc.stdout + proc.stderr), proc.stdout + proc.stderr
 
 
 def test_summary_names_the_rollout_error_of_an_all2all_model(capsys):

@@ -133,8 +133,11 @@ class FieldDataModule(LightningDataModule):
         self.data_info: dict | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        if self.data is not None:  # once: the split and the statistics do not change
-            return
+        if self.data is None:  # once: the split and the statistics do not change
+            self._setup_once()
+        self._check_splits(stage)
+
+    def _setup_once(self) -> None:
         data = open_dataset(self.path)
         t = data.u.shape[1]
         span = self.k * self.rollout_steps
@@ -150,38 +153,20 @@ class FieldDataModule(LightningDataModule):
         train, val, test = split_indices(len(data), self.fractions, self.seed)
         if self.max_train_trajectories is not None:
             train = train[: self.max_train_trajectories]
-        sizes = f"{len(train)}/{len(val)}/{len(test)}"
         if len(train) == 0:
             raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
                              f"trajectories, fractions {list(self.fractions)}, train/val/test "
-                             f"= {sizes})")
-        # a split asked for (fraction > 0) but empty after rounding would otherwise only show
-        # as Lightning's "Total length of DataLoader is zero" (no validation, no test metrics)
-        # only the split this stage uses: `fit` never reads the test split, nor `test` the
-        # validation one
-        used = {"fit": ("validation",), "validate": ("validation",), "test": ("test",)}.get(
-            stage or "", ("validation", "test"))
-        splits = (("validation", len(val), self.fractions[1]),
-                  ("test", len(test), self.fractions[2]))
-        empty = [name for name, n, fraction in splits
-                 if n == 0 and fraction > 0 and name in used]
-        if empty:
-            what = " and ".join(empty) + (" splits" if len(empty) > 1 else " split")
-            raise ValueError(f"{self.path!r}: the {what} would be empty: "
-                             f"{len(data)} trajectories with fractions {list(self.fractions)} "
-                             f"give train/val/test = {sizes}; use a file with more trajectories "
-                             "or larger fractions for it (a fraction of 0 turns a split off)")
+                             f"= {len(train)}/{len(val)}/{len(test)})")
         self.train_indices, self.val_indices, self.test_indices = train, val, test
         self.stats = compute_stats(data, train)  # also refuses non-finite training data
-        for name, idx in (("validation", val), ("test", test)):
-            if name in used:
-                self._check_finite(data, name, idx)
-        used = np.asarray(data.times[:: self.k], dtype=np.float64)
-        steps = np.diff(used)
-        dt = float(used[-1] - used[0]) / steps.size if steps.size else 0.0
-        # PDEBench and The Well store float32 times: their steps vary by a few float32 ulps of
-        # the largest time, which must still count as evenly spaced
-        tol = 1e-4 * abs(dt) + 4 * np.finfo(np.float32).eps * float(np.abs(used).max())
+        times = np.asarray(data.times[:: self.k], dtype=np.float64)
+        steps = np.diff(times)
+        dt = float(times[-1] - times[0]) / steps.size if steps.size else 0.0
+        tol = 1e-4 * abs(dt)
+        if np.array_equal(times, times.astype(np.float32)):
+            # times stored as float32 (PDEBench, The Well) vary by a few float32 ulps of the
+            # largest time, and must still count as evenly spaced
+            tol += 4 * np.finfo(np.float32).eps * float(np.abs(times).max())
         uniform = steps.size > 0 and dt > 0 and bool(np.all(np.abs(steps - dt) <= tol))
         self.data_info = {
             "pde": data.pde,
@@ -192,11 +177,35 @@ class FieldDataModule(LightningDataModule):
             "dt": dt if uniform else None,
         }
         self.data = data
+        self._checked_splits: set[str] = set()
+
+    def _check_splits(self, stage: str | None) -> None:
+        """Refuse an empty or non-finite validation or test split, each the first time a stage
+        reads it: ``fit`` never reads the test split, nor ``test`` the validation one. Without
+        this, an empty split (a fraction > 0 rounded to no trajectories) only shows as
+        Lightning's "Total length of DataLoader is zero", and NaN as NaN metrics."""
+        splits = {"validation": (self.val_indices, self.fractions[1]),
+                  "test": (self.test_indices, self.fractions[2])}
+        wanted = {"fit": ("validation",), "validate": ("validation",), "test": ("test",)}.get(
+            stage or "", ("validation", "test"))
+        todo = [name for name in wanted if name not in self._checked_splits]
+        empty = [name for name in todo if len(splits[name][0]) == 0 and splits[name][1] > 0]
+        if empty:
+            what = " and ".join(empty) + (" splits" if len(empty) > 1 else " split")
+            sizes = f"{len(self.train_indices)}/{len(self.val_indices)}/{len(self.test_indices)}"
+            raise ValueError(f"{self.path!r}: the {what} would be empty: "
+                             f"{len(self.data)} trajectories with fractions "
+                             f"{list(self.fractions)} give train/val/test = {sizes}; use a file "
+                             "with more trajectories or larger fractions for it (a fraction of 0 "
+                             "turns a split off)")
+        for name in todo:
+            self._check_finite(self.data, name, splits[name][0])
+            self._checked_splits.add(name)
 
     def _check_finite(self, data: FieldData, split: str, indices) -> None:
         """Refuse NaN or Inf in the ``split`` trajectories ``indices``: its metrics would be NaN
-        and training would otherwise go on as if nothing were wrong. Reads each trajectory
-        once."""
+        and training would otherwise go on as if nothing were wrong. Reads each trajectory of
+        the split once (on top of the training split that the statistics read)."""
         for i in indices:
             block = np.asarray(data.u[int(i)])
             if not np.isfinite(block).all():

@@ -138,6 +138,11 @@ def test_float32_times_keep_their_step(tmp_path):
     dm = FieldDataModule(str(_write(tmp_path / "uneven.nc", 10, [0.0, 0.1, 0.2, 0.31])))
     dm.setup("fit")
     assert dm.data_info["dt"] is None
+    # float64 times far from 0 with one step 4 % long: not float32 data, so no float32 slack
+    late = 1000 + np.array([0.0, 0.01, 0.02, 0.0304, 0.0404])
+    dm = FieldDataModule(str(_write(tmp_path / "late.nc", 10, late)))
+    dm.setup("fit")
+    assert dm.data_info["dt"] is None
 
 
 def test_non_finite_validation_or_test_trajectory_named(tmp_path):
@@ -158,6 +163,14 @@ def test_non_finite_validation_or_test_trajectory_named(tmp_path):
     with pytest.raises(ValueError, match=rf"trajectory {t} of the test split, first at time "
                                          r"index 1"):
         FieldDataModule(str(path)).setup("test")
+    # the same module set up for fit (validation only) checks the test split when test runs
+    only_test = _write(tmp_path / "nan_test.nc", 20, [0.0, 0.1, 0.2])
+    with h5py.File(only_test, "r+") as f:
+        f["u"][t, 1, 0, 0] = np.inf
+    dm = FieldDataModule(str(only_test))
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=rf"trajectory {t} of the test split"):
+        dm.setup("test")
 
 
 def test_missing_file_refused_at_construction(tmp_path):
