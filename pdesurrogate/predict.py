@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class PredictReport:
 
 
 def _positive_int(flag: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{flag} must be an int >= 1, got {value!r}")
     return int(value)
 
@@ -170,7 +171,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
             raise ValueError(f"--lead-time: the model ({model_dir}, "
                              f"{sur.config['model']['class']}) steps a fixed dt = {sur.dt}; only "
                              "lead-time models (scOT) take one")
-        if isinstance(lead_time, bool) or not isinstance(lead_time, (int, float)) \
+        if isinstance(lead_time, bool) or not isinstance(lead_time, numbers.Real) \
                 or not math.isfinite(lead_time) or lead_time <= 0:
             raise ValueError(f"--lead-time must be a finite number > 0, got {lead_time!r}")
         lead_time = float(lead_time)

@@ -47,8 +47,9 @@ class SolverDivergedError(RuntimeError):
 
 
 def check_positive(name: str, value: float) -> float:
-    """``value`` as a float, or a ValueError saying a positive finite number was expected."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
+    """``value`` (a Python or numpy real, not a bool) as a float, or a ValueError saying a
+    positive finite number was expected."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(value) or value <= 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)

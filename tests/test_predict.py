@@ -190,7 +190,7 @@ def test_lead_time_steps_a_scot_model_at_the_files_spacing(tmp_path, model):
     with pytest.raises(ValueError, match=r"0\.2 apart .* dt = 0\.1 \(its config.json 'dt'\).*"
                                          r"or give --lead-time \(this model takes one\)"):
         predict_file(scot, str(path), str(tmp_path / "a.nc"))
-    rep = predict_file(scot, str(path), str(tmp_path / "b.nc"), lead_time=0.2)
+    rep = predict_file(scot, str(path), str(tmp_path / "b.nc"), lead_time=np.float32(0.2))
     assert rep.steps == 3 and rep.stride == 1
     ref = load(scot).rollout(u[:, 0], np.array([[0.1], [0.2]], np.float32), steps=3,
                              lead_time=0.2)

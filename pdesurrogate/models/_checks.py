@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 
 def check_int(name: str, value, low: int) -> int:
-    """``value`` as an int ``>= low``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    """``value`` (a Python or numpy integer, not a bool) as an int ``>= low``, else a
+    ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_params(model, u: torch.Tensor, params: torch.Tensor | None) -> None:

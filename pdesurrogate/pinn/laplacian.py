@@ -23,13 +23,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from ._checks import check_int
 from .derivatives import second_derivatives
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 class LaplacianEstimator(ABC):
@@ -72,7 +67,7 @@ class FullLaplacian(LaplacianEstimator):
     name = "full"
 
     def __init__(self, chunk: int | None = None):
-        self.chunk = None if chunk is None else _check_int("chunk", chunk, 1)
+        self.chunk = None if chunk is None else check_int("chunk", chunk, 1)
 
     @property
     def stochastic(self) -> bool:
@@ -103,7 +98,7 @@ class SDGD(LaplacianEstimator):
     name = "sdgd"
 
     def __init__(self, dim_batch: int = 100):
-        self.dim_batch = _check_int("dim_batch", dim_batch, 1)
+        self.dim_batch = check_int("dim_batch", dim_batch, 1)
 
     @property
     def stochastic(self) -> bool:
@@ -140,7 +135,7 @@ class Hutchinson(LaplacianEstimator):
 
     def __init__(self, n_probes: int = 16, distribution: str = "rademacher",
                  per_point: bool = False):
-        self.n_probes = _check_int("n_probes", n_probes, 1)
+        self.n_probes = check_int("n_probes", n_probes, 1)
         if distribution not in self.DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {list(self.DISTRIBUTIONS)}, got "
                              f"{distribution!r}")

@@ -12,6 +12,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, IterableDataset
 
+from ._checks import check_int
+
 
 def rank_seed(seed: int, rank: int) -> int:
     """The seed of process ``rank``'s draws in a multi-process (DDP) run started from ``seed``.
@@ -26,17 +28,11 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(state[0]) << 32 | int(state[1])
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
-
-
 def sample_sphere(n: int, dim: int, generator: torch.Generator | None = None,
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``n`` points uniform on the unit sphere ``{‖x‖ = 1}`` in ``dim`` dimensions: ``(n, dim)``."""
-    _check_int("n", n, 0)
-    _check_int("dim", dim, 1)
+    check_int("n", n, 0)
+    check_int("dim", dim, 1)
     g = torch.randn(n, dim, generator=generator, dtype=torch.float64)
     return (g / g.norm(dim=1, keepdim=True)).to(dtype)
 
@@ -98,13 +94,13 @@ class BallPoints(LightningDataModule):
                  boundary_batch_size: int = 0, steps_per_epoch: int = 100,
                  val_points: int = 1000, test_points: int = 1000, seed: int = 0):
         super().__init__()
-        self.dim = None if dim is None else _check_int("dim", dim, 2)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.boundary_batch_size = _check_int("boundary_batch_size", boundary_batch_size, 0)
-        self.steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
-        self.val_points = _check_int("val_points", val_points, 1)
-        self.test_points = _check_int("test_points", test_points, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.dim = None if dim is None else check_int("dim", dim, 2)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.boundary_batch_size = check_int("boundary_batch_size", boundary_batch_size, 0)
+        self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
+        self.val_points = check_int("val_points", val_points, 1)
+        self.test_points = check_int("test_points", test_points, 1)
+        self.seed = check_int("seed", seed, 0)
         self._train: _RandomBatches | None = None
 
     def _rank(self) -> int:

@@ -26,14 +26,10 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
+from ._checks import check_int
+
 # points per chunk are chosen so a chunk holds about this many coordinates (bounds temporaries)
 _CHUNK_ELEMENTS = 1 << 21
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 class BallProblem(nn.Module, ABC):
@@ -50,8 +46,8 @@ class BallProblem(nn.Module, ABC):
 
     def __init__(self, dim: int, seed: int = 0):
         super().__init__()
-        self.dim = _check_int("dim", dim, 2)
-        self.seed = _check_int("seed", seed, 0)
+        self.dim = check_int("dim", dim, 2)
+        self.seed = check_int("seed", seed, 0)
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("c", torch.randn(dim - 1, generator=gen, dtype=torch.float64).float())
 

@@ -40,6 +40,14 @@ def check_number(name: str, value: object, positive: bool = False,
     return float(value)
 
 
+def _scalar(value: object) -> object:
+    """A 0-d numpy array or torch tensor as its Python number (``.item()``); else ``value``."""
+    if getattr(value, "shape", None) == () and hasattr(value, "item") \
+            and not isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def default_omegas(k: int = 10, low: float = 1.0, high: float = 2.0) -> list[float]:
     """``k`` evenly spaced cell centres of [low, high): all strictly inside (0, 2)."""
     return [float(low + (high - low) * (i + 0.5) / k) for i in range(k)]
@@ -78,6 +86,8 @@ class Tuner(ABC):
         >= 0) and whether it ``converged`` (if not, it counts as ``max_iter`` sweeps)."""
         if self._pending is None:
             raise RuntimeError("observe() called without a preceding choose()")
+        # one-element arrays and tensors (e.g. redblack_sor's res.iterations.max()) as numbers
+        iterations, converged = _scalar(iterations), _scalar(converged)
         if not is_real(iterations) or not math.isfinite(iterations) or iterations < 0 \
                 or iterations != int(iterations):
             raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")

@@ -129,3 +129,24 @@ def test_solve_reports_divergence_at_the_time_since_t0():
     with pytest.raises(SolverDivergedError, match=r"sample 1 diverged at t=0\.625 \(test\)") as e:
         solver.solve(u, params, [0.0, 0.5, 1.0])
     assert e.value.time == 0.625 and e.value.sample == 1
+
+
+def test_numpy_scalars_are_numbers_in_argument_checks():
+    """Numbers from numpy (a float32 dt, an int64 size) pass the shared checks as Python
+    numbers do; bools and strings do not."""
+    import numpy as np
+
+    from pdesurrogate.models._checks import check_int as model_int
+    from pdesurrogate.pinn._checks import check_int as pinn_int
+    from pdesurrogate.solvers.base import check_positive
+
+    assert check_positive("dt", np.float32(0.5)) == 0.5
+    for check in (model_int, pinn_int):
+        got = check("width", np.int64(3), 1)
+        assert got == 3 and type(got) is int
+        for bad in (True, 2.0, "3", np.int64(0)):
+            with pytest.raises(ValueError, match="width must be an int >= 1"):
+                check("width", bad, 1)
+    for bad in (True, "1", np.float64("nan"), -1.0):
+        with pytest.raises(ValueError, match="dt must be a positive finite number"):
+            check_positive("dt", bad)

@@ -135,3 +135,20 @@ def test_numbers_and_bad_arguments():
             ChebCB(**kwargs)
     with pytest.raises(ValueError, match="context must be a finite number, got 'x'"):
         ChebCB().choose("x")
+
+
+def test_observe_takes_zero_dimensional_arrays_and_tensors():
+    """redblack_sor's per-batch results reduced to one value (torch 0-d tensors) and 0-d numpy
+    arrays count as numbers; a 2-element tensor is still refused."""
+    import torch
+
+    tuner = TsallisINF(seed=0)
+    tuner.choose()
+    tuner.observe(torch.tensor(5), torch.tensor(True))
+    tuner.choose()
+    tuner.observe(np.array(7), np.array(False))
+    assert [(h["iterations"], h["converged"]) for h in tuner.history] == [
+        (5, True), (tuner.max_iter, False)]
+    tuner.choose()
+    with pytest.raises(ValueError, match="iterations must be a whole number"):
+        tuner.observe(torch.tensor([5, 6]))
