@@ -287,6 +287,9 @@ def test_sigterm_after_the_rename_says_the_file_is_complete(tmp_path, monkeypatc
         def shutdown(self, wait=True, *, cancel_futures=False):
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
             if wait:
+                # only while generate's handler is in place: SIGTERM's default would end pytest
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, \
+                    "generate's SIGTERM handler is gone before the pool shuts down"
                 os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(gen, "ProcessPoolExecutor", LatePool)
