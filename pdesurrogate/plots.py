@@ -9,7 +9,7 @@ import numpy as np
 
 def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray,
                    rel_l2: np.ndarray | None, path: str | os.PathLike, title: str = "",
-                   sample: int = 0) -> str:
+                   sample: int = 0, grid_names: tuple[str, ...] | None = None) -> str:
     """Save a PNG comparing a rollout with the truth for one sample.
 
     Args:
@@ -18,8 +18,11 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         times: ``(T,)`` times of the frames.
         rel_l2: ``(T,)`` relative L2 error per frame averaged over samples, or None.
         path: output file (PNG).
+        grid_names: names of the spatial axes in the order of ``pred``'s (ours: ``("y", "x")``;
+            PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``.
     1-D data are shown as space-time images (x horizontal, t vertical); 2-D data as the last
-    frame. Channel 0 is shown.
+    frame, the grid's last axis horizontal. Channel 0 is shown. Space is labelled as a fraction
+    of the domain.
     """
     import matplotlib
 
@@ -40,10 +43,14 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
             ax.set(xlabel="x (fraction of domain)", ylabel="t", title=name)
             fig.colorbar(im, ax=ax)
         imgs = [(p, "prediction"), (t, "truth"), (None if t is None else np.abs(p - t), "|error|")]
-    else:  # (T, Y, X): last frame
+    else:  # (T, A, B): last frame, B horizontal
+        rows, cols = tuple(grid_names) if grid_names is not None and len(grid_names) == 2 \
+            else ("y", "x")
+
         def show(ax, img, name, **kw):
-            im = ax.imshow(img, origin="lower", **kw)
-            ax.set(xlabel="x", ylabel="y", title=f"{name}, t = {times[-1]:.3g}")
+            im = ax.imshow(img, origin="lower", extent=[0, 1, 0, 1], **kw)
+            ax.set(xlabel=f"{cols} (fraction of domain)", ylabel=f"{rows} (fraction of domain)",
+                   title=f"{name}, t = {times[-1]:.3g}")
             fig.colorbar(im, ax=ax)
         imgs = [(p[-1], "prediction"), (None if t is None else t[-1], "truth"),
                 (None if t is None else np.abs(p[-1] - t[-1]), "|error|")]

@@ -275,7 +275,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
 
             truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
             rollout_figure(first, truth0, times, rel, tmp_plot,
-                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}")
+                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
+                           grid_names=tuple(data.grid_names))
         os.replace(tmp_out, out)
         if plot_path is not None:
             os.replace(tmp_plot, plot_path)
