@@ -20,7 +20,9 @@ def rich_progress_bar(description: str | None = None):
     """Lightning's ``RichProgressBar`` redrawn :data:`REFRESH_PER_S` times a second.
 
     ``description``: the training bar's label instead of ``Epoch E/N``, for runs of one endless
-    epoch (``pdesurrogate online``), where Lightning would print ``Epoch 0/-2``.
+    epoch (``pdesurrogate online``), where Lightning would print ``Epoch 0/-2``. That bar
+    counts the run's optimiser steps out of ``max_steps``, so a resumed run goes on from where
+    it stopped (Lightning would count this leg's batches out of the steps left).
     """
     from lightning.pytorch.callbacks import RichProgressBar
 
@@ -30,5 +32,16 @@ def rich_progress_bar(description: str | None = None):
     class _Labelled(RichProgressBar):
         def _get_train_description(self, current_epoch: int) -> str:
             return description
+
+        @property
+        def total_train_batches(self) -> int | float:
+            max_steps = self.trainer.max_steps
+            return max_steps if max_steps is not None and max_steps > 0 \
+                else super().total_train_batches
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            # the bar's position is batch_idx + 1: make that the run's step count
+            super().on_train_batch_end(trainer, pl_module, outputs, batch,
+                                       trainer.global_step - 1)
 
     return _Labelled(refresh_rate=REFRESH_PER_S)

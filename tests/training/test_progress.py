@@ -96,3 +96,23 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
     assert rc == 2 and "does not fit the model this config builds" in err, err
     assert f"--config {saved}" in err and len(err.splitlines()) == 2, err
     assert main(["test", "--config", str(saved), "--ckpt_path", str(ckpt)]) == 0
+
+
+def test_labelled_bar_counts_the_runs_steps(monkeypatch):
+    """The online bar shows the run's step out of max_steps, also after a resume (global step
+    166 at the start of this leg): total 5000, and the position Lightning draws (batch_idx + 1)
+    is the global step, not the batch within this leg."""
+    from types import SimpleNamespace
+
+    bar = rich_progress_bar("Online training steps")
+    trainer = SimpleNamespace(max_steps=5000, max_epochs=-1, global_step=447,
+                              num_training_batches=float("inf"))
+    monkeypatch.setattr(type(bar), "trainer", property(lambda self: trainer))
+    assert bar.total_train_batches == 5000
+    seen = []
+    monkeypatch.setattr(RichProgressBar, "on_train_batch_end",
+                        lambda self, tr, m, out, b, batch_idx: seen.append(batch_idx + 1))
+    bar.on_train_batch_end(trainer, None, None, None, 280)  # the 281st batch of this leg
+    assert seen == [447]
+    trainer.max_steps = -1
+    assert bar.total_train_batches == float("inf")
