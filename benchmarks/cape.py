@@ -113,6 +113,8 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+from options import check_at_least
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -463,6 +465,7 @@ def save_plot(result: dict, path: str) -> str:
             ax.grid(True, which="both", alpha=0.3)
         row[0].legend(fontsize=7)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
@@ -470,17 +473,10 @@ def save_plot(result: dict, path: str) -> str:
     return path
 
 
-def write_json(result: dict, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, path)
-
-
 def write_outputs(result: dict, args) -> None:
     """``--json`` and ``--plot`` of a run or of the means over seeds."""
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result)
     if args.plot:
         console.print(f"plot: {save_plot(result, args.plot)}")
 
@@ -571,7 +567,7 @@ def run_seeds(args) -> int:
     if args.json:
         stem = args.json[:-5] if args.json.endswith(".json") else args.json
         for seed, r in zip(args.seeds, runs, strict=True):
-            write_json(r, f"{stem}.seed{seed}.json")
+            write_json(f"{stem}.seed{seed}.json", r)
     print_combined(combine_runs(runs, [f"seed {seed}" for seed in args.seeds]), args)
     return 0
 
@@ -698,6 +694,17 @@ def main(argv=None) -> int:
                     help="train nothing: print the means over earlier runs' --json files that "
                          "differ only in --seed (and write them to --json)")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_output(ap, "--plot", args.plot)
+    check_at_least(ap, {"--epochs": (args.epochs, 1), "--points": (args.points, 8),
+                        "--batch-size": (args.batch_size, 1), "--width": (args.width, 1),
+                        "--threads": (args.threads, 1)})
+    for option, given, known in (("--families", args.families, FAMILIES),
+                                 ("--models", args.models, MODELS)):
+        unknown = [v for v in given.split(",") if v and v not in known]
+        if unknown or not [v for v in given.split(",") if v]:
+            ap.error(f"{option}: unknown {unknown or 'empty list'}; expected comma-separated "
+                     f"names from {', '.join(known)}")
     if args.combine:
         print_combined(combine(args.combine), args)
         return 0

@@ -22,12 +22,13 @@ FNO's spectral layers represent directly.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+from options import check_at_least
+from outputs import check_output, write_json
 
 PAPER = 0.0160
 
@@ -77,6 +78,13 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None,
                     help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_at_least(ap, {"--epochs": (args.epochs, 1), "--train": (args.train, 1),
+                        "--test": (args.test, 1), "--width": (args.width, 1),
+                        "--batch-size": (args.batch_size, 1)})
+    if args.points < 8 or args.points % 2:
+        ap.error(f"--points must be an even integer >= 8 (the spectral solver's grid), got "
+                 f"{args.points}")
     if args.quick:
         args.train, args.val, args.test, args.points = 200, 50, 50, 256
         args.epochs, args.width = 30, 32
@@ -127,8 +135,7 @@ def main(argv=None) -> int:
           f"{args.test} test): test relative L2 {rel:.4f}  (paper {PAPER:.4f}, ratio "
           f"{rel / PAPER:.2f}); {args.epochs} epochs in {train_s:.0f} s; data {gen_s:.0f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(row, f, indent=2)
+        write_json(args.json, row)
     return 0
 
 

@@ -34,13 +34,14 @@ test of the pipeline (its numbers mean little).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 import torch
+from options import check_at_least
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -242,6 +243,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None,
                     help="also write the arguments and all figures to this JSON file")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_at_least(ap, {"--steps": (args.steps, 1), "--K": (args.K, 0), "--train": (args.train, 1),
+                        "--test": (args.test, 1), "--points": (args.points, 8),
+                        "--batch-size": (args.batch_size, 1), "--threads": (args.threads, 1)})
     if args.quick:
         args.train, args.test, args.horizon, args.steps, args.samples = 12, 4, 20, 30, 3
     torch.set_num_threads(args.threads)
@@ -312,8 +317,7 @@ def main(argv=None) -> int:
     if args.json:
         out = {"args": vars(args), "results": results, "ratios": ratios, "paper": PAPER,
                "paper_ratio": paper_ratio}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
     return 0
 
 

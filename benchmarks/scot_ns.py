@@ -30,13 +30,14 @@ about 810 CPU-seconds on one thread, 25 minutes of wall time on a shared 2-core 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 import torch
+from options import check_at_least
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -222,10 +223,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None,
                     help="also write the arguments and all figures to this JSON file")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_at_least(ap, {"--steps": (args.steps, 1), "--train": (args.train, 1),
+                        "--test": (args.test, 1), "--n-times": (args.n_times, 2),
+                        "--batch-size": (args.batch_size, 1), "--threads": (args.threads, 1)})
     if args.quick:
         args.train, args.test, args.n_times, args.t_end, args.steps = 12, 4, 6, 5.0, 20
         args.leads = [1, 2, 5]
-    args.leads = [ell for ell in args.leads if 1 <= ell <= args.n_times - 1]
+    bad = [ell for ell in args.leads if not 1 <= ell <= args.n_times - 1]
+    if bad:
+        ap.error(f"--leads {bad}: each lead (in saved steps) must lie in [1, --n-times - 1 = "
+                 f"{args.n_times - 1}]")
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     args.path = make_data(args)
@@ -279,8 +287,7 @@ def main(argv=None) -> int:
                   f"at other lead times are extrapolation. Total {total:.0f} s.")
     if args.json:
         out = {"args": vars(args), "results": res, "ratios": ratios}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2, default=str)
+        write_json(args.json, out, default=str)
     return 0
 
 

@@ -44,7 +44,6 @@ is in the tables and listed at the end), 2 for bad options.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing as mp
 import os
@@ -53,6 +52,7 @@ import resource
 import sys
 import time
 
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -247,8 +247,7 @@ def _job(args, dim: int, method: str) -> dict:
 
 def _save(args, out: dict) -> None:
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
 
 
 def _fmt(v, spec=".3g", none="-"):
@@ -367,6 +366,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "JSON file")
     # options --quick sets start unset, so an explicit value can be told from the default
     args = p.parse_args(argv, argparse.Namespace(**{k: _UNSET for k in QUICK}))
+    check_output(p, "--json", args.json)
     for k, v in QUICK.items():
         if getattr(args, k) is _UNSET:
             setattr(args, k, v if args.quick else p.get_default(k))
@@ -532,8 +532,7 @@ def main(argv=None) -> int:
     out["machine"]["loadavg_end"] = os.getloadavg()
     console.print(f"load average at the end: {out['machine']['loadavg_end'][0]:.1f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+        write_json(args.json, out)
         console.print(f"wrote {args.json}")
     if failed:
         console.print(f"[red]{len(failed)} job(s) failed[/red] (exit status 1):")

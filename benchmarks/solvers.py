@@ -19,7 +19,6 @@ cores by default; ``--threads`` pins both.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,6 +26,8 @@ import time
 from dataclasses import dataclass
 
 import torch
+from options import check_at_least
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -173,6 +174,9 @@ def main(argv=None) -> int:
                     help="pin torch and XLA threads (default: all cores)")
     ap.add_argument("--json", type=str, default=None, help="write the rows to this JSON file")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_at_least(ap, {"--steps": (args.steps, 1), "--repeats": (args.repeats, 1),
+                        "--threads": (args.threads, 1)})
     if args.threads:
         torch.set_num_threads(args.threads)
         multi = "true" if args.threads > 1 else "false"
@@ -182,7 +186,8 @@ def main(argv=None) -> int:
         import exponax  # noqa: F401
         with_exponax = True
     except ImportError:
-        console.print("[yellow]exponax not installed (pip install -e .[bench]): reference skipped")
+        console.print("[yellow]exponax not installed (pip install -e .\\[bench]): reference "
+                      "skipped")
         with_exponax = False
 
     cases = [c for c in CASES if not (args.quick and "256²" in c.label)]
@@ -205,9 +210,8 @@ def main(argv=None) -> int:
                         for c in cols])
     console.print(table)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"batch": BATCH, "threads": torch.get_num_threads(), "rows": rows}, f,
-                      indent=2)
+        write_json(args.json, {"batch": BATCH, "threads": torch.get_num_threads(),
+                               "rows": rows})
     return 0
 
 

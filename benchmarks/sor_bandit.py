@@ -36,7 +36,6 @@ replays a saved table, and refuses one built with other --systems/--n/--arms/--r
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -45,6 +44,7 @@ import zipfile
 
 import numpy as np
 import torch
+from outputs import write_json
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -354,11 +354,9 @@ def main(argv=None) -> int:
     console.print(f"seconds per sweep (one {args.n}² system): {sec_per_sweep * 1e6:.1f} µs; "
                   f"building the table took {table_s:.0f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "rows": out, "prefixes": prefixes,
-                       "unconverged": unconverged, "verdicts": verdicts,
-                       "seconds_per_sweep": sec_per_sweep},
-                      f, indent=2)
+        write_json(args.json, {"args": vars(args), "rows": out, "prefixes": prefixes,
+                               "unconverged": unconverged, "verdicts": verdicts,
+                               "seconds_per_sweep": sec_per_sweep})
     return 0
 
 

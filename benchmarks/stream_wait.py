@@ -21,7 +21,6 @@ Run: ``python benchmarks/stream_wait.py [--work-ms 0 1 3] [--mib 8] [--repeats 3
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from outputs import check_output, write_json
 
 CHUNK = 2**18  # float32 values per in-place update of the work loop (1 MiB)
 
@@ -106,10 +106,8 @@ def worker(args) -> None:
     if roles.is_trainer:
         Console().print(table)
         if args.json:
-            tmp = Path(args.json).with_suffix(".tmp")
-            tmp.write_text(json.dumps({"mib": args.mib, "steps": args.steps,
-                                       "repeats": args.repeats, "rows": rows}, indent=1))
-            tmp.replace(args.json)
+            write_json(args.json, {"mib": args.mib, "steps": args.steps,
+                                   "repeats": args.repeats, "rows": rows}, indent=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="alternating runs of each way per row (default: %(default)s)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
     if min(args.work_ms) < 0 or args.mib < 3 or args.steps < 1 or args.repeats < 1:
         ap.error("--work-ms must be >= 0, --mib >= 3 (larger than the client's packs), "
                  "--steps and --repeats >= 1")

@@ -115,6 +115,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from outputs import check_output, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -1062,6 +1063,7 @@ def parse_args(argv: list[str] | None):
                     help="mpiexec to launch with (default: the one next to python)")
     ap.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
     if args.mb is None:
@@ -1148,8 +1150,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{out['loadavg_1min_after']:.1f} after"
                   + (f"; wall time {out['wall_s']:.1f} s" if "wall_s" in out else ""))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        write_json(args.json, out)
     return 0
 
 

@@ -64,6 +64,9 @@ import statistics
 import sys
 import time
 
+from options import check_at_least
+from outputs import check_output, write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -298,6 +301,10 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", choices=("bare",), help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    check_output(ap, "--json", args.json)
+    check_at_least(ap, {"--threads": (args.threads, 1), "--repeats": (args.repeats, 1),
+                        "--trajectories": (args.trajectories, 1), "--points": (args.points, 8),
+                        "--width": (args.width, 1), "--batch-size": (args.batch_size, 1)})
     if args.worker == "bare":
         return bare_worker(args.spec)
     if args.quick:
@@ -464,8 +471,7 @@ def main(argv=None) -> int:
                   f"({100 * result['overhead_steady_cpu']:.1f} %); from median step times "
                   f"{100 * result['overhead_median_step']:.1f} %")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
     return 0
 
 
