@@ -306,14 +306,15 @@ def main(argv=None) -> int:
     best_fixed = fixed_totals[best_j]
     oracle = rows["oracle (per instance)"]
     table = Table(title=f"{args.systems} heat2d CN systems, {args.n}² grid, rtol {args.rtol:g}, "
-                        f"d in [{contexts.min():.2g}, {contexts.max():.2g}]")
+                        f"d in [{contexts.min():.2g}, {contexts.max():.2g}] (fewer sweeps is "
+                        "better)")
     for c in ("method", "total sweeps", "/ best fixed", "/ oracle", "solve time (s)"):
         table.add_column(c, justify="left" if c == "method" else "right")
     out = []
     for name, total in rows.items():
         sd = f" ± {spread[name]:.0f}" if name in spread else ""
         table.add_row(name, f"{total:.0f}{sd}", f"{total / best_fixed:.3f}",
-                      f"{total / oracle:.3f}", f"{total * sec_per_sweep:.1f}")
+                      f"{total / oracle:.3f}", f"{total * sec_per_sweep:.3g}")
         out.append({"method": name, "total_iterations": total, "std": spread.get(name),
                     "ratio_best_fixed": total / best_fixed, "ratio_oracle": total / oracle,
                     "solve_seconds": total * sec_per_sweep})
