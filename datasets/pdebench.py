@@ -51,18 +51,22 @@ NAME_PARAMS = ("nu", "beta", "rho", "eta", "zeta", "m", "re")
 _PARAM_TOKEN = re.compile(r"^([A-Za-z]+)(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
 
 
+def _name_param(token: str) -> tuple[str, float] | None:
+    """``(name, value)`` if a file-name token is one of PDEBench's parameters (``Nu0.01`` ->
+    ``("nu", 0.01)``), else None."""
+    m = _PARAM_TOKEN.match(token)
+    if not m or m.group(1).lower() not in NAME_PARAMS:
+        return None
+    digits = m.group(2)
+    if len(digits) > 1 and digits.isdigit() and digits.startswith("0"):
+        digits = f"0.{digits[1:]}"  # KH_M01, Turb_M05: Mach 0.1, 0.5
+    return m.group(1).lower(), float(digits)
+
+
 def params_from_name(path: Path) -> dict[str, float]:
     """PDEBench's PDE parameters in the file stem, e.g. ``..._Nu0.01_Rho1.0`` ->
     ``{"nu": 0.01, "rho": 1.0}``; only the names in :data:`NAME_PARAMS` count (any case)."""
-    out = {}
-    for token in path.stem.split("_"):
-        m = _PARAM_TOKEN.match(token)
-        if m and m.group(1).lower() in NAME_PARAMS:
-            digits = m.group(2)
-            if len(digits) > 1 and digits.isdigit() and digits.startswith("0"):
-                digits = f"0.{digits[1:]}"  # KH_M01, Turb_M05: Mach 0.1, 0.5
-            out[m.group(1).lower()] = float(digits)
-    return out
+    return dict(p for p in map(_name_param, path.stem.split("_")) if p is not None)
 
 
 _SPLIT_TOKENS = ("train", "valid", "val", "test")
@@ -73,12 +77,8 @@ def pde_from_name(path: Path) -> str:
     :func:`params_from_name` and a split suffix (``_Train``, ``_Valid``, ``_Test``), e.g.
     ``1D_Burgers_Sols_Nu0.01`` -> ``1D_Burgers_Sols``, so files of one PDE at other parameter
     values (a model trained at one viscosity, rolled out at another) name the same PDE."""
-    kept = []
-    for token in path.stem.split("_"):
-        m = _PARAM_TOKEN.match(token)
-        if (m and m.group(1).lower() in NAME_PARAMS) or token.lower() in _SPLIT_TOKENS:
-            continue
-        kept.append(token)
+    kept = [t for t in path.stem.split("_")
+            if _name_param(t) is None and t.lower() not in _SPLIT_TOKENS]
     return "_".join(kept) or path.stem
 
 

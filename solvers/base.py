@@ -46,11 +46,27 @@ class SolverDivergedError(RuntimeError):
         super().__init__(f"{solver}: sample {sample} diverged at t={time:.6g} ({reason})")
 
 
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (Python or numpy; not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or numpy; not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= minimum."""
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_positive(name: str, value: float) -> float:
     """``value`` (a Python or numpy real, not a bool) as a float, or a ValueError saying a
     positive finite number was expected."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value <= 0):
+    if not is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
@@ -154,7 +170,7 @@ class Solver(ABC):
         """``n`` as an int, or ValueError unless it is an int >= 1 and ``dtype`` is supported;
         every ``sample`` calls this first."""
         # a batch of 0 fails deep inside the FFTs (MKL) with an error naming no solver
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"{self.name}: n (samples to draw) must be an int >= 1, got {n!r}")
         self.check_dtype(dtype)
         return int(n)

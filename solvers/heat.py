@@ -53,12 +53,13 @@ from .base import (
     Solver,
     SolverDivergedError,
     check_choice,
+    check_int,
     check_positive,
     check_range,
     uniform,
 )
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
-from .linear.sor import check_int, check_omega, check_rtol
+from .linear.sor import check_omega, check_rtol
 from .linear.tuners import Tuner, make_tuner
 
 

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .sor import DIVERGENCE_GROWTH, check_int, check_omega, check_rtol
+from ..base import check_int
+from .sor import DIVERGENCE_GROWTH, check_omega, check_rtol
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ a few mat-vecs (measured ~3.4x on the 64x64 Poisson matrix), with no Python loop
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+
+from ..base import check_int, is_real
 
 
 @dataclass(frozen=True)
@@ -46,23 +47,6 @@ class SolveResult:
 
 # a residual this many times the initial one means SOR diverges: stop sweeping that system
 DIVERGENCE_GROWTH = 1e30
-
-
-def is_real(value: object) -> bool:
-    """Whether ``value`` is a real number (Python or numpy; not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def is_int(value: object) -> bool:
-    """Whether ``value`` is an integer (Python or numpy; not a bool)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= minimum."""
-    if not is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_omega(omega: float, name: str = "omega") -> float:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .sor import check_int, check_omega, is_real
+from ..base import check_int, is_real
+from .sor import check_omega
 
 
 def check_number(name: str, value: object, positive: bool = False,
