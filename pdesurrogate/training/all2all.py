@@ -99,7 +99,7 @@ class All2AllDataModule(FieldDataModule):
         return OneStepPairs(self.data, k=self.k, indices=self.train_indices)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset(), shuffle=True)
+        return self._train_loader(self.train_dataset())
 
 
 class All2AllModule(NextStepModule):
@@ -215,13 +215,11 @@ class All2AllModule(NextStepModule):
         errs = torch.stack([relative_l2(direct[:, j], u[:, j + 1], reduction="none")
                             for j in range(t - 1)], dim=1)  # (B, T - 1)
         for j in range(t - 1):
-            self.log(f"{prefix}/rel_l2_lead_{j + 1}", errs[:, j].mean(), batch_size=b,
-                     sync_dist=True)
+            self._means.add(f"{prefix}/rel_l2_lead_{j + 1}", errs[:, j])
         step = float(times[0, 1] - times[0, 0])
         ar = self.rollout(u[:, 0], p, t - 1, lead_time=step)
         ar_err = torch.stack([relative_l2(ar[:, j], u[:, j], reduction="none")
                               for j in range(1, t)], dim=1)
-        self.log(f"{prefix}/rel_l2_ar", ar_err.mean(), batch_size=b, sync_dist=True)
-        mean = errs.mean()
-        self.log(f"{prefix}/rel_l2", mean, prog_bar=True, batch_size=b, sync_dist=True)
-        return mean
+        self._means.add(f"{prefix}/rel_l2_ar", ar_err.mean(dim=1))
+        self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        return errs.mean()

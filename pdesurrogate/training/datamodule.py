@@ -25,6 +25,7 @@ from pdesurrogate.datasets import (
     split_indices,
 )
 from pdesurrogate.models import model_name
+from pdesurrogate.training.evaluation import evaluation_loader
 
 
 class RolloutWindows(Dataset):
@@ -247,14 +248,17 @@ class FieldDataModule(LightningDataModule):
             ds = OneStepPairs(self.data, k=self.k, indices=self.train_indices)
         else:
             ds = RolloutWindows(self.data, self.k, self.rollout_steps, self.train_indices)
-        return self._loader(ds, shuffle=True)
+        return self._train_loader(ds)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(StridedTrajectories(self.data, self.k, self.val_indices))
+        return evaluation_loader(StridedTrajectories(self.data, self.k, self.val_indices),
+                                 self.batch_size, self.trainer, "validation", self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(StridedTrajectories(self.data, self.k, self.test_indices))
+        return evaluation_loader(StridedTrajectories(self.data, self.k, self.test_indices),
+                                 self.batch_size, self.trainer, "test", self.num_workers)
 
-    def _loader(self, ds: Dataset, shuffle: bool = False) -> DataLoader:
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle,
+
+    def _train_loader(self, ds: Dataset) -> DataLoader:
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

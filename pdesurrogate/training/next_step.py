@@ -40,6 +40,7 @@ from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 from pdesurrogate.schedules import SCHEDULERS, with_schedule
 
+from .evaluation import TrajectoryMeans
 from .losses import relative_l2
 from .step_logs import step_logs_due
 
@@ -103,6 +104,7 @@ class NextStepModule(LightningModule):
                  aux_warmup_epochs: int = 0, aux_warmup_weight: float = 10.0,
                  residual: bool = False, model_spec: dict | None = None):
         super().__init__()
+        self._means = TrajectoryMeans()
         if model is None:
             if model_spec is None:
                 raise ValueError("give a model (nn.Module) or a model_spec")
@@ -294,21 +296,31 @@ class NextStepModule(LightningModule):
         if steps < 1:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {u.shape[1]}")
         pred = self.rollout(u[:, 0], p, steps)
-        bs = u.shape[0]
         errs = torch.stack([relative_l2(pred[:, s], u[:, s], reduction="none")
                             for s in range(1, steps + 1)], dim=1)  # (B, steps)
         for s in range(steps):
-            self.log(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s].mean(), batch_size=bs,
-                     sync_dist=True)
-        mean = errs.mean()
-        self.log(f"{prefix}/rel_l2", mean, prog_bar=True, batch_size=bs, sync_dist=True)
-        return mean
+            self._means.add(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s])
+        self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        return errs.mean()
 
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._evaluate(batch, "val")
 
     def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._evaluate(batch, "test")
+
+    # the errors are means over the split's trajectories, over all ranks (evaluation.py)
+    def on_validation_epoch_start(self) -> None:
+        self._means.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._means.log(self)
+
+    def on_test_epoch_start(self) -> None:
+        self._means.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._means.log(self)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

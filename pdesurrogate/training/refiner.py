@@ -158,7 +158,6 @@ class RefinerModule(NextStepModule):
             dt = (self.data_info or {}).get("dt") or 1.0
             lead = torch.arange(t, device=u.device) * dt
         corr_time = high_correlation_time(corr, lead)
-        self.log(f"{prefix}/corr_time", corr_time.mean(), batch_size=b, sync_dist=True)
-        mean = errs.mean()
-        self.log(f"{prefix}/rel_l2", mean, prog_bar=True, batch_size=b, sync_dist=True)
-        return mean
+        self._means.add(f"{prefix}/corr_time", corr_time)
+        self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        return errs.mean()

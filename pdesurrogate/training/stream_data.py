@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.streaming import BufferDataset, Receiver, TrainingBuffer
+from pdesurrogate.training.evaluation import evaluation_loader
 
 
 class TrajectoryTensors(Dataset):
@@ -74,4 +75,4 @@ class StreamDataModule(LightningDataModule):
         return DataLoader(ds, batch_size=None, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.val_batch_size, shuffle=False)
+        return evaluation_loader(self.val, self.val_batch_size, self.trainer, "validation")

@@ -1,14 +1,22 @@
 """`pdesurrogate fit --trainer.devices 2 --trainer.strategy ddp` on CPU (gloo): both ranks finish
-with identical weights, and those weights moved away from the initial ones."""
+with identical weights, and those weights moved away from the initial ones; the validation error
+logged under DDP is the one a single process computes (each trajectory counted once)."""
 
+import json
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
+from lightning.pytorch import Trainer
 from safetensors.torch import load_file
 
+from pdesurrogate.training import FieldDataModule, NextStepModule
+from pdesurrogate.training.evaluation import evaluation_loader
+
 CALLBACK = '''
+import json
 import os
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import save_file
@@ -30,6 +38,11 @@ class DumpWeights(Callback):
 
     def on_train_end(self, trainer, module):
         self._dump(trainer, module, "end")
+
+    def on_validation_end(self, trainer, module):
+        if not trainer.sanity_checking:
+            with open(os.path.join(self.out_dir, f"val_rank{trainer.global_rank}.json"), "w") as f:
+                json.dump(float(trainer.callback_metrics["val/rel_l2"]), f)
 '''
 
 
@@ -55,7 +68,7 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, advection_fi
             lr: 0.01
         data:
           class_path: pdesurrogate.training.FieldDataModule
-          init_args: {{path: {advection_file}, batch_size: 4}}
+          init_args: {{path: {advection_file}, batch_size: 2, fractions: [0.5, 0.3, 0.2]}}
         """))
     env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
@@ -73,3 +86,31 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, advection_fi
         assert torch.equal(end0[k], end1[k]), k
     moved = sum(float((end0[k] - start0[k]).abs().sum()) for k in end0)
     assert moved > 1e-3
+
+    # 3 validation trajectories on 2 ranks: Lightning's own sampler would pad rank 1 with a
+    # repeat of trajectory 0 and count it twice in the logged mean
+    logged = [json.loads((tmp_path / f"val_rank{r}.json").read_text()) for r in (0, 1)]
+    ckpt = sorted((tmp_path / "run").rglob("*.ckpt"))[-1]
+    module = NextStepModule.load_from_checkpoint(ckpt, weights_only=False)
+    data = FieldDataModule(str(advection_file), batch_size=2, fractions=(0.5, 0.3, 0.2))
+    single = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False).validate(module, data, verbose=False)
+    assert len(data.val_indices) == 3
+    assert logged[0] == pytest.approx(single[0]["val/rel_l2"], rel=1e-5)
+    assert logged[1] == pytest.approx(logged[0], rel=1e-6)
+
+
+class _Ranked:
+    def __init__(self, world_size: int, global_rank: int):
+        self.world_size, self.global_rank = world_size, global_rank
+
+
+def test_evaluation_loader_gives_each_trajectory_to_one_rank_and_refuses_too_few():
+    items = list(range(5))
+    seen = [i for r in range(3) for batch in evaluation_loader(items, 2, _Ranked(3, r), "val")
+            for i in batch.tolist()]
+    assert sorted(seen) == items
+    assert [i for b in evaluation_loader(items, 2, None, "val") for i in b.tolist()] == items
+    with pytest.raises(ValueError, match=r"the test split holds 2 trajectory\(ies\), fewer than "
+                                         r"the 3 training processes"):
+        evaluation_loader(items[:2], 1, _Ranked(3, 0), "test")

@@ -93,8 +93,10 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
                "--ckpt_path", str(ckpt), *quiet])
     err = capsys.readouterr().err
     saved = ckpt.parent.parent / "config.yaml"
+    # Lightning's own hint where Slurm is installed ("The `srun` command is available") aside
+    ours = [line for line in err.splitlines() if "lightning/fabric" not in line]
     assert rc == 2 and "does not fit the model this config builds" in err, err
-    assert f"--config {saved}" in err and len(err.splitlines()) == 2, err
+    assert f"--config {saved}" in err and len(ours) == 2, err
     assert main(["test", "--config", str(saved), "--ckpt_path", str(ckpt)]) == 0
 
 

@@ -1,0 +1,92 @@
+"""Validation and test over whole trajectories, exact under DDP: every trajectory counts once.
+
+Two parts, because Lightning's defaults get both wrong on uneven splits:
+
+- ``evaluation_loader``: Lightning gives a plain loader a ``DistributedSampler``, which pads the
+  split with repeated trajectories until it divides evenly among the ranks, so those count
+  twice. Here rank ``r`` of ``W`` takes trajectories ``r, r + W, ...`` and nothing is repeated;
+  the ranks may then see different numbers of trajectories.
+- ``TrajectoryMeans``: ``self.log(..., batch_size=b, sync_dist=True)`` averages the ranks'
+  summed batch sizes as an integer tensor (3 trajectories on 2 ranks: 1, not 1.5), so its mean
+  over uneven ranks is wrong. Here each rank sums its per-trajectory errors and counts them, the
+  sums are added over the ranks once at the end of the epoch, and only then divided.
+
+Every rank must run at least one batch (the end-of-epoch sum is a collective call), so a split
+with fewer trajectories than ranks is refused.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset
+
+
+def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
+                      num_workers: int = 0) -> DataLoader:
+    """A loader over ``dataset`` (whole trajectories, in order) for ``trainer``'s rank.
+
+    Args:
+        dataset: the split's trajectories (a sized map-style dataset).
+        batch_size: trajectories per batch.
+        trainer: the Lightning trainer the loader is for (None: one process).
+        split: the split's name, for the error message ("validation", "test").
+        num_workers: DataLoader workers.
+    """
+    world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+    sampler = None
+    if world > 1:
+        if len(dataset) < world:
+            raise ValueError(
+                f"the {split} split holds {len(dataset)} trajectory(ies), fewer than the "
+                f"{world} training processes: each needs at least one (give the split more "
+                "trajectories, e.g. a larger fraction, or train on fewer devices)")
+        # a DistributedSampler already, so Lightning leaves it in place
+        sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world,
+                                               rank=int(trainer.global_rank), shuffle=False)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
+                      num_workers=num_workers, persistent_workers=num_workers > 0)
+
+
+class TrajectoryMeans:
+    """Means over a split's trajectories of named per-trajectory values, for one epoch.
+
+    ``add(key, values)`` takes a ``(B,)`` tensor (one value per trajectory of the batch);
+    ``log(module)`` adds the sums and counts over the ranks, logs ``sum / count`` under each key
+    and starts over. Keys must be added in every batch of every rank alike.
+    """
+
+    def __init__(self):
+        self._sums: dict[str, list] = {}
+        self.prog_bar: set[str] = set()
+
+    def add(self, key: str, values: torch.Tensor, prog_bar: bool = False) -> None:
+        # float64 on the CPU: exact enough for any split, on every device type
+        values = values.detach().reshape(-1).to("cpu", torch.float64)
+        entry = self._sums.setdefault(key, [torch.zeros((), dtype=torch.float64), 0])
+        entry[0] = entry[0] + values.sum()
+        entry[1] += values.numel()
+        if prog_bar:
+            self.prog_bar.add(key)
+
+    def reset(self) -> None:
+        self._sums.clear()
+
+    def log(self, module: LightningModule) -> dict[str, float]:
+        """Log every key's mean over all ranks on ``module``; returns them."""
+        keys = sorted(self._sums)
+        if not keys:
+            return {}
+        totals = torch.stack([torch.stack([self._sums[k][0],
+                                           self._sums[k][0].new_tensor(float(self._sums[k][1]))])
+                              for k in keys])  # (keys, 2): sum, count
+        trainer = module._trainer
+        if trainer is not None and trainer.world_size > 1:
+            totals = trainer.strategy.reduce(totals.to(module.device), reduce_op="sum").cpu()
+        means = {k: float(totals[i, 0] / totals[i, 1]) for i, k in enumerate(keys)}
+        self.reset()
+        for k, v in means.items():
+            # already the mean over every rank; sync_dist only keeps Lightning from warning
+            module.log(k, v, prog_bar=k in self.prog_bar, sync_dist=True)
+        return means
