@@ -14,8 +14,23 @@ order. Time: the theta scheme on ``L = -div(kappa grad .)``,
 
 ``theta = 1/2`` (Crank–Nicolson, second order) or ``theta = 1`` (backward Euler, first order,
 L-stable). Each step's linear system is solved by :func:`~.linear.redblack.redblack_sor`
-warm-started from ``u^n``. The time stepping runs in float64 whatever the state's dtype (a
-float32 residual cannot reach the default ``rtol = 1e-8``); the result is cast back.
+warm-started from ``u^n``.
+
+Crank–Nicolson is A-stable but not L-stable: a mode of ``L`` with eigenvalue ``lam`` is
+multiplied by ``(1 - lam dt / 2) / (1 + lam dt / 2)`` per step, which tends to -1 when
+``lam dt >> 1``, so stiff components of the initial data flip sign from step to step instead of
+decaying (at ``dt = h``, ``kappa = 1000``, the mode ``sin(pi x) sin(pi y)`` kept 97 % of its
+amplitude at ``t = 0.1`` instead of ``e^{-1974}``). Hence Rannacher start-up: the first step
+from a new initial state is taken as ``STARTUP_SUBSTEPS`` backward-Euler steps of
+``dt / STARTUP_SUBSTEPS``, which damp every stiff mode by ``(1 + lam dt / 4)^-4``; its local
+error is O(dt^2) and it happens once, so the scheme stays second order. ``advance`` treats its
+input as a new initial state unless it is the very tensor the previous ``advance`` returned
+(for the same parameters), as in ``solve`` and in a loop ``u = advance(u, ...)``:
+there the damped state simply goes on with Crank–Nicolson steps, whose factor has modulus
+below 1, so the stiff modes stay damped.
+
+The time stepping runs in float64 whatever the state's dtype (a float32 residual cannot reach
+the default ``rtol = 1e-8``); the result is cast back.
 
 The relaxation factor is either fixed or learnt, set by ``omega`` and ``tuner``:
 
@@ -44,6 +59,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import weakref
 
 import torch
 from torch import Tensor
@@ -61,6 +77,9 @@ from .base import (
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
 from .linear.sor import check_omega, check_rtol
 from .linear.tuners import Tuner, make_tuner
+
+# backward-Euler substeps replacing the first Crank–Nicolson step from a new initial state
+STARTUP_SUBSTEPS = 4
 
 
 def linear_controls(omega: float | None, tuner: str | Tuner | None, rtol: float, max_iter: int,
@@ -157,8 +176,12 @@ class Heat2D(LinearSolveLog, Solver):
         ic_modes: the initial condition is ``sum_{m,l <= ic_modes} a_ml sin(m pi x) sin(l pi y)``
             with ``a_ml ~ N(0, 1) / (m^2 + l^2)``.
         scheme: ``"cn"`` (Crank–Nicolson) or ``"be"`` (backward Euler).
-        dt: internal step (time units); ``None`` uses ``h``, which balances Crank–Nicolson's
-            O(dt^2) and the stencil's O(h^2) error for smooth data.
+        dt: internal step (time units); ``None`` uses ``h``. With the start-up (module
+            docstring) any ``kappa`` is stable and stiff initial modes are damped, but the time
+            error of a smooth mode grows like ``kappa^2 dt^2``: at ``dt = h`` the total error
+            of ``sin(pi x) sin(pi y)`` stays within 20 % of the stencil's O(h^2) error for
+            ``kappa`` up to 0.1 (the default range) and is 7-25 times it at ``kappa = 1``
+            (n = 16, 32); give a smaller ``dt`` for accurate transients at larger ``kappa``.
         omega: a fixed SOR factor in (0, 2) for every linear solve; None (default) lets
             ``tuner`` choose it.
         tuner: None (default: ``"chebcb"``, or ``"fixed"`` when ``omega`` is given),
@@ -207,6 +230,8 @@ class Heat2D(LinearSolveLog, Solver):
         nodes = torch.arange(1, n + 1, dtype=torch.float64) * self.h
         self.grid = (nodes, nodes.clone())
         self.linear_stats = []
+        # (weak reference to the last state advance returned, its kappa, kappa_var)
+        self._last: tuple | None = None
 
     @property
     def theta(self) -> float:
@@ -258,13 +283,34 @@ class Heat2D(LinearSolveLog, Solver):
 
         lap = self.operator(kappa, kvar, work)  # L = -div(kappa grad .)
         lhs = lap.shifted(theta * dt)
-        source = dt * self._forcing(work)
+        forcing = self._forcing(work)
+        source = dt * forcing
         context = float(kappa.mean()) * theta * dt / self.h**2
         x = work[:, 0]
-        for step in range(steps):
+        first = 0
+        if theta < 1 and not self._continues(u, kappa, kvar):
+            sub = dt / STARTUP_SUBSTEPS
+            be_lhs, be_source = lap.shifted(sub), sub * forcing
+            be_context = float(kappa.mean()) * sub / self.h**2
+            for j in range(STARTUP_SUBSTEPS):
+                x = self._linear_solve(be_lhs, x + be_source, x, be_context, j * sub).x
+            first = 1
+        for step in range(first, steps):
             rhs = x + source if theta == 1 else x - (1 - theta) * dt * lap.apply(x) + source
             x = self._linear_solve(lhs, rhs, x, context, step * dt).x
-        return x.unsqueeze(1).to(u.dtype)
+        out = x.unsqueeze(1).to(u.dtype)
+        self._last = (weakref.ref(out), kappa, kvar)
+        return out
+
+    def _continues(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> bool:
+        """Whether ``u`` is the state the previous ``advance`` returned, for the same float64
+        parameters: its stiff modes are then already damped, and Crank–Nicolson (factor of
+        modulus < 1 for any step) keeps them so, so no new start-up is needed."""
+        if self._last is None:
+            return False
+        ref, k0, v0 = self._last
+        return (ref() is u and k0.shape == kappa.shape and k0.device == kappa.device
+                and bool(torch.equal(k0, kappa)) and bool(torch.equal(v0, kvar)))
 
     # -- helpers -------------------------------------------------------------------------------
     def kappa_field(self, x: Tensor, y: Tensor, kappa: Tensor, kappa_var: Tensor) -> Tensor:

@@ -58,6 +58,46 @@ def test_order_in_time(scheme, lo, hi):
     assert lo <= slope <= hi, (slope, errs)
 
 
+def test_order_in_time_through_solve_frames():
+    """Frames one step apart (each advance a single Crank–Nicolson step, the pattern of solve and
+    of the online loop u = advance(u, ...)) keep second order: the start-up runs once per
+    trajectory, not once per advance. Same case as above; slope in [1.8, 2.3]; repeated
+    advance of the returned state gives solve's frames exactly."""
+    dts, errs = [0.1, 0.05, 0.025], []
+    for dt in dts:
+        s = Heat2D(n=16, dt=dt, rtol=1e-13, omega=1.5)
+        u0 = eigenmode(s)
+        lam_h = 8 * 0.1 * math.sin(math.pi * s.h / 2) ** 2 / s.h**2
+        times = [dt * k for k in range(round(0.4 / dt) + 1)]
+        traj = s.solve(u0, constant(0.1), times)
+        errs.append(float((traj[:, -1] - u0 * math.exp(-lam_h * 0.4)).abs().max()))
+    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert 1.8 <= slope <= 2.3, (slope, errs)
+    u = u0
+    for k in range(1, len(times)):
+        u = s.advance(u, constant(0.1), times[k] - times[k - 1])
+        assert torch.equal(u, traj[:, k])
+
+
+@pytest.mark.parametrize("kappa", [10.0, 1000.0])
+def test_stiff_eigenmode_decays_with_default_dt(kappa):
+    """Crank–Nicolson at the default dt = h with kappa dt / h^2 >> 1: the eigenmode
+    sin(pi x) sin(pi y) (n = 15) must decay like exp(-2 pi^2 kappa t) instead of flipping sign
+    with an amplification near -1 (it kept |u| = 0.97 at kappa = 1000, t = 0.1, exact e^-1974).
+    Max error to the exact solution at t = 0.05, 0.1 below 1e-2 (kappa = 10: one step per
+    frame, lam dt ~ 10, so the step itself is too long for accuracy; CN alone left -0.66) and
+    1e-7 (kappa = 1000); u never drops below -1e-2 (the data is positive)."""
+    s = Heat2D(n=15, rtol=1e-12, omega=1.5)
+    u0 = eigenmode(s)
+    times = [0.0, 0.05, 0.1]
+    traj = s.solve(u0, constant(kappa), times)
+    for k, t in enumerate(times[1:], 1):
+        exact = u0 * math.exp(-2 * math.pi**2 * kappa * t)
+        err = float((traj[:, k] - exact).abs().max())
+        assert err < (1e-2 if kappa == 10 else 1e-7), (t, err)
+    assert float(traj.min()) > -1e-2
+
+
 def test_variable_kappa_operator_second_order():
     """Truncation error of the face-midpoint stencil for kappa = 0.05 (1 + 0.5 sin sin) and
     u = sin(pi x) sin(2 pi y) x: max |L_h u - (-div(kappa grad u))| has slope in [1.8, 2.3] over
@@ -129,26 +169,27 @@ class FakeTuner:
 
 
 def test_tuner_protocol_and_stats():
-    """One choose/observe pair per step; the tuner's omega is used; the context is
-    mean(kappa) theta dt / h^2; stats hold one entry per solve with the same iterations (and
+    """One choose/observe pair per linear solve; the tuner's omega is used; the context is
+    mean(kappa) theta dt / h^2 (the 4 backward-Euler start-up substeps: theta = 1, dt / 4;
+    then 3 Crank–Nicolson steps); stats hold one entry per solve with the same iterations (and
     converged flag) the tuner observed; reset_linear_stats empties them."""
     tuner = FakeTuner([1.1, 1.6])
     s = Heat2D(n=10, dt=0.05, tuner=tuner)
     u0, p = s.sample(3, seed=2, dtype=F64)
     s.advance(u0, p, 0.2)
-    assert len(s.linear_stats) == 4 == len(tuner.contexts) == len(tuner.observed)
+    assert len(s.linear_stats) == 7 == len(tuner.contexts) == len(tuner.observed)
     d = float(p["kappa"].mean()) * 0.5 * 0.05 / s.h**2
-    assert tuner.contexts == pytest.approx([d] * 4, rel=1e-12)
-    assert [r["omega"] for r in s.linear_stats] == [1.1, 1.6, 1.1, 1.6]
+    assert tuner.contexts == pytest.approx([d / 2] * 4 + [d] * 3, rel=1e-12)
+    assert [r["omega"] for r in s.linear_stats] == [1.1, 1.6, 1.1, 1.6, 1.1, 1.6, 1.1]
     assert [r["iterations"] for r in s.linear_stats] == tuner.observed
-    assert [r["converged"] for r in s.linear_stats] == tuner.converged == [True] * 4
+    assert [r["converged"] for r in s.linear_stats] == tuner.converged == [True] * 7
     for r in s.linear_stats:
         assert set(r) == {"omega", "iterations", "converged", "context", "residual"}
         assert r["converged"] and r["residual"] <= 1e-8 and r["iterations"] > 0
     # d ~ 0.15 here, where the optimal omega is ~1.04: 1.1 must beat 1.6 on every pair of
     # solves, which shows the tuner's omega is the one used
     its = tuner.observed
-    assert its[0] < its[1] and its[2] < its[3], its
+    assert its[0] < its[1] and its[2] < its[3] and its[4] < its[5], its
     s.reset_linear_stats()
     assert s.linear_stats == []
 
