@@ -15,7 +15,15 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Params, Solver, check_choice, check_positive, check_range, uniform
+from .base import (
+    Params,
+    Solver,
+    check_choice,
+    check_positive,
+    check_range,
+    seeded_generator,
+    uniform,
+)
 from .random_fields import gaussian_random_field, sine_sum
 from .spectral import check_n_points, equal_substeps, wavenumbers
 
@@ -57,7 +65,7 @@ class Advection1D(Solver):
         """``n`` initial states ``(n, 1, n_points)`` and ``{"beta": (n,)}``; β is drawn first,
         then the fields, from one CPU generator seeded with ``seed``."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         beta = uniform(gen, n, self.beta_range)
         if self.ic == "grf":
             u0 = gaussian_random_field(n, (self.n_points,), gen, sigma=25.0, tau=5.0, alpha=2.0,
@@ -70,7 +78,7 @@ class Advection1D(Solver):
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance ``u`` ``(B, 1, n_points)`` by ``duration``; same dtype/device as ``u``."""
-        self.check_inputs(u, params)
+        params = self.check_inputs(u, params)
         steps, h = equal_substeps(self.name, duration, self.dt or math.inf)
         if steps == 0:
             return u.clone()

@@ -63,6 +63,14 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed`` (a Python or numpy integer in
+    ``[0, 2**63)``), or a ValueError naming ``seed`` and its value."""
+    if not is_int(seed) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return torch.Generator().manual_seed(int(seed))
+
+
 def check_positive(name: str, value: float) -> float:
     """``value`` (a Python or numpy real, not a bool) as a float, or a ValueError saying a
     positive finite number was expected."""
@@ -122,8 +130,9 @@ class Solver(ABC):
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
         """Draw ``n`` initial states ``(n, C, *grid)`` and parameters ``{name: (n,)}``.
 
-        Deterministic for a given ``seed`` (drawn on the CPU, then moved to ``device``).
-        Implementations start with ``n = self.check_sample_args(n, dtype)``.
+        Deterministic for a given ``seed`` (an integer in ``[0, 2**63)``; drawn on the CPU,
+        then moved to ``device``). Implementations start with
+        ``n = self.check_sample_args(n, dtype)`` and draw from ``seeded_generator(seed)``.
         """
 
     @abstractmethod
@@ -175,9 +184,13 @@ class Solver(ABC):
         self.check_dtype(dtype)
         return int(n)
 
-    def check_inputs(self, u: Tensor, params: Params) -> None:
-        """Raise ValueError if ``u`` or ``params`` do not fit this solver (TypeError if ``u``
-        is no tensor)."""
+    def check_inputs(self, u: Tensor, params: Params) -> Params:
+        """``params`` with every value a tensor, or ValueError if ``u`` or ``params`` do not
+        fit this solver (TypeError if ``u`` is no tensor).
+
+        Values that are not tensors (lists, numpy arrays) become tensors of ``u``'s dtype, on
+        ``u``'s device: a float64 state given Python floats computes with them in float64, as
+        with float64 tensors (``torch.as_tensor`` alone would round them to float32)."""
         if not isinstance(u, Tensor):
             raise TypeError(f"{self.name}: state must be a torch.Tensor, got {type(u).__name__}")
         want = (self.channels, *self.shape)
@@ -195,8 +208,16 @@ class Solver(ABC):
                 [f"unknown parameter(s) {unknown}"] if unknown else [])
             raise ValueError(f"{self.name}: {' and '.join(what)}; "
                              f"expected exactly {list(self.param_names)} (param_names)")
+        out = {}
         for p in self.param_names:
-            v = torch.as_tensor(params[p])
+            v = params[p]
+            if not isinstance(v, Tensor):
+                try:
+                    v = torch.as_tensor(v, dtype=u.dtype, device=u.device)
+                except (TypeError, ValueError, RuntimeError):
+                    raise ValueError(f"{self.name}: parameter {p!r} must be a tensor or a "
+                                     f"sequence of numbers, got {v!r}") from None
+            out[p] = v
             if v.ndim != 1 or v.shape[0] != u.shape[0]:
                 raise ValueError(
                     f"{self.name}: parameter {p!r} must have shape ({u.shape[0]},), "
@@ -204,6 +225,7 @@ class Solver(ABC):
                 )
             if not torch.isfinite(v).all():
                 raise ValueError(f"{self.name}: parameter {p!r} has non-finite values")
+        return out
 
     def param(self, params: Params, name: str, like: Tensor) -> Tensor:
         """Parameter ``name`` as a tensor on ``like``'s device/dtype, shaped to broadcast
@@ -228,7 +250,7 @@ class Solver(ABC):
         For a steady solver (``steady = True``) ``times`` is ignored and one slice is returned.
         A ``u0`` that is non-finite or past ``blowup`` is a divergence at t = 0.
         """
-        self.check_inputs(u0, params)
+        params = self.check_inputs(u0, params)
         self.check_finite(u0, 0.0)
         if self.steady:
             out = self.advance(u0, params, 0.0)
@@ -237,6 +259,10 @@ class Solver(ABC):
         ts = [float(t) for t in torch.as_tensor(times, dtype=torch.float64).reshape(-1)]
         if not ts:
             raise ValueError(f"{self.name}: times must not be empty")
+        bad = [t for t in ts if not math.isfinite(t)]
+        if bad:
+            # NaN compares False both ways, so the order check below would let it through
+            raise ValueError(f"{self.name}: times must be finite, got {bad[0]} in {ts}")
         if ts[0] < 0 or any(b < a for a, b in zip(ts, ts[1:], strict=False)):
             raise ValueError(f"{self.name}: times must be >= 0 and non-decreasing, got {ts}")
         frames, u, t = [], u0, 0.0

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Params, check_choice, check_positive, check_range, uniform
+from .base import Params, check_choice, check_positive, check_range, seeded_generator, uniform
 from .random_fields import gaussian_random_field, sine_sum
 from .spectral import (
     PseudoSpectral1D,
@@ -77,7 +77,7 @@ class Burgers1D(PseudoSpectral1D):
         """``n`` initial states ``(n, 1, n_points)`` and ``{"nu": (n,)}``; ν is drawn first,
         then the fields, from one CPU generator seeded with ``seed``."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
         if self.ic == "grf":
             u0 = gaussian_random_field(n, (self.n_points,), gen, sigma=25.0, tau=5.0, alpha=2.0,

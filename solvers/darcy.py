@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Params, Solver, check_positive, check_range, uniform
+from .base import Params, Solver, check_int, check_positive, check_range, seeded_generator, uniform
 from .heat import LinearSolveLog, linear_controls
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
 from .linear.tuners import Tuner
@@ -120,8 +120,7 @@ class Darcy2D(LinearSolveLog, Solver):
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"n must be an int >= 2, got {n!r}")
+        n = check_int("n", n, 2)
         self.n = n
         self.a_pos_range = check_range("a_pos_range", a_pos_range, positive=True)
         self.a_neg_range = check_range("a_neg_range", a_neg_range, positive=True)
@@ -139,7 +138,7 @@ class Darcy2D(LinearSolveLog, Solver):
         """``n`` states ``[a, 0]`` ``(n, 2, self.n, self.n)`` (``self.n``: the constructor's grid
         size) and ``{"a_pos", "a_neg"}`` each ``(n,)``."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         a_pos = uniform(gen, n, self.a_pos_range)
         a_neg = uniform(gen, n, self.a_neg_range)
         # only the sign of the field matters, so its amplitude is left at 1
@@ -154,7 +153,7 @@ class Darcy2D(LinearSolveLog, Solver):
     def advance(self, u: Tensor, params: Params, duration: float = 0.0) -> Tensor:
         """Solve for the pressure: ``[a, u_old]`` -> ``[a, u]`` ``(B, 2, n, n)``; ``u_old`` is the
         initial guess and ``duration`` is ignored (steady problem)."""
-        self.check_inputs(u, params)
+        params = self.check_inputs(u, params)
         # a NaN in a or in the initial guess would only show as a NaN residual after max_iter
         # sweeps (and a NaN a would pass for a non-positive one): report it as it stands
         self.check_finite(u, 0.0)

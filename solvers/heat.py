@@ -72,6 +72,7 @@ from .base import (
     check_int,
     check_positive,
     check_range,
+    seeded_generator,
     uniform,
 )
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
@@ -211,10 +212,8 @@ class Heat2D(LinearSolveLog, Solver):
         rtol: float = 1e-8,
         max_iter: int = 10000,
     ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"n must be an int >= 2, got {n!r}")
-        if isinstance(ic_modes, bool) or not isinstance(ic_modes, int) or ic_modes < 1:
-            raise ValueError(f"ic_modes must be a positive int, got {ic_modes!r}")
+        n = check_int("n", n, 2)
+        ic_modes = check_int("ic_modes", ic_modes, 1)
         self.n = n
         self.kappa_range = check_range("kappa_range", kappa_range, positive=True)
         self.kappa_var_range = check_range("kappa_var_range", kappa_var_range)
@@ -243,7 +242,7 @@ class Heat2D(LinearSolveLog, Solver):
         """``n`` initial fields ``(n, 1, self.n, self.n)`` (``self.n``: the constructor's grid
         size) and ``{"kappa", "kappa_var"}`` each ``(n,)``."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         kappa = uniform(gen, n, self.kappa_range)
         kappa_var = uniform(gen, n, self.kappa_var_range)
         m = torch.arange(1, self.ic_modes + 1, dtype=torch.float64)
@@ -259,7 +258,7 @@ class Heat2D(LinearSolveLog, Solver):
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance ``u`` ``(B, 1, n, n)`` by ``duration`` with equal implicit steps."""
-        self.check_inputs(u, params)
+        params = self.check_inputs(u, params)
         duration = float(duration)
         if duration < 0 or not math.isfinite(duration):
             raise ValueError(f"{self.name}: duration must be finite and >= 0, got {duration}")

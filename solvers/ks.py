@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Params, check_choice, check_positive, check_range, uniform
+from .base import Params, check_choice, check_positive, check_range, seeded_generator, uniform
 from .random_fields import gaussian_random_field, sine_sum
 from .spectral import (
     PseudoSpectral1D,
@@ -79,7 +79,7 @@ class KS1D(PseudoSpectral1D):
         """``n`` initial states ``(n, 1, n_points)`` and ``{"nu": (n,)}``; ν is drawn first,
         then the fields, from one CPU generator seeded with ``seed``."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
         if self.ic == "grf":
             tau = 2 * math.pi * _GRF_MODE / self.length

@@ -34,8 +34,11 @@ from .base import (
     Solver,
     SolverDivergedError,
     check_choice,
+    check_int,
     check_positive,
     check_range,
+    is_int,
+    seeded_generator,
     uniform,
 )
 from .random_fields import gaussian_random_field, sine_sum
@@ -126,8 +129,9 @@ class NavierStokes2D(Solver):
         recheck: int = 50,
         channels: int = 1,
     ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 8 or n % 2:
+        if not is_int(n) or n < 8 or n % 2:
             raise ValueError(f"n must be an even int >= 8, got {n!r}")
+        n = int(n)
         if channels != 1:
             raise ValueError(f"channels must be 1 (vorticity), got {channels!r}")
         self.n = n
@@ -137,9 +141,7 @@ class NavierStokes2D(Solver):
         self.dt = None if dt is None else check_positive("dt", dt)
         self.cfl = check_positive("cfl", cfl)
         self.dt_max = check_positive("dt_max", dt_max)
-        if isinstance(recheck, bool) or not isinstance(recheck, int) or recheck < 1:
-            raise ValueError(f"recheck must be a positive int, got {recheck!r}")
-        self.recheck = recheck
+        self.recheck = check_int("recheck", recheck, 1)
         self.channels = channels
         coord = torch.arange(n, dtype=torch.float64) / n
         self.grid = (coord, coord.clone())
@@ -151,7 +153,7 @@ class NavierStokes2D(Solver):
         """``n`` vorticity fields ``(n, 1, self.n, self.n)`` (``self.n``: the constructor's grid
         size) and ``{"nu": (n,)}``, deterministic per seed."""
         n = self.check_sample_args(n, dtype)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeded_generator(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
         if self.ic == "grf":
             w = gaussian_random_field(n, (self.n, self.n), gen, sigma=7**1.5, tau=7.0, alpha=2.5)
@@ -162,7 +164,7 @@ class NavierStokes2D(Solver):
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance vorticity ``u`` ``(B, 1, n, n)`` by ``duration``; same dtype and device."""
-        self.check_inputs(u, params)
+        params = self.check_inputs(u, params)
         duration = float(duration)
         if duration < 0 or not math.isfinite(duration):
             raise ValueError(f"{self.name}: duration must be finite and >= 0, got {duration}")

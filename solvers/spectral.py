@@ -26,15 +26,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import Params, Solver
+from .base import Params, Solver, is_int
 
 
 def check_n_points(name: str, value: int) -> int:
-    """An FFT grid size: an even integer >= 8 (even so the rFFT has a Nyquist mode and the 2/3
-    rule leaves a usable band), else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 8 or value % 2:
+    """An FFT grid size as an int: an even integer >= 8, Python or numpy (even so the rFFT has
+    a Nyquist mode and the 2/3 rule leaves a usable band), else ValueError."""
+    if not is_int(value) or value < 8 or value % 2:
         raise ValueError(f"{name} must be an even integer >= 8, got {value!r}")
-    return value
+    return int(value)
 
 
 def wavenumbers(n: int, length: float, real: bool = False, dtype: torch.dtype = torch.float64,
@@ -323,7 +323,7 @@ class PseudoSpectral1D(Solver):
         A state that is already non-finite or past ``blowup`` is returned unchanged, for
         ``solve``'s divergence check to report.
         """
-        self.check_inputs(u, params)
+        params = self.check_inputs(u, params)
         p64 = {k: torch.as_tensor(params[k]).detach().to("cpu", torch.float64)
                for k in self.param_names}
         self.check_params(p64)

@@ -103,6 +103,62 @@ def test_nonfinite_initial_state_is_a_divergence_at_t0(name):
     assert getattr(solver, "linear_stats", []) == []
 
 
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_nonfinite_times_are_refused(name):
+    """times = [0, nan, 0.02] used to return a frame equal to u0 at the NaN (NaN compares
+    False with every time, so the order check let it pass): now a ValueError naming it."""
+    solver = make_solver(name, **SMALL[name])
+    if solver.steady:
+        pytest.skip("a steady solver ignores times")
+    u, params = solver.sample(2, seed=0, dtype=torch.float64)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match=rf"{name}: times must be finite, got {bad}"):
+            solver.solve(u, params, [0.0, bad, 0.02])
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_parameters_given_as_lists_follow_the_state_dtype(name):
+    """Python floats (a list) as parameters of a float64 state give exactly the result of
+    float64 tensors; they used to become float32 first (burgers1d: 4.9e-10 apart). A fresh
+    solver per run, so a learning SOR tuner has the same history."""
+    u, params = make_solver(name, **SMALL[name]).sample(2, seed=0, dtype=torch.float64)
+    params = {k: v + 1e-9 * (1 + torch.arange(2, dtype=v.dtype)) for k, v in params.items()}
+    as_lists = {k: v.tolist() for k, v in params.items()}
+    want = make_solver(name, **SMALL[name]).solve(u, params, [0.0, 0.02])
+    got = make_solver(name, **SMALL[name]).solve(u, as_lists, [0.0, 0.02])
+    assert torch.equal(got, want)
+    with pytest.raises(ValueError, match=r"parameter .* must be a tensor or a sequence"):
+        make_solver(name, **SMALL[name]).solve(u, {k: ["x", "y"] for k in params}, [0.02])
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_seed_is_checked_and_numpy_integers_accepted(name):
+    """seed: a Python or numpy integer in [0, 2**63). np.int64(3) used to raise TypeError
+    from torch, 2**64 an OverflowError, 1.5 a RuntimeError, none naming seed."""
+    solver = make_solver(name, **SMALL[name])
+    u, p = solver.sample(2, seed=np.int64(3))
+    u3, p3 = solver.sample(2, seed=3)
+    assert torch.equal(u, u3) and all(torch.equal(p[k], p3[k]) for k in p)
+    for bad in (-1, 2**63, 2**64, 1.5, True, "3", None):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*63\), got"):
+            solver.sample(2, seed=bad)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_numpy_integer_sizes_are_accepted(name):
+    """Grid sizes (and NS's recheck, heat's ic_modes) given as numpy integers are accepted and
+    stored as Python ints (settings() go to JSON); check_n_points and the n checks used
+    isinstance(int) and refused np.int64(64) with a message that looked like a contradiction."""
+    sizes = {k: np.int64(v) for k, v in SMALL[name].items()}
+    if name == "navier_stokes2d":
+        sizes["recheck"] = np.int64(7)
+    if name == "heat2d":
+        sizes["ic_modes"] = np.int64(3)
+    settings = make_solver(name, **sizes).settings()
+    for k, v in sizes.items():
+        assert settings[k] == v and type(settings[k]) is int, k
+
+
 class _FailsLater(Solver):
     """Raises from its second ``advance`` call, a quarter of the way through it."""
 
