@@ -78,6 +78,23 @@ def test_auto_step_on_the_attractor():
     assert (traj[:, -1].mean(dim=-1) - u0.mean(dim=-1)).abs().max() < 1e-3
 
 
+def test_long_advance_rechecks_the_automatic_step():
+    """From a small state (0.05 x the sines IC, n = 512, L = 64) the chaos develops within one
+    advance of t = 30: the step, picked at 0.25 for the small start, must shrink as max|u|
+    grows. One advance is within 2e-4 of a dt = 0.05 run and within 1e-4 of 30 frames one
+    time unit apart (each re-picking the step); the step picked once at the start was 9.7e-4
+    and 9.4e-4 off."""
+    s = KS1D(n_points=512)
+    u0, p = s.sample(2, seed=1, dtype=torch.float64)
+    u0 = 0.05 * u0
+    ref = KS1D(n_points=512, dt=0.05).advance(u0, p, 30.0)
+    one = s.advance(u0, p, 30.0)
+    frames = s.solve(u0, p, torch.linspace(0, 30, 31))[:, -1]
+    assert float(ref.abs().max()) > 2  # on the attractor by then
+    assert float((one - ref).abs().max()) < 2e-4
+    assert float((one - frames).abs().max()) < 1e-4
+
+
 def test_sample_deterministic_grf_variance_and_shapes():
     """sample: same seed -> identical, other seed -> different, ν in nu_range; the "grf" field
     has unit pointwise variance within 10% (300 samples); solve shape (n, T, 1, nx)."""
