@@ -49,8 +49,9 @@ is used: ``tuner="fixed"`` with the ``omega`` of every solve, or the tuner with 
 Every solve is logged in ``linear_stats``.
 
 A solve that does not reach ``rtol`` within ``max_iter`` sweeps is logged with
-``converged=False`` and the run goes on as long as every system's relative residual is at most
-``sqrt(rtol)`` (half the requested digits: a slow omega costs time, not a wrong sample);
+``converged=False``, warned about (a RuntimeWarning) and the run goes on as long as every
+system's relative residual is at most ``sqrt(rtol)`` (half the requested digits: a slow omega
+costs time, not a wrong sample);
 beyond that :class:`~.base.SolverDivergedError` names the first such sample and says to raise
 ``max_iter``, or that SOR diverged if the residual is not finite.
 """
@@ -59,6 +60,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 import weakref
 
 import torch
@@ -158,6 +160,14 @@ class LinearSolveLog:
                           f"max_iter={self.max_iter} sweeps with omega={omega:.4g}; raise "
                           f"max_iter")
             raise SolverDivergedError(self.name, i, time, reason)
+        if not converged:
+            # accepted, but the user asked for more digits than were reached; the message holds
+            # no per-solve numbers, so Python's warning filter shows it once, not per solve
+            warnings.warn(f"{self.name}: a linear solve stopped after max_iter={self.max_iter} "
+                          f"sweeps above rtol={self.rtol:g} (accepted: within sqrt(rtol); "
+                          f"linear_stats has the residuals); raise max_iter, or raise rtol if "
+                          f"it is below what the dtype and grid can reach",
+                          RuntimeWarning, stacklevel=3)
         return res
 
 

@@ -197,10 +197,14 @@ def test_tuner_protocol_and_stats():
 def test_unconverged_solve_policy():
     """Not reaching rtol = 1e-8 within max_iter: logged converged=False with
     iterations=max_iter and the run continues while the residual is <= sqrt(rtol) = 1e-4
-    (max_iter = 14, omega = 1); far from it (max_iter = 2) is a SolverDivergedError."""
+    (max_iter = 14, omega = 1), with a RuntimeWarning saying what to raise (it went on
+    silently: an unreachable rtol ran all max_iter sweeps of every solve unnoticed); far from it
+    (max_iter = 2) is a SolverDivergedError."""
     s = Heat2D(n=16, max_iter=14, omega=1.0, rtol=1e-8, tuner="fixed")
     u0, p = s.sample(2, seed=0, dtype=F64)
-    u = s.advance(u0, p, 0.1)
+    with pytest.warns(RuntimeWarning, match=r"heat2d: a linear solve stopped after max_iter=14 "
+                                            r"sweeps above rtol=1e-08 .*raise max_iter"):
+        u = s.advance(u0, p, 0.1)
     assert torch.isfinite(u).all()
     first = s.linear_stats[0]
     assert not first["converged"] and first["iterations"] == 14
