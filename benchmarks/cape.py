@@ -17,7 +17,7 @@ Burgers is solved on 512 points and subsampled (the stored field agrees with a 1
 to ~1e-5); advection is exact. 21 frames on t in [0, 1] (dt = 0.05); the models step one frame
 at a time.
 
-Why: issue 4, requirement 7. CAPE should let a model adapt to unseen parameters better than
+Why: CAPE should let a model adapt to unseen parameters better than
 feeding the parameter as an input channel.
 
 Models, at matched parameter counts (printed; within 5 %):

@@ -26,8 +26,8 @@ Parts:
    the best constant ``n`` in ``u = (1 - ‖x‖²) n`` and the first-order Taylor expansion of
    the exact solution about 0 (in high d the points crowd at the sphere, where the solution is
    nearly ``(1 - ‖x‖²)(a + b·x)``).
-3. target: sdgd at d = --target-dim for --target-budget seconds (the issue: rel L2 <= 1e-2 at
-   d = 10,000 within 30 minutes), evaluated every --eval-every seconds; time to the target
+3. target: sdgd at d = --target-dim for --target-budget seconds (our target: rel L2 <= 1e-2
+   at d = 10,000 within 30 minutes), evaluated every --eval-every seconds; time to the target
    and the final error. By default two runs: the paper's setting, and with the output bias
    first fitted to the PDE residual (``PINNModule.init_output_bias``: the network's output
    u*/(1 - ‖x‖²) is of size about √d while a fresh network outputs O(1); the fit uses the
@@ -276,7 +276,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             "     and d in --dims, each in a fresh process;\n"
             "  2. budget: relative L2 error after --budget seconds of training, sdgd vs full,\n"
             "     for d in --budget-dims;\n"
-            "  3. target: sdgd at d = --target-dim for --target-budget seconds (the issue:\n"
+            "  3. target: sdgd at d = --target-dim for --target-budget seconds (our target:\n"
             "     rel L2 <= 1e-2 at d = 10,000 within 30 minutes).\n"
             "Reference: the full Laplacian (method 'full'), measured in the same run; the\n"
             "best constant and a first-order Taylor expansion of the solution give context\n"

@@ -17,7 +17,7 @@ Printed: total iterations, ratio to the best fixed omega and to the oracle, and 
 implied by the measured seconds per sweep; then the same ratios over the first 1000, 2000,
 5000, ... systems (each against the best fixed omega and the oracle of that prefix). A bandit's
 regret grows like sqrt(N) while the total grows like N, so its ratio to the best fixed omega
-falls as the sequence gets longer. Targets (issue): TsallisINF within 10% of the best fixed
+falls as the sequence gets longer. Our targets: TsallisINF within 10% of the best fixed
 omega; ChebCB within 10% of the oracle.
 
 A solve that does not reach ``--rtol`` within ``--max-iter`` sweeps counts as ``--max-iter``
@@ -233,8 +233,8 @@ def main(argv=None) -> int:
             "systems; --json writes them, --cache saves or replays the table.\n"
             "Runtime: about 3 minutes of solves per 1000 systems on one core (the default is\n"
             "1000); replaying a --cache table takes no solves."),
-        epilog="For the issue's targets: --systems 10000 --cache table.npz. See the module\n"
-               "docstring for measured figures.",
+        epilog="Full-length run: --systems 10000 --cache table.npz. See the module docstring\n"
+               "for the targets and measured figures.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--systems", type=int, default=1000,
                     help="linear systems in the sequence (default: %(default)s)")

@@ -1,4 +1,4 @@
-"""Online-training stream benchmarks (issue 5, requirement 7).
+"""Online-training stream benchmarks: throughput, trainer idle time, online vs offline error.
 
 Part (a), end-to-end throughput: how close does our transport (``StreamClient`` on solver
 ranks -> ``Receiver`` thread -> training buffer on the trainer rank) come to what MPI itself
@@ -968,7 +968,7 @@ def _launch(part: str, n_solvers: int, argv: list[str], args) -> dict:
 def parse_args(argv: list[str] | None):
     ap = argparse.ArgumentParser(
         description=(
-            "Online-training stream benchmarks (issue 5, requirement 7), in three parts:\n"
+            "Online-training stream benchmarks, in three parts:\n"
             "  (a) end-to-end MB/s of our sample stream (StreamClient on solver ranks ->\n"
             "      Receiver thread -> training buffer) vs raw mpi4py Send/Recv of the same\n"
             "      payloads between the same ranks, interleaved in the same MPI job, per\n"

@@ -8,7 +8,7 @@ the overhead was 7-14 %), CSV + TensorBoard loggers, the default
 same training work and nothing else: the same ``pdesurrogate.models.FNO`` built from the config's
 arguments, the same dataset file, split, normalisation, ``OneStepPairs`` items and DataLoader
 (batch size, shuffling, no workers), the same residual relative-L2 loss in normalised space, the
-same AdamW and per-step cosine schedule, the same number of epochs. Issue 4, requirement 8:
+same AdamW and per-step cosine schedule, the same number of epochs. Our target:
 the overhead ``1 - fit / bare`` should be at most 5 %.
 
 How: data is Burgers (``configs/data/burgers1d.yaml``: GRF initial conditions, ν in

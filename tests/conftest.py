@@ -1,10 +1,33 @@
 """Shared test settings."""
 
 import os
+from pathlib import Path
 
+import pytest
 import torch
 
 # Tests use tiny tensors: one intra-op thread avoids oversubscribing the 2 CPU cores (a busy
 # second thread made small ops ~100x slower on a shared machine). PDESURROGATE_TEST_THREADS
 # overrides.
 torch.set_num_threads(int(os.environ.get("PDESURROGATE_TEST_THREADS", "1")))
+
+
+def _checkout_files() -> set[str]:
+    """The checkout's top-level entries and everything under ``runs/``: what a test that forgot
+    ``default_root_dir`` or ``--out`` would leave behind."""
+    seen = {name for name in os.listdir(ROOT) if name not in TRANSIENT}
+    for folder, _, files in os.walk(ROOT / "runs"):
+        seen.update(os.path.join(folder, f) for f in files)
+    return seen
+
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSIENT = {".pytest_cache", ".ruff_cache", "__pycache__", ".git"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tests_write_nothing_into_the_checkout():
+    before = _checkout_files()
+    yield
+    added = sorted(_checkout_files() - before)
+    assert not added, f"tests wrote into the checkout (use tmp_path): {added[:10]}"

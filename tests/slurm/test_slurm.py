@@ -28,7 +28,6 @@ release it at once with `scontrol update jobid=... StartTime=now`.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -58,11 +57,6 @@ ONLINE_CONFIG = HERE / "online_tiny.yaml"
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
          "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
 JOB_TIMEOUT = float(os.environ.get("PDESURROGATE_SLURM_JOB_TIMEOUT", "420"))
-
-# `pdesurrogate online` (issue 5) may not be installed yet: then the online jobs are not
-# submitted and their tests skip
-HAVE_ONLINE = importlib.util.find_spec("pdesurrogate.online") is not None
-needs_online = pytest.mark.skipif(not HAVE_ONLINE, reason="no `pdesurrogate online` here yet")
 
 # the tiny dataset: Burgers, 64 points, 24 trajectories of 11 saved times
 SAMPLES, N_TIMES, BATCH = 24, 11, 16
@@ -236,8 +230,6 @@ def jobs(cluster, work) -> dict[str, Job]:
     # what --signal=USR1@T does before the time limit: SIGUSR1 to the job steps' processes
     job.trigger(work / job.name / first_epoch, ["scancel", "--signal=USR1", job.id],
                 "SIGUSR1 to the job steps after the first epoch")
-    if not HAVE_ONLINE:
-        return j
     j["online_mpiexec"] = Job(cluster, work, "online.sbatch",
                               [ONLINE_CONFIG, "--simulations", str(SIMS)],
                               ["--nodes=2", "--ntasks=3", "--overcommit"], name="online_mpiexec",
@@ -347,7 +339,6 @@ def test_train_usr1_saves_hpc_checkpoint_requeues_and_resumes(work, jobs):
     _check_resumed_fit(job, info, work / job.name, EPOCHS_REQUEUE, work)
 
 
-@needs_online
 @pytest.mark.parametrize("name, lines", [
     ("online_usr1", ["launch: heterogeneous job, srun --het-group=0,1",
                      "1 trainer + 1 solver ranks", "got SIGUSR1", "requeueing job",
@@ -421,7 +412,6 @@ def _check_online(run_dir: Path, sims: int) -> dict:
     return s
 
 
-@needs_online
 def test_online_mpiexec_fallback(jobs, work):
     job = jobs["online_mpiexec"]
     info = job.wait()

@@ -89,8 +89,10 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
                  "--trainer.default_root_dir", str(tmp_path), *quiet]) == 0
     (ckpt,) = tmp_path.rglob("last.ckpt")
     capsys.readouterr()
+    # default_root_dir: the plain config's runs/fno_burgers is in the checkout
     rc = main(["test", "--config", cfg, "--data.init_args.path", str(data),
-               "--ckpt_path", str(ckpt), *quiet])
+               "--ckpt_path", str(ckpt), "--trainer.default_root_dir", str(tmp_path / "plain"),
+               *quiet])
     err = capsys.readouterr().err
     saved = ckpt.parent.parent / "config.yaml"
     # Lightning's own hint where Slurm is installed ("The `srun` command is available") aside
