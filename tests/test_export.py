@@ -115,7 +115,7 @@ def test_safetensors_header_length_0x80_loads(exported):
 def test_export_reads_its_weights_back(exported, tmp_path, monkeypatch):
     """export checks the written model.safetensors as load reads it: a file that load would
     refuse is never put in place."""
-    import pdesurrogate.export as ex
+    import pdesurrogate.export_files as ex
 
     m, _ = exported
 

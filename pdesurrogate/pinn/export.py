@@ -20,6 +20,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from pdesurrogate.export_files import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    check_tensors,
+    package_version,
+    read_checkpoint,
+    read_weights,
+    write_export,
+)
+
 from .mlp import PINNMLP
 from .problems import build_problem
 
@@ -32,13 +43,6 @@ NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
 _CHUNK_ELEMENTS = 1 << 22
 # |x| up to 1 + this counts as inside the ball (float32 rounding of points on the sphere)
 _BALL_TOL = 1e-5
-
-
-def _read_checkpoint(path: Path) -> dict:
-    # the general exporter's reader: one line naming the file and what it holds instead
-    from pdesurrogate.export import read_checkpoint
-
-    return read_checkpoint(path)
 
 
 def is_pinn_hparams(hp) -> bool:
@@ -54,7 +58,7 @@ def is_pinn_source(source) -> bool:
     if not isinstance(source, (str, os.PathLike)) or not os.path.isfile(source):
         return False
     try:
-        ckpt = _read_checkpoint(Path(source))
+        ckpt = read_checkpoint(Path(source))
     except ValueError:
         return False  # not ours: the general exporter reports what is wrong with it
     return is_pinn_hparams(ckpt.get("hyper_parameters"))
@@ -66,7 +70,7 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
     if isinstance(source, PINNModule):
         hp, state = dict(source.hparams), source.state_dict()
     else:
-        ckpt = _read_checkpoint(Path(source))
+        ckpt = read_checkpoint(Path(source))
         hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
         if not is_pinn_hparams(hp):
             raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
@@ -89,20 +93,18 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
         outdir: the directory to create (written under a temporary name, then renamed).
         overwrite: replace an existing ``outdir``.
     """
-    from pdesurrogate.export import FORMAT_VERSION, _version, write_export
 
     out = Path(outdir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
                               "replace it")
     parts, state = _config_and_tensors(source)
-    config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": _version(),
+    config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": package_version(),
               "kind": KIND, **parts}
     return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config))
 
 
 def _check_config(cfg, where: str) -> None:
-    from pdesurrogate.export import FORMAT_VERSION
 
     if not isinstance(cfg, dict):
         raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
@@ -129,7 +131,6 @@ def load_pinn(outdir: str | os.PathLike, config: dict | None = None,
     Raises ValueError naming the file for bad keys or values, a pickle or non-safetensors
     weights file, and missing / unexpected / wrongly shaped tensors.
     """
-    from pdesurrogate.export import CONFIG_NAME, WEIGHTS_NAME, _check_tensors, _read_weights
 
     d = Path(outdir)
     cfg_path = d / CONFIG_NAME
@@ -149,8 +150,8 @@ def load_pinn(outdir: str | os.PathLike, config: dict | None = None,
     holder = nn.Module()
     holder.net, holder.problem = net, problem
     w_path = d / WEIGHTS_NAME
-    tensors = _read_weights(w_path)
-    _check_tensors(holder, tensors, w_path)
+    tensors = read_weights(w_path)
+    check_tensors(holder, tensors, w_path)
     holder.load_state_dict(tensors, strict=True)
     return PINNSurrogate(net, problem, config).to(device)
 
