@@ -20,8 +20,8 @@ A batch raising :class:`~pdesurrogate.solvers.base.SolverDivergedError` is redra
 file appears under ``path``.
 
 Progress: a rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) one plain line
-on stderr with samples done, rate and time left, at most every :data:`PLAIN_PROGRESS_S` seconds
-(at the end of a batch) and once at the end.
+on stderr with samples done, rate and time left, every 10 s at most (at the end of a batch) and
+once at the end (:mod:`.progress`).
 
 Caveat: solvers whose output depends on history (e.g. a bandit ``tuner`` choosing SOR factors
 from past solves) are deterministic per process, not across different ``workers`` counts;
@@ -49,9 +49,8 @@ import torch
 
 from ..solvers.base import Solver, SolverDivergedError
 from .ourformat import DatasetWriter, default_grid_names
+from .progress import progress_bar
 
-# a plain progress line (stderr not a terminal) at most this often, in seconds
-PLAIN_PROGRESS_S = 10.0
 # seeds are stored as int64 (file attr and per-sample variable)
 SEED_LIMIT = 2**63
 
@@ -300,7 +299,7 @@ def generate_dataset(
         workers: processes (default :func:`available_cpus`: the CPUs this process may run on,
             e.g. its Slurm allocation); ``1`` solves in this process.
         progress: show progress on stderr (a rich bar on a terminal, else a plain line at most
-            every :data:`PLAIN_PROGRESS_S` seconds).
+            every 10 s: :mod:`.progress`).
         max_retries: redraws allowed per diverging batch.
         attrs: extra global attributes for the file.
         mp_context: multiprocessing start method (default ``"fork"`` where available, which
@@ -367,7 +366,7 @@ def generate_dataset(
             attrs={"batch_size": batch_size, "n_batches": n_batches, **dict(attrs or {})},
             solver_settings=solver.settings(), seed=seed, param_units="1", overwrite=overwrite,
         ))
-        bar = stack.enter_context(_progress_bar(progress, solver.name, samples))
+        bar = stack.enter_context(progress_bar(progress, f"generating {solver.name}", samples))
 
         def store(res: dict) -> None:
             nonlocal retries
@@ -413,91 +412,3 @@ def _run_pool(pool: ProcessPoolExecutor, tasks: Iterable[tuple], workers: int, s
             store(pending.popleft().result())
     while pending:
         store(pending.popleft().result())
-
-
-class _progress_bar:
-    """``with _progress_bar(on, name, total) as advance: advance(k)``: progress on stderr when
-    ``on``, a rich bar on a terminal (or in Jupyter), else :class:`_PlainProgress` lines."""
-
-    def __init__(self, on: bool, name: str, total: int):
-        self.on, self.name, self.total = on, name, total
-        self._bar = None
-        self._plain = None
-
-    def __enter__(self):
-        if not self.on:
-            return lambda k: None
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not (console.is_terminal or console.is_jupyter):
-            # a live bar draws nothing into a file: sbatch logs would show no progress
-            self._plain = _PlainProgress(f"generating {self.name}", self.total)
-            return self._plain.advance
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                             console=console)
-        self._bar.start()
-        task = self._bar.add_task(f"generating {self.name}", total=self.total)
-        return lambda k: self._bar.advance(task, k)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        if self._plain is not None and exc_type is None:
-            self._plain.finish()
-
-
-class _PlainProgress:
-    """Progress as plain lines on stderr, for logs: ``advance(k)`` after each batch prints
-    ``<what>: done/total samples (p %), r samples/s, elapsed h:mm:ss, about h:mm:ss left`` when
-    ``every`` seconds (:data:`PLAIN_PROGRESS_S`) have passed since the last line; ``finish()``
-    prints the last one. ``clock`` returns seconds (monotonic)."""
-
-    def __init__(self, what: str, total: int, every: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, stream=None):
-        self.what, self.total, self.clock = what, total, clock
-        self.every = PLAIN_PROGRESS_S if every is None else every
-        self.stream = stream
-        self.done = 0
-        self.start = self.last = clock()
-        self._printed_at = -1
-
-    def advance(self, k: int) -> None:
-        self.done += k
-        now = self.clock()
-        if now - self.last >= self.every:
-            self._print(now)
-
-    def finish(self) -> None:
-        if self._printed_at != self.done:
-            self._print(self.clock())
-
-    def _print(self, now: float) -> None:
-        self.last, self._printed_at = now, self.done
-        elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else float("nan")
-        line = (f"{self.what}: {self.done}/{self.total} samples "
-                f"({100 * self.done / max(self.total, 1):.0f} %), {rate:.3g} samples/s, "
-                f"elapsed {_hms(elapsed)}")
-        if self.done < self.total:
-            left = (self.total - self.done) / rate if rate > 0 else float("nan")
-            line += f", about {_hms(left)} left"
-        print(line, file=self.stream or sys.stderr, flush=True)
-
-
-def _hms(seconds: float) -> str:
-    """``h:mm:ss`` (``?`` when not finite)."""
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

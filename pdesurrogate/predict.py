@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
+from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.export import Surrogate, load
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -140,14 +141,16 @@ def _tmp_name(path: Path) -> Path:
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
                  samples: int | None = None, batch_size: int = 64, plot: str | None = None,
                  device: str = "cpu", overwrite: bool = False,
-                 lead_time: float | None = None) -> PredictReport:
+                 lead_time: float | None = None, progress: bool = True) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
     to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing;
     existing files there are replaced only with ``overwrite``. ``lead_time``: for models
     conditioned on one (scOT), the time of one rollout step (default: the trained ``dt``), so
-    a file saved at another spacing can be rolled out at that spacing.
+    a file saved at another spacing can be rolled out at that spacing. ``progress``: show the
+    trajectories done on stderr when there is more than one batch (a rich bar on a terminal,
+    else a plain line every 10 s).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
@@ -180,14 +183,15 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     data = open_dataset(input_path)
     try:
         return _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                        batch_size, plot, lead_time)
+                        batch_size, plot, lead_time, progress)
     finally:
         data.close()
 
 
 def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
              steps: int | None, samples: int | None, batch_size: int,
-             plot: str | None, lead_time: float | None = None) -> PredictReport:
+             plot: str | None, lead_time: float | None = None,
+             progress: bool = True) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -248,7 +252,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                    "frame_stride": stride,
                    **({} if dt is None else {"model_step": float(dt)})},
         )
-        with writer:
+        bar = progress_bar(progress and n_use > batch_size, f"predicting {n_use} rollouts",
+                           n_use)
+        with writer, bar as advance:
             for start in range(0, n_use, batch_size):
                 stop = min(start + batch_size, n_use)
                 u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
@@ -266,6 +272,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     err_den += stop - start
                 if start == 0:
                     first = pred[:1]
+                advance(stop - start)
             rel = err_num / max(err_den, 1) if has_truth else None
             if rel is not None:
                 # the error travels with the rollout, not only in what the command prints

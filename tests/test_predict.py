@@ -203,3 +203,18 @@ def test_lead_time_steps_a_scot_model_at_the_files_spacing(tmp_path, model):
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="--lead-time must be a finite number > 0"):
             predict_file(scot, str(path), str(tmp_path / "d.nc"), lead_time=bad)
+
+
+def test_progress_in_batches_and_quiet_in_one(model, tmp_path, capsys):
+    """More than one batch: the trajectories done are shown on stderr (a plain line when stderr
+    is not a terminal, as under pytest or in a Slurm log), and the rollout is the same as in
+    one batch; one batch, or progress=False: nothing."""
+    data = _write(tmp_path / "d.nc", np.arange(5) * 0.2)
+    rep = predict_file(model, data, str(tmp_path / "a.nc"), batch_size=2)
+    err = capsys.readouterr().err
+    assert f"predicting {N} rollouts: {N}/{N} samples (100 %)" in err, err
+    one = predict_file(model, data, str(tmp_path / "b.nc"), batch_size=N)
+    quiet = predict_file(model, data, str(tmp_path / "c.nc"), batch_size=2, progress=False)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_allclose(rep.rel_l2, one.rel_l2, rtol=1e-6)
+    np.testing.assert_allclose(quiet.rel_l2, one.rel_l2, rtol=1e-6)

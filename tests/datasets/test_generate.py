@@ -423,11 +423,11 @@ def test_plain_progress_every_ten_seconds_at_most():
     the 4th and 8th), with rate and time left; finish() adds the final line."""
     import io
 
-    from pdesurrogate.datasets.generate import _PlainProgress
+    from pdesurrogate.datasets.progress import PlainProgress
 
     now = [100.0]
     stream = io.StringIO()
-    bar = _PlainProgress("generating toy", 30, clock=lambda: now[0], stream=stream)
+    bar = PlainProgress("generating toy", 30, clock=lambda: now[0], stream=stream)
     for _ in range(9):
         now[0] += 3.0
         bar.advance(2)

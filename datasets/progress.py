@@ -1,0 +1,105 @@
+"""Progress of long work over samples on stderr (``generate``, ``predict``).
+
+A rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) one plain line with
+samples done, rate and time left, at most every :data:`PLAIN_PROGRESS_S` seconds (when a batch
+finishes) and once at the end: a live bar draws nothing into a file.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+
+# a plain progress line (stderr not a terminal) at most this often, in seconds
+PLAIN_PROGRESS_S = 10.0
+
+
+class progress_bar:
+    """``with progress_bar(on, what, total) as advance: advance(k)``: progress of ``total``
+    samples on stderr when ``on``, a rich bar on a terminal (or in Jupyter), else
+    :class:`PlainProgress` lines."""
+
+    def __init__(self, on: bool, what: str, total: int):
+        self.on, self.what, self.total = on, what, total
+        self._bar = None
+        self._plain = None
+
+    def __enter__(self):
+        if not self.on:
+            return lambda k: None
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not (console.is_terminal or console.is_jupyter):
+            # a live bar draws nothing into a file: sbatch logs would show no progress
+            self._plain = PlainProgress(self.what, self.total)
+            return self._plain.advance
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                             console=console)
+        self._bar.start()
+        task = self._bar.add_task(self.what, total=self.total)
+        return lambda k: self._bar.advance(task, k)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        if self._plain is not None and exc_type is None:
+            self._plain.finish()
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for logs: ``advance(k)`` after each batch prints
+    ``<what>: done/total samples (p %), r samples/s, elapsed h:mm:ss, about h:mm:ss left`` when
+    ``every`` seconds (:data:`PLAIN_PROGRESS_S`) have passed since the last line; ``finish()``
+    prints the last one. ``clock`` returns seconds (monotonic)."""
+
+    def __init__(self, what: str, total: int, every: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, stream=None):
+        self.what, self.total, self.clock = what, total, clock
+        self.every = PLAIN_PROGRESS_S if every is None else every
+        self.stream = stream
+        self.done = 0
+        self.start = self.last = clock()
+        self._printed_at = -1
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        now = self.clock()
+        if now - self.last >= self.every:
+            self._print(now)
+
+    def finish(self) -> None:
+        if self._printed_at != self.done:
+            self._print(self.clock())
+
+    def _print(self, now: float) -> None:
+        self.last, self._printed_at = now, self.done
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else float("nan")
+        line = (f"{self.what}: {self.done}/{self.total} samples "
+                f"({100 * self.done / max(self.total, 1):.0f} %), {rate:.3g} samples/s, "
+                f"elapsed {_hms(elapsed)}")
+        if self.done < self.total:
+            left = (self.total - self.done) / rate if rate > 0 else float("nan")
+            line += f", about {_hms(left)} left"
+        print(line, file=self.stream or sys.stderr, flush=True)
+
+
+def _hms(seconds: float) -> str:
+    """``h:mm:ss`` (``?`` when not finite)."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
