@@ -252,7 +252,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True)]},
             save_config_kwargs={"overwrite": True},
             # a parse error reaches main() as an exception, which prints it without the usage
-            parser_kwargs={"exit_on_error": False, subcommand: {"exit_on_error": False}},
+            # (the formatter goes on the parent: jsonargparse gives it to the subcommand's)
+            parser_kwargs={"exit_on_error": False, "formatter_class": _raw_description(),
+                           subcommand: {"exit_on_error": False,
+                                        "description": _LIGHTNING_HELP[subcommand]}},
             args=[subcommand, *argv],
         )
     except RuntimeError as err:
@@ -260,6 +263,43 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             raise _checkpoint_mismatch(err, ckpt["path"], subcommand) from None
         raise
     return 0
+
+
+def _raw_description():
+    """jsonargparse's help formatter, keeping the description's line breaks (its examples)."""
+    from jsonargparse import DefaultHelpFormatter
+
+    class RawDescription(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
+        pass
+
+    return RawDescription
+
+
+_LIGHTNING_HELP = {
+    "fit": """\
+Train a LightningModule on a LightningDataModule from a YAML config (one per experiment in
+configs/fit/), e.g.
+
+  pdesurrogate fit --config configs/fit/fno_burgers.yaml
+  pdesurrogate fit --config configs/fit/fno_burgers.yaml --trainer.max_epochs 5 \\
+      --model.init_args.lr 3e-4 --trainer.devices 2 --trainer.strategy ddp
+
+Every constructor argument can be set in the file or overridden as --trainer.*,
+--model.init_args.*, --data.init_args.*; an unknown key is an error naming it.
+Logs (CSV, TensorBoard), the config as run and checkpoints (last.ckpt) go to
+<default_root_dir>/csv/version_N/; resume with --ckpt_path .../last.ckpt.
+Under Slurm (slurm/train.sbatch), SIGUSR1 before the time limit writes a checkpoint and
+requeues the job, which resumes from it.
+Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",
+    "test": """\
+Score a checkpoint on the test split of its data, e.g.
+
+  pdesurrogate test --config runs/fno_burgers/csv/version_0/config.yaml \\
+      --ckpt_path runs/fno_burgers/csv/version_0/checkpoints/last.ckpt
+
+Use the config.yaml that fit saved beside the checkpoint: it holds the fit's overrides,
+and the plain config would build another model. Metrics are printed and logged (test/*).""",
+}
 
 
 def cmd_fit(argv: Sequence[str]) -> int:

@@ -22,6 +22,20 @@ def test_help_lists_subcommands(capsys):
         assert name in out
 
 
+@pytest.mark.parametrize("sub", ["fit", "test"])
+def test_fit_and_test_help_show_examples_line_by_line(sub, capsys):
+    """Our description with its example commands on their own lines, not Lightning's
+    "Runs the full optimization routine." (test's was cut off mid-sentence)."""
+    try:
+        rc = main([sub, "--help"])
+    except SystemExit as e:
+        rc = e.code
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"\n  pdesurrogate {sub} --config " in out, out[:3000]
+    assert "Runs the full optimization routine." not in out
+
+
 def test_version_names_the_package_and_its_libraries(capsys):
     from importlib import metadata
 
