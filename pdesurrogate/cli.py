@@ -100,11 +100,11 @@ def _generate_parser():
 _SOLVER_OPTIONS = ("--solver", "--solver.class_path", "--solver.help")
 
 
-def _solver_names_to_classes(argv: Sequence[str]) -> list[str]:
+def _solver_names_to_classes(argv: Sequence[str], configs: bool = True) -> list[str]:
     """``argv`` with a solver's registry name (``burgers1d``) given to ``--solver``,
-    ``--solver.class_path`` or ``--solver.help``, or as ``solver`` / ``solver.class_path`` in
-    a ``--config`` file, replaced by its class name (``Burgers1D``), which jsonargparse
-    resolves. A config that needs it is passed on as YAML text."""
+    ``--solver.class_path`` or ``--solver.help``, or (``configs``) as ``solver`` /
+    ``solver.class_path`` in a ``--config`` file, replaced by its class name (``Burgers1D``),
+    which jsonargparse resolves. A config that needs it is passed on as YAML text."""
     import yaml
 
     classes = _solver_classes()
@@ -115,7 +115,7 @@ def _solver_names_to_classes(argv: Sequence[str]) -> list[str]:
             out[i] = f"{name}={classes[value]}"
         elif arg in _SOLVER_OPTIONS and i + 1 < len(out) and out[i + 1] in classes:
             out[i + 1] = classes[out[i + 1]]
-        elif name == "--config" and (eq or i + 1 < len(out)):
+        elif configs and name == "--config" and (eq or i + 1 < len(out)):
             path = value if eq else out[i + 1]
             try:
                 with open(path) as f:
@@ -385,7 +385,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
 def cmd_online(argv: Sequence[str]) -> int:
     from pdesurrogate.online import cmd_online as run
 
-    return run(list(argv))
+    # not inside --config: online keeps the config's path (its run folder records the file)
+    return run(_solver_names_to_classes(argv, configs=False))
 
 
 # -- dispatch ---------------------------------------------------------------------------------

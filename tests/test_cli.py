@@ -171,3 +171,16 @@ def test_fit_without_arguments_says_how_to_give_a_config(capsys):
     assert main(["fit"]) == 2
     err = capsys.readouterr().err
     assert "needs a config: pdesurrogate fit --config configs/fit/NAME.yaml" in err, err
+
+
+def test_online_takes_solver_registry_names_and_keeps_its_config_path(tmp_path):
+    """`pdesurrogate online --solver burgers1d` as `generate` takes it; the --config path is
+    passed on as given (online records the file in its run folder)."""
+    from pdesurrogate.cli import _solver_names_to_classes
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("solver: burgers1d\n")
+    argv = ["--config", str(cfg), "--solver", "burgers1d", "--solver.class_path=ks1d"]
+    assert _solver_names_to_classes(argv, configs=False) == [
+        "--config", str(cfg), "--solver", "Burgers1D", "--solver.class_path=KS1D"]
+    assert _solver_names_to_classes(argv)[1].startswith("solver: Burgers1D")
