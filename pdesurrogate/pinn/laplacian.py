@@ -23,7 +23,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from ._checks import check_int
+from pdesurrogate.models._checks import check_int
+
 from .derivatives import second_derivatives
 
 

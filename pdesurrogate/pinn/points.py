@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, IterableDataset
 
-from ._checks import check_int
+from pdesurrogate.models._checks import check_int
 
 
 def rank_seed(seed: int, rank: int) -> int:

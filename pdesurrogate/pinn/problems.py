@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import nn
 
-from ._checks import check_int
+from pdesurrogate.models._checks import check_int
 
 # points per chunk are chosen so a chunk holds about this many coordinates (bounds temporaries)
 _CHUNK_ELEMENTS = 1 << 21

@@ -193,11 +193,10 @@ def test_numpy_scalars_are_numbers_in_argument_checks():
     import numpy as np
 
     from pdesurrogate.models._checks import check_int as model_int
-    from pdesurrogate.pinn._checks import check_int as pinn_int
     from pdesurrogate.solvers.base import check_positive
 
     assert check_positive("dt", np.float32(0.5)) == 0.5
-    for check in (model_int, pinn_int):
+    for check in (model_int,):
         got = check("width", np.int64(3), 1)
         assert got == 3 and type(got) is int
         for bad in (True, 2.0, "3", np.int64(0)):
