@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from .base import Params, Solver, check_int, check_positive, check_range, seeded_generator, uniform
-from .heat import LinearSolveLog, linear_controls
 from .linear.redblack import RedBlackResult, Stencil, redblack_sor
+from .linear.tuned_solve import LinearSolveLog, linear_controls
 from .linear.tuners import Tuner
 from .random_fields import gaussian_random_field
 

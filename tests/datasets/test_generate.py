@@ -167,6 +167,15 @@ def test_linear_stats_summary_in_attrs(tmp_path):
     assert summary["omegas"] == [1.5]
 
 
+def test_generate_takes_the_linear_log_out_of_the_solver(tmp_path):
+    """In-process generation leaves no per-solve log behind in the solver (a long run would
+    grow it without bound), and the summary still counts every solve."""
+    solver = SineAdvection(log=True)
+    rep = generate_dataset(solver, tmp_path / "lin.nc", samples=4, times=TIMES, batch_size=1,
+                           workers=1, progress=False)
+    assert solver.linear_stats == [] and rep.linear_stats["count"] == 4
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="samples"):
         generate_dataset(SineAdvection(), tmp_path / "x.nc", samples=0, times=TIMES)

@@ -194,6 +194,20 @@ def test_tuner_protocol_and_stats():
     assert s.linear_stats == []
 
 
+def test_linear_stats_keep_the_most_recent_solves(monkeypatch):
+    """A long-lived solver's log stays bounded: past twice LINEAR_STATS_KEEP entries it keeps
+    the last LINEAR_STATS_KEEP (here 3: at most 6), the newest solve last."""
+    from pdesurrogate.solvers.linear import tuned_solve
+
+    monkeypatch.setattr(tuned_solve, "LINEAR_STATS_KEEP", 3)
+    tuner = FakeTuner([1.1, 1.6])
+    s = Heat2D(n=8, dt=0.05, tuner=tuner)
+    u0, p = s.sample(1, seed=0, dtype=F64)
+    s.advance(u0, p, 0.5)  # 4 start-up substeps + 9 steps: 13 solves
+    assert len(tuner.observed) == 13 and 3 <= len(s.linear_stats) <= 6
+    assert [r["iterations"] for r in s.linear_stats] == tuner.observed[-len(s.linear_stats):]
+
+
 def test_unconverged_solve_policy():
     """Not reaching rtol = 1e-8 within max_iter: logged converged=False with
     iterations=max_iter and the run continues while the residual is <= sqrt(rtol) = 1e-4
