@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -244,11 +244,6 @@ class ChebCB(Tuner):
         fc = chebyshev(self._mapped(context), self.context_degree)  # (dc+1,)
         return (fc[None, :, None] * self._omega_feats[:, None, :]).reshape(len(self.omegas), -1)
 
-    def predicted_cost(self, context: float | None) -> np.ndarray:
-        """Model's log(1 + iterations) per arm for ``context``."""
-        theta = np.linalg.solve(self._A, self._b)
-        return self._features(context) @ theta
-
     def _choose_arm(self, context):
         X = self._features(context)
         Ainv = np.linalg.inv(self._A)
@@ -263,25 +258,6 @@ class ChebCB(Tuner):
         x = self._features(context)[arm]
         self._A += np.outer(x, x)
         self._b += cost * x
-
-
-class OracleOmega:
-    """Per-instance grid search, for benchmarks only: it solves each system for every omega.
-
-    ``search(iterations_of)`` takes a function omega -> iterations for one system and returns
-    ``(best_omega, best_iterations)``.
-    """
-
-    def __init__(self, omegas: Sequence[float] | None = None):
-        self.omegas = default_omegas() if omegas is None else [check_omega(w) for w in omegas]
-
-    def settings(self) -> dict:
-        return {"omegas": self.omegas}
-
-    def search(self, iterations_of: Callable[[float], int]) -> tuple[float, int]:
-        its = [int(iterations_of(w)) for w in self.omegas]
-        i = int(np.argmin(its))
-        return self.omegas[i], its[i]
 
 
 TUNERS = {"tsallis_inf": TsallisINF, "chebcb": ChebCB}

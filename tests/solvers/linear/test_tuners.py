@@ -6,7 +6,6 @@ import pytest
 from pdesurrogate.solvers.linear.tuners import (
     ChebCB,
     FixedOmega,
-    OracleOmega,
     TsallisINF,
     default_omegas,
 )
@@ -83,7 +82,6 @@ def test_interface_and_validation():
         TsallisINF([])
     with pytest.raises(ValueError, match="context_range"):
         ChebCB(context_range=(0.0, 1.0))  # log of 0
-    assert OracleOmega([1.0, 1.5, 1.9]).search(lambda w: abs(w - 1.5) * 10 + 1) == (1.5, 1)
     p = TsallisINF(GRID).probabilities()
     assert np.isclose(p.sum(), 1.0) and np.allclose(p, 1 / len(GRID))
 
