@@ -91,7 +91,10 @@ def main(n_simulations=24):
             train(roles, scheduler, names)
         else:
             # asks for tasks until the budget is spent; a simulation that raises
-            # SolverDivergedError is dropped on the trainer and rerun with another seed
+            # SolverDivergedError, or sends NaN/inf, is dropped on the trainer and rerun with
+            # another seed. At the end it calls client.shutdown(), which tells the trainer this
+            # rank is done; a loop driving StreamClient itself must call it too, or the trainer
+            # waits for this rank forever
             run_solver_rank(roles, simulate, names)
     except BaseException:
         # other ranks would wait forever on this one: end the whole job

@@ -36,7 +36,7 @@ from .buffers import (
     TrainingBuffer,
     make_buffer,
 )
-from .client import StreamClient, route, run_solver_rank, solver_simulation
+from .client import NonFiniteFieldsError, StreamClient, route, run_solver_rank, solver_simulation
 from .iterable import BufferDataset, collate_items, to_training_item
 from .pool import ArrayPool
 from .protocol import Kind, MalformedMessage
@@ -52,7 +52,7 @@ __all__ = [
     "Kind", "MalformedMessage",
     "Roles", "split_roles",
     "Scheduler", "SchedulerServer", "TaskClient", "Task", "draw_parameters",
-    "StreamClient", "route", "run_solver_rank", "solver_simulation",
+    "StreamClient", "NonFiniteFieldsError", "route", "run_solver_rank", "solver_simulation",
     "Receiver", "ArrayPool",
     "BufferDataset", "to_training_item", "collate_items",
 ]

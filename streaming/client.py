@@ -1,19 +1,45 @@
 """Solver side of the stream: send the states of a running simulation to a trainer rank.
 
-Instrumenting any Python time loop (here a user's own solver) takes four calls::
+Instrumenting any Python time loop (here a user's own solver) takes ``open``, ``send`` for
+each saved state, ``close``, and ``shutdown`` once at the end. A complete script, without a
+scheduler (``mpiexec -n 2 python script.py``: rank 0 trains, rank 1 simulates)::
 
-    from pdesurrogate.streaming import StreamClient, split_roles
+    import numpy as np
 
-    roles = split_roles(n_trainers=1)               # on every rank of the job
-    client = StreamClient(roles.data, roles.trainer_ranks, param_names=("nu",))
-    client.open(sim_id=7, params={"nu": 0.01})
-    u, t = u0, 0.0                                  # u: (C, *grid) numpy array or torch tensor
-    for n in range(n_steps + 1):
-        if n % save_every == 0:
-            client.send(u, t=t, step=n // save_every)
-        u, t = my_step(u, dt), t + dt
-    client.close()                                  # or client.fail("diverged") on error
-    client.shutdown()                               # once, when this rank sends nothing more
+    from pdesurrogate.streaming import (FIFOBuffer, Receiver, StreamClient, collate_items,
+                                        split_roles)
+
+    roles = split_roles(n_trainers=1)  # on every rank: the first rank trains, the rest solve
+    names = ("nu",)
+    if roles.is_trainer:
+        # no scheduler on this run: the Receiver itself (from_roles wants the scheduler)
+        buffer = FIFOBuffer(capacity=1024)
+        receiver = Receiver(roles.data, buffer, roles.solver_ranks, names,
+                            trainer_comm=roles.comm).start()
+        n_batches = 0
+        while receiver.should_continue(4):  # False once every solver rank shut down
+            batch = collate_items(buffer.get_many(4), names)  # input, target: (4, 1, 64)
+            n_batches += 1  # ... a training step on batch ...
+        receiver.join()
+        print(f"trainer: {receiver.stats()['sims_committed']} simulation(s), "
+              f"{n_batches} batches")
+    else:
+        client = StreamClient(roles.data, roles.trainer_ranks, param_names=names)
+        nu, dt, n_steps, save_every = 0.01, 1e-3, 100, 10
+        x = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+        u, t = np.sin(x)[None], 0.0  # fields (C, *grid): numpy array or torch tensor
+        client.open(sim_id=roles.world.rank, params={"nu": nu})  # ids unique in the run
+        for n in range(n_steps + 1):
+            if n % save_every == 0:
+                client.send(u, t=t, step=n // save_every)
+            u = u + nu * dt / (x[1] - x[0]) ** 2 * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
+            t += dt
+        client.close()  # or client.fail("why"); NaN/inf sent raises NonFiniteFieldsError
+        client.shutdown()  # once, when this rank sends nothing more: trainers wait for it
+
+Forgetting ``shutdown`` leaves the trainer waiting for this rank (with the receiver's
+``stall_timeout``, failing after it); forgetting ``close`` discards the simulation, with a
+warning at ``shutdown``.
 
 With the scheduler, :func:`run_solver_rank` does the open/close/fail bookkeeping around a
 ``simulate(task, client)`` callback, and :func:`solver_simulation` builds that callback for any
@@ -108,6 +134,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -122,6 +149,7 @@ from .protocol import (
     DEFAULT_PACK_BYTES,
     DEFAULT_SPLIT_BYTES,
     DEFAULT_WINDOW_BYTES,
+    MAX_DIMS,
     MAX_PARAMS,
     TAG_CREDIT,
     TAG_PAYLOAD,
@@ -130,6 +158,7 @@ from .protocol import (
     all_finite,
     chain_nbytes,
     data_header,
+    dtype_code,
     encode_control,
     encode_data,
     isend_message,
@@ -151,18 +180,31 @@ DEFAULT_CHAIN_S = 0.05
 _ENDED = -(1 << 62)
 
 
+class NonFiniteFieldsError(SolverDivergedError):
+    """``send`` (or ``close``, for samples still in a pack) found NaN/inf in a simulation's
+    fields. A :class:`SolverDivergedError`, so :func:`run_solver_rank` fails the simulation
+    and the scheduler resubmits it with a new seed, as for a solver that diverges. The
+    simulation stays open: call :meth:`StreamClient.fail` (nothing of it reaches training).
+    Attributes: ``sim_id``, ``step`` and ``time`` of the first non-finite sample found."""
+
+    def __init__(self, sim_id: int, step: int, t: float):
+        self.sim_id, self.step = sim_id, step
+        self.solver, self.sample, self.time, self.reason = "", 0, t, "NaN/inf"
+        RuntimeError.__init__(self, f"simulation {sim_id}: NaN/inf in the fields sent at step "
+                                    f"{step} (t={t:.6g})")
+
+
 class _SplitPack:
     """Uncopied samples being gathered into one split pack (:data:`~.protocol.FLAG_SPLIT`):
-    the callers' arrays, their times, and whether all were checked finite; sample ``i`` is
+    the callers' arrays (each checked finite when added) and their times; sample ``i`` is
     step ``base + i`` (as in :class:`_Pack`)."""
 
-    __slots__ = ("arrays", "shape", "dtype", "base", "capacity", "times", "finite", "opened")
+    __slots__ = ("arrays", "shape", "dtype", "base", "capacity", "times", "opened")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, step: int, capacity: int):
         self.shape, self.dtype, self.base, self.capacity = shape, dtype, step, capacity
         self.arrays: list[np.ndarray] = []
         self.times: list[float] = []
-        self.finite = True
         self.opened = time.monotonic()
 
 
@@ -172,7 +214,8 @@ class _Pack:
     first bytes), ``times`` the samples' times, ``n`` how many there are; ``small``: a sample
     is below the client's ``split_bytes`` (packed even when the caller says ``copy=False``);
     ``unstated``: samples that ``send``'s fast path added and the client's stats do not count
-    yet.
+    yet; ``checked``: the first ``checked`` samples were found finite (a simulation's samples
+    are checked at its ``close`` and the rest when the pack goes, one pass in all).
 
     Segments (a chain pack, :data:`~.protocol.FLAG_CHAIN`): ``closed`` holds ``(sim_id, first
     step, count, END total, params)`` of the simulations that ended in this pack; the open
@@ -182,7 +225,7 @@ class _Pack:
 
     __slots__ = ("buffer", "shape", "dtype", "capacity", "fields", "times", "n", "opened",
                  "small", "unstated", "dst", "closed", "sim", "values", "start", "first",
-                 "base", "ended")
+                 "base", "ended", "checked")
 
     def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], dtype: np.dtype,
                  capacity: int, small: bool, dst: int):
@@ -191,7 +234,7 @@ class _Pack:
         self.capacity, self.small = capacity, small
         self.fields = buffer[: capacity * size].view(dtype).reshape(capacity, *shape)
         self.times = np.empty(capacity, np.float64)
-        self.n = self.unstated = 0
+        self.n = self.unstated = self.checked = 0
         self.opened = time.monotonic()
         self.closed: list[tuple[int, int, int, int, list[float]]] = []
         self.sim: int | None = None
@@ -305,6 +348,10 @@ class StreamClient:
         self._spare: deque[np.ndarray] = deque(maxlen=max_in_flight)
         self._credit_buf = np.zeros(2, dtype=np.int64)
         self._sim: int | None = None
+        self._last_sim: int | None = None  # the last simulation closed or failed
+        # the open simulation's first sample's shape and dtype: all its samples must match
+        self._shape: tuple[int, ...] | None = None
+        self._dtype: np.dtype | None = None
         self._dst = -1
         self._values: list[float] = []
         self._n_sent = 0
@@ -333,6 +380,7 @@ class StreamClient:
         self._sim, self._dst = int(sim_id), route(int(sim_id), self.trainer_ranks)
         self._values = [params[n] for n in self.param_names]
         self._n_sent = 0
+        self._shape = self._dtype = None
         p = self._pack  # ended simulations waiting in a chain pack
         if p is not None and time.monotonic() - p.ended >= self.chain_s:
             self._flush_pack()
@@ -340,6 +388,7 @@ class StreamClient:
     def send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None = None,
              copy: bool | None = None) -> None:
         """Send one state ``fields (C, *grid)`` (float16/32/64, 1..4 dims) at time ``t``;
+        every sample of a simulation has the shape and dtype of its first.
         ``step`` defaults to the number of samples sent so far in this simulation; ``copy``
         overrides the client's ``copy`` for this sample (False: nothing writes into
         ``fields`` afterwards, e.g. a solver step that returns new arrays; the client keeps
@@ -347,6 +396,13 @@ class StreamClient:
         sent and completes). Small packed samples are copied either way.
 
         Waits for a credit and for a free in-flight slot (back-pressure).
+
+        Raises :class:`NonFiniteFieldsError` (a :class:`SolverDivergedError`) on NaN/inf in
+        the fields: at once for fields sent on their own or in split packs; for small
+        fields copied into a pack, when the pack goes or at :meth:`close`, since one check
+        per pack instead of one per sample is what keeps small fields fast. Then
+        :meth:`fail` the simulation (:func:`run_solver_rank` does, and the scheduler
+        resubmits it).
         """
         p = self._pack
         # fast path, the common case for small fields: the next step of the open copied pack.
@@ -365,12 +421,17 @@ class StreamClient:
                 self._n_sent += 1
                 return
         if self._sim is None:
-            raise RuntimeError("StreamClient: send before open")
+            if self._last_sim is None:
+                raise RuntimeError("StreamClient: send before open(): no simulation is open")
+            raise RuntimeError(f"StreamClient: send with no simulation open (simulation "
+                               f"{self._last_sim} was closed or failed): open() the next one")
         if isinstance(fields, torch.Tensor):
             arr = fields.detach().to("cpu").numpy()
         else:
             arr = np.asarray(fields)
         step = self._n_sent if step is None else int(step)
+        if arr.shape != self._shape or arr.dtype != self._dtype:
+            self._check_fields(arr, step)
         copy = self.copy if copy is None else copy
         if 2 * arr.nbytes <= self.pack_bytes:
             if (not copy and arr.nbytes >= self.split_bytes and arr.flags.c_contiguous
@@ -389,19 +450,26 @@ class StreamClient:
                 arr = own = self._copy(arr)
                 self._stats["copies"] += 1
             # checked here, where the array is in cache, so the trainer need not read it
-            # twice; a non-finite field goes unflagged and the receiver rejects it (and the
-            # simulation)
+            # twice
+            if not all_finite(arr):
+                if own is not None:
+                    self._spare.append(own)
+                raise NonFiniteFieldsError(self._sim, step, float(t))
             header, payload = encode_data(arr, float(t), step, self._sim, self._values,
-                                          finite=all_finite(arr))
+                                          finite=True)
             self._take_credit(self._dst, header.nbytes + payload.nbytes)
             self._post(header, payload, arr, own=own)
             self._stats["messages"] += 1
         self._count_sent(arr)
 
     def close(self) -> None:
-        """End the open simulation successfully: the trainer commits its samples."""
+        """End the open simulation successfully: the trainer commits its samples. Raises
+        :class:`NonFiniteFieldsError` if one of its samples still in a pack holds NaN/inf
+        (see :meth:`send`); the simulation then stays open for :meth:`fail`."""
         sim = self._require_open()
         p = self._pack
+        if type(p) is _Pack and p.sim == sim:
+            self._check_pack(p)
         if type(p) is _Pack and p.sim == sim and self.chain_s and p.n < p.capacity:
             p.end(self._n_sent)  # the END waits in the pack for the next simulations' samples
         elif p is not None and (type(p) is not _Pack or p.sim == sim):
@@ -409,7 +477,7 @@ class StreamClient:
         else:
             self._flush_pack()  # earlier simulations' segments go first
             self._post(*encode_control(Kind.END, sim, step=self._n_sent))
-        self._sim = None
+        self._sim, self._last_sim = None, sim
         self._stats["sims_closed"] += 1
 
     def fail(self, reason: str = "") -> None:
@@ -423,13 +491,14 @@ class StreamClient:
             if p.sim == self._sim:  # only the failed simulation's samples stay behind
                 self._stats["samples_unsent"] += p.n - p.start
                 p.n, p.sim = p.start, None
+                p.checked = min(p.checked, p.n)
             self._pack = p
             self._flush_pack()  # earlier simulations' segments go first; else kept for reuse
         elif isinstance(p, _SplitPack):
             self._stats["samples_unsent"] += len(p.arrays)
         self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,
                                    text=reason[:1000]))
-        self._sim = None
+        self._sim, self._last_sim = None, self._sim
         self._stats["sims_failed"] += 1
 
     def shutdown(self) -> None:
@@ -438,6 +507,12 @@ class StreamClient:
         if self._shut:
             return
         if self._sim is not None:
+            # the trainer would drop it anyway; say so, since a forgotten close() looks like a
+            # simulation that never arrived
+            n = self._n_sent
+            warnings.warn(f"StreamClient.shutdown with simulation {self._sim} still open ({n} "
+                          f"samples discarded): call close() (or fail()) first",
+                          RuntimeWarning, stacklevel=2)
             self.fail("client shut down with the simulation open")
         self._flush_pack()  # ended simulations waiting in a chain pack
         for r in self.trainer_ranks:
@@ -468,7 +543,9 @@ class StreamClient:
     def __enter__(self) -> StreamClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None and self._sim is not None:
+            self.fail(f"{exc_type.__name__} in the solver's loop")
         self.shutdown()
 
     # -- internals -------------------------------------------------------------------------
@@ -492,7 +569,8 @@ class StreamClient:
         self._take_credit(self._dst, header.nbytes + arr.nbytes + 8)
         self._post(header, arr.reshape(-1).view(np.uint8))
         # the transfer and this check both only read the array: they run side by side
-        verdict = np.array([VERDICT_FINITE if all_finite(arr) else 0], np.int64)
+        finite = all_finite(arr)
+        verdict = np.array([VERDICT_FINITE if finite else 0], np.int64)
         req = self.comm.Isend(verdict, dest=self._dst, tag=TAG_PAYLOAD)
         self._in_flight.append(([req], (verdict,), None))
         while self._in_flight:
@@ -500,11 +578,40 @@ class StreamClient:
         self._stats["messages"] += 1
         self._stats["waited"] += 1
         self._count_sent(arr)
+        if not finite:  # already on its way: the verdict has the trainer reject it
+            raise NonFiniteFieldsError(self._sim, step, t)
 
     def _require_open(self) -> int:
         if self._sim is None:
-            raise RuntimeError("StreamClient: no simulation is open")
+            was = "" if self._last_sim is None else (f" (simulation {self._last_sim} was "
+                                                     f"closed or failed)")
+            raise RuntimeError(f"StreamClient: no simulation is open{was}")
         return self._sim
+
+    def _check_fields(self, arr: np.ndarray, step: int) -> None:
+        """Validate a sample that starts the open simulation or differs from its first
+        sample's shape or dtype, before any of it is packed or sent."""
+        if self._shape is None:
+            if not 1 <= arr.ndim <= MAX_DIMS:
+                raise ValueError(f"simulation {self._sim}: fields must have 1..{MAX_DIMS} dims "
+                                 f"(C, *grid), got shape {arr.shape}")
+            dtype_code(arr.dtype)  # float16/32/64, else a ValueError naming the dtype
+            self._shape, self._dtype = arr.shape, arr.dtype
+            return
+        what, got, first = (("shape", arr.shape, self._shape) if arr.shape != self._shape
+                            else ("dtype", arr.dtype, self._dtype))
+        # the trainer stacks a simulation's steps into pairs and batches
+        raise ValueError(f"simulation {self._sim}: fields {what} {got} at step {step} "
+                         f"differs from {first} at its first step")
+
+    def _check_pack(self, p: _Pack) -> None:
+        """Check the samples of ``p`` not yet checked for NaN/inf; raise
+        :class:`NonFiniteFieldsError` for the first bad one (it can only be the open
+        simulation's: earlier ones were checked at their close)."""
+        if p.checked < p.n and not all_finite(p.fields[p.checked: p.n]):
+            i = next(i for i in range(p.checked, p.n) if not all_finite(p.fields[i]))
+            raise NonFiniteFieldsError(self._sim, p.base + i, float(p.times[i]))
+        p.checked = p.n
 
     def _add_to_pack(self, arr: np.ndarray, t: float, step: int) -> None:
         """Copy one small sample into the open pack (sending the pack first if the sample
@@ -556,7 +663,8 @@ class StreamClient:
             capacity = max(1, min(SPLIT_MAX_SAMPLES, 4 * self.pack_bytes // arr.nbytes))
             p = self._pack = _SplitPack(arr.shape, arr.dtype, step, capacity)
         # checked now, while the solver's new state is likely still in cache
-        p.finite = p.finite and all_finite(arr)
+        if not all_finite(arr):
+            raise NonFiniteFieldsError(self._sim, step, t)
         p.arrays.append(arr)
         p.times.append(t)
 
@@ -571,7 +679,7 @@ class StreamClient:
         if n > 1:
             payloads.append(np.array(p.times, np.float64).view(np.uint8))
         header = data_header(p.shape, p.dtype, p.times[0], p.base, self._sim, self._values,
-                             p.finite, nbytes, count=n, end_total=self._n_sent if end else 0,
+                             True, nbytes, count=n, end_total=self._n_sent if end else 0,
                              split=n > 1)
         self._take_credit(self._dst, header.nbytes + nbytes)
         self._post(header, payloads[0] if n == 1 else payloads)
@@ -582,9 +690,12 @@ class StreamClient:
         """Send the open pack, if any, as one DATA message; ``end``: it also ends the open
         simulation (:data:`~.protocol.FLAG_END`). A pack holding more than one simulation goes
         as a chain pack (:data:`~.protocol.FLAG_CHAIN`), its segment table after the times."""
-        p, self._pack = self._pack, None
+        p = self._pack
         if p is None:
             return
+        if isinstance(p, _Pack):
+            self._check_pack(p)  # raises with the pack still open, for fail() to drop
+        self._pack = None
         if isinstance(p, _SplitPack):
             self._flush_split(p, end)
             return
@@ -609,9 +720,7 @@ class StreamClient:
             table[32 * k:].view("<f8").reshape(k, len(values))[:] = [sg[4] for sg in segments]
             nbytes += table.nbytes
             total = 0
-        # one check for the whole pack (still in cache), not one per sample
-        finite = all_finite(p.fields[: p.n])
-        header = data_header(p.shape, p.dtype, float(p.times[0]), first, sim, values, finite,
+        header = data_header(p.shape, p.dtype, float(p.times[0]), first, sim, values, True,
                              nbytes, count=p.n, end_total=total, chain=chain)
         self._take_credit(p.dst, header.nbytes + nbytes)
         self._post(header, p.buffer[:nbytes], own=p.buffer, dest=p.dst)
@@ -736,7 +845,9 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
     the client down (``max_in_flight`` .. ``split_bytes``, ``max_pack_age_s``, ``wait_large``,
     ``chain_s``: see :class:`StreamClient`). An
     exception of a type in ``retry_on`` fails the simulation (the
-    scheduler resubmits it with a new seed); any other exception propagates (a bug).
+    scheduler resubmits it with a new seed), as does NaN/inf in the fields sent
+    (:class:`NonFiniteFieldsError`, a :class:`SolverDivergedError`, unless ``retry_on`` leaves
+    that out); any other exception propagates (a bug).
     Returns the client's stats."""
     if roles.is_trainer:
         raise ValueError("run_solver_rank must run on a solver rank")
@@ -751,13 +862,13 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
         client.open(task.sim_id, task.params)
         try:
             simulate(task, client)
+            client.close()  # raises NonFiniteFieldsError for NaN/inf still in a pack
         except retry_on as err:
             print(f"[solver rank {roles.world.rank}] simulation {task.sim_id} attempt "
                   f"{task.attempt} failed: {err}", file=sys.stderr, flush=True)
             client.fail(f"{type(err).__name__}: {err}")
             outcome = Outcome.FAILED
         else:
-            client.close()
             outcome = Outcome.DONE
         prev = task.sim_id
     client.shutdown()

@@ -231,7 +231,10 @@ class Receiver:
         if roles.runs_scheduler:
             if scheduler is None:
                 raise ValueError(f"world rank {roles.scheduler_rank} runs the scheduler: pass "
-                                 f"scheduler=")
+                                 f"scheduler= (solver ranks that stream by hand, without a "
+                                 f"scheduler: construct Receiver(roles.data, buffer, "
+                                 f"roles.solver_ranks, names, trainer_comm=roles.comm) "
+                                 f"instead)")
             server = SchedulerServer(scheduler, roles.control, roles.solver_ranks)
         return cls(roles.data, buffer, roles.solver_ranks, param_names, trainer_comm=roles.comm,
                    scheduler=server, **kwargs)
@@ -299,8 +302,9 @@ class Receiver:
                     raise RuntimeError(
                         f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
                         f"{self.stall_timeout:g} s) while training waits for data: a solver "
-                        f"rank died or hangs, or one solver step takes longer than that "
-                        f"(then raise stall_timeout)") from None
+                        f"rank died or hangs, ended without StreamClient.shutdown() (which "
+                        f"tells the trainers it is done), or one solver step takes longer "
+                        f"than that (then raise stall_timeout)") from None
         self.wait_s += time.perf_counter() - t0
         flag = np.array([1 if ok else 0, 0 if self._stop_wanted.is_set() else 1],
                         dtype=np.int32)
@@ -600,7 +604,7 @@ class Receiver:
             self._recv_scratch(src, payload_bytes)
             self._drain(src, int(h.verdict))
             self._count_malformed("payload_size")
-            pend.tainted = "malformed sample"
+            pend.tainted = "malformed sample (payload_size)"
             return
         segments = None
         try:
@@ -619,7 +623,8 @@ class Receiver:
                     segments = chain_segments(h, table)
         except MalformedMessage as err:
             self._count_malformed(err.reason)
-            pend.tainted = "malformed sample"
+            pend.tainted = ("NaN/inf in its fields" if err.reason == "non_finite_fields"
+                            else f"malformed sample ({err.reason})")
             return
         if segments is None:
             self._accept(src, pend, h.step, h.params, arrays, times)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from mpi4py import MPI
 
-from pdesurrogate.streaming import StreamClient
+from pdesurrogate.streaming import NonFiniteFieldsError, StreamClient
 from pdesurrogate.streaming.client import SPLIT_MAX_SAMPLES
 from pdesurrogate.streaming.protocol import (
     TAG_HEADER,
@@ -89,9 +89,14 @@ def main() -> None:
         reused[...] = 100 + k
         send(1, k, reused)
     send(1, 5, field(1, 5))  # a gap in the steps: a new pack
-    send(1, 6, field(1, 6, dtype=np.float64))  # another dtype: a new pack
-    send(1, 7, field(1, 7, shape=(2, 4)))  # another shape: a new pack
-    send(1, 8, torch.from_numpy(field(1, 8, shape=(2, 4))))  # a tensor joins the open pack
+    client.close()
+    # another dtype or shape needs another simulation (send refuses it within one)
+    client.open(6, {"nu": 0.6})
+    send(6, 6, field(6, 6, dtype=np.float64))
+    client.close()
+    client.open(8, {"nu": 0.8})
+    send(8, 7, field(8, 7, shape=(2, 4)))
+    send(8, 8, torch.from_numpy(field(8, 8, shape=(2, 4))))  # a tensor joins the open pack
     client.close()
     client.open(2, {"nu": 0.2})
     counts = {}
@@ -147,7 +152,7 @@ def main() -> None:
     lcomm = comm.Dup()
     large = StreamClient(lcomm, [0], ["nu"], max_in_flight=64, pack_bytes=64, wait_large=True)
     lines: list[str] = []
-    headers = iter(range(3))  # two samples, then the END
+    headers = iter(range(3))  # two samples, then the FAILED
     thread = threading.Thread(target=lambda: lines.extend(
         receive(lcomm, sent, lambda: next(headers, None) is not None)))
     large.open(5, {"nu": 0.5})
@@ -157,10 +162,13 @@ def main() -> None:
         sent[(5, k)] = arr.copy()
         if k == 0:
             thread.start()
-        large.send(arr, t=0.5 * k)
+        try:
+            large.send(arr, t=0.5 * k)
+        except NonFiniteFieldsError:  # raised once the field and its verdict have gone
+            print(json.dumps({"large_raised": k}))
         if large._in_flight:
             raise SystemExit("send returned with its message in flight")
-    large.close()
+    large.fail("NaN")
     thread.join()
     print(*lines, sep="\n")
     print(json.dumps({"large_stats": large.stats()}))

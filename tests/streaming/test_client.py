@@ -7,10 +7,16 @@ sample."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from pdesurrogate.solvers.base import SolverDivergedError
+from pdesurrogate.streaming import NonFiniteFieldsError, StreamClient
 from pdesurrogate.streaming.client import SPLIT_MAX_SAMPLES
 
 HERE = Path(__file__).parent
@@ -30,12 +36,14 @@ def test_packs_break_where_the_samples_stop_continuing():
                    else (x["control"], x["control_sim"])
                    for x in lines if x.get("sim", 0) >= 20 or "control" in x]
     chained = next(x["chained_stats"] for x in lines if "chained_stats" in x)
+    # the NaN field went, with its verdict, before send raised
+    assert next(x["large_raised"] for x in lines if "large_raised" in x) == 1
     got = [(p["sim"], p["step"], p["count"], p["shape"], p["dtype"], p["end"]) for p in packs]
     assert got == [
         (1, 0, 3, [1, 8], "float32", 0),  # steps 0-2 of one reused array
-        (1, 5, 1, [1, 8], "float32", 0),  # step 5 does not continue step 2
-        (1, 6, 1, [1, 8], "float64", 0),  # another dtype
-        (1, 7, 2, [2, 4], "float32", 7),  # another shape; a tensor continues it; the END
+        (1, 5, 1, [1, 8], "float32", 4),  # step 5 does not continue step 2; the END
+        (6, 6, 1, [1, 8], "float64", 1),  # another dtype (another simulation)
+        (8, 7, 2, [2, 4], "float32", 2),  # another shape; a tensor continues it
         (2, 0, 6, [1, 8], "float32", 6),  # default steps 0..5 in one pack
         # uncopied: split packs of at most SPLIT_MAX_SAMPLES, however many bytes would fit
         (3, 0, SPLIT_MAX_SAMPLES, [1, 16], "float32", 0),
@@ -76,3 +84,75 @@ def test_packs_break_where_the_samples_stop_continuing():
     assert packs[4]["times"] == [0.5 * k for k in range(6)]
     assert packs[6]["times"] == [0.5 * k for k in range(SPLIT_MAX_SAMPLES, SPLIT_MAX_SAMPLES + 4)]
     assert packs[8]["times"] == [1.0]
+
+
+# The checks below raise before the client touches its communicator, so a client without one
+# (comm=None) shows them without starting MPI in this process.
+
+def _client(**kw) -> StreamClient:
+    client = StreamClient(None, [0], ["nu"], **kw)
+    client.open(7, {"nu": 0.1})
+    return client
+
+
+def test_a_simulation_keeps_its_first_samples_shape_and_dtype():
+    client = _client()
+    u = np.zeros((1, 64))
+    for k in range(5):
+        client.send(u, t=0.1 * k, step=k)
+    with pytest.raises(ValueError, match=re.escape(
+            "simulation 7: fields shape (1, 32) at step 5 differs from (1, 64) at its first "
+            "step")):
+        client.send(u[:, :32], t=0.5, step=5)
+    with pytest.raises(ValueError, match="simulation 7: fields dtype float32 at step 5 "
+                                         "differs from float64 at its first step"):
+        client.send(u.astype(np.float32), t=0.5, step=5)
+    assert client._pack.n == 5  # nothing of either was packed
+    client.send(u, t=0.5, step=5)  # the simulation goes on
+
+
+@pytest.mark.parametrize("fields, match", [
+    (np.float64(1.0), r"fields must have 1\.\.4 dims \(C, \*grid\), got shape \(\)"),
+    (np.zeros((1, 1, 1, 1, 8)), r"fields must have 1\.\.4 dims"),
+    (np.zeros((1, 8), np.int64), "field dtype must be float16, float32 or float64, got int64"),
+])
+def test_fields_are_checked_at_the_first_send(fields, match):
+    client = _client()
+    with pytest.raises(ValueError, match=match):
+        client.send(fields, t=0.0)
+    assert client._pack is None
+
+
+def test_send_after_close_says_no_simulation_is_open():
+    client = _client()  # chain packs: close() keeps the END in the pack, nothing is sent
+    client.send(np.zeros((1, 8), np.float32), t=0.0)
+    client.close()
+    with pytest.raises(RuntimeError, match="send with no simulation open \\(simulation 7 was "
+                                           "closed or failed\\)"):
+        client.send(np.zeros((1, 8), np.float32), t=0.0)
+    with pytest.raises(RuntimeError, match="send before open"):
+        StreamClient(None, [0], ["nu"]).send(np.zeros((1, 8), np.float32), t=0.0)
+
+
+def test_nan_in_a_packed_sample_raises_at_close_and_leaves_the_simulation_open():
+    client = _client()
+    u = np.ones((1, 8), np.float32)
+    for k in range(4):
+        client.send(u * np.nan if k == 2 else u, t=0.5 * k)  # one check per pack, not here
+    with pytest.raises(NonFiniteFieldsError, match=re.escape(
+            "simulation 7: NaN/inf in the fields sent at step 2 (t=1)")) as err:
+        client.close()
+    assert isinstance(err.value, SolverDivergedError)  # run_solver_rank resubmits it
+    assert (err.value.sim_id, err.value.step) == (7, 2)
+    assert client._sim == 7  # for fail()
+
+
+@pytest.mark.parametrize("kw, shape", [
+    ({"copy": False, "split_bytes": 0}, (1, 8)),  # split pack: each sample checked as added
+    ({"pack_bytes": 64}, (1, 64)),  # too large to pack: checked before it is sent
+])
+def test_nan_in_an_unpacked_sample_raises_at_send(kw, shape):
+    client = _client(**kw)
+    with pytest.raises(NonFiniteFieldsError, match="simulation 7: NaN/inf in the fields "
+                                                   "sent at step 0"):
+        client.send(np.full(shape, np.inf, np.float32), t=0.0)

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,23 @@ def test_own_solver_example_streams_every_simulation_and_learns():
     assert (sims, samples) == (24, 24 * 21), log  # 24 simulations of 20 steps + the initial state
     assert steps >= 24 * 20 // 8 - 1, log  # each of the 480 pairs drawn at least once, batches of 8
     assert last < 0.5 * first, log  # 0.01-0.03 x in five runs
+
+
+def test_client_docstring_script_runs_as_written(tmp_path):
+    """The README sends users who stream by hand to streaming/client.py's docstring: its
+    script runs under mpiexec -n 2 as it stands, and the trainer gets the simulation."""
+    from pdesurrogate.streaming import client
+
+    block = client.__doc__.split("::\n\n", 1)[1]
+    code = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        code.append(line)
+    script = tmp_path / "by_hand.py"
+    script.write_text(textwrap.dedent("\n".join(code)))
+    proc = subprocess.run([str(BIN / "mpiexec"), "-launcher", "fork", "-n", "2", sys.executable,
+                           str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "trainer: 1 simulation(s), 2 batches" in proc.stdout  # 10 pairs, batches of 4
