@@ -38,7 +38,7 @@ import math
 import torch
 from lightning.pytorch import LightningModule
 
-from ..schedules import SCHEDULERS, with_schedule
+from ..lr_schedules import SCHEDULERS, with_schedule
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem

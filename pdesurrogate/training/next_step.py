@@ -36,9 +36,9 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 from pdesurrogate.datasets import ChannelStats
+from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
-from pdesurrogate.schedules import SCHEDULERS, with_schedule
 
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2

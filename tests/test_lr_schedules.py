@@ -5,7 +5,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from pdesurrogate.schedules import with_schedule
+from pdesurrogate.lr_schedules import with_schedule
 
 
 class Tiny(pl.LightningModule):
