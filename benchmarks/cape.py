@@ -322,7 +322,7 @@ def print_family(fam: Family, res: dict, title: str = "") -> None:
             g = rows[m]["groups"]
             t.add_row(regime.replace("_", " "), LABELS[m], str(counts[m]),
                       *[fmt(g[k][q]) for k in GROUPS for q in ("one_step", "rollout")],
-                      f"{rows[m]['train_seconds']:.0f}")
+                      f"{rows[m]['train_seconds']:.3g}")
         if "cape" in rows and "fno_p" in rows:
             ratio = res["ratio_cape_to_fno_p"][regime]
             t.add_row("", "[b]CAPE / FNO+p[/b]", "",
