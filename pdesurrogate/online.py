@@ -37,7 +37,9 @@ At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -78,6 +80,14 @@ def build_parser():
             "Online training: solver ranks stream samples over MPI into Lightning training "
             "(nothing is written to disk but the logs, checkpoints and the exported model). "
             "Example: pdesurrogate online --config configs/online/burgers_fno.yaml"),
+        epilog=(
+            "Stopping and resuming: Ctrl-C, SIGTERM or SIGUSR1 (under your own mpiexec: "
+            "SIGUSR1) write OUT/checkpoint/ and stop; continue with `pdesurrogate online "
+            "--config OUT/config.yaml --resume` (same budget). A checkpoint is also written "
+            "every checkpoint_every_n_steps, so a run whose rank died resumes the same way. "
+            "Exit status: 0 finished; 128 + the signal's number when stopped by a signal "
+            "(130 for Ctrl-C; resumable); 1 the MPI job failed; 2 a bad option or config "
+            "value (nothing started)."),
         exit_on_error=False,  # the command prints the error without the usage
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
@@ -148,6 +158,9 @@ def build_parser():
                              help="The LightningModule trained (as in `pdesurrogate fit`).")
     p.add_class_arguments(Trainer, "trainer", instantiate=False, skip=TRAINER_SKIP,
                           help="Lightning Trainer arguments (max_steps, accelerator, ...).")
+    # jsonargparse titles these groups with the base classes' docstrings or reprs
+    p.groups["solver"].title = "Solver (solver: class_path and init_args; --solver.help NAME)"
+    p.groups["model"].title = "Model (model: a LightningModule's class_path and init_args)"
     return p
 
 
@@ -177,6 +190,19 @@ def _check(cfg) -> None:
         raise ValueError(f"online config: window_mb must be > 0, got {cfg.window_mb!r}")
     if not (isinstance(cfg.chain_ms, (int, float)) and cfg.chain_ms >= 0):
         raise ValueError(f"online config: chain_ms must be >= 0, got {cfg.chain_ms!r}")
+    # the solver ranks derive their packs' max age from it (a quarter): a bad value would
+    # first show up inside the MPI job, as that derived value
+    if cfg.stall_timeout is not None and not cfg.stall_timeout > 0:
+        raise ValueError(f"online config: stall_timeout must be a number of seconds > 0 (or "
+                         f"null: wait forever), got {cfg.stall_timeout!r}")
+    if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 1):
+        raise ValueError(f"online config: threads must be an integer >= 1 (or null: torch's "
+                         f"default), got {cfg.threads!r}")
+    # each trainer rank validates on its own share of the held-out trajectories
+    if cfg.validation.trajectories < cfg.trainers:
+        raise ValueError(f"online config: validation.trajectories ({cfg.validation.trajectories})"
+                         f" must be at least trainers ({cfg.trainers}): each trainer rank "
+                         f"validates on its own share")
 
 
 def _under_mpi() -> bool:
@@ -186,10 +212,20 @@ def _under_mpi() -> bool:
 # -- the command ----------------------------------------------------------------------------
 def cmd_online(argv) -> int:
     parser, cfg, argv = _parse(list(argv))
-    _check(cfg)
-    if _under_mpi():
-        return run_rank(parser, cfg)
-    return launch(parser, cfg, argv)
+    try:
+        _check(cfg)
+        if _under_mpi():
+            return run_rank(parser, cfg)
+        return launch(parser, cfg, argv)
+    except ValueError as e:
+        # raised by this module's own checks, which name the key: a usage error, printed
+        # without the type name (a constructor's error keeps it: cli prints its root cause)
+        tb = e.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb.tb_frame.f_code.co_filename == __file__:
+            raise argparse.ArgumentError(None, str(e)) from None
+        raise
 
 
 def launch(parser, cfg, argv: list[str]) -> int:
@@ -203,13 +239,19 @@ def launch(parser, cfg, argv: list[str]) -> int:
     out = Path(cfg.out)
     _check_out(out, cfg.resume)
     _check_config_file(parser, cfg, out)
-    _preflight(parser, cfg)
     n = cfg.trainers + cfg.solvers
     here = Path(sys.executable).parent / "mpiexec"
-    mpiexec = cfg.mpiexec or (str(here) if here.exists() else shutil.which("mpiexec"))
+    if cfg.mpiexec:
+        # before anything is written: a launcher that cannot start leaves no run behind
+        mpiexec = shutil.which(cfg.mpiexec)
+        if mpiexec is None:
+            raise ValueError(f"--mpiexec {cfg.mpiexec!r}: no such executable")
+    else:
+        mpiexec = str(here) if here.exists() else shutil.which("mpiexec")
     if not mpiexec:
         raise RuntimeError("no mpiexec found next to this Python or on PATH; install the mpich "
                            "wheel (pip install mpich) or pass --mpiexec")
+    _preflight(parser, cfg)
     cmd = [mpiexec, "-n", str(n)]
     if Path(mpiexec).resolve() == here.resolve():
         cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
@@ -280,7 +322,7 @@ def _where_to_resume(out: Path) -> str:
         return "no checkpoint was written"
     return (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
             f"{ck['committed']} of {ck['simulations']} simulations committed); continue with "
-            f"--resume")
+            f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
 
 
 def _ranks_ready(out: Path, n: int) -> bool:
@@ -368,10 +410,14 @@ def _write_config_file(parser, cfg, out: Path) -> None:
 def _preflight(parser, cfg) -> None:
     """Build, once, what every rank builds from the config (solver, model, parameter box,
     buffer): a bad value then fails here in one line, before an MPI job starts."""
-    from pdesurrogate.streaming import make_buffer
+    from pdesurrogate.streaming import Scheduler, make_buffer
 
     init = parser.instantiate_classes(cfg)
-    _parameter_box(cfg, init.solver)
+    box = _parameter_box(cfg, init.solver)
+    try:
+        Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
+    except ValueError as e:
+        raise ValueError(f"online config: parameters: {e}") from None
     _check_model_takes_solver(init.model, init.solver)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
     try:
@@ -486,7 +532,13 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
         if set(box) != set(names) or any(len(v) != 2 for v in box.values()):
             raise ValueError(f"online config: parameters must give [low, high] for exactly "
                              f"{list(names)}, got {cfg.parameters}")
-        return {k: box[k] for k in names}
+        for k, (lo, hi) in box.items():
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+                raise ValueError(f"online config: parameters.{k} must be [low, high] with "
+                                 f"low <= high, got {list(cfg.parameters[k])}")
+        box = {k: box[k] for k in names}
+        _check_box_with_solver(box, solver)
+        return box
     box = {}
     for n in names:
         rng = getattr(solver, f"{n}_range", None)
@@ -495,6 +547,24 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
                              f"parameters: {{{n}: [low, high]}}")
         box[n] = (float(rng[0]), float(rng[1]))
     return box
+
+
+def _check_box_with_solver(box: dict[str, tuple[float, float]], solver) -> None:
+    """Each parameter's low and high through the solver's own parameter check (if it has
+    one), the others at their midpoints: else a value out of the solver's range fails inside
+    the MPI job, in the held-out trajectories, listing all of their values."""
+    check = getattr(solver, "check_params", None)
+    if check is None:
+        return
+    mid = {k: (lo + hi) / 2 for k, (lo, hi) in box.items()}
+    for k, (lo, hi) in box.items():
+        rows = {n: torch.tensor([lo, hi] if n == k else [mid[n]] * 2, dtype=torch.float64)
+                for n in box}
+        try:
+            check(rows)
+        except ValueError as e:
+            raise ValueError(f"online config: parameters.{k} = [{lo:g}, {hi:g}] is out of the "
+                             f"solver's range: {e}") from None
 
 
 def run_solver(cfg, roles, solver, names) -> int:
@@ -647,7 +717,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         return 0
     if receiver.ended:
         ended_by = ("the stream: every simulation was delivered and the buffer drawn down "
-                    "(raise simulations for more steps)")
+                    "(for more steps, raise simulations in a new run)")
     else:
         # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
         # let the solvers finish the ones they are in (dropped) and end the stream
@@ -761,6 +831,10 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         "sims_dropped": sum(r["receiver"]["sims_dropped"] for r in everyone),
         "sims_duplicate": sum(r["receiver"]["sims_duplicate"] for r in everyone),
         "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
+        # this leg's, added over the trainer ranks (each receives its own simulations)
+        "samples_per_s": sum(r["receiver"]["samples_per_s"] for r in everyone),
+        "mb_per_s": sum(r["receiver"]["mb_per_s"] for r in everyone),
+        "validation_rollout_steps": cfg.n_steps,
         "trainers": everyone,
     }
     if val is not None:
@@ -773,6 +847,10 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     os.replace(tmp, out / "summary.json")
+    if status == "finished":
+        # nothing resumes a finished run (summary.json says so), and the checkpoint holds a
+        # buffer's worth of samples
+        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     _print_summary(summary, out)
 
 
@@ -828,16 +906,24 @@ def _print_summary(s: dict, out: Path) -> None:
     t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
     t.add_row("simulations dropped (incomplete)", str(s["sims_dropped"]))
     t.add_row("malformed messages", str(s["malformed_messages"]))
+    if "train_seconds" in s:
+        t.add_row("training wall time", f"{s['train_seconds']:.1f} s")
     t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.3g}")
+    if "samples_per_s" in s:
+        t.add_row("received per second", f"{s['samples_per_s']:.4g} samples, "
+                                          f"{s['mb_per_s']:.3g} MB")
     t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
     if "validation" in s:
         val = s["validation"]
+        roll = f"rollout of {s['validation_rollout_steps']} steps" \
+            if "validation_rollout_steps" in s else "rollout"
         if "val/rel_l2_ar" in val:  # all2all (scOT): val/rel_l2 is the direct predictions'
-            t.add_row("validation rel L2 (rollout)", f"{val['val/rel_l2_ar']:.4g}")
+            t.add_row(f"validation rel L2 ({roll})", f"{val['val/rel_l2_ar']:.4g}")
             t.add_row("validation rel L2 (direct, mean over lead times)",
                       f"{val.get('val/rel_l2', float('nan')):.4g}")
         else:
-            t.add_row("validation rel L2 (rollout)", f"{val.get('val/rel_l2', float('nan')):.4g}")
+            t.add_row(f"validation rel L2 ({roll})",
+                      f"{val.get('val/rel_l2', float('nan')):.4g}")
     if "model" in s:
         t.add_row("exported model", s["model"])
         t.add_row("plots", ", ".join(s["plots"]))

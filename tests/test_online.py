@@ -162,6 +162,7 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     second = summary(out)
     assert second["status"] == "finished"
+    assert not (out / "checkpoint").exists()  # nothing resumes a finished run
     assert second["committed_sim_ids"] == list(range(60))  # none lost
     assert second["sims_duplicate"] == 0  # none trained on twice
     assert second["global_step"] > first["global_step"]  # optimiser state and step restored
@@ -308,3 +309,59 @@ def test_a_slow_solver_is_not_taken_for_a_dead_one(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(out)
     assert s["committed_sim_ids"] == [0, 1, 2, 3] and s["sims_dropped"] == 0
+
+
+def test_bad_values_fail_before_anything_is_written(tmp_path):
+    """Values that failed inside the MPI job (stall_timeout as the derived max_pack_age_s,
+    parameter boxes in the scheduler or the solver's check of the held-out trajectories'
+    values), or left config.yaml behind (a missing --mpiexec), are usage errors naming the
+    key, before the run directory exists."""
+    import argparse
+
+    from pdesurrogate.online import cmd_online
+
+    cfg = write_config(tmp_path)
+    burgers = tmp_path / "burgers.yaml"
+    burgers.write_text(CONFIG.format(solver="pdesurrogate.solvers.Burgers1D", simulations=4,
+                                     ckpt=0).replace("beta_range: [0.2, 1.0]",
+                                                     "nu_range: [0.01, 0.1]"))
+    out = tmp_path / "r"
+    for config, args, message in (
+            (cfg, ["--stall_timeout", "-5"], "online config: stall_timeout must be a number "
+                                             "of seconds > 0 (or null: wait forever), got -5"),
+            (cfg, ["--threads", "0"], "online config: threads must be an integer >= 1"),
+            (cfg, ["--trainers", "2", "--validation.trajectories", "1"],
+             "online config: validation.trajectories (1) must be at least trainers (2)"),
+            (cfg, ["--mpiexec", str(tmp_path / "no-mpiexec")], "no such executable"),
+            (cfg, ["--parameters", "{beta: [1.0, 0.2]}"],
+             "online config: parameters.beta must be [low, high] with low <= high, got "
+             "[1.0, 0.2]"),
+            (burgers, ["--parameters", "{nu: [-0.1, 0.01]}"],
+             "online config: parameters.nu = [-0.1, 0.01] is out of the solver's range: "
+             "burgers1d: parameter 'nu' must be positive, got [-0.1, 0.01]")):
+        with pytest.raises(argparse.ArgumentError) as err:
+            cmd_online(["--config", str(config), "--out", str(out), *args])
+        assert message in str(err.value) and "ValueError" not in str(err.value)
+        assert not out.exists(), args
+
+
+def test_summary_gives_rates_wall_time_and_rollout_length_and_resume_command(tmp_path,
+                                                                             capsys):
+    from pdesurrogate.online import CHECKPOINT, _print_summary, _where_to_resume
+
+    s = {"status": "finished", "global_step": 7, "ended_by": "the stream",
+         "committed_simulations": 3, "simulations": 3, "abandoned_sim_ids": [],
+         "sims_failed": 0, "sims_dropped": 0, "malformed_messages": 0, "samples_received": 21,
+         "mb_received": 0.01, "idle_fraction": 0.1, "train_seconds": 12.34,
+         "samples_per_s": 1234.5, "mb_per_s": 5.25, "validation_rollout_steps": 6,
+         "validation": {"val/rel_l2": 0.5}}
+    _print_summary(s, Path("out"))
+    err = " ".join(capsys.readouterr().err.split())
+    assert "training wall time │ 12.3 s" in err, err
+    assert "1234 samples, 5.25 MB" in err, err
+    assert "rollout of 6 steps" in err, err
+    (tmp_path / CHECKPOINT).mkdir()
+    (tmp_path / CHECKPOINT / "manifest.json").write_text(
+        json.dumps({"global_step": 5, "committed": 2, "simulations": 9}))
+    assert _where_to_resume(tmp_path).endswith(
+        f"continue with pdesurrogate online --config {tmp_path / 'config.yaml'} --resume")
