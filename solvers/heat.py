@@ -24,8 +24,8 @@ amplitude at ``t = 0.1`` instead of ``e^{-1974}``). Hence Rannacher start-up: th
 from a new initial state is taken as ``STARTUP_SUBSTEPS`` backward-Euler steps of
 ``dt / STARTUP_SUBSTEPS``, which damp every stiff mode by ``(1 + lam dt / 4)^-4``; its local
 error is O(dt^2) and it happens once, so the scheme stays second order. ``advance`` treats its
-input as a new initial state unless it is the very tensor the previous ``advance`` returned
-(for the same parameters), as in ``solve`` and in a loop ``u = advance(u, ...)``:
+input as a new initial state unless it is the very tensor the previous ``advance`` returned,
+unchanged (for the same parameters), as in ``solve`` and in a loop ``u = advance(u, ...)``:
 there the damped state simply goes on with Crank–Nicolson steps, whose factor has modulus
 below 1, so the stiff modes stay damped.
 
@@ -219,7 +219,8 @@ class Heat2D(LinearSolveLog, Solver):
             rhs = x + source if theta == 1 else x - (1 - theta) * dt * lap.apply(x) + source
             x = self._linear_solve(lhs, rhs, x, context, step * dt).x
         out = x.unsqueeze(1).to(u.dtype)
-        self._last = (weakref.ref(out), kappa, kvar)
+        # the tensor's version counter tells an in-place edit of it apart from the state itself
+        self._last = (weakref.ref(out), out._version, kappa, kvar)
         return out
 
     def _continues(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> bool:
@@ -228,9 +229,17 @@ class Heat2D(LinearSolveLog, Solver):
         modulus < 1 for any step) keeps them so, so no new start-up is needed."""
         if self._last is None:
             return False
-        ref, k0, v0 = self._last
-        return (ref() is u and k0.shape == kappa.shape and k0.device == kappa.device
-                and bool(torch.equal(k0, kappa)) and bool(torch.equal(v0, kvar)))
+        ref, version, k0, v0 = self._last
+        return (ref() is u and u._version == version and k0.shape == kappa.shape
+                and k0.device == kappa.device and bool(torch.equal(k0, kappa))
+                and bool(torch.equal(v0, kvar)))
+
+    def __getstate__(self) -> dict:
+        # a weak reference cannot be pickled (generate's spawn workers get a copy): a copy
+        # starts its next advance with the start-up, as for a new initial state
+        state = self.__dict__.copy()
+        state["_last"] = None
+        return state
 
     # -- helpers -------------------------------------------------------------------------------
     def kappa_field(self, x: Tensor, y: Tensor, kappa: Tensor, kappa_var: Tensor) -> Tensor:
