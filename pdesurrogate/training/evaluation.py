@@ -12,15 +12,37 @@ Two parts, because Lightning's defaults get both wrong on uneven splits:
   sums are added over the ranks once at the end of the epoch, and only then divided.
 
 Every rank must run at least one batch (the end-of-epoch sum is a collective call), so a split
-with fewer trajectories than ranks is refused.
+with fewer trajectories than ranks, or a fractional batch limit that leaves a rank none, is
+refused; an empty split is a split turned off.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+# the Trainer option that limits each split's batches
+_LIMITS = {"validation": "limit_val_batches", "test": "limit_test_batches"}
+
+
+class RankShare(DistributedSampler):
+    """Indices ``rank, rank + world, ...`` of a sized dataset, in order, none repeated. A
+    ``DistributedSampler`` (its ``shuffle`` and ``set_epoch`` do nothing), so Lightning keeps it
+    instead of putting its own padded one in its place."""
+
+    def __init__(self, dataset: Dataset, world: int, rank: int):
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=False)
+        self.indices = list(range(rank, len(dataset), world))
+        self.num_samples = self.total_size = len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
@@ -28,23 +50,36 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
     """A loader over ``dataset`` (whole trajectories, in order) for ``trainer``'s rank.
 
     Args:
-        dataset: the split's trajectories (a sized map-style dataset).
+        dataset: the split's trajectories (a sized map-style dataset; empty: the split is off).
         batch_size: trajectories per batch.
         trainer: the Lightning trainer the loader is for (None: one process).
-        split: the split's name, for the error message ("validation", "test").
+        split: the split's name, ``"validation"`` or ``"test"``.
         num_workers: DataLoader workers.
+
+    Raises ValueError, under DDP, when a rank would run no batch: fewer trajectories than
+    processes, or a fractional ``limit_val_batches``/``limit_test_batches`` that leaves a rank
+    with none (Lightning would stop that rank alone, and the others would wait for it).
     """
     world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
     sampler = None
-    if world > 1:
-        if len(dataset) < world:
+    if world > 1 and len(dataset) > 0:
+        n = len(dataset)
+        if n < world:
             raise ValueError(
-                f"the {split} split holds {len(dataset)} trajectory(ies), fewer than the "
-                f"{world} training processes: each needs at least one (give the split more "
-                "trajectories, e.g. a larger fraction, or train on fewer devices)")
-        # a DistributedSampler already, so Lightning leaves it in place
-        sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world,
-                                               rank=int(trainer.global_rank), shuffle=False)
+                f"the {split} split holds {n} trajectory(ies), fewer than the {world} training "
+                "processes: each needs at least one (give the split more trajectories, e.g. a "
+                "larger fraction, or train on fewer devices)")
+        name = _LIMITS.get(split)
+        limit = getattr(trainer, name, 1.0) if name else 1.0
+        if isinstance(limit, float) and 0 < limit < 1:
+            fewest = math.ceil((n // world) / batch_size)  # the last ranks' batches
+            if int(fewest * limit) == 0:
+                raise ValueError(
+                    f"{name}={limit} leaves some of the {world} training processes no "
+                    f"{split} batch ({fewest} batch(es) of {batch_size} trajectories each): "
+                    "raise it or give it as a number of batches"
+                    + (", or use a smaller batch size" if batch_size > 1 else ""))
+        sampler = RankShare(dataset, world, int(trainer.global_rank))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
                       num_workers=num_workers, persistent_workers=num_workers > 0)
 
@@ -62,10 +97,12 @@ class TrajectoryMeans:
         self.prog_bar: set[str] = set()
 
     def add(self, key: str, values: torch.Tensor, prog_bar: bool = False) -> None:
-        # float64 on the CPU: exact enough for any split, on every device type
-        values = values.detach().reshape(-1).to("cpu", torch.float64)
-        entry = self._sums.setdefault(key, [torch.zeros((), dtype=torch.float64), 0])
-        entry[0] = entry[0] + values.sum()
+        values = values.detach().reshape(-1)
+        # summed where the values are (no host sync per batch), in float64 where the device
+        # has it (Apple's MPS has not)
+        dtype = torch.float32 if values.device.type == "mps" else torch.float64
+        entry = self._sums.setdefault(key, [torch.zeros((), dtype=dtype, device=values.device), 0])
+        entry[0] = entry[0] + values.to(dtype).sum()
         entry[1] += values.numel()
         if prog_bar:
             self.prog_bar.add(key)
@@ -83,7 +120,8 @@ class TrajectoryMeans:
                               for k in keys])  # (keys, 2): sum, count
         trainer = module._trainer
         if trainer is not None and trainer.world_size > 1:
-            totals = trainer.strategy.reduce(totals.to(module.device), reduce_op="sum").cpu()
+            totals = trainer.strategy.reduce(totals.to(module.device), reduce_op="sum")
+        totals = totals.cpu()
         means = {k: float(totals[i, 0] / totals[i, 1]) for i, k in enumerate(keys)}
         self.reset()
         for k, v in means.items():

@@ -101,8 +101,10 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, advection_fi
 
 
 class _Ranked:
-    def __init__(self, world_size: int, global_rank: int):
+    def __init__(self, world_size: int, global_rank: int, **limits):
         self.world_size, self.global_rank = world_size, global_rank
+        self.limit_val_batches = limits.get("limit_val_batches", 1.0)
+        self.limit_test_batches = limits.get("limit_test_batches", 1.0)
 
 
 def test_evaluation_loader_gives_each_trajectory_to_one_rank_and_refuses_too_few():
@@ -114,3 +116,13 @@ def test_evaluation_loader_gives_each_trajectory_to_one_rank_and_refuses_too_few
     with pytest.raises(ValueError, match=r"the test split holds 2 trajectory\(ies\), fewer than "
                                          r"the 3 training processes"):
         evaluation_loader(items[:2], 1, _Ranked(3, 0), "test")
+    # an empty split is a split turned off (fractions with a 0), not an error
+    assert list(evaluation_loader([], 2, _Ranked(3, 0), "validation")) == []
+    # 3 trajectories, 2 ranks, batch 1: rank 1 has one batch, and int(1 * 0.5) = 0 of them
+    # would stop it alone; 0.5 of 2 batches each (4 trajectories) is fine
+    with pytest.raises(ValueError, match="limit_val_batches=0.5 leaves some of the 2"):
+        evaluation_loader(items[:3], 1, _Ranked(2, 0, limit_val_batches=0.5), "validation")
+    assert len(evaluation_loader(items[:4], 1, _Ranked(2, 1, limit_val_batches=0.5),
+                                 "validation")) == 2
+    assert len(evaluation_loader(items[:3], 1, _Ranked(2, 0, limit_test_batches=0.5),
+                                 "validation")) == 2
