@@ -7,56 +7,47 @@ finishes) and once at the end: a live bar draws nothing into a file.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # a plain progress line (stderr not a terminal) at most this often, in seconds
 PLAIN_PROGRESS_S = 10.0
 
 
-class progress_bar:
+@contextlib.contextmanager
+def progress_bar(on: bool, what: str, total: int) -> Iterator[Callable[[int], None]]:
     """``with progress_bar(on, what, total) as advance: advance(k)``: progress of ``total``
     samples on stderr when ``on``, a rich bar on a terminal (or in Jupyter), else
-    :class:`PlainProgress` lines."""
+    :class:`PlainProgress` lines (the last one only when the work ends without an error)."""
+    if not on:
+        yield lambda k: None
+        return
+    from rich.console import Console
 
-    def __init__(self, on: bool, what: str, total: int):
-        self.on, self.what, self.total = on, what, total
-        self._bar = None
-        self._plain = None
+    console = Console(stderr=True)
+    if not (console.is_terminal or console.is_jupyter):
+        # a live bar draws nothing into a file: sbatch logs would show no progress
+        plain = PlainProgress(what, total)
+        yield plain.advance
+        plain.finish()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    def __enter__(self):
-        if not self.on:
-            return lambda k: None
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not (console.is_terminal or console.is_jupyter):
-            # a live bar draws nothing into a file: sbatch logs would show no progress
-            self._plain = PlainProgress(self.what, self.total)
-            return self._plain.advance
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                             console=console)
-        self._bar.start()
-        task = self._bar.add_task(self.what, total=self.total)
-        return lambda k: self._bar.advance(task, k)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        if self._plain is not None and exc_type is None:
-            self._plain.finish()
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+    with bar:
+        task = bar.add_task(what, total=total)
+        yield lambda k: bar.advance(task, k)
 
 
 class PlainProgress:

@@ -46,7 +46,8 @@ number ``d = mean(kappa0) theta dt / h^2``, and told ``tuner.observe(iterations,
 after, ``iterations`` being the batch's largest count (``max_iter`` when a system did not
 converge) and ``converged`` whether every system reached ``rtol``. ``settings()`` records what
 is used: ``tuner="fixed"`` with the ``omega`` of every solve, or the tuner with ``omega=None``.
-Every solve is logged in ``linear_stats``.
+Each solve is logged in ``linear_stats`` (the most recent ones: see
+:class:`~.linear.tuned_solve.LinearSolveLog`).
 
 A solve that does not reach ``rtol`` within ``max_iter`` sweeps is logged with
 ``converged=False``, warned about (a RuntimeWarning) and the run goes on as long as every

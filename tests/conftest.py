@@ -11,6 +11,9 @@ import torch
 # overrides.
 torch.set_num_threads(int(os.environ.get("PDESURROGATE_TEST_THREADS", "1")))
 
+ROOT = Path(__file__).resolve().parents[1]
+TRANSIENT = {".pytest_cache", ".ruff_cache", "__pycache__", ".git"}
+
 
 def _checkout_files() -> set[str]:
     """The checkout's top-level entries and everything under ``runs/``: what a test that forgot
@@ -19,10 +22,6 @@ def _checkout_files() -> set[str]:
     for folder, _, files in os.walk(ROOT / "runs"):
         seen.update(os.path.join(folder, f) for f in files)
     return seen
-
-
-ROOT = Path(__file__).resolve().parents[1]
-TRANSIENT = {".pytest_cache", ".ruff_cache", "__pycache__", ".git"}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -93,7 +93,6 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
         outdir: the directory to create (written under a temporary name, then renamed).
         overwrite: replace an existing ``outdir``.
     """
-
     out = Path(outdir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
@@ -105,7 +104,6 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 
 
 def _check_config(cfg, where: str) -> None:
-
     if not isinstance(cfg, dict):
         raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
     unknown = sorted(set(cfg) - set(CONFIG_KEYS))

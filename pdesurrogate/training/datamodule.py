@@ -258,7 +258,6 @@ class FieldDataModule(LightningDataModule):
         return evaluation_loader(StridedTrajectories(self.data, self.k, self.test_indices),
                                  self.batch_size, self.trainer, "test", self.num_workers)
 
-
     def _train_loader(self, ds: Dataset) -> DataLoader:
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
