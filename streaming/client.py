@@ -355,6 +355,8 @@ class StreamClient:
         self._dst = -1
         self._values: list[float] = []
         self._n_sent = 0
+        # the NonFiniteFieldsError send raised for the open simulation: close() raises it again
+        self._tainted: NonFiniteFieldsError | None = None
         self._shut = False
         self._stats = {"samples": 0, "bytes": 0, "sims_closed": 0, "sims_failed": 0,
                        "samples_unsent": 0, "messages": 0, "split_packs": 0, "copies": 0,
@@ -380,6 +382,7 @@ class StreamClient:
         self._sim, self._dst = int(sim_id), route(int(sim_id), self.trainer_ranks)
         self._values = [params[n] for n in self.param_names]
         self._n_sent = 0
+        self._tainted = None
         self._shape = self._dtype = None
         p = self._pack  # ended simulations waiting in a chain pack
         if p is not None and time.monotonic() - p.ended >= self.chain_s:
@@ -402,7 +405,7 @@ class StreamClient:
         fields copied into a pack, when the pack goes or at :meth:`close`, since one check
         per pack instead of one per sample is what keeps small fields fast. Then
         :meth:`fail` the simulation (:func:`run_solver_rank` does, and the scheduler
-        resubmits it).
+        resubmits it); :meth:`close` raises the same error again.
         """
         p = self._pack
         # fast path, the common case for small fields: the next step of the open copied pack.
@@ -425,6 +428,17 @@ class StreamClient:
                 raise RuntimeError("StreamClient: send before open(): no simulation is open")
             raise RuntimeError(f"StreamClient: send with no simulation open (simulation "
                                f"{self._last_sim} was closed or failed): open() the next one")
+        try:
+            self._send(fields, t, step, copy)
+        except NonFiniteFieldsError as err:
+            # whichever path found it (a pack, a split pack, a field on its own), the
+            # simulation can only fail now: close() raises it again
+            self._tainted = err
+            raise
+
+    def _send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None,
+              copy: bool | None) -> None:
+        """``send`` past its fast path, with a simulation open."""
         if isinstance(fields, torch.Tensor):
             arr = fields.detach().to("cpu").numpy()
         else:
@@ -465,11 +479,19 @@ class StreamClient:
     def close(self) -> None:
         """End the open simulation successfully: the trainer commits its samples. Raises
         :class:`NonFiniteFieldsError` if one of its samples still in a pack holds NaN/inf
-        (see :meth:`send`); the simulation then stays open for :meth:`fail`."""
+        (see :meth:`send`), or again if :meth:`send` raised it for this simulation (whatever
+        path its fields took); the simulation then stays open for :meth:`fail`."""
         sim = self._require_open()
+        if self._tainted is not None:
+            err = self._tainted
+            raise NonFiniteFieldsError(err.sim_id, err.step, err.time)
         p = self._pack
         if type(p) is _Pack and p.sim == sim:
-            self._check_pack(p)
+            try:
+                self._check_pack(p)
+            except NonFiniteFieldsError as err:
+                self._tainted = err
+                raise
         if type(p) is _Pack and p.sim == sim and self.chain_s and p.n < p.capacity:
             p.end(self._n_sent)  # the END waits in the pack for the next simulations' samples
         elif p is not None and (type(p) is not _Pack or p.sim == sim):
@@ -499,6 +521,7 @@ class StreamClient:
         self._post(*encode_control(Kind.FAILED, self._sim, step=self._n_sent,
                                    text=reason[:1000]))
         self._sim, self._last_sim = None, self._sim
+        self._tainted = None
         self._stats["sims_failed"] += 1
 
     def shutdown(self) -> None:
@@ -653,6 +676,10 @@ class StreamClient:
     def _add_to_split(self, arr: np.ndarray, t: float, step: int) -> None:
         """Add one uncopied sample to the open split pack (sending the open pack first if the
         sample does not continue it or does not fit)."""
+        # checked now, while the solver's new state is likely still in cache, and before a
+        # split pack is opened for it (an empty one has nothing to send)
+        if not all_finite(arr):
+            raise NonFiniteFieldsError(self._sim, step, t)
         p = self._pack
         if p is not None and not (isinstance(p, _SplitPack)
                                   and self._continues(p, len(p.arrays), arr, step)):
@@ -662,9 +689,6 @@ class StreamClient:
             # nothing is copied, so larger than a copied pack: fewer headers per sample
             capacity = max(1, min(SPLIT_MAX_SAMPLES, 4 * self.pack_bytes // arr.nbytes))
             p = self._pack = _SplitPack(arr.shape, arr.dtype, step, capacity)
-        # checked now, while the solver's new state is likely still in cache
-        if not all_finite(arr):
-            raise NonFiniteFieldsError(self._sim, step, t)
         p.arrays.append(arr)
         p.times.append(t)
 

@@ -156,3 +156,106 @@ def test_nan_in_an_unpacked_sample_raises_at_send(kw, shape):
     with pytest.raises(NonFiniteFieldsError, match="simulation 7: NaN/inf in the fields "
                                                    "sent at step 0"):
         client.send(np.full(shape, np.inf, np.float32), t=0.0)
+
+
+# a simulation whose send raised NonFiniteFieldsError, over COMM_SELF in a process of its own
+# (this one never starts MPI): a copied pack (the check when the full pack goes), a split
+# pack, a field too large to pack (copied, or sent through with wait_large). Prints, per path,
+# what send and close raised, then the messages that reached the "trainer" (this rank)
+AFTER_NAN = """
+import json
+import threading
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from pdesurrogate.streaming import NonFiniteFieldsError, StreamClient
+from pdesurrogate.streaming.protocol import TAG_HEADER, TAG_PAYLOAD, parse_header, split_messages
+
+
+def outcome(call):
+    try:
+        call()
+    except NonFiniteFieldsError as e:
+        return str(e)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return "ok"
+
+
+def receive(comm, msgs, done):
+    # sends to oneself complete once received (wait_large's send waits for that)
+    st, buf = MPI.Status(), np.empty(1024, np.uint8)
+    while True:
+        if not comm.Iprobe(source=0, tag=TAG_HEADER, status=st):
+            if done.is_set():
+                return
+            time.sleep(0.001)
+            continue
+        n = st.Get_count(MPI.BYTE)
+        comm.Recv(buf[:n], source=0, tag=TAG_HEADER)
+        for _ in range(split_messages(buf[:n])):
+            comm.Probe(source=0, tag=TAG_PAYLOAD, status=st)
+            comm.Recv(np.empty(st.Get_count(MPI.BYTE), np.uint8), source=0, tag=TAG_PAYLOAD)
+        h = parse_header(buf[:n], 1)
+        msgs.append([h.kind.name, h.sim_id, h.end_total])
+
+
+for path, kw, shape in (("packed", {"pack_bytes": 64}, (1, 4)),
+                        ("split", {"copy": False, "split_bytes": 0}, (1, 8)),
+                        ("split_first", {"copy": False, "split_bytes": 0}, (1, 8)),
+                        ("large", {"pack_bytes": 64}, (1, 16)),
+                        ("wait_large", {"pack_bytes": 64, "wait_large": True}, (1, 16))):
+    comm, msgs, done = MPI.COMM_SELF.Dup(), [], threading.Event()
+    thread = threading.Thread(target=receive, args=(comm, msgs, done))
+    thread.start()
+    c = StreamClient(comm, [0], ["nu"], max_in_flight=64, chain_s=0, **kw)
+    c.open(7, {"nu": 0.1})
+    first = 0 if path == "split_first" else 1  # split_first: no split pack open yet
+    if first:
+        c.send(np.ones(shape, np.float32), t=0.0)
+    sent = []
+    for k in range(first, 5):  # until send raises (the copied pack's: when the full pack goes)
+        sent.append(outcome(lambda: c.send(np.full(shape, np.nan if k == first else 1.0,
+                                                   np.float32), t=0.5 * k)))
+        if sent[-1] != "ok":
+            break
+    closed = outcome(c.close)
+    failed = outcome(lambda: c.fail("NaN"))
+    c.open(8, {"nu": 0.2})  # the next simulation goes as usual
+    c.send(np.ones(shape, np.float32), t=0.0)
+    nxt = outcome(c.close)
+    while c._in_flight:
+        c._wait_oldest()
+    done.set()
+    thread.join()
+    print(json.dumps({"path": path, "sent": sent, "closed": closed, "failed": failed,
+                      "next": nxt, "stats": c.stats(), "messages": msgs}))
+"""
+
+
+def test_close_after_send_raised_nan_raises_it_again_on_every_path():
+    """Whichever path a simulation's fields took, once send raised NonFiniteFieldsError
+    close() raises it again (it used to END the simulation without the bad sample for fields
+    sent on their own, and fail with an IndexError on an empty split pack), and fail() then
+    drops the simulation: the trainer gets FAILED and no END for it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", AFTER_NAN], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["path"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert set(runs) == {"packed", "split", "split_first", "large", "wait_large"}
+    for path, r in runs.items():
+        nan = (f"simulation 7: NaN/inf in the fields sent at step "
+               f"{'0 (t=0)' if path == 'split_first' else '1 (t=0.5)'}")
+        # a copied pack is checked when it goes (the fifth sample does not fit the pack of
+        # four); the others at once
+        assert r["sent"] == (["ok"] * 3 if path == "packed" else []) + [nan], (path, r)
+        assert r["closed"] == nan, (path, r)
+        assert r["failed"] == "ok" and r["next"] == "ok", (path, r)
+        assert r["stats"]["sims_failed"] == 1 and r["stats"]["sims_closed"] == 1, (path, r)
+        kinds = [(kind, sim) for kind, sim, _ in r["messages"]]
+        assert ("FAILED", 7) in kinds and ("END", 7) not in kinds, (path, r)
+        assert [m for m in r["messages"] if m[0] == "DATA" and m[1] == 7 and m[2]] == [], r
+        assert any(m[1] == 8 and (m[0] == "END" or m[2] == 1) for m in r["messages"]), r
