@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,7 +151,22 @@ def main(argv: list[str] | None = None) -> int:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     cmd = [str(mpiexec), "-launcher", "fork", "-n", "2", sys.executable, "-m", "mpi4py",
            __file__, *(sys.argv[1:] if argv is None else argv)]
-    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # the ranks' stderr goes to a file: on Ctrl-C (which reaches them too) their tracebacks
+    # are noise; on a real failure it is printed
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=err)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            rc = -signal.SIGINT
+        if rc in (-signal.SIGINT, 128 + signal.SIGINT):
+            proc.wait()
+            print("stream_wait: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+        if rc != 0:
+            err.seek(0)
+            sys.stderr.write(err.read())
+        return rc
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -953,13 +954,22 @@ def _launch(part: str, n_solvers: int, argv: list[str], args) -> dict:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=env)
             lines = []
-            for line in proc.stdout:
-                if line.startswith("@progress"):
-                    status.update(f"{label} {line.removeprefix('@progress').strip()}")
-                else:
-                    lines.append(line)
-            err = proc.stderr.read()
-            if proc.wait() != 0:
+            try:
+                for line in proc.stdout:
+                    if line.startswith("@progress"):
+                        status.update(f"{label} {line.removeprefix('@progress').strip()}")
+                    else:
+                        lines.append(line)
+                err = proc.stderr.read()
+                rc = proc.wait()
+            except KeyboardInterrupt:
+                rc = -signal.SIGINT
+            if rc in (-signal.SIGINT, 128 + signal.SIGINT):
+                # Ctrl-C reached mpiexec and its ranks too: their tracebacks are noise here
+                proc.wait()
+                console.print(f"streaming benchmark: interrupted during part ({part})")
+                raise SystemExit(128 + signal.SIGINT)
+            if rc != 0:
                 raise SystemExit(f"streaming benchmark: MPI job failed ({' '.join(cmd)}):\n"
                                  f"{''.join(lines)}{err}")
         return json.loads(out.read_text())
