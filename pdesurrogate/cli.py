@@ -385,7 +385,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
 def cmd_online(argv: Sequence[str]) -> int:
     from pdesurrogate.online import cmd_online as run
 
-    # not inside --config: online keeps the config's path (its run folder records the file)
+    # names on the command line only: online passes the --config path on to the ranks as
+    # given, and its own parser translates a name in the file as it reads it
     return run(_solver_names_to_classes(argv, configs=False))
 
 

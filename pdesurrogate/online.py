@@ -11,7 +11,8 @@ rank. Under ``mpiexec`` or ``srun`` it uses the ranks it was given (``trainers``
 config, the rest solve).
 
 Per trainer rank: a held-out validation set and a small set for the normalisation statistics
-are generated once by the same solver (never streamed); :class:`StreamDataModule` feeds the
+are generated once by the same solver (never streamed; the same on every trainer rank, and each
+validates on its own share of the held-out trajectories); :class:`StreamDataModule` feeds the
 same LightningModule that ``pdesurrogate fit`` trains; :class:`StreamMonitor` logs samples/s,
 MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
 
@@ -67,13 +68,45 @@ TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "log
 
 
 # -- configuration ----------------------------------------------------------------------------
+# jsonargparse loads this parser's configs (and values) with _load_yaml
+PARSER_MODE = "pdesurrogate-online-yaml"
+
+
+def _solver_class_path(value: Any) -> Any:
+    """``value`` (a config's ``solver``: a name or ``{class_path, init_args}``) with a solver's
+    registry name (``burgers1d``) as the class path of its class."""
+    from pdesurrogate.solvers import SOLVERS
+
+    def path(name: Any) -> Any:
+        cls = SOLVERS.get(name) if isinstance(name, str) else None
+        return name if cls is None else f"{cls.__module__}.{cls.__qualname__}"
+
+    if isinstance(value, dict) and "class_path" in value:
+        return {**value, "class_path": path(value["class_path"])}
+    return path(value)
+
+
+def _load_yaml(text: str) -> Any:
+    """jsonargparse's YAML loader, and a config's solver may be a registry name, as on the
+    command line (`--solver burgers1d`). Done here, where the file is read, so that the
+    config's path stays what the user gave (the ranks re-read it)."""
+    from jsonargparse import get_loader
+
+    value = get_loader("yaml")(text)
+    if isinstance(value, dict) and "solver" in value:
+        value = {**value, "solver": _solver_class_path(value["solver"])}
+    return value
+
+
 def build_parser():
     """The jsonargparse parser of ``pdesurrogate online`` (keys = the YAML's keys)."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    import yaml
+    from jsonargparse import ActionConfigFile, ArgumentParser, set_loader
     from lightning.pytorch import LightningModule, Trainer
 
     from pdesurrogate.solvers import Solver
 
+    set_loader(PARSER_MODE, _load_yaml, (yaml.YAMLError,))
     p = ArgumentParser(
         prog="pdesurrogate online",
         description=(
@@ -89,6 +122,7 @@ def build_parser():
             "(130 for Ctrl-C; resumable); 1 the MPI job failed; 2 a bad option or config "
             "value (nothing started)."),
         exit_on_error=False,  # the command prints the error without the usage
+        parser_mode=PARSER_MODE,
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
     p.add_argument("--out", type=str, default="runs/online",
@@ -103,7 +137,8 @@ def build_parser():
     p.add_argument("--mpiexec", type=str | None, default=None,
                    help="mpiexec used to start the job (default: the one next to this Python).")
     p.add_subclass_arguments(Solver, "solver", required=True,
-                             help="The solver: class_path and init_args.")
+                             help="The solver: class_path (or a registry name: burgers1d, "
+                                  "ks1d, ...) and init_args.")
     p.add_argument("--parameters", type=dict[str, list[float]] | None, default=None,
                    help="Box {name: [low, high]} the scheduler draws PDE parameters from "
                         "(default: the solver's <name>_range).")
@@ -153,7 +188,8 @@ def build_parser():
                         "after the first ended: short simulations share messages (chain "
                         "packs). 0: each simulation's last pack goes when it ends.")
     p.add_argument("--threads", type=int | None, default=None,
-                   help="torch threads per trainer rank (solver ranks use 1).")
+                   help="torch threads per trainer rank (0 or null: torch's default; solver "
+                        "ranks use 1).")
     p.add_subclass_arguments(LightningModule, "model", required=True,
                              help="The LightningModule trained (as in `pdesurrogate fit`).")
     p.add_class_arguments(Trainer, "trainer", instantiate=False, skip=TRAINER_SKIP,
@@ -195,8 +231,8 @@ def _check(cfg) -> None:
     if cfg.stall_timeout is not None and not cfg.stall_timeout > 0:
         raise ValueError(f"online config: stall_timeout must be a number of seconds > 0 (or "
                          f"null: wait forever), got {cfg.stall_timeout!r}")
-    if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 1):
-        raise ValueError(f"online config: threads must be an integer >= 1 (or null: torch's "
+    if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 0):
+        raise ValueError(f"online config: threads must be an integer >= 0 (0 or null: torch's "
                          f"default), got {cfg.threads!r}")
     # each trainer rank validates on its own share of the held-out trajectories
     if cfg.validation.trajectories < cfg.trainers:
@@ -550,21 +586,52 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
 
 
 def _check_box_with_solver(box: dict[str, tuple[float, float]], solver) -> None:
-    """Each parameter's low and high through the solver's own parameter check (if it has
-    one), the others at their midpoints: else a value out of the solver's range fails inside
-    the MPI job, in the held-out trajectories, listing all of their values."""
+    """Each parameter's low and high through the solver's own parameter checks, the others at
+    their midpoints: else a value out of the solver's range fails inside the MPI job, in the
+    held-out trajectories, listing all of their values. The checks: ``check_params`` (if the
+    solver has one), and ``advance`` by 0 time units from a state of ``sample``, which
+    validates the parameters before it returns (heat2d's kappa, navier_stokes2d's nu, ...);
+    the latter only where ``advance`` by 0 takes the midpoints of the solver's own
+    ``<name>_range`` (a solver whose ``advance`` refuses a zero duration is not probed)."""
     check = getattr(solver, "check_params", None)
-    if check is None:
-        return
+    probe = _zero_advance(solver)
     mid = {k: (lo + hi) / 2 for k, (lo, hi) in box.items()}
     for k, (lo, hi) in box.items():
-        rows = {n: torch.tensor([lo, hi] if n == k else [mid[n]] * 2, dtype=torch.float64)
-                for n in box}
+        rows = {n: [lo, hi] if n == k else [mid[n]] * 2 for n in box}
         try:
-            check(rows)
+            if check is not None:
+                check({n: torch.tensor(v, dtype=torch.float64) for n, v in rows.items()})
+            if probe is not None:
+                probe(rows)
         except ValueError as e:
             raise ValueError(f"online config: parameters.{k} = [{lo:g}, {hi:g}] is out of the "
                              f"solver's range: {e}") from None
+
+
+def _zero_advance(solver):
+    """``probe(rows)``: ``solver.advance`` by 0 of two states of ``solver.sample`` with the
+    parameter values ``rows`` ({name: [a, b]}); None where that does not work with the
+    solver's own ranges' midpoints (a steady solver, one without ``<name>_range``, one whose
+    ``advance`` refuses a zero duration), so that only the values are checked."""
+    if getattr(solver, "steady", False):
+        return None
+    names = tuple(solver.param_names)
+    ranges = {n: getattr(solver, f"{n}_range", None) for n in names}
+    if any(r is None for r in ranges.values()):
+        return None
+    try:
+        u0, _ = solver.sample(1, 0)
+        u0 = u0.expand(2, *u0.shape[1:]).clone()
+
+        def probe(rows: dict[str, list[float]]) -> None:
+            params = {n: torch.tensor(rows[n], dtype=u0.dtype, device=u0.device)
+                      for n in names}
+            solver.advance(u0, params, 0.0)
+
+        probe({n: [(float(r[0]) + float(r[1])) / 2] * 2 for n, r in ranges.items()})
+    except Exception:  # not this solver's way: its values go unchecked here
+        return None
+    return probe
 
 
 def run_solver(cfg, roles, solver, names) -> int:
@@ -725,8 +792,10 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         ended_by = "the trainer's limit (max_steps or max_time)"
     receiver.join()
     with warnings.catch_warnings():
-        # each trainer rank validates on the same held-out set; Lightning's advice to validate
-        # on one device is about uneven shards, which it pads, and the mean stays a mean
+        # the trainer ranks split the held-out trajectories among themselves (rank r of W
+        # takes r, r + W, ...; none repeated, none padded) and add their error sums before
+        # dividing, so each trajectory counts once (training/evaluation.py); Lightning's
+        # advice to validate on one device is about its own sampler's padding, not used here
         warnings.filterwarnings("ignore", message="Using `DistributedSampler` with the dataloa")
         val = trainer.validate(module, datamodule=dm, verbose=False)[0]
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",

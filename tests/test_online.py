@@ -109,9 +109,12 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
 
 
 def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
-    cfg, out = write_config(tmp_path), tmp_path / "run"
+    # the solver by its registry name, in the config file as on the command line
+    cfg, out = write_config(tmp_path, solver="advection1d"), tmp_path / "run"
     proc = run(["--config", str(cfg), "--out", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "class_path: pdesurrogate.solvers.advection.Advection1D" in (
+        out / "config.yaml").read_text()
     s = summary(out)
     assert s["status"] == "finished"
     assert s["committed_sim_ids"] == list(range(24))
@@ -325,11 +328,22 @@ def test_bad_values_fail_before_anything_is_written(tmp_path):
     burgers.write_text(CONFIG.format(solver="pdesurrogate.solvers.Burgers1D", simulations=4,
                                      ckpt=0).replace("beta_range: [0.2, 1.0]",
                                                      "nu_range: [0.01, 0.1]"))
+    # solvers without check_params: their advance checks the values (the model does not
+    # fit them, but the parameter box is checked first)
+    heat, ns = tmp_path / "heat.yaml", tmp_path / "ns.yaml"
+    for path, solver, args in ((heat, "Heat2D", "{n: 16}"), (ns, "NavierStokes2D", "{n: 16}")):
+        path.write_text(CONFIG.format(solver=f"pdesurrogate.solvers.{solver}", simulations=4,
+                                      ckpt=0).replace("{n_points: 32, beta_range: [0.2, 1.0]}",
+                                                      args))
     out = tmp_path / "r"
     for config, args, message in (
             (cfg, ["--stall_timeout", "-5"], "online config: stall_timeout must be a number "
                                              "of seconds > 0 (or null: wait forever), got -5"),
-            (cfg, ["--threads", "0"], "online config: threads must be an integer >= 1"),
+            (cfg, ["--threads", "-1"], "online config: threads must be an integer >= 0 (0 or "
+                                       "null: torch's default), got -1"),
+            # 0 is torch's default (as before the check): the next check speaks
+            (cfg, ["--threads", "0", "--mpiexec", str(tmp_path / "no-mpiexec")],
+             "no such executable"),
             (cfg, ["--trainers", "2", "--validation.trajectories", "1"],
              "online config: validation.trajectories (1) must be at least trainers (2)"),
             (cfg, ["--mpiexec", str(tmp_path / "no-mpiexec")], "no such executable"),
@@ -338,7 +352,16 @@ def test_bad_values_fail_before_anything_is_written(tmp_path):
              "[1.0, 0.2]"),
             (burgers, ["--parameters", "{nu: [-0.1, 0.01]}"],
              "online config: parameters.nu = [-0.1, 0.01] is out of the solver's range: "
-             "burgers1d: parameter 'nu' must be positive, got [-0.1, 0.01]")):
+             "burgers1d: parameter 'nu' must be positive, got [-0.1, 0.01]"),
+            (heat, ["--parameters", "{kappa: [-1, 1], kappa_var: [0, 0.5]}"],
+             "online config: parameters.kappa = [-1, 1] is out of the solver's range: heat2d: "
+             "kappa must be positive"),
+            (heat, ["--parameters", "{kappa: [0.01, 0.1], kappa_var: [0, 1]}"],
+             "online config: parameters.kappa_var = [0, 1] is out of the solver's range: "
+             "heat2d: kappa_var must lie in [0, 1)"),
+            (ns, ["--parameters", "{nu: [-0.001, 0.001]}"],
+             "online config: parameters.nu = [-0.001, 0.001] is out of the solver's range: "
+             "navier_stokes2d: nu must be positive")):
         with pytest.raises(argparse.ArgumentError) as err:
             cmd_online(["--config", str(config), "--out", str(out), *args])
         assert message in str(err.value) and "ValueError" not in str(err.value)
@@ -365,3 +388,29 @@ def test_summary_gives_rates_wall_time_and_rollout_length_and_resume_command(tmp
         json.dumps({"global_step": 5, "committed": 2, "simulations": 9}))
     assert _where_to_resume(tmp_path).endswith(
         f"continue with pdesurrogate online --config {tmp_path / 'config.yaml'} --resume")
+
+
+@pytest.mark.parametrize("solver", ["{class_path: burgers1d, init_args: {n_points: 32}}",
+                                    "burgers1d"])
+def test_a_config_file_may_name_the_solver_by_its_registry_name(tmp_path, solver):
+    """`solver: burgers1d` or `solver: {class_path: burgers1d}` in the config file, as
+    `--solver burgers1d` on the command line (it was 'Expected a dot import path string'); the
+    config's path is passed on to the ranks as given, and --resume with the same file finds the
+    settings that the run recorded."""
+    import re
+
+    from pdesurrogate.online import _check_config_file, _parse, _write_config_file
+
+    text = CONFIG.format(solver="x", simulations=4, ckpt=0)
+    text = re.sub(r"solver:\n  class_path: x\n  init_args: .*\n", f"solver: {solver}\n", text)
+    cfg = tmp_path / "online.yaml"
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    parser, ns, argv = _parse(["--config", str(cfg), "--out", str(out)])
+    assert ns.solver.class_path == "pdesurrogate.solvers.burgers.Burgers1D"
+    assert argv == ["--config", str(cfg), "--out", str(out)]
+    _write_config_file(parser, ns, out)
+    assert "class_path: pdesurrogate.solvers.burgers.Burgers1D" in (
+        out / "config.yaml").read_text()
+    parser, ns, _ = _parse(["--config", str(cfg), "--out", str(out), "--resume"])
+    _check_config_file(parser, ns, out)  # the same settings: no error
