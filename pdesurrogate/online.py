@@ -449,6 +449,11 @@ def _preflight(parser, cfg) -> None:
     from pdesurrogate.streaming import Scheduler, make_buffer
 
     init = parser.instantiate_classes(cfg)
+    if getattr(init.solver, "steady", False):
+        raise ValueError(f"online config: solver {init.solver.name} is steady (one solution per "
+                         "parameter set, no time steps to stream): online next-step training "
+                         "needs a time-dependent solver; for a steady problem write a dataset "
+                         "with pdesurrogate generate")
     box = _parameter_box(cfg, init.solver)
     try:
         Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)

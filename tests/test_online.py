@@ -330,8 +330,9 @@ def test_bad_values_fail_before_anything_is_written(tmp_path):
                                                      "nu_range: [0.01, 0.1]"))
     # solvers without check_params: their advance checks the values (the model does not
     # fit them, but the parameter box is checked first)
-    heat, ns = tmp_path / "heat.yaml", tmp_path / "ns.yaml"
-    for path, solver, args in ((heat, "Heat2D", "{n: 16}"), (ns, "NavierStokes2D", "{n: 16}")):
+    heat, ns, darcy = tmp_path / "heat.yaml", tmp_path / "ns.yaml", tmp_path / "darcy.yaml"
+    for path, solver, args in ((heat, "Heat2D", "{n: 16}"), (ns, "NavierStokes2D", "{n: 16}"),
+                               (darcy, "Darcy2D", "{n: 16}")):
         path.write_text(CONFIG.format(solver=f"pdesurrogate.solvers.{solver}", simulations=4,
                                       ckpt=0).replace("{n_points: 32, beta_range: [0.2, 1.0]}",
                                                       args))
@@ -361,7 +362,8 @@ def test_bad_values_fail_before_anything_is_written(tmp_path):
              "heat2d: kappa_var must lie in [0, 1)"),
             (ns, ["--parameters", "{nu: [-0.001, 0.001]}"],
              "online config: parameters.nu = [-0.001, 0.001] is out of the solver's range: "
-             "navier_stokes2d: nu must be positive")):
+             "navier_stokes2d: nu must be positive"),
+            (darcy, [], "online config: solver darcy2d is steady")):
         with pytest.raises(argparse.ArgumentError) as err:
             cmd_online(["--config", str(config), "--out", str(out), *args])
         assert message in str(err.value) and "ValueError" not in str(err.value)
