@@ -221,7 +221,9 @@ class Heat2D(LinearSolveLog, Solver):
             x = self._linear_solve(lhs, rhs, x, context, step * dt).x
         out = x.unsqueeze(1).to(u.dtype)
         # the tensor's version counter tells an in-place edit of it apart from the state itself
-        self._last = (weakref.ref(out), out._version, kappa, kvar)
+        # (inference tensors keep no version counter: identity alone then)
+        version = None if out.is_inference() else out._version
+        self._last = (weakref.ref(out), version, kappa, kvar)
         return out
 
     def _continues(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> bool:
@@ -231,7 +233,8 @@ class Heat2D(LinearSolveLog, Solver):
         if self._last is None:
             return False
         ref, version, k0, v0 = self._last
-        return (ref() is u and u._version == version and k0.shape == kappa.shape
+        return (ref() is u and (version is None or u._version == version)
+                and k0.shape == kappa.shape
                 and k0.device == kappa.device and bool(torch.equal(k0, kappa))
                 and bool(torch.equal(v0, kvar)))
 

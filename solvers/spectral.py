@@ -366,7 +366,11 @@ class PseudoSpectral1D(Solver):
             if not math.isfinite(amax) or amax > self.blowup:
                 break  # returned as it is, for solve's divergence check to report
             bound = self.step_bound(amax)
-            while h > bound:
+            if not bound > 0:
+                raise ValueError(f"{self.name}: step_bound({amax:g}) = {bound!r}; expected a "
+                                 f"step > 0")
+            # (equal_substeps may leave h a few ulps above the bound it was split for)
+            while h > bound * (1 + 1e-9):
                 steps, h = 2 * steps, h / 2
         if m < v.shape[-1]:
             tail = torch.exp(lin_tail * duration).to(dtype=u.dtype, device=u.device)

@@ -335,3 +335,14 @@ def test_stalled_solve_says_to_raise_max_iter():
 def test_linear_control_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Heat2D(n=4, **kwargs)
+
+
+def test_solve_under_inference_mode():
+    """Lightning's validate/test/predict run under torch.inference_mode, whose tensors keep no
+    version counter: solve works there and gives the same frames."""
+    s = Heat2D(n=8, dt=0.05, omega=1.5)
+    u0, p = s.sample(2, seed=0, dtype=F64)
+    ref = s.solve(u0, p, [0.0, 0.1, 0.2])
+    with torch.inference_mode():
+        got = Heat2D(n=8, dt=0.05, omega=1.5).solve(u0, p, [0.0, 0.1, 0.2])
+    assert torch.equal(got, ref)

@@ -158,3 +158,16 @@ def test_cuda_matches_cpu():
     cpu = s.advance(u0, p, 5.0)
     gpu = s.advance(u0.cuda(), {"nu": p["nu"].cuda()}, 5.0)
     assert gpu.is_cuda and (gpu.cpu() - cpu).abs().max() < 1e-9
+
+
+def test_operators_are_built_once_per_step_size():
+    """A solve steps with a few sizes in turn (each frame's pick, halvings inside an advance):
+    each size's operators are built once and then come from the cache (n = 256, 40 frames:
+    4 sizes, 4 builds; a one-entry cache rebuilt them 10 times)."""
+    s = KS1D(n_points=256)
+    u0, p = s.sample(2, seed=1, dtype=torch.float64)
+    built = []
+    make = s._operators
+    s._operators = lambda *a, **k: built.append(a[1]) or make(*a, **k)
+    s.solve(u0, p, torch.linspace(0, 40, 41))
+    assert len(set(built)) > 1 and len(built) == len(set(built)), built
