@@ -592,15 +592,21 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
 
 def _check_box_with_solver(box: dict[str, tuple[float, float]], solver) -> None:
     """Each parameter's low and high through the solver's own parameter checks, the others at
-    their midpoints: else a value out of the solver's range fails inside the MPI job, in the
-    held-out trajectories, listing all of their values. The checks: ``check_params`` (if the
-    solver has one), and ``advance`` by 0 time units from a state of ``sample``, which
-    validates the parameters before it returns (heat2d's kappa, navier_stokes2d's nu, ...);
-    the latter only where ``advance`` by 0 takes the midpoints of the solver's own
-    ``<name>_range`` (a solver whose ``advance`` refuses a zero duration is not probed)."""
+    the midpoints of the solver's own ranges (else of the box): else a value out of the
+    solver's range fails inside the MPI job, in the held-out trajectories, listing all of
+    their values. The checks: ``check_params`` (if the solver has one), and ``advance`` by 0
+    time units from a state of ``sample``, which validates the parameters before it returns
+    (heat2d's kappa, navier_stokes2d's nu, ...); the latter only where ``advance`` by 0 takes
+    the midpoints of the solver's own ``<name>_range`` (a solver whose ``advance`` refuses a
+    zero duration is not probed)."""
     check = getattr(solver, "check_params", None)
     probe = _zero_advance(solver)
-    mid = {k: (lo + hi) / 2 for k, (lo, hi) in box.items()}
+    # the others at a point the solver admits (its own range's midpoint where it has one):
+    # the user's midpoint may be out of range itself, and the error would name the wrong key
+    mid = {}
+    for k, (lo, hi) in box.items():
+        own = getattr(solver, f"{k}_range", None)
+        mid[k] = (float(own[0]) + float(own[1])) / 2 if own is not None else (lo + hi) / 2
     for k, (lo, hi) in box.items():
         rows = {n: [lo, hi] if n == k else [mid[n]] * 2 for n in box}
         try:
@@ -796,13 +802,10 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         receiver.snapshot(freeze=True)
         ended_by = "the trainer's limit (max_steps or max_time)"
     receiver.join()
-    with warnings.catch_warnings():
-        # the trainer ranks split the held-out trajectories among themselves (rank r of W
-        # takes r, r + W, ...; none repeated, none padded) and add their error sums before
-        # dividing, so each trajectory counts once (training/evaluation.py); Lightning's
-        # advice to validate on one device is about its own sampler's padding, not used here
-        warnings.filterwarnings("ignore", message="Using `DistributedSampler` with the dataloa")
-        val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    # the trainer ranks split the held-out trajectories among themselves (rank r of W takes
+    # r, r + W, ...; none repeated, none padded) and add their error sums before dividing, so
+    # each trajectory counts once (training/evaluation.py)
+    val = trainer.validate(module, datamodule=dm, verbose=False)[0]
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
     return 0

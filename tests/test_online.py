@@ -363,6 +363,9 @@ def test_bad_values_fail_before_anything_is_written(tmp_path):
             (ns, ["--parameters", "{nu: [-0.001, 0.001]}"],
              "online config: parameters.nu = [-0.001, 0.001] is out of the solver's range: "
              "navier_stokes2d: nu must be positive"),
+            # the bad key is named, not the good one probed beside it
+            (heat, ["--parameters", "{kappa: [0.01, 0.1], kappa_var: [0.5, 1.5]}"],
+             "online config: parameters.kappa_var = [0.5, 1.5] is out of the solver's range"),
             (darcy, [], "online config: solver darcy2d is steady")):
         with pytest.raises(argparse.ArgumentError) as err:
             cmd_online(["--config", str(config), "--out", str(out), *args])
