@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     cmd = [str(mpiexec), "-launcher", "fork", "-n", "2", sys.executable, "-m", "mpi4py",
            __file__, *(sys.argv[1:] if argv is None else argv)]
-    # the ranks' stderr goes to a file: on Ctrl-C (which reaches them too) their tracebacks
-    # are noise; on a real failure it is printed
+    # the ranks' stderr goes to a file, printed afterwards: on Ctrl-C (which reaches them
+    # too) their tracebacks are noise and are left out
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=err)
         try:
@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait()
             print("stream_wait: interrupted", file=sys.stderr)
             return 128 + signal.SIGINT
-        if rc != 0:
-            err.seek(0)
-            sys.stderr.write(err.read())
+        err.seek(0)
+        sys.stderr.write(err.read())  # the ranks' warnings, or why they failed
         return rc
 
 

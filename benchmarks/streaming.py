@@ -680,7 +680,13 @@ def _run_command(cmd: list[str], log: Path, env: dict) -> float:
     """Run one ``pdesurrogate`` command, output to ``log``; its wall time in seconds."""
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        try:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        except KeyboardInterrupt:
+            rc = -signal.SIGINT
+    if rc in (-signal.SIGINT, 128 + signal.SIGINT):
+        console.print(f"streaming benchmark: interrupted during part (c) (log: {log})")
+        raise SystemExit(128 + signal.SIGINT)
     if rc != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
         raise SystemExit(f"streaming benchmark (c): {' '.join(cmd)} failed ({rc}):\n{tail}")
@@ -966,7 +972,8 @@ def _launch(part: str, n_solvers: int, argv: list[str], args) -> dict:
                 rc = -signal.SIGINT
             if rc in (-signal.SIGINT, 128 + signal.SIGINT):
                 # Ctrl-C reached mpiexec and its ranks too: their tracebacks are noise here
-                proc.wait()
+                # (read to the end, so that a full pipe cannot keep them from exiting)
+                proc.communicate()
                 console.print(f"streaming benchmark: interrupted during part ({part})")
                 raise SystemExit(128 + signal.SIGINT)
             if rc != 0:
