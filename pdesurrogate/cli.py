@@ -1,9 +1,10 @@
 """The ``pdesurrogate`` command: one subcommand per way into the platform.
 
-This is the only module that wires solvers, datasets, training and streaming together
-(DESIGN.md, "Dependency direction"). Each subcommand parses its own arguments with jsonargparse,
-so YAML configs map one-to-one onto constructor arguments and a misspelt key is an error that
-names it.
+This is the only module that wires solvers, datasets, training and streaming together: the
+other parts depend only downwards (solvers on numpy/torch, datasets on solvers, streaming on
+solvers and mpi4py, training on models, datasets and streaming), never on each other sideways
+or on this module. Each subcommand parses its own arguments with jsonargparse, so YAML configs
+map one-to-one onto constructor arguments and a misspelt key is an error that names it.
 """
 
 from __future__ import annotations

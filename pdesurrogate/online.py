@@ -1,6 +1,6 @@
 """``pdesurrogate online``: solver ranks stream samples over MPI straight into Lightning training.
 
-One MPI job (DESIGN.md, "Online run"). World ranks ``0 .. trainers-1`` train (DDP among
+One MPI job, its ``COMM_WORLD`` split by role. World ranks ``0 .. trainers-1`` train (DDP among
 themselves: gloo on CPU, NCCL on GPU), the others run the solver; world rank 0 also runs the
 scheduler, which draws ``simulations`` parameter sets and hands them to free solver ranks.
 Samples go rank to rank into each trainer's buffer and are never written to disk.

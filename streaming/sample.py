@@ -1,4 +1,4 @@
-"""What travels on the wire and sits in a training buffer (DESIGN.md "Sample" contract).
+"""What travels on the wire and sits in a training buffer.
 
 A :class:`Sample` is one saved state of one simulation: ``fields (C, *grid)``, the simulated
 time ``t``, the PDE parameters as named floats, the simulation id and the step index. It has
