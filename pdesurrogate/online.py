@@ -68,6 +68,12 @@ TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "log
 
 
 # -- configuration ----------------------------------------------------------------------------
+class UsageError(ValueError):
+    """A bad option or config value, found by this module's own checks (which name the key)
+    before the MPI job starts: ``pdesurrogate online`` prints the message alone, as it does a
+    parse error, and exits 2. Other errors keep their type name in the message."""
+
+
 # jsonargparse loads this parser's configs (and values) with _load_yaml
 PARSER_MODE = "pdesurrogate-online-yaml"
 
@@ -219,24 +225,24 @@ def _check(cfg) -> None:
                      ("pack_kb", 0)):
         v = cfg[key]
         if not isinstance(v, int) or v < low:
-            raise ValueError(f"online config: {key} must be an integer >= {low}, got {v!r}")
+            raise UsageError(f"online config: {key} must be an integer >= {low}, got {v!r}")
     if not cfg.dt > 0:
-        raise ValueError(f"online config: dt must be > 0, got {cfg.dt!r}")
+        raise UsageError(f"online config: dt must be > 0, got {cfg.dt!r}")
     if not cfg.window_mb > 0:
-        raise ValueError(f"online config: window_mb must be > 0, got {cfg.window_mb!r}")
+        raise UsageError(f"online config: window_mb must be > 0, got {cfg.window_mb!r}")
     if not (isinstance(cfg.chain_ms, (int, float)) and cfg.chain_ms >= 0):
-        raise ValueError(f"online config: chain_ms must be >= 0, got {cfg.chain_ms!r}")
+        raise UsageError(f"online config: chain_ms must be >= 0, got {cfg.chain_ms!r}")
     # the solver ranks derive their packs' max age from it (a quarter): a bad value would
     # first show up inside the MPI job, as that derived value
     if cfg.stall_timeout is not None and not cfg.stall_timeout > 0:
-        raise ValueError(f"online config: stall_timeout must be a number of seconds > 0 (or "
+        raise UsageError(f"online config: stall_timeout must be a number of seconds > 0 (or "
                          f"null: wait forever), got {cfg.stall_timeout!r}")
     if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 0):
-        raise ValueError(f"online config: threads must be an integer >= 0 (0 or null: torch's "
+        raise UsageError(f"online config: threads must be an integer >= 0 (0 or null: torch's "
                          f"default), got {cfg.threads!r}")
     # each trainer rank validates on its own share of the held-out trajectories
     if cfg.validation.trajectories < cfg.trainers:
-        raise ValueError(f"online config: validation.trajectories ({cfg.validation.trajectories})"
+        raise UsageError(f"online config: validation.trajectories ({cfg.validation.trajectories})"
                          f" must be at least trainers ({cfg.trainers}): each trainer rank "
                          f"validates on its own share")
 
@@ -253,15 +259,10 @@ def cmd_online(argv) -> int:
         if _under_mpi():
             return run_rank(parser, cfg)
         return launch(parser, cfg, argv)
-    except ValueError as e:
-        # raised by this module's own checks, which name the key: a usage error, printed
-        # without the type name (a constructor's error keeps it: cli prints its root cause)
-        tb = e.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        if tb.tb_frame.f_code.co_filename == __file__:
-            raise argparse.ArgumentError(None, str(e)) from None
-        raise
+    except UsageError as e:
+        # printed without the type name, as a parse error is (any other error, e.g. a
+        # constructor's ValueError, keeps it: cli prints its root cause)
+        raise argparse.ArgumentError(None, str(e)) from None
 
 
 def launch(parser, cfg, argv: list[str]) -> int:
@@ -281,7 +282,7 @@ def launch(parser, cfg, argv: list[str]) -> int:
         # before anything is written: a launcher that cannot start leaves no run behind
         mpiexec = shutil.which(cfg.mpiexec)
         if mpiexec is None:
-            raise ValueError(f"--mpiexec {cfg.mpiexec!r}: no such executable")
+            raise UsageError(f"--mpiexec {cfg.mpiexec!r}: no such executable")
     else:
         mpiexec = str(here) if here.exists() else shutil.which("mpiexec")
     if not mpiexec:
@@ -375,18 +376,18 @@ def _read_summary(out: Path) -> dict | None:
 def _check_out(out: Path, resume: bool) -> None:
     """Refuse a run directory that would lose or mix up an earlier run's results."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a directory")
+        raise UsageError(f"--out {str(out)!r} is a file, not a directory")
     ck = out / CHECKPOINT
     if (_read_summary(out) or {}).get("status") == "finished":
-        raise ValueError(f"{str(out)!r} holds a finished run (summary.json, model/): nothing to "
+        raise UsageError(f"{str(out)!r} holds a finished run (summary.json, model/): nothing to "
                          f"resume; choose another --out, or remove it to run again")
     if resume and not (ck / "manifest.json").exists():
-        raise ValueError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)")
+        raise UsageError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)")
     if not resume and ck.exists():
-        raise ValueError(f"{str(ck)!r} exists: pass --resume to continue that run, or choose "
+        raise UsageError(f"{str(ck)!r} exists: pass --resume to continue that run, or choose "
                          f"another --out")
     if not resume and (out / "model").exists():
-        raise ValueError(f"{str(out / 'model')!r} exists (an earlier run's model): choose "
+        raise UsageError(f"{str(out / 'model')!r} exists (an earlier run's model): choose "
                          f"another --out, or remove it to run again")
 
 
@@ -418,13 +419,13 @@ def _check_config_file(parser, cfg, out: Path) -> None:
     try:
         before = _flat(yaml.safe_load(saved.read_text()))
     except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{str(saved)!r}: cannot read the run's config: {e}") from None
+        raise UsageError(f"{str(saved)!r}: cannot read the run's config: {e}") from None
     now = _flat(_config_dict(parser, cfg))
     changed = [f"{k} ({before.get(k)!r} -> {now.get(k)!r})" for k in sorted(set(before) | set(now))
                if before.get(k) != now.get(k) and k not in RESUME_MAY_CHANGE
                and not k.startswith("trainer.")]
     if changed:
-        raise ValueError(f"--resume: settings differ from the run's {str(saved)!r}: "
+        raise UsageError(f"--resume: settings differ from the run's {str(saved)!r}: "
                          f"{'; '.join(changed)}. Resume with the same settings, e.g. "
                          f"pdesurrogate online --config {saved} --resume")
 
@@ -450,7 +451,7 @@ def _preflight(parser, cfg) -> None:
 
     init = parser.instantiate_classes(cfg)
     if getattr(init.solver, "steady", False):
-        raise ValueError(f"online config: solver {init.solver.name} is steady (one solution per "
+        raise UsageError(f"online config: solver {init.solver.name} is steady (one solution per "
                          "parameter set, no time steps to stream): online next-step training "
                          "needs a time-dependent solver; for a steady problem write a dataset "
                          "with pdesurrogate generate")
@@ -458,14 +459,14 @@ def _preflight(parser, cfg) -> None:
     try:
         Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
     except ValueError as e:
-        raise ValueError(f"online config: parameters: {e}") from None
+        raise UsageError(f"online config: parameters: {e}") from None
     _check_model_takes_solver(init.model, init.solver)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
     try:
         make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
-        raise ValueError(f"online config: buffer: {e}") from None
+        raise UsageError(f"online config: buffer: {e}") from None
 
 
 def _check_model_takes_solver(module, solver) -> None:
@@ -489,7 +490,7 @@ def _check_model_takes_solver(module, solver) -> None:
         if tuple(out.shape) != tuple(u.shape):
             raise ValueError(f"it returns shape {tuple(out.shape)} for {tuple(u.shape)}")
     except (RuntimeError, ValueError, TypeError) as e:
-        raise ValueError(
+        raise UsageError(
             f"online config: the model ({type(getattr(module, 'model', module)).__name__}) "
             f"cannot take the solver's states: {solver.channels} channel(s) on a {len(grid)}-D "
             f"grid {grid} with {len(names)} parameter(s) {names}: {e}") from None
@@ -571,11 +572,11 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
     if cfg.parameters is not None:
         box = {k: tuple(float(x) for x in v) for k, v in cfg.parameters.items()}
         if set(box) != set(names) or any(len(v) != 2 for v in box.values()):
-            raise ValueError(f"online config: parameters must give [low, high] for exactly "
+            raise UsageError(f"online config: parameters must give [low, high] for exactly "
                              f"{list(names)}, got {cfg.parameters}")
         for k, (lo, hi) in box.items():
             if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-                raise ValueError(f"online config: parameters.{k} must be [low, high] with "
+                raise UsageError(f"online config: parameters.{k} must be [low, high] with "
                                  f"low <= high, got {list(cfg.parameters[k])}")
         box = {k: box[k] for k in names}
         _check_box_with_solver(box, solver)
@@ -584,7 +585,7 @@ def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
     for n in names:
         rng = getattr(solver, f"{n}_range", None)
         if rng is None:
-            raise ValueError(f"online config: {solver.name} has no {n}_range; give "
+            raise UsageError(f"online config: {solver.name} has no {n}_range; give "
                              f"parameters: {{{n}: [low, high]}}")
         box[n] = (float(rng[0]), float(rng[1]))
     return box
@@ -615,7 +616,7 @@ def _check_box_with_solver(box: dict[str, tuple[float, float]], solver) -> None:
             if probe is not None:
                 probe(rows)
         except ValueError as e:
-            raise ValueError(f"online config: parameters.{k} = [{lo:g}, {hi:g}] is out of the "
+            raise UsageError(f"online config: parameters.{k} = [{lo:g}, {hi:g}] is out of the "
                              f"solver's range: {e}") from None
 
 
@@ -857,9 +858,9 @@ def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
     ck = out / CHECKPOINT
     manifest = _read_manifest(out)
     if manifest is None:
-        raise ValueError(f"--resume: no checkpoint in {str(ck)!r}")
+        raise UsageError(f"--resume: no checkpoint in {str(ck)!r}")
     if manifest["trainers"] != roles.comm.size:
-        raise ValueError(f"{str(ck)!r} was written by {manifest['trainers']} trainer ranks; this "
+        raise UsageError(f"{str(ck)!r} was written by {manifest['trainers']} trainer ranks; this "
                          f"run has {roles.comm.size} (resume with the same trainers)")
     states = []
     for r in range(roles.comm.size):
@@ -867,7 +868,7 @@ def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
         try:
             states.append(torch.load(path, weights_only=True))
         except Exception as e:
-            raise ValueError(f"{str(path)!r}: cannot read the stream state: {e}") from None
+            raise UsageError(f"{str(path)!r}: cannot read the stream state: {e}") from None
     done = sorted(set().union(*(set(s["committed_sims"]) for s in states)))
     sched = dict(states[0]["scheduler"])
     sched["done"] = done
