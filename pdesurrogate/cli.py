@@ -101,21 +101,42 @@ def _generate_parser():
 _SOLVER_OPTIONS = ("--solver", "--solver.class_path", "--solver.help")
 
 
-def _solver_names_to_classes(argv: Sequence[str], configs: bool = True) -> list[str]:
-    """``argv`` with a solver's registry name (``burgers1d``) given to ``--solver``,
-    ``--solver.class_path`` or ``--solver.help``, or (``configs``) as ``solver`` /
-    ``solver.class_path`` in a ``--config`` file, replaced by its class name (``Burgers1D``),
-    which jsonargparse resolves. A config that needs it is passed on as YAML text."""
+def _solver_option_value(value: str) -> str:
+    """A ``--solver`` value with a registry name translated: a name (``burgers1d``), or the
+    same as a YAML mapping (``{class_path: burgers1d, init_args: {...}}``)."""
     import yaml
 
-    classes = _solver_classes()
+    from pdesurrogate.online import solver_class_path
+
+    if not value.lstrip().startswith("{"):
+        return solver_class_path(value)
+    try:
+        given = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value  # jsonargparse reports it
+    path = solver_class_path(given)
+    if path == given:
+        return value
+    return yaml.safe_dump(path, default_flow_style=True, sort_keys=False).strip()
+
+
+def _solver_names_to_class_paths(argv: Sequence[str], configs: bool = True) -> list[str]:
+    """``argv`` with a solver's registry name (``burgers1d``) given to ``--solver`` (alone or
+    as a mapping's ``class_path``), ``--solver.class_path`` or ``--solver.help``, or
+    (``configs``) as ``solver`` / ``solver.class_path`` in a ``--config`` file, replaced by its
+    class path (:func:`pdesurrogate.online.solver_class_path`). A config that needs it is
+    passed on as YAML text."""
+    import yaml
+
+    from pdesurrogate.online import solver_class_path
+
     out = list(argv)
     for i, arg in enumerate(out):
         name, eq, value = arg.partition("=")
-        if name in _SOLVER_OPTIONS and eq and value in classes:
-            out[i] = f"{name}={classes[value]}"
-        elif arg in _SOLVER_OPTIONS and i + 1 < len(out) and out[i + 1] in classes:
-            out[i + 1] = classes[out[i + 1]]
+        if name in _SOLVER_OPTIONS and eq:
+            out[i] = f"{name}={_solver_option_value(value)}"
+        elif arg in _SOLVER_OPTIONS and i + 1 < len(out):
+            out[i + 1] = _solver_option_value(out[i + 1])
         elif configs and name == "--config" and (eq or i + 1 < len(out)):
             path = value if eq else out[i + 1]
             try:
@@ -123,14 +144,12 @@ def _solver_names_to_classes(argv: Sequence[str], configs: bool = True) -> list[
                     cfg = yaml.safe_load(f)
             except (OSError, yaml.YAMLError):
                 continue  # jsonargparse reports it
-            solver = cfg.get("solver") if isinstance(cfg, dict) else None
-            if isinstance(solver, str) and solver in classes:
-                cfg["solver"] = classes[solver]
-            elif isinstance(solver, dict) and solver.get("class_path") in classes:
-                cfg["solver"] = {**solver, "class_path": classes[solver["class_path"]]}
-            else:
+            if not isinstance(cfg, dict) or "solver" not in cfg:
                 continue
-            text = yaml.safe_dump(cfg, sort_keys=False)
+            solver = solver_class_path(cfg["solver"])
+            if solver == cfg["solver"]:
+                continue
+            text = yaml.safe_dump({**cfg, "solver": solver}, sort_keys=False)
             out[i:i + 1 + (not eq)] = [f"--config={text}"] if eq else ["--config", text]
     return out
 
@@ -157,7 +176,7 @@ def cmd_generate(argv: Sequence[str]) -> int:
 
     parser = _generate_parser()
     try:
-        cfg = parser.parse_args(_solver_names_to_classes(argv))
+        cfg = parser.parse_args(_solver_names_to_class_paths(argv))
     except argparse.ArgumentError as err:
         raise _clearer_parse_error(err) from None
     init = parser.instantiate(cfg)
@@ -388,7 +407,7 @@ def cmd_online(argv: Sequence[str]) -> int:
 
     # names on the command line only: online passes the --config path on to the ranks as
     # given, and its own parser translates a name in the file as it reads it
-    return run(_solver_names_to_classes(argv, configs=False))
+    return run(_solver_names_to_class_paths(argv, configs=False))
 
 
 # -- dispatch ---------------------------------------------------------------------------------

@@ -78,9 +78,12 @@ class UsageError(ValueError):
 PARSER_MODE = "pdesurrogate-online-yaml"
 
 
-def _solver_class_path(value: Any) -> Any:
-    """``value`` (a config's ``solver``: a name or ``{class_path, init_args}``) with a solver's
-    registry name (``burgers1d``) as the class path of its class."""
+def solver_class_path(value: Any) -> Any:
+    """``value`` (a ``solver`` as a config or ``--solver`` gives it: a name, a class path or
+    ``{class_path, init_args}``) with a solver's registry name (``burgers1d``) replaced by the
+    class path of its class (``pdesurrogate.solvers.burgers.Burgers1D``), which jsonargparse
+    resolves; anything else is returned as given. The one translation of registry names for
+    both commands that take a solver (``generate`` and ``online``)."""
     from pdesurrogate.solvers import SOLVERS
 
     def path(name: Any) -> Any:
@@ -100,7 +103,7 @@ def _load_yaml(text: str) -> Any:
 
     value = get_loader("yaml")(text)
     if isinstance(value, dict) and "solver" in value:
-        value = {**value, "solver": _solver_class_path(value["solver"])}
+        value = {**value, "solver": solver_class_path(value["solver"])}
     return value
 
 

@@ -176,14 +176,52 @@ def test_fit_without_arguments_says_how_to_give_a_config(capsys):
 def test_online_takes_solver_registry_names_and_keeps_its_config_path(tmp_path):
     """`pdesurrogate online --solver burgers1d` as `generate` takes it; the --config path is
     passed on as given (online records the file in its run folder)."""
-    from pdesurrogate.cli import _solver_names_to_classes
+    from pdesurrogate.cli import _solver_names_to_class_paths
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("solver: burgers1d\n")
     argv = ["--config", str(cfg), "--solver", "burgers1d", "--solver.class_path=ks1d"]
-    assert _solver_names_to_classes(argv, configs=False) == [
-        "--config", str(cfg), "--solver", "Burgers1D", "--solver.class_path=KS1D"]
-    assert _solver_names_to_classes(argv)[1].startswith("solver: Burgers1D")
+    assert _solver_names_to_class_paths(argv, configs=False) == [
+        "--config", str(cfg), "--solver", "pdesurrogate.solvers.burgers.Burgers1D",
+        "--solver.class_path=pdesurrogate.solvers.ks.KS1D"]
+    assert _solver_names_to_class_paths(argv)[1].startswith(
+        "solver: pdesurrogate.solvers.burgers.Burgers1D")
+
+
+def test_the_config_loader_and_the_command_line_translate_names_alike():
+    """One translation of registry names: online's config loader gives the class path that
+    the command line's --solver NAME gives (generate and online)."""
+    from pdesurrogate.cli import _solver_names_to_class_paths
+    from pdesurrogate.online import _load_yaml
+    from pdesurrogate.solvers import SOLVERS
+
+    for name in SOLVERS:
+        loaded = _load_yaml(f"solver: {{class_path: {name}}}")["solver"]["class_path"]
+        assert _solver_names_to_class_paths(["--solver", name]) == ["--solver", loaded]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--solver", "{class_path: burgers1d, init_args: {n_points: 32}}"],
+    ["--solver={class_path: burgers1d, init_args: {n_points: 32}}"],
+    ["--solver", "{class_path: burgers1d}", "--solver.n_points", "32"]])
+def test_online_takes_a_registry_name_as_class_path_on_the_command_line(argv):
+    """--solver '{class_path: burgers1d}' as --solver burgers1d (it was 'Expected a dot import
+    path string: burgers1d')."""
+    from pdesurrogate.cli import _solver_names_to_class_paths
+    from pdesurrogate.online import _parse
+
+    cfg = ROOT / "configs" / "online" / "burgers_fno.yaml"
+    _, ns, _ = _parse(["--config", str(cfg), *_solver_names_to_class_paths(argv, configs=False)])
+    assert ns.solver.class_path == "pdesurrogate.solvers.burgers.Burgers1D"
+    assert ns.solver.init_args.n_points == 32
+
+
+def test_generate_takes_a_registry_name_as_class_path_on_the_command_line(tmp_path):
+    out = tmp_path / "a.nc"
+    assert main(["generate", "--solver", "{class_path: advection1d, init_args: {n_points: 16}}",
+                 "--samples", "2", "--n_times", "2", "--workers", "1", "--out", str(out)]) == 0
+    with open_dataset(str(out)) as data:
+        assert data.pde == "advection1d" and data.u.shape == (2, 2, 1, 16)
 
 
 @pytest.mark.parametrize("module", ["pdesurrogate.cli", "pdesurrogate.online",
