@@ -145,10 +145,11 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
-    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing;
-    existing files there are replaced only with ``overwrite``. ``lead_time``: for models
-    conditioned on one (scOT), the time of one rollout step (default: the trained ``dt``), so
-    a file saved at another spacing can be rolled out at that spacing. ``progress``: show the
+    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing
+    (and removed again if the run fails); existing files there are replaced only with
+    ``overwrite``. ``lead_time``: for models conditioned on one (scOT), the time of one
+    rollout step (default: the trained ``dt``), so a file saved at another spacing can be
+    rolled out at that spacing. ``progress``: show the
     trajectories done on stderr when there is more than one batch (a rich bar on a terminal,
     else a plain line every 10 s).
 
@@ -237,11 +238,14 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 + f": every {_ordinal(stride)} frame is compared")
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
-    made = _make_folders([p.parent for p in (out, plot_path) if p is not None])
     tmp_out = _tmp_name(out)
     tmp_plot = _tmp_name(plot_path) if plot_path else None
     frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
+    made: list[Path] = []  # folders this run created, parents first
     try:
+        # inside the try: when the plot's folder cannot be made, the --out folder made just
+        # before goes again
+        _make_folders([p.parent for p in (out, plot_path) if p is not None], made)
         err_num, err_den, first = np.zeros(steps + 1), 0, None
         writer = DatasetWriter(
             tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
@@ -299,15 +303,19 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note)
 
 
-def _make_folders(folders: list[Path]) -> list[Path]:
-    """Create the missing ``folders`` (with their parents); return those created, parents
-    first."""
-    made: list[Path] = []
+def _make_folders(folders: list[Path], made: list[Path]) -> None:
+    """Create the missing ``folders`` (with their parents) one at a time, appending each to
+    ``made`` as it is created, parents first: when one cannot be created, ``made`` names
+    exactly those that were."""
     for folder in folders:
-        missing = [q for q in (folder, *folder.parents) if not q.exists()]
-        folder.mkdir(parents=True, exist_ok=True)
-        made.extend(q for q in reversed(missing) if q not in made)
-    return made
+        for q in reversed([q for q in (folder, *folder.parents) if not q.exists()]):
+            try:
+                q.mkdir()
+            except FileExistsError:
+                if not q.is_dir():  # a file in the way
+                    raise
+                continue  # made meanwhile by someone else: theirs, not ours to remove
+            made.append(q)
 
 
 def _ordinal(n: int) -> str:

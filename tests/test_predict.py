@@ -146,6 +146,13 @@ def test_output_paths(model, tmp_path, monkeypatch):
                      plot=str(tmp_path / "new" / "c" / "r.png"))
     assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "new", "nodir"]
     assert sorted(os.listdir(tmp_path / "new")) == ["p.nc"]
+    # the plot's folder cannot be made (a file is in the way): the --out folder made just
+    # before goes again
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(OSError):
+        predict_file(model, path, str(tmp_path / "x" / "y" / "p.nc"),
+                     plot=str(tmp_path / "afile" / "r.png"))
+    assert sorted(os.listdir(tmp_path)) == ["afile", "d.nc", "model", "new", "nodir"]
 
 
 def test_existing_outputs_need_overwrite(model, tmp_path):
