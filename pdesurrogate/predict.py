@@ -149,9 +149,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     (and removed again if the run fails); existing files there are replaced only with
     ``overwrite``. ``lead_time``: for models conditioned on one (scOT), the time of one
     rollout step (default: the trained ``dt``), so a file saved at another spacing can be
-    rolled out at that spacing. ``progress``: show the
-    trajectories done on stderr when there is more than one batch (a rich bar on a terminal,
-    else a plain line every 10 s).
+    rolled out at that spacing. ``progress``: show the trajectories done on stderr when
+    there is more than one batch (a rich bar on a terminal, else a plain line every 10 s).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
