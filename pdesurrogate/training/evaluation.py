@@ -71,6 +71,9 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
                 "larger fraction, or train on fewer devices)")
         name = _LIMITS.get(split)
         limit = getattr(trainer, name, 1.0) if name else 1.0
+        if split == "validation" and (getattr(trainer, "overfit_batches", 0) or 0) > 0:
+            # Lightning puts overfit_batches in limit_val_batches: name what the user set
+            name = "overfit_batches"
         if isinstance(limit, float) and 0 < limit < 1:
             fewest = math.ceil((n // world) / batch_size)  # the last ranks' batches
             if int(fewest * limit) == 0:

@@ -105,6 +105,9 @@ class _Ranked:
         self.world_size, self.global_rank = world_size, global_rank
         self.limit_val_batches = limits.get("limit_val_batches", 1.0)
         self.limit_test_batches = limits.get("limit_test_batches", 1.0)
+        self.overfit_batches = limits.get("overfit_batches", 0.0)
+        if self.overfit_batches > 0:  # as Lightning's Trainer does
+            self.limit_val_batches = self.overfit_batches
 
 
 def test_evaluation_loader_gives_each_trajectory_to_one_rank_and_refuses_too_few():
@@ -126,3 +129,7 @@ def test_evaluation_loader_gives_each_trajectory_to_one_rank_and_refuses_too_few
                                  "validation")) == 2
     assert len(evaluation_loader(items[:3], 1, _Ranked(2, 0, limit_test_batches=0.5),
                                  "validation")) == 2
+    # --trainer.overfit_batches 0.5 reaches the loader as limit_val_batches: the error names
+    # the option the user gave
+    with pytest.raises(ValueError, match="^overfit_batches=0.5 leaves some of the 2"):
+        evaluation_loader(items[:3], 1, _Ranked(2, 0, overfit_batches=0.5), "validation")
