@@ -8,7 +8,6 @@ coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true.
 from __future__ import annotations
 
 import torch
-from neuralop.models import FNO as _NeuralopFNO
 from torch import nn
 
 from ._checks import append_params, check_int, check_params
@@ -46,6 +45,10 @@ class FNO(nn.Module):
         self.n_params = check_int("n_params", n_params, 0)
         self.grid_embedding = bool(grid_embedding)
         self.dim = len(self.n_modes)
+        # imported here, not at the top: neuralop takes most of a second to import, and
+        # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
+        from neuralop.models import FNO as _NeuralopFNO
+
         self.net = _NeuralopFNO(
             n_modes=tuple(self.n_modes),
             in_channels=self.in_channels + self.n_params,

@@ -190,7 +190,7 @@ class PINNModule(LightningModule):
         the initial network comes from the module's estimator (unbiased; averaged over points;
         an exact one runs ``full_chunk`` dimensions at a time).
         """
-        from .points import sample_ball, sample_sphere
+        from .sampling import sample_ball, sample_sphere
 
         gen = generator if generator is not None else \
             torch.Generator().manual_seed(self.seed * 1_000_003 + 77)

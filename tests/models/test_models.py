@@ -1,5 +1,8 @@
 """Model shapes, argument checks, CAPE behaviour and the spec round trip (tiny models, CPU)."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -154,3 +157,24 @@ def test_spec_round_trip():
         build_model({"class": "resnet", "init_args": {}})
     with pytest.raises(ValueError, match="not a registered model"):
         model_spec(torch.nn.Linear(2, 2))
+
+
+def test_only_fno_imports_neuralop():
+    """``import pdesurrogate.models`` and building and running the other models leave neuralop
+    (most of a second to import) out; FNO brings it in when built. In a fresh interpreter."""
+    script = """
+import sys
+import torch
+from pdesurrogate.models import FNO, MODELS, CAPEWrapper, CAPEModule, UNet, build_model, model_spec
+m = CAPEWrapper(UNet(1, 2, 1, 4, 2, n_params=1), CAPEModule(1, 1, 1, modes=2, hidden=4))
+m = build_model(model_spec(m))
+m(torch.randn(2, 1, 8), torch.randn(2, 1))
+print(sorted(MODELS), "neuralop" in sys.modules)
+FNO(1, 1, [2], 4, 1)(torch.randn(1, 1, 8))
+print("neuralop" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    *_, before, after = run.stdout.strip().splitlines()
+    assert before == f"{sorted(MODELS)} False" and after == "True", run.stdout

@@ -3,6 +3,8 @@ the CLI (fit with the shipped config, export, load); and the refusals."""
 
 import json
 import pickle
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -158,3 +160,35 @@ def test_predict_warns_once_for_points_outside_the_ball_and_returns_float32(modu
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # inside the ball, and on the sphere: no warning
         sur.predict(torch.cat([sample_ball(3, 5), torch.eye(5)]))
+
+
+def test_loading_an_export_imports_neither_lightning_nor_neuralop(module, tmp_path):
+    """``pdesurrogate.load`` of a PINN and the torch-only names of ``pdesurrogate.pinn`` leave
+    Lightning (seconds to import) and neuralop out; PINNModule and BallPoints still import from
+    the package (on first use). In a fresh interpreter, as a user's notebook would be."""
+    out = export_surrogate(module, tmp_path / "p")
+    x = sample_ball(3, 5)
+    np.save(tmp_path / "x.npy", x.numpy())
+    script = f"""
+import sys
+import numpy as np
+import pdesurrogate
+sur = pdesurrogate.load({str(out)!r})
+u = sur.predict(np.load({str(tmp_path / "x.npy")!r}))
+from pdesurrogate.pinn import (ESTIMATORS, PROBLEMS, PINNMLP, SDGD, sample_ball, sample_sphere,
+                               second_derivatives)
+SDGD(2), PROBLEMS["poisson"](4), sample_ball(2, 4)
+print(sorted(m for m in ("lightning", "neuralop") if m in sys.modules))
+np.save({str(tmp_path / "u.npy")!r}, u)
+from pdesurrogate.pinn import BallPoints, PINNModule
+import pdesurrogate.pinn as pinn
+print(PINNModule.__module__, BallPoints.__module__, pinn.PINNModule is PINNModule,
+      "BallPoints" in dir(pinn), "lightning" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines[-2] == "[]", run.stdout
+    assert lines[-1] == "pdesurrogate.pinn.module pdesurrogate.pinn.points True True True"
+    np.testing.assert_array_equal(np.load(tmp_path / "u.npy"), module(x).detach().numpy())
