@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, IterableDataset
 
 from pdesurrogate.models._checks import check_int
 
@@ -26,9 +25,16 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(state[0]) << 32 | int(state[1])
 
 
-class _RandomBatches(IterableDataset):
+class _RandomBatches:
     """``steps`` batches ``{"x": (batch, d)[, "xb": (boundary, d)]}``, a new draw every epoch;
-    ``rank`` (the process's rank in a DDP run) gives each process its own points."""
+    ``rank`` (the process's rank in a DDP run) gives each process its own points.
+
+    A plain sized iterable, handed to Lightning as is, not a torch ``IterableDataset`` in a
+    ``DataLoader``: the batches are drawn whole in the training process, so a DataLoader (with
+    ``batch_size=None`` and no workers) added nothing, and Lightning warned at every fit that an
+    IterableDataset's ``__len__`` may be wrong with several workers. The length is exact here,
+    and Lightning needs it (epoch length, the cosine schedule's ``estimated_stepping_batches``).
+    Lightning adds no DistributedSampler to an iterable that is not a DataLoader."""
 
     def __init__(self, dim: int, batch: int, boundary: int, steps: int, seed: int,
                  rank: int = 0):
@@ -123,19 +129,21 @@ class BallPoints(LightningDataModule):
         batches += [x[:0]] * (-len(batches) % world)
         return _FixedBatches([{"x": b} for b in batches[self._rank():: world]])
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._train, batch_size=None)
+    def train_dataloader(self) -> _RandomBatches:
+        return self._train
 
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._fixed(self.val_points, 0), batch_size=None)
+    def val_dataloader(self) -> _FixedBatches:
+        return self._fixed(self.val_points, 0)
 
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(self._fixed(self.test_points, 1), batch_size=None)
+    def test_dataloader(self) -> _FixedBatches:
+        return self._fixed(self.test_points, 1)
 
 
-class _FixedBatches(IterableDataset):
-    """A rank's list of evaluation batches. Iterable, so Lightning adds no DistributedSampler
-    (which would split the list again and pad it with repeated batches)."""
+class _FixedBatches:
+    """A rank's list of evaluation batches. A sized iterable, not a DataLoader (see
+    :class:`_RandomBatches`), so Lightning adds no DistributedSampler (which would split the
+    list again and pad it with repeated batches); not a bare list, which Lightning would take
+    for a list of loaders."""
 
     def __init__(self, batches: list[dict[str, torch.Tensor]]):
         self.batches = batches

@@ -1,11 +1,13 @@
 """Uniform sampling in the unit ball / on the sphere, and the BallPoints DataModule."""
 
 import math
+import warnings
 
 import pytest
 import torch
+from lightning.pytorch import Callback, Trainer
 
-from pdesurrogate.pinn import BallPoints, sample_ball, sample_sphere
+from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, Poisson, sample_ball, sample_sphere
 
 
 @pytest.mark.parametrize("dim", [2, 5, 200])
@@ -69,3 +71,42 @@ def test_each_rank_draws_its_own_points_and_rank_0_those_of_one_process():
     one_process = sample_ball(8, 4, torch.Generator().manual_seed(3 * 1_000_003))
     assert torch.equal(rank0, one_process)
     assert not torch.equal(rank0, rank1)
+
+
+def test_fit_warns_nothing_about_the_points_and_steps_steps_per_epoch():
+    """A PINN fit + test on BallPoints raises no Lightning warning about our loaders (it warned
+    "Your `IterableDataset` has `__len__` defined" at every fit); an epoch is still
+    steps_per_epoch steps, of the seeded (seed, epoch) draws, and validation sees every fixed
+    point once."""
+    from pdesurrogate.pinn.points import _RandomBatches
+
+    class Record(Callback):
+        def __init__(self):
+            self.train, self.val = [], []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.train.append(batch["x"].clone())
+
+        def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+            self.val.append(batch["x"].shape[0])
+
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(4), SDGD(2), width=8, depth=2, scheduler="cosine")
+    dm = BallPoints(batch_size=8, steps_per_epoch=3, val_points=100, seed=5)
+    rec = Record()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False,
+                          num_sanity_val_steps=0, callbacks=[rec])
+        trainer.fit(module, dm)
+        trainer.test(module, dm, verbose=False)
+    ours = [str(w.message) for w in caught
+            if "IterableDataset" in str(w.message) or "dataloader" in str(w.message).lower()]
+    assert ours == []
+    assert trainer.num_training_batches == 3 and trainer.global_step == 6
+    assert trainer.estimated_stepping_batches == 6  # what the cosine schedule spans
+    expected = _RandomBatches(4, 8, 0, 3, seed=5)
+    drawn = [b["x"] for _ in range(2) for b in expected]
+    assert len(rec.train) == 6 and all(map(torch.equal, rec.train, drawn))
+    assert sum(rec.val) == 2 * 100  # two validations of the 100 fixed points
