@@ -1,10 +1,10 @@
 """torch ``Dataset`` views over a :class:`~.reader.FieldData` (or a file path).
 
-Each takes ``indices``, the trajectories it may use, so train/validation/test are split by
-trajectory (:func:`split_indices`), never by frame of one trajectory. Items are dicts of float32
-tensors; ``params`` follows the order of ``data.params``. Reads go through the lazy view, one
-trajectory slice per item, so the datasets work in DataLoader workers (each opens the file
-itself) and never hold the file in memory.
+Each takes ``indices``, the trajectories it may use (None: all), so train/validation/test are
+split by trajectory (:func:`split_indices`), never by frame of one trajectory. Items are dicts of
+float32 tensors; ``params`` follows the order of ``data.params``. Reads go through the lazy
+view, one trajectory slice per item, so the datasets work in DataLoader workers (each opens the
+file itself) and never hold the file in memory.
 """
 
 from __future__ import annotations
@@ -28,14 +28,26 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: in
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    fr = np.asarray(fractions, dtype=np.float64)
-    if fr.ndim != 1 or fr.size == 0 or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
-        raise ValueError(f"fractions must be non-negative and sum to 1, got {list(fractions)}")
+    fr = check_fractions(fractions)
     perm = np.random.default_rng(seed).permutation(n)
     bounds = np.rint(np.cumsum(fr) * n).astype(int)
     bounds[-1] = n
     starts = np.concatenate([[0], bounds[:-1]])
     return tuple(np.sort(perm[a:b]) for a, b in zip(starts, bounds, strict=True))
+
+
+def check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    """``fractions`` as a float64 array; ValueError unless they are a non-empty 1-D sequence of
+    finite non-negative numbers that sum to 1."""
+    try:
+        fr = np.asarray(fractions, dtype=np.float64)
+    except (TypeError, ValueError):
+        fr = np.empty(0)
+    if fr.ndim != 1 or fr.size == 0 or not np.all(np.isfinite(fr)) or np.any(fr < 0) \
+            or not np.isclose(fr.sum(), 1.0):
+        shown = list(fractions) if isinstance(fractions, Sequence) else fractions
+        raise ValueError(f"fractions must be non-negative and sum to 1, got {shown!r}")
+    return fr
 
 
 def _as_data(data: FieldData | str | os.PathLike) -> FieldData:
@@ -56,7 +68,8 @@ def _indices(data: FieldData, indices) -> np.ndarray:
 
 
 class _TrajectoryDataset(Dataset):
-    def __init__(self, data: FieldData | str | os.PathLike, indices: Sequence[int] | None):
+    def __init__(self, data: FieldData | str | os.PathLike,
+                 indices: Sequence[int] | None = None):
         self.data = _as_data(data)
         self.indices = _indices(self.data, indices)
         self.times = self.data.times
@@ -143,7 +156,10 @@ class AllPairs(_TrajectoryDataset):
 
 
 class Trajectories(_TrajectoryDataset):
-    """Whole trajectories: ``u`` ``(T, C, *grid)``, ``params`` ``(P,)``, ``times`` ``(T,)``."""
+    """Whole trajectories: ``u`` ``(T, C, *grid)``, ``params`` ``(P,)``, ``times`` ``(T,)``.
+
+    ``indices``: the trajectories to use (None: all), as for :class:`OneStepPairs`.
+    """
 
     def __len__(self) -> int:
         return len(self.indices)

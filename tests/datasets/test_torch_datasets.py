@@ -82,3 +82,14 @@ def test_split_indices():
     assert not np.array_equal(tr, other[0])
     with pytest.raises(ValueError, match="sum to 1"):
         split_indices(10, (0.5, 0.2))
+
+
+def test_trajectories_default_to_all(small):
+    """Trajectories, like OneStepPairs and AllPairs, takes all trajectories when indices are
+    not given."""
+    path, u, times, params = small
+    ds = Trajectories(path)
+    assert len(ds) == 5
+    for n in range(5):
+        np.testing.assert_array_equal(ds[n]["u"].numpy(), u[n])
+    assert len(OneStepPairs(path)) == 5 * 3 and len(AllPairs(path)) == 5 * 10
