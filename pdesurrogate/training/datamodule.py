@@ -8,6 +8,7 @@ training trajectories only, and both the statistics (``stats``) and a descriptio
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ from pdesurrogate.datasets import (
     open_dataset,
     split_indices,
 )
+from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
 from pdesurrogate.training.evaluation import evaluation_loader
 
@@ -76,6 +78,18 @@ class StridedTrajectories(Dataset):
                 "times": self.times}
 
 
+def _shortest_within(x: float, tol: float) -> float:
+    """The decimal with the fewest significant digits within ``tol`` of ``x`` (``x`` itself if
+    none is): a time step differenced from saved times carries their rounding error
+    (0.15 / 3 = 0.049999999999999996, float32 times give 0.0500000007), not the value the
+    times were written from."""
+    for digits in range(1, 18):
+        r = float(f"{x:.{digits}g}")
+        if abs(r - x) <= tol:
+            return r
+    return x
+
+
 def _param_matrix(data: FieldData) -> torch.Tensor:
     names = list(data.params)
     p = np.stack([data.params[k] for k in names], axis=1) if names else np.zeros((len(data), 0))
@@ -95,13 +109,18 @@ class FieldDataModule(LightningDataModule):
         max_train_trajectories: use only the first this many training trajectories (None: all).
         rollout_steps: ``R``; training items are windows of ``R + 1`` frames (1: pairs).
 
-    ``setup`` raises ``ValueError`` naming the file when it holds a steady problem (one saved
-    time), when a split with a positive fraction is empty, or when the trainer's model cannot
-    take the file's channels, grid or parameters.
+    ``fractions`` that are not three non-negative numbers summing to 1 are refused at
+    construction. ``setup`` raises ``ValueError`` naming the file when it holds a steady problem
+    (one saved time), when a split with a positive fraction is empty, or when the trainer's model
+    cannot take the file's channels, grid or parameters; it warns once when the file has
+    parameters and the model takes none (``n_params=0``, a parameter-blind baseline): they are
+    ignored.
 
     After ``setup``: ``stats`` (:class:`ChannelStats` of the training split), ``data_info``
     (``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``; ``dt`` is None if
-    the saved times are not evenly spaced), ``train_indices``/``val_indices``/``test_indices``.
+    the saved times are not evenly spaced, else the shortest decimal within the rounding error
+    of the saved times: 0.05, not 0.049999999999999996, for times [0, 0.05, 0.1, 0.15]),
+    ``train_indices``/``val_indices``/``test_indices``.
     """
 
     def __init__(self, path: str, batch_size: int = 32, k: int = 1,
@@ -120,6 +139,7 @@ class FieldDataModule(LightningDataModule):
                              f"{max_train_trajectories!r}")
         if len(fractions) != 3:
             raise ValueError(f"fractions must be (train, val, test), got {fractions!r}")
+        check_fractions(fractions)  # here, not first in trainer.fit after the Trainer's banner
         self.path, self.batch_size, self.k = str(path), batch_size, k
         if not os.path.isfile(self.path):
             # here, not in setup: by then the loggers have made an empty run folder
@@ -164,11 +184,15 @@ class FieldDataModule(LightningDataModule):
         steps = np.diff(times)
         dt = float(times[-1] - times[0]) / steps.size if steps.size else 0.0
         tol = 1e-4 * abs(dt)
-        if np.array_equal(times, times.astype(np.float32)):
+        single = np.array_equal(times, times.astype(np.float32))
+        if single:
             # times stored as float32 (PDEBench, The Well) vary by a few float32 ulps of the
             # largest time, and must still count as evenly spaced
             tol += 4 * np.finfo(np.float32).eps * float(np.abs(times).max())
         uniform = steps.size > 0 and dt > 0 and bool(np.all(np.abs(steps - dt) <= tol))
+        if uniform and not np.all(steps == dt):
+            dt = _shortest_within(dt, np.finfo(np.float32 if single else np.float64).eps
+                                  * float(np.abs(times).max()) / steps.size)
         self.data_info = {
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
@@ -233,6 +257,11 @@ class FieldDataModule(LightningDataModule):
         dim, c_in, n_p = (getattr(model, a, None) for a in ("dim", "in_channels", "n_params"))
         if (dim is None or dim == len(grid)) and (c_in is None or c_in == c) \
                 and not (n_p and n_p != p):
+            if n_p == 0 and p:
+                # a parameter-blind model is a legitimate baseline, but not silently
+                warnings.warn(f"{self.path!r} has parameters {list(data.params)}; the model "
+                              f"({type(model).__name__}) takes none (n_params=0): they are "
+                              "ignored", UserWarning, stacklevel=2)
             return
         want = " ".join(w for w in (c_in is not None and f"{c_in} channel(s)",
                                     dim is not None and f"on a {dim}-D grid",

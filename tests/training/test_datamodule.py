@@ -1,5 +1,7 @@
 """FieldDataModule: split by trajectory, statistics of the training split, loaders' shapes."""
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -181,3 +183,55 @@ def test_missing_file_refused_at_construction(tmp_path):
         FieldDataModule(str(tmp_path / "nope.nc"))
     with pytest.raises(FileNotFoundError, match="is a folder, not a file"):
         FieldDataModule(str(tmp_path))
+
+
+def test_parameter_blind_model_warned_once(tmp_path):
+    """An FNO with n_params=0 on a file with parameters is a legitimate baseline: fit runs, with
+    one warning at setup saying the parameters are ignored; a file without parameters gives
+    none."""
+    import warnings
+
+    from lightning.pytorch import Trainer
+
+    from pdesurrogate.models import FNO
+    from pdesurrogate.training import NextStepModule
+
+    def fit(path):
+        module = NextStepModule(FNO(1, 1, n_modes=[2], hidden_channels=4, n_layers=1, n_params=0))
+        trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False,
+                          accelerator="cpu")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(module, datamodule=FieldDataModule(str(path), batch_size=2))
+        assert trainer.global_step == 1
+        return [str(w.message) for w in caught if "n_params=0" in str(w.message)]
+
+    got = fit(_write(tmp_path / "c.nc", 10, [0.0, 0.1, 0.2]))
+    assert got == [f"{str(tmp_path / 'c.nc')!r} has parameters ['c']; the model (FNO) takes "
+                   "none (n_params=0): they are ignored"]
+    assert fit(_write(tmp_path / "none.nc", 10, [0.0, 0.1, 0.2], params=())) == []
+
+
+def test_dt_is_the_step_the_times_were_written_with(tmp_path):
+    """dt differenced from the saved times drops their rounding noise: 0.05 for float64 times
+    [0, .05, .1, .15] (was 0.049999999999999996) and 0.01 for float32 times 0.01 apart; a step
+    the times hold exactly (1/1024) or one with many digits is kept as it is."""
+    cases = [([0.0, 0.05, 0.1, 0.15], 0.05),
+             (np.linspace(0, 2, 201).astype(np.float32).astype(np.float64), 0.01),
+             (np.arange(5) / 1024, 1 / 1024),
+             (np.arange(4) * 0.0123456789012345, 0.0123456789012345)]
+    for i, (times, dt) in enumerate(cases):
+        dm = FieldDataModule(str(_write(tmp_path / f"t{i}.nc", 10, times)))
+        dm.setup("fit")
+        assert dm.data_info["dt"] == dt, (times, dt)  # exactly: the value a user would write
+
+
+def test_fractions_checked_at_construction(advection_file):
+    """fractions that do not sum to 1, are negative or NaN are refused when the module is built,
+    not first inside trainer.fit."""
+    for bad in ((0.5, 0.2, 0.2), (1.2, -0.1, -0.1), (float("nan"), 0.5, 0.5)):
+        with pytest.raises(ValueError, match=r"fractions must be non-negative and sum to 1, got "
+                                             + re.escape(repr(list(bad)))):
+            FieldDataModule(str(advection_file), fractions=bad)
+    FieldDataModule(str(advection_file), fractions=(0.7, 0.3, 0.0))
