@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 
@@ -34,3 +35,15 @@ def append_params(u: torch.Tensor, params: torch.Tensor | None, n_params: int) -
         return u
     p = params.to(u.dtype).reshape(*params.shape, *(1,) * (u.ndim - 2))
     return torch.cat([u, p.expand(-1, -1, *u.shape[2:])], dim=1)
+
+
+def warn_unresolved_modes(model, setting: str, limit: list[int], grid, excess: bool) -> None:
+    """Warn once per ``model`` instance when ``excess``: its Fourier ``setting`` (e.g.
+    ``"modes=40"``) asks for more modes than ``grid`` resolves (at most ``limit`` per axis), so
+    the weights of the other modes take no part in the output and get no gradient."""
+    if not excess or getattr(model, "_warned_modes", False):
+        return
+    model._warned_modes = True
+    warnings.warn(f"{type(model).__name__}: {setting} asks for more Fourier modes than the grid "
+                  f"{tuple(grid)} resolves (at most {limit} per axis); the weights of the other "
+                  "modes are never used. Use fewer modes or a finer grid", stacklevel=2)

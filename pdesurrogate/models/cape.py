@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_params
+from ._checks import check_int, check_params, warn_unresolved_modes
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 GATES = ("softmax", "linear")
@@ -81,7 +81,10 @@ class CAPEModule(nn.Module):
         dim: spatial axes (1 or 2).
         channels: ``C``, channels of the state.
         n_params: ``P >= 1``, number of PDE parameters.
-        modes: Fourier modes per axis of the spectral path.
+        modes: Fourier modes per axis of the spectral path: frequencies ``0 .. modes - 1`` on
+            the last axis (at most ``n // 2 + 1`` are resolved by ``n`` grid points) and, in 2-D,
+            ``modes`` positive and ``modes`` negative ones on the first (at most ``n // 2``).
+            More warns once, at the first forward on such a grid.
         kernel_size: odd kernel size of the depth-wise path.
         hidden: hidden channels of the three paths (and of the parameter MLPs).
         gate: how the MLP outputs weight the paths: ``"linear"`` (default), the raw MLP
@@ -134,6 +137,11 @@ class CAPEModule(nn.Module):
 
     def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         check_params(self, u, params)
+        grid = u.shape[2:]
+        # what SpectralConv.forward can use: a single row still has its zero frequency
+        limit = [max(n // 2, 1) for n in grid[:-1]] + [grid[-1] // 2 + 1]
+        warn_unresolved_modes(self, f"modes={self.modes}", limit, grid,
+                              any(self.modes > k for k in limit))
         z = self.lift(u)
         a = self.attention_weights(params.to(u.dtype))
         a = a.reshape(*a.shape, *(1,) * self.dim)

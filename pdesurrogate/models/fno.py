@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import append_params, check_int, check_params
+from ._checks import append_params, check_int, check_params, warn_unresolved_modes
 
 
 class FNO(nn.Module):
@@ -19,8 +19,10 @@ class FNO(nn.Module):
     Args:
         in_channels: ``C_in``, channels of the state.
         out_channels: ``C_out``, channels of the prediction.
-        n_modes: Fourier modes kept per spatial axis, in the state's axis order (each at most
-            ``n // 2 + 1`` is useful for ``n`` grid points).
+        n_modes: Fourier modes kept per spatial axis, in the state's axis order, counting
+            positive and negative frequencies (neuralop's convention: on the last axis, the rFFT
+            half-axis, that is ``n_modes // 2 + 1`` coefficients). At most ``n`` is useful for
+            ``n`` grid points; more warns once, at the first forward on such a grid.
         hidden_channels: width of the Fourier layers.
         n_layers: number of Fourier layers.
         n_params: ``P``, PDE parameters appended as constant channels (0: ``params`` ignored).
@@ -70,4 +72,9 @@ class FNO(nn.Module):
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         check_params(self, u, params)
+        grid = u.shape[2:]
+        # the last axis keeps m // 2 + 1 of the n // 2 + 1 rFFT coefficients, the others m of n
+        excess = (any(m > n for m, n in zip(self.n_modes[:-1], grid[:-1], strict=True))
+                  or self.n_modes[-1] // 2 > grid[-1] // 2)
+        warn_unresolved_modes(self, f"n_modes={self.n_modes}", list(grid), grid, excess)
         return self.net(append_params(u, params, self.n_params))

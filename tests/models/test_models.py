@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -178,3 +179,77 @@ print("neuralop" in sys.modules)
     assert run.returncode == 0, run.stderr
     *_, before, after = run.stdout.strip().splitlines()
     assert before == f"{sorted(MODELS)} False" and after == "True", run.stdout
+
+
+def _fno(modes):
+    return FNO(1, 1, modes, 4, 1)
+
+
+def _cape(dim, modes):
+    cape = CAPEModule(dim, 1, 1, modes=modes, hidden=4)
+    torch.nn.init.normal_(cape.proj.weight)  # zero at init: no gradient would reach the paths
+    return cape
+
+
+def _spectral_weight(model):
+    if isinstance(model, FNO):
+        return next(p for k, p in model.net.fno_blocks.convs[0].named_parameters()
+                    if k.startswith("weight")), 2  # (in, out, *modes)
+    return model.paths[0].weight, 3  # (blocks, in, out, *modes, 2)
+
+
+@pytest.mark.parametrize("make, grid, unused", [
+    (lambda: _fno([32]), (32,), False),
+    (lambda: _fno([33]), (32,), False),  # 33 // 2 + 1 = 17 rFFT coefficients, all there are
+    (lambda: _fno([34]), (32,), True),
+    (lambda: _fno([100]), (32,), True),
+    (lambda: _fno([16, 32]), (16, 32), False),
+    (lambda: _fno([17, 32]), (16, 32), True),
+    (lambda: _cape(1, 17), (32,), False),
+    (lambda: _cape(1, 18), (32,), True),
+    (lambda: _cape(1, 40), (32,), True),
+    (lambda: _cape(2, 8), (16, 32), False),
+    (lambda: _cape(2, 9), (16, 32), True),  # 9 > 16 // 2 on the first axis
+], ids=["fno32", "fno33", "fno34", "fno100", "fno2d", "fno2d-first-axis", "cape17", "cape18",
+        "cape40", "cape2d", "cape2d-first-axis"])
+def test_modes_beyond_the_grid_warn_once(make, grid, unused):
+    """A model whose Fourier modes exceed what the grid resolves warns once per instance, naming
+    the model, the modes and the grid; it warns exactly when some spectral weights get no
+    gradient (are unused), so the limit it states is the real one."""
+    torch.manual_seed(0)
+    model = make()
+    u, p = torch.randn(2, 1, *grid), torch.randn(2, 1)
+    args = (u, p) if isinstance(model, CAPEModule) else (u,)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model(*args).square().sum().backward()
+        model(*args)
+    weight, first_mode_axis = _spectral_weight(model)
+    per_mode = weight.grad.abs().sum(dim=tuple(range(first_mode_axis)))
+    if weight.grad.ndim > first_mode_axis + len(grid):
+        per_mode = per_mode.sum(-1)  # CAPE's (real, imaginary) pairs
+    assert bool((per_mode == 0).any()) == unused
+    messages = [str(w.message) for w in caught]
+    if not unused:
+        assert messages == []
+        return
+    assert len(messages) == 1, messages
+    name, setting = ("FNO", f"n_modes={model.n_modes}") if isinstance(model, FNO) else \
+        ("CAPEModule", f"modes={model.modes}")
+    assert messages[0].startswith(f"{name}: {setting} asks for more Fourier modes than the grid "
+                                  f"{grid} resolves")
+    # once per instance: another instance warns again
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        make()(*args)
+    assert len(again) == 1
+
+
+def test_modes_warning_comes_at_the_first_forward_on_a_grid_too_coarse():
+    model = FNO(1, 1, [40], 4, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model(torch.randn(1, 1, 64))
+        assert caught == []
+        model(torch.randn(1, 1, 32))
+    assert len(caught) == 1 and "grid (32,)" in str(caught[0].message)
