@@ -4,8 +4,16 @@ Layout of an exported surrogate (``outdir``)::
 
     config.json        format_version, pdesurrogate_version, model ({"class", "init_args"} of a
                        name in pdesurrogate.models.MODELS), residual, pde, grid_shape,
-                       channel_names, param_names, k, dt, normalization (ChannelStats.to_dict())
+                       channel_names, param_names, data_param_names, k, dt, normalization
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
+
+``param_names`` are the parameters the model takes, in the order ``predict`` wants them (``[]``
+for a model built with ``n_params=0``); ``data_param_names`` those of the data it was trained
+on (null: not known), which differ only for such a parameter-blind model trained on a file with
+parameters. Exports older than ``data_param_names`` held the data's names in ``param_names``;
+they load as this layout. ``normalization`` is ``ChannelStats.to_dict()``, or null: identity
+(states and parameters reach the model as they are, as in a module trained without
+statistics). ``pde``, ``grid_shape``, ``channel_names``, ``k`` and ``dt`` are null when not known.
 
 :func:`export_surrogate` takes a :class:`~pdesurrogate.training.NextStepModule` or a Lightning
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
@@ -22,7 +30,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +54,8 @@ from pdesurrogate.models import build_model
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
+# keys a current export writes but an older one lacks
+OPTIONAL_KEYS = ("data_param_names",)
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -72,22 +84,45 @@ def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
     return spec, state, extra
 
 
-def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False) -> Path:
+def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False, *,
+                     param_names: Sequence[str] | None = None,
+                     channel_names: Sequence[str] | None = None, pde: str | None = None,
+                     dt: float | None = None) -> Path:
     """Write ``outdir/config.json`` and ``outdir/model.safetensors``.
+
+    A module trained with a :class:`~pdesurrogate.training.FieldDataModule` (or online) knows
+    its data: the PDE, grid, channel and parameter names and the time step. One trained with
+    plain DataLoaders, or never trained, knows none of it: give what the data would have told
+    with the keywords below, or it is written as null (``predict`` then skips those checks).
 
     Args:
         source: a ``NextStepModule`` or the path of a Lightning ``.ckpt`` it wrote.
         outdir: the surrogate directory to create.
         overwrite: replace an existing ``outdir``.
+        param_names: names of the data's parameters, in the order of the ``params`` columns
+            the model was trained on. Required when the module has no record of its data and
+            the model takes parameters (``n_params > 0``); for a model with ``n_params=0``
+            they are recorded as ``data_param_names`` only (the surrogate takes none).
+        channel_names: names of the state's channels (``in_channels`` of them).
+        pde: name of the PDE (``predict`` refuses a file of another PDE).
+        dt: time of one model step (> 0).
+
+    A keyword that contradicts what the module learned from its data is refused. Without
+    statistics (``module.stats`` None) the export's normalisation is the identity: config.json
+    holds ``"normalization": null`` and the loaded surrogate's repr says
+    ``normalization='identity'``.
 
     Returns the path of ``outdir``. Raises FileExistsError if it exists and not ``overwrite``
-    (``--overwrite`` on the command line), ValueError for a path that is not a Lightning
-    checkpoint (see :func:`read_checkpoint`).
+    (``--overwrite`` on the command line); ValueError for a path that is not a Lightning
+    checkpoint (see :func:`read_checkpoint`), for a bad keyword, and for a model that takes
+    parameters when nothing names them (pass ``param_names``).
     """
     out = Path(outdir)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
                               "replace it")
+    given = _check_keywords(param_names=param_names, channel_names=channel_names, pde=pde,
+                            dt=dt)
     # imported here: pdesurrogate.pinn brings in Lightning, which load's users need not pay for
     from pdesurrogate.pinn.export import export_pinn, is_pinn_hparams, is_pinn_source
 
@@ -95,16 +130,28 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         # read (and vet) the file once here: a PINN checkpoint has its own layout
         ckpt = read_checkpoint(source)
         if is_pinn_hparams(ckpt.get("hyper_parameters")):
+            _no_keywords_for_pinn(given)
             return export_pinn(source, outdir, overwrite=overwrite)
         spec, state, extra = _from_checkpoint(Path(source), ckpt)
     elif is_pinn_source(source):
+        _no_keywords_for_pinn(given)
         return export_pinn(source, outdir, overwrite=overwrite)
     elif hasattr(source, "model") and hasattr(source, "model_spec"):
         spec, state, extra = _from_module(source)
     else:
         raise ValueError(f"source must be a NextStepModule or a .ckpt path, got "
                          f"{type(source).__name__}")
-    info = extra["data_info"] or {}
+    info = dict(extra["data_info"] or {})
+    for key, value in given.items():
+        known = info.get(key)
+        same = known == value if key != "dt" or known is None else math.isclose(known, value)
+        if known is not None and not same:
+            raise ValueError(f"{key}={value!r} contradicts the {known!r} the module recorded "
+                             f"from its training data; leave {key} out")
+        info[key] = value
+    stats = extra["normalization"]
+    model_pn, data_pn = _param_names(spec, info.get("param_names"), stats,
+                                     "param_names" in given)
     config = {
         "format_version": FORMAT_VERSION,
         "pdesurrogate_version": package_version(),
@@ -113,13 +160,71 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False)
         "pde": info.get("pde"),
         "grid_shape": info.get("grid_shape"),
         "channel_names": info.get("channel_names"),
-        "param_names": info.get("param_names"),
+        "param_names": model_pn,
+        "data_param_names": data_pn,
         "k": info.get("k"),
         "dt": info.get("dt"),
-        "normalization": extra["normalization"],
+        "normalization": stats,
     }
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp))
+
+
+def _check_keywords(**given) -> dict:
+    """export_surrogate's data keywords that are not None, checked and as plain JSON types."""
+    out = {}
+    for key, v in given.items():
+        if v is None:
+            continue
+        if key in ("param_names", "channel_names"):
+            if isinstance(v, str) or not isinstance(v, Sequence) \
+                    or not all(isinstance(n, str) and n for n in v) or len(set(v)) != len(v):
+                raise ValueError(f"{key} must be a list of distinct non-empty strings, got "
+                                 f"{v!r}")
+            v = list(v)
+        elif key == "pde":
+            if not isinstance(v, str) or not v:
+                raise ValueError(f"pde must be a non-empty string, got {v!r}")
+        elif isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
+                or v <= 0:
+            raise ValueError(f"dt must be a finite number > 0, got {v!r}")
+        else:
+            v = float(v)
+        out[key] = v
+    return out
+
+
+def _no_keywords_for_pinn(given: dict) -> None:
+    if given:
+        raise ValueError(f"{sorted(given)}: a PINN export records its own problem; these "
+                         "keywords are for field surrogates")
+
+
+def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool
+                 ) -> tuple[list[str], list[str] | None]:
+    """config.json's ``param_names`` (what the model takes) and ``data_param_names`` (what
+    the data had), from the data's names (None: not recorded) and the statistics."""
+    if data_pn is None and stats is not None:
+        data_pn = list(stats["param_names"])  # statistics are computed on the data
+    try:
+        with torch.device("meta"):
+            model = build_model(spec, "model")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the module's model_spec: {e}") from None
+    n, cls = int(getattr(model, "n_params", 0) or 0), spec["class"]
+    if not n:
+        return [], data_pn
+    if data_pn is None:
+        raise ValueError(f"the model ({cls}) takes n_params = {n} parameter(s), but nothing "
+                         "names them: the module never saw a FieldDataModule (trained with "
+                         "plain DataLoaders, or not trained). Pass export_surrogate(..., "
+                         f"param_names=[...]) with {n} name(s) in the order of the params "
+                         "columns it was trained on")
+    if len(data_pn) != n:
+        where = "param_names=" if from_keyword else "the module's recorded param_names "
+        raise ValueError(f"{where}{data_pn} has {len(data_pn)} name(s) but the model ({cls}) "
+                         f"takes n_params = {n}; expected {n}")
+    return list(data_pn), list(data_pn)
 
 
 def _check_export(config: dict, tmp: Path) -> None:
@@ -134,11 +239,12 @@ def _check_config(cfg, path: Path) -> None:
     where = str(path)
     if not isinstance(cfg, dict):
         raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
-    unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+    unknown = sorted(set(cfg) - set(CONFIG_KEYS) - set(OPTIONAL_KEYS))
     missing = [k for k in CONFIG_KEYS if k not in cfg]
     if unknown or missing:
         raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; "
-                         f"expected exactly {list(CONFIG_KEYS)}")
+                         f"expected exactly {list(CONFIG_KEYS)} (and optionally "
+                         f"{list(OPTIONAL_KEYS)})")
     if cfg["format_version"] != FORMAT_VERSION:
         raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
                          f"(this pdesurrogate reads {FORMAT_VERSION})")
@@ -157,6 +263,8 @@ def _check_config(cfg, path: Path) -> None:
         isinstance(n, int) and n > 0 for n in g)), "null or a list of 1-3 positive ints")
     check("channel_names", str_list(cfg["channel_names"]), "null or a list of strings")
     check("param_names", str_list(cfg["param_names"]), "null or a list of strings")
+    if "data_param_names" in cfg:
+        check("data_param_names", str_list(cfg["data_param_names"]), "null or a list of strings")
     check("k", cfg["k"] is None or (isinstance(cfg["k"], int) and cfg["k"] >= 1),
           "null or an int >= 1")
     dt = cfg["dt"]
@@ -167,12 +275,15 @@ def _check_config(cfg, path: Path) -> None:
 
 def _check_consistent(cfg: dict, where: str) -> None:
     """Keys of a type-checked config that describe the same thing must agree: grid_shape and
-    normalization.spatial_dims, channel_names and normalization.mean / std, param_names and
+    normalization.spatial_dims, channel_names and normalization.mean / std, the data's
+    parameter names (data_param_names; param_names in older exports) and
     normalization.param_names."""
     stats = _stats(cfg, where)
     if stats is None:
         return
-    g, names, pn = cfg["grid_shape"], cfg["channel_names"], cfg["param_names"]
+    g, names = cfg["grid_shape"], cfg["channel_names"]
+    key = "data_param_names" if "data_param_names" in cfg else "param_names"
+    pn = cfg[key]
     if g is not None and stats.spatial_dims != len(g):
         raise ValueError(f"{where!r}: normalization.spatial_dims is {stats.spatial_dims} but "
                          f"grid_shape {g} has {len(g)} axes; expected the same number")
@@ -182,7 +293,7 @@ def _check_consistent(cfg: dict, where: str) -> None:
                          "per channel")
     if pn is not None and stats.param_names != pn:
         raise ValueError(f"{where!r}: normalization.param_names {stats.param_names} differs "
-                         f"from param_names {pn}; expected the same names in the same order")
+                         f"from {key} {pn}; expected the same names in the same order")
 
 
 _STATS_KEYS = ("mean", "std", "spatial_dims", "param_names", "param_mean", "param_std")
@@ -232,10 +343,20 @@ def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
             raise ValueError(f"{where!r}: normalization.mean and .std have {len(stats.mean)} "
                              f"values but the model ({cls}) has {attr} = {c}; expected {c}")
     n_params = int(getattr(model, "n_params", 0) or 0)
-    # a model without parameters ignores them, so its param_names (the data's) are free
+    if not n_params and pn and "data_param_names" in cfg:
+        raise ValueError(f"{where!r}: param_names {pn} names parameters but the model ({cls}) "
+                         "takes none (n_params = 0); expected [] (the data's names go in "
+                         "data_param_names)")
+    # older exports: a model without parameters ignores them, so its param_names (the data's)
+    # are free
     if n_params and pn is not None and len(pn) != n_params:
         raise ValueError(f"{where!r}: param_names {pn} has {len(pn)} names but the model "
                          f"({cls}) takes n_params = {n_params}; expected {n_params} names")
+    dpn = cfg.get("data_param_names")
+    if n_params and pn is not None and dpn is not None and dpn != pn:
+        raise ValueError(f"{where!r}: data_param_names {dpn} differs from param_names {pn}, "
+                         f"which the model ({cls}, n_params = {n_params}) takes; expected the "
+                         "same names")
     if n_params and pn is None and stats is not None and stats.param_names \
             and len(stats.param_names) != n_params:
         raise ValueError(f"{where!r}: normalization.param_names {stats.param_names} has "
@@ -298,8 +419,11 @@ class Surrogate:
     """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`), no gradients.
 
     States are ``(B, C, *grid)`` (or ``(C, *grid)``) in physical units; ``params`` are ``(B, P)``,
-    ``(P,)``, ``(B,)`` for a one-parameter model, or ``{name: value(s)}`` in
-    ``config["param_names"]`` order (None for models without parameters). numpy in, numpy out;
+    ``(P,)``, ``(B,)`` or a single number for a one-parameter model, or ``{name: value(s)}`` with
+    the names ``param_names`` (numbers, numpy arrays or tensors on any device). A model built
+    with ``n_params=0`` takes none (``param_names == []``, even when trained on a file with
+    parameters, which ``data_param_names`` lists) and refuses them. NaN or inf in a state or a
+    parameter is refused naming it. numpy in, numpy out;
     torch in, torch out on the input's device; always float32, the weights' dtype (float64 in
     gives float32 out). One step advances ``config["k"]`` saved steps, i.e. time
     ``config["dt"]``.
@@ -313,13 +437,21 @@ class Surrogate:
 
     def __init__(self, model: nn.Module, config: dict):
         self.model = model.train(False)  # inference mode (dropout/norm layers)
-        self._config = json.loads(json.dumps(config))
+        self.n_params = int(getattr(model, "n_params", 0) or 0)
+        config = json.loads(json.dumps(config))
+        if "data_param_names" not in config:
+            # an export older than data_param_names: its param_names were the data's, also for
+            # a model that takes none
+            config["data_param_names"] = config["param_names"]
+        if not self.n_params:
+            config["param_names"] = []
+        self._config = config
         self.residual = bool(config["residual"])
         stats = config["normalization"]
         self.spatial_dims = len(config["grid_shape"]) if config["grid_shape"] else \
             (stats["spatial_dims"] if stats else getattr(model, "dim", None))
-        self.n_params = int(getattr(model, "n_params", 0))
         self.param_names = list(config["param_names"] or [])
+        self.data_param_names = config["data_param_names"]
 
         def tensor(values, std=False):
             # a zero std (constant channel) divides by 1, as in ChannelStats
@@ -335,7 +467,7 @@ class Surrogate:
 
     @property
     def config(self) -> dict:
-        """A copy of ``config.json``."""
+        """A copy of ``config.json`` (an older export's in the current layout)."""
         return json.loads(json.dumps(self._config))
 
     @property
@@ -352,52 +484,94 @@ class Surrogate:
         return self
 
     # -- input handling -------------------------------------------------------------------------
-    def _state(self, u) -> tuple[torch.Tensor, bool, bool, torch.device | None]:
+    def _tensor(self, v) -> torch.Tensor:
+        """``v`` (number, array or tensor on any device) as float32 on this surrogate's
+        device; a tensor is detached, not copied through numpy."""
+        if isinstance(v, torch.Tensor):
+            return v.detach().to(self.device, torch.float32)
+        return torch.as_tensor(np.asarray(v, dtype=np.float32)).to(self.device)
+
+    def _state(self, u, name: str = "u") -> tuple[torch.Tensor, bool, bool, torch.device | None]:
         is_np = not isinstance(u, torch.Tensor)
         src_dev = None if is_np else u.device
-        x = torch.as_tensor(np.asarray(u) if is_np else u).to(self.device, torch.float32)
+        x = self._tensor(np.asarray(u) if is_np else u)
+        given = tuple(x.shape)  # the caller's shape, for the messages
         dim = self.spatial_dims
         if dim is not None and x.ndim == dim + 1:
             x, batched = x[None], False
         else:
             batched = True
-        if dim is not None and x.ndim != dim + 2:
-            raise ValueError(f"expected u of shape (B, C, *grid) or (C, *grid) with {dim} "
-                             f"spatial axes, got {tuple(x.shape)}")
         c = getattr(self.model, "in_channels", None)
+        # a (B, *grid) state of a one-channel model lacks only the channel axis
+        hint = ""
+        if c == 1 and dim is not None and len(given) == dim + 1:
+            hint = (f"; if its first axis is the batch, add the channel axis: {name}[:, None] "
+                    f"has shape {(given[0], 1, *given[1:])}")
+        elif c == 1 and dim is not None and len(given) == dim:
+            hint = f"; add the channel axis: {name}[None] has shape {(1, *given)}"
+        if dim is not None and x.ndim != dim + 2:
+            raise ValueError(f"expected {name} of shape (B, C, *grid) or (C, *grid) with {dim} "
+                             f"spatial axes, got {given}{hint}")
         if c is not None and x.shape[1] != c:
-            raise ValueError(f"expected {c} channels {self._config['channel_names']}, got "
-                             f"{x.shape[1]} (shape {tuple(x.shape)})")
+            read = "(B, C, *grid)" if batched else "one unbatched sample (C, *grid)"
+            raise ValueError(f"expected {c} channel(s) {self._config['channel_names']}, got "
+                             f"{x.shape[1]} ({name} of shape {given}, read as {read}){hint}")
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            at = tuple(int(i) for i in (~finite).nonzero()[0])
+            raise ValueError(f"{name} is not finite: NaN or inf at index "
+                             f"{at if batched else at[1:]} (of shape {given}); the surrogate "
+                             "needs finite states")
         return x, is_np, batched, src_dev
 
     def _params(self, params, batch: int) -> torch.Tensor | None:
+        cls = self._config["model"]["class"]
+        if not self.n_params:
+            if params is None or (isinstance(params, dict) and not params):
+                return None
+            dpn = self.data_param_names
+            why = f"; it was trained parameter-blind on a file with {dpn}" if dpn else ""
+            raise ValueError(f"this surrogate's model ({cls}) takes no parameters "
+                             f"(n_params = 0){why}: call it without params")
+        names = self.param_names
         if params is None:
-            if self.n_params:
-                raise ValueError(f"this surrogate needs params {self.param_names}")
-            return None
+            raise ValueError(f"this surrogate needs params {names}" if names else
+                             f"this surrogate needs params: {self.n_params} value(s) per sample")
         if isinstance(params, dict):
-            unknown = sorted(set(params) - set(self.param_names))
-            missing = [k for k in self.param_names if k not in params]
-            if unknown or missing:
+            unknown = sorted(set(params) - set(names))
+            missing = [k for k in names if k not in params]
+            if unknown or missing or not names:
                 raise ValueError(f"params: unknown {unknown}, missing {missing}; expected "
-                                 f"{self.param_names}")
-            cols = [torch.as_tensor(np.asarray(params[k], dtype=np.float32)).reshape(-1)
-                    for k in self.param_names]
-            p = torch.stack([c.expand(batch) if c.numel() == 1 else c for c in cols], dim=1)
+                                 f"{names}" + ("" if names else " (this export names no "
+                                               "parameters: give an array)"))
+            cols = []
+            for k in names:
+                col = self._tensor(params[k]).reshape(-1)
+                if col.numel() not in (1, batch):
+                    raise ValueError(f"params[{k!r}] has {col.numel()} values; expected one, "
+                                     f"or one per sample ({batch})")
+                cols.append(col.expand(batch))
+            p = torch.stack(cols, dim=1)
         else:
-            p = torch.as_tensor(np.asarray(params, dtype=np.float32)
-                                if not isinstance(params, torch.Tensor) else params)
-            p = p.to(torch.float32)
+            p = self._tensor(params)
         given = tuple(p.shape)
-        want = len(self.param_names) if self.param_names else self.n_params
+        want = self.n_params
+        if p.ndim == 0 and want == 1:
+            p = p.reshape(1)  # a single number for a one-parameter model
         if p.ndim == 1 and p.numel() == want:
             p = p[None].expand(batch, -1)  # one parameter set for the whole batch
         elif p.ndim == 1 and want == 1 and p.numel() == batch:
             p = p[:, None]  # one value per sample of a one-parameter model
-        p = p.to(self.device)
         if p.shape != (batch, want):
-            raise ValueError(f"expected params of shape ({batch}, {want}) or ({want},) for "
-                             f"{self.param_names}, got {given}")
+            forms = f"({batch}, {want}) or ({want},)" + (
+                f" (or ({batch},) or a number)" if want == 1 else "")
+            raise ValueError(f"expected params of shape {forms} for {names}, got {given}")
+        finite = torch.isfinite(p)
+        if not bool(finite.all()):
+            i, j = (int(v) for v in (~finite).nonzero()[0])
+            name = repr(names[j]) if j < len(names) else str(j)
+            raise ValueError(f"params[{name}] is not finite: {p[i, j].item()} for sample {i}; "
+                             "the model needs finite parameters")
         if self._p_mean is not None:
             p = (p - self._p_mean) / self._p_std
         return p
@@ -470,9 +644,10 @@ class Surrogate:
         """``steps`` autoregressive steps: ``(B, C, *grid)`` -> ``(B, steps + 1, C, *grid)``,
         ``u0`` first (unbatched: ``(steps + 1, C, *grid)``); lead-time models step
         ``lead_time`` each (default dt)."""
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
             raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-        x, is_np, batched, dev = self._state(u0)
+        steps = int(steps)
+        x, is_np, batched, dev = self._state(u0, "u0")
         p = self._params(params, x.shape[0])
         lead = self._lead_time(lead_time, x.shape[0])
         out = [x]
@@ -489,6 +664,9 @@ class Surrogate:
 
     def __repr__(self) -> str:
         m = self._config["model"]["class"]
+        ignored = "" if self.n_params or not self.data_param_names else \
+            f", ignores_data_params={self.data_param_names}"
+        identity = ", normalization='identity'" if self._config["normalization"] is None else ""
         return (f"Surrogate(model={m!r}, pde={self._config['pde']!r}, "
-                f"channels={self._config['channel_names']}, params={self.param_names}, "
-                f"dt={self.dt})")
+                f"channels={self._config['channel_names']}, params={self.param_names}"
+                f"{ignored}, dt={self.dt}{identity})")

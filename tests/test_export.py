@@ -217,7 +217,7 @@ def test_config_contradicting_the_model_refused(exported):
          r"normalization\.mean and \.std have 1 values but the model \(fno\) has "
          r"in_channels = 2"),
         ({"normalization": {**stats, "param_names": ["mu"]}},
-         r"normalization\.param_names \['mu'\] differs from param_names \['nu'\]"),
+         r"normalization\.param_names \['mu'\] differs from data_param_names \['nu'\]"),
         ({"normalization": {k: v for k, v in stats.items() if k != "spatial_dims"}},
          r"normalization must be null or an object with keys"),
     ]
@@ -309,3 +309,173 @@ def test_params_forms_of_a_one_parameter_model(exported):
     with pytest.raises(ValueError, match=r"expected params of shape \(3, 1\) or \(1,\) .*got "
                                          r"\(2,\)"):
         s.predict(u, torch.tensor([0.1, 0.2]))
+
+
+def _toy_file(path, params=("nu",), times=(0.0, 0.1, 0.2, 0.3)):
+    """A tiny 1-channel 1-D file: 8 smooth trajectories on 16 points with ``params``."""
+    from pdesurrogate.datasets import DatasetWriter
+
+    n, grid = 8, np.arange(16.0)
+    u = np.sin(np.arange(n * len(times) * 16) / 5.0).reshape(n, len(times), 1, 16)
+    with DatasetWriter(path, "toy", (grid,), ("x",), np.asarray(times), ["u"], list(params),
+                       n) as w:
+        w.write(0, u.astype(np.float32), {p: np.linspace(0.05, 0.1, n) for p in params})
+    return path
+
+
+def test_parameter_blind_model_exports_no_params(tmp_path):
+    """An FNO with n_params=0 fit on a file with 'nu' (a warning at setup) exports a surrogate
+    that takes no parameters: params [] (the data's names kept as data_param_names), predict(u)
+    is the module's step, and a given nu is refused, not silently ignored. An export written
+    before data_param_names (param_names held the data's ['nu']) loads the same way."""
+    from pdesurrogate.training import FieldDataModule
+
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 4, 1, n_params=0))
+    trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    dm = FieldDataModule(str(_toy_file(tmp_path / "nu.nc")), batch_size=4,
+                         fractions=(0.5, 0.25, 0.25))
+    with pytest.warns(UserWarning, match=r"nu\.nc' has parameters \['nu'\]; the model \(FNO\) "
+                                         r"takes none \(n_params=0\): they are ignored"):
+        trainer.fit(m, datamodule=dm)
+    out = export_surrogate(m, tmp_path / "blind")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["param_names"] == [] and cfg["data_param_names"] == ["nu"]
+    u = torch.randn(3, 1, 16)
+    ref = m.rollout(u, torch.full((3, 1), 0.07), 1)[:, 1]  # the model ignores nu
+    old = {k: v for k, v in cfg.items() if k != "data_param_names"}
+    old["param_names"] = ["nu"]
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    (legacy / "config.json").write_text(json.dumps(old))
+    for s in (load(out), load(legacy)):
+        assert s.param_names == [] and s.config["data_param_names"] == ["nu"]
+        assert "params=[], ignores_data_params=['nu']" in repr(s)
+        torch.testing.assert_close(s.predict(u), ref, atol=0, rtol=0)
+        for given in ({"nu": 0.05}, [0.05], 0.05):
+            with pytest.raises(ValueError, match=r"model \(fno\) takes no parameters \(n_params "
+                                                 r"= 0\); it was trained parameter-blind on a "
+                                                 r"file with \['nu'\]"):
+                s.predict(u, given)
+
+
+def test_export_without_data_info(tmp_path):
+    """A module that never saw a FieldDataModule: a model with parameters is refused, naming
+    the param_names keyword; with the keywords the export is complete and predicts with named
+    parameters; no statistics read as the identity, said in the repr. A model without
+    parameters exports as it is. Bad or contradicting keywords are refused."""
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(2, 2, [4], 8, 2, n_params=1))
+    with pytest.raises(ValueError, match=r"takes n_params = 1 parameter\(s\), but nothing names "
+                                         r"them.*Pass export_surrogate\(\.\.\., "
+                                         r"param_names=\[\.\.\.\]\) with 1 name"):
+        export_surrogate(m, tmp_path / "bare")
+    assert not (tmp_path / "bare").exists()
+    s = load(export_surrogate(m, tmp_path / "full", param_names=["nu"], channel_names=["a", "b"],
+                              pde="toy", dt=0.1))
+    cfg = s.config
+    assert (cfg["param_names"], cfg["channel_names"], cfg["pde"], cfg["dt"]) == (
+        ["nu"], ["a", "b"], "toy", 0.1)
+    assert cfg["normalization"] is None and "normalization='identity'" in repr(s)
+    u, nu = torch.randn(3, 2, 16), torch.tensor([0.05, 0.07, 0.09])
+    torch.testing.assert_close(s.predict(u, {"nu": nu}), m.rollout(u, nu[:, None], 1)[:, 1],
+                               atol=0, rtol=0)
+    blind = NextStepModule(FNO(2, 2, [4], 8, 2, n_params=0))
+    sb = load(export_surrogate(blind, tmp_path / "blind"))
+    assert sb.param_names == [] and sb.predict(u).shape == u.shape
+    bad = [({"param_names": "nu"}, r"param_names must be a list of distinct non-empty strings"),
+           ({"param_names": ["nu", "mu"]},
+            r"param_names=\['nu', 'mu'\] has 2 name\(s\) but the model \(fno\) takes n_params "
+            r"= 1"),
+           ({"param_names": ["nu"], "dt": -0.1}, r"dt must be a finite number > 0, got -0\.1")]
+    for kw, match in bad:
+        with pytest.raises(ValueError, match=match):
+            export_surrogate(m, tmp_path / "x", **kw)
+    with pytest.raises(ValueError, match=r"dt=0\.2 contradicts the 0\.1 the module recorded"):
+        export_surrogate(_module(FNO(2, 2, [4], 8, 2, n_params=1)), tmp_path / "x", dt=0.2)
+    assert not (tmp_path / "x").exists()
+
+
+def test_tensor_params_in_a_dict(exported, monkeypatch):
+    """Dict values may be tensors of any dtype, also ones that require grad (numpy refused
+    those), and are never read through numpy: with numpy unable to read a tensor, as for CUDA
+    tensors, predict still works. A requires-grad state and array params work too."""
+    _, out = exported
+    s = load(out)
+    u, nu = torch.randn(3, 2, 16), torch.tensor([0.08, 0.1, 0.12], dtype=torch.float64)
+    ref = s.predict(u, nu.float()[:, None])
+
+    def cuda_like(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(torch.Tensor, "__array__", cuda_like)
+        torch.testing.assert_close(s.predict(u, {"nu": nu}), ref, atol=0, rtol=0)
+    torch.testing.assert_close(s.predict(u, {"nu": nu}), ref, atol=0, rtol=0)
+    graded = nu.clone().requires_grad_(True)
+    torch.testing.assert_close(s.predict(u, {"nu": graded}), ref, atol=0, rtol=0)
+    torch.testing.assert_close(s.predict(u.clone().requires_grad_(True), graded[:, None]), ref,
+                               atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"params\['nu'\] has 2 values; expected one, or one "
+                                         r"per sample \(3\)"):
+        s.predict(u, {"nu": nu[:2]})
+
+
+def test_non_finite_inputs_refused(exported):
+    """NaN or inf in a parameter or a state is refused, naming the input, the value and where
+    (it gave NaN fields without a word)."""
+    _, out = exported
+    s = load(out)
+    u = torch.randn(3, 2, 16)
+    with pytest.raises(ValueError, match=r"params\['nu'\] is not finite: nan for sample 0"):
+        s.predict(u, {"nu": float("nan")})
+    with pytest.raises(ValueError, match=r"params\['nu'\] is not finite: inf for sample 2"):
+        s.rollout(u, np.array([0.1, 0.1, np.inf]), steps=2)
+    bad = u.clone()
+    bad[1, 0, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"u is not finite: NaN or inf at index \(1, 0, 5\) "
+                                         r"\(of shape \(3, 2, 16\)\)"):
+        s.predict(bad, 0.1)
+    one = u[0].numpy().copy()
+    one[1, 3] = -np.inf
+    with pytest.raises(ValueError, match=r"u0 is not finite: NaN or inf at index \(1, 3\) \(of "
+                                         r"shape \(2, 16\)\)"):
+        s.rollout(one, 0.1, steps=2)
+
+
+def test_scalar_params_and_numpy_steps(exported):
+    """A one-parameter model takes a single number (Python, numpy or a 0-d tensor) for the
+    whole batch, as it takes {'nu': number}; rollout takes numpy integer steps."""
+    _, out = exported
+    s = load(out)
+    u = torch.randn(3, 2, 16)
+    ref = s.predict(u, {"nu": 0.1})
+    for p in (0.1, np.float32(0.1), np.float64(0.1), torch.tensor(0.1)):
+        torch.testing.assert_close(s.predict(u, p), ref, atol=0, rtol=0)
+    traj = s.rollout(u[0].numpy(), 0.1, steps=np.int64(3))
+    np.testing.assert_array_equal(traj, s.rollout(u[0].numpy(), {"nu": 0.1}, steps=3))
+    assert traj.shape == (4, 2, 16)
+    for steps in (True, 2.0, np.int64(-1)):
+        with pytest.raises(ValueError, match="steps must be an int >= 0"):
+            s.rollout(u, 0.1, steps=steps)
+
+
+def test_shape_errors_name_the_callers_shape(tmp_path):
+    """A (B, grid) state for a one-channel model is reported with the shape given, and the
+    message says how to add the channel axis."""
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 4, 1, n_params=0))
+    m.data_info = {"pde": "toy", "grid_shape": [16], "channel_names": ["u"], "param_names": [],
+                   "k": 1, "dt": 0.1}
+    s = load(export_surrogate(m, tmp_path / "one"))
+    u = torch.randn(2, 16)
+    with pytest.raises(ValueError, match=r"expected 1 channel\(s\) \['u'\], got 2 \(u of shape "
+                                         r"\(2, 16\), read as one unbatched sample \(C, \*grid\)"
+                                         r"\); if its first axis is the batch, add the channel "
+                                         r"axis: u\[:, None\] has shape \(2, 1, 16\)"):
+        s.predict(u)
+    with pytest.raises(ValueError, match=r"got \(16,\); add the channel axis: u0\[None\] has "
+                                         r"shape \(1, 16\)"):
+        s.rollout(u[0], steps=1)
+    assert s.predict(u[:, None]).shape == (2, 1, 16)
