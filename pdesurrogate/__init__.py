@@ -11,15 +11,24 @@ __version__ = "0.1.0"
 
 _LAZY = {"load": "pdesurrogate.export", "export_surrogate": "pdesurrogate.export",
          "Surrogate": "pdesurrogate.export"}
+_SUBPACKAGES = ("solvers", "datasets", "streaming", "models", "training", "pinn")
 
 
 def __getattr__(name: str):
-    # lazy: `import pdesurrogate` stays cheap; torch/neuralop load on first use
-    if name in _LAZY:
+    # lazy: `import pdesurrogate` stays cheap; torch/neuralop/Lightning load on first use, so
+    # `pdesurrogate.solvers` works without an explicit `import pdesurrogate.solvers`
+    if name in _LAZY or name in _SUBPACKAGES:
         import importlib
 
+        if name in _SUBPACKAGES:
+            # import_module also binds the subpackage as an attribute of this module
+            return importlib.import_module(f"pdesurrogate.{name}")
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pdesurrogate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
 
 
 __all__ = ["load", "export_surrogate", "Surrogate", "__version__"]
