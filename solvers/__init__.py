@@ -22,12 +22,16 @@ SOLVERS: dict[str, type[Solver]] = {
 }
 
 
+# the class names too (exact spelling), as the CLI's --solver takes them
+_BY_CLASS_NAME: dict[str, type[Solver]] = {cls.__name__: cls for cls in SOLVERS.values()}
+
+
 def make_solver(name: str, **kwargs) -> Solver:
-    """Build the solver registered as ``name`` with its constructor arguments ``kwargs``."""
-    try:
-        cls = SOLVERS[name]
-    except KeyError:
-        raise ValueError(f"unknown solver {name!r}; choose from {sorted(SOLVERS)}") from None
+    """Build the solver registered as ``name`` (``"burgers1d"``), or whose class is named
+    ``name`` (``"Burgers1D"``), with its constructor arguments ``kwargs``."""
+    cls = (SOLVERS.get(name) or _BY_CLASS_NAME.get(name)) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown solver {name!r}; choose from {sorted(SOLVERS)}")
     return cls(**kwargs)
 
 

@@ -77,9 +77,14 @@ class Advection1D(Solver):
                 {"beta": beta.to(dtype=dtype, device=device)})
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
-        """Advance ``u`` ``(B, 1, n_points)`` by ``duration``; same dtype/device as ``u``."""
+        """Advance ``u`` ``(B, 1, n_points)`` by ``duration``; same dtype/device as ``u``.
+
+        The shift is exact and keeps ``max|u|`` within rounding, so only a state that is
+        non-finite or past ``blowup`` on input raises :class:`~.base.SolverDivergedError`
+        (at t = 0), as ``solve`` does."""
         params = self.check_inputs(u, params)
         steps, h = equal_substeps(self.name, duration, self.dt or math.inf)
+        self.check_finite(u, 0.0)
         if steps == 0:
             return u.clone()
         # the phase k·β·h is formed in float64 with the shift reduced modulo L, so float32 states

@@ -9,11 +9,12 @@ parameter ranges). It knows nothing of ML models, files or MPI. It does three th
 
 States are torch tensors, so a solver runs on CPU or CUDA; the dtype follows the input
 (float32 by default from ``sample``, float64 when given float64; no other dtype is accepted).
-Parameters are a dict name -> tensor of shape ``(B,)``; the names are exactly ``param_names``.
+Parameters are a dict name -> tensor of shape ``(B,)``; the names are exactly ``param_names``;
+a scalar value is the value of every sample.
 
 A run that starts from, produces or grows to NaN/Inf or past ``blowup`` raises
-:class:`SolverDivergedError` naming the first bad sample and the time, so no NaN sample ever
-leaves a solver.
+:class:`SolverDivergedError` naming the first bad sample and the time, from ``advance`` as from
+``solve``, so no NaN sample ever leaves a solver.
 """
 
 from __future__ import annotations
@@ -92,6 +93,19 @@ def check_range(name: str, value: Sequence[float], positive: bool = False) -> tu
     return lo, hi
 
 
+def check_duration(solver: str, duration: object) -> float:
+    """``duration`` (a Python, numpy or 0-d torch real) as a float, or a ValueError naming
+    ``solver`` unless it is a finite number >= 0 (not a bool, nor a string)."""
+    try:
+        ok = (not isinstance(duration, (bool, str, bytes)) and math.isfinite(float(duration))
+              and float(duration) >= 0)
+    except (TypeError, ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{solver}: duration must be a finite number >= 0, got {duration!r}")
+    return float(duration)
+
+
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
@@ -141,7 +155,10 @@ class Solver(ABC):
 
         Returns new states, sharing no memory with ``u``, and never writes into ``u``: callers
         keep states they were given while the solver goes on (the stream sends them
-        uncopied). ``tests/solvers/test_contract.py`` checks every registered solver.
+        uncopied). ``duration``: a finite number >= 0, else ValueError. A ``u`` that is
+        non-finite or past ``blowup``, or a result that is, raises
+        :class:`SolverDivergedError` (``time`` counted from the start of the call).
+        ``tests/solvers/test_contract.py`` checks every registered solver.
         """
 
     @property
@@ -169,11 +186,20 @@ class Solver(ABC):
             out[pname] = v
         return out
 
+    def __repr__(self) -> str:
+        # settings() are the constructor arguments, so the repr reads as the call that built it
+        return _call(type(self).__name__, self.settings())
+
     def check_dtype(self, dtype: torch.dtype, what: str = "dtype") -> None:
         """Raise ValueError unless ``dtype`` is one the solvers compute in (``DTYPES``)."""
         if dtype not in DTYPES:
             raise ValueError(f"{self.name}: {what} must be torch.float32 or torch.float64, "
                              f"got {dtype}")
+
+    def check_duration(self, duration: object) -> float:
+        """``duration`` as a float, or a ValueError naming this solver unless it is a finite
+        number >= 0 (:func:`check_duration`); every ``advance`` calls this."""
+        return check_duration(self.name, duration)
 
     def check_sample_args(self, n: int, dtype: torch.dtype) -> int:
         """``n`` as an int, or ValueError unless it is an int >= 1 and ``dtype`` is supported;
@@ -190,7 +216,9 @@ class Solver(ABC):
 
         Values that are not tensors (lists, numpy arrays) become tensors of ``u``'s dtype, on
         ``u``'s device: a float64 state given Python floats computes with them in float64, as
-        with float64 tensors (``torch.as_tensor`` alone would round them to float32)."""
+        with float64 tensors (``torch.as_tensor`` alone would round them to float32). A scalar
+        (a Python or numpy number, a 0-d array or tensor) is the value of every sample: it is
+        repeated to ``(B,)``; any other shape but ``(B,)`` is refused."""
         if not isinstance(u, Tensor):
             raise TypeError(f"{self.name}: state must be a torch.Tensor, got {type(u).__name__}")
         want = (self.channels, *self.shape)
@@ -217,6 +245,8 @@ class Solver(ABC):
                 except (TypeError, ValueError, RuntimeError):
                     raise ValueError(f"{self.name}: parameter {p!r} must be a tensor or a "
                                      f"sequence of numbers, got {v!r}") from None
+            if v.ndim == 0:
+                v = v.reshape(1).repeat(u.shape[0])
             out[p] = v
             if v.ndim != 1 or v.shape[0] != u.shape[0]:
                 raise ValueError(
@@ -234,14 +264,17 @@ class Solver(ABC):
         return v.reshape(-1, *([1] * (like.ndim - 1)))
 
     def check_finite(self, u: Tensor, t: float) -> None:
-        """Raise SolverDivergedError if a sample of ``u`` is non-finite or past ``blowup``."""
-        flat = u.reshape(u.shape[0], -1)
-        bad_nan = ~torch.isfinite(flat).all(dim=1)
-        bad_big = flat.abs().amax(dim=1) > self.blowup
-        bad = bad_nan | bad_big
+        """Raise SolverDivergedError if a sample of ``u`` is non-finite or past ``blowup``.
+
+        One reduction over ``u``: ``amax`` propagates NaN, so ``not max|u| <= blowup`` flags
+        NaN, Inf and too large alike; only a flagged sample is looked at again for the reason.
+        """
+        flat = u.detach().flatten(1)  # (B, rest); unlike reshape(B, -1) also for B = 0
+        bad = ~(flat.abs().amax(dim=1) <= self.blowup)
         if bool(bad.any()):
             i = int(torch.nonzero(bad)[0])
-            reason = "NaN/Inf" if bool(bad_nan[i]) else f"|u| > {self.blowup:g}"
+            nan = not bool(torch.isfinite(flat[i]).all())
+            reason = "NaN/Inf" if nan else f"|u| > {self.blowup:g}"
             raise SolverDivergedError(self.name, i, t, reason)
 
     def solve(self, u0: Tensor, params: Params, times: Sequence[float] | Tensor) -> Tensor:
@@ -277,3 +310,12 @@ class Solver(ABC):
                 self.check_finite(u, t)
             frames.append(u)
         return torch.stack(frames, dim=1)
+
+
+def _call(name: str, kwargs: dict) -> str:
+    """``name(k=v, ...)``, a nested ``{"class": C, ...}`` (settings() of a tuner) as ``C(...)``."""
+    def show(v: object) -> str:
+        if isinstance(v, dict) and "class" in v:
+            return _call(str(v["class"]), {k: x for k, x in v.items() if k != "class"})
+        return repr(v)
+    return f"{name}({', '.join(f'{k}={show(v)}' for k, v in kwargs.items())})"

@@ -152,8 +152,10 @@ class Darcy2D(LinearSolveLog, Solver):
 
     def advance(self, u: Tensor, params: Params, duration: float = 0.0) -> Tensor:
         """Solve for the pressure: ``[a, u_old]`` -> ``[a, u]`` ``(B, 2, n, n)``; ``u_old`` is the
-        initial guess and ``duration`` is ignored (steady problem)."""
+        initial guess and ``duration`` is ignored (steady problem), though it must be a finite
+        number >= 0 as for the time-dependent solvers."""
         params = self.check_inputs(u, params)
+        self.check_duration(duration)
         # a NaN in a or in the initial guess would only show as a NaN residual after max_iter
         # sweeps (and a NaN a would pass for a non-positive one): report it as it stands
         self.check_finite(u, 0.0)

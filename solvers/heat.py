@@ -23,11 +23,15 @@ decaying (at ``dt = h``, ``kappa = 1000``, the mode ``sin(pi x) sin(pi y)`` kept
 amplitude at ``t = 0.1`` instead of ``e^{-1974}``). Hence Rannacher start-up: the first step
 from a new initial state is taken as ``STARTUP_SUBSTEPS`` backward-Euler steps of
 ``dt / STARTUP_SUBSTEPS``, which damp every stiff mode by ``(1 + lam dt / 4)^-4``; its local
-error is O(dt^2) and it happens once, so the scheme stays second order. ``advance`` treats its
-input as a new initial state unless it is the very tensor the previous ``advance`` returned,
-unchanged (for the same parameters), as in ``solve`` and in a loop ``u = advance(u, ...)``:
-there the damped state simply goes on with Crank–Nicolson steps, whose factor has modulus
-below 1, so the stiff modes stay damped.
+error is O(dt^2) and it happens once, so the scheme stays second order. ``advance`` decides
+by value whether its input is a new initial state: it keeps a copy of the last
+``RECENT_STATES`` (4) states it returned, with their parameters, and an input equal to one of
+them (for the same parameters) continues that trajectory, as in ``solve`` and in a loop
+``u = advance(u, ...)``, also after ``.clone()``, a dtype cast or a move to another device, and
+with up to 4 trajectories interleaved on one solver. There the damped state simply goes on
+with Crank–Nicolson steps, whose factor has modulus below 1, so the stiff modes stay damped.
+Any other input, an edited state included, gets the start-up. ``advance(..., restart=)``
+overrides the choice (see :meth:`Heat2D.advance`).
 
 The time stepping runs in float64 whatever the state's dtype (a float32 residual cannot reach
 the default ``rtol = 1e-8``); the result is cast back.
@@ -60,7 +64,6 @@ beyond that :class:`~.base.SolverDivergedError` names the first such sample and 
 from __future__ import annotations
 
 import math
-import weakref
 
 import torch
 from torch import Tensor
@@ -81,6 +84,9 @@ from .linear.tuners import Tuner
 
 # backward-Euler substeps replacing the first Crank–Nicolson step from a new initial state
 STARTUP_SUBSTEPS = 4
+# returned states kept (copies) to recognise a continuing trajectory: up to this many
+# trajectories interleaved on one solver keep Crank–Nicolson; memory is this many states
+RECENT_STATES = 4
 
 
 class Heat2D(LinearSolveLog, Solver):
@@ -151,8 +157,9 @@ class Heat2D(LinearSolveLog, Solver):
         nodes = torch.arange(1, n + 1, dtype=torch.float64) * self.h
         self.grid = (nodes, nodes.clone())
         self.linear_stats = []
-        # (weak reference to the last state advance returned, its kappa, kappa_var)
-        self._last: tuple | None = None
+        # (copy of a state advance returned, its float64 kappa, kappa_var): most recent first,
+        # a state that was continued from last
+        self._recent: list[tuple[Tensor, Tensor, Tensor]] = []
 
     @property
     def theta(self) -> float:
@@ -178,16 +185,47 @@ class Heat2D(LinearSolveLog, Solver):
         return (u.unsqueeze(1).to(device=device, dtype=dtype),
                 {k: v.to(device=device, dtype=dtype) for k, v in params.items()})
 
-    def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
-        """Advance ``u`` ``(B, 1, n, n)`` by ``duration`` with equal implicit steps."""
+    def advance(self, u: Tensor, params: Params, duration: float,
+                restart: bool | None = None) -> Tensor:
+        """Advance ``u`` ``(B, 1, n, n)`` by ``duration`` (time units, finite, >= 0) with equal
+        implicit steps of at most ``dt``; same shape, dtype and device as ``u``.
+
+        Args:
+            restart: whether the first step is the backward-Euler start-up (module docstring)
+                that damps the stiff modes of a new initial state, with ``scheme="cn"``
+                (backward Euler needs none).
+
+                * ``None`` (default): automatic, by value. The solver keeps copies of the last
+                  ``RECENT_STATES`` (4) states it returned (memory: 4 states); an input equal to
+                  one of them, for the same ``kappa`` and ``kappa_var``, continues that
+                  trajectory with Crank–Nicolson steps, any other input is a new initial state
+                  and gets the start-up. "Equal" is after rounding both to the coarser dtype of
+                  the two and moving the input to the copy's device, so ``u = advance(u, ...)``,
+                  ``advance(u.clone(), ...)``, ``advance(u.double(), ...)``,
+                  ``advance(u.to(device), ...)`` and up to 4 trajectories stepped alternately
+                  all keep second order; a state edited in place (changed values) gets the
+                  start-up, and so does a float64 state rounded to float32 and back (its
+                  values changed). A pickled copy of the solver (spawn workers) keeps no
+                  states.
+                * ``True``: always the start-up (e.g. a state from elsewhere that happens to
+                  equal a returned one).
+                * ``False``: never; Crank–Nicolson from the first step (stiff modes of ``u``
+                  then flip sign each step instead of decaying).
+
+        Raises ValueError for a bad ``duration``, parameters or ``restart``, and
+        :class:`~.base.SolverDivergedError` for a non-finite input or an unconverged solve
+        (module docstring).
+        """
+        if restart is not None and not isinstance(restart, bool):
+            raise ValueError(f"{self.name}: restart must be None, True or False, got {restart!r}")
         params = self.check_inputs(u, params)
-        duration = float(duration)
-        if duration < 0 or not math.isfinite(duration):
-            raise ValueError(f"{self.name}: duration must be finite and >= 0, got {duration}")
+        duration = self.check_duration(duration)
         # float64 throughout: in float32 the residual floor (~eps * cond) sits above rtol = 1e-8
         work = u.to(torch.float64)
-        kappa = torch.as_tensor(params["kappa"]).to(device=u.device, dtype=torch.float64)
-        kvar = torch.as_tensor(params["kappa_var"]).to(device=u.device, dtype=torch.float64)
+        # cloned: a float64 parameter tensor is the caller's own, which they may edit in place
+        kappa = torch.as_tensor(params["kappa"]).to(device=u.device, dtype=torch.float64).clone()
+        kvar = torch.as_tensor(params["kappa_var"]).to(device=u.device,
+                                                        dtype=torch.float64).clone()
         if not bool((kappa > 0).all()):
             raise ValueError(f"{self.name}: kappa must be positive, got {params['kappa']}")
         if not bool(((kvar >= 0) & (kvar < 1)).all()):
@@ -209,7 +247,8 @@ class Heat2D(LinearSolveLog, Solver):
         context = float(kappa.mean()) * theta * dt / self.h**2
         x = work[:, 0]
         first = 0
-        if theta < 1 and not self._continues(u, kappa, kvar):
+        continued = None if theta == 1 or restart is not None else self._find(u, kappa, kvar)
+        if theta < 1 and (restart or (restart is None and continued is None)):
             sub = dt / STARTUP_SUBSTEPS
             be_lhs, be_source = lap.shifted(sub), sub * forcing
             be_context = float(kappa.mean()) * sub / self.h**2
@@ -220,29 +259,43 @@ class Heat2D(LinearSolveLog, Solver):
             rhs = x + source if theta == 1 else x - (1 - theta) * dt * lap.apply(x) + source
             x = self._linear_solve(lhs, rhs, x, context, step * dt).x
         out = x.unsqueeze(1).to(u.dtype)
-        # the tensor's version counter tells an in-place edit of it apart from the state itself
-        # (inference tensors keep no version counter: identity alone then)
-        version = None if out.is_inference() else out._version
-        self._last = (weakref.ref(out), version, kappa, kvar)
+        if theta < 1:
+            self._remember(out, kappa, kvar, continued)
         return out
 
-    def _continues(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> bool:
-        """Whether ``u`` is the state the previous ``advance`` returned, for the same float64
-        parameters: its stiff modes are then already damped, and Crank–Nicolson (factor of
-        modulus < 1 for any step) keeps them so, so no new start-up is needed."""
-        if self._last is None:
-            return False
-        ref, version, k0, v0 = self._last
-        return (ref() is u and (version is None or u._version == version)
-                and k0.shape == kappa.shape
-                and k0.device == kappa.device and bool(torch.equal(k0, kappa))
-                and bool(torch.equal(v0, kvar)))
+    def _find(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> int | None:
+        """Index in ``_recent`` of a returned state equal to ``u`` (in the coarser dtype of the
+        two), for the same float64 parameters: its stiff modes are then already damped, and
+        Crank–Nicolson (factor of modulus < 1 for any step) keeps them so, so no new start-up
+        is needed. One pass over ``u`` per kept state of its shape and parameters."""
+        for i, (state, k0, v0) in enumerate(self._recent):
+            if (state.shape != u.shape or k0.shape != kappa.shape
+                    or not torch.equal(k0, kappa.to(k0.device))
+                    or not torch.equal(v0, kvar.to(v0.device))):
+                continue
+            coarse = torch.float32 if torch.float32 in (state.dtype, u.dtype) else torch.float64
+            if torch.equal(state.to(coarse), u.detach().to(device=state.device, dtype=coarse)):
+                return i
+        return None
+
+    def _remember(self, out: Tensor, kappa: Tensor, kvar: Tensor, continued: int | None) -> None:
+        """Keep a copy of ``out`` first in ``_recent``. The state it continued from goes last,
+        to be dropped first: a trajectory needs only its latest state, so up to
+        ``RECENT_STATES`` interleaved trajectories keep theirs, while advancing one state
+        twice (branching) still finds it when nothing newer displaced it."""
+        recent = self._recent
+        used = recent.pop(continued) if continued is not None else None
+        # a copy: the caller may edit the returned tensor in place, which must count as new
+        recent.insert(0, (out.detach().clone(), kappa, kvar))
+        if used is not None:
+            recent.append(used)
+        del recent[RECENT_STATES:]
 
     def __getstate__(self) -> dict:
-        # a weak reference cannot be pickled (generate's spawn workers get a copy): a copy
-        # starts its next advance with the start-up, as for a new initial state
+        # the kept states would only bloat the pickle (generate's spawn workers get a copy): a
+        # copy starts its next advance with the start-up, as for a new initial state
         state = self.__dict__.copy()
-        state["_last"] = None
+        state["_recent"] = []
         return state
 
     # -- helpers -------------------------------------------------------------------------------

@@ -163,15 +163,19 @@ class NavierStokes2D(Solver):
         return w, {"nu": nu.to(device=device, dtype=dtype)}
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
-        """Advance vorticity ``u`` ``(B, 1, n, n)`` by ``duration``; same dtype and device."""
+        """Advance vorticity ``u`` ``(B, 1, n, n)`` by ``duration``; same dtype and device.
+
+        Raises :class:`~.base.SolverDivergedError` (``time``: since the start of this call) for
+        vorticity that is non-finite or past ``blowup`` on input (t = 0) or on output
+        (t = ``duration``), or a non-finite velocity at a step estimate, as ``solve`` does.
+        """
         params = self.check_inputs(u, params)
-        duration = float(duration)
-        if duration < 0 or not math.isfinite(duration):
-            raise ValueError(f"{self.name}: duration must be finite and >= 0, got {duration}")
+        duration = self.check_duration(duration)
         nu = self.param(params, "nu", u).reshape(-1, 1, 1)
         nu64 = nu.to(torch.float64)
         if not bool((nu > 0).all()):
             raise ValueError(f"{self.name}: nu must be positive, got {params['nu']}")
+        self.check_finite(u, 0.0)
         if duration == 0:
             return u.clone()
         sp, f_hat = self._spectral(u)
@@ -191,7 +195,9 @@ class NavierStokes2D(Solver):
                 a = decay * w_hat + phi1 * g0
                 w_hat = a + phi2 * (f_hat - self._advection_hat(a, sp) - g0)
             left = 0.0 if block == steps else left - block * dt
-        return torch.fft.irfft2(w_hat, s=(self.n, self.n)).unsqueeze(1).to(u.dtype)
+        out = torch.fft.irfft2(w_hat, s=(self.n, self.n)).unsqueeze(1).to(u.dtype)
+        self.check_finite(out, duration)
+        return out
 
     # -- helpers -------------------------------------------------------------------------------
     def velocity(self, w: Tensor) -> tuple[Tensor, Tensor]:

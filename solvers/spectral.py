@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import Params, Solver, is_int
+from .base import Params, Solver, check_duration, is_int
 
 
 def check_n_points(name: str, value: int) -> int:
@@ -217,13 +217,7 @@ def equal_substeps(solver: str, duration: float, dt_max: float) -> tuple[int, fl
 
     Raises ValueError unless ``duration`` is a finite number >= 0 (``(0, 0.0)`` for zero).
     """
-    try:
-        ok = not isinstance(duration, bool) and math.isfinite(float(duration)) and duration >= 0
-    except (TypeError, ValueError, RuntimeError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{solver}: duration must be a finite number >= 0, got {duration!r}")
-    duration = float(duration)
+    duration = check_duration(solver, duration)
     if duration == 0:
         return 0, 0.0
     # the tolerance keeps duration = 3 * dt_max from becoming 4 steps through rounding
@@ -323,19 +317,22 @@ class PseudoSpectral1D(Solver):
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance ``u`` ``(B, 1, n_points)`` by ``duration``; same dtype/device as ``u``.
 
-        A state that is already non-finite or past ``blowup`` is returned unchanged, for
-        ``solve``'s divergence check to report.
+        Raises :class:`~.base.SolverDivergedError` (``time``: since the start of this call) for
+        a state that is non-finite or past ``blowup`` on input (t = 0), at a recheck of the
+        step (``step_recheck``), or on output (t = ``duration``), as ``solve`` does.
         """
         params = self.check_inputs(u, params)
         p64 = {k: torch.as_tensor(params[k]).detach().to("cpu", torch.float64)
                for k in self.param_names}
         self.check_params(p64)
-        if equal_substeps(self.name, duration, 1.0)[0] == 0 or u.numel() == 0:
+        duration = check_duration(self.name, duration)
+        if u.numel() == 0:
             return u.clone()
         amax = float(u.detach().abs().amax())
-        if not math.isfinite(amax) or amax > self.blowup:
+        if not amax <= self.blowup:  # NaN too
+            self.check_finite(u, 0.0)
+        if duration == 0:
             return u.clone()
-        duration = float(duration)
         steps, h = equal_substeps(self.name, duration, self.step_bound(amax))
         key = torch.stack([p64[k] for k in self.param_names])
         v = torch.fft.rfft(u)
@@ -343,6 +340,7 @@ class PseudoSpectral1D(Solver):
         lo = v[..., :m]
         flux = self._flux(v.dtype, u.device)
         recheck = self.step_recheck if self.dt is None else 0
+        done = 0.0  # time advanced so far, for the divergence report
         while steps:
             ops, lin_tail = self._cache.get(
                 (self.scheme, h, u.dtype, u.device), key,
@@ -357,14 +355,16 @@ class PseudoSpectral1D(Solver):
                     for _ in range(block):
                         lo = imex_step(lo, flux, ops, h)
             steps -= block
+            done += block * h
             if not steps:
                 break
             # the state may have grown past what the step was chosen for: when its bound has
             # dropped below h, the steps left are halved until they meet it (halving, not a new
             # split of the time left: the same few steps recur, and their operators are cached)
-            amax = float(torch.fft.irfft(lo, n=self.n_points).abs().amax())
-            if not math.isfinite(amax) or amax > self.blowup:
-                break  # returned as it is, for solve's divergence check to report
+            now = torch.fft.irfft(lo, n=self.n_points)
+            amax = float(now.abs().amax())
+            if not amax <= self.blowup:
+                self.check_finite(now, done)
             bound = self.step_bound(amax)
             if not bound > 0:
                 raise ValueError(f"{self.name}: step_bound({amax:g}) = {bound!r}; expected a "
@@ -375,7 +375,9 @@ class PseudoSpectral1D(Solver):
         if m < v.shape[-1]:
             tail = torch.exp(lin_tail * duration).to(dtype=u.dtype, device=u.device)
             lo = torch.cat([lo, v[..., m:] * tail], dim=-1)
-        return torch.fft.irfft(lo, n=self.n_points)
+        out = torch.fft.irfft(lo, n=self.n_points)
+        self.check_finite(out, duration)
+        return out
 
     def _flux(self, cdtype: torch.dtype, device: torch.device) -> Callable[[Tensor], Tensor]:
         key = (cdtype, device)

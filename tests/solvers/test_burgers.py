@@ -119,13 +119,16 @@ def test_huge_dt_diverges():
         s.solve(100 * u0, p, [1.0, 2.0])
 
 
-def test_nonfinite_state_is_reported_not_raised_in_advance():
-    """advance returns a NaN state unchanged (no exception); solve then reports divergence."""
+def test_nonfinite_state_is_raised_in_advance():
+    """advance raises for a NaN state at t = 0 (it used to return it unchanged, leaving the
+    report to solve), as solve does; also for a zero duration."""
     s = Burgers1D(n_points=16)
     u = torch.zeros(2, 1, 16)
     u[1, 0, 3] = math.nan
     p = {"nu": torch.tensor([0.05, 0.05])}
-    assert torch.isnan(s.advance(u, p, 0.1)[1]).any()
+    for duration in (0.1, 0.0):
+        with pytest.raises(SolverDivergedError, match=r"sample 1 diverged at t=0 \(NaN"):
+            s.advance(u, p, duration)
     with pytest.raises(SolverDivergedError) as err:
         s.solve(u, p, [0.1])
     assert err.value.sample == 1

@@ -6,6 +6,7 @@ checks every solver shares (batch size, dtype, parameter names) and the reportin
 non-finite initial state."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,101 @@ def test_numpy_scalars_are_numbers_in_argument_checks():
     for bad in (True, "1", np.float64("nan"), -1.0):
         with pytest.raises(ValueError, match="dt must be a positive finite number"):
             check_positive("dt", bad)
+
+
+# states and calls that blow up inside one advance (audit cases): (constructor, scale of u0,
+# duration)
+BLOWUPS = {"burgers1d": ({"n_points": 32, "dt": 1.0}, 100.0, 2.0),
+           "ks1d": ({"n_points": 32, "dt": 1e3}, 1.0, 2000.0),
+           "navier_stokes2d": ({"n": 16, "dt": 0.5}, 50.0, 20.0)}
+
+
+@pytest.mark.parametrize("name", sorted(BLOWUPS))
+def test_advance_raises_on_blowup_as_solve_does(name):
+    """``advance`` of the spectral solvers used to return NaN (ks1d, navier_stokes2d) without an
+    error; only ``solve`` checked. Now advance raises SolverDivergedError naming the solver,
+    within (0, duration]; solve still raises it, at the same time."""
+    kwargs, scale, duration = BLOWUPS[name]
+    solver = make_solver(name, **kwargs)
+    u, params = solver.sample(2, seed=0, dtype=torch.float64)
+    with pytest.raises(SolverDivergedError, match=rf"^{name}: sample \d diverged at t=") as e:
+        solver.advance(scale * u, params, duration)
+    assert 0 < e.value.time <= duration
+    with pytest.raises(SolverDivergedError, match=rf"^{name}: sample \d diverged at t=") as s:
+        solver.solve(scale * u, params, [0.0, duration])
+    assert (s.value.sample, s.value.time) == (e.value.sample, e.value.time)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_advance_raises_for_a_bad_input_state(name):
+    """A NaN, or a value past ``blowup``, in the input of ``advance`` is a divergence of that
+    sample at t = 0, for every solver: burgers1d and ks1d used to return it unchanged,
+    advection1d and navier_stokes2d to carry the NaN on."""
+    solver = make_solver(name, **SMALL[name])
+    u, params = solver.sample(2, seed=0, dtype=torch.float64)
+    for bad, reason in ((math.nan, "NaN/Inf"), (2 * solver.blowup, "|u| > ")):
+        v = u.clone()
+        v[1, -1, ..., 3] = bad
+        with pytest.raises(SolverDivergedError,
+                           match=rf"^{name}: sample 1 diverged at t=0 \({re.escape(reason)}"):
+            solver.advance(v, params, 0.01)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_scalar_parameters_are_the_value_of_every_sample(name):
+    """A Python float, numpy float or 0-d tensor for a parameter is repeated over the batch
+    (``advance(u, {"nu": 0.05}, dt)`` used to fail "must have shape (2,), got ()"); other
+    shapes than (B,) are still refused."""
+    u, params = make_solver(name, **SMALL[name]).sample(2, seed=0, dtype=torch.float64)
+    first = {k: v[0] for k, v in params.items()}
+    repeated = {k: v.expand(2).clone() for k, v in first.items()}
+    want = make_solver(name, **SMALL[name]).advance(u, repeated, 0.02)
+    for scalars in ({k: float(v) for k, v in first.items()},
+                    {k: np.float64(v) for k, v in first.items()}, first):
+        got = make_solver(name, **SMALL[name]).advance(u, scalars, 0.02)
+        assert torch.equal(got, want)
+    for shape in ((1,), (3,), (2, 1)):
+        bad = {k: v.expand(shape).clone() for k, v in first.items()}
+        with pytest.raises(ValueError, match=re.escape(f"must have shape (2,), got {shape}")):
+            make_solver(name, **SMALL[name]).advance(u, bad, 0.02)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_solver_refuses_a_bad_duration(name):
+    """A negative, NaN, infinite or non-numeric duration is a ValueError naming the solver and
+    the value; darcy2d, which ignores the duration, used to accept any."""
+    solver = make_solver(name, **SMALL[name])
+    u, params = solver.sample(2, seed=0)
+    for bad in (-0.1, math.nan, math.inf, "1", True):
+        with pytest.raises(ValueError,
+                           match=rf"^{name}: duration must be a finite number >= 0, got "):
+            solver.advance(u, params, bad)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_make_solver_takes_the_class_name_too(name):
+    """``make_solver("Burgers1D")`` builds the class registered as burgers1d, as the CLI's
+    --solver does (it was 'unknown solver'); other spellings (case included) are refused,
+    listing the registry names."""
+    cls = SOLVERS[name]
+    solver = make_solver(cls.__name__, **SMALL[name])
+    assert type(solver) is cls and solver.settings() == make_solver(name, **SMALL[name]).settings()
+    for bad in (cls.__name__ + " ", "x" + cls.__name__, "BURGERS1D"):
+        with pytest.raises(ValueError, match=re.escape(f"unknown solver {bad!r}; choose from "
+                                                       f"{sorted(SOLVERS)}")):
+            make_solver(bad)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_repr_is_the_constructor_call(name):
+    """``repr`` names the class and every constructor argument (``settings()``); evaluated, it
+    builds a solver with the same settings (the tuner object included)."""
+    from pdesurrogate.solvers.linear import tuners
+
+    solver = make_solver(name, **SMALL[name])
+    text = repr(solver)
+    assert text.startswith(f"{type(solver).__name__}(")
+    for key in solver.settings():
+        assert f"{key}=" in text
+    rebuilt = eval(text, {c.__name__: c for c in SOLVERS.values()} | vars(tuners))
+    assert type(rebuilt) is type(solver) and rebuilt.settings() == solver.settings()

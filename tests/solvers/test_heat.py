@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pdesurrogate.solvers.base import SolverDivergedError
-from pdesurrogate.solvers.heat import Heat2D
+from pdesurrogate.solvers.heat import RECENT_STATES, Heat2D
 from pdesurrogate.solvers.linear.tuners import ChebCB
 
 F64 = torch.float64
@@ -346,3 +346,69 @@ def test_solve_under_inference_mode():
     with torch.inference_mode():
         got = Heat2D(n=8, dt=0.05, omega=1.5).solve(u0, p, [0.0, 0.1, 0.2])
     assert torch.equal(got, ref)
+
+
+@pytest.fixture(scope="module")
+def stepping_case():
+    """A sampled float64 batch (n = 16), 12 steps of h, and the state at t = 12 h from
+    dt = h / 16 (its own error ~7e-6 of the norm; that of 12 CN steps of h ~2e-3)."""
+    s = Heat2D(n=16, omega=1.5)
+    u0, p = s.sample(2, seed=0, dtype=F64)
+    fine = Heat2D(n=16, omega=1.5, dt=s.h / 16).solve(u0, p, [12 * s.h])[:, -1]
+    return u0, p, fine
+
+
+def rel_error(u: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((u.double() - ref).norm() / ref.norm())
+
+
+def test_copied_cast_and_interleaved_states_keep_crank_nicolson(stepping_case):
+    """advance decides by value whether its input continues a trajectory: a loop over copies
+    (``.clone()``), over states cast float32 <-> float64 each step, and two trajectories stepped
+    alternately on one solver each keep the plain loop's accuracy against a fine-step reference
+    (within 5 %); each used to get the backward-Euler start-up at every step, 20x the error,
+    which a loop with restart=True shows (it must stay > 5x)."""
+    u0, p, fine = stepping_case
+    h = 1 / 17
+
+    def loop(step) -> torch.Tensor:
+        s, u = Heat2D(n=16, omega=1.5), u0
+        for _ in range(12):
+            u = step(s, u)
+        return u
+
+    plain = rel_error(loop(lambda s, u: s.advance(u, p, h)), fine)
+    assert plain < 3e-3, plain
+    restarted = rel_error(loop(lambda s, u: s.advance(u, p, h, restart=True)), fine)
+    assert restarted > 5 * plain, (restarted, plain)
+    copied = rel_error(loop(lambda s, u: s.advance(u, p, h).clone()), fine)
+    assert copied == plain
+
+    def cast(s: Heat2D, u: torch.Tensor) -> torch.Tensor:
+        out = s.advance(u, p, h)
+        return out.double() if out.dtype == torch.float32 else out.float()
+
+    assert rel_error(loop(cast), fine) < 1.05 * plain
+    swap = [1, 0]  # trajectory B: the same samples in the other order, so its own reference
+    p_b = {k: v[swap] for k, v in p.items()}
+    s, ua, ub = Heat2D(n=16, omega=1.5), u0, u0[swap]
+    for _ in range(12):
+        ua, ub = s.advance(ua, p, h), s.advance(ub, p_b, h)
+    assert rel_error(ua, fine) < 1.05 * plain
+    assert rel_error(ub, fine[swap]) < 1.05 * plain
+    assert len(s._recent) <= RECENT_STATES  # the copies kept stay bounded
+
+
+def test_restart_keyword_forces_or_skips_the_start_up():
+    """restart=False: Crank–Nicolson from the first step, so the stiff mode (kappa = 1000,
+    t = 0.1, exact e^-1974) keeps most of its amplitude; restart=True on a state the solver
+    returned: the start-up again, the result of a fresh solver; a non-bool is refused."""
+    s = Heat2D(n=15, rtol=1e-12, omega=1.5)
+    u0 = eigenmode(s)
+    assert float(s.advance(u0, constant(1000.0), 0.1, restart=False).abs().max()) > 0.5
+    u = s.advance(u0, constant(1000.0), 0.05)
+    again = s.advance(u, constant(1000.0), 0.05, restart=True)
+    fresh = Heat2D(n=15, rtol=1e-12, omega=1.5).advance(u.clone(), constant(1000.0), 0.05)
+    assert torch.equal(again, fresh)
+    with pytest.raises(ValueError, match="restart must be None, True or False, got 'yes'"):
+        s.advance(u0, constant(1.0), 0.1, restart="yes")
