@@ -295,7 +295,7 @@ def launch(parser, cfg, argv: list[str]) -> int:
     cmd = [mpiexec, "-n", str(n)]
     if Path(mpiexec).resolve() == here.resolve():
         cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
-    cmd += [sys.executable, "-m", "pdesurrogate.cli", "online", *argv]
+    cmd += rank_command(["online", *argv])
     env = {**os.environ, WORKER_ENV: "1"}
     _write_config_file(parser, cfg, out)
     # each rank writes its pid file once its stop handler is in place (stale ones would make a
@@ -354,6 +354,26 @@ def launch(parser, cfg, argv: list[str]) -> int:
         # not finished: a script or `make` running this must not go on as if it were
         return 128 + int(stop["signum"] or signal.SIGUSR1)
     return 0
+
+
+def rank_command(args: list[str]) -> list[str]:
+    """The command line that runs ``pdesurrogate ARGS`` in a rank with the pdesurrogate package
+    this process runs (the same files, not merely the same name).
+
+    Not ``python -m pdesurrogate.cli``: ``-m`` puts the current folder first on ``sys.path``,
+    and started from a clone of the repository (or an unpacked sdist) that folder's
+    ``pdesurrogate/`` would shadow the installed package. It lacks ``solvers/``, ``datasets/``
+    and ``streaming/``, which the install maps in, so every rank would die on an import error.
+    The rank puts the folder that holds this process's ``pdesurrogate`` first only while it
+    imports the package (kept first, a site-packages folder would shadow the standard library
+    for the rest of the run), then goes on with the current folder first, as before: a module of
+    the user's named by ``class_path`` (a solver, a model) still imports from there."""
+    import pdesurrogate
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pdesurrogate.__file__)))
+    code = (f"import sys; sys.path.insert(0, {root!r}); import pdesurrogate; "
+            f"sys.path.remove({root!r}); from pdesurrogate.cli import main; sys.exit(main())")
+    return [sys.executable, "-c", code, *args]
 
 
 def _where_to_resume(out: Path) -> str:
@@ -980,6 +1000,8 @@ def _print_summary(s: dict, out: Path) -> None:
     from rich.table import Table
 
     t = Table(title=f"online run: {s['status']}", show_header=False)
+    t.add_column()
+    t.add_column(overflow="fold")  # a path that does not fit goes on the next line, never cut
     t.add_row("training steps", str(s["global_step"]))
     t.add_row("training ended by", s["ended_by"])
     t.add_row("simulations committed", f"{s['committed_simulations']} of {s['simulations']}")
@@ -1007,10 +1029,16 @@ def _print_summary(s: dict, out: Path) -> None:
                       f"{val.get('val/rel_l2', float('nan')):.4g}")
     if "model" in s:
         t.add_row("exported model", s["model"])
-        t.add_row("plots", ", ".join(s["plots"]))
+        t.add_row("plots", "\n".join(s["plots"]))
         if not any(p.endswith("online.png") for p in s["plots"]):
             t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
     t.add_row("summary", str(out / "summary.json"))
     if s["status"] == "stopped":
         t.add_row("continue with", f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
-    Console(stderr=True).print(t)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # a log file (Slurm's, a pipe): rich would draw it 80 columns wide; as wide as its
+        # rows instead, so each path stays on one line, whole, for copying from the log
+        wide = console.options.update_width(100_000)
+        console = Console(stderr=True, width=max(80, console.measure(t, options=wide).maximum))
+    console.print(t)

@@ -87,8 +87,9 @@ def write_config(tmp_path: Path, solver="pdesurrogate.solvers.Advection1D", simu
 
 
 def env_with(tmp_path: Path) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # no empty entry: Python reads one as the current directory
+    path = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path)}
 
 
 def run(args, tmp_path, timeout=300) -> subprocess.CompletedProcess:
@@ -108,11 +109,41 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
         time.sleep(0.2)
 
 
+# what a clone of the repository (or an unpacked sdist) has in its root: a pdesurrogate/ folder
+# that is not the installed package (it lacks the subpackages the install maps in)
+DECOY = 'raise ImportError("imported the pdesurrogate/ folder of the current directory")\n'
+
+MY_SOLVER = """
+import pdesurrogate
+from pdesurrogate.solvers import Advection1D
+
+print("pdesurrogate from", pdesurrogate.__file__)
+
+
+class MyAdvection(Advection1D):
+    \"\"\"A solver of the user's own.\"\"\"
+"""
+
+
+def clone_root(tmp_path: Path) -> Path:
+    root = tmp_path / "clone"
+    (root / "pdesurrogate").mkdir(parents=True)
+    (root / "pdesurrogate" / "__init__.py").write_text(DECOY)
+    return root
+
+
 def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
+    """Run as a user runs it, with the console script, from the root of a clone: the ranks
+    must import the package the command runs, not the clone's pdesurrogate/ folder."""
     # the solver by its registry name, in the config file as on the command line
     cfg, out = write_config(tmp_path, solver="advection1d"), tmp_path / "run"
-    proc = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    proc = subprocess.run([str(BIN / "pdesurrogate"), "online", "--config", str(cfg), "--out",
+                           str(out)], capture_output=True, text=True, timeout=300,
+                          env=env_with(tmp_path), cwd=clone_root(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the summary in a log (stderr is a pipe here) gives the paths whole, not cut at 80 columns
+    assert f" {out / 'model'} " in proc.stderr and f" {out / 'summary.json'} " in proc.stderr, (
+        proc.stderr)
     assert "class_path: pdesurrogate.solvers.advection.Advection1D" in (
         out / "config.yaml").read_text()
     s = summary(out)
@@ -129,6 +160,23 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
     sur = pdesurrogate.load(out / "model")
     u0 = torch.zeros(2, 1, 32)
     assert sur.rollout(u0, torch.full((2, 1), 0.5), steps=3).shape == (2, 4, 1, 32)
+
+
+def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path):
+    """The command each rank runs imports the pdesurrogate this process runs (not a
+    pdesurrogate/ folder in the current directory), and a module of the user's in the current
+    directory, named by class_path, still imports (as under ``python -m``)."""
+    import pdesurrogate
+    from pdesurrogate.online import rank_command
+
+    cwd = clone_root(tmp_path)
+    (cwd / "my_solver.py").write_text(MY_SOLVER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(rank_command(["generate", "--solver.help", "my_solver.MyAdvection"]),
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"pdesurrogate from {pdesurrogate.__file__}\n" in proc.stdout, proc.stdout
+    assert "A solver of the user's own" in proc.stdout and "--solver.n_points" in proc.stdout
 
 
 def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
@@ -269,6 +317,26 @@ def test_summary_names_the_rollout_error_of_an_all2all_model(capsys):
     _print_summary(s, Path("out"))
     lines = capsys.readouterr().err.splitlines()
     assert any("rel L2 (rollout)" in ln and "0.5" in ln for ln in lines), lines
+
+
+def test_summary_in_a_log_prints_every_path_whole(capsys, monkeypatch):
+    """Not on a terminal (a Slurm log, a pipe), rich would draw the table 80 columns wide and
+    cut the paths with an ellipsis: the table is as wide as its rows instead."""
+    from pdesurrogate.online import _print_summary
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = Path("/scratch/project/a_rather_long_folder_name/another_long_folder/runs/online_7")
+    plots = [str(out / "online.png"), str(out / "rollout.png")]
+    s = {"status": "finished", "global_step": 7, "ended_by": "the stream",
+         "committed_simulations": 3, "simulations": 3, "abandoned_sim_ids": [],
+         "sims_failed": 0, "sims_dropped": 0, "malformed_messages": 0, "samples_received": 21,
+         "mb_received": 0.01, "idle_fraction": 0.1, "model": str(out / "model"),
+         "plots": plots}
+    _print_summary(s, out)
+    err = capsys.readouterr().err
+    assert "…" not in err, err
+    for path in (out / "model", *plots, out / "summary.json"):
+        assert f" {path} " in err, err
 
 
 @pytest.mark.slow
