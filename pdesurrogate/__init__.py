@@ -9,6 +9,24 @@ Subpackages: ``solvers``, ``datasets``, ``streaming``, ``models``, ``training``,
 
 __version__ = "0.1.0"
 
+
+def _map_checkout_subpackages() -> None:
+    # In a source checkout solvers/, datasets/, streaming/ and configs/ sit beside this folder;
+    # pyproject's package-dir maps them to pdesurrogate.* only at install. Python started in
+    # the checkout's root finds this folder before any installed copy, and without this
+    # `pdesurrogate.solvers` would fail there (or come from another installed tree).
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    if (not os.path.isdir(os.path.join(here, "solvers"))
+            and os.path.isfile(os.path.join(root, "solvers", "__init__.py"))
+            and root not in __path__):
+        __path__.append(root)
+
+
+_map_checkout_subpackages()
+
 _LAZY = {"load": "pdesurrogate.export", "export_surrogate": "pdesurrogate.export",
          "Surrogate": "pdesurrogate.export"}
 _SUBPACKAGES = ("solvers", "datasets", "streaming", "models", "training", "pinn")
