@@ -123,7 +123,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
                               "replace it")
     given = _check_keywords(param_names=param_names, channel_names=channel_names, pde=pde,
                             dt=dt)
-    # imported here: pdesurrogate.pinn brings in Lightning, which load's users need not pay for
+    # imported on use: field surrogates need none of the PINN code
     from pdesurrogate.pinn.export import export_pinn, is_pinn_hparams, is_pinn_source
 
     if isinstance(source, (str, os.PathLike)):
@@ -405,7 +405,7 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
     if isinstance(cfg, dict) and cfg.get("kind") == "pinn":
-        from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points (Lightning)
+        from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points
 
         return load_pinn(d, cfg, device)
     model = _checked_model(cfg, cfg_path)

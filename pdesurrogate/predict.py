@@ -209,6 +209,10 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     missing = [p for p in names if p not in data.params]
     if missing:
         raise ValueError(f"{input_path!r} lacks the parameter(s) {missing} the model needs")
+    # a parameter-blind model ignores its training data's parameters; the rollout still
+    # records the input's values of them, as it does those the model takes
+    recorded = names + [q for q in (cfg.get("data_param_names") or [])
+                        if q not in names and q in data.params]
     dt = cfg.get("dt") if lead_time is None else lead_time
     k = int(cfg.get("k") or 1)
     stride = _stride(data.times, dt, k, input_path, model_dir,
@@ -249,7 +253,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         writer = DatasetWriter(
             tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
             grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
-            param_names=names, n_samples=n_use,
+            param_names=recorded, n_samples=n_use,
             attrs={"source_file": os.path.abspath(input_path),
                    "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
                    "frame_stride": stride,
@@ -262,9 +266,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 stop = min(start + batch_size, n_use)
                 u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
                 params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
-                          for p in names}
-                pred = sur.rollout(u0, params if names else None, steps=steps,
-                                   lead_time=lead_time)
+                          for p in recorded}
+                pred = sur.rollout(u0, {p: params[p] for p in names} if names else None,
+                                   steps=steps, lead_time=lead_time)
                 writer.write(start, pred, params)
                 if has_truth:
                     truth = np.asarray(data.u[start:stop, frames], dtype=np.float64)

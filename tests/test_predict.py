@@ -225,3 +225,31 @@ def test_progress_in_batches_and_quiet_in_one(model, tmp_path, capsys):
     assert capsys.readouterr().err == ""
     np.testing.assert_allclose(rep.rel_l2, one.rel_l2, rtol=1e-6)
     np.testing.assert_allclose(quiet.rel_l2, one.rel_l2, rtol=1e-6)
+
+
+def test_a_parameter_blind_model_records_the_inputs_parameters(tmp_path):
+    """`predict` with a model exported parameter-blind (n_params = 0, trained on a file with
+    'nu'): the rollout passes no parameters to the model, and the output file still records
+    the input's nu per trajectory (the config keeps them as data_param_names)."""
+    from lightning.pytorch import Trainer
+
+    from pdesurrogate.datasets import generate_dataset
+    from pdesurrogate.solvers import make_solver
+    from pdesurrogate.training import FieldDataModule
+
+    data = tmp_path / "b.nc"
+    generate_dataset(make_solver("burgers1d", n_points=16), data, samples=8,
+                     times=[0.0, 0.05, 0.1], seed=0, workers=1, progress=False)
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 4, 1, n_params=0))
+    with pytest.warns(UserWarning, match="they are ignored"):
+        Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                enable_progress_bar=False, enable_model_summary=False,
+                accelerator="cpu").fit(m, datamodule=FieldDataModule(
+                    str(data), batch_size=4, fractions=(0.5, 0.25, 0.25)))
+    model = export_surrogate(m, tmp_path / "blind")
+    predict_file(str(model), str(data), str(tmp_path / "pred.nc"), progress=False)
+    with open_dataset(data) as src, open_dataset(tmp_path / "pred.nc") as out:
+        assert list(out.params) == ["nu"]
+        np.testing.assert_array_equal(np.asarray(out.params["nu"]),
+                                      np.asarray(src.params["nu"]))
