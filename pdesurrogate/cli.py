@@ -246,8 +246,11 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 ]
             # a rich progress bar unless the config turns bars off or brings its own
             callbacks = list(trainer.callbacks or [])
-            has_bar = any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__))
-                          for c in callbacks)
+            if trainer.enable_progress_bar is False:
+                # bars off wins over a bar in the config: the config.yaml fit saved lists the
+                # bar fit added, and Lightning refuses any bar with enable_progress_bar=False
+                callbacks = [c for c in callbacks if not _is_progress_bar(c)]
+            has_bar = any(_is_progress_bar(c) for c in callbacks)
             if trainer.enable_progress_bar is not False and not has_bar:
                 # redrawn a few times a second, not after every batch (see .training.progress)
                 callbacks.append(Namespace(class_path=progress.CLASS_PATH, init_args=Namespace(
@@ -266,7 +269,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     try:
-        CLI(
+        cli = CLI(
             LightningModule, LightningDataModule,
             subclass_mode_model=True, subclass_mode_data=True,
             trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True)]},
@@ -282,7 +285,44 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         if ckpt.get("path") and ("size mismatch" in str(err) or "Missing key(s)" in str(err)):
             raise _checkpoint_mismatch(err, ckpt["path"], subcommand) from None
         raise
+    if subcommand == "fit" and cli.trainer.is_global_zero:
+        from rich.markup import escape
+
+        # soft_wrap: a path is never folded into pieces (a log file is 80 columns wide)
+        console().print(escape(_fit_outputs(cli.trainer)), soft_wrap=True, highlight=False)
     return 0
+
+
+def _is_progress_bar(callback) -> bool:
+    """Whether a trainer callback (an instance, or a ``class_path`` as a config gives it) is a
+    Lightning progress bar. A class that does not import is none (jsonargparse reports it)."""
+    import importlib
+
+    from lightning.pytorch.callbacks.progress import ProgressBar
+
+    if isinstance(callback, ProgressBar):
+        return True
+    path = callback.get("class_path") if isinstance(callback, dict) else getattr(
+        callback, "class_path", None)
+    module, _, name = path.rpartition(".") if isinstance(path, str) else ("", "", "")
+    try:
+        cls = getattr(importlib.import_module(module), name, None) if module else None
+    except Exception:  # whatever fails to import, jsonargparse reports when it builds it
+        return False
+    return isinstance(cls, type) and issubclass(cls, ProgressBar)
+
+
+def _fit_outputs(trainer) -> str:
+    """Where a finished fit left its results: the run folder (logs, the config.yaml that
+    ``test`` needs) and the checkpoint to resume, test or export."""
+    ckpt = trainer.checkpoint_callback
+    last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
+            if ckpt is not None else "")
+    where = f"fit: run folder {trainer.log_dir}"
+    if last:
+        return f"{where}; checkpoint {last}"
+    return f"{where}; no checkpoint written" + (
+        " (--trainer.enable_checkpointing false)" if ckpt is None else "")
 
 
 def _raw_description():
@@ -307,7 +347,7 @@ configs/fit/), e.g.
 Every constructor argument can be set in the file or overridden as --trainer.*,
 --model.init_args.*, --data.init_args.*; an unknown key is an error naming it.
 Logs (CSV, TensorBoard), the config as run and checkpoints (last.ckpt) go to
-<default_root_dir>/csv/version_N/; resume with --ckpt_path .../last.ckpt.
+<default_root_dir>/csv/version_N/ (printed at the end); resume with --ckpt_path .../last.ckpt.
 Under Slurm (slurm/train.sbatch), SIGUSR1 before the time limit writes a checkpoint and
 requeues the job, which resumes from it.
 Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",
@@ -472,6 +512,16 @@ def version_report() -> str:
     return f"pdesurrogate {__version__} (Python {sys.version.split()[0]}; {libs})"
 
 
+def _condensed_errors() -> tuple[type[Exception], ...]:
+    """The exceptions ``main`` prints as one line: the usual types of a user's mistake, and
+    Lightning's MisconfigurationException (contradicting Trainer settings), if Lightning is
+    loaded (it is only imported by the commands that train)."""
+    errors: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, RuntimeError)
+    lightning = sys.modules.get("lightning.fabric.utilities.exceptions")
+    misconfigured = getattr(lightning, "MisconfigurationException", None)
+    return errors if misconfigured is None else (*errors, misconfigured)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
@@ -516,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pdesurrogate {argv[0]}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+    except _condensed_errors() as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
         # the user's mistake is the innermost cause (e.g. a constructor's ValueError wrapped by

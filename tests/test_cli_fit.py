@@ -1,0 +1,86 @@
+"""``pdesurrogate fit`` / ``test`` as the README walks through them: the line at the end of a fit
+that says where its run folder and checkpoint are; ``test`` with the config.yaml the fit saved
+and the progress bar turned off; a contradiction in the Trainer's settings as a one-line error.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers import Burgers1D
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
+QUIET = ["--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
+
+
+@pytest.fixture
+def data(tmp_path) -> str:
+    """10 Burgers trajectories of 3 frames on 32 points."""
+    path = tmp_path / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), path, samples=10,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1)
+    return str(path)
+
+
+def tiny(data: str, root: Path) -> list[str]:
+    return ["--data.init_args.path", data, "--data.init_args.batch_size", "4",
+            "--model.init_args.model.init_args.hidden_channels", "8",
+            "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+            "--trainer.default_root_dir", str(root), *QUIET]
+
+
+def test_fit_prints_its_run_folder_and_checkpoint_and_test_takes_bars_off(tmp_path, data,
+                                                                            capsys):
+    """The README: "the fit prints its folder". Then ``test`` with the config.yaml it saved,
+    which lists the progress bar fit added, and ``--trainer.enable_progress_bar false`` (for a
+    log file): bars off wins, instead of Lightning's MisconfigurationException traceback."""
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", CONFIG, *tiny(data, root)]) == 0
+    run = root / "csv" / "version_0"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.exists() and (run / "config.yaml").exists()
+    lines = capsys.readouterr().err.splitlines()
+    assert f"fit: run folder {run}; checkpoint {ckpt}" in lines, lines
+
+    saved = str(run / "config.yaml")
+    assert "RichProgressBar" in Path(saved).read_text()  # what made Lightning refuse
+    for bars_off in (["--trainer.enable_progress_bar", "false"],
+                     ["--trainer.enable_progress_bar=false"]):
+        rc = main(["test", "--config", saved, "--ckpt_path", str(ckpt),
+                   "--trainer.default_root_dir", str(tmp_path / "test"), *bars_off])
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        assert "MisconfigurationException" not in err, err
+
+
+def test_fit_without_checkpoints_says_so(tmp_path, data, capsys):
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", CONFIG, *tiny(data, root), "--trainer.enable_checkpointing",
+                 "false", "--trainer.enable_progress_bar", "false"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert (f"fit: run folder {root / 'csv' / 'version_0'}; no checkpoint written "
+            "(--trainer.enable_checkpointing false)") in lines, lines
+
+
+def test_contradicting_trainer_settings_are_one_line(tmp_path, data, capsys):
+    """Lightning's MisconfigurationException (here: a ModelCheckpoint callback the config asks
+    for, with checkpointing off) is printed as one error line, as the other user errors are,
+    not as a traceback."""
+    cfg = yaml.safe_load(Path(CONFIG).read_text())
+    cfg["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint"}]
+    config = tmp_path / "with_checkpoint.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    rc = main(["fit", "--config", str(config), *tiny(data, tmp_path / "runs"),
+               "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar",
+               "false"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "pdesurrogate fit: error: MisconfigurationException: Trainer was configured with " \
+           "`enable_checkpointing=False` but found `ModelCheckpoint` in callbacks list." in err, err
+    # not the exception's traceback, which ends in its full name
+    assert "lightning.fabric.utilities.exceptions.MisconfigurationException" not in err, err
