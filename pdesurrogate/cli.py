@@ -221,9 +221,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     if not argv:
         # else LightningCLI only says that fit.model and fit.data are required
         raise ValueError(f"pdesurrogate {subcommand} needs a config: pdesurrogate {subcommand} "
-                         "--config configs/fit/NAME.yaml (one per experiment in configs/fit/), "
-                         f"or --model and --data; pdesurrogate {subcommand} --help lists the "
-                         "options")
+                         "--config configs/fit/NAME.yaml (one per experiment in configs/fit/; "
+                         "pdesurrogate configs lists the shipped ones, --copy . writes them "
+                         f"out), or --model and --data; pdesurrogate {subcommand} --help lists "
+                         "the options")
 
     ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
 
@@ -338,7 +339,7 @@ def _raw_description():
 _LIGHTNING_HELP = {
     "fit": """\
 Train a LightningModule on a LightningDataModule from a YAML config (one per experiment in
-configs/fit/), e.g.
+configs/fit/; `pdesurrogate configs --copy .` writes the shipped ones there), e.g.
 
   pdesurrogate fit --config configs/fit/fno_burgers.yaml
   pdesurrogate fit --config configs/fit/fno_burgers.yaml --trainer.max_epochs 5 \\
@@ -450,6 +451,56 @@ def cmd_online(argv: Sequence[str]) -> int:
     return run(_solver_names_to_class_paths(argv, configs=False))
 
 
+# -- configs ----------------------------------------------------------------------------------
+def cmd_configs(argv: Sequence[str]) -> int:
+    from pdesurrogate import shipped_configs as shipped
+
+    p = argparse.ArgumentParser(
+        prog="pdesurrogate configs",
+        description="The YAML configs that ship with the package (data: generate; fit: fit; "
+                    "online: online). Without options, list them with what each is for.",
+        epilog="Then e.g.: pdesurrogate configs --copy . && pdesurrogate generate --config "
+               "configs/data/burgers1d.yaml --out data/burgers1d.nc")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--copy", metavar="DIR",
+                       help="write them as DIR/configs/{data,fit,online}/NAME.yaml, the paths "
+                            "the help texts and the README use (refused if one exists)")
+    which.add_argument("--path", metavar="KIND/NAME",
+                       help="print the installed file of one, e.g. fit/fno_burgers")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --copy: replace existing files of the same names")
+    args = p.parse_args(argv)
+    if args.overwrite and args.copy is None:
+        p.error("--overwrite goes with --copy DIR")
+    if args.path is not None:
+        print(shipped.installed_path(args.path))
+        return 0
+    if args.copy is not None:
+        written = shipped.copy_configs(args.copy, overwrite=args.overwrite)
+        folder = Path(args.copy) / "configs"
+        print(f"wrote {len(written)} configs to {folder}{os.sep} ("
+              + ", ".join(sorted({f.parent.name + "/" for f in written})) + ")")
+        return 0
+    configs = shipped.shipped_configs()
+    width = max(len(c.key) for c in configs)
+    for c in configs:
+        print(f"{c.key:<{width}}  {c.description}")
+    print("\nUse one with --config $(pdesurrogate configs --path KIND/NAME), or copy them all "
+          "to ./configs/ with pdesurrogate configs --copy . (the paths the examples use).")
+    return 0
+
+
+def _missing_config_hint(message: str) -> str | None:
+    """For a ``--config configs/KIND/NAME.yaml`` that does not exist (jsonargparse: ``File
+    does not exist: '...'``), where the shipped configs are: a pip install has no such folder."""
+    missing = re.search(r"File does not exist: '([^']*)'", message)
+    if not missing or not re.search(r"(^|/)configs/(data|fit|online)/[^/]+$",
+                                    missing.group(1).replace(os.sep, "/")):
+        return None
+    return ("the configs ship with the package: pdesurrogate configs --copy . writes them to "
+            "./configs/ (pdesurrogate configs lists them)")
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 # lines of jsonargparse's union errors that repeat what the innermost error already says
 _PARSE_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
@@ -487,6 +538,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
                "configs/online/NAME.yaml)", cmd_online),
     "export": ("export a checkpoint as config.json + model.safetensors", cmd_export),
     "predict": ("roll an exported surrogate out over a dataset file", cmd_predict),
+    "configs": ("list the shipped YAML configs, or --copy DIR them out", cmd_configs),
 }
 
 
@@ -560,8 +612,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentError as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
+        hint = _missing_config_hint(str(exc))
         print(f"pdesurrogate {argv[0]}: error: {condense_parse_error(str(exc))}\n"
-              f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)
+              + (f"{hint}\n" if hint else "")
+              + f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pdesurrogate {argv[0]}: interrupted (Ctrl-C)", file=sys.stderr)

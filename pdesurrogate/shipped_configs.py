@@ -1,0 +1,135 @@
+"""The YAML configs that ship with the package, for ``pdesurrogate configs``.
+
+The repository's ``configs/{data,fit,online}/*.yaml`` install as package data of the namespace
+package ``pdesurrogate.configs`` (``configs/`` holds no Python), so a user who installed a wheel
+has them too: list them, find one's path, or copy them into a folder (as ``DIR/configs/...``,
+the paths the help texts and the README use).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+PACKAGE = "pdesurrogate.configs"
+KINDS = ("data", "fit", "online")
+
+
+@dataclass(frozen=True)
+class ShippedConfig:
+    """One shipped config: ``kind`` (data, fit, online), ``name`` (the file's stem), the
+    file, and a one-line ``description`` from the comment that opens it."""
+
+    kind: str
+    name: str
+    file: Traversable
+    description: str
+
+    @property
+    def key(self) -> str:
+        """``kind/name``, e.g. ``fit/fno_burgers``."""
+        return f"{self.kind}/{self.name}"
+
+
+def configs_root() -> Traversable:
+    """The folder holding ``data/``, ``fit/``, ``online/``: the installed package data, or in
+    a source checkout (an editable install, which cannot map a namespace package inside a
+    regular one) the ``configs/`` folder beside the ``pdesurrogate/`` package."""
+    try:
+        return importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError:
+        import pdesurrogate
+
+        checkout = Path(pdesurrogate.__file__).resolve().parent.parent / "configs"
+        if checkout.is_dir():
+            return checkout
+        raise FileNotFoundError(f"no shipped configs: {PACKAGE} is not installed and there is "
+                                f"no checkout folder {str(checkout)!r}") from None
+
+
+def description(text: str) -> str:
+    """The first line of the comment that opens a YAML file, cut to its first sentence (or,
+    where the sentence runs on to the next line, before its last ``:`` or ``;``); ``""``
+    without a comment."""
+    comments = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        comments.append(line.lstrip("#").strip())
+    if not comments:
+        return ""
+    first = comments[0]
+    if ". " in first:
+        return first[:first.index(". ") + 1]
+    runs_on = len(comments) > 1 and bool(comments[1]) and not first.endswith((".", ")"))
+    cut = max(first.rfind(": "), first.rfind("; "))
+    return first[:cut] if runs_on and cut > 0 else first
+
+
+def shipped_configs() -> list[ShippedConfig]:
+    """Every shipped config, by kind (data, fit, online), then name."""
+    root = configs_root()
+    found = []
+    for kind in KINDS:
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.iterdir(), key=lambda f: f.name):
+            if file.is_file() and file.name.endswith(".yaml"):
+                found.append(ShippedConfig(kind, file.name.removesuffix(".yaml"), file,
+                                           description(file.read_text(encoding="utf-8"))))
+    return found
+
+
+def find_config(key: str) -> ShippedConfig:
+    """The shipped config ``key``: ``kind/name``, with or without ``.yaml`` and a leading
+    ``configs/`` (``fit/fno_burgers``, ``configs/fit/fno_burgers.yaml``)."""
+    want = key.strip().removeprefix("./").removeprefix("configs/").removesuffix(".yaml")
+    configs = shipped_configs()
+    for cfg in configs:
+        if cfg.key == want:
+            return cfg
+    raise ValueError(f"no shipped config {key!r}; expected kind/name, one of: "
+                     + ", ".join(c.key for c in configs))
+
+
+def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+    """Write every shipped config as ``dest/configs/KIND/NAME.yaml``; return the paths.
+
+    Refuses, before writing anything, when one of them exists (unless ``overwrite``), so a
+    user's edited copy is never replaced by surprise. Each file is written under a temporary
+    name and renamed, so none is ever left half-written."""
+    configs = shipped_configs()
+    base = Path(dest) / "configs"
+    targets = [base / c.kind / f"{c.name}.yaml" for c in configs]
+    for target in targets:
+        if target.exists() and (target.is_dir() or not overwrite):
+            what = "a folder" if target.is_dir() else "a file"
+            raise FileExistsError(
+                f"{str(target)!r} exists ({what}); nothing was written"
+                + ("" if target.is_dir() else ": pass --overwrite to replace the shipped "
+                   "configs there (your edits to them are lost)"))
+    for cfg, target in zip(configs, targets, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_bytes(cfg.file.read_bytes())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return targets
+
+
+def installed_path(key: str) -> Path:
+    """The file of the shipped config ``key`` (see :func:`find_config`) on disk."""
+    file = find_config(key).file
+    if not isinstance(file, Path):  # pip installs on disk; a zipped package has no path
+        raise FileNotFoundError(f"the shipped config {key!r} is not a file on disk ({file}): "
+                                "copy it out with pdesurrogate configs --copy DIR")
+    return file

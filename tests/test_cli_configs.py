@@ -1,0 +1,106 @@
+"""``pdesurrogate configs``: the YAML configs ship with the package (a pip user has no
+``configs/`` folder) and the command lists them, prints one's path, or copies them out; a
+``--config configs/...`` that does not exist says where they are."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pdesurrogate.cli import main
+from pdesurrogate.shipped_configs import description, shipped_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO_CONFIGS = sorted((ROOT / "configs").glob("*/*.yaml"))
+
+
+def test_help_lists_the_configs_command(capsys):
+    assert main(["--help"]) == 0
+    assert "\n    configs " in capsys.readouterr().out
+
+
+def test_every_config_of_the_repository_ships():
+    assert REPO_CONFIGS  # the checkout's configs/ folder
+    shipped = {c.key: c for c in shipped_configs()}
+    assert sorted(shipped) == [f"{p.parent.name}/{p.stem}" for p in REPO_CONFIGS]
+    for path in REPO_CONFIGS:
+        assert shipped[f"{path.parent.name}/{path.stem}"].file.read_bytes() == path.read_bytes()
+
+
+def test_listing_names_each_config_with_the_start_of_its_comment(capsys):
+    assert main(["configs"]) == 0
+    out = capsys.readouterr().out
+    for path in REPO_CONFIGS:
+        first = path.read_text().splitlines()[0].lstrip("#").strip()
+        (line,) = [ln for ln in out.splitlines()
+                   if ln.split(" ")[0] == f"{path.parent.name}/{path.stem}"]
+        described = line.split(maxsplit=1)[1]
+        assert first.startswith(described.removesuffix(".")) and len(described) > 10, line
+    assert "pdesurrogate configs --copy ." in out
+
+
+def test_description_is_the_first_sentence_of_the_opening_comment():
+    assert description("# One thing. Data: elsewhere\n# Run: this\nkey: 1\n") == "One thing."
+    # a sentence that runs on to the next line is cut before its last colon
+    assert description("# Model on PDE: details that go\n# on and on.\nkey: 1\n") == "Model on PDE"
+    assert description("# Whole line, ends here.\n# More.\n") == "Whole line, ends here."
+    assert description("key: 1\n# late comment\n") == ""
+
+
+def test_path_prints_the_installed_file(capsys):
+    for key in ("fit/fno_burgers", "configs/fit/fno_burgers.yaml"):
+        assert main(["configs", "--path", key]) == 0
+        path = Path(capsys.readouterr().out.strip())
+        assert path.read_bytes() == (ROOT / "configs" / "fit" / "fno_burgers.yaml").read_bytes()
+    assert main(["configs", "--path", "fit/fno_burger"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped config 'fit/fno_burger'" in err and "fit/fno_burgers" in err, err
+
+
+def test_copy_writes_them_all_and_never_replaces_a_file_unasked(tmp_path, capsys):
+    assert main(["configs", "--copy", str(tmp_path)]) == 0
+    written = sorted((tmp_path / "configs").rglob("*"))
+    assert [p for p in written if p.is_file()] == [
+        tmp_path / "configs" / p.parent.name / p.name for p in REPO_CONFIGS]
+    for path in REPO_CONFIGS:
+        assert (tmp_path / "configs" / path.parent.name / path.name).read_bytes() == \
+            path.read_bytes()
+    assert f"wrote {len(REPO_CONFIGS)} configs to {tmp_path / 'configs'}{os.sep}" in (
+        capsys.readouterr().out)
+
+    mine = tmp_path / "configs" / "fit" / "fno_burgers.yaml"
+    mine.write_text("# my edits\n")
+    (tmp_path / "configs" / "data" / "advection1d.yaml").unlink()
+    assert main(["configs", "--copy", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and "nothing was written" in err, err
+    assert mine.read_text() == "# my edits\n"  # kept, and nothing else written either
+    assert not (tmp_path / "configs" / "data" / "advection1d.yaml").exists()
+
+    assert main(["configs", "--copy", str(tmp_path), "--overwrite"]) == 0
+    assert mine.read_bytes() == (ROOT / "configs" / "fit" / "fno_burgers.yaml").read_bytes()
+    assert (tmp_path / "configs" / "data" / "advection1d.yaml").exists()
+    # written under temporary names, then renamed: none left behind
+    assert [p.name for p in (tmp_path / "configs").rglob(".*")] == []
+
+
+def test_overwrite_needs_copy():
+    with pytest.raises(SystemExit) as exit_:
+        main(["configs", "--overwrite"])
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["generate", "fit", "online"])
+def test_a_missing_config_under_configs_points_to_the_shipped_ones(command, tmp_path,
+                                                                  monkeypatch, capsys):
+    """What a pip user gets for the README's commands in a folder without configs/."""
+    monkeypatch.chdir(tmp_path)
+    kind = {"generate": "data"}.get(command, command)
+    assert main([command, "--config", f"configs/{kind}/burgers1d.yaml"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"pdesurrogate {command}: error: ") and "does not exist" in err[0]
+    assert err[1].startswith("the configs ship with the package: pdesurrogate configs --copy "
+                             ". writes them to ./configs/"), err
+    # any other missing file: no hint
+    assert main([command, "--config", "elsewhere/burgers1d.yaml"]) == 2
+    assert "pdesurrogate configs" not in capsys.readouterr().err
