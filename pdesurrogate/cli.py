@@ -315,11 +315,18 @@ def _is_progress_bar(callback) -> bool:
 
 def _fit_outputs(trainer) -> str:
     """Where a finished fit left its results: the run folder (logs, the config.yaml that
-    ``test`` needs) and the checkpoint to resume, test or export."""
+    ``test`` needs) and the checkpoint to resume, test or export. Called on rank 0 alone, so
+    it works out the folder as ``Trainer.log_dir`` does, without its broadcast to the other
+    ranks (which would wait for ranks that have already exited)."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    logger = trainer.loggers[0] if trainer.loggers else None
+    folder = (trainer.default_root_dir if logger is None else logger.log_dir
+              if isinstance(logger, (CSVLogger, TensorBoardLogger)) else logger.save_dir)
     ckpt = trainer.checkpoint_callback
     last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
             if ckpt is not None else "")
-    where = f"fit: run folder {trainer.log_dir}"
+    where = f"fit: run folder {folder}"
     if last:
         return f"{where}; checkpoint {last}"
     return f"{where}; no checkpoint written" + (
