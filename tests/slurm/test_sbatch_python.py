@@ -1,0 +1,50 @@
+"""How the sbatch scripts start pdesurrogate, without Slurm: each defines ``PDS``, the command
+that runs the pdesurrogate installed for ``$PY``. Submitted from a clone (the usual case), the
+submit directory holds a ``pdesurrogate/`` folder that is not the installed package (it lacks
+the subpackages the install maps in); ``"$PY" -m pdesurrogate.cli`` imported that folder.
+A module of the user's in the submit directory, named by ``class_path``, must still import."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted((ROOT / "slurm").glob("*.sbatch"))
+
+MY_SOLVER = """
+import pdesurrogate
+from pdesurrogate.solvers import Advection1D
+
+print("pdesurrogate from", pdesurrogate.__file__)
+
+
+class MyAdvection(Advection1D):
+    \"\"\"A solver of the user's own.\"\"\"
+"""
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_run_the_installed_package_from_a_clone(script, tmp_path):
+    import pdesurrogate
+
+    code = "\n".join(ln for ln in script.read_text().splitlines()
+                     if not ln.lstrip().startswith("#"))
+    assert "-m pdesurrogate" not in code
+    (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
+    # the submit directory: a clone's root with its pdesurrogate/ folder, and a user's module
+    (tmp_path / "pdesurrogate").mkdir()
+    (tmp_path / "pdesurrogate" / "__init__.py").write_text(
+        'raise ImportError("imported the pdesurrogate/ folder of the submit directory")\n')
+    (tmp_path / "my_solver.py").write_text(MY_SOLVER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
+                       f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"pdesurrogate from {pdesurrogate.__file__}\n" in proc.stdout, proc.stdout
+    assert "A solver of the user's own" in proc.stdout
