@@ -258,7 +258,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                     refresh_rate=progress.REFRESH_PER_S)))
             # Slurm's requeue signal handled between batches, never inside a held lock
             # (named by class_path, so the config.yaml Lightning saves can record it)
-            callbacks.append(Namespace(class_path=deferred_signals))
+            # (once: the config.yaml a fit saved, given to test or a resumed fit, lists it)
+            if not any(_class_path(c) == deferred_signals for c in callbacks):
+                callbacks.append(Namespace(class_path=deferred_signals))
             if trainer.enable_checkpointing is False:
                 # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
                 # the Trainer is built, after this hook, and Lightning refuses a ModelCheckpoint
@@ -294,6 +296,13 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     return 0
 
 
+def _class_path(callback) -> str | None:
+    """The ``class_path`` of a trainer callback as a config gives it (None for an instance)."""
+    path = callback.get("class_path") if isinstance(callback, dict) else getattr(
+        callback, "class_path", None)
+    return path if isinstance(path, str) else None
+
+
 def _is_progress_bar(callback) -> bool:
     """Whether a trainer callback (an instance, or a ``class_path`` as a config gives it) is a
     Lightning progress bar. A class that does not import is none (jsonargparse reports it)."""
@@ -303,9 +312,8 @@ def _is_progress_bar(callback) -> bool:
 
     if isinstance(callback, ProgressBar):
         return True
-    path = callback.get("class_path") if isinstance(callback, dict) else getattr(
-        callback, "class_path", None)
-    module, _, name = path.rpartition(".") if isinstance(path, str) else ("", "", "")
+    path = _class_path(callback)
+    module, _, name = path.rpartition(".") if path else ("", "", "")
     try:
         cls = getattr(importlib.import_module(module), name, None) if module else None
     except Exception:  # whatever fails to import, jsonargparse reports when it builds it

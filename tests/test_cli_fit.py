@@ -49,6 +49,14 @@ def test_fit_prints_its_run_folder_and_checkpoint_and_test_takes_bars_off(tmp_pa
 
     saved = str(run / "config.yaml")
     assert "RichProgressBar" in Path(saved).read_text()  # what made Lightning refuse
+    # a fit resumed with the saved config (which lists DeferredSignals) adds no second one
+    rc = main(["fit", "--config", saved, "--ckpt_path", str(ckpt), "--trainer.max_epochs", "2",
+               "--trainer.enable_progress_bar", "false"])
+    assert rc == 0, capsys.readouterr().err
+    resumed = yaml.safe_load((root / "csv" / "version_1" / "config.yaml").read_text())
+    assert [c["class_path"] for c in resumed["trainer"]["callbacks"]].count(
+        "pdesurrogate.training.deferred_signals.DeferredSignals") == 1, resumed["trainer"]
+    capsys.readouterr()
     for bars_off in (["--trainer.enable_progress_bar", "false"],
                      ["--trainer.enable_progress_bar=false"]):
         rc = main(["test", "--config", saved, "--ckpt_path", str(ckpt),
