@@ -407,12 +407,24 @@ def cmd_export(argv: Sequence[str]) -> int:
     p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
     p.add_argument("outdir", help="directory to create")
     p.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    known = p.add_argument_group(
+        "what only the training data can tell", "needed for a checkpoint whose module never saw "
+        "a FieldDataModule (trained with plain DataLoaders); a fit's checkpoint records them, "
+        "and a value that contradicts the record is refused")
+    known.add_argument("--param-names", "--param_names", nargs="+", metavar="NAME",
+                       help="the PDE parameters, in the order of the model's params columns")
+    known.add_argument("--channel-names", "--channel_names", nargs="+", metavar="NAME",
+                       help="the state's channels, in order")
+    known.add_argument("--pde", help="the PDE's name (e.g. burgers1d)")
+    known.add_argument("--dt", type=float, help="the time one model step advances")
     args = p.parse_args(argv)
     from pdesurrogate.export import export_surrogate
 
     if not os.path.exists(args.ckpt):
         p.error(f"checkpoint {args.ckpt!r} does not exist")
-    out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite)
+    out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite,
+                           param_names=args.param_names, channel_names=args.channel_names,
+                           pde=args.pde, dt=args.dt)
     console().print(f"[green]exported[/green] {out}")
     return 0
 

@@ -233,3 +233,43 @@ def test_module_docstrings_stand_alone(module):
 
     doc = importlib.import_module(module).__doc__
     assert doc and "DESIGN" not in doc, doc
+
+
+def test_export_takes_what_only_the_data_can_tell(tmp_path, capsys):
+    """`pdesurrogate export` of a checkpoint whose module never saw a FieldDataModule (plain
+    DataLoaders): refused in one line naming --param-names; with --param-names/--channel-names/
+    --pde/--dt the export is complete and predicts with named parameters."""
+    import json
+
+    import torch
+    from lightning.pytorch import Trainer
+    from torch.utils.data import DataLoader
+
+    from pdesurrogate.export import load
+    from pdesurrogate.models import FNO
+    from pdesurrogate.training import NextStepModule
+
+    torch.manual_seed(0)
+    items = [{"input": torch.randn(1, 16), "target": torch.randn(1, 16),
+              "params": torch.rand(1)} for _ in range(4)]
+    m = NextStepModule(FNO(1, 1, [4], 4, 1, n_params=1))
+    trainer = Trainer(max_steps=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu",
+                      default_root_dir=str(tmp_path))
+    trainer.fit(m, DataLoader(items, batch_size=2))
+    ckpt = tmp_path / "plain.ckpt"
+    trainer.save_checkpoint(ckpt)
+    capsys.readouterr()
+    assert main(["export", str(ckpt), str(tmp_path / "bare")]) == 2
+    err = capsys.readouterr().err
+    assert "pdesurrogate export --param-names" in err and len(err.strip().splitlines()) <= 2, err
+    assert not (tmp_path / "bare").exists()
+    assert main(["export", str(ckpt), str(tmp_path / "full"), "--param-names", "nu",
+                 "--channel-names", "u", "--pde", "toy", "--dt", "0.1"]) == 0
+    cfg = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert (cfg["param_names"], cfg["channel_names"], cfg["pde"], cfg["dt"]) == (
+        ["nu"], ["u"], "toy", 0.1)
+    u = torch.randn(2, 1, 16)
+    nu = torch.tensor([0.2, 0.7])
+    torch.testing.assert_close(load(tmp_path / "full").predict(u, {"nu": nu}),
+                               m.rollout(u, nu[:, None], 1)[:, 1], atol=0, rtol=0)
