@@ -87,6 +87,8 @@ STARTUP_SUBSTEPS = 4
 # returned states kept (copies) to recognise a continuing trajectory: up to this many
 # trajectories interleaved on one solver keep Crank–Nicolson; memory is this many states
 RECENT_STATES = 4
+# parameters within this relative difference (a few float32 roundings) count as the same
+_SAME_PARAM = 1e-6
 
 
 class Heat2D(LinearSolveLog, Solver):
@@ -265,13 +267,17 @@ class Heat2D(LinearSolveLog, Solver):
 
     def _find(self, u: Tensor, kappa: Tensor, kvar: Tensor) -> int | None:
         """Index in ``_recent`` of a returned state equal to ``u`` (in the coarser dtype of the
-        two), for the same float64 parameters: its stiff modes are then already damped, and
-        Crank–Nicolson (factor of modulus < 1 for any step) keeps them so, so no new start-up
-        is needed. One pass over ``u`` per kept state of its shape and parameters."""
+        two), for the same parameters (to a float32 rounding): its stiff modes are then already
+        damped, and Crank–Nicolson (factor of modulus < 1 for any step) keeps them so, so no
+        new start-up is needed. One pass over ``u`` per kept state of its shape and
+        parameters."""
         for i, (state, k0, v0) in enumerate(self._recent):
+            # parameters given as numbers take the state's dtype: after a float32 step and a
+            # cast to float64 they differ by a float32 rounding, and are still the same
             if (state.shape != u.shape or k0.shape != kappa.shape
-                    or not torch.equal(k0, kappa.to(k0.device))
-                    or not torch.equal(v0, kvar.to(v0.device))):
+                    or not torch.allclose(k0, kappa.to(k0.device), rtol=_SAME_PARAM, atol=0)
+                    or not torch.allclose(v0, kvar.to(v0.device), rtol=_SAME_PARAM,
+                                          atol=_SAME_PARAM)):
                 continue
             coarse = torch.float32 if torch.float32 in (state.dtype, u.dtype) else torch.float64
             if torch.equal(state.to(coarse), u.detach().to(device=state.device, dtype=coarse)):

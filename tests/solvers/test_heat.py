@@ -399,6 +399,28 @@ def test_copied_cast_and_interleaved_states_keep_crank_nicolson(stepping_case):
     assert len(s._recent) <= RECENT_STATES  # the copies kept stay bounded
 
 
+def test_scalar_parameters_keep_crank_nicolson_across_casts(stepping_case):
+    """Scalar parameters ({"kappa": 0.05, ...}) become tensors of the state's dtype, so a
+    float32 step and the next float64 one see kappa a float32 rounding apart: still the same
+    trajectory (it used to get the start-up at every step after a cast, 30x the error)."""
+    u0, p, _ = stepping_case
+    h = 1 / 17
+    scalar = {k: float(v[0]) for k, v in p.items()}
+    fine = Heat2D(n=16, omega=1.5, dt=h / 16).solve(u0, scalar, [12 * h])[:, -1]
+
+    def loop(cast: bool) -> torch.Tensor:
+        s, u = Heat2D(n=16, omega=1.5), u0
+        for _ in range(12):
+            u = s.advance(u, scalar, h)
+            if cast:
+                u = u.double() if u.dtype == torch.float32 else u.float()
+        return u
+
+    plain = rel_error(loop(False), fine)
+    assert plain < 3e-3, plain
+    assert rel_error(loop(True), fine) < 1.05 * plain
+
+
 def test_restart_keyword_forces_or_skips_the_start_up():
     """restart=False: Crank–Nicolson from the first step, so the stiff mode (kappa = 1000,
     t = 0.1, exact e^-1974) keeps most of its amplitude; restart=True on a state the solver
