@@ -399,6 +399,14 @@ def _checkpoint_mismatch(err: RuntimeError, ckpt: str, subcommand: str) -> Value
 
 
 # -- export / predict -------------------------------------------------------------------------
+def _names(text: str) -> list[str]:
+    """``"nu,kappa"`` -> ``["nu", "kappa"]``; an empty name is an error."""
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
 def cmd_export(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="pdesurrogate export",
@@ -411,10 +419,11 @@ def cmd_export(argv: Sequence[str]) -> int:
         "what only the training data can tell", "needed for a checkpoint whose module never saw "
         "a FieldDataModule (trained with plain DataLoaders); a fit's checkpoint records them, "
         "and a value that contradicts the record is refused")
-    known.add_argument("--param-names", "--param_names", nargs="+", metavar="NAME",
+    # comma-separated, not nargs="+", which would take CKPT and OUTDIR after it as names
+    known.add_argument("--param-names", "--param_names", type=_names, metavar="NAME[,NAME...]",
                        help="the PDE parameters, in the order of the model's params columns")
-    known.add_argument("--channel-names", "--channel_names", nargs="+", metavar="NAME",
-                       help="the state's channels, in order")
+    known.add_argument("--channel-names", "--channel_names", type=_names,
+                       metavar="NAME[,NAME...]", help="the state's channels, in order")
     known.add_argument("--pde", help="the PDE's name (e.g. burgers1d)")
     known.add_argument("--dt", type=float, help="the time one model step advances")
     args = p.parse_args(argv)

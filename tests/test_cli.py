@@ -264,11 +264,14 @@ def test_export_takes_what_only_the_data_can_tell(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pdesurrogate export --param-names" in err and len(err.strip().splitlines()) <= 2, err
     assert not (tmp_path / "bare").exists()
-    assert main(["export", str(ckpt), str(tmp_path / "full"), "--param-names", "nu",
-                 "--channel-names", "u", "--pde", "toy", "--dt", "0.1"]) == 0
+    # the options before the positional arguments, as the usage line shows them
+    assert main(["export", "--param-names", "nu", "--channel-names", "u", "--pde", "toy",
+                 "--dt", "0.1", str(ckpt), str(tmp_path / "full")]) == 0
     cfg = json.loads((tmp_path / "full" / "config.json").read_text())
     assert (cfg["param_names"], cfg["channel_names"], cfg["pde"], cfg["dt"]) == (
         ["nu"], ["u"], "toy", 0.1)
+    with pytest.raises(SystemExit):  # an empty name
+        main(["export", "--param-names", "nu,", str(ckpt), str(tmp_path / "empty")])
     u = torch.randn(2, 1, 16)
     nu = torch.tensor([0.2, 0.7])
     torch.testing.assert_close(load(tmp_path / "full").predict(u, {"nu": nu}),
