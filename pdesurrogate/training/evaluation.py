@@ -11,6 +11,11 @@ Two parts, because Lightning's defaults get both wrong on uneven splits:
   over uneven ranks is wrong. Here each rank sums its per-trajectory errors and counts them, the
   sums are added over the ranks once at the end of the epoch, and only then divided.
 
+The loaders also have their own fixed ``torch.Generator``: without one, every pass over a
+DataLoader draws its workers' base seed from torch's global generator, so each validation epoch
+(or sanity check) would shift the training shuffle and noise after it, and the trained weights
+would depend on how often one validates.
+
 Every rank must run at least one batch (the end-of-epoch sum is a collective call), so a split
 with fewer trajectories than ranks, or a fractional batch limit that leaves a rank none, is
 refused; an empty split is a split turned off.
@@ -26,6 +31,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 # the Trainer option that limits each split's batches
 _LIMITS = {"validation": "limit_val_batches", "test": "limit_test_batches"}
+# seed of the evaluation loaders' own generator (it only seeds their workers: order is fixed)
+LOADER_SEED = 0
 
 
 class RankShare(DistributedSampler):
@@ -56,6 +63,10 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
         split: the split's name, ``"validation"`` or ``"test"``.
         num_workers: DataLoader workers.
 
+    The loader draws from its own generator (seeded with :data:`LOADER_SEED`), never from
+    torch's global one; Lightning keeps it when it re-creates the loader (it copies the
+    loader's attributes).
+
     Raises ValueError, under DDP, when a rank would run no batch: fewer trajectories than
     processes, or a fractional ``limit_val_batches``/``limit_test_batches`` that leaves a rank
     with none (Lightning would stop that rank alone, and the others would wait for it).
@@ -84,7 +95,8 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
                     + (", or use a smaller batch size" if batch_size > 1 else ""))
         sampler = RankShare(dataset, world, int(trainer.global_rank))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
-                      num_workers=num_workers, persistent_workers=num_workers > 0)
+                      num_workers=num_workers, persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(LOADER_SEED))
 
 
 class TrajectoryMeans:
