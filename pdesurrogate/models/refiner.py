@@ -26,8 +26,10 @@ The backbone is any model of our interface with a ``cond`` argument (the step ``
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -45,7 +47,10 @@ class PDERefiner(nn.Module):
         sigma_min: ``0 < sigma_min < 1``, noise std of the last refinement step.
 
     ``forward(u: (B, C, *grid), params: (B, P) | None, generator=None) -> (B, C, *grid)``: the
-    refined next state; the noise comes from ``generator`` (default: torch's global one).
+    refined next state; the noise comes from ``generator``: one ``torch.Generator`` for the
+    whole batch, a sequence of ``B`` generators (sample ``i`` draws its noise from the ``i``-th
+    alone, so its result does not depend on what else is in the batch), or None (torch's global
+    generator). Generators live on ``u``'s device.
     """
 
     def __init__(self, backbone: nn.Module, n_refine_steps: int = 3, sigma_min: float = 2e-7):
@@ -85,13 +90,23 @@ class PDERefiner(nn.Module):
         return self.backbone(torch.cat([u_prev, estimate], dim=1), params, cond=k)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | Sequence[torch.Generator] | None = None
+                ) -> torch.Tensor:
         b = u.shape[0]
+        per_sample = generator is not None and not isinstance(generator, torch.Generator)
+        if per_sample and len(generator) != b:
+            raise ValueError(f"generator: one per sample expected, got {len(generator)} for a "
+                             f"batch of {b}")
         step = torch.zeros(b, dtype=torch.long, device=u.device)
         est = self.network(u, torch.zeros_like(u), params, step)
         for k in range(1, self.n_refine_steps + 1):
             sigma = self.sigma(k).to(u.device, u.dtype)
-            noise = torch.randn(est.shape, generator=generator, device=u.device, dtype=u.dtype)
+            if per_sample:
+                noise = torch.stack([torch.randn(est.shape[1:], generator=g, device=u.device,
+                                                 dtype=u.dtype) for g in generator])
+            else:
+                noise = torch.randn(est.shape, generator=generator, device=u.device,
+                                    dtype=u.dtype)
             noisy = est + sigma * noise
             est = noisy - sigma * self.network(u, noisy, params, step + k)
         return est
@@ -117,3 +132,30 @@ def rollout_samples(step, u0: torch.Tensor, params: torch.Tensor | None, steps: 
             traj.append(x)
         out.append(torch.stack(traj, dim=1))
     return torch.stack(out)
+
+
+def trajectory_generators(u0: torch.Tensor, params: torch.Tensor | None,
+                          seed: int = 0) -> list[torch.Generator]:
+    """One noise generator per trajectory, on ``u0``'s device, seeded from ``seed`` and the
+    trajectory's own inputs: the bytes of its first state ``u0[i]`` ``(C, *grid)`` and its
+    parameters ``params[i]`` ``(P,)`` (as float64, so the dtype they arrive in does not matter
+    for float32 data and below).
+
+    A rollout that draws sample ``i``'s noise from the ``i``-th generator (``PDERefiner.forward``
+    takes the list) is a deterministic function of ``(u0[i], params[i], seed)``: the same for
+    any batch size, batch order, split or number of processes, and it leaves torch's global
+    generator alone. Two trajectories with the same first state and parameters get the same
+    noise (their rollouts are the same anyway).
+    """
+    first = u0.detach().flatten(1).to("cpu", torch.float64).numpy()
+    pars = (params.detach().reshape(len(first), -1) if params is not None
+            else u0.new_zeros(len(first), 0)).to("cpu", torch.float64).numpy()
+    gens = []
+    for a, q in zip(first, pars, strict=True):
+        h = hashlib.blake2b(digest_size=8, key=int(seed).to_bytes(8, "little", signed=True))
+        h.update(a.tobytes())
+        h.update(q.tobytes())
+        # manual_seed takes at most 64 bits; keep 63 so it is never read as negative
+        gens.append(torch.Generator(device=u0.device).manual_seed(
+            int.from_bytes(h.digest(), "little") & (2 ** 63 - 1)))
+    return gens

@@ -19,6 +19,16 @@ spread is the uncertainty estimate.
 Validation and test roll out whole trajectories from their first frame and log the relative
 L2 error (``val/rel_l2``, mean over steps) and the high-correlation time (``val/corr_time``: how
 long the Pearson correlation with the truth stays at or above 0.8, mean over trajectories).
+
+Their refinement noise is fixed per trajectory: trajectory ``i`` draws it from its own generator,
+seeded from :data:`EVAL_NOISE_SEED` and the bytes of its first frame and parameters
+(:func:`~pdesurrogate.models.refiner.trajectory_generators`). So ``val/`` and ``test/`` numbers
+are one fixed noise sample per trajectory (not an average over samples; ``sample_rollouts``
+gives the spread): the same for any batch size, number of processes or RNG history (up to the
+backbone's own batched round-off, about 1e-6 relative for a U-Net on CPU), the same in every
+validation epoch, and validation never draws from torch's global generator (which would shift
+the training noise and shuffle that come after it). Training noise still comes from the global
+generator (``seed_everything``).
 """
 
 from __future__ import annotations
@@ -27,12 +37,14 @@ import torch
 from torch import nn
 
 from pdesurrogate.models import PDERefiner
-from pdesurrogate.models.refiner import rollout_samples
+from pdesurrogate.models.refiner import rollout_samples, trajectory_generators
 
 from .losses import relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 
 CORRELATION_THRESHOLD = 0.8
+# the seed of the validation/test refinement noise (module docstring)
+EVAL_NOISE_SEED = 0
 
 
 def pearson_correlation(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -125,9 +137,11 @@ class RefinerModule(NextStepModule):
 
     @torch.no_grad()
     def rollout(self, u0: torch.Tensor, params: torch.Tensor, steps: int,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | list[torch.Generator] | None = None
+                ) -> torch.Tensor:
         """Autoregressive rollout in physical units: ``(B, C, *grid) -> (B, steps + 1, C,
-        *grid)`` (``u0`` first); the refinement noise comes from ``generator``."""
+        *grid)`` (``u0`` first); the refinement noise comes from ``generator`` (one, or one
+        per sample; None: torch's global one)."""
         x, p = self.normalize(u0), self.normalize_params(params)
         out = [u0]
         for _ in range(steps):
@@ -148,7 +162,10 @@ class RefinerModule(NextStepModule):
         b, t = u.shape[:2]
         if t < 2:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
-        pred = self.rollout(u[:, 0], p, t - 1)
+        # noise per trajectory, from its own inputs: see the module docstring
+        gens = (trajectory_generators(u[:, 0], p, EVAL_NOISE_SEED)
+                if self.model.n_refine_steps > 0 else None)
+        pred = self.rollout(u[:, 0], p, t - 1, generator=gens)
         errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")
                             for j in range(1, t)], dim=1)
         corr = torch.stack([pearson_correlation(pred[:, j], u[:, j]) for j in range(t)], dim=1)

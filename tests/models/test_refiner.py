@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pdesurrogate.models import ModernUNet, PDERefiner, UNet, build_model, model_spec
-from pdesurrogate.models.refiner import rollout_samples
+from pdesurrogate.models.refiner import rollout_samples, trajectory_generators
 
 
 def _refiner(k: int = 3, sigma_min: float = 1e-3) -> PDERefiner:
@@ -62,6 +62,53 @@ def test_seeded_noise():
     assert samples.shape == (4, 2, 4, 1, 16)
     torch.testing.assert_close(samples[:, :, 0], u.expand(4, -1, -1, -1))
     assert samples[:, :, 1:].std(0).min() > 0
+
+
+def test_noise_per_sample_generators():
+    """With one generator per sample, each sample's noise comes from its own generator alone:
+    the batch gives, sample by sample, what each sample alone gives with the same generator's
+    noise; and the refinement does use that noise (another seed, another result)."""
+    m = _refiner(3, 1e-1)
+    u, p = torch.randn(3, 1, 16), torch.randn(3, 1)
+    with torch.no_grad():
+        batch = m(u, p, [torch.Generator().manual_seed(s) for s in (4, 5, 6)])
+        alone = [m(u[i:i + 1], p[i:i + 1], torch.Generator().manual_seed(s))
+                 for i, s in enumerate((4, 5, 6))]
+        other = m(u, p, [torch.Generator().manual_seed(s) for s in (7, 8, 9)])
+    # the U-Net's batched convolutions round differently from single-sample ones
+    torch.testing.assert_close(batch, torch.cat(alone), atol=1e-6, rtol=1e-5)
+    assert (batch - other).abs().amin(dim=(1, 2)).min() > 0
+    with pytest.raises(ValueError, match="one per sample expected, got 2 for a batch of 3"):
+        m(u, p, [torch.Generator(), torch.Generator()])
+
+
+def test_trajectory_generators_follow_the_trajectory():
+    """A trajectory's generator depends on its first state, its parameters and the seed, not on
+    its place in the batch; draws from it equal draws from a fresh one for the same inputs."""
+    u, p = torch.randn(3, 2, 8), torch.randn(3, 2)
+
+    def draw(gens):
+        return torch.stack([torch.randn(4, generator=g) for g in gens])
+
+    d = draw(trajectory_generators(u, p, seed=0))
+    torch.testing.assert_close(draw(trajectory_generators(u.flip(0), p.flip(0), seed=0)),
+                               d.flip(0), atol=0, rtol=0)
+    torch.testing.assert_close(draw(trajectory_generators(u[1:2], p[1:2], seed=0))[0], d[1],
+                               atol=0, rtol=0)
+    assert not torch.equal(draw(trajectory_generators(u, p, seed=1)), d)
+    p2 = p.clone()
+    p2[0, 1] += 1e-3
+    changed = draw(trajectory_generators(u, p2, seed=0))
+    assert not torch.equal(changed[0], d[0]) and torch.equal(changed[1:], d[1:])
+    u2 = u.clone()
+    u2[2, 1, 5] += 1e-3
+    assert not torch.equal(draw(trajectory_generators(u2, p, seed=0))[2], d[2])
+    # float64 inputs with float32 values: the same generators
+    torch.testing.assert_close(draw(trajectory_generators(u.double(), p.double(), seed=0)), d,
+                               atol=0, rtol=0)
+    # no parameters: still one generator per trajectory, by its state
+    nop = draw(trajectory_generators(u, None, seed=0))
+    assert nop.shape == (3, 4) and not torch.equal(nop[0], nop[1])
 
 
 def test_spec_round_trip():

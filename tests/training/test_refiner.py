@@ -1,15 +1,22 @@
 """RefinerModule: the training objective, training and validation on a tiny file, correlation
-metrics, sampled rollouts, and export -> load -> identical refined predictions."""
+metrics, sampled rollouts, evaluation noise fixed per trajectory, and export -> load ->
+identical refined predictions."""
 
-import numpy as np
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Trainer, seed_everything
+from torch import nn
 from torch.utils.data import DataLoader
 
 from pdesurrogate.export import export_surrogate, load
-from pdesurrogate.models import FNO, ModernUNet, PDERefiner
+from pdesurrogate.models import FNO, MODELS, ModernUNet, PDERefiner
 from pdesurrogate.training import (
     FieldDataModule,
     RefinerModule,
@@ -23,6 +30,35 @@ def _refiner(k: int = 3, sigma_min: float = 1e-3) -> PDERefiner:
     backbone = ModernUNet(1, 2, 1, hidden_channels=8, channel_mults=[1, 2], n_blocks=1,
                           n_params=1, cond=True)
     return PDERefiner(backbone, n_refine_steps=k, sigma_min=sigma_min)
+
+
+class Pointwise(nn.Module):
+    """A refiner backbone made of elementwise operations only: a sample's output is bit-for-bit
+    the same in any batch (a U-Net's batched convolutions round differently from one sample's),
+    so only the refinement noise could make evaluation depend on the batching."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_channels, self.out_channels, self.dim, self.n_params = 2, 1, 1, 1
+        self.w = nn.Parameter(torch.tensor([0.5, 1.3, -0.7, 0.2, 0.4, 0.3]))
+
+    def forward(self, x, params, cond):
+        w, k, c = self.w, cond.to(x.dtype).reshape(-1, 1, 1), params.reshape(-1, 1, 1)
+        prev, est = x[:, :1], x[:, 1:]
+        return prev + w[0] * torch.tanh(w[1] * est + w[2] * prev + w[3] * c + w[4] * k) \
+            + w[5] * est
+
+
+def pointwise_module() -> RefinerModule:
+    """The RefinerModule the evaluation-noise tests score (also imported by their DDP script);
+    ``Pointwise`` must be in ``MODELS`` (the module records its model's spec)."""
+    return RefinerModule(PDERefiner(Pointwise(), n_refine_steps=2, sigma_min=0.1))
+
+
+@pytest.fixture
+def pointwise(monkeypatch):
+    monkeypatch.setitem(MODELS, "pointwise", Pointwise)
+    return pointwise_module
 
 
 def _trainer(**kw) -> Trainer:
@@ -82,26 +118,21 @@ def test_correlation_metrics():
 
 
 def test_fit_validate_sample_and_export(advection_file, tmp_path):
-    """Training on a tiny file lowers the loss; validation logs the rollout error and the
-    high-correlation time; rollouts from several seeds differ (spread > 0); and the exported
-    surrogate runs the same K + 1-step refinement: with the same torch seed, the same output."""
+    """Training on a tiny file lowers the validation error; validation logs the rollout error
+    and the high-correlation time; rollouts from several seeds differ (spread > 0); and the
+    exported surrogate runs the same K + 1-step refinement: with the same torch seed, the same
+    output."""
     dm = FieldDataModule(str(advection_file), batch_size=10, fractions=(0.6, 0.2, 0.2))
     module = RefinerModule(_refiner(2, 1e-2), lr=3e-3)
-    losses = []
-
-    class Rec(Callback):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            losses.append(float(outputs["loss"]))
-
-    trainer = _trainer(max_epochs=15, callbacks=[Rec()])
+    # the validation noise is fixed per trajectory, so before/after compare the same draws
+    before = _trainer().validate(module, dm, verbose=False)[0]["val/rel_l2"]
+    trainer = _trainer(max_epochs=15)
     trainer.fit(module, dm)
-    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    assert float(trainer.callback_metrics["val/rel_l2"]) < 0.85 * before
     assert {"val/rel_l2", "val/corr_time"} <= set(trainer.callback_metrics)
     assert "rollout_steps" not in module.hparams
-    torch.manual_seed(0)
     with_times = trainer.validate(module, dm.val_dataloader(), verbose=False)[0]
     no_times = [{"u": v["u"], "params": v["params"]} for v in dm.val_dataloader().dataset]
-    torch.manual_seed(0)
     without = trainer.validate(module, DataLoader(no_times, batch_size=10), verbose=False)[0]
     assert without == pytest.approx(with_times, rel=1e-6)
 
@@ -126,6 +157,81 @@ def test_fit_validate_sample_and_export(advection_file, tmp_path):
     one = sur.predict(u0, p)
     torch.manual_seed(8)
     torch.testing.assert_close(one, module.rollout(u0, p, 1)[:, 1], atol=0, rtol=0)
+
+
+def test_evaluation_noise_is_fixed_per_trajectory(advection_file, pointwise):
+    """The test error (PDE-Refiner, K = 2) is the same for batch sizes 1, 3 and 4 and on every
+    call, whatever the global RNG's state; a validation pass leaves the global RNG as it found it
+    (before, the noise came from the global RNG in batch order: another number per batch size)."""
+    module = pointwise()
+    results = []
+    for bs in (1, 3, 4, 1):
+        torch.manual_seed(bs)  # another global RNG history each time
+        dm = FieldDataModule(str(advection_file), batch_size=bs, fractions=(0.5, 0.2, 0.3))
+        results.append(_trainer().test(module, dm, verbose=False)[0])
+    assert len(dm.test_indices) == 3 and results[0]["test/rel_l2"] > 0
+    assert all(r == results[0] for r in results), results
+
+    dm = FieldDataModule(str(advection_file), batch_size=2, fractions=(0.5, 0.3, 0.2))
+    trainer = _trainer()
+    before = torch.get_rng_state()
+    trainer.validate(module, dm, verbose=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+DDP_SCRIPT = """
+import json
+import sys
+
+sys.path.insert(0, {tests!r})
+from lightning.pytorch import Trainer
+from test_refiner import Pointwise, pointwise_module
+
+from pdesurrogate.models import MODELS
+from pdesurrogate.training import FieldDataModule
+
+MODELS["pointwise"] = Pointwise
+
+if __name__ == "__main__":
+    dm = FieldDataModule({path!r}, batch_size=2, fractions=(0.5, 0.2, 0.3))
+    trainer = Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    result = trainer.test(pointwise_module(), dm, verbose=False)[0]
+    with open({out!r} + f"/rank{{trainer.global_rank}}.json", "w") as f:
+        json.dump(result, f)
+"""
+
+
+def test_evaluation_noise_same_under_ddp(advection_file, tmp_path, pointwise):
+    """Two DDP processes (3 test trajectories: 2 + 1) log the test error of one process."""
+    script = tmp_path / "ddp_test.py"
+    script.write_text(textwrap.dedent(DDP_SCRIPT.format(
+        tests=str(Path(__file__).parent), path=str(advection_file), out=str(tmp_path))))
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    dm = FieldDataModule(str(advection_file), batch_size=2, fractions=(0.5, 0.2, 0.3))
+    single = _trainer().test(pointwise(), dm, verbose=False)[0]
+    assert ranks[0] == ranks[1] == single
+
+
+@pytest.mark.parametrize("sanity", [0, 2])
+def test_validation_frequency_does_not_change_training(advection_file, sanity):
+    """Same seed, validation every epoch or every other one (with or without the sanity check):
+    bit-identical trained weights (before, validation drew its noise from the global RNG, which
+    also draws the training noise and refinement steps)."""
+    weights = []
+    for every in (1, 2):
+        seed_everything(0)
+        module = RefinerModule(_refiner(2, 1e-2), lr=3e-3)
+        dm = FieldDataModule(str(advection_file), batch_size=4, fractions=(0.6, 0.2, 0.2))
+        _trainer(max_epochs=3, check_val_every_n_epoch=every,
+                 num_sanity_val_steps=sanity).fit(module, dm)
+        weights.append({k: v.clone() for k, v in module.model.state_dict().items()})
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k
 
 
 def test_module_checks():
