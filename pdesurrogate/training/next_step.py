@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import warnings
 
 import torch
@@ -40,6 +41,7 @@ from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
+from .datamodule import check_source
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2
 from .step_logs import step_logs_due
@@ -149,6 +151,9 @@ class NextStepModule(LightningModule):
         self.register_buffer("p_std", torch.ones(0), persistent=False)
         self.stats: ChannelStats | None = None
         self.data_info: dict | None = None
+        # the fit's seed_everything (Lightning's PL_GLOBAL_SEED), saved with checkpoints and
+        # exported, so a published number can be traced to its run
+        self.seed_everything: int | None = None
 
     # -- normalisation --------------------------------------------------------------------------
     def set_normalization(self, stats: ChannelStats | dict | None) -> None:
@@ -197,20 +202,41 @@ class NextStepModule(LightningModule):
         info = getattr(dm, "data_info", None)
         if info is not None:
             self.data_info = dict(info)
+        if stage == "fit" and self.seed_everything is None:
+            seed = os.environ.get("PL_GLOBAL_SEED")  # set by Lightning's seed_everything
+            self.seed_everything = int(seed) if seed and seed.lstrip("-").isdigit() else None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only, so torch.load(weights_only=True) reads the checkpoint
         checkpoint[CHECKPOINT_KEY] = {
             "normalization": None if self.stats is None else self.stats.to_dict(),
             "data_info": self.data_info,
+            "seed_everything": self.seed_everything,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore normalisation, ``data_info`` and the seed. In ``trainer.test``,
+        ``validate`` and a resumed ``fit`` Lightning calls this after the datamodule's
+        ``setup``, so the data the checkpoint was fit on is compared with the data read now
+        (:func:`~pdesurrogate.training.datamodule.check_source`): other data, or another split
+        of it, is refused before a number is computed on the wrong trajectories."""
         extra = checkpoint.get(CHECKPOINT_KEY) or {}
+        saved = extra.get("data_info")
+        trainer = self._trainer
+        current = getattr(getattr(trainer, "datamodule", None), "data_info", None)
+        stage = getattr(getattr(trainer, "state", None), "fn", None)
+        stage = getattr(stage, "value", stage)
+        if stage in ("fit", "validate", "test"):
+            check_source(saved, current, trainer.ckpt_path, stage)
         if extra.get("normalization") is not None:
             self.set_normalization(extra["normalization"])
-        if extra.get("data_info") is not None:
-            self.data_info = dict(extra["data_info"])
+        if saved is not None:
+            self.data_info = dict(saved)
+            if saved.get("source") and current and current.get("source"):
+                # the same data and split (checked above), perhaps moved: record where it is now
+                self.data_info["source"] = dict(current["source"])
+        if extra.get("seed_everything") is not None:
+            self.seed_everything = int(extra["seed_everything"])
 
     # -- stepping -------------------------------------------------------------------------------
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:

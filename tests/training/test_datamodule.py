@@ -1,5 +1,6 @@
 """FieldDataModule: split by trajectory, statistics of the training split, loaders' shapes."""
 
+import os
 import re
 
 import h5py
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from pdesurrogate.datasets import DatasetWriter, OneStepPairs, compute_stats, open_dataset
+from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.training import FieldDataModule
 
 
@@ -19,8 +21,12 @@ def test_split_stats_and_loaders(advection_file):
     tr, va, te = dm.train_indices, dm.val_indices, dm.test_indices
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(10))
     assert dm.stats.to_dict() == compute_stats(open_dataset(advection_file), tr).to_dict()
+    source = {"path": os.path.abspath(advection_file),
+              "fingerprint": fingerprint(open_dataset(advection_file)), "n_trajectories": 10,
+              "fractions": [0.6, 0.2, 0.2], "seed": 0, "max_train_trajectories": None}
     assert dm.data_info == {"pde": "advection", "grid_shape": [32], "channel_names": ["u"],
-                            "param_names": ["c"], "k": 1, "dt": pytest.approx(0.05)}
+                            "param_names": ["c"], "k": 1, "dt": pytest.approx(0.05),
+                            "source": source}
     b = next(iter(dm.train_dataloader()))
     assert b["input"].shape == (4, 1, 32) and b["params"].shape == (4, 1)
     assert len(dm.train_dataloader().dataset) == 6 * 5
