@@ -4,8 +4,19 @@ Layout of an exported surrogate (``outdir``)::
 
     config.json        format_version, pdesurrogate_version, model ({"class", "init_args"} of a
                        name in pdesurrogate.models.MODELS), residual, pde, grid_shape,
-                       channel_names, param_names, data_param_names, k, dt, normalization
+                       channel_names, param_names, data_param_names, k, dt, normalization,
+                       provenance
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
+
+``provenance`` traces a published number back to its run: ``data_source`` (the training data's
+absolute path, content fingerprint and split: ``n_trajectories``, ``fractions``, ``seed``,
+``max_train_trajectories``, as :class:`~pdesurrogate.training.FieldDataModule` records them;
+null for a module that never saw one), ``checkpoint`` (the absolute path exported from; null
+for a module), ``epoch`` and ``global_step`` (Lightning's counters when the checkpoint was
+written or the module exported; null if never trained), ``seed_everything`` (the fit's global
+seed, null if not recorded), ``git_commit`` and ``git_dirty`` (the commit of the checkout the
+exporting pdesurrogate ran from and whether its tracked files had changes; null when it is not
+run from a git checkout). Exports older than ``provenance`` load without it.
 
 ``param_names`` are the parameters the model takes, in the order ``predict`` wants them (``[]``
 for a model built with ``n_params=0``); ``data_param_names`` those of the data it was trained
@@ -55,7 +66,13 @@ from pdesurrogate.models import build_model
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("data_param_names",)
+OPTIONAL_KEYS = ("data_param_names", "provenance")
+# provenance's keys and the JSON types each may hold (None: null)
+PROVENANCE_KEYS = {"data_source": (dict, type(None)), "checkpoint": (str, type(None)),
+                   "epoch": (int, type(None)), "global_step": (int, type(None)),
+                   "seed_everything": (int, type(None)), "git_commit": (str, type(None)),
+                   "git_dirty": (bool, type(None))}
+GIT_TIMEOUT_S = 5.0
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -65,8 +82,12 @@ def _from_module(module) -> tuple[dict, dict, dict]:
         raise ValueError(f"{type(module.model).__qualname__} is not a registered model "
                          "(pdesurrogate.models.MODELS): it cannot be exported")
     stats = module.stats.to_dict() if module.stats is not None else None
+    trained = getattr(module, "_trainer", None) is not None
     extra = {"normalization": stats, "data_info": module.data_info,
-             "residual": bool(module.residual)}
+             "residual": bool(module.residual), "checkpoint": None,
+             "epoch": int(module.current_epoch) if trained else None,
+             "global_step": int(module.global_step) if trained else None,
+             "seed_everything": getattr(module, "seed_everything", None)}
     return spec, module.model.state_dict(), extra
 
 
@@ -80,8 +101,41 @@ def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
              if k.startswith("model.")}
     saved = ckpt.get("pdesurrogate") or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
-             "residual": bool(hp.get("residual", False))}
+             "residual": bool(hp.get("residual", False)), "checkpoint": os.path.abspath(path),
+             "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+             "seed_everything": saved.get("seed_everything", hp.get("seed_everything"))}
     return spec, state, extra
+
+
+def git_state(folder: str | os.PathLike | None = None) -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the git checkout this pdesurrogate runs from (``folder``: the
+    package's), or ``(None, None)``: not a checkout (an installed package, even one inside
+    some other repository, as a virtual environment in a project's folder), no git, or git
+    slower than :data:`GIT_TIMEOUT_S`. ``dirty``: tracked files differ from the commit."""
+    import subprocess
+
+    here = Path(folder or Path(__file__).resolve().parent)
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                               timeout=GIT_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    # a checkout of this project: the package folder sits at its root, beside pyproject.toml
+    if not top or not (Path(top) / "pyproject.toml").is_file() \
+            or Path(top).resolve() != here.resolve().parent:
+        return None, None
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return commit, (None if status is None else bool(status))
+
+
+def _json_int(v) -> int | None:
+    return None if v is None or isinstance(v, bool) else int(v)
 
 
 def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False, *,
@@ -165,6 +219,17 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "k": info.get("k"),
         "dt": info.get("dt"),
         "normalization": stats,
+    }
+    commit, dirty = git_state()
+    source = info.get("source")
+    config["provenance"] = {
+        "data_source": json.loads(json.dumps(source)) if source is not None else None,
+        "checkpoint": extra["checkpoint"],
+        "epoch": _json_int(extra["epoch"]),
+        "global_step": _json_int(extra["global_step"]),
+        "seed_everything": _json_int(extra["seed_everything"]),
+        "git_commit": commit,
+        "git_dirty": dirty,
     }
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp))
@@ -265,12 +330,36 @@ def _check_config(cfg, path: Path) -> None:
     check("param_names", str_list(cfg["param_names"]), "null or a list of strings")
     if "data_param_names" in cfg:
         check("data_param_names", str_list(cfg["data_param_names"]), "null or a list of strings")
+    if "provenance" in cfg:
+        _check_provenance(cfg["provenance"], where)
     check("k", cfg["k"] is None or (isinstance(cfg["k"], int) and cfg["k"] >= 1),
           "null or an int >= 1")
     dt = cfg["dt"]
     check("dt", dt is None or (isinstance(dt, (int, float)) and not isinstance(dt, bool)
                                and math.isfinite(dt) and dt > 0), "null or a positive number")
     _stats(cfg, where)
+
+
+def _check_provenance(prov, where: str) -> None:
+    """config.json's ``provenance``: null, or an object with exactly :data:`PROVENANCE_KEYS`
+    of the types there (it is only recorded, never acted on, but a typo is still an error)."""
+    if prov is None:
+        return
+    if not isinstance(prov, dict):
+        raise ValueError(f"{where!r}: provenance must be null or an object, got "
+                         f"{type(prov).__name__}")
+    unknown = sorted(set(prov) - set(PROVENANCE_KEYS))
+    missing = [k for k in PROVENANCE_KEYS if k not in prov]
+    if unknown or missing:
+        raise ValueError(f"{where!r}: provenance has unknown key(s) {unknown}, missing key(s) "
+                         f"{missing}; expected exactly {list(PROVENANCE_KEYS)}")
+    for key, types in PROVENANCE_KEYS.items():
+        v = prov[key]
+        if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
+            want = " or ".join("null" if t is type(None) else {
+                dict: "an object", str: "a string", int: "an int", bool: "true or false"}[t]
+                for t in types)
+            raise ValueError(f"{where!r}: provenance.{key} must be {want}, got {v!r}")
 
 
 def _check_consistent(cfg: dict, where: str) -> None:

@@ -90,7 +90,11 @@ def test_export_from_checkpoint_and_cape(tmp_path):
     ref = m.rollout(u, p, 3)
     torch.testing.assert_close(s1.rollout(u, p, 3), ref, atol=0, rtol=0)
     torch.testing.assert_close(s2.rollout(u, p, 3), ref, atol=0, rtol=0)
-    assert s1.config == s2.config
+    # the same but where each was exported from: the checkpoint's path, or none for a module
+    c1, c2 = s1.config, s2.config
+    assert c1["provenance"].pop("checkpoint") == str(ckpt)
+    assert c2["provenance"].pop("checkpoint") is None
+    assert c1 == c2
 
 
 def test_safetensors_header_length_0x80_loads(exported):
@@ -480,3 +484,85 @@ def test_shape_errors_name_the_callers_shape(tmp_path):
                                          r"shape \(1, 16\)"):
         s.rollout(u[0], steps=1)
     assert s.predict(u[:, None]).shape == (2, 1, 16)
+
+
+def test_provenance_traces_an_export_to_its_data_checkpoint_and_commit(tmp_path):
+    """config.json's provenance: the training data's source record (path, fingerprint,
+    split), the checkpoint exported from, its epoch and step, the fit's seed_everything and the
+    git commit this checkout is at; load accepts it, an export without it (older) and refuses a
+    misspelled or mistyped provenance key."""
+    import subprocess
+    from pathlib import Path
+
+    from lightning.pytorch import seed_everything
+
+    from pdesurrogate.export import git_state
+    from pdesurrogate.training import FieldDataModule
+
+    seed_everything(11)
+    dm = FieldDataModule(str(_toy_file(tmp_path / "toy.nc")), batch_size=4,
+                         fractions=(0.5, 0.25, 0.25), seed=2)
+    m = NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1))
+    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(m, dm)
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    raw = torch.load(ckpt, weights_only=True)
+    out = export_surrogate(ckpt, tmp_path / "sur")
+    prov = load(out).config["provenance"]
+    commit, dirty = git_state()
+    assert prov == {"data_source": dm.data_info["source"], "checkpoint": str(ckpt),
+                    "epoch": raw["epoch"], "global_step": raw["global_step"],
+                    "seed_everything": 11, "git_commit": commit, "git_dirty": dirty}
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists():  # the tests run from a checkout: its HEAD
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        assert commit == head and isinstance(dirty, bool)
+    assert raw["global_step"] > 0 and prov["data_source"]["seed"] == 2
+    cfg_path = out / "config.json"
+    good = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({k: v for k, v in good.items() if k != "provenance"}))
+    assert "provenance" not in load(out).config  # an export older than provenance loads
+    for bad, match in ((dict(good["provenance"], comit="abc"),
+                        r"provenance has unknown key\(s\) \['comit'\]"),
+                       (dict(good["provenance"], epoch="1"),
+                        r"provenance\.epoch must be an int or null, got '1'"),
+                       ([1], r"provenance must be null or an object, got list")):
+        cfg_path.write_text(json.dumps({**good, "provenance": bad}))
+        with pytest.raises(ValueError, match=r"config\.json'?: " + match):
+            load(out)
+
+
+def test_git_commit_only_from_a_checkout_of_the_package(tmp_path):
+    """The commit is recorded when the package folder sits at the root of a git checkout
+    beside pyproject.toml; not for a package installed inside some other repository (a
+    virtual environment in a project's folder) nor outside any."""
+    import subprocess
+
+    from pdesurrogate.export import git_state
+
+    repo = tmp_path / "repo"
+    (repo / "pdesurrogate").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (repo / "pdesurrogate" / "__init__.py").write_text("")
+    site = repo / ".venv" / "site-packages" / "pdesurrogate"
+    site.mkdir(parents=True)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                               "user.email=t@t", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", "pyproject.toml", "pdesurrogate/__init__.py")
+    git("commit", "-q", "-m", "x")
+    head = git("rev-parse", "HEAD")
+    assert git_state(repo / "pdesurrogate") == (head, False)
+    (repo / "pdesurrogate" / "__init__.py").write_text("x = 1\n")
+    assert git_state(repo / "pdesurrogate") == (head, True)
+    assert git_state(site) == (None, None)
+    outside = tmp_path / "plain" / "pdesurrogate"
+    outside.mkdir(parents=True)
+    assert git_state(outside) == (None, None)
