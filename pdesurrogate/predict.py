@@ -16,6 +16,15 @@ ValueError naming the file and what was expected:
   tolerance of :data:`TIME_RTOL` of ``dt`` at every compared frame. A model without a ``dt``
   (trained on unevenly spaced times) compares every ``k``-th frame, as it was trained.
 
+The error is averaged over every rolled-out trajectory of the file, so it is a held-out number
+only on a file the model never trained on. When the input is the model's training file (its
+content fingerprint equals config.json's ``provenance.data_source.fingerprint``), the note says
+so in a warning line and the error over that file's held-out test split alone is reported too
+(:attr:`PredictReport.rel_l2_test`, output attribute ``rel_l2_vs_truth_test_split``, with the
+trajectories in ``test_split_indices``): the split is recomputed with
+:func:`~pdesurrogate.datasets.split_indices` from the recorded ``n_trajectories``,
+``fractions`` and ``seed``, as the training's datamodule made it.
+
 The rollout and the plot are written under temporary names next to their targets and renamed
 only when both are complete: on any error neither appears (and ``--out`` may not be the input).
 """
@@ -31,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pdesurrogate.datasets import DatasetWriter, open_dataset
+from pdesurrogate.datasets import DatasetWriter, open_dataset, split_indices
+from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.export import Surrogate, load
 
@@ -49,6 +59,10 @@ class PredictReport:
     plot: str | None
     stride: int = 1  # saved frames of the input per model step
     note: str | None = None  # what the user should know (e.g. frames skipped), else None
+    # the input is the model's training file: rel_l2 over its held-out test split alone
+    # ((steps + 1,), None otherwise) and those trajectories' indices
+    rel_l2_test: np.ndarray | None = None
+    test_indices: np.ndarray | None = None
 
 
 def _positive_int(flag: str, value) -> int:
@@ -94,6 +108,24 @@ def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
             f"{times[0] + j * dt:g}: the file's times are not evenly spaced by {h:g}, which "
             f"the model's steps of dt = {dt:g} ({model}) need")
     return m
+
+
+def _training_split(cfg: dict, data) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(train, test)`` trajectory indices when ``data`` is the file the model was trained on
+    (the same content fingerprint as its recorded data source), as its datamodule split it;
+    None when it is another file or the export records no source (older exports)."""
+    src = (cfg.get("provenance") or {}).get("data_source")
+    if not isinstance(src, dict) or not src.get("fingerprint"):
+        return None
+    if fingerprint(data) != src["fingerprint"]:
+        return None
+    try:
+        train, _, test = split_indices(int(src["n_trajectories"]), src["fractions"],
+                                       int(src["seed"]))
+    except (KeyError, TypeError, ValueError):
+        return None  # a record this code cannot read: no split to recompute, nothing said
+    m = src.get("max_train_trajectories")
+    return (train[:m] if isinstance(m, int) else train), test
 
 
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -239,6 +271,22 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         note = (f"the input's times are {spacing} apart and one model step is "
                 + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
                 + f": every {_ordinal(stride)} frame is compared")
+    split = _training_split(cfg, data) if has_truth else None
+    held = None  # (n_use,) bool: the rolled-out trajectories of the test split
+    warning = None
+    if split is not None:
+        train, test = split
+        held = np.zeros(n_use, dtype=bool)
+        held[test[test < n_use]] = True
+        n_train = int(np.count_nonzero(train < n_use))
+        also = (f"its held-out test split alone ({int(held.sum())} trajectories) is reported "
+                "too" if held.any() else "none of its test split's trajectories is among those "
+                "rolled out (see --samples), so no held-out error can be given")
+        warning = (f"warning: {input_path!r} is the file the model was trained on (same "
+                   f"content fingerprint): the relative L2 vs truth averages all {n_use} "
+                   f"trajectories, {n_train} of them from its training split; {also}")
+        if not held.any():
+            held = None
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
     tmp_out = _tmp_name(out)
@@ -250,6 +298,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # before goes again
         _make_folders([p.parent for p in (out, plot_path) if p is not None], made)
         err_num, err_den, first = np.zeros(steps + 1), 0, None
+        test_num = np.zeros(steps + 1)
         writer = DatasetWriter(
             tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
             grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
@@ -275,8 +324,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     diff = (pred - truth).reshape(stop - start, steps + 1, -1)
                     num = np.linalg.norm(diff, axis=-1)
                     den = np.linalg.norm(truth.reshape(stop - start, steps + 1, -1), axis=-1)
-                    err_num += (num / np.maximum(den, 1e-30)).sum(axis=0)
+                    rel_b = num / np.maximum(den, 1e-30)
+                    err_num += rel_b.sum(axis=0)
                     err_den += stop - start
+                    if held is not None:
+                        test_num += rel_b[held[start:stop]].sum(axis=0)
                 if start == 0:
                     first = pred[:1]
                 advance(stop - start)
@@ -284,6 +336,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             if rel is not None:
                 # the error travels with the rollout, not only in what the command prints
                 writer.set_attrs(rel_l2_vs_truth=[float(v) for v in rel])
+            rel_test = test_idx = None
+            if held is not None:
+                rel_test, test_idx = test_num / held.sum(), np.flatnonzero(held)
+                writer.set_attrs(rel_l2_vs_truth_test_split=[float(v) for v in rel_test],
+                                 test_split_indices=[int(i) for i in test_idx])
         if plot_path is not None:
             from pdesurrogate.plots import rollout_figure
 
@@ -302,8 +359,16 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             with contextlib.suppress(OSError):
                 d.rmdir()
         raise
+    if warning is not None:
+        lines = [note, warning]
+        if rel_test is not None:
+            lines.append(f"relative L2 vs truth on the held-out test split alone "
+                         f"({len(test_idx)} trajectories): first step {rel_test[1]:.4g}, last "
+                         f"step {rel_test[-1]:.4g}, mean {rel_test[1:].mean():.4g}")
+        note = "\n".join(line for line in lines if line)
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
-                         plot=str(plot_path) if plot_path else None, stride=stride, note=note)
+                         plot=str(plot_path) if plot_path else None, stride=stride, note=note,
+                         rel_l2_test=rel_test, test_indices=test_idx)
 
 
 def _make_folders(folders: list[Path], made: list[Path]) -> None:

@@ -1,6 +1,7 @@
 """pdesurrogate.predict.predict_file: the refusals (PDE, time step, PINN export, device, bad
 options, output paths) and that a failed run leaves nothing behind (tiny FNO, CPU, seconds)."""
 
+import json
 import os
 
 import numpy as np
@@ -253,3 +254,91 @@ def test_a_parameter_blind_model_records_the_inputs_parameters(tmp_path):
         assert list(out.params) == ["nu"]
         np.testing.assert_array_equal(np.asarray(out.params["nu"]),
                                       np.asarray(src.params["nu"]))
+
+
+def _varied(path, n=10):
+    """``n`` different trajectories ``a_i sin(2 pi (x - c_i t))`` at t = 0, 0.2, ..., 0.8,
+    with parameter nu."""
+    rng = np.random.default_rng(4)
+    x, times = np.arange(NX) / NX, np.arange(5) * 0.2
+    a, c = rng.uniform(0.5, 2.0, n), rng.uniform(-1, 1, n)
+    u = (a[:, None, None] * np.sin(2 * np.pi * (x[None, None] - c[:, None, None]
+                                                * times[None, :, None])))[:, :, None]
+    with DatasetWriter(path, "burgers1d", (x,), ("x",), times, ["u"], ["nu"], n) as w:
+        w.write(0, u.astype(np.float32), {"nu": rng.uniform(0.05, 0.15, n)})
+    return str(path)
+
+
+def test_training_file_warns_and_reports_its_test_split(tmp_path, capsys):
+    """predict on the file the model was trained on (or a copy: the same fingerprint) warns in
+    one line and reports the error over that file's held-out test split alone, recomputed as
+    the datamodule split it: equal to the mean of the per-trajectory errors of exactly those
+    trajectories, also stored in the output. Another file (one trajectory regenerated) and an
+    export without provenance (older) give neither."""
+    import shutil
+
+    from pdesurrogate.cli import main
+    from pdesurrogate.training import FieldDataModule
+
+    data = _varied(tmp_path / "train.nc")
+    dm = FieldDataModule(data, fractions=(0.6, 0.2, 0.2), seed=3)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1), residual=True)
+    m.set_normalization(dm.stats)
+    m.data_info = dm.data_info
+    model = str(export_surrogate(m, tmp_path / "model"))
+
+    copy = shutil.copy(data, tmp_path / "copy.nc")
+    for i, path in enumerate((data, copy)):
+        rep = predict_file(model, path, str(tmp_path / f"p{i}.nc"))
+        assert rep.test_indices.tolist() == dm.test_indices.tolist()
+        assert rep.note.splitlines()[0] == (
+            f"warning: {path!r} is the file the model was trained on (same content "
+            "fingerprint): the relative L2 vs truth averages all 10 trajectories, 6 of them "
+            "from its training split; its held-out test split alone (2 trajectories) is "
+            "reported too")
+        with open_dataset(tmp_path / f"p{i}.nc") as out, open_dataset(path) as truth:
+            err = np.linalg.norm((out.u[:] - truth.u[:]).reshape(10, 5, -1), axis=-1) \
+                / np.linalg.norm(truth.u[:].reshape(10, 5, -1), axis=-1)
+            np.testing.assert_allclose(rep.rel_l2, err.mean(axis=0), rtol=1e-5)
+            np.testing.assert_allclose(rep.rel_l2_test, err[dm.test_indices].mean(axis=0),
+                                       rtol=1e-5)
+            assert not np.allclose(rep.rel_l2_test, rep.rel_l2)  # a different number
+            np.testing.assert_allclose(out.attrs["rel_l2_vs_truth_test_split"],
+                                       rep.rel_l2_test)
+            assert list(out.attrs["test_split_indices"]) == dm.test_indices.tolist()
+        assert rep.note.splitlines()[1] == (
+            "relative L2 vs truth on the held-out test split alone (2 trajectories): first "
+            f"step {rep.rel_l2_test[1]:.4g}, last step {rep.rel_l2_test[-1]:.4g}, mean "
+            f"{rep.rel_l2_test[1:].mean():.4g}")
+
+    assert main(["predict", "--model", model, "--input", data, "--out",
+                 str(tmp_path / "cli.nc")]) == 0
+    printed = " ".join("".join(capsys.readouterr()).split())  # rich folds long lines
+    assert "warning: " in printed and "held-out test split alone (2 trajectories)" in printed
+
+    # the first trajectories rolled out hold none of the test split: said, nothing reported
+    first_test = int(dm.test_indices.min())
+    assert first_test > 0
+    rep = predict_file(model, data, str(tmp_path / "few.nc"), samples=first_test)
+    assert rep.rel_l2_test is None and "none of its test split's trajectories is among those " \
+        "rolled out (see --samples)" in rep.note
+
+    other = tmp_path / "other.nc"
+    with open_dataset(data) as d:
+        u, nu = d.u[:], d.params["nu"]
+    u[0] *= 1.5
+    with DatasetWriter(other, "burgers1d", d.grid, ("x",), d.times, ["u"], ["nu"], 10) as w:
+        w.write(0, u, {"nu": nu})
+    rep = predict_file(model, str(other), str(tmp_path / "o.nc"))
+    assert rep.note is None and rep.rel_l2_test is None and rep.rel_l2 is not None
+    with open_dataset(tmp_path / "o.nc") as out:
+        assert "rel_l2_vs_truth_test_split" not in out.attrs
+
+    cfg_path = tmp_path / "model" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    del cfg["provenance"]
+    cfg_path.write_text(json.dumps(cfg))
+    rep = predict_file(model, data, str(tmp_path / "old.nc"))
+    assert rep.note is None and rep.rel_l2_test is None
