@@ -283,7 +283,7 @@ def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool
         raise ValueError(f"the model ({cls}) takes n_params = {n} parameter(s), but nothing "
                          "names them: the module never saw a FieldDataModule (trained with "
                          "plain DataLoaders, or not trained). Pass export_surrogate(..., "
-                         f"param_names=[...]) (pdesurrogate export --param-names ...) with "
+                         f"param_names=[...]) (pdesurrogate export --param-names A,B,...) with "
                          f"{n} name(s) in the order of the params columns it was trained on")
     if len(data_pn) != n:
         where = "param_names=" if from_keyword else "the module's recorded param_names "

@@ -374,7 +374,7 @@ def test_export_without_data_info(tmp_path):
     with pytest.raises(ValueError, match=r"takes n_params = 1 parameter\(s\), but nothing names "
                                          r"them.*Pass export_surrogate\(\.\.\., "
                                          r"param_names=\[\.\.\.\]\) \(pdesurrogate export "
-                                         r"--param-names \.\.\.\) with 1 name"):
+                                         r"--param-names A,B,\.\.\.\) with 1 name"):
         export_surrogate(m, tmp_path / "bare")
     assert not (tmp_path / "bare").exists()
     s = load(export_surrogate(m, tmp_path / "full", param_names=["nu"], channel_names=["a", "b"],
