@@ -473,6 +473,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
+    if rep.rel_l2_test is not None:  # the input was the training file (the note says so)
+        r = rep.rel_l2_test
+        console().print(f"relative L2 vs truth on the held-out test split alone "
+                        f"({len(rep.test_indices)} trajectories): first step {r[1]:.4g}, "
+                        f"last step {r[-1]:.4g}, mean {r[1:].mean():.4g}")
     if rep.plot:
         console().print(f"plot: {rep.plot}")
     return 0

@@ -360,12 +360,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 d.rmdir()
         raise
     if warning is not None:
-        lines = [note, warning]
-        if rel_test is not None:
-            lines.append(f"relative L2 vs truth on the held-out test split alone "
-                         f"({len(test_idx)} trajectories): first step {rel_test[1]:.4g}, last "
-                         f"step {rel_test[-1]:.4g}, mean {rel_test[1:].mean():.4g}")
-        note = "\n".join(line for line in lines if line)
+        note = "\n".join(line for line in (note, warning) if line)
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
                          rel_l2_test=rel_test, test_indices=test_idx)
