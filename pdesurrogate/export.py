@@ -520,8 +520,10 @@ class Surrogate:
     The grid is not checked against ``config["grid_shape"]`` (the training grid): an FNO
     evaluates on any resolution, as in the FNO paper's zero-shot super-resolution, while
     U-Nets and scOT need grids their down-sampling or patches divide (``pdesurrogate predict``
-    refuses a file on another grid). A PDE-Refiner draws noise from torch's global generator:
-    call ``torch.manual_seed`` first for repeatable predictions.
+    refuses a file on another grid). A PDE-Refiner draws each trajectory's refinement noise
+    from a generator seeded by its own first state and parameters, as ``test`` does
+    (:func:`pdesurrogate.models.refiner.trajectory_generators`): its predictions repeat for
+    any batching and match the test metric, and torch's global generator is left alone.
     """
 
     def __init__(self, model: nn.Module, config: dict):
@@ -661,15 +663,31 @@ class Surrogate:
             name = repr(names[j]) if j < len(names) else str(j)
             raise ValueError(f"params[{name}] is not finite: {p[i, j].item()} for sample {i}; "
                              "the model needs finite parameters")
-        if self._p_mean is not None:
+        return p
+
+    def _norm_params(self, p: torch.Tensor | None) -> torch.Tensor | None:
+        if p is not None and self._p_mean is not None:
             p = (p - self._p_mean) / self._p_std
         return p
+
+    def _noise(self, x: torch.Tensor, p: torch.Tensor | None) -> list | None:
+        """Per-trajectory refinement-noise generators for a PDE-Refiner (physical ``x`` and
+        ``p``, as RefinerModule's evaluation seeds them), None for other models."""
+        if int(getattr(self.model, "n_refine_steps", 0) or 0) == 0:
+            return None
+        from pdesurrogate.models.refiner import EVAL_NOISE_SEED, trajectory_generators
+
+        return trajectory_generators(x, p, EVAL_NOISE_SEED)
 
     def _view(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(-1, *(1,) * self.spatial_dims)
 
-    def _step(self, x: torch.Tensor, p: torch.Tensor | None, lead=None) -> torch.Tensor:
-        out = self.model(x, p) if lead is None else self.model(x, p, lead)
+    def _step(self, x: torch.Tensor, p: torch.Tensor | None, lead=None,
+              noise: list | None = None) -> torch.Tensor:
+        if noise is not None:
+            out = self.model(x, p, generator=noise)
+        else:
+            out = self.model(x, p) if lead is None else self.model(x, p, lead)
         return x + out if self.residual else out
 
     @property
@@ -724,7 +742,8 @@ class Surrogate:
         x, is_np, batched, dev = self._state(u)
         p = self._params(params, x.shape[0])
         lead = self._lead_time(lead_time, x.shape[0])
-        y = self._denorm(self._step(self._norm(x), p, lead))
+        y = self._denorm(self._step(self._norm(x), self._norm_params(p), lead,
+                                    self._noise(x, p)))
         self._forget()
         return self._out(y, is_np, batched, dev)
 
@@ -738,11 +757,13 @@ class Surrogate:
         steps = int(steps)
         x, is_np, batched, dev = self._state(u0, "u0")
         p = self._params(params, x.shape[0])
+        noise = self._noise(x, p)
+        p = self._norm_params(p)
         lead = self._lead_time(lead_time, x.shape[0])
         out = [x]
         z = self._norm(x)
         for _ in range(steps):
-            z = self._step(z, p, lead)
+            z = self._step(z, p, lead, noise)
             out.append(self._denorm(z))
         self._forget()
         return self._out(torch.stack(out, dim=1), is_np, batched, dev)

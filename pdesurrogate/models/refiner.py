@@ -134,6 +134,11 @@ def rollout_samples(step, u0: torch.Tensor, params: torch.Tensor | None, steps: 
     return torch.stack(out)
 
 
+# the seed of the evaluation noise: RefinerModule's validation/test and an exported
+# surrogate's predictions draw each trajectory's noise from trajectory_generators(.., this)
+EVAL_NOISE_SEED = 0
+
+
 def trajectory_generators(u0: torch.Tensor, params: torch.Tensor | None,
                           seed: int = 0) -> list[torch.Generator]:
     """One noise generator per trajectory, on ``u0``'s device, seeded from ``seed`` and the

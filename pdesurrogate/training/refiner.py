@@ -37,14 +37,12 @@ import torch
 from torch import nn
 
 from pdesurrogate.models import PDERefiner
-from pdesurrogate.models.refiner import rollout_samples, trajectory_generators
+from pdesurrogate.models.refiner import EVAL_NOISE_SEED, rollout_samples, trajectory_generators
 
 from .losses import relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 
 CORRELATION_THRESHOLD = 0.8
-# the seed of the validation/test refinement noise (module docstring)
-EVAL_NOISE_SEED = 0
 
 
 def pearson_correlation(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
