@@ -356,24 +356,41 @@ def launch(parser, cfg, argv: list[str]) -> int:
     return 0
 
 
+# What a process that runs pdesurrogate does before it imports pdesurrogate.cli. Started in a
+# clone's root, the entry that `python -c` puts first ('', the current folder) would make it
+# import the clone's pdesurrogate/, not the package the interpreter has installed (the one its
+# parent runs). So that entry goes, pdesurrogate is imported, and then the folder that holds it
+# and the current folder are appended to sys.path (the last so that a module of the user's there,
+# a solver named by class_path, still imports). Changed in sys.path itself, not undone after the
+# import: spawn/forkserver children (DataLoader workers, ddp_spawn) start from the parent's
+# sys.path and so import the same package; appending its folder matters for an editable
+# install, whose finder Python asks only after every sys.path entry, the current folder included.
+# Appended, not inserted: a site-packages folder ahead of the standard library would shadow it.
+# The slurm/*.sbatch scripts run the same text (tests/slurm/test_sbatch_python.py checks it),
+# so it is one line, with no single quote in it.
+PATH_FIX = ('import os, sys; c = os.getcwd(); p = sys.path; '
+            'p[:1] = [q for q in p[:1] if q not in ("", c)]; import pdesurrogate as m; '
+            'r = os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))); '
+            'p += [q for q in dict.fromkeys((r, c)) if q not in p]; ')
+RUN_CLI = "from pdesurrogate.cli import main; sys.exit(main())"
+BOOTSTRAP = PATH_FIX + RUN_CLI
+
+
 def rank_command(args: list[str]) -> list[str]:
     """The command line that runs ``pdesurrogate ARGS`` in a rank with the pdesurrogate package
-    this process runs (the same files, not merely the same name).
+    this process runs (the same files, not merely the same name), it and its children.
 
-    Not ``python -m pdesurrogate.cli``: ``-m`` puts the current folder first on ``sys.path``,
-    and started from a clone of the repository (or an unpacked sdist) that folder's
-    ``pdesurrogate/`` would shadow the installed package. It lacks ``solvers/``, ``datasets/``
-    and ``streaming/``, which the install maps in, so every rank would die on an import error.
-    The rank puts the folder that holds this process's ``pdesurrogate`` first only while it
-    imports the package (kept first, a site-packages folder would shadow the standard library
-    for the rest of the run), then goes on with the current folder first, as before: a module of
-    the user's named by ``class_path`` (a solver, a model) still imports from there."""
+    Not ``python -m pdesurrogate.cli``: ``-m`` puts the current folder first on ``sys.path``, so
+    started from a clone of the repository (or an unpacked sdist) the ranks would run that
+    folder's ``pdesurrogate/``, not the installed package this process runs. The rank runs
+    :data:`BOOTSTRAP`, which moves the current folder to the end of ``sys.path`` for good.
+    Only when this process runs the current folder's pdesurrogate itself (started there with
+    ``python -m``) the ranks keep the current folder first, and so run it too."""
     import pdesurrogate
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pdesurrogate.__file__)))
-    code = (f"import sys; sys.path.insert(0, {root!r}); import pdesurrogate; "
-            f"sys.path.remove({root!r}); from pdesurrogate.cli import main; sys.exit(main())")
-    return [sys.executable, "-c", code, *args]
+    root = os.path.dirname(os.path.dirname(os.path.realpath(pdesurrogate.__file__)))
+    here = root == os.path.realpath(os.getcwd())
+    return [sys.executable, "-c", ("import sys; " + RUN_CLI) if here else BOOTSTRAP, *args]
 
 
 def _where_to_resume(out: Path) -> str:

@@ -110,7 +110,7 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
 
 
 # what a clone of the repository (or an unpacked sdist) has in its root: a pdesurrogate/ folder
-# that is not the installed package (it lacks the subpackages the install maps in)
+# that is not the package the command runs
 DECOY = 'raise ImportError("imported the pdesurrogate/ folder of the current directory")\n'
 
 MY_SOLVER = """
@@ -162,7 +162,8 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
     assert sur.rollout(u0, torch.full((2, 1), 0.5), steps=3).shape == (2, 4, 1, 32)
 
 
-def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path):
+def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path,
+                                                                         monkeypatch):
     """The command each rank runs imports the pdesurrogate this process runs (not a
     pdesurrogate/ folder in the current directory), and a module of the user's in the current
     directory, named by class_path, still imports (as under ``python -m``)."""
@@ -171,12 +172,75 @@ def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_pat
 
     cwd = clone_root(tmp_path)
     (cwd / "my_solver.py").write_text(MY_SOLVER)
+    monkeypatch.chdir(cwd)  # the launcher's folder, which the ranks run in
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(rank_command(["generate", "--solver.help", "my_solver.MyAdvection"]),
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"pdesurrogate from {pdesurrogate.__file__}\n" in proc.stdout, proc.stdout
     assert "A solver of the user's own" in proc.stdout and "--solver.n_points" in proc.stdout
+
+
+# a module of the user's: where its spawn child (a DataLoader worker under forkserver, a
+# ddp_spawn process) gets pdesurrogate and this module from
+SPAWN_CHECK = """
+import multiprocessing
+
+
+def where():
+    import pdesurrogate
+    return pdesurrogate.__file__
+
+
+def run():
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print("child:", pool.apply(where))
+"""
+
+
+def rank_code(tail: str) -> list[str]:
+    """rank_command's command with ``tail`` run in place of pdesurrogate's CLI."""
+    from pdesurrogate.online import rank_command
+
+    exe, flag, code = rank_command([])
+    head, sep, _ = code.rpartition("from pdesurrogate.cli import main")
+    assert flag == "-c" and sep, code
+    return [exe, flag, head + tail]
+
+
+def test_rank_command_spawn_children_import_the_same_package(tmp_path, monkeypatch):
+    """A rank's spawn/forkserver children start from the rank's sys.path, not from its
+    command line: they too must import this process's pdesurrogate, not the current
+    directory's pdesurrogate/ folder, and the user's module there."""
+    import pdesurrogate
+
+    cwd = clone_root(tmp_path)
+    (cwd / "spawn_check.py").write_text(SPAWN_CHECK)
+    monkeypatch.chdir(cwd)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(rank_code("import spawn_check; spawn_check.run()"), cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == f"child: {pdesurrogate.__file__}\n", proc.stdout + proc.stderr
+
+
+def test_rank_command_from_the_checkout_this_process_runs_keeps_running_it(tmp_path,
+                                                                            monkeypatch):
+    """Started in the root of the checkout whose pdesurrogate it runs (``python -m`` there),
+    the launcher's ranks run that checkout too, even when another pdesurrogate comes first
+    on the import path once the current folder is set aside."""
+    import pdesurrogate
+
+    root = Path(pdesurrogate.__file__).resolve().parents[1]
+    other = tmp_path / "site"
+    (other / "pdesurrogate").mkdir(parents=True)
+    (other / "pdesurrogate" / "__init__.py").write_text(DECOY)
+    monkeypatch.chdir(root)
+    proc = subprocess.run(rank_code("import pdesurrogate; print(pdesurrogate.__file__)"),
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(other)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == f"{pdesurrogate.__file__}\n", proc.stdout
 
 
 def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):

@@ -1,8 +1,9 @@
 """How the sbatch scripts start pdesurrogate, without Slurm: each defines ``PDS``, the command
 that runs the pdesurrogate installed for ``$PY``. Submitted from a clone (the usual case), the
-submit directory holds a ``pdesurrogate/`` folder that is not the installed package (it lacks
-the subpackages the install maps in); ``"$PY" -m pdesurrogate.cli`` imported that folder.
-A module of the user's in the submit directory, named by ``class_path``, must still import."""
+submit directory holds a ``pdesurrogate/`` folder that is not the installed package;
+``"$PY" -m pdesurrogate.cli`` imported that folder. A module of the user's in the submit
+directory, named by ``class_path``, must still import. The scripts run the text of
+``pdesurrogate.online.BOOTSTRAP``, whose spawned children tests/test_online.py checks."""
 
 import os
 import re
@@ -30,11 +31,13 @@ class MyAdvection(Advection1D):
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_scripts_run_the_installed_package_from_a_clone(script, tmp_path):
     import pdesurrogate
+    from pdesurrogate.online import BOOTSTRAP
 
     code = "\n".join(ln for ln in script.read_text().splitlines()
                      if not ln.lstrip().startswith("#"))
     assert "-m pdesurrogate" not in code
     (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
+    assert pds == f"PDS=(\"$PY\" -c '{BOOTSTRAP}')", "not the text of online.BOOTSTRAP"
     # the submit directory: a clone's root with its pdesurrogate/ folder, and a user's module
     (tmp_path / "pdesurrogate").mkdir()
     (tmp_path / "pdesurrogate" / "__init__.py").write_text(
