@@ -38,19 +38,11 @@ class ShippedConfig:
 
 
 def configs_root() -> Traversable:
-    """The folder holding ``data/``, ``fit/``, ``online/``: the installed package data, or in
-    a source checkout (an editable install, which cannot map a namespace package inside a
-    regular one) the ``configs/`` folder beside the ``pdesurrogate/`` package."""
-    try:
-        return importlib.resources.files(PACKAGE)
-    except ModuleNotFoundError:
-        import pdesurrogate
-
-        checkout = Path(pdesurrogate.__file__).resolve().parent.parent / "configs"
-        if checkout.is_dir():
-            return checkout
-        raise FileNotFoundError(f"no shipped configs: {PACKAGE} is not installed and there is "
-                                f"no checkout folder {str(checkout)!r}") from None
+    """The folder holding ``data/``, ``fit/``, ``online/``: the installed package data, or in a
+    source checkout the ``configs/`` folder beside the ``pdesurrogate/`` package (which an
+    editable install's finder maps to ``pdesurrogate.configs``, and ``pdesurrogate``'s
+    ``__path__`` does without any install)."""
+    return importlib.resources.files(PACKAGE)
 
 
 def description(text: str) -> str:

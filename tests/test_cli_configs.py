@@ -3,6 +3,8 @@
 ``--config configs/...`` that does not exist says where they are."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,12 +41,43 @@ def test_listing_names_each_config_with_the_start_of_its_comment(capsys):
     assert "pdesurrogate configs --copy ." in out
 
 
+# the PDE a fit/online config trains on, by a word of its name
+PDES = {"burgers": "Burgers", "ks": "Kuramoto-Sivashinsky", "ns": "Navier-Stokes",
+        "allen": "AllenCahn", "poisson": "Poisson", "sine": "SineGordon"}
+
+
+def test_descriptions_tell_the_configs_apart_and_name_what_they_train_on():
+    """The listing is how a user picks a config: no two may read the same (two sizes of one
+    model did), and a fit or online one names its PDE (not only "Online training")."""
+    configs = shipped_configs()
+    described = {c.key: c.description.rstrip(".") for c in configs}
+    assert len(set(described.values())) == len(configs), described
+    for cfg in configs:
+        assert len(described[cfg.key].split()) >= 3, (cfg.key, described[cfg.key])
+        if cfg.kind != "data":
+            (pde,) = [PDES[w] for w in cfg.name.split("_") if w in PDES]
+            assert pde in described[cfg.key], (cfg.key, described[cfg.key])
+
+
 def test_description_is_the_first_sentence_of_the_opening_comment():
     assert description("# One thing. Data: elsewhere\n# Run: this\nkey: 1\n") == "One thing."
     # a sentence that runs on to the next line is cut before its last colon
     assert description("# Model on PDE: details that go\n# on and on.\nkey: 1\n") == "Model on PDE"
     assert description("# Whole line, ends here.\n# More.\n") == "Whole line, ends here."
     assert description("key: 1\n# late comment\n") == ""
+
+
+def test_a_checkout_without_any_install_ships_its_configs(tmp_path):
+    """No editable install, no wheel: the checkout on the import path (``-S`` keeps
+    site-packages and its editable finder out) gives its configs/ folder as
+    pdesurrogate.configs."""
+    code = ("from pdesurrogate.shipped_configs import shipped_configs\n"
+            "for c in shipped_configs(): print(c.key, c.file)")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"{p.parent.name}/{p.stem} {p}" for p in REPO_CONFIGS]
 
 
 def test_path_prints_the_installed_file(capsys):
