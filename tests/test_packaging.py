@@ -7,6 +7,7 @@ what distributions build and test from: the tests (conftest.py and every subfold
 examples, slurm, scripts, benchmarks, Makefile, LICENSE.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -96,3 +97,40 @@ def test_sdist_holds_the_tests_configs_and_the_rest_of_the_repository(built):
     wanted = {f for f in files if f.split("/")[0] in SDIST_EXTRAS}
     assert len(wanted) > 100 and wanted <= names, sorted(wanted - names)
     assert not any("__pycache__" in n for n in names)
+
+
+# run against the installed wheel: `pdesurrogate configs`, its --path and its --copy
+INSTALLED_CONFIGS = """
+import sys
+import pdesurrogate
+from pdesurrogate.cli import main
+print(pdesurrogate.__file__)
+for argv in (["configs"], ["configs", "--path", "fit/fno_burgers"],
+             ["configs", "--copy", sys.argv[1]]):
+    assert main(argv) == 0, argv
+"""
+
+
+def test_installed_wheel_lists_finds_and_copies_its_configs(built, tmp_path):
+    """The configs as a pip user has them: package data of the namespace package
+    pdesurrogate.configs inside the installed wheel, with no checkout anywhere near."""
+    _, wheel, _ = built
+    site, copy = tmp_path / "site", tmp_path / "copy"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--no-compile", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", INSTALLED_CONFIGS, str(copy)], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(site)}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(site / "pdesurrogate" / "__init__.py"), lines[0]
+    repo = sorted((ROOT / "configs").glob("*/*.yaml"))
+    listed = {ln.split(" ")[0] for ln in lines}
+    assert {f"{p.parent.name}/{p.stem}" for p in repo} <= listed, proc.stdout
+    fno = site / "pdesurrogate" / "configs" / "fit" / "fno_burgers.yaml"
+    assert str(fno) in lines and fno.read_bytes() == (
+        ROOT / "configs" / "fit" / "fno_burgers.yaml").read_bytes(), proc.stdout
+    copied = sorted(p for p in (copy / "configs").rglob("*") if p.is_file())
+    assert copied == [copy / "configs" / p.parent.name / p.name for p in repo]
+    assert all(c.read_bytes() == p.read_bytes() for c, p in zip(copied, repo, strict=True))
