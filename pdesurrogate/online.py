@@ -1008,7 +1008,9 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
                        for s in range(val_u.shape[1])]).numpy()
     times = np.arange(val_u.shape[1]) * cfg.dt
     paths.append(rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err,
-                                out / "rollout.png", title="online surrogate, validation"))
+                                out / "rollout.png",
+                                title=f"online surrogate, validation (error: mean of the first "
+                                      f"{n} of {val_u.shape[0]} trajectories)"))
     return paths
 
 
