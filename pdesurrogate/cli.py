@@ -106,7 +106,7 @@ def _solver_option_value(value: str) -> str:
     same as a YAML mapping (``{class_path: burgers1d, init_args: {...}}``)."""
     import yaml
 
-    from pdesurrogate.online import solver_class_path
+    from pdesurrogate.solvers import solver_class_path
 
     if not value.lstrip().startswith("{"):
         return solver_class_path(value)
@@ -124,11 +124,11 @@ def _solver_names_to_class_paths(argv: Sequence[str], configs: bool = True) -> l
     """``argv`` with a solver's registry name (``burgers1d``) given to ``--solver`` (alone or
     as a mapping's ``class_path``), ``--solver.class_path`` or ``--solver.help``, or
     (``configs``) as ``solver`` / ``solver.class_path`` in a ``--config`` file, replaced by its
-    class path (:func:`pdesurrogate.online.solver_class_path`). A config that needs it is
+    class path (:func:`pdesurrogate.solvers.solver_class_path`). A config that needs it is
     passed on as YAML text."""
     import yaml
 
-    from pdesurrogate.online import solver_class_path
+    from pdesurrogate.solvers import solver_class_path
 
     out = list(argv)
     for i, arg in enumerate(out):

@@ -78,23 +78,6 @@ class UsageError(ValueError):
 PARSER_MODE = "pdesurrogate-online-yaml"
 
 
-def solver_class_path(value: Any) -> Any:
-    """``value`` (a ``solver`` as a config or ``--solver`` gives it: a name, a class path or
-    ``{class_path, init_args}``) with a solver's registry name (``burgers1d``) replaced by the
-    class path of its class (``pdesurrogate.solvers.burgers.Burgers1D``), which jsonargparse
-    resolves; anything else is returned as given. The one translation of registry names for
-    both commands that take a solver (``generate`` and ``online``)."""
-    from pdesurrogate.solvers import SOLVERS
-
-    def path(name: Any) -> Any:
-        cls = SOLVERS.get(name) if isinstance(name, str) else None
-        return name if cls is None else f"{cls.__module__}.{cls.__qualname__}"
-
-    if isinstance(value, dict) and "class_path" in value:
-        return {**value, "class_path": path(value["class_path"])}
-    return path(value)
-
-
 def _load_yaml(text: str) -> Any:
     """jsonargparse's YAML loader, and a config's solver may be a registry name, as on the
     command line (`--solver burgers1d`). Done here, where the file is read, so that the
@@ -103,6 +86,8 @@ def _load_yaml(text: str) -> Any:
 
     value = get_loader("yaml")(text)
     if isinstance(value, dict) and "solver" in value:
+        from pdesurrogate.solvers import solver_class_path
+
         value = {**value, "solver": solver_class_path(value["solver"])}
     return value
 

@@ -35,7 +35,23 @@ def make_solver(name: str, **kwargs) -> Solver:
     return cls(**kwargs)
 
 
+def solver_class_path(value):
+    """``value`` (a ``solver`` as a config or ``--solver`` gives it: a name, a class path or
+    ``{class_path, init_args}``) with a registry name (``burgers1d``) replaced by its class's
+    import path (``pdesurrogate.solvers.burgers.Burgers1D``), which jsonargparse resolves;
+    anything else is returned as given. The one translation of registry names for the
+    commands that take a solver (``generate`` and ``online``)."""
+
+    def path(name):
+        cls = SOLVERS.get(name) if isinstance(name, str) else None
+        return name if cls is None else f"{cls.__module__}.{cls.__qualname__}"
+
+    if isinstance(value, dict) and "class_path" in value:
+        return {**value, "class_path": path(value["class_path"])}
+    return path(value)
+
+
 __all__ = [
-    "SOLVERS", "make_solver", "Solver", "SolverDivergedError",
+    "SOLVERS", "make_solver", "solver_class_path", "Solver", "SolverDivergedError",
     "Advection1D", "Burgers1D", "KS1D", "NavierStokes2D", "Heat2D", "Darcy2D",
 ]
