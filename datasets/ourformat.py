@@ -3,7 +3,7 @@
 Schema (``T`` saved times, ``C`` channels, spatial axes in the state's order, e.g. ``(y, x)``)::
 
     dimensions: sample = N, time = T, channel = C, [z,] [y,] x
-    u(sample, time, channel, [z,] [y,] x)   float32, chunked by sample
+    u(sample, time, channel, [z,] [y,] x)   float32, chunked by a few frames (below)
     time(time)                               float64, attrs units, long_name (axis "T" only
                                              with CF time units "<unit> since <date>")
     x(x), y(y), ...                          float64, attr units (coordinate variables)
@@ -15,9 +15,16 @@ Schema (``T`` saved times, ``C`` channels, spatial axes in the state's order, e.
     global attrs: pde, solver_settings (JSON), seed, pdesurrogate_version,
                   pdesurrogate_format, Conventions = "CF-1.8", title, history, + extra attrs
 
-Chunks are ``(1, T, C, *grid)``: one trajectory, read at random by h5py. When a trajectory is
-larger than :data:`MAX_CHUNK_BYTES` the time axis is split so a chunk stays small (HDF5 reads
-whole chunks, and a random ``(sample, time)`` frame should not cost a whole trajectory).
+Chunks hold a few frames, not a trajectory: ``u`` is chunked ``(1, Tc, C, *grid)``
+(:func:`chunk_shape`), with ``Tc`` the number of frames that fills about
+:data:`TARGET_CHUNK_BYTES` (at least 1, at most ``T``). HDF5 reads whole chunks, and training
+reads a pair or a short window of frames of a random trajectory: with whole-trajectory chunks
+each such item read the whole trajectory, ``T / 2`` times the bytes it used, once the file no
+longer fits in the page cache. A frame larger than :data:`MAX_CHUNK_BYTES` (e.g. 1024x1024 with
+two channels) is one chunk per block of its first grid axis (then the next, if one slab is still
+too large), so no chunk exceeds that size; HDF5's own limit is 4 GiB. Files written with other
+chunks (older files had one trajectory per chunk) read the same: the reader does not depend on
+the chunk shape.
 
 :class:`DatasetWriter` streams batches into ``<path>.tmp-<pid>`` in the same folder and renames
 it to ``path`` only when every sample was written and the writer closed without an exception; on
@@ -47,6 +54,9 @@ import numpy as np
 
 FORMAT_VERSION = 1
 PARAM_KIND = "parameter"
+# a chunk of about this size costs one read no longer than a seek on disks and SSDs alike,
+# and keeps HDF5's chunk index small (a few chunks per trajectory)
+TARGET_CHUNK_BYTES = 128 * 2**10
 MAX_CHUNK_BYTES = 4 * 2**20
 RESERVED_NAMES = ("u", "time", "channel", "sample", "sim_id", "seed", "x", "y", "z")
 
@@ -70,10 +80,24 @@ def default_grid_names(ndim: int) -> tuple[str, ...]:
 
 def chunk_shape(n_times: int, n_channels: int, shape: Sequence[int], itemsize: int = 4
                 ) -> tuple[int, ...]:
-    """``(1, Tc, C, *shape)`` with ``Tc = T`` unless that exceeds :data:`MAX_CHUNK_BYTES`."""
+    """The chunk of ``u`` ``(N, T, C, *shape)``: ``(1, Tc, C, *block)``.
+
+    ``Tc = clamp(TARGET_CHUNK_BYTES // frame, 1, T)`` frames, ``frame = C * prod(shape) *
+    itemsize`` bytes. ``block`` is ``shape`` unless one frame exceeds :data:`MAX_CHUNK_BYTES`;
+    then the first grid axis is cut into blocks that keep the chunk within it (and, when a
+    single slab of that axis is still larger, the next axis as well).
+    """
     frame = n_channels * math.prod(shape) * itemsize
-    tc = max(1, min(n_times, MAX_CHUNK_BYTES // max(frame, 1)))
-    return (1, tc, n_channels, *shape)
+    tc = max(1, min(n_times, TARGET_CHUNK_BYTES // max(frame, 1)))
+    block = [int(n) for n in shape]
+    size = frame
+    for axis in range(len(block)):
+        if size <= MAX_CHUNK_BYTES:
+            break
+        slab = size // block[axis]  # bytes of one index along this axis
+        block[axis] = max(1, min(block[axis], MAX_CHUNK_BYTES // slab))
+        size = slab * block[axis]
+    return (1, tc, n_channels, *block)
 
 
 def _as_1d(name: str, values, dtype=np.float64) -> np.ndarray:

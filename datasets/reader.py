@@ -24,9 +24,13 @@ import numpy as np
 from .lazy import ArraySource, LazyArray, decode, decode_attrs
 from .ourformat import PARAM_KIND
 
-# HDF5 chunk cache per open file: a chunk holds a whole trajectory (up to a few MiB), so
-# consecutive reads within a trajectory should hit the cache
+# HDF5 chunk cache per open file: our chunks hold a few frames (about 128 KiB, see
+# ourformat.chunk_shape), older files' and other formats' chunks up to a whole trajectory of a
+# few MiB; consecutive reads within a trajectory should hit the cache either way
 CHUNK_CACHE_BYTES = 64 * 2**20
+# hash slots of that cache: HDF5 asks for a prime well above the number of chunks it holds
+# (512 of 128 KiB here); its default of 521 would evict chunks on hash collisions
+CHUNK_CACHE_SLOTS = 10007
 
 
 @dataclass
@@ -134,7 +138,8 @@ class FieldData:
 
 def _open_h5(path: Path) -> h5py.File:
     try:
-        return h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+        return h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES,
+                         rdcc_nslots=CHUNK_CACHE_SLOTS)
     except OSError as e:
         # h5py's message names neither the file nor what to do about it
         raise type(e)(_unreadable(path, e)) from None

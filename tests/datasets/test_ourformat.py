@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pdesurrogate.datasets import DatasetWriter, open_dataset
+from pdesurrogate.datasets import DatasetWriter, compute_stats, open_dataset, ourformat
 from pdesurrogate.datasets.ourformat import MAX_CHUNK_BYTES, chunk_shape
 
 
@@ -113,11 +113,75 @@ def test_bad_inputs_name_the_problem(tmp_path):
     assert path.exists()
 
 
-def test_chunks_split_time_only_for_large_trajectories():
-    """A trajectory chunk is (1, T, C, *grid) unless it exceeds MAX_CHUNK_BYTES; then the
-    time axis is split so one chunk fits (and never below one frame)."""
-    assert chunk_shape(10, 2, (16,)) == (1, 10, 2, 16)
-    frame = 4 * 256 * 256
-    big = chunk_shape(100, 1, (256, 256))
-    assert big == (1, MAX_CHUNK_BYTES // frame, 1, 256, 256) and big[1] < 100
-    assert chunk_shape(5, 3, (2048, 2048))[1] == 1
+def _chunk_bytes(chunks, itemsize=4):
+    return int(np.prod(chunks)) * itemsize
+
+
+@pytest.mark.parametrize("grid_shape, n_times", [((1024,), 201), ((128, 128), 21)],
+                         ids=["1d", "2d"])
+def test_chunks_hold_a_few_frames(tmp_path, grid_shape, n_times):
+    """A chunk of u holds about 128 KiB of whole frames, not a whole trajectory: a training
+    pair of a random trajectory then reads one or two small chunks (a trajectory chunk made it
+    read all T frames)."""
+    grid = [np.arange(float(n)) for n in grid_shape]
+    names = ("y", "x")[2 - len(grid):]
+    u = np.random.default_rng(0).standard_normal((2, n_times, 1, *grid_shape)).astype(np.float32)
+    path = tmp_path / "c.nc"
+    _write(path, u, {"nu": np.ones(2)}, grid, names, np.arange(float(n_times)))
+    with h5py.File(path) as f:
+        chunks = f["u"].chunks
+    frame = _chunk_bytes(grid_shape)
+    tc = chunks[1]
+    assert chunks == (1, tc, 1, *grid_shape)  # whole frames, one trajectory, all channels
+    assert 1 <= tc < n_times
+    assert 64 * 2**10 <= _chunk_bytes(chunks) <= 128 * 2**10 < (tc + 1) * frame
+    with open_dataset(path) as d:
+        np.testing.assert_array_equal(d.u[1, tc - 1: tc + 1], u[1, tc - 1: tc + 1])
+
+
+def test_large_frames_are_split_along_the_first_grid_axis():
+    """A frame above MAX_CHUNK_BYTES is cut along its first grid axis (then the next) into
+    chunks of at most MAX_CHUNK_BYTES, and not much smaller; channels and later axes stay
+    whole while that is enough."""
+    for t, c, shape in ((5, 3, (2048, 2048)), (11, 1, (512, 512, 512)), (3, 2, (2**22,))):
+        chunks = chunk_shape(t, c, shape)
+        assert chunks[:3] == (1, 1, c) and chunks[4:] == shape[1:], chunks
+        assert chunks[3] < shape[0]
+        assert MAX_CHUNK_BYTES // 2 < _chunk_bytes(chunks) <= MAX_CHUNK_BYTES
+    # one slab of the first axis is itself too large: the second axis is cut as well
+    chunks = chunk_shape(2, 1, (4, 2**21))
+    assert chunks[:4] == (1, 1, 1, 1) and _chunk_bytes(chunks) <= MAX_CHUNK_BYTES
+
+
+def test_split_frames_written_and_read_back(tmp_path, monkeypatch):
+    """The writer uses the split chunks for frames above the limit (lowered here to keep the
+    file tiny), and the values read back exactly."""
+    # 4 rows of 2 channels x 6 float32, target below the frame as with the real sizes
+    monkeypatch.setattr(ourformat, "MAX_CHUNK_BYTES", 4 * 2 * 6 * 4)
+    monkeypatch.setattr(ourformat, "TARGET_CHUNK_BYTES", 6 * 4)
+    u = np.random.default_rng(3).standard_normal((3, 4, 2, 10, 6)).astype(np.float32)
+    path = tmp_path / "s.nc"
+    _write(path, u, {"nu": np.ones(3)}, (np.arange(10.0), np.arange(6.0)), ("y", "x"),
+           np.arange(4.0))
+    with h5py.File(path) as f:
+        assert f["u"].chunks == (1, 1, 2, 4, 6)
+    with open_dataset(path) as d:
+        np.testing.assert_array_equal(d.u[:], u)
+        np.testing.assert_array_equal(d.u[2, 1:3], u[2, 1:3])
+
+
+def test_files_with_whole_trajectory_chunks_still_read(tmp_path, monkeypatch):
+    """Files written before chunks held a few frames (one trajectory per chunk) read the same:
+    the reader and the statistics do not depend on the chunk shape."""
+    monkeypatch.setattr(ourformat, "chunk_shape", lambda t, c, shape: (1, t, c, *shape))
+    u = np.random.default_rng(4).standard_normal((4, 21, 1, 128, 128)).astype(np.float32)
+    path = tmp_path / "old.nc"
+    _write(path, u, {"nu": np.arange(4.0)}, (np.arange(128.0), np.arange(128.0)), ("y", "x"),
+           np.arange(21.0))
+    with h5py.File(path) as f:
+        assert f["u"].chunks == (1, 21, 1, 128, 128)
+    with open_dataset(path) as d:
+        np.testing.assert_array_equal(d.u[2, 5:7], u[2, 5:7])
+        np.testing.assert_array_equal(d.u[[3, 0], 20], u[[3, 0], 20])
+        stats = compute_stats(d, [0, 1, 2])
+    np.testing.assert_allclose(stats.mean, [u[:3].astype(np.float64).mean()], rtol=1e-6)
