@@ -2,7 +2,10 @@
 
 The split is by trajectory (:func:`split_indices`), normalisation statistics come from the
 training trajectories only, and both the statistics (``stats``) and a description of the data
-(``data_info``) are handed to the LightningModule in its ``setup``.
+(``data_info``) are handed to the LightningModule: ``data_info`` in its ``setup``, ``stats`` at
+the start of a fit, validation or test that restored none from a checkpoint. The statistics
+are computed on first access, a full pass over the training split: ``test`` or ``validate``
+of a checkpoint, and a resumed ``fit``, never read the training split for them.
 """
 
 from __future__ import annotations
@@ -118,7 +121,8 @@ class FieldDataModule(LightningDataModule):
     parameters and the model takes none (``n_params=0``, a parameter-blind baseline): they are
     ignored.
 
-    After ``setup``: ``stats`` (:class:`ChannelStats` of the training split), ``data_info``
+    After ``setup``: ``stats`` (:class:`ChannelStats` of the training split, computed on first
+    access; it refuses non-finite training data), ``data_info``
     (``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``, ``source``;
     ``dt`` is None if the saved times are not evenly spaced, else the shortest decimal within
     the rounding error of the saved times: 0.05, not 0.049999999999999996, for times
@@ -157,11 +161,20 @@ class FieldDataModule(LightningDataModule):
         self.max_train_trajectories, self.rollout_steps = max_train_trajectories, rollout_steps
         self.save_hyperparameters()
         self.data: FieldData | None = None
-        self.stats: ChannelStats | None = None
+        self._stats: ChannelStats | None = None
         self.data_info: dict | None = None
 
+    @property
+    def stats(self) -> ChannelStats | None:
+        """Normalisation statistics of the training split; None before ``setup``. Computed on
+        first access (one pass over the training trajectories, which refuses NaN or Inf in
+        them) and kept: a module restored from a checkpoint has its own and never asks."""
+        if self._stats is None and self.data is not None:
+            self._stats = compute_stats(self.data, self.train_indices)
+        return self._stats
+
     def setup(self, stage: str | None = None) -> None:
-        if self.data is None:  # once: the split and the statistics do not change
+        if self.data is None:  # once: the split does not change
             self._setup_once()
         self._check_splits(stage)
 
@@ -186,7 +199,6 @@ class FieldDataModule(LightningDataModule):
                              f"trajectories, fractions {list(self.fractions)}, train/val/test "
                              f"= {len(train)}/{len(val)}/{len(test)})")
         self.train_indices, self.val_indices, self.test_indices = train, val, test
-        self.stats = compute_stats(data, train)  # also refuses non-finite training data
         times = np.asarray(data.times[:: self.k], dtype=np.float64)
         steps = np.diff(times)
         dt = float(times[-1] - times[0]) / steps.size if steps.size else 0.0

@@ -2,7 +2,10 @@
 
 Everything happens in normalised space: states ``(u - mean_c) / std_c`` per channel and
 parameters ``(p - mean_p) / std_p``, with the statistics of the training split held as buffers
-(given by the datamodule's ``stats`` in ``setup``, saved in checkpoints, exported).
+(saved in checkpoints, exported). A fit, validation or test takes the datamodule's ``stats`` at
+its start (``on_fit_start``, ``on_validation_start``, ``on_test_start``) unless it restored
+statistics from a checkpoint: ``test --ckpt_path`` and a resumed fit keep the checkpoint's and
+never make the datamodule compute its own.
 
 Training loss, for a window ``u_0, ..., u_R`` (``R = rollout_steps``) of one trajectory::
 
@@ -150,6 +153,9 @@ class NextStepModule(LightningModule):
         self.register_buffer("p_mean", torch.zeros(0), persistent=False)
         self.register_buffer("p_std", torch.ones(0), persistent=False)
         self.stats: ChannelStats | None = None
+        # this trainer run already has its statistics (from the checkpoint it restored, or
+        # taken from the datamodule); reset in setup, which starts every run
+        self._stats_settled = False
         self.data_info: dict | None = None
         # the fit's seed_everything (Lightning's PL_GLOBAL_SEED), saved with checkpoints and
         # exported, so a published number can be traced to its run
@@ -161,17 +167,18 @@ class NextStepModule(LightningModule):
         if isinstance(stats, dict):
             stats = ChannelStats.from_dict(stats)
         self.stats = stats
-        dev = self.u_mean.device
         if stats is None:
-            self.u_mean, self.u_std = torch.zeros(0, device=dev), torch.ones(0, device=dev)
-            self.p_mean, self.p_std = torch.zeros(0, device=dev), torch.ones(0, device=dev)
-            return
-        safe = [s if s > 0 else 1.0 for s in stats.std]
-        psafe = [s if s > 0 else 1.0 for s in stats.param_std]
-        self.u_mean = torch.tensor(stats.mean, dtype=torch.float32, device=dev)
-        self.u_std = torch.tensor(safe, dtype=torch.float32, device=dev)
-        self.p_mean = torch.tensor(stats.param_mean, dtype=torch.float32, device=dev)
-        self.p_std = torch.tensor(psafe, dtype=torch.float32, device=dev)
+            values = {"u_mean": [], "u_std": [], "p_mean": [], "p_std": []}
+        else:
+            values = {"u_mean": stats.mean, "u_std": [s if s > 0 else 1.0 for s in stats.std],
+                      "p_mean": stats.param_mean,
+                      "p_std": [s if s > 0 else 1.0 for s in stats.param_std]}
+        for name, v in values.items():
+            # in place: the statistics can arrive in on_fit_start, after DDP kept references to
+            # the buffers it broadcasts, or in on_test_start, where a new tensor would be an
+            # inference-mode tensor that a later fit cannot backpropagate through
+            buf = getattr(self, name)
+            buf.resize_(len(v)).copy_(torch.tensor(v, dtype=torch.float32))
 
     def _channel_view(self, v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         # u is (..., C, *grid) with the model's spatial dims
@@ -196,15 +203,37 @@ class NextStepModule(LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        stats = getattr(dm, "stats", None)
-        if stats is not None:
-            self.set_normalization(stats)
+        # the statistics wait for the checkpoint, which Lightning restores after setup:
+        # computing the datamodule's here cost a pass over the training split that a test or
+        # a resumed fit then threw away
+        self._stats_settled = False
         info = getattr(dm, "data_info", None)
         if info is not None:
             self.data_info = dict(info)
         if stage == "fit" and self.seed_everything is None:
             seed = os.environ.get("PL_GLOBAL_SEED")  # set by Lightning's seed_everything
             self.seed_everything = int(seed) if seed and seed.lstrip("-").isdigit() else None
+
+    def _take_datamodule_stats(self) -> None:
+        """Use the datamodule's ``stats`` unless this run restored statistics already (its
+        first access computes them: :attr:`FieldDataModule.stats`)."""
+        if self._stats_settled:
+            return
+        self._stats_settled = True
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        stats = getattr(dm, "stats", None)
+        if stats is not None:
+            self.set_normalization(stats)
+
+    # after the checkpoint is restored, before the sanity check and the first batch
+    def on_fit_start(self) -> None:
+        self._take_datamodule_stats()
+
+    def on_validation_start(self) -> None:
+        self._take_datamodule_stats()
+
+    def on_test_start(self) -> None:
+        self._take_datamodule_stats()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only, so torch.load(weights_only=True) reads the checkpoint
@@ -230,6 +259,7 @@ class NextStepModule(LightningModule):
             check_source(saved, current, trainer.ckpt_path, stage)
         if extra.get("normalization") is not None:
             self.set_normalization(extra["normalization"])
+            self._stats_settled = True
         if saved is not None:
             self.data_info = dict(saved)
             if saved.get("source") and current and current.get("source"):

@@ -75,11 +75,15 @@ def test_truncated_file_named(advection_file, tmp_path):
 
 
 def test_non_finite_data_named(advection_file):
+    """NaN in the training split is refused, naming the variable, channel and time, when the
+    statistics are computed (their first access: the start of a fit)."""
     with h5py.File(advection_file, "r+") as f:
         f["u"][:, 4, 0, 3] = np.nan
+    dm = FieldDataModule(str(advection_file), fractions=(1.0, 0.0, 0.0))
+    dm.setup("fit")
     with pytest.raises(ValueError, match=r"advection\.nc' holds non-finite values .* variable "
                                          r"'u' \(channel 'u'\).* time index 4"):
-        FieldDataModule(str(advection_file)).setup("fit")
+        dm.stats  # noqa: B018
 
 
 def test_steady_file_named(tmp_path):
@@ -242,3 +246,4 @@ def test_fractions_checked_at_construction(advection_file):
                                              + re.escape(repr(list(bad)))):
             FieldDataModule(str(advection_file), fractions=bad)
     FieldDataModule(str(advection_file), fractions=(0.7, 0.3, 0.0))
+
