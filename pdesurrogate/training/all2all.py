@@ -81,11 +81,12 @@ class All2AllDataModule(FieldDataModule):
     def __init__(self, path: str, batch_size: int = 32, k: int = 1,
                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
                  num_workers: int = 0, max_train_trajectories: int | None = None,
-                 pairs: str = "all2all"):
+                 pairs: str = "all2all", pin_memory: bool = False):
         if pairs not in PAIRS:
             raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}")
         super().__init__(path, batch_size=batch_size, k=k, fractions=fractions, seed=seed,
-                         num_workers=num_workers, max_train_trajectories=max_train_trajectories)
+                         num_workers=num_workers, max_train_trajectories=max_train_trajectories,
+                         pin_memory=pin_memory)
         self.pairs = pairs
         self.save_hyperparameters()
         keep_own_hparams(self)

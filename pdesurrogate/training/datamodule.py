@@ -110,7 +110,12 @@ class FieldDataModule(LightningDataModule):
         k: the model steps ``k`` saved times at once (``dt = t_k - t_0``).
         fractions: train/val/test fractions of the trajectories (sum to 1).
         seed: seed of the split.
-        num_workers: DataLoader workers (each opens the file itself).
+        num_workers: DataLoader workers (each opens the file itself). The training loader's
+            stay alive between epochs; the validation and test loaders', which run briefly once
+            an epoch, end after each pass instead of holding a process's memory all training.
+        pin_memory: the loaders copy batches into page-locked memory, which makes host-to-GPU
+            copies faster (and asynchronous with ``non_blocking``); no use on CPU, where torch
+            warns and ignores it.
         max_train_trajectories: use only the first this many training trajectories (None: all).
         rollout_steps: ``R``; training items are windows of ``R + 1`` frames (1: pairs).
 
@@ -137,7 +142,7 @@ class FieldDataModule(LightningDataModule):
     def __init__(self, path: str, batch_size: int = 32, k: int = 1,
                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
                  num_workers: int = 0, max_train_trajectories: int | None = None,
-                 rollout_steps: int = 1):
+                 rollout_steps: int = 1, pin_memory: bool = False):
         super().__init__()
         for name, v, low in (("batch_size", batch_size, 1), ("k", k, 1),
                              ("num_workers", num_workers, 0), ("rollout_steps", rollout_steps, 1)):
@@ -148,6 +153,8 @@ class FieldDataModule(LightningDataModule):
                 or not isinstance(max_train_trajectories, int) or max_train_trajectories < 1):
             raise ValueError(f"max_train_trajectories must be None or an int >= 1, got "
                              f"{max_train_trajectories!r}")
+        if not isinstance(pin_memory, bool):
+            raise ValueError(f"pin_memory must be a bool, got {pin_memory!r}")
         if len(fractions) != 3:
             raise ValueError(f"fractions must be (train, val, test), got {fractions!r}")
         check_fractions(fractions)  # here, not first in trainer.fit after the Trainer's banner
@@ -159,6 +166,7 @@ class FieldDataModule(LightningDataModule):
                                     "`pdesurrogate generate`; see its --help)")
         self.fractions, self.seed, self.num_workers = tuple(fractions), seed, num_workers
         self.max_train_trajectories, self.rollout_steps = max_train_trajectories, rollout_steps
+        self.pin_memory = pin_memory
         self.save_hyperparameters()
         self.data: FieldData | None = None
         self._stats: ChannelStats | None = None
@@ -307,16 +315,26 @@ class FieldDataModule(LightningDataModule):
         return self._train_loader(ds)
 
     def val_dataloader(self) -> DataLoader:
-        return evaluation_loader(StridedTrajectories(self.data, self.k, self.val_indices),
-                                 self.batch_size, self.trainer, "validation", self.num_workers)
+        return self._evaluation_loader(self.val_indices, "validation")
 
     def test_dataloader(self) -> DataLoader:
-        return evaluation_loader(StridedTrajectories(self.data, self.k, self.test_indices),
-                                 self.batch_size, self.trainer, "test", self.num_workers)
+        return self._evaluation_loader(self.test_indices, "test")
+
+    def _evaluation_loader(self, indices, split: str) -> DataLoader:
+        """:func:`evaluation_loader`'s loader (its per-rank sampler, generator and checks) with
+        this module's ``pin_memory`` and workers that end after each pass: it takes neither
+        setting, and its workers would stay alive all training for a pass a few seconds long
+        once an epoch."""
+        made = evaluation_loader(StridedTrajectories(self.data, self.k, indices),
+                                 self.batch_size, self.trainer, split, self.num_workers)
+        return DataLoader(made.dataset, batch_size=made.batch_size, sampler=made.sampler,
+                          num_workers=made.num_workers, generator=made.generator,
+                          persistent_workers=False, pin_memory=self.pin_memory)
 
     def _train_loader(self, ds: Dataset) -> DataLoader:
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          pin_memory=self.pin_memory)
 
 
 # the split settings of ``data_info["source"]``: equal settings over the same data (equal

@@ -247,3 +247,28 @@ def test_fractions_checked_at_construction(advection_file):
             FieldDataModule(str(advection_file), fractions=bad)
     FieldDataModule(str(advection_file), fractions=(0.7, 0.3, 0.0))
 
+
+def test_loaders_pin_memory_and_worker_lifetimes(advection_file):
+    """``pin_memory`` reaches every loader (also All2AllDataModule's); training workers persist
+    between epochs, validation and test workers end after each pass; the evaluation loaders
+    still give evaluation_loader's batches in its order."""
+    from pdesurrogate.training.all2all import All2AllDataModule
+    from pdesurrogate.training.evaluation import evaluation_loader
+
+    for cls in (FieldDataModule, All2AllDataModule):
+        for pin in (True, False):
+            dm = cls(str(advection_file), batch_size=4, fractions=(0.6, 0.2, 0.2),
+                     num_workers=2, pin_memory=pin)
+            dm.setup("fit")
+            dm.setup("test")
+            train, val, test = dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()
+            assert [d.pin_memory for d in (train, val, test)] == [pin] * 3
+            assert [d.persistent_workers for d in (train, val, test)] == [True, False, False]
+            assert [d.num_workers for d in (train, val, test)] == [2] * 3
+    with pytest.raises(ValueError, match="pin_memory must be a bool, got 'yes'"):
+        FieldDataModule(str(advection_file), pin_memory="yes")
+    dm = FieldDataModule(str(advection_file), batch_size=1, fractions=(0.6, 0.2, 0.2))
+    dm.setup("test")
+    ours = [b["u"] for b in dm.test_dataloader()]
+    ref = [b["u"] for b in evaluation_loader(dm.test_dataloader().dataset, 1, None, "test")]
+    assert len(ours) == 2 and all(a.equal(b) for a, b in zip(ours, ref, strict=True))
