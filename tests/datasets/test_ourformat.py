@@ -117,6 +117,15 @@ def _chunk_bytes(chunks, itemsize=4):
     return int(np.prod(chunks)) * itemsize
 
 
+def _chunks_of_2d(path, u) -> tuple[int, ...]:
+    """Write ``u`` ``(N, T, C, ny, nx)`` on index coordinates; the chunk shape of its ``u``."""
+    n, t, _, ny, nx = u.shape
+    _write(path, u, {"nu": np.arange(float(n))}, (np.arange(float(ny)), np.arange(float(nx))),
+           ("y", "x"), np.arange(float(t)))
+    with h5py.File(path) as f:
+        return f["u"].chunks
+
+
 @pytest.mark.parametrize("grid_shape, n_times", [((1024,), 201), ((128, 128), 21)],
                          ids=["1d", "2d"])
 def test_chunks_hold_a_few_frames(tmp_path, grid_shape, n_times):
@@ -161,10 +170,7 @@ def test_split_frames_written_and_read_back(tmp_path, monkeypatch):
     monkeypatch.setattr(ourformat, "TARGET_CHUNK_BYTES", 6 * 4)
     u = np.random.default_rng(3).standard_normal((3, 4, 2, 10, 6)).astype(np.float32)
     path = tmp_path / "s.nc"
-    _write(path, u, {"nu": np.ones(3)}, (np.arange(10.0), np.arange(6.0)), ("y", "x"),
-           np.arange(4.0))
-    with h5py.File(path) as f:
-        assert f["u"].chunks == (1, 1, 2, 4, 6)
+    assert _chunks_of_2d(path, u) == (1, 1, 2, 4, 6)
     with open_dataset(path) as d:
         np.testing.assert_array_equal(d.u[:], u)
         np.testing.assert_array_equal(d.u[2, 1:3], u[2, 1:3])
@@ -176,10 +182,7 @@ def test_files_with_whole_trajectory_chunks_still_read(tmp_path, monkeypatch):
     monkeypatch.setattr(ourformat, "chunk_shape", lambda t, c, shape: (1, t, c, *shape))
     u = np.random.default_rng(4).standard_normal((4, 21, 1, 128, 128)).astype(np.float32)
     path = tmp_path / "old.nc"
-    _write(path, u, {"nu": np.arange(4.0)}, (np.arange(128.0), np.arange(128.0)), ("y", "x"),
-           np.arange(21.0))
-    with h5py.File(path) as f:
-        assert f["u"].chunks == (1, 21, 1, 128, 128)
+    assert _chunks_of_2d(path, u) == (1, 21, 1, 128, 128)
     with open_dataset(path) as d:
         np.testing.assert_array_equal(d.u[2, 5:7], u[2, 5:7])
         np.testing.assert_array_equal(d.u[[3, 0], 20], u[[3, 0], 20])
