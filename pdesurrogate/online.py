@@ -341,41 +341,36 @@ def launch(parser, cfg, argv: list[str]) -> int:
     return 0
 
 
-# What a process that runs pdesurrogate does before it imports pdesurrogate.cli. Started in a
-# clone's root, the entry that `python -c` puts first ('', the current folder) would make it
-# import the clone's pdesurrogate/, not the package the interpreter has installed (the one its
-# parent runs). So that entry goes, pdesurrogate is imported, and then the folder that holds it
-# and the current folder are appended to sys.path (the last so that a module of the user's there,
-# a solver named by class_path, still imports). Changed in sys.path itself, not undone after the
-# import: spawn/forkserver children (DataLoader workers, ddp_spawn) start from the parent's
-# sys.path and so import the same package; appending its folder matters for an editable
-# install, whose finder Python asks only after every sys.path entry, the current folder included.
-# Appended, not inserted: a site-packages folder ahead of the standard library would shadow it.
-# The slurm/*.sbatch scripts run the same text (tests/slurm/test_sbatch_python.py checks it),
-# so it is one line, with no single quote in it.
-PATH_FIX = ('import os, sys; c = os.getcwd(); p = sys.path; '
-            'p[:1] = [q for q in p[:1] if q not in ("", c)]; import pdesurrogate as m; '
-            'r = os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))); '
-            'p += [q for q in dict.fromkeys((r, c)) if q not in p]; ')
+# What a process that runs pdesurrogate does before it imports pdesurrogate.cli: the entry
+# that `python -c` puts first ('', the current folder) goes, for good. Started in a clone's root
+# it would make the process import the clone's pdesurrogate/, not the package the interpreter
+# has installed (the one its parent runs); changed in sys.path itself, not undone after the
+# import, because spawn/forkserver children (DataLoader workers, ddp_spawn) start from the
+# parent's sys.path. Nothing is added: an editable install's repository root on sys.path would
+# make its solvers/, datasets/ and streaming/ importable as top-level names, and a site-packages
+# folder ahead of the standard library would shadow it. A module of the user's (a solver named
+# by class_path) imports from PYTHONPATH, as in the `pdesurrogate` command itself, whose
+# sys.path holds no current folder either. The slurm/*.sbatch scripts run the same text
+# (tests/slurm/test_sbatch_python.py checks it), so it is one line, with no single quote.
+PATH_FIX = ('import os, sys; c = os.getcwd(); '
+            'sys.path[:] = [q for q in sys.path if q not in ("", c)]; ')
 RUN_CLI = "from pdesurrogate.cli import main; sys.exit(main())"
 BOOTSTRAP = PATH_FIX + RUN_CLI
 
 
 def rank_command(args: list[str]) -> list[str]:
-    """The command line that runs ``pdesurrogate ARGS`` in a rank with the pdesurrogate package
-    this process runs (the same files, not merely the same name), it and its children.
+    """The command line that runs ``pdesurrogate ARGS`` in a rank, with the import path this
+    process has as far as the current folder goes: the ranks, and their spawned children,
+    import the pdesurrogate this process runs and the user's modules it can import.
 
-    Not ``python -m pdesurrogate.cli``: ``-m`` puts the current folder first on ``sys.path``, so
-    started from a clone of the repository (or an unpacked sdist) the ranks would run that
-    folder's ``pdesurrogate/``, not the installed package this process runs. The rank runs
-    :data:`BOOTSTRAP`, which moves the current folder to the end of ``sys.path`` for good.
-    Only when this process runs the current folder's pdesurrogate itself (started there with
-    ``python -m``) the ranks keep the current folder first, and so run it too."""
-    import pdesurrogate
-
-    root = os.path.dirname(os.path.dirname(os.path.realpath(pdesurrogate.__file__)))
-    here = root == os.path.realpath(os.getcwd())
-    return [sys.executable, "-c", ("import sys; " + RUN_CLI) if here else BOOTSTRAP, *args]
+    Started as the ``pdesurrogate`` command, this process has no current folder on its path,
+    and the ranks run :data:`BOOTSTRAP`, which drops it (``python -m pdesurrogate.cli`` would put
+    it first, and from a clone's root the ranks would run the clone's ``pdesurrogate/``, not the
+    installed package). Started with ``python -m`` (its current folder first on its path, as in
+    a checkout run without an install), the ranks keep it first too."""
+    cwd = os.path.realpath(os.getcwd())
+    keep = any(os.path.realpath(q or ".") == cwd for q in sys.path)
+    return [sys.executable, "-c", ("import sys; " + RUN_CLI) if keep else BOOTSTRAP, *args]
 
 
 def _where_to_resume(out: Path) -> str:

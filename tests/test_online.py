@@ -165,15 +165,18 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
 def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path,
                                                                          monkeypatch):
     """The command each rank runs imports the pdesurrogate this process runs (not a
-    pdesurrogate/ folder in the current directory), and a module of the user's in the current
-    directory, named by class_path, still imports (as under ``python -m``)."""
+    pdesurrogate/ folder in the current directory, which the ``pdesurrogate`` command does not
+    have on its import path either), and a module of the user's on PYTHONPATH, named by
+    class_path, imports."""
     import pdesurrogate
     from pdesurrogate.online import rank_command
 
     cwd = clone_root(tmp_path)
-    (cwd / "my_solver.py").write_text(MY_SOLVER)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_solver.py").write_text(MY_SOLVER)
     monkeypatch.chdir(cwd)  # the launcher's folder, which the ranks run in
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {**os.environ, "PYTHONPATH": str(mine)}
     proc = subprocess.run(rank_command(["generate", "--solver.help", "my_solver.MyAdvection"]),
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -211,24 +214,31 @@ def rank_code(tail: str) -> list[str]:
 def test_rank_command_spawn_children_import_the_same_package(tmp_path, monkeypatch):
     """A rank's spawn/forkserver children start from the rank's sys.path, not from its
     command line: they too must import this process's pdesurrogate, not the current
-    directory's pdesurrogate/ folder, and the user's module there."""
+    directory's pdesurrogate/ folder, and the user's module (on PYTHONPATH); and no top-level
+    ``solvers``/``datasets``/``streaming`` of the repository becomes importable."""
     import pdesurrogate
 
     cwd = clone_root(tmp_path)
-    (cwd / "spawn_check.py").write_text(SPAWN_CHECK)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "spawn_check.py").write_text(SPAWN_CHECK)
     monkeypatch.chdir(cwd)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(rank_code("import spawn_check; spawn_check.run()"), cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(mine)}
+    code = ("import importlib.util as u, spawn_check; spawn_check.run(); "
+            "print('top-level:', [n for n in ('solvers', 'datasets', 'streaming') "
+            "if u.find_spec(n)])")
+    proc = subprocess.run(rank_code(code), cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout == f"child: {pdesurrogate.__file__}\n", proc.stdout + proc.stderr
+    assert proc.stdout == f"child: {pdesurrogate.__file__}\ntop-level: []\n", \
+        proc.stdout + proc.stderr
 
 
 def test_rank_command_from_the_checkout_this_process_runs_keeps_running_it(tmp_path,
                                                                             monkeypatch):
-    """Started in the root of the checkout whose pdesurrogate it runs (``python -m`` there),
-    the launcher's ranks run that checkout too, even when another pdesurrogate comes first
-    on the import path once the current folder is set aside."""
+    """Started with ``python -m`` in the root of the checkout whose pdesurrogate it runs (its
+    current folder first on its import path), the launcher's ranks keep the current folder
+    first and run that checkout too, even when another pdesurrogate comes next on the path."""
     import pdesurrogate
 
     root = Path(pdesurrogate.__file__).resolve().parents[1]
@@ -236,6 +246,7 @@ def test_rank_command_from_the_checkout_this_process_runs_keeps_running_it(tmp_p
     (other / "pdesurrogate").mkdir(parents=True)
     (other / "pdesurrogate" / "__init__.py").write_text(DECOY)
     monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))  # as `python -m` started there has it
     proc = subprocess.run(rank_code("import pdesurrogate; print(pdesurrogate.__file__)"),
                           cwd=root, env={**os.environ, "PYTHONPATH": str(other)},
                           capture_output=True, text=True, timeout=120)

@@ -1,9 +1,9 @@
 """How the sbatch scripts start pdesurrogate, without Slurm: each defines ``PDS``, the command
 that runs the pdesurrogate installed for ``$PY``. Submitted from a clone (the usual case), the
 submit directory holds a ``pdesurrogate/`` folder that is not the installed package;
-``"$PY" -m pdesurrogate.cli`` imported that folder. A module of the user's in the submit
-directory, named by ``class_path``, must still import. The scripts run the text of
-``pdesurrogate.online.BOOTSTRAP``, whose spawned children tests/test_online.py checks."""
+``"$PY" -m pdesurrogate.cli`` imported that folder. A module of the user's on PYTHONPATH, named
+by ``class_path``, must import. The scripts run the text of ``pdesurrogate.online.BOOTSTRAP``,
+whose spawned children tests/test_online.py checks."""
 
 import os
 import re
@@ -42,8 +42,10 @@ def test_scripts_run_the_installed_package_from_a_clone(script, tmp_path):
     (tmp_path / "pdesurrogate").mkdir()
     (tmp_path / "pdesurrogate" / "__init__.py").write_text(
         'raise ImportError("imported the pdesurrogate/ folder of the submit directory")\n')
-    (tmp_path / "my_solver.py").write_text(MY_SOLVER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_solver.py").write_text(MY_SOLVER)
+    env = {**os.environ, "PYTHONPATH": str(mine)}
     proc = subprocess.run(
         ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
                        f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
