@@ -22,7 +22,7 @@ content fingerprint equals config.json's ``provenance.data_source.fingerprint``)
 so in a warning line and the error over that file's held-out test split alone is reported too
 (:attr:`PredictReport.rel_l2_test`, output attribute ``rel_l2_vs_truth_test_split``, with the
 trajectories in ``test_split_indices``): the split is recomputed with
-:func:`~pdesurrogate.datasets.split_indices` from the recorded ``n_trajectories``,
+:func:`~pdesurrogate.datasets.source.source_splits` from the recorded ``n_trajectories``,
 ``fractions`` and ``seed``, as the training's datamodule made it.
 
 The rollout and the plot are written under temporary names next to their targets and renamed
@@ -40,9 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pdesurrogate.datasets import DatasetWriter, open_dataset, split_indices
+from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.datasets.progress import progress_bar
+from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -120,12 +121,10 @@ def _training_split(cfg: dict, data) -> tuple[np.ndarray, np.ndarray] | None:
     if fingerprint(data) != src["fingerprint"]:
         return None
     try:
-        train, _, test = split_indices(int(src["n_trajectories"]), src["fractions"],
-                                       int(src["seed"]))
+        train, _, test = source_splits(src)
     except (KeyError, TypeError, ValueError):
         return None  # a record this code cannot read: no split to recompute, nothing said
-    m = src.get("max_train_trajectories")
-    return (train[:m] if isinstance(m, int) else train), test
+    return train, test
 
 
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

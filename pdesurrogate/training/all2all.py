@@ -122,6 +122,9 @@ class All2AllModule(NextStepModule):
     ``times``: evenly spaced by the data's step).
     """
 
+    # conditioned on the lead time: evaluated at any stride k, not only its training one
+    steps_at_k = False
+
     def __init__(self, model: nn.Module | None = None, lr: float = 5e-4,
                  weight_decay: float = 1e-6, scheduler: str = "cosine", residual: bool = False,
                  channel_groups: list[list[int]] | None = None, model_spec: dict | None = None):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -135,8 +134,8 @@ class FieldDataModule(LightningDataModule):
     ``fingerprint`` (:func:`~pdesurrogate.datasets.fingerprint.fingerprint`),
     ``n_trajectories``, ``fractions``, ``seed``, ``max_train_trajectories``),
     ``train_indices``/``val_indices``/``test_indices``. The module saves ``data_info`` in its
-    checkpoints, and :func:`check_source` compares it with the data a later ``test``,
-    ``validate`` or resumed ``fit`` reads.
+    checkpoints, and :func:`~pdesurrogate.training.data_source.check_source` compares it with
+    the data a later ``test``, ``validate`` or resumed ``fit`` reads.
     """
 
     def __init__(self, path: str, batch_size: int = 32, k: int = 1,
@@ -335,70 +334,3 @@ class FieldDataModule(LightningDataModule):
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           pin_memory=self.pin_memory)
-
-
-# the split settings of ``data_info["source"]``: equal settings over the same data (equal
-# fingerprint) give the same train/val/test trajectories
-SPLIT_KEYS = ("n_trajectories", "fractions", "seed", "max_train_trajectories")
-
-
-def source_differences(recorded: dict, current: dict) -> list[str]:
-    """What differs between two ``data_info`` records whose ``source`` would give other
-    splits or other data: ``"<key> <recorded> (checkpoint) vs <current> (now)"`` each, the
-    fingerprint first; ``[]`` when they describe the same split of the same data (the ``path``
-    is not compared: a moved or copied file is the same data)."""
-    a, b = recorded["source"], current["source"]
-    out = []
-    if a.get("fingerprint") != b.get("fingerprint"):
-        out.append(f"data fingerprint {a.get('fingerprint')} of {a.get('path')!r} (checkpoint) "
-                   f"vs {b.get('fingerprint')} of {b.get('path')!r} (now)")
-    for key in SPLIT_KEYS:
-        x, y = a.get(key), b.get(key)
-        same = (x is not None and y is not None and len(x) == len(y)
-                and all(abs(float(u) - float(v)) <= 1e-9 for u, v in zip(x, y, strict=True))
-                if key == "fractions" else x == y)
-        if not same:
-            out.append(f"{key} {x!r} (checkpoint) vs {y!r} (now)")
-    if recorded.get("k") != current.get("k"):
-        out.append(f"k {recorded.get('k')!r} (checkpoint) vs {current.get('k')!r} (now)")
-    return out
-
-
-def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: str) -> None:
-    """Refuse to ``stage`` (``"test"``, ``"validate"``, ``"fit"``) a checkpoint fit on other
-    data, or on another split of it, than the datamodule reads now: its test (validation)
-    split would be other trajectories, possibly ones the model trained on, and its number
-    wrong with no sign of it. One ValueError naming what differs and the fix.
-
-    ``recorded``: the checkpoint's ``data_info``; ``current``: the datamodule's. Nothing is
-    checked when either lacks a ``source`` (a checkpoint written before sources were
-    recorded, a streamed online run).
-    """
-    if not (recorded and current and recorded.get("source") and current.get("source")):
-        return
-    diff = source_differences(recorded, current)
-    if not diff:
-        return
-    ckpt = str(ckpt_path) if ckpt_path else "the checkpoint"
-    split = {"test": "test split", "validate": "validation split"}.get(
-        stage, "training and validation splits")
-    why = f"so its {split} would hold other trajectories (possibly ones the model trained on)"
-    if diff[0].startswith("data "):
-        what = "other data than the checkpoint was fit on"
-    elif diff[0].startswith("k "):
-        what = "the data at another k (saved times per model step) than the checkpoint was fit on"
-        why = "so the model's steps would be compared with other saved times than it learned"
-    else:
-        what = "another split of the data than the checkpoint was fit on"
-    saved = Path(ckpt_path).parent.parent / "config.yaml" if ckpt_path else None
-    if saved is not None and saved.is_file():
-        fix = f"use the config.yaml the fit saved: --config {saved}"
-    else:
-        fix = ("use the config the checkpoint was fit with (fit saves it as config.yaml next "
-               "to its checkpoints/ folder)")
-    if diff[0].startswith("data "):
-        fix += (", with the data file it was fit on; a regenerated or changed file needs a "
-                "new fit")
-    todo = {"fit": "resume its fit"}.get(stage, f"{stage} this checkpoint")
-    raise ValueError(f"{ckpt!r}: this {stage} reads {what}, {why}: {'; '.join(diff)}. "
-                     f"To {todo}, {fix}")

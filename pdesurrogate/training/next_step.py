@@ -44,7 +44,7 @@ from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
-from .datamodule import check_source
+from .data_source import check_source
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2
 from .step_logs import step_logs_due
@@ -102,6 +102,10 @@ class NextStepModule(LightningModule):
         residual: the model predicts the increment ``u_{t+1} - u_t`` (normalised).
         model_spec: ``{"class", "init_args"}`` of a registered model; filled in from ``model``.
     """
+
+    # one model step advances k saved times: a checkpoint tested at another k would be scored
+    # against other times than it learned (All2AllModule, conditioned on the lead time, is not)
+    steps_at_k = True
 
     def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
                  weight_decay: float = 1e-4, scheduler: str = "cosine", rollout_steps: int = 1,
@@ -247,7 +251,7 @@ class NextStepModule(LightningModule):
         """Restore normalisation, ``data_info`` and the seed. In ``trainer.test``,
         ``validate`` and a resumed ``fit`` Lightning calls this after the datamodule's
         ``setup``, so the data the checkpoint was fit on is compared with the data read now
-        (:func:`~pdesurrogate.training.datamodule.check_source`): other data, or another split
+        (:func:`~pdesurrogate.training.data_source.check_source`): other data, or another split
         of it, is refused before a number is computed on the wrong trajectories."""
         extra = checkpoint.get(CHECKPOINT_KEY) or {}
         saved = extra.get("data_info")
@@ -256,7 +260,7 @@ class NextStepModule(LightningModule):
         stage = getattr(getattr(trainer, "state", None), "fn", None)
         stage = getattr(stage, "value", stage)
         if stage in ("fit", "validate", "test"):
-            check_source(saved, current, trainer.ckpt_path, stage)
+            check_source(saved, current, trainer.ckpt_path, stage, self.steps_at_k)
         if extra.get("normalization") is not None:
             self.set_normalization(extra["normalization"])
             self._stats_settled = True

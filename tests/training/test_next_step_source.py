@@ -174,3 +174,56 @@ def test_other_k_refused(fitted):
         _trainer().test(_module(), FieldDataModule(data, batch_size=4, k=2,
                                                    fractions=(0.6, 0.2, 0.2), seed=3),
                         ckpt_path=ckpt, verbose=False)
+
+
+def test_settings_that_leave_the_stages_trajectories_alone_are_accepted(fitted):
+    """test and validate compare the trajectories they read, not every split setting: a
+    different max_train_trajectories leaves the validation and test splits as the fit's (the
+    review's case, refused before with a message that said they would differ). A resumed fit,
+    which reads the training split, still refuses it (previous test)."""
+    data, ckpt, dm = fitted
+    dm2 = FieldDataModule(data, batch_size=4, fractions=(0.6, 0.2, 0.2), seed=3,
+                          max_train_trajectories=3)
+    (res,) = _trainer().test(_module(), dm2, ckpt_path=ckpt, verbose=False)
+    assert np.isfinite(res["test/rel_l2"]) and dm2.test_indices.tolist() == \
+        dm.test_indices.tolist()
+    (res,) = _trainer().validate(_module(), FieldDataModule(
+        data, batch_size=4, fractions=(0.6, 0.2, 0.2), seed=3, max_train_trajectories=3),
+        ckpt_path=ckpt, verbose=False)
+    assert np.isfinite(res["val/rel_l2"])
+
+
+def test_other_file_refused_pointing_to_predict(fitted, tmp_path):
+    """test on another file (a held-out one) is refused, and the message says how to score
+    the model on it: export, then predict."""
+    data, ckpt, _ = fitted
+    other = _burgers(tmp_path / "heldout.nc", seed=5)
+    with pytest.raises(ValueError, match=r"this test reads other data.*to score it on another "
+                                         r"file \(a held-out one\), export it and run "
+                                         r"pdesurrogate predict --input FILE"):
+        _trainer().test(_module(), FieldDataModule(other, batch_size=4,
+                                                   fractions=(0.6, 0.2, 0.2), seed=3),
+                        ckpt_path=ckpt, verbose=False)
+
+
+def test_differences_are_judged_by_the_trajectories_each_stage_reads():
+    """source_differences, directly: settings that give the same trajectories for a stage
+    are no difference for it; k matters only to a module that steps k saved times."""
+    from pdesurrogate.training.data_source import source_differences
+
+    def info(**src):
+        base = {"fingerprint": "f", "path": "a.nc", "n_trajectories": 10,
+                "fractions": [0.6, 0.2, 0.2], "seed": 3, "max_train_trajectories": None}
+        return {"k": src.pop("k", 1), "source": {**base, **src}}
+
+    fit = info()
+    assert source_differences(fit, info(max_train_trajectories=3), "test") == []
+    assert source_differences(fit, info(max_train_trajectories=3), "validate") == []
+    assert source_differences(fit, info(max_train_trajectories=3), "fit") == [
+        "max_train_trajectories None (checkpoint) vs 3 (now)"]
+    assert source_differences(fit, info(seed=4), "test") == ["seed 3 (checkpoint) vs 4 (now)"]
+    assert source_differences(fit, info(path="b.nc"), "fit") == []
+    assert source_differences(fit, info(k=2), "test") == ["k 1 (checkpoint) vs 2 (now)"]
+    assert source_differences(fit, info(k=2), "test", compare_k=False) == []
+    assert source_differences(fit, info(fingerprint="g"), "test")[0].startswith(
+        "data fingerprint f of 'a.nc' (checkpoint) vs g of 'a.nc' (now)")

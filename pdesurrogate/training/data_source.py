@@ -1,0 +1,102 @@
+"""Whether a checkpoint is evaluated or resumed on the data and split it was fit on.
+
+A checkpoint records its training data's source (``data_info["source"]``, see
+:mod:`pdesurrogate.datasets.source`). ``test``, ``validate`` or a resumed ``fit`` on other data,
+or on a split that puts other trajectories in what the stage reads, would give a number on the
+wrong trajectories (possibly ones the model trained on) with no sign of it:
+:func:`check_source` refuses it in one error naming what differs and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pdesurrogate.datasets.source import source_splits
+
+# the split settings of a source record; equal settings over the same data (equal
+# fingerprint) give the same train/val/test trajectories
+SPLIT_KEYS = ("n_trajectories", "fractions", "seed", "max_train_trajectories")
+# which splits each stage reads: (train, val, test) positions of source_splits
+_READS = {"test": (2,), "validate": (1,), "fit": (0, 1)}
+
+
+def _same_settings(key: str, x, y) -> bool:
+    if key == "fractions":
+        return (x is not None and y is not None and len(x) == len(y)
+                and all(abs(float(u) - float(v)) <= 1e-9 for u, v in zip(x, y, strict=True)))
+    return x == y
+
+
+def source_differences(recorded: dict, current: dict, stage: str = "fit",
+                       compare_k: bool = True) -> list[str]:
+    """What differs between two ``data_info`` records such that ``stage`` would read other
+    trajectories or other data: ``"<key> <recorded> (checkpoint) vs <current> (now)"`` each,
+    the fingerprint first; ``[]`` when the splits ``stage`` reads hold the same trajectories of
+    the same data. The ``path`` is not compared (a moved or copied file is the same data), nor
+    split settings that leave the stage's trajectories as they were (a ``test`` after a fit
+    with another ``max_train_trajectories``). ``compare_k``: whether the saved times per model
+    step matter to the module."""
+    a, b = recorded["source"], current["source"]
+    if a.get("fingerprint") != b.get("fingerprint"):
+        return [f"data fingerprint {a.get('fingerprint')} of {a.get('path')!r} (checkpoint) vs "
+                f"{b.get('fingerprint')} of {b.get('path')!r} (now)"]
+    out = []
+    try:
+        old, new = source_splits(a), source_splits(b)
+        moved = any(not np.array_equal(old[i], new[i]) for i in _READS.get(stage, (0, 1, 2)))
+    except (KeyError, TypeError, ValueError):
+        moved = True  # a record without usable settings: compare the settings themselves
+    if moved:
+        out += [f"{key} {a.get(key)!r} (checkpoint) vs {b.get(key)!r} (now)"
+                for key in SPLIT_KEYS if not _same_settings(key, a.get(key), b.get(key))]
+        if not out:
+            out.append("the split's trajectories (checkpoint) vs (now)")
+    if compare_k and recorded.get("k") != current.get("k"):
+        out.append(f"k {recorded.get('k')!r} (checkpoint) vs {current.get('k')!r} (now)")
+    return out
+
+
+def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: str,
+                 compare_k: bool = True) -> None:
+    """Refuse to ``stage`` (``"test"``, ``"validate"``, ``"fit"``) a checkpoint fit on other
+    data, or on a split whose trajectories for ``stage`` differ from those the datamodule
+    reads now. One ValueError naming what differs and the fix.
+
+    ``recorded``: the checkpoint's ``data_info``; ``current``: the datamodule's. Nothing is
+    checked when either lacks a ``source`` (a checkpoint written before sources were
+    recorded, a streamed online run).
+    """
+    if not (recorded and current and recorded.get("source") and current.get("source")):
+        return
+    diff = source_differences(recorded, current, stage, compare_k)
+    if not diff:
+        return
+    ckpt = str(ckpt_path) if ckpt_path else "the checkpoint"
+    split = {"test": "test split", "validate": "validation split"}.get(
+        stage, "training and validation splits")
+    why = f"so its {split} would hold other trajectories (possibly ones the model trained on)"
+    other_data = diff[0].startswith("data ")
+    if other_data:
+        what = "other data than the checkpoint was fit on"
+    elif diff[0].startswith("k "):
+        what = "the data at another k (saved times per model step) than the checkpoint was fit on"
+        why = "so the model's steps would be compared with other saved times than it learned"
+    else:
+        what = "another split of the data than the checkpoint was fit on"
+    saved = Path(ckpt_path).parent.parent / "config.yaml" if ckpt_path else None
+    if saved is not None and saved.is_file():
+        fix = f"use the config.yaml the fit saved: --config {saved}"
+    else:
+        fix = ("use the config the checkpoint was fit with (fit saves it as config.yaml next "
+               "to its checkpoints/ folder)")
+    if other_data:
+        fix += (", with the data file it was fit on; a regenerated or changed file needs a "
+                "new fit")
+        if stage in ("test", "validate"):
+            fix += ("; to score it on another file (a held-out one), export it and run "
+                    "pdesurrogate predict --input FILE")
+    todo = {"fit": "resume its fit"}.get(stage, f"{stage} this checkpoint")
+    raise ValueError(f"{ckpt!r}: this {stage} reads {what}, {why}: {'; '.join(diff)}. "
+                     f"To {todo}, {fix}")
