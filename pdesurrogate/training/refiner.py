@@ -160,8 +160,11 @@ class RefinerModule(NextStepModule):
         b, t = u.shape[:2]
         if t < 2:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
-        # noise per trajectory, from its own inputs: see the module docstring
-        gens = (trajectory_generators(u[:, 0], p, EVAL_NOISE_SEED)
+        # noise per trajectory, from its own inputs (module docstring): those the model takes
+        # (no parameters for a parameter-blind one), as an exported surrogate seeds it, so
+        # that predict reproduces this number
+        gens = (trajectory_generators(u[:, 0], p if self.model.n_params else None,
+                                      EVAL_NOISE_SEED)
                 if self.model.n_refine_steps > 0 else None)
         pred = self.rollout(u[:, 0], p, t - 1, generator=gens)
         errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")

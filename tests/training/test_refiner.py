@@ -244,3 +244,28 @@ def test_validation_frequency_does_not_change_training(advection_file, sanity):
 def test_module_checks():
     with pytest.raises(ValueError, match="trains a PDERefiner"):
         RefinerModule(FNO(1, 1, [4], 8, 1))
+
+
+def test_parameter_blind_refiner_export_reproduces_its_evaluation(tmp_path):
+    """A PDE-Refiner whose backbone takes no parameters (n_params = 0): its evaluation seeds
+    each trajectory's noise from what the model takes (the first state alone), as the
+    exported surrogate does without parameters, so the exported rollouts are the evaluated
+    ones (they used to differ by up to 1.2, the noise seeded with the file's parameters)."""
+    torch.manual_seed(0)
+    backbone = ModernUNet(1, 2, 1, hidden_channels=8, channel_mults=[1, 2], n_blocks=1,
+                          n_params=0, cond=True)
+    module = RefinerModule(PDERefiner(backbone, n_refine_steps=2, sigma_min=1e-2))
+    u = torch.randn(3, 4, 1, 16)
+    p = torch.rand(3, 1)  # the file's parameters, which the model does not take
+    seen = {}
+    real = module.rollout
+
+    def spy(u0, params, steps, generator=None):
+        seen["pred"] = real(u0, params, steps, generator=generator)
+        return seen["pred"]
+
+    module.rollout = spy
+    with torch.no_grad():
+        module._evaluate({"u": u, "params": p}, "val")
+    sur = load(export_surrogate(module, tmp_path / "blind"))
+    torch.testing.assert_close(sur.rollout(u[:, 0], steps=3), seen["pred"], atol=0, rtol=0)
