@@ -320,15 +320,9 @@ class FieldDataModule(LightningDataModule):
         return self._evaluation_loader(self.test_indices, "test")
 
     def _evaluation_loader(self, indices, split: str) -> DataLoader:
-        """:func:`evaluation_loader`'s loader (its per-rank sampler, generator and checks) with
-        this module's ``pin_memory`` and workers that end after each pass: it takes neither
-        setting, and its workers would stay alive all training for a pass a few seconds long
-        once an epoch."""
-        made = evaluation_loader(StridedTrajectories(self.data, self.k, indices),
-                                 self.batch_size, self.trainer, split, self.num_workers)
-        return DataLoader(made.dataset, batch_size=made.batch_size, sampler=made.sampler,
-                          num_workers=made.num_workers, generator=made.generator,
-                          persistent_workers=False, pin_memory=self.pin_memory)
+        return evaluation_loader(StridedTrajectories(self.data, self.k, indices),
+                                 self.batch_size, self.trainer, split, self.num_workers,
+                                 self.pin_memory)
 
     def _train_loader(self, ds: Dataset) -> DataLoader:
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True,

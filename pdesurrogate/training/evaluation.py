@@ -53,7 +53,7 @@ class RankShare(DistributedSampler):
 
 
 def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
-                      num_workers: int = 0) -> DataLoader:
+                      num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
     """A loader over ``dataset`` (whole trajectories, in order) for ``trainer``'s rank.
 
     Args:
@@ -61,7 +61,9 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
         batch_size: trajectories per batch.
         trainer: the Lightning trainer the loader is for (None: one process).
         split: the split's name, ``"validation"`` or ``"test"``.
-        num_workers: DataLoader workers.
+        num_workers: DataLoader workers; they end after each pass (a pass is a few seconds
+            once an epoch: workers kept alive would hold their memory all training).
+        pin_memory: page-locked batches, for faster copies to a GPU.
 
     The loader draws from its own generator (seeded with :data:`LOADER_SEED`), never from
     torch's global one; Lightning keeps it when it re-creates the loader (it copies the
@@ -95,7 +97,7 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
                     + (", or use a smaller batch size" if batch_size > 1 else ""))
         sampler = RankShare(dataset, world, int(trainer.global_rank))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
-                      num_workers=num_workers, persistent_workers=num_workers > 0,
+                      num_workers=num_workers, pin_memory=pin_memory,
                       generator=torch.Generator().manual_seed(LOADER_SEED))
 
 

@@ -50,7 +50,8 @@ class StreamDataModule(LightningDataModule):
         batch_size: training items per batch.
         val_u: validation trajectories ``(N, T, C, *grid)`` (physical units).
         val_params: their parameters ``(N, P)``.
-        stats: normalisation statistics (read by ``NextStepModule.setup``).
+        stats: normalisation statistics (taken by the module when a fit starts, unless it has
+            a checkpoint's).
         data_info: ``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``
             (recorded in checkpoints and exports).
         val_batch_size: trajectories per validation batch.
