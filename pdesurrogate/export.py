@@ -523,7 +523,8 @@ class Surrogate:
     refuses a file on another grid). A PDE-Refiner draws each trajectory's refinement noise
     from a generator seeded by its own first state and parameters, as ``test`` does
     (:func:`pdesurrogate.models.refiner.trajectory_generators`): its predictions repeat for
-    any batching and match the test metric, and torch's global generator is left alone.
+    any batching and match the test metric on the same kind of device (CPU and CUDA generators
+    draw different numbers from one seed), and torch's global generator is left alone.
     """
 
     def __init__(self, model: nn.Module, config: dict):
