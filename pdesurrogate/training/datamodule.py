@@ -2,10 +2,11 @@
 
 The split is by trajectory (:func:`split_indices`), normalisation statistics come from the
 training trajectories only, and both the statistics (``stats``) and a description of the data
-(``data_info``) are handed to the LightningModule: ``data_info`` in its ``setup``, ``stats`` at
-the start of a fit, validation or test that restored none from a checkpoint. The statistics
-are computed on first access, a full pass over the training split: ``test`` or ``validate``
-of a checkpoint, and a resumed ``fit``, never read the training split for them.
+(``data_info``) are handed to the LightningModule: ``data_info`` in its ``setup``, ``stats`` to a
+module that has none (in the setup of a fit; at the start of a validation or test, after its
+checkpoint is restored). The statistics are computed on first access, a full pass over the
+training split: ``test`` or ``validate`` of a checkpoint never read the training split for
+them (a resumed ``fit`` does, once, before its checkpoint replaces them).
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ class FieldDataModule(LightningDataModule):
     def stats(self) -> ChannelStats | None:
         """Normalisation statistics of the training split; None before ``setup``. Computed on
         first access (one pass over the training trajectories, which refuses NaN or Inf in
-        them) and kept: a module restored from a checkpoint has its own and never asks."""
+        them) and kept: a module with statistics of its own (restored from a checkpoint, or
+        trained with them) never asks."""
         if self._stats is None and self.data is not None:
             self._stats = compute_stats(self.data, self.train_indices)
         return self._stats

@@ -2,10 +2,11 @@
 
 Everything happens in normalised space: states ``(u - mean_c) / std_c`` per channel and
 parameters ``(p - mean_p) / std_p``, with the statistics of the training split held as buffers
-(saved in checkpoints, exported). A fit, validation or test takes the datamodule's ``stats`` at
-its start (``on_fit_start``, ``on_validation_start``, ``on_test_start``) unless it restored
-statistics from a checkpoint: ``test --ckpt_path`` and a resumed fit keep the checkpoint's and
-never make the datamodule compute its own.
+(saved in checkpoints, exported). A module without statistics takes the datamodule's ``stats``:
+in ``setup`` of a fit (before callbacks such as the learning-rate finder train; a resumed
+fit's checkpoint then replaces them), at the start of a validation or test (after its
+checkpoint is restored, so ``test --ckpt_path`` never makes the datamodule compute its own).
+A module with statistics keeps them: those its weights were trained with.
 
 Training loss, for a window ``u_0, ..., u_R`` (``R = rollout_steps``) of one trajectory::
 
@@ -159,7 +160,6 @@ class NextStepModule(LightningModule):
         self.stats: ChannelStats | None = None
         # this trainer run already has its statistics (from the checkpoint it restored, or
         # taken from the datamodule); reset in setup, which starts every run
-        self._stats_settled = False
         self.data_info: dict | None = None
         # the fit's seed_everything (Lightning's PL_GLOBAL_SEED), saved with checkpoints and
         # exported, so a published number can be traced to its run
@@ -207,32 +207,32 @@ class NextStepModule(LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        # the statistics wait for the checkpoint, which Lightning restores after setup:
-        # computing the datamodule's here cost a pass over the training split that a test or
-        # a resumed fit then threw away
-        self._stats_settled = False
         info = getattr(dm, "data_info", None)
         if info is not None:
             self.data_info = dict(info)
-        if stage == "fit" and self.seed_everything is None:
-            seed = os.environ.get("PL_GLOBAL_SEED")  # set by Lightning's seed_everything
-            self.seed_everything = int(seed) if seed and seed.lstrip("-").isdigit() else None
+        if stage == "fit":
+            if self.seed_everything is None:
+                seed = os.environ.get("PL_GLOBAL_SEED")  # set by Lightning's seed_everything
+                self.seed_everything = int(seed) if seed and seed.lstrip("-").isdigit() else None
+            # here, not in on_fit_start: callbacks' on_fit_start runs first, and the learning
+            # rate and batch size finders train in it (a resumed fit's checkpoint, restored
+            # after setup, then replaces them). A test or validate waits for its checkpoint:
+            # computing them here would cost a pass over the training split it throws away.
+            self._take_datamodule_stats()
 
     def _take_datamodule_stats(self) -> None:
-        """Use the datamodule's ``stats`` unless this run restored statistics already (its
-        first access computes them: :attr:`FieldDataModule.stats`)."""
-        if self._stats_settled:
+        """Use the datamodule's ``stats`` (their first access computes them:
+        :attr:`FieldDataModule.stats`) unless the module has statistics already: restored from
+        a checkpoint, or those it was trained with (a module validated again after its fit,
+        or loaded with ``load_from_checkpoint``), which its weights need."""
+        if self.stats is not None:
             return
-        self._stats_settled = True
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         stats = getattr(dm, "stats", None)
         if stats is not None:
             self.set_normalization(stats)
 
-    # after the checkpoint is restored, before the sanity check and the first batch
-    def on_fit_start(self) -> None:
-        self._take_datamodule_stats()
-
+    # after the checkpoint is restored, before the first batch
     def on_validation_start(self) -> None:
         self._take_datamodule_stats()
 
@@ -263,7 +263,6 @@ class NextStepModule(LightningModule):
             check_source(saved, current, trainer.ckpt_path, stage, self.steps_at_k)
         if extra.get("normalization") is not None:
             self.set_normalization(extra["normalization"])
-            self._stats_settled = True
         if saved is not None:
             self.data_info = dict(saved)
             if saved.get("source") and current and current.get("source"):

@@ -1,7 +1,7 @@
-"""Normalisation statistics are computed only when a run needs them: once by a fit from
-scratch (before the sanity check), never by ``test``/``validate`` of a checkpoint or a resumed
-``fit``, which keep the checkpoint's; the audit measured ``test`` reading the whole training
-split for statistics it then replaced."""
+"""Normalisation statistics are computed only when a run needs them: once by a fit (in its
+setup, before callbacks train), never by ``test``/``validate`` of a checkpoint, which keep the
+checkpoint's; the audit measured ``test`` reading the whole training split for statistics it
+then replaced."""
 
 import json
 
@@ -99,9 +99,34 @@ def test_checkpoint_runs_keep_its_stats_and_never_compute_them(advection_file, t
         assert calls == [], stage
         assert not read & only_train, stage
         assert module.stats.mean == [42.0] and module.u_std.tolist() == [3.0], stage
+    # a resumed fit computes them once in setup (before callbacks such as the learning-rate
+    # finder train; Lightning restores the checkpoint after setup) and ends with the
+    # checkpoint's
     module = _module()
     _trainer(max_epochs=2).fit(module, _dm(advection_file), ckpt_path=ckpt)
-    assert calls == [] and module.stats.mean == [42.0] and module.u_mean.tolist() == [42.0]
+    assert calls == [train] and module.stats.mean == [42.0] and module.u_mean.tolist() == [42.0]
+
+
+def test_callbacks_that_train_at_fit_start_see_the_statistics(advection_file):
+    """Callbacks' on_fit_start runs before the module's; the learning-rate and batch-size
+    finders train there, so the statistics must be in place from setup (review: they trained
+    without normalisation); and a module that has statistics (here: fit before) keeps them in
+    a later validation on other settings instead of taking the datamodule's."""
+    from lightning.pytorch.callbacks import Callback
+
+    seen = []
+
+    class AtFitStart(Callback):
+        def on_fit_start(self, trainer, pl_module):
+            seen.append(pl_module.stats is not None and pl_module.u_mean.numel() == 1)
+
+    module = _module()
+    _trainer(max_epochs=1, callbacks=[AtFitStart()]).fit(module, _dm(advection_file))
+    assert seen == [True]
+    own = module.stats.to_dict()
+    other = FieldDataModule(str(advection_file), batch_size=4, fractions=(0.2, 0.4, 0.4))
+    _trainer().validate(module, other, verbose=False)
+    assert module.stats.to_dict() == own != other.stats.to_dict()
 
 
 def test_runs_without_checkpoint_statistics_take_the_datamodules(advection_file, tmp_path,
