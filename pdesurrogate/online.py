@@ -342,7 +342,8 @@ def launch(parser, cfg, argv: list[str]) -> int:
 
 
 # What a process that runs pdesurrogate does before it imports pdesurrogate.cli: the entry
-# that `python -c` puts first ('', the current folder) goes, for good. Started in a clone's root
+# that `python -c` puts first ('', the current folder) goes, for good; an entry the user put on
+# PYTHONPATH stays, the current folder too (PYTHONPATH=.). Started in a clone's root
 # it would make the process import the clone's pdesurrogate/, not the package the interpreter
 # has installed (the one its parent runs); changed in sys.path itself, not undone after the
 # import, because spawn/forkserver children (DataLoader workers, ddp_spawn) start from the
@@ -353,7 +354,7 @@ def launch(parser, cfg, argv: list[str]) -> int:
 # sys.path holds no current folder either. The slurm/*.sbatch scripts run the same text
 # (tests/slurm/test_sbatch_python.py checks it), so it is one line, with no single quote.
 PATH_FIX = ('import os, sys; c = os.getcwd(); '
-            'sys.path[:] = [q for q in sys.path if q not in ("", c)]; ')
+            'sys.path[:1] = [q for q in sys.path[:1] if q not in ("", c)]; ')
 RUN_CLI = "from pdesurrogate.cli import main; sys.exit(main())"
 BOOTSTRAP = PATH_FIX + RUN_CLI
 

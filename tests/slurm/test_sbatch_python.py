@@ -53,3 +53,21 @@ def test_scripts_run_the_installed_package_from_a_clone(script, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"pdesurrogate from {pdesurrogate.__file__}\n" in proc.stdout, proc.stdout
     assert "A solver of the user's own" in proc.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_a_submit_directory_on_pythonpath_stays_on_it(script, tmp_path):
+    """PYTHONPATH=. (or $PWD) is the user's choice: a module of theirs in the submit directory
+    then imports (review: the bootstrap dropped every entry equal to the current folder)."""
+    code = "\n".join(ln for ln in script.read_text().splitlines()
+                     if not ln.lstrip().startswith("#"))
+    (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
+    (tmp_path / "my_solver.py").write_text(MY_SOLVER)
+    for entry in (".", str(tmp_path)):
+        proc = subprocess.run(
+            ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
+                           f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": entry}, capture_output=True,
+            text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "A solver of the user's own" in proc.stdout
