@@ -82,20 +82,27 @@ def chunk_shape(n_times: int, n_channels: int, shape: Sequence[int], itemsize: i
                 ) -> tuple[int, ...]:
     """The chunk of ``u`` ``(N, T, C, *shape)``: ``(1, Tc, C, *block)``.
 
-    ``Tc = clamp(TARGET_CHUNK_BYTES // frame, 1, T)`` frames, ``frame = C * prod(shape) *
-    itemsize`` bytes. ``block`` is ``shape`` unless one frame exceeds :data:`MAX_CHUNK_BYTES`;
-    then the first grid axis is cut into blocks that keep the chunk within it (and, when a
-    single slab of that axis is still larger, the next axis as well).
+    Up to ``TARGET_CHUNK_BYTES // frame`` frames (at least 1), ``frame = C * prod(shape) *
+    itemsize`` bytes, as equal as they can be: ``Tc = ceil(T / ceil(T / max))``. An
+    uncompressed file stores its last, partial chunk at full size, so chunks of equal length
+    keep the file within a few per cent of its data (33 times in chunks of 32 would store 64).
+    ``block`` is ``shape`` unless one frame exceeds :data:`MAX_CHUNK_BYTES`; then the first grid
+    axis is cut into blocks, as equal as they can be, that keep the chunk within it (and, when
+    a single slab of that axis is still larger, the next axis as well). The channel axis is
+    never cut: a chunk holds at least one grid point of every channel.
     """
+    def equal(n: int, most: int) -> int:
+        return -(-n // -(-n // max(1, most)))  # ceil(n / ceil(n / most))
+
     frame = n_channels * math.prod(shape) * itemsize
-    tc = max(1, min(n_times, TARGET_CHUNK_BYTES // max(frame, 1)))
+    tc = equal(n_times, min(n_times, TARGET_CHUNK_BYTES // max(frame, 1)))
     block = [int(n) for n in shape]
     size = frame
     for axis in range(len(block)):
         if size <= MAX_CHUNK_BYTES:
             break
         slab = size // block[axis]  # bytes of one index along this axis
-        block[axis] = max(1, min(block[axis], MAX_CHUNK_BYTES // slab))
+        block[axis] = equal(block[axis], min(block[axis], MAX_CHUNK_BYTES // slab))
         size = slab * block[axis]
     return (1, tc, n_channels, *block)
 
