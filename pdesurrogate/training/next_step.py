@@ -266,8 +266,11 @@ class NextStepModule(LightningModule):
         if saved is not None:
             self.data_info = dict(saved)
             if saved.get("source") and current and current.get("source"):
-                # the same data and split (checked above), perhaps moved: record where it is now
-                self.data_info["source"] = dict(current["source"])
+                # the same data (checked above), perhaps moved: record where it is now, and
+                # keep the fit's split settings (a test may read the same test split with
+                # other settings, e.g. max_train_trajectories)
+                self.data_info["source"] = {**saved["source"],
+                                            "path": current["source"].get("path")}
         if extra.get("seed_everything") is not None:
             self.seed_everything = int(extra["seed_everything"])
 

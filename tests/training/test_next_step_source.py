@@ -184,9 +184,12 @@ def test_settings_that_leave_the_stages_trajectories_alone_are_accepted(fitted):
     data, ckpt, dm = fitted
     dm2 = FieldDataModule(data, batch_size=4, fractions=(0.6, 0.2, 0.2), seed=3,
                           max_train_trajectories=3)
-    (res,) = _trainer().test(_module(), dm2, ckpt_path=ckpt, verbose=False)
+    module = _module()
+    (res,) = _trainer().test(module, dm2, ckpt_path=ckpt, verbose=False)
     assert np.isfinite(res["test/rel_l2"]) and dm2.test_indices.tolist() == \
         dm.test_indices.tolist()
+    # the module (and an export of it) still records the fit's split, not this test's
+    assert module.data_info["source"]["max_train_trajectories"] is None
     (res,) = _trainer().validate(_module(), FieldDataModule(
         data, batch_size=4, fractions=(0.6, 0.2, 0.2), seed=3, max_train_trajectories=3),
         ckpt_path=ckpt, verbose=False)
