@@ -542,6 +542,17 @@ def _missing_config_hint(message: str) -> str | None:
             "./configs/ (pdesurrogate configs lists them)")
 
 
+def _missing_module_hint(message: str) -> str | None:
+    """For a class_path whose module does not import (``No module named 'x'``): where Python
+    looks. The ``pdesurrogate`` command has no current folder on its import path."""
+    missing = re.search(r"No module named '([^'.]+)", message)
+    if not missing or missing.group(1) in ("pdesurrogate", "lightning", "torch"):
+        return None
+    return (f"a module of yours named by class_path must be importable: put the folder that "
+            f"holds {missing.group(1)}.py on PYTHONPATH (e.g. PYTHONPATH=. for the current "
+            "folder)")
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 # lines of jsonargparse's union errors that repeat what the innermost error already says
 _PARSE_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
@@ -653,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentError as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
-        hint = _missing_config_hint(str(exc))
+        hint = _missing_config_hint(str(exc)) or _missing_module_hint(str(exc))
         print(f"pdesurrogate {argv[0]}: error: {condense_parse_error(str(exc))}\n"
               + (f"{hint}\n" if hint else "")
               + f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)

@@ -276,3 +276,14 @@ def test_export_takes_what_only_the_data_can_tell(tmp_path, capsys):
     nu = torch.tensor([0.2, 0.7])
     torch.testing.assert_close(load(tmp_path / "full").predict(u, {"nu": nu}),
                                m.rollout(u, nu[:, None], 1)[:, 1], atol=0, rtol=0)
+
+
+def test_a_class_path_module_that_does_not_import_says_where_python_looks(capsys):
+    """`--solver my_solver.MyAdvection` with my_solver.py only in the current folder (not on
+    the command's import path): the error adds where to put it (review: it only said 'No
+    module named')."""
+    assert main(["generate", "--solver.help", "nowhere_to_be_found.MySolver"]) == 2
+    err = capsys.readouterr().err
+    assert "No module named 'nowhere_to_be_found'" in err
+    assert "put the folder that holds nowhere_to_be_found.py on PYTHONPATH (e.g. " \
+           "PYTHONPATH=. for the current folder)" in " ".join(err.split()), err
