@@ -31,6 +31,9 @@ class DumpWeights(Callback):
     def _dump(self, trainer, module, tag):
         state = {k: v.detach().cpu().contiguous().clone()
                  for k, v in module.model.state_dict().items()}
+        # the normalisation statistics each rank trains with (not in state_dict)
+        state.update({"norm." + n: module.get_buffer(n).detach().cpu().clone()
+                      for n in ("u_mean", "u_std", "p_mean", "p_std")})
         save_file(state, os.path.join(self.out_dir, f"{tag}_rank{trainer.global_rank}.safetensors"))
 
     def on_train_start(self, trainer, module):
@@ -84,7 +87,15 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, advection_fi
     assert end0.keys() == end1.keys() and len(end0) > 0
     for k in end0:
         assert torch.equal(end0[k], end1[k]), k
-    moved = sum(float((end0[k] - start0[k]).abs().sum()) for k in end0)
+    # both ranks trained with the training split's statistics from the start
+    from pdesurrogate.datasets import compute_stats, open_dataset, split_indices
+
+    stats = compute_stats(open_dataset(advection_file),
+                          split_indices(len(open_dataset(advection_file)), (0.5, 0.3, 0.2), 0)[0])
+    for state in (start0, end0, end1):
+        assert state["norm.u_mean"].tolist() == pytest.approx(stats.mean)
+        assert state["norm.p_mean"].tolist() == pytest.approx(stats.param_mean)
+    moved = sum(float((end0[k] - start0[k]).abs().sum()) for k in end0 if k[:5] != "norm.")
     assert moved > 1e-3
 
     # 3 validation trajectories on 2 ranks: Lightning's own sampler would pad rank 1 with a
