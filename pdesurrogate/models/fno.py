@@ -51,6 +51,8 @@ class FNO(nn.Module):
         # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
         from neuralop.models import FNO as _NeuralopFNO
 
+        from ._fno_conv import FullPrecisionSpectralConv
+
         self.net = _NeuralopFNO(
             n_modes=tuple(self.n_modes),
             in_channels=self.in_channels + self.n_params,
@@ -58,6 +60,9 @@ class FNO(nn.Module):
             hidden_channels=self.hidden_channels,
             n_layers=self.n_layers,
             positional_embedding="grid" if self.grid_embedding else None,
+            # FFTs in float32 under mixed precision (see _fno_conv): CUDA autocast would hand
+            # them bfloat16, which cuFFT refuses
+            conv_module=FullPrecisionSpectralConv,
         )
 
     def state_dict(self, *args, **kwargs):

@@ -50,6 +50,28 @@ def test_fno_state_dict_is_tensors_only():
     assert all(isinstance(v, torch.Tensor) for v in sd.values())
 
 
+@pytest.mark.parametrize("grid", [(24,), (12, 10)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fno_spectral_convs_take_low_precision_input(grid, dtype):
+    """CUDA autocast (bf16-mixed / 16-mixed on a GPU) hands the Fourier layers the lifting's
+    bfloat16/float16 output and, unlike CPU autocast, leaves the FFT in that dtype (cuFFT
+    refuses bfloat16, and float16 off power-of-two grids). Fed such a tensor directly, as
+    there, every spectral convolution computes in float32: the same as for the float32 copy
+    of its input, and gradients reach its weights."""
+    torch.manual_seed(0)
+    m = FNO(1, 1, [4] * len(grid), hidden_channels=8, n_layers=2)
+    convs = list(m.net.fno_blocks.convs)
+    assert len(convs) == 2
+    x = torch.randn(3, 8, *grid).to(dtype)
+    for conv in convs:
+        y = conv(x)
+        assert y.dtype == torch.float32
+        torch.testing.assert_close(y, conv(x.float()), rtol=0, atol=0)
+        y.square().mean().backward()
+        grads = [q.grad for q in conv.parameters() if q.grad is not None]
+        assert grads and all(bool(torch.isfinite(g).all()) for g in grads)
+
+
 @pytest.mark.parametrize("dim,grid", [(1, (17,)), (2, (12, 9))])
 @pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
 def test_unet_shapes(dim, grid, padding_mode):
