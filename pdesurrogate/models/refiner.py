@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int
+from ._precision import autocast_off
 
 
 class PDERefiner(nn.Module):
@@ -86,8 +87,20 @@ class PDERefiner(nn.Module):
     def network(self, u_prev: torch.Tensor, estimate: torch.Tensor, params: torch.Tensor | None,
                 k: torch.Tensor) -> torch.Tensor:
         """One backbone evaluation: ``k = 0`` predicts the state (``estimate`` zeros), ``k >= 1``
-        the noise in ``estimate``. ``k`` is ``(B,)`` (ints)."""
-        return self.backbone(torch.cat([u_prev, estimate], dim=1), params, cond=k)
+        the noise in ``estimate``. ``k`` is ``(B,)`` (ints).
+
+        Mixed precision: an evaluation with any ``k >= 1`` in the batch runs with autocast off,
+        in the inputs' dtype (float32), since the noise it must see has std down to
+        ``sigma_min`` (2e-7 by default) relative to an O(1) state, below the resolution of
+        bfloat16 (2^-8) and float16 (2^-11): cast to those by the first convolution, the noisy
+        estimate equals the clean one and the refinement learns nothing. ``k = 0`` alone
+        follows autocast.
+        """
+        x = torch.cat([u_prev, estimate], dim=1)
+        if self.n_refine_steps == 0 or not bool((k > 0).any()):
+            return self.backbone(x, params, cond=k)
+        with autocast_off(x.device):
+            return self.backbone(x, params, cond=k)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
                 generator: torch.Generator | Sequence[torch.Generator] | None = None

@@ -132,3 +132,28 @@ def test_checks():
         _refiner(3, 1.5)
     with pytest.raises(ValueError, match="n_refine_steps"):
         _refiner(-1)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_refinement_steps_see_their_noise_under_autocast(dtype):
+    """Under mixed precision (autocast, as Lightning's bf16-mixed / 16-mixed run the model) a
+    refinement evaluation (k >= 1) computes in float32: its noise, down to sigma_min = 2e-7,
+    is below bfloat16's and float16's resolution, and cast to them the noisy estimate would
+    equal the clean one (the network could not learn the noise). k = 0 follows autocast."""
+    m = _refiner(3, 2e-7)
+    g = torch.Generator().manual_seed(1)
+    u, p = torch.randn(4, 1, 16, generator=g), torch.randn(4, 1, generator=g)
+    eps = torch.randn(4, 1, 16, generator=g)
+    for k in (1, 2, 3):
+        kk = torch.full((4,), k)
+        noisy = u + m.sigma(k) * eps
+        full = m.network(u, noisy, p, kk)
+        with torch.autocast("cpu", dtype=dtype):
+            mixed = m.network(u, noisy, p, kk)
+            clean = m.network(u, u, p, kk)
+        assert mixed.dtype == torch.float32
+        torch.testing.assert_close(mixed, full, rtol=0, atol=0)
+        assert not torch.equal(mixed, clean)     # the noise reaches the output
+    with torch.autocast("cpu", dtype=dtype):
+        assert m.network(u, torch.zeros_like(u), p, torch.zeros(4, dtype=torch.long)).dtype \
+            == dtype
