@@ -206,6 +206,12 @@ if __name__ == "__main__":
     result = trainer.test(pointwise_module(), dm, verbose=False)[0]
     with open({out!r} + f"/rank{{trainer.global_rank}}.json", "w") as f:
         json.dump(result, f)
+    # ended here, not left to interpreter exit: gloo's threads torn down then aborted the
+    # process now and then ("terminate called without an active exception")
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 """
 
 
