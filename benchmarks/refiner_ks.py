@@ -106,7 +106,6 @@ def correlations(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(module, u, p, times, batch: int) -> dict:
-    from pdesurrogate.models.refiner import EVAL_NOISE_SEED, trajectory_generators
     from pdesurrogate.training import high_correlation_time
 
     t = torch.as_tensor(times, dtype=torch.float32)
@@ -115,9 +114,8 @@ def evaluate(module, u, p, times, batch: int) -> dict:
         u0, ps = u[s: s + batch, 0], p[s: s + batch]
         # each trajectory's noise as the module's test draws it: the figures do not depend on
         # --batch (a generator per batch did)
-        g = (trajectory_generators(u0, ps, EVAL_NOISE_SEED)
-             if getattr(module.model, "n_refine_steps", 0) else None)
-        preds.append(module.rollout(u0, ps, u.shape[1] - 1, generator=g))
+        preds.append(module.rollout(u0, ps, u.shape[1] - 1,
+                                    generator=module.model.evaluation_noise(u0, ps)))
     pred = torch.cat(preds)
     corr = correlations(pred, u)
     one_step = float(((pred[:, 1] - u[:, 1]) ** 2).mean() / (u[:, 1] ** 2).mean())

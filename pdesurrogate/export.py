@@ -674,11 +674,8 @@ class Surrogate:
     def _noise(self, x: torch.Tensor, p: torch.Tensor | None) -> list | None:
         """Per-trajectory refinement-noise generators for a PDE-Refiner (physical ``x`` and
         ``p``, as RefinerModule's evaluation seeds them), None for other models."""
-        if int(getattr(self.model, "n_refine_steps", 0) or 0) == 0:
-            return None
-        from pdesurrogate.models.refiner import EVAL_NOISE_SEED, trajectory_generators
-
-        return trajectory_generators(x, p, EVAL_NOISE_SEED)
+        noise = getattr(self.model, "evaluation_noise", None)
+        return noise(x, p) if noise is not None else None
 
     def _view(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(-1, *(1,) * self.spatial_dims)

@@ -79,6 +79,16 @@ class PDERefiner(nn.Module):
         self.dim = getattr(backbone, "dim", None)
         self.n_params = int(getattr(backbone, "n_params", 0))
 
+    def evaluation_noise(self, u0: torch.Tensor, params: torch.Tensor | None
+                         ) -> list[torch.Generator] | None:
+        """The generators an evaluation rollout from ``u0`` ``(B, C, *grid)`` draws its noise
+        from: one per trajectory, seeded from :data:`EVAL_NOISE_SEED`, ``u0`` and the
+        parameters this model takes (:func:`trajectory_generators`); None without refinement
+        steps. RefinerModule's validation/test and an exported surrogate use it alike."""
+        if self.n_refine_steps == 0:
+            return None
+        return trajectory_generators(u0, params if self.n_params else None, EVAL_NOISE_SEED)
+
     def sigma(self, k: torch.Tensor | int) -> torch.Tensor:
         """Noise std of refinement step ``k`` (``1..K``): ``sigma_min ** (k / K)``."""
         k = torch.as_tensor(k, dtype=torch.float64)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from pdesurrogate.models import PDERefiner
-from pdesurrogate.models.refiner import EVAL_NOISE_SEED, rollout_samples, trajectory_generators
+from pdesurrogate.models.refiner import rollout_samples
 
 from .losses import relative_l2
 from .next_step import NextStepModule, keep_own_hparams
@@ -160,12 +160,9 @@ class RefinerModule(NextStepModule):
         b, t = u.shape[:2]
         if t < 2:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {t}")
-        # noise per trajectory, from its own inputs (module docstring): those the model takes
-        # (no parameters for a parameter-blind one), as an exported surrogate seeds it, so
-        # that predict reproduces this number
-        gens = (trajectory_generators(u[:, 0], p if self.model.n_params else None,
-                                      EVAL_NOISE_SEED)
-                if self.model.n_refine_steps > 0 else None)
+        # noise per trajectory, from its own inputs (module docstring), as an exported
+        # surrogate draws it, so that predict reproduces this number
+        gens = self.model.evaluation_noise(u[:, 0], p)
         pred = self.rollout(u[:, 0], p, t - 1, generator=gens)
         errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")
                             for j in range(1, t)], dim=1)
