@@ -150,8 +150,9 @@ def main():
         if SCENARIO == "e2e" and rank == roles.solver_ranks[-1]:
             inject_malformed(roles)
         kw = {"backpressure": {"max_in_flight": 2, "credits": 2, "pack_bytes": 0},
-              # two messages (header + 128 KiB payload each) fit, a third does not
-              "window": {"max_in_flight": 2, "credits": 1000, "pack_bytes": 0,
+              # two messages (header + 128 KiB payload each) fit, a third does not; the window
+              # alone bounds the sends (8 in flight and 1000 credits would allow more)
+              "window": {"max_in_flight": 8, "credits": 1000, "pack_bytes": 0,
                          "window_bytes": 2 * (HEADER_BYTES + 4 * N_POINTS) + 100},
               # packed: ended simulations wait for the next ones however slow the test runs
               }.get(SCENARIO, {"single": {"pack_bytes": 0},

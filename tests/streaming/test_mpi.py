@@ -82,30 +82,36 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
 
 @pytest.mark.parametrize("scenario", ["backpressure", "window"])
 def test_back_pressure_slows_the_solver(tmp_path, scenario):
-    """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, max_in_flight 2,
-    and 2 messages ahead of the trainer at most (``backpressure``: 2 message credits, the
-    built-in solver's uncopied states; ``window``: a byte window that holds two messages, 1000
-    message credits, a user's loop whose samples the client copies): the solver waits for
-    credits or sends (> 0.3 s in all; unthrottled it would wait 0), never has more than 2 sends
+    """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, and 2 messages
+    ahead of the trainer at most (``backpressure``: max_in_flight 2, 2 message credits, the
+    built-in solver's uncopied states; ``window``: a byte window that holds two messages, with
+    max_in_flight 8 and 1000 message credits, so that the window alone holds the solver back,
+    a user's loop whose samples the client copies): the solver waits for
+    credits or sends (unthrottled it would never wait), never has more than 2 sends
     in flight nor more than 3 arrays to copy into, and cannot finish before the trainer has
     consumed all but at most capacity + one pending simulation + one committing simulation +
     credits = 2 + 4 + 4 + 2 samples. In ``window`` the receiver's ``credit_bytes`` is one
-    message, so each message is credited back on its own as soon as it is taken."""
+    message, so each message is credited back on its own as soon as it is taken.
+
+    How long the solver waits is not asserted: on a loaded machine the solver's own steps
+    take longer, and the wait shrinks (0.28 s was seen); the consumed-at-finish bound holds
+    whatever the load."""
     res = run(scenario, 2, tmp_path)
     tr, cl = res[0], res[1]
     assert [tuple(g) for g in tr["got"]] == [(s, k) for s in range(8) for k in range(4)]
     c = cl["client"]
     if scenario == "backpressure":  # built-in solver states, sent uncopied
-        assert c["credit_waits"] > 0 and c["credit_wait_s"] > 0.3
+        assert c["credit_waits"] > 0 and c["credit_wait_s"] > 0
         assert c["copies"] == c["allocations"] == 0
     else:
-        # a user's loop, each sample copied: the client waits for a send to complete before
-        # it copies into that send's array, so it may wait there rather than for credits
-        assert c["credit_wait_s"] + c["in_flight_wait_s"] > 0.3
+        # the byte window, the only bound that could stop it, made it wait
+        assert c["credit_waits"] > 0 and c["credit_wait_s"] > 0
         # at most the arrays in flight and the one being filled are ever allocated, not one
         # per sample while sends wait (fresh memory costs a page fault per 4 KiB)
         assert c["copies"] == 32 and 1 <= c["allocations"] <= 2 + 1
-    assert c["max_in_flight_seen"] <= 2
+    # window: a message the trainer took may still count as in flight until the client next
+    # tests its request, while its credit is already back (3 seen, against 8 with no window)
+    assert c["max_in_flight_seen"] <= (2 if scenario == "backpressure" else 3)
     assert tr["buffer"]["peak_size"] <= 2 and tr["receiver"]["pending_peak"] <= 4
     consumed_at_finish = sum(1 for t in tr["times"] if t <= cl["t_finish"])
     assert consumed_at_finish >= 32 - (2 + 4 + 4 + 2)
