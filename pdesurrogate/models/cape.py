@@ -52,12 +52,16 @@ class SpectralConv(nn.Module):
 
     def _mix(self, x: torch.Tensor, block: int, sizes: tuple[int, ...]) -> torch.Tensor:
         w = torch.view_as_complex(self.weight[block])[(...,) + tuple(slice(0, s) for s in sizes)]
+        # float32 weights with a float64 input (or the reverse) compute in the input's precision
+        w = w.to(x.dtype)
         return torch.einsum("bi...,io...->bo...", x, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grid = x.shape[2:]
-        # FFT in float32 at least: half-precision FFTs need power-of-two sizes
-        xf = torch.fft.rfftn(x.float(), dim=tuple(range(2, x.ndim)))
+        # FFT in float32 at least (half-precision FFTs need power-of-two sizes); a float64
+        # model keeps float64
+        xf = torch.fft.rfftn(x if x.dtype == torch.float64 else x.float(),
+                             dim=tuple(range(2, x.ndim)))
         out = torch.zeros(x.shape[0], self.weight.shape[2], *xf.shape[2:], dtype=xf.dtype,
                           device=x.device)
         mx = min(self.modes, xf.shape[-1])
