@@ -5,43 +5,87 @@ A model's checkpoint and export record the fingerprint of the file it was traine
 later ``test`` or ``predict`` can tell whether it reads that data (possibly moved or copied:
 the path is not hashed) or another file (regenerated, extended, edited).
 
-What the hash covers (sha256, in this order):
+What the hash covers (sha256, in this order), version 2 (:data:`FINGERPRINT_VERSION`):
 
 * the array shape ``(N, T, C, *grid)``;
 * the saved times, the grid coordinates and names, the channel names;
 * every parameter's name and its ``N`` values, and the trajectory ids (``sim_id``);
-* every value of the first and of the last trajectory (``u[0]`` and ``u[N - 1]``).
+* every value of the first and of the last trajectory (``u[0]`` and ``u[N - 1]``);
+* the last saved frame ``u[i, T - 1]`` of every trajectory ``i``, or, in a file of more than
+  :data:`SAMPLE_TRAJECTORIES` trajectories (or whose frames of all trajectories would exceed
+  :data:`SAMPLE_BYTES`), of that many trajectories spread evenly over ``0 .. N - 1`` (both ends
+  included; the same ones for every file of that shape). The last frame is the state after the
+  whole trajectory: an edit of its initial state, parameters or solver changes it.
 
-What it cannot detect: a change confined to trajectories ``1 .. N - 2`` that keeps the shape,
-times, coordinates, names, parameters and ids (e.g. one trajectory edited in place), and a
-change in file attributes the training never reads (the solver settings recorded as metadata,
-the ``pde`` name). A file regenerated with another seed, solver setting, resolution, time
-grid or number of trajectories changes it, since the parameters or the first trajectory
-differ. For PDEBench files the parameters are read from the file name
+What it cannot detect: a change in a trajectory that leaves its last frame as it was (an
+earlier frame edited in place) unless it is the first or the last trajectory; in a file of more
+than :data:`SAMPLE_TRAJECTORIES` trajectories, a change confined to trajectories outside the
+sample; and a change in file attributes the training never reads (the solver settings recorded
+as metadata, the ``pde`` name). A file regenerated with another seed, solver setting,
+resolution, time grid or number of trajectories changes it, since the parameters or the first
+trajectory differ. For PDEBench files the parameters are read from the file name
 (``..._Nu0.01.hdf5``), so a rename that changes those tokens changes the fingerprint, as it
 changes what a model is fed.
 
-Cost: two trajectories read, a frame block at a time (at most :data:`BLOCK_BYTES` in memory),
-plus the small coordinate arrays.
+Cost: two trajectories read in full, a frame block at a time (at most :data:`BLOCK_BYTES` in
+memory), plus one frame of at most :data:`SAMPLE_TRAJECTORIES` trajectories (at most
+:data:`SAMPLE_BYTES` of frames), plus the small coordinate arrays. HDF5 reads whole chunks: in
+our files (chunks of about 128 KiB, :func:`~.ourformat.chunk_shape`) one frame costs one chunk,
+so the sample reads at most ``SAMPLE_TRAJECTORIES`` chunks (64 MiB for frames under 128 KiB).
+
+Versions. The string names the version it was computed with: ``"sha256:<64 hex>"`` is version 1
+(the first and last trajectories only, no frame sample), ``"sha256:v2:<64 hex>"`` version 2.
+:func:`matches` compares a recorded fingerprint with a file by recomputing it with the
+recorded version, so records written before version 2 keep matching their unchanged file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 
 from .reader import FieldData
 
-# bump when what the hash covers changes: fingerprints of another version never compare equal
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
+VERSIONS = (1, 2)
 BLOCK_BYTES = 64 * 2**20
+# version 2's sample of last frames: at most this many trajectories, and this many bytes
+SAMPLE_TRAJECTORIES = 512
+SAMPLE_BYTES = 64 * 2**20
+_PATTERN = re.compile(r"sha256:(?:v(\d+):)?[0-9a-f]{64}")
 
 
-def fingerprint(data: FieldData) -> str:
+def fingerprint_version(fp: str) -> int:
+    """The version a fingerprint string was computed with (``"sha256:<hex>"``: 1,
+    ``"sha256:v<n>:<hex>"``: n). ValueError for a string of neither form."""
+    m = _PATTERN.fullmatch(fp) if isinstance(fp, str) else None
+    if m is None:
+        raise ValueError(f"not a data fingerprint: {fp!r}; expected 'sha256:<64 hex digits>' "
+                         "or 'sha256:v<version>:<64 hex digits>'")
+    return int(m.group(1)) if m.group(1) else 1
+
+
+def sampled_trajectories(n: int, frame_bytes: int) -> np.ndarray:
+    """The trajectories whose last frame version 2 hashes: all ``n``, or, beyond
+    :data:`SAMPLE_TRAJECTORIES` (or :data:`SAMPLE_BYTES` of frames of ``frame_bytes``), that many
+    spread evenly over ``0 .. n - 1`` with both ends, increasing."""
+    m = min(n, SAMPLE_TRAJECTORIES, max(2, SAMPLE_BYTES // max(frame_bytes, 1)))
+    if m >= n:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, m)).astype(np.int64))
+
+
+def fingerprint(data: FieldData, version: int = FINGERPRINT_VERSION) -> str:
     """The content fingerprint of ``data`` (see the module docstring for what it covers):
-    ``"sha256:<64 hex digits>"``. Independent of the file's path and name (except where a
-    format reads values from the name, as PDEBench's parameters)."""
+    ``"sha256:v2:<64 hex digits>"`` (``version=1``: ``"sha256:<64 hex digits>"``, the algorithm
+    of records written before version 2). Independent of the file's path and name (except where
+    a format reads values from the name, as PDEBench's parameters)."""
+    if version not in VERSIONS:
+        raise ValueError(f"fingerprint version {version!r} is not known to this pdesurrogate "
+                         f"(it computes versions {list(VERSIONS)}); a record of a newer "
+                         "version needs a newer pdesurrogate")
     h = hashlib.sha256()
 
     def add(tag: str, value) -> None:
@@ -53,17 +97,20 @@ def fingerprint(data: FieldData) -> str:
     def floats(a) -> bytes:
         return np.ascontiguousarray(np.asarray(a, dtype="<f8")).tobytes()
 
+    def values(a) -> bytes:
+        return np.ascontiguousarray(np.asarray(a, dtype="<f4")).tobytes()
+
     shape = tuple(int(s) for s in data.u.shape)
-    add("version", FINGERPRINT_VERSION)
+    add("version", version)
     add("shape", shape)
     add("times", floats(data.times))
     for name, coord in zip(data.grid_names, data.grid, strict=True):
         add("grid", name)
         add("coord", floats(coord))
     add("channels", repr(list(data.channel_names)))
-    for name, values in data.params.items():
+    for name, vals in data.params.items():
         add("param", name)
-        add("values", floats(values))
+        add("values", floats(vals))
     add("sim_id", np.ascontiguousarray(np.asarray(data.sim_id, dtype="<i8")).tobytes())
     n, t = shape[0], shape[1]
     frame_bytes = 4 * int(np.prod(shape[2:], dtype=np.int64))
@@ -71,6 +118,18 @@ def fingerprint(data: FieldData) -> str:
     for i in sorted({0, n - 1}) if n else ():
         add("trajectory", i)
         for start in range(0, t, per_block):
-            block = np.asarray(data.u[i, start: start + per_block], dtype="<f4")
-            h.update(np.ascontiguousarray(block).tobytes())
-    return f"sha256:{h.hexdigest()}"
+            h.update(values(data.u[i, start: start + per_block]))
+    if version >= 2 and n and t:
+        add("last frames", t - 1)
+        for i in sampled_trajectories(n, frame_bytes).tolist():
+            add("frame of", i)
+            h.update(values(data.u[i, t - 1]))
+    tag = "" if version == 1 else f"v{version}:"
+    return f"sha256:{tag}{h.hexdigest()}"
+
+
+def matches(recorded: str, data: FieldData) -> bool:
+    """Whether ``data`` is the data a fingerprint was recorded for: ``recorded`` recomputed
+    with the version it names (so a version-1 record still matches its unchanged file).
+    ValueError for a string that is not a fingerprint or names a version this code lacks."""
+    return fingerprint(data, fingerprint_version(recorded)) == recorded

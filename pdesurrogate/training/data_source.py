@@ -5,15 +5,23 @@ A checkpoint records its training data's source (``data_info["source"]``, see
 or on a split that puts other trajectories in what the stage reads, would give a number on the
 wrong trajectories (possibly ones the model trained on) with no sign of it:
 :func:`check_source` refuses it in one error naming what differs and the fix.
+
+A file's fingerprint recorded with an older version of the algorithm
+(:mod:`pdesurrogate.datasets.fingerprint`) is compared with the file read now by recomputing it
+with that version. A checkpoint of an online run (its source an online stream's record) is
+compared with the settings of a resumed online run; tested or validated on a file, there is no
+training file whose trajectories the split could repeat, so nothing is compared.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from pdesurrogate.datasets.source import source_splits
+from pdesurrogate.datasets.fingerprint import fingerprint_version, matches
+from pdesurrogate.datasets.source import is_online, source_splits
 
 # the split settings of a source record; equal settings over the same data (equal
 # fingerprint) give the same train/val/test trajectories
@@ -39,7 +47,9 @@ def source_differences(recorded: dict, current: dict, stage: str = "fit",
     with another ``max_train_trajectories``). ``compare_k``: whether the saved times per model
     step matter to the module."""
     a, b = recorded["source"], current["source"]
-    if a.get("fingerprint") != b.get("fingerprint"):
+    if is_online(a) or is_online(b):
+        return _stream_differences(a, b)
+    if a.get("fingerprint") != b.get("fingerprint") and not _same_data(a, b):
         return [f"data fingerprint {a.get('fingerprint')} of {a.get('path')!r} (checkpoint) vs "
                 f"{b.get('fingerprint')} of {b.get('path')!r} (now)"]
     out = []
@@ -58,6 +68,38 @@ def source_differences(recorded: dict, current: dict, stage: str = "fit",
     return out
 
 
+def _same_data(recorded: dict, current: dict) -> bool:
+    """Whether the file of ``current`` holds the data of ``recorded`` although their
+    fingerprints differ as strings: true only when they are of different versions (a record
+    written before the current one) and the file, recomputed with the recorded version, gives
+    the recorded string. ValueError for a recorded version this code does not know."""
+    fa, fb, path = recorded.get("fingerprint"), current.get("fingerprint"), current.get("path")
+    try:
+        if fingerprint_version(fa) == fingerprint_version(fb):
+            return False
+    except ValueError:
+        return False  # a record without a fingerprint: other data
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return False
+    from pdesurrogate.datasets import open_dataset
+
+    with open_dataset(path) as data:
+        return matches(fa, data)
+
+
+def _stream_differences(a: dict, b: dict) -> list[str]:
+    """:func:`source_differences` where either record is an online stream's: a file's split
+    cannot hold an online run's training trajectories (none: ``[]``); two streams differ in
+    the settings that make their simulations (each ``"data stream's <key> ..."``); a file's
+    checkpoint resumed on a stream is other data."""
+    if is_online(a) and is_online(b):
+        return [f"data stream's {key} {a.get(key)!r} (checkpoint) vs {b.get(key)!r} (now)"
+                for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+    if is_online(a):
+        return []
+    return [f"data file {a.get('path')!r} (checkpoint) vs an online stream (now)"]
+
+
 def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: str,
                  compare_k: bool = True) -> None:
     """Refuse to ``stage`` (``"test"``, ``"validate"``, ``"fit"``) a checkpoint fit on other
@@ -66,7 +108,7 @@ def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: 
 
     ``recorded``: the checkpoint's ``data_info``; ``current``: the datamodule's. Nothing is
     checked when either lacks a ``source`` (a checkpoint written before sources were
-    recorded, a streamed online run).
+    recorded, or by an online run before it recorded its stream).
     """
     if not (recorded and current and recorded.get("source") and current.get("source")):
         return
@@ -91,7 +133,10 @@ def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: 
     else:
         fix = ("use the config the checkpoint was fit with (fit saves it as config.yaml next "
                "to its checkpoints/ folder)")
-    if other_data:
+    if other_data and is_online(recorded["source"]):
+        fix += (" (online: with --resume), whose solver, parameters and scheduler settings "
+                "make the same simulations")
+    elif other_data:
         fix += (", with the data file it was fit on; a regenerated or changed file needs a "
                 "new fit")
         if stage in ("test", "validate"):

@@ -41,6 +41,7 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 from pdesurrogate.datasets import ChannelStats
+from pdesurrogate.datasets.source import is_online
 from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
@@ -52,6 +53,8 @@ from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
 CHECKPOINT_KEY = "pdesurrogate"
+# where Lightning's seed_everything leaves its seed (as str(seed)); Lightning never clears it
+SEED_ENV = "PL_GLOBAL_SEED"
 
 
 def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
@@ -66,6 +69,35 @@ def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
 def teacher_forced_steps(rollout_steps: int, fraction: float) -> int:
     """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth."""
     return rollout_steps - round(fraction * (rollout_steps - 1))
+
+
+def claim_fit_seed() -> int | None:
+    """The seed Lightning's ``seed_everything`` set for the fit that starts now, or None when
+    it was not called for it. Called once per fit, as it starts (the module's ``setup``).
+
+    ``seed_everything(s)`` writes ``str(s)`` to :data:`SEED_ENV` and seeds torch's global
+    generator with ``s``; Lightning never clears the variable, so a later fit in the same
+    process that did not seed would find the earlier one's seed. So a seed is taken when the
+    variable holds it in the form ``seed_everything`` writes and torch's generator was seeded
+    with it (``torch.initial_seed()``: a variable inherited from the shell, or a
+    ``torch.manual_seed`` of another seed since, is no seed of this fit), and then marked taken
+    by rewriting it as ``+<s>``: the same integer for everything that reads it (Lightning's
+    ``int(...)``: DDP's reseeding, worker and sampler seeds), but not taken again by a later
+    fit unless ``seed_everything`` is called anew. The CLI (LightningCLI) calls it before it
+    builds the module, for every run (a random seed unless the config sets
+    ``seed_everything``; none with ``seed_everything: false``); the online run before it
+    builds the model too. Under DDP Lightning itself reseeds every rank from the variable as a
+    fit starts, so each rank of a fit takes the same seed.
+    """
+    raw = os.environ.get(SEED_ENV)
+    try:
+        seed = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if seed is None or raw != str(seed) or torch.initial_seed() != seed:
+        return None
+    os.environ[SEED_ENV] = f"+{seed}"
+    return seed
 
 
 def keep_own_hparams(module: LightningModule) -> None:
@@ -161,8 +193,9 @@ class NextStepModule(LightningModule):
         # this trainer run already has its statistics (from the checkpoint it restored, or
         # taken from the datamodule); reset in setup, which starts every run
         self.data_info: dict | None = None
-        # the fit's seed_everything (Lightning's PL_GLOBAL_SEED), saved with checkpoints and
-        # exported, so a published number can be traced to its run
+        # the seed_everything of the fit that trained this module from its start
+        # (claim_fit_seed; a resumed fit's comes from its checkpoint), saved with checkpoints
+        # and exported, so a published number can be traced to its run; None: not seeded
         self.seed_everything: int | None = None
 
     # -- normalisation --------------------------------------------------------------------------
@@ -211,9 +244,11 @@ class NextStepModule(LightningModule):
         if info is not None:
             self.data_info = dict(info)
         if stage == "fit":
+            # taken once per fit, whether or not this module keeps it: a module fit again
+            # (after a learning-rate finder's fit, say) keeps its first fit's seed
+            seed = claim_fit_seed()
             if self.seed_everything is None:
-                seed = os.environ.get("PL_GLOBAL_SEED")  # set by Lightning's seed_everything
-                self.seed_everything = int(seed) if seed and seed.lstrip("-").isdigit() else None
+                self.seed_everything = seed
             # here, not in on_fit_start: callbacks' on_fit_start runs first, and the learning
             # rate and batch size finders train in it (a resumed fit's checkpoint, restored
             # after setup, then replaces them). A test or validate waits for its checkpoint:
@@ -265,8 +300,9 @@ class NextStepModule(LightningModule):
             self.set_normalization(extra["normalization"])
         if saved is not None:
             self.data_info = dict(saved)
-            if saved.get("source") and current and current.get("source"):
-                # the same data (checked above), perhaps moved: record where it is now, and
+            if saved.get("source") and current and current.get("source") \
+                    and not is_online(saved["source"]) and not is_online(current["source"]):
+                # the same file (checked above), perhaps moved: record where it is now, and
                 # keep the fit's split settings (a test may read the same test split with
                 # other settings, e.g. max_train_trajectories)
                 self.data_info["source"] = {**saved["source"],

@@ -1,15 +1,25 @@
-"""fingerprint: the same for a copy or a rename, other for each change it documents to cover,
-blind (as documented) to a change inside a middle trajectory; independent of the read block."""
+"""fingerprint: the same for a copy or a rename, other for each change it documents to cover
+(version 2: a change in a middle trajectory's last frame too), blind (as documented) to an
+earlier frame of a middle trajectory; independent of the read block; records of version 1 still
+match their unchanged file."""
 
+import importlib.util
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.datasets import fingerprint as fp_module
-from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.datasets.fingerprint import (
+    fingerprint,
+    fingerprint_version,
+    matches,
+    sampled_trajectories,
+)
 
 N, T, NX = 5, 4, 8
 
@@ -25,30 +35,35 @@ def _write(path, u=None, times=None, nu=None, channels=("u",)):
     return path
 
 
-def _fp(path) -> str:
+def _fp(path, version=None) -> str:
     with open_dataset(path) as d:
-        return fingerprint(d)
+        return fingerprint(d) if version is None else fingerprint(d, version)
+
+
+def _u() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((N, T, 1, NX)).astype(np.float32)
 
 
 def test_copy_and_rename_keep_it(tmp_path):
     a = _write(tmp_path / "a.nc")
     fp = _fp(a)
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", fp)
+    assert re.fullmatch(r"sha256:v2:[0-9a-f]{64}", fp)
     b = shutil.copy(a, tmp_path / "another name.nc")
     assert _fp(b) == fp
 
 
 def test_each_covered_change_changes_it(tmp_path):
-    rng = np.random.default_rng(0)
-    u = rng.standard_normal((N, T, 1, NX)).astype(np.float32)
+    u = _u()
     base = _fp(_write(tmp_path / "base.nc", u=u))
-    first, last = u.copy(), u.copy()
+    first, last, middle = u.copy(), u.copy(), u.copy()
     first[0, 2, 0, 3] += 1e-3
     last[N - 1, 0, 0, 0] -= 1e-3
+    middle[N // 2, T - 1, 0, 5] += 1e-3  # one value of a middle trajectory's last frame
     more = np.concatenate([u, u[:1]])
     changed = {
         "first trajectory": dict(u=first),
         "last trajectory": dict(u=last),
+        "a middle trajectory's last frame": dict(u=middle),
         "a parameter value": dict(u=u, nu=np.linspace(0.01, 0.05, N) + [0, 0, 1e-6, 0, 0]),
         "the times": dict(u=u, times=np.arange(T) * 0.1 + [0, 0, 0, 1e-9]),
         "a channel name": dict(u=u, channels=("v",)),
@@ -58,13 +73,107 @@ def test_each_covered_change_changes_it(tmp_path):
         assert _fp(_write(tmp_path / f"{what}.nc", **kw)) != base, what
 
 
-def test_middle_trajectory_is_not_covered(tmp_path):
-    """The documented blind spot: only the first and last trajectories' values are hashed."""
-    rng = np.random.default_rng(0)
-    u = rng.standard_normal((N, T, 1, NX)).astype(np.float32)
+def test_a_changed_middle_trajectory_is_caught(tmp_path):
+    """The blind spot of version 1: a middle trajectory edited (regenerated) in place, every
+    other value, the parameters and the ids as they were. Version 2 sees it; version 1 did
+    not."""
+    u = _u()
     mid = u.copy()
     mid[N // 2] += 1.0
+    a, b = _write(tmp_path / "a.nc", u=u), _write(tmp_path / "b.nc", u=mid)
+    assert _fp(a) != _fp(b)
+    assert _fp(a, version=1) == _fp(b, version=1)  # the documented reason for version 2
+
+
+def test_an_earlier_frame_of_a_middle_trajectory_is_not_covered(tmp_path):
+    """The documented blind spot of version 2: an edit that leaves a middle trajectory's last
+    frame as it was."""
+    u = _u()
+    mid = u.copy()
+    mid[N // 2, : T - 1] += 1.0
     assert _fp(_write(tmp_path / "a.nc", u=u)) == _fp(_write(tmp_path / "b.nc", u=mid))
+
+
+def test_a_version_1_record_still_matches_its_unchanged_file(tmp_path):
+    """A checkpoint or export written before version 2 recorded the first algorithm's
+    string (computed here by the code of the commit that wrote them): it matches the unchanged
+    file, not a changed one, and the current fingerprint is another string."""
+    old = _old_module(tmp_path)
+    u = _u()
+    path = _write(tmp_path / "a.nc", u=u)
+    with open_dataset(path) as d:
+        recorded = old.fingerprint(d)
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", recorded)
+        assert fingerprint_version(recorded) == 1
+        assert fingerprint(d, version=1) == recorded  # the same algorithm, kept
+        assert matches(recorded, d)
+        assert fingerprint(d) != recorded and matches(fingerprint(d), d)
+    first = u.copy()
+    first[0, 0, 0, 0] += 1.0
+    with open_dataset(_write(tmp_path / "b.nc", u=first)) as d:
+        assert not matches(recorded, d)
+
+
+def _old_module(tmp_path: Path):
+    """datasets/fingerprint.py as version 1 shipped it (commit e2de397), loaded on its own."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        text = subprocess.run(["git", "-C", str(root), "show", "e2de397:datasets/fingerprint.py"],
+                              capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs the git history of a checkout")
+    src = tmp_path / "fingerprint_v1.py"
+    src.write_text(text.replace("from .reader import FieldData",
+                                "from pdesurrogate.datasets.reader import FieldData"))
+    spec = importlib.util.spec_from_file_location("fingerprint_v1", src)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_version_strings():
+    h = "0123456789abcdef" * 4
+    assert fingerprint_version(f"sha256:{h}") == 1
+    assert fingerprint_version(f"sha256:v2:{h}") == 2
+    for bad in ("f", f"md5:{h}", f"sha256:{h[:-1]}", None):
+        with pytest.raises(ValueError, match="not a data fingerprint"):
+            fingerprint_version(bad)
+
+
+def test_unknown_version_refused(tmp_path):
+    with open_dataset(_write(tmp_path / "a.nc")) as d:
+        with pytest.raises(ValueError, match=r"fingerprint version 3 is not known"):
+            matches("sha256:v3:" + "0" * 64, d)
+
+
+def test_large_files_sample_a_bounded_spread_of_trajectories(monkeypatch):
+    """Beyond SAMPLE_TRAJECTORIES (or SAMPLE_BYTES of frames) an even spread with both ends."""
+    assert sampled_trajectories(7, 4).tolist() == list(range(7))
+    monkeypatch.setattr(fp_module, "SAMPLE_TRAJECTORIES", 5)
+    assert sampled_trajectories(101, 4).tolist() == [0, 25, 50, 75, 100]
+    monkeypatch.setattr(fp_module, "SAMPLE_BYTES", 3 * 1000)
+    assert sampled_trajectories(101, 1000).tolist() == [0, 50, 100]
+
+
+def test_sample_reads_one_frame_of_each_middle_trajectory(tmp_path):
+    """What is read besides the two whole trajectories: the last frame of each other one."""
+    reads = []
+    with open_dataset(_write(tmp_path / "a.nc")) as d:
+        real = d.u
+
+        class Recorded:
+            shape = real.shape
+
+            def __getitem__(self, key):
+                reads.append(key)
+                return real[key]
+
+        d.u = Recorded()
+        fingerprint(d)
+    whole = [k for k in reads if isinstance(k[1], slice)]
+    frames = [k for k in reads if not isinstance(k[1], slice)]
+    assert sorted({k[0] for k in whole}) == [0, N - 1]
+    assert frames == [(i, T - 1) for i in range(N)]
 
 
 @pytest.mark.parametrize("block_bytes", [1, 4 * NX, 10**9])
