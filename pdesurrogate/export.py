@@ -11,12 +11,17 @@ Layout of an exported surrogate (``outdir``)::
 ``provenance`` traces a published number back to its run: ``data_source`` (the training data's
 absolute path, content fingerprint and split: ``n_trajectories``, ``fractions``, ``seed``,
 ``max_train_trajectories``, as :class:`~pdesurrogate.training.FieldDataModule` records them;
-null for a module that never saw one), ``checkpoint`` (the absolute path exported from; null
+for an online run its stream's record, ``"kind": "online"``: solver class and arguments,
+parameter box, scheduler settings and seed, simulations, the held-out sets' generation (both
+forms: :mod:`pdesurrogate.datasets.source`, which ``load`` checks key by key); null for a
+module that never saw one), ``checkpoint`` (the absolute path exported from; null
 for a module), ``epoch`` and ``global_step`` (Lightning's counters when the checkpoint was
 written or the module exported; null if never trained), ``seed_everything`` (the fit's global
 seed, null if not recorded), ``git_commit`` and ``git_dirty`` (the commit of the checkout the
 exporting pdesurrogate ran from and whether its tracked files had changes; null when it is not
-run from a git checkout). Exports older than ``provenance`` load without it.
+run from a git checkout). Exports older than ``provenance`` load without it. A PINN export
+(:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
+by the same functions (:func:`provenance`, :func:`check_provenance`).
 
 ``param_names`` are the parameters the model takes, in the order ``predict`` wants them (``[]``
 for a model built with ``n_params=0``); ``data_param_names`` those of the data it was trained
@@ -67,27 +72,56 @@ CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "p
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
 OPTIONAL_KEYS = ("data_param_names", "provenance")
-# provenance's keys and the JSON types each may hold (None: null)
-PROVENANCE_KEYS = {"data_source": (dict, type(None)), "checkpoint": (str, type(None)),
-                   "epoch": (int, type(None)), "global_step": (int, type(None)),
-                   "seed_everything": (int, type(None)), "git_commit": (str, type(None)),
-                   "git_dirty": (bool, type(None))}
+# provenance's keys and the JSON types each may hold (None: null): a PINN's (no training
+# data: it samples its own points) and a field surrogate's
+RUN_PROVENANCE_KEYS = {"checkpoint": (str, type(None)), "epoch": (int, type(None)),
+                       "global_step": (int, type(None)), "seed_everything": (int, type(None)),
+                       "git_commit": (str, type(None)), "git_dirty": (bool, type(None))}
+PROVENANCE_KEYS = {"data_source": (dict, type(None)), **RUN_PROVENANCE_KEYS}
 GIT_TIMEOUT_S = 5.0
 
 
 # -- export ---------------------------------------------------------------------------------------
+def run_of_module(module) -> dict:
+    """The provenance of an exported module's run (besides git): ``checkpoint`` (None),
+    Lightning's ``epoch`` and ``global_step`` (None if it never had a trainer) and its
+    ``seed_everything`` (None if not recorded). Shared by field and PINN exports."""
+    trained = getattr(module, "_trainer", None) is not None
+    return {"checkpoint": None,
+            "epoch": int(module.current_epoch) if trained else None,
+            "global_step": int(module.global_step) if trained else None,
+            "seed_everything": getattr(module, "seed_everything", None)}
+
+
+def run_of_checkpoint(path: Path, ckpt: dict) -> dict:
+    """:func:`run_of_module` for a Lightning checkpoint read from ``path``: its absolute path,
+    the counters it was written at and the seed its module saved."""
+    saved = ckpt.get("pdesurrogate") or {}
+    hp = ckpt.get("hyper_parameters") or {}
+    return {"checkpoint": os.path.abspath(path), "epoch": ckpt.get("epoch"),
+            "global_step": ckpt.get("global_step"),
+            "seed_everything": saved.get("seed_everything", hp.get("seed_everything"))}
+
+
+def provenance(run: dict, **data) -> dict:
+    """config.json's ``provenance``: ``data`` (``data_source=...`` for a field surrogate; a
+    PINN has no training data), then ``run`` (:func:`run_of_module` /
+    :func:`run_of_checkpoint`) as JSON ints, then the git state (:func:`git_state`)."""
+    commit, dirty = git_state()
+    return {**data, "checkpoint": run["checkpoint"], "epoch": _json_int(run["epoch"]),
+            "global_step": _json_int(run["global_step"]),
+            "seed_everything": _json_int(run["seed_everything"]),
+            "git_commit": commit, "git_dirty": dirty}
+
+
 def _from_module(module) -> tuple[dict, dict, dict]:
     spec = getattr(module, "model_spec", None)
     if spec is None:
         raise ValueError(f"{type(module.model).__qualname__} is not a registered model "
                          "(pdesurrogate.models.MODELS): it cannot be exported")
     stats = module.stats.to_dict() if module.stats is not None else None
-    trained = getattr(module, "_trainer", None) is not None
     extra = {"normalization": stats, "data_info": module.data_info,
-             "residual": bool(module.residual), "checkpoint": None,
-             "epoch": int(module.current_epoch) if trained else None,
-             "global_step": int(module.global_step) if trained else None,
-             "seed_everything": getattr(module, "seed_everything", None)}
+             "residual": bool(module.residual), "run": run_of_module(module)}
     return spec, module.model.state_dict(), extra
 
 
@@ -101,9 +135,7 @@ def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
              if k.startswith("model.")}
     saved = ckpt.get("pdesurrogate") or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
-             "residual": bool(hp.get("residual", False)), "checkpoint": os.path.abspath(path),
-             "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
-             "seed_everything": saved.get("seed_everything", hp.get("seed_everything"))}
+             "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt)}
     return spec, state, extra
 
 
@@ -220,17 +252,9 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "dt": info.get("dt"),
         "normalization": stats,
     }
-    commit, dirty = git_state()
     source = info.get("source")
-    config["provenance"] = {
-        "data_source": json.loads(json.dumps(source)) if source is not None else None,
-        "checkpoint": extra["checkpoint"],
-        "epoch": _json_int(extra["epoch"]),
-        "global_step": _json_int(extra["global_step"]),
-        "seed_everything": _json_int(extra["seed_everything"]),
-        "git_commit": commit,
-        "git_dirty": dirty,
-    }
+    config["provenance"] = provenance(
+        extra["run"], data_source=json.loads(json.dumps(source)) if source is not None else None)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp))
 
@@ -331,7 +355,7 @@ def _check_config(cfg, path: Path) -> None:
     if "data_param_names" in cfg:
         check("data_param_names", str_list(cfg["data_param_names"]), "null or a list of strings")
     if "provenance" in cfg:
-        _check_provenance(cfg["provenance"], where)
+        check_provenance(cfg["provenance"], where)
     check("k", cfg["k"] is None or (isinstance(cfg["k"], int) and cfg["k"] >= 1),
           "null or an int >= 1")
     dt = cfg["dt"]
@@ -340,26 +364,34 @@ def _check_config(cfg, path: Path) -> None:
     _stats(cfg, where)
 
 
-def _check_provenance(prov, where: str) -> None:
-    """config.json's ``provenance``: null, or an object with exactly :data:`PROVENANCE_KEYS`
-    of the types there (it is only recorded, never acted on, but a typo is still an error)."""
+def check_provenance(prov, where: str, keys: dict | None = None) -> None:
+    """config.json's ``provenance``: null, or an object with exactly ``keys`` (default
+    :data:`PROVENANCE_KEYS`; a PINN's: :data:`RUN_PROVENANCE_KEYS`) of the types there, and a
+    ``data_source`` that is null or a record that
+    :func:`pdesurrogate.datasets.source.check_source_record` accepts (it is only recorded, never
+    acted on by ``load``, but a typo is still an error)."""
+    keys = PROVENANCE_KEYS if keys is None else keys
     if prov is None:
         return
     if not isinstance(prov, dict):
         raise ValueError(f"{where!r}: provenance must be null or an object, got "
                          f"{type(prov).__name__}")
-    unknown = sorted(set(prov) - set(PROVENANCE_KEYS))
-    missing = [k for k in PROVENANCE_KEYS if k not in prov]
+    unknown = sorted(set(prov) - set(keys))
+    missing = [k for k in keys if k not in prov]
     if unknown or missing:
         raise ValueError(f"{where!r}: provenance has unknown key(s) {unknown}, missing key(s) "
-                         f"{missing}; expected exactly {list(PROVENANCE_KEYS)}")
-    for key, types in PROVENANCE_KEYS.items():
+                         f"{missing}; expected exactly {list(keys)}")
+    for key, types in keys.items():
         v = prov[key]
         if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
             want = " or ".join("null" if t is type(None) else {
                 dict: "an object", str: "a string", int: "an int", bool: "true or false"}[t]
                 for t in types)
             raise ValueError(f"{where!r}: provenance.{key} must be {want}, got {v!r}")
+    if prov.get("data_source") is not None:
+        from pdesurrogate.datasets.source import check_source_record
+
+        check_source_record(prov["data_source"], where)
 
 
 def _check_consistent(cfg: dict, where: str) -> None:

@@ -33,7 +33,13 @@ periodic checkpoint.
 ``RESUME_MAY_CHANGE`` may differ). A finished run is never resumed or overwritten.
 
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
-(metrics) and ``out/rollout.png`` (a validation trajectory).
+(metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
+evaluation generators, as in validation, so the plot repeats). The export's
+``provenance.data_source`` (and every checkpoint's ``data_info["source"]``) records what the run
+trained on (:func:`stream_source`): solver class and arguments, parameter box, scheduler
+settings and seed, simulations, saved steps, and the validation and statistics sets' sizes and
+seeds. Trainer ranks call ``seed_everything(seed)`` before they build the model, so the seed
+the fit records also made the initial weights.
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOC
 CHECKPOINT = "checkpoint"
 CONFIG_FILE = "config.yaml"
 RANKS = "ranks"
+# the seeds of the held-out validation and statistics sets: the run's seed plus these
+VALIDATION_SEED_OFFSET = 1_000_003
+STATS_SEED_OFFSET = 2_000_003
 # trainer arguments the online run decides itself
 TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "logger",
                 "max_epochs", "min_epochs", "val_check_interval", "check_val_every_n_epoch",
@@ -557,6 +566,12 @@ def run_rank(parser, cfg) -> int:
             _check_out(out, cfg.resume)
             _check_config_file(parser, cfg, out)
             _write_config_file(parser, cfg, out)
+        if roles.is_trainer:
+            import lightning.pytorch as pl
+
+            # before the model is built, as LightningCLI seeds: the initial weights follow
+            # the seed the fit records (NextStepModule takes it as the fit starts)
+            pl.seed_everything(cfg.seed, verbose=False)
         init = parser.instantiate_classes(cfg)
         solver = init.solver
         if roles.is_trainer and os.environ.get(WORKER_ENV) != "1":
@@ -686,6 +701,24 @@ def run_solver(cfg, roles, solver, names) -> int:
     return 0
 
 
+def stream_source(cfg, box: dict[str, tuple[float, float]]) -> dict:
+    """What an online run trains on, as checkpoints and the export record it
+    (``data_info["source"]``, exported as ``provenance.data_source``; the form:
+    :mod:`pdesurrogate.datasets.source`): the solver's class and arguments, the parameter
+    ``box`` the scheduler draws from, its sampling, seed, simulations and retries, the saved
+    steps, and the held-out validation and statistics sets' sizes and seeds. A solver argument
+    JSON cannot hold is recorded as its ``str``."""
+    from pdesurrogate.datasets.source import online_source
+
+    spec = cfg.solver.as_dict() if hasattr(cfg.solver, "as_dict") else dict(cfg.solver)
+    init_args = json.loads(json.dumps(spec.get("init_args") or {}, default=str))
+    return online_source(
+        {"class_path": spec["class_path"], "init_args": init_args}, box, cfg.sampling,
+        cfg.seed, cfg.simulations, cfg.max_retries, cfg.n_steps, cfg.dt,
+        validation=(cfg.validation.trajectories, cfg.seed + VALIDATION_SEED_OFFSET),
+        statistics=(cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET))
+
+
 def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
     """``n`` trajectories ``(n, n_steps + 1, C, *grid)`` with parameters drawn in ``box``
     (``(n, P)``), as the solver ranks make them (initial states from ``solver.sample``)."""
@@ -740,10 +773,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         torch.set_num_threads(cfg.threads)
     out, rank = Path(cfg.out), roles.rank_in_role
     box = dict(scheduler.param_box)
-    pl.seed_everything(cfg.seed, verbose=False)
-    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories, cfg.seed + 1_000_003,
-                                cfg.n_steps, cfg.dt)
-    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + 2_000_003,
+    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories,
+                                cfg.seed + VALIDATION_SEED_OFFSET, cfg.n_steps, cfg.dt)
+    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET,
                               cfg.n_steps, cfg.dt)
     axes = (0, 1, *range(3, st_u.ndim))
     stats = ChannelStats(mean=st_u.mean(dim=axes).tolist(), std=st_u.std(dim=axes).tolist(),
@@ -751,7 +783,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                          param_mean=st_p.mean(0).tolist(), param_std=st_p.std(0).tolist())
     data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
                  "channel_names": list(solver.channel_names), "param_names": list(names),
-                 "k": 1, "dt": float(cfg.dt)}
+                 "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
 
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
     buffer = make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
@@ -983,8 +1015,8 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
         paths.append(str(out / "online.png"))
     module.train(False)
     n = min(8, val_u.shape[0])
-    pred = module.rollout(val_u[:n, 0].to(module.device), val_p[:n].to(module.device),
-                          val_u.shape[1] - 1).cpu()
+    pred = _evaluation_rollout(module, val_u[:n, 0].to(module.device),
+                               val_p[:n].to(module.device), val_u.shape[1] - 1).cpu()
     err = torch.stack([relative_l2(pred[:, s], val_u[:n, s], reduction="none").mean()
                        for s in range(val_u.shape[1])]).numpy()
     times = np.arange(val_u.shape[1]) * cfg.dt
@@ -993,6 +1025,19 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
                                 title=f"online surrogate, validation (error: mean of the first "
                                       f"{n} of {val_u.shape[0]} trajectories)"))
     return paths
+
+
+def _evaluation_rollout(module, u0: torch.Tensor, params: torch.Tensor, steps: int
+                        ) -> torch.Tensor:
+    """``module.rollout`` as validation rolls out: a PDE-Refiner draws its noise from its own
+    evaluation generators (:meth:`~pdesurrogate.models.PDERefiner.evaluation_noise`, seeded
+    per trajectory from ``u0`` and ``params``), so the plot repeats and torch's global
+    generator is left alone; other models have no noise."""
+    noise = getattr(getattr(module, "model", None), "evaluation_noise", None)
+    gens = noise(u0, params) if noise is not None else None
+    if gens is None:
+        return module.rollout(u0, params, steps)
+    return module.rollout(u0, params, steps, generator=gens)
 
 
 def _print_summary(s: dict, out: Path) -> None:

@@ -160,6 +160,13 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
     sur = pdesurrogate.load(out / "model")
     u0 = torch.zeros(2, 1, 32)
     assert sur.rollout(u0, torch.full((2, 1), 0.5), steps=3).shape == (2, 4, 1, 32)
+    # the export names the stream it was trained on, and the run's seed
+    prov = sur.config["provenance"]
+    src = prov["data_source"]
+    assert src["kind"] == "online" and src["simulations"] == 24 and src["seed"] == 0
+    assert src["solver"]["class_path"] == "pdesurrogate.solvers.advection.Advection1D"
+    assert src["parameters"] == {"beta": [0.2, 1.0]} and src["validation"]["trajectories"] == 4
+    assert prov["seed_everything"] == 0
 
 
 def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path,
@@ -585,3 +592,83 @@ def test_only_this_modules_usage_errors_print_as_usage_errors(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "pdesurrogate online: error: ValueError: invalid literal for int()" in err, err
     assert "--help lists the options" not in err, err
+
+
+def test_export_records_what_the_stream_was_and_load_checks_it(tmp_path):
+    """An online run's export names its data: solver class and arguments, parameter box,
+    scheduler settings and seed, simulations, saved steps, and the held-out sets' generation
+    (it had no data_source at all); load accepts that record and refuses a mistyped one."""
+    import pdesurrogate
+    from pdesurrogate.export import export_surrogate
+    from pdesurrogate.online import _parameter_box, _parse, stream_source
+
+    parser, cfg, _ = _parse(["--config", str(write_config(tmp_path))])
+    init = parser.instantiate_classes(cfg)
+    record = stream_source(cfg, _parameter_box(cfg, init.solver))
+    assert record == {
+        "kind": "online",
+        "solver": {"class_path": "pdesurrogate.solvers.Advection1D",
+                   "init_args": {**_solver_defaults(), "n_points": 32,
+                                 "beta_range": [0.2, 1.0]}},
+        "parameters": {"beta": [0.2, 1.0]}, "sampling": "halton", "seed": 0,
+        "simulations": 24, "max_retries": 2, "n_steps": 6, "dt": 0.05,
+        "validation": {"trajectories": 4, "seed": 1_000_003},
+        "statistics": {"trajectories": 4, "seed": 2_000_003}}
+    module = init.model
+    module.data_info = {"pde": init.solver.name, "grid_shape": [32], "channel_names": ["u"],
+                        "param_names": ["beta"], "k": 1, "dt": 0.05, "source": record}
+    out = export_surrogate(module, tmp_path / "model")
+    assert pdesurrogate.load(out).config["provenance"]["data_source"] == record
+    cfg_path = out / "config.json"
+    good = json.loads(cfg_path.read_text())
+    for key, value, match in (
+            ("simulations", "24", r"data_source\.simulations must be an int >= 1, got '24'"),
+            ("validation", {"trajectories": 4}, r"data_source\.validation must be an object"),
+            ("kind", "stream", r"data_source\.kind must be 'online'"),
+            ("sedd", 0,
+             r"data_source \(an online stream's\) has unknown key\(s\) \['sedd'\]")):
+        src = {**record, key: value}
+        cfg_path.write_text(json.dumps({**good, "provenance": {**good["provenance"],
+                                                               "data_source": src}}))
+        with pytest.raises(ValueError, match=r"config\.json'?: provenance\." + match):
+            pdesurrogate.load(out)
+
+
+def _solver_defaults() -> dict:
+    import inspect
+
+    from pdesurrogate.solvers import Advection1D
+
+    return {k: (list(p.default) if isinstance(p.default, tuple) else p.default)
+            for k, p in inspect.signature(Advection1D.__init__).parameters.items()
+            if k != "self" and p.default is not inspect.Parameter.empty}
+
+
+def test_a_refiners_rollout_plot_repeats_and_leaves_the_global_generator_alone(tmp_path):
+    """rollout.png of a PDE-Refiner: its noise from the model's evaluation generators (as
+    validation draws it), not from torch's global generator: the same picture whatever that
+    generator's state, and the state as it was."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from pdesurrogate.models import ModernUNet, PDERefiner
+    from pdesurrogate.online import _plots
+    from pdesurrogate.training import RefinerModule
+
+    torch.manual_seed(0)
+    backbone = ModernUNet(1, 2, 1, hidden_channels=8, channel_mults=[1, 2], n_blocks=1,
+                          n_params=1, cond=True)
+    module = RefinerModule(PDERefiner(backbone, n_refine_steps=2, sigma_min=0.5))
+    val_u, val_p = torch.randn(3, 4, 1, 16), torch.rand(3, 1)
+    monitor, cfg = SimpleNamespace(history=[]), SimpleNamespace(dt=0.1)
+    pngs = []
+    for seed in (1, 2):
+        out = tmp_path / str(seed)
+        out.mkdir()
+        torch.manual_seed(seed)
+        before = torch.get_rng_state()
+        _plots(out, module, monitor, val_u, val_p, cfg)
+        assert torch.equal(torch.get_rng_state(), before), "the plot drew from the global RNG"
+        pngs.append((out / "rollout.png").read_bytes())
+    assert pngs[0] == pngs[1]

@@ -5,8 +5,14 @@ Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches 
     config.json        format_version, pdesurrogate_version, kind = "pinn",
                        network ({"class": "pinn_mlp", "init_args": {...}}),
                        problem ({"name", "dim", "seed"}),
-                       training ({"estimator", "variant", "boundary"}: how it was trained)
+                       training ({"estimator", "variant", "boundary"}: how it was trained),
+                       provenance
     model.safetensors  "net.*" (the MLP's weights) and "problem.c" (the solution's coefficients)
+
+``provenance`` is a field surrogate's (:mod:`pdesurrogate.export`) without ``data_source`` (a
+PINN samples its own points; the problem is in ``problem``): ``checkpoint``, ``epoch``,
+``global_step``, ``seed_everything`` (null unless the module recorded one), ``git_commit``,
+``git_dirty``, built and checked by the same functions. Exports older than it load without it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ KIND = "pinn"
 NETWORK_CLASS = "pinn_mlp"
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "problem",
                "training")
+# keys a current export writes but an older one lacks
+OPTIONAL_KEYS = ("provenance",)
 NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
 # points per evaluation chunk are chosen so a chunk holds about this many coordinates
 _CHUNK_ELEMENTS = 1 << 22
@@ -65,15 +73,19 @@ def is_pinn_source(source) -> bool:
 
 
 def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
+    from pdesurrogate.export import provenance, run_of_checkpoint, run_of_module
+
     from .module import PINNModule
 
     if isinstance(source, PINNModule):
         hp, state = dict(source.hparams), source.state_dict()
+        run = run_of_module(source)
     else:
         ckpt = read_checkpoint(Path(source))
         hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
         if not is_pinn_hparams(hp):
             raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
+        run = run_of_checkpoint(Path(source), ckpt)
     problem = hp["problem_spec"]
     network = {"class": NETWORK_CLASS, "init_args": {
         "dim": problem["dim"], "width": hp.get("width", 128), "depth": hp.get("depth", 4),
@@ -82,7 +94,8 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
     training = {"estimator": hp["estimator_spec"], "variant": hp.get("variant"),
                 "boundary": hp.get("boundary", "hard")}
     tensors = {k: v for k, v in state.items() if k.startswith("net.") or k == "problem.c"}
-    return {"network": network, "problem": problem, "training": training}, tensors
+    return {"network": network, "problem": problem, "training": training,
+            "provenance": provenance(run)}, tensors
 
 
 def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -106,11 +119,12 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 def _check_config(cfg, where: str) -> None:
     if not isinstance(cfg, dict):
         raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
-    unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+    unknown = sorted(set(cfg) - set(CONFIG_KEYS) - set(OPTIONAL_KEYS))
     missing = [k for k in CONFIG_KEYS if k not in cfg]
     if unknown or missing:
         raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; a PINN "
-                         f"export has exactly {list(CONFIG_KEYS)}")
+                         f"export has exactly {list(CONFIG_KEYS)} (and optionally "
+                         f"{list(OPTIONAL_KEYS)})")
     if cfg["format_version"] != FORMAT_VERSION:
         raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
                          f"(this pdesurrogate reads {FORMAT_VERSION})")
@@ -120,6 +134,10 @@ def _check_config(cfg, where: str) -> None:
             or set(net["init_args"]) != set(NETWORK_ARGS):
         raise ValueError(f"{where!r}: network must be {{'class': {NETWORK_CLASS!r}, 'init_args': "
                          f"{{keys {list(NETWORK_ARGS)}}}}}, got {net!r}")
+    if "provenance" in cfg:
+        from pdesurrogate.export import RUN_PROVENANCE_KEYS, check_provenance
+
+        check_provenance(cfg["provenance"], where, RUN_PROVENANCE_KEYS)
 
 
 def load_pinn(outdir: str | os.PathLike, config: dict | None = None,

@@ -1,5 +1,6 @@
 """PINN export -> pdesurrogate.load round trips (u at points), from a module, a checkpoint and
-the CLI (fit with the shipped config, export, load); and the refusals."""
+the CLI (fit with the shipped config, export, load); the provenance each records (a field
+surrogate's keys that apply to a PINN: no training data); and the refusals."""
 
 import json
 import pickle
@@ -16,7 +17,7 @@ from lightning.pytorch import Trainer
 
 import pdesurrogate
 from pdesurrogate.cli import main
-from pdesurrogate.export import export_surrogate
+from pdesurrogate.export import RUN_PROVENANCE_KEYS, export_surrogate, git_state
 from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, PINNSurrogate, SineGordon, sample_ball
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,10 @@ def test_round_trip_from_module(module, tmp_path):
     np.testing.assert_array_equal(sur.predict(x.numpy()), module(x).detach().numpy())
     cfg = sur.config
     assert cfg["kind"] == "pinn" and cfg["problem"] == {"name": "sine_gordon", "dim": 5, "seed": 4}
+    commit, dirty = git_state()
+    assert cfg["provenance"] == {"checkpoint": None, "epoch": None, "global_step": None,
+                                 "seed_everything": None, "git_commit": commit,
+                                 "git_dirty": dirty}
     assert cfg["training"]["estimator"] == {"name": "sdgd", "init_args": {"dim_batch": 2}}
     with pytest.raises(ValueError, match=r"points of shape \(N, 5\)"):
         sur(np.zeros((2, 3)))
@@ -57,6 +62,38 @@ def test_round_trip_from_checkpoint(module, tmp_path):
     sur = pdesurrogate.load(export_surrogate(ckpt, tmp_path / "a"))
     x = sample_ball(4, 5)
     torch.testing.assert_close(sur(x), module(x).detach(), rtol=0, atol=0)
+    # the run it came from: the checkpoint, the counters it was written at, the commit
+    raw = torch.load(ckpt, weights_only=True)
+    commit, dirty = git_state()
+    assert raw["global_step"] == 2
+    assert sur.config["provenance"] == {
+        "checkpoint": str(ckpt), "epoch": raw["epoch"], "global_step": 2,
+        "seed_everything": None, "git_commit": commit, "git_dirty": dirty}
+    prov = pdesurrogate.load(export_surrogate(module, tmp_path / "b")).config["provenance"]
+    assert (prov["epoch"], prov["global_step"]) == (module.current_epoch, 2)
+    assert list(prov) == list(RUN_PROVENANCE_KEYS)
+
+
+def test_loader_checks_provenance_as_for_field_surrogates(module, tmp_path):
+    """An export older than provenance loads; a misspelt, foreign (a field surrogate's
+    data_source) or mistyped key is refused, as for field surrogates."""
+    out = export_surrogate(module, tmp_path / "p")
+    cfg_path = out / "config.json"
+    good = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({k: v for k, v in good.items() if k != "provenance"}))
+    assert "provenance" not in pdesurrogate.load(out).config
+    cfg_path.write_text(json.dumps({**good, "provenance": None}))
+    assert pdesurrogate.load(out).config["provenance"] is None
+    for bad, match in ((dict(good["provenance"], comit="abc"),
+                        r"provenance has unknown key\(s\) \['comit'\]"),
+                       (dict(good["provenance"], data_source=None),
+                        r"provenance has unknown key\(s\) \['data_source'\]"),
+                       (dict(good["provenance"], global_step=2.5),
+                        r"provenance\.global_step must be an int or null, got 2\.5"),
+                       ([1], r"provenance must be null or an object, got list")):
+        cfg_path.write_text(json.dumps({**good, "provenance": bad}))
+        with pytest.raises(ValueError, match=r"config\.json'?: " + match):
+            pdesurrogate.load(out)
 
 
 def test_refuses_bad_config_and_pickles(module, tmp_path):
