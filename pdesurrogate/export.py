@@ -67,6 +67,7 @@ from pdesurrogate.export_files import (
     write_export,
 )
 from pdesurrogate.models import build_model
+from pdesurrogate.run_record import CHECKPOINT_KEY
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
@@ -96,7 +97,7 @@ def run_of_module(module) -> dict:
 def run_of_checkpoint(path: Path, ckpt: dict) -> dict:
     """:func:`run_of_module` for a Lightning checkpoint read from ``path``: its absolute path,
     the counters it was written at and the seed its module saved."""
-    saved = ckpt.get("pdesurrogate") or {}
+    saved = ckpt.get(CHECKPOINT_KEY) or {}
     hp = ckpt.get("hyper_parameters") or {}
     return {"checkpoint": os.path.abspath(path), "epoch": ckpt.get("epoch"),
             "global_step": ckpt.get("global_step"),
@@ -133,7 +134,7 @@ def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
                          "written by NextStepModule with a registered model?")
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items()
              if k.startswith("model.")}
-    saved = ckpt.get("pdesurrogate") or {}
+    saved = ckpt.get(CHECKPOINT_KEY) or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
              "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt)}
     return spec, state, extra

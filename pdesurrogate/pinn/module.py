@@ -40,6 +40,7 @@ from lightning.pytorch import LightningModule
 
 from ..lr_schedules import SCHEDULERS, with_schedule
 from ..models._precision import autocast_off
+from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem
@@ -132,6 +133,9 @@ class PINNModule(LightningModule):
         self._generator = torch.Generator().manual_seed(seed)
         self._full = FullLaplacian(chunk=full_chunk)
         self._sums: dict[str, list[float]] = {}
+        # the seed_everything of the fit that trained this module from its start (a resumed
+        # fit's comes from its checkpoint), recorded in checkpoints and exports
+        self.seed_everything: int | None = None
 
     @property
     def dim(self) -> int:
@@ -247,6 +251,20 @@ class PINNModule(LightningModule):
         return float(b)
 
     # -- Lightning hooks -------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            seed = claim_fit_seed()
+            if self.seed_everything is None:
+                self.seed_everything = seed
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint.setdefault(CHECKPOINT_KEY, {})["seed_everything"] = self.seed_everything
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        seed = (checkpoint.get(CHECKPOINT_KEY) or {}).get("seed_everything")
+        if seed is not None:
+            self.seed_everything = int(seed)
+
     def on_fit_start(self) -> None:
         if self.fit_output_bias and self.global_step == 0:
             self.init_output_bias()

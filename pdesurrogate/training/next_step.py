@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import warnings
 
 import torch
@@ -46,15 +45,13 @@ from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
+from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2
 from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
-CHECKPOINT_KEY = "pdesurrogate"
-# where Lightning's seed_everything leaves its seed (as str(seed)); Lightning never clears it
-SEED_ENV = "PL_GLOBAL_SEED"
 
 
 def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
@@ -69,35 +66,6 @@ def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
 def teacher_forced_steps(rollout_steps: int, fraction: float) -> int:
     """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth."""
     return rollout_steps - round(fraction * (rollout_steps - 1))
-
-
-def claim_fit_seed() -> int | None:
-    """The seed Lightning's ``seed_everything`` set for the fit that starts now, or None when
-    it was not called for it. Called once per fit, as it starts (the module's ``setup``).
-
-    ``seed_everything(s)`` writes ``str(s)`` to :data:`SEED_ENV` and seeds torch's global
-    generator with ``s``; Lightning never clears the variable, so a later fit in the same
-    process that did not seed would find the earlier one's seed. So a seed is taken when the
-    variable holds it in the form ``seed_everything`` writes and torch's generator was seeded
-    with it (``torch.initial_seed()``: a variable inherited from the shell, or a
-    ``torch.manual_seed`` of another seed since, is no seed of this fit), and then marked taken
-    by rewriting it as ``+<s>``: the same integer for everything that reads it (Lightning's
-    ``int(...)``: DDP's reseeding, worker and sampler seeds), but not taken again by a later
-    fit unless ``seed_everything`` is called anew. The CLI (LightningCLI) calls it before it
-    builds the module, for every run (a random seed unless the config sets
-    ``seed_everything``; none with ``seed_everything: false``); the online run before it
-    builds the model too. Under DDP Lightning itself reseeds every rank from the variable as a
-    fit starts, so each rank of a fit takes the same seed.
-    """
-    raw = os.environ.get(SEED_ENV)
-    try:
-        seed = int(raw) if raw is not None else None
-    except ValueError:
-        return None
-    if seed is None or raw != str(seed) or torch.initial_seed() != seed:
-        return None
-    os.environ[SEED_ENV] = f"+{seed}"
-    return seed
 
 
 def keep_own_hparams(module: LightningModule) -> None:

@@ -74,6 +74,32 @@ def test_round_trip_from_checkpoint(module, tmp_path):
     assert list(prov) == list(RUN_PROVENANCE_KEYS)
 
 
+def test_provenance_records_the_fits_seed(tmp_path):
+    """A fit seeded with ``seed_everything(11)`` records 11, from the module and from its
+    checkpoint; the unseeded fit that follows in the same process records none."""
+    from lightning.pytorch import seed_everything
+
+    def fit(seeded: bool):
+        if seeded:
+            seed_everything(11, verbose=False)
+        m = PINNModule(SineGordon(dim=3), SDGD(dim_batch=2), width=8, depth=2)
+        trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False,
+                          limit_val_batches=0)
+        trainer.fit(m, BallPoints(batch_size=4, steps_per_epoch=1))
+        return m, trainer
+
+    m, trainer = fit(True)
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    for i, src in enumerate((m, ckpt)):
+        prov = pdesurrogate.load(export_surrogate(src, tmp_path / f"e{i}")).config["provenance"]
+        assert prov["seed_everything"] == 11
+    m2, _ = fit(False)
+    prov = pdesurrogate.load(export_surrogate(m2, tmp_path / "e2")).config["provenance"]
+    assert prov["seed_everything"] is None
+
+
 def test_loader_checks_provenance_as_for_field_surrogates(module, tmp_path):
     """An export older than provenance loads; a misspelt, foreign (a field surrogate's
     data_source) or mistyped key is refused, as for field surrogates."""

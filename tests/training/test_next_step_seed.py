@@ -14,8 +14,8 @@ from lightning.pytorch import Trainer, seed_everything
 from pdesurrogate.cli import main
 from pdesurrogate.export import export_surrogate
 from pdesurrogate.models import FNO
+from pdesurrogate.run_record import SEED_ENV, claim_fit_seed
 from pdesurrogate.training import FieldDataModule, NextStepModule
-from pdesurrogate.training.next_step import SEED_ENV, claim_fit_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
