@@ -8,6 +8,7 @@ the paths the help texts and the README use).
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import os
 from dataclasses import dataclass
@@ -37,12 +38,37 @@ class ShippedConfig:
         return f"{self.kind}/{self.name}"
 
 
+class ConfigsMissingError(FileNotFoundError):
+    """The shipped configs are not where this copy of pdesurrogate should have them."""
+
+
+def _missing(what: str) -> ConfigsMissingError:
+    import pdesurrogate
+
+    here = Path(pdesurrogate.__file__).resolve().parent
+    return ConfigsMissingError(
+        f"the shipped configs are missing ({what}): this pdesurrogate ({here}) should hold "
+        f"them as the package {PACKAGE}, the YAML files of the repository's configs/ folder "
+        "installed as package data. Reinstall it (pip install --force-reinstall "
+        "pdesurrogate); in a checkout of the repository, restore its configs/ folder beside "
+        f"pdesurrogate/ ({here.parent / 'configs'})")
+
+
 def configs_root() -> Traversable:
     """The folder holding ``data/``, ``fit/``, ``online/``: the installed package data, or in a
     source checkout the ``configs/`` folder beside the ``pdesurrogate/`` package (which an
     editable install's finder maps to ``pdesurrogate.configs``, and ``pdesurrogate``'s
-    ``__path__`` does without any install)."""
-    return importlib.resources.files(PACKAGE)
+    ``__path__`` does without any install).
+
+    Raises :class:`ConfigsMissingError` (a FileNotFoundError) naming the missing package and
+    how to get it back when there is none (an install without its package data, a checkout
+    without ``configs/``), not a bare ModuleNotFoundError."""
+    try:
+        return importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError as err:
+        if err.name != PACKAGE:
+            raise  # something else failed to import: not ours to explain
+        raise _missing(f"no package {PACKAGE}") from None
 
 
 def description(text: str) -> str:
@@ -65,7 +91,8 @@ def description(text: str) -> str:
 
 
 def shipped_configs() -> list[ShippedConfig]:
-    """Every shipped config, by kind (data, fit, online), then name."""
+    """Every shipped config, by kind (data, fit, online), then name; a
+    :class:`ConfigsMissingError` when there are none (see :func:`configs_root`)."""
     root = configs_root()
     found = []
     for kind in KINDS:
@@ -76,6 +103,10 @@ def shipped_configs() -> list[ShippedConfig]:
             if file.is_file() and file.name.endswith(".yaml"):
                 found.append(ShippedConfig(kind, file.name.removesuffix(".yaml"), file,
                                            description(file.read_text(encoding="utf-8"))))
+    if not found:
+        # a namespace package's root prints as MultiplexedPath(...): name its folders
+        folders = ", ".join(map(str, getattr(importlib.import_module(PACKAGE), "__path__", [])))
+        raise _missing(f"{PACKAGE} ({folders or root}) holds no {{{','.join(KINDS)}}}/*.yaml")
     return found
 
 

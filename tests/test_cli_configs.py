@@ -137,3 +137,32 @@ def test_a_missing_config_under_configs_points_to_the_shipped_ones(command, tmp_
     # any other missing file: no hint
     assert main([command, "--config", "elsewhere/burgers1d.yaml"]) == 2
     assert "pdesurrogate configs" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("configs", ["none", "empty"])
+def test_missing_configs_are_one_clear_error(tmp_path, configs):
+    """A copy of pdesurrogate without its configs (a checkout without configs/, or with an
+    empty one; likewise an install without its package data) says what is missing and what
+    to do, as one line of `pdesurrogate configs`, not a ModuleNotFoundError traceback."""
+    import shutil
+
+    for name in ("pdesurrogate", "solvers", "datasets", "streaming"):
+        shutil.copytree(ROOT / name, tmp_path / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    if configs == "empty":
+        (tmp_path / "configs" / "fit").mkdir(parents=True)
+    code = "import sys\nfrom pdesurrogate.cli import main\nsys.exit(main(['configs']))\n"
+    # -S: no site-packages, so no editable finder maps pdesurrogate.configs to this checkout
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.splitlines()
+    assert err[0].startswith("pdesurrogate configs: error: ConfigsMissingError: the shipped "
+                             "configs are missing (" + (
+                                 "no package pdesurrogate.configs" if configs == "none"
+                                 else f"pdesurrogate.configs ({tmp_path / 'configs'}) holds "
+                                 "no {data,fit,online}/*.yaml") + "): "), err
+    assert "pip install --force-reinstall pdesurrogate" in err[0]
+    assert f"restore its configs/ folder beside pdesurrogate/ ({tmp_path / 'configs'})" in err[0]
+    assert "Traceback" not in proc.stderr and len(err) == 2, err
