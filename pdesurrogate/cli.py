@@ -61,7 +61,8 @@ def _generate_parser():
         description=(
             "Generate a dataset file (netCDF4/HDF5) by running a PDE solver over a batch of "
             "random initial conditions and parameters. Example: pdesurrogate generate "
-            "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc"
+            "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc "
+            "(pdesurrogate configs --copy . writes the shipped configs to ./configs/)"
         ),
         exit_on_error=False,  # main() prints the error without the usage
         formatter_class=Help,
@@ -364,8 +365,8 @@ Every constructor argument can be set in the file or overridden as --trainer.*,
 --model.init_args.*, --data.init_args.*; an unknown key is an error naming it.
 Logs (CSV, TensorBoard), the config as run and checkpoints (last.ckpt) go to
 <default_root_dir>/csv/version_N/ (printed at the end); resume with --ckpt_path .../last.ckpt.
-Under Slurm (slurm/train.sbatch), SIGUSR1 before the time limit writes a checkpoint and
-requeues the job, which resumes from it.
+Under Slurm (e.g. slurm/train.sbatch, in a checkout of the repository), SIGUSR1 before the
+time limit writes a checkpoint and requeues the job, which resumes from it.
 Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",
     "test": """\
 Score a checkpoint on the test split of its data, e.g.
@@ -631,7 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = argparse.ArgumentParser(
         prog="pdesurrogate",
         description="Numerical PDE solvers -> datasets or MPI streams -> neural surrogates.",
-        epilog="Run `pdesurrogate COMMAND --help` for a command's options.",
+        epilog="Run `pdesurrogate COMMAND --help` for a command's options.\n"
+               "The configs/KIND/NAME.yaml files the help texts name ship with the package:\n"
+               "`pdesurrogate configs --copy .` writes them to ./configs/.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-V", "--version", action="store_true",
