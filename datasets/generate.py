@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..solvers.base import Solver, SolverDivergedError
-from .ourformat import DatasetWriter, default_grid_names
+from .ourformat import DatasetWriter, check_compression, default_grid_names
 from .progress import progress_bar
 
 # seeds are stored as int64 (file attr and per-sample variable)
@@ -297,6 +297,8 @@ def generate_dataset(
     attrs: Mapping[str, object] | None = None,
     mp_context: str | None = None,
     overwrite: bool = False,
+    compression: str | None = None,
+    compression_level: int | None = None,
 ) -> GenerateReport:
     """Generate ``samples`` trajectories at ``times`` with ``solver`` into the file ``path``.
 
@@ -318,6 +320,9 @@ def generate_dataset(
             needs no pickling of the solver; ``"spawn"`` otherwise).
         overwrite: replace an existing file at ``path`` (else ``FileExistsError``, before
             anything is solved).
+        compression, compression_level: ``None`` (default, uncompressed), ``"gzip"`` (level
+            0 to 9, default 4) or ``"lzf"``: see :class:`~.ourformat.DatasetWriter`; a bad
+            value is a ValueError before anything is solved.
 
     Returns:
         :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging,
@@ -329,6 +334,7 @@ def generate_dataset(
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0, SEED_LIMIT)
     max_retries = _check_int("max_retries", max_retries, 0)
+    compression, compression_level = check_compression(compression, compression_level)
     workers = available_cpus() if workers is None else _check_int("workers", workers, 1)
     if not isinstance(solver, Solver):
         raise TypeError(f"solver must be a pdesurrogate Solver, got {type(solver).__name__}")
@@ -377,6 +383,7 @@ def generate_dataset(
             path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
             attrs={"batch_size": batch_size, "n_batches": n_batches, **dict(attrs or {})},
             solver_settings=solver.settings(), seed=seed, param_units="1", overwrite=overwrite,
+            compression=compression, compression_level=compression_level,
         ))
         bar = stack.enter_context(progress_bar(progress, f"generating {solver.name}", samples))
 

@@ -33,6 +33,16 @@ failure the temporary file is deleted, so a file under the final name is always 
 (atomically where the file system has hard links); a file that appeared there meanwhile is left
 alone and the finished temporary file is kept, its name in the error.
 
+Compression is off by default: Navier-Stokes vorticity, smooth but never repeating, compresses
+only 1.1 to 1.3 times, and every read of a compressed chunk pays its decompression.
+``compression="gzip"`` (``compression_level`` 0 to 9, default 4) or ``"lzf"`` (faster, weaker)
+compresses ``u`` (the small coordinate and parameter variables stay as they are) through h5py's
+filters, with the byte-shuffle filter before it, which groups the float32 values' exponent
+bytes (128x128 Navier-Stokes, gzip 4: 1.09 times without it, 1.30 with it). The values read
+back are the same, bit for bit. gzip is part of netCDF4 (ncdump, netCDF-C and xarray's netcdf4
+engine read it); lzf is an h5py filter, which netCDF-C reads only with the HDF5 LZF plugin
+installed (h5py, h5netcdf, xarray's h5netcdf engine and :func:`~.reader.open_dataset` read it).
+
 CF: the solvers are nondimensional, so the files :func:`~.generate.generate_dataset` writes
 have ``units = "1"`` on time, space and parameters. CF reads a coordinate with ``axis = "T"`` as
 a time coordinate, whose units must be ``"<unit> since <date>"``; a nondimensional time
@@ -59,6 +69,30 @@ PARAM_KIND = "parameter"
 TARGET_CHUNK_BYTES = 128 * 2**10
 MAX_CHUNK_BYTES = 4 * 2**20
 RESERVED_NAMES = ("u", "time", "channel", "sample", "sim_id", "seed", "x", "y", "z")
+COMPRESSIONS = ("gzip", "lzf")
+GZIP_LEVELS = range(10)  # zlib's: 0 stores, 9 compresses hardest
+DEFAULT_GZIP_LEVEL = 4  # h5py's and netCDF's default: most of level 9's ratio at half its time
+
+
+def check_compression(compression: str | None, level: int | None = None
+                      ) -> tuple[str | None, int | None]:
+    """``(compression, level)`` as the writer uses them: ``(None, None)`` (uncompressed),
+    ``("gzip", 0..9)`` (``level`` default :data:`DEFAULT_GZIP_LEVEL`) or ``("lzf", None)``.
+
+    Raises ValueError for another compression, or a level that is not an int in 0..9 or is
+    given without gzip."""
+    if compression is not None and compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None (uncompressed), 'gzip' or 'lzf', got "
+                         f"{compression!r}")
+    if level is None:
+        return compression, DEFAULT_GZIP_LEVEL if compression == "gzip" else None
+    if compression != "gzip":
+        raise ValueError(f"compression_level {level!r} goes with compression='gzip' only, got "
+                         f"compression={compression!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) \
+            or level not in GZIP_LEVELS:
+        raise ValueError(f"compression_level must be an int from 0 to 9 (gzip), got {level!r}")
+    return compression, int(level)
 
 
 def package_version() -> str:
@@ -154,6 +188,9 @@ class DatasetWriter:
         title: global ``title`` (default ``"<pde> dataset"``).
         overwrite: replace an existing ``path`` (default); ``False`` refuses it with
             ``FileExistsError``, on opening and again on the final rename.
+        compression: ``None`` (default: uncompressed), ``"gzip"`` or ``"lzf"``, for ``u``
+            (with the byte-shuffle filter; see the module's docstring).
+        compression_level: gzip's level, 0 (stored) to 9 (smallest); default 4.
 
     Use ``write(start, u, params)`` for consecutive or scattered blocks of samples; ``close()``
     (or leaving the ``with`` block) checks that every sample was written and renames the file.
@@ -178,6 +215,8 @@ class DatasetWriter:
         param_units: str | Mapping[str, str] | None = None,
         title: str | None = None,
         overwrite: bool = True,
+        compression: str | None = None,
+        compression_level: int | None = None,
     ):
         self.path = Path(path)
         self.pde = str(pde)
@@ -195,6 +234,7 @@ class DatasetWriter:
                             if isinstance(param_units, str)
                             else {str(k): str(v) for k, v in (param_units or {}).items()})
         self.overwrite = bool(overwrite)
+        self.compression, self.compression_level = compression, compression_level
         self.title = title if title is not None else f"{self.pde} dataset"
         self._validate()
         self.shape = (n_samples, len(self.times), len(self.channel_names),
@@ -230,6 +270,8 @@ class DatasetWriter:
             if p in RESERVED_NAMES or not p.isidentifier():
                 raise ValueError(f"parameter name {p!r} is reserved or not an identifier "
                                  f"(reserved: {list(RESERVED_NAMES)})")
+        self.compression, self.compression_level = check_compression(
+            self.compression, self.compression_level)
         if self.seed is not None and (isinstance(self.seed, bool)
                                       or not isinstance(self.seed, (int, np.integer))):
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
@@ -256,8 +298,12 @@ class DatasetWriter:
             cv = f.create_variable("channel", ("channel",), dtype=h5py.string_dtype())
             cv[:] = np.array(self.channel_names, dtype=object)
             dims = ("sample", "time", "channel", *self.grid_names)
+            filters = {} if self.compression is None else {
+                "compression": self.compression, "compression_opts": self.compression_level,
+                "shuffle": True}
             u = f.create_variable("u", dims, "f4",
-                                  chunks=chunk_shape(t, c, [len(g) for g in self.grid]))
+                                  chunks=chunk_shape(t, c, [len(g) for g in self.grid]),
+                                  **filters)
             u.attrs.update(long_name="state", units="1")
             for p in self.param_names:
                 v = f.create_variable(p, ("sample",), "f8")

@@ -90,3 +90,38 @@ def test_bad_values_are_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err.splitlines()[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compression_is_an_option_and_a_bad_one_is_one_line(tmp_path, capsys):
+    """--compression / --compression_level (or the same keys in a config) reach the file;
+    without them it is uncompressed; a bad value is one line and nothing is written."""
+    import h5py
+    import numpy as np
+
+    base = ["generate", "--solver", "advection1d", *SMALL]
+    assert main([*base, "--out", str(tmp_path / "plain.nc")]) == 0
+    assert main([*base, "--out", str(tmp_path / "gz.nc"), "--compression", "gzip",
+                 "--compression_level", "2"]) == 0
+    config = tmp_path / "c.yaml"
+    config.write_text("compression: lzf\n")
+    assert main([*base, "--config", str(config), "--out", str(tmp_path / "lzf.nc")]) == 0
+    with open_dataset(tmp_path / "plain.nc") as plain:
+        for name, filters in (("plain", (None, None)), ("gz", ("gzip", 2)),
+                              ("lzf", ("lzf", None))):
+            with h5py.File(tmp_path / f"{name}.nc") as f:
+                assert (f["u"].compression, f["u"].compression_opts) == filters
+            with open_dataset(tmp_path / f"{name}.nc") as d:
+                np.testing.assert_array_equal(d.u[:], plain.u[:])
+    capsys.readouterr()
+
+    assert main([*base, "--out", str(tmp_path / "bad.nc"), "--compression", "zip"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("pdesurrogate generate: error: ValueError: compression must be None "
+                      "(uncompressed), 'gzip' or 'lzf', got 'zip'"), err
+    assert not (tmp_path / "bad.nc").exists()
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--compression COMPRESSION Compress the states u: gzip" in out
+    assert "--compression_level COMPRESSION_LEVEL With --compression gzip: 0 (stored) to 9" in out

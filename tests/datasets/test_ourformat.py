@@ -207,3 +207,60 @@ def test_files_with_whole_trajectory_chunks_still_read(tmp_path, monkeypatch):
         np.testing.assert_array_equal(d.u[[3, 0], 20], u[[3, 0], 20])
         stats = compute_stats(d, [0, 1, 2])
     np.testing.assert_allclose(stats.mean, [u[:3].astype(np.float64).mean()], rtol=1e-6)
+
+
+@pytest.mark.parametrize("compression, level, stored_level", [
+    ("gzip", None, 4), ("gzip", 1, 1), ("gzip", 9, 9), ("lzf", None, None)])
+def test_compressed_files_read_back_bit_identical(tmp_path, compression, level, stored_level):
+    """Opt-in compression of u (with the byte-shuffle filter) through h5py's filters: the file
+    is smaller than the uncompressed one (the default) and open_dataset and xarray read every
+    value back bit for bit; the small variables stay uncompressed."""
+    rng = np.random.default_rng(2)
+    y, x = np.arange(32) / 32, np.arange(48) / 48
+    t = np.arange(6) * 0.1
+    # smooth fields plus float32 noise: compressible, and every mantissa bit in use
+    u = (np.sin(2 * np.pi * (x[None, None, None, None] + t[None, :, None, None, None]))
+         * np.cos(2 * np.pi * y[None, None, None, :, None]) * rng.uniform(1, 2, (4, 1, 1, 1, 1))
+         + 1e-3 * rng.standard_normal((4, 6, 2, 32, 48))).astype(np.float32)
+    params = {"nu": rng.uniform(size=4)}
+    plain, packed = tmp_path / "plain.nc", tmp_path / "packed.nc"
+    _write(plain, u, params, (y, x), ("y", "x"), t)
+    _write(packed, u, params, (y, x), ("y", "x"), t, compression=compression,
+           compression_level=level)
+    with h5py.File(plain) as f, h5py.File(packed) as g:
+        assert f["u"].compression is None and not f["u"].shuffle  # the default
+        assert g["u"].compression == compression and g["u"].shuffle
+        assert g["u"].compression_opts == stored_level
+        assert g["u"].chunks == f["u"].chunks
+        assert g["nu"].compression is None and g["time"].compression is None
+        assert g["u"].id.get_storage_size() < 0.9 * f["u"].id.get_storage_size()
+    with open_dataset(packed) as d, open_dataset(plain) as e:
+        np.testing.assert_array_equal(d.u[:], u)
+        np.testing.assert_array_equal(d.u[2, 1:5:2], e.u[2, 1:5:2])
+        np.testing.assert_array_equal(d.params["nu"], params["nu"])
+    ds = xr.open_dataset(packed, engine="h5netcdf")
+    try:
+        np.testing.assert_array_equal(ds["u"].values, u)
+    finally:
+        ds.close()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"compression": "zip"}, "compression must be None (uncompressed), 'gzip' or 'lzf', "
+                             "got 'zip'"),
+    ({"compression": "GZIP"}, "got 'GZIP'"),
+    ({"compression": "gzip", "compression_level": 10},
+     "compression_level must be an int from 0 to 9 (gzip), got 10"),
+    ({"compression": "gzip", "compression_level": -1}, "from 0 to 9 (gzip), got -1"),
+    ({"compression": "gzip", "compression_level": 4.0}, "from 0 to 9 (gzip), got 4.0"),
+    ({"compression": "gzip", "compression_level": True}, "from 0 to 9 (gzip), got True"),
+    ({"compression": "lzf", "compression_level": 3},
+     "compression_level 3 goes with compression='gzip' only, got compression='lzf'"),
+    ({"compression_level": 3}, "goes with compression='gzip' only, got compression=None"),
+])
+def test_a_bad_compression_is_refused_at_construction(tmp_path, kw, message):
+    with pytest.raises(ValueError) as err:
+        DatasetWriter(tmp_path / "a.nc", "toy", [np.arange(4.0)], ["x"], [0.0], ["u"], [], 1,
+                      **kw)
+    assert message in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # no temporary file either
