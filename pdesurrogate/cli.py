@@ -449,6 +449,8 @@ def cmd_export(argv: Sequence[str]) -> int:
 
 
 def cmd_predict(argv: Sequence[str]) -> int:
+    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, predict_file
+
     p = argparse.ArgumentParser(
         prog="pdesurrogate predict",
         description="Roll an exported surrogate out from the initial states of a dataset file "
@@ -461,8 +463,13 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p.add_argument("--steps", type=int, default=None,
                    help="model steps (default: as many as the input's stored times cover)")
     p.add_argument("--samples", type=int, default=None, help="first N trajectories only")
-    p.add_argument("--batch-size", "--batch_size", type=int, default=64,
-                   help="trajectories rolled out together (default: 64)")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=None,
+                   help="trajectories rolled out together (default: as many as fit in about "
+                        f"{BATCH_MEMORY // 2**20} MiB for their rollout, their truth and the "
+                        "model's activations, measured on the first trajectory; at most "
+                        f"{MAX_BATCH}: on a 128x128 grid a few, on a small one {MAX_BATCH}). "
+                        "Only the model's float32 kernels may round a trajectory differently "
+                        "in another batch size (~1e-7)")
     p.add_argument("--plot", default=None, help="PNG of prediction vs truth and error vs time")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--lead-time", "--lead_time", type=float, default=None,
@@ -471,13 +478,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out and --plot if they exist (default: refuse)")
     args = p.parse_args(argv)
-    from pdesurrogate.predict import predict_file
-
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
                        overwrite=args.overwrite, lead_time=args.lead_time)
     console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
-                  f"{rep.steps} steps")
+                    f"{rep.steps} steps, rolled out {rep.batch_size} at a time")
     if rep.note:
         console().print(rep.note)
     if rep.rel_l2 is not None:

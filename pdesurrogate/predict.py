@@ -25,6 +25,14 @@ trajectories in ``test_split_indices``): the split is recomputed with
 :func:`~pdesurrogate.datasets.source.source_splits` from the recorded ``n_trajectories``,
 ``fractions`` and ``seed``, as the training's datamodule made it.
 
+Trajectories are rolled out ``batch_size`` at a time. The default
+(:func:`default_batch_size`) is as many as fit in :data:`BATCH_MEMORY` of working memory, at most
+:data:`MAX_BATCH`: a small grid rolls out 64 at a time, a 128x128 one a few (a 64-wide FNO
+there peaked at 1.40 GiB with 32 at a time, 722-819 MiB with the default 5). The errors are summed
+one trajectory at a time, in file order, so what is computed from a rollout does not depend on
+the batch size; the rollout itself may, by a float32 rounding, where torch's CPU kernels round a
+trajectory differently in another batch shape.
+
 The rollout and the plot are written under temporary names next to their targets and renamed
 only when both are complete: on any error neither appears (and ``--out`` may not be the input).
 """
@@ -48,6 +56,18 @@ from pdesurrogate.export import Surrogate, load
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
 TIME_RTOL = 1e-3
+# working memory the default batch size aims at (the batch's rollout, its truth and the model's
+# activations), and its upper end, the former fixed default, which small grids keep
+BATCH_MEMORY = 256 * 2**20
+MAX_BATCH = 64
+# copies of a batch's frames alive at once: the rollout (export's Surrogate keeps each step
+# and then stacks them) and, with the truth, the frames as read and the reader's strided copy
+ROLLOUT_COPIES, TRUTH_COPIES = 2, 2
+# a module's own temporaries (an FNO layer's FFTs, attention scores inside a block, a U-Net's
+# skip connections) pass no hook: the largest tensors one module takes and returns, times this.
+# A 16-wide FNO on 128x128 grew the peak RSS by about 3 times those per trajectory (batch 64,
+# frames included); the rest is room for the allocator's fragmentation at small batches
+ACTIVATION_FACTOR = 4
 
 
 @dataclass
@@ -64,6 +84,7 @@ class PredictReport:
     # ((steps + 1,), None otherwise) and those trajectories' indices
     rel_l2_test: np.ndarray | None = None
     test_indices: np.ndarray | None = None
+    batch_size: int | None = None  # trajectories rolled out together (given or the default)
 
 
 def _positive_int(flag: str, value) -> int:
@@ -170,15 +191,18 @@ def _tmp_name(path: Path) -> Path:
 
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
-                 samples: int | None = None, batch_size: int = 64, plot: str | None = None,
+                 samples: int | None = None, batch_size: int | None = None,
+                 plot: str | None = None,
                  device: str = "cpu", overwrite: bool = False,
                  lead_time: float | None = None, progress: bool = True) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
-    to all trajectories. The folders of ``out_path`` and ``plot`` are created if missing
-    (and removed again if the run fails); existing files there are replaced only with
-    ``overwrite``. ``lead_time``: for models conditioned on one (scOT), the time of one
+    to all trajectories; ``batch_size`` (trajectories rolled out together) to
+    :func:`default_batch_size`'s, which keeps a batch within :data:`BATCH_MEMORY` (the errors
+    computed from a rollout do not depend on it). The folders of ``out_path`` and ``plot`` are
+    created if missing (and removed again if the run fails); existing files there are replaced
+    only with ``overwrite``. ``lead_time``: for models conditioned on one (scOT), the time of one
     rollout step (default: the trained ``dt``), so a file saved at another spacing can be
     rolled out at that spacing. ``progress``: show the trajectories done on stderr when
     there is more than one batch (a rich bar on a terminal, else a plain line every 10 s).
@@ -199,7 +223,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
         steps = _positive_int("--steps", steps)
     if samples is not None:
         samples = _positive_int("--samples", samples)
-    batch_size = _positive_int("--batch-size", batch_size)
+    if batch_size is not None:
+        batch_size = _positive_int("--batch-size", batch_size)
     if lead_time is not None:
         if not sur.takes_lead_time:
             raise ValueError(f"--lead-time: the model ({model_dir}, "
@@ -220,7 +245,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
 
 
 def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
-             steps: int | None, samples: int | None, batch_size: int,
+             steps: int | None, samples: int | None, batch_size: int | None,
              plot: str | None, lead_time: float | None = None,
              progress: bool = True) -> PredictReport:
     n, T, C = data.u.shape[:3]
@@ -287,6 +312,13 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         if not held.any():
             held = None
 
+    if batch_size is None:
+        first_params = ({p: np.asarray(data.params[p][:1], dtype=np.float32) for p in names}
+                        if names else None)
+        batch_size = default_batch_size(
+            sur, np.asarray(data.u[0:1, 0], dtype=np.float32), first_params,
+            frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
+
     out, plot_path = Path(out_path), Path(plot) if plot else None
     tmp_out = _tmp_name(out)
     tmp_plot = _tmp_name(plot_path) if plot_path else None
@@ -296,8 +328,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # inside the try: when the plot's folder cannot be made, the --out folder made just
         # before goes again
         _make_folders([p.parent for p in (out, plot_path) if p is not None], made)
-        err_num, err_den, first = np.zeros(steps + 1), 0, None
-        test_num = np.zeros(steps + 1)
+        # summed one trajectory at a time, in file order: the same additions for any batch
+        # size (batch sums added up rounded differently for each)
+        err_sum, test_sum, first = np.zeros(steps + 1), np.zeros(steps + 1), None
         writer = DatasetWriter(
             tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
             grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
@@ -319,25 +352,21 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                                    steps=steps, lead_time=lead_time)
                 writer.write(start, pred, params)
                 if has_truth:
-                    truth = np.asarray(data.u[start:stop, frames], dtype=np.float64)
-                    diff = (pred - truth).reshape(stop - start, steps + 1, -1)
-                    num = np.linalg.norm(diff, axis=-1)
-                    den = np.linalg.norm(truth.reshape(stop - start, steps + 1, -1), axis=-1)
-                    rel_b = num / np.maximum(den, 1e-30)
-                    err_num += rel_b.sum(axis=0)
-                    err_den += stop - start
-                    if held is not None:
-                        test_num += rel_b[held[start:stop]].sum(axis=0)
+                    rel_b = _relative_l2(pred, data.u[start:stop, frames])
+                    for i, r in enumerate(rel_b, start):
+                        err_sum += r
+                        if held is not None and held[i]:
+                            test_sum += r
                 if start == 0:
                     first = pred[:1]
                 advance(stop - start)
-            rel = err_num / max(err_den, 1) if has_truth else None
+            rel = err_sum / n_use if has_truth else None
             if rel is not None:
                 # the error travels with the rollout, not only in what the command prints
                 writer.set_attrs(rel_l2_vs_truth=[float(v) for v in rel])
             rel_test = test_idx = None
             if held is not None:
-                rel_test, test_idx = test_num / held.sum(), np.flatnonzero(held)
+                rel_test, test_idx = test_sum / held.sum(), np.flatnonzero(held)
                 writer.set_attrs(rel_l2_vs_truth_test_split=[float(v) for v in rel_test],
                                  test_split_indices=[int(i) for i in test_idx])
         if plot_path is not None:
@@ -362,7 +391,70 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         note = "\n".join(line for line in (note, warning) if line)
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
-                         rel_l2_test=rel_test, test_indices=test_idx)
+                         rel_l2_test=rel_test, test_indices=test_idx, batch_size=batch_size)
+
+
+def _relative_l2(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(b, F)`` relative L2 error of each trajectory's frames ``(b, F, C, *grid)``, in
+    float64; one frame at a time, so the float64 copies are of one frame, not of the batch."""
+    b, n_frames = pred.shape[:2]
+    rel = np.empty((b, n_frames))
+    for j in range(n_frames):
+        t = truth[:, j].reshape(b, -1).astype(np.float64)
+        num = np.linalg.norm(pred[:, j].reshape(b, -1) - t, axis=-1)
+        rel[:, j] = num / np.maximum(np.linalg.norm(t, axis=-1), 1e-30)
+    return rel
+
+
+def _tensor_bytes(obj) -> int:
+    """Bytes of the tensors in ``obj`` (a tensor, or tuples, lists and dicts of them)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (tuple, list)):
+        return sum(_tensor_bytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(o) for o in obj.values())
+    return 0
+
+
+def activation_bytes(sur: Surrogate, u0: np.ndarray, params: dict | None = None,
+                     lead_time: float | None = None) -> int:
+    """The bytes one module of ``sur``'s model takes and returns at most, in one model step of
+    the states ``u0`` ``(b, C, *grid)`` (measured with forward hooks; proportional to ``b``).
+
+    The output of this step is discarded; the model keeps no state between calls."""
+    peak = 0
+
+    def hook(module, args, output) -> None:
+        nonlocal peak
+        peak = max(peak, _tensor_bytes(args) + _tensor_bytes(output))
+
+    handles = [m.register_forward_hook(hook) for m in sur.model.modules()]
+    try:
+        sur.predict(u0, params, lead_time=lead_time)
+    finally:
+        for h in handles:
+            h.remove()
+    return peak
+
+
+def default_batch_size(sur: Surrogate, u0: np.ndarray, params: dict | None, frames: int,
+                       with_truth: bool, lead_time: float | None = None,
+                       budget: int | None = None) -> int:
+    """Trajectories per batch whose rollout fits ``budget`` bytes (default
+    :data:`BATCH_MEMORY`): between 1 and :data:`MAX_BATCH`.
+
+    One trajectory costs its ``frames`` states ``u0`` ``(1, C, *grid)`` float32 each,
+    :data:`ROLLOUT_COPIES` times, plus :data:`TRUTH_COPIES` times with the truth
+    (``with_truth``), plus :data:`ACTIVATION_FACTOR` times the model's largest activation,
+    measured on ``u0`` (:func:`activation_bytes`)."""
+    frame = int(np.asarray(u0, dtype=np.float32)[:1].nbytes)
+    data = frames * frame * (ROLLOUT_COPIES + (TRUTH_COPIES if with_truth else 0))
+    per_trajectory = data + ACTIVATION_FACTOR * activation_bytes(sur, u0[:1], params, lead_time)
+    budget = BATCH_MEMORY if budget is None else budget
+    return max(1, min(MAX_BATCH, budget // max(per_trajectory, 1)))
 
 
 def _make_folders(folders: list[Path], made: list[Path]) -> None:

@@ -269,6 +269,20 @@ def _varied(path, n=10):
     return str(path)
 
 
+def _trained_on(data, outdir):
+    """``(datamodule, export)``: an (untrained) 1-D FNO exported as if trained on ``data`` split
+    (0.6, 0.2, 0.2) with seed 3, so its export records that file and split."""
+    from pdesurrogate.training import FieldDataModule
+
+    dm = FieldDataModule(data, fractions=(0.6, 0.2, 0.2), seed=3)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1), residual=True)
+    m.set_normalization(dm.stats)
+    m.data_info = dm.data_info
+    return dm, str(export_surrogate(m, outdir))
+
+
 def test_training_file_warns_and_reports_its_test_split(tmp_path, capsys):
     """predict on the file the model was trained on (or a copy: the same fingerprint) warns in
     one line and reports the error over that file's held-out test split alone, recomputed as
@@ -278,16 +292,9 @@ def test_training_file_warns_and_reports_its_test_split(tmp_path, capsys):
     import shutil
 
     from pdesurrogate.cli import main
-    from pdesurrogate.training import FieldDataModule
 
     data = _varied(tmp_path / "train.nc")
-    dm = FieldDataModule(data, fractions=(0.6, 0.2, 0.2), seed=3)
-    dm.setup("fit")
-    torch.manual_seed(0)
-    m = NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1), residual=True)
-    m.set_normalization(dm.stats)
-    m.data_info = dm.data_info
-    model = str(export_surrogate(m, tmp_path / "model"))
+    dm, model = _trained_on(data, tmp_path / "model")
 
     copy = shutil.copy(data, tmp_path / "copy.nc")
     for i, path in enumerate((data, copy)):
@@ -345,3 +352,135 @@ def test_training_file_warns_and_reports_its_test_split(tmp_path, capsys):
     cfg_path.write_text(json.dumps(cfg))
     rep = predict_file(model, data, str(tmp_path / "old.nc"))
     assert rep.note is None and rep.rel_l2_test is None
+
+
+def _fno_2d(tmp_path, n, hidden=8):
+    """An exported (untrained) 2-D FNO on an ``n`` x ``n`` grid, one parameter nu, dt = 0.2."""
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(1, 1, [4, 4], hidden, 2, n_params=1), residual=True)
+    m.set_normalization(ChannelStats(mean=[0.0], std=[1.0], spatial_dims=2,
+                                     param_names=["nu"], param_mean=[0.1], param_std=[0.02]))
+    m.data_info = {"pde": "toy2d", "grid_shape": [n, n], "channel_names": ["u"],
+                   "param_names": ["nu"], "k": 1, "dt": 0.2}
+    return str(export_surrogate(m, tmp_path / f"fno{n}"))
+
+
+def _write_2d(path, n, samples, frames=4):
+    rng = np.random.default_rng(1)
+    x = np.arange(n) / n
+    u = rng.standard_normal((samples, frames, 1, n, n)).astype(np.float32)
+    with DatasetWriter(path, "toy2d", (x, x), ("y", "x"), np.arange(frames) * 0.2, ["u"],
+                       ["nu"], samples) as w:
+        w.write(0, u, {"nu": rng.uniform(0.05, 0.15, samples)})
+    return str(path)
+
+
+def test_the_output_is_the_same_for_any_batch_size(model, tmp_path, monkeypatch):
+    """What predict does with a batch's rollout (writing it, the errors over all trajectories
+    and over the training file's test split) does not depend on how many trajectories are
+    rolled out together, bit for bit: the errors were summed batch by batch, which rounds
+    differently for each batch size. The rollout is made batch-independent here by rolling
+    each trajectory out alone: torch's CPU kernels (conv1d, batched matmul) may round a
+    trajectory differently in another batch shape, by a float32 rounding (checked too)."""
+    import pdesurrogate.predict as predict
+
+    data = _varied(tmp_path / "d.nc", n=10)
+    _, trained_on = _trained_on(data, tmp_path / "trained_on")
+
+    def run(tag, batches):
+        reports, outs = [], []
+        for batch in batches:
+            rep = predict_file(trained_on, data, str(tmp_path / f"{tag}{batch}.nc"),
+                               batch_size=batch, progress=False)
+            with open_dataset(rep.out) as out:
+                outs.append((out.u[:], {k: np.asarray(out.attrs[k]) for k in (
+                    "rel_l2_vs_truth", "rel_l2_vs_truth_test_split")}))
+            reports.append(rep)
+        return reports, outs
+
+    batches = (1, 3, 4, 7, 10, None)
+    reports, outs = run("model", batches)
+    assert [r.batch_size for r in reports] == [1, 3, 4, 7, 10, 64]  # 16 points: 64
+    for rep, (u, _) in zip(reports[1:], outs[1:], strict=True):
+        np.testing.assert_allclose(u, outs[0][0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(rep.rel_l2, reports[0].rel_l2, rtol=1e-6)
+
+    one_by_one = predict.Surrogate.rollout
+
+    def rollout(self, u0, params=None, **kw):
+        parts = [one_by_one(self, u0[i:i + 1], None if params is None else
+                            {k: v[i:i + 1] for k, v in params.items()}, **kw)
+                 for i in range(len(u0))]
+        return np.concatenate(parts)
+
+    monkeypatch.setattr(predict.Surrogate, "rollout", rollout)
+    reports, outs = run("alone", batches)
+    assert reports[0].rel_l2_test is not None
+    for rep, (u, attrs) in zip(reports[1:], outs[1:], strict=True):
+        np.testing.assert_array_equal(u, outs[0][0])
+        np.testing.assert_array_equal(rep.rel_l2, reports[0].rel_l2)
+        np.testing.assert_array_equal(rep.rel_l2_test, reports[0].rel_l2_test)
+        for k, v in attrs.items():
+            np.testing.assert_array_equal(v, outs[0][1][k])
+
+
+def test_activation_bytes_sees_the_models_hidden_state(tmp_path):
+    """The probe behind the default batch size measures inside the model: an FNO's blocks take
+    and return (b, hidden, *grid) float32, and the measure grows with the batch."""
+    from pdesurrogate.export import load
+    from pdesurrogate.predict import activation_bytes
+
+    n, hidden = 32, 8
+    sur = load(_fno_2d(tmp_path, n, hidden))
+    u0 = np.random.default_rng(0).standard_normal((2, 1, n, n)).astype(np.float32)
+    nu = {"nu": np.array([0.1, 0.12], np.float32)}
+    one = activation_bytes(sur, u0[:1], {"nu": nu["nu"][:1]})
+    assert one >= 2 * hidden * n * n * 4
+    assert activation_bytes(sur, u0, nu) == 2 * one
+    assert not any(m._forward_hooks for m in sur.model.modules())  # the hooks are gone
+
+
+def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys):
+    """Without batch_size, a batch is as many trajectories as fit in BATCH_MEMORY (their frames
+    and the model's measured activations), at least 1 and at most MAX_BATCH: a grid too large
+    for 64 at a time gets fewer, and the rollout runs in batches of that size."""
+    import pdesurrogate.predict as predict
+    from pdesurrogate.export import load
+
+    n = 32
+    model = _fno_2d(tmp_path, n)
+    data = _write_2d(tmp_path / "d.nc", n, samples=12)
+    sur = load(model)
+    u0 = np.zeros((1, 1, n, n), np.float32)
+    nu = {"nu": np.array([0.1], np.float32)}
+    per = (4 * u0.nbytes * (predict.ROLLOUT_COPIES + predict.TRUTH_COPIES)
+           + predict.ACTIVATION_FACTOR * predict.activation_bytes(sur, u0, nu))
+    for budget, want in ((per * 5 + per // 2, 5), (per - 1, 1), (per * 1000, predict.MAX_BATCH)):
+        assert predict.default_batch_size(sur, u0, nu, frames=4, with_truth=True,
+                                          budget=budget) == want
+    # without the truth to compare with, fewer copies: more trajectories in the same budget
+    assert predict.default_batch_size(sur, u0, nu, frames=4, with_truth=False,
+                                      budget=per * 50) > 50
+
+    rolled = []
+    monkeypatch.setattr(predict.Surrogate, "rollout", lambda self, u0, *a, _r=predict.Surrogate
+                        .rollout, **k: rolled.append(len(u0)) or _r(self, u0, *a, **k))
+    monkeypatch.setattr(predict, "BATCH_MEMORY", per * 5)
+    rep = predict_file(model, data, str(tmp_path / "p.nc"), progress=False)
+    assert rep.batch_size == 5 and rolled == [5, 5, 2]
+    from pdesurrogate.cli import main
+
+    assert main(["predict", "--model", model, "--input", data, "--out",
+                 str(tmp_path / "cli.nc")]) == 0
+    assert rolled[-3:] == [5, 5, 2]
+    assert "12 trajectories x 3 steps, rolled out 5 at a time" in " ".join(
+        capsys.readouterr().err.split())
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert (f"(default: as many as fit in about {predict.BATCH_MEMORY // 2**20} MiB for their "
+            "rollout, their truth and the model's activations, measured on the first "
+            f"trajectory; at most {predict.MAX_BATCH}") in " ".join(capsys.readouterr().out.split())
+    monkeypatch.setattr(predict, "BATCH_MEMORY", 10 * 2**30)
+    rolled.clear()
+    rep = predict_file(model, data, str(tmp_path / "q.nc"), progress=False)
+    assert rep.batch_size == predict.MAX_BATCH and rolled == [12]
