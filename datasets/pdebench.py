@@ -103,12 +103,13 @@ def pdebench_layout(f: h5py.File, path: Path) -> Layout:
     return _single_layout(f, path)
 
 
-def _params(f: h5py.File, path: Path, n: int) -> dict[str, np.ndarray]:
+def _params(f: h5py.File, path: Path) -> dict[str, np.ndarray]:
     params = params_from_name(path)
     for k, v in decode_attrs(f.attrs).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             params[k.lower()] = float(v)
-    return {k: np.full(n, v) for k, v in params.items()}
+    # one value each: FieldData broadcasts it to the N trajectories without a copy
+    return {k: np.float64(v) for k, v in params.items()}
 
 
 def _coords(f, names: list[str], sizes: tuple[int, ...], where: str) -> tuple[np.ndarray, ...]:
@@ -119,12 +120,13 @@ def _coords(f, names: list[str], sizes: tuple[int, ...], where: str) -> tuple[np
         if name not in f:
             out.append(np.arange(size, dtype=np.float64))
             continue
-        c = np.asarray(require_array(f, name, where)[()], np.float64).reshape(-1)
+        ds = require_array(f, name, where)
+        if ds.size not in (size, size + 1):  # checked before reading: the size is declared
+            raise ValueError(f"{where}: coordinate {key_name(f, name)!r} has {ds.size} entries "
+                             f"but the data have {size} points along that axis")
+        c = np.asarray(ds[()], np.float64).reshape(-1)
         if c.size == size + 1:  # cell edges: use the centres
             c = 0.5 * (c[1:] + c[:-1])
-        if c.size != size:
-            raise ValueError(f"{where}: coordinate {key_name(f, name)!r} has {c.size} entries "
-                             f"but the data have {size} points along that axis")
         out.append(c)
     return tuple(out)
 
@@ -138,10 +140,10 @@ def _times(f, key: str, n_times: int, where: str, steady: bool = False) -> np.nd
     """
     if key not in f:
         return np.arange(n_times, dtype=np.float64)
-    t = np.asarray(require_array(f, key, where)[()], np.float64)
-    if t.ndim > 1:  # per-sample time arrays: PDEBench uses one grid for all
-        t = t.reshape(-1, t.shape[-1])[0]
-    t = t.reshape(-1)
+    ds = require_array(f, key, where)
+    # per-sample time arrays: PDEBench uses one grid for all, so only the first row is read
+    t = np.asarray(ds[(0,) * (ds.ndim - 1)] if ds.ndim > 1 and ds.size else ds[()],
+                   np.float64).reshape(-1)
     if steady:
         return t[:1] if t.size else np.zeros(1)
     if t.size not in (n_times, n_times + 1):
@@ -217,7 +219,7 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=tuple(channels),
-        params=_params(f, path, n),
+        params=_params(f, path),
         pde=pde_from_name(path),
         attrs=decode_attrs(f.attrs),
     )
@@ -257,7 +259,7 @@ def _grouped_layout(f: h5py.File, path: Path, groups: list[str]) -> Layout:
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=channels,
-        params=_params(f, path, n),
+        params=_params(f, path),
         pde=pde_from_name(path),
         attrs={**decode_attrs(f.attrs), "groups": [groups[0], groups[-1]]},
         sim_id=np.array([int(g) for g in groups], np.int64),

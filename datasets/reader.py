@@ -60,7 +60,8 @@ class FieldData:
         grid: one 1-D coordinate array per spatial axis, in the order of ``u``'s spatial axes.
         grid_names: their names (ours: ``("y", "x")`` in 2-D; PDEBench/The Well: ``("x", "y")``).
         channel_names: ``C`` channel names.
-        params: ``{name: (N,)}`` per-trajectory parameters (constants broadcast to ``(N,)``).
+        params: ``{name: (N,)}`` per-trajectory parameters (constants: read-only broadcast
+            views of one value).
         sim_id: ``(N,)`` trajectory ids (ours: as written; others: ``0..N-1``).
         pde, attrs, format (``"pdesurrogate" | "pdebench" | "the_well"``), path.
     """
@@ -73,16 +74,36 @@ class FieldData:
         self.grid_names = tuple(layout.grid_names)
         self.channel_names = tuple(layout.channel_names)
         n = layout.shape[0]
-        self.params = {k: np.broadcast_to(np.asarray(v, np.float64), (n,)).copy()
-                       for k, v in layout.params.items()}
-        self.sim_id = (np.arange(n, dtype=np.int64) if layout.sim_id is None
-                       else np.asarray(layout.sim_id, np.int64))
+        # constants stay scalars until asked for (as read-only (N,) views): a file declaring
+        # 10**12 trajectories must not cost 8 TB per parameter to open (or to pickle)
+        self._params = {k: np.asarray(v, np.float64) for k, v in layout.params.items()}
+        for k, v in self._params.items():
+            if v.shape not in ((), (1,), (n,)):
+                raise ValueError(f"{str(self.path)!r}: parameter {k!r} has shape {v.shape}; "
+                                 f"expected one value or ({n},), one per trajectory")
+        self._sim_id = None if layout.sim_id is None else np.asarray(layout.sim_id, np.int64)
         self.pde = layout.pde
         self.attrs = dict(layout.attrs)
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
         self.u = LazyArray(self._dataset, layout.sources, layout.shape, where=str(self.path))
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """``{name: (N,)}`` per-trajectory parameters: the arrays read from the file, and
+        for constants read-only broadcast views of the one value (copy one to write into it),
+        which cost nothing however many trajectories the file declares."""
+        n = self.u.shape[0]
+        return {k: v if v.shape == (n,) else np.broadcast_to(v.reshape(()), (n,))
+                for k, v in self._params.items()}
+
+    @property
+    def sim_id(self) -> np.ndarray:
+        """``(N,)`` int64 trajectory ids: ours as written, other formats ``0 .. N - 1``."""
+        if self._sim_id is None:
+            return np.arange(self.u.shape[0], dtype=np.int64)
+        return self._sim_id
 
     # -- file handle, one per process ----------------------------------------------------------
     def _dataset(self, name: str) -> h5py.Dataset:
@@ -94,7 +115,10 @@ class FieldData:
             self._datasets = {}
         ds = self._datasets.get(name)
         if ds is None:  # h5py's name lookup costs more than a small read: keep the objects
-            ds = self._datasets[name] = self._file[name]
+            ds = self._file[name]
+            # checked again here, not only on opening: the file may have been replaced since
+            refuse_outside_data(self._file, ds, repr(str(self.path)), name)
+            self._datasets[name] = ds
         return ds
 
     def close(self) -> None:
@@ -169,7 +193,13 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
         ValueError: not an HDF5/netCDF4 file, an HDF5 layout none of the readers knows (the
             message lists the top-level keys found), or a file of a known layout whose data,
             coordinates or parameters are not numeric arrays of the lengths ``u`` needs (the
-            message names the file, the key and both lengths).
+            message names the file, the key and both lengths). Also, naming the file and the
+            key: a file that could make a read leave it (an external link anywhere in it,
+            an array with HDF5 external storage or a virtual dataset), an array declared with
+            a shape but never written, and a file whose declared sizes exhaust memory on
+            opening (the message lists its largest declared shapes). Opening costs O(1) in the
+            declared number of trajectories beyond reading per-trajectory vectors the file
+            actually stores.
     """
     from .pdebench import is_pdebench, pdebench_layout
     from .the_well import is_the_well, the_well_layout
@@ -184,6 +214,7 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
         raise ValueError(f"{str(p)!r} is not an HDF5/netCDF4 file (netCDF3 and other formats "
                          "are not supported)")
     with _open_h5(p) as f:
+        refuse_links_out(f, repr(str(p)))
         keys = sorted(f.keys())
         if is_ours(f):
             kind, build = "pdesurrogate", lambda: our_layout(f)
@@ -200,13 +231,27 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
                 "with 'data') or The Well ('t0_fields'/'t1_fields' and 'dimensions')")
         try:
             layout = build()
+            _check_layout(layout, p)
+            return FieldData(p, layout)
         except (KeyError, TypeError, AttributeError, IndexError) as e:
             # a layout the checks above did not foresee: still one error naming the file, not
             # a traceback from inside h5py
             raise ValueError(f"{str(p)!r}: not a readable {kind} file: {type(e).__name__}: "
                              f"{e}") from None
-    _check_layout(layout, p)
-    return FieldData(p, layout)
+        except MemoryError as e:
+            # opening reads only coordinates and per-trajectory vectors: running out of memory
+            # means the file declares absurd sizes, which the message shows
+            raise ValueError(f"{str(p)!r}: opening it ran out of memory ({e}); its largest "
+                             f"declared arrays are {_largest_arrays(f)}, more than this "
+                             "machine holds") from None
+
+
+def _largest_arrays(f: h5py.File, count: int = 3) -> str:
+    """The ``count`` largest datasets of ``f`` with their declared shapes, for messages."""
+    found = []
+    f.visititems(lambda name, obj: found.append((obj.size, name, obj.shape))
+                 if isinstance(obj, h5py.Dataset) else None)
+    return ", ".join(f"{name!r} {shape}" for _, name, shape in sorted(found)[::-1][:count])
 
 
 def _check_layout(layout: Layout, path: Path) -> None:
@@ -224,6 +269,76 @@ def _check_layout(layout: Layout, path: Path) -> None:
 
 
 # -- checks shared by the format adapters -------------------------------------------------------
+def refuse_links_out(f: h5py.File, where: str) -> None:
+    """Refuse a file holding an external or user-defined link anywhere in it.
+
+    Such a link makes h5py open another file (any path on this machine, or a FIFO that blocks)
+    as soon as a name is looked up through it, so the whole file is walked before any lookup.
+    Soft links stay: they name a path in this file, which with no external link in it cannot
+    lead out. ``H5Lvisit`` follows hard links only, so the walk ends on cyclic files.
+
+    Raises:
+        ValueError: naming ``where``, the link and its target.
+    """
+    found: list[tuple[str, int]] = []
+
+    def visit(name: bytes, info) -> bool | None:
+        if info.type in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
+            return None
+        found.append((name.decode("utf-8", "replace"), info.type))
+        return True  # stop at the first one
+
+    f.id.links.visit(visit, info=True)
+    if not found:
+        return
+    name, kind = found[0]
+    link = f.get(name, getlink=True)
+    what = f"an external link to {link.path!r} in file {link.filename!r}" \
+        if isinstance(link, h5py.ExternalLink) else f"a user-defined HDF5 link (type {kind})"
+    raise ValueError(f"{where}: {name!r} is {what}; links that may leave the file are "
+                     "refused, as they would read other files on this machine")
+
+
+def refuse_outside_data(f: h5py.File, ds: h5py.Dataset, where: str, name: str) -> None:
+    """Refuse a dataset whose values are not stored in ``f`` itself.
+
+    HDF5 external storage (raw bytes from any named file, e.g. a secret one), virtual datasets
+    (values mapped from other files or datasets) and datasets reached through a link into
+    another file would all let a crafted dataset file read files it names.
+
+    Raises:
+        ValueError: naming ``where`` and ``name`` and saying where the values would come from.
+    """
+    if ds.file.filename != f.filename:
+        raise ValueError(f"{where}: {name!r} lies in another file ({ds.file.filename!r}); "
+                         "arrays from other files are refused")
+    if ds.external:
+        files = sorted({str(e[0]) for e in ds.external})
+        raise ValueError(f"{where}: {name!r} keeps its values outside the file (HDF5 external "
+                         f"storage in {files}); such arrays are refused, as they can read any "
+                         "file on this machine")
+    if ds.is_virtual:
+        files = sorted({m.file_name for m in ds.virtual_sources()})
+        raise ValueError(f"{where}: {name!r} is an HDF5 virtual dataset (values mapped from "
+                         f"{files}); such arrays are refused, as they can read other files")
+
+
+def holds_data(ds: h5py.Dataset) -> bool:
+    """Whether HDF5 has stored any values of ``ds``; an array created with its shape and never
+    written has none (reading it gives fill values, usually zeros). O(1) in its size."""
+    if ds.size == 0:
+        return True
+    layout = ds.id.get_create_plist().get_layout()
+    if layout == h5py.h5d.CHUNKED and hasattr(ds.id, "chunk_iter"):
+        # the first stored chunk settles it; get_storage_size would walk every chunk
+        found: list[bool] = []
+        ds.id.chunk_iter(lambda info: found.append(True) or True)
+        return bool(found)
+    if layout in (h5py.h5d.CHUNKED, h5py.h5d.CONTIGUOUS):
+        return ds.id.get_storage_size() > 0
+    return True  # compact: the values sit in the object header
+
+
 def key_name(group, key: str) -> str:
     """The path of ``group[key]`` in its file, without the leading ``/`` (for messages)."""
     return f"{group.name.rstrip('/')}/{key}".lstrip("/")
@@ -242,7 +357,9 @@ def require_array(group, key: str, where: str, *, ndims: Sequence[int] | None = 
 
     Raises:
         ValueError: naming the file and key, when it is missing, a group, holds other values
-            (strings, compounds, ...) or has another number of axes.
+            (strings, compounds, ...), has another number of axes, keeps its values outside
+            the file (:func:`refuse_outside_data`) or declares a shape the file holds no
+            values for (created and never written, :func:`holds_data`).
     """
     name = key_name(group, key)
     hint = f" {shape_hint}" if shape_hint else ""
@@ -260,6 +377,11 @@ def require_array(group, key: str, where: str, *, ndims: Sequence[int] | None = 
         axes = f"{lo} to {hi}" if len(ndims) > 2 and list(ndims) == list(range(lo, hi + 1)) \
             else " or ".join(str(n) for n in ndims)
         raise ValueError(f"{where}: {name!r} has shape {obj.shape}; expected {axes} axes{hint}")
+    refuse_outside_data(group.file, obj, where, name)
+    if not holds_data(obj):
+        raise ValueError(f"{where}: {name!r} declares shape {obj.shape} but the file holds no "
+                         "values for it (created and never written: reading it would give fill "
+                         "values, not data)")
     return obj
 
 

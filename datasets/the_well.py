@@ -51,8 +51,9 @@ def _names(attr) -> list[str]:
 def _coordinate(dims: h5py.Group, name: str, where: str) -> np.ndarray:
     """``dimensions/<name>`` as a 1-D float64 array (a sample-varying ``(N, L)`` one: its first
     row; the trajectories share the number of entries)."""
-    c = np.asarray(require_array(dims, name, where, ndims=(1, 2))[()], np.float64)
-    return c.reshape(-1, c.shape[-1])[0] if c.ndim > 1 else c
+    ds = require_array(dims, name, where, ndims=(1, 2))
+    # a sample-varying one: only the first row is read, whatever the number of trajectories
+    return np.asarray(ds[0] if ds.ndim > 1 and ds.shape[0] else ds[()], np.float64)
 
 
 def the_well_layout(f: h5py.File, path: Path) -> Layout:
@@ -118,6 +119,10 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
     if n is None:
         raise ValueError(f"{where}: cannot tell the number of trajectories (no n_trajectories "
                          "attribute and no sample-varying field)")
+    if n > 1 and not any(s.has_sample for s in sources):
+        raise ValueError(f"{where}: attribute 'n_trajectories' declares {n} trajectories but no "
+                         "field has a trajectory axis (all are sample_varying false): the file "
+                         f"holds the data of one trajectory, not of {n}")
 
     params, skipped = _scalars(f, n, where)
     attrs = decode_attrs(f.attrs)
@@ -151,16 +156,17 @@ def _scalars(f: h5py.File, n: int, where: str) -> tuple[dict[str, np.ndarray], l
             if _flag(ds, "time_varying", default=False):
                 skipped.append(name)
                 continue
-            v = np.asarray(ds[()], np.float64).reshape(-1)
-            if v.size == 1:
-                params[name] = np.full(n, v[0])
-            elif v.size == n and _flag(ds, "sample_varying", default=False):
-                params[name] = v
+            # sizes are checked before reading: a constant stays one value (FieldData
+            # broadcasts it to the N trajectories without a copy)
+            if ds.size == 1:
+                params[name] = np.float64(np.asarray(ds[()]).reshape(-1)[0])
+            elif ds.size == n and _flag(ds, "sample_varying", default=False):
+                params[name] = np.asarray(ds[()], np.float64).reshape(-1)
             else:
                 skipped.append(name)
     if "simulation_parameters" in f.attrs:
         for name in _names(f.attrs["simulation_parameters"]):
             v = decode(f.attrs.get(name))
             if name not in params and isinstance(v, (int, float)) and not isinstance(v, bool):
-                params[name] = np.full(n, float(v))
+                params[name] = np.float64(v)
     return params, skipped
