@@ -60,9 +60,13 @@ from pdesurrogate.export_files import (
     FORMAT_VERSION,
     WEIGHTS_NAME,
     check_device,
+    check_header,
+    check_target,
     check_tensors,
+    materialise,
     package_version,
     read_checkpoint,
+    read_config,
     read_weights,
     write_export,
 )
@@ -200,14 +204,15 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     ``normalization='identity'``.
 
     Returns the path of ``outdir``. Raises FileExistsError if it exists and not ``overwrite``
-    (``--overwrite`` on the command line); ValueError for a path that is not a Lightning
-    checkpoint (see :func:`read_checkpoint`), for a bad keyword, and for a model that takes
-    parameters when nothing names them (pass ``param_names``).
+    (``--overwrite`` on the command line), and with ``overwrite`` if it is anything but an
+    export folder (one holding nothing but config.json and model.safetensors), the current
+    folder or one above it, or the folder holding ``source``; ValueError for a path that is
+    not a Lightning checkpoint (see :func:`read_checkpoint`), for a bad keyword, and for a
+    model that takes parameters when nothing names them (pass ``param_names``).
     """
     out = Path(outdir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
-                              "replace it")
+    src_path = source if isinstance(source, (str, os.PathLike)) else None
+    check_target(out, overwrite, src_path)
     given = _check_keywords(param_names=param_names, channel_names=channel_names, pde=pde,
                             dt=dt)
     # imported on use: field surrogates need none of the PINN code
@@ -257,7 +262,8 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     config["provenance"] = provenance(
         extra["run"], data_source=json.loads(json.dumps(source)) if source is not None else None)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp))
+    return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp),
+                        source=src_path)
 
 
 def _check_keywords(**given) -> dict:
@@ -320,7 +326,7 @@ def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool
 def _check_export(config: dict, tmp: Path) -> None:
     """The checks :func:`load` makes, on the written files: config.json against a model built
     on the meta device (no memory), and model.safetensors read back against that model."""
-    model = _checked_model(config, tmp / CONFIG_NAME, meta=True)
+    model = _checked_model(config, tmp / CONFIG_NAME)
     check_tensors(model, read_weights(tmp / WEIGHTS_NAME), tmp / WEIGHTS_NAME)
 
 
@@ -486,17 +492,14 @@ def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
                          f"n_params = {n_params}; expected {n_params}")
 
 
-def _checked_model(cfg, cfg_path: Path, meta: bool = False) -> nn.Module:
-    """Check ``cfg`` (config.json at ``cfg_path``), build its model and check that the config
-    fits it; ``meta``: build on the meta device (no memory; for checks only)."""
+def _checked_model(cfg, cfg_path: Path) -> nn.Module:
+    """Check ``cfg`` (config.json at ``cfg_path``), build its model on the meta device (shapes
+    only, no memory, whatever sizes it names) and check that the config fits it."""
     _check_config(cfg, cfg_path)
     try:
-        if meta:
-            with torch.device("meta"):
-                model = build_model(cfg["model"], "model")
-        else:
+        with torch.device("meta"):
             model = build_model(cfg["model"], "model")
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{str(cfg_path)!r}: {e}") from None
     _check_fits_model(cfg, model, str(cfg_path))
     _check_consistent(cfg, str(cfg_path))
@@ -507,13 +510,21 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
     """Load an exported surrogate directory; see :class:`Surrogate`. A PINN export
     (``"kind": "pinn"``) loads as :class:`pdesurrogate.pinn.PINNSurrogate` (u at points).
 
+    ``config.json`` is read only if it is a regular file of at most
+    :data:`~pdesurrogate.export_files.CONFIG_MAX_BYTES`. Its model is built on the meta device
+    first and checked against the names, shapes and dtypes in ``model.safetensors``' header;
+    only a model that matches them is built in memory and given the weights, so a config that
+    names a huge model does not allocate it.
+
     Raises:
         FileNotFoundError: the directory or one of its two files is missing.
-        ValueError (naming the file): invalid JSON, missing or unknown config keys, a model
-            not in ``MODELS`` or bad constructor arguments, a grid, channel_names, param_names
-            or normalization that contradict each other or the model, a weights file that is
-            a pickle or not safetensors, missing/unexpected tensors or wrong shapes; a
-            ``device`` this torch cannot use (e.g. ``"cuda"`` on a CPU-only build).
+        ValueError (naming the file): config.json not a regular file, too large or invalid
+            JSON, missing or unknown config keys, a model not in ``MODELS`` or bad
+            constructor arguments, a grid, channel_names, param_names or normalization that
+            contradict each other or the model, a weights file that is a pickle or not
+            safetensors, missing/unexpected tensors or wrong shapes or dtypes, a model too
+            large to build; a ``device`` this torch cannot use (e.g. ``"cuda"`` on a CPU-only
+            build).
     """
     device = check_device(device)
     d = Path(outdir)
@@ -522,15 +533,13 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
         if not p.exists():
             raise FileNotFoundError(f"{str(p)!r} does not exist (an exported surrogate is a "
                                     f"directory holding {CONFIG_NAME} and {WEIGHTS_NAME})")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
+    cfg = read_config(cfg_path)
     if isinstance(cfg, dict) and cfg.get("kind") == "pinn":
         from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points
 
         return load_pinn(d, cfg, device)
-    model = _checked_model(cfg, cfg_path)
+    check_header(_checked_model(cfg, cfg_path), w_path)
+    model = materialise(lambda: build_model(cfg["model"], "model"), cfg_path)
     tensors = read_weights(w_path)
     check_tensors(model, tensors, w_path)
     model.load_state_dict(tensors, strict=True)

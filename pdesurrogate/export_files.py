@@ -2,30 +2,44 @@
 
 Names and format version of ``config.json`` + ``model.safetensors``; the checked read of a
 Lightning ``.ckpt`` (``torch.load(weights_only=True)``); the write of an export folder under a
-temporary name, renamed when complete; the read of safetensors weights that refuses pickles; the
-check of a device string. What each layout's ``config.json`` holds is its own module's business
+temporary name, renamed when complete, and what ``--overwrite`` may replace (only an export
+folder); the bounded read of ``config.json``; the read of safetensors weights (their header
+alone, or the tensors) that refuses pickles; the build of a checked model in memory; the check
+of a device string. What each layout's ``config.json`` holds is its own module's business
 (:mod:`pdesurrogate.export`, :mod:`pdesurrogate.pinn.export`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import re
-import shutil
 import stat
 import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from pdesurrogate.temp_files import (
+    backup_name,
+    clean_leftovers,
+    remove_flat,
+    temp_dir,
+    umask_mode,
+)
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+# everything an export folder holds (the normalisation is in config.json)
+EXPORT_FILES = (CONFIG_NAME, WEIGHTS_NAME)
+# an export's config.json is a few KiB (the largest: per-channel statistics and provenance)
+CONFIG_MAX_BYTES = 4 * 2**20
 # first bytes of files torch.save / pickle write: a zip archive, or pickle protocol >= 2
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGIC = (_ZIP_MAGIC, b"\x80")
@@ -113,18 +127,66 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
-def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check) -> Path:
-    """Write ``out/config.json`` and ``out/model.safetensors`` under a temporary name next to
-    ``out``, call ``check(tmp_dir)`` (it raises on what ``load`` would refuse), then replace
-    ``out`` by it; on any error nothing is left behind and an existing ``out`` is untouched.
+def check_target(out: Path, overwrite: bool, source: str | os.PathLike | None = None) -> None:
+    """Before an export is written to ``out``: restore or remove what killed exports left
+    beside it (:func:`pdesurrogate.temp_files.clean_leftovers`, with a warning), then refuse an
+    existing ``out`` (FileExistsError) unless ``overwrite``, and with it anything but an
+    export folder (:func:`_not_an_export`)."""
+    clean_leftovers(out)
+    if not os.path.lexists(out):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
+                              "replace it")
+    _refuse_unless_export(out, source)
+
+
+def _not_an_export(folder: Path, source: str | os.PathLike | None) -> str | None:
+    """Why ``overwrite`` must not replace ``folder``, or None for an export folder: one holding
+    nothing but :data:`EXPORT_FILES` as plain files (or nothing), that is neither the current
+    folder nor one above it, nor holds ``source`` (the checkpoint being exported)."""
+    if os.path.islink(folder):
+        return "it is a symbolic link, not an export folder"
+    if not folder.is_dir():
+        return "it is a file, not an export folder"
+    real, cwd = folder.resolve(), Path.cwd().resolve()
+    if real == cwd or real in cwd.parents:
+        return "it is the current folder" if real == cwd else \
+            f"it holds the current folder {str(cwd)!r}"
+    if source is not None and real in Path(source).resolve().parents:
+        return f"it holds the checkpoint being exported, {str(source)!r}"
+    with os.scandir(folder) as entries:
+        others = sorted(e.name for e in entries
+                        if e.name not in EXPORT_FILES or not e.is_file(follow_symlinks=False))
+    if others:
+        shown = ", ".join(repr(n) for n in others[:5]) + (", ..." if len(others) > 5 else "")
+        return f"it holds {shown}, not only an export's files"
+    return None
+
+
+def _refuse_unless_export(out: Path, source, shown: Path | None = None) -> None:
+    why = _not_an_export(out, source)
+    if why is not None:
+        raise FileExistsError(
+            f"{str(shown or out)!r} exists and is not replaced: {why}. --overwrite "
+            f"(overwrite=True) replaces only an export folder, holding nothing but "
+            f"{' and '.join(EXPORT_FILES)}; give another output folder")
+
+
+def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check,
+                 source: str | os.PathLike | None = None) -> Path:
+    """Write ``out/config.json`` and ``out/model.safetensors`` into a new temporary folder next
+    to ``out`` (:func:`pdesurrogate.temp_files.temp_dir`), call ``check(tmp_dir)`` (it raises
+    on what ``load`` would refuse), then put it in place. An existing ``out`` (which
+    :func:`check_target` allowed) is renamed aside, the new folder renamed in, and the old one
+    removed: a kill between the two renames leaves the old export under a backup name, which
+    the next export to ``out`` restores. On any error nothing is left behind and an existing
+    ``out`` is untouched. ``source``: the checkpoint exported, which ``out`` may not hold.
     Shared by every export layout (surrogates, PINNs)."""
     # own contiguous copies: safetensors refuses views sharing memory
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = temp_dir(out)
     try:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -132,13 +194,49 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
         # model shared in a group directory is readable as a whole
         os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
         check(tmp)  # never write what load would refuse
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        os.chmod(tmp, umask_mode(0o777))  # as a plain mkdir makes it
+        _put_in_place(tmp, out, source)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_flat(tmp)
         raise
     return out
+
+
+def _put_in_place(tmp: Path, out: Path, source) -> None:
+    if not os.path.lexists(out):
+        os.replace(tmp, out)
+        return
+    _refuse_unless_export(out, source)  # again: it may have changed while the export was made
+    backup = backup_name(out)
+    os.rename(out, backup)
+    try:
+        _refuse_unless_export(backup, source, shown=out)  # what was renamed is what was checked
+        os.replace(tmp, out)
+    except BaseException:
+        if not os.path.lexists(out):
+            os.rename(backup, out)
+        raise
+    for name in EXPORT_FILES:  # only the export's own files: never a tree
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(backup / name)
+    try:
+        os.rmdir(backup)
+    except OSError:
+        warnings.warn(f"the export replaced in {str(out)!r} left {str(backup)!r}: something "
+                      "was added to it meanwhile; it was not removed", stacklevel=3)
+
+
+def materialise(build, cfg_path: Path) -> nn.Module:
+    """``build()``, a model whose shapes were checked on the meta device, built in memory; its
+    RuntimeError or MemoryError (sizes this machine cannot hold) as a ValueError naming
+    ``cfg_path``."""
+    try:
+        return build()
+    except (RuntimeError, MemoryError) as e:
+        first = str(e).strip().split("\n")[0] or type(e).__name__
+        raise ValueError(f"{str(cfg_path)!r}: the model it describes cannot be built on this "
+                         f"machine ({first[:200]})") from None
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -164,36 +262,117 @@ def check_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file, on the CPU; one ValueError naming the file for a
-    pickle (refused: it could run code) or anything else that is not safetensors."""
-    # safetensors never runs code, so it is tried first; the pickle test only chooses the
-    # message, as a safetensors file's first byte (its header length) may be 0x80 too
+def read_config(path: Path):
+    """The parsed JSON of an export's ``config.json``; one ValueError naming it for anything
+    but a regular file (a FIFO or a device such as /dev/zero is never read from: a FIFO would
+    block, a device never end) of at most :data:`CONFIG_MAX_BYTES` holding UTF-8 JSON, nested
+    no deeper than Python's parser goes. FileNotFoundError if it is missing."""
     try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
-        reason = e
+        # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ValueError(f"{str(path)!r}: cannot read it: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        _require_regular(os.fstat(fd), path, "the export's JSON config")
+        data = f.read(CONFIG_MAX_BYTES + 1)
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {CONFIG_MAX_BYTES // 2**20} MiB; an "
+                         "export's config.json holds a few KiB")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"{str(path)!r} is not valid JSON: nested too deeply to parse (an "
+                         "export's config.json is a few levels deep)") from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
+
+
+def _require_regular(st: os.stat_result, path: Path, expected: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+        raise ValueError(f"{str(path)!r} is not a regular file ({kind}); expected {expected}")
+
+
+def _not_safetensors(path: Path, reason) -> ValueError:
+    # the pickle test only chooses the message, as a safetensors file's first byte (its header
+    # length) may be 0x80 too
     try:
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError:
         head = b""
     if any(head.startswith(m) for m in _PICKLE_MAGIC):
-        raise ValueError(f"{str(path)!r} is a pickle / torch.save file, not safetensors; "
-                         "refusing to load it (pickles can run arbitrary code)")
-    raise ValueError(f"{str(path)!r} is not a valid safetensors file: {reason}")
+        return ValueError(f"{str(path)!r} is a pickle / torch.save file, not safetensors; "
+                          "refusing to load it (pickles can run arbitrary code)")
+    return ValueError(f"{str(path)!r} is not a valid safetensors file: {reason}")
+
+
+def _regular_weights(path: Path) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ValueError(f"{str(path)!r}: cannot read it: {e.strerror or e}") from None
+    _require_regular(st, path, "the model's safetensors weights")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, on the CPU; one ValueError naming the file for a
+    pickle (refused: it could run code), anything but a regular file, or anything else that is
+    not safetensors."""
+    _regular_weights(path)
+    # safetensors never runs code, so it is tried first
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise _not_safetensors(path, e) from None
+
+
+# safetensors' dtype codes, as torch dtypes (one not listed here is compared by its code)
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
+           "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool, "C64": torch.complex64}
+
+
+def read_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype | str]]:
+    """``{name: (shape, dtype)}`` of a safetensors file's tensors, from its header alone (no
+    tensor data is read); the same ValueErrors as :func:`read_weights`."""
+    _regular_weights(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            out = {}
+            for name in f.keys():
+                part = f.get_slice(name)
+                code = part.get_dtype()
+                out[name] = (tuple(part.get_shape()), _DTYPES.get(code, code))
+            return out
+    except (SafetensorError, OSError, ValueError) as e:
+        raise _not_safetensors(path, e) from None
+
+
+def check_header(model: nn.Module, path: Path) -> None:
+    """:func:`check_tensors` on the header of the safetensors file ``path`` alone, before any
+    weights are read or a model is built in memory (``model`` may be on the meta device)."""
+    _check_specs(model, read_header(path), path)
 
 
 def check_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """One ValueError naming ``path`` unless ``tensors`` has exactly ``model``'s state-dict
     names, shapes and dtypes."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = [f"{k}: {tuple(tensors[k].shape)} (expected {tuple(v.shape)})"
-             for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
-    wrong += [f"{k}: dtype {tensors[k].dtype} (expected {v.dtype})"
-              for k, v in expected.items() if k in tensors and tensors[k].dtype != v.dtype]
+    _check_specs(model, {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()}, path)
+
+
+def _check_specs(model: nn.Module, got: dict, path: Path) -> None:
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    wrong = [f"{k}: {got[k][0]} (expected {v[0]})"
+             for k, v in expected.items() if k in got and got[k][0] != v[0]]
+    wrong += [f"{k}: dtype {got[k][1]} (expected {v[1]})"
+              for k, v in expected.items() if k in got and got[k][1] != v[1]]
     if missing or unexpected or wrong:
         raise ValueError(f"{str(path)!r} does not match the model in config.json: missing "
                          f"{missing[:10]}, unexpected {unexpected[:10]}, wrong {wrong[:10]}")

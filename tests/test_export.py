@@ -566,3 +566,44 @@ def test_git_commit_only_from_a_checkout_of_the_package(tmp_path):
     outside = tmp_path / "plain" / "pdesurrogate"
     outside.mkdir(parents=True)
     assert git_state(outside) == (None, None)
+
+
+def test_a_huge_model_in_config_is_refused_before_it_is_built(exported, monkeypatch):
+    """config.json naming a model far larger than its weights (hidden_channels 10**6 beside a
+    few KiB of weights: 24 TB, a bare RuntimeError from torch's allocator) is refused by the
+    weights' header, naming model.safetensors, and never built in memory; a model that matches
+    its header but cannot be built here is a ValueError naming config.json."""
+    import pdesurrogate.export as ex
+
+    _, out = exported
+    cfg_path = out / "config.json"
+    good = json.loads(cfg_path.read_text())
+    huge = json.loads(json.dumps(good))
+    huge["model"]["init_args"]["hidden_channels"] = 10**6
+    cfg_path.write_text(json.dumps(huge))
+    built = []
+    real_build = ex.build_model
+
+    def spy(*a, **k):
+        model = real_build(*a, **k)
+        built.append(next(model.parameters()).device.type)
+        return model
+
+    monkeypatch.setattr(ex, "build_model", spy)
+    with pytest.raises(ValueError, match=r"model\.safetensors' does not match the model in "
+                                         r"config\.json: .*expected \(1000000"):
+        load(out)
+    assert "cpu" not in built  # only ever on the meta device
+
+    cfg_path.write_text(json.dumps(good))
+
+    def no_memory(*a, **k):
+        model = real_build(*a, **k)
+        if next(model.parameters()).device.type != "meta":
+            raise MemoryError()
+        return model
+
+    monkeypatch.setattr(ex, "build_model", no_memory)
+    with pytest.raises(ValueError, match=r"config\.json': the model it describes cannot be "
+                                         r"built on this machine \(MemoryError\)"):
+        load(out)

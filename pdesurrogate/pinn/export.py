@@ -30,9 +30,13 @@ from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,
+    check_header,
+    check_target,
     check_tensors,
+    materialise,
     package_version,
     read_checkpoint,
+    read_config,
     read_weights,
     write_export,
 )
@@ -104,16 +108,17 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
     Args:
         source: a :class:`PINNModule` or the path of a Lightning ``.ckpt`` it wrote.
         outdir: the directory to create (written under a temporary name, then renamed).
-        overwrite: replace an existing ``outdir``.
+        overwrite: replace an existing ``outdir``; only an export folder is replaced (see
+            :func:`pdesurrogate.export.export_surrogate`).
     """
     out = Path(outdir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to "
-                              "replace it")
+    src_path = source if isinstance(source, (str, os.PathLike)) else None
+    check_target(out, overwrite, src_path)
     parts, state = _config_and_tensors(source)
     config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": package_version(),
               "kind": KIND, **parts}
-    return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config))
+    return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config),
+                        source=src_path)
 
 
 def _check_config(cfg, where: str) -> None:
@@ -142,33 +147,41 @@ def _check_config(cfg, where: str) -> None:
 
 def load_pinn(outdir: str | os.PathLike, config: dict | None = None,
               device: str | torch.device = "cpu") -> PINNSurrogate:
-    """Load a PINN export (``config``: its parsed config.json, read from ``outdir`` if None).
+    """Load a PINN export (``config``: its parsed config.json, read from ``outdir`` if None,
+    as :func:`pdesurrogate.load` reads it: a regular file of bounded size).
 
-    Raises ValueError naming the file for bad keys or values, a pickle or non-safetensors
-    weights file, and missing / unexpected / wrongly shaped tensors.
+    The network and problem are built on the meta device first and checked against the
+    weights' header; only then are they built in memory. Raises ValueError naming the file for
+    bad keys or values, a pickle or non-safetensors weights file, missing / unexpected /
+    wrongly shaped tensors, and a network too large to build.
     """
-
     d = Path(outdir)
     cfg_path = d / CONFIG_NAME
     if config is None:
-        try:
-            config = json.loads(cfg_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
+        config = read_config(cfg_path)
     _check_config(config, str(cfg_path))
-    try:
-        net = PINNMLP(**config["network"]["init_args"])
-        problem = build_problem(config["problem"], "problem")
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{str(cfg_path)!r}: {e}") from None
-    if problem.dim != net.dim:
-        raise ValueError(f"{str(cfg_path)!r}: problem.dim {problem.dim} != network dim {net.dim}")
-    holder = nn.Module()
-    holder.net, holder.problem = net, problem
     w_path = d / WEIGHTS_NAME
+
+    def build() -> nn.Module:
+        holder = nn.Module()
+        holder.net = PINNMLP(**config["network"]["init_args"])
+        holder.problem = build_problem(config["problem"], "problem")
+        return holder
+
+    try:
+        with torch.device("meta"):  # shapes only: checked against the weights' header first
+            shapes = build()
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{str(cfg_path)!r}: {e}") from None
+    if shapes.problem.dim != shapes.net.dim:
+        raise ValueError(f"{str(cfg_path)!r}: problem.dim {shapes.problem.dim} != network dim "
+                         f"{shapes.net.dim}")
+    check_header(shapes, w_path)
+    holder = materialise(build, cfg_path)
     tensors = read_weights(w_path)
     check_tensors(holder, tensors, w_path)
     holder.load_state_dict(tensors, strict=True)
+    net, problem = holder.net, holder.problem
     return PINNSurrogate(net, problem, config).to(device)
 
 

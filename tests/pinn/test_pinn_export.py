@@ -255,3 +255,37 @@ print(PINNModule.__module__, BallPoints.__module__, pinn.PINNModule is PINNModul
     assert lines[-2] == "[]", run.stdout
     assert lines[-1] == "pdesurrogate.pinn.module pdesurrogate.pinn.points True True True"
     np.testing.assert_array_equal(np.load(tmp_path / "u.npy"), module(x).detach().numpy())
+
+
+def test_a_huge_network_in_config_is_refused_before_it_is_built(module, tmp_path):
+    """A config.json whose network is far larger than its weights (width 10**6: terabytes) is
+    refused by the weights' header, naming model.safetensors; load_pinn reading config.json
+    itself refuses one that is not a regular file, as load does."""
+    import os
+
+    from pdesurrogate.pinn.export import load_pinn
+
+    out = export_surrogate(module, tmp_path / "pinn")
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["network"]["init_args"]["width"] = 10**6
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"model\.safetensors' does not match the model in "
+                                         r"config\.json: .*expected \(1000000"):
+        pdesurrogate.load(out)
+    cfg_path.unlink()
+    os.symlink("/dev/null", cfg_path)
+    with pytest.raises(ValueError, match=r"config\.json' is not a regular file \(a device\)"):
+        load_pinn(out)
+
+
+def test_overwrite_replaces_a_pinn_export_only(module, tmp_path):
+    """--overwrite replaces a PINN export; a folder holding anything else is refused, kept."""
+    out = export_surrogate(module, tmp_path / "pinn")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"it holds 'notes\.txt', not only an export"):
+        export_surrogate(module, out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    assert export_surrogate(module, out, overwrite=True) == out
+    assert isinstance(pdesurrogate.load(out), PINNSurrogate)

@@ -1,0 +1,108 @@
+"""pdesurrogate.temp_files: temporary names nobody can guess or plant, created exclusively, and
+the leftovers of killed writers (removed only when their process is known to be gone)."""
+
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from pdesurrogate.temp_files import (
+    backup_name,
+    clean_leftovers,
+    open_temp_file,
+    temp_dir,
+    umask_mode,
+)
+
+
+def _dead_pid() -> int:
+    """The id of a process that ran and is gone (reaped)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _leftover(folder, target, pid, kind="tmp", host=None, token="0123456789abcdef"):
+    from pdesurrogate.temp_files import _host
+
+    return folder / f".{target}.{host or _host()}.{pid}.{token}.{kind}"
+
+
+def test_temp_names_are_random_exclusive_and_keep_the_umask(tmp_path):
+    target = tmp_path / "p.png"
+    old = os.umask(0o022)
+    try:
+        (a, fa), (b, fb) = open_temp_file(target, ".png"), open_temp_file(target, ".png")
+        d = temp_dir(target)
+    finally:
+        os.umask(old)
+    with fa, fb:
+        fa.write(b"x")
+    assert a != b and a.parent == b.parent == tmp_path
+    for p in (a, b):
+        assert re.fullmatch(r"\.p\.png\.[A-Za-z0-9-]+\.\d+\.[0-9a-f]{16}\.tmp\.png", p.name)
+        assert str(os.getpid()) in p.name.split(".")
+    assert a.read_bytes() == b"x"
+    # a plain open's mode (mkstemp would give 0600); a folder is private while it is filled
+    assert stat.S_IMODE(a.stat().st_mode) == 0o644
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert umask_mode(0o777) == 0o777 & ~old
+    assert not os.path.lexists(backup_name(target))
+
+
+def test_leftovers_of_dead_writers_go_others_stay(tmp_path):
+    """A leftover of this host's dead process is removed (file or flat folder) with a warning;
+    one of a live process, of another host or of another target stays."""
+    dead = _dead_pid()
+    gone_file = _leftover(tmp_path, "t.nc", dead)
+    gone_file.write_text("half")
+    gone_dir = _leftover(tmp_path, "t.nc", dead, token="fedcba9876543210")
+    gone_dir.mkdir()
+    (gone_dir / "config.json").write_text("{}")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = [_leftover(tmp_path, "t.nc", live.pid),
+                _leftover(tmp_path, "t.nc", dead, host="elsewhere"),
+                _leftover(tmp_path, "u.nc", dead)]
+        for p in keep:
+            p.write_text("keep")
+        with pytest.warns(UserWarning, match=rf"removed .*process {dead}, no longer running"):
+            removed = clean_leftovers(tmp_path / "t.nc")
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(removed) == sorted([gone_file, gone_dir])
+    assert sorted(tmp_path.iterdir()) == sorted(keep)
+
+
+def test_a_link_left_over_is_removed_not_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("precious")
+    planted = _leftover(tmp_path, "m", _dead_pid())
+    planted.symlink_to(victim)
+    with pytest.warns(UserWarning, match="removed"):
+        clean_leftovers(tmp_path / "m")
+    assert not os.path.lexists(planted) and (victim / "data").read_text() == "precious"
+
+
+def test_a_backup_of_a_killed_replace_is_restored(tmp_path):
+    """A dead writer's backup of an export comes back when the target is missing, and goes
+    when the target is there (the replacement was renamed in before the kill)."""
+    backup = _leftover(tmp_path, "model", _dead_pid(), kind="old")
+    backup.mkdir()
+    (backup / "config.json").write_text("old")
+    with pytest.warns(UserWarning, match=r"restored .*model' from .*killed while replacing"):
+        clean_leftovers(tmp_path / "model")
+    assert (tmp_path / "model" / "config.json").read_text() == "old"
+    assert not os.path.lexists(backup)
+
+    backup.mkdir()
+    (backup / "config.json").write_text("older")
+    with pytest.warns(UserWarning, match="removed"):
+        clean_leftovers(tmp_path / "model")
+    assert (tmp_path / "model" / "config.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
