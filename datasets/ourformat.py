@@ -26,12 +26,19 @@ too large), so no chunk exceeds that size; HDF5's own limit is 4 GiB. Files writ
 chunks (older files had one trajectory per chunk) read the same: the reader does not depend on
 the chunk shape.
 
-:class:`DatasetWriter` streams batches into ``<path>.tmp-<pid>`` in the same folder and renames
-it to ``path`` only when every sample was written and the writer closed without an exception; on
+:class:`DatasetWriter` streams batches into a temporary file in the same folder and renames it
+to ``path`` only when every sample was written and the writer closed without an exception; on
 failure the temporary file is deleted, so a file under the final name is always complete. With
 ``overwrite=False`` an existing ``path`` is refused when the writer opens and when it renames
 (atomically where the file system has hard links); a file that appeared there meanwhile is left
-alone and the finished temporary file is kept, its name in the error.
+alone and the finished file is kept as ``<path>.tmp-<pid>``, its name in the error.
+
+The temporary name is ``.<name>.<host>.<pid>.<16 random hex digits>.tmp``, the scheme of
+:mod:`pdesurrogate.temp_files` (this package may not import it: DESIGN.md's dependency
+direction), and HDF5 creates it exclusively (h5py mode ``"w-"``: ``O_CREAT | O_EXCL``), so a
+file or symbolic link planted in the folder is never followed or truncated, and the name cannot
+be guessed. A writer killed with SIGKILL leaves its temporary file; the next writer of the same
+``path`` on the same host removes those whose process no longer runs, with a warning.
 
 Compression is off by default: Navier-Stokes vorticity, smooth but never repeating, compresses
 only 1.1 to 1.3 times, and every read of a compressed chunk pays its decompression.
@@ -51,10 +58,15 @@ therefore gets no ``axis`` attribute, only its ``long_name``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
 import os
+import re
+import secrets
+import socket
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -188,6 +200,9 @@ class DatasetWriter:
         title: global ``title`` (default ``"<pde> dataset"``).
         overwrite: replace an existing ``path`` (default); ``False`` refuses it with
             ``FileExistsError``, on opening and again on the final rename.
+        rename: rename the finished file to ``path`` on ``close`` (default); ``False`` leaves
+            it complete at :attr:`tmp_path` for the caller to rename (as ``predict`` does, to
+            put its rollout and plot in place together) or delete.
         compression: ``None`` (default: uncompressed), ``"gzip"`` or ``"lzf"``, for ``u``
             (with the byte-shuffle filter; see the module's docstring).
         compression_level: gzip's level, 0 (stored) to 9 (smallest); default 4.
@@ -217,8 +232,10 @@ class DatasetWriter:
         overwrite: bool = True,
         compression: str | None = None,
         compression_level: int | None = None,
+        rename: bool = True,
     ):
         self.path = Path(path)
+        self.rename = bool(rename)
         self.pde = str(pde)
         self.grid = tuple(_as_1d(f"grid[{i}]", g) for i, g in enumerate(grid))
         self.grid_names = tuple(str(g) for g in grid_names)
@@ -239,7 +256,9 @@ class DatasetWriter:
         self._validate()
         self.shape = (n_samples, len(self.times), len(self.channel_names),
                       *(len(g) for g in self.grid))
-        self.tmp_path = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        clean_leftovers(self.path)
+        self.tmp_path = temp_name(self.path)  # another if it is taken (_open)
+        self._created = False  # whether tmp_path is ours to remove
         self._written = np.zeros(n_samples, dtype=bool)
         self._file: h5netcdf.File | None = None
         self._open()
@@ -277,8 +296,16 @@ class DatasetWriter:
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
 
     def _open(self) -> None:
-        f = h5netcdf.File(self.tmp_path, "w")
-        self._file = f
+        for _ in range(100):
+            try:  # "w-": created exclusively, never following a link planted at the name
+                f = h5netcdf.File(self.tmp_path, "w-")
+            except FileExistsError:
+                self.tmp_path = temp_name(self.path)
+                continue
+            break
+        else:
+            raise FileExistsError(f"no free temporary name beside {str(self.path)!r}")
+        self._file, self._created = f, True
         try:
             t, c = len(self.times), len(self.channel_names)
             space = {n: len(g) for n, g in zip(self.grid_names, self.grid, strict=True)}
@@ -404,6 +431,8 @@ class DatasetWriter:
             self._remove_tmp()
             raise
         self._file = None
+        if not self.rename:
+            return
         if self.overwrite:
             os.replace(self.tmp_path, self.path)
         else:
@@ -411,19 +440,28 @@ class DatasetWriter:
 
     def _rename_no_clobber(self) -> None:
         """Move the temporary file to ``path`` unless something is there by now."""
-        taken = FileExistsError(
-            f"{str(self.path)!r} was created by someone else while this file was written; it is "
-            f"left alone, and the finished file is {str(self.tmp_path)!r}")
         try:
             os.link(self.tmp_path, self.path)  # fails if path exists: no window for a race
         except FileExistsError:
-            raise taken from None
+            raise self._taken() from None
         except OSError:  # no hard links on this file system: check, then rename
             if self.path.exists() or self.path.is_symlink():
-                raise taken from None
+                raise self._taken() from None
             os.replace(self.tmp_path, self.path)
             return
         os.remove(self.tmp_path)
+
+    def _taken(self) -> FileExistsError:
+        """The error when ``path`` was taken meanwhile; the finished file is kept under the
+        visible name ``<path>.tmp-<pid>`` (not one the next writer's clean-up removes), or,
+        when that name is taken too, where it is."""
+        kept = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        _move_no_clobber(self.tmp_path, kept)
+        if not os.path.lexists(self.tmp_path):
+            self.tmp_path = kept
+        return FileExistsError(
+            f"{str(self.path)!r} was created by someone else while this file was written; it is "
+            f"left alone, and the finished file is {str(self.tmp_path)!r}")
 
     def abort(self) -> None:
         """Close and delete the temporary file; nothing appears under ``path``."""
@@ -436,6 +474,8 @@ class DatasetWriter:
         self._remove_tmp()
 
     def _remove_tmp(self) -> None:
+        if not self._created:
+            return
         try:
             os.remove(self.tmp_path)
         except FileNotFoundError:
@@ -454,6 +494,60 @@ class DatasetWriter:
         # a writer dropped without close() must not leave a half-written temporary file
         if getattr(self, "_file", None) is not None:
             self.abort()
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+
+
+def temp_name(path: Path) -> Path:
+    """A fresh, unguessable temporary name beside ``path`` (module docstring); not created."""
+    return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+
+
+def clean_leftovers(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` that writers on this host left when they were
+    killed (their process no longer runs), with a warning for each; return them."""
+    pattern = re.compile(re.escape(f".{path.name}.{_host()}.") + r"(\d{1,10})\.[0-9a-f]{16}\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # still running (or someone else's: os.kill raised PermissionError)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(path.parent / name)  # a link planted there is removed, never followed
+        except OSError:
+            continue
+        warnings.warn(f"removed {str(path.parent / name)!r}, a temporary file left by process "
+                      f"{m.group(1)}, no longer running", stacklevel=3)
+        removed.append(path.parent / name)
+    return removed
+
+
+def _move_no_clobber(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists (a link there is not followed); any
+    failure leaves ``src`` where it is."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        return
+    except OSError:  # no hard links here
+        if not os.path.lexists(dst):
+            with contextlib.suppress(OSError):
+                os.rename(src, dst)
+        return
+    os.remove(src)
 
 
 def _to_numpy(x) -> np.ndarray:

@@ -81,7 +81,8 @@ def test_exception_leaves_no_file(tmp_path):
     with pytest.raises(KeyError):
         with DatasetWriter(path, "toy", (np.arange(4.0),), ("x",), [0.0], ["u"], [], 2) as w:
             w.write(0, np.zeros((1, 1, 1, 4)), {})
-            assert any(p.name.startswith("c.nc.tmp-") for p in tmp_path.iterdir())
+            assert [p.name for p in tmp_path.iterdir()] == [w.tmp_path.name]
+            assert w.tmp_path.name.startswith(".c.nc.") and w.tmp_path.suffix == ".tmp"
             raise KeyError("boom")
     assert os.listdir(tmp_path) == []
 
@@ -264,3 +265,52 @@ def test_a_bad_compression_is_refused_at_construction(tmp_path, kw, message):
                       **kw)
     assert message in str(err.value)
     assert list(tmp_path.iterdir()) == []  # no temporary file either
+
+
+def _small(path, **kw):
+    with DatasetWriter(path, "toy", (np.arange(4.0),), ("x",), [0.0], ["u"], [], 2, **kw) as w:
+        w.write(0, np.ones((2, 1, 1, 4)), {})
+
+
+def test_a_link_planted_at_the_temporary_name_is_never_followed(tmp_path, monkeypatch):
+    """The temporary file's name is random and HDF5 creates it exclusively: a link planted
+    where it used to be (``out.nc.tmp-<pid>``, predictable) is neither truncated through nor
+    renamed into place."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    planted = tmp_path / f"out.nc.tmp-{os.getpid()}"
+    planted.symlink_to(victim)
+    _small(tmp_path / "out.nc")
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "out.nc").is_symlink()
+    with open_dataset(tmp_path / "out.nc") as d:
+        np.testing.assert_array_equal(d.u[:], np.ones((2, 1, 1, 4)))
+
+    # even a link at the very name drawn is refused (h5py mode "w-": O_CREAT | O_EXCL), and
+    # another name drawn
+    names = iter([tmp_path / ".b.nc.drawn.tmp", tmp_path / ".b.nc.other.tmp"])
+    (tmp_path / ".b.nc.drawn.tmp").symlink_to(victim)
+    monkeypatch.setattr(ourformat, "temp_name", lambda path: next(names))
+    _small(tmp_path / "b.nc")
+    assert victim.read_text() == "precious" and (tmp_path / ".b.nc.drawn.tmp").is_symlink()
+    assert not os.path.lexists(tmp_path / ".b.nc.other.tmp")
+
+
+def test_temporaries_of_killed_writers_are_removed(tmp_path):
+    """A temporary file a killed writer left (its process gone, same host) is removed by the
+    next writer of the same file, with a warning; one of a live process stays."""
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    left = tmp_path / f".t.nc.{host}.{p.pid}.0123456789abcdef.tmp"
+    live = tmp_path / f".t.nc.{host}.{os.getpid()}.fedcba9876543210.tmp"
+    left.write_bytes(b"half")
+    live.write_bytes(b"busy")
+    with pytest.warns(UserWarning, match=rf"removed .*{left.name}.*process {p.pid}, no longer"):
+        _small(tmp_path / "t.nc")
+    assert sorted(os.listdir(tmp_path)) == sorted(["t.nc", live.name])
