@@ -18,7 +18,9 @@ ValueError naming the file and what was expected:
 
 The error is averaged over every rolled-out trajectory of the file, so it is a held-out number
 only on a file the model never trained on. When the input is the model's training file (its
-content fingerprint equals config.json's ``provenance.data_source.fingerprint``), the note says
+content fingerprint matches config.json's ``provenance.data_source.fingerprint``, recomputed in
+the version the record names, so version-1 records still match; and the record's
+``n_trajectories`` is the file's count, else it is ignored with a warning), the note says
 so in a warning line and the error over that file's held-out test split alone is reported too
 (:attr:`PredictReport.rel_l2_test`, output attribute ``rel_l2_vs_truth_test_split``, with the
 trajectories in ``test_split_indices``): the split is recomputed with
@@ -33,8 +35,12 @@ one trajectory at a time, in file order, so what is computed from a rollout does
 the batch size; the rollout itself may, by a float32 rounding, where torch's CPU kernels round a
 trajectory differently in another batch shape.
 
-The rollout and the plot are written under temporary names next to their targets and renamed
-only when both are complete: on any error neither appears (and ``--out`` may not be the input).
+The rollout and the plot are written under temporary names next to their targets (random,
+created exclusively: :mod:`pdesurrogate.temp_files`) and renamed only when both are complete: on
+any error neither appears (and ``--out`` may not be the input). With ``--overwrite`` an old plot
+is removed before the new rollout is renamed in, so a run killed between the two renames never
+leaves the new rollout beside the old plot. Temporaries of killed runs are removed by the next
+run writing the same names (with a warning).
 """
 
 from __future__ import annotations
@@ -43,16 +49,18 @@ import contextlib
 import math
 import numbers
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
-from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
+from pdesurrogate.temp_files import clean_leftovers, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
 TIME_RTOL = 1e-3
@@ -132,14 +140,26 @@ def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
     return m
 
 
-def _training_split(cfg: dict, data) -> tuple[np.ndarray, np.ndarray] | None:
+def _training_split(cfg: dict, data, where: str) -> tuple[np.ndarray, np.ndarray] | None:
     """``(train, test)`` trajectory indices when ``data`` is the file the model was trained on
-    (the same content fingerprint as its recorded data source), as its datamodule split it;
-    None when it is another file or the export records no source (older exports)."""
+    (its fingerprint matches the recorded data source's, in the version the record names), as
+    its datamodule split it; None when it is another file or the export records no source
+    (older exports). A record whose ``n_trajectories`` is not the file's trajectory count
+    (crafted or damaged: the split would index another file) is ignored with a warning."""
     src = (cfg.get("provenance") or {}).get("data_source")
     if not isinstance(src, dict) or not src.get("fingerprint"):
         return None
-    if fingerprint(data) != src["fingerprint"]:
+    try:
+        if not matches(src["fingerprint"], data):
+            return None
+    except ValueError:  # not a fingerprint, or of a version this code cannot compute
+        return None
+    n = int(data.u.shape[0])
+    recorded = src.get("n_trajectories")
+    if isinstance(recorded, bool) or not isinstance(recorded, int) or recorded != n:
+        warnings.warn(f"{where!r} has the fingerprint of the model's training file, but the "
+                      f"export records n_trajectories = {recorded!r} where the file holds {n}; "
+                      "its training split is not recomputed", stacklevel=3)
         return None
     try:
         train, _, test = source_splits(src)
@@ -184,10 +204,27 @@ def _check_outputs(input_path: str, out_path: str, plot: str | None,
                              f"name ending in one of {', '.join('.' + x for x in kinds)}")
 
 
-def _tmp_name(path: Path) -> Path:
-    # hidden, in the target's folder (so the rename is atomic), with the target's extension
-    # (matplotlib picks the format from it)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+def _write_plot(plot_path: Path, first, data, frames: slice, has_truth: bool, times, rel,
+                cfg: dict, model_dir: str) -> Path:
+    """The plot under a temporary name beside ``plot_path`` (:mod:`pdesurrogate.temp_files`:
+    created exclusively, written through that descriptor); returns that name."""
+    import matplotlib
+
+    from pdesurrogate.plots import rollout_figure
+
+    clean_leftovers(plot_path)
+    tmp, f = open_temp_file(plot_path, plot_path.suffix)
+    try:
+        truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
+        # matplotlib reads the format from a file name's extension, not from a file object
+        with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
+            rollout_figure(first, truth0, times, rel, f,
+                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
+                           grid_names=tuple(data.grid_names))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
@@ -295,7 +332,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         note = (f"the input's times are {spacing} apart and one model step is "
                 + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
                 + f": every {_ordinal(stride)} frame is compared")
-    split = _training_split(cfg, data) if has_truth else None
+    split = _training_split(cfg, data, input_path) if has_truth else None
     held = None  # (n_use,) bool: the rolled-out trajectories of the test split
     warning = None
     if split is not None:
@@ -320,8 +357,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
-    tmp_out = _tmp_name(out)
-    tmp_plot = _tmp_name(plot_path) if plot_path else None
+    writer = tmp_plot = None
     frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
     made: list[Path] = []  # folders this run created, parents first
     try:
@@ -331,10 +367,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # summed one trajectory at a time, in file order: the same additions for any batch
         # size (batch sums added up rounded differently for each)
         err_sum, test_sum, first = np.zeros(steps + 1), np.zeros(steps + 1), None
+        # rename=False: the finished file waits at writer.tmp_path until the plot is done too
         writer = DatasetWriter(
-            tmp_out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
+            out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
             grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
-            param_names=recorded, n_samples=n_use,
+            param_names=recorded, n_samples=n_use, rename=False,
             attrs={"source_file": os.path.abspath(input_path),
                    "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
                    "frame_stride": stride,
@@ -370,19 +407,21 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 writer.set_attrs(rel_l2_vs_truth_test_split=[float(v) for v in rel_test],
                                  test_split_indices=[int(i) for i in test_idx])
         if plot_path is not None:
-            from pdesurrogate.plots import rollout_figure
-
-            truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
-            rollout_figure(first, truth0, times, rel, tmp_plot,
-                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
-                           grid_names=tuple(data.grid_names))
-        os.replace(tmp_out, out)
-        if plot_path is not None:
+            tmp_plot = _write_plot(plot_path, first, data, frames, has_truth, times, rel, cfg,
+                                   model_dir)
+            # the old plot goes first: a kill between the renames below then leaves the new
+            # rollout alone or beside the new plot, never beside the old plot as if its own
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(plot_path)
+        os.replace(writer.tmp_path, out)
+        if tmp_plot is not None:
             os.replace(tmp_plot, plot_path)
     except BaseException:
-        for p in (tmp_out, tmp_plot):
-            if p is not None and p.exists():
-                p.unlink()
+        if writer is not None:
+            writer.abort()  # its temporary file, if it is still there
+        if tmp_plot is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_plot)
         for d in reversed(made):  # a failed run leaves no empty folders behind
             with contextlib.suppress(OSError):
                 d.rmdir()

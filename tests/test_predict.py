@@ -3,6 +3,10 @@ options, output paths) and that a failed run leaves nothing behind (tiny FNO, CP
 
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +19,8 @@ from pdesurrogate.predict import predict_file
 from pdesurrogate.training import NextStepModule
 
 NX, N = 16, 3
+# the host part of temporary names (pdesurrogate.temp_files)
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
 STATS = ChannelStats(mean=[0.0], std=[1.0], spatial_dims=1, param_names=["nu"],
                      param_mean=[0.1], param_std=[0.02])
 
@@ -484,3 +490,111 @@ def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys)
     rolled.clear()
     rep = predict_file(model, data, str(tmp_path / "q.nc"), progress=False)
     assert rep.batch_size == predict.MAX_BATCH and rolled == [12]
+
+
+def _training_record(model, **changes):
+    """Edit the export's provenance.data_source (a crafted or an older record)."""
+    cfg_path = os.path.join(model, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["provenance"]["data_source"].update(changes)
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+
+
+def test_a_training_record_of_another_size_is_ignored(tmp_path):
+    """A record with the file's fingerprint but n_trajectories = 10**12 (crafted: the split
+    would be a 7 TiB permutation) is ignored with a warning; the rollout is as without it."""
+    data = _varied(tmp_path / "train.nc")
+    _, model = _trained_on(data, tmp_path / "model")
+    _training_record(model, n_trajectories=10**12)
+    with pytest.warns(UserWarning, match=r"train\.nc' has the fingerprint of the model's "
+                                         r"training file, but the export records "
+                                         r"n_trajectories = 1000000000000 where the file holds "
+                                         r"10; its training split is not recomputed"):
+        rep = predict_file(model, data, str(tmp_path / "p.nc"))
+    assert rep.note is None and rep.rel_l2_test is None and rep.rel_l2 is not None
+
+
+def test_a_version_1_fingerprint_still_finds_the_training_file(tmp_path):
+    """An export made when fingerprints were version 1 (``sha256:<hex>``) still recognises its
+    unchanged training file and reports the held-out split; a malformed one matches nothing."""
+    from pdesurrogate.datasets.fingerprint import fingerprint
+
+    data = _varied(tmp_path / "train.nc")
+    dm, model = _trained_on(data, tmp_path / "model")
+    with open_dataset(data) as d:
+        v1 = fingerprint(d, version=1)
+    assert v1.startswith("sha256:") and not v1.startswith("sha256:v")
+    _training_record(model, fingerprint=v1)
+    rep = predict_file(model, data, str(tmp_path / "p.nc"))
+    assert rep.note.startswith(f"warning: {data!r} is the file the model was trained on")
+    assert rep.test_indices.tolist() == dm.test_indices.tolist()
+
+    _training_record(model, fingerprint="sha256:v9:" + "0" * 64)  # a version not known here
+    rep = predict_file(model, data, str(tmp_path / "q.nc"))
+    assert rep.note is None and rep.rel_l2_test is None
+
+
+def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path):
+    """Links planted where the rollout and plot temporaries used to be named (``.p.nc.tmp-PID``
+    ...) do not make predict write through them: the linked files stay as they were, and the
+    outputs are files of their own."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    out, png = tmp_path / "p.nc", tmp_path / "p.png"
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    pid = os.getpid()
+    planted = [tmp_path / f".p.nc.tmp-{pid}.nc", tmp_path / f".p.nc.tmp-{pid}.nc.tmp-{pid}",
+               tmp_path / f".p.png.tmp-{pid}.png"]
+    for p in planted:
+        p.symlink_to(victim)
+    predict_file(model, path, str(out), plot=str(png))
+    assert victim.read_text() == "precious"
+    assert not out.is_symlink() and not png.is_symlink()
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with open_dataset(out) as d:
+        assert d.u.shape[:2] == (N, 3)
+
+
+def test_a_kill_between_the_renames_never_pairs_the_new_rollout_with_the_old_plot(
+        model, tmp_path, monkeypatch):
+    """With --overwrite, the old plot is gone before the new rollout is renamed in: a run
+    stopped between the two renames leaves the new rollout without a plot, not beside the
+    old plot."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    out, png = tmp_path / "p.nc", tmp_path / "p.png"
+    predict_file(model, path, str(out), plot=str(png), samples=1)
+    real = os.replace
+
+    def stopped(src, dst):
+        if os.fspath(dst) == str(png):
+            raise KeyboardInterrupt  # as a kill there would
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(model, path, str(out), plot=str(png), overwrite=True)
+    monkeypatch.undo()
+    with open_dataset(out) as d:
+        assert d.u.shape[0] == N  # the new rollout (all samples, the old had one)
+    assert not png.exists()
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "p.nc"]
+
+
+def test_temporaries_of_killed_runs_are_removed(model, tmp_path):
+    """The rollout and plot temporaries a killed predict left (its process gone) are removed by
+    the next run writing the same outputs, with a warning each; a live one's stay."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    left = [tmp_path / f".p.nc.{HOST}.{p.pid}.0011223344556677.tmp",
+            tmp_path / f".p.png.{HOST}.{p.pid}.0011223344556677.tmp.png"]
+    mine = tmp_path / f".p.nc.{HOST}.{os.getpid()}.8899aabbccddeeff.tmp"
+    for f in (*left, mine):
+        f.write_bytes(b"half")
+    with pytest.warns(UserWarning, match=rf"removed .*process {p.pid}") as caught:
+        predict_file(model, path, str(tmp_path / "p.nc"), plot=str(tmp_path / "p.png"))
+    removed = [str(w.message) for w in caught if "removed" in str(w.message)]
+    assert len(removed) == 2 and all(any(f.name in m for m in removed) for f in left)
+    assert sorted(os.listdir(tmp_path)) == sorted(["d.nc", "model", "p.nc", "p.png", mine.name])
