@@ -8,12 +8,16 @@ the paths the help texts and the README use).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.resources
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pdesurrogate.temp_files import clean_leftovers, open_temp_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -125,28 +129,50 @@ def find_config(key: str) -> ShippedConfig:
 def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:
     """Write every shipped config as ``dest/configs/KIND/NAME.yaml``; return the paths.
 
-    Refuses, before writing anything, when one of them exists (unless ``overwrite``), so a
-    user's edited copy is never replaced by surprise. Each file is written under a temporary
-    name and renamed, so none is ever left half-written."""
+    Refuses, before writing anything, when one of them exists with other content than the
+    shipped file's (unless ``overwrite``), so a user's edited copy is never replaced by
+    surprise; a file identical to the shipped one is no conflict and is left as it is, so a
+    copy that was interrupted completes when run again. Each file is written under a temporary
+    name (random, created exclusively: :mod:`pdesurrogate.temp_files`) and renamed, so none is
+    ever left half-written; temporaries a killed copy left are removed (with a warning)."""
     configs = shipped_configs()
     base = Path(dest) / "configs"
     targets = [base / c.kind / f"{c.name}.yaml" for c in configs]
-    for target in targets:
-        if target.exists() and (target.is_dir() or not overwrite):
-            what = "a folder" if target.is_dir() else "a file"
+    contents = [c.file.read_bytes() for c in configs]
+    for target, data in zip(targets, contents, strict=True):
+        if target.is_dir() or (target.exists() and not overwrite
+                               and not _holds(target, data)):
+            what = "a folder" if target.is_dir() else "a file with other content"
             raise FileExistsError(
                 f"{str(target)!r} exists ({what}); nothing was written"
                 + ("" if target.is_dir() else ": pass --overwrite to replace the shipped "
                    "configs there (your edits to them are lost)"))
-    for cfg, target in zip(configs, targets, strict=True):
+    for target, data in zip(targets, contents, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        clean_leftovers(target)
+        if _holds(target, data):
+            continue  # already the shipped file (an earlier copy got this far)
+        tmp, f = open_temp_file(target)
         try:
-            tmp.write_bytes(cfg.file.read_bytes())
+            with f:
+                f.write(data)
             os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     return targets
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file (a link is not) holding exactly ``data``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+        return False
+    return path.read_bytes() == data
 
 
 def installed_path(key: str) -> Path:

@@ -117,6 +117,57 @@ def test_copy_writes_them_all_and_never_replaces_a_file_unasked(tmp_path, capsys
     assert [p.name for p in (tmp_path / "configs").rglob(".*")] == []
 
 
+def test_an_interrupted_copy_completes_when_run_again(tmp_path, capsys):
+    """A copy killed midway (some files written, a temporary left by the dead process) is
+    completed by the same command: files identical to the shipped ones are no conflict, the
+    dead process's temporary goes (said in a warning); an edited file still stops it."""
+    import re
+    import socket
+
+    from pdesurrogate.shipped_configs import copy_configs
+
+    assert main(["configs", "--copy", str(tmp_path)]) == 0
+    capsys.readouterr()
+    base = tmp_path / "configs"
+    gone = [base / "data" / "advection1d.yaml", base / "online" / REPO_CONFIGS[-1].name]
+    for p in gone:
+        p.unlink()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    left = gone[0].with_name(f".{gone[0].name}.{host}.{dead.pid}.0123456789abcdef.tmp")
+    left.write_text("# half a fi")
+    with pytest.warns(UserWarning, match=rf"removed .*{left.name}.*process {dead.pid}"):
+        copy_configs(tmp_path)
+    for path in REPO_CONFIGS:
+        assert (base / path.parent.name / path.name).read_bytes() == path.read_bytes()
+    assert [p.name for p in base.rglob(".*")] == []
+
+    mine = base / "fit" / "fno_burgers.yaml"
+    mine.write_text("# my edits\n")
+    gone[0].unlink()
+    assert main(["configs", "--copy", str(tmp_path)]) == 2
+    assert "fno_burgers.yaml' exists (a file with other content)" in capsys.readouterr().err
+    assert mine.read_text() == "# my edits\n" and not gone[0].exists()
+
+
+def test_copy_never_writes_through_a_link_planted_at_a_temporary_name(tmp_path):
+    """The temporary names are random and created exclusively: a link planted at the
+    predictable name of before (``.NAME.yaml.tmp-<pid>``) is not written through."""
+    from pdesurrogate.shipped_configs import copy_configs
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    folder = tmp_path / "configs" / "fit"
+    folder.mkdir(parents=True)
+    (folder / f".fno_burgers.yaml.tmp-{os.getpid()}").symlink_to(victim)
+    copy_configs(tmp_path)
+    assert victim.read_text() == "precious"
+    copied = folder / "fno_burgers.yaml"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (ROOT / "configs" / "fit" / "fno_burgers.yaml").read_bytes()
+
+
 def test_overwrite_needs_copy():
     with pytest.raises(SystemExit) as exit_:
         main(["configs", "--overwrite"])
