@@ -1,0 +1,122 @@
+"""How a fit writes and reads its Lightning checkpoints: :class:`AtomicCheckpointIO`.
+
+Lightning's own :class:`~lightning.fabric.plugins.io.torch_io.TorchCheckpointIO` saves through
+fsspec, which writes a temporary file in ``$TMPDIR`` and then ``shutil.move``s it onto the
+checkpoint. Where ``$TMPDIR`` is another filesystem than the run folder (``/dev/shm``, a node's
+local disk under Slurm), that move is a copy straight into ``last.ckpt``, and a job killed during
+the copy leaves a truncated (even empty) ``last.ckpt`` behind: the file a resume needs. Its load
+also reads a path starting with ``http`` with ``torch.hub`` and, unless told otherwise, unpickles
+it (``weights_only=False``), which runs whatever code the file holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+# a URL (http://, s3://, file://, ...): read by fsspec or torch.hub, not by this plugin
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names something by a URL scheme (``scheme://...``), not a local file."""
+    return bool(_URL.match(os.fspath(path)))
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable. Some systems cannot open a folder for that (it is
+    only the rename's durability across a power cut that is lost, not the file's content)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _new_temp(target: Path) -> tuple[int, Path]:
+    """A new file of a random name beside ``target``, open for writing. Created exclusively (a
+    symlink planted at the name is never followed) with mode 0o666 less the umask, as a plain
+    ``open`` would give ``target`` (``tempfile.mkstemp``'s 0o600 would hide a checkpoint from
+    the rest of a group sharing the run folder). Its name does not end in ``.ckpt``: Lightning
+    takes any ``*.ckpt`` in a checkpoint folder for a checkpoint."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(
+        os, "O_CLOEXEC", 0)
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer and reader, with a checkpoint written whole or not at all
+    and read without unpickling code.
+
+    ``save_checkpoint`` writes ``torch.save(checkpoint)`` into a new file of a random name in
+    the checkpoint's own folder, ``fsync``\\ s it, and renames it over the checkpoint
+    (``os.replace``: atomic within one filesystem), so a kill at any moment leaves the previous
+    checkpoint or the new one, never a part of one; nothing goes through ``$TMPDIR``. A kill can
+    leave the hidden temporary file (``.last.ckpt.<random>.tmp``) in the checkpoint folder.
+    A URL target (``s3://...``) is left to Lightning's fsspec writer.
+
+    ``load_checkpoint`` reads local files only, always with ``torch.load(weights_only=True)``
+    (tensors and plain data; no objects of other classes are built, so no code in the file
+    runs). A URL, or ``weights_only=False``, is a ValueError.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
+                        storage_options: Any | None = None) -> None:
+        """Write ``checkpoint`` (the dict Lightning dumps) to ``path``, atomically.
+
+        Raises TypeError for ``storage_options``, which a local file has no use for."""
+        if storage_options is not None or is_url(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _new_temp(target)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_folder(target.parent)
+
+    def load_checkpoint(self, path: str | os.PathLike,
+                        map_location: Callable | str | torch.device | None = (
+                            lambda storage, loc: storage),
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        """The dict the checkpoint file ``path`` holds, read weights-only.
+
+        Raises FileNotFoundError if there is no file at ``path``; ValueError for a URL or for
+        ``weights_only=False``."""
+        if weights_only is False:
+            raise ValueError(f"checkpoint {os.fspath(path)!r}: weights_only=False would unpickle "
+                             "whatever the file holds (and run code in it); checkpoints are read "
+                             "weights-only")
+        if is_url(path):
+            raise ValueError(f"checkpoint {os.fspath(path)!r}: a URL; checkpoints are read from "
+                             "local files only (download it first, and read it as a file)")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Checkpoint file not found: {os.fspath(path)}")
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+CLASS_PATH = f"{AtomicCheckpointIO.__module__}.{AtomicCheckpointIO.__qualname__}"
