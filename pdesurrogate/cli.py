@@ -220,11 +220,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
     LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
     from jsonargparse import Namespace
+    from lightning.fabric.plugins import CheckpointIO
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
 
-    from pdesurrogate.training import progress
+    from pdesurrogate.training import checkpoint_io, progress
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
@@ -239,6 +240,24 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
 
     class CLI(LightningCLI):
+        def _parse_ckpt_path(self) -> None:
+            # Lightning's reads the checkpoint's hyper_parameters into the config, its
+            # _class_path included: the file would choose which module is imported and which
+            # class is built, and its values would win over the command line's. Here the
+            # config alone (for test: the config.yaml the fit saved) says what is built; the
+            # checkpoint is vetted, and must be of the class the config builds.
+            run = self.config[self.config.subcommand]
+            if run.get("weights_only") is False:
+                raise ValueError("--weights_only false is refused: it would unpickle whatever "
+                                 "the checkpoint holds, and run code in it; checkpoints are "
+                                 "read weights-only")
+            if "weights_only" in run:
+                run.weights_only = True  # whatever torch's default is (torch < 2.6: False)
+            if run.get("ckpt_path") is not None:
+                checked = _checked_checkpoint(run.ckpt_path)
+                _check_checkpoint_class(checked, run.ckpt_path, run.get("model"),
+                                        self.config.subcommand)
+
         def before_instantiate_classes(self) -> None:
             ckpt["path"] = self.config[self.subcommand].get("ckpt_path")
             if self.subcommand == "test" and not ckpt["path"]:
@@ -278,6 +297,13 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items()
                                          if k != "callbacks"}
             trainer.callbacks = callbacks
+            # checkpoints written whole or not at all, read weights-only; unless the config
+            # brings its own writer (once: the config.yaml a fit saved lists ours)
+            plugins = trainer.plugins if isinstance(trainer.plugins, list) else (
+                [] if trainer.plugins is None else [trainer.plugins])
+            if not any(_is_a(p, CheckpointIO) for p in plugins):
+                plugins.append(Namespace(class_path=checkpoint_io.CLASS_PATH))
+            trainer.plugins = plugins
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
@@ -313,22 +339,27 @@ def _class_path(callback) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def _is_progress_bar(callback) -> bool:
-    """Whether a trainer callback (an instance, or a ``class_path`` as a config gives it) is a
-    Lightning progress bar. A class that does not import is none (jsonargparse reports it)."""
+def _is_a(item, base: type) -> bool:
+    """Whether a trainer callback or plugin (an instance, or a ``class_path`` as a config gives
+    it) is a ``base``. A class that does not import is none (jsonargparse reports it)."""
     import importlib
 
-    from lightning.pytorch.callbacks.progress import ProgressBar
-
-    if isinstance(callback, ProgressBar):
+    if isinstance(item, base):
         return True
-    path = _class_path(callback)
+    path = _class_path(item)
     module, _, name = path.rpartition(".") if path else ("", "", "")
     try:
         cls = getattr(importlib.import_module(module), name, None) if module else None
     except Exception:  # whatever fails to import, jsonargparse reports when it builds it
         return False
-    return isinstance(cls, type) and issubclass(cls, ProgressBar)
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def _is_progress_bar(callback) -> bool:
+    """Whether a trainer callback is a Lightning progress bar (see :func:`_is_a`)."""
+    from lightning.pytorch.callbacks.progress import ProgressBar
+
+    return _is_a(callback, ProgressBar)
 
 
 def _fit_outputs(trainer) -> str:
@@ -396,16 +427,76 @@ def cmd_test(argv: Sequence[str]) -> int:
     return _lightning_cli("test", argv)
 
 
+# values of ckpt_path that Lightning takes for keywords, not files ("registry:NAME" too)
+_CKPT_KEYWORDS = ("best", "last", "hpc", "registry")
+
+
+def _checked_checkpoint(path: str) -> dict:
+    """The checkpoint ``--ckpt_path`` names, read weights-only (no code in it runs). Refused,
+    each with one ValueError line (FileNotFoundError if there is nothing at ``path``): a URL
+    (Lightning would download it and unpickle it), one of Lightning's keywords, anything but
+    a regular file, and a file :func:`~pdesurrogate.export_files.read_checkpoint` refuses."""
+    from pdesurrogate.export_files import read_checkpoint
+    from pdesurrogate.training.checkpoint_io import is_url
+
+    path = os.fspath(path)
+    if is_url(path):
+        raise ValueError(f"--ckpt_path {path!r}: a URL; checkpoints are read from local files "
+                         "only (Lightning would download it and unpickle it, which runs any "
+                         "code in it): download it, then give its path")
+    if path.lower() in _CKPT_KEYWORDS or path.lower().startswith("registry:"):
+        raise ValueError(f"--ckpt_path {path!r}: give the checkpoint file's path (e.g. "
+                         f".../checkpoints/last.ckpt; ./{path} for a file of that name); "
+                         "Lightning's keywords best, last, hpc and registry are not taken")
+    if os.path.exists(path) and not os.path.isdir(path) and not os.path.isfile(path):
+        raise ValueError(f"--ckpt_path {path!r}: not a regular file (a checkpoint written by "
+                         "pdesurrogate fit, e.g. .../checkpoints/last.ckpt)")
+    return read_checkpoint(path)
+
+
+def _saved_config_hint(ckpt: str, subcommand: str) -> str:
+    """Which config to run ``subcommand`` with: the config.yaml the fit saved beside the
+    checkpoint's ``checkpoints/`` folder, named if it is there."""
+    saved = Path(ckpt).parent.parent / "config.yaml"
+    return (f"{subcommand} with the config that fit saved: --config {saved}" if saved.exists()
+            else f"{subcommand} with the config the checkpoint was trained with (fit saves it "
+            "as config.yaml next to its checkpoints/ folder)")
+
+
+def _imported(path: str) -> object | None:
+    """What the dotted ``path`` names in a module that is already imported (None if its
+    module is not imported: nothing is imported here)."""
+    module, _, name = path.rpartition(".")
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, None) if loaded is not None else None
+
+
+def _check_checkpoint_class(checkpoint: dict, path: str, model, subcommand: str) -> None:
+    """Refuse a checkpoint whose recorded LightningModule class (the ``_class_path`` of its
+    ``hyper_parameters``, as LightningCLI records it) is not the one the config builds
+    (``model``: the config's ``model`` entry). The checkpoint's class is never imported: it is
+    the config's class by name, or by another name for it in a module already imported (a
+    re-export: ``pdesurrogate.training.NextStepModule`` is
+    ``pdesurrogate.training.next_step.NextStepModule``). A checkpoint that records no class
+    passes."""
+    hparams = checkpoint.get("hyper_parameters")
+    recorded = hparams.get("_class_path") if isinstance(hparams, dict) else None
+    built = model.get("class_path") if hasattr(model, "get") else None
+    if not (isinstance(recorded, str) and isinstance(built, str)) or recorded == built:
+        return
+    cls = _imported(built)
+    if cls is None or _imported(recorded) is not cls:
+        raise ValueError(f"--ckpt_path {path!r} was written by a {recorded} (its "
+                         f"hyper_parameters' _class_path), but the config builds a {built}; "
+                         f"{_saved_config_hint(path, subcommand)}")
+
+
 def _checkpoint_mismatch(err: RuntimeError, ckpt: str, subcommand: str) -> ValueError:
     """The error for a checkpoint whose weights do not fit the model the config builds; the
     usual cause is a fit run with ``--model.*`` overrides that the plain config lacks."""
-    saved = Path(ckpt).parent.parent / "config.yaml"
-    hint = (f"{subcommand} with the config that fit saved: --config {saved}" if saved.exists()
-            else f"{subcommand} with the config the checkpoint was trained with (fit saves it as "
-            "config.yaml next to its checkpoints/ folder)")
     first = (str(err).strip().splitlines()[1:2] or [""])[0].strip()
     return ValueError(f"{ckpt!r} does not fit the model this config builds ({first} ...); "
-                      f"{hint}")
+                      f"{_saved_config_hint(ckpt, subcommand)}")
 
 
 # -- export / predict -------------------------------------------------------------------------
