@@ -16,18 +16,28 @@ validates on its own share of the held-out trajectories); :class:`StreamDataModu
 same LightningModule that ``pdesurrogate fit`` trains; :class:`StreamMonitor` logs samples/s,
 MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
 
+One run at a time in a folder: the launcher (or, under mpiexec/srun, world rank 0) holds an
+exclusive lock on ``out/online.lock`` for the job's life; a second run or ``--resume`` there is
+refused, naming the holder's PID. The launcher's mpiexec inherits the lock, and writes the job's
+output to ``out/online.stdout.log`` / ``online.stderr.log``, which the launcher echoes: a killed
+launcher or a closed terminal leaves a job that can still write, checkpoint and end.
+
 Checkpoints (``out/checkpoint/``): every ``checkpoint_every_n_steps`` training steps, and on
-SIGTERM / SIGUSR1 (the launcher turns Ctrl-C and SIGTERM into SIGUSR1 for the whole job, since
-mpiexec forwards USR1 but kills on TERM): the Lightning checkpoint (model, optimiser, step),
-each trainer's stream state (buffer contents and seen counts, committed simulations) and the
-scheduler's attempts. On a signal the trainers agree to stop, write the checkpoint, let the
+SIGTERM / SIGUSR1 (the launcher turns Ctrl-C, SIGTERM and SIGHUP into SIGUSR1 for the whole
+job, since mpiexec forwards USR1 but kills on TERM), and when the job's launcher is gone (world
+rank 0 watches its PID): the Lightning checkpoint (model, optimiser, step), each trainer's
+stream state (buffer contents and seen counts, committed simulations) and the scheduler's
+attempts. On a signal the trainers agree to stop, write the checkpoint, let the
 solvers finish the simulation they are in (its samples are dropped), and the ranks exit 0 (the
 launcher then returns 128 + the signal's number: the run is not finished). ``--resume``
 continues to the same budget of simulations: a simulation counts as done exactly when its
 samples were committed to a trainer's buffer before the checkpoint, so none runs into training
-twice and none is lost. A dead solver rank ends the job (mpiexec kills the others; a trainer
-waiting on a silent stream gives up after ``stall_timeout``) with a message pointing at the last
-periodic checkpoint.
+twice and none is lost. It loads the Lightning checkpoint weights-only (never code), and where
+a kill in the middle of a checkpoint's swap left no ``checkpoint/``, it continues from the
+complete one of ``checkpoint.partial/`` (newer) and ``checkpoint.old/``, saying which; a fresh
+run refuses a folder holding any of them. A dead solver rank ends the job (mpiexec kills the
+others; a trainer waiting on a silent stream gives up after ``stall_timeout``) with a message
+pointing at the last periodic checkpoint.
 
 ``out/config.yaml`` holds the run's resolved settings; ``--resume`` checks them (keys in
 ``RESUME_MAY_CHANGE`` may differ). A finished run is never resumed or overwritten.
@@ -45,25 +55,41 @@ the fit records also made the initial weights.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import math
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 import torch
 
 WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
+# the launcher's PID, for the job to notice that the launcher is gone (killed)
+LAUNCHER_ENV = "PDESURROGATE_ONLINE_LAUNCHER"
 MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 CHECKPOINT = "checkpoint"
+# a checkpoint is staged in STAGE, then swapped in: CHECKPOINT -> OLD, STAGE -> CHECKPOINT
+STAGE, OLD = f"{CHECKPOINT}.partial", f"{CHECKPOINT}.old"
+# held (flock) by whoever runs in the folder: the launcher (and its mpiexec, which inherits it)
+# or, under the user's own mpiexec/srun, world rank 0
+LOCK_FILE = "online.lock"
+# the MPI job's stdout and stderr: the launcher shows them as they grow; a job whose launcher
+# is gone, or whose terminal was closed, goes on writing them
+JOB_LOGS = ("online.stdout.log", "online.stderr.log")
 CONFIG_FILE = "config.yaml"
 RANKS = "ranks"
 # the seeds of the held-out validation and statistics sets: the run's seed plus these
@@ -117,8 +143,9 @@ def build_parser():
             "(nothing is written to disk but the logs, checkpoints and the exported model). "
             "Example: pdesurrogate online --config configs/online/burgers_fno.yaml"),
         epilog=(
-            "Stopping and resuming: Ctrl-C, SIGTERM or SIGUSR1 (under your own mpiexec: "
-            "SIGUSR1) write OUT/checkpoint/ and stop; continue with `pdesurrogate online "
+            "Stopping and resuming: Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 (under your own "
+            "mpiexec: SIGUSR1) write OUT/checkpoint/ and stop, and so does a job whose "
+            "launcher was killed; continue with `pdesurrogate online "
             "--config OUT/config.yaml --resume` (same budget). A checkpoint is also written "
             "every checkpoint_every_n_steps, so a run whose rank died resumes the same way. "
             "Exit status: 0 finished; 128 + the signal's number when stopped by a signal "
@@ -265,32 +292,64 @@ def cmd_online(argv) -> int:
 def launch(parser, cfg, argv: list[str]) -> int:
     """Start the MPI job (mpiexec) that runs this command on every rank; forward signals.
 
+    Holds the run folder's lock for the job's life (mpiexec inherits it: a job whose launcher
+    was killed keeps it until it ends). Ctrl-C, SIGTERM, SIGUSR1 and SIGHUP (a closed
+    terminal) ask the job to checkpoint and stop; the job's output goes to its log files in
+    ``out`` (:data:`JOB_LOGS`), which this process echoes, so a closed terminal does not end
+    the job; a job whose launcher is gone stops with a checkpoint by itself.
+
     Returns 0 when the run finished, 128 + the signal's number when a signal stopped it (its
     checkpoint is resumable), 1 when the job failed."""
     from rich.console import Console
 
     console = Console(stderr=True)
     out = Path(cfg.out)
-    _check_out(out, cfg.resume)
-    _check_config_file(parser, cfg, out)
-    n = cfg.trainers + cfg.solvers
-    here = Path(sys.executable).parent / "mpiexec"
-    if cfg.mpiexec:
-        # before anything is written: a launcher that cannot start leaves no run behind
-        mpiexec = shutil.which(cfg.mpiexec)
-        if mpiexec is None:
-            raise UsageError(f"--mpiexec {cfg.mpiexec!r}: no such executable")
-    else:
-        mpiexec = str(here) if here.exists() else shutil.which("mpiexec")
-    if not mpiexec:
-        raise RuntimeError("no mpiexec found next to this Python or on PATH; install the mpich "
-                           "wheel (pip install mpich) or pass --mpiexec")
-    _preflight(parser, cfg)
+    with contextlib.ExitStack() as held:
+        lock = None
+        if out.is_dir():
+            # a run in progress in this folder is the first thing to say (its checkpoint may
+            # be mid-swap, which the checks below would misread)
+            lock = _lock_run(out)
+            held.callback(os.close, lock)
+        _check_out(out, cfg.resume)
+        _check_config_file(parser, cfg, out)
+        n = cfg.trainers + cfg.solvers
+        here = Path(sys.executable).parent / "mpiexec"
+        if cfg.mpiexec:
+            # before anything is written: a launcher that cannot start leaves no run behind
+            mpiexec = shutil.which(cfg.mpiexec)
+            if mpiexec is None:
+                raise UsageError(f"--mpiexec {cfg.mpiexec!r}: no such executable")
+        else:
+            mpiexec = str(here) if here.exists() else shutil.which("mpiexec")
+        if not mpiexec:
+            raise RuntimeError("no mpiexec found next to this Python or on PATH; install the "
+                               "mpich wheel (pip install mpich) or pass --mpiexec")
+        _preflight(parser, cfg)
+        if lock is None:
+            # a new folder: made now (the checks above leave nothing behind), and checked
+            # again under the lock, since another run may have started in it meanwhile
+            out.mkdir(parents=True, exist_ok=True)
+            lock = _lock_run(out)
+            held.callback(os.close, lock)
+            _check_out(out, cfg.resume)
+            _check_config_file(parser, cfg, out)
+        return _run_job(parser, cfg, argv, out, console, lock, mpiexec, here, n)
+
+
+def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, here: Path,
+             n: int) -> int:
+    if cfg.resume:
+        note = _recover_checkpoint(out)
+        if note:
+            _say(console, f"[yellow]online[/yellow]: {note}")
     cmd = [mpiexec, "-n", str(n)]
     if Path(mpiexec).resolve() == here.resolve():
         cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
     cmd += rank_command(["online", *argv])
-    env = {**os.environ, WORKER_ENV: "1"}
+    me = os.getpid()
+    env = {**os.environ, WORKER_ENV: "1",
+           LAUNCHER_ENV: f"{socket.gethostname()} {me} {_start_time(me) or '-'}"}
     _write_config_file(parser, cfg, out)
     # each rank writes its pid file once its stop handler is in place (stale ones would make a
     # stop look deliverable before it is)
@@ -311,21 +370,29 @@ def launch(parser, cfg, argv: list[str]) -> int:
 
     def on_signal(signum, frame):
         stop["count"] += 1
+        if signum == signal.SIGHUP:
+            _leave_dead_terminal()
         if stop["count"] == 1:
             stop["signum"] = signum
-            console.print(f"[yellow]online[/yellow]: got {signal.Signals(signum).name}; "
-                          "asking the job to checkpoint and stop (again to kill it)")
             forward_stop()
+            _say(console, f"[yellow]online[/yellow]: got {signal.Signals(signum).name}; asking "
+                          "the job to checkpoint and stop (again to kill it)")
         elif stop["proc"] is not None:
             os.killpg(stop["proc"].pid, signal.SIGKILL)
 
     # in place before the job starts: a Ctrl-C between the two would end this process and
     # leave the job running in its own session
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
-                                                   signal.SIGUSR1)}
+                                                   signal.SIGUSR1, signal.SIGHUP)}
+    echo = _Echo(out)
     try:
-        # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop
-        stop["proc"] = proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop;
+        # no terminal either (stdin, stdout, stderr): mpiexec ends the job when a write to a
+        # closed terminal fails; the lock goes with it, held as long as the job runs
+        stop["proc"] = proc = subprocess.Popen(
+            cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=echo.job_files[0], stderr=echo.job_files[1], pass_fds=(lock,))
+        echo.start()
         while True:
             try:
                 rc = proc.wait(timeout=0.2)
@@ -333,21 +400,102 @@ def launch(parser, cfg, argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 forward_stop()
     finally:
+        echo.close()
         for s, h in old.items():
             signal.signal(s, h)
     shutil.rmtree(out / RANKS, ignore_errors=True)
     if stop["count"] > 1:
-        console.print("[red]online[/red]: killed on request (a second signal); "
+        _say(console, "[red]online[/red]: killed on request (a second signal); "
                       + _where_to_resume(out))
         return 128 + signal.SIGKILL
     if rc != 0:
-        console.print(f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
-                      f"or raised; see its output above); {_where_to_resume(out)}")
+        _say(console, f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
+                      f"or raised; see its output above, also in {out / JOB_LOGS[1]}); "
+                      f"{_where_to_resume(out)}")
         return 1
     if (_read_summary(out) or {}).get("status") == "stopped":
         # not finished: a script or `make` running this must not go on as if it were
         return 128 + int(stop["signum"] or signal.SIGUSR1)
     return 0
+
+
+def _say(console, text: str) -> None:
+    """Print, paths whole (not folded at the width of a log), but a closed terminal (or a
+    reader that went away) is no reason to fail: the job must still be waited for and the
+    lock held until it ends."""
+    with contextlib.suppress(OSError):
+        console.print(text, soft_wrap=True)
+
+
+def _gone(fd: int) -> bool:
+    """True when writing to ``fd`` can only fail: a terminal that hung up, a pipe whose reader
+    closed (poll reports POLLHUP or POLLERR there; a file never)."""
+    p = select.poll()
+    p.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in p.poll(0))
+
+
+def _leave_dead_terminal() -> None:
+    """Point this process's stdout/stderr at /dev/null if its terminal is gone: every later
+    write (and Python's flush at exit, which would turn the exit status into 120) fails
+    otherwise."""
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            if _gone(fd):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+
+
+class _Echo:
+    """The job's stdout and stderr, written by mpiexec to ``out``'s :data:`JOB_LOGS`
+    (appended: a resumed run's legs follow each other), copied as they grow to this process's
+    stdout and stderr. The files, not a pipe or the terminal, so that nothing the launcher
+    does or suffers (killed, its terminal closed) makes a write of the job fail."""
+
+    def __init__(self, out: Path):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.job_files, self._sources = [], []
+        for name in JOB_LOGS:
+            path = out / name
+            try:
+                fd = os.open(path, flags, 0o666)
+                self.job_files.append(fd)
+                src = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError as e:
+                self.close()
+                raise UsageError(f"{str(path)!r}: cannot open the job's log: "
+                                 f"{e.strerror or e}") from None
+            os.lseek(src, 0, os.SEEK_END)
+            self._sources.append(src)
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="online-echo", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        for src, dst in zip(self._sources, (1, 2), strict=True):
+            while chunk := os.read(src, 1 << 16):
+                with contextlib.suppress(OSError):  # the terminal is gone: the file has it
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(dst, view):]
+
+    def _run(self) -> None:
+        while not self._done.wait(0.1):
+            self._copy()
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            self._copy()  # what the job wrote last
+        for fd in (*self.job_files, *self._sources):
+            os.close(fd)
+        self.job_files, self._sources = [], []
 
 
 # What a process that runs pdesurrogate does before it imports pdesurrogate.cli: the entry
@@ -384,12 +532,17 @@ def rank_command(args: list[str]) -> list[str]:
 
 
 def _where_to_resume(out: Path) -> str:
-    ck = _read_manifest(out)
-    if ck is None:
-        return "no checkpoint was written"
-    return (f"last checkpoint: {out / CHECKPOINT} (step {ck['global_step']}, "
-            f"{ck['committed']} of {ck['simulations']} simulations committed); continue with "
-            f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
+    try:
+        ck = _resume_point(out)
+        manifest = _read_manifest(ck)
+    except UsageError as e:
+        if not any((out / d).exists() for d in (CHECKPOINT, STAGE, OLD)):
+            return "no checkpoint was written"
+        return f"no checkpoint to resume ({e})"
+    where = "" if ck.name == CHECKPOINT else f" (to be renamed {CHECKPOINT}/ by --resume)"
+    return (f"last checkpoint: {ck}{where} (step {manifest['global_step']}, "
+            f"{manifest['committed']} of {manifest['simulations']} simulations committed); "
+            f"continue with pdesurrogate online --config {out / CONFIG_FILE} --resume")
 
 
 def _ranks_ready(out: Path, n: int) -> bool:
@@ -407,18 +560,215 @@ def _check_out(out: Path, resume: bool) -> None:
     """Refuse a run directory that would lose or mix up an earlier run's results."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file, not a directory")
-    ck = out / CHECKPOINT
     if (_read_summary(out) or {}).get("status") == "finished":
         raise UsageError(f"{str(out)!r} holds a finished run (summary.json, model/): nothing to "
                          f"resume; choose another --out, or remove it to run again")
-    if resume and not (ck / "manifest.json").exists():
-        raise UsageError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)")
-    if not resume and ck.exists():
-        raise UsageError(f"{str(ck)!r} exists: pass --resume to continue that run, or choose "
-                         f"another --out")
-    if not resume and (out / "model").exists():
+    if resume:
+        _resume_point(out)
+        return
+    # a checkpoint swap killed half-way leaves only the staged or the previous checkpoint: a
+    # fresh run would delete them at its first checkpoint
+    left = [str(out / d) for d in (CHECKPOINT, STAGE, OLD) if (out / d).exists()]
+    if left:
+        raise UsageError(f"{' and '.join(repr(p) for p in left)} exist{'s' * (len(left) == 1)}: "
+                         f"pass --resume to continue that run, or choose another --out")
+    if (out / "model").exists():
         raise UsageError(f"{str(out / 'model')!r} exists (an earlier run's model): choose "
                          f"another --out, or remove it to run again")
+
+
+def _read_manifest(ck: Path) -> dict:
+    """``ck/manifest.json``, checked: a UsageError naming the file if it is missing, not JSON,
+    or lacks what a resume reads."""
+    path = ck / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--resume: no checkpoint in {str(ck)!r} (no manifest.json)") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{str(path)!r}: cannot read the checkpoint's manifest "
+                         f"({type(e).__name__}: {e}); the checkpoint cannot be resumed") from None
+    keys = ("trainers", "global_step", "simulations", "committed")
+    bad = [k for k in keys if not isinstance(manifest, dict) or isinstance(manifest.get(k), bool)
+           or not isinstance(manifest.get(k), int) or manifest[k] < (1 if k == "trainers" else 0)]
+    if bad:
+        raise UsageError(f"{str(path)!r}: not a checkpoint manifest (expected an object with "
+                         f"the integers trainers >= 1 and global_step, simulations, committed "
+                         f">= 0; wrong or missing: {', '.join(bad)}); the checkpoint cannot be "
+                         f"resumed")
+    return manifest
+
+
+def _complete(ck: Path) -> bool:
+    """``ck`` holds a whole checkpoint: a manifest that reads, and every file it implies (the
+    manifest is written last, after every rank's file)."""
+    try:
+        manifest = _read_manifest(ck)
+    except UsageError:
+        return False
+    files = ["model.ckpt", *(f"stream-trainer{r}.pt" for r in range(manifest["trainers"]))]
+    return all((ck / f).is_file() for f in files)
+
+
+def _resume_point(out: Path) -> Path:
+    """The checkpoint folder a --resume continues from: ``checkpoint/``, or, where a kill in
+    the middle of its swap left none, the staged ``checkpoint.partial/`` (newer) or the
+    previous ``checkpoint.old/``, whichever is complete first. A UsageError naming the folder
+    or file when there is none to resume."""
+    final, stage, old = out / CHECKPOINT, out / STAGE, out / OLD
+    if final.exists():
+        _read_manifest(final)
+        return final
+    for ck in (stage, old):
+        if _complete(ck):
+            return ck
+    found = [f"{d}/" for d in (STAGE, OLD) if (out / d).exists()]
+    extra = f"; {' and '.join(found)} incomplete" if found else ""
+    raise UsageError(f"--resume: no checkpoint in {str(final)!r} (no manifest.json){extra}")
+
+
+def _recover_checkpoint(out: Path) -> str | None:
+    """Before a resume, by the holder of the run's lock: finish a checkpoint swap that a kill
+    interrupted (the folder :func:`_resume_point` picks becomes ``checkpoint/``; the other is
+    removed) and check the Lightning checkpoint with a weights-only load. Returns what it did,
+    to be said, or None."""
+    ck = _resume_point(out)
+    note = None
+    if ck.name != CHECKPOINT:
+        other = out / (OLD if ck.name == STAGE else STAGE)
+        what = ("the newer, staged checkpoint" if ck.name == STAGE else
+                "the previous checkpoint (the staged one is incomplete)")
+        note = (f"resuming from {ck}/, {what}: a run was stopped in the middle of a checkpoint "
+                f"swap; renamed to {out / CHECKPOINT}/")
+        os.replace(ck, out / CHECKPOINT)
+        shutil.rmtree(other, ignore_errors=True)
+    _check_lightning_checkpoint(out / CHECKPOINT / "model.ckpt")
+    return note
+
+
+def _check_lightning_checkpoint(path: Path) -> None:
+    """A weights-only read of the Lightning checkpoint a resume loads: a file holding other
+    objects (a pickle that runs code) is refused here, whatever torch's default for
+    ``torch.load`` and the TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD variable."""
+    from pdesurrogate.export_files import read_checkpoint
+
+    try:
+        read_checkpoint(path)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume: {e}") from None
+
+
+def _fit_loads_weights_only(fit) -> dict[str, bool]:
+    """The keyword of ``fit`` (``Trainer.fit``) for a weights-only load of its ``ckpt_path``
+    (Lightning >= 2.5 has it); older Lightning loads with torch's default, and
+    :func:`_restore` reads the file weights-only first."""
+    import inspect
+
+    return {"weights_only": True} if "weights_only" in inspect.signature(fit).parameters \
+        else {}
+
+
+def _lock_run(out: Path) -> int:
+    """An exclusive ``flock`` on ``out/online.lock`` (its file descriptor, to be kept open
+    while the run lasts; a child given it holds it too), with this process's PID in the file.
+    A UsageError naming the folder and the holder's PID when another run holds it."""
+    path = out / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        raise UsageError(f"{str(path)!r}: cannot open the run's lock file: "
+                         f"{e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        pid = int(holder) if holder.isdigit() else None
+        who = f"PID {pid}" if pid else "PID unknown"
+        if pid and not _alive(pid):
+            who += (", a launcher that is gone: its MPI job is still running and stops with "
+                    "a checkpoint; wait for it to end")
+        raise UsageError(f"{str(out)!r} is in use by another pdesurrogate online run ({who}; "
+                         f"lock file {str(path)!r}): one run at a time in a folder; wait for "
+                         f"it, stop it (kill -TERM), or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (Linux: /proc/PID/stat), to tell it from a later process that
+    got the same PID; None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Is process ``pid`` running (not a zombie; with ``started``: still the same process)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return not Path("/proc/self").exists()  # no /proc: os.kill had to do
+    return fields[0] not in ("Z", "X") and (started is None or fields[19] == started)
+
+
+def _watch_launcher(flag: _StopFlag, launcher: str, poll: float = 0.5) -> None:
+    """In world rank 0 of a job the launcher started: when the launcher is gone (killed: it
+    can no longer stop the job, and its user was told the run ended), stop as on SIGTERM, with
+    a checkpoint, instead of training on unseen. ``launcher``: ``"HOST PID START"`` (start
+    time, or ``-`` without /proc) from :data:`LAUNCHER_ENV`; a rank on another host (a
+    ``--mpiexec`` that places ranks elsewhere) cannot see the launcher and does not watch."""
+    host, _, rest = launcher.partition(" ")
+    pid, _, started = rest.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return
+    watched, since = int(pid), None if started in ("", "-") else started
+
+    def watch() -> None:
+        while _alive(watched, since):
+            time.sleep(poll)
+        print(f"[online] the launcher (PID {watched}) is gone: checkpointing and stopping",
+              file=sys.stderr, flush=True)
+        flag(signal.SIGHUP, None)
+
+    threading.Thread(target=watch, name="online-launcher-watch", daemon=True).start()
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` whole or not at all: ``write(f)`` into a new file of a random name in
+    the same folder (created exclusively: a symlink planted at a predictable name is never
+    followed), then renamed over ``path``. The file gets the mode the umask gives."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    try:  # Linux: read, without setting it (os.umask sets it, for every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # keys a resumed run may change: where and how it runs, not what it trains on or trains
@@ -469,9 +819,8 @@ def _write_config_file(parser, cfg, out: Path) -> None:
     d = _config_dict(parser, cfg)
     d.pop("resume", None)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{CONFIG_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(yaml.safe_dump(d, sort_keys=False))
-    os.replace(tmp, out / CONFIG_FILE)
+    text = yaml.safe_dump(d, sort_keys=False)
+    _atomic_write(out / CONFIG_FILE, lambda f: f.write(text.encode()))
 
 
 def _preflight(parser, cfg) -> None:
@@ -526,11 +875,6 @@ def _check_model_takes_solver(module, solver) -> None:
             f"grid {grid} with {len(names)} parameter(s) {names}: {e}") from None
 
 
-def _read_manifest(out: Path) -> dict | None:
-    path = out / CHECKPOINT / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 # -- every rank -------------------------------------------------------------------------------
 class _StopFlag:
     """Signal handler target: before the receiver exists it remembers the request."""
@@ -554,18 +898,31 @@ def run_rank(parser, cfg) -> int:
         signal.signal(s, flag)
     roles = split_roles(n_trainers=cfg.trainers)
     out = Path(cfg.out)
-    # the launcher forwards a stop once every rank has its pid file: write it right after the
-    # handler is in place
-    pid_file = out / RANKS / f"{roles.role}{roles.rank_in_role}.pid"
+    # under srun or the user's own mpiexec no launcher has locked or checked the run folder,
+    # finished an interrupted checkpoint swap or written the settings: world rank 0 does, while
+    # the others wait (a failure aborts the job with its message)
+    external = os.environ.get(WORKER_ENV) != "1"
     try:
+        if external:
+            if roles.world.rank == 0:
+                out.mkdir(parents=True, exist_ok=True)
+                # held until this process ends (the job's life: rank 0 ends last)
+                _lock_run(out)
+                _check_out(out, cfg.resume)
+                _check_config_file(parser, cfg, out)
+                if cfg.resume:
+                    note = _recover_checkpoint(out)
+                    if note:
+                        print(f"[online] {note}", file=sys.stderr, flush=True)
+                _write_config_file(parser, cfg, out)
+            roles.world.Barrier()
+        elif roles.world.rank == 0:
+            _watch_launcher(flag, os.environ.get(LAUNCHER_ENV, ""))
+        # the launcher forwards a stop once every rank has its pid file: write it right after
+        # the handler is in place
+        pid_file = out / RANKS / f"{roles.role}{roles.rank_in_role}.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(f"{os.getpid()}\n")
-        if roles.world.rank == 0 and os.environ.get(WORKER_ENV) != "1":
-            # under srun/mpiexec no launcher has checked the run directory or written the
-            # settings: a failure here aborts the job with its message
-            _check_out(out, cfg.resume)
-            _check_config_file(parser, cfg, out)
-            _write_config_file(parser, cfg, out)
+        _atomic_write(pid_file, lambda f: f.write(f"{os.getpid()}\n".encode()))
         if roles.is_trainer:
             import lightning.pytorch as pl
 
@@ -574,7 +931,7 @@ def run_rank(parser, cfg) -> int:
             pl.seed_everything(cfg.seed, verbose=False)
         init = parser.instantiate_classes(cfg)
         solver = init.solver
-        if roles.is_trainer and os.environ.get(WORKER_ENV) != "1":
+        if roles.is_trainer and external:
             # under srun/mpiexec the launcher's preflight did not run: one line, not a failure
             # deep in the first training step
             _check_model_takes_solver(init.model, solver)
@@ -595,9 +952,13 @@ def run_rank(parser, cfg) -> int:
     except BaseException as err:  # noqa: B036 - any rank failing must end the whole job
         import traceback
 
-        traceback.print_exc()
-        print(f"[online rank {roles.world.rank} ({roles.role})] fatal: {type(err).__name__}: "
-              f"{err}; aborting the MPI job", file=sys.stderr, flush=True)
+        if isinstance(err, UsageError):  # a message of this module's, which names the file
+            what = f"error: {err}"
+        else:
+            traceback.print_exc()
+            what = f"fatal: {type(err).__name__}: {err}"
+        print(f"[online rank {roles.world.rank} ({roles.role})] {what}; aborting the MPI job",
+              file=sys.stderr, flush=True)
         sys.stderr.flush()
         roles.world.Abort(1)
         return 1
@@ -796,7 +1157,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                                    max_pending_samples=cfg.n_steps + 1)
     ckpt_path, prior = None, {"samples": 0, "bytes": 0}
     if cfg.resume:
-        ckpt_path, prior = _restore(out, roles, receiver, scheduler)
+        ckpt_path, prior = _restore(out, roles, receiver, scheduler, pl.Trainer.fit)
     flag.receiver = receiver
     if flag.requested:
         receiver.request_stop()
@@ -838,7 +1199,10 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         check_val_every_n_epoch=None, default_root_dir=out, enable_checkpointing=False,
     )
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    # weights-only, whatever torch's default (torch < 2.6: False) or TORCH_FORCE_NO_WEIGHTS_ONLY_
+    # LOAD say: the checkpoint is a file in the run folder, not code
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path,
+                **_fit_loads_weights_only(pl.Trainer.fit))
     train_s = time.perf_counter() - t0
 
     if receiver.stopped:
@@ -867,36 +1231,46 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
 
 # -- checkpoints ------------------------------------------------------------------------------
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
                       prior: dict) -> None:
     """Collective over the trainer ranks: stage every file, then rank 0 swaps the directory.
-    ``prior``: samples and bytes received by the legs before a resume."""
+    ``prior``: samples and bytes received by the legs before a resume.
+
+    A kill at any point leaves ``checkpoint/``, or (inside the swap) a complete
+    ``checkpoint.partial/`` or ``checkpoint.old/``: the manifest is written last, and
+    --resume takes the first complete one of the three (:func:`_resume_point`)."""
     comm, rank = roles.comm, roles.rank_in_role
     snap = receiver.snapshot(freeze=freeze)
     got = receiver.stats()
     snap["received"] = {"samples": prior["samples"] + got["samples"],
                         "bytes": prior["bytes"] + got["bytes"]}
-    final, stage, old = out / CHECKPOINT, out / f"{CHECKPOINT}.partial", out / f"{CHECKPOINT}.old"
+    final, stage, old = out / CHECKPOINT, out / STAGE, out / OLD
+    tmp = None
     if rank == 0:
+        if stage.is_symlink():
+            stage.unlink()
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
-    comm.Barrier()
+        # Lightning writes to the path it is given: a new file of a random name, renamed below
+        fd, tmp = tempfile.mkstemp(dir=stage, prefix=".model.ckpt.", suffix=".tmp")
+        os.close(fd)
+    tmp = comm.bcast(tmp, root=0)
     _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
     # with the optimizer and loop state (resume needs them); saying so also keeps Lightning
     # from logging that it chose this by default at every checkpoint
-    trainer.save_checkpoint(stage / "model.ckpt", weights_only=False)
+    trainer.save_checkpoint(tmp, weights_only=False)
     committed = comm.allreduce(len(snap["committed_sims"]))
     comm.Barrier()
     if rank == 0:
+        os.replace(tmp, stage / "model.ckpt")
         manifest = {"trainers": comm.size, "global_step": int(trainer.global_step),
                     "simulations": cfg.simulations, "committed": int(committed),
                     "stop": bool(freeze), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        text = json.dumps(manifest, indent=2) + "\n"
+        _atomic_write(stage / "manifest.json", lambda f: f.write(text.encode()))
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)
@@ -905,13 +1279,13 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
     comm.Barrier()
 
 
-def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
+def _restore(out: Path, roles, receiver, scheduler, fit) -> tuple[str, dict]:
     """Load this rank's stream state and the scheduler's; return the Lightning checkpoint and
-    what this rank had received up to the checkpoint."""
+    what this rank had received up to the checkpoint. ``fit``: the ``Trainer.fit`` that will
+    load the checkpoint (without a weights-only option, the file is read weights-only here
+    first)."""
     ck = out / CHECKPOINT
-    manifest = _read_manifest(out)
-    if manifest is None:
-        raise UsageError(f"--resume: no checkpoint in {str(ck)!r}")
+    manifest = _read_manifest(ck)
     if manifest["trainers"] != roles.comm.size:
         raise UsageError(f"{str(ck)!r} was written by {manifest['trainers']} trainer ranks; this "
                          f"run has {roles.comm.size} (resume with the same trainers)")
@@ -919,7 +1293,7 @@ def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
     for r in range(roles.comm.size):
         path = ck / f"stream-trainer{r}.pt"
         try:
-            states.append(torch.load(path, weights_only=True))
+            states.append(torch.load(path, weights_only=True, map_location="cpu"))
         except Exception as e:
             raise UsageError(f"{str(path)!r}: cannot read the stream state: {e}") from None
     done = sorted(set().union(*(set(s["committed_sims"]) for s in states)))
@@ -929,6 +1303,8 @@ def _restore(out: Path, roles, receiver, scheduler) -> tuple[str, dict]:
     mine = states[roles.rank_in_role]
     receiver.restore(mine)
     prior = {"samples": 0, "bytes": 0, **mine.get("received", {})}
+    if not _fit_loads_weights_only(fit):
+        _check_lightning_checkpoint(ck / "model.ckpt")
     return str(ck / "model.ckpt"), prior
 
 
@@ -975,13 +1351,13 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
 
         summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
         summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg)
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
-    os.replace(tmp, out / "summary.json")
+    text = json.dumps(summary, indent=2, default=float) + "\n"
+    _atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
     if status == "finished":
         # nothing resumes a finished run (summary.json says so), and the checkpoint holds a
         # buffer's worth of samples
-        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+        for d in (CHECKPOINT, STAGE, OLD):
+            shutil.rmtree(out / d, ignore_errors=True)
     _print_summary(summary, out)
 
 

@@ -5,6 +5,7 @@ exactly once), resubmission of failing simulations, and a solver rank killed mid
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -263,6 +264,11 @@ def test_rank_command_from_the_checkout_this_process_runs_keeps_running_it(tmp_p
 
 def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     cfg, out = write_config(tmp_path, simulations=60, ckpt=5), tmp_path / "run"
+    # summary.json was written through this fixed name, following a symlink planted there
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (out / ".summary.json.tmp").symlink_to(victim)
     proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env_with(tmp_path))
@@ -278,6 +284,7 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     assert "was not set, defaulting" not in log, log
     first = summary(out)
     assert first["status"] == "stopped", log
+    assert victim.read_text() == "precious\n" and not (out / "summary.json").is_symlink()
     manifest = json.loads((out / "checkpoint" / "manifest.json").read_text())
     assert manifest["stop"] and manifest["global_step"] == first["global_step"]
     before = set(first["committed_sim_ids"])
@@ -291,8 +298,17 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
                 tmp_path)
     assert again.returncode == 2 and "simulations (60 -> 61)" in again.stderr, again.stderr
 
+    # killed inside the checkpoint swap, after the old checkpoint was moved aside and before
+    # the staged one took its place: a fresh run must not take (and delete) them ...
+    os.replace(out / "checkpoint", out / "checkpoint.partial")
+    shutil.copytree(out / "checkpoint.partial", out / "checkpoint.old")
+    again = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    assert again.returncode == 2 and "checkpoint.partial' and " in again.stderr, again.stderr
+    # ... and --resume continues from the staged one, saying so
     proc = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"resuming from {out / 'checkpoint.partial'}/" in proc.stderr, proc.stderr
+    assert not (out / "checkpoint.partial").exists() and not (out / "checkpoint.old").exists()
     second = summary(out)
     assert second["status"] == "finished"
     assert not (out / "checkpoint").exists()  # nothing resumes a finished run
@@ -540,7 +556,7 @@ def test_summary_gives_rates_wall_time_and_rollout_length_and_resume_command(tmp
     assert "rollout of 6 steps" in err, err
     (tmp_path / CHECKPOINT).mkdir()
     (tmp_path / CHECKPOINT / "manifest.json").write_text(
-        json.dumps({"global_step": 5, "committed": 2, "simulations": 9}))
+        json.dumps({"trainers": 1, "global_step": 5, "committed": 2, "simulations": 9}))
     assert _where_to_resume(tmp_path).endswith(
         f"continue with pdesurrogate online --config {tmp_path / 'config.yaml'} --resume")
 
