@@ -15,7 +15,9 @@ is there, or the buffer is full or closed, not by every ``put``: the receiver th
 and the training thread share one interpreter lock, and each needless wake-up passes it back
 and forth): ``put`` blocks while the buffer is full (at most
 ``capacity`` items, and ``max_bytes`` bytes if given) or returns False after ``timeout``;
-``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended, and
+``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended or
+``max_bytes`` leaves no room for the item a producer waits to store (so a byte bound that holds
+fewer than ``watermark`` items lowers the watermark instead of stopping both sides), and
 returns None once the stream has ended and nothing is left. Items are :class:`Sample` or
 :class:`Pair`; each stored item has a seen count (number of times ``get`` returned it).
 
@@ -55,7 +57,7 @@ class TrainingBuffer(ABC):
     Args:
         capacity: maximum number of stored items (>= 1).
         watermark: ``get`` waits until this many items are stored (1 <= watermark <= capacity),
-            unless the stream has ended.
+            unless the stream has ended or a ``put`` waits for room that ``max_bytes`` denies.
         max_bytes: optional bound on the bytes held by stored items (a single item larger than
             this is rejected with ValueError).
         seed: seed of the buffer's rng (random draws and evictions).
@@ -83,6 +85,7 @@ class TrainingBuffer(ABC):
         self._puts = self._gets = self._evictions = self._max_seen = 0
         self._peak = 0
         self._wants: list[int] = []  # drawable items each waiting consumer needs
+        self._puts_waiting = 0  # producers waiting for room
 
     # -- policy hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -149,7 +152,11 @@ class TrainingBuffer(ABC):
                             self._cond.notify_all()
                         return stored
                     self._cond.notify_all()  # consumers may draw what was just stored
-                    self._cond.wait(remaining)
+                    self._puts_waiting += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._puts_waiting -= 1
                 self._items.append(item)
                 self._seen.append(0)
                 self._sizes.append(size)
@@ -345,9 +352,12 @@ class TrainingBuffer(ABC):
         n = len(self._items)
         if self._closed:
             return n
+        # a producer waits for room while fewer than watermark items are stored: only
+        # max_bytes can do that (watermark <= capacity), and only a draw can make room
+        watermark = min(self.watermark, n) if self._puts_waiting and n else self.watermark
         if not self._removes_on_get():
-            return math.inf if n >= self.watermark else 0
-        return max(0, n - self.watermark + 1)
+            return math.inf if n >= watermark else 0
+        return max(0, n - watermark + 1)
 
     def _remove(self, i: int) -> None:
         self._nbytes -= self._sizes[i]

@@ -326,3 +326,30 @@ def woke_on_puts(buf, puts: list[list[int]], wakes: list[bool], rest=()) -> None
         buf.put_many([sample(i) for i in rest])
     th.join(timeout=5)
     assert not th.is_alive() and [int(s.sim_id) for s in got] == list(range(6))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_a_byte_bound_below_the_watermark_lowers_it(kind):
+    """max_bytes holds 4 items of 1 KiB but the watermark asks for 10: once the producer waits
+    for room, the consumer draws what is stored instead of both waiting forever; all 40 items
+    go through and the byte bound holds throughout."""
+    buf = make_buffer(kind, capacity=100, watermark=10, max_bytes=4 * 1024 + 100)
+    got, peak = [], []
+
+    def produce():
+        for i in range(40):
+            assert buf.put(sample(i, n=256), timeout=10)
+            peak.append(buf.stats()["bytes"])
+        buf.close()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    while (item := buf.get(timeout=10)) is not None:  # TimeoutError: both sides stuck
+        got.append(item.sim_id)
+    t.join(10)
+    assert not t.is_alive()
+    assert max(peak) <= 4 * 1024 + 100
+    if kind != "reservoir":  # drawn once each
+        assert sorted(got) == list(range(40))
+    else:  # every item seen before eviction or the end
+        assert set(got) == set(range(40))
