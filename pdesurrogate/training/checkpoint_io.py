@@ -81,7 +81,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any | None = None) -> None:
         """Write ``checkpoint`` (the dict Lightning dumps) to ``path``, atomically.
 
-        Raises TypeError for ``storage_options``, which a local file has no use for."""
+        ``storage_options`` (or a URL ``path``) hands the write to Lightning's fsspec writer."""
         if storage_options is not None or is_url(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
