@@ -11,6 +11,11 @@ Two parts, because Lightning's defaults get both wrong on uneven splits:
   over uneven ranks is wrong. Here each rank sums its per-trajectory errors and counts them, the
   sums are added over the ranks once at the end of the epoch, and only then divided.
 
+Their DataLoader workers end as soon as a pass has yielded its last batch
+(:class:`EvaluationLoader`): Lightning stops taking batches at the pass's length without
+exhausting the iterator, so the workers would otherwise live on through the next training
+epoch, beside the training loader's own, until the next pass replaced the iterator.
+
 The loaders also have their own fixed ``torch.Generator``: without one, every pass over a
 DataLoader draws its workers' base seed from torch's global generator, so each validation epoch
 (or sanity check) would shift the training shuffle and noise after it, and the trained weights
@@ -27,7 +32,9 @@ import math
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 # the Trainer option that limits each split's batches
 _LIMITS = {"validation": "limit_val_batches", "test": "limit_test_batches"}
@@ -52,6 +59,75 @@ class RankShare(DistributedSampler):
         return len(self.indices)
 
 
+class EvaluationLoader(DataLoader):
+    """A DataLoader whose worker processes end right after a pass has yielded its last batch.
+
+    Args:
+        dataset, **kwargs: as for :class:`~torch.utils.data.DataLoader`.
+        trainer: the Lightning trainer that runs the passes (None: none). Its
+            ``limit_val_batches``/``limit_test_batches`` or ``num_sanity_val_steps`` may end a
+            pass before ``len(self)`` batches; the workers then end after the pass's last one.
+
+    A pass of ``len(self)`` batches (or the trainer's fewer) shuts its workers down as it hands
+    out its last batch: Lightning takes exactly that many and never asks for the end of the
+    iterator, which is where a DataLoader would shut them down itself. Without workers, or with
+    ``persistent_workers`` (kept on purpose), it is a plain DataLoader.
+    """
+
+    def __init__(self, dataset: Dataset, *args, trainer=None, **kwargs):
+        super().__init__(dataset, *args, **kwargs)
+        self.trainer = trainer
+
+    def __iter__(self):
+        it = super().__iter__()
+        if not isinstance(it, _MultiProcessingDataLoaderIter) or self.persistent_workers:
+            return it
+        return _EndsWorkers(it, self._pass_batches())
+
+    def _pass_batches(self) -> int:
+        """The batches the trainer takes from this loader in the pass that starts now:
+        ``len(self)``, or fewer where a batch limit or the sanity check cuts the pass short
+        (read from the trainer's ``num_*_batches``, which Lightning sets before the pass)."""
+        n, trainer = len(self), self.trainer
+        if trainer is None or not hasattr(trainer, "num_sanity_val_batches"):
+            return n
+        if getattr(trainer, "testing", False):
+            loaders, limits = trainer.test_dataloaders, trainer.num_test_batches
+        else:
+            loaders = trainer.val_dataloaders
+            limits = (trainer.num_sanity_val_batches if trainer.sanity_checking
+                      else trainer.num_val_batches)
+        flat = CombinedLoader(loaders).flattened if loaders is not None else []
+        for loader, limit in zip(flat, limits, strict=False):
+            if loader is self and 0 < limit < n:
+                return int(limit)
+        return n
+
+
+class _EndsWorkers:
+    """``it`` (a multi-process DataLoader iterator) that shuts its workers down as it returns
+    batch number ``batches``, and stops there."""
+
+    def __init__(self, it: _MultiProcessingDataLoaderIter, batches: int):
+        self._it, self._left = it, batches
+
+    def __iter__(self):
+        return self
+
+    def __len__(self) -> int:
+        return len(self._it)
+
+    def __next__(self):
+        if self._left <= 0:
+            raise StopIteration
+        batch = next(self._it)
+        self._left -= 1
+        if self._left == 0:
+            # the batch is already in this process (pinned, if asked for): nothing is lost
+            self._it._shutdown_workers()
+        return batch
+
+
 def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
                       num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
     """A loader over ``dataset`` (whole trajectories, in order) for ``trainer``'s rank.
@@ -61,8 +137,9 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
         batch_size: trajectories per batch.
         trainer: the Lightning trainer the loader is for (None: one process).
         split: the split's name, ``"validation"`` or ``"test"``.
-        num_workers: DataLoader workers; they end after each pass (a pass is a few seconds
-            once an epoch: workers kept alive would hold their memory all training).
+        num_workers: DataLoader workers; they end as each pass hands out its last batch
+            (:class:`EvaluationLoader`; a pass is a few seconds once an epoch: workers kept
+            alive would hold their memory through the training epoch that follows).
         pin_memory: page-locked batches, for faster copies to a GPU.
 
     The loader draws from its own generator (seeded with :data:`LOADER_SEED`), never from
@@ -96,9 +173,10 @@ def evaluation_loader(dataset: Dataset, batch_size: int, trainer, split: str,
                     "raise it or give it as a number of batches"
                     + (", or use a smaller batch size" if batch_size > 1 else ""))
         sampler = RankShare(dataset, world, int(trainer.global_rank))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
-                      num_workers=num_workers, pin_memory=pin_memory,
-                      generator=torch.Generator().manual_seed(LOADER_SEED))
+    return EvaluationLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
+                            num_workers=num_workers, pin_memory=pin_memory,
+                            generator=torch.Generator().manual_seed(LOADER_SEED),
+                            trainer=trainer)
 
 
 class TrajectoryMeans:

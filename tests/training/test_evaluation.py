@@ -1,9 +1,12 @@
 """Evaluation loaders leave torch's global RNG alone, so how often one validates does not change
-what is trained. (Each trajectory counting once under DDP is checked in test_ddp.py.)"""
+what is trained, and their workers end after each pass. (Each trajectory counting once under
+DDP is checked in test_ddp.py.)"""
+
+import multiprocessing
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities.data import _update_dataloader
 from torch.utils.data import SequentialSampler
@@ -44,3 +47,46 @@ def test_validation_frequency_does_not_change_trained_weights(advection_file, sa
     assert weights[0].keys() == weights[1].keys() and len(weights[0]) > 0
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
+
+
+class _Workers(Callback):
+    """Live child processes at every training batch, by epoch (``baseline``: those there
+    before the fit), and the validation batches each pass ran."""
+
+    def __init__(self):
+        self.baseline = len(multiprocessing.active_children())
+        self.during_training: dict[int, set[int]] = {}
+        self.val_batches: list[int] = []
+
+    def on_train_batch_start(self, trainer, *args):
+        live = len(multiprocessing.active_children()) - self.baseline
+        self.during_training.setdefault(trainer.current_epoch, set()).add(live)
+
+    def on_validation_epoch_start(self, trainer, module):
+        self.val_batches.append(0)
+
+    def on_validation_batch_end(self, *args):
+        self.val_batches[-1] += 1
+
+
+@pytest.mark.parametrize(("sanity", "limit", "passes"), [
+    (0, 1.0, [2, 2]),  # whole validation passes
+    (2, 1.0, [2, 2, 2]),  # the sanity check runs the whole split too
+    (1, 1, [1, 1, 1]),  # passes cut short by num_sanity_val_steps and limit_val_batches
+])
+def test_validation_workers_end_before_the_next_training_epoch(advection_file, sanity, limit,
+                                                              passes):
+    """With 2 workers per loader, only the training loader's 2 (persistent) are alive while
+    training, also in the epoch after a sanity check or a validation pass; every pass still
+    runs all its batches. Before, Lightning stopped at the pass's length without exhausting
+    the iterator, and the 2 validation workers lived on beside the training ones (4)."""
+    seed_everything(0)
+    workers = _Workers()
+    dm = FieldDataModule(str(advection_file), batch_size=1, fractions=(0.6, 0.2, 0.2),
+                         num_workers=2)
+    Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, accelerator="cpu", devices=1, max_epochs=2,
+            num_sanity_val_steps=sanity, limit_val_batches=limit,
+            callbacks=[workers]).fit(NextStepModule(FNO(1, 1, [4], 8, 2, n_params=1)), dm)
+    assert workers.val_batches == passes
+    assert workers.during_training == {0: {2}, 1: {2}}
