@@ -358,16 +358,20 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 # bars off wins over a bar in the config: the config.yaml fit saved lists the
                 # bar fit added, and Lightning refuses any bar with enable_progress_bar=False
                 callbacks = [c for c in callbacks if not _is_progress_bar(c)]
+            # ours go first: on a saved config.yaml given again, --trainer.callbacks.KEY sets
+            # KEY of the list's last callback (jsonargparse), which must stay the user's
+            ours = []
             has_bar = any(_is_progress_bar(c) for c in callbacks)
             if trainer.enable_progress_bar is not False and not has_bar:
                 # redrawn a few times a second, not after every batch (see .training.progress)
-                callbacks.append(Namespace(class_path=progress.CLASS_PATH, init_args=Namespace(
+                ours.append(Namespace(class_path=progress.CLASS_PATH, init_args=Namespace(
                     refresh_rate=progress.REFRESH_PER_S)))
             # Slurm's requeue signal handled between batches, never inside a held lock
             # (named by class_path, so the config.yaml Lightning saves can record it)
             # (once: the config.yaml a fit saved, given to test or a resumed fit, lists it)
             if not any(_class_path(c) == deferred_signals for c in callbacks):
-                callbacks.append(Namespace(class_path=deferred_signals))
+                ours.append(Namespace(class_path=deferred_signals))
+            callbacks = ours + callbacks
             if trainer.enable_checkpointing is False:
                 # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
                 # the Trainer is built, after this hook, and Lightning refuses a ModelCheckpoint

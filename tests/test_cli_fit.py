@@ -92,3 +92,25 @@ def test_contradicting_trainer_settings_are_one_line(tmp_path, data, capsys):
            "`enable_checkpointing=False` but found `ModelCheckpoint` in callbacks list." in err, err
     # not the exception's traceback, which ends in its full name
     assert "lightning.fabric.utilities.exceptions.MisconfigurationException" not in err, err
+
+
+def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path, data, capsys):
+    """A config.yaml that fit saved, given again with ``--trainer.callbacks.patience 5``:
+    jsonargparse gives KEY to the list's last callback, which is still the user's EarlyStopping
+    (the callbacks fit adds, progress bar and DeferredSignals, go first). Before, fit appended
+    them, and the key hit DeferredSignals: "Option 'patience' is not accepted"."""
+    cfg = yaml.safe_load(Path(CONFIG).read_text())
+    cfg["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.EarlyStopping",
+                                    "init_args": {"monitor": "val/rel_l2", "patience": 3}}]
+    config = tmp_path / "early_stopping.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", str(config), *tiny(data, root)]) == 0
+    saved = root / "csv" / "version_0" / "config.yaml"
+    rc = main(["fit", "--config", str(saved), "--trainer.callbacks.patience", "5"])
+    assert rc == 0, capsys.readouterr().err
+    callbacks = yaml.safe_load((root / "csv" / "version_1" / "config.yaml").read_text())[
+        "trainer"]["callbacks"]
+    assert [c["class_path"].rsplit(".", 1)[1] for c in callbacks] == [
+        "RichProgressBar", "DeferredSignals", "EarlyStopping"], callbacks
+    assert callbacks[-1]["init_args"]["patience"] == 5
