@@ -20,6 +20,11 @@ from pathlib import Path
 
 from pdesurrogate.allocator import tune_malloc
 
+# Every parser here takes whole option names only: argparse would otherwise take a prefix for
+# the option it begins (--trainer.max_epoch for --trainer.max_epochs, --ckpt for --ckpt_path,
+# --sample for --samples), and a misspelt key would be a silent guess instead of an error.
+NO_ABBREVIATIONS = {"allow_abbrev": False}
+
 
 def console():
     """A rich console on stderr. Imported late on purpose: typing caches unions and hands out
@@ -140,6 +145,7 @@ def _generate_parser():
         ),
         exit_on_error=False,  # main() prints the error without the usage
         formatter_class=Help,
+        **NO_ABBREVIATIONS,
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
     p.add_subclass_arguments(
@@ -401,7 +407,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             # a parse error reaches main() as an exception, which prints it without the usage
             # (the formatter goes on the parent: jsonargparse gives it to the subcommand's)
             parser_kwargs={"exit_on_error": False, "formatter_class": _raw_description(),
-                           subcommand: {"exit_on_error": False,
+                           **NO_ABBREVIATIONS,
+                           subcommand: {"exit_on_error": False, **NO_ABBREVIATIONS,
                                         "description": _LIGHTNING_HELP[subcommand]}},
             args=[subcommand, *argv],
         )
@@ -595,7 +602,7 @@ def _names(text: str) -> list[str]:
 
 def cmd_export(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
-        prog="pdesurrogate export",
+        prog="pdesurrogate export", **NO_ABBREVIATIONS,
         description="Export a Lightning checkpoint as a shareable surrogate directory "
                     "(config.json + model.safetensors; loading it never unpickles anything).")
     p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
@@ -628,7 +635,7 @@ def cmd_predict(argv: Sequence[str]) -> int:
     from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, predict_file
 
     p = argparse.ArgumentParser(
-        prog="pdesurrogate predict",
+        prog="pdesurrogate predict", **NO_ABBREVIATIONS,
         description="Roll an exported surrogate out from the initial states of a dataset file "
                     "and write the rollout as netCDF; where the file holds the truth, the "
                     "relative L2 error per step is printed and stored in the output's "
@@ -689,7 +696,7 @@ def cmd_configs(argv: Sequence[str]) -> int:
     from pdesurrogate import shipped_configs as shipped
 
     p = argparse.ArgumentParser(
-        prog="pdesurrogate configs",
+        prog="pdesurrogate configs", **NO_ABBREVIATIONS,
         description="The YAML configs that ship with the package (data: generate; fit: fit; "
                     "online: online). Without options, list them with what each is for.",
         epilog="Then e.g.: pdesurrogate configs --copy . && pdesurrogate generate --config "
@@ -821,7 +828,7 @@ def _condensed_errors() -> tuple[type[Exception], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
-        prog="pdesurrogate",
+        prog="pdesurrogate", **NO_ABBREVIATIONS,
         description="Numerical PDE solvers -> datasets or MPI streams -> neural surrogates.",
         epilog="Run `pdesurrogate COMMAND --help` for a command's options.\n"
                "The configs/KIND/NAME.yaml files the help texts name ship with the package:\n"

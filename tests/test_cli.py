@@ -103,6 +103,41 @@ def _write(path, text):
     return str(path)
 
 
+def _exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # plain argparse parsers (export, predict, configs) exit
+        return e.code
+
+
+@pytest.mark.parametrize(("argv", "prefix"), [
+    (["fit", "--trainer.max_epoch", "3"], "--trainer.max_epoch"),
+    (["fit", "--trainer.max_epoch=3"], "--trainer.max_epoch=3"),
+    (["fit", "--seed", "5"], "--seed"),  # seed_everything
+    (["test", "--ckpt", "{tmp}/x.ckpt"], "--ckpt"),  # ckpt_path
+    (["generate", "--solver", "advection1d", "--solver.init_args.n_points", "8", "--t_end",
+      "0.01", "--n_times", "2", "--workers", "1", "--out", "{tmp}/x.nc", "--sample", "1"],
+     "--sample"),
+    (["predict", "--model", "{tmp}/m", "--input", "{tmp}/i.nc", "--out", "{tmp}/o.nc",
+      "--sample", "1"], "--sample"),
+    (["export", "{tmp}/x.ckpt", "{tmp}/out", "--over"], "--over"),
+    (["configs", "--pat", "fit/fno_burgers"], "--pat"),
+])
+def test_option_prefixes_are_errors_that_name_them(argv, prefix, tmp_path, monkeypatch,
+                                                   capsys):
+    """A prefix of an option is not taken for the option (argparse's allow_abbrev): it is an
+    unknown option, named in the error, and nothing runs. Before, ``--trainer.max_epoch 3``
+    set max_epochs, ``--seed`` seed_everything, ``--sample`` --samples, and so on."""
+    monkeypatch.chdir(tmp_path)  # fit's default_root_dir and data path are relative
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] in ("fit", "test"):
+        argv[1:1] = ["--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml")]
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {prefix}" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generate_writes_exact_advection(tmp_path):
     """The file holds the exactly shifted initial states (float32: to ~1e-6)."""
     cfg = _write(tmp_path / "adv.yaml", """
