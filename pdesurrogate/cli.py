@@ -825,6 +825,13 @@ def _condensed_errors() -> tuple[type[Exception], ...]:
     return errors if misconfigured is None else (*errors, misconfigured)
 
 
+def _no_tips(record: logging.LogRecord) -> bool:
+    """A logging filter that drops Lightning's "💡 Tip:" lines. One function, so that a
+    logger given it by every call of :func:`main` in a process holds it once (``addFilter``
+    skips a filter it already has; a new lambda per call was a new filter each time)."""
+    return not str(record.msg).startswith("💡 Tip:")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
@@ -858,8 +865,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Lightning 2.6 calls a pytree API that torch deprecated, and advertises a cloud logger at
     # every Trainer: nothing a user of this command can act on
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not str(record.msg).startswith("💡 Tip:"))
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
     try:
         return COMMANDS[argv[0]][1](argv[1:])
     except argparse.ArgumentError as exc:

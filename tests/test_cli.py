@@ -366,3 +366,23 @@ def test_a_class_path_module_that_does_not_import_says_where_python_looks(capsys
     assert "No module named 'nowhere_to_be_found'" in err
     assert "put the folder that holds nowhere_to_be_found.py on PYTHONPATH (e.g. " \
            "PYTHONPATH=. for the current folder)" in " ".join(err.split()), err
+
+
+def test_main_adds_its_logging_filter_once(monkeypatch, capsys):
+    """Calls of main() in one process leave one filter on Lightning's rank_zero logger, which
+    drops its "💡 Tip:" lines and keeps the rest. Before, each call added another (12 calls:
+    12 filters, each run on every line Lightning logs)."""
+    import logging
+
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    monkeypatch.setattr(logger, "filters", [])
+    for _ in range(2):
+        assert main(["configs", "--path", "fit/fno_burgers"]) == 0
+    capsys.readouterr()
+    assert len(logger.filters) == 1, logger.filters
+
+    def record(msg):
+        return logging.LogRecord(logger.name, logging.INFO, __file__, 0, msg, None, None)
+
+    assert not logger.filter(record("💡 Tip: For seamless cloud logging, try ..."))
+    assert logger.filter(record("`Trainer.fit` stopped: `max_epochs=1` reached."))
