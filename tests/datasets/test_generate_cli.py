@@ -1,10 +1,14 @@
 """`pdesurrogate generate` (the command in front of generate_dataset): options, names and
 messages. Tiny advection1d runs (16 points, 2 samples)."""
 
+from pathlib import Path
+
 import pytest
 
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import open_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = ["--solver.n_points", "16", "--samples", "2", "--n_times", "2", "--t_end", "0.1",
          "--workers", "1"]
@@ -125,3 +129,77 @@ def test_compression_is_an_option_and_a_bad_one_is_one_line(tmp_path, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "--compression COMPRESSION Compress the states u: gzip" in out
     assert "--compression_level COMPRESSION_LEVEL With --compression gzip: 0 (stored) to 9" in out
+
+
+BURGERS = "configs/data/burgers1d.yaml"
+KS_TAKES = ("n_points", "length", "nu_range", "ic")  # Burgers1D's init_args KS1D also takes
+
+
+@pytest.mark.parametrize(("argv", "kept", "dropped"), [
+    (["--config", BURGERS, "--solver", "ks1d"], KS_TAKES, ["scheme"]),
+    (["--config", BURGERS, "--overwrite", "--solver=ks1d"], KS_TAKES, ["scheme"]),
+    (["--config", BURGERS, "--solver.class_path", "pdesurrogate.solvers.KS1D",
+      "--solver.length=64"], ("n_points", "nu_range", "ic"), ["scheme"]),
+    (["--config", BURGERS, "--solver", "{class_path: KS1D, init_args: {n_points: 32, length: "
+      "64, nu_range: [1, 2]}}"], ("ic",), ["scheme"]),
+    (["--solver", "burgers1d", "--solver.init_args.n_points", "64", "--solver", "ks1d"],
+     ("n_points",), []),
+    # the same class again, or a change that re-gives everything, carries nothing
+    (["--config", BURGERS, "--solver", "Burgers1D"], None, None),
+    (["--config", BURGERS, "--config", "configs/data/ks1d.yaml"], None, None),
+    (["--solver", "ks1d", "--solver.init_args.n_points", "64"], None, None),
+])
+def test_solver_class_change_names_what_jsonargparse_carries(argv, kept, dropped,
+                                                             monkeypatch):
+    """solver_class_change names the init_args given for an earlier class that a later
+    --solver, --solver.class_path or --config carried over to a new one, as jsonargparse
+    does: those the new class also takes and that are not given again after the change; the
+    others it drops. Each kept one is, after parsing, the value given for the earlier class."""
+    import yaml
+
+    from pdesurrogate.cli import (
+        _generate_parser,
+        _solver_names_to_class_paths,
+        solver_class_change,
+    )
+
+    monkeypatch.chdir(ROOT)
+    change = solver_class_change(argv)
+    if kept is None:
+        assert change is None, change
+        return
+    assert (change.old.__name__, change.new.__name__) == ("Burgers1D", "KS1D")
+    assert sorted(change.kept) == sorted(kept) and change.dropped == dropped, change
+    parsed = _generate_parser().parse_args(_solver_names_to_class_paths([*argv, "--out", "x"]))
+    burgers = (yaml.safe_load((ROOT / BURGERS).read_text())["solver"]["init_args"]
+               if argv[0] == "--config" else {"n_points": 64})
+    for k in kept:
+        assert parsed.solver.init_args[k] == pytest.approx(burgers[k]), k
+
+
+def test_generate_warns_when_solver_replaces_the_configs_class(tmp_path, capsys,
+                                                                monkeypatch):
+    """generate --config burgers1d.yaml --solver ks1d: the file is made with the Burgers
+    values KS1D also takes (jsonargparse's rule), and a warning lists each with its value,
+    the config it came from and what was dropped. Before, nothing was said."""
+    import json
+
+    import h5py
+    import yaml
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "ks.nc"
+    assert main(["generate", "--config", BURGERS, "--solver", "ks1d", "--solver.init_args."
+                 "n_points", "32", "--samples", "1", "--n_times", "2", "--t_end", "0.001",
+                 "--workers", "1", "--out", str(out)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    burgers = yaml.safe_load((ROOT / BURGERS).read_text())["solver"]["init_args"]
+    with h5py.File(out) as f:
+        settings = json.loads(f.attrs["solver_settings"])
+    assert "warning: --solver ks1d replaced the solver Burgers1D with KS1D" in err, err
+    for k in ("length", "nu_range", "ic"):
+        assert settings[k] == burgers[k], (k, settings)
+        assert f"{k}={tuple(burgers[k]) if isinstance(burgers[k], list) else burgers[k]!r}" \
+            in err, (k, err)
+    assert "n_points=" not in err and settings["n_points"] == 32  # given after --solver
+    assert f"(from config {BURGERS!r}); the others were dropped (scheme)" in err, err
