@@ -16,8 +16,9 @@ and the training thread share one interpreter lock, and each needless wake-up pa
 and forth): ``put`` blocks while the buffer is full (at most
 ``capacity`` items, and ``max_bytes`` bytes if given) or returns False after ``timeout``;
 ``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended or
-``max_bytes`` leaves no room for the item a producer waits to store (so a byte bound that holds
-fewer than ``watermark`` items lowers the watermark instead of stopping both sides), and
+``max_bytes`` leaves no room for the item a producer waits to store (then everything stored is
+drawable: a byte bound that holds fewer than ``watermark`` items lowers the watermark instead of
+stopping both sides; ``wait_ready(n)`` raises ValueError when it holds fewer than ``n``), and
 returns None once the stream has ended and nothing is left. Items are :class:`Sample` or
 :class:`Pair`; each stored item has a seen count (number of times ``get`` returned it).
 
@@ -85,7 +86,7 @@ class TrainingBuffer(ABC):
         self._puts = self._gets = self._evictions = self._max_seen = 0
         self._peak = 0
         self._wants: list[int] = []  # drawable items each waiting consumer needs
-        self._puts_waiting = 0  # producers waiting for room
+        self._waiting_puts: list[int] = []  # sizes of the items producers wait to store
 
     # -- policy hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -152,11 +153,11 @@ class TrainingBuffer(ABC):
                             self._cond.notify_all()
                         return stored
                     self._cond.notify_all()  # consumers may draw what was just stored
-                    self._puts_waiting += 1
+                    self._waiting_puts.append(size)
                     try:
                         self._cond.wait(remaining)
                     finally:
-                        self._puts_waiting -= 1
+                        self._waiting_puts.remove(size)
                 self._items.append(item)
                 self._seen.append(0)
                 self._sizes.append(size)
@@ -225,6 +226,13 @@ class TrainingBuffer(ABC):
             while self._drawable() < n:
                 if self._closed:
                     return False
+                if self._removes_on_get() and self._producer_blocked():
+                    # full below n items: no amount of waiting makes n drawable
+                    raise ValueError(
+                        f"{self.kind} buffer: full at {len(self._items)} items "
+                        f"({self._nbytes} bytes; max_bytes {self.max_bytes}, capacity "
+                        f"{self.capacity}), fewer than the {n} a batch takes: raise max_bytes "
+                        "(online: --buffer.max_mb) or lower the batch size")
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"{self.kind} buffer: not ready within {timeout} s")
@@ -347,14 +355,19 @@ class TrainingBuffer(ABC):
         return (self.max_bytes is not None and bool(self._items)
                 and self._nbytes + size > self.max_bytes)
 
+    def _producer_blocked(self) -> bool:
+        """Whether a producer waits to store an item there is no room for (it may still be
+        listed for a moment after a draw made room, until it wakes)."""
+        return any(self._full(size) for size in self._waiting_puts)
+
     def _drawable(self) -> int:
         """How many ``get`` calls can succeed now without waiting (no producer help)."""
         n = len(self._items)
         if self._closed:
             return n
-        # a producer waits for room while fewer than watermark items are stored: only
-        # max_bytes can do that (watermark <= capacity), and only a draw can make room
-        watermark = min(self.watermark, n) if self._puts_waiting and n else self.watermark
+        # a producer waiting for room below the watermark (only max_bytes can do that:
+        # watermark <= capacity) gets it only from draws, so everything stored is drawable
+        watermark = 1 if n and self._producer_blocked() else self.watermark
         if not self._removes_on_get():
             return math.inf if n >= watermark else 0
         return max(0, n - watermark + 1)

@@ -329,10 +329,12 @@ def woke_on_puts(buf, puts: list[list[int]], wakes: list[bool], rest=()) -> None
 
 
 @pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
-def test_a_byte_bound_below_the_watermark_lowers_it(kind):
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_byte_bound_below_the_watermark_lowers_it(kind, batch):
     """max_bytes holds 4 items of 1 KiB but the watermark asks for 10: once the producer waits
-    for room, the consumer draws what is stored instead of both waiting forever; all 40 items
-    go through and the byte bound holds throughout."""
+    for room, the consumer draws what is stored instead of both waiting forever, by single
+    ``get`` calls or as the trainer draws batches (``wait_ready(B)`` then ``get_many(B)``); all
+    40 items go through and the byte bound holds throughout."""
     buf = make_buffer(kind, capacity=100, watermark=10, max_bytes=4 * 1024 + 100)
     got, peak = [], []
 
@@ -344,8 +346,13 @@ def test_a_byte_bound_below_the_watermark_lowers_it(kind):
 
     t = threading.Thread(target=produce)
     t.start()
-    while (item := buf.get(timeout=10)) is not None:  # TimeoutError: both sides stuck
-        got.append(item.sim_id)
+    if batch == 1:
+        while (item := buf.get(timeout=10)) is not None:  # TimeoutError: both sides stuck
+            got.append(item.sim_id)
+    else:
+        while buf.wait_ready(batch, timeout=10):
+            got.extend(item.sim_id for item in buf.get_many(batch))
+        got.extend(item.sim_id for item in buf.get_many(batch))  # the rest, after the end
     t.join(10)
     assert not t.is_alive()
     assert max(peak) <= 4 * 1024 + 100
@@ -353,3 +360,17 @@ def test_a_byte_bound_below_the_watermark_lowers_it(kind):
         assert sorted(got) == list(range(40))
     else:  # every item seen before eviction or the end
         assert set(got) == set(range(40))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo"])
+def test_a_byte_bound_below_a_batch_is_one_clear_error(kind):
+    """max_bytes holds 4 items and the trainer waits for batches of 8: wait_ready says so
+    rather than waiting forever."""
+    buf = make_buffer(kind, capacity=100, watermark=2, max_bytes=4 * 1024 + 100)
+    t = threading.Thread(target=lambda: [buf.put(sample(i, n=256), timeout=5)
+                                         for i in range(6)])
+    t.start()
+    with pytest.raises(ValueError, match="fewer than the 8 a batch takes"):
+        buf.wait_ready(8, timeout=10)
+    buf.get_many(4)
+    t.join(10)
