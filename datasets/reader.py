@@ -419,11 +419,17 @@ def our_layout(f: h5py.File) -> Layout:
                              f"{u.shape} has {size} along its {what} axis")
         return v[()]
 
-    grid = tuple(vector(name, u.shape[3 + i], name) if name in f
+    # a dimension written without a coordinate variable (xarray/netCDF4 leave an empty
+    # dimension-scale array of that name) gives what a missing coordinate gives, as xarray
+    # does: index positions 0 .. n - 1 along the axis, channels named u0, u1, ...
+    grid = tuple(vector(name, u.shape[3 + i], name) if _has_coordinate(f, name)
                  else np.arange(u.shape[3 + i], dtype=np.float64)
                  for i, name in enumerate(grid_names))
     channels = tuple(decode(x) for x in vector("channel", c, "channel", kinds="SOUfiu")) \
-        if "channel" in f else tuple(f"u{i}" for i in range(c))
+        if _has_coordinate(f, "channel") else tuple(f"u{i}" for i in range(c))
+    if not _has_coordinate(f, "time"):
+        raise ValueError(f"{where}: 'time' is a netCDF dimension without a coordinate "
+                         f"variable; expected the ({t},) saved times")
     params = {}
     for name in f:
         obj = f[name]
@@ -443,6 +449,22 @@ def our_layout(f: h5py.File) -> Layout:
         attrs=attrs,
         sim_id=vector("sim_id", n, "sample", kinds="iu") if "sim_id" in f else None,
     )
+
+
+# the NAME attribute netCDF4 (and h5netcdf) give the placeholder array of a dimension that has
+# no coordinate variable; the array is never written
+NETCDF_BARE_DIMENSION = "This is a netCDF dimension but not a netCDF variable."
+
+
+def _has_coordinate(f: h5py.File, name: str) -> bool:
+    """Whether ``f`` holds a variable ``name``, not just a netCDF dimension of that name."""
+    obj = f.get(name)
+    if obj is None:
+        return False
+    if isinstance(obj, h5py.Dataset):
+        label = decode(obj.attrs.get("NAME", ""))
+        return not (isinstance(label, str) and label.startswith(NETCDF_BARE_DIMENSION))
+    return True  # a group: require_array names it as the wrong kind of object
 
 
 def _netcdf_dims(ds: h5py.Dataset) -> tuple[str, ...]:
