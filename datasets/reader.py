@@ -110,13 +110,20 @@ class FieldData:
         if self._file is None or self._pid != os.getpid():
             # a handle inherited through fork is not used (HDF5 state is not fork-safe); the
             # child opens its own
-            self._file = _open_h5(self.path)
-            self._pid = os.getpid()
-            self._datasets = {}
+            f = _open_h5(self.path)
+            try:
+                # the file may have been replaced since open_dataset checked it: walk it again
+                # before any name lookup, which would open the file an external link names
+                refuse_links_out(f, repr(str(self.path)))
+            except BaseException:
+                f.close()
+                raise
+            self._file, self._pid, self._datasets = f, os.getpid(), {}
         ds = self._datasets.get(name)
         if ds is None:  # h5py's name lookup costs more than a small read: keep the objects
             ds = self._file[name]
-            # checked again here, not only on opening: the file may have been replaced since
+            # its storage is checked again too (external storage, virtual sources), for the
+            # same reason
             refuse_outside_data(self._file, ds, repr(str(self.path)), name)
             self._datasets[name] = ds
         return ds

@@ -243,3 +243,22 @@ def test_memory_error_on_opening_names_file_and_shapes(tmp_path):
     with pytest.raises(ValueError, match=rf"Nu0.01.hdf5': opening it ran out of memory .* "
                        rf"'x-coordinate' \({big},\)"):
         open_dataset(path)
+
+
+
+def test_file_replaced_by_one_with_an_external_link_is_refused_before_following_it(tmp_path):
+    """A file swapped in after opening whose data is an external link is refused on the first
+    read, naming file and key, without the link being followed: its target does not exist, so
+    following it would raise h5py's KeyError ('unable to open external file') instead."""
+    path = tmp_path / "1D_Burgers_Sols_Nu0.01.h5"
+    pdebench(path, plain, tmp_path)
+    data = open_dataset(path)
+    evil = tmp_path / "evil.h5"
+    with h5py.File(evil, "w") as f:
+        f["tensor"] = h5py.ExternalLink(str(tmp_path / "never_written.h5"), "/values")
+    shutil.move(evil, path)
+    with pytest.raises(ValueError, match="1D_Burgers_Sols_Nu0.01.h5.*'tensor' is an external "
+                                         "link.*never_written.h5"):
+        data.u[0]
+    assert not (tmp_path / "never_written.h5").exists()
+    data.close()
