@@ -38,8 +38,9 @@ trajectory differently in another batch shape.
 The rollout and the plot are written under temporary names next to their targets (random,
 created exclusively: :mod:`pdesurrogate.temp_files`) and renamed only when both are complete: on
 any error neither appears (and ``--out`` may not be the input). With ``--overwrite`` an old plot
-is removed before the new rollout is renamed in, so a run killed between the two renames never
-leaves the new rollout beside the old plot. Temporaries of killed runs are removed by the next
+is renamed aside (to a temporary name) before the new rollout is renamed in, so a run killed
+between the two renames never leaves the new rollout beside the old plot; an error before the
+new rollout is in renames the old plot back. Temporaries of killed runs are removed by the next
 run writing the same names (with a warning).
 """
 
@@ -60,7 +61,7 @@ from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
-from pdesurrogate.temp_files import clean_leftovers, open_temp_file
+from pdesurrogate.temp_files import aside_name, clean_leftovers, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
 TIME_RTOL = 1e-3
@@ -357,7 +358,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
-    writer = tmp_plot = None
+    writer = tmp_plot = old_plot = None
+    replaced = False  # whether the new rollout has been renamed onto --out
     frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
     made: list[Path] = []  # folders this run created, parents first
     try:
@@ -409,23 +411,38 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         if plot_path is not None:
             tmp_plot = _write_plot(plot_path, first, data, frames, has_truth, times, rel, cfg,
                                    model_dir)
-            # the old plot goes first: a kill between the renames below then leaves the new
-            # rollout alone or beside the new plot, never beside the old plot as if its own
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(plot_path)
+            # the old plot goes aside first, under a temporary name a later run removes: a
+            # kill between the renames below then leaves the new rollout alone or beside the
+            # new plot, never beside the old plot as if its own
+            if os.path.lexists(plot_path):
+                old_plot = aside_name(plot_path)
+                os.rename(plot_path, old_plot)
         os.replace(writer.tmp_path, out)
+        replaced = True
         if tmp_plot is not None:
             os.replace(tmp_plot, plot_path)
+            tmp_plot = None
     except BaseException:
         if writer is not None:
             writer.abort()  # its temporary file, if it is still there
         if tmp_plot is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_plot)
+        if old_plot is not None:
+            # the old rollout still in place: its plot comes back; the new one in: the old
+            # plot does not belong to it and goes
+            with contextlib.suppress(OSError):
+                if replaced or os.path.lexists(plot_path):
+                    os.unlink(old_plot)
+                else:
+                    os.rename(old_plot, plot_path)
         for d in reversed(made):  # a failed run leaves no empty folders behind
             with contextlib.suppress(OSError):
                 d.rmdir()
         raise
+    if old_plot is not None:
+        with contextlib.suppress(OSError):  # else a later run removes it
+            os.unlink(old_plot)
     if warning is not None:
         note = "\n".join(line for line in (note, warning) if line)
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,

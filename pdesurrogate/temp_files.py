@@ -104,6 +104,17 @@ def backup_name(target: Path) -> Path:
     raise FileExistsError(f"no free backup name beside {str(target)!r}")
 
 
+def aside_name(target: Path) -> Path:
+    """A free temporary name to rename ``target`` aside to while its replacement goes in, for
+    a target that must not come back after a kill (unlike :func:`backup_name`'s, a leftover
+    under this name is removed by :func:`clean_leftovers`, not renamed back)."""
+    for _ in range(_ATTEMPTS):
+        path = _name(target, TEMP, "")
+        if not os.path.lexists(path):
+            return path
+    raise FileExistsError(f"no free temporary name beside {str(target)!r}")
+
+
 def remove_flat(path: Path) -> bool:
     """Remove ``path``: a file or link (never followed), or a folder of plain files only (a
     temporary export). A folder holding anything else is left as it is; returns False then."""

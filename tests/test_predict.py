@@ -598,3 +598,35 @@ def test_temporaries_of_killed_runs_are_removed(model, tmp_path):
     removed = [str(w.message) for w in caught if "removed" in str(w.message)]
     assert len(removed) == 2 and all(any(f.name in m for m in removed) for f in left)
     assert sorted(os.listdir(tmp_path)) == sorted(["d.nc", "model", "p.nc", "p.png", mine.name])
+
+
+def test_an_error_before_the_new_rollout_is_in_keeps_the_old_plot(model, tmp_path, monkeypatch):
+    """With --overwrite, a failure renaming the new rollout in leaves the old rollout and its
+    plot as they were, and no temporaries."""
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    out, png = tmp_path / "p.nc", tmp_path / "p.png"
+    predict_file(model, path, str(out), plot=str(png), samples=1)
+    old_plot, old_rollout = png.read_bytes(), out.read_bytes()
+    real = os.replace
+
+    def full_disk(src, dst):
+        if os.fspath(dst) == str(out):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        predict_file(model, path, str(out), plot=str(png), overwrite=True)
+    monkeypatch.undo()
+    assert png.read_bytes() == old_plot and out.read_bytes() == old_rollout
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "p.nc", "p.png"]
+
+
+def test_the_set_aside_old_plot_goes_once_the_new_one_is_in(model, tmp_path):
+    path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
+    out, png = tmp_path / "p.nc", tmp_path / "p.png"
+    predict_file(model, path, str(out), plot=str(png), samples=1)
+    png.write_bytes(b"old plot")
+    predict_file(model, path, str(out), plot=str(png), overwrite=True)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "p.nc", "p.png"]
