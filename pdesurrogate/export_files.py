@@ -331,15 +331,26 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise _not_safetensors(path, e) from None
 
 
-# safetensors' dtype codes, as torch dtypes (one not listed here is compared by its code)
-_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
-           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
-           "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool, "C64": torch.complex64}
+# safetensors' dtype codes, as torch dtypes; those of dtypes this torch lacks (float8 and
+# uint16..64 came in later versions) are left out, and a file using one is refused by name
+_DTYPES = {code: dtype for code, dtype in (
+    ("F64", torch.float64), ("F32", torch.float32), ("F16", torch.float16),
+    ("BF16", torch.bfloat16), ("I64", torch.int64), ("I32", torch.int32), ("I16", torch.int16),
+    ("I8", torch.int8), ("U64", getattr(torch, "uint64", None)),
+    ("U32", getattr(torch, "uint32", None)), ("U16", getattr(torch, "uint16", None)),
+    ("U8", torch.uint8), ("BOOL", torch.bool), ("C64", torch.complex64),
+    ("F8_E4M3", getattr(torch, "float8_e4m3fn", None)),
+    ("F8_E4M3FNUZ", getattr(torch, "float8_e4m3fnuz", None)),
+    ("F8_E5M2", getattr(torch, "float8_e5m2", None)),
+    ("F8_E5M2FNUZ", getattr(torch, "float8_e5m2fnuz", None)),
+    ("F8_E8M0", getattr(torch, "float8_e8m0fnu", None)),
+) if dtype is not None}
 
 
-def read_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype | str]]:
+def read_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """``{name: (shape, dtype)}`` of a safetensors file's tensors, from its header alone (no
-    tensor data is read); the same ValueErrors as :func:`read_weights`."""
+    tensor data is read); the same ValueErrors as :func:`read_weights`, and one naming the
+    tensor and code for a dtype this torch does not have."""
     _regular_weights(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -347,10 +358,17 @@ def read_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype | st
             for name in f.keys():
                 part = f.get_slice(name)
                 code = part.get_dtype()
-                out[name] = (tuple(part.get_shape()), _DTYPES.get(code, code))
-            return out
+                if code not in _DTYPES:
+                    unknown = (name, code)
+                    break
+                out[name] = (tuple(part.get_shape()), _DTYPES[code])
+            else:
+                return out
     except (SafetensorError, OSError, ValueError) as e:
         raise _not_safetensors(path, e) from None
+    raise ValueError(f"{str(path)!r}: tensor {unknown[0]!r} has safetensors dtype "
+                     f"{unknown[1]!r}, which torch {torch.__version__} has no dtype for; "
+                     f"expected one of {', '.join(sorted(_DTYPES))}")
 
 
 def check_header(model: nn.Module, path: Path) -> None:
