@@ -100,6 +100,32 @@ def _stream_differences(a: dict, b: dict) -> list[str]:
     return [f"data file {a.get('path')!r} (checkpoint) vs an online stream (now)"]
 
 
+# data_info's key for the sources a fit resumed on other data was fit on before, oldest first
+EARLIER_KEY = "fine_tuned_from"
+
+
+def resumed_record(saved: dict, current: dict | None, stage: str) -> dict:
+    """The ``data_info`` a module keeps after loading a checkpoint whose record is ``saved``,
+    with the datamodule's ``current`` record (already passed :func:`check_source`).
+
+    The same file, perhaps moved: the saved record with the file's path now (and the fit's
+    split settings, which a test may read with others, e.g. ``max_train_trajectories``). An
+    online stream's checkpoint fine-tuned (``stage == "fit"``) on a file: the file is the
+    source of this run, and the stream goes to the ``fine_tuned_from`` list (oldest first), so
+    an export names the data the weights were last fit on. Tested or validated on a file, the
+    stream stays the source: the weights were fit on it alone."""
+    out = dict(saved)
+    old, new = saved.get("source"), (current or {}).get("source")
+    if not (old and new):
+        return out
+    if not is_online(old) and not is_online(new):
+        out["source"] = {**old, "path": new.get("path")}
+    elif stage == "fit" and is_online(old) != is_online(new):
+        out["source"] = new
+        out[EARLIER_KEY] = [*saved.get(EARLIER_KEY, []), old]
+    return out
+
+
 def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: str,
                  compare_k: bool = True) -> None:
     """Refuse to ``stage`` (``"test"``, ``"validate"``, ``"fit"``) a checkpoint fit on other

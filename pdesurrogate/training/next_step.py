@@ -40,13 +40,12 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.datasets.source import is_online
 from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
 
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
-from .data_source import check_source
+from .data_source import check_source, resumed_record
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2
 from .step_logs import step_logs_due
@@ -267,14 +266,9 @@ class NextStepModule(LightningModule):
         if extra.get("normalization") is not None:
             self.set_normalization(extra["normalization"])
         if saved is not None:
-            self.data_info = dict(saved)
-            if saved.get("source") and current and current.get("source") \
-                    and not is_online(saved["source"]) and not is_online(current["source"]):
-                # the same file (checked above), perhaps moved: record where it is now, and
-                # keep the fit's split settings (a test may read the same test split with
-                # other settings, e.g. max_train_trajectories)
-                self.data_info["source"] = {**saved["source"],
-                                            "path": current["source"].get("path")}
+            # the same file perhaps moved, or a stream's weights fine-tuned on a file:
+            # resumed_record says which source this run records
+            self.data_info = resumed_record(saved, current, stage)
         if extra.get("seed_everything") is not None:
             self.seed_everything = int(extra["seed_everything"])
 

@@ -1,6 +1,7 @@
 """check_source on the records it did not know: a file's fingerprint of the first version
 (checkpoints written before version 2) and an online run's stream."""
 
+import json
 import os
 import shutil
 
@@ -12,6 +13,7 @@ from lightning.pytorch import Trainer
 
 from pdesurrogate.datasets import open_dataset
 from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.export import export_surrogate
 from pdesurrogate.models import FNO
 from pdesurrogate.training import FieldDataModule, NextStepModule
 from pdesurrogate.training.data_source import source_differences
@@ -99,3 +101,18 @@ def test_stream_records_compare_by_their_settings():
     assert source_differences(info(STREAM), info(file), "test") == []
     assert source_differences(info(file), info(STREAM), "fit") == [
         "data file 'a.nc' (checkpoint) vs an online stream (now)"]
+
+
+def test_an_online_checkpoint_fine_tuned_on_a_file_records_the_file(fitted, tmp_path):
+    """A fit resumed from an online run's checkpoint on a file records the file as the
+    source of this run, with the stream kept under ``fine_tuned_from``; its export names the
+    file, the data the weights were last fit on."""
+    data, ckpt = fitted
+    online = _with_source(ckpt, tmp_path, "online.ckpt", whole=STREAM)
+    module, dm = _module(), _dm(data)
+    _trainer(max_epochs=2, num_sanity_val_steps=0).fit(module, dm, ckpt_path=online)
+    assert module.data_info["source"] == dm.data_info["source"]
+    assert module.data_info["fine_tuned_from"] == [STREAM]
+    out = export_surrogate(module, tmp_path / "export")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["provenance"]["data_source"]["path"] == os.path.abspath(data)
