@@ -40,7 +40,16 @@ others; a trainer waiting on a silent stream gives up after ``stall_timeout``) w
 pointing at the last periodic checkpoint.
 
 ``out/config.yaml`` holds the run's resolved settings; ``--resume`` checks them (keys in
-``RESUME_MAY_CHANGE`` may differ). A finished run is never resumed or overwritten.
+``RESUME_MAY_CHANGE`` may differ). A finished run is never resumed or overwritten. Trainer
+settings a stream cannot honour (:data:`TRAINER_REFUSED`: min_steps, overfit_batches, ...) are
+refused, naming the key; ``trainer.limit_val_batches: 0`` runs no validation and still exports.
+
+What a job leaves on the machine: a job the launcher starts with the wheel's mpiexec (its
+ranks on this machine) gets its own TMPDIR, a new folder in the launcher's, removed when the
+job ends, however it ends; and after a job whose rank died, the launcher unlinks the MPICH
+shared-memory segments (``/dev/shm/mpich_shm_*``) that its ranks recorded mapping
+(``out/ranks/*.shm``). A launcher killed with SIGKILL cannot: the next run in ``out`` does,
+before its job starts.
 
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
 (metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
@@ -60,10 +69,12 @@ import fcntl
 import json
 import math
 import os
+import re
 import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -92,14 +103,42 @@ LOCK_FILE = "online.lock"
 JOB_LOGS = ("online.stdout.log", "online.stderr.log")
 CONFIG_FILE = "config.yaml"
 RANKS = "ranks"
+# a job the launcher starts on this machine gets its own TMPDIR, a new folder of this prefix in
+# the launcher's; its path is kept in out/JOB_TMP_FILE until the launcher removes it, so that a
+# launcher that was killed leaves it for the next run in out to remove
+JOB_TMP_PREFIX, JOB_TMP_FILE = "pdesurrogate-online-", "online.tmpdir"
+# MPICH's shared-memory segments (shm_open names "mpich_shm_<world id>_<node>", the world id a
+# hash of the job's PMI name): MPICH unlinks them in MPI_Finalize, so a job whose rank died
+# leaves them behind; each rank records those it maps in out/ranks/<role><n>.shm
+SHM_DIR = Path("/dev/shm")
+MPICH_SHM = re.compile(r"mpich_(shm|vci)_[0-9a-f]+_[0-9]+")
 # the seeds of the held-out validation and statistics sets: the run's seed plus these
 VALIDATION_SEED_OFFSET = 1_000_003
 STATS_SEED_OFFSET = 2_000_003
 # trainer arguments the online run decides itself
 TRAINER_SKIP = {"strategy", "devices", "num_nodes", "plugins", "callbacks", "logger",
-                "max_epochs", "min_epochs", "val_check_interval", "check_val_every_n_epoch",
+                "max_epochs", "val_check_interval", "check_val_every_n_epoch",
                 "use_distributed_sampler", "default_root_dir", "enable_checkpointing",
                 "reload_dataloaders_every_n_epochs", "limit_train_batches"}
+# trainer arguments that make no sense for a stream: parsed (a config copied from a fit may
+# hold them), left out of --help, and refused with the reason unless at Lightning's default
+_STREAM_LENGTH = ("the run's length is set by the stream (training ends when every simulation "
+                  "was delivered and the buffer drawn down) and by trainer.max_steps or "
+                  "trainer.max_time")
+TRAINER_REFUSED = {
+    "min_steps": f"an online run cannot promise a minimum: {_STREAM_LENGTH}; past the stream's "
+                 f"end Lightning would wait for data that never comes (and ignore a stop "
+                 f"signal). For more steps raise simulations",
+    "min_epochs": f"an online run has one endless epoch: {_STREAM_LENGTH}. For more steps "
+                  f"raise simulations",
+    "overfit_batches": "Lightning repeats that many batches of a dataset of known length; "
+                       "a stream has neither (the run would end after that many steps, on the "
+                       "first few simulations). For a smaller run lower simulations",
+    "limit_test_batches": "an online run never tests (it validates on held-out trajectories: "
+                          "trainer.limit_val_batches)",
+    "limit_predict_batches": "an online run never predicts (it validates on held-out "
+                             "trajectories: trainer.limit_val_batches)",
+}
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -141,7 +180,9 @@ def build_parser():
         description=(
             "Online training: solver ranks stream samples over MPI into Lightning training "
             "(nothing is written to disk but the logs, checkpoints and the exported model). "
-            "Example: pdesurrogate online --config configs/online/burgers_fno.yaml"),
+            "Example: pdesurrogate online --config configs/online/burgers_fno.yaml (a checkout "
+            "of the repository has configs/; after a pip install, `pdesurrogate configs --copy "
+            ".` writes the shipped configs there)"),
         epilog=(
             "Stopping and resuming: Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 (under your own "
             "mpiexec: SIGUSR1) write OUT/checkpoint/ and stop, and so does a job whose "
@@ -152,6 +193,9 @@ def build_parser():
             "(130 for Ctrl-C; resumable); 1 the MPI job failed; 2 a bad option or config "
             "value (nothing started)."),
         exit_on_error=False,  # the command prints the error without the usage
+        # `--sim 7` is an error, not --simulations: a prefix that later names two options
+        # would silently change meaning, and one that names a refused key would slip past
+        allow_abbrev=False,
         parser_mode=PARSER_MODE,
     )
     p.add_argument("--config", action=ActionConfigFile, help="YAML file with the keys below.")
@@ -201,7 +245,8 @@ def build_parser():
                    help="Messages a solver may have ahead of its trainer. Few keeps solvers from "
                         "racing ahead of training: where solver and trainer ranks share cores, a "
                         "solver streaming flat out takes CPU from training (benchmarks/"
-                        "streaming.py part b: idle 6.0 % with 1024, 3.7 % with 8). Raise it when "
+                        "streaming.py, in a checkout of the repository, part b: idle 6.0 % with "
+                        "1024, 3.7 % with 8). Raise it when "
                         "solvers have their own cores and fields are small.")
     p.add_argument("--window_mb", type=float, default=40.0,
                    help="MB (2**20 bytes) a solver may have ahead of its trainer (room for two "
@@ -224,6 +269,9 @@ def build_parser():
                              help="The LightningModule trained (as in `pdesurrogate fit`).")
     p.add_class_arguments(Trainer, "trainer", instantiate=False, skip=TRAINER_SKIP,
                           help="Lightning Trainer arguments (max_steps, accelerator, ...).")
+    for action in p._actions:
+        if action.dest.removeprefix("trainer.") in TRAINER_REFUSED:
+            action.help = argparse.SUPPRESS
     # jsonargparse titles these groups with the base classes' docstrings or reprs
     p.groups["solver"].title = "Solver (solver: class_path and init_args; --solver.help NAME)"
     p.groups["model"].title = "Model (model: a LightningModule's class_path and init_args)"
@@ -269,6 +317,21 @@ def _check(cfg) -> None:
         raise UsageError(f"online config: validation.trajectories ({cfg.validation.trajectories})"
                          f" must be at least trainers ({cfg.trainers}): each trainer rank "
                          f"validates on its own share")
+    _check_trainer(cfg.trainer)
+
+
+def _check_trainer(trainer) -> None:
+    """Refuse a :data:`TRAINER_REFUSED` key set to anything but Lightning's default, naming it
+    and saying why (``trainer``: the config's ``trainer`` group)."""
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    defaults = inspect.signature(Trainer.__init__).parameters
+    for key, why in TRAINER_REFUSED.items():
+        value = trainer.get(key, defaults[key].default)
+        if value != defaults[key].default:
+            raise UsageError(f"online config: trainer.{key} ({value!r}): {why}; remove it")
 
 
 def _under_mpi() -> bool:
@@ -325,7 +388,8 @@ def launch(parser, cfg, argv: list[str]) -> int:
         if not mpiexec:
             raise RuntimeError("no mpiexec found next to this Python or on PATH; install the "
                                "mpich wheel (pip install mpich) or pass --mpiexec")
-        _preflight(parser, cfg)
+        for warning in _preflight(parser, cfg):
+            _say(console, f"[yellow]online[/yellow]: warning: {warning}")
         if lock is None:
             # a new folder: made now (the checks above leave nothing behind), and checked
             # again under the lock, since another run may have started in it meanwhile
@@ -344,13 +408,18 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
         if note:
             _say(console, f"[yellow]online[/yellow]: {note}")
     cmd = [mpiexec, "-n", str(n)]
-    if Path(mpiexec).resolve() == here.resolve():
-        cmd += ["-launcher", "fork"]  # the wheel's Hydra, on this machine only
+    # the wheel's Hydra, on this machine only (another mpiexec may place ranks elsewhere)
+    local = Path(mpiexec).resolve() == here.resolve()
+    if local:
+        cmd += ["-launcher", "fork"]
     cmd += rank_command(["online", *argv])
     me = os.getpid()
     env = {**os.environ, WORKER_ENV: "1",
            LAUNCHER_ENV: f"{socket.gethostname()} {me} {_start_time(me) or '-'}"}
     _write_config_file(parser, cfg, out)
+    # what an earlier job in out left when its launcher was killed (that job has ended: it held
+    # the lock we hold)
+    _clean_up_after_job(out)
     # each rank writes its pid file once its stop handler is in place (stale ones would make a
     # stop look deliverable before it is)
     shutil.rmtree(out / RANKS, ignore_errors=True)
@@ -385,7 +454,12 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
                                                    signal.SIGUSR1, signal.SIGHUP)}
     echo = _Echo(out)
+    proc = None
     try:
+        if local:
+            # what the ranks (and the libraries they load: wandb, Open MPI, ...) write in TMPDIR
+            # and would leave there when the job fails: removed with the folder
+            env["TMPDIR"] = str(_make_job_tmp(out))
         # own session: a terminal's Ctrl-C reaches only us, and we turn it into a clean stop;
         # no terminal either (stdin, stdout, stderr): mpiexec ends the job when a write to a
         # closed terminal fails; the lock goes with it, held as long as the job runs
@@ -403,6 +477,8 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
         echo.close()
         for s, h in old.items():
             signal.signal(s, h)
+        if proc is None or proc.poll() is not None:  # no job runs on: its leftovers go
+            _clean_up_after_job(out)
     shutil.rmtree(out / RANKS, ignore_errors=True)
     if stop["count"] > 1:
         _say(console, "[red]online[/red]: killed on request (a second signal); "
@@ -417,6 +493,62 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
         # not finished: a script or `make` running this must not go on as if it were
         return 128 + int(stop["signum"] or signal.SIGUSR1)
     return 0
+
+
+def _make_job_tmp(out: Path) -> Path:
+    """A new folder for the job's TMPDIR in this process's temporary folder (a node's local
+    disk under Slurm, as the user set it), its path written to ``out``'s :data:`JOB_TMP_FILE`
+    first, for :func:`_clean_up_after_job`."""
+    parent = Path(tempfile.gettempdir())
+    name = f"{JOB_TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    _atomic_write(out / JOB_TMP_FILE, lambda f: f.write(f"{parent / name}\n".encode()))
+    (parent / name).mkdir(mode=0o700)
+    return parent / name
+
+
+def _clean_up_after_job(out: Path) -> None:
+    """After the job in ``out`` ended (however it ended), or before the next one starts there
+    (its launcher was killed): unlink the MPICH shared-memory segments its ranks on this host
+    recorded (``ranks/*.shm``; a normal end already did), and remove its TMPDIR folder (the
+    one ``out``'s :data:`JOB_TMP_FILE` names, if it is one of ours). Only names of MPICH's
+    form in :data:`SHM_DIR`, and only a folder of :data:`JOB_TMP_PREFIX` owned by this user
+    that is no symlink: the files in ``out`` are not trusted to name anything else."""
+    host = socket.gethostname()
+    for record in sorted((out / RANKS).glob("*.shm")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for line in record.read_text().splitlines():
+                where, _, name = line.partition(" ")
+                if where == host and MPICH_SHM.fullmatch(name):
+                    with contextlib.suppress(OSError):
+                        (SHM_DIR / name).unlink()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        tmp = Path((out / JOB_TMP_FILE).read_text().strip())
+        st = tmp.lstat()
+        if (tmp.is_absolute() and tmp.name.startswith(JOB_TMP_PREFIX)
+                and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()):
+            shutil.rmtree(tmp, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        (out / JOB_TMP_FILE).unlink()
+
+
+def _record_shm(path: Path) -> None:
+    """Write to ``path`` the MPICH shared-memory segments this process maps (Linux:
+    ``/proc/self/maps``), as ``HOST NAME`` lines, for :func:`_clean_up_after_job`; nothing
+    where there are none (another MPI, no /proc)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return
+    names = set()
+    for line in maps.splitlines():
+        where = line.split(maxsplit=5)[5:]  # address perms offset dev inode [path]
+        seg = Path(where[0]) if where else None
+        if seg is not None and seg.parent == SHM_DIR and MPICH_SHM.fullmatch(seg.name):
+            names.add(seg.name)
+    if names:
+        host = socket.gethostname()
+        text = "".join(f"{host} {n}\n" for n in sorted(names))
+        _atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _say(console, text: str) -> None:
@@ -823,9 +955,10 @@ def _write_config_file(parser, cfg, out: Path) -> None:
     _atomic_write(out / CONFIG_FILE, lambda f: f.write(text.encode()))
 
 
-def _preflight(parser, cfg) -> None:
+def _preflight(parser, cfg) -> list[str]:
     """Build, once, what every rank builds from the config (solver, model, parameter box,
-    buffer): a bad value then fails here in one line, before an MPI job starts."""
+    buffer): a bad value then fails here in one line, before an MPI job starts. Returns
+    warnings to be shown (settings that work, but not as the user may expect)."""
     from pdesurrogate.streaming import Scheduler, make_buffer
 
     init = parser.instantiate_classes(cfg)
@@ -846,6 +979,38 @@ def _preflight(parser, cfg) -> None:
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
         raise UsageError(f"online config: buffer: {e}") from None
+    return [w for w in (check_buffer_bytes(cfg, init.solver),) if w]
+
+
+# bytes per value of the states the solver ranks send (solver_simulation's float32)
+STATE_ITEMSIZE = 4
+
+
+def check_buffer_bytes(cfg, solver) -> str | None:
+    """``buffer.max_mb`` against the training items it must hold: a UsageError when not even
+    one fits (the buffer would refuse the first simulation inside the MPI job), a warning (the
+    text) when fewer than ``buffer.watermark`` fit (training then starts below the watermark:
+    the buffer lowers it while a producer waits for room); None otherwise. An item is a
+    :class:`~pdesurrogate.streaming.Pair` of consecutive states ``(C, *grid)``, each counted
+    whole: ``2 * C * prod(grid) * 4`` bytes."""
+    if cfg.buffer.max_mb is None:
+        return None
+    max_bytes = int(cfg.buffer.max_mb * 1e6)  # as the trainer ranks build the buffer
+    state = (solver.channels, *solver.shape)
+    item = 2 * math.prod(state) * STATE_ITEMSIZE
+    what = (f"training items of {item:,} bytes (pairs of float32 states of shape "
+            f"{state})")
+    fits = max_bytes // item
+    if fits < 1:
+        raise UsageError(f"online config: buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds no "
+                         f"{what}; raise it to at least {item / 1e6:.3g}")
+    if fits >= cfg.buffer.watermark:
+        return None
+    return (f"buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds {fits} {what}, fewer than "
+            f"buffer.watermark ({cfg.buffer.watermark}): training will start with {fits} "
+            f"item(s), not {cfg.buffer.watermark} (the buffer lowers its watermark while the "
+            f"solvers wait for room); raise buffer.max_mb to "
+            f"{cfg.buffer.watermark * item / 1e6:.3g} or lower buffer.watermark")
 
 
 def _check_model_takes_solver(module, solver) -> None:
@@ -922,6 +1087,9 @@ def run_rank(parser, cfg) -> int:
         # the handler is in place
         pid_file = out / RANKS / f"{roles.role}{roles.rank_in_role}.pid"
         pid_file.parent.mkdir(parents=True, exist_ok=True)
+        # MPI is up (split_roles): its shared memory is mapped, and is recorded before the
+        # launcher counts this rank as started
+        _record_shm(pid_file.with_suffix(".shm"))
         _atomic_write(pid_file, lambda f: f.write(f"{os.getpid()}\n".encode()))
         if roles.is_trainer:
             import lightning.pytorch as pl
@@ -929,12 +1097,17 @@ def run_rank(parser, cfg) -> int:
             # before the model is built, as LightningCLI seeds: the initial weights follow
             # the seed the fit records (NextStepModule takes it as the fit starts)
             pl.seed_everything(cfg.seed, verbose=False)
-        init = parser.instantiate_classes(cfg)
-        solver = init.solver
+            init = parser.instantiate_classes(cfg)
+            solver = init.solver
+        else:
+            init, solver = None, build_solver(cfg)
         if roles.is_trainer and external:
             # under srun/mpiexec the launcher's preflight did not run: one line, not a failure
             # deep in the first training step
             _check_model_takes_solver(init.model, solver)
+            warning = check_buffer_bytes(cfg, solver)
+            if warning and roles.rank_in_role == 0:
+                print(f"[online] warning: {warning}", file=sys.stderr, flush=True)
         names = tuple(solver.param_names)
         box = _parameter_box(cfg, solver)
         scheduler = Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
@@ -962,6 +1135,19 @@ def run_rank(parser, cfg) -> int:
         sys.stderr.flush()
         roles.world.Abort(1)
         return 1
+
+
+def build_solver(cfg):
+    """The config's solver alone, built as the full parser builds it (the same class and
+    arguments): what a solver rank needs, without the model, whose build imports its
+    libraries (neuraloperator, wandb, ...) and holds its weights in every solver rank."""
+    from jsonargparse import ArgumentParser, Namespace
+
+    from pdesurrogate.solvers import Solver
+
+    p = ArgumentParser()
+    p.add_subclass_arguments(Solver, "solver", required=True)
+    return p.instantiate_classes(Namespace(solver=cfg.solver)).solver
 
 
 def _parameter_box(cfg, solver) -> dict[str, tuple[float, float]]:
@@ -1121,6 +1307,39 @@ def _ddp(roles, accelerator_is_gpu: bool):
     return strategy, local.size, n_nodes
 
 
+def trainer_plugins(single: bool) -> list:
+    """The online trainer's Lightning plugins: :class:`AtomicCheckpointIO` (a checkpoint written
+    whole or not at all, beside itself and fsync'd, not through ``$TMPDIR``) and, for a
+    ``single`` trainer rank, :class:`LightningEnvironment`, so that Lightning never reads srun's
+    SLURM variables (they count every rank, solvers too)."""
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    from pdesurrogate.training.checkpoint_io import AtomicCheckpointIO
+
+    return [AtomicCheckpointIO(), *([LightningEnvironment()] if single else [])]
+
+
+def ended_by_what(trainer, stream_ended: bool) -> str:
+    """What ended the training of a run that was not stopped by a signal, for the summary: the
+    stream, or the trainer setting (named with its value) that stopped it first."""
+    if stream_ended:
+        return ("the stream: every simulation was delivered and the buffer drawn down (for "
+                "more steps, raise simulations in a new run)")
+    if trainer.fast_dev_run:
+        return (f"trainer.fast_dev_run ({trainer.fast_dev_run!r}): a quick check of "
+                f"{trainer.global_step} step(s), not a training run")
+    if trainer.max_steps is not None and 0 <= trainer.max_steps <= trainer.global_step:
+        return f"trainer.max_steps ({trainer.max_steps})"
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    remaining = None if timer is None else timer.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return f"trainer.max_time ({timer.time_elapsed():.0f} s of training)"
+    return ("the trainer stopped before the stream ended (trainer.should_stop, set by the model "
+            "or a callback)")
+
+
 def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -1174,7 +1393,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                             or 20, checkpoint=checkpoint,
                             checkpoint_every_n_steps=cfg.checkpoint_every_n_steps)
     callbacks: list = [monitor]
-    targs = {k: v for k, v in dict(cfg.trainer).items() if k not in TRAINER_SKIP}
+    # the refused keys are at Lightning's defaults here (_check_trainer)
+    targs = {k: v for k, v in dict(cfg.trainer).items()
+             if k not in TRAINER_SKIP and k not in TRAINER_REFUSED}
     if targs.get("enable_progress_bar") is not False:
         from pdesurrogate.training.progress import rich_progress_bar
 
@@ -1184,11 +1405,8 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     if roles.comm.size > 1:
         strategy, devices, num_nodes = _ddp(roles, gpu)
     else:
-        from lightning.fabric.plugins.environments import LightningEnvironment
-
-        # one trainer: never let Lightning read srun's SLURM variables (they count every rank)
         strategy, devices, num_nodes = "auto", 1, 1
-        targs["plugins"] = [LightningEnvironment()]
+    targs["plugins"] = trainer_plugins(single=roles.comm.size == 1)
     # this command places the ranks itself (or runs under the srun that placed them), so
     # Lightning's advice to prepend srun does not apply
     warnings.filterwarnings("ignore", message="The `srun` command is available")
@@ -1211,19 +1429,18 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
                 "a stop signal (checkpoint written)", None, prior)
         return 0
-    if receiver.ended:
-        ended_by = ("the stream: every simulation was delivered and the buffer drawn down "
-                    "(for more steps, raise simulations in a new run)")
-    else:
+    ended_by = ended_by_what(trainer, receiver.ended)
+    if not receiver.ended:
         # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
         # let the solvers finish the ones they are in (dropped) and end the stream
         receiver.snapshot(freeze=True)
-        ended_by = "the trainer's limit (max_steps or max_time)"
     receiver.join()
     # the trainer ranks split the held-out trajectories among themselves (rank r of W takes
     # r, r + W, ...; none repeated, none padded) and add their error sums before dividing, so
-    # each trajectory counts once (training/evaluation.py)
-    val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    # each trajectory counts once (training/evaluation.py); trainer.limit_val_batches 0: none
+    # (Lightning returns no results), and the model is exported all the same
+    results = trainer.validate(module, datamodule=dm, verbose=False)
+    val = results[0] if results else None
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
     return 0
@@ -1346,6 +1563,10 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
     }
     if val is not None:
         summary["validation"] = {k: float(v) for k, v in val.items()}
+    elif status == "finished":
+        limit = trainer.limit_val_batches
+        summary["validation_skipped"] = (f"trainer.limit_val_batches is {limit!r}" if limit == 0
+                                         else "Lightning ran no validation batch")
     if module is not None:
         from pdesurrogate.export import export_surrogate
 
@@ -1437,6 +1658,8 @@ def _print_summary(s: dict, out: Path) -> None:
         t.add_row("received per second", f"{s['samples_per_s']:.4g} samples, "
                                           f"{s['mb_per_s']:.3g} MB")
     t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
+    if "validation_skipped" in s:
+        t.add_row("validation", f"none: {s['validation_skipped']}")
     if "validation" in s:
         val = s["validation"]
         roll = f"rollout of {s['validation_rollout_steps']} steps" \

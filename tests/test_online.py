@@ -90,7 +90,11 @@ def write_config(tmp_path: Path, solver="pdesurrogate.solvers.Advection1D", simu
 def env_with(tmp_path: Path) -> dict:
     # no empty entry: Python reads one as the current directory
     path = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path)}
+    # the launcher's temporary folder, where it makes its job's TMPDIR: in the test's folder,
+    # for a test to look at (and for nothing a killed job leaves to outlive the tests)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path),
+            "TMPDIR": str(tmp_path / "tmp")}
 
 
 def run(args, tmp_path, timeout=300) -> subprocess.CompletedProcess:
@@ -327,12 +331,18 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
 
 
 def test_failing_simulations_are_resubmitted_with_a_new_seed(tmp_path):
+    """Also a run without validation (trainer.limit_val_batches 0): it failed after all its
+    training, with no model exported; now it exports, and says there is no validation."""
     (tmp_path / "flaky_solver.py").write_text(FLAKY)
     cfg = write_config(tmp_path, solver="flaky_solver.FlakyAdvection", simulations=24)
     out = tmp_path / "run"
-    proc = run(["--config", str(cfg), "--out", str(out)], tmp_path)
+    proc = run(["--config", str(cfg), "--out", str(out), "--trainer.limit_val_batches", "0"],
+               tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(out)
+    assert s["status"] == "finished" and "validation" not in s
+    assert s["validation_skipped"] == "trainer.limit_val_batches is 0"
+    assert (out / "model" / "model.safetensors").exists()
     assert s["sims_failed"] > 0  # some first attempts diverged ...
     assert s["scheduler"]["attempts"] == 24 + s["sims_failed"]  # ... and were rerun
     committed = set(s["committed_sim_ids"]) | set(s["abandoned_sim_ids"])
@@ -342,6 +352,8 @@ def test_failing_simulations_are_resubmitted_with_a_new_seed(tmp_path):
 
 
 def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
+    """... and leaves nothing behind: not the MPICH shared memory it mapped (MPICH unlinks it
+    only in MPI_Finalize), nor what the ranks wrote in TMPDIR (wandb's folders, ...)."""
     cfg, out = write_config(tmp_path, simulations=150, ckpt=3), tmp_path / "run"
     proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -349,12 +361,19 @@ def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
     try:
         wait_for(out / "checkpoint" / "manifest.json", proc, 240)
         pid = int((out / "ranks" / "solver0.pid").read_text())
+        maps = Path(f"/proc/{pid}/maps")
+        shm = {Path(p) for line in (maps.read_text().splitlines() if maps.exists() else [])
+               for p in line.split()[5:6] if p.startswith("/dev/shm/mpich_shm_")}
         os.kill(pid, signal.SIGKILL)
         log, _ = proc.communicate(timeout=120)  # never a silent hang
     finally:
         proc.kill()
     assert proc.returncode == 1, log
     assert "failed" in log and "--resume" in log and "last checkpoint" in log
+    assert shm and not [p for p in shm if p.exists()], shm
+    # torch's compile cache, made by the launcher's own imports, is meant to stay
+    left = [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchind")]
+    assert left == [], left
     proc = run(["--config", str(cfg), "--out", str(out), "--resume",
                 ], tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -104,6 +104,13 @@ def test_a_killed_launchers_job_checkpoints_stops_and_holds_the_folder(tmp_path)
     assert f"the launcher (PID {proc.pid}) is gone: checkpointing and stopping" in (
         out / "online.stderr.log").read_text()
     os.close(_lock_run(out))  # the job is over: the folder is free
+    # no launcher removed the job's TMPDIR: the next run in the folder does, before its job
+    from pdesurrogate.online import JOB_TMP_FILE, _clean_up_after_job
+
+    job_tmp = Path((out / JOB_TMP_FILE).read_text().strip())
+    assert job_tmp.parent == tmp_path / "tmp" and job_tmp.is_dir()
+    _clean_up_after_job(out)
+    assert not job_tmp.exists() and not (out / JOB_TMP_FILE).exists()
 
 
 class Terminal:
