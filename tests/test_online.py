@@ -414,6 +414,14 @@ def test_config_errors_name_the_key(tmp_path):
          "2"], capture_output=True, text=True, timeout=120, env=env_with(tmp_path))
     assert proc.returncode != 0 and "the model (FNO) cannot take the solver's states" in (
         proc.stdout + proc.stderr), proc.stdout + proc.stderr
+    # no launcher removes the shared memory of an aborted job under the user's own mpiexec;
+    # its ranks recorded it, and the test removes it as a launcher would
+    from pdesurrogate.online import RANKS, SHM_DIR, _clean_up_after_job
+
+    shm = [SHM_DIR / line.split()[1] for f in (tmp_path / "m" / RANKS).glob("*.shm")
+           for line in f.read_text().splitlines()]
+    _clean_up_after_job(tmp_path / "m")
+    assert shm and not [p for p in shm if p.exists()], shm
 
 
 def test_summary_names_the_rollout_error_of_an_all2all_model(capsys):
