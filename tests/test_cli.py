@@ -55,11 +55,7 @@ SHIPPED_CONFIG = re.compile(r"\bconfigs/(data|fit|online)/([A-Za-z0-9_]+)\.yaml"
 
 
 @pytest.mark.parametrize("argv", [
-    [], ["generate"], ["fit"], ["test"], ["export"], ["predict"], ["configs"],
-    pytest.param(["online"], marks=pytest.mark.xfail(strict=True, reason=(
-        "pdesurrogate/online.py (not cli.py): its description names configs/online/"
-        "burgers_fno.yaml without `pdesurrogate configs --copy`, and --credits cites "
-        "benchmarks/streaming.py without saying it is in a checkout of the repository"))),
+    [], ["generate"], ["fit"], ["test"], ["export"], ["predict"], ["configs"], ["online"],
 ])
 def test_help_sends_a_pip_user_only_to_what_a_pip_install_has(argv, capsys):
     """A path that only a checkout of the repository has (benchmarks/, slurm/, ...) is said to
