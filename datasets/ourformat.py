@@ -34,11 +34,11 @@ failure the temporary file is deleted, so a file under the final name is always 
 alone and the finished file is kept as ``<path>.tmp-<pid>``, its name in the error.
 
 The temporary name is ``.<name>.<host>.<pid>.<16 random hex digits>.tmp``, the scheme of
-:mod:`pdesurrogate.temp_files` (this package may not import it: DESIGN.md's dependency
-direction), and HDF5 creates it exclusively (h5py mode ``"w-"``: ``O_CREAT | O_EXCL``), so a
-file or symbolic link planted in the folder is never followed or truncated, and the name cannot
-be guessed. A writer killed with SIGKILL leaves its temporary file; the next writer of the same
-``path`` on the same host removes those whose process no longer runs, with a warning.
+:mod:`.temp_files` shared by every writer, and HDF5 creates it exclusively (h5py mode
+``"w-"``: ``O_CREAT | O_EXCL``), so a file or symbolic link planted in the folder is never
+followed or truncated, and the name cannot be guessed. A writer killed with SIGKILL leaves its
+temporary file; the next writer of the same ``path`` on the same host removes those whose
+process no longer runs, with a warning.
 
 Compression is off by default: Navier-Stokes vorticity, smooth but never repeating, compresses
 only 1.1 to 1.3 times, and every read of a compressed chunk pays its decompression.
@@ -63,16 +63,14 @@ import datetime
 import json
 import math
 import os
-import re
-import secrets
-import socket
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5netcdf
 import h5py
 import numpy as np
+
+from .temp_files import ATTEMPTS, clean_leftovers, temp_name
 
 FORMAT_VERSION = 1
 PARAM_KIND = "parameter"
@@ -296,7 +294,7 @@ class DatasetWriter:
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
 
     def _open(self) -> None:
-        for _ in range(100):
+        for _ in range(ATTEMPTS):
             try:  # "w-": created exclusively, never following a link planted at the name
                 f = h5netcdf.File(self.tmp_path, "w-")
             except FileExistsError:
@@ -494,45 +492,6 @@ class DatasetWriter:
         # a writer dropped without close() must not leave a half-written temporary file
         if getattr(self, "_file", None) is not None:
             self.abort()
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
-
-
-def temp_name(path: Path) -> Path:
-    """A fresh, unguessable temporary name beside ``path`` (module docstring); not created."""
-    return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
-
-
-def clean_leftovers(path: Path) -> list[Path]:
-    """Remove the temporary files of ``path`` that writers on this host left when they were
-    killed (their process no longer runs), with a warning for each; return them."""
-    pattern = re.compile(re.escape(f".{path.name}.{_host()}.") + r"(\d{1,10})\.[0-9a-f]{16}\.tmp")
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return []
-    removed = []
-    for name in names:
-        m = pattern.fullmatch(name)
-        if m is None or int(m.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue  # still running (or someone else's: os.kill raised PermissionError)
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
-        try:
-            os.unlink(path.parent / name)  # a link planted there is removed, never followed
-        except OSError:
-            continue
-        warnings.warn(f"removed {str(path.parent / name)!r}, a temporary file left by process "
-                      f"{m.group(1)}, no longer running", stacklevel=3)
-        removed.append(path.parent / name)
-    return removed
 
 
 def _move_no_clobber(src: Path, dst: Path) -> None:

@@ -5,7 +5,6 @@ bounded read of config.json (a regular file of at most a few MiB of JSON)."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,10 +17,11 @@ import torch
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.export import export_surrogate, load
 from pdesurrogate.models import FNO
+from pdesurrogate.temp_files import host_tag
 from pdesurrogate.training import NextStepModule
 
 # the host part of temporary names (pdesurrogate.temp_files)
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+HOST = host_tag()
 
 
 def _module(seed: int) -> NextStepModule:

@@ -26,9 +26,9 @@ def _dead_pid() -> int:
 
 
 def _leftover(folder, target, pid, kind="tmp", host=None, token="0123456789abcdef"):
-    from pdesurrogate.temp_files import _host
+    from pdesurrogate.temp_files import host_tag
 
-    return folder / f".{target}.{host or _host()}.{pid}.{token}.{kind}"
+    return folder / f".{target}.{host or host_tag()}.{pid}.{token}.{kind}"
 
 
 def test_temp_names_are_random_exclusive_and_keep_the_umask(tmp_path):
@@ -106,3 +106,46 @@ def test_a_backup_of_a_killed_replace_is_restored(tmp_path):
         clean_leftovers(tmp_path / "model")
     assert (tmp_path / "model" / "config.json").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_host_tags_of_long_or_odd_host_names_stay_distinct():
+    """Names cut to 32 characters used to make cluster nodes sharing a long prefix one host,
+    whose leftovers each removed as its own; a hash of the full name keeps them apart."""
+    from pdesurrogate.temp_files import host_tag, leftover_pattern
+
+    prefix = "compute-node-of-a-very-large-cluster-rack"
+    tags = {host_tag(f"{prefix}{i}") for i in range(50)}
+    assert len(tags) == 50
+    assert host_tag("node_1.cluster") != host_tag("node-1-cluster")  # "_" and "." became "-"
+    assert host_tag("login01") == "login01"  # a plain short name as it is
+    for tag in (*tags, host_tag("node_1.cluster"), host_tag("")):
+        assert len(tag) <= 32
+        assert leftover_pattern("t.nc").fullmatch(f".t.nc.{tag}.12.0123456789abcdef.tmp")
+
+
+def test_a_pid_beyond_any_process_id_is_gone_for_every_writer(tmp_path):
+    """A leftover naming a process id no process can have (os.kill: OverflowError) is removed
+    by every writer alike: dataset files too, which used to keep it as if running."""
+    from pdesurrogate.datasets import DatasetWriter
+
+    left = _leftover(tmp_path, "t.nc", 9_999_999_999)
+    left.write_bytes(b"half")
+    with pytest.warns(UserWarning, match="process 9999999999, no longer running"):
+        w = DatasetWriter(tmp_path / "t.nc", pde="toy", grid=[[0.0, 1.0]], grid_names=["x"],
+                          times=[0.0], channel_names=["u"], param_names=[], n_samples=1)
+    w.abort()
+    assert not left.exists()
+
+
+def test_the_core_is_one_module_and_loads_without_the_datasets_package():
+    """pdesurrogate.temp_files re-exports pdesurrogate.datasets.temp_files (one module object,
+    not a copy), and importing it (as `pdesurrogate configs` does) imports neither the
+    datasets package's readers nor h5py."""
+    code = ("import sys, pdesurrogate.temp_files as t\n"
+            "assert 'pdesurrogate.datasets' not in sys.modules and 'h5py' not in sys.modules\n"
+            "from pdesurrogate.datasets import temp_files as core, DatasetWriter\n"
+            "assert t.clean_leftovers is core.clean_leftovers and t.temp_name is core.temp_name\n"
+            "from pdesurrogate.datasets import ourformat\n"
+            "assert ourformat.temp_name is core.temp_name\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

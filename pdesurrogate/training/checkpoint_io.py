@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from pdesurrogate.temp_files import clean_leftovers, open_temp_file
 
 # a URL (http://, s3://, file://, ...): read by fsspec or torch.hub, not by this plugin
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -45,22 +46,6 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _new_temp(target: Path) -> tuple[int, Path]:
-    """A new file of a random name beside ``target``, open for writing. Created exclusively (a
-    symlink planted at the name is never followed) with mode 0o666 less the umask, as a plain
-    ``open`` would give ``target`` (``tempfile.mkstemp``'s 0o600 would hide a checkpoint from
-    the rest of a group sharing the run folder). Its name does not end in ``.ckpt``: Lightning
-    takes any ``*.ckpt`` in a checkpoint folder for a checkpoint."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(
-        os, "O_CLOEXEC", 0)
-    while True:
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer and reader, with a checkpoint written whole or not at all
     and read without unpickling code.
@@ -68,9 +53,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ``save_checkpoint`` writes ``torch.save(checkpoint)`` into a new file of a random name in
     the checkpoint's own folder, ``fsync``\\ s it, and renames it over the checkpoint
     (``os.replace``: atomic within one filesystem), so a kill at any moment leaves the previous
-    checkpoint or the new one, never a part of one; nothing goes through ``$TMPDIR``. A kill can
-    leave the hidden temporary file (``.last.ckpt.<random>.tmp``) in the checkpoint folder.
-    A URL target (``s3://...``) is left to Lightning's fsspec writer.
+    checkpoint or the new one, never a part of one; nothing goes through ``$TMPDIR``. The
+    temporary is named and created as every writer's (:mod:`pdesurrogate.datasets.temp_files`:
+    ``.last.ckpt.<host>.<pid>.<random>.tmp``, exclusively, mode 0666 less the umask, and not
+    ending in ``.ckpt``, which Lightning would take for a checkpoint); one a killed save left
+    is removed, with a warning, by the next save of the same checkpoint on that host. A URL
+    target (``s3://...``) is left to Lightning's fsspec writer.
 
     ``load_checkpoint`` reads local files only, always with ``torch.load(weights_only=True)``
     (tensors and plain data; no objects of other classes are built, so no code in the file
@@ -81,15 +69,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any | None = None) -> None:
         """Write ``checkpoint`` (the dict Lightning dumps) to ``path``, atomically.
 
-        ``storage_options`` (or a URL ``path``) hands the write to Lightning's fsspec writer."""
+        A URL ``path`` goes to Lightning's fsspec writer. Any ``storage_options`` raise
+        Lightning's TypeError, as ``TorchCheckpointIO`` (which this extends) takes none."""
         if storage_options is not None or is_url(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _new_temp(target)
+        clean_leftovers(target)
+        tmp, f = open_temp_file(target)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())

@@ -10,6 +10,7 @@ import xarray as xr
 
 from pdesurrogate.datasets import DatasetWriter, compute_stats, open_dataset, ourformat
 from pdesurrogate.datasets.ourformat import MAX_CHUNK_BYTES, chunk_shape
+from pdesurrogate.datasets.temp_files import host_tag
 
 
 def _write(path, u, params, grid, grid_names, times, **kw):
@@ -299,14 +300,12 @@ def test_a_link_planted_at_the_temporary_name_is_never_followed(tmp_path, monkey
 def test_temporaries_of_killed_writers_are_removed(tmp_path):
     """A temporary file a killed writer left (its process gone, same host) is removed by the
     next writer of the same file, with a warning; one of a live process stays."""
-    import re
-    import socket
     import subprocess
     import sys
 
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
-    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    host = host_tag()
     left = tmp_path / f".t.nc.{host}.{p.pid}.0123456789abcdef.tmp"
     live = tmp_path / f".t.nc.{host}.{os.getpid()}.fedcba9876543210.tmp"
     left.write_bytes(b"half")

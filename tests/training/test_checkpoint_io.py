@@ -163,3 +163,32 @@ def test_is_url():
     assert not checkpoint_io.is_url("runs/http/last.ckpt")
     assert not checkpoint_io.is_url("http_runs/last.ckpt")
     assert not checkpoint_io.is_url(Path("C:/runs/last.ckpt"))
+
+
+def test_the_temporary_of_a_killed_save_goes_at_the_next_save(tmp_path):
+    """A save killed before its rename leaves ``.last.ckpt.<host>.<pid>.<random>.tmp``; the
+    next save of last.ckpt on this host removes it (its process is gone), with a warning, and
+    one of a live process stays."""
+    import subprocess
+    import sys
+
+    from pdesurrogate.temp_files import host_tag
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    left = tmp_path / f".last.ckpt.{host_tag()}.{p.pid}.0123456789abcdef.tmp"
+    live = tmp_path / f".last.ckpt.{host_tag()}.{os.getpid()}.fedcba9876543210.tmp"
+    for f in (left, live):
+        f.write_bytes(b"half a checkpoint")
+    with pytest.warns(UserWarning, match=rf"removed .*{left.name}.*process {p.pid}"):
+        AtomicCheckpointIO().save_checkpoint(_checkpoint(2.0), tmp_path / "last.ckpt")
+    assert sorted(os.listdir(tmp_path)) == sorted(["last.ckpt", live.name])
+
+
+def test_storage_options_are_lightnings_type_error(tmp_path):
+    """As the docstring says: TorchCheckpointIO, which this extends, takes no storage
+    options, and nothing is written."""
+    with pytest.raises(TypeError, match="storage_options"):
+        AtomicCheckpointIO().save_checkpoint(_checkpoint(1.0), tmp_path / "last.ckpt",
+                                             storage_options={"anon": True})
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,182 @@
+"""Temporary files beside a target that is renamed into place when complete, and the leftovers
+of writers that were killed: the one naming scheme of every writer in pdesurrogate.
+
+Every output (a dataset file, a checkpoint, an export folder, a ``predict`` rollout and plot, a
+copied config) is written under a temporary name in the target's folder, so the final rename is
+atomic. The name is ``.<target>.<host>.<pid>.<16 random hex digits>.tmp`` (a backup of a
+replaced target: ``... .old``), with the target's extension after it where a writer picks the
+format from it (as matplotlib does). ``<host>`` is the host name in letters, digits and ``-``;
+one longer than 32 characters, or changed by that, is cut to 23 and followed by ``-`` and 8 hex
+digits of a hash of the full name, so two hosts sharing a long prefix (cluster nodes) never
+share a tag.
+
+A file is created exclusively (``O_CREAT | O_EXCL | O_NOFOLLOW``, :func:`open_temp_file`, or
+h5py's mode ``"w-"`` on a :func:`temp_name`) and written through the descriptor that created
+it: that fails on anything already there, a planted symbolic link included, so nothing anyone
+placed in the folder is ever followed or overwritten, and the random part keeps the name from
+being guessed in advance. A file's mode is 0666 less the umask, as a plain ``open`` gives
+(``tempfile.mkstemp``'s 0600 would make a shared model or checkpoint unreadable to the group).
+
+A process killed with SIGKILL leaves its temporary behind. :func:`clean_leftovers` removes, for
+one target, those of this scheme whose writer is known to be gone: written on this host (the
+name says which; another node of a cluster may share the folder) by a process id that no longer
+runs (:func:`is_running`). A leftover of a live process or of another host stays. Each removal
+is reported with a warning; a leftover backup whose target is missing is renamed back (a
+replace killed between its two renames), and that is reported too.
+
+This module imports the standard library only, and the package's ``__init__`` is not needed to
+use it: ``pdesurrogate.temp_files`` (which ``pdesurrogate configs`` imports) loads it without
+the datasets package's readers (see there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import socket
+import stat
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP, BACKUP = "tmp", "old"
+# how many random names are tried before giving up: 16 random hex digits make a clash of two
+# writers vanishingly rare, so running out means something fills the folder on purpose
+ATTEMPTS = 100
+_HOST_CHARS = 32
+
+
+def host_tag(hostname: str | None = None) -> str:
+    """The host part of temporary names (module docstring): at most 32 letters, digits and
+    ``-``, distinct for distinct host names."""
+    full = socket.gethostname() if hostname is None else hostname
+    tag = re.sub(r"[^A-Za-z0-9-]", "-", full)
+    if tag == full and 0 < len(tag) <= _HOST_CHARS:
+        return tag
+    digest = hashlib.sha256(full.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{tag[:_HOST_CHARS - 9]}-{digest}"
+
+
+def temp_name(target: Path, kind: str = TEMP, ext: str = "") -> Path:
+    """A fresh, unguessable name of this scheme beside ``target`` (not created): ``kind``
+    ``"tmp"`` (a temporary) or ``"old"`` (a backup), ``ext`` e.g. ``".png"`` at its end."""
+    target = Path(target)
+    token = secrets.token_hex(8)
+    return target.with_name(f".{target.name}.{host_tag()}.{os.getpid()}.{token}.{kind}{ext}")
+
+
+def leftover_pattern(target: Path) -> re.Pattern:
+    """The names :func:`temp_name` gives for ``target``; groups: host, pid, kind, ext."""
+    return re.compile(re.escape(f".{Path(target).name}.")
+                      + rf"([A-Za-z0-9-]{{1,{_HOST_CHARS}}})\.(\d{{1,10}})\."
+                      rf"[0-9a-f]{{16}}\.({TEMP}|{BACKUP})(\.[^./]*)?")
+
+
+def open_temp_file(target: Path, ext: str = "") -> tuple[Path, BinaryIO]:
+    """A new empty file named for ``target`` (module docstring), created exclusively in its
+    folder, and the file object open on it for writing (write through it: a reopen by name
+    could follow a link someone put there meanwhile); ``ext`` (e.g. ``".png"``) ends the
+    name. FileExistsError after :data:`ATTEMPTS` names that were all taken."""
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    for _ in range(ATTEMPTS):
+        path = temp_name(target, TEMP, ext)
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue
+        return path, os.fdopen(fd, "wb")
+    raise FileExistsError(f"no free temporary name beside {str(target)!r}")
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` less this process's umask: what ``open`` / ``mkdir`` would have given."""
+    try:  # Linux >= 4.7 shows it without changing it
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return mode & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and put straight back
+    os.umask(mask)
+    return mode & ~mask
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` of this host may still be writing: this process, a live one, or
+    another user's (``os.kill`` may not ask it); not one beyond any process id."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):  # no process can have that id
+        return False
+    return True
+
+
+def remove_flat(path: Path) -> bool:
+    """Remove ``path``: a file or link (never followed), or a folder of plain files only (a
+    temporary export). A folder holding anything else is left as it is; returns False then."""
+    path = Path(path)
+    if not os.path.isdir(path) or os.path.islink(path):
+        os.unlink(path)
+        return True
+    with os.scandir(path) as entries:
+        names = [e.name for e in entries]
+    for name in names:
+        if stat.S_ISDIR(os.lstat(path / name).st_mode):
+            return False
+    for name in names:
+        os.unlink(path / name)
+    os.rmdir(path)
+    return True
+
+
+def clean_leftovers(target: Path) -> list[Path]:
+    """Remove the temporaries of ``target`` that writers on this host left when they were
+    killed (module docstring), with a warning for each; rename a leftover backup back to
+    ``target`` when ``target`` is missing. Returns the paths removed or restored."""
+    target = Path(target)
+    folder = target.parent  # Path("x").parent is Path("."): always a folder to list
+    pattern, host = leftover_pattern(target), host_tag()
+    try:
+        with os.scandir(folder) as entries:
+            found = [(m, folder / e.name) for e in entries if (m := pattern.fullmatch(e.name))]
+    except OSError:
+        return []  # no folder yet: nothing left over
+    done = []
+    # a backup to restore first: the newest, should a target have been replaced and killed
+    # more than once
+    found.sort(key=lambda f: (f[0].group(3) != BACKUP, -_mtime(f[1])))
+    for m, path in found:
+        if m.group(1) != host or is_running(int(m.group(2))):
+            continue
+        writer = f"process {m.group(2)}, no longer running"
+        try:
+            if m.group(3) == BACKUP and not os.path.lexists(target):
+                os.rename(path, target)
+                warnings.warn(f"restored {str(target)!r} from {str(path)!r}, left by {writer}: "
+                              "it was killed while replacing it", stacklevel=2)
+            elif remove_flat(path):
+                warnings.warn(f"removed {str(path)!r}, a temporary left by {writer}",
+                              stacklevel=2)
+            else:
+                continue
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: left as it is
+        done.append(path)
+    return done
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
