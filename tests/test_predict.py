@@ -3,10 +3,9 @@ options, output paths) and that a failed run leaves nothing behind (tiny FNO, CP
 
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +15,12 @@ from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
 from pdesurrogate.export import export_surrogate
 from pdesurrogate.models import FNO
 from pdesurrogate.predict import predict_file
+from pdesurrogate.temp_files import host_tag
 from pdesurrogate.training import NextStepModule
 
 NX, N = 16, 3
 # the host part of temporary names (pdesurrogate.temp_files)
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+HOST = host_tag()
 STATS = ChannelStats(mean=[0.0], std=[1.0], spatial_dims=1, param_names=["nu"],
                      param_mean=[0.1], param_std=[0.02])
 
@@ -536,21 +536,36 @@ def test_a_version_1_fingerprint_still_finds_the_training_file(tmp_path):
     assert rep.note is None and rep.rel_l2_test is None
 
 
-def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path):
-    """Links planted where the rollout and plot temporaries used to be named (``.p.nc.tmp-PID``
-    ...) do not make predict write through them: the linked files stay as they were, and the
-    outputs are files of their own."""
+def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path, monkeypatch):
+    """Links planted at the very names the rollout and plot temporaries draw (the name
+    generator made to return them first) are refused by the exclusive create: predict draws
+    other names, the linked file stays as it was, the links stay links, and the outputs are
+    files of their own."""
+    from pdesurrogate.datasets import ourformat
+    from pdesurrogate.datasets import temp_files as core
+
     path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
     out, png = tmp_path / "p.nc", tmp_path / "p.png"
     victim = tmp_path / "victim"
     victim.write_text("precious")
-    pid = os.getpid()
-    planted = [tmp_path / f".p.nc.tmp-{pid}.nc", tmp_path / f".p.nc.tmp-{pid}.nc.tmp-{pid}",
-               tmp_path / f".p.png.tmp-{pid}.png"]
-    for p in planted:
-        p.symlink_to(victim)
+    planted = {out: tmp_path / ".p.nc.planted", png: tmp_path / ".p.png.planted.png"}
+    for link in planted.values():
+        link.symlink_to(victim)
+    real, drawn = core.temp_name, []
+
+    def planted_first(target, kind="tmp", ext=""):
+        name = planted.get(Path(target))
+        if name is not None and name not in drawn:
+            drawn.append(name)
+            return name
+        return real(target, kind, ext)
+
+    monkeypatch.setattr(core, "temp_name", planted_first)  # the plot's (open_temp_file)
+    monkeypatch.setattr(ourformat, "temp_name", planted_first)  # the rollout's (DatasetWriter)
     predict_file(model, path, str(out), plot=str(png))
+    assert sorted(drawn) == sorted(planted.values())  # both planted names were drawn
     assert victim.read_text() == "precious"
+    assert all(link.is_symlink() and link.resolve() == victim for link in planted.values())
     assert not out.is_symlink() and not png.is_symlink()
     assert png.read_bytes()[:4] == b"\x89PNG"
     with open_dataset(out) as d:
