@@ -6,23 +6,34 @@ Public API: :func:`open_dataset`, :class:`FieldData`, :class:`DatasetWriter`,
 :class:`ChannelStats`, :func:`compute_stats`, :func:`generate_dataset`.
 """
 
-from .generate import GenerateReport, GenerationError, generate_dataset
-from .normalization import ChannelStats, compute_stats
-from .ourformat import DatasetWriter
-from .reader import FieldData, open_dataset
-from .torch_datasets import AllPairs, OneStepPairs, Trajectories, split_indices
+import importlib
 
-__all__ = [
-    "AllPairs",
-    "ChannelStats",
-    "DatasetWriter",
-    "FieldData",
-    "GenerateReport",
-    "GenerationError",
-    "OneStepPairs",
-    "Trajectories",
-    "compute_stats",
-    "generate_dataset",
-    "open_dataset",
-    "split_indices",
-]
+# name -> submodule; imported on first use, so a light submodule (``temp_files``, standard
+# library only) loads without the readers' torch, h5py and xarray (seconds)
+_LAZY = {
+    "GenerateReport": "generate", "GenerationError": "generate", "generate_dataset": "generate",
+    "ChannelStats": "normalization", "compute_stats": "normalization",
+    "DatasetWriter": "ourformat",
+    "FieldData": "reader", "open_dataset": "reader",
+    "AllPairs": "torch_datasets", "OneStepPairs": "torch_datasets",
+    "Trajectories": "torch_datasets", "split_indices": "torch_datasets",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule reached as an attribute (``pdesurrogate.datasets.reader``)
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,6 +1,7 @@
 """Temporary folders and backups beside a target renamed into place when complete (an export
 folder); the naming scheme, exclusive files and the cleaning of killed writers' leftovers are
-:mod:`pdesurrogate.datasets.temp_files`'s, re-exported here.
+:mod:`pdesurrogate.datasets.temp_files`'s (standard library only; the datasets package loads its
+readers lazily, so importing it here costs nothing), re-exported here.
 
 A folder is made with ``mkdir`` (mode 0700 while it is filled, so nobody can plant a link
 inside it) and gets 0777 less the umask when complete (:func:`umask_mode`). A target being
@@ -12,40 +13,11 @@ as if its own).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
+from pdesurrogate.datasets import temp_files as _temp
 
-def _core():
-    """``pdesurrogate.datasets.temp_files``, loaded without the datasets package's
-    ``__init__``: that imports the readers, torch and xarray (seconds), and
-    ``pdesurrogate configs`` must start at once. The module imports the standard library only,
-    and is registered under its own name, so a later ``import pdesurrogate.datasets`` uses this
-    same module object."""
-    name = "pdesurrogate.datasets.temp_files"
-    if name in sys.modules:
-        return sys.modules[name]
-    # the parent's spec gives its folder without running its __init__ (the folder is datasets/
-    # of a checkout, or the installed package)
-    folders = importlib.util.find_spec("pdesurrogate.datasets").submodule_search_locations
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(next(iter(folders)), "temp_files.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    parent = sys.modules.get("pdesurrogate.datasets")
-    if parent is not None:  # as the import system would (a parent imported later lacks it:
-        parent.temp_files = module  # reach it with `from pdesurrogate.datasets import ...`)
-    return module
-
-
-_temp = _core()
 TEMP, BACKUP, ATTEMPTS = _temp.TEMP, _temp.BACKUP, _temp.ATTEMPTS
 host_tag, temp_name, leftover_pattern = _temp.host_tag, _temp.temp_name, _temp.leftover_pattern
 open_temp_file, umask_mode, is_running = _temp.open_temp_file, _temp.umask_mode, _temp.is_running

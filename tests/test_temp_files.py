@@ -137,12 +137,12 @@ def test_a_pid_beyond_any_process_id_is_gone_for_every_writer(tmp_path):
     assert not left.exists()
 
 
-def test_the_core_is_one_module_and_loads_without_the_datasets_package():
+def test_the_core_is_one_module_and_loads_without_the_datasets_readers():
     """pdesurrogate.temp_files re-exports pdesurrogate.datasets.temp_files (one module object,
     not a copy), and importing it (as `pdesurrogate configs` does) imports neither the
-    datasets package's readers nor h5py."""
+    datasets package's readers nor h5py or torch."""
     code = ("import sys, pdesurrogate.temp_files as t\n"
-            "assert 'pdesurrogate.datasets' not in sys.modules and 'h5py' not in sys.modules\n"
+            "assert not {'pdesurrogate.datasets.reader', 'h5py', 'torch'} & set(sys.modules)\n"
             "from pdesurrogate.datasets import temp_files as core, DatasetWriter\n"
             "assert t.clean_leftovers is core.clean_leftovers and t.temp_name is core.temp_name\n"
             "from pdesurrogate.datasets import ourformat\n"
