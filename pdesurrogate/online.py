@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import json
 import math
@@ -812,19 +813,29 @@ def _lock_run(out: Path) -> int:
                          f"{e.strerror or e}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        os.close(fd)
-        pid = int(holder) if holder.isdigit() else None
-        who = f"PID {pid}" if pid else "PID unknown"
-        if pid and not _alive(pid):
-            who += (", a launcher that is gone: its MPI job is still running and stops with "
-                    "a checkpoint; wait for it to end")
-        raise UsageError(f"{str(out)!r} is in use by another pdesurrogate online run ({who}; "
-                         f"lock file {str(path)!r}): one run at a time in a folder; wait for "
-                         f"it, stop it (kill -TERM), or choose another --out") from None
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            # a filesystem without flock (Lustre mounted without -o flock, some NFS): no guard
+            # rather than no run
+            warnings.warn(f"{str(path)!r}: this filesystem cannot lock files "
+                          f"({e.strerror or e}); nothing stops a second online run in "
+                          f"{str(out)!r} while this one lasts", stacklevel=2)
+        else:
+            holder = os.pread(fd, 256, 0).decode(errors="replace").split()
+            os.close(fd)
+            host, pid = (holder + [None, None])[:2] if len(holder) != 1 else (None, holder[0])
+            pid = int(pid) if pid and pid.isdigit() else None
+            who = f"PID {pid}" if pid else "PID unknown"
+            if host and host != socket.gethostname():
+                who += f" on {host}"
+            elif pid and not _alive(pid):
+                who += (", a launcher that is gone: its MPI job is still running and stops "
+                        "with a checkpoint; wait for it to end")
+            raise UsageError(f"{str(out)!r} is in use by another pdesurrogate online run ({who}; "
+                             f"lock file {str(path)!r}): one run at a time in a folder; wait "
+                             f"for it, stop it (kill -TERM), or choose another --out") from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
     return fd
 
 

@@ -193,3 +193,35 @@ def test_under_its_own_mpiexec_rank_0_holds_the_folder(tmp_path):
         kill_all(pids)
     assert rc == 0, (tmp_path / "mpiexec.log").read_text()
     assert_stopped_with_a_checkpoint(out)
+
+
+def test_the_lock_names_its_holder_and_a_filesystem_without_locks_only_warns(tmp_path,
+                                                                             monkeypatch):
+    """A held lock is refused naming the holder's PID (and its host when it is another); a
+    filesystem whose flock fails with another error than 'held' (ENOLCK: Lustre without -o
+    flock) gives a warning and a run, not a refusal."""
+    import errno
+    import socket
+
+    from pdesurrogate import online
+    from pdesurrogate.online import UsageError, _lock_run
+
+    fd = _lock_run(tmp_path)
+    try:
+        with pytest.raises(UsageError, match=f"PID {os.getpid()};"):
+            _lock_run(tmp_path)
+        os.pwrite(fd, b"elsewhere-node 4242\n", 0)
+        with pytest.raises(UsageError, match="PID 4242 on elsewhere-node"):
+            _lock_run(tmp_path)
+    finally:
+        os.close(fd)
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(online.fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot lock files"):
+        fd = _lock_run(tmp_path)
+    os.close(fd)
+    assert (tmp_path / online.LOCK_FILE).read_text().split() == [socket.gethostname(),
+                                                                  str(os.getpid())]
