@@ -89,6 +89,8 @@ from typing import IO, Any, Literal
 import numpy as np
 import torch
 
+from pdesurrogate.temp_files import clean_leftovers, is_running, open_temp_file
+
 WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
 # the launcher's PID, for the job to notice that the launcher is gone (killed)
 LAUNCHER_ENV = "PDESURROGATE_ONLINE_LAUNCHER"
@@ -839,27 +841,29 @@ def _lock_run(out: Path) -> int:
     return fd
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first, start time at
+    19); None where there is none (no /proc, or no such process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
 def _start_time(pid: int) -> str | None:
     """The process's start time (Linux: /proc/PID/stat), to tell it from a later process that
     got the same PID; None where there is no /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rpartition(")")[2].split()[19]
+    fields = _proc_stat(pid)
+    return None if fields is None else fields[19]
 
 
 def _alive(pid: int, started: str | None = None) -> bool:
-    """Is process ``pid`` running (not a zombie; with ``started``: still the same process)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Is process ``pid`` running (:func:`~pdesurrogate.temp_files.is_running`), and neither a
+    zombie nor, with ``started``, a later process that got the same PID?"""
+    if not is_running(pid):
         return False
-    except PermissionError:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    fields = _proc_stat(pid)
+    if fields is None:
         return not Path("/proc/self").exists()  # no /proc: os.kill had to do
     return fields[0] not in ("Z", "X") and (started is None or fields[19] == started)
 
@@ -887,31 +891,20 @@ def _watch_launcher(flag: _StopFlag, launcher: str, poll: float = 0.5) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` whole or not at all: ``write(f)`` into a new file of a random name in
-    the same folder (created exclusively: a symlink planted at a predictable name is never
-    followed), then renamed over ``path``. The file gets the mode the umask gives."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``path`` whole or not at all: ``write(f)`` into a temporary of the project's one
+    scheme (:mod:`pdesurrogate.temp_files`: created exclusively, so a link planted at its name
+    is never followed, with the mode the umask gives), then renamed over ``path``; the
+    temporaries a killed writer of ``path`` left are removed first."""
+    clean_leftovers(path)
+    tmp, f = open_temp_file(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with f:
             write(f)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def _umask() -> int:
-    try:  # Linux: read, without setting it (os.umask sets it, for every thread)
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 # keys a resumed run may change: where and how it runs, not what it trains on or trains
@@ -1483,8 +1476,8 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
         # Lightning writes to the path it is given: a new file of a random name, renamed below
-        fd, tmp = tempfile.mkstemp(dir=stage, prefix=".model.ckpt.", suffix=".tmp")
-        os.close(fd)
+        tmp, f = open_temp_file(stage / "model.ckpt")
+        f.close()
     tmp = comm.bcast(tmp, root=0)
     _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
     # with the optimizer and loop state (resume needs them); saying so also keeps Lightning

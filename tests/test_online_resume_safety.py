@@ -163,21 +163,37 @@ def test_a_corrupt_manifest_is_one_error_naming_the_file(tmp_path, text):
 
 def test_online_writes_never_follow_a_symlink_at_a_temporary_name(tmp_path, monkeypatch):
     """config.yaml and the checkpoint's stream state are written under a temporary name and
-    renamed: one planted (as a symlink to another file) at the name these writes used (fixed,
-    or the writer's PID) must be neither followed nor replaced by the result."""
+    renamed: links planted at the very names these writes draw (the name generator made to
+    return them first) are refused by the exclusive create; the writes draw other names, the
+    linked file stays as it was, the links stay links, and the results are files of their
+    own."""
+    from pdesurrogate.datasets import temp_files as core
     from pdesurrogate.online import _atomic_save, _parse, _write_config_file
 
     cfg, out = helpers.write_config(tmp_path), tmp_path / "run"
     out.mkdir()
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
-    pid = os.getpid()
-    for name in (f".config.yaml.tmp-{pid}", f".stream-trainer0.pt.tmp-{pid}"):
-        (out / name).symlink_to(victim)
+    planted = {out / name: out / f".{name}.planted" for name in ("config.yaml",
+                                                                  "stream-trainer0.pt")}
+    for link in planted.values():
+        link.symlink_to(victim)
+    real, drawn = core.temp_name, []
+
+    def planted_first(target, kind="tmp", ext=""):
+        name = planted.get(Path(target))
+        if name is not None and name not in drawn:
+            drawn.append(name)
+            return name
+        return real(target, kind, ext)
+
+    monkeypatch.setattr(core, "temp_name", planted_first)  # open_temp_file's
     parser, ns, _ = _parse(["--config", str(cfg), "--out", str(out)])
     _write_config_file(parser, ns, out)
     _atomic_save({"committed_sims": [1, 2]}, out / "stream-trainer0.pt")
+    assert sorted(drawn) == sorted(planted.values())  # both planted names were drawn
     assert victim.read_text() == "precious\n"
+    assert all(link.is_symlink() and link.resolve() == victim for link in planted.values())
     for name in ("config.yaml", "stream-trainer0.pt"):
         assert (out / name).is_file() and not (out / name).is_symlink(), name
     assert "class_path: pdesurrogate.solvers.Advection1D" in (out / "config.yaml").read_text()
