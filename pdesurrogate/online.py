@@ -992,11 +992,13 @@ STATE_ITEMSIZE = 4
 
 def check_buffer_bytes(cfg, solver) -> str | None:
     """``buffer.max_mb`` against the training items it must hold: a UsageError when not even
-    one fits (the buffer would refuse the first simulation inside the MPI job), a warning (the
-    text) when fewer than ``buffer.watermark`` fit (training then starts below the watermark:
-    the buffer lowers it while a producer waits for room); None otherwise. An item is a
-    :class:`~pdesurrogate.streaming.Pair` of consecutive states ``(C, *grid)``, each counted
-    whole: ``2 * C * prod(grid) * 4`` bytes."""
+    one fits (the buffer would refuse the first simulation inside the MPI job), or when fewer
+    than ``batch_size`` fit in a buffer whose draws remove items (fifo, firo: full below a
+    batch, it can never serve one, and its ``wait_ready`` fails in the middle of the run); a
+    warning (the text) when fewer than ``buffer.watermark`` fit (training then starts below
+    the watermark: the buffer lowers it while a producer waits for room); None otherwise. An
+    item is a :class:`~pdesurrogate.streaming.Pair` of consecutive states ``(C, *grid)``, each
+    counted whole: ``2 * C * prod(grid) * 4`` bytes."""
     if cfg.buffer.max_mb is None:
         return None
     max_bytes = int(cfg.buffer.max_mb * 1e6)  # as the trainer ranks build the buffer
@@ -1007,14 +1009,44 @@ def check_buffer_bytes(cfg, solver) -> str | None:
     fits = max_bytes // item
     if fits < 1:
         raise UsageError(f"online config: buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds no "
-                         f"{what}; raise it to at least {item / 1e6:.3g}")
+                         f"{what}; raise it to at least {_mb_holding(item):g}")
+    if fits < cfg.batch_size and _draws_remove(cfg.buffer.kind):
+        raise UsageError(
+            f"online config: buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds {fits} {what}, "
+            f"fewer than batch_size ({cfg.batch_size}): a {cfg.buffer.kind} buffer draws each "
+            f"item once, so full below a batch it can never serve one; raise buffer.max_mb to "
+            f"at least {_mb_holding(cfg.batch_size * item):g} or lower batch_size")
     if fits >= cfg.buffer.watermark:
         return None
     return (f"buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds {fits} {what}, fewer than "
             f"buffer.watermark ({cfg.buffer.watermark}): training will start with {fits} "
             f"item(s), not {cfg.buffer.watermark} (the buffer lowers its watermark while the "
             f"solvers wait for room); raise buffer.max_mb to "
-            f"{cfg.buffer.watermark * item / 1e6:.3g} or lower buffer.watermark")
+            f"{_mb_holding(cfg.buffer.watermark * item):g} or lower buffer.watermark")
+
+
+def _draws_remove(kind: str) -> bool:
+    """Whether a buffer of ``kind`` removes the items it serves (fifo, firo), so that it must
+    hold a whole batch at once; a reservoir serves a batch from fewer, with repetition. Asked
+    of the buffer class itself, so a new kind answers for itself."""
+    from pdesurrogate.streaming import make_buffer
+
+    try:
+        buf = make_buffer(kind, capacity=1)
+    except ValueError as e:
+        raise UsageError(f"online config: buffer: {e}") from None
+    # TrainingBuffer has no public name for this yet: _removes_on_get is what wait_ready asks
+    return buf._removes_on_get()
+
+
+def _mb_holding(nbytes: int) -> float:
+    """The least ``buffer.max_mb`` of at most 3 significant digits that the trainer ranks turn
+    into at least ``nbytes`` bytes (``int(max_mb * 1e6)``: a value printed rounded down, or
+    one a float makes a byte short, would still be refused)."""
+    mb = float(f"{nbytes / 1e6:.3g}")
+    while int(mb * 1e6) < nbytes:  # one unit up in the third digit (its place may move up)
+        mb = float(f"{mb + 10.0 ** (math.floor(math.log10(mb)) - 2):.3g}")
+    return mb
 
 
 def _check_model_takes_solver(module, solver) -> None:

@@ -5,7 +5,9 @@ abbreviated option is an error, and a ``buffer.max_mb`` that holds fewer trainin
 ``buffer.watermark`` (or none) is said before the run, with the numbers."""
 
 import argparse
+import contextlib
 import importlib.util
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,19 +79,59 @@ def test_an_abbreviated_option_is_an_error(tmp_path, args):
         _parse(["--config", str(helpers.write_config(tmp_path)), *args])
 
 
-def items_that_fit(max_bytes: int, state_shape: tuple[int, ...]) -> int:
+def items_that_fit(max_bytes: int, state_shape: tuple[int, ...], kind: str = "fifo",
+                   buf=None) -> int:
     """How many training items (pairs of the solver ranks' float32 states) the trainer's
-    buffer actually takes under ``max_bytes``."""
-    from pdesurrogate.streaming import Pair, Sample, make_buffer
+    buffer (``buf``, or a new one of ``kind``) actually takes under ``max_bytes``."""
+    from pdesurrogate.streaming import make_buffer
 
-    buf = make_buffer("fifo", capacity=10_000, watermark=1, max_bytes=max_bytes)
+    if buf is None:
+        buf = make_buffer(kind, capacity=10_000, watermark=1, max_bytes=max_bytes)
     n = 0
     while True:
-        a, b = (Sample(np.zeros(state_shape, np.float32), t, {"beta": 0.5}, n, k)
-                for k, t in ((0, 0.0), (1, 0.05)))
-        if not buf.put(Pair(a, b), timeout=0):
+        if not buf.put(training_item(state_shape, n), timeout=0):
             return n
         n += 1
+
+
+def training_item(state_shape: tuple[int, ...], sim_id: int):
+    """A pair of float32 states, as the solver ranks send them."""
+    from pdesurrogate.streaming import Pair, Sample
+
+    a, b = (Sample(np.zeros(state_shape, np.float32), t, {"beta": 0.5}, sim_id, k)
+            for k, t in ((0, 0.0), (1, 0.05)))
+    return Pair(a, b)
+
+
+def serves_a_batch_when_full(kind: str, max_bytes: int, batch: int,
+                             state_shape: tuple[int, ...]) -> bool:
+    """Whether the trainer's buffer of ``kind``, filled to ``max_bytes`` with a producer
+    waiting for room (what the solver ranks do), serves a training batch of ``batch`` items,
+    or fails in ``wait_ready`` as it would in the middle of the run."""
+    import threading
+
+    from pdesurrogate.streaming import BufferClosed, make_buffer
+
+    buf = make_buffer(kind, capacity=10_000, watermark=1, max_bytes=max_bytes)
+    items_that_fit(max_bytes, state_shape, buf=buf)
+
+    def produce():
+        with contextlib.suppress(BufferClosed):
+            buf.put(training_item(state_shape, -1), timeout=30)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not buf._waiting_puts and time.monotonic() < deadline:  # the producer waits
+            time.sleep(0.01)
+        try:
+            return buf.wait_ready(batch, timeout=10)
+        except ValueError:
+            return False
+    finally:
+        buf.close()
+        producer.join()
 
 
 @pytest.mark.parametrize("watermark", [30, 5])
@@ -124,3 +166,39 @@ def test_a_byte_bound_below_one_item_is_refused(tmp_path):
     with pytest.raises(UsageError, match=r"online config: buffer\.max_mb \(0\.0002 MB\) holds no "
                                          r"training items"):
         _preflight(parser, ns)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_a_byte_bound_below_one_batch_is_refused_where_draws_remove(tmp_path, kind):
+    """buffer.max_mb holding fewer items than batch_size: a buffer whose draws remove items
+    (fifo, firo) can never serve a batch, and failed only in the middle of the run (the
+    trainer's wait_ready); the preflight refuses it, naming both keys, the item's size, how
+    many items fit (as the buffer counts them) and the max_mb that holds a batch, which then
+    passes. A reservoir serves a batch from fewer items (with repetition), and is not
+    refused."""
+    from pdesurrogate.online import UsageError, _parse, _preflight
+
+    cfg = helpers.write_config(tmp_path)  # advection1d, 32 points, 1 channel; batch_size 16
+    fits = items_that_fit(3000, (1, 32), kind)
+    parser, ns, _ = _parse(["--config", str(cfg), "--buffer.max_mb", "0.003",
+                            "--buffer.kind", kind, "--buffer.watermark", "1"])
+    batch = ns.batch_size
+    assert 1 < fits < batch
+    if serves_a_batch_when_full(kind, 3000, batch, (1, 32)):
+        assert kind == "reservoir"
+        assert _preflight(parser, ns) == []
+        return
+    with pytest.raises(UsageError) as e:
+        _preflight(parser, ns)
+    msg = str(e.value)
+    item = 2 * 32 * 4  # a pair of float32 states of 32 values
+    assert msg.startswith(f"online config: buffer.max_mb (0.003 MB) holds {fits} training items "
+                          f"of {item:,} bytes "), msg
+    assert f"fewer than batch_size ({batch})" in msg, msg
+    needed = msg.split("raise buffer.max_mb to at least ")[1].split()[0]
+    assert int(float(needed) * 1e6) >= batch * item
+    # the value it names holds a batch, as the buffer counts it, and the preflight takes it
+    assert items_that_fit(int(float(needed) * 1e6), (1, 32), kind) >= batch
+    parser, ns, _ = _parse(["--config", str(cfg), "--buffer.max_mb", needed,
+                            "--buffer.kind", kind, "--buffer.watermark", "1"])
+    assert _preflight(parser, ns) == []
