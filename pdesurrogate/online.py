@@ -983,15 +983,17 @@ def _preflight(parser, cfg) -> list[str]:
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
         raise UsageError(f"online config: buffer: {e}") from None
-    return [w for w in (check_buffer_bytes(cfg, init.solver),) if w]
+    return [w for w in (check_buffer_size(cfg, init.solver),) if w]
 
 
 # bytes per value of the states the solver ranks send (solver_simulation's float32)
 STATE_ITEMSIZE = 4
 
 
-def check_buffer_bytes(cfg, solver) -> str | None:
-    """``buffer.max_mb`` against the training items it must hold: a UsageError when not even
+def check_buffer_size(cfg, solver) -> str | None:
+    """``buffer.capacity`` and ``buffer.max_mb`` against the training items they must hold: a
+    UsageError when the capacity is below ``batch_size`` in a buffer whose draws remove items
+    (fifo, firo), when not even
     one fits (the buffer would refuse the first simulation inside the MPI job), or when fewer
     than ``batch_size`` fit in a buffer whose draws remove items (fifo, firo: full below a
     batch, it can never serve one, and its ``wait_ready`` fails in the middle of the run); a
@@ -999,6 +1001,11 @@ def check_buffer_bytes(cfg, solver) -> str | None:
     the watermark: the buffer lowers it while a producer waits for room); None otherwise. An
     item is a :class:`~pdesurrogate.streaming.Pair` of consecutive states ``(C, *grid)``, each
     counted whole: ``2 * C * prod(grid) * 4`` bytes."""
+    if cfg.buffer.capacity < cfg.batch_size and _draws_remove(cfg.buffer.kind):
+        raise UsageError(
+            f"online config: buffer.capacity ({cfg.buffer.capacity}) is below batch_size "
+            f"({cfg.batch_size}): a {cfg.buffer.kind} buffer draws each item once, so full "
+            f"below a batch it can never serve one; raise buffer.capacity or lower batch_size")
     if cfg.buffer.max_mb is None:
         return None
     max_bytes = int(cfg.buffer.max_mb * 1e6)  # as the trainer ranks build the buffer
@@ -1027,16 +1034,13 @@ def check_buffer_bytes(cfg, solver) -> str | None:
 
 def _draws_remove(kind: str) -> bool:
     """Whether a buffer of ``kind`` removes the items it serves (fifo, firo), so that it must
-    hold a whole batch at once; a reservoir serves a batch from fewer, with repetition. Asked
-    of the buffer class itself, so a new kind answers for itself."""
+    hold a whole batch at once; a reservoir serves a batch from fewer, with repetition."""
     from pdesurrogate.streaming import make_buffer
 
     try:
-        buf = make_buffer(kind, capacity=1)
+        return make_buffer(kind, capacity=1).removes_on_get
     except ValueError as e:
         raise UsageError(f"online config: buffer: {e}") from None
-    # TrainingBuffer has no public name for this yet: _removes_on_get is what wait_ready asks
-    return buf._removes_on_get()
 
 
 def _mb_holding(nbytes: int) -> float:
@@ -1141,7 +1145,7 @@ def run_rank(parser, cfg) -> int:
             # under srun/mpiexec the launcher's preflight did not run: one line, not a failure
             # deep in the first training step
             _check_model_takes_solver(init.model, solver)
-            warning = check_buffer_bytes(cfg, solver)
+            warning = check_buffer_size(cfg, solver)
             if warning and roles.rank_in_role == 0:
                 print(f"[online] warning: {warning}", file=sys.stderr, flush=True)
         names = tuple(solver.param_names)

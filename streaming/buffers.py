@@ -66,6 +66,9 @@ class TrainingBuffer(ABC):
 
     kind = "base"
     keeps_order = False  # removal keeps arrival order (FIFO); else O(1) swap-and-pop
+    # a drawn item leaves the buffer (FIFO, FIRO: a batch needs that many items stored); a
+    # reservoir keeps it, and serves a batch from fewer items, with repetition
+    removes_on_get = True
 
     def __init__(self, capacity: int, watermark: int = 1, max_bytes: int | None = None,
                  seed: int = 0):
@@ -94,9 +97,6 @@ class TrainingBuffer(ABC):
         """Index into the stored items of the next item to hand out; ``u`` is uniform in
         [0, 1), drawn from the buffer's rng for every item (in bulk, for a whole batch: one
         rng call per item would cost more than the rest of the draw)."""
-
-    def _removes_on_get(self) -> bool:
-        return True
 
     def _victim(self) -> int | None:
         """Index of a stored item a full buffer may evict, or None (then ``put`` waits)."""
@@ -226,7 +226,7 @@ class TrainingBuffer(ABC):
             while self._drawable() < n:
                 if self._closed:
                     return False
-                if self._removes_on_get() and self._producer_blocked():
+                if self.removes_on_get and self._producer_blocked():
                     # full below n items: no amount of waiting makes n drawable
                     raise ValueError(
                         f"{self.kind} buffer: full at {len(self._items)} items "
@@ -319,7 +319,7 @@ class TrainingBuffer(ABC):
     def _take_many(self, k: int) -> list[Item]:
         """Draw ``k`` items (at most what is drawable), one at a time: the policy's choice,
         counted seen, removed if the policy (or the end of the stream) says so."""
-        remove = self._removes_on_get() or self._closed
+        remove = self.removes_on_get or self._closed
         items, seen = self._items, self._seen
         if self.keeps_order and remove:
             # arrival order: the first k at once (one shift of the lists, not k)
@@ -368,7 +368,7 @@ class TrainingBuffer(ABC):
         # a producer waiting for room below the watermark (only max_bytes can do that:
         # watermark <= capacity) gets it only from draws, so everything stored is drawable
         watermark = 1 if n and self._producer_blocked() else self.watermark
-        if not self._removes_on_get():
+        if not self.removes_on_get:
             return math.inf if n >= watermark else 0
         return max(0, n - watermark + 1)
 
@@ -409,12 +409,10 @@ class ReservoirBuffer(TrainingBuffer):
     ``put`` waits while all stored samples are unseen. After :meth:`close`, draws remove."""
 
     kind = "reservoir"
+    removes_on_get = False
 
     def _draw_index(self, u: float) -> int:
         return int(u * len(self._items))
-
-    def _removes_on_get(self) -> bool:
-        return False
 
     def _victim(self) -> int | None:
         n = len(self._items)

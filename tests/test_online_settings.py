@@ -202,3 +202,20 @@ def test_a_byte_bound_below_one_batch_is_refused_where_draws_remove(tmp_path, ki
     parser, ns, _ = _parse(["--config", str(cfg), "--buffer.max_mb", needed,
                             "--buffer.kind", kind, "--buffer.watermark", "1"])
     assert _preflight(parser, ns) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
+def test_a_capacity_below_one_batch_is_refused_where_draws_remove(tmp_path, kind):
+    """buffer.capacity below batch_size: a fifo or firo buffer full at capacity can never
+    serve a batch (the trainer's wait_ready fails mid-run), so the preflight refuses it naming
+    both keys; a reservoir serves batches with repetition and passes."""
+    from pdesurrogate.online import UsageError, _parse, _preflight
+
+    cfg = helpers.write_config(tmp_path)  # batch_size 16
+    parser, ns, _ = _parse(["--config", str(cfg), "--buffer.capacity", "8",
+                            "--buffer.kind", kind, "--buffer.watermark", "1"])
+    if kind == "reservoir":
+        assert _preflight(parser, ns) == []
+        return
+    with pytest.raises(UsageError, match=r"buffer\.capacity \(8\) is below batch_size \(16\)"):
+        _preflight(parser, ns)
