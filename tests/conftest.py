@@ -30,3 +30,28 @@ def _tests_write_nothing_into_the_checkout():
     yield
     added = sorted(_checkout_files() - before)
     assert not added, f"tests wrote into the checkout (use tmp_path): {added[:10]}"
+
+
+@pytest.fixture
+def plant_temp_names(monkeypatch):
+    """``plant(planted, *modules)``: the temporary-file name generator (the core's
+    ``temp_name``, and the same name in each of ``modules`` that imported it) returns
+    ``planted[target]`` the first time it is asked for a name for ``target``, so a test can plant
+    a symlink at the very name a writer will try. Returns the list of planted names drawn."""
+    from pdesurrogate.datasets import temp_files as core
+
+    def plant(planted: dict, *modules) -> list:
+        real, drawn = core.temp_name, []
+
+        def planted_first(target, kind="tmp", ext=""):
+            name = planted.get(Path(target))
+            if name is not None and name not in drawn:
+                drawn.append(name)
+                return name
+            return real(target, kind, ext)
+
+        for module in (core, *modules):
+            monkeypatch.setattr(module, "temp_name", planted_first)
+        return drawn
+
+    return plant

@@ -161,13 +161,13 @@ def test_a_corrupt_manifest_is_one_error_naming_the_file(tmp_path, text):
     assert len(proc.stderr.strip().splitlines()) == 2, proc.stderr  # the error, the --help hint
 
 
-def test_online_writes_never_follow_a_symlink_at_a_temporary_name(tmp_path, monkeypatch):
+def test_online_writes_never_follow_a_symlink_at_a_temporary_name(tmp_path,
+                                                                   plant_temp_names):
     """config.yaml and the checkpoint's stream state are written under a temporary name and
     renamed: links planted at the very names these writes draw (the name generator made to
     return them first) are refused by the exclusive create; the writes draw other names, the
     linked file stays as it was, the links stay links, and the results are files of their
     own."""
-    from pdesurrogate.datasets import temp_files as core
     from pdesurrogate.online import _atomic_save, _parse, _write_config_file
 
     cfg, out = helpers.write_config(tmp_path), tmp_path / "run"
@@ -178,16 +178,7 @@ def test_online_writes_never_follow_a_symlink_at_a_temporary_name(tmp_path, monk
                                                                   "stream-trainer0.pt")}
     for link in planted.values():
         link.symlink_to(victim)
-    real, drawn = core.temp_name, []
-
-    def planted_first(target, kind="tmp", ext=""):
-        name = planted.get(Path(target))
-        if name is not None and name not in drawn:
-            drawn.append(name)
-            return name
-        return real(target, kind, ext)
-
-    monkeypatch.setattr(core, "temp_name", planted_first)  # open_temp_file's
+    drawn = plant_temp_names(planted)
     parser, ns, _ = _parse(["--config", str(cfg), "--out", str(out)])
     _write_config_file(parser, ns, out)
     _atomic_save({"committed_sims": [1, 2]}, out / "stream-trainer0.pt")

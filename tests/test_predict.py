@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -536,13 +535,13 @@ def test_a_version_1_fingerprint_still_finds_the_training_file(tmp_path):
     assert rep.note is None and rep.rel_l2_test is None
 
 
-def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path, monkeypatch):
+def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path,
+                                                             plant_temp_names):
     """Links planted at the very names the rollout and plot temporaries draw (the name
     generator made to return them first) are refused by the exclusive create: predict draws
     other names, the linked file stays as it was, the links stay links, and the outputs are
     files of their own."""
     from pdesurrogate.datasets import ourformat
-    from pdesurrogate.datasets import temp_files as core
 
     path = _write(tmp_path / "d.nc", np.arange(3) * 0.2)
     out, png = tmp_path / "p.nc", tmp_path / "p.png"
@@ -551,17 +550,8 @@ def test_planted_links_at_temporary_names_are_never_followed(model, tmp_path, mo
     planted = {out: tmp_path / ".p.nc.planted", png: tmp_path / ".p.png.planted.png"}
     for link in planted.values():
         link.symlink_to(victim)
-    real, drawn = core.temp_name, []
-
-    def planted_first(target, kind="tmp", ext=""):
-        name = planted.get(Path(target))
-        if name is not None and name not in drawn:
-            drawn.append(name)
-            return name
-        return real(target, kind, ext)
-
-    monkeypatch.setattr(core, "temp_name", planted_first)  # the plot's (open_temp_file)
-    monkeypatch.setattr(ourformat, "temp_name", planted_first)  # the rollout's (DatasetWriter)
+    # the plot's name (open_temp_file) and the rollout's (DatasetWriter)
+    drawn = plant_temp_names(planted, ourformat)
     predict_file(model, path, str(out), plot=str(png))
     assert sorted(drawn) == sorted(planted.values())  # both planted names were drawn
     assert victim.read_text() == "precious"
