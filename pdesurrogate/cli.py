@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pdesurrogate.allocator import tune_malloc
+from pdesurrogate.yaml_aliases import bound_yaml_aliases, check_yaml_aliases
 
 # Every parser here takes whole option names only: argparse would otherwise take a prefix for
 # the option it begins (--trainer.max_epoch for --trainer.max_epochs, --ckpt for --ckpt_path,
@@ -35,80 +36,6 @@ def console():
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-# -- YAML ---------------------------------------------------------------------------------------
-# copies of values that YAML aliases (*name) may add to a config or value: far more than any
-# config shares, far less than a "billion laughs" (nine aliases of nine aliases of ... : a
-# 464-byte file stood for 4e8 values and took jsonargparse 1.6 GB and a minute to expand)
-MAX_ALIAS_COPIES = 100_000
-
-
-def _yaml_children(node) -> list:
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
-
-
-def check_yaml_aliases(text: str, where: str) -> None:
-    """Refuse YAML ``text`` whose aliases (``*name``) stand for more than
-    :data:`MAX_ALIAS_COPIES` copies of values, or for a value that contains itself; ``where``
-    names it in the error (a yaml.YAMLError, as for any YAML the parsers refuse). The text is
-    composed, not built: the count costs the written size, not the expanded one. Text that is
-    not YAML passes (its parser reports it)."""
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return
-    if root is None:
-        return
-    size: dict[int, int] = {}  # id(node) -> values it stands for, itself included
-    path: set[int] = set()  # the nodes being counted: met again below itself, it recurs
-    stack = [(root, False)]
-    while stack:  # depth first without recursion: deep nesting needs no deep stack
-        node, done = stack.pop()
-        if done:
-            path.discard(id(node))
-            size[id(node)] = 1 + sum(size[id(c)] for c in _yaml_children(node))
-        elif id(node) in path:
-            raise yaml.YAMLError(f"{where}: a YAML alias (*name) refers to a value that "
-                                 "holds the alias itself, which would expand forever")
-        elif id(node) not in size:
-            path.add(id(node))
-            stack.append((node, True))
-            stack.extend((c, False) for c in _yaml_children(node))
-    copies = size[id(root)] - len(size)
-    if copies > MAX_ALIAS_COPIES:
-        raise yaml.YAMLError(
-            f"{where}: its YAML aliases (*name) stand for {copies:,} copies of values, more "
-            f"than the {MAX_ALIAS_COPIES:,} taken ({len(size):,} values are written out); "
-            "write the values out instead")
-
-
-def _bound_yaml_aliases() -> None:
-    """Have jsonargparse check every YAML it loads (config files, sub-config files, values on
-    the command line) with :func:`check_yaml_aliases` before its own loader expands it. Set
-    once per process (jsonargparse has one loader per mode) by each subcommand that parses
-    with jsonargparse: generate, fit, test, online."""
-    import yaml
-    from jsonargparse import get_loader, set_loader
-
-    plain = get_loader("yaml")
-    if getattr(plain, "checks_aliases", False):
-        return
-
-    def load(text: str, path: str | os.PathLike = "") -> object:
-        # jsonargparse gives a config file's base name, from within the file's folder
-        where = f"config {os.path.abspath(path)!r}" if path else "YAML value"
-        check_yaml_aliases(text, where)
-        return plain(text)
-
-    load.checks_aliases = True  # type: ignore[attr-defined]
-    set_loader("yaml", load, (yaml.YAMLError,))
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -400,7 +327,7 @@ def cmd_generate(argv: Sequence[str]) -> int:
 
     from pdesurrogate.datasets import generate_dataset
 
-    _bound_yaml_aliases()
+    bound_yaml_aliases()
     parser = _generate_parser()
     try:
         cfg = parser.parse_args(_solver_names_to_class_paths(argv))
@@ -449,7 +376,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from pdesurrogate.training import checkpoint_io, progress
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
-    _bound_yaml_aliases()
+    bound_yaml_aliases()
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
     if not argv:
         # else LightningCLI only says that fit.model and fit.data are required
@@ -823,7 +750,7 @@ def cmd_predict(argv: Sequence[str]) -> int:
 def cmd_online(argv: Sequence[str]) -> int:
     from pdesurrogate.online import cmd_online as run
 
-    _bound_yaml_aliases()
+    bound_yaml_aliases()
     # names on the command line only: online passes the --config path on to the ranks as
     # given, and its own parser translates a name in the file as it reads it
     return run(_solver_names_to_class_paths(argv, configs=False))

@@ -5,7 +5,8 @@ before jsonargparse expands it (gigabytes, minutes); aliases a real config uses 
 import pytest
 import yaml
 
-from pdesurrogate.cli import MAX_ALIAS_COPIES, check_yaml_aliases, main
+from pdesurrogate.cli import main
+from pdesurrogate.yaml_aliases import MAX_ALIAS_COPIES, check_yaml_aliases
 
 
 def _laughs(levels: int) -> str:
