@@ -370,7 +370,6 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from jsonargparse import Namespace
     from lightning.fabric.plugins import CheckpointIO
     from lightning.pytorch import LightningDataModule, LightningModule
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
 
     from pdesurrogate.training import checkpoint_io, progress
@@ -464,10 +463,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         cli = CLI(
             LightningModule, LightningDataModule,
             subclass_mode_model=True, subclass_mode_data=True,
-            # last.ckpt alone: save_top_k=1 (the default) without a monitor also kept the
-            # newest epoch=N-step=M.ckpt, a byte-identical second copy (scOT: 2 x 250 MB),
-            # under the name a ModelCheckpoint(monitor=...) of the config gives its best ones
-            trainer_defaults={"callbacks": [ModelCheckpoint(save_last=True, save_top_k=0)]},
+            trainer_defaults={"callbacks": [default_checkpoint()]},
             save_config_kwargs={"overwrite": True},
             # a parse error reaches main() as an exception, which prints it without the usage
             # (the formatter goes on the parent: jsonargparse gives it to the subcommand's)
@@ -487,6 +483,16 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         # soft_wrap: a path is never folded into pieces (a log file is 80 columns wide)
         console().print(escape(_fit_outputs(cli.trainer)), soft_wrap=True, highlight=False)
     return 0
+
+
+def default_checkpoint():
+    """The checkpoint writer every fit gets: ``last.ckpt`` after each epoch (what a resumed or
+    requeued fit starts from). Lightning writes ``last.ckpt`` only in an epoch where it saved
+    a top-k checkpoint, so ``save_top_k`` stays 1 (without a monitor: the newest epoch's, a
+    second copy of ``last.ckpt``); with ``save_top_k=0`` a killed fit had no checkpoint."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return ModelCheckpoint(save_last=True)
 
 
 def _class_path(callback) -> str | None:
