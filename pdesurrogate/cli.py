@@ -678,7 +678,9 @@ def cmd_export(argv: Sequence[str]) -> int:
                     "(config.json + model.safetensors; loading it never unpickles anything).")
     p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
     p.add_argument("outdir", help="directory to create")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTDIR if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUTDIR if it is an earlier export (a folder holding nothing "
+                        "but config.json and model.safetensors); anything else is refused")
     known = p.add_argument_group(
         "what only the training data can tell", "needed for a checkpoint whose module never saw "
         "a FieldDataModule (trained with plain DataLoaders); a fit's checkpoint records them, "
