@@ -546,6 +546,16 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
     return Surrogate(model, cfg).to(device)
 
 
+def _size(v) -> int:
+    """How many numbers ``v`` (number, sequence, array or tensor) holds, found without
+    converting it (a broadcast view of a file's N trajectories costs nothing to ask)."""
+    return v.numel() if isinstance(v, torch.Tensor) else int(np.size(v))
+
+
+def _shape(v) -> tuple[int, ...]:
+    return tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(np.shape(v))
+
+
 class Surrogate:
     """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`), no gradients.
 
@@ -623,7 +633,11 @@ class Surrogate:
         device; a tensor is detached, not copied through numpy."""
         if isinstance(v, torch.Tensor):
             return v.detach().to(self.device, torch.float32)
-        return torch.as_tensor(np.asarray(v, dtype=np.float32)).to(self.device)
+        a = np.asarray(v, dtype=np.float32)
+        # a read-only array (a reader's constant parameter is a broadcast view) would make
+        # torch warn that writes through the tensor are undefined: copy it (callers check its
+        # size first, so this is the caller's batch, never a file's N trajectories)
+        return torch.as_tensor(a if a.flags.writeable else a.copy()).to(self.device)
 
     def _state(self, u, name: str = "u") -> tuple[torch.Tensor, bool, bool, torch.device | None]:
         is_np = not isinstance(u, torch.Tensor)
@@ -680,23 +694,24 @@ class Surrogate:
                                                "parameters: give an array)"))
             cols = []
             for k in names:
-                col = self._tensor(params[k]).reshape(-1)
-                if col.numel() not in (1, batch):
-                    raise ValueError(f"params[{k!r}] has {col.numel()} values; expected one, "
-                                     f"or one per sample ({batch})")
-                cols.append(col.expand(batch))
+                n = _size(params[k])  # before converting: a file's whole (N,) view is refused
+                if n not in (1, batch):
+                    raise ValueError(f"params[{k!r}] has {n} values; expected one, or one per "
+                                     f"sample ({batch})")
+                cols.append(self._tensor(params[k]).reshape(-1).expand(batch))
             p = torch.stack(cols, dim=1)
+            given = tuple(p.shape)
         else:
-            p = self._tensor(params)
-        given = tuple(p.shape)
+            given = _shape(params)
+            p = self._tensor(params) if _size(params) <= batch * self.n_params else None
         want = self.n_params
-        if p.ndim == 0 and want == 1:
+        if p is not None and p.ndim == 0 and want == 1:
             p = p.reshape(1)  # a single number for a one-parameter model
-        if p.ndim == 1 and p.numel() == want:
+        if p is not None and p.ndim == 1 and p.numel() == want:
             p = p[None].expand(batch, -1)  # one parameter set for the whole batch
-        elif p.ndim == 1 and want == 1 and p.numel() == batch:
+        elif p is not None and p.ndim == 1 and want == 1 and p.numel() == batch:
             p = p[:, None]  # one value per sample of a one-parameter model
-        if p.shape != (batch, want):
+        if p is None or p.shape != (batch, want):
             forms = f"({batch}, {want}) or ({want},)" + (
                 f" (or ({batch},) or a number)" if want == 1 else "")
             raise ValueError(f"expected params of shape {forms} for {names}, got {given}")
@@ -747,8 +762,10 @@ class Surrogate:
             if self.dt is None:
                 raise ValueError("give lead_time: this surrogate's config has no dt")
             lead_time = self.dt
-        t = torch.as_tensor(np.asarray(lead_time, dtype=np.float32) if not isinstance(
-            lead_time, torch.Tensor) else lead_time).to(self.device, torch.float32).reshape(-1)
+        if _size(lead_time) not in (1, batch):
+            raise ValueError(f"lead_time must be a number or have shape ({batch},), got "
+                             f"{_shape(lead_time)}")
+        t = self._tensor(lead_time).reshape(-1)
         if t.numel() == 1:
             t = t.expand(batch)
         if t.shape != (batch,):

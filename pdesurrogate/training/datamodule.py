@@ -50,7 +50,7 @@ class RolloutWindows(Dataset):
         self.data, self.k, self.rollout_steps = data, k, rollout_steps
         self.indices = np.asarray(indices, dtype=np.int64)
         self.per_traj = t - span
-        self._params = _param_matrix(data)
+        self._params = _param_rows(data, self.indices)
 
     def __len__(self) -> int:
         return len(self.indices) * self.per_traj
@@ -58,9 +58,10 @@ class RolloutWindows(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} windows")
-        n, j = int(self.indices[i // self.per_traj]), i % self.per_traj
+        row, j = divmod(i, self.per_traj)
+        n = int(self.indices[row])
         u = self.data.u[n, j: j + self.k * self.rollout_steps + 1: self.k]
-        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[n]}
+        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[row]}
 
 
 class StridedTrajectories(Dataset):
@@ -70,7 +71,7 @@ class StridedTrajectories(Dataset):
     def __init__(self, data: FieldData, k: int, indices: Sequence[int]):
         self.data, self.k = data, k
         self.indices = np.asarray(indices, dtype=np.int64)
-        self._params = _param_matrix(data)
+        self._params = _param_rows(data, self.indices)
         self.times = torch.as_tensor(data.times[::k], dtype=torch.float32)
 
     def __len__(self) -> int:
@@ -79,7 +80,7 @@ class StridedTrajectories(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         n = int(self.indices[i])
         u = self.data.u[n, :: self.k]
-        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[n],
+        return {"u": torch.from_numpy(np.ascontiguousarray(u)), "params": self._params[i],
                 "times": self.times}
 
 
@@ -95,10 +96,14 @@ def _shortest_within(x: float, tol: float) -> float:
     return x
 
 
-def _param_matrix(data: FieldData) -> torch.Tensor:
-    names = list(data.params)
-    p = np.stack([data.params[k] for k in names], axis=1) if names else np.zeros((len(data), 0))
-    return torch.as_tensor(p, dtype=torch.float32)
+def _param_rows(data: FieldData, indices: np.ndarray) -> torch.Tensor:
+    """``(len(indices), P)`` float32 parameters of the trajectories ``indices``, in
+    ``data.params`` order. Only those rows are copied out of ``data.params``, whose constants
+    are read-only ``(N,)`` views: a file declaring ``N = 10**12`` trajectories costs
+    nothing here, and torch never sees a read-only array (it would warn)."""
+    rows = [np.asarray(v[indices], dtype=np.float32) for v in data.params.values()]
+    p = np.stack(rows, axis=1) if rows else np.zeros((len(indices), 0), np.float32)
+    return torch.from_numpy(np.ascontiguousarray(p))
 
 
 class FieldDataModule(LightningDataModule):
