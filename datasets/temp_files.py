@@ -24,6 +24,15 @@ runs (:func:`is_running`). A leftover of a live process or of another host stays
 is reported with a warning; a leftover backup whose target is missing is renamed back (a
 replace killed between its two renames), and that is reported too.
 
+Versions before this scheme named a temporary ``.<target>.tmp-<pid>`` (``predict``'s rollout
+and plot: ``.<target>.tmp-<pid><suffix>``, ``<suffix>`` the target's extension). Such a name
+carries no host, so :func:`clean_leftovers` removes it when no process ``<pid>`` runs on *this*
+host: a writer of an old version still running on another node that shares the folder could
+lose its temporary (and fail on its rename); a live process with that id here keeps it. The
+old ``DatasetWriter``'s visible ``<target>.tmp-<pid>`` is left alone: it is also the name under
+which the current one keeps a finished file it could not rename into place (its error names
+it), which is data, not a leftover.
+
 This module imports the standard library only, and the package's ``__init__`` is not needed to
 use it: ``pdesurrogate.temp_files`` (which ``pdesurrogate configs`` imports) loads it without
 the datasets package's readers (see there).
@@ -72,6 +81,15 @@ def leftover_pattern(target: Path) -> re.Pattern:
     return re.compile(re.escape(f".{Path(target).name}.")
                       + rf"([A-Za-z0-9-]{{1,{_HOST_CHARS}}})\.(\d{{1,10}})\."
                       rf"[0-9a-f]{{16}}\.({TEMP}|{BACKUP})(\.[^./]*)?")
+
+
+def old_leftover_pattern(target: Path) -> re.Pattern:
+    """The temporary names of versions before this scheme (module docstring) for ``target``;
+    group: pid."""
+    name = Path(target).name
+    suffix = Path(name).suffix
+    return re.compile(re.escape(f".{name}.tmp-") + r"(\d{1,10})"
+                      + (f"(?:{re.escape(suffix)})?" if suffix else ""))
 
 
 def open_temp_file(target: Path, ext: str = "") -> tuple[Path, BinaryIO]:
@@ -142,16 +160,24 @@ def remove_flat(path: Path) -> bool:
 def clean_leftovers(target: Path) -> list[Path]:
     """Remove the temporaries of ``target`` that writers on this host left when they were
     killed (module docstring), with a warning for each; rename a leftover backup back to
-    ``target`` when ``target`` is missing. Returns the paths removed or restored."""
+    ``target`` when ``target`` is missing. Temporaries under the names of older versions go
+    when their process id runs on no process here (they name no host). Returns the paths
+    removed or restored."""
     target = Path(target)
     folder = target.parent  # Path("x").parent is Path("."): always a folder to list
     pattern, host = leftover_pattern(target), host_tag()
+    old_pattern = old_leftover_pattern(target)
     try:
         with os.scandir(folder) as entries:
-            found = [(m, folder / e.name) for e in entries if (m := pattern.fullmatch(e.name))]
+            names = [e.name for e in entries]
     except OSError:
         return []  # no folder yet: nothing left over
+    found = [(m, folder / n) for n in names if (m := pattern.fullmatch(n))]
     done = []
+    for n in names:
+        m = old_pattern.fullmatch(n)
+        if m and not is_running(int(m.group(1))) and _remove(folder / n, m.group(1)):
+            done.append(folder / n)
     # a backup to restore first: the newest, should a target have been replaced and killed
     # more than once
     found.sort(key=lambda f: (f[0].group(3) != BACKUP, -_mtime(f[1])))
@@ -164,15 +190,26 @@ def clean_leftovers(target: Path) -> list[Path]:
                 os.rename(path, target)
                 warnings.warn(f"restored {str(target)!r} from {str(path)!r}, left by {writer}: "
                               "it was killed while replacing it", stacklevel=2)
-            elif remove_flat(path):
-                warnings.warn(f"removed {str(path)!r}, a temporary left by {writer}",
-                              stacklevel=2)
-            else:
+            elif not _remove(path, m.group(2)):
                 continue
         except OSError:
             continue  # gone meanwhile, or not ours to remove: left as it is
         done.append(path)
     return done
+
+
+def _remove(path: Path, pid: str) -> bool:
+    """Remove the leftover ``path`` of process ``pid`` (:func:`remove_flat`) with a warning;
+    False when it is left (not flat, gone meanwhile, not ours to remove)."""
+    try:
+        if not remove_flat(path):
+            return False
+    except OSError:
+        return False
+    # stacklevel 3: the warning names the writer that called clean_leftovers
+    warnings.warn(f"removed {str(path)!r}, a temporary left by process {pid}, no longer "
+                  "running", stacklevel=3)
+    return True
 
 
 def _mtime(path: Path) -> float:

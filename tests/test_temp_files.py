@@ -78,6 +78,33 @@ def test_leftovers_of_dead_writers_go_others_stay(tmp_path):
     assert sorted(tmp_path.iterdir()) == sorted(keep)
 
 
+def test_leftovers_under_older_versions_names_go_when_their_pid_is_dead(tmp_path):
+    """Names of versions before the host-tagged scheme, ``.<target>.tmp-<pid>`` (a file, or an
+    export's folder) and predict's ``.<target>.tmp-<pid><suffix>``, are removed with a warning
+    when no process of that id runs here; a live process's stays, and so does the visible
+    ``<target>.tmp-<pid>`` a DatasetWriter keeps a finished file under."""
+    dead = _dead_pid()
+    gone = [tmp_path / f".t.nc.tmp-{dead}", tmp_path / f".t.nc.tmp-{dead}.nc",
+            tmp_path / f".out.tmp-{dead}"]
+    gone[0].write_text("half")
+    gone[1].write_text("half")
+    gone[2].mkdir()
+    (gone[2] / "config.json").write_text("{}")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        keep = [tmp_path / f".t.nc.tmp-{live.pid}", tmp_path / f"t.nc.tmp-{dead}",
+                tmp_path / f".u.nc.tmp-{dead}", tmp_path / f".t.nc.tmp-{dead}.png"]
+        for p in keep:
+            p.write_text("keep")
+        with pytest.warns(UserWarning, match=rf"removed .*process {dead}, no longer running"):
+            removed = clean_leftovers(tmp_path / "t.nc") + clean_leftovers(tmp_path / "out")
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(removed) == sorted(gone)
+    assert sorted(tmp_path.iterdir()) == sorted(keep)
+
+
 def test_a_link_left_over_is_removed_not_followed(tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()
