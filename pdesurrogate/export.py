@@ -19,7 +19,11 @@ for a module), ``epoch`` and ``global_step`` (Lightning's counters when the chec
 written or the module exported; null if never trained), ``seed_everything`` (the fit's global
 seed, null if not recorded), ``git_commit`` and ``git_dirty`` (the commit of the checkout the
 exporting pdesurrogate ran from and whether its tracked files had changes; null when it is not
-run from a git checkout). Exports older than ``provenance`` load without it. A PINN export
+run from a git checkout). A model whose weights were fit on other data first (a fit resumed
+from an online run's checkpoint on a file: :mod:`pdesurrogate.training.data_source`) also has
+``fine_tuned_from``, those earlier sources' records, oldest first; ``data_source`` is the data
+it was fit on last. Exports older than ``provenance`` load without it, and any export without
+``fine_tuned_from`` was fit on its ``data_source`` alone. A PINN export
 (:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
 by the same functions (:func:`provenance`, :func:`check_provenance`).
 
@@ -83,6 +87,10 @@ RUN_PROVENANCE_KEYS = {"checkpoint": (str, type(None)), "epoch": (int, type(None
                        "global_step": (int, type(None)), "seed_everything": (int, type(None)),
                        "git_commit": (str, type(None)), "git_dirty": (bool, type(None))}
 PROVENANCE_KEYS = {"data_source": (dict, type(None)), **RUN_PROVENANCE_KEYS}
+# a field surrogate's provenance key written only when it applies: the sources a fit resumed
+# on other data was fit on before, oldest first (pdesurrogate.training.data_source's
+# EARLIER_KEY; not imported from there: load stays free of Lightning)
+FINE_TUNED_KEY = "fine_tuned_from"
 GIT_TIMEOUT_S = 5.0
 
 
@@ -258,9 +266,11 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "dt": info.get("dt"),
         "normalization": stats,
     }
-    source = info.get("source")
-    config["provenance"] = provenance(
-        extra["run"], data_source=json.loads(json.dumps(source)) if source is not None else None)
+    source, earlier = info.get("source"), info.get(FINE_TUNED_KEY)
+    data = {"data_source": json.loads(json.dumps(source)) if source is not None else None}
+    if earlier:
+        data[FINE_TUNED_KEY] = json.loads(json.dumps(earlier))
+    config["provenance"] = provenance(extra["run"], **data)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp),
                         source=src_path)
@@ -373,21 +383,24 @@ def _check_config(cfg, path: Path) -> None:
 
 def check_provenance(prov, where: str, keys: dict | None = None) -> None:
     """config.json's ``provenance``: null, or an object with exactly ``keys`` (default
-    :data:`PROVENANCE_KEYS`; a PINN's: :data:`RUN_PROVENANCE_KEYS`) of the types there, and a
+    :data:`PROVENANCE_KEYS`; a PINN's: :data:`RUN_PROVENANCE_KEYS`) of the types there, a
     ``data_source`` that is null or a record that
     :func:`pdesurrogate.datasets.source.check_source_record` accepts (it is only recorded, never
-    acted on by ``load``, but a typo is still an error)."""
+    acted on by ``load``, but a typo is still an error) and, for a field surrogate, perhaps
+    ``fine_tuned_from``: a list of such records."""
+    field = keys is None
     keys = PROVENANCE_KEYS if keys is None else keys
     if prov is None:
         return
     if not isinstance(prov, dict):
         raise ValueError(f"{where!r}: provenance must be null or an object, got "
                          f"{type(prov).__name__}")
-    unknown = sorted(set(prov) - set(keys))
+    unknown = sorted(set(prov) - set(keys) - ({FINE_TUNED_KEY} if field else set()))
     missing = [k for k in keys if k not in prov]
     if unknown or missing:
+        maybe = f" (and perhaps {FINE_TUNED_KEY!r})" if field else ""
         raise ValueError(f"{where!r}: provenance has unknown key(s) {unknown}, missing key(s) "
-                         f"{missing}; expected exactly {list(keys)}")
+                         f"{missing}; expected exactly {list(keys)}{maybe}")
     for key, types in keys.items():
         v = prov[key]
         if not isinstance(v, types) or (bool not in types and isinstance(v, bool)):
@@ -395,10 +408,17 @@ def check_provenance(prov, where: str, keys: dict | None = None) -> None:
                 dict: "an object", str: "a string", int: "an int", bool: "true or false"}[t]
                 for t in types)
             raise ValueError(f"{where!r}: provenance.{key} must be {want}, got {v!r}")
-    if prov.get("data_source") is not None:
-        from pdesurrogate.datasets.source import check_source_record
+    from pdesurrogate.datasets.source import check_source_record
 
+    if prov.get("data_source") is not None:
         check_source_record(prov["data_source"], where)
+    if FINE_TUNED_KEY in prov:
+        earlier = prov[FINE_TUNED_KEY]
+        if not isinstance(earlier, list):
+            raise ValueError(f"{where!r}: provenance.{FINE_TUNED_KEY} must be a list of "
+                             f"data-source records (oldest first), got {earlier!r}")
+        for i, record in enumerate(earlier):
+            check_source_record(record, where, f"provenance.{FINE_TUNED_KEY}[{i}]")
 
 
 def _check_consistent(cfg: dict, where: str) -> None:

@@ -116,3 +116,37 @@ def test_an_online_checkpoint_fine_tuned_on_a_file_records_the_file(fitted, tmp_
     out = export_surrogate(module, tmp_path / "export")
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["provenance"]["data_source"]["path"] == os.path.abspath(data)
+
+
+def test_an_export_of_a_fine_tuned_checkpoint_names_what_it_was_fit_on_before(fitted, tmp_path):
+    """``pdesurrogate export`` of the fine-tuned fit's checkpoint writes the stream under
+    provenance.fine_tuned_from (the file stays data_source), and load gives it back; a
+    mistyped entry is refused naming the key and index."""
+    from pdesurrogate.cli import main
+    from pdesurrogate.export import load
+
+    data, ckpt = fitted
+    online = _with_source(ckpt, tmp_path, "online.ckpt", whole=STREAM)
+    module, dm = _module(), _dm(data)
+    trainer = _trainer(max_epochs=2, num_sanity_val_steps=0)
+    trainer.fit(module, dm, ckpt_path=online)
+    tuned = tmp_path / "tuned.ckpt"
+    trainer.save_checkpoint(tuned)
+    out = tmp_path / "export"
+    assert main(["export", str(tuned), str(out)]) == 0
+    prov = load(out).config["provenance"]
+    assert prov["fine_tuned_from"] == [STREAM]
+    assert prov["data_source"] == dm.data_info["source"]
+
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["provenance"]["fine_tuned_from"] = [dict(STREAM, seed="0")]
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"provenance\.fine_tuned_from\[0\]\.seed must be an "
+                                         r"int, got '0'"):
+        load(out)
+    cfg["provenance"]["fine_tuned_from"] = STREAM
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"provenance\.fine_tuned_from must be a list of "
+                                         r"data-source records"):
+        load(out)
