@@ -82,4 +82,16 @@ class FNO(nn.Module):
         excess = (any(m > n for m, n in zip(self.n_modes[:-1], grid[:-1], strict=True))
                   or self.n_modes[-1] // 2 > grid[-1] // 2)
         warn_unresolved_modes(self, f"n_modes={self.n_modes}", list(grid), grid, excess)
+        self._drop_stale_grid(u)
         return self.net(append_params(u, params, self.n_params))
+
+    def _drop_stale_grid(self, u: torch.Tensor) -> None:
+        # neuralop's GridEmbeddingND caches its coordinates in a plain attribute (not a
+        # buffer, so .to()/.cuda()/.double() and Lightning's moves leave it behind) and rebuilds
+        # them only for a new resolution: the first forward after a move would concatenate
+        # coordinates on the old device or in the old dtype. Dropping a cache that no longer
+        # matches the input makes neuralop rebuild it for the input's device and dtype.
+        emb = getattr(self.net, "positional_embedding", None)
+        cached = getattr(emb, "_grid", None)
+        if cached and (cached[0].device != u.device or cached[0].dtype != u.dtype):
+            emb._grid = emb._res = None
