@@ -93,6 +93,30 @@ def _unpartition(x: torch.Tensor, wh: int, ww: int, b: int, h: int, w: int) -> t
     return x.reshape(b, h, w, -1)
 
 
+@torch.inference_mode(False)
+def _relative_offsets(wh: int, ww: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``((2wh-1)(2ww-1), 2)`` log-spaced relative offsets (float32) and the ``(N, N)`` row of
+    that table each pair of tokens in a ``wh x ww`` window uses.
+
+    Made outside inference mode even when the first forward runs in it (Lightning's
+    ``validate``/``test``): the cached tensors feed a Linear and an index, which save them for
+    backward, and an inference tensor cannot be saved, so a later training step would fail."""
+    dy = torch.arange(-(wh - 1), wh, dtype=torch.float32, device=device)
+    dx = torch.arange(-(ww - 1), ww, dtype=torch.float32, device=device)
+    table = torch.stack(torch.meshgrid(dy, dx, indexing="ij"), dim=-1)  # (2wh-1, 2ww-1, 2)
+    table[..., 0] /= max(wh - 1, 1)
+    table[..., 1] /= max(ww - 1, 1)
+    table = table * _CPB_RANGE
+    # log-spacing: small offsets are resolved finely, large ones coarsely
+    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(_CPB_RANGE)
+    ys, xs = torch.meshgrid(torch.arange(wh, device=device),
+                            torch.arange(ww, device=device), indexing="ij")
+    ys, xs = ys.reshape(-1), xs.reshape(-1)
+    rel_y = ys[:, None] - ys[None, :] + wh - 1
+    rel_x = xs[:, None] - xs[None, :] + ww - 1
+    return table.reshape(-1, 2), rel_y * (2 * ww - 1) + rel_x
+
+
 class WindowAttention(nn.Module):
     """SwinV2 multi-head attention inside windows: cosine similarity with a learnt per-head
     temperature, plus a continuous relative position bias.
@@ -118,20 +142,7 @@ class WindowAttention(nn.Module):
         of tokens in a window, the row of the table it uses (``(N, N)``)."""
         key = (wh, ww, str(device))
         if key not in self._index_cache:
-            dy = torch.arange(-(wh - 1), wh, dtype=torch.float32, device=device)
-            dx = torch.arange(-(ww - 1), ww, dtype=torch.float32, device=device)
-            table = torch.stack(torch.meshgrid(dy, dx, indexing="ij"), dim=-1)  # (2wh-1, 2ww-1, 2)
-            table[..., 0] /= max(wh - 1, 1)
-            table[..., 1] /= max(ww - 1, 1)
-            table = table * _CPB_RANGE
-            # log-spacing: small offsets are resolved finely, large ones coarsely
-            table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(_CPB_RANGE)
-            ys, xs = torch.meshgrid(torch.arange(wh, device=device),
-                                    torch.arange(ww, device=device), indexing="ij")
-            ys, xs = ys.reshape(-1), xs.reshape(-1)
-            rel_y = ys[:, None] - ys[None, :] + wh - 1
-            rel_x = xs[:, None] - xs[None, :] + ww - 1
-            self._index_cache[key] = (table.reshape(-1, 2), rel_y * (2 * ww - 1) + rel_x)
+            self._index_cache[key] = _relative_offsets(wh, ww, device)
         return self._index_cache[key]
 
     def position_bias(self, wh: int, ww: int, device) -> torch.Tensor:
@@ -203,7 +214,9 @@ class SwinBlock(nn.Module):
         if sy or sx:
             key = (h, w, wh, ww, sy, sx, str(x.device))
             if key not in self._mask_cache:
-                self._mask_cache[key] = _shift_mask(h, w, wh, ww, sy, sx, x.device)
+                # cached for later training steps: never an inference tensor (_relative_offsets)
+                with torch.inference_mode(False):
+                    self._mask_cache[key] = _shift_mask(h, w, wh, ww, sy, sx, x.device)
             mask = self._mask_cache[key]
         y = self.attn(_partition(y, wh, ww), (wh, ww), mask)
         y = _unpartition(y, wh, ww, b, h, w)

@@ -132,3 +132,19 @@ def test_bad_lead_time_refused(bad):
     m = _tiny()
     with pytest.raises(ValueError, match="lead_time must be finite and >= 0"):
         m(torch.randn(2, 2, 16, 16), torch.zeros(2, 1), bad)
+
+
+def test_training_after_a_first_forward_in_inference_mode():
+    """Lightning's ``validate``/``test`` run under ``torch.inference_mode``; a model validated
+    before it is fit (a notebook) caches its window tables there first. The training forward
+    that follows still backpropagates, to the position-bias MLP too, and gives what a model
+    that never saw inference mode gives."""
+    m, fresh = _tiny(), _tiny()
+    u, p, t = torch.randn(2, 2, 16, 16), torch.randn(2, 1), torch.tensor([0.0, 1.0])
+    with torch.inference_mode():
+        m(u, p, t)
+    y = m(u, p, t)
+    y.square().mean().backward()
+    fresh(u, p, t).square().mean().backward()
+    for (name, q), q0 in zip(m.named_parameters(), fresh.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, q0.grad, msg=name)
