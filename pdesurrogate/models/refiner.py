@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int
-from ._precision import autocast_off
+from ._precision import full_float32
 
 
 class PDERefiner(nn.Module):
@@ -103,13 +103,16 @@ class PDERefiner(nn.Module):
         in the inputs' dtype (float32), since the noise it must see has std down to
         ``sigma_min`` (2e-7 by default) relative to an O(1) state, below the resolution of
         bfloat16 (2^-8) and float16 (2^-11): cast to those by the first convolution, the noisy
-        estimate equals the clean one and the refinement learns nothing. ``k = 0`` alone
-        follows autocast.
+        estimate equals the clean one and the refinement learns nothing. TF32 (cuDNN
+        convolutions by default on Ampere and later GPUs, matrix products after
+        ``torch.set_float32_matmul_precision("high")``; resolution about 5e-4) is off there
+        for the same reason (:func:`~pdesurrogate.models._precision.full_float32`). ``k = 0``
+        alone follows autocast and TF32.
         """
         x = torch.cat([u_prev, estimate], dim=1)
         if self.n_refine_steps == 0 or not bool((k > 0).any()):
             return self.backbone(x, params, cond=k)
-        with autocast_off(x.device):
+        with full_float32(x.device):
             return self.backbone(x, params, cond=k)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,

@@ -217,3 +217,26 @@ def test_bf16_mixed_fit_matches_float32(tmp_path):
         rel[precision] = float(trainer.callback_metrics["val/rel_l2"])
     assert math.isfinite(rel["32-true"]) and 0 < rel["32-true"] < 1.5
     assert rel["bf16-mixed"] == pytest.approx(rel["32-true"], rel=1e-6)
+
+
+def test_objective_forward_and_validation_run_without_tf32():
+    """After ``torch.set_float32_matmul_precision("high")`` (TF32 matrix products on a GPU,
+    relative errors about 5e-4) the MLP still runs with full float32 products in the
+    objective, ``forward`` and validation; the setting is back afterwards. (The setting is
+    readable on a CPU-only torch; the MLP records it at each call.)"""
+    module = PINNModule(Poisson(4, seed=0), FullLaplacian(), width=8, depth=2)
+    seen = []
+    module.net.register_forward_pre_hook(
+        lambda mod, args: seen.append(torch.get_float32_matmul_precision()))
+    x = sample_ball(8, 4, torch.Generator().manual_seed(0))
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        module.objective(x)
+        module(x)
+        module.validation_step({"x": x}, 0)
+        after = torch.get_float32_matmul_precision()
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert seen and set(seen) == {"highest"}, seen
+    assert after == "high"

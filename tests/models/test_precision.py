@@ -1,0 +1,84 @@
+"""``full_float32``: autocast and TF32 off inside, the caller's settings back outside; the
+refiner's small-noise evaluations run in it.
+
+TF32 only acts on CUDA, but its settings are readable (and settable) on a CPU-only torch, so
+a backbone that records them at each call shows what the GPU kernels would be told."""
+
+import pytest
+import torch
+
+from pdesurrogate.models import PDERefiner
+from pdesurrogate.models._precision import full_float32
+
+
+def _conv_tf32() -> bool:
+    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+    return torch.backends.cudnn.allow_tf32 if conv is None else conv == "tf32"
+
+
+def _matmul_tf32() -> bool:
+    return torch.get_float32_matmul_precision() != "highest"
+
+
+@pytest.fixture
+def tf32_on():
+    """TF32 on for both, as on an Ampere GPU after Lightning's suggested
+    ``set_float32_matmul_precision("high")``; the previous settings restored afterwards."""
+    matmul = torch.get_float32_matmul_precision()
+    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+    legacy = torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high")
+    if conv is not None:
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+    else:
+        torch.backends.cudnn.allow_tf32 = True
+    yield
+    torch.set_float32_matmul_precision(matmul)
+    if conv is not None:
+        torch.backends.cudnn.conv.fp32_precision = conv
+    else:
+        torch.backends.cudnn.allow_tf32 = legacy
+
+
+def test_full_float32_turns_off_autocast_and_tf32_and_restores_them(tf32_on):
+    """Inside: no autocast (a matmul stays float32 under CPU bf16 autocast), TF32 off for
+    both; after a normal exit and after an error: the settings as before."""
+    a = torch.randn(3, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with full_float32(a.device):
+            assert (a @ a).dtype == torch.float32
+            assert not _conv_tf32() and not _matmul_tf32()
+        assert (a @ a).dtype == torch.bfloat16
+    assert _conv_tf32() and _matmul_tf32()
+    with pytest.raises(RuntimeError, match="boom"), full_float32(a.device):
+        raise RuntimeError("boom")
+    assert _conv_tf32() and _matmul_tf32()
+    assert torch.get_float32_matmul_precision() == "high"
+
+
+class _FlagRecorder(torch.nn.Module):
+    """A conditioned backbone that records, per call, its step and whether TF32 was on for
+    convolutions and matrix products."""
+
+    in_channels, out_channels, dim, n_params = 2, 1, 1, 0
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.calls = []
+
+    def forward(self, x, params, cond):
+        self.calls.append((int(cond[0]), _conv_tf32(), _matmul_tf32()))
+        return self.w * x[:, 1:]
+
+
+def test_refinement_steps_run_without_tf32(tf32_on):
+    """The refinement evaluations (k >= 1) see noise of std down to sigma_min = 2e-7, far
+    below TF32's resolution (about 5e-4): they run with TF32 off for convolutions and matrix
+    products. k = 0 keeps the user's settings, which are back after the call."""
+    rec = _FlagRecorder()
+    m = PDERefiner(rec, n_refine_steps=3, sigma_min=2e-7)
+    m(torch.randn(2, 1, 8))
+    assert rec.calls == [(0, True, True), (1, False, False), (2, False, False),
+                         (3, False, False)]
+    assert _conv_tf32() and _matmul_tf32()
