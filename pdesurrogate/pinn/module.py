@@ -274,10 +274,13 @@ class PINNModule(LightningModule):
             self.init_output_bias()
             if self.trainer.world_size > 1:
                 # every rank fitted the same b from the same draws; rank 0's value is the one
-                # all keep, so the replicas start identical whatever the arithmetic did
-                bias = self.trainer.strategy.broadcast(self.net.out.bias.detach().clone(), 0)
+                # all keep, so the replicas start identical whatever the arithmetic did. Sent
+                # as Python floats (exact for float32): DDP's broadcast pickles its object, and
+                # a CUDA tensor would be unpickled onto cuda:0 on every rank, opening a context
+                # on another rank's GPU (refused outright in exclusive-process mode)
+                bias = self.trainer.strategy.broadcast(self.net.out.bias.detach().tolist(), 0)
                 with torch.no_grad():
-                    self.net.out.bias.copy_(bias)
+                    self.net.out.bias.copy_(torch.tensor(bias, dtype=self.net.out.bias.dtype))
         rank = self.trainer.global_rank
         if rank:
             # after the bias fit (done alike on every rank): each rank draws its own SDGD

@@ -240,3 +240,27 @@ def test_objective_forward_and_validation_run_without_tf32():
         torch.set_float32_matmul_precision(before)
     assert seen and set(seen) == {"highest"}, seen
     assert after == "high"
+
+
+def test_fit_output_bias_broadcasts_plain_numbers():
+    """Under DDP rank 0's fitted bias reaches the other ranks through
+    ``strategy.broadcast``, which pickles its object: a device tensor would be unpickled on
+    rank 0's GPU in every rank, so plain Python numbers go instead, and the value received
+    is what lands in the bias, exactly."""
+    from types import SimpleNamespace
+
+    module = PINNModule(Poisson(4, seed=0), SDGD(2), width=8, depth=2, fit_output_bias=True)
+    sent = []
+    rank0 = [0.25]
+
+    def broadcast(obj, src):
+        sent.append((obj, src))
+        return torch.tensor(rank0) if isinstance(obj, torch.Tensor) else rank0
+
+    module._trainer = SimpleNamespace(world_size=2, global_rank=1, global_step=0,
+                                      strategy=SimpleNamespace(broadcast=broadcast))
+    module.on_fit_start()
+    (obj, src), = sent
+    assert src == 0 and not isinstance(obj, torch.Tensor)
+    assert isinstance(obj, list) and all(isinstance(v, float) for v in obj)
+    assert module.net.out.bias.tolist() == rank0
