@@ -448,6 +448,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 # with checkpointing off
                 self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items()
                                          if k != "callbacks"}
+            elif writers := [c for c in callbacks if _is_checkpoint_writer(c)]:
+                # the config's own writers (default_checkpoint says what a user gets)
+                self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items()
+                                         if k != "callbacks"}
+                if not any(_saves_last(c) for c in writers):
+                    self.trainer_defaults["callbacks"] = [default_checkpoint(beside=True)]
             trainer.callbacks = callbacks
             # checkpoints written whole or not at all, read weights-only; unless the config
             # brings its own writer (once: the config.yaml a fit saved lists ours)
@@ -485,14 +491,53 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     return 0
 
 
-def default_checkpoint():
-    """The checkpoint writer every fit gets: ``last.ckpt`` after each epoch (what a resumed or
+def default_checkpoint(beside: bool = False):
+    """The checkpoint writer a fit gets: ``last.ckpt`` after each epoch (what a resumed or
     requeued fit starts from). Lightning writes ``last.ckpt`` only in an epoch where it saved
     a top-k checkpoint, so ``save_top_k`` stays 1 (without a monitor: the newest epoch's, a
-    second copy of ``last.ckpt``); with ``save_top_k=0`` a killed fit had no checkpoint."""
+    second copy of ``last.ckpt``); with ``save_top_k=0`` a killed fit had no checkpoint.
+
+    A config's own ``ModelCheckpoint`` (a subclass too) decides: with ``save_last`` set
+    (``true`` or ``"link"``) it is the one ``last.ckpt`` writer and this one is not added (in
+    its ``dirpath``; with a ``monitor``, Lightning rewrites it only in epochs that improved
+    the monitored value, so a requeued fit may repeat epochs: leave ``save_last`` unset for a
+    ``last.ckpt`` of every epoch); without it this one is added ``beside`` it, under a state
+    key of its own (Lightning refuses two ``ModelCheckpoint`` of equal ``monitor`` and
+    intervals, e.g. two without a monitor), so ``last.ckpt`` is written every epoch in the
+    run's ``checkpoints/`` as ever (its top-k copy: ``epoch=N-step=M-last.ckpt``). Two
+    writers of one ``last.ckpt`` never run: Lightning would name the second
+    ``last-v1.ckpt``. ``--trainer.enable_checkpointing false`` adds none."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    return ModelCheckpoint(save_last=True)
+    if not beside:
+        return ModelCheckpoint(save_last=True)
+
+    class RunCheckpoint(ModelCheckpoint):
+        @property
+        def state_key(self) -> str:
+            return f"pdesurrogate.cli.default_checkpoint{super().state_key}"
+
+    # its newest-epoch copy named apart from theirs, not "epoch=N-step=M-v1.ckpt"
+    return RunCheckpoint(save_last=True, filename="{epoch}-{step}-last")
+
+
+def _is_checkpoint_writer(callback) -> bool:
+    """Whether a trainer callback is a Lightning ``ModelCheckpoint`` (see :func:`_is_a`)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return _is_a(callback, ModelCheckpoint)
+
+
+def _saves_last(callback) -> bool:
+    """Whether a ``ModelCheckpoint`` of the config (an instance, or its ``class_path`` and
+    ``init_args``) writes ``last.ckpt``: ``save_last`` true or ``"link"``."""
+    if isinstance(callback, dict) or hasattr(callback, "class_path"):
+        args = callback.get("init_args") if isinstance(callback, dict) else getattr(
+            callback, "init_args", None)
+        value = args.get("save_last") if args is not None else None
+    else:
+        value = getattr(callback, "save_last", None)
+    return bool(value)
 
 
 def _class_path(callback) -> str | None:

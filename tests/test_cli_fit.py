@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from pdesurrogate.cli import main
@@ -137,3 +138,29 @@ def test_the_default_checkpoint_writer_writes_last_ckpt_every_epoch(tmp_path):
             enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
             callbacks=[checkpoint, Look()]).fit(BoringModel())
     assert seen == [False, True, True]
+
+
+@pytest.mark.parametrize("init_args", [{}, {"monitor": "val/rel_l2"},
+                                       {"monitor": "val/rel_l2", "save_last": True},
+                                       {"save_last": "link"}])
+def test_a_configs_own_model_checkpoint_leaves_one_last_ckpt_to_resume(tmp_path, data, capsys,
+                                                                      init_args):
+    """A config's own ModelCheckpoint: without save_last, fit's writer still writes
+    last.ckpt beside it (two without a monitor made Lightning refuse the fit: equal state
+    keys); with save_last, theirs is the one writer (two made a last-v1.ckpt). Either way
+    one last.ckpt, no '-v1' copies, and a fit resumes from it."""
+    root = tmp_path / "runs"
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump({"trainer": {"callbacks": [{
+        "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+        "init_args": init_args}]}}))
+    args = ["fit", "--config", CONFIG, "--config", str(own), *tiny(data, root),
+            "--trainer.enable_progress_bar", "false"]
+    assert main(args) == 0, capsys.readouterr().err
+    files = sorted(p.name for p in (root / "csv" / "version_0" / "checkpoints").iterdir())
+    assert "last.ckpt" in files and not [f for f in files if "-v1" in f], files
+    last = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    rc = main([*args, "--ckpt_path", str(last), "--trainer.max_epochs", "2"])
+    assert rc == 0, capsys.readouterr().err
+    assert torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
+                      weights_only=True)["epoch"] == 1
