@@ -74,9 +74,11 @@ class _TrajectoryDataset(Dataset):
         self.indices = _indices(self.data, indices)
         self.times = self.data.times
         names = list(self.data.params)
-        p = np.stack([self.data.params[k] for k in names], axis=1) if names \
-            else np.zeros((len(self.data), 0))
-        self._params = torch.as_tensor(p, dtype=torch.float32)
+        # only this dataset's rows: a file's constant parameters are (N,) broadcast views, and
+        # stacking them whole would cost O(N) for a file that declares huge N
+        rows = np.stack([np.asarray(self.data.params[k])[self.indices] for k in names],
+                        axis=1) if names else np.zeros((len(self.indices), 0))
+        self._params = torch.as_tensor(rows, dtype=torch.float32)
         self.param_names = tuple(names)
 
     def _item_check(self, i: int, n: int) -> int:
@@ -109,12 +111,13 @@ class OneStepPairs(_TrajectoryDataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         i = self._item_check(int(i), len(self))
-        n, j = int(self.indices[i // self.per_traj]), i % self.per_traj
+        r, j = i // self.per_traj, i % self.per_traj
+        n = int(self.indices[r])
         pair = self.data.u[n, j: j + self.k + 1: self.k]
         return {
             "input": torch.from_numpy(pair[0]),
             "target": torch.from_numpy(pair[1]),
-            "params": self._params[n],
+            "params": self._params[r],
             "t": torch.tensor(self.times[j], dtype=torch.float32),
             "dt": torch.tensor(self.times[j + self.k] - self.times[j], dtype=torch.float32),
         }
@@ -137,7 +140,8 @@ class AllPairs(_TrajectoryDataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         i = self._item_check(int(i), len(self))
-        n, p = int(self.indices[i // self.per_traj]), i % self.per_traj
+        r, p = i // self.per_traj, i % self.per_traj
+        n = int(self.indices[r])
         a, b = int(self.first[p]), int(self.second[p])
         if a == b:
             frame = self.data.u[n, a]
@@ -148,7 +152,7 @@ class AllPairs(_TrajectoryDataset):
         return {
             "input": torch.from_numpy(np.ascontiguousarray(x)),
             "target": torch.from_numpy(np.ascontiguousarray(y)),
-            "params": self._params[n],
+            "params": self._params[r],
             "t": torch.tensor(self.times[a], dtype=torch.float32),
             "dt": lead,
             "lead_time": lead.clone(),
@@ -166,9 +170,8 @@ class Trajectories(_TrajectoryDataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         i = self._item_check(int(i), len(self))
-        n = int(self.indices[i])
         return {
-            "u": torch.from_numpy(self.data.u[n]),
-            "params": self._params[n],
+            "u": torch.from_numpy(self.data.u[int(self.indices[i])]),
+            "params": self._params[i],
             "times": torch.as_tensor(self.times, dtype=torch.float32),
         }

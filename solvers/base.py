@@ -240,6 +240,8 @@ class Solver(ABC):
         for p in self.param_names:
             v = params[p]
             if not isinstance(v, Tensor):
+                if getattr(getattr(v, "flags", None), "writeable", True) is False:
+                    v = v.copy()  # a reader's broadcast view: torch warns on read-only arrays
                 try:
                     v = torch.as_tensor(v, dtype=u.dtype, device=u.device)
                 except (TypeError, ValueError, RuntimeError):
@@ -260,7 +262,10 @@ class Solver(ABC):
     def param(self, params: Params, name: str, like: Tensor) -> Tensor:
         """Parameter ``name`` as a tensor on ``like``'s device/dtype, shaped to broadcast
         against a batch of states ``(B, C, *grid)``."""
-        v = torch.as_tensor(params[name]).to(device=like.device, dtype=like.dtype)
+        v = params[name]
+        if getattr(getattr(v, "flags", None), "writeable", True) is False:
+            v = v.copy()  # a reader's broadcast view: torch warns on read-only arrays
+        v = torch.as_tensor(v).to(device=like.device, dtype=like.dtype)
         return v.reshape(-1, *([1] * (like.ndim - 1)))
 
     def check_finite(self, u: Tensor, t: float) -> None:

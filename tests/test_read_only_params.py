@@ -121,3 +121,38 @@ def test_training_items_copy_only_their_trajectories_parameters(
             torch.testing.assert_close(item["params"], torch.tensor([0.1]), atol=0, rtol=0)
         first = d.u[3, 0:3] if dataset == "windows" else d.u[3]
         np.testing.assert_array_equal(items[0]["u"].numpy(), first)
+
+
+@pytest.mark.parametrize("name", ["OneStepPairs", "AllPairs", "Trajectories"])
+def test_file_datasets_copy_only_their_trajectories_parameters(
+        tmp_path, name, torch_sees_no_read_only_array):
+    """``pdesurrogate.datasets``' torch datasets over a file declaring 10**7 trajectories: items
+    carry nu = 0.1, and building one traces well under the file's 80 MB parameter column."""
+    import pdesurrogate.datasets as datasets
+
+    path = _pdebench_file(tmp_path / "1D_Burgers_Sols_Nu0.1.hdf5", N_HUGE)
+    with open_dataset(path) as d:
+        tracemalloc.start()
+        try:
+            ds = getattr(datasets, name)(d, indices=[3, 0])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < PEAK_BYTES, f"{peak} bytes traced"
+        for i in range(len(ds)):
+            torch.testing.assert_close(ds[i]["params"], torch.tensor([0.1]), atol=0, rtol=0)
+
+
+def test_a_solver_takes_a_files_constant_parameter(tmp_path, torch_sees_no_read_only_array):
+    """A reader's read-only parameter view handed back to a solver (float32 states, so torch
+    would have to convert it): the same step as from a writable copy, and no warning."""
+    from pdesurrogate.solvers import Burgers1D
+
+    solver = Burgers1D(n_points=16)
+    u = torch.sin(2 * torch.pi * torch.arange(16) / 16).reshape(1, 1, 16).repeat(3, 1, 1)
+    with open_dataset(_pdebench_file(tmp_path / "1D_Burgers_Sols_Nu0.1.hdf5", 8)) as d:
+        view = d.params["nu"][:3]
+        assert not view.flags.writeable
+        ref = solver.advance(u, {"nu": view.copy()}, 0.01)
+        torch.testing.assert_close(solver.advance(u, {"nu": view}, 0.01), ref,
+                                   atol=0, rtol=0)

@@ -93,3 +93,20 @@ def test_trajectories_default_to_all(small):
     for n in range(5):
         np.testing.assert_array_equal(ds[n]["u"].numpy(), u[n])
     assert len(OneStepPairs(path)) == 5 * 3 and len(AllPairs(path)) == 5 * 10
+
+
+@pytest.mark.parametrize("cls", [OneStepPairs, AllPairs, Trajectories])
+def test_items_carry_their_own_trajectorys_parameters(small, cls):
+    """With indices in any order (repeats too), each item's params are those of the trajectory
+    its frames come from."""
+    path, u, _, params = small
+    indices = [4, 1, 4, 0]
+    ds = cls(path, indices=indices)
+    per = len(ds) // len(indices)
+    for i in range(len(ds)):
+        n = indices[i // per]
+        item = ds[i]
+        frames = item["u"] if cls is Trajectories else item["input"]
+        assert any(np.array_equal(frames.numpy(), f) for f in (u[n], *u[n]))
+        np.testing.assert_allclose(item["params"].numpy(),
+                                   [params["nu"][n], params["beta"][n]], rtol=1e-7)
