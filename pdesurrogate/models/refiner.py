@@ -95,9 +95,11 @@ class PDERefiner(nn.Module):
         return (self.sigma_min ** (k / max(self.n_refine_steps, 1))).to(torch.float32)
 
     def network(self, u_prev: torch.Tensor, estimate: torch.Tensor, params: torch.Tensor | None,
-                k: torch.Tensor) -> torch.Tensor:
+                k: torch.Tensor, refining: bool | None = None) -> torch.Tensor:
         """One backbone evaluation: ``k = 0`` predicts the state (``estimate`` zeros), ``k >= 1``
-        the noise in ``estimate``. ``k`` is ``(B,)`` (ints).
+        the noise in ``estimate``. ``k`` is ``(B,)`` (ints). ``refining``: whether any ``k`` is
+        ``>= 1``, as the caller knows it; None reads it from ``k``, which waits for the device
+        (a GPU's queue drains before the host can branch on a value computed there).
 
         Mixed precision: an evaluation with any ``k >= 1`` in the batch runs with autocast off,
         in the inputs' dtype (float32), since the noise it must see has std down to
@@ -110,7 +112,9 @@ class PDERefiner(nn.Module):
         alone follows autocast and TF32.
         """
         x = torch.cat([u_prev, estimate], dim=1)
-        if self.n_refine_steps == 0 or not bool((k > 0).any()):
+        if refining is None:
+            refining = self.n_refine_steps > 0 and bool((k > 0).any())
+        if not refining:
             return self.backbone(x, params, cond=k)
         with full_float32(x.device):
             return self.backbone(x, params, cond=k)
@@ -124,7 +128,7 @@ class PDERefiner(nn.Module):
             raise ValueError(f"generator: one per sample expected, got {len(generator)} for a "
                              f"batch of {b}")
         step = torch.zeros(b, dtype=torch.long, device=u.device)
-        est = self.network(u, torch.zeros_like(u), params, step)
+        est = self.network(u, torch.zeros_like(u), params, step, refining=False)
         for k in range(1, self.n_refine_steps + 1):
             sigma = self.sigma(k).to(u.device, u.dtype)
             if per_sample:
@@ -134,7 +138,7 @@ class PDERefiner(nn.Module):
                 noise = torch.randn(est.shape, generator=generator, device=u.device,
                                     dtype=u.dtype)
             noisy = est + sigma * noise
-            est = noisy - sigma * self.network(u, noisy, params, step + k)
+            est = noisy - sigma * self.network(u, noisy, params, step + k, refining=True)
         return est
 
 

@@ -27,8 +27,10 @@ are one fixed noise sample per trajectory (not an average over samples; ``sample
 gives the spread): the same for any batch size, number of processes or RNG history (up to the
 backbone's own batched round-off, about 1e-6 relative for a U-Net on CPU), the same in every
 validation epoch, and validation never draws from torch's global generator (which would shift
-the training noise and shuffle that come after it). Training noise still comes from the global
-generator (``seed_everything``).
+the training noise and shuffle that come after it).
+
+Training draws the steps ``k`` on the host and the noise on the training device, from torch's
+global generators (``seed_everything``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pdesurrogate.models.refiner import rollout_samples
 
 from .losses import relative_l2
 from .next_step import NextStepModule, keep_own_hparams
+from .step_logs import step_logs_due
 
 CORRELATION_THRESHOLD = 0.8
 
@@ -106,23 +109,31 @@ class RefinerModule(NextStepModule):
         target = y - x if self.residual else y
         b = x.shape[0]
         m: PDERefiner = self.model
-        k = torch.randint(0, m.n_refine_steps + 1, (b,), device=x.device)
+        # the steps on the host: which tasks the batch holds is known without waiting for the
+        # device (no sync per step), and sigma's float64 arithmetic stays off the device (MPS
+        # has no float64)
+        k = torch.randint(0, m.n_refine_steps + 1, (b,))
+        n_first = int((k == 0).sum())
         view = (b, *(1,) * (x.ndim - 1))
         sigma = m.sigma(k).to(x.device, x.dtype).reshape(view)
         eps = torch.randn_like(target)
+        k = k.to(x.device)
         first = (k == 0).reshape(view)
         estimate = torch.where(first, torch.zeros_like(target), target + sigma * eps)
         want = torch.where(first, target, eps)
-        per = (m.network(x, estimate, p, k) - want).pow(2).flatten(1).mean(1)  # (B,)
+        per = (m.network(x, estimate, p, k, refining=n_first < b) - want
+               ).pow(2).flatten(1).mean(1)  # (B,)
         loss = per.mean()
-        self.log("train/mse", loss, prog_bar=True, batch_size=b)
-        self.log("train/loss", loss, batch_size=b)
-        # the two tasks separately: next-state MSE (k = 0) and noise MSE (k >= 1)
-        zero = k == 0
-        if zero.any():
-            self.log("train/mse_step0", per[zero].mean(), batch_size=int(zero.sum()))
-        if (~zero).any():
-            self.log("train/mse_noise", per[~zero].mean(), batch_size=int((~zero).sum()))
+        if step_logs_due(self, batch_idx):
+            self.log("train/mse", loss, prog_bar=True, batch_size=b)
+            self.log("train/loss", loss, batch_size=b)
+            # the two tasks separately: next-state MSE (k = 0) and noise MSE (k >= 1)
+            w = first.reshape(b).to(per.dtype)
+            if n_first:
+                self.log("train/mse_step0", (w * per).sum() / n_first, batch_size=n_first)
+            if n_first < b:
+                self.log("train/mse_noise", ((1 - w) * per).sum() / (b - n_first),
+                         batch_size=b - n_first)
         return loss
 
     @torch.no_grad()

@@ -157,3 +157,12 @@ def test_refinement_steps_see_their_noise_under_autocast(dtype):
     with torch.autocast("cpu", dtype=dtype):
         assert m.network(u, torch.zeros_like(u), p, torch.zeros(4, dtype=torch.long)).dtype \
             == dtype
+
+
+def test_inference_never_reads_device_values():
+    """A refined step on the meta device (shapes, no values) runs: whether an evaluation
+    refines is known from the loop, not read back from the device (on a GPU that read would
+    wait for the queue to drain, K + 1 times per step)."""
+    m = _refiner(3).to("meta")
+    y = m(torch.randn(2, 1, 16, device="meta"), torch.randn(2, 1, device="meta"))
+    assert y.device.type == "meta" and y.shape == (2, 1, 16)
