@@ -30,7 +30,9 @@ validation epoch, and validation never draws from torch's global generator (whic
 the training noise and shuffle that come after it).
 
 Training draws the steps ``k`` on the host and the noise on the training device, from torch's
-global generators (``seed_everything``).
+global generators (``seed_everything``) in a single process and on DDP rank 0; every other
+rank draws from its own generators, seeded from the global seed and its rank, so that the
+ranks do not repeat each other's steps and noise.
 """
 
 from __future__ import annotations
@@ -98,6 +100,10 @@ class RefinerModule(NextStepModule):
                              " (wrap the backbone: PDERefiner(backbone, n_refine_steps, "
                              "sigma_min))")
         keep_own_hparams(self)
+        # the training draws: None, torch's global generators (a single process, DDP rank 0);
+        # another DDP rank's own (on_fit_start). Steps on the host, noise on the device
+        self._step_generator: torch.Generator | None = None
+        self._noise_generator: torch.Generator | None = None
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if "u" in batch:
@@ -112,11 +118,12 @@ class RefinerModule(NextStepModule):
         # the steps on the host: which tasks the batch holds is known without waiting for the
         # device (no sync per step), and sigma's float64 arithmetic stays off the device (MPS
         # has no float64)
-        k = torch.randint(0, m.n_refine_steps + 1, (b,))
+        k = torch.randint(0, m.n_refine_steps + 1, (b,), generator=self._step_generator)
         n_first = int((k == 0).sum())
         view = (b, *(1,) * (x.ndim - 1))
         sigma = m.sigma(k).to(x.device, x.dtype).reshape(view)
-        eps = torch.randn_like(target)
+        eps = torch.randn(target.shape, generator=self._noise_generator, device=target.device,
+                          dtype=target.dtype)
         k = k.to(x.device)
         first = (k == 0).reshape(view)
         estimate = torch.where(first, torch.zeros_like(target), target + sigma * eps)
@@ -135,6 +142,22 @@ class RefinerModule(NextStepModule):
                 self.log("train/mse_noise", ((1 - w) * per).sum() / (b - n_first),
                          batch_size=b - n_first)
         return loss
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        rank = self.trainer.global_rank
+        if rank == 0:
+            # torch's global generators, as a single process draws
+            self._step_generator = self._noise_generator = None
+            return
+        # seed_everything seeds every rank alike: another rank drawing from the global
+        # generators would repeat rank 0's steps and noise for its batch positions
+        from pdesurrogate.pinn.points import rank_seed
+
+        seed = rank_seed(torch.initial_seed(), rank)
+        self._step_generator = torch.Generator().manual_seed(seed)
+        self._noise_generator = self._step_generator if self.device.type == "cpu" else \
+            torch.Generator(device=self.device).manual_seed(seed)
 
     @torch.no_grad()
     def step(self, u: torch.Tensor, params: torch.Tensor | None,

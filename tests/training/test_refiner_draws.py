@@ -1,7 +1,9 @@
 """RefinerModule's training draws: no wait for the device per step (checked on the meta
-device, where any value read back raises) and throttled step logging."""
+device, where any value read back raises), throttled step logging, and each DDP rank's own
+steps and noise (two simulated ranks)."""
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -82,3 +84,41 @@ def test_throttled_logging_writes_the_same_rows(tmp_path, monkeypatch):
     # steps before the loggers write
     assert logged_every == set(range(14))
     assert logged == {0, 2, 5, 6, 7, 8, 11, 13}
+
+
+def _draws(rank: int | None, seed: int = 7) -> list[torch.Tensor]:
+    """The (step, noisy estimate) pairs the network gets in two training steps of a module
+    on DDP rank ``rank`` (None: not attached to a Trainer, a plain single process) after
+    ``torch.manual_seed(seed)`` (what seed_everything does on every rank)."""
+    module = _module()
+    seen = []
+    network = module.model.network
+
+    def recording(u_prev, estimate, params, k, **kwargs):
+        seen.extend([k.clone(), estimate.detach().clone()])
+        return network(u_prev, estimate, params, k, **kwargs)
+
+    module.model.network = recording
+    torch.manual_seed(seed)
+    if rank is not None:
+        module._trainer = SimpleNamespace(global_rank=rank)
+        module.on_fit_start()
+        module._trainer = None
+    with pytest.warns(UserWarning, match="self.log"):
+        for i in range(2):
+            module.training_step(_batch(), i)
+    return seen
+
+
+def test_ranks_draw_their_own_steps_and_noise():
+    """seed_everything seeds every rank alike. Rank 0 draws what a single process draws (its
+    results stay reproducible and unchanged); rank 1 draws other steps and other noise, so
+    the ranks' noise samples add up instead of repeating each other."""
+    single, rank0, rank1 = _draws(None), _draws(0), _draws(1)
+    for a, b in zip(single, rank0, strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(rank1[0], rank0[0])          # steps k
+    assert not torch.allclose(rank1[1], rank0[1])       # noisy estimates
+    # and a rank's draws are reproducible from the seed
+    for a, b in zip(rank1, _draws(1), strict=True):
+        assert torch.equal(a, b)
