@@ -9,6 +9,10 @@ convolutions run in TF32 by default (cuDNN), and matrix products do after
 ``torch.set_float32_matmul_precision("high")`` (which Lightning suggests at start-up): TF32
 rounds the inputs to a 10-bit mantissa (relative resolution about 5e-4), which erases the same
 small signals as bfloat16 does, only less completely.
+
+``check_precision``: Lightning's ``*-true`` precisions cast a whole model to one dtype; a model
+that cannot run in it (complex Fourier weights, noise below the dtype's resolution) is
+refused by name before training starts, not with a dtype error from deep inside a layer.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+from torch import nn
 
 
 def autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
@@ -71,3 +76,51 @@ def _tf32_off() -> Iterator[None]:
             torch.backends.cudnn.conv.fp32_precision = conv
         else:
             torch.backends.cudnn.allow_tf32 = legacy_conv
+
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+# Lightning's --trainer.precision values that cast the whole module, weights and inputs, to one
+# dtype. The others (32-true, bf16-mixed, 16-mixed) keep float32 weights, which every model
+# runs in (mixed precision is autocast).
+TRUE_PRECISIONS: dict[str, torch.dtype] = {
+    "64-true": torch.float64, "bf16-true": torch.bfloat16, "16-true": torch.float16,
+    "transformer-engine": torch.bfloat16, "transformer-engine-float16": torch.float16,
+}
+KEEP_FLOAT32 = ("32-true", "bf16-mixed", "16-mixed")
+
+
+def refusing_module(model: nn.Module, dtype: torch.dtype) -> nn.Module | None:
+    """The first of ``model``'s modules (itself included) that cannot run with its weights and
+    inputs cast to ``dtype``, or None. A module lists the floating dtypes it runs in as its
+    ``weight_dtypes`` attribute; one without it runs in all of :data:`FLOAT_DTYPES`."""
+    return next((m for m in model.modules()
+                 if dtype not in getattr(m, "weight_dtypes", FLOAT_DTYPES)), None)
+
+
+def check_precision(precision, model: nn.Module, refused: dict[torch.dtype, str] | None = None
+                    ) -> None:
+    """Refuse Lightning's ``precision`` (``trainer.precision``, e.g. ``"bf16-true"``) when it
+    casts the weights to a dtype that ``model`` cannot run in (:func:`refusing_module`) or one
+    that ``refused`` maps to a reason (the training around the model cannot use it), with a
+    ValueError that names the setting, the model and the precisions that work. Precisions
+    that keep float32 weights, and ones not known here, pass."""
+    refused = refused or {}
+    dtype = TRUE_PRECISIONS.get(str(precision))
+    if dtype is None:
+        return
+    bad = refusing_module(model, dtype)
+    if bad is None and dtype not in refused:
+        return
+    name = type(model).__name__
+    if bad is None:
+        why = refused[dtype]
+    else:
+        runs = " and ".join(str(d).removeprefix("torch.") for d in bad.weight_dtypes)
+        why = (f"{'' if bad is model else 'its '}{type(bad).__name__} runs in {runs} only "
+               f"(its weight_dtypes)")
+    works = list(KEEP_FLOAT32) + [p for p, d in TRUE_PRECISIONS.items()
+                                  if not p.startswith("transformer") and d not in refused
+                                  and refusing_module(model, d) is None]
+    raise ValueError(f"trainer.precision={precision!r} cannot run {name}: it casts the weights "
+                     f"and inputs to {dtype}, and {why}. Use one of {works}")

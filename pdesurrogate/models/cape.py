@@ -41,6 +41,9 @@ class SpectralConv(nn.Module):
     Frequencies beyond what the grid resolves are dropped, so any grid size works.
     """
 
+    # the complex weights are read with view_as_complex, which has no bfloat16
+    weight_dtypes = (torch.float16, torch.float32, torch.float64)
+
     def __init__(self, dim: int, in_channels: int, out_channels: int, modes: int):
         super().__init__()
         self.dim, self.modes = dim, modes

@@ -28,8 +28,14 @@ class FNO(nn.Module):
         n_params: ``P``, PDE parameters appended as constant channels (0: ``params`` ignored).
         grid_embedding: append normalised grid coordinates as extra input channels.
 
-    ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``.
+    ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``. Runs in
+    float32 only (:attr:`weight_dtypes`).
     """
+
+    # neuralop's spectral weights are complex64: cast to a real dtype they lose their imaginary
+    # part, and its float64 forward still allocates a complex64 output, so only float32 runs
+    # (mixed precision keeps float32 weights and works)
+    weight_dtypes = (torch.float32,)
 
     def __init__(self, in_channels: int, out_channels: int, n_modes: list[int],
                  hidden_channels: int = 32, n_layers: int = 4, n_params: int = 0,

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int
-from ._precision import full_float32
+from ._precision import FLOAT_DTYPES, full_float32
 
 
 class PDERefiner(nn.Module):
@@ -78,6 +78,13 @@ class PDERefiner(nn.Module):
         self.in_channels = self.out_channels = c_out
         self.dim = getattr(backbone, "dim", None)
         self.n_params = int(getattr(backbone, "n_params", 0))
+
+    @property
+    def weight_dtypes(self) -> tuple[torch.dtype, ...]:
+        """The dtypes the refiner runs in cast whole: with refinement steps float32 and float64
+        only, as their noise (std down to ``sigma_min``) is below bfloat16's and float16's
+        resolution (see :meth:`network`); its backbone may restrict them further."""
+        return FLOAT_DTYPES if self.n_refine_steps == 0 else (torch.float32, torch.float64)
 
     def evaluation_noise(self, u0: torch.Tensor, params: torch.Tensor | None
                          ) -> list[torch.Generator] | None:

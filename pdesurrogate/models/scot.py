@@ -148,7 +148,8 @@ class WindowAttention(nn.Module):
     def position_bias(self, wh: int, ww: int, device) -> torch.Tensor:
         """``(heads, N, N)`` bias in ``(0, 16)`` (SwinV2's ``16 sigmoid``)."""
         table, index = self._offsets(wh, ww, device)
-        bias = self.cpb(table)[index]  # (N, N, heads)
+        # the table is float32; a model cast whole (64-true, bf16-true) has other weights
+        bias = self.cpb(table.to(self.cpb[0].weight.dtype))[index]  # (N, N, heads)
         return 16.0 * torch.sigmoid(bias).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor, window: tuple[int, int],

@@ -39,13 +39,21 @@ import torch
 from lightning.pytorch import LightningModule
 
 from ..lr_schedules import SCHEDULERS, with_schedule
-from ..models._precision import full_float32
+from ..models._precision import check_precision, full_float32
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem
 
 VARIANTS = ("forward_backward", "backward")
+# weights cast whole to these (Lightning's bf16-true, 16-true) are refused (check_precision)
+PRECISION_REFUSES = {
+    torch.bfloat16: "u and its Laplacian carry relative errors of about 3e-3 in bfloat16, "
+                    "as large as the residual a trained network leaves (this is why mixed "
+                    "precision runs the PINN in float32)",
+    torch.float16: "Adam's eps (1e-8) is 0 in float16, so its first update divides 0 by 0 "
+                   "and the weights become NaN",
+}
 BOUNDARIES = ("hard", "loss")
 
 
@@ -83,6 +91,8 @@ class PINNModule(LightningModule):
     (Lightning suggests it on Ampere and later GPUs) CUDA matrix products round their inputs
     to a 10-bit mantissa, errors of about 5e-4 per product, and the MLP is matrix products
     alone. So that setting does not speed up PINN training; it never degrades it either.
+    ``bf16-true`` and ``16-true``, which cast the weights themselves, are refused at setup;
+    ``64-true`` trains in float64.
     """
 
     def __init__(self, problem: BallProblem | None = None,
@@ -256,6 +266,8 @@ class PINNModule(LightningModule):
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self._trainer is not None:
+            check_precision(self.trainer.precision, self.net, PRECISION_REFUSES)
         if stage == "fit":
             seed = claim_fit_seed()
             if self.seed_everything is None:

@@ -27,6 +27,11 @@ truth and the rest autoregressive (CAPE's bridge from teacher forcing to autoreg
 Validation and test roll out autoregressively from the first frame of whole trajectories and
 log the relative L2 error in physical units per step (``val/rel_l2_step_k``, ``k = 1..``) and its
 mean over steps (``val/rel_l2``; ``test/...`` likewise).
+
+Precision: ``32-true``, ``bf16-mixed`` and ``16-mixed`` run every model. The ``*-true``
+precisions that cast the model whole are checked at setup against the dtypes it runs in
+(``weight_dtypes``; e.g. FNO and CAPE run in float32 only, a refiner with refinement steps in
+float32 and float64); ``16-true`` is refused for training, where AdamW's updates are NaN.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
 from pdesurrogate.models import build_model, model_name
 from pdesurrogate.models import model_spec as spec_of
+from pdesurrogate.models._precision import check_precision
 
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source, resumed_record
@@ -51,6 +57,10 @@ from .losses import relative_l2
 from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
+
+# the weight dtypes training cannot use whatever the model (check_precision)
+OPTIMIZER_REFUSES = {torch.float16: "AdamW's eps (1e-8) is 0 in float16, so its first update "
+                                    "divides 0 by 0 and the weights become NaN"}
 
 
 def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
@@ -206,6 +216,11 @@ class NextStepModule(LightningModule):
 
     # -- Lightning hooks ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self._trainer is not None:
+            # before anything runs: a precision the model cannot run in would fail deep in a
+            # layer with a dtype error, or train on NaN
+            check_precision(self.trainer.precision, self.model,
+                            OPTIMIZER_REFUSES if stage == "fit" else None)
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         info = getattr(dm, "data_info", None)
         if info is not None:

@@ -264,3 +264,33 @@ def test_fit_output_bias_broadcasts_plain_numbers():
     assert src == 0 and not isinstance(obj, torch.Tensor)
     assert isinstance(obj, list) and all(isinstance(v, float) for v in obj)
     assert module.net.out.bias.tolist() == rank0
+
+
+@pytest.mark.parametrize(("precision", "why"), [("bf16-true", "relative errors of about 3e-3"),
+                                                ("16-true", "Adam's eps")])
+def test_half_weights_are_refused_by_name(tmp_path, precision, why):
+    """Weights cast whole to bfloat16 (u and Δu too coarse for the residual, which mixed
+    precision avoids by running the PINN in float32) or float16 (Adam's updates NaN) are
+    refused at setup, naming the setting and what works; before, bf16-true trained quietly
+    in bfloat16 and 16-true on NaN."""
+    module = PINNModule(Poisson(4, seed=0), SDGD(2), width=8, depth=2)
+    trainer = Trainer(max_epochs=1, precision=precision, logger=False, accelerator="cpu",
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match=rf"trainer.precision='{precision}' cannot run PINNMLP"
+                       ) as err:
+        trainer.fit(module, BallPoints(batch_size=16, steps_per_epoch=2, val_points=50))
+    assert why in str(err.value)
+    assert str(err.value).endswith("Use one of ['32-true', 'bf16-mixed', '16-mixed', '64-true']")
+
+
+def test_float64_weights_train(tmp_path):
+    """64-true trains the PINN in float64 (and is not refused)."""
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(4, seed=0), SDGD(2), width=8, depth=2)
+    trainer = Trainer(max_epochs=1, precision="64-true", logger=False, accelerator="cpu",
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, BallPoints(batch_size=16, steps_per_epoch=2, val_points=50))
+    assert module.net.out.weight.dtype == torch.float64
+    assert math.isfinite(float(trainer.callback_metrics["val/rel_l2"]))
