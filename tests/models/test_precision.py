@@ -11,9 +11,17 @@ from pdesurrogate.models import PDERefiner
 from pdesurrogate.models._precision import full_float32
 
 
+def _conv_setting() -> tuple[object, str, object]:
+    """Where this torch keeps the cuDNN-convolution TF32 switch, and its "on" value."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(conv, "fp32_precision"):
+        return conv, "fp32_precision", "tf32"
+    return torch.backends.cudnn, "allow_tf32", True
+
+
 def _conv_tf32() -> bool:
-    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
-    return torch.backends.cudnn.allow_tf32 if conv is None else conv == "tf32"
+    owner, name, on = _conv_setting()
+    return getattr(owner, name) == on
 
 
 def _matmul_tf32() -> bool:
@@ -24,20 +32,13 @@ def _matmul_tf32() -> bool:
 def tf32_on():
     """TF32 on for both, as on an Ampere GPU after Lightning's suggested
     ``set_float32_matmul_precision("high")``; the previous settings restored afterwards."""
-    matmul = torch.get_float32_matmul_precision()
-    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
-    legacy = torch.backends.cudnn.allow_tf32
+    owner, name, on = _conv_setting()
+    matmul, conv = torch.get_float32_matmul_precision(), getattr(owner, name)
     torch.set_float32_matmul_precision("high")
-    if conv is not None:
-        torch.backends.cudnn.conv.fp32_precision = "tf32"
-    else:
-        torch.backends.cudnn.allow_tf32 = True
+    setattr(owner, name, on)
     yield
     torch.set_float32_matmul_precision(matmul)
-    if conv is not None:
-        torch.backends.cudnn.conv.fp32_precision = conv
-    else:
-        torch.backends.cudnn.allow_tf32 = legacy
+    setattr(owner, name, conv)
 
 
 def test_full_float32_turns_off_autocast_and_tf32_and_restores_them(tf32_on):
