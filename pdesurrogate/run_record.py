@@ -1,9 +1,10 @@
 """What a fit records about itself beside Lightning's own checkpoint contents.
 
 ``checkpoint[CHECKPOINT_KEY]`` holds our modules' extras (normalisation, data source, the fit's
-seed); :func:`claim_fit_seed` tells a starting fit which ``seed_everything`` seeded it. Shared
+seed); :func:`claim_fit_seed` tells a starting fit which ``seed_everything`` seeded it, and
+:func:`rank_seed` what each DDP rank draws its own random numbers from. Shared
 by the field modules (:mod:`pdesurrogate.training`) and the PINN module, and read by
-:mod:`pdesurrogate.export`; depends on torch alone, so the PINN side does not import the
+:mod:`pdesurrogate.export`; depends on torch and numpy alone, so the PINN side does not import the
 training stack.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 
 CHECKPOINT_KEY = "pdesurrogate"
@@ -45,3 +47,16 @@ def claim_fit_seed() -> int | None:
         return None
     os.environ[SEED_ENV] = f"+{seed}"
     return seed
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s draws in a multi-process (DDP) run started from ``seed``.
+
+    Rank 0 keeps ``seed`` itself (a single-process run draws exactly what it always drew); every
+    other rank gets a seed mixed from ``(seed, rank)`` by numpy's ``SeedSequence``, so the ranks
+    draw different points and dimensions instead of repeating rank 0's.
+    """
+    if rank == 0:
+        return seed
+    state = np.random.SeedSequence([seed, rank]).generate_state(2, np.uint32)
+    return int(state[0]) << 32 | int(state[1])

@@ -297,7 +297,7 @@ class PINNModule(LightningModule):
         if rank:
             # after the bias fit (done alike on every rank): each rank draws its own SDGD
             # dimensions (Hutchinson probes); rank 0 keeps the single-process sequence
-            from .points import rank_seed
+            from pdesurrogate.run_record import rank_seed
 
             self._generator = torch.Generator().manual_seed(rank_seed(self.seed, rank))
 

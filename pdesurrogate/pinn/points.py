@@ -3,26 +3,13 @@ ball (and sphere) at every step, drawn by :mod:`.sampling`."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 
 from pdesurrogate.models._checks import check_int
+from pdesurrogate.run_record import rank_seed
 
 from .sampling import sample_ball, sample_sphere
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """The seed of process ``rank``'s draws in a multi-process (DDP) run started from ``seed``.
-
-    Rank 0 keeps ``seed`` itself (a single-process run draws exactly what it always drew); every
-    other rank gets a seed mixed from ``(seed, rank)`` by numpy's ``SeedSequence``, so the ranks
-    draw different points and dimensions instead of repeating rank 0's.
-    """
-    if rank == 0:
-        return seed
-    state = np.random.SeedSequence([seed, rank]).generate_state(2, np.uint32)
-    return int(state[0]) << 32 | int(state[1])
 
 
 class _RandomBatches:

@@ -152,7 +152,7 @@ class RefinerModule(NextStepModule):
             return
         # seed_everything seeds every rank alike: another rank drawing from the global
         # generators would repeat rank 0's steps and noise for its batch positions
-        from pdesurrogate.pinn.points import rank_seed
+        from pdesurrogate.run_record import rank_seed
 
         seed = rank_seed(torch.initial_seed(), rank)
         self._step_generator = torch.Generator().manual_seed(seed)

@@ -63,7 +63,8 @@ def test_ballpoints_bad_input():
 def test_each_rank_draws_its_own_points_and_rank_0_those_of_one_process():
     """In a DDP run rank r draws from rank_seed(seed * 1_000_003 + epoch, r): rank 0 is the
     single-process stream (seeded results stay as they were), other ranks differ."""
-    from pdesurrogate.pinn.points import _RandomBatches, rank_seed
+    from pdesurrogate.pinn.points import _RandomBatches
+    from pdesurrogate.run_record import rank_seed
 
     assert rank_seed(5, 0) == 5 and rank_seed(5, 1) != rank_seed(5, 2) != 5
     rank0 = next(iter(_RandomBatches(4, 8, 0, 1, seed=3, rank=0)))["x"]
