@@ -224,3 +224,28 @@ def test_pde_name_leaves_out_parameters_and_split():
                       ("ReacDiff_Nu0.5_Rho1.0", "ReacDiff"),
                       ("Nu0.1", "Nu0.1")]:
         assert pde_from_name(Path(stem + ".hdf5")) == pde, stem
+
+
+def test_cell_edge_coordinates_become_cell_centres(tmp_path):
+    """A coordinate with one entry more than the data's points holds cell edges: the grid is
+    their midpoints, (2i + 1) / 16 for the edges i / 8 of 8 cells (exact in binary); one with
+    as many entries as points is kept as is. Both layouts: a 2-D tensor file (x edges, y
+    points) and per-seed groups (grid/x edges)."""
+    centres = (2 * np.arange(8) + 1) / 16
+    y = np.linspace(0, 1, 5)
+    tensor = np.zeros((2, 3, 8, 5), np.float32)
+    single = tmp_path / "2D_edges.hdf5"
+    with h5py.File(single, "w") as f:
+        f["tensor"] = tensor
+        f["x-coordinate"], f["y-coordinate"] = np.linspace(0, 1, 9), y
+    grouped = tmp_path / "2D_diff-react_NA_NA.h5"
+    with h5py.File(grouped, "w") as f:
+        for i in range(2):
+            f[f"{i:04d}/data"] = tensor[i]
+            f[f"{i:04d}/grid/x"], f[f"{i:04d}/grid/y"] = np.linspace(0, 1, 9), y
+            f[f"{i:04d}/grid/t"] = np.arange(3.0)
+    for path in (single, grouped):
+        with open_dataset(path) as d:
+            assert d.u.shape == (2, 3, 1, 8, 5), path
+            np.testing.assert_array_equal(d.grid[0], centres)
+            np.testing.assert_array_equal(d.grid[1], y)
