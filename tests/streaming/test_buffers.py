@@ -38,11 +38,33 @@ def start_producer(buf, n: int) -> threading.Thread:
     return th
 
 
-def drain(buf):
+DRAIN_LIMIT = 1000  # more items than any test here puts
+
+
+def drain(buf, limit: int = DRAIN_LIMIT):
+    """The sim ids of ``buf``'s remaining draws until it says the stream ended (None); fails,
+    instead of looping forever, once more than ``limit`` came (a closed buffer that does not
+    remove what it returns never ends)."""
     out = []
     while (item := buf.get(timeout=1.0)) is not None:
         out.append(item.sim_id)
+        assert len(out) <= limit, f"{type(buf).__name__} still drawing after {limit} items"
     return out
+
+
+def joined(thread: threading.Thread, timeout: float = 10.0) -> bool:
+    """Join ``thread`` for at most ``timeout`` s; True if it ended (assert on it: a plain
+    join() would hang the test run on a stuck thread)."""
+    thread.join(timeout)
+    return not thread.is_alive()
+
+
+def wait_until(cond, timeout: float = 10.0) -> None:
+    """Poll ``cond()`` until it is true; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for the other thread"
+        time.sleep(0.001)
 
 
 def test_fifo_order_and_each_once():
@@ -110,7 +132,7 @@ def test_watermark_blocks_get_until_reached_or_closed():
     time.sleep(0.05)
     assert not got  # still waiting
     buf.put(sample(2))
-    consumer.join(2.0)
+    assert joined(consumer)
     assert len(got) == 1 and got[0] is not None
     # 2 left, below the watermark: closed buffer drains them, then None
     buf.close()
@@ -174,7 +196,7 @@ def test_producer_consumer_threads():
     buf = FIFOBuffer(capacity=3)
     th = start_producer(buf, 200)
     assert drain(buf) == list(range(200))
-    th.join()
+    assert joined(th)
     assert buf.stats()["peak_size"] <= 3
 
 
@@ -204,8 +226,7 @@ def test_get_many_waits_for_producer_and_frees_room():
     th = start_producer(buf, 10)
     assert [x.sim_id for x in buf.get_many(8)] == list(range(8))
     assert [x.sim_id for x in buf.get_many(8)] == [8, 9]
-    th.join(5)
-    assert not th.is_alive() and buf.stats()["peak_size"] <= 3
+    assert joined(th) and buf.stats()["peak_size"] <= 3
 
 
 @pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
@@ -314,18 +335,15 @@ def woke_on_puts(buf, puts: list[list[int]], wakes: list[bool], rest=()) -> None
     got = []
     th = threading.Thread(target=lambda: got.extend(buf.get_many(6)))
     th.start()
-    while not buf._wants:  # the consumer waits for its 6 items
-        time.sleep(0.001)
+    wait_until(lambda: buf._wants)  # the consumer waits for its 6 items
     for items, wake in zip(puts, wakes, strict=True):
         woken.clear()
         buf.put_many([sample(i) for i in items])
         assert bool(woken) == wake, items
     if rest:  # it drew what filled the buffer, then waits for the rest
-        while buf._wants != [len(rest)]:
-            time.sleep(0.001)
+        wait_until(lambda: buf._wants == [len(rest)])
         buf.put_many([sample(i) for i in rest])
-    th.join(timeout=5)
-    assert not th.is_alive() and [int(s.sim_id) for s in got] == list(range(6))
+    assert joined(th) and [int(s.sim_id) for s in got] == list(range(6))
 
 
 @pytest.mark.parametrize("kind", ["fifo", "firo", "reservoir"])
@@ -346,15 +364,21 @@ def test_a_byte_bound_below_the_watermark_lowers_it(kind, batch):
 
     t = threading.Thread(target=produce)
     t.start()
+    # a reservoir repeats draws while the stream is open; after close at most the 4 stored
+    # items (plus a draw that raced the close) may come, not draws forever
+    after_close = 0
     if batch == 1:
         while (item := buf.get(timeout=10)) is not None:  # TimeoutError: both sides stuck
             got.append(item.sim_id)
+            after_close += buf.stats()["closed"]
+            assert after_close <= 8, "still drawing after the end of the stream"
     else:
         while buf.wait_ready(batch, timeout=10):
             got.extend(item.sim_id for item in buf.get_many(batch))
+            after_close += batch * buf.stats()["closed"]
+            assert after_close <= 8, "still drawing after the end of the stream"
         got.extend(item.sim_id for item in buf.get_many(batch))  # the rest, after the end
-    t.join(10)
-    assert not t.is_alive()
+    assert joined(t)
     assert max(peak) <= 4 * 1024 + 100
     if kind != "reservoir":  # drawn once each
         assert sorted(got) == list(range(40))
@@ -373,4 +397,4 @@ def test_a_byte_bound_below_a_batch_is_one_clear_error(kind):
     with pytest.raises(ValueError, match="fewer than the 8 a batch takes"):
         buf.wait_ready(8, timeout=10)
     buf.get_many(4)
-    t.join(10)
+    assert joined(t)
