@@ -208,3 +208,26 @@ def test_numpy_scalars_are_numbers():
     assert res.converged.all()
     with pytest.raises(ValueError, match="max_iter must be an int >= 0, got True"):
         redblack_sor(poisson(6), torch.ones(1, 6, 6, dtype=torch.float64), max_iter=True)
+
+
+def test_diffusion_stencil_is_the_flux_form_of_its_face_coefficients():
+    """Stencil.diffusion(kx, ky, h).apply(u) equals the finite-volume flux balance written out
+    face by face, sum over faces of k_face (u_node - u_neighbour) / h^2 with u = 0 outside,
+    for random face coefficients on a non-square 5 x 7 grid (1e-12): ky[i] is the face south of
+    row i and ky[i + 1] the face north of it, kx[:, j] west and kx[:, j + 1] east."""
+    g = torch.Generator().manual_seed(5)
+    ny, nx, h = 5, 7, 0.125
+    kx = 0.5 + torch.rand(2, ny, nx + 1, generator=g, dtype=torch.float64)
+    ky = 0.5 + torch.rand(2, ny + 1, nx, generator=g, dtype=torch.float64)
+    u = torch.randn(2, ny, nx, generator=g, dtype=torch.float64)
+    p = torch.nn.functional.pad(u, (1, 1, 1, 1))  # p[i + 1, j + 1] = u[i, j]
+    flux = torch.zeros_like(u)
+    for i in range(ny):
+        for j in range(nx):
+            c = p[:, i + 1, j + 1]
+            flux[:, i, j] = (kx[:, i, j] * (c - p[:, i + 1, j])
+                             + kx[:, i, j + 1] * (c - p[:, i + 1, j + 2])
+                             + ky[:, i, j] * (c - p[:, i, j + 1])
+                             + ky[:, i + 1, j] * (c - p[:, i + 2, j + 1])) / h**2
+    got = Stencil.diffusion(kx, ky, h).apply(u)
+    assert torch.allclose(got, flux, rtol=0, atol=1e-12 * float(flux.abs().max()))
