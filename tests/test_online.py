@@ -616,13 +616,14 @@ def test_a_config_file_may_name_the_solver_by_its_registry_name(tmp_path, solver
 
 def test_only_this_modules_usage_errors_print_as_usage_errors(tmp_path, capsys, monkeypatch):
     """A usage error exits 2 with its message alone (as a parse error does); any other
-    ValueError keeps its type name, also one raised by C code that online.py calls (here
-    int(), standing in for numpy or torch): it was taken for a usage error because online.py
-    was the innermost Python frame of its traceback."""
+    ValueError keeps its type name, also one raised by C code that pdesurrogate.online calls
+    (here int(), standing in for numpy or torch): it was taken for a usage error because
+    pdesurrogate/online.py (now pdesurrogate/online/) was the innermost Python frame of its
+    traceback."""
     import functools
 
-    from pdesurrogate import online
     from pdesurrogate.cli import main
+    from pdesurrogate.online import command
 
     cfg = write_config(tmp_path)
     out = tmp_path / "r"
@@ -630,7 +631,7 @@ def test_only_this_modules_usage_errors_print_as_usage_errors(tmp_path, capsys, 
     assert capsys.readouterr().err == (
         "pdesurrogate online: error: online config: stall_timeout must be a number of seconds "
         "> 0 (or null: wait forever), got -5.0\n(pdesurrogate online --help lists the options)\n")
-    monkeypatch.setattr(online, "_under_mpi", functools.partial(int, "not a number"))
+    monkeypatch.setattr(command, "_under_mpi", functools.partial(int, "not a number"))
     assert main(["online", "--config", str(cfg), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "pdesurrogate online: error: ValueError: invalid literal for int()" in err, err

@@ -204,7 +204,7 @@ def test_the_lock_names_its_holder_and_a_filesystem_without_locks_only_warns(tmp
     import socket
 
     from pdesurrogate import online
-    from pdesurrogate.online import UsageError, _lock_run
+    from pdesurrogate.online import UsageError, _lock_run, run_folder
 
     fd = _lock_run(tmp_path)
     try:
@@ -219,7 +219,7 @@ def test_the_lock_names_its_holder_and_a_filesystem_without_locks_only_warns(tmp
     def no_locks(fd, op):
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(online.fcntl, "flock", no_locks)
+    monkeypatch.setattr(run_folder.fcntl, "flock", no_locks)
     with pytest.warns(UserWarning, match="cannot lock files"):
         fd = _lock_run(tmp_path)
     os.close(fd)

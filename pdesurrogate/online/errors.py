@@ -1,0 +1,9 @@
+"""The one error that ``pdesurrogate online`` prints as a usage error: :class:`UsageError`."""
+
+from __future__ import annotations
+
+
+class UsageError(ValueError):
+    """A bad option or config value, found by this package's own checks (which name the key)
+    before the MPI job starts: ``pdesurrogate online`` prints the message alone, as it does a
+    parse error, and exits 2. Other errors keep their type name in the message."""

@@ -1,0 +1,131 @@
+"""Before the MPI job starts: build once what every rank builds from the config, so that a bad
+value fails in one line (:func:`_preflight`); the buffer's size against the training items it
+must hold (:func:`check_buffer_size`); the model against the solver's states."""
+
+from __future__ import annotations
+
+import math
+
+from pdesurrogate.online.errors import UsageError
+from pdesurrogate.online.parameter_box import _parameter_box
+
+
+def _preflight(parser, cfg) -> list[str]:
+    """Build, once, what every rank builds from the config (solver, model, parameter box,
+    buffer): a bad value then fails here in one line, before an MPI job starts. Returns
+    warnings to be shown (settings that work, but not as the user may expect)."""
+    from pdesurrogate.streaming import Scheduler, make_buffer
+
+    init = parser.instantiate_classes(cfg)
+    if getattr(init.solver, "steady", False):
+        raise UsageError(f"online config: solver {init.solver.name} is steady (one solution per "
+                         "parameter set, no time steps to stream): online next-step training "
+                         "needs a time-dependent solver; for a steady problem write a dataset "
+                         "with pdesurrogate generate")
+    box = _parameter_box(cfg, init.solver)
+    try:
+        Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
+    except ValueError as e:
+        raise UsageError(f"online config: parameters: {e}") from None
+    _check_model_takes_solver(init.model, init.solver)
+    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
+    try:
+        make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
+                    watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
+    except ValueError as e:
+        raise UsageError(f"online config: buffer: {e}") from None
+    return [w for w in (check_buffer_size(cfg, init.solver),) if w]
+
+
+# bytes per value of the states the solver ranks send (solver_simulation's float32)
+STATE_ITEMSIZE = 4
+
+
+def check_buffer_size(cfg, solver) -> str | None:
+    """``buffer.capacity`` and ``buffer.max_mb`` against the training items they must hold: a
+    UsageError when the capacity is below ``batch_size`` in a buffer whose draws remove items
+    (fifo, firo), when not even
+    one fits (the buffer would refuse the first simulation inside the MPI job), or when fewer
+    than ``batch_size`` fit in a buffer whose draws remove items (fifo, firo: full below a
+    batch, it can never serve one, and its ``wait_ready`` fails in the middle of the run); a
+    warning (the text) when fewer than ``buffer.watermark`` fit (training then starts below
+    the watermark: the buffer lowers it while a producer waits for room); None otherwise. An
+    item is a :class:`~pdesurrogate.streaming.Pair` of consecutive states ``(C, *grid)``, each
+    counted whole: ``2 * C * prod(grid) * 4`` bytes."""
+    if cfg.buffer.capacity < cfg.batch_size and _draws_remove(cfg.buffer.kind):
+        raise UsageError(
+            f"online config: buffer.capacity ({cfg.buffer.capacity}) is below batch_size "
+            f"({cfg.batch_size}): a {cfg.buffer.kind} buffer draws each item once, so full "
+            f"below a batch it can never serve one; raise buffer.capacity or lower batch_size")
+    if cfg.buffer.max_mb is None:
+        return None
+    max_bytes = int(cfg.buffer.max_mb * 1e6)  # as the trainer ranks build the buffer
+    state = (solver.channels, *solver.shape)
+    item = 2 * math.prod(state) * STATE_ITEMSIZE
+    what = (f"training items of {item:,} bytes (pairs of float32 states of shape "
+            f"{state})")
+    fits = max_bytes // item
+    if fits < 1:
+        raise UsageError(f"online config: buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds no "
+                         f"{what}; raise it to at least {_mb_holding(item):g}")
+    if fits < cfg.batch_size and _draws_remove(cfg.buffer.kind):
+        raise UsageError(
+            f"online config: buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds {fits} {what}, "
+            f"fewer than batch_size ({cfg.batch_size}): a {cfg.buffer.kind} buffer draws each "
+            f"item once, so full below a batch it can never serve one; raise buffer.max_mb to "
+            f"at least {_mb_holding(cfg.batch_size * item):g} or lower batch_size")
+    if fits >= cfg.buffer.watermark:
+        return None
+    return (f"buffer.max_mb ({cfg.buffer.max_mb:g} MB) holds {fits} {what}, fewer than "
+            f"buffer.watermark ({cfg.buffer.watermark}): training will start with {fits} "
+            f"item(s), not {cfg.buffer.watermark} (the buffer lowers its watermark while the "
+            f"solvers wait for room); raise buffer.max_mb to "
+            f"{_mb_holding(cfg.buffer.watermark * item):g} or lower buffer.watermark")
+
+
+def _draws_remove(kind: str) -> bool:
+    """Whether a buffer of ``kind`` removes the items it serves (fifo, firo), so that it must
+    hold a whole batch at once; a reservoir serves a batch from fewer, with repetition."""
+    from pdesurrogate.streaming import make_buffer
+
+    try:
+        return make_buffer(kind, capacity=1).removes_on_get
+    except ValueError as e:
+        raise UsageError(f"online config: buffer: {e}") from None
+
+
+def _mb_holding(nbytes: int) -> float:
+    """The least ``buffer.max_mb`` of at most 3 significant digits that the trainer ranks turn
+    into at least ``nbytes`` bytes (``int(max_mb * 1e6)``: a value printed rounded down, or
+    one a float makes a byte short, would still be refused)."""
+    mb = float(f"{nbytes / 1e6:.3g}")
+    while int(mb * 1e6) < nbytes:  # one unit up in the third digit (its place may move up)
+        mb = float(f"{mb + 10.0 ** (math.floor(math.log10(mb)) - 2):.3g}")
+    return mb
+
+
+def _check_model_takes_solver(module, solver) -> None:
+    """One forward pass of ``module`` on a zero state of the solver's shape ``(1, C, *grid)``
+    with its parameters: a model built for other channels, grid dimension, parameters or
+    window sizes fails here, in one line, instead of in the trainer rank after the job has
+    started."""
+    import inspect
+
+    import torch
+
+    grid = tuple(len(g) for g in solver.grid)
+    names = list(solver.param_names)
+    u = torch.zeros(1, solver.channels, *grid)
+    params = torch.zeros(1, len(names)) if names else None
+    extra = {"lead_time": 1.0} if "lead_time" in inspect.signature(module.forward).parameters \
+        else {}
+    try:
+        with torch.no_grad():
+            out = module(u, params, **extra)
+        if tuple(out.shape) != tuple(u.shape):
+            raise ValueError(f"it returns shape {tuple(out.shape)} for {tuple(u.shape)}")
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise UsageError(
+            f"online config: the model ({type(getattr(module, 'model', module)).__name__}) "
+            f"cannot take the solver's states: {solver.channels} channel(s) on a {len(grid)}-D "
+            f"grid {grid} with {len(names)} parameter(s) {names}: {e}") from None

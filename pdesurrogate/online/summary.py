@@ -1,0 +1,188 @@
+"""The end of a run, on trainer rank 0: ``summary.json``, the exported surrogate, the plots, and
+the table printed (:func:`_finish`).
+
+At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
+(metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
+evaluation generators, as in validation, so the plot repeats). The export's
+``provenance.data_source`` (and every checkpoint's ``data_info["source"]``) records what the run
+trained on (:func:`stream_source`): solver class and arguments, parameter box, scheduler
+settings and seed, simulations, saved steps, and the validation and statistics sets' sizes and
+seeds. Trainer ranks call ``seed_everything(seed)`` before they build the model, so the seed
+the fit records also made the initial weights.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pdesurrogate.online.atomic_write import _atomic_write
+from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
+from pdesurrogate.online.run_folder import CONFIG_FILE
+
+
+def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
+            val, prior, module=None, val_u=None, val_p=None) -> None:
+    comm = roles.comm
+    mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(), "prior": prior,
+            "buffer": receiver.buffer.stats(), "monitor": monitor.summary,
+            "committed_sims": sorted(receiver.committed_sims)}
+    everyone = comm.gather(mine, root=0)
+    if roles.rank_in_role != 0:
+        return
+    sched = scheduler.counts()
+    committed = sorted(s for r in everyone for s in r["committed_sims"])
+    summary: dict[str, Any] = {
+        "status": status, "ended_by": ended_by, "resumed": bool(cfg.resume),
+        "global_step": int(trainer.global_step), "train_seconds": train_s,
+        "simulations": cfg.simulations, "committed_simulations": len(committed),
+        "committed_sim_ids": committed, "scheduler": sched,
+        "abandoned_sim_ids": sorted(scheduler.abandoned),
+        # over the whole run: what earlier legs had received when they wrote their checkpoint
+        # (simulations then in flight included: the resumed run receives those again) plus
+        # this leg; samples an earlier leg received after its checkpoint are not counted
+        "samples_received": sum(r["prior"]["samples"] + r["receiver"]["samples"]
+                                for r in everyone),
+        "mb_received": sum(r["prior"]["bytes"] + r["receiver"]["bytes"] for r in everyone) / 1e6,
+        "malformed_messages": sum(r["receiver"]["malformed"] for r in everyone),
+        "sims_failed": sum(r["receiver"]["sims_failed"] for r in everyone),
+        # received but not trained on: incomplete, malformed or over max_pending_samples
+        "sims_dropped": sum(r["receiver"]["sims_dropped"] for r in everyone),
+        "sims_duplicate": sum(r["receiver"]["sims_duplicate"] for r in everyone),
+        "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
+        # this leg's, added over the trainer ranks (each receives its own simulations)
+        "samples_per_s": sum(r["receiver"]["samples_per_s"] for r in everyone),
+        "mb_per_s": sum(r["receiver"]["mb_per_s"] for r in everyone),
+        "validation_rollout_steps": cfg.n_steps,
+        "trainers": everyone,
+    }
+    if val is not None:
+        summary["validation"] = {k: float(v) for k, v in val.items()}
+    elif status == "finished":
+        limit = trainer.limit_val_batches
+        summary["validation_skipped"] = (f"trainer.limit_val_batches is {limit!r}" if limit == 0
+                                         else "Lightning ran no validation batch")
+    if module is not None:
+        from pdesurrogate.export import export_surrogate
+
+        summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
+        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg)
+    text = json.dumps(summary, indent=2, default=float) + "\n"
+    _atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
+    if status == "finished":
+        # nothing resumes a finished run (summary.json says so), and the checkpoint holds a
+        # buffer's worth of samples
+        for d in (CHECKPOINT, STAGE, OLD):
+            shutil.rmtree(out / d, ignore_errors=True)
+    _print_summary(summary, out)
+
+
+def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pdesurrogate.plots import rollout_figure
+    from pdesurrogate.training.losses import relative_l2
+
+    paths = []
+    hist = monitor.history
+    if hist:
+        steps = [h["step"] for h in hist]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+        axes[0].plot(steps, [h["stream/samples_per_s"] for h in hist])
+        axes[0].set(title="samples/s received", xlabel="training step")
+        axes[1].plot(steps, [h["stream/buffer_fill"] for h in hist], label="buffer fill")
+        axes[1].plot(steps, [h["trainer/idle_fraction"] for h in hist], label="idle fraction")
+        axes[1].set(title="buffer fill, trainer idle", xlabel="training step", ylim=(0, 1.05))
+        axes[1].legend()
+        axes[2].plot(steps, [h["stream/seen_mean"] for h in hist], label="mean")
+        axes[2].plot(steps, [h["stream/seen_max"] for h in hist], label="max")
+        axes[2].set(title="times each stored item was seen", xlabel="training step")
+        axes[2].legend()
+        fig.tight_layout()
+        fig.savefig(out / "online.png", dpi=110)
+        plt.close(fig)
+        paths.append(str(out / "online.png"))
+    module.train(False)
+    n = min(8, val_u.shape[0])
+    pred = _evaluation_rollout(module, val_u[:n, 0].to(module.device),
+                               val_p[:n].to(module.device), val_u.shape[1] - 1).cpu()
+    err = torch.stack([relative_l2(pred[:, s], val_u[:n, s], reduction="none").mean()
+                       for s in range(val_u.shape[1])]).numpy()
+    times = np.arange(val_u.shape[1]) * cfg.dt
+    paths.append(rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err,
+                                out / "rollout.png",
+                                title=f"online surrogate, validation (error: mean of the first "
+                                      f"{n} of {val_u.shape[0]} trajectories)"))
+    return paths
+
+
+def _evaluation_rollout(module, u0: torch.Tensor, params: torch.Tensor, steps: int
+                        ) -> torch.Tensor:
+    """``module.rollout`` as validation rolls out: a PDE-Refiner draws its noise from its own
+    evaluation generators (:meth:`~pdesurrogate.models.PDERefiner.evaluation_noise`, seeded
+    per trajectory from ``u0`` and ``params``), so the plot repeats and torch's global
+    generator is left alone; other models have no noise."""
+    noise = getattr(getattr(module, "model", None), "evaluation_noise", None)
+    gens = noise(u0, params) if noise is not None else None
+    if gens is None:
+        return module.rollout(u0, params, steps)
+    return module.rollout(u0, params, steps, generator=gens)
+
+
+def _print_summary(s: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"online run: {s['status']}", show_header=False)
+    t.add_column()
+    t.add_column(overflow="fold")  # a path that does not fit goes on the next line, never cut
+    t.add_row("training steps", str(s["global_step"]))
+    t.add_row("training ended by", s["ended_by"])
+    t.add_row("simulations committed", f"{s['committed_simulations']} of {s['simulations']}")
+    t.add_row("simulations abandoned", str(len(s["abandoned_sim_ids"])))
+    t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
+    t.add_row("simulations dropped (incomplete)", str(s["sims_dropped"]))
+    t.add_row("malformed messages", str(s["malformed_messages"]))
+    if "train_seconds" in s:
+        t.add_row("training wall time", f"{s['train_seconds']:.1f} s")
+    t.add_row("samples / MB received", f"{s['samples_received']} / {s['mb_received']:.3g}")
+    if "samples_per_s" in s:
+        t.add_row("received per second", f"{s['samples_per_s']:.4g} samples, "
+                                          f"{s['mb_per_s']:.3g} MB")
+    t.add_row("trainer idle fraction", f"{s['idle_fraction']:.3f}")
+    if "validation_skipped" in s:
+        t.add_row("validation", f"none: {s['validation_skipped']}")
+    if "validation" in s:
+        val = s["validation"]
+        roll = f"rollout of {s['validation_rollout_steps']} steps" \
+            if "validation_rollout_steps" in s else "rollout"
+        if "val/rel_l2_ar" in val:  # all2all (scOT): val/rel_l2 is the direct predictions'
+            t.add_row(f"validation rel L2 ({roll})", f"{val['val/rel_l2_ar']:.4g}")
+            t.add_row("validation rel L2 (direct, mean over lead times)",
+                      f"{val.get('val/rel_l2', float('nan')):.4g}")
+        else:
+            t.add_row(f"validation rel L2 ({roll})",
+                      f"{val.get('val/rel_l2', float('nan')):.4g}")
+    if "model" in s:
+        t.add_row("exported model", s["model"])
+        t.add_row("plots", "\n".join(s["plots"]))
+        if not any(p.endswith("online.png") for p in s["plots"]):
+            t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
+    t.add_row("summary", str(out / "summary.json"))
+    if s["status"] == "stopped":
+        t.add_row("continue with", f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # a log file (Slurm's, a pipe): rich would draw it 80 columns wide; as wide as its
+        # rows instead, so each path stays on one line, whole, for copying from the log
+        wide = console.options.update_width(100_000)
+        console = Console(stderr=True, width=max(80, console.measure(t, options=wide).maximum))
+    console.print(t)

@@ -1,0 +1,225 @@
+"""A trainer rank (:func:`run_trainer`): Lightning training on the stream, DDP among the trainer
+ranks, checkpoints, and the run's end.
+
+Per trainer rank: a held-out validation set and a small set for the normalisation statistics
+are generated once by the same solver (never streamed; the same on every trainer rank, and each
+validates on its own share of the held-out trajectories); :class:`StreamDataModule` feeds the
+same LightningModule that ``pdesurrogate fit`` trains; :class:`StreamMonitor` logs samples/s,
+MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from pdesurrogate.online.checkpoint import _fit_loads_weights_only, _restore, _write_checkpoint
+from pdesurrogate.online.parser import TRAINER_REFUSED, TRAINER_SKIP
+from pdesurrogate.online.summary import _finish
+
+# the seeds of the held-out validation and statistics sets: the run's seed plus these
+VALIDATION_SEED_OFFSET = 1_000_003
+STATS_SEED_OFFSET = 2_000_003
+
+
+def stream_source(cfg, box: dict[str, tuple[float, float]]) -> dict:
+    """What an online run trains on, as checkpoints and the export record it
+    (``data_info["source"]``, exported as ``provenance.data_source``; the form:
+    :mod:`pdesurrogate.datasets.source`): the solver's class and arguments, the parameter
+    ``box`` the scheduler draws from, its sampling, seed, simulations and retries, the saved
+    steps, and the held-out validation and statistics sets' sizes and seeds. A solver argument
+    JSON cannot hold is recorded as its ``str``."""
+    from pdesurrogate.datasets.source import online_source
+
+    spec = cfg.solver.as_dict() if hasattr(cfg.solver, "as_dict") else dict(cfg.solver)
+    init_args = json.loads(json.dumps(spec.get("init_args") or {}, default=str))
+    return online_source(
+        {"class_path": spec["class_path"], "init_args": init_args}, box, cfg.sampling,
+        cfg.seed, cfg.simulations, cfg.max_retries, cfg.n_steps, cfg.dt,
+        validation=(cfg.validation.trajectories, cfg.seed + VALIDATION_SEED_OFFSET),
+        statistics=(cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET))
+
+
+def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
+    """``n`` trajectories ``(n, n_steps + 1, C, *grid)`` with parameters drawn in ``box``
+    (``(n, P)``), as the solver ranks make them (initial states from ``solver.sample``)."""
+    from pdesurrogate.streaming import draw_parameters
+
+    u0, _ = solver.sample(n, seed)
+    pts = draw_parameters(box, n, "random", seed)
+    params = {k: torch.tensor(pts[:, j], dtype=u0.dtype) for j, k in enumerate(box)}
+    u = solver.solve(u0, params, [k * dt for k in range(n_steps + 1)])
+    return u, torch.stack([params[k] for k in box], dim=1)
+
+
+def _ddp(roles, accelerator_is_gpu: bool):
+    """Strategy, devices and num_nodes for the trainer ranks (DDP among them)."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from pdesurrogate.streaming.roles import mpi
+    from pdesurrogate.training.trainer_ranks import TrainerRanksEnvironment
+
+    MPI = mpi()
+    comm = roles.comm
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
+    leader = local.rank == 0
+    nodes = comm.Split(0 if leader else MPI.UNDEFINED, key=comm.rank)
+    node_rank = nodes.rank if leader else 0
+    node_rank = local.bcast(node_rank, root=0)
+    n_nodes = comm.allreduce(1 if leader else 0)
+    if comm.rank == 0:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        addr = socket.gethostname()
+    else:
+        port, addr = None, None
+    port, addr = comm.bcast((port, addr), root=0)
+    env = TrainerRanksEnvironment(comm.size, comm.rank, local.rank, node_rank, addr, port)
+    strategy = DDPStrategy(cluster_environment=env,
+                           process_group_backend="nccl" if accelerator_is_gpu else "gloo")
+    return strategy, local.size, n_nodes
+
+
+def trainer_plugins(single: bool) -> list:
+    """The online trainer's Lightning plugins: :class:`AtomicCheckpointIO` (a checkpoint written
+    whole or not at all, beside itself and fsync'd, not through ``$TMPDIR``) and, for a
+    ``single`` trainer rank, :class:`LightningEnvironment`, so that Lightning never reads srun's
+    SLURM variables (they count every rank, solvers too)."""
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    from pdesurrogate.training.checkpoint_io import AtomicCheckpointIO
+
+    return [AtomicCheckpointIO(), *([LightningEnvironment()] if single else [])]
+
+
+def ended_by_what(trainer, stream_ended: bool) -> str:
+    """What ended the training of a run that was not stopped by a signal, for the summary: the
+    stream, or the trainer setting (named with its value) that stopped it first."""
+    if stream_ended:
+        return ("the stream: every simulation was delivered and the buffer drawn down (for "
+                "more steps, raise simulations in a new run)")
+    if trainer.fast_dev_run:
+        return (f"trainer.fast_dev_run ({trainer.fast_dev_run!r}): a quick check of "
+                f"{trainer.global_step} step(s), not a training run")
+    if trainer.max_steps is not None and 0 <= trainer.max_steps <= trainer.global_step:
+        return f"trainer.max_steps ({trainer.max_steps})"
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    remaining = None if timer is None else timer.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return f"trainer.max_time ({timer.time_elapsed():.0f} s of training)"
+    return ("the trainer stopped before the stream ended (trainer.should_stop, set by the model "
+            "or a callback)")
+
+
+def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from pdesurrogate.datasets import ChannelStats
+    from pdesurrogate.streaming import Receiver, make_buffer
+    from pdesurrogate.training.stream_data import StreamDataModule
+    from pdesurrogate.training.stream_monitor import StreamMonitor
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out, rank = Path(cfg.out), roles.rank_in_role
+    box = dict(scheduler.param_box)
+    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories,
+                                cfg.seed + VALIDATION_SEED_OFFSET, cfg.n_steps, cfg.dt)
+    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET,
+                              cfg.n_steps, cfg.dt)
+    axes = (0, 1, *range(3, st_u.ndim))
+    stats = ChannelStats(mean=st_u.mean(dim=axes).tolist(), std=st_u.std(dim=axes).tolist(),
+                         spatial_dims=st_u.ndim - 3, param_names=list(names),
+                         param_mean=st_p.mean(0).tolist(), param_std=st_p.std(0).tolist())
+    data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
+                 "channel_names": list(solver.channel_names), "param_names": list(names),
+                 "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
+
+    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
+    buffer = make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
+                         watermark=cfg.buffer.watermark, max_bytes=max_bytes,
+                         seed=cfg.seed + rank)
+    # a simulation sends exactly n_steps + 1 states: the receiver's default bound (4096) would
+    # drop every simulation of a longer run, and the run would train on nothing
+    receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler,
+                                   stall_timeout=cfg.stall_timeout,
+                                   max_pending_samples=cfg.n_steps + 1)
+    ckpt_path, prior = None, {"samples": 0, "bytes": 0}
+    if cfg.resume:
+        ckpt_path, prior = _restore(out, roles, receiver, scheduler, pl.Trainer.fit)
+    flag.receiver = receiver
+    if flag.requested:
+        receiver.request_stop()
+    receiver.start()
+
+    module = init.model
+    dm = StreamDataModule(buffer, receiver, names, cfg.batch_size, val_u, val_p, stats,
+                          data_info)
+
+    def checkpoint(trainer, freeze: bool = False) -> None:
+        _write_checkpoint(out, trainer, receiver, roles, cfg, freeze, prior)
+
+    monitor = StreamMonitor(receiver, buffer, log_every_n_steps=cfg.trainer.log_every_n_steps
+                            or 20, checkpoint=checkpoint,
+                            checkpoint_every_n_steps=cfg.checkpoint_every_n_steps)
+    callbacks: list = [monitor]
+    # the refused keys are at Lightning's defaults here (_check_trainer)
+    targs = {k: v for k, v in dict(cfg.trainer).items()
+             if k not in TRAINER_SKIP and k not in TRAINER_REFUSED}
+    if targs.get("enable_progress_bar") is not False:
+        from pdesurrogate.training.progress import rich_progress_bar
+
+        callbacks.append(rich_progress_bar("Online training steps"))
+    gpu = targs.get("accelerator") in ("gpu", "cuda") or (
+        targs.get("accelerator") in (None, "auto") and torch.cuda.is_available())
+    if roles.comm.size > 1:
+        strategy, devices, num_nodes = _ddp(roles, gpu)
+    else:
+        strategy, devices, num_nodes = "auto", 1, 1
+    targs["plugins"] = trainer_plugins(single=roles.comm.size == 1)
+    # this command places the ranks itself (or runs under the srun that placed them), so
+    # Lightning's advice to prepend srun does not apply
+    warnings.filterwarnings("ignore", message="The `srun` command is available")
+    trainer = pl.Trainer(
+        **targs, strategy=strategy, devices=devices, num_nodes=num_nodes, callbacks=callbacks,
+        logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")],
+        max_epochs=-1, val_check_interval=cfg.validation.every_n_steps,
+        check_val_every_n_epoch=None, default_root_dir=out, enable_checkpointing=False,
+    )
+    t0 = time.perf_counter()
+    # weights-only, whatever torch's default (torch < 2.6: False) or TORCH_FORCE_NO_WEIGHTS_ONLY_
+    # LOAD say: the checkpoint is a file in the run folder, not code
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path,
+                **_fit_loads_weights_only(pl.Trainer.fit))
+    train_s = time.perf_counter() - t0
+
+    if receiver.stopped:
+        checkpoint(trainer, freeze=True)
+        receiver.join()
+        _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
+                "a stop signal (checkpoint written)", None, prior)
+        return 0
+    ended_by = ended_by_what(trainer, receiver.ended)
+    if not receiver.ended:
+        # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
+        # let the solvers finish the ones they are in (dropped) and end the stream
+        receiver.snapshot(freeze=True)
+    receiver.join()
+    # the trainer ranks split the held-out trajectories among themselves (rank r of W takes
+    # r, r + W, ...; none repeated, none padded) and add their error sums before dividing, so
+    # each trajectory counts once (training/evaluation.py); trainer.limit_val_batches 0: none
+    # (Lightning returns no results), and the model is exported all the same
+    results = trainer.validate(module, datamodule=dm, verbose=False)
+    val = results[0] if results else None
+    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
+            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
+    return 0
