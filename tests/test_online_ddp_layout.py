@@ -1,0 +1,42 @@
+"""How the online trainer ranks are presented to Lightning's DDP (``ddp_layout``): a rank that
+sees all of its node's GPUs keeps its node and local rank (device ``cuda:local_rank``); ranks
+that see one GPU each (Slurm's ``--gpus-per-task=1``) become one-device nodes (``cuda:0``);
+any other mix is refused naming what each rank sees."""
+
+import re
+
+import pytest
+
+from pdesurrogate.online import UsageError
+from pdesurrogate.online.trainer_rank import ddp_layout
+
+
+def test_cpu_ranks_keep_the_node_layout():
+    # 2 nodes x 2 trainer ranks, world rank 3 = node 1, local rank 1
+    assert ddp_layout(2, 1, 1, 2, 4, 3, None) == (2, 2, 1, 1)
+
+
+def test_ranks_that_see_all_their_nodes_gpus_keep_the_node_layout():
+    assert ddp_layout(2, 1, 1, 2, 4, 3, [4, 4, 4, 4]) == (2, 2, 1, 1)
+    assert ddp_layout(2, 0, 0, 1, 2, 0, [2, 2]) == (2, 1, 0, 0)
+
+
+@pytest.mark.parametrize("world_rank", range(4))
+def test_one_gpu_per_rank_makes_each_rank_a_one_device_node(world_rank):
+    """Two trainer ranks per node, each seeing only its own GPU: Lightning must be asked for
+    one device (cuda:0, the visible one) on each of four "nodes", the rank's world rank."""
+    node, local = divmod(world_rank, 2)
+    devices, n_nodes, node_rank, local_rank = ddp_layout(2, local, node, 2, 4, world_rank,
+                                                         [1, 1, 1, 1])
+    assert (devices, n_nodes, node_rank, local_rank) == (1, 4, world_rank, 0)
+    assert devices * n_nodes == 4  # Lightning's world size: every trainer rank, once
+
+
+def test_a_single_trainer_rank_per_node_with_one_gpu_keeps_its_layout():
+    assert ddp_layout(1, 0, 1, 2, 2, 1, [1, 1]) == (1, 2, 1, 0)
+
+
+@pytest.mark.parametrize("visible", [[2, 1, 2, 2], [0, 0, 0, 0], [1, 1, 1, 3]])
+def test_ranks_that_cannot_be_placed_are_refused(visible):
+    with pytest.raises(UsageError, match=re.escape(f"see {visible} GPUs") + ".*--gpus-per-task=1"):
+        ddp_layout(2, 0, 0, 2, 4, 0, visible)
