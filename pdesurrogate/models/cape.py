@@ -37,8 +37,10 @@ class SpectralConv(nn.Module):
     """Channel-mixing convolution in Fourier space on the lowest ``modes`` frequencies per axis.
 
     ``(B, C_in, *grid) -> (B, C_out, *grid)``, periodic. In 2-D the positive and negative
-    frequencies of the first axis get separate weights (the last axis is the rFFT half-axis).
-    Frequencies beyond what the grid resolves are dropped, so any grid size works.
+    frequencies of the first axis get separate weights (the last axis is the rFFT half-axis):
+    ``weight[0]`` holds first-axis frequencies ``0 .. modes - 1``, ``weight[1]`` holds
+    ``-modes .. -1`` (index ``modes + k``). Frequencies beyond what the grid resolves are
+    dropped, so any grid size works, and a frequency has the same weight on every grid.
     """
 
     # the complex weights are read with view_as_complex, which has no bfloat16
@@ -53,8 +55,8 @@ class SpectralConv(nn.Module):
         self.weight = nn.Parameter(
             scale * torch.randn(blocks, in_channels, out_channels, *(modes,) * dim, 2))
 
-    def _mix(self, x: torch.Tensor, block: int, sizes: tuple[int, ...]) -> torch.Tensor:
-        w = torch.view_as_complex(self.weight[block])[(...,) + tuple(slice(0, s) for s in sizes)]
+    def _mix(self, x: torch.Tensor, block: int, index: tuple[slice, ...]) -> torch.Tensor:
+        w = torch.view_as_complex(self.weight[block])[(...,) + index]
         # float32 weights with a float64 input (or the reverse) compute in the input's precision
         w = w.to(x.dtype)
         return torch.einsum("bi...,io...->bo...", x, w)
@@ -69,14 +71,18 @@ class SpectralConv(nn.Module):
                           device=x.device)
         mx = min(self.modes, xf.shape[-1])
         if self.dim == 1:
-            out[..., :mx] = self._mix(xf[..., :mx], 0, (mx,))
+            out[..., :mx] = self._mix(xf[..., :mx], 0, (slice(0, mx),))
         else:
             my = min(self.modes, grid[0] // 2)
             if my == 0:  # a single row: only the zero frequency
-                out[..., :1, :mx] = self._mix(xf[..., :1, :mx], 0, (1, mx))
+                out[..., :1, :mx] = self._mix(xf[..., :1, :mx], 0, (slice(0, 1), slice(0, mx)))
             else:
-                out[..., :my, :mx] = self._mix(xf[..., :my, :mx], 0, (my, mx))
-                out[..., -my:, :mx] = self._mix(xf[..., -my:, :mx], 1, (my, mx))
+                out[..., :my, :mx] = self._mix(xf[..., :my, :mx], 0,
+                                               (slice(0, my), slice(0, mx)))
+                # rows -my .. -1 are frequencies -my .. -1: the last my weights of block 1
+                # (its first ones, -modes .. -my - 1, are those a coarse grid cannot resolve)
+                out[..., -my:, :mx] = self._mix(xf[..., -my:, :mx], 1,
+                                                (slice(self.modes - my, self.modes), slice(0, mx)))
         y = torch.fft.irfftn(out, s=tuple(grid), dim=tuple(range(2, x.ndim)))
         return y.to(x.dtype)
 

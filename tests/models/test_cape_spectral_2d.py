@@ -1,0 +1,45 @@
+"""CAPE's 2-D SpectralConv against hand-computed outputs for single Fourier modes: a mode with
+a negative first-axis frequency gets the negative-frequency weights (block 1), and the same
+weight for the same frequency on every grid."""
+
+import math
+
+import pytest
+import torch
+
+from pdesurrogate.models.cape import SpectralConv
+
+MODES = 4
+
+
+def _conv() -> SpectralConv:
+    torch.manual_seed(0)
+    conv = SpectralConv(2, 1, 1, MODES).double()
+    with torch.no_grad():  # O(1) weights, every one different
+        conv.weight.copy_(torch.randn_like(conv.weight))
+    return conv
+
+
+def _weight(conv: SpectralConv, ky: int, kx: int) -> complex:
+    """The weight of frequency ``(ky, kx)``: block 0 holds ``ky = 0 .. MODES - 1``, block 1
+    ``ky = -MODES .. -1`` (index ``MODES + ky``)."""
+    block, row = (0, ky) if ky >= 0 else (1, MODES + ky)
+    w = torch.view_as_complex(conv.weight.detach()[block, 0, 0])
+    return complex(w[row, kx])
+
+
+@pytest.mark.parametrize("n", [16, 6])
+@pytest.mark.parametrize("ky", [1, -1, 2, -2])
+def test_single_mode_output(n, ky):
+    """Input ``cos(2 pi (ky y + x))`` on an n x n grid: the rFFT holds it at ``(ky, 1)`` (and
+    the implied conjugate), so the output is exactly ``Re(w_{ky,1} exp(2 pi i (ky y + x)))``.
+    n = 6 resolves |ky| <= 3 < MODES on the first axis: the weights of ky = -4 (and 3) go
+    unused there, those of -1 and -2 are the same as on a fine grid."""
+    conv = _conv()
+    g = torch.arange(n, dtype=torch.float64) / n
+    y, x = torch.meshgrid(g, g, indexing="ij")
+    theta = 2 * math.pi * (ky * y + x)
+    out = conv(torch.cos(theta)[None, None])[0, 0]
+    w = _weight(conv, ky, 1)
+    want = w.real * torch.cos(theta) - w.imag * torch.sin(theta)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
