@@ -9,7 +9,10 @@ The order of a run, and the file that holds each step:
 
 1. ``command.py``: :func:`cmd_online` parses and checks the settings (``parser.py``: the
    jsonargparse parser, the config checks, :data:`TRAINER_REFUSED`), then, outside any MPI
-   launcher, launches the job, or, inside one, runs this rank.
+   launcher, launches the job, or, inside one, runs this rank. A rank parses what its role
+   needs (``rank_settings.py``): a solver rank the config without the model and the trainer,
+   so that it never imports Lightning; a trainer rank the whole config, and a config error
+   found there alone ends every rank, reported once.
 2. ``launcher.py``: :func:`launch` locks and checks the run folder (``run_folder.py``: the lock,
    ``config.yaml``, what a folder may be reused for), builds everything once to catch a bad
    value in one line (``preflight.py``), writes ``config.yaml``, starts ``mpiexec`` with one
@@ -30,7 +33,7 @@ Below them: ``errors.py`` (:class:`UsageError`), ``atomic_write.py`` (a file wri
 not at all), ``processes.py`` (is a PID still the process it was). A module imports only from
 those before it in this list (no cycles): errors, atomic_write, processes, checkpoint,
 run_folder, job_cleanup, parser, parameter_box, preflight, launcher, summary, trainer_rank,
-solver_rank, rank, command.
+solver_rank, rank, rank_settings, command.
 """
 
 from __future__ import annotations

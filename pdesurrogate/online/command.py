@@ -1,5 +1,6 @@
 """The command ``pdesurrogate online`` (:func:`cmd_online`): parse and check the settings, then
-start the MPI job (outside one) or run this rank's part (inside it)."""
+start the MPI job (outside one) or run this rank's part (inside it: :func:`rank_settings`
+parses what the rank's role needs)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.launcher import WORKER_ENV, launch
 from pdesurrogate.online.parser import _check, _parse
 from pdesurrogate.online.rank import run_rank
+from pdesurrogate.online.rank_settings import CONFIG_ERROR, rank_settings
 
 MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
@@ -19,11 +21,12 @@ def _under_mpi() -> bool:
 
 
 def cmd_online(argv) -> int:
-    parser, cfg, argv = _parse(list(argv))
     try:
-        _check(cfg)
         if _under_mpi():
-            return run_rank(parser, cfg)
+            settings = rank_settings(list(argv))
+            return CONFIG_ERROR if settings is None else run_rank(*settings)
+        parser, cfg, argv = _parse(list(argv))
+        _check(cfg)
         return launch(parser, cfg, argv)
     except UsageError as e:
         # printed without the type name, as a parse error is (any other error, e.g. a

@@ -39,6 +39,12 @@ TRAINER_REFUSED = {
 }
 
 
+# the title of the solver's group in --help (jsonargparse's: the base class's docstring)
+SOLVER_TITLE = "Solver (solver: class_path and init_args; --solver.help NAME)"
+
+# the keys the parser without Lightning takes unchecked, and only from config files
+LIGHTNING_KEYS = ("model", "trainer")
+
 # jsonargparse loads this parser's configs (and values) with _load_yaml
 PARSER_MODE = "pdesurrogate-online-yaml"
 
@@ -57,11 +63,16 @@ def _load_yaml(text: str) -> Any:
     return value
 
 
-def build_parser():
-    """The jsonargparse parser of ``pdesurrogate online`` (keys = the YAML's keys)."""
+def build_parser(*, lightning: bool = True):
+    """The jsonargparse parser of ``pdesurrogate online`` (keys = the YAML's keys).
+
+    ``lightning=False``: the parser of a solver rank, which never trains: ``model`` and
+    ``trainer`` are taken from the config files as they are, unchecked, and left out of the
+    command line (:func:`_parse` drops them there), so that Lightning is not imported (it
+    added ~130 MB to each solver rank of the tiny test run, and a node may run dozens). Every
+    other key is parsed and checked as by the whole parser."""
     import yaml
     from jsonargparse import ActionConfigFile, ArgumentParser, set_loader
-    from lightning.pytorch import LightningModule, Trainer
 
     from pdesurrogate.solvers import Solver
 
@@ -156,6 +167,13 @@ def build_parser():
     p.add_argument("--threads", type=int | None, default=None,
                    help="torch threads per trainer rank (0 or null: torch's default; solver "
                         "ranks use 1).")
+    if not lightning:
+        for key in LIGHTNING_KEYS:
+            p.add_argument(f"--{key}", type=_unchecked, default=None, help=argparse.SUPPRESS)
+        p.groups["solver"].title = SOLVER_TITLE
+        return p
+    from lightning.pytorch import LightningModule, Trainer
+
     p.add_subclass_arguments(LightningModule, "model", required=True,
                              help="The LightningModule trained (as in `pdesurrogate fit`).")
     p.add_class_arguments(Trainer, "trainer", instantiate=False, skip=TRAINER_SKIP,
@@ -164,23 +182,58 @@ def build_parser():
         if action.dest.removeprefix("trainer.") in TRAINER_REFUSED:
             action.help = argparse.SUPPRESS
     # jsonargparse titles these groups with the base classes' docstrings or reprs
-    p.groups["solver"].title = "Solver (solver: class_path and init_args; --solver.help NAME)"
+    p.groups["solver"].title = SOLVER_TITLE
     p.groups["model"].title = "Model (model: a LightningModule's class_path and init_args)"
     return p
 
 
-def _parse(argv: list[str]):
+def _parse(argv: list[str], *, lightning: bool = True):
+    """``(parser, cfg, argv)``: the parser (:func:`build_parser` with ``lightning``), the
+    settings parsed from ``argv``, and ``argv`` as parsed (a bare ``--resume`` made
+    ``--resume true``), which a rank parses again. Without ``lightning`` the command line's
+    ``--model*`` and ``--trainer*`` options are left out (the whole parse checks them)."""
     # a bare `--resume` reads as `--resume true`
     argv = [a for a in argv]
     for i, a in enumerate(argv):
         if a == "--resume" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
             argv[i:i + 1] = ["--resume", "true"]
             break
-    parser = build_parser()
-    return parser, parser.parse_args(argv), argv
+    parser = build_parser(lightning=lightning)
+    return parser, parser.parse_args(argv if lightning else _without_lightning(argv)), argv
+
+
+def _unchecked(value: Any) -> Any:
+    """A value as the config file gives it. A function, not a type: jsonargparse would check a
+    value against a type (``Any`` and ``dict`` included), and import the classes it names."""
+    return value
+
+
+def _without_lightning(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--model*`` and ``--trainer*`` options (``--model.x=1``, or
+    ``--model.x`` and its value: every one of them takes one, never starting with ``--``)."""
+    kept, i = [], 0
+    while i < len(argv):
+        name = argv[i].partition("=")[0]
+        if any(name == f"--{k}" or name.startswith(f"--{k}.") for k in LIGHTNING_KEYS):
+            has_value = "=" not in argv[i] and i + 1 < len(argv) \
+                and not argv[i + 1].startswith("--")
+            i += 1 + has_value
+            continue
+        kept.append(argv[i])
+        i += 1
+    return kept
 
 
 def _check(cfg) -> None:
+    """Check the settings the parser cannot (:func:`_check_settings`), then the trainer's
+    (:func:`_check_trainer`, which imports Lightning)."""
+    _check_settings(cfg)
+    _check_trainer(cfg.trainer)
+
+
+def _check_settings(cfg) -> None:
+    """Every check of :func:`_check` but the trainer's: what a parse without Lightning
+    (``_parse(..., lightning=False)``) can check."""
     for key, low in (("trainers", 1), ("solvers", 1), ("simulations", 1), ("n_steps", 1),
                      ("batch_size", 1), ("validation.trajectories", 1),
                      ("validation.every_n_steps", 1), ("stats_trajectories", 1),
@@ -208,7 +261,6 @@ def _check(cfg) -> None:
         raise UsageError(f"online config: validation.trajectories ({cfg.validation.trajectories})"
                          f" must be at least trainers ({cfg.trainers}): each trainer rank "
                          f"validates on its own share")
-    _check_trainer(cfg.trainer)
 
 
 def _check_trainer(trainer) -> None:
