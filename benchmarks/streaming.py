@@ -370,7 +370,8 @@ def _online_config(overrides: list[str], config: Path = ONLINE_CONFIG):
 
 
 def _instantiate(parser, cfg):
-    # jsonargparse >= 4.49 names it instantiate; pdesurrogate/online/preflight.py still calls the older name
+    # jsonargparse >= 4.49 names it instantiate; pdesurrogate/online/preflight.py still calls
+    # the older name
     return (getattr(parser, "instantiate", None) or parser.instantiate_classes)(cfg)
 
 
