@@ -372,7 +372,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
 
-    from pdesurrogate.training import checkpoint_io, progress
+    from pdesurrogate.training import checkpoint_io, progress, run_checkpoint
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
     bound_yaml_aliases()
@@ -453,7 +453,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items()
                                          if k != "callbacks"}
                 if not any(_saves_last(c) for c in writers):
-                    self.trainer_defaults["callbacks"] = [default_checkpoint(beside=True)]
+                    # first, so that theirs, not ours, is the one Lightning names last-v1.ckpt
+                    callbacks.insert(0, Namespace(
+                        class_path=run_checkpoint.CLASS_PATH,
+                        init_args=Namespace(**run_checkpoint.INIT_ARGS)))
             trainer.callbacks = callbacks
             # checkpoints written whole or not at all, read weights-only; unless the config
             # brings its own writer (once: the config.yaml a fit saved lists ours)
@@ -491,34 +494,22 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     return 0
 
 
-def default_checkpoint(beside: bool = False):
+def default_checkpoint():
     """The checkpoint writer a fit gets: ``last.ckpt`` after each epoch (what a resumed or
     requeued fit starts from). Lightning writes ``last.ckpt`` only in an epoch where it saved
     a top-k checkpoint, so ``save_top_k`` stays 1 (without a monitor: the newest epoch's, a
     second copy of ``last.ckpt``); with ``save_top_k=0`` a killed fit had no checkpoint.
 
-    A config's own ``ModelCheckpoint`` (a subclass too) decides: with ``save_last`` set
-    (``true`` or ``"link"``) it is the one ``last.ckpt`` writer and this one is not added (in
-    its ``dirpath``; with a ``monitor``, Lightning rewrites it only in epochs that improved
-    the monitored value, so a requeued fit may repeat epochs: leave ``save_last`` unset for a
-    ``last.ckpt`` of every epoch); without it this one is added ``beside`` it, under a state
-    key of its own (Lightning refuses two ``ModelCheckpoint`` of equal ``monitor`` and
-    intervals, e.g. two without a monitor), so ``last.ckpt`` is written every epoch in the
-    run's ``checkpoints/`` as ever (its top-k copy: ``epoch=N-step=M-last.ckpt``). Two
-    writers of one ``last.ckpt`` never run: Lightning would name the second
-    ``last-v1.ckpt``. ``--trainer.enable_checkpointing false`` adds none."""
+    A config's own ``ModelCheckpoint`` (a subclass too) replaces it only where it does the
+    same: ``save_last: true`` in the run's ``checkpoints/``, every epoch, without a
+    ``monitor`` and with ``save_top_k`` not 0 (see :func:`_saves_last`). Beside any other,
+    fit adds :class:`~pdesurrogate.training.run_checkpoint.RunCheckpoint` before it, so
+    ``last.ckpt`` is still written every epoch for a resumed or requeued fit (its top-k copy:
+    ``epoch=N-step=M-last.ckpt``); theirs, if it has ``save_last`` in the same folder, is named
+    ``last-v1.ckpt`` by Lightning. ``--trainer.enable_checkpointing false`` adds none."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    if not beside:
-        return ModelCheckpoint(save_last=True)
-
-    class RunCheckpoint(ModelCheckpoint):
-        @property
-        def state_key(self) -> str:
-            return f"pdesurrogate.cli.default_checkpoint{super().state_key}"
-
-    # its newest-epoch copy named apart from theirs, not "epoch=N-step=M-v1.ckpt"
-    return RunCheckpoint(save_last=True, filename="{epoch}-{step}-last")
+    return ModelCheckpoint(save_last=True)
 
 
 def _is_checkpoint_writer(callback) -> bool:
@@ -530,14 +521,23 @@ def _is_checkpoint_writer(callback) -> bool:
 
 def _saves_last(callback) -> bool:
     """Whether a ``ModelCheckpoint`` of the config (an instance, or its ``class_path`` and
-    ``init_args``) writes ``last.ckpt``: ``save_last`` true or ``"link"``."""
-    if isinstance(callback, dict) or hasattr(callback, "class_path"):
-        args = callback.get("init_args") if isinstance(callback, dict) else getattr(
-            callback, "init_args", None)
-        value = args.get("save_last") if args is not None else None
-    else:
-        value = getattr(callback, "save_last", None)
-    return bool(value)
+    ``init_args``) writes ``last.ckpt`` as a file in the run's ``checkpoints/`` after every
+    epoch, as fit's own writer does: ``save_last: true``, no ``monitor`` (with one, Lightning
+    rewrites ``last.ckpt`` only in epochs that improved it), ``save_top_k`` not 0 (then never),
+    every epoch, and no ``dirpath``. ``save_last: link`` makes ``last.ckpt`` a symbolic link,
+    which the Slurm scripts' search for checkpoints skips."""
+    def arg(name, default=None):
+        if isinstance(callback, dict) or hasattr(callback, "class_path"):
+            args = callback.get("init_args") if isinstance(callback, dict) else getattr(
+                callback, "init_args", None)
+            value = args.get(name, default) if args is not None else default
+        else:
+            value = getattr(callback, name, getattr(callback, f"_{name}", default))
+        return default if value is None else value
+
+    return (arg("save_last") is True and arg("monitor") is None and arg("save_top_k", 1) != 0
+            and arg("every_n_epochs", 1) == 1 and arg("every_n_train_steps", 0) == 0
+            and arg("train_time_interval") is None and arg("dirpath") is None)
 
 
 def _class_path(callback) -> str | None:

@@ -140,15 +140,18 @@ def test_the_default_checkpoint_writer_writes_last_ckpt_every_epoch(tmp_path):
     assert seen == [False, True, True]
 
 
-@pytest.mark.parametrize("init_args", [{}, {"monitor": "val/rel_l2"},
-                                       {"monitor": "val/rel_l2", "save_last": True},
-                                       {"save_last": "link"}])
-def test_a_configs_own_model_checkpoint_leaves_one_last_ckpt_to_resume(tmp_path, data, capsys,
-                                                                      init_args):
-    """A config's own ModelCheckpoint: without save_last, fit's writer still writes
-    last.ckpt beside it (two without a monitor made Lightning refuse the fit: equal state
-    keys); with save_last, theirs is the one writer (two made a last-v1.ckpt). Either way
-    one last.ckpt, no '-v1' copies, and a fit resumes from it."""
+@pytest.mark.parametrize("init_args, replaces", [
+    ({}, False), ({"monitor": "val/rel_l2"}, False), ({"save_last": True}, True),
+    ({"monitor": "val/rel_l2", "save_last": True}, False),
+    ({"save_last": True, "save_top_k": 0}, False), ({"save_last": "link"}, False),
+    ({"save_last": True, "every_n_epochs": 2}, False)])
+def test_a_configs_own_model_checkpoint_leaves_last_ckpt_of_every_epoch(tmp_path, data, capsys,
+                                                                        init_args, replaces):
+    """A config's own ModelCheckpoint: fit's writer still writes last.ckpt, a file holding the
+    newest epoch, unless theirs does exactly that (save_last true, no monitor, every epoch):
+    with a monitor Lightning rewrites last.ckpt only in epochs that improved it, with
+    save_top_k 0 never, with 'link' it is a link the Slurm scripts skip. Two writers without
+    a monitor made Lightning refuse the fit (equal state keys). A fit resumes from it."""
     root = tmp_path / "runs"
     own = tmp_path / "own.yaml"
     own.write_text(yaml.safe_dump({"trainer": {"callbacks": [{
@@ -156,11 +159,22 @@ def test_a_configs_own_model_checkpoint_leaves_one_last_ckpt_to_resume(tmp_path,
         "init_args": init_args}]}}))
     args = ["fit", "--config", CONFIG, "--config", str(own), *tiny(data, root),
             "--trainer.enable_progress_bar", "false"]
-    assert main(args) == 0, capsys.readouterr().err
-    files = sorted(p.name for p in (root / "csv" / "version_0" / "checkpoints").iterdir())
-    assert "last.ckpt" in files and not [f for f in files if "-v1" in f], files
-    last = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
-    rc = main([*args, "--ckpt_path", str(last), "--trainer.max_epochs", "2"])
+    assert main([*args, "--trainer.max_epochs", "3"]) == 0, capsys.readouterr().err
+    folder = root / "csv" / "version_0" / "checkpoints"
+    files = sorted(p.name for p in folder.iterdir())
+    last = folder / "last.ckpt"
+    assert last.is_file() and not last.is_symlink(), files
+    assert torch.load(last, weights_only=True)["epoch"] == 2
+    expect_v1 = init_args.get("save_last") is not None and not replaces
+    assert ("last-v1.ckpt" in files) == expect_v1, files
+    assert not [f for f in files if "-v1" in f and f != "last-v1.ckpt"], files
+    ours = [f for f in files if f.startswith("epoch=2-") and f.endswith("-last.ckpt")]
+    assert bool(ours) == (not replaces), files
+    # resumed from the config.yaml the fit saved (it lists fit's writer where it added one)
+    saved = str(root / "csv" / "version_0" / "config.yaml")
+    rc = main(["fit", "--config", saved, "--ckpt_path", str(last), "--trainer.max_epochs", "4"])
     assert rc == 0, capsys.readouterr().err
+    again = sorted(p.name for p in (root / "csv" / "version_1" / "checkpoints").iterdir())
+    assert ("last-v1.ckpt" in again) == expect_v1, again
     assert torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
-                      weights_only=True)["epoch"] == 1
+                      weights_only=True)["epoch"] == 3
