@@ -49,9 +49,16 @@ def full_float32(device: torch.device) -> Iterator[None]:
 @contextlib.contextmanager
 def _tf32_off() -> Iterator[None]:
     # matrix products: through the float32-matmul precision, which sets the legacy flag
-    # (torch.backends.cuda.matmul.allow_tf32) and, from torch 2.9, the per-backend one
+    # (torch.backends.cuda.matmul.allow_tf32) and, from torch 2.9, the per-backend ones
     # together; setting only one of them makes cuBLAS refuse to run ("mix of the legacy and
-    # new APIs"). A state already mixed (by the user) cannot be read back, so it is left alone.
+    # new APIs"). A user of the per-backend API alone (cuda.matmul.fp32_precision = "tf32")
+    # has a state the legacy getter cannot read: there the per-backend settings are set to
+    # "ieee", which agrees with the legacy default. Either way the per-backend values are put
+    # back as they were ("none", inherit, stays "none").
+    backends = [m for m in (getattr(torch.backends.cuda, "matmul", None),
+                            getattr(getattr(torch.backends, "mkldnn", None), "matmul", None))
+                if hasattr(m, "fp32_precision")]
+    per_backend = [(m, m.fp32_precision) for m in backends]
     try:
         matmul = torch.get_float32_matmul_precision()
     except RuntimeError:
@@ -64,6 +71,8 @@ def _tf32_off() -> Iterator[None]:
     try:
         if matmul is not None:
             torch.set_float32_matmul_precision("highest")
+        for m, _ in per_backend:
+            m.fp32_precision = "ieee"
         if conv is not None:
             torch.backends.cudnn.conv.fp32_precision = "ieee"
         else:
@@ -72,6 +81,8 @@ def _tf32_off() -> Iterator[None]:
     finally:
         if matmul is not None:
             torch.set_float32_matmul_precision(matmul)
+        for m, value in per_backend:
+            m.fp32_precision = value
         if conv is not None:
             torch.backends.cudnn.conv.fp32_precision = conv
         else:

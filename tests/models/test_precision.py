@@ -83,3 +83,22 @@ def test_refinement_steps_run_without_tf32(tf32_on):
     assert rec.calls == [(0, True, True), (1, False, False), (2, False, False),
                          (3, False, False)]
     assert _conv_tf32() and _matmul_tf32()
+
+
+@pytest.mark.skipif(not hasattr(torch.backends.cuda.matmul, "fp32_precision"),
+                    reason="torch before 2.9 has no per-backend TF32 settings")
+@pytest.mark.parametrize("user", ["tf32", "none"])
+def test_full_float32_also_turns_off_tf32_set_through_the_per_backend_api(user):
+    """A user who set TF32 through torch's per-backend API alone
+    (``cuda.matmul.fp32_precision = "tf32"``, which the legacy getter cannot read back): ieee
+    inside, the user's value after. With nothing set ("none", inherit) it stays "none" after,
+    so a later global setting still reaches the matrix products."""
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    matmul.fp32_precision = user
+    try:
+        with full_float32(torch.device("cpu")):
+            assert matmul.fp32_precision == "ieee"
+        assert matmul.fp32_precision == user
+    finally:
+        matmul.fp32_precision = before
