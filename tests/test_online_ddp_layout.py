@@ -1,5 +1,5 @@
-"""How the online trainer ranks are presented to Lightning's DDP (``ddp_layout``): a rank that
-sees all of its node's GPUs keeps its node and local rank (device ``cuda:local_rank``); ranks
+"""How the online trainer ranks are presented to Lightning's DDP (``ddp_layout``): ranks that
+see all of their node's GPUs keep their node and local rank (device ``cuda:local_rank``); ranks
 that see one GPU each (Slurm's ``--gpus-per-task=1``) become one-device nodes (``cuda:0``);
 any other mix is refused naming what each rank sees."""
 
@@ -17,8 +17,14 @@ def test_cpu_ranks_keep_the_node_layout():
 
 
 def test_ranks_that_see_all_their_nodes_gpus_keep_the_node_layout():
-    assert ddp_layout(2, 1, 1, 2, 4, 3, [4, 4, 4, 4]) == (2, 2, 1, 1)
-    assert ddp_layout(2, 0, 0, 1, 2, 0, [2, 2]) == (2, 1, 0, 0)
+    assert ddp_layout(2, 1, 1, 2, 4, 3, [(4, 2)] * 4) == (2, 2, 1, 1)
+    assert ddp_layout(2, 0, 0, 1, 2, 0, [(2, 2)] * 2) == (2, 1, 0, 0)
+
+
+def test_each_rank_is_compared_with_its_own_node():
+    """A node of one trainer rank seeing one GPU beside a node of two seeing two: every rank
+    sees all of its node's GPUs, so the node layout stands."""
+    assert ddp_layout(1, 0, 1, 2, 3, 2, [(2, 2), (2, 2), (1, 1)]) == (1, 2, 1, 0)
 
 
 @pytest.mark.parametrize("world_rank", range(4))
@@ -27,16 +33,17 @@ def test_one_gpu_per_rank_makes_each_rank_a_one_device_node(world_rank):
     one device (cuda:0, the visible one) on each of four "nodes", the rank's world rank."""
     node, local = divmod(world_rank, 2)
     devices, n_nodes, node_rank, local_rank = ddp_layout(2, local, node, 2, 4, world_rank,
-                                                         [1, 1, 1, 1])
+                                                         [(1, 2)] * 4)
     assert (devices, n_nodes, node_rank, local_rank) == (1, 4, world_rank, 0)
     assert devices * n_nodes == 4  # Lightning's world size: every trainer rank, once
 
 
 def test_a_single_trainer_rank_per_node_with_one_gpu_keeps_its_layout():
-    assert ddp_layout(1, 0, 1, 2, 2, 1, [1, 1]) == (1, 2, 1, 0)
+    assert ddp_layout(1, 0, 1, 2, 2, 1, [(1, 1), (1, 1)]) == (1, 2, 1, 0)
 
 
-@pytest.mark.parametrize("visible", [[2, 1, 2, 2], [0, 0, 0, 0], [1, 1, 1, 3]])
-def test_ranks_that_cannot_be_placed_are_refused(visible):
-    with pytest.raises(UsageError, match=re.escape(f"see {visible} GPUs") + ".*--gpus-per-task=1"):
-        ddp_layout(2, 0, 0, 2, 4, 0, visible)
+@pytest.mark.parametrize("seen", [[2, 1, 2, 2], [0, 0, 0, 0], [1, 1, 1, 3]])
+def test_ranks_that_cannot_be_placed_are_refused(seen):
+    with pytest.raises(UsageError,
+                       match=re.escape(f"see {seen} GPUs") + ".*--gpus-per-task=1"):
+        ddp_layout(2, 0, 0, 2, 4, 0, [(n, 2) for n in seen])

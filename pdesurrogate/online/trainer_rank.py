@@ -58,28 +58,31 @@ def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
 
 
 def ddp_layout(local_size: int, local_rank: int, node_rank: int, n_nodes: int, world_size: int,
-               world_rank: int, visible_gpus: list[int] | None) -> tuple[int, int, int, int]:
+               world_rank: int, visible_gpus: list[tuple[int, int]] | None
+               ) -> tuple[int, int, int, int]:
     """How Lightning sees the trainer ranks: ``(devices, num_nodes, node_rank, local_rank)``.
 
     ``local_size``/``local_rank``: trainer ranks on this node and this one's index among them;
     ``node_rank``/``n_nodes``: this node's index among the nodes holding trainers;
-    ``visible_gpus``: the GPUs each trainer rank sees (indexed by world rank), or None on CPU.
+    ``visible_gpus``: per trainer rank (by world rank), the GPUs it sees and the trainer ranks
+    on its node; None on CPU.
 
     Lightning gives local rank ``r`` the device ``cuda:r`` and checks that ``devices`` GPUs are
     visible. That fits ranks that see all of their node's GPUs; under Slurm's
     ``--gpus-per-task=1`` each rank sees only its own, so each is then presented as a node of
     one device (``cuda:0``, its GPU). Any other mix cannot be placed and is refused.
     """
-    if visible_gpus is None or min(visible_gpus) >= local_size:
+    if visible_gpus is None or all(seen >= on_node for seen, on_node in visible_gpus):
         return local_size, n_nodes, node_rank, local_rank
-    if all(n == 1 for n in visible_gpus):
+    if all(seen == 1 for seen, _ in visible_gpus):
         return 1, world_size, world_rank, 0
     from pdesurrogate.online.errors import UsageError
 
     raise UsageError(
-        f"the trainer ranks see {visible_gpus} GPUs (by rank), but {local_size} trainer ranks "
-        f"share a node: give each trainer rank all of its node's GPUs (e.g. srun "
-        f"--gpus-per-node=N) or exactly one (--gpus-per-task=1)")
+        f"the trainer ranks see {[seen for seen, _ in visible_gpus]} GPUs (by rank), while "
+        f"{[on_node for _, on_node in visible_gpus]} trainer ranks share their nodes: give "
+        f"each trainer rank all of its node's GPUs (e.g. srun --gpus-per-node=N) or exactly "
+        f"one (--gpus-per-task=1)")
 
 
 def _ddp(roles, accelerator_is_gpu: bool):
@@ -105,7 +108,8 @@ def _ddp(roles, accelerator_is_gpu: bool):
     else:
         port, addr = None, None
     port, addr = comm.bcast((port, addr), root=0)
-    visible = comm.allgather(torch.cuda.device_count()) if accelerator_is_gpu else None
+    visible = (comm.allgather((torch.cuda.device_count(), local.size)) if accelerator_is_gpu
+               else None)
     devices, n_nodes, node_rank, local_rank = ddp_layout(
         local.size, local.rank, node_rank, n_nodes, comm.size, comm.rank, visible)
     env = TrainerRanksEnvironment(comm.size, comm.rank, local_rank, node_rank, addr, port)
