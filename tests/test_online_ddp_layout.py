@@ -17,14 +17,15 @@ def test_cpu_ranks_keep_the_node_layout():
 
 
 def test_ranks_that_see_all_their_nodes_gpus_keep_the_node_layout():
-    assert ddp_layout(2, 1, 1, 2, 4, 3, [(4, 2)] * 4) == (2, 2, 1, 1)
-    assert ddp_layout(2, 0, 0, 1, 2, 0, [(2, 2)] * 2) == (2, 1, 0, 0)
+    assert ddp_layout(2, 1, 1, 2, 4, 3, [(4, 2, None)] * 4) == (2, 2, 1, 1)
+    assert ddp_layout(2, 0, 0, 1, 2, 0, [(2, 2, None)] * 2) == (2, 1, 0, 0)
 
 
 def test_each_rank_is_compared_with_its_own_node():
     """A node of one trainer rank seeing one GPU beside a node of two seeing two: every rank
     sees all of its node's GPUs, so the node layout stands."""
-    assert ddp_layout(1, 0, 1, 2, 3, 2, [(2, 2), (2, 2), (1, 1)]) == (1, 2, 1, 0)
+    ranks = [(2, 2, None), (2, 2, None), (1, 1, "c/GPU-c")]
+    assert ddp_layout(1, 0, 1, 2, 3, 2, ranks) == (1, 2, 1, 0)
 
 
 @pytest.mark.parametrize("world_rank", range(4))
@@ -33,17 +34,25 @@ def test_one_gpu_per_rank_makes_each_rank_a_one_device_node(world_rank):
     one device (cuda:0, the visible one) on each of four "nodes", the rank's world rank."""
     node, local = divmod(world_rank, 2)
     devices, n_nodes, node_rank, local_rank = ddp_layout(2, local, node, 2, 4, world_rank,
-                                                         [(1, 2)] * 4)
+                                                         [(1, 2, f"n{r // 2}/GPU-{r}")
+                                                          for r in range(4)])
     assert (devices, n_nodes, node_rank, local_rank) == (1, 4, world_rank, 0)
     assert devices * n_nodes == 4  # Lightning's world size: every trainer rank, once
 
 
 def test_a_single_trainer_rank_per_node_with_one_gpu_keeps_its_layout():
-    assert ddp_layout(1, 0, 1, 2, 2, 1, [(1, 1), (1, 1)]) == (1, 2, 1, 0)
+    assert ddp_layout(1, 0, 1, 2, 2, 1, [(1, 1, 'a/GPU-0'), (1, 1, 'b/GPU-0')]) == (1, 2, 1, 0)
 
 
 @pytest.mark.parametrize("seen", [[2, 1, 2, 2], [0, 0, 0, 0], [1, 1, 1, 3]])
 def test_ranks_that_cannot_be_placed_are_refused(seen):
     with pytest.raises(UsageError,
                        match=re.escape(f"see {seen} GPUs") + ".*--gpus-per-task=1"):
-        ddp_layout(2, 0, 0, 2, 4, 0, [(n, 2) for n in seen])
+        ddp_layout(2, 0, 0, 2, 4, 0, [(n, 2, None) for n in seen])
+
+
+def test_ranks_that_would_share_one_gpu_are_refused():
+    """Two trainer ranks on a one-GPU machine each see that GPU: not one GPU per rank, so
+    refused naming it, where Lightning would put both on cuda:0."""
+    with pytest.raises(UsageError, match=r"share a GPU \(host/GPU-u0\).*lower --trainers"):
+        ddp_layout(2, 1, 0, 1, 2, 1, [(1, 2, "host/GPU-u0"), (1, 2, "host/GPU-u0")])

@@ -58,31 +58,48 @@ def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
 
 
 def ddp_layout(local_size: int, local_rank: int, node_rank: int, n_nodes: int, world_size: int,
-               world_rank: int, visible_gpus: list[tuple[int, int]] | None
+               world_rank: int, visible_gpus: list[tuple[int, int, str | None]] | None
                ) -> tuple[int, int, int, int]:
     """How Lightning sees the trainer ranks: ``(devices, num_nodes, node_rank, local_rank)``.
 
     ``local_size``/``local_rank``: trainer ranks on this node and this one's index among them;
     ``node_rank``/``n_nodes``: this node's index among the nodes holding trainers;
-    ``visible_gpus``: per trainer rank (by world rank), the GPUs it sees and the trainer ranks
-    on its node; None on CPU.
+    ``visible_gpus``: per trainer rank (by world rank), the GPUs it sees, the trainer ranks on
+    its node and, where it sees one, that GPU's identity (host and UUID; None if unknown);
+    None on CPU.
 
     Lightning gives local rank ``r`` the device ``cuda:r`` and checks that ``devices`` GPUs are
     visible. That fits ranks that see all of their node's GPUs; under Slurm's
     ``--gpus-per-task=1`` each rank sees only its own, so each is then presented as a node of
-    one device (``cuda:0``, its GPU). Any other mix cannot be placed and is refused.
+    one device (``cuda:0``, its GPU). Any other mix cannot be placed and is refused, and so
+    are ranks that would share one GPU (two trainer ranks on a one-GPU machine).
     """
-    if visible_gpus is None or all(seen >= on_node for seen, on_node in visible_gpus):
-        return local_size, n_nodes, node_rank, local_rank
-    if all(seen == 1 for seen, _ in visible_gpus):
-        return 1, world_size, world_rank, 0
     from pdesurrogate.online.errors import UsageError
 
+    if visible_gpus is None or all(seen >= on_node for seen, on_node, _ in visible_gpus):
+        return local_size, n_nodes, node_rank, local_rank
+    if all(seen == 1 for seen, _, _ in visible_gpus):
+        ids = [gpu for _, _, gpu in visible_gpus if gpu is not None]
+        shared = sorted({gpu for gpu in ids if ids.count(gpu) > 1})
+        if shared:
+            raise UsageError(
+                f"trainer ranks would share a GPU ({', '.join(shared)}): DDP needs a GPU per "
+                f"trainer rank; lower --trainers to the GPUs there are, or give each rank its "
+                f"own (srun --gpus-per-task=1)")
+        return 1, world_size, world_rank, 0
     raise UsageError(
-        f"the trainer ranks see {[seen for seen, _ in visible_gpus]} GPUs (by rank), while "
-        f"{[on_node for _, on_node in visible_gpus]} trainer ranks share their nodes: give "
+        f"the trainer ranks see {[seen for seen, _, _ in visible_gpus]} GPUs (by rank), while "
+        f"{[on_node for _, on_node, _ in visible_gpus]} trainer ranks share their nodes: give "
         f"each trainer rank all of its node's GPUs (e.g. srun --gpus-per-node=N) or exactly "
         f"one (--gpus-per-task=1)")
+
+
+def _gpu_identity() -> tuple[int, str | None]:
+    """The GPUs this process sees and, if one, which (host and UUID), to tell apart ranks that
+    each see their own GPU from ranks that all see the same one."""
+    n = torch.cuda.device_count()
+    uuid = getattr(torch.cuda.get_device_properties(0), "uuid", None) if n == 1 else None
+    return n, None if uuid is None else f"{socket.gethostname()}/GPU-{uuid}"
 
 
 def _ddp(roles, accelerator_is_gpu: bool):
@@ -108,8 +125,8 @@ def _ddp(roles, accelerator_is_gpu: bool):
     else:
         port, addr = None, None
     port, addr = comm.bcast((port, addr), root=0)
-    visible = (comm.allgather((torch.cuda.device_count(), local.size)) if accelerator_is_gpu
-               else None)
+    visible = (comm.allgather((*_gpu_identity(), local.size)) if accelerator_is_gpu else None)
+    visible = None if visible is None else [(n, on_node, gpu) for n, gpu, on_node in visible]
     devices, n_nodes, node_rank, local_rank = ddp_layout(
         local.size, local.rank, node_rank, n_nodes, comm.size, comm.rank, visible)
     env = TrainerRanksEnvironment(comm.size, comm.rank, local_rank, node_rank, addr, port)
