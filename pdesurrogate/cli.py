@@ -466,6 +466,16 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 plugins.append(Namespace(class_path=checkpoint_io.CLASS_PATH))
             trainer.plugins = plugins
 
+        # model and Trainer are built, and nothing is written yet: the loggers make the run
+        # folder (csv/version_N) and the config is saved into it as fit or test sets up. A
+        # precision refused there would leave an empty version_N, and the next fit would land
+        # in version_N+1 instead of the version_0 the README's next commands name.
+        def before_fit(self) -> None:
+            _check_trainer_precision(self.model, self.trainer, "fit")
+
+        def before_test(self) -> None:
+            _check_trainer_precision(self.model, self.trainer, "test")
+
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     try:
@@ -492,6 +502,16 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         # soft_wrap: a path is never folded into pieces (a log file is 80 columns wide)
         console().print(escape(_fit_outputs(cli.trainer)), soft_wrap=True, highlight=False)
     return 0
+
+
+def _check_trainer_precision(model, trainer, stage: str) -> None:
+    """Refuse ``trainer.precision`` for ``model`` before ``stage`` (fit, test) starts, with the
+    ValueError its LightningModule raises in ``setup``, where the module has that check
+    (``check_trainer_precision``, as :class:`~pdesurrogate.training.NextStepModule` does);
+    a module without it is left to its own ``setup``."""
+    check = getattr(model, "check_trainer_precision", None)
+    if callable(check):
+        check(trainer.precision, stage)
 
 
 def default_checkpoint():

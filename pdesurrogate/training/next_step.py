@@ -214,13 +214,21 @@ class NextStepModule(LightningModule):
             return p
         return (p - self.p_mean.to(p.dtype)) / self.p_std.to(p.dtype)
 
+    def check_trainer_precision(self, precision, stage: str) -> None:
+        """Refuse Lightning's ``precision`` (``trainer.precision``, e.g. ``"bf16-true"``) with
+        a ValueError naming it, where it casts the weights to a dtype the model cannot run in,
+        or (``stage`` ``"fit"``) one AdamW cannot train in (:data:`OPTIMIZER_REFUSES`): such a
+        run would fail deep in a layer with a dtype error, or train on NaN. Called by
+        :meth:`setup`, and by ``pdesurrogate fit``/``test`` before the Trainer makes the run
+        folder."""
+        check_precision(precision, self.model, OPTIMIZER_REFUSES if stage == "fit" else None)
+
     # -- Lightning hooks ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         if self._trainer is not None:
-            # before anything runs: a precision the model cannot run in would fail deep in a
-            # layer with a dtype error, or train on NaN
-            check_precision(self.trainer.precision, self.model,
-                            OPTIMIZER_REFUSES if stage == "fit" else None)
+            # before anything runs (pdesurrogate fit/test check earlier, before the run folder
+            # exists; this is for a Trainer of the user's own)
+            self.check_trainer_precision(self.trainer.precision, stage)
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         info = getattr(dm, "data_info", None)
         if info is not None:

@@ -1,0 +1,52 @@
+"""``pdesurrogate fit`` with a ``--trainer.precision`` the model cannot run in: refused with one
+error line before the loggers make a run folder, so the next fit is still ``version_0``."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers import Burgers1D
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
+
+
+@pytest.fixture
+def data(tmp_path) -> str:
+    """8 Burgers trajectories of 3 frames on 32 points."""
+    path = tmp_path / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), path, samples=8,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1)
+    return str(path)
+
+
+def _fit(data: str, root: Path, *extra: str) -> list[str]:
+    return ["fit", "--config", CONFIG, "--data.init_args.path", data,
+            "--data.init_args.batch_size", "4",
+            "--model.init_args.model.init_args.hidden_channels", "8",
+            "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
+            "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar",
+            "false", "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(root),
+            *extra]
+
+
+def test_a_refused_precision_leaves_no_run_folder(tmp_path, data, capsys):
+    """Before, the check ran in NextStepModule.setup, after the loggers and the saved config
+    had made csv/version_0 and tensorboard/version_0: each refused try took a version number,
+    and the next good fit went to version_1."""
+    root = tmp_path / "runs"
+    for precision in ("64-true", "bf16-true"):  # FNO's complex weights: float32 only
+        rc = main(_fit(data, root, "--trainer.precision", precision))
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert (f"pdesurrogate fit: error: ValueError: trainer.precision={precision!r} "
+                "cannot run FNO:") in err, err
+        assert "Traceback" not in err, err
+        left = sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+        assert not [p for p in left if "version_" in p], left
+    assert main(_fit(data, root)) == 0
+    assert (root / "csv" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert not (root / "csv" / "version_1").exists()
