@@ -1,6 +1,7 @@
 """Before the MPI job starts: build once what every rank builds from the config, so that a bad
 value fails in one line (:func:`_preflight`); the buffer's size against the training items it
-must hold (:func:`check_buffer_size`); the model against the solver's states."""
+must hold (:func:`check_buffer_size`); the model against the solver's states and against
+``trainer.precision`` (:func:`check_trainer_precision`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def _preflight(parser, cfg) -> list[str]:
     except ValueError as e:
         raise UsageError(f"online config: parameters: {e}") from None
     _check_model_takes_solver(init.model, init.solver)
+    check_trainer_precision(cfg.trainer, init.model)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
     try:
         make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
@@ -102,6 +104,27 @@ def _mb_holding(nbytes: int) -> float:
     while int(mb * 1e6) < nbytes:  # one unit up in the third digit (its place may move up)
         mb = float(f"{mb + 10.0 ** (math.floor(math.log10(mb)) - 2):.3g}")
     return mb
+
+
+def check_trainer_precision(trainer, module) -> None:
+    """``trainer.precision`` (``trainer``: the config's ``trainer`` group) against the
+    LightningModule ``module``: a UsageError with the module's own refusal (its
+    ``check_trainer_precision``, as NextStepModule has) where the precision casts the weights
+    to a dtype the model cannot run or train in; else it would fail in the trainer rank's
+    setup, after the job started and wrote ``OUT``. Lightning's aliases (64 for 64-true) are
+    read as Lightning reads them; a value Lightning refuses is left to it."""
+    from lightning.fabric.plugins.precision.precision import (
+        _PRECISION_INPUT_STR_ALIAS_CONVERSION as ALIASES,
+    )
+
+    precision = str(trainer.get("precision"))
+    check = getattr(module, "check_trainer_precision", None)
+    if not callable(check):
+        return
+    try:
+        check(ALIASES.get(precision, precision), "fit")
+    except ValueError as e:
+        raise UsageError(f"online config: {e}") from None
 
 
 def _check_model_takes_solver(module, solver) -> None:

@@ -19,7 +19,11 @@ from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.job_cleanup import _record_shm
 from pdesurrogate.online.launcher import LAUNCHER_ENV, WORKER_ENV
 from pdesurrogate.online.parameter_box import _parameter_box
-from pdesurrogate.online.preflight import _check_model_takes_solver, check_buffer_size
+from pdesurrogate.online.preflight import (
+    _check_model_takes_solver,
+    check_buffer_size,
+    check_trainer_precision,
+)
 from pdesurrogate.online.processes import _alive
 from pdesurrogate.online.run_folder import (
     RANKS,
@@ -96,6 +100,7 @@ def run_rank(parser, cfg) -> int:
             # under srun/mpiexec the launcher's preflight did not run: one line, not a failure
             # deep in the first training step
             _check_model_takes_solver(init.model, solver)
+            check_trainer_precision(cfg.trainer, init.model)
             warning = check_buffer_size(cfg, solver)
             if warning and roles.rank_in_role == 0:
                 print(f"[online] warning: {warning}", file=sys.stderr, flush=True)
