@@ -93,7 +93,9 @@ class PredictReport:
     # ((steps + 1,), None otherwise) and those trajectories' indices
     rel_l2_test: np.ndarray | None = None
     test_indices: np.ndarray | None = None
-    batch_size: int | None = None  # trajectories rolled out together (given or the default)
+    # trajectories rolled out together: the given or default size, or all of them where
+    # they are fewer
+    batch_size: int | None = None
 
 
 def _positive_int(flag: str, value) -> int:
@@ -447,7 +449,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         note = "\n".join(line for line in (note, warning) if line)
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
-                         rel_l2_test=rel_test, test_indices=test_idx, batch_size=batch_size)
+                         rel_l2_test=rel_test, test_indices=test_idx,
+                         batch_size=min(batch_size, n_use))
 
 
 def _relative_l2(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:

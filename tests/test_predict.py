@@ -405,7 +405,7 @@ def test_the_output_is_the_same_for_any_batch_size(model, tmp_path, monkeypatch)
 
     batches = (1, 3, 4, 7, 10, None)
     reports, outs = run("model", batches)
-    assert [r.batch_size for r in reports] == [1, 3, 4, 7, 10, 64]  # 16 points: 64
+    assert [r.batch_size for r in reports] == [1, 3, 4, 7, 10, 10]  # 10 trajectories
     for rep, (u, _) in zip(reports[1:], outs[1:], strict=True):
         np.testing.assert_allclose(u, outs[0][0], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(rep.rel_l2, reports[0].rel_l2, rtol=1e-6)
@@ -488,7 +488,7 @@ def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(predict, "BATCH_MEMORY", 10 * 2**30)
     rolled.clear()
     rep = predict_file(model, data, str(tmp_path / "q.nc"), progress=False)
-    assert rep.batch_size == predict.MAX_BATCH and rolled == [12]
+    assert rep.batch_size == 12 and rolled == [12]  # MAX_BATCH (64) or fewer if all fit
 
 
 def _training_record(model, **changes):
