@@ -64,3 +64,7 @@ def test_under_your_own_mpiexec_the_refusal_is_one_line_before_training(tmp_path
     assert ("[online rank 0 (trainer)] error: online config: trainer.precision='64-true' "
             "cannot run FNO: ") in output, output
     assert "Traceback" not in output and not (out / "csv").exists(), output
+    # the shared memory of the aborted job, which no launcher removes here (as a launcher would)
+    from pdesurrogate.online import _clean_up_after_job
+
+    _clean_up_after_job(out)

@@ -91,6 +91,9 @@ def build_parser(*, lightning: bool = True):
             "launcher was killed; continue with `pdesurrogate online "
             "--config OUT/config.yaml --resume` (same budget). A checkpoint is also written "
             "every checkpoint_every_n_steps, so a run whose rank died resumes the same way. "
+            "A finished run leaves in OUT config.yaml, the logs, model/, summary.json, the "
+            "plots and online.lock (the run's lock file, kept on purpose: deleting it would "
+            "let two runs hold a lock on OUT at once). "
             "Exit status: 0 finished; 128 + the signal's number when stopped by a signal "
             "(130 for Ctrl-C; resumable); 1 the MPI job failed; 2 a bad option or config "
             "value (nothing started)."),

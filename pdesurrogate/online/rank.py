@@ -1,9 +1,11 @@
 """The body of every MPI rank (:func:`run_rank`): stop signals, the run folder where no launcher
-prepared it (under the user's own mpiexec or srun), then the rank's role: trainer or solver."""
+prepared it (under the user's own mpiexec or srun), then the rank's role: trainer or solver;
+there, at the end, the ranks' PID files too (:func:`_remove_pid_files`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -117,6 +119,8 @@ def run_rank(parser, cfg) -> int:
         # when it shuts down, but keeps "ignore"
         for s in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(s, signal.SIG_IGN)
+        if external:
+            _remove_pid_files(roles.world, out)
         return rc
     except BaseException as err:  # noqa: B036 - any rank failing must end the whole job
         import traceback
@@ -131,6 +135,20 @@ def run_rank(parser, cfg) -> int:
         sys.stderr.flush()
         roles.world.Abort(1)
         return 1
+
+
+def _remove_pid_files(world, out: Path, poll: float = 0.05) -> None:
+    """At the end of a job without the launcher (which removes ``out/ranks/`` after its job):
+    world rank 0 removes it once every rank has passed a barrier, so no rank still writes or
+    maps what it recorded there. The barrier is polled with sleeps, not MPI's busy wait: a
+    solver rank that ended early would otherwise spin on a core the trainer ranks train on.
+    After a rank failed the job is aborted and ``ranks/`` stays, with the shared-memory
+    segments it records for the next launcher in ``out`` to remove."""
+    request = world.Ibarrier()
+    while not request.Test():
+        time.sleep(poll)
+    if world.rank == 0:
+        shutil.rmtree(out / RANKS, ignore_errors=True)
 
 
 def _watch_launcher(flag: _StopFlag, launcher: str, poll: float = 0.5) -> None:
