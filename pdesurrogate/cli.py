@@ -403,6 +403,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 run.weights_only = True  # whatever torch's default is (torch < 2.6: False)
             if run.get("ckpt_path") is not None:
                 checked = _checked_checkpoint(run.ckpt_path)
+                ckpt["global_step"] = checked.get("global_step")
                 _check_checkpoint_class(checked, run.ckpt_path, run.get("model"),
                                         self.config.subcommand)
 
@@ -472,6 +473,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         # in version_N+1 instead of the version_0 the README's next commands name.
         def before_fit(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "fit")
+            ckpt["idle"] = _nothing_to_train(self.trainer.max_steps, ckpt.get("global_step"))
+            if ckpt["idle"] and self.trainer.is_global_zero:
+                print(f"pdesurrogate fit: warning: {ckpt['idle']}; raise --trainer.max_steps "
+                      "above it to train on", file=sys.stderr)
 
         def before_test(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "test")
@@ -500,7 +505,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         from rich.markup import escape
 
         # soft_wrap: a path is never folded into pieces (a log file is 80 columns wide)
-        console().print(escape(_fit_outputs(cli.trainer)), soft_wrap=True, highlight=False)
+        console().print(escape(_fit_outputs(cli.trainer, ckpt.get("idle"))), soft_wrap=True,
+                        highlight=False)
     return 0
 
 
@@ -590,11 +596,26 @@ def _is_progress_bar(callback) -> bool:
     return _is_a(callback, ProgressBar)
 
 
-def _fit_outputs(trainer) -> str:
+def _nothing_to_train(max_steps: int, global_step) -> str | None:
+    """Why a fit from a checkpoint at ``global_step`` trains nothing, or None: Lightning's
+    ``max_steps`` counts the steps the checkpoint holds (a resumed fit continues its step
+    count, an online run's checkpoint too), so at or below its step the fit ends at once.
+    Lightning takes that as a finished run, not an error, and so does fit: a Slurm requeue of
+    a fit that already reached max_steps resumes from its last.ckpt, and must end cleanly."""
+    if max_steps is None or max_steps < 0 or not isinstance(global_step, int):
+        return None
+    if global_step < max_steps:
+        return None
+    return (f"--trainer.max_steps {max_steps} is at or below the step of --ckpt_path "
+            f"({global_step}; max_steps counts the checkpoint's steps too): nothing to train")
+
+
+def _fit_outputs(trainer, idle: str | None = None) -> str:
     """Where a finished fit left its results: the run folder (logs, the config.yaml that
-    ``test`` needs) and the checkpoint to resume, test or export. Called on rank 0 alone, so
-    it works out the folder as ``Trainer.log_dir`` does, without its broadcast to the other
-    ranks (which would wait for ranks that have already exited)."""
+    ``test`` needs) and the checkpoint to resume, test or export; where there is none and
+    the fit had nothing to train (``idle``, from :func:`_nothing_to_train`), why. Called on
+    rank 0 alone, so it works out the folder as ``Trainer.log_dir`` does, without its
+    broadcast to the other ranks (which would wait for ranks that have already exited)."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     logger = trainer.loggers[0] if trainer.loggers else None
@@ -604,10 +625,11 @@ def _fit_outputs(trainer) -> str:
     last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
             if ckpt is not None else "")
     where = f"fit: run folder {folder}"
-    if last:
-        return f"{where}; checkpoint {last}"
+    why = f" ({idle})" if idle else ""
+    if last:  # after nothing was trained: the checkpoint the fit started from recorded it
+        return f"{where}; checkpoint {last}{why}"
     return f"{where}; no checkpoint written" + (
-        " (--trainer.enable_checkpointing false)" if ckpt is None else "")
+        " (--trainer.enable_checkpointing false)" if ckpt is None else why)
 
 
 def _raw_description():

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import generate_dataset
@@ -50,3 +51,41 @@ def test_a_refused_precision_leaves_no_run_folder(tmp_path, data, capsys):
     assert main(_fit(data, root)) == 0
     assert (root / "csv" / "version_0" / "checkpoints" / "last.ckpt").is_file()
     assert not (root / "csv" / "version_1").exists()
+
+
+def test_a_fit_from_a_checkpoint_past_max_steps_says_why_it_trained_nothing(tmp_path, data,
+                                                                          capsys):
+    """max_steps counts the checkpoint's steps (Lightning's rule for a resumed fit; a fit
+    fine-tuned from an online run's checkpoint continues its step count the same way), so a
+    max_steps at or below them trains nothing: still exit 0 (a requeued finished fit), but
+    with a warning before and the reason on the final line. Before, it printed only "no
+    checkpoint written"."""
+    root = tmp_path / "runs"
+    assert main(_fit(data, root)) == 0
+    ckpt = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    step = torch.load(ckpt, weights_only=True)["global_step"]
+    assert step >= 2
+    capsys.readouterr()
+    rc = main(_fit(data, root, "--ckpt_path", str(ckpt), "--trainer.max_epochs", "5",
+                   "--trainer.max_steps", str(step - 1)))
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 0, err
+    why = (f"--trainer.max_steps {step - 1} is at or below the step of --ckpt_path ({step}; "
+           "max_steps counts the checkpoint's steps too): nothing to train")
+    assert f"pdesurrogate fit: warning: {why}; raise --trainer.max_steps above it" in err, err
+    assert f"; checkpoint {ckpt.parent}" in err and err.endswith(f".ckpt ({why})"), err
+    # a checkpoint without a checkpoint writer's state, as an online run's: none written
+    online = tmp_path / "online.ckpt"
+    torch.save({k: v for k, v in torch.load(ckpt, weights_only=True).items()
+                if k != "callbacks"}, online)
+    rc = main(_fit(data, root, "--ckpt_path", str(online), "--trainer.max_epochs", "5",
+                   "--trainer.max_steps", str(step)))
+    err = " ".join(capsys.readouterr().err.split())
+    why = why.replace(f"max_steps {step - 1} ", f"max_steps {step} ")
+    assert rc == 0 and f"warning: {why};" in err, err
+    assert err.endswith(f"; no checkpoint written ({why})"), err
+    # one step more than the checkpoint's trains, without the warning
+    rc = main(_fit(data, root, "--ckpt_path", str(ckpt), "--trainer.max_epochs", "5",
+                   "--trainer.max_steps", str(step + 1)))
+    err = capsys.readouterr().err
+    assert rc == 0 and "nothing to train" not in err, err
