@@ -1,37 +1,23 @@
 """``pdesurrogate fit`` with a ``--trainer.precision`` the model cannot run in: refused with one
 error line before the loggers make a run folder, so the next fit is still ``version_0``."""
 
+import importlib.util
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 
 from pdesurrogate.cli import main
-from pdesurrogate.datasets import generate_dataset
-from pdesurrogate.solvers import Burgers1D
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
-
-
-@pytest.fixture
-def data(tmp_path) -> str:
-    """8 Burgers trajectories of 3 frames on 32 points."""
-    path = tmp_path / "burgers.nc"
-    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), path, samples=8,
-                     times=np.linspace(0, 1, 3), seed=0, workers=1)
-    return str(path)
+_spec = importlib.util.spec_from_file_location("cli_fit_test_helpers",
+                                               Path(__file__).with_name("test_cli_fit.py"))
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+data = helpers.data  # the fixture: 10 Burgers trajectories of 3 frames on 32 points
 
 
 def _fit(data: str, root: Path, *extra: str) -> list[str]:
-    return ["fit", "--config", CONFIG, "--data.init_args.path", data,
-            "--data.init_args.batch_size", "4",
-            "--model.init_args.model.init_args.hidden_channels", "8",
-            "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
-            "--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar",
-            "false", "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(root),
-            *extra]
+    return ["fit", "--config", helpers.CONFIG, *helpers.tiny(data, root),
+            "--trainer.enable_progress_bar", "false", *extra]
 
 
 def test_a_refused_precision_leaves_no_run_folder(tmp_path, data, capsys):

@@ -3,31 +3,27 @@ leaves in ``OUT``: the same as through the launcher. ``ranks/`` (each rank's PID
 memory record) goes; ``online.lock`` stays, as it does through the launcher."""
 
 import importlib.util
-import subprocess
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("online_test_helpers",
-                                               Path(__file__).with_name("test_online.py"))
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
+# the MPI job runner of the rank-settings tests (and, through it, test_online's helpers)
+_spec = importlib.util.spec_from_file_location(
+    "online_rank_settings_tests", Path(__file__).with_name("test_online_rank_settings.py"))
+ranks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ranks)
+helpers = ranks.helpers
 
-MPIEXEC = helpers.BIN / "mpiexec"
-pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 
-
+@ranks.pytestmark  # skipped without an mpiexec next to python
 def test_a_finished_run_under_your_own_mpiexec_leaves_no_ranks_folder(tmp_path):
     """Before, OUT/ranks/ (solver0.pid, solver0.shm, trainer0.pid, trainer0.shm) stayed after
     a clean end: only the launcher removed it."""
     cfg = helpers.write_config(tmp_path, simulations=6)
     out = tmp_path / "r"
-    job = subprocess.run(
-        [str(MPIEXEC), "-launcher", "fork", "-n", "2", *helpers.PDESURROGATE, "--config",
-         str(cfg), "--out", str(out)], capture_output=True, text=True, timeout=240,
-        env=helpers.env_with(tmp_path))
-    log = job.stdout + job.stderr
-    assert job.returncode == 0, log
+    rc, log = ranks.mpi_job(2, [*helpers.PDESURROGATE, "--config", str(cfg), "--out",
+                                str(out)], tmp_path, timeout=240)
+    assert rc == 0, log
     assert helpers.summary(out)["status"] == "finished", log
     assert not (out / "ranks").exists(), sorted(p.name for p in (out / "ranks").iterdir())
     assert (out / "online.lock").is_file() and (out / "model").is_dir()
