@@ -388,6 +388,14 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
 
     class CLI(LightningCLI):
+        def _add_subcommands(self, parser, **kwargs) -> None:
+            super()._add_subcommands(parser, **kwargs)
+            # Lightning's own help offers URLs, its keywords and unpickling, all refused here
+            for sub in self._subcommand_parsers.values():
+                for action in sub._actions:
+                    if action.dest in _CHECKPOINT_HELP:
+                        action.help = _CHECKPOINT_HELP[action.dest]
+
         def _parse_ckpt_path(self) -> None:
             # Lightning's reads the checkpoint's hyper_parameters into the config, its
             # _class_path included: the file would choose which module is imported and which
@@ -549,7 +557,8 @@ def _saves_last(callback) -> bool:
     """Whether a ``ModelCheckpoint`` of the config (an instance, or its ``class_path`` and
     ``init_args``) writes ``last.ckpt`` as a file in the run's ``checkpoints/`` after every
     epoch, as fit's own writer does: ``save_last: true``, no ``monitor`` (with one, Lightning
-    rewrites ``last.ckpt`` only in epochs that improved it), ``save_top_k`` not 0 (then never),
+    rewrites ``last.ckpt`` only in epochs that improved it), ``save_top_k`` not 0 (then only when
+    training ends),
     every epoch, and no ``dirpath``. ``save_last: link`` makes ``last.ckpt`` a symbolic link,
     which the Slurm scripts' search for checkpoints skips."""
     def arg(name, default=None):
@@ -642,6 +651,14 @@ def _raw_description():
     return RawDescription
 
 
+_CHECKPOINT_HELP = {
+    "ckpt_path": "A checkpoint file (a local path, e.g. .../checkpoints/last.ckpt) to resume "
+                 "from (fit) or to score (test); read weights-only. URLs and Lightning's "
+                 "keywords (best, last, hpc, registry) are refused.",
+    "weights_only": "Always true here: a checkpoint is read weights-only (false is refused: "
+                    "it would unpickle, and run, whatever the file holds).",
+}
+
 _LIGHTNING_HELP = {
     "fit": """\
 Train a LightningModule on a LightningDataModule from a YAML config (one per experiment in
@@ -653,8 +670,9 @@ configs/fit/; `pdesurrogate configs --copy .` writes the shipped ones there), e.
 
 Every constructor argument can be set in the file or overridden as --trainer.*,
 --model.init_args.*, --data.init_args.*; an unknown key is an error naming it.
-Logs (CSV, TensorBoard), the config as run and checkpoints (last.ckpt) go to
-<default_root_dir>/csv/version_N/ (printed at the end); resume with --ckpt_path .../last.ckpt.
+CSV logs, the config as run and checkpoints (last.ckpt) go to <default_root_dir>/csv/version_N/
+(printed at the end), TensorBoard logs to <default_root_dir>/tensorboard/version_N/; resume
+with --ckpt_path .../last.ckpt.
 Under Slurm (e.g. slurm/train.sbatch, in a checkout of the repository), SIGUSR1 before the
 time limit writes a checkpoint and requeues the job, which resumes from it.
 Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",

@@ -382,3 +382,16 @@ def test_main_adds_its_logging_filter_once(monkeypatch, capsys):
 
     assert not logger.filter(record("💡 Tip: For seamless cloud logging, try ..."))
     assert logger.filter(record("`Trainer.fit` stopped: `max_epochs=1` reached."))
+
+
+@pytest.mark.parametrize("sub", ["fit", "test"])
+def test_checkpoint_options_help_says_what_is_taken(sub, capsys):
+    """--ckpt_path and --weights_only describe what the command takes (a local file, read
+    weights-only), not Lightning's own text offering URLs, its keywords and unpickling, which
+    are refused; fit's says where TensorBoard logs go."""
+    text = _help([sub], capsys)
+    assert "URLs and Lightning's keywords (best, last, hpc, registry) are refused" in text
+    assert "Always true here: a checkpoint is read weights-only" in text
+    assert "Path/URL" not in text and "special keywords" not in text
+    if sub == "fit":
+        assert "TensorBoard logs to <default_root_dir>/tensorboard/version_N/" in text
