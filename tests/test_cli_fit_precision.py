@@ -75,3 +75,21 @@ def test_a_fit_from_a_checkpoint_past_max_steps_says_why_it_trained_nothing(tmp_
                    "--trainer.max_steps", str(step + 1)))
     err = capsys.readouterr().err
     assert rc == 0 and "nothing to train" not in err, err
+
+
+def test_a_pinn_fit_with_a_refused_precision_leaves_no_run_folder(tmp_path, capsys):
+    """The PINN module's refusal (bf16-true: its residual needs float32) comes before the
+    Trainer makes a run folder too, as the field modules' does."""
+    root = tmp_path / "pinn"
+    config = helpers.ROOT / "configs" / "fit" / "pinn_poisson_1000d.yaml"
+    rc = main(["fit", "--config", str(config),
+               "--model.init_args.problem.init_args.dim", "4",
+               "--model.init_args.estimator.init_args.dim_batch", "2",
+               "--model.init_args.width", "8", "--data.init_args.steps_per_epoch", "2",
+               "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root),
+               "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+               "--trainer.precision", "bf16-true"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "trainer.precision='bf16-true'" in err and "Traceback" not in err, err
+    assert not root.exists() or not [p for p in root.rglob("version_*")]

@@ -265,9 +265,16 @@ class PINNModule(LightningModule):
         return float(b)
 
     # -- Lightning hooks -------------------------------------------------------------------------
+    def check_trainer_precision(self, precision, stage: str) -> None:
+        """Refuse Lightning's ``precision`` where it casts the network to a dtype its residual
+        cannot be trusted in (:data:`PRECISION_REFUSES`), with a ValueError naming
+        ``trainer.precision``. Called by :meth:`setup`, and by ``pdesurrogate fit``/``test``
+        before the Trainer makes the run folder."""
+        check_precision(precision, self.net, PRECISION_REFUSES)
+
     def setup(self, stage: str) -> None:
         if self._trainer is not None:
-            check_precision(self.trainer.precision, self.net, PRECISION_REFUSES)
+            self.check_trainer_precision(self.trainer.precision, stage)
         if stage == "fit":
             seed = claim_fit_seed()
             if self.seed_everything is None:
