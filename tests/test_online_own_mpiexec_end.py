@@ -39,3 +39,34 @@ def test_the_help_says_what_a_finished_run_leaves_and_why_the_lock_stays(capsys)
     assert ("A finished run leaves in OUT config.yaml, the logs, model/, summary.json, the "
             "plots and online.lock (the run's lock file, kept on purpose: deleting it would "
             "let two runs hold a lock on OUT at once).") in text, text
+
+
+@ranks.pytestmark
+def test_a_run_under_your_own_mpiexec_first_clears_an_aborted_jobs_leftovers(tmp_path):
+    """An earlier job in OUT that was aborted left its shared-memory records in ranks/; the
+    next run under the user's own mpiexec unlinks the segments they name on this host (as a
+    launcher does before its job) before its own end removes ranks/ and, with it, the records.
+    Before, the segment stayed in /dev/shm for good."""
+    import socket
+    import uuid
+
+    from pdesurrogate.online.job_cleanup import MPICH_SHM, SHM_DIR
+
+    if not SHM_DIR.is_dir():
+        pytest.skip("no /dev/shm")
+    name = f"mpich_shm_{uuid.uuid4().hex[:8]}_0"
+    assert MPICH_SHM.fullmatch(name)
+    segment = SHM_DIR / name
+    segment.write_bytes(b"left by an aborted job")
+    try:
+        cfg = helpers.write_config(tmp_path, simulations=6)
+        out = tmp_path / "r"
+        (out / "ranks").mkdir(parents=True)
+        (out / "ranks" / "solver7.shm").write_text(f"{socket.gethostname()} {name}\n")
+        rc, log = ranks.mpi_job(2, [*helpers.PDESURROGATE, "--config", str(cfg), "--out",
+                                    str(out)], tmp_path, timeout=240)
+        assert rc == 0, log
+        assert not segment.exists()
+        assert not (out / "ranks").exists()
+    finally:
+        segment.unlink(missing_ok=True)
