@@ -391,7 +391,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         def _add_subcommands(self, parser, **kwargs) -> None:
             super()._add_subcommands(parser, **kwargs)
             # Lightning's own help offers URLs, its keywords and unpickling, all refused here
-            for sub in self._subcommand_parsers.values():
+            for sub in getattr(self, "_subcommand_parsers", {}).values():
                 for action in sub._actions:
                     if action.dest in _CHECKPOINT_HELP:
                         action.help = _CHECKPOINT_HELP[action.dest]

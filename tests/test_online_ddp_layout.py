@@ -56,3 +56,23 @@ def test_ranks_that_would_share_one_gpu_are_refused():
     refused naming it, where Lightning would put both on cuda:0."""
     with pytest.raises(UsageError, match=r"share a GPU \(host/GPU-u0\).*lower --trainers"):
         ddp_layout(2, 1, 0, 1, 2, 1, [(1, 2, "host/GPU-u0"), (1, 2, "host/GPU-u0")])
+
+
+@pytest.mark.parametrize("uuid, known", [("1f2e-aa", True), ("00000000-0000-0000-0000-000000000000",
+                                                              False), ("", False), (None, False)])
+def test_a_gpu_without_a_usable_uuid_is_unknown(monkeypatch, uuid, known):
+    """A build that reports no UUID or an all-zero one cannot tell devices apart: such a GPU
+    is unknown (never taken for another rank's), not "host/GPU-0000..." shared by all."""
+    import types
+
+    import torch
+
+    from pdesurrogate.online.trainer_rank import _gpu_identity
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda i: types.SimpleNamespace(uuid=uuid))
+    n, gpu = _gpu_identity()
+    assert n == 1 and (gpu is not None) == known
+    if known:
+        assert gpu.endswith(f"/GPU-{uuid}")

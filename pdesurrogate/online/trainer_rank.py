@@ -99,7 +99,9 @@ def _gpu_identity() -> tuple[int, str | None]:
     each see their own GPU from ranks that all see the same one."""
     n = torch.cuda.device_count()
     uuid = getattr(torch.cuda.get_device_properties(0), "uuid", None) if n == 1 else None
-    return n, None if uuid is None else f"{socket.gethostname()}/GPU-{uuid}"
+    # a build that reports no UUID, or an all-zero one, cannot tell devices apart: unknown
+    known = uuid is not None and str(uuid).strip("-0") != ""
+    return n, f"{socket.gethostname()}/GPU-{uuid}" if known else None
 
 
 def _ddp(roles, accelerator_is_gpu: bool):
