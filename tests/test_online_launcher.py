@@ -103,7 +103,17 @@ def test_a_killed_launchers_job_checkpoints_stops_and_holds_the_folder(tmp_path)
     assert_stopped_with_a_checkpoint(out)
     assert f"the launcher (PID {proc.pid}) is gone: checkpointing and stopping" in (
         out / "online.stderr.log").read_text()
-    os.close(_lock_run(out))  # the job is over: the folder is free
+    # the job is over: the folder is free once mpiexec, which holds the lock for the job's
+    # life, has exited too (moments after the last rank)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.close(_lock_run(out))
+            break
+        except UsageError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     # no launcher removed the job's TMPDIR: the next run in the folder does, before its job
     from pdesurrogate.online import JOB_TMP_FILE, _clean_up_after_job
 
