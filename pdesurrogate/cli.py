@@ -557,10 +557,9 @@ def _saves_last(callback) -> bool:
     """Whether a ``ModelCheckpoint`` of the config (an instance, or its ``class_path`` and
     ``init_args``) writes ``last.ckpt`` as a file in the run's ``checkpoints/`` after every
     epoch, as fit's own writer does: ``save_last: true``, no ``monitor`` (with one, Lightning
-    rewrites ``last.ckpt`` only in epochs that improved it), ``save_top_k`` not 0 (then only when
-    training ends),
-    every epoch, and no ``dirpath``. ``save_last: link`` makes ``last.ckpt`` a symbolic link,
-    which the Slurm scripts' search for checkpoints skips."""
+    rewrites ``last.ckpt`` only in epochs that improved it), ``save_top_k`` not 0 (then only
+    when training ends), every epoch, and no ``dirpath``. ``save_last: link`` makes
+    ``last.ckpt`` a symbolic link, which the Slurm scripts' search for checkpoints skips."""
     def arg(name, default=None):
         if isinstance(callback, dict) or hasattr(callback, "class_path"):
             args = callback.get("init_args") if isinstance(callback, dict) else getattr(

@@ -113,10 +113,11 @@ def check_trainer_precision(trainer, module) -> None:
     to a dtype the model cannot run or train in; else it would fail in the trainer rank's
     setup, after the job started and wrote ``OUT``. Lightning's aliases (64 for 64-true) are
     read as Lightning reads them; a value Lightning refuses is left to it."""
-    from lightning.fabric.plugins.precision.precision import (
-        _PRECISION_INPUT_STR_ALIAS_CONVERSION as ALIASES,
-    )
+    from lightning.fabric.plugins.precision import precision as lightning_precision
 
+    # Lightning's private alias table: a Lightning without it leaves aliases unread, not
+    # every online run broken
+    ALIASES = getattr(lightning_precision, "_PRECISION_INPUT_STR_ALIAS_CONVERSION", {})
     precision = str(trainer.get("precision"))
     check = getattr(module, "check_trainer_precision", None)
     if not callable(check):
