@@ -6,8 +6,9 @@ drawn up front in the box ``{name: (low, high)}`` by ``"random"`` (uniform), ``"
 the same parameters. Each hand-out is a :class:`Task` ``(sim_id, params, seed, attempt)``; the
 seed (for initial conditions) is derived from ``(seed, sim_id, attempt)``, so a failed
 simulation is resubmitted with a new seed, at most ``max_retries`` times. ``state_dict`` records
-done / abandoned simulations and attempt counts: a resumed run never reruns a done simulation
-(simulations in flight at checkpoint time run again, with a fresh seed).
+done / abandoned simulations, attempt and failure counts: a resumed run never reruns a done
+simulation (simulations in flight at checkpoint time run again, with a fresh seed and their
+retries intact).
 
 :class:`SchedulerServer` (world rank 0, polled from its receiver thread) and :class:`TaskClient`
 (solver ranks) exchange control messages on :attr:`Roles.control`: one fixed record of
@@ -100,7 +101,9 @@ class Scheduler:
         n_simulations: total budget of simulations (>= 1).
         method: "random", "halton" or "lhs".
         seed: seed of the parameter draws and of the per-attempt seeds.
-        max_retries: reruns of a failed simulation before it is abandoned (>= 0).
+        max_retries: reruns of a failed simulation before it is abandoned (>= 0): it is
+            abandoned at its ``max_retries + 1``-th failure. Attempts discarded by a stop
+            (in flight at a checkpoint) are not failures.
     """
 
     def __init__(self, param_box: dict[str, tuple[float, float]], n_simulations: int,
@@ -129,7 +132,8 @@ class Scheduler:
         self.param_names = tuple(box)
         self._points = draw_parameters(box, n_simulations, method, self.seed)
         self._queue: deque[int] = deque(range(n_simulations))
-        self._attempts: dict[int, int] = {}
+        self._attempts: dict[int, int] = {}  # hand-outs, stop-discarded ones included: seeds
+        self._failures: dict[int, int] = {}  # reported failures: the retry budget
         self._in_flight: dict[int, int] = {}
         self._done: set[int] = set()
         self._abandoned: set[int] = set()
@@ -154,11 +158,12 @@ class Scheduler:
         self._done.add(sim_id)
 
     def report_failed(self, sim_id: int) -> None:
-        """Resubmit ``sim_id`` (first in the queue, new seed) or abandon it after
-        ``max_retries`` reruns."""
+        """Resubmit ``sim_id`` (first in the queue, new seed) or abandon it at its
+        ``max_retries + 1``-th failure."""
         self._check_in_flight(sim_id)
         del self._in_flight[sim_id]
-        if self._attempts[sim_id] <= self.max_retries:
+        failures = self._failures[sim_id] = self._failures.get(sim_id, 0) + 1
+        if failures <= self.max_retries:
             self._queue.appendleft(sim_id)
         else:
             self._abandoned.add(sim_id)
@@ -185,11 +190,15 @@ class Scheduler:
         return {"param_box": {k: list(v) for k, v in self.param_box.items()},
                 "n_simulations": self.n_simulations, "method": self.method, "seed": self.seed,
                 "done": sorted(self._done), "abandoned": sorted(self._abandoned),
-                "attempts": {int(k): int(v) for k, v in self._attempts.items()}}
+                "attempts": {int(k): int(v) for k, v in self._attempts.items()},
+                "failures": {int(k): int(v) for k, v in self._failures.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: done/abandoned simulations are never handed out again; the rest (including
-        those in flight when the state was taken) are queued in id order."""
+        those in flight when the state was taken) are queued in id order, with the failures
+        they had (a stop is not a failure). A state saved before failures were recorded counts
+        every attempt of an unfinished simulation as a failure (as the run that saved it
+        did)."""
         for key in ("n_simulations", "method", "seed"):
             if state[key] != getattr(self, key):
                 raise ValueError(f"scheduler state: {key} is {state[key]!r}, this run has "
@@ -200,6 +209,10 @@ class Scheduler:
         self._done = {int(s) for s in state["done"]}
         self._abandoned = {int(s) for s in state["abandoned"]}
         self._attempts = {int(k): int(v) for k, v in state["attempts"].items()}
+        failures = state.get("failures")
+        if failures is None:
+            failures = {k: v for k, v in self._attempts.items() if k not in self._done}
+        self._failures = {int(k): int(v) for k, v in failures.items()}
         self._in_flight = {}
         self._queue = deque(s for s in range(self.n_simulations)
                             if s not in self._done and s not in self._abandoned)

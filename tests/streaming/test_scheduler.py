@@ -81,3 +81,47 @@ def test_bad_arguments():
         Scheduler({"nu": (1.0, 0.0)}, 3)
     with pytest.raises(ValueError, match="n_simulations"):
         Scheduler(BOX, 0)
+
+
+def test_a_stop_does_not_count_as_a_failure():
+    """A simulation in flight at a stop runs again after the resume with all its retries:
+    with max_retries=1 its first real failure requeues it (it used to be abandoned, the
+    discarded attempt counting as a failure), and only the second abandons it; its attempt
+    number, hence its seed, still moves on past the discarded attempt."""
+    s = Scheduler({"a": (0, 1)}, 2, max_retries=1)
+    lost = s.next_task()
+    r = Scheduler({"a": (0, 1)}, 2, max_retries=1)
+    r.load_state_dict(s.state_dict())
+    again = r.next_task()
+    assert again.sim_id == 0 and again.attempt == 1 and again.seed != lost.seed
+    r.report_failed(0)
+    assert not r.abandoned
+    third = r.next_task()
+    assert third.sim_id == 0 and third.attempt == 2
+    r.report_failed(0)
+    assert sorted(r.abandoned) == [0]
+
+
+def test_failures_survive_a_resume():
+    """A failure before the stop still counts after it: with max_retries=1, a simulation that
+    failed once, was requeued and was in flight at the stop, is abandoned at its next failure;
+    and a state saved before failures were counted (attempts only) loads, counting each
+    attempt of an unfinished simulation as a failure, as the run that saved it did."""
+    s = Scheduler({"a": (0, 1)}, 2, max_retries=1)
+    s.next_task()
+    s.report_failed(0)
+    s.next_task()  # sim 0's rerun, in flight at the stop
+    state = s.state_dict()
+    assert state["failures"] == {0: 1} and state["attempts"] == {0: 2}
+    r = Scheduler({"a": (0, 1)}, 2, max_retries=1)
+    r.load_state_dict(state)
+    assert r.next_task().attempt == 2
+    r.report_failed(0)
+    assert sorted(r.abandoned) == [0]
+
+    old = {k: v for k, v in state.items() if k not in ("failures", "trainers")}
+    r = Scheduler({"a": (0, 1)}, 2, max_retries=2)
+    r.load_state_dict(old)  # 2 attempts: 2 failures, one retry left
+    r.next_task()
+    r.report_failed(0)
+    assert sorted(r.abandoned) == [0]
