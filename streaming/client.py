@@ -45,9 +45,11 @@ With the scheduler, :func:`run_solver_rank` does the open/close/fail bookkeeping
 ``simulate(task, client)`` callback, and :func:`solver_simulation` builds that callback for any
 :class:`~pdesurrogate.solvers.base.Solver`.
 
-Routing: a simulation's samples all go to one trainer, ``trainer_ranks[sim_id % n_trainers]``,
-so trainers receive disjoint data and input/target pairs of consecutive steps are formed where
-the samples are.
+Routing: a simulation's samples all go to one trainer, so trainers receive disjoint data and
+input/target pairs of consecutive steps are formed where the samples are. Under the scheduler,
+each task names its trainer (the scheduler balances the trainers around failed simulations,
+see :mod:`.scheduler`) and :func:`run_solver_rank` opens the simulation there; a loop of one's
+own passes ``trainer=`` to :meth:`StreamClient.open`, or leaves it out for :func:`route`.
 
 Commit: the trainer keeps a simulation's samples pending until its ``END`` (sent by
 :meth:`StreamClient.close`, carrying the number of samples sent; inside the last pack when one
@@ -166,7 +168,7 @@ from .protocol import (
 )
 from .roles import Roles, mpi
 from .sample import check_finite_params
-from .scheduler import Outcome, Task, TaskClient
+from .scheduler import Outcome, Task, TaskClient, mix64
 
 # at most this many samples (MPI messages) per split pack; see the module docstring
 SPLIT_MAX_SAMPLES = 16
@@ -257,8 +259,14 @@ class _Pack:
 
 
 def route(sim_id: int, trainer_ranks: Sequence[int]) -> int:
-    """World rank of the trainer that receives simulation ``sim_id``."""
-    return trainer_ranks[sim_id % len(trainer_ranks)]
+    """World rank of the trainer that receives simulation ``sim_id`` when its ``open`` names
+    none: each block of ``n`` consecutive ids ``k*n .. k*n + n-1`` (``n`` trainers) goes to
+    the ``n`` trainers once each, in an order rotated by a fixed hash of ``k``. So ``n``
+    consecutive ids from a multiple of ``n`` reach every trainer (a trainer that got nothing
+    would wait for data forever), and shares stay equal; not ``sim_id % n``, which hands each
+    trainer one slice of a Halton draw's first parameter (see :mod:`.scheduler`)."""
+    n = len(trainer_ranks)
+    return trainer_ranks[(sim_id + mix64(sim_id // n)) % n]
 
 
 class StreamClient:
@@ -365,9 +373,10 @@ class StreamClient:
                        "max_in_flight_seen": 0, "in_flight_waits": 0, "in_flight_wait_s": 0.0}
 
     # -- simulation lifecycle --------------------------------------------------------------
-    def open(self, sim_id: int, params: dict[str, float]) -> None:
+    def open(self, sim_id: int, params: dict[str, float], trainer: int | None = None) -> None:
         """Start streaming simulation ``sim_id`` with parameters ``params`` (all the run's
-        names, finite floats)."""
+        names, finite floats) to the trainer of world rank ``trainer`` (one of
+        ``trainer_ranks``; None: :func:`route` picks it from ``sim_id``)."""
         if self._shut:
             raise RuntimeError("StreamClient: open after shutdown")
         if self._sim is not None:
@@ -379,7 +388,12 @@ class StreamClient:
         if set(params) != set(self.param_names):
             raise ValueError(f"params must have exactly the names {list(self.param_names)}, "
                              f"got {sorted(params)}")
-        self._sim, self._dst = int(sim_id), route(int(sim_id), self.trainer_ranks)
+        if trainer is None:
+            trainer = route(int(sim_id), self.trainer_ranks)
+        elif isinstance(trainer, bool) or trainer not in self.trainer_ranks:
+            raise ValueError(f"trainer must be one of the trainer ranks "
+                             f"{list(self.trainer_ranks)} or None, got {trainer!r}")
+        self._sim, self._dst = int(sim_id), int(trainer)
         self._values = [params[n] for n in self.param_names]
         self._n_sent = 0
         self._tainted = None
@@ -444,20 +458,21 @@ class StreamClient:
         else:
             arr = np.asarray(fields)
         step = self._n_sent if step is None else int(step)
+        t = float(t)
         if arr.shape != self._shape or arr.dtype != self._dtype:
             self._check_fields(arr, step)
         copy = self.copy if copy is None else copy
         if 2 * arr.nbytes <= self.pack_bytes:
             if (not copy and arr.nbytes >= self.split_bytes and arr.flags.c_contiguous
                     and arr.dtype.byteorder != ">"):
-                self._add_to_split(arr, float(t), step)
+                self._add_to_split(arr, t, step)
             else:
-                self._add_to_pack(arr, float(t), step)
+                self._add_to_pack(arr, t, step)
         else:
             self._flush_pack()
             if (copy and self.wait_large and arr.flags.c_contiguous
                     and arr.dtype.byteorder != ">"):
-                self._send_through(arr, float(t), step)
+                self._send_through(arr, t, step)
                 return
             own = None
             if copy or not arr.flags.c_contiguous:
@@ -468,8 +483,8 @@ class StreamClient:
             if not all_finite(arr):
                 if own is not None:
                     self._spare.append(own)
-                raise NonFiniteFieldsError(self._sim, step, float(t))
-            header, payload = encode_data(arr, float(t), step, self._sim, self._values,
+                raise NonFiniteFieldsError(self._sim, step, t)
+            header, payload = encode_data(arr, t, step, self._sim, self._values,
                                           finite=True)
             self._take_credit(self._dst, header.nbytes + payload.nbytes)
             self._post(header, payload, arr, own=own)
@@ -883,7 +898,12 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
                           wait_large=wait_large, chain_s=chain_s)
     prev, outcome = -1, Outcome.NONE
     while (task := tasks.request(prev, outcome)) is not None:
-        client.open(task.sim_id, task.params)
+        if task.trainer is not None and not 0 <= task.trainer < len(roles.trainer_ranks):
+            raise RuntimeError(f"scheduler sent simulation {task.sim_id} to trainer "
+                               f"{task.trainer}; this run has {len(roles.trainer_ranks)}")
+        # the trainer the scheduler chose: it balances the trainers around failures
+        client.open(task.sim_id, task.params, None if task.trainer is None
+                    else roles.trainer_ranks[task.trainer])
         try:
             simulate(task, client)
             client.close()  # raises NonFiniteFieldsError for NaN/inf still in a pack

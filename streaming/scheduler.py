@@ -3,12 +3,21 @@
 :class:`Scheduler` is the MPI-free bookkeeping: the budget is ``n_simulations`` parameter sets,
 drawn up front in the box ``{name: (low, high)}`` by ``"random"`` (uniform), ``"halton"``
 (scrambled Halton) or ``"lhs"`` (Latin hypercube) from ``seed``, so simulation ``i`` always has
-the same parameters. Each hand-out is a :class:`Task` ``(sim_id, params, seed, attempt)``; the
-seed (for initial conditions) is derived from ``(seed, sim_id, attempt)``, so a failed
-simulation is resubmitted with a new seed, at most ``max_retries`` times. ``state_dict`` records
-done / abandoned simulations, attempt and failure counts: a resumed run never reruns a done
-simulation (simulations in flight at checkpoint time run again, with a fresh seed and their
-retries intact).
+the same parameters. Each hand-out is a :class:`Task` ``(sim_id, params, seed, attempt,
+trainer)``; the seed (for initial conditions) is derived from ``(seed, sim_id, attempt)``, so a
+failed simulation is resubmitted with a new seed, at most ``max_retries`` times. ``state_dict``
+records done / abandoned simulations, attempt and failure counts and which trainer each done
+simulation went to: a resumed run never reruns a done simulation (simulations in flight at
+checkpoint time run again, with a fresh seed and their retries intact).
+
+Which trainer: the scheduler picks it per hand-out, the trainer with the fewest simulations
+done or in flight on it (failed attempts do not count), ties broken by a fixed hash of the
+sim_id. Not ``sim_id % n_trainers``: Halton, the default sampling, puts the first parameter's
+lower half on odd ids and its upper half on even ones, so each trainer would see one slice of
+the range, and failures that depend on the parameters would all land on one trainer, which
+then starves while the others fill up. Counting only what did not fail keeps the trainers'
+shares equal around failures; the hash (instead of the lowest index) keeps the ties from
+reproducing ``sim_id % n_trainers`` when nothing fails.
 
 :class:`SchedulerServer` (world rank 0, polled from its receiver thread) and :class:`TaskClient`
 (solver ranks) exchange control messages on :attr:`Roles.control`: one fixed record of
@@ -40,6 +49,7 @@ TAG_REPLY = 202
 CONTROL_DTYPE = np.dtype([
     ("kind", "<i8"), ("sim_id", "<i8"), ("seed", "<i8"), ("attempt", "<i8"),
     ("status", "<i8"), ("n_params", "<i8"), ("params", "<f8", (MAX_PARAMS,)),
+    ("trainer", "<i8"),  # TASK: index of the trainer rank that receives it
 ])
 
 
@@ -58,12 +68,15 @@ class Outcome(enum.IntEnum):
 @dataclass(frozen=True)
 class Task:
     """One simulation to run: id, PDE parameters (name -> float), seed for the initial
-    condition, and attempt number (0 for the first run, +1 per resubmission)."""
+    condition, attempt number (0 for the first run, +1 per resubmission), and ``trainer``,
+    the index in ``Roles.trainer_ranks`` of the trainer that receives its samples (None: the
+    client's :func:`~.client.route` picks one)."""
 
     sim_id: int
     params: dict[str, float]
     seed: int
     attempt: int = 0
+    trainer: int | None = None
 
 
 def draw_parameters(box: dict[str, tuple[float, float]], n: int, method: str = "random",
@@ -90,6 +103,18 @@ def draw_parameters(box: dict[str, tuple[float, float]], n: int, method: str = "
 def task_seed(seed: int, sim_id: int, attempt: int) -> int:
     """Seed of a simulation attempt, distinct per (run seed, sim_id, attempt)."""
     return int(np.random.SeedSequence([seed, sim_id, attempt]).generate_state(1)[0])
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """A fixed 64-bit integer hash (the splitmix64 finaliser): neighbouring inputs give
+    unrelated outputs, so ``mix64(i) % n`` has no pattern in ``i``'s parity or residues."""
+    z = (int(x) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
 
 class Scheduler:
@@ -137,20 +162,33 @@ class Scheduler:
         self._in_flight: dict[int, int] = {}
         self._done: set[int] = set()
         self._abandoned: set[int] = set()
+        # trainer index of every simulation done or in flight, and how many each trainer has
+        self._trainer_of: dict[int, int] = {}
+        self._load: dict[int, int] = {}
+        # done simulations of a state from before trainers were recorded: placed where that
+        # run sent them (sim_id % n_trainers) once the number of trainers is known
+        self._unplaced: set[int] = set()
 
     def params_of(self, sim_id: int) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.param_names, self._points[sim_id], strict=True)}
 
-    def next_task(self, rank: int = -1) -> Task | None:
-        """The next simulation to run (recorded as in flight on ``rank``), or None if none is
-        waiting now."""
+    def next_task(self, rank: int = -1, n_trainers: int = 1) -> Task | None:
+        """The next simulation to run (recorded as in flight on solver ``rank``, bound for one
+        of ``n_trainers`` trainers: see the module docstring), or None if none is waiting
+        now."""
+        if isinstance(n_trainers, bool) or not isinstance(n_trainers, int) or n_trainers < 1:
+            raise ValueError(f"n_trainers must be an integer >= 1, got {n_trainers!r}")
         if not self._queue:
             return None
         sim = self._queue.popleft()
         attempt = self._attempts.get(sim, 0)
         self._attempts[sim] = attempt + 1
         self._in_flight[sim] = rank
-        return Task(sim, self.params_of(sim), task_seed(self.seed, sim, attempt), attempt)
+        trainer = self._pick_trainer(sim, n_trainers)
+        self._trainer_of[sim] = trainer
+        self._load[trainer] = self._load.get(trainer, 0) + 1
+        return Task(sim, self.params_of(sim), task_seed(self.seed, sim, attempt), attempt,
+                    trainer)
 
     def report_done(self, sim_id: int) -> None:
         self._check_in_flight(sim_id)
@@ -162,11 +200,29 @@ class Scheduler:
         ``max_retries + 1``-th failure."""
         self._check_in_flight(sim_id)
         del self._in_flight[sim_id]
+        self._load[self._trainer_of.pop(sim_id)] -= 1
         failures = self._failures[sim_id] = self._failures.get(sim_id, 0) + 1
         if failures <= self.max_retries:
             self._queue.appendleft(sim_id)
         else:
             self._abandoned.add(sim_id)
+
+    def _pick_trainer(self, sim_id: int, n_trainers: int) -> int:
+        """The trainer with the fewest simulations done or in flight; among equals, the one
+        a hash of ``sim_id`` picks (see the module docstring)."""
+        for sim in self._unplaced:
+            self._trainer_of[sim] = t = sim % n_trainers
+            self._load[t] = self._load.get(t, 0) + 1
+        self._unplaced.clear()
+        loads = [self._load.get(t, 0) for t in range(n_trainers)]
+        least = min(loads)
+        ties = [t for t, n in enumerate(loads) if n == least]
+        return ties[mix64(sim_id) % len(ties)]
+
+    @property
+    def assigned(self) -> dict[int, int]:
+        """Trainer index of each simulation done or in flight (``sim_id -> trainer``)."""
+        return dict(self._trainer_of)
 
     @property
     def finished(self) -> bool:
@@ -191,14 +247,18 @@ class Scheduler:
                 "n_simulations": self.n_simulations, "method": self.method, "seed": self.seed,
                 "done": sorted(self._done), "abandoned": sorted(self._abandoned),
                 "attempts": {int(k): int(v) for k, v in self._attempts.items()},
-                "failures": {int(k): int(v) for k, v in self._failures.items()}}
+                "failures": {int(k): int(v) for k, v in self._failures.items()},
+                # in flight too: a trainer may commit one after this state was taken, and a
+                # resume counts what any trainer committed as done
+                "trainers": {int(k): int(v) for k, v in self._trainer_of.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: done/abandoned simulations are never handed out again; the rest (including
         those in flight when the state was taken) are queued in id order, with the failures
-        they had (a stop is not a failure). A state saved before failures were recorded counts
-        every attempt of an unfinished simulation as a failure (as the run that saved it
-        did)."""
+        they had (a stop is not a failure), and each done simulation still counts for the
+        trainer it went to. A state saved before failures and trainers were recorded counts
+        every attempt of an unfinished simulation as a failure (as the run that saved it did)
+        and places done simulations at ``sim_id % n_trainers`` (where that run sent them)."""
         for key in ("n_simulations", "method", "seed"):
             if state[key] != getattr(self, key):
                 raise ValueError(f"scheduler state: {key} is {state[key]!r}, this run has "
@@ -213,6 +273,12 @@ class Scheduler:
         if failures is None:
             failures = {k: v for k, v in self._attempts.items() if k not in self._done}
         self._failures = {int(k): int(v) for k, v in failures.items()}
+        trainers = {int(k): int(v) for k, v in state.get("trainers", {}).items()}
+        self._trainer_of = {s: trainers[s] for s in self._done if s in trainers}
+        self._load = {}
+        for t in self._trainer_of.values():
+            self._load[t] = self._load.get(t, 0) + 1
+        self._unplaced = self._done - set(self._trainer_of)
         self._in_flight = {}
         self._queue = deque(s for s in range(self.n_simulations)
                             if s not in self._done and s not in self._abandoned)
@@ -230,12 +296,21 @@ class SchedulerServer:
     """Serves :class:`Scheduler` tasks to solver ranks over ``comm`` (``Roles.control``).
 
     Call :meth:`poll` often (the receiver thread of world rank 0 does); it never blocks on a
-    solver. ``finished`` is True once every solver rank has been told STOP.
+    solver. ``finished`` is True once every solver rank has been told STOP. Each task names
+    its trainer by index in ``trainer_ranks`` (default: the ranks of ``comm`` that are not
+    solver ranks, in order, as :func:`~.roles.split_roles` lays them out).
     """
 
-    def __init__(self, scheduler: Scheduler, comm, solver_ranks: tuple[int, ...]):
+    def __init__(self, scheduler: Scheduler, comm, solver_ranks: tuple[int, ...],
+                 trainer_ranks: tuple[int, ...] | None = None):
         self.scheduler, self.comm = scheduler, comm
         self.solver_ranks = tuple(solver_ranks)
+        if trainer_ranks is None:
+            trainer_ranks = tuple(r for r in range(comm.Get_size()) if r not in solver_ranks)
+        self.trainer_ranks = tuple(int(r) for r in trainer_ranks)
+        if not self.trainer_ranks:
+            raise ValueError(f"trainer_ranks must not be empty (solver ranks "
+                             f"{list(self.solver_ranks)} of {comm.Get_size()})")
         self._waiting: list[int] = []
         self._stopped: set[int] = set()
         self._stopping = False
@@ -271,12 +346,14 @@ class SchedulerServer:
     def _dispatch(self) -> None:
         still = []
         for rank in self._waiting:
-            task = None if self._stopping else self.scheduler.next_task(rank)
+            task = None if self._stopping else self.scheduler.next_task(
+                rank, len(self.trainer_ranks))
             self._out[:] = 0
             out = self._out[0]
             if task is not None:
                 out["kind"], out["sim_id"], out["seed"] = Control.TASK, task.sim_id, task.seed
                 out["attempt"], out["n_params"] = task.attempt, len(task.params)
+                out["trainer"] = task.trainer
                 out["params"][: len(task.params)] = list(task.params.values())
             elif self._stopping or self.scheduler.finished:
                 out["kind"] = Control.STOP
@@ -314,4 +391,5 @@ class TaskClient:
                                f"{len(self.param_names)} ({list(self.param_names)})")
         values = rec["params"][:n]
         params = {name: float(v) for name, v in zip(self.param_names, values, strict=True)}
-        return Task(int(rec["sim_id"]), params, int(rec["seed"]), int(rec["attempt"]))
+        return Task(int(rec["sim_id"]), params, int(rec["seed"]), int(rec["attempt"]),
+                    int(rec["trainer"]))

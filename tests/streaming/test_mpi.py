@@ -123,16 +123,20 @@ def test_back_pressure_slows_the_solver(tmp_path, scenario):
 
 
 def test_two_trainers_disjoint_and_agree_on_end(tmp_path):
-    """2 trainers + 2 solvers, 5 simulations routed by sim_id % 2 (3 to trainer 0, 2 to
-    trainer 1, 3 pairs each): the trainers receive disjoint simulations, all 15 pairs are
-    committed, and the per-batch agreement stops both after the same number of rounds (7:
-    6 items each, then trainer 1 is drained), with no rank hanging."""
+    """2 trainers + 2 solvers, 5 simulations, each sent to the trainer its task names (the
+    scheduler balances them: 3 to one trainer, 2 to the other, 3 pairs each): the trainers
+    receive disjoint simulations, all 15 pairs are committed, and the per-batch agreement
+    stops both after the same number of rounds (7: 6 items each, then the trainer with 2
+    simulations is drained), with no rank hanging."""
     res = run("two_trainers", 4, tmp_path)
     t0, t1 = res[0], res[1]
-    sims0 = {s for s, _ in t0["got"]}
-    sims1 = {s for s, _ in t1["got"]}
-    assert sims0 <= {0, 2, 4} and sims1 == {1, 3} and not sims0 & sims1
-    assert t0["receiver"]["items_committed"] == 9 and t1["receiver"]["items_committed"] == 6
+    heavy, light = (t0, t1) if t0["receiver"]["items_committed"] == 9 else (t1, t0)
+    assert heavy["receiver"]["items_committed"] == 9
+    assert light["receiver"]["items_committed"] == 6
+    sims_heavy = {s for s, _ in heavy["got"]}
+    sims_light = {s for s, _ in light["got"]}
+    assert len(sims_light) == 2 and len(sims_heavy) <= 3 and not sims_heavy & sims_light
+    assert sims_heavy | sims_light <= set(range(5))
     assert t0["rounds"] == t1["rounds"] == 7
     assert len(t0["got"]) == len(t1["got"]) == 6
     assert len(set(map(tuple, t0["got"]))) == 6
