@@ -41,14 +41,27 @@ closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-s
 across trainer ranks (an ``Allreduce(MIN)`` on the trainer communicator, from the training
 thread: hence ``MPI_THREAD_MULTIPLE``): every rank continues only if every rank can draw its
 next batch, so DDP ranks take the same number of steps and none waits forever on an empty
-buffer after the others stopped.
+buffer after the others stopped. When one rank's stream has ended and drained, the ranks agree
+to end (:attr:`Receiver.end_agreed`) while another rank may still have simulations on the way
+or committed items waiting for room in its full buffer: no batch is drawn after that, so its
+thread stops waiting for room and takes every message up to the solvers' DONE; simulations
+that complete are committed whole and their items stay in the commit queue, past the buffer's
+capacity (``stats()["items_not_buffered"]``, never trained on, as the items a buffer holds at
+the end). That is bounded: a stream ends only after the scheduler handed out its last task,
+so what is left is what the solvers had already sent (with :class:`~.client.StreamClient`,
+its in-flight window per solver). :meth:`Receiver.join` then returns, and no simulation is
+lost at the end.
 
-Caveat (lockstep training on uneven streams): a trainer whose buffer is full waits in
+Lockstep training on uneven streams: a trainer whose buffer is full waits in
 ``should_continue`` for the others; its receiver then stops taking messages, and a solver in
 the middle of a simulation routed to it waits for credits. If every solver is in that state
-while another trainer is still below its watermark, the run stalls. A reservoir buffer does
-not starve once past its watermark (draws repeat), and a capacity of at least
-``watermark + samples per simulation`` lets each committed simulation fit; size buffers so.
+while another trainer is below its watermark, the one waits for the other. The ranks see it
+in their agreement and lower their buffers' watermark to 1 until no receiver waits for room,
+so the starving rank draws what it holds (at least a batch) and the lockstep drains; a
+starving rank that holds less than a batch still stalls (``stall_timeout``'s error says
+so). A reservoir buffer does not starve once past its watermark (draws repeat), and a
+capacity of at least ``watermark + samples per simulation`` lets each committed simulation
+fit; size buffers so.
 
 Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) makes the next
 :meth:`~Receiver.should_continue` return False on every trainer rank, with :attr:`stopped` set.
@@ -98,6 +111,12 @@ from .sample import Item, Sample, item_from_state, item_to_state, pairs_of
 from .scheduler import Scheduler, SchedulerServer
 
 _step_of = operator.attrgetter("step")
+# should_continue's votes, reduced with MIN over the trainer ranks. Readiness: the lowest wins,
+# so one stalled rank fails every rank and an ended stream ends training once every rank has
+# stopped waiting; ready ranks go on only if all are ready.
+_STALLED, _WAITING, _ENDED, _READY = -2, -1, 0, 1
+# stop/room: a stop wins over a receiver waiting for buffer room, which wins over neither
+_STOP, _PUT_BLOCKED, _FREE = 0, 1, 2
 _NO_TABLE = np.empty(0, np.uint8)  # the segment table of a pack that is not a chain pack
 
 
@@ -213,11 +232,19 @@ class Receiver:
         self._snap_done = threading.Event()
         self._snapshot: dict | None = None
         self._frozen = False
+        # set by should_continue when the trainer ranks agreed that the stream ended (one rank
+        # could draw no more): no batch is drawn here again
+        self._end_agreed = False
+        self._put_blocked = False  # the thread holds commits a full buffer has no room for
+        self._watermark = buffer.watermark  # the buffer's own, restored after a lowering
+        self._dropped_ids: set[int] = set()
+        self._discarded_ids: set[int] = set()
         self._stats: dict[str, Any] = {
             "samples": 0, "bytes": 0, "items_committed": 0, "sims_committed": 0,
             "sims_failed": 0, "sims_dropped": 0, "malformed": 0, "malformed_by_reason": {},
             "per_source": {r: 0 for r in self.solver_ranks}, "pending_peak": 0,
             "credits_sent": 0, "credit_messages": 0, "sims_discarded": 0, "sims_duplicate": 0,
+            "samples_non_finite": 0, "items_not_buffered": 0,
         }
 
     @classmethod
@@ -255,7 +282,9 @@ class Receiver:
         return self
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the end of the stream (all solvers DONE); re-raise a thread error."""
+        """Wait for the end of the stream (all solvers DONE); re-raise a thread error. After
+        :meth:`should_continue` returned False (an agreed end or stop), the thread no longer
+        waits for buffer room, so this returns once the solvers are done."""
         if self._thread is not None:
             self._thread.join(timeout)
         self.raise_if_failed()
@@ -282,43 +311,90 @@ class Receiver:
 
     def should_continue(self, n: int = 1, poll: float = 0.5) -> bool:
         """Agreement across trainer ranks, called by the training loop before each batch:
-        True iff every trainer rank can draw ``n`` items now (waits until this rank can, or its
-        stream has ended) and no rank asked to stop (then :attr:`stopped` is set). Collective
-        over ``trainer_comm``."""
+        True iff every trainer rank can draw ``n`` items now and no rank asked to stop (then
+        :attr:`stopped` is set); False once a rank's stream has ended with fewer than ``n``
+        items left (then :attr:`end_agreed` is set and this rank's receiver stops filling the
+        buffer: see :meth:`join`). Collective over ``trainer_comm``.
+
+        A rank that cannot draw yet waits up to ``poll`` seconds, then the ranks agree again,
+        as often as it takes. While some rank waits for data and another rank's receiver waits
+        for room in its full buffer (a solver held on that rank's credits may be what the
+        waiting rank needs), every rank lowers its buffer's watermark to 1 until no receiver
+        waits for room, so the ranks draw what they hold and the full one makes room (the
+        buffer does the same on one rank when ``max_bytes`` holds a producer back)."""
         MPI = mpi()
         t0 = time.perf_counter()
         while True:
-            if self._stop_wanted.is_set():
-                ok = False
+            state = self._readiness(n, poll)
+            flag = np.array([state, _STOP if self._stop_wanted.is_set()
+                             else _PUT_BLOCKED if self._put_blocked else _FREE], dtype=np.int32)
+            agreed = np.zeros(2, dtype=np.int32)
+            if self.trainer_comm is None:
+                agreed[:] = flag
+            else:
+                self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
+            self.raise_if_failed()
+            if agreed[1] == _STOP:
+                self.stopped = True
                 break
-            try:
-                ok = self.buffer.wait_ready(n, timeout=poll)
+            if agreed[1] == _FREE:
+                self.buffer.watermark = self._watermark
+            elif agreed[0] == _WAITING:
+                self.buffer.watermark = 1
+            if agreed[0] == _STALLED:
+                self.wait_s += time.perf_counter() - t0
+                raise RuntimeError(self._stall_message(state == _STALLED, agreed[1]))
+            if agreed[0] != _WAITING:
                 break
-            except TimeoutError:
-                self.raise_if_failed()
-                quiet = time.monotonic() - self._last_msg
-                if self.stall_timeout is not None and not self.ended \
-                        and quiet > self.stall_timeout:
-                    raise RuntimeError(
-                        f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
-                        f"{self.stall_timeout:g} s) while training waits for data: a solver "
-                        f"rank died or hangs, ended without StreamClient.shutdown() (which "
-                        f"tells the trainers it is done), or one solver step takes longer "
-                        f"than that (then raise stall_timeout)") from None
         self.wait_s += time.perf_counter() - t0
-        flag = np.array([1 if ok else 0, 0 if self._stop_wanted.is_set() else 1],
-                        dtype=np.int32)
-        agreed = np.zeros(2, dtype=np.int32)
-        if self.trainer_comm is None:
-            agreed[:] = flag
-        else:
-            self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
         self.rounds += 1
-        self.raise_if_failed()
-        if not agreed[1]:
-            self.stopped = True
+        if agreed[1] == _STOP:
             return False
-        return bool(agreed[0])
+        if agreed[0] == _ENDED:
+            self._end_agreed = True
+            return False
+        return True
+
+    def _readiness(self, n: int, poll: float) -> int:
+        """This rank's vote: :data:`_READY` (``n`` items drawable), :data:`_ENDED` (the stream
+        ended with fewer), :data:`_STALLED` (no message for ``stall_timeout``) or
+        :data:`_WAITING` (none of those within ``poll`` s); :data:`_ENDED` once a stop is
+        asked (the stop flag decides)."""
+        if self._stop_wanted.is_set():
+            return _ENDED
+        try:
+            return _READY if self.buffer.wait_ready(n, timeout=poll) else _ENDED
+        except TimeoutError:
+            self.raise_if_failed()
+            quiet = time.monotonic() - self._last_msg
+            if self.stall_timeout is not None and not self.ended \
+                    and quiet > self.stall_timeout:
+                return _STALLED
+            return _WAITING
+
+    def _stall_message(self, here: bool, others: int) -> str:
+        size = f"this rank's buffer holds {len(self.buffer)} items, watermark {self._watermark}"
+        if not here:
+            return (f"another trainer rank got no message from any solver rank for "
+                    f"stall_timeout={self.stall_timeout:g} s while its training waited for "
+                    f"data ({size}); see that rank's error")
+        quiet = time.monotonic() - self._last_msg
+        full = ("; a trainer rank's receiver waits for room in its full buffer, so solvers "
+                "may be held on its credits" if others == _PUT_BLOCKED else "")
+        return (f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
+                f"{self.stall_timeout:g} s) while training waits for data ({size}){full}: "
+                f"another trainer rank's full buffer may hold the solvers (its receiver takes "
+                f"no message until its training draws, and the trainer ranks draw in "
+                f"lockstep: give the buffers more capacity than watermark + samples per "
+                f"simulation, or lower the watermark), or a solver rank died or hangs, ended "
+                f"without StreamClient.shutdown() (which tells the trainers it is done), or "
+                f"one solver step takes longer than that (then raise stall_timeout)")
+
+    @property
+    def end_agreed(self) -> bool:
+        """True once :meth:`should_continue` returned False because a trainer rank's stream
+        ended (not a stop): no rank draws again."""
+        return self._end_agreed
 
     # -- checkpoints -----------------------------------------------------------------------
     def snapshot(self, freeze: bool = False, timeout: float | None = None) -> dict[str, Any]:
@@ -347,8 +423,22 @@ class Receiver:
 
     @property
     def committed_sims(self) -> frozenset[int]:
-        """Ids of the simulations whose samples were committed on this rank."""
+        """Ids of the simulations whose samples were committed on this rank, each with all
+        of its items (in the buffer, drawn, or in the commit queue)."""
         return frozenset(self._committed_sims)
+
+    @property
+    def dropped_sims(self) -> frozenset[int]:
+        """Ids of the simulations this rank received and dropped (incomplete, malformed or
+        over ``max_pending_samples``: ``stats()["sims_dropped"]``); a later attempt may still
+        have committed one."""
+        return frozenset(self._dropped_ids)
+
+    @property
+    def discarded_sims(self) -> frozenset[int]:
+        """Ids of the simulations that ended here after a freezing :meth:`snapshot`, received
+        whole but not committed (``stats()["sims_discarded"]``)."""
+        return frozenset(self._discarded_ids)
 
     def _take_snapshot(self) -> dict[str, Any]:
         snap = {"buffer": self.buffer.state_dict(),
@@ -365,9 +455,10 @@ class Receiver:
         try:
             self._snapshot = self._take_snapshot()
             if freeze:
+                # the committed items not yet in the buffer stay in the commit queue (the
+                # snapshot holds them, and their simulations stay committed); the loop just
+                # stops waiting for buffer room
                 self._frozen = True
-                self._commit.clear()
-                self._commit_nbytes = 0
                 if self.scheduler is not None:
                     self.scheduler.stop()
         finally:
@@ -405,14 +496,21 @@ class Receiver:
             self.buffer.close()
             self._snap_done.set()  # never leave a snapshot() caller waiting
 
+    def _training_over(self) -> bool:
+        """No batch will be drawn on this rank again: the ranks agreed the stream ended or
+        to stop, or a freezing snapshot was taken. Waiting for buffer room would then wait
+        forever (and hold the solvers on this rank's credits)."""
+        return self._end_agreed or self.stopped or self._frozen
+
     def _loop(self) -> None:
         idle, last = 0, time.perf_counter()
         while True:
             self._serve_snapshot()
             if self.scheduler is not None:
                 self.scheduler.poll()
-            if self._commit:
+            if self._commit and not self._training_over():
                 self._flush_commits(self.put_timeout)
+                self._put_blocked = bool(self._commit)
                 if self._commit:
                     continue  # buffer full: take nothing new, return no credits
             if len(self._done) == len(self.solver_ranks):
@@ -432,9 +530,15 @@ class Receiver:
                 # back off up to 2 ms so an idle receiver does not steal the trainer's core
                 idle = min(idle + 1, 20)
                 time.sleep(1e-4 * idle)
-        while self._commit:
+        while self._commit and not self._training_over():
             self._serve_snapshot()
             self._flush_commits(self.put_timeout)
+        self._put_blocked = False
+        # after the end, the simulations that completed are committed whole but held here,
+        # past the buffer's capacity, never trained on: bounded by what the solvers had sent
+        # when the end was agreed (no task is handed out after a stream ends; with
+        # StreamClient, what a solver sends beyond that is its in-flight window)
+        self._count("items_not_buffered", len(self._commit))
         MPI = mpi()
         MPI.Request.Waitall([req for req, _ in self._credit_sends])
         self._credit_sends.clear()
@@ -670,6 +774,7 @@ class Receiver:
                 self._pending[src] = pend
                 self._drop(src, f"END of {sim} while {pend.sim_id} is open")
             if n_sent > 0:  # samples were sent but none kept: already counted as dropped
+                self._dropped_ids.add(sim)
                 self._count("sims_dropped")
             return
         if pend.tainted or len(pend.samples) != n_sent:
@@ -678,6 +783,7 @@ class Receiver:
             self._drop(src, why)
             return
         if self._frozen:
+            self._discarded_ids.add(sim)
             self._count("sims_discarded")
             return
         if sim in self._committed_sims:  # a resumed run must never train on a sim twice
@@ -706,6 +812,7 @@ class Receiver:
 
     def _drop(self, src: int, why: str) -> None:
         pend = self._pending.pop(src)
+        self._dropped_ids.add(pend.sim_id)
         print(f"[receiver] dropped simulation {pend.sim_id} from rank {src}: {why}",
               file=sys.stderr, flush=True)
         self._count("sims_dropped")

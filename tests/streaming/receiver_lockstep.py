@@ -1,0 +1,64 @@
+"""Run by test_receiver_lockstep.py in its own process (this one starts MPI; pytest's does
+not): ``should_continue`` on a rank whose buffer is below its watermark, with the stream
+open, against a second trainer rank played by a fake trainer communicator whose receiver
+waits for room in its full buffer (or not). Prints one JSON line per scenario."""
+
+import json
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from pdesurrogate.streaming import FIFOBuffer, Receiver, Sample
+
+READY, ENDED = 1, 0
+STOP, PUT_BLOCKED, FREE = 0, 1, 2
+
+
+class OtherTrainer:
+    """A trainer communicator of two ranks, the other of which contributes ``flags[i]`` to
+    the i-th Allreduce (the last one from then on); MPI's own MIN (``Op.Reduce_local``)."""
+
+    def __init__(self, flags: list[tuple[int, int]]):
+        self.flags, self.calls = [np.array(f, np.int32) for f in flags], 0
+
+    def Allreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
+        recvbuf[:] = self.flags[min(self.calls, len(self.flags) - 1)]
+        self.calls += 1
+        op.Reduce_local(sendbuf, recvbuf)
+
+
+def starving(held: int, other: list[tuple[int, int]], stall: float) -> dict:
+    """This rank holds ``held`` of its watermark of 5; the other rank votes ``other``."""
+    buffer = FIFOBuffer(capacity=10, watermark=5)
+    buffer.put_many([Sample(np.zeros(4, np.float32), 0.0, {"nu": 0.5}, 0, k)
+                     for k in range(held)])
+    comm = OtherTrainer(other)
+    receiver = Receiver(MPI.COMM_SELF, buffer, [0], ["nu"], trainer_comm=comm,
+                        abort_on_error=False, switch_interval_s=None, stall_timeout=stall)
+    t0 = time.monotonic()
+    try:
+        go, error = receiver.should_continue(1, poll=0.05), ""
+    except RuntimeError as err:
+        go, error = None, str(err)
+    return {"held": held, "other": other, "go": go, "error": error,
+            "seconds": time.monotonic() - t0, "watermark_after": buffer.watermark,
+            "rounds": comm.calls}
+
+
+def main() -> None:
+    cases = [
+        # the other rank is full and its receiver waits for room: draw what is held
+        (2, [(READY, PUT_BLOCKED)], 3.0),
+        # ... then the other's receiver found room: the watermark is the buffer's again
+        (2, [(READY, PUT_BLOCKED), (READY, FREE)], 3.0),
+        # nobody waits for room: keep waiting for the watermark, until the stall timeout
+        (2, [(READY, FREE)], 1.0),
+        # less than a batch held: even a lowered watermark cannot help; the error says why
+        (0, [(READY, PUT_BLOCKED)], 1.0),
+    ]
+    for held, other, stall in cases:
+        print(json.dumps({"scenario": "starving", **starving(held, other, stall)}))
+
+
+main()

@@ -1,0 +1,55 @@
+"""Lockstep training on uneven streams (receiver_lockstep.py runs should_continue over
+COMM_SELF with a fake second trainer rank, in a subprocess): a rank starving below its
+watermark while another rank's receiver waits for room in its full buffer draws what it
+holds instead of waiting for the stall timeout, and a stall error names the other rank's
+full buffer and this rank's size and watermark."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[dict]:
+    proc = subprocess.run([sys.executable, str(HERE / "receiver_lockstep.py")],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_a_starving_rank_draws_what_it_holds_while_another_waits_for_room(runs):
+    """2 items held of a watermark of 5, the other rank's receiver waiting for room: the
+    ranks agree to go on after one waiting round (watermark lowered to 1), well within the
+    3 s stall timeout; once no receiver waits for room the watermark is 5 again."""
+    blocked, freed = runs[0], runs[1]
+    assert blocked["go"] is True and blocked["error"] == ""
+    assert blocked["rounds"] == 2 and blocked["seconds"] < 2
+    assert blocked["watermark_after"] == 1
+    assert freed["go"] is True and freed["watermark_after"] == 5
+
+
+def test_without_a_full_buffer_elsewhere_the_watermark_holds(runs):
+    """Nobody waits for room: the rank keeps waiting for its watermark until stall_timeout,
+    and the error names this rank's size and watermark."""
+    r = runs[2]
+    assert r["go"] is None and r["watermark_after"] == 5
+    assert "buffer holds 2 items, watermark 5" in r["error"]
+    assert "a trainer rank's receiver waits for room" not in r["error"]
+
+
+def test_a_stall_with_a_full_buffer_elsewhere_says_so(runs):
+    """Nothing held (less than a batch): lowering the watermark cannot help; after the stall
+    timeout the error says a trainer rank's receiver waits for room in its full buffer,
+    besides the dead-solver causes."""
+    r = runs[3]
+    assert r["go"] is None
+    assert "a trainer rank's receiver waits for room in its full buffer" in r["error"]
+    assert "another trainer rank's full buffer may hold the solvers" in r["error"]
+    assert "buffer holds 0 items, watermark 5" in r["error"]
