@@ -414,6 +414,9 @@ class StreamClient:
 
         Waits for a credit and for a free in-flight slot (back-pressure).
 
+        Raises ValueError for ``step < 0`` or a non-finite ``t`` (the trainer would reject
+        the message and drop the simulation, which the scheduler counts as done).
+
         Raises :class:`NonFiniteFieldsError` (a :class:`SolverDivergedError`) on NaN/inf in
         the fields: at once for fields sent on their own or in split packs; for small
         fields copied into a pack, when the pack goes or at :meth:`close`, since one check
@@ -430,9 +433,13 @@ class StreamClient:
                 and time.monotonic() - p.opened < self.max_pack_age_s):
             n = p.n
             s = self._n_sent if step is None else int(step)
-            if s == p.base + n and (p.small or (self.copy if copy is None else copy)):
+            tf = float(t)
+            # a negative step never continues a pack (its base + n is >= 0); a bad t goes on
+            # to _send's checks
+            if (s == p.base + n and math.isfinite(tf)
+                    and (p.small or (self.copy if copy is None else copy))):
                 p.fields[n] = fields  # ~0.3 us less than np.copyto for 4 KiB
-                p.times[n] = float(t)
+                p.times[n] = tf
                 p.n = n + 1
                 p.unstated += 1
                 self._n_sent += 1
@@ -458,7 +465,11 @@ class StreamClient:
         else:
             arr = np.asarray(fields)
         step = self._n_sent if step is None else int(step)
+        if step < 0:
+            raise ValueError(f"simulation {self._sim}: step must be >= 0, got {step}")
         t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"simulation {self._sim}: t must be finite, got {t} at step {step}")
         if arr.shape != self._shape or arr.dtype != self._dtype:
             self._check_fields(arr, step)
         copy = self.copy if copy is None else copy

@@ -123,6 +123,31 @@ def test_fields_are_checked_at_the_first_send(fields, match):
     assert client._pack is None
 
 
+@pytest.mark.parametrize("kw", [{}, {"pack_bytes": 0}, {"copy": False, "split_bytes": 0}])
+@pytest.mark.parametrize("step, t, match", [
+    (-1, 0.2, "simulation 7: step must be >= 0, got -1"),
+    (1, float("nan"), "simulation 7: t must be finite, got nan at step 1"),
+    (1, float("inf"), "simulation 7: t must be finite, got inf at step 1"),
+    (1, -float("inf"), "simulation 7: t must be finite, got -inf at step 1"),
+])
+def test_send_refuses_a_negative_step_or_a_non_finite_time(kw, step, t, match):
+    """The trainer rejects such a message and drops the simulation, which the solver then
+    reports done: lost. So send refuses it before anything is packed or sent, on every path
+    (a copied pack's next step, a sample sent on its own, a split pack), and the simulation
+    goes on."""
+    client = _client(**kw)
+    u = np.zeros((1, 8), np.float32)
+    sent = 0 if kw.get("pack_bytes") == 0 else 1  # no MPI here: a sample on its own would go
+    if sent:
+        client.send(u, t=0.0, step=0)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        client.send(u, t=t, step=step)
+    p = client._pack
+    assert (0 if p is None else p.n if hasattr(p, "n") else len(p.arrays)) == sent
+    assert client.stats()["samples"] == sent
+    assert client._sim == 7
+
+
 def test_send_after_close_says_no_simulation_is_open():
     client = _client()  # chain packs: close() keeps the END in the pack, nothing is sent
     client.send(np.zeros((1, 8), np.float32), t=0.0)
