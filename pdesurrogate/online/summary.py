@@ -1,6 +1,12 @@
 """The end of a run, on trainer rank 0: ``summary.json``, the exported surrogate, the plots, and
 the table printed (:func:`_finish`).
 
+Every simulation is accounted for: committed on a trainer rank, abandoned by the scheduler, or
+named in ``undelivered_sim_ids`` (and counted in the table). A run whose stream ended with any
+undelivered (a receiver dropped them) is ``incomplete``, not ``finished``: it keeps a
+checkpoint in which they are not done, so ``--resume`` runs them again. A run ended by a
+trainer limit (``max_steps``, ``max_time``) is ``finished`` and names those it left.
+
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
 (metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
 evaluation generators, as in validation, so the plot repeats). The export's
@@ -26,17 +32,34 @@ from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
 
 
+def _undelivered(roles, receiver, scheduler, n_simulations: int) -> list[int]:
+    """Collective over the trainer ranks: the ids of the simulations that no trainer rank
+    committed and the scheduler (trainer rank 0's) did not abandon, on every rank. After a
+    stream's end none should be left; a receiver that dropped one (incomplete or malformed)
+    or a freeze that discarded one leaves it here, and the run must say so."""
+    comm = roles.comm
+    committed = comm.gather(sorted(receiver.committed_sims), root=0)
+    lost = None
+    if roles.rank_in_role == 0:
+        accounted = set().union(*map(set, committed), scheduler.abandoned)
+        lost = [s for s in range(n_simulations) if s not in accounted]
+    return comm.bcast(lost, root=0)
+
+
 def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
             val, prior, module=None, val_u=None, val_p=None) -> None:
     comm = roles.comm
     mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(), "prior": prior,
             "buffer": receiver.buffer.stats(), "monitor": monitor.summary,
-            "committed_sims": sorted(receiver.committed_sims)}
+            "committed_sims": sorted(receiver.committed_sims),
+            "discarded_sims": sorted(receiver.discarded_sims),
+            "dropped_sims": sorted(receiver.dropped_sims)}
     everyone = comm.gather(mine, root=0)
     if roles.rank_in_role != 0:
         return
     sched = scheduler.counts()
     committed = sorted(s for r in everyone for s in r["committed_sims"])
+    accounted = set(committed) | set(scheduler.abandoned)
     summary: dict[str, Any] = {
         "status": status, "ended_by": ended_by, "resumed": bool(cfg.resume),
         "global_step": int(trainer.global_step), "train_seconds": train_s,
@@ -54,6 +77,16 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         # received but not trained on: incomplete, malformed or over max_pending_samples
         "sims_dropped": sum(r["receiver"]["sims_dropped"] for r in everyone),
         "sims_duplicate": sum(r["receiver"]["sims_duplicate"] for r in everyone),
+        # neither committed nor abandoned: never trained on in any leg. After the stream's
+        # end (status incomplete) a receiver dropped them; after a trainer limit they were
+        # never run, or were discarded when they arrived after it (discarded_sim_ids)
+        "undelivered_sim_ids": [s for s in range(cfg.simulations) if s not in accounted],
+        "sims_discarded": sum(r["receiver"]["sims_discarded"] for r in everyone),
+        "discarded_sim_ids": sorted(s for r in everyone for s in r["discarded_sims"]),
+        "dropped_sim_ids": sorted({s for r in everyone for s in r["dropped_sims"]}),
+        # committed after the trainer ranks' agreed end, held past the buffer: not trained on
+        "items_not_buffered": sum(r["receiver"].get("items_not_buffered", 0)
+                                  for r in everyone),
         "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
         # this leg's, added over the trainer ranks (each receives its own simulations)
         "samples_per_s": sum(r["receiver"]["samples_per_s"] for r in everyone),
@@ -63,7 +96,7 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
     }
     if val is not None:
         summary["validation"] = {k: float(v) for k, v in val.items()}
-    elif status == "finished":
+    elif status in ("finished", "incomplete"):
         limit = trainer.limit_val_batches
         summary["validation_skipped"] = (f"trainer.limit_val_batches is {limit!r}" if limit == 0
                                          else "Lightning ran no validation batch")
@@ -150,6 +183,10 @@ def _print_summary(s: dict, out: Path) -> None:
     t.add_row("simulations abandoned", str(len(s["abandoned_sim_ids"])))
     t.add_row("failed attempts (resubmitted)", str(s["sims_failed"]))
     t.add_row("simulations dropped (incomplete)", str(s["sims_dropped"]))
+    lost = s.get("undelivered_sim_ids", [])
+    shown = ", ".join(map(str, lost[:20])) + (", ..." if len(lost) > 20 else "")
+    t.add_row("simulations not delivered", f"{len(lost)}" + (f" (ids {shown})" if lost else ""))
+    t.add_row("simulations discarded at the end", str(s.get("sims_discarded", 0)))
     t.add_row("malformed messages", str(s["malformed_messages"]))
     if "train_seconds" in s:
         t.add_row("training wall time", f"{s['train_seconds']:.1f} s")
@@ -177,7 +214,7 @@ def _print_summary(s: dict, out: Path) -> None:
         if not any(p.endswith("online.png") for p in s["plots"]):
             t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
     t.add_row("summary", str(out / "summary.json"))
-    if s["status"] == "stopped":
+    if s["status"] in ("stopped", "incomplete"):
         t.add_row("continue with", f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
     console = Console(stderr=True)
     if not console.is_terminal:

@@ -20,7 +20,7 @@ import torch
 
 from pdesurrogate.online.checkpoint import _fit_loads_weights_only, _restore, _write_checkpoint
 from pdesurrogate.online.parser import TRAINER_REFUSED, TRAINER_SKIP
-from pdesurrogate.online.summary import _finish
+from pdesurrogate.online.summary import _finish, _undelivered
 
 # the seeds of the held-out validation and statistics sets: the run's seed plus these
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -259,18 +259,30 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
                 "a stop signal (checkpoint written)", None, prior)
         return 0
-    ended_by = ended_by_what(trainer, receiver.ended)
-    if not receiver.ended:
+    # the stream ended on some trainer rank (end_agreed: this rank's may still be draining;
+    # its receiver commits what completes, past the buffer, and join returns at the end)
+    stream_ended = receiver.ended or receiver.end_agreed
+    ended_by = ended_by_what(trainer, stream_ended)
+    if not stream_ended:
         # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
-        # let the solvers finish the ones they are in (dropped) and end the stream
+        # let the solvers finish the ones they are in (discarded, reported) and end the stream
         receiver.snapshot(freeze=True)
     receiver.join()
+    status = "finished"
+    lost = _undelivered(roles, receiver, scheduler, cfg.simulations)
+    if lost and stream_ended:
+        # simulations neither committed nor abandoned (a receiver dropped them): the run is
+        # not finished; a checkpoint in which they are not done lets --resume run them again
+        checkpoint(trainer, freeze=True)
+        status = "incomplete"
+        ended_by = (f"the stream, but {len(lost)} simulation(s) were not delivered (ids in "
+                    f"summary.json, undelivered_sim_ids): --resume runs them again")
     # the trainer ranks split the held-out trajectories among themselves (rank r of W takes
     # r, r + W, ...; none repeated, none padded) and add their error sums before dividing, so
     # each trajectory counts once (training/evaluation.py); trainer.limit_val_batches 0: none
     # (Lightning returns no results), and the model is exported all the same
     results = trainer.validate(module, datamodule=dm, verbose=False)
     val = results[0] if results else None
-    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "finished",
+    _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status,
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
     return 0
