@@ -467,8 +467,11 @@ class Receiver:
 
     def stats(self) -> dict[str, Any]:
         """Counters (samples, bytes, items_committed, sims_committed/failed/dropped, malformed
-        and malformed_by_reason, per_source samples, pending_peak, credits_sent (messages
-        credited), credit_messages (credit messages sent, the final one included) and rates
+        and malformed_by_reason, samples_non_finite (samples the sender's verdict found
+        NaN/inf: their simulation fails, nothing malformed), sims_discarded (ended after a
+        freeze), items_not_buffered (committed after training ended, held past the buffer),
+        per_source samples, pending_peak, credits_sent (messages credited), credit_messages
+        (credit messages sent, the final one included) and rates
         (elapsed_s, samples_per_s, mb_per_s) since :meth:`start`."""
         with self._lock:
             out = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
@@ -620,16 +623,14 @@ class Receiver:
         """Receive and discard ``src``'s next ``n`` payload messages; returns their bytes."""
         return sum(self._recv_next(src).nbytes for _ in range(n))
 
-    def _recv_verdict(self, src: int, h: Header) -> Header:
-        """Receive the verdict message that follows ``src``'s payload (header ``h``, see
-        :data:`~.protocol.FLAG_VERDICT`): ``h`` marked finite if the sender found every value
-        finite; :class:`MalformedMessage` if not, or if the message is not one int64."""
+    def _recv_verdict(self, src: int) -> bool:
+        """Receive the verdict message that follows ``src``'s payload (see
+        :data:`~.protocol.FLAG_VERDICT`): True if the sender found every value finite, False
+        if it found NaN/inf; :class:`MalformedMessage` if the message is not one int64."""
         raw = self._recv_next(src)
         if raw.nbytes != 8:
             raise MalformedMessage("payload_size", f"a verdict of {raw.nbytes} bytes")
-        if int(raw.view("<i8")[0]) != VERDICT_FINITE:
-            raise MalformedMessage("non_finite_fields", "the sender's check")
-        return h._replace(finite=True)
+        return int(raw.view("<i8")[0]) == VERDICT_FINITE
 
     def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
         """Receive ``src``'s split pack (header ``h`` parsed): each sample's message straight
@@ -719,7 +720,13 @@ class Receiver:
                 arr = self._pool.empty(h.shape, h.dtype)
                 self.comm.Recv(arr.reshape(-1).view(np.uint8), source=src, tag=TAG_PAYLOAD)
                 if h.verdict:
-                    h = self._recv_verdict(src, h)
+                    if not self._recv_verdict(src):
+                        # the sender found NaN/inf (a diverging solver, not a broken sender):
+                        # its simulation fails; counted apart from malformed messages
+                        self._count("samples_non_finite")
+                        pend.tainted = "NaN/inf in its fields (the sender's check)"
+                        return
+                    h = h._replace(finite=True)
                 arrays, times = [payload_array(h, arr.reshape(-1).view(np.uint8))], [h.t]
             else:
                 arrays, times, table = self._recv_pack(src, h)

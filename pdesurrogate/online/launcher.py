@@ -41,6 +41,10 @@ WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
 # the launcher's PID, for the job to notice that the launcher is gone (killed)
 LAUNCHER_ENV = "PDESURROGATE_ONLINE_LAUNCHER"
 
+# the exit status of a run whose stream ended with simulations undelivered (summary.json,
+# status incomplete): not 0, or a script would go on as if it had finished; resumable
+INCOMPLETE = 3
+
 
 # the MPI job's stdout and stderr: the launcher shows them as they grow; a job whose launcher
 # is gone, or whose terminal was closed, goes on writing them
@@ -184,9 +188,12 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
                       f"or raised; see its output above, also in {out / JOB_LOGS[1]}); "
                       f"{_where_to_resume(out)}")
         return 1
-    if (_read_summary(out) or {}).get("status") == "stopped":
+    status = (_read_summary(out) or {}).get("status")
+    if status == "stopped":
         # not finished: a script or `make` running this must not go on as if it were
         return 128 + int(stop["signum"] or signal.SIGUSR1)
+    if status == "incomplete":
+        return INCOMPLETE
     return 0
 
 

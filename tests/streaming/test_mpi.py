@@ -34,7 +34,9 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     enter the buffer (its rerun's do); 3 injected malformed messages are counted and the
     simulation they belonged to is dropped. Samples travel in packs (``e2e``), one per
     message (``e2e:single``; ``e2e:wait``: copy=True fields sent uncopied, each send waiting
-    for MPI, with 2 more malformed verdicts) or, the solver's uncopied
+    for MPI, with an injected verdict that found NaN, counted as a non-finite sample, not as a
+    malformed message, and a malformed verdict; both simulations end with END, not FAILED,
+    so both are dropped) or, the solver's uncopied
     states, in split packs (``e2e:split``, with 2 more malformed split packs whose messages are
     drained, and their simulation dropped); simulation 3 is a user's loop that overwrites its
     one array after each send (default copy=True), the others send the solver's states
@@ -49,11 +51,12 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     waits = scenario == "e2e:wait"
     assert rc["sims_committed"] == 6 and rc["sims_failed"] == 1
     assert rc["sims_dropped"] == (2 if split else 3 if waits else 1)
+    assert rc["samples_non_finite"] == (1 if waits else 0)
     assert rc["malformed_by_reason"] == {
-        "magic": 1, "non_finite_fields": 2 if waits else 1, "header_size": 1,
+        "magic": 1, "non_finite_fields": 1, "header_size": 1,
         **({"non_finite_meta": 1, "payload_size": 1} if split else {}),
         **({"payload_size": 1} if waits else {})}
-    assert rc["malformed"] == (5 if split or waits else 3)
+    assert rc["malformed"] == (5 if split else 4 if waits else 3)
     assert tr["buffer"]["puts"] == 24 and tr["buffer"]["gets"] == 24
     assert tr["scheduler"]["attempts"] == 7 and tr["done"] == list(range(6))
     clients = [res[1]["client"], res[2]["client"]]
