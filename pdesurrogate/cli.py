@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -371,8 +372,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from lightning.fabric.plugins import CheckpointIO
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from pdesurrogate.training import checkpoint_io, progress, run_checkpoint
+    from pdesurrogate.training import checkpoint_io, progress, run_checkpoint, stop_checkpoint
     from pdesurrogate.training.deferred_signals import DeferredSignals
 
     bound_yaml_aliases()
@@ -450,6 +452,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             # (once: the config.yaml a fit saved, given to test or a resumed fit, lists it)
             if not any(_class_path(c) == deferred_signals for c in callbacks):
                 ours.append(Namespace(class_path=deferred_signals))
+            # SIGTERM writes last.ckpt of where the fit stopped (fit only: a test has none)
+            if self.subcommand == "fit" and not any(
+                    _class_path(c) == stop_checkpoint.CLASS_PATH for c in callbacks):
+                ours.append(Namespace(class_path=stop_checkpoint.CLASS_PATH))
             callbacks = ours + callbacks
             if trainer.enable_checkpointing is False:
                 # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
@@ -485,6 +491,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if ckpt["idle"] and self.trainer.is_global_zero:
                 print(f"pdesurrogate fit: warning: {ckpt['idle']}; raise --trainer.max_steps "
                       "above it to train on", file=sys.stderr)
+            ckpt["trainer"] = self.trainer
 
         def before_test(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "test")
@@ -509,6 +516,13 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         if ckpt.get("path") and ("size mismatch" in str(err) or "Missing key(s)" in str(err)):
             raise _checkpoint_mismatch(err, ckpt["path"], subcommand) from None
         raise
+    except SIGTERMException:
+        # Lightning's SIGTERM stop is a SystemExit without a code: exit 0, as if finished
+        trainer = ckpt.get("trainer")
+        if trainer is None or trainer.is_global_zero:
+            print(f"pdesurrogate {subcommand}: stopped by SIGTERM; "
+                  + _stopped_resume_hint(trainer, subcommand), file=sys.stderr)
+        return 128 + signal.SIGTERM
     if subcommand == "fit" and cli.trainer.is_global_zero:
         from rich.markup import escape
 
@@ -516,6 +530,26 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         console().print(escape(_fit_outputs(cli.trainer, ckpt.get("idle"))), soft_wrap=True,
                         highlight=False)
     return 0
+
+
+def _stopped_resume_hint(trainer, subcommand: str) -> str:
+    """What a fit stopped by SIGTERM leaves to resume from: the checkpoint
+    :class:`~pdesurrogate.training.stop_checkpoint.StopCheckpoint` wrote where it stopped, else
+    the run's last ``last.ckpt`` (its batches since then are trained again), else none."""
+    from pdesurrogate.training.stop_checkpoint import StopCheckpoint
+
+    if subcommand != "fit" or trainer is None:
+        return "nothing was saved"
+    saved = next((c.saved for c in trainer.callbacks
+                  if isinstance(c, StopCheckpoint) and c.saved), None)
+    if saved:
+        return f"resume from where it stopped with --ckpt_path {saved}"
+    writer = trainer.checkpoint_callback
+    last = getattr(writer, "last_model_path", "") if writer is not None else ""
+    if last and os.path.isfile(last):
+        return (f"resume with --ckpt_path {last} (the run's newest checkpoint; what was "
+                "trained after it is trained again)")
+    return "no checkpoint was written: a new fit starts from the beginning"
 
 
 def _check_trainer_precision(model, trainer, stage: str) -> None:
@@ -673,7 +707,8 @@ CSV logs, the config as run and checkpoints (last.ckpt) go to <default_root_dir>
 (printed at the end), TensorBoard logs to <default_root_dir>/tensorboard/version_N/; resume
 with --ckpt_path .../last.ckpt.
 Under Slurm (e.g. slurm/train.sbatch, in a checkout of the repository), SIGUSR1 before the
-time limit writes a checkpoint and requeues the job, which resumes from it.
+time limit writes a checkpoint and requeues the job, which resumes from it. SIGTERM writes
+last.ckpt where the fit stopped and exits 143, naming it; a resumed fit continues exactly.
 Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",
     "test": """\
 Score a checkpoint on the test split of its data, e.g.

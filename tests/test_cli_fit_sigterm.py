@@ -1,0 +1,58 @@
+"""``pdesurrogate fit`` stopped by SIGTERM (Slurm's requeue or scancel, a plain ``kill``): it
+writes ``last.ckpt`` of where it stopped, exits 143 (128 + SIGTERM, not 0 as if finished) and
+says which checkpoint to resume from; resumed from it, the fit trains the rest and ends as usual.
+"""
+
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers import Burgers1D
+from pdesurrogate.training import NextStepModule
+
+from .test_cli_fit import CONFIG, tiny
+
+
+@pytest.fixture
+def data(tmp_path) -> str:
+    """10 Burgers trajectories of 3 frames on 32 points: 8 training ones, 16 pairs, 4 batches."""
+    path = tmp_path / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), path, samples=10,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1, progress=False)
+    return str(path)
+
+
+def test_sigterm_writes_a_checkpoint_of_where_fit_stopped_and_exits_143(tmp_path, data, capsys,
+                                                                       monkeypatch):
+    step = NextStepModule.training_step
+
+    def terminated_at_step_5(self, batch, batch_idx):
+        if self.global_step == 5:  # the second batch of epoch 1
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(NextStepModule, "training_step", terminated_at_step_5)
+    root = tmp_path / "runs"
+    args = ["fit", "--config", CONFIG, *tiny(data, root), "--trainer.max_epochs", "2",
+            "--seed_everything", "0"]
+    assert main(args) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    said = re.findall(r"pdesurrogate fit: stopped by SIGTERM; resume from where it stopped "
+                      r"with --ckpt_path (\S+)", err)
+    assert len(said) == 1, err
+    ckpt = said[0]
+    assert ckpt == str(root / "csv" / "version_0" / "checkpoints" / "last.ckpt")
+    saved = torch.load(ckpt, weights_only=True)
+    assert (saved["epoch"], saved["global_step"]) == (1, 6)  # the batch it was in is kept
+
+    monkeypatch.setattr(NextStepModule, "training_step", step)
+    assert main([*args, "--ckpt_path", ckpt]) == 0
+    resumed = torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
+                         weights_only=True)
+    assert (resumed["epoch"], resumed["global_step"]) == (1, 8)
