@@ -41,6 +41,7 @@ from lightning.pytorch import LightningModule
 from ..lr_schedules import SCHEDULERS, with_schedule
 from ..models._precision import check_precision, full_float32
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
+from ..training.draw_seeds import batch_seed
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem
@@ -72,9 +73,10 @@ class PINNModule(LightningModule):
         boundary_weight: weight of the boundary loss.
         lr: Adam learning rate.
         scheduler: ``"cosine"`` (to 0 over the run, per step) or ``"none"``.
-        seed: seed of the estimator's draws (in a multi-process (DDP) run, rank 0's; the
-            other ranks draw from seeds mixed with their rank, so each samples its own
-            dimensions, as :class:`BallPoints` gives each its own points).
+        seed: seed of the estimator's draws. Each training batch's come from a seed mixed
+            from it, the process's rank, the epoch and the batch's index, so each rank of a
+            multi-process (DDP) run samples its own dimensions (as :class:`BallPoints` gives
+            each its own points) and a resumed fit samples those of the unbroken one.
         full_chunk: dimensions per pass of the exact, graph-free residual (variant backward).
         fit_output_bias: fit the output bias to the PDE residual before training (module
             docstring); done in ``on_fit_start`` of a run that starts at step 0.
@@ -143,7 +145,7 @@ class PINNModule(LightningModule):
         # (hparams.yaml), holds them as the checkpoint does
         self.save_hyperparameters({**self.hparams, "problem_spec": problem.spec(),
                                    "estimator_spec": estimator.spec()})
-        # the estimator's draws; a DDP rank other than 0 reseeds it (on_fit_start)
+        # the estimator's draws (reseeded for every training batch: training_step)
         self._generator = torch.Generator().manual_seed(seed)
         self._full = FullLaplacian(chunk=full_chunk)
         self._sums: dict[str, list[float]] = {}
@@ -300,15 +302,14 @@ class PINNModule(LightningModule):
                 bias = self.trainer.strategy.broadcast(self.net.out.bias.detach().tolist(), 0)
                 with torch.no_grad():
                     self.net.out.bias.copy_(torch.tensor(bias, dtype=self.net.out.bias.dtype))
-        rank = self.trainer.global_rank
-        if rank:
-            # after the bias fit (done alike on every rank): each rank draws its own SDGD
-            # dimensions (Hutchinson probes); rank 0 keeps the single-process sequence
-            from pdesurrogate.run_record import rank_seed
-
-            self._generator = torch.Generator().manual_seed(rank_seed(self.seed, rank))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self._trainer is not None:
+            # each batch's SDGD dimensions (Hutchinson probes) from (seed, rank, epoch, batch):
+            # the ranks of a DDP run draw their own, and a resumed fit draws what the unbroken
+            # one would have (the generator's state is in no checkpoint)
+            self._generator.manual_seed(batch_seed(self.seed, int(self.trainer.global_rank),
+                                                   int(self.current_epoch), int(batch_idx)))
         x = batch["x"]
         objective, logs = self.objective(x, batch.get("xb"))
         bs = x.shape[0]

@@ -8,6 +8,7 @@ from lightning.pytorch import LightningDataModule
 
 from pdesurrogate.models._checks import check_int
 from pdesurrogate.run_record import rank_seed
+from pdesurrogate.training.epoch_sampler import resume_position
 
 from .sampling import sample_ball, sample_sphere
 
@@ -28,6 +29,9 @@ class _RandomBatches:
         self.dim, self.batch, self.boundary = dim, batch, boundary
         self.steps, self.seed, self.rank = steps, seed, rank
         self.epoch = 0
+        # batches to leave out of the next pass: those a checkpoint written in the middle of
+        # its epoch had trained (a resumed fit sets it; the pass clears it)
+        self.skip = 0
 
     def __len__(self) -> int:
         return self.steps
@@ -38,11 +42,13 @@ class _RandomBatches:
         gen = torch.Generator().manual_seed(rank_seed(self.seed * 1_000_003 + self.epoch,
                                                       self.rank))
         self.epoch += 1
-        for _ in range(self.steps):
+        skip, self.skip = self.skip, 0
+        for i in range(self.steps):
             item = {"x": sample_ball(self.batch, self.dim, gen)}
             if self.boundary:
                 item["xb"] = sample_sphere(self.boundary, self.dim, gen)
-            yield item
+            if i >= skip:  # the skipped ones are drawn all the same: the later ones follow
+                yield item
 
 
 class BallPoints(LightningDataModule):
@@ -62,6 +68,9 @@ class BallPoints(LightningDataModule):
 
     Batches are dicts: ``x`` ``(batch_size, dim)``, and ``xb`` ``(boundary_batch_size, dim)``
     when ``boundary_batch_size > 0``.
+
+    A checkpoint keeps the epoch whose points come next and how many of its batches were
+    trained (``state_dict``), so a resumed fit draws the points the unbroken fit would have.
     """
 
     def __init__(self, dim: int | None = None, batch_size: int = 100,
@@ -76,6 +85,21 @@ class BallPoints(LightningDataModule):
         self.test_points = check_int("test_points", test_points, 1)
         self.seed = check_int("seed", seed, 0)
         self._train: _RandomBatches | None = None
+        # (epoch, batches trained in it) of the checkpoint a resumed fit starts from
+        self._resume_at: tuple[int, int] | None = None
+
+    def state_dict(self) -> dict:
+        """Where a checkpoint written now leaves the training points (plain ints)."""
+        if self._train is None:
+            return {}
+        epoch, done = resume_position(self.trainer)
+        return {"resume_epoch": epoch, "resume_batches": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from the checkpoint's place (Lightning calls this before it asks for the
+        training batches); a checkpoint written before this was saved starts at epoch 0."""
+        if "resume_epoch" in state:
+            self._resume_at = (int(state["resume_epoch"]), int(state.get("resume_batches", 0)))
 
     def _rank(self) -> int:
         trainer = self.trainer
@@ -117,6 +141,9 @@ class BallPoints(LightningDataModule):
         return _FixedBatches([{"x": b} for b in batches[self._rank():: world]])
 
     def train_dataloader(self) -> _RandomBatches:
+        if self._resume_at is not None:
+            self._train.epoch, self._train.skip = self._resume_at
+            self._resume_at = None
         return self._train
 
     def val_dataloader(self) -> _FixedBatches:

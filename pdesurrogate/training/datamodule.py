@@ -32,6 +32,8 @@ from pdesurrogate.datasets import (
 from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
+from pdesurrogate.training.draw_seeds import run_seed
+from pdesurrogate.training.epoch_sampler import EpochShuffle, resume_position
 from pdesurrogate.training.evaluation import evaluation_loader
 
 
@@ -176,6 +178,10 @@ class FieldDataModule(LightningDataModule):
         self.data: FieldData | None = None
         self._stats: ChannelStats | None = None
         self.data_info: dict | None = None
+        # the training order's seed and where a resumed fit's first epoch starts in it
+        # (state_dict: both travel in the checkpoint)
+        self._shuffle_seed: int | None = None
+        self._resume_at: tuple[int, int] = (0, 0)
 
     @property
     def stats(self) -> ChannelStats | None:
@@ -332,6 +338,37 @@ class FieldDataModule(LightningDataModule):
                                  self.pin_memory)
 
     def _train_loader(self, ds: Dataset) -> DataLoader:
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=True,
+        """The training loader: each epoch a permutation seeded by (the run's seed, epoch),
+        this rank's share of it under DDP (:class:`EpochShuffle`), never drawn from torch's
+        global generator; a fit resumed in the middle of an epoch starts after the batches
+        its checkpoint had trained. Its own generator seeds the workers."""
+        trainer = self.trainer
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
+        if self._shuffle_seed is None:
+            self._shuffle_seed = run_seed(world)
+        epoch, done = self._resume_at
+        self._resume_at = (0, 0)  # a reloaded loader (reload_dataloaders_every_n_epochs) skips none
+        sampler = EpochShuffle(ds, self._shuffle_seed, world, rank, epoch=epoch,
+                               skip=done * self.batch_size)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          pin_memory=self.pin_memory)
+                          pin_memory=self.pin_memory,
+                          generator=torch.Generator().manual_seed(self._shuffle_seed))
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the training order: its seed and where it stopped
+        (:func:`resume_position`); plain ints, so the checkpoint loads weights-only."""
+        if self._shuffle_seed is None:
+            return {}
+        epoch, done = resume_position(self.trainer)
+        return {"shuffle_seed": self._shuffle_seed, "resume_epoch": epoch,
+                "resume_batches": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the checkpoint's training order (Lightning calls this before it asks for
+        the training loader); a checkpoint written before the order was saved has none."""
+        if state.get("shuffle_seed") is not None:
+            self._shuffle_seed = int(state["shuffle_seed"])
+            self._resume_at = (int(state.get("resume_epoch", 0)),
+                               int(state.get("resume_batches", 0)))

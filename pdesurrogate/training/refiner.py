@@ -29,10 +29,12 @@ backbone's own batched round-off, about 1e-6 relative for a U-Net on CPU), the s
 validation epoch, and validation never draws from torch's global generator (which would shift
 the training noise and shuffle that come after it).
 
-Training draws the steps ``k`` on the host and the noise on the training device, from torch's
-global generators (``seed_everything``) in a single process and on DDP rank 0; every other
-rank draws from its own generators, seeded from the global seed and its rank, so that the
-ranks do not repeat each other's steps and noise.
+Training draws the steps ``k`` on the host and the noise on the training device, from
+generators seeded for each batch from the run's seed, the process's rank, the epoch and the
+batch's index in it (:func:`~pdesurrogate.training.draw_seeds.batch_seed`; the run's seed is
+kept in the checkpoint). So the ranks of a DDP run draw different steps and noise, and a fit
+resumed from a checkpoint, at an epoch's end or in its middle, draws what the unbroken fit
+would have drawn. A module stepped outside a fit draws from torch's global generators.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from torch import nn
 
 from pdesurrogate.models import PDERefiner
 from pdesurrogate.models.refiner import rollout_samples
+from pdesurrogate.run_record import CHECKPOINT_KEY
 
+from .draw_seeds import batch_seed, run_seed
 from .losses import relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 from .step_logs import step_logs_due
@@ -100,10 +104,12 @@ class RefinerModule(NextStepModule):
                              " (wrap the backbone: PDERefiner(backbone, n_refine_steps, "
                              "sigma_min))")
         keep_own_hparams(self)
-        # the training draws: None, torch's global generators (a single process, DDP rank 0);
-        # another DDP rank's own (on_fit_start). Steps on the host, noise on the device
+        # the training draws: seeded for each batch in a fit (on_fit_start makes them; None:
+        # torch's global generators). Steps on the host, noise on the device
         self._step_generator: torch.Generator | None = None
         self._noise_generator: torch.Generator | None = None
+        # the run's seed of those draws: from its first fit, then from its checkpoints
+        self._draw_seed: int | None = None
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if "u" in batch:
@@ -118,6 +124,7 @@ class RefinerModule(NextStepModule):
         # the steps on the host: which tasks the batch holds is known without waiting for the
         # device (no sync per step), and sigma's float64 arithmetic stays off the device (MPS
         # has no float64)
+        self._seed_draws(batch_idx)
         k = torch.randint(0, m.n_refine_steps + 1, (b,), generator=self._step_generator)
         n_first = int((k == 0).sum())
         view = (b, *(1,) * (x.ndim - 1))
@@ -145,19 +152,37 @@ class RefinerModule(NextStepModule):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        rank = self.trainer.global_rank
-        if rank == 0:
-            # torch's global generators, as a single process draws
-            self._step_generator = self._noise_generator = None
-            return
-        # seed_everything seeds every rank alike: another rank drawing from the global
-        # generators would repeat rank 0's steps and noise for its batch positions
-        from pdesurrogate.run_record import rank_seed
-
-        seed = rank_seed(torch.initial_seed(), rank)
-        self._step_generator = torch.Generator().manual_seed(seed)
+        if self._draw_seed is None:  # a fit from step 0 (a resumed one has its checkpoint's)
+            self._draw_seed = run_seed(self.trainer.world_size)
+        self._step_generator = torch.Generator()
         self._noise_generator = self._step_generator if self.device.type == "cpu" else \
-            torch.Generator(device=self.device).manual_seed(seed)
+            torch.Generator(device=self.device)
+
+    def _seed_draws(self, batch_idx: int) -> None:
+        """Seed the generators of training batch ``batch_idx`` (its index in the epoch) from
+        (the run's seed, rank, epoch, batch_idx); outside a fit nothing is seeded."""
+        trainer = self._trainer
+        if trainer is None or self._step_generator is None:
+            return
+        seed = batch_seed(self._draw_seed, int(trainer.global_rank),
+                          int(trainer.current_epoch), int(batch_idx))
+        self._step_generator.manual_seed(seed)
+        if self._noise_generator is not self._step_generator:
+            self._noise_generator.manual_seed(seed)
+
+    def on_fit_end(self) -> None:
+        super().on_fit_end()
+        self._step_generator = self._noise_generator = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint.setdefault(CHECKPOINT_KEY, {})["draw_seed"] = self._draw_seed
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        seed = (checkpoint.get(CHECKPOINT_KEY) or {}).get("draw_seed")
+        if seed is not None:
+            self._draw_seed = int(seed)
 
     @torch.no_grad()
     def step(self, u: torch.Tensor, params: torch.Tensor | None,

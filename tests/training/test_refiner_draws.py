@@ -1,13 +1,13 @@
 """RefinerModule's training draws: no wait for the device per step (checked on the meta
 device, where any value read back raises), throttled step logging, and each DDP rank's own
-steps and noise (two simulated ranks)."""
+steps and noise, seeded per batch (two simulated ranks)."""
 
 import csv
 from types import SimpleNamespace
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -47,19 +47,19 @@ def test_training_step_and_inference_never_read_device_values():
     assert y.device.type == "meta" and y.shape == (8, 1, 16)
 
 
-def _fit(tmp_path, name: str) -> tuple[list[dict], set[int]]:
-    """2 epochs x 7 batches, logging every 3 steps: CSV rows of the step metrics, the steps
-    that called ``self.log``."""
+def _fit(tmp_path, name: str) -> tuple[list[dict], dict[int, set[str]]]:
+    """2 epochs x 7 batches, logging every 3 steps: CSV rows of the step metrics, and for each
+    step that called ``self.log`` the names it logged."""
     module = _module()
-    steps = set()
+    logged: dict[int, set[str]] = {}
     log = module.log
 
-    def recording_log(*args, **kwargs):
-        steps.add(module.global_step)
-        return log(*args, **kwargs)
+    def recording_log(name, *args, **kwargs):
+        logged.setdefault(module.global_step, set()).add(name)
+        return log(name, *args, **kwargs)
 
     module.log = recording_log
-    torch.manual_seed(1)
+    seed_everything(1)
     trainer = Trainer(logger=CSVLogger(tmp_path, name=name), enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
                       devices=1, max_epochs=2, log_every_n_steps=3)
@@ -68,28 +68,35 @@ def _fit(tmp_path, name: str) -> tuple[list[dict], set[int]]:
     with open(trainer.logger.experiment.metrics_file_path) as f:
         rows = [{k: r[k] for k in ("step", *keys)} for r in csv.DictReader(f)
                 if r.get("train/loss")]
-    return rows, steps
+    return rows, logged
 
 
 def test_throttled_logging_writes_the_same_rows(tmp_path, monkeypatch):
     """Step metrics are logged on the steps whose rows the loggers write (step_logs_due, as
-    NextStepModule does): the same rows, from fewer steps."""
+    NextStepModule does): the same values in those rows, from fewer steps. (A batch without
+    one of the two tasks logs no value for it: its row then repeats an older step's value,
+    which is not compared.)"""
     throttled, logged = _fit(tmp_path, "throttled")
     monkeypatch.setattr(refiner_module, "step_logs_due", lambda module, batch_idx: True)
     every, logged_every = _fit(tmp_path, "every")
     assert [r["step"] for r in throttled] == ["2", "5", "8", "11"]
-    assert throttled == every
-    assert any(r["train/mse_noise"] for r in every) and any(r["train/mse_step0"] for r in every)
+    assert [r["step"] for r in every] == ["2", "5", "8", "11"]
+    for a, b in zip(throttled, every, strict=True):
+        fresh = logged[int(a["step"])]
+        assert fresh == logged_every[int(a["step"])] and "train/loss" in fresh
+        assert {k: a[k] for k in fresh if k in a} == {k: b[k] for k in fresh if k in a}
+    both = set().union(*logged_every.values())
+    assert {"train/mse_noise", "train/mse_step0"} <= both
     # logged every step: 0..13; throttled: the first and last batch of each epoch, and the
     # steps before the loggers write
-    assert logged_every == set(range(14))
-    assert logged == {0, 2, 5, 6, 7, 8, 11, 13}
+    assert set(logged_every) == set(range(14))
+    assert set(logged) == {0, 2, 5, 6, 7, 8, 11, 13}
 
 
-def _draws(rank: int | None, seed: int = 7) -> list[torch.Tensor]:
-    """The (step, noisy estimate) pairs the network gets in two training steps of a module
-    on DDP rank ``rank`` (None: not attached to a Trainer, a plain single process) after
-    ``torch.manual_seed(seed)`` (what seed_everything does on every rank)."""
+def _draws(monkeypatch, rank: int, global_seed: int = 7, epoch: int = 0) -> list[torch.Tensor]:
+    """The (step, noisy estimate) pairs the network gets in two training steps (batches 0, 1
+    of ``epoch``) of a module on DDP rank ``rank`` of a run seeded 3, after
+    ``torch.manual_seed(global_seed)`` (the state of torch's global generator)."""
     module = _module()
     seen = []
     network = module.model.network
@@ -99,26 +106,25 @@ def _draws(rank: int | None, seed: int = 7) -> list[torch.Tensor]:
         return network(u_prev, estimate, params, k, **kwargs)
 
     module.model.network = recording
-    torch.manual_seed(seed)
-    if rank is not None:
-        module._trainer = SimpleNamespace(global_rank=rank)
-        module.on_fit_start()
-        module._trainer = None
-    with pytest.warns(UserWarning, match="self.log"):
-        for i in range(2):
-            module.training_step(_batch(), i)
+    monkeypatch.setenv("PL_GLOBAL_SEED", "3")  # what seed_everything(3) leaves
+    monkeypatch.setattr(refiner_module, "step_logs_due", lambda module, batch_idx: False)
+    module._trainer = SimpleNamespace(global_rank=rank, world_size=2, current_epoch=epoch)
+    module.on_fit_start()
+    torch.manual_seed(global_seed)
+    for i in range(2):
+        module.training_step(_batch(), i)
     return seen
 
 
-def test_ranks_draw_their_own_steps_and_noise():
-    """seed_everything seeds every rank alike. Rank 0 draws what a single process draws (its
-    results stay reproducible and unchanged); rank 1 draws other steps and other noise, so
-    the ranks' noise samples add up instead of repeating each other."""
-    single, rank0, rank1 = _draws(None), _draws(0), _draws(1)
-    for a, b in zip(single, rank0, strict=True):
-        assert torch.equal(a, b)
+def test_ranks_draw_their_own_steps_and_noise_from_the_run_seed_and_the_batch(monkeypatch):
+    """Each batch's steps and noise come from (run seed, rank, epoch, batch): rank 1 draws
+    other steps and noise than rank 0 (their noise samples add up instead of repeating each
+    other), another epoch other ones, and torch's global generator (which a resumed fit seeds
+    again) has no part in them."""
+    rank0, rank1 = _draws(monkeypatch, 0), _draws(monkeypatch, 1)
     assert not torch.equal(rank1[0], rank0[0])          # steps k
     assert not torch.allclose(rank1[1], rank0[1])       # noisy estimates
-    # and a rank's draws are reproducible from the seed
-    for a, b in zip(rank1, _draws(1), strict=True):
+    later = _draws(monkeypatch, 0, epoch=1)
+    assert not torch.equal(later[0], rank0[0]) and not torch.allclose(later[1], rank0[1])
+    for a, b in zip(rank1, _draws(monkeypatch, 1, global_seed=123), strict=True):
         assert torch.equal(a, b)

@@ -1,0 +1,66 @@
+"""A training order that a resumed fit continues: a permutation seeded by (seed, epoch), which
+skips the batches a checkpoint written in the middle of the epoch had already trained.
+
+A ``DataLoader(shuffle=True)`` draws each epoch's order from torch's global generator, which no
+checkpoint holds: a resumed fit replays the first epochs' orders, and Lightning starts a
+stopped epoch's loader again from its first batch (its warning: "your dataloader is not
+resumable"), so some items of that epoch are trained twice and others never.
+:class:`EpochShuffle` is a :class:`~torch.utils.data.DistributedSampler` (the one Lightning
+gives a plain loader under DDP, which it keeps in place of its own), so each rank takes its
+own share of the same permutation; Lightning calls its ``set_epoch`` before every epoch.
+:func:`resume_position` is what a checkpoint records of where in the order it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from torch.utils.data import Dataset, DistributedSampler
+
+
+class EpochShuffle(DistributedSampler):
+    """Rank ``rank``'s share of a permutation of ``dataset`` seeded by ``seed + epoch``
+    (``DistributedSampler``'s, padded so the ranks take as many items).
+
+    Args:
+        dataset: a sized map-style dataset.
+        seed: the run's seed (:func:`~pdesurrogate.training.draw_seeds.run_seed`).
+        world_size: processes of the run; rank: this one's.
+        epoch: the epoch of the first pass (a resumed fit's; Lightning sets later ones).
+        skip: items of this rank to leave out of the first pass if it is of ``epoch``, those
+            a checkpoint written in the middle of that epoch had trained (0: none).
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, world_size: int = 1, rank: int = 0,
+                 epoch: int = 0, skip: int = 0):
+        for name, v, low in (("world_size", world_size, 1), ("rank", rank, 0),
+                             ("epoch", epoch, 0), ("skip", skip, 0), ("seed", seed, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if rank >= world_size:
+            raise ValueError(f"rank must be below world_size={world_size}, got {rank}")
+        super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        self.epoch = epoch
+        self._skip: tuple[int, int] | None = (epoch, skip) if skip else None
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(super().__iter__())
+        skip, self._skip = self._skip, None  # the first pass only
+        if skip is not None and skip[0] == self.epoch:
+            order = order[skip[1]:]
+        return iter(order)
+
+
+def resume_position(trainer) -> tuple[int, int]:
+    """``(epoch, batches)``: where a checkpoint written now leaves the training order. After
+    an epoch's last batch, the next epoch and 0; in the middle of epoch ``e`` (a Slurm
+    requeue's ``hpc_ckpt``, a stop on SIGTERM), ``e`` and the batches of it trained so far.
+    ``(0, 0)`` outside a fit."""
+    loop = getattr(trainer, "fit_loop", None) if trainer is not None else None
+    if loop is None:
+        return 0, 0
+    progress = loop.epoch_loop.batch_progress
+    epoch = int(trainer.current_epoch)
+    if progress.is_last_batch or progress.current.processed == 0:
+        return epoch + (1 if progress.is_last_batch else 0), 0
+    return epoch, int(progress.current.processed)
