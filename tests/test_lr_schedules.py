@@ -1,11 +1,13 @@
 """with_schedule: cosine annealing to zero over the run, constant for "none", a warning and a
 constant rate when the run has no length."""
 
+import math
+
 import lightning.pytorch as pl
 import pytest
 import torch
 
-from pdesurrogate.lr_schedules import with_schedule
+from pdesurrogate.lr_schedules import RunCosine, with_schedule
 
 
 class Tiny(pl.LightningModule):
@@ -51,3 +53,41 @@ def test_cosine_without_a_run_length_warns_and_keeps_the_rate():
 def test_unknown_scheduler_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match=r"scheduler must be one of \('cosine', 'none'\).*'step'"):
         with_schedule(Tiny("step"), torch.optim.SGD([torch.nn.Parameter(torch.ones(1))]), "step")
+
+
+def _cosine(step: int, total: int) -> float:
+    return 0.05 * (1 + math.cos(math.pi * step / total))
+
+
+def test_a_resumed_fit_anneals_over_its_own_budget_not_the_first_runs(tmp_path):
+    """max_epochs 1, then resumed with max_epochs 2: the second half follows the cosine of the
+    8 steps of the resumed run (ending near 0), not the 4 of the first (past which torch's
+    recursive cosine climbs back to the peak)."""
+    kw = dict(accelerator="cpu", logger=False, enable_progress_bar=False,
+              enable_model_summary=False, default_root_dir=tmp_path)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)),
+                                       batch_size=1)
+    first = pl.Trainer(max_epochs=1, **kw)
+    first.fit(Tiny("cosine"), data)
+    first.save_checkpoint(tmp_path / "half.ckpt")
+    resumed = Tiny("cosine")
+    pl.Trainer(max_epochs=2, **kw).fit(resumed, data, ckpt_path=tmp_path / "half.ckpt")
+    assert resumed.lrs == pytest.approx([_cosine(s, 8) for s in range(4, 8)], rel=1e-6)
+
+
+def test_a_checkpoint_of_the_earlier_cosine_annealing_still_loads():
+    """Checkpoints written before RunCosine hold CosineAnnealingLR's state: its step count is
+    taken, its horizon (T_max) left for the run's own, and the rate is this run's."""
+    old_opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    old = torch.optim.lr_scheduler.CosineAnnealingLR(old_opt, T_max=4)
+    for _ in range(3):
+        old_opt.step()
+        old.step()
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    sched = RunCosine(opt, total_steps=8)
+    sched.load_state_dict(old.state_dict())
+    assert sched.last_epoch == 3 and sched.total_steps == 8
+    assert opt.param_groups[0]["lr"] == pytest.approx(_cosine(3, 8), rel=1e-12)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(_cosine(4, 8), rel=1e-12)
