@@ -414,6 +414,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if run.get("ckpt_path") is not None:
                 checked = _checked_checkpoint(run.ckpt_path)
                 ckpt["global_step"] = checked.get("global_step")
+                ckpt["cut_epoch"] = _cut_epoch(checked)
                 _check_checkpoint_class(checked, run.ckpt_path, run.get("model"),
                                         self.config.subcommand)
 
@@ -491,6 +492,14 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if ckpt["idle"] and self.trainer.is_global_zero:
                 print(f"pdesurrogate fit: warning: {ckpt['idle']}; raise --trainer.max_steps "
                       "above it to train on", file=sys.stderr)
+            cut = ckpt.get("cut_epoch")
+            if cut is not None and self.trainer.max_steps == -1 and self.trainer.is_global_zero:
+                epoch, done = cut
+                print(f"pdesurrogate fit: warning: --ckpt_path was written when max_steps ended "
+                      f"epoch {epoch} after {done} of its batches; resumed by epochs, Lightning "
+                      f"counts that epoch as done and starts epoch {epoch + 1}, so the rest of "
+                      f"epoch {epoch} is never trained (resume with a larger --trainer.max_steps "
+                      "to continue it)", file=sys.stderr)
             ckpt["trainer"] = self.trainer
 
         def before_test(self) -> None:
@@ -550,6 +559,23 @@ def _stopped_resume_hint(trainer, subcommand: str) -> str:
         return (f"resume with --ckpt_path {last} (the run's newest checkpoint; what was "
                 "trained after it is trained again)")
     return "no checkpoint was written: a new fit starts from the beginning"
+
+
+def _cut_epoch(checkpoint: dict) -> tuple[int, int] | None:
+    """``(epoch, batches)`` where the fit that wrote ``checkpoint`` ended an epoch before its
+    last batch (``max_steps`` reached in the middle of it), else None. A checkpoint written in
+    the middle of an epoch that was still running (Slurm's ``hpc_ckpt``, a stop on SIGTERM)
+    is none: Lightning resumes it where it stopped."""
+    try:
+        fit = checkpoint["loops"]["fit_loop"]
+        epochs = fit["epoch_progress"]["current"]
+        batches = fit["epoch_loop.batch_progress"]
+        done = int(batches["current"]["processed"])
+        if epochs["processed"] > epochs["completed"] and not batches["is_last_batch"] and done:
+            return int(epochs["completed"]), done
+    except (KeyError, TypeError):
+        pass
+    return None
 
 
 def _check_trainer_precision(model, trainer, stage: str) -> None:

@@ -53,6 +53,7 @@ def test_sigterm_writes_a_checkpoint_of_where_fit_stopped_and_exits_143(tmp_path
 
     monkeypatch.setattr(NextStepModule, "training_step", step)
     assert main([*args, "--ckpt_path", ckpt]) == 0
+    assert "max_steps ended epoch" not in capsys.readouterr().err  # resumed where it stopped
     resumed = torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
                          weights_only=True)
     assert (resumed["epoch"], resumed["global_step"]) == (1, 8)
