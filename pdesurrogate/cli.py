@@ -501,6 +501,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                       f"epoch {epoch} is never trained (resume with a larger --trainer.max_steps "
                       "to continue it)", file=sys.stderr)
             ckpt["trainer"] = self.trainer
+            if _resumes_mid_epoch(self.datamodule):
+                # Lightning warns at a mid-epoch resume of any loader without its own
+                # state_dict that it restarts "unreliably"; ours continue after the batches
+                # the checkpoint trained (their datamodule's state_dict)
+                warnings.filterwarnings("ignore", message="You're resuming from a checkpoint "
+                                        "that ended before the epoch ended")
 
         def before_test(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "test")
@@ -559,6 +565,16 @@ def _stopped_resume_hint(trainer, subcommand: str) -> str:
         return (f"resume with --ckpt_path {last} (the run's newest checkpoint; what was "
                 "trained after it is trained again)")
     return "no checkpoint was written: a new fit starts from the beginning"
+
+
+def _resumes_mid_epoch(datamodule) -> bool:
+    """Whether ``datamodule``'s training batches continue where a checkpoint written in the
+    middle of an epoch stopped (ours: :class:`~pdesurrogate.training.FieldDataModule` and its
+    subclasses, :class:`~pdesurrogate.pinn.BallPoints`)."""
+    from pdesurrogate.pinn.points import BallPoints
+    from pdesurrogate.training import FieldDataModule
+
+    return isinstance(datamodule, (FieldDataModule, BallPoints))
 
 
 def _cut_epoch(checkpoint: dict) -> tuple[int, int] | None:
