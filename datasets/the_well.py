@@ -14,7 +14,9 @@ A Well file holds ``n_trajectories`` trajectories on a uniform grid:
 Channels are the t0 fields, then the t1 components (``velocity_x``, ``velocity_y``), then the t2
 components (``stress_xx``, ``stress_xy``, ...). Non-time-varying scalars become parameters
 (the root ``simulation_parameters`` attributes fill in any missing); time-varying scalars are
-listed in ``attrs["time_varying_scalars"]`` and not read. Boundary types go to
+listed in ``attrs["time_varying_scalars"]`` and not read, and so are, in
+``attrs["unread_scalars"]``, the other scalars that are neither one value nor one per trajectory
+(``sample_varying`` and ``n_trajectories`` values). Boundary types go to
 ``attrs["boundary_conditions"]``.
 
 Checked on opening (ValueError naming the file and the key): the coordinates, fields and scalars
@@ -124,9 +126,10 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
                          "field has a trajectory axis (all are sample_varying false): the file "
                          f"holds the data of one trajectory, not of {n}")
 
-    params, skipped = _scalars(f, n, where)
+    params, time_varying, unread = _scalars(f, n, where)
     attrs = decode_attrs(f.attrs)
-    attrs["time_varying_scalars"] = skipped
+    attrs["time_varying_scalars"] = time_varying
+    attrs["unread_scalars"] = unread
     if isinstance(f.get("boundary_conditions"), h5py.Group):
         attrs["boundary_conditions"] = {
             k: decode(g.attrs.get("bc_type", "unknown"))
@@ -145,8 +148,13 @@ def the_well_layout(f: h5py.File, path: Path) -> Layout:
     )
 
 
-def _scalars(f: h5py.File, n: int, where: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    params, skipped = {}, []
+def _scalars(f: h5py.File, n: int, where: str
+             ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """``(params, time_varying, unread)``: the parameters (``scalars/`` datasets of one value or
+    of one per trajectory, then the root ``simulation_parameters`` attributes for names still
+    missing), the names of the time-varying ``scalars/`` datasets, and the names of the others
+    not read because of their size (kept apart: they are constant in time)."""
+    params, time_varying, unread = {}, [], []
     if "scalars" in f:
         group = require_group(f, "scalars", where, "the simulation's scalar parameters")
         for name, ds in group.items():
@@ -154,7 +162,7 @@ def _scalars(f: h5py.File, n: int, where: str) -> tuple[dict[str, np.ndarray], l
                 continue
             require_array(group, name, where)  # a string "scalar" is refused, naming it
             if _flag(ds, "time_varying", default=False):
-                skipped.append(name)
+                time_varying.append(name)
                 continue
             # sizes are checked before reading: a constant stays one value (FieldData
             # broadcasts it to the N trajectories without a copy)
@@ -163,10 +171,10 @@ def _scalars(f: h5py.File, n: int, where: str) -> tuple[dict[str, np.ndarray], l
             elif ds.size == n and _flag(ds, "sample_varying", default=False):
                 params[name] = np.asarray(ds[()], np.float64).reshape(-1)
             else:
-                skipped.append(name)
+                unread.append(name)
     if "simulation_parameters" in f.attrs:
         for name in _names(f.attrs["simulation_parameters"]):
             v = decode(f.attrs.get(name))
             if name not in params and isinstance(v, (int, float)) and not isinstance(v, bool):
                 params[name] = np.float64(v)
-    return params, skipped
+    return params, time_varying, unread
