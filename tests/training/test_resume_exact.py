@@ -98,17 +98,19 @@ def model(request, advection_file):
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::lightning.fabric.utilities."
                             "warnings.PossibleUserWarning")
-@pytest.mark.parametrize("stop", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize("stop", ["epoch_end", "mid_epoch", "last_batch"])
 def test_a_resumed_fit_ends_with_the_weights_of_the_unbroken_one(tmp_path, model, stop):
     module, data = model
     whole = _fit(tmp_path / "whole", module, data)
     assert whole.global_step == EPOCHS * BATCHES
-    # epoch_end: killed as epoch 1 starts; mid_epoch: SIGTERM in the second batch of epoch 1
-    halt = Stop(at_epoch=1) if stop == "epoch_end" else Stop(at_step=BATCHES + 1)
+    # epoch_end: killed as epoch 1 starts; mid_epoch: SIGTERM in the second batch of epoch 1;
+    # last_batch: SIGTERM in its last batch (saved before the epoch's end)
+    at = {"epoch_end": BATCHES, "mid_epoch": BATCHES + 2, "last_batch": 2 * BATCHES}[stop]
+    halt = Stop(at_epoch=1) if stop == "epoch_end" else Stop(at_step=at - 1)
     first = _fit(tmp_path / "resumed", module, data, stop=halt)
     last = tmp_path / "resumed" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
-    assert saved["global_step"] == (BATCHES if stop == "epoch_end" else BATCHES + 2)
+    assert saved["global_step"] == at
     assert first.global_step == saved["global_step"]
     resumed = _fit(tmp_path / "resumed", module, data, ckpt_path=str(last))
     assert resumed.global_step == whole.global_step
