@@ -22,22 +22,32 @@ def test_a_rollout_of_zero_steps_is_the_initial_state(tmp_path):
     np.testing.assert_array_equal(sur.rollout(u0, steps=0), u0[:, None])
 
 
-@pytest.mark.parametrize("lead_time", [-0.1, [0.1, -0.1]])
-def test_the_surrogate_refuses_a_negative_lead_time_before_its_model_runs(tmp_path,
-                                                                           lead_time):
+@pytest.fixture(scope="module")
+def scot_surrogate(tmp_path_factory):
+    """A loaded tiny scOT surrogate (8x8 grid, 1 channel, dt 0.1), exported once."""
     torch.manual_seed(0)
-    m = All2AllModule(ScOT(1, 1, embed_dim=8, depths=[1, 1], num_heads=[2, 2],
-                           skip_blocks=[0], window_size=4, patch_size=2))
-    m.data_info = {"pde": "toy", "grid_shape": [8, 8], "channel_names": ["u"],
-                   "param_names": [], "k": 1, "dt": 0.1}
-    sur = load(export_surrogate(m, tmp_path / "scot"))
-    calls = []
-    sur.model.register_forward_pre_hook(lambda module, args: calls.append(args))
-    u = torch.randn(2, 1, 8, 8)
-    for run in (lambda: sur.predict(u, lead_time=lead_time),
-                lambda: sur.rollout(u, steps=2, lead_time=lead_time)):
-        with pytest.raises(ValueError, match=r"^lead_time must be finite and >= 0, got -0\.1"):
-            run()
-    assert calls == []
-    sur.predict(u, lead_time=0.0)  # the hook sees a model call
-    assert len(calls) == 1
+    model = ScOT(1, 1, embed_dim=8, depths=[1, 1], num_heads=[2, 2], skip_blocks=[0],
+                 window_size=4, patch_size=2)
+    module = All2AllModule(model)
+    module.data_info = {"pde": "toy", "grid_shape": [8, 8], "channel_names": ["u"],
+                        "param_names": [], "k": 1, "dt": 0.1}
+    return load(export_surrogate(module, tmp_path_factory.mktemp("scot") / "model"))
+
+
+@pytest.mark.parametrize("lead_time", [-0.1, [0.1, -0.1]])
+def test_the_surrogate_refuses_a_negative_lead_time_before_its_model_runs(scot_surrogate,
+                                                                           lead_time):
+    sur, calls = scot_surrogate, []
+    hook = sur.model.register_forward_pre_hook(lambda module, args: calls.append(args))
+    try:
+        u = torch.randn(2, 1, 8, 8)
+        for run in (lambda: sur.predict(u, lead_time=lead_time),
+                    lambda: sur.rollout(u, steps=2, lead_time=lead_time)):
+            with pytest.raises(ValueError,
+                               match=r"^lead_time must be finite and >= 0, got -0\.1"):
+                run()
+        assert calls == []
+        sur.predict(u, lead_time=0.0)  # the hook does see a model call
+        assert len(calls) == 1
+    finally:
+        hook.remove()
