@@ -22,16 +22,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .lazy import ArraySource, LazyArray, decode, decode_attrs
+from .lazy import ArraySource, GroupedSource, LazyArray, decode, decode_attrs
 from .ourformat import PARAM_KIND
 
-# HDF5 chunk cache per open file: our chunks hold a few frames (about 128 KiB, see
+# HDF5 chunk cache budget per open file: our chunks hold a few frames (about 128 KiB, see
 # ourformat.chunk_shape), older files' and other formats' chunks up to a whole trajectory of a
-# few MiB; consecutive reads within a trajectory should hit the cache either way
+# few MiB; consecutive reads within a trajectory should hit the cache either way. HDF5 gives
+# every open chunked dataset a cache of its own, so FieldData splits this budget among the
+# datasets it may hold open at once (DATASET_CACHE_SIZE of a grouped file: 1 MiB each, the
+# largest chunk h5py picks by itself)
 CHUNK_CACHE_BYTES = 64 * 2**20
 # hash slots of that cache: HDF5 asks for a prime well above the number of chunks it holds
 # (512 of 128 KiB here); its default of 521 would evict chunks on hash collisions
 CHUNK_CACHE_SLOTS = 10007
+# HDF5's default: chunks read in full are evicted first
+CHUNK_CACHE_W0 = 0.75
 # HDF5's data-sieve buffer, allocated per open contiguous dataset on its first small read: its
 # default of 64 KiB cost ~90 KB per trajectory of a grouped PDEBench file kept open (850 MB for
 # 10,000 groups); 4 KiB measured as fast, as our reads are whole frames, not small slices
@@ -96,6 +101,9 @@ class FieldData:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._datasets: OrderedDict[str, h5py.Dataset] = OrderedDict()
+        names = sum(len(s.groups) if isinstance(s, GroupedSource) else 1 for s in layout.sources)
+        # each open dataset's share of the file's chunk cache budget
+        self._chunk_cache_bytes = CHUNK_CACHE_BYTES // max(1, min(names, DATASET_CACHE_SIZE))
         self.u = LazyArray(self._dataset, layout.sources, layout.shape, where=str(self.path))
 
     @property
@@ -132,7 +140,9 @@ class FieldData:
         if ds is not None:
             self._datasets.move_to_end(name)
             return ds
-        ds = self._file[name]
+        dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+        dapl.set_chunk_cache(CHUNK_CACHE_SLOTS, self._chunk_cache_bytes, CHUNK_CACHE_W0)
+        ds = h5py.Dataset(h5py.h5d.open(self._file.id, name.encode(), dapl))
         # its storage is checked again too (external storage, virtual sources), for the same
         # reason
         refuse_outside_data(self._file, ds, repr(str(self.path)), name)
@@ -181,11 +191,15 @@ class FieldData:
 
 
 def _open_h5(path: Path) -> h5py.File:
-    """``path`` opened read-only with our cache settings (h5py.File takes no sieve size)."""
+    """``path`` opened read-only with our cache settings (h5py.File takes no sieve size).
+
+    Datasets looked up through the file get the whole chunk cache budget each; they are only
+    open while ``open_dataset`` reads the layout. :class:`FieldData` opens the ones it reads
+    with their share of it."""
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_sieve_buf_size(SIEVE_BUF_BYTES)
     metadata_cache = fapl.get_cache()[0]
-    fapl.set_cache(metadata_cache, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, 0.75)
+    fapl.set_cache(metadata_cache, CHUNK_CACHE_SLOTS, CHUNK_CACHE_BYTES, CHUNK_CACHE_W0)
     try:
         return h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, fapl=fapl))
     except OSError as e:
