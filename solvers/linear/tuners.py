@@ -192,8 +192,12 @@ class ChebCB(Tuner):
     product of Chebyshev polynomials in the context and in omega (degrees ``context_degree`` and
     ``omega_degree``), fitted by ridge regression on every observation so that what one arm
     teaches carries over to its neighbours. Each solve picks the omega minimising the predicted
-    cost minus ``exploration`` times the confidence width (LinUCB for costs). Contexts are mapped
-    from ``context_range`` to [-1, 1] (through a log when ``log_context``) and clipped.
+    cost minus ``exploration`` times the confidence width (LinUCB for costs). A solve that did
+    not converge costs log(1 + 2 ``max_iter``), not the ``max_iter`` that :meth:`Tuner.observe`
+    records for it: such an omega's true cost is unknown and above ``max_iter``, and a model
+    fitted on a cap alone would rate a diverging omega next to one that barely converges.
+    Contexts are mapped from ``context_range`` to [-1, 1] (through a log when
+    ``log_context``) and clipped.
 
     Defaults: the best of a grid (exploration, degrees, ridge) replayed on one 1000-system
     64² heat2d sequence of ``benchmarks/sor_bandit.py`` (``--seed 1``), then checked on another
