@@ -15,7 +15,8 @@ is there, or the buffer is full or closed, not by every ``put``: the receiver th
 and the training thread share one interpreter lock, and each needless wake-up passes it back
 and forth): ``put`` blocks while the buffer is full (at most
 ``capacity`` items, and ``max_bytes`` bytes if given) or returns False after ``timeout``;
-``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended or
+``get`` blocks while fewer than ``watermark`` items are stored, unless the stream has ended,
+:meth:`~TrainingBuffer.lower_watermark` lowered it, or
 ``max_bytes`` leaves no room for the item a producer waits to store (then everything stored is
 drawable: a byte bound that holds fewer than ``watermark`` items lowers the watermark instead of
 stopping both sides; ``wait_ready(n)`` raises ValueError when it holds fewer than ``n``), and
@@ -58,7 +59,8 @@ class TrainingBuffer(ABC):
     Args:
         capacity: maximum number of stored items (>= 1).
         watermark: ``get`` waits until this many items are stored (1 <= watermark <= capacity),
-            unless the stream has ended or a ``put`` waits for room that ``max_bytes`` denies.
+            unless the stream has ended, a ``put`` waits for room that ``max_bytes`` denies,
+            or :meth:`lower_watermark` lowered it.
         max_bytes: optional bound on the bytes held by stored items (a single item larger than
             this is rejected with ValueError).
         seed: seed of the buffer's rng (random draws and evictions).
@@ -90,6 +92,7 @@ class TrainingBuffer(ABC):
         self._peak = 0
         self._wants: list[int] = []  # drawable items each waiting consumer needs
         self._waiting_puts: list[int] = []  # sizes of the items producers wait to store
+        self._lowered = False  # lower_watermark: draw from what is stored, watermark aside
 
     # -- policy hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -239,6 +242,20 @@ class TrainingBuffer(ABC):
                 self._wait_for(n, remaining)
             return True
 
+    def lower_watermark(self, lowered: bool = True) -> None:
+        """Draw from whatever is stored, as with a watermark of 1 (``lowered``), or wait for
+        ``watermark`` items again (False). :attr:`watermark` itself keeps its value. The
+        receiver lowers it while the trainer ranks' lockstep waits on this buffer and another
+        rank's is full (see :meth:`.receiver.Receiver.should_continue`)."""
+        with self._cond:
+            self._lowered = bool(lowered)
+            self._cond.notify_all()
+
+    @property
+    def watermark_lowered(self) -> bool:
+        """True while :meth:`lower_watermark` has lowered the watermark to 1."""
+        return self._lowered
+
     # -- inspection ------------------------------------------------------------------------
     def __len__(self) -> int:
         with self._cond:
@@ -367,7 +384,7 @@ class TrainingBuffer(ABC):
             return n
         # a producer waiting for room below the watermark (only max_bytes can do that:
         # watermark <= capacity) gets it only from draws, so everything stored is drawable
-        watermark = 1 if n and self._producer_blocked() else self.watermark
+        watermark = 1 if self._lowered or (n and self._producer_blocked()) else self.watermark
         if not self.removes_on_get:
             return math.inf if n >= watermark else 0
         return max(0, n - watermark + 1)

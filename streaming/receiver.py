@@ -49,8 +49,8 @@ that complete are committed whole and their items stay in the commit queue, past
 capacity (``stats()["items_not_buffered"]``, never trained on, as the items a buffer holds at
 the end). That is bounded: a stream ends only after the scheduler handed out its last task,
 so what is left is what the solvers had already sent (with :class:`~.client.StreamClient`,
-its in-flight window per solver). :meth:`Receiver.join` then returns, and no simulation is
-lost at the end.
+at most its credit window per solver: ``credits`` messages, ``window_bytes`` bytes).
+:meth:`Receiver.join` then returns, and no simulation is lost at the end.
 
 Lockstep training on uneven streams: a trainer whose buffer is full waits in
 ``should_continue`` for the others; its receiver then stops taking messages, and a solver in
@@ -68,8 +68,11 @@ Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) 
 :meth:`Receiver.snapshot` asks the thread for a consistent copy of what this rank holds (buffer
 contents and seen counts, items committed but not yet in the buffer, and the ids of the
 simulations whose samples were committed here) at a point between two messages. With
-``freeze=True`` the thread then stops committing: later simulations are received and credited
-(so solvers finish) but dropped, and the scheduler hands out no more tasks. A resumed run
+``freeze=True`` the thread then stops committing and stops waiting for buffer room: later
+simulations are received and credited (so solvers finish) but discarded
+(:attr:`~Receiver.discarded_sims`), and the scheduler hands out no more tasks; the items
+committed before it stay in the commit queue (the snapshot holds them). Until that snapshot a
+stopped receiver keeps its back-pressure, so take it before :meth:`~Receiver.join`. A resumed run
 passes the snapshot to :meth:`Receiver.restore` before :meth:`~Receiver.start`; a simulation
 counts as done exactly when it is in some trainer's ``committed_sims``.
 """
@@ -118,6 +121,9 @@ _STALLED, _WAITING, _ENDED, _READY = -2, -1, 0, 1
 # stop/room: a stop wins over a receiver waiting for buffer room, which wins over neither
 _STOP, _PUT_BLOCKED, _FREE = 0, 1, 2
 _NO_TABLE = np.empty(0, np.uint8)  # the segment table of a pack that is not a chain pack
+# a split pack's arrays are taken from the pool this many at a time as its messages arrive:
+# StreamClient's packs (client.SPLIT_MAX_SAMPLES) take one pool scan, as one request did
+_SPLIT_CHUNK = 16
 
 
 class _Pending:
@@ -236,7 +242,9 @@ class Receiver:
         # could draw no more): no batch is drawn here again
         self._end_agreed = False
         self._put_blocked = False  # the thread holds commits a full buffer has no room for
-        self._watermark = buffer.watermark  # the buffer's own, restored after a lowering
+        # the ranks agreed to give the buffer its watermark back: done before this rank's
+        # next vote, never between a vote and the draw it allows
+        self._restore_due = False
         self._dropped_ids: set[int] = set()
         self._discarded_ids: set[int] = set()
         self._stats: dict[str, Any] = {
@@ -262,7 +270,8 @@ class Receiver:
                                  f"scheduler: construct Receiver(roles.data, buffer, "
                                  f"roles.solver_ranks, names, trainer_comm=roles.comm) "
                                  f"instead)")
-            server = SchedulerServer(scheduler, roles.control, roles.solver_ranks)
+            server = SchedulerServer(scheduler, roles.control, roles.solver_ranks,
+                                     trainer_ranks=roles.trainer_ranks)
         return cls(roles.data, buffer, roles.solver_ranks, param_names, trainer_comm=roles.comm,
                    scheduler=server, **kwargs)
 
@@ -283,8 +292,9 @@ class Receiver:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the end of the stream (all solvers DONE); re-raise a thread error. After
-        :meth:`should_continue` returned False (an agreed end or stop), the thread no longer
-        waits for buffer room, so this returns once the solvers are done."""
+        :meth:`should_continue` agreed the end (:attr:`end_agreed`), or after a freezing
+        :meth:`snapshot` (take one after a stop), the thread no longer waits for buffer room,
+        so this returns once the solvers are done."""
         if self._thread is not None:
             self._thread.join(timeout)
         self.raise_if_failed()
@@ -319,12 +329,17 @@ class Receiver:
         A rank that cannot draw yet waits up to ``poll`` seconds, then the ranks agree again,
         as often as it takes. While some rank waits for data and another rank's receiver waits
         for room in its full buffer (a solver held on that rank's credits may be what the
-        waiting rank needs), every rank lowers its buffer's watermark to 1 until no receiver
-        waits for room, so the ranks draw what they hold and the full one makes room (the
+        waiting rank needs), every rank lowers its buffer's watermark to 1
+        (:meth:`~.buffers.TrainingBuffer.lower_watermark`) until the ranks agree that no
+        receiver waits for room (restored before the next vote, so a batch agreed on is
+        drawable), so the ranks draw what they hold and the full one makes room (the
         buffer does the same on one rank when ``max_bytes`` holds a producer back)."""
         MPI = mpi()
         t0 = time.perf_counter()
         while True:
+            if self._restore_due:
+                self.buffer.lower_watermark(False)
+                self._restore_due = False
             state = self._readiness(n, poll)
             flag = np.array([state, _STOP if self._stop_wanted.is_set()
                              else _PUT_BLOCKED if self._put_blocked else _FREE], dtype=np.int32)
@@ -338,9 +353,12 @@ class Receiver:
                 self.stopped = True
                 break
             if agreed[1] == _FREE:
-                self.buffer.watermark = self._watermark
+                # not now: a READY vote may rest on the lowered watermark, and the batch it
+                # promised must still be drawable when the training loop draws it
+                self._restore_due = self.buffer.watermark_lowered
             elif agreed[0] == _WAITING:
-                self.buffer.watermark = 1
+                self.buffer.lower_watermark()
+                self._restore_due = False
             if agreed[0] == _STALLED:
                 self.wait_s += time.perf_counter() - t0
                 raise RuntimeError(self._stall_message(state == _STALLED, agreed[1]))
@@ -373,7 +391,8 @@ class Receiver:
             return _WAITING
 
     def _stall_message(self, here: bool, others: int) -> str:
-        size = f"this rank's buffer holds {len(self.buffer)} items, watermark {self._watermark}"
+        size = (f"this rank's buffer holds {len(self.buffer)} items, watermark "
+                f"{self.buffer.watermark}")
         if not here:
             return (f"another trainer rank got no message from any solver rank for "
                     f"stall_timeout={self.stall_timeout:g} s while its training waited for "
@@ -469,7 +488,8 @@ class Receiver:
         """Counters (samples, bytes, items_committed, sims_committed/failed/dropped, malformed
         and malformed_by_reason, samples_non_finite (samples the sender's verdict found
         NaN/inf: their simulation fails, nothing malformed), sims_discarded (ended after a
-        freeze), items_not_buffered (committed after training ended, held past the buffer),
+        freeze), items_not_buffered (committed, never put into the buffer: after an agreed
+        end, never trained on; after a freeze, in the stop snapshot),
         per_source samples, pending_peak, credits_sent (messages credited), credit_messages
         (credit messages sent, the final one included) and rates
         (elapsed_s, samples_per_s, mb_per_s) since :meth:`start`."""
@@ -500,10 +520,13 @@ class Receiver:
             self._snap_done.set()  # never leave a snapshot() caller waiting
 
     def _training_over(self) -> bool:
-        """No batch will be drawn on this rank again: the ranks agreed the stream ended or
-        to stop, or a freezing snapshot was taken. Waiting for buffer room would then wait
-        forever (and hold the solvers on this rank's credits)."""
-        return self._end_agreed or self.stopped or self._frozen
+        """No batch will be drawn on this rank again and no task handed out that this rank
+        would keep: the ranks agreed the stream ended, or a freezing snapshot was taken.
+        Waiting for buffer room would then wait forever (and hold the solvers on this rank's
+        credits). Not a stop by itself: until the stop's freezing snapshot the scheduler
+        still hands out tasks, and without back-pressure this rank would take them all past
+        its buffer."""
+        return self._end_agreed or self._frozen
 
     def _loop(self) -> None:
         idle, last = 0, time.perf_counter()
@@ -540,7 +563,9 @@ class Receiver:
         # after the end, the simulations that completed are committed whole but held here,
         # past the buffer's capacity, never trained on: bounded by what the solvers had sent
         # when the end was agreed (no task is handed out after a stream ends; with
-        # StreamClient, what a solver sends beyond that is its in-flight window)
+        # StreamClient, what a solver sends beyond that is its credit window). After a
+        # freeze, the items committed before it (in the stop snapshot, trained on after a
+        # resume)
         self._count("items_not_buffered", len(self._commit))
         MPI = mpi()
         MPI.Request.Waitall([req for req, _ in self._credit_sends])
@@ -635,13 +660,23 @@ class Receiver:
     def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
         """Receive ``src``'s split pack (header ``h`` parsed): each sample's message straight
         into its own pooled array, then the times. A message of the wrong size (MPI truncates a
-        longer one) rejects the pack; the rest of its messages are drained."""
+        longer one) rejects the pack; the rest of its messages are drained. Arrays are taken
+        :data:`_SPLIT_CHUNK` at a time as the messages come, so a header that announces a
+        huge count (up to ``MAX_COUNT``, with a consistent ``nbytes``) allocates nothing for
+        messages that never arrive."""
         MPI = mpi()
-        arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
-        times = np.empty(h.count, np.float64)
+        arrays: list[np.ndarray] = []
         status = MPI.Status()
-        for i, buf in enumerate([*(a.reshape(-1).view(np.uint8) for a in arrays),
-                                 times.view(np.uint8)]):
+        times = np.empty(0, np.float64)
+        for i in range(h.count + 1):
+            if i < h.count:
+                if i == len(arrays):
+                    arrays += self._pool.empty_many(h.shape, h.dtype,
+                                                    min(_SPLIT_CHUNK, h.count - i))
+                buf = arrays[i].reshape(-1).view(np.uint8)
+            else:  # the last message: the samples' times
+                times = np.empty(h.count, np.float64)
+                buf = times.view(np.uint8)
             try:
                 self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD, status=status)
                 ok = status.Get_count(MPI.BYTE) == buf.nbytes

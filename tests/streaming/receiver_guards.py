@@ -5,8 +5,10 @@ Prints one JSON line per scenario.
 
 Scenarios: ``resume_dup`` (a resumed run whose snapshot committed simulation 0 gets 0, 1, 2
 again), ``end_count`` (ENDs whose totals disagree with the samples that arrived, by a
-control END or a pack's END flag), ``nan_params`` (a DATA header with a NaN parameter), and
-``agree`` (the end-of-stream and stop agreement over two trainer ranks)."""
+control END or a pack's END flag), ``nan_params`` (a DATA header with a NaN parameter),
+``split_huge`` (a split pack header announcing 1024 samples whose first message is wrong),
+``stop_held`` (a stopped receiver with a full buffer, before and after its freezing snapshot)
+and ``agree`` (the end-of-stream and stop agreement over two trainer ranks)."""
 
 import json
 import time
@@ -14,7 +16,7 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from pdesurrogate.streaming import FIFOBuffer, Receiver, Sample
+from pdesurrogate.streaming import ArrayPool, FIFOBuffer, Receiver, Sample
 from pdesurrogate.streaming.protocol import (
     TAG_CREDIT,
     TAG_HEADER,
@@ -52,30 +54,46 @@ def ending_pack(sim: int, first: int, count: int, end_total: int) -> tuple:
     return h, np.concatenate([fields.reshape(-1).view(np.uint8), times.view(np.uint8)])
 
 
-def receive(messages: list, committed: tuple[int, ...] = ()) -> dict:
+def post(comm, messages: list) -> list:
+    """Isend ``messages`` to this rank: each a header and its payload, or a header and a
+    list of payload messages (a split pack)."""
+    return [comm.Isend(part.view(np.uint8), dest=0, tag=tag)
+            for h, p in messages
+            for part, tag in ((h, TAG_HEADER),
+                              *((x, TAG_PAYLOAD) for x in (p if isinstance(p, list) else [p])))]
+
+
+def pump(comm, receiver, seconds: float, until=None) -> None:
+    """Take the credits the receiver sends back (so its sends complete) for ``seconds``, or
+    until ``until()``; the receiver must not have failed."""
+    credit, deadline = np.zeros(2, np.int64), time.monotonic() + seconds
+    while until is None or not until():
+        while comm.Iprobe(source=0, tag=TAG_CREDIT):
+            comm.Recv(credit, source=0, tag=TAG_CREDIT)
+        receiver.raise_if_failed()
+        if time.monotonic() > deadline:
+            assert until is None, "the receiver did not get there in time"
+            return
+        time.sleep(0.001)
+
+
+def receive(messages: list, committed: tuple[int, ...] = (), pool: ArrayPool | None = None
+            ) -> dict:
     """Send ``messages`` and a DONE to this rank, run a Receiver (resumed from a snapshot
     that committed ``committed``) until the stream ends; what it stored and counted."""
     comm = MPI.COMM_SELF.Dup()
     buffer = FIFOBuffer(capacity=100)
     receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, abort_on_error=False,
-                        switch_interval_s=None)
+                        switch_interval_s=None, pool=pool)
     if committed:
         receiver.restore({"buffer": buffer.state_dict(), "commit_queue": [],
                           "committed_sims": list(committed)})
-    sends = [comm.Isend(part.view(np.uint8), dest=0, tag=tag)
-             for h, p in [*messages, encode_control(Kind.DONE)]
-             for part, tag in ((h, TAG_HEADER), (p, TAG_PAYLOAD))]
+    sends = post(comm, [*messages, encode_control(Kind.DONE)])
     receiver.start()
-    credit, deadline = np.zeros(2, np.int64), time.monotonic() + 20
-    while not receiver.ended:  # take the credits it sends back, so its sends complete
-        while comm.Iprobe(source=0, tag=TAG_CREDIT):
-            comm.Recv(credit, source=0, tag=TAG_CREDIT)
-        assert time.monotonic() < deadline, "the receiver did not end"
-        time.sleep(0.001)
+    pump(comm, receiver, 20, until=lambda: receiver.ended)
     receiver.join()
     MPI.Request.Waitall(sends)
-    while comm.Iprobe(source=0, tag=TAG_CREDIT):
-        comm.Recv(credit, source=0, tag=TAG_CREDIT)
+    pump(comm, receiver, 0)
     st = receiver.stats()
     items = buffer.get_many(len(buffer))
     return {"stored": sorted((s.sim_id, s.step) for s in items),
@@ -83,6 +101,51 @@ def receive(messages: list, committed: tuple[int, ...] = ()) -> dict:
             "committed_sims": sorted(receiver.committed_sims),
             **{k: st[k] for k in ("sims_committed", "sims_dropped", "sims_duplicate",
                                   "malformed", "malformed_by_reason")}}
+
+
+def split_huge(count: int = 1024) -> dict:
+    """A split pack header of simulation 7 announcing ``count`` samples of 64 KiB (nbytes
+    consistent), whose first message is 8 bytes; the sender then sends the ``count`` messages
+    the receiver drains. Then simulation 8 as usual. ``allocated``: arrays the receiver took
+    from its pool (the 16-byte fields of simulation 8 are below the pool's size)."""
+    shape = (1, 2**14)
+    h = data_header(shape, np.float32, 0.0, 0, 7, [0.5], False,
+                    pack_nbytes(count, 4 * 2**14), count=count, split=True)
+    rest = [np.zeros(0, np.uint8) for _ in range(count)]
+    pool = ArrayPool()
+    got = receive([(h, [np.zeros(8, np.uint8), *rest]), end(7, count),
+                   *singles(8, range(2)), end(8, 2)], pool=pool)
+    return {**got, "allocated": pool.allocated}
+
+
+def stop_held() -> dict:
+    """A receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4 samples
+    still to put; the trainer ranks agree to stop; simulations 1-3 arrive. Until the freezing
+    snapshot it takes nothing (back-pressure: the scheduler would still hand out tasks);
+    after it, it discards 1-3 and ends at DONE, the snapshot holding the 2 unbuffered."""
+    comm = MPI.COMM_SELF.Dup()
+    buffer = FIFOBuffer(capacity=2)
+    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(
+        (1, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01)
+    sends = post(comm, [*singles(0, range(4)), end(0, 4)])
+    receiver.start()
+    pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
+    receiver.request_stop()
+    go = receiver.should_continue(1, poll=0.01)
+    sends += post(comm, [m for sim in (1, 2, 3) for m in (*singles(sim, range(2)), end(sim, 2))])
+    pump(comm, receiver, 0.5)
+    before = receiver.stats()["sims_committed"]
+    snap = receiver.snapshot(freeze=True, timeout=10)
+    sends += post(comm, [encode_control(Kind.DONE)])
+    pump(comm, receiver, 20, until=lambda: receiver.ended)
+    receiver.join()
+    MPI.Request.Waitall(sends)
+    pump(comm, receiver, 0)
+    return {"go": go, "stopped": receiver.stopped, "committed_before_freeze": before,
+            "snapshot_commit_queue": len(snap["commit_queue"]),
+            "snapshot_committed_sims": snap["committed_sims"],
+            "discarded": sorted(receiver.discarded_sims),
+            "committed_sims": sorted(receiver.committed_sims)}
 
 
 class OtherTrainer:
@@ -128,9 +191,12 @@ def main() -> None:
         *singles(5, range(2), nu=float("nan")), end(5, 2),
         *singles(6, range(2)), end(6, 2),
     ])}))
-    for mine, other, stop_here in (("ready", (1, 1), False), ("ready", (0, 1), False),
-                                   ("ended", (1, 1), False), ("ready", (1, 0), False),
-                                   ("ready", (1, 1), True)):
+    print(json.dumps({"scenario": "split_huge", **split_huge()}))
+    print(json.dumps({"scenario": "stop_held", **stop_held()}))
+    # the other rank's (readiness, stop/room) votes: 1 ready, 0 ended; 2 free, 0 stop
+    for mine, other, stop_here in (("ready", (1, 2), False), ("ready", (0, 2), False),
+                                   ("ended", (1, 2), False), ("ready", (1, 0), False),
+                                   ("ready", (1, 2), True)):
         print(json.dumps({"scenario": "agree", **agree(mine, other, stop_here)}))
 
 

@@ -28,37 +28,50 @@ class OtherTrainer:
         op.Reduce_local(sendbuf, recvbuf)
 
 
-def starving(held: int, other: list[tuple[int, int]], stall: float) -> dict:
-    """This rank holds ``held`` of its watermark of 5; the other rank votes ``other``."""
+def starving(held: int, other: list[tuple[int, int]], stall: float, calls: int = 1) -> dict:
+    """This rank holds ``held`` of its watermark of 5; the other rank votes ``other``;
+    ``calls`` calls of should_continue (the training loop draws a batch after each True).
+    ``drawable``: after each True, whether the batch it promised can be drawn at once."""
     buffer = FIFOBuffer(capacity=10, watermark=5)
     buffer.put_many([Sample(np.zeros(4, np.float32), 0.0, {"nu": 0.5}, 0, k)
                      for k in range(held)])
     comm = OtherTrainer(other)
     receiver = Receiver(MPI.COMM_SELF, buffer, [0], ["nu"], trainer_comm=comm,
                         abort_on_error=False, switch_interval_s=None, stall_timeout=stall)
-    t0 = time.monotonic()
-    try:
-        go, error = receiver.should_continue(1, poll=0.05), ""
-    except RuntimeError as err:
-        go, error = None, str(err)
+    t0, drawable, go, error = time.monotonic(), [], None, ""
+    for _ in range(calls):
+        try:
+            go = receiver.should_continue(1, poll=0.05)
+        except RuntimeError as err:
+            go, error = None, str(err)
+            break
+        if go:
+            try:
+                drawable.append(buffer.wait_ready(1, timeout=0))
+            except TimeoutError:
+                drawable.append(False)
+                break  # get_many would wait for ever: that is the failure
+            buffer.get_many(1)
     return {"held": held, "other": other, "go": go, "error": error,
-            "seconds": time.monotonic() - t0, "watermark_after": buffer.watermark,
-            "rounds": comm.calls}
+            "seconds": time.monotonic() - t0, "watermark": buffer.watermark,
+            "lowered": buffer.watermark_lowered, "drawable": drawable, "rounds": comm.calls}
 
 
 def main() -> None:
     cases = [
         # the other rank is full and its receiver waits for room: draw what is held
-        (2, [(READY, PUT_BLOCKED)], 3.0),
-        # ... then the other's receiver found room: the watermark is the buffer's again
-        (2, [(READY, PUT_BLOCKED), (READY, FREE)], 3.0),
+        (2, [(READY, PUT_BLOCKED)], 3.0, 1),
+        # ... then the other's receiver found room while this rank voted ready on the lowered
+        # watermark: the batch agreed on is still drawn; the next call votes on the
+        # buffer's own watermark again (1 item left of 5: waits until the stall timeout)
+        (2, [(READY, PUT_BLOCKED), (READY, FREE)], 1.0, 2),
         # nobody waits for room: keep waiting for the watermark, until the stall timeout
-        (2, [(READY, FREE)], 1.0),
+        (2, [(READY, FREE)], 1.0, 1),
         # less than a batch held: even a lowered watermark cannot help; the error says why
-        (0, [(READY, PUT_BLOCKED)], 1.0),
+        (0, [(READY, PUT_BLOCKED)], 1.0, 1),
     ]
-    for held, other, stall in cases:
-        print(json.dumps({"scenario": "starving", **starving(held, other, stall)}))
+    for held, other, stall, calls in cases:
+        print(json.dumps({"scenario": "starving", **starving(held, other, stall, calls)}))
 
 
 main()

@@ -64,9 +64,32 @@ def test_trainers_go_on_only_if_every_rank_can_and_none_stops(runs):
     got = {(r["mine"], tuple(r["other"]), r["stop_here"]): (r["go"], r["stopped"])
            for r in runs["agree"]}
     assert got == {
-        ("ready", (1, 1), False): (True, False),
-        ("ready", (0, 1), False): (False, False),  # the other rank's stream ended
-        ("ended", (1, 1), False): (False, False),  # this rank's stream ended
+        ("ready", (1, 2), False): (True, False),
+        ("ready", (0, 2), False): (False, False),  # the other rank's stream ended
+        ("ended", (1, 2), False): (False, False),  # this rank's stream ended
         ("ready", (1, 0), False): (False, True),  # the other rank asked to stop
-        ("ready", (1, 1), True): (False, True),  # this rank asked to stop
+        ("ready", (1, 2), True): (False, True),  # this rank asked to stop
     }
+
+
+def test_a_split_header_announcing_a_huge_count_allocates_as_messages_arrive(runs):
+    """A split pack header of 1024 samples of 64 KiB whose first message has the wrong size:
+    the pack is malformed (payload_size) and its simulation dropped, the stream stays in step
+    (the next simulation is stored), and the receiver took at most one chunk of 16 arrays
+    from its pool, not 1024 (64 MiB) before any sample had arrived."""
+    (r,) = runs["split_huge"]
+    assert r["malformed_by_reason"] == {"payload_size": 1} and r["sims_dropped"] == 1
+    assert r["stored"] == [[8, 0], [8, 1]] and r["committed_sims"] == [8]
+    assert 1 <= r["allocated"] <= 16
+
+
+def test_a_stopped_receiver_keeps_its_back_pressure_until_the_freezing_snapshot(runs):
+    """Full buffer, stop agreed, 3 more simulations sent: until the stop's freezing snapshot
+    none is taken (the scheduler still hands out tasks then: taking them would grow the
+    commit queue past the buffer without bound); after it they are discarded, the snapshot
+    holds simulation 0's 2 items that did not fit, and the stream ends."""
+    (r,) = runs["stop_held"]
+    assert r["go"] is False and r["stopped"] is True
+    assert r["committed_before_freeze"] == 1
+    assert r["snapshot_commit_queue"] == 2 and r["snapshot_committed_sims"] == [0]
+    assert r["discarded"] == [1, 2, 3] and r["committed_sims"] == [0]

@@ -26,20 +26,33 @@ def runs() -> list[dict]:
 
 def test_a_starving_rank_draws_what_it_holds_while_another_waits_for_room(runs):
     """2 items held of a watermark of 5, the other rank's receiver waiting for room: the
-    ranks agree to go on after one waiting round (watermark lowered to 1), well within the
-    3 s stall timeout; once no receiver waits for room the watermark is 5 again."""
-    blocked, freed = runs[0], runs[1]
+    ranks agree to go on after one waiting round (watermark lowered to 1, the buffer's
+    watermark attribute unchanged), well within the 3 s stall timeout, and the batch is
+    drawable at once."""
+    blocked = runs[0]
     assert blocked["go"] is True and blocked["error"] == ""
     assert blocked["rounds"] == 2 and blocked["seconds"] < 2
-    assert blocked["watermark_after"] == 1
-    assert freed["go"] is True and freed["watermark_after"] == 5
+    assert blocked["lowered"] is True and blocked["watermark"] == 5
+    assert blocked["drawable"] == [True]
+
+
+def test_the_watermark_comes_back_only_before_the_next_vote(runs):
+    """The round that agrees to go on also agrees that no receiver waits for room any more.
+    This rank voted ready on the lowered watermark, so the batch must still be drawable (if
+    the watermark were restored at once, the draw would wait for 5 items, with no stall
+    timeout, while the other rank trains on). The next call votes on the watermark of 5
+    again: 1 item held, so it waits until the stall timeout."""
+    freed = runs[1]
+    assert freed["drawable"] == [True]
+    assert freed["go"] is None and "buffer holds 1 items, watermark 5" in freed["error"]
+    assert freed["lowered"] is False
 
 
 def test_without_a_full_buffer_elsewhere_the_watermark_holds(runs):
     """Nobody waits for room: the rank keeps waiting for its watermark until stall_timeout,
     and the error names this rank's size and watermark."""
     r = runs[2]
-    assert r["go"] is None and r["watermark_after"] == 5
+    assert r["go"] is None and r["lowered"] is False
     assert "buffer holds 2 items, watermark 5" in r["error"]
     assert "a trainer rank's receiver waits for room" not in r["error"]
 
