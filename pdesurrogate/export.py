@@ -837,13 +837,20 @@ class Surrogate:
         noise = self._noise(x, p)
         p = self._norm_params(p)
         lead = self._lead_time(lead_time, x.shape[0])
-        out = [x]
+        # each step is written into the output as it comes: a list of steps stacked at the end
+        # held the output twice (4000 trajectories x 200 steps: +1.66 GB for a 785 MB result)
+        out = None
         z = self._norm(x)
-        for _ in range(steps):
+        for k in range(steps):
             z = self._step(z, p, lead, noise)
-            out.append(self._denorm(z))
+            y = self._denorm(z)
+            if out is None:  # the dtype torch.stack gave, should the model's differ from x's
+                out = x.new_empty((x.shape[0], steps + 1, *x.shape[1:]),
+                                  dtype=torch.promote_types(x.dtype, y.dtype))
+                out[:, 0] = x
+            out[:, k + 1] = y
         self._forget()
-        return self._out(torch.stack(out, dim=1), is_np, batched, dev)
+        return self._out(x[:, None].clone() if out is None else out, is_np, batched, dev)
 
     def _forget(self) -> None:
         if hasattr(self.model, "cape_output"):

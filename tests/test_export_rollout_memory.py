@@ -1,0 +1,88 @@
+"""``Surrogate.rollout`` writes each step into one preallocated output: the same values as a
+loop of ``predict``, and no second copy of the output alive at its peak."""
+
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from pdesurrogate import load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.models import FNO
+from pdesurrogate.training import NextStepModule
+
+
+@pytest.fixture(scope="module")
+def surrogate(tmp_path_factory):
+    """A tiny 1-D FNO (2 channels, 8 points) with normalization statistics and a residual step."""
+    torch.manual_seed(0)
+    m = NextStepModule(FNO(2, 2, n_modes=[4], hidden_channels=4, n_layers=1, n_params=1))
+    m.data_info = {"pde": "toy", "grid_shape": [8], "channel_names": ["a", "b"],
+                   "param_names": ["nu"], "k": 1, "dt": 0.1,
+                   "stats": {"mean": [0.5, -1.0], "std": [2.0, 0.25], "param_names": ["nu"],
+                             "param_mean": [0.1], "param_std": [0.05]}}
+    return load(export_surrogate(m, tmp_path_factory.mktemp("fno") / "model"))
+
+
+def test_rollout_equals_a_loop_of_predict_bit_for_bit(surrogate):
+    rng = np.random.default_rng(1)
+    u0 = rng.standard_normal((3, 2, 8)).astype(np.float32)
+    nu = np.array([0.05, 0.1, 0.2])
+    states = [u0]
+    for _ in range(5):
+        states.append(surrogate.predict(states[-1], {"nu": nu}))
+    expected = np.stack(states, axis=1)
+    got = surrogate.rollout(u0, {"nu": nu}, steps=5)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    # a torch input gives a torch output; unbatched in, unbatched out
+    np.testing.assert_array_equal(surrogate.rollout(torch.from_numpy(u0), {"nu": nu},
+                                                    steps=5).numpy(), expected)
+    np.testing.assert_array_equal(surrogate.rollout(u0[1], {"nu": nu[1]}, steps=5), expected[1])
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Bytes of tensor storage created inside the mode and still referenced, and their peak.
+
+    A storage counts as freed once no tensor object that the mode saw on it is alive (views
+    share their base's storage, so each storage is counted once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.peak, self._storages = 0, 0, {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        key = t.untyped_storage().data_ptr()
+        entry = self._storages.get(key)
+        if entry is None:
+            entry = self._storages[key] = [t.untyped_storage().nbytes(), 0]
+            self.live += entry[0]
+            self.peak = max(self.peak, self.live)
+        entry[1] += 1
+        weakref.finalize(t, self._release, key, entry)
+
+    def _release(self, key, entry) -> None:
+        entry[1] -= 1
+        if entry[1] == 0 and self._storages.get(key) is entry:
+            del self._storages[key]
+            self.live -= entry[0]
+
+
+def test_rollout_peak_memory_holds_the_output_once(surrogate):
+    """200 steps of a (4, 2, 8) state: the output is 201 states; the model's activations of
+    a step are a few states, so a peak under 1.5 outputs means no second copy of it."""
+    steps, u0 = 200, torch.randn(4, 2, 8)
+    output_bytes = (steps + 1) * u0.numel() * 4
+    with _LiveBytes() as mode:
+        y = surrogate.rollout(u0, {"nu": torch.full((4,), 0.1)}, steps=steps)
+    assert y.shape == (4, steps + 1, 2, 8)
+    assert output_bytes <= mode.peak < 1.5 * output_bytes, (mode.peak, output_bytes)
