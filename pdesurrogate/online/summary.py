@@ -32,18 +32,31 @@ from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
 
 
-def _undelivered(roles, receiver, scheduler, n_simulations: int) -> list[int]:
-    """Collective over the trainer ranks: the ids of the simulations that no trainer rank
-    committed and the scheduler (trainer rank 0's) did not abandon, on every rank. After a
-    stream's end none should be left; a receiver that dropped one (incomplete or malformed)
-    or a freeze that discarded one leaves it here, and the run must say so."""
+def _unaccounted(committed, abandoned, n_simulations: int) -> list[int]:
+    """The ids below ``n_simulations`` in none of the ``committed`` id lists (one per trainer
+    rank) nor in ``abandoned``."""
+    accounted = set().union(*map(set, committed), abandoned)
+    return [s for s in range(n_simulations) if s not in accounted]
+
+
+def _undelivered(roles, receiver, scheduler, n_simulations: int, stream_ended: bool
+                 ) -> tuple[list[int], bool]:
+    """Collective over the trainer ranks, the same answer on every rank: the ids of the
+    simulations that no trainer rank committed and the scheduler (trainer rank 0's) did not
+    abandon, and whether the stream ended on every rank (``stream_ended``: on this one).
+    After a stream's end none should be left; a receiver that dropped one (incomplete or
+    malformed) or a freeze that discarded one leaves it here, and the run must say so. A rank
+    whose trainer limit came before its stream's end froze its receiver: then the limit ended
+    the run on every rank, also where the stream had ended (the ranks must agree: an
+    incomplete run writes its checkpoint, a collective)."""
     comm = roles.comm
-    committed = comm.gather(sorted(receiver.committed_sims), root=0)
-    lost = None
+    mine = comm.gather((sorted(receiver.committed_sims), bool(stream_ended)), root=0)
+    answer = None
     if roles.rank_in_role == 0:
-        accounted = set().union(*map(set, committed), scheduler.abandoned)
-        lost = [s for s in range(n_simulations) if s not in accounted]
-    return comm.bcast(lost, root=0)
+        answer = (_unaccounted([c for c, _ in mine], scheduler.abandoned, n_simulations),
+                  all(ended for _, ended in mine))
+    lost, ended = comm.bcast(answer, root=0)
+    return lost, ended
 
 
 def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
@@ -59,7 +72,6 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         return
     sched = scheduler.counts()
     committed = sorted(s for r in everyone for s in r["committed_sims"])
-    accounted = set(committed) | set(scheduler.abandoned)
     summary: dict[str, Any] = {
         "status": status, "ended_by": ended_by, "resumed": bool(cfg.resume),
         "global_step": int(trainer.global_step), "train_seconds": train_s,
@@ -80,7 +92,8 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         # neither committed nor abandoned: never trained on in any leg. After the stream's
         # end (status incomplete) a receiver dropped them; after a trainer limit they were
         # never run, or were discarded when they arrived after it (discarded_sim_ids)
-        "undelivered_sim_ids": [s for s in range(cfg.simulations) if s not in accounted],
+        "undelivered_sim_ids": _unaccounted([r["committed_sims"] for r in everyone],
+                                            scheduler.abandoned, cfg.simulations),
         "sims_discarded": sum(r["receiver"]["sims_discarded"] for r in everyone),
         "discarded_sim_ids": sorted(s for r in everyone for s in r["discarded_sims"]),
         "dropped_sim_ids": sorted({s for r in everyone for s in r["dropped_sims"]}),

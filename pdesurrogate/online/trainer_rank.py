@@ -262,14 +262,17 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     # the stream ended on some trainer rank (end_agreed: this rank's may still be draining;
     # its receiver commits what completes, past the buffer, and join returns at the end)
     stream_ended = receiver.ended or receiver.end_agreed
-    ended_by = ended_by_what(trainer, stream_ended)
     if not stream_ended:
         # the trainer's own limit (max_steps, max_time) came first: take no more simulations,
         # let the solvers finish the ones they are in (discarded, reported) and end the stream
         receiver.snapshot(freeze=True)
     receiver.join()
+    # agreed: a limit that met one rank's ended stream and another's open one ended the run
+    # on both (each rank deciding alone, only one would write the checkpoint below)
+    lost, stream_ended = _undelivered(roles, receiver, scheduler, cfg.simulations,
+                                      stream_ended)
+    ended_by = ended_by_what(trainer, stream_ended)
     status = "finished"
-    lost = _undelivered(roles, receiver, scheduler, cfg.simulations)
     if lost and stream_ended:
         # simulations neither committed nor abandoned (a receiver dropped them): the run is
         # not finished; a checkpoint in which they are not done lets --resume run them again
