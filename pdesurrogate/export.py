@@ -844,6 +844,9 @@ class Surrogate:
         for k in range(steps):
             z = self._step(z, p, lead, noise)
             y = self._denorm(z)
+            if y.shape != x.shape:  # a write into out would broadcast it silently
+                raise ValueError(f"the model returned a state of shape {tuple(y.shape)} at "
+                                 f"step {k + 1}, expected the input's {tuple(x.shape)}")
             if out is None:  # the dtype torch.stack gave, should the model's differ from x's
                 out = x.new_empty((x.shape[0], steps + 1, *x.shape[1:]),
                                   dtype=torch.promote_types(x.dtype, y.dtype))

@@ -86,3 +86,14 @@ def test_rollout_peak_memory_holds_the_output_once(surrogate):
         y = surrogate.rollout(u0, {"nu": torch.full((4,), 0.1)}, steps=steps)
     assert y.shape == (4, steps + 1, 2, 8)
     assert output_bytes <= mode.peak < 1.5 * output_bytes, (mode.peak, output_bytes)
+
+
+def test_a_model_state_of_another_shape_is_refused_not_broadcast(surrogate, monkeypatch):
+    """A model that returns one channel of two would broadcast into the preallocated output
+    without a word; rollout names the shapes instead (torch.stack refused it before)."""
+    step = surrogate._step
+    monkeypatch.setattr(surrogate, "_step", lambda z, *a: step(z, *a)[:, :1])
+    u0 = np.zeros((3, 2, 8), np.float32)
+    with pytest.raises(ValueError, match=r"shape \(3, 1, 8\) at step 1, expected the input's "
+                                         r"\(3, 2, 8\)"):
+        surrogate.rollout(u0, {"nu": np.full(3, 0.1)}, steps=2)
