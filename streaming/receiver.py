@@ -79,6 +79,7 @@ counts as done exactly when it is in some trainer's ``committed_sims``.
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 import threading
@@ -582,7 +583,10 @@ class Receiver:
         # MB/s for 256 KiB and 0.82 (0.74-1.06) for 1 MiB, against 0.96 (0.87-1.01) and 1.06
         # (0.86-1.19) with it (part a --no-copy, six alternating jobs each)
         probe = self.comm.Iprobe
-        while n < self.burst and self._commit_nbytes < self.commit_bytes and (
+        # commit_bytes sends the loop to fill the buffer; once training is over nothing goes
+        # there again, and the items left waiting must not stop it taking messages up to DONE
+        limit = math.inf if self._training_over() else self.commit_bytes
+        while n < self.burst and self._commit_nbytes < limit and (
                 probe(MPI.ANY_SOURCE, TAG_HEADER, status)
                 or probe(MPI.ANY_SOURCE, TAG_HEADER, status)):
             self._handle(status.Get_source(), status.Get_count(MPI.BYTE))

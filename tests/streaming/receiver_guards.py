@@ -7,7 +7,8 @@ Scenarios: ``resume_dup`` (a resumed run whose snapshot committed simulation 0 g
 again), ``end_count`` (ENDs whose totals disagree with the samples that arrived, by a
 control END or a pack's END flag), ``nan_params`` (a DATA header with a NaN parameter),
 ``split_huge`` (a split pack header announcing 1024 samples whose first message is wrong),
-``stop_held`` (a stopped receiver with a full buffer, before and after its freezing snapshot)
+``stop_held`` (a stopped receiver with a full buffer, before and after its freezing snapshot),
+``end_held`` (a receiver with a full buffer when the trainer ranks agree the stream ended)
 and ``agree`` (the end-of-stream and stop agreement over two trainer ranks)."""
 
 import json
@@ -118,15 +119,18 @@ def split_huge(count: int = 1024) -> dict:
     return {**got, "allocated": pool.allocated}
 
 
-def stop_held() -> dict:
+def stop_held(commit_bytes: int = 2**20) -> dict:
     """A receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4 samples
     still to put; the trainer ranks agree to stop; simulations 1-3 arrive. Until the freezing
     snapshot it takes nothing (back-pressure: the scheduler would still hand out tasks);
-    after it, it discards 1-3 and ends at DONE, the snapshot holding the 2 unbuffered."""
+    after it, it discards 1-3 and ends at DONE, the snapshot holding the 2 unbuffered.
+    ``commit_bytes`` 1: the items waiting must not stop it taking messages after the
+    freeze."""
     comm = MPI.COMM_SELF.Dup()
     buffer = FIFOBuffer(capacity=2)
     receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(
-        (1, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01)
+        (1, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01,
+        commit_bytes=commit_bytes)
     sends = post(comm, [*singles(0, range(4)), end(0, 4)])
     receiver.start()
     pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
@@ -137,15 +141,46 @@ def stop_held() -> dict:
     before = receiver.stats()["sims_committed"]
     snap = receiver.snapshot(freeze=True, timeout=10)
     sends += post(comm, [encode_control(Kind.DONE)])
-    pump(comm, receiver, 20, until=lambda: receiver.ended)
+    try:
+        pump(comm, receiver, 5, until=lambda: receiver.ended)
+    except AssertionError:
+        return {"commit_bytes": commit_bytes, "ended": False}
     receiver.join()
     MPI.Request.Waitall(sends)
     pump(comm, receiver, 0)
-    return {"go": go, "stopped": receiver.stopped, "committed_before_freeze": before,
+    return {"commit_bytes": commit_bytes, "ended": True, "go": go, "stopped": receiver.stopped,
+            "committed_before_freeze": before,
             "snapshot_commit_queue": len(snap["commit_queue"]),
             "snapshot_committed_sims": snap["committed_sims"],
             "discarded": sorted(receiver.discarded_sims),
             "committed_sims": sorted(receiver.committed_sims)}
+
+
+def end_held(commit_bytes: int) -> dict:
+    """A receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4 samples
+    still to put when the other trainer rank's stream ends empty (the ranks agree to end);
+    then simulation 1 and DONE arrive. It must take them (committed whole, held past the
+    buffer) and end, ``commit_bytes`` 1 included (the items waiting exceed it)."""
+    comm = MPI.COMM_SELF.Dup()
+    buffer = FIFOBuffer(capacity=2)
+    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(
+        (0, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01,
+        commit_bytes=commit_bytes)
+    sends = post(comm, [*singles(0, range(4)), end(0, 4)])
+    receiver.start()
+    pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
+    go = receiver.should_continue(1, poll=0.01)
+    sends += post(comm, [*singles(1, range(2)), end(1, 2), encode_control(Kind.DONE)])
+    try:
+        pump(comm, receiver, 5, until=lambda: receiver.ended)
+    except AssertionError:
+        return {"commit_bytes": commit_bytes, "go": go, "ended": False}
+    receiver.join()
+    MPI.Request.Waitall(sends)
+    pump(comm, receiver, 0)
+    return {"commit_bytes": commit_bytes, "go": go, "ended": True,
+            "end_agreed": receiver.end_agreed, "committed_sims": sorted(receiver.committed_sims),
+            "items_not_buffered": receiver.stats()["items_not_buffered"]}
 
 
 class OtherTrainer:
@@ -192,7 +227,9 @@ def main() -> None:
         *singles(6, range(2)), end(6, 2),
     ])}))
     print(json.dumps({"scenario": "split_huge", **split_huge()}))
-    print(json.dumps({"scenario": "stop_held", **stop_held()}))
+    for commit_bytes in (2**20, 1):
+        print(json.dumps({"scenario": "stop_held", **stop_held(commit_bytes)}))
+        print(json.dumps({"scenario": "end_held", **end_held(commit_bytes)}))
     # the other rank's (readiness, stop/room) votes: 1 ready, 0 ended; 2 free, 0 stop
     for mine, other, stop_here in (("ready", (1, 2), False), ("ready", (0, 2), False),
                                    ("ended", (1, 2), False), ("ready", (1, 0), False),

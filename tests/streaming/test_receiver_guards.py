@@ -88,8 +88,20 @@ def test_a_stopped_receiver_keeps_its_back_pressure_until_the_freezing_snapshot(
     none is taken (the scheduler still hands out tasks then: taking them would grow the
     commit queue past the buffer without bound); after it they are discarded, the snapshot
     holds simulation 0's 2 items that did not fit, and the stream ends."""
-    (r,) = runs["stop_held"]
-    assert r["go"] is False and r["stopped"] is True
-    assert r["committed_before_freeze"] == 1
-    assert r["snapshot_commit_queue"] == 2 and r["snapshot_committed_sims"] == [0]
-    assert r["discarded"] == [1, 2, 3] and r["committed_sims"] == [0]
+    assert [r["commit_bytes"] for r in runs["stop_held"]] == [2**20, 1]
+    for r in runs["stop_held"]:
+        assert r["ended"] is True and r["go"] is False and r["stopped"] is True
+        assert r["committed_before_freeze"] == 1
+        assert r["snapshot_commit_queue"] == 2 and r["snapshot_committed_sims"] == [0]
+        assert r["discarded"] == [1, 2, 3] and r["committed_sims"] == [0]
+
+
+def test_after_an_agreed_end_a_full_receiver_takes_the_rest_of_its_stream(runs):
+    """The other rank's stream ended, this rank's buffer is full with 2 items waiting: the
+    ranks agree to end, and the receiver takes simulation 1 and DONE and ends, with 1
+    committed whole past the buffer (4 items not buffered), also with commit_bytes 1 (the
+    waiting items' bytes used to stop the loop taking any message, and join hung)."""
+    assert [r["commit_bytes"] for r in runs["end_held"]] == [2**20, 1]
+    for r in runs["end_held"]:
+        assert r["go"] is False and r["ended"] is True and r["end_agreed"] is True
+        assert r["committed_sims"] == [0, 1] and r["items_not_buffered"] == 4
