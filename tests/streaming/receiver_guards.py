@@ -119,6 +119,21 @@ def split_huge(count: int = 1024) -> dict:
     return {**got, "allocated": pool.allocated}
 
 
+def held(other: tuple[int, int], commit_bytes: int) -> tuple:
+    """A started receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4
+    samples still to put; the other trainer rank votes ``other``. Returns the communicator,
+    the receiver and the sends posted."""
+    comm = MPI.COMM_SELF.Dup()
+    buffer = FIFOBuffer(capacity=2)
+    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(other),
+                        abort_on_error=False, switch_interval_s=None, put_timeout=0.01,
+                        commit_bytes=commit_bytes)
+    sends = post(comm, [*singles(0, range(4)), end(0, 4)])
+    receiver.start()
+    pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
+    return comm, receiver, sends
+
+
 def stop_held(commit_bytes: int = 2**20) -> dict:
     """A receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4 samples
     still to put; the trainer ranks agree to stop; simulations 1-3 arrive. Until the freezing
@@ -126,14 +141,7 @@ def stop_held(commit_bytes: int = 2**20) -> dict:
     after it, it discards 1-3 and ends at DONE, the snapshot holding the 2 unbuffered.
     ``commit_bytes`` 1: the items waiting must not stop it taking messages after the
     freeze."""
-    comm = MPI.COMM_SELF.Dup()
-    buffer = FIFOBuffer(capacity=2)
-    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(
-        (1, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01,
-        commit_bytes=commit_bytes)
-    sends = post(comm, [*singles(0, range(4)), end(0, 4)])
-    receiver.start()
-    pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
+    comm, receiver, sends = held(other=(1, 2), commit_bytes=commit_bytes)
     receiver.request_stop()
     go = receiver.should_continue(1, poll=0.01)
     sends += post(comm, [m for sim in (1, 2, 3) for m in (*singles(sim, range(2)), end(sim, 2))])
@@ -161,14 +169,7 @@ def end_held(commit_bytes: int) -> dict:
     still to put when the other trainer rank's stream ends empty (the ranks agree to end);
     then simulation 1 and DONE arrive. It must take them (committed whole, held past the
     buffer) and end, ``commit_bytes`` 1 included (the items waiting exceed it)."""
-    comm = MPI.COMM_SELF.Dup()
-    buffer = FIFOBuffer(capacity=2)
-    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, trainer_comm=OtherTrainer(
-        (0, 2)), abort_on_error=False, switch_interval_s=None, put_timeout=0.01,
-        commit_bytes=commit_bytes)
-    sends = post(comm, [*singles(0, range(4)), end(0, 4)])
-    receiver.start()
-    pump(comm, receiver, 20, until=lambda: receiver.committed_sims and len(buffer) == 2)
+    comm, receiver, sends = held(other=(0, 2), commit_bytes=commit_bytes)
     go = receiver.should_continue(1, poll=0.01)
     sends += post(comm, [*singles(1, range(2)), end(1, 2), encode_control(Kind.DONE)])
     try:
