@@ -97,7 +97,8 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         "sims_discarded": sum(r["receiver"]["sims_discarded"] for r in everyone),
         "discarded_sim_ids": sorted(s for r in everyone for s in r["discarded_sims"]),
         "dropped_sim_ids": sorted({s for r in everyone for s in r["dropped_sims"]}),
-        # committed after the trainer ranks' agreed end, held past the buffer: not trained on
+        # committed but never put into a buffer: after the stream's end, not trained on;
+        # after a stop, in the checkpoint (trained on after --resume)
         "items_not_buffered": sum(r["receiver"].get("items_not_buffered", 0)
                                   for r in everyone),
         "idle_fraction": float(np.mean([r["monitor"]["idle_fraction"] for r in everyone])),
