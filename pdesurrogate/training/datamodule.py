@@ -6,7 +6,11 @@ training trajectories only, and both the statistics (``stats``) and a descriptio
 module that has none (in the setup of a fit; at the start of a validation or test, after its
 checkpoint is restored). The statistics are computed on first access, a full pass over the
 training split: ``test`` or ``validate`` of a checkpoint never read the training split for
-them (a resumed ``fit`` does, once, before its checkpoint replaces them).
+them (a resumed ``fit`` does, once, before its checkpoint replaces them). That pass and the
+finite check of the validation or test split show their progress on stderr when they are long
+(:func:`~pdesurrogate.datasets.normalization.long_pass`), on global rank 0 only, and not when the
+trainer's progress bar is turned off: otherwise nothing is printed for minutes between
+Lightning's "Loading train_dataloader" and the model summary on a file of many GB.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pdesurrogate.datasets import (
     split_indices,
 )
 from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
+from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
 from pdesurrogate.training.draw_seeds import run_seed
@@ -190,8 +196,18 @@ class FieldDataModule(LightningDataModule):
         them) and kept: a module with statistics of its own (restored from a checkpoint, or
         trained with them) never asks."""
         if self._stats is None and self.data is not None:
-            self._stats = compute_stats(self.data, self.train_indices)
+            self._stats = compute_stats(self.data, self.train_indices,
+                                        progress=self._show_progress())
         return self._stats
+
+    def _show_progress(self) -> bool:
+        """Whether a long pass over the file shows progress: on global rank 0 of a trainer
+        whose progress bar is on (every rank would print its own), or without a trainer."""
+        trainer = self.trainer
+        if trainer is None:
+            return True
+        return bool(getattr(trainer, "is_global_zero", True)) \
+            and getattr(trainer, "progress_bar_callback", None) is not None
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:  # once: the split does not change
@@ -277,21 +293,25 @@ class FieldDataModule(LightningDataModule):
     def _check_finite(self, data: FieldData, split: str, indices) -> None:
         """Refuse NaN or Inf in the ``split`` trajectories ``indices``: its metrics would be NaN
         and training would otherwise go on as if nothing were wrong. Reads each trajectory of
-        the split once (on top of the training split that the statistics read)."""
-        for i in indices:
-            block = np.asarray(data.u[int(i)])
-            if not np.isfinite(block).all():
-                bad = ~np.isfinite(block.reshape(block.shape[0], -1))
-                t = int(np.flatnonzero(bad.any(axis=1))[0])
-                raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
-                                 f"trajectory {int(i)} of the {split} split, first at time index "
-                                 f"{t} (t = {data.times[t]:g}); its {split} errors would be NaN: "
-                                 "fix or regenerate the file")
-            for k, v in data.params.items():
-                if not np.isfinite(v[int(i)]):
-                    raise ValueError(f"{self.path!r}: parameter {k!r} is NaN or infinite in "
-                                     f"trajectory {int(i)} of the {split} split: fix or "
-                                     "regenerate the file")
+        the split once (on top of the training split that the statistics read), showing its
+        progress when that is long (:meth:`_show_progress`)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        for k, v in data.params.items():
+            bad = np.flatnonzero(~np.isfinite(np.asarray(v)[indices]))
+            if bad.size:
+                raise ValueError(f"{self.path!r}: parameter {k!r} is NaN or infinite in "
+                                 f"trajectory {int(indices[bad[0]])} of the {split} split: fix "
+                                 "or regenerate the file")
+        on = self._show_progress() and long_pass(data, len(indices))
+        with progress_bar(on, f"checking the {split} split", len(indices)) as advance:
+            for i, t0, block in trajectory_blocks(data, indices, advance):
+                if not np.isfinite(block).all():
+                    bad = ~np.isfinite(block.reshape(block.shape[0], -1))
+                    t = t0 + int(np.flatnonzero(bad.any(axis=1))[0])
+                    raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
+                                     f"trajectory {i} of the {split} split, first at time index "
+                                     f"{t} (t = {data.times[t]:g}); its {split} errors would be "
+                                     "NaN: fix or regenerate the file")
 
     def _check_model(self, data: FieldData) -> None:
         """Fail before the first batch when the trainer's model (a registered one, whose
