@@ -8,6 +8,8 @@ resumable"), so some items of that epoch are trained twice and others never.
 :class:`EpochShuffle` is a :class:`~torch.utils.data.DistributedSampler` (the one Lightning
 gives a plain loader under DDP, which it keeps in place of its own), so each rank takes its
 own share of the same permutation; Lightning calls its ``set_epoch`` before every epoch.
+A loop that never calls ``set_epoch`` (a bare PyTorch loop over ``train_dataloader()``) gets
+the next epoch's order at each pass all the same, as ``shuffle=True`` gave it a new one.
 :func:`resume_position` is what a checkpoint records of where in the order it stopped.
 """
 
@@ -42,13 +44,25 @@ class EpochShuffle(DistributedSampler):
         super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
         self.epoch = epoch
         self._skip: tuple[int, int] | None = (epoch, skip) if skip else None
+        # whether the next pass takes self.epoch as set (the first pass, or set_epoch since the
+        # last one) or moves on to the next epoch (a loop that never calls set_epoch)
+        self._epoch_set = True
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self._epoch_set = True
 
     def __iter__(self) -> Iterator[int]:
-        order = list(super().__iter__())
+        if not self._epoch_set:
+            # DistributedSampler would repeat one order every pass; shuffle=True, which
+            # this replaced, drew a new one
+            self.epoch += 1
+        self._epoch_set = False
+        order = super().__iter__()
         skip, self._skip = self._skip, None  # the first pass only
         if skip is not None and skip[0] == self.epoch:
-            order = order[skip[1]:]
-        return iter(order)
+            return iter(list(order)[skip[1]:])
+        return order
 
 
 def resume_position(trainer) -> tuple[int, int]:

@@ -4,6 +4,7 @@ global generator; the ranks of a DDP run share it out; a resumed epoch skips wha
 import pytest
 import torch
 
+from pdesurrogate.training import FieldDataModule
 from pdesurrogate.training.epoch_sampler import EpochShuffle
 
 DATA = list(range(10))
@@ -47,3 +48,24 @@ def test_inconsistent_arguments_are_refused_naming_them(bad):
     name = next(iter(bad)) if "world_size" not in bad else "rank"
     with pytest.raises(ValueError, match=name):
         EpochShuffle(DATA, **{"seed": 0, **bad})
+
+
+def test_a_loop_that_never_sets_the_epoch_gets_the_next_epochs_order_each_pass():
+    """A bare loop over the sampler (no Lightning to call set_epoch) gets a new order each pass,
+    as shuffle=True gave it: the orders of epochs 0, 1, 2; a set_epoch is taken as set."""
+    whole = [_pass(EpochShuffle(DATA, seed=5), e) for e in range(3)]
+    bare = EpochShuffle(DATA, seed=5)
+    assert [list(bare) for _ in range(3)] == whole
+    bare.set_epoch(1)
+    assert list(bare) == whole[1]
+
+
+def test_a_bare_loop_over_the_training_loader_is_shuffled_anew_every_epoch(advection_file):
+    dm = FieldDataModule(str(advection_file), batch_size=4, max_train_trajectories=2)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    passes = [torch.cat([b["input"] for b in loader]) for _ in range(2)]
+    assert passes[0].shape == passes[1].shape == (10, 1, 32)
+    assert not torch.equal(passes[0], passes[1])
+    rows = [sorted(map(tuple, p.flatten(1).tolist())) for p in passes]
+    assert rows[0] == rows[1]  # the same pairs, in another order
