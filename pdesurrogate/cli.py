@@ -415,6 +415,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 checked = _checked_checkpoint(run.ckpt_path)
                 ckpt["global_step"] = checked.get("global_step")
                 ckpt["cut_epoch"] = _cut_epoch(checked)
+                ckpt["saved_states"] = frozenset(k for k in checked if isinstance(k, str))
                 _check_checkpoint_class(checked, run.ckpt_path, run.get("model"),
                                         self.config.subcommand)
 
@@ -501,7 +502,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                       f"epoch {epoch} is never trained (resume with a larger --trainer.max_steps "
                       "to continue it)", file=sys.stderr)
             ckpt["trainer"] = self.trainer
-            if _resumes_mid_epoch(self.datamodule):
+            if _resumes_mid_epoch(self.datamodule, ckpt.get("saved_states", ())):
                 # Lightning warns at a mid-epoch resume of any loader without its own
                 # state_dict that it restarts "unreliably"; ours continue after the batches
                 # the checkpoint trained (their datamodule's state_dict)
@@ -567,14 +568,18 @@ def _stopped_resume_hint(trainer, subcommand: str) -> str:
     return "no checkpoint was written: a new fit starts from the beginning"
 
 
-def _resumes_mid_epoch(datamodule) -> bool:
+def _resumes_mid_epoch(datamodule, saved_states) -> bool:
     """Whether ``datamodule``'s training batches continue where a checkpoint written in the
-    middle of an epoch stopped (ours: :class:`~pdesurrogate.training.FieldDataModule` and its
-    subclasses, :class:`~pdesurrogate.pinn.BallPoints`)."""
+    middle of an epoch stopped: ours (:class:`~pdesurrogate.training.FieldDataModule` and its
+    subclasses, :class:`~pdesurrogate.pinn.BallPoints`) do from the state they keep in the
+    checkpoint, under their class name, one of ``saved_states`` (the checkpoint's top-level
+    keys). A checkpoint written before they kept it restarts the epoch's order at its start,
+    as Lightning warns."""
     from pdesurrogate.pinn.points import BallPoints
     from pdesurrogate.training import FieldDataModule
 
-    return isinstance(datamodule, (FieldDataModule, BallPoints))
+    return (isinstance(datamodule, (FieldDataModule, BallPoints))
+            and type(datamodule).__qualname__ in saved_states)
 
 
 def _cut_epoch(checkpoint: dict) -> tuple[int, int] | None:

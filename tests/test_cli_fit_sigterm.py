@@ -28,16 +28,22 @@ def data(tmp_path) -> str:
     return str(path)
 
 
-def test_sigterm_writes_a_checkpoint_of_where_fit_stopped_and_exits_143(tmp_path, data, capsys,
-                                                                       monkeypatch, recwarn):
+def _terminate_at_step_5(monkeypatch):
+    """SIGTERM to this process in the second batch of epoch 1 (global step 5) of every fit."""
     step = NextStepModule.training_step
 
     def terminated_at_step_5(self, batch, batch_idx):
-        if self.global_step == 5:  # the second batch of epoch 1
+        if self.global_step == 5:
             os.kill(os.getpid(), signal.SIGTERM)
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(NextStepModule, "training_step", terminated_at_step_5)
+    return step
+
+
+def test_sigterm_writes_a_checkpoint_of_where_fit_stopped_and_exits_143(tmp_path, data, capsys,
+                                                                       monkeypatch, recwarn):
+    step = _terminate_at_step_5(monkeypatch)
     root = tmp_path / "runs"
     args = ["fit", "--config", CONFIG, *tiny(data, root), "--trainer.max_epochs", "2",
             "--seed_everything", "0"]
@@ -61,3 +67,23 @@ def test_sigterm_writes_a_checkpoint_of_where_fit_stopped_and_exits_143(tmp_path
     resumed = torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
                          weights_only=True)
     assert (resumed["epoch"], resumed["global_step"]) == (1, 8)
+
+
+def test_a_mid_epoch_checkpoint_without_the_order_keeps_lightnings_warning(tmp_path, data,
+                                                                          monkeypatch, recwarn):
+    """A checkpoint written mid-epoch before the datamodule kept its training order in it (no
+    FieldDataModule state): the resumed epoch's order restarts at its first batch, so
+    Lightning's warning that the loader is not resumable is true and stays."""
+    step = _terminate_at_step_5(monkeypatch)
+    root = tmp_path / "runs"
+    args = ["fit", "--config", CONFIG, *tiny(data, root), "--trainer.max_epochs", "2",
+            "--seed_everything", "0"]
+    assert main(args) == 128 + signal.SIGTERM
+    ckpt = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved.pop("FieldDataModule")["resume_batches"] == 2  # mid-epoch, as the test needs
+    torch.save(saved, ckpt)
+    monkeypatch.setattr(NextStepModule, "training_step", step)
+    recwarn.clear()
+    assert main([*args, "--ckpt_path", str(ckpt)]) == 0
+    assert [w for w in recwarn if "dataloader is not resumable" in str(w.message)]
