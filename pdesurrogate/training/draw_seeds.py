@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 # the variable in which Lightning's seed_everything leaves its seed (DDP ranks read it)
-SEED_ENV = "PL_GLOBAL_SEED"
+from pdesurrogate.run_record import SEED_ENV
 
 
 def run_seed(world_size: int = 1) -> int:
