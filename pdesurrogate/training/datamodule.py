@@ -39,7 +39,7 @@ from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
 from pdesurrogate.training.draw_seeds import run_seed
-from pdesurrogate.training.epoch_sampler import EpochShuffle, resume_position
+from pdesurrogate.training.epoch_sampler import EpochShuffle, rank_skip, resume_position
 from pdesurrogate.training.evaluation import evaluation_loader
 
 
@@ -187,7 +187,7 @@ class FieldDataModule(LightningDataModule):
         # the training order's seed and where a resumed fit's first epoch starts in it
         # (state_dict: both travel in the checkpoint)
         self._shuffle_seed: int | None = None
-        self._resume_at: tuple[int, int] = (0, 0)
+        self._resume_at: tuple[int, int | None, int] = (0, 0, 0)  # epoch, items, batches
 
     @property
     def stats(self) -> ChannelStats | None:
@@ -367,10 +367,13 @@ class FieldDataModule(LightningDataModule):
         rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
         if self._shuffle_seed is None:
             self._shuffle_seed = run_seed(world)
-        epoch, done = self._resume_at
-        self._resume_at = (0, 0)  # a reloaded loader (reload_dataloaders_every_n_epochs) skips none
+        epoch, items, batches = self._resume_at
+        # a reloaded loader (reload_dataloaders_every_n_epochs) skips none
+        self._resume_at = (0, 0, 0)
+        if items is None:  # a checkpoint that counted batches: same batch size and world
+            items = batches * self.batch_size * world
         sampler = EpochShuffle(ds, self._shuffle_seed, world, rank, epoch=epoch,
-                               skip=done * self.batch_size)
+                               skip=rank_skip(items, world, rank))
         return DataLoader(ds, batch_size=self.batch_size, sampler=sampler,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           pin_memory=self.pin_memory,
@@ -382,13 +385,18 @@ class FieldDataModule(LightningDataModule):
         if self._shuffle_seed is None:
             return {}
         epoch, done = resume_position(self.trainer)
+        world = int(getattr(self.trainer, "world_size", 1) or 1)
+        # positions of the epoch's permutation trained (every rank took done batches), not
+        # batches: a resume with another batch size or device count skips the same items
         return {"shuffle_seed": self._shuffle_seed, "resume_epoch": epoch,
-                "resume_batches": done}
+                "resume_items": done * self.batch_size * world}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue the checkpoint's training order (Lightning calls this before it asks for
         the training loader); a checkpoint written before the order was saved has none."""
         if state.get("shuffle_seed") is not None:
             self._shuffle_seed = int(state["shuffle_seed"])
+            items = state.get("resume_items")
             self._resume_at = (int(state.get("resume_epoch", 0)),
+                               None if items is None else int(items),
                                int(state.get("resume_batches", 0)))

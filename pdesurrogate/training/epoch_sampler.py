@@ -10,7 +10,8 @@ gives a plain loader under DDP, which it keeps in place of its own), so each ran
 own share of the same permutation; Lightning calls its ``set_epoch`` before every epoch.
 A loop that never calls ``set_epoch`` (a bare PyTorch loop over ``train_dataloader()``) gets
 the next epoch's order at each pass all the same, as ``shuffle=True`` gave it a new one.
-:func:`resume_position` is what a checkpoint records of where in the order it stopped.
+:func:`resume_position` is what a checkpoint records of where in the order it stopped, and
+:func:`rank_skip` what each rank of a resumed run leaves out of it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ class EpochShuffle(DistributedSampler):
         if skip is not None and skip[0] == self.epoch:
             return iter(list(order)[skip[1]:])
         return order
+
+
+def rank_skip(items: int, world_size: int, rank: int) -> int:
+    """Items of rank ``rank``'s share to skip when the first ``items`` positions of an epoch's
+    permutation were trained: the ranks take positions ``rank, rank + world_size, ...``, so
+    this holds whatever world size and batch size trained them (a resume on other devices)."""
+    return max(0, -(-(items - rank) // world_size))
 
 
 def resume_position(trainer) -> tuple[int, int]:

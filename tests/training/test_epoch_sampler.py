@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pdesurrogate.training import FieldDataModule
-from pdesurrogate.training.epoch_sampler import EpochShuffle
+from pdesurrogate.training.epoch_sampler import EpochShuffle, rank_skip
 
 DATA = list(range(10))
 
@@ -41,6 +41,24 @@ def test_a_resumed_epoch_starts_after_the_items_trained_once():
     assert _pass(resumed, 2) == whole[2]  # later passes whole
     other = EpochShuffle(DATA, seed=5, epoch=1, skip=4)
     assert _pass(other, 2) == whole[2]  # a first pass of another epoch skips nothing
+
+
+@pytest.mark.parametrize("old_world, old_batch, new_world", [(1, 2, 1), (2, 2, 1), (1, 3, 2),
+                                                              (3, 1, 2), (2, 1, 3)])
+def test_a_resume_on_another_device_count_trains_the_rest_of_the_epoch_once(old_world,
+                                                                           old_batch, new_world):
+    """A checkpoint after 2 batches of each of old_world ranks: the items trained are the
+    first 2 * old_batch * old_world positions of the epoch's permutation; the new ranks,
+    skipping rank_skip of their shares, train exactly the rest of it (24 items: no padding)."""
+    data = list(range(24))
+    full = _pass(EpochShuffle(data, seed=5), 1)
+    trained = full[:2 * old_batch * old_world]
+    assert sorted(trained) == sorted(x for r in range(old_world) for x in _pass(
+        EpochShuffle(data, seed=5, world_size=old_world, rank=r), 1)[:2 * old_batch])
+    rest = [x for r in range(new_world) for x in EpochShuffle(
+        data, seed=5, world_size=new_world, rank=r, epoch=1,
+        skip=rank_skip(len(trained), new_world, r))]
+    assert sorted(trained + rest) == data
 
 
 @pytest.mark.parametrize("bad", [dict(rank=2, world_size=2), dict(skip=-1), dict(seed=-3)])
