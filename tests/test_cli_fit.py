@@ -98,8 +98,9 @@ def test_contradicting_trainer_settings_are_one_line(tmp_path, data, capsys):
 def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path, data, capsys):
     """A config.yaml that fit saved, given again with ``--trainer.callbacks.patience 5``:
     jsonargparse gives KEY to the list's last callback, which is still the user's EarlyStopping
-    (the callbacks fit adds, progress bar, DeferredSignals and StopCheckpoint, go first). Before, fit appended
-    them, and the key hit DeferredSignals: "Option 'patience' is not accepted"."""
+    (the callbacks fit adds, progress bar, DeferredSignals and StopCheckpoint, go first).
+    Before, fit appended them, and the key hit DeferredSignals: "Option 'patience' is not
+    accepted"."""
     cfg = yaml.safe_load(Path(CONFIG).read_text())
     cfg["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.EarlyStopping",
                                     "init_args": {"monitor": "val/rel_l2", "patience": 3}}]
