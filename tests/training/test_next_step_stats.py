@@ -48,9 +48,9 @@ def watched(monkeypatch):
     calls, read = [], set()
     real_stats, real_open = datamodule_module.compute_stats, datamodule_module.open_dataset
 
-    def counting(data, indices):
+    def counting(data, indices, **kwargs):
         calls.append(sorted(int(i) for i in indices))
-        return real_stats(data, indices)
+        return real_stats(data, indices, **kwargs)
 
     def recording(path):
         data = real_open(path)
