@@ -101,6 +101,7 @@ class FieldData:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._datasets: OrderedDict[str, h5py.Dataset] = OrderedDict()
+        self._dapl = None  # the access settings (chunk cache) of every dataset opened
         names = sum(len(s.groups) if isinstance(s, GroupedSource) else 1 for s in layout.sources)
         # each open dataset's share of the file's chunk cache budget
         self._chunk_cache_bytes = CHUNK_CACHE_BYTES // max(1, min(names, DATASET_CACHE_SIZE))
@@ -136,13 +137,14 @@ class FieldData:
                 f.close()
                 raise
             self._file, self._pid, self._datasets = f, os.getpid(), OrderedDict()
+            self._dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            self._dapl.set_chunk_cache(CHUNK_CACHE_SLOTS, self._chunk_cache_bytes,
+                                       CHUNK_CACHE_W0)
         ds = self._datasets.get(name)
         if ds is not None:
             self._datasets.move_to_end(name)
             return ds
-        dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-        dapl.set_chunk_cache(CHUNK_CACHE_SLOTS, self._chunk_cache_bytes, CHUNK_CACHE_W0)
-        ds = h5py.Dataset(h5py.h5d.open(self._file.id, name.encode(), dapl))
+        ds = h5py.Dataset(h5py.h5d.open(self._file.id, name.encode(), self._dapl))
         # its storage is checked again too (external storage, virtual sources), for the same
         # reason
         refuse_outside_data(self._file, ds, repr(str(self.path)), name)
@@ -155,11 +157,12 @@ class FieldData:
         """Close this process's file handle (the view reopens it if indexed again)."""
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
-        self._file, self._datasets = None, OrderedDict()
+        self._file, self._datasets, self._dapl = None, OrderedDict(), None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_file"], state["_pid"], state["_datasets"] = None, None, OrderedDict()
+        state["_dapl"] = None  # HDF5 property lists do not pickle; reopening makes one
         return state
 
     def __setstate__(self, state: dict) -> None:

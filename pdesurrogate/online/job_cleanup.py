@@ -70,6 +70,14 @@ def _clean_up_after_job(out: Path) -> None:
         (out / JOB_TMP_FILE).unlink()
 
 
+def _clear_previous_job(out: Path) -> None:
+    """Before a new job in ``out``: what an earlier (ended or aborted) job there left on this
+    host, and its ranks' stale pid files (a stop must not look deliverable before this job's
+    ranks have their handlers in place)."""
+    _clean_up_after_job(out)
+    shutil.rmtree(out / RANKS, ignore_errors=True)
+
+
 def _record_shm(path: Path) -> None:
     """Write to ``path`` the MPICH shared-memory segments this process maps (Linux:
     ``/proc/self/maps``), as ``HOST NAME`` lines, for :func:`_clean_up_after_job`; nothing

@@ -24,7 +24,11 @@ from typing import Any
 
 from pdesurrogate.online.checkpoint import _recover_checkpoint
 from pdesurrogate.online.errors import UsageError
-from pdesurrogate.online.job_cleanup import _clean_up_after_job, _make_job_tmp
+from pdesurrogate.online.job_cleanup import (
+    _clean_up_after_job,
+    _clear_previous_job,
+    _make_job_tmp,
+)
 from pdesurrogate.online.preflight import _preflight
 from pdesurrogate.online.processes import _start_time
 from pdesurrogate.online.run_folder import (
@@ -118,10 +122,7 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
     _write_config_file(parser, cfg, out)
     # what an earlier job in out left when its launcher was killed (that job has ended: it held
     # the lock we hold)
-    _clean_up_after_job(out)
-    # each rank writes its pid file once its stop handler is in place (stale ones would make a
-    # stop look deliverable before it is)
-    shutil.rmtree(out / RANKS, ignore_errors=True)
+    _clear_previous_job(out)
     console.print(f"[bold]online[/bold]: {cfg.trainers} trainer + {cfg.solvers} solver ranks, "
                   f"{cfg.simulations} simulations -> {out}/  (Ctrl-C or SIGTERM: checkpoint "
                   f"and stop)")

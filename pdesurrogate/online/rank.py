@@ -18,7 +18,7 @@ import torch
 from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import _recover_checkpoint
 from pdesurrogate.online.errors import UsageError
-from pdesurrogate.online.job_cleanup import _clean_up_after_job, _record_shm
+from pdesurrogate.online.job_cleanup import _clear_previous_job, _record_shm
 from pdesurrogate.online.launcher import LAUNCHER_ENV, WORKER_ENV
 from pdesurrogate.online.parameter_box import _parameter_box
 from pdesurrogate.online.preflight import (
@@ -79,8 +79,7 @@ def run_rank(parser, cfg) -> int:
                 _write_config_file(parser, cfg, out)
                 # what an aborted earlier job in out left on this host, as a launcher clears
                 # it before its job (its records would go with ranks/ at this run's end)
-                _clean_up_after_job(out)
-                shutil.rmtree(out / RANKS, ignore_errors=True)
+                _clear_previous_job(out)
             roles.world.Barrier()
         elif roles.world.rank == 0:
             _watch_launcher(flag, os.environ.get(LAUNCHER_ENV, ""))

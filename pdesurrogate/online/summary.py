@@ -60,7 +60,8 @@ def _undelivered(roles, receiver, scheduler, n_simulations: int, stream_ended: b
 
 
 def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
-            val, prior, module=None, val_u=None, val_p=None) -> None:
+            val, prior, module=None, val_u=None, val_p=None, lost=None) -> None:
+    # lost: _undelivered's answer where the caller has it (the status was decided on it)
     comm = roles.comm
     mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(), "prior": prior,
             "buffer": receiver.buffer.stats(), "monitor": monitor.summary,
@@ -92,8 +93,8 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         # neither committed nor abandoned: never trained on in any leg. After the stream's
         # end (status incomplete) a receiver dropped them; after a trainer limit they were
         # never run, or were discarded when they arrived after it (discarded_sim_ids)
-        "undelivered_sim_ids": _unaccounted([r["committed_sims"] for r in everyone],
-                                            scheduler.abandoned, cfg.simulations),
+        "undelivered_sim_ids": (lost if lost is not None else _unaccounted(
+            [r["committed_sims"] for r in everyone], scheduler.abandoned, cfg.simulations)),
         "sims_discarded": sum(r["receiver"]["sims_discarded"] for r in everyone),
         "discarded_sim_ids": sorted(s for r in everyone for s in r["discarded_sims"]),
         "dropped_sim_ids": sorted({s for r in everyone for s in r["dropped_sims"]}),

@@ -127,8 +127,11 @@ def _ddp(roles, accelerator_is_gpu: bool):
     else:
         port, addr = None, None
     port, addr = comm.bcast((port, addr), root=0)
-    visible = (comm.allgather((*_gpu_identity(), local.size)) if accelerator_is_gpu else None)
-    visible = None if visible is None else [(n, on_node, gpu) for n, gpu, on_node in visible]
+    if accelerator_is_gpu:
+        n_gpus, gpu = _gpu_identity()
+        visible = comm.allgather((n_gpus, local.size, gpu))
+    else:
+        visible = None
     devices, n_nodes, node_rank, local_rank = ddp_layout(
         local.size, local.rank, node_rank, n_nodes, comm.size, comm.rank, visible)
     env = TrainerRanksEnvironment(comm.size, comm.rank, local_rank, node_rank, addr, port)
@@ -287,5 +290,5 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     results = trainer.validate(module, datamodule=dm, verbose=False)
     val = results[0] if results else None
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status,
-            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p)
+            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p, lost=lost)
     return 0
