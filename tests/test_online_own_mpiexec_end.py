@@ -70,3 +70,39 @@ def test_a_run_under_your_own_mpiexec_first_clears_an_aborted_jobs_leftovers(tmp
         assert not (out / "ranks").exists()
     finally:
         segment.unlink(missing_ok=True)
+
+
+# a run in which the end-of-run accounting finds simulation 0 undelivered (fault injection:
+# a real loss needs a receiver dropping a simulation at the very end of the stream)
+LOSSY = """
+import sys
+import pdesurrogate.online.trainer_rank as trainer_rank
+from pdesurrogate.cli import main
+
+real = trainer_rank._undelivered
+
+def lossy(*args):
+    lost, ended = real(*args)
+    return sorted(set(lost) | {0}), ended
+
+trainer_rank._undelivered = lossy
+sys.exit(main(["online", *sys.argv[1:]]))
+"""
+
+
+@ranks.pytestmark
+def test_an_incomplete_run_under_your_own_mpiexec_exits_3_as_through_the_launcher(tmp_path):
+    """Before, a run whose stream ended with simulations undelivered (status incomplete) exited
+    0 under the user's own mpiexec or srun, so a script went on as if it had finished; only the
+    launcher exited 3."""
+    import sys
+
+    script = tmp_path / "lossy.py"
+    script.write_text(LOSSY)
+    cfg = helpers.write_config(tmp_path, simulations=6)
+    out = tmp_path / "r"
+    rc, log = ranks.mpi_job(2, [sys.executable, str(script), "--config", str(cfg), "--out",
+                                str(out)], tmp_path, timeout=240)
+    s = helpers.summary(out)
+    assert s["status"] == "incomplete" and 0 in s["undelivered_sim_ids"], log
+    assert rc == 3, log

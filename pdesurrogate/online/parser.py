@@ -97,7 +97,8 @@ def build_parser(*, lightning: bool = True):
             "Exit status: 0 finished; 128 + the signal's number when stopped by a signal "
             "(130 for Ctrl-C; resumable); 1 the MPI job failed; 2 a bad option or config "
             "value (nothing started); 3 the stream ended but some simulations were not "
-            "delivered (summary.json names them; --resume runs them)."),
+            "delivered (summary.json names them; --resume runs them), under your own "
+            "mpiexec or srun too."),
         exit_on_error=False,  # the command prints the error without the usage
         # `--sim 7` is an error, not --simulations: a prefix that later names two options
         # would silently change meaning, and one that names a refused key would slip past

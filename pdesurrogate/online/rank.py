@@ -19,7 +19,7 @@ from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import _recover_checkpoint
 from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.job_cleanup import _clear_previous_job, _record_shm
-from pdesurrogate.online.launcher import LAUNCHER_ENV, WORKER_ENV
+from pdesurrogate.online.launcher import INCOMPLETE, LAUNCHER_ENV, WORKER_ENV
 from pdesurrogate.online.parameter_box import _parameter_box
 from pdesurrogate.online.preflight import (
     _check_model_takes_solver,
@@ -117,6 +117,10 @@ def run_rank(parser, cfg) -> int:
         else:
             torch.set_num_threads(1)
             rc = run_solver(cfg, roles, solver, names)
+        if rc == INCOMPLETE and not external:
+            # the launcher tells an incomplete run from a failed job by summary.json and
+            # exits INCOMPLETE itself; a rank exiting with it would read as a failed job
+            rc = 0
         # a stop signal that arrives while this rank waits in MPI_Finalize for the others must
         # not kill it: Python restores the default action (terminate) for its own handlers
         # when it shuts down, but keeps "ignore"

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from pdesurrogate.online.checkpoint import _fit_loads_weights_only, _restore, _write_checkpoint
+from pdesurrogate.online.launcher import INCOMPLETE
 from pdesurrogate.online.parser import TRAINER_REFUSED, TRAINER_SKIP
 from pdesurrogate.online.summary import _finish, _undelivered
 
@@ -291,4 +292,6 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     val = results[0] if results else None
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status,
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p, lost=lost)
-    return 0
+    # every trainer rank returns it (the lost list is agreed), so mpiexec or srun exits with
+    # it whichever rank it reports
+    return INCOMPLETE if status == "incomplete" else 0
