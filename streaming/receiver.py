@@ -116,9 +116,10 @@ from .scheduler import Scheduler, SchedulerServer
 
 _step_of = operator.attrgetter("step")
 # should_continue's votes, reduced with MIN over the trainer ranks. Readiness: the lowest wins,
-# so one stalled rank fails every rank and an ended stream ends training once every rank has
-# stopped waiting; ready ranks go on only if all are ready.
-_STALLED, _WAITING, _ENDED, _READY = -2, -1, 0, 1
+# so one failed or stalled rank fails every rank (each raising alone would leave the others
+# waiting in the next vote) and an ended stream ends training once every rank has stopped
+# waiting; ready ranks go on only if all are ready.
+_FAILED, _STALLED, _WAITING, _ENDED, _READY = -3, -2, -1, 0, 1
 # stop/room: a stop wins over a receiver waiting for buffer room, which wins over neither
 _STOP, _PUT_BLOCKED, _FREE = 0, 1, 2
 _NO_TABLE = np.empty(0, np.uint8)  # the segment table of a pack that is not a chain pack
@@ -325,7 +326,10 @@ class Receiver:
         True iff every trainer rank can draw ``n`` items now and no rank asked to stop (then
         :attr:`stopped` is set); False once a rank's stream has ended with fewer than ``n``
         items left (then :attr:`end_agreed` is set and this rank's receiver stops filling the
-        buffer: see :meth:`join`). Collective over ``trainer_comm``.
+        buffer: see :meth:`join`). Collective over ``trainer_comm``. Raises on every rank
+        once one rank's receiver thread failed or its buffer raised (that rank its own error,
+        the others a RuntimeError pointing to it), so no rank waits for a vote that never
+        comes.
 
         A rank that cannot draw yet waits up to ``poll`` seconds, then the ranks agree again,
         as often as it takes. While some rank waits for data and another rank's receiver waits
@@ -341,7 +345,11 @@ class Receiver:
             if self._restore_due:
                 self.buffer.lower_watermark(False)
                 self._restore_due = False
-            state = self._readiness(n, poll)
+            failure = None
+            try:
+                state = self._readiness(n, poll)
+            except Exception as err:  # noqa: BLE001 - voted first, raised below on every rank
+                failure, state = err, _FAILED
             flag = np.array([state, _STOP if self._stop_wanted.is_set()
                              else _PUT_BLOCKED if self._put_blocked else _FREE], dtype=np.int32)
             agreed = np.zeros(2, dtype=np.int32)
@@ -349,7 +357,13 @@ class Receiver:
                 agreed[:] = flag
             else:
                 self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
-            self.raise_if_failed()
+            if agreed[0] == _FAILED:
+                self.wait_s += time.perf_counter() - t0
+                if failure is not None:
+                    raise failure
+                raise RuntimeError("another trainer rank failed while the ranks agreed on the "
+                                   "next batch (its receiver thread or its buffer raised); see "
+                                   "that rank's error")
             if agreed[1] == _STOP:
                 self.stopped = True
                 break
@@ -378,7 +392,9 @@ class Receiver:
         """This rank's vote: :data:`_READY` (``n`` items drawable), :data:`_ENDED` (the stream
         ended with fewer), :data:`_STALLED` (no message for ``stall_timeout``) or
         :data:`_WAITING` (none of those within ``poll`` s); :data:`_ENDED` once a stop is
-        asked (the stop flag decides)."""
+        asked (the stop flag decides). Raises what failed this rank's receiver thread, or
+        what its buffer raised (``should_continue`` votes :data:`_FAILED` for it)."""
+        self.raise_if_failed()
         if self._stop_wanted.is_set():
             return _ENDED
         try:

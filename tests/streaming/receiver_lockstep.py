@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from pdesurrogate.streaming import FIFOBuffer, Receiver, Sample
 
-READY, ENDED = 1, 0
+FAILED, READY, ENDED = -3, 1, 0
 STOP, PUT_BLOCKED, FREE = 0, 1, 2
 
 
@@ -57,6 +57,27 @@ def starving(held: int, other: list[tuple[int, int]], stall: float, calls: int =
             "lowered": buffer.watermark_lowered, "drawable": drawable, "rounds": comm.calls}
 
 
+def failing(here: bool) -> dict:
+    """One call of should_continue: this rank's receiver thread has failed and its buffer is
+    empty (``here``: it finds the failure while waiting for data), or it holds 3 items of a
+    watermark of 1 and the other rank votes that its own failed. ``rounds``: the votes this
+    rank took part in before it raised."""
+    buffer = FIFOBuffer(capacity=10, watermark=1)
+    buffer.put_many([Sample(np.zeros(4, np.float32), 0.0, {"nu": 0.5}, 0, k)
+                     for k in range(0 if here else 3)])
+    comm = OtherTrainer([(READY, FREE) if here else (FAILED, FREE)])
+    receiver = Receiver(MPI.COMM_SELF, buffer, [0], ["nu"], trainer_comm=comm,
+                        abort_on_error=False, switch_interval_s=None)
+    if here:
+        receiver.error = OSError("the receiver thread's failure")
+    go, error = None, ""
+    try:
+        go = receiver.should_continue(1, poll=0.05)
+    except Exception as err:  # noqa: BLE001 - the scenario reports what was raised
+        error = f"{type(err).__name__}: {err} / {err.__cause__!r}"
+    return {"here": here, "go": go, "error": error, "rounds": comm.calls}
+
+
 def main() -> None:
     cases = [
         # the other rank is full and its receiver waits for room: draw what is held
@@ -72,6 +93,8 @@ def main() -> None:
     ]
     for held, other, stall, calls in cases:
         print(json.dumps({"scenario": "starving", **starving(held, other, stall, calls)}))
+    for here in (True, False):
+        print(json.dumps({"scenario": "failing", **failing(here)}))
 
 
 main()

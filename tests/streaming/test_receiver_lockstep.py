@@ -66,3 +66,21 @@ def test_a_stall_with_a_full_buffer_elsewhere_says_so(runs):
     assert "a trainer rank's receiver waits for room in its full buffer" in r["error"]
     assert "another trainer rank's full buffer may hold the solvers" in r["error"]
     assert "buffer holds 0 items, watermark 5" in r["error"]
+
+
+def test_a_rank_whose_receiver_failed_votes_before_it_raises(runs):
+    """Before, it raised before the ranks' vote, so with abort_on_error=False (library use)
+    the other trainer ranks waited in that vote for ever. Now it votes "failed" first, then
+    raises its own error."""
+    r = runs[4]
+    assert r["here"] is True and r["go"] is None
+    assert r["rounds"] == 1
+    assert "the receiver thread failed" in r["error"] and "OSError" in r["error"]
+
+
+def test_a_rank_learns_from_the_vote_that_another_rank_failed(runs):
+    """Before, a rank whose data was ready went on training (should_continue returned True)
+    while the other rank had raised, and then waited for it in the next vote for ever."""
+    r = runs[5]
+    assert r["here"] is False and r["go"] is None and r["rounds"] == 1
+    assert "another trainer rank failed" in r["error"], r["error"]
