@@ -28,46 +28,75 @@ class MyAdvection(Advection1D):
 """
 
 
+def run_pds(pds: str, cwd: Path, pythonpath: str) -> subprocess.CompletedProcess:
+    """``pds`` (a script's ``PDS=(...)`` line) run in bash in ``cwd``, as the scripts run it:
+    ``"${PDS[@]}" generate --solver.help my_solver.MyAdvection``."""
+    return subprocess.run(
+        ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
+                       f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
+        cwd=cwd, env={**os.environ, "PYTHONPATH": pythonpath}, capture_output=True, text=True,
+        timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ran():
+    """Each distinct command run once for the module: the scripts' ``PDS`` lines are one text
+    (the first test checks it is BOOTSTRAP's), and a run of the same line in the same kind of
+    submit directory gives the same output, so the scripts' tests share it (a script whose
+    line differed would get its own run). Keys: (what the test calls the run, pds, PYTHONPATH
+    entry)."""
+    return {}
+
+
+def script_code(script: Path) -> str:
+    """The script less its comment lines."""
+    return "\n".join(ln for ln in script.read_text().splitlines()
+                     if not ln.lstrip().startswith("#"))
+
+
+def pds_line(code: str) -> str:
+    (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
+    return pds
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_scripts_run_the_installed_package_from_a_clone(script, tmp_path):
+def test_scripts_run_the_installed_package_from_a_clone(script, ran, tmp_path_factory):
     import pdesurrogate
     from pdesurrogate.online import BOOTSTRAP
 
-    code = "\n".join(ln for ln in script.read_text().splitlines()
-                     if not ln.lstrip().startswith("#"))
+    code = script_code(script)
     assert "-m pdesurrogate" not in code
-    (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
+    pds = pds_line(code)
     assert pds == f"PDS=(\"$PY\" -c '{BOOTSTRAP}')", "not the text of online.BOOTSTRAP"
-    # the submit directory: a clone's root with its pdesurrogate/ folder, and a user's module
-    (tmp_path / "pdesurrogate").mkdir()
-    (tmp_path / "pdesurrogate" / "__init__.py").write_text(
-        'raise ImportError("imported the pdesurrogate/ folder of the submit directory")\n')
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "my_solver.py").write_text(MY_SOLVER)
-    env = {**os.environ, "PYTHONPATH": str(mine)}
-    proc = subprocess.run(
-        ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
-                       f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    key = ("clone", pds, "mine")
+    if key not in ran:
+        # the submit directory: a clone's root with its pdesurrogate/ folder, and a user's
+        # module
+        tmp_path = tmp_path_factory.mktemp("clone")
+        (tmp_path / "pdesurrogate").mkdir()
+        (tmp_path / "pdesurrogate" / "__init__.py").write_text(
+            'raise ImportError("imported the pdesurrogate/ folder of the submit directory")\n')
+        mine = tmp_path / "mine"
+        mine.mkdir()
+        (mine / "my_solver.py").write_text(MY_SOLVER)
+        ran[key] = run_pds(pds, tmp_path, str(mine))
+    proc = ran[key]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"pdesurrogate from {pdesurrogate.__file__}\n" in proc.stdout, proc.stdout
     assert "A solver of the user's own" in proc.stdout
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_a_submit_directory_on_pythonpath_stays_on_it(script, tmp_path):
+def test_a_submit_directory_on_pythonpath_stays_on_it(script, ran, tmp_path_factory):
     """PYTHONPATH=. (or $PWD) is the user's choice: a module of theirs in the submit directory
     then imports (review: the bootstrap dropped every entry equal to the current folder)."""
-    code = "\n".join(ln for ln in script.read_text().splitlines()
-                     if not ln.lstrip().startswith("#"))
-    (pds,) = re.findall(r"^PDS=\(.*\)$", code, re.M)
-    (tmp_path / "my_solver.py").write_text(MY_SOLVER)
-    for entry in (".", str(tmp_path)):
-        proc = subprocess.run(
-            ["bash", "-c", f'set -eu; PY={sys.executable}; {pds}; '
-                           f'"${{PDS[@]}}" generate --solver.help my_solver.MyAdvection'],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": entry}, capture_output=True,
-            text=True, timeout=120)
+    pds = pds_line(script_code(script))
+    for entry in (".", "$PWD"):
+        key = ("submit directory", pds, entry)
+        if key not in ran:
+            tmp_path = tmp_path_factory.mktemp("submit")
+            (tmp_path / "my_solver.py").write_text(MY_SOLVER)
+            ran[key] = run_pds(pds, tmp_path, "." if entry == "." else str(tmp_path))
+        proc = ran[key]
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "A solver of the user's own" in proc.stdout
