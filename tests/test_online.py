@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,33 @@ def run(args, tmp_path, timeout=300) -> subprocess.CompletedProcess:
                           timeout=timeout, env=env_with(tmp_path))
 
 
+def run_together(cmds: list[list[str]], tmp_path: Path, timeout: float,
+                 at_once: int = 3) -> list[subprocess.CompletedProcess]:
+    """Independent commands, each run as :func:`run` runs its command (:func:`env_with`'s
+    environment, killed and TimeoutExpired after ``timeout`` s), ``at_once`` of them at a
+    time, started in the order given: a launcher that refuses is one process importing torch
+    and Lightning, so on 2 cores two of them take the time of one. Their results in the order
+    given."""
+    env = env_with(tmp_path)
+    with ThreadPoolExecutor(at_once) as pool:
+        runs = [pool.submit(subprocess.run, cmd, capture_output=True, text=True,
+                            timeout=timeout, env=env) for cmd in cmds]
+        return [r.result() for r in runs]
+
+
 def summary(out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())
+
+
+def folder_state(folder: Path) -> dict[str, bytes | str | None]:
+    """What ``folder`` holds: each file's bytes, each symlink's target, None for a folder,
+    by path relative to it; not the lock file, which a refused run takes (and writes its PID
+    in) before it looks at the rest."""
+    from pdesurrogate.online import LOCK_FILE
+
+    return {str(p.relative_to(folder)): (str(p.readlink()) if p.is_symlink()
+                                         else None if p.is_dir() else p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.name != LOCK_FILE}
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
@@ -137,14 +163,36 @@ def clone_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_online_run_exports_a_model_and_accounts_for_every_simulation(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted_runs(tmp_path_factory):
+    """This module's two runs that go to their end untouched, started together when the first
+    test asks for them (a run leaves one of 2 cores idle much of its time, so two take far
+    less than twice as long): name -> (the run's test folder, its subprocess.run future)."""
+    export, flaky = tmp_path_factory.mktemp("export"), tmp_path_factory.mktemp("flaky")
+    # as a user runs it, with the console script, from the root of a clone; the solver by its
+    # registry name, in the config file as on the command line
+    cfg = write_config(export, solver="advection1d")
+    (flaky / "flaky_solver.py").write_text(FLAKY)
+    flaky_cfg = write_config(flaky, solver="flaky_solver.FlakyAdvection", simulations=24)
+    with ThreadPoolExecutor(2) as pool:
+        yield {
+            "export": (export, pool.submit(
+                subprocess.run, [str(BIN / "pdesurrogate"), "online", "--config", str(cfg),
+                                 "--out", str(export / "run")],
+                capture_output=True, text=True, timeout=300, env=env_with(export),
+                cwd=clone_root(export))),
+            # a run without validation (trainer.limit_val_batches 0)
+            "flaky": (flaky, pool.submit(
+                subprocess.run, [*PDESURROGATE, "--config", str(flaky_cfg), "--out",
+                                 str(flaky / "run"), "--trainer.limit_val_batches", "0"],
+                capture_output=True, text=True, timeout=300, env=env_with(flaky)))}
+
+
+def test_online_run_exports_a_model_and_accounts_for_every_simulation(uninterrupted_runs):
     """Run as a user runs it, with the console script, from the root of a clone: the ranks
     must import the package the command runs, not the clone's pdesurrogate/ folder."""
-    # the solver by its registry name, in the config file as on the command line
-    cfg, out = write_config(tmp_path, solver="advection1d"), tmp_path / "run"
-    proc = subprocess.run([str(BIN / "pdesurrogate"), "online", "--config", str(cfg), "--out",
-                           str(out)], capture_output=True, text=True, timeout=300,
-                          env=env_with(tmp_path), cwd=clone_root(tmp_path))
+    tmp_path, started = uninterrupted_runs["export"]
+    proc, out = started.result(), tmp_path / "run"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the summary in a log (stderr is a pipe here) gives the paths whole, not cut at 80 columns
     assert f" {out / 'model'} " in proc.stderr and f" {out / 'summary.json'} " in proc.stderr, (
@@ -294,22 +342,34 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     before = set(first["committed_sim_ids"])
     assert manifest["committed"] == len(before)
 
-    # a fresh run into the same directory must not silently overwrite the checkpoint
-    again = run(["--config", str(cfg), "--out", str(out)], tmp_path)
-    assert again.returncode == 2 and "--resume" in again.stderr
-    # nor may a resume change what the run trains on
-    again = run(["--config", str(cfg), "--out", str(out), "--resume", "--simulations", "61"],
-                tmp_path)
-    assert again.returncode == 2 and "simulations (60 -> 61)" in again.stderr, again.stderr
-
+    # the three refusals below each run in a copy of the folder as it is at their turn, all
+    # beside the resume (in one folder they would find it locked by each other); each must
+    # leave its copy as it found it
+    fresh, changed, swapped = (tmp_path / name for name in ("fresh", "changed", "swapped"))
+    for copy in (fresh, changed):
+        shutil.copytree(out, copy, symlinks=True)
     # killed inside the checkpoint swap, after the old checkpoint was moved aside and before
-    # the staged one took its place: a fresh run must not take (and delete) them ...
+    # the staged one took its place
     os.replace(out / "checkpoint", out / "checkpoint.partial")
     shutil.copytree(out / "checkpoint.partial", out / "checkpoint.old")
-    again = run(["--config", str(cfg), "--out", str(out)], tmp_path)
-    assert again.returncode == 2 and "checkpoint.partial' and " in again.stderr, again.stderr
-    # ... and --resume continues from the staged one, saying so
-    proc = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
+    shutil.copytree(out, swapped, symlinks=True)
+    copies = {copy: folder_state(copy) for copy in (fresh, changed, swapped)}
+    proc, again, changes, takes = run_together([
+        # --resume continues from the staged one, saying so (first, as the longest)
+        [*PDESURROGATE, "--config", str(cfg), "--out", str(out), "--resume"],
+        # a fresh run into the same directory must not silently overwrite the checkpoint
+        [*PDESURROGATE, "--config", str(cfg), "--out", str(fresh)],
+        # nor may a resume change what the run trains on
+        [*PDESURROGATE, "--config", str(cfg), "--out", str(changed), "--resume",
+         "--simulations", "61"],
+        # after the kill in the swap, a fresh run must not take (and delete) them
+        [*PDESURROGATE, "--config", str(cfg), "--out", str(swapped)]], tmp_path, timeout=300)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    assert changes.returncode == 2 and "simulations (60 -> 61)" in changes.stderr, (
+        changes.stderr)
+    assert takes.returncode == 2 and "checkpoint.partial' and " in takes.stderr, takes.stderr
+    for copy, state in copies.items():
+        assert folder_state(copy) == state, f"a refused run changed {copy}"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"resuming from {out / 'checkpoint.partial'}/" in proc.stderr, proc.stderr
     assert not (out / "checkpoint.partial").exists() and not (out / "checkpoint.old").exists()
@@ -330,14 +390,11 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr
 
 
-def test_failing_simulations_are_resubmitted_with_a_new_seed(tmp_path):
+def test_failing_simulations_are_resubmitted_with_a_new_seed(uninterrupted_runs):
     """Also a run without validation (trainer.limit_val_batches 0): it failed after all its
     training, with no model exported; now it exports, and says there is no validation."""
-    (tmp_path / "flaky_solver.py").write_text(FLAKY)
-    cfg = write_config(tmp_path, solver="flaky_solver.FlakyAdvection", simulations=24)
-    out = tmp_path / "run"
-    proc = run(["--config", str(cfg), "--out", str(out), "--trainer.limit_val_batches", "0"],
-               tmp_path)
+    tmp_path, started = uninterrupted_runs["flaky"]
+    proc, out = started.result(), tmp_path / "run"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(out)
     assert s["status"] == "finished" and "validation" not in s
@@ -383,37 +440,35 @@ def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
 
 def test_config_errors_name_the_key(tmp_path):
     cfg = write_config(tmp_path)
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--buffer.capasity", "3"],
-               tmp_path, timeout=120)
-    assert proc.returncode == 2 and "capasity" in proc.stderr
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--resume"], tmp_path,
-               timeout=120)
-    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--pack_kb", "-1"],
-               tmp_path, timeout=120)
-    assert proc.returncode != 0 and "pack_kb must be an integer >= 0" in proc.stderr
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--chain_ms", "-1"],
-               tmp_path, timeout=120)
-    assert proc.returncode != 0 and "chain_ms must be >= 0, got -1" in proc.stderr
-    # values only the ranks' constructors check fail before any MPI job starts
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"), "--buffer.watermark", "61"],
-               tmp_path, timeout=120)
-    assert proc.returncode == 2 and "buffer: watermark must be <= capacity (60), got 61" in (
-        proc.stderr), proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
-    # a model that cannot take the solver's states (two parameters for one) fails there too
-    proc = run(["--config", str(cfg), "--out", str(tmp_path / "r"),
-                "--model.init_args.model.init_args.n_params", "2"], tmp_path, timeout=120)
-    assert proc.returncode == 2 and "the model (FNO) cannot take the solver's states: 1 " \
-        "channel(s) on a 1-D grid (32,) with 1 parameter(s) ['beta']" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
-    # under the user's own mpiexec (as under srun) the trainer rank checks it before training
-    proc = subprocess.run(
+    r = [*PDESURROGATE, "--config", str(cfg), "--out", str(tmp_path / "r")]
+    # none of these runs may write anything, so they cannot meet: they run together
+    own, capasity, resume, pack_kb, chain_ms, watermark, n_params = run_together([
+        # under the user's own mpiexec (as under srun) the trainer rank checks the model
+        # before training (the case below); first, as the longest
         [str(BIN / "mpiexec"), "-launcher", "fork", "-n", "3", *PDESURROGATE, "--config",
          str(cfg), "--out", str(tmp_path / "m"), "--model.init_args.model.init_args.n_params",
-         "2"], capture_output=True, text=True, timeout=120, env=env_with(tmp_path))
-    assert proc.returncode != 0 and "the model (FNO) cannot take the solver's states" in (
-        proc.stdout + proc.stderr), proc.stdout + proc.stderr
+         "2"],
+        [*r, "--buffer.capasity", "3"],
+        [*r, "--resume"],
+        [*r, "--pack_kb", "-1"],
+        [*r, "--chain_ms", "-1"],
+        # values only the ranks' constructors check fail before any MPI job starts
+        [*r, "--buffer.watermark", "61"],
+        # a model that cannot take the solver's states (two parameters for one) fails there too
+        [*r, "--model.init_args.model.init_args.n_params", "2"]], tmp_path, timeout=120)
+    assert capasity.returncode == 2 and "capasity" in capasity.stderr
+    assert resume.returncode == 2 and "no checkpoint" in resume.stderr
+    assert pack_kb.returncode != 0 and "pack_kb must be an integer >= 0" in pack_kb.stderr
+    assert chain_ms.returncode != 0 and "chain_ms must be >= 0, got -1" in chain_ms.stderr
+    assert watermark.returncode == 2 and "buffer: watermark must be <= capacity (60), got 61" in (
+        watermark.stderr), watermark.stderr
+    assert "Traceback" not in watermark.stderr and not (tmp_path / "r").exists()
+    assert n_params.returncode == 2 and "the model (FNO) cannot take the solver's states: 1 " \
+        "channel(s) on a 1-D grid (32,) with 1 parameter(s) ['beta']" in n_params.stderr, (
+            n_params.stderr)
+    assert "Traceback" not in n_params.stderr and not (tmp_path / "r").exists()
+    assert own.returncode != 0 and "the model (FNO) cannot take the solver's states" in (
+        own.stdout + own.stderr), own.stdout + own.stderr
     # no launcher removes the shared memory of an aborted job under the user's own mpiexec;
     # its ranks recorded it, and the test removes it as a launcher would
     from pdesurrogate.online import RANKS, SHM_DIR, _clean_up_after_job
