@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -63,21 +64,41 @@ trainer: {{enable_progress_bar: false, log_every_n_steps: 5, enable_model_summar
 """
 
 
-def run_online(tmp_path: Path, extra: str) -> tuple[dict, str]:
+def run_online(tmp_path: Path, extra: str) -> subprocess.CompletedProcess:
+    """The run of CONFIG with ``extra`` added to its trainer settings, in ``tmp_path``."""
     (tmp_path / "halfdiv_solver.py").write_text(SOLVER)
     cfg = tmp_path / "online.yaml"
     cfg.write_text(CONFIG.replace("enable_model_summary: false}",
                                   f"enable_model_summary: false{extra}}}"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1",
            "COLUMNS": "400"}
-    proc = subprocess.run([sys.executable, "-m", "pdesurrogate.cli", "online", "--config",
+    return subprocess.run([sys.executable, "-m", "pdesurrogate.cli", "online", "--config",
                            str(cfg), "--out", str(tmp_path / "run")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The module's two runs (to the stream's end, and ``trainer.max_steps 4``), started
+    together when the first test asks (a run leaves one of 2 cores idle much of its time):
+    name -> (its test folder, its run_online future)."""
+    extras = {"stream": "", "max_steps": ", max_steps: 4"}
+    with ThreadPoolExecutor(len(extras)) as pool:
+        folders = {name: tmp_path_factory.mktemp(name) for name in extras}
+        yield {name: (folders[name], pool.submit(run_online, folders[name], extra))
+               for name, extra in extras.items()}
+
+
+def finished(runs: dict, name: str) -> tuple[dict, str, Path]:
+    """The run ``name`` of :func:`runs` once it has ended: its summary, its stderr, its test
+    folder."""
+    tmp_path, started = runs[name]
+    proc = started.result()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # 3: the stream ended with simulations undelivered (resumable), not 0
     assert proc.returncode == (3 if summary["status"] == "incomplete" else 0), (
         proc.stdout[-3000:] + proc.stderr[-3000:])
-    return summary, proc.stderr
+    return summary, proc.stderr, tmp_path
 
 
 def accounted(s: dict) -> list[int]:
@@ -89,12 +110,12 @@ def accounted(s: dict) -> list[int]:
     return lost
 
 
-def test_the_stream_end_of_two_uneven_trainers_loses_no_simulation(tmp_path):
+def test_the_stream_end_of_two_uneven_trainers_loses_no_simulation(runs):
     """Halton routing and parameter-dependent failures leave the trainers uneven: the one
     with more data still holds simulations when the other runs dry. The run ends by the
     stream with every simulation committed or abandoned, or else says it is incomplete,
     keeps its checkpoint and names the ids."""
-    s, err = run_online(tmp_path, "")
+    s, err, tmp_path = finished(runs, "stream")
     lost = accounted(s)
     assert s["ended_by"].startswith("the stream")
     if s["status"] == "finished":
@@ -105,11 +126,11 @@ def test_the_stream_end_of_two_uneven_trainers_loses_no_simulation(tmp_path):
         assert (tmp_path / "run" / "checkpoint" / "manifest.json").is_file()
 
 
-def test_a_trainer_limit_names_the_simulations_it_left_undelivered(tmp_path):
+def test_a_trainer_limit_names_the_simulations_it_left_undelivered(runs):
     """trainer.max_steps 4 ends training while the buffers hold back the solver: the run is
     finished by that limit, and the simulations not delivered (never run, or discarded when
     they arrived after the limit) are named in summary.json and counted in the table."""
-    s, err = run_online(tmp_path, ", max_steps: 4")
+    s, err, _ = finished(runs, "max_steps")
     lost = accounted(s)
     assert s["status"] == "finished" and s["ended_by"] == "trainer.max_steps (4)"
     assert lost and set(s["discarded_sim_ids"]) <= set(lost)
