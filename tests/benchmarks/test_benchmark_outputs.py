@@ -5,6 +5,7 @@ import argparse
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -51,15 +52,30 @@ def test_bad_paths_and_values_are_usage_errors(tmp_path, capsys):
     assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("script,args,message", [
+# a script, a bad option of it, and what its refusal says
+BAD_OPTIONS = [
     ("cape.py", ["--families", "foo"], "--families: unknown ['foo']"),
     ("solvers.py", ["--repeats", "0"], "--repeats must be >= 1, got 0"),
     ("fno_burgers.py", ["--points", "-4"], "--points must be an even integer >= 8"),
     ("scot_ns.py", ["--leads", "20"], "--leads [20]: each lead"),
     ("training_overhead.py", ["--json", "/"], "--json '/': expected a file name"),
-])
-def test_scripts_refuse_bad_options_before_running(script, args, message):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+]
+
+
+@pytest.fixture(scope="module")
+def refusals():
+    """Each BAD_OPTIONS run, all started together when the first test asks (each is one
+    process importing its libraries, so on 2 cores two take the time of one): (script, args)
+    -> future of its subprocess.run."""
+    with ThreadPoolExecutor(3) as pool:
+        yield {(script, tuple(args)): pool.submit(
+            subprocess.run, [sys.executable, str(ROOT / "benchmarks" / script), *args],
+            capture_output=True, text=True, timeout=120, cwd=ROOT)
+            for script, args, _ in BAD_OPTIONS}
+
+
+@pytest.mark.parametrize("script,args,message", BAD_OPTIONS)
+def test_scripts_refuse_bad_options_before_running(refusals, script, args, message):
+    proc = refusals[script, tuple(args)].result()
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
