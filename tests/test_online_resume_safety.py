@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -75,22 +76,58 @@ def checkpoint_folder(folder: Path, global_step: int, complete: bool = True) -> 
              "stop": False}))
 
 
-@pytest.mark.parametrize("launcher", ["pdesurrogate", "own mpiexec"])
-def test_resume_never_unpickles_code_from_the_checkpoint(tmp_path, launcher):
+LAUNCHERS = ["pdesurrogate", "own mpiexec"]
+CORRUPT_MANIFESTS = ["{\"trainers\": 1, \"global_st", "[1, 2]"]
+
+
+def resume_command(cfg: Path, out: Path, launcher: str = "pdesurrogate") -> list[str]:
+    """``pdesurrogate online --resume`` of ``out``, through the launcher or under the user's
+    own mpiexec (2 ranks)."""
+    args = ["--config", str(cfg), "--out", str(out), "--resume"]
+    if launcher == "pdesurrogate":
+        return [*helpers.PDESURROGATE, *args]
+    return [str(helpers.BIN / "mpiexec"), "-launcher", "fork", "-n", "2",
+            *helpers.PDESURROGATE, *args]
+
+
+@pytest.fixture(scope="module")
+def resumes(tmp_path_factory):
+    """The module's resumes of run folders built here, started together (3 at a time) when
+    the first test asks: a launcher that refuses is one process importing torch and
+    Lightning, so on 2 cores two take the time of one. Case -> (its test folder, future of its
+    subprocess.run): ("unpickle", launcher): a pickle-bearing model.ckpt copied into a stopped
+    run's checkpoint/, resumed with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (torch's default before
+    2.6, which made Lightning's load unpickle it); ("corrupt", text): the manifest's text
+    replaced by ``text``; ("own mpiexec", "{"): the same, under the user's own mpiexec."""
+    cases = {}
+    for launcher in LAUNCHERS:
+        tmp_path = tmp_path_factory.mktemp("unpickle")
+        cfg, out = stopped_run(tmp_path, {"state_dict": {}, "x": RunsCode(tmp_path / "code-ran")})
+        env = {**helpers.env_with(tmp_path), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+        cases["unpickle", launcher] = tmp_path, resume_command(cfg, out, launcher), env
+    for key, texts, launcher in (("corrupt", CORRUPT_MANIFESTS, "pdesurrogate"),
+                                 ("own mpiexec", ["{"], "own mpiexec")):
+        for text in texts:
+            tmp_path = tmp_path_factory.mktemp("manifest")
+            cfg, out = stopped_run(tmp_path, {"state_dict": {}})
+            (out / "checkpoint" / "manifest.json").write_text(text)
+            cases[key, text] = (tmp_path, resume_command(cfg, out, launcher),
+                                helpers.env_with(tmp_path))
+    with ThreadPoolExecutor(3) as pool:
+        yield {case: (tmp_path, pool.submit(subprocess.run, cmd, capture_output=True, text=True,
+                                            timeout=300, env=env))
+               for case, (tmp_path, cmd, env) in cases.items()}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_resume_never_unpickles_code_from_the_checkpoint(resumes, launcher):
     """A pickle-bearing model.ckpt copied into a stopped run's checkpoint/: --resume refuses it
     in one line naming the file, and its code never runs, even with
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (torch's default before 2.6), which made Lightning's
     load unpickle it. Under the user's own mpiexec (as under srun) world rank 0 checks it."""
-    marker = tmp_path / "code-ran"
-    cfg, out = stopped_run(tmp_path, {"state_dict": {}, "x": RunsCode(marker)})
-    env = {**helpers.env_with(tmp_path), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-    args = ["--config", str(cfg), "--out", str(out), "--resume"]
-    if launcher == "pdesurrogate":
-        cmd = [*helpers.PDESURROGATE, *args]
-    else:
-        cmd = [str(helpers.BIN / "mpiexec"), "-launcher", "fork", "-n", "2",
-               *helpers.PDESURROGATE, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    tmp_path, started = resumes["unpickle", launcher]
+    marker, out = tmp_path / "code-ran", tmp_path / "run"
+    proc = started.result()
     log = proc.stdout + proc.stderr
     assert not marker.exists(), "the checkpoint's pickle ran: " + log
     assert proc.returncode == 2 if launcher == "pdesurrogate" else proc.returncode != 0, log
@@ -148,13 +185,12 @@ def test_resume_without_a_complete_checkpoint_names_what_it_found(tmp_path):
         _check_out(out, resume=True)
 
 
-@pytest.mark.parametrize("text", ["{\"trainers\": 1, \"global_st", "[1, 2]"])
-def test_a_corrupt_manifest_is_one_error_naming_the_file(tmp_path, text):
+@pytest.mark.parametrize("text", CORRUPT_MANIFESTS)
+def test_a_corrupt_manifest_is_one_error_naming_the_file(resumes, text):
     """It was a rank's traceback and 'error: JSONDecodeError' without the file's name."""
-    cfg, out = stopped_run(tmp_path, {"state_dict": {}})
-    manifest = out / "checkpoint" / "manifest.json"
-    manifest.write_text(text)
-    proc = helpers.run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
+    tmp_path, started = resumes["corrupt", text]
+    manifest = tmp_path / "run" / "checkpoint" / "manifest.json"
+    proc = started.result()
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert repr(str(manifest)) in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("pdesurrogate online: error: "), proc.stderr
@@ -199,16 +235,12 @@ def _umask() -> int:
     return mask
 
 
-def test_under_its_own_mpiexec_a_resume_checks_the_manifest_too(tmp_path):
+def test_under_its_own_mpiexec_a_resume_checks_the_manifest_too(resumes):
     """Without the launcher, world rank 0 reads the manifest: one line naming it, no
     traceback."""
-    cfg, out = stopped_run(tmp_path, {"state_dict": {}})
-    manifest = out / "checkpoint" / "manifest.json"
-    manifest.write_text("{")
-    proc = subprocess.run(
-        [str(helpers.BIN / "mpiexec"), "-launcher", "fork", "-n", "2", *helpers.PDESURROGATE,
-         "--config", str(cfg), "--out", str(out), "--resume"], capture_output=True, text=True,
-        timeout=300, env=helpers.env_with(tmp_path))
+    tmp_path, started = resumes["own mpiexec", "{"]
+    manifest = tmp_path / "run" / "checkpoint" / "manifest.json"
+    proc = started.result()
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log
     assert f"[online rank 0 (trainer)] error: {str(manifest)!r}: cannot read the checkpoint's " \
