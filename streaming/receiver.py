@@ -10,7 +10,7 @@ control communicators on its rank. Each loop iteration it
    hold ``commit_bytes``: ``Iprobe`` for a header from any solver, ``Recv`` it into a
    preallocated header buffer, ``Probe`` the matching payload's size, and receive a one-sample
    DATA payload straight into an array of the announced shape (that array becomes the sample;
-   no second copy; large arrays no sample holds any more are recycled, see :mod:`.pool`), a
+   no second copy; arrays no sample holds any more are recycled, see :mod:`.pool`), a
    pack of small samples straight into one array per sample (one receive whose datatype
    scatters the payload, see :meth:`Receiver._recv_pack`), a split pack's samples each straight
    into its own array (:meth:`Receiver._recv_split`), and any other payload into a reusable
@@ -166,8 +166,8 @@ class Receiver:
         stall_timeout: seconds without any message from a solver, while the stream is open and
             this rank's buffer cannot serve a batch, after which :meth:`should_continue` raises
             (a solver rank died or hangs) instead of waiting forever; None: wait.
-        pool: where received arrays come from (:class:`~.pool.ArrayPool`: large arrays no
-            sample holds any more are recycled, saving page faults); default a 1 GiB pool.
+        pool: where received arrays come from (:class:`~.pool.ArrayPool`: arrays no sample
+            holds any more are recycled, saving page faults); default a 1 GiB pool.
             Pass one pool to successive receivers to keep its arrays.
         spin_s: seconds after the last message during which an idle loop polls again after
             ``time.sleep(0)`` (releases the GIL; ~0.1 ms on Linux) before it backs off with
@@ -225,6 +225,8 @@ class Receiver:
         self._scratch = np.zeros(1024, dtype=np.uint8)
         self._pending: dict[int, _Pending] = {}
         self._commit: deque[Item] = deque()
+        # each item's nbytes, known per simulation: the buffer then need not ask each item
+        self._commit_sizes: deque[int] = deque()
         self._commit_nbytes = 0  # field bytes of the samples behind _commit's items
         self._owed = {r: [0, 0] for r in self.solver_ranks}  # messages, bytes
         self._credit_sends: list[tuple[Any, np.ndarray]] = []
@@ -454,7 +456,9 @@ class Receiver:
         if self._thread is not None:
             raise RuntimeError("restore() must be called before start()")
         self.buffer.load_state_dict(state["buffer"])
-        self._commit.extend(item_from_state(s) for s in state["commit_queue"])
+        items = [item_from_state(s) for s in state["commit_queue"]]
+        self._commit.extend(items)
+        self._commit_sizes.extend(item.nbytes for item in items)
         self._committed_sims = {int(s) for s in state["committed_sims"]}
 
     @property
@@ -723,17 +727,24 @@ class Receiver:
         MPI = mpi()
         arrays = self._pool.empty_many(h.shape, h.dtype, h.count)
         times = np.empty(h.count, np.float64)
-        blocks = [*arrays, times]
+        blocks = [times]
         table = _NO_TABLE
         if h.chain:
             table = np.empty(chain_nbytes(h.chain, len(h.params)), np.uint8)
             blocks.append(table)
-        dtype = MPI.BYTE.Create_hindexed([b.nbytes for b in blocks],
-                                         [MPI.Get_address(b) for b in blocks]).Commit()
+        # the samples' blocks all have one size: one hindexed_block of their addresses (map:
+        # no Python frame per sample), then the times and table after them
+        fields = MPI.BYTE.Create_hindexed_block(arrays[0].nbytes,
+                                                list(map(MPI.Get_address, arrays)))
+        rest = [MPI.BYTE.Create_contiguous(b.nbytes) for b in blocks]
+        dtype = MPI.Datatype.Create_struct([1] * (1 + len(blocks)),
+                                           [0, *map(MPI.Get_address, blocks)],
+                                           [fields, *rest]).Commit()
         try:
             self.comm.Recv([MPI.BOTTOM, 1, dtype], source=src, tag=TAG_PAYLOAD)
         finally:
-            dtype.Free()
+            for t in (dtype, fields, *rest):
+                t.Free()
         check_pack(h, arrays, times)
         return arrays, times.tolist(), table
 
@@ -854,6 +865,10 @@ class Receiver:
         # samples usually arrive in step order: then the sort is one linear pass
         items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples, key=_step_of)
         self._commit.extend(items)
+        # every sample of a simulation has the shape of its first; a pair holds two
+        if items:
+            self._commit_sizes.extend(
+                [pend.nbytes // len(pend.samples) * (2 if self.pairs else 1)] * len(items))
         self._commit_nbytes += pend.nbytes
         self._committed_sims.add(sim)
         with self._lock:
@@ -880,13 +895,15 @@ class Receiver:
         self._count("sims_dropped")
 
     def _flush_commits(self, timeout: float | None) -> None:
-        n = self.buffer.put_many(self._commit, timeout=timeout)
+        n = self.buffer.put_many(self._commit, timeout=timeout, sizes=self._commit_sizes)
         if n == len(self._commit):
             self._commit.clear()
+            self._commit_sizes.clear()
             self._commit_nbytes = 0
         else:
             for _ in range(n):
                 self._commit.popleft()
+                self._commit_sizes.popleft()
         self._count("items_committed", n)
 
     def _flush_credits(self) -> None:

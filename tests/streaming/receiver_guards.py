@@ -78,13 +78,14 @@ def pump(comm, receiver, seconds: float, until=None) -> None:
         time.sleep(0.001)
 
 
-def receive(messages: list, committed: tuple[int, ...] = (), pool: ArrayPool | None = None
-            ) -> dict:
+def receive(messages: list, committed: tuple[int, ...] = (), pool: ArrayPool | None = None,
+            pairs: bool = False) -> dict:
     """Send ``messages`` and a DONE to this rank, run a Receiver (resumed from a snapshot
-    that committed ``committed``) until the stream ends; what it stored and counted."""
+    that committed ``committed``) until the stream ends; what it stored and counted.
+    ``nbytes``: the bytes the buffer counted, and the sum of its items' own nbytes."""
     comm = MPI.COMM_SELF.Dup()
     buffer = FIFOBuffer(capacity=100)
-    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=False, abort_on_error=False,
+    receiver = Receiver(comm, buffer, [0], ["nu"], pairs=pairs, abort_on_error=False,
                         switch_interval_s=None, pool=pool)
     if committed:
         receiver.restore({"buffer": buffer.state_dict(), "commit_queue": [],
@@ -96,8 +97,13 @@ def receive(messages: list, committed: tuple[int, ...] = (), pool: ArrayPool | N
     MPI.Request.Waitall(sends)
     pump(comm, receiver, 0)
     st = receiver.stats()
+    counted = buffer.nbytes
     items = buffer.get_many(len(buffer))
-    return {"stored": sorted((s.sim_id, s.step) for s in items),
+    if pairs:
+        return {"pairs": sorted((p.sim_id, p.input.step) for p in items),
+                "nbytes": [counted, sum(p.nbytes for p in items)]}
+    return {"nbytes": [counted, sum(s.nbytes for s in items)],
+            "stored": sorted((s.sim_id, s.step) for s in items),
             "params": sorted({s.params["nu"] for s in items}),
             "committed_sims": sorted(receiver.committed_sims),
             **{k: st[k] for k in ("sims_committed", "sims_dropped", "sims_duplicate",
@@ -108,12 +114,13 @@ def split_huge(count: int = 1024) -> dict:
     """A split pack header of simulation 7 announcing ``count`` samples of 64 KiB (nbytes
     consistent), whose first message is 8 bytes; the sender then sends the ``count`` messages
     the receiver drains. Then simulation 8 as usual. ``allocated``: arrays the receiver took
-    from its pool (the 16-byte fields of simulation 8 are below the pool's size)."""
+    from its pool (one that tracks arrays from 1 KiB up, so the 16-byte fields of simulation
+    8 are not counted)."""
     shape = (1, 2**14)
     h = data_header(shape, np.float32, 0.0, 0, 7, [0.5], False,
                     pack_nbytes(count, 4 * 2**14), count=count, split=True)
     rest = [np.zeros(0, np.uint8) for _ in range(count)]
-    pool = ArrayPool()
+    pool = ArrayPool(min_bytes=1024)
     got = receive([(h, [np.zeros(8, np.uint8), *rest]), end(7, count),
                    *singles(8, range(2)), end(8, 2)], pool=pool)
     return {**got, "allocated": pool.allocated}
@@ -228,6 +235,9 @@ def main() -> None:
         *singles(6, range(2)), end(6, 2),
     ])}))
     print(json.dumps({"scenario": "split_huge", **split_huge()}))
+    # pairs, from a pack and from single messages
+    print(json.dumps({"scenario": "pair_bytes", **receive(
+        [ending_pack(4, 0, 3, 3), *singles(8, range(2)), end(8, 2)], pairs=True)}))
     for commit_bytes in (2**20, 1):
         print(json.dumps({"scenario": "stop_held", **stop_held(commit_bytes)}))
         print(json.dumps({"scenario": "end_held", **end_held(commit_bytes)}))

@@ -398,3 +398,17 @@ def test_a_byte_bound_below_a_batch_is_one_clear_error(kind):
         buf.wait_ready(8, timeout=10)
     buf.get_many(4)
     assert joined(t)
+
+
+def test_put_many_takes_the_sizes_its_caller_knows():
+    """The receiver passes each item's nbytes (one per simulation) instead of the buffer
+    asking each item: the byte bound and the byte count use them; a sizes list of another
+    length is refused, naming both counts, and nothing is stored."""
+    buf = FIFOBuffer(capacity=10, max_bytes=40)
+    assert buf.put_many([sample(0), sample(1)], sizes=[16, 16]) == 2
+    assert buf.nbytes == 32
+    with pytest.raises(ValueError, match="sizes has 1 entries for 2 items"):
+        buf.put_many([sample(2), sample(3)], sizes=[16])
+    assert len(buf) == 2 and buf.nbytes == 32
+    with pytest.raises(ValueError, match="exceeds the buffer's max_bytes"):
+        buf.put_many([sample(4)], sizes=[41])

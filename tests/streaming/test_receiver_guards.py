@@ -105,3 +105,15 @@ def test_after_an_agreed_end_a_full_receiver_takes_the_rest_of_its_stream(runs):
     for r in runs["end_held"]:
         assert r["go"] is False and r["ended"] is True and r["end_agreed"] is True
         assert r["committed_sims"] == [0, 1] and r["items_not_buffered"] == 4
+
+
+def test_the_buffer_counts_the_bytes_its_items_hold(runs):
+    """The receiver hands the buffer each item's size, one per simulation, instead of the
+    buffer asking each item: the counts must be the items' own, for samples and for pairs
+    (two fields each)."""
+    for name in ("resume_dup", "end_count", "nan_params"):
+        (r,) = runs[name]
+        assert r["nbytes"][0] == r["nbytes"][1] > 0, name
+    (r,) = runs["pair_bytes"]
+    assert r["pairs"] == [[4, 0], [4, 1], [8, 0]]
+    assert r["nbytes"] == [3 * 2 * 4 * 4] * 2  # 4-point float32 fields (receiver_guards.py)
