@@ -35,14 +35,14 @@ def rank_settings(argv: list[str]):
     _check_settings(light)
     world = mpi().COMM_WORLD
     if world.rank >= light.trainers:
-        return None if world.bcast(None, root=0) else (light_parser, light)
+        return None if _from_rank_0(world, False) else (light_parser, light)
     error = None
     try:
         parser, cfg, _ = _parse(argv)
         _check(cfg)
     except BaseException as e:  # noqa: B036 - whatever it is, the other ranks must hear of it
         error = e
-    failed = world.bcast(error is not None, root=0)
+    failed = _from_rank_0(world, error is not None)
     if error is None and not failed:
         return parser, cfg
     if world.rank == 0:
@@ -54,3 +54,18 @@ def rank_settings(argv: list[str]):
           file=sys.stderr, flush=True)
     world.Abort(1)
     return None
+
+
+def _from_rank_0(world, value: bool) -> bool:
+    """World rank 0's ``value``, on every rank (collective). Waited for with naps
+    (:func:`~pdesurrogate.streaming.polling.poll_until`), not MPI's busy wait: the solver ranks
+    wait here while the trainer ranks import Lightning and parse (seconds), on cores those
+    need."""
+    import numpy as np
+
+    from pdesurrogate.streaming.polling import poll_until
+
+    flag = np.array([value], np.int8)
+    request = world.Ibcast(flag, root=0)
+    poll_until(request.Test)
+    return bool(flag[0])
