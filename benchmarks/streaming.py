@@ -10,7 +10,10 @@ the same MPI job and interleaved with ours (ours, raw, raw distinct, ours, ...):
 ``Send``/``Recv`` of the same payloads between the same ranks, no header,
 
 * "raw distinct": each message received into its own pre-touched buffer (a ring of
-  ``RING_BYTES`` = 128 MiB, 4x the L3 cache). This is the target's reference: a stream into a
+  ``RING_BYTES`` = 128 MiB, 4x the 32 MiB L3 cache of the machines it was sized on; a machine
+  with a larger L3 keeps the ring in cache, as it keeps our receiver's recycled arrays: the
+  2-core machine of 2026-12-05 reports 480 MiB, and moved 1-8 MiB fields into the ring at
+  6.7-7.7 GB/s). This is the target's reference: a stream into a
   training buffer must land each sample in its own memory, which the sample keeps;
 * "raw 1 buffer": every message into one buffer, the classic bandwidth test. Up to a few MiB
   both ends stay in the CPU cache, so it measures cache, not memory, bandwidth (on our
@@ -135,7 +138,7 @@ CASE_LABELS = {"4KiB": "1-D 1024", "64KiB": "2-D 128²", "256KiB": "2-D 256²",
 TARGET_RATIO = 0.80
 TAG_RAW = 7
 DRAIN_BATCH = 32  # (a) the trainer drains the buffer a training batch at a time, as training does
-RING_BYTES = 128 * 2**20  # (a) distinct raw receive buffers: 4x the 32 MiB L3 of our machines
+RING_BYTES = 128 * 2**20  # (a) distinct raw receive buffers (module docstring: L3 sizes)
 # set in the environment of the ranks we launch, so a rank knows it is a worker
 WORKER_ENV = "PDESURROGATE_BENCH_WORKER"
 # (a) 4 KiB fields move --mb too (31,250 messages at the default): with the former cap of 2048
