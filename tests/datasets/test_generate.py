@@ -206,7 +206,10 @@ def test_output_path_checked_before_solving(tmp_path):
 
 
 _SLOW_GENERATE = """
-import os, sys, time
+import os, signal, sys, time
+# Ctrl-C's default even where this runs in the background of a non-interactive shell, which
+# starts its background jobs with SIGINT ignored (a CI job run that way hung here)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pdesurrogate.datasets import generate_dataset
 from pdesurrogate.solvers.base import Solver
 import torch
