@@ -22,12 +22,8 @@ from pdesurrogate.streaming.client import SPLIT_MAX_SAMPLES
 HERE = Path(__file__).parent
 
 
-def test_packs_break_where_the_samples_stop_continuing():
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(HERE / "client_packs.py")], capture_output=True,
-                          text=True, timeout=60, env=env)
-    assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+def test_packs_break_where_the_samples_stop_continuing(run_script):
+    lines = run_script("client_packs.py")
     large = next(x["large_stats"] for x in lines if "large_stats" in x)
     counts = next(x["counts"] for x in lines if "counts" in x)
     slow = next(x for x in lines if "slow_stats" in x)

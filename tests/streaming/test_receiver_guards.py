@@ -5,26 +5,13 @@ if exactly the samples its END announces arrived, a header with a NaN parameter 
 as malformed and its simulation dropped, and should_continue goes on only if every trainer
 rank can draw and none asked to stop."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, list[dict]]:
-    proc = subprocess.run([sys.executable, str(HERE / "receiver_guards.py")],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def runs(run_script) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for line in proc.stdout.splitlines():
-        r = json.loads(line)
+    for r in run_script("receiver_guards.py"):
         out.setdefault(r.pop("scenario"), []).append(r)
     return out
 

@@ -4,24 +4,12 @@ watermark while another rank's receiver waits for room in its full buffer draws 
 holds instead of waiting for the stall timeout, and a stall error names the other rank's
 full buffer and this rank's size and watermark."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def runs() -> list[dict]:
-    proc = subprocess.run([sys.executable, str(HERE / "receiver_lockstep.py")],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+def runs(run_script) -> list[dict]:
+    return run_script("receiver_lockstep.py")
 
 
 def test_a_starving_rank_draws_what_it_holds_while_another_waits_for_room(runs):
