@@ -58,6 +58,23 @@ def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
     return u, torch.stack([params[k] for k in box], dim=1)
 
 
+def trainer_buffer(cfg, rank: int):
+    """Trainer rank ``rank``'s (0-based among the trainer ranks) empty training buffer, as
+    ``cfg.buffer`` sets it (``kind``, ``capacity`` and ``watermark`` in items; ``max_mb``, if
+    not None, in MB of 10**6 bytes).
+
+    Its rng is seeded with ``cfg.seed + rank``: the run's seed makes a run repeat, and the rank
+    gives each DDP trainer rank its own random draws and evictions (seeded alike, two ranks
+    holding alike items would draw them in the same order). A resumed run replaces the rng
+    state with the checkpoint's."""
+    from pdesurrogate.streaming import make_buffer
+
+    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
+    return make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
+                       watermark=cfg.buffer.watermark, max_bytes=max_bytes,
+                       seed=cfg.seed + rank)
+
+
 def ddp_layout(local_size: int, local_rank: int, node_rank: int, n_nodes: int, world_size: int,
                world_rank: int, visible_gpus: list[tuple[int, int, str | None]] | None
                ) -> tuple[int, int, int, int]:
@@ -179,7 +196,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from pdesurrogate.datasets import ChannelStats
-    from pdesurrogate.streaming import Receiver, make_buffer
+    from pdesurrogate.streaming import Receiver
     from pdesurrogate.training.stream_data import StreamDataModule
     from pdesurrogate.training.stream_monitor import StreamMonitor
 
@@ -199,10 +216,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                  "channel_names": list(solver.channel_names), "param_names": list(names),
                  "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
 
-    max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
-    buffer = make_buffer(cfg.buffer.kind, capacity=cfg.buffer.capacity,
-                         watermark=cfg.buffer.watermark, max_bytes=max_bytes,
-                         seed=cfg.seed + rank)
+    buffer = trainer_buffer(cfg, rank)
     # a simulation sends exactly n_steps + 1 states: the receiver's default bound (4096) would
     # drop every simulation of a longer run, and the run would train on nothing
     receiver = Receiver.from_roles(roles, buffer, names, scheduler=scheduler,
