@@ -7,12 +7,6 @@ undelivered (a receiver dropped them) is ``incomplete``, not ``finished``: it ke
 checkpoint in which they are not done, so ``--resume`` runs them again. A run ended by a
 trainer limit (``max_steps``, ``max_time``) is ``finished`` and names those it left.
 
-``summary.json``'s id lists (``committed_sim_ids``, ``abandoned_sim_ids``,
-``undelivered_sim_ids``, ``discarded_sim_ids``, ``dropped_sim_ids``) are over all trainer
-ranks. A trainer rank's record (``trainers``) holds its counters and, of the id lists, only
-its ``committed_sims``: which rank trained on which simulation is in no other list (its
-discarded and dropped ids are in the run's lists alone).
-
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
 (metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
 evaluation generators, as in validation, so the plot repeats). The export's
@@ -36,9 +30,6 @@ import torch
 from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
-
-# id lists each trainer rank sends trainer rank 0 for the run's lists, written there only
-RUN_WIDE_IDS = ("discarded_sims", "dropped_sims")
 
 
 def _unaccounted(committed, abandoned, n_simulations: int) -> list[int]:
@@ -116,7 +107,7 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         "samples_per_s": sum(r["receiver"]["samples_per_s"] for r in everyone),
         "mb_per_s": sum(r["receiver"]["mb_per_s"] for r in everyone),
         "validation_rollout_steps": cfg.n_steps,
-        "trainers": [{k: v for k, v in r.items() if k not in RUN_WIDE_IDS} for r in everyone],
+        "trainers": everyone,
     }
     if val is not None:
         summary["validation"] = {k: float(v) for k, v in val.items()}
