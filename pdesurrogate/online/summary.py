@@ -7,6 +7,12 @@ undelivered (a receiver dropped them) is ``incomplete``, not ``finished``: it ke
 checkpoint in which they are not done, so ``--resume`` runs them again. A run ended by a
 trainer limit (``max_steps``, ``max_time``) is ``finished`` and names those it left.
 
+``summary.json``'s id lists (``committed_sim_ids``, ``abandoned_sim_ids``,
+``undelivered_sim_ids``, ``discarded_sim_ids``, ``dropped_sim_ids``) are over all trainer
+ranks; each trainer rank's record (``trainers``) repeats its own part of them
+(``committed_sims``, ``discarded_sims``, ``dropped_sims``), since only those say which rank
+trained on (or lost) which simulation.
+
 At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out/online.png``
 (metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
 evaluation generators, as in validation, so the plot repeats). The export's
