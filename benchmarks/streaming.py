@@ -54,6 +54,13 @@ makes the transfer itself slower: 41 us per sample in all against 29) and 2-6 us
 alone. Raw MPI never writes into what the other side read. Rotating the copies through more
 buffers (12, 24, 48 reused oldest first) brought the write down to 17, 11 and 8 us; not
 adopted, as it costs memory and first-touch page faults (about 5 us per 4 KiB page here).
+Outside slow phases (2026-12-05, 256 KiB fields, copied packs of 16, timestamps on both ranks):
+the client filled a 4 MiB pack every 0.9-1.0 ms (4.4 GB/s) and the receiver took one in
+0.8-1.0 ms, against 0.6 ms for raw MPI's 4 MiB; the same copy on one core alone, or on both
+cores at once in two processes, ran at 14 GB/s. So each side runs at raw MPI's pace or slower
+because the other core holds the lines it writes or reads, not because memory bandwidth is
+shared. Packs of 0.5-1 MiB, sending a copied pack's fields as a split pack, a warm-up of each
+run's client and receiver, and growing first packs were each no faster (alternating jobs).
 
 Part (b), trainer idle fraction with fast synthetic solvers: the trainer rank runs exactly what
 ``pdesurrogate online`` runs (:func:`pdesurrogate.online.run_trainer` with
