@@ -64,3 +64,16 @@ def test_chebcb_breaks_ties_with_its_seeded_generator():
     firsts = [ChebCB(seed=s).choose() for s in range(20)]
     assert set(firsts) == {grid[0], grid[-1]}
     assert firsts == [ChebCB(seed=s).choose() for s in range(20)]  # the seed decides
+
+
+def test_chebcb_maps_contexts_through_a_log_when_asked():
+    """log_context=True maps context_range (1e-2, 1e2) to [-1, 1] through a log: 1e-2, 1 (the
+    geometric midpoint) and 1e2 go to -1, 0 and 1, and 1e-5 clips to -1; a tuner with
+    log_context=False over (-1, 1) given those mapped values has the same features. (A linear
+    map would put 1 at -0.98.)"""
+    log = ChebCB(context_range=(1e-2, 1e2), log_context=True)
+    linear = ChebCB(context_range=(-1.0, 1.0), log_context=False)
+    for context, mapped in ((1e-2, -1.0), (1.0, 0.0), (1e2, 1.0), (1e-5, -1.0),
+                            (10.0, 0.5)):
+        np.testing.assert_allclose(log._features(context), linear._features(mapped),
+                                   rtol=0, atol=1e-12, err_msg=str(context))
