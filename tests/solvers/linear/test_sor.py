@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from pdesurrogate.solvers.linear.sor import sor_solve
+from pdesurrogate.solvers.linear.sor import DIVERGENCE_GROWTH, sor_solve
 
 
 def poisson2d(n: int) -> sp.csr_matrix:
@@ -66,6 +66,9 @@ def test_max_iter_reports_not_converged():
     A = poisson2d(16)
     res = sor_solve(A, np.ones(256), 1.0, rtol=1e-12, max_iter=5)
     assert not res.converged and res.iterations == 5 and res.residual_norm > 1e-12
+    # the reported residual is the relative 2-norm one of the returned x
+    true = np.linalg.norm(np.ones(256) - A @ res.x) / np.linalg.norm(np.ones(256))
+    assert res.residual_norm == pytest.approx(true, rel=1e-12)
 
 
 def test_zero_rhs_is_zero_solution():
@@ -137,4 +140,6 @@ def test_diverging_system_stops_without_warnings():
         warnings.simplefilter("error")
         res = sor_solve(A, np.ones(50), 1.5, max_iter=2000)
     assert not res.converged and res.diverged and res.iterations < 100
+    # stopped by the growth test (x = 0 starts at relative residual 1), not by overflow
+    assert DIVERGENCE_GROWTH < res.residual_norm < math.inf and np.isfinite(res.x).all()
     assert not sor_solve(poisson2d(4), np.ones(16), 1.5).diverged
