@@ -234,3 +234,23 @@ def test_diffusion_stencil_is_the_flux_form_of_its_face_coefficients():
                              + ky[:, i + 1, j] * (c - p[:, i + 2, j + 1])) / h**2
     got = Stencil.diffusion(kx, ky, h).apply(u)
     assert torch.allclose(got, flux, rtol=0, atol=1e-12 * float(flux.abs().max()))
+
+
+def test_float32_residual_floor_is_the_documented_one():
+    """float32 on Poisson with b = 1 (16²): the residual stops falling near a third of
+    eps ||(|A| |x|)|| / ||b|| (x the float64 solution), as redblack_sor's docstring says,
+    about 1e-5 here: rtol = 3 x that estimate is reached, rtol = 1/30 of it is not within 2000
+    sweeps."""
+    n = 16
+    st = poisson(n)
+    b = torch.ones(1, n, n, dtype=torch.float64)
+    x = redblack_sor(st, b, omega=1.5, rtol=1e-13).x
+    abs_st = Stencil(*(getattr(st, f).abs() for f in ("center", "west", "east", "south",
+                                                       "north")))
+    estimate = torch.finfo(torch.float32).eps * float(abs_st.apply(x.abs()).norm() / b.norm())
+    assert 5e-6 < estimate < 5e-5
+    st32 = Stencil(*(getattr(st, f).float() for f in ("center", "west", "east", "south",
+                                                       "north")))
+    assert redblack_sor(st32, b.float(), omega=1.5, rtol=3 * estimate).converged.all()
+    stuck = redblack_sor(st32, b.float(), omega=1.5, rtol=estimate / 30, max_iter=2000)
+    assert not stuck.converged.any() and float(stuck.residual) > estimate / 30
