@@ -1,13 +1,15 @@
 """Learning to Relax: SOR iterations over a sequence of implicit heat2d systems, per omega tuner.
 
 The sequence: ``--systems`` Crank–Nicolson steps of :class:`~pdesurrogate.solvers.Heat2D`
-(``--n``² interior grid) whose diffusivity scale kappa, its spatial variation and the step dt
-are redrawn for every system (log-uniform), so the diffusion number d = kappa dt / h² spans about
-two orders of magnitude; the right-hand side comes from a random smooth state carried along the
-sequence. Each system is solved by red-black SOR (``pdesurrogate.solvers.linear.redblack``)
-once for every omega of the grid (and omega = 1, Gauss–Seidel), in one batched call, giving the
-table of iteration counts. Because the systems do not depend on which omega solved the previous
-one (every solve reaches the same rtol), the tuners are then replayed on that table:
+(``--n``² interior grid) whose diffusivity scale kappa (log-uniform in [0.01, 1]), its spatial
+variation (uniform in [0, 0.5]) and the step dt (log-uniform in [0.2, 2] h) are redrawn for every
+system, so the diffusion number d = kappa dt / (2 h²) (heat2d's context, theta = 1/2) spans three
+orders of magnitude, [0.001, 1] (n + 1): [0.065, 65] on the default 64² grid; the right-hand
+side comes from a random smooth state carried along the sequence. Each system is solved by
+red-black SOR (``pdesurrogate.solvers.linear.redblack``) once for every omega of the grid (and
+omega = 1, Gauss–Seidel), in one batched call, giving the table of iteration counts. Because
+the systems do not depend on which omega solved the previous one (every solve reaches the same
+rtol), the tuners are then replayed on that table:
 
 * ``omega = 1`` (Gauss–Seidel); the best fixed omega in hindsight; the per-instance oracle;
 * ``TsallisINF`` (non-contextual bandit), ``ChebCB`` (contextual, context = d), each averaged
@@ -77,7 +79,7 @@ def iteration_table(n_systems: int, n: int, omegas: list[float], rtol: float, ma
             kappa = torch.tensor([math.exp(rng.uniform(math.log(0.01), math.log(1.0)))],
                                  dtype=torch.float64)
             kvar = torch.tensor([rng.uniform(0.0, 0.5)], dtype=torch.float64)
-            dt = math.exp(rng.uniform(math.log(0.2), math.log(2.0))) * heat.h  # d in ~[0.3, 60]
+            dt = math.exp(rng.uniform(math.log(0.2), math.log(2.0))) * heat.h  # d in [1e-3, 1](n+1)
             lap = heat.operator(kappa, kvar, x)
             lhs = lap.shifted(0.5 * dt)
             rhs = x - 0.5 * dt * lap.apply(x)
