@@ -294,3 +294,47 @@ def test_float64_weights_train(tmp_path):
     trainer.fit(module, BallPoints(batch_size=16, steps_per_epoch=2, val_points=50))
     assert module.net.out.weight.dtype == torch.float64
     assert math.isfinite(float(trainer.callback_metrics["val/rel_l2"]))
+
+
+@pytest.mark.parametrize("estimator", [SDGD(2), Hutchinson(1)], ids=repr)
+def test_forward_backward_factors_come_from_two_draws(estimator):
+    """forward_backward's objective is 2 mean r̂_a r̂_b with r̂_a (no graph) from the
+    generator's first draw and r̂_b (graph) from its second, so its gradient 2 mean r̂_a ∇r̂_b
+    is unbiased. One draw in both factors, 2 mean r̂ ∇r̂ = ∇ mean r̂², would average to
+    ∇ mean (r² + Var r̂): a bias that test_stochastic_gradients_are_unbiased cannot see at its
+    300 draws (there r ∇r̂ is large and noisy), so this checks the draws themselves."""
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(8, seed=1), estimator, variant="forward_backward", width=8,
+                        depth=2).double()
+    x = sample_ball(6, 8, torch.Generator().manual_seed(0), torch.float64)
+    params = list(module.parameters())
+    module._generator.manual_seed(5)
+    obj, _ = module.objective(x)
+    got = torch.autograd.grad(obj, params)
+    gen = torch.Generator().manual_seed(5)
+    g = module.problem.source(x)
+    r_a = (estimator.estimate(module.net, x, gen)[1] - g).detach()
+    r_b = estimator.estimate(module.net, x, gen)[1] - g
+    assert (r_a - r_b.detach()).abs().max() > 1e-3  # two different draws
+    want = 2 * (r_a * r_b).mean()
+    torch.testing.assert_close(obj, want)
+    for a, b in zip(got, torch.autograd.grad(want, params), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_boundary_loss_is_weighted_mean_square_on_the_sphere():
+    """boundary='loss' with the exact Laplacian: the objective is mean r² over x plus
+    boundary_weight · mean (u - 0)² over the sphere points, as the module docstring says."""
+    torch.manual_seed(0)
+    module = PINNModule(AllenCahn(5, seed=2), FullLaplacian(), width=8, depth=2,
+                        boundary="loss", boundary_weight=2.5).double()
+    x = sample_ball(7, 5, torch.Generator().manual_seed(0), torch.float64)
+    xb = sample_sphere(4, 5, torch.Generator().manual_seed(1), torch.float64)
+    obj, logs = module.objective(x, xb)
+    with torch.no_grad():
+        u, lap = FullLaplacian().estimate(module.net, x)
+        r = module.problem.residual(u, lap, module.problem.source(x))
+        bc = (module.net(xb) ** 2).mean()
+    assert bc > 1e-3  # the boundary term is not negligible: a wrong weight shows
+    torch.testing.assert_close(logs["boundary"], bc)
+    torch.testing.assert_close(obj.detach(), (r * r).mean() + 2.5 * bc)
