@@ -62,7 +62,7 @@ def darcy_solve(
 
     ``a`` ``(B, ny, nx)`` positive coefficient at the interior nodes, ``f`` ``(B, ny, nx)`` right
     side, ``h`` grid spacing (nodes ``i h``, ``i = 1..n``). ``omega`` defaults to the Poisson
-    optimum ``2 / (1 + sin(pi h))`` for the larger side. Returns the red-black result (``x`` is
+    optimum ``2 / (1 + sin(pi h))`` for the spacing ``h``. Returns the red-black result (``x`` is
     ``u``), in ``f``'s dtype.
     """
     if a.shape != f.shape or a.ndim != 3:
