@@ -338,3 +338,36 @@ def test_boundary_loss_is_weighted_mean_square_on_the_sphere():
     assert bc > 1e-3  # the boundary term is not negligible: a wrong weight shows
     torch.testing.assert_close(logs["boundary"], bc)
     torch.testing.assert_close(obj.detach(), (r * r).mean() + 2.5 * bc)
+
+
+def test_each_training_batch_draws_its_own_sdgd_dimensions(monkeypatch):
+    """In a fit, batch i of epoch e draws its SDGD dimensions (two draws: forward_backward)
+    from batch_seed(seed, rank, e, i): every batch of the run gets other dimensions, and they
+    are the ones a resumed fit recomputes. Seeding from the epoch alone would give every
+    batch of an epoch the same dimensions (still unbiased per step, but the steps of an epoch
+    would then never see the other dimensions' second derivatives)."""
+    from pdesurrogate.training.draw_seeds import batch_seed
+
+    est = SDGD(4)
+    drawn = []
+    sample = est.sample
+
+    def recording(dim, generator=None):
+        dims = sample(dim, generator)
+        drawn.append(dims.tolist())
+        return dims
+
+    monkeypatch.setattr(est, "sample", recording)
+    torch.manual_seed(0)
+    module = PINNModule(Poisson(12, seed=0), est, width=8, depth=1, seed=7)
+    trainer = Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      limit_val_batches=0)
+    trainer.fit(module, BallPoints(batch_size=4, steps_per_epoch=3))
+    expected = []
+    for epoch in range(2):
+        for i in range(3):
+            gen = torch.Generator().manual_seed(batch_seed(7, 0, epoch, i))
+            expected += [sample(12, gen).tolist(), sample(12, gen).tolist()]
+    assert drawn == expected
+    assert len({tuple(d) for d in drawn[::2]}) == 6  # six batches, six different draws
