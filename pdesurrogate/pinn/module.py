@@ -220,9 +220,10 @@ class PINNModule(LightningModule):
 
         Adding ``b`` to the MLP's output changes ``u`` by ``q b`` and ``Δu`` by ``b Δq``
         (hard boundary: ``q = 1 - ‖x‖²``, ``Δq = -2d``; boundary loss: ``q = 1``, ``Δq = 0``),
-        so ``r(b) = r(0) + b Δq + f(u + q b) - f(u)``: Gauss–Newton in ``b``. The Laplacian of
-        the initial network comes from the module's estimator (unbiased; averaged over points;
-        an exact one runs ``full_chunk`` dimensions at a time).
+        so ``r(b) = r(0) + b Δq + f(u + q b) - f(u)``: Gauss–Newton in ``b``, each step halved
+        until the loss drops (at most ``iters`` steps). The Laplacian of the initial network
+        comes from the module's estimator (unbiased; averaged over points; an exact one runs
+        ``full_chunk`` dimensions at a time).
         """
         from .sampling import sample_ball, sample_sphere
 
@@ -247,8 +248,9 @@ class PINNModule(LightningModule):
             xb = sample_sphere(n_points, self.dim, gen, dtype).to(dev)
             nb = (self.net(xb) - self.problem.boundary_value(xb)).double()
         w = math.sqrt(self.boundary_weight / max(nb.numel(), 1)) if nb.numel() else 0.0
-        b = torch.zeros((), dtype=torch.float64, device=dev)
-        for _ in range(iters):
+
+        def residuals(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """The stacked residual (its squared sum is the loss) and its derivative in b."""
             with torch.enable_grad():
                 v = (u0 + q * b).requires_grad_(True)
                 f = self.problem.reaction(v)
@@ -256,11 +258,28 @@ class PINNModule(LightningModule):
                     torch.zeros_like(v)
             r = torch.cat([(lap0 + b * dq + f.detach() - g) / math.sqrt(len(u0)), w * (nb + b)])
             jac = torch.cat([(dq + df * q) / math.sqrt(len(u0)), torch.full_like(nb, w)])
+            return r, jac
+
+        b = torch.zeros((), dtype=torch.float64, device=dev)
+        r, jac = residuals(b)
+        loss = float((r * r).sum())
+        for _ in range(iters):
             denom = (jac * jac).sum()
             if denom == 0:
                 break
             step = (r * jac).sum() / denom
-            b = b - step
+            # the full Gauss–Newton step can overshoot when f is nonlinear and the residual
+            # large (Allen–Cahn with a boundary loss: b swung between two values, ending
+            # above the loss at b = 0); halve it until the loss drops
+            for _ in range(40):
+                r_new, jac_new = residuals(b - step)
+                loss_new = float((r_new * r_new).sum())
+                if loss_new < loss:
+                    break
+                step = step / 2
+            else:
+                break
+            b, r, jac, loss = b - step, r_new, jac_new, loss_new
             if abs(float(step)) <= 1e-10 * max(1.0, abs(float(b))):
                 break
         self.net.out.bias += b.to(self.net.out.bias.dtype)
