@@ -39,8 +39,10 @@ class SpectralConv(nn.Module):
     ``(B, C_in, *grid) -> (B, C_out, *grid)``, periodic. In 2-D the positive and negative
     frequencies of the first axis get separate weights (the last axis is the rFFT half-axis):
     ``weight[0]`` holds first-axis frequencies ``0 .. modes - 1``, ``weight[1]`` holds
-    ``-modes .. -1`` (index ``modes + k``). Frequencies beyond what the grid resolves are
-    dropped, so any grid size works, and a frequency has the same weight on every grid.
+    ``-modes .. -1`` (index ``modes + k``). ``n`` rows resolve first-axis frequencies
+    ``0 .. (n - 1) // 2`` and ``-(n // 2) .. -1`` (an even ``n``'s Nyquist row counts as
+    negative); frequencies beyond those are dropped, so any grid size works, and a frequency
+    has the same weight on every grid.
     """
 
     # the complex weights are read with view_as_complex, which has no bfloat16
@@ -73,16 +75,16 @@ class SpectralConv(nn.Module):
         if self.dim == 1:
             out[..., :mx] = self._mix(xf[..., :mx], 0, (slice(0, mx),))
         else:
-            my = min(self.modes, grid[0] // 2)
-            if my == 0:  # a single row: only the zero frequency
-                out[..., :1, :mx] = self._mix(xf[..., :1, :mx], 0, (slice(0, 1), slice(0, mx)))
-            else:
-                out[..., :my, :mx] = self._mix(xf[..., :my, :mx], 0,
-                                               (slice(0, my), slice(0, mx)))
-                # rows -my .. -1 are frequencies -my .. -1: the last my weights of block 1
-                # (its first ones, -modes .. -my - 1, are those a coarse grid cannot resolve)
-                out[..., -my:, :mx] = self._mix(xf[..., -my:, :mx], 1,
-                                                (slice(self.modes - my, self.modes), slice(0, mx)))
+            # n rows hold frequencies 0 .. (n - 1) // 2 and -(n // 2) .. -1 (an even n's Nyquist
+            # row n / 2 counts as negative): an odd n resolves one more positive frequency than
+            # n // 2, and a single row only the zero frequency
+            py, ny = min(self.modes, (grid[0] + 1) // 2), min(self.modes, grid[0] // 2)
+            out[..., :py, :mx] = self._mix(xf[..., :py, :mx], 0, (slice(0, py), slice(0, mx)))
+            if ny:
+                # rows -ny .. -1 are frequencies -ny .. -1: the last ny weights of block 1
+                # (its first ones, -modes .. -ny - 1, are those a coarse grid cannot resolve)
+                out[..., -ny:, :mx] = self._mix(xf[..., -ny:, :mx], 1,
+                                                (slice(self.modes - ny, self.modes), slice(0, mx)))
         y = torch.fft.irfftn(out, s=tuple(grid), dim=tuple(range(2, x.ndim)))
         return y.to(x.dtype)
 
@@ -96,7 +98,8 @@ class CAPEModule(nn.Module):
         n_params: ``P >= 1``, number of PDE parameters.
         modes: Fourier modes per axis of the spectral path: frequencies ``0 .. modes - 1`` on
             the last axis (at most ``n // 2 + 1`` are resolved by ``n`` grid points) and, in 2-D,
-            ``modes`` positive and ``modes`` negative ones on the first (at most ``n // 2``).
+            ``modes`` positive and ``modes`` negative ones on the first (at most ``(n + 1) // 2``
+            and ``n // 2``).
             More warns once, at the first forward on such a grid.
         kernel_size: odd kernel size of the depth-wise path.
         hidden: hidden channels of the three paths (and of the parameter MLPs).

@@ -28,13 +28,14 @@ def _weight(conv: SpectralConv, ky: int, kx: int) -> complex:
     return complex(w[row, kx])
 
 
-@pytest.mark.parametrize("n", [16, 6])
-@pytest.mark.parametrize("ky", [1, -1, 2, -2])
+@pytest.mark.parametrize("n, ky", [(n, ky) for n in (16, 6) for ky in (1, -1, 2, -2)]
+                         + [(7, 3), (7, -3), (5, 2), (5, -2)])
 def test_single_mode_output(n, ky):
     """Input ``cos(2 pi (ky y + x))`` on an n x n grid: the rFFT holds it at ``(ky, 1)`` (and
     the implied conjugate), so the output is exactly ``Re(w_{ky,1} exp(2 pi i (ky y + x)))``.
     n = 6 resolves |ky| <= 3 < MODES on the first axis: the weights of ky = -4 (and 3) go
-    unused there, those of -1 and -2 are the same as on a fine grid."""
+    unused there, those of -1 and -2 are the same as on a fine grid. An odd n resolves
+    ky = -(n // 2) .. n // 2, the positive n // 2 too (7: ky = 3 < MODES has its own weight)."""
     conv = _conv()
     g = torch.arange(n, dtype=torch.float64) / n
     y, x = torch.meshgrid(g, g, indexing="ij")
@@ -43,3 +44,14 @@ def test_single_mode_output(n, ky):
     w = _weight(conv, ky, 1)
     want = w.real * torch.cos(theta) - w.imag * torch.sin(theta)
     torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
+
+
+def test_single_row_keeps_the_zero_first_axis_frequency():
+    """A 1 x n grid resolves only first-axis frequency 0: ``cos(2 pi x)`` comes out as
+    ``Re(w_{0,1} exp(2 pi i x))``, with the block-0 weight of ``(0, 1)``."""
+    conv = _conv()
+    theta = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
+    out = conv(torch.cos(theta)[None, None, None])[0, 0, 0]
+    w = _weight(conv, 0, 1)
+    torch.testing.assert_close(out, w.real * torch.cos(theta) - w.imag * torch.sin(theta),
+                               rtol=0, atol=1e-12)
