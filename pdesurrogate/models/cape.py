@@ -4,7 +4,8 @@ ICML 2023, "Learning Neural PDE Solvers with Parameter-Guided Channel Attention"
 :class:`CAPEModule` turns the state ``u_t`` and the PDE parameters ``p`` into a field of the
 same shape that is trained (auxiliary loss) to approximate ``u_{t+1}``. Three convolutions act
 on a lifted copy of the state: a spectral convolution (global, low Fourier modes), a 1x1
-convolution (pointwise channel mixing) and a depth-wise convolution (local stencil per channel).
+convolution (pointwise channel mixing) and a depth-wise convolution (local stencil per channel,
+periodic by default like the spectral one).
 Small MLPs map ``p`` to one weight per path and hidden channel. By default (``gate="linear"``)
 these weights are used as they come, so a parameter can scale a path the way a diffusivity or a
 speed scales its term of the PDE; ``gate="softmax"`` normalises them over the three paths, so
@@ -31,6 +32,7 @@ from ._checks import check_int, check_params, warn_unresolved_modes
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 GATES = ("softmax", "linear")
+PADDINGS = ("circular", "zeros")
 
 
 class SpectralConv(nn.Module):
@@ -102,6 +104,11 @@ class CAPEModule(nn.Module):
             and ``n // 2``).
             More warns once, at the first forward on such a grid.
         kernel_size: odd kernel size of the depth-wise path.
+        padding_mode: what the depth-wise path sees beyond the grid's edges: ``"circular"``
+            (default) wraps around, for periodic domains (advection, Burgers, KS, Navier–Stokes
+            here), where the spectral path and an FNO base are periodic too and the module
+            then commutes with shifts of the grid; ``"zeros"`` for a zero Dirichlet boundary
+            that the grid does not store (heat).
         hidden: hidden channels of the three paths (and of the parameter MLPs).
         gate: how the MLP outputs weight the paths: ``"linear"`` (default), the raw MLP
             outputs (the parameters also scale each path, as a diffusivity or a speed scales
@@ -113,11 +120,15 @@ class CAPEModule(nn.Module):
     """
 
     def __init__(self, dim: int, channels: int, n_params: int, modes: int = 8,
-                 kernel_size: int = 5, hidden: int = 32, gate: str = "linear"):
+                 kernel_size: int = 5, hidden: int = 32, gate: str = "linear",
+                 padding_mode: str = "circular"):
         super().__init__()
         if gate not in GATES:
             raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
         self.gate = gate
+        if padding_mode not in PADDINGS:
+            raise ValueError(f"padding_mode must be one of {PADDINGS}, got {padding_mode!r}")
+        self.padding_mode = padding_mode
         if dim not in (1, 2):
             raise ValueError(f"dim must be 1 or 2, got {dim!r}")
         self.dim = dim
@@ -135,7 +146,8 @@ class CAPEModule(nn.Module):
         self.paths = nn.ModuleList([
             SpectralConv(dim, hidden, hidden, modes),
             conv(hidden, hidden, 1),
-            conv(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden),
+            conv(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden,
+                 padding_mode=padding_mode),
         ])
         self.attention = nn.ModuleList(
             nn.Sequential(nn.Linear(n_params, hidden), nn.GELU(), nn.Linear(hidden, hidden))

@@ -1,0 +1,87 @@
+"""CAPE's depth-wise path at the grid's edges: periodic (``padding_mode="circular"``, the
+default) or zero Dirichlet (``"zeros"``), checked on a delta against the kernel itself, and the
+whole module's commuting with periodic shifts."""
+
+import pytest
+import torch
+
+from pdesurrogate.models import CAPEModule, build_model, model_spec
+
+K = 5  # kernel size; radius 2
+
+
+def _cape(dim: int, **kw) -> CAPEModule:
+    torch.manual_seed(0)
+    cape = CAPEModule(dim, 1, 1, modes=3, kernel_size=K, hidden=4, **kw).double()
+    torch.nn.init.normal_(cape.proj.weight)  # zero at init: the paths would not show
+    return cape
+
+
+def _delta_response(kernel: torch.Tensor, n: int, periodic: bool) -> torch.Tensor:
+    """What a 1-D cross-correlation with ``kernel`` (length K, centred) makes of a delta at
+    index 0 of ``n`` points: ``out[j] = kernel[r - j]`` for ``|j| <= r``, where ``j = -1, -2``
+    are the last points when periodic and outside the grid (dropped) otherwise."""
+    r = K // 2
+    out = torch.zeros(n, dtype=kernel.dtype)
+    for j in range(-r, r + 1):
+        if j >= 0 or periodic:
+            out[j % n] = kernel[r - j]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["circular", "zeros"])
+def test_depthwise_path_on_a_delta_at_the_edge(mode):
+    cape = _cape(1, padding_mode=mode)
+    depthwise = cape.paths[2]
+    n = 12
+    z = torch.zeros(1, 4, n, dtype=torch.float64)
+    z[:, :, 0] = 1.0
+    with torch.no_grad():
+        out = depthwise(z)[0] - depthwise.bias[:, None]
+    for c in range(4):
+        want = _delta_response(depthwise.weight[c, 0].detach(), n, mode == "circular")
+        torch.testing.assert_close(out[c], want, rtol=0, atol=1e-14)
+
+
+def test_depthwise_path_2d_delta_in_a_corner_wraps_to_the_other_three():
+    """The 2-D kernel is an outer shape: a delta at (0, 0) reaches ``(-1, -1)`` with the
+    kernel's entry ``(r + 1, r + 1)``, and so on."""
+    cape = _cape(2)
+    depthwise = cape.paths[2]
+    z = torch.zeros(1, 4, 8, 10, dtype=torch.float64)
+    z[:, :, 0, 0] = 1.0
+    with torch.no_grad():
+        out = depthwise(z)[0] - depthwise.bias[:, None, None]
+    r = K // 2
+    w = depthwise.weight[:, 0].detach()
+    want = torch.zeros_like(out)
+    for i in range(-r, r + 1):
+        for j in range(-r, r + 1):
+            want[:, i % 8, j % 10] = w[:, r - i, r - j]
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("grid", [(24,), (9, 12)])
+def test_module_commutes_with_periodic_shifts(grid):
+    """Periodic PDEs do not care where the grid starts: CAPE(shift u) = shift CAPE(u) for the
+    default padding, up to round-off (every path, the lift and the projection commute)."""
+    cape = _cape(len(grid))
+    torch.manual_seed(1)
+    u = torch.randn(2, 1, *grid, dtype=torch.float64)
+    p = torch.randn(2, 1, dtype=torch.float64)
+    dims = tuple(range(2, u.ndim))
+    shift = (3,) * len(dims)
+    with torch.no_grad():
+        a = cape(torch.roll(u, shift, dims), p)
+        b = torch.roll(cape(u, p), shift, dims)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_padding_mode_is_checked_and_round_trips():
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        CAPEModule(1, 1, 1, padding_mode="reflect")
+    cape = CAPEModule(1, 1, 1, modes=2, hidden=4, padding_mode="zeros")
+    spec = model_spec(cape)
+    assert spec["init_args"]["padding_mode"] == "zeros"
+    assert build_model(spec).paths[2].padding_mode == "zeros"
+    assert CAPEModule(1, 1, 1).paths[2].padding_mode == "circular"
