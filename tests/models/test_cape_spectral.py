@@ -1,6 +1,9 @@
-"""CAPE's 2-D SpectralConv against hand-computed outputs for single Fourier modes: a mode with
-a negative first-axis frequency gets the negative-frequency weights (block 1), and the same
-weight for the same frequency on every grid."""
+"""CAPE's SpectralConv against hand-computed outputs for single Fourier modes.
+
+1-D: ``cos(2 pi k x)`` -> ``Re(w_k exp(2 pi i k x))`` for ``k < modes``; the zero and Nyquist
+frequencies, whose rFFT bins are real, keep only ``Re(w_k)``; frequencies at or above ``modes``
+give 0. 2-D: a mode with a negative first-axis frequency gets the negative-frequency weights
+(block 1). In both, a frequency has the same weight on every grid."""
 
 import math
 
@@ -12,9 +15,9 @@ from pdesurrogate.models.cape import SpectralConv
 MODES = 4
 
 
-def _conv() -> SpectralConv:
+def _conv(dim: int = 2) -> SpectralConv:
     torch.manual_seed(0)
-    conv = SpectralConv(2, 1, 1, MODES).double()
+    conv = SpectralConv(dim, 1, 1, MODES).double()
     with torch.no_grad():  # O(1) weights, every one different
         conv.weight.copy_(torch.randn_like(conv.weight))
     return conv
@@ -55,3 +58,18 @@ def test_single_row_keeps_the_zero_first_axis_frequency():
     w = _weight(conv, 0, 1)
     torch.testing.assert_close(out, w.real * torch.cos(theta) - w.imag * torch.sin(theta),
                                rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, k", [(n, k) for n in (16, 6, 5, 4) for k in range(n // 2 + 1)])
+def test_single_mode_output_1d(n, k):
+    conv = _conv(1)
+    theta = 2 * math.pi * k * torch.arange(n, dtype=torch.float64) / n
+    with torch.no_grad():
+        out = conv(torch.cos(theta)[None, None])[0, 0]
+    if k >= MODES:
+        want = torch.zeros(n, dtype=torch.float64)
+    else:
+        w = complex(torch.view_as_complex(conv.weight.detach()[0, 0, 0])[k])
+        real_bin = k == 0 or 2 * k == n
+        want = w.real * torch.cos(theta) - (0.0 if real_bin else w.imag) * torch.sin(theta)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-12)
