@@ -4,7 +4,8 @@ Two layouts are read:
 
 * **single file**: ``tensor`` ``(N, T, X)``, ``(N, T, X, Y)``, ``(N, T, X, Y, Z)`` or with a
   trailing channel axis ``(N, T, *grid, C)``; or the compressible-flow fields ``density``,
-  ``pressure``, ``Vx`` [, ``Vy``, ``Vz``] each ``(N, T, *grid)`` (one channel each); plus
+  ``pressure`` and one velocity ``Vx`` [, ``Vy``, ``Vz``] per spatial axis, each ``(N, T, *grid)``
+  (one channel each, in that order; a missing or extra one is refused, naming it); plus
   ``x-coordinate`` [, ``y-coordinate``, ``z-coordinate``] and ``t-coordinate``. PDEBench's
   ``t-coordinate`` often has ``T + 1`` entries; the first ``T`` are the saved times. Darcy flow
   (``nu`` ``(N, X, Y)`` and ``tensor`` ``(N, 1, X, Y)``) becomes channels ``("nu", "u")``
@@ -206,6 +207,14 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
             if require_array(f, k, where).shape != shape or len(shape) != 2 + ndim:
                 raise ValueError(f"{where}: CFD field {k!r} has shape {f[k].shape}; expected "
                                  f"{shape} with {ndim} spatial axes like {fields[0]!r}")
+        # one velocity component per spatial axis: a 2-D file without Vy is not a 2-D flow
+        expected = ["density", "pressure", *(f"V{a}" for a in AXES[:ndim])]
+        if fields != expected:
+            missing = [k for k in expected if k not in fields]
+            extra = [k for k in fields if k not in expected]
+            parts = [f"{missing} missing"] * bool(missing) + [f"{extra} extra"] * bool(extra)
+            raise ValueError(f"{where}: a PDEBench CFD file with {ndim} spatial axes holds "
+                             f"{expected}: {'; '.join(parts)} (found keys {sorted(keys)})")
         n, t = shape[:2]
         grid_shape = shape[2:]
         sources = [ArraySource(k, 1, grid_shape) for k in fields]
