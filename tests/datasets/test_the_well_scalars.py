@@ -50,3 +50,19 @@ def test_a_file_without_scalars_lists_none(tmp_path):
     with open_dataset(tmp_path / "w.hdf5") as d:
         assert d.params == {}
         assert d.attrs["time_varying_scalars"] == [] and d.attrs["unread_scalars"] == []
+
+
+def test_a_scalars_dataset_wins_over_the_root_attribute_of_the_same_name(tmp_path):
+    """The Well lists its parameters in the root ``simulation_parameters`` attribute, each as a
+    root attribute and a ``scalars/`` dataset (scripts/check_thewell_formatting.py); only the
+    dataset can hold one value per trajectory (sample_varying). The dataset is read; a listed
+    root attribute without a dataset fills in."""
+    per_trajectory = np.array([1.0, 2.0, 3.0])
+    path = tmp_path / "w.hdf5"
+    write_well(path, {"alpha": (per_trajectory, True, False)})
+    with h5py.File(path, "a") as f:
+        f.attrs["simulation_parameters"] = ["alpha", "zeta"]
+        f.attrs["alpha"], f.attrs["zeta"] = 9.0, 0.5
+    with open_dataset(path) as d:
+        np.testing.assert_array_equal(d.params["alpha"], per_trajectory)
+        np.testing.assert_array_equal(d.params["zeta"], [0.5] * N)
