@@ -33,6 +33,12 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 SPEC_KEYS = ("class", "init_args")
+# arguments added after specs were first written, with the value a spec written before then
+# was built with when that differs from today's default (a spec without the argument builds
+# the model it was saved from)
+SPEC_DEFAULTS_BEFORE: dict[str, dict[str, object]] = {
+    "cape_module": {"padding_mode": "zeros"},  # the depth-wise path padded with zeros
+}
 
 
 def model_name(model: nn.Module) -> str | None:
@@ -94,7 +100,7 @@ def build_model(spec: dict, where: str = "model") -> nn.Module:
     kwargs = {k: build_model(v, f"{where}.init_args.{k}")
               if isinstance(v, dict) and set(v) == set(SPEC_KEYS) else v
               for k, v in init.items()}
-    return cls(**kwargs)
+    return cls(**{**SPEC_DEFAULTS_BEFORE.get(name, {}), **kwargs})
 
 
 __all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",

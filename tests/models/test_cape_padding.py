@@ -85,3 +85,33 @@ def test_padding_mode_is_checked_and_round_trips():
     assert spec["init_args"]["padding_mode"] == "zeros"
     assert build_model(spec).paths[2].padding_mode == "zeros"
     assert CAPEModule(1, 1, 1).paths[2].padding_mode == "circular"
+
+
+def test_a_spec_saved_before_padding_mode_builds_the_zero_padded_module(tmp_path):
+    """An export written before ``padding_mode`` existed has no such argument in its spec; it
+    loads with the zero padding it was trained with and predicts as the saved module did,
+    while a new spec keeps its circular padding."""
+    import json
+
+    import torch
+
+    from pdesurrogate.export import export_surrogate, load
+    from pdesurrogate.models import FNO, CAPEWrapper
+    from pdesurrogate.training import NextStepModule
+
+    torch.manual_seed(0)
+    cape = CAPEModule(1, 1, 1, modes=3, hidden=4, padding_mode="zeros")
+    module = NextStepModule(CAPEWrapper(FNO(2, 1, [4], 8, 2, n_params=1), cape))
+    module.data_info = {"pde": "toy", "grid_shape": [16], "channel_names": ["u"],
+                        "param_names": ["nu"], "k": 1, "dt": 0.1}
+    out = export_surrogate(module, tmp_path / "old")
+    config = json.loads((out / "config.json").read_text())
+    args = config["model"]["init_args"]["cape"]["init_args"]
+    del args["padding_mode"]  # as written before the argument existed
+    (out / "config.json").write_text(json.dumps(config))
+    sur = load(out)
+    assert sur.model.cape.paths[2].padding_mode == "zeros"
+    u, p = torch.randn(2, 1, 16), torch.rand(2, 1)
+    torch.testing.assert_close(sur.rollout(u, p, 2), module.rollout(u, p, 2), atol=0, rtol=0)
+    spec = model_spec(CAPEModule(1, 1, 1))
+    assert build_model(spec).paths[2].padding_mode == "circular"
