@@ -15,11 +15,18 @@ Two layouts are read:
   and ``grid/x`` [, ``grid/y``] and ``grid/t`` (diffusion-reaction, shallow water,
   diffusion-sorption).
 
-Spatial axes keep the file's order and are named ``("x",)``, ``("x", "y")``, ``("x", "y", "z")``.
+Spatial axes keep the file's order and are named ``("x",)``, ``("x", "y")``, ``("x", "y", "z")``,
+as PDEBench's own loaders (``FNODatasetSingle``, ``FNODatasetMult``) pair them with
+``x-coordinate`` / ``grid/x`` first. (Its 2-D diffusion-reaction generator, sim_diff_react.py,
+reshapes to ``(t, y, x)``; on that file's square grid with equal ``grid/x`` and ``grid/y`` the
+swap cannot be seen, and it is kept as the loaders have it.)
 Parameters come from numeric file attributes and from the PDE parameters PDEBench writes into
 its file names (:data:`NAME_PARAMS`: ``Nu``, ``Beta``/``beta``, ``Rho``, ``Eta``, ``Zeta``,
 ``M`` (Mach number), ``Re`` (Reynolds number), e.g. ``1D_Burgers_Sols_Nu0.01.hdf5`` ->
-``nu = 0.01``), lower-cased, constant over samples. Other ``<letters><digits>`` tokens
+``nu = 0.01``), lower-cased, constant over samples; a file attribute wins over the file name.
+The values keep PDEBench's meaning: Burgers' ``Nu`` is the ``ν`` of ``u_t + u u_x = (ν/π)
+u_xx`` (pdebench/models/pinn/pde_definitions.py), so its viscosity is ``nu / π``, not the ``nu``
+of :mod:`~pdesurrogate.solvers.burgers`. Other ``<letters><digits>`` tokens
 (``_v2``, ``_seed42``, ``_dk10``) are not parameters. The test files' ``M01``, ``M05`` (a
 leading zero, no point) are Mach 0.1 and 0.5.
 
