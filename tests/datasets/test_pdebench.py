@@ -249,3 +249,20 @@ def test_cell_edge_coordinates_become_cell_centres(tmp_path):
             assert d.u.shape == (2, 3, 1, 8, 5), path
             np.testing.assert_array_equal(d.grid[0], centres)
             np.testing.assert_array_equal(d.grid[1], y)
+
+
+def test_times_are_read_as_stored_not_from_zero(tmp_path):
+    """Saved times that start later than 0 (a run restarted at t = 1.5) keep their values in
+    both layouts: the first T of a T + 1 t-coordinate, and a grouped file's grid/t."""
+    times = 1.5 + 0.25 * np.arange(4)
+    single = tmp_path / "late.hdf5"
+    with h5py.File(single, "w") as f:
+        f["tensor"] = np.zeros((2, 3, 4), np.float32)
+        f["x-coordinate"], f["t-coordinate"] = np.arange(4.0), times
+    grouped = tmp_path / "1D_diff-sorp_NA_NA.h5"
+    with h5py.File(grouped, "w") as f:
+        f["0000/data"] = np.zeros((3, 4, 1), np.float32)
+        f["0000/grid/x"], f["0000/grid/t"] = np.arange(4.0), times[:3]
+    for path in (single, grouped):
+        with open_dataset(path) as d:
+            np.testing.assert_array_equal(d.times, times[:3])

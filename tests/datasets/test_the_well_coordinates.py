@@ -45,3 +45,13 @@ def test_one_declared_trajectory_without_a_trajectory_axis_is_read(tmp_path):
     write_well(tmp_path / "w.hdf5", n_attr=1, sample_varying=False)
     with open_dataset(tmp_path / "w.hdf5") as d:
         assert d.u.shape == (1, 2, 1, 4)
+
+
+def test_times_are_read_as_stored_not_from_zero(tmp_path):
+    """``dimensions/time`` starting later than 0 keeps its values (the Well's own loader
+    shifts them to 0 only when asked: normalize_time_grid)."""
+    write_well(tmp_path / "w.hdf5")
+    with h5py.File(tmp_path / "w.hdf5", "a") as f:
+        f["dimensions/time"][...] = [2.5, 3.0]
+    with open_dataset(tmp_path / "w.hdf5") as d:
+        np.testing.assert_array_equal(d.times, [2.5, 3.0])
