@@ -3,7 +3,9 @@
 A Well file holds ``n_trajectories`` trajectories on a uniform grid:
 
 * ``dimensions``: ``time`` ``(T,)`` and one coordinate dataset per name in its
-  ``spatial_dims`` attribute (that order is the order of the fields' spatial axes);
+  ``spatial_dims`` attribute (that order is the order of the fields' spatial axes); a
+  sample-varying one ``(N, L)`` must hold the same row for every trajectory (the first and last
+  rows are compared);
 * ``t0_fields`` (scalars ``(N, T, *grid)``), ``t1_fields`` (vectors ``(N, T, *grid, D)``),
   ``t2_fields`` (tensors ``(N, T, *grid, D, D)``), each listing its fields in ``field_names``;
   a field whose ``sample_varying`` / ``time_varying`` attribute is false lacks that axis, and a
@@ -20,8 +22,10 @@ listed in ``attrs["time_varying_scalars"]`` and not read, and so are, in
 ``attrs["boundary_conditions"]``.
 
 Checked on opening (ValueError naming the file and the key): the coordinates, fields and scalars
-are numeric arrays (not groups or strings), and each field's shape matches the lengths of
-``dimensions/time`` and the spatial coordinates.
+are numeric arrays (not groups or strings), each field's shape matches the lengths of
+``dimensions/time`` and the spatial coordinates, and a sample-varying coordinate's first and
+last rows agree (the Well's own loader reads a row per trajectory; a Layout has one time axis
+and one grid).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import h5py
 import numpy as np
 
 from .lazy import ArraySource, decode, decode_attrs
-from .reader import Layout, require_array, require_group
+from .reader import Layout, key_name, require_array, require_group
 
 FIELD_GROUPS = ("t0_fields", "t1_fields", "t2_fields")
 
@@ -51,11 +55,22 @@ def _names(attr) -> list[str]:
 
 
 def _coordinate(dims: h5py.Group, name: str, where: str) -> np.ndarray:
-    """``dimensions/<name>`` as a 1-D float64 array (a sample-varying ``(N, L)`` one: its first
-    row; the trajectories share the number of entries)."""
+    """``dimensions/<name>`` as a 1-D float64 array. A sample-varying ``(N, L)`` one gives its
+    first row, and must repeat it: one time axis and one grid serve every trajectory.
+
+    Raises ValueError naming the file and key when the first and last rows differ.
+    """
     ds = require_array(dims, name, where, ndims=(1, 2))
-    # a sample-varying one: only the first row is read, whatever the number of trajectories
-    return np.asarray(ds[0] if ds.ndim > 1 and ds.shape[0] else ds[()], np.float64)
+    if ds.ndim == 1 or not ds.shape[0]:
+        return np.asarray(ds[()], np.float64)
+    # two rows, not all N: opening stays O(1) in the declared number of trajectories
+    first, last = np.asarray(ds[0], np.float64), np.asarray(ds[-1], np.float64)
+    if not np.array_equal(first, last):
+        raise ValueError(
+            f"{where}: {key_name(dims, name)!r} differs between trajectories (row 0 starts "
+            f"{first[:3].tolist()}, row {ds.shape[0] - 1} {last[:3].tolist()}); per-trajectory "
+            f"coordinates are not supported: every trajectory must have the same {name}")
+    return first
 
 
 def the_well_layout(f: h5py.File, path: Path) -> Layout:

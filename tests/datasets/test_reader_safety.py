@@ -207,7 +207,7 @@ def test_the_well_huge_declared_count(tmp_path):
             f.attrs["n_trajectories"] = HUGE
             f.create_group("dimensions").attrs["spatial_dims"] = ["x"]
             time = f.create_dataset("dimensions/time", (HUGE, T), "f8", chunks=(1, T))
-            time[0] = np.arange(T) / 2
+            time[0] = time[-1] = np.arange(T) / 2
             f["dimensions/x"] = np.linspace(0, 1, X)
             f.create_group("t0_fields").attrs["field_names"] = ["u"]
             if sample_varying:

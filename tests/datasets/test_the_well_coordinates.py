@@ -1,5 +1,5 @@
 """The Well's coordinates and trajectory count (synthetic h5py files): a sample-varying
-coordinate ``(N, L)`` is read from its first row, as the reader's docstring says, and a file that
+coordinate ``(N, L)`` is read when its rows agree and refused when they differ, and a file that
 declares 2 or more trajectories in ``n_trajectories`` while no field has a trajectory axis is
 refused, naming the count."""
 
@@ -26,11 +26,27 @@ def write_well(path, n=3, x=None, n_attr=None, sample_varying=True) -> None:
         g["u"].attrs["sample_varying"] = sample_varying
 
 
-def test_a_sample_varying_coordinate_is_read_from_its_first_row(tmp_path):
-    rows = np.stack([np.arange(4) / 4, np.arange(4) / 2, np.arange(4) * 1.0])
+def test_a_sample_varying_coordinate_repeating_one_row_is_read(tmp_path):
+    rows = np.tile(np.arange(4) / 4, (3, 1))
     write_well(tmp_path / "w.hdf5", x=rows)
     with open_dataset(tmp_path / "w.hdf5") as d:
         np.testing.assert_array_equal(d.grid[0], rows[0])
+
+
+@pytest.mark.parametrize("key", ["time", "x"])
+def test_coordinates_that_differ_between_trajectories_are_refused(tmp_path, key):
+    """The Well's loader reads a time and space row per trajectory; one time axis and grid for
+    all would give trajectories 1..N-1 the first one's (was: read silently from row 0)."""
+    path = tmp_path / "w.hdf5"
+    write_well(path)
+    rows = {"time": np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]]),
+            "x": np.stack([np.arange(4) / 4, np.arange(4) / 4, np.arange(4) / 2])}[key]
+    with h5py.File(path, "a") as f:
+        del f[f"dimensions/{key}"]
+        f[f"dimensions/{key}"] = rows
+    with pytest.raises(ValueError, match=rf"^'.*w\.hdf5': 'dimensions/{key}' differs between "
+                                         rf"trajectories \(row 0 starts .*, row 2 "):
+        open_dataset(path)
 
 
 @pytest.mark.parametrize("n", [2, 3])
