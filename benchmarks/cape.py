@@ -61,25 +61,27 @@ One run's figures move with the random initialisation by more than the differenc
 the models at some values (FNO+p on Burgers at nu = 0.04, outside the training range: one-step
 relative L2 0.03 with one initialisation, 0.16 with another), so compare means over seeds: run
 with ``--seed 0``, ``1``, ``2`` ... and ``--json``, then ``--combine`` the files. Measured that
-way (seeds 0-2, defaults), CAPE-FNO / FNO+p on the unseen values, one step / rollout:
-advection between 0.71 / 0.71 (curriculum 0.61 / 0.64), outside 0.63 / 0.86 (0.50 / 0.75);
-Burgers between 1.09 / 1.00 (1.04 / 0.97), outside 0.67 / 0.53 (0.72 / 0.62), where the
-per-seed ratios outside range from 0.24 to 1.69. The means over seeds also give, per regime,
-CAPE-FNO's mean error over all unseen values together (between and outside) over FNO+p's and
-over the parameter-blind FNO's, as the range over seeds. Seeds 0-2, no curriculum (curriculum),
-one step / rollout: against FNO+p, advection 0.57-0.76 / 0.78-0.92 (0.48-0.57 / 0.65-0.83) and
-Burgers 0.52-1.07 / 0.33-1.17 (0.51-1.14 / 0.33-1.44); against FNO, advection 0.13-0.14 /
-0.52-0.75 (0.09-0.12 / 0.49-0.68) and Burgers 0.54-0.76 / 0.26-0.43 (0.52-0.79 / 0.27-0.47).
+way (seeds 0-2, defaults; 2026-12-05, after CAPE's depth-wise path became periodic, c81281b:
+every figure within 0.03 of those with zero padding), CAPE-FNO / FNO+p on the unseen values,
+one step / rollout: advection between 0.70 / 0.71 (curriculum 0.61 / 0.65), outside 0.63 / 0.86
+(0.50 / 0.77); Burgers between 1.08 / 0.99 (1.05 / 1.00), outside 0.68 / 0.53 (0.71 / 0.60),
+where the per-seed ratios outside range from 0.25 to 1.58. The means over seeds also give, per
+regime, CAPE-FNO's mean error over all unseen values together (between and outside) over
+FNO+p's and over the parameter-blind FNO's, as the range over seeds. Seeds 0-2, no curriculum
+(curriculum), one step / rollout: against FNO+p, advection 0.56-0.76 / 0.77-0.91 (0.48-0.57 /
+0.66-0.84) and Burgers 0.52-1.06 / 0.33-1.15 (0.54-1.11 / 0.35-1.38); against FNO, advection
+0.13-0.14 / 0.51-0.74 (0.09-0.12 / 0.49-0.69) and Burgers 0.55-0.78 / 0.26-0.45 (0.54-0.77 /
+0.29-0.46).
 
 Where CAPE can help: each run also prints, per model, a group's error over its error at the
 training values ("error / error at the training values"), and ``--plot`` draws the error
 against the parameter value. For advection the held-out speeds between the training ones are
-a real test: FNO+p's error there is 2.0-2.3x its error at the training speeds (it peaks at
+a real test: FNO+p's error there is 2.0-2.6x its error at the training speeds (it peaks at
 beta = 0.7 and 1.5), CAPE-FNO's 1.3-1.6x, so CAPE closes about half of that gap. For Burgers
 they are not: the error falls smoothly with nu through training and held-out values alike, and
 the between group's error is 0.82x the seen group's for FNO+p and CAPE-FNO alike (its values
 have smaller nu on average), so there is no gap for CAPE to close and the two tie; the gap is
-outside the range (outside group: 4.6-4.9x for FNO+p, 3.0-3.2x for CAPE-FNO, from nu = 0.04).
+outside the range (outside group: 4.6-5.4x for FNO+p, 2.9-3.1x for CAPE-FNO, from nu = 0.04).
 The same held in other set-ups (Burgers, no curriculum, seeds 0 and 1): training values a
 factor 3 apart (0.002, 0.006, 0.02, 0.06; between 0.0035, 0.011, 0.035; outside 0.001, 0.12;
 80 epochs) still gave FNO+p between / seen 0.87 and 0.79 and CAPE-FNO / FNO+p between 1.03 and
