@@ -166,6 +166,13 @@ class CAPEModule(nn.Module):
     def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         check_params(self, u, params)
         grid = u.shape[2:]
+        pad = self.kernel_size // 2
+        if self.padding_mode == "circular" and min(grid) < pad:
+            # torch's own error ("wrapping around more than once") names neither CAPE nor a fix
+            raise ValueError(f"CAPEModule: a grid of shape {tuple(grid)} has an axis shorter than "
+                             f"the depth-wise path's periodic padding ({pad} = kernel_size // 2 "
+                             f"with kernel_size={self.kernel_size}): use a smaller kernel_size "
+                             f"or padding_mode='zeros'")
         # what SpectralConv.forward can use: a single row still has its zero frequency
         limit = [max(n // 2, 1) for n in grid[:-1]] + [grid[-1] // 2 + 1]
         warn_unresolved_modes(self, f"modes={self.modes}", limit, grid,

@@ -115,3 +115,15 @@ def test_a_spec_saved_before_padding_mode_builds_the_zero_padded_module(tmp_path
     torch.testing.assert_close(sur.rollout(u, p, 2), module.rollout(u, p, 2), atol=0, rtol=0)
     spec = model_spec(CAPEModule(1, 1, 1))
     assert build_model(spec).paths[2].padding_mode == "circular"
+
+
+def test_a_grid_axis_shorter_than_the_periodic_padding_is_a_clear_error():
+    """kernel_size 5 pads 2 points on each side: a 1-point axis cannot wrap around (torch's
+    own message named neither CAPE nor a way out); 2 points can, and zero padding any size."""
+    import torch
+
+    u, p = torch.randn(2, 1, 1), torch.rand(2, 1)
+    with pytest.raises(ValueError, match=r"shape \(1,\).*kernel_size=5.*padding_mode='zeros'"):
+        CAPEModule(1, 1, 1, modes=1, hidden=4)(u, p)
+    assert CAPEModule(1, 1, 1, modes=1, hidden=4, padding_mode="zeros")(u, p).shape == u.shape
+    assert CAPEModule(1, 1, 1, modes=1, hidden=4)(torch.randn(2, 1, 2), p).shape == (2, 1, 2)
