@@ -18,6 +18,7 @@ from pdesurrogate.export import export_surrogate, load
 from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper, ScOT, UNet
 from pdesurrogate.solvers import SOLVERS, make_solver
 from pdesurrogate.training import All2AllModule, NextStepModule
+from pdesurrogate.training.refiner import pearson_correlation
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
     ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
@@ -157,3 +158,18 @@ def test_a_tiny_fno_trains_on_the_device_and_exports_from_it(tmp_path, device):
     with torch.no_grad():
         ref = module.to("cpu").eval().rollout(u, None, 2)
     assert rel_l2(sur.rollout(u, None, 2), ref) <= 1e-6
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_refiners_correlation_metric_runs_on_the_device(device):
+    """PDE-Refiner's per-sample Pearson correlation (validation's high-correlation time) on
+    the device equals the CPU's to float32 rounding (it computes in float64 where the device
+    has it; MPS has not), and a constant field has correlation 0."""
+    g = torch.Generator().manual_seed(2)
+    pred, target = torch.randn(3, 1, 16, generator=g), torch.randn(3, 1, 16, generator=g)
+    pred[2] = 1.0
+    ref = pearson_correlation(pred, target)
+    got = pearson_correlation(pred.to(device), target.to(device))
+    assert got.device.type == device and got.dtype == torch.float32
+    torch.testing.assert_close(got.cpu(), ref, atol=1e-6, rtol=1e-5)
+    assert float(got[2]) == 0.0

@@ -56,12 +56,14 @@ CORRELATION_THRESHOLD = 0.8
 
 def pearson_correlation(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of ``pred`` and ``target`` per sample over every axis but the first:
-    ``(B, ...) -> (B,)``. A constant field has correlation 0 with anything."""
-    a = pred.flatten(1).double()
-    b = target.flatten(1).double()
+    ``(B, ...) -> (B,)``. A constant field has correlation 0 with anything. Computed in float64
+    where the device has it (Apple's MPS has not: float32 there)."""
+    dtype = torch.float32 if pred.device.type == "mps" else torch.float64
+    a = pred.flatten(1).to(dtype)
+    b = target.flatten(1).to(dtype)
     a = a - a.mean(1, keepdim=True)
     b = b - b.mean(1, keepdim=True)
-    den = (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+    den = (a.norm(dim=1) * b.norm(dim=1)).clamp_min(torch.finfo(dtype).tiny)
     return ((a * b).sum(1) / den).to(pred.dtype)
 
 
