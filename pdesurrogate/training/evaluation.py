@@ -36,6 +36,8 @@ from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
+from .losses import precise_dtype
+
 # the Trainer option that limits each split's batches
 _LIMITS = {"validation": "limit_val_batches", "test": "limit_test_batches"}
 # seed of the evaluation loaders' own generator (it only seeds their workers: order is fixed)
@@ -195,7 +197,7 @@ class TrajectoryMeans:
         values = values.detach().reshape(-1)
         # summed where the values are (no host sync per batch), in float64 where the device
         # has it (Apple's MPS has not)
-        dtype = torch.float32 if values.device.type == "mps" else torch.float64
+        dtype = precise_dtype(values.device)
         entry = self._sums.setdefault(key, [torch.zeros((), dtype=dtype, device=values.device), 0])
         entry[0] = entry[0] + values.to(dtype).sum()
         entry[1] += values.numel()

@@ -7,6 +7,12 @@ import torch
 EPS = 1e-12
 
 
+def precise_dtype(device: torch.device) -> torch.dtype:
+    """The dtype metrics are summed and compared in on ``device``: float64, or float32 on
+    Apple's MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def relative_l2(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
                 ) -> torch.Tensor:
     """``||pred - target||_2 / ||target||_2`` per sample, the norm over every axis but the first.

@@ -47,7 +47,7 @@ from pdesurrogate.models.refiner import rollout_samples
 from pdesurrogate.run_record import CHECKPOINT_KEY
 
 from .draw_seeds import batch_seed, run_seed
-from .losses import relative_l2
+from .losses import precise_dtype, relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 from .step_logs import step_logs_due
 
@@ -58,7 +58,7 @@ def pearson_correlation(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     """Pearson correlation of ``pred`` and ``target`` per sample over every axis but the first:
     ``(B, ...) -> (B,)``. A constant field has correlation 0 with anything. Computed in float64
     where the device has it (Apple's MPS has not: float32 there)."""
-    dtype = torch.float32 if pred.device.type == "mps" else torch.float64
+    dtype = precise_dtype(pred.device)
     a = pred.flatten(1).to(dtype)
     b = target.flatten(1).to(dtype)
     a = a - a.mean(1, keepdim=True)
