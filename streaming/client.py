@@ -77,22 +77,21 @@ benchmarks/streaming.py part a (4 KiB fields, 16-sample simulations, 128 MB runs
 moved 0.84 (0.77-0.90) of raw MPI's MB/s against 0.59 (0.57-0.63) without (four alternating
 jobs each).
 
-Split packs: samples sent uncopied (``copy=False``) of at least ``split_bytes`` (default
-64 KiB) are not copied into a pack either. They gather into a *split pack* of up to
+Split packs (off by default): samples sent uncopied (``copy=False``) of at least
+``split_bytes`` are not copied into a pack either. They gather into a *split pack* of up to
 ``4 * pack_bytes`` bytes and :data:`SPLIT_MAX_SAMPLES` samples: one header for the pack, then
 each sample's own array as its own MPI message (:data:`~.protocol.FLAG_SPLIT`), so a field
 crosses memory once, as in a plain ``Send`` of it, and the trainer's per-message work (header,
-bookkeeping, credits) is paid once per pack. In benchmarks/streaming.py part a
-(``--no-copy``, interleaved in one job) split packs moved 1.19x the MB/s of copied packs for
-256 KiB fields and 1.26x for 512 KiB, as much for 128 KiB, and then 0.72x for 64 KiB. Since
-the receiver probes twice before it naps (see :meth:`~.receiver.Receiver._take_messages`),
-64 KiB fields in split packs move 0.84-0.89 of raw MPI's MB/s in every job, while copied
-packs move 0.9-1.0 in the machine's fast stretches and 0.5 in its slow ones (six alternating
-jobs), hence the default. A sample in a split pack is held until its pack
-is sent and the send completes. The count bound matters: with 256 KiB fields in 100-step
-simulations, split packs of 49 fields (the byte bound alone) moved 0.1 of raw MPI's MB/s,
-packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a, ``--samples-per-sim 100``);
-MPICH slows down sharply with many messages of a few packs outstanding at once.
+bookkeeping, credits) is paid once per pack. They win only when the solver sends an array it
+never writes (then the trainer's core keeps its lines in cache from one message to the next):
+with fresh states, written before each send as a solver's step writes them, copying into
+packs moved more in each of six alternating pairs of jobs (64 KiB to 1 MiB fields; figures at
+:data:`~.protocol.DEFAULT_SPLIT_BYTES`), hence the default ``split_bytes=None``. A sample in a
+split pack is held until its pack is sent and the send completes. The count bound matters:
+with 256 KiB fields in 100-step simulations, split packs of 49 fields (the byte bound alone)
+moved 0.1 of raw MPI's MB/s, packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a,
+``--samples-per-sim 100``); MPICH slows down sharply with many messages of a few packs
+outstanding at once.
 
 Large fields with ``copy=True``: a field too large to pack is copied, and ``send`` returns at
 once, so the solver computes its next step while MPI moves the copy. With ``wait_large=True`` it
@@ -293,7 +292,7 @@ class StreamClient:
         split_bytes: uncopied samples (``copy=False``) of at least this size that would be
             packed go in a split pack of up to ``4 * pack_bytes`` bytes of fields and
             :data:`SPLIT_MAX_SAMPLES` samples instead (no copy; see the module docstring); 0:
-            all uncopied packable samples, a value above ``pack_bytes // 2``: never.
+            all uncopied packable samples; None (default): never, they are copied into packs.
         max_pack_age_s: a pack open this long goes with the next sample instead of taking it,
             so a slow solver's samples still travel every few seconds: a trainer waiting for
             data hears from the solver (see the receiver's ``stall_timeout``) and the wire is
@@ -316,7 +315,8 @@ class StreamClient:
     def __init__(self, comm, trainer_ranks: Sequence[int], param_names: Sequence[str],
                  max_in_flight: int = 4, credits: int = 1024,
                  window_bytes: int = DEFAULT_WINDOW_BYTES, copy: bool = True,
-                 pack_bytes: int = DEFAULT_PACK_BYTES, split_bytes: int = DEFAULT_SPLIT_BYTES,
+                 pack_bytes: int = DEFAULT_PACK_BYTES,
+                 split_bytes: int | None = DEFAULT_SPLIT_BYTES,
                  max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = False,
                  chain_s: float = DEFAULT_CHAIN_S):
         self.comm = comm
@@ -330,9 +330,12 @@ class StreamClient:
                         ("window_bytes", window_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        for name, v in (("pack_bytes", pack_bytes), ("split_bytes", split_bytes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if isinstance(pack_bytes, bool) or not isinstance(pack_bytes, int) or pack_bytes < 0:
+            raise ValueError(f"pack_bytes must be an integer >= 0, got {pack_bytes!r}")
+        if split_bytes is not None and (isinstance(split_bytes, bool)
+                                        or not isinstance(split_bytes, int) or split_bytes < 0):
+            raise ValueError(f"split_bytes must be an integer >= 0 or None (never split), got "
+                             f"{split_bytes!r}")
         if isinstance(max_pack_age_s, bool) or not (isinstance(max_pack_age_s, (int, float))
                                                     and max_pack_age_s > 0):
             raise ValueError(f"max_pack_age_s must be a number of seconds > 0, got "
@@ -347,6 +350,8 @@ class StreamClient:
         self.max_in_flight, self.credits, self.copy = max_in_flight, credits, copy
         self.window_bytes, self.pack_bytes = window_bytes, pack_bytes
         self.split_bytes = split_bytes
+        # the size from which uncopied packable samples go in split packs (inf: never)
+        self._split_from = math.inf if split_bytes is None else split_bytes
         self._pack: _Pack | _SplitPack | None = None
         self._credits = {r: credits for r in self.trainer_ranks}
         self._window = {r: window_bytes for r in self.trainer_ranks}
@@ -474,7 +479,7 @@ class StreamClient:
             self._check_fields(arr, step)
         copy = self.copy if copy is None else copy
         if 2 * arr.nbytes <= self.pack_bytes:
-            if (not copy and arr.nbytes >= self.split_bytes and arr.flags.c_contiguous
+            if (not copy and arr.nbytes >= self._split_from and arr.flags.c_contiguous
                     and arr.dtype.byteorder != ">"):
                 self._add_to_split(arr, t, step)
             else:
@@ -677,7 +682,7 @@ class StreamClient:
             buffer = self._take_spare((pack_nbytes(capacity, arr.nbytes) + room,),
                                       np.dtype(np.uint8))
             p = self._pack = _Pack(buffer, arr.shape, arr.dtype, capacity,
-                                   small=arr.nbytes < self.split_bytes, dst=self._dst)
+                                   small=arr.nbytes < self._split_from, dst=self._dst)
             p.begin(self._sim, self._values, step)
         np.copyto(p.fields[p.n], arr)
         p.times[p.n] = t
@@ -886,7 +891,7 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
                     param_names: Sequence[str], max_in_flight: int = 4, credits: int = 1024,
                     window_bytes: int = DEFAULT_WINDOW_BYTES,
                     pack_bytes: int = DEFAULT_PACK_BYTES,
-                    split_bytes: int = DEFAULT_SPLIT_BYTES,
+                    split_bytes: int | None = DEFAULT_SPLIT_BYTES,
                     retry_on: tuple[type[BaseException], ...] = (SolverDivergedError,),
                     max_pack_age_s: float = DEFAULT_MAX_PACK_AGE_S, wait_large: bool = False,
                     chain_s: float = DEFAULT_CHAIN_S) -> dict[str, Any]:

@@ -106,11 +106,15 @@ DEFAULT_WINDOW_BYTES = 40 * 2**20
 # packs of small samples: at most this many payload bytes (4 MiB: 1 MiB fields go 4 per message,
 # 0.53 -> 0.76 of raw MPI's MB/s in benchmarks/streaming.py part a, against 1 MiB packs)
 DEFAULT_PACK_BYTES = 4 * 2**20
-# uncopied samples from this size up travel in split packs (FLAG_SPLIT). 64 KiB fields moved
-# 0.86 (0.84-0.89) of raw MPI's MB/s in split packs against 0.78 (0.50-1.03) copied into packs,
-# which sink to 0.5 in the machine's slow stretches (benchmarks/streaming.py part a --no-copy,
-# six alternating jobs; 100-sample simulations 0.84 against 0.48, four jobs)
-DEFAULT_SPLIT_BYTES = 64 * 2**10
+# uncopied samples from this size up travel in split packs (FLAG_SPLIT); None: never, they are
+# copied into packs like copied ones. With fresh states (a new state written before each send,
+# as a solver's step writes it), copying into packs moved 1.16-1.28 / 0.91-1.05 / 0.97-1.04 of
+# raw MPI's MB/s for 64 KiB / 256 KiB / 1 MiB fields, split packs 1.00-1.22 / 0.77-0.90 /
+# 0.86-0.96: six alternating pairs of jobs, every pair in copying's favour
+# (benchmarks/streaming.py part a --no-copy, 16- and 100-sample simulations). Split packs had
+# been the default from 64 KiB because they won when the solver sent one array never written,
+# whose lines the trainer's core kept in its cache between messages
+DEFAULT_SPLIT_BYTES: int | None = None
 
 
 class Kind(enum.IntEnum):

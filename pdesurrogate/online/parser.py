@@ -156,13 +156,11 @@ def build_parser(*, lightning: bool = True):
                         "1024, 3.7 % with 8). Raise it when "
                         "solvers have their own cores and fields are small.")
     p.add_argument("--window_mb", type=float, default=40.0,
-                   help="MB (2**20 bytes) a solver may have ahead of its trainer (room for two "
-                        "split packs of 4 x pack_kb of fields).")
+                   help="MB (2**20 bytes) a solver may have ahead of its trainer (room for ten "
+                        "4 MiB packs, or a few large fields).")
     p.add_argument("--pack_kb", type=int, default=4096,
                    help="Fields of up to half this size (KiB) travel in packs of up to this "
                         "size, one message per pack (consecutive steps of one simulation); "
-                        "the built-in solvers' fields from 64 KiB up travel uncopied in split "
-                        "packs of up to 4x this size, one message per field after one header; "
                         "0: one message (and header) per field.")
     p.add_argument("--chain_ms", type=float, default=50.0,
                    help="A pack whose simulation ended takes the next simulations' samples "

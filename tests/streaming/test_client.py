@@ -1,9 +1,9 @@
 """StreamClient packing, seen from the wire: consecutive steps of one simulation share a pack,
 anything else starts a new one, and a pack holds copies of what was sent (client_packs.py
 runs a client against its own rank in a subprocess, so this process never starts MPI).
-Uncopied fields travel in split packs of at most SPLIT_MAX_SAMPLES samples: with more, MPI
-slowed down tenfold (see streaming/client.py); a pack open max_pack_age_s goes with the next
-sample."""
+Uncopied fields from split_bytes up (off by default) travel in split packs of at most
+SPLIT_MAX_SAMPLES samples: with more, MPI slowed down tenfold (see streaming/client.py); a pack
+open max_pack_age_s goes with the next sample."""
 
 import json
 import os
@@ -280,3 +280,28 @@ def test_close_after_send_raised_nan_raises_it_again_on_every_path():
         assert ("FAILED", 7) in kinds and ("END", 7) not in kinds, (path, r)
         assert [m for m in r["messages"] if m[0] == "DATA" and m[1] == 7 and m[2]] == [], r
         assert any(m[1] == 8 and (m[0] == "END" or m[2] == 1) for m in r["messages"]), r
+
+
+def test_uncopied_fields_are_packed_unless_split_bytes_is_set():
+    """Split packs are off by default (copying into packs moved more with fresh states; see
+    protocol.DEFAULT_SPLIT_BYTES): an uncopied 64 KiB field is copied into a pack, so writing
+    into it after send changes nothing sent. With split_bytes set it joins a split pack, which
+    holds the caller's array itself."""
+    from pdesurrogate.streaming.client import _Pack, _SplitPack
+
+    u = np.ones((1, 128, 128), np.float32)
+    packed = _client(copy=False)
+    packed.send(u, t=0.0, step=0)
+    assert type(packed._pack) is _Pack
+    u[...] = 2.0
+    assert (packed._pack.fields[0] == 1.0).all()
+    split = _client(copy=False, split_bytes=64 * 2**10)
+    split.send(u, t=0.0, step=0)
+    assert type(split._pack) is _SplitPack and split._pack.arrays[0] is u
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5, "64"])
+def test_split_bytes_must_be_a_size_or_none(value):
+    with pytest.raises(ValueError, match=re.escape(
+            f"split_bytes must be an integer >= 0 or None (never split), got {value!r}")):
+        StreamClient(None, [0], ["nu"], split_bytes=value)
