@@ -5,15 +5,51 @@ every size; (b) one online training run fed by a synthetic solver and its DataLo
 trajectories. Figures are not checked against the targets (80%, 5%, Melissa's 16%) here: on a
 shared 2-core machine they move with other jobs' load; the benchmark reports them."""
 
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(monkeypatch):
+    """benchmarks/streaming.py as a module (its sibling modules on the path)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("streaming_bench",
+                                                  ROOT / "benchmarks" / "streaming.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "streaming_bench", module)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fresh_producer_writes_each_state_and_reuses_only_arrays_nobody_holds(monkeypatch):
+    """Part (a)'s solver writes a new state before each send, into the array it used longest
+    ago that nothing holds any more (an uncopied send keeps its array until MPI moved it):
+    handing back a held array would overwrite a state still on its way."""
+    bench = _bench(monkeypatch)
+    field = np.arange(8, dtype=np.float32)
+    p = bench._Producer(field, "fresh")
+    a = p.next()
+    assert a is not field and np.array_equal(a, field)
+    b = p.next()  # a is still held here
+    assert b is not a and np.array_equal(b, field + 1) and np.array_equal(a, field)
+    held_a = id(a)
+    del a  # like a completed send: b stays held
+    c = p.next()
+    assert id(c) == held_a and np.array_equal(c, field) and np.array_equal(b, field + 1)
+    # a sender that never holds an array (a copying client, raw MPI's Send): one array,
+    # updated in place
+    in_place = bench._Producer(field, "fresh")
+    assert len({id(in_place.next()) for _ in range(5)}) == 1
+    static = bench._Producer(field, "static")
+    assert static.next() is field and static.next() is field
 SCRIPT = ROOT / "benchmarks" / "streaming.py"
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
@@ -38,8 +74,11 @@ def test_quick_run_writes_sane_json(tmp_path):
         assert r["payload_bytes"] == 4 * math.prod(r["shape"])
         assert r["messages_per_solver"] >= 32
         for key in ("ours_mb_per_s", "raw_mb_per_s", "raw_distinct_mb_per_s", "ratio",
-                    "ratio_one_buffer"):
+                    "ratio_one_buffer", "raw_fresh_mb_per_s"):
             assert math.isfinite(r[key]) and r[key] > 0, (r["case"], key, r[key])
+        # the target's reference: raw MPI of fresh states (the default source)
+        assert r["source"] == "fresh" and r["reference_mb_per_s"] == r["raw_fresh_mb_per_s"]
+        assert len(r["raw_fresh_mb_per_s_all"]) == 3
         assert r["ring_buffers"] >= 2
         for key in ("ours_mb_per_s_all", "raw_mb_per_s_all", "raw_distinct_mb_per_s_all",
                     "ratio_all"):
