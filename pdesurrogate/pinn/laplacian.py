@@ -44,6 +44,10 @@ class LaplacianEstimator(ABC):
     def stochastic(self) -> bool:
         """False when the estimate is exact (no draw)."""
 
+    def exact_for(self, dim: int) -> bool:
+        """Whether the estimate is the exact Laplacian (no draw) in ``dim`` dimensions."""
+        return not self.stochastic
+
     def spec(self) -> dict:
         """Plain-JSON description, rebuilt by :func:`build_estimator`."""
         return {"name": self.name, "init_args": dict(self._args())}
@@ -107,6 +111,9 @@ class SDGD(LaplacianEstimator):
 
     def _args(self) -> dict:
         return {"dim_batch": self.dim_batch}
+
+    def exact_for(self, dim: int) -> bool:
+        return self.dim_batch >= dim
 
     def sample(self, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """A uniformly random subset of ``min(dim_batch, dim)`` of the ``dim`` dimensions."""

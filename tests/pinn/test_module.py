@@ -396,3 +396,30 @@ def test_init_output_bias_weighs_the_boundary_loss():
         module.net.out.bias.data += sign * eps
         assert _loss(module, x, xb) > at
         module.net.out.bias.data -= sign * eps
+
+
+@pytest.mark.parametrize("variant", ["forward_backward", "backward"])
+def test_sdgd_covering_every_dimension_is_exact_and_runs_once(variant, monkeypatch):
+    """SDGD with dim_batch >= d computes the exact Laplacian: the objective takes one estimate
+    (not a second, independent one as a random draw needs), and its value, logs and gradient
+    are the full Laplacian's."""
+    import pdesurrogate.pinn.laplacian as laplacian
+
+    torch.manual_seed(0)
+    kw = dict(width=8, depth=2)
+    exact_m = PINNModule(Poisson(6, seed=1), FullLaplacian(), **kw).double()
+    module = PINNModule(Poisson(6, seed=1), SDGD(6), variant=variant, **kw).double()
+    module.load_state_dict(exact_m.state_dict())
+    x = sample_ball(5, 6, torch.Generator().manual_seed(0), torch.float64)
+    calls = []
+    real = laplacian.second_derivatives
+    monkeypatch.setattr(laplacian, "second_derivatives",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    obj, logs = module.objective(x)
+    assert len(calls) == 1
+    want, want_logs = exact_m.objective(x)
+    torch.testing.assert_close(obj, want)
+    torch.testing.assert_close(logs["residual"], want_logs["residual"])
+    torch.testing.assert_close(_grad(module, x), _grad(exact_m, x))
+    assert SDGD(6).exact_for(6) and SDGD(100).exact_for(6) and not SDGD(5).exact_for(6)
+    assert FullLaplacian().exact_for(6) and not Hutchinson(4).exact_for(6)
