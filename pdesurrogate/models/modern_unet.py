@@ -85,7 +85,8 @@ class ModernUNet(nn.Module):
 
     ``forward(u: (B, C_in, *grid), params: (B, P) | None, cond: (B,) | None) ->
     (B, C_out, *grid)``; ``cond`` is required when built with ``cond=True`` and refused
-    otherwise. Every grid axis needs at least ``2 ** (len(channel_mults) - 1)`` points.
+    otherwise. Every grid axis needs at least ``2 ** (len(channel_mults) - 1)`` points, one
+    more with ``"reflect"`` padding (it needs 2 points at the coarsest level).
     """
 
     def __init__(self, dim: int, in_channels: int, out_channels: int, hidden_channels: int = 64,
@@ -156,10 +157,12 @@ class ModernUNet(nn.Module):
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
                 cond: torch.Tensor | None = None) -> torch.Tensor:
         check_params(self, u, params)
-        need = 2 ** (len(self.channel_mults) - 1)
+        # each level halves (rounding up); reflect padding needs 2 points at the coarsest
+        need = 2 ** (len(self.channel_mults) - 1) + (self.padding_mode == "reflect")
         if min(u.shape[2:]) < need:
-            raise ValueError(f"ModernUNet with {len(self.channel_mults)} levels needs at least "
-                             f"{need} points per axis, got {tuple(u.shape)}")
+            raise ValueError(f"ModernUNet with {len(self.channel_mults)} levels and padding_mode="
+                             f"{self.padding_mode!r} needs at least {need} points per axis, got "
+                             f"{tuple(u.shape)}")
         if self.cond:
             if cond is None:
                 raise ValueError("this ModernUNet was built with cond=True: give cond, (B,)")

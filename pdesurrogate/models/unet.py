@@ -51,7 +51,8 @@ class UNet(nn.Module):
             ``"replicate"``.
 
     ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``; every grid
-    axis needs at least ``2 ** (n_levels - 1)`` points.
+    axis needs at least ``2 ** (n_levels - 1)`` points, one more with ``"reflect"`` padding
+    (it needs 2 points at the coarsest level).
     """
 
     def __init__(self, dim: int, in_channels: int, out_channels: int, hidden_channels: int = 16,
@@ -84,9 +85,12 @@ class UNet(nn.Module):
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         check_params(self, u, params)
-        if min(u.shape[2:]) < 2 ** (self.n_levels - 1):
-            raise ValueError(f"UNet with n_levels={self.n_levels} needs at least "
-                             f"{2 ** (self.n_levels - 1)} points per axis, got {tuple(u.shape)}")
+        # each level halves (rounding up); reflect padding needs 2 points at the coarsest
+        need = 2 ** (self.n_levels - 1) + (self.padding_mode == "reflect")
+        if min(u.shape[2:]) < need:
+            raise ValueError(f"UNet with n_levels={self.n_levels} and padding_mode="
+                             f"{self.padding_mode!r} needs at least {need} points per axis, got "
+                             f"{tuple(u.shape)}")
         x = self.inc(append_params(u, params, self.n_params))
         skips = []
         for down, enc in zip(self.down, self.enc, strict=True):
