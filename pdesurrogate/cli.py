@@ -418,6 +418,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 ckpt["saved_states"] = frozenset(k for k in checked if isinstance(k, str))
                 _check_checkpoint_class(checked, run.ckpt_path, run.get("model"),
                                         self.config.subcommand)
+                hparams = checked.get("hyper_parameters")
+                ckpt["model_spec"] = (hparams.get("model_spec") if isinstance(hparams, dict)
+                                      else None)
 
         def before_instantiate_classes(self) -> None:
             ckpt["path"] = self.config[self.subcommand].get("ckpt_path")
@@ -489,6 +492,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         # in version_N+1 instead of the version_0 the README's next commands name.
         def before_fit(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "fit")
+            _check_checkpoint_model(ckpt, self.model, "fit")
             ckpt["idle"] = _nothing_to_train(self.trainer.max_steps, ckpt.get("global_step"))
             if ckpt["idle"] and self.trainer.is_global_zero:
                 print(f"pdesurrogate fit: warning: {ckpt['idle']}; raise --trainer.max_steps "
@@ -511,6 +515,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
 
         def before_test(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "test")
+            _check_checkpoint_model(ckpt, self.model, "test")
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
@@ -837,6 +842,34 @@ def _check_checkpoint_class(checkpoint: dict, path: str, model, subcommand: str)
     if cls is None or _imported(recorded) is not cls:
         raise ValueError(f"--ckpt_path {path!r} was written by a {recorded} (its "
                          f"hyper_parameters' _class_path), but the config builds a {built}; "
+                         f"{_saved_config_hint(path, subcommand)}")
+
+
+def _check_checkpoint_model(ckpt: dict, module, subcommand: str) -> None:
+    """Refuse a ``--ckpt_path`` whose network was built with other arguments than the one the
+    config builds (``ckpt["model_spec"]``: the checkpoint's recorded spec, None without one).
+    Weights of the wrong shape fail to load anyway; this catches the arguments that hold no
+    weights (a CAPE module's ``padding_mode`` or ``gate``, ...), with which the checkpoint's
+    weights would load into another function and be trained or scored as if it were the
+    same. A spec written before an argument existed counts with the value it was built with
+    (:data:`~pdesurrogate.models.SPEC_DEFAULTS_BEFORE`)."""
+    from pdesurrogate.models import complete_spec, spec_differences
+
+    saved, built = ckpt.get("model_spec"), getattr(module, "model_spec", None)
+    if saved is None or not isinstance(built, dict):
+        return
+    path = ckpt.get("path")
+    try:
+        trained = complete_spec(saved, "model_spec")
+    except ValueError as err:
+        raise ValueError(f"--ckpt_path {path!r}: its hyper_parameters' {err}") from None
+    diffs = spec_differences(trained, complete_spec(built))
+    if diffs:
+        listed = "; ".join(f"{where}: {a!r} in the checkpoint, {b!r} in the config"
+                           for where, a, b in diffs)
+        raise ValueError(f"--ckpt_path {path!r} holds a model built with other arguments than "
+                         f"the config's ({listed}); set them as the checkpoint has them "
+                         f"(under model.init_args.model), or "
                          f"{_saved_config_hint(path, subcommand)}")
 
 

@@ -228,3 +228,32 @@ def test_a_fit_writes_its_checkpoints_without_tmpdir(tmp_path, run, monkeypatch,
     assert rc == 0, capsys.readouterr().err
     resumed = yaml.safe_load((root / "csv" / "version_1" / "config.yaml").read_text())
     assert resumed["trainer"]["plugins"] == plugins
+
+
+@pytest.mark.parametrize("subcommand", ["test", "fit"])
+def test_a_checkpoint_of_a_model_built_otherwise_is_refused(subcommand, tmp_path, run, capsys):
+    """The checkpoint records the spec its network was built with; a config that builds it
+    with other arguments is refused naming each one (weights of the wrong shape fail anyway,
+    but arguments that hold no weights, as a CAPE module's padding_mode, would load the
+    weights into another function), and a spec the checkpoint cannot have come from is named."""
+    ckpt = torch.load(run["ckpt"], weights_only=True)
+    spec = ckpt["hyper_parameters"]["model_spec"]
+    assert spec["class"] == "fno" and spec["init_args"]["grid_embedding"] is True
+    spec["init_args"]["grid_embedding"] = False
+    other = tmp_path / "other.ckpt"
+    torch.save(ckpt, other)
+    extra = ["--trainer.max_epochs", "2"] if subcommand == "fit" else []
+    rc = main([subcommand, "--config", str(run["config"]), "--ckpt_path", str(other),
+               "--trainer.default_root_dir", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert (f"--ckpt_path '{other}' holds a model built with other arguments than the "
+            "config's (init_args.grid_embedding: False in the checkpoint, True in the config); "
+            "set them as the checkpoint has them") in _one_line_error(err, subcommand)
+    spec["class"] = "nope"
+    torch.save(ckpt, other)
+    rc = main([subcommand, "--config", str(run["config"]), "--ckpt_path", str(other),
+               "--trainer.default_root_dir", str(tmp_path / "out"), *extra])
+    assert rc == 2
+    assert (f"--ckpt_path '{other}': its hyper_parameters' model_spec.class: unknown model "
+            "'nope'") in _one_line_error(capsys.readouterr().err, subcommand)

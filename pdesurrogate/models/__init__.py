@@ -77,6 +77,49 @@ def model_spec(model: nn.Module) -> dict:
     return {"class": name, "init_args": args}
 
 
+def complete_spec(spec: dict, where: str = "model") -> dict:
+    """``spec`` with every constructor argument it leaves out filled in, nested specs
+    likewise: the value a spec written before the argument existed was built with
+    (:data:`SPEC_DEFAULTS_BEFORE`), else the constructor's default. Two specs build the same
+    model exactly when their completions are equal; nothing is built. Raises ValueError (naming
+    ``where``) for what :func:`build_model` would refuse: unknown class or argument, a missing
+    required one."""
+    if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
+        keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
+        raise ValueError(f"{where}: expected keys {list(SPEC_KEYS)}, got {keys}")
+    name, init = spec["class"], spec["init_args"]
+    if name not in MODELS:
+        raise ValueError(f"{where}.class: unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if not isinstance(init, dict):
+        raise ValueError(f"{where}.init_args must be a dict, got {type(init).__name__}")
+    params = list(inspect.signature(MODELS[name].__init__).parameters.values())[1:]
+    unknown = sorted(set(init) - {p.name for p in params})
+    if unknown:
+        raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}")
+    before = SPEC_DEFAULTS_BEFORE.get(name, {})
+    args = {}
+    for p in params:
+        if p.name in init:
+            v = init[p.name]
+            args[p.name] = (complete_spec(v, f"{where}.init_args.{p.name}")
+                            if isinstance(v, dict) and set(v) == set(SPEC_KEYS) else v)
+        elif p.name in before:
+            args[p.name] = before[p.name]
+        elif p.default is not p.empty:
+            args[p.name] = _plain(p.name, p.default)
+        else:
+            raise ValueError(f"{where}.init_args: missing argument {p.name!r} for {name!r}")
+    return {"class": name, "init_args": args}
+
+
+def spec_differences(a: dict, b: dict, where: str = "") -> list[tuple[str, object, object]]:
+    """``(path, value in a, value in b)`` wherever two completed specs
+    (:func:`complete_spec`) differ, paths as ``init_args.cape.init_args.padding_mode``."""
+    if isinstance(a, dict) and isinstance(b, dict) and set(a) == set(b):
+        return [d for k in a for d in spec_differences(a[k], b[k], f"{where}.{k}".lstrip("."))]
+    return [] if a == b else [(where, a, b)]
+
+
 def build_model(spec: dict, where: str = "model") -> nn.Module:
     """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages."""
     if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
@@ -104,5 +147,5 @@ def build_model(spec: dict, where: str = "model") -> nn.Module:
 
 
 __all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",
-           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "model_name",
-           "model_spec"]
+           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "complete_spec",
+           "model_name", "model_spec", "spec_differences"]
