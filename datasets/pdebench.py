@@ -195,9 +195,15 @@ def _single_layout(f: h5py.File, path: Path) -> Layout:
             raise ValueError(f"{where}: 'tensor' of shape {ten.shape} does not fit {ndim} "
                              "coordinate axes: expected (N, T, *grid) or (N, T, *grid, C)")
         nu = f.get("nu")
-        if isinstance(nu, h5py.Dataset) and nu.shape == (n, *grid_shape) and t == 1:
-            # Darcy: coefficient + steady solution
-            require_array(f, "nu", where)
+        if nu is not None:
+            # Darcy: coefficient + steady solution. Read without it, a file whose 'nu' does
+            # not fit would train a model that never sees the coefficient it maps from
+            nu = require_array(f, "nu", where)
+            if nu.shape != (n, *grid_shape) or t != 1:
+                raise ValueError(f"{where}: 'nu' of shape {nu.shape} beside 'tensor' of shape "
+                                 f"{ten.shape}: a PDEBench Darcy file holds the coefficient "
+                                 f"'nu' (N, *grid) = {(n, *grid_shape)} beside one steady "
+                                 f"solution per sample, 'tensor' (N, 1, *grid)")
             sources.insert(0, ArraySource("nu", 1, grid_shape, has_time=False))
             channels.insert(0, "nu")
             steady = True

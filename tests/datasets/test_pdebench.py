@@ -1,5 +1,6 @@
 """PDEBench files (synthetic, written with h5py in PDEBench's layouts) read back exactly."""
 
+import re
 from pathlib import Path
 
 import h5py
@@ -100,6 +101,21 @@ def test_darcy_coefficient_becomes_a_channel(tmp_path):
         assert d.u.shape == (2, 1, 2, 4, 4) and d.channel_names == ("nu", "u")
         np.testing.assert_array_equal(d.u[:, 0, 0], nu)
         np.testing.assert_array_equal(d.u[:, 0, 1], sol[:, 0])
+
+
+@pytest.mark.parametrize("nu_shape, sol_shape", [((2, 4, 3), (2, 1, 4, 4)),  # nu's grid
+                                                  ((3, 4, 4), (2, 1, 4, 4)),  # nu's count
+                                                  ((2, 4, 4), (2, 3, 4, 4))])  # 3 times
+def test_a_darcy_coefficient_that_does_not_fit_is_refused(tmp_path, nu_shape, sol_shape):
+    """Read without its 'nu', such a file trained a model that never saw the coefficient."""
+    path = tmp_path / "2D_DarcyFlow_beta1.0_Train.hdf5"
+    with h5py.File(path, "w") as f:
+        f["nu"], f["tensor"] = np.ones(nu_shape, np.float32), np.ones(sol_shape, np.float32)
+        f["x-coordinate"] = f["y-coordinate"] = np.arange(4.0)
+    with pytest.raises(ValueError, match=re.escape(
+            f"'nu' of shape {nu_shape} beside 'tensor' of shape {sol_shape}: a PDEBench Darcy "
+            f"file holds the coefficient 'nu' (N, *grid) = {(sol_shape[0], 4, 4)}")):
+        open_dataset(path)
 
 
 def test_grouped_layout(tmp_path):
