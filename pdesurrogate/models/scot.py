@@ -6,8 +6,11 @@ A U-shaped (encoder / decoder) transformer over 2-D fields, conditioned on a lea
       -> patch embedding        conv p x p, stride p           -> tokens (B, H/p, W/p, D)
       -> encoder level 0..L-1   SwinV2 blocks, then patch merging (2x2 -> 1, D -> 2D)
       -> decoder level L-1..0   patch unmerging (1 -> 2x2, 2D -> D), + skip, SwinV2 blocks
-      -> patch recovery         transposed conv p x p, stride p, then a 5x5 mixing conv
+      -> patch recovery         transposed conv p x p, stride p (D -> D), GELU, 5x5 conv to C_out
     -> (B, C_out, H, W)
+
+Poseidon's recovery differs: its transposed conv goes to ``C_out`` at once, then a bias-free
+5x5 conv mixes those channels, with no GELU between; kept here as it is so that saved models load.
 
 * SwinV2 blocks: attention inside non-overlapping windows of w x w tokens, every second block
   on windows shifted by w/2 (so neighbouring windows exchange information), *cosine* attention
@@ -24,7 +27,9 @@ A U-shaped (encoder / decoder) transformer over 2-D fields, conditioned on a lea
 The lead time is divided by ``time_scale`` first (e.g. the longest lead time in training), so
 the conditioning sees numbers of order one. The model is resolution-agnostic (no absolute
 position embedding): ``H`` and ``W`` must be multiples of ``patch_size * 2 ** (L - 1)``, and a
-window larger than a level's token grid shrinks to the grid (then that level has no shift).
+window larger than a level's token grid shrinks to the grid (then that level has no shift);
+a window that neither covers nor divides a level's token grid is a ValueError (Poseidon pads
+the grid instead). The shifted-window mask treats every field as non-periodic, as Swin does.
 
 :data:`SCOT_PRESETS` holds Poseidon's sizes; :meth:`ScOT.from_preset` builds one.
 """

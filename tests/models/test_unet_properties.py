@@ -133,3 +133,18 @@ def test_modern_unet_smallest_grids(padding_mode, n):
             m(u)
     else:
         assert m(u).shape == (2, 1, n, n + 1)
+
+
+def test_residual_block_is_the_documented_film_formula():
+    """``shortcut(x) + conv2(GELU(GN2(conv1(GELU(GN1(x)))) (1 + s) + b))`` with ``(s, b)`` the
+    first and second halves of ``film(emb)``, from the block's own sub-modules."""
+    from pdesurrogate.models.modern_unet import ResidualBlock
+
+    torch.manual_seed(0)
+    blk = ResidualBlock(1, 4, 8, 6, "circular").double()
+    x, emb = torch.randn(2, 4, 10, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64)
+    with torch.no_grad():
+        h = blk.norm2(blk.conv1(torch.nn.functional.gelu(blk.norm1(x))))
+        s, b = blk.film(emb)[:, :8, None], blk.film(emb)[:, 8:, None]
+        want = blk.shortcut(x) + blk.conv2(torch.nn.functional.gelu(h * (1 + s) + b))
+        torch.testing.assert_close(blk(x, emb), want, rtol=1e-12, atol=1e-12)
