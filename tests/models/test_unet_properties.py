@@ -103,30 +103,19 @@ def test_samples_of_a_batch_do_not_mix(model):
     assert (y2[1] - y[1]).abs().max() > 1e-6
 
 
+@pytest.mark.parametrize("model", ["unet", "modern"])
 @pytest.mark.parametrize("padding_mode", ["zeros", "circular", "reflect", "replicate"])
 @pytest.mark.parametrize("n", [4, 5, 7])
-def test_unet_smallest_grids(padding_mode, n):
+def test_smallest_grids(model, padding_mode, n):
     """3 levels need 4 points per axis (the coarsest level has 1); reflect padding needs 2 at
     the coarsest level, so 5: smaller grids are a ValueError that names the minimum, not a
-    RuntimeError from inside a convolution."""
+    RuntimeError from inside a convolution. ModernUNet: batch 2 and 8 channels per norm group,
+    so that the coarsest level's GroupNorm has more than one value per group."""
     torch.manual_seed(0)
-    m = UNet(2, 1, 1, hidden_channels=4, n_levels=3, padding_mode=padding_mode)
-    u = torch.randn(1, 1, n, n + 1)
-    if padding_mode == "reflect" and n == 4:
-        with pytest.raises(ValueError, match="at least 5 points"):
-            m(u)
-    else:
-        assert m(u).shape == (1, 1, n, n + 1)
-
-
-@pytest.mark.parametrize("padding_mode", ["zeros", "circular", "reflect", "replicate"])
-@pytest.mark.parametrize("n", [4, 5, 7])
-def test_modern_unet_smallest_grids(padding_mode, n):
-    """As for UNet; batch 2 and 8 channels per norm group, so that the coarsest level's
-    GroupNorm has more than one value per group."""
-    torch.manual_seed(0)
-    m = ModernUNet(2, 1, 1, hidden_channels=16, channel_mults=[1, 1, 1], n_blocks=1,
-                   padding_mode=padding_mode)
+    m = (UNet(2, 1, 1, hidden_channels=4, n_levels=3, padding_mode=padding_mode)
+         if model == "unet" else
+         ModernUNet(2, 1, 1, hidden_channels=16, channel_mults=[1, 1, 1], n_blocks=1,
+                    padding_mode=padding_mode))
     u = torch.randn(2, 1, n, n + 1)
     if padding_mode == "reflect" and n == 4:
         with pytest.raises(ValueError, match="at least 5 points"):
