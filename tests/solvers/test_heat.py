@@ -170,6 +170,23 @@ def test_sample_deterministic_and_in_range():
     assert torch.allclose(u[2:3], one, atol=1e-6)
 
 
+def test_sample_mode_amplitudes_scale_as_documented():
+    """The initial field is sum a_ml sin(m pi x) sin(l pi y) with a_ml ~ N(0, 1) / (m^2 + l^2):
+    projecting 4000 samples onto the discrete sine modes gives (m^2 + l^2) a_ml with variance 1
+    (within 10 %) for every mode, and nothing past ic_modes."""
+    n, modes = 10, 3
+    s = Heat2D(n=n, ic_modes=modes)
+    u, _ = s.sample(4000, seed=5, dtype=torch.float64)
+    m = torch.arange(1, n + 1, dtype=torch.float64)
+    # the sine vectors sin(m pi i h), i, m = 1..n, are orthogonal with squared norm (n + 1) / 2
+    basis = torch.sin(math.pi * m.reshape(-1, 1) * s.grid[0].reshape(1, -1))  # (mode, node)
+    a = torch.einsum("ly,byx,mx->blm", basis, u[:, 0], basis) / ((n + 1) / 2) ** 2
+    scaled = a[:, :modes, :modes] * (m[:modes].reshape(-1, 1) ** 2 + m[:modes] ** 2)
+    var = (scaled**2).mean(0)
+    assert bool(((var - 1).abs() < 0.1).all()), var
+    assert float(a[:, modes:, :].abs().max()) < 1e-10 and float(a[:, :, modes:].abs().max()) < 1e-10
+
+
 class FakeTuner:
     """Records what the solver tells it; proposes omegas from a list, in turn."""
 

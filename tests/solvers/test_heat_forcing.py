@@ -46,3 +46,22 @@ def test_one_backward_euler_step_from_rest_has_the_documented_forcing(n):
         assert float(bump[4, 4]) == 1.0
         assert float(bump[4, 5]) == pytest.approx(math.exp(-0.5), rel=1e-12)
     torch.testing.assert_close(f, bump, rtol=0, atol=1e-8)
+
+
+def test_crank_nicolson_start_up_applies_the_forcing_over_each_substep():
+    """The start-up of Crank–Nicolson from rest is STARTUP_SUBSTEPS backward-Euler steps of
+    dt / STARTUP_SUBSTEPS, forcing included: with the Gaussian forcing (variable kappa) one CN
+    step equals four backward-Euler steps of dt / 4 to 1e-9 (forcing each substep with
+    dt f instead of dt f / 4 gives about 4 times the response)."""
+    n, dt = 10, 0.02
+    params = {"kappa": torch.tensor([0.05, 0.3], dtype=F64),
+              "kappa_var": torch.tensor([0.4, 0.0], dtype=F64)}
+    u0 = torch.zeros(2, 1, n, n, dtype=F64)
+    cn = Heat2D(n=n, forcing="gaussian", scheme="cn", dt=dt, omega=1.5, rtol=1e-13,
+                max_iter=100000)
+    be = Heat2D(n=n, forcing="gaussian", scheme="be", dt=dt / 4, omega=1.5, rtol=1e-13,
+                max_iter=100000)
+    u_cn = cn.advance(u0, params, dt)
+    u_be = be.advance(u0, params, dt)
+    assert float(u_be.abs().max()) > 0.5 * dt
+    torch.testing.assert_close(u_cn, u_be, rtol=0, atol=1e-9)

@@ -9,6 +9,7 @@ from pdesurrogate.solvers.spectral import (
     burgers_flux,
     dealias_mask,
     dealiased_modes,
+    derivative_symbol,
     equal_substeps,
     etdrk4_coefficients,
     etdrk4_step,
@@ -35,6 +36,23 @@ def test_wavenumbers_and_mask():
     m2 = dealias_mask((12, 8))
     assert m2.shape == (12, 5)
     assert m2[3, 2] and not m2[4, 2] and not m2[3, 3] and m2[-3, 0] and not m2[-4, 0]
+
+
+def test_derivative_symbol_is_ik_with_the_even_nyquist_mode_zeroed():
+    """d/dx is i·2πk/L on every mode but the Nyquist mode of an even n (its derivative of a real
+    field is not on the grid), in rFFT and FFT layout; an odd n has no Nyquist mode to drop."""
+    length = 3.0
+    w = 2 * math.pi / length
+    d = derivative_symbol(8, length)
+    assert d.dtype == torch.complex128 and d.shape == (5,)
+    assert torch.allclose(d.imag, w * torch.tensor([0.0, 1, 2, 3, 0], dtype=torch.float64))
+    assert bool((d.real == 0).all())
+    full = derivative_symbol(8, length, real=False)
+    assert torch.allclose(full.imag, w * torch.tensor([0.0, 1, 2, 3, 0, -3, -2, -1],
+                                                      dtype=torch.float64))
+    odd = derivative_symbol(9, length, real=False)
+    assert torch.allclose(odd.imag, w * torch.tensor([0.0, 1, 2, 3, 4, -4, -3, -2, -1],
+                                                     dtype=torch.float64))
 
 
 def test_etdrk4_coefficients_match_phi_functions():
