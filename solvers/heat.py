@@ -111,8 +111,10 @@ class Heat2D(LinearSolveLog, Solver):
             docstring) any ``kappa`` is stable and stiff initial modes are damped, but the time
             error of a smooth mode grows like ``kappa^2 dt^2``: at ``dt = h`` the total error
             of ``sin(pi x) sin(pi y)`` stays within 20 % of the stencil's O(h^2) error for
-            ``kappa`` up to 0.1 (the default range) and is 7-25 times it at ``kappa = 1``
-            (n = 16, 32); give a smaller ``dt`` for accurate transients at larger ``kappa``.
+            ``kappa`` up to 0.1 (the default range) once ``t >= 1`` (the start-up's O(dt^2)
+            error makes it about 3 times the stencil's over the first steps, t = 0.1; n = 16)
+            and is 7-25 times it at ``kappa = 1`` (n = 16, 32); give a smaller ``dt`` for
+            accurate transients at larger ``kappa``.
         omega: a fixed SOR factor in (0, 2) for every linear solve; None (default) lets
             ``tuner`` choose it.
         tuner: None (default: ``"chebcb"``, or ``"fixed"`` when ``omega`` is given),
