@@ -77,13 +77,9 @@ def model_spec(model: nn.Module) -> dict:
     return {"class": name, "init_args": args}
 
 
-def complete_spec(spec: dict, where: str = "model") -> dict:
-    """``spec`` with every constructor argument it leaves out filled in, nested specs
-    likewise: the value a spec written before the argument existed was built with
-    (:data:`SPEC_DEFAULTS_BEFORE`), else the constructor's default. Two specs build the same
-    model exactly when their completions are equal; nothing is built. Raises ValueError (naming
-    ``where``) for what :func:`build_model` would refuse: unknown class or argument, a missing
-    required one."""
+def _checked_spec(spec, where: str) -> tuple[str, dict, list[inspect.Parameter]]:
+    """``(name, init_args, constructor parameters)`` of a spec whose keys, class and argument
+    names are valid, else a ValueError naming ``where``."""
     if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
         keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
         raise ValueError(f"{where}: expected keys {list(SPEC_KEYS)}, got {keys}")
@@ -93,9 +89,22 @@ def complete_spec(spec: dict, where: str = "model") -> dict:
     if not isinstance(init, dict):
         raise ValueError(f"{where}.init_args must be a dict, got {type(init).__name__}")
     params = list(inspect.signature(MODELS[name].__init__).parameters.values())[1:]
-    unknown = sorted(set(init) - {p.name for p in params})
+    allowed = {p.name for p in params}
+    unknown = sorted(set(init) - allowed)
     if unknown:
-        raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}")
+        raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}; "
+                         f"expected {sorted(allowed)}")
+    return name, init, params
+
+
+def complete_spec(spec: dict, where: str = "model") -> dict:
+    """``spec`` with every constructor argument it leaves out filled in, nested specs
+    likewise: the value a spec written before the argument existed was built with
+    (:data:`SPEC_DEFAULTS_BEFORE`), else the constructor's default. Two specs build the same
+    model exactly when their completions are equal; nothing is built. Raises ValueError (naming
+    ``where``) for what :func:`build_model` would refuse: unknown class or argument, a missing
+    required one."""
+    name, init, params = _checked_spec(spec, where)
     before = SPEC_DEFAULTS_BEFORE.get(name, {})
     args = {}
     for p in params:
@@ -122,21 +131,8 @@ def spec_differences(a: dict, b: dict, where: str = "") -> list[tuple[str, objec
 
 def build_model(spec: dict, where: str = "model") -> nn.Module:
     """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages."""
-    if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
-        keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
-        raise ValueError(f"{where}: expected keys {list(SPEC_KEYS)}, got {keys}")
-    name, init = spec["class"], spec["init_args"]
-    if name not in MODELS:
-        raise ValueError(f"{where}.class: unknown model {name!r}; choose one of {sorted(MODELS)}")
-    if not isinstance(init, dict):
-        raise ValueError(f"{where}.init_args must be a dict, got {type(init).__name__}")
+    name, init, params = _checked_spec(spec, where)
     cls = MODELS[name]
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    allowed = {p.name for p in params}
-    unknown = sorted(set(init) - allowed)
-    if unknown:
-        raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}; "
-                         f"expected {sorted(allowed)}")
     missing = sorted(p.name for p in params if p.default is p.empty and p.name not in init)
     if missing:
         raise ValueError(f"{where}.init_args: missing argument(s) {missing} for {name!r}")
