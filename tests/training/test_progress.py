@@ -6,6 +6,7 @@ which cost ``pdesurrogate fit`` 7-14 % of its throughput: benchmarks/training_ov
 
 from pathlib import Path
 
+import torch
 import yaml
 from lightning.pytorch.callbacks import RichProgressBar
 
@@ -77,7 +78,8 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
                                                                       capsys):
     """A fit with ``--model.*`` overrides, then ``pdesurrogate test`` with the plain config:
     one error that points at the config the fit saved (which then works), not a page of
-    state-dict size mismatches."""
+    state-dict size mismatches. It names the argument from the checkpoint's model spec; a
+    checkpoint without one still gets the one-line size mismatch."""
     data = burgers_file(n_points=32, samples=10, frames=3)
     cfg = str(ROOT / "configs" / "fit" / "fno_burgers.yaml")
     quiet = ["--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
@@ -96,6 +98,18 @@ def test_test_names_the_saved_config_when_the_checkpoint_does_not_fit(tmp_path, 
     err = capsys.readouterr().err
     saved = ckpt.parent.parent / "config.yaml"
     # Lightning's own hint where Slurm is installed ("The `srun` command is available") aside
+    ours = [line for line in err.splitlines() if "lightning/fabric" not in line]
+    assert rc == 2 and ("holds a model built with other arguments than the config's "
+                        "(init_args.hidden_channels: 8 in the checkpoint, 64 in the config)"
+                        in err), err
+    assert f"--config {saved}" in err and len(ours) == 2, err
+    no_spec = torch.load(ckpt, weights_only=True)
+    del no_spec["hyper_parameters"]["model_spec"]
+    torch.save(no_spec, ckpt.parent / "no_spec.ckpt")
+    rc = main(["test", "--config", cfg, "--data.init_args.path", str(data),
+               "--ckpt_path", str(ckpt.parent / "no_spec.ckpt"),
+               "--trainer.default_root_dir", str(tmp_path / "plain"), *quiet])
+    err = capsys.readouterr().err
     ours = [line for line in err.splitlines() if "lightning/fabric" not in line]
     assert rc == 2 and "does not fit the model this config builds" in err, err
     assert f"--config {saved}" in err and len(ours) == 2, err
