@@ -6,7 +6,7 @@ moves between the same ranks? For each message size, solver ranks stream float32
 (1-D 1024 points up to 2-D 2x1024²) and the trainer's main thread drains the buffer (32 items
 per ``get_many``, as training draws a batch) as fast as items arrive, so the buffer is never
 the bottleneck (FIFO, watermark 1, capacity far above what is ever stored). References, in
-the same MPI job and interleaved with ours (ours, raw, raw static, raw 1 buffer, ours, ...):
+the same MPI job and interleaved with ours (ours, raw, raw 1 buffer, raw static, ours, ...):
 raw mpi4py ``Send``/``Recv`` of the same payloads between the same ranks, no header,
 
 * "raw", the target's reference: before each ``Send`` the sender writes a new state into the
