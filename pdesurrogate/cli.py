@@ -810,8 +810,16 @@ def _checked_checkpoint(path: str) -> dict:
 
 def _saved_config_hint(ckpt: str, subcommand: str) -> str:
     """Which config to run ``subcommand`` with: the config.yaml the fit saved beside the
-    checkpoint's ``checkpoints/`` folder, named if it is there."""
-    saved = Path(ckpt).parent.parent / "config.yaml"
+    checkpoint's ``checkpoints/`` folder, named if it is there; for the checkpoint of an
+    online run (``OUT/checkpoint/model.ckpt``, whose config.yaml is an online config), the
+    model section of that config."""
+    from pdesurrogate.online.checkpoint import CHECKPOINT
+
+    folder = Path(ckpt).parent
+    saved = folder.parent / "config.yaml"
+    if folder.name == CHECKPOINT and (folder / "manifest.json").exists():
+        return (f"{subcommand} with a config whose model section is the online run's "
+                f"({saved})")
     return (f"{subcommand} with the config that fit saved: --config {saved}" if saved.exists()
             else f"{subcommand} with the config the checkpoint was trained with (fit saves it "
             "as config.yaml next to its checkpoints/ folder)")

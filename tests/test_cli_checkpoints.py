@@ -257,3 +257,25 @@ def test_a_checkpoint_of_a_model_built_otherwise_is_refused(subcommand, tmp_path
     assert rc == 2
     assert (f"--ckpt_path '{other}': its hyper_parameters' model_spec.class: unknown model "
             "'nope'") in _one_line_error(capsys.readouterr().err, subcommand)
+
+
+def test_an_online_checkpoint_points_at_the_online_runs_model_section(tmp_path, run, capsys):
+    """An online run's checkpoint (OUT/checkpoint/model.ckpt beside manifest.json) has an
+    online config.yaml in OUT, which fit cannot run: the error points at its model section
+    instead of offering it as --config."""
+    out = tmp_path / "online_run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "manifest.json").write_text("{}")
+    (out / "config.yaml").write_text("trainers: 1\n")
+    ckpt = torch.load(run["ckpt"], weights_only=True)
+    ckpt["hyper_parameters"]["model_spec"]["init_args"]["hidden_channels"] = 32
+    torch.save(ckpt, out / "checkpoint" / "model.ckpt")
+    rc = main(["fit", "--config", str(run["config"]), "--ckpt_path",
+               str(out / "checkpoint" / "model.ckpt"), "--trainer.max_epochs", "2",
+               "--trainer.default_root_dir", str(tmp_path / "runs")])
+    line = _one_line_error(capsys.readouterr().err, "fit")
+    assert rc == 2
+    assert line.endswith("(init_args.hidden_channels: 32 in the checkpoint, 8 in the config); "
+                         "set them as the checkpoint has them (under model.init_args.model), "
+                         f"or fit with a config whose model section is the online run's "
+                         f"({out / 'config.yaml'})"), line
