@@ -85,8 +85,9 @@ crosses memory once, as in a plain ``Send`` of it, and the trainer's per-message
 bookkeeping, credits) is paid once per pack. They win only when the solver sends an array it
 never writes (then the trainer's core keeps its lines in cache from one message to the next):
 with fresh states, written before each send as a solver's step writes them, copying into
-packs moved more in each of six alternating pairs of jobs (64 KiB to 1 MiB fields; figures at
-:data:`~.protocol.DEFAULT_SPLIT_BYTES`), hence the default ``split_bytes=None``. A sample in a
+packs moved more in 17 of 18 comparisons (six alternating pairs of jobs, 64 KiB to 1 MiB
+fields; figures at :data:`~.protocol.DEFAULT_SPLIT_BYTES`), hence the default
+``split_bytes=None``. A sample in a
 split pack is held until its pack is sent and the send completes. The count bound matters:
 with 256 KiB fields in 100-step simulations, split packs of 49 fields (the byte bound alone)
 moved 0.1 of raw MPI's MB/s, packs of 26 to 32 fields 0.85, 14 to 16 fields 0.83 (part a,

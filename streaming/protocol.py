@@ -110,8 +110,9 @@ DEFAULT_PACK_BYTES = 4 * 2**20
 # copied into packs like copied ones. With fresh states (a new state written before each send,
 # as a solver's step writes it), copying into packs moved 1.16-1.28 / 0.91-1.05 / 0.97-1.04 of
 # raw MPI's MB/s for 64 KiB / 256 KiB / 1 MiB fields, split packs 1.00-1.22 / 0.77-0.90 /
-# 0.86-0.96: six alternating pairs of jobs, every pair in copying's favour
-# (benchmarks/streaming.py part a --no-copy, 16- and 100-sample simulations). Split packs had
+# 0.86-0.96: six alternating pairs of jobs, copying ahead in all six at 256 KiB and 1 MiB and
+# in five at 64 KiB (benchmarks/streaming.py part a --no-copy, 16- and 100-sample
+# simulations). Split packs had
 # been the default from 64 KiB because they won when the solver sent one array never written,
 # whose lines the trainer's core kept in its cache between messages
 DEFAULT_SPLIT_BYTES: int | None = None
