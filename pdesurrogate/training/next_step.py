@@ -205,8 +205,12 @@ class NextStepModule(LightningModule):
         return (u - self._channel_view(self.u_mean, u)) / self._channel_view(self.u_std, u)
 
     def denormalize(self, u: torch.Tensor) -> torch.Tensor:
+        """Physical units, in at least the statistics' dtype: under 16-bit mixed precision a
+        model's float16 output would otherwise be scaled in float16, which rounds a field of
+        mean 1000 to steps of 0.5 and overflows one above 65504 (a pressure in Pa) to inf."""
         if self.u_mean.numel() == 0:
             return u
+        u = u.to(torch.promote_types(u.dtype, self.u_mean.dtype))
         return u * self._channel_view(self.u_std, u) + self._channel_view(self.u_mean, u)
 
     def normalize_params(self, p: torch.Tensor) -> torch.Tensor:
