@@ -10,7 +10,9 @@ import math
 
 import pytest
 import torch
+from lightning.pytorch import Trainer
 from torch import nn
+from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.models import FNO
@@ -171,3 +173,39 @@ def test_validation_is_deterministic_and_leaves_the_global_rng_alone():
     second = module._evaluate(batch, "val")
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(first, second)
+
+
+def test_a_constant_channel_normalises_to_its_offset_not_to_nan():
+    """A channel of std 0 (constant in the training split) is divided by 1: it normalises to
+    ``u - mean`` (0 on the training value), and a rollout of the identity gives it back."""
+    module = _module(Scale(1.0))
+    module.set_normalization(ChannelStats(mean=[1.0, 5.0], std=[2.0, 0.0]))
+    module.double()
+    u0 = torch.stack([torch.linspace(0, 1, NX, dtype=torch.float64),
+                      torch.full((NX,), 5.0, dtype=torch.float64)])[None]
+    z = module.normalize(u0)
+    assert torch.equal(z[0, 1], torch.zeros(NX, dtype=torch.float64))
+    torch.testing.assert_close(z[0, 0], (u0[0, 0] - 1) / 2, rtol=0, atol=0)
+    torch.testing.assert_close(module.rollout(u0, torch.zeros(1, 0), 2)[:, 2], u0,
+                               rtol=1e-15, atol=1e-15)
+
+
+def test_validation_errors_are_means_over_trajectories_across_uneven_batches():
+    """The identity model on trajectories ``u_s = (1 + c s) phi`` with c = 1, 3, 0 in batches
+    of 2 and 1: step s's error is ``c s / (1 + c s)``. val/rel_l2_step_s is its mean over the 3
+    trajectories and val/rel_l2 the mean over trajectories of each one's mean over steps.
+    Averaging per batch (or over steps before trajectories, or counting batches) weights the
+    lone trajectory of the second batch twice."""
+    phi = 2 + torch.sin(2 * math.pi * torch.arange(NX) / NX)
+    cs = [1.0, 3.0, 0.0]
+    trajs = [{"u": torch.stack([(1 + c * s) * phi for s in range(3)])[:, None],
+              "params": torch.zeros(0)} for c in cs]
+    module = _module(Scale(1.0))
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", devices=1)
+    (metrics,) = trainer.validate(module, DataLoader(trajs, batch_size=2), verbose=False)
+    errs = [[c * s / (1 + c * s) for s in (1, 2)] for c in cs]
+    for s in (1, 2):
+        assert metrics[f"val/rel_l2_step_{s}"] == pytest.approx(
+            sum(e[s - 1] for e in errs) / 3, rel=1e-6)
+    assert metrics["val/rel_l2"] == pytest.approx(sum(sum(e) / 2 for e in errs) / 3, rel=1e-6)
