@@ -438,6 +438,7 @@ def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
     assert s["committed_sim_ids"] == list(range(150)) and s["sims_duplicate"] == 0
 
 
+@pytest.mark.slow  # 18-27 s: make test stays under 10 min on a slow 2-core machine
 def test_config_errors_name_the_key(tmp_path):
     cfg = write_config(tmp_path)
     r = [*PDESURROGATE, "--config", str(cfg), "--out", str(tmp_path / "r")]

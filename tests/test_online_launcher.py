@@ -71,6 +71,7 @@ def assert_stopped_with_a_checkpoint(out: Path) -> None:
     assert not (out / "model").exists()
 
 
+@pytest.mark.slow  # 18-27 s: make test stays under 10 min on a slow 2-core machine
 def test_a_killed_launchers_job_checkpoints_stops_and_holds_the_folder(tmp_path):
     """SIGKILL to the launcher: its MPI job (own session) goes on, notices that the launcher is
     gone and stops as on SIGTERM, with a checkpoint and no model/; while it runs, a --resume in
@@ -148,6 +149,7 @@ class Terminal:
         os.close(self.master)
 
 
+@pytest.mark.slow  # 18-27 s: make test stays under 10 min on a slow 2-core machine
 def test_closing_the_terminal_checkpoints_and_stops_the_run(tmp_path):
     """The launcher in a terminal that is closed: SIGHUP, and every later write to the terminal
     fails. The launcher asks the job to checkpoint and stop (it died of SIGHUP, and mpiexec
@@ -177,6 +179,7 @@ def test_closing_the_terminal_checkpoints_and_stops_the_run(tmp_path):
     assert_stopped_with_a_checkpoint(out)
 
 
+@pytest.mark.slow  # 18-27 s: make test stays under 10 min on a slow 2-core machine
 def test_under_its_own_mpiexec_rank_0_holds_the_folder(tmp_path):
     """Without the launcher (the user's mpiexec, srun): world rank 0 holds the lock, so the
     launcher refuses the folder, naming that rank's PID; SIGUSR1 stops the job as before."""
