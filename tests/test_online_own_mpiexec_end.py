@@ -16,6 +16,7 @@ helpers = ranks.helpers
 
 
 @ranks.pytestmark  # skipped without an mpiexec next to python
+@pytest.mark.slow  # 8-14 s: make test stays under 10 min on a slow 2-core machine
 def test_a_finished_run_under_your_own_mpiexec_leaves_no_ranks_folder(tmp_path):
     """Before, OUT/ranks/ (solver0.pid, solver0.shm, trainer0.pid, trainer0.shm) stayed after
     a clean end: only the launcher removed it."""
@@ -42,6 +43,7 @@ def test_the_help_says_what_a_finished_run_leaves_and_why_the_lock_stays(capsys)
 
 
 @ranks.pytestmark
+@pytest.mark.slow  # 8-14 s: make test stays under 10 min on a slow 2-core machine
 def test_a_run_under_your_own_mpiexec_first_clears_an_aborted_jobs_leftovers(tmp_path):
     """An earlier job in OUT that was aborted left its shared-memory records in ranks/; the
     next run under the user's own mpiexec unlinks the segments they name on this host (as a
@@ -91,6 +93,7 @@ sys.exit(main(["online", *sys.argv[1:]]))
 
 
 @ranks.pytestmark
+@pytest.mark.slow  # 8-14 s: make test stays under 10 min on a slow 2-core machine
 def test_an_incomplete_run_under_your_own_mpiexec_exits_3_as_through_the_launcher(tmp_path):
     """Before, a run whose stream ended with simulations undelivered (status incomplete) exited
     0 under the user's own mpiexec or srun, so a script went on as if it had finished; only the

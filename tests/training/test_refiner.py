@@ -215,6 +215,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # 8-14 s: make test stays under 10 min on a slow 2-core machine
 def test_evaluation_noise_same_under_ddp(advection_file, tmp_path, pointwise):
     """Two DDP processes (3 test trajectories: 2 + 1) log the test error of one process."""
     script = tmp_path / "ddp_test.py"
