@@ -65,6 +65,7 @@ print("RANK", json.dumps({
 """
 
 
+@pytest.mark.slow  # ~7 s on 2 cores: make test-all runs it
 def test_a_solver_rank_parses_and_sets_up_without_lightning(tmp_path):
     """World rank 1 of 2 (a solver) has the same settings as the trainer rank, its solver,
     parameter box, scheduler and simulation built, and has imported neither Lightning nor the
@@ -87,6 +88,7 @@ def test_a_solver_rank_parses_and_sets_up_without_lightning(tmp_path):
     assert solver["settings"]["seed"] == 5 and solver["box"] == {"beta": [0.2, 1.0]}
 
 
+@pytest.mark.slow  # ~8 s a case on 2 cores: make test-all runs them
 @pytest.mark.parametrize(("edit", "args", "message"), [
     # a misspelt key of the model: jsonargparse's parse error
     (("hidden_channels: 8", "hiden_channels: 8"), [],

@@ -125,6 +125,7 @@ def test_a_run_without_validation_says_so(capsys):
     assert "rel L2" not in text, text
 
 
+@pytest.mark.slow  # ~9 s on 2 cores: make test-all runs it
 def test_a_solver_rank_builds_the_solver_without_the_model(tmp_path):
     """The same solver as the full config builds, and no model library imported (every solver
     rank built the model, and held neuraloperator and wandb, for nothing)."""

@@ -25,7 +25,9 @@ CAPACITY = 4
 # the solver diverges for beta above this (CONFIG's beta_range: 0 to 1)
 BETA_DIVERGES = 0.6
 
-pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
+# two online runs side by side, ~30 s on 2 cores: make test-all runs them
+pytestmark = [pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python"),
+              pytest.mark.slow]
 
 SOLVER = f'''
 from pdesurrogate.solvers import Advection1D
