@@ -33,6 +33,24 @@ def _groups(channels: int) -> int:
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)
 
 
+class _GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` that also takes a group of a single value per sample.
+
+    Such a group (one channel per group on a 1-point map, e.g. a width of 8 at the coarsest
+    level of the minimum grid) normalises to ``x - mean = 0``, so the output is the bias.
+    Torch computes that at batch 2 or more but raises at batch 1 ("Expected more than 1 value
+    per channel"), which made a one-sample prediction fail where a batch of two works; this
+    returns the same values at every batch size.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.num_groups or math.prod(x.shape[2:]) != 1:
+            return super().forward(x)
+        shape = (1, -1, *(1,) * (x.ndim - 2))
+        # (x - x): the normalised value group_norm gives (0, NaN for inf/NaN input, zero grad)
+        return (x - x) * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+
 def sinusoidal_embedding(c: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """``(B,) -> (B, dim)``: ``[cos(c f_i), sin(c f_i)]`` with frequencies ``f_i`` from 1 down
     to ``1 / max_period`` (geometric), as for diffusion time steps; integers stay distinct."""
@@ -52,9 +70,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, dim: int, c_in: int, c_out: int, emb_dim: int | None, padding_mode: str):
         super().__init__()
         conv = _CONV[dim]
-        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
+        self.norm1 = _GroupNorm(_groups(c_in), c_in)
         self.conv1 = conv(c_in, c_out, 3, padding=1, padding_mode=padding_mode)
-        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.norm2 = _GroupNorm(_groups(c_out), c_out)
         self.conv2 = conv(c_out, c_out, 3, padding=1, padding_mode=padding_mode)
         self.film = nn.Linear(emb_dim, 2 * c_out) if emb_dim else None
         self.shortcut = conv(c_in, c_out, 1) if c_in != c_out else nn.Identity()
@@ -151,7 +169,7 @@ class ModernUNet(nn.Module):
             self.up.append(blocks)
             if level > 0:
                 self.upsample.append(conv(c, c, 3, padding=1, padding_mode=padding_mode))
-        self.out_norm = nn.GroupNorm(_groups(c), c)
+        self.out_norm = _GroupNorm(_groups(c), c)
         self.out = conv(c, out_channels, 3, padding=1, padding_mode=padding_mode)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
