@@ -23,6 +23,11 @@ truth and the rest autoregressive (CAPE's bridge from teacher forcing to autoreg
 
 ``e`` the epoch, ``E = curriculum_epochs``: ``rho`` rises smoothly and monotonically from 0 (all
 ``R`` inputs are the truth: teacher forcing) to 1 at ``e >= E`` (only ``u_0``: autoregressive).
+``round`` is Python's, which rounds a half to the even integer. A tie happens at ``e = E / 2``
+(``rho`` is exactly 1/2 there) with ``R`` even: ``R = 2`` keeps both inputs true (``n_tf = 2``),
+``R = 4`` gives 2, ``R = 6`` gives 4 and ``R = 8`` gives 4. CAPE's own code counts the
+autoregressive steps with ``int`` (rounding down, i.e. towards teacher forcing) on its own
+scale, so neither rule is the paper's exactly.
 
 Validation and test roll out autoregressively from the first frame of whole trajectories and
 log the relative L2 error in physical units per step (``val/rel_l2_step_k``, ``k = 1..``) and its
@@ -73,7 +78,9 @@ def curriculum_fraction(epoch: float, curriculum_epochs: int) -> float:
 
 
 def teacher_forced_steps(rollout_steps: int, fraction: float) -> int:
-    """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth."""
+    """``n_tf = R - round(rho (R - 1))``: how many of the ``R`` inputs are ground truth, from
+    ``R`` (``rho = 0``) down to 1 (``rho = 1``); a half rounds to even (``R = 2``, ``rho = 1/2``:
+    ``round(0.5) = 0``, so 2; ``R = 4``: ``round(1.5) = 2``, so 2)."""
     return rollout_steps - round(fraction * (rollout_steps - 1))
 
 
