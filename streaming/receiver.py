@@ -34,7 +34,8 @@ last pack) arrives with the number of samples the client sent; then they are com
 whole (counted in ``sims_dropped``): pending memory is at most ``n_solver_ranks x
 max_pending_samples`` samples, plus ``credits`` messages per solver on the network, plus
 committed items waiting for the buffer (``commit_bytes``, plus the simulations the last message
-ended), plus the buffer.
+ended; while a stuck lockstep lets solvers finish past the buffer's room, about ``n_solver_ranks
+x max_pending_samples`` items more: see below), plus the buffer.
 
 End of stream: when every solver rank has sent DONE the thread commits what is left and
 closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-step agreement
@@ -57,11 +58,21 @@ Lockstep training on uneven streams: a trainer whose buffer is full waits in
 the middle of a simulation routed to it waits for credits. If every solver is in that state
 while another trainer is below its watermark, the one waits for the other. The ranks see it
 in their agreement and lower their buffers' watermark to 1 until no receiver waits for room,
-so the starving rank draws what it holds (at least a batch) and the lockstep drains; a
-starving rank that holds less than a batch still stalls (``stall_timeout``'s error says
-so). A reservoir buffer does not starve once past its watermark (draws repeat), and a
-capacity of at least ``watermark + samples per simulation`` lets each committed simulation
-fit; size buffers so.
+so the starving rank draws what it holds and the lockstep drains. If a rank still holds less
+than a batch in the next agreement, each receiver that waits for room lets every solver
+finish one simulation (up to the end of the first simulation it then sends, or its DONE or
+FAILED): it takes those messages, returns their credits and commits the simulations into
+its commit queue past the buffer's capacity (they go into the buffer as room appears), as
+after ``end_agreed``; the solvers then ask for new tasks, which the scheduler also routes to
+the starving rank. A solver that starts another simulation for that rank waits for room
+again, until the next such agreement. Memory: each agreement adds at most one simulation
+per solver (``max_pending_samples`` samples), and no message is taken past room once the
+commit queue holds ``n_solver_ranks x max_pending_samples`` items; the grants end when the
+commit queue fits the buffer again. A lockstep that stays stuck past that (a rank whose
+simulations never make a batch) still stalls (``stall_timeout``'s error says so). A
+reservoir buffer does not starve once past its watermark (draws repeat), and a capacity of
+at least ``watermark + samples per simulation`` lets each committed simulation fit; size
+buffers so.
 
 Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) makes the next
 :meth:`~Receiver.should_continue` return False on every trainer rank, with :attr:`stopped` set.
@@ -249,6 +260,11 @@ class Receiver:
         # the ranks agreed to give the buffer its watermark back: done before this rank's
         # next vote, never between a vote and the draw it allows
         self._restore_due = False
+        # set by should_continue when the ranks' lockstep is stuck on this rank's full buffer
+        # (module docstring): the thread then lets each solver finish one simulation here
+        # past the buffer's room; _grant holds the sources whose simulation may still finish
+        self._grant_due = False
+        self._grant: set[int] = set()
         self._dropped_ids: set[int] = set()
         self._discarded_ids: set[int] = set()
         self._stats: dict[str, Any] = {
@@ -340,7 +356,10 @@ class Receiver:
         (:meth:`~.buffers.TrainingBuffer.lower_watermark`) until the ranks agree that no
         receiver waits for room (restored before the next vote, so a batch agreed on is
         drawable), so the ranks draw what they hold and the full one makes room (the
-        buffer does the same on one rank when ``max_bytes`` holds a producer back)."""
+        buffer does the same on one rank when ``max_bytes`` holds a producer back). If the
+        next agreement still waits (a rank holds less than a batch), each receiver that waits
+        for room lets every solver finish one simulation past its buffer's capacity (module
+        docstring), so the solvers get new tasks, some for the waiting rank."""
         MPI = mpi()
         t0 = time.perf_counter()
         while True:
@@ -374,6 +393,9 @@ class Receiver:
                 # promised must still be drawable when the training loop draws it
                 self._restore_due = self.buffer.watermark_lowered
             elif agreed[0] == _WAITING:
+                # a second such round: some rank holds less than a batch even on the lowered
+                # watermark, so only the solvers held on a full buffer's credits can feed it
+                self._grant_due = self._put_blocked and self.buffer.watermark_lowered
                 self.buffer.lower_watermark()
                 self._restore_due = False
             if agreed[0] == _STALLED:
@@ -559,7 +581,16 @@ class Receiver:
                 self._flush_commits(self.put_timeout)
                 self._put_blocked = bool(self._commit)
                 if self._commit:
-                    continue  # buffer full: take nothing new, return no credits
+                    # buffer full: take nothing new, return no credits, unless the ranks'
+                    # lockstep waits on this rank's solvers (should_continue)
+                    if self._grant_due:
+                        self._grant_due = False
+                        self._grant = set(self.solver_ranks) - self._done
+                    if self._grant and len(self._commit) < self._grant_cap:
+                        self._take_granted()
+                        self._flush_credits()
+                    continue
+                self._grant.clear()  # room again: every source is taken as usual
             if len(self._done) == len(self.solver_ranks):
                 break
             n = self._take_messages()
@@ -613,6 +644,27 @@ class Receiver:
             self._last_msg = time.monotonic()
             n += 1
         return n
+
+    @property
+    def _grant_cap(self) -> int:
+        """Most items the commit queue holds while granted sources are taken past the buffer's
+        room: as many as the solvers' open simulations may hold while pending."""
+        return len(self.solver_ranks) * self.max_pending_samples
+
+    def _take_granted(self) -> None:
+        """Take up to ``burst`` messages from the sources in ``_grant``, each until it ends a
+        simulation (its grant ends in :meth:`_on_end`, :meth:`_on_failed`, :meth:`_on_done`):
+        those sources' messages only, so a solver that starts a new simulation for this rank
+        after its grant waits for room again."""
+        MPI = mpi()
+        status = MPI.Status()
+        n = 0
+        for src in sorted(self._grant):
+            while src in self._grant and n < self.burst \
+                    and self.comm.Iprobe(src, TAG_HEADER, status):
+                self._handle(src, status.Get_count(MPI.BYTE))
+                self._last_msg = time.monotonic()
+                n += 1
 
     def _handle(self, src: int, header_bytes: int) -> None:
         MPI = mpi()
@@ -841,6 +893,7 @@ class Receiver:
                                      sum(len(p.samples) for p in self._pending.values()))
 
     def _on_end(self, src: int, sim: int, n_sent: int) -> None:
+        self._grant.discard(src)
         pend = self._pending.pop(src, None)
         if pend is None or pend.sim_id != sim:
             if pend is not None:
@@ -875,12 +928,14 @@ class Receiver:
             self._stats["sims_committed"] += 1
 
     def _on_failed(self, src: int, sim: int, reason: str) -> None:
+        self._grant.discard(src)
         pend = self._pending.get(src)
         if pend is not None and pend.sim_id == sim:
             del self._pending[src]
         self._count("sims_failed")
 
     def _on_done(self, src: int) -> None:
+        self._grant.discard(src)
         if src in self._pending:
             self._drop(src, "DONE with the simulation open")
         self._done.add(src)

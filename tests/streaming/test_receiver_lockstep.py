@@ -2,9 +2,21 @@
 COMM_SELF with a fake second trainer rank, in a subprocess): a rank starving below its
 watermark while another rank's receiver waits for room in its full buffer draws what it
 holds instead of waiting for the stall timeout, and a stall error names the other rank's
-full buffer and this rank's size and watermark."""
+full buffer and this rank's size and watermark. receiver_lockstep_mpi.py (under mpiexec, 2
+trainers and a solver) runs the lockstep where the starving rank holds less than a batch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+HERE = Path(__file__).parent
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+STALL_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +84,39 @@ def test_a_rank_learns_from_the_vote_that_another_rank_failed(runs):
     r = runs[5]
     assert r["here"] is False and r["go"] is None and r["rounds"] == 1
     assert "another trainer rank failed" in r["error"], r["error"]
+
+
+@pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
+def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path):
+    """Trainer 0 gets 10-sample simulations into a 4-item buffer, trainer 1 one-sample ones,
+    batches of 2, solver credits of 2 messages: trainer 0's receiver waits for room with the
+    solver held on its credits mid-simulation while trainer 1 holds 0 or 1 items. Before, no
+    rank could draw and both raised after stall_timeout (3 s) with nothing drawn. Now trainer
+    0 takes the held simulations past its buffer, the solver's next tasks feed trainer 1, and
+    the run ends by agreement well within the stall timeout: both ranks drew the same number
+    of batches, and all six simulations are committed on exactly one rank, each whole (its
+    samples drawn or held, none twice)."""
+    cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
+           str(HERE / "receiver_lockstep_mpi.py"), str(tmp_path), str(STALL_S)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ranks = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("rank*.json"))]
+    assert len(ranks) == 2, proc.stdout + proc.stderr
+    assert [r["error"] for r in ranks] == ["", ""]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(r["ended"] and r["seconds"] < STALL_S for r in ranks)
+    assert len(ranks[0]["drawn"]) == len(ranks[1]["drawn"]) >= 2
+    assert ranks[0]["rounds"] == ranks[1]["rounds"]
+    committed = [s for r in ranks for s in r["committed"]]
+    assert sorted(committed) == list(range(6))
+    for r in ranks:
+        items = [tuple(x) for x in r["drawn"] + r["held"]]
+        assert len(items) == len(set(items))
+        assert {s for s, _ in items} == set(r["committed"])
+    long_rank = ranks[0] if ranks[0]["stats"]["samples"] > ranks[1]["stats"]["samples"] \
+        else ranks[1]
+    for sim in long_rank["committed"]:
+        steps = sorted(k for s, k in long_rank["drawn"] + long_rank["held"] if s == sim)
+        assert steps == list(range(10)), (sim, steps)
+    # the three 10-sample simulations are held past the 4-item buffer (one batch drawn)
+    assert long_rank["stats"]["items_not_buffered"] > 0
