@@ -87,3 +87,40 @@ def test_a_mid_epoch_checkpoint_without_the_order_keeps_lightnings_warning(tmp_p
     recwarn.clear()
     assert main([*args, "--ckpt_path", str(ckpt)]) == 0
     assert [w for w in recwarn if "dataloader is not resumable" in str(w.message)]
+
+
+def test_sigterm_during_validation_saves_the_epoch_and_the_resume_trains_only_the_rest(
+        tmp_path, data, capsys, monkeypatch):
+    """SIGTERM in the first of epoch 1's two validation batches: the fit stops at the end of
+    that validation pass with last.ckpt of the whole epoch (before: Lightning stopped inside
+    validation, nothing was saved, and the resume trained epoch 1 again from epoch 0's)."""
+    validate = NextStepModule.validation_step
+
+    def terminated_in_validation(self, batch, batch_idx, *args):
+        if self.current_epoch == 1 and batch_idx == 0 and not self.trainer.sanity_checking:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return validate(self, batch, batch_idx, *args)
+
+    monkeypatch.setattr(NextStepModule, "validation_step", terminated_in_validation)
+    root = tmp_path / "runs"
+    # 6 training trajectories (12 pairs, 6 batches of 2), 4 validation ones (2 batches)
+    args = ["fit", "--config", CONFIG, *tiny(data, root), "--trainer.max_epochs", "3",
+            "--seed_everything", "0", "--data.init_args.batch_size", "2",
+            "--data.init_args.fractions", "[0.6, 0.4, 0.0]"]
+    assert main(args) == 128 + signal.SIGTERM
+    ckpt = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    assert f"resume from where it stopped with --ckpt_path {ckpt}" in capsys.readouterr().err
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["global_step"] == 12  # both epochs' 6 batches
+    assert saved["FieldDataModule"]["resume_epoch"] == 2
+
+    monkeypatch.setattr(NextStepModule, "validation_step", validate)
+    step, trained = NextStepModule.training_step, []
+
+    def counted(self, batch, batch_idx):
+        trained.append(self.global_step)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(NextStepModule, "training_step", counted)
+    assert main([*args, "--ckpt_path", str(ckpt)]) == 0
+    assert trained == list(range(12, 18))  # epoch 2 only

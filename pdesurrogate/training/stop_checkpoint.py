@@ -9,37 +9,97 @@ SIGTERM arrived, the same kind of checkpoint as Slurm's requeue signal does (Lig
 or requeued fit starts from, which the training order and the draws then continue exactly
 (:mod:`~pdesurrogate.training.epoch_sampler`, :mod:`~pdesurrogate.training.draw_seeds`).
 ``pdesurrogate fit`` then exits 143 (128 + SIGTERM) naming it.
+
+Lightning's handler acts on the signal where it lands, which breaks two cases: the ranks of a
+DDP run see SIGTERM at different batches (each stopped alone, and a checkpoint, which all ranks
+write together, could not be written), and a SIGTERM during validation stopped the fit in the
+middle of it, where nothing was saved. So the signal is only recorded when it arrives and handed
+to Lightning's handler at a point every rank reaches together: the end of a training batch, or
+the end of a validation pass (validation batches can differ in number between ranks).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from types import FrameType
 
+import torch
 from lightning.pytorch import Callback
 
 CLASS_PATH = "pdesurrogate.training.stop_checkpoint.StopCheckpoint"
 
 
 class StopCheckpoint(Callback):
-    """Write ``last.ckpt`` at the end of the training batch during which SIGTERM arrived.
+    """Write ``last.ckpt`` where a fit stops on SIGTERM, at a point every rank agrees on.
+
+    From the start of training, SIGTERM is recorded, not acted on. At the end of each training
+    batch, and at the end of each validation pass, the ranks agree whether any of them has
+    received it (one all-reduce of a one-element tensor under DDP; nothing in one process);
+    if so, every rank passes the signal to Lightning's handler (which makes Lightning stop
+    after this batch or at this epoch's end), and the ranks write ``last.ckpt`` together. A
+    SIGTERM during validation thus stops the fit at the end of that validation pass, not in it.
 
     ``saved``: the path written (None: none yet). Nothing is written without a checkpoint
-    writer (``--trainer.enable_checkpointing false``), nor in a multi-process run, whose ranks
-    see the signal at different batches (a checkpoint is written by all of them together), nor
-    when SIGTERM arrives during validation: a resume then starts from the last ``last.ckpt``.
+    writer (``--trainer.enable_checkpointing false``); the fit still stops. A SIGTERM before
+    training starts (during the sanity check) is Lightning's to handle, as before.
     """
 
     def __init__(self):
         self.saved: str | None = None
+        self._lightning_handler = None  # SIGTERM's handler when training started
+        self._received: FrameType | None | bool = False
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.saved is not None or not trainer.received_sigterm or trainer.world_size > 1:
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Lightning installs its handler after on_fit_start, before this hook; only the main
+        # thread can install one (Lightning does not either elsewhere)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        handler = signal.getsignal(signal.SIGTERM)
+        if callable(handler) and handler != self._record:
+            self._lightning_handler = handler
+            signal.signal(signal.SIGTERM, self._record)
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        self._received = True
+
+    def _stop_agreed(self, trainer) -> bool:
+        """Whether any rank has received SIGTERM; a collective under DDP (all ranks call it)."""
+        received = bool(self._received) or bool(trainer.received_sigterm)
+        if (trainer.world_size > 1 and torch.distributed.is_available()
+                and torch.distributed.is_initialized()):
+            flag = torch.tensor([int(received)], device=trainer.strategy.root_device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            received = bool(flag.item())
+        if received and not trainer.received_sigterm:
+            self._received = False
+            if self._lightning_handler is not None:
+                # on every rank at once: the handler's own broadcast (DDP) is then matched
+                self._lightning_handler(signal.SIGTERM, None)
+        return received
+
+    def _stop_here(self, trainer) -> None:
+        if self.saved is not None or not self._stop_agreed(trainer):
             return
         path = last_checkpoint_path(trainer)
         if path is None:
             return
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path)  # all ranks: rank 0 writes, the others wait for it
         self.saved = path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._stop_here(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._stop_here(trainer)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if (self._lightning_handler is not None
+                and signal.getsignal(signal.SIGTERM) == self._record):
+            signal.signal(signal.SIGTERM, self._lightning_handler)
+        self._lightning_handler = None
 
 
 def last_checkpoint_path(trainer) -> str | None:
