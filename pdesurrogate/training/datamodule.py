@@ -210,8 +210,15 @@ class FieldDataModule(LightningDataModule):
             and getattr(trainer, "progress_bar_callback", None) is not None
 
     def setup(self, stage: str | None = None) -> None:
+        """Open the file and split it (once); for a fit, forget the training order of an
+        earlier fit of this object: a fresh fit takes its run's seed (``run_seed``) as a new
+        module would, and a resumed one the checkpoint's (Lightning restores the checkpoint,
+        :meth:`load_state_dict`, after this hook)."""
         if self.data is None:  # once: the split does not change
             self._setup_once()
+        if stage == "fit":
+            self._shuffle_seed = None
+            self._resume_at = (0, 0, 0)
         self._check_splits(stage)
 
     def _setup_once(self) -> None:
