@@ -11,6 +11,15 @@ tests: "Handling auto-requeue signal: 10", then nothing for 7 minutes).
 :class:`DeferredSignals` replaces the handler that is installed when training starts with one
 that only records the signal, and calls the original handler from the next batch or epoch hook,
 where no such lock is held. The delay is at most one training or validation batch.
+
+A signal received during a training batch is handled once that batch is over, logging included:
+Lightning logs a batch's metrics after its ``on_train_batch_end``, so a handler run there (as
+before) wrote ``hpc_ckpt`` of the batch and flushed the loggers (the handler's
+``logger.finalize``) before the batch's row reached the CSV logger, whose rows wait in memory
+until a flush: a job killed once requeued lost the row, and the resume does not train that
+batch again. It is handled when the next batch starts (its checkpoint is the same: nothing of
+the next batch has run), or at the epoch's end or in validation when the batch was the epoch's
+last (a checkpoint taken as the last batch starts would skip it on resume).
 """
 
 from __future__ import annotations
@@ -56,8 +65,11 @@ class DeferredSignals(Callback):
             signum, frame = self._pending.pop(0)
             self._handlers[signum](signum, frame)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.run_pending()
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # the batch before has logged its row; not before an epoch's last batch, whose
+        # checkpoint the training order would read as the end of the epoch
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self.run_pending()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0) -> None:

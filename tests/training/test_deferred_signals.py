@@ -53,3 +53,98 @@ def test_handler_runs_after_the_step(tmp_path):
 def test_unknown_signal_name():
     with pytest.raises(ValueError, match="unknown signal name 'SIGFOO'"):
         DeferredSignals(("SIGFOO",))
+
+
+@pytest.mark.parametrize("step", [2, 4])  # a batch in the epoch, the epoch's last of 5
+def test_slurm_requeue_checkpoint_comes_after_its_batchs_csv_row_is_on_disk(tmp_path,
+                                                                            monkeypatch, step):
+    """Lightning's own SIGUSR1 handler (Slurm auto-requeue) flushes the loggers, writes
+    ``hpc_ckpt_1.ckpt`` and runs ``scontrol requeue``, after which the job may be killed at
+    once: the CSV on disk then must hold the row of every batch that checkpoint has trained
+    (before: the row of the batch during which SIGUSR1 arrived was still in memory)."""
+    import csv
+
+    import lightning.pytorch.trainer.connectors.signal_connector as connector
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    _under_slurm(monkeypatch)
+    requeued = []
+
+    def requeue(cmd, *args, **kwargs):  # `scontrol requeue`: what a kill now would leave
+        with open(next(tmp_path.rglob("metrics.csv"))) as f:
+            rows = [int(r["step"]) for r in csv.DictReader(f) if r["train/loss"]]
+        saved = torch.load(tmp_path / "hpc_ckpt_1.ckpt", weights_only=True)
+        requeued.append((rows, saved["global_step"]))
+        return 0
+
+    monkeypatch.setattr(connector, "call", requeue)
+    monkeypatch.setattr(SignalsItself, "training_step", _signal_at(step))
+    torch.manual_seed(0)
+    module = SignalsItself(FNO(1, 1, [4], 8, 1), lr=1e-3)
+    trainer = Trainer(logger=CSVLogger(tmp_path), log_every_n_steps=1, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                      devices=1, max_epochs=1, plugins=[SLURMEnvironment(auto_requeue=True)],
+                      callbacks=[DeferredSignals()], default_root_dir=tmp_path)
+    trainer.fit(module, DataLoader(ShiftPairs(n=10), batch_size=2))
+    assert requeued == [(list(range(step + 1)), step + 1)]
+
+
+def _signal_at(step: int):
+    def training_step(self, batch, batch_idx):
+        if self.global_step == step:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return NextStepModule.training_step(self, batch, batch_idx)
+
+    return training_step
+
+
+@pytest.mark.parametrize("step", [1, 2])  # in epoch 0's 4 batches: mid-epoch, before its last
+def test_a_fit_resumed_from_the_requeue_checkpoint_trains_the_batches_the_full_fit_does(
+        tmp_path, monkeypatch, advection_file, step):
+    """The requeue checkpoint is written when the next batch starts (or at the epoch's end
+    when that batch is the epoch's last): a fit resumed from it trains exactly the batches an
+    uninterrupted fit trains after that step."""
+    import lightning.pytorch.trainer.connectors.signal_connector as connector
+    from lightning.pytorch import Callback, seed_everything
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    from pdesurrogate.training import FieldDataModule
+
+    _under_slurm(monkeypatch)
+    monkeypatch.setattr(connector, "call", lambda *args, **kwargs: 0)
+
+    class Batches(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.seen.append((trainer.global_step, batch["params"].flatten().tolist()))
+
+    def fit(root, ckpt=None):
+        seed_everything(0, verbose=False)
+        batches = Batches()
+        Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, accelerator="cpu", max_epochs=2,
+                num_sanity_val_steps=0, plugins=[SLURMEnvironment(auto_requeue=True)],
+                callbacks=[DeferredSignals(), batches], default_root_dir=tmp_path / root).fit(
+            SignalsItself(FNO(1, 1, [4], 8, 1, n_params=1)),
+            datamodule=FieldDataModule(str(advection_file), batch_size=10), ckpt_path=ckpt)
+        return batches.seen
+
+    monkeypatch.setattr(SignalsItself, "training_step", NextStepModule.training_step)
+    full = fit("full")  # 40 training pairs: 4 batches of 10 an epoch
+    monkeypatch.setattr(SignalsItself, "training_step", _signal_at(step))
+    fit("stopped")
+    ckpt = tmp_path / "stopped" / "hpc_ckpt_1.ckpt"
+    done = torch.load(ckpt, weights_only=True)["global_step"]
+    assert done == {1: 2, 2: 4}[step]  # step 2's next batch is epoch 0's last: its end
+    monkeypatch.setattr(SignalsItself, "training_step", NextStepModule.training_step)
+    assert fit("resumed", ckpt=str(ckpt)) == full[done:]
+
+
+def _under_slurm(monkeypatch) -> None:
+    """A one-task Slurm job (job 1), as SLURMEnvironment reads it."""
+    for key in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID"):
+        monkeypatch.setenv(key, "1" if key in ("SLURM_JOB_ID", "SLURM_NTASKS") else "0")
+    monkeypatch.setenv("SLURM_JOB_NAME", "fit")
