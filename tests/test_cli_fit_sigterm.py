@@ -3,9 +3,12 @@ writes ``last.ckpt`` of where it stopped, exits 143 (128 + SIGTERM, not 0 as if 
 says which checkpoint to resume from; resumed from it, the fit trains the rest and ends as usual.
 """
 
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -124,3 +127,65 @@ def test_sigterm_during_validation_saves_the_epoch_and_the_resume_trains_only_th
     monkeypatch.setattr(NextStepModule, "training_step", counted)
     assert main([*args, "--ckpt_path", str(ckpt)]) == 0
     assert trained == list(range(12, 18))  # epoch 2 only
+
+
+TERM_AT = '''
+import json
+import os
+import signal
+from lightning.pytorch.callbacks import Callback
+
+
+class TermAt(Callback):
+    """SIGTERM to this rank at the start of global step ``at[rank]`` (-1: never); each rank
+    writes the global steps it trained."""
+
+    def __init__(self, out_dir: str, at: list[int]):
+        self.out_dir, self.at, self.steps = out_dir, at, []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.steps.append(trainer.global_step)
+        if trainer.global_step == self.at[trainer.global_rank]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        # here: a fit stopped by SIGTERM runs no teardown hook
+        name = f"steps{len(self.at)}_{min(self.at)}_rank{trainer.global_rank}.json"
+        with open(os.path.join(self.out_dir, name), "w") as f:
+            json.dump(self.steps, f)
+'''
+
+
+@pytest.mark.slow
+def test_sigterm_at_different_batches_of_two_ddp_ranks_stops_both_at_one(tmp_path, data):
+    """`fit --trainer.devices 2 --trainer.strategy ddp` on CPU (gloo), the ranks signalled at
+    different batches, as under Slurm: both stop after the first signalled batch, last.ckpt of
+    it is written and named, and a resumed DDP fit trains only the rest. Before: the signalled
+    rank stopped alone and the fit died with exit 2 (gloo: connection reset by peer)."""
+    (tmp_path / "termcb.py").write_text(TERM_AT)
+    env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    # 6 training trajectories, 12 pairs, 6 a rank: 3 batches of 2 an epoch; 4 validation ones
+    args = [sys.executable, "-m", "pdesurrogate.cli", "fit", "--config", CONFIG,
+            *tiny(data, tmp_path / "runs"), "--trainer.max_epochs", "2", "--seed_everything", "0",
+            "--trainer.devices", "2", "--trainer.strategy", "ddp",
+            "--data.init_args.batch_size", "2", "--data.init_args.fractions", "[0.6, 0.4, 0.0]",
+            "--trainer.callbacks+=termcb.TermAt", f"--trainer.callbacks.out_dir={tmp_path}"]
+
+    def fit(at, *extra):
+        return subprocess.run([*args, f"--trainer.callbacks.at={json.dumps(at)}", *extra],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    proc = fit([4, 1])  # rank 1 in global step 1, rank 0 would be in step 4
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr[-4000:]
+    said = re.findall(r"stopped by SIGTERM; resume from where it stopped with --ckpt_path (\S+)",
+                      proc.stderr)
+    assert len(said) == 1, proc.stderr[-4000:]
+    assert torch.load(said[0], weights_only=True)["global_step"] == 2  # step 1's batch is kept
+    for rank in (0, 1):  # both ranks stopped after step 1
+        assert json.loads((tmp_path / f"steps2_1_rank{rank}.json").read_text()) == [0, 1]
+
+    proc = fit([-1, -1], "--ckpt_path", said[0])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for rank in (0, 1):  # the resume trains steps 2 to 5 only
+        steps = json.loads((tmp_path / f"steps2_-1_rank{rank}.json").read_text())
+        assert steps == [2, 3, 4, 5], steps
