@@ -137,15 +137,21 @@ from lightning.pytorch.callbacks import Callback
 
 
 class TermAt(Callback):
-    """SIGTERM to this rank at the start of global step ``at[rank]`` (-1: never); each rank
+    """SIGTERM to this rank at the start of global step ``at[rank]`` (-1: never), or, with
+    ``in_validation``, in the first batch of the validation after that many steps; each rank
     writes the global steps it trained."""
 
-    def __init__(self, out_dir: str, at: list[int]):
-        self.out_dir, self.at, self.steps = out_dir, at, []
+    def __init__(self, out_dir: str, at: list[int], in_validation: bool = False):
+        self.out_dir, self.at, self.in_validation, self.steps = out_dir, at, in_validation, []
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         self.steps.append(trainer.global_step)
-        if trainer.global_step == self.at[trainer.global_rank]:
+        if not self.in_validation and trainer.global_step == self.at[trainer.global_rank]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        if (self.in_validation and batch_idx == 0 and not trainer.sanity_checking
+                and trainer.global_step == self.at[trainer.global_rank]):
             os.kill(os.getpid(), signal.SIGTERM)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -157,35 +163,42 @@ class TermAt(Callback):
 
 
 @pytest.mark.slow
-def test_sigterm_at_different_batches_of_two_ddp_ranks_stops_both_at_one(tmp_path, data):
+@pytest.mark.parametrize("where", ["training", "validation"])
+def test_sigterm_at_different_batches_of_two_ddp_ranks_stops_both_at_one(tmp_path, data, where):
     """`fit --trainer.devices 2 --trainer.strategy ddp` on CPU (gloo), the ranks signalled at
-    different batches, as under Slurm: both stop after the first signalled batch, last.ckpt of
-    it is written and named, and a resumed DDP fit trains only the rest. Before: the signalled
-    rank stopped alone and the fit died with exit 2 (gloo: connection reset by peer)."""
+    different batches, as under Slurm, or one rank in validation: both stop at one point (after
+    the first signalled training batch; at the validation's end), last.ckpt of it is written
+    and named, and a resumed DDP fit trains only the rest. Before: the signalled rank stopped
+    alone and the fit died with exit 2 (gloo: connection reset by peer)."""
     (tmp_path / "termcb.py").write_text(TERM_AT)
     env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    # 6 training trajectories, 12 pairs, 6 a rank: 3 batches of 2 an epoch; 4 validation ones
+    # 6 training trajectories, 12 pairs, 6 a rank: 3 batches of 2 an epoch (training), or 6
+    # of 1 and 2 validation batches of 1 a rank, signalled in the first (validation)
+    batch, at, done = {"training": (2, [4, 1], 2), "validation": (1, [-1, 6], 6)}[where]
     args = [sys.executable, "-m", "pdesurrogate.cli", "fit", "--config", CONFIG,
             *tiny(data, tmp_path / "runs"), "--trainer.max_epochs", "2", "--seed_everything", "0",
             "--trainer.devices", "2", "--trainer.strategy", "ddp",
-            "--data.init_args.batch_size", "2", "--data.init_args.fractions", "[0.6, 0.4, 0.0]",
-            "--trainer.callbacks+=termcb.TermAt", f"--trainer.callbacks.out_dir={tmp_path}"]
+            "--data.init_args.batch_size", str(batch),
+            "--data.init_args.fractions", "[0.6, 0.4, 0.0]",
+            "--trainer.callbacks+=termcb.TermAt", f"--trainer.callbacks.out_dir={tmp_path}",
+            f"--trainer.callbacks.in_validation={where == 'validation'}"]
 
     def fit(at, *extra):
         return subprocess.run([*args, f"--trainer.callbacks.at={json.dumps(at)}", *extra],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
-    proc = fit([4, 1])  # rank 1 in global step 1, rank 0 would be in step 4
+    proc = fit(at)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr[-4000:]
     said = re.findall(r"stopped by SIGTERM; resume from where it stopped with --ckpt_path (\S+)",
                       proc.stderr)
     assert len(said) == 1, proc.stderr[-4000:]
-    assert torch.load(said[0], weights_only=True)["global_step"] == 2  # step 1's batch is kept
-    for rank in (0, 1):  # both ranks stopped after step 1
-        assert json.loads((tmp_path / f"steps2_1_rank{rank}.json").read_text()) == [0, 1]
+    assert torch.load(said[0], weights_only=True)["global_step"] == done
+    for rank in (0, 1):  # both ranks stopped at the same step
+        steps = json.loads((tmp_path / f"steps2_{min(at)}_rank{rank}.json").read_text())
+        assert steps == list(range(done)), steps
 
     proc = fit([-1, -1], "--ckpt_path", said[0])
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for rank in (0, 1):  # the resume trains steps 2 to 5 only
+    for rank in (0, 1):  # the resume trains the rest only
         steps = json.loads((tmp_path / f"steps2_-1_rank{rank}.json").read_text())
-        assert steps == [2, 3, 4, 5], steps
+        assert steps == list(range(done, 6 * 2 // batch)), steps
