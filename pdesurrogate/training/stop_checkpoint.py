@@ -36,7 +36,8 @@ class StopCheckpoint(Callback):
 
     From the start of training, SIGTERM is recorded, not acted on. At the end of each training
     batch, and at the end of each validation pass, the ranks agree whether any of them has
-    received it (one all-reduce of a one-element tensor under DDP; nothing in one process);
+    received it (under DDP one all-reduce of a one-element CPU tensor, in a gloo group of its
+    own so that NCCL runs never wait for the device; nothing in one process);
     if so, every rank passes the signal to Lightning's handler (which makes Lightning stop
     after this batch or at this epoch's end), and the ranks write ``last.ckpt`` together. A
     SIGTERM during validation thus stops the fit at the end of that validation pass, not in it.
@@ -50,8 +51,14 @@ class StopCheckpoint(Callback):
         self.saved: str | None = None
         self._lightning_handler = None  # SIGTERM's handler when training started
         self._received: FrameType | None | bool = False
+        self._group = None  # the ranks' gloo group for the flag (None: one process)
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if (trainer.world_size > 1 and torch.distributed.is_available()
+                and torch.distributed.is_initialized() and self._group is None):
+            # every rank calls this hook (a collective). Under NCCL the default group's flag
+            # would be a device tensor, read back with a host sync every batch
+            self._group = torch.distributed.new_group(backend="gloo")
         # Lightning installs its handler after on_fit_start, before this hook; only the main
         # thread can install one (Lightning does not either elsewhere)
         if threading.current_thread() is not threading.main_thread():
@@ -67,10 +74,10 @@ class StopCheckpoint(Callback):
     def _stop_agreed(self, trainer) -> bool:
         """Whether any rank has received SIGTERM; a collective under DDP (all ranks call it)."""
         received = bool(self._received) or bool(trainer.received_sigterm)
-        if (trainer.world_size > 1 and torch.distributed.is_available()
-                and torch.distributed.is_initialized()):
-            flag = torch.tensor([int(received)], device=trainer.strategy.root_device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if self._group is not None:
+            flag = torch.tensor([int(received)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX,
+                                         group=self._group)
             received = bool(flag.item())
         if received and not trainer.received_sigterm:
             self._received = False
@@ -100,6 +107,9 @@ class StopCheckpoint(Callback):
                 and signal.getsignal(signal.SIGTERM) == self._record):
             signal.signal(signal.SIGTERM, self._lightning_handler)
         self._lightning_handler = None
+        if self._group is not None and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group(self._group)
+        self._group = None
 
 
 def last_checkpoint_path(trainer) -> str | None:
