@@ -20,6 +20,15 @@ until a flush: a job killed once requeued lost the row, and the resume does not 
 batch again. It is handled when the next batch starts (its checkpoint is the same: nothing of
 the next batch has run), or at the epoch's end or in validation when the batch was the epoch's
 last (a checkpoint taken as the last batch starts would skip it on resume).
+
+Under DDP the ranks run a handler together: Lightning's saves a checkpoint, which every rank
+writes together, so a rank that ran it alone (Slurm signals the ranks at about the same time,
+not at the same batch; a user may signal one) waited for the others in a collective that did
+not match theirs. At each of the points above that every rank reaches together (a training
+batch's start, the end of a training epoch, of a validation pass and of training; not a
+validation batch, whose number can differ between ranks) they agree which signals any of them
+has received, in one all-reduce of a CPU tensor in a gloo group of their own, and every rank
+runs those handlers.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import signal
 from types import FrameType
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback
 
 
@@ -46,8 +56,12 @@ class DeferredSignals(Callback):
                 raise ValueError(f"unknown signal name {name!r} (expected e.g. 'SIGUSR1')")
         self._handlers: dict[int, Any] = {}
         self._pending: list[tuple[int, FrameType | None]] = []
+        self._group = None  # the ranks' gloo group for the agreement (None: one process)
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if (trainer.world_size > 1 and torch.distributed.is_available()
+                and torch.distributed.is_initialized() and self._group is None):
+            self._group = torch.distributed.new_group(backend="gloo")  # every rank: collective
         # Lightning installs its handlers after on_fit_start, before this hook
         for name in self.signals:
             sig = getattr(signal, name)
@@ -60,7 +74,16 @@ class DeferredSignals(Callback):
         self._pending.append((signum, frame))
 
     def run_pending(self) -> None:
-        """Call the original handlers of the signals received since the last call."""
+        """Call the original handlers of the signals received since the last call (under DDP,
+        of those any rank received: a collective, which every rank calls)."""
+        if self._group is not None:
+            sigs = [getattr(signal, name) for name in self.signals]  # the same on every rank
+            here = {s for s, _ in self._pending}
+            flags = torch.tensor([int(s in here) for s in sigs])
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX,
+                                         group=self._group)
+            self._pending += [(s, None) for s, f in zip(sigs, flags.tolist(), strict=True)
+                              if f and s not in here and s in self._handlers]
         while self._pending:
             signum, frame = self._pending.pop(0)
             self._handlers[signum](signum, frame)
@@ -73,7 +96,12 @@ class DeferredSignals(Callback):
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0) -> None:
-        self.run_pending()
+        if self._group is None:
+            self.run_pending()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._group is not None:
+            self.run_pending()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.run_pending()
@@ -84,3 +112,6 @@ class DeferredSignals(Callback):
             if signal.getsignal(sig) == self._record:
                 signal.signal(sig, handler)
         self._handlers.clear()
+        if self._group is not None and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group(self._group)
+        self._group = None
