@@ -590,7 +590,12 @@ class Receiver:
                         self._take_granted()
                         self._flush_credits()
                     continue
-                self._grant.clear()  # room again: every source is taken as usual
+                # room again: every source is taken as usual, and a grant the ranks asked
+                # for while the buffer was full is stale (their lockstep moved on: a draw
+                # made this room); left set, it would let the solvers past the buffer the
+                # next time it fills, stuck lockstep or not
+                self._grant.clear()
+                self._grant_due = False
             if len(self._done) == len(self.solver_ranks):
                 break
             n = self._take_messages()

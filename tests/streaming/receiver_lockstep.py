@@ -9,9 +9,10 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from pdesurrogate.streaming import FIFOBuffer, Receiver, Sample
+from pdesurrogate.streaming import FIFOBuffer, Receiver, Sample, StreamClient
+from pdesurrogate.streaming.sample import item_to_state
 
-FAILED, READY, ENDED = -3, 1, 0
+FAILED, WAITING, READY, ENDED = -3, -1, 1, 0
 STOP, PUT_BLOCKED, FREE = 0, 1, 2
 
 
@@ -78,6 +79,49 @@ def failing(here: bool) -> dict:
     return {"here": here, "go": go, "error": error, "rounds": comm.calls}
 
 
+def stale_grant(stuck: bool) -> dict:
+    """This rank's buffer (capacity 2) is full and its receiver waits for room for one
+    committed item (``put_timeout`` 0.5 s, so the wait below falls inside one put). If
+    ``stuck``, the other rank waits for data in two rounds (the second asks this receiver to
+    let the solvers past its buffer), then is ready; else it is ready at once. The batch is
+    drawn, which makes the room the receiver waited for. Then a solver (this process, on
+    COMM_SELF) sends two 3-sample simulations with credits for all their messages: the first
+    fills the buffer again. ``committed``: the simulations committed 1.5 s later (the second
+    should wait for room: the lockstep is not stuck any more)."""
+    def sample(sim: int, k: int) -> Sample:
+        return Sample(np.zeros(4, np.float32), 0.0, {"nu": 0.5}, sim, k)
+
+    full = FIFOBuffer(capacity=2, watermark=1)
+    full.put_many([sample(99, 0), sample(99, 1)])
+    buffer = FIFOBuffer(capacity=2, watermark=1)
+    comm = OtherTrainer([(WAITING, FREE), (WAITING, FREE), (READY, FREE)] if stuck
+                        else [(READY, FREE)])
+    receiver = Receiver(MPI.COMM_SELF, buffer, [0], ["nu"], trainer_comm=comm, pairs=False,
+                        commit_bytes=1, put_timeout=0.5, abort_on_error=False,
+                        switch_interval_s=None)
+    receiver.restore({"buffer": full.state_dict(), "committed_sims": [99],
+                      "commit_queue": [item_to_state(sample(99, 2))]})
+    receiver.start()
+    time.sleep(0.7)  # in its second put: the vote sees it wait for room
+    go = receiver.should_continue(1, poll=0.01)
+    buffer.get_many(1)
+    time.sleep(0.2)
+    client = StreamClient(MPI.COMM_SELF, [0], ["nu"], credits=16, pack_bytes=0, chain_s=0)
+    for sim in (0, 1):
+        client.open(sim, {"nu": 0.5}, trainer=0)
+        for k in range(3):
+            client.send(np.full(4, k, np.float32), t=0.1 * k)
+        client.close()
+    time.sleep(1.5)
+    out = {"stuck": stuck, "go": go, "rounds": comm.calls,
+           "committed": sorted(receiver.committed_sims),
+           "samples": receiver.stats()["samples"]}
+    receiver.snapshot(freeze=True)  # takes the rest, so the client's shutdown completes
+    client.shutdown()
+    receiver.join(5)
+    return out
+
+
 def main() -> None:
     cases = [
         # the other rank is full and its receiver waits for room: draw what is held
@@ -95,6 +139,8 @@ def main() -> None:
         print(json.dumps({"scenario": "starving", **starving(held, other, stall, calls)}))
     for here in (True, False):
         print(json.dumps({"scenario": "failing", **failing(here)}))
+    for stuck in (True, False):
+        print(json.dumps({"scenario": "stale_grant", **stale_grant(stuck)}))
 
 
 main()

@@ -86,6 +86,19 @@ def test_a_rank_learns_from_the_vote_that_another_rank_failed(runs):
     assert "another trainer rank failed" in r["error"], r["error"]
 
 
+def test_a_grant_the_lockstep_no_longer_needs_lets_nothing_past_the_buffer(runs):
+    """Two rounds of a stuck lockstep ask this rank's full receiver to let the solvers past
+    its buffer, but the other rank becomes ready and the draw makes room before the receiver
+    acts on it. Later, ordinary back-pressure: the second of two simulations must wait for
+    room, as it does without the stuck rounds. Before, the grant stayed pending and the
+    receiver took that simulation whole past its full buffer."""
+    stuck, free = runs[6], runs[7]
+    assert stuck["stuck"] and stuck["go"] is True and stuck["rounds"] == 3
+    assert not free["stuck"] and free["go"] is True and free["rounds"] == 1
+    assert free["committed"] == [0, 99] and free["samples"] == 3
+    assert stuck["committed"] == free["committed"] and stuck["samples"] == free["samples"]
+
+
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path):
     """Trainer 0 gets 10-sample simulations into a 4-item buffer, trainer 1 one-sample ones,
