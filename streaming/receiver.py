@@ -39,7 +39,7 @@ x max_pending_samples`` items more: see below), plus the buffer.
 
 End of stream: when every solver rank has sent DONE the thread commits what is left and
 closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-step agreement
-across trainer ranks (an ``Allreduce(MIN)`` on the trainer communicator, from the training
+across trainer ranks (an ``Iallreduce(MIN)`` on the trainer communicator, from the training
 thread: hence ``MPI_THREAD_MULTIPLE``): every rank continues only if every rank can draw its
 next batch, so DDP ranks take the same number of steps and none waits forever on an empty
 buffer after the others stopped. When one rank's stream has ended and drained, the ranks agree
@@ -103,6 +103,7 @@ from typing import Any
 import numpy as np
 
 from .buffers import TrainingBuffer
+from .polling import poll_until
 from .pool import ArrayPool
 from .protocol import (
     CREDIT_FIN,
@@ -377,7 +378,10 @@ class Receiver:
             if self.trainer_comm is None:
                 agreed[:] = flag
             else:
-                self.trainer_comm.Allreduce(flag, agreed, op=MPI.MIN)
+                # a blocking Allreduce busy-polls its core while a slower rank trains, taking
+                # CPU from the solver ranks that share it
+                req = self.trainer_comm.Iallreduce(flag, agreed, op=MPI.MIN)
+                poll_until(req.Test)
             if agreed[0] == _FAILED:
                 self.wait_s += time.perf_counter() - t0
                 if failure is not None:

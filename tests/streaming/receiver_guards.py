@@ -198,6 +198,10 @@ class OtherTrainer:
     def __init__(self, flag: tuple[int, int]):
         self.flag = np.array(flag, np.int32)
 
+    def Iallreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
+        self.Allreduce(sendbuf, recvbuf, op)
+        return MPI.REQUEST_NULL  # complete: its Test() is True
+
     def Allreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
         recvbuf[:] = self.flag
         op.Reduce_local(sendbuf, recvbuf)
