@@ -261,10 +261,13 @@ class Receiver:
         # the ranks agreed to give the buffer its watermark back: done before this rank's
         # next vote, never between a vote and the draw it allows
         self._restore_due = False
-        # set by should_continue when the ranks' lockstep is stuck on this rank's full buffer
-        # (module docstring): the thread then lets each solver finish one simulation here
-        # past the buffer's room; _grant holds the sources whose simulation may still finish
-        self._grant_due = False
+        # _grant_due: set by should_continue when the ranks' lockstep is stuck on this rank's
+        # full buffer (module docstring), to the number of the thread's blocked spell it saw;
+        # the thread then lets each solver finish one simulation here past the buffer's room,
+        # unless a draw ended that spell first (a stale grant). _grant: the sources whose
+        # simulation may still finish so
+        self._blocked_spell = 0  # how many times the thread's buffer filled up
+        self._grant_due: int | None = None
         self._grant: set[int] = set()
         self._dropped_ids: set[int] = set()
         self._discarded_ids: set[int] = set()
@@ -399,7 +402,9 @@ class Receiver:
             elif agreed[0] == _WAITING:
                 # a second such round: some rank holds less than a batch even on the lowered
                 # watermark, so only the solvers held on a full buffer's credits can feed it
-                self._grant_due = self._put_blocked and self.buffer.watermark_lowered
+                spell = self._blocked_spell  # read before _put_blocked (see _loop)
+                if self._put_blocked and self.buffer.watermark_lowered:
+                    self._grant_due = spell
                 self.buffer.lower_watermark()
                 self._restore_due = False
             if agreed[0] == _STALLED:
@@ -583,13 +588,16 @@ class Receiver:
                 self.scheduler.poll()
             if self._commit and not self._training_over():
                 self._flush_commits(self.put_timeout)
+                if self._commit and not self._put_blocked:
+                    self._blocked_spell += 1  # before _put_blocked says so
                 self._put_blocked = bool(self._commit)
                 if self._commit:
                     # buffer full: take nothing new, return no credits, unless the ranks'
                     # lockstep waits on this rank's solvers (should_continue)
-                    if self._grant_due:
-                        self._grant_due = False
-                        self._grant = set(self.solver_ranks) - self._done
+                    if self._grant_due is not None:
+                        if self._grant_due == self._blocked_spell:
+                            self._grant = set(self.solver_ranks) - self._done
+                        self._grant_due = None
                     if self._grant and len(self._commit) < self._grant_cap:
                         self._take_granted()
                         self._flush_credits()
@@ -599,7 +607,7 @@ class Receiver:
                 # made this room); left set, it would let the solvers past the buffer the
                 # next time it fills, stuck lockstep or not
                 self._grant.clear()
-                self._grant_due = False
+                self._grant_due = None
             if len(self._done) == len(self.solver_ranks):
                 break
             n = self._take_messages()
