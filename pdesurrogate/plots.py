@@ -7,6 +7,21 @@ import os
 import numpy as np
 
 
+def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
+    """imshow keywords shared by the prediction and truth panels: one colour scale for both.
+
+    A field that changes sign gets a diverging map centred on zero (white = 0, so the sign
+    reads off the colour); a one-signed field (a density, a temperature above zero) a
+    sequential map over its range, where a diverging one would put white at an arbitrary value.
+    """
+    lo = float(p.min() if t is None else min(p.min(), t.min()))
+    hi = float(p.max() if t is None else max(p.max(), t.max()))
+    if lo < 0 < hi:
+        m = max(-lo, hi)
+        return {"cmap": "RdBu_r", "vmin": -m, "vmax": m}
+    return {"cmap": "viridis", "vmin": lo, "vmax": hi}
+
+
 def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray,
                    rel_l2: np.ndarray | None, path: str | os.PathLike, title: str = "",
                    sample: int = 0, grid_names: tuple[str, ...] | None = None) -> str:
@@ -20,9 +35,11 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         path: output file (PNG).
         grid_names: names of the spatial axes in the order of ``pred``'s (ours: ``("y", "x")``;
             PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``.
-    1-D data are shown as space-time images (x horizontal, t vertical); 2-D data as the last
-    frame, the grid's last axis horizontal. Channel 0 is shown. Space is labelled as a fraction
-    of the domain.
+    1-D data are shown as space-time images (x horizontal, t upwards, each frame's row centred
+    on its time); 2-D data as the last frame, the grid's last axis horizontal and the grid's
+    first point at the lower left. Channel 0 of sample ``sample`` is shown, prediction and truth
+    on one colour scale (see :func:`_field_colours`). Space is labelled as a fraction of the
+    domain.
     """
     import matplotlib
 
@@ -34,14 +51,18 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     panels = 1 + (t is not None) + (t is not None) + (rel_l2 is not None)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6), squeeze=False)
     axes = axes[0]
-    vmin = float(np.min(p if t is None else np.minimum(p.min(), t.min())))
-    vmax = float(np.max(p if t is None else np.maximum(p.max(), t.max())))
+    field_kw = _field_colours(p, t)
     if p.ndim == 2:  # (T, X): space-time image
+        # half a frame spacing below the first and above the last time, so that a frame's row
+        # is centred on its time rather than starting at it
+        half = 0.5 * float(times[-1] - times[0]) / max(len(times) - 1, 1) or 0.5
+
         def show(ax, img, name, **kw):
-            im = ax.imshow(img, aspect="auto", origin="lower", extent=[0, 1, times[0], times[-1]],
-                           **kw)
-            ax.set(xlabel="x (fraction of domain)", ylabel="t", title=name)
-            fig.colorbar(im, ax=ax)
+            im = ax.imshow(img, aspect="auto", origin="lower",
+                           extent=[0, 1, float(times[0]) - half, float(times[-1]) + half], **kw)
+            ax.set(xlabel="x (fraction of domain)", ylabel="t",
+                   title=f"{name}, sample {sample}")
+            return im
         imgs = [(p, "prediction"), (t, "truth"), (None if t is None else np.abs(p - t), "|error|")]
     else:  # (T, A, B): last frame, B horizontal
         rows, cols = tuple(grid_names) if grid_names is not None and len(grid_names) == 2 \
@@ -50,17 +71,20 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         def show(ax, img, name, **kw):
             im = ax.imshow(img, origin="lower", extent=[0, 1, 0, 1], **kw)
             ax.set(xlabel=f"{cols} (fraction of domain)", ylabel=f"{rows} (fraction of domain)",
-                   title=f"{name}, t = {times[-1]:.3g}")
-            fig.colorbar(im, ax=ax)
+                   title=f"{name}, sample {sample}, t = {times[-1]:.3g}")
+            return im
         imgs = [(p[-1], "prediction"), (None if t is None else t[-1], "truth"),
                 (None if t is None else np.abs(p[-1] - t[-1]), "|error|")]
     i = 0
     for img, name in imgs:
         if img is None:
             continue
-        kw = {"cmap": "magma"} if name == "|error|" else {"cmap": "RdBu_r", "vmin": vmin,
-                                                          "vmax": vmax}
-        show(axes[i], img, name, **kw)
+        if name == "|error|":
+            im = show(axes[i], img, name, cmap="magma")
+            fig.colorbar(im, ax=axes[i], label="|prediction - truth|")
+        else:
+            im = show(axes[i], img, name, **field_kw)
+            fig.colorbar(im, ax=axes[i], label="channel 0")
         i += 1
     if rel_l2 is not None:
         ax = axes[i]

@@ -29,3 +29,68 @@ def test_2d_panels_name_the_grid_axes(tmp_path, monkeypatch, names, x_label, y_l
                                tmp_path / "p.png", grid_names=names)
     assert (tmp_path / "p.png").stat().st_size > 0 and out.endswith("p.png")
     assert seen[:3] == [(x_label, y_label)] * 3, seen
+
+
+def _figure(monkeypatch, tmp_path, pred, truth, times, rel_l2=None):
+    """Run rollout_figure and keep the figure it would close, to read its artists."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import pdesurrogate.plots as plots
+
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    plots.rollout_figure(pred, truth, times, rel_l2, tmp_path / "p.png", sample=1)
+    assert (tmp_path / "p.png").stat().st_size > 0
+    return kept[0]
+
+
+@pytest.mark.parametrize("grid", [(8,), (6, 8)])
+def test_signed_field_is_centred_on_zero_and_shared(tmp_path, monkeypatch, grid):
+    """Prediction and truth share one colour scale, centred on zero for a field that changes
+    sign, so white means zero in both panels."""
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(-0.5, 1.5, (2, 4, 1, *grid))
+    pred = truth + rng.uniform(-0.1, 0.1, truth.shape)
+    fig = _figure(monkeypatch, tmp_path, pred, truth, np.linspace(0, 0.3, 4))
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    (lo_p, hi_p), (lo_t, hi_t) = images[0].get_clim(), images[1].get_clim()
+    assert (lo_p, hi_p) == (lo_t, hi_t)
+    assert lo_p == -hi_p and hi_p >= max(np.abs(truth[1]).max(), np.abs(pred[1]).max())
+    assert images[0].get_cmap().name == "RdBu_r"
+
+
+def test_one_signed_field_gets_a_sequential_map(tmp_path, monkeypatch):
+    """A positive field (a temperature, a density) is not drawn with a diverging map whose
+    white sits at an arbitrary value: sequential map over the shared range."""
+    truth = np.random.default_rng(2).uniform(1.0, 2.0, (2, 3, 1, 5, 7))
+    fig = _figure(monkeypatch, tmp_path, truth * 1.01, truth, np.arange(3.0))
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert images[0].get_cmap().name != "RdBu_r"
+    assert images[0].get_clim() == images[1].get_clim()
+    assert images[0].get_clim()[0] >= 1.0
+
+
+def test_panels_say_which_sample_and_colour_bars_say_what(tmp_path, monkeypatch):
+    """Each image's title names the sample shown, and each colour bar has a label."""
+    truth = np.random.default_rng(3).standard_normal((2, 3, 1, 5, 7))
+    fig = _figure(monkeypatch, tmp_path, truth + 0.1, truth, np.arange(3.0), np.full(3, 0.1))
+    image_axes = [ax for ax in fig.axes if ax.images and ax.get_title()]
+    assert len(image_axes) == 3
+    assert all("sample 1" in ax.get_title() for ax in image_axes), \
+        [ax.get_title() for ax in image_axes]
+    colour_bars = [ax for ax in fig.axes if ax not in image_axes and not ax.lines]
+    assert len(colour_bars) == 3
+    assert all(ax.get_ylabel() for ax in colour_bars), [ax.get_ylabel() for ax in colour_bars]
+
+
+def test_space_time_rows_are_centred_on_their_times(tmp_path, monkeypatch):
+    """In a 1-D space-time image the row of frame k spans t_k -/+ half a frame spacing, so the
+    t = 0 row sits on t = 0 on the axis, not above it."""
+    truth = np.random.default_rng(4).standard_normal((2, 5, 1, 8))
+    times = np.linspace(0.0, 0.4, 5)
+    fig = _figure(monkeypatch, tmp_path, truth, truth, times)
+    extent = [ax.images[0] for ax in fig.axes if ax.images and ax.get_title()][0].get_extent()
+    np.testing.assert_allclose(extent, [0, 1, -0.05, 0.45])
