@@ -136,6 +136,35 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
     _print_summary(summary, out)
 
 
+def stream_figure(hist: list[dict], title: str):
+    """The figure of ``online.png``: samples/s received, buffer fill and idle fraction, and
+    the times each stored item was seen, against the training step. ``hist``: the stream
+    monitor's records (``step``, ``stream/samples_per_s``, ``stream/buffer_fill``,
+    ``trainer/idle_fraction``, ``stream/seen_mean``, ``stream/seen_max``)."""
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in hist]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [h["stream/samples_per_s"] for h in hist])
+    # from 0: a few per cent of noise on a range cut to fit it looks like collapses
+    axes[0].set(title="samples received", xlabel="training step", ylabel="samples/s")
+    axes[0].set_ylim(bottom=0)
+    axes[1].plot(steps, [h["stream/buffer_fill"] for h in hist], label="buffer fill")
+    axes[1].plot(steps, [h["trainer/idle_fraction"] for h in hist], label="idle fraction")
+    axes[1].set(title="buffer fill, trainer idle", xlabel="training step",
+                ylabel="fraction (0 to 1)", ylim=(0, 1.05))
+    axes[1].legend(loc="best", fontsize="small")
+    axes[2].plot(steps, [h["stream/seen_mean"] for h in hist], label="mean")
+    axes[2].plot(steps, [h["stream/seen_max"] for h in hist], label="max")
+    axes[2].set(title="times each stored item was seen", xlabel="training step",
+                ylabel="draws per stored item")
+    axes[2].set_ylim(bottom=0)
+    axes[2].legend(loc="best", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
     import matplotlib
 
@@ -148,19 +177,7 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
     paths = []
     hist = monitor.history
     if hist:
-        steps = [h["step"] for h in hist]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-        axes[0].plot(steps, [h["stream/samples_per_s"] for h in hist])
-        axes[0].set(title="samples/s received", xlabel="training step")
-        axes[1].plot(steps, [h["stream/buffer_fill"] for h in hist], label="buffer fill")
-        axes[1].plot(steps, [h["trainer/idle_fraction"] for h in hist], label="idle fraction")
-        axes[1].set(title="buffer fill, trainer idle", xlabel="training step", ylim=(0, 1.05))
-        axes[1].legend()
-        axes[2].plot(steps, [h["stream/seen_mean"] for h in hist], label="mean")
-        axes[2].plot(steps, [h["stream/seen_max"] for h in hist], label="max")
-        axes[2].set(title="times each stored item was seen", xlabel="training step")
-        axes[2].legend()
-        fig.tight_layout()
+        fig = stream_figure(hist, f"online run {out.name}: the stream as this trainer rank saw it")
         fig.savefig(out / "online.png", dpi=110)
         plt.close(fig)
         paths.append(str(out / "online.png"))
