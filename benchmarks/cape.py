@@ -444,6 +444,7 @@ def save_plot(result: dict, path: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatterSciNotation
 
     names = list(result["families"])
     fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)), squeeze=False)
@@ -465,8 +466,14 @@ def save_plot(result: dict, path: str) -> str:
             ax.set(xscale="log", yscale="log", xlabel=f"{fam.param} (grey: training values)",
                    ylabel="relative L2", title=f"{name}: {q.replace('_', '-')}")
             ax.grid(True, which="both", alpha=0.3)
-        row[0].legend(fontsize=7)
-    fig.tight_layout()
+            # a rollout's errors often span less than a decade, where the default labels only
+            # one power of ten: label the minor ticks too (2, 3, 5 x 10^k)
+            ax.yaxis.set_minor_formatter(LogFormatterSciNotation(
+                labelOnlyBase=False, minor_thresholds=(2, 1)))
+    # one legend for all panels, below them, where it covers no line
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.65 / (3.8 * len(names)), 1, 1))  # 0.65 in for the legend
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110, format="png")
