@@ -14,8 +14,11 @@ def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
     reads off the colour); a one-signed field (a density, a temperature above zero) a
     sequential map over its range, where a diverging one would put white at an arbitrary value.
     """
-    lo = float(p.min() if t is None else min(p.min(), t.min()))
-    hi = float(p.max() if t is None else max(p.max(), t.max()))
+    # over the finite values: a diverged prediction's inf/NaN would make the scale NaN
+    vals = [a[np.isfinite(a)] for a in (p, t) if a is not None]
+    vals = [v for v in vals if v.size]
+    lo = float(min(v.min() for v in vals)) if vals else 0.0
+    hi = float(max(v.max() for v in vals)) if vals else 1.0
     if lo < 0 < hi:
         m = max(-lo, hi)
         return {"cmap": "RdBu_r", "vmin": -m, "vmax": m}

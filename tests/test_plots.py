@@ -94,3 +94,18 @@ def test_space_time_rows_are_centred_on_their_times(tmp_path, monkeypatch):
     fig = _figure(monkeypatch, tmp_path, truth, truth, times)
     extent = [ax.images[0] for ax in fig.axes if ax.images and ax.get_title()][0].get_extent()
     np.testing.assert_allclose(extent, [0, 1, -0.05, 0.45])
+
+
+def test_a_diverged_prediction_keeps_the_truths_colour_scale(tmp_path):
+    """inf/NaN in the prediction (a rollout that diverged) leave the shared colour scale on the
+    finite values, so the truth panel still shows its field."""
+    import matplotlib.pyplot as plt
+
+    from pdesurrogate.plots import _field_colours
+
+    truth = np.linspace(-2.0, 1.0, 16).reshape(1, 16)
+    pred = truth.copy()
+    pred[0, 3], pred[0, 5] = np.inf, np.nan
+    assert _field_colours(pred, truth) == {"cmap": "RdBu_r", "vmin": -2.0, "vmax": 2.0}
+    assert _field_colours(np.full((1, 4), np.nan), None)["cmap"] == "viridis"
+    plt.close("all")
