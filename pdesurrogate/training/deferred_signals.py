@@ -27,7 +27,7 @@ not at the same batch; a user may signal one) waited for the others in a collect
 not match theirs. At each of the points above that every rank reaches together (a training
 batch's start, the end of a training epoch, of a validation pass and of training; not a
 validation batch, whose number can differ between ranks) they agree which signals any of them
-has received, in one all-reduce of a CPU tensor in a gloo group of their own, and every rank
+has received, in one all-reduce (:class:`~.rank_agreement.RankAgreement`), and every rank
 runs those handlers.
 """
 
@@ -37,8 +37,9 @@ import signal
 from types import FrameType
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback
+
+from .rank_agreement import RankAgreement
 
 
 class DeferredSignals(Callback):
@@ -56,12 +57,10 @@ class DeferredSignals(Callback):
                 raise ValueError(f"unknown signal name {name!r} (expected e.g. 'SIGUSR1')")
         self._handlers: dict[int, Any] = {}
         self._pending: list[tuple[int, FrameType | None]] = []
-        self._group = None  # the ranks' gloo group for the agreement (None: one process)
+        self._ranks = RankAgreement()
 
     def on_train_start(self, trainer, pl_module) -> None:
-        if (trainer.world_size > 1 and torch.distributed.is_available()
-                and torch.distributed.is_initialized() and self._group is None):
-            self._group = torch.distributed.new_group(backend="gloo")  # every rank: collective
+        self._ranks.open(trainer)  # every rank calls this hook
         # Lightning installs its handlers after on_fit_start, before this hook
         for name in self.signals:
             sig = getattr(signal, name)
@@ -76,13 +75,11 @@ class DeferredSignals(Callback):
     def run_pending(self) -> None:
         """Call the original handlers of the signals received since the last call (under DDP,
         of those any rank received: a collective, which every rank calls)."""
-        if self._group is not None:
+        if self._ranks.distributed:
             sigs = [getattr(signal, name) for name in self.signals]  # the same on every rank
             here = {s for s, _ in self._pending}
-            flags = torch.tensor([int(s in here) for s in sigs])
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX,
-                                         group=self._group)
-            self._pending += [(s, None) for s, f in zip(sigs, flags.tolist(), strict=True)
+            flags = self._ranks.any_rank([s in here for s in sigs])
+            self._pending += [(s, None) for s, f in zip(sigs, flags, strict=True)
                               if f and s not in here and s in self._handlers]
         while self._pending:
             signum, frame = self._pending.pop(0)
@@ -96,11 +93,11 @@ class DeferredSignals(Callback):
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0) -> None:
-        if self._group is None:
+        if not self._ranks.distributed:
             self.run_pending()
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if self._group is not None:
+        if self._ranks.distributed:
             self.run_pending()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -112,6 +109,4 @@ class DeferredSignals(Callback):
             if signal.getsignal(sig) == self._record:
                 signal.signal(sig, handler)
         self._handlers.clear()
-        if self._group is not None and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group(self._group)
-        self._group = None
+        self._ranks.close()

@@ -25,8 +25,9 @@ import signal
 import threading
 from types import FrameType
 
-import torch
 from lightning.pytorch import Callback
+
+from .rank_agreement import RankAgreement
 
 CLASS_PATH = "pdesurrogate.training.stop_checkpoint.StopCheckpoint"
 
@@ -36,11 +37,11 @@ class StopCheckpoint(Callback):
 
     From the start of training, SIGTERM is recorded, not acted on. At the end of each training
     batch, and at the end of each validation pass, the ranks agree whether any of them has
-    received it (under DDP one all-reduce of a one-element CPU tensor, in a gloo group of its
-    own so that NCCL runs never wait for the device; nothing in one process);
-    if so, every rank passes the signal to Lightning's handler (which makes Lightning stop
-    after this batch or at this epoch's end), and the ranks write ``last.ckpt`` together. A
-    SIGTERM during validation thus stops the fit at the end of that validation pass, not in it.
+    received it (under DDP one all-reduce: :class:`~.rank_agreement.RankAgreement`; nothing in
+    one process); if so, every rank passes the signal to Lightning's handler (which makes
+    Lightning stop after this batch or at this epoch's end), and the ranks write ``last.ckpt``
+    together. A SIGTERM during validation thus stops the fit at the end of that validation
+    pass, not in it.
 
     ``saved``: the path written (None: none yet). Nothing is written without a checkpoint
     writer (``--trainer.enable_checkpointing false``); the fit still stops. A SIGTERM before
@@ -51,14 +52,10 @@ class StopCheckpoint(Callback):
         self.saved: str | None = None
         self._lightning_handler = None  # SIGTERM's handler when training started
         self._received: FrameType | None | bool = False
-        self._group = None  # the ranks' gloo group for the flag (None: one process)
+        self._ranks = RankAgreement()
 
     def on_train_start(self, trainer, pl_module) -> None:
-        if (trainer.world_size > 1 and torch.distributed.is_available()
-                and torch.distributed.is_initialized() and self._group is None):
-            # every rank calls this hook (a collective). Under NCCL the default group's flag
-            # would be a device tensor, read back with a host sync every batch
-            self._group = torch.distributed.new_group(backend="gloo")
+        self._ranks.open(trainer)  # every rank calls this hook
         # Lightning installs its handler after on_fit_start, before this hook; only the main
         # thread can install one (Lightning does not either elsewhere)
         if threading.current_thread() is not threading.main_thread():
@@ -73,12 +70,8 @@ class StopCheckpoint(Callback):
 
     def _stop_agreed(self, trainer) -> bool:
         """Whether any rank has received SIGTERM; a collective under DDP (all ranks call it)."""
-        received = bool(self._received) or bool(trainer.received_sigterm)
-        if self._group is not None:
-            flag = torch.tensor([int(received)])
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX,
-                                         group=self._group)
-            received = bool(flag.item())
+        [received] = self._ranks.any_rank([bool(self._received)
+                                           or bool(trainer.received_sigterm)])
         if received and not trainer.received_sigterm:
             self._received = False
             if self._lightning_handler is not None:
@@ -107,9 +100,7 @@ class StopCheckpoint(Callback):
                 and signal.getsignal(signal.SIGTERM) == self._record):
             signal.signal(signal.SIGTERM, self._lightning_handler)
         self._lightning_handler = None
-        if self._group is not None and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group(self._group)
-        self._group = None
+        self._ranks.close()
 
 
 def last_checkpoint_path(trainer) -> str | None:
