@@ -27,7 +27,8 @@ def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
 
 def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray,
                    rel_l2: np.ndarray | None, path: str | os.PathLike, title: str = "",
-                   sample: int = 0, grid_names: tuple[str, ...] | None = None) -> str:
+                   sample: int = 0, grid_names: tuple[str, ...] | None = None,
+                   channel: int = 0, channel_names: tuple[str, ...] | None = None) -> str:
     """Save a PNG comparing a rollout with the truth for one sample.
 
     Args:
@@ -38,19 +39,30 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         path: output file (PNG).
         grid_names: names of the spatial axes in the order of ``pred``'s (ours: ``("y", "x")``;
             PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``.
+        channel: which channel of the state is shown (``0 <= channel < C``).
+        channel_names: the ``C`` channels' names, for the colour bar's label and the titles;
+            default "channel <i>".
     1-D data are shown as space-time images (x horizontal, t upwards, each frame's row centred
     on its time); 2-D data as the last frame, the grid's last axis horizontal and the grid's
-    first point at the lower left. Channel 0 of sample ``sample`` is shown, prediction and truth
-    on one colour scale (see :func:`_field_colours`). Space is labelled as a fraction of the
-    domain.
+    first point at the lower left. Channel ``channel`` of sample ``sample`` is shown, prediction
+    and truth on one colour scale (see :func:`_field_colours`). Space is labelled as a fraction
+    of the domain.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    p = pred[sample, :, 0]
-    t = truth[sample, :, 0] if truth is not None else None
+    n_channels = pred.shape[2]
+    if not 0 <= channel < n_channels:
+        raise ValueError(f"channel must be in 0..{n_channels - 1} (the state has {n_channels} "
+                         f"channels), got {channel}")
+    if channel_names is not None and len(channel_names) != n_channels:
+        raise ValueError(f"channel_names has {len(channel_names)} names for {n_channels} "
+                         f"channels: {list(channel_names)}")
+    label = str(channel_names[channel]) if channel_names is not None else f"channel {channel}"
+    p = pred[sample, :, channel]
+    t = truth[sample, :, channel] if truth is not None else None
     panels = 1 + (t is not None) + (t is not None) + (rel_l2 is not None)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6), squeeze=False)
     axes = axes[0]
@@ -64,7 +76,7 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
             im = ax.imshow(img, aspect="auto", origin="lower",
                            extent=[0, 1, float(times[0]) - half, float(times[-1]) + half], **kw)
             ax.set(xlabel="x (fraction of domain)", ylabel="t",
-                   title=f"{name}, sample {sample}")
+                   title=f"{name} of {label}, sample {sample}")
             return im
         imgs = [(p, "prediction"), (t, "truth"), (None if t is None else np.abs(p - t), "|error|")]
     else:  # (T, A, B): last frame, B horizontal
@@ -74,7 +86,7 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         def show(ax, img, name, **kw):
             im = ax.imshow(img, origin="lower", extent=[0, 1, 0, 1], **kw)
             ax.set(xlabel=f"{cols} (fraction of domain)", ylabel=f"{rows} (fraction of domain)",
-                   title=f"{name}, sample {sample}, t = {times[-1]:.3g}")
+                   title=f"{name} of {label}, sample {sample}, t = {times[-1]:.3g}")
             return im
         imgs = [(p[-1], "prediction"), (None if t is None else t[-1], "truth"),
                 (None if t is None else np.abs(p[-1] - t[-1]), "|error|")]
@@ -84,10 +96,10 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
             continue
         if name == "|error|":
             im = show(axes[i], img, name, cmap="magma")
-            fig.colorbar(im, ax=axes[i], label="|prediction - truth|")
+            fig.colorbar(im, ax=axes[i], label=f"|prediction - truth| of {label}")
         else:
             im = show(axes[i], img, name, **field_kw)
-            fig.colorbar(im, ax=axes[i], label="channel 0")
+            fig.colorbar(im, ax=axes[i], label=label)
         i += 1
     if rel_l2 is not None:
         ax = axes[i]

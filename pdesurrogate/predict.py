@@ -223,7 +223,8 @@ def _write_plot(plot_path: Path, first, data, frames: slice, has_truth: bool, ti
         with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
             rollout_figure(first, truth0, times, rel, f,
                            title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
-                           grid_names=tuple(data.grid_names))
+                           grid_names=tuple(data.grid_names),
+                           channel_names=tuple(data.channel_names))
     except BaseException:
         os.unlink(tmp)
         raise

@@ -109,3 +109,49 @@ def test_a_diverged_prediction_keeps_the_truths_colour_scale(tmp_path):
     assert _field_colours(pred, truth) == {"cmap": "RdBu_r", "vmin": -2.0, "vmax": 2.0}
     assert _field_colours(np.full((1, 4), np.nan), None)["cmap"] == "viridis"
     plt.close("all")
+
+
+def _colorbar_labels(fig) -> list[str]:
+    return [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+@pytest.mark.parametrize("grid", [(8,), (6, 8)])
+def test_panels_name_the_channel_shown(tmp_path, monkeypatch, grid):
+    """The colour bars and titles name the channel drawn (the one asked for, by its name), so
+    a two-channel state's plot says which field it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import pdesurrogate.plots as plots
+
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(0.5, 1.0, (1, 3, 2, *grid))
+    truth[:, :, 1] *= -100.0  # a second channel on another scale
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    plots.rollout_figure(truth, truth, np.arange(3) * 0.1, None, tmp_path / "p.png",
+                         channel=1, channel_names=("rho", "vx"))
+    fig = kept[0]
+    assert _colorbar_labels(fig) == ["vx", "vx", "|prediction - truth| of vx"]
+    titles = [ax.get_title() for ax in fig.axes[:3]]
+    assert all(" of vx," in t for t in titles), titles
+    # channel 1's values (about -100..-50), not channel 0's, are on the shared scale
+    im = fig.axes[0].images[0]
+    assert im.get_clim()[0] < -40
+    # unnamed: "channel <i>"
+    kept.clear()
+    plots.rollout_figure(truth, None, np.arange(3) * 0.1, None, tmp_path / "q.png", channel=1)
+    assert _colorbar_labels(kept[0]) == ["channel 1"]
+
+
+def test_channel_out_of_range_and_wrong_names_are_refused(tmp_path):
+    import pdesurrogate.plots as plots
+
+    u = np.zeros((1, 2, 2, 8))
+    with pytest.raises(ValueError, match=r"channel must be in 0\.\.1 .* got 2"):
+        plots.rollout_figure(u, u, np.arange(2), None, tmp_path / "p.png", channel=2)
+    with pytest.raises(ValueError, match="channel_names has 1 names for 2 channels"):
+        plots.rollout_figure(u, u, np.arange(2), None, tmp_path / "p.png", channel_names=("u",))
+    assert not (tmp_path / "p.png").exists()

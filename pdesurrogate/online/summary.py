@@ -188,10 +188,12 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
     err = torch.stack([relative_l2(pred[:, s], val_u[:n, s], reduction="none").mean()
                        for s in range(val_u.shape[1])]).numpy()
     times = np.arange(val_u.shape[1]) * cfg.dt
+    names = (module.data_info or {}).get("channel_names")
     paths.append(rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err,
                                 out / "rollout.png",
                                 title=f"online surrogate, validation (error: mean of the first "
-                                      f"{n} of {val_u.shape[0]} trajectories)"))
+                                      f"{n} of {val_u.shape[0]} trajectories)",
+                                channel_names=tuple(names) if names else None))
     return paths
 
 
