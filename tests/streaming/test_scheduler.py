@@ -131,7 +131,7 @@ def test_failures_survive_a_resume():
 def test_task_seeds_do_not_repeat_across_a_run():
     """Every attempt of every simulation of a run gets its own initial-condition seed, which
     Solver.sample takes (int64, [0, 2**63)). With 32-bit seeds, seed 0 gave simulations 50699
-    and 55170 (and four more pairs among these 120000 attempts) one seed: the same initial
+    and 55170 (and two more pairs among these 120000 attempts) one seed: the same initial
     state twice."""
     seeds = [task_seed(0, sim, attempt) for sim in range(60_000) for attempt in range(2)]
     assert len(set(seeds)) == len(seeds)
