@@ -122,7 +122,8 @@ class FieldDataModule(LightningDataModule):
         batch_size: samples per batch (train: pairs/windows; val/test: trajectories).
         k: the model steps ``k`` saved times at once (``dt = t_k - t_0``).
         fractions: train/val/test fractions of the trajectories (sum to 1).
-        seed: seed of the split.
+        seed: seed of the split (an int >= 0; independent of ``seed_everything``, so a run with
+            another seed trains on the same split).
         num_workers: DataLoader workers (each opens the file itself). The training loader's
             stay alive between epochs; the validation and test loaders', which run briefly once
             an epoch, end after each pass instead of holding a process's memory all training.
@@ -157,7 +158,9 @@ class FieldDataModule(LightningDataModule):
                  num_workers: int = 0, max_train_trajectories: int | None = None,
                  rollout_steps: int = 1, pin_memory: bool = False):
         super().__init__()
-        for name, v, low in (("batch_size", batch_size, 1), ("k", k, 1),
+        # the split's seed too: numpy's own error for -1 ("expected non-negative integer") came
+        # from setup, naming no argument, after the loggers had made the run folder
+        for name, v, low in (("batch_size", batch_size, 1), ("k", k, 1), ("seed", seed, 0),
                              ("num_workers", num_workers, 0), ("rollout_steps", rollout_steps, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")

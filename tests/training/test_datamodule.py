@@ -272,3 +272,12 @@ def test_loaders_pin_memory_and_worker_lifetimes(advection_file):
     ours = [b["u"] for b in dm.test_dataloader()]
     ref = [b["u"] for b in evaluation_loader(dm.test_dataloader().dataset, 1, None, "test")]
     assert len(ours) == 2 and all(a.equal(b) for a, b in zip(ours, ref, strict=True))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_split_seed_is_checked_at_construction(advection_file, seed):
+    """A split seed that is no int >= 0 is refused by the constructor, naming it. Before, -1
+    failed in setup (after the loggers made the run folder) with numpy's "expected
+    non-negative integer", True split as seed 1, and 1.5 failed in setup with a TypeError."""
+    with pytest.raises(ValueError, match=rf"seed must be an int >= 0, got {re.escape(repr(seed))}"):
+        FieldDataModule(str(advection_file), seed=seed)
