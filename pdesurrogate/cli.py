@@ -365,6 +365,18 @@ def cmd_generate(argv: Sequence[str]) -> int:
 
 
 # -- fit / test (LightningCLI) ---------------------------------------------------------------
+# what fit and test say when given no arguments: test scores a fit's run, so it takes the
+# config that fit saved there (the shipped one would build a model without the fit's overrides)
+_NEEDS_CONFIG = {
+    "fit": "pdesurrogate fit --config configs/fit/NAME.yaml (one per experiment in "
+           "configs/fit/; pdesurrogate configs lists the shipped ones, --copy . writes them out), "
+           "or --model and --data",
+    "test": "pdesurrogate test --config RUN/config.yaml --ckpt_path RUN/checkpoints/last.ckpt, "
+            "RUN being the run folder a fit names at its end (e.g. "
+            "runs/fno_burgers/csv/version_0) and config.yaml the config it saved there",
+}
+
+
 def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
     LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
@@ -381,11 +393,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
     if not argv:
         # else LightningCLI only says that fit.model and fit.data are required
-        raise ValueError(f"pdesurrogate {subcommand} needs a config: pdesurrogate {subcommand} "
-                         "--config configs/fit/NAME.yaml (one per experiment in configs/fit/; "
-                         "pdesurrogate configs lists the shipped ones, --copy . writes them "
-                         f"out), or --model and --data; pdesurrogate {subcommand} --help lists "
-                         "the options")
+        raise ValueError(f"pdesurrogate {subcommand} needs a config: {_NEEDS_CONFIG[subcommand]}; "
+                         f"pdesurrogate {subcommand} --help lists the options")
 
     ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
 
@@ -902,7 +911,11 @@ def cmd_export(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="pdesurrogate export", **NO_ABBREVIATIONS,
         description="Export a Lightning checkpoint as a shareable surrogate directory "
-                    "(config.json + model.safetensors; loading it never unpickles anything).")
+                    "(config.json + model.safetensors; loading it never unpickles anything).",
+        epilog="Example: pdesurrogate export "
+               "runs/fno_burgers/csv/version_0/checkpoints/last.ckpt models/fno_burgers (the "
+               "checkpoint a fit names at its end); then pdesurrogate predict --model "
+               "models/fno_burgers ... or pdesurrogate.load('models/fno_burgers') in Python.")
     p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
     p.add_argument("outdir", help="directory to create")
     p.add_argument("--overwrite", action="store_true",
@@ -939,7 +952,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
         description="Roll an exported surrogate out from the initial states of a dataset file "
                     "and write the rollout as netCDF; where the file holds the truth, the "
                     "relative L2 error per step is printed and stored in the output's "
-                    "attribute rel_l2_vs_truth.")
+                    "attribute rel_l2_vs_truth.",
+        epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
+               "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
+               "of pdesurrogate generate with the training data's solver settings and another "
+               "--seed, or a PDEBench or The Well file).")
     p.add_argument("--model", required=True, help="exported surrogate directory")
     p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
     p.add_argument("--out", required=True, help="output netCDF file for the rollout")
@@ -1004,7 +1021,8 @@ def cmd_configs(argv: Sequence[str]) -> int:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--copy", metavar="DIR",
                        help="write them as DIR/configs/{data,fit,online}/NAME.yaml, the paths "
-                            "the help texts and the README use (refused if one exists)")
+                            "the help texts and the README use (refused, before anything is "
+                            "written, if one exists with other content: your edits stay)")
     which.add_argument("--path", metavar="KIND/NAME",
                        help="print the installed file of one, e.g. fit/fno_burgers")
     p.add_argument("--overwrite", action="store_true",
@@ -1039,6 +1057,23 @@ def _missing_config_hint(message: str) -> str | None:
         return None
     return ("the configs ship with the package: pdesurrogate configs --copy . writes them to "
             "./configs/ (pdesurrogate configs lists them)")
+
+
+# what a command that needs a config says when given no arguments at all
+_FIRST_RUN = {
+    "generate": "pdesurrogate generate --config configs/data/burgers1d.yaml --out "
+                "data/burgers1d.nc",
+    "online": "pdesurrogate online --config configs/online/burgers_fno.yaml --out runs/demo",
+}
+
+
+def _first_run_hint(argv: Sequence[str]) -> str | None:
+    """For ``generate`` or ``online`` given no arguments (jsonargparse only names the
+    required keys, which a config gives): an example run and where its config comes from."""
+    if len(argv) != 1 or argv[0] not in _FIRST_RUN:
+        return None
+    return (f"e.g. {_FIRST_RUN[argv[0]]} (pdesurrogate configs lists the shipped configs, "
+            "pdesurrogate configs --copy . writes them to ./configs/)")
 
 
 def _missing_module_hint(message: str) -> str | None:
@@ -1171,7 +1206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentError as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
-        hint = _missing_config_hint(str(exc)) or _missing_module_hint(str(exc))
+        hint = (_missing_config_hint(str(exc)) or _missing_module_hint(str(exc))
+                or _first_run_hint(argv))
         print(f"pdesurrogate {argv[0]}: error: {condense_parse_error(str(exc))}\n"
               + (f"{hint}\n" if hint else "")
               + f"(pdesurrogate {argv[0]} --help lists the options)", file=sys.stderr)
