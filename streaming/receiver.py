@@ -34,8 +34,9 @@ last pack) arrives with the number of samples the client sent; then they are com
 whole (counted in ``sims_dropped``): pending memory is at most ``n_solver_ranks x
 max_pending_samples`` samples, plus ``credits`` messages per solver on the network, plus
 committed items waiting for the buffer (``commit_bytes``, plus the simulations the last message
-ended; while a stuck lockstep lets solvers finish past the buffer's room, about ``n_solver_ranks
-x max_pending_samples`` items more: see below), plus the buffer.
+ended; while a stuck lockstep lets solvers finish past the buffer's room, up to ``n_solver_ranks
+x max_pending_samples`` items, and the buffer's ``max_bytes`` if it has one: see below), plus
+the buffer.
 
 End of stream: when every solver rank has sent DONE the thread commits what is left and
 closes the buffer. :meth:`Receiver.should_continue` is the training loop's per-step agreement
@@ -61,18 +62,27 @@ in their agreement and lower their buffers' watermark to 1 until no receiver wai
 so the starving rank draws what it holds and the lockstep drains. If a rank still holds less
 than a batch in the next agreement, each receiver that waits for room lets every solver
 finish one simulation (up to the end of the first simulation it then sends, or its DONE or
-FAILED): it takes those messages, returns their credits and commits the simulations into
-its commit queue past the buffer's capacity (they go into the buffer as room appears), as
-after ``end_agreed``; the solvers then ask for new tasks, which the scheduler also routes to
-the starving rank. A solver that starts another simulation for that rank waits for room
-again, until the next such agreement. Memory: each agreement adds at most one simulation
-per solver (``max_pending_samples`` samples), and no message is taken past room once the
-commit queue holds ``n_solver_ranks x max_pending_samples`` items; the grants end when the
-commit queue fits the buffer again. A lockstep that stays stuck past that (a rank whose
-simulations never make a batch) still stalls (``stall_timeout``'s error says so). A
-reservoir buffer does not starve once past its watermark (draws repeat), and a capacity of
-at least ``watermark + samples per simulation`` lets each committed simulation fit; size
-buffers so.
+FAILED): it takes those messages, returns their credits and commits the simulations into its
+commit queue past the buffer's capacity (they go into the buffer as room appears), as after
+``end_agreed``; the solvers then ask for new tasks, which the scheduler also routes to the
+starving rank. A solver that starts another simulation for that rank waits for room again,
+until the next such agreement. Memory: each agreement adds at most one simulation per solver
+(``max_pending_samples`` samples), and no message is taken past room once the commit queue
+holds ``n_solver_ranks x max_pending_samples`` items or, if the buffer has a ``max_bytes``,
+once the commit queue and the granted simulations still pending hold that many bytes
+(counted as the buffer counts items, checked before each message: the bound holds to within
+one message), so a stuck lockstep never has the grants hold more than ``max_bytes`` past the
+buffer (buffer and commit queue together about twice ``max_bytes``; what the queue held
+before the grant is counted, so a queue already over it takes nothing); the grants end when
+the commit queue fits the buffer again. A bound reached in the middle of a granted
+simulation leaves its solver waiting for credits, as without the grant. A lockstep that
+stays stuck past the bound (a rank whose simulations never add up to a batch while another's
+fill its buffer and the bound) stalls: letting it go on would take memory past that bound,
+train a rank on fewer items than a batch, or drop received simulations. ``stall_timeout``'s
+error then names the rank that waits for data, how many items it holds against the batch,
+the rank at its bound and which bound, and what to change. A reservoir buffer does not
+starve once past its watermark (draws repeat), and a capacity of at least ``watermark +
+samples per simulation`` lets each committed simulation fit; size buffers so.
 
 Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) makes the next
 :meth:`~Receiver.should_continue` return False on every trainer rank, with :attr:`stopped` set.
@@ -134,6 +144,15 @@ _step_of = operator.attrgetter("step")
 _FAILED, _STALLED, _WAITING, _ENDED, _READY = -3, -2, -1, 0, 1
 # stop/room: a stop wins over a receiver waiting for buffer room, which wins over neither
 _STOP, _PUT_BLOCKED, _FREE = 0, 1, 2
+# the vote's last two entries name, for a stall error only, the lowest trainer rank whose
+# receiver is at its bound past a full buffer (_grant_limit) and the lowest stalled rank
+_NOBODY = np.iinfo(np.int32).max
+# what a user can change when a lockstep stalls with one rank's receiver at that bound
+_LIMIT_ADVICE = (
+    "use a reservoir buffer (it serves a batch from what it holds, drawing with repetition), "
+    "lower the batch size, or give the buffers more room (capacity, max_bytes; online: "
+    "--buffer.capacity, --buffer.max_mb) so that the full rank's surplus fits until the "
+    "stream ends (a Receiver's max_pending_samples also raises its bound in items)")
 _NO_TABLE = np.empty(0, np.uint8)  # the segment table of a pack that is not a chain pack
 # a split pack's arrays are taken from the pool this many at a time as its messages arrive:
 # StreamClient's packs (client.SPLIT_MAX_SAMPLES) take one pool scan, as one request did
@@ -240,6 +259,7 @@ class Receiver:
         # each item's nbytes, known per simulation: the buffer then need not ask each item
         self._commit_sizes: deque[int] = deque()
         self._commit_nbytes = 0  # field bytes of the samples behind _commit's items
+        self._commit_item_bytes = 0  # sum(_commit_sizes): the bytes the buffer will count
         self._owed = {r: [0, 0] for r in self.solver_ranks}  # messages, bytes
         self._credit_sends: list[tuple[Any, np.ndarray]] = []
         self._done: set[int] = set()
@@ -269,6 +289,9 @@ class Receiver:
         self._blocked_spell = 0  # how many times the thread's buffer filled up
         self._grant_due: int | None = None
         self._grant: set[int] = set()
+        # set by the thread while its buffer is full: why it may take no more messages past
+        # it (_grant_limit), or ""; only for should_continue's stall error
+        self._limit = ""
         self._dropped_ids: set[int] = set()
         self._discarded_ids: set[int] = set()
         self._stats: dict[str, Any] = {
@@ -363,9 +386,13 @@ class Receiver:
         buffer does the same on one rank when ``max_bytes`` holds a producer back). If the
         next agreement still waits (a rank holds less than a batch), each receiver that waits
         for room lets every solver finish one simulation past its buffer's capacity (module
-        docstring), so the solvers get new tasks, some for the waiting rank."""
+        docstring), so the solvers get new tasks, some for the waiting rank, up to a bound on
+        what a receiver holds past its buffer; stuck past it, the ranks stall, and the error
+        names the waiting rank, the items it holds against ``n``, the rank at its bound and
+        what to change."""
         MPI = mpi()
         t0 = time.perf_counter()
+        me = 0 if self.trainer_comm is None else self.trainer_comm.Get_rank()
         while True:
             if self._restore_due:
                 self.buffer.lower_watermark(False)
@@ -375,9 +402,12 @@ class Receiver:
                 state = self._readiness(n, poll)
             except Exception as err:  # noqa: BLE001 - voted first, raised below on every rank
                 failure, state = err, _FAILED
+            put_blocked = self._put_blocked
             flag = np.array([state, _STOP if self._stop_wanted.is_set()
-                             else _PUT_BLOCKED if self._put_blocked else _FREE], dtype=np.int32)
-            agreed = np.zeros(2, dtype=np.int32)
+                             else _PUT_BLOCKED if put_blocked else _FREE,
+                             me if put_blocked and self._limit else _NOBODY,
+                             me if state == _STALLED else _NOBODY], dtype=np.int32)
+            agreed = np.zeros(4, dtype=np.int32)
             if self.trainer_comm is None:
                 agreed[:] = flag
             else:
@@ -409,7 +439,7 @@ class Receiver:
                 self._restore_due = False
             if agreed[0] == _STALLED:
                 self.wait_s += time.perf_counter() - t0
-                raise RuntimeError(self._stall_message(state == _STALLED, agreed[1]))
+                raise RuntimeError(self._stall_message(n, state == _STALLED, me, agreed))
             if agreed[0] != _WAITING:
                 break
         self.wait_s += time.perf_counter() - t0
@@ -440,16 +470,44 @@ class Receiver:
                 return _STALLED
             return _WAITING
 
-    def _stall_message(self, here: bool, others: int) -> str:
-        size = (f"this rank's buffer holds {len(self.buffer)} items, watermark "
-                f"{self.buffer.watermark}")
+    def _stall_message(self, n: int, here: bool, me: int, agreed: np.ndarray) -> str:
+        """:meth:`should_continue`'s error once a rank voted :data:`_STALLED`: ``n`` items a
+        batch, ``here`` whether this rank (trainer rank ``me``) is one that stalled, ``agreed``
+        the reduced vote (which ranks stalled, and which is at its bound past a full
+        buffer)."""
+        held = len(self.buffer)
+        size = f"this rank's buffer holds {held} items, watermark {self.buffer.watermark}, " \
+               f"a batch takes {n}"
+        limited, stalled = int(agreed[2]), int(agreed[3])
+        limit = self._limit if self._put_blocked else ""
         if not here:
-            return (f"another trainer rank got no message from any solver rank for "
-                    f"stall_timeout={self.stall_timeout:g} s while its training waited for "
-                    f"data ({size}); see that rank's error")
+            who = "another trainer rank" if stalled == _NOBODY else f"trainer rank {stalled}"
+            if limit:
+                b = self.buffer
+                return (f"{who} got no message from any solver rank for "
+                        f"stall_timeout={self.stall_timeout:g} s while its training waited "
+                        f"for data (see its error), and this rank (trainer rank {me}) holds "
+                        f"the solvers: its buffer is full ({held} items; capacity "
+                        f"{b.capacity}, max_bytes {b.max_bytes}) and {limit}, so its receiver "
+                        f"takes no message until its training draws, which waits for that "
+                        f"rank (the trainer ranks draw in lockstep). The simulations "
+                        f"routed to that rank did not add up to a batch while this "
+                        f"rank's filled its buffer and that bound: {_LIMIT_ADVICE}")
+            return (f"{who} got no message from any solver rank for stall_timeout="
+                    f"{self.stall_timeout:g} s while its training waited for data ({size}); "
+                    f"see that rank's error")
         quiet = time.monotonic() - self._last_msg
+        if limited != _NOBODY:
+            return (f"trainer rank {me} (this rank) cannot draw a batch: it holds {held} items "
+                    f"and a batch takes {n}, and no message came from any solver rank for "
+                    f"{quiet:.0f} s (stall_timeout={self.stall_timeout:g} s). Trainer rank "
+                    f"{limited}'s buffer is full and its receiver has taken as much past it as "
+                    f"it may while the lockstep is stuck (see its error), so the solvers wait "
+                    f"for its credits in the middle of a simulation and none can bring this "
+                    f"rank more: the simulations routed here did not add up to a batch while "
+                    f"rank {limited}'s filled its buffer and that bound: {_LIMIT_ADVICE}")
         full = ("; a trainer rank's receiver waits for room in its full buffer, so solvers "
-                "may be held on its credits" if others == _PUT_BLOCKED else "")
+                "may be held on its credits" if agreed[1] == _PUT_BLOCKED else "")
         return (f"no message from any solver rank for {quiet:.0f} s (stall_timeout="
                 f"{self.stall_timeout:g} s) while training waits for data ({size}){full}: "
                 f"another trainer rank's full buffer may hold the solvers (its receiver takes "
@@ -490,6 +548,7 @@ class Receiver:
         items = [item_from_state(s) for s in state["commit_queue"]]
         self._commit.extend(items)
         self._commit_sizes.extend(item.nbytes for item in items)
+        self._commit_item_bytes = sum(self._commit_sizes)
         self._committed_sims = {int(s) for s in state["committed_sims"]}
 
     @property
@@ -598,7 +657,8 @@ class Receiver:
                         if self._grant_due == self._blocked_spell:
                             self._grant = set(self.solver_ranks) - self._done
                         self._grant_due = None
-                    if self._grant and len(self._commit) < self._grant_cap:
+                    self._limit = self._grant_limit()
+                    if self._grant and not self._limit:
                         self._take_granted()
                         self._flush_credits()
                     continue
@@ -608,6 +668,7 @@ class Receiver:
                 # next time it fills, stuck lockstep or not
                 self._grant.clear()
                 self._grant_due = None
+                self._limit = ""
             if len(self._done) == len(self.solver_ranks):
                 break
             n = self._take_messages()
@@ -662,22 +723,41 @@ class Receiver:
             n += 1
         return n
 
-    @property
-    def _grant_cap(self) -> int:
-        """Most items the commit queue holds while granted sources are taken past the buffer's
-        room: as many as the solvers' open simulations may hold while pending."""
-        return len(self.solver_ranks) * self.max_pending_samples
+    def _grant_limit(self) -> str:
+        """Why no message of a granted source may be taken now, or "" if one may: the commit
+        queue's bound while the buffer is full (module docstring). Items: as many as the
+        solvers' open simulations may hold while pending. Bytes, as the buffer counts them:
+        the buffer's ``max_bytes``, counting the granted simulations still pending (all of
+        their samples will be committed; a pair counts both of its fields, as an upper
+        bound), so the bound holds to within the last message taken."""
+        items = len(self._commit)
+        cap = len(self.solver_ranks) * self.max_pending_samples
+        if items >= cap:
+            return (f"its commit queue holds {items} items past the buffer, the most it takes "
+                    f"while the lockstep is stuck: {len(self.solver_ranks)} solver ranks x "
+                    f"max_pending_samples ({self.max_pending_samples})")
+        max_bytes = self.buffer.max_bytes
+        if max_bytes is None:
+            return ""
+        pending = sum(p.nbytes for src, p in self._pending.items() if src in self._grant)
+        held = self._commit_item_bytes + pending * (2 if self.pairs else 1)
+        if held < max_bytes:
+            return ""
+        return (f"its commit queue and the simulations it let finish past the buffer hold "
+                f"{held} bytes, the most it takes while the lockstep is stuck: the buffer's "
+                f"max_bytes ({max_bytes})")
 
     def _take_granted(self) -> None:
         """Take up to ``burst`` messages from the sources in ``_grant``, each until it ends a
         simulation (its grant ends in :meth:`_on_end`, :meth:`_on_failed`, :meth:`_on_done`):
         those sources' messages only, so a solver that starts a new simulation for this rank
-        after its grant waits for room again."""
+        after its grant waits for room again. Stops at the commit queue's bound
+        (:meth:`_grant_limit`), checked before each message."""
         MPI = mpi()
         status = MPI.Status()
         n = 0
         for src in sorted(self._grant):
-            while src in self._grant and n < self.burst \
+            while src in self._grant and n < self.burst and not self._grant_limit() \
                     and self.comm.Iprobe(src, TAG_HEADER, status):
                 self._handle(src, status.Get_count(MPI.BYTE))
                 self._last_msg = time.monotonic()
@@ -937,8 +1017,9 @@ class Receiver:
         self._commit.extend(items)
         # every sample of a simulation has the shape of its first; a pair holds two
         if items:
-            self._commit_sizes.extend(
-                [pend.nbytes // len(pend.samples) * (2 if self.pairs else 1)] * len(items))
+            size = pend.nbytes // len(pend.samples) * (2 if self.pairs else 1)
+            self._commit_sizes.extend([size] * len(items))
+            self._commit_item_bytes += size * len(items)
         self._commit_nbytes += pend.nbytes
         self._committed_sims.add(sim)
         with self._lock:
@@ -971,11 +1052,11 @@ class Receiver:
         if n == len(self._commit):
             self._commit.clear()
             self._commit_sizes.clear()
-            self._commit_nbytes = 0
+            self._commit_nbytes = self._commit_item_bytes = 0
         else:
             for _ in range(n):
                 self._commit.popleft()
-                self._commit_sizes.popleft()
+                self._commit_item_bytes -= self._commit_sizes.popleft()
         self._count("items_committed", n)
 
     def _flush_credits(self) -> None:

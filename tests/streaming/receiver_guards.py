@@ -192,18 +192,23 @@ def end_held(commit_bytes: int) -> dict:
 
 
 class OtherTrainer:
-    """A trainer communicator of two ranks, the other of which contributes ``flag`` to every
-    Allreduce; the reduction is MPI's own operation (``Op.Reduce_local``)."""
+    """A trainer communicator of two ranks (this one rank 0), the other of which contributes
+    ``flag`` to every Allreduce, the rest of the vote as this rank's; the reduction is MPI's
+    own operation (``Op.Reduce_local``)."""
 
     def __init__(self, flag: tuple[int, int]):
         self.flag = np.array(flag, np.int32)
+
+    def Get_rank(self) -> int:  # noqa: N802 - mpi4py's name
+        return 0
 
     def Iallreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
         self.Allreduce(sendbuf, recvbuf, op)
         return MPI.REQUEST_NULL  # complete: its Test() is True
 
     def Allreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
-        recvbuf[:] = self.flag
+        recvbuf[:] = sendbuf
+        recvbuf[:len(self.flag)] = self.flag
         op.Reduce_local(sendbuf, recvbuf)
 
 

@@ -17,18 +17,24 @@ STOP, PUT_BLOCKED, FREE = 0, 1, 2
 
 
 class OtherTrainer:
-    """A trainer communicator of two ranks, the other of which contributes ``flags[i]`` to
-    the i-th Allreduce (the last one from then on); MPI's own MIN (``Op.Reduce_local``)."""
+    """A trainer communicator of two ranks (this one rank 0), the other of which contributes
+    ``flags[i]`` to the i-th Allreduce (the last one from then on); MPI's own MIN
+    (``Op.Reduce_local``). A flag shorter than the vote leaves the rest to this rank's."""
 
-    def __init__(self, flags: list[tuple[int, int]]):
+    def __init__(self, flags: list[tuple[int, ...]]):
         self.flags, self.calls = [np.array(f, np.int32) for f in flags], 0
+
+    def Get_rank(self) -> int:  # noqa: N802 - mpi4py's name
+        return 0
 
     def Iallreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
         self.Allreduce(sendbuf, recvbuf, op)
         return MPI.REQUEST_NULL  # complete: its Test() is True
 
     def Allreduce(self, sendbuf, recvbuf, op):  # noqa: N802 - mpi4py's name
-        recvbuf[:] = self.flags[min(self.calls, len(self.flags) - 1)]
+        flag = self.flags[min(self.calls, len(self.flags) - 1)]
+        recvbuf[:] = sendbuf
+        recvbuf[:len(flag)] = flag
         self.calls += 1
         op.Reduce_local(sendbuf, recvbuf)
 
@@ -126,6 +132,45 @@ def stale_grant(stuck: bool) -> dict:
     return out
 
 
+def byte_bound(max_bytes: int) -> dict:
+    """This rank's buffer (capacity 2, ``max_bytes``) is full of 4 KiB samples and its
+    receiver waits for room for one more committed item. A solver (this process, on
+    COMM_SELF, credits for all its messages) sends one 10-sample simulation of 4 KiB samples,
+    then the other rank waits for data in two rounds (the second lets the solver past this
+    buffer) and is ready in the third; no batch is drawn after it, so the buffer stays full.
+    ``samples``: the samples the receiver took past its full buffer 1 s later (each
+    ``sample_bytes``, besides the one committed item of ``sample_bytes`` waiting before)."""
+    def sample(sim: int, k: int) -> Sample:
+        return Sample(np.zeros(1024, np.float32), 0.0, {"nu": 0.5}, sim, k)
+
+    full = FIFOBuffer(capacity=2, watermark=1, max_bytes=max_bytes)
+    full.put_many([sample(99, 0), sample(99, 1)])
+    buffer = FIFOBuffer(capacity=2, watermark=1, max_bytes=max_bytes)
+    comm = OtherTrainer([(WAITING, FREE), (WAITING, FREE), (READY, FREE)])
+    receiver = Receiver(MPI.COMM_SELF, buffer, [0], ["nu"], trainer_comm=comm, pairs=False,
+                        abort_on_error=False, switch_interval_s=None)
+    receiver.restore({"buffer": full.state_dict(), "committed_sims": [99],
+                      "commit_queue": [item_to_state(sample(99, 2))]})
+    receiver.start()
+    # max_in_flight: its Isends must not wait for the receives that the grant makes
+    client = StreamClient(MPI.COMM_SELF, [0], ["nu"], credits=16, pack_bytes=0, chain_s=0,
+                          max_in_flight=16)
+    client.open(0, {"nu": 0.5}, trainer=0)
+    for k in range(10):
+        client.send(np.full(1024, k, np.float32), t=0.1 * k)
+    client.close()
+    time.sleep(0.3)  # the receiver waits for room, the solver's messages are there
+    go = receiver.should_continue(1, poll=0.01)
+    time.sleep(1.0)
+    out = {"max_bytes": max_bytes, "go": go, "rounds": comm.calls, "sample_bytes": 4096,
+           "samples": receiver.stats()["samples"], "committed": sorted(receiver.committed_sims),
+           "in_buffer": len(buffer)}
+    receiver.snapshot(freeze=True)  # takes the rest, so the client's shutdown completes
+    client.shutdown()
+    receiver.join(5)
+    return out
+
+
 def main() -> None:
     cases = [
         # the other rank is full and its receiver waits for room: draw what is held
@@ -145,6 +190,8 @@ def main() -> None:
         print(json.dumps({"scenario": "failing", **failing(here)}))
     for stuck in (True, False):
         print(json.dumps({"scenario": "stale_grant", **stale_grant(stuck)}))
+    for max_bytes in (3 * 4096, 2**20):
+        print(json.dumps({"scenario": "byte_bound", **byte_bound(max_bytes)}))
 
 
 main()

@@ -5,7 +5,12 @@ Buffers of 4 items, batches of 2, solver credits of 2 one-sample messages: train
 buffer fills and its receiver waits for room, the solver waits for its credits in the middle
 of a simulation to trainer 0, and trainer 1 holds 0 or 1 items, less than a batch even on a
 lowered watermark. Each trainer writes ``rank{r}.json`` to OUT: what it drew, held and
-committed, its stats, the seconds it trained and the error should_continue raised."""
+committed, its stats, the seconds it trained and the error should_continue raised.
+
+Arguments: OUT, the stall timeout in seconds, and optionally the batch size (default 2) and
+the receivers' max_pending_samples (default the Receiver's): with batches of 4 trainer 1's
+three one-sample simulations never make a batch, and with max_pending_samples 10 trainer 0
+may take only 10 items past its buffer while the lockstep is stuck, so the run stalls."""
 
 import json
 import sys
@@ -23,7 +28,9 @@ from pdesurrogate.streaming import (
 )
 
 OUT, STALL_S = sys.argv[1], float(sys.argv[2])
-N_SIMS, LONG, BATCH = 6, 10, 2
+BATCH = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+PENDING = {"max_pending_samples": int(sys.argv[4])} if len(sys.argv) > 4 else {}
+N_SIMS, LONG = 6, 10
 
 
 def main() -> None:
@@ -41,7 +48,7 @@ def main() -> None:
         return
     buf = FIFOBuffer(capacity=4, watermark=1)
     rec = Receiver.from_roles(roles, buf, names, scheduler=sched, pairs=False,
-                              abort_on_error=False, stall_timeout=STALL_S).start()
+                              abort_on_error=False, stall_timeout=STALL_S, **PENDING).start()
     data = BufferDataset(buf, names, batch_size=BATCH, sync=rec.should_continue, collate=True)
     drawn, error, t0 = [], "", time.monotonic()
     try:

@@ -2,12 +2,15 @@
 COMM_SELF with a fake second trainer rank, in a subprocess): a rank starving below its
 watermark while another rank's receiver waits for room in its full buffer draws what it
 holds instead of waiting for the stall timeout, and a stall error names the other rank's
-full buffer and this rank's size and watermark. receiver_lockstep_mpi.py (under mpiexec, 2
-trainers and a solver) runs the lockstep where the starving rank holds less than a batch.
+full buffer and this rank's size and watermark; a stuck lockstep lets the solvers past a
+full buffer only up to its max_bytes. receiver_lockstep_mpi.py (under mpiexec, 2 trainers
+and a solver) runs the lockstep where the starving rank holds less than a batch, and the
+stall (and its error) once the full rank reaches its bound past its buffer.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +102,45 @@ def test_a_grant_the_lockstep_no_longer_needs_lets_nothing_past_the_buffer(runs)
     assert stuck["committed"] == free["committed"] and stuck["samples"] == free["samples"]
 
 
+def lockstep_mpi(out: Path, *args: int) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run receiver_lockstep_mpi.py (3 ranks) with ``args`` after OUT and the stall timeout;
+    its process and the two trainer ranks' results, trainer 0's first."""
+    cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
+           str(HERE / "receiver_lockstep_mpi.py"), str(out), str(STALL_S), *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
+    assert len(ranks) == 2, proc.stdout + proc.stderr
+    return proc, ranks
+
+
+def byte_bound(runs: list[dict], max_bytes: int) -> dict:
+    return next(r for r in runs if r["scenario"] == "byte_bound" and r["max_bytes"] == max_bytes)
+
+
+def test_a_grant_takes_no_more_past_the_full_buffer_than_its_max_bytes(runs):
+    """A stuck lockstep lets the solver past this rank's full buffer (max_bytes 12 KiB, one
+    4 KiB item already waiting) while it sends a 10-sample simulation of 4 KiB samples. The
+    receiver takes its samples until what it holds past the buffer reaches max_bytes, to
+    within one message, and leaves the simulation open. Before, the bound counted items only
+    (1 solver rank x max_pending_samples=4096) and the receiver took the whole simulation:
+    44 KiB past a buffer allowed 12 KiB."""
+    r = byte_bound(runs, 3 * 4096)
+    assert r["go"] is True and r["rounds"] == 3 and r["in_buffer"] == 2
+    assert r["samples"] >= 1  # the grant was acted on
+    past = (1 + r["samples"]) * r["sample_bytes"]
+    assert past <= r["max_bytes"] + r["sample_bytes"], r
+    assert r["committed"] == [99]
+
+
+def test_a_grant_within_max_bytes_lets_the_simulation_finish(runs):
+    """The same with max_bytes 1 MiB: the byte bound does not stop the grant, which takes
+    the whole simulation and commits it past the full buffer."""
+    r = byte_bound(runs, 2**20)
+    assert r["go"] is True and r["in_buffer"] == 2
+    assert r["samples"] == 10 and r["committed"] == [0, 99]
+
+
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path):
     """Trainer 0 gets 10-sample simulations into a 4-item buffer, trainer 1 one-sample ones,
@@ -109,12 +151,7 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path
     the run ends by agreement well within the stall timeout: both ranks drew the same number
     of batches, and all six simulations are committed on exactly one rank, each whole (its
     samples drawn or held, none twice)."""
-    cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
-           str(HERE / "receiver_lockstep_mpi.py"), str(tmp_path), str(STALL_S)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ranks = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("rank*.json"))]
-    assert len(ranks) == 2, proc.stdout + proc.stderr
+    proc, ranks = lockstep_mpi(tmp_path)
     assert [r["error"] for r in ranks] == ["", ""]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(r["ended"] and r["seconds"] < STALL_S for r in ranks)
@@ -133,3 +170,30 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path
         assert steps == list(range(10)), (sim, steps)
     # the three 10-sample simulations are held past the 4-item buffer (one batch drawn)
     assert long_rank["stats"]["items_not_buffered"] > 0
+
+
+@pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
+def test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_change(tmp_path):
+    """As above with batches of 4 and max_pending_samples 10: trainer 1's three one-sample
+    simulations never make a batch, and trainer 0 may hold only 1 solver x 10 items past its
+    buffer while the lockstep is stuck, so the run still stalls. Each rank's error says what
+    happened: trainer 1 (this rank) holds fewer items than the batch of 4 and trainer 0 is
+    at its bound; trainer 0 (this rank) holds the solvers, its commit queue at the bound of
+    1 solver rank x max_pending_samples (10), while trainer 1 waits; both say what to change.
+    Before, trainer 1's error blamed a full buffer or a dead solver and advised a larger
+    capacity than watermark + samples per simulation (the buffer has that), and trainer 0's
+    said only that another rank stalled."""
+    _, (full, starving) = lockstep_mpi(tmp_path, 4, 10)
+    assert all(not r["ended"] and r["seconds"] >= STALL_S for r in (full, starving))
+    held = re.search(r"trainer rank 1 \(this rank\) cannot draw a batch: it holds (\d+) items "
+                     r"and a batch takes 4", starving["error"])
+    assert held and int(held[1]) < 4, starving["error"]
+    assert "Trainer rank 0's buffer is full" in starving["error"]
+    queued = re.search(r"trainer rank 1 got no message .* this rank \(trainer rank 0\) holds "
+                       r"the solvers: its buffer is full \(4 items; capacity 4, .*its commit "
+                       r"queue holds (\d+) items past the buffer, .* 1 solver ranks x "
+                       r"max_pending_samples \(10\)", full["error"])
+    assert queued and int(queued[1]) >= 10, full["error"]
+    for r in (full, starving):
+        assert "use a reservoir buffer" in r["error"] and "lower the batch size" in r["error"]
+        assert "--buffer.capacity" in r["error"] and "--buffer.max_mb" in r["error"]
