@@ -1,9 +1,12 @@
 """Generation driver: run a solver over batches of random samples and write one dataset file.
 
-Batch ``b`` (``batch_size`` samples, the last one possibly smaller) is drawn with
-``solver.sample(size, batch_seed(seed, b, attempt))`` and solved at ``times``. The seed depends
-only on ``(seed, b, attempt)`` (numpy ``SeedSequence`` with spawn key ``(b, attempt)``), and each
-batch is solved with one torch thread, so the file's contents do not depend on ``workers``.
+Sample ``i`` is drawn on its own, ``solver.sample(1, sample_seed(seed, i, attempt))``, with a
+seed that depends only on ``(seed, i, attempt)`` (numpy ``SeedSequence`` with spawn key ``(i,
+attempt)``; stored as the sample's ``seed``), and batches of ``batch_size`` such draws are
+solved together, each with one torch thread. So the parameters and initial states depend on
+neither ``batch_size`` nor ``workers``, and sample ``i`` is regenerated alone by
+``solver.solve(*solver.sample(1, seed[i]), times)``. (Drawing a whole batch from one seed made
+every sample depend on ``batch_size``: another batch size gave other parameters altogether.)
 With ``workers > 1`` a process pool solves batches concurrently and the parent writes them in
 order (a bounded number in flight, so memory stays bounded).
 
@@ -23,9 +26,13 @@ Progress: a rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) 
 on stderr with samples done, rate and time left, every 10 s at most (at the end of a batch) and
 once at the end (:mod:`.progress`).
 
-Caveat: solvers whose output depends on history (e.g. a bandit ``tuner`` choosing SOR factors
-from past solves) are deterministic per process, not across different ``workers`` counts;
-the SOR tolerance bounds the difference.
+Caveats, where the states (never the parameters or initial states) can differ in the last
+digits: a solver whose output depends on history (a bandit ``tuner`` choosing SOR factors from
+past solves: heat2d, darcy2d) differs across ``workers`` and ``batch_size``, within the SOR
+tolerance; an automatic time step taken over the whole batch (burgers1d, navier_stokes2d with
+``dt=None``) differs across ``batch_size``, within the time-stepping error; a batch that
+diverges is redrawn whole (``attempt + 1`` for each of its samples), so which samples are
+redrawn depends on ``batch_size``.
 """
 
 from __future__ import annotations
@@ -83,11 +90,24 @@ class GenerateReport:
     linear_stats: dict | None = None
 
 
-def batch_seed(seed: int, batch: int, attempt: int = 0) -> int:
-    """A 63-bit seed for ``solver.sample`` from ``(seed, batch, attempt)``."""
-    state = np.random.SeedSequence(entropy=seed, spawn_key=(batch, attempt)).generate_state(
+def sample_seed(seed: int, index: int, attempt: int = 0) -> int:
+    """A 63-bit seed for ``solver.sample(1, ...)`` of sample ``index`` from ``(seed, index,
+    attempt)``."""
+    state = np.random.SeedSequence(entropy=seed, spawn_key=(index, attempt)).generate_state(
         1, dtype=np.uint64)
     return int(state[0]) >> 1
+
+
+def draw_samples(solver: Solver, first: int, size: int, seed: int, attempt: int = 0
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[int]]:
+    """Samples ``first .. first + size - 1`` drawn one at a time (:func:`sample_seed`): the
+    initial states ``(size, C, *grid)``, parameters ``{name: (size,)}`` and the seeds."""
+    seeds = [sample_seed(seed, first + j, attempt) for j in range(size)]
+    draws = [solver.sample(1, s) for s in seeds]
+    u0 = torch.cat([u for u, _ in draws])
+    params = {k: torch.cat([torch.as_tensor(p[k]).reshape(1) for _, p in draws])
+              for k in draws[0][1]}
+    return u0, params, seeds
 
 
 def linear_columns(stats: Sequence[Mapping]) -> dict[str, np.ndarray]:
@@ -118,16 +138,16 @@ def summarize_linear_stats(columns: Sequence[Mapping[str, np.ndarray]]) -> dict:
     }
 
 
-def _solve_batch(solver: Solver, batch: int, size: int, seed: int, times: list[float],
-                 max_retries: int) -> dict:
-    """Draw and solve one batch, redrawing on divergence; numpy results (picklable)."""
+def _solve_batch(solver: Solver, batch: int, first: int, size: int, seed: int,
+                 times: list[float], max_retries: int) -> dict:
+    """Draw and solve one batch (samples ``first .. first + size - 1``), redrawing on
+    divergence; numpy results (picklable)."""
     stats = getattr(solver, "linear_stats", None)
     n_stats = len(stats) if isinstance(stats, list) else 0
     last: SolverDivergedError | None = None
     for attempt in range(max_retries + 1):
-        s = batch_seed(seed, batch, attempt)
         try:
-            u0, params = solver.sample(size, s)
+            u0, params, seeds = draw_samples(solver, first, size, seed, attempt)
             u = solver.solve(u0, params, times)
         except SolverDivergedError as e:
             last = e
@@ -141,7 +161,7 @@ def _solve_batch(solver: Solver, batch: int, size: int, seed: int, times: list[f
             "u": u.detach().cpu().numpy().astype(np.float32, copy=False),
             "params": {k: torch.as_tensor(v).detach().cpu().numpy().astype(np.float64)
                        for k, v in params.items()},
-            "seed": s,
+            "seed": np.asarray(seeds, dtype=np.int64),
             "retries": attempt,
             "linear_stats": linear,
         }
@@ -164,9 +184,10 @@ def _init_worker(solver: Solver) -> None:
     _WORKER_SOLVER = solver
 
 
-def _worker_task(batch: int, size: int, seed: int, times: list[float], max_retries: int) -> dict:
+def _worker_task(batch: int, first: int, size: int, seed: int, times: list[float],
+                 max_retries: int) -> dict:
     assert _WORKER_SOLVER is not None, "worker not initialised"
-    return _solve_batch(_WORKER_SOLVER, batch, size, seed, times, max_retries)
+    return _solve_batch(_WORKER_SOLVER, batch, first, size, seed, times, max_retries)
 
 
 class _Terminated(SystemExit):
@@ -307,9 +328,10 @@ def generate_dataset(
         samples: number of trajectories ``N``.
         times: ``(T,)`` strictly increasing saved times, ``>= 0`` (ignored by steady solvers,
             whose file has the single time 0).
-        seed: generation seed in ``[0, 2**63)``; the file depends on ``seed`` and
-            ``batch_size`` (each batch is drawn with its own seed), not on ``workers``.
-        batch_size: samples per ``solver.sample``/``solve`` call.
+        seed: generation seed in ``[0, 2**63)``; the file depends on ``seed``, not on
+            ``batch_size`` nor ``workers`` (each sample is drawn with its own seed; see the
+            module docstring for the caveats).
+        batch_size: samples per ``solver.solve`` call.
         workers: processes (default :func:`available_cpus`: the CPUs this process may run on,
             e.g. its Slurm allocation); ``1`` solves in this process.
         progress: show progress on stderr (a rich bar on a terminal, else a plain line at most
@@ -396,8 +418,8 @@ def generate_dataset(
             bar(len(res["u"]))
 
         # made one at a time: a list of millions of batches would cost gigabytes up front
-        tasks = ((b, min(batch_size, samples - b * batch_size), seed, ts, max_retries)
-                 for b in range(n_batches))
+        tasks = ((b, b * batch_size, min(batch_size, samples - b * batch_size), seed, ts,
+                  max_retries) for b in range(n_batches))
         if pool is None:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)

@@ -338,7 +338,7 @@ class DatasetWriter:
             f.create_variable("sim_id", ("sample",), "i8").attrs["long_name"] = \
                 "global sample index"
             f.create_variable("seed", ("sample",), "i8").attrs["long_name"] = \
-                "seed of the batch the sample was drawn with (-1: unknown)"
+                "seed the sample was drawn with (-1: unknown)"
             now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             base = {
                 "Conventions": "CF-1.8",
