@@ -16,9 +16,15 @@ the next epoch's order at each pass all the same, as ``shuffle=True`` gave it a 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset, DistributedSampler
+
+# items of a rank's share turned into Python ints at a time (a slice costs ~46 bytes an item)
+SLICE_ITEMS = 65536
 
 
 class EpochShuffle(DistributedSampler):
@@ -59,11 +65,36 @@ class EpochShuffle(DistributedSampler):
             # this replaced, drew a new one
             self.epoch += 1
         self._epoch_set = False
-        order = super().__iter__()
         skip, self._skip = self._skip, None  # the first pass only
-        if skip is not None and skip[0] == self.epoch:
-            return iter(list(order)[skip[1]:])
-        return order
+        start = skip[1] if skip is not None and skip[0] == self.epoch else 0
+        # DistributedSampler's order, held as one int64 tensor (8 bytes an item) instead of
+        # its Python list (~46 bytes an item: 460 MiB at 10 M items): the same randperm of the
+        # same generator, padded by wrapping around (position p is perm[p % n]) and dealt out
+        # to the ranks at positions rank, rank + world_size, ...
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(len(self.dataset), generator=g)
+        return _share(perm, self.rank, self.num_replicas, start, self.num_samples)
+
+
+def _share(perm: torch.Tensor, rank: int, world_size: int, start: int,
+           stop: int) -> Iterator[int]:
+    """Items ``start .. stop - 1`` of rank ``rank``'s share of ``perm`` (its item ``j`` is
+    ``perm[(rank + j * world_size) % len(perm)]``), as ints made :data:`SLICE_ITEMS` at a
+    time (chained in C: a generator yielding each item took 3x as long)."""
+    order = perm.numpy()  # a view: numpy's strided slices are 3x as fast as torch indexing
+    n = len(order)
+
+    def slices() -> Iterator[list[int]]:
+        for j0 in range(start, stop, SLICE_ITEMS):
+            first = rank + j0 * world_size
+            last = rank + (min(j0 + SLICE_ITEMS, stop) - 1) * world_size
+            if last < n:
+                yield order[first: last + 1: world_size].tolist()
+            else:  # the padding at the end wraps around to the start of the permutation
+                yield order[np.arange(first, last + 1, world_size) % n].tolist()
+
+    return itertools.chain.from_iterable(slices())
 
 
 def rank_skip(items: int, world_size: int, rank: int) -> int:
