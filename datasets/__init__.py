@@ -4,6 +4,13 @@ files, normalisation statistics and the generation driver.
 Public API: :func:`open_dataset`, :class:`FieldData`, :class:`DatasetWriter`,
 :class:`OneStepPairs`, :class:`AllPairs`, :class:`Trajectories`, :func:`split_indices`,
 :class:`ChannelStats`, :func:`compute_stats`, :func:`generate_dataset`.
+
+Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file) writes through
+``ourformat.py`` (our file's schema, :class:`DatasetWriter`); ``reader.py``
+(:func:`open_dataset`, :class:`FieldData`) reads our files, ``pdebench.py`` and ``the_well.py``
+(their layouts) through ``lazy.py`` (lazy views); ``torch_datasets.py`` (torch Datasets over a
+:class:`FieldData`), ``normalization.py`` (:class:`ChannelStats`), ``source.py`` and
+``fingerprint.py`` (what a model was trained on), ``temp_files.py`` and ``progress.py``.
 """
 
 import importlib

@@ -195,7 +195,9 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     with the keywords below, or it is written as null (``predict`` then skips those checks).
 
     Args:
-        source: a ``NextStepModule`` or the path of a Lightning ``.ckpt`` it wrote.
+        source: a ``NextStepModule`` (``All2AllModule`` and ``RefinerModule`` are ones) or
+            the path of a Lightning ``.ckpt`` it wrote; a PINN module or checkpoint goes to
+            :func:`pdesurrogate.pinn.export.export_pinn`.
         outdir: the surrogate directory to create.
         overwrite: replace an existing ``outdir``.
         param_names: names of the data's parameters, in the order of the ``params`` columns

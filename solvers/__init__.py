@@ -7,6 +7,26 @@
 
 ``SOLVERS`` is the one name -> class map; every class follows the contract of
 :class:`~pdesurrogate.solvers.base.Solver`.
+
+Adding a solver (say ``wave1d``): one file, ``solvers/wave.py``, with ``class Wave1D(Solver)``
+(``advection.py`` is the shortest to copy). Set ``name``, ``channels``, ``channel_names`` and
+``param_names`` (a PDE second order in time carries its velocity as a channel: ``u_tt = c^2
+u_xx`` is the state ``[u, u_t]``); in the constructor, build ``self.grid`` and store every
+argument as an attribute of the same name (``settings()`` reads them back into dataset files),
+with parameter ranges named ``<param>_range`` (``c_range``: ``online`` draws parameters from
+them when its config has no ``parameters:``). ``sample`` starts with ``self.check_sample_args(n,
+dtype)`` and draws from ``seeded_generator(seed)``; ``advance`` calls ``self.check_inputs`` and
+``self.check_duration``, returns a new tensor without writing into ``u`` and raises
+:class:`SolverDivergedError` on a non-finite result (``self.check_finite``); ``solve`` comes
+from the base class. Then import the class here and add it to ``SOLVERS`` and ``__all__``: that
+is what makes ``generate --solver wave1d`` and a config's ``class_path: Wave1D`` find it
+(``online`` takes any solver that is not ``steady``). Tests: its small size in ``SMALL`` of
+``tests/solvers/test_contract.py`` and ``tests/test_devices.py``
+(``test_every_solver_is_covered`` fails until then), its name in ``tests/test_cli.py``'s
+registry test, and ``tests/solvers/test_wave.py`` against an exact solution or a convergence
+order; a config in ``configs/data/``. A solver kept in a module of one's own needs no
+registration: ``solver: {class_path: mymodule.Wave1D}`` in a ``generate`` or ``online`` config,
+with ``mymodule`` importable.
 """
 
 from .advection import Advection1D

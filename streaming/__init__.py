@@ -22,9 +22,33 @@ One MPI job; on every rank::
 Modules: :mod:`.sample` (what travels), :mod:`.protocol` (wire format), :mod:`.roles`
 (``COMM_WORLD`` split), :mod:`.scheduler`, :mod:`.client` (solver side, flow control),
 :mod:`.receiver` (trainer side), :mod:`.pool` (recycled receive arrays), :mod:`.buffers`,
-:mod:`.iterable`. Importing this package
+:mod:`.iterable`, :mod:`.polling` (waiting without taking a core). Importing this package
 does not start MPI; the MPI parts import ``mpi4py.MPI`` on first use (thread level
 "multiple").
+
+The path of one sample in ``pdesurrogate online``, solver rank to training batch:
+
+1. Solver rank (``pdesurrogate.online.solver_rank.run_solver``): :func:`run_solver_rank` asks
+   the scheduler for a :class:`Task`, opens it (``StreamClient.open``) and calls
+   ``simulate(task, client)`` (:func:`solver_simulation`: ``solver.advance`` per step), which
+   calls ``StreamClient.send(fields, t, step)`` for each saved state.
+2. ``send`` copies a small field into the open pack, which ``_flush_pack`` sends as one
+   message when full or at ``close``; a large field goes alone (``_send``). Either way
+   :func:`.protocol.data_header` makes the fixed header, ``_take_credit`` waits for the
+   trainer's credit (back-pressure) and ``_post`` hands header and payload to
+   :func:`.protocol.isend_message`.
+3. Trainer rank, the :class:`Receiver`'s thread: ``_loop`` -> ``_take_messages`` -> ``_handle``
+   receives the header, checks it (:func:`.protocol.parse_header`) and receives the payload
+   straight into one array per sample (``_on_data``, ``_recv_pack``); the samples stay
+   pending per simulation (``_accept``).
+4. The simulation's END (sent by ``StreamClient.close``, or a flag in its last pack):
+   ``_on_end`` pairs consecutive steps (:func:`.sample.pairs_of`) into :class:`Pair` items,
+   and ``_flush_commits`` puts them into the training buffer (``TrainingBuffer.put_many``).
+5. Training loop: ``pdesurrogate.training.stream_data.StreamDataModule`` reads the buffer
+   through a ``BufferDataset(collate=True)``, which asks ``Receiver.should_continue`` (every
+   trainer rank can draw a batch), draws ``buffer.get_many(batch_size)`` and stacks the items
+   (:func:`collate_items`) into ``{"input", "target": (B, C, *grid), "params": (B, P), ...}``,
+   the batch ``NextStepModule.training_step`` trains on.
 """
 
 from .buffers import (

@@ -6,6 +6,25 @@
 (``{"class": name, "init_args": {...}}``, read back from the constructor's argument names, which
 every model stores as attributes of the same name); :func:`build_model` rebuilds it. Only names in
 :data:`MODELS` are ever built, so a config file cannot make us import arbitrary code.
+
+Adding a model (``fno.py`` and ``unet.py`` are the short ones to copy): one file here, one
+``nn.Module`` class. Its constructor takes plain typed arguments (numbers, strings, booleans,
+lists, or another registered model), checks them (``_checks.check_int``) and stores each as an
+attribute of the same name, without ``*args``/``**kwargs``: :func:`model_spec` reads them back
+for checkpoints and ``config.json``, and refuses a model that does not. ``forward(u, params)``
+as above; attributes ``dim``, ``in_channels``, ``out_channels`` and ``n_params``, which
+``_checks.check_params`` reads and ``pdesurrogate.load`` checks ``config.json``'s grid, channel
+and parameter names against; a ``weight_dtypes`` tuple if it runs only in some float dtypes
+(``--trainer.precision`` is checked against it). Import heavy libraries inside the constructor
+(``import pdesurrogate.models`` must not import neuralop: ``tests/models/test_models.py``). Then
+add it to :data:`MODELS` and ``__all__``: unregistered, ``fit`` trains it with a warning but
+``export`` refuses it, and ``load`` builds nothing else. Export and load need no other change.
+``NextStepModule`` trains it (a config like ``configs/fit/fno_burgers.yaml`` with ``class_path:
+pdesurrogate.models.YourModel``); a ``forward`` that also takes ``lead_time`` trains with
+``All2AllModule``, and the loaded surrogate passes it one. A default changed after models were
+exported goes into :data:`SPEC_DEFAULTS_BEFORE` with its old value, so those exports still build
+the model they were saved from. Tests: ``tests/models/test_<name>.py``, and the name in
+``tests/test_devices.py``'s exported-surrogate list.
 """
 
 from __future__ import annotations

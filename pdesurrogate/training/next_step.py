@@ -335,6 +335,10 @@ class NextStepModule(LightningModule):
         return u[:, : self.rollout_steps + 1], batch["params"]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """The loss of the module docstring on one batch: windows ``batch["u"]`` ``(B, T, C,
+        *grid)`` from a file (:class:`FieldDataModule`), or the pairs ``batch["input"]``,
+        ``batch["target"]`` ``(B, C, *grid)`` of a stream (``StreamDataModule``); with
+        ``batch["params"]`` ``(B, P)``, in physical units (normalised here)."""
         u, p = self._window(batch)
         u, p = self.normalize(u), self.normalize_params(p)
         n_tf = self.teacher_forced_steps(self.current_epoch)
