@@ -4,7 +4,9 @@
     >>> sur = pdesurrogate.load("runs/demo/model")        # config.json + model.safetensors
     >>> traj = sur.rollout(u0, params, steps=10)            # (B, 11, C, *grid)
 
-Subpackages: ``solvers``, ``datasets``, ``streaming``, ``models``, ``training``, ``pinn``.
+Subpackages: ``solvers``, ``datasets``, ``streaming``, ``models``, ``training``, ``pinn``;
+``online`` is the ``pdesurrogate online`` command (trainer and solver ranks of one MPI job) and
+``cli`` the other commands.
 """
 
 __version__ = "0.1.0"

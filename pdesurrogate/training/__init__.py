@@ -1,5 +1,8 @@
 """Lightning training: :class:`NextStepModule` (next-step / rollout training of any model of our
-interface) and :class:`FieldDataModule` (loaders over a dataset file)."""
+interface) and :class:`FieldDataModule` (loaders over a dataset file); :class:`All2AllModule`
+and :class:`All2AllDataModule` (models that take a lead time, e.g. scOT: any frame to any later
+one); :class:`RefinerModule` (PDE-Refiner's denoising refinement). Fit callbacks and helpers
+live in this package's other modules (signals, resume order, logging)."""
 
 from .all2all import All2AllDataModule, All2AllModule, relative_l1
 from .datamodule import FieldDataModule, RolloutWindows, StridedTrajectories
