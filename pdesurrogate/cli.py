@@ -97,11 +97,16 @@ def _generate_parser():
                    help="Replace --out if it exists (without it an existing file is an error, "
                         "reported before anything is solved).")
     p.add_argument("--seed", type=int, default=0,
-                   help="Seed, 0 <= seed < 2**63; same seed and batch_size, same file (the "
-                        "number of workers does not matter; heat2d, darcy2d: to within the SOR "
-                        "tolerance, since their bandit learns from earlier solves).")
+                   help="Seed, 0 <= seed < 2**63; same seed, same file, whatever --batch_size "
+                        "and --workers (each sample is drawn from its own seed, stored in the "
+                        "file). The parameters and initial states are always identical; the "
+                        "states of heat2d and darcy2d agree to within the SOR tolerance (their "
+                        "bandit learns from earlier solves), of burgers1d and navier_stokes2d "
+                        "with an automatic time step across batch sizes to within the "
+                        "time-stepping error (the step is shared by a batch).")
     p.add_argument("--batch_size", type=int, default=32,
-                   help="Trajectories solved together (each batch is drawn with its own seed).")
+                   help="Trajectories solved together (speed and memory: the samples drawn do "
+                        "not depend on it; see --seed).")
     p.add_argument("--workers", type=int | None, default=None,
                    help="Worker processes (default: the CPUs this process may use, e.g. its "
                         "Slurm allocation).")

@@ -19,7 +19,7 @@ def test_help_says_what_the_file_depends_on_and_what_solver_takes(capsys):
         main(["generate", "--help"])
     assert stop.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "same seed and batch_size, same file" in out
+    assert "same seed, same file, whatever --batch_size and --workers" in out
     assert "--overwrite Replace --out if it exists" in out
     assert "The solver (required): a name or class, advection1d (Advection1D), burgers1d " \
            "(Burgers1D)" in out
