@@ -1,7 +1,8 @@
 """fingerprint: the same for a copy or a rename, other for each change it documents to cover
-(version 2: a change in a middle trajectory's last frame too), blind (as documented) to an
-earlier frame of a middle trajectory; independent of the read block; records of version 1 still
-match their unchanged file."""
+(since version 2: a change in a middle trajectory's last frame too), blind (as documented) to an
+earlier frame of a middle trajectory; independent of the read block; version 3 reads a bounded
+number of bytes of a long trajectory; records of versions 1 and 2 still match their unchanged
+file."""
 
 import importlib.util
 import re
@@ -47,7 +48,7 @@ def _u() -> np.ndarray:
 def test_copy_and_rename_keep_it(tmp_path):
     a = _write(tmp_path / "a.nc")
     fp = _fp(a)
-    assert re.fullmatch(r"sha256:v2:[0-9a-f]{64}", fp)
+    assert re.fullmatch(r"sha256:v3:[0-9a-f]{64}", fp)
     b = shutil.copy(a, tmp_path / "another name.nc")
     assert _fp(b) == fp
 
@@ -114,18 +115,19 @@ def test_a_version_1_record_still_matches_its_unchanged_file(tmp_path):
         assert not matches(recorded, d)
 
 
-def _old_module(tmp_path: Path):
-    """datasets/fingerprint.py as version 1 shipped it (commit e2de397), loaded on its own."""
+def _old_module(tmp_path: Path, commit: str = "e2de397"):
+    """datasets/fingerprint.py as of ``commit`` (e2de397 shipped version 1, bd91e63 version 2),
+    loaded on its own."""
     root = Path(__file__).resolve().parents[2]
     try:
-        text = subprocess.run(["git", "-C", str(root), "show", "e2de397:datasets/fingerprint.py"],
+        text = subprocess.run(["git", "-C", str(root), "show", f"{commit}:datasets/fingerprint.py"],
                               capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("needs the git history of a checkout")
-    src = tmp_path / "fingerprint_v1.py"
+    src = tmp_path / f"fingerprint_{commit}.py"
     src.write_text(text.replace("from .reader import FieldData",
                                 "from pdesurrogate.datasets.reader import FieldData"))
-    spec = importlib.util.spec_from_file_location("fingerprint_v1", src)
+    spec = importlib.util.spec_from_file_location(f"fingerprint_{commit}", src)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -142,8 +144,8 @@ def test_version_strings():
 
 def test_unknown_version_refused(tmp_path):
     with open_dataset(_write(tmp_path / "a.nc")) as d:
-        with pytest.raises(ValueError, match=r"fingerprint version 3 is not known"):
-            matches("sha256:v3:" + "0" * 64, d)
+        with pytest.raises(ValueError, match=r"fingerprint version 4 is not known"):
+            matches("sha256:v4:" + "0" * 64, d)
 
 
 def test_large_files_sample_a_bounded_spread_of_trajectories(monkeypatch):
@@ -155,25 +157,99 @@ def test_large_files_sample_a_bounded_spread_of_trajectories(monkeypatch):
     assert sampled_trajectories(101, 1000).tolist() == [0, 50, 100]
 
 
-def test_sample_reads_one_frame_of_each_middle_trajectory(tmp_path):
-    """What is read besides the two whole trajectories: the last frame of each other one."""
+def _reads(data, version=None) -> list:
+    """The keys ``fingerprint(data)`` indexes ``data.u`` with, and the bytes each returned."""
     reads = []
+    real = data.u
+
+    class Recorded:
+        shape = real.shape
+
+        def __getitem__(self, key):
+            out = real[key]
+            reads.append((key, out.nbytes))
+            return out
+
+    data.u = Recorded()
+    try:
+        fingerprint(data) if version is None else fingerprint(data, version)
+    finally:
+        data.u = real
+    return reads
+
+
+@pytest.mark.parametrize("version, middle", [(2, range(N)), (3, range(1, N - 1))])
+def test_sample_reads_one_frame_of_each_middle_trajectory(tmp_path, version, middle):
+    """What is read besides the two whole trajectories: the last frame of each other one
+    (version 2 read the two ends' last frames again)."""
     with open_dataset(_write(tmp_path / "a.nc")) as d:
-        real = d.u
-
-        class Recorded:
-            shape = real.shape
-
-            def __getitem__(self, key):
-                reads.append(key)
-                return real[key]
-
-        d.u = Recorded()
-        fingerprint(d)
+        reads = [key for key, _ in _reads(d, version)]
     whole = [k for k in reads if isinstance(k[1], slice)]
     frames = [k for k in reads if not isinstance(k[1], slice)]
     assert sorted({k[0] for k in whole}) == [0, N - 1]
-    assert frames == [(i, T - 1) for i in range(N)]
+    assert frames == [(i, T - 1) for i in middle]
+
+
+LONG_T = 20  # frames of a "long" trajectory, against a cap of CAP_FRAMES frames
+CAP_FRAMES = 4
+
+
+def _long(tmp_path, name="long.nc", u=None):
+    u = np.random.default_rng(1).standard_normal((N, LONG_T, 1, NX)).astype(np.float32) \
+        if u is None else u
+    return _write(tmp_path / name, u=u), u
+
+
+def test_a_long_trajectory_is_read_up_to_the_cap(tmp_path, monkeypatch):
+    """Version 2 read the first and last trajectories in full (minutes for multi-GB 3-D
+    trajectories); now at most TRAJECTORY_BYTES of each (here 4 of 20 frames, the first and
+    last among them), plus one frame of each middle trajectory."""
+    frame = 4 * NX
+    monkeypatch.setattr(fp_module, "TRAJECTORY_BYTES", CAP_FRAMES * frame, raising=False)
+    path, _ = _long(tmp_path)
+    with open_dataset(path) as d:
+        reads = _reads(d)
+    per_trajectory = {i: sum(b for k, b in reads if k[0] == i) for i in range(N)}
+    assert per_trajectory[0] <= CAP_FRAMES * frame and per_trajectory[N - 1] <= CAP_FRAMES * frame
+    assert all(per_trajectory[i] == frame for i in range(1, N - 1))
+    assert sum(per_trajectory.values()) <= 2 * CAP_FRAMES * frame + (N - 2) * frame
+    assert [k for k, _ in reads if k[0] == 0] == [(0, 0), (0, 6), (0, 13), (0, LONG_T - 1)]
+
+
+def test_a_changed_value_in_a_sampled_frame_changes_it(tmp_path, monkeypatch):
+    """Under a cap of 4 frames of 20: a value changed in a hashed frame (first, a middle one,
+    last) of the first or last trajectory changes the fingerprint; one in a frame between
+    them does not (the documented price of the bound)."""
+    monkeypatch.setattr(fp_module, "TRAJECTORY_BYTES", CAP_FRAMES * 4 * NX, raising=False)
+    path, u = _long(tmp_path)
+    base = _fp(path)
+    for i, j in [(0, 0), (0, 6), (N - 1, 13), (N - 1, LONG_T - 1)]:
+        edited = u.copy()
+        edited[i, j, 0, 3] += 1e-3
+        assert _fp(_long(tmp_path, f"e{i}_{j}.nc", edited)[0]) != base, (i, j)
+    between = u.copy()
+    between[0, 3, 0, 3] += 1e-3
+    assert _fp(_long(tmp_path, "between.nc", between)[0]) == base
+    assert fp_module.sampled_frames(LONG_T, 4 * NX).tolist() == [0, 6, 13, LONG_T - 1]
+
+
+def test_a_version_2_record_still_matches_its_unchanged_file(tmp_path, monkeypatch):
+    """Checkpoints and exports written with version 2 recorded its string (computed here by
+    the code of the commit that shipped it, bd91e63): it matches the unchanged file, read in
+    full again as version 2 did, and not a file changed where version 2 looked."""
+    monkeypatch.setattr(fp_module, "TRAJECTORY_BYTES", CAP_FRAMES * 4 * NX, raising=False)
+    old = _old_module(tmp_path, "bd91e63")
+    path, u = _long(tmp_path)
+    with open_dataset(path) as d:
+        recorded = old.fingerprint(d)
+        assert fingerprint_version(recorded) == 2
+        assert fingerprint(d, version=2) == recorded
+        assert matches(recorded, d)
+        assert fingerprint(d) != recorded and matches(fingerprint(d), d)
+    between = u.copy()
+    between[0, 3, 0, 3] += 1e-3  # outside version 3's sample, inside version 2's
+    with open_dataset(_long(tmp_path, "b.nc", between)[0]) as d:
+        assert not matches(recorded, d)
 
 
 @pytest.mark.parametrize("block_bytes", [1, 4 * NX, 10**9])

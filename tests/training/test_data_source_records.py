@@ -73,7 +73,7 @@ def test_a_version_1_fingerprint_still_matches_its_unchanged_file(fitted, tmp_pa
         f["u"][0, 0, 0, 0] += 1.0
     with pytest.raises(ValueError, match=rf"this test reads other data.*data fingerprint "
                                          rf"{old_fp} of '{os.path.abspath(data)}' "
-                                         rf"\(checkpoint\) vs sha256:v2:\S+ of '{edited}'"):
+                                         rf"\(checkpoint\) vs sha256:v3:\S+ of '{edited}'"):
         _trainer().test(_module(), _dm(edited), ckpt_path=old, verbose=False)
 
 
