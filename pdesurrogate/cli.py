@@ -1041,8 +1041,11 @@ def cmd_configs(argv: Sequence[str]) -> int:
     if args.copy is not None:
         written = shipped.copy_configs(args.copy, overwrite=args.overwrite)
         folder = Path(args.copy) / "configs"
-        print(f"wrote {len(written)} configs to {folder}{os.sep} ("
-              + ", ".join(sorted({f.parent.name + "/" for f in written})) + ")")
+        same = len(shipped.shipped_configs()) - len(written)
+        kept = f"; {same} already there, identical" if same else ""
+        kinds = sorted({f.parent.name + "/" for f in written})
+        print(f"wrote {len(written)} configs to {folder}{os.sep}"
+              + (f" ({', '.join(kinds)})" if kinds else "") + kept)
         return 0
     configs = shipped.shipped_configs()
     width = max(len(c.key) for c in configs)

@@ -127,7 +127,8 @@ def find_config(key: str) -> ShippedConfig:
 
 
 def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:
-    """Write every shipped config as ``dest/configs/KIND/NAME.yaml``; return the paths.
+    """Write every shipped config as ``dest/configs/KIND/NAME.yaml``; return the paths written
+    (not those already holding the shipped file).
 
     Refuses, before writing anything, when one of them exists with other content than the
     shipped file's (unless ``overwrite``), so a user's edited copy is never replaced by
@@ -147,11 +148,13 @@ def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]
                 f"{str(target)!r} exists ({what}); nothing was written"
                 + ("" if target.is_dir() else ": pass --overwrite to replace the shipped "
                    "configs there (your edits to them are lost)"))
+    written = []
     for target, data in zip(targets, contents, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         clean_leftovers(target)
         if _holds(target, data):
             continue  # already the shipped file (an earlier copy got this far)
+        written.append(target)
         tmp, f = open_temp_file(target)
         try:
             with f:
@@ -161,7 +164,7 @@ def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-    return targets
+    return written
 
 
 def _holds(path: Path, data: bytes) -> bool:

@@ -100,6 +100,11 @@ def test_copy_writes_them_all_and_never_replaces_a_file_unasked(tmp_path, capsys
             path.read_bytes()
     assert f"wrote {len(REPO_CONFIGS)} configs to {tmp_path / 'configs'}{os.sep}" in (
         capsys.readouterr().out)
+    # again: nothing to write, and it says so rather than 'wrote 19'
+    assert main(["configs", "--copy", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"wrote 0 configs to {tmp_path / 'configs'}{os.sep}; {len(REPO_CONFIGS)} already "
+        "there, identical")
 
     mine = tmp_path / "configs" / "fit" / "fno_burgers.yaml"
     mine.write_text("# my edits\n")
@@ -111,6 +116,9 @@ def test_copy_writes_them_all_and_never_replaces_a_file_unasked(tmp_path, capsys
     assert not (tmp_path / "configs" / "data" / "advection1d.yaml").exists()
 
     assert main(["configs", "--copy", str(tmp_path), "--overwrite"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"wrote 2 configs to {tmp_path / 'configs'}{os.sep} (data/, fit/); "
+        f"{len(REPO_CONFIGS) - 2} already there, identical")
     assert mine.read_bytes() == (ROOT / "configs" / "fit" / "fno_burgers.yaml").read_bytes()
     assert (tmp_path / "configs" / "data" / "advection1d.yaml").exists()
     # written under temporary names, then renamed: none left behind
