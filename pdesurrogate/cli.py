@@ -1,7 +1,8 @@
 """The ``pdesurrogate`` command: one subcommand per way into the platform.
 
-This is the only module that wires solvers, datasets, training and streaming together: the
-other parts depend only downwards (solvers on numpy/torch, datasets on solvers, streaming on
+This module and :mod:`pdesurrogate.online` (the ``online`` command's ranks) are the only ones
+that wire solvers, datasets, training and streaming together: the other parts depend only
+downwards (solvers on numpy/torch, datasets on solvers, streaming on
 solvers and mpi4py, training on models, datasets and streaming), never on each other sideways
 or on this module. Each subcommand parses its own arguments with jsonargparse, so YAML configs
 map one-to-one onto constructor arguments and a misspelt key is an error that names it.
@@ -384,7 +385,13 @@ _NEEDS_CONFIG = {
 
 def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
-    LightningDataModule named by class_path in the config (PDEArena-style YAML)."""
+    LightningDataModule named by class_path in the config (PDEArena-style YAML).
+
+    No line here constructs the model: jsonargparse builds each ``class_path`` with its
+    ``init_args`` (``NextStepModule(model=FNO(...))``, ``FieldDataModule(path=...)``) when
+    ``CLI(...)`` (a LightningCLI subclass defined here) is called near the end; that
+    subclass's methods are Lightning's hooks (argument links, checks, checkpoint handling,
+    signals)."""
     from jsonargparse import Namespace
     from lightning.fabric.plugins import CheckpointIO
     from lightning.pytorch import LightningDataModule, LightningModule
