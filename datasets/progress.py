@@ -1,4 +1,5 @@
-"""Progress of long work over samples on stderr (``generate``, ``predict``).
+"""Progress of long work over samples on stderr (``generate``, ``predict``, the statistics,
+opening a PDEBench file of many groups).
 
 A rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) one plain line with
 samples done, rate and time left, at most every :data:`PLAIN_PROGRESS_S` seconds (when a batch
@@ -9,18 +10,33 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 
 # a plain progress line (stderr not a terminal) at most this often, in seconds
 PLAIN_PROGRESS_S = 10.0
+# where launchers give a process its rank: torchrun, Lightning's DDP, Open MPI, MPICH, Slurm
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def other_rank() -> bool:
+    """Whether a launcher started this process as a rank other than 0 (one of
+    :data:`RANK_VARIABLES` set to an integer above 0): its progress would repeat rank 0's, for
+    work that each rank does alike (opening a file)."""
+    for name in RANK_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return True
+    return False
 
 
 @contextlib.contextmanager
-def progress_bar(on: bool, what: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(on: bool, what: str, total: int,
+                 unit: str = "samples") -> Iterator[Callable[[int], None]]:
     """``with progress_bar(on, what, total) as advance: advance(k)``: progress of ``total``
-    samples on stderr when ``on``, a rich bar on a terminal (or in Jupyter), else
+    ``unit`` (samples) on stderr when ``on``, a rich bar on a terminal (or in Jupyter), else
     :class:`PlainProgress` lines (the last one only when the work ends without an error)."""
     if not on:
         yield lambda k: None
@@ -30,7 +46,7 @@ def progress_bar(on: bool, what: str, total: int) -> Iterator[Callable[[int], No
     console = Console(stderr=True)
     if not (console.is_terminal or console.is_jupyter):
         # a live bar draws nothing into a file: sbatch logs would show no progress
-        plain = PlainProgress(what, total)
+        plain = PlainProgress(what, total, unit=unit)
         yield plain.advance
         plain.finish()
         return
@@ -54,11 +70,13 @@ class PlainProgress:
     """Progress as plain lines on stderr, for logs: ``advance(k)`` after each batch prints
     ``<what>: done/total samples (p %), r samples/s, elapsed h:mm:ss, about h:mm:ss left`` when
     ``every`` seconds (:data:`PLAIN_PROGRESS_S`) have passed since the last line; ``finish()``
-    prints the last one. ``clock`` returns seconds (monotonic)."""
+    prints the last one. ``clock`` returns seconds (monotonic); ``unit`` names what is counted
+    (samples)."""
 
     def __init__(self, what: str, total: int, every: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, stream=None):
-        self.what, self.total, self.clock = what, total, clock
+                 clock: Callable[[], float] = time.monotonic, stream=None,
+                 unit: str = "samples"):
+        self.what, self.total, self.clock, self.unit = what, total, clock, unit
         self.every = PLAIN_PROGRESS_S if every is None else every
         self.stream = stream
         self.done = 0
@@ -79,8 +97,8 @@ class PlainProgress:
         self.last, self._printed_at = now, self.done
         elapsed = now - self.start
         rate = self.done / elapsed if elapsed > 0 else float("nan")
-        line = (f"{self.what}: {self.done}/{self.total} samples "
-                f"({100 * self.done / max(self.total, 1):.0f} %), {rate:.3g} samples/s, "
+        line = (f"{self.what}: {self.done}/{self.total} {self.unit} "
+                f"({100 * self.done / max(self.total, 1):.0f} %), {rate:.3g} {self.unit}/s, "
                 f"elapsed {_hms(elapsed)}")
         if self.done < self.total:
             left = (self.total - self.done) / rate if rate > 0 else float("nan")

@@ -231,8 +231,14 @@ def _unreadable(path: Path, error: OSError) -> str:
     return f"dataset file {str(path)!r} cannot be opened as HDF5/netCDF4: {reason}"
 
 
-def open_dataset(path: str | os.PathLike) -> FieldData:
+def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> FieldData:
     """Open a dataset file of any supported format as a lazy :class:`FieldData`.
+
+    ``progress``: whether a long opening shows its progress on stderr
+    (:func:`~.progress.progress_bar`): checking the groups of a PDEBench file of at least
+    :data:`~.pdebench.GROUPS_PROGRESS` (seconds: ~230 us a group). ``None``: unless a launcher
+    started this process as a rank other than 0 (:func:`~.progress.other_rank`), whose line
+    would repeat rank 0's.
 
     Supported: our netCDF files (:mod:`.ourformat`), PDEBench single-file (``tensor`` or CFD
     fields) and per-seed grouped files (:mod:`.pdebench`), The Well HDF5 files
@@ -253,6 +259,7 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
             actually stores.
     """
     from .pdebench import is_pdebench, pdebench_layout
+    from .progress import other_rank
     from .the_well import is_the_well, the_well_layout
 
     p = Path(path)
@@ -272,7 +279,8 @@ def open_dataset(path: str | os.PathLike) -> FieldData:
         elif is_the_well(f):
             kind, build = "The Well", lambda: the_well_layout(f, p)
         elif is_pdebench(f):
-            kind, build = "PDEBench", lambda: pdebench_layout(f, p)
+            on = not other_rank() if progress is None else progress
+            kind, build = "PDEBench", lambda: pdebench_layout(f, p, on)
         else:
             shown = keys[:20] + (["..."] if len(keys) > 20 else [])
             raise ValueError(
