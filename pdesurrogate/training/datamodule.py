@@ -225,7 +225,9 @@ class FieldDataModule(LightningDataModule):
         self._check_splits(stage)
 
     def _setup_once(self) -> None:
-        data = open_dataset(self.path)
+        # a fit's rank 0 with its progress bar on; without a trainer, open_dataset's own rule
+        data = open_dataset(self.path,
+                            progress=None if self.trainer is None else self._show_progress())
         t = data.u.shape[1]
         span = self.k * self.rollout_steps
         if t == 1:

@@ -281,3 +281,25 @@ def test_split_seed_is_checked_at_construction(advection_file, seed):
     non-negative integer", True split as seed 1, and 1.5 failed in setup with a TypeError."""
     with pytest.raises(ValueError, match=rf"seed must be an int >= 0, got {re.escape(repr(seed))}"):
         FieldDataModule(str(advection_file), seed=seed)
+
+
+@pytest.mark.parametrize("bar,zero,expected", [(True, True, True), (False, True, False),
+                                               (True, False, False), (None, None, None)])
+def test_opening_shows_progress_as_the_fit_does(advection_file, monkeypatch, bar, zero,
+                                                expected):
+    """A slow opening (a PDEBench file of many groups) shows progress only where the fit's own
+    bar would: on global rank 0 with the progress bar on; without a trainer, open_dataset
+    decides (None). Before, it always decided alone, so a fit run with its bar off, or any
+    DDP rank the launcher did not mark, printed it."""
+    import pdesurrogate.training.datamodule as dm_module
+
+    seen = []
+    real = dm_module.open_dataset
+    monkeypatch.setattr(dm_module, "open_dataset",
+                        lambda path, progress=None: seen.append(progress) or real(path))
+    dm = FieldDataModule(str(advection_file), batch_size=1)
+    if bar is not None:
+        dm.trainer = type("T", (), {"is_global_zero": zero,
+                                    "progress_bar_callback": object() if bar else None})()
+    dm.setup("test")
+    assert seen == [expected]
