@@ -166,15 +166,18 @@ class TermAt(Callback):
 @pytest.mark.parametrize("where", ["training", "validation"])
 def test_sigterm_at_different_batches_of_two_ddp_ranks_stops_both_at_one(tmp_path, data, where):
     """`fit --trainer.devices 2 --trainer.strategy ddp` on CPU (gloo), the ranks signalled at
-    different batches, as under Slurm, or one rank in validation: both stop at one point (after
-    the first signalled training batch; at the validation's end), last.ckpt of it is written
-    and named, and a resumed DDP fit trains only the rest. Before: the signalled rank stopped
-    alone and the fit died with exit 2 (gloo: connection reset by peer)."""
+    different batches, as under Slurm, or one rank in validation: both stop at one point (one
+    batch after the first signalled training batch, whose agreement the ranks read a batch
+    later; at the validation's end), last.ckpt of it is written and named, and a resumed DDP
+    fit trains only the rest. Before: the signalled rank stopped alone and the fit died with
+    exit 2 (gloo: connection reset by peer)."""
     (tmp_path / "termcb.py").write_text(TERM_AT)
     env = {"PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     # 6 training trajectories, 12 pairs, 6 a rank: 3 batches of 2 an epoch (training), or 6
-    # of 1 and 2 validation batches of 1 a rank, signalled in the first (validation)
-    batch, at, done = {"training": (2, [4, 1], 2), "validation": (1, [-1, 6], 6)}[where]
+    # of 1 and 2 validation batches of 1 a rank, signalled in the first (validation); rank 1,
+    # signalled in step 1, stops both at the end of step 2 (the epoch's last, which agrees at
+    # once, on step 1's agreement still in flight too)
+    batch, at, done = {"training": (2, [4, 1], 3), "validation": (1, [-1, 6], 6)}[where]
     args = [sys.executable, "-m", "pdesurrogate.cli", "fit", "--config", CONFIG,
             *tiny(data, tmp_path / "runs"), "--trainer.max_epochs", "2", "--seed_everything", "0",
             "--trainer.devices", "2", "--trainer.strategy", "ddp",

@@ -10,7 +10,8 @@ tests: "Handling auto-requeue signal: 10", then nothing for 7 minutes).
 
 :class:`DeferredSignals` replaces the handler that is installed when training starts with one
 that only records the signal, and calls the original handler from the next batch or epoch hook,
-where no such lock is held. The delay is at most one training or validation batch.
+where no such lock is held. The delay is at most one training or validation batch (under DDP
+one training batch more, see below).
 
 A signal received during a training batch is handled once that batch is over, logging included:
 Lightning logs a batch's metrics after its ``on_train_batch_end``, so a handler run there (as
@@ -28,7 +29,17 @@ not match theirs. At each of the points above that every rank reaches together (
 batch's start, the end of a training epoch, of a validation pass and of training; not a
 validation batch, whose number can differ between ranks) they agree which signals any of them
 has received, in one all-reduce (:class:`~.rank_agreement.RankAgreement`), and every rank
-runs those handlers.
+runs those handlers, each once however many ranks received its signal. At a training batch's
+start the agreement is read one batch later (``later=True``: the reduction runs in the
+background; a blocking one cost about 1 ms a batch): a signal received during batch k is
+handled when batch k + 2 starts, not k + 1 (or at the epoch's end, as above), one batch more of
+the ``T`` seconds that ``--signal=USR1@T`` leaves before the time limit (180 in
+``slurm/train.sbatch``). The other points, which end an epoch's training, a validation pass or
+training, agree at once, on the flags still in the background too, so no signal is left
+unhandled. In one process there is no agreement and no delay.
+
+A signal received more than once between two points (on one rank or several) runs its handler
+once, as the kernel itself merges a signal that arrives while the same one is pending.
 """
 
 from __future__ import annotations
@@ -72,24 +83,31 @@ class DeferredSignals(Callback):
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self._pending.append((signum, frame))
 
-    def run_pending(self) -> None:
-        """Call the original handlers of the signals received since the last call (under DDP,
-        of those any rank received: a collective, which every rank calls)."""
-        if self._ranks.distributed:
-            sigs = [getattr(signal, name) for name in self.signals]  # the same on every rank
-            here = {s for s, _ in self._pending}
-            flags = self._ranks.any_rank([s in here for s in sigs])
-            self._pending += [(s, None) for s, f in zip(sigs, flags, strict=True)
-                              if f and s not in here and s in self._handlers]
-        while self._pending:
-            signum, frame = self._pending.pop(0)
-            self._handlers[signum](signum, frame)
+    def run_pending(self, later: bool = False) -> None:
+        """Call the original handler of each signal received since the last call, once.
+
+        Under DDP, of each signal any rank received, on every rank: a collective, which every
+        rank calls with the same ``later``. With ``later`` under DDP, of each signal received
+        before the previous call, if that call had ``later`` too (the ranks have agreed on them
+        in the background since), while they agree on those received since in the background,
+        for the next call (:meth:`.RankAgreement.any_rank`).
+        """
+        # swapped before it is read: a signal landing meanwhile is in one list or the other
+        received, self._pending = self._pending, []
+        frames = dict(received)  # of each signal, its last arrival's frame
+        sigs = [getattr(signal, name) for name in self.signals]  # the same on every rank
+        agreed = self._ranks.any_rank([s in frames for s in sigs], later=later)
+        for sig, run in zip(sigs, agreed, strict=True):
+            if run and sig in self._handlers:
+                # under DDP it runs away from where the signal landed, and on ranks it missed
+                frame = None if self._ranks.distributed else frames.get(sig)
+                self._handlers[sig](sig, frame)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         # the batch before has logged its row; not before an epoch's last batch, whose
         # checkpoint the training order would read as the end of the epoch
         if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            self.run_pending()
+            self.run_pending(later=True)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0) -> None:

@@ -16,6 +16,16 @@ write together, could not be written), and a SIGTERM during validation stopped t
 middle of it, where nothing was saved. So the signal is only recorded when it arrives and handed
 to Lightning's handler at a point every rank reaches together: the end of a training batch, or
 the end of a validation pass (validation batches can differ in number between ranks).
+
+Under DDP the agreement at a training batch's end is read one batch later
+(:class:`~.rank_agreement.RankAgreement` with ``later=True``: a blocking all-reduce after every
+batch cost about 1 ms a batch), so the ranks stop at the end of the batch after the one during
+which SIGTERM arrived: well within the grace period a cluster gives between SIGTERM and SIGKILL
+(Slurm's ``KillWait``, 30 s by default). At the points that end something, the agreement is at
+once: the end of the batch that ends an epoch's training (or the fit, at ``max_steps``), the
+end of a validation pass, and the end of a training epoch (which also catches a signal agreed
+on in the background when the epoch ended early, e.g. by early stopping), so a signal is never
+left unread. In one process there is nothing to agree on and no delay.
 """
 
 from __future__ import annotations
@@ -37,11 +47,12 @@ class StopCheckpoint(Callback):
 
     From the start of training, SIGTERM is recorded, not acted on. At the end of each training
     batch, and at the end of each validation pass, the ranks agree whether any of them has
-    received it (under DDP one all-reduce: :class:`~.rank_agreement.RankAgreement`; nothing in
-    one process); if so, every rank passes the signal to Lightning's handler (which makes
-    Lightning stop after this batch or at this epoch's end), and the ranks write ``last.ckpt``
-    together. A SIGTERM during validation thus stops the fit at the end of that validation
-    pass, not in it.
+    received it (under DDP one all-reduce: :class:`~.rank_agreement.RankAgreement`, whose
+    result a training batch reads at the next batch's end, unless the batch ends the epoch's
+    training; nothing in one process); if so, every rank passes the signal to Lightning's
+    handler (which makes Lightning stop after this batch or at this epoch's end), and the ranks
+    write ``last.ckpt`` together. A SIGTERM during validation thus stops the fit at the end of
+    that validation pass, not in it.
 
     ``saved``: the path written (None: none yet). Nothing is written without a checkpoint
     writer (``--trainer.enable_checkpointing false``); the fit still stops. A SIGTERM before
@@ -68,10 +79,12 @@ class StopCheckpoint(Callback):
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self._received = True
 
-    def _stop_agreed(self, trainer) -> bool:
-        """Whether any rank has received SIGTERM; a collective under DDP (all ranks call it)."""
-        [received] = self._ranks.any_rank([bool(self._received)
-                                           or bool(trainer.received_sigterm)])
+    def _stop_agreed(self, trainer, later: bool) -> bool:
+        """Whether any rank has received SIGTERM; a collective under DDP (all ranks call it).
+        With ``later`` under DDP: whether any had at the previous call (if it had ``later``)."""
+        # the flag stays raised until the stop: the handler and the checkpoint run once
+        [received] = self._ranks.any_rank(
+            [bool(self._received) or bool(trainer.received_sigterm)], later=later)
         if received and not trainer.received_sigterm:
             self._received = False
             if self._lightning_handler is not None:
@@ -79,8 +92,9 @@ class StopCheckpoint(Callback):
                 self._lightning_handler(signal.SIGTERM, None)
         return received
 
-    def _stop_here(self, trainer) -> None:
-        if self.saved is not None or not self._stop_agreed(trainer):
+    def _stop_here(self, trainer, later: bool = False) -> None:
+        # `saved` is set on every rank at once, so the ranks keep calling the collective alike
+        if self.saved is not None or not self._stop_agreed(trainer, later):
             return
         path = last_checkpoint_path(trainer)
         if path is None:
@@ -89,10 +103,16 @@ class StopCheckpoint(Callback):
         self.saved = path
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._stop_here(trainer)
+        self._stop_here(trainer, later=not _ends_training(trainer))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._stop_here(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # under DDP only: a training that ended early (early stopping, max_time) left the last
+        # batch's agreement unread; in one process there is none, and the fit goes on as before
+        if self._ranks.distributed:
             self._stop_here(trainer)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
@@ -101,6 +121,14 @@ class StopCheckpoint(Callback):
             signal.signal(signal.SIGTERM, self._lightning_handler)
         self._lightning_handler = None
         self._ranks.close()
+
+
+def _ends_training(trainer) -> bool:
+    """Whether the training batch that just ended is the last of its epoch's training (or of
+    the fit, at ``max_steps``); the same on every rank, which train the same number of batches."""
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    return (progress.is_last_batch or progress.current.ready >= trainer.num_training_batches
+            or 0 <= trainer.max_steps <= trainer.global_step)
 
 
 def last_checkpoint_path(trainer) -> str | None:
