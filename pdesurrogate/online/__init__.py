@@ -76,7 +76,12 @@ from pdesurrogate.online.parser import (
     _parse,
     build_parser,
 )
-from pdesurrogate.online.preflight import STATE_ITEMSIZE, _preflight, check_buffer_size
+from pdesurrogate.online.preflight import (
+    STATE_ITEMSIZE,
+    _preflight,
+    check_buffer_size,
+    check_lockstep_room,
+)
 from pdesurrogate.online.rank import _StopFlag, run_rank
 from pdesurrogate.online.run_folder import (
     CONFIG_FILE,
@@ -112,7 +117,8 @@ __all__ = [
     "_check_config_file", "_check_out", "_clean_up_after_job", "_load_yaml", "_lock_run",
     "_make_job_tmp", "_parameter_box", "_parse", "_plots", "_preflight", "_print_summary",
     "_record_shm", "_recover_checkpoint", "_where_to_resume", "_write_config_file",
-    "build_parser", "build_solver", "check_buffer_size", "cmd_online", "ended_by_what",
+    "build_parser", "build_solver", "check_buffer_size", "check_lockstep_room", "cmd_online",
+    "ended_by_what",
     "launch", "rank_command", "run_rank", "run_solver", "run_trainer", "stream_source",
     "trainer_plugins", "trajectories",
 ]

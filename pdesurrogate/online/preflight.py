@@ -1,6 +1,7 @@
 """Before the MPI job starts: build once what every rank builds from the config, so that a bad
 value fails in one line (:func:`_preflight`); the buffer's size against the training items it
-must hold (:func:`check_buffer_size`); the model against the solver's states and against
+must hold (:func:`check_buffer_size`), and against one simulation when several trainer ranks
+draw in lockstep (:func:`check_lockstep_room`); the model against the solver's states and against
 ``trainer.precision`` (:func:`check_trainer_precision`)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def _preflight(parser, cfg) -> list[str]:
     warnings to be shown (settings that work, but not as the user may expect)."""
     from pdesurrogate.streaming import Scheduler, make_buffer
 
-    init = parser.instantiate_classes(cfg)
+    init = parser.instantiate(cfg)
     if getattr(init.solver, "steady", False):
         raise UsageError(f"online config: solver {init.solver.name} is steady (one solution per "
                          "parameter set, no time steps to stream): online next-step training "
@@ -36,7 +37,8 @@ def _preflight(parser, cfg) -> list[str]:
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
         raise UsageError(f"online config: buffer: {e}") from None
-    return [w for w in (check_buffer_size(cfg, init.solver),) if w]
+    return [w for w in (check_buffer_size(cfg, init.solver), check_lockstep_room(cfg, init.solver))
+            if w]
 
 
 # bytes per value of the states the solver ranks send (solver_simulation's float32)
@@ -83,6 +85,33 @@ def check_buffer_size(cfg, solver) -> str | None:
             f"item(s), not {cfg.buffer.watermark} (the buffer lowers its watermark while the "
             f"solvers wait for room); raise buffer.max_mb to "
             f"{_mb_holding(cfg.buffer.watermark * item):g} or lower buffer.watermark")
+
+
+def check_lockstep_room(cfg, solver) -> str | None:
+    """A warning (the text) when several trainer ranks draw from fifo or firo buffers that hold
+    fewer than ``buffer.watermark + n_steps`` items (one simulation's pairs past the
+    watermark); None otherwise. The trainer ranks draw in lockstep, and a simulation is
+    committed whole: a rank whose buffer cannot take the next simulation holds the solvers on
+    its credits, and if another rank then holds less than a batch, both wait. The receiver
+    lets solvers finish past a full buffer within a bound, but a rank whose simulations never
+    add up to a batch stalls at it (``stall_timeout``); a reservoir buffer serves a batch from
+    what it holds and does not starve."""
+    if cfg.trainers < 2 or not _draws_remove(cfg.buffer.kind):
+        return None
+    held = cfg.buffer.capacity
+    if cfg.buffer.max_mb is not None:
+        item = 2 * math.prod((solver.channels, *solver.shape)) * STATE_ITEMSIZE
+        held = min(held, int(cfg.buffer.max_mb * 1e6) // item)
+    need = cfg.buffer.watermark + cfg.n_steps
+    if held >= need:
+        return None
+    what = "buffer.capacity" if held == cfg.buffer.capacity else "buffer.max_mb"
+    return (f"{cfg.trainers} trainer ranks draw from {cfg.buffer.kind} buffers that hold "
+            f"{held} items ({what}), fewer than buffer.watermark + n_steps ({need}: one "
+            f"simulation's pairs past the watermark); the ranks draw in lockstep and a "
+            f"simulation is committed whole, so a rank whose buffer is full can hold the "
+            f"solvers while another starves, and the run may stall (stall_timeout). Use a "
+            f"reservoir buffer, or buffers that hold at least {need} items")
 
 
 def _draws_remove(kind: str) -> bool:

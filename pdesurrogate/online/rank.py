@@ -24,6 +24,7 @@ from pdesurrogate.online.parameter_box import _parameter_box
 from pdesurrogate.online.preflight import (
     _check_model_takes_solver,
     check_buffer_size,
+    check_lockstep_room,
     check_trainer_precision,
 )
 from pdesurrogate.online.processes import _alive
@@ -97,7 +98,7 @@ def run_rank(parser, cfg) -> int:
             # before the model is built, as LightningCLI seeds: the initial weights follow
             # the seed the fit records (NextStepModule takes it as the fit starts)
             pl.seed_everything(cfg.seed, verbose=False)
-            init = parser.instantiate_classes(cfg)
+            init = parser.instantiate(cfg)
             solver = init.solver
         else:
             init, solver = None, build_solver(cfg)
@@ -106,9 +107,9 @@ def run_rank(parser, cfg) -> int:
             # deep in the first training step
             _check_model_takes_solver(init.model, solver)
             check_trainer_precision(cfg.trainer, init.model)
-            warning = check_buffer_size(cfg, solver)
-            if warning and roles.rank_in_role == 0:
-                print(f"[online] warning: {warning}", file=sys.stderr, flush=True)
+            for warning in (check_buffer_size(cfg, solver), check_lockstep_room(cfg, solver)):
+                if warning and roles.rank_in_role == 0:
+                    print(f"[online] warning: {warning}", file=sys.stderr, flush=True)
         names = tuple(solver.param_names)
         box = _parameter_box(cfg, solver)
         scheduler = Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)

@@ -40,3 +40,38 @@ def test_a_byte_bound_holding_exactly_the_watermark_is_no_warning(tmp_path):
     warning = check(tmp_path, "--buffer.max_mb", "0.003", "--buffer.watermark", str(fits + 1))
     assert f"holds {fits} training items of {item} bytes" in warning
     assert f"fewer than buffer.watermark ({fits + 1})" in warning
+
+
+def lockstep(tmp_path, *args):
+    """``check_lockstep_room`` on the shared test config with ``args``."""
+    from pdesurrogate.online import check_lockstep_room
+
+    cfg = helpers.write_config(tmp_path)
+    ns = _parse(["--config", str(cfg), *args], lightning=False)[1]
+    return check_lockstep_room(ns, build_solver(ns))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "firo"])
+def test_lockstep_ranks_whose_buffers_cannot_take_a_simulation_past_the_watermark_are_warned(
+        tmp_path, kind):
+    """Two trainer ranks with fifo/firo buffers of watermark + n_steps - 1 items: a warning
+    naming the numbers and the way out; exactly watermark + n_steps, one rank, or a reservoir
+    buffer: none."""
+    base = ["--buffer.kind", kind, "--buffer.watermark", "16", "--n_steps", "6"]
+    warning = lockstep(tmp_path, *base, "--trainers", "2", "--buffer.capacity", "21")
+    assert warning.startswith(f"2 trainer ranks draw from {kind} buffers that hold 21 items "
+                              "(buffer.capacity), fewer than buffer.watermark + n_steps (22")
+    assert "reservoir" in warning
+    assert lockstep(tmp_path, *base, "--trainers", "2", "--buffer.capacity", "22") is None
+    assert lockstep(tmp_path, *base, "--trainers", "1", "--buffer.capacity", "21") is None
+    assert lockstep(tmp_path, "--buffer.kind", "reservoir", "--buffer.watermark", "16",
+                    "--n_steps", "6", "--trainers", "2", "--buffer.capacity", "21") is None
+
+
+def test_lockstep_room_counts_what_max_mb_holds(tmp_path):
+    item = 2 * 32 * STATE_ITEMSIZE  # a pair of 1-channel states of 32 points
+    mb = f"{21 * item / 1e6:.6f}"  # exactly 21 items
+    warning = lockstep(tmp_path, "--buffer.kind", "fifo", "--buffer.watermark", "16",
+                       "--n_steps", "6", "--trainers", "2", "--buffer.capacity", "1000",
+                       "--buffer.max_mb", mb)
+    assert "hold 21 items (buffer.max_mb)" in warning
