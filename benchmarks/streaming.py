@@ -483,7 +483,7 @@ def _online_config(overrides: list[str], config: Path = ONLINE_CONFIG):
 def _instantiate(parser, cfg):
     # jsonargparse >= 4.49 names it instantiate; pdesurrogate/online/preflight.py still calls
     # the older name
-    return (getattr(parser, "instantiate", None) or parser.instantiate_classes)(cfg)
+    return parser.instantiate(cfg)
 
 
 def _synthetic_simulation(solver, box: dict, n_steps: int, dt: float, bank_size: int,

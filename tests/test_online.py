@@ -703,7 +703,7 @@ def test_export_records_what_the_stream_was_and_load_checks_it(tmp_path):
     from pdesurrogate.online import _parameter_box, _parse, stream_source
 
     parser, cfg, _ = _parse(["--config", str(write_config(tmp_path))])
-    init = parser.instantiate_classes(cfg)
+    init = parser.instantiate(cfg)
     record = stream_source(cfg, _parameter_box(cfg, init.solver))
     assert record == {
         "kind": "online",

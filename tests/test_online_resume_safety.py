@@ -44,7 +44,7 @@ def stopped_run(tmp_path: Path, model_ckpt: dict, ck: str = "checkpoint",
     cfg, out = helpers.write_config(tmp_path, simulations=4), tmp_path / "run"
     parser, ns, _ = _parse(["--config", str(cfg), "--out", str(out)])
     _write_config_file(parser, ns, out)
-    write_checkpoint(out / ck, ns, _parameter_box(ns, parser.instantiate_classes(ns).solver),
+    write_checkpoint(out / ck, ns, _parameter_box(ns, parser.instantiate(ns).solver),
                      model_ckpt, global_step, Scheduler, make_buffer)
     return cfg, out
 

@@ -141,7 +141,7 @@ def test_a_solver_rank_builds_the_solver_without_the_model(tmp_path):
     assert proc.returncode == 0, proc.stderr
     name, settings, imported = json.loads(proc.stdout.splitlines()[-1])
     parser, ns, _ = _parse(["--config", str(cfg)])
-    full = parser.instantiate_classes(ns).solver
+    full = parser.instantiate(ns).solver
     assert (name, settings) == (type(full).__qualname__, json.loads(json.dumps(
         full.settings())))
     assert imported == []

@@ -137,7 +137,7 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 def _config_dict(parser, cfg) -> dict[str, Any]:
     import yaml
 
-    return yaml.safe_load(parser.dump(cfg, skip_none=False))
+    return yaml.safe_load(parser.dump(cfg, skip_unset=False))
 
 
 def _check_config_file(parser, cfg, out: Path) -> None:

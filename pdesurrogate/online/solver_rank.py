@@ -14,7 +14,7 @@ def build_solver(cfg):
 
     p = ArgumentParser()
     p.add_subclass_arguments(Solver, "solver", required=True)
-    return p.instantiate_classes(Namespace(solver=cfg.solver)).solver
+    return p.instantiate(Namespace(solver=cfg.solver)).solver
 
 
 def run_solver(cfg, roles, solver, names) -> int:
