@@ -578,8 +578,15 @@ def _shape(v) -> tuple[int, ...]:
     return tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(np.shape(v))
 
 
+def _steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    return int(steps)
+
+
 class Surrogate:
-    """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`), no gradients.
+    """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`, or one state at
+    a time: :meth:`iterate`), no gradients.
 
     States are ``(B, C, *grid)`` (or ``(C, *grid)``) in physical units; ``params`` are ``(B, P)``,
     ``(P,)``, ``(B,)`` or a single number for a one-parameter model, or ``{name: value(s)}`` with
@@ -813,49 +820,95 @@ class Surrogate:
         y = y if batched else y[0]
         return y.cpu().numpy() if is_np else y.to(dev)
 
+    def _start(self, u0, params, lead_time, name: str) -> tuple:
+        """The checked inputs of a rollout: ``(x, is_np, batched, dev, p, lead, noise)``, ``x``
+        physical on this surrogate's device, ``p`` normalised."""
+        x, is_np, batched, dev = self._state(u0, name)
+        p = self._params(params, x.shape[0])
+        noise = self._noise(x, p)  # from the physical state and parameters
+        lead = self._lead_time(lead_time, x.shape[0])
+        return x, is_np, batched, dev, self._norm_params(p), lead, noise
+
+    def _states(self, x: torch.Tensor, p, lead, noise, steps: int):
+        """Yields the ``steps`` physical states after ``x``, one at a time, on this surrogate's
+        device: only the current one is kept.
+
+        Gradients are off around each step, not across a ``yield``: :meth:`iterate` would
+        turn them off in its caller's code between two states."""
+        with torch.no_grad():
+            z = self._norm(x)
+        for k in range(steps):
+            with torch.no_grad():
+                z = self._step(z, p, lead, noise)
+                y = self._denorm(z)
+            if y.shape != x.shape:  # a write into a rollout's output would broadcast it
+                raise ValueError(f"the model returned a state of shape {tuple(y.shape)} at "
+                                 f"step {k + 1}, expected the input's {tuple(x.shape)}")
+            yield y
+
     # -- public ---------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, u, params=None, lead_time=None):
         """One step: ``u`` ``(B, C, *grid)`` -> ``(B, C, *grid)`` (unbatched in, unbatched out).
         Lead-time models (ScOT) predict at ``lead_time`` (a number or ``(B,)``; default dt)."""
-        x, is_np, batched, dev = self._state(u)
-        p = self._params(params, x.shape[0])
-        lead = self._lead_time(lead_time, x.shape[0])
-        y = self._denorm(self._step(self._norm(x), self._norm_params(p), lead,
-                                    self._noise(x, p)))
-        self._forget()
+        x, is_np, batched, dev, p, lead, noise = self._start(u, params, lead_time, "u")
+        try:
+            y = next(self._states(x, p, lead, noise, 1))
+        finally:
+            self._forget()
         return self._out(y, is_np, batched, dev)
 
     @torch.no_grad()
     def rollout(self, u0, params=None, steps: int = 1, lead_time=None):
         """``steps`` autoregressive steps: ``(B, C, *grid)`` -> ``(B, steps + 1, C, *grid)``,
         ``u0`` first (unbatched: ``(steps + 1, C, *grid)``); lead-time models step
-        ``lead_time`` each (default dt)."""
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-        steps = int(steps)
-        x, is_np, batched, dev = self._state(u0, "u0")
-        p = self._params(params, x.shape[0])
-        noise = self._noise(x, p)
-        p = self._norm_params(p)
-        lead = self._lead_time(lead_time, x.shape[0])
+        ``lead_time`` each (default dt).
+
+        The output is made where it is returned: on the host for a numpy ``u0``, on ``u0``'s
+        device for a tensor. A surrogate on a GPU then holds one state of a numpy rollout at a
+        time, not all ``steps + 1`` (each is copied to the host as it comes). For horizons or
+        batches whose whole rollout does not fit in memory, :meth:`iterate` yields one state
+        at a time."""
+        steps = _steps(steps)
+        x, is_np, batched, dev, p, lead, noise = self._start(u0, params, lead_time, "u0")
+        where = torch.device("cpu") if is_np else dev
         # each step is written into the output as it comes: a list of steps stacked at the end
         # held the output twice (4000 trajectories x 200 steps: +1.66 GB for a 785 MB result)
         out = None
-        z = self._norm(x)
-        for k in range(steps):
-            z = self._step(z, p, lead, noise)
-            y = self._denorm(z)
-            if y.shape != x.shape:  # a write into out would broadcast it silently
-                raise ValueError(f"the model returned a state of shape {tuple(y.shape)} at "
-                                 f"step {k + 1}, expected the input's {tuple(x.shape)}")
-            if out is None:  # the dtype torch.stack gave, should the model's differ from x's
-                out = x.new_empty((x.shape[0], steps + 1, *x.shape[1:]),
-                                  dtype=torch.promote_types(x.dtype, y.dtype))
-                out[:, 0] = x
-            out[:, k + 1] = y
-        self._forget()
-        return self._out(x[:, None].clone() if out is None else out, is_np, batched, dev)
+        try:
+            for k, y in enumerate(self._states(x, p, lead, noise, steps)):
+                if out is None:  # the dtype torch.stack gave, should the model's differ from x's
+                    out = torch.empty((x.shape[0], steps + 1, *x.shape[1:]), device=where,
+                                      dtype=torch.promote_types(x.dtype, y.dtype))
+                    out[:, 0] = x
+                out[:, k + 1] = y
+        finally:
+            self._forget()
+        return self._out(x[:, None].to(where, copy=True) if out is None else out, is_np,
+                         batched, dev)
+
+    def iterate(self, u0, params=None, steps: int = 1, lead_time=None):
+        """The states of :meth:`rollout` after ``u0``, one at a time: an iterator of ``steps``
+        states ``(B, C, *grid)`` (unbatched: ``(C, *grid)``), numpy for a numpy ``u0``, else
+        tensors on ``u0``'s device. Only the current state is kept (on the device and, for
+        numpy, on the host), so a long horizon or a large batch needs the memory of one step:
+        keep the last state, reduce each one, or write each to a file as it comes.
+
+        The inputs are checked here, before the first step; the model runs as the states are
+        taken, with gradients off during each step only. A PDE-Refiner's noise generators
+        are this iterator's own (as in :meth:`rollout`), so other calls may come between two
+        states."""
+        steps = _steps(steps)
+        x, is_np, batched, dev, p, lead, noise = self._start(u0, params, lead_time, "u0")
+
+        def states():
+            try:
+                for y in self._states(x, p, lead, noise, steps):
+                    yield self._out(y, is_np, batched, dev)
+            finally:
+                self._forget()
+
+        return states()
 
     def _forget(self) -> None:
         if hasattr(self.model, "cape_output"):
