@@ -69,8 +69,8 @@ TIME_RTOL = 1e-3
 # activations), and its upper end, the former fixed default, which small grids keep
 BATCH_MEMORY = 256 * 2**20
 MAX_BATCH = 64
-# copies of a batch's frames alive at once: the rollout (export's Surrogate keeps each step
-# and then stacks them) and, with the truth, the frames as read and the reader's strided copy
+# copies of a batch's frames alive at once: the rollout (and the previous batch's, until the
+# new one is returned) and, with the truth, the frames as read and the reader's strided copy
 ROLLOUT_COPIES, TRUTH_COPIES = 2, 2
 # a module's own temporaries (an FNO layer's FFTs, attention scores inside a block, a U-Net's
 # skip connections) pass no hook: the largest tensors one module takes and returns, times this.
@@ -400,7 +400,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                         if held is not None and held[i]:
                             test_sum += r
                 if start == 0:
-                    first = pred[:1]
+                    # a copy: a view would keep this whole batch's rollout for the plot
+                    first = pred[:1].copy()
                 advance(stop - start)
             rel = err_sum / n_use if has_truth else None
             if rel is not None:

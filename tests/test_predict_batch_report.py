@@ -1,5 +1,9 @@
 """``pdesurrogate predict`` reports the batch it rolled out, not the cap: fewer trajectories
-than the (given or default) batch size are rolled out all at once, and the line says so."""
+than the (given or default) batch size are rolled out all at once, and the line says so; no
+batch's rollout is kept after the next one is made."""
+
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -52,3 +56,25 @@ def test_the_printed_batch_is_the_one_rolled_out(files, tmp_path, monkeypatch, c
         err = " ".join(capsys.readouterr().err.split())
         assert f"{n} trajectories x 2 steps, rolled out {batch} at a time" in err, (extra, err)
         assert rolled == batches, (extra, rolled)
+
+
+def test_no_batch_rollout_outlives_its_batch(files, tmp_path, monkeypatch):
+    """The plot's first trajectory is a copy: when the third batch is rolled out, the first
+    batch's rollout is freed. Before, the plot kept a view of it, and with it the whole
+    batch's rollout (up to a quarter of BATCH_MEMORY) for the rest of the run."""
+    model, data = files
+    outputs, alive = [], []
+
+    def rollout(self, u0, *a, _r=predict.Surrogate.rollout, **k):
+        gc.collect()
+        alive.append([ref() is not None for ref in outputs])
+        pred = _r(self, u0, *a, **k)
+        outputs.append(weakref.ref(pred))
+        return pred
+
+    monkeypatch.setattr(predict.Surrogate, "rollout", rollout)
+    assert main(["predict", "--model", model, "--input", data, "--out",
+                 str(tmp_path / "p.nc"), "--plot", str(tmp_path / "p.png"),
+                 "--batch-size", "2"]) == 0
+    # at each batch, only the previous batch's rollout may still be referenced (by `pred`)
+    assert alive == [[], [True], [False, True]], alive
