@@ -245,8 +245,9 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     created if missing (and removed again if the run fails); existing files there are replaced
     only with ``overwrite``. ``lead_time``: for models conditioned on one (scOT), the time of one
     rollout step (default: the trained ``dt``), so a file saved at another spacing can be
-    rolled out at that spacing. ``progress``: show the trajectories done on stderr when
-    there is more than one batch (a rich bar on a terminal, else a plain line every 10 s).
+    rolled out at that spacing. ``progress``: show the model steps done (trajectories x
+    steps) on stderr, as each batch's step comes, when there is more than one batch or step (a
+    rich bar on a terminal, else a plain line with the rate every 10 s and at the end).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
@@ -382,16 +383,24 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                    "frame_stride": stride,
                    **({} if dt is None else {"model_step": float(dt)})},
         )
-        bar = progress_bar(progress and n_use > batch_size, f"predicting {n_use} rollouts",
-                           n_use)
+        # counted in steps, not trajectories: one batch of a long horizon takes minutes too
+        updates = -(-n_use // batch_size) * steps
+        bar = progress_bar(progress and updates > 1,
+                           f"predicting {n_use} rollouts of {steps} steps", n_use * steps,
+                           unit="trajectory steps")
         with writer, bar as advance:
             for start in range(0, n_use, batch_size):
                 stop = min(start + batch_size, n_use)
                 u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
                 params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
                           for p in recorded}
-                pred = sur.rollout(u0, {p: params[p] for p in names} if names else None,
-                                   steps=steps, lead_time=lead_time)
+                pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
+                pred[:, 0] = u0
+                for j, y in enumerate(sur.iterate(
+                        u0, {p: params[p] for p in names} if names else None, steps=steps,
+                        lead_time=lead_time), 1):
+                    pred[:, j] = y
+                    advance(stop - start)
                 writer.write(start, pred, params)
                 if has_truth:
                     rel_b = _relative_l2(pred, data.u[start:stop, frames])
@@ -402,7 +411,6 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 if start == 0:
                     # a copy: a view would keep this whole batch's rollout for the plot
                     first = pred[:1].copy()
-                advance(stop - start)
             rel = err_sum / n_use if has_truth else None
             if rel is not None:
                 # the error travels with the rollout, not only in what the command prints

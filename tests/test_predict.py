@@ -219,18 +219,36 @@ def test_lead_time_steps_a_scot_model_at_the_files_spacing(tmp_path, model):
 
 
 def test_progress_in_batches_and_quiet_in_one(model, tmp_path, capsys):
-    """More than one batch: the trajectories done are shown on stderr (a plain line when stderr
+    """More than one batch: the model steps done are shown on stderr (a plain line when stderr
     is not a terminal, as under pytest or in a Slurm log), and the rollout is the same as in
-    one batch; one batch, or progress=False: nothing."""
+    one batch; one batch of one step, or progress=False: nothing."""
     data = _write(tmp_path / "d.nc", np.arange(5) * 0.2)
     rep = predict_file(model, data, str(tmp_path / "a.nc"), batch_size=2)
     err = capsys.readouterr().err
-    assert f"predicting {N} rollouts: {N}/{N} samples (100 %)" in err, err
-    one = predict_file(model, data, str(tmp_path / "b.nc"), batch_size=N)
+    assert f"predicting {N} rollouts of 4 steps: {4 * N}/{4 * N} trajectory steps (100 %)" \
+        in err, err
+    one = predict_file(model, data, str(tmp_path / "b.nc"), batch_size=N, progress=False)
     quiet = predict_file(model, data, str(tmp_path / "c.nc"), batch_size=2, progress=False)
+    predict_file(model, data, str(tmp_path / "e.nc"), batch_size=N, steps=1)
     assert capsys.readouterr().err == ""
     np.testing.assert_allclose(rep.rel_l2, one.rel_l2, rtol=1e-6)
     np.testing.assert_allclose(quiet.rel_l2, one.rel_l2, rtol=1e-6)
+
+
+def test_one_batch_of_many_steps_shows_its_steps_and_rate(model, tmp_path, capsys,
+                                                          monkeypatch):
+    """All trajectories in one batch: progress comes step by step, with the rate (a plain line
+    at each step here, the 10 s interval set to 0). Before, a single batch showed nothing,
+    however long its horizon: 64 trajectories of 10,000 steps ran in silence."""
+    import pdesurrogate.datasets.progress as progress
+
+    monkeypatch.setattr(progress, "PLAIN_PROGRESS_S", 0.0)
+    data = _write(tmp_path / "d.nc", np.arange(5) * 0.2)
+    predict_file(model, data, str(tmp_path / "a.nc"), batch_size=N)
+    lines = [" ".join(line.split()) for line in capsys.readouterr().err.splitlines()]
+    done = [line.split(": ", 1)[1].split(" trajectory")[0] for line in lines]
+    assert done == [f"{k * N}/{4 * N}" for k in range(1, 5)], lines
+    assert all("trajectory steps/s" in line for line in lines), lines
 
 
 def test_a_parameter_blind_model_records_the_inputs_parameters(tmp_path):
@@ -410,15 +428,16 @@ def test_the_output_is_the_same_for_any_batch_size(model, tmp_path, monkeypatch)
         np.testing.assert_allclose(u, outs[0][0], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(rep.rel_l2, reports[0].rel_l2, rtol=1e-6)
 
-    one_by_one = predict.Surrogate.rollout
+    one_by_one = predict.Surrogate.iterate
 
-    def rollout(self, u0, params=None, **kw):
-        parts = [one_by_one(self, u0[i:i + 1], None if params is None else
-                            {k: v[i:i + 1] for k, v in params.items()}, **kw)
-                 for i in range(len(u0))]
-        return np.concatenate(parts)
+    def iterate(self, u0, params=None, **kw):
+        each = [one_by_one(self, u0[i:i + 1], None if params is None else
+                           {k: v[i:i + 1] for k, v in params.items()}, **kw)
+                for i in range(len(u0))]
+        for states in zip(*each, strict=True):
+            yield np.concatenate(states)
 
-    monkeypatch.setattr(predict.Surrogate, "rollout", rollout)
+    monkeypatch.setattr(predict.Surrogate, "iterate", iterate)
     reports, outs = run("alone", batches)
     assert reports[0].rel_l2_test is not None
     for rep, (u, attrs) in zip(reports[1:], outs[1:], strict=True):
@@ -468,8 +487,8 @@ def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys)
                                       budget=per * 50) > 50
 
     rolled = []
-    monkeypatch.setattr(predict.Surrogate, "rollout", lambda self, u0, *a, _r=predict.Surrogate
-                        .rollout, **k: rolled.append(len(u0)) or _r(self, u0, *a, **k))
+    monkeypatch.setattr(predict.Surrogate, "iterate", lambda self, u0, *a, _r=predict.Surrogate
+                        .iterate, **k: rolled.append(len(u0)) or _r(self, u0, *a, **k))
     monkeypatch.setattr(predict, "BATCH_MEMORY", per * 5)
     rep = predict_file(model, data, str(tmp_path / "p.nc"), progress=False)
     assert rep.batch_size == 5 and rolled == [5, 5, 2]

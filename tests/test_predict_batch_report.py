@@ -42,8 +42,8 @@ def test_the_printed_batch_is_the_one_rolled_out(files, tmp_path, monkeypatch, c
     --batch-size 100 "100 at a time"; a batch smaller than the file still prints its size."""
     model, data = files
     rolled = []
-    monkeypatch.setattr(predict.Surrogate, "rollout", lambda self, u0, *a, _r=predict.Surrogate
-                        .rollout, **k: rolled.append(len(u0)) or _r(self, u0, *a, **k))
+    monkeypatch.setattr(predict.Surrogate, "iterate", lambda self, u0, *a, _r=predict.Surrogate
+                        .iterate, **k: rolled.append(len(u0)) or _r(self, u0, *a, **k))
     for i, (extra, batch, batches) in enumerate((
             ([], SAMPLES, [SAMPLES]),  # the default (16 points: 64)
             (["--batch-size", "100"], SAMPLES, [SAMPLES]),
@@ -59,22 +59,21 @@ def test_the_printed_batch_is_the_one_rolled_out(files, tmp_path, monkeypatch, c
 
 
 def test_no_batch_rollout_outlives_its_batch(files, tmp_path, monkeypatch):
-    """The plot's first trajectory is a copy: when the third batch is rolled out, the first
+    """The plot's first trajectory is a copy: when the third batch is written, the first
     batch's rollout is freed. Before, the plot kept a view of it, and with it the whole
     batch's rollout (up to a quarter of BATCH_MEMORY) for the rest of the run."""
     model, data = files
     outputs, alive = [], []
 
-    def rollout(self, u0, *a, _r=predict.Surrogate.rollout, **k):
+    def write(self, start, u, *a, _w=predict.DatasetWriter.write, **k):
         gc.collect()
         alive.append([ref() is not None for ref in outputs])
-        pred = _r(self, u0, *a, **k)
-        outputs.append(weakref.ref(pred))
-        return pred
+        outputs.append(weakref.ref(u))
+        return _w(self, start, u, *a, **k)
 
-    monkeypatch.setattr(predict.Surrogate, "rollout", rollout)
+    monkeypatch.setattr(predict.DatasetWriter, "write", write)
     assert main(["predict", "--model", model, "--input", data, "--out",
                  str(tmp_path / "p.nc"), "--plot", str(tmp_path / "p.png"),
                  "--batch-size", "2"]) == 0
-    # at each batch, only the previous batch's rollout may still be referenced (by `pred`)
-    assert alive == [[], [True], [False, True]], alive
+    # when a batch is written, no earlier batch's rollout is referenced (before: the first)
+    assert alive == [[], [False], [False, False]], alive
