@@ -15,9 +15,12 @@ may take only 10 items past its buffer while the lockstep is stuck, so the run s
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from pdesurrogate.online.job_cleanup import _record_shm
+from pdesurrogate.online.run_folder import RANKS
 from pdesurrogate.streaming import (
     BufferDataset,
     FIFOBuffer,
@@ -72,6 +75,10 @@ def main() -> None:
         json.dump(result, f)
     roles.comm.Barrier()  # both trainers have written their file
     if not rec.ended:
+        # Abort skips MPI_Finalize, which unlinks MPICH's shared memory (/dev/shm): record the
+        # segments for the test to remove, as the online launcher does after a dead rank
+        (Path(OUT) / RANKS).mkdir(exist_ok=True)
+        _record_shm(Path(OUT) / RANKS / f"trainer{roles.rank_in_role}.shm")
         roles.world.Abort(3)  # the solver waits for this rank's credits: end the job
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from pdesurrogate.online.job_cleanup import SHM_DIR, _clean_up_after_job
+from pdesurrogate.online.run_folder import RANKS
+
 HERE = Path(__file__).parent
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 STALL_S = 3.0
@@ -107,8 +110,11 @@ def lockstep_mpi(out: Path, *args: int) -> tuple[subprocess.CompletedProcess, li
     its process and the two trainer ranks' results, trainer 0's first."""
     cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
            str(HERE / "receiver_lockstep_mpi.py"), str(out), str(STALL_S), *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finally:  # a stalled job aborts: unlink the MPICH segments its trainer ranks recorded
+        _clean_up_after_job(out)
     ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
     assert len(ranks) == 2, proc.stdout + proc.stderr
     return proc, ranks
@@ -184,6 +190,10 @@ def test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_cha
     capacity than watermark + samples per simulation (the buffer has that), and trainer 0's
     said only that another rank stalled."""
     _, (full, starving) = lockstep_mpi(tmp_path, 4, 10)
+    # the aborted job's MPICH segments (MPI_Finalize, which unlinks them, never ran) are gone
+    shm = [line.split()[1] for record in (tmp_path / RANKS).glob("*.shm")
+           for line in record.read_text().splitlines()]
+    assert shm and not [n for n in shm if (SHM_DIR / n).exists()], shm
     assert all(not r["ended"] and r["seconds"] >= STALL_S for r in (full, starving))
     held = re.search(r"trainer rank 1 \(this rank\) cannot draw a batch: it holds (\d+) items "
                      r"and a batch takes 4", starving["error"])
