@@ -5,7 +5,7 @@ import signal
 
 import pytest
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader
 
 from pdesurrogate.models import FNO
@@ -148,3 +148,59 @@ def _under_slurm(monkeypatch) -> None:
     for key in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID"):
         monkeypatch.setenv(key, "1" if key in ("SLURM_JOB_ID", "SLURM_NTASKS") else "0")
     monkeypatch.setenv("SLURM_JOB_NAME", "fit")
+
+
+class SignalAt(Callback):
+    """Sends itself SIGUSR1 at one hook: ``validation`` as epoch 0's first validation batch
+    starts, ``last_batch`` as epoch 0's last training batch starts (after DeferredSignals'
+    hook, which leaves that batch's start alone), ``train_end`` in the last epoch's
+    on_train_epoch_end (after DeferredSignals' own)."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        if self.where == "validation" and trainer.current_epoch == 0 and batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if (self.where == "last_batch" and trainer.current_epoch == 0
+                and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    def on_train_epoch_end(self, trainer, module):
+        if self.where == "train_end" and trainer.current_epoch == trainer.max_epochs - 1:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+
+# (validating, epoch, global step, the frame the handler got) when it runs: at that validation
+# batch's end; at epoch 0's end (5 batches), not as epoch 1 starts; at the end of training
+# (current_epoch 2, the loop having counted epoch 1 done)
+@pytest.mark.parametrize(("where", "handled"), [
+    ("validation", (True, 0, 5, "on_validation_batch_start")),
+    ("last_batch", (False, 0, 5, "on_train_batch_start")),
+    ("train_end", (False, 2, 10, "on_train_epoch_end"))])
+def test_a_signal_outside_a_training_batch_is_handled_at_the_next_hook_in_one_process(
+        tmp_path, where, handled):
+    """In one process the delay is at most one batch wherever the signal lands (a validation
+    batch, an epoch's last training batch, the last epoch's end hooks), and the handler gets
+    the frame the signal interrupted."""
+    torch.manual_seed(0)
+    module = NextStepModule(FNO(1, 1, [4], 8, 1), lr=1e-3)
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", devices=1, max_epochs=2,
+                      num_sanity_val_steps=0, default_root_dir=tmp_path,
+                      callbacks=[DeferredSignals(), SignalAt(where)])
+    calls = []
+
+    def handler(signum, frame):
+        calls.append((trainer.validating, trainer.current_epoch, trainer.global_step,
+                      frame.f_code.co_name if frame is not None else None))
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        val = DataLoader(ShiftPairs(n=4, window=2), batch_size=2) if where == "validation" else None
+        trainer.fit(module, DataLoader(ShiftPairs(n=10), batch_size=2), val)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert calls == [handled]
