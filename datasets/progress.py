@@ -32,6 +32,20 @@ def other_rank() -> bool:
     return False
 
 
+def rate_column(unit: str):
+    """A rich progress column showing the rate, e.g. ``"1,234 samples/s"`` (empty until rich
+    has measured one)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class _Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="cyan")
+
+    return _Rate()
+
+
 @contextlib.contextmanager
 def progress_bar(on: bool, what: str, total: int,
                  unit: str = "samples") -> Iterator[Callable[[int], None]]:
@@ -60,7 +74,8 @@ def progress_bar(on: bool, what: str, total: int,
     )
 
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+                   rate_column(unit), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=console)
     with bar:
         task = bar.add_task(what, total=total)
         yield lambda k: bar.advance(task, k)
