@@ -44,6 +44,10 @@ def test_a_resumed_epoch_starts_after_the_items_trained_once():
     assert _pass(resumed, 2) == whole[2]  # later passes whole
     other = EpochShuffle(DATA, seed=5, epoch=1, skip=4)
     assert _pass(other, 2) == whole[2]  # a first pass of another epoch skips nothing
+    again = EpochShuffle(DATA, seed=5, epoch=1, skip=4)
+    assert list(again) == whole[1][4:]
+    # the same epoch passed again (set_epoch(1) once more, a reloaded dataloader): whole
+    assert _pass(again, 1) == whole[1]
 
 
 @pytest.mark.parametrize("old_world, old_batch, new_world", [(1, 2, 1), (2, 2, 1), (1, 3, 2),
