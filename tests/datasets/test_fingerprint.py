@@ -252,6 +252,40 @@ def test_a_version_2_record_still_matches_its_unchanged_file(tmp_path, monkeypat
         assert not matches(recorded, d)
 
 
+def test_a_version_3_record_still_matches_its_unchanged_file(tmp_path, monkeypatch):
+    """Records written since version 3 shipped (computed here by the code of that commit,
+    c4b7613, with the same small cap, so its frame sample is used) match the unchanged file:
+    the version-3 byte stream, its tags included, is fixed once records of it exist."""
+    cap = CAP_FRAMES * 4 * NX
+    monkeypatch.setattr(fp_module, "TRAJECTORY_BYTES", cap)
+    old = _old_module(tmp_path, "c4b7613")
+    old.TRAJECTORY_BYTES = cap
+    with open_dataset(_long(tmp_path)[0]) as d:
+        recorded = old.fingerprint(d)
+        assert fingerprint_version(recorded) == 3
+        assert fingerprint(d) == recorded and matches(recorded, d)
+
+
+def test_frames_above_the_cap_still_hash_the_first_and_last(tmp_path, monkeypatch):
+    """A frame larger than TRAJECTORY_BYTES: the first and last frames of each end
+    trajectory are still read (a change in the last frame of trajectory 0 changes it)."""
+    assert fp_module.sampled_frames(LONG_T, fp_module.TRAJECTORY_BYTES + 1).tolist() == [
+        0, LONG_T - 1]
+    monkeypatch.setattr(fp_module, "TRAJECTORY_BYTES", 4 * NX - 1)  # below one frame
+    path, u = _long(tmp_path)
+    changed = u.copy()
+    changed[0, LONG_T - 1, 0, 0] += 1e-3
+    assert _fp(path) != _fp(_long(tmp_path, "b.nc", changed)[0])
+
+
+def test_the_middle_of_three_trajectories_is_sampled(tmp_path):
+    """Three trajectories: the middle one's last frame is hashed, as in larger files."""
+    u = np.random.default_rng(2).standard_normal((3, 4, 1, NX)).astype(np.float32)
+    changed = u.copy()
+    changed[1, -1, 0, 0] += 1e-3
+    assert _fp(_write(tmp_path / "a.nc", u=u)) != _fp(_write(tmp_path / "b.nc", u=changed))
+
+
 @pytest.mark.parametrize("block_bytes", [1, 4 * NX, 10**9])
 def test_independent_of_the_read_block(tmp_path, monkeypatch, block_bytes):
     """A frame at a time or the whole trajectory at once: the same bytes, the same hash."""
