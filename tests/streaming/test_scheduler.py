@@ -158,6 +158,13 @@ def test_seed_must_be_an_int64_integer(seed):
         Scheduler(BOX, 4, seed=seed)
 
 
+def test_a_numpy_integer_seed_is_that_seed():
+    """A seed read from an array (np.int64, as a config's numbers may be) runs as the int."""
+    a, b = Scheduler(BOX, 2, "halton", seed=np.int64(7)), Scheduler(BOX, 2, "halton", seed=7)
+    ta, tb = a.next_task(), b.next_task()
+    assert ta.seed == tb.seed and ta.params == tb.params
+
+
 def test_largest_seed_runs():
     s = Scheduler(BOX, 2, "halton", seed=2**63 - 1)
     assert 0 <= s.next_task().seed < 2**63
