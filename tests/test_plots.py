@@ -140,6 +140,10 @@ def test_panels_name_the_channel_shown(tmp_path, monkeypatch, grid):
     # channel 1's values (about -100..-50), not channel 0's, are on the shared scale
     im = fig.axes[0].images[0]
     assert im.get_clim()[0] < -40
+    # and the prediction and truth panels draw channel 1's values themselves
+    want = truth[0, :, 1] if len(grid) == 1 else truth[0, -1, 1]
+    for ax in fig.axes[:2]:
+        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), want)
     # unnamed: "channel <i>"
     kept.clear()
     plots.rollout_figure(truth, None, np.arange(3) * 0.1, None, tmp_path / "q.png", channel=1)
