@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from pdesurrogate.training.stop_checkpoint import StopCheckpoint
 
 OUT, TERM_AT, STOP_AT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+VAL = len(sys.argv) > 4  # a validation pass at the epoch's end
 
 
 class Line(LightningModule):
@@ -34,6 +35,9 @@ class Line(LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         return torch.nn.functional.mse_loss(self.lin(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        self.trainer.callbacks[1].steps.append("val")
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -70,9 +74,10 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(48, 4), torch.randn(48, 1))
     Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=1, logger=False,
-            enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, enable_progress_bar=False, enable_model_summary=False,
             callbacks=[StopCheckpoint(), TermAt(), ModelCheckpoint(dirpath=OUT, save_last=True)],
-            ).fit(Line(), DataLoader(data, batch_size=4))
+            ).fit(Line(), DataLoader(data, batch_size=4),
+                  DataLoader(data, batch_size=4) if VAL else None)
 '''
 
 
@@ -89,3 +94,17 @@ def test_sigterm_to_one_rank_stops_both_one_batch_later_or_at_the_epochs_end(tmp
     # blocking agreement at each batch's end, after the step SIGTERM arrived in
     assert ended == [{"ended": "SIGTERMException", "steps": [0, 1, 2]}] * 2, (ended, err[-3000:])
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+@pytest.mark.slow  # ~12 s on 2 cores: make test-all runs it
+def test_sigterm_in_an_epochs_last_batch_stops_in_its_first_validation_batch(tmp_path):
+    """SIGTERM to rank 1 as the epoch's last training batch (step 5) starts: the end of that
+    batch, which ends the epoch's training, agrees at once, so Lightning stops both ranks
+    after the first batch of the epoch's validation pass (its evaluation loop checks the flag
+    between batches); read a batch later, the agreement would come only at the end of that
+    pass, after all 6 of its batches."""
+    _, _, err = run_ranks(SCRIPT, tmp_path, 5, -1, "val")
+    ended = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ended == [{"ended": "SIGTERMException", "steps": [*range(6), "val"]}] * 2, (
+        ended, err[-3000:])
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 6
