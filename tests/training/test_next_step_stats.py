@@ -52,8 +52,8 @@ def watched(monkeypatch):
         calls.append(sorted(int(i) for i in indices))
         return real_stats(data, indices, **kwargs)
 
-    def recording(path):
-        data = real_open(path)
+    def recording(path, **kwargs):
+        data = real_open(path, **kwargs)
         data.u = _RecordedReads(data.u, read)
         return data
 
