@@ -993,8 +993,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
                        overwrite=args.overwrite, lead_time=args.lead_time)
+    rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
     console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
-                    f"{rep.steps} steps, rolled out {rep.batch_size} at a time")
+                    f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "
+                    f"{rep.seconds:.1f} s ({rate:,.0f} trajectory steps/s)")
     if rep.note:
         console().print(rep.note)
     if rep.rel_l2 is not None:

@@ -50,6 +50,7 @@ import contextlib
 import math
 import numbers
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ class PredictReport:
     # trajectories rolled out together: the given or default size, or all of them where
     # they are fewer
     batch_size: int | None = None
+    seconds: float | None = None  # wall time of the whole call (loading, rollout, writing)
 
 
 def _positive_int(flag: str, value) -> int:
@@ -256,6 +258,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, and a
     ``device`` this torch cannot use.
     """
+    started = time.perf_counter()
     sur = load(model_dir, device=device)
     if not isinstance(sur, Surrogate):
         raise ValueError(f"{model_dir!r} is a PINN export (u at points); it cannot be rolled "
@@ -280,8 +283,10 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     cfg = sur.config
     data = open_dataset(input_path)
     try:
-        return _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                        batch_size, plot, lead_time, progress)
+        report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
+                          batch_size, plot, lead_time, progress)
+        report.seconds = time.perf_counter() - started
+        return report
     finally:
         data.close()
 

@@ -3,6 +3,7 @@ options, output paths) and that a failed run leaves nothing behind (tiny FNO, CP
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -497,8 +498,15 @@ def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys)
     assert main(["predict", "--model", model, "--input", data, "--out",
                  str(tmp_path / "cli.nc")]) == 0
     assert rolled[-3:] == [5, 5, 2]
-    assert "12 trajectories x 3 steps, rolled out 5 at a time" in " ".join(
-        capsys.readouterr().err.split())
+    line = " ".join(capsys.readouterr().err.split())
+    assert "12 trajectories x 3 steps, rolled out 5 at a time, in " in line
+    # the wall time and the rate (36 trajectory steps over it) close the line
+    found = re.search(r"at a time, in ([0-9.]+) s \(([0-9,]+) trajectory steps/s\)", line)
+    assert found, line
+    seconds, rate = float(found[1]), float(found[2].replace(",", ""))
+    assert rep.seconds > 0 and rate > 0
+    if seconds >= 0.5:  # printed to 0.1 s: the product is 36 up to that rounding
+        assert abs(rate * seconds / 36 - 1) < 0.15, (rate, seconds)
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert (f"(default: as many as fit in about {predict.BATCH_MEMORY // 2**20} MiB for their "
