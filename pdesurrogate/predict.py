@@ -2,7 +2,10 @@
 
 ``predict_file`` reads the first stored time of each trajectory (any file ``open_dataset``
 reads), rolls the surrogate out ``steps`` steps, writes the rollout as one of our netCDF files
-and, where the file holds the truth at the same times, the relative L2 error per step.
+and, where the file holds the truth at the same times, the relative L2 error per step and the
+PDEBench-style errors of :mod:`pdesurrogate.metrics` per step (RMSE, nRMSE, max error, cRMSE,
+bRMSE, fRMSE in three Fourier bands: :attr:`PredictReport.metrics`, output attributes
+``<name>_vs_truth``; :func:`metrics_table` is the table the command prints).
 
 Before anything is written it checks that the file fits the model, each mismatch one
 ValueError naming the file and what was expected:
@@ -62,10 +65,19 @@ from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
+from pdesurrogate.metrics import BANDS, NAMES, ErrorSums
 from pdesurrogate.temp_files import aside_name, clean_leftovers, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
 TIME_RTOL = 1e-3
+# the output's attribute error_metrics: how to read its <name>_vs_truth attributes
+METRICS_NOTE = (
+    "<name>_vs_truth for name in " + ", ".join(NAMES) + ": per step, the mean over "
+    "trajectories of the mean over channels (max_error: the maximum over both) of the "
+    "PDEBench-style errors defined in pdesurrogate.metrics; Fourier bands in cycles per "
+    "domain length: " + ", ".join(f"{b} {'' if lo < 0 else f'{lo:g} < '}|k|"
+                                  f"{'' if hi == math.inf else f' <= {hi:g}'}"
+                                  for b, (lo, hi) in BANDS.items()))
 # working memory the default batch size aims at (the batch's rollout, its truth and the model's
 # activations), and its upper end, the former fixed default, which small grids keep
 BATCH_MEMORY = 256 * 2**20
@@ -98,6 +110,9 @@ class PredictReport:
     # they are fewer
     batch_size: int | None = None
     seconds: float | None = None  # wall time of the whole call (loading, rollout, writing)
+    # pdesurrogate.metrics' errors vs truth, {name: (steps + 1,)} in metrics.NAMES' order:
+    # the mean over the rolled-out trajectories (max_error: their maximum); None without truth
+    metrics: dict[str, np.ndarray] | None = None
 
 
 def _positive_int(flag: str, value) -> int:
@@ -378,6 +393,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # summed one trajectory at a time, in file order: the same additions for any batch
         # size (batch sums added up rounded differently for each)
         err_sum, test_sum, first = np.zeros(steps + 1), np.zeros(steps + 1), None
+        sums = ErrorSums(steps + 1) if has_truth else None
         # rename=False: the finished file waits at writer.tmp_path until the plot is done too
         writer = DatasetWriter(
             out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
@@ -408,7 +424,15 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     advance(stop - start)
                 writer.write(start, pred, params)
                 if has_truth:
-                    rel_b = _relative_l2(pred, data.u[start:stop, frames])
+                    truth = data.u[start:stop, frames]
+                    rel_b = _relative_l2(pred, truth)
+                    try:
+                        sums.add(pred, truth)
+                    except ValueError as e:  # a NaN or inf in the file's truth
+                        raise ValueError(
+                            f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
+                                                      f"{stride} saved frames)"
+                                                      if stride > 1 else "")) from e
                     for i, r in enumerate(rel_b, start):
                         err_sum += r
                         if held is not None and held[i]:
@@ -417,9 +441,15 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     # a copy: a view would keep this whole batch's rollout for the plot
                     first = pred[:1].copy()
             rel = err_sum / n_use if has_truth else None
+            metrics = sums.result() if sums is not None else None
             if rel is not None:
                 # the error travels with the rollout, not only in what the command prints
                 writer.set_attrs(rel_l2_vs_truth=[float(v) for v in rel])
+            if metrics is not None:
+                writer.set_attrs(
+                    **{f"{name}_vs_truth": [float(v) for v in values]
+                       for name, values in metrics.items()},
+                    error_metrics=METRICS_NOTE)
             rel_test = test_idx = None
             if held is not None:
                 rel_test, test_idx = test_sum / held.sum(), np.flatnonzero(held)
@@ -465,7 +495,24 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
                          rel_l2_test=rel_test, test_indices=test_idx,
-                         batch_size=min(batch_size, n_use))
+                         batch_size=min(batch_size, n_use), metrics=metrics)
+
+
+def metrics_table(metrics: dict[str, np.ndarray], samples: int) -> str:
+    """Plain-text table of :attr:`PredictReport.metrics` (``{name: (steps + 1,)}``) over
+    ``samples`` trajectories: one row per metric, the first step, the last step and the mean
+    over steps 1..steps (``max_error``: the maximum)."""
+    steps = len(next(iter(metrics.values()))) - 1
+    cols = [("step 1", 1)] + ([(f"step {steps}", steps)] if steps > 1 else [])
+    # short lines: rich wraps what is wider than the terminal
+    head = f"PDEBench-style errors vs truth (pdesurrogate.metrics), {samples} trajectories:"
+    rows = [f"  {'metric':<11}" + "".join(f"{c:>12}" for c, _ in cols) + f"{'mean':>12}"]
+    for name, values in metrics.items():
+        mean = values[1:].max() if name == "max_error" else values[1:].mean()
+        rows.append(f"  {name:<11}" + "".join(f"{values[i]:>12.4g}" for _, i in cols)
+                    + f"{mean:>12.4g}")
+    foot = "  means over trajectories (and steps); max_error: the maximum over them"
+    return "\n".join([head, *rows, foot])
 
 
 def _relative_l2(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
