@@ -400,6 +400,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
 
     from pdesurrogate.training import checkpoint_io, progress, run_checkpoint, stop_checkpoint
     from pdesurrogate.training.deferred_signals import DeferredSignals
+    from pdesurrogate.training.step_logs import CLASS_PATH as LEARNING_RATE_LOG
 
     bound_yaml_aliases()
     deferred_signals = f"{DeferredSignals.__module__}.{DeferredSignals.__qualname__}"
@@ -454,10 +455,13 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             trainer = self.config[self.subcommand].trainer
             if trainer.logger in (None, True):
                 root = trainer.default_root_dir or "runs"
+                # no TensorBoard hp_metric: Lightning's placeholder is a constant -1
                 trainer.logger = [
                     Namespace(class_path=f"lightning.pytorch.loggers.{cls}",
-                              init_args=Namespace(save_dir=root, name=name))
-                    for cls, name in (("CSVLogger", "csv"), ("TensorBoardLogger", "tensorboard"))
+                              init_args=Namespace(save_dir=root, name=name, **extra))
+                    for cls, name, extra in (("CSVLogger", "csv", {}),
+                                             ("TensorBoardLogger", "tensorboard",
+                                              {"default_hp_metric": False}))
                 ]
             # a rich progress bar unless the config turns bars off or brings its own
             callbacks = list(trainer.callbacks or [])
@@ -482,6 +486,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if self.subcommand == "fit" and not any(
                     _class_path(c) == stop_checkpoint.CLASS_PATH for c in callbacks):
                 ours.append(Namespace(class_path=stop_checkpoint.CLASS_PATH))
+            # train/lr beside train/rel_l2 (a schedule's rate, or the constant one)
+            if self.subcommand == "fit" and not any(
+                    _class_path(c) == LEARNING_RATE_LOG for c in callbacks):
+                ours.append(Namespace(class_path=LEARNING_RATE_LOG))
             callbacks = ours + callbacks
             if trainer.enable_checkpointing is False:
                 # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
@@ -957,16 +965,14 @@ def cmd_export(argv: Sequence[str]) -> int:
 
 
 def cmd_predict(argv: Sequence[str]) -> int:
-    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, metrics_table, predict_file
+    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, predict_file
 
     p = argparse.ArgumentParser(
         prog="pdesurrogate predict", **NO_ABBREVIATIONS,
         description="Roll an exported surrogate out from the initial states of a dataset file "
                     "and write the rollout as netCDF; where the file holds the truth, the "
                     "relative L2 error per step is printed and stored in the output's "
-                    "attribute rel_l2_vs_truth, and PDEBench-style errors (RMSE, nRMSE, max, "
-                    "cRMSE, bRMSE, fRMSE by Fourier band; pdesurrogate.metrics) in "
-                    "<name>_vs_truth.",
+                    "attribute rel_l2_vs_truth.",
         epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
                "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
                "of pdesurrogate generate with the training data's solver settings and another "
@@ -1004,8 +1010,6 @@ def cmd_predict(argv: Sequence[str]) -> int:
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
-    if rep.metrics is not None:
-        console().print(metrics_table(rep.metrics, rep.samples), markup=False, highlight=False)
     if rep.rel_l2_test is not None:  # the input was the training file (the note says so)
         r = rep.rel_l2_test
         console().print(f"relative L2 vs truth on the held-out test split alone "

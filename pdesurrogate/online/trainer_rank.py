@@ -197,6 +197,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
 
     from pdesurrogate.datasets import ChannelStats
     from pdesurrogate.streaming import Receiver
+    from pdesurrogate.training.step_logs import LearningRateLog
     from pdesurrogate.training.stream_data import StreamDataModule
     from pdesurrogate.training.stream_monitor import StreamMonitor
 
@@ -240,7 +241,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     monitor = StreamMonitor(receiver, buffer, log_every_n_steps=cfg.trainer.log_every_n_steps
                             or 20, checkpoint=checkpoint,
                             checkpoint_every_n_steps=cfg.checkpoint_every_n_steps)
-    callbacks: list = [monitor]
+    callbacks: list = [monitor, LearningRateLog()]
     # the refused keys are at Lightning's defaults here (_check_trainer)
     targs = {k: v for k, v in dict(cfg.trainer).items()
              if k not in TRAINER_SKIP and k not in TRAINER_REFUSED}
@@ -260,7 +261,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     warnings.filterwarnings("ignore", message="The `srun` command is available")
     trainer = pl.Trainer(
         **targs, strategy=strategy, devices=devices, num_nodes=num_nodes, callbacks=callbacks,
-        logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")],
+        # no hp_metric: Lightning's TensorBoard placeholder is a constant -1
+        logger=[CSVLogger(out, name="csv"),
+                TensorBoardLogger(out, name="tensorboard", default_hp_metric=False)],
         max_epochs=-1, val_check_interval=cfg.validation.every_n_steps,
         check_val_every_n_epoch=None, default_root_dir=out, enable_checkpointing=False,
     )

@@ -167,7 +167,9 @@ class NextStepModule(LightningModule):
             self.model_spec = None
             warnings.warn(f"{type(model).__qualname__} is not in pdesurrogate.models.MODELS: "
                           "checkpoints cannot rebuild it and it cannot be exported", stacklevel=2)
-        self.hparams["model_spec"] = self.model_spec
+        # saved again, not only set in self.hparams: the loggers write hparams_initial, the
+        # copy save_hyperparameters takes (hparams.yaml had model_spec: null)
+        self.save_hyperparameters({**self.hparams, "model_spec": self.model_spec})
         # normalisation, shaped (C,) and (P,); empty = identity until stats are set
         self.register_buffer("u_mean", torch.zeros(0), persistent=False)
         self.register_buffer("u_std", torch.ones(0), persistent=False)

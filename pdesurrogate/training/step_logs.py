@@ -1,4 +1,4 @@
-"""When a training step should call ``self.log``.
+"""When a training step should call ``self.log``, and the learning rate logged on those steps.
 
 Lightning's ``LightningModule.log`` costs about 1.5 ms a call on CPU (it moves the metric's
 state to the value's device on every call), a few per cent of a small model's step. Step-level
@@ -6,11 +6,17 @@ training metrics only reach the loggers every ``trainer.log_every_n_steps`` opti
 logging on those steps alone writes the same files. Steps logged besides: the first and the last
 batch of each epoch, so that the progress bar shows a value at once and epoch-end callbacks see
 this epoch's final values.
+
+:class:`LearningRateLog` logs ``train/lr`` on the same steps, through the module's ``log``, so
+it lands in the same CSV row as ``train/rel_l2`` (Lightning's ``LearningRateMonitor`` writes
+its own rows, under ``lr-AdamW``).
 """
 
 from __future__ import annotations
 
-from lightning.pytorch import LightningModule
+from lightning.pytorch import Callback, LightningModule
+
+CLASS_PATH = "pdesurrogate.training.step_logs.LearningRateLog"
 
 
 def step_logs_due(module: LightningModule, batch_idx: int) -> bool:
@@ -24,3 +30,30 @@ def step_logs_due(module: LightningModule, batch_idx: int) -> bool:
     n = int(trainer.log_every_n_steps)
     # the loggers write after the optimiser step that makes global_step a multiple of n
     return n > 0 and (trainer.global_step + 1) % n == 0
+
+
+class LearningRateLog(Callback):
+    """Logs the learning rate on the steps whose training metrics the loggers write (as
+    :func:`step_logs_due` picks them in ``training_step``): ``train/lr`` (one optimiser with one
+    parameter group, as every module here has), else ``train/lr_{i}_{j}`` for group ``j`` of
+    optimiser ``i``. The rate is the one the step used, read as the batch starts: Lightning
+    steps a per-step schedule before ``on_train_batch_end``, which would show the next one."""
+
+    def __init__(self):
+        super().__init__()
+        self._rates: list[tuple[int, int, float]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._rates = [(i, j, float(g["lr"])) for i, opt in enumerate(trainer.optimizers)
+                       for j, g in enumerate(opt.param_groups)]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = int(trainer.log_every_n_steps)
+        # global_step already counts this batch's optimiser step here (in training_step it
+        # does not yet: step_logs_due adds the 1)
+        if not (batch_idx == 0 or batch_idx == trainer.num_training_batches - 1
+                or (n > 0 and trainer.global_step % n == 0)):
+            return
+        for i, j, lr in self._rates:
+            name = "train/lr" if len(self._rates) == 1 else f"train/lr_{i}_{j}"
+            pl_module.log(name, lr, on_step=True, on_epoch=False, batch_size=1)

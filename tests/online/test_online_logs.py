@@ -1,0 +1,53 @@
+"""What a user finds in the logs of ``pdesurrogate online --config
+configs/online/burgers_fno.yaml`` (shrunk to a few seconds): the stream metrics and the
+learning rate in the CSV rows of the training loss, the network's arguments in
+``hparams.yaml``, and no placeholder ``hp_metric`` in TensorBoard."""
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "fit_logs_helpers", ROOT / "tests" / "training" / "test_fit_logs.py")
+_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_helpers)
+tensorboard_tags = _helpers.tensorboard_tags
+
+
+@pytest.mark.slow  # about 15 s: an MPI job of a solver rank and a trainer rank
+def test_online_logs_name_the_rate_and_the_network(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdesurrogate", "online",
+         "--config", str(ROOT / "configs" / "online" / "burgers_fno.yaml"), "--out", str(out),
+         "--simulations", "12", "--solvers", "1", "--solver.init_args.n_points", "32",
+         "--model.init_args.model.init_args.hidden_channels", "6",
+         "--validation.trajectories", "2", "--validation.every_n_steps", "10",
+         "--stats_trajectories", "2", "--buffer.watermark", "20",
+         "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
+         "--checkpoint_every_n_steps", "0"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1",
+             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "csv" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    train = [r for r in rows if r["train/rel_l2"]]
+    assert train, rows
+    for r in train:
+        # the config's constant rate (scheduler: none), on the row of the loss it trained
+        assert float(r["train/lr"]) == pytest.approx(1e-3)
+        assert r["stream/samples_per_s"] and r["trainer/idle_fraction"]
+    for folder in (out / "csv" / "version_0", out / "tensorboard" / "version_0"):
+        spec = yaml.safe_load((folder / "hparams.yaml").read_text())["model_spec"]
+        assert spec["class"] == "fno" and spec["init_args"]["hidden_channels"] == 6
+    tags = tensorboard_tags(out / "tensorboard" / "version_0")
+    assert {"train/lr", "stream/mb_per_s", "val/rel_l2"} <= tags
+    assert "hp_metric" not in tags
