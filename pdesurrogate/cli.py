@@ -965,14 +965,16 @@ def cmd_export(argv: Sequence[str]) -> int:
 
 
 def cmd_predict(argv: Sequence[str]) -> int:
-    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, predict_file
+    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, metrics_table, predict_file
 
     p = argparse.ArgumentParser(
         prog="pdesurrogate predict", **NO_ABBREVIATIONS,
         description="Roll an exported surrogate out from the initial states of a dataset file "
                     "and write the rollout as netCDF; where the file holds the truth, the "
                     "relative L2 error per step is printed and stored in the output's "
-                    "attribute rel_l2_vs_truth.",
+                    "attribute rel_l2_vs_truth, and PDEBench-style errors (RMSE, nRMSE, max, "
+                    "cRMSE, bRMSE, fRMSE by Fourier band; pdesurrogate.metrics) in "
+                    "<name>_vs_truth.",
         epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
                "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
                "of pdesurrogate generate with the training data's solver settings and another "
@@ -1010,6 +1012,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
+    if rep.metrics is not None:
+        console().print(metrics_table(rep.metrics, rep.samples), markup=False, highlight=False)
     if rep.rel_l2_test is not None:  # the input was the training file (the note says so)
         r = rep.rel_l2_test
         console().print(f"relative L2 vs truth on the held-out test split alone "
