@@ -245,6 +245,9 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     # the refused keys are at Lightning's defaults here (_check_trainer)
     targs = {k: v for k, v in dict(cfg.trainer).items()
              if k not in TRAINER_SKIP and k not in TRAINER_REFUSED}
+    # Lightning writes logged values only every log_every_n_steps (unset: 50); at another period
+    # than the monitor's, the stream metrics would reach the files at few steps or none
+    targs["log_every_n_steps"] = monitor.log_every_n_steps
     if targs.get("enable_progress_bar") is not False:
         from pdesurrogate.training.progress import rich_progress_bar
 
