@@ -927,6 +927,53 @@ def _names(text: str) -> list[str]:
     return names
 
 
+MODEL_CLASS_HELP = (
+    "a model of your own code that the export holds, as MODULE.CLASS (e.g. mynet.MyNet; several "
+    "comma-separated): MODULE is imported (put its folder on PYTHONPATH, as for fit) and the "
+    "class registered. Only what is typed here is imported, never a name read from a file")
+
+
+def _own_models(names: list[str] | None) -> None:
+    """Import each ``MODULE.CLASS`` of ``--model-class`` and register the class
+    (:func:`pdesurrogate.models.register_model`), so that an export naming it builds. The user
+    typed these names, as they type a fit config's ``class_path``; a name read from
+    ``config.json`` is never imported. One ValueError naming the flag for a name that is not
+    MODULE.CLASS, a module that cannot be found, or an attribute that is no model class; an
+    error raised inside the user's module comes through as it is."""
+    import importlib
+
+    from torch import nn
+
+    from pdesurrogate.models import register_model
+
+    for text in names or []:
+        parts = text.split(".")
+        if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+            raise ValueError(f"--model-class {text!r}: expected MODULE.CLASS, e.g. mynet.MyNet")
+        obj, rest = None, []
+        for i in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
+            module = ".".join(parts[:i])
+            try:
+                obj, rest = importlib.import_module(module), parts[i:]
+                break
+            except ModuleNotFoundError as e:
+                # only this name missing means "not a module here"; a module missing inside
+                # the user's code is their error, shown as it is
+                if e.name is None or not (module == e.name or module.startswith(e.name + ".")):
+                    raise
+        if obj is None:
+            raise ValueError(f"--model-class {text!r}: No module named {parts[0]!r}; put the "
+                             f"folder that holds {parts[0]}.py on PYTHONPATH (e.g. "
+                             "PYTHONPATH=. for the current folder)")
+        for attr in rest:
+            if not hasattr(obj, attr):
+                raise ValueError(f"--model-class {text!r}: {obj.__name__!r} has no {attr!r}")
+            obj = getattr(obj, attr)
+        if not isinstance(obj, type) or not issubclass(obj, nn.Module):
+            raise ValueError(f"--model-class {text!r} is {obj!r}, not an nn.Module class")
+        register_model(obj)
+
+
 def cmd_export(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(
         prog="pdesurrogate export", **NO_ABBREVIATIONS,
@@ -952,11 +999,15 @@ def cmd_export(argv: Sequence[str]) -> int:
                        metavar="NAME[,NAME...]", help="the state's channels, in order")
     known.add_argument("--pde", help="the PDE's name (e.g. burgers1d)")
     known.add_argument("--dt", type=float, help="the time one model step advances")
+    p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
+                   help=MODEL_CLASS_HELP + " (a fit records such a model when its class is "
+                        "decorated with @pdesurrogate.models.register_model)")
     args = p.parse_args(argv)
     from pdesurrogate.export import export_surrogate
 
     if not os.path.exists(args.ckpt):
         p.error(f"checkpoint {args.ckpt!r} does not exist")
+    _own_models(args.model_class)
     out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite,
                            param_names=args.param_names, channel_names=args.channel_names,
                            pde=args.pde, dt=args.dt)
@@ -999,7 +1050,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         "(default: the dt it was trained at), e.g. the input's spacing")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out and --plot if they exist (default: refuse)")
+    p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
+                   help=MODEL_CLASS_HELP)
     args = p.parse_args(argv)
+    _own_models(args.model_class)
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
                        overwrite=args.overwrite, lead_time=args.lead_time)

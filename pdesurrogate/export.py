@@ -3,7 +3,8 @@
 Layout of an exported surrogate (``outdir``)::
 
     config.json        format_version, pdesurrogate_version, model ({"class", "init_args"} of a
-                       name in pdesurrogate.models.MODELS), residual, pde, grid_shape,
+                       name in pdesurrogate.models.MODELS, or a model of the user's own code
+                       under its qualified name, "mynet.MyNet"), residual, pde, grid_shape,
                        channel_names, param_names, data_param_names, k, dt, normalization,
                        provenance
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
@@ -43,6 +44,12 @@ key of ``config.json``, that its grid, channels, parameters and normalisation fi
 names, and every tensor name and shape before loading the weights, and refuses pickle files
 with a ValueError naming the file. The same checks run on an export before it is renamed into
 place, so nothing is written that ``load`` would refuse.
+
+A model of the user's own code (not in ``MODELS``) is exported under its qualified name: from a
+module, always; from a checkpoint, when ``fit`` recorded it, i.e. when its class was registered
+(:func:`pdesurrogate.models.register_model`). ``load`` builds it only from a class the caller
+hands (``load(DIR, models={"mynet.MyNet": MyNet})``) or registered in this process; a name in
+``config.json`` is never imported, so a file cannot make us run code.
 """
 
 from __future__ import annotations
@@ -74,7 +81,14 @@ from pdesurrogate.export_files import (
     read_weights,
     write_export,
 )
-from pdesurrogate.models import build_model
+from pdesurrogate.models import (
+    build_model,
+    check_models,
+    missing_models,
+    model_name,
+    model_spec,
+    qualified_name,
+)
 from pdesurrogate.run_record import CHECKPOINT_KEY
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
@@ -128,27 +142,45 @@ def provenance(run: dict, **data) -> dict:
 
 
 def _from_module(module) -> tuple[dict, dict, dict]:
-    spec = getattr(module, "model_spec", None)
-    if spec is None:
-        raise ValueError(f"{type(module.model).__qualname__} is not a registered model "
-                         "(pdesurrogate.models.MODELS): it cannot be exported")
+    # a model of the user's own code that is not registered (the module then recorded no
+    # spec): the live object is here, so its class is handed to the spec and the checks, under
+    # its qualified name
+    cls = type(module.model)
+    models = {} if model_name(module.model) is not None else {qualified_name(cls): cls}
+    spec = getattr(module, "model_spec", None) or model_spec(module.model, models)
     stats = module.stats.to_dict() if module.stats is not None else None
     extra = {"normalization": stats, "data_info": module.data_info,
-             "residual": bool(module.residual), "run": run_of_module(module)}
+             "residual": bool(module.residual), "run": run_of_module(module), "models": models}
     return spec, module.model.state_dict(), extra
 
 
 def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
     hp = ckpt.get("hyper_parameters") or {}
     spec = hp.get("model_spec")
+    if spec is None and "model_spec" in hp:
+        raise ValueError(
+            f"{str(path)!r}: its hyper-parameters' model_spec is null: the model was not one of "
+            "pdesurrogate's (pdesurrogate.models.MODELS) nor registered when it was fit, so its "
+            "constructor arguments were not recorded. Decorate your class with "
+            "@pdesurrogate.models.register_model in its module and fit again (the checkpoint "
+            "then exports), or export the module from Python: export_surrogate(module, ...)")
     if spec is None:
         raise ValueError(f"{str(path)!r}: no 'model_spec' in the hyper-parameters; was it "
-                         "written by NextStepModule with a registered model?")
+                         "written by NextStepModule?")
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items()
              if k.startswith("model.")}
     saved = ckpt.get(CHECKPOINT_KEY) or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
-             "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt)}
+             "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt),
+             "models": {}}
+    missing = missing_models(spec)
+    if missing:
+        # recorded by a fit that registered the class: it must be registered here too
+        raise ValueError(f"{str(path)!r} holds model {missing[0]!r}, which is not one of "
+                         "pdesurrogate's; register its class in this process first (import the "
+                         "module that decorates it with @pdesurrogate.models.register_model), "
+                         f"or on the command line: pdesurrogate export --model-class "
+                         f"{missing[0]} ...")
     return spec, state, extra
 
 
@@ -252,8 +284,9 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
                              f"from its training data; leave {key} out")
         info[key] = value
     stats = extra["normalization"]
+    models = extra["models"]
     model_pn, data_pn = _param_names(spec, info.get("param_names"), stats,
-                                     "param_names" in given)
+                                     "param_names" in given, models)
     config = {
         "format_version": FORMAT_VERSION,
         "pdesurrogate_version": package_version(),
@@ -274,8 +307,8 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         data[FINE_TUNED_KEY] = json.loads(json.dumps(earlier))
     config["provenance"] = provenance(extra["run"], **data)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    return write_export(out, config, tensors, check=lambda tmp: _check_export(config, tmp),
-                        source=src_path)
+    return write_export(out, config, tensors,
+                        check=lambda tmp: _check_export(config, tmp, models), source=src_path)
 
 
 def _check_keywords(**given) -> dict:
@@ -308,15 +341,15 @@ def _no_keywords_for_pinn(given: dict) -> None:
                          "keywords are for field surrogates")
 
 
-def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool
-                 ) -> tuple[list[str], list[str] | None]:
+def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool,
+                 models: dict | None = None) -> tuple[list[str], list[str] | None]:
     """config.json's ``param_names`` (what the model takes) and ``data_param_names`` (what
     the data had), from the data's names (None: not recorded) and the statistics."""
     if data_pn is None and stats is not None:
         data_pn = list(stats["param_names"])  # statistics are computed on the data
     try:
         with torch.device("meta"):
-            model = build_model(spec, "model")
+            model = build_model(spec, "model", models)
     except (TypeError, ValueError) as e:
         raise ValueError(f"the module's model_spec: {e}") from None
     n, cls = int(getattr(model, "n_params", 0) or 0), spec["class"]
@@ -335,10 +368,10 @@ def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool
     return list(data_pn), list(data_pn)
 
 
-def _check_export(config: dict, tmp: Path) -> None:
+def _check_export(config: dict, tmp: Path, models: dict | None = None) -> None:
     """The checks :func:`load` makes, on the written files: config.json against a model built
     on the meta device (no memory), and model.safetensors read back against that model."""
-    model = _checked_model(config, tmp / CONFIG_NAME)
+    model = _checked_model(config, tmp / CONFIG_NAME, models)
     check_tensors(model, read_weights(tmp / WEIGHTS_NAME), tmp / WEIGHTS_NAME)
 
 
@@ -514,13 +547,22 @@ def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
                          f"n_params = {n_params}; expected {n_params}")
 
 
-def _checked_model(cfg, cfg_path: Path) -> nn.Module:
+def _checked_model(cfg, cfg_path: Path, models: dict | None = None) -> nn.Module:
     """Check ``cfg`` (config.json at ``cfg_path``), build its model on the meta device (shapes
-    only, no memory, whatever sizes it names) and check that the config fits it."""
+    only, no memory, whatever sizes it names) and check that the config fits it. ``models``:
+    classes handed for models of the user's own code (:func:`load`)."""
     _check_config(cfg, cfg_path)
+    missing = missing_models(cfg["model"], models)
+    if missing:
+        name, short = missing[0], missing[0].rsplit(".", 1)[-1]
+        raise ValueError(
+            f"{str(cfg_path)!r}: this export holds model {name!r}, which is not one of "
+            f"pdesurrogate's; pass its class: pdesurrogate.load({str(cfg_path.parent)!r}, "
+            f"models={{{name!r}: {short}}}) (pdesurrogate predict: --model-class {name}). "
+            "Names in config.json are never imported")
     try:
         with torch.device("meta"):
-            model = build_model(cfg["model"], "model")
+            model = build_model(cfg["model"], "model", models)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{str(cfg_path)!r}: {e}") from None
     _check_fits_model(cfg, model, str(cfg_path))
@@ -528,9 +570,15 @@ def _checked_model(cfg, cfg_path: Path) -> nn.Module:
     return model
 
 
-def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surrogate:
+def load(outdir: str | os.PathLike, device: str | torch.device = "cpu", *,
+         models: dict[str, type[nn.Module]] | None = None) -> Surrogate:
     """Load an exported surrogate directory; see :class:`Surrogate`. A PINN export
     (``"kind": "pinn"``) loads as :class:`pdesurrogate.pinn.PINNSurrogate` (u at points).
+
+    An export of a model of your own code (config.json's ``model.class`` a qualified name such
+    as ``"mynet.MyNet"``) needs its class: ``models={"mynet.MyNet": MyNet}``, or the class
+    registered in this process (:func:`pdesurrogate.models.register_model`). Names in
+    ``config.json`` are only looked up there and in ``MODELS``, never imported.
 
     ``config.json`` is read only if it is a regular file of at most
     :data:`~pdesurrogate.export_files.CONFIG_MAX_BYTES`. Its model is built on the meta device
@@ -541,14 +589,16 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
     Raises:
         FileNotFoundError: the directory or one of its two files is missing.
         ValueError (naming the file): config.json not a regular file, too large or invalid
-            JSON, missing or unknown config keys, a model not in ``MODELS`` or bad
-            constructor arguments, a grid, channel_names, param_names or normalization that
-            contradict each other or the model, a weights file that is a pickle or not
-            safetensors, missing/unexpected tensors or wrong shapes or dtypes, a model too
-            large to build; a ``device`` this torch cannot use (e.g. ``"cuda"`` on a CPU-only
-            build).
+            JSON, missing or unknown config keys, a model not in ``MODELS`` nor handed in
+            ``models`` nor registered, bad constructor arguments, a grid, channel_names,
+            param_names or normalization that contradict each other or the model, a weights
+            file that is a pickle or not safetensors, missing/unexpected tensors or wrong
+            shapes or dtypes, a model too large to build; a ``device`` this torch cannot use
+            (e.g. ``"cuda"`` on a CPU-only build); a ``models`` that is not a dict of names
+            to nn.Module subclasses.
     """
     device = check_device(device)
+    models = check_models(models)
     d = Path(outdir)
     cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
     for p in (d, cfg_path, w_path):
@@ -560,8 +610,8 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu") -> Surro
         from pdesurrogate.pinn.export import load_pinn  # a PINN: u(x) at points
 
         return load_pinn(d, cfg, device)
-    check_header(_checked_model(cfg, cfg_path), w_path)
-    model = materialise(lambda: build_model(cfg["model"], "model"), cfg_path)
+    check_header(_checked_model(cfg, cfg_path, models), w_path)
+    model = materialise(lambda: build_model(cfg["model"], "model", models), cfg_path)
     tensors = read_weights(w_path)
     check_tensors(model, tensors, w_path)
     model.load_state_dict(tensors, strict=True)

@@ -2,10 +2,14 @@
 
 ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``.
 
-:data:`MODELS` is the one name -> class map. :func:`model_spec` records a model as plain JSON
-(``{"class": name, "init_args": {...}}``, read back from the constructor's argument names, which
-every model stores as attributes of the same name); :func:`build_model` rebuilds it. Only names in
-:data:`MODELS` are ever built, so a config file cannot make us import arbitrary code.
+:data:`MODELS` is the one name -> class map of this package's models. :func:`model_spec` records
+a model as plain JSON (``{"class": name, "init_args": {...}}``, read back from the constructor's
+argument names, which every model stores as attributes of the same name); :func:`build_model`
+rebuilds it. A model of the user's own code is recorded under its qualified name
+(``"mynet.MyNet"``) and built only from a class that code handed over: registered in this
+process (:func:`register_model`, in :data:`OWN_MODELS`) or passed as ``models=`` (a name ->
+class dict). A name is only ever looked up, never imported, so a config file cannot make us
+import arbitrary code.
 
 Adding a model (``fno.py`` and ``unet.py`` are the short ones to copy): one file here, one
 ``nn.Module`` class. Its constructor takes plain typed arguments (numbers, strings, booleans,
@@ -17,13 +21,24 @@ as above; attributes ``dim``, ``in_channels``, ``out_channels`` and ``n_params``
 and parameter names against; a ``weight_dtypes`` tuple if it runs only in some float dtypes
 (``--trainer.precision`` is checked against it). Import heavy libraries inside the constructor
 (``import pdesurrogate.models`` must not import neuralop: ``tests/models/test_models.py``). Then
-add it to :data:`MODELS` and ``__all__``: unregistered, ``fit`` trains it with a warning but
-``export`` refuses it, and ``load`` builds nothing else. Export and load need no other change.
-``NextStepModule`` trains it (a config like ``configs/fit/fno_burgers.yaml`` with ``class_path:
-pdesurrogate.models.YourModel``); a ``forward`` that also takes ``lead_time`` trains with
-``All2AllModule``, and the loaded surrogate passes it one. A default changed after models were
-exported goes into :data:`SPEC_DEFAULTS_BEFORE` with its old value, so those exports still build
-the model they were saved from. Tests: ``tests/models/test_<name>.py``, and the name in
+add it to :data:`MODELS` and ``__all__``. Export and load need no other change.
+
+A model in your own package (not in this repository) follows the same contract and is
+decorated with :func:`register_model` in its module: ``fit`` (``class_path: mynet.MyNet``)
+imports the module, which registers the class, so the checkpoint records its spec under
+``"mynet.MyNet"`` and ``export`` writes it. Loading needs the class from you:
+``pdesurrogate.load(DIR, models={"mynet.MyNet": MyNet})`` (or the module imported first), or
+``--model-class mynet.MyNet`` for ``pdesurrogate export`` and ``predict``, which imports the
+module typed on the command line (never a name from a file); without it ``load`` refuses the
+export, naming the class and how to hand it. Unregistered, ``fit`` trains it with a warning and
+its checkpoint cannot be exported (its arguments were not recorded); a module in Python still
+exports (``export_surrogate(module, DIR)`` records it under its qualified name).
+
+``NextStepModule`` trains a model (a config like ``configs/fit/fno_burgers.yaml`` with
+``class_path: pdesurrogate.models.YourModel``); a ``forward`` that also takes ``lead_time``
+trains with ``All2AllModule``, and the loaded surrogate passes it one. A default changed after
+models were exported goes into :data:`SPEC_DEFAULTS_BEFORE` with its old value, so those exports
+still build the model they were saved from. Tests: ``tests/models/test_<name>.py``, and the name in
 ``tests/test_devices.py``'s exported-surrogate list.
 """
 
@@ -31,6 +46,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Mapping
 
 from torch import nn
 
@@ -51,6 +67,10 @@ MODELS: dict[str, type[nn.Module]] = {
     "pde_refiner": PDERefiner,
 }
 
+# models of the user's own code (not this package), by qualified name ("mynet.MyNet"), put here by
+# register_model: a spec can name one only once that code has imported it (never by a file)
+OWN_MODELS: dict[str, type[nn.Module]] = {}
+
 SPEC_KEYS = ("class", "init_args")
 # arguments added after specs were first written, with the value a spec written before then
 # was built with when that differs from today's default (a spec without the argument builds
@@ -60,17 +80,86 @@ SPEC_DEFAULTS_BEFORE: dict[str, dict[str, object]] = {
 }
 
 
-def model_name(model: nn.Module) -> str | None:
-    """The :data:`MODELS` name of ``model``'s class, or None if it is not registered."""
-    return next((k for k, v in MODELS.items() if type(model) is v), None)
+def qualified_name(cls: type) -> str:
+    """``"module.QualName"`` of a class, the name an own model is recorded under."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _plain(name: str, value):
+def register_model(cls: type[nn.Module]) -> type[nn.Module]:
+    """Make a model class of the user's own code a model of this process, under its qualified
+    name (:func:`qualified_name`, e.g. ``"mynet.MyNet"``): ``fit`` then records it in
+    checkpoints, ``export`` writes it, and ``load`` builds an export naming it, in any process
+    that imported the class. Use as a class decorator in its module. The class follows the
+    contract of the module docstring. Registering a class again under the same name (a
+    notebook cell run twice) replaces the earlier one. Returns ``cls``."""
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise ValueError(f"register_model takes an nn.Module subclass, got {cls!r}")
+    builtin = next((k for k, v in MODELS.items() if v is cls), None)
+    if builtin is not None:
+        raise ValueError(f"{qualified_name(cls)} is pdesurrogate's model {builtin!r}; only "
+                         "models of your own code are registered")
+    OWN_MODELS[qualified_name(cls)] = cls
+    return cls
+
+
+def check_models(models, where: str = "models") -> dict[str, type[nn.Module]]:
+    """``models`` (None, or a mapping of recorded name -> class handed by the caller, e.g.
+    ``{"mynet.MyNet": MyNet}``) as a dict; a ValueError naming ``where`` for a name that is
+    not a string, one of :data:`MODELS` (built-in names are never re-pointed) or a value that
+    is not an nn.Module subclass."""
+    if models is None:
+        return {}
+    if not isinstance(models, Mapping):
+        raise ValueError(f"{where} must be a dict of name -> model class, e.g. "
+                         f"{{'mynet.MyNet': MyNet}}, got {type(models).__name__}")
+    for name, cls in models.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where}: names must be non-empty strings, got {name!r}")
+        if name in MODELS:
+            raise ValueError(f"{where}: {name!r} is one of pdesurrogate's models; hand your "
+                             "own classes under their own names (as 'mynet.MyNet')")
+        if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+            raise ValueError(f"{where}[{name!r}] must be an nn.Module subclass, got {cls!r}")
+    return dict(models)
+
+
+def _model_class(name, models: Mapping | None) -> type[nn.Module] | None:
+    # built-ins first: a handed or registered class never takes a built-in name's place
+    if not isinstance(name, str):
+        return None
+    return MODELS.get(name) or (models or {}).get(name) or OWN_MODELS.get(name)
+
+
+def model_name(model: nn.Module, models: Mapping | None = None) -> str | None:
+    """The name ``model``'s class is recorded under: its :data:`MODELS` name, its name in
+    ``models`` (classes handed by the caller), its qualified name if registered
+    (:func:`register_model`), else None."""
+    cls = type(model)
+    return (next((k for k, v in MODELS.items() if cls is v), None)
+            or next((k for k, v in (models or {}).items() if cls is v), None)
+            or next((k for k, v in OWN_MODELS.items() if cls is v), None))
+
+
+def missing_models(spec, models: Mapping | None = None) -> list[str]:
+    """The qualified names (``"mynet.MyNet"``: models of someone's own code) in ``spec``,
+    nested ones too, that are neither in ``models`` nor registered, in order; ``[]`` for a
+    malformed spec and for an unknown name without a dot (the full checks of
+    :func:`build_model` say what is wrong with those)."""
+    if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
+        return []
+    name = spec["class"]
+    own = [name] if isinstance(name, str) and "." in name \
+        and _model_class(name, models) is None else []
+    init = spec["init_args"] if isinstance(spec["init_args"], dict) else {}
+    return own + [n for v in init.values() for n in missing_models(v, models) if n not in own]
+
+
+def _plain(name: str, value, models: Mapping | None = None):
     """``value`` as JSON-friendly data (nested models as specs), else a ValueError."""
     if isinstance(value, nn.Module):
-        return model_spec(value)
+        return model_spec(value, models)
     if isinstance(value, (list, tuple)):
-        return [_plain(name, v) for v in value]
+        return [_plain(name, v, models) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float) and math.isfinite(value):
@@ -79,12 +168,14 @@ def _plain(name: str, value):
                      "strings, booleans, lists or registered models)")
 
 
-def model_spec(model: nn.Module) -> dict:
-    """``{"class": name, "init_args": {...}}`` for a model whose class is in :data:`MODELS`."""
-    name = model_name(model)
+def model_spec(model: nn.Module, models: Mapping | None = None) -> dict:
+    """``{"class": name, "init_args": {...}}`` for a model whose class has a name
+    (:func:`model_name`: in :data:`MODELS`, handed in ``models``, or registered)."""
+    name = model_name(model, models)
     if name is None:
-        raise ValueError(f"{type(model).__module__}.{type(model).__qualname__} is not a "
-                         f"registered model; choose one of {sorted(MODELS)} or add it to MODELS")
+        raise ValueError(f"{qualified_name(type(model))} is not a registered model; choose one "
+                         f"of {sorted(MODELS)}, or register your own class "
+                         "(@pdesurrogate.models.register_model)")
     args = {}
     for p in list(inspect.signature(type(model).__init__).parameters.values())[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -92,44 +183,52 @@ def model_spec(model: nn.Module) -> dict:
         if not hasattr(model, p.name):
             raise ValueError(f"{name}: constructor argument {p.name!r} is not stored as an "
                              "attribute of the same name")
-        args[p.name] = _plain(p.name, getattr(model, p.name))
+        args[p.name] = _plain(p.name, getattr(model, p.name), models)
     return {"class": name, "init_args": args}
 
 
-def _checked_spec(spec, where: str) -> tuple[str, dict, list[inspect.Parameter]]:
-    """``(name, init_args, constructor parameters)`` of a spec whose keys, class and argument
-    names are valid, else a ValueError naming ``where``."""
+def _checked_spec(spec, where: str, models: Mapping | None = None
+                  ) -> tuple[str, dict, list[inspect.Parameter], type[nn.Module]]:
+    """``(name, init_args, constructor parameters, class)`` of a spec whose keys, class and
+    argument names are valid, else a ValueError naming ``where``."""
     if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
         keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
         raise ValueError(f"{where}: expected keys {list(SPEC_KEYS)}, got {keys}")
     name, init = spec["class"], spec["init_args"]
-    if name not in MODELS:
+    cls = _model_class(name, models)
+    if cls is None and isinstance(name, str) and "." in name:
+        # a qualified name: a model of someone's own code, which is never imported from here
+        short = name.rsplit(".", 1)[-1]
+        raise ValueError(f"{where}.class: {name!r} is not one of pdesurrogate's models and no "
+                         f"class was handed for it; pass it (models={{{name!r}: {short}}}) or "
+                         "register it (@pdesurrogate.models.register_model) in this process")
+    if cls is None:
         raise ValueError(f"{where}.class: unknown model {name!r}; choose one of {sorted(MODELS)}")
     if not isinstance(init, dict):
         raise ValueError(f"{where}.init_args must be a dict, got {type(init).__name__}")
-    params = list(inspect.signature(MODELS[name].__init__).parameters.values())[1:]
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     allowed = {p.name for p in params}
     unknown = sorted(set(init) - allowed)
     if unknown:
         raise ValueError(f"{where}.init_args: unknown argument(s) {unknown} for {name!r}; "
                          f"expected {sorted(allowed)}")
-    return name, init, params
+    return name, init, params, cls
 
 
-def complete_spec(spec: dict, where: str = "model") -> dict:
+def complete_spec(spec: dict, where: str = "model", models: Mapping | None = None) -> dict:
     """``spec`` with every constructor argument it leaves out filled in, nested specs
     likewise: the value a spec written before the argument existed was built with
     (:data:`SPEC_DEFAULTS_BEFORE`), else the constructor's default. Two specs build the same
     model exactly when their completions are equal; nothing is built. Raises ValueError (naming
     ``where``) for what :func:`build_model` would refuse: unknown class or argument, a missing
-    required one."""
-    name, init, params = _checked_spec(spec, where)
+    required one. ``models``: as for :func:`build_model`."""
+    name, init, params, _ = _checked_spec(spec, where, models)
     before = SPEC_DEFAULTS_BEFORE.get(name, {})
     args = {}
     for p in params:
         if p.name in init:
             v = init[p.name]
-            args[p.name] = (complete_spec(v, f"{where}.init_args.{p.name}")
+            args[p.name] = (complete_spec(v, f"{where}.init_args.{p.name}", models)
                             if isinstance(v, dict) and set(v) == set(SPEC_KEYS) else v)
         elif p.name in before:
             args[p.name] = before[p.name]
@@ -148,19 +247,22 @@ def spec_differences(a: dict, b: dict, where: str = "") -> list[tuple[str, objec
     return [] if a == b else [(where, a, b)]
 
 
-def build_model(spec: dict, where: str = "model") -> nn.Module:
-    """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages."""
-    name, init, params = _checked_spec(spec, where)
-    cls = MODELS[name]
+def build_model(spec: dict, where: str = "model", models: Mapping | None = None) -> nn.Module:
+    """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages.
+    Its class is looked up in :data:`MODELS`, then in ``models`` (classes handed by the
+    caller, by the name the spec records), then among registered ones; a name found in none
+    is refused, never imported."""
+    name, init, params, cls = _checked_spec(spec, where, models)
     missing = sorted(p.name for p in params if p.default is p.empty and p.name not in init)
     if missing:
         raise ValueError(f"{where}.init_args: missing argument(s) {missing} for {name!r}")
-    kwargs = {k: build_model(v, f"{where}.init_args.{k}")
+    kwargs = {k: build_model(v, f"{where}.init_args.{k}", models)
               if isinstance(v, dict) and set(v) == set(SPEC_KEYS) else v
               for k, v in init.items()}
     return cls(**{**SPEC_DEFAULTS_BEFORE.get(name, {}), **kwargs})
 
 
-__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",
-           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "complete_spec",
-           "model_name", "model_spec", "spec_differences"]
+__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "OWN_MODELS",
+           "PDERefiner", "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model",
+           "check_models", "complete_spec", "missing_models", "model_name", "model_spec",
+           "qualified_name", "register_model", "spec_differences"]
