@@ -7,12 +7,21 @@ what the other cannot (a misspelt model key, a trainer setting an online run ref
 trainer ranks alone, after MPI has started: world rank 0 tells every rank whether it failed,
 reports the error once, and every rank ends, none left waiting in MPI for a rank that has
 exited.
+
+Two errors of the job's shape, not of the config, are found here too and reported once, by
+world rank 0: fewer ranks than trainers + 1 (:func:`too_few_ranks`), found on every rank before
+anything is imported for training; and ``trainer.accelerator: gpu`` on a trainer rank that sees
+no GPU (:func:`check_gpu_seen`; a Slurm job without ``--gpus*``), found before Lightning would
+raise it from deep inside the trainer, in a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 
+from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.parser import _check, _check_settings, _parse
 
 # the exit status of every rank but world rank 0 when world rank 0 found a config error
@@ -34,12 +43,19 @@ def rank_settings(argv: list[str]):
     light_parser, light, argv = _parse(argv, lightning=False)
     _check_settings(light)
     world = mpi().COMM_WORLD
+    short = too_few_ranks(world.size, light.trainers, os.environ)
+    if short:
+        # every rank sees the same size and trainers: no collective needed to agree
+        if world.rank == 0:
+            raise UsageError(short)
+        return None
     if world.rank >= light.trainers:
         return None if _from_rank_0(world, False) else (light_parser, light)
     error = None
     try:
         parser, cfg, _ = _parse(argv)
         _check(cfg)
+        check_gpu_seen(cfg.trainer)
     except BaseException as e:  # noqa: B036 - whatever it is, the other ranks must hear of it
         error = e
     failed = _from_rank_0(world, error is not None)
@@ -69,3 +85,44 @@ def _from_rank_0(world, value: bool) -> bool:
     request = world.Ibcast(flag, root=0)
     poll_until(request.Test)
     return bool(flag[0])
+
+
+def too_few_ranks(size: int, trainers: int, environ) -> str | None:
+    """What is wrong with an MPI job of ``size`` ranks for ``trainers`` trainer ranks (it needs
+    at least one solver rank besides), or ``None``. Under srun (``environ``: the process's
+    environment) a job of fewer ranks than the step's tasks means each task is an MPI job of
+    its own: the MPI that mpi4py uses does not speak srun's ``--mpi`` plugin."""
+    if size > trainers:
+        return None
+    msg = (f"trainers={trainers} needs an MPI job of at least {trainers + 1} ranks (the trainer "
+           f"ranks and at least one solver rank), this one has {size}: start more ranks "
+           f"(sbatch/srun --ntasks, mpiexec -n) or lower --trainers")
+    tasks = environ.get("SLURM_STEP_NUM_TASKS", "")
+    if tasks.isdigit() and int(tasks) > size and "SLURM_HET_SIZE" not in environ:
+        msg += (f". srun started {tasks} tasks, but each is an MPI job of {size}: srun's MPI "
+                f"plugin does not start this MPI (the mpich wheel needs --mpi=pmi2; "
+                f"`srun --mpi=list` shows the site's)")
+    return msg
+
+
+def check_gpu_seen(trainer) -> None:
+    """Raise :class:`UsageError` when the trainer settings ask for a GPU (``accelerator`` gpu or
+    cuda) and this process sees none, e.g. a Slurm job on a GPU partition without ``--gpus``,
+    ``--gpus-per-node`` or ``--gres=gpu:N``. Lightning would raise it only as the trainer is
+    built, after the data and the model, as a traceback."""
+    import torch
+
+    accelerator = trainer.get("accelerator") if trainer is not None else None
+    if not isinstance(accelerator, str) or accelerator.lower() not in ("gpu", "cuda"):
+        return
+    if torch.cuda.is_available():
+        return
+    if accelerator.lower() == "gpu" and torch.backends.mps.is_available():
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    raise UsageError(
+        f"online config: trainer.accelerator={accelerator!r}, but this trainer rank (on "
+        f"{socket.gethostname()}, CUDA_VISIBLE_DEVICES="
+        f"{'unset' if visible is None else repr(visible)}) sees no GPU: ask Slurm for GPUs for "
+        f"the trainer ranks (--gpus-per-node, --gpus-per-task or --gres=gpu:N), or set "
+        f"trainer.accelerator to cpu or auto")
