@@ -5,7 +5,9 @@ returns its exit status.
 Launching. Outside any MPI launcher the command starts the job itself: ``mpiexec -n
 trainers+solvers`` (the MPICH wheel's, next to this Python) re-running this command on every
 rank. Under ``mpiexec`` or ``srun`` it uses the ranks it was given (``trainers`` from the
-config, the rest solve).
+config, the rest solve). An ``srun`` of several tasks that are no MPI job (srun without an MPI
+plugin: Slurm's default ``MpiDefault=none``) is refused (:func:`srun_without_mpi`): each task
+would start an MPI job of its own.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ def launch(parser, cfg, argv: list[str]) -> int:
     checkpoint is resumable), 1 when the job failed."""
     from rich.console import Console
 
+    refused = srun_without_mpi(os.environ)
+    if refused:
+        if os.environ.get("SLURM_PROCID", "0") != "0":
+            return 2  # task 0 says why, once
+        raise UsageError(refused)
     console = Console(stderr=True)
     out = Path(cfg.out)
     with contextlib.ExitStack() as held:
@@ -102,6 +109,23 @@ def launch(parser, cfg, argv: list[str]) -> int:
             _check_out(out, cfg.resume)
             _check_config_file(parser, cfg, out)
         return _run_job(parser, cfg, argv, out, console, lock, mpiexec, here, n)
+
+
+def srun_without_mpi(environ) -> str | None:
+    """Why this process, run as one of several tasks of an ``srun`` step but under no MPI
+    launcher, must not start an MPI job of its own; ``None`` when it may. ``environ``: the
+    process's environment. srun without an MPI plugin (``--mpi=none``, Slurm's default
+    ``MpiDefault``) gives its tasks no PMI variables: each would start ``mpiexec`` for the
+    whole run, in the same folder."""
+    tasks = environ.get("SLURM_STEP_NUM_TASKS", "")
+    if not (tasks.isdigit() and int(tasks) > 1):
+        return None
+    return (f"srun started {tasks} tasks of `pdesurrogate online`, but with no MPI between them "
+            f"(no PMI_RANK/PMIX_RANK: srun ran without an MPI plugin, --mpi=none being Slurm's "
+            f"default): each would start an MPI job of its own. Run the ranks with srun "
+            f"--mpi=pmi2 (the mpich wheel; `srun --mpi=list` shows the site's plugins) or "
+            f"slurm/online.sbatch, or run `pdesurrogate online` once, without srun, to start "
+            f"its own mpiexec")
 
 
 def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, here: Path,
