@@ -165,8 +165,13 @@ class NextStepModule(LightningModule):
             self.model_spec = spec_of(model)
         else:
             self.model_spec = None
-            warnings.warn(f"{type(model).__qualname__} is not in pdesurrogate.models.MODELS: "
-                          "checkpoints cannot rebuild it and it cannot be exported", stacklevel=2)
+            warnings.warn(
+                f"{type(model).__module__}.{type(model).__qualname__} is not in "
+                "pdesurrogate.models.MODELS nor registered: checkpoints record no model_spec, "
+                "so they cannot rebuild it and pdesurrogate export refuses them. Decorate the "
+                "class with @pdesurrogate.models.register_model (then fit records it), or "
+                "export the trained module from Python: export_surrogate(module, DIR)",
+                stacklevel=2)
         # saved again, not only set in self.hparams: the loggers write hparams_initial, the
         # copy save_hyperparameters takes (hparams.yaml had model_spec: null)
         self.save_hyperparameters({**self.hparams, "model_spec": self.model_spec})
