@@ -124,7 +124,8 @@ def _covering(sel: Selection, step: int | None = None) -> slice:
     if isinstance(sel, slice):
         last = sel.start + (selection_length(sel) - 1) * sel.step
         return slice(sel.start, last + 1, sel.step if step is None else step)
-    step = step or int(np.gcd.reduce(np.diff(sel))) if len(sel) > 1 else 1
+    if step is None:
+        step = int(np.gcd.reduce(np.diff(sel))) if len(sel) > 1 else 1
     return slice(int(sel[0]), int(sel[-1]) + 1, step)
 
 
