@@ -890,17 +890,20 @@ def _check_checkpoint_model(ckpt: dict, module, subcommand: str) -> None:
     weights would load into another function and be trained or scored as if it were the
     same. A spec written before an argument existed counts with the value it was built with
     (:data:`~pdesurrogate.models.SPEC_DEFAULTS_BEFORE`)."""
-    from pdesurrogate.models import complete_spec, spec_differences
+    from pdesurrogate.models import complete_spec, own_classes, spec_differences
 
     saved, built = ckpt.get("model_spec"), getattr(module, "model_spec", None)
     if saved is None or not isinstance(built, dict):
         return
     path = ckpt.get("path")
+    # a model of the user's own code: the config imported its class (class_path), and the
+    # checkpoint's name for it is only looked up among those
+    models = own_classes(module.model)
     try:
-        trained = complete_spec(saved, "model_spec")
+        trained = complete_spec(saved, "model_spec", models)
     except ValueError as err:
         raise ValueError(f"--ckpt_path {path!r}: its hyper_parameters' {err}") from None
-    diffs = spec_differences(trained, complete_spec(built))
+    diffs = spec_differences(trained, complete_spec(built, "model", models))
     if diffs:
         listed = "; ".join(f"{where}: {a!r} in the checkpoint, {b!r} in the config"
                            for where, a, b in diffs)
@@ -930,22 +933,23 @@ def _names(text: str) -> list[str]:
 MODEL_CLASS_HELP = (
     "a model of your own code that the export holds, as MODULE.CLASS (e.g. mynet.MyNet; several "
     "comma-separated): MODULE is imported (put its folder on PYTHONPATH, as for fit) and the "
-    "class registered. Only what is typed here is imported, never a name read from a file")
+    "class handed over. Only what is typed here is imported, never a name read from a file")
 
 
-def _own_models(names: list[str] | None) -> None:
-    """Import each ``MODULE.CLASS`` of ``--model-class`` and register the class
-    (:func:`pdesurrogate.models.register_model`), so that an export naming it builds. The user
-    typed these names, as they type a fit config's ``class_path``; a name read from
-    ``config.json`` is never imported. One ValueError naming the flag for a name that is not
+def _own_models(names: list[str] | None) -> dict:
+    """``{qualified name: class}`` for each ``MODULE.CLASS`` of ``--model-class``, its module
+    imported: the ``models=`` that lets an export naming it build. The user typed these names,
+    as they type a fit config's ``class_path``; a name read from ``config.json`` or a
+    checkpoint is never imported. One ValueError naming the flag for a name that is not
     MODULE.CLASS, a module that cannot be found, or an attribute that is no model class; an
     error raised inside the user's module comes through as it is."""
     import importlib
 
     from torch import nn
 
-    from pdesurrogate.models import register_model
+    from pdesurrogate.models import qualified_name
 
+    models = {}
     for text in names or []:
         parts = text.split(".")
         if len(parts) < 2 or not all(p.isidentifier() for p in parts):
@@ -971,7 +975,9 @@ def _own_models(names: list[str] | None) -> None:
             obj = getattr(obj, attr)
         if not isinstance(obj, type) or not issubclass(obj, nn.Module):
             raise ValueError(f"--model-class {text!r} is {obj!r}, not an nn.Module class")
-        register_model(obj)
+        # under the name a fit records it by (mynet.MyNet typed for mynet.core.MyNet too)
+        models[qualified_name(obj)] = obj
+    return models
 
 
 def cmd_export(argv: Sequence[str]) -> int:
@@ -1000,17 +1006,17 @@ def cmd_export(argv: Sequence[str]) -> int:
     known.add_argument("--pde", help="the PDE's name (e.g. burgers1d)")
     known.add_argument("--dt", type=float, help="the time one model step advances")
     p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
-                   help=MODEL_CLASS_HELP + " (a fit records such a model when its class is "
-                        "decorated with @pdesurrogate.models.register_model)")
+                   help=MODEL_CLASS_HELP + " (a fit records such a model under this name when "
+                        "it stores each constructor argument as an attribute of the same name)")
     args = p.parse_args(argv)
     from pdesurrogate.export import export_surrogate
 
     if not os.path.exists(args.ckpt):
         p.error(f"checkpoint {args.ckpt!r} does not exist")
-    _own_models(args.model_class)
+    models = _own_models(args.model_class)
     out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite,
                            param_names=args.param_names, channel_names=args.channel_names,
-                           pde=args.pde, dt=args.dt)
+                           pde=args.pde, dt=args.dt, models=models)
     console().print(f"[green]exported[/green] {out}")
     return 0
 
@@ -1053,10 +1059,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
                    help=MODEL_CLASS_HELP)
     args = p.parse_args(argv)
-    _own_models(args.model_class)
+    models = _own_models(args.model_class)
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
-                       overwrite=args.overwrite, lead_time=args.lead_time)
+                       overwrite=args.overwrite, lead_time=args.lead_time, models=models)
     rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
     console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
                     f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "

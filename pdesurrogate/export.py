@@ -45,11 +45,13 @@ names, and every tensor name and shape before loading the weights, and refuses p
 with a ValueError naming the file. The same checks run on an export before it is renamed into
 place, so nothing is written that ``load`` would refuse.
 
-A model of the user's own code (not in ``MODELS``) is exported under its qualified name: from a
-module, always; from a checkpoint, when ``fit`` recorded it, i.e. when its class was registered
-(:func:`pdesurrogate.models.register_model`). ``load`` builds it only from a class the caller
-hands (``load(DIR, models={"mynet.MyNet": MyNet})``) or registered in this process; a name in
-``config.json`` is never imported, so a file cannot make us run code.
+A model of the user's own code (not in ``MODELS``) is recorded under its qualified name
+(``"mynet.MyNet"``) by ``fit`` and exported with it, when it follows the contract of
+:mod:`pdesurrogate.models` (a checkpoint of one that does not has a null ``model_spec`` and is
+refused). Building it always needs the class from the caller, who hands it as ``models=``:
+``load(DIR, models={"mynet.MyNet": MyNet})``, ``export_surrogate(CKPT, DIR, models=...)`` (a
+module's own classes come with its live model). A name in ``config.json`` or a checkpoint is
+never imported, so a file cannot make us run code.
 """
 
 from __future__ import annotations
@@ -85,9 +87,8 @@ from pdesurrogate.models import (
     build_model,
     check_models,
     missing_models,
-    model_name,
     model_spec,
-    qualified_name,
+    own_classes,
 )
 from pdesurrogate.run_record import CHECKPOINT_KEY
 
@@ -141,29 +142,29 @@ def provenance(run: dict, **data) -> dict:
             "git_commit": commit, "git_dirty": dirty}
 
 
-def _from_module(module) -> tuple[dict, dict, dict]:
-    # a model of the user's own code that is not registered (the module then recorded no
-    # spec): the live object is here, so its class is handed to the spec and the checks, under
-    # its qualified name
-    cls = type(module.model)
-    models = {} if model_name(module.model) is not None else {qualified_name(cls): cls}
-    spec = getattr(module, "model_spec", None) or model_spec(module.model, models)
+def _from_module(module, models: dict) -> tuple[dict, dict, dict]:
+    # the live model is here: the classes of the user's own code it holds come with it
+    try:
+        spec = getattr(module, "model_spec", None) or model_spec(module.model)
+        models = {**models, **own_classes(module.model)}
+    except ValueError as e:
+        raise ValueError(f"the module's model cannot be exported: {e}") from None
     stats = module.stats.to_dict() if module.stats is not None else None
     extra = {"normalization": stats, "data_info": module.data_info,
              "residual": bool(module.residual), "run": run_of_module(module), "models": models}
     return spec, module.model.state_dict(), extra
 
 
-def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
+def _from_checkpoint(path: Path, ckpt: dict, models: dict) -> tuple[dict, dict, dict]:
     hp = ckpt.get("hyper_parameters") or {}
     spec = hp.get("model_spec")
     if spec is None and "model_spec" in hp:
         raise ValueError(
-            f"{str(path)!r}: its hyper-parameters' model_spec is null: the model was not one of "
-            "pdesurrogate's (pdesurrogate.models.MODELS) nor registered when it was fit, so its "
-            "constructor arguments were not recorded. Decorate your class with "
-            "@pdesurrogate.models.register_model in its module and fit again (the checkpoint "
-            "then exports), or export the module from Python: export_surrogate(module, ...)")
+            f"{str(path)!r}: its hyper-parameters' model_spec is null: the model did not follow "
+            "the contract of 'Adding a model' (pdesurrogate/models/__init__.py) when it was "
+            "fit (the fit warned what was missing), so its constructor arguments were not "
+            "recorded. Store each constructor argument as an attribute of the same name and "
+            "fit again")
     if spec is None:
         raise ValueError(f"{str(path)!r}: no 'model_spec' in the hyper-parameters; was it "
                          "written by NextStepModule?")
@@ -172,15 +173,15 @@ def _from_checkpoint(path: Path, ckpt: dict) -> tuple[dict, dict, dict]:
     saved = ckpt.get(CHECKPOINT_KEY) or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
              "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt),
-             "models": {}}
-    missing = missing_models(spec)
+             "models": models}
+    missing = missing_models(spec, models)
     if missing:
-        # recorded by a fit that registered the class: it must be registered here too
-        raise ValueError(f"{str(path)!r} holds model {missing[0]!r}, which is not one of "
-                         "pdesurrogate's; register its class in this process first (import the "
-                         "module that decorates it with @pdesurrogate.models.register_model), "
-                         f"or on the command line: pdesurrogate export --model-class "
-                         f"{missing[0]} ...")
+        name, short = missing[0], missing[0].rsplit(".", 1)[-1]
+        raise ValueError(f"{str(path)!r} holds model {name!r}, which is not one of "
+                         f"pdesurrogate's; pass its class: export_surrogate({str(path)!r}, "
+                         f"OUTDIR, models={{{name!r}: {short}}}), or on the command line "
+                         f"pdesurrogate export --model-class {name} ... The names a "
+                         "checkpoint records are never imported")
     return spec, state, extra
 
 
@@ -218,7 +219,8 @@ def _json_int(v) -> int | None:
 def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False, *,
                      param_names: Sequence[str] | None = None,
                      channel_names: Sequence[str] | None = None, pde: str | None = None,
-                     dt: float | None = None) -> Path:
+                     dt: float | None = None,
+                     models: dict[str, type[nn.Module]] | None = None) -> Path:
     """Write ``outdir/config.json`` and ``outdir/model.safetensors``.
 
     A module trained with a :class:`~pdesurrogate.training.FieldDataModule` (or online) knows
@@ -239,6 +241,9 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         channel_names: names of the state's channels (``in_channels`` of them).
         pde: name of the PDE (``predict`` refuses a file of another PDE).
         dt: time of one model step (> 0).
+        models: the classes of models of your own code that a checkpoint names, by the
+            qualified name it records (``{"mynet.MyNet": MyNet}``); the export's weights are
+            checked against the model built from them. A module's own classes come with it.
 
     A keyword that contradicts what the module learned from its data is refused. Without
     statistics (``module.stats`` None) the export's normalisation is the identity: config.json
@@ -249,9 +254,13 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     (``--overwrite`` on the command line), and with ``overwrite`` if it is anything but an
     export folder (one holding nothing but config.json and model.safetensors), the current
     folder or one above it, or the folder holding ``source``; ValueError for a path that is
-    not a Lightning checkpoint (see :func:`read_checkpoint`), for a bad keyword, and for a
-    model that takes parameters when nothing names them (pass ``param_names``).
+    not a Lightning checkpoint (see :func:`read_checkpoint`), for a bad keyword, for a
+    model that takes parameters when nothing names them (pass ``param_names``), for a
+    checkpoint naming a model of your own code whose class is not in ``models`` or whose
+    weights do not fit it, and for a module whose model does not follow the contract of
+    :mod:`pdesurrogate.models`.
     """
+    models = check_models(models)
     out = Path(outdir)
     src_path = source if isinstance(source, (str, os.PathLike)) else None
     check_target(out, overwrite, src_path)
@@ -266,12 +275,12 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         if is_pinn_hparams(ckpt.get("hyper_parameters")):
             _no_keywords_for_pinn(given)
             return export_pinn(source, outdir, overwrite=overwrite)
-        spec, state, extra = _from_checkpoint(Path(source), ckpt)
+        spec, state, extra = _from_checkpoint(Path(source), ckpt, models)
     elif is_pinn_source(source):
         _no_keywords_for_pinn(given)
         return export_pinn(source, outdir, overwrite=overwrite)
     elif hasattr(source, "model") and hasattr(source, "model_spec"):
-        spec, state, extra = _from_module(source)
+        spec, state, extra = _from_module(source, models)
     else:
         raise ValueError(f"source must be a NextStepModule or a .ckpt path, got "
                          f"{type(source).__name__}")
@@ -576,8 +585,7 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu", *,
     (``"kind": "pinn"``) loads as :class:`pdesurrogate.pinn.PINNSurrogate` (u at points).
 
     An export of a model of your own code (config.json's ``model.class`` a qualified name such
-    as ``"mynet.MyNet"``) needs its class: ``models={"mynet.MyNet": MyNet}``, or the class
-    registered in this process (:func:`pdesurrogate.models.register_model`). Names in
+    as ``"mynet.MyNet"``) needs its class: ``models={"mynet.MyNet": MyNet}``. Names in
     ``config.json`` are only looked up there and in ``MODELS``, never imported.
 
     ``config.json`` is read only if it is a regular file of at most
@@ -590,7 +598,7 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu", *,
         FileNotFoundError: the directory or one of its two files is missing.
         ValueError (naming the file): config.json not a regular file, too large or invalid
             JSON, missing or unknown config keys, a model not in ``MODELS`` nor handed in
-            ``models`` nor registered, bad constructor arguments, a grid, channel_names,
+            ``models``, bad constructor arguments, a grid, channel_names,
             param_names or normalization that contradict each other or the model, a weights
             file that is a pickle or not safetensors, missing/unexpected tensors or wrong
             shapes or dtypes, a model too large to build; a ``device`` this torch cannot use

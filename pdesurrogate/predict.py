@@ -252,7 +252,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                  samples: int | None = None, batch_size: int | None = None,
                  plot: str | None = None,
                  device: str = "cpu", overwrite: bool = False,
-                 lead_time: float | None = None, progress: bool = True) -> PredictReport:
+                 lead_time: float | None = None, progress: bool = True,
+                 models: dict | None = None) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
@@ -265,6 +266,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     rolled out at that spacing. ``progress``: show the model steps done (trajectories x
     steps) on stderr, as each batch's step comes, when there is more than one batch or step (a
     rich bar on a terminal, else a plain line with the rate every 10 s and at the end).
+    ``models``: the classes of models of your own code the export names, as for
+    :func:`pdesurrogate.load`.
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
@@ -274,7 +277,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     ``device`` this torch cannot use.
     """
     started = time.perf_counter()
-    sur = load(model_dir, device=device)
+    sur = load(model_dir, device=device, models=models)
     if not isinstance(sur, Surrogate):
         raise ValueError(f"{model_dir!r} is a PINN export (u at points); it cannot be rolled "
                          f"out over a dataset file: use pdesurrogate.load({model_dir!r})"

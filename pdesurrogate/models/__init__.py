@@ -6,14 +6,13 @@
 a model as plain JSON (``{"class": name, "init_args": {...}}``, read back from the constructor's
 argument names, which every model stores as attributes of the same name); :func:`build_model`
 rebuilds it. A model of the user's own code is recorded under its qualified name
-(``"mynet.MyNet"``) and built only from a class that code handed over: registered in this
-process (:func:`register_model`, in :data:`OWN_MODELS`) or passed as ``models=`` (a name ->
-class dict). A name is only ever looked up, never imported, so a config file cannot make us
+(``"mynet.MyNet"``) and built only from a class the caller hands over, as ``models=`` (a name
+-> class dict). A name is only ever looked up, never imported, so a config file cannot make us
 import arbitrary code.
 
 Adding a model (``fno.py`` and ``unet.py`` are the short ones to copy): one file here, one
 ``nn.Module`` class. Its constructor takes plain typed arguments (numbers, strings, booleans,
-lists, or another registered model), checks them (``_checks.check_int``) and stores each as an
+lists, or another model), checks them (``_checks.check_int``) and stores each as an
 attribute of the same name, without ``*args``/``**kwargs``: :func:`model_spec` reads them back
 for checkpoints and ``config.json``, and refuses a model that does not. ``forward(u, params)``
 as above; attributes ``dim``, ``in_channels``, ``out_channels`` and ``n_params``, which
@@ -23,16 +22,15 @@ and parameter names against; a ``weight_dtypes`` tuple if it runs only in some f
 (``import pdesurrogate.models`` must not import neuralop: ``tests/models/test_models.py``). Then
 add it to :data:`MODELS` and ``__all__``. Export and load need no other change.
 
-A model in your own package (not in this repository) follows the same contract and is
-decorated with :func:`register_model` in its module: ``fit`` (``class_path: mynet.MyNet``)
-imports the module, which registers the class, so the checkpoint records its spec under
-``"mynet.MyNet"`` and ``export`` writes it. Loading needs the class from you:
-``pdesurrogate.load(DIR, models={"mynet.MyNet": MyNet})`` (or the module imported first), or
-``--model-class mynet.MyNet`` for ``pdesurrogate export`` and ``predict``, which imports the
-module typed on the command line (never a name from a file); without it ``load`` refuses the
-export, naming the class and how to hand it. Unregistered, ``fit`` trains it with a warning and
-its checkpoint cannot be exported (its arguments were not recorded); a module in Python still
-exports (``export_surrogate(module, DIR)`` records it under its qualified name).
+A model in your own package (not in this repository) follows the same contract and needs
+nothing else for ``fit`` (``class_path: mynet.MyNet``): the checkpoint records its spec under
+``"mynet.MyNet"``. Building it needs the class from you, always: ``pdesurrogate.load(DIR,
+models={"mynet.MyNet": MyNet})``, ``export_surrogate(CKPT, DIR, models=...)`` for its
+checkpoint (a module in Python exports as it is), or ``--model-class mynet.MyNet`` for
+``pdesurrogate export`` and ``predict``, which imports the module typed on the command line
+(never a name from a file); without it they refuse, naming the class and how to hand it. A
+class that breaks the contract trains with a warning saying what is missing, and its
+checkpoint cannot be exported (its arguments were not recorded).
 
 ``NextStepModule`` trains a model (a config like ``configs/fit/fno_burgers.yaml`` with
 ``class_path: pdesurrogate.models.YourModel``); a ``forward`` that also takes ``lead_time``
@@ -67,10 +65,6 @@ MODELS: dict[str, type[nn.Module]] = {
     "pde_refiner": PDERefiner,
 }
 
-# models of the user's own code (not this package), by qualified name ("mynet.MyNet"), put here by
-# register_model: a spec can name one only once that code has imported it (never by a file)
-OWN_MODELS: dict[str, type[nn.Module]] = {}
-
 SPEC_KEYS = ("class", "init_args")
 # arguments added after specs were first written, with the value a spec written before then
 # was built with when that differs from today's default (a spec without the argument builds
@@ -81,25 +75,9 @@ SPEC_DEFAULTS_BEFORE: dict[str, dict[str, object]] = {
 
 
 def qualified_name(cls: type) -> str:
-    """``"module.QualName"`` of a class, the name an own model is recorded under."""
+    """``"module.QualName"`` of a class, the name a model of the user's own code is recorded
+    under."""
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def register_model(cls: type[nn.Module]) -> type[nn.Module]:
-    """Make a model class of the user's own code a model of this process, under its qualified
-    name (:func:`qualified_name`, e.g. ``"mynet.MyNet"``): ``fit`` then records it in
-    checkpoints, ``export`` writes it, and ``load`` builds an export naming it, in any process
-    that imported the class. Use as a class decorator in its module. The class follows the
-    contract of the module docstring. Registering a class again under the same name (a
-    notebook cell run twice) replaces the earlier one. Returns ``cls``."""
-    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise ValueError(f"register_model takes an nn.Module subclass, got {cls!r}")
-    builtin = next((k for k, v in MODELS.items() if v is cls), None)
-    if builtin is not None:
-        raise ValueError(f"{qualified_name(cls)} is pdesurrogate's model {builtin!r}; only "
-                         "models of your own code are registered")
-    OWN_MODELS[qualified_name(cls)] = cls
-    return cls
 
 
 def check_models(models, where: str = "models") -> dict[str, type[nn.Module]]:
@@ -124,27 +102,23 @@ def check_models(models, where: str = "models") -> dict[str, type[nn.Module]]:
 
 
 def _model_class(name, models: Mapping | None) -> type[nn.Module] | None:
-    # built-ins first: a handed or registered class never takes a built-in name's place
+    # built-ins first: a handed class never takes a built-in name's place
     if not isinstance(name, str):
         return None
-    return MODELS.get(name) or (models or {}).get(name) or OWN_MODELS.get(name)
+    return MODELS.get(name) or (models or {}).get(name)
 
 
-def model_name(model: nn.Module, models: Mapping | None = None) -> str | None:
-    """The name ``model``'s class is recorded under: its :data:`MODELS` name, its name in
-    ``models`` (classes handed by the caller), its qualified name if registered
-    (:func:`register_model`), else None."""
-    cls = type(model)
-    return (next((k for k, v in MODELS.items() if cls is v), None)
-            or next((k for k, v in (models or {}).items() if cls is v), None)
-            or next((k for k, v in OWN_MODELS.items() if cls is v), None))
+def model_name(model: nn.Module) -> str | None:
+    """The :data:`MODELS` name of ``model``'s class, or None if it is not one of this
+    package's models (:func:`model_spec` then records it under its :func:`qualified_name`)."""
+    return next((k for k, v in MODELS.items() if type(model) is v), None)
 
 
 def missing_models(spec, models: Mapping | None = None) -> list[str]:
     """The qualified names (``"mynet.MyNet"``: models of someone's own code) in ``spec``,
-    nested ones too, that are neither in ``models`` nor registered, in order; ``[]`` for a
-    malformed spec and for an unknown name without a dot (the full checks of
-    :func:`build_model` say what is wrong with those)."""
+    nested ones too, that are not in ``models``, in order; ``[]`` for a malformed spec and for
+    an unknown name without a dot (the full checks of :func:`build_model` say what is wrong
+    with those)."""
     if not isinstance(spec, dict) or set(spec) != set(SPEC_KEYS):
         return []
     name = spec["class"]
@@ -154,28 +128,38 @@ def missing_models(spec, models: Mapping | None = None) -> list[str]:
     return own + [n for v in init.values() for n in missing_models(v, models) if n not in own]
 
 
-def _plain(name: str, value, models: Mapping | None = None):
+def own_classes(model: nn.Module) -> dict[str, type[nn.Module]]:
+    """The classes of the user's own code that :func:`model_spec` records for ``model`` (it
+    and the models among its constructor arguments), by qualified name: the ``models=`` that
+    builds its spec again. ValueError as :func:`model_spec`."""
+    names = set(missing_models(model_spec(model)))
+    return {qualified_name(type(m)): type(m) for m in model.modules()
+            if qualified_name(type(m)) in names}
+
+
+def _plain(name: str, value):
     """``value`` as JSON-friendly data (nested models as specs), else a ValueError."""
     if isinstance(value, nn.Module):
-        return model_spec(value, models)
+        return model_spec(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(name, v, models) for v in value]
+        return [_plain(name, v) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    raise ValueError(f"model argument {name!r} = {value!r} is not JSON-friendly (use numbers, "
-                     "strings, booleans, lists or registered models)")
+    shown = repr(value) if isinstance(value, float) else f"a {type(value).__name__}"
+    raise ValueError(f"constructor argument {name!r} is stored as {shown}, which is not "
+                     "JSON-friendly (use numbers, strings, booleans, lists or models)")
 
 
-def model_spec(model: nn.Module, models: Mapping | None = None) -> dict:
-    """``{"class": name, "init_args": {...}}`` for a model whose class has a name
-    (:func:`model_name`: in :data:`MODELS`, handed in ``models``, or registered)."""
-    name = model_name(model, models)
-    if name is None:
-        raise ValueError(f"{qualified_name(type(model))} is not a registered model; choose one "
-                         f"of {sorted(MODELS)}, or register your own class "
-                         "(@pdesurrogate.models.register_model)")
+def model_spec(model: nn.Module) -> dict:
+    """``{"class": name, "init_args": {...}}`` of ``model``: its :data:`MODELS` name, or for
+    a model of the user's own code its :func:`qualified_name` (``"mynet.MyNet"``), with the
+    constructor's arguments read back from the attributes of the same name. ValueError (naming
+    the class and the argument) for a model that does not follow that contract: a
+    ``*args``/``**kwargs`` constructor, an argument not stored, or stored as something other
+    than plain data or a model."""
+    name = model_name(model) or qualified_name(type(model))
     args = {}
     for p in list(inspect.signature(type(model).__init__).parameters.values())[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -183,7 +167,10 @@ def model_spec(model: nn.Module, models: Mapping | None = None) -> dict:
         if not hasattr(model, p.name):
             raise ValueError(f"{name}: constructor argument {p.name!r} is not stored as an "
                              "attribute of the same name")
-        args[p.name] = _plain(p.name, getattr(model, p.name), models)
+        try:
+            args[p.name] = _plain(p.name, getattr(model, p.name))
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
     return {"class": name, "init_args": args}
 
 
@@ -200,8 +187,7 @@ def _checked_spec(spec, where: str, models: Mapping | None = None
         # a qualified name: a model of someone's own code, which is never imported from here
         short = name.rsplit(".", 1)[-1]
         raise ValueError(f"{where}.class: {name!r} is not one of pdesurrogate's models and no "
-                         f"class was handed for it; pass it (models={{{name!r}: {short}}}) or "
-                         "register it (@pdesurrogate.models.register_model) in this process")
+                         f"class was handed for it; pass it: models={{{name!r}: {short}}}")
     if cls is None:
         raise ValueError(f"{where}.class: unknown model {name!r}; choose one of {sorted(MODELS)}")
     if not isinstance(init, dict):
@@ -250,8 +236,8 @@ def spec_differences(a: dict, b: dict, where: str = "") -> list[tuple[str, objec
 def build_model(spec: dict, where: str = "model", models: Mapping | None = None) -> nn.Module:
     """Instantiate a spec made by :func:`model_spec`; ``where`` names it in error messages.
     Its class is looked up in :data:`MODELS`, then in ``models`` (classes handed by the
-    caller, by the name the spec records), then among registered ones; a name found in none
-    is refused, never imported."""
+    caller, by the name the spec records); a name found in neither is refused, never
+    imported."""
     name, init, params, cls = _checked_spec(spec, where, models)
     missing = sorted(p.name for p in params if p.default is p.empty and p.name not in init)
     if missing:
@@ -262,7 +248,7 @@ def build_model(spec: dict, where: str = "model", models: Mapping | None = None)
     return cls(**{**SPEC_DEFAULTS_BEFORE.get(name, {}), **kwargs})
 
 
-__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "OWN_MODELS",
-           "PDERefiner", "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model",
-           "check_models", "complete_spec", "missing_models", "model_name", "model_spec",
-           "qualified_name", "register_model", "spec_differences"]
+__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",
+           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "check_models",
+           "complete_spec", "missing_models", "model_name", "model_spec", "own_classes",
+           "qualified_name", "spec_differences"]

@@ -115,7 +115,8 @@ class All2AllModule(NextStepModule):
         residual: the model predicts the increment ``u(t + lead) - u(t)`` (normalised).
         channel_groups: channel index groups of the loss (None: one per channel); every
             channel in exactly one group.
-        model_spec: ``{"class", "init_args"}`` of a registered model; filled in from ``model``.
+        model_spec: ``{"class", "init_args"}`` (:func:`pdesurrogate.models.model_spec`);
+            filled in from ``model``.
 
     Batches: ``input``, ``target``, ``params`` and ``lead_time`` (or ``dt``, as one-step and
     streamed pairs carry), or validation/test trajectories ``u``, ``params``, ``times`` (without

@@ -51,7 +51,7 @@ from torch import nn
 
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.lr_schedules import SCHEDULERS, with_schedule
-from pdesurrogate.models import build_model, model_name
+from pdesurrogate.models import build_model, missing_models, qualified_name
 from pdesurrogate.models import model_spec as spec_of
 from pdesurrogate.models._precision import check_precision
 
@@ -117,7 +117,8 @@ class NextStepModule(LightningModule):
         aux_warmup_weight: the auxiliary weight during warm-up (larger: CAPE learns a useful
             next-step guess first).
         residual: the model predicts the increment ``u_{t+1} - u_t`` (normalised).
-        model_spec: ``{"class", "init_args"}`` of a registered model; filled in from ``model``.
+        model_spec: ``{"class", "init_args"}`` (:func:`pdesurrogate.models.model_spec`);
+            filled in from ``model``.
     """
 
     # one model step advances k saved times: a checkpoint tested at another k would be scored
@@ -134,6 +135,14 @@ class NextStepModule(LightningModule):
         if model is None:
             if model_spec is None:
                 raise ValueError("give a model (nn.Module) or a model_spec")
+            own = missing_models(model_spec)
+            if own:
+                # the class is the caller's to hand: a name in a checkpoint is never imported
+                raise ValueError(
+                    f"model_spec names {own[0]!r}, a model of your own code, which is never "
+                    "imported from a checkpoint; hand the model: "
+                    f"{type(self).__name__}.load_from_checkpoint(PATH, "
+                    f"model={own[0].rsplit('.', 1)[-1]}(...))")
             model = build_model(model_spec, "model_spec")
         elif not isinstance(model, nn.Module):
             raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -161,17 +170,18 @@ class NextStepModule(LightningModule):
         self.aux_weight, self.aux_warmup_epochs = float(aux_weight), aux_warmup_epochs
         self.aux_warmup_weight, self.residual = float(aux_warmup_weight), bool(residual)
         self.save_hyperparameters(ignore=["model"])
-        if model_name(model) is not None:
+        try:
+            # a model of the user's own code is recorded under its qualified name
             self.model_spec = spec_of(model)
-        else:
+        except ValueError as e:
             self.model_spec = None
             warnings.warn(
-                f"{type(model).__module__}.{type(model).__qualname__} is not in "
-                "pdesurrogate.models.MODELS nor registered: checkpoints record no model_spec, "
-                "so they cannot rebuild it and pdesurrogate export refuses them. Decorate the "
-                "class with @pdesurrogate.models.register_model (then fit records it), or "
-                "export the trained module from Python: export_surrogate(module, DIR)",
-                stacklevel=2)
+                f"{qualified_name(type(model))} is not in pdesurrogate.models.MODELS and cannot "
+                f"be recorded ({e}): checkpoints record no model_spec, so they cannot rebuild "
+                "it and pdesurrogate export refuses them. Follow the contract of 'Adding a "
+                "model' in pdesurrogate/models/__init__.py (each constructor argument stored "
+                "as an attribute of the same name, plain values or models) to make them "
+                "exportable", stacklevel=2)
         # saved again, not only set in self.hparams: the loggers write hparams_initial, the
         # copy save_hyperparameters takes (hparams.yaml had model_spec: null)
         self.save_hyperparameters({**self.hparams, "model_spec": self.model_spec})
