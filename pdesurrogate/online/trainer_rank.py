@@ -193,13 +193,14 @@ def ended_by_what(trainer, stream_ended: bool) -> str:
 
 def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     import lightning.pytorch as pl
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import CSVLogger
 
     from pdesurrogate.datasets import ChannelStats
     from pdesurrogate.streaming import Receiver
     from pdesurrogate.training.step_logs import LearningRateLog
     from pdesurrogate.training.stream_data import StreamDataModule
     from pdesurrogate.training.stream_monitor import StreamMonitor
+    from pdesurrogate.training.tensorboard_logger import OpenTensorBoardLogger
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -262,11 +263,12 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     # this command places the ranks itself (or runs under the srun that placed them), so
     # Lightning's advice to prepend srun does not apply
     warnings.filterwarnings("ignore", message="The `srun` command is available")
+    # one event file from fit through the final validation (closed at the end); no hp_metric:
+    # Lightning's TensorBoard placeholder is a constant -1
+    tensorboard = OpenTensorBoardLogger(out, name="tensorboard", default_hp_metric=False)
     trainer = pl.Trainer(
         **targs, strategy=strategy, devices=devices, num_nodes=num_nodes, callbacks=callbacks,
-        # no hp_metric: Lightning's TensorBoard placeholder is a constant -1
-        logger=[CSVLogger(out, name="csv"),
-                TensorBoardLogger(out, name="tensorboard", default_hp_metric=False)],
+        logger=[CSVLogger(out, name="csv"), tensorboard],
         max_epochs=-1, val_check_interval=cfg.validation.every_n_steps,
         check_val_every_n_epoch=None, default_root_dir=out, enable_checkpointing=False,
     )
@@ -282,6 +284,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         receiver.join()
         _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, "stopped",
                 "a stop signal (checkpoint written)", None, prior)
+        tensorboard.close()
         return 0
     # the stream ended on some trainer rank (end_agreed: this rank's may still be draining;
     # its receiver commits what completes, past the buffer, and join returns at the end)
@@ -312,6 +315,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     val = results[0] if results else None
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status,
             ended_by, val, prior, module=module, val_u=val_u, val_p=val_p, lost=lost)
+    tensorboard.close()
     # every trainer rank returns it (the lost list is agreed), so mpiexec or srun exits with
     # it whichever rank it reports
     return INCOMPLETE if status == "incomplete" else 0

@@ -21,24 +21,34 @@ _spec.loader.exec_module(_helpers)
 tensorboard_tags = _helpers.tensorboard_tags
 
 
-@pytest.mark.slow  # about 15 s: an MPI job of a solver rank and a trainer rank
-def test_online_logs_name_the_rate_and_the_network(tmp_path):
+def _online(tmp_path, *options: str) -> Path:
+    """Run the shipped Burgers online config, shrunk to seconds, with ``options``; its folder."""
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, "-m", "pdesurrogate", "online",
          "--config", str(ROOT / "configs" / "online" / "burgers_fno.yaml"), "--out", str(out),
-         "--simulations", "12", "--solvers", "1", "--solver.init_args.n_points", "32",
+         "--solvers", "1", "--solver.init_args.n_points", "32",
          "--model.init_args.model.init_args.hidden_channels", "6",
-         "--validation.trajectories", "2", "--validation.every_n_steps", "10",
-         "--stats_trajectories", "2", "--buffer.watermark", "20",
-         "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
-         "--checkpoint_every_n_steps", "0"],
+         "--validation.trajectories", "2", "--stats_trajectories", "2",
+         "--buffer.watermark", "20", "--trainer.enable_progress_bar", "false",
+         "--checkpoint_every_n_steps", "0", *options],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "OMP_NUM_THREADS": "1",
              "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def _csv_rows(out: Path) -> list[dict]:
     with open(out / "csv" / "version_0" / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow  # about 15 s: an MPI job of a solver rank and a trainer rank
+def test_online_logs_name_the_rate_and_the_network(tmp_path):
+    out = _online(tmp_path, "--simulations", "12", "--validation.every_n_steps", "10",
+                  "--trainer.log_every_n_steps", "5")
+    rows = _csv_rows(out)
     train = [r for r in rows if r["train/rel_l2"]]
     assert train, rows
     for r in train:
@@ -57,22 +67,9 @@ def test_online_logs_name_the_rate_and_the_network(tmp_path):
 def test_stream_metrics_reach_the_csv_with_lightnings_period_unset(tmp_path):
     # log_every_n_steps unset: the stream monitor logs every 20 steps, and Lightning must write
     # at the same steps (its own default, 50, would drop the monitor's rows)
-    out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pdesurrogate", "online",
-         "--config", str(ROOT / "configs" / "online" / "burgers_fno.yaml"), "--out", str(out),
-         "--simulations", "40", "--solvers", "1", "--solver.init_args.n_points", "32",
-         "--model.init_args.model.init_args.hidden_channels", "6", "--batch_size", "8",
-         "--validation.trajectories", "2", "--validation.every_n_steps", "1000",
-         "--stats_trajectories", "2", "--buffer.watermark", "20",
-         "--trainer.log_every_n_steps", "null", "--trainer.max_steps", "45",
-         "--trainer.enable_progress_bar", "false", "--checkpoint_every_n_steps", "0"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={**os.environ, "OMP_NUM_THREADS": "1",
-             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    with open(out / "csv" / "version_0" / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
-    stream = [int(r["step"]) for r in rows if r.get("stream/samples_per_s")]
+    out = _online(tmp_path, "--simulations", "40", "--batch_size", "8",
+                  "--validation.every_n_steps", "1000", "--trainer.log_every_n_steps", "null",
+                  "--trainer.max_steps", "45")
+    stream = [int(r["step"]) for r in _csv_rows(out) if r.get("stream/samples_per_s")]
     # Lightning's 0-based step of the 20th and 40th optimiser steps
-    assert stream == [19, 39], rows
+    assert stream == [19, 39]
