@@ -11,6 +11,7 @@ map one-to-one onto constructor arguments and a misspelt key is an error that na
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -907,10 +908,34 @@ def _check_checkpoint_model(ckpt: dict, module, subcommand: str) -> None:
     if diffs:
         listed = "; ".join(f"{where}: {a!r} in the checkpoint, {b!r} in the config"
                            for where, a, b in diffs)
+        flags = " ".join(f"--model.init_args.model.{where} {_flag_value(a)}"
+                         for where, a, _ in diffs)
+        # an argument the checkpoint's spec lacks was added after an older pdesurrogate wrote
+        # it; the config.yaml that fit saved lacks it too, so offering it would not help
+        newer = [where for where, _, _ in diffs if not _spec_has(saved, where)]
+        why = (f"; {', '.join(newer)}: added after an older pdesurrogate wrote the "
+               "checkpoint, whose model was built as above (a config.yaml saved then lacks it "
+               "and gets today's default)" if newer else "")
+        rest = ("" if len(newer) == len(diffs)
+                else f", or {_saved_config_hint(path, subcommand)}")
         raise ValueError(f"--ckpt_path {path!r} holds a model built with other arguments than "
                          f"the config's ({listed}); set them as the checkpoint has them "
-                         f"(under model.init_args.model), or "
-                         f"{_saved_config_hint(path, subcommand)}")
+                         f"(under model.init_args.model: {flags}){why}{rest}")
+
+
+def _spec_has(spec, where: str) -> bool:
+    """Whether the dotted path ``where`` (as ``init_args.cape.init_args.padding_mode``) is
+    written in the model spec ``spec`` as the checkpoint holds it."""
+    for key in where.split("."):
+        if not isinstance(spec, dict) or key not in spec:
+            return False
+        spec = spec[key]
+    return True
+
+
+def _flag_value(value) -> str:
+    """``value`` as typed after a command-line flag (a string bare, the rest as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _checkpoint_mismatch(err: RuntimeError, ckpt: str, subcommand: str) -> ValueError:

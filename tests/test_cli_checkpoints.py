@@ -276,6 +276,7 @@ def test_an_online_checkpoint_points_at_the_online_runs_model_section(tmp_path, 
     line = _one_line_error(capsys.readouterr().err, "fit")
     assert rc == 2
     assert line.endswith("(init_args.hidden_channels: 32 in the checkpoint, 8 in the config); "
-                         "set them as the checkpoint has them (under model.init_args.model), "
+                         "set them as the checkpoint has them (under model.init_args.model: "
+                         "--model.init_args.model.init_args.hidden_channels 32), "
                          f"or fit with a config whose model section is the online run's "
                          f"({out / 'config.yaml'})"), line
