@@ -58,3 +58,34 @@ def test_a_python_without_pdesurrogate_is_one_line(tmp_path, name, args):
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.strip() == (f"[{name}.sbatch] error: {bare} cannot import pdesurrogate "
                                 "(installed for it?)"), r.stderr
+
+
+def test_online_ranks_that_never_start_are_launched_again_then_reported(tmp_path):
+    """online.sbatch's start-up watchdog: a launch whose ranks write no ranks/*.pid within
+    ONLINE_START_TIMEOUT is killed and launched again, then the job ends with one error line
+    (exit 2). Before, a launch hung in MPI_Init (seen on the local Slurm) ran silently to the
+    time limit. Here the launcher is a stand-in mpiexec that never starts a rank."""
+    mpiexec = tmp_path / "mpiexec"
+    mpiexec.write_text('#!/bin/sh\necho "launch $*" >> launches.txt\nexec sleep 900\n')
+    mpiexec.chmod(0o755)
+    (tmp_path / "cfg.yaml").write_text("trainers: 1\n")
+    site = tmp_path / "site.sh"
+    site.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env.update(SLURM_JOB_ID="1", SLURM_SUBMIT_DIR=str(tmp_path), SLURM_NTASKS="2",
+               SLURM_JOB_NAME="t", SLURM_JOB_NODELIST="n", SLURM_JOB_NUM_NODES="1",
+               PDESURROGATE_PYTHON=sys.executable, PDESURROGATE_SETUP=str(site),
+               ONLINE_LAUNCHER="mpiexec", MPIEXEC=str(mpiexec), ONLINE_START_TIMEOUT="2",
+               ONLINE_START_TRIES="2", RUN_DIR=str(tmp_path / "run"))
+    r = subprocess.run(["bash", str(ROOT / "slurm" / "online.sbatch"), "cfg.yaml"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert (tmp_path / "launches.txt").read_text().count("launch -n 2 ") == 2, out
+    for line in ["the 2 ranks did not all start within 2s (launch 1 of 2; 0 wrote",
+                 "launching again (launch 2 of 2)",
+                 "the 2 ranks did not all start within 2s (launch 2 of 2; 0 wrote"]:
+        assert line in r.stdout, out
+    assert r.stderr.startswith("[online.sbatch] error: the MPI job did not start in 2 "
+                               "launch(es) of 2s each"), out
+    assert not (tmp_path / "run" / ".online-sbatch-launch").exists()

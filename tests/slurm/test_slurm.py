@@ -19,7 +19,10 @@ submitted at once and run side by side. Checked:
   checkpoint (log lines; for fits, the resumed run's epochs continue rather than start over)
   and finish exactly the budget (max_epochs x steps per epoch; every simulation once, the
   resumed run receiving just the ones not committed before the checkpoint);
-- clear errors for a missing config and a missing model.
+- clear errors for a missing config and a missing model; for online runs, once, without a
+  traceback: too few tasks for the trainers (--ntasks=1), srun without an MPI plugin (each
+  task would be a launcher of its own), trainer.accelerator gpu in a job without a GPU; ranks
+  that never start (a hung MPI start-up) are killed, launched again, then reported.
 
 A requeued job waits ~2 minutes (Slurm's BeginTime) before it may start again; the tests
 release it at once with `scontrol update jobid=... StartTime=now`.
@@ -88,6 +91,10 @@ def cluster() -> dict:
     # itself (with UCX, Slurm 22.05's pmi2 server misread the ranks' addresses about 1 launch
     # in 50 here, and the job hung)
     env.pop("MPIR_CVAR_CH4_NETMOD", None)
+    # an MPI start-up that hangs (both ranks in MPI_Init; seen here in about 1 launch in 7 with
+    # 2 ranks on one node while other jobs start): online.sbatch launches again after this long,
+    # well within JOB_TIMEOUT (its default, 600 s, is for a cluster's shared filesystem)
+    env["ONLINE_START_TIMEOUT"] = "150"
     try:
         yield env
     finally:
@@ -215,6 +222,38 @@ def jobs(cluster, work) -> dict[str, Job]:
                          name="no_config")
     j["no_model"] = Job(cluster, work, "predict.sbatch", ["nomodel", "burgers.nc", "x.nc"],
                         one_cpu, name="no_model")
+
+    # online runs that cannot start: one task (no solver rank besides the trainer); GPU
+    # training in a job without a GPU; `srun pdesurrogate online` without --mpi (the local
+    # cluster's MpiDefault=none, Slurm's default)
+    online_tiny = [ONLINE_CONFIG, "--simulations", "4"]
+    j["online_one_task"] = Job(cluster, work, "online.sbatch", online_tiny,
+                               ["--ntasks=1", *one_cpu], name="online_one_task",
+                               extra_env={"RUN_DIR": str(work / "online_one_task")})
+    j["online_no_gpu"] = Job(cluster, work, "online.sbatch",
+                             [*online_tiny, "--trainer.accelerator", "gpu"],
+                             ["--ntasks=2", "--overcommit", *one_cpu], name="online_no_gpu",
+                             extra_env={"RUN_DIR": str(work / "online_no_gpu")})
+    wrap = work / "srun_no_mpi.sh"
+    wrap.write_text(f"#!/bin/bash\nsrun --mpi=none {sys.executable} -m pdesurrogate.cli online "
+                    f"--config {ONLINE_CONFIG} --simulations 4 --out srun_no_mpi\n")
+    j["srun_no_mpi"] = Job(cluster, work, str(wrap), [], ["--ntasks=3", "--overcommit", *one_cpu],
+                           name="srun_no_mpi")
+
+    # ranks that never start (an MPI start-up that hangs; here a Python whose `online` never
+    # returns): online.sbatch kills the launch after ONLINE_START_TIMEOUT and tries again, then
+    # fails with a message, instead of running silently to the time limit
+    hang = work / "python_hangs_online"
+    hang.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = online ] && exec sleep 900; done\n'
+                    f'exec {sys.executable} "$@"\n')
+    hang.chmod(0o755)
+    j["online_hung_start"] = Job(cluster, work, "online.sbatch", online_tiny,
+                                 ["--ntasks=2", "--overcommit", *one_cpu],
+                                 name="online_hung_start",
+                                 extra_env={"RUN_DIR": str(work / "online_hung_start"),
+                                            "PDESURROGATE_PYTHON": str(hang),
+                                            "ONLINE_START_TIMEOUT": "8",
+                                            "ONLINE_START_TRIES": "2"})
 
     # requeue: a fit interrupted after its first epoch, two ways (EXPORT=0: the train job
     # above checks the export)
@@ -435,6 +474,34 @@ def test_missing_model_is_a_clear_error(jobs):
     info = job.wait()
     assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", info
     assert "nomodel is not an exported surrogate" in job.log(), job.log()
+
+
+@pytest.mark.parametrize("name, exit_code, message", [
+    ("online_one_task", "2:0", "trainers=1 needs an MPI job of at least 2 ranks (the trainer "
+                               "ranks and at least one solver rank), this one has 1"),
+    ("online_no_gpu", "2:0", "online config: trainer.accelerator='gpu', but this trainer rank"),
+    ("srun_no_mpi", "2:0", "srun started 3 tasks of `pdesurrogate online`, but with no MPI"),
+])
+def test_an_online_job_that_cannot_run_says_why_once(jobs, work, name, exit_code, message):
+    job = jobs[name]
+    info = job.wait()
+    log = job.log()
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == exit_code, (info, log[-4000:])
+    assert log.count(message) == 1, log[-4000:]
+    assert "Traceback" not in log and "ValueError" not in log, log[-4000:]
+    assert not (work / name / "summary.json").exists()
+
+
+def test_online_ranks_that_do_not_start_are_relaunched_then_reported(jobs):
+    job = jobs["online_hung_start"]
+    info = job.wait()
+    log = job.log()
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", (info, log[-4000:])
+    for line in ["the 2 ranks did not all start within 8s (launch 1 of 2; 0 wrote",
+                 "launching again (launch 2 of 2)",
+                 "the 2 ranks did not all start within 8s (launch 2 of 2;",
+                 "error: the MPI job did not start in 2 launch(es) of 8s each"]:
+        assert line in log, f"{line!r} not in the log:\n{log[-4000:]}"
 
 
 def test_no_job_left_behind(cluster, jobs):
