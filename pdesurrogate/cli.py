@@ -395,12 +395,14 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     signals)."""
     from jsonargparse import Namespace
     from lightning.fabric.plugins import CheckpointIO
+    from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from pdesurrogate.training import checkpoint_io, progress, run_checkpoint, stop_checkpoint
     from pdesurrogate.training.deferred_signals import DeferredSignals
+    from pdesurrogate.training.slurm_step import srun_tasks_lightning_ignores
     from pdesurrogate.training.step_logs import CLASS_PATH as LEARNING_RATE_LOG
 
     bound_yaml_aliases()
@@ -515,6 +517,23 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if not any(_is_a(p, CheckpointIO) for p in plugins):
                 plugins.append(Namespace(class_path=checkpoint_io.CLASS_PATH))
             trainer.plugins = plugins
+
+        def instantiate_trainer(self, **kwargs):
+            # srun's tasks in a job Lightning takes for an interactive shell (salloc's default
+            # name): its SLURMEnvironment, given here rather than in the config, so that the
+            # saved config.yaml still runs outside Slurm
+            tasks = srun_tasks_lightning_ignores(os.environ)
+            given = self.config_init[self.subcommand].trainer.plugins
+            given = [] if given is None else given if isinstance(given, list) else [given]
+            if tasks and not any(isinstance(p, ClusterEnvironment) for p in given):
+                kwargs["plugins"] = [*given, SLURMEnvironment(auto_requeue=False)]
+                if os.environ.get("SLURM_PROCID") == "0":
+                    print(f"pdesurrogate {self.subcommand}: the Slurm job is named "
+                          f"{os.environ.get('SLURM_JOB_NAME')!r} (salloc's default), which "
+                          f"Lightning takes for an interactive shell; this srun step has {tasks} "
+                          "tasks, so their ranks are Slurm's (salloc -J NAME avoids this note)",
+                          file=sys.stderr)
+            return super().instantiate_trainer(**kwargs)
 
         # model and Trainer are built, and nothing is written yet: the loggers make the run
         # folder (csv/version_N) and the config is saved into it as fit or test sets up. A
