@@ -71,3 +71,19 @@ def test_an_old_checkpoint_exports_as_the_old_code_exported_it(tmp_path):
     assert old.keys() == new.keys() and all(old[k].equal(new[k]) for k in old)
     cape = [m for m in pdesurrogate.load(out).model.modules() if isinstance(m, CAPEModule)]
     assert [m.padding_mode for m in cape] == ["zeros"]
+
+
+def test_an_old_exports_version_2_fingerprint_still_recognises_its_training_file(tmp_path,
+                                                                                 capsys):
+    """An export of 29d9f96 records its training file's fingerprint in version 2; predict on
+    that file recomputes it in that version and reports the held-out split apart."""
+    old = OLD.parent / "29d9f96"
+    config = (old / "exp_fno" / "config.json").read_text()
+    assert '"sha256:v2:' in config
+    rc = main(["predict", "--model", str(old / "exp_fno"), "--input", str(old / "burgers.nc"),
+               "--out", str(tmp_path / "pred.nc")])
+    said = capsys.readouterr()
+    out = " ".join((said.out + said.err).split())
+    assert rc == 0
+    assert "is the file the model was trained on (same content fingerprint)" in out, out
+    assert "held-out test split alone (1 trajectories)" in out, out
