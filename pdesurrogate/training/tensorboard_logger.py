@@ -15,9 +15,10 @@ from lightning.pytorch.utilities import rank_zero_only
 
 
 class OpenTensorBoardLogger(TensorBoardLogger):
-    """``TensorBoardLogger`` whose writer, at the end of each stage, is flushed (everything
-    logged is on disk) but stays open, so later stages log into the same event file;
-    :meth:`close` closes it. Arguments as ``TensorBoardLogger``'s."""
+    """``TensorBoardLogger`` whose writer, at the end of each stage, is flushed but stays
+    open, so later stages log into the same event file; :meth:`close` closes it, writing out
+    what tensorboardX's writer thread still queues (a flush does not wait for that queue).
+    Arguments as ``TensorBoardLogger``'s."""
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
