@@ -35,8 +35,9 @@ truth), each metric is first one number per ``(b, f, c)``:
     Parseval's theorem it is ``sqrt(sum_{k in band} |E_k|**2) / N`` with ``E`` numpy's
     unnormalised ``fftn`` of ``e``; an error ``A cos(2 pi k x / L)`` with ``0 < k < n/2`` has
     ``A / sqrt(2)`` in the band holding ``k`` and 0 in the others, and the three bands' squares
-    add up to ``rmse**2``. (PDEBench normalises a band's sum in another way; compare fRMSE
-    between models evaluated here, not with its published tables.) The transform treats the
+    add up to ``rmse**2``. (PDEBench may normalise a band's sum in another way, which was not
+    checked against its code; compare fRMSE between models evaluated here, not with its
+    published tables.) The transform treats the
     stored grid as one period of a periodic, uniformly spaced field: on a non-periodic grid the
     jump between the last and the first point spreads error into every band, the high one most.
 
