@@ -25,11 +25,19 @@ def step_logs_due(module: LightningModule, batch_idx: int) -> bool:
         trainer = module.trainer
     except RuntimeError:  # not attached to a Trainer (a bare call): nothing to throttle
         return True
+    # in training_step global_step does not yet count this batch's optimiser step
+    return _logged_step(trainer, batch_idx, trainer.global_step + 1)
+
+
+def _logged_step(trainer, batch_idx: int, steps_done: int) -> bool:
+    """Whether the loggers write the step metrics of batch ``batch_idx``, after which
+    ``steps_done`` optimiser steps have been taken: the rule of :func:`step_logs_due`, for a
+    caller that runs before or after the batch's optimiser step."""
     if batch_idx == 0 or batch_idx == trainer.num_training_batches - 1:
         return True
     n = int(trainer.log_every_n_steps)
     # the loggers write after the optimiser step that makes global_step a multiple of n
-    return n > 0 and (trainer.global_step + 1) % n == 0
+    return n > 0 and steps_done % n == 0
 
 
 class LearningRateLog(Callback):
@@ -48,11 +56,9 @@ class LearningRateLog(Callback):
                        for j, g in enumerate(opt.param_groups)]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        n = int(trainer.log_every_n_steps)
         # global_step already counts this batch's optimiser step here (in training_step it
         # does not yet: step_logs_due adds the 1)
-        if not (batch_idx == 0 or batch_idx == trainer.num_training_batches - 1
-                or (n > 0 and trainer.global_step % n == 0)):
+        if not _logged_step(trainer, batch_idx, trainer.global_step):
             return
         for i, j, lr in self._rates:
             name = "train/lr" if len(self._rates) == 1 else f"train/lr_{i}_{j}"
