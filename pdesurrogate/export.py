@@ -176,13 +176,22 @@ def _from_checkpoint(path: Path, ckpt: dict, models: dict) -> tuple[dict, dict, 
              "models": models}
     missing = missing_models(spec, models)
     if missing:
-        name, short = missing[0], missing[0].rsplit(".", 1)[-1]
-        raise ValueError(f"{str(path)!r} holds model {name!r}, which is not one of "
-                         f"pdesurrogate's; pass its class: export_surrogate({str(path)!r}, "
-                         f"OUTDIR, models={{{name!r}: {short}}}), or on the command line "
-                         f"pdesurrogate export --model-class {name} ... The names a "
-                         "checkpoint records are never imported")
+        raise _class_not_handed(str(path), "checkpoint", missing[0], "export_surrogate",
+                                f"{str(path)!r}, OUTDIR", "export")
     return spec, state, extra
+
+
+def _class_not_handed(where: str, what: str, name: str, function: str, args: str,
+                      command: str) -> ValueError:
+    """The error for a file (``where``, a ``what``: checkpoint, export) that holds a model of
+    the user's own code, qualified name ``name``, whose class was not handed: how to hand it,
+    in Python (``function(args, models={name: Class})``) and to ``pdesurrogate command``."""
+    short = name.rsplit(".", 1)[-1]
+    return ValueError(
+        f"{where!r}: this {what} holds model {name!r}, which is not one of pdesurrogate's; "
+        f"pass its class: in Python {function}({args}, models={{{name!r}: {short}}}), on the "
+        f"command line pdesurrogate {command} ... --model-class {name} (MODULE.CLASS, "
+        "imported from the Python path). A model name read from a file is never imported")
 
 
 def git_state(folder: str | os.PathLike | None = None) -> tuple[str | None, bool | None]:
@@ -563,12 +572,8 @@ def _checked_model(cfg, cfg_path: Path, models: dict | None = None) -> nn.Module
     _check_config(cfg, cfg_path)
     missing = missing_models(cfg["model"], models)
     if missing:
-        name, short = missing[0], missing[0].rsplit(".", 1)[-1]
-        raise ValueError(
-            f"{str(cfg_path)!r}: this export holds model {name!r}, which is not one of "
-            f"pdesurrogate's; pass its class: pdesurrogate.load({str(cfg_path.parent)!r}, "
-            f"models={{{name!r}: {short}}}) (pdesurrogate predict: --model-class {name}). "
-            "Names in config.json are never imported")
+        raise _class_not_handed(str(cfg_path), "export", missing[0], "pdesurrogate.load",
+                                repr(str(cfg_path.parent)), "predict")
     try:
         with torch.device("meta"):
             model = build_model(cfg["model"], "model", models)
