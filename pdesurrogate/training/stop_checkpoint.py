@@ -99,7 +99,8 @@ class StopCheckpoint(Callback):
         path = last_checkpoint_path(trainer)
         if path is None:
             return
-        trainer.save_checkpoint(path)  # all ranks: rank 0 writes, the others wait for it
+        # all ranks: rank 0 writes, the others wait for it; whole (optimizer, loops) to resume
+        trainer.save_checkpoint(path, weights_only=False)
         self.saved = path
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
