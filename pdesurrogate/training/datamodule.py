@@ -42,6 +42,9 @@ from pdesurrogate.training.draw_seeds import run_seed
 from pdesurrogate.training.epoch_sampler import EpochShuffle, rank_skip, resume_position
 from pdesurrogate.training.evaluation import evaluation_loader
 
+# what the models' contract (pdesurrogate.models) has every model say of its input and output
+CONTRACT_ATTRIBUTES = ("dim", "in_channels", "out_channels", "n_params")
+
 
 class RolloutWindows(Dataset):
     """Windows ``u(t_j), u(t_{j+k}), ..., u(t_{j+Rk})`` of the trajectories ``indices``.
@@ -326,11 +329,20 @@ class FieldDataModule(LightningDataModule):
                                      "NaN: fix or regenerate the file")
 
     def _check_model(self, data: FieldData) -> None:
-        """Fail before the first batch when the trainer's model (a registered one, whose
-        ``in_channels``, ``dim`` and ``n_params`` describe its input) cannot take ``data``."""
+        """Fail before the first batch when the trainer's model cannot take ``data``, as its
+        ``in_channels``, ``dim`` and ``n_params`` describe its input: one of this package's
+        models, or one of the user's own code that follows the models' contract (integer
+        ``dim``, ``in_channels``, ``out_channels`` and ``n_params``; see
+        :mod:`pdesurrogate.models`). A model without them is not checked."""
         module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
         model = getattr(module, "model", None)
-        if not isinstance(model, nn.Module) or model_name(model) is None:
+        if not isinstance(model, nn.Module):
+            return
+        # an own class's attributes describe its input only when it exposes the whole
+        # contract: a lone "dim" may be a hidden width
+        if model_name(model) is None and not all(
+                isinstance(getattr(model, a, None), int)
+                and not isinstance(getattr(model, a), bool) for a in CONTRACT_ATTRIBUTES):
             return
         c, grid, p = data.u.shape[2], data.u.shape[3:], len(data.params)
         dim, c_in, n_p = (getattr(model, a, None) for a in ("dim", "in_channels", "n_params"))
