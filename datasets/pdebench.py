@@ -96,27 +96,32 @@ def pde_from_name(path: Path) -> str:
     return "_".join(kept) or path.stem
 
 
-def _grouped_keys(f: h5py.File) -> list[str]:
-    keys = sorted(f.keys())
+def _grouped_keys(f: h5py.File, keys: list[str]) -> list[str]:
+    """``keys`` (``f``'s top-level keys, sorted) if they are the groups of a per-seed grouped
+    file, else ``[]``."""
     if keys and all(k.isdigit() for k in keys) and isinstance(f[keys[0]], h5py.Group) \
             and "data" in f[keys[0]]:
         return keys
     return []
 
 
-def is_pdebench(f: h5py.File) -> bool:
-    keys = set(f.keys())
-    return ("tensor" in keys or "x-coordinate" in keys or bool(keys & set(CFD_FIELDS))
-            or "velocity" in keys or bool(_grouped_keys(f)))
+def is_pdebench(f: h5py.File, keys: list[str]) -> bool:
+    """Whether ``f``, whose top-level keys are ``keys`` (sorted), is a PDEBench file."""
+    names = set(keys)
+    return ("tensor" in names or "x-coordinate" in names or bool(names & set(CFD_FIELDS))
+            or "velocity" in names or bool(_grouped_keys(f, keys)))
 
 
-def pdebench_layout(f: h5py.File, path: Path, progress: bool = False) -> Layout:
-    """The layout of PDEBench file ``f`` at ``path``; with ``progress``, checking the groups of
-    a grouped file of at least :data:`GROUPS_PROGRESS` shows its progress on stderr."""
-    groups = _grouped_keys(f)
+def pdebench_layout(f: h5py.File, path: Path, progress: bool = False, *,
+                    keys: list[str]) -> Layout:
+    """The layout of PDEBench file ``f`` at ``path``, whose top-level keys are ``keys``
+    (sorted, as :func:`~.reader.open_dataset` listed them once); with ``progress``, checking
+    the groups of a grouped file of at least :data:`GROUPS_PROGRESS` shows its progress on
+    stderr."""
+    groups = _grouped_keys(f, keys)
     if groups:
         return _grouped_layout(f, path, groups, progress)
-    return _single_layout(f, path)
+    return _single_layout(f, path, keys)
 
 
 def _params(f: h5py.File, path: Path) -> dict[str, np.ndarray]:
@@ -172,9 +177,9 @@ def _times(f, key: str, n_times: int, where: str, steady: bool = False) -> np.nd
 _DATA_HINT = "(N, T, *grid) or (N, T, *grid, C) with 1 to 3 spatial axes"
 
 
-def _single_layout(f: h5py.File, path: Path) -> Layout:
+def _single_layout(f: h5py.File, path: Path, names: list[str]) -> Layout:
     where = repr(str(path))
-    keys = set(f.keys())
+    keys = set(names)
     if "velocity" in keys and "tensor" not in keys:
         raise ValueError(f"{where}: PDEBench incompressible Navier–Stokes files ('velocity', "
                          f"'particles', 'force') are not supported; found keys {sorted(keys)}")

@@ -172,7 +172,7 @@ def test_unforeseen_layout_errors_name_the_file(tmp_path, monkeypatch):
     file (not a traceback from inside h5py)."""
     import pdesurrogate.datasets.pdebench as pdebench
 
-    def broken(f, path, progress=False):
+    def broken(f, path, progress=False, *, keys):
         return f["tensor"].no_such_attribute
 
     monkeypatch.setattr(pdebench, "pdebench_layout", broken)
