@@ -37,6 +37,8 @@ from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
 
+STEP_LABEL = "training step (from 0, as metrics.csv's step)"
+
 
 def _unaccounted(committed, abandoned, n_simulations: int) -> list[int]:
     """The ids below ``n_simulations`` in none of the ``committed`` id lists (one per trainer
@@ -140,23 +142,24 @@ def stream_figure(hist: list[dict], title: str):
     """The figure of ``online.png``: samples/s received, buffer fill and idle fraction, and
     the times each stored item was seen, against the training step. ``hist``: the stream
     monitor's records (``step``, ``stream/samples_per_s``, ``stream/buffer_fill``,
-    ``trainer/idle_fraction``, ``stream/seen_mean``, ``stream/seen_max``)."""
+    ``trainer/idle_fraction``, ``stream/seen_mean``, ``stream/seen_max``); ``step`` is the
+    one the row has in metrics.csv (Lightning's, from 0), and is drawn as it is."""
     import matplotlib.pyplot as plt
 
     steps = [h["step"] for h in hist]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(steps, [h["stream/samples_per_s"] for h in hist])
     # from 0: a few per cent of noise on a range cut to fit it looks like collapses
-    axes[0].set(title="samples received", xlabel="training step", ylabel="samples/s")
+    axes[0].set(title="samples received", xlabel=STEP_LABEL, ylabel="samples/s")
     axes[0].set_ylim(bottom=0)
     axes[1].plot(steps, [h["stream/buffer_fill"] for h in hist], label="buffer fill")
     axes[1].plot(steps, [h["trainer/idle_fraction"] for h in hist], label="idle fraction")
-    axes[1].set(title="buffer fill, trainer idle", xlabel="training step",
+    axes[1].set(title="buffer fill, trainer idle", xlabel=STEP_LABEL,
                 ylabel="fraction (0 to 1)", ylim=(0, 1.05))
     axes[1].legend(loc="best", fontsize="small")
     axes[2].plot(steps, [h["stream/seen_mean"] for h in hist], label="mean")
     axes[2].plot(steps, [h["stream/seen_max"] for h in hist], label="max")
-    axes[2].set(title="times each stored item was seen", xlabel="training step",
+    axes[2].set(title="times each stored item was seen", xlabel=STEP_LABEL,
                 ylabel="draws per stored item")
     axes[2].set_ylim(bottom=0)
     axes[2].legend(loc="best", fontsize="small")

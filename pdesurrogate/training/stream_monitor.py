@@ -66,7 +66,9 @@ class StreamMonitor(Callback):
         step = trainer.global_step
         if step % self.log_every_n_steps == 0:
             row = self.metrics()
-            self.history.append({"step": step, **row})
+            # at the step the CSV gives this row: Lightning's index from 0 of the optimiser
+            # step, which global_step (the steps done) already counts here
+            self.history.append({"step": step - 1, **row})
             pl_module.log_dict({k: float(v) for k, v in row.items()}, on_step=True,
                                on_epoch=False, batch_size=1)
         if self.checkpoint is not None and self.checkpoint_every_n_steps > 0 \
