@@ -41,6 +41,12 @@ truth), each metric is first one number per ``(b, f, c)``:
     stored grid as one period of a periodic, uniformly spaced field: on a non-periodic grid the
     jump between the last and the first point spreads error into every band, the high one most.
 
+Beside them :func:`trajectory_errors` gives ``rel_l2`` (:data:`REL_L2`), the relative L2
+error of the whole frame, ``sqrt(sum_{c,x} e**2) / sqrt(sum_{c,x} u**2)`` with one norm over all
+channels and grid points (floored at :data:`NORM_FLOOR`): the error ``pdesurrogate predict``
+reports as ``rel_l2_vs_truth`` and ``fit``/``test`` as ``rel_l2``. It is not one of
+:data:`NAMES`, so :func:`field_errors` and :meth:`ErrorSums.result` leave it out.
+
 Per frame, the ``(b, f, c)`` numbers are averaged over channels and then over trajectories
 (:func:`field_errors`), as PDEBench averages its per-channel values; ``max_error`` is instead
 the maximum over channels and trajectories. :func:`trajectory_errors` gives the per-trajectory
@@ -61,6 +67,8 @@ import numpy as np
 # the metrics' names, in the order tables and files list them
 NAMES = ("rmse", "nrmse", "max_error", "crmse", "brmse", "frmse_low", "frmse_mid",
          "frmse_high")
+# the whole frame's relative L2, which trajectory_errors gives beside NAMES
+REL_L2 = "rel_l2"
 # Fourier bands of the error: a mode with lo < |k| <= hi is in the band (|k| = 0 is low)
 BANDS = {"low": (-1.0, 4.0), "mid": (4.0, 12.0), "high": (12.0, math.inf)}
 # the smallest truth norm nrmse divides by (as the relative L2 of pdesurrogate predict)
@@ -125,7 +133,8 @@ def band_masks(grid: tuple[int, ...]) -> dict[str, np.ndarray]:
 
 def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
     """``{name: (B, F)}`` for each of :data:`NAMES`: one trajectory's and frame's value,
-    averaged over channels (``max_error``: the maximum over channels), in float64.
+    averaged over channels (``max_error``: the maximum over channels), in float64; then
+    :data:`REL_L2`, the frame's relative L2 over all channels and grid points at once.
 
     ``pred``, ``truth``: ``(B, F, C, *grid)`` real arrays (numpy, or anything
     ``np.asarray`` takes). Raises ValueError for other shapes, shapes that differ, a
@@ -137,7 +146,7 @@ def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
     n_points = math.prod(grid)
     on_edge = boundary_mask(grid).ravel()
     bands = {band: m.ravel() for band, m in band_masks(grid).items()}
-    out = {name: np.empty((b, n_frames)) for name in NAMES}
+    out = {name: np.empty((b, n_frames)) for name in (*NAMES, REL_L2)}
     rows = max(1, CHUNK_VALUES // (n_channels * n_points))
     for j in range(n_frames):
         for s in range(0, b, rows):
@@ -161,12 +170,19 @@ def _frame_errors(pred, truth, frame: int, first: int, on_edge: np.ndarray,
     n_points = on_edge.size
     e = p - t
     del p
-    norm_t = np.sqrt((t * t).reshape(b, n_channels, n_points).sum(axis=-1))
+    tt = (t * t).reshape(b, n_channels, n_points)
     del t
+    norm_t = np.sqrt(tt.sum(axis=-1))
+    # one pairwise sum over the frame's C * N values, as np.linalg.norm of the flat frame
+    # adds them (predict's relative L2 before it moved here: the same value, bit for bit)
+    whole_t = np.sqrt(tt.reshape(b, n_channels * n_points).sum(axis=-1))
+    del tt
     # every reduction runs along one trajectory's own contiguous values, so its rounding does
     # not depend on the other trajectories in the chunk
     sq = (e * e).reshape(b, n_channels, n_points)
     sum_sq = sq.sum(axis=-1)
+    out[REL_L2][:] = (np.sqrt(sq.reshape(b, n_channels * n_points).sum(axis=-1))
+                      / np.maximum(whole_t, NORM_FLOOR))
     out["rmse"][:] = np.sqrt(sum_sq / n_points).mean(axis=-1)
     out["nrmse"][:] = (np.sqrt(sum_sq) / np.maximum(norm_t, NORM_FLOOR)).mean(axis=-1)
     flat = e.reshape(b, n_channels, n_points)

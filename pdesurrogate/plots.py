@@ -1,10 +1,19 @@
-"""Figures people would rather look at than read: prediction vs truth, and error vs time."""
+"""Figures people would rather look at than read: prediction vs truth, error vs time, and a
+fit's training curves."""
 
 from __future__ import annotations
 
+import csv
+import math
 import os
 
 import numpy as np
+
+# the columns of metrics.csv that training_curves_figure draws: the loss the optimiser
+# minimised and the relative L2 on the losses' panel, the learning rate on a panel of its own
+TRAIN_CURVES = ("train/loss", "train/rel_l2")
+VAL_CURVE = "val/rel_l2"
+LR_PREFIX = "train/lr"
 
 
 def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
@@ -112,3 +121,95 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def metrics_csv_curves(path: str | os.PathLike) -> dict[str, tuple[list[int], list[float]]]:
+    """The columns of a ``metrics.csv`` that Lightning's ``CSVLogger`` wrote, as curves: for
+    each column but ``step`` and ``epoch``, ``(steps, values)`` over the rows where it has a
+    value, in file order. ``steps`` are the file's own (Lightning's 0-based index of the
+    optimiser step; validation rows, which are rows of their own, at the step they followed).
+
+    Raises ValueError naming the file and line for a file without a ``step`` column, a row
+    with more or fewer fields than the header, or a cell that is not a number."""
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "step" not in reader.fieldnames:
+            raise ValueError(f"{str(path)!r} has no 'step' column (header: "
+                             f"{reader.fieldnames}); expected a metrics.csv of Lightning's "
+                             "CSVLogger")
+        names = [n for n in reader.fieldnames if n not in ("step", "epoch")]
+        for row in reader:
+            line = reader.line_num
+            if None in row or None in row.values():
+                raise ValueError(f"{str(path)!r} line {line}: {len(reader.fieldnames)} fields "
+                                 "expected, as in the header")
+            try:
+                step = int(row["step"])
+            except ValueError:
+                raise ValueError(f"{str(path)!r} line {line}: step {row['step']!r} is not an "
+                                 "integer") from None
+            for name in names:
+                if row[name] == "":
+                    continue
+                try:
+                    value = float(row[name])
+                except ValueError:
+                    raise ValueError(f"{str(path)!r} line {line}: {name} {row[name]!r} is not "
+                                     "a number") from None
+                steps, values = curves.setdefault(name, ([], []))
+                steps.append(step)
+                values.append(value)
+    return curves
+
+
+def training_curves_figure(path: str | os.PathLike, title: str = ""):
+    """The figure of a fit's ``curves.png``, from the ``metrics.csv`` at ``path``
+    (:func:`metrics_csv_curves`): on the left, ``train/loss`` and ``train/rel_l2`` as lines
+    and ``val/rel_l2`` as markers against the step, log y; on the right the learning rate
+    (``train/lr``, or each ``train/lr_{i}_{j}``). The x axes are the file's steps as they are
+    (0-based). Returns a ``matplotlib.figure.Figure`` not attached to pyplot (no backend is
+    chosen, nothing global changes).
+
+    Raises ValueError (naming the file) where the file holds none of those columns, or from
+    :func:`metrics_csv_curves`."""
+    from matplotlib.figure import Figure
+
+    curves = metrics_csv_curves(path)
+    rates = sorted(n for n in curves if n == LR_PREFIX or n.startswith(LR_PREFIX + "_"))
+    drawn = [n for n in (*TRAIN_CURVES, VAL_CURVE) if n in curves]
+    if not drawn and not rates:
+        raise ValueError(f"{str(path)!r} holds none of {[*TRAIN_CURVES, VAL_CURVE, LR_PREFIX]}"
+                         f" (its columns: {sorted(curves)}): no training curve to draw")
+    fig = Figure(figsize=(11, 3.8))
+    losses, lr = fig.subplots(1, 2)
+    step_label = "optimiser step (from 0, as metrics.csv's step)"
+    for name in drawn:
+        steps, values = curves[name]
+        if name == VAL_CURVE:
+            losses.plot(steps, values, "o", label=f"{name} (validation, physical units)")
+        else:
+            style = "-" if name == "train/loss" else "--"
+            losses.plot(steps, values, style, label=f"{name} (training, normalised units)")
+    # log y where there is something positive to show (a log axis of none is an error)
+    if any(v > 0 and math.isfinite(v) for n in drawn for v in curves[n][1]):
+        losses.set_yscale("log")
+    losses.set(title="loss and relative L2 error", xlabel=step_label,
+               ylabel="loss, relative L2 (dimensionless)")
+    losses.grid(True, which="both", alpha=0.3)
+    if drawn:
+        losses.legend(loc="best", fontsize="small")
+    for name in rates:
+        lr.plot(*curves[name], label=name)
+    if not rates:
+        lr.text(0.5, 0.5, f"no {LR_PREFIX} in metrics.csv", ha="center", va="center",
+                transform=lr.transAxes)
+    lr.set(title="learning rate", xlabel=step_label, ylabel="learning rate (optimiser's lr)")
+    lr.set_ylim(bottom=0)
+    lr.grid(True, alpha=0.3)
+    if len(rates) > 1:
+        lr.legend(loc="best", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

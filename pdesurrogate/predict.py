@@ -65,7 +65,7 @@ from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
-from pdesurrogate.metrics import BANDS, NAMES, ErrorSums
+from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums
 from pdesurrogate.temp_files import aside_name, clean_leftovers, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -428,9 +428,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 writer.write(start, pred, params)
                 if has_truth:
                     truth = data.u[start:stop, frames]
-                    rel_b = _relative_l2(pred, truth)
                     try:
-                        sums.add(pred, truth)
+                        # the relative L2 comes from the same pass as the other errors
+                        rel_b = sums.add(pred, truth)[REL_L2]
                     except ValueError as e:  # a NaN or inf in the file's truth
                         raise ValueError(
                             f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
@@ -516,18 +516,6 @@ def metrics_table(metrics: dict[str, np.ndarray], samples: int) -> str:
                     + f"{mean:>12.4g}")
     foot = "  means over trajectories (and steps); max_error: the maximum over them"
     return "\n".join([head, *rows, foot])
-
-
-def _relative_l2(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """``(b, F)`` relative L2 error of each trajectory's frames ``(b, F, C, *grid)``, in
-    float64; one frame at a time, so the float64 copies are of one frame, not of the batch."""
-    b, n_frames = pred.shape[:2]
-    rel = np.empty((b, n_frames))
-    for j in range(n_frames):
-        t = truth[:, j].reshape(b, -1).astype(np.float64)
-        num = np.linalg.norm(pred[:, j].reshape(b, -1) - t, axis=-1)
-        rel[:, j] = num / np.maximum(np.linalg.norm(t, axis=-1), 1e-30)
-    return rel
 
 
 def _tensor_bytes(obj) -> int:

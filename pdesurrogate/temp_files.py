@@ -13,8 +13,11 @@ as if its own).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from pdesurrogate.datasets import temp_files as _temp
 
@@ -23,7 +26,8 @@ host_tag, temp_name, leftover_pattern = _temp.host_tag, _temp.temp_name, _temp.l
 open_temp_file, umask_mode, is_running = _temp.open_temp_file, _temp.umask_mode, _temp.is_running
 remove_flat, clean_leftovers = _temp.remove_flat, _temp.clean_leftovers
 
-__all__ = ["ATTEMPTS", "BACKUP", "TEMP", "aside_name", "backup_name", "clean_leftovers",
+__all__ = ["ATTEMPTS", "BACKUP", "TEMP", "aside_name", "atomic_write", "backup_name",
+           "clean_leftovers",
            "host_tag", "is_running", "leftover_pattern", "open_temp_file", "remove_flat",
            "temp_dir", "temp_name", "umask_mode"]
 
@@ -60,3 +64,20 @@ def aside_name(target: Path) -> Path:
         if not os.path.lexists(path):
             return path
     raise FileExistsError(f"no free temporary name beside {str(target)!r}")
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None], ext: str = "") -> None:
+    """Write ``path`` whole or not at all: ``write(f)`` into a temporary of this scheme
+    (created exclusively, so a link planted at its name is never followed, with the mode the
+    umask gives; ``ext`` ends its name), then renamed over ``path``; the temporaries a killed
+    writer of ``path`` left are removed first."""
+    clean_leftovers(path)
+    tmp, f = open_temp_file(path, ext)
+    try:
+        with f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

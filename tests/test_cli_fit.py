@@ -98,8 +98,8 @@ def test_contradicting_trainer_settings_are_one_line(tmp_path, data, capsys):
 def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path, data, capsys):
     """A config.yaml that fit saved, given again with ``--trainer.callbacks.patience 5``:
     jsonargparse gives KEY to the list's last callback, which is still the user's EarlyStopping
-    (the callbacks fit adds, progress bar, DeferredSignals, StopCheckpoint and LearningRateLog,
-    go first).
+    (the callbacks fit adds, progress bar, DeferredSignals, StopCheckpoint, LearningRateLog and
+    CurvesPlot, go first).
     Before, fit appended them, and the key hit DeferredSignals: "Option 'patience' is not
     accepted"."""
     cfg = yaml.safe_load(Path(CONFIG).read_text())
@@ -115,7 +115,7 @@ def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path,
     callbacks = yaml.safe_load((root / "csv" / "version_1" / "config.yaml").read_text())[
         "trainer"]["callbacks"]
     assert [c["class_path"].rsplit(".", 1)[1] for c in callbacks] == [
-        "RichProgressBar", "DeferredSignals", "StopCheckpoint", "LearningRateLog",
+        "RichProgressBar", "DeferredSignals", "StopCheckpoint", "LearningRateLog", "CurvesPlot",
         "EarlyStopping"], callbacks
     assert callbacks[-1]["init_args"]["patience"] == 5
 

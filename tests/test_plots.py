@@ -159,3 +159,58 @@ def test_channel_out_of_range_and_wrong_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="channel_names has 1 names for 2 channels"):
         plots.rollout_figure(u, u, np.arange(2), None, tmp_path / "p.png", channel_names=("u",))
     assert not (tmp_path / "p.png").exists()
+
+
+# a metrics.csv as Lightning's CSVLogger writes it: columns sorted by name, validation on rows
+# of its own at the step it followed, the first logged step 0
+METRICS_CSV = """epoch,step,train/loss,train/lr,train/rel_l2,val/rel_l2,val/rel_l2_step_1
+0,0,0.9,0.001,0.8,,
+0,2,0.5,0.0009,0.45,,
+0,3,,,,0.6,0.55
+1,5,0.3,0.0005,0.25,,
+1,7,0.2,0.0001,0.15,,
+1,7,,,,0.4,0.35
+"""
+
+
+def test_training_curves_are_drawn_at_the_csvs_steps(tmp_path):
+    """curves.png's figure: training loss and relative L2 as lines, validation as markers of
+    its own, on a log axis; the learning rate on a panel of its own; every x the CSV's own
+    0-based step (step 0 drawn at 0, not 1)."""
+    from pdesurrogate.plots import training_curves_figure
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(METRICS_CSV)
+    fig = training_curves_figure(path, "run")
+    losses, lr = fig.axes
+    lines = {line.get_label().split()[0]: line for line in losses.lines}
+    assert sorted(lines) == ["train/loss", "train/rel_l2", "val/rel_l2"]
+    for name, steps, values in (("train/loss", [0, 2, 5, 7], [0.9, 0.5, 0.3, 0.2]),
+                                ("train/rel_l2", [0, 2, 5, 7], [0.8, 0.45, 0.25, 0.15]),
+                                ("val/rel_l2", [3, 7], [0.6, 0.4])):
+        assert list(lines[name].get_xdata()) == steps, name
+        assert list(lines[name].get_ydata()) == values, name
+    assert lines["val/rel_l2"].get_linestyle() == "None"  # markers, not a line
+    assert lines["val/rel_l2"].get_marker() == "o"
+    assert lines["train/loss"].get_linestyle() == "-"
+    assert losses.get_yscale() == "log"
+    assert [list(line.get_xdata()) for line in lr.lines] == [[0, 2, 5, 7]]
+    assert list(lr.lines[0].get_ydata()) == [0.001, 0.0009, 0.0005, 0.0001]
+    for ax in (losses, lr):
+        assert "from 0" in ax.get_xlabel() and ax.get_ylabel()
+
+
+@pytest.mark.parametrize("text,where", [
+    ("epoch,train/loss\n0,0.5\n", "no 'step' column"),
+    ("epoch,step,train/loss\n0,0,0.5\n0,1,oops\n", "line 3: train/loss 'oops'"),
+    ("epoch,step,train/loss\n0,0,0.5\n0,1\n", "line 3: 3 fields"),
+    ("epoch,step,lr-AdamW\n0,0,0.5\n", "holds none of"),
+])
+def test_a_broken_metrics_csv_is_one_error_naming_the_file(tmp_path, text, where):
+    from pdesurrogate.plots import training_curves_figure
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=where) as err:
+        training_curves_figure(path)
+    assert str(path) in str(err.value)

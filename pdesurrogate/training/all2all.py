@@ -23,7 +23,9 @@ components; by default every channel is its own group).
 
 Validation and test take whole trajectories and log, in physical units, the relative L2 error
 of the direct prediction from ``t_0`` to each stored ``t_j`` (``val/rel_l2_lead_j``; their mean
-``val/rel_l2``) and of the autoregressive rollout with the data's step (``val/rel_l2_ar``).
+``val/rel_l2``) and of the autoregressive rollout with the data's step (``val/rel_l2_ar``). The
+test also logs the PDEBench-style errors of that autoregressive rollout in physical units
+(``test/nrmse_ar``, ``test/rmse_ar``, ...: :mod:`~pdesurrogate.training.rollout_errors`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pdesurrogate.datasets import AllPairs, OneStepPairs
 from .datamodule import FieldDataModule
 from .losses import EPS, relative_l2
 from .next_step import NextStepModule, keep_own_hparams
+from .rollout_errors import add_rollout_errors
 
 PAIRS = ("all2all", "one_step")
 
@@ -226,5 +229,8 @@ class All2AllModule(NextStepModule):
         ar_err = torch.stack([relative_l2(ar[:, j], u[:, j], reduction="none")
                               for j in range(1, t)], dim=1)
         self._means.add(f"{prefix}/rel_l2_ar", ar_err.mean(dim=1))
+        if prefix == "test":
+            # of the autoregressive rollout, as predict rolls an export out: _ar like rel_l2_ar
+            add_rollout_errors(self._means, prefix, ar, u, suffix="_ar")
         self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
         return errs.mean()

@@ -9,7 +9,8 @@ Two parts, because Lightning's defaults get both wrong on uneven splits:
 - ``TrajectoryMeans``: ``self.log(..., batch_size=b, sync_dist=True)`` averages the ranks'
   summed batch sizes as an integer tensor (3 trajectories on 2 ranks: 1, not 1.5), so its mean
   over uneven ranks is wrong. Here each rank sums its per-trajectory errors and counts them, the
-  sums are added over the ranks once at the end of the epoch, and only then divided.
+  sums are added over the ranks once at the end of the epoch, and only then divided. A
+  maximum (``reduce="max"``) is taken over the ranks' maxima the same way.
 
 Their DataLoader workers end as soon as a pass has yielded its last batch
 (:class:`EvaluationLoader`): Lightning stops taking batches at the pass's length without
@@ -186,42 +187,72 @@ class TrajectoryMeans:
 
     ``add(key, values)`` takes a ``(B,)`` tensor (one value per trajectory of the batch);
     ``log(module)`` adds the sums and counts over the ranks, logs ``sum / count`` under each key
-    and starts over. Keys must be added in every batch of every rank alike.
+    and starts over. ``add(key, values, reduce="max")`` keeps the largest value instead, which
+    ``log`` takes over the ranks (a NaN among them makes it NaN on one process; across ranks
+    the collective's own NaN rule applies). Keys must be added in every batch of every rank
+    alike.
     """
+
+    REDUCTIONS = ("mean", "max")
 
     def __init__(self):
         self._sums: dict[str, list] = {}
+        self._maxima: dict[str, torch.Tensor] = {}
         self.prog_bar: set[str] = set()
 
-    def add(self, key: str, values: torch.Tensor, prog_bar: bool = False) -> None:
+    def add(self, key: str, values: torch.Tensor, prog_bar: bool = False,
+            reduce: str = "mean") -> None:
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"reduce must be one of {self.REDUCTIONS}, got {reduce!r}")
+        if key in (self._maxima if reduce == "mean" else self._sums):
+            raise ValueError(f"{key!r} was added with another reduce than {reduce!r}")
         values = values.detach().reshape(-1)
         # summed where the values are (no host sync per batch), in float64 where the device
         # has it (Apple's MPS has not)
         dtype = precise_dtype(values.device)
-        entry = self._sums.setdefault(key, [torch.zeros((), dtype=dtype, device=values.device), 0])
-        entry[0] = entry[0] + values.to(dtype).sum()
-        entry[1] += values.numel()
+        if reduce == "max":
+            top = values.to(dtype).max()
+            old = self._maxima.get(key)
+            # torch.maximum propagates a NaN, as the mean's sum does
+            self._maxima[key] = top if old is None else torch.maximum(old, top)
+        else:
+            entry = self._sums.setdefault(
+                key, [torch.zeros((), dtype=dtype, device=values.device), 0])
+            entry[0] = entry[0] + values.to(dtype).sum()
+            entry[1] += values.numel()
         if prog_bar:
             self.prog_bar.add(key)
 
     def reset(self) -> None:
         self._sums.clear()
+        self._maxima.clear()
 
     def log(self, module: LightningModule) -> dict[str, float]:
-        """Log every key's mean over all ranks on ``module``; returns them."""
+        """Log every key's mean (or maximum) over all ranks on ``module``; returns them."""
         keys = sorted(self._sums)
-        if not keys:
+        peaks = sorted(self._maxima)
+        if not keys and not peaks:
             return {}
-        totals = torch.stack([torch.stack([self._sums[k][0],
-                                           self._sums[k][0].new_tensor(float(self._sums[k][1]))])
-                              for k in keys])  # (keys, 2): sum, count
         trainer = module._trainer
-        if trainer is not None and trainer.world_size > 1:
-            totals = trainer.strategy.reduce(totals.to(module.device), reduce_op="sum")
-        totals = totals.cpu()
-        means = {k: float(totals[i, 0] / totals[i, 1]) for i, k in enumerate(keys)}
+        ranks = trainer is not None and trainer.world_size > 1
+        out = {}
+        if keys:
+            totals = torch.stack([torch.stack([self._sums[k][0],
+                                               self._sums[k][0].new_tensor(
+                                                   float(self._sums[k][1]))])
+                                  for k in keys])  # (keys, 2): sum, count
+            if ranks:
+                totals = trainer.strategy.reduce(totals.to(module.device), reduce_op="sum")
+            totals = totals.cpu()
+            out.update({k: float(totals[i, 0] / totals[i, 1]) for i, k in enumerate(keys)})
+        if peaks:
+            tops = torch.stack([self._maxima[k] for k in peaks])
+            if ranks:
+                tops = trainer.strategy.reduce(tops.to(module.device), reduce_op="max")
+            tops = tops.cpu()
+            out.update({k: float(tops[i]) for i, k in enumerate(peaks)})
         self.reset()
-        for k, v in means.items():
-            # already the mean over every rank; sync_dist only keeps Lightning from warning
-            module.log(k, v, prog_bar=k in self.prog_bar, sync_dist=True)
-        return means
+        for k in sorted(out):
+            # already over every rank; sync_dist only keeps Lightning from warning
+            module.log(k, out[k], prog_bar=k in self.prog_bar, sync_dist=True)
+        return out

@@ -31,7 +31,9 @@ scale, so neither rule is the paper's exactly.
 
 Validation and test roll out autoregressively from the first frame of whole trajectories and
 log the relative L2 error in physical units per step (``val/rel_l2_step_k``, ``k = 1..``) and its
-mean over steps (``val/rel_l2``; ``test/...`` likewise).
+mean over steps (``val/rel_l2``; ``test/...`` likewise). The test also logs the PDEBench-style
+errors of :mod:`pdesurrogate.metrics` of the same rollout, in physical units (``test/nrmse``,
+``test/rmse``, ``test/max_error``, ...: :mod:`~pdesurrogate.training.rollout_errors`).
 
 Precision: ``32-true``, ``bf16-mixed`` and ``16-mixed`` run every model. The ``*-true``
 precisions that cast the model whole are checked at setup against the dtypes it runs in
@@ -59,6 +61,7 @@ from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source, resumed_record
 from .evaluation import TrajectoryMeans
 from .losses import relative_l2
+from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
 
 CURRICULUM_SHARPNESS = 4.0
@@ -416,6 +419,8 @@ class NextStepModule(LightningModule):
         for s in range(steps):
             self._means.add(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s])
         self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        if prefix == "test":
+            add_rollout_errors(self._means, prefix, pred, u)
         return errs.mean()
 
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -18,7 +18,9 @@ spread is the uncertainty estimate.
 
 Validation and test roll out whole trajectories from their first frame and log the relative
 L2 error (``val/rel_l2``, mean over steps) and the high-correlation time (``val/corr_time``: how
-long the Pearson correlation with the truth stays at or above 0.8, mean over trajectories).
+long the Pearson correlation with the truth stays at or above 0.8, mean over trajectories). The
+test also logs the PDEBench-style errors of the same rollout in physical units (``test/nrmse``,
+``test/rmse``, ...: :mod:`~pdesurrogate.training.rollout_errors`).
 
 Their refinement noise is fixed per trajectory: trajectory ``i`` draws it from its own generator,
 seeded from :data:`EVAL_NOISE_SEED` and the bytes of its first frame and parameters
@@ -49,6 +51,7 @@ from pdesurrogate.run_record import CHECKPOINT_KEY
 from .draw_seeds import batch_seed, run_seed
 from .losses import precise_dtype, relative_l2
 from .next_step import NextStepModule, keep_own_hparams
+from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
 
 CORRELATION_THRESHOLD = 0.8
@@ -236,4 +239,6 @@ class RefinerModule(NextStepModule):
         corr_time = high_correlation_time(corr, lead)
         self._means.add(f"{prefix}/corr_time", corr_time)
         self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        if prefix == "test":
+            add_rollout_errors(self._means, prefix, pred, u)
         return errs.mean()
