@@ -6,8 +6,7 @@ drawn when the fit ends, also when it stopped early (``should_stop``, ``max_time
 interrupted (Ctrl-C, SIGTERM: Lightning calls ``on_exception`` before it ends), provided
 the CSV holds a row by then. Only rank 0 draws (the only rank whose logger writes). Without
 a ``CSVLogger`` (a config whose loggers hold none, ``--trainer.logger false``) nothing is
-drawn. A
-figure that cannot be drawn or written is a warning, never the fit's failure.
+drawn. A figure that cannot be drawn or written is a warning, never the fit's failure.
 """
 
 from __future__ import annotations
