@@ -830,14 +830,21 @@ class Receiver:
             raise MalformedMessage("payload_size", f"a verdict of {raw.nbytes} bytes")
         return int(raw.view("<i8")[0]) == VERDICT_FINITE
 
-    def _recv_split(self, src: int, h: Header) -> tuple[list[np.ndarray], list[float]]:
+    def _recv_split(self, src: int, h: Header, first_bytes: int
+                    ) -> tuple[list[np.ndarray], list[float]]:
         """Receive ``src``'s split pack (header ``h`` parsed): each sample's message straight
         into its own pooled array, then the times. A message of the wrong size (MPI truncates a
         longer one) rejects the pack; the rest of its messages are drained. Arrays are taken
         :data:`_SPLIT_CHUNK` at a time as the messages come, so a header that announces a
         huge count (up to ``MAX_COUNT``, with a consistent ``nbytes``) allocates nothing for
-        messages that never arrive."""
+        messages that never arrive; ``first_bytes``, the probed size of the first message,
+        must be one sample's before any array is taken, so a header announcing a huge sample
+        shape (consistent with its ``nbytes`` too) allocates nothing either."""
         MPI = mpi()
+        if first_bytes != math.prod(h.shape) * h.dtype.itemsize:
+            self._drain(src, h.count + 1)
+            raise MalformedMessage("payload_size", f"message 0 of a split pack: {first_bytes} "
+                                                   f"bytes for a sample of shape {h.shape}")
         arrays: list[np.ndarray] = []
         status = MPI.Status()
         times = np.empty(0, np.float64)
@@ -929,7 +936,7 @@ class Receiver:
         segments = None
         try:
             if h.split:
-                arrays, times = self._recv_split(src, h)
+                arrays, times = self._recv_split(src, h, payload_bytes)
             elif h.count == 1:
                 # straight into the array the sample keeps: no second copy of large fields
                 arr = self._pool.empty(h.shape, h.dtype)

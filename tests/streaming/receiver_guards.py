@@ -6,7 +6,7 @@ Prints one JSON line per scenario.
 Scenarios: ``resume_dup`` (a resumed run whose snapshot committed simulation 0 gets 0, 1, 2
 again), ``end_count`` (ENDs whose totals disagree with the samples that arrived, by a
 control END or a pack's END flag), ``nan_params`` (a DATA header with a NaN parameter),
-``split_huge`` (a split pack header announcing 1024 samples whose first message is wrong),
+``split_huge`` (a split pack header announcing 1024 samples whose second message is wrong),
 ``stop_held`` (a stopped receiver with a full buffer, before and after its freezing snapshot),
 ``end_held`` (a receiver with a full buffer when the trainer ranks agree the stream ended)
 and ``agree`` (the end-of-stream and stop agreement over two trainer ranks)."""
@@ -112,16 +112,17 @@ def receive(messages: list, committed: tuple[int, ...] = (), pool: ArrayPool | N
 
 def split_huge(count: int = 1024) -> dict:
     """A split pack header of simulation 7 announcing ``count`` samples of 64 KiB (nbytes
-    consistent), whose first message is 8 bytes; the sender then sends the ``count`` messages
-    the receiver drains. Then simulation 8 as usual. ``allocated``: arrays the receiver took
-    from its pool (one that tracks arrays from 1 KiB up, so the 16-byte fields of simulation
-    8 are not counted)."""
+    consistent), whose first message is one sample and second 8 bytes; the sender then sends
+    the ``count - 1`` messages the receiver drains. Then simulation 8 as usual.
+    ``allocated``: arrays the receiver took from its pool (one that tracks arrays from 1 KiB
+    up, so the 16-byte fields of simulation 8 are not counted)."""
     shape = (1, 2**14)
     h = data_header(shape, np.float32, 0.0, 0, 7, [0.5], False,
                     pack_nbytes(count, 4 * 2**14), count=count, split=True)
-    rest = [np.zeros(0, np.uint8) for _ in range(count)]
+    rest = [np.zeros(0, np.uint8) for _ in range(count - 1)]
     pool = ArrayPool(min_bytes=1024)
-    got = receive([(h, [np.zeros(8, np.uint8), *rest]), end(7, count),
+    got = receive([(h, [np.zeros(4 * 2**14, np.uint8), np.zeros(8, np.uint8), *rest]),
+                   end(7, count),
                    *singles(8, range(2)), end(8, 2)], pool=pool)
     return {**got, "allocated": pool.allocated}
 
