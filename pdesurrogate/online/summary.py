@@ -181,7 +181,9 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
     hist = monitor.history
     if hist:
         fig = stream_figure(hist, f"online run {out.name}: the stream as this trainer rank saw it")
-        fig.savefig(out / "online.png", dpi=110)
+        # through a temporary, as every file of the run folder: a link planted at the name
+        # (a group-writable folder) is replaced, never followed
+        _atomic_write(out / "online.png", lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         paths.append(str(out / "online.png"))
     module.train(False)
@@ -192,11 +194,17 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
                        for s in range(val_u.shape[1])]).numpy()
     times = np.arange(val_u.shape[1]) * cfg.dt
     names = (module.data_info or {}).get("channel_names")
-    paths.append(rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err,
-                                out / "rollout.png",
-                                title=f"online surrogate, validation (error: mean of the first "
-                                      f"{n} of {val_u.shape[0]} trajectories)",
-                                channel_names=tuple(names) if names else None))
+
+    def draw(f) -> None:
+        # matplotlib reads the format from a file name's extension, not from a file object
+        with matplotlib.rc_context({"savefig.format": "png"}):
+            rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err, f,
+                           title=f"online surrogate, validation (error: mean of the first "
+                                 f"{n} of {val_u.shape[0]} trajectories)",
+                           channel_names=tuple(names) if names else None)
+
+    _atomic_write(out / "rollout.png", draw)
+    paths.append(str(out / "rollout.png"))
     return paths
 
 
