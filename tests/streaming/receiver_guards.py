@@ -7,6 +7,7 @@ Scenarios: ``resume_dup`` (a resumed run whose snapshot committed simulation 0 g
 again), ``end_count`` (ENDs whose totals disagree with the samples that arrived, by a
 control END or a pack's END flag), ``nan_params`` (a DATA header with a NaN parameter),
 ``split_huge`` (a split pack header announcing 1024 samples whose second message is wrong),
+``split_huge_shape`` (a split pack header announcing 8 TiB samples, whose messages are not),
 ``stop_held`` (a stopped receiver with a full buffer, before and after its freezing snapshot),
 ``end_held`` (a receiver with a full buffer when the trainer ranks agree the stream ended)
 and ``agree`` (the end-of-stream and stop agreement over two trainer ranks)."""
@@ -127,6 +128,15 @@ def split_huge(count: int = 1024) -> dict:
     return {**got, "allocated": pool.allocated}
 
 
+def split_huge_shape() -> dict:
+    """A split pack header of simulation 7 announcing 2 samples of 2**40 float64 values (8 TiB
+    each; nbytes consistent), whose messages are 8 bytes each. Then simulation 8 as usual."""
+    h = data_header((1, 2**40), np.float64, 0.0, 0, 7, [0.5], False,
+                    pack_nbytes(2, 8 * 2**40), count=2, split=True)
+    return receive([(h, [np.zeros(8, np.uint8) for _ in range(3)]), end(7, 2),
+                    *singles(8, range(2)), end(8, 2)])
+
+
 def held(other: tuple[int, int], commit_bytes: int) -> tuple:
     """A started receiver whose FIFO buffer (capacity 2) is full with 2 of simulation 0's 4
     samples still to put; the other trainer rank votes ``other``. Returns the communicator,
@@ -245,6 +255,7 @@ def main() -> None:
         *singles(6, range(2)), end(6, 2),
     ])}))
     print(json.dumps({"scenario": "split_huge", **split_huge()}))
+    print(json.dumps({"scenario": "split_huge_shape", **split_huge_shape()}))
     # pairs, from a pack and from single messages
     print(json.dumps({"scenario": "pair_bytes", **receive(
         [ending_pack(4, 0, 3, 3), *singles(8, range(2)), end(8, 2)], pairs=True)}))

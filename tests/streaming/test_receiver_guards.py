@@ -70,6 +70,16 @@ def test_a_split_header_announcing_a_huge_count_allocates_as_messages_arrive(run
     assert 1 <= r["allocated"] <= 16
 
 
+def test_a_split_header_with_a_huge_sample_shape_is_malformed_not_allocated(runs):
+    """2 samples of 8 TiB announced (nbytes consistent), 8-byte messages sent: counted
+    malformed (payload_size) before any array is taken, its simulation dropped, the next
+    simulation stored. Before, the receiver asked its pool for the announced arrays first and
+    its thread died of MemoryError (the script then exits non-zero)."""
+    (r,) = runs["split_huge_shape"]
+    assert r["malformed_by_reason"] == {"payload_size": 1} and r["sims_dropped"] == 1
+    assert r["stored"] == [[8, 0], [8, 1]] and r["committed_sims"] == [8]
+
+
 def test_a_stopped_receiver_keeps_its_back_pressure_until_the_freezing_snapshot(runs):
     """Full buffer, stop agreed, 3 more simulations sent: until the stop's freezing snapshot
     none is taken (the scheduler still hands out tasks then: taking them would grow the
