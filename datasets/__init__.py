@@ -14,6 +14,23 @@ Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file) wr
 """
 
 import importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    # the names _LAZY resolves at run time, spelt out for type checkers and IDEs (they do not
+    # run __getattr__, and without this `open_dataset(...)` is typed Any)
+    from .generate import GenerateReport as GenerateReport
+    from .generate import GenerationError as GenerationError
+    from .generate import generate_dataset as generate_dataset
+    from .normalization import ChannelStats as ChannelStats
+    from .normalization import compute_stats as compute_stats
+    from .ourformat import DatasetWriter as DatasetWriter
+    from .reader import FieldData as FieldData
+    from .reader import open_dataset as open_dataset
+    from .torch_datasets import AllPairs as AllPairs
+    from .torch_datasets import OneStepPairs as OneStepPairs
+    from .torch_datasets import Trajectories as Trajectories
+    from .torch_datasets import split_indices as split_indices
 
 # name -> submodule; imported on first use, so a light submodule (``temp_files``, standard
 # library only) loads without the readers' torch, h5py and xarray (seconds)
@@ -29,7 +46,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value

@@ -9,7 +9,23 @@ Subpackages: ``solvers``, ``datasets``, ``streaming``, ``models``, ``training``,
 ``cli`` the other commands.
 """
 
+import typing as _typing
+
 __version__ = "0.1.0"
+
+if _typing.TYPE_CHECKING:
+    # what __getattr__ below returns at run time, spelt out for type checkers and IDEs (they
+    # do not run __getattr__, and without this `pdesurrogate.load(...)` is typed Any)
+    # (`X as X`: the form that re-exports a name from a typed package)
+    from . import datasets as datasets
+    from . import models as models
+    from . import pinn as pinn
+    from . import solvers as solvers
+    from . import streaming as streaming
+    from . import training as training
+    from .export import Surrogate as Surrogate
+    from .export import export_surrogate as export_surrogate
+    from .export import load as load
 
 
 def _map_checkout_subpackages() -> None:
@@ -34,7 +50,7 @@ _LAZY = {"load": "pdesurrogate.export", "export_surrogate": "pdesurrogate.export
 _SUBPACKAGES = ("solvers", "datasets", "streaming", "models", "training", "pinn")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _typing.Any:
     # lazy: `import pdesurrogate` stays cheap; torch/neuralop/Lightning load on first use, so
     # `pdesurrogate.solvers` works without an explicit `import pdesurrogate.solvers`
     if name in _LAZY or name in _SUBPACKAGES:

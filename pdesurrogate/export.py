@@ -61,10 +61,12 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeAlias, overload
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -107,6 +109,15 @@ PROVENANCE_KEYS = {"data_source": (dict, type(None)), **RUN_PROVENANCE_KEYS}
 # EARLIER_KEY; not imported from there: load stays free of Lightning)
 FINE_TUNED_KEY = "fine_tuned_from"
 GIT_TIMEOUT_S = 5.0
+
+#: a parameter value or lead time as :class:`Surrogate` takes it: a number, a (nested)
+#: sequence, a numpy array or a tensor on any device
+Values: TypeAlias = npt.ArrayLike | torch.Tensor
+#: ``params`` of :meth:`Surrogate.predict`: a dict ``{name: value(s)}`` (values as
+#: :data:`Values`; ``Any`` because a dict's value type is invariant, and ``dict[str, Tensor]``
+#: from a solver's ``sample`` must fit), the values as one array (``(B, P)``, ``(P,)``, ``(B,)``
+#: or a number), or None for a model that takes none
+Params: TypeAlias = dict[str, Any] | Values | None
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -879,7 +890,8 @@ class Surrogate:
             return u
         return u * self._view(self._u_std) + self._view(self._u_mean)
 
-    def _out(self, y: torch.Tensor, is_np: bool, batched: bool, dev):
+    def _out(self, y: torch.Tensor, is_np: bool, batched: bool,
+             dev: torch.device | None) -> torch.Tensor | np.ndarray:
         y = y if batched else y[0]
         return y.cpu().numpy() if is_np else y.to(dev)
 
@@ -910,8 +922,16 @@ class Surrogate:
             yield y
 
     # -- public ---------------------------------------------------------------------------------
+    @overload
+    def predict(self, u: torch.Tensor, params: Params = None,
+                lead_time: Values | None = None) -> torch.Tensor: ...
+    @overload
+    def predict(self, u: npt.ArrayLike, params: Params = None,
+                lead_time: Values | None = None) -> np.ndarray: ...
+
     @torch.no_grad()
-    def predict(self, u, params=None, lead_time=None):
+    def predict(self, u: Values, params: Params = None,
+                lead_time: Values | None = None) -> torch.Tensor | np.ndarray:
         """One step: ``u`` ``(B, C, *grid)`` -> ``(B, C, *grid)`` (unbatched in, unbatched out).
         Lead-time models (ScOT) predict at ``lead_time`` (a number or ``(B,)``; default dt)."""
         x, is_np, batched, dev, p, lead, noise = self._start(u, params, lead_time, "u")
@@ -921,8 +941,16 @@ class Surrogate:
             self._forget()
         return self._out(y, is_np, batched, dev)
 
+    @overload
+    def rollout(self, u0: torch.Tensor, params: Params = None,
+                steps: int = 1, lead_time: Values | None = None) -> torch.Tensor: ...
+    @overload
+    def rollout(self, u0: npt.ArrayLike, params: Params = None, steps: int = 1,
+                lead_time: Values | None = None) -> np.ndarray: ...
+
     @torch.no_grad()
-    def rollout(self, u0, params=None, steps: int = 1, lead_time=None):
+    def rollout(self, u0: Values, params: Params = None, steps: int = 1,
+                lead_time: Values | None = None) -> torch.Tensor | np.ndarray:
         """``steps`` autoregressive steps: ``(B, C, *grid)`` -> ``(B, steps + 1, C, *grid)``,
         ``u0`` first (unbatched: ``(steps + 1, C, *grid)``); lead-time models step
         ``lead_time`` each (default dt).
@@ -950,7 +978,15 @@ class Surrogate:
         return self._out(x[:, None].to(where, copy=True) if out is None else out, is_np,
                          batched, dev)
 
-    def iterate(self, u0, params=None, steps: int = 1, lead_time=None):
+    @overload
+    def iterate(self, u0: torch.Tensor, params: Params = None,
+                steps: int = 1, lead_time: Values | None = None) -> Iterator[torch.Tensor]: ...
+    @overload
+    def iterate(self, u0: npt.ArrayLike, params: Params = None, steps: int = 1,
+                lead_time: Values | None = None) -> Iterator[np.ndarray]: ...
+
+    def iterate(self, u0: Values, params: Params = None, steps: int = 1,
+                lead_time: Values | None = None) -> Iterator[torch.Tensor] | Iterator[np.ndarray]:
         """The states of :meth:`rollout` after ``u0``, one at a time: an iterator of ``steps``
         states ``(B, C, *grid)`` (unbatched: ``(C, *grid)``), numpy for a numpy ``u0``, else
         tensors on ``u0``'s device. Only the current state is kept (on the device and, for

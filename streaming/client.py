@@ -141,8 +141,8 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, SupportsFloat
 
 import numpy as np
 import torch
@@ -382,7 +382,8 @@ class StreamClient:
                        "max_in_flight_seen": 0, "in_flight_waits": 0, "in_flight_wait_s": 0.0}
 
     # -- simulation lifecycle --------------------------------------------------------------
-    def open(self, sim_id: int, params: dict[str, float], trainer: int | None = None) -> None:
+    def open(self, sim_id: int, params: Mapping[str, SupportsFloat],
+             trainer: int | None = None) -> None:
         """Start streaming simulation ``sim_id`` with parameters ``params`` (all the run's
         names, finite floats) to the trainer of world rank ``trainer`` (one of
         ``trainer_ranks``; None: :func:`route` picks it from ``sim_id``)."""

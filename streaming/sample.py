@@ -16,8 +16,9 @@ a :class:`Pair` shares the arrays of its two samples (no copy).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, SupportsFloat, Union
 
 import numpy as np
 import torch
@@ -136,7 +137,7 @@ def pairs_of(samples: list[Sample]) -> list[Pair]:
     return [Pair(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b.step == a.step + 1]
 
 
-def check_finite_params(params: dict[str, float]) -> dict[str, float]:
+def check_finite_params(params: Mapping[str, SupportsFloat]) -> dict[str, float]:
     out = {}
     for k, v in params.items():
         v = float(v)

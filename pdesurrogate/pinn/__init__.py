@@ -16,6 +16,8 @@
 (seconds), which loading an export, sampling or the estimators do not need.
 """
 
+import typing as _typing
+
 from .derivatives import func_second_derivatives, second_derivatives
 from .export import PINNSurrogate, export_pinn, load_pinn
 from .laplacian import ESTIMATORS, SDGD, FullLaplacian, Hutchinson, LaplacianEstimator
@@ -26,8 +28,12 @@ from .sampling import sample_ball, sample_sphere
 # name -> submodule, for the Lightning-bound names (PEP 562 module __getattr__)
 _LAZY = {"PINNModule": "module", "BallPoints": "points"}
 
+if _typing.TYPE_CHECKING:  # for type checkers and IDEs, which do not run __getattr__
+    from .module import PINNModule as PINNModule
+    from .points import BallPoints as BallPoints
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
         import importlib
 

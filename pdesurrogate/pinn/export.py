@@ -21,8 +21,10 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -236,7 +238,7 @@ class PINNSurrogate:
                              f"{tuple(t.shape)}")
         return t.to(self.device, torch.float32)
 
-    def _apply(self, fn, x):
+    def _apply(self, fn, x) -> torch.Tensor | np.ndarray:
         is_np = not isinstance(x, torch.Tensor)
         src = None if is_np else x.device
         with torch.no_grad():
@@ -262,7 +264,12 @@ class PINNSurrogate:
         y = y[0] if single else y
         return y.cpu().numpy() if is_np else y.to(src)
 
-    def predict(self, x):
+    @overload
+    def predict(self, x: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def predict(self, x: npt.ArrayLike) -> np.ndarray: ...
+
+    def predict(self, x: npt.ArrayLike | torch.Tensor) -> torch.Tensor | np.ndarray:
         """``u(x)``: ``(N, d) -> (N,)`` (``(d,)`` -> scalar), dimensionless.
 
         ``x``: real finite numbers (numpy array, torch tensor or nested lists; ints and floats
@@ -274,7 +281,12 @@ class PINNSurrogate:
 
     __call__ = predict
 
-    def exact(self, x):
+    @overload
+    def exact(self, x: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def exact(self, x: npt.ArrayLike) -> np.ndarray: ...
+
+    def exact(self, x: npt.ArrayLike | torch.Tensor) -> torch.Tensor | np.ndarray:
         """The problem's exact solution ``u*(x)``: same shapes, dtypes and checks as
         :meth:`predict`."""
         return self._apply(self.problem.exact, x)
