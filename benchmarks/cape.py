@@ -116,7 +116,7 @@ from dataclasses import dataclass
 
 import torch
 from options import check_at_least
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -366,7 +366,9 @@ def combine_runs(runs: list[dict], paths: list[str]) -> dict:
     seeds = [r["settings"]["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"--combine: the files repeat a seed: {seeds}")
-    out = {"seeds": seeds, "settings": base, "families": {}}
+    # each file's commit, versions and machine, so a mean over mixed runs shows as one
+    out = {"seeds": seeds, "settings": base, "families": {},
+           "combined_runs": [r.get("run") for r in runs]}
     for name, fam0 in runs[0]["families"].items():
         fam = {"parameters": fam0["parameters"], "runs": {}, "ratio_cape_to_fno_p": {},
                "ratio_range": {}}
@@ -483,9 +485,11 @@ def save_plot(result: dict, path: str) -> str:
 
 
 def write_outputs(result: dict, args) -> None:
-    """``--json`` and ``--plot`` of a run or of the means over seeds."""
+    """What produced the figures, then ``--json`` and ``--plot`` of a run or of the means
+    over seeds."""
+    print(run_line(), flush=True)
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, result, args=args)
     if args.plot:
         console.print(f"plot: {save_plot(result, args.plot)}")
 
@@ -576,7 +580,7 @@ def run_seeds(args) -> int:
     if args.json:
         stem = args.json[:-5] if args.json.endswith(".json") else args.json
         for seed, r in zip(args.seeds, runs, strict=True):
-            write_json(f"{stem}.seed{seed}.json", r)
+            write_json(f"{stem}.seed{seed}.json", r, args=args)
     print_combined(combine_runs(runs, [f"seed {seed}" for seed in args.seeds]), args)
     return 0
 

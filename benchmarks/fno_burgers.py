@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 from options import check_at_least
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 
 PAPER = 0.0160
 
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     train_s = time.perf_counter() - t1
     res = trainer.test(module, datamodule=data, verbose=False)[0]
     rel = float(res["test/rel_l2"])
-    row = {"test_rel_l2": rel, "paper": PAPER, "ratio_to_paper": rel / PAPER,
+    row = {"test_rel_l2": rel, "paper": PAPER, "ratio_to_paper": rel / PAPER, "seed": 0,
            "epochs": args.epochs, "train_seconds": train_s, "generate_seconds": gen_s,
            "train": args.train, "test": args.test, "points": args.points,
            "width": args.width, "modes": args.modes,
@@ -134,8 +134,9 @@ def main(argv=None) -> int:
     print(f"\nFNO on burgers1d (nu=0.1, {args.points} points, {args.train} train / "
           f"{args.test} test): test relative L2 {rel:.4f}  (paper {PAPER:.4f}, ratio "
           f"{rel / PAPER:.2f}); {args.epochs} epochs in {train_s:.0f} s; data {gen_s:.0f} s")
+    print(run_line(), flush=True)
     if args.json:
-        write_json(args.json, row)
+        write_json(args.json, row, args=args)
     return 0
 
 

@@ -37,7 +37,7 @@ import time
 import numpy as np
 import torch
 from options import check_at_least
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -285,9 +285,10 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t_start
     console.print("* the one-step scOT was trained at lead time dt only; its direct predictions "
                   f"at other lead times are extrapolation. Total {total:.0f} s.")
+    print(run_line(), flush=True)
     if args.json:
         out = {"args": vars(args), "results": res, "ratios": ratios}
-        write_json(args.json, out, default=str)
+        write_json(args.json, out, args=args, default=str)
     return 0
 
 

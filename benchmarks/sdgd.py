@@ -52,7 +52,7 @@ import resource
 import sys
 import time
 
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -247,7 +247,7 @@ def _job(args, dim: int, method: str) -> dict:
 
 def _save(args, out: dict) -> None:
     if args.json:
-        write_json(args.json, out)
+        write_json(args.json, out, args=args)
 
 
 def _fmt(v, spec=".3g", none="-"):
@@ -531,8 +531,9 @@ def main(argv=None) -> int:
         _save(args, out)  # partial results survive a later interruption
     out["machine"]["loadavg_end"] = os.getloadavg()
     console.print(f"load average at the end: {out['machine']['loadavg_end'][0]:.1f}")
+    print(run_line(), flush=True)
     if args.json:
-        write_json(args.json, out)
+        write_json(args.json, out, args=args)
         console.print(f"wrote {args.json}")
     if failed:
         console.print(f"[red]{len(failed)} job(s) failed[/red] (exit status 1):")

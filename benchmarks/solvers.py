@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 from options import check_at_least
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -161,7 +161,10 @@ def main(argv=None) -> int:
             "of our steps replayed alone.\n"
             "Prints: a table of ms per step, ours / exponax, ours / FFT floor and FFTs per\n"
             "step; --json writes the rows. exponax needs the bench extra\n"
-            "(pip install -e .[bench]); without it that reference is skipped."),
+            "(pip install -e .[bench]); without it that reference is skipped (the JSON's\n"
+            "'exponax' says whether it ran).\n"
+            "Runtime: --quick about 15 s on 2 cores (2026-12-06, without exponax); the\n"
+            "default (not timed then) times 5x the steps and adds the 256² case."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=50,
                     help="steps per timed call (default: %(default)s)")
@@ -213,9 +216,10 @@ def main(argv=None) -> int:
         table.add_row(*[(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")))
                         for c in cols])
     console.print(table)
+    print(run_line(), flush=True)
     if args.json:
         write_json(args.json, {"batch": BATCH, "threads": torch.get_num_threads(),
-                               "rows": rows})
+                               "exponax": with_exponax, "rows": rows}, args=args)
     return 0
 
 

@@ -46,7 +46,7 @@ import zipfile
 
 import numpy as np
 import torch
-from outputs import write_json
+from outputs import run_line, write_json
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -234,7 +234,8 @@ def main(argv=None) -> int:
             "implied solve time, then the same ratios over the first 1000, 2000, 5000, ...\n"
             "systems; --json writes them, --cache saves or replays the table.\n"
             "Runtime: about 3 minutes of solves per 1000 systems on one core (the default is\n"
-            "1000); replaying a --cache table takes no solves."),
+            "1000); replaying a --cache table takes no solves; --quick (100 systems on a 32²\n"
+            "grid) under a minute."),
         epilog="Full-length run: --systems 10000 --cache table.npz. See the module docstring\n"
                "for the targets and measured figures.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -255,6 +256,10 @@ def main(argv=None) -> int:
                     help="seed of the system sequence (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's default)")
+    ap.add_argument("--quick", action="store_true",
+                    help="--systems 100 --n 32: a smoke test of the pipeline (over so few "
+                         "systems the bandits have barely started learning: the verdicts mean "
+                         "little)")
     ap.add_argument("--json", default=None,
                     help="also write the arguments, rows and prefix ratios to this JSON file")
     ap.add_argument("--cache", default=None,
@@ -262,6 +267,8 @@ def main(argv=None) -> int:
                          "reuse it if it exists (it must have been built with the same --systems, "
                          "--n, --arms, --rtol, --max-iter and --seed)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.systems, args.n = 100, 32
     check_args(ap, args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -356,10 +363,11 @@ def main(argv=None) -> int:
                   f"ChebCB {verdicts['ChebCB']}")
     console.print(f"seconds per sweep (one {args.n}² system): {sec_per_sweep * 1e6:.1f} µs; "
                   f"building the table took {table_s:.0f} s")
+    print(run_line(), flush=True)
     if args.json:
         write_json(args.json, {"args": vars(args), "rows": out, "prefixes": prefixes,
                                "unconverged": unconverged, "verdicts": verdicts,
-                               "seconds_per_sweep": sec_per_sweep})
+                               "seconds_per_sweep": sec_per_sweep}, args=args)
     return 0
 
 

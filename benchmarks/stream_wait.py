@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 
 CHUNK = 2**18  # float32 values per in-place update of the work loop (1 MiB)
 
@@ -107,9 +107,10 @@ def worker(args) -> None:
                          "wait_all": rates[True]})
     if roles.is_trainer:
         Console().print(table)
+        print(run_line(), flush=True)
         if args.json:
             write_json(args.json, {"mib": args.mib, "steps": args.steps,
-                                   "repeats": args.repeats, "rows": rows}, indent=1)
+                                   "repeats": args.repeats, "rows": rows}, args=args, indent=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             "Prints: per work time, the median steps per second of each and wait / copy;\n"
             "--json writes the rows.\n"
             "Runtime: under a minute on 2 cores (it starts its own 2-rank MPI job; under\n"
-            "mpiexec -n 2 it uses that one)."),
+            "mpiexec -n 2 it uses that one); --quick (--work-ms 0 3, --steps 16,\n"
+            "--repeats 1) about 10 seconds, a smoke test."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Why: with no work between sends (benchmarks/streaming.py part a) waiting moves\n"
                "about twice the MB/s of copying for 8 MiB fields; with work between sends the\n"
@@ -139,8 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="states per run (default: %(default)s)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="alternating runs of each way per row (default: %(default)s)")
+    ap.add_argument("--quick", action="store_true",
+                    help="--work-ms 0 3, --steps 16, --repeats 1: a smoke test (one run each "
+                         "way: its ratios move with the machine's load)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.work_ms, args.steps, args.repeats = [0.0, 3.0], 16, 1
     check_output(ap, "--json", args.json)
     if min(args.work_ms) < 0 or args.mib < 3 or args.steps < 1 or args.repeats < 1:
         ap.error("--work-ms must be >= 0, --mib >= 3 (larger than the client's packs), "

@@ -146,7 +146,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -1283,8 +1283,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"{out['cpus']} CPUs, 1-min load average {load_before[0]:.1f} before, "
                   f"{out['loadavg_1min_after']:.1f} after"
                   + (f"; wall time {out['wall_s']:.1f} s" if "wall_s" in out else ""))
+    print(run_line(), flush=True)
     if args.json:
-        write_json(args.json, out)
+        write_json(args.json, out, args=args)
     return 0
 
 

@@ -65,7 +65,7 @@ import sys
 import time
 
 from options import check_at_least
-from outputs import check_output, write_json
+from outputs import check_output, run_line, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -470,8 +470,9 @@ def main(argv=None) -> int:
                   f"{'met' if result['target_met'] else 'NOT met'} "
                   f"({100 * result['overhead_steady_cpu']:.1f} %); from median step times "
                   f"{100 * result['overhead_median_step']:.1f} %")
+    print(run_line(), flush=True)
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, result, args=args)
     return 0
 
 

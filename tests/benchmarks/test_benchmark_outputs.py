@@ -20,7 +20,8 @@ from outputs import check_output, write_json  # noqa: E402
 def test_write_json_makes_folders_and_replaces_whole(tmp_path, monkeypatch):
     path = tmp_path / "new" / "deeper" / "r.json"
     assert write_json(path, {"a": 1}) == str(path)
-    assert json.loads(path.read_text()) == {"a": 1}
+    old = json.loads(path.read_text())
+    assert old["a"] == 1 and set(old) == {"a", "run"}  # run: what produced it
 
     def broken(obj, f, **kw):  # an interruption halfway through the dump
         f.write('{"half": ')
@@ -29,7 +30,7 @@ def test_write_json_makes_folders_and_replaces_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(json, "dump", broken)
     with pytest.raises(KeyboardInterrupt):
         write_json(path, {"b": 2})
-    assert json.loads(path.read_text()) == {"a": 1}  # the old file, whole
+    assert json.loads(path.read_text()) == old  # the old file, whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["r.json"]  # no temporary left
 
 
