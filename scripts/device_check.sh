@@ -13,7 +13,7 @@
 #                                        # benchmark (5.7 a, b) and the training-overhead one
 #                                        # (4.8, GPU hidden) while BUDGET s (default 450) last
 #
-# Logs go to $OUT when it is set (else /tmp/device_check). Exit status of `run`: pytest's
+# Logs go to $OUT when it is set (else a new folder /tmp/device_check_work.*/logs). Exit status of `run`: pytest's
 # (0: every case passed); `full` always runs to the end and prints each step's status. A run
 # that sees no GPU says so and exits 3, so a CPU-only result is never taken for a GPU one.
 set -uo pipefail
@@ -27,12 +27,15 @@ WHEELS=(neuraloperator==2.0.0 configmypy==0.2.0 ruamel.yaml==0.19.1 tensorly==0.
         typeshed-client==2.15.0 h5netcdf==1.8.3 tensorboardX==2.6.5 mpi4py==4.1.2 mpich==5.0.2)
 PYVER=${PYVER:-3.12}
 PY=${PY:-python3}  # the interpreter that has torch there
-LOG=${OUT:-/tmp/device_check}
 BUDGET=${BUDGET:-450}
-PFX=/tmp/pfx
 
 install() {
   [ -d .whl ] || { echo "no .whl/: run '$0 fetch' first and copy .whl along" >&2; exit 2; }
+  # fresh private folders: a fixed name in /tmp could be made first by another user of the
+  # machine, and whatever they left there would run (PYTHONPATH, PATH, LD_LIBRARY_PATH)
+  PFX=$(mktemp -d /tmp/device_check_pfx.XXXXXX)
+  WORK=$(mktemp -d /tmp/device_check_work.XXXXXX)
+  LOG=${OUT:-$WORK/logs}
   mkdir -p "$LOG"
   # --prefix, not --target: --target drops MPICH's lib/ (libmpi.so), which mpi4py then
   # cannot find; --ignore-installed, or pip skips a version the interpreter already has
@@ -68,7 +71,7 @@ step() { echo "== $(date +%T) [+$(( $(date +%s) - T0 )) s] $*"; }
 status() { echo "-- $1: exit $2"; }
 
 commands_on_gpu() {
-  local w=/tmp/device_check_work pds=("$PY" -m pdesurrogate) run rc
+  local w=$WORK/run pds=("$PY" -m pdesurrogate) run rc
   rm -rf "$w"; mkdir -p "$w"
   step "generate 64 Burgers trajectories"
   timeout 60 "${pds[@]}" generate --config configs/data/burgers1d.yaml --samples 64 --seed 1 \
@@ -121,7 +124,7 @@ benchmarks() {
   if [ "$rest" -gt 90 ]; then
     step "benchmarks/training_overhead.py, 3 runs a side, 5 epochs, GPU hidden ($rest s left)"
     CUDA_VISIBLE_DEVICES= timeout $(( rest - 10 )) "$PY" benchmarks/training_overhead.py \
-      --repeats 3 --epochs 5 --no-tty --workdir /tmp/device_check_work/overhead \
+      --repeats 3 --epochs 5 --no-tty --workdir "$WORK/overhead" \
       --json "$LOG/overhead.json" 2>&1 | tail -14
   fi
 }
