@@ -31,6 +31,14 @@ from pdesurrogate.yaml_aliases import bound_yaml_aliases, check_yaml_aliases
 NO_ABBREVIATIONS = {"allow_abbrev": False}
 
 
+def _markup_free(path) -> str:
+    """``path`` as text for a rich line with markup: a file name such as ``a[/b].nc`` or
+    ``[bold]x.nc`` is a markup tag to rich (an error, or a name printed without it)."""
+    from rich.markup import escape
+
+    return escape(str(path))
+
+
 def console():
     """A rich console on stderr. Imported late on purpose: typing caches unions and hands out
     the first of ``Union[float, int]`` / ``Union[int, float]`` for both, and with rich imported
@@ -359,14 +367,14 @@ def cmd_generate(argv: Sequence[str]) -> int:
                          f"times (evenly spaced over [0, t_end]), got {cfg.t_end}")
         times = np.linspace(0.0, cfg.t_end, cfg.n_times)
     report = generate_dataset(
-        init.solver, cfg.out, samples=cfg.samples, times=times, seed=cfg.seed,
+        init.solver, os.path.expanduser(cfg.out), samples=cfg.samples, times=times, seed=cfg.seed,
         batch_size=cfg.batch_size, workers=cfg.workers, max_retries=cfg.max_retries,
         overwrite=cfg.overwrite, compression=cfg.compression,
         compression_level=cfg.compression_level,
     )
     console().print(
-        f"[green]wrote[/green] {report.path}: {report.samples} samples in {report.seconds:.1f} s "
-        f"({report.samples_per_second:.1f} samples/s)"
+        f"[green]wrote[/green] {_markup_free(report.path)}: {report.samples} samples in "
+        f"{report.seconds:.1f} s ({report.samples_per_second:.1f} samples/s)"
     )
     return 0
 
@@ -455,8 +463,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                 raise ValueError("pdesurrogate test needs --ckpt_path: a checkpoint written by "
                                  "pdesurrogate fit (e.g. .../checkpoints/last.ckpt), tested with "
                                  "the config.yaml that fit saved next to it")
-            # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
             trainer = self.config[self.subcommand].trainer
+            _settle_paths(self.config[self.subcommand])
+            # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
             if trainer.logger in (None, True):
                 root = trainer.default_root_dir or "runs"
                 # no TensorBoard hp_metric: Lightning's placeholder is a constant -1
@@ -605,6 +614,21 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         console().print(escape(_fit_outputs(cli.trainer, ckpt.get("idle"))), soft_wrap=True,
                         highlight=False)
     return 0
+
+
+def _settle_paths(run) -> None:
+    """``~`` in the run folder and the data file's path, as a shell would (a YAML value is
+    never expanded: ``~/runs`` was a folder named ``~`` here); the data file's path made
+    absolute, since the config.yaml a fit saves is given again from other folders (``test
+    --config RUN/config.yaml``), where a relative one named another file or none."""
+    trainer = run.trainer
+    if isinstance(trainer.default_root_dir, str):
+        trainer.default_root_dir = os.path.expanduser(trainer.default_root_dir)
+    data = run.get("data")
+    init = data.get("init_args") if data is not None and hasattr(data, "get") else None
+    path = init.get("path") if init is not None and hasattr(init, "get") else None
+    if isinstance(path, str) and path and "://" not in path:
+        init.path = os.path.abspath(os.path.expanduser(path))
 
 
 def _stopped_resume_hint(trainer, subcommand: str) -> str:
@@ -1066,7 +1090,7 @@ def cmd_export(argv: Sequence[str]) -> int:
     out = export_surrogate(args.ckpt, args.outdir, overwrite=args.overwrite,
                            param_names=args.param_names, channel_names=args.channel_names,
                            pde=args.pde, dt=args.dt, models=models)
-    console().print(f"[green]exported[/green] {out}")
+    console().print(f"[green]exported[/green] {_markup_free(out)}")
     return 0
 
 
@@ -1113,11 +1137,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
                        overwrite=args.overwrite, lead_time=args.lead_time, models=models)
     rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
-    console().print(f"[green]wrote[/green] {rep.out}: {rep.samples} trajectories x "
+    console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} trajectories x "
                     f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "
                     f"{rep.seconds:.1f} s ({rate:,.0f} trajectory steps/s)")
     if rep.note:
-        console().print(rep.note)
+        console().print(rep.note, markup=False)
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
@@ -1129,7 +1153,7 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         f"({len(rep.test_indices)} trajectories): first step {r[1]:.4g}, "
                         f"last step {r[-1]:.4g}, mean {r[1:].mean():.4g}")
     if rep.plot:
-        console().print(f"plot: {rep.plot}")
+        console().print(f"plot: {rep.plot}", markup=False)
     return 0
 
 
