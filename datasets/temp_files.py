@@ -5,7 +5,9 @@ Every output (a dataset file, a checkpoint, an export folder, a ``predict`` roll
 copied config) is written under a temporary name in the target's folder, so the final rename is
 atomic. The name is ``.<target>.<host>.<pid>.<16 random hex digits>.tmp`` (a backup of a
 replaced target: ``... .old``), with the target's extension after it where a writer picks the
-format from it (as matplotlib does). ``<host>`` is the host name in letters, digits and ``-``;
+format from it (as matplotlib does); a target's name longer than 160 bytes is cut there and
+followed by ``-`` and 8 hex digits of its hash, so that a temporary's name stays within the 255
+bytes of a file name. ``<host>`` is the host name in letters, digits and ``-``;
 one longer than 32 characters, or changed by that, is cut to 23 and followed by ``-`` and 8 hex
 digits of a hash of the full name, so two hosts sharing a long prefix (cluster nodes) never
 share a tag.
@@ -40,6 +42,7 @@ the datasets package's readers (see there).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -55,6 +58,11 @@ TEMP, BACKUP = "tmp", "old"
 # writers vanishingly rare, so running out means something fills the folder on purpose
 ATTEMPTS = 100
 _HOST_CHARS = 32
+# a file name's limit on Linux's and macOS's filesystems; the target's name in a temporary one
+# is cut to _NAME_BYTES, which leaves room within it for the rest (at most 66 bytes) and an
+# extension of up to 29: a target's name near the limit was refused for its temporary's
+_NAME_MAX = 255
+_NAME_BYTES = 160
 
 
 def host_tag(hostname: str | None = None) -> str:
@@ -68,17 +76,43 @@ def host_tag(hostname: str | None = None) -> str:
     return f"{tag[:_HOST_CHARS - 9]}-{digest}"
 
 
+def _name_part(name: str) -> str:
+    """``name`` as it begins a temporary name: itself up to :data:`_NAME_BYTES` bytes, a longer
+    one cut (a character cut in two dropped) and followed by ``-`` and 8 hex digits of a hash
+    of all of it, so that two long names sharing a beginning never share temporaries."""
+    raw = os.fsencode(name)
+    if len(raw) <= _NAME_BYTES:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    cut = raw[:_NAME_BYTES - 9]
+    try:
+        raw.decode("utf-8")
+        text = cut.decode("utf-8", "ignore")
+    except UnicodeDecodeError:  # a name not in UTF-8: its bytes as they are
+        text = os.fsdecode(cut)
+    return f"{text}-{digest}"
+
+
 def temp_name(target: Path, kind: str = TEMP, ext: str = "") -> Path:
     """A fresh, unguessable name of this scheme beside ``target`` (not created): ``kind``
-    ``"tmp"`` (a temporary) or ``"old"`` (a backup), ``ext`` e.g. ``".png"`` at its end."""
+    ``"tmp"`` (a temporary) or ``"old"`` (a backup), ``ext`` e.g. ``".png"`` at its end.
+    OSError (ENAMETOOLONG) naming ``target`` if its name is longer than any file name can be,
+    before anything is written under a temporary name that would fit."""
     target = Path(target)
+    if len(os.fsencode(target.name)) > _NAME_MAX:
+        raise OSError(errno.ENAMETOOLONG, f"file name too long ({len(os.fsencode(target.name))} "
+                      f"bytes; a file name has at most {_NAME_MAX})", str(target))
     token = secrets.token_hex(8)
-    return target.with_name(f".{target.name}.{host_tag()}.{os.getpid()}.{token}.{kind}{ext}")
+    return target.with_name(f".{_name_part(target.name)}.{host_tag()}.{os.getpid()}.{token}."
+                            f"{kind}{ext}")
 
 
 def leftover_pattern(target: Path) -> re.Pattern:
-    """The names :func:`temp_name` gives for ``target``; groups: host, pid, kind, ext."""
-    return re.compile(re.escape(f".{Path(target).name}.")
+    """The names :func:`temp_name` gives for ``target`` (and, for a long name, those it gave
+    before it cut long names); groups: host, pid, kind, ext."""
+    name = Path(target).name
+    names = "|".join(re.escape(n) for n in dict.fromkeys((name, _name_part(name))))
+    return re.compile(rf"\.(?:{names})\."
                       + rf"([A-Za-z0-9-]{{1,{_HOST_CHARS}}})\.(\d{{1,10}})\."
                       rf"[0-9a-f]{{16}}\.({TEMP}|{BACKUP})(\.[^./]*)?")
 
