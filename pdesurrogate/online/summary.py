@@ -26,6 +26,7 @@ the fit records also made the initial weights.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,7 @@ def _evaluation_rollout(module, u0: torch.Tensor, params: torch.Tensor, steps: i
 
 def _print_summary(s: dict, out: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"online run: {s['status']}", show_header=False)
@@ -260,13 +262,16 @@ def _print_summary(s: dict, out: Path) -> None:
             t.add_row(f"validation rel L2 ({roll})",
                       f"{val.get('val/rel_l2', float('nan')):.4g}")
     if "model" in s:
-        t.add_row("exported model", s["model"])
-        t.add_row("plots", "\n".join(s["plots"]))
+        t.add_row("exported model", escape(s["model"]))
+        t.add_row("plots", "\n".join(escape(p) for p in s["plots"]))
         if not any(p.endswith("online.png") for p in s["plots"]):
             t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
-    t.add_row("summary", str(out / "summary.json"))
+    # a path is text, not rich markup (a folder named [/x] was a MarkupError at the run's end),
+    # and the command is quoted for a shell (a folder with spaces was cut there when pasted)
+    t.add_row("summary", escape(str(out / "summary.json")))
     if s["status"] in ("stopped", "incomplete"):
-        t.add_row("continue with", f"pdesurrogate online --config {out / CONFIG_FILE} --resume")
+        t.add_row("continue with", escape("pdesurrogate online --config "
+                                          f"{shlex.quote(str(out / CONFIG_FILE))} --resume"))
     console = Console(stderr=True)
     if not console.is_terminal:
         # a log file (Slurm's, a pipe): rich would draw it 80 columns wide; as wide as its
