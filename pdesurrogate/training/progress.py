@@ -1,4 +1,5 @@
-"""The rich progress bar of every training command, redrawn a few times a second.
+"""The progress bar of every training command: a rich bar redrawn a few times a second on a
+terminal, plain lines now and then in a file.
 
 Lightning's ``RichProgressBar(refresh_rate=R)`` redraws up to ``R`` times a second (default
 100) from a thread of its own, so with its default it redraws after every batch. A redraw
@@ -8,30 +9,133 @@ or GIL-holding torch calls (forward, optimizer, data loading). Measured by
 ``benchmarks/training_overhead.py``: ``pdesurrogate fit`` was 7-14 % slower than a bare
 PyTorch loop with per-batch redraws, and within noise of it at :data:`REFRESH_PER_S` redraws
 a second (-2.8 % and +0.7 % in two runs), about what a terminal bar needs to look live.
+
+Where the bar's console is no terminal (a Slurm job's ``slurm-N.out``, ``| tee log``, CI,
+``nohup``, an online run's trainer rank, whose output goes to a job log), rich draws nothing
+until the run ends and then one frame, folded at 80 columns: a log of a fit of many hours said
+nothing about it until it ended. There the bar prints plain lines instead
+(:class:`RichProgressBar`).
 """
 
 from __future__ import annotations
 
+import datetime
+import math
+import sys
+import time
+from typing import Any
+
+from lightning.pytorch.callbacks import RichProgressBar as _LightningRichBar
+
 REFRESH_PER_S = 4
-CLASS_PATH = "lightning.pytorch.callbacks.RichProgressBar"
+# a plain progress line (the bar's console not a terminal) at most this often, in seconds,
+# besides the first epoch's end and the end of training: 120 lines an hour of a Slurm log
+PLAIN_EVERY_S = 30.0
+CLASS_PATH = "pdesurrogate.training.progress.RichProgressBar"
 
 
-def rich_progress_bar(description: str | None = None):
-    """Lightning's ``RichProgressBar`` redrawn :data:`REFRESH_PER_S` times a second.
+class RichProgressBar(_LightningRichBar):
+    """Lightning's ``RichProgressBar`` on a terminal (or in Jupyter); elsewhere plain lines on
+    stdout, flushed, where the bar would draw: ``epoch 4/30, batch 32/32, step 128, elapsed
+    0:01:05, train/rel_l2 0.313, val/rel_l2 0.274``, at the end of the first epoch, then at most
+    every ``plain_every_s`` seconds (at a batch's or an epoch's end), and when training ends.
+
+    ``refresh_rate``, ``leave``, ``console_kwargs``: as Lightning's (``console_kwargs`` also
+    decide whether the console is a terminal, e.g. ``{force_terminal: true}``).
+    """
+
+    def __init__(self, refresh_rate: int = REFRESH_PER_S, leave: bool = False,
+                 console_kwargs: dict[str, Any] | None = None,
+                 plain_every_s: float = PLAIN_EVERY_S):
+        if isinstance(plain_every_s, bool) or not isinstance(plain_every_s, (int, float)) \
+                or not math.isfinite(plain_every_s) or plain_every_s < 0:
+            raise ValueError("RichProgressBar: plain_every_s must be a number of seconds >= 0, "
+                             f"got {plain_every_s!r}")
+        super().__init__(refresh_rate=refresh_rate, leave=leave, console_kwargs=console_kwargs)
+        self.plain_every_s = float(plain_every_s)
+        self._plain = False
+        self._started = self._last = 0.0
+        self._position = self._epoch = 0
+        self._printed_step = -1
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if self.is_enabled:
+            from rich.console import Console
+
+            probe = Console(**self._console_kwargs)
+            self._plain = not (probe.is_terminal or probe.is_jupyter)
+            if self._plain:
+                self.disable()  # Lightning's hooks then draw nothing
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._started = self._last = time.monotonic()
+        self._printed_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if not self._plain:
+            return
+        self._position, self._epoch = batch_idx + 1, trainer.current_epoch
+        # an epoch's last batch: the epoch's end says it, with the validation's metrics
+        if self._position != self.total_train_batches \
+                and time.monotonic() - self._last >= self.plain_every_s:
+            self._print_line(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        # validation at an epoch's end has run by now: its metrics are in the line
+        if self._plain and (self._printed_step < 0
+                            or time.monotonic() - self._last >= self.plain_every_s):
+            self._print_line(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        super().on_train_end(trainer, pl_module)
+        if self._plain and self._printed_step != trainer.global_step:
+            self._print_line(trainer, pl_module)
+
+    def _print_line(self, trainer, pl_module) -> None:
+        now = time.monotonic()
+        self._last, self._printed_step = now, trainer.global_step
+        elapsed = datetime.timedelta(seconds=round(now - self._started))
+        line = f"{self._plain_position(trainer)}, elapsed {elapsed}"
+        metrics = self.get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        for name, value in metrics.items():
+            line += f", {name} {value:.4g}" if isinstance(value, float) else f", {name} {value}"
+        print(line, file=sys.stdout, flush=True)
+
+    def _plain_position(self, trainer) -> str:
+        """``epoch E/N, batch B/M, step S`` of the last batch trained, epochs counted from 1
+        (Lightning's bar counts from 0, ``Epoch 0/29``; after the last epoch its epoch is one
+        past it)."""
+        epochs, batches = trainer.max_epochs, self.total_train_batches
+        return (f"epoch {self._epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
+                + f", batch {self._position}"
+                + (f"/{int(batches)}" if math.isfinite(batches) else "")
+                + f", step {trainer.global_step}")
+
+
+def rich_progress_bar(description: str | None = None) -> RichProgressBar:
+    """:class:`RichProgressBar` redrawn :data:`REFRESH_PER_S` times a second.
 
     ``description``: the training bar's label instead of ``Epoch E/N``, for runs of one endless
     epoch (``pdesurrogate online``), where Lightning would print ``Epoch 0/-2``. That bar
     counts the run's optimiser steps out of ``max_steps``, so a resumed run goes on from where
     it stopped (Lightning would count this leg's batches out of the steps left).
     """
-    from lightning.pytorch.callbacks import RichProgressBar
-
     if description is None:
         return RichProgressBar(refresh_rate=REFRESH_PER_S)
 
     class _Labelled(RichProgressBar):
         def _get_train_description(self, current_epoch: int) -> str:
             return description
+
+        def _plain_position(self, trainer) -> str:
+            steps = self.total_train_batches
+            return f"{description} {trainer.global_step}" + (
+                f"/{int(steps)}" if math.isfinite(steps) else "")
 
         @property
         def total_train_batches(self) -> int | float:
