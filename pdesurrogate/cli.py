@@ -46,7 +46,11 @@ def console():
     ``--trainer.limit_train_batches 1`` as 1.0 (every batch). Lightning must load first."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    err = Console(stderr=True)
+    # a log file (Slurm's, a pipe, CI): rich would fold lines at 80 columns, mid-path and
+    # mid-number; whole lines there, for grep and for copying a path
+    err.soft_wrap = not err.is_terminal
+    return err
 
 
 # -- generate ---------------------------------------------------------------------------------
