@@ -9,6 +9,7 @@ exports.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, Literal
 
 from pdesurrogate.online.errors import UsageError
@@ -202,7 +203,10 @@ def _parse(argv: list[str], *, lightning: bool = True):
             argv[i:i + 1] = ["--resume", "true"]
             break
     parser = build_parser(lightning=lightning)
-    return parser, parser.parse_args(argv if lightning else _without_lightning(argv)), argv
+    cfg = parser.parse_args(argv if lightning else _without_lightning(argv))
+    # ~ as a shell would: a YAML value is never expanded (out: ~/runs was a folder named ~)
+    cfg.out = os.path.expanduser(cfg.out)
+    return parser, cfg, argv
 
 
 def _unchecked(value: Any) -> Any:
