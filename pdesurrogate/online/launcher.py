@@ -149,7 +149,7 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
     _clear_previous_job(out)
     console.print(f"[bold]online[/bold]: {cfg.trainers} trainer + {cfg.solvers} solver ranks, "
                   f"{cfg.simulations} simulations -> {out}/  (Ctrl-C or SIGTERM: checkpoint "
-                  f"and stop)")
+                  f"and stop)", soft_wrap=True)
     stop: dict[str, Any] = {"signum": None, "count": 0, "sent": False, "proc": None}
 
     def forward_stop() -> None:
