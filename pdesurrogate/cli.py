@@ -583,6 +583,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         def before_test(self) -> None:
             _check_trainer_precision(self.model, self.trainer, "test")
             _check_checkpoint_model(ckpt, self.model, "test")
+            # the fit's ModelCheckpoint state, restored in another run folder: Lightning warns
+            # that its best-k bookkeeping is not reloaded there, which a test never uses
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
 
     # we pass args= on purpose (the subcommand is ours); Lightning warns whenever sys.argv is set
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
