@@ -57,6 +57,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -224,28 +225,21 @@ def _check_outputs(input_path: str, out_path: str, plot: str | None,
                              f"name ending in one of {', '.join('.' + x for x in kinds)}")
 
 
-def _write_plot(plot_path: Path, first, data, frames: slice, has_truth: bool, times, rel,
-                cfg: dict, model_dir: str) -> Path:
-    """The plot under a temporary name beside ``plot_path`` (:mod:`pdesurrogate.temp_files`:
-    created exclusively, written through that descriptor); returns that name."""
+def _write_plot(f: BinaryIO, plot_path: Path, first, data, frames: slice, has_truth: bool,
+                times, rel, cfg: dict, model_dir: str) -> None:
+    """The plot for ``plot_path`` into ``f``, its temporary (:mod:`pdesurrogate.temp_files`:
+    created exclusively, written through that descriptor), which it closes."""
     import matplotlib
 
     from pdesurrogate.plots import rollout_figure
 
-    clean_leftovers(plot_path)
-    tmp, f = open_temp_file(plot_path, plot_path.suffix)
-    try:
-        truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
-        # matplotlib reads the format from a file name's extension, not from a file object
-        with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
-            rollout_figure(first, truth0, times, rel, f,
-                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
-                           grid_names=tuple(data.grid_names),
-                           channel_names=tuple(data.channel_names))
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
+    truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
+    # matplotlib reads the format from a file name's extension, not from a file object
+    with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
+        rollout_figure(first, truth0, times, rel, f,
+                       title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
+                       grid_names=tuple(data.grid_names),
+                       channel_names=tuple(data.channel_names))
 
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
@@ -385,7 +379,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
-    writer = tmp_plot = old_plot = None
+    writer = tmp_plot = plot_file = old_plot = None
     replaced = False  # whether the new rollout has been renamed onto --out
     frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
     made: list[Path] = []  # folders this run created, parents first
@@ -407,6 +401,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                    "frame_stride": stride,
                    **({} if dt is None else {"model_step": float(dt)})},
         )
+        if plot_path is not None:
+            # made now, drawn after the rollout: a --plot folder this user cannot write in is
+            # an error before the rollout, not after all of it
+            clean_leftovers(plot_path)
+            tmp_plot, plot_file = open_temp_file(plot_path, plot_path.suffix)
         # counted in steps, not trajectories: one batch of a long horizon takes minutes too
         updates = -(-n_use // batch_size) * steps
         bar = progress_bar(progress and updates > 1,
@@ -459,8 +458,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 writer.set_attrs(rel_l2_vs_truth_test_split=[float(v) for v in rel_test],
                                  test_split_indices=[int(i) for i in test_idx])
         if plot_path is not None:
-            tmp_plot = _write_plot(plot_path, first, data, frames, has_truth, times, rel, cfg,
-                                   model_dir)
+            _write_plot(plot_file, plot_path, first, data, frames, has_truth, times, rel, cfg,
+                        model_dir)
             # the old plot goes aside first, under a temporary name a later run removes: a
             # kill between the renames below then leaves the new rollout alone or beside the
             # new plot, never beside the old plot as if its own
@@ -475,6 +474,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     except BaseException:
         if writer is not None:
             writer.abort()  # its temporary file, if it is still there
+        if plot_file is not None:
+            plot_file.close()
         if tmp_plot is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_plot)
