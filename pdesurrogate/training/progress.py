@@ -35,10 +35,11 @@ CLASS_PATH = "pdesurrogate.training.progress.RichProgressBar"
 
 
 class RichProgressBar(_LightningRichBar):
-    """Lightning's ``RichProgressBar`` on a terminal (or in Jupyter); elsewhere plain lines on
-    stdout, flushed, where the bar would draw: ``epoch 4/30, batch 32/32, step 128, elapsed
-    0:01:05, train/rel_l2 0.313, val/rel_l2 0.274``, at the end of the first epoch, then at most
-    every ``plain_every_s`` seconds (at a batch's or an epoch's end), and when training ends.
+    """Lightning's ``RichProgressBar`` on a terminal (or in Jupyter); elsewhere (and with
+    ``TERM=dumb``) plain lines on stdout, flushed, where the bar would draw: ``epoch 4/30, batch
+    32/32, step 128, elapsed 0:01:05, train/rel_l2 0.313, val/rel_l2 0.274``, at the end of the
+    first epoch, then at most every ``plain_every_s`` seconds (at a batch's or an epoch's end),
+    and when training ends.
 
     ``refresh_rate``, ``leave``, ``console_kwargs``: as Lightning's (``console_kwargs`` also
     decide whether the console is a terminal, e.g. ``{force_terminal: true}``).
@@ -64,7 +65,9 @@ class RichProgressBar(_LightningRichBar):
             from rich.console import Console
 
             probe = Console(**self._console_kwargs)
-            self._plain = not (probe.is_terminal or probe.is_jupyter)
+            # TERM=dumb (Emacs' shell, some CI): rich animates nothing there either
+            self._plain = not (probe.is_terminal or probe.is_jupyter) \
+                or probe.is_dumb_terminal
             if self._plain:
                 self.disable()  # Lightning's hooks then draw nothing
 

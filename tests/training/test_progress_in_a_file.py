@@ -85,3 +85,14 @@ def test_online_lines_count_the_runs_steps(tmp_path, capsys):
 def test_plain_every_s_must_be_seconds(every):
     with pytest.raises(ValueError, match="plain_every_s must be a number of seconds >= 0"):
         RichProgressBar(plain_every_s=every)
+
+
+def test_a_dumb_terminal_gets_plain_lines(tmp_path, capsys, monkeypatch):
+    """``TERM=dumb`` on a terminal: rich draws nothing until the end there, as in a file."""
+    monkeypatch.setattr(rich, "_console", None)
+    monkeypatch.setenv("TERM", "dumb")
+    boring_fit(RichProgressBar(plain_every_s=3600, console_kwargs={"force_terminal": True}),
+               tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(", elapsed")[0] for line in lines] == [
+        "epoch 1/3, batch 2/2, step 2", "epoch 3/3, batch 2/2, step 6"], lines
