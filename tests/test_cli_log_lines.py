@@ -2,6 +2,7 @@
 terminal: whole lines, not folded at rich's 80 columns, so a path or a number can be grepped
 and copied from the log."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,11 @@ from pdesurrogate.cli import main
 from pdesurrogate.datasets import generate_dataset
 from pdesurrogate.solvers import Burgers1D
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fit" / "fno_burgers.yaml"
-QUIET = ["--trainer.enable_model_summary", "false", "--trainer.enable_progress_bar", "false",
-         "--trainer.accelerator", "cpu"]
+# the tiny fit of test_cli_fit.py (pytest runs with --import-mode=importlib: no plain import)
+_spec = importlib.util.spec_from_file_location("cli_fit_helpers",
+                                               Path(__file__).with_name("test_cli_fit.py"))
+fit_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fit_helpers)
 
 
 def test_generate_says_where_it_wrote_on_one_line(tmp_path, monkeypatch, capsys):
@@ -32,11 +35,8 @@ def test_test_of_a_fits_checkpoint_has_no_dirpath_warning(tmp_path, recwarn):
     data = tmp_path / "burgers.nc"
     generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), data, samples=10,
                      times=np.linspace(0, 1, 3), seed=0, workers=1)
-    assert main(["fit", "--config", str(CONFIG), "--data.init_args.path", str(data),
-                 "--data.init_args.batch_size", "4",
-                 "--model.init_args.model.init_args.hidden_channels", "8",
-                 "--trainer.max_epochs", "1", "--trainer.num_sanity_val_steps", "0",
-                 "--trainer.default_root_dir", str(tmp_path), *QUIET]) == 0
+    assert main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(str(data), tmp_path),
+                 "--trainer.enable_progress_bar", "false"]) == 0
     (ckpt,) = tmp_path.rglob("last.ckpt")
     recwarn.clear()
     assert main(["test", "--config", str(ckpt.parent.parent / "config.yaml"), "--ckpt_path",
