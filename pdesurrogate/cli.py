@@ -840,9 +840,10 @@ configs/fit/; `pdesurrogate configs --copy .` writes the shipped ones there), e.
 
 Every constructor argument can be set in the file or overridden as --trainer.*,
 --model.init_args.*, --data.init_args.*; an unknown key is an error naming it.
-CSV logs, the config as run and checkpoints (last.ckpt) go to <default_root_dir>/csv/version_N/
-(printed at the end), TensorBoard logs to <default_root_dir>/tensorboard/version_N/; resume
-with --ckpt_path .../last.ckpt.
+CSV logs (metrics.csv, drawn as curves.png at the end), the config as run and checkpoints
+(last.ckpt) go to <default_root_dir>/csv/version_N/ (printed at the end),
+TensorBoard logs to <default_root_dir>/tensorboard/version_N/; resume with --ckpt_path
+.../last.ckpt. In a log file (Slurm, | tee) progress is a plain line every 30 s, not a bar.
 Under Slurm (e.g. slurm/train.sbatch, in a checkout of the repository), SIGUSR1 before the
 time limit writes a checkpoint and requeues the job, which resumes from it. SIGTERM writes
 last.ckpt where the fit stopped and exits 143, naming it; a resumed fit continues exactly.
