@@ -29,9 +29,10 @@ The order of a run, and the file that holds each step:
 5. ``summary.py``: trainer rank 0 exports the surrogate and writes ``summary.json``, the plots
    and the printed table.
 
-Below them: ``errors.py`` (:class:`UsageError`), ``atomic_write.py`` (a file written whole or
-not at all), ``processes.py`` (is a PID still the process it was). A module imports only from
-those before it in this list (no cycles): errors, atomic_write, processes, checkpoint,
+Below them: ``errors.py`` (:class:`UsageError`) and ``processes.py`` (is a PID still the
+process it was); files are written whole or not at all by
+:func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
+this list (no cycles): errors, processes, checkpoint,
 run_folder, job_cleanup, parser, parameter_box, preflight, launcher, summary, trainer_rank,
 solver_rank, rank, rank_settings, command.
 """

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import torch
 
-from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.errors import UsageError
-from pdesurrogate.temp_files import open_temp_file
+from pdesurrogate.temp_files import atomic_write, open_temp_file
 
 CHECKPOINT = "checkpoint"
 # a checkpoint is staged in STAGE, then swapped in: CHECKPOINT -> OLD, STAGE -> CHECKPOINT
@@ -130,7 +129,7 @@ def _fit_loads_weights_only(fit) -> dict[str, bool]:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
@@ -169,7 +168,7 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
                     "simulations": cfg.simulations, "committed": int(committed),
                     "stop": bool(freeze), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         text = json.dumps(manifest, indent=2) + "\n"
-        _atomic_write(stage / "manifest.json", lambda f: f.write(text.encode()))
+        atomic_write(stage / "manifest.json", lambda f: f.write(text.encode()))
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)

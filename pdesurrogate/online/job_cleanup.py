@@ -20,8 +20,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.run_folder import RANKS
+from pdesurrogate.temp_files import atomic_write
 
 # a job the launcher starts on this machine gets its own TMPDIR, a new folder of this prefix in
 # the launcher's; its path is kept in out/JOB_TMP_FILE until the launcher removes it, so that a
@@ -40,7 +40,7 @@ def _make_job_tmp(out: Path) -> Path:
     first, for :func:`_clean_up_after_job`."""
     parent = Path(tempfile.gettempdir())
     name = f"{JOB_TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
-    _atomic_write(out / JOB_TMP_FILE, lambda f: f.write(f"{parent / name}\n".encode()))
+    atomic_write(out / JOB_TMP_FILE, lambda f: f.write(f"{parent / name}\n".encode()))
     (parent / name).mkdir(mode=0o700)
     return parent / name
 
@@ -95,4 +95,4 @@ def _record_shm(path: Path) -> None:
     if names:
         host = socket.gethostname()
         text = "".join(f"{host} {n}\n" for n in sorted(names))
-        _atomic_write(path, lambda f: f.write(text.encode()))
+        atomic_write(path, lambda f: f.write(text.encode()))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import _recover_checkpoint
 from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.job_cleanup import _clear_previous_job, _record_shm
@@ -37,6 +36,7 @@ from pdesurrogate.online.run_folder import (
 )
 from pdesurrogate.online.solver_rank import build_solver, run_solver
 from pdesurrogate.online.trainer_rank import run_trainer
+from pdesurrogate.temp_files import atomic_write
 
 
 class _StopFlag:
@@ -91,7 +91,7 @@ def run_rank(parser, cfg) -> int:
         # MPI is up (split_roles): its shared memory is mapped, and is recorded before the
         # launcher counts this rank as started
         _record_shm(pid_file.with_suffix(".shm"))
-        _atomic_write(pid_file, lambda f: f.write(f"{os.getpid()}\n".encode()))
+        atomic_write(pid_file, lambda f: f.write(f"{os.getpid()}\n".encode()))
         if roles.is_trainer:
             import lightning.pytorch as pl
 

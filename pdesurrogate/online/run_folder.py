@@ -22,7 +22,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import (
     CHECKPOINT,
     OLD,
@@ -32,6 +31,7 @@ from pdesurrogate.online.checkpoint import (
 )
 from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.processes import _alive
+from pdesurrogate.temp_files import atomic_write
 
 # held (flock) by whoever runs in the folder: the launcher (and its mpiexec, which inherits it)
 # or, under the user's own mpiexec/srun, world rank 0
@@ -171,4 +171,4 @@ def _write_config_file(parser, cfg, out: Path) -> None:
     d.pop("resume", None)
     out.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(d, sort_keys=False)
-    _atomic_write(out / CONFIG_FILE, lambda f: f.write(text.encode()))
+    atomic_write(out / CONFIG_FILE, lambda f: f.write(text.encode()))

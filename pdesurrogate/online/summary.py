@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pdesurrogate.online.atomic_write import _atomic_write
 from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
+from pdesurrogate.temp_files import atomic_write
 
 STEP_LABEL = "training step (from 0, as metrics.csv's step)"
 
@@ -130,7 +130,7 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
         summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg)
     text = json.dumps(summary, indent=2, default=float) + "\n"
-    _atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
+    atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
     if status == "finished":
         # nothing resumes a finished run (summary.json says so), and the checkpoint holds a
         # buffer's worth of samples
@@ -184,7 +184,7 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
         fig = stream_figure(hist, f"online run {out.name}: the stream as this trainer rank saw it")
         # through a temporary, as every file of the run folder: a link planted at the name
         # (a group-writable folder) is replaced, never followed
-        _atomic_write(out / "online.png", lambda f: fig.savefig(f, format="png", dpi=110))
+        atomic_write(out / "online.png", lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         paths.append(str(out / "online.png"))
     module.train(False)
@@ -204,7 +204,7 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
                                  f"{n} of {val_u.shape[0]} trajectories)",
                            channel_names=tuple(names) if names else None)
 
-    _atomic_write(out / "rollout.png", draw)
+    atomic_write(out / "rollout.png", draw)
     paths.append(str(out / "rollout.png"))
     return paths
 
