@@ -98,8 +98,8 @@ def test_contradicting_trainer_settings_are_one_line(tmp_path, data, capsys):
 def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path, data, capsys):
     """A config.yaml that fit saved, given again with ``--trainer.callbacks.patience 5``:
     jsonargparse gives KEY to the list's last callback, which is still the user's EarlyStopping
-    (the callbacks fit adds, progress bar, DeferredSignals, StopCheckpoint, LearningRateLog and
-    CurvesPlot, go first).
+    (the callbacks fit adds, progress bar, DeferredSignals, StopCheckpoint, LearningRateLog,
+    CurvesPlot and FiniteWeights, go first).
     Before, fit appended them, and the key hit DeferredSignals: "Option 'patience' is not
     accepted"."""
     cfg = yaml.safe_load(Path(CONFIG).read_text())
@@ -116,7 +116,7 @@ def test_callback_keys_on_a_saved_config_reach_the_users_last_callback(tmp_path,
         "trainer"]["callbacks"]
     assert [c["class_path"].rsplit(".", 1)[1] for c in callbacks] == [
         "RichProgressBar", "DeferredSignals", "StopCheckpoint", "LearningRateLog", "CurvesPlot",
-        "EarlyStopping"], callbacks
+        "FiniteWeights", "EarlyStopping"], callbacks
     assert callbacks[-1]["init_args"]["patience"] == 5
 
 

@@ -1,0 +1,74 @@
+"""A fit whose weights become NaN stops that batch with one error naming the newest checkpoint
+(whose weights are finite), instead of training and checkpointing NaN to the last epoch."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.solvers import Burgers1D
+from pdesurrogate.training.finite_weights import FiniteWeights, NonFiniteWeights
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Poisoned(LightningModule):
+    """A linear fit whose weight is set to NaN at ``(epoch, batch)``."""
+
+    def __init__(self, at: tuple[int, int]):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 1)
+        self.at = at
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return ((self.lin(x) - y) ** 2).mean()
+
+    def on_before_optimizer_step(self, optimizer):
+        if (self.current_epoch, self.trainer.fit_loop.epoch_loop.batch_idx) == self.at:
+            with torch.no_grad():
+                self.lin.weight[0, 0] = float("nan")
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_stops_the_batch_the_weights_turn_nan_and_names_the_last_good_checkpoint(tmp_path):
+    data = TensorDataset(torch.randn(8, 2), torch.randn(8, 1))
+    writer = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = Trainer(max_epochs=5, callbacks=[FiniteWeights(), writer], logger=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      accelerator="cpu")
+    with pytest.raises(NonFiniteWeights, match=r"epoch 2, batch 1 .*global step 10") as err:
+        trainer.fit(Poisoned(at=(2, 1)), DataLoader(data, batch_size=2))
+    last = tmp_path / "last.ckpt"
+    assert str(last) in str(err.value)
+    state = torch.load(last, weights_only=True)
+    assert state["epoch"] == 1  # written at the end of epoch 1, never after the NaN
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+def test_fit_with_a_huge_learning_rate_fails_with_one_line_and_no_checkpoint(tmp_path, capsys):
+    path = tmp_path / "b.nc"
+    generate_dataset(Burgers1D(n_points=16, nu_range=(0.01, 0.1), ic="grf"), path, samples=10,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1)
+    root = tmp_path / "runs"
+    rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
+               "--data.init_args.path", str(path), "--data.init_args.batch_size", "2",
+               "--model.init_args.model.init_args.hidden_channels", "4",
+               "--model.init_args.model.init_args.n_modes", "[4]",
+               "--model.init_args.lr", "1e12", "--trainer.max_epochs", "3",
+               "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
+               "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
+               "--trainer.default_root_dir", str(root)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "NonFiniteWeights: the weights became NaN or infinite in epoch 0" in err, err
+    assert "No checkpoint was written before this" in err and "it was 1e+12" in err, err
+    assert not list(root.rglob("*.ckpt"))
