@@ -415,6 +415,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
     from pdesurrogate.training import checkpoint_io, progress, run_checkpoint, stop_checkpoint
     from pdesurrogate.training.curves_plot import CLASS_PATH as CURVES_PLOT
     from pdesurrogate.training.deferred_signals import DeferredSignals
+    from pdesurrogate.training.finite_weights import CLASS_PATH as FINITE_WEIGHTS
     from pdesurrogate.training.slurm_step import srun_tasks_lightning_ignores
     from pdesurrogate.training.step_logs import CLASS_PATH as LEARNING_RATE_LOG
 
@@ -511,6 +512,10 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             if self.subcommand == "fit" and not any(
                     _class_path(c) == CURVES_PLOT for c in callbacks):
                 ours.append(Namespace(class_path=CURVES_PLOT))
+            # the batch the weights become NaN stops the fit, before a checkpoint holds them
+            if self.subcommand == "fit" and not any(
+                    _class_path(c) == FINITE_WEIGHTS for c in callbacks):
+                ours.append(Namespace(class_path=FINITE_WEIGHTS))
             callbacks = ours + callbacks
             if trainer.enable_checkpointing is False:
                 # our default last.ckpt writer goes too: trainer_defaults' callbacks join when
