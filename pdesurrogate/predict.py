@@ -417,6 +417,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 u0 = np.asarray(data.u[start:stop, 0], dtype=np.float32)
                 params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
                           for p in recorded}
+                _check_initial(input_path, data, start, u0, params)
                 pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
                 pred[:, 0] = u0
                 for j, y in enumerate(sur.iterate(
@@ -434,7 +435,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                         raise ValueError(
                             f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
                                                       f"{stride} saved frames)"
-                                                      if stride > 1 else "")) from e
+                                                      if stride > 1 else "")) from None
                     for i, r in enumerate(rel_b, start):
                         err_sum += r
                         if held is not None and held[i]:
@@ -500,6 +501,26 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
                          rel_l2_test=rel_test, test_indices=test_idx,
                          batch_size=min(batch_size, n_use), metrics=metrics)
+
+
+def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
+                   params: dict[str, np.ndarray]) -> None:
+    """Refuse a NaN or inf in the initial states ``u0`` ``(b, C, *grid)`` or the parameters
+    of the trajectories ``start .. start + b - 1`` of ``data``, naming the file, trajectory,
+    channel and grid index (the surrogate's own check counts from the batch's start)."""
+    for name, v in params.items():
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            raise ValueError(f"{input_path!r}: parameter {name!r} of trajectory "
+                             f"{start + int(bad[0])} is {v[bad[0]]}; the surrogate needs finite "
+                             "parameters")
+    bad = ~np.isfinite(u0)
+    if bad.any():
+        b, c, *point = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{input_path!r}: the initial state (time index 0) of trajectory "
+                         f"{start + b} is {u0[(b, c, *point)]} in channel "
+                         f"{data.channel_names[c]!r} at grid index {tuple(point)}; the surrogate "
+                         "needs finite initial states")
 
 
 def metrics_table(metrics: dict[str, np.ndarray], samples: int) -> str:
