@@ -173,9 +173,12 @@ class _Running:
         nb = int(np.prod([b.shape[a] for a in axis]))
         if nb == 0:
             return
-        mb = b.mean(axis=axis)
-        shape = [1 if a in axis else -1 for a in range(b.ndim)]
-        m2b = ((b - mb.reshape(shape)) ** 2).sum(axis=axis)
+        # an inf in the block gives inf - inf = NaN here, with numpy's RuntimeWarning before the
+        # caller's error that names the file and the place (compute_stats checks the mean)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mb = b.mean(axis=axis)
+            shape = [1 if a in axis else -1 for a in range(b.ndim)]
+            m2b = ((b - mb.reshape(shape)) ** 2).sum(axis=axis)
         n = self.n + nb
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)

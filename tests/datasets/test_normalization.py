@@ -1,6 +1,7 @@
 """ChannelStats / compute_stats against two-pass numpy statistics."""
 
 import json
+import warnings
 
 import h5py
 import numpy as np
@@ -83,3 +84,16 @@ def test_non_finite_values_named(tmp_path, monkeypatch):
     with open_dataset(path) as d, pytest.raises(ValueError, match="parameter 'nu' is NaN or "
                                                                   "infinite.*first: 1"):
         compute_stats(d, [0, 1, 3])
+
+
+def test_an_inf_gives_the_error_naming_it_and_no_numpy_warning(tmp_path):
+    """An inf (not a NaN) in the data: numpy's "invalid value encountered in subtract" came
+    first, then the error; now the error alone."""
+    u = np.ones((3, 4, 1, 6), np.float32)
+    path = _file(tmp_path, u, {})
+    with h5py.File(path, "r+") as f:
+        f["u"][1, 2, 0, 3] = np.inf
+    with open_dataset(path) as d, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"non-finite values .* trajectory 1 at time index 2"):
+            compute_stats(d)
