@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from pdesurrogate.datasets import AllPairs, OneStepPairs
 
 from .datamodule import FieldDataModule
-from .losses import EPS, relative_l2
+from .losses import EPS, evaluation_relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 from .rollout_errors import add_rollout_errors
 
@@ -220,13 +220,13 @@ class All2AllModule(NextStepModule):
         leads = (times[:, 1:] - times[:, :1]).T.reshape(-1)
         direct = self.predict_at(u0, p.repeat(t - 1, 1), leads)
         direct = direct.reshape(t - 1, b, *u.shape[2:]).transpose(0, 1)
-        errs = torch.stack([relative_l2(direct[:, j], u[:, j + 1], reduction="none")
+        errs = torch.stack([evaluation_relative_l2(direct[:, j], u[:, j + 1])
                             for j in range(t - 1)], dim=1)  # (B, T - 1)
         for j in range(t - 1):
             self._means.add(f"{prefix}/rel_l2_lead_{j + 1}", errs[:, j])
         step = float(times[0, 1] - times[0, 0])
         ar = self.rollout(u[:, 0], p, t - 1, lead_time=step)
-        ar_err = torch.stack([relative_l2(ar[:, j], u[:, j], reduction="none")
+        ar_err = torch.stack([evaluation_relative_l2(ar[:, j], u[:, j])
                               for j in range(1, t)], dim=1)
         self._means.add(f"{prefix}/rel_l2_ar", ar_err.mean(dim=1))
         if prefix == "test":

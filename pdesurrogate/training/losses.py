@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+# floors the target norm of the training loss: a constant channel normalises to zero, and a
+# smaller floor (the metrics' 1e-30) would make its loss, and the gradients, overflow
 EPS = 1e-12
 
 
@@ -32,3 +34,20 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean
     norm = torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(EPS)
     err = diff / norm
     return err.mean() if reduction == "mean" else err
+
+
+def evaluation_relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` relative L2 errors of :func:`relative_l2` as validation and test report them:
+    in :func:`precise_dtype`, the target norm floored at the metrics' ``NORM_FLOOR`` (1e-30),
+    so that ``test/rel_l2`` is :func:`pdesurrogate.metrics.trajectory_errors`' ``rel_l2``, which
+    ``predict`` prints, also for a frame whose norm is below :data:`EPS` (a decayed
+    trajectory, a field in small units): floored at ``EPS``, its error came out too small."""
+    from pdesurrogate.metrics import NORM_FLOOR
+
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} "
+                         f"and {tuple(target.shape)}")
+    dtype = precise_dtype(pred.device)
+    diff = torch.linalg.vector_norm((pred.to(dtype) - target.to(dtype)).flatten(1), dim=1)
+    return diff / torch.linalg.vector_norm(target.to(dtype).flatten(1), dim=1).clamp_min(
+        NORM_FLOOR)

@@ -60,7 +60,7 @@ from pdesurrogate.models._precision import check_precision
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source, resumed_record
 from .evaluation import TrajectoryMeans
-from .losses import relative_l2
+from .losses import evaluation_relative_l2, relative_l2
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
 
@@ -414,7 +414,7 @@ class NextStepModule(LightningModule):
         if steps < 1:
             raise ValueError(f"{prefix}: trajectories need at least 2 frames, got {u.shape[1]}")
         pred = self.rollout(u[:, 0], p, steps)
-        errs = torch.stack([relative_l2(pred[:, s], u[:, s], reduction="none")
+        errs = torch.stack([evaluation_relative_l2(pred[:, s], u[:, s])
                             for s in range(1, steps + 1)], dim=1)  # (B, steps)
         for s in range(steps):
             self._means.add(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s])

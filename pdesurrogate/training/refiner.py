@@ -49,7 +49,7 @@ from pdesurrogate.models.refiner import rollout_samples
 from pdesurrogate.run_record import CHECKPOINT_KEY
 
 from .draw_seeds import batch_seed, run_seed
-from .losses import precise_dtype, relative_l2
+from .losses import evaluation_relative_l2, precise_dtype
 from .next_step import NextStepModule, keep_own_hparams
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
@@ -228,7 +228,7 @@ class RefinerModule(NextStepModule):
         # surrogate draws it, so that predict reproduces this number
         gens = self.model.evaluation_noise(u[:, 0], p)
         pred = self.rollout(u[:, 0], p, t - 1, generator=gens)
-        errs = torch.stack([relative_l2(pred[:, j], u[:, j], reduction="none")
+        errs = torch.stack([evaluation_relative_l2(pred[:, j], u[:, j])
                             for j in range(1, t)], dim=1)
         corr = torch.stack([pearson_correlation(pred[:, j], u[:, j]) for j in range(t)], dim=1)
         if "times" in batch:

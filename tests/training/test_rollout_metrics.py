@@ -49,3 +49,20 @@ def test_step_errors_compare_prediction_s_with_frame_s(stage):
     assert got == pytest.approx(want, rel=1e-6)
     assert metrics[f"{prefix}/rel_l2"] == pytest.approx(sum(want) / STEPS, rel=1e-6)
     assert f"{prefix}/rel_l2_step_{STEPS + 1}" not in metrics
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-15])
+def test_rel_l2_does_not_depend_on_the_fields_scale_and_equals_nrmse(scale):
+    """The trajectory times ``scale``: a norm of ~1e-14 (a decayed trajectory, a field in small
+    units) was floored at the training loss's 1e-12, and ``test/rel_l2`` came out ~100 times too
+    small, beside a ``test/nrmse`` (one channel: the same quantity) that was right."""
+    with pytest.warns(UserWarning, match="not in pdesurrogate.models.MODELS"):
+        module = NextStepModule(Scale())
+    item = _trajectory()
+    item["u"] = item["u"] * scale
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", devices=1)
+    (metrics,) = trainer.test(module, DataLoader([item], batch_size=1), verbose=False)
+    want = (0.25 + 0.25 + 0.15625) / STEPS
+    assert metrics["test/rel_l2"] == pytest.approx(want, rel=1e-6)
+    assert metrics["test/nrmse"] == pytest.approx(want, rel=1e-6)
