@@ -3,7 +3,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -11,8 +10,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from pdesurrogate.cli import main
-from pdesurrogate.datasets import generate_dataset
-from pdesurrogate.solvers import Burgers1D
 from pdesurrogate.training.finite_weights import FiniteWeights, NonFiniteWeights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,19 +51,17 @@ def test_stops_the_batch_the_weights_turn_nan_and_names_the_last_good_checkpoint
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
-def test_fit_with_a_huge_learning_rate_fails_with_one_line_and_no_checkpoint(tmp_path, capsys):
-    path = tmp_path / "b.nc"
-    generate_dataset(Burgers1D(n_points=16, nu_range=(0.01, 0.1), ic="grf"), path, samples=10,
-                     times=np.linspace(0, 1, 3), seed=0, workers=1)
+def test_fit_with_a_huge_learning_rate_fails_with_one_line_and_no_checkpoint(tmp_path, capsys,
+                                                                             burgers_file):
     root = tmp_path / "runs"
+    tiny = {"data.init_args.path": burgers_file(n_points=16, samples=10, frames=3),
+            "data.init_args.batch_size": 2, "model.init_args.model.init_args.n_modes": "[4]",
+            "model.init_args.model.init_args.hidden_channels": 4, "model.init_args.lr": 1e12,
+            "trainer.max_epochs": 3, "trainer.num_sanity_val_steps": 0,
+            "trainer.enable_progress_bar": "false", "trainer.enable_model_summary": "false",
+            "trainer.accelerator": "cpu", "trainer.default_root_dir": root}
     rc = main(["fit", "--config", str(ROOT / "configs" / "fit" / "fno_burgers.yaml"),
-               "--data.init_args.path", str(path), "--data.init_args.batch_size", "2",
-               "--model.init_args.model.init_args.hidden_channels", "4",
-               "--model.init_args.model.init_args.n_modes", "[4]",
-               "--model.init_args.lr", "1e12", "--trainer.max_epochs", "3",
-               "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
-               "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu",
-               "--trainer.default_root_dir", str(root)])
+               *(arg for key, value in tiny.items() for arg in (f"--{key}", str(value)))])
     err = capsys.readouterr().err
     assert rc == 2, err
     assert "NonFiniteWeights: the weights became NaN or infinite in epoch 0" in err, err
