@@ -391,7 +391,8 @@ class LazyArray:
     """Read-on-index ``(N, T, C, *grid)`` float32 array over ``sources`` (channels in order).
 
     ``get(name)`` returns the named HDF5 dataset, opened by the calling process; ``where``
-    (the file) names it in read errors.
+    (the file) names it in read errors. A value of a float64 file beyond float32's range is a
+    ValueError when it is read, naming the file, variable and value.
     """
 
     def __init__(self, get: Callable[[str], h5py.Dataset], sources: Sequence,
@@ -438,7 +439,7 @@ class LazyArray:
         else:
             try:
                 if sels is None:
-                    parts = [np.asarray(s.read(self._get, nsel, tsel), dtype=np.float32)
+                    parts = [self._float32(s.read(self._get, nsel, tsel), s)
                              for s in self.sources]
                 else:
                     parts = self._read_parts(nsel, tsel, sels)
@@ -465,6 +466,26 @@ class LazyArray:
             out = out[(slice(None),) * (2 - ndrop - tdrop) + tuple(entries)]
         return out
 
+    def _float32(self, raw, source) -> np.ndarray:
+        """``raw`` (what ``source`` read) as float32; a finite value beyond float32's range (a
+        float64 file) is a ValueError naming the file, variable and value: cast, it was inf,
+        and the data's finite check then said the file held NaN or Inf."""
+        raw = np.asarray(raw)
+        if raw.dtype == np.float32 or raw.dtype.kind != "f" or raw.dtype.itemsize <= 4:
+            return raw.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):
+            out = raw.astype(np.float32)
+        inf = np.isinf(out)
+        if inf.any():
+            big = raw[inf & np.isfinite(raw)]
+            if big.size:
+                raise ValueError(
+                    f"{self.where!r}: variable {source.name!r} holds {float(big[0]):g}, beyond "
+                    f"the range of float32 (largest {float(np.finfo(np.float32).max):.4g}), in "
+                    "which fields are read and trained: rescale the data (other units, or "
+                    "nondimensionalised)")
+        return out
+
     def _read_parts(self, nsel: Selection, tsel: Selection, sels: list[Selection]
                     ) -> list[np.ndarray]:
         """Each source's share of channels ``sels[0]`` at spatial selections ``sels[1:]``,
@@ -477,6 +498,5 @@ class LazyArray:
             mine = csel[(csel >= first) & (csel < first + s.n_channels)] - first
             first += s.n_channels
             if mine.size:
-                parts.append(np.asarray(s.read(self._get, nsel, tsel, mine, sels[1:]),
-                                        dtype=np.float32))
+                parts.append(self._float32(s.read(self._get, nsel, tsel, mine, sels[1:]), s))
         return parts
