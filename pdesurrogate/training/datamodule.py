@@ -304,6 +304,15 @@ class FieldDataModule(LightningDataModule):
         for name in todo:
             self._check_finite(self.data, name, splits[name][0])
             self._checked_splits.add(name)
+        if stage == "fit" and "empty test warned" not in self._checked_splits and not len(
+                self.test_indices) and self.fractions[2] > 0:
+            # else found by `pdesurrogate test` only, once the fit is over
+            self._checked_splits.add("empty test warned")
+            warnings.warn(f"{self.path!r}: the test split is empty ({len(self.data)} "
+                          f"trajectories with fractions {list(self.fractions)} give train/val/"
+                          f"test = {len(self.train_indices)}/{len(self.val_indices)}/0), so "
+                          "`pdesurrogate test` of this run will refuse it; use a file with more "
+                          "trajectories or a larger test fraction", UserWarning, stacklevel=2)
 
     def _check_finite(self, data: FieldData, split: str, indices) -> None:
         """Refuse NaN or Inf in the ``split`` trajectories ``indices``: its metrics would be NaN

@@ -2,6 +2,7 @@
 
 import os
 import re
+import warnings
 
 import h5py
 import numpy as np
@@ -117,6 +118,20 @@ def test_empty_split_named(tmp_path):
     dm = FieldDataModule(str(path), fractions=(0.8, 0.2, 0.0))
     dm.setup("fit")
     assert (len(dm.train_indices), len(dm.val_indices), len(dm.test_indices)) == (4, 1, 0)
+
+
+def test_a_fit_warns_of_an_empty_test_split(tmp_path):
+    """3 trajectories at (0.8, 0.1, 0.1) round to 2/1/0: the fit runs, and said nothing until
+    `pdesurrogate test` refused the run once it was over. Warned once; test still refuses."""
+    dm = FieldDataModule(str(_write(tmp_path / "three.nc", 3, [0.0, 0.1])))
+    with pytest.warns(UserWarning, match=r"three\.nc': the test split is empty \(3 trajectories"
+                                         r".* train/val/test = 2/1/0\), so `pdesurrogate test`"):
+        dm.setup("fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dm.setup("fit")
+    with pytest.raises(ValueError, match="the test split would be empty"):
+        dm.setup("test")
 
 
 def test_model_that_cannot_take_the_file_named(tmp_path):
