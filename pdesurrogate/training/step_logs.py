@@ -26,10 +26,10 @@ def step_logs_due(module: LightningModule, batch_idx: int) -> bool:
     except RuntimeError:  # not attached to a Trainer (a bare call): nothing to throttle
         return True
     # in training_step global_step does not yet count this batch's optimiser step
-    return _logged_step(trainer, batch_idx, trainer.global_step + 1)
+    return logged_step(trainer, batch_idx, trainer.global_step + 1)
 
 
-def _logged_step(trainer, batch_idx: int, steps_done: int) -> bool:
+def logged_step(trainer, batch_idx: int, steps_done: int) -> bool:
     """Whether the loggers write the step metrics of batch ``batch_idx``, after which
     ``steps_done`` optimiser steps have been taken: the rule of :func:`step_logs_due`, for a
     caller that runs before or after the batch's optimiser step."""
@@ -58,7 +58,7 @@ class LearningRateLog(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # global_step already counts this batch's optimiser step here (in training_step it
         # does not yet: step_logs_due adds the 1)
-        if not _logged_step(trainer, batch_idx, trainer.global_step):
+        if not logged_step(trainer, batch_idx, trainer.global_step):
             return
         for i, j, lr in self._rates:
             name = "train/lr" if len(self._rates) == 1 else f"train/lr_{i}_{j}"

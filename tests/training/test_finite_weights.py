@@ -1,5 +1,6 @@
-"""A fit whose weights become NaN stops that batch with one error naming the newest checkpoint
-(whose weights are finite), instead of training and checkpointing NaN to the last epoch."""
+"""A fit whose weights become NaN stops at the next logged batch or checkpoint, with one error
+naming the newest checkpoint (whose weights are finite), instead of training and checkpointing
+NaN to the last epoch; the weights are not checked on the other batches."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from pdesurrogate.cli import main
+from pdesurrogate.training import finite_weights
 from pdesurrogate.training.finite_weights import FiniteWeights, NonFiniteWeights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +38,19 @@ class Poisoned(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_stops_the_batch_the_weights_turn_nan_and_names_the_last_good_checkpoint(tmp_path):
+def _trainer(callbacks, **kwargs) -> Trainer:
+    return Trainer(callbacks=callbacks, logger=False, enable_progress_bar=False,
+                   enable_model_summary=False, accelerator="cpu", **kwargs)
+
+
+def test_stops_at_the_next_logged_batch_and_names_the_last_good_checkpoint(tmp_path):
     data = TensorDataset(torch.randn(8, 2), torch.randn(8, 1))
     writer = ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    trainer = Trainer(max_epochs=5, callbacks=[FiniteWeights(), writer], logger=False,
-                      enable_progress_bar=False, enable_model_summary=False,
-                      accelerator="cpu")
-    with pytest.raises(NonFiniteWeights, match=r"epoch 2, batch 1 .*global step 10") as err:
+    trainer = _trainer([FiniteWeights(), writer], max_epochs=5)
+    # 4 batches an epoch, log_every_n_steps 50: an epoch's first and last batch are checked,
+    # so the NaN of epoch 2, batch 1 (global step 10) is found after batch 3 (step 12)
+    with pytest.raises(NonFiniteWeights, match=r"after epoch 2, batch 3 \(global step 12;"
+                       r".*finite at global step 9, the check before") as err:
         trainer.fit(Poisoned(at=(2, 1)), DataLoader(data, batch_size=2))
     last = tmp_path / "last.ckpt"
     assert str(last) in str(err.value)
@@ -64,6 +72,35 @@ def test_fit_with_a_huge_learning_rate_fails_with_one_line_and_no_checkpoint(tmp
                *(arg for key, value in tiny.items() for arg in (f"--{key}", str(value)))])
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert "NonFiniteWeights: the weights became NaN or infinite in epoch 0" in err, err
+    assert "NonFiniteWeights: the weights were found NaN or infinite after epoch 0" in err, err
     assert "No checkpoint was written before this" in err and "it was 1e+12" in err, err
     assert not list(root.rglob("*.ckpt"))
+
+
+def test_a_checkpoint_of_nan_weights_is_refused_before_it_is_written(tmp_path):
+    data = TensorDataset(torch.randn(16, 2), torch.randn(16, 1))
+    writer = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1,
+                             filename="{step}")
+    # batch 2 (global step 3) is not a logged batch: the step-3 checkpoint finds the NaN
+    trainer = _trainer([FiniteWeights(), writer], max_epochs=1, log_every_n_steps=50)
+    with pytest.raises(NonFiniteWeights, match=r"about to be written at global step 3 \(it was "
+                       r"not written\).*finite at global step 2"):
+        trainer.fit(Poisoned(at=(0, 2)), DataLoader(data, batch_size=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step=1.ckpt", "step=2.ckpt"]
+
+
+def test_the_weights_are_checked_on_logged_batches_only(monkeypatch, tmp_path):
+    calls = []
+
+    def counted(module):
+        calls.append(module.trainer.global_step)
+        return True
+
+    monkeypatch.setattr(finite_weights, "weights_finite", counted)
+    data = TensorDataset(torch.randn(20, 2), torch.randn(20, 1))
+    writer = ModelCheckpoint(dirpath=tmp_path)
+    _trainer([FiniteWeights(), writer], max_epochs=1, log_every_n_steps=4).fit(
+        Poisoned(at=(-1, -1)), DataLoader(data, batch_size=2))
+    # 10 batches: the first, the last, the steps the loggers write (4, 8), and the epoch's
+    # checkpoint after the last
+    assert calls == [1, 4, 8, 10, 10]
