@@ -556,7 +556,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                           f"Lightning takes for an interactive shell; this srun step has {tasks} "
                           "tasks, so their ranks are Slurm's (salloc -J NAME avoids this note)",
                           file=sys.stderr)
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
+            _refuse_pickled_ranks(trainer, self.subcommand)
+            return trainer
 
         # model and Trainer are built, and nothing is written yet: the loggers make the run
         # folder (csv/version_N) and the config is saved into it as fit or test sets up. A
@@ -702,6 +704,21 @@ def _check_trainer_precision(model, trainer, stage: str) -> None:
     check = getattr(model, "check_trainer_precision", None)
     if callable(check):
         check(trainer.precision, stage)
+
+
+def _refuse_pickled_ranks(trainer, subcommand: str) -> None:
+    """Refuse a strategy that starts its ranks with multiprocessing's spawn or forkserver
+    (``ddp_spawn``, ``DDPStrategy(start_method="forkserver")``, ...) before anything runs:
+    those pickle the whole Trainer for each rank, which holds this command's Lightning CLI
+    (a class made per run, which does not pickle), so the fit died in a traceback ending
+    "Can't pickle local object". ``ddp`` starts each rank as a fresh copy of the command and
+    needs no pickling."""
+    method = getattr(getattr(trainer.strategy, "launcher", None), "_start_method", None)
+    if method in ("spawn", "forkserver"):
+        raise ValueError(f"the trainer's strategy starts its ranks with multiprocessing's "
+                         f"{method!r} start method (as ddp_spawn does), which {subcommand} "
+                         "cannot run: use --trainer.strategy ddp, which starts each rank as "
+                         "a copy of this command (on CPU too)")
 
 
 def default_checkpoint():
