@@ -472,14 +472,17 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             _settle_paths(self.config[self.subcommand])
             # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
             if trainer.logger in (None, True):
+                from pdesurrogate.training import version_claim
+
                 root = trainer.default_root_dir or "runs"
                 # no TensorBoard hp_metric: Lightning's placeholder is a constant -1
                 trainer.logger = [
-                    Namespace(class_path=f"lightning.pytorch.loggers.{cls}",
-                              init_args=Namespace(save_dir=root, name=name, **extra))
-                    for cls, name, extra in (("CSVLogger", "csv", {}),
-                                             ("TensorBoardLogger", "tensorboard",
-                                              {"default_hp_metric": False}))
+                    Namespace(class_path=cls, init_args=Namespace(save_dir=root, name=name,
+                                                                  **extra))
+                    # version_N claimed, not listed: fits sharing a root get a folder each
+                    for cls, name, extra in ((version_claim.CSV_CLASS_PATH, "csv", {}),
+                                             (version_claim.TENSORBOARD_CLASS_PATH,
+                                              "tensorboard", {"default_hp_metric": False}))
                 ]
             # a rich progress bar unless the config turns bars off or brings its own
             callbacks = list(trainer.callbacks or [])

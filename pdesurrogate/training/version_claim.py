@@ -1,0 +1,68 @@
+"""Lightning's CSV and TensorBoard loggers, with the run folder's ``version_N`` claimed by an
+exclusive ``mkdir`` rather than picked as "one above the highest there": fits started at the
+same time with the same ``default_root_dir`` (a Slurm job array, several shells) each get a
+folder of their own, where Lightning's listing gave them the same ``version_N`` and one
+``metrics.csv``, ``config.yaml`` and ``checkpoints/`` for all.
+
+Only rank 0 claims (the folders of other ranks are Lightning's broadcast of rank 0's). The two
+loggers of one fit try the same N first (the last one claimed under that ``save_dir`` in this
+process), so ``csv/version_N`` and ``tensorboard/version_N`` stay one run's; a folder claimed
+by someone else meanwhile is passed over for the next free N. On a remote filesystem
+(``s3://...``) Lightning's own choice stands.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lightning.pytorch.loggers import CSVLogger as _CSVLogger
+from lightning.pytorch.loggers import TensorBoardLogger as _TensorBoardLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+CSV_CLASS_PATH = "pdesurrogate.training.version_claim.CSVLogger"
+TENSORBOARD_CLASS_PATH = "pdesurrogate.training.version_claim.TensorBoardLogger"
+
+# save_dir -> the version last claimed under it in this process: the other logger's first try
+_CLAIMED: dict[str, int] = {}
+_ATTEMPTS = 10_000
+
+
+def claim_version(save_dir: str, name: str, first: int) -> int:
+    """The smallest N >= ``first`` (tried first: the sibling logger's N, if it is free and not
+    below ``first``) for which this call made ``save_dir/name/version_N``; raises
+    FileExistsError naming the folder if none is free after many tries."""
+    root = os.path.join(save_dir, name)
+    os.makedirs(root, exist_ok=True)
+    key = os.path.abspath(save_dir)
+    sibling = _CLAIMED.get(key)
+    order = [sibling] if sibling is not None and sibling >= first else []
+    for n in [*order, *range(first, first + _ATTEMPTS)]:
+        try:
+            os.mkdir(os.path.join(root, f"version_{n}"))
+        except FileExistsError:
+            continue
+        _CLAIMED[key] = n
+        return n
+    raise FileExistsError(f"{root!r}: no free version_N folder from version_{first} on")
+
+
+def _local(path: str) -> bool:
+    return "://" not in str(path) or str(path).startswith("file://")
+
+
+class _ClaimsVersion:
+    """Mixin for a Lightning logger with ``save_dir`` and ``name``: its next version claimed."""
+
+    def _get_next_version(self) -> int:
+        first = super()._get_next_version()
+        if rank_zero_only.rank != 0 or not _local(self.save_dir):
+            return first
+        return claim_version(self.save_dir, self.name, first)
+
+
+class CSVLogger(_ClaimsVersion, _CSVLogger):
+    """Lightning's CSVLogger whose ``version_N`` folder is claimed (module docstring)."""
+
+
+class TensorBoardLogger(_ClaimsVersion, _TensorBoardLogger):
+    """Lightning's TensorBoardLogger whose ``version_N`` folder is claimed (module docstring)."""
