@@ -61,6 +61,7 @@ import json
 import math
 import numbers
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, overload
@@ -93,6 +94,7 @@ from pdesurrogate.models import (
     own_classes,
 )
 from pdesurrogate.run_record import CHECKPOINT_KEY
+from pdesurrogate.temp_files import BACKUP, leftover_pattern
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
@@ -337,7 +339,8 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     config["provenance"] = provenance(extra["run"], **data)
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors,
-                        check=lambda tmp: _check_export(config, tmp, models), source=src_path)
+                        check=lambda tmp: _check_export(config, tmp, models), source=src_path,
+                        overwrite=overwrite)
 
 
 def _check_keywords(**given) -> dict:
@@ -624,6 +627,53 @@ def load(outdir: str | os.PathLike, device: str | torch.device = "cpu", *,
     device = check_device(device)
     models = check_models(models)
     d = Path(outdir)
+    # an export replaced while it is read (another process exporting into it with --overwrite
+    # renames a whole new folder in): read again, so that config.json and model.safetensors
+    # always come from one export, never the config of one with the weights of the other
+    for attempt in range(_READ_ATTEMPTS):
+        before = _folder_id(d)
+        if before is None and _being_replaced(d):
+            time.sleep(0.02 * (attempt + 1))  # between its two renames: the new one comes next
+            continue
+        try:
+            surrogate = _load_once(d, device, models)
+        except (OSError, ValueError, RuntimeError):
+            if before is None or _folder_id(d) == before:
+                raise
+            continue
+        if _folder_id(d) == before:
+            return surrogate
+    if _folder_id(d) is None:
+        return _load_once(d, device, models)  # its error names what is missing
+    raise RuntimeError(f"{str(d)!r} was replaced {_READ_ATTEMPTS} times while it was read "
+                       "(another process exporting into it?); load it when that is done")
+
+
+# reads of an export folder that another export keeps replacing, before load gives up
+_READ_ATTEMPTS = 8
+
+
+def _being_replaced(d: Path) -> bool:
+    """Whether an export's backup of ``d`` lies beside it: another export has renamed the old
+    folder aside and is about to rename the new one in (or was killed between the two)."""
+    pattern = leftover_pattern(d)
+    try:
+        names = os.listdir(d.parent)
+    except OSError:
+        return False
+    return any((m := pattern.fullmatch(n)) and m.group(3) == BACKUP for n in names)
+
+
+def _folder_id(d: Path) -> tuple[int, int] | None:
+    """The identity of the folder at ``d`` now (an export renamed in is a new folder)."""
+    try:
+        st = os.stat(d)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _load_once(d: Path, device: torch.device, models: dict | None) -> Surrogate:
     cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
     for p in (d, cfg_path, w_path):
         if not p.exists():

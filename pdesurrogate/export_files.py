@@ -12,6 +12,7 @@ of a device string. What each layout's ``config.json`` holds is its own module's
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pdesurrogate.temp_files import (
+    ATTEMPTS,
     backup_name,
     clean_leftovers,
     remove_flat,
@@ -174,7 +176,7 @@ def _refuse_unless_export(out: Path, source, shown: Path | None = None) -> None:
 
 
 def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check,
-                 source: str | os.PathLike | None = None) -> Path:
+                 source: str | os.PathLike | None = None, *, overwrite: bool) -> Path:
     """Write ``out/config.json`` and ``out/model.safetensors`` into a new temporary folder next
     to ``out`` (:func:`pdesurrogate.temp_files.temp_dir`), call ``check(tmp_dir)`` (it raises
     on what ``load`` would refuse), then put it in place. An existing ``out`` (which
@@ -182,6 +184,8 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     removed: a kill between the two renames leaves the old export under a backup name, which
     the next export to ``out`` restores. On any error nothing is left behind and an existing
     ``out`` is untouched. ``source``: the checkpoint exported, which ``out`` may not hold.
+    ``overwrite``: as :func:`check_target` was given it; without it an ``out`` that another
+    export (or anyone) made while this one was written is a FileExistsError, never replaced.
     Shared by every export layout (surrogates, PINNs)."""
     # own contiguous copies: safetensors refuses views sharing memory
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
@@ -195,7 +199,7 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
         os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
         check(tmp)  # never write what load would refuse
         os.chmod(tmp, umask_mode(0o777))  # as a plain mkdir makes it
-        _put_in_place(tmp, out, source)
+        _put_in_place(tmp, out, source, overwrite)
     except BaseException:
         with contextlib.suppress(OSError):
             remove_flat(tmp)
@@ -203,20 +207,64 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     return out
 
 
-def _put_in_place(tmp: Path, out: Path, source) -> None:
-    if not os.path.lexists(out):
-        os.replace(tmp, out)
-        return
-    _refuse_unless_export(out, source)  # again: it may have changed while the export was made
+def _put_in_place(tmp: Path, out: Path, source, overwrite: bool) -> None:
+    # a few rounds: exports to one ``out`` at the same time (--overwrite) move each other's
+    # folders in and out between this one's steps; the last one renamed in stays
+    for _ in range(ATTEMPTS):
+        if not os.path.lexists(out):
+            try:
+                # rename, not replace: an export another process put in meanwhile (a folder
+                # with files) makes it fail rather than vanish
+                os.rename(tmp, out)
+                return
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                    raise
+        if not overwrite:
+            raise FileExistsError(f"{str(out)!r} was created by someone else (another "
+                                  "export?) while this export was written, and is left alone; "
+                                  "pass --overwrite (overwrite=True) to replace it")
+        if _replace(tmp, out, source):
+            return
+    raise FileExistsError(f"{str(out)!r}: other exports kept replacing it while this one was "
+                          f"put in place ({ATTEMPTS} tries); the new export was not put there")
+
+
+def _replace(tmp: Path, out: Path, source) -> bool:
+    """Rename the export ``out`` aside, ``tmp`` in, and remove the old one; False if another
+    export moved ``out`` away or put its own in between these steps (nothing changed then but
+    that an old export superseded by the other one is removed)."""
+    try:
+        _refuse_unless_export(out, source)  # again: it may have changed meanwhile
+    except FileExistsError:
+        if not os.path.lexists(out):
+            return False  # renamed aside by another export just now: not "a file"
+        raise
     backup = backup_name(out)
-    os.rename(out, backup)
+    try:
+        os.rename(out, backup)
+    except FileNotFoundError:
+        return False
     try:
         _refuse_unless_export(backup, source, shown=out)  # what was renamed is what was checked
         os.replace(tmp, out)
+    except OSError as e:
+        if not os.path.lexists(out):
+            os.rename(backup, out)
+            raise
+        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        _remove_export(backup, out)  # another export is in: this old one is superseded
+        return False
     except BaseException:
         if not os.path.lexists(out):
             os.rename(backup, out)
         raise
+    _remove_export(backup, out)
+    return True
+
+
+def _remove_export(backup: Path, out: Path) -> None:
     for name in EXPORT_FILES:  # only the export's own files: never a tree
         with contextlib.suppress(FileNotFoundError):
             os.unlink(backup / name)
@@ -224,7 +272,7 @@ def _put_in_place(tmp: Path, out: Path, source) -> None:
         os.rmdir(backup)
     except OSError:
         warnings.warn(f"the export replaced in {str(out)!r} left {str(backup)!r}: something "
-                      "was added to it meanwhile; it was not removed", stacklevel=3)
+                      "was added to it meanwhile; it was not removed", stacklevel=4)
 
 
 def materialise(build, cfg_path: Path) -> nn.Module:

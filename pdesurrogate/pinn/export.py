@@ -120,7 +120,7 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
     config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": package_version(),
               "kind": KIND, **parts}
     return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config),
-                        source=src_path)
+                        source=src_path, overwrite=overwrite)
 
 
 def _check_config(cfg, where: str) -> None:
