@@ -296,7 +296,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     data = open_dataset(input_path)
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                          batch_size, plot, lead_time, progress)
+                          batch_size, plot, lead_time, progress, overwrite)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -306,7 +306,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
 def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
              steps: int | None, samples: int | None, batch_size: int | None,
              plot: str | None, lead_time: float | None = None,
-             progress: bool = True) -> PredictReport:
+             progress: bool = True, overwrite: bool = False) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -464,13 +464,28 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             # the old plot goes aside first, under a temporary name a later run removes: a
             # kill between the renames below then leaves the new rollout alone or beside the
             # new plot, never beside the old plot as if its own
-            if os.path.lexists(plot_path):
+            if overwrite and os.path.lexists(plot_path):
                 old_plot = aside_name(plot_path)
                 os.rename(plot_path, old_plot)
-        os.replace(writer.tmp_path, out)
+        if overwrite:
+            os.replace(writer.tmp_path, out)
+        else:
+            # another predict (or anyone) may have written --out or --plot during the rollout:
+            # checked whole before either goes in, and put in without replacing
+            for path in (out, plot_path):
+                if path is not None and os.path.lexists(path):
+                    raise _taken(path)
+            _link_no_clobber(writer.tmp_path, out)
         replaced = True
         if tmp_plot is not None:
-            os.replace(tmp_plot, plot_path)
+            if overwrite:
+                os.replace(tmp_plot, plot_path)
+            else:
+                try:
+                    _link_no_clobber(tmp_plot, plot_path)
+                except FileExistsError:
+                    os.unlink(out)  # the rollout just put in, not another run's
+                    raise
             tmp_plot = None
     except BaseException:
         if writer is not None:
@@ -589,6 +604,27 @@ def default_batch_size(sur: Surrogate, u0: np.ndarray, params: dict | None, fram
     per_trajectory = data + ACTIVATION_FACTOR * activation_bytes(sur, u0[:1], params, lead_time)
     budget = BATCH_MEMORY if budget is None else budget
     return max(1, min(MAX_BATCH, budget // max(per_trajectory, 1)))
+
+
+def _taken(path: Path) -> FileExistsError:
+    return FileExistsError(f"{str(path)!r} was created by someone else (another predict?) "
+                           "while this rollout was computed, and is left alone; pass "
+                           "--overwrite (overwrite=True) to replace it")
+
+
+def _link_no_clobber(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``, a FileExistsError naming ``dst`` if it exists by now (a hard
+    link: no window between the check and the move)."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise _taken(dst) from None
+    except OSError:  # no hard links on this file system: check, then rename
+        if os.path.lexists(dst):
+            raise _taken(dst) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
 
 
 def _make_folders(folders: list[Path], made: list[Path]) -> None:
