@@ -338,8 +338,9 @@ def generate_dataset(
             every 10 s: :mod:`.progress`).
         max_retries: redraws allowed per diverging batch.
         attrs: extra global attributes for the file.
-        mp_context: multiprocessing start method (default ``"fork"`` where available, which
-            needs no pickling of the solver; ``"spawn"`` otherwise).
+        mp_context: multiprocessing start method (default ``"fork"`` on Linux, which needs
+            no pickling of the solver; ``"spawn"`` elsewhere: macOS lists fork too, but a
+            forked child of a process that has loaded torch may crash there).
         overwrite: replace an existing file at ``path`` (else ``FileExistsError``, before
             anything is solved).
         compression, compression_level: ``None`` (default, uncompressed), ``"gzip"`` (level
@@ -392,7 +393,9 @@ def generate_dataset(
         pool = None
         if workers > 1:
             if mp_context is None:
-                mp_context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+                # macOS's system libraries may have started threads, which fork does not
+                # copy (Python's own default there is spawn)
+                mp_context = "fork" if sys.platform.startswith("linux") else "spawn"
             pool = stack.enter_context(ProcessPoolExecutor(
                 workers, mp_context=mp.get_context(mp_context), initializer=_init_worker,
                 initargs=(solver,)))
