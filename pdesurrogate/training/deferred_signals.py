@@ -40,11 +40,16 @@ unhandled. In one process there is no agreement and no delay.
 
 A signal received more than once between two points (on one rank or several) runs its handler
 once, as the kernel itself merges a signal that arrives while the same one is pending.
+
+Where the platform has no such signal (Windows has no SIGUSR1: every ``fit`` adds this callback)
+it is skipped, as nothing can send it; a training run off the main thread, where Python installs
+no handler, defers none.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -52,29 +57,41 @@ from lightning.pytorch import Callback
 
 from .rank_agreement import RankAgreement
 
+# POSIX signals that a platform may lack (Windows has none of them): there they are skipped
+# rather than refused, since nothing can send them; any other unknown name is a mistake
+POSIX_ONLY = frozenset({"SIGUSR1", "SIGUSR2", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGCONT",
+                        "SIGXCPU", "SIGPROF", "SIGVTALRM", "SIGWINCH", "SIGPIPE", "SIGCHLD"})
+
 
 class DeferredSignals(Callback):
     """Defers the Python handlers of ``signals`` (default SIGUSR1) to the next hook.
 
     Args:
         signals: signal names, e.g. ``("SIGUSR1",)``; a signal without a Python handler when
-            training starts (default action or ignored) is left alone.
+            training starts (default action or ignored) is left alone, and one of
+            :data:`POSIX_ONLY` that this platform lacks too.
     """
 
     def __init__(self, signals: tuple[str, ...] = ("SIGUSR1",)):
         self.signals = tuple(signals)
         for name in self.signals:
-            if not isinstance(getattr(signal, name, None), signal.Signals):
+            if not isinstance(getattr(signal, name, None), signal.Signals) \
+                    and name not in POSIX_ONLY:
                 raise ValueError(f"unknown signal name {name!r} (expected e.g. 'SIGUSR1')")
+        # those this platform has, in the order given (the same on every rank)
+        self._signals = tuple(getattr(signal, name) for name in self.signals
+                              if isinstance(getattr(signal, name, None), signal.Signals))
         self._handlers: dict[int, Any] = {}
         self._pending: list[tuple[int, FrameType | None]] = []
         self._ranks = RankAgreement()
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._ranks.open(trainer)  # every rank calls this hook
-        # Lightning installs its handlers after on_fit_start, before this hook
-        for name in self.signals:
-            sig = getattr(signal, name)
+        # Lightning installs its handlers after on_fit_start, before this hook; only the main
+        # thread can install one (Lightning does not either elsewhere)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in self._signals:
             handler = signal.getsignal(sig)
             if callable(handler) and handler != self._record:
                 self._handlers[sig] = handler
@@ -95,7 +112,7 @@ class DeferredSignals(Callback):
         # swapped before it is read: a signal landing meanwhile is in one list or the other
         received, self._pending = self._pending, []
         frames = dict(received)  # of each signal, its last arrival's frame
-        sigs = [getattr(signal, name) for name in self.signals]  # the same on every rank
+        sigs = self._signals
         agreed = self._ranks.any_rank([s in frames for s in sigs], later=later)
         for sig, run in zip(sigs, agreed, strict=True):
             if run and sig in self._handlers:
