@@ -1192,6 +1192,21 @@ def cmd_predict(argv: Sequence[str]) -> int:
 
 # -- online ---------------------------------------------------------------------------------
 def cmd_online(argv: Sequence[str]) -> int:
+    import importlib.util
+
+    # the launcher stops and checkpoints the job by signalling its process group, and locks
+    # the run folder: without these (Windows) it failed in a traceback ("No module named
+    # 'fcntl'", "module 'signal' has no attribute 'SIGUSR1'")
+    lacks = [name for name, there in (
+        ("fcntl", importlib.util.find_spec("fcntl") is not None),
+        ("signal.SIGUSR1", hasattr(signal, "SIGUSR1")),
+        ("signal.SIGHUP", hasattr(signal, "SIGHUP")),
+        ("os.killpg", hasattr(os, "killpg"))) if not there]
+    if lacks:
+        print(f"pdesurrogate online: error: it runs on Linux and macOS only: this platform lacks "
+              f"{', '.join(lacks)}, which its launcher needs (on Windows, run it under WSL)",
+              file=sys.stderr)
+        return 2
     from pdesurrogate.online import cmd_online as run
 
     bound_yaml_aliases()
