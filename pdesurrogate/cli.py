@@ -872,6 +872,7 @@ TensorBoard logs to <default_root_dir>/tensorboard/version_N/; resume with --ckp
 Under Slurm (e.g. slurm/train.sbatch, in a checkout of the repository), SIGUSR1 before the
 time limit writes a checkpoint and requeues the job, which resumes from it. SIGTERM writes
 last.ckpt where the fit stopped and exits 143, naming it; a resumed fit continues exactly.
+Weights that turn NaN or inf stop the fit (exit 2) before any checkpoint holds them.
 Then: pdesurrogate export .../last.ckpt OUTDIR; pdesurrogate test (see its --help).""",
     "test": """\
 Score a checkpoint on the test split of its data, e.g.
