@@ -15,15 +15,15 @@ def precise_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def relative_l2(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
-                ) -> torch.Tensor:
+def relative_l2(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
+                floor: float = EPS) -> torch.Tensor:
     """``||pred - target||_2 / ||target||_2`` per sample, the norm over every axis but the first.
 
     Args:
         pred, target: ``(B, ...)`` of equal shape.
         reduction: ``"mean"`` (a scalar, mean over the batch) or ``"none"`` (``(B,)``).
-
-    A zero target norm is floored at ``1e-12`` (so the loss stays finite).
+        floor: the smallest target norm divided by (default :data:`EPS`, 1e-12, so that the
+            loss stays finite).
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} "
@@ -31,7 +31,7 @@ def relative_l2(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     diff = torch.linalg.vector_norm((pred - target).flatten(1), dim=1)
-    norm = torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(EPS)
+    norm = torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(floor)
     err = diff / norm
     return err.mean() if reduction == "mean" else err
 
@@ -44,10 +44,5 @@ def evaluation_relative_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Te
     trajectory, a field in small units): floored at ``EPS``, its error came out too small."""
     from pdesurrogate.metrics import NORM_FLOOR
 
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} "
-                         f"and {tuple(target.shape)}")
     dtype = precise_dtype(pred.device)
-    diff = torch.linalg.vector_norm((pred.to(dtype) - target.to(dtype)).flatten(1), dim=1)
-    return diff / torch.linalg.vector_norm(target.to(dtype).flatten(1), dim=1).clamp_min(
-        NORM_FLOOR)
+    return relative_l2(pred.to(dtype), target.to(dtype), reduction="none", floor=NORM_FLOOR)
