@@ -133,8 +133,13 @@ def run_rank(parser, cfg) -> int:
     except BaseException as err:  # noqa: B036 - any rank failing must end the whole job
         import traceback
 
+        # a solver rank never imports the training package (nor Lightning): look it up, do
+        # not import it here
+        finite = sys.modules.get("pdesurrogate.training.finite_weights")
         if isinstance(err, UsageError):  # a message of this package's, which names the file
             what = f"error: {err}"
+        elif finite is not None and isinstance(err, finite.NonFiniteWeights):
+            what = f"error: {type(err).__name__}: {err}"  # says what went wrong and what to do
         else:
             traceback.print_exc()
             what = f"fatal: {type(err).__name__}: {err}"

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import torch
 
-from pdesurrogate.online.checkpoint import _fit_loads_weights_only, _restore, _write_checkpoint
+from pdesurrogate.online.checkpoint import (
+    CHECKPOINT,
+    _fit_loads_weights_only,
+    _restore,
+    _write_checkpoint,
+)
 from pdesurrogate.online.launcher import INCOMPLETE
 from pdesurrogate.online.parser import TRAINER_REFUSED, TRAINER_SKIP
 from pdesurrogate.online.summary import _finish, _undelivered
@@ -197,6 +202,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
 
     from pdesurrogate.datasets import ChannelStats
     from pdesurrogate.streaming import Receiver
+    from pdesurrogate.training.finite_weights import FiniteWeights
     from pdesurrogate.training.step_logs import LearningRateLog
     from pdesurrogate.training.stream_data import StreamDataModule
     from pdesurrogate.training.stream_monitor import StreamMonitor
@@ -242,7 +248,8 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     monitor = StreamMonitor(receiver, buffer, log_every_n_steps=cfg.trainer.log_every_n_steps
                             or 20, checkpoint=checkpoint,
                             checkpoint_every_n_steps=cfg.checkpoint_every_n_steps)
-    callbacks: list = [monitor, LearningRateLog()]
+    # NaN weights end the job before a checkpoint or the export holds them
+    callbacks: list = [monitor, LearningRateLog(), FiniteWeights(str(out / CHECKPOINT))]
     # the refused keys are at Lightning's defaults here (_check_trainer)
     targs = {k: v for k, v in dict(cfg.trainer).items()
              if k not in TRAINER_SKIP and k not in TRAINER_REFUSED}

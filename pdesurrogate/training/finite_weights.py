@@ -26,6 +26,7 @@ they should: such a fit goes on.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -55,7 +56,14 @@ class FiniteWeights(Callback):
     """Raises :class:`NonFiniteWeights` on the first logged batch after which, or at the first
     checkpoint before which, the module's weights are not finite (module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, online_checkpoint: str | None = None) -> None:
+        """``online_checkpoint``: in ``pdesurrogate online``, the run's checkpoint folder
+        (``OUT/checkpoint``), which the error names, with advice for an online config; None (a
+        fit): the error names the newest file of the fit's ``ModelCheckpoint``."""
+        if online_checkpoint is not None and not isinstance(online_checkpoint, str):
+            raise TypeError(f"FiniteWeights: online_checkpoint must be a folder path (str) or "
+                            f"None, got {online_checkpoint!r}")
+        self.online_checkpoint = online_checkpoint
         self._finite_step: int | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -77,11 +85,18 @@ class FiniteWeights(Callback):
             return
         since = ("at no check before" if self._finite_step is None else
                  f"at global step {self._finite_step}, the check before")
+        found = f"the weights were found NaN or infinite {where}; they were finite {since}."
+        lr = _lr(pl_module)
+        if self.online_checkpoint is not None:
+            raise NonFiniteWeights(
+                f"{found} The run stopped, exporting nothing: every later step would train NaN. "
+                f"{_last_online(self.online_checkpoint)}. In the config, lower the learning rate "
+                f"(model.init_args.lr{f', it was {lr}' if lr else ''}) or clip the gradients "
+                "(trainer.gradient_clip_val: 1.0), and start a new run")
         raise NonFiniteWeights(
-            f"the weights were found NaN or infinite {where}; they were finite {since}. The fit "
-            f"stopped: every later step would train NaN. {_last_good(trainer)}; lower the "
-            f"learning rate{_lr(pl_module)}, or clip the gradients "
-            "(--trainer.gradient_clip_val 1.0)")
+            f"{found} The fit stopped: every later step would train NaN. {_last_good(trainer)}; "
+            f"lower the learning rate{f' (it was {lr}: --model.init_args.lr)' if lr else ''}, "
+            "or clip the gradients (--trainer.gradient_clip_val 1.0)")
 
 
 def _loss(outputs) -> str:
@@ -92,9 +107,10 @@ def _loss(outputs) -> str:
 
 
 def _lr(pl_module) -> str:
+    """The module's learning rate as its hyperparameters give it, or "" if they do not."""
     lr = getattr(pl_module, "hparams", {}).get("lr")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr):
-        return f" (it was {lr:g}: --model.init_args.lr)"
+        return f"{lr:g}"
     return ""
 
 
@@ -106,3 +122,14 @@ def _last_good(trainer) -> str:
         return (f"The newest checkpoint, written before this, has finite weights: {last} "
                 "(resume with --ckpt_path, or export it)")
     return "No checkpoint was written before this"
+
+
+def _last_online(folder: str) -> str:
+    """Where an online run's newest complete checkpoint is (its manifest is written last)."""
+    try:
+        with open(os.path.join(folder, "manifest.json")) as f:
+            step = json.load(f)["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "No checkpoint was written before this"
+    return (f"The newest checkpoint, written at global step {step} before this, has finite "
+            f"weights: {folder}")

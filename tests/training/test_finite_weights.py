@@ -104,3 +104,30 @@ def test_the_weights_are_checked_on_logged_batches_only(monkeypatch, tmp_path):
     # 10 batches: the first, the last, the steps the loggers write (4, 8), and the epoch's
     # checkpoint after the last
     assert calls == [1, 4, 8, 10, 10]
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_in_an_online_run_the_error_names_its_checkpoint_folder_and_config_keys(tmp_path,
+                                                                               manifest):
+    folder = tmp_path / "checkpoint"
+    if manifest:
+        folder.mkdir()
+        (folder / "manifest.json").write_text('{"global_step": 7, "trainers": 1}')
+    data = TensorDataset(torch.randn(8, 2), torch.randn(8, 1))
+    trainer = _trainer([FiniteWeights(online_checkpoint=str(folder))], max_epochs=2,
+                       default_root_dir=tmp_path)
+    with pytest.raises(NonFiniteWeights) as err:
+        trainer.fit(Poisoned(at=(1, 0)), DataLoader(data, batch_size=2))
+    text = str(err.value)
+    assert "after epoch 1, batch 0" in text and "exporting nothing" in text, text
+    assert "(trainer.gradient_clip_val: 1.0)" in text and "model.init_args.lr" in text, text
+    assert "--ckpt_path" not in text and "--trainer." not in text, text  # fit's flags
+    if manifest:
+        assert f"written at global step 7 before this, has finite weights: {folder}" in text
+    else:
+        assert "No checkpoint was written before this" in text
+
+
+def test_online_checkpoint_must_be_a_path():
+    with pytest.raises(TypeError, match="online_checkpoint must be a folder path"):
+        FiniteWeights(online_checkpoint=3)
