@@ -93,6 +93,7 @@ from pdesurrogate.models import (
     model_spec,
     own_classes,
 )
+from pdesurrogate.pinn.export import PINNSurrogate
 from pdesurrogate.run_record import CHECKPOINT_KEY
 from pdesurrogate.temp_files import BACKUP, leftover_pattern
 
@@ -599,7 +600,7 @@ def _checked_model(cfg, cfg_path: Path, models: dict | None = None) -> nn.Module
 
 
 def load(outdir: str | os.PathLike, device: str | torch.device = "cpu", *,
-         models: dict[str, type[nn.Module]] | None = None) -> Surrogate:
+         models: dict[str, type[nn.Module]] | None = None) -> Surrogate | PINNSurrogate:
     """Load an exported surrogate directory; see :class:`Surrogate`. A PINN export
     (``"kind": "pinn"``) loads as :class:`pdesurrogate.pinn.PINNSurrogate` (u at points).
 
@@ -673,7 +674,7 @@ def _folder_id(d: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _load_once(d: Path, device: torch.device, models: dict | None) -> Surrogate:
+def _load_once(d: Path, device: torch.device, models: dict | None) -> Surrogate | PINNSurrogate:
     cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
     for p in (d, cfg_path, w_path):
         if not p.exists():

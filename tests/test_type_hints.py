@@ -115,3 +115,13 @@ def test_overloads_say_what_comes_back(make, method, arg, shape):
         assert isinstance(out, want), (method, hints[arg], type(out))
         kinds.add(want)
     assert kinds == {torch.Tensor, np.ndarray}
+
+
+def test_load_is_typed_to_return_either_kind_of_export():
+    # a PINN export loads as a PINNSurrogate (u at points), not a Surrogate: a checker that
+    # read "-> Surrogate" flagged a user's correct PINNSurrogate code as wrong, and let
+    # surrogate.rollout(...) on a PINN pass
+    from pdesurrogate.export import load
+
+    returned = typing.get_type_hints(load)["return"]
+    assert set(typing.get_args(returned)) == {Surrogate, PINNSurrogate}
