@@ -42,11 +42,13 @@ Three figures per side:
   the target's verdict stays on the steady state per CPU second.
 
 ``--side-by-side`` runs each pair at the same time instead, each side pinned to its own core
-(one thread each; the cores swap every pair, cancelling a core that the kernel's own threads
-favour), so both see the same moment of the machine; the verdict is then the median over pairs
-of each pair's ratio. The ratios within pairs still differ, by about +-5 points (2026-12-06,
-shipped config, 8 pairs: 6.0, 0.8, 5.7, 0.2, 10.8, -1.7, 3.7, 6.3 %, median 4.7 %), as each
-core of these VMs slows on its own; a profile of the same run puts Lightning's own work at
+(one thread each), so both see the same moment of the machine; the verdict is then the median
+over pairs of each pair's ratio. Each core of these VMs slows on its own, so the two sides
+also swap cores every ``--swap-s`` seconds (0.5; every thread of both processes is moved), and
+each spends as long on either core. Without swaps (the cores only alternating from pair to
+pair) the ratios within pairs differed by about +-5 points (2026-12-06, shipped config, 8
+pairs: 6.0, 0.8, 5.7, 0.2, 10.8, -1.7, 3.7, 6.3 %, median 4.7 %; fit on the second core: the
+four larger). A profile of the same run puts Lightning's own work at
 about 1 ms a step (1.5-2 %), the two checkpoint writes per epoch (``epoch=N-step=M.ckpt`` and
 ``last.ckpt``, 10 ms each with the fsyncs) at 0.7 % and the progress bar at 0.7 %.
 
@@ -73,6 +75,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 from options import check_at_least
 from outputs import check_output, run_line, write_json
@@ -192,15 +195,16 @@ def bare_worker(spec_path: str) -> int:
 
 
 # -- running a command -------------------------------------------------------------------------
-def run_process(cmd: list[str], env: dict, tty: bool,
-                cpus: set[int] | None = None) -> tuple[float, float, int, str]:
+def run_process(cmd: list[str], env: dict, tty: bool, cpus: set[int] | None = None,
+                started: Callable[[int], None] | None = None) -> tuple[float, float, int, str]:
     """Run ``cmd``; return (wall seconds, CPU seconds of that process and its children, return
     code, last 4000 characters of its output).
 
     With ``tty`` the command's stdout/stderr are a pseudo-terminal of 120 x 40 characters (what a
     user's terminal gives rich), drained by this process while it runs. ``cpus``: the cores the
     command (all its threads and children) may run on. Safe to call from two threads at once:
-    the CPU time is the process's own (``wait4``), not this process's children in total."""
+    the CPU time is the process's own (``wait4``), not this process's children in total.
+    ``started`` is called with the command's PID once it runs."""
     import subprocess
     import tempfile
 
@@ -222,6 +226,8 @@ def run_process(cmd: list[str], env: dict, tty: bool,
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     cwd=ROOT)
+            if started:
+                started(proc.pid)
             wall, cpu, rc = finish(proc, t0)
             log.seek(0)
             return wall, cpu, rc, log.read().decode(errors="replace")[-4000:]
@@ -237,6 +243,8 @@ def run_process(cmd: list[str], env: dict, tty: bool,
     proc = subprocess.Popen(cmd, env=env, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
                             close_fds=True)
     os.close(slave)
+    if started:
+        started(proc.pid)
     while True:
         try:
             chunk = os.read(master, 65536)
@@ -249,6 +257,31 @@ def run_process(cmd: list[str], env: dict, tty: bool,
     wall, cpu, rc = finish(proc, t0)
     os.close(master)
     return wall, cpu, rc, tail.decode(errors="replace")[-4000:]
+
+
+def move_to(pid: int, cpus: set[int]) -> None:
+    """Move every thread of process ``pid`` onto ``cpus`` (a thread or the process may have
+    ended meanwhile)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
+
+
+def swap_cores(pids: list[int], cores: list[int], every_s: float, done) -> int:
+    """Until ``done`` (a ``threading.Event``) is set, swap the two processes ``pids`` between
+    the two ``cores`` every ``every_s`` seconds, all their threads; returns the swaps made."""
+    swaps = 0
+    while not done.wait(every_s):
+        swaps += 1
+        for pid, core in zip(pids, cores[swaps % 2:] + cores[:swaps % 2], strict=True):
+            move_to(pid, {core})
+    return swaps
 
 
 def steady(clock: dict) -> tuple[float, float, int]:
@@ -319,6 +352,10 @@ def main(argv=None) -> int:
                     help="run each bare/fit pair at the same time, each pinned to its own core "
                          "(cores swapped every repeat), so that both sides see the same "
                          "machine; needs 2 cores and --threads 1")
+    ap.add_argument("--swap-s", type=float, default=0.5,
+                    help="with --side-by-side: swap the two runs between the cores every this "
+                         "many seconds, so each spends as long on each core; 0: never "
+                         "(default: %(default)s)")
     ap.add_argument("--no-tty", action="store_true",
                     help="run fit with pipes instead of a pseudo-terminal")
     ap.add_argument("--workdir", default="runs/bench/training_overhead",
@@ -330,6 +367,8 @@ def main(argv=None) -> int:
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     check_output(ap, "--json", args.json)
+    if args.swap_s < 0:
+        ap.error(f"--swap-s must be >= 0, got {args.swap_s}")
     check_at_least(ap, {"--threads": (args.threads, 1), "--repeats": (args.repeats, 1),
                         "--trajectories": (args.trajectories, 1), "--points": (args.points, 8),
                         "--width": (args.width, 1), "--batch-size": (args.batch_size, 1)})
@@ -427,7 +466,7 @@ def main(argv=None) -> int:
     dm.setup("fit")
     n_pairs = len(dm.train_dataloader().dataset)
 
-    def one_run(side: str, i: int, cpus: set[int] | None) -> dict:
+    def one_run(side: str, i: int, cpus: set[int] | None, started=None) -> dict:
         clock_path = os.path.join(work, f"{side}_{i}_clock.json")
         if os.path.exists(clock_path):
             os.remove(clock_path)
@@ -435,7 +474,7 @@ def main(argv=None) -> int:
             shutil.rmtree(os.path.join(work, f"fit_{i}"), ignore_errors=True)  # a fresh run
         cmd = fit_cmd(i, clock_path) if side == "fit" else bare_cmd(i, clock_path)
         wall, cpu, rc, out = run_process(cmd, env, tty=side == "fit" and not args.no_tty,
-                                         cpus=cpus)
+                                         cpus=cpus, started=started)
         if rc != 0 or not os.path.exists(clock_path):
             console.print(out)
             raise SystemExit(f"{side} run {i} failed (exit {rc}): {' '.join(cmd)}")
@@ -455,13 +494,37 @@ def main(argv=None) -> int:
             "first_epoch_seconds": clock["epoch_starts"][1] - clock["epoch_starts"][0],
             "threads": clock["threads"], "cpus": sorted(cpus) if cpus else None}
 
+    def run_pair(i: int, bare_core: int, fit_core: int) -> tuple[dict, dict, int]:
+        """Pair ``i`` side by side: (bare run, fit run, core swaps made)."""
+        import queue
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        pids: queue.Queue = queue.Queue()
+        done, swaps = threading.Event(), []
+        with ThreadPoolExecutor(2) as pool:
+            bare = pool.submit(one_run, "bare", i, {bare_core},
+                               lambda pid: pids.put(("bare", pid)))
+            fit = pool.submit(one_run, "fit", i, {fit_core}, lambda pid: pids.put(("fit", pid)))
+            swapper = None
+            if args.swap_s > 0:
+                got = dict(pids.get(timeout=120) for _ in range(2))
+                swapper = threading.Thread(target=lambda: swaps.append(swap_cores(
+                    [got["bare"], got["fit"]], [bare_core, fit_core], args.swap_s, done)))
+                swapper.start()
+            try:
+                bare_run, fit_run = bare.result(), fit.result()
+            finally:
+                done.set()
+                if swapper is not None:
+                    swapper.join()
+        return bare_run, fit_run, sum(swaps)
+
     runs = {"bare": [], "fit": []}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         if args.side_by_side:
-            from concurrent.futures import ThreadPoolExecutor
-
             task = progress.add_task("pairs", total=args.repeats)
             for i in range(args.repeats):
                 progress.update(task, description=f"bare + fit side by side, pair "
@@ -469,11 +532,10 @@ def main(argv=None) -> int:
                 # the cores swap every pair, so that neither side keeps the core that the
                 # kernel's own threads favour
                 bare_core, fit_core = cores[i % 2], cores[1 - i % 2]
-                with ThreadPoolExecutor(2) as pool:
-                    bare = pool.submit(one_run, "bare", i, {bare_core})
-                    fit = pool.submit(one_run, "fit", i, {fit_core})
-                    runs["bare"].append(bare.result())
-                    runs["fit"].append(fit.result())
+                bare_run, fit_run, swaps = run_pair(i, bare_core, fit_core)
+                runs["bare"].append(bare_run)
+                runs["fit"].append(fit_run)
+                bare_run["core_swaps"] = fit_run["core_swaps"] = swaps
                 progress.advance(task)
         else:
             order = []

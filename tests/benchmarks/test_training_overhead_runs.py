@@ -50,3 +50,55 @@ def test_exit_status_of_a_failing_command():
     wall, cpu, rc, out = run_process([sys.executable, "-c", "import sys; print('no'); "
                                       "sys.exit(3)"], dict(os.environ), tty=False)
     assert rc == 3 and "no" in out
+
+
+THREADED = ("import threading, time\n"
+            "ts = [threading.Thread(target=time.sleep, args=(30,), daemon=True)\n"
+            "      for _ in range(2)]\n"
+            "[t.start() for t in ts]\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)\n")
+
+
+def _allowed(pid: int) -> dict[int, str]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        out[int(tid)] = next(line.split()[1] for line in status.splitlines()
+                             if line.startswith("Cpus_allowed_list"))
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_swapping_moves_every_thread_of_both_processes():
+    import subprocess
+    import threading
+
+    from training_overhead import swap_cores
+
+    a, b = sorted(os.sched_getaffinity(0))[:2]
+    procs = [subprocess.Popen([sys.executable, "-c", THREADED], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        done = threading.Event()
+        # one swap (every 0.05 s, stopped after the first): process 0 to b, process 1 to a
+        swapper = threading.Thread(target=swap_cores, args=([p.pid for p in procs], [a, b],
+                                                            0.05, done))
+        swapper.start()
+        deadline = 100
+        while set(_allowed(procs[0].pid).values()) != {str(b)} and deadline:
+            threading.Event().wait(0.001)
+            deadline -= 1
+        done.set()
+        swapper.join()
+        first, second = _allowed(procs[0].pid), _allowed(procs[1].pid)
+        assert len(first) == 3 and len(second) == 3  # the main thread and its two
+        # swapped once or more: the two processes are on different cores, all threads alike
+        assert len(set(first.values())) == 1 and len(set(second.values())) == 1
+        assert set(first.values()) | set(second.values()) == {str(a), str(b)}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
