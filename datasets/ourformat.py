@@ -7,13 +7,21 @@ Schema (``T`` saved times, ``C`` channels, spatial axes in the state's order, e.
     time(time)                               float64, attrs units, long_name (axis "T" only
                                              with CF time units "<unit> since <date>")
     x(x), y(y), ...                          float64, attr units (coordinate variables)
-    channel(channel)                         variable-length strings (channel names)
+    channel(channel)                         variable-length strings (channel names), long_name
     <param>(sample)                          float64, attrs kind = "parameter", long_name,
                                              units (when known), one per parameter
     sim_id(sample)                           int64, global sample index
     seed(sample)                             int64, seed the sample was drawn with (-1: unknown)
     global attrs: pde, solver_settings (JSON), seed, pdesurrogate_version,
-                  pdesurrogate_format, Conventions = "CF-1.8", title, history, + extra attrs
+                  pdesurrogate_format, Conventions = "CF-1.8", title, source, history,
+                  + extra attrs
+
+CF's ``source`` says what made the data (``"pdesurrogate <version>, solver <pde>"`` unless the
+caller says otherwise: a rollout names its surrogate) and ``history`` one line per program
+that made or changed the file, newest first: ``"<UTC time> <command line>"``, the command
+line of the process that wrote it (``pdesurrogate generate --config ...``, or the script
+that called the writer), followed by the lines of the file it was made from, if any
+(``history_of``), as NCO and CDO do.
 
 Chunks hold a few frames, not a trajectory: ``u`` is chunked ``(1, Tc, C, *grid)``
 (:func:`chunk_shape`), with ``Tc`` the number of frames that fills about
@@ -63,6 +71,8 @@ import datetime
 import json
 import math
 import os
+import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -113,6 +123,19 @@ def package_version() -> str:
         return version("pdesurrogate")
     except PackageNotFoundError:
         return "unknown"
+
+
+def command_line() -> str:
+    """This process's command line as a shell would take it, the program by its file name
+    (``pdesurrogate generate --out a.nc``; ``python -m pdesurrogate ...`` for a package run with
+    ``-m``); ``"python"`` where there is no ``sys.argv``."""
+    argv = [str(a) for a in getattr(sys, "argv", None) or []]
+    if not argv:
+        return "python"
+    prog = Path(argv[0])
+    program = f"python -m {prog.parent.name}" if prog.name == "__main__.py" \
+        else prog.name or "python"
+    return " ".join([program, *(shlex.quote(a) for a in argv[1:])])
 
 
 def default_grid_names(ndim: int) -> tuple[str, ...]:
@@ -196,6 +219,11 @@ class DatasetWriter:
         param_units: ``units`` of the parameters: one string for all, or ``{name: units}``;
             ``None``: not known, no ``units`` attr.
         title: global ``title`` (default ``"<pde> dataset"``).
+        source: global ``source``, what made the data (default ``"pdesurrogate <version>,
+            solver <pde>"``).
+        history_of: the ``history`` of the file this one is made from; its lines follow
+            this writer's own line (default: none).
+        state_long_name: ``long_name`` of ``u`` (default ``"state"``).
         overwrite: replace an existing ``path`` (default); ``False`` refuses it with
             ``FileExistsError``, on opening and again on the final rename.
         rename: rename the finished file to ``path`` on ``close`` (default); ``False`` leaves
@@ -227,6 +255,9 @@ class DatasetWriter:
         space_units: str = "1",
         param_units: str | Mapping[str, str] | None = None,
         title: str | None = None,
+        source: str | None = None,
+        history_of: str | None = None,
+        state_long_name: str = "state",
         overwrite: bool = True,
         compression: str | None = None,
         compression_level: int | None = None,
@@ -251,6 +282,10 @@ class DatasetWriter:
         self.overwrite = bool(overwrite)
         self.compression, self.compression_level = compression, compression_level
         self.title = title if title is not None else f"{self.pde} dataset"
+        self.source = source if source is not None else (
+            f"pdesurrogate {package_version()}, solver {self.pde}")
+        self.history_of = str(history_of).strip() if history_of else ""
+        self.state_long_name = str(state_long_name)
         self._validate()
         self.shape = (n_samples, len(self.times), len(self.channel_names),
                       *(len(g) for g in self.grid))
@@ -322,6 +357,7 @@ class DatasetWriter:
                     v.attrs["axis"] = name.upper()
             cv = f.create_variable("channel", ("channel",), dtype=h5py.string_dtype())
             cv[:] = np.array(self.channel_names, dtype=object)
+            cv.attrs["long_name"] = "channel name"
             dims = ("sample", "time", "channel", *self.grid_names)
             filters = {} if self.compression is None else {
                 "compression": self.compression, "compression_opts": self.compression_level,
@@ -329,7 +365,7 @@ class DatasetWriter:
             u = f.create_variable("u", dims, "f4",
                                   chunks=chunk_shape(t, c, [len(g) for g in self.grid]),
                                   **filters)
-            u.attrs.update(long_name="state", units="1")
+            u.attrs.update(long_name=self.state_long_name, units="1")
             for p in self.param_names:
                 v = f.create_variable(p, ("sample",), "f8")
                 v.attrs.update(kind=PARAM_KIND, long_name=f"PDE parameter {p}")
@@ -343,7 +379,9 @@ class DatasetWriter:
             base = {
                 "Conventions": "CF-1.8",
                 "title": self.title,
-                "history": f"{now} created by pdesurrogate",
+                "source": self.source,
+                "history": "\n".join(line for line in (f"{now} {command_line()}",
+                                                        self.history_of) if line),
                 "pde": self.pde,
                 "solver_settings": json.dumps(self.solver_settings, default=str),
                 "pdesurrogate_version": package_version(),
