@@ -38,6 +38,13 @@ one trajectory at a time, in file order, so what is computed from a rollout does
 the batch size; the rollout itself may, by a float32 rounding, where torch's CPU kernels round a
 trajectory differently in another batch shape.
 
+The rollout file is one of our dataset files (``predict --input`` and ``open_dataset`` read
+it again) whose attributes say what it is: ``title`` ``"<pde> surrogate rollout"``, CF
+``source`` naming the surrogate and the input, ``history`` this command's line followed by
+the input's lines; it keeps the input's coordinates with their ``units``, the parameters'
+``units``, each trajectory's ``sim_id`` (so a rollout joins its truth on it) and, as
+``input_solver_settings`` and ``input_seed``, what made the initial states.
+
 The rollout and the plot are written under temporary names next to their targets (random,
 created exclusively: :mod:`pdesurrogate.temp_files`) and renamed only when both are complete: on
 any error neither appears (and ``--out`` may not be the input). With ``--overwrite`` an old plot
@@ -63,6 +70,7 @@ import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.datasets.fingerprint import matches
+from pdesurrogate.datasets.ourformat import package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
@@ -79,6 +87,9 @@ METRICS_NOTE = (
     "domain length: " + ", ".join(f"{b} {'' if lo < 0 else f'{lo:g} < '}|k|"
                                   f"{'' if hi == math.inf else f' <= {hi:g}'}"
                                   for b, (lo, hi) in BANDS.items()))
+# global attributes of an input that the rollout keeps, as input_<name>: the solver and seed
+# that made the initial states it starts from
+CARRIED_ATTRS = ("solver_settings", "seed")
 # working memory the default batch size aims at (the batch's rollout, its truth and the model's
 # activations), and its upper end, the former fixed default, which small grids keep
 BATCH_MEMORY = 256 * 2**20
@@ -392,14 +403,27 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         err_sum, test_sum, first = np.zeros(steps + 1), np.zeros(steps + 1), None
         sums = ErrorSums(steps + 1) if has_truth else None
         # rename=False: the finished file waits at writer.tmp_path until the plot is done too
+        units = _input_units(data, input_path, recorded)
+        pde_name = cfg.get("pde") or data.pde or "unknown"
+        history = data.attrs.get("history")
         writer = DatasetWriter(
-            out, pde=cfg.get("pde") or data.pde or "unknown", grid=data.grid,
+            out, pde=pde_name, grid=data.grid,
             grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
             param_names=recorded, n_samples=n_use, rename=False,
             attrs={"source_file": os.path.abspath(input_path),
                    "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
                    "frame_stride": stride,
-                   **({} if dt is None else {"model_step": float(dt)})},
+                   **({} if dt is None else {"model_step": float(dt)}),
+                   **_carried_attrs(data.attrs)},
+            title=f"{pde_name} surrogate rollout",
+            source=(f"pdesurrogate {package_version()}, surrogate "
+                    f"{(cfg.get('model') or {}).get('class', 'unknown')} "
+                    f"({os.path.abspath(model_dir)}) rolled out from the initial states of "
+                    f"{os.path.abspath(input_path)}"),
+            history_of=history if isinstance(history, str) else None,
+            state_long_name="state predicted by the surrogate (time index 0: the input's "
+                            "initial state)",
+            **units,
         )
         if plot_path is not None:
             # made now, drawn after the rollout: a --plot folder this user cannot write in is
@@ -425,7 +449,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                         lead_time=lead_time), 1):
                     pred[:, j] = y
                     advance(stop - start)
-                writer.write(start, pred, params)
+                # the input's ids, not positions: a rollout joins its truth on sim_id
+                writer.write(start, pred, params, sim_id=data.sim_id[start:stop])
                 if has_truth:
                     truth = data.u[start:stop, frames]
                     try:
@@ -516,6 +541,46 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
                          rel_l2_test=rel_test, test_indices=test_idx,
                          batch_size=min(batch_size, n_use), metrics=metrics)
+
+
+def _carried_attrs(attrs: dict) -> dict[str, object]:
+    """``input_<name>`` for each of :data:`CARRIED_ATTRS` the input records: its own
+    ``input_<name>`` where it is itself a rollout (its ``<name>`` is then the rollout's, not
+    the data's), else its ``<name>``."""
+    out = {}
+    for k in CARRIED_ATTRS:
+        for key in (f"input_{k}", k):
+            if key in attrs:
+                out[f"input_{k}"] = attrs[key]
+                break
+    return out
+
+
+def _input_units(data, input_path: str, params: list[str]) -> dict[str, object]:
+    """The ``units`` of an input in our format's time, space and parameter variables, as
+    :class:`DatasetWriter`'s ``time_units``, ``space_units`` and ``param_units``, so the
+    rollout keeps them; ``{}`` for other formats, which record none (the writer's defaults
+    apply)."""
+    if data.format != "pdesurrogate":
+        return {}
+    import h5py
+
+    from pdesurrogate.datasets.lazy import decode
+
+    with h5py.File(input_path, "r") as f:
+        def units(name: str) -> str | None:
+            v = f.get(name)
+            got = decode(v.attrs.get("units")) if isinstance(v, h5py.Dataset) else None
+            return got if isinstance(got, str) else None
+
+        kw: dict[str, object] = {}
+        if (t := units("time")) is not None:
+            kw["time_units"] = t
+        space = {units(g) for g in data.grid_names}
+        if len(space) == 1 and None not in space:  # the writer takes one unit for every axis
+            kw["space_units"] = space.pop()
+        kw["param_units"] = {p: u for p in params if (u := units(p)) is not None}
+    return kw
 
 
 def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
