@@ -2,8 +2,9 @@
 
 Names and format version of ``config.json`` + ``model.safetensors``; the checked read of a
 Lightning ``.ckpt`` (``torch.load(weights_only=True)``); the write of an export folder under a
-temporary name, renamed when complete, and what ``--overwrite`` may replace (only an export
-folder); the bounded read of ``config.json``; the read of safetensors weights (their header
+temporary name, renamed when complete, with the weights' safetensors metadata naming the model
+(:func:`weights_metadata`, for users without pdesurrogate), and what ``--overwrite`` may
+replace (only an export folder); the bounded read of ``config.json``; the read of safetensors weights (their header
 alone, or the tensors) that refuses pickles; the build of a checked model in memory; the check
 of a device string. What each layout's ``config.json`` holds is its own module's business
 (:mod:`pdesurrogate.export`, :mod:`pdesurrogate.pinn.export`).
@@ -175,6 +176,29 @@ def _refuse_unless_export(out: Path, source, shown: Path | None = None) -> None:
             f"{' and '.join(EXPORT_FILES)}; give another output folder")
 
 
+def weights_metadata(config: dict) -> dict[str, str]:
+    """The string metadata of ``model.safetensors``, so that ``safe_open(...).metadata()``
+    says what the weights are without pdesurrogate: ``format`` ``"pt"`` (torch tensors),
+    ``pdesurrogate_version``, ``format_version``, ``kind`` (a PINN), ``model_class``,
+    ``model_init_args`` (JSON), ``pde``, ``config`` (where the rest is). Taken from the
+    export's ``config.json`` content ``config``; what it lacks is left out. ``load`` reads
+    ``config.json``, never these."""
+    model = config.get("model")
+    model = model if isinstance(model, dict) else {}
+    meta = {"format": "pt", "config": f"{CONFIG_NAME} beside this file: the model's "
+            "constructor arguments, grid, channels, parameters, normalisation and provenance; "
+            "load it with pdesurrogate.load(<folder>)"}
+    for key, value in (("pdesurrogate_version", config.get("pdesurrogate_version")),
+                       ("format_version", config.get("format_version")),
+                       ("kind", config.get("kind")), ("model_class", model.get("class")),
+                       ("pde", config.get("pde"))):
+        if value is not None:
+            meta[key] = str(value)
+    if "init_args" in model:
+        meta["model_init_args"] = json.dumps(model["init_args"], sort_keys=True, default=str)
+    return meta
+
+
 def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], check,
                  source: str | os.PathLike | None = None, *, overwrite: bool) -> Path:
     """Write ``out/config.json`` and ``out/model.safetensors`` into a new temporary folder next
@@ -193,7 +217,7 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     tmp = temp_dir(out)
     try:
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata=weights_metadata(config))
         # safetensors creates its file 0600; give it the mode the umask gave config.json, so a
         # model shared in a group directory is readable as a whole
         os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
