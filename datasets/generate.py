@@ -43,10 +43,9 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..sigterm_unwinds import sigterm_unwinds
 from ..solvers.base import Solver, SolverDivergedError
 from .ourformat import DatasetWriter, check_compression, default_grid_names
 from .progress import progress_bar
@@ -188,36 +188,6 @@ def _worker_task(batch: int, first: int, size: int, seed: int, times: list[float
                  max_retries: int) -> dict:
     assert _WORKER_SOLVER is not None, "worker not initialised"
     return _solve_batch(_WORKER_SOLVER, batch, first, size, seed, times, max_retries)
-
-
-class _Terminated(SystemExit):
-    """SIGTERM arrived during :func:`generate_dataset`; the exit status is ``128 + signum``."""
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds(message: Callable[[], str]):
-    """While the block runs, SIGTERM prints ``message()`` to stderr and raises
-    :class:`_Terminated` in the main thread.
-
-    SIGTERM's default action ends the process on the spot: no cleanup runs, so the temporary
-    file stays and forked workers (which hold their task pipe open themselves) never exit. A
-    handler somebody else installed, or a call from another thread, is left alone.
-    """
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def stop(signum, frame):
-        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-        print(message(), file=sys.stderr)
-        raise _Terminated(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) -> Path:
@@ -389,7 +359,7 @@ def generate_dataset(
             written = exc_type is None
             return False
 
-        stack.enter_context(_sigterm_unwinds(stop_message))
+        stack.enter_context(sigterm_unwinds(stop_message))
         pool = None
         if workers > 1:
             if mp_context is None:

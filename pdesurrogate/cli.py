@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pdesurrogate.allocator import tune_malloc
+from pdesurrogate.sigterm_unwinds import Terminated, raised_while, sigterm_unwinds
 from pdesurrogate.yaml_aliases import bound_yaml_aliases, check_yaml_aliases
 
 # Every parser here takes whole option names only: argparse would otherwise take a prefix for
@@ -614,6 +615,8 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             args=[subcommand, *argv],
         )
     except RuntimeError as err:
+        if _after_ctrl_c(err):
+            return _ctrl_c_stop(ckpt.get("trainer"), subcommand)
         if ckpt.get("path") and ("size mismatch" in str(err) or "Missing key(s)" in str(err)):
             raise _checkpoint_mismatch(err, ckpt["path"], subcommand) from None
         raise
@@ -624,6 +627,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
             print(f"pdesurrogate {subcommand}: stopped by SIGTERM; "
                   + _stopped_resume_hint(trainer, subcommand), file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BaseException as exc:
+        # Lightning ends a fit or test that Ctrl-C interrupted with sys.exit(1), and its
+        # teardown then may fail in turn (a DataLoader reset twice): both are the user's stop
+        if _after_ctrl_c(exc):
+            return _ctrl_c_stop(ckpt.get("trainer"), subcommand)
+        raise
     if subcommand == "fit" and cli.trainer.is_global_zero:
         from rich.markup import escape
 
@@ -646,6 +655,23 @@ def _settle_paths(run) -> None:
     path = init.get("path") if init is not None and hasattr(init, "get") else None
     if isinstance(path, str) and path and "://" not in path:
         init.path = os.path.abspath(os.path.expanduser(path))
+
+
+def _after_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C or was raised while one was handled (Lightning's
+    ``sys.exit(1)`` after Ctrl-C, an error in the teardown it runs then); never with
+    ``PDESURROGATE_DEBUG``, which asks for the traceback."""
+    return not os.environ.get("PDESURROGATE_DEBUG") and raised_while(exc, KeyboardInterrupt)
+
+
+def _ctrl_c_stop(trainer, subcommand: str) -> int:
+    """Say (on rank 0) that Ctrl-C stopped ``subcommand`` and, for a fit, what it can
+    resume from; the exit status of a process that SIGINT ended, 130."""
+    if trainer is None or trainer.is_global_zero:
+        hint = f"; {_stopped_resume_hint(trainer, subcommand)}" \
+            if subcommand == "fit" and trainer is not None else ""
+        print(f"pdesurrogate {subcommand}: interrupted (Ctrl-C){hint}", file=sys.stderr)
+    return 128 + signal.SIGINT
 
 
 def _stopped_resume_hint(trainer, subcommand: str) -> str:
@@ -1378,6 +1404,11 @@ def _no_tips(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip:")
 
 
+# commands that handle SIGTERM themselves: generate (its message names the file), fit and
+# test (Lightning's handler, fit's checkpoint of where it stopped), online (its launcher)
+_OWN_SIGTERM = frozenset({"generate", "fit", "test", "online"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
@@ -1413,7 +1444,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
     try:
+        if argv[0] not in _OWN_SIGTERM:
+            # else SIGTERM ends the process where it is: a predict's temporary rollout, an
+            # export's temporary folder stayed behind
+            with sigterm_unwinds(lambda: f"pdesurrogate {argv[0]}: stopped by SIGTERM; "
+                                         "no partial output is left"):
+                return COMMANDS[argv[0]][1](argv[1:])
         return COMMANDS[argv[0]][1](argv[1:])
+    except Terminated as exc:
+        return exc.code
     except argparse.ArgumentError as exc:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
