@@ -11,12 +11,14 @@ map one-to-one onto constructor arguments and a misspelt key is an error that na
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
 import re
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -1409,7 +1411,26 @@ def _no_tips(record: logging.LogRecord) -> bool:
 _OWN_SIGTERM = frozenset({"generate", "fit", "test", "online"})
 
 
+def _default_sigint() -> None:
+    """An ``atexit`` hook: from here on Ctrl-C ends the process as SIGINT's default action
+    does (status 130 in a shell, nothing printed), not as a KeyboardInterrupt inside
+    another exit hook ("Exception ignored in atexit callback" and its traceback, after the
+    command's output was complete, and a library's temporary folder left half removed)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        # registered last, so that it runs before the exit hooks the command's libraries
+        # registered (atexit runs them last in, first out)
+        atexit.unregister(_default_sigint)
+        atexit.register(_default_sigint)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog="pdesurrogate", **NO_ABBREVIATIONS,
