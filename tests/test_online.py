@@ -164,34 +164,53 @@ def clone_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_runs(tmp_path_factory):
-    """This module's two runs that go to their end untouched, started together when the first
-    test asks for them (a run leaves one of 2 cores idle much of its time, so two take far
-    less than twice as long): name -> (the run's test folder, its subprocess.run future)."""
-    export, flaky = tmp_path_factory.mktemp("export"), tmp_path_factory.mktemp("flaky")
+def online_runs(request, tmp_path_factory):
+    """This module's four online runs, started together when the first test asks for them (a
+    run spends most of its wall time in its processes' imports of torch and Lightning and
+    leaves one of 2 cores idle much of it, so four side by side take far less than one after
+    the other), only those whose tests were collected: name -> (the run's test folder, a
+    future: for the two runs that go to their end untouched, their
+    subprocess.CompletedProcess; for the signal and dead-rank scenarios, which assert as they
+    go, what they return or the first assertion that failed)."""
+    wanted = {item.originalname for item in request.session.items
+              if item.module is request.module}
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("export", "flaky", "signal",
+                                                               "dead_rank")}
+    export, flaky = folders["export"], folders["flaky"]
     # as a user runs it, with the console script, from the root of a clone; the solver by its
     # registry name, in the config file as on the command line
     cfg = write_config(export, solver="advection1d")
     (flaky / "flaky_solver.py").write_text(FLAKY)
     flaky_cfg = write_config(flaky, solver="flaky_solver.FlakyAdvection", simulations=24)
-    with ThreadPoolExecutor(2) as pool:
-        yield {
-            "export": (export, pool.submit(
-                subprocess.run, [str(BIN / "pdesurrogate"), "online", "--config", str(cfg),
-                                 "--out", str(export / "run")],
-                capture_output=True, text=True, timeout=300, env=env_with(export),
-                cwd=clone_root(export))),
-            # a run without validation (trainer.limit_val_batches 0)
-            "flaky": (flaky, pool.submit(
-                subprocess.run, [*PDESURROGATE, "--config", str(flaky_cfg), "--out",
-                                 str(flaky / "run"), "--trainer.limit_val_batches", "0"],
-                capture_output=True, text=True, timeout=300, env=env_with(flaky)))}
+    starts = {
+        "export": (subprocess.run, [str(BIN / "pdesurrogate"), "online", "--config", str(cfg),
+                                    "--out", str(export / "run")],
+                   {"capture_output": True, "text": True, "timeout": 300,
+                    "env": env_with(export), "cwd": clone_root(export)}),
+        # a run without validation (trainer.limit_val_batches 0)
+        "flaky": (subprocess.run, [*PDESURROGATE, "--config", str(flaky_cfg), "--out",
+                                   str(flaky / "run"), "--trainer.limit_val_batches", "0"],
+                  {"capture_output": True, "text": True, "timeout": 300,
+                   "env": env_with(flaky)}),
+        "signal": (signal_checkpoints_and_resume, folders["signal"], {}),
+        "dead_rank": (dead_solver_rank_ends_the_job, folders["dead_rank"], {})}
+    tests = {"export": "test_online_run_exports_a_model_and_accounts_for_every_simulation",
+             "flaky": "test_failing_simulations_are_resubmitted_with_a_new_seed",
+             "signal": "test_signal_checkpoints_and_resume_trains_each_simulation_once",
+             "dead_rank": "test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint"}
+    # the scenarios, each with its own waits, first: they take longest
+    order = [name for name in ("signal", "dead_rank", "export", "flaky")
+             if tests[name] in wanted]
+    with ThreadPoolExecutor(max(1, len(order))) as pool:
+        yield {name: (folders[name], pool.submit(starts[name][0], starts[name][1],
+                                                 **starts[name][2]))
+               for name in order}
 
 
-def test_online_run_exports_a_model_and_accounts_for_every_simulation(uninterrupted_runs):
+def test_online_run_exports_a_model_and_accounts_for_every_simulation(online_runs):
     """Run as a user runs it, with the console script, from the root of a clone: the ranks
     must import the package the command runs, not the clone's pdesurrogate/ folder."""
-    tmp_path, started = uninterrupted_runs["export"]
+    tmp_path, started = online_runs["export"]
     proc, out = started.result(), tmp_path / "run"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the summary in a log (stderr is a pipe here) gives the paths whole, not cut at 80 columns
@@ -314,7 +333,69 @@ def test_rank_command_from_the_checkout_this_process_runs_keeps_running_it(tmp_p
     assert proc.stdout == f"{pdesurrogate.__file__}\n", proc.stdout
 
 
-def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
+def test_signal_checkpoints_and_resume_trains_each_simulation_once(online_runs, capsys):
+    """Its two runs (a first leg stopped by SIGTERM, then --resume) run beside this module's
+    other online runs (:func:`online_runs`: :func:`signal_checkpoints_and_resume`, which also
+    asserts on the first leg); the refusals, which stop before any MPI job, run here in this
+    process (:func:`refusal`), each a launcher's import of torch and Lightning less."""
+    r = online_runs["signal"][1].result()
+    cfg, out, fresh, changed, swapped = r["cfg"], r["out"], r["fresh"], r["changed"], r["swapped"]
+    # the three refusals below each ran in a copy of the folder as it was at their turn (in one
+    # folder they would find it locked by the resume); each must leave its copy as it found it
+    # a fresh run into the same directory must not silently overwrite the checkpoint
+    again = refusal(["--config", str(cfg), "--out", str(fresh)], capsys)
+    # nor may a resume change what the run trains on
+    changes = refusal(["--config", str(cfg), "--out", str(changed), "--resume",
+                       "--simulations", "61"], capsys)
+    # after the kill in the swap, a fresh run must not take (and delete) them
+    takes = refusal(["--config", str(cfg), "--out", str(swapped)], capsys)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    assert changes.returncode == 2 and "simulations (60 -> 61)" in changes.stderr, (
+        changes.stderr)
+    assert takes.returncode == 2 and "checkpoint.partial' and " in takes.stderr, takes.stderr
+    for copy, state in r["copies"].items():
+        assert folder_state(copy) == state, f"a refused run changed {copy}"
+    # --resume continued from the staged one, saying so
+    proc, first, before = r["resume"], r["first"], r["before"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"resuming from {out / 'checkpoint.partial'}/" in proc.stderr, proc.stderr
+    assert not (out / "checkpoint.partial").exists() and not (out / "checkpoint.old").exists()
+    second = summary(out)
+    assert second["status"] == "finished"
+    assert not (out / "checkpoint").exists()  # nothing resumes a finished run
+    assert second["committed_sim_ids"] == list(range(60))  # none lost
+    assert second["sims_duplicate"] == 0  # none trained on twice
+    assert second["global_step"] > first["global_step"]  # optimiser state and step restored
+    new = set(second["committed_sim_ids"]) - before
+    # only the missing ones ran again; the run's count adds what the first leg had received
+    # by its checkpoint (which may include samples of simulations it then dropped)
+    leg = second["trainers"][0]["receiver"]["samples"]
+    assert leg == 7 * len(new)
+    assert 7 * 60 <= second["samples_received"] <= leg + first["samples_received"]
+    # a finished run is never resumed into (that would replace its model)
+    again = refusal(["--config", str(cfg), "--out", str(out), "--resume"], capsys)
+    assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr
+
+
+def refusal(args: list[str], capsys) -> subprocess.CompletedProcess:
+    """``pdesurrogate online ARGS`` run in this process, as the command's entry point runs it
+    (its exit status is what :func:`pdesurrogate.cli.main` returns), for a run that must be
+    refused before it starts an MPI job: its status and what it printed."""
+    from pdesurrogate.cli import main
+
+    capsys.readouterr()
+    code = main(["online", *args])
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, printed.out, printed.err)
+
+
+def signal_checkpoints_and_resume(tmp_path: Path) -> dict:
+    """A run stopped by SIGTERM after its first checkpoint, checked here (stopped resumably,
+    not through a symlink planted at summary.json's temporary name), then copies of its folder
+    for the refusals of :func:`test_signal_checkpoints_and_resume_trains_each_simulation_once`
+    (``fresh``, ``changed``; ``swapped`` after a kill inside the checkpoint swap) and the folder
+    resumed (``resume``: its subprocess.CompletedProcess). The config, the folders, each copy's
+    :func:`folder_state`, the first leg's summary (``first``) and committed ids (``before``)."""
     cfg, out = write_config(tmp_path, simulations=60, ckpt=5), tmp_path / "run"
     # summary.json was written through this fixed name, following a symlink planted there
     out.mkdir()
@@ -342,9 +423,6 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     before = set(first["committed_sim_ids"])
     assert manifest["committed"] == len(before)
 
-    # the three refusals below each run in a copy of the folder as it is at their turn, all
-    # beside the resume (in one folder they would find it locked by each other); each must
-    # leave its copy as it found it
     fresh, changed, swapped = (tmp_path / name for name in ("fresh", "changed", "swapped"))
     for copy in (fresh, changed):
         shutil.copytree(out, copy, symlinks=True)
@@ -354,46 +432,16 @@ def test_signal_checkpoints_and_resume_trains_each_simulation_once(tmp_path):
     shutil.copytree(out / "checkpoint.partial", out / "checkpoint.old")
     shutil.copytree(out, swapped, symlinks=True)
     copies = {copy: folder_state(copy) for copy in (fresh, changed, swapped)}
-    proc, again, changes, takes = run_together([
-        # --resume continues from the staged one, saying so (first, as the longest)
-        [*PDESURROGATE, "--config", str(cfg), "--out", str(out), "--resume"],
-        # a fresh run into the same directory must not silently overwrite the checkpoint
-        [*PDESURROGATE, "--config", str(cfg), "--out", str(fresh)],
-        # nor may a resume change what the run trains on
-        [*PDESURROGATE, "--config", str(cfg), "--out", str(changed), "--resume",
-         "--simulations", "61"],
-        # after the kill in the swap, a fresh run must not take (and delete) them
-        [*PDESURROGATE, "--config", str(cfg), "--out", str(swapped)]], tmp_path, timeout=300)
-    assert again.returncode == 2 and "--resume" in again.stderr
-    assert changes.returncode == 2 and "simulations (60 -> 61)" in changes.stderr, (
-        changes.stderr)
-    assert takes.returncode == 2 and "checkpoint.partial' and " in takes.stderr, takes.stderr
-    for copy, state in copies.items():
-        assert folder_state(copy) == state, f"a refused run changed {copy}"
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"resuming from {out / 'checkpoint.partial'}/" in proc.stderr, proc.stderr
-    assert not (out / "checkpoint.partial").exists() and not (out / "checkpoint.old").exists()
-    second = summary(out)
-    assert second["status"] == "finished"
-    assert not (out / "checkpoint").exists()  # nothing resumes a finished run
-    assert second["committed_sim_ids"] == list(range(60))  # none lost
-    assert second["sims_duplicate"] == 0  # none trained on twice
-    assert second["global_step"] > first["global_step"]  # optimiser state and step restored
-    new = set(second["committed_sim_ids"]) - before
-    # only the missing ones ran again; the run's count adds what the first leg had received
-    # by its checkpoint (which may include samples of simulations it then dropped)
-    leg = second["trainers"][0]["receiver"]["samples"]
-    assert leg == 7 * len(new)
-    assert 7 * 60 <= second["samples_received"] <= leg + first["samples_received"]
-    # a finished run is never resumed into (that would replace its model)
-    again = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
-    assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr
+    # --resume continues from the staged one
+    resume = run(["--config", str(cfg), "--out", str(out), "--resume"], tmp_path)
+    return {"cfg": cfg, "out": out, "fresh": fresh, "changed": changed, "swapped": swapped,
+            "copies": copies, "first": first, "before": before, "resume": resume}
 
 
-def test_failing_simulations_are_resubmitted_with_a_new_seed(uninterrupted_runs):
+def test_failing_simulations_are_resubmitted_with_a_new_seed(online_runs):
     """Also a run without validation (trainer.limit_val_batches 0): it failed after all its
     training, with no model exported; now it exports, and says there is no validation."""
-    tmp_path, started = uninterrupted_runs["flaky"]
+    tmp_path, started = online_runs["flaky"]
     proc, out = started.result(), tmp_path / "run"
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = summary(out)
@@ -412,9 +460,17 @@ def test_failing_simulations_are_resubmitted_with_a_new_seed(uninterrupted_runs)
     assert s["trainers"][0]["receiver"]["items_committed"] == 6 * len(s["committed_sim_ids"])
 
 
-def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(tmp_path):
-    """... and leaves nothing behind: not the MPICH shared memory it mapped (MPICH unlinks it
-    only in MPI_Finalize), nor what the ranks wrote in TMPDIR (wandb's folders, ...)."""
+def test_a_dead_solver_rank_ends_the_job_with_a_resumable_checkpoint(online_runs):
+    """Run beside this module's other online runs (:func:`online_runs`); its assertions are
+    in the scenario, which re-raises here the first that fails."""
+    online_runs["dead_rank"][1].result()
+
+
+def dead_solver_rank_ends_the_job(tmp_path: Path) -> None:
+    """A solver rank killed after the first checkpoint ends the job (exit 1, naming the last
+    checkpoint and --resume) and leaves nothing behind: not the MPICH shared memory it mapped
+    (MPICH unlinks it only in MPI_Finalize), nor what the ranks wrote in TMPDIR (wandb's
+    folders, ...); the resume trains every simulation once."""
     cfg, out = write_config(tmp_path, simulations=150, ckpt=3), tmp_path / "run"
     proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -5,11 +5,13 @@ call also returns the flags still in flight, so none is dropped."""
 import json
 from types import SimpleNamespace
 
+from pdesurrogate.training import rank_agreement as rank_agreement_module
 from pdesurrogate.training.rank_agreement import RankAgreement
 
 from .ddp_script import run_ranks
 
 SCRIPT = '''
+import importlib.util
 import json
 import os
 import socket
@@ -19,7 +21,12 @@ from types import SimpleNamespace
 import torch
 import torch.distributed as dist
 
-from pdesurrogate.training.rank_agreement import RankAgreement
+# the module alone, from its file: pdesurrogate.training's __init__ imports Lightning, which
+# the parent and each spawned rank would import for nothing (about 4 s of CPU each)
+_spec = importlib.util.spec_from_file_location("rank_agreement", RANK_AGREEMENT_FILE)
+rank_agreement = sys.modules["rank_agreement"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rank_agreement)
+RankAgreement = rank_agreement.RankAgreement
 
 
 def agree(rank, port, out):
@@ -49,7 +56,7 @@ if __name__ == "__main__":
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     torch.multiprocessing.spawn(agree, args=(port, sys.argv[1]), nprocs=2)
-'''
+'''.replace("RANK_AGREEMENT_FILE", repr(rank_agreement_module.__file__))
 
 
 def test_one_process_agrees_at_once_and_runs_no_collective():
