@@ -350,8 +350,8 @@ def main(argv=None) -> int:
                     help="OMP_NUM_THREADS of both sides (default: %(default)s)")
     ap.add_argument("--side-by-side", action="store_true",
                     help="run each bare/fit pair at the same time, each pinned to its own core "
-                         "(cores swapped every repeat), so that both sides see the same "
-                         "machine; needs 2 cores and --threads 1")
+                         "(the two swap cores every --swap-s seconds), so that both sides see "
+                         "the same machine; needs 2 cores and --threads 1")
     ap.add_argument("--swap-s", type=float, default=0.5,
                     help="with --side-by-side: swap the two runs between the cores every this "
                          "many seconds, so each spends as long on each core; 0: never "

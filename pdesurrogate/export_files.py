@@ -4,10 +4,10 @@ Names and format version of ``config.json`` + ``model.safetensors``; the checked
 Lightning ``.ckpt`` (``torch.load(weights_only=True)``); the write of an export folder under a
 temporary name, renamed when complete, with the weights' safetensors metadata naming the model
 (:func:`weights_metadata`, for users without pdesurrogate), and what ``--overwrite`` may
-replace (only an export folder); the bounded read of ``config.json``; the read of safetensors weights (their header
-alone, or the tensors) that refuses pickles; the build of a checked model in memory; the check
-of a device string. What each layout's ``config.json`` holds is its own module's business
-(:mod:`pdesurrogate.export`, :mod:`pdesurrogate.pinn.export`).
+replace (only an export folder); the bounded read of ``config.json``; the read of safetensors
+weights (their header alone, or the tensors) that refuses pickles; the build of a checked model
+in memory; the check of a device string. What each layout's ``config.json`` holds is its own
+module's business (:mod:`pdesurrogate.export`, :mod:`pdesurrogate.pinn.export`).
 """
 
 from __future__ import annotations
