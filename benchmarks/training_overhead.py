@@ -48,9 +48,15 @@ also swap cores every ``--swap-s`` seconds (0.5; every thread of both processes 
 each spends as long on either core. Without swaps (the cores only alternating from pair to
 pair) the ratios within pairs differed by about +-5 points (2026-12-06, shipped config, 8
 pairs: 6.0, 0.8, 5.7, 0.2, 10.8, -1.7, 3.7, 6.3 %, median 4.7 %; fit on the second core: the
-four larger). A profile of the same run puts Lightning's own work at
-about 1 ms a step (1.5-2 %), the two checkpoint writes per epoch (``epoch=N-step=M.ckpt`` and
-``last.ckpt``, 10 ms each with the fsyncs) at 0.7 % and the progress bar at 0.7 %.
+four larger). With swaps (2026-12-06, shipped config, 8 pairs each): 5.0, 6.7, 3.2, 6.5, 6.0,
+3.8, 5.8, 5.5 % (median 5.6 %) under a pseudo-terminal and 6.1, 7.7, 4.4, 5.3, 4.4, 6.0, 3.9,
+6.3 % (5.6 %) with ``--no-tty``; with ``--fit-arg`` turning off the checkpoint, the loggers and
+the progress bar (``--trainer.enable_checkpointing false --trainer.logger false
+--trainer.enable_progress_bar false``), 3.6, 4.3, 1.0, 6.2 % (4.0 %, 4 pairs): Lightning's
+loop itself. A profile of the same run puts Lightning's own Python work at about 1 ms a step
+(1.5-2 %), the two checkpoint writes per epoch (``epoch=N-step=M.ckpt`` and ``last.ckpt``, 10 ms
+each with the fsyncs) at 0.7 % and the progress bar at 0.7 %; Python's garbage collector ran
+its full collections (0.7 s) during start-up only.
 
 The overhead depends on the model's size: Lightning adds a roughly fixed time per step (its
 hooks, logging, the per-epoch checkpoint), so it weighs on small steps. With the shipped
@@ -356,6 +362,10 @@ def main(argv=None) -> int:
                     help="with --side-by-side: swap the two runs between the cores every this "
                          "many seconds, so each spends as long on each core; 0: never "
                          "(default: %(default)s)")
+    ap.add_argument("--fit-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for every fit run (repeat it: --fit-arg=--trainer."
+                         "logger --fit-arg=false), e.g. to see what a feature costs; the "
+                         "verdict then is not the shipped config's")
     ap.add_argument("--no-tty", action="store_true",
                     help="run fit with pipes instead of a pseudo-terminal")
     ap.add_argument("--workdir", default="runs/bench/training_overhead",
@@ -445,7 +455,7 @@ def main(argv=None) -> int:
                "--trainer.callbacks.out", clock]
         if args.width:
             cmd += ["--model.init_args.model.init_args.hidden_channels", str(args.width)]
-        return cmd
+        return cmd + args.fit_arg
 
     def bare_cmd(i: int, clock: str) -> list[str]:
         spec = {"path": path, "fractions": fractions, "split_seed": split_seed,
@@ -556,7 +566,7 @@ def main(argv=None) -> int:
         "config": args.config, "points": args.points, "trajectories": args.trajectories,
         "training_pairs": n_pairs, "batch_size": batch_size, "epochs": args.epochs,
         "repeats": args.repeats, "threads": args.threads, "model": model_args,
-        "tty": not args.no_tty, "median": med, "runs": runs,
+        "tty": not args.no_tty, "fit_args": args.fit_arg, "median": med, "runs": runs,
     }
     for name, key in measures.items():
         ratio = med["fit"][key] / med["bare"][key]
