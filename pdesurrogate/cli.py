@@ -1191,13 +1191,20 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         "(default: the dt it was trained at), e.g. the input's spacing")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out and --plot if they exist (default: refuse)")
+    p.add_argument("--compression", choices=("gzip", "lzf"), default=None,
+                   help="compress the rollout's states u as generate --compression does: gzip "
+                        "(ncdump reads it) or lzf (faster, weaker); default: uncompressed")
+    p.add_argument("--compression-level", "--compression_level", type=int, default=None,
+                   help="with --compression gzip: 0 (stored) to 9 (smallest); default 4")
     p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
                    help=MODEL_CLASS_HELP)
     args = p.parse_args(argv)
     models = _own_models(args.model_class)
     rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
                        batch_size=args.batch_size, plot=args.plot, device=args.device,
-                       overwrite=args.overwrite, lead_time=args.lead_time, models=models)
+                       overwrite=args.overwrite, lead_time=args.lead_time, models=models,
+                       compression=args.compression,
+                       compression_level=args.compression_level)
     rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
     console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} trajectories x "
                     f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "

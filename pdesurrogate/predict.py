@@ -70,7 +70,7 @@ import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.datasets.fingerprint import matches
-from pdesurrogate.datasets.ourformat import package_version
+from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
@@ -258,7 +258,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                  plot: str | None = None,
                  device: str = "cpu", overwrite: bool = False,
                  lead_time: float | None = None, progress: bool = True,
-                 models: dict | None = None) -> PredictReport:
+                 models: dict | None = None, compression: str | None = None,
+                 compression_level: int | None = None) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
@@ -272,14 +273,16 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     steps) on stderr, as each batch's step comes, when there is more than one batch or step (a
     rich bar on a terminal, else a plain line with the rate every 10 s and at the end).
     ``models``: the classes of models of your own code the export names, as for
-    :func:`pdesurrogate.load`.
+    :func:`pdesurrogate.load`. ``compression`` (``"gzip"`` or ``"lzf"``) and
+    ``compression_level`` (gzip: 0 to 9, default 4) compress the rollout's ``u`` as
+    ``pdesurrogate generate --compression`` does (default: uncompressed).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
     grid, channels, parameters or time spacing do not fit the model, ``--steps``,
     ``--samples`` or ``--batch-size`` below 1, ``--lead-time`` for a model that takes none
-    (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, and a
-    ``device`` this torch cannot use.
+    (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, a
+    ``device`` this torch cannot use, and a compression or level the writer does not know.
     """
     started = time.perf_counter()
     sur = load(model_dir, device=device, models=models)
@@ -302,12 +305,16 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                 or not math.isfinite(lead_time) or lead_time <= 0:
             raise ValueError(f"--lead-time must be a finite number > 0, got {lead_time!r}")
         lead_time = float(lead_time)
+    try:
+        packing = check_compression(compression, compression_level)
+    except ValueError as e:
+        raise ValueError(f"--compression/--compression_level: {e}") from None
     _check_outputs(input_path, out_path, plot, overwrite)
     cfg = sur.config
     data = open_dataset(input_path)
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                          batch_size, plot, lead_time, progress, overwrite)
+                          batch_size, plot, lead_time, progress, overwrite, packing)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -317,7 +324,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
 def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
              steps: int | None, samples: int | None, batch_size: int | None,
              plot: str | None, lead_time: float | None = None,
-             progress: bool = True, overwrite: bool = False) -> PredictReport:
+             progress: bool = True, overwrite: bool = False,
+             packing: tuple[str | None, int | None] = (None, None)) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -423,6 +431,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             history_of=history if isinstance(history, str) else None,
             state_long_name="state predicted by the surrogate (time index 0: the input's "
                             "initial state)",
+            compression=packing[0], compression_level=packing[1],
             **units,
         )
         if plot_path is not None:
