@@ -764,10 +764,13 @@ def default_checkpoint():
     fit adds :class:`~pdesurrogate.training.run_checkpoint.RunCheckpoint` before it, so
     ``last.ckpt`` is still written every epoch for a resumed or requeued fit (its top-k copy:
     ``epoch=N-step=M-last.ckpt``); theirs, if it has ``save_last`` in the same folder, is named
-    ``last-v1.ckpt`` by Lightning. ``--trainer.enable_checkpointing false`` adds none."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    ``last-v1.ckpt`` by Lightning. ``--trainer.enable_checkpointing false`` adds none.
 
-    return ModelCheckpoint(save_last=True)
+    It is a :class:`~pdesurrogate.training.linked_last.LinkedLastCheckpoint`: from the second
+    epoch on, ``last.ckpt`` is a hard link to the epoch's file, not a second copy of it."""
+    from pdesurrogate.training.linked_last import LinkedLastCheckpoint
+
+    return LinkedLastCheckpoint(save_last=True)
 
 
 def _is_checkpoint_writer(callback) -> bool:
