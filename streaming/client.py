@@ -1,8 +1,9 @@
 """Solver side of the stream: send the states of a running simulation to a trainer rank.
 
 Instrumenting any Python time loop (here a user's own solver) takes ``open``, ``send`` for
-each saved state, ``close``, and ``shutdown`` once at the end. A complete script, without a
-scheduler (``mpiexec -n 2 python script.py``: rank 0 trains, rank 1 simulates)::
+each saved state, ``close``, and ``shutdown`` once at the end (a ``with`` block calls it). A
+complete script, without a scheduler (``mpiexec -n 2 python script.py``: rank 0 trains, rank 1
+simulates)::
 
     import numpy as np
 
@@ -24,22 +25,28 @@ scheduler (``mpiexec -n 2 python script.py``: rank 0 trains, rank 1 simulates)::
         print(f"trainer: {receiver.stats()['sims_committed']} simulation(s), "
               f"{n_batches} batches")
     else:
-        client = StreamClient(roles.data, roles.trainer_ranks, param_names=names)
         nu, dt, n_steps, save_every = 0.01, 1e-3, 100, 10
         x = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         u, t = np.sin(x)[None], 0.0  # fields (C, *grid): numpy array or torch tensor
-        client.open(sim_id=roles.world.rank, params={"nu": nu})  # ids unique in the run
-        for n in range(n_steps + 1):
-            if n % save_every == 0:
-                client.send(u, t=t, step=n // save_every)
-            u = u + nu * dt / (x[1] - x[0]) ** 2 * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
-            t += dt
-        client.close()  # or client.fail("why"); NaN/inf sent raises NonFiniteFieldsError
-        client.shutdown()  # once, when this rank sends nothing more: trainers wait for it
+        # leaving the block calls shutdown(), which tells the trainer this rank is done, also
+        # when the loop raises (the open simulation is failed first)
+        with StreamClient(roles.data, roles.trainer_ranks, param_names=names) as client:
+            client.open(sim_id=roles.world.rank, params={"nu": nu})  # ids unique in the run
+            for n in range(n_steps + 1):
+                if n % save_every == 0:
+                    client.send(u, t=t, step=n // save_every)
+                u = u + nu * dt / (x[1] - x[0]) ** 2 * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
+                t += dt
+            client.close()  # or client.fail("why"); NaN/inf sent raises NonFiniteFieldsError
 
-Forgetting ``shutdown`` leaves the trainer waiting for this rank (with the receiver's
-``stall_timeout``, failing after it); forgetting ``close`` discards the simulation, with a
-warning at ``shutdown``.
+A rank that ends without ``shutdown`` (no ``with`` block, and an exception out of the loop)
+leaves the trainer waiting for it forever, or until the receiver's ``stall_timeout``;
+forgetting ``close`` discards the simulation, with a warning at ``shutdown``. What ``open`` and
+``send`` refuse (parameters that are not the client's ``param_names`` with finite numbers;
+fields that are not 1..4 dims ``(C, *grid)`` of float16/32/64, or not the shape and dtype of
+the simulation's first sample; a negative step, a non-finite time) raises
+:class:`~.sample.BadSampleError`, a ``ValueError`` naming the value and what was expected,
+before anything of it is sent.
 
 With the scheduler, :func:`run_solver_rank` does the open/close/fail bookkeeping around a
 ``simulate(task, client)`` callback, and :func:`solver_simulation` builds that callback for any
@@ -170,7 +177,7 @@ from .protocol import (
     pack_nbytes,
 )
 from .roles import Roles, mpi
-from .sample import check_finite_params
+from .sample import BadSampleError, check_finite_params
 from .scheduler import Outcome, Task, TaskClient, mix64
 
 # at most this many samples (MPI messages) per split pack; see the module docstring
@@ -393,11 +400,14 @@ class StreamClient:
             raise RuntimeError(f"StreamClient: simulation {self._sim} is still open; close() or "
                                f"fail() it first")
         if isinstance(sim_id, bool) or not isinstance(sim_id, (int, np.integer)) or sim_id < 0:
-            raise ValueError(f"sim_id must be an integer >= 0, got {sim_id!r}")
+            raise BadSampleError(f"sim_id must be an integer >= 0, got {sim_id!r}")
         params = check_finite_params(params)
         if set(params) != set(self.param_names):
-            raise ValueError(f"params must have exactly the names {list(self.param_names)}, "
-                             f"got {sorted(params)}")
+            missing = [n for n in self.param_names if n not in params]
+            extra = sorted(set(params) - set(self.param_names))
+            raise BadSampleError(f"params must have exactly the names {list(self.param_names)}"
+                                 f" (the client's param_names), got {sorted(params)}: missing "
+                                 f"{missing}, unexpected {extra}")
         if trainer is None:
             trainer = route(int(sim_id), self.trainer_ranks)
         elif isinstance(trainer, bool) or trainer not in self.trainer_ranks:
@@ -414,8 +424,9 @@ class StreamClient:
 
     def send(self, fields: np.ndarray | torch.Tensor, t: float, step: int | None = None,
              copy: bool | None = None) -> None:
-        """Send one state ``fields (C, *grid)`` (float16/32/64, 1..4 dims) at time ``t``;
-        every sample of a simulation has the shape and dtype of its first.
+        """Send one state ``fields (C, *grid)`` (float16/32/64, 1..4 dims; a numpy array, a
+        torch tensor on any device, or anything ``np.asarray`` takes) at time ``t``; every
+        sample of a simulation has the shape and dtype of its first.
         ``step`` defaults to the number of samples sent so far in this simulation; ``copy``
         overrides the client's ``copy`` for this sample (False: nothing writes into
         ``fields`` afterwards, e.g. a solver step that returns new arrays; the client keeps
@@ -424,8 +435,10 @@ class StreamClient:
 
         Waits for a credit and for a free in-flight slot (back-pressure).
 
-        Raises ValueError for ``step < 0`` or a non-finite ``t`` (the trainer would reject
-        the message and drop the simulation, which the scheduler counts as done).
+        Raises :class:`~.sample.BadSampleError` (a ValueError) for fields of another dims,
+        dtype or shape (see above), ``step < 0`` or a non-finite ``t`` (the trainer would
+        reject the message and drop the simulation, which the scheduler counts as done);
+        nothing of the sample is sent, and the simulation stays open.
 
         Raises :class:`NonFiniteFieldsError` (a :class:`SolverDivergedError`) on NaN/inf in
         the fields: at once for fields sent on their own or in split packs; for small
@@ -471,15 +484,26 @@ class StreamClient:
               copy: bool | None) -> None:
         """``send`` past its fast path, with a simulation open."""
         if isinstance(fields, torch.Tensor):
-            arr = fields.detach().to("cpu").numpy()
+            try:
+                arr = fields.detach().to("cpu").numpy()
+            except TypeError:  # a dtype numpy lacks (bfloat16, ...)
+                raise BadSampleError(f"simulation {self._sim}: fields dtype must be float16, "
+                                     f"float32 or float64, got {fields.dtype} at step "
+                                     f"{self._n_sent if step is None else step} (e.g. "
+                                     f"u.float())") from None
         else:
             arr = np.asarray(fields)
+            if arr.dtype.byteorder == ">":
+                # e.g. read from a big-endian file; a pack holds raw bytes, which the trainer
+                # reads as little-endian (the wire's order)
+                arr = arr.astype(arr.dtype.newbyteorder("<"))
         step = self._n_sent if step is None else int(step)
         if step < 0:
-            raise ValueError(f"simulation {self._sim}: step must be >= 0, got {step}")
+            raise BadSampleError(f"simulation {self._sim}: step must be >= 0, got {step}")
         t = float(t)
         if not math.isfinite(t):
-            raise ValueError(f"simulation {self._sim}: t must be finite, got {t} at step {step}")
+            raise BadSampleError(f"simulation {self._sim}: t must be finite, got {t} at step "
+                                 f"{step}")
         if arr.shape != self._shape or arr.dtype != self._dtype:
             self._check_fields(arr, step)
         copy = self.copy if copy is None else copy
@@ -563,6 +587,11 @@ class StreamClient:
     def shutdown(self) -> None:
         """Tell every trainer this rank is done, complete all sends, and wait for each
         trainer's final credit message. Call once, on every solver rank."""
+        self._shutdown(stacklevel=3)
+
+    def _shutdown(self, stacklevel: int) -> None:
+        """:meth:`shutdown`; a warning about an open simulation points ``stacklevel`` frames
+        up (the caller's line: of ``shutdown()``, or the end of its ``with`` block)."""
         if self._shut:
             return
         if self._sim is not None:
@@ -571,7 +600,7 @@ class StreamClient:
             n = self._n_sent
             warnings.warn(f"StreamClient.shutdown with simulation {self._sim} still open ({n} "
                           f"samples discarded): call close() (or fail()) first",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=stacklevel)
             self.fail("client shut down with the simulation open")
         self._flush_pack()  # ended simulations waiting in a chain pack
         for r in self.trainer_ranks:
@@ -605,9 +634,11 @@ class StreamClient:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
+        """:meth:`shutdown`, after failing the open simulation if the block raised (the
+        exception then goes on)."""
         if exc_type is not None and self._sim is not None:
             self.fail(f"{exc_type.__name__} in the solver's loop")
-        self.shutdown()
+        self._shutdown(stacklevel=3)
 
     # -- internals -------------------------------------------------------------------------
     def _settle(self, p: _Pack) -> None:
@@ -654,16 +685,21 @@ class StreamClient:
         sample's shape or dtype, before any of it is packed or sent."""
         if self._shape is None:
             if not 1 <= arr.ndim <= MAX_DIMS:
-                raise ValueError(f"simulation {self._sim}: fields must have 1..{MAX_DIMS} dims "
-                                 f"(C, *grid), got shape {arr.shape}")
-            dtype_code(arr.dtype)  # float16/32/64, else a ValueError naming the dtype
+                raise BadSampleError(f"simulation {self._sim}: fields must have 1..{MAX_DIMS} "
+                                     f"dims (C, *grid), got shape {arr.shape} at step {step}")
+            try:
+                dtype_code(arr.dtype)
+            except ValueError:
+                raise BadSampleError(f"simulation {self._sim}: fields dtype must be float16, "
+                                     f"float32 or float64, got {arr.dtype} at step {step} "
+                                     f"(e.g. u.astype(np.float32))") from None
             self._shape, self._dtype = arr.shape, arr.dtype
             return
         what, got, first = (("shape", arr.shape, self._shape) if arr.shape != self._shape
                             else ("dtype", arr.dtype, self._dtype))
         # the trainer stacks a simulation's steps into pairs and batches
-        raise ValueError(f"simulation {self._sim}: fields {what} {got} at step {step} "
-                         f"differs from {first} at its first step")
+        raise BadSampleError(f"simulation {self._sim}: fields {what} {got} at step {step} "
+                             f"differs from {first} at its first step")
 
     def _check_pack(self, p: _Pack) -> None:
         """Check the samples of ``p`` not yet checked for NaN/inf; raise
@@ -892,16 +928,36 @@ def solver_simulation(solver: Solver, n_steps: int, dt: float,
     if not (isinstance(dt, (int, float)) and dt > 0):
         raise ValueError(f"dt must be a positive number, got {dt!r}")
 
+    expected = (1, solver.channels, *solver.shape)
+
     def simulate(task: Task, client: StreamClient) -> None:
         u, _ = solver.sample(1, task.seed, dtype=dtype)
+        _check_state(solver, "sample", u, expected, dtype, 0)
         params = {k: torch.tensor([v], dtype=dtype) for k, v in task.params.items()}
         client.send(u[0], t=0.0, step=0, copy=False)
         for k in range(1, n_steps + 1):
             u = solver.advance(u, params, dt)
+            _check_state(solver, "advance", u, expected, dtype, k)
             solver.check_finite(u, k * dt)
             client.send(u[0], t=k * dt, step=k, copy=False)
 
     return simulate
+
+
+def _check_state(solver: Solver, call: str, u: Any, shape: tuple[int, ...], dtype: torch.dtype,
+                 step: int) -> None:
+    """Raise :class:`BadSampleError` naming ``solver`` unless its ``call`` returned a tensor of
+    ``shape`` ``(1, channels, *grid)`` and ``dtype``: the solver contract
+    (:class:`~pdesurrogate.solvers.base.Solver`), which the model and the trainer's validation
+    rollouts rely on. Checked once per state (a tuple comparison)."""
+    if isinstance(u, torch.Tensor) and u.shape == shape and u.dtype == dtype:
+        return
+    got = (f"a {type(u).__name__}" if not isinstance(u, torch.Tensor)
+           else f"{u.dtype} states of shape {tuple(u.shape)}")
+    raise BadSampleError(f"solver {solver.name} ({type(solver).__module__}."
+                         f"{type(solver).__qualname__}): {call} returned {got} at step {step}, "
+                         f"expected {dtype} states of shape {shape} (1, channels, *grid), as "
+                         f"the Solver contract says")
 
 
 def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None],
@@ -919,7 +975,9 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
     exception of a type in ``retry_on`` fails the simulation (the
     scheduler resubmits it with a new seed), as does NaN/inf in the fields sent
     (:class:`NonFiniteFieldsError`, a :class:`SolverDivergedError`, unless ``retry_on`` leaves
-    that out); any other exception propagates (a bug).
+    that out); any other exception propagates (a bug), and so does
+    :class:`~.sample.BadSampleError` (fields of the wrong shape or dtype, parameters that are
+    not numbers...) whatever ``retry_on`` says: it would recur in every simulation.
     Returns the client's stats."""
     if roles.is_trainer:
         raise ValueError("run_solver_rank must run on a solver rank")
@@ -940,6 +998,8 @@ def run_solver_rank(roles: Roles, simulate: Callable[[Task, StreamClient], None]
         try:
             simulate(task, client)
             client.close()  # raises NonFiniteFieldsError for NaN/inf still in a pack
+        except BadSampleError:
+            raise  # not the simulation's fault: retries would only spend the budget
         except retry_on as err:
             print(f"[solver rank {roles.world.rank}] simulation {task.sim_id} attempt "
                   f"{task.attempt} failed: {err}", file=sys.stderr, flush=True)

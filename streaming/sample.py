@@ -137,11 +137,29 @@ def pairs_of(samples: list[Sample]) -> list[Pair]:
     return [Pair(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b.step == a.step + 1]
 
 
+class BadSampleError(ValueError):
+    """What a solver's loop gave :class:`~.client.StreamClient` breaks the stream's contract:
+    ``open``'s parameters (not a mapping of the run's names to finite numbers), or ``send``'s
+    fields (not 1..4 dims ``(C, *grid)`` of float16/32/64, or another shape or dtype than the
+    simulation's first sample), step or time. The same mistake would recur in every
+    simulation, so :func:`~.client.run_solver_rank` ends the rank with it instead of failing
+    and resubmitting simulations. The message names the value and what was expected."""
+
+
 def check_finite_params(params: Mapping[str, SupportsFloat]) -> dict[str, float]:
+    """``params`` (name -> a number: Python, numpy or a one-element tensor) as name -> float,
+    or :class:`BadSampleError` naming the parameter unless every value is a finite number."""
+    if not isinstance(params, Mapping):
+        raise BadSampleError(f"params must be a mapping name -> number, e.g. {{'nu': 0.1}}, "
+                             f"got {type(params).__name__} {params!r}")
     out = {}
     for k, v in params.items():
-        v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"parameter {k!r} must be finite, got {v!r}")
-        out[str(k)] = v
+        try:
+            x = float(v)
+        except (TypeError, ValueError, RuntimeError):
+            # a tensor or array of several values, a string, None
+            raise BadSampleError(f"parameter {k!r} must be one number, got {v!r}") from None
+        if not math.isfinite(x):
+            raise BadSampleError(f"parameter {k!r} must be finite, got {x!r}")
+        out[str(k)] = x
     return out

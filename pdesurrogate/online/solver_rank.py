@@ -18,8 +18,10 @@ def build_solver(cfg):
 
 
 def run_solver(cfg, roles, solver, names) -> int:
+    from pdesurrogate.online.errors import UsageError
     from pdesurrogate.streaming import run_solver_rank, solver_simulation
     from pdesurrogate.streaming.client import DEFAULT_MAX_PACK_AGE_S
+    from pdesurrogate.streaming.sample import BadSampleError
 
     simulate = solver_simulation(solver, cfg.n_steps, cfg.dt)
     # any exception of a simulation (divergence or a solver error) fails that simulation: the
@@ -29,8 +31,13 @@ def run_solver(cfg, roles, solver, names) -> int:
     age = DEFAULT_MAX_PACK_AGE_S
     if cfg.stall_timeout is not None:
         age = min(age, cfg.stall_timeout / 4)
-    run_solver_rank(roles, simulate, names, credits=cfg.credits,
-                    window_bytes=max(1, int(cfg.window_mb * 2**20)),
-                    pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,),
-                    max_pack_age_s=age, chain_s=cfg.chain_ms / 1000)
+    try:
+        run_solver_rank(roles, simulate, names, credits=cfg.credits,
+                        window_bytes=max(1, int(cfg.window_mb * 2**20)),
+                        pack_bytes=cfg.pack_kb * 1024, retry_on=(Exception,),
+                        max_pack_age_s=age, chain_s=cfg.chain_ms / 1000)
+    except BadSampleError as err:
+        # the config's solver breaks the Solver contract (a state of another shape or dtype):
+        # one line naming it, as for a bad config value, not a traceback through the stream
+        raise UsageError(str(err)) from None
     return 0

@@ -110,7 +110,7 @@ def test_a_simulation_keeps_its_first_samples_shape_and_dtype():
 @pytest.mark.parametrize("fields, match", [
     (np.float64(1.0), r"fields must have 1\.\.4 dims \(C, \*grid\), got shape \(\)"),
     (np.zeros((1, 1, 1, 1, 8)), r"fields must have 1\.\.4 dims"),
-    (np.zeros((1, 8), np.int64), "field dtype must be float16, float32 or float64, got int64"),
+    (np.zeros((1, 8), np.int64), "fields dtype must be float16, float32 or float64, got int64"),
 ])
 def test_fields_are_checked_at_the_first_send(fields, match):
     client = _client()

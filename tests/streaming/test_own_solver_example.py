@@ -33,9 +33,8 @@ def test_own_solver_example_streams_every_simulation_and_learns():
     assert last < 0.5 * first, log  # 0.01-0.03 x in five runs
 
 
-def test_client_docstring_script_runs_as_written(tmp_path):
-    """The README sends users who stream by hand to streaming/client.py's docstring: its
-    script runs under mpiexec -n 2 as it stands, and the trainer gets the simulation."""
+def _docstring_script() -> str:
+    """streaming/client.py's docstring script, as a user copies it."""
     from pdesurrogate.streaming import client
 
     block = client.__doc__.split("::\n\n", 1)[1]
@@ -44,10 +43,37 @@ def test_client_docstring_script_runs_as_written(tmp_path):
         if line and not line.startswith("    "):
             break
         code.append(line)
+    return textwrap.dedent("\n".join(code))
+
+
+def _run_script(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
     script = tmp_path / "by_hand.py"
-    script.write_text(textwrap.dedent("\n".join(code)))
-    proc = subprocess.run([str(BIN / "mpiexec"), "-launcher", "fork", "-n", "2", sys.executable,
+    script.write_text(code)
+    return subprocess.run([str(BIN / "mpiexec"), "-launcher", "fork", "-n", "2", sys.executable,
                            str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_client_docstring_script_runs_as_written(tmp_path):
+    """The README sends users who stream by hand to streaming/client.py's docstring: its
+    script runs under mpiexec -n 2 as it stands, and the trainer gets the simulation."""
+    proc = _run_script(tmp_path, _docstring_script())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "trainer: 1 simulation(s), 2 batches" in proc.stdout  # 10 pairs, batches of 4
+
+
+def test_client_docstring_script_ends_when_the_users_loop_raises(tmp_path):
+    """A bug in the user's step, halfway through the documented loop: the solver rank fails
+    with the user's error and the trainer ends (nothing committed) instead of waiting for that
+    rank forever, as it did when the script called shutdown() after the loop (a hang until
+    mpiexec was killed)."""
+    code = _docstring_script()
+    step = next(line for line in code.splitlines() if line.strip() == "t += dt")
+    indent = step[: len(step) - len(step.lstrip())]
+    code = code.replace(step, f"{step}\n{indent}if n == 50:\n{indent}    raise "
+                              f"RuntimeError('bug in my step')", 1)
+    proc = _run_script(tmp_path, code)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log
+    assert "RuntimeError: bug in my step" in proc.stderr, log
+    assert "trainer: 0 simulation(s), 0 batches" in proc.stdout, log
