@@ -429,7 +429,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
         raise ValueError(f"pdesurrogate {subcommand} needs a config: {_NEEDS_CONFIG[subcommand]}; "
                          f"pdesurrogate {subcommand} --help lists the options")
 
-    ckpt: dict[str, str | None] = {}  # the checkpoint named in the config, for errors
+    # the checkpoint named in the config, for errors; its trainer, for main's SIGTERM message
+    ckpt: dict[str, str | None] = _LIGHTNING_RUN
+    ckpt.clear()
 
     class CLI(LightningCLI):
         def _add_subcommands(self, parser, **kwargs) -> None:
@@ -1416,9 +1418,23 @@ def _no_tips(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip:")
 
 
-# commands that handle SIGTERM themselves: generate (its message names the file), fit and
-# test (Lightning's handler, fit's checkpoint of where it stopped), online (its launcher)
-_OWN_SIGTERM = frozenset({"generate", "fit", "test", "online"})
+# commands that handle SIGTERM themselves: generate (its message names the file), online (its
+# launcher). fit and test have Lightning's handler (and fit's checkpoint of where it stopped)
+# only while the Trainer runs; main's stops them before (imports, the config, building the
+# model and data) and after it, where SIGTERM's default action ended them with no word
+_OWN_SIGTERM = frozenset({"generate", "online"})
+
+# what _lightning_cli knows of the fit or test it runs: its Trainer, once built
+_LIGHTNING_RUN: dict = {}
+
+
+def _sigterm_message(command: str) -> str:
+    """The line a command stopped by SIGTERM prints: for fit and test, what is left to resume
+    from (as when Lightning's handler stopped them), else that no partial output is left."""
+    if command in _LIGHTNING_HELP:
+        return (f"pdesurrogate {command}: stopped by SIGTERM; "
+                + _stopped_resume_hint(_LIGHTNING_RUN.get("trainer"), command))
+    return f"pdesurrogate {command}: stopped by SIGTERM; no partial output is left"
 
 
 def _default_sigint() -> None:
@@ -1478,8 +1494,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if argv[0] not in _OWN_SIGTERM:
             # else SIGTERM ends the process where it is: a predict's temporary rollout, an
             # export's temporary folder stayed behind
-            with sigterm_unwinds(lambda: f"pdesurrogate {argv[0]}: stopped by SIGTERM; "
-                                         "no partial output is left"):
+            with sigterm_unwinds(lambda: _sigterm_message(argv[0])):
                 return COMMANDS[argv[0]][1](argv[1:])
         return COMMANDS[argv[0]][1](argv[1:])
     except Terminated as exc:

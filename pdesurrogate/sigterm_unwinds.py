@@ -6,8 +6,8 @@ SIGTERM's default action ends the process on the spot, where no ``finally`` or `
 runs. Inside the block it prints one line to stderr and raises :class:`Terminated`, a
 ``SystemExit`` whose code is ``128 + 15`` (the status a shell reports for a process that
 SIGTERM ended). A second SIGTERM during that cleanup is ignored. Used by ``generate`` and by
-``pdesurrogate predict`` and ``export``; ``fit`` and ``test`` have Lightning's handler and
-``online`` its launcher's.
+``pdesurrogate predict``, ``export``, ``fit`` and ``test`` (the latter two until Lightning
+installs its handler, and after it removes it); ``online`` has its launcher's.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def raised_while(exc: BaseException | None, kind: type[BaseException]) -> bool:
 def sigterm_unwinds(message: Callable[[], str]) -> Iterator[None]:
     """While the block runs, SIGTERM prints ``message()`` to stderr and raises
     :class:`Terminated` in the main thread. A handler somebody else installed, or a call
-    from another thread (where no handler can be installed), is left alone.
+    from another thread (where no handler can be installed), is left alone; so is a handler
+    installed inside the block over this one, which handles SIGTERM while it is in place even
+    if it calls this one in turn (Lightning's, while a fit or test runs).
 
     An exception raised by a signal handler can land where Python drops it ("Exception
     ignored in": a weakref callback, a ``__del__``): the block then runs on. So a later SIGTERM
@@ -54,6 +56,8 @@ def sigterm_unwinds(message: Callable[[], str]) -> Iterator[None]:
 
     def stop(signum, frame):
         nonlocal fired
+        if signal.getsignal(signal.SIGTERM) is not stop:
+            return  # called by a handler installed over this one (Lightning's): it stops the run
         # the exception the interrupted code is handling, if any: the cleanup SIGTERM began
         if fired and raised_while(sys.exc_info()[1], Terminated):
             return  # a second SIGTERM must not cut the cleanup short
