@@ -38,6 +38,7 @@ from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
+from pdesurrogate.training.ctrl_c_loader import CtrlCLoader
 from pdesurrogate.training.draw_seeds import run_seed
 from pdesurrogate.training.epoch_sampler import EpochShuffle, rank_skip, resume_position
 from pdesurrogate.training.evaluation import evaluation_loader
@@ -394,7 +395,8 @@ class FieldDataModule(LightningDataModule):
         """The training loader: each epoch a permutation seeded by (the run's seed, epoch),
         this rank's share of it under DDP (:class:`EpochShuffle`), never drawn from torch's
         global generator; a fit resumed in the middle of an epoch starts after the batches
-        its checkpoint had trained. Its own generator seeds the workers."""
+        its checkpoint had trained. Its own generator seeds the workers, which ignore Ctrl-C
+        (:class:`~pdesurrogate.training.ctrl_c_loader.CtrlCLoader`)."""
         trainer = self.trainer
         world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
         rank = int(getattr(trainer, "global_rank", 0) or 0) if trainer is not None else 0
@@ -407,10 +409,10 @@ class FieldDataModule(LightningDataModule):
             items = batches * self.batch_size * world
         sampler = EpochShuffle(ds, self._shuffle_seed, world, rank, epoch=epoch,
                                skip=rank_skip(items, world, rank))
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          pin_memory=self.pin_memory,
-                          generator=torch.Generator().manual_seed(self._shuffle_seed))
+        return CtrlCLoader(ds, batch_size=self.batch_size, sampler=sampler,
+                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                           pin_memory=self.pin_memory,
+                           generator=torch.Generator().manual_seed(self._shuffle_seed))
 
     def state_dict(self) -> dict:
         """What a checkpoint keeps of the training order: its seed and where it stopped

@@ -37,6 +37,7 @@ from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
+from .ctrl_c_loader import CtrlCLoader
 from .losses import precise_dtype
 
 # the Trainer option that limits each split's batches
@@ -62,8 +63,9 @@ class RankShare(DistributedSampler):
         return len(self.indices)
 
 
-class EvaluationLoader(DataLoader):
-    """A DataLoader whose worker processes end right after a pass has yielded its last batch.
+class EvaluationLoader(CtrlCLoader):
+    """A DataLoader whose worker processes end right after a pass has yielded its last batch
+    (and ignore Ctrl-C: :class:`~.ctrl_c_loader.CtrlCLoader`).
 
     Args:
         dataset, **kwargs: as for :class:`~torch.utils.data.DataLoader`.
