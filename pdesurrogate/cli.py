@@ -399,9 +399,11 @@ _NEEDS_CONFIG = {
 }
 
 
-def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
+def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None) -> int:
     """Run Lightning's CLI for ``subcommand`` (fit, validate, test) over any LightningModule and
-    LightningDataModule named by class_path in the config (PDEArena-style YAML).
+    LightningDataModule named by class_path in the config (PDEArena-style YAML). ``run``, if
+    given, gets the run's Trainer once built (key ``"trainer"``), for the caller's message
+    when a signal stops the command.
 
     No line here constructs the model: jsonargparse builds each ``class_path`` with its
     ``init_args`` (``NextStepModule(model=FNO(...))``, ``FieldDataModule(path=...)``) when
@@ -430,8 +432,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str]) -> int:
                          f"pdesurrogate {subcommand} --help lists the options")
 
     # the checkpoint named in the config, for errors; its trainer, for main's SIGTERM message
-    ckpt: dict[str, str | None] = _LIGHTNING_RUN
-    ckpt.clear()
+    ckpt: dict = {} if run is None else run
 
     class CLI(LightningCLI):
         def _add_subcommands(self, parser, **kwargs) -> None:
@@ -918,12 +919,12 @@ and the plain config would build another model. Metrics are printed and logged (
 }
 
 
-def cmd_fit(argv: Sequence[str]) -> int:
-    return _lightning_cli("fit", argv)
+def cmd_fit(argv: Sequence[str], run: dict | None = None) -> int:
+    return _lightning_cli("fit", argv, run)
 
 
-def cmd_test(argv: Sequence[str]) -> int:
-    return _lightning_cli("test", argv)
+def cmd_test(argv: Sequence[str], run: dict | None = None) -> int:
+    return _lightning_cli("test", argv, run)
 
 
 # values of ckpt_path that Lightning takes for keywords, not files ("registry:NAME" too)
@@ -1424,16 +1425,14 @@ def _no_tips(record: logging.LogRecord) -> bool:
 # model and data) and after it, where SIGTERM's default action ended them with no word
 _OWN_SIGTERM = frozenset({"generate", "online"})
 
-# what _lightning_cli knows of the fit or test it runs: its Trainer, once built
-_LIGHTNING_RUN: dict = {}
 
-
-def _sigterm_message(command: str) -> str:
+def _sigterm_message(command: str, trainer=None) -> str:
     """The line a command stopped by SIGTERM prints: for fit and test, what is left to resume
-    from (as when Lightning's handler stopped them), else that no partial output is left."""
+    from (as when Lightning's handler stopped them; ``trainer``: the run's, if built), else
+    that no partial output is left."""
     if command in _LIGHTNING_HELP:
         return (f"pdesurrogate {command}: stopped by SIGTERM; "
-                + _stopped_resume_hint(_LIGHTNING_RUN.get("trainer"), command))
+                + _stopped_resume_hint(trainer, command))
     return f"pdesurrogate {command}: stopped by SIGTERM; no partial output is left"
 
 
@@ -1494,7 +1493,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if argv[0] not in _OWN_SIGTERM:
             # else SIGTERM ends the process where it is: a predict's temporary rollout, an
             # export's temporary folder stayed behind
-            with sigterm_unwinds(lambda: _sigterm_message(argv[0])):
+            run: dict = {}  # fit and test put their Trainer here, for the message
+            with sigterm_unwinds(lambda: _sigterm_message(argv[0], run.get("trainer"))):
+                if argv[0] in _LIGHTNING_HELP:
+                    return COMMANDS[argv[0]][1](argv[1:], run)
                 return COMMANDS[argv[0]][1](argv[1:])
         return COMMANDS[argv[0]][1](argv[1:])
     except Terminated as exc:
