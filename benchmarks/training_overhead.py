@@ -4,11 +4,13 @@ What: samples/s of the real ``pdesurrogate fit`` command (LightningCLI with the 
 ``configs/fit/fno_burgers.yaml``: rich progress bar redrawn 4 times a second (see
 :mod:`pdesurrogate.training.progress`; with Lightning's default, a redraw after every batch,
 the overhead was 7-14 %), CSV + TensorBoard loggers, the default
-``ModelCheckpoint(save_last=True)`` writing every epoch) against a bare PyTorch loop that does the
-same training work and nothing else: the same ``pdesurrogate.models.FNO`` built from the config's
-arguments, the same dataset file, split, normalisation, ``OneStepPairs`` items and DataLoader
-(batch size, shuffling, no workers), the same residual relative-L2 loss in normalised space, the
-same AdamW and per-step cosine schedule, the same number of epochs. Our target:
+``ModelCheckpoint(save_last=True)`` writing every epoch, ``last.ckpt`` as a hard link to the
+epoch's file from the second epoch on: :mod:`pdesurrogate.training.linked_last`) against a
+bare PyTorch loop that does the same training work and nothing else: the same
+``pdesurrogate.models.FNO`` built from the config's arguments, the same dataset file, split,
+normalisation, ``OneStepPairs`` items and DataLoader (batch size, shuffling, no workers), the
+same residual relative-L2 loss in normalised space, the same AdamW and per-step cosine schedule,
+the same number of epochs. Our target:
 the overhead ``1 - fit / bare`` should be at most 5 %.
 
 How: data is Burgers (``configs/data/burgers1d.yaml``: GRF initial conditions, ν in
@@ -56,7 +58,13 @@ the progress bar (``--trainer.enable_checkpointing false --trainer.logger false
 loop itself. A profile of the same run puts Lightning's own Python work at about 1 ms a step
 (1.5-2 %), the two checkpoint writes per epoch (``epoch=N-step=M.ckpt`` and ``last.ckpt``, 10 ms
 each with the fsyncs) at 0.7 % and the progress bar at 0.7 %; Python's garbage collector ran
-its full collections (0.7 s) during start-up only.
+its full collections (0.7 s) during start-up only. With ``last.ckpt`` a hard link instead of a
+second write (2026-12-06, 8 pairs a run, two runs a mode): 5.2 % (pairs 3.2-8.0) and 5.1 %
+(4.1-6.4) under a pseudo-terminal, 3.8 % (1.5-7.4) and 4.0 % (3.1-5.6) with ``--no-tty``; the
+rich bar's 4 redraws a second cost about 0.6 % of the process's samples (py-spy: 0.2 % in its
+refresh thread, 0.4 % updating it in the training loop). Ruled out, bare loop against bare
+loop side by side (4 pairs each): one idle extra thread (glibc's malloc then takes its locks):
+-0.2 %; importing Lightning and ``pdesurrogate.cli`` first (a larger heap): 0.6 %.
 
 The overhead depends on the model's size: Lightning adds a roughly fixed time per step (its
 hooks, logging, the per-epoch checkpoint), so it weighs on small steps. With the shipped
