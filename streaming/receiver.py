@@ -274,6 +274,7 @@ class Receiver:
         self._snap_done = threading.Event()
         self._snapshot: dict | None = None
         self._frozen = False
+        self._warned_gaps = False  # _warn_gaps said it already
         # set by should_continue when the trainer ranks agreed that the stream ended (one rank
         # could draw no more): no batch is drawn here again
         self._end_agreed = False
@@ -1021,6 +1022,8 @@ class Receiver:
             return
         # samples usually arrive in step order: then the sort is one linear pass
         items = pairs_of(pend.samples) if self.pairs else sorted(pend.samples, key=_step_of)
+        if self.pairs and len(items) < len(pend.samples) - 1 and not self._warned_gaps:
+            self._warn_gaps(src, sim, pend.samples, len(items))
         self._commit.extend(items)
         # every sample of a simulation has the shape of its first; a pair holds two
         if items:
@@ -1046,6 +1049,18 @@ class Receiver:
         self._done.add(src)
         self._flush_credits()
         self._send_credit(src, CREDIT_FIN)
+
+    def _warn_gaps(self, src: int, sim: int, samples: list[Sample], n_pairs: int) -> None:
+        """Say once per run that a simulation's steps had gaps, so that fewer (or no) training
+        pairs came of it: a loop that numbers its saved states by iteration (step 0, 10, 20,
+        ...) trained on nothing, silently."""
+        self._warned_gaps = True
+        steps = sorted(s.step for s in samples)
+        shown = ", ".join(str(k) for k in steps[:6]) + (", ..." if len(steps) > 6 else "")
+        print(f"[receiver] simulation {sim} from rank {src}: steps {shown} are not consecutive, "
+              f"so its {len(steps)} samples made {n_pairs} training pair(s) of step k and k+1 "
+              f"instead of {len(steps) - 1}; number the saved states 0, 1, 2, ... (e.g. "
+              f"step=n // save_every). Said once per run.", file=sys.stderr, flush=True)
 
     def _drop(self, src: int, why: str) -> None:
         pend = self._pending.pop(src)
