@@ -629,8 +629,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
         # Lightning's SIGTERM stop is a SystemExit without a code: exit 0, as if finished
         trainer = ckpt.get("trainer")
         if trainer is None or trainer.is_global_zero:
-            print(f"pdesurrogate {subcommand}: stopped by SIGTERM; "
-                  + _stopped_resume_hint(trainer, subcommand), file=sys.stderr)
+            print(_sigterm_message(subcommand, trainer), file=sys.stderr)
         return 128 + signal.SIGTERM
     except BaseException as exc:
         # Lightning ends a fit or test that Ctrl-C interrupted with sys.exit(1), and its
@@ -1490,15 +1489,14 @@ def _main(argv: Sequence[str] | None) -> int:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
     try:
-        if argv[0] not in _OWN_SIGTERM:
-            # else SIGTERM ends the process where it is: a predict's temporary rollout, an
-            # export's temporary folder stayed behind
-            run: dict = {}  # fit and test put their Trainer here, for the message
-            with sigterm_unwinds(lambda: _sigterm_message(argv[0], run.get("trainer"))):
-                if argv[0] in _LIGHTNING_HELP:
-                    return COMMANDS[argv[0]][1](argv[1:], run)
-                return COMMANDS[argv[0]][1](argv[1:])
-        return COMMANDS[argv[0]][1](argv[1:])
+        command, args = COMMANDS[argv[0]][1], argv[1:]
+        if argv[0] in _OWN_SIGTERM:
+            return command(args)
+        # else SIGTERM ends the process where it is: a predict's temporary rollout, an
+        # export's temporary folder stayed behind
+        run: dict = {}  # fit and test put their Trainer here, for the message
+        with sigterm_unwinds(lambda: _sigterm_message(argv[0], run.get("trainer"))):
+            return command(args, run) if argv[0] in _LIGHTNING_HELP else command(args)
     except Terminated as exc:
         return exc.code
     except argparse.ArgumentError as exc:
