@@ -15,6 +15,12 @@ Where the bar's console is no terminal (a Slurm job's ``slurm-N.out``, ``| tee l
 until the run ends and then one frame, folded at 80 columns: a log of a fit of many hours said
 nothing about it until it ended. There the bar prints plain lines instead
 (:class:`RichProgressBar`).
+
+Lightning also updates the bar after every batch: the count, and the shown metrics, which it
+reads with ``trainer.progress_bar_metrics`` (a ``.item()`` of each, so a host sync a batch on a
+GPU). Between two redraws only the last update is ever seen, so the bar here updates a batch's
+count and metrics only where a redraw is due (every ``1 / refresh_rate`` seconds), and always
+at an epoch's end (``max_steps`` included) and before validation.
 """
 
 from __future__ import annotations
@@ -58,6 +64,10 @@ class RichProgressBar(_LightningRichBar):
         self._started = self._last = 0.0
         self._position = self._epoch = 0
         self._printed_step = -1
+        self._updated = -math.inf  # time.monotonic() of the last update of the training bar
+        # a batch's end not yet shown: (trainer, module, batch_idx); not its outputs or batch,
+        # which would keep that step's tensors alive
+        self._pending: tuple | None = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -77,6 +87,12 @@ class RichProgressBar(_LightningRichBar):
         self._printed_step = -1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._plain:
+            now = time.monotonic()
+            if now - self._updated < 1.0 / self.refresh_rate:
+                self._pending = (trainer, pl_module, batch_idx)
+                return
+            self._updated, self._pending = now, None
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if not self._plain:
             return
@@ -87,16 +103,29 @@ class RichProgressBar(_LightningRichBar):
             self._print_line(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._show_pending()
         super().on_train_epoch_end(trainer, pl_module)
         # validation at an epoch's end has run by now: its metrics are in the line
         if self._plain and (self._printed_step < 0
                             or time.monotonic() - self._last >= self.plain_every_s):
             self._print_line(trainer, pl_module)
 
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._show_pending()
+        super().on_validation_start(trainer, pl_module)
+
     def on_train_end(self, trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)
         if self._plain and self._printed_step != trainer.global_step:
             self._print_line(trainer, pl_module)
+
+    def _show_pending(self) -> None:
+        """Update the training bar with the last batch's end where a redraw skipped it
+        (an epoch ended, by ``max_steps`` too, or validation started, between two redraws)."""
+        if self._pending is not None:
+            trainer, pl_module, batch_idx = self._pending
+            self._pending = None
+            _LightningRichBar.on_train_batch_end(self, trainer, pl_module, None, None, batch_idx)
 
     def _print_line(self, trainer, pl_module) -> None:
         now = time.monotonic()
