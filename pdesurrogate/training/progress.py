@@ -87,7 +87,7 @@ class RichProgressBar(_LightningRichBar):
         self._printed_step = -1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not self._plain:
+        if not self._plain and self.is_enabled:  # refresh_rate 0 disables the bar
             now = time.monotonic()
             if now - self._updated < 1.0 / self.refresh_rate:
                 self._pending = (trainer, pl_module, batch_idx)

@@ -98,3 +98,13 @@ def test_the_online_bar_shows_the_runs_last_step(tmp_path, monkeypatch):
     _fit(bar, tmp_path, max_steps=30, limit_train_batches=40, limit_val_batches=0)
     assert shown[-1] == 30, shown
     assert len([p for p in shown if p > 0]) < 30, shown
+
+
+def test_refresh_rate_0_still_turns_the_bar_off(tmp_path, monkeypatch):
+    """``refresh_rate=0`` (Lightning's way to turn the bar off): training runs and the training
+    bar is never updated (before the fix: a ZeroDivisionError at the first batch)."""
+    monkeypatch.setattr(rich, "_console", None)
+    bar = RichProgressBar(refresh_rate=0, console_kwargs={"force_terminal": True})
+    shown, reads = _spy(monkeypatch, bar)
+    _fit(bar, tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=0)
+    assert shown == [] and reads == [], (shown, reads)
