@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,6 +33,15 @@ from pdesurrogate.yaml_aliases import bound_yaml_aliases, check_yaml_aliases
 # the option it begins (--trainer.max_epoch for --trainer.max_epochs, --ckpt for --ckpt_path,
 # --sample for --samples), and a misspelt key would be a silent guess instead of an error.
 NO_ABBREVIATIONS = {"allow_abbrev": False}
+
+# what every command's exit status means, for scripts (Make, Snakemake, CI) that branch on it;
+# online adds its own (1, 3) to its --help
+EXIT_STATUS = (
+    "Exit status: 0 done; 2 an error, said on stderr in a line starting 'pdesurrogate "
+    "COMMAND: error:' (a bad option or value, a missing input, an existing output without "
+    "--overwrite, a failure on the way); 130 stopped by Ctrl-C, 143 by SIGTERM; 141 stdout "
+    "closed early (| head, | grep -q), as SIGPIPE would; 1 an unexpected error (a traceback: "
+    "a bug to report).")
 
 
 def _markup_free(path) -> str:
@@ -89,6 +99,9 @@ def _generate_parser():
             "--config configs/data/burgers1d.yaml --samples 64 --out data/burgers_small.nc "
             "(pdesurrogate configs --copy . writes the shipped configs to ./configs/)"
         ),
+        epilog=("It writes --out alone, under a temporary name renamed when complete; the "
+                "progress and the line naming the file go to stderr, stdout stays empty. "
+                + EXIT_STATUS),
         exit_on_error=False,  # main() prints the error without the usage
         formatter_class=Help,
         **NO_ABBREVIATIONS,
@@ -616,7 +629,7 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
             parser_kwargs={"exit_on_error": False, "formatter_class": _raw_description(),
                            **NO_ABBREVIATIONS,
                            subcommand: {"exit_on_error": False, **NO_ABBREVIATIONS,
-                                        "description": _LIGHTNING_HELP[subcommand]}},
+                                        "description": _lightning_description(subcommand)}},
             args=[subcommand, *argv],
         )
     except RuntimeError as err:
@@ -637,12 +650,13 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
         if _after_ctrl_c(exc):
             return _ctrl_c_stop(ckpt.get("trainer"), subcommand)
         raise
-    if subcommand == "fit" and cli.trainer.is_global_zero:
+    if cli.trainer.is_global_zero:
         from rich.markup import escape
 
+        last = (_fit_outputs(cli.trainer, ckpt.get("idle")) if subcommand == "fit"
+                else _test_outputs(cli.trainer))
         # soft_wrap: a path is never folded into pieces (a log file is 80 columns wide)
-        console().print(escape(_fit_outputs(cli.trainer, ckpt.get("idle"))), soft_wrap=True,
-                        highlight=False)
+        console().print(escape(last), soft_wrap=True, highlight=False)
     return 0
 
 
@@ -851,13 +865,8 @@ def _fit_outputs(trainer, idle: str | None = None) -> str:
     """Where a finished fit left its results: the run folder (logs, the config.yaml that
     ``test`` needs) and the checkpoint to resume, test or export; where there is none and
     the fit had nothing to train (``idle``, from :func:`_nothing_to_train`), why. Called on
-    rank 0 alone, so it works out the folder as ``Trainer.log_dir`` does, without its
-    broadcast to the other ranks (which would wait for ranks that have already exited)."""
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-
-    logger = trainer.loggers[0] if trainer.loggers else None
-    folder = (trainer.default_root_dir if logger is None else logger.log_dir
-              if isinstance(logger, (CSVLogger, TensorBoardLogger)) else logger.save_dir)
+    rank 0 alone (see :func:`_run_folder`)."""
+    folder = _run_folder(trainer)
     ckpt = trainer.checkpoint_callback
     last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
             if ckpt is not None else "")
@@ -867,6 +876,27 @@ def _fit_outputs(trainer, idle: str | None = None) -> str:
         return f"{where}; checkpoint {last}{why}"
     return f"{where}; no checkpoint written" + (
         " (--trainer.enable_checkpointing false)" if ckpt is None else why)
+
+
+def _run_folder(trainer) -> str:
+    """The folder of a fit's or test's first logger (``<default_root_dir>/csv/version_N``),
+    worked out as ``Trainer.log_dir`` does but without its broadcast to the other ranks
+    (called on rank 0 alone, after the others may have exited); without loggers,
+    ``default_root_dir``."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    logger = trainer.loggers[0] if trainer.loggers else None
+    return (trainer.default_root_dir if logger is None else logger.log_dir
+            if isinstance(logger, (CSVLogger, TensorBoardLogger)) else logger.save_dir)
+
+
+def _test_outputs(trainer) -> str:
+    """Where a finished test logged its metrics: each test opens a run folder of its own
+    (the next ``version_N``), which a script reading its ``metrics.csv`` could only guess."""
+    if not trainer.loggers:
+        return ("test: no run folder (--trainer.logger false): the metrics are only in the "
+                "table on stdout")
+    return f"test: run folder {_run_folder(trainer)}"
 
 
 def _raw_description():
@@ -916,6 +946,25 @@ Score a checkpoint on the test split of its data, e.g.
 Use the config.yaml that fit saved beside the checkpoint: it holds the fit's overrides,
 and the plain config would build another model. Metrics are printed and logged (test/*).""",
 }
+
+
+# where fit's and test's output goes, for a script that reads it
+_LIGHTNING_STREAMS = {
+    "fit": "stdout: the progress (a bar on a terminal, else plain lines) and Lightning's model "
+           "summary; stderr: warnings, errors and the last line, 'fit: run folder DIR; "
+           "checkpoint CKPT' (or '; no checkpoint written').",
+    "test": "stdout: Lightning's table of the test metrics; stderr: warnings, errors and the "
+            "last line, 'test: run folder DIR' (a new version_N each time: its metrics.csv "
+            "holds the metrics).",
+}
+
+
+def _lightning_description(subcommand: str) -> str:
+    """``subcommand``'s --help text: its description, then its streams and exit statuses
+    (wrapped here: the help keeps the description's line breaks)."""
+    return "\n\n".join([_LIGHTNING_HELP[subcommand],
+                         textwrap.fill(_LIGHTNING_STREAMS[subcommand], 88),
+                         textwrap.fill(EXIT_STATUS, 88)])
 
 
 def cmd_fit(argv: Sequence[str], run: dict | None = None) -> int:
@@ -1128,7 +1177,10 @@ def cmd_export(argv: Sequence[str]) -> int:
         epilog="Example: pdesurrogate export "
                "runs/fno_burgers/csv/version_0/checkpoints/last.ckpt models/fno_burgers (the "
                "checkpoint a fit names at its end); then pdesurrogate predict --model "
-               "models/fno_burgers ... or pdesurrogate.load('models/fno_burgers') in Python.")
+               "models/fno_burgers ... or pdesurrogate.load('models/fno_burgers') in Python. "
+               "It writes OUTDIR alone (built under a temporary name, renamed when "
+               "complete); the line 'exported OUTDIR' goes to stderr, stdout stays empty. "
+               + EXIT_STATUS)
     p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
     p.add_argument("outdir", help="directory to create")
     p.add_argument("--overwrite", action="store_true",
@@ -1175,7 +1227,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
         epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
                "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
                "of pdesurrogate generate with the training data's solver settings and another "
-               "--seed, or a PDEBench or The Well file).")
+               "--seed, or a PDEBench or The Well file). It writes --out and --plot alone "
+               "(each under a temporary name, renamed when complete); the progress, the lines "
+               "naming them and the errors vs truth go to stderr, stdout stays empty. "
+               + EXIT_STATUS)
     p.add_argument("--model", required=True, help="exported surrogate directory")
     p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
     p.add_argument("--out", required=True, help="output netCDF file for the rollout")
@@ -1265,7 +1320,8 @@ def cmd_configs(argv: Sequence[str]) -> int:
         description="The YAML configs that ship with the package (data: generate; fit: fit; "
                     "online: online). Without options, list them with what each is for.",
         epilog="Then e.g.: pdesurrogate configs --copy . && pdesurrogate generate --config "
-               "configs/data/burgers1d.yaml --out data/burgers1d.nc")
+               "configs/data/burgers1d.yaml --out data/burgers1d.nc. The list, --path's "
+               "file and --copy's line go to stdout, errors to stderr. " + EXIT_STATUS)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--copy", metavar="DIR",
                        help="write them as DIR/configs/{data,fit,online}/NAME.yaml, the paths "
@@ -1444,9 +1500,53 @@ def _default_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has exited (``| head -1``, ``| grep -q``), as
+    the kernel reports it (POLLERR on the pipe's writing end): a BrokenPipeError from
+    anywhere else (a worker's pipe, a socket) is an error of the command's own."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file behind stdout (captured), no poll
+        return False
+
+
+def _stdout_gone() -> int:
+    """The end of a command whose stdout was closed: what is left in stdout's buffer goes to
+    /dev/null (else Python's flush at exit printed "Exception ignored ... BrokenPipeError"),
+    and the status a process that SIGPIPE killed has, 141, as ``yes | head -1`` gives
+    (Python ignores SIGPIPE: the command got a BrokenPipeError instead, a traceback or an
+    "error:" line with status 2 or 1 before)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            # here, where a closed pipe can still be told apart (argparse's --help and usage
+            # errors leave by SystemExit, with the text still in stdout's buffer)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        if _stdout_closed():
+            return _stdout_gone()
+        raise
+    except OSError as exc:
+        # the flush above, or a print outside the command's own error handling, on a full
+        # disk (> out.txt) or a device gone: Python's flush at exit said "Exception ignored"
+        # and ended with status 120
+        print(f"pdesurrogate: error: writing stdout: {exc}", file=sys.stderr)
+        return 2
     finally:
         # registered last, so that it runs before the exit hooks the command's libraries
         # registered (atexit runs them last in, first out)
@@ -1459,9 +1559,11 @@ def _main(argv: Sequence[str] | None) -> int:
     top = argparse.ArgumentParser(
         prog="pdesurrogate", **NO_ABBREVIATIONS,
         description="Numerical PDE solvers -> datasets or MPI streams -> neural surrogates.",
-        epilog="Run `pdesurrogate COMMAND --help` for a command's options.\n"
+        epilog="Run `pdesurrogate COMMAND --help` for a command's options, what it writes\n"
+               "where, and its exit status.\n"
                "The configs/KIND/NAME.yaml files the help texts name ship with the package:\n"
-               "`pdesurrogate configs --copy .` writes them to ./configs/.",
+               "`pdesurrogate configs --copy .` writes them to ./configs/.\n\n"
+               + textwrap.fill(EXIT_STATUS + " online adds its own (see its --help).", 88),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("-V", "--version", action="store_true",
@@ -1473,14 +1575,20 @@ def _main(argv: Sequence[str] | None) -> int:
     if argv and argv[0] in ("-V", "--version"):
         print(version_report())
         return 0
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        if argv and argv[0] not in ("-h", "--help"):
-            top.print_usage(sys.stderr)
-            print(f"pdesurrogate: error: unknown command {argv[0]!r}; "
-                  f"choose from {', '.join(COMMANDS)}", file=sys.stderr)
-            return 2
+    if argv and argv[0] in ("-h", "--help"):
         top.print_help()
         return 0
+    if not argv:
+        # a script's empty $(STEP) is a mistake, not a success: the help, and status 2
+        top.print_help(sys.stderr)
+        print(f"pdesurrogate: error: no COMMAND given; choose from {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    if argv[0] not in COMMANDS:
+        top.print_usage(sys.stderr)
+        print(f"pdesurrogate: error: unknown command {argv[0]!r}; "
+              f"choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     # every command allocates and frees the same large arrays over and over (solver steps,
     # training steps): keep freed memory for reuse instead of faulting it in again
     tune_malloc()
@@ -1512,6 +1620,8 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"pdesurrogate {argv[0]}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     except _condensed_errors() as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            raise  # stdout's reader has exited: main ends the command quietly
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
         # the user's mistake is the innermost cause (e.g. a constructor's ValueError wrapped by

@@ -1,0 +1,134 @@
+"""The commands as a script drives them (Make, Snakemake, CI): exit statuses that say what
+happened, written in every --help; a closed stdout (``| head -1``, ``| grep -q``) ends a
+command as SIGPIPE would, not in a traceback; an empty command is an error; ``test`` names
+the run folder its metrics went to, as ``fit`` does."""
+
+import csv
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pdesurrogate import cli
+from pdesurrogate.cli import main
+
+# the tiny fit of test_cli_fit.py (pytest runs with --import-mode=importlib: no plain import)
+_spec = importlib.util.spec_from_file_location("cli_fit_helpers",
+                                               Path(__file__).with_name("test_cli_fit.py"))
+fit_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fit_helpers)
+
+
+def test_a_closed_stdout_ends_quietly_with_sigpipes_status(tmp_path, monkeypatch, capsys):
+    """``pdesurrogate configs | grep -q fno``: grep exits at its first match. Before, -V
+    ended in a BrokenPipeError traceback (status 1) and configs in "error: BrokenPipeError"
+    (status 2), as if the command had failed; now status 141, as ``yes | head -1``. Only
+    stdout's own reader going away ends a command so: a BrokenPipeError of a worker's pipe or
+    a socket, with stdout still open, stays an error line and status 2."""
+    for argv in (["-V"], ["configs"], ["configs", "--path", "fit/fno_burgers"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the command writes a byte
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pdesurrogate", *argv], stdout=write,
+                                  stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+        finally:
+            os.close(write)
+        assert proc.returncode == 128 + signal.SIGPIPE, (argv, proc.stderr)
+        assert proc.stderr == "", (argv, proc.stderr)
+
+    def broken(argv):
+        raise BrokenPipeError(32, "Broken pipe (a worker's)")
+
+    monkeypatch.setitem(cli.COMMANDS, "configs", ("list", broken))
+    assert main(["configs"]) == 2
+    assert "pdesurrogate configs: error: BrokenPipeError" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_stdout_on_a_full_disk_is_one_error_line(tmp_path):
+    """``pdesurrogate -V > out.txt`` with the disk full: before, a traceback (status 1)."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "pdesurrogate", "-V"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("pdesurrogate: error: writing stdout: [Errno 28] No space left on "
+                           "device\n"), proc.stderr
+
+
+def test_no_command_is_a_usage_error(capsys):
+    """``pdesurrogate $(STEP)`` with STEP empty: before, the help on stdout and status 0, so
+    the step passed having done nothing."""
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "", out
+    assert err.startswith("usage: pdesurrogate") and "Exit status:" in err, err
+    assert "pdesurrogate: error: no COMMAND given; choose from generate, fit," in err, err
+
+
+def _help(argv, capsys) -> str:
+    try:
+        rc = main([*argv, "--help"])
+    except SystemExit as stop:  # argparse and jsonargparse leave --help this way
+        rc = stop.code
+    assert rc in (0, None)
+    return " ".join(capsys.readouterr().out.split())
+
+
+# what each command's --help says about its output, beside the exit statuses
+STREAMS = {
+    "generate": "the line naming the file go to stderr, stdout stays empty",
+    "fit": "stderr: warnings, errors and the last line, 'fit: run folder DIR; checkpoint CKPT'",
+    "test": "stderr: warnings, errors and the last line, 'test: run folder DIR'",
+    "export": "the line 'exported OUTDIR' goes to stderr, stdout stays empty",
+    "predict": "the errors vs truth go to stderr, stdout stays empty",
+    "configs": "The list, --path's file and --copy's line go to stdout",
+}
+
+
+@pytest.mark.parametrize("command", [*STREAMS, None])
+def test_each_help_says_where_output_goes_and_the_exit_statuses(command, capsys):
+    """Before, only online's --help gave its exit statuses, and none said which stream a
+    script reads the result from."""
+    text = _help([command] if command else [], capsys)
+    assert ("Exit status: 0 done; 2 an error, said on stderr in a line starting "
+            "'pdesurrogate COMMAND: error:'") in text, text[-1500:]
+    assert "130 stopped by Ctrl-C, 143 by SIGTERM; 141 stdout closed early" in text, text[-1500:]
+    if command:
+        assert STREAMS[command] in text, text[-1500:]
+
+
+def test_test_names_the_run_folder_its_metrics_went_to(tmp_path, capsys):
+    """Every test opens the next version_N; before, only fit said which, so a script reading
+    the metrics.csv of a test could only guess (the newest folder, racing other runs)."""
+    import numpy as np
+
+    from pdesurrogate.datasets import generate_dataset
+    from pdesurrogate.solvers import Burgers1D
+
+    data = tmp_path / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), data, samples=10,
+                     times=np.linspace(0, 1, 3), seed=0, workers=1)
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(str(data), root),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    run = root / "csv" / "version_0"
+    capsys.readouterr()
+    for version in (1, 2):
+        assert main(["test", "--config", str(run / "config.yaml"), "--ckpt_path",
+                     str(run / "checkpoints" / "last.ckpt"),
+                     "--trainer.enable_progress_bar", "false"]) == 0
+        lines = capsys.readouterr().err.splitlines()
+        folder = root / "csv" / f"version_{version}"
+        assert lines[-1] == f"test: run folder {folder}", lines
+        with open(folder / "metrics.csv") as f:
+            assert "test/rel_l2" in next(csv.reader(f))
+    assert main(["test", "--config", str(run / "config.yaml"), "--ckpt_path",
+                 str(run / "checkpoints" / "last.ckpt"), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "test: no run folder (--trainer.logger false): the metrics are only in the table on "
+        "stdout")
