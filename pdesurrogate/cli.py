@@ -952,7 +952,8 @@ and the plain config would build another model. Metrics are printed and logged (
 _LIGHTNING_STREAMS = {
     "fit": "stdout: the progress (a bar on a terminal, else plain lines) and Lightning's model "
            "summary; stderr: warnings, errors and the last line, 'fit: run folder DIR; "
-           "checkpoint CKPT' (or '; no checkpoint written').",
+           "checkpoint CKPT' (or '; no checkpoint written'); a fit that fails after it "
+           "trained names its run folder and the checkpoint to resume from below its error.",
     "test": "stdout: Lightning's table of the test metrics; stderr: warnings, errors and the "
             "last line, 'test: run folder DIR' (a new version_N each time: its metrics.csv "
             "holds the metrics).",
@@ -1596,13 +1597,13 @@ def _main(argv: Sequence[str] | None) -> int:
     # every Trainer: nothing a user of this command can act on
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tips)
+    run: dict = {}  # fit and test put their Trainer here, for the messages
     try:
         command, args = COMMANDS[argv[0]][1], argv[1:]
         if argv[0] in _OWN_SIGTERM:
             return command(args)
         # else SIGTERM ends the process where it is: a predict's temporary rollout, an
         # export's temporary folder stayed behind
-        run: dict = {}  # fit and test put their Trainer here, for the message
         with sigterm_unwinds(lambda: _sigterm_message(argv[0], run.get("trainer"))):
             return command(args, run) if argv[0] in _LIGHTNING_HELP else command(args)
     except Terminated as exc:
@@ -1630,9 +1631,29 @@ def _main(argv: Sequence[str] | None) -> int:
         while root.__cause__ is not None:
             root = root.__cause__
         print(f"pdesurrogate {argv[0]}: error: {type(root).__name__}: {root}", file=sys.stderr)
+        failed_fit = _failed_fit_outputs(argv[0], run.get("trainer"), root)
+        if failed_fit:
+            print(failed_fit, file=sys.stderr)
         print("(set PDESURROGATE_DEBUG=1 for the full traceback)", file=sys.stderr)
         return 2
 
+
+def _failed_fit_outputs(command: str, trainer, error: BaseException) -> str | None:
+    """For a fit that failed after it trained (on rank 0): its run folder and what a rerun
+    can resume from, which the line a finished fit ends with would have said; a script or a
+    user rerunning the step had to look for them. None for anything else (nothing trained:
+    a rerun starts afresh), and for the NaN stop, whose error already names the checkpoint."""
+    if command != "fit" or trainer is None or not trainer.is_global_zero \
+            or not trainer.global_step:
+        return None
+    from pdesurrogate.training.finite_weights import NonFiniteWeights
+
+    if isinstance(error, NonFiniteWeights):
+        return None
+    hint = _stopped_resume_hint(trainer, command)
+    if hint.startswith("resume"):
+        hint = f"once the cause is fixed, {hint}"
+    return f"pdesurrogate fit: run folder {_run_folder(trainer)}; {hint}"
 
 if __name__ == "__main__":
     sys.exit(main())

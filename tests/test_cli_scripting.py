@@ -21,6 +21,7 @@ _spec = importlib.util.spec_from_file_location("cli_fit_helpers",
                                                Path(__file__).with_name("test_cli_fit.py"))
 fit_helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fit_helpers)
+data = fit_helpers.data  # the fixture: 10 Burgers trajectories of 3 frames on 32 points
 
 
 def test_a_closed_stdout_ends_quietly_with_sigpipes_status(tmp_path, monkeypatch, capsys):
@@ -101,19 +102,11 @@ def test_each_help_says_where_output_goes_and_the_exit_statuses(command, capsys)
         assert STREAMS[command] in text, text[-1500:]
 
 
-def test_test_names_the_run_folder_its_metrics_went_to(tmp_path, capsys):
+def test_test_names_the_run_folder_its_metrics_went_to(tmp_path, data, capsys):
     """Every test opens the next version_N; before, only fit said which, so a script reading
     the metrics.csv of a test could only guess (the newest folder, racing other runs)."""
-    import numpy as np
-
-    from pdesurrogate.datasets import generate_dataset
-    from pdesurrogate.solvers import Burgers1D
-
-    data = tmp_path / "burgers.nc"
-    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), data, samples=10,
-                     times=np.linspace(0, 1, 3), seed=0, workers=1)
     root = tmp_path / "runs"
-    assert main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(str(data), root),
+    assert main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(data, root),
                  "--trainer.enable_progress_bar", "false"]) == 0
     run = root / "csv" / "version_0"
     capsys.readouterr()
@@ -132,3 +125,34 @@ def test_test_names_the_run_folder_its_metrics_went_to(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         "test: no run folder (--trainer.logger false): the metrics are only in the table on "
         "stdout")
+
+
+def test_a_fit_failing_after_it_trained_names_its_run_folder_and_checkpoint(tmp_path, data,
+                                                                            capsys, monkeypatch):
+    """A fit that fails in its second epoch (here a training step that raises, as a bad batch
+    or a full disk would) left last.ckpt of its first in a run folder it never named: before,
+    only the error line, so a rerun of the step started from scratch in the next
+    version_N."""
+    from pdesurrogate.training import NextStepModule
+
+    trained = NextStepModule.training_step
+
+    def failing(self, batch, batch_idx):
+        if self.global_step >= 5:  # 4 batches an epoch: in the second
+            raise ValueError("a bad batch")
+        return trained(self, batch, batch_idx)
+
+    monkeypatch.setattr(NextStepModule, "training_step", failing)
+    root = tmp_path / "runs"
+    rc = main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(data, root),
+               "--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false"])
+    lines = capsys.readouterr().err.splitlines()
+    assert rc == 2, lines
+    run = root / "csv" / "version_0"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    assert lines[-3:] == [
+        "pdesurrogate fit: error: ValueError: a bad batch",
+        f"pdesurrogate fit: run folder {run}; once the cause is fixed, resume with --ckpt_path "
+        f"{ckpt} (the run's newest checkpoint; what was trained after it is trained again)",
+        "(set PDESURROGATE_DEBUG=1 for the full traceback)"], lines
