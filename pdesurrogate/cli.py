@@ -1622,7 +1622,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
     except _condensed_errors() as exc:
         if isinstance(exc, BrokenPipeError) and _stdout_closed():
-            raise  # stdout's reader has exited: main ends the command quietly
+            # stdout's reader has exited: main ends the command quietly, but a fit (its
+            # progress lines: | head) says where it stopped, having run for a while
+            stopped = _failed_fit_outputs(argv[0], run.get("trainer"), exc)
+            if stopped:
+                print(f"pdesurrogate fit: stopped: the reader of its stdout exited\n{stopped}",
+                      file=sys.stderr)
+            raise
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
         # the user's mistake is the innermost cause (e.g. a constructor's ValueError wrapped by

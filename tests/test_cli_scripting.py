@@ -156,3 +156,23 @@ def test_a_fit_failing_after_it_trained_names_its_run_folder_and_checkpoint(tmp_
         f"pdesurrogate fit: run folder {run}; once the cause is fixed, resume with --ckpt_path "
         f"{ckpt} (the run's newest checkpoint; what was trained after it is trained again)",
         "(set PDESURROGATE_DEBUG=1 for the full traceback)"], lines
+
+
+def test_a_fit_whose_stdout_closes_says_where_it_stopped(tmp_path, data):
+    """``pdesurrogate fit ... | head -3``: the fit stops at its next progress line, as any
+    command would; before, with "error: BrokenPipeError" and status 2, now with SIGPIPE's 141
+    and, having run for a while, its run folder and what is left to resume from."""
+    root = tmp_path / "runs"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pdesurrogate", "fit", "--config",
+                               fit_helpers.CONFIG, *fit_helpers.tiny(data, root)], stdout=write,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=300)
+    finally:
+        os.close(write)
+    assert proc.returncode == 128 + signal.SIGPIPE, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[-2:] == [
+        "pdesurrogate fit: stopped: the reader of its stdout exited",
+        f"pdesurrogate fit: run folder {root / 'csv' / 'version_0'}; no checkpoint was written: "
+        "a new fit starts from the beginning"], proc.stderr[-3000:]
