@@ -42,11 +42,15 @@ failure the temporary file is deleted, so a file under the final name is always 
 alone and the finished file is kept as ``<path>.tmp-<pid>``, its name in the error.
 
 The temporary name is ``.<name>.<host>.<pid>.<16 random hex digits>.tmp``, the scheme of
-:mod:`.temp_files` shared by every writer, and HDF5 creates it exclusively (h5py mode
-``"w-"``: ``O_CREAT | O_EXCL``), so a file or symbolic link planted in the folder is never
-followed or truncated, and the name cannot be guessed. A writer killed with SIGKILL leaves its
-temporary file; the next writer of the same ``path`` on the same host removes those whose
-process no longer runs, with a warning.
+:mod:`.temp_files` shared by every writer, created exclusively (``O_CREAT | O_EXCL |
+O_NOFOLLOW``), so a file or symbolic link planted in the folder is never followed or truncated,
+and the name cannot be guessed. HDF5 writes it through a :class:`~.guarded_file.GuardedFile`:
+a write that fails (a full disk or quota, ``ENOSPC``; a file size limit, ``EFBIG``) stops the
+writer at the end of that block with ``OSError`` naming ``path`` (``[Errno 28] No space left
+on device: 'data/burgers.nc'``), and the temporary file is deleted.
+
+A writer killed with SIGKILL leaves its temporary file; the next writer of the same ``path``
+on the same host removes those whose process no longer runs, with a warning.
 
 Compression is off by default: Navier-Stokes vorticity, smooth but never repeating, compresses
 only 1.1 to 1.3 times, and every read of a compressed chunk pays its decompression.
@@ -80,7 +84,8 @@ import h5netcdf
 import h5py
 import numpy as np
 
-from .temp_files import ATTEMPTS, clean_leftovers, temp_name
+from .guarded_file import GuardedFile
+from .temp_files import clean_leftovers, named_error, open_temp_file, temp_name
 
 FORMAT_VERSION = 1
 PARAM_KIND = "parameter"
@@ -294,6 +299,7 @@ class DatasetWriter:
         self._created = False  # whether tmp_path is ours to remove
         self._written = np.zeros(n_samples, dtype=bool)
         self._file: h5netcdf.File | None = None
+        self._raw = self._guard = None  # the temporary file and HDF5's access to it (_open)
         self._open()
 
     def _validate(self) -> None:
@@ -329,16 +335,21 @@ class DatasetWriter:
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
 
     def _open(self) -> None:
-        for _ in range(ATTEMPTS):
-            try:  # "w-": created exclusively, never following a link planted at the name
-                f = h5netcdf.File(self.tmp_path, "w-")
-            except FileExistsError:
-                self.tmp_path = temp_name(self.path)
-                continue
-            break
-        else:
-            raise FileExistsError(f"no free temporary name beside {str(self.path)!r}")
-        self._file, self._created = f, True
+        # created exclusively (O_EXCL | O_NOFOLLOW: never a file or link planted at the name)
+        # and written by HDF5 through a GuardedFile, which keeps a failed write for this
+        # writer to raise (guarded_file's docstring: a full disk was a crash at exit)
+        try:
+            self.tmp_path, raw = open_temp_file(self.path, readable=True, buffering=0)
+        except OSError as e:
+            named_error(e, self.path)
+            raise
+        self._raw, self._guard, self._created = raw, GuardedFile(raw), True
+        try:
+            f = h5netcdf.File(self._guard, "w")
+        except BaseException:
+            self.abort()
+            raise
+        self._file = f
         try:
             t, c = len(self.times), len(self.channel_names)
             space = {n: len(g) for n, g in zip(self.grid_names, self.grid, strict=True)}
@@ -393,6 +404,7 @@ class DatasetWriter:
         except BaseException:
             self.abort()
             raise
+        self._raise_write_error()
 
     def set_attrs(self, **attrs: object) -> None:
         """Add or overwrite global attributes (any time before ``close``)."""
@@ -450,6 +462,15 @@ class DatasetWriter:
         seeds = np.broadcast_to(np.asarray(-1 if seed is None else _to_numpy(seed), np.int64), (b,))
         f.variables["seed"][sl] = seeds
         self._written[sl] = True
+        self._raise_write_error()
+
+    def _raise_write_error(self) -> None:
+        """If a write to the temporary file failed (a full disk, a file size limit), discard
+        it and raise that error, naming ``path``; the caller stops there, not at the end."""
+        if self._guard is not None and self._guard.error is not None:
+            error = self._guard.error
+            self.abort()
+            raise named_error(error, self.path)
 
     def close(self) -> None:
         """Finish the file and rename it to ``path``; raises if samples are missing."""
@@ -462,11 +483,12 @@ class DatasetWriter:
                                f"were never written (first: {int(missing[0])}); file discarded")
         try:
             self._file.close()
-        except BaseException:
             self._file = None
-            self._remove_tmp()
+            self._close_raw()
+        except BaseException:
+            self.abort()
             raise
-        self._file = None
+        self._raise_write_error()
         if not self.rename:
             return
         if self.overwrite:
@@ -507,7 +529,20 @@ class DatasetWriter:
             except Exception:  # the file is being discarded anyway
                 pass
             self._file = None
+        with contextlib.suppress(OSError):
+            self._close_raw()
         self._remove_tmp()
+
+    def _close_raw(self) -> None:
+        """Close the temporary file's descriptor (after HDF5 closed it); an error closing it
+        (a network file system's quota, found at close) counts as a failed write."""
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            try:
+                raw.close()
+            except OSError as e:
+                if self._guard.error is None:
+                    self._guard.error = e
 
     def _remove_tmp(self) -> None:
         if not self._created:

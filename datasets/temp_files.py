@@ -126,21 +126,39 @@ def old_leftover_pattern(target: Path) -> re.Pattern:
                       + (f"(?:{re.escape(suffix)})?" if suffix else ""))
 
 
-def open_temp_file(target: Path, ext: str = "") -> tuple[Path, BinaryIO]:
+def open_temp_file(target: Path, ext: str = "", *, readable: bool = False,
+                   buffering: int = -1) -> tuple[Path, BinaryIO]:
     """A new empty file named for ``target`` (module docstring), created exclusively in its
     folder, and the file object open on it for writing (write through it: a reopen by name
     could follow a link someone put there meanwhile); ``ext`` (e.g. ``".png"``) ends the
-    name. FileExistsError after :data:`ATTEMPTS` names that were all taken."""
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    name. ``readable``: open it for reading too (``"r+b"``, for HDF5); ``buffering`` as
+    ``open``'s (0: unbuffered). FileExistsError after :data:`ATTEMPTS` names that were all
+    taken."""
+    flags = ((os.O_RDWR if readable else os.O_WRONLY) | os.O_CREAT | os.O_EXCL
+             | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     for _ in range(ATTEMPTS):
         path = temp_name(target, TEMP, ext)
         try:
             fd = os.open(path, flags, 0o666)
         except FileExistsError:
             continue
-        return path, os.fdopen(fd, "wb")
+        return path, os.fdopen(fd, "r+b" if readable else "wb", buffering=buffering)
     raise FileExistsError(f"no free temporary name beside {str(target)!r}")
+
+
+def named_error(error: OSError, path: str | os.PathLike) -> OSError:
+    """``error``, changed in place to read as the writer of ``path`` reports it: its errno's
+    text, naming ``path`` (the final name, which the user gave, not the temporary one written),
+    e.g. ``[Errno 28] No space left on device: 'data/burgers.nc'``. A write's or flush's
+    OSError names no file, and a library's (HDF5) says it in its own words. In place, so that
+    a bare ``raise`` keeps its type and traceback, and the command's one-line report (which
+    prints the innermost cause) shows it. One with no errno (a message of ours, which names
+    what it is about) is left as it is, as is a rename's, which names both its files."""
+    if error.errno is not None and error.filename2 is None:
+        error.strerror, error.filename = os.strerror(error.errno), str(path)
+        error.args = (error.errno, error.strerror)
+    return error
 
 
 def umask_mode(mode: int) -> int:

@@ -75,7 +75,7 @@ from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums
-from pdesurrogate.temp_files import aside_name, clean_leftovers, open_temp_file
+from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
 TIME_RTOL = 1e-3
@@ -239,18 +239,23 @@ def _check_outputs(input_path: str, out_path: str, plot: str | None,
 def _write_plot(f: BinaryIO, plot_path: Path, first, data, frames: slice, has_truth: bool,
                 times, rel, cfg: dict, model_dir: str) -> None:
     """The plot for ``plot_path`` into ``f``, its temporary (:mod:`pdesurrogate.temp_files`:
-    created exclusively, written through that descriptor), which it closes."""
+    created exclusively, written through that descriptor), which it closes. A failed write (a
+    full disk) is an OSError naming ``plot_path``."""
     import matplotlib
 
     from pdesurrogate.plots import rollout_figure
 
     truth0 = np.asarray(data.u[0:1, frames], dtype=np.float32) if has_truth else None
     # matplotlib reads the format from a file name's extension, not from a file object
-    with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
-        rollout_figure(first, truth0, times, rel, f,
-                       title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
-                       grid_names=tuple(data.grid_names),
-                       channel_names=tuple(data.channel_names))
+    try:
+        with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
+            rollout_figure(first, truth0, times, rel, f,
+                           title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
+                           grid_names=tuple(data.grid_names),
+                           channel_names=tuple(data.channel_names))
+    except OSError as e:
+        named_error(e, plot_path)
+        raise
 
 
 def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | None = None,
@@ -438,7 +443,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             # made now, drawn after the rollout: a --plot folder this user cannot write in is
             # an error before the rollout, not after all of it
             clean_leftovers(plot_path)
-            tmp_plot, plot_file = open_temp_file(plot_path, plot_path.suffix)
+            try:
+                tmp_plot, plot_file = open_temp_file(plot_path, plot_path.suffix)
+            except OSError as e:  # a read-only folder: name the plot, not its temporary
+                named_error(e, plot_path)
+                raise
         # counted in steps, not trajectories: one batch of a long horizon takes minutes too
         updates = -(-n_use // batch_size) * steps
         bar = progress_bar(progress and updates > 1,

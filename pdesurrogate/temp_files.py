@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import IO
 
 from pdesurrogate.datasets import temp_files as _temp
+from pdesurrogate.datasets.guarded_file import GuardedFile
 
 TEMP, BACKUP, ATTEMPTS = _temp.TEMP, _temp.BACKUP, _temp.ATTEMPTS
 host_tag, temp_name, leftover_pattern = _temp.host_tag, _temp.temp_name, _temp.leftover_pattern
 open_temp_file, umask_mode, is_running = _temp.open_temp_file, _temp.umask_mode, _temp.is_running
 remove_flat, clean_leftovers = _temp.remove_flat, _temp.clean_leftovers
+named_error = _temp.named_error
 
 __all__ = ["ATTEMPTS", "BACKUP", "TEMP", "aside_name", "atomic_write", "backup_name",
            "clean_leftovers",
-           "host_tag", "is_running", "leftover_pattern", "open_temp_file", "remove_flat",
-           "temp_dir", "temp_name", "umask_mode"]
+           "host_tag", "is_running", "leftover_pattern", "named_error", "open_temp_file",
+           "remove_flat", "temp_dir", "temp_name", "umask_mode"]
 
 
 def temp_dir(target: Path) -> Path:
@@ -70,14 +72,27 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], ext: str = "") 
     """Write ``path`` whole or not at all: ``write(f)`` into a temporary of this scheme
     (created exclusively, so a link planted at its name is never followed, with the mode the
     umask gives; ``ext`` ends its name), then renamed over ``path``; the temporaries a killed
-    writer of ``path`` left are removed first."""
+    writer of ``path`` left are removed first. An OSError (a full disk, a read-only folder)
+    names ``path``, not the temporary (:func:`named_error`)."""
     clean_leftovers(path)
-    tmp, f = open_temp_file(path, ext)
+    try:
+        tmp, f = open_temp_file(path, ext)
+    except OSError as e:
+        named_error(e, path)
+        raise
     try:
         with f:
-            write(f)
+            # through a GuardedFile: a full disk is the OSError of the write that failed, not
+            # what the library writing (torch's zip writer: "unexpected pos") makes of it
+            guarded = GuardedFile(f)
+            write(guarded)
+            guarded.flush()
+            if guarded.error is not None:
+                raise guarded.error
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            named_error(e, path)
         raise
