@@ -31,6 +31,7 @@ from pdesurrogate.temp_files import (
     ATTEMPTS,
     backup_name,
     clean_leftovers,
+    named_error,
     remove_flat,
     temp_dir,
     umask_mode,
@@ -214,13 +215,13 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     # own contiguous copies: safetensors refuses views sharing memory
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir(out)
     try:
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata=weights_metadata(config))
-        # safetensors creates its file 0600; give it the mode the umask gave config.json, so a
-        # model shared in a group directory is readable as a whole
-        os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
+        tmp = temp_dir(out)
+    except OSError as e:  # a read-only folder: name the export, not the temporary folder
+        named_error(e, out)
+        raise
+    try:
+        _write_files(tmp, out, config, tensors)
         check(tmp)  # never write what load would refuse
         os.chmod(tmp, umask_mode(0o777))  # as a plain mkdir makes it
         _put_in_place(tmp, out, source, overwrite)
@@ -229,6 +230,41 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
             remove_flat(tmp)
         raise
     return out
+
+
+def _write_files(tmp: Path, out: Path, config: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Write config.json and model.safetensors into the folder ``tmp`` and sync them to disk.
+    A failed write (a full disk or quota, a file size limit) is an OSError naming the file
+    under ``out``: safetensors' own SafetensorError ("I/O error: No space left on device (os
+    error 28)") was a traceback, naming no file. The sync makes a network file system report
+    a quota exceeded before the folder is renamed in, not at a close nobody checks."""
+    for name, write in (
+            (CONFIG_NAME, lambda path: path.write_text(json.dumps(config, indent=2) + "\n")),
+            (WEIGHTS_NAME, lambda path: _save_weights(tensors, path, config))):
+        try:
+            write(tmp / name)
+            fd = os.open(tmp / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            named_error(e, out / name)
+            raise
+    # safetensors creates its file 0600; give it the mode the umask gave config.json, so a
+    # model shared in a group directory is readable as a whole
+    os.chmod(tmp / WEIGHTS_NAME, stat.S_IMODE((tmp / CONFIG_NAME).stat().st_mode))
+
+
+def _save_weights(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
+    """safetensors' ``save_file``, with its I/O errors as OSError (errno from its message)."""
+    try:
+        save_file(tensors, str(path), metadata=weights_metadata(config))
+    except SafetensorError as e:
+        code = re.search(r"\(os error (\d+)\)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), str(e), str(path)) from None
 
 
 def _put_in_place(tmp: Path, out: Path, source, overwrite: bool) -> None:

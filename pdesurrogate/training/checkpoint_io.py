@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from pdesurrogate.temp_files import clean_leftovers, open_temp_file
+from pdesurrogate.datasets.guarded_file import GuardedFile
+from pdesurrogate.temp_files import clean_leftovers, named_error, open_temp_file
 
 # a URL (http://, s3://, file://, ...): read by fsspec or torch.hub, not by this plugin
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -63,6 +64,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ``load_checkpoint`` reads local files only, always with ``torch.load(weights_only=True)``
     (tensors and plain data; no objects of other classes are built, so no code in the file
     runs). A URL, or ``weights_only=False``, is a ValueError.
+
+    A save that fails (a full disk or quota, a file size limit) raises OSError naming the
+    checkpoint (``[Errno 28] No space left on device: '.../last.ckpt'``); its temporary is
+    removed and the checkpoint there before, if any, is left as it was.
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
@@ -77,15 +82,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         clean_leftovers(target)
-        tmp, f = open_temp_file(target)
+        try:
+            tmp, f = open_temp_file(target)
+        except OSError as e:
+            named_error(e, target)
+            raise
         try:
             with f:
-                torch.save(checkpoint, f)
-                f.flush()
+                # through a GuardedFile: a full disk is its OSError, which torch's zip writer
+                # would otherwise bury under "RuntimeError: unexpected pos" as it unwinds
+                guarded = GuardedFile(f)
+                torch.save(checkpoint, guarded)
+                guarded.flush()
+                if guarded.error is not None:
+                    raise guarded.error
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as e:
             tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                named_error(e, target)  # the checkpoint's name, not the temporary's
             raise
         _fsync_folder(target.parent)
 
