@@ -64,7 +64,13 @@ second write (2026-12-06, 8 pairs a run, two runs a mode): 5.2 % (pairs 3.2-8.0)
 rich bar's 4 redraws a second cost about 0.6 % of the process's samples (py-spy: 0.2 % in its
 refresh thread, 0.4 % updating it in the training loop). Ruled out, bare loop against bare
 loop side by side (4 pairs each): one idle extra thread (glibc's malloc then takes its locks):
--0.2 %; importing Lightning and ``pdesurrogate.cli`` first (a larger heap): 0.6 %.
+-0.2 %; importing Lightning and ``pdesurrogate.cli`` first (a larger heap): 0.6 %. With the
+bar reading its metrics only before a redraw (its hook: 189 us a batch on Lightning's rule, 48
+us now, in fits of this config alternating in one process), later the same day: 6.2 % (pairs
+4.3-8.2) and 6.0 % (4.0-6.9) under a pseudo-terminal, 4.7 % (2.8-6.4) with ``--no-tty``; the
+machine gave both modes higher figures than in the afternoon. What is left of the bar is its
+redraws: 1.7 ms of CPU each (timed in the same fits), 4 a second, about 0.7 % of the core
+that the fit runs on.
 
 The overhead depends on the model's size: Lightning adds a roughly fixed time per step (its
 hooks, logging, the per-epoch checkpoint), so it weighs on small steps. With the shipped
