@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from pdesurrogate.online.errors import UsageError
-from pdesurrogate.temp_files import atomic_write, open_temp_file
+from pdesurrogate.temp_files import atomic_write, named_error, open_temp_file
 
 CHECKPOINT = "checkpoint"
 # a checkpoint is staged in STAGE, then swapped in: CHECKPOINT -> OLD, STAGE -> CHECKPOINT
@@ -147,28 +147,42 @@ def _write_checkpoint(out: Path, trainer, receiver, roles, cfg, freeze: bool,
                         "bytes": prior["bytes"] + got["bytes"]}
     final, stage, old = out / CHECKPOINT, out / STAGE, out / OLD
     tmp = None
+    try:
+        if rank == 0:
+            if stage.is_symlink():
+                stage.unlink()
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            # Lightning writes to the path it is given: a new file of a random name, renamed
+            # below
+            tmp, f = open_temp_file(stage / "model.ckpt")
+            f.close()
+        tmp = comm.bcast(tmp, root=0)
+        _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
+        # with the optimizer and loop state (resume needs them); saying so also keeps
+        # Lightning from logging that it chose this by default at every checkpoint
+        try:
+            trainer.save_checkpoint(tmp, weights_only=False)
+        except OSError as e:  # named as the file it becomes, not its temporary name
+            named_error(e, stage / "model.ckpt")
+            raise
+        committed = comm.allreduce(len(snap["committed_sims"]))
+        comm.Barrier()
+        if rank == 0:
+            os.replace(tmp, stage / "model.ckpt")
+            manifest = {"trainers": comm.size, "global_step": int(trainer.global_step),
+                        "simulations": cfg.simulations, "committed": int(committed),
+                        "stop": bool(freeze), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            text = json.dumps(manifest, indent=2) + "\n"
+            atomic_write(stage / "manifest.json", lambda f: f.write(text.encode()))
+    except BaseException:
+        # a write that failed (a full disk) leaves no incomplete stage, nor the empty
+        # placeholder the Lightning checkpoint was to be renamed from; the job is aborted
+        # and checkpoint/ (the last complete one) is left as it was
+        if rank == 0:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
     if rank == 0:
-        if stage.is_symlink():
-            stage.unlink()
-        shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir(parents=True)
-        # Lightning writes to the path it is given: a new file of a random name, renamed below
-        tmp, f = open_temp_file(stage / "model.ckpt")
-        f.close()
-    tmp = comm.bcast(tmp, root=0)
-    _atomic_save(snap, stage / f"stream-trainer{rank}.pt")
-    # with the optimizer and loop state (resume needs them); saying so also keeps Lightning
-    # from logging that it chose this by default at every checkpoint
-    trainer.save_checkpoint(tmp, weights_only=False)
-    committed = comm.allreduce(len(snap["committed_sims"]))
-    comm.Barrier()
-    if rank == 0:
-        os.replace(tmp, stage / "model.ckpt")
-        manifest = {"trainers": comm.size, "global_step": int(trainer.global_step),
-                    "simulations": cfg.simulations, "committed": int(committed),
-                    "stop": bool(freeze), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        text = json.dumps(manifest, indent=2) + "\n"
-        atomic_write(stage / "manifest.json", lambda f: f.write(text.encode()))
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)

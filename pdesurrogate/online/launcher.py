@@ -55,6 +55,8 @@ INCOMPLETE = 3
 # the MPI job's stdout and stderr: the launcher shows them as they grow; a job whose launcher
 # is gone, or whose terminal was closed, goes on writing them
 JOB_LOGS = ("online.stdout.log", "online.stderr.log")
+# below this many bytes free, a failed job's file system is said to be full (_full_disk_note)
+FULL_BELOW = 1 << 20
 
 
 def launch(parser, cfg, argv: list[str]) -> int:
@@ -211,7 +213,7 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
     if rc != 0:
         _say(console, f"[red]online[/red]: the MPI job failed with exit code {rc} (a rank died "
                       f"or raised; see its output above, also in {out / JOB_LOGS[1]}); "
-                      f"{_where_to_resume(out)}")
+                      f"{_where_to_resume(out)}{_full_disk_note(out)}")
         return 1
     status = (_read_summary(out) or {}).get("status")
     if status == "stopped":
@@ -220,6 +222,21 @@ def _run_job(parser, cfg, argv, out: Path, console, lock: int, mpiexec: str, her
     if status == "incomplete":
         return INCOMPLETE
     return 0
+
+
+def _full_disk_note(out: Path) -> str:
+    """A sentence for a failed job's message where ``out``'s file system is full: the ranks'
+    error lines go to the job's logs in ``out``, so a job stopped by a full disk could have
+    failed with nothing above its exit code (seen on a 20 KiB tmpfs: empty logs)."""
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        return ""
+    if free >= FULL_BELOW:
+        return ""
+    return (f". The file system of {out} is full ({free} bytes free): a write there failed, "
+            f"and the job's logs may have lost its error lines; free space (or pick another "
+            f"--out) first")
 
 
 def _say(console, text: str) -> None:

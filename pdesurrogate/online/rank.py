@@ -4,6 +4,7 @@ there, at the end, the ranks' PID files too (:func:`_remove_pid_files`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -37,6 +38,10 @@ from pdesurrogate.online.run_folder import (
 from pdesurrogate.online.solver_rank import build_solver, run_solver
 from pdesurrogate.online.trainer_rank import run_trainer
 from pdesurrogate.temp_files import atomic_write
+
+# a write that failed for want of room or rights (a full disk or quota, a file size limit, a
+# read-only folder): the user's to fix, said in one line when the error names its file
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class _StopFlag:
@@ -133,21 +138,31 @@ def run_rank(parser, cfg) -> int:
     except BaseException as err:  # noqa: B036 - any rank failing must end the whole job
         import traceback
 
-        # a solver rank never imports the training package (nor Lightning): look it up, do
-        # not import it here
-        finite = sys.modules.get("pdesurrogate.training.finite_weights")
-        if isinstance(err, UsageError):  # a message of this package's, which names the file
-            what = f"error: {err}"
-        elif finite is not None and isinstance(err, finite.NonFiniteWeights):
-            what = f"error: {type(err).__name__}: {err}"  # says what went wrong and what to do
-        else:
+        what = _failure(err)
+        if what.startswith("fatal: "):
             traceback.print_exc()
-            what = f"fatal: {type(err).__name__}: {err}"
         print(f"[online rank {roles.world.rank} ({roles.role})] {what}; aborting the MPI job",
               file=sys.stderr, flush=True)
         sys.stderr.flush()
         roles.world.Abort(1)
         return 1
+
+
+def _failure(err: BaseException) -> str:
+    """What a rank that failed with ``err`` says before it aborts the job: ``"error: ..."``
+    for what the user can act on from the message alone (this package's UsageError, which
+    names the file; a write that failed for want of room or rights, naming its file; weights
+    gone non-finite), else ``"fatal: ..."``, which goes with a traceback."""
+    # a solver rank never imports the training package (nor Lightning): look it up, do not
+    # import it here
+    finite = sys.modules.get("pdesurrogate.training.finite_weights")
+    if isinstance(err, UsageError):
+        return f"error: {err}"
+    if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS and err.filename is not None:
+        return f"error: {err}"  # "[Errno 28] No space left on device: '<file>'"
+    if finite is not None and isinstance(err, finite.NonFiniteWeights):
+        return f"error: {type(err).__name__}: {err}"  # says what went wrong and what to do
+    return f"fatal: {type(err).__name__}: {err}"
 
 
 def _remove_pid_files(world, out: Path, poll: float = 0.05) -> None:
