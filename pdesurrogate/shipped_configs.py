@@ -8,7 +8,6 @@ the paths the help texts and the README use).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.resources
 import os
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pdesurrogate.temp_files import clean_leftovers, open_temp_file
+from pdesurrogate.temp_files import atomic_write, clean_leftovers
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -155,15 +154,8 @@ def copy_configs(dest: str | os.PathLike, overwrite: bool = False) -> list[Path]
         if _holds(target, data):
             continue  # already the shipped file (an earlier copy got this far)
         written.append(target)
-        tmp, f = open_temp_file(target)
-        try:
-            with f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        # an error (a full disk) names the file, not its temporary, or nothing
+        atomic_write(target, lambda f, data=data: f.write(data))
     return written
 
 
