@@ -10,6 +10,10 @@ an earlier file under that name unchanged.
   checkpoint parts, summary, plots, curves.png): an OSError naming no file, or torch's zip
   writer's "RuntimeError: unexpected pos" raised while it unwound, became the write's OSError
   naming the checkpoint.
+- ``configs --copy`` (shipped_configs.py): "OSError: [Errno 28] No space left on device",
+  naming nothing, became the error naming the config; the configs copied before stay whole.
+- fit's loggers (training/version_claim.py: metrics.csv, hparams.yaml, TensorBoard's events):
+  Lightning's error naming nothing (seen with fit on an 8 KiB tmpfs) names the run folder.
 """
 
 import contextlib
@@ -24,9 +28,11 @@ import torch
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.export import export_surrogate, load
 from pdesurrogate.models import FNO
+from pdesurrogate.shipped_configs import copy_configs, shipped_configs
 from pdesurrogate.temp_files import atomic_write
 from pdesurrogate.training import NextStepModule
 from pdesurrogate.training.checkpoint_io import AtomicCheckpointIO
+from pdesurrogate.training.version_claim import CSVLogger
 
 
 @contextlib.contextmanager
@@ -91,3 +97,31 @@ def test_atomic_write_past_the_limit_names_the_file(tmp_path, size):
     assert err.value.errno == errno.EFBIG, err.value
     assert str(err.value) == f"[Errno 27] File too large: '{path}'"
     assert os.listdir(tmp_path) == ["stream-trainer0.pt"] and path.read_bytes() == b"old"
+
+
+def test_configs_copy_past_the_limit_names_the_config_and_leaves_whole_files(tmp_path):
+    limit = 1024  # the data configs fit under it, several fit and online configs do not
+    shipped = {f"{c.kind}/{c.name}.yaml": c.file.read_bytes() for c in shipped_configs()}
+    too_big = [k for k, data in shipped.items() if len(data) > limit]
+    assert too_big and len(too_big) < len(shipped)  # the limit falls among the files
+    with file_size_limit(limit), pytest.raises(OSError) as err:
+        copy_configs(tmp_path)
+    assert err.value.errno == errno.EFBIG, err.value
+    failed = err.value.filename
+    assert str(err.value) == f"[Errno 27] File too large: '{failed}'"
+    assert failed.removeprefix(f"{tmp_path / 'configs'}/") in too_big, failed
+    left = {str(p.relative_to(tmp_path / "configs")): p.read_bytes()
+            for p in (tmp_path / "configs").rglob("*") if p.is_file() or p.is_symlink()}
+    assert left and set(left) <= set(shipped), sorted(left)  # no temporary among them
+    assert all(shipped[name] == data for name, data in left.items())
+
+
+@pytest.mark.parametrize("end", ["save", "finalize"])
+def test_csv_logger_past_the_limit_names_its_run_folder(tmp_path, end):
+    logger = CSVLogger(tmp_path, name="csv")
+    for step in range(50):
+        logger.log_metrics({"train_loss": 1.0 / (step + 1), "val_loss": 2.0}, step)
+    with file_size_limit(256), pytest.raises(OSError) as err:
+        logger.save() if end == "save" else logger.finalize("success")
+    assert err.value.errno == errno.EFBIG, err.value
+    assert str(err.value) == f"[Errno 27] File too large: '{tmp_path / 'csv' / 'version_0'}'"

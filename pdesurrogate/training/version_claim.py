@@ -9,6 +9,10 @@ loggers of one fit try the same N first (the last one claimed under that ``save_
 process), so ``csv/version_N`` and ``tensorboard/version_N`` stay one run's; a folder claimed
 by someone else meanwhile is passed over for the next free N. On a remote filesystem
 (``s3://...``) Lightning's own choice stands.
+
+A write of either logger that fails (a full disk or quota: ``metrics.csv``, ``hparams.yaml``,
+the TensorBoard event file) is an OSError naming its run folder, ``[Errno 28] No space left on
+device: 'runs/csv/version_0'``; Lightning's said "[Errno 28] No space left on device" alone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 from lightning.pytorch.loggers import CSVLogger as _CSVLogger
 from lightning.pytorch.loggers import TensorBoardLogger as _TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from pdesurrogate.temp_files import named_error
 
 CSV_CLASS_PATH = "pdesurrogate.training.version_claim.CSVLogger"
 TENSORBOARD_CLASS_PATH = "pdesurrogate.training.version_claim.TensorBoardLogger"
@@ -60,9 +66,27 @@ class _ClaimsVersion:
         return claim_version(self.save_dir, self.name, first)
 
 
-class CSVLogger(_ClaimsVersion, _CSVLogger):
+class _NamesWriteErrors:
+    """Mixin for a Lightning logger with ``log_dir``: an OSError of its writes names it."""
+
+    def save(self) -> None:
+        try:
+            super().save()
+        except OSError as e:
+            named_error(e, self.log_dir)
+            raise
+
+    def finalize(self, status: str) -> None:
+        try:
+            super().finalize(status)
+        except OSError as e:
+            named_error(e, self.log_dir)
+            raise
+
+
+class CSVLogger(_NamesWriteErrors, _ClaimsVersion, _CSVLogger):
     """Lightning's CSVLogger whose ``version_N`` folder is claimed (module docstring)."""
 
 
-class TensorBoardLogger(_ClaimsVersion, _TensorBoardLogger):
+class TensorBoardLogger(_NamesWriteErrors, _ClaimsVersion, _TensorBoardLogger):
     """Lightning's TensorBoardLogger whose ``version_N`` folder is claimed (module docstring)."""
