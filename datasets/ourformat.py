@@ -402,6 +402,7 @@ class DatasetWriter:
                 base["seed"] = int(self.seed)
             self.set_attrs(**{**base, **self.attrs})
         except BaseException:
+            self._raise_write_error()  # the cause, if a write failed
             self.abort()
             raise
         self._raise_write_error()
@@ -454,13 +455,21 @@ class DatasetWriter:
                                  f"got {v.shape}")
             cols[p] = v
         sl = slice(start, start + b)
-        f.variables["u"][sl] = u
-        for p, v in cols.items():
-            f.variables[p][sl] = v
-        ids = np.arange(start, start + b) if sim_id is None else _to_numpy(sim_id).reshape(-1)
-        f.variables["sim_id"][sl] = ids.astype(np.int64)
-        seeds = np.broadcast_to(np.asarray(-1 if seed is None else _to_numpy(seed), np.int64), (b,))
-        f.variables["seed"][sl] = seeds
+        try:
+            f.variables["u"][sl] = u
+            for p, v in cols.items():
+                f.variables[p][sl] = v
+            ids = (np.arange(start, start + b) if sim_id is None
+                   else _to_numpy(sim_id).reshape(-1))
+            f.variables["sim_id"][sl] = ids.astype(np.int64)
+            seeds = np.broadcast_to(np.asarray(-1 if seed is None else _to_numpy(seed),
+                                               np.int64), (b,))
+            f.variables["seed"][sl] = seeds
+        except Exception:
+            # after a dropped write HDF5 may fail on its own terms (reading back what it
+            # thinks it wrote): the write that failed is the error to report
+            self._raise_write_error()
+            raise
         self._written[sl] = True
         self._raise_write_error()
 
@@ -486,6 +495,7 @@ class DatasetWriter:
             self._file = None
             self._close_raw()
         except BaseException:
+            self._raise_write_error()  # the cause, if a write failed
             self.abort()
             raise
         self._raise_write_error()

@@ -9,6 +9,7 @@ Each case runs in a subprocess: the limit applies to the whole process, and the 
 was a crash.
 """
 
+import errno
 import os
 import resource
 import signal
@@ -16,9 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5netcdf
 import numpy as np
+import pytest
 
-from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.datasets import DatasetWriter, generate_dataset
 from pdesurrogate.solvers import Burgers1D
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +41,9 @@ def _limited(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 WRITE_BLOCKS = """
 import sys
+import h5netcdf
 import numpy as np
+import pytest
 from pdesurrogate.datasets import DatasetWriter
 
 n, x = 64, np.linspace(0, 1, 256, endpoint=False)
@@ -85,3 +90,20 @@ def test_generate_past_the_limit_is_one_line_and_keeps_the_earlier_file(tmp_path
     assert "Exception ignored" not in run.stderr and "Traceback" not in run.stderr
     assert os.listdir(tmp_path) == ["b.nc"]
     assert out.read_bytes() == before
+
+
+def test_an_hdf5_error_after_a_dropped_write_reports_the_write(tmp_path, monkeypatch):
+    """HDF5 may fail on its own terms after a write was dropped (reading back what it thinks
+    it wrote): the write's error is what the writer raises, and the file goes."""
+    x = np.linspace(0, 1, 8, endpoint=False)
+    w = DatasetWriter(tmp_path / "d.nc", "toy", (x,), ("x",), np.arange(2.0), ["u"], ["nu"], 2)
+    w._guard.error = OSError(errno.ENOSPC, "No space left on device")  # a dropped write
+
+    def hdf5_fails(self, key, value):
+        raise RuntimeError("Can't read data (addr overflow)")
+
+    monkeypatch.setattr(h5netcdf.Variable, "__setitem__", hdf5_fails)
+    with pytest.raises(OSError) as err:
+        w.write(0, np.ones((2, 2, 1, 8)), {"nu": [0.1, 0.2]})
+    assert str(err.value) == f"[Errno 28] No space left on device: '{tmp_path / 'd.nc'}'"
+    assert os.listdir(tmp_path) == []
