@@ -1545,7 +1545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # the flush above, or a print outside the command's own error handling, on a full
         # disk (> out.txt) or a device gone: Python's flush at exit said "Exception ignored"
-        # and ended with status 120
+        # and ended with status 120. With PDESURROGATE_DEBUG, _main raises the command's own
+        # errors too (a missing file): those keep their traceback
+        if os.environ.get("PDESURROGATE_DEBUG"):
+            raise
         print(f"pdesurrogate: error: writing stdout: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -176,3 +176,14 @@ def test_a_fit_whose_stdout_closes_says_where_it_stopped(tmp_path, data):
         "pdesurrogate fit: stopped: the reader of its stdout exited",
         f"pdesurrogate fit: run folder {root / 'csv' / 'version_0'}; no checkpoint was written: "
         "a new fit starts from the beginning"], proc.stderr[-3000:]
+
+
+def test_debug_keeps_the_traceback_of_a_commands_own_oserror(monkeypatch, tmp_path):
+    """PDESURROGATE_DEBUG=1 asks for the traceback: a predict of a missing model raises its
+    own OSError, not "error: writing stdout: ..." (which main says of a stdout it cannot
+    write)."""
+    monkeypatch.setenv("PDESURROGATE_DEBUG", "1")
+    missing = tmp_path / "no_model"
+    with pytest.raises(OSError, match="does not exist"):
+        main(["predict", "--model", str(missing), "--input", str(tmp_path / "in.nc"),
+              "--out", str(tmp_path / "out.nc")])
