@@ -23,6 +23,13 @@ from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, PINNSurrogate, SineG
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_seed(monkeypatch):
+    """The provenance records a fit's seed_everything seed: a PL_GLOBAL_SEED that an earlier
+    test's seed_everything (or the shell) left would be recorded instead of None."""
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+
+
 @pytest.fixture
 def module():
     torch.manual_seed(0)
