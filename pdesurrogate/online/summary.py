@@ -128,7 +128,10 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
         from pdesurrogate.export import export_surrogate
 
         summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
-        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg)
+        failed: dict[str, str] = {}
+        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg, failed)
+        if failed:
+            summary["plots_not_written"] = failed
     text = json.dumps(summary, indent=2, default=float) + "\n"
     atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
     if status == "finished":
@@ -169,7 +172,12 @@ def stream_figure(hist: list[dict], title: str):
     return fig
 
 
-def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
+def _plots(out: Path, module, monitor, val_u, val_p, cfg,
+           failed: dict[str, str] | None = None) -> list[str]:
+    """Write ``online.png`` and ``rollout.png`` into ``out``; the paths written. ``failed``:
+    where given, a plot whose file cannot be written (a full disk, a read-only folder) is
+    put there (its name: the error) instead of raising, so that the run's end still writes
+    ``summary.json`` for the model it has exported."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,9 +192,9 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
         fig = stream_figure(hist, f"online run {out.name}: the stream as this trainer rank saw it")
         # through a temporary, as every file of the run folder: a link planted at the name
         # (a group-writable folder) is replaced, never followed
-        atomic_write(out / "online.png", lambda f: fig.savefig(f, format="png", dpi=110))
+        _save_plot(out / "online.png", lambda f: fig.savefig(f, format="png", dpi=110),
+                   paths, failed)
         plt.close(fig)
-        paths.append(str(out / "online.png"))
     module.train(False)
     n = min(8, val_u.shape[0])
     pred = _evaluation_rollout(module, val_u[:n, 0].to(module.device),
@@ -204,9 +212,21 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg) -> list[str]:
                                  f"{n} of {val_u.shape[0]} trajectories)",
                            channel_names=tuple(names) if names else None)
 
-    atomic_write(out / "rollout.png", draw)
-    paths.append(str(out / "rollout.png"))
+    _save_plot(out / "rollout.png", draw, paths, failed)
     return paths
+
+
+def _save_plot(path: Path, write, paths: list[str], failed: dict[str, str] | None) -> None:
+    """``atomic_write(path, write)``, adding ``path`` to ``paths``; an OSError goes into
+    ``failed`` (see :func:`_plots`) where that is given."""
+    try:
+        atomic_write(path, write)
+    except OSError as err:
+        if failed is None:
+            raise
+        failed[path.name] = str(err)
+        return
+    paths.append(str(path))
 
 
 def _evaluation_rollout(module, u0: torch.Tensor, params: torch.Tensor, steps: int
@@ -264,7 +284,10 @@ def _print_summary(s: dict, out: Path) -> None:
     if "model" in s:
         t.add_row("exported model", escape(s["model"]))
         t.add_row("plots", "\n".join(escape(p) for p in s["plots"]))
-        if not any(p.endswith("online.png") for p in s["plots"]):
+        for name, err in s.get("plots_not_written", {}).items():
+            t.add_row("", escape(f"{name} not written: {err}"))
+        if not any(p.endswith("online.png") for p in s["plots"]) \
+                and "online.png" not in s.get("plots_not_written", {}):
             t.add_row("", "no online.png: fewer training steps than trainer.log_every_n_steps")
     # a path is text, not rich markup (a folder named [/x] was a MarkupError at the run's end),
     # and the command is quoted for a shell (a folder with spaces was cut there when pasted)
