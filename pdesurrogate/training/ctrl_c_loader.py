@@ -13,6 +13,9 @@ A Ctrl-C that lands while the workers are forked is raised inside one of CPython
 (``os.register_at_fork``, e.g. logging's), which print the KeyboardInterrupt as "Exception
 ignored" and go on: the fit ran on as if no key had been pressed. While the workers start, the
 main process only notes a Ctrl-C and raises it once they have started.
+
+Its workers' batches that find no room in shared memory (a container's small ``/dev/shm``)
+end the loop with one line saying so (:mod:`~pdesurrogate.training.worker_shm`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import threading
 from collections.abc import Callable
 
 from torch.utils.data import DataLoader
+
+from pdesurrogate.training.worker_shm import SharedMemoryIter
 
 
 class CtrlCIgnored:
@@ -41,12 +46,20 @@ class CtrlCIgnored:
 class CtrlCLoader(DataLoader):
     """A :class:`~torch.utils.data.DataLoader` (same arguments) whose workers ignore Ctrl-C
     (:class:`CtrlCIgnored` runs before the given ``worker_init_fn``), and whose ``iter()``
-    raises a Ctrl-C pressed while it starts workers once they have started."""
+    raises a Ctrl-C pressed while it starts workers once they have started; a worker's batch
+    that finds no room in shared memory is a
+    :class:`~pdesurrogate.training.worker_shm.WorkerSharedMemoryError`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.num_workers > 0 and not isinstance(self.worker_init_fn, CtrlCIgnored):
             self.worker_init_fn = CtrlCIgnored(self.worker_init_fn)
+
+    def _get_iterator(self):
+        if self.num_workers == 0:
+            return super()._get_iterator()
+        self.check_worker_number_rationality()
+        return SharedMemoryIter(self)
 
     def __iter__(self):
         handler = signal.getsignal(signal.SIGINT)
