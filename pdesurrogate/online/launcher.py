@@ -42,6 +42,7 @@ from pdesurrogate.online.run_folder import (
     _where_to_resume,
     _write_config_file,
 )
+from pdesurrogate.online.shm_room import shm_room_error
 
 WORKER_ENV = "PDESURROGATE_ONLINE_WORKER"
 # the launcher's PID, for the job to notice that the launcher is gone (killed)
@@ -100,6 +101,11 @@ def launch(parser, cfg, argv: list[str]) -> int:
         if not mpiexec:
             raise RuntimeError("no mpiexec found next to this Python or on PATH; install the "
                                "mpich wheel (pip install mpich) or pass --mpiexec")
+        # the wheel's ranks, all on this machine, share its /dev/shm (a container's is small)
+        if here.exists() and Path(mpiexec).resolve() == here.resolve():
+            no_room = shm_room_error(n)
+            if no_room:
+                raise UsageError(no_room)
         for warning in _preflight(parser, cfg):
             _say(console, f"[yellow]online[/yellow]: warning: {warning}")
         if lock is None:
