@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,11 +25,15 @@ pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs /de
 # one batch of 32 x 4096 float32 is 512 KiB: past the 64 KiB limit below, while the child's
 # own writes (none: no bytecode, output to pipes) stay under it
 SCRIPT = """
+import os
 import torch
 from torch.utils.data import TensorDataset
 from pdesurrogate.training.ctrl_c_loader import CtrlCLoader
 from pdesurrogate.training.worker_shm import WorkerSharedMemoryError
-loader = CtrlCLoader(TensorDataset(torch.zeros(64, 1, 4096)), batch_size=32, num_workers=1)
+def say_pid(worker_id):
+    print("WORKER", os.getpid(), flush=True)
+loader = CtrlCLoader(TensorDataset(torch.zeros(64, 1, 4096)), batch_size=32, num_workers=1,
+                     worker_init_fn=say_pid)
 try:
     for batch in loader:
         pass
@@ -46,6 +51,11 @@ def test_a_worker_without_room_for_its_batch_names_dev_shm_and_num_workers():
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                          timeout=60, preexec_fn=_small_files, env=env)
+    # PyTorch leaves the empty files it could not size (torch_<worker pid>_*)
+    for pid in (line.split()[1] for line in run.stdout.splitlines()
+                if line.startswith("WORKER ")):
+        for left in Path("/dev/shm").glob(f"torch_{pid}_*"):
+            left.unlink(missing_ok=True)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("CLEAR:")]
     assert len(lines) == 1, run.stdout
