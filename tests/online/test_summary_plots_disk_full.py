@@ -18,16 +18,7 @@ from pdesurrogate.online import summary  # noqa: E402
 from pdesurrogate.streaming import Scheduler  # noqa: E402
 from pdesurrogate.temp_files import atomic_write  # noqa: E402
 
-
-class _Module:
-    data_info = {"channel_names": ["u"]}
-    device = torch.device("cpu")
-
-    def train(self, mode: bool) -> None:
-        pass
-
-    def rollout(self, u0, params, steps):
-        return torch.stack([u0] * (steps + 1), dim=1)
+from .test_summary_plots_links import _Module  # noqa: E402
 
 
 class _Receiver:
