@@ -18,7 +18,9 @@ The order of a run, and the file that holds each step:
    value in one line (``preflight.py``), writes ``config.yaml``, starts ``mpiexec`` with one
    rank per trainer and solver, turns stop signals into a checkpoint and stop, echoes the
    job's logs and returns its exit status; it removes what the job leaves on the machine
-   (``job_cleanup.py``: its TMPDIR, MPICH's shared memory).
+   (``job_cleanup.py``: its TMPDIR, MPICH's shared memory). Before it starts the mpich
+   wheel's own ``mpiexec``, it checks that ``/dev/shm`` has room for the ranks
+   (``shm_room.py``: a container's 64 MiB holds about 12).
 3. ``rank.py``: :func:`run_rank`, on every rank: stop signals, its pid file, the parameter box
    (``parameter_box.py``), then its role.
 4. ``solver_rank.py``: :func:`run_solver` runs the simulations the scheduler hands it and
@@ -33,7 +35,7 @@ Below them: ``errors.py`` (:class:`UsageError`) and ``processes.py`` (is a PID s
 process it was); files are written whole or not at all by
 :func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
 this list (no cycles): errors, processes, checkpoint,
-run_folder, job_cleanup, parser, parameter_box, preflight, launcher, summary, trainer_rank,
+run_folder, job_cleanup, shm_room, parser, parameter_box, preflight, launcher, summary, trainer_rank,
 solver_rank, rank, rank_settings, command.
 """
 
