@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from .test_cli_fit import CONFIG, data, tiny  # noqa: F401 (data: a fixture)
 
 TERM_NOW = '''
@@ -22,6 +24,7 @@ class TermNow(Callback):
 '''
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_sigterm_while_the_config_is_built_exits_143_with_one_line(tmp_path, data):  # noqa: F811
     (tmp_path / "termnow.py").write_text(TERM_NOW)
     root = tmp_path / "runs"

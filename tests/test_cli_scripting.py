@@ -158,6 +158,7 @@ def test_a_fit_failing_after_it_trained_names_its_run_folder_and_checkpoint(tmp_
         "(set PDESURROGATE_DEBUG=1 for the full traceback)"], lines
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_a_fit_whose_stdout_closes_says_where_it_stopped(tmp_path, data):
     """``pdesurrogate fit ... | head -3``: the fit stops at its next progress line, as any
     command would; before, with "error: BrokenPipeError" and status 2, now with SIGPIPE's 141

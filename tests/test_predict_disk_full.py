@@ -68,6 +68,7 @@ def _error_line(run: subprocess.CompletedProcess) -> str:
     return lines[-2]
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_rollout_past_the_limit_keeps_the_earlier_rollout(model, tmp_path):
     small, large = _data(tmp_path / "small.nc", 3, 64), _data(tmp_path / "large.nc", 64, 64)
     out = tmp_path / "out"
@@ -81,6 +82,7 @@ def test_rollout_past_the_limit_keeps_the_earlier_rollout(model, tmp_path):
     assert os.listdir(out) == ["r.nc"] and (out / "r.nc").read_bytes() == before
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_plot_past_the_limit_is_named_and_nothing_is_left(model, tmp_path):
     small = _data(tmp_path / "small.nc", 3, 64)
     run = _predict_limited(["--model", model, "--input", small, "--out", "out/r.nc",

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from pdesurrogate.datasets import DatasetWriter
 
@@ -18,6 +19,7 @@ from .test_predict import NX, model  # noqa: F401 (model: an exported FNO, a fix
 N = 2000
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_sigterm_mid_rollout_leaves_old_outputs_and_no_temporaries(tmp_path, model):  # noqa: F811
     x, times = np.arange(NX) / NX, np.linspace(0, 1, 6)
     u = np.sin(2 * np.pi * x)[None, None, None] * (1 + times)[None, :, None, None]

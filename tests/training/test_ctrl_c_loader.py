@@ -39,6 +39,7 @@ def _left_running(pids: list[int], seconds: float) -> list[int]:
 
 @pytest.mark.skipif(not os.path.isfile(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
                     reason="needs /proc's list of child processes")
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_sigint_to_the_workers_leaves_the_fit_running(tmp_path, data):  # noqa: F811
     """SIGINT to the training loader's workers alone, as a second Ctrl-C during a shutdown:
     the fit runs on; stopped by SIGTERM, it ends them."""
@@ -101,6 +102,7 @@ class CtrlCInFork(Callback):
 '''
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_ctrl_c_while_workers_are_forked_stops_the_fit(tmp_path, data):  # noqa: F811
     (tmp_path / "forkcb.py").write_text(CTRL_C_IN_FORK)
     proc = subprocess.run(

@@ -47,6 +47,7 @@ def _small_files():
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
 
+@pytest.mark.slow  # a subprocess run of several seconds: make test's 10 minutes
 def test_a_worker_without_room_for_its_batch_names_dev_shm_and_num_workers():
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
