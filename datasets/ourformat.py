@@ -338,11 +338,7 @@ class DatasetWriter:
         # created exclusively (O_EXCL | O_NOFOLLOW: never a file or link planted at the name)
         # and written by HDF5 through a GuardedFile, which keeps a failed write for this
         # writer to raise (guarded_file's docstring: a full disk was a crash at exit)
-        try:
-            self.tmp_path, raw = open_temp_file(self.path, readable=True, buffering=0)
-        except OSError as e:
-            named_error(e, self.path)
-            raise
+        self.tmp_path, raw = open_temp_file(self.path, readable=True, buffering=0)
         self._raw, self._guard, self._created = raw, GuardedFile(raw), True
         try:
             f = h5netcdf.File(self._guard, "w")

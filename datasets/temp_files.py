@@ -133,7 +133,8 @@ def open_temp_file(target: Path, ext: str = "", *, readable: bool = False,
     could follow a link someone put there meanwhile); ``ext`` (e.g. ``".png"``) ends the
     name. ``readable``: open it for reading too (``"r+b"``, for HDF5); ``buffering`` as
     ``open``'s (0: unbuffered). FileExistsError after :data:`ATTEMPTS` names that were all
-    taken."""
+    taken; another OSError (a read-only folder, a full disk) names ``target``, not the
+    temporary (:func:`named_error`)."""
     flags = ((os.O_RDWR if readable else os.O_WRONLY) | os.O_CREAT | os.O_EXCL
              | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
              | getattr(os, "O_BINARY", 0))
@@ -143,6 +144,8 @@ def open_temp_file(target: Path, ext: str = "", *, readable: bool = False,
             fd = os.open(path, flags, 0o666)
         except FileExistsError:
             continue
+        except OSError as e:
+            raise named_error(e, target) from None
         return path, os.fdopen(fd, "r+b" if readable else "wb", buffering=buffering)
     raise FileExistsError(f"no free temporary name beside {str(target)!r}")
 

@@ -215,11 +215,7 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     # own contiguous copies: safetensors refuses views sharing memory
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        tmp = temp_dir(out)
-    except OSError as e:  # a read-only folder: name the export, not the temporary folder
-        named_error(e, out)
-        raise
+    tmp = temp_dir(out)
     try:
         _write_files(tmp, out, config, tensors)
         check(tmp)  # never write what load would refuse

@@ -443,11 +443,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             # made now, drawn after the rollout: a --plot folder this user cannot write in is
             # an error before the rollout, not after all of it
             clean_leftovers(plot_path)
-            try:
-                tmp_plot, plot_file = open_temp_file(plot_path, plot_path.suffix)
-            except OSError as e:  # a read-only folder: name the plot, not its temporary
-                named_error(e, plot_path)
-                raise
+            tmp_plot, plot_file = open_temp_file(plot_path, plot_path.suffix)
         # counted in steps, not trajectories: one batch of a long horizon takes minutes too
         updates = -(-n_use // batch_size) * steps
         bar = progress_bar(progress and updates > 1,

@@ -37,13 +37,16 @@ __all__ = ["ATTEMPTS", "BACKUP", "TEMP", "aside_name", "atomic_write", "backup_n
 def temp_dir(target: Path) -> Path:
     """A new empty folder named for ``target`` (module docstring), made in its folder, open to
     its owner only while it is filled (nobody can plant a link inside it); give it the usual
-    mode with ``os.chmod(path, umask_mode(0o777))`` when complete."""
+    mode with ``os.chmod(path, umask_mode(0o777))`` when complete. An OSError other than a
+    taken name (a read-only folder) names ``target``, not the temporary (:func:`named_error`)."""
     for _ in range(ATTEMPTS):
         path = temp_name(target, TEMP)
         try:
             path.mkdir(mode=0o700)
         except FileExistsError:
             continue
+        except OSError as e:
+            raise named_error(e, target) from None
         return path
     raise FileExistsError(f"no free temporary name beside {str(target)!r}")
 
@@ -75,11 +78,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], ext: str = "") 
     writer of ``path`` left are removed first. An OSError (a full disk, a read-only folder)
     names ``path``, not the temporary (:func:`named_error`)."""
     clean_leftovers(path)
-    try:
-        tmp, f = open_temp_file(path, ext)
-    except OSError as e:
-        named_error(e, path)
-        raise
+    tmp, f = open_temp_file(path, ext)
     try:
         with f:
             # through a GuardedFile: a full disk is the OSError of the write that failed, not

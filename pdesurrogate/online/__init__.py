@@ -35,8 +35,8 @@ Below them: ``errors.py`` (:class:`UsageError`) and ``processes.py`` (is a PID s
 process it was); files are written whole or not at all by
 :func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
 this list (no cycles): errors, processes, checkpoint,
-run_folder, job_cleanup, shm_room, parser, parameter_box, preflight, launcher, summary, trainer_rank,
-solver_rank, rank, rank_settings, command.
+run_folder, job_cleanup, shm_room, parser, parameter_box, preflight, launcher, summary,
+trainer_rank, solver_rank, rank, rank_settings, command.
 """
 
 from __future__ import annotations

@@ -82,11 +82,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         clean_leftovers(target)
-        try:
-            tmp, f = open_temp_file(target)
-        except OSError as e:
-            named_error(e, target)
-            raise
+        tmp, f = open_temp_file(target)
         try:
             with f:
                 # through a GuardedFile: a full disk is its OSError, which torch's zip writer
