@@ -7,10 +7,35 @@ coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import nn
 
 from ._checks import append_params, check_int, check_params, warn_unresolved_modes
+
+
+def _neuralop_classes() -> tuple[type, type]:
+    """neuralop's ``FNO`` and our :class:`FullPrecisionSpectralConv`, imported without wandb.
+
+    neuraloperator depends on wandb and imports it if it can (for its own ``Trainer``, which
+    we never use). Importing wandb costs about 0.4 s and patches ``sys.stdout.write`` and
+    ``sys.stderr.write`` of the whole process for good (its ``console_capture``), so every
+    command that builds an FNO paid for both. wandb is held back only while neuralop loads,
+    which neuralop takes as wandb not installed; a ``WandbLogger`` imports it later as usual,
+    and one imported before is left alone.
+    """
+    held_back = "wandb" not in sys.modules
+    if held_back:
+        sys.modules["wandb"] = None  # ``import wandb`` now raises ModuleNotFoundError
+    try:
+        from neuralop.models import FNO as neuralop_fno
+
+        from ._fno_conv import FullPrecisionSpectralConv
+    finally:
+        if held_back and sys.modules.get("wandb", 0) is None:
+            del sys.modules["wandb"]
+    return neuralop_fno, FullPrecisionSpectralConv
 
 
 class FNO(nn.Module):
@@ -55,11 +80,8 @@ class FNO(nn.Module):
         self.dim = len(self.n_modes)
         # imported here, not at the top: neuralop takes most of a second to import, and
         # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
-        from neuralop.models import FNO as _NeuralopFNO
-
-        from ._fno_conv import FullPrecisionSpectralConv
-
-        self.net = _NeuralopFNO(
+        neuralop_fno, spectral_conv = _neuralop_classes()
+        self.net = neuralop_fno(
             n_modes=tuple(self.n_modes),
             in_channels=self.in_channels + self.n_params,
             out_channels=self.out_channels,
@@ -68,7 +90,7 @@ class FNO(nn.Module):
             positional_embedding="grid" if self.grid_embedding else None,
             # FFTs in float32 under mixed precision (see _fno_conv): CUDA autocast would hand
             # them bfloat16, which cuFFT refuses
-            conv_module=FullPrecisionSpectralConv,
+            conv_module=spectral_conv,
         )
 
     def state_dict(self, *args, **kwargs):

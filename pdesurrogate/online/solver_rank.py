@@ -7,7 +7,7 @@ from __future__ import annotations
 def build_solver(cfg):
     """The config's solver alone, built as the full parser builds it (the same class and
     arguments): what a solver rank needs, without the model, whose build imports its
-    libraries (neuraloperator, wandb, ...) and holds its weights in every solver rank."""
+    libraries (neuraloperator, ...) and holds its weights in every solver rank."""
     from jsonargparse import ArgumentParser, Namespace
 
     from pdesurrogate.solvers import Solver
