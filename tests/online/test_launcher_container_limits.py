@@ -68,3 +68,24 @@ def test_online_stops_before_its_job_starts_and_leaves_no_run_folder(tmp_path, m
 def test_not_even_one_rank_says_none_fit(monkeypatch, free):
     _shm_with(monkeypatch, free)
     assert "(trainers + solvers: 0 fit)" in shm_room_error(1)
+
+
+def test_ranks_that_fill_it_exactly_fit(monkeypatch):
+    _shm_with(monkeypatch, 3 * PER_RANK)
+    assert shm_room_error(3) is None
+    assert shm_room_error(4) is not None
+
+
+def test_the_message_counts_the_ranks_that_fit(monkeypatch):
+    _shm_with(monkeypatch, 11 * MIB)  # two ranks of 5 MiB, not eight
+    message = shm_room_error(8)
+    assert "the 8 ranks of the MPI job need about 40 MiB" in message
+    assert "(trainers + solvers: 2 fit)" in message
+
+
+def test_a_folder_that_cannot_be_read_for_another_reason_is_no_refusal(monkeypatch):
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(shm_room.shutil, "disk_usage", unreadable)
+    assert shm_room_error(1000) is None
