@@ -206,6 +206,18 @@ class All2AllModule(NextStepModule):
             out.append(self.denormalize(x))
         return torch.stack(out, dim=1)
 
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0
+                     ) -> torch.Tensor:
+        """The autoregressive rollout that validation and test score (``rel_l2_ar``), stepping
+        by the batch's time step (``times``; without: the data's): ``batch["u"]`` ``(B, T, C,
+        *grid)`` -> ``(B, T, C, *grid)``."""
+        u, p = self._predict_batch(batch)
+        step = None
+        if "times" in batch:
+            times = batch["times"].reshape(u.shape[0], -1)
+            step = float(times[0, 1] - times[0, 0])
+        return self.rollout(u[:, 0], p, u.shape[1] - 1, lead_time=step)
+
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
         u, p = batch["u"], batch["params"]
         b, t = u.shape[:2]

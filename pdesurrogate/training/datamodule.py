@@ -290,7 +290,8 @@ class FieldDataModule(LightningDataModule):
         Lightning's "Total length of DataLoader is zero", and NaN as NaN metrics."""
         splits = {"validation": (self.val_indices, self.fractions[1]),
                   "test": (self.test_indices, self.fractions[2])}
-        wanted = {"fit": ("validation",), "validate": ("validation",), "test": ("test",)}.get(
+        wanted = {"fit": ("validation",), "validate": ("validation",), "test": ("test",),
+                  "predict": ("test",)}.get(
             stage or "", ("validation", "test"))
         todo = [name for name in wanted if name not in self._checked_splits]
         empty = [name for name in todo if len(splits[name][0]) == 0 and splits[name][1] > 0]
@@ -384,6 +385,11 @@ class FieldDataModule(LightningDataModule):
         return self._evaluation_loader(self.val_indices, "validation")
 
     def test_dataloader(self) -> DataLoader:
+        return self._evaluation_loader(self.test_indices, "test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """``trainer.predict``: the test split's whole trajectories, as :meth:`test_dataloader`
+        (our modules' ``predict_step`` rolls each out from its first frame)."""
         return self._evaluation_loader(self.test_indices, "test")
 
     def _evaluation_loader(self, indices, split: str) -> DataLoader:

@@ -295,6 +295,9 @@ class NextStepModule(LightningModule):
     def on_test_start(self) -> None:
         self._take_datamodule_stats()
 
+    def on_predict_start(self) -> None:
+        self._take_datamodule_stats()
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only, so torch.load(weights_only=True) reads the checkpoint
         checkpoint[CHECKPOINT_KEY] = {
@@ -428,6 +431,26 @@ class NextStepModule(LightningModule):
 
     def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0
+                     ) -> torch.Tensor:
+        """``trainer.predict``: the rollout that validation and test score, in physical units,
+        of each trajectory ``batch["u"]`` ``(B, T, C, *grid)`` from its first frame (with
+        ``batch["params"]`` ``(B, P)``) -> ``(B, T, C, *grid)``, frame 0 the given one.
+        A :class:`FieldDataModule` hands its test split."""
+        u, p = self._predict_batch(batch)
+        return self.rollout(u[:, 0], p, u.shape[1] - 1)
+
+    def _predict_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch``'s trajectories and parameters, or a ValueError saying what
+        ``predict_step`` takes (Lightning's default would call ``forward(batch)``)."""
+        if not isinstance(batch, dict) or not isinstance(batch.get("u"), torch.Tensor) \
+                or batch["u"].ndim < 3 or batch["u"].shape[1] < 2 or "params" not in batch:
+            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"{type(self).__name__}.predict_step rolls out trajectories: it "
+                             "takes batches {'u': (B, T >= 2, C, *grid), 'params': (B, P)} "
+                             f"(a FieldDataModule's test split), got {got}")
+        return batch["u"], batch["params"]
 
     def _check_half_batch(self, batch, stage: str) -> None:
         """Refuse an evaluation batch that float16 cannot hold, naming the precision.

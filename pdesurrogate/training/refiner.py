@@ -219,6 +219,14 @@ class RefinerModule(NextStepModule):
         steps + 1, C, *grid)``. Their standard deviation over the first axis is the spread."""
         return rollout_samples(self.step, u0, params, steps, n_samples, seed)
 
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0
+                     ) -> torch.Tensor:
+        """The rollout that validation and test score (each trajectory's noise from its own
+        inputs): ``batch["u"]`` ``(B, T, C, *grid)`` -> ``(B, T, C, *grid)``."""
+        u, p = self._predict_batch(batch)
+        return self.rollout(u[:, 0], p, u.shape[1] - 1,
+                            generator=self.model.evaluation_noise(u[:, 0], p))
+
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
         u, p = batch["u"], batch["params"]
         b, t = u.shape[:2]

@@ -5,7 +5,10 @@ state to the value's device on every call), a few per cent of a small model's st
 training metrics only reach the loggers every ``trainer.log_every_n_steps`` optimiser steps, so
 logging on those steps alone writes the same files. Steps logged besides: the first and the last
 batch of each epoch, so that the progress bar shows a value at once and epoch-end callbacks see
-this epoch's final values.
+this epoch's final values. Every step is logged while a callback ranks checkpoints by a
+``train/`` metric in the middle of an epoch (a ``ModelCheckpoint`` with ``monitor`` and
+``every_n_train_steps`` or ``train_time_interval``): it reads the metric after steps the
+loggers skip, and would otherwise score them with an earlier step's value.
 
 :class:`LearningRateLog` logs ``train/lr`` on the same steps, through the module's ``log``, so
 it lands in the same CSV row as ``train/rel_l2`` (Lightning's ``LearningRateMonitor`` writes
@@ -15,6 +18,7 @@ its own rows, under ``lr-AdamW``).
 from __future__ import annotations
 
 from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 CLASS_PATH = "pdesurrogate.training.step_logs.LearningRateLog"
 
@@ -26,7 +30,17 @@ def step_logs_due(module: LightningModule, batch_idx: int) -> bool:
     except RuntimeError:  # not attached to a Trainer (a bare call): nothing to throttle
         return True
     # in training_step global_step does not yet count this batch's optimiser step
-    return logged_step(trainer, batch_idx, trainer.global_step + 1)
+    return logged_step(trainer, batch_idx, trainer.global_step + 1) or \
+        monitored_mid_epoch(trainer)
+
+
+def monitored_mid_epoch(trainer) -> bool:
+    """Whether a callback of ``trainer`` reads a ``train/`` metric after training batches, not
+    only at an epoch's end: a ``ModelCheckpoint`` monitoring one every ``every_n_train_steps``
+    or ``train_time_interval``."""
+    return any(isinstance(c, ModelCheckpoint) and str(c.monitor or "").startswith("train/")
+               and (c._every_n_train_steps > 0 or c._train_time_interval is not None)
+               for c in getattr(trainer, "callbacks", ()))
 
 
 def logged_step(trainer, batch_idx: int, steps_done: int) -> bool:
