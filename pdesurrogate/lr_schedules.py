@@ -52,6 +52,26 @@ class RunCosine(torch.optim.lr_scheduler.LambdaLR):
         self._last_lr = rates
 
 
+def scheduled_steps(trainer, estimate: float) -> float:
+    """The optimiser steps of ``trainer``'s run: Lightning's ``estimate``
+    (``estimated_stepping_batches``), unless a ``GradientAccumulationScheduler`` changes the
+    accumulation as epochs start. Lightning's estimate counts every epoch at the first one's
+    (1 before that callback's first epoch starts), so a cosine over it would stop short of 0;
+    here each epoch ``e`` takes ``ceil(batches / accumulation(e))`` steps (an epoch's last
+    batches step however few they are), at most ``max_steps``."""
+    from lightning.pytorch.callbacks import GradientAccumulationScheduler
+
+    schedule = next((c for c in trainer.callbacks
+                     if isinstance(c, GradientAccumulationScheduler)), None)
+    batches = trainer.num_training_batches
+    if schedule is None or not math.isfinite(estimate) or not math.isfinite(batches) \
+            or trainer.max_epochs is None or trainer.max_epochs < 1:
+        return estimate
+    steps = sum(math.ceil(batches / schedule.get_accumulate_grad_batches(e))
+                for e in range(trainer.max_epochs))
+    return min(steps, trainer.max_steps) if trainer.max_steps != -1 else steps
+
+
 def with_schedule(module: LightningModule, opt: torch.optim.Optimizer, scheduler: str):
     """What ``configure_optimizers`` returns for ``opt`` under ``scheduler``: ``"none"``, the
     optimizer alone (constant learning rate); ``"cosine"``, cosine annealing to zero over all of
@@ -62,7 +82,7 @@ def with_schedule(module: LightningModule, opt: torch.optim.Optimizer, scheduler
         raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
     if scheduler == "none":
         return opt
-    total = module.trainer.estimated_stepping_batches
+    total = scheduled_steps(module.trainer, module.trainer.estimated_stepping_batches)
     if not math.isfinite(total) or total < 1:
         warnings.warn("cosine schedule needs max_epochs or max_steps; using a constant lr",
                       stacklevel=3)

@@ -139,3 +139,20 @@ def test_predict_of_the_refiner_and_scot(tmp_path, case):
         out = _trainer(tmp_path).predict(module, loader)
     assert out[0].shape == data.u.shape
     torch.testing.assert_close(out[0], expected(data.u, data.p))
+
+
+def test_cosine_anneals_to_zero_under_a_gradient_accumulation_schedule(tmp_path,
+                                                                      advection_file):
+    """GradientAccumulationScheduler({0: 1, 1: 2}) over 3 epochs of 10 batches takes 10 + 5 + 5
+    = 20 optimiser steps, and the cosine schedule ends at 0 on the last. Before, it annealed
+    over Lightning's estimate at the first epoch's accumulation (30 steps) and the fit ended at
+    a quarter of the peak rate."""
+    from lightning.pytorch.callbacks import GradientAccumulationScheduler
+
+    dm = FieldDataModule(str(advection_file), batch_size=4)
+    trainer = _trainer(tmp_path, max_epochs=3,
+                       callbacks=[GradientAccumulationScheduler({0: 1, 1: 2})])
+    trainer.fit(_module(lr=1e-3), dm)
+    assert trainer.global_step == 20
+    assert trainer.lr_scheduler_configs[0].scheduler.total_steps == 20
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
