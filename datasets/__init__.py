@@ -10,7 +10,8 @@ Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file) wr
 (:func:`open_dataset`, :class:`FieldData`) reads our files, ``pdebench.py`` and ``the_well.py``
 (their layouts) through ``lazy.py`` (lazy views); ``torch_datasets.py`` (torch Datasets over a
 :class:`FieldData`), ``normalization.py`` (:class:`ChannelStats`), ``source.py`` and
-``fingerprint.py`` (what a model was trained on), ``temp_files.py`` and ``progress.py``.
+``fingerprint.py`` (what a model was trained on), ``temp_files.py``, ``progress.py`` and
+``storable_text.py`` (a name from a locale that is not UTF-8, as UTF-8 text).
 """
 
 import importlib

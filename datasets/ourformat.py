@@ -85,6 +85,7 @@ import h5py
 import numpy as np
 
 from .guarded_file import GuardedFile
+from .storable_text import storable_text
 from .temp_files import clean_leftovers, named_error, open_temp_file, temp_name
 
 FORMAT_VERSION = 1
@@ -189,7 +190,8 @@ def _as_1d(name: str, values, dtype=np.float64) -> np.ndarray:
 
 
 def _attr_value(key: str, value):
-    """A netCDF-storable attribute value: str, number, or 1-D numeric array; dicts become JSON."""
+    """A netCDF-storable attribute value: str (:func:`storable_text`), number, or 1-D numeric
+    array; dicts become JSON."""
     if isinstance(value, (dict, list, tuple)) and not (
         isinstance(value, (list, tuple)) and value and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
@@ -197,7 +199,9 @@ def _attr_value(key: str, value):
         return json.dumps(value)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (str, int, float, np.integer, np.floating)):
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
         return value
     if isinstance(value, (list, tuple, np.ndarray)):
         return np.asarray(value)

@@ -27,6 +27,11 @@ from typing import NamedTuple
 
 from pdesurrogate.allocator import tune_malloc
 from pdesurrogate.sigterm_unwinds import Terminated, raised_while, sigterm_unwinds
+from pdesurrogate.text_locale import (
+    escape_unencodable_output,
+    non_utf8_config,
+    utf8_text_files,
+)
 from pdesurrogate.yaml_aliases import bound_yaml_aliases, check_yaml_aliases
 
 # Every parser here takes whole option names only: argparse would otherwise take a prefix for
@@ -195,7 +200,7 @@ def _solver_names_to_class_paths(argv: Sequence[str], configs: bool = True) -> l
         elif configs and name == "--config" and (eq or i + 1 < len(out)):
             path = value if eq else out[i + 1]
             try:
-                with open(path) as f:
+                with open(path, encoding="utf-8") as f:
                     text = f.read()
                 check_yaml_aliases(text, f"config {path!r}")
                 cfg = yaml.safe_load(text)
@@ -319,7 +324,7 @@ def solver_class_change(argv: Sequence[str]) -> SolverChange | None:
             if os.path.isfile(value):
                 where = f"config {value!r}"
                 try:
-                    with open(value) as f:
+                    with open(value, encoding="utf-8") as f:
                         text = f.read()
                 except OSError:
                     continue  # jsonargparse reports it
@@ -1596,6 +1601,9 @@ def _main(argv: Sequence[str] | None) -> int:
     # every command allocates and frees the same large arrays over and over (solver steps,
     # training steps): keep freed memory for reuse instead of faulting it in again
     tune_malloc()
+    # LC_ALL=C without Python's coercion: configs (YAML is UTF-8) and our files read as UTF-8
+    utf8_text_files()
+    escape_unencodable_output()
     # Lightning 2.6 calls a pytree API that torch deprecated, and advertises a cloud logger at
     # every Trainer: nothing a user of this command can act on
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
@@ -1603,6 +1611,9 @@ def _main(argv: Sequence[str] | None) -> int:
     run: dict = {}  # fit and test put their Trainer here, for the messages
     try:
         command, args = COMMANDS[argv[0]][1], argv[1:]
+        not_utf8 = non_utf8_config(args)
+        if not_utf8:
+            raise argparse.ArgumentError(None, not_utf8)
         if argv[0] in _OWN_SIGTERM:
             return command(args)
         # else SIGTERM ends the process where it is: a predict's temporary rollout, an

@@ -36,6 +36,7 @@ from pdesurrogate.temp_files import (
     temp_dir,
     umask_mode,
 )
+from pdesurrogate.text_locale import has_escaped_bytes
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -123,7 +124,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols: not the point here
             warnings.simplefilter("ignore")
-            ckpt = torch.load(p, weights_only=True, map_location="cpu", mmap=True)
+            if not has_escaped_bytes(str(p)):
+                ckpt = torch.load(p, weights_only=True, map_location="cpu", mmap=True)
+            else:  # torch maps a file by its name as UTF-8, which such a name is not
+                with open(p, "rb") as f:
+                    ckpt = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as e:  # any failure inside torch.load means "not a checkpoint"
         raise _not_a_checkpoint(p, _load_error_reason(e)) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from pdesurrogate.datasets.storable_text import storable_text
+
 # the columns of metrics.csv that training_curves_figure draws: the loss the optimiser
 # minimised and the relative L2 on the losses' panel, the learning rate on a panel of its own
 TRAIN_CURVES = ("train/loss", "train/rel_l2")
@@ -115,8 +117,8 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         ax.semilogy(times[1:], np.maximum(rel_l2[1:], 1e-12), "o-")
         ax.set(xlabel="t", ylabel="relative L2 error", title="error vs time (mean over samples)")
         ax.grid(True, which="both", alpha=0.3)
-    if title:
-        fig.suptitle(title)
+    if title:  # a folder's name, which matplotlib refuses as lone surrogates under LC_ALL=C
+        fig.suptitle(storable_text(title))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -209,7 +211,7 @@ def training_curves_figure(path: str | os.PathLike, title: str = ""):
     lr.grid(True, alpha=0.3)
     if len(rates) > 1:
         lr.legend(loc="best", fontsize="small")
-    if title:
-        fig.suptitle(title)
+    if title:  # a folder's name, which matplotlib refuses as lone surrogates under LC_ALL=C
+        fig.suptitle(storable_text(title))
     fig.tight_layout()
     return fig

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from .text_locale import config_text, yaml_load_escaped
+
 # copies of values that YAML aliases (*name) may add to a config or value: far more than any
 # config shares, far less than a "billion laughs" (nine aliases of nine aliases of ... : a
 # 464-byte file stood for 4e8 values and took jsonargparse 1.6 GB and a minute to expand)
@@ -74,8 +76,21 @@ def bound_yaml_aliases() -> None:
     def load(text: str, path: str | os.PathLike = "") -> object:
         # jsonargparse gives a config file's base name, from within the file's folder
         where = f"config {os.path.abspath(path)!r}" if path else "YAML value"
-        check_yaml_aliases(text, where)
-        return plain(text)
+
+        def checked(text: str) -> object:
+            check_yaml_aliases(text, where)
+            return plain(text)
+
+        try:
+            return yaml_load_escaped(checked, text)
+        except yaml.YAMLError:
+            # a UTF-8 config read in a latin-1 locale: an en dash is three characters there,
+            # one a control character YAML refuses. Read as UTF-8 only then: the configs fit
+            # saves in that locale hold its file names in its encoding
+            utf8 = config_text(text) if path else text
+            if utf8 == text:
+                raise
+            return yaml_load_escaped(checked, utf8)
 
     load.checks_aliases = True  # type: ignore[attr-defined]
     set_loader("yaml", load, (yaml.YAMLError,))

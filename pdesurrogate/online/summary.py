@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pdesurrogate.datasets.storable_text import storable_text
 from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
 from pdesurrogate.temp_files import atomic_write
@@ -167,7 +168,7 @@ def stream_figure(hist: list[dict], title: str):
                 ylabel="draws per stored item")
     axes[2].set_ylim(bottom=0)
     axes[2].legend(loc="best", fontsize="small")
-    fig.suptitle(title)
+    fig.suptitle(storable_text(title))  # the run folder's name: lone surrogates under LC_ALL=C
     fig.tight_layout()
     return fig
 
