@@ -79,12 +79,12 @@ def yaml_load_escaped(load: Callable[[str], object], text: str) -> object:
     return _restore(load(escaped), {v: k for k, v in there.items()})
 
 
-
 def has_escaped_bytes(name: str) -> bool:
     """Whether ``name`` holds bytes Python escaped with ``surrogateescape`` (a file name in a
     locale that is not UTF-8, or not UTF-8 itself), which a library that takes a str as UTF-8
     (torch's memory map of a checkpoint) refuses: "surrogates not allowed"."""
     return any(ord(c) in _ESCAPED for c in name)
+
 
 def _escape(err: UnicodeError) -> tuple[bytes, int]:
     """A codec error handler: a byte escaped by ``surrogateescape`` (a file name) is written
