@@ -1526,12 +1526,19 @@ def _stdout_gone() -> int:
     and the status a process that SIGPIPE killed has, 141, as ``yes | head -1`` gives
     (Python ignores SIGPIPE: the command got a BrokenPipeError instead, a traceback or an
     "error:" line with status 2 or 1 before)."""
+    _drop_stdout()
+    return 128 + signal.SIGPIPE
+
+
+def _drop_stdout() -> None:
+    """Send what is left in stdout's buffer, and anything written later, to /dev/null: a
+    stdout that cannot be written keeps its buffer, and Python's flush at exit failed on it
+    again ("Exception ignored ... OSError", status 120) after the command's own error line."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stdout.fileno())
     finally:
         os.close(devnull)
-    return 128 + signal.SIGPIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1555,6 +1562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("PDESURROGATE_DEBUG"):
             raise
         print(f"pdesurrogate: error: writing stdout: {exc}", file=sys.stderr)
+        try:
+            _drop_stdout()
+        except (AttributeError, OSError, ValueError):  # no file behind stdout (captured)
+            pass
         return 2
     finally:
         # registered last, so that it runs before the exit hooks the command's libraries

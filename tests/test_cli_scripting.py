@@ -22,6 +22,10 @@ _spec = importlib.util.spec_from_file_location("cli_fit_helpers",
 fit_helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fit_helpers)
 data = fit_helpers.data  # the fixture: 10 Burgers trajectories of 3 frames on 32 points
+# a user's environment: stdout block-buffered when not a terminal. With PYTHONUNBUFFERED (set
+# on some machines, CI among them) every print reaches the file at once, and a command that
+# left its output in the buffer (its end on a closed or full stdout) would pass unseen
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 def test_a_closed_stdout_ends_quietly_with_sigpipes_status(tmp_path, monkeypatch, capsys):
@@ -35,7 +39,8 @@ def test_a_closed_stdout_ends_quietly_with_sigpipes_status(tmp_path, monkeypatch
         os.close(read)  # the reader is gone before the command writes a byte
         try:
             proc = subprocess.run([sys.executable, "-m", "pdesurrogate", *argv], stdout=write,
-                                  stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+                                  stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120,
+                                  env=BUFFERED)
         finally:
             os.close(write)
         assert proc.returncode == 128 + signal.SIGPIPE, (argv, proc.stderr)
@@ -54,7 +59,8 @@ def test_stdout_on_a_full_disk_is_one_error_line(tmp_path):
     """``pdesurrogate -V > out.txt`` with the disk full: before, a traceback (status 1)."""
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "pdesurrogate", "-V"], stdout=full,
-                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120,
+                              env=BUFFERED)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == ("pdesurrogate: error: writing stdout: [Errno 28] No space left on "
                            "device\n"), proc.stderr
@@ -188,3 +194,16 @@ def test_debug_keeps_the_traceback_of_a_commands_own_oserror(monkeypatch, tmp_pa
     with pytest.raises(OSError, match="does not exist"):
         main(["predict", "--model", str(missing), "--input", str(tmp_path / "in.nc"),
               "--out", str(tmp_path / "out.nc")])
+
+
+def test_debug_keeps_the_traceback_of_a_broken_pipe_not_stdouts(monkeypatch):
+    """PDESURROGATE_DEBUG=1 and a BrokenPipeError of the command's own (a worker's pipe) while
+    stdout is open: its traceback, not the quiet status 141 of a closed stdout."""
+    monkeypatch.setenv("PDESURROGATE_DEBUG", "1")
+
+    def broken(argv):
+        raise BrokenPipeError(32, "Broken pipe (a worker's)")
+
+    monkeypatch.setitem(cli.COMMANDS, "configs", ("list", broken))
+    with pytest.raises(BrokenPipeError, match="a worker's"):
+        main(["configs"])
