@@ -280,8 +280,8 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     not a Lightning checkpoint (see :func:`read_checkpoint`), for a bad keyword, for a
     model that takes parameters when nothing names them (pass ``param_names``), for a
     checkpoint naming a model of your own code whose class is not in ``models`` or whose
-    weights do not fit it, and for a module whose model does not follow the contract of
-    :mod:`pdesurrogate.models`.
+    weights do not fit it, for a module whose model does not follow the contract of
+    :mod:`pdesurrogate.models`, and for weights that hold NaN or inf (a fit that diverged).
     """
     models = check_models(models)
     out = Path(outdir)

@@ -219,6 +219,7 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
     Shared by every export layout (surrogates, PINNs)."""
     # own contiguous copies: safetensors refuses views sharing memory
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    _check_finite(tensors, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(out)
     try:
@@ -231,6 +232,22 @@ def write_export(out: Path, config: dict, tensors: dict[str, torch.Tensor], chec
             remove_flat(tmp)
         raise
     return out
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], source: str | os.PathLike | None) -> None:
+    """One ValueError naming ``source`` (a checkpoint; None: a module in memory) and the tensors
+    that hold NaN or inf. A fit that diverged (a learning rate far too large) outside
+    ``pdesurrogate fit``, whose FiniteWeights callback stops it, trains on and checkpoints NaN
+    weights; exported, they gave a surrogate that predicts NaN, found only when used."""
+    bad = [k for k, v in tensors.items()
+           if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all())]
+    if bad:
+        what = repr(str(source)) if source is not None else "the module"
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(f"{what}: its weights are not finite (NaN or inf in "
+                         f"{', '.join(bad[:5])}{more}): the fit diverged (a learning rate too "
+                         "large?); export a checkpoint of that run from before it diverged, "
+                         "or fit again")
 
 
 def _write_files(tmp: Path, out: Path, config: dict, tensors: dict[str, torch.Tensor]) -> None:
