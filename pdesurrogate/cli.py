@@ -474,6 +474,9 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
                                  "read weights-only")
             if "weights_only" in run:
                 run.weights_only = True  # whatever torch's default is (torch < 2.6: False)
+            if run.get("ckpt_path") is None and self.config.subcommand == "fit":
+                # Lightning would resume from it unvetted, whoever's it is
+                run.ckpt_path = _slurm_requeue_checkpoint(run.trainer.default_root_dir)
             if run.get("ckpt_path") is not None:
                 checked = _checked_checkpoint(run.ckpt_path)
                 ckpt["global_step"] = checked.get("global_step")
@@ -979,6 +982,41 @@ def cmd_fit(argv: Sequence[str], run: dict | None = None) -> int:
 
 def cmd_test(argv: Sequence[str], run: dict | None = None) -> int:
     return _lightning_cli("test", argv, run)
+
+
+def _slurm_requeue_checkpoint(root: str | None) -> str | None:
+    """The checkpoint a fit without ``--ckpt_path`` resumes from in a Slurm job: the newest
+    ``hpc_ckpt_N.ckpt`` in the run folder ``root`` (Lightning writes one when Slurm signals a
+    job before its time limit, then requeues it) where this job is such a requeue
+    (``SLURM_RESTART_COUNT`` >= 1); None where the folder holds none, or outside Slurm.
+
+    Lightning resumes from the newest one in the folder of any job, requeued or not, and
+    without the checks ``--ckpt_path`` gets. In a folder that array tasks share, or one reused
+    from an earlier run, that is another run's state: a sweep's trial trained on from another
+    trial's weights and exited 0. So a job that is no requeue is refused, naming the file."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if not SLURMEnvironment.detect():
+        return None
+    folder = os.path.expanduser(root) if root else os.getcwd()
+    try:
+        found = [(int(m[1]), name) for name in os.listdir(folder)
+                 if (m := re.fullmatch(r"hpc_ckpt_(\d+)\.ckpt", name))]
+    except OSError:
+        return None  # no run folder yet: nothing to resume
+    if not found:
+        return None
+    path = os.path.join(folder, max(found)[1])
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "").strip()
+    if restarts.isdigit() and int(restarts) >= 1:
+        return path
+    raise ValueError(
+        f"{path!r} is a Slurm requeue checkpoint, and this job "
+        f"({os.environ.get('SLURM_JOB_ID', 'of unknown id')}) is no requeue "
+        f"(SLURM_RESTART_COUNT {restarts or 'unset'}): Lightning would resume from it, though "
+        "it may be another run's (array tasks sharing --trainer.default_root_dir, or an "
+        "earlier run in the same folder). Give each run its own --trainer.default_root_dir, "
+        "or resume from it on purpose with --ckpt_path")
 
 
 # values of ckpt_path that Lightning takes for keywords, not files ("registry:NAME" too)
