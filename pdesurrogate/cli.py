@@ -977,11 +977,26 @@ def _lightning_description(subcommand: str) -> str:
 
 
 def cmd_fit(argv: Sequence[str], run: dict | None = None) -> int:
-    return _lightning_cli("fit", argv, run)
+    return _releasing_unwritten_folders("fit", argv, run)
 
 
 def cmd_test(argv: Sequence[str], run: dict | None = None) -> int:
-    return _lightning_cli("test", argv, run)
+    return _releasing_unwritten_folders("test", argv, run)
+
+
+def _releasing_unwritten_folders(subcommand: str, argv: Sequence[str], run: dict | None) -> int:
+    """:func:`_lightning_cli`, whose run folders (``csv/version_N``, ``tensorboard/version_N``)
+    are removed again when it fails before writing anything into them (a model that does not
+    match its data file): the next fit is ``version_N`` again, not ``version_N+1`` beside an
+    empty one. A folder with a checkpoint, metrics or config.yaml stays."""
+    from pdesurrogate.training import version_claim
+
+    claims = version_claim.claims_made()
+    try:
+        return _lightning_cli(subcommand, argv, run)
+    except Exception:
+        version_claim.release_unwritten(claims)
+        raise
 
 
 def _slurm_requeue_checkpoint(root: str | None) -> str | None:

@@ -13,11 +13,17 @@ by someone else meanwhile is passed over for the next free N. On a remote filesy
 A write of either logger that fails (a full disk or quota: ``metrics.csv``, ``hparams.yaml``,
 the TensorBoard event file) is an OSError naming its run folder, ``[Errno 28] No space left on
 device: 'runs/csv/version_0'``; Lightning's said "[Errno 28] No space left on device" alone.
+
+A fit that fails in set-up (a model that does not match its data file) has claimed its folders
+and written nothing into them: :func:`release_unwritten` removes them, so that the next fit
+gets ``version_N`` again rather than ``version_N+1`` beside an empty one. Only folders this
+process made, and only while they hold nothing but a TensorBoard event file's opening record.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 
 from lightning.pytorch.loggers import CSVLogger as _CSVLogger
 from lightning.pytorch.loggers import TensorBoardLogger as _TensorBoardLogger
@@ -31,6 +37,12 @@ TENSORBOARD_CLASS_PATH = "pdesurrogate.training.version_claim.TensorBoardLogger"
 # save_dir -> the version last claimed under it in this process: the other logger's first try
 _CLAIMED: dict[str, int] = {}
 _ATTEMPTS = 10_000
+# the version_N folders this process made, oldest first: a failed fit releases its own
+_MADE: list[str] = []
+# a TensorBoard event file opens with one record (its "brain.Event:2" version) on creation;
+# any scalar or hparams a run logs adds records after it
+_EVENT_PREFIX = "events.out.tfevents."
+_EVENT_VERSION = b"brain.Event:"
 
 
 def claim_version(save_dir: str, name: str, first: int) -> int:
@@ -43,13 +55,57 @@ def claim_version(save_dir: str, name: str, first: int) -> int:
     sibling = _CLAIMED.get(key)
     order = [sibling] if sibling is not None and sibling >= first else []
     for n in [*order, *range(first, first + _ATTEMPTS)]:
+        path = os.path.join(root, f"version_{n}")
         try:
-            os.mkdir(os.path.join(root, f"version_{n}"))
+            os.mkdir(path)
         except FileExistsError:
             continue
+        _MADE.append(os.path.abspath(path))
         _CLAIMED[key] = n
         return n
     raise FileExistsError(f"{root!r}: no free version_N folder from version_{first} on")
+
+
+def claims_made() -> int:
+    """How many ``version_N`` folders this process has claimed so far: the ``since`` of a
+    later :func:`release_unwritten`."""
+    return len(_MADE)
+
+
+def release_unwritten(since: int) -> list[str]:
+    """Remove the ``version_N`` folders this process claimed after its first ``since`` claims
+    that hold nothing a run wrote: empty, or only TensorBoard event files holding their opening
+    record alone. A folder with anything else (a checkpoint, ``metrics.csv``, ``config.yaml``,
+    ``hparams.yaml``, a logged scalar) is kept. Returns the folders removed."""
+    removed = []
+    for path in _MADE[since:]:
+        try:
+            names = os.listdir(path)
+            if not all(_opening_record_only(os.path.join(path, n)) for n in names):
+                continue
+            for name in names:
+                os.remove(os.path.join(path, name))
+            # rmdir, not rmtree: whatever appeared meanwhile keeps the folder
+            os.rmdir(path)
+        except OSError:
+            continue
+        removed.append(path)
+    del _MADE[since:]
+    return removed
+
+
+def _opening_record_only(path: str) -> bool:
+    """Whether ``path`` is a TensorBoard event file holding one record, its version: a
+    TFRecord is an 8-byte length, 4-byte CRC, the data and a 4-byte CRC."""
+    if not os.path.basename(path).startswith(_EVENT_PREFIX) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12:
+            return False
+        (length,) = struct.unpack("<Q", head[:8])
+        return (os.fstat(f.fileno()).st_size == 12 + length + 4
+                and _EVENT_VERSION in f.read(length))
 
 
 def _local(path: str) -> bool:
