@@ -62,14 +62,52 @@ from .progress import progress_bar
 SEED_LIMIT = 2**63
 
 
-def available_cpus() -> int:
+def available_cpus(root: str = "/") -> int:
     """CPUs this process may run on: its affinity mask (a Slurm job's allocation, ``taskset``),
-    not every core of the machine as ``os.cpu_count()`` says."""
+    not every core of the machine as ``os.cpu_count()`` says, and no more than a cgroup v2 CPU
+    quota allows (:func:`cgroup_cpu_quota`; ``root`` is the filesystem's root, for tests)."""
     if hasattr(os, "process_cpu_count"):  # Python 3.13
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+        cpus = os.process_cpu_count() or 1
+    elif hasattr(os, "sched_getaffinity"):
+        cpus = len(os.sched_getaffinity(0)) or 1
+    else:
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(root)
+    return cpus if quota is None else min(cpus, quota)
+
+
+def cgroup_cpu_quota(root: str = "/") -> int | None:
+    """The CPUs a cgroup v2 quota gives this process, rounded up and at least 1: the smallest
+    ``cpu.max`` (``"200000 100000"``: 2 CPUs) of its cgroup (``/proc/self/cgroup``'s ``0::``
+    line) and of the cgroups above it, under ``root/sys/fs/cgroup``. None without a quota
+    (``max``) or a cgroup v2 hierarchy. A container or a Slurm job limited to 2 CPUs of a
+    64-core node has a quota while its affinity mask and ``os.cpu_count()`` say 64."""
+    try:
+        with open(os.path.join(root, "proc", "self", "cgroup"), encoding="utf-8") as f:
+            own = next((line[3:].strip() for line in f if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if own is None:
+        return None
+    parts = [p for p in own.split("/") if p and p != ".."]
+    quotas = []
+    # the job's or container's quota is often set on an ancestor (slurm's job_N over step_N)
+    for depth in range(len(parts), -1, -1):
+        try:
+            with open(os.path.join(root, "sys", "fs", "cgroup", *parts[:depth], "cpu.max"),
+                      encoding="utf-8") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if len(fields) != 2 or fields[0] == "max":
+            continue
+        try:
+            quota, period = int(fields[0]), int(fields[1])
+        except ValueError:
+            continue
+        if quota > 0 and period > 0:
+            quotas.append(max(1, -(-quota // period)))
+    return min(quotas) if quotas else None
 
 
 class GenerationError(RuntimeError):
@@ -303,7 +341,8 @@ def generate_dataset(
             module docstring for the caveats).
         batch_size: samples per ``solver.solve`` call.
         workers: processes (default :func:`available_cpus`: the CPUs this process may run on,
-            e.g. its Slurm allocation); ``1`` solves in this process.
+            e.g. its Slurm allocation or a container's cgroup CPU quota); ``1`` solves in this
+            process.
         progress: show progress on stderr (a rich bar on a terminal, else a plain line at most
             every 10 s: :mod:`.progress`).
         max_retries: redraws allowed per diverging batch.
