@@ -20,7 +20,8 @@ The order of a run, and the file that holds each step:
    job's logs and returns its exit status; it removes what the job leaves on the machine
    (``job_cleanup.py``: its TMPDIR, MPICH's shared memory). Before it starts the mpich
    wheel's own ``mpiexec``, it checks that ``/dev/shm`` has room for the ranks
-   (``shm_room.py``: a container's 64 MiB holds about 12).
+   (``shm_room.py``: a container's 64 MiB holds about 12); before any ``mpiexec``, that the
+   open-files limit (``ulimit -n``) is enough for the ranks (``open_files.py``).
 3. ``rank.py``: :func:`run_rank`, on every rank: stop signals, its pid file, the parameter box
    (``parameter_box.py``), then its role.
 4. ``solver_rank.py``: :func:`run_solver` runs the simulations the scheduler hands it and
@@ -35,8 +36,8 @@ Below them: ``errors.py`` (:class:`UsageError`) and ``processes.py`` (is a PID s
 process it was); files are written whole or not at all by
 :func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
 this list (no cycles): errors, processes, checkpoint,
-run_folder, job_cleanup, shm_room, parser, parameter_box, preflight, launcher, summary,
-trainer_rank, solver_rank, rank, rank_settings, command.
+run_folder, job_cleanup, shm_room, open_files, parser, parameter_box, preflight, launcher,
+summary, trainer_rank, solver_rank, rank, rank_settings, command.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from pdesurrogate.online.job_cleanup import (
     _clear_previous_job,
     _make_job_tmp,
 )
+from pdesurrogate.online.open_files import open_files_error
 from pdesurrogate.online.preflight import _preflight
 from pdesurrogate.online.processes import _start_time
 from pdesurrogate.online.run_folder import (
@@ -106,6 +107,10 @@ def launch(parser, cfg, argv: list[str]) -> int:
             no_room = shm_room_error(n)
             if no_room:
                 raise UsageError(no_room)
+        # every process of the job inherits this one's open-files limit
+        too_few = open_files_error(n)
+        if too_few:
+            raise UsageError(too_few)
         for warning in _preflight(parser, cfg):
             _say(console, f"[yellow]online[/yellow]: warning: {warning}")
         if lock is None:
