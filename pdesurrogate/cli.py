@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -1272,6 +1273,31 @@ def cmd_export(argv: Sequence[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _own_warnings_prefixed(command: str):
+    """Within it, a warning raised in this package's own files is printed to stderr as
+    ``pdesurrogate COMMAND: warning: MESSAGE``, as fit and generate print theirs, not in
+    Python's ``FILE:LINE: UserWarning: MESSAGE`` with the source line; another library's is
+    shown as before (its file and line say where it comes from)."""
+    import importlib.util
+
+    ours = tuple(str(Path(d).resolve()) + os.sep
+                 for name in ("pdesurrogate", "pdesurrogate.datasets", "pdesurrogate.solvers",
+                              "pdesurrogate.streaming")
+                 for d in importlib.util.find_spec(name).submodule_search_locations)
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(Path(filename).resolve()).startswith(ours):
+            print(f"pdesurrogate {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def cmd_predict(argv: Sequence[str]) -> int:
     from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, metrics_table, predict_file
 
@@ -1319,17 +1345,21 @@ def cmd_predict(argv: Sequence[str]) -> int:
                    help=MODEL_CLASS_HELP)
     args = p.parse_args(argv)
     models = _own_models(args.model_class)
-    rep = predict_file(args.model, args.input, args.out, steps=args.steps, samples=args.samples,
-                       batch_size=args.batch_size, plot=args.plot, device=args.device,
-                       overwrite=args.overwrite, lead_time=args.lead_time, models=models,
-                       compression=args.compression,
-                       compression_level=args.compression_level)
+    with _own_warnings_prefixed("predict"):
+        rep = predict_file(args.model, args.input, args.out, steps=args.steps,
+                           samples=args.samples, batch_size=args.batch_size, plot=args.plot,
+                           device=args.device, overwrite=args.overwrite,
+                           lead_time=args.lead_time, models=models,
+                           compression=args.compression,
+                           compression_level=args.compression_level)
     rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
     console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} trajectories x "
                     f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "
                     f"{rep.seconds:.1f} s ({rate:,.0f} trajectory steps/s)")
-    if rep.note:
-        console().print(rep.note, markup=False)
+    for line in (rep.note or "").splitlines():
+        # the API's note says "warning: ..."; the command's lines say whose, as fit's do
+        console().print(f"pdesurrogate predict: {line}" if line.startswith("warning: ")
+                        else line, markup=False)
     if rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
