@@ -144,8 +144,9 @@ def _generate_parser():
                    help="Trajectories solved together (speed and memory: the samples drawn do "
                         "not depend on it; see --seed).")
     p.add_argument("--workers", type=int | None, default=None,
-                   help="Worker processes (default: the CPUs this process may use, e.g. its "
-                        "Slurm allocation).")
+                   help="Worker processes (default: the CPUs this process may use: its "
+                        "affinity, e.g. a Slurm allocation, and a cgroup v2 quota, e.g. "
+                        "docker --cpus).")
     p.add_argument("--max_retries", type=int, default=3,
                    help="Redraws of a batch whose solve diverged before giving up.")
     p.add_argument("--compression", type=str | None, default=None,
