@@ -432,11 +432,16 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
     signals)."""
     from jsonargparse import Namespace
     from lightning.fabric.plugins import CheckpointIO
-    from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
+    from lightning.fabric.plugins.environments import (
+        ClusterEnvironment,
+        LightningEnvironment,
+        SLURMEnvironment,
+    )
     from lightning.pytorch import LightningDataModule, LightningModule
     from lightning.pytorch.cli import LightningCLI
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from pdesurrogate.online.shm_room import skip_mpi_start
     from pdesurrogate.training import checkpoint_io, progress, run_checkpoint, stop_checkpoint
     from pdesurrogate.training.curves_plot import CLASS_PATH as CURVES_PLOT
     from pdesurrogate.training.deferred_signals import DeferredSignals
@@ -588,6 +593,11 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
                           f"Lightning takes for an interactive shell; this srun step has {tasks} "
                           "tasks, so their ranks are Slurm's (salloc -J NAME avoids this note)",
                           file=sys.stderr)
+            elif not any(isinstance(p, ClusterEnvironment) for p in given) \
+                    and skip_mpi_start(os.environ):
+                # Lightning's check for an MPI job would start MPI, whose bus error in a full
+                # /dev/shm kills the process; with no launcher around it finds one process
+                kwargs["plugins"] = [*given, LightningEnvironment()]
             trainer = super().instantiate_trainer(**kwargs)
             _refuse_pickled_ranks(trainer, self.subcommand)
             return trainer
