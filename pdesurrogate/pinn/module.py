@@ -376,6 +376,28 @@ class PINNModule(LightningModule):
     def on_test_epoch_end(self) -> None:
         self._finish("test")
 
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """``trainer.predict``: the network's solution ``u(x)`` at the batch's points, ``(N, d)
+        -> (N,)``, in the problem's units (the PINN learns ``u`` itself: nothing to undo), in
+        float32 under mixed precision, as :meth:`forward` and an export's ``predict``. A batch
+        is the points ``(N, d)``, a dict with them as ``"x"`` (:class:`BallPoints`, whose
+        ``predict_dataloader`` hands its test points), or a tuple or list that starts with them
+        (a ``TensorDataset``'s); anything else is one ValueError saying so (Lightning's default
+        would call ``forward`` on it and fail inside the network)."""
+        x = batch
+        if isinstance(batch, dict):
+            x = batch.get("x")
+        elif isinstance(batch, (list, tuple)) and batch:
+            x = batch[0]
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.dim:
+            got = (tuple(x.shape) if isinstance(x, torch.Tensor) else
+                   f"a dict with keys {sorted(batch)}" if isinstance(batch, dict) else
+                   type(batch).__name__)
+            raise ValueError(f"{type(self).__name__}.predict_step evaluates u at points: it "
+                             f"takes batches of points (N, {self.dim}), {{'x': (N, {self.dim})}}"
+                             f" (BallPoints) or (points, ...) (a TensorDataset), got {got}")
+        return self(x)
+
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.lr)
         return with_schedule(self, opt, self.scheduler)

@@ -152,6 +152,11 @@ class BallPoints(LightningDataModule):
     def test_dataloader(self) -> _FixedBatches:
         return self._fixed(self.test_points, 1)
 
+    def predict_dataloader(self) -> _FixedBatches:
+        """``trainer.predict``: the test points, in :meth:`test_dataloader`'s batches and order
+        (``PINNModule.predict_step`` returns ``u`` at each batch's ``"x"``)."""
+        return self._fixed(self.test_points, 1)
+
 
 class _FixedBatches:
     """A rank's list of evaluation batches. A sized iterable, not a DataLoader (see
