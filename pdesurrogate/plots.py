@@ -18,6 +18,11 @@ VAL_CURVE = "val/rel_l2"
 LR_PREFIX = "train/lr"
 
 
+# the most channels rollout_figure draws, one row each; a state with more (The Well's, say)
+# shows its first ones and the figure's title says so
+MAX_CHANNEL_ROWS = 8
+
+
 def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
     """imshow keywords shared by the prediction and truth panels: one colour scale for both.
 
@@ -36,93 +41,158 @@ def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
     return {"cmap": "viridis", "vmin": lo, "vmax": hi}
 
 
+def _edges(coords: np.ndarray | None) -> tuple[float, float]:
+    """The span an image of nodes ``coords`` covers: from half a spacing before the first node
+    to half a spacing after the last, so each pixel is centred on its node; ``(0, 1)``
+    (fractions of the domain) without coordinates."""
+    if coords is None:
+        return 0.0, 1.0
+    c = np.asarray(coords, dtype=np.float64)
+    if c.size == 1:
+        return float(c[0]) - 0.5, float(c[0]) + 0.5
+    return float(c[0] - (c[1] - c[0]) / 2), float(c[-1] + (c[-1] - c[-2]) / 2)
+
+
+def _check_grid(grid, shape: tuple[int, ...], names: tuple[str, ...]) -> tuple | None:
+    """``grid`` as float arrays, checked against the state's spatial ``shape``."""
+    if grid is None:
+        return None
+    grid = tuple(np.asarray(g, dtype=np.float64) for g in grid)
+    if tuple(g.shape for g in grid) != tuple((n,) for n in shape) \
+            or not all(np.isfinite(g).all() for g in grid):
+        raise ValueError(f"grid must hold one finite 1-D coordinate array per spatial axis "
+                         f"{list(names)} of lengths {list(shape)}, got shapes "
+                         f"{[g.shape for g in grid]}")
+    return grid
+
+
 def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray,
                    rel_l2: np.ndarray | None, path: str | os.PathLike, title: str = "",
                    sample: int = 0, grid_names: tuple[str, ...] | None = None,
-                   channel: int = 0, channel_names: tuple[str, ...] | None = None) -> str:
+                   channel: int | None = None, channel_names: tuple[str, ...] | None = None,
+                   grid: tuple[np.ndarray, ...] | None = None) -> str:
     """Save a PNG comparing a rollout with the truth for one sample.
 
     Args:
-        pred: ``(N, T, C, *grid)`` predicted states (physical units).
+        pred: ``(N, T, C, *grid)`` predicted states (physical units), 1 to 3 spatial axes.
         truth: same shape, or None.
         times: ``(T,)`` times of the frames.
         rel_l2: ``(T,)`` relative L2 error per frame averaged over samples, or None.
         path: output file (PNG).
         grid_names: names of the spatial axes in the order of ``pred``'s (ours: ``("y", "x")``;
-            PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``.
-        channel: which channel of the state is shown (``0 <= channel < C``).
-        channel_names: the ``C`` channels' names, for the colour bar's label and the titles;
+            PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``
+            in 2-D, ``("z", "y", "x")`` in 3-D.
+        channel: the one channel shown (``0 <= channel < C``); None (default): every channel,
+            one row each (the first :data:`MAX_CHANNEL_ROWS`; the title then says how many of
+            ``C`` are shown).
+        channel_names: the ``C`` channels' names, for the colour bars' labels and the titles;
             default "channel <i>".
+        grid: one 1-D coordinate array per spatial axis (the nodes, in the order of ``pred``'s
+            axes): the axes then show those coordinates, each pixel centred on its node and a
+            2-D panel drawn to the domain's shape (unless one side is over 8 times the other);
+            None (default): space as a fraction of the domain, a 2-D domain drawn square.
     1-D data are shown as space-time images (x horizontal, t upwards, each frame's row centred
     on its time); 2-D data as the last frame, the grid's last axis horizontal and the grid's
-    first point at the lower left. Channel ``channel`` of sample ``sample`` is shown, prediction
-    and truth on one colour scale (see :func:`_field_colours`). Space is labelled as a fraction
-    of the domain.
+    first point at the lower left; 3-D data as the last frame's slice through the middle node
+    of the first spatial axis. Each channel's prediction and truth share one colour scale (see
+    :func:`_field_colours`).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n_channels = pred.shape[2]
-    if not 0 <= channel < n_channels:
+    n_channels, n_space = pred.shape[2], pred.ndim - 3
+    if not 1 <= n_space <= 3:
+        raise ValueError(f"pred must be (N, T, C, *grid) with 1 to 3 spatial axes, got shape "
+                         f"{tuple(pred.shape)}")
+    if channel is not None and not 0 <= channel < n_channels:
         raise ValueError(f"channel must be in 0..{n_channels - 1} (the state has {n_channels} "
                          f"channels), got {channel}")
     if channel_names is not None and len(channel_names) != n_channels:
         raise ValueError(f"channel_names has {len(channel_names)} names for {n_channels} "
                          f"channels: {list(channel_names)}")
-    label = str(channel_names[channel]) if channel_names is not None else f"channel {channel}"
-    p = pred[sample, :, channel]
-    t = truth[sample, :, channel] if truth is not None else None
-    panels = 1 + (t is not None) + (t is not None) + (rel_l2 is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6), squeeze=False)
-    axes = axes[0]
-    field_kw = _field_colours(p, t)
-    if p.ndim == 2:  # (T, X): space-time image
-        # half a frame spacing below the first and above the last time, so that a frame's row
-        # is centred on its time rather than starting at it
-        half = 0.5 * float(times[-1] - times[0]) / max(len(times) - 1, 1) or 0.5
-
-        def show(ax, img, name, **kw):
-            im = ax.imshow(img, aspect="auto", origin="lower",
-                           extent=[0, 1, float(times[0]) - half, float(times[-1]) + half], **kw)
-            ax.set(xlabel="x (fraction of domain)", ylabel="t",
-                   title=f"{name} of {label}, sample {sample}")
-            return im
-        imgs = [(p, "prediction"), (t, "truth"), (None if t is None else np.abs(p - t), "|error|")]
-    else:  # (T, A, B): last frame, B horizontal
-        rows, cols = tuple(grid_names) if grid_names is not None and len(grid_names) == 2 \
-            else ("y", "x")
-
-        def show(ax, img, name, **kw):
-            im = ax.imshow(img, origin="lower", extent=[0, 1, 0, 1], **kw)
-            ax.set(xlabel=f"{cols} (fraction of domain)", ylabel=f"{rows} (fraction of domain)",
-                   title=f"{name} of {label}, sample {sample}, t = {times[-1]:.3g}")
-            return im
-        imgs = [(p[-1], "prediction"), (None if t is None else t[-1], "truth"),
-                (None if t is None else np.abs(p[-1] - t[-1]), "|error|")]
-    i = 0
-    for img, name in imgs:
-        if img is None:
-            continue
-        if name == "|error|":
-            im = show(axes[i], img, name, cmap="magma")
-            fig.colorbar(im, ax=axes[i], label=f"|prediction - truth| of {label}")
-        else:
-            im = show(axes[i], img, name, **field_kw)
-            fig.colorbar(im, ax=axes[i], label=label)
-        i += 1
+    default_names = (("x",), ("y", "x"), ("z", "y", "x"))[n_space - 1]
+    names = tuple(grid_names) if grid_names is not None and len(grid_names) == n_space \
+        else default_names
+    grid = _check_grid(grid, pred.shape[3:], names)
+    shown = [channel] if channel is not None else list(range(min(n_channels,
+                                                                 MAX_CHANNEL_ROWS)))
+    columns = 1 + 2 * (truth is not None) + (rel_l2 is not None)
+    fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 3.6 * len(shown)),
+                             squeeze=False)
+    for row, c in zip(axes, shown, strict=True):
+        label = str(channel_names[c]) if channel_names is not None else f"channel {c}"
+        _channel_row(row, fig, pred[sample, :, c],
+                     None if truth is None else truth[sample, :, c], times, label, sample,
+                     names, grid)
     if rel_l2 is not None:
-        ax = axes[i]
+        ax = axes[0, -1]
         ax.semilogy(times[1:], np.maximum(rel_l2[1:], 1e-12), "o-")
-        ax.set(xlabel="t", ylabel="relative L2 error", title="error vs time (mean over samples)")
+        over = " (all channels)" if n_channels > 1 else ""
+        ax.set(xlabel="t", ylabel=f"relative L2 error{over}",
+               title="error vs time (mean over samples)")
         ax.grid(True, which="both", alpha=0.3)
+        for ax in axes[1:, -1]:
+            ax.axis("off")
+    if len(shown) < n_channels and channel is None:
+        title = f"{title} ({len(shown)} of {n_channels} channels shown)".strip()
     if title:  # a folder's name, which matplotlib refuses as lone surrogates under LC_ALL=C
         fig.suptitle(storable_text(title))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarray, label: str,
+                 sample: int, names: tuple[str, ...], grid: tuple | None) -> None:
+    """One channel's prediction, truth and |error| panels into ``axes`` (the row's first
+    ones): ``p`` and ``t`` ``(T, *grid)``; see :func:`rollout_figure`."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    field_kw = _field_colours(p, t)
+    unit = "" if grid is not None else " (fraction of domain)"
+    if p.ndim == 2:  # (T, X): space-time image
+        # half a frame spacing below the first and above the last time, so that a frame's row
+        # is centred on its time rather than starting at it
+        half = 0.5 * float(times[-1] - times[0]) / max(len(times) - 1, 1) or 0.5
+        extent = [*_edges(None if grid is None else grid[0]),
+                  float(times[0]) - half, float(times[-1]) + half]
+        place = {"aspect": "auto", "extent": extent}
+        xlabel, ylabel, when = f"{names[0]}{unit}", "t", ""
+        frames = (p, t)
+    else:  # (T, A, B) or (T, Z, A, B): the last frame (its middle Z slice), B horizontal
+        where = ""
+        if p.ndim == 4:
+            mid = p.shape[1] // 2
+            at = f"{grid[0][mid]:.3g}" if grid is not None else f"node {mid} of {p.shape[1]}"
+            where = f", {names[0]} = {at}"
+            p, t = p[:, mid], None if t is None else t[:, mid]
+        rows_c, cols_c = (None, None) if grid is None else grid[-2:]
+        xe, ye = _edges(cols_c), _edges(rows_c)
+        ratio = abs(ye[1] - ye[0]) / max(abs(xe[1] - xe[0]), 1e-300)
+        place = {"extent": [*xe, *ye], "aspect": "equal" if 1 / 8 <= ratio <= 8 else "auto"}
+        xlabel, ylabel = f"{names[-1]}{unit}", f"{names[-2]}{unit}"
+        when = f", t = {times[-1]:.3g}{where}"
+        frames = (p[-1], None if t is None else t[-1])
+    panels = [(frames[0], "prediction"), (frames[1], "truth"),
+              (None if t is None else np.abs(frames[0] - frames[1]), "|error|")]
+    i = 0
+    for img, name in panels:
+        if img is None:
+            continue
+        kw = {"cmap": "magma"} if name == "|error|" else field_kw
+        im = axes[i].imshow(img, origin="lower", **place, **kw)
+        axes[i].set(xlabel=xlabel, ylabel=ylabel,
+                    title=f"{name} of {label}, sample {sample}{when}")
+        # a bar beside the image and as tall as it, also where a domain's shape makes the
+        # image lower than its panel
+        cax = make_axes_locatable(axes[i]).append_axes("right", size="5%", pad=0.08)
+        cax.set_label("<colorbar>")
+        fig.colorbar(im, cax=cax,
+                     label=f"|prediction - truth| of {label}" if name == "|error|" else label)
+        i += 1
 
 
 def metrics_csv_curves(path: str | os.PathLike) -> dict[str, tuple[list[int], list[float]]]:

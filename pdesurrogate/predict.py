@@ -251,7 +251,7 @@ def _write_plot(f: BinaryIO, plot_path: Path, first, data, frames: slice, has_tr
         with f, matplotlib.rc_context({"savefig.format": plot_path.suffix.lower()[1:]}):
             rollout_figure(first, truth0, times, rel, f,
                            title=f"{cfg.get('pde')}: {os.path.basename(model_dir)}",
-                           grid_names=tuple(data.grid_names),
+                           grid_names=tuple(data.grid_names), grid=tuple(data.grid),
                            channel_names=tuple(data.channel_names))
     except OSError as e:
         named_error(e, plot_path)
