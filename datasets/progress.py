@@ -1,9 +1,10 @@
 """Progress of long work over samples on stderr (``generate``, ``predict``, the statistics,
 opening a PDEBench file of many groups).
 
-A rich bar when stderr is a terminal; otherwise (a Slurm log, a pipe) one plain line with
+A rich bar where one is seen redrawn (:func:`redraws`: an interactive terminal wide enough);
+otherwise (a Slurm log, a pipe, CI, ``TERM=dumb``, a narrow terminal) one plain line with
 samples done, rate and time left, at most every :data:`PLAIN_PROGRESS_S` seconds (when a batch
-finishes) and once at the end: a live bar draws nothing into a file.
+finishes) and once at the end: a live bar draws nothing into a file until the work ends.
 """
 
 from __future__ import annotations
@@ -19,6 +20,30 @@ from collections.abc import Callable, Iterator
 PLAIN_PROGRESS_S = 10.0
 # where launchers give a process its rank: torchrun, Lightning's DDP, Open MPI, MPICH, Slurm
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
+# the narrowest bar worth drawing, in columns; a terminal with less room for it gets plain lines
+MIN_BAR_WIDTH = 10
+
+
+def redraws(console) -> bool:
+    """Whether a live rich bar on ``console`` (a ``rich.console.Console``) is seen as it runs:
+    in Jupyter, or where rich animates (``is_interactive``: a terminal, not ``TERM=dumb``, or
+    as ``TTY_INTERACTIVE`` says) onto a file that is a terminal. ``FORCE_COLOR`` or
+    ``TTY_COMPATIBLE=1`` (set in CI for coloured logs) make rich take a log file for a
+    terminal: a bar redrawn there left a CI log a frame every tenth of a second, and with
+    ``TTY_INTERACTIVE=0`` (rich's advice for CI) one frame when the work ended. A console
+    made with ``force_terminal=True``, or ``TTY_INTERACTIVE=1``, is taken at its word."""
+    if console.is_jupyter:
+        return True
+    if not console.is_interactive:
+        return False
+    # private in rich, but the only way to tell force_terminal=True from FORCE_COLOR
+    if getattr(console, "_force_terminal", None) or os.environ.get("TTY_INTERACTIVE") == "1":
+        return True
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed file
+        return False
 
 
 def other_rank() -> bool:
@@ -36,6 +61,7 @@ def rate_column(unit: str):
     """A rich progress column showing the rate, e.g. ``"1,234 samples/s"`` (empty until rich
     has measured one)."""
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class _Rate(ProgressColumn):
@@ -43,14 +69,15 @@ def rate_column(unit: str):
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="cyan")
 
-    return _Rate()
+    return _Rate(table_column=Column(no_wrap=True))
 
 
 @contextlib.contextmanager
 def progress_bar(on: bool, what: str, total: int,
                  unit: str = "samples") -> Iterator[Callable[[int], None]]:
     """``with progress_bar(on, what, total) as advance: advance(k)``: progress of ``total``
-    ``unit`` (samples) on stderr when ``on``, a rich bar on a terminal (or in Jupyter), else
+    ``unit`` (samples) on stderr when ``on``, a rich bar where it is seen redrawn
+    (:func:`redraws`) and fits on one line of the terminal (:func:`bar_columns`), else
     :class:`PlainProgress` lines (the last one only when the work ends without an error)."""
     if not on:
         yield lambda k: None
@@ -58,27 +85,53 @@ def progress_bar(on: bool, what: str, total: int,
     from rich.console import Console
 
     console = Console(stderr=True)
-    if not (console.is_terminal or console.is_jupyter):
+    columns = bar_columns(what, total, unit, console.width) if redraws(console) else None
+    if columns is None:
         # a live bar draws nothing into a file: sbatch logs would show no progress
         plain = PlainProgress(what, total, unit=unit)
         yield plain.advance
         plain.finish()
         return
+    from rich.progress import Progress
+
+    bar = Progress(*columns, console=console)
+    with bar:
+        task = bar.add_task(what, total=total)
+        yield lambda k: bar.advance(task, k)
+
+
+def bar_columns(what: str, total: int, unit: str, width: int) -> list | None:
+    """The rich bar's columns for ``total`` ``unit`` of ``what`` on a line of ``width``
+    columns: label, bar, done/total, rate, elapsed, time left; without the rate where the line
+    has no room for it and a bar :data:`MIN_BAR_WIDTH` wide, None (plain lines) where it has
+    no room even then. Rich squeezed the columns instead: at 80 columns ``predicting 64
+    rollouts of 20 steps`` folded its rate over three lines (``trajecto…``), at 40 it cut the
+    count and the times to ``24…``, ``0:0…``."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   rate_column(unit), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=console)
-    with bar:
-        task = bar.add_task(what, total=total)
-        yield lambda k: bar.advance(task, k)
+    count = 2 * len(str(total)) + 1
+    rate = len(f"{9_999_999:,} {unit}/s") + 1
+    # label, count, elapsed and time left (h:mm:ss) and the spaces between columns
+    fixed = len(what) + 1 + count + 1 + 8 + 8
+    for with_rate in (True, False):
+        room = width - fixed - (rate if with_rate else 0) - 1
+        if room >= MIN_BAR_WIDTH:
+            columns = [TextColumn("[bold]{task.description}",
+                                  table_column=Column(no_wrap=True)),
+                       BarColumn(bar_width=min(40, room)), MofNCompleteColumn(
+                           table_column=Column(no_wrap=True))]
+            if with_rate:
+                columns.append(rate_column(unit))
+            return columns + [TimeElapsedColumn(table_column=Column(no_wrap=True)),
+                              TimeRemainingColumn(table_column=Column(no_wrap=True))]
+    return None
 
 
 class PlainProgress:

@@ -11,7 +11,8 @@ PyTorch loop with per-batch redraws, and within noise of it at :data:`REFRESH_PE
 a second (-2.8 % and +0.7 % in two runs), about what a terminal bar needs to look live.
 
 Where the bar's console is no terminal (a Slurm job's ``slurm-N.out``, ``| tee log``, CI,
-``nohup``, an online run's trainer rank, whose output goes to a job log), rich draws nothing
+``nohup``, an online run's trainer rank, whose output goes to a job log; in full,
+:func:`~pdesurrogate.datasets.progress.redraws`), rich draws nothing
 until the run ends and then one frame, folded at 80 columns: a log of a fit of many hours said
 nothing about it until it ended. There the bar prints plain lines instead
 (:class:`RichProgressBar`).
@@ -33,19 +34,25 @@ from typing import Any
 
 from lightning.pytorch.callbacks import RichProgressBar as _LightningRichBar
 
+from pdesurrogate.datasets.progress import redraws
+
 REFRESH_PER_S = 4
 # a plain progress line (the bar's console not a terminal) at most this often, in seconds,
 # besides the first epoch's end and the end of training: 120 lines an hour of a Slurm log
 PLAIN_EVERY_S = 30.0
 CLASS_PATH = "pdesurrogate.training.progress.RichProgressBar"
+# a terminal narrower than this gets plain lines: Lightning's bar needs about 50 columns
+# without its metrics ('Epoch 1/30 ━━━━━━━━━━ 32/32 0:00:01 • 0:00:00 24.1it/s')
+MIN_BAR_COLUMNS = 60
 
 
 class RichProgressBar(_LightningRichBar):
     """Lightning's ``RichProgressBar`` on a terminal (or in Jupyter); elsewhere (and with
-    ``TERM=dumb``) plain lines on stdout, flushed, where the bar would draw: ``epoch 4/30, batch
-    32/32, step 128, elapsed 0:01:05, train/rel_l2 0.313, val/rel_l2 0.274``, at the end of the
-    first epoch, then at most every ``plain_every_s`` seconds (at a batch's or an epoch's end),
-    and when training ends.
+    ``TERM=dumb``, ``TTY_INTERACTIVE=0``, ``FORCE_COLOR`` into a file, or fewer than
+    :data:`MIN_BAR_COLUMNS` columns) plain lines on stdout, flushed, where the bar would draw:
+    ``epoch 4/30, batch 32/32, step 128, elapsed 0:01:05, train/rel_l2 0.313, val/rel_l2
+    0.274``, at the end of the first epoch, then at most every ``plain_every_s`` seconds (at a
+    batch's or an epoch's end), and when training ends.
 
     ``refresh_rate``, ``leave``, ``console_kwargs``: as Lightning's (``console_kwargs`` also
     decide whether the console is a terminal, e.g. ``{force_terminal: true}``).
@@ -75,9 +82,11 @@ class RichProgressBar(_LightningRichBar):
             from rich.console import Console
 
             probe = Console(**self._console_kwargs)
-            # TERM=dumb (Emacs' shell, some CI): rich animates nothing there either
-            self._plain = not (probe.is_terminal or probe.is_jupyter) \
-                or probe.is_dumb_terminal
+            # TERM=dumb (Emacs' shell), CI with FORCE_COLOR or TTY_INTERACTIVE=0: rich
+            # animates nothing there, or redraws into a log; a narrow terminal: Lightning's
+            # columns squeezed to 'train… 0.139', 'val/r… 3.188' over six lines
+            self._plain = not redraws(probe) or (
+                not probe.is_jupyter and probe.width < MIN_BAR_COLUMNS)
             if self._plain:
                 self.disable()  # Lightning's hooks then draw nothing
 
