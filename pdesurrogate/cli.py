@@ -1601,16 +1601,21 @@ def _default_sigint() -> None:
 
 
 def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has exited (``| head -1``, ``| grep -q``), as
-    the kernel reports it (POLLERR on the pipe's writing end): a BrokenPipeError from
-    anywhere else (a worker's pipe, a socket) is an error of the command's own."""
+    """Whether stdout, or stderr, is a pipe whose reader has exited (``| head -1``,
+    ``| grep -q``, ``2>&1 | head -1``), as the kernel reports it (POLLERR on the pipe's
+    writing end): a BrokenPipeError from anywhere else (a worker's pipe, a socket) is an
+    error of the command's own."""
+    return _pipe_closed(sys.stdout) or _pipe_closed(sys.stderr)
+
+
+def _pipe_closed(stream) -> bool:
     import select
 
     try:
         poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        poller.register(stream.fileno(), select.POLLOUT)
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError):  # no file behind stdout (captured), no poll
+    except (AttributeError, OSError, ValueError):  # no file behind it (captured), no poll
         return False
 
 
@@ -1619,18 +1624,35 @@ def _stdout_gone() -> int:
     /dev/null (else Python's flush at exit printed "Exception ignored ... BrokenPipeError"),
     and the status a process that SIGPIPE killed has, 141, as ``yes | head -1`` gives
     (Python ignores SIGPIPE: the command got a BrokenPipeError instead, a traceback or an
-    "error:" line with status 2 or 1 before)."""
-    _drop_stdout()
+    "error:" line with status 2 or 1 before). A closed stderr (``2>&1 | head -1``) likewise:
+    its buffer's flush at exit failed, and the command ended with status 120."""
+    for stream in (sys.stdout, sys.stderr):
+        if _pipe_closed(stream):
+            _drop_stdout(stream)
     return 128 + signal.SIGPIPE
 
 
-def _drop_stdout() -> None:
-    """Send what is left in stdout's buffer, and anything written later, to /dev/null: a
-    stdout that cannot be written keeps its buffer, and Python's flush at exit failed on it
-    again ("Exception ignored ... OSError", status 120) after the command's own error line."""
+def _rich_pipe_exit(exc: SystemExit) -> bool:
+    """Whether ``exc`` is rich's end of a process whose console's pipe closed: its
+    ``Console.on_broken_pipe`` sends stdout to /dev/null and raises SystemExit(1) (a fit's
+    model summary or test's table into ``| grep -q``, a message into ``2>&1 | head -1``);
+    the command ended with status 1, or 120, where a print's closed pipe gives 141."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return isinstance(exc.__context__, BrokenPipeError) and tb is not None \
+        and tb.tb_frame.f_code.co_name == "on_broken_pipe" \
+        and tb.tb_frame.f_globals.get("__name__", "").startswith("rich.")
+
+
+def _drop_stdout(stream=None) -> None:
+    """Send what is left in stdout's (or ``stream``'s) buffer, and anything written later, to
+    /dev/null: a stdout that cannot be written keeps its buffer, and Python's flush at exit
+    failed on it again ("Exception ignored ... OSError", status 120) after the command's own
+    error line."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, (stream or sys.stdout).fileno())
     finally:
         os.close(devnull)
 
@@ -1646,6 +1668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.flush()
     except BrokenPipeError:
         if _stdout_closed():
+            return _stdout_gone()
+        raise
+    except SystemExit as exc:
+        if _rich_pipe_exit(exc):
             return _stdout_gone()
         raise
     except OSError as exc:
