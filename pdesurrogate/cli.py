@@ -65,10 +65,12 @@ def console():
     ``--trainer.limit_train_batches 1`` as 1.0 (every batch). Lightning must load first."""
     from rich.console import Console
 
+    from pdesurrogate.datasets.progress import redraws
+
     err = Console(stderr=True)
-    # a log file (Slurm's, a pipe, CI): rich would fold lines at 80 columns, mid-path and
-    # mid-number; whole lines there, for grep and for copying a path
-    err.soft_wrap = not err.is_terminal
+    # a log file (Slurm's, a pipe, CI, also with FORCE_COLOR): rich would fold lines at 80
+    # columns, mid-path and mid-number; whole lines there, for grep and for copying a path
+    err.soft_wrap = not redraws(err)
     return err
 
 

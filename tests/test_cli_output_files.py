@@ -5,6 +5,7 @@ closed stdout does (tests/test_cli_scripting.py), and nothing else. Run without
 PYTHONUNBUFFERED, as users run: with it, stderr's leftover buffer never existed."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,3 +75,22 @@ def test_a_rich_exit_not_from_a_closed_pipe_stays_an_exit(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script, "stdout"], capture_output=True,
                           cwd=tmp_path, timeout=120, env=BUFFERED)
     assert proc.returncode == 3, proc.stderr
+
+
+def test_a_coloured_log_keeps_a_message_on_one_line(tmp_path):
+    """``FORCE_COLOR=1`` (CI, for coloured logs) with stderr a file: rich takes the file for a
+    terminal. Before, generate's 'wrote PATH: ...' line was folded at 80 columns there, the
+    path cut in two ('.../and_another_leve' / 'l/burgers.nc')."""
+    out = tmp_path / ("a_rather_long_folder_name_for_the_data" + "_of_this_project" * 2) \
+        / "burgers.nc"
+    out.parent.mkdir()
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pdesurrogate", "generate", "--solver", "burgers1d",
+             "--solver.n_points", "32", "--samples", "2", "--n_times", "3", "--t_end", "0.1",
+             "--workers", "1", "--out", str(out)], stdout=f, stderr=subprocess.STDOUT,
+            cwd=tmp_path, timeout=120, env={**BUFFERED, "FORCE_COLOR": "1", "COLUMNS": "80"})
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
+    assert proc.returncode == 0, text
+    assert f"wrote {out}: 2 samples in " in text, text
