@@ -119,7 +119,7 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     shown = [channel] if channel is not None else list(range(min(n_channels,
                                                                  MAX_CHANNEL_ROWS)))
     columns = 1 + 2 * (truth is not None) + (rel_l2 is not None)
-    fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 3.6 * len(shown)),
+    fig, axes = plt.subplots(len(shown), columns, figsize=(4.8 * columns, 3.6 * len(shown)),
                              squeeze=False)
     for row, c in zip(axes, shown, strict=True):
         label = str(channel_names[c]) if channel_names is not None else f"channel {c}"
@@ -140,6 +140,9 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     if title:  # a folder's name, which matplotlib refuses as lone surrogates under LC_ALL=C
         fig.suptitle(storable_text(title))
     fig.tight_layout()
+    # tight_layout leaves out the colour bars' labels (their axes hang off the panels'), which
+    # then crowded the next panel's y label
+    fig.subplots_adjust(wspace=0.7)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
