@@ -3,8 +3,9 @@
     w_t + u . grad w = nu lap w + f,      u = (d psi/dy, -d psi/dx),      lap psi = -w
 
 on ``[0, 1)^2`` with ``n x n`` nodes ``x_j = j / n`` (the FNO / PDEBench setting). The state is
-the vorticity ``w`` ``(B, 1, n, n)``, axis -2 is y and axis -1 is x; time and length are
-dimensionless, ``nu`` is the kinematic viscosity.
+the vorticity ``w`` ``(B, 1, n, n)``, or with ``channels=3`` ``(B, 3, n, n)``: ``w`` and the
+velocity ``(vx, vy) = (d psi/dy, -d psi/dx)`` derived from it; axis -2 is y and axis -1 is x.
+Time and length are dimensionless, ``nu`` is the kinematic viscosity.
 
 Pseudo-spectral in space (``rfft2``; products in physical space, the 2/3 rule of
 :func:`~.spectral.dealias_mask` (``3|k| < n`` per axis) on both the product's factors and the
@@ -108,7 +109,10 @@ class NavierStokes2D(Solver):
             and of the diagonal mode, whose phase is sqrt(2) times larger, near 3.7 %.
         dt_max: cap on the automatic step (accuracy when the flow is slow).
         recheck: steps between two estimates of the automatic step.
-        channels: state channels; only 1 (vorticity) is supported.
+        channels: state channels: 1 (default: the vorticity) or 3 (the vorticity and the
+            velocity ``vx``, ``vy`` computed from it, spectrally, at every stored time; for a
+            surrogate of the velocity field). Either way the solver evolves the vorticity
+            alone: ``advance`` reads channel 0 and recomputes the velocity.
 
     Parameters: ``nu`` ``(B,)``.
     """
@@ -133,8 +137,10 @@ class NavierStokes2D(Solver):
         if not is_int(n) or n < 8 or n % 2:
             raise ValueError(f"n must be an even int >= 8, got {n!r}")
         n = int(n)
-        if channels != 1:
-            raise ValueError(f"channels must be 1 (vorticity), got {channels!r}")
+        if not is_int(channels) or channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (vorticity) or 3 (vorticity, vx, vy), got "
+                             f"{channels!r}")
+        channels = int(channels)
         self.n = n
         self.nu_range = check_range("nu_range", nu_range, positive=True)
         self.forcing = check_choice("forcing", forcing, ("fno", "none"))
@@ -144,6 +150,7 @@ class NavierStokes2D(Solver):
         self.dt_max = check_positive("dt_max", dt_max)
         self.recheck = check_int("recheck", recheck, 1)
         self.channels = channels
+        self.channel_names = ("vorticity", "vx", "vy")[:channels]
         coord = torch.arange(n, dtype=torch.float64) / n
         self.grid = (coord, coord.clone())
         self._cache: dict[tuple, tuple[_Spectral2D, Tensor]] = {}
@@ -152,7 +159,8 @@ class NavierStokes2D(Solver):
     def sample(self, n: int, seed: int, dtype: torch.dtype = torch.float32,
                device: str | torch.device = "cpu") -> tuple[Tensor, Params]:
         """``n`` vorticity fields ``(n, 1, self.n, self.n)`` (``self.n``: the constructor's grid
-        size) and ``{"nu": (n,)}``, deterministic per seed."""
+        size; ``(n, 3, ...)`` with their velocity for ``channels=3``) and ``{"nu": (n,)}``,
+        deterministic per seed."""
         n = self.check_sample_args(n, dtype)
         gen = seeded_generator(seed)
         nu = uniform(gen, n, self.nu_range, log=True)
@@ -161,10 +169,12 @@ class NavierStokes2D(Solver):
         else:
             w = sine_sum(n, self.grid, gen)
         w = w.unsqueeze(1).to(device=device, dtype=dtype)
-        return w, {"nu": nu.to(device=device, dtype=dtype)}
+        return self._with_velocity(w), {"nu": nu.to(device=device, dtype=dtype)}
 
     def advance(self, u: Tensor, params: Params, duration: float) -> Tensor:
         """Advance vorticity ``u`` ``(B, 1, n, n)`` by ``duration``; same dtype and device.
+        With ``channels=3``, ``u`` is ``(B, 3, n, n)``: channel 0 is advanced and the velocity
+        of the result recomputed (the input's velocity channels are not read).
 
         Raises :class:`~.base.SolverDivergedError` (``time``: since the start of this call) for
         vorticity that is non-finite or past ``blowup`` on input (t = 0) or on output
@@ -179,6 +189,7 @@ class NavierStokes2D(Solver):
         self.check_finite(u, 0.0)
         if duration == 0:
             return u.clone()
+        u = u[:, :1]
         sp, f_hat = self._spectral(u)
         w_hat = torch.fft.rfft2(u[:, 0])
         left = duration
@@ -198,7 +209,7 @@ class NavierStokes2D(Solver):
             left = 0.0 if block == steps else left - block * dt
         out = torch.fft.irfft2(w_hat, s=(self.n, self.n)).unsqueeze(1).to(u.dtype)
         self.check_finite(out, duration)
-        return out
+        return self._with_velocity(out)
 
     # -- helpers -------------------------------------------------------------------------------
     def velocity(self, w: Tensor) -> tuple[Tensor, Tensor]:
@@ -208,6 +219,14 @@ class NavierStokes2D(Solver):
         psi_hat = w_hat * sp.inv_lap
         s = (self.n, self.n)
         return (torch.fft.irfft2(sp.dy * psi_hat, s=s), torch.fft.irfft2(-sp.dx * psi_hat, s=s))
+
+    def _with_velocity(self, w: Tensor) -> Tensor:
+        """The state of vorticity ``w`` ``(B, 1, n, n)``: ``w`` itself, or for ``channels=3``
+        ``[w, vx, vy]`` ``(B, 3, n, n)``."""
+        if self.channels == 1:
+            return w
+        vx, vy = self.velocity(w)
+        return torch.cat([w, vx.unsqueeze(1), vy.unsqueeze(1)], dim=1)
 
     def _spectral(self, like: Tensor) -> tuple[_Spectral2D, Tensor]:
         key = (like.device, like.dtype)
