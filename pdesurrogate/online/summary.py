@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pdesurrogate.datasets.progress import redraws
 from pdesurrogate.datasets.storable_text import storable_text
 from pdesurrogate.online.checkpoint import CHECKPOINT, OLD, STAGE
 from pdesurrogate.online.run_folder import CONFIG_FILE
@@ -297,9 +298,10 @@ def _print_summary(s: dict, out: Path) -> None:
         t.add_row("continue with", escape("pdesurrogate online --config "
                                           f"{shlex.quote(str(out / CONFIG_FILE))} --resume"))
     console = Console(stderr=True)
-    if not console.is_terminal:
-        # a log file (Slurm's, a pipe): rich would draw it 80 columns wide; as wide as its
-        # rows instead, so each path stays on one line, whole, for copying from the log
+    if not redraws(console):
+        # a log file (Slurm's, a pipe, also one that FORCE_COLOR makes rich take for a
+        # terminal): rich would draw it 80 columns wide; as wide as its rows instead, so each
+        # path stays on one line, whole, for copying from the log
         wide = console.options.update_width(100_000)
         console = Console(stderr=True, width=max(80, console.measure(t, options=wide).maximum))
     console.print(t)

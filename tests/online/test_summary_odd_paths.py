@@ -26,3 +26,16 @@ def test_paths_are_printed_as_they_are_and_the_resume_command_pastes(capsys, mon
     command = line.split("│")[2].strip()
     assert shlex.split(command) == ["pdesurrogate", "online", "--config",
                                     str(out / "config.yaml"), "--resume"], command
+
+
+def test_a_coloured_log_keeps_each_path_on_one_line(capsys, monkeypatch):
+    """With ``FORCE_COLOR=1`` (CI jobs set it for coloured logs) rich takes the log for an
+    80-column terminal: the table folded a long path over two lines, which no longer pastes."""
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = Path("/scratch/a_long_project_folder/another_level_of_folders/online_run_0001")
+    s = {**SUMMARY, "model": str(out / "model"), "plots": [str(out / "online.png")]}
+    _print_summary(s, out)
+    err = capsys.readouterr().err
+    for path in (out / "model", out / "online.png", out / "summary.json"):
+        assert str(path) in err, err
