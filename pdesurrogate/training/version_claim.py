@@ -30,6 +30,7 @@ from lightning.pytorch.loggers import TensorBoardLogger as _TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from pdesurrogate.temp_files import named_error
+from pdesurrogate.training.tensorboard_logger import DropsRefusedEvents
 
 CSV_CLASS_PATH = "pdesurrogate.training.version_claim.CSVLogger"
 TENSORBOARD_CLASS_PATH = "pdesurrogate.training.version_claim.TensorBoardLogger"
@@ -144,5 +145,6 @@ class CSVLogger(_NamesWriteErrors, _ClaimsVersion, _CSVLogger):
     """Lightning's CSVLogger whose ``version_N`` folder is claimed (module docstring)."""
 
 
-class TensorBoardLogger(_NamesWriteErrors, _ClaimsVersion, _TensorBoardLogger):
-    """Lightning's TensorBoardLogger whose ``version_N`` folder is claimed (module docstring)."""
+class TensorBoardLogger(_NamesWriteErrors, DropsRefusedEvents, _ClaimsVersion, _TensorBoardLogger):
+    """Lightning's TensorBoardLogger whose ``version_N`` folder is claimed (module docstring),
+    and whose event files a failed write closes (:class:`DropsRefusedEvents`)."""
