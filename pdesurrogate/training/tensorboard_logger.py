@@ -19,15 +19,36 @@ that the thread keeps a refusal instead of dying, and the next flush of the main
 flushes after every logged step) raises it; then :func:`close_refused` closes the files, dropping
 what the disk refused, so that nothing is written at exit. On a healthy disk the wrapper passes
 every write, flush and fsync on unchanged.
+
+tensorboardX's event queue makes its semaphores in ``/dev/shm``; where that has no page free,
+the fit said only "OSError: [Errno 28] No space left on device". :class:`DropsRefusedEvents`
+says which folder, its room and what to do (:class:`SemaphoreRoomError`).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+
+from pdesurrogate.training.worker_shm import SHM_DIR, shm_room_text
+
+
+class SemaphoreRoomError(RuntimeError):
+    """No room in ``/dev/shm`` for the semaphore of tensorboardX's event queue."""
+
+
+def _in_semaphore(error: OSError) -> bool:
+    """Whether ``error`` was raised making a ``multiprocessing`` semaphore (a file of
+    ``/dev/shm`` on Linux; tensorboardX's event queue makes two)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.endswith(
+        os.path.join("multiprocessing", "synchronize.py"))
 
 
 class _KeptRefusal:
@@ -131,7 +152,16 @@ class DropsRefusedEvents:
 
     @property
     def experiment(self):
-        writer = super().experiment
+        try:
+            writer = super().experiment
+        except OSError as e:
+            if e.errno == errno.ENOSPC and _in_semaphore(e):
+                raise SemaphoreRoomError(
+                    f"TensorBoard's event writer found no room for its queue's semaphore in "
+                    f"{SHM_DIR} ({e.strerror}); {shm_room_text()}. Remove stale files there "
+                    f"that no running process holds, or give the container more shared "
+                    f"memory (docker/podman run --shm-size=1g)") from None
+            raise
         keep_refusals(writer)
         return writer
 

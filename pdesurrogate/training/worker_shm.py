@@ -39,16 +39,22 @@ def shm_failure(error: BaseException) -> str | None:
     return found.group(0).strip() if found else None
 
 
+def shm_room_text(shm_dir: str = SHM_DIR) -> str:
+    """How much ``shm_dir`` holds and has free now, in MiB, as a clause of an error message
+    (or that it cannot be read, and why)."""
+    try:
+        st = os.statvfs(shm_dir)
+    except OSError as e:
+        return f"{shm_dir} cannot be read ({e.strerror})"
+    return (f"{shm_dir} has {st.f_bavail * st.f_frsize / MIB:.0f} MiB free now, of "
+            f"{st.f_blocks * st.f_frsize / MIB:.0f} MiB")
+
+
 def shm_explained(failure: str, shm_dir: str = SHM_DIR) -> str:
     """The one-line message for :func:`shm_failure`'s ``failure``: how much ``shm_dir`` holds
     and has free, the file size limit where one is set (``ulimit -f`` caps these files too),
     and the settings that need less shared memory or give more."""
-    try:
-        st = os.statvfs(shm_dir)
-        room = (f"{shm_dir} has {st.f_bavail * st.f_frsize / MIB:.0f} MiB free now, of "
-                f"{st.f_blocks * st.f_frsize / MIB:.0f} MiB")
-    except OSError as e:
-        room = f"{shm_dir} cannot be read ({e.strerror})"
+    room = shm_room_text(shm_dir)
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     fsize = ("" if soft == resource.RLIM_INFINITY
              else f"; the file size limit (ulimit -f) is {soft / MIB:.3g} MiB")

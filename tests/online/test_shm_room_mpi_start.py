@@ -6,6 +6,9 @@ starts MPICH even where no launcher started the process; MPICH's segment took 10
 Trainer was built (faulthandler: ``lightning/fabric/plugins/environments/mpi.py``,
 ``MPIEnvironment.detect``). Now a process no launcher started skips that start-up and trains;
 one a launcher started is refused in one line naming ``/dev/shm``, its free space and what to do.
+Where not one page is left, the fit stops in one line saying so too, from the TensorBoard
+logger (tensorboardX's queue makes semaphores there): before, "OSError: [Errno 28] No space
+left on device", no folder named.
 
 The end-to-end test mounts a 2 MiB tmpfs over ``/dev/shm`` in a mount namespace of its own
 (``unshare -m``, as root); it is skipped where that cannot be done.
@@ -123,6 +126,14 @@ RUN = textwrap.dedent("""
     del os.environ["PMI_RANK"]
     print("alone", main(args), flush=True)
     print("mpi started", "mpi4py.MPI" in sys.modules, flush=True)
+    # no page left: not even tensorboardX's event queue finds room for its semaphore
+    fd = os.open("/dev/shm/rest", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, bytes(4096)):
+            pass
+    except OSError:
+        os.close(fd)
+    print("full", main([*args, "--trainer.default_root_dir", root + "2"]), flush=True)
 """)
 
 
@@ -161,8 +172,14 @@ def test_fit_trains_with_no_room_for_mpi_and_refuses_a_launched_one_in_one_line(
     assert done.returncode == 0, done.stderr[-3000:]
     assert "launched 2\n" in done.stdout and "alone 0\n" in done.stdout
     assert "mpi started False" in done.stdout
+    assert "full 2\n" in done.stdout
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
-    assert errors == [
+    assert errors[1:] == [
+        "pdesurrogate fit: error: SemaphoreRoomError: TensorBoard's event writer found no room "
+        "for its queue's semaphore in /dev/shm (No space left on device); /dev/shm has 0 MiB "
+        "free now, of 2 MiB. Remove stale files there that no running process holds, or give "
+        "the container more shared memory (docker/podman run --shm-size=1g)"]
+    assert errors[:1] == [
         "pdesurrogate fit: error: SharedMemoryRoomError: /dev/shm has 0.5 MiB free, and this "
         "process, started by an MPI launcher (PMI_RANK is set), needs about 5 MiB there to start "
         "MPI (MPICH and UCX share memory through it); with less it dies of a bus error as MPI "
