@@ -892,7 +892,9 @@ def _fit_outputs(trainer, idle: str | None = None) -> str:
     ckpt = trainer.checkpoint_callback
     last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
             if ckpt is not None else "")
-    where = f"fit: run folder {folder}"
+    # fast_dev_run puts a logger that writes nothing in place of the run's (its save_dir None)
+    where = ("fit: no run folder (--trainer.fast_dev_run logs nothing)" if trainer.fast_dev_run
+             else f"fit: run folder {folder}")
     why = f" ({idle})" if idle else ""
     if last:  # after nothing was trained: the checkpoint the fit started from recorded it
         return f"{where}; checkpoint {last}{why}"
@@ -915,6 +917,9 @@ def _run_folder(trainer) -> str:
 def _test_outputs(trainer) -> str:
     """Where a finished test logged its metrics: each test opens a run folder of its own
     (the next ``version_N``), which a script reading its ``metrics.csv`` could only guess."""
+    if trainer.fast_dev_run:
+        return ("test: no run folder (--trainer.fast_dev_run logs nothing): the metrics are "
+                "only in the table on stdout")
     if not trainer.loggers:
         return ("test: no run folder (--trainer.logger false): the metrics are only in the "
                 "table on stdout")

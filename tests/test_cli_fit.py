@@ -181,3 +181,16 @@ def test_a_configs_own_model_checkpoint_leaves_last_ckpt_of_every_epoch(tmp_path
     assert ("last-v1.ckpt" in again) == expect_v1, again
     assert torch.load(root / "csv" / "version_1" / "checkpoints" / "last.ckpt",
                       weights_only=True)["epoch"] == 3
+
+
+def test_fast_dev_run_names_no_run_folder(tmp_path, data, capsys):
+    """Lightning's fast_dev_run logs nothing (yet writes ``checkpoints/last.ckpt`` at the end,
+    save_last's rule); fit's last line said ``fit: run folder None; checkpoint ...``."""
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", CONFIG, *tiny(data, root), "--trainer.fast_dev_run",
+                 "true", "--trainer.enable_progress_bar", "false"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("fit:")]
+    ckpt = root / "checkpoints" / "last.ckpt"
+    assert ckpt.exists()
+    assert lines == [f"fit: no run folder (--trainer.fast_dev_run logs nothing); checkpoint "
+                     f"{ckpt}"], lines
