@@ -313,6 +313,14 @@ def _check_times(times: Sequence[float]) -> list[float]:
     return ts
 
 
+def solver_grid(solver: Solver) -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+    """A solver's node coordinates, one numpy array per spatial axis in its states' order,
+    and the axes' names (the solver's ``grid_names``, else ours: ``x``; ``y, x``; ...), as
+    a generated file stores them."""
+    grid = tuple(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) for g in solver.grid)
+    return grid, tuple(getattr(solver, "grid_names", None) or default_grid_names(len(grid)))
+
+
 def generate_dataset(
     solver: Solver,
     path: str | os.PathLike,
@@ -375,8 +383,7 @@ def generate_dataset(
     workers = min(workers, n_batches)
     path = _output_path(path, f"{solver.name}.nc", overwrite=overwrite)
 
-    grid = tuple(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g) for g in solver.grid)
-    grid_names = tuple(getattr(solver, "grid_names", None) or default_grid_names(len(grid)))
+    grid, grid_names = solver_grid(solver)
     channels = getattr(solver, "channel_names", None) or (
         ("u",) if solver.channels == 1 else tuple(f"u{i}" for i in range(solver.channels)))
     has_stats = isinstance(getattr(solver, "linear_stats", None), list)

@@ -71,7 +71,7 @@ def _undelivered(roles, receiver, scheduler, n_simulations: int, stream_ended: b
 
 
 def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status, ended_by,
-            val, prior, module=None, val_u=None, val_p=None, lost=None) -> None:
+            val, prior, module=None, val_u=None, val_p=None, lost=None, grid=None) -> None:
     # lost: _undelivered's answer where the caller has it (the status was decided on it)
     comm = roles.comm
     mine = {"rank": roles.rank_in_role, "receiver": receiver.stats(), "prior": prior,
@@ -131,7 +131,7 @@ def _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, sta
 
         summary["model"] = str(export_surrogate(module, out / "model", overwrite=True))
         failed: dict[str, str] = {}
-        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg, failed)
+        summary["plots"] = _plots(out, module, monitor, val_u, val_p, cfg, failed, grid)
         if failed:
             summary["plots_not_written"] = failed
     text = json.dumps(summary, indent=2, default=float) + "\n"
@@ -175,11 +175,14 @@ def stream_figure(hist: list[dict], title: str):
 
 
 def _plots(out: Path, module, monitor, val_u, val_p, cfg,
-           failed: dict[str, str] | None = None) -> list[str]:
+           failed: dict[str, str] | None = None,
+           grid: tuple[tuple[np.ndarray, ...], tuple[str, ...]] | None = None) -> list[str]:
     """Write ``online.png`` and ``rollout.png`` into ``out``; the paths written. ``failed``:
     where given, a plot whose file cannot be written (a full disk, a read-only folder) is
     put there (its name: the error) instead of raising, so that the run's end still writes
-    ``summary.json`` for the model it has exported."""
+    ``summary.json`` for the model it has exported. ``grid``: the solver's node coordinates
+    and axis names (:func:`pdesurrogate.datasets.generate.solver_grid`), for rollout.png's
+    axes; None: space as a fraction of the domain."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -212,7 +215,9 @@ def _plots(out: Path, module, monitor, val_u, val_p, cfg,
             rollout_figure(pred.numpy(), val_u[:n].numpy(), times, err, f,
                            title=f"online surrogate, validation (error: mean of the first "
                                  f"{n} of {val_u.shape[0]} trajectories)",
-                           channel_names=tuple(names) if names else None)
+                           channel_names=tuple(names) if names else None,
+                           grid=None if grid is None else grid[0],
+                           grid_names=None if grid is None else grid[1])
 
     _save_plot(out / "rollout.png", draw, paths, failed)
     return paths

@@ -201,6 +201,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     from lightning.pytorch.loggers import CSVLogger
 
     from pdesurrogate.datasets import ChannelStats
+    from pdesurrogate.datasets.generate import solver_grid
     from pdesurrogate.streaming import Receiver
     from pdesurrogate.training.finite_weights import FiniteWeights
     from pdesurrogate.training.step_logs import LearningRateLog
@@ -321,7 +322,8 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     results = trainer.validate(module, datamodule=dm, verbose=False)
     val = results[0] if results else None
     _finish(out, cfg, trainer, receiver, monitor, roles, scheduler, train_s, status,
-            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p, lost=lost)
+            ended_by, val, prior, module=module, val_u=val_u, val_p=val_p, lost=lost,
+            grid=solver_grid(solver))
     tensorboard.close()
     # every trainer rank returns it (the lost list is agreed), so mpiexec or srun exits with
     # it whichever rank it reports
