@@ -29,6 +29,16 @@ def check_params(model, u: torch.Tensor, params: torch.Tensor | None) -> None:
                              f"({u.shape[0]}, {model.n_params}), got {got}")
 
 
+def check_grid(model, grid) -> None:
+    """Raise the ValueError that ``model``'s forward would raise for states on ``grid`` (the
+    spatial sizes, ``(H, W)`` or ``(N,)``), through its ``check_grid`` method; a model without
+    one is not checked. Lets a data module refuse a grid at set-up, before the model summary,
+    the statistics pass and the first batch."""
+    check = getattr(model, "check_grid", None)
+    if callable(check):
+        check(tuple(int(n) for n in grid))
+
+
 def append_params(u: torch.Tensor, params: torch.Tensor | None, n_params: int) -> torch.Tensor:
     """``(B, C, *grid)`` -> ``(B, C + n_params, *grid)``: each parameter as a constant channel."""
     if n_params == 0:

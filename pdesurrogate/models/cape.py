@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_params, warn_unresolved_modes
+from ._checks import check_grid, check_int, check_params, warn_unresolved_modes
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 GATES = ("softmax", "linear")
@@ -163,9 +163,9 @@ class CAPEModule(nn.Module):
         logits = torch.stack([mlp(params) for mlp in self.attention], dim=1)
         return torch.softmax(logits, dim=1) if self.gate == "softmax" else logits
 
-    def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        check_params(self, u, params)
-        grid = u.shape[2:]
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless the depth-wise path can pad ``grid``; the check of
+        :meth:`forward`, for a data module's set-up."""
         pad = self.kernel_size // 2
         if self.padding_mode == "circular" and min(grid) < pad:
             # torch's own error ("wrapping around more than once") names neither CAPE nor a fix
@@ -173,6 +173,11 @@ class CAPEModule(nn.Module):
                              f"the depth-wise path's periodic padding ({pad} = kernel_size // 2 "
                              f"with kernel_size={self.kernel_size}): use a smaller kernel_size "
                              f"or padding_mode='zeros'")
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        check_params(self, u, params)
+        grid = u.shape[2:]
+        self.check_grid(grid)
         # what SpectralConv.forward can use: a single row still has its zero frequency
         limit = [max(n // 2, 1) for n in grid[:-1]] + [grid[-1] // 2 + 1]
         warn_unresolved_modes(self, f"modes={self.modes}", limit, grid,
@@ -220,6 +225,11 @@ class CAPEWrapper(nn.Module):
         self.dim, self.n_params = cape.dim, cape.n_params
         self.in_channels = self.out_channels = c
         self.cape_output: torch.Tensor | None = None
+
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless CAPE and the base model both take ``grid``."""
+        self.cape.check_grid(grid)
+        check_grid(self.base, grid)
 
     def forward(self, u: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         c = self.cape(u, params)

@@ -172,15 +172,20 @@ class ModernUNet(nn.Module):
         self.out_norm = _GroupNorm(_groups(c), c)
         self.out = conv(c, out_channels, 3, padding=1, padding_mode=padding_mode)
 
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless every axis of ``grid`` has the points this model needs; the
+        check of :meth:`forward`, for a data module's set-up."""
+        # each level halves (rounding up); reflect padding needs 2 points at the coarsest
+        need = 2 ** (len(self.channel_mults) - 1) + (self.padding_mode == "reflect")
+        if min(grid) < need:
+            raise ValueError(f"ModernUNet with {len(self.channel_mults)} levels and padding_mode="
+                             f"{self.padding_mode!r} needs at least {need} points per axis, got "
+                             f"a grid of {tuple(grid)}")
+
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
                 cond: torch.Tensor | None = None) -> torch.Tensor:
         check_params(self, u, params)
-        # each level halves (rounding up); reflect padding needs 2 points at the coarsest
-        need = 2 ** (len(self.channel_mults) - 1) + (self.padding_mode == "reflect")
-        if min(u.shape[2:]) < need:
-            raise ValueError(f"ModernUNet with {len(self.channel_mults)} levels and padding_mode="
-                             f"{self.padding_mode!r} needs at least {need} points per axis, got "
-                             f"{tuple(u.shape)}")
+        self.check_grid(u.shape[2:])
         if self.cond:
             if cond is None:
                 raise ValueError("this ModernUNet was built with cond=True: give cond, (B,)")

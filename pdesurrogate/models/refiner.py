@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_int
+from ._checks import check_grid, check_int
 from ._precision import FLOAT_DTYPES, full_float32
 
 
@@ -100,6 +100,10 @@ class PDERefiner(nn.Module):
         """Noise std of refinement step ``k`` (``1..K``): ``sigma_min ** (k / K)``."""
         k = torch.as_tensor(k, dtype=torch.float64)
         return (self.sigma_min ** (k / max(self.n_refine_steps, 1))).to(torch.float32)
+
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless the backbone takes ``grid`` (its own ``check_grid``, if any)."""
+        check_grid(self.backbone, grid)
 
     def network(self, u_prev: torch.Tensor, estimate: torch.Tensor, params: torch.Tensor | None,
                 k: torch.Tensor, refining: bool | None = None) -> torch.Tensor:

@@ -380,14 +380,21 @@ class ScOT(nn.Module):
                              f"{tuple(t.shape)}")
         return t / self.time_scale
 
-    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
-                lead_time: torch.Tensor | float | None = None) -> torch.Tensor:
-        check_params(self, u, params)
-        h, w = u.shape[2:]
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless ``grid`` ``(H, W)`` is a grid this model takes (multiples of
+        :attr:`multiple`); the check of :meth:`forward`, for a data module's set-up."""
+        if len(grid) != 2:
+            raise ValueError(f"ScOT works on 2-D grids (H, W), got {tuple(grid)}")
+        h, w = grid
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"ScOT with patch_size={self.patch_size} and {len(self.depths)} "
                              f"levels needs H and W that are multiples of {self.multiple}, got "
                              f"{h}x{w}")
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None,
+                lead_time: torch.Tensor | float | None = None) -> torch.Tensor:
+        check_params(self, u, params)
+        self.check_grid(u.shape[2:])
         t = self._lead(lead_time, u)
         x = self.embed(append_params(u, params, self.n_params)).permute(0, 2, 3, 1)
         x = self.embed_norm(x, t)

@@ -83,14 +83,19 @@ class UNet(nn.Module):
         )
         self.out = conv(widths[0], out_channels, 1)
 
-    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
-        check_params(self, u, params)
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """A ValueError unless every axis of ``grid`` has the points this model needs; the
+        check of :meth:`forward`, for a data module's set-up."""
         # each level halves (rounding up); reflect padding needs 2 points at the coarsest
         need = 2 ** (self.n_levels - 1) + (self.padding_mode == "reflect")
-        if min(u.shape[2:]) < need:
+        if min(grid) < need:
             raise ValueError(f"UNet with n_levels={self.n_levels} and padding_mode="
                              f"{self.padding_mode!r} needs at least {need} points per axis, got "
-                             f"{tuple(u.shape)}")
+                             f"a grid of {tuple(grid)}")
+
+    def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        check_params(self, u, params)
+        self.check_grid(u.shape[2:])
         x = self.inc(append_params(u, params, self.n_params))
         skips = []
         for down, enc in zip(self.down, self.enc, strict=True):

@@ -38,6 +38,7 @@ from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
+from pdesurrogate.models._checks import check_grid
 from pdesurrogate.training.ctrl_c_loader import CtrlCLoader
 from pdesurrogate.training.draw_seeds import run_seed
 from pdesurrogate.training.epoch_sampler import EpochShuffle, rank_skip, resume_position
@@ -359,6 +360,14 @@ class FieldDataModule(LightningDataModule):
         dim, c_in, n_p = (getattr(model, a, None) for a in ("dim", "in_channels", "n_params"))
         if (dim is None or dim == len(grid)) and (c_in is None or c_in == c) \
                 and not (n_p and n_p != p):
+            try:
+                check_grid(model, grid)
+            except ValueError as e:
+                # else it fails at the first forward: after the model summary, the statistics
+                # pass over the training split and the sanity check's batch
+                raise ValueError(f"{self.path!r} holds states on the grid {tuple(grid)}, which "
+                                 f"the model cannot take: {e}; configure the model for this "
+                                 "grid or train on a file that matches it") from None
             if n_p == 0 and p:
                 # a parameter-blind model is a legitimate baseline, but not silently
                 warnings.warn(f"{self.path!r} has parameters {list(data.params)}; the model "
