@@ -9,7 +9,8 @@ The order of a run, and the file that holds each step:
 
 1. ``command.py``: :func:`cmd_online` parses and checks the settings (``parser.py``: the
    jsonargparse parser, the config checks, :data:`TRAINER_REFUSED`), then, outside any MPI
-   launcher, launches the job, or, inside one, runs this rank. A rank parses what its role
+   launcher, launches the job, or, inside one (``launched.py``: the variables a launcher sets
+   in its ranks), runs this rank. A rank parses what its role
    needs (``rank_settings.py``): a solver rank the config without the model and the trainer,
    so that it never imports Lightning; a trainer rank the whole config, and a config error
    found there alone ends every rank, reported once.
@@ -35,7 +36,7 @@ The order of a run, and the file that holds each step:
 Below them: ``errors.py`` (:class:`UsageError`) and ``processes.py`` (is a PID still the
 process it was); files are written whole or not at all by
 :func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
-this list (no cycles): errors, processes, checkpoint,
+this list (no cycles): errors, processes, launched, checkpoint,
 run_folder, job_cleanup, shm_room, open_files, parser, parameter_box, preflight, launcher,
 summary, trainer_rank, solver_rank, rank, rank_settings, command.
 """
@@ -49,7 +50,7 @@ from pdesurrogate.online.checkpoint import (
     _atomic_save,
     _recover_checkpoint,
 )
-from pdesurrogate.online.command import MPI_ENV, cmd_online
+from pdesurrogate.online.command import cmd_online
 from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.job_cleanup import (
     JOB_TMP_FILE,
@@ -60,6 +61,7 @@ from pdesurrogate.online.job_cleanup import (
     _make_job_tmp,
     _record_shm,
 )
+from pdesurrogate.online.launched import MPI_ENV
 from pdesurrogate.online.launcher import (
     BOOTSTRAP,
     JOB_LOGS,

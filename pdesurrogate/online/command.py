@@ -8,16 +8,17 @@ import argparse
 import os
 
 from pdesurrogate.online.errors import UsageError
+from pdesurrogate.online.launched import launcher_mark
 from pdesurrogate.online.launcher import WORKER_ENV, launch
 from pdesurrogate.online.parser import _check, _parse
 from pdesurrogate.online.rank import run_rank
 from pdesurrogate.online.rank_settings import CONFIG_ERROR, rank_settings
 
-MPI_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
-
 
 def _under_mpi() -> bool:
-    return os.environ.get(WORKER_ENV) == "1" or any(k in os.environ for k in MPI_ENV)
+    """Whether this process is a rank of the job: our launcher's (:data:`WORKER_ENV`) or any
+    MPI launcher's (:data:`~pdesurrogate.online.launched.MPI_ENV`)."""
+    return os.environ.get(WORKER_ENV) == "1" or launcher_mark(os.environ) is not None
 
 
 def cmd_online(argv) -> int:

@@ -23,17 +23,13 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from pdesurrogate.online.launched import launcher_mark
+
 SHM_DIR = "/dev/shm"
 MIB = 2**20
 # a little under the 5.15 MiB a rank measured: a job the check lets through may still not fit
 # by a few hundred KiB, but one it refuses never would
 PER_RANK = 5 * MIB
-# what launchers set in the processes they start: Hydra (MPICH, Intel MPI) and srun --mpi=pmi2
-# PMI_*, a PMIx server (srun --mpi=pmix, Open MPI 5) PMIX_*, Open MPI OMPI_*, MVAPICH MV2_*,
-# HPE Cray PALS_*, Flux FLUX_TASK_*, any srun step SLURM_STEP_ID (an MPI built on Slurm's PMI
-# reads its ranks from Slurm). Wide on purpose: where one is set, Lightning's check runs as ever
-LAUNCHER_MARKS = ("PMI_", "PMIX_", "OMPI_", "MV2_", "HYDRA_", "MPI_LOCAL", "PALS_",
-                  "FLUX_TASK_", "SLURM_STEP_ID", "SLURM_STEPID")
 # what gives MPI more room, in both messages
 ROOM_ADVICE = ("Give the container more (docker/podman run --shm-size=1g), remove stale "
                "{shm_dir}/mpich_shm_* files that no running job holds")
@@ -68,18 +64,13 @@ def shm_room_error(ranks: int, shm_dir: str = SHM_DIR) -> str | None:
             f"{fits} fit)")
 
 
-def launcher_mark(environ: Mapping[str, str]) -> str | None:
-    """The first variable of ``environ`` (sorted) that says an MPI launcher may have started
-    this process (:data:`LAUNCHER_MARKS`), or None."""
-    return next((k for k in sorted(environ) if k.startswith(LAUNCHER_MARKS)), None)
-
-
 def skip_mpi_start(environ: Mapping[str, str], shm_dir: str = SHM_DIR) -> bool:
     """Whether a Trainer built now must be given Lightning's ``LightningEnvironment`` to spare
     this process Lightning's MPI check, which starts MPI (unless ``mpi4py.MPI`` is already
     imported, or Lightning settles on TorchElastic, Slurm or LSF before it asks): True where
     ``shm_dir`` has less than :data:`PER_RANK` free and no launcher started the process (the
-    check could only find one process); False where there is room, as before.
+    check could only find one process: ``environ`` holds none of
+    :data:`~pdesurrogate.online.launched.MPI_ENV`); False where there is room, as before.
 
     Raises:
         SharedMemoryRoomError: no room, and ``environ`` holds a launcher's mark: MPI would die

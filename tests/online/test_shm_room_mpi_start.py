@@ -74,8 +74,8 @@ def test_room_leaves_lightnings_check_as_it_was(shm_free):
     assert skip_mpi_start({"PMI_RANK": "0"}) is False
 
 
-@pytest.mark.parametrize("mark", ["PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
-                                  "MPI_LOCALNRANKS", "SLURM_STEP_ID"])
+@pytest.mark.parametrize("mark", ["PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
+                                  "MPI_LOCALNRANKS"])
 def test_no_room_under_a_launcher_is_one_line_naming_dev_shm(shm_free, mark):
     shm_free(MIB // 2)
     with pytest.raises(SharedMemoryRoomError) as caught:
@@ -103,9 +103,9 @@ def test_no_dev_shm_is_no_refusal(shm_free, tmp_path):
     assert skip_mpi_start({"PMI_RANK": "0"}, str(tmp_path / "none")) is False
 
 
-def test_launcher_marks_are_found_by_prefix_and_unrelated_names_are_not():
-    assert launcher_mark({"PMI_FD": "3", "HOME": "/"}) == "PMI_FD"
-    assert launcher_mark({"OMPI_COMM_WORLD_RANK": "1"}) == "OMPI_COMM_WORLD_RANK"
+def test_launcher_marks_are_the_rank_variables_and_unrelated_names_are_not():
+    assert launcher_mark({"PMI_FD": "3", "PMI_RANK": "0", "HOME": "/"}) == "PMI_RANK"
+    assert launcher_mark({"OMPI_COMM_WORLD_SIZE": "2"}) == "OMPI_COMM_WORLD_SIZE"
     assert launcher_mark({"HOME": "/", "SLURM_JOB_ID": "7", "MPI4PY_RC_THREADS": "1"}) is None
 
 
