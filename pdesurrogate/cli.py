@@ -1030,8 +1030,11 @@ def _slurm_requeue_checkpoint(root: str | None) -> str | None:
     trial's weights and exited 0. So a job that is no requeue is refused, naming the file."""
     from lightning.fabric.plugins.environments import SLURMEnvironment
 
-    if not SLURMEnvironment.detect():
-        return None
+    with warnings.catch_warnings():
+        # Lightning's own detect gives its advice (srun installed but not used) once, later
+        warnings.simplefilter("ignore")
+        if not SLURMEnvironment.detect():
+            return None
     folder = os.path.expanduser(root) if root else os.getcwd()
     try:
         found = [(int(m[1]), name) for name in os.listdir(folder)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import warnings
 from collections.abc import Mapping
 
 from pdesurrogate.online.launched import launcher_mark
@@ -84,8 +85,13 @@ def skip_mpi_start(environ: Mapping[str, str], shm_dir: str = SHM_DIR) -> bool:
         TorchElasticEnvironment,
     )
 
-    if any(env.detect() for env in (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment)):
-        return False
+    with warnings.catch_warnings():
+        # SLURMEnvironment.detect warns where srun is installed but not used; Lightning's own
+        # detect, as it builds the Trainer, gives that advice once (asked here too, it was twice)
+        warnings.simplefilter("ignore")
+        if any(env.detect() for env in (TorchElasticEnvironment, SLURMEnvironment,
+                                        LSFEnvironment)):
+            return False
     free = _free(shm_dir)
     if free is None or free >= PER_RANK:
         return False
