@@ -482,6 +482,10 @@ class NextStepModule(LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._means.log(self)
 
+    def on_validation_end(self) -> None:
+        if self._trainer is not None and self.trainer.sanity_checking:
+            check_validation_monitors(self.trainer)
+
     def on_test_epoch_start(self) -> None:
         self._means.reset()
 
@@ -491,3 +495,34 @@ class NextStepModule(LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return with_schedule(self, opt, self.scheduler)
+
+
+# where callbacks come from that log no metric only outside the sanity check
+_KNOWN_CALLBACKS = ("lightning", "pytorch_lightning", "pdesurrogate")
+
+
+def check_validation_monitors(trainer) -> None:
+    """At the end of the sanity check's validation: a ValueError naming the callback and its
+    ``monitor`` where an ``EarlyStopping`` (strict) or ``ModelCheckpoint`` of ``trainer``
+    watches a validation metric (a name starting with ``val``) that the validation did not
+    log. Lightning found it only when the callback first read it, at the end of the first
+    epoch (its whole training lost). Every validation logs the same names, the sanity
+    check's too; a callback of other code than Lightning's and this package's might log a
+    metric only outside the sanity check, so with one the monitors are not checked."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    callbacks = list(trainer.callbacks)
+    if any(type(cb).__module__.split(".")[0] not in _KNOWN_CALLBACKS for cb in callbacks):
+        return
+    logged = sorted(k for k in trainer.callback_metrics if k.startswith("val"))
+    if not logged:  # a validation that logged nothing tells nothing
+        return
+    for cb in callbacks:
+        watching = isinstance(cb, ModelCheckpoint) or (
+            isinstance(cb, EarlyStopping) and getattr(cb, "strict", True))
+        monitor = getattr(cb, "monitor", None) if watching else None
+        if isinstance(monitor, str) and monitor.startswith("val") and monitor not in logged:
+            raise ValueError(
+                f"trainer.callbacks: {type(cb).__name__}(monitor={monitor!r}) watches a "
+                f"metric that validation does not log (it logs {', '.join(logged)}), and "
+                "would fail at the end of the first epoch: set its monitor to one of these")
