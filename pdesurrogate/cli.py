@@ -1007,13 +1007,15 @@ def _releasing_unwritten_folders(subcommand: str, argv: Sequence[str], run: dict
     """:func:`_lightning_cli`, whose run folders (``csv/version_N``, ``tensorboard/version_N``)
     are removed again when it fails before writing anything into them (a model that does not
     match its data file): the next fit is ``version_N`` again, not ``version_N+1`` beside an
-    empty one. A folder with a checkpoint, metrics or config.yaml stays."""
+    empty one; the config.yaml a failed set-up saved goes with them. A folder with a
+    checkpoint, metrics or hparams.yaml (saved before training starts) stays."""
     from pdesurrogate.training import version_claim
 
     claims = version_claim.claims_made()
     try:
         return _lightning_cli(subcommand, argv, run)
-    except Exception:
+    except BaseException:
+        # also rich's SystemExit on a closed stdout (the model summary into | true) and Ctrl-C
         version_claim.release_unwritten(claims)
         raise
 

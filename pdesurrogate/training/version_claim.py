@@ -17,7 +17,8 @@ device: 'runs/csv/version_0'``; Lightning's said "[Errno 28] No space left on de
 A fit that fails in set-up (a model that does not match its data file) has claimed its folders
 and written nothing into them: :func:`release_unwritten` removes them, so that the next fit
 gets ``version_N`` again rather than ``version_N+1`` beside an empty one. Only folders this
-process made, and only while they hold nothing but a TensorBoard event file's opening record.
+process made, and only while they hold nothing but a TensorBoard event file's opening record
+or the ``config.yaml`` saved at set-up, before training (no ``hparams.yaml`` yet).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ _MADE: list[str] = []
 # any scalar or hparams a run logs adds records after it
 _EVENT_PREFIX = "events.out.tfevents."
 _EVENT_VERSION = b"brain.Event:"
+# Lightning's SaveConfigCallback writes config.yaml into the run folder as the fit sets up;
+# every logger's save() then writes hparams.yaml (its hyperparameters, {} if none) just before
+# training starts, so a config.yaml without one is a set-up that failed (a scheduler's bad
+# argument, stdout closed at the model summary): a rerun of the command gives the same config,
+# and kept it only moved the next fit to version_N+1. Any run that trained has hparams.yaml.
+_SET_UP_CONFIG = "config.yaml"
+_HPARAMS = "hparams.yaml"
 
 
 def claim_version(save_dir: str, name: str, first: int) -> int:
@@ -76,13 +84,17 @@ def claims_made() -> int:
 def release_unwritten(since: int) -> list[str]:
     """Remove the ``version_N`` folders this process claimed after its first ``since`` claims
     that hold nothing a run wrote: empty, or only TensorBoard event files holding their opening
-    record alone. A folder with anything else (a checkpoint, ``metrics.csv``, ``config.yaml``,
-    ``hparams.yaml``, a logged scalar) is kept. Returns the folders removed."""
+    record alone, or the ``config.yaml`` Lightning saved as the fit set up without the
+    ``hparams.yaml`` that comes before any training (:data:`_SET_UP_CONFIG`). A folder with
+    anything else (a checkpoint, ``metrics.csv``, ``hparams.yaml``, a logged scalar) is kept.
+    Returns the folders removed."""
     removed = []
     for path in _MADE[since:]:
         try:
             names = os.listdir(path)
-            if not all(_opening_record_only(os.path.join(path, n)) for n in names):
+            set_up_only = _HPARAMS not in names
+            if not all(_opening_record_only(os.path.join(path, n))
+                       or (set_up_only and n == _SET_UP_CONFIG) for n in names):
                 continue
             for name in names:
                 os.remove(os.path.join(path, name))
