@@ -57,6 +57,7 @@ from ..sigterm_unwinds import sigterm_unwinds
 from ..solvers.base import Solver, SolverDivergedError
 from .ourformat import DatasetWriter, check_compression, default_grid_names
 from .progress import progress_bar
+from .temp_files import clean_leftovers
 
 # seeds are stored as int64 (file attr and per-sample variable)
 SEED_LIMIT = 2**63
@@ -233,7 +234,9 @@ def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) 
 
     Raises ``ValueError`` for an empty path, ``IsADirectoryError`` if ``path`` is a folder
     (suggesting the file name ``example`` in it), ``FileExistsError`` if a file is there and not
-    ``overwrite``, else the ``OSError`` of creating its folder, naming the folder.
+    ``overwrite`` (having removed, with a warning each, the temporaries of ``path`` that killed
+    writers left, as a run that writes it does), else the ``OSError`` of creating its folder,
+    naming the folder.
     """
     if not str(path).strip():
         raise ValueError(f"the output path is empty; expected a file name such as {example!r}")
@@ -242,6 +245,9 @@ def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) 
         raise IsADirectoryError(f"output {str(path)!r} is a folder; expected a file name such as "
                                 f"{str(p / example)!r}")
     if not overwrite and (p.exists() or p.is_symlink()):
+        # a generate killed (kill -9) while replacing the file left its temporary, as large as
+        # the dataset and hidden (.NAME.HOST.PID.HEX.tmp); a refused run was the one that kept it
+        clean_leftovers(p)
         raise FileExistsError(f"{str(p)!r} exists; pass --overwrite (overwrite=True) to replace "
                               "it")
     try:
