@@ -12,7 +12,10 @@ ValueError naming the file and what was expected:
 
 * the PDE, where the file records one (our files' ``pde``, The Well's ``dataset_name``;
   a PDEBench file's name is only its file name, so it is not compared);
-* the grid, the channel count and the parameters the model needs;
+* the grid, by :meth:`Surrogate.check_grid` as ``Surrogate.predict`` checks an array: the
+  training grid, or any grid for an FNO (zero-shot, said in :attr:`PredictReport.note`), or
+  any grid with ``any_grid=True``;
+* the channel count and the parameters the model needs;
 * the time step: one model step is ``config.json``'s ``dt``. The file's saved times must be
   ``dt`` apart, or ``dt / m`` apart for an integer ``m`` (then every m-th frame is the truth;
   :attr:`PredictReport.stride` and :attr:`PredictReport.note` say so), to a relative
@@ -264,7 +267,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                  device: str = "cpu", overwrite: bool = False,
                  lead_time: float | None = None, progress: bool = True,
                  models: dict | None = None, compression: str | None = None,
-                 compression_level: int | None = None) -> PredictReport:
+                 compression_level: int | None = None,
+                 any_grid: bool = False) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
@@ -280,7 +284,9 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     ``models``: the classes of models of your own code the export names, as for
     :func:`pdesurrogate.load`. ``compression`` (``"gzip"`` or ``"lzf"``) and
     ``compression_level`` (gzip: 0 to 9, default 4) compress the rollout's ``u`` as
-    ``pdesurrogate generate --compression`` does (default: uncompressed).
+    ``pdesurrogate generate --compression`` does (default: uncompressed). ``any_grid``: roll
+    out a model other than an FNO on a file whose grid is not its training grid (refused by
+    default, as by ``Surrogate.predict``: :meth:`Surrogate.check_grid`).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
@@ -319,7 +325,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     data = open_dataset(input_path)
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                          batch_size, plot, lead_time, progress, overwrite, packing)
+                          batch_size, plot, lead_time, progress, overwrite, packing, any_grid)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -330,16 +336,16 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
              steps: int | None, samples: int | None, batch_size: int | None,
              plot: str | None, lead_time: float | None = None,
              progress: bool = True, overwrite: bool = False,
-             packing: tuple[str | None, int | None] = (None, None)) -> PredictReport:
+             packing: tuple[str | None, int | None] = (None, None),
+             any_grid: bool = False) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
     if pde not in (None, "unknown") and file_pde is not None and file_pde != pde:
         raise ValueError(f"{input_path!r} holds {file_pde!r} data but the model ({model_dir}) "
                          f"was trained on {pde!r}")
-    if cfg["grid_shape"] and tuple(cfg["grid_shape"]) != shape:
-        raise ValueError(f"{input_path!r}: grid {shape} does not match the model's "
-                         f"{tuple(cfg['grid_shape'])} ({model_dir})")
+    grid_note = sur.check_grid(shape, repr(input_path), any_grid,
+                               "in Python predict_file(..., any_grid=True)")
     c_model = getattr(sur.model, "in_channels", None)
     if c_model is not None and C != c_model:
         raise ValueError(f"{input_path!r} has {C} channels {list(data.channel_names)}; the "
@@ -372,12 +378,13 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         raise ValueError(f"{input_path!r} has {T} saved times, fewer than {steps} steps of "
                          f"{stride} frames need, and the model ({model_dir}) has no dt to "
                          "extrapolate the times with")
-    note = None
+    note = grid_note
     if stride > 1 and has_truth:
         spacing = f"{float(data.times[1] - data.times[0]):g}" if T > 1 else "?"
-        note = (f"the input's times are {spacing} apart and one model step is "
-                + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
-                + f": every {_ordinal(stride)} frame is compared")
+        frames_note = (f"the input's times are {spacing} apart and one model step is "
+                       + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
+                       + f": every {_ordinal(stride)} frame is compared")
+        note = "\n".join(line for line in (note, frames_note) if line)
     split = _training_split(cfg, data, input_path) if has_truth else None
     held = None  # (n_use,) bool: the rolled-out trajectories of the test split
     warning = None
@@ -458,9 +465,10 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 _check_initial(input_path, data, start, u0, params)
                 pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
                 pred[:, 0] = u0
+                # the grid was checked above, naming the file
                 for j, y in enumerate(sur.iterate(
                         u0, {p: params[p] for p in names} if names else None, steps=steps,
-                        lead_time=lead_time), 1):
+                        lead_time=lead_time, any_grid=True), 1):
                     pred[:, j] = y
                     advance(stop - start)
                 # the input's ids, not positions: a rollout joins its truth on sim_id
@@ -661,7 +669,7 @@ def activation_bytes(sur: Surrogate, u0: np.ndarray, params: dict | None = None,
 
     handles = [m.register_forward_hook(hook) for m in sur.model.modules()]
     try:
-        sur.predict(u0, params, lead_time=lead_time)
+        sur.predict(u0, params, lead_time=lead_time, any_grid=True)  # a measure, not a check
     finally:
         for h in handles:
             h.remove()

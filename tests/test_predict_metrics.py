@@ -41,7 +41,7 @@ def files(tmp_path, monkeypatch):
                        [], SAMPLES) as w:
         w.write(0, u)
 
-    def persistence(self, u0, params=None, steps=1, lead_time=None):
+    def persistence(self, u0, params=None, steps=1, lead_time=None, **kw):
         for _ in range(steps):
             yield np.array(u0, dtype=np.float32)
 

@@ -34,7 +34,7 @@ def test_rel_l2_is_one_norm_over_both_channels(tmp_path, monkeypatch):
                        ["a", "b"], [], SAMPLES) as w:
         w.write(0, u)
 
-    def persistence(self, u0, params=None, steps=1, lead_time=None):
+    def persistence(self, u0, params=None, steps=1, lead_time=None, **kw):
         for _ in range(steps):
             yield np.array(u0, dtype=np.float32)
 
