@@ -1,7 +1,8 @@
 """Before the MPI job starts: build once what every rank builds from the config, so that a bad
 value fails in one line (:func:`_preflight`); the buffer's size against the training items it
 must hold (:func:`check_buffer_size`), and against one simulation when several trainer ranks
-draw in lockstep (:func:`check_lockstep_room`); the model against the solver's states and against
+draw in lockstep (:func:`check_lockstep_room`); the whole run's items against one batch
+(:func:`check_stream_holds_a_batch`); the model against the solver's states and against
 ``trainer.precision`` (:func:`check_trainer_precision`)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _preflight(parser, cfg) -> list[str]:
         Scheduler(box, cfg.simulations, cfg.sampling, cfg.seed, cfg.max_retries)
     except ValueError as e:
         raise UsageError(f"online config: parameters: {e}") from None
+    check_stream_holds_a_batch(cfg)
     _check_model_takes_solver(init.model, init.solver)
     check_trainer_precision(cfg.trainer, init.model)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
@@ -39,6 +41,21 @@ def _preflight(parser, cfg) -> list[str]:
         raise UsageError(f"online config: buffer: {e}") from None
     return [w for w in (check_buffer_size(cfg, init.solver), check_lockstep_room(cfg, init.solver))
             if w]
+
+
+def check_stream_holds_a_batch(cfg) -> None:
+    """A UsageError where the whole run streams fewer training items (``simulations *
+    n_steps`` pairs of consecutive states) than one batch: a trainer rank stops when its
+    stream has ended with fewer than ``batch_size`` items (whatever the buffer), so every
+    simulation would run and the run then end with no training step."""
+    items = cfg.simulations * cfg.n_steps
+    if items < cfg.batch_size:
+        raise UsageError(
+            f"online config: simulations ({cfg.simulations}) x n_steps ({cfg.n_steps}) = "
+            f"{items} training pairs in the whole run, fewer than batch_size "
+            f"({cfg.batch_size}): no trainer rank could draw a batch, and the run would end "
+            "with no training step after every simulation ran; raise simulations or n_steps, "
+            "or lower batch_size")
 
 
 # bytes per value of the states the solver ranks send (solver_simulation's float32)
