@@ -824,6 +824,9 @@ class Surrogate:
         if not train or tuple(train) == grid:
             return None
         train, cls = tuple(train), self._config["model"]["class"]
+        if len(grid) != len(train):  # no model runs on another number of axes
+            raise ValueError(f"{what}: grid {grid} has {len(grid)} spatial axes; the model "
+                             f"({cls}) was trained on the {len(train)}-D grid {train}")
         if cls in GRID_FREE_MODELS:
             return (f"{what} is on grid {grid}, not the training grid {train}: the {cls} is "
                     "evaluated there zero-shot (its Fourier layers do not depend on the grid)")

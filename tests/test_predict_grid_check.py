@@ -89,3 +89,15 @@ def test_a_unet_is_refused_on_another_grid_in_both_with_the_same_words(unet, tmp
     assert same in str(cli_err.value) and "fine.nc" in str(cli_err.value)
     rep = predict_file(unet, data, str(tmp_path / "p.nc"), progress=False, any_grid=True)
     assert "any_grid" in rep.note
+
+
+def test_a_file_with_another_number_of_axes_is_refused_for_an_fno_too(fno, tmp_path):
+    """An FNO runs on any 1-D grid, not on a 2-D file: predict_file names the axes."""
+    x = np.arange(TRAIN) / TRAIN
+    with DatasetWriter(tmp_path / "2d.nc", "burgers1d", (x, x), ("y", "x"), [0.0, 0.2], ["u"],
+                       ["nu"], N) as w:
+        w.write(0, np.zeros((N, 2, 1, TRAIN, TRAIN), np.float32), {"nu": np.full(N, 0.1)})
+    with pytest.raises(ValueError, match=r"2d\.nc'?: grid \(16, 16\) has 2 spatial axes; the "
+                                         r"model \(fno\) was trained on the 1-D grid \(16,\)"):
+        predict_file(fno, str(tmp_path / "2d.nc"), str(tmp_path / "p.nc"), progress=False)
+    assert not (tmp_path / "p.nc").exists()
