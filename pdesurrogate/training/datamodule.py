@@ -307,6 +307,13 @@ class FieldDataModule(LightningDataModule):
         for name in todo:
             self._check_finite(self.data, name, splits[name][0])
             self._checked_splits.add(name)
+        if stage == "fit" and "validation ranks" not in self._checked_splits \
+                and self._sanity_check_validates():
+            # the sanity check's loader, built now: its refusal under DDP (fewer validation
+            # trajectories than processes, a limit_val_batches leaving a rank none) then comes
+            # before the statistics pass and the model summary, not after them
+            self._checked_splits.add("validation ranks")
+            self.val_dataloader()
         if stage == "fit" and "empty test warned" not in self._checked_splits and not len(
                 self.test_indices) and self.fractions[2] > 0:
             # else found by `pdesurrogate test` only, once the fit is over
@@ -316,6 +323,16 @@ class FieldDataModule(LightningDataModule):
                           f"test = {len(self.train_indices)}/{len(self.val_indices)}/0), so "
                           "`pdesurrogate test` of this run will refuse it; use a file with more "
                           "trajectories or a larger test fraction", UserWarning, stacklevel=2)
+
+    def _sanity_check_validates(self) -> bool:
+        """Whether the trainer runs several processes and its sanity check will build the
+        validation loader (``num_sanity_val_steps`` not 0, ``limit_val_batches`` not 0);
+        elsewhere the loader may never be built, and is not built early."""
+        trainer = self.trainer
+        if trainer is None or int(getattr(trainer, "world_size", 1) or 1) < 2:
+            return False
+        return bool(getattr(trainer, "num_sanity_val_steps", 0)) \
+            and getattr(trainer, "limit_val_batches", 1.0) != 0
 
     def _check_finite(self, data: FieldData, split: str, indices) -> None:
         """Refuse NaN or Inf in the ``split`` trajectories ``indices``: its metrics would be NaN
