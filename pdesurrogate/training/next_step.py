@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import warnings
 
 import torch
@@ -264,6 +265,8 @@ class NextStepModule(LightningModule):
         info = getattr(dm, "data_info", None)
         if info is not None:
             self.data_info = dict(info)
+        if stage == "fit" and self._trainer is not None:
+            check_checkpoint_folders(self.trainer)
         if stage == "fit":
             # taken once per fit, whether or not this module keeps it: a module fit again
             # (after a learning-rate finder's fit, say) keeps its first fit's seed
@@ -526,3 +529,34 @@ def check_validation_monitors(trainer) -> None:
                 f"trainer.callbacks: {type(cb).__name__}(monitor={monitor!r}) watches a "
                 f"metric that validation does not log (it logs {', '.join(logged)}), and "
                 "would fail at the end of the first epoch: set its monitor to one of these")
+
+
+def check_checkpoint_folders(trainer) -> None:
+    """Before a fit trains: a ValueError naming the callback and its ``dirpath`` where a
+    ``ModelCheckpoint`` of ``trainer`` could not make or write its folder (a file on the
+    path, a folder without write permission). Lightning makes the folder at the first save,
+    at the end of the first epoch, and the fit failed there. Remote paths (``s3://``, ...)
+    are left to their file system."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for cb in trainer.callbacks:
+        folder = getattr(cb, "dirpath", None) if isinstance(cb, ModelCheckpoint) else None
+        if folder is None or "://" in str(folder):
+            continue
+        problem = _unwritable(os.path.abspath(os.fspath(folder)))
+        if problem:
+            raise ValueError(f"trainer.callbacks: {type(cb).__name__}(dirpath={str(folder)!r}) "
+                             f"cannot write its checkpoints: {problem}; it would fail at its "
+                             "first save, at the end of the first epoch")
+
+
+def _unwritable(folder: str) -> str | None:
+    """Why ``folder`` could not be made (its nearest existing ancestor) or written, or None."""
+    here = folder
+    while not os.path.exists(here) and os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        return f"{here!r} is a file, not a folder"
+    if not os.access(here, os.W_OK | os.X_OK):
+        return f"{here!r} is not writable"
+    return None
