@@ -2,7 +2,8 @@
 value fails in one line (:func:`_preflight`); the buffer's size against the training items it
 must hold (:func:`check_buffer_size`), and against one simulation when several trainer ranks
 draw in lockstep (:func:`check_lockstep_room`); the whole run's items against one batch
-(:func:`check_stream_holds_a_batch`); the model against the solver's states and against
+(:func:`check_stream_holds_a_batch`); the module's training against the stream's pairs
+(:func:`check_one_step_training`); the model against the solver's states and against
 ``trainer.precision`` (:func:`check_trainer_precision`)."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _preflight(parser, cfg) -> list[str]:
     except ValueError as e:
         raise UsageError(f"online config: parameters: {e}") from None
     check_stream_holds_a_batch(cfg)
+    check_one_step_training(init.model)
     _check_model_takes_solver(init.model, init.solver)
     check_trainer_precision(cfg.trainer, init.model)
     max_bytes = None if cfg.buffer.max_mb is None else int(cfg.buffer.max_mb * 1e6)
@@ -56,6 +58,20 @@ def check_stream_holds_a_batch(cfg) -> None:
             f"({cfg.batch_size}): no trainer rank could draw a batch, and the run would end "
             "with no training step after every simulation ran; raise simulations or n_steps, "
             "or lower batch_size")
+
+
+def check_one_step_training(module) -> None:
+    """A UsageError where the LightningModule ``module`` trains on rollouts of several steps
+    (``rollout_steps`` above 1, as NextStepModule takes it): the stream hands pairs of
+    consecutive states, and its first training step failed inside the MPI job (the batch has
+    2 frames), after the solvers had started."""
+    steps = getattr(module, "rollout_steps", 1)
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
+        raise UsageError(
+            f"online config: model.init_args.rollout_steps ({steps}): an online run streams "
+            "pairs of consecutive states, so its model trains one step at a time; set "
+            "rollout_steps to 1 (and no curriculum), or train on rollouts from a dataset "
+            "file with pdesurrogate fit")
 
 
 # bytes per value of the states the solver ranks send (solver_simulation's float32)
