@@ -267,6 +267,7 @@ class NextStepModule(LightningModule):
             self.data_info = dict(info)
         if stage == "fit" and self._trainer is not None:
             check_checkpoint_folders(self.trainer)
+            self._warn_schedules_outlast(self.trainer.max_epochs)
         if stage == "fit":
             # taken once per fit, whether or not this module keeps it: a module fit again
             # (after a learning-rate finder's fit, say) keeps its first fit's seed
@@ -337,6 +338,29 @@ class NextStepModule(LightningModule):
         """One step in normalised space: ``(B, C, *grid) -> (B, C, *grid)``."""
         out = self.model(u, params)
         return u + out if self.residual else out
+
+    def _warn_schedules_outlast(self, max_epochs) -> None:
+        """Warn, as a fit starts, where ``max_epochs`` ends training before the curriculum
+        has reached one teacher-forced input, or inside the auxiliary loss's warm-up (a CAPE
+        model): the run is valid, but seen only in its results, at the end, otherwise."""
+        if not isinstance(max_epochs, int) or max_epochs < 1:
+            return  # unbounded or by steps: no last epoch to tell
+        last = max_epochs - 1
+        n_tf = self.teacher_forced_steps(last)
+        if self.curriculum and n_tf > 1:
+            warnings.warn(f"curriculum_epochs ({self.curriculum_epochs}) outlasts "
+                          f"trainer.max_epochs ({max_epochs}): the last epoch still feeds "
+                          f"{n_tf} of {self.rollout_steps} inputs of a window from the data, "
+                          "never training the whole rollout on the model's own predictions; "
+                          "lower curriculum_epochs or raise max_epochs", UserWarning,
+                          stacklevel=2)
+        if hasattr(self.model, "cape_output") and self.aux_warmup_epochs > last \
+                and self.aux_warmup_weight != self.aux_weight:
+            warnings.warn(f"aux_warmup_epochs ({self.aux_warmup_epochs}) outlasts "
+                          f"trainer.max_epochs ({max_epochs}): the auxiliary loss keeps its "
+                          f"warm-up weight ({self.aux_warmup_weight:g}) to the end and never "
+                          f"takes aux_weight ({self.aux_weight:g}); lower aux_warmup_epochs or "
+                          "raise max_epochs", UserWarning, stacklevel=2)
 
     def aux_weight_at(self, epoch: int) -> float:
         """The CAPE auxiliary weight in ``epoch`` (warm-up weight for the first epochs)."""
