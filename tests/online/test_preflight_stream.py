@@ -1,8 +1,14 @@
-"""A run whose whole stream (``simulations * n_steps`` training pairs) holds fewer items than
-one batch is refused before the MPI job starts. Before, every simulation ran and the run then
-ended with 0 training steps and exit status 0 (a tiny Burgers run: 28 s of solving; now 4 s),
-whatever the buffer: a trainer rank stops when its stream ends with fewer than ``batch_size``
-items left."""
+"""What a stream can feed, checked before the MPI job starts.
+
+A run whose whole stream (``simulations * n_steps`` training pairs) holds fewer items than one
+batch is refused: before, every simulation ran and the run then ended with 0 training steps
+and exit status 0 (a tiny Burgers run: 28 s of solving; now 4 s), whatever the buffer: a
+trainer rank stops when its stream ends with fewer than ``batch_size`` items left.
+
+A module that trains on rollouts of several steps (``rollout_steps`` > 1) is refused: a
+stream hands pairs of consecutive states. Before, the trainer rank's first training step
+failed inside the job ("needs windows of 9 frames, the batch has 2"), after the solvers had
+started (tiny Burgers run: 12.6 s in, exit status 1; now 6.6 s, status 2)."""
 
 import importlib.util
 from pathlib import Path
@@ -36,3 +42,14 @@ def test_a_stream_shorter_than_a_batch_is_refused(tmp_path, kind):
 def test_a_stream_of_exactly_one_batch_is_taken(tmp_path):
     assert _run_preflight(tmp_path, "--simulations", "2", "--n_steps", "8",
                           "--buffer.watermark", "4") == []
+
+
+def test_rollout_training_is_refused(tmp_path):
+    with pytest.raises(UsageError, match=r"^online config: model\.init_args\.rollout_steps "
+                                         r"\(2\): an online run streams pairs of consecutive "
+                                         r"states"):
+        _run_preflight(tmp_path, "--model.init_args.rollout_steps", "2")
+
+
+def test_one_step_training_is_taken(tmp_path):
+    assert _run_preflight(tmp_path, "--model.init_args.rollout_steps", "1") == []
