@@ -100,7 +100,7 @@ def env_with(tmp_path: Path) -> dict:
 
 def run(args, tmp_path, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([*PDESURROGATE, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env_with(tmp_path))
+                          timeout=timeout, env=env_with(tmp_path), cwd=tmp_path)
 
 
 def run_together(cmds: list[list[str]], tmp_path: Path, timeout: float,
@@ -113,7 +113,7 @@ def run_together(cmds: list[list[str]], tmp_path: Path, timeout: float,
     env = env_with(tmp_path)
     with ThreadPoolExecutor(at_once) as pool:
         runs = [pool.submit(subprocess.run, cmd, capture_output=True, text=True,
-                            timeout=timeout, env=env) for cmd in cmds]
+                            timeout=timeout, env=env, cwd=tmp_path) for cmd in cmds]
         return [r.result() for r in runs]
 
 
@@ -191,7 +191,7 @@ def online_runs(request, tmp_path_factory):
         "flaky": (subprocess.run, [*PDESURROGATE, "--config", str(flaky_cfg), "--out",
                                    str(flaky / "run"), "--trainer.limit_val_batches", "0"],
                   {"capture_output": True, "text": True, "timeout": 300,
-                   "env": env_with(flaky)}),
+                   "env": env_with(flaky), "cwd": flaky}),
         "signal": (signal_checkpoints_and_resume, folders["signal"], {}),
         "dead_rank": (dead_solver_rank_ends_the_job, folders["dead_rank"], {})}
     tests = {"export": "test_online_run_exports_a_model_and_accounts_for_every_simulation",
@@ -404,7 +404,7 @@ def signal_checkpoints_and_resume(tmp_path: Path) -> dict:
     (out / ".summary.json.tmp").symlink_to(victim)
     proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env_with(tmp_path))
+                            env=env_with(tmp_path), cwd=tmp_path)
     try:
         wait_for(out / "checkpoint" / "manifest.json", proc, 240)
         proc.send_signal(signal.SIGTERM)  # the launcher turns it into SIGUSR1 for the job
@@ -474,7 +474,7 @@ def dead_solver_rank_ends_the_job(tmp_path: Path) -> None:
     cfg, out = write_config(tmp_path, simulations=150, ckpt=3), tmp_path / "run"
     proc = subprocess.Popen([*PDESURROGATE, "--config", str(cfg), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env_with(tmp_path))
+                            env=env_with(tmp_path), cwd=tmp_path)
     try:
         wait_for(out / "checkpoint" / "manifest.json", proc, 240)
         pid = int((out / "ranks" / "solver0.pid").read_text())
