@@ -153,6 +153,7 @@ def _namespaced_shm() -> list[str] | None:
     return prefix if probe.returncode == 0 and " 512 " in probe.stdout else None
 
 
+@pytest.mark.slow  # 6-8 s: three fits in a namespace; the unit cases above run in make test
 def test_fit_trains_with_no_room_for_mpi_and_refuses_a_launched_one_in_one_line(tmp_path):
     prefix = _namespaced_shm()
     if prefix is None:
