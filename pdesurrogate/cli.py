@@ -1359,6 +1359,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         "(default: the dt it was trained at), e.g. the input's spacing")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out and --plot if they exist (default: refuse)")
+    p.add_argument("--any-grid", "--any_grid", action="store_true",
+                   help="roll a model other than an FNO out on a file whose grid is not its "
+                        "training grid (default: refused, since its convolutions or patches "
+                        "span grid cells, not lengths; an FNO runs on any grid without it)")
     p.add_argument("--compression", choices=("gzip", "lzf"), default=None,
                    help="compress the rollout's states u as generate --compression does: gzip "
                         "(ncdump reads it) or lzf (faster, weaker); default: uncompressed")
@@ -1374,7 +1378,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
                            device=args.device, overwrite=args.overwrite,
                            lead_time=args.lead_time, models=models,
                            compression=args.compression,
-                           compression_level=args.compression_level)
+                           compression_level=args.compression_level,
+                           any_grid=args.any_grid)
     rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
     console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} trajectories x "
                     f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "

@@ -284,9 +284,10 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     ``models``: the classes of models of your own code the export names, as for
     :func:`pdesurrogate.load`. ``compression`` (``"gzip"`` or ``"lzf"``) and
     ``compression_level`` (gzip: 0 to 9, default 4) compress the rollout's ``u`` as
-    ``pdesurrogate generate --compression`` does (default: uncompressed). ``any_grid``: roll
-    out a model other than an FNO on a file whose grid is not its training grid (refused by
-    default, as by ``Surrogate.predict``: :meth:`Surrogate.check_grid`).
+    ``pdesurrogate generate --compression`` does (default: uncompressed). ``any_grid``
+    (``pdesurrogate predict --any-grid``): roll out a model other than an FNO on a file whose
+    grid is not its training grid (refused by default, as by ``Surrogate.predict``:
+    :meth:`Surrogate.check_grid`; an FNO runs on any grid without it).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
@@ -345,7 +346,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         raise ValueError(f"{input_path!r} holds {file_pde!r} data but the model ({model_dir}) "
                          f"was trained on {pde!r}")
     grid_note = sur.check_grid(shape, repr(input_path), any_grid,
-                               "in Python predict_file(..., any_grid=True)")
+                               "pass --any-grid (in Python predict_file(..., any_grid=True))")
     c_model = getattr(sur.model, "in_channels", None)
     if c_model is not None and C != c_model:
         raise ValueError(f"{input_path!r} has {C} channels {list(data.channel_names)}; the "
