@@ -13,7 +13,9 @@ The order of a run, and the file that holds each step:
    in its ranks), runs this rank. A rank parses what its role
    needs (``rank_settings.py``): a solver rank the config without the model and the trainer,
    so that it never imports Lightning; a trainer rank the whole config, and a config error
-   found there alone ends every rank, reported once.
+   found there alone ends every rank, reported once. A ``--solver`` of another class than
+   the config's is checked against the config's solver settings it keeps
+   (``solver_change.py``).
 2. ``launcher.py``: :func:`launch` locks and checks the run folder (``run_folder.py``: the lock,
    ``config.yaml``, what a folder may be reused for), builds everything once to catch a bad
    value in one line (``preflight.py``), writes ``config.yaml``, starts ``mpiexec`` with one
@@ -38,7 +40,7 @@ process it was); files are written whole or not at all by
 :func:`pdesurrogate.temp_files.atomic_write`. A module imports only from those before it in
 this list (no cycles): errors, processes, launched, checkpoint,
 run_folder, job_cleanup, shm_room, open_files, parser, parameter_box, preflight, launcher,
-summary, trainer_rank, solver_rank, rank, rank_settings, command.
+summary, trainer_rank, solver_rank, rank, rank_settings, solver_change, command.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from pdesurrogate.online.errors import UsageError
 from pdesurrogate.online.launched import launcher_mark
@@ -13,6 +14,7 @@ from pdesurrogate.online.launcher import WORKER_ENV, launch
 from pdesurrogate.online.parser import _check, _parse
 from pdesurrogate.online.rank import run_rank
 from pdesurrogate.online.rank_settings import CONFIG_ERROR, rank_settings
+from pdesurrogate.online.solver_change import check_solver_change
 
 
 def _under_mpi() -> bool:
@@ -28,6 +30,9 @@ def cmd_online(argv) -> int:
             return CONFIG_ERROR if settings is None else run_rank(*settings)
         parser, cfg, argv = _parse(list(argv))
         _check(cfg)
+        warning = check_solver_change(argv, cfg.solver.init_args)
+        if warning:
+            print(f"pdesurrogate online: warning: {warning}", file=sys.stderr)
         return launch(parser, cfg, argv)
     except UsageError as e:
         # printed without the type name, as a parse error is (any other error, e.g. a
