@@ -395,12 +395,15 @@ def cmd_generate(argv: Sequence[str]) -> int:
             parser.error(f"--t_end must be > 0 to store --n_times {cfg.n_times} different "
                          f"times (evenly spaced over [0, t_end]), got {cfg.t_end}")
         times = np.linspace(0.0, cfg.t_end, cfg.n_times)
-    report = generate_dataset(
-        init.solver, os.path.expanduser(cfg.out), samples=cfg.samples, times=times, seed=cfg.seed,
-        batch_size=cfg.batch_size, workers=cfg.workers, max_retries=cfg.max_retries,
-        overwrite=cfg.overwrite, compression=cfg.compression,
-        compression_level=cfg.compression_level,
-    )
+    # its own warnings (a killed writer's temporary removed, ...) as the solver-change one
+    # above, not in Python's FILE:LINE: UserWarning format with a source line
+    with _own_warnings_prefixed("generate"):
+        report = generate_dataset(
+            init.solver, os.path.expanduser(cfg.out), samples=cfg.samples, times=times,
+            seed=cfg.seed, batch_size=cfg.batch_size, workers=cfg.workers,
+            max_retries=cfg.max_retries, overwrite=cfg.overwrite, compression=cfg.compression,
+            compression_level=cfg.compression_level,
+        )
     console().print(
         f"[green]wrote[/green] {_markup_free(report.path)}: {report.samples} samples in "
         f"{report.seconds:.1f} s ({report.samples_per_second:.1f} samples/s)"
