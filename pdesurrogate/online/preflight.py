@@ -4,7 +4,8 @@ must hold (:func:`check_buffer_size`), and against one simulation when several t
 draw in lockstep (:func:`check_lockstep_room`); the whole run's items against one batch
 (:func:`check_stream_holds_a_batch`); the module's training against the stream's pairs
 (:func:`check_one_step_training`); the model against the solver's states and against
-``trainer.precision`` (:func:`check_trainer_precision`)."""
+``trainer.precision`` (:func:`check_trainer_precision`); ``stats_trajectories`` against the
+parameters' normalisation scale it must measure (:func:`check_stats_spread`)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,24 @@ def _preflight(parser, cfg) -> list[str]:
                     watermark=cfg.buffer.watermark, max_bytes=max_bytes, seed=cfg.seed)
     except ValueError as e:
         raise UsageError(f"online config: buffer: {e}") from None
-    return [w for w in (check_buffer_size(cfg, init.solver), check_lockstep_room(cfg, init.solver))
-            if w]
+    return [w for w in (check_buffer_size(cfg, init.solver), check_lockstep_room(cfg, init.solver),
+                        check_stats_spread(cfg, box)) if w]
+
+
+def check_stats_spread(cfg, box: dict[str, tuple[float, float]]) -> str | None:
+    """A warning (the text) when ``stats_trajectories`` is 1 and ``box`` (the parameter box,
+    ``{name: (low, high)}``) lets a parameter vary: the parameters' normalisation std is
+    measured over the statistics trajectories' parameter sets, and one set has no spread, so
+    the trainer ranks normalise the parameters by 1 (their scale unmeasured; a viscosity in
+    [5e-4, 1e-3] then reaches the model as differences of ~1e-4). None otherwise."""
+    varying = [k for k, (lo, hi) in box.items() if hi > lo]
+    if cfg.stats_trajectories != 1 or not varying:
+        return None
+    return (f"stats_trajectories is 1: the normalisation std of the parameters "
+            f"({', '.join(varying)}) is measured over the statistics trajectories' parameter "
+            f"sets, and one trajectory has one set, with no spread; they are divided by 1 "
+            f"instead (unscaled, the model barely tells them apart). Set stats_trajectories: "
+            f"2 or more (the shipped configs use 8 to 16)")
 
 
 def check_stream_holds_a_batch(cfg) -> None:

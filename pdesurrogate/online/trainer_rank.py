@@ -63,6 +63,23 @@ def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
     return u, torch.stack([params[k] for k in box], dim=1)
 
 
+def trainer_stats(u: torch.Tensor, params: torch.Tensor, names: list[str]):
+    """The normalisation statistics (:class:`~pdesurrogate.datasets.ChannelStats`) of the
+    statistics trajectories ``u`` ``(n, T, C, *grid)`` and their parameters ``params``
+    ``(n, P)`` named ``names``: per channel over trajectories, times and grid points, per
+    parameter over the ``n`` parameter sets."""
+    from pdesurrogate.datasets import ChannelStats
+
+    axes = (0, 1, *range(3, u.ndim))
+    # one trajectory has one parameter set, whose (sample) std is undefined: torch gave NaN
+    # with a warning about degrees of freedom; 0 (no spread measured) divides by 1, as the
+    # preflight's warning (check_stats_spread) says
+    param_std = params.std(0) if len(params) > 1 else torch.zeros(params.shape[1])
+    return ChannelStats(mean=u.mean(dim=axes).tolist(), std=u.std(dim=axes).tolist(),
+                        spatial_dims=u.ndim - 3, param_names=names,
+                        param_mean=params.mean(0).tolist(), param_std=param_std.tolist())
+
+
 def trainer_buffer(cfg, rank: int):
     """Trainer rank ``rank``'s (0-based among the trainer ranks) empty training buffer, as
     ``cfg.buffer`` sets it (``kind``, ``capacity`` and ``watermark`` in items; ``max_mb``, if
@@ -200,7 +217,6 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
-    from pdesurrogate.datasets import ChannelStats
     from pdesurrogate.datasets.generate import solver_grid
     from pdesurrogate.streaming import Receiver
     from pdesurrogate.training.finite_weights import FiniteWeights
@@ -217,10 +233,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
                                 cfg.seed + VALIDATION_SEED_OFFSET, cfg.n_steps, cfg.dt)
     st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET,
                               cfg.n_steps, cfg.dt)
-    axes = (0, 1, *range(3, st_u.ndim))
-    stats = ChannelStats(mean=st_u.mean(dim=axes).tolist(), std=st_u.std(dim=axes).tolist(),
-                         spatial_dims=st_u.ndim - 3, param_names=list(names),
-                         param_mean=st_p.mean(0).tolist(), param_std=st_p.std(0).tolist())
+    stats = trainer_stats(st_u, st_p, list(names))
     data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
                  "channel_names": list(solver.channel_names), "param_names": list(names),
                  "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
