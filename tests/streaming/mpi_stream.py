@@ -1,8 +1,10 @@
 """MPI program for tests/streaming/test_mpi.py (not a test module itself).
 
-    mpiexec -n N python -m mpi4py mpi_stream.py SCENARIO OUTDIR
+    mpiexec -n N python -m mpi4py mpi_stream.py SCENARIO[,SCENARIO...] OUTDIR
 
-Each rank writes OUTDIR/rank<world rank>.json; the pytest side asserts on them.
+Each rank writes OUTDIR/SCENARIO/rank<world rank>.json; the pytest side asserts on them. The
+scenarios of one job run one after the other, each on communicators of its own (split_roles
+duplicates them), so a job of several pays the ranks' imports of torch and mpi4py once.
 Scenarios: e2e (1 trainer + 2 solvers, a failing attempt, injected malformed messages),
 backpressure (1 + 1, slow consumer, 2 message credits), window (the same with the bound in
 bytes: a 2-message byte window and many message credits, and the receiver crediting each
@@ -17,6 +19,7 @@ messages the receiver must drain to stay in step.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -49,13 +52,23 @@ from pdesurrogate.streaming.protocol import (
 from pdesurrogate.streaming.scheduler import task_seed
 
 torch.set_num_threads(1)
-SCENARIO, _, VARIANT = sys.argv[1].partition(":")
-OUTDIR = sys.argv[2]
 DT = 0.1
-# backpressure: 128 KiB float32 samples, past MPICH's eager limit, so an Isend stays
-# incomplete until the trainer takes the message and the in-flight bound is exercised
-N_POINTS = 32768 if SCENARIO in ("backpressure", "window") else 16
-SLOW = SCENARIO in ("backpressure", "window")
+# the scenario running now, set by start()
+SCENARIO = VARIANT = OUTDIR = ""
+N_POINTS, SLOW = 16, False
+
+
+def start(spec: str, outdir: str) -> None:
+    """Make ``spec`` (SCENARIO or SCENARIO:VARIANT) the scenario that runs, writing into
+    ``outdir``."""
+    global SCENARIO, VARIANT, OUTDIR, N_POINTS, SLOW
+    SCENARIO, _, VARIANT = spec.partition(":")
+    OUTDIR = outdir
+    os.makedirs(OUTDIR, exist_ok=True)
+    # backpressure: 128 KiB float32 samples, past MPICH's eager limit, so an Isend stays
+    # incomplete until the trainer takes the message and the in-flight bound is exercised
+    N_POINTS = 32768 if SCENARIO in ("backpressure", "window") else 16
+    SLOW = SCENARIO in ("backpressure", "window")
 
 
 def write(rank, result):
@@ -200,4 +213,6 @@ def main():
     write(rank, result)
 
 
-main()
+for spec in sys.argv[1].split(","):
+    start(spec, os.path.join(sys.argv[2], spec))
+    main()

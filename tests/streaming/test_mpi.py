@@ -17,17 +17,51 @@ MPIEXEC = BIN / "mpiexec"
 pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 
 
-def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
+def run_all(scenarios: list[str], n: int, tmp_path: Path) -> dict[str, dict[int, dict]]:
+    """``scenarios`` one after the other in one MPI job of ``n`` ranks (mpi_stream.py): by
+    scenario, each rank's results."""
     cmd = [str(MPIEXEC), "-launcher", "fork", "-n", str(n), sys.executable, "-m", "mpi4py",
-           str(HERE / "mpi_stream.py"), scenario, str(tmp_path)]
+           str(HERE / "mpi_stream.py"), ",".join(scenarios), str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
-    assert proc.returncode == 0, f"{scenario} failed:\n{proc.stdout}\n{proc.stderr}"
-    return {r: json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * len(scenarios),
+                          env=env)
+    assert proc.returncode == 0, f"{scenarios} failed:\n{proc.stdout}\n{proc.stderr}"
+    return {s: {r: json.loads((tmp_path / s / f"rank{r}.json").read_text()) for r in range(n)}
+            for s in scenarios}
+
+
+def run(scenario: str, n: int, tmp_path: Path) -> dict[int, dict]:
+    return run_all([scenario], n, tmp_path)[scenario]
+
+
+def shared_job(request, tmp_path_factory, test: str, n: int):
+    """A function giving a scenario's results from one MPI job of ``n`` ranks that runs,
+    once, the scenarios of ``test`` that were collected (each job of 3 ranks spends most of
+    its seconds importing torch and mpi4py)."""
+    wanted = [item.callspec.params["scenario"] for item in request.session.items
+              if item.module is request.module and item.originalname == test]
+    results = {}
+
+    def get(scenario: str) -> dict[int, dict]:
+        if not results:
+            results.update(run_all(wanted or [scenario], n, tmp_path_factory.mktemp(test)))
+        return results[scenario]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def e2e_runs(request, tmp_path_factory):
+    return shared_job(request, tmp_path_factory, "test_one_trainer_two_solvers_exactly_once", 3)
+
+
+@pytest.fixture(scope="module")
+def back_pressure_runs(request, tmp_path_factory):
+    return shared_job(request, tmp_path_factory, "test_back_pressure_slows_the_solver", 2)
 
 
 @pytest.mark.parametrize("scenario", ["e2e", "e2e:single", "e2e:wait", "e2e:split"])
-def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
+def test_one_trainer_two_solvers_exactly_once(e2e_runs, scenario):
     """1 trainer + 2 solvers, 6 simulations x 5 saved steps, pairs: every (sim, step) pair
     arrives exactly once and equals the recomputed trajectory (max error <= 1e-6, float32
     params); simulation 2's first attempt diverges after 2 samples and none of its samples
@@ -40,8 +74,8 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
     states, in split packs (``e2e:split``, with 2 more malformed split packs whose messages are
     drained, and their simulation dropped); simulation 3 is a user's loop that overwrites its
     one array after each send (default copy=True), the others send the solver's states
-    uncopied."""
-    res = run(scenario, 3, tmp_path)
+    uncopied. The four run one after the other in one MPI job (:func:`shared_job`)."""
+    res = e2e_runs(scenario)
     tr = res[0]
     got = [tuple(g) for g in tr["got"]]
     assert sorted(got) == [(s, k) for s in range(6) for k in range(4)]
@@ -84,7 +118,7 @@ def test_one_trainer_two_solvers_exactly_once(tmp_path, scenario):
 
 
 @pytest.mark.parametrize("scenario", ["backpressure", "window"])
-def test_back_pressure_slows_the_solver(tmp_path, scenario):
+def test_back_pressure_slows_the_solver(back_pressure_runs, scenario):
     """Slow consumer (30 ms per item, 32 items of 128 KiB), FIFO capacity 2, and 2 messages
     ahead of the trainer at most (``backpressure``: max_in_flight 2, 2 message credits, the
     built-in solver's uncopied states; ``window``: a byte window that holds two messages, with
@@ -98,8 +132,8 @@ def test_back_pressure_slows_the_solver(tmp_path, scenario):
 
     How long the solver waits is not asserted: on a loaded machine the solver's own steps
     take longer, and the wait shrinks (0.28 s was seen); the consumed-at-finish bound holds
-    whatever the load."""
-    res = run(scenario, 2, tmp_path)
+    whatever the load. Both run one after the other in one MPI job (:func:`shared_job`)."""
+    res = back_pressure_runs(scenario)
     tr, cl = res[0], res[1]
     assert [tuple(g) for g in tr["got"]] == [(s, k) for s in range(8) for k in range(4)]
     c = cl["client"]
