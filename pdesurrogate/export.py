@@ -75,6 +75,7 @@ from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,
+    check_config_keys,
     check_device,
     check_header,
     check_target,
@@ -424,17 +425,7 @@ def _check_export(config: dict, tmp: Path, models: dict | None = None) -> None:
 # -- load -----------------------------------------------------------------------------------------
 def _check_config(cfg, path: Path) -> None:
     where = str(path)
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
-    unknown = sorted(set(cfg) - set(CONFIG_KEYS) - set(OPTIONAL_KEYS))
-    missing = [k for k in CONFIG_KEYS if k not in cfg]
-    if unknown or missing:
-        raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; "
-                         f"expected exactly {list(CONFIG_KEYS)} (and optionally "
-                         f"{list(OPTIONAL_KEYS)})")
-    if cfg["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
-                         f"(this pdesurrogate reads {FORMAT_VERSION})")
+    check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS)
 
     def check(key, ok, expected):
         if not ok:

@@ -415,6 +415,23 @@ def read_config(path: Path):
         raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
 
 
+def check_config_keys(cfg, where: str, required, optional, kind: str = "expected") -> None:
+    """One ValueError naming ``where`` unless ``cfg`` (a parsed ``config.json``) is a JSON
+    object with every key of ``required``, no key outside ``required`` and ``optional``, and
+    this package's :data:`FORMAT_VERSION`. ``kind`` opens the list of keys in the message
+    ("expected", "a PINN export has")."""
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
+    unknown = sorted(set(cfg) - set(required) - set(optional))
+    missing = [k for k in required if k not in cfg]
+    if unknown or missing:
+        raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; "
+                         f"{kind} exactly {list(required)} (and optionally {list(optional)})")
+    if cfg["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
+                         f"(this pdesurrogate reads {FORMAT_VERSION})")
+
+
 def _require_regular(st: os.stat_result, path: Path, expected: str) -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)

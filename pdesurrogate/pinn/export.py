@@ -32,6 +32,7 @@ from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,
+    check_config_keys,
     check_header,
     check_target,
     check_tensors,
@@ -124,17 +125,7 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 
 
 def _check_config(cfg, where: str) -> None:
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{where!r}: expected a JSON object, got {type(cfg).__name__}")
-    unknown = sorted(set(cfg) - set(CONFIG_KEYS) - set(OPTIONAL_KEYS))
-    missing = [k for k in CONFIG_KEYS if k not in cfg]
-    if unknown or missing:
-        raise ValueError(f"{where!r}: unknown key(s) {unknown}, missing key(s) {missing}; a PINN "
-                         f"export has exactly {list(CONFIG_KEYS)} (and optionally "
-                         f"{list(OPTIONAL_KEYS)})")
-    if cfg["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{where!r}: format_version {cfg['format_version']!r} is not supported "
-                         f"(this pdesurrogate reads {FORMAT_VERSION})")
+    check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS, kind="a PINN export has")
     net = cfg["network"]
     if not isinstance(net, dict) or set(net) != {"class", "init_args"} \
             or net["class"] != NETWORK_CLASS or not isinstance(net["init_args"], dict) \
