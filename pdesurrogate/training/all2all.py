@@ -175,6 +175,11 @@ class All2AllModule(NextStepModule):
         raise ValueError(f"All2AllModule needs pairs with 'lead_time' or 'dt', got keys "
                          f"{sorted(batch)}")
 
+    def train_metric_names(self) -> list[str] | None:
+        if type(self).training_step is not All2AllModule.training_step:
+            return None
+        return ["train/loss", "train/rel_l1"]
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, y = self.normalize(batch["input"]), self.normalize(batch["target"])
         p = self.normalize_params(batch["params"])

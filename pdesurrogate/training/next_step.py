@@ -60,7 +60,11 @@ from pdesurrogate.models._precision import check_precision
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source, resumed_record
 from .evaluation import TrajectoryMeans
-from .fit_checks import check_checkpoint_folders, check_validation_monitors
+from .fit_checks import (
+    check_checkpoint_folders,
+    check_training_monitors,
+    check_validation_monitors,
+)
 from .losses import evaluation_relative_l2, relative_l2
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
@@ -267,6 +271,8 @@ class NextStepModule(LightningModule):
             self.data_info = dict(info)
         if stage == "fit" and self._trainer is not None:
             check_checkpoint_folders(self.trainer)
+            check_training_monitors(self.trainer, type(self).__name__,
+                                    self.train_metric_names())
             self._warn_schedules_outlast(self.trainer.max_epochs)
         if stage == "fit":
             # taken once per fit, whether or not this module keeps it: a module fit again
@@ -383,6 +389,17 @@ class NextStepModule(LightningModule):
                              f"{self.rollout_steps + 1} frames, the batch has {u.shape[1]}; set "
                              "the datamodule's rollout_steps to the same value")
         return u[:, : self.rollout_steps + 1], batch["params"]
+
+    def train_metric_names(self) -> list[str] | None:
+        """The ``train/`` metrics :meth:`training_step` may log, as this module is configured
+        (what a callback's ``monitor`` may name); None for a subclass with a training step of
+        its own that does not say (its monitors are then not checked before training)."""
+        if type(self).training_step is not NextStepModule.training_step:
+            return None
+        cape = hasattr(self.model, "cape_output")
+        return ["train/loss", "train/rel_l2",
+                *(["train/aux_rel_l2", "train/aux_weight"] if cape else []),
+                *(["train/teacher_forced_steps"] if self.curriculum else [])]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """The loss of the module docstring on one batch: windows ``batch["u"]`` ``(B, T, C,

@@ -116,6 +116,12 @@ class RefinerModule(NextStepModule):
         # the run's seed of those draws: from its first fit, then from its checkpoints
         self._draw_seed: int | None = None
 
+    def train_metric_names(self) -> list[str] | None:
+        if type(self).training_step is not RefinerModule.training_step:
+            return None
+        # mse_step0 and mse_noise: on the steps whose batch holds that task
+        return ["train/loss", "train/mse", "train/mse_step0", "train/mse_noise"]
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if "u" in batch:
             prev, nxt = batch["u"][:, 0], batch["u"][:, 1]
