@@ -92,10 +92,11 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
             2-D panel drawn to the domain's shape (unless one side is over 8 times the other);
             None (default): space as a fraction of the domain, a 2-D domain drawn square.
     1-D data are shown as space-time images (x horizontal, t upwards, each frame's row centred
-    on its time); 2-D data as the last frame, the grid's last axis horizontal and the grid's
-    first point at the lower left; 3-D data as the last frame's slice through the middle node
-    of the first spatial axis. Each channel's prediction and truth share one colour scale (see
-    :func:`_field_colours`).
+    on its time); 2-D data as the last frame, the grid's last axis horizontal (but x across
+    where the first axis is named x, as in PDEBench's and The Well's ``("x", "y")``) and the
+    grid's first point at the lower left; 3-D data as the last frame's slice through the
+    middle node of the first spatial axis. Each channel's prediction and truth share one
+    colour scale (see :func:`_field_colours`).
     """
     import matplotlib
 
@@ -165,7 +166,7 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
         place = {"aspect": "auto", "extent": extent}
         xlabel, ylabel, when = f"{names[0]}{unit}", "t", ""
         frames = (p, t)
-    else:  # (T, A, B) or (T, Z, A, B): the last frame (its middle Z slice), B horizontal
+    else:  # (T, A, B) or (T, Z, A, B): the last frame (its middle Z slice), B (or x) across
         where = ""
         if p.ndim == 4:
             mid = p.shape[1] // 2
@@ -173,10 +174,15 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
             where = f", {names[0]} = {at}"
             p, t = p[:, mid], None if t is None else t[:, mid]
         rows_c, cols_c = (None, None) if grid is None else grid[-2:]
+        row_name, col_name = names[-2:]
+        if row_name == "x" and col_name != "x":
+            # PDEBench's and The Well's (x, y): x across, as ours (y, x) is drawn
+            p, t = p.swapaxes(-1, -2), None if t is None else t.swapaxes(-1, -2)
+            rows_c, cols_c, row_name, col_name = cols_c, rows_c, col_name, row_name
         xe, ye = _edges(cols_c), _edges(rows_c)
         ratio = abs(ye[1] - ye[0]) / max(abs(xe[1] - xe[0]), 1e-300)
         place = {"extent": [*xe, *ye], "aspect": "equal" if 1 / 8 <= ratio <= 8 else "auto"}
-        xlabel, ylabel = f"{names[-1]}{unit}", f"{names[-2]}{unit}"
+        xlabel, ylabel = f"{col_name}{unit}", f"{row_name}{unit}"
         when = f", t = {times[-1]:.3g}{where}"
         frames = (p[-1], None if t is None else t[-1])
     panels = [(frames[0], "prediction"), (frames[1], "truth"),

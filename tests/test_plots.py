@@ -6,11 +6,12 @@ import pytest
 
 @pytest.mark.parametrize("names,x_label,y_label", [
     (None, "x (fraction of domain)", "y (fraction of domain)"),  # ours: (y, x)
-    (("x", "y"), "y (fraction of domain)", "x (fraction of domain)"),  # PDEBench: rows are x
+    (("x", "y"), "x (fraction of domain)", "y (fraction of domain)"),  # PDEBench: transposed
 ])
 def test_2d_panels_name_the_grid_axes(tmp_path, monkeypatch, names, x_label, y_label):
-    """The last grid axis is drawn horizontally and labelled with its name, over the unit
-    extent (fractions of the domain), as 1-D plots are."""
+    """x is drawn horizontally (ours: the last grid axis; PDEBench's (x, y): the first) and
+    each axis labelled with its name, over the unit extent (fractions of the domain), as 1-D
+    plots are."""
     import matplotlib.axes
 
     import pdesurrogate.plots as plots
