@@ -1665,6 +1665,19 @@ def _rich_pipe_exit(exc: SystemExit) -> bool:
         and tb.tb_frame.f_globals.get("__name__", "").startswith("rich.")
 
 
+def _help_pipe_exit(exc: SystemExit) -> bool:
+    """Whether ``exc`` is argparse's successful exit (``--help``, jsonargparse's
+    ``--print_config``) with stdout a pipe whose reader has gone (``fit --help | head -1``).
+    argparse's ``_print_message`` drops the OSError of its write, so a help longer than stdout's
+    buffer (fit's, test's, online's: 20-36 kB) ended with status 0, while a shorter one, still
+    in the buffer at main's flush, ended with SIGPIPE's 141."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return exc.code in (0, None) and tb is not None and tb.tb_frame.f_code.co_name == "exit" \
+        and tb.tb_frame.f_globals.get("__name__") == "argparse" and _pipe_closed(sys.stdout)
+
+
 def _drop_stdout(stream=None) -> None:
     """Send what is left in stdout's (or ``stream``'s) buffer, and anything written later, to
     /dev/null: a stdout that cannot be written keeps its buffer, and Python's flush at exit
@@ -1691,7 +1704,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stdout_gone()
         raise
     except SystemExit as exc:
-        if _rich_pipe_exit(exc):
+        if _rich_pipe_exit(exc) or _help_pipe_exit(exc):
             return _stdout_gone()
         raise
     except OSError as exc:
