@@ -1395,7 +1395,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
     if rep.metrics is not None:
-        console().print(metrics_table(rep.metrics, rep.samples), markup=False, highlight=False)
+        err = console()
+        # a terminal folds a row wider than it cell by cell: a narrow one gets short lines
+        err.print(metrics_table(rep.metrics, rep.samples, None if err.soft_wrap else err.width),
+                  markup=False, highlight=False)
     if rep.rel_l2_test is not None:  # the input was the training file (the note says so)
         r = rep.rel_l2_test
         console().print(f"relative L2 vs truth on the held-out test split alone "

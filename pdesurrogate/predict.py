@@ -626,20 +626,31 @@ def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
                          "needs finite initial states")
 
 
-def metrics_table(metrics: dict[str, np.ndarray], samples: int) -> str:
+def metrics_table(metrics: dict[str, np.ndarray], samples: int,
+                  width: int | None = None) -> str:
     """Plain-text table of :attr:`PredictReport.metrics` (``{name: (steps + 1,)}``) over
     ``samples`` trajectories: one row per metric, the first step, the last step and the mean
-    over steps 1..steps (``max_error``: the maximum)."""
+    over steps 1..steps (``max_error``: the maximum).
+
+    ``width``: the columns of a terminal that folds longer lines (None: lines are not folded).
+    Where the table is wider, the same numbers come as one short block per column, a ``metric
+    value`` line per metric, since a folded row breaks its cells over lines."""
     steps = len(next(iter(metrics.values()))) - 1
     cols = [("step 1", 1)] + ([(f"step {steps}", steps)] if steps > 1 else [])
-    # short lines: rich wraps what is wider than the terminal
     head = f"PDEBench-style errors vs truth (pdesurrogate.metrics), {samples} trajectories:"
+    means = {name: values[1:].max() if name == "max_error" else values[1:].mean()
+             for name, values in metrics.items()}
+    foot = "  means over trajectories (and steps); max_error: the maximum over them"
+    if width is not None and width < 2 + 11 + 12 * (len(cols) + 1):
+        blocks = [(f"{c}:", {name: values[i] for name, values in metrics.items()})
+                  for c, i in cols] + [(f"mean over steps 1..{steps}:", means)]
+        return "\n".join([head, *(line for title, column in blocks for line in (
+            f"  {title}", *(f"    {name:<11}{value:.4g}" for name, value in column.items()))),
+            foot])
     rows = [f"  {'metric':<11}" + "".join(f"{c:>12}" for c, _ in cols) + f"{'mean':>12}"]
     for name, values in metrics.items():
-        mean = values[1:].max() if name == "max_error" else values[1:].mean()
         rows.append(f"  {name:<11}" + "".join(f"{values[i]:>12.4g}" for _, i in cols)
-                    + f"{mean:>12.4g}")
-    foot = "  means over trajectories (and steps); max_error: the maximum over them"
+                    + f"{means[name]:>12.4g}")
     return "\n".join([head, *rows, foot])
 
 
