@@ -92,42 +92,64 @@ def resume_command(cfg: Path, out: Path, launcher: str = "pdesurrogate") -> list
 
 @pytest.fixture(scope="module")
 def resumes(tmp_path_factory):
-    """The module's resumes of run folders built here, started together (3 at a time) when
-    the first test asks: a launcher that refuses is one process importing torch and
-    Lightning, so on 2 cores two take the time of one. Case -> (its test folder, future of its
-    subprocess.run): ("unpickle", launcher): a pickle-bearing model.ckpt copied into a stopped
-    run's checkpoint/, resumed with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (torch's default before
-    2.6, which made Lightning's load unpickle it); ("corrupt", text): the manifest's text
-    replaced by ``text``; ("own mpiexec", "{"): the same, under the user's own mpiexec."""
+    """The module's resumes of run folders built here. Case -> (its test folder, a function
+    giving its subprocess.CompletedProcess). Through the launcher, whose refusals come before
+    any MPI job, the resume runs in the test's own process when the test asks for it
+    (:func:`launcher_resume`: each a launcher's import of torch and Lightning less); under the
+    user's own mpiexec, the two jobs start together when the first test asks. ("unpickle",
+    launcher): a pickle-bearing model.ckpt copied into a stopped run's checkpoint/, resumed
+    with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (torch's default before 2.6, which made
+    Lightning's load unpickle it); ("corrupt", text): the manifest's text replaced by
+    ``text``; ("own mpiexec", "{"): the same, under the user's own mpiexec."""
     cases = {}
     for launcher in LAUNCHERS:
         tmp_path = tmp_path_factory.mktemp("unpickle")
         cfg, out = stopped_run(tmp_path, {"state_dict": {}, "x": RunsCode(tmp_path / "code-ran")})
         env = {**helpers.env_with(tmp_path), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-        cases["unpickle", launcher] = tmp_path, resume_command(cfg, out, launcher), env
+        cases["unpickle", launcher] = tmp_path, cfg, out, launcher, env
     for key, texts, launcher in (("corrupt", CORRUPT_MANIFESTS, "pdesurrogate"),
                                  ("own mpiexec", ["{"], "own mpiexec")):
         for text in texts:
             tmp_path = tmp_path_factory.mktemp("manifest")
             cfg, out = stopped_run(tmp_path, {"state_dict": {}})
             (out / "checkpoint" / "manifest.json").write_text(text)
-            cases[key, text] = (tmp_path, resume_command(cfg, out, launcher),
-                                helpers.env_with(tmp_path))
-    with ThreadPoolExecutor(3) as pool:
-        yield {case: (tmp_path, pool.submit(subprocess.run, cmd, capture_output=True, text=True,
-                                            timeout=300, env=env))
-               for case, (tmp_path, cmd, env) in cases.items()}
+            cases[key, text] = tmp_path, cfg, out, launcher, helpers.env_with(tmp_path)
+    with ThreadPoolExecutor(2) as pool:
+        yield {case: (tmp_path, pool.submit(subprocess.run, resume_command(cfg, out, launcher),
+                                            capture_output=True, text=True, timeout=300,
+                                            env=env).result
+                      if launcher == "own mpiexec" else (cfg, out, env))
+               for case, (tmp_path, cfg, out, launcher, env) in cases.items()}
+
+
+def resume_result(resumes, case, capsys, monkeypatch) -> tuple[Path, subprocess.CompletedProcess]:
+    """``case``'s test folder and its resume's result: the own-mpiexec job's, or the
+    launcher's refusal run here (:func:`launcher_resume`)."""
+    tmp_path, started = resumes[case]
+    if callable(started):
+        return tmp_path, started()
+    return tmp_path, launcher_resume(*started, capsys, monkeypatch)
+
+
+def launcher_resume(cfg: Path, out: Path, env: dict, capsys,
+                    monkeypatch) -> subprocess.CompletedProcess:
+    """``pdesurrogate online --resume`` of ``out`` in this process, in ``env``, for a resume
+    that must be refused before it starts an MPI job (:func:`helpers.refusal`)."""
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    return helpers.refusal(resume_command(cfg, out)[len(helpers.PDESURROGATE):], capsys)
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_resume_never_unpickles_code_from_the_checkpoint(resumes, launcher):
+def test_resume_never_unpickles_code_from_the_checkpoint(resumes, launcher, capsys,
+                                                        monkeypatch):
     """A pickle-bearing model.ckpt copied into a stopped run's checkpoint/: --resume refuses it
     in one line naming the file, and its code never runs, even with
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (torch's default before 2.6), which made Lightning's
     load unpickle it. Under the user's own mpiexec (as under srun) world rank 0 checks it."""
-    tmp_path, started = resumes["unpickle", launcher]
+    tmp_path, proc = resume_result(resumes, ("unpickle", launcher), capsys, monkeypatch)
     marker, out = tmp_path / "code-ran", tmp_path / "run"
-    proc = started.result()
     log = proc.stdout + proc.stderr
     assert not marker.exists(), "the checkpoint's pickle ran: " + log
     assert proc.returncode == 2 if launcher == "pdesurrogate" else proc.returncode != 0, log
@@ -186,11 +208,10 @@ def test_resume_without_a_complete_checkpoint_names_what_it_found(tmp_path):
 
 
 @pytest.mark.parametrize("text", CORRUPT_MANIFESTS)
-def test_a_corrupt_manifest_is_one_error_naming_the_file(resumes, text):
+def test_a_corrupt_manifest_is_one_error_naming_the_file(resumes, text, capsys, monkeypatch):
     """It was a rank's traceback and 'error: JSONDecodeError' without the file's name."""
-    tmp_path, started = resumes["corrupt", text]
+    tmp_path, proc = resume_result(resumes, ("corrupt", text), capsys, monkeypatch)
     manifest = tmp_path / "run" / "checkpoint" / "manifest.json"
-    proc = started.result()
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert repr(str(manifest)) in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("pdesurrogate online: error: "), proc.stderr
@@ -235,12 +256,11 @@ def _umask() -> int:
     return mask
 
 
-def test_under_its_own_mpiexec_a_resume_checks_the_manifest_too(resumes):
+def test_under_its_own_mpiexec_a_resume_checks_the_manifest_too(resumes, capsys, monkeypatch):
     """Without the launcher, world rank 0 reads the manifest: one line naming it, no
     traceback."""
-    tmp_path, started = resumes["own mpiexec", "{"]
+    tmp_path, proc = resume_result(resumes, ("own mpiexec", "{"), capsys, monkeypatch)
     manifest = tmp_path / "run" / "checkpoint" / "manifest.json"
-    proc = started.result()
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log
     assert f"[online rank 0 (trainer)] error: {str(manifest)!r}: cannot read the checkpoint's " \
