@@ -85,6 +85,10 @@ class ChannelStats:
         spatial_dims: number of spatial axes after the channel axis (1, 2 or 3).
         param_mean, param_std: per-parameter statistics in ``data.params`` order (may be empty).
         param_names: the parameter names.
+        param_min, param_max: the range of each parameter the model was trained on, in the
+            same order (the training trajectories' smallest and largest values, or an online
+            run's parameter box); empty: not known (statistics written before they were
+            recorded). Only recorded: normalisation does not use them.
 
     A zero ``std`` (a constant channel) divides by 1 instead, so it normalises to zero.
     """
@@ -95,6 +99,8 @@ class ChannelStats:
     param_names: list[str] = field(default_factory=list)
     param_mean: list[float] = field(default_factory=list)
     param_std: list[float] = field(default_factory=list)
+    param_min: list[float] = field(default_factory=list)
+    param_max: list[float] = field(default_factory=list)
 
     def __post_init__(self):
         self.mean = [float(v) for v in self.mean]
@@ -111,17 +117,53 @@ class ChannelStats:
         self.param_std = [float(v) for v in self.param_std]
         if not len(self.param_names) == len(self.param_mean) == len(self.param_std):
             raise ValueError("param_names, param_mean and param_std must have the same length")
+        self.param_min = [float(v) for v in self.param_min]
+        self.param_max = [float(v) for v in self.param_max]
+        self._check_range()
+
+    def _check_range(self) -> None:
+        """``param_min`` / ``param_max``: both empty (range unknown), or one finite value per
+        parameter each, ``param_min <= param_max``."""
+        n = len(self.param_names)
+        for key in ("param_min", "param_max"):
+            values = getattr(self, key)
+            if values and len(values) != n:
+                raise ValueError(f"{key} must have one value per parameter {self.param_names} "
+                                 f"({n}) or be empty (range unknown), got {values}")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{key} must hold finite numbers, got {values}")
+        if bool(self.param_min) != bool(self.param_max):
+            empty, given = (("param_min", "param_max") if not self.param_min
+                            else ("param_max", "param_min"))
+            raise ValueError(f"{empty} is empty but {given} is not; give both (one value per "
+                             f"parameter {self.param_names}) or neither (range unknown)")
+        for name, (lo, hi) in self.param_range.items():
+            if lo > hi:
+                raise ValueError(f"param_min must be <= param_max for each parameter, got "
+                                 f"{lo} > {hi} for {name!r}")
+
+    @property
+    def param_range(self) -> dict[str, tuple[float, float]]:
+        """``{name: (min, max)}`` of the parameters the model was trained on; ``{}`` if not
+        known."""
+        if not self.param_min:
+            return {}
+        return dict(zip(self.param_names, zip(self.param_min, self.param_max, strict=True),
+                        strict=True))
 
     # -- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"mean": list(self.mean), "std": list(self.std),
                 "spatial_dims": self.spatial_dims, "param_names": list(self.param_names),
-                "param_mean": list(self.param_mean), "param_std": list(self.param_std)}
+                "param_mean": list(self.param_mean), "param_std": list(self.param_std),
+                "param_min": list(self.param_min), "param_max": list(self.param_max)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ChannelStats:
+        """The inverse of :meth:`to_dict`; ``param_min`` and ``param_max`` may be missing (a
+        dict written before they were recorded: range unknown)."""
         unknown = set(d) - {"mean", "std", "spatial_dims", "param_names", "param_mean",
-                            "param_std"}
+                            "param_std", "param_min", "param_max"}
         if unknown:
             raise ValueError(f"ChannelStats.from_dict: unknown keys {sorted(unknown)}")
         return cls(**d)
@@ -193,7 +235,8 @@ class _Running:
 def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | None = None,
                   params: bool = True, progress: bool = False) -> ChannelStats:
     """Channel (and, with ``params``, parameter) statistics over trajectories ``indices``
-    (default: all) of ``data`` (a view or a file path).
+    (default: all) of ``data`` (a view or a file path); a parameter's range (``param_min``,
+    ``param_max``) is that of those trajectories.
 
     Streams over ``data.u[i, t0:t1]`` blocks of at most :data:`BLOCK_BYTES`
     (:func:`trajectory_blocks`); the result does not depend on the block size beyond float64
@@ -215,20 +258,24 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
             run.add(block, axes)
             if not np.all(np.isfinite(run.mean)):  # C values: cheaper than checking the block
                 raise _non_finite(data, i, t0, block)
-    names, pm, ps = [], [], []
+    names, pm, ps, lo, hi = [], [], [], [], []
     if params:
-        for k, v in data.params.items():
-            bad = np.flatnonzero(~np.isfinite(v[idx]))
+        for k, values in data.params.items():
+            v = np.asarray(values[idx], dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(v))
             if bad.size:
                 raise ValueError(f"{str(data.path)!r}: parameter {k!r} is NaN or infinite for "
                                  f"{bad.size} of the {idx.size} trajectories used (first: "
                                  f"{int(idx[bad[0]])}); normalisation statistics need finite "
                                  "values: fix or regenerate the file")
             names.append(k)
-            pm.append(float(np.mean(v[idx])))
-            ps.append(float(np.std(v[idx])))
+            pm.append(float(np.mean(v)))
+            ps.append(float(np.std(v)))
+            lo.append(float(np.min(v)))
+            hi.append(float(np.max(v)))
     return ChannelStats(mean=run.mean.tolist(), std=run.std.tolist(), spatial_dims=len(grid),
-                        param_names=names, param_mean=pm, param_std=ps)
+                        param_names=names, param_mean=pm, param_std=ps, param_min=lo,
+                        param_max=hi)
 
 
 def _non_finite(data: FieldData, sample: int, t0: int, block: np.ndarray) -> ValueError:
