@@ -57,11 +57,15 @@ class _Spectral2D:
         inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
         keep = dealias_mask((n, n), real=True)
         put = dict(device=device, dtype=dtype)
-        self.dx = (1j * two_pi * kx).to(device=device, dtype=_complex(dtype))
-        self.dy = (1j * two_pi * ky).to(device=device, dtype=_complex(dtype))
+        cdtype = _complex(dtype)
+        self.dx = (1j * two_pi * kx).to(device=device, dtype=cdtype)
+        self.dy = (1j * two_pi * ky).to(device=device, dtype=cdtype)
+        self.minus_dx = -self.dx  # the velocity's -d/dx, negated once instead of every step
         self.k2 = k2.to(device=device)  # float64 whatever the dtype: the ETD factors use it
-        self.inv_lap = inv.to(**put)  # psi_hat = w_hat / k^2 (zero mean)
-        self.keep = keep.to(**put)
+        # rounded to the real dtype, then stored complex: they multiply spectra, and torch
+        # promotes a real factor to a complex copy at every multiplication (same values)
+        self.inv_lap = inv.to(**put).to(cdtype)  # psi_hat = w_hat / k^2 (zero mean)
+        self.keep = keep.to(**put).to(cdtype)
         self.n = n
 
 
@@ -201,7 +205,8 @@ class NavierStokes2D(Solver):
             dt = left / steps
             block = steps if self.dt is not None else min(steps, self.recheck)
             decay, phi1, phi2 = (c.to(u.dtype) for c in _etd2_factors(-dt * nu64 * sp.k2))
-            phi1, phi2 = dt * phi1, dt * phi2
+            cdtype = sp.dx.dtype  # complex, as the spectra they multiply (see _Spectral2D)
+            decay, phi1, phi2 = decay.to(cdtype), (dt * phi1).to(cdtype), (dt * phi2).to(cdtype)
             for _ in range(block):
                 g0 = f_hat - self._advection_hat(w_hat, sp)
                 a = decay * w_hat + phi1 * g0
@@ -218,7 +223,8 @@ class NavierStokes2D(Solver):
         w_hat = torch.fft.rfft2(w[:, 0])
         psi_hat = w_hat * sp.inv_lap
         s = (self.n, self.n)
-        return (torch.fft.irfft2(sp.dy * psi_hat, s=s), torch.fft.irfft2(-sp.dx * psi_hat, s=s))
+        return (torch.fft.irfft2(sp.dy * psi_hat, s=s),
+                torch.fft.irfft2(sp.minus_dx * psi_hat, s=s))
 
     def _with_velocity(self, w: Tensor) -> Tensor:
         """The state of vorticity ``w`` ``(B, 1, n, n)``: ``w`` itself, or for ``channels=3``
@@ -253,7 +259,7 @@ class NavierStokes2D(Solver):
         s = (self.n, self.n)
         w = torch.fft.irfft2(w_hat, s=s)
         ux = torch.fft.irfft2(sp.dy * psi_hat, s=s)
-        uy = torch.fft.irfft2(-sp.dx * psi_hat, s=s)
+        uy = torch.fft.irfft2(sp.minus_dx * psi_hat, s=s)
         flux = sp.dx * torch.fft.rfft2(ux * w) + sp.dy * torch.fft.rfft2(uy * w)
         return flux * sp.keep
 
