@@ -37,7 +37,10 @@ truth), each metric is first one number per ``(b, f, c)``:
     ``A / sqrt(2)`` in the band holding ``k`` and 0 in the others, and the three bands' squares
     add up to ``rmse**2``. (PDEBench may normalise a band's sum in another way, which was not
     checked against its code; compare fRMSE between models evaluated here, not with its
-    published tables.) The transform treats the
+    published tables.) A band that holds no mode of the grid is NaN, not 0, which would read as
+    a perfect score: the high band on a 1-D grid of fewer than 26 points or a 2-D grid up to
+    17x17 (its largest ``|k|``, ``sqrt(8**2 + 8**2)``, is 11.3), the mid band under 10 points
+    (:func:`empty_bands`). The transform treats the
     stored grid as one period of a periodic, uniformly spaced field: on a non-periodic grid the
     jump between the last and the first point spreads error into every band, the high one most.
 
@@ -131,9 +134,24 @@ def band_masks(grid: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {band: (k > lo) & (k <= hi) for band, (lo, hi) in BANDS.items()}
 
 
+def empty_bands(grid: tuple[int, ...]) -> tuple[str, ...]:
+    """The bands of :data:`BANDS` that hold no Fourier mode of ``grid`` (its largest ``|k|``
+    is at most their lower limit), whose fRMSE is NaN."""
+    return tuple(band for band, m in band_masks(tuple(grid)).items() if not m.any())
+
+
+def band_limits(band: str) -> str:
+    """``band``'s wavenumbers in words, e.g. ``"|k| > 12"``, ``"4 < |k| <= 12"``."""
+    lo, hi = BANDS[band]
+    if hi == math.inf:
+        return f"|k| > {lo:g}"
+    return f"{'' if lo < 0 else f'{lo:g} < '}|k| <= {hi:g}"
+
+
 def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
     """``{name: (B, F)}`` for each of :data:`NAMES`: one trajectory's and frame's value,
-    averaged over channels (``max_error``: the maximum over channels), in float64; then
+    averaged over channels (``max_error``: the maximum over channels), in float64 (NaN for
+    the fRMSE of a band that holds no mode of the grid: :func:`empty_bands`); then
     :data:`REL_L2`, the frame's relative L2 over all channels and grid points at once.
 
     ``pred``, ``truth``: ``(B, F, C, *grid)`` real arrays (numpy, or anything
@@ -197,7 +215,9 @@ def _frame_errors(pred, truth, frame: int, first: int, on_edge: np.ndarray,
         # then depend on which trajectories share its batch
         power = np.abs(np.fft.fftn(e[i], axes=axes)).reshape(n_channels, n_points) ** 2
         for band, m in bands.items():
-            out[f"frmse_{band}"][i] = (np.sqrt(power[:, m].sum(axis=-1)) / n_points).mean()
+            # no mode of the grid in the band: nothing was measured there
+            out[f"frmse_{band}"][i] = ((np.sqrt(power[:, m].sum(axis=-1)) / n_points).mean()
+                                       if m.any() else np.nan)
 
 
 class ErrorSums:

@@ -77,7 +77,7 @@ from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
-from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums
+from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
 from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -86,10 +86,10 @@ TIME_RTOL = 1e-3
 METRICS_NOTE = (
     "<name>_vs_truth for name in " + ", ".join(NAMES) + ": per step, the mean over "
     "trajectories of the mean over channels (max_error: the maximum over both) of the "
-    "PDEBench-style errors defined in pdesurrogate.metrics; Fourier bands in cycles per "
-    "domain length: " + ", ".join(f"{b} {'' if lo < 0 else f'{lo:g} < '}|k|"
-                                  f"{'' if hi == math.inf else f' <= {hi:g}'}"
-                                  for b, (lo, hi) in BANDS.items()))
+    "PDEBench-style errors defined in pdesurrogate.metrics (an frmse is NaN where the grid "
+    "holds no Fourier mode of its band: the high band on a 1-D grid of fewer than 26 points "
+    "or a 16x16 one); Fourier bands in cycles per domain length: "
+    + ", ".join(f"{b} {band_limits(b)}" for b in BANDS))
 # global attributes of an input that the rollout keeps, as input_<name>: the solver and seed
 # that made the initial states it starts from
 CARRIED_ATTRS = ("solver_settings", "seed")
@@ -630,7 +630,9 @@ def metrics_table(metrics: dict[str, np.ndarray], samples: int,
                   width: int | None = None) -> str:
     """Plain-text table of :attr:`PredictReport.metrics` (``{name: (steps + 1,)}``) over
     ``samples`` trajectories: one row per metric, the first step, the last step and the mean
-    over steps 1..steps (``max_error``: the maximum).
+    over steps 1..steps (``max_error``: the maximum). A Fourier band the grid holds no mode of
+    (NaN: :func:`pdesurrogate.metrics.empty_bands`) reads ``n/a``, and a line under the table
+    says why.
 
     ``width``: the columns of a terminal that folds longer lines (None: lines are not folded).
     Where the table is wider, the same numbers come as one short block per column, a ``metric
@@ -640,18 +642,26 @@ def metrics_table(metrics: dict[str, np.ndarray], samples: int,
     head = f"PDEBench-style errors vs truth (pdesurrogate.metrics), {samples} trajectories:"
     means = {name: values[1:].max() if name == "max_error" else values[1:].mean()
              for name, values in metrics.items()}
-    foot = "  means over trajectories (and steps); max_error: the maximum over them"
+    foot = ["  means over trajectories (and steps); max_error: the maximum over them"]
+    foot += [f"  {name}: n/a, this grid has no Fourier mode with "
+             f"{band_limits(name.removeprefix('frmse_'))}"
+             for name, values in metrics.items()
+             if name.startswith("frmse_") and np.isnan(values[1:]).all()]
+
+    def cell(value: float, pad: int = 0) -> str:
+        return f"{'n/a' if math.isnan(value) else format(value, '.4g'):>{pad}}"
+
     if width is not None and width < 2 + 11 + 12 * (len(cols) + 1):
         blocks = [(f"{c}:", {name: values[i] for name, values in metrics.items()})
                   for c, i in cols] + [(f"mean over steps 1..{steps}:", means)]
         return "\n".join([head, *(line for title, column in blocks for line in (
-            f"  {title}", *(f"    {name:<11}{value:.4g}" for name, value in column.items()))),
-            foot])
+            f"  {title}", *(f"    {name:<11}{cell(value)}" for name, value in column.items()))),
+            *foot])
     rows = [f"  {'metric':<11}" + "".join(f"{c:>12}" for c, _ in cols) + f"{'mean':>12}"]
     for name, values in metrics.items():
-        rows.append(f"  {name:<11}" + "".join(f"{values[i]:>12.4g}" for _, i in cols)
-                    + f"{means[name]:>12.4g}")
-    return "\n".join([head, *rows, foot])
+        rows.append(f"  {name:<11}" + "".join(cell(values[i], 12) for _, i in cols)
+                    + cell(means[name], 12))
+    return "\n".join([head, *rows, *foot])
 
 
 def _tensor_bytes(obj) -> int:

@@ -60,4 +60,4 @@ def test_the_stored_note_spells_the_bands(files, tmp_path):  # noqa: F811
         assert out.attrs["error_metrics"] == METRICS_NOTE
     assert METRICS_NOTE.endswith(
         "Fourier bands in cycles per domain length: low |k| <= 4, mid 4 < |k| <= 12, "
-        "high 12 < |k|")
+        "high |k| > 12")
