@@ -34,7 +34,11 @@ on (null: not known), which differ only for such a parameter-blind model trained
 parameters. Exports older than ``data_param_names`` held the data's names in ``param_names``;
 they load as this layout. ``normalization`` is ``ChannelStats.to_dict()``, or null: identity
 (states and parameters reach the model as they are, as in a module trained without
-statistics). ``pde``, ``grid_shape``, ``channel_names``, ``k`` and ``dt`` are null when not known.
+statistics). Its ``param_min`` and ``param_max`` are the parameters' training range (the
+training split's smallest and largest values, an online run's parameter box), outside which
+:class:`Surrogate` warns (:class:`ParameterRangeWarning`); exports older than them, or with
+them empty, have no known range and never warn. ``pde``, ``grid_shape``, ``channel_names``,
+``k`` and ``dt`` are null when not known.
 
 :func:`export_surrogate` takes a :class:`~pdesurrogate.training.NextStepModule` or a Lightning
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
@@ -61,7 +65,9 @@ import json
 import math
 import numbers
 import os
+import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, overload
@@ -517,11 +523,15 @@ def _check_consistent(cfg: dict, where: str) -> None:
 
 
 _STATS_KEYS = ("mean", "std", "spatial_dims", "param_names", "param_mean", "param_std")
+# the parameters' training range: written since it was recorded, absent from older exports
+_RANGE_KEYS = ("param_min", "param_max")
 
 
 def _stats(cfg: dict, where: str):
     """config.json's ``normalization`` as a :class:`ChannelStats` (None if null); it must
-    have every key ``ChannelStats.to_dict`` writes (:class:`Surrogate` reads them all)."""
+    have every key of :data:`_STATS_KEYS` (:class:`Surrogate` reads them all) and may have
+    those of :data:`_RANGE_KEYS`, each a list of numbers (checked against the parameters by
+    ``ChannelStats``)."""
     d = cfg["normalization"]
     if d is None:
         return None
@@ -530,7 +540,14 @@ def _stats(cfg: dict, where: str):
     if not isinstance(d, dict) or any(k not in d for k in _STATS_KEYS):
         got = sorted(d) if isinstance(d, dict) else type(d).__name__
         raise ValueError(f"{where!r}: normalization must be null or an object with keys "
-                         f"{list(_STATS_KEYS)}, got {got}")
+                         f"{list(_STATS_KEYS)} (and perhaps {list(_RANGE_KEYS)}), got {got}")
+    for key in _RANGE_KEYS:
+        v = d.get(key, [])
+        if not isinstance(v, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise ValueError(f"{where!r}: normalization.{key} must be a list of numbers, one "
+                             f"per parameter {d['param_names']} (or empty: range unknown), "
+                             f"got {v!r}")
     try:
         return ChannelStats.from_dict(d)
     except (TypeError, ValueError) as e:
@@ -713,6 +730,26 @@ def _steps(steps) -> int:
     return int(steps)
 
 
+class ParameterRangeWarning(UserWarning):
+    """A :class:`Surrogate` was given parameter values outside the range it was trained on
+    (:attr:`Surrogate.param_range`), where its errors grow (on 1-D Burgers at nu = 0.04, twice
+    the largest training value, ``benchmarks/cape.py``'s FNO+p and CAPE-FNO erred 2.9-5.4x
+    more than at the training values). Filter it with
+    ``warnings.simplefilter("ignore", ParameterRangeWarning)``."""
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` for a warning raised by this function's caller that points at the
+    first frame outside this file and torch (whose ``no_grad`` wraps :meth:`Surrogate.predict`):
+    the user's call."""
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or frame.f_code.co_filename.startswith(torch_dir)):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class Surrogate:
     """A loaded surrogate: one step (:meth:`predict`) or many (:meth:`rollout`, or one state at
     a time: :meth:`iterate`), no gradients.
@@ -722,7 +759,9 @@ class Surrogate:
     the names ``param_names`` (numbers, numpy arrays or tensors on any device). A model built
     with ``n_params=0`` takes none (``param_names == []``, even when trained on a file with
     parameters, which ``data_param_names`` lists) and refuses them. NaN or inf in a state or a
-    parameter is refused naming it. numpy in, numpy out;
+    parameter is refused naming it; a parameter value outside the range it was trained on
+    (:attr:`param_range`, where known) is warned about, once per call
+    (:class:`ParameterRangeWarning`). numpy in, numpy out;
     torch in, torch out on the input's device; always float32, the weights' dtype (float64 in
     gives float32 out). One step advances ``config["k"]`` saved steps, i.e. time
     ``config["dt"]``.
@@ -769,6 +808,11 @@ class Surrogate:
         has_p = bool(stats and stats["param_names"])
         self._p_mean = tensor(stats["param_mean"]) if has_p else None
         self._p_std = tensor(stats["param_std"], std=True) if has_p else None
+        # empty: not recorded (an older export); else one value per name (checked by load)
+        lows, highs = ((stats.get("param_min") or [], stats.get("param_max") or [])
+                       if stats else ([], []))
+        self._param_range = {k: (float(lo), float(hi)) for k, lo, hi in zip(
+            stats["param_names"], lows, highs, strict=True)} if lows else {}
         self.device = torch.device("cpu")
 
     @property
@@ -779,6 +823,48 @@ class Surrogate:
     @property
     def dt(self) -> float | None:
         return self._config["dt"]
+
+    @property
+    def param_range(self) -> dict[str, tuple[float, float]]:
+        """``{name: (min, max)}``: the range of each of the training data's parameters the
+        model was trained on (config.json's ``normalization.param_min`` / ``param_max``);
+        ``{}`` when not known (an older export, or none recorded). :meth:`predict`,
+        :meth:`rollout` and :meth:`iterate` warn outside it."""
+        return dict(self._param_range)
+
+    def outside_training_range(self, params: Params, batch: int = 1) -> str | None:
+        """What :meth:`predict` warns (a :class:`ParameterRangeWarning`) for ``params`` of a
+        batch of ``batch`` samples, given as it takes them, or None: each value lies within
+        :attr:`param_range` (a value exactly at a bound, or within float32 round-off of one, is
+        inside), the range is not known, or the model takes no parameters. Raises what
+        :meth:`predict` raises for ``params`` that do not fit."""
+        p = self._params(params, _steps(batch))
+        return None if p is None else self._range_message(p)
+
+    def _range_message(self, p: torch.Tensor) -> str | None:
+        # compared in float32, the dtype the model gets: rounding is monotone, so a value
+        # within [min, max] stays within [float32(min), float32(max)] after rounding
+        known = [(j, k) for j, k in enumerate(self.param_names) if k in self._param_range]
+        if not known or p.shape[0] == 0:
+            return None
+        lows, highs = (v.cpu().numpy() for v in (p.amin(0), p.amax(0)))
+        out = []
+        for j, k in known:
+            lo, hi = self._param_range[k]
+            if lows[j] < np.float32(lo) or highs[j] > np.float32(hi):
+                given = str(lows[j]) if lows[j] == highs[j] else \
+                    f"{str(lows[j])} to {str(highs[j])} (min to max of those given)"
+                out.append(f"{k!r} given {given}, trained on [{lo!r}, {hi!r}]")
+        if not out:
+            return None
+        return (f"parameter values outside the range this surrogate was trained on: "
+                f"{'; '.join(out)}. Its errors grow outside its training range: these "
+                "predictions extrapolate")
+
+    def _warn_outside_range(self, p: torch.Tensor | None) -> None:
+        message = None if p is None else self._range_message(p)
+        if message is not None:
+            warnings.warn(message, ParameterRangeWarning, stacklevel=_caller_level())
 
     def to(self, device: str | torch.device) -> Surrogate:
         self.device = check_device(device)
@@ -991,6 +1077,7 @@ class Surrogate:
         physical on this surrogate's device, ``p`` normalised."""
         x, is_np, batched, dev = self._state(u0, name, any_grid)
         p = self._params(params, x.shape[0])
+        self._warn_outside_range(p)  # once per call, before any step
         noise = self._noise(x, p)  # from the physical state and parameters
         lead = self._lead_time(lead_time, x.shape[0])
         return x, is_np, batched, dev, self._norm_params(p), lead, noise

@@ -403,12 +403,23 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         if not held.any():
             held = None
 
+    # one warning for the whole file, here, not one per batch from the surrogate's calls; a
+    # NaN or inf is refused below, naming its trajectory (_check_initial)
+    given = {p: data.params[p][:n_use] for p in names}
+    outside = sur.outside_training_range(given, n_use) if names and all(
+        np.isfinite(v).all() for v in given.values()) else None
+    if outside is not None:
+        from pdesurrogate.export import ParameterRangeWarning
+
+        warnings.warn(f"{input_path!r}: {outside}", ParameterRangeWarning, stacklevel=3)
+
     if batch_size is None:
         first_params = ({p: np.asarray(data.params[p][:1], dtype=np.float32) for p in names}
                         if names else None)
-        batch_size = default_batch_size(
-            sur, np.asarray(data.u[0:1, 0], dtype=np.float32), first_params,
-            frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
+        with _range_warned():
+            batch_size = default_batch_size(
+                sur, np.asarray(data.u[0:1, 0], dtype=np.float32), first_params,
+                frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
     writer = tmp_plot = plot_file = old_plot = None
@@ -466,10 +477,11 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 _check_initial(input_path, data, start, u0, params)
                 pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
                 pred[:, 0] = u0
-                # the grid was checked above, naming the file
-                for j, y in enumerate(sur.iterate(
-                        u0, {p: params[p] for p in names} if names else None, steps=steps,
-                        lead_time=lead_time, any_grid=True), 1):
+                # the grid was checked above, naming the file; the parameter range too
+                with _range_warned():
+                    states = sur.iterate(u0, {p: params[p] for p in names} if names else None,
+                                         steps=steps, lead_time=lead_time, any_grid=True)
+                for j, y in enumerate(states, 1):
                     pred[:, j] = y
                     advance(stop - start)
                 # the input's ids, not positions: a rollout joins its truth on sim_id
@@ -604,6 +616,17 @@ def _input_units(data, input_path: str, params: list[str]) -> dict[str, object]:
             kw["space_units"] = space.pop()
         kw["param_units"] = {p: u for p in params if (u := units(p)) is not None}
     return kw
+
+
+@contextlib.contextmanager
+def _range_warned():
+    """Within it, a surrogate's :class:`~pdesurrogate.export.ParameterRangeWarning` is not
+    shown: ``predict_file`` has warned once for the whole file."""
+    from pdesurrogate.export import ParameterRangeWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParameterRangeWarning)
+        yield
 
 
 def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
