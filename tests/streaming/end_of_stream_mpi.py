@@ -6,9 +6,11 @@ waiting for room and messages not yet taken. Each trainer writes ``rank{r}.json`
 
 Modes: ``join`` ends as the package docstring does (``receiver.join()``); ``freeze`` as an
 online run stopped by a trainer limit does (a freezing snapshot when this rank's stream had not
-ended, then ``join``)."""
+ended, then ``join``). ``end_of_stream_mpi.py MODE[,MODE...] OUT``: the modes one after the other
+in one job (each on communicators of its own, from split_roles), each writing to OUT/MODE/."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -23,11 +25,10 @@ from pdesurrogate.streaming import (
     split_roles,
 )
 
-MODE, OUT = sys.argv[1], sys.argv[2]
 N_SIMS, N_SAMPLES, FAILING = 6, 8, 5
 
 
-def main() -> None:
+def main(mode: str, out: str) -> None:
     roles = split_roles(n_trainers=2)
     sched = Scheduler({"beta": (0.0, 1.0)}, n_simulations=N_SIMS, seed=0, max_retries=0)
     names = sched.param_names
@@ -45,7 +46,7 @@ def main() -> None:
                               abort_on_error=False, stall_timeout=30).start()
     data = BufferDataset(buf, names, batch_size=1, sync=rec.should_continue, collate=True)
     drawn = [(int(b["sim_id"][0]), int(b["step"][0])) for b in data]
-    if MODE == "freeze" and not rec.ended and not getattr(rec, "end_agreed", False):
+    if mode == "freeze" and not rec.ended and not getattr(rec, "end_agreed", False):
         rec.snapshot(freeze=True)
     rec.join(timeout=20)
     r = roles.rank_in_role
@@ -61,10 +62,12 @@ def main() -> None:
             stats={k: v for k, v in rec.stats().items() if not isinstance(v, dict)})
         if roles.runs_scheduler:
             result["abandoned"] = sorted(sched.abandoned)
-    with open(f"{OUT}/rank{r}.json", "w") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(f"{out}/rank{r}.json", "w") as f:
         json.dump(result, f)
     if not rec.ended:
         roles.world.Abort(3)  # the solver waits for this rank's final credit: end the job
 
 
-main()
+for mode in sys.argv[1].split(","):
+    main(mode, os.path.join(sys.argv[2], mode))

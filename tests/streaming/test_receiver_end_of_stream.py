@@ -18,28 +18,53 @@ N_SIMS, N_SAMPLES = 6, 8
 pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 
 
-def run(mode: str, tmp_path: Path) -> list[dict]:
+def run(modes: list[str], tmp_path: Path) -> dict[str, list[dict]]:
+    """``modes`` one after the other in one MPI job (its ranks import torch and mpi4py
+    once): by mode, the two trainer ranks' results."""
     cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
-           str(HERE / "end_of_stream_mpi.py"), mode, str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90,
+           str(HERE / "end_of_stream_mpi.py"), ",".join(modes), str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90 * len(modes),
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ranks = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("rank*.json"))]
-    hung = [r for r, res in enumerate(ranks) if not res["ended"]]
-    assert not hung, f"trainer ranks {hung} did not end within 20 s:\n{proc.stderr[-3000:]}"
+    results = {}
+    for mode in modes:
+        ranks = [json.loads(p.read_text()) for p in sorted((tmp_path / mode).glob("rank*.json"))]
+        hung = [r for r, res in enumerate(ranks) if not res["ended"]]
+        assert not hung, (f"{mode}: trainer ranks {hung} did not end within 20 s:\n"
+                          f"{proc.stderr[-3000:]}")
+        assert len(ranks) == 2, f"{mode}:\n{proc.stdout}{proc.stderr}"
+        results[mode] = ranks
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(ranks) == 2
-    return ranks
+    return results
 
 
-@pytest.mark.parametrize("mode", ["join", "freeze"])
-def test_every_simulation_is_committed_whole_abandoned_or_reported(tmp_path, mode):
+MODES = ["join", "freeze"]
+
+
+@pytest.fixture(scope="module")
+def runs(request, tmp_path_factory):
+    """The collected modes' runs, in one MPI job when the first test asks."""
+    wanted = [item.callspec.params["mode"] for item in request.session.items
+              if item.module is request.module and hasattr(item, "callspec")]
+    results = {}
+
+    def get(mode: str) -> list[dict]:
+        if not results:
+            results.update(run(wanted or [mode], tmp_path_factory.mktemp("end_of_stream")))
+        return results[mode]
+
+    return get
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_simulation_is_committed_whole_abandoned_or_reported(runs, mode):
     """``join``: the documented end returns on both ranks, and the rank with the backlog
     takes its messages to the solvers' DONE and commits them (past its buffer's 4 items,
     counted as not buffered). ``freeze``: a freezing snapshot keeps the items of simulations
     already committed, and the simulations it discards are reported by id. Either way
     committed, abandoned and reported ids together are all six, and each committed
-    simulation's 8 samples are drawn or held (buffer or commit queue), none twice."""
-    ranks = run(mode, tmp_path)
+    simulation's 8 samples are drawn or held (buffer or commit queue), none twice. Both modes
+    run one after the other in one MPI job (:func:`runs`)."""
+    ranks = runs(mode)
     committed = [s for r in ranks for s in r["committed"]]
     assert len(committed) == len(set(committed))
     abandoned = set(ranks[0]["abandoned"])
