@@ -15,6 +15,7 @@ import socket
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +28,9 @@ from pdesurrogate.online.checkpoint import (
 from pdesurrogate.online.launcher import INCOMPLETE
 from pdesurrogate.online.parser import TRAINER_REFUSED, TRAINER_SKIP
 from pdesurrogate.online.summary import _finish, _undelivered
+
+if TYPE_CHECKING:
+    from pdesurrogate.datasets import ChannelStats
 
 # the seeds of the held-out validation and statistics sets: the run's seed plus these
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -63,11 +67,16 @@ def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
     return u, torch.stack([params[k] for k in box], dim=1)
 
 
-def trainer_stats(u: torch.Tensor, params: torch.Tensor, names: list[str]):
+def trainer_stats(u: torch.Tensor, params: torch.Tensor, names: list[str],
+                  box: dict[str, tuple[float, float]] | None = None):
     """The normalisation statistics (:class:`~pdesurrogate.datasets.ChannelStats`) of the
     statistics trajectories ``u`` ``(n, T, C, *grid)`` and their parameters ``params``
     ``(n, P)`` named ``names``: per channel over trajectories, times and grid points, per
-    parameter over the ``n`` parameter sets."""
+    parameter over the ``n`` parameter sets.
+
+    The parameters' training range (``param_min``, ``param_max``) is ``box``, the box
+    ``{name: (low, high)}`` the scheduler draws every simulation's parameters from, not the
+    few statistics trajectories' values (a surrogate warns outside it); None: not known."""
     from pdesurrogate.datasets import ChannelStats
 
     axes = (0, 1, *range(3, u.ndim))
@@ -77,7 +86,22 @@ def trainer_stats(u: torch.Tensor, params: torch.Tensor, names: list[str]):
     param_std = params.std(0) if len(params) > 1 else torch.zeros(params.shape[1])
     return ChannelStats(mean=u.mean(dim=axes).tolist(), std=u.std(dim=axes).tolist(),
                         spatial_dims=u.ndim - 3, param_names=names,
-                        param_mean=params.mean(0).tolist(), param_std=param_std.tolist())
+                        param_mean=params.mean(0).tolist(), param_std=param_std.tolist(),
+                        param_min=[box[k][0] for k in names] if box is not None else [],
+                        param_max=[box[k][1] for k in names] if box is not None else [])
+
+
+def held_out_sets(cfg, solver, box: dict[str, tuple[float, float]], names
+                  ) -> tuple[torch.Tensor, torch.Tensor, ChannelStats]:
+    """What a trainer rank makes before it trains: the held-out validation trajectories and
+    their parameters (:func:`trajectories`, ``cfg.validation.trajectories`` of them) and the
+    normalisation statistics of ``cfg.stats_trajectories`` more (:func:`trainer_stats`), whose
+    parameter range is ``box``, the box the scheduler draws from."""
+    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories,
+                                cfg.seed + VALIDATION_SEED_OFFSET, cfg.n_steps, cfg.dt)
+    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET,
+                              cfg.n_steps, cfg.dt)
+    return val_u, val_p, trainer_stats(st_u, st_p, list(names), box)
 
 
 def trainer_buffer(cfg, rank: int):
@@ -229,11 +253,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
         torch.set_num_threads(cfg.threads)
     out, rank = Path(cfg.out), roles.rank_in_role
     box = dict(scheduler.param_box)
-    val_u, val_p = trajectories(solver, box, cfg.validation.trajectories,
-                                cfg.seed + VALIDATION_SEED_OFFSET, cfg.n_steps, cfg.dt)
-    st_u, st_p = trajectories(solver, box, cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET,
-                              cfg.n_steps, cfg.dt)
-    stats = trainer_stats(st_u, st_p, list(names))
+    val_u, val_p, stats = held_out_sets(cfg, solver, box, names)
     data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
                  "channel_names": list(solver.channel_names), "param_names": list(names),
                  "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
