@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -178,11 +179,13 @@ def redblack_sor(
     st = stencil.to(b)
     for name in ("center", "west", "east", "south", "north"):
         coef = getattr(st, name)
+        # numpy's, not torch.broadcast_shapes: that one's first call imports sympy (0.7-2 s in
+        # every generate worker process)
         try:
-            shape = torch.broadcast_shapes(coef.shape, b.shape)
-        except RuntimeError:
+            shape = np.broadcast_shapes(tuple(coef.shape), tuple(b.shape))
+        except ValueError:
             shape = None
-        if shape != b.shape:
+        if shape != tuple(b.shape):
             raise ValueError(f"stencil.{name} of shape {tuple(coef.shape)} does not broadcast to "
                              f"b's shape {tuple(b.shape)}")
     if not bool((st.center != 0).all()):
