@@ -15,11 +15,12 @@ import torch
 from lightning.pytorch import Trainer
 
 from pdesurrogate.cli import main
-from pdesurrogate.datasets import ChannelStats, DatasetWriter
+from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
 from pdesurrogate.export import ParameterRangeWarning, export_surrogate, load
 from pdesurrogate.models import FNO
 from pdesurrogate.predict import predict_file
 from pdesurrogate.training import FieldDataModule, NextStepModule
+from tests.test_export import _toy_file
 
 OLD = Path(__file__).parent / "fixtures" / "compat" / "0f8a5e0"
 LO, HI = 0.1, 0.3  # 0.3 and 0.1 are not float32 numbers: float32(0.3) > 0.3
@@ -48,22 +49,16 @@ U = np.zeros((3, 1, 16), np.float32)
 def test_a_checkpoint_carries_the_training_range_into_the_export(tmp_path):
     """fit on a file's training split -> .ckpt -> export -> load: the range is the training
     split's, not the whole file's."""
-    path = tmp_path / "toy.nc"
-    nu = np.array([0.02, 0.05, 0.03, 0.09, 0.04, 0.07, 0.06, 0.08])
-    with DatasetWriter(path, "toy", (np.arange(16.0),), ("x",), np.array([0.0, 0.1, 0.2]),
-                       ["u"], ["nu"], 8) as w:
-        w.write(0, np.sin(np.arange(8 * 3 * 16) / 5.0).reshape(8, 3, 1, 16).astype(np.float32),
-                {"nu": nu})
-    dm = FieldDataModule(str(path), batch_size=4, fractions=(0.5, 0.25, 0.25), seed=2)
-    m = NextStepModule(FNO(1, 1, [4], 4, 1, n_params=1))
+    with open_dataset(_toy_file(tmp_path / "toy.nc")) as data:
+        nu = data.params["nu"].copy()  # 8 values, 0.05 to 0.1
+    dm = FieldDataModule(str(tmp_path / "toy.nc"), batch_size=4, fractions=(0.5, 0.25, 0.25))
     trainer = Trainer(max_steps=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
-    trainer.fit(m, dm)
-    ckpt = tmp_path / "m.ckpt"
-    trainer.save_checkpoint(ckpt)
+    trainer.fit(NextStepModule(FNO(1, 1, [4], 4, 1, n_params=1)), dm)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
     train = nu[np.asarray(dm.train_indices)]
     assert len(train) == 4 and (train.min(), train.max()) != (nu.min(), nu.max())
-    sur = load(export_surrogate(ckpt, tmp_path / "sur"))
+    sur = load(export_surrogate(tmp_path / "m.ckpt", tmp_path / "sur"))
     assert sur.param_range == {"nu": (train.min(), train.max())}
     norm = sur.config["normalization"]
     assert (norm["param_min"], norm["param_max"]) == ([train.min()], [train.max()])
@@ -98,8 +93,8 @@ def test_values_inside_and_at_the_bounds_do_not_warn(tmp_path):
     # the bounds, as float64 and as float32 (rounded up past 0.3), and within a float64 ulp
     for nus in ([LO, 0.2, HI], np.array([LO, HI], np.float32), [np.nextafter(HI, 1.0)] * 3,
                 [np.nextafter(LO, 0.0)] * 3):
-        assert _range_warnings(lambda: sur.rollout(U[:len(nus)], np.asarray(nus)[:, None],
-                                                   steps=2)) == [], nus
+        assert _range_warnings(lambda n=nus: sur.rollout(U[:len(n)], np.asarray(n)[:, None],
+                                                         steps=2)) == [], nus
     assert sur.outside_training_range({"nu": [LO, HI]}, 2) is None
     assert "'nu' given 0.4" in sur.outside_training_range({"nu": 0.4})
 
