@@ -10,7 +10,10 @@ committed, its stats, the seconds it trained and the error should_continue raise
 Arguments: OUT, the stall timeout in seconds, and optionally the batch size (default 2) and
 the receivers' max_pending_samples (default the Receiver's): with batches of 4 trainer 1's
 three one-sample simulations never make a batch, and with max_pending_samples 10 trainer 0
-may take only 10 items past its buffer while the lockstep is stuck, so the run stalls."""
+may take only 10 items past its buffer while the lockstep is stuck, so the run stalls. After
+``--``, another run's arguments, and so on: the runs go one after the other in one job (each
+on communicators of its own, from split_roles; its ranks import torch and mpi4py once), a run
+that stalls only last (it aborts the job)."""
 
 import json
 import sys
@@ -30,13 +33,13 @@ from pdesurrogate.streaming import (
     split_roles,
 )
 
-OUT, STALL_S = sys.argv[1], float(sys.argv[2])
-BATCH = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-PENDING = {"max_pending_samples": int(sys.argv[4])} if len(sys.argv) > 4 else {}
 N_SIMS, LONG = 6, 10
 
 
-def main() -> None:
+def main(args: list[str]) -> None:
+    out, stall_s = args[0], float(args[1])
+    batch = int(args[2]) if len(args) > 2 else 2
+    pending = {"max_pending_samples": int(args[3])} if len(args) > 3 else {}
     roles = split_roles(n_trainers=2)
     sched = Scheduler({"beta": (0.0, 1.0)}, n_simulations=N_SIMS, seed=0)
     names = sched.param_names
@@ -51,8 +54,8 @@ def main() -> None:
         return
     buf = FIFOBuffer(capacity=4, watermark=1)
     rec = Receiver.from_roles(roles, buf, names, scheduler=sched, pairs=False,
-                              abort_on_error=False, stall_timeout=STALL_S, **PENDING).start()
-    data = BufferDataset(buf, names, batch_size=BATCH, sync=rec.should_continue, collate=True)
+                              abort_on_error=False, stall_timeout=stall_s, **pending).start()
+    data = BufferDataset(buf, names, batch_size=batch, sync=rec.should_continue, collate=True)
     drawn, error, t0 = [], "", time.monotonic()
     try:
         for b in data:
@@ -71,15 +74,22 @@ def main() -> None:
                   for s in [*snap["buffer"]["items"], *snap["commit_queue"]]],
             committed=sorted(rec.committed_sims),
             stats={k: v for k, v in rec.stats().items() if not isinstance(v, dict)})
-    with open(f"{OUT}/rank{roles.rank_in_role}.json", "w") as f:
+    with open(f"{out}/rank{roles.rank_in_role}.json", "w") as f:
         json.dump(result, f)
     roles.comm.Barrier()  # both trainers have written their file
     if not rec.ended:
         # Abort skips MPI_Finalize, which unlinks MPICH's shared memory (/dev/shm): record the
         # segments for the test to remove, as the online launcher does after a dead rank
-        (Path(OUT) / RANKS).mkdir(exist_ok=True)
-        _record_shm(Path(OUT) / RANKS / f"trainer{roles.rank_in_role}.shm")
+        (Path(out) / RANKS).mkdir(exist_ok=True)
+        _record_shm(Path(out) / RANKS / f"trainer{roles.rank_in_role}.shm")
         roles.world.Abort(3)  # the solver waits for this rank's credits: end the job
 
 
-main()
+runs = [[]]
+for arg in sys.argv[1:]:
+    if arg == "--":
+        runs.append([])
+    else:
+        runs[-1].append(arg)
+for run in runs:
+    main(run)

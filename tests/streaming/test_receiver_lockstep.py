@@ -105,19 +105,45 @@ def test_a_grant_the_lockstep_no_longer_needs_lets_nothing_past_the_buffer(runs)
     assert stuck["committed"] == free["committed"] and stuck["samples"] == free["samples"]
 
 
-def lockstep_mpi(out: Path, *args: int) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """Run receiver_lockstep_mpi.py (3 ranks) with ``args`` after OUT and the stall timeout;
-    its process and the two trainer ranks' results, trainer 0's first."""
-    cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
-           str(HERE / "receiver_lockstep_mpi.py"), str(out), str(STALL_S), *map(str, args)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-    finally:  # a stalled job aborts: unlink the MPICH segments its trainer ranks recorded
-        _clean_up_after_job(out)
-    ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank*.json"))]
-    assert len(ranks) == 2, proc.stdout + proc.stderr
-    return proc, ranks
+FED, STALLED = ("test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer",
+               "test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_change")
+
+
+@pytest.fixture(scope="module")
+def lockstep_mpi(request, tmp_path_factory):
+    """A function giving, for FED (batches of 2) or STALLED (batches of 4, max_pending_samples
+    10), the job that ran receiver_lockstep_mpi.py (3 ranks) and the two trainer ranks'
+    results, trainer 0's first, and that run's folder. The collected ones run in one job when
+    the first test asks, FED first (STALLED aborts the job): its ranks import torch and
+    mpi4py once."""
+    wanted = [name for name in (FED, STALLED) if any(
+        item.module is request.module and item.originalname == name
+        for item in request.session.items)]
+    args = {FED: (), STALLED: (4, 10)}
+    results = {}
+
+    def get(name: str) -> tuple[subprocess.CompletedProcess, list[dict], Path]:
+        if results:
+            return results[name]
+        names = wanted or [name]
+        outs = {n: tmp_path_factory.mktemp("lockstep") for n in names}
+        cmd = [str(MPIEXEC), "-launcher", "fork", "-n", "3", sys.executable, "-m", "mpi4py",
+               str(HERE / "receiver_lockstep_mpi.py")]
+        for i, n in enumerate(names):
+            cmd += [*(["--"] if i else []), str(outs[n]), str(STALL_S), *map(str, args[n])]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * len(names),
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+        finally:  # a stalled job aborts: unlink the MPICH segments its trainer ranks recorded
+            for out in outs.values():
+                _clean_up_after_job(out)
+        for n in names:
+            ranks = [json.loads(p.read_text()) for p in sorted(outs[n].glob("rank*.json"))]
+            assert len(ranks) == 2, f"{n}:\n{proc.stdout}{proc.stderr}"
+            results[n] = proc, ranks, outs[n]
+        return results[name]
+
+    return get
 
 
 def byte_bound(runs: list[dict], max_bytes: int) -> dict:
@@ -151,7 +177,7 @@ def test_a_grant_within_max_bytes_lets_the_simulation_finish(runs):
 
 
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
-def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path):
+def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(lockstep_mpi):
     """Trainer 0 gets 10-sample simulations into a 4-item buffer, trainer 1 one-sample ones,
     batches of 2, solver credits of 2 messages: trainer 0's receiver waits for room with the
     solver held on its credits mid-simulation while trainer 1 holds 0 or 1 items. Before, no
@@ -159,10 +185,13 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path
     0 takes the held simulations past its buffer, the solver's next tasks feed trainer 1, and
     the run ends by agreement well within the stall timeout: both ranks drew the same number
     of batches, and all six simulations are committed on exactly one rank, each whole (its
-    samples drawn or held, none twice)."""
-    proc, ranks = lockstep_mpi(tmp_path)
+    samples drawn or held, none twice). Run in one job before the stall test's run
+    (:func:`lockstep_mpi`): then every rank ended this run cleanly if that run's trainer ranks
+    wrote their results, and its abort is that job's exit status."""
+    proc, ranks, _ = lockstep_mpi(FED)
     assert [r["error"] for r in ranks] == ["", ""]
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if "--" not in proc.args:  # else the stall test's run came next (lockstep_mpi checked it
+        assert proc.returncode == 0, proc.stdout + proc.stderr  # wrote its results)
     assert all(r["ended"] and r["seconds"] < STALL_S for r in ranks)
     assert len(ranks[0]["drawn"]) == len(ranks[1]["drawn"]) >= 2
     assert ranks[0]["rounds"] == ranks[1]["rounds"]
@@ -182,7 +211,8 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(tmp_path
 
 
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
-def test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_change(tmp_path):
+def test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_change(
+        lockstep_mpi):
     """As above with batches of 4 and max_pending_samples 10: trainer 1's three one-sample
     simulations never make a batch, and trainer 0 may hold only 1 solver x 10 items past its
     buffer while the lockstep is stuck, so the run still stalls. Each rank's error says what
@@ -192,9 +222,9 @@ def test_a_stall_at_the_bound_past_a_full_buffer_says_which_rank_and_what_to_cha
     Before, trainer 1's error blamed a full buffer or a dead solver and advised a larger
     capacity than watermark + samples per simulation (the buffer has that), and trainer 0's
     said only that another rank stalled."""
-    _, (full, starving) = lockstep_mpi(tmp_path, 4, 10)
+    _, (full, starving), out = lockstep_mpi(STALLED)
     # the aborted job's MPICH segments (MPI_Finalize, which unlinks them, never ran) are gone
-    shm = [line.split()[1] for record in (tmp_path / RANKS).glob("*.shm")
+    shm = [line.split()[1] for record in (out / RANKS).glob("*.shm")
            for line in record.read_text().splitlines()]
     assert shm and not [n for n in shm if (SHM_DIR / n).exists()], shm
     assert all(not r["ended"] and r["seconds"] >= STALL_S for r in (full, starving))
