@@ -75,12 +75,13 @@ def test_a_value_outside_the_range_warns_once_per_call_naming_it(tmp_path):
                         "'nu' given 0.05 to 0.35 (min to max of those given), trained on "
                         "[0.1, 0.3]. Its errors grow outside its training range: these "
                         "predictions extrapolate"]
-    # one value for the whole batch, and one just above the range's float32 round-off
+    # one value for the whole batch, and one just above the range widened by RANGE_MARGIN
     assert _range_warnings(lambda: sur.predict(U, 0.31)) == [
         "parameter values outside the range this surrogate was trained on: 'nu' given 0.31, "
         "trained on [0.1, 0.3]. Its errors grow outside its training range: these "
         "predictions extrapolate"]
-    above = float(np.nextafter(np.float32(HI), np.float32(1)))
+    # the range [0.1, 0.3] widened by 1 % of its width: [0.098, 0.302]
+    above = float(np.nextafter(np.float32(0.302), np.float32(1)))
     assert len(_range_warnings(lambda: sur.predict(U, above))) == 1
     # a tensor on the model's device too
     assert len(_range_warnings(lambda: sur.rollout(torch.zeros(3, 1, 16),
@@ -90,9 +91,12 @@ def test_a_value_outside_the_range_warns_once_per_call_naming_it(tmp_path):
 
 def test_values_inside_and_at_the_bounds_do_not_warn(tmp_path):
     sur = load(_exported(tmp_path))
-    # the bounds, as float64 and as float32 (rounded up past 0.3), and within a float64 ulp
+    # the bounds, as float64 and as float32 (rounded up past 0.3), within a float64 ulp, and
+    # the range widened by RANGE_MARGIN of its width (held-out values just past the training
+    # split's extremes)
     for nus in ([LO, 0.2, HI], np.array([LO, HI], np.float32), [np.nextafter(HI, 1.0)] * 3,
-                [np.nextafter(LO, 0.0)] * 3):
+                [np.nextafter(LO, 0.0)] * 3, [0.098, 0.302], [0.0985, 0.3015],
+                np.array([0.098, 0.302], np.float32)):
         assert _range_warnings(lambda n=nus: sur.rollout(U[:len(n)], np.asarray(n)[:, None],
                                                          steps=2)) == [], nus
     assert sur.outside_training_range({"nu": [LO, HI]}, 2) is None
