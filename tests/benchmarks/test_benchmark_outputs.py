@@ -75,6 +75,7 @@ def refusals():
             for script, args, _ in BAD_OPTIONS}
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 @pytest.mark.parametrize("script,args,message", BAD_OPTIONS)
 def test_scripts_refuse_bad_options_before_running(refusals, script, args, message):
     proc = refusals[script, tuple(args)].result()

@@ -78,6 +78,7 @@ def helps():
         return {name: p.result() for name, p in procs.items()}
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help_offers_quick_and_says_runtime_and_reference(helps, name):
     proc = helps[name]
@@ -88,6 +89,7 @@ def test_help_offers_quick_and_says_runtime_and_reference(helps, name):
     assert "measure" in text and ("reference" in text or " vs " in text), proc.stdout
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 def test_sor_bandit_json_and_table_say_what_produced_them(tmp_path):
     out = tmp_path / "sor.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sor_bandit.py"),
@@ -116,6 +118,7 @@ def test_sor_bandit_quick_is_a_short_sequence(monkeypatch):
     assert seen == {"systems": 100, "n": 32}
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 def test_stream_wait_quick_json_says_what_produced_it(tmp_path):
     out = tmp_path / "wait.json"

@@ -93,6 +93,7 @@ def _fake_run(seed: int, scale: float) -> dict:
                                        "outside_values": [0.04]}}}
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 def test_combine_averages_seeds_and_refuses_other_differences(tmp_path):
     """--combine: means over seeds, the ratio of the means, the per-seed range; files that
     differ in anything but the seed are refused, naming the setting."""

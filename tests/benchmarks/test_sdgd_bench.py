@@ -98,6 +98,7 @@ def test_a_failed_job_makes_the_exit_status_1(monkeypatch, tmp_path, capsys):
     assert json.loads(out.read_text())["budget"][0]["error"] == "RuntimeError: train d=20 broke"
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 def test_train_job_never_indexes_an_empty_history():
     """A train job with no evaluation (budget 0, as --budget 0 used to run) still reports a
     rel L2 instead of IndexError."""

@@ -25,6 +25,7 @@ def test_prefix_lengths():
     assert prefix_lengths(3000) == [1000, 2000, 3000]
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 def test_tiny_sequence_and_cached_replay(tmp_path):
     cache, out = tmp_path / "table.npz", [tmp_path / "a.json", tmp_path / "b.json"]
     for path in out:  # the first run builds the table, the second replays it

@@ -14,6 +14,7 @@ SCRIPT = ROOT / "benchmarks" / "stream_wait.py"
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
+@pytest.mark.slow  # runs a benchmark script or its training (seconds): make test-all
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec next to python")
 def test_tiny_run_writes_both_rates(tmp_path):
     out = tmp_path / "wait.json"
