@@ -72,9 +72,13 @@ machine gave both modes higher figures than in the afternoon. What is left of th
 redraws: 1.7 ms of CPU each (timed in the same fits), 4 a second, about 0.7 % of the core
 that the fit runs on.
 
-The overhead depends on the model's size: Lightning adds a roughly fixed time per step (its
-hooks, logging, the per-epoch checkpoint), so it weighs on small steps. With the shipped
-config's FNO (width 64, 128 points) the steady-state overhead was 0.7 %; with width 32 on 60
+The overhead depends on the step's size: Lightning adds a roughly fixed time per step (its
+hooks, logging, the per-epoch checkpoint), about 3 ms here, so it weighs on small steps. At
+the grid of the shipped data config and of the FNO paper's Burgers setup (``--points 1024``,
+about 0.4 s a step: ``--side-by-side --points 1024 --epochs 4 --repeats 4``, 2026-12-07, under
+a pseudo-terminal) the steady-state overhead was 0.5 % (pairs 0.1, 1.2, -0.1, 0.8 %) and the
+whole command's 4.1 % per CPU second (start-up over 4 epochs); at the default 128 points
+(about 50 ms a step) 5.8 % the day before. With width 32 on 60
 trajectories of 64 points (``--width 32 --points 64 --trajectories 60 --epochs 10 --repeats
 3``, about 16 ms per step) it was 14.5 % and 15.3 % in two runs (with and without
 ``--no-tty``), about 3 ms per step; the whole command there was 25-27 % over. A profile of
