@@ -160,3 +160,21 @@ def test_predict_says_it_in_one_prefixed_line_for_the_whole_file(tmp_path, capsy
         w.write(0, np.zeros((5, 2, 1, 16), np.float32), {"nu": np.clip(nu, LO, HI)})
     assert _range_warnings(lambda: predict_file(str(sur), str(tmp_path / "inside.nc"),
                                                 str(tmp_path / "r.nc"), batch_size=2)) == []
+
+
+def test_predict_file_judges_the_trajectories_it_rolls_out_and_warns_once(tmp_path):
+    """``samples`` trajectories only (a value past them is not used, so not warned about); and
+    without a batch size the memory probe on the first trajectory adds no second warning."""
+    sur = _exported(tmp_path)
+    path = tmp_path / "in.nc"
+    with DatasetWriter(path, "toy", (np.arange(16.0),), ("x",), np.array([0.0, 0.1]), ["u"],
+                       ["nu"], 3) as w:
+        w.write(0, np.zeros((3, 2, 1, 16), np.float32), {"nu": np.array([0.2, 0.25, 0.9])})
+    assert _range_warnings(lambda: predict_file(str(sur), str(path), str(tmp_path / "a.nc"),
+                                                samples=2, batch_size=2)) == []
+    with DatasetWriter(tmp_path / "first.nc", "toy", (np.arange(16.0),), ("x",),
+                       np.array([0.0, 0.1]), ["u"], ["nu"], 2) as w:
+        w.write(0, np.zeros((2, 2, 1, 16), np.float32), {"nu": np.array([0.9, 0.2])})
+    said = _range_warnings(lambda: predict_file(str(sur), str(tmp_path / "first.nc"),
+                                                str(tmp_path / "b.nc")))
+    assert len(said) == 1 and "'nu' given 0.2 to 0.9" in said[0]

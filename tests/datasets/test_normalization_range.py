@@ -60,3 +60,14 @@ def test_a_range_that_is_not_one_is_refused_naming_the_key(bad, says):
     with pytest.raises(ValueError, match=says):
         ChannelStats(mean=[0.0], std=[1.0], param_names=["nu", "beta"], param_mean=[0.0, 0.0],
                      param_std=[1.0, 1.0], **bad)
+
+
+def test_a_parameter_held_constant_has_a_range_of_one_value(tmp_path):
+    """min == max (one trajectory, or a file with a fixed parameter) is a range, not refused."""
+    path = tmp_path / "fixed.nc"
+    with DatasetWriter(path, "toy", [np.arange(4.0)], ("x",), np.arange(2.0), ["c"],
+                       ["nu"], 2) as w:
+        w.write(0, np.ones((2, 2, 1, 4), np.float32), {"nu": np.array([0.01, 0.01])})
+    st = compute_stats(path)
+    assert st.param_range == {"nu": (0.01, 0.01)}
+    assert ChannelStats.from_dict(st.to_dict()).param_range == {"nu": (0.01, 0.01)}

@@ -6,6 +6,7 @@ run warns outside that box and only there."""
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from pdesurrogate.online import _parameter_box, _parse
@@ -41,3 +42,13 @@ def test_trainer_stats_takes_the_box_in_the_order_of_the_names():
     stats = trainer_stats(u, p, ["nu", "beta"], {"beta": (1.0, 5.0), "nu": (0.1, 0.9)})
     assert stats.param_min == [0.1, 1.0] and stats.param_max == [0.9, 5.0]
     assert trainer_stats(u, p, ["nu", "beta"]).param_range == {}  # no box: unknown
+
+
+def test_trainer_stats_are_per_channel_over_trajectories_times_and_grid():
+    u = torch.randn(2, 3, 2, 4, 5, dtype=torch.float64)  # (n, T, C, y, x): a 2-D grid
+    u[:, :, 1] += 10.0
+    stats = trainer_stats(u, torch.tensor([[0.5], [0.7]]), ["nu"], {"nu": (0.1, 0.9)})
+    assert stats.spatial_dims == 2
+    for c in range(2):
+        assert stats.mean[c] == pytest.approx(u[:, :, c].mean().item(), rel=1e-12)
+        assert stats.std[c] == pytest.approx(u[:, :, c].std().item(), rel=1e-12)
