@@ -41,3 +41,23 @@ def test_predict_on_a_40_column_terminal_prints_each_metric_on_one_line(tmp_path
     for name in ("rmse", "nrmse", "max_error", "crmse", "brmse", "frmse_low", "frmse_mid"):
         rows = [line for line in err if re.fullmatch(rf"    {name} +\S+", line)]
         assert len(rows) == 3 and all(float(r.split()[1]) >= 0 for r in rows), (name, err)
+    # a log or pipe (no folding, whatever COLUMNS says) keeps the table
+    monkeypatch.delenv("TTY_INTERACTIVE")
+    assert main(["predict", "--model", model, "--input", data, "--out",
+                 str(tmp_path / "q.nc")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("  metric ") for line in err), err
+    assert not any(re.fullmatch(r"    rmse +\S+", line) for line in err), err
+
+
+def test_the_table_is_kept_up_to_its_own_width_and_only_there():
+    wide = metrics_table(METRICS, 2).splitlines()
+    assert metrics_table(METRICS, 2, width=len(wide[1]) - 1) != "\n".join(wide)
+
+
+def test_a_band_nan_at_some_steps_only_is_not_said_to_be_empty():
+    """A rollout that turned NaN late (its later steps NaN) is not a grid without the band."""
+    table = metrics_table({"frmse_high": np.array([0.0, 0.5, np.nan, np.nan])}, 2)
+    assert "no Fourier mode" not in table
+    assert "no Fourier mode" in metrics_table(
+        {"frmse_high": np.array([np.nan, np.nan, np.nan])}, 2)

@@ -56,3 +56,25 @@ def test_the_configs_own_solver_gives_no_warning(launched, capsys):
     assert _online(*NS, "--solver.init_args.n", "16") == 0
     assert "warning" not in capsys.readouterr().err
     assert launched[0].class_path.endswith("NavierStokes2D") and launched[0].init_args.n == 16
+
+
+def test_a_kept_setting_of_the_wrong_type_for_the_new_solver_is_refused_too(monkeypatch):
+    """A constructor refusing a kept value with a TypeError (not only a ValueError) is the
+    same refusal, not a traceback."""
+    import pdesurrogate.cli as cli
+    from pdesurrogate.online.errors import UsageError
+    from pdesurrogate.online.solver_change import check_solver_change
+
+    class Old:
+        pass
+
+    class New:
+        def __init__(self, n: int = 8):
+            if not isinstance(n, int):
+                raise TypeError(f"n must be an int, got {n!r}")
+
+    monkeypatch.setattr(cli, "solver_class_change", lambda argv: cli.SolverChange(
+        Old, New, "--solver", {"n": "old.yaml"}, []))
+    with pytest.raises(UsageError, match=r"solver\.init_args\.n=\[4, 4\] is a setting of the "
+                                         r"solver Old \(from old\.yaml\).*New refuses it"):
+        check_solver_change([], {"n": [4, 4]})
