@@ -39,3 +39,22 @@ def test_a_help_that_was_read_and_a_usage_error_keep_their_status(monkeypatch, c
         monkeypatch.undo()
     assert usage.value.code == 2
     assert "the following arguments are required" in capsys.readouterr().err
+
+
+def exit():  # noqa: A001 - named as argparse's, in another module
+    raise SystemExit(0)
+
+
+def test_only_argparses_exit_is_taken_for_a_help(monkeypatch):
+    """A successful exit from a function named exit outside argparse, with stdout's pipe
+    closed, is not a help's: it keeps its status."""
+    from pdesurrogate.cli import _help_pipe_exit
+
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w", encoding="utf-8") as closed:
+        monkeypatch.setattr(sys, "stdout", closed)
+        with pytest.raises(SystemExit) as done:
+            exit()
+        assert not _help_pipe_exit(done.value)
+        monkeypatch.undo()
