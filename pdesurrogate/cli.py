@@ -1307,10 +1307,11 @@ def _own_warnings_prefixed(command: str):
     shown as before (its file and line say where it comes from)."""
     import importlib.util
 
-    ours = tuple(str(Path(d).resolve()) + os.sep
+    # each package's own folder: in a source checkout pdesurrogate's __path__ also holds the
+    # checkout's root, and with it a .venv inside it, whose libraries are not ours
+    ours = tuple(str(Path(importlib.util.find_spec(name).origin).resolve().parent) + os.sep
                  for name in ("pdesurrogate", "pdesurrogate.datasets", "pdesurrogate.solvers",
-                              "pdesurrogate.streaming")
-                 for d in importlib.util.find_spec(name).submodule_search_locations)
+                              "pdesurrogate.streaming"))
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
