@@ -263,4 +263,5 @@ def test_two_ranks_log_what_one_process_logs(tmp_path):
     one, two = (json.loads((tmp_path / f"metrics_{d}.json").read_text()) for d in (1, 2))
     assert set(one) == set(two) and all(f"test/{n}" in one for n in NAMES)
     for key in one:
-        assert two[key] == pytest.approx(one[key], rel=1e-6), key
+        # nan_ok: the grid's high Fourier band holds no mode, so frmse_high is NaN on both
+        assert two[key] == pytest.approx(one[key], rel=1e-6, nan_ok=True), key
