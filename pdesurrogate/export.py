@@ -734,8 +734,8 @@ def _steps(steps) -> int:
 # how far outside its training range, as a fraction of the range's width, a parameter value
 # may lie before a Surrogate warns: held-out values drawn like the training split (the test
 # trajectories of the same file) fall just beyond its smallest and largest values about one
-# sampling gap, width / n for n training values, so with none at all every other prediction
-# on a held-out split warned; 1 % covers the gaps of n >= 100 and is far below the distance
+# sampling gap, width / n for n training values, so with none at all a prediction on a
+# held-out split often warned; 1 % covers the gaps of n >= 100 and is far below the distance
 # at which extrapolation errors were measured (benchmarks/cape.py: twice the largest value)
 RANGE_MARGIN = 0.01
 
