@@ -373,7 +373,13 @@ def test_train_usr1_saves_hpc_checkpoint_requeues_and_resumes(work, jobs):
     job.join_trigger()
     info = job.wait()
     log = job.log()
-    assert "Handling auto-requeue signal" in log and f"Requeued SLURM job: {job.id}" in log, (
+    # Lightning's handler runs `scontrol requeue` inside the job's step, and the requeue it asks
+    # for cancels that step: scontrol may be killed by the step's SIGTERM before it returns
+    # (Lightning then says "failed with error code -15") though slurmctld has requeued the job,
+    # which the restart count and the resumed fit below check
+    requeued = (f"Requeued SLURM job: {job.id}" in log
+                or f"Requeuing SLURM job {job.id} failed with error code -15" in log)
+    assert "Handling auto-requeue signal" in log and requeued, (
         f"Lightning did not handle the requeue signal:\n{log[-4000:]}")
     assert list((work / job.name).glob("hpc_ckpt_*.ckpt")), "no hpc_ckpt_*.ckpt on SIGUSR1"
     # it resumes from the newest checkpoint: the hpc one, or a last.ckpt written after it
