@@ -42,6 +42,7 @@ from ..lr_schedules import SCHEDULERS, with_schedule
 from ..models._precision import check_precision, full_float32
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from ..training.draw_seeds import batch_seed
+from ..training.fit_checks import check_training_monitors
 from .laplacian import SDGD, FullLaplacian, LaplacianEstimator, build_estimator
 from .mlp import PINNMLP
 from .problems import BallProblem, build_problem
@@ -294,9 +295,21 @@ class PINNModule(LightningModule):
         before the Trainer makes the run folder."""
         check_precision(precision, self.net, PRECISION_REFUSES)
 
+    def train_metric_names(self) -> list[str] | None:
+        """The ``train/`` metrics :meth:`training_step` logs, as this module is configured
+        (what a callback's ``monitor`` may name); None for a subclass with a training step of
+        its own (its monitors are then not checked before training)."""
+        if type(self).training_step is not PINNModule.training_step:
+            return None
+        return ["train/residual", "train/rel_l2",
+                *(["train/boundary"] if self.boundary == "loss" else [])]
+
     def setup(self, stage: str) -> None:
         if self._trainer is not None:
             self.check_trainer_precision(self.trainer.precision, stage)
+            if stage == "fit":
+                check_training_monitors(self.trainer, type(self).__name__,
+                                        self.train_metric_names())
         if stage == "fit":
             seed = claim_fit_seed()
             if self.seed_everything is None:
