@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -919,7 +920,27 @@ def _run_folder(trainer) -> str:
 
 def _test_outputs(trainer) -> str:
     """Where a finished test logged its metrics: each test opens a run folder of its own
-    (the next ``version_N``), which a script reading its ``metrics.csv`` could only guess."""
+    (the next ``version_N``), which a script reading its ``metrics.csv`` could only guess.
+    Above it, a line for each Fourier-band error that is NaN because the grid holds no mode
+    of that band: Lightning's table prints ``nan``, which reads like a failed run."""
+    return "\n".join([*_empty_band_notes(trainer), _test_folder(trainer)])
+
+
+def _empty_band_notes(trainer) -> list[str]:
+    """``test: test/frmse_high is n/a: ...`` for each ``test/frmse_<band>`` metric (and its
+    ``_ar`` twin) that is NaN."""
+    from pdesurrogate.metrics import band_limits
+
+    notes = []
+    for name, value in trainer.callback_metrics.items():
+        band = name.removeprefix("test/frmse_").removesuffix("_ar")
+        if name.startswith("test/frmse_") and math.isnan(float(value)):
+            notes.append(f"test: {name} is n/a (nan in the table): the grid has no Fourier "
+                         f"mode with {band_limits(band)}")
+    return notes
+
+
+def _test_folder(trainer) -> str:
     if trainer.fast_dev_run:
         return ("test: no run folder (--trainer.fast_dev_run logs nothing): the metrics are "
                 "only in the table on stdout")
