@@ -1368,7 +1368,9 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
     p.add_argument("--out", required=True, help="output netCDF file for the rollout")
     p.add_argument("--steps", type=int, default=None,
-                   help="model steps (default: as many as the input's stored times cover)")
+                   help="model steps (default: as many as the input's stored times cover; "
+                        "refused for a steady map, e.g. Darcy a -> u, which predicts its "
+                        "targets once per sample)")
     p.add_argument("--samples", type=int, default=None, help="first N trajectories only")
     p.add_argument("--batch-size", "--batch_size", type=int, default=None,
                    help="trajectories rolled out together (default: as many as fit in about "
@@ -1405,15 +1407,27 @@ def cmd_predict(argv: Sequence[str]) -> int:
                            compression=args.compression,
                            compression_level=args.compression_level,
                            any_grid=args.any_grid)
-    rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
-    console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} trajectories x "
-                    f"{rep.steps} steps, rolled out {rep.batch_size} at a time, in "
-                    f"{rep.seconds:.1f} s ({rate:,.0f} trajectory steps/s)")
+    if rep.steps == 0:  # a steady map: one prediction per sample
+        console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: the targets of "
+                        f"{rep.samples} samples, predicted {rep.batch_size} at a time, in "
+                        f"{rep.seconds:.1f} s")
+    else:
+        rate = rep.samples * rep.steps / max(rep.seconds, 1e-9)
+        console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: {rep.samples} "
+                        f"trajectories x {rep.steps} steps, rolled out {rep.batch_size} at a "
+                        f"time, in {rep.seconds:.1f} s ({rate:,.0f} trajectory steps/s)")
     for line in (rep.note or "").splitlines():
         # the API's note says "warning: ..."; the command's lines say whose, as fit's do
         console().print(f"pdesurrogate predict: {line}" if line.startswith("warning: ")
                         else line, markup=False)
-    if rep.rel_l2 is not None:
+    if rep.rel_l2_samples is not None:
+        import numpy as np
+
+        r = rep.rel_l2_samples
+        console().print(f"relative L2 vs truth over {r.size} samples: mean {r.mean():.4g}, "
+                        f"median {np.median(r):.4g}, max {r.max():.4g} (sample "
+                        f"{int(r.argmax())})")
+    elif rep.rel_l2 is not None:
         console().print(f"relative L2 vs truth: first step {rep.rel_l2[1]:.4g}, "
                       f"last step {rep.rel_l2[-1]:.4g}, mean {rep.rel_l2[1:].mean():.4g}")
     if rep.metrics is not None:
@@ -1421,7 +1435,10 @@ def cmd_predict(argv: Sequence[str]) -> int:
         # a terminal folds a row wider than it cell by cell: a narrow one gets short lines
         err.print(metrics_table(rep.metrics, rep.samples, None if err.soft_wrap else err.width),
                   markup=False, highlight=False)
-    if rep.rel_l2_test is not None:  # the input was the training file (the note says so)
+    if rep.rel_l2_test is not None and rep.steps == 0:
+        console().print(f"relative L2 vs truth on the held-out test split alone "
+                        f"({len(rep.test_indices)} samples): mean {rep.rel_l2_test[0]:.4g}")
+    elif rep.rel_l2_test is not None:  # the input was the training file (the note says so)
         r = rep.rel_l2_test
         console().print(f"relative L2 vs truth on the held-out test split alone "
                         f"({len(rep.test_indices)} trajectories): first step {r[1]:.4g}, "

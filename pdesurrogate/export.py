@@ -9,6 +9,14 @@ Layout of an exported surrogate (``outdir``)::
                        provenance
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
 
+A steady map's export (a :class:`~pdesurrogate.training.SteadyModule`'s: input channels ->
+target channels of a problem without time, e.g. Darcy flow's ``a -> u``) has three keys more:
+``kind`` = ``"steady"``, ``inputs`` and ``targets`` (the names, among ``channel_names``, of the
+channels the model takes and predicts; ``normalization`` holds every channel's statistics), and
+``k`` and ``dt`` null; :func:`load` returns it as a
+:class:`~pdesurrogate.steady_surrogate.SteadySurrogate`. An export without ``kind`` is a
+time-stepping surrogate, as every export before steady maps was.
+
 ``provenance`` traces a published number back to its run: ``data_source`` (the training data's
 absolute path, content fingerprint and split: ``n_trajectories``, ``fractions``, ``seed``,
 ``max_train_trajectories``, as :class:`~pdesurrogate.training.FieldDataModule` records them;
@@ -109,6 +117,10 @@ CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "p
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
 OPTIONAL_KEYS = ("data_param_names", "provenance")
+#: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
+#: :data:`CONFIG_KEYS`
+STEADY_KIND = "steady"
+STEADY_KEYS = ("kind", "inputs", "targets")
 # provenance's keys and the JSON types each may hold (None: null): a PINN's (no training
 # data: it samples its own points) and a field surrogate's
 RUN_PROVENANCE_KEYS = {"checkpoint": (str, type(None)), "epoch": (int, type(None)),
@@ -185,6 +197,10 @@ def _from_module(module, models: dict) -> tuple[dict, dict, dict]:
     except ValueError as e:
         raise ValueError(f"the module's model cannot be exported: {e}") from None
     stats = module.stats.to_dict() if module.stats is not None else None
+    if callable(getattr(module, "channel_indices", None)) \
+            and "inputs" not in (module.data_info or {}):
+        raise ValueError("this SteadyModule has no record of its input and target channels: "
+                         "fit it with a SteadyDataModule before exporting it")
     extra = {"normalization": stats, "data_info": module.data_info,
              "residual": bool(module.residual), "run": run_of_module(module), "models": models}
     return spec, module.model.state_dict(), extra
@@ -354,6 +370,10 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "dt": info.get("dt"),
         "normalization": stats,
     }
+    if info.get("inputs") is not None:
+        # a steady map: no time step, and which channels go in and come out
+        config.update(kind=STEADY_KIND, inputs=list(info["inputs"]),
+                      targets=list(info.get("targets") or []), k=None, dt=None)
     source, earlier = info.get("source"), info.get(FINE_TUNED_KEY)
     data = {"data_source": json.loads(json.dumps(source)) if source is not None else None}
     if earlier:
@@ -432,7 +452,11 @@ def _check_export(config: dict, tmp: Path, models: dict | None = None) -> None:
 # -- load -----------------------------------------------------------------------------------------
 def _check_config(cfg, path: Path) -> None:
     where = str(path)
-    check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS)
+    steady = isinstance(cfg, dict) and cfg.get("kind") == STEADY_KIND
+    if isinstance(cfg, dict) and "kind" in cfg and not steady:
+        raise ValueError(f"{where!r}: kind must be {STEADY_KIND!r} (a steady map), 'pinn' or "
+                         f"absent (a time-stepping surrogate), got {cfg['kind']!r}")
+    check_config_keys(cfg, where, CONFIG_KEYS + (STEADY_KEYS if steady else ()), OPTIONAL_KEYS)
 
     def check(key, ok, expected):
         if not ok:
@@ -457,7 +481,27 @@ def _check_config(cfg, path: Path) -> None:
     dt = cfg["dt"]
     check("dt", dt is None or (isinstance(dt, (int, float)) and not isinstance(dt, bool)
                                and math.isfinite(dt) and dt > 0), "null or a positive number")
+    if steady:
+        _check_steady(cfg, check)
     _stats(cfg, where)
+
+
+def _check_steady(cfg: dict, check) -> None:
+    """The keys of a steady map's config.json (``check(key, ok, expected)`` raises naming
+    the file and ``key``): ``inputs`` and ``targets`` non-empty lists of distinct names among
+    ``channel_names``, no time step (``k``, ``dt`` null) and no residual."""
+    names = cfg["channel_names"]
+    check("channel_names", isinstance(names, list), "a list of strings (a steady map names "
+          "its input and target channels among them)")
+    for key in ("inputs", "targets"):
+        v = cfg[key]
+        check(key, isinstance(v, list) and v and len(set(map(str, v))) == len(v)
+              and all(isinstance(s, str) and s in names for s in v),
+              f"a non-empty list of distinct names among channel_names {names}")
+    check("residual", cfg["residual"] is False, "false for a steady map (its inputs are other "
+          "channels than its targets)")
+    check("k", cfg["k"] is None, "null for a steady map (no time steps)")
+    check("dt", cfg["dt"] is None, "null for a steady map (no time steps)")
 
 
 def check_provenance(prov, where: str, keys: dict | None = None) -> None:
@@ -570,9 +614,15 @@ def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
         if stats is not None and stats.spatial_dims != dim:
             raise ValueError(f"{where!r}: normalization.spatial_dims is {stats.spatial_dims} "
                              f"but the model ({cls}) is {dim}-D; expected {dim}")
-    for attr in ("in_channels", "out_channels"):
+    steady = cfg.get("kind") == STEADY_KIND
+    for attr, key in (("in_channels", "inputs"), ("out_channels", "targets")):
         c = getattr(model, attr, None)
         if c is None:
+            continue
+        if steady:  # the model's channels are those named, of the data's channel_names
+            if len(cfg[key]) != c:
+                raise ValueError(f"{where!r}: {key} {cfg[key]} has {len(cfg[key])} names but "
+                                 f"the model ({cls}) has {attr} = {c}; expected {c} names")
             continue
         if names is not None and len(names) != c:
             raise ValueError(f"{where!r}: channel_names {names} has {len(names)} names but the "
@@ -712,6 +762,10 @@ def _load_once(d: Path, device: torch.device, models: dict | None) -> Surrogate 
     tensors = read_weights(w_path)
     check_tensors(model, tensors, w_path)
     model.load_state_dict(tensors, strict=True)
+    if cfg.get("kind") == STEADY_KIND:
+        from pdesurrogate.steady_surrogate import SteadySurrogate  # subclasses Surrogate
+
+        return SteadySurrogate(model, cfg).to(device)
     return Surrogate(model, cfg).to(device)
 
 
@@ -835,6 +889,11 @@ class Surrogate:
         return self._config["dt"]
 
     @property
+    def input_names(self) -> list[str] | None:
+        """The names of the channels the model takes (None: not known)."""
+        return self._config["channel_names"]
+
+    @property
     def param_range(self) -> dict[str, tuple[float, float]]:
         """``{name: (min, max)}``: the range of each of the training data's parameters the
         model was trained on (config.json's ``normalization.param_min`` / ``param_max``);
@@ -953,7 +1012,7 @@ class Surrogate:
                              f"spatial axes, got {given}{hint}")
         if c is not None and x.shape[1] != c:
             read = "(B, C, *grid)" if batched else "one unbatched sample (C, *grid)"
-            raise ValueError(f"expected {c} channel(s) {self._config['channel_names']}, got "
+            raise ValueError(f"expected {c} channel(s) {self.input_names}, got "
                              f"{x.shape[1]} ({name} of shape {given}, read as {read}){hint}")
         self.check_grid(x.shape[2:], name, any_grid)
         finite = torch.isfinite(x)

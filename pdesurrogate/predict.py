@@ -33,6 +33,14 @@ trajectories in ``test_split_indices``): the split is recomputed with
 :func:`~pdesurrogate.datasets.source.source_splits` from the recorded ``n_trajectories``,
 ``fractions`` and ``seed``, as the training's datamodule made it.
 
+A steady map's export (:class:`~pdesurrogate.steady_surrogate.SteadySurrogate`, e.g. Darcy
+flow's ``a -> u``) is not rolled out: each sample's inputs (its ``inputs`` channels, at the
+file's one saved time) give its predicted targets, which the output holds as its channels
+(``targets``) at that one time. With the targets in the file, ``rel_l2[0]`` is their relative
+L2 error averaged over the samples (:attr:`PredictReport.rel_l2_samples`: each sample's), and
+the metrics are those of that one frame; ``steps`` is 0, and ``--steps`` and ``--plot`` are
+refused.
+
 Trajectories are rolled out ``batch_size`` at a time. The default
 (:func:`default_batch_size`) is as many as fit in :data:`BATCH_MEMORY` of working memory, at most
 :data:`MAX_BATCH`: a small grid rolls out 64 at a time, a 128x128 one a few (a 64-wide FNO
@@ -78,6 +86,7 @@ from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
+from pdesurrogate.steady_surrogate import SteadySurrogate
 from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -128,6 +137,9 @@ class PredictReport:
     # pdesurrogate.metrics' errors vs truth, {name: (steps + 1,)} in metrics.NAMES' order:
     # the mean over the rolled-out trajectories (max_error: their maximum); None without truth
     metrics: dict[str, np.ndarray] | None = None
+    # a steady map's prediction (steps 0): each sample's relative L2 error of its targets,
+    # (samples,) in file order; None for a rollout or without truth
+    rel_l2_samples: np.ndarray | None = None
 
 
 def _positive_int(flag: str, value) -> int:
@@ -302,6 +314,13 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
         raise ValueError(f"{model_dir!r} is a PINN export (u at points); it cannot be rolled "
                          f"out over a dataset file: use pdesurrogate.load({model_dir!r})"
                          ".predict(x) with points x of shape (N, dim)")
+    if isinstance(sur, SteadySurrogate):
+        # a map from inputs to targets: nothing to step or to draw over time
+        for flag, v in (("--steps", steps), ("--plot", plot), ("--lead-time", lead_time)):
+            if v is not None:
+                raise ValueError(f"{flag}: {model_dir!r} is a steady map (inputs "
+                                 f"{sur.inputs} -> targets {sur.targets}), which has no time "
+                                 f"steps; predict it without {flag}")
     if steps is not None:
         steps = _positive_int("--steps", steps)
     if samples is not None:
@@ -348,7 +367,19 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     grid_note = sur.check_grid(shape, repr(input_path), any_grid,
                                "pass --any-grid (in Python predict_file(..., any_grid=True))")
     c_model = getattr(sur.model, "in_channels", None)
-    if c_model is not None and C != c_model:
+    steady = isinstance(sur, SteadySurrogate)
+    if steady:
+        file_channels = list(data.channel_names)
+        lacking = [c for c in sur.inputs if c not in file_channels]
+        if lacking or T != 1:
+            what = (f"has no channel(s) {lacking} (its channels are {file_channels})" if lacking
+                    else f"holds {T} saved times per trajectory, a time-dependent problem")
+            raise ValueError(f"{input_path!r} {what}; the model ({model_dir}) is a steady map "
+                             f"from inputs {sur.inputs} to targets {sur.targets}")
+        in_idx = [file_channels.index(c) for c in sur.inputs]
+        # without the targets in the file there is no truth: predictions only
+        out_idx = [file_channels.index(c) for c in sur.targets if c in file_channels]
+    elif c_model is not None and C != c_model:
         raise ValueError(f"{input_path!r} has {C} channels {list(data.channel_names)}; the "
                          f"model ({model_dir}) takes {c_model} {cfg['channel_names']}")
     names = list(cfg["param_names"] or [])
@@ -361,11 +392,14 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                         if q not in names and q in data.params]
     dt = cfg.get("dt") if lead_time is None else lead_time
     k = int(cfg.get("k") or 1)
-    stride = _stride(data.times, dt, k, input_path, model_dir,
-                     "its config.json 'dt'" if lead_time is None else "--lead-time",
-                     "; or give --lead-time (this model takes one) to step at the file's "
-                     "spacing" if sur.takes_lead_time and lead_time is None else "")
-    if steps is None:
+    stride = 1 if steady else _stride(
+        data.times, dt, k, input_path, model_dir,
+        "its config.json 'dt'" if lead_time is None else "--lead-time",
+        "; or give --lead-time (this model takes one) to step at the file's spacing"
+        if sur.takes_lead_time and lead_time is None else "")
+    if steady:
+        steps = 0
+    elif steps is None:
         steps = (T - 1) // stride
         if steps < 1:
             raise ValueError(f"{input_path!r} has {T} saved time(s), less than one model step "
@@ -374,7 +408,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     t0 = float(data.times[0])
     times = (t0 + np.arange(steps + 1) * dt if dt is not None
              else np.asarray(data.times[: steps * stride + 1: stride], dtype=float))
-    has_truth = steps * stride <= T - 1
+    has_truth = steps * stride <= T - 1 and (not steady or len(out_idx) == len(sur.targets))
     if dt is None and not has_truth:
         raise ValueError(f"{input_path!r} has {T} saved times, fewer than {steps} steps of "
                          f"{stride} frames need, and the model ({model_dir}) has no dt to "
@@ -417,8 +451,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         first_params = ({p: np.asarray(data.params[p][:1], dtype=np.float32) for p in names}
                         if names else None)
         with _range_warned():
+            first_state = np.asarray(data.u[0:1, 0], dtype=np.float32)
             batch_size = default_batch_size(
-                sur, np.asarray(data.u[0:1, 0], dtype=np.float32), first_params,
+                sur, first_state[:, in_idx] if steady else first_state, first_params,
                 frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
     out, plot_path = Path(out_path), Path(plot) if plot else None
@@ -433,28 +468,34 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # summed one trajectory at a time, in file order: the same additions for any batch
         # size (batch sums added up rounded differently for each)
         err_sum, test_sum, first = np.zeros(steps + 1), np.zeros(steps + 1), None
+        per_sample = np.zeros(n_use) if steady and has_truth else None
         sums = ErrorSums(steps + 1) if has_truth else None
         # rename=False: the finished file waits at writer.tmp_path until the plot is done too
         units = _input_units(data, input_path, recorded)
         pde_name = cfg.get("pde") or data.pde or "unknown"
         history = data.attrs.get("history")
+        made_of = "prediction" if steady else "rollout"
         writer = DatasetWriter(
-            out, pde=pde_name, grid=data.grid,
-            grid_names=data.grid_names, times=times, channel_names=list(data.channel_names),
+            out, pde=pde_name, grid=data.grid, grid_names=data.grid_names, times=times,
+            channel_names=list(sur.targets) if steady else list(data.channel_names),
             param_names=recorded, n_samples=n_use, rename=False,
             attrs={"source_file": os.path.abspath(input_path),
-                   "surrogate": os.path.abspath(model_dir), "kind": "surrogate rollout",
+                   "surrogate": os.path.abspath(model_dir), "kind": f"surrogate {made_of}",
                    "frame_stride": stride,
                    **({} if dt is None else {"model_step": float(dt)}),
                    **_carried_attrs(data.attrs)},
-            title=f"{pde_name} surrogate rollout",
+            title=f"{pde_name} surrogate {made_of}",
             source=(f"pdesurrogate {package_version()}, surrogate "
                     f"{(cfg.get('model') or {}).get('class', 'unknown')} "
-                    f"({os.path.abspath(model_dir)}) rolled out from the initial states of "
-                    f"{os.path.abspath(input_path)}"),
+                    f"({os.path.abspath(model_dir)}) "
+                    + (f"mapping inputs {sur.inputs} of " if steady
+                       else "rolled out from the initial states of ")
+                    + os.path.abspath(input_path)),
             history_of=history if isinstance(history, str) else None,
-            state_long_name="state predicted by the surrogate (time index 0: the input's "
-                            "initial state)",
+            state_long_name=(f"targets {sur.targets} predicted by the surrogate from inputs "
+                             f"{sur.inputs}" if steady else
+                             "state predicted by the surrogate (time index 0: the input's "
+                             "initial state)"),
             compression=packing[0], compression_level=packing[1],
             **units,
         )
@@ -475,19 +516,27 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 params = {p: np.asarray(data.params[p][start:stop], dtype=np.float32)
                           for p in recorded}
                 _check_initial(input_path, data, start, u0, params)
-                pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
-                pred[:, 0] = u0
-                # the grid was checked above, naming the file; the parameter range too
-                with _range_warned():
-                    states = sur.iterate(u0, {p: params[p] for p in names} if names else None,
-                                         steps=steps, lead_time=lead_time, any_grid=True)
-                for j, y in enumerate(states, 1):
-                    pred[:, j] = y
+                given_p = {p: params[p] for p in names} if names else None
+                if steady:
+                    with _range_warned():
+                        pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
                     advance(stop - start)
+                else:
+                    pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
+                    pred[:, 0] = u0
+                    # the grid was checked above, naming the file; the parameter range too
+                    with _range_warned():
+                        states = sur.iterate(u0, given_p, steps=steps, lead_time=lead_time,
+                                             any_grid=True)
+                    for j, y in enumerate(states, 1):
+                        pred[:, j] = y
+                        advance(stop - start)
                 # the input's ids, not positions: a rollout joins its truth on sim_id
                 writer.write(start, pred, params, sim_id=data.sim_id[start:stop])
                 if has_truth:
                     truth = data.u[start:stop, frames]
+                    if steady:
+                        truth = truth[:, :, out_idx]
                     try:
                         # the relative L2 comes from the same pass as the other errors
                         rel_b = sums.add(pred, truth)[REL_L2]
@@ -498,6 +547,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                                                       if stride > 1 else "")) from None
                     for i, r in enumerate(rel_b, start):
                         err_sum += r
+                        if per_sample is not None:
+                            per_sample[i] = r[0]
                         if held is not None and held[i]:
                             test_sum += r
                 if start == 0:
@@ -575,7 +626,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     return PredictReport(out=str(out), samples=n_use, steps=steps, times=times, rel_l2=rel,
                          plot=str(plot_path) if plot_path else None, stride=stride, note=note,
                          rel_l2_test=rel_test, test_indices=test_idx,
-                         batch_size=min(batch_size, n_use), metrics=metrics)
+                         batch_size=min(batch_size, n_use), metrics=metrics,
+                         rel_l2_samples=per_sample)
 
 
 def _carried_attrs(attrs: dict) -> dict[str, object]:
@@ -653,7 +705,8 @@ def metrics_table(metrics: dict[str, np.ndarray], samples: int,
                   width: int | None = None) -> str:
     """Plain-text table of :attr:`PredictReport.metrics` (``{name: (steps + 1,)}``) over
     ``samples`` trajectories: one row per metric, the first step, the last step and the mean
-    over steps 1..steps (``max_error``: the maximum). A Fourier band the grid holds no mode of
+    over steps 1..steps (``max_error``: the maximum); for a steady map's prediction (steps 0)
+    the mean of its one frame only. A Fourier band the grid holds no mode of
     (NaN: :func:`pdesurrogate.metrics.empty_bands`) reads ``n/a``, and a line under the table
     says why.
 
@@ -661,22 +714,25 @@ def metrics_table(metrics: dict[str, np.ndarray], samples: int,
     Where the table is wider, the same numbers come as one short block per column, a ``metric
     value`` line per metric, since a folded row breaks its cells over lines."""
     steps = len(next(iter(metrics.values()))) - 1
-    cols = [("step 1", 1)] + ([(f"step {steps}", steps)] if steps > 1 else [])
+    # a steady map's prediction (steps 0) has its one frame, the targets, to report
+    lo = 1 if steps else 0
+    cols = [("step 1", 1)] * bool(steps) + ([(f"step {steps}", steps)] if steps > 1 else [])
     head = f"PDEBench-style errors vs truth (pdesurrogate.metrics), {samples} trajectories:"
-    means = {name: values[1:].max() if name == "max_error" else values[1:].mean()
+    means = {name: values[lo:].max() if name == "max_error" else values[lo:].mean()
              for name, values in metrics.items()}
     foot = ["  means over trajectories (and steps); max_error: the maximum over them"]
     foot += [f"  {name}: n/a, this grid has no Fourier mode with "
              f"{band_limits(name.removeprefix('frmse_'))}"
              for name, values in metrics.items()
-             if name.startswith("frmse_") and np.isnan(values[1:]).all()]
+             if name.startswith("frmse_") and np.isnan(values[lo:]).all()]
 
     def cell(value: float, pad: int = 0) -> str:
         return f"{'n/a' if math.isnan(value) else format(value, '.4g'):>{pad}}"
 
     if width is not None and width < 2 + 11 + 12 * (len(cols) + 1):
+        mean_title = f"mean over steps 1..{steps}:" if steps else "mean:"
         blocks = [(f"{c}:", {name: values[i] for name, values in metrics.items()})
-                  for c, i in cols] + [(f"mean over steps 1..{steps}:", means)]
+                  for c, i in cols] + [(mean_title, means)]
         return "\n".join([head, *(line for title, column in blocks for line in (
             f"  {title}", *(f"    {name:<11}{cell(value)}" for name, value in column.items()))),
             *foot])

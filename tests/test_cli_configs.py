@@ -43,7 +43,8 @@ def test_listing_names_each_config_with_the_start_of_its_comment(capsys):
 
 # the PDE a fit/online config trains on, by a word of its name
 PDES = {"burgers": "Burgers", "ks": "Kuramoto-Sivashinsky", "ns": "Navier-Stokes",
-        "allen": "AllenCahn", "poisson": "Poisson", "sine": "SineGordon"}
+        "allen": "AllenCahn", "poisson": "Poisson", "sine": "SineGordon",
+        "darcy": "Darcy"}
 
 
 def test_descriptions_tell_the_configs_apart_and_name_what_they_train_on():

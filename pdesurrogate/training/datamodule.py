@@ -239,7 +239,8 @@ class FieldDataModule(LightningDataModule):
             raise ValueError(f"{self.path!r} holds a steady problem ({data.pde}: one saved time "
                              "per sample), which next-step training cannot use: it needs "
                              f"trajectories of at least k * rollout_steps + 1 = {span + 1} "
-                             "saved times")
+                             "saved times; train its map from input to target channels "
+                             "with pdesurrogate.training.SteadyDataModule and SteadyModule")
         if span >= t:
             raise ValueError(f"{self.path!r} has {t} saved times; k * rollout_steps = "
                              f"{span} must be smaller")
