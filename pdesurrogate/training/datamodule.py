@@ -245,14 +245,7 @@ class FieldDataModule(LightningDataModule):
             raise ValueError(f"{self.path!r} has {t} saved times; k * rollout_steps = "
                              f"{span} must be smaller")
         self._check_model(data)
-        train, val, test = split_indices(len(data), self.fractions, self.seed)
-        if self.max_train_trajectories is not None:
-            train = train[: self.max_train_trajectories]
-        if len(train) == 0:
-            raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
-                             f"trajectories, fractions {list(self.fractions)}, train/val/test "
-                             f"= {len(train)}/{len(val)}/{len(test)})")
-        self.train_indices, self.val_indices, self.test_indices = train, val, test
+        self._split(data, "trajectories")
         times = np.asarray(data.times[:: self.k], dtype=np.float64)
         steps = np.diff(times)
         dt = float(times[-1] - times[0]) / steps.size if steps.size else 0.0
@@ -273,17 +266,35 @@ class FieldDataModule(LightningDataModule):
             "param_names": list(data.params),
             "k": self.k,
             "dt": dt if uniform else None,
-            "source": {
-                "path": os.path.abspath(self.path),
-                "fingerprint": fingerprint(data),
-                "n_trajectories": len(data),
-                "fractions": [float(f) for f in self.fractions],
-                "seed": int(self.seed),
-                "max_train_trajectories": self.max_train_trajectories,
-            },
+            "source": self._source_record(data),
         }
         self.data = data
         self._checked_splits: set[str] = set()
+
+    def _split(self, data: FieldData, items: str) -> None:
+        """Set ``train_indices``, ``val_indices``, ``test_indices`` (by ``items`` of ``data``:
+        trajectories, or a steady file's samples); an empty training split is a ValueError
+        naming the file and the split's sizes."""
+        train, val, test = split_indices(len(data), self.fractions, self.seed)
+        if self.max_train_trajectories is not None:
+            train = train[: self.max_train_trajectories]
+        if len(train) == 0:
+            raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
+                             f"{items}, fractions {list(self.fractions)}, train/val/test "
+                             f"= {len(train)}/{len(val)}/{len(test)})")
+        self.train_indices, self.val_indices, self.test_indices = train, val, test
+
+    def _source_record(self, data: FieldData) -> dict:
+        """``data_info["source"]``: the file and the split a checkpoint was trained on (its
+        path, content fingerprint, size and the split's settings)."""
+        return {
+            "path": os.path.abspath(self.path),
+            "fingerprint": fingerprint(data),
+            "n_trajectories": len(data),
+            "fractions": [float(f) for f in self.fractions],
+            "seed": int(self.seed),
+            "max_train_trajectories": self.max_train_trajectories,
+        }
 
     def _check_splits(self, stage: str | None) -> None:
         """Refuse an empty or non-finite validation or test split, each the first time a stage

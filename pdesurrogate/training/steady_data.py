@@ -13,7 +13,6 @@ differs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,8 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from pdesurrogate.datasets import FieldData, open_dataset, split_indices
-from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.datasets import FieldData, open_dataset
 from pdesurrogate.models import model_name
 from pdesurrogate.models._checks import check_grid
 
@@ -148,14 +146,7 @@ class SteadyDataModule(FieldDataModule):
         self.input_index = [names.index(n) for n in inputs]
         self.target_index = [names.index(n) for n in targets]
         self._check_model(data)
-        train, val, test = split_indices(len(data), self.fractions, self.seed)
-        if self.max_train_trajectories is not None:
-            train = train[: self.max_train_trajectories]
-        if len(train) == 0:
-            raise ValueError(f"{self.path!r}: the training split is empty ({len(data)} "
-                             f"samples, fractions {list(self.fractions)}, train/val/test "
-                             f"= {len(train)}/{len(val)}/{len(test)})")
-        self.train_indices, self.val_indices, self.test_indices = train, val, test
+        self._split(data, "samples")
         self.data_info = {
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
@@ -165,14 +156,7 @@ class SteadyDataModule(FieldDataModule):
             "targets": targets,
             "k": 1,
             "dt": None,
-            "source": {
-                "path": os.path.abspath(self.path),
-                "fingerprint": fingerprint(data),
-                "n_trajectories": len(data),
-                "fractions": [float(f) for f in self.fractions],
-                "seed": int(self.seed),
-                "max_train_trajectories": self.max_train_trajectories,
-            },
+            "source": self._source_record(data),
         }
         self.data = data
         self._checked_splits = set()
