@@ -1,6 +1,8 @@
 """``StreamMonitor``: live metrics of an online run, logged like any training metric.
 
-Logged every ``log_every_n_steps`` training steps (and kept in :attr:`StreamMonitor.summary`):
+Logged every ``log_every_n_steps`` training steps (and kept in :attr:`StreamMonitor.summary`;
+the rows online.png draws are kept in :attr:`StreamMonitor.history`, at most
+:data:`HISTORY_ROWS` of them, evenly spaced over the run):
 
 * ``stream/samples_per_s``, ``stream/mb_per_s``: samples and payload megabytes received by this
   trainer rank since the stream started;
@@ -25,6 +27,10 @@ from lightning.pytorch import Callback
 
 from pdesurrogate.streaming import Receiver, TrainingBuffer
 
+# rows of StreamMonitor.history at most (~460 bytes each): a run of days logs millions of
+# rows (30 M steps at 20 a row: 1.5 M rows, ~0.7 GB), a figure needs a few thousand
+HISTORY_ROWS = 2048
+
 
 class StreamMonitor(Callback):
     """Logs stream and idle metrics (module docstring).
@@ -48,7 +54,10 @@ class StreamMonitor(Callback):
         self.wait_s = 0.0
         self.startup_wait_s = 0.0
         self.batches = 0
+        # every `_keep_every`-th logged row (counted by `_rows` from 0) is kept in history
         self.history: list[dict] = []
+        self._rows = 0
+        self._keep_every = 1
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._fit_start = time.perf_counter()
@@ -68,7 +77,7 @@ class StreamMonitor(Callback):
             row = self.metrics()
             # at the step the CSV gives this row: Lightning's index from 0 of the optimiser
             # step, which global_step (the steps done) already counts here
-            self.history.append({"step": step - 1, **row})
+            self._record({"step": step - 1, **row})
             pl_module.log_dict({k: float(v) for k, v in row.items()}, on_step=True,
                                on_epoch=False, batch_size=1)
         if self.checkpoint is not None and self.checkpoint_every_n_steps > 0 \
@@ -76,6 +85,21 @@ class StreamMonitor(Callback):
             self.checkpoint(trainer)
         # after the checkpoint, so its time does not count as waiting for data
         self._last_end = time.perf_counter()
+
+    def _record(self, row: dict) -> None:
+        """Keep ``row`` in :attr:`history` if it is one of every ``_keep_every``; a full
+        history (:data:`HISTORY_ROWS`) drops every other row and keeps half as many from then
+        on, so it stays evenly spaced from the first row on and never holds more."""
+        keep = self._rows % self._keep_every == 0
+        self._rows += 1
+        if not keep:
+            return
+        if len(self.history) >= HISTORY_ROWS:
+            del self.history[1::2]
+            self._keep_every *= 2
+            if (self._rows - 1) % self._keep_every:
+                return
+        self.history.append(row)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         trainer.should_stop = True
