@@ -49,6 +49,10 @@ def trajectory_blocks(data: FieldData, indices: np.ndarray,
     the selected; none for files with one group per trajectory): one HDF5 call per trajectory
     cost about 83 us on small trajectories. Each yielded block holds the same values, in the
     same order, as reading its trajectory alone.
+
+    A run is let go before the next read, so a caller that drops each block before asking for
+    the next (``del block``; a loop variable alone keeps it through the next read) holds one
+    read of at most :data:`BLOCK_BYTES` at a time, not two.
     """
     _, t, c, *grid = data.u.shape
     frame_bytes = 4 * c * int(np.prod(grid))
@@ -72,6 +76,7 @@ def trajectory_blocks(data: FieldData, indices: np.ndarray,
             run = data.u[a: int(indices[j + m - 1]) + 1]
             for i in indices[j: j + m]:
                 yield int(i), 0, run[int(i) - a]
+            del run  # else held (the name's old value) while the next run is read
         advance(m)
         j += m
 
@@ -258,6 +263,7 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
             run.add(block, axes)
             if not np.all(np.isfinite(run.mean)):  # C values: cheaper than checking the block
                 raise _non_finite(data, i, t0, block)
+            del block  # before the next read (trajectory_blocks)
     names, pm, ps, lo, hi = [], [], [], [], []
     if params:
         for k, values in data.params.items():
