@@ -58,6 +58,7 @@ BAD_OPTIONS = [
     ("cape.py", ["--families", "foo"], "--families: unknown ['foo']"),
     ("solvers.py", ["--repeats", "0"], "--repeats must be >= 1, got 0"),
     ("fno_burgers.py", ["--points", "-4"], "--points must be an even integer >= 8"),
+    ("fno_darcy.py", ["--n", "40", "--modes", "21"], "--modes must be at most n/2 = 20"),
     ("scot_ns.py", ["--leads", "20"], "--leads [20]: each lead"),
     ("training_overhead.py", ["--json", "/"], "--json '/': expected a file name"),
 ]

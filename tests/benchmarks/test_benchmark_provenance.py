@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from outputs import provenance, run_line, write_json  # noqa: E402
 
-SCRIPTS = ["cape", "fno_burgers", "refiner_ks", "scot_ns", "sdgd", "solvers", "sor_bandit",
-           "stream_wait", "streaming", "training_overhead"]
+SCRIPTS = ["cape", "fno_burgers", "fno_darcy", "refiner_ks", "scot_ns", "sdgd", "solvers",
+           "sor_bandit", "stream_wait", "streaming", "training_overhead"]
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
