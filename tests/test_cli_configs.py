@@ -44,6 +44,7 @@ def test_listing_names_each_config_with_the_start_of_its_comment(capsys):
 # the PDE a fit/online config trains on, by a word of its name
 PDES = {"burgers": "Burgers", "ks": "Kuramoto-Sivashinsky", "ns": "Navier-Stokes",
         "allen": "AllenCahn", "poisson": "Poisson", "sine": "SineGordon",
+        "heat2d": "heat", "advection": "advection",
         "darcy": "Darcy"}
 
 

@@ -7,6 +7,7 @@ coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true.
 
 from __future__ import annotations
 
+import numbers
 import sys
 
 import torch
@@ -52,6 +53,12 @@ class FNO(nn.Module):
         n_layers: number of Fourier layers.
         n_params: ``P``, PDE parameters appended as constant channels (0: ``params`` ignored).
         grid_embedding: append normalised grid coordinates as extra input channels.
+        domain_padding: fraction of each spatial axis, in [0, 1], added as zeros at both of its
+            ends (``round(domain_padding * n)`` points per end) to the lifted field before the
+            Fourier layers and cut off after them (neuralop's ``DomainPadding``). The Fourier
+            layers treat their input as periodic; on a non-periodic domain (Dirichlet or other
+            walls) padding keeps the two ends of an axis from acting on each other through the
+            FFT. 0 (default): none, the right choice for periodic domains.
 
     ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``. Runs in
     float32 only (:attr:`weight_dtypes`).
@@ -64,7 +71,7 @@ class FNO(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, n_modes: list[int],
                  hidden_channels: int = 32, n_layers: int = 4, n_params: int = 0,
-                 grid_embedding: bool = True):
+                 grid_embedding: bool = True, domain_padding: float = 0.0):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, 1)
         self.out_channels = check_int("out_channels", out_channels, 1)
@@ -77,6 +84,11 @@ class FNO(nn.Module):
         self.n_layers = check_int("n_layers", n_layers, 1)
         self.n_params = check_int("n_params", n_params, 0)
         self.grid_embedding = bool(grid_embedding)
+        if (isinstance(domain_padding, bool) or not isinstance(domain_padding, numbers.Real)
+                or not 0 <= domain_padding <= 1):
+            raise ValueError(f"domain_padding must be a number in [0, 1] (a fraction of each "
+                             f"spatial axis), got {domain_padding!r}")
+        self.domain_padding = float(domain_padding)
         self.dim = len(self.n_modes)
         # imported here, not at the top: neuralop takes most of a second to import, and
         # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
@@ -88,6 +100,7 @@ class FNO(nn.Module):
             hidden_channels=self.hidden_channels,
             n_layers=self.n_layers,
             positional_embedding="grid" if self.grid_embedding else None,
+            domain_padding=self.domain_padding or None,
             # FFTs in float32 under mixed precision (see _fno_conv): CUDA autocast would hand
             # them bfloat16, which cuFFT refuses
             conv_module=spectral_conv,
