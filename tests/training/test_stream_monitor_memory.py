@@ -6,21 +6,7 @@ import pytest
 
 from pdesurrogate.training import stream_monitor
 from pdesurrogate.training.stream_monitor import StreamMonitor
-
-
-class _Receiver:
-    def stats(self) -> dict:
-        return {"samples_per_s": 100.0, "mb_per_s": 1.0}
-
-
-class _Buffer:
-    capacity = 8
-
-    def __len__(self) -> int:
-        return 4
-
-    def seen_counts(self) -> list[int]:
-        return [1, 2]
+from tests.online.test_stream_figure import _Buffer, _Receiver
 
 
 class _Trainer:
