@@ -368,6 +368,7 @@ class FieldDataModule(LightningDataModule):
                                      f"trajectory {i} of the {split} split, first at time index "
                                      f"{t} (t = {data.times[t]:g}); its {split} errors would be "
                                      "NaN: fix or regenerate the file")
+                del block  # else held through the next read: two blocks' memory, not one
 
     def _check_model(self, data: FieldData) -> None:
         """Fail before the first batch when the trainer's model cannot take ``data``, as its

@@ -1,6 +1,7 @@
-"""compute_stats holds one read block (at most BLOCK_BYTES) at a time: before, the previous
-block stayed alive while the next was read (the generator's and the loop's names held it), so
-a pass held twice BLOCK_BYTES (64 MiB measured on a 177 MB file, 32 MiB documented)."""
+"""compute_stats, and FieldDataModule's check of a split for non-finite values, hold one read
+block (at most BLOCK_BYTES) at a time: before, the previous block stayed alive while the next
+was read (the generator's and the loop's names held it), so a pass held twice BLOCK_BYTES (64
+MiB measured on a 177 MB file, 32 MiB documented)."""
 
 import weakref
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from pdesurrogate.datasets import DatasetWriter, compute_stats, normalization, open_dataset
+from pdesurrogate.training import FieldDataModule
 
 
 def _file(path, n=24, t=3, c=2, points=4):
@@ -47,3 +49,16 @@ def test_one_read_is_held_at_a_time(tmp_path, monkeypatch, block_frames):
     assert max(watched.alive_at_read) == 0
     assert (got.mean, got.std) == (want.mean, want.std)
 
+
+
+@pytest.mark.parametrize("block_frames", [1, 5 * 3])
+def test_the_finite_check_of_a_split_holds_one_read_at_a_time(tmp_path, monkeypatch,
+                                                              block_frames):
+    monkeypatch.setattr(normalization, "BLOCK_BYTES", block_frames * 4 * 2 * 4)
+    path = _file(tmp_path / "a.nc")
+    with open_dataset(path) as d:
+        watched = _WatchedReads(d.u)
+        monkeypatch.setattr(d, "u", watched)
+        FieldDataModule(str(path))._check_finite(d, "validation", np.arange(0, 24, 1))
+    assert len(watched.alive_at_read) > 3
+    assert max(watched.alive_at_read) == 0
