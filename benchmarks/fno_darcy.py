@@ -13,9 +13,9 @@ trained by the same ``SteadyModule`` / ``SteadyDataModule`` that ``pdesurrogate 
 
 Not the paper's training: the paper ran 500 epochs of Adam with the rate halved every 100;
 ours is the cosine schedule to 0 over ``--epochs``. The default, 30 epochs (1500 steps of 20
-samples), is what fits in about an hour of one CPU core: a step at 85 x 85 took 2.5 s on one
-thread of a loaded machine (2 cores, load average ~6), so about 65 minutes (less on a free
-core; not measured), plus about 5 minutes for the data set's first solve (1200 samples at
+samples), is what fits in under about an hour of one CPU core: a step at 85 x 85 took 1.3 s on
+one thread (the run below) and up to 2.5 s on a machine loaded past its 2 cores (load average
+~6), so 33 to 65 minutes, plus about 5 minutes for the data set's first solve (1200 samples at
 4.4 samples/s on 2 processes).
 
 Printed: a table of the test relative L2 (||u_pred - u|| / ||u||, physical units, mean over
@@ -27,7 +27,11 @@ Run: ``python benchmarks/fno_darcy.py [--epochs 30] [--quick] [--json out.json]`
 Measured (2026-12-07, 2 shared CPU cores of a machine running several workers):
 ``--quick`` (32 x 32, 40/10/10 samples, 20 epochs of 10 steps of 4 samples, width 16): test
 relative L2 0.1315 (ratio 12.2 to the paper's figure, which is not its setup), 24 s of
-training, 52 s in all with the imports (predicting the mean field errs by ~0.5).
+training, 52 s in all with the imports (predicting the mean field errs by ~0.5);
+``--epochs 10`` at the default size (85 x 85, 1000/100/100 samples, width 32, 12 modes, batch
+20; 500 steps, 653 s of training on one thread, load average 1 to 5): test relative L2 0.0471,
+4.4x the paper's 0.0108 (val 0.0491, train loss 0.086 at the end). 10 epochs, not the paper's
+500, and another schedule: no verdict on our FNO against the paper's, only a figure to track.
 """
 
 from __future__ import annotations
@@ -66,8 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             "epochs, the training samples and the wall time; --json also writes them to a\n"
             "file. The data set is solved once and cached (--data), the training logs go to\n"
             "--out.\n"
-            "Runtime: the default (85 x 85, 30 epochs) about an hour of one CPU core (2.5 s\n"
-            "per step of 20 samples on a loaded one), plus about 5 minutes for the data\n"
+            "Runtime: the default (85 x 85, 30 epochs) 33 to 65 minutes of one CPU core (1.3\n"
+            "to 2.5 s per step of 20 samples with the load), plus about 5 minutes for the data\n"
             "set's first solve; --quick (32 x 32, 60 samples, 20 epochs) under a minute,\n"
             "for `make test-all`."),
         epilog="See the module docstring for the setup and the measured figures.",
