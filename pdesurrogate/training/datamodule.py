@@ -376,15 +376,8 @@ class FieldDataModule(LightningDataModule):
         models, or one of the user's own code that follows the models' contract (integer
         ``dim``, ``in_channels``, ``out_channels`` and ``n_params``; see
         :mod:`pdesurrogate.models`). A model without them is not checked."""
-        module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
-        model = getattr(module, "model", None)
-        if not isinstance(model, nn.Module):
-            return
-        # an own class's attributes describe its input only when it exposes the whole
-        # contract: a lone "dim" may be a hidden width
-        if model_name(model) is None and not all(
-                isinstance(getattr(model, a, None), int)
-                and not isinstance(getattr(model, a), bool) for a in CONTRACT_ATTRIBUTES):
+        model = self._described_model()
+        if model is None:
             return
         c, grid, p = data.u.shape[2], data.u.shape[3:], len(data.params)
         dim, c_in, n_p = (getattr(model, a, None) for a in ("dim", "in_channels", "n_params"))
@@ -412,6 +405,22 @@ class FieldDataModule(LightningDataModule):
             f"grid {tuple(grid)} with {p} parameter(s) {list(data.params)}, but the model "
             f"({type(model).__name__}) takes {want}: configure the model for this file (its "
             "in_channels, spatial axes, n_params) or train on a file that matches it")
+
+    def _described_model(self) -> nn.Module | None:
+        """The trainer's model when its attributes (``in_channels``, ``dim``, ``n_params``, ...)
+        describe its input, which :meth:`_check_model` then checks against the file; None
+        without a trainer or for a model that does not follow the models' contract."""
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
+        model = getattr(module, "model", None)
+        if not isinstance(model, nn.Module):
+            return None
+        # an own class's attributes describe its input only when it exposes the whole
+        # contract: a lone "dim" may be a hidden width
+        if model_name(model) is None and not all(
+                isinstance(getattr(model, a, None), int)
+                and not isinstance(getattr(model, a), bool) for a in CONTRACT_ATTRIBUTES):
+            return None
+        return model
 
     def train_dataloader(self) -> DataLoader:
         if self.rollout_steps == 1:

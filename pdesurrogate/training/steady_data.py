@@ -17,14 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pdesurrogate.datasets import FieldData, open_dataset
-from pdesurrogate.models import model_name
 from pdesurrogate.models._checks import check_grid
 
-from .datamodule import CONTRACT_ATTRIBUTES, FieldDataModule, _param_rows
+from .datamodule import FieldDataModule, _param_rows
 from .evaluation import evaluation_loader
 from .next_step import keep_own_hparams
 
@@ -166,11 +164,8 @@ class SteadyDataModule(FieldDataModule):
         ``in_channels``/``out_channels`` against the inputs/targets, its ``dim`` and grid
         against the file's, its ``n_params`` against the file's parameters (a model of the
         user's own code is checked only when it exposes the models' whole contract)."""
-        module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
-        model = getattr(module, "model", None)
-        if not isinstance(model, nn.Module) or (model_name(model) is None and not all(
-                isinstance(getattr(model, a, None), int)
-                and not isinstance(getattr(model, a), bool) for a in CONTRACT_ATTRIBUTES)):
+        model = self._described_model()
+        if model is None:
             return
         grid, p = data.u.shape[3:], len(data.params)
         wants = [("in_channels", len(self.input_index), "input channels"),
