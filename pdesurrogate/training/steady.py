@@ -137,6 +137,23 @@ class SteadyModule(NextStepModule):
             self.log("train/loss", loss, batch_size=bs)
         return loss
 
+    def _check_half_batch(self, batch, stage: str) -> None:
+        """:meth:`NextStepModule._check_half_batch` for both halves of a steady pair:
+        ``16-true`` casts ``input`` and ``target`` alike to float16, and either beyond 65504 (a
+        pressure in Pa, a coefficient) would make the metrics NaN. The error names the half
+        and its channels that float16 cannot hold."""
+        if not isinstance(batch, dict):
+            return
+        info = self.data_info or {}
+        for key, side in (("input", "inputs"), ("target", "targets")):
+            x = batch.get(key)
+            if not isinstance(x, torch.Tensor) or x.dtype != torch.float16 or x.ndim < 2:
+                continue
+            finite = torch.isfinite(x).transpose(0, 1).flatten(1).all(dim=1).tolist()
+            names = info.get(side) or list(range(len(finite)))
+            lost = [n for n, ok in zip(names, finite, strict=False) if not ok]
+            super()._check_half_batch({"u": x}, f"{stage}, {key} channel(s) {lost}")
+
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
         errs = evaluation_relative_l2(self.predict_targets(batch["input"], batch["params"]),
                                       batch["target"])
