@@ -48,7 +48,8 @@ class FNO(nn.Module):
         n_modes: Fourier modes kept per spatial axis, in the state's axis order, counting
             positive and negative frequencies (neuralop's convention: on the last axis, the rFFT
             half-axis, that is ``n_modes // 2 + 1`` coefficients). At most ``n`` is useful for
-            ``n`` grid points; more warns once, at the first forward on such a grid.
+            ``n`` points the Fourier layers see (the grid with its ``domain_padding``:
+            :meth:`fourier_grid`); more warns once, at the first forward on such a grid.
         hidden_channels: width of the Fourier layers.
         n_layers: number of Fourier layers.
         n_params: ``P``, PDE parameters appended as constant channels (0: ``params`` ignored).
@@ -116,13 +117,24 @@ class FNO(nn.Module):
             del out["_metadata"]
         return out
 
+    def fourier_grid(self, grid: tuple[int, ...]) -> tuple[int, ...]:
+        """The spatial sizes the Fourier layers transform for states on ``grid``: ``grid``
+        with ``round(domain_padding * n)`` points added at both ends of each axis of ``n``
+        (neuralop's ``DomainPadding``, Python's ``round``), so ``n_modes`` up to these sizes
+        are resolved."""
+        return tuple(n + 2 * round(self.domain_padding * n) for n in grid)
+
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         check_params(self, u, params)
-        grid = u.shape[2:]
+        grid = tuple(u.shape[2:])
+        seen = self.fourier_grid(grid)
         # the last axis keeps m // 2 + 1 of the n // 2 + 1 rFFT coefficients, the others m of n
-        excess = (any(m > n for m, n in zip(self.n_modes[:-1], grid[:-1], strict=True))
-                  or self.n_modes[-1] // 2 > grid[-1] // 2)
-        warn_unresolved_modes(self, f"n_modes={self.n_modes}", list(grid), grid, excess)
+        excess = (any(m > n for m, n in zip(self.n_modes[:-1], seen[:-1], strict=True))
+                  or self.n_modes[-1] // 2 > seen[-1] // 2)
+        setting = f"n_modes={self.n_modes}" + (
+            f" (domain_padding={self.domain_padding:g} pads the grid {grid} to {seen} "
+            "for the Fourier layers)" if seen != grid else "")
+        warn_unresolved_modes(self, setting, list(seen), seen, excess)
         self._drop_stale_grid(u)
         return self.net(append_params(u, params, self.n_params))
 
