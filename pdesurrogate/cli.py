@@ -1226,6 +1226,16 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def _channel_pairs(text: str) -> dict[str, str]:
+    """``"nu=a,k=b"`` -> ``{"nu": "a", "k": "b"}`` (``--channels``); anything else is an error."""
+    pairs = [item.split("=") for item in _names(text)]
+    if not all(len(p) == 2 and all(n.strip() for n in p) for p in pairs) \
+            or len({p[0].strip() for p in pairs}) != len(pairs):
+        raise argparse.ArgumentTypeError(f"expected FILE_CHANNEL=MODEL_CHANNEL pairs, comma-"
+                                          f"separated, each file channel once, got {text!r}")
+    return {f.strip(): m.strip() for f, m in pairs}
+
+
 MODEL_CLASS_HELP = (
     "a model of your own code that the export holds, as MODULE.CLASS (e.g. mynet.MyNet; several "
     "comma-separated): MODULE is imported (put its folder on PYTHONPATH, as for fit) and the "
@@ -1397,6 +1407,13 @@ def cmd_predict(argv: Sequence[str]) -> int:
                    help="with --compression gzip: 0 (stored) to 9 (smallest); default 4")
     p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
                    help=MODEL_CLASS_HELP)
+    p.add_argument("--channels", type=_channel_pairs, default=None,
+                   metavar="FILE_CHANNEL=MODEL_CHANNEL",
+                   help="steady maps only: read the file's channel under the model's name, "
+                        "e.g. --channels nu=a for a model trained on darcy2d (coefficient a) "
+                        "and a PDEBench 2D_DarcyFlow file (coefficient nu); several "
+                        "comma-separated. A time-dependent model takes the file's channels by "
+                        "position and refuses it")
     args = p.parse_args(argv)
     models = _own_models(args.model_class)
     with _own_warnings_prefixed("predict"):
@@ -1406,7 +1423,7 @@ def cmd_predict(argv: Sequence[str]) -> int:
                            lead_time=args.lead_time, models=models,
                            compression=args.compression,
                            compression_level=args.compression_level,
-                           any_grid=args.any_grid)
+                           any_grid=args.any_grid, channels=args.channels)
     if rep.steps == 0:  # a steady map: one prediction per sample
         console().print(f"[green]wrote[/green] {_markup_free(rep.out)}: the targets of "
                         f"{rep.samples} samples, predicted {rep.batch_size} at a time, in "

@@ -39,7 +39,9 @@ file's one saved time) give its predicted targets, which the output holds as its
 (``targets``) at that one time. With the targets in the file, ``rel_l2[0]`` is their relative
 L2 error averaged over the samples (:attr:`PredictReport.rel_l2_samples`: each sample's), and
 the metrics are those of that one frame; ``steps`` is 0, and ``--steps`` and ``--plot`` are
-refused.
+refused. Its channels are found by name; a file that names them otherwise (PDEBench's Darcy
+coefficient ``nu``, our ``darcy2d``'s ``a``) is mapped with ``channels`` (``--channels nu=a``:
+the file's name, then the model's).
 
 Trajectories are rolled out ``batch_size`` at a time. The default
 (:func:`default_batch_size`) is as many as fit in :data:`BATCH_MEMORY` of working memory, at most
@@ -146,6 +148,56 @@ def _positive_int(flag: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{flag} must be an int >= 1, got {value!r}")
     return int(value)
+
+
+def _channel_map(channels, sur: Surrogate, model_dir: str) -> dict[str, str] | None:
+    """``channels`` (``--channels``) checked against the model: None, or a dict of the file's
+    channel names to distinct names among a steady map's inputs and targets."""
+    if channels is None:
+        return None
+    if not isinstance(sur, SteadySurrogate):
+        raise ValueError(f"--channels: {model_dir!r} is a time-dependent model, which takes the "
+                         "file's channels by position (their count only), so there are no names "
+                         "to map; predict it without --channels")
+    own = list(sur.inputs) + list(sur.targets)
+    if not isinstance(channels, dict) or not channels or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in channels.items()):
+        raise ValueError("--channels must map the file's channel names to the model's, e.g. "
+                         f"{{'nu': 'a'}} (--channels nu=a), got {channels!r}")
+    foreign = [v for v in channels.values() if v not in own]
+    if foreign or len(set(channels.values())) != len(channels):
+        raise ValueError(f"--channels: each file channel maps to a different one of the "
+                         f"model's channels, inputs {sur.inputs} and targets {sur.targets}; "
+                         f"got {channels}")
+    return dict(channels)
+
+
+def _renamed_channels(names: list[str], channels: dict[str, str], input_path: str
+                      ) -> list[str]:
+    """The file's channel ``names`` under ``channels`` (``--channels``), each name once."""
+    absent = [k for k in channels if k not in names]
+    renamed = [channels.get(c, c) for c in names]
+    if absent or len(set(renamed)) != len(renamed):
+        what = (f"has no channel(s) {absent}" if absent else
+                f"would have two channels of one name, {renamed}")
+        raise ValueError(f"--channels {channels}: {input_path!r} {what} (its channels are "
+                         f"{names})")
+    return renamed
+
+
+def _rename_hint(file_channels: list[str], sur: SteadySurrogate) -> str:
+    """How to read a file that names a steady map's channels otherwise: ``--channels``, with the
+    pairing spelt out where the file's unknown channels and the model's missing ones are as
+    many (in order: the file's ``nu`` as the model's ``a``)."""
+    own = list(sur.inputs) + list(sur.targets)
+    spare = [c for c in file_channels if c not in own]
+    # the model's missing channels, or its missing inputs alone (a file without the truth)
+    pairs = next((",".join(f"{f}={m}" for f, m in zip(spare, missing, strict=True))
+                  for missing in ([c for c in own if c not in file_channels],
+                                  [c for c in sur.inputs if c not in file_channels])
+                  if spare and len(spare) == len(missing)), "FILE_CHANNEL=MODEL_CHANNEL")
+    return (f". If the file's channels are the model's under other names, map them: "
+            f"--channels {pairs} (in Python predict_file(..., channels={{...}}))")
 
 
 def _recorded_pde(data) -> str | None:
@@ -280,7 +332,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                  lead_time: float | None = None, progress: bool = True,
                  models: dict | None = None, compression: str | None = None,
                  compression_level: int | None = None,
-                 any_grid: bool = False) -> PredictReport:
+                 any_grid: bool = False,
+                 channels: dict[str, str] | None = None) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
@@ -299,14 +352,18 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     ``pdesurrogate generate --compression`` does (default: uncompressed). ``any_grid``
     (``pdesurrogate predict --any-grid``): roll out a model other than an FNO on a file whose
     grid is not its training grid (refused by default, as by ``Surrogate.predict``:
-    :meth:`Surrogate.check_grid`; an FNO runs on any grid without it).
+    :meth:`Surrogate.check_grid`; an FNO runs on any grid without it). ``channels``
+    (``--channels nu=a``), steady maps only: ``{file's channel: model's channel}``, to read a
+    file whose channels the model knows by other names (a time-dependent model takes the
+    file's channels by position, so it has none to rename).
 
     Raises FileExistsError for an existing ``out_path`` or ``plot`` without ``overwrite``;
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
     grid, channels, parameters or time spacing do not fit the model, ``--steps``,
     ``--samples`` or ``--batch-size`` below 1, ``--lead-time`` for a model that takes none
     (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, a
-    ``device`` this torch cannot use, and a compression or level the writer does not know.
+    ``device`` this torch cannot use, a compression or level the writer does not know, and
+    ``channels`` for a time-dependent model or naming a channel the file or model lacks.
     """
     started = time.perf_counter()
     sur = load(model_dir, device=device, models=models)
@@ -321,6 +378,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                 raise ValueError(f"{flag}: {model_dir!r} is a steady map (inputs "
                                  f"{sur.inputs} -> targets {sur.targets}), which has no time "
                                  f"steps; predict it without {flag}")
+    channels = _channel_map(channels, sur, model_dir)
     if steps is not None:
         steps = _positive_int("--steps", steps)
     if samples is not None:
@@ -345,7 +403,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     data = open_dataset(input_path)
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
-                          batch_size, plot, lead_time, progress, overwrite, packing, any_grid)
+                          batch_size, plot, lead_time, progress, overwrite, packing, any_grid,
+                          channels)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -357,7 +416,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
              plot: str | None, lead_time: float | None = None,
              progress: bool = True, overwrite: bool = False,
              packing: tuple[str | None, int | None] = (None, None),
-             any_grid: bool = False) -> PredictReport:
+             any_grid: bool = False, channels: dict[str, str] | None = None) -> PredictReport:
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -369,13 +428,14 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     c_model = getattr(sur.model, "in_channels", None)
     steady = isinstance(sur, SteadySurrogate)
     if steady:
-        file_channels = list(data.channel_names)
+        file_channels = _renamed_channels(list(data.channel_names), channels or {}, input_path)
         lacking = [c for c in sur.inputs if c not in file_channels]
         if lacking or T != 1:
             what = (f"has no channel(s) {lacking} (its channels are {file_channels})" if lacking
                     else f"holds {T} saved times per trajectory, a time-dependent problem")
             raise ValueError(f"{input_path!r} {what}; the model ({model_dir}) is a steady map "
-                             f"from inputs {sur.inputs} to targets {sur.targets}")
+                             f"from inputs {sur.inputs} to targets {sur.targets}"
+                             + (_rename_hint(file_channels, sur) if lacking else ""))
         in_idx = [file_channels.index(c) for c in sur.inputs]
         # without the targets in the file there is no truth: predictions only
         out_idx = [file_channels.index(c) for c in sur.targets if c in file_channels]
@@ -488,7 +548,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
             source=(f"pdesurrogate {package_version()}, surrogate "
                     f"{(cfg.get('model') or {}).get('class', 'unknown')} "
                     f"({os.path.abspath(model_dir)}) "
-                    + (f"mapping inputs {sur.inputs} of " if steady
+                    + (f"mapping inputs {sur.inputs} of " if steady and not channels
+                       else f"mapping inputs {sur.inputs} (the file's channels renamed "
+                            f"{channels}) of " if steady
                        else "rolled out from the initial states of ")
                     + os.path.abspath(input_path)),
             history_of=history if isinstance(history, str) else None,
