@@ -18,6 +18,20 @@ VAL_CURVE = "val/rel_l2"
 LR_PREFIX = "train/lr"
 
 
+# names of a spatial axis that a 2-D panel draws across whichever axis of the state it is:
+# x, and the longitude of a latitude-longitude grid; compared without case and without
+# PDEBench's "-coordinate" suffix. Any other pair of names: the state's last axis across.
+ACROSS_NAMES = ("x", "lon", "longitude")
+
+
+def _drawn_across(name: str) -> bool:
+    """Whether a spatial axis named ``name`` is drawn horizontally (:data:`ACROSS_NAMES`)."""
+    n = str(name).strip().lower()
+    for suffix in ("-coordinate", "_coordinate", " coordinate"):
+        n = n.removesuffix(suffix)
+    return n in ACROSS_NAMES
+
+
 # the most channels rollout_figure draws, one row each; a state with more (The Well's, say)
 # shows its first ones and the figure's title says so
 MAX_CHANNEL_ROWS = 8
@@ -80,8 +94,8 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         rel_l2: ``(T,)`` relative L2 error per frame averaged over samples, or None.
         path: output file (PNG).
         grid_names: names of the spatial axes in the order of ``pred``'s (ours: ``("y", "x")``;
-            PDEBench and The Well: ``("x", "y")``), for the axis labels; default ``("y", "x")``
-            in 2-D, ``("z", "y", "x")`` in 3-D.
+            PDEBench and The Well: ``("x", "y")``), one per axis, each axis labelled with its
+            own; default ``("x",)`` in 1-D, ``("y", "x")`` in 2-D, ``("z", "y", "x")`` in 3-D.
         channel: the one channel shown (``0 <= channel < C``); None (default): every channel,
             one row each (the first :data:`MAX_CHANNEL_ROWS`; the title then says how many of
             ``C`` are shown).
@@ -92,11 +106,13 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
             2-D panel drawn to the domain's shape (unless one side is over 8 times the other);
             None (default): space as a fraction of the domain, a 2-D domain drawn square.
     1-D data are shown as space-time images (x horizontal, t upwards, each frame's row centred
-    on its time); 2-D data as the last frame, the grid's last axis horizontal (but x across
-    where the first axis is named x, as in PDEBench's and The Well's ``("x", "y")``) and the
-    grid's first point at the lower left; 3-D data as the last frame's slice through the
-    middle node of the first spatial axis. Each channel's prediction and truth share one
-    colour scale (see :func:`_field_colours`).
+    on its time); 2-D data as the last frame, the grid's last axis horizontal unless the
+    first axis is named x or longitude (:data:`ACROSS_NAMES`: ``x``, ``X``, ``x-coordinate``,
+    ``lon``, ...) and the last is not, as in PDEBench's and The Well's ``("x", "y")`` or a
+    ``("lon", "lat")`` grid, each axis labelled with its own name, and the grid's first point
+    at the lower left; 3-D data as the last frame's slice through the middle node of the
+    first spatial axis. Each channel's prediction and truth share one colour scale (see
+    :func:`_field_colours`).
     """
     import matplotlib
 
@@ -113,9 +129,11 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     if channel_names is not None and len(channel_names) != n_channels:
         raise ValueError(f"channel_names has {len(channel_names)} names for {n_channels} "
                          f"channels: {list(channel_names)}")
-    default_names = (("x",), ("y", "x"), ("z", "y", "x"))[n_space - 1]
-    names = tuple(grid_names) if grid_names is not None and len(grid_names) == n_space \
-        else default_names
+    if grid_names is not None and len(grid_names) != n_space:
+        raise ValueError(f"grid_names must name the state's {n_space} spatial axes (pred "
+                         f"{tuple(pred.shape)} is (N, T, C, *grid)), got {list(grid_names)}")
+    names = tuple(str(g) for g in grid_names) if grid_names is not None \
+        else (("x",), ("y", "x"), ("z", "y", "x"))[n_space - 1]
     grid = _check_grid(grid, pred.shape[3:], names)
     shown = [channel] if channel is not None else list(range(min(n_channels,
                                                                  MAX_CHANNEL_ROWS)))
@@ -175,8 +193,8 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
             p, t = p[:, mid], None if t is None else t[:, mid]
         rows_c, cols_c = (None, None) if grid is None else grid[-2:]
         row_name, col_name = names[-2:]
-        if row_name == "x" and col_name != "x":
-            # PDEBench's and The Well's (x, y): x across, as ours (y, x) is drawn
+        if _drawn_across(row_name) and not _drawn_across(col_name):
+            # PDEBench's and The Well's (x, y), a (lon, lat) grid: x across, as ours (y, x)
             p, t = p.swapaxes(-1, -2), None if t is None else t.swapaxes(-1, -2)
             rows_c, cols_c, row_name, col_name = cols_c, rows_c, col_name, row_name
         xe, ye = _edges(cols_c), _edges(rows_c)
