@@ -222,44 +222,137 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
         i += 1
 
 
-def metrics_csv_curves(path: str | os.PathLike) -> dict[str, tuple[list[int], list[float]]]:
+# the points a curve of curves.png keeps at most (a panel is under a thousand pixels wide):
+# a fit logging every step for hours writes millions of rows, hundreds of MB of metrics.csv,
+# which drawn whole took that memory again and minutes; as many as StreamMonitor's history
+CURVE_POINTS = 2048
+
+
+def _below(a: float, b: float) -> bool:
+    """Whether ``a`` is below ``b``, a NaN above everything: a bucket holding a NaN (a
+    diverged step) keeps it as its highest point, so the gap it leaves in a line still
+    shows, as it did drawn whole."""
+    return a < b or (b != b and a == a)
+
+
+class ThinnedCurve:
+    """A curve ``(step, value)`` fed one point at a time in file order that keeps at most
+    ``cap`` of them, evenly over the whole curve, in memory bounded by ``cap``.
+
+    The points are grouped in buckets of ``width`` consecutive points (1 at first): of each
+    bucket the lowest and the highest value are kept (one point where they coincide), so a
+    minimum or a spike is never thinned away, and the curve's last point is always kept.
+    When more than ``cap`` would be kept, neighbouring buckets merge in pairs (``width``
+    doubles); a curve of at most ``cap`` points (a validation curve) keeps every one.
+    """
+
+    def __init__(self, cap: int = CURVE_POINTS):
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 3:
+            raise ValueError(f"cap must be an int >= 3 (the lowest and highest point of a "
+                             f"bucket and the last point), got {cap!r}")
+        self.cap = cap
+        self.width = 1
+        self.count = 0
+        # per bucket [points in it, lowest, highest], each point (index in the curve, step,
+        # value); the last bucket may be partly filled
+        self._buckets: list[list] = []
+        self._kept = 0  # the buckets' points: one or two each
+        self._last: tuple | None = None
+
+    def add(self, step: int, value: float) -> None:
+        point = (self.count, step, value)
+        self.count += 1
+        b = self._buckets[-1] if self._buckets else None
+        if b is None or b[0] == self.width:
+            b = [1, point, point]
+            self._buckets.append(b)
+            self._kept += 1
+        elif b[1][2] <= value <= b[2][2]:  # most points: inside the bucket's range so far
+            b[0] += 1
+        else:
+            b[0] += 1
+            single = b[1] is b[2]
+            if _below(value, b[1][2]):
+                b[1] = point
+            elif _below(b[2][2], value):
+                b[2] = point
+            self._kept += single and b[1] is not b[2]
+        self._last = point
+        while self._kept + (point is not b[1] and point is not b[2]) > self.cap:
+            self._merge()
+            b = self._buckets[-1]
+
+    def _merge(self) -> None:
+        """Merge neighbouring buckets in pairs: twice the width, about half the points."""
+        merged = []
+        for i in range(0, len(self._buckets), 2):
+            pair = self._buckets[i:i + 2]
+            lo, hi = pair[0][1], pair[0][2]
+            for b in pair[1:]:
+                lo = b[1] if _below(b[1][2], lo[2]) else lo
+                hi = b[2] if _below(hi[2], b[2][2]) else hi
+            merged.append([sum(b[0] for b in pair), lo, hi])
+        self._buckets = merged
+        self._kept = sum(1 if b[1] is b[2] else 2 for b in merged)
+        self.width *= 2
+
+    def points(self) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of the kept points, in the order they were added."""
+        kept = {p[0]: p for b in self._buckets for p in b[1:]}
+        if self._last is not None:
+            kept[self._last[0]] = self._last
+        ordered = [kept[i] for i in sorted(kept)]
+        return [p[1] for p in ordered], [p[2] for p in ordered]
+
+
+def metrics_csv_curves(path: str | os.PathLike, max_points: int = CURVE_POINTS
+                       ) -> dict[str, tuple[list[int], list[float]]]:
     """The columns of a ``metrics.csv`` that Lightning's ``CSVLogger`` wrote, as curves: for
     each column but ``step`` and ``epoch``, ``(steps, values)`` over the rows where it has a
     value, in file order. ``steps`` are the file's own (Lightning's 0-based index of the
     optimiser step; validation rows, which are rows of their own, at the step they followed).
 
+    The file is read a row at a time, and a curve of more than ``max_points`` points is
+    thinned to that many (:class:`ThinnedCurve`: evenly over the curve, each stretch's lowest
+    and highest values and the last point kept), so memory stays bounded however long the
+    run that wrote it.
+
     Raises ValueError naming the file and line for a file without a ``step`` column, a row
     with more or fewer fields than the header, or a cell that is not a number."""
-    curves: dict[str, tuple[list[int], list[float]]] = {}
+    curves: dict[str, ThinnedCurve] = {}
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "step" not in reader.fieldnames:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or "step" not in header:
             raise ValueError(f"{str(path)!r} has no 'step' column (header: "
-                             f"{reader.fieldnames}); expected a metrics.csv of Lightning's "
-                             "CSVLogger")
-        names = [n for n in reader.fieldnames if n not in ("step", "epoch")]
+                             f"{header}); expected a metrics.csv of Lightning's CSVLogger")
+        at = header.index("step")
+        columns = [(i, n) for i, n in enumerate(header) if n not in ("step", "epoch")]
         for row in reader:
+            if not row:  # a blank line, which csv.DictReader skipped too
+                continue
             line = reader.line_num
-            if None in row or None in row.values():
-                raise ValueError(f"{str(path)!r} line {line}: {len(reader.fieldnames)} fields "
-                                 "expected, as in the header")
+            if len(row) != len(header):
+                raise ValueError(f"{str(path)!r} line {line}: {len(header)} fields expected, "
+                                 "as in the header")
             try:
-                step = int(row["step"])
+                step = int(row[at])
             except ValueError:
-                raise ValueError(f"{str(path)!r} line {line}: step {row['step']!r} is not an "
+                raise ValueError(f"{str(path)!r} line {line}: step {row[at]!r} is not an "
                                  "integer") from None
-            for name in names:
-                if row[name] == "":
+            for i, name in columns:
+                if row[i] == "":
                     continue
                 try:
-                    value = float(row[name])
+                    value = float(row[i])
                 except ValueError:
-                    raise ValueError(f"{str(path)!r} line {line}: {name} {row[name]!r} is not "
+                    raise ValueError(f"{str(path)!r} line {line}: {name} {row[i]!r} is not "
                                      "a number") from None
-                steps, values = curves.setdefault(name, ([], []))
-                steps.append(step)
-                values.append(value)
-    return curves
+                curve = curves.get(name)
+                if curve is None:
+                    curve = curves[name] = ThinnedCurve(max_points)
+                curve.add(step, value)
+    return {n: c.points() for n, c in curves.items()}
 
 
 def training_curves_figure(path: str | os.PathLike, title: str = ""):
@@ -267,8 +360,10 @@ def training_curves_figure(path: str | os.PathLike, title: str = ""):
     (:func:`metrics_csv_curves`): on the left, ``train/loss`` and ``train/rel_l2`` as lines
     and ``val/rel_l2`` as markers against the step, log y; on the right the learning rate
     (``train/lr``, or each ``train/lr_{i}_{j}``). The x axes are the file's steps as they are
-    (0-based). Returns a ``matplotlib.figure.Figure`` not attached to pyplot (no backend is
-    chosen, nothing global changes).
+    (0-based). A long run's curves are thinned to :data:`CURVE_POINTS` points each, every
+    minimum, spike and last point still drawn (:class:`ThinnedCurve`). Returns a
+    ``matplotlib.figure.Figure`` not attached to pyplot (no backend is chosen, nothing global
+    changes).
 
     Raises ValueError (naming the file) where the file holds none of those columns, or from
     :func:`metrics_csv_curves`."""
