@@ -2,13 +2,16 @@
 
 The wrapper adds our model interface (``forward(u, params)``) and optional PDE parameters,
 appended to the input as constant channels. neuralop's ``GridEmbeddingND`` appends the grid
-coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true.
+coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true, with its cache replaced by
+one that threads calling one model on different grids share safely
+(:class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`).
 """
 
 from __future__ import annotations
 
 import numbers
 import sys
+import threading
 
 import torch
 from torch import nn
@@ -16,8 +19,9 @@ from torch import nn
 from ._checks import append_params, check_int, check_params, warn_unresolved_modes
 
 
-def _neuralop_classes() -> tuple[type, type]:
-    """neuralop's ``FNO`` and our :class:`FullPrecisionSpectralConv`, imported without wandb.
+def _neuralop_classes() -> tuple[type, type, type]:
+    """neuralop's ``FNO``, our :class:`FullPrecisionSpectralConv` and
+    :class:`KeyedGridEmbedding`, imported without wandb.
 
     neuraloperator depends on wandb and imports it if it can (for its own ``Trainer``, which
     we never use). Importing wandb costs about 0.4 s and patches ``sys.stdout.write`` and
@@ -33,10 +37,15 @@ def _neuralop_classes() -> tuple[type, type]:
         from neuralop.models import FNO as neuralop_fno
 
         from ._fno_conv import FullPrecisionSpectralConv
+        from ._fno_grid import KeyedGridEmbedding
     finally:
         if held_back and sys.modules.get("wandb", 0) is None:
             del sys.modules["wandb"]
-    return neuralop_fno, FullPrecisionSpectralConv
+    return neuralop_fno, FullPrecisionSpectralConv, KeyedGridEmbedding
+
+
+# held by the first forward of an FNO with domain padding on a grid (see FNO.forward)
+_FIRST_PADDING = threading.Lock()
 
 
 class FNO(nn.Module):
@@ -93,14 +102,19 @@ class FNO(nn.Module):
         self.dim = len(self.n_modes)
         # imported here, not at the top: neuralop takes most of a second to import, and
         # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
-        neuralop_fno, spectral_conv = _neuralop_classes()
+        neuralop_fno, spectral_conv, grid_embedding_cls = _neuralop_classes()
+        # neuralop's own ("grid") caches one grid in a way threads on two grids break
+        embedding = grid_embedding_cls(in_channels=self.in_channels + self.n_params,
+                                       dim=self.dim, grid_boundaries=[[0.0, 1.0]] * self.dim)
+        # grids whose first padded forward is done (neuralop's padding caches filled)
+        self._padded_grids: set[tuple[int, ...]] = set()
         self.net = neuralop_fno(
             n_modes=tuple(self.n_modes),
             in_channels=self.in_channels + self.n_params,
             out_channels=self.out_channels,
             hidden_channels=self.hidden_channels,
             n_layers=self.n_layers,
-            positional_embedding="grid" if self.grid_embedding else None,
+            positional_embedding=embedding if self.grid_embedding else None,
             domain_padding=self.domain_padding or None,
             # FFTs in float32 under mixed precision (see _fno_conv): CUDA autocast would hand
             # them bfloat16, which cuFFT refuses
@@ -135,16 +149,15 @@ class FNO(nn.Module):
             f" (domain_padding={self.domain_padding:g} pads the grid {grid} to {seen} "
             "for the Fourier layers)" if seen != grid else "")
         warn_unresolved_modes(self, setting, list(seen), seen, excess)
-        self._drop_stale_grid(u)
-        return self.net(append_params(u, params, self.n_params))
-
-    def _drop_stale_grid(self, u: torch.Tensor) -> None:
-        # neuralop's GridEmbeddingND caches its coordinates in a plain attribute (not a
-        # buffer, so .to()/.cuda()/.double() and Lightning's moves leave it behind) and rebuilds
-        # them only for a new resolution: the first forward after a move would concatenate
-        # coordinates on the old device or in the old dtype. Dropping a cache that no longer
-        # matches the input makes neuralop rebuild it for the input's device and dtype.
-        emb = getattr(self.net, "positional_embedding", None)
-        cached = getattr(emb, "_grid", None)
-        if cached and (cached[0].device != u.device or cached[0].dtype != u.dtype):
-            emb._grid = emb._res = None
+        x = append_params(u, params, self.n_params)
+        key = tuple(grid)
+        if self.net.domain_padding is None or key in self._padded_grids:
+            return self.net(x)
+        # neuralop's DomainPadding fills two caches for a new grid one after the other (the
+        # padding, then the slices that remove it): a second thread on that grid found the
+        # first and failed in unpad on the missing second (KeyError). A grid's first forward
+        # runs alone; later ones only read both.
+        with _FIRST_PADDING:
+            out = self.net(x)
+            self._padded_grids.add(key)
+        return out
