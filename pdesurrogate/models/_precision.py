@@ -18,6 +18,7 @@ refused by name before training starts, not with a dtype error from deep inside 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -40,21 +41,61 @@ def full_float32(device: torch.device) -> Iterator[None]:
     ``device``'s type (:func:`autocast_off`), and TF32 off for cuDNN convolutions and CUDA
     matrix products. The previous settings are restored on exit, also on an error.
 
-    The TF32 settings are global (every device, every thread), as torch keeps them.
+    The TF32 settings are global (every device, every thread), as torch keeps them: while any
+    thread is inside, TF32 is off for all of them, and the settings found by the first thread
+    in are restored when the last one leaves (threads sharing one model, as a server's do).
     """
     with autocast_off(device), _tf32_off():
         yield
 
 
+# threads inside full_float32 now, and the TF32 settings found by the first of them to enter
+_TF32_LOCK = threading.Lock()
+_tf32_users = 0
+_tf32_saved: tuple | None = None
+
+
 @contextlib.contextmanager
 def _tf32_off() -> Iterator[None]:
-    # matrix products: through the float32-matmul precision, which sets the legacy flag
-    # (torch.backends.cuda.matmul.allow_tf32) and, from torch 2.9, the per-backend ones
-    # together; setting only one of them makes cuBLAS refuse to run ("mix of the legacy and
-    # new APIs"). A user of the per-backend API alone (cuda.matmul.fp32_precision = "tf32")
-    # has a state the legacy getter cannot read: there the per-backend settings are set to
-    # "ieee", which agrees with the legacy default. Either way the per-backend values are put
-    # back as they were ("none", inherit, stays "none").
+    # The settings are global, so each thread saving and restoring them itself raced: with two
+    # threads inside (a server's threads sharing one loaded PDE-Refiner), the first to leave put
+    # TF32 back on under the other's refinement, and the last left the first one's "off" for
+    # good. The first thread in saves them and turns TF32 off, the last one out restores them.
+    global _tf32_users, _tf32_saved
+    with _TF32_LOCK:
+        if _tf32_users == 0:
+            saved = _tf32_settings()
+            try:
+                _set_tf32_off(saved)
+            except BaseException:
+                _restore_tf32(saved)
+                raise
+            _tf32_saved = saved
+        _tf32_users += 1
+    try:
+        yield
+    finally:
+        with _TF32_LOCK:
+            _tf32_users -= 1
+            if _tf32_users == 0:
+                _restore_tf32(_tf32_saved)
+                _tf32_saved = None
+
+
+def _tf32_settings() -> tuple:
+    """The TF32 settings as :func:`_restore_tf32` puts them back: ``(matmul, per_backend,
+    conv, legacy_conv)``.
+
+    Matrix products: through the float32-matmul precision, which sets the legacy flag
+    (torch.backends.cuda.matmul.allow_tf32) and, from torch 2.9, the per-backend ones
+    together; setting only one of them makes cuBLAS refuse to run ("mix of the legacy and
+    new APIs"). A user of the per-backend API alone (cuda.matmul.fp32_precision = "tf32")
+    has a state the legacy getter cannot read (``matmul`` None): there the per-backend
+    settings are set to "ieee", which agrees with the legacy default. Either way the
+    per-backend values are put back as they were ("none", inherit, stays "none").
+    Convolutions: the per-operator setting where this torch has it (from 2.9: the legacy
+    cudnn.allow_tf32 = False there only resets it to "inherit", which a global "tf32" would
+    still turn on), the legacy flag before."""
     backends = [m for m in (getattr(torch.backends.cuda, "matmul", None),
                             getattr(getattr(torch.backends, "mkldnn", None), "matmul", None))
                 if hasattr(m, "fp32_precision")]
@@ -63,30 +104,33 @@ def _tf32_off() -> Iterator[None]:
         matmul = torch.get_float32_matmul_precision()
     except RuntimeError:
         matmul = None
-    # convolutions: the per-operator setting where this torch has it (from 2.9: the legacy
-    # cudnn.allow_tf32 = False there only resets it to "inherit", which a global "tf32"
-    # would still turn on), the legacy flag before
     conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
     legacy_conv = torch.backends.cudnn.allow_tf32 if conv is None else None
-    try:
-        if matmul is not None:
-            torch.set_float32_matmul_precision("highest")
-        for m, _ in per_backend:
-            m.fp32_precision = "ieee"
-        if conv is not None:
-            torch.backends.cudnn.conv.fp32_precision = "ieee"
-        else:
-            torch.backends.cudnn.allow_tf32 = False
-        yield
-    finally:
-        if matmul is not None:
-            torch.set_float32_matmul_precision(matmul)
-        for m, value in per_backend:
-            m.fp32_precision = value
-        if conv is not None:
-            torch.backends.cudnn.conv.fp32_precision = conv
-        else:
-            torch.backends.cudnn.allow_tf32 = legacy_conv
+    return matmul, per_backend, conv, legacy_conv
+
+
+def _set_tf32_off(saved: tuple) -> None:
+    matmul, per_backend, conv, _ = saved
+    if matmul is not None:
+        torch.set_float32_matmul_precision("highest")
+    for m, _ in per_backend:
+        m.fp32_precision = "ieee"
+    if conv is not None:
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def _restore_tf32(saved: tuple) -> None:
+    matmul, per_backend, conv, legacy_conv = saved
+    if matmul is not None:
+        torch.set_float32_matmul_precision(matmul)
+    for m, value in per_backend:
+        m.fp32_precision = value
+    if conv is not None:
+        torch.backends.cudnn.conv.fp32_precision = conv
+    else:
+        torch.backends.cudnn.allow_tf32 = legacy_conv
 
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
