@@ -69,6 +69,8 @@ never imported, so a file cannot make us run code.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import json
 import math
@@ -802,6 +804,26 @@ class ParameterRangeWarning(UserWarning):
     ``warnings.simplefilter("ignore", ParameterRangeWarning)``."""
 
 
+# a switch of this thread (this context) only, not a warnings filter: the filters are
+# process-wide, so one thread's "ignore" hid every other thread's range warnings while it
+# stood, and two overlapping catch_warnings blocks could leave it behind for good
+_RANGE_WARNINGS_OFF: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pdesurrogate_range_warnings_off", default=False)
+
+
+@contextlib.contextmanager
+def range_warnings_off() -> Iterator[None]:
+    """Within it, :class:`Surrogate` calls made by this thread do not warn
+    :class:`ParameterRangeWarning` (a caller that has said it once for many calls, as
+    ``pdesurrogate predict`` does for a whole file); other threads' calls still do, and the
+    warning filters are left alone."""
+    token = _RANGE_WARNINGS_OFF.set(True)
+    try:
+        yield
+    finally:
+        _RANGE_WARNINGS_OFF.reset(token)
+
+
 def _caller_level() -> int:
     """The ``stacklevel`` for a warning raised by this function's caller that points at the
     first frame outside this file and torch (whose ``no_grad`` wraps :meth:`Surrogate.predict`):
@@ -933,7 +955,9 @@ class Surrogate:
                 "predictions extrapolate")
 
     def _warn_outside_range(self, p: torch.Tensor | None) -> None:
-        message = None if p is None else self._range_message(p)
+        if p is None or _RANGE_WARNINGS_OFF.get():
+            return
+        message = self._range_message(p)
         if message is not None:
             warnings.warn(message, ParameterRangeWarning, stacklevel=_caller_level())
 

@@ -86,7 +86,7 @@ from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
-from pdesurrogate.export import Surrogate, load
+from pdesurrogate.export import Surrogate, load, range_warnings_off
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
 from pdesurrogate.steady_surrogate import SteadySurrogate
 from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
@@ -510,7 +510,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     if batch_size is None:
         first_params = ({p: np.asarray(data.params[p][:1], dtype=np.float32) for p in names}
                         if names else None)
-        with _range_warned():
+        with range_warnings_off():
             first_state = np.asarray(data.u[0:1, 0], dtype=np.float32)
             batch_size = default_batch_size(
                 sur, first_state[:, in_idx] if steady else first_state, first_params,
@@ -580,14 +580,14 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 _check_initial(input_path, data, start, u0, params)
                 given_p = {p: params[p] for p in names} if names else None
                 if steady:
-                    with _range_warned():
+                    with range_warnings_off():
                         pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
                     advance(stop - start)
                 else:
                     pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
                     pred[:, 0] = u0
                     # the grid was checked above, naming the file; the parameter range too
-                    with _range_warned():
+                    with range_warnings_off():
                         states = sur.iterate(u0, given_p, steps=steps, lead_time=lead_time,
                                              any_grid=True)
                     for j, y in enumerate(states, 1):
@@ -730,17 +730,6 @@ def _input_units(data, input_path: str, params: list[str]) -> dict[str, object]:
             kw["space_units"] = space.pop()
         kw["param_units"] = {p: u for p in params if (u := units(p)) is not None}
     return kw
-
-
-@contextlib.contextmanager
-def _range_warned():
-    """Within it, a surrogate's :class:`~pdesurrogate.export.ParameterRangeWarning` is not
-    shown: ``predict_file`` has warned once for the whole file."""
-    from pdesurrogate.export import ParameterRangeWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ParameterRangeWarning)
-        yield
 
 
 def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
