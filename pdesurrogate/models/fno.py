@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 import sys
 import threading
+import warnings
 
 import torch
 from torch import nn
@@ -29,15 +30,21 @@ def _neuralop_classes() -> tuple[type, type, type]:
     command that builds an FNO paid for both. wandb is held back only while neuralop loads,
     which neuralop takes as wandb not installed; a ``WandbLogger`` imports it later as usual,
     and one imported before is left alone.
+
+    neuralop's modules also put ``filterwarnings("once", category=UserWarning)`` in front of
+    the process's warning filters as they load, which overrode a user's own filters for every
+    ``UserWarning`` (``simplefilter("error", UserWarning)`` set before building an FNO no
+    longer raised); the filters are put back as they were once neuralop has loaded.
     """
     held_back = "wandb" not in sys.modules
     if held_back:
         sys.modules["wandb"] = None  # ``import wandb`` now raises ModuleNotFoundError
     try:
-        from neuralop.models import FNO as neuralop_fno
+        with warnings.catch_warnings():
+            from neuralop.models import FNO as neuralop_fno
 
-        from ._fno_conv import FullPrecisionSpectralConv
-        from ._fno_grid import KeyedGridEmbedding
+            from ._fno_conv import FullPrecisionSpectralConv
+            from ._fno_grid import KeyedGridEmbedding
     finally:
         if held_back and sys.modules.get("wandb", 0) is None:
             del sys.modules["wandb"]
