@@ -497,12 +497,14 @@ class NextStepModule(LightningModule):
         return batch["u"], batch["params"]
 
     def _check_half_batch(self, batch, stage: str) -> None:
-        """Refuse an evaluation batch that float16 cannot hold, naming the precision.
+        """Refuse an evaluation or prediction batch that float16 cannot hold, naming the
+        precision.
 
         ``16-true`` makes Lightning cast every batch to float16 before any hook of the module
         sees it (``precision_plugin.convert_input``), so a field above 65504 in magnitude (a
-        pressure in Pa) is inf already and the metrics would be NaN. Keeping the statistics
-        in float32 cannot help: the data itself is lost. Subclasses' evaluations inherit it.
+        pressure in Pa) is inf already and the metrics would be NaN, a prediction inf or NaN.
+        Keeping the statistics in float32 cannot help: the data itself is lost. Subclasses'
+        evaluations and predictions inherit it.
         """
         u = batch.get("u") if isinstance(batch, dict) else None
         if isinstance(u, torch.Tensor) and u.dtype == torch.float16 and \
@@ -510,14 +512,19 @@ class NextStepModule(LightningModule):
             raise ValueError(
                 f"{stage}: this batch's states are not finite in float16 (the largest float16 "
                 "is 65504; the trainer's precision, e.g. --trainer.precision 16-true, casts "
-                "every batch to float16 before the model sees it); evaluate with precision "
-                "32-true, 16-mixed or bf16-mixed")
+                "every batch to float16 before the model sees it); evaluate or predict with "
+                "precision 32-true, 16-mixed or bf16-mixed")
 
     def on_validation_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._check_half_batch(batch, "validation")
 
     def on_test_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._check_half_batch(batch, "test")
+
+    def on_predict_batch_start(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        # the truth frames too, which predict_step does not read: its output is float16 as
+        # well, so where the truth lies beyond float16 a right prediction would be inf
+        self._check_half_batch(batch, "predict")
 
     # the errors are means over the split's trajectories, over all ranks (evaluation.py)
     def on_validation_epoch_start(self) -> None:
