@@ -51,9 +51,10 @@ def warn_unresolved_modes(model, setting: str, limit: list[int], grid, excess: b
     """Warn once per ``model`` instance when ``excess``: its Fourier ``setting`` (e.g.
     ``"modes=40"``) asks for more modes than ``grid`` resolves (at most ``limit`` per axis), so
     the weights of the other modes take no part in the output and get no gradient."""
-    if not excess or getattr(model, "_warned_modes", False):
+    # claimed in one step (dict.setdefault is atomic): a check, then a set, let two threads
+    # on a shared model both find it unclaimed and both warn
+    if not excess or model.__dict__.setdefault("_warned_modes", mine := object()) is not mine:
         return
-    model._warned_modes = True
     warnings.warn(f"{type(model).__name__}: {setting} asks for more Fourier modes than the grid "
                   f"{tuple(grid)} resolves (at most {limit} per axis); the weights of the other "
                   "modes are never used. Use fewer modes or a finer grid", stacklevel=2)
