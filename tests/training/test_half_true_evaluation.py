@@ -16,13 +16,20 @@ from pdesurrogate.models import UNet
 from pdesurrogate.training import NextStepModule
 
 
-def _run(mean: float, precision: str) -> list[dict]:
+def next_step_map(mean: float) -> tuple[NextStepModule, list[dict]]:
+    """A 1-D next-step map (16 points) normalised around ``mean``, and two trajectories of 3
+    frames of a field scattered around it."""
     torch.manual_seed(0)
     m = NextStepModule(UNet(1, 1, 1, hidden_channels=4, n_levels=2), scheduler="none")
     m.set_normalization(ChannelStats(mean=[mean], std=[10.0], spatial_dims=1, param_names=[],
                                      param_mean=[], param_std=[]))
     u = mean + 10 * torch.randn(2, 3, 1, 16)
-    data = DataLoader([{"u": u[i], "params": torch.zeros(0)} for i in range(2)], batch_size=2)
+    return m, [{"u": u[i], "params": torch.zeros(0)} for i in range(2)]
+
+
+def _run(mean: float, precision: str) -> list[dict]:
+    m, samples = next_step_map(mean)
+    data = DataLoader(samples, batch_size=2)
     trainer = pl.Trainer(precision=precision, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     with warnings.catch_warnings():

@@ -10,9 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.models import UNet
-from pdesurrogate.training import NextStepModule, SteadyModule
+from tests.training.test_half_true_evaluation import next_step_map
+from tests.training.test_steady_half_true import steady_map
 
 
 def _predict(module, samples: list[dict]) -> torch.Tensor:
@@ -25,45 +24,22 @@ def _predict(module, samples: list[dict]) -> torch.Tensor:
     return out[0]
 
 
-def _next_step(mean: float) -> torch.Tensor:
-    """A 1-D next-step map's rollout of two trajectories (3 frames, 16 points) of a field
-    scattered around ``mean``."""
-    torch.manual_seed(0)
-    m = NextStepModule(UNet(1, 1, 1, hidden_channels=4, n_levels=2), scheduler="none")
-    m.set_normalization(ChannelStats(mean=[mean], std=[10.0], spatial_dims=1, param_names=[],
-                                     param_mean=[], param_std=[]))
-    u = mean + 10 * torch.randn(2, 3, 1, 16)
-    return _predict(m, [{"u": u[i], "params": torch.zeros(0)} for i in range(2)])
-
-
-def _steady(a_mean: float, u_mean: float) -> torch.Tensor:
-    """A 1-D steady map ``a -> u``'s targets of two samples scattered around the means."""
-    torch.manual_seed(0)
-    m = SteadyModule(UNet(1, 1, 1, hidden_channels=4, n_levels=2), scheduler="none")
-    m.data_info = {"channel_names": ["a", "u"], "inputs": ["a"], "targets": ["u"]}
-    m.set_normalization(ChannelStats(mean=[a_mean, u_mean], std=[10.0, 10.0], spatial_dims=1,
-                                     param_names=[], param_mean=[], param_std=[]))
-    a, u = a_mean + 10 * torch.randn(2, 1, 16), u_mean + 10 * torch.randn(2, 1, 16)
-    return _predict(m, [{"input": a[i], "target": u[i], "params": torch.zeros(0)}
-                        for i in range(2)])
-
-
 def test_a_rollout_beyond_float16_is_refused_under_16_true():
     # within float16's range the rollout comes back whole and finite
-    within = _next_step(1e3)
+    within = _predict(*next_step_map(1e3))
     assert within.shape == (2, 3, 1, 16) and bool(torch.isfinite(within).all())
     with pytest.raises(ValueError, match=r"^predict: this batch's states are not finite in "
                                          r"float16.*16-true.*32-true"):
-        _next_step(1e5)  # before: a (2, 3, 1, 16) rollout of NaN
+        _predict(*next_step_map(1e5))  # before: a (2, 3, 1, 16) rollout of NaN
 
 
 @pytest.mark.parametrize("a_mean, u_mean, named", [(1e3, 1e5, r"target channel\(s\) \['u'\]"),
                                                    (1e5, 1e3, r"input channel\(s\) \['a'\]")],
                          ids=["target", "input"])
 def test_a_steady_half_beyond_float16_is_refused_naming_its_channel(a_mean, u_mean, named):
-    within = _steady(1e3, 1e3)
+    within = _predict(*steady_map(1e3, 1e3))
     assert within.shape == (2, 1, 16) and bool(torch.isfinite(within).all())
     # before: targets of inf (the target's) or NaN (the input's)
     with pytest.raises(ValueError, match=rf"^predict, {named}: .*not finite in float16.*"
                                          r"32-true"):
-        _steady(a_mean, u_mean)
+        _predict(*steady_map(a_mean, u_mean))

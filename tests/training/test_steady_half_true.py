@@ -14,17 +14,22 @@ from pdesurrogate.models import UNet
 from pdesurrogate.training import SteadyModule
 
 
-def _test(a_mean: float, u_mean: float) -> dict:
-    """``trainer.test`` under 16-true of a steady map ``a -> u`` (1-D, 16 points) on two
-    samples of channels scattered around the given means."""
+def steady_map(a_mean: float, u_mean: float) -> tuple[SteadyModule, list[dict]]:
+    """A steady map ``a -> u`` (1-D, 16 points) normalised around the given means, and two
+    samples of channels scattered around them."""
     torch.manual_seed(0)
     m = SteadyModule(UNet(1, 1, 1, hidden_channels=4, n_levels=2), scheduler="none")
     m.data_info = {"channel_names": ["a", "u"], "inputs": ["a"], "targets": ["u"]}
     m.set_normalization(ChannelStats(mean=[a_mean, u_mean], std=[10.0, 10.0], spatial_dims=1,
                                      param_names=[], param_mean=[], param_std=[]))
     a, u = a_mean + 10 * torch.randn(2, 1, 16), u_mean + 10 * torch.randn(2, 1, 16)
-    data = DataLoader([{"input": a[i], "target": u[i], "params": torch.zeros(0)}
-                       for i in range(2)], batch_size=2)
+    return m, [{"input": a[i], "target": u[i], "params": torch.zeros(0)} for i in range(2)]
+
+
+def _test(a_mean: float, u_mean: float) -> dict:
+    """``trainer.test`` under 16-true of :func:`steady_map`."""
+    m, samples = steady_map(a_mean, u_mean)
+    data = DataLoader(samples, batch_size=2)
     trainer = pl.Trainer(precision="16-true", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     with warnings.catch_warnings():
