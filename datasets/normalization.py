@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .progress import progress_bar
+from .rank_share import RankShare, shared_pass
 from .reader import FieldData, open_dataset
 
 # frames read at once are capped at about this many bytes (float32 on disk)
@@ -206,6 +207,22 @@ class ChannelStats:
         return (p - np.asarray(self.param_mean)) / np.asarray(std)
 
 
+def _moments(block: np.ndarray, axis: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, float64 mean and centred sum of squares of ``block`` per channel, reducing over
+    ``axis`` (every axis but the channel axis)."""
+    b = np.asarray(block, np.float64)
+    nb = int(np.prod([b.shape[a] for a in axis]))
+    if nb == 0:
+        return 0, np.zeros(b.shape[1]), np.zeros(b.shape[1])
+    # an inf in the block gives inf - inf = NaN here, with numpy's RuntimeWarning before the
+    # caller's error that names the file and the place (_block_moments checks the mean)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mb = b.mean(axis=axis)
+        shape = [1 if a in axis else -1 for a in range(b.ndim)]
+        m2b = ((b - mb.reshape(shape)) ** 2).sum(axis=axis)
+    return nb, mb, m2b
+
+
 class _Running:
     """Count, mean and centred sum of squares per channel, merged block by block."""
 
@@ -216,16 +233,12 @@ class _Running:
 
     def add(self, block: np.ndarray, axis: tuple[int, ...]) -> None:
         """Merge ``block``, reducing over ``axis`` (every axis but the channel axis)."""
-        b = np.asarray(block, np.float64)
-        nb = int(np.prod([b.shape[a] for a in axis]))
+        self.merge(*_moments(block, axis))
+
+    def merge(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
+        """Merge one block's :func:`_moments`."""
         if nb == 0:
             return
-        # an inf in the block gives inf - inf = NaN here, with numpy's RuntimeWarning before the
-        # caller's error that names the file and the place (compute_stats checks the mean)
-        with np.errstate(invalid="ignore", over="ignore"):
-            mb = b.mean(axis=axis)
-            shape = [1 if a in axis else -1 for a in range(b.ndim)]
-            m2b = ((b - mb.reshape(shape)) ** 2).sum(axis=axis)
         n = self.n + nb
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)
@@ -237,8 +250,27 @@ class _Running:
         return np.sqrt(self.m2 / max(self.n, 1))
 
 
+def _block_moments(data: FieldData, indices: np.ndarray, axes: tuple[int, ...], c: int,
+                   advance: Callable[[int], None]) -> tuple[np.ndarray, ...]:
+    """``(counts (K,), means (K, C), m2s (K, C))``: the :func:`_moments` of the ``K`` blocks
+    :func:`trajectory_blocks` reads of ``indices``, in its order; ``ValueError`` from
+    :func:`_non_finite` at the first block holding NaN or Inf."""
+    counts, means, m2s = [], [], []
+    for i, t0, block in trajectory_blocks(data, indices, advance):
+        nb, mb, m2b = _moments(block, axes)
+        if not np.all(np.isfinite(mb)):  # C values: cheaper than checking the block
+            raise _non_finite(data, i, t0, block)
+        counts.append(nb)
+        means.append(mb)
+        m2s.append(m2b)
+        del block  # before the next read (trajectory_blocks)
+    return (np.asarray(counts, np.int64), np.reshape(means, (-1, c)).astype(np.float64),
+            np.reshape(m2s, (-1, c)).astype(np.float64))
+
+
 def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | None = None,
-                  params: bool = True, progress: bool = False) -> ChannelStats:
+                  params: bool = True, progress: bool = False,
+                  share: RankShare | None = None) -> ChannelStats:
     """Channel (and, with ``params``, parameter) statistics over trajectories ``indices``
     (default: all) of ``data`` (a view or a file path); a parameter's range (``param_min``,
     ``param_max``) is that of those trajectories.
@@ -248,6 +280,12 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
     round-off. With ``progress``, a pass that is long enough (:func:`long_pass`) shows its
     progress on stderr (:func:`~.progress.progress_bar`). Raises ``ValueError`` naming the file,
     variable, channel (or parameter) and first trajectory where a value is NaN or infinite.
+
+    With ``share`` (the processes of a DDP job, all of which call this with the same
+    arguments), each process reads its part of ``indices`` only (:func:`~.rank_share.shared_pass`)
+    and every process merges all the blocks' moments in the order of ``indices``: the same
+    statistics, bit for bit, in every process and as one process reading all of them, and the
+    same error in every process for a non-finite value in any part.
     """
     if not isinstance(data, FieldData):
         data = open_dataset(data)
@@ -255,15 +293,16 @@ def compute_stats(data: FieldData | str | os.PathLike, indices: Sequence[int] | 
     idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size == 0:
         raise ValueError(f"compute_stats: no trajectories selected from {str(data.path)!r}")
-    run = _Running(c)
     axes = tuple(a for a in range(2 + len(grid)) if a != 1)  # block is (t, C, *grid)
     on = progress and long_pass(data, idx.size)
-    with progress_bar(on, "normalisation statistics", idx.size) as advance:
-        for i, t0, block in trajectory_blocks(data, idx, advance):
-            run.add(block, axes)
-            if not np.all(np.isfinite(run.mean)):  # C values: cheaper than checking the block
-                raise _non_finite(data, i, t0, block)
-            del block  # before the next read (trajectory_blocks)
+    mine = idx.size if share is None else len(share.part(idx))
+    with progress_bar(on, "normalisation statistics", mine) as advance:
+        parts = shared_pass(share, idx,
+                            lambda part: _block_moments(data, part, axes, c, advance))
+    run = _Running(c)
+    for counts, means, m2s in parts:
+        for nb, mb, m2b in zip(counts.tolist(), means, m2s, strict=True):
+            run.merge(nb, mb, m2b)
     names, pm, ps, lo, hi = [], [], [], [], []
     if params:
         for k, values in data.params.items():

@@ -10,17 +10,21 @@ them (a resumed ``fit`` does, once, before its checkpoint replaces them). That p
 finite check of the validation or test split show their progress on stderr when they are long
 (:func:`~pdesurrogate.datasets.normalization.long_pass`), on global rank 0 only, and not when the
 trainer's progress bar is turned off: otherwise nothing is printed for minutes between
-Lightning's "Loading train_dataloader" and the model summary on a file of many GB.
+Lightning's "Loading train_dataloader" and the model summary on a file of many GB. Under DDP
+both passes are split between the processes (:meth:`FieldDataModule._rank_share`): each reads
+its part of the trajectories, not all of them, and all end with the same statistics (those of
+one process, bit for bit) or the same error.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch import LightningDataModule
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -36,6 +40,7 @@ from pdesurrogate.datasets import (
 from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
 from pdesurrogate.datasets.progress import progress_bar
+from pdesurrogate.datasets.rank_share import RankShare, shared_pass
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
 from pdesurrogate.models._checks import check_grid
@@ -202,11 +207,37 @@ class FieldDataModule(LightningDataModule):
         """Normalisation statistics of the training split; None before ``setup``. Computed on
         first access (one pass over the training trajectories, which refuses NaN or Inf in
         them) and kept: a module with statistics of its own (restored from a checkpoint, or
-        trained with them) never asks."""
+        trained with them) never asks. Under DDP every process reads its part of the pass and
+        all get the same statistics (:meth:`_rank_share`), so the first access is collective."""
         if self._stats is None and self.data is not None:
             self._stats = compute_stats(self.data, self.train_indices,
-                                        progress=self._show_progress())
+                                        progress=self._show_progress(),
+                                        share=self._rank_share())
         return self._stats
+
+    def _rank_share(self) -> RankShare | None:
+        """The trainer's processes, between which a whole-file pass is split
+        (:func:`~pdesurrogate.datasets.rank_share.shared_pass`): under DDP (or any strategy
+        over a ``torch.distributed`` process group of the trainer's world size), where each
+        process would otherwise read the whole pass itself. None in one process, without a
+        trainer, or before the process group exists (the pass is then this process's alone).
+
+        Under DDP the first access to :attr:`stats` and :meth:`setup` are thus collective:
+        every process makes them, as Lightning's hooks do (module ``setup``, ``on_*_start``);
+        one process alone would wait for the others."""
+        trainer = self.trainer
+        world = int(getattr(trainer, "world_size", 1) or 1) if trainer is not None else 1
+        if world < 2 or not dist.is_available() or not dist.is_initialized() \
+                or dist.get_world_size() != world:
+            return None
+        rank = dist.get_rank()
+
+        def gather(obj):
+            got = [None] * world
+            dist.all_gather_object(got, obj)
+            return got
+
+        return RankShare(rank, world, gather)
 
     def _show_progress(self) -> bool:
         """Whether a long pass over the file shows progress: on global rank 0 of a trainer
@@ -359,16 +390,25 @@ class FieldDataModule(LightningDataModule):
                                  f"trajectory {int(indices[bad[0]])} of the {split} split: fix "
                                  "or regenerate the file")
         on = self._show_progress() and long_pass(data, len(indices))
-        with progress_bar(on, f"checking the {split} split", len(indices)) as advance:
-            for i, t0, block in trajectory_blocks(data, indices, advance):
-                if not np.isfinite(block).all():
-                    bad = ~np.isfinite(block.reshape(block.shape[0], -1))
-                    t = t0 + int(np.flatnonzero(bad.any(axis=1))[0])
-                    raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
-                                     f"trajectory {i} of the {split} split, first at time index "
-                                     f"{t} (t = {data.times[t]:g}); its {split} errors would be "
-                                     "NaN: fix or regenerate the file")
-                del block  # else held through the next read: two blocks' memory, not one
+        share = self._rank_share()
+        mine = len(indices) if share is None else len(share.part(indices))
+        with progress_bar(on, f"checking the {split} split", mine) as advance:
+            shared_pass(share, indices,
+                        lambda part: self._first_non_finite(data, split, part, advance))
+
+    def _first_non_finite(self, data: FieldData, split: str, indices: np.ndarray,
+                          advance: Callable[[int], None]) -> None:
+        """``ValueError`` at the first trajectory of ``indices`` (in order) holding NaN or Inf,
+        naming it and the first time index where it does."""
+        for i, t0, block in trajectory_blocks(data, indices, advance):
+            if not np.isfinite(block).all():
+                bad = ~np.isfinite(block.reshape(block.shape[0], -1))
+                t = t0 + int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
+                                 f"trajectory {i} of the {split} split, first at time index "
+                                 f"{t} (t = {data.times[t]:g}); its {split} errors would be "
+                                 "NaN: fix or regenerate the file")
+            del block  # else held through the next read: two blocks' memory, not one
 
     def _check_model(self, data: FieldData) -> None:
         """Fail before the first batch when the trainer's model cannot take ``data``, as its
