@@ -1364,9 +1364,9 @@ def cmd_predict(argv: Sequence[str]) -> int:
         description="Roll an exported surrogate out from the initial states of a dataset file "
                     "and write the rollout as netCDF; where the file holds the truth, the "
                     "relative L2 error per step is printed and stored in the output's "
-                    "attribute rel_l2_vs_truth, and PDEBench-style errors (RMSE, nRMSE, max, "
-                    "cRMSE, bRMSE, fRMSE by Fourier band; pdesurrogate.metrics) in "
-                    "<name>_vs_truth.",
+                    "attribute rel_l2_vs_truth, and PDEBench-style errors (RMSE, nRMSE, The "
+                    "Well's VRMSE, max, cRMSE, bRMSE, fRMSE by Fourier band; "
+                    "pdesurrogate.metrics) in <name>_vs_truth.",
         epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
                "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
                "of pdesurrogate generate with the training data's solver settings and another "

@@ -1,11 +1,12 @@
-"""Errors of a predicted field against the truth, after the metrics of PDEBench.
+"""Errors of a predicted field against the truth, after the metrics of PDEBench and The Well.
 
 The quantities are those PDEBench (Takamoto et al., NeurIPS 2022 Datasets and Benchmarks)
-reports, written here from their definitions. Inputs are ``pred`` and ``truth`` of shape
-``(B, F, C, *grid)``: trajectories, frames, channels and a 1-D ``(nx,)`` or 2-D ``(ny, nx)``
-grid (any number of grid axes is computed the same way). With ``e = pred - truth`` and, for one
-trajectory ``b``, frame ``f`` and channel ``c``, the ``N`` grid values ``e_x`` and ``u_x`` (the
-truth), each metric is first one number per ``(b, f, c)``:
+reports and The Well's ``vrmse``, written here from their definitions. Inputs are ``pred``
+and ``truth`` of shape ``(B, F, C, *grid)``: trajectories, frames, channels and a 1-D
+``(nx,)`` or 2-D ``(ny, nx)`` grid (any number of grid axes is computed the same way).
+With ``e = pred - truth`` and, for one trajectory ``b``, frame ``f`` and channel ``c``, the
+``N`` grid values ``e_x`` and ``u_x`` (the truth), each metric is first one number per
+``(b, f, c)``:
 
 ``rmse``
     ``sqrt(mean_x e_x**2)``, in the field's units.
@@ -13,6 +14,25 @@ truth), each metric is first one number per ``(b, f, c)``:
     ``sqrt(sum_x e_x**2) / sqrt(sum_x u_x**2)``: the channel's relative L2 error, so it does not
     change when both fields are multiplied by one factor. A channel whose truth is zero
     everywhere has its norm floored at :data:`NORM_FLOOR` (the error is then huge, not NaN).
+``vrmse``
+    ``sqrt(mean_x e_x**2 / (mean_x (u_x - mean_x u)**2 + eps))``: the RMSE over the standard
+    deviation of the channel's truth in space, the variance-scaled RMSE that The Well (Ohana
+    et al., NeurIPS 2024 Datasets and Benchmarks) reports in its benchmark tables, written here
+    from its definition. A prediction equal to the truth's spatial mean scores 1 (up to
+    ``eps``), ``truth + a (truth - mean_x truth)`` scores ``|a|``. ``eps`` is
+    :data:`VRMSE_EPS` ``= 1e-7``, added to the variance inside the square root, in the field's
+    units squared, as The Well adds it (``the_well/benchmark/metrics/spatial.py`` of
+    PolymathicAI/the_well at 215f55d: ``NMSE.eval`` with ``norm_mode="std"``, lines 142-145,
+    ``VRMSE.eval``, line 240, the square root of that). A channel whose truth is constant in
+    space (variance 0) therefore gets ``rmse / sqrt(1e-7)``, about ``3162 * rmse``: finite, 0
+    for an exact prediction, and large for any error, as in The Well's tables. So ``eps``
+    matters also where a field's variance is not far above 1e-7 in its units. The variance is
+    the population one (divided by ``N``), as the paper's tables describe the metric
+    ("predicting the mean value of the target field results in a score of 1"); The Well's code
+    divides by ``N - 1`` (``torch.std``'s default), which makes its value smaller by the factor
+    ``sqrt(1 - 1/N)`` (relative ``1 / (2 N)``: 3e-5 on a 128x128 grid, 0.8 % on 64 points).
+    Both fields are taken in the units given (``pdesurrogate predict`` and ``test``: physical
+    units), as The Well scores its denormalised fields.
 ``max_error``
     ``max_x |e_x|``.
 ``crmse``
@@ -68,7 +88,7 @@ import math
 import numpy as np
 
 # the metrics' names, in the order tables and files list them
-NAMES = ("rmse", "nrmse", "max_error", "crmse", "brmse", "frmse_low", "frmse_mid",
+NAMES = ("rmse", "nrmse", "vrmse", "max_error", "crmse", "brmse", "frmse_low", "frmse_mid",
          "frmse_high")
 # the whole frame's relative L2, which trajectory_errors gives beside NAMES
 REL_L2 = "rel_l2"
@@ -76,6 +96,8 @@ REL_L2 = "rel_l2"
 BANDS = {"low": (-1.0, 4.0), "mid": (4.0, 12.0), "high": (12.0, math.inf)}
 # the smallest truth norm nrmse divides by (as the relative L2 of pdesurrogate predict)
 NORM_FLOOR = 1e-30
+# what vrmse adds to the truth's spatial variance (field units squared), as The Well does
+VRMSE_EPS = 1e-7
 # float64 values per temporary: trajectories are taken this many grid values at a time (at
 # least one trajectory's frame), so the temporaries (about six) do not grow with the batch
 CHUNK_VALUES = 2**18
@@ -188,8 +210,15 @@ def _frame_errors(pred, truth, frame: int, first: int, on_edge: np.ndarray,
     n_points = on_edge.size
     e = p - t
     del p
-    tt = (t * t).reshape(b, n_channels, n_points)
-    del t
+    flat_t = t.reshape(b, n_channels, n_points)
+    # two passes (the mean, then the squares about it): mean(u**2) - mean(u)**2 would lose
+    # every digit of a small variance about a large mean
+    dev = flat_t - flat_t.sum(axis=-1, keepdims=True) / n_points
+    np.square(dev, out=dev)
+    var_t = dev.sum(axis=-1) / n_points
+    del dev
+    tt = flat_t * flat_t
+    del t, flat_t
     norm_t = np.sqrt(tt.sum(axis=-1))
     # one pairwise sum over the frame's C * N values, as np.linalg.norm of the flat frame
     # adds them (predict's relative L2 before it moved here: the same value, bit for bit)
@@ -203,6 +232,7 @@ def _frame_errors(pred, truth, frame: int, first: int, on_edge: np.ndarray,
                       / np.maximum(whole_t, NORM_FLOOR))
     out["rmse"][:] = np.sqrt(sum_sq / n_points).mean(axis=-1)
     out["nrmse"][:] = (np.sqrt(sum_sq) / np.maximum(norm_t, NORM_FLOOR)).mean(axis=-1)
+    out["vrmse"][:] = np.sqrt(sum_sq / n_points / (var_t + VRMSE_EPS)).mean(axis=-1)
     flat = e.reshape(b, n_channels, n_points)
     out["max_error"][:] = np.abs(flat).max(axis=(1, 2))
     out["crmse"][:] = np.abs(flat.mean(axis=-1)).mean(axis=-1)

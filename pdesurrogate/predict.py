@@ -3,9 +3,10 @@
 ``predict_file`` reads the first stored time of each trajectory (any file ``open_dataset``
 reads), rolls the surrogate out ``steps`` steps, writes the rollout as one of our netCDF files
 and, where the file holds the truth at the same times, the relative L2 error per step and the
-PDEBench-style errors of :mod:`pdesurrogate.metrics` per step (RMSE, nRMSE, max error, cRMSE,
-bRMSE, fRMSE in three Fourier bands: :attr:`PredictReport.metrics`, output attributes
-``<name>_vs_truth``; :func:`metrics_table` is the table the command prints).
+PDEBench-style errors of :mod:`pdesurrogate.metrics` per step (RMSE, nRMSE, The Well's
+variance-scaled VRMSE, max error, cRMSE, bRMSE, fRMSE in three Fourier bands:
+:attr:`PredictReport.metrics`, output attributes ``<name>_vs_truth``; :func:`metrics_table`
+is the table the command prints).
 
 Before anything is written it checks that the file fits the model, each mismatch one
 ValueError naming the file and what was expected:
@@ -97,7 +98,9 @@ TIME_RTOL = 1e-3
 METRICS_NOTE = (
     "<name>_vs_truth for name in " + ", ".join(NAMES) + ": per step, the mean over "
     "trajectories of the mean over channels (max_error: the maximum over both) of the "
-    "PDEBench-style errors defined in pdesurrogate.metrics (an frmse is NaN where the grid "
+    "PDEBench-style errors defined in pdesurrogate.metrics (vrmse: The Well's variance-scaled "
+    "RMSE, sqrt(mean (pred - truth)**2 / (spatial variance of truth + 1e-7)), 1 for "
+    "predicting the truth's spatial mean; an frmse is NaN where the grid "
     "holds no Fourier mode of its band: the high band on a 1-D grid of fewer than 26 points "
     "or a 16x16 one); Fourier bands in cycles per domain length: "
     + ", ".join(f"{b} {band_limits(b)}" for b in BANDS))

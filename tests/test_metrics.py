@@ -164,6 +164,8 @@ def test_batched_sums_equal_the_one_shot_computation():
         "rmse": np.sqrt((e**2).mean(axis=grid)).mean(axis=(0, 2)),
         "nrmse": (np.sqrt((e**2).sum(axis=grid)) / np.sqrt((truth**2).sum(axis=grid)))
         .mean(axis=(0, 2)),
+        "vrmse": np.sqrt((e**2).mean(axis=grid) / (truth.var(axis=grid) + 1e-7))
+        .mean(axis=(0, 2)),
         "max_error": np.abs(e).max(axis=(0, 2, 3, 4)),
         "crmse": np.abs(e.mean(axis=grid)).mean(axis=(0, 2)),
         "brmse": np.sqrt((e[..., boundary_mask((12, 10))] ** 2).mean(axis=-1)).mean(axis=(0, 2)),

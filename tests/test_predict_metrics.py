@@ -57,7 +57,9 @@ def _expected(u: np.ndarray) -> dict[str, np.ndarray]:
     truth = u.astype(np.float64)
     nrmse = (np.linalg.norm((j[:, None] * DELTA)[None], axis=-1)
              / np.linalg.norm(truth[:, :, 0], axis=-1)).mean(axis=0)
-    return {"rmse": rms, "nrmse": nrmse, "max_error": j * AMP, "crmse": 0 * j,
+    # The Well's variance-scaled RMSE: rms over each truth frame's spatial spread (+ 1e-7)
+    vrmse = (rms / np.sqrt(truth[:, :, 0].var(axis=-1) + 1e-7)).mean(axis=0)
+    return {"rmse": rms, "nrmse": nrmse, "vrmse": vrmse, "max_error": j * AMP, "crmse": 0 * j,
             "brmse": j * AMP * math.sqrt((1 + edge**2) / 2), "frmse_low": 0 * j,
             "frmse_mid": rms, "frmse_high": np.nan * j}  # 16 points: no mode |k| > 12
 

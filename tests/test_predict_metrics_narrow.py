@@ -38,7 +38,8 @@ def test_predict_on_a_40_column_terminal_prints_each_metric_on_one_line(tmp_path
     assert main(["predict", "--model", model, "--input", data, "--out",
                  str(tmp_path / "p.nc")]) == 0
     err = capsys.readouterr().err.splitlines()
-    for name in ("rmse", "nrmse", "max_error", "crmse", "brmse", "frmse_low", "frmse_mid"):
+    for name in ("rmse", "nrmse", "vrmse", "max_error", "crmse", "brmse", "frmse_low",
+                 "frmse_mid"):
         rows = [line for line in err if re.fullmatch(rf"    {name} +\S+", line)]
         assert len(rows) == 3 and all(float(r.split()[1]) >= 0 for r in rows), (name, err)
     # a log or pipe (no folding, whatever COLUMNS says) keeps the table

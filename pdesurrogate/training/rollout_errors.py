@@ -1,19 +1,19 @@
 """The PDEBench-style errors of :mod:`pdesurrogate.metrics` for the trajectories of a test.
 
 ``pdesurrogate test`` logs, beside ``test/rel_l2``, each of :data:`pdesurrogate.metrics.NAMES`
-(``test/rmse``, ``test/nrmse``, ``test/max_error``, ``test/crmse``, ``test/brmse``,
-``test/frmse_low``, ``test/frmse_mid``, ``test/frmse_high``; the names of ``predict``'s
-``<name>_vs_truth`` attributes; ``All2AllModule`` logs those of its autoregressive rollout as
-``test/<name>_ar``, beside its ``test/rel_l2_ar``). Each is computed per trajectory, step and
-channel by :func:`~pdesurrogate.metrics.trajectory_errors` (in float64, on the host), averaged
-over channels, then over the steps ``1..S`` of the rollout (the true first frame is left out,
-as for ``test/rel_l2``), then over the test split's trajectories; ``max_error`` is instead the
-maximum over channels, steps and trajectories. The trajectory means are sums and counts added
-over the ranks (:class:`~pdesurrogate.training.evaluation.TrajectoryMeans`) and the maximum the
-maximum over the ranks, so every trajectory counts once whatever the batch size or number of
-processes. These are the numbers ``pdesurrogate predict`` prints in its table's ``mean`` column
-for the same model and trajectories (it averages over trajectories first, then over steps: the
-same value up to rounding).
+(``test/rmse``, ``test/nrmse``, ``test/vrmse``, ``test/max_error``, ``test/crmse``,
+``test/brmse``, ``test/frmse_low``, ``test/frmse_mid``, ``test/frmse_high``; the names of
+``predict``'s ``<name>_vs_truth`` attributes; ``All2AllModule`` logs those of its autoregressive
+rollout as ``test/<name>_ar``, beside its ``test/rel_l2_ar``). Each is computed per trajectory,
+step and channel by :func:`~pdesurrogate.metrics.trajectory_errors` (in float64, on the host),
+averaged over channels, then over the steps ``1..S`` of the rollout (the true first frame is
+left out, as for ``test/rel_l2``), then over the test split's trajectories; ``max_error`` is
+instead the maximum over channels, steps and trajectories. The trajectory means are sums and
+counts added over the ranks (:class:`~pdesurrogate.training.evaluation.TrajectoryMeans`) and the
+maximum the maximum over the ranks, so every trajectory counts once whatever the batch size or
+number of processes. These are the numbers ``pdesurrogate predict`` prints in its table's
+``mean`` column for the same model and trajectories (it averages over trajectories first, then
+over steps: the same value up to rounding).
 
 The rollout and the truth are in physical units (the modules' rollouts denormalise every
 step), so the errors are too, as ``predict``'s are. A trajectory whose rollout (or truth) is not

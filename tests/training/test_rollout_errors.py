@@ -55,7 +55,8 @@ def test_test_logs_each_error_in_closed_form_and_validation_none():
     """The identity model on ``u_s = (1 + c s) phi`` (c = 1, 3, 0, batches of 2 and 1): step s
     errs by ``e = -c s phi``, so with ``g = mean_s c s`` per trajectory: rmse and frmse_low
     ``g rms(phi)`` (phi has modes 0 and 1 only: mid and high are 0), nrmse ``mean_s
-    c s / (1 + c s)``, crmse ``g mean(phi)``, brmse ``g rms(phi at x_0, x_31)``, each averaged
+    c s / (1 + c s)``, vrmse ``mean_s c s rms(phi) / sqrt((1 + c s)**2 var(phi) + 1e-7)``,
+    crmse ``g mean(phi)``, brmse ``g rms(phi at x_0, x_31)``, each averaged
     over the 3 trajectories (the lone one of the second batch counted once); max_error the
     largest ``c S max(phi)`` = 3 * 3 * 3."""
     cs = [1.0, 3.0, 0.0]
@@ -67,6 +68,9 @@ def test_test_logs_each_error_in_closed_form_and_validation_none():
     rms = math.sqrt(np.mean(PHI**2))
     want = {"rmse": g * rms, "frmse_low": g * rms, "frmse_mid": 0.0, "frmse_high": 0.0,
             "nrmse": np.mean([np.mean(c * steps / (1 + c * steps)) for c in cs]),
+            # the truth of step s spreads as (1 + c s) phi: var (1 + c s)**2 var(phi)
+            "vrmse": np.mean([np.mean(c * steps * rms / np.sqrt((1 + c * steps)**2 * PHI.var()
+                                                                + 1e-7)) for c in cs]),
             "crmse": g * PHI.mean(), "brmse": g * math.sqrt((PHI[0]**2 + PHI[-1]**2) / 2),
             "max_error": 3.0 * STEPS * PHI.max()}
     assert PHI.max() == 3.0
