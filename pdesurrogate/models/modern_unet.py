@@ -112,7 +112,11 @@ class ModernUNet(nn.Module):
                  cond: bool = False, padding_mode: str = "circular"):
         super().__init__()
         if dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+            # a user of 3-D data (The Well's MHD_64, say) learns here, before any data is
+            # read, which model to take instead
+            raise ValueError(f"ModernUNet: dim must be 1 or 2 (its convolutions are 1-D or "
+                             f"2-D, 3-D fields are not supported), got {dim!r}; for a "
+                             "3-D grid use an FNO with three n_modes")
         self.dim = dim
         self.in_channels = check_int("in_channels", in_channels, 1)
         self.out_channels = check_int("out_channels", out_channels, 1)
