@@ -111,7 +111,8 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     ``lon``, ...) and the last is not, as in PDEBench's and The Well's ``("x", "y")`` or a
     ``("lon", "lat")`` grid, each axis labelled with its own name, and the grid's first point
     at the lower left; 3-D data as the last frame's slice through the middle node of the
-    first spatial axis. Each channel's prediction and truth share one colour scale (see
+    first spatial axis. Each channel's prediction and truth share one colour scale, over the
+    values drawn: the 1-D space-time image, else the last frame's (slice's) values only (see
     :func:`_field_colours`).
     """
     import matplotlib
@@ -173,7 +174,6 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
     ones): ``p`` and ``t`` ``(T, *grid)``; see :func:`rollout_figure`."""
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
-    field_kw = _field_colours(p, t)
     unit = "" if grid is not None else " (fraction of domain)"
     if p.ndim == 2:  # (T, X): space-time image
         # half a frame spacing below the first and above the last time, so that a frame's row
@@ -203,6 +203,9 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
         xlabel, ylabel = f"{col_name}{unit}", f"{row_name}{unit}"
         when = f", t = {times[-1]:.3g}{where}"
         frames = (p[-1], None if t is None else t[-1])
+    # the scale of what is drawn: over every frame or the whole 3-D volume, a field that
+    # decays, or a peak off the drawn slice, left the drawn frame one flat colour
+    field_kw = _field_colours(*frames)
     panels = [(frames[0], "prediction"), (frames[1], "truth"),
               (None if t is None else np.abs(frames[0] - frames[1]), "|error|")]
     i = 0
