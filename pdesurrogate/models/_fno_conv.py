@@ -7,8 +7,10 @@ low-precision tensor: cuFFT refuses bfloat16 in the torch versions we support, a
 float16 only on power-of-two grids, with float16's range for sums over the whole grid. This
 subclass casts a bfloat16/float16 input to float32 and runs the layer with autocast off, so the
 spectral part of every Fourier layer computes in float32 whatever the trainer's precision; its
-output is float32 and the rest of the block follows autocast. Parameters and state-dict keys
-are neuralop's, so checkpoints and exports of either class load into the other.
+output is float32 and the rest of the block follows autocast. With a factorized weight (the
+tensorized FNO, :class:`~pdesurrogate.models.FNO`'s ``factorization``), the contraction of the
+transformed input with the Tucker/CP/TT factors runs in float32 too. Parameters and state-dict
+keys are neuralop's, so checkpoints and exports of either class load into the other.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ The wrapper adds our model interface (``forward(u, params)``) and optional PDE p
 appended to the input as constant channels. neuralop's ``GridEmbeddingND`` appends the grid
 coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true, with its cache replaced by
 one that threads calling one model on different grids share safely
-(:class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`).
+(:class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`). With ``factorization`` set it is
+neuralop's tensorized FNO (TFNO, Kossaifi et al., TMLR 2024): each Fourier layer's spectral
+weight held as a low-rank Tucker, CP or tensor-train factorization (tensorly-torch, a
+neuralop dependency).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 import threading
@@ -51,6 +55,41 @@ def _neuralop_classes() -> tuple[type, type, type]:
     return neuralop_fno, FullPrecisionSpectralConv, KeyedGridEmbedding
 
 
+FACTORIZATIONS = ("tucker", "cp", "tt")
+
+
+def _check_factorization(factorization, rank, shape: tuple[int, ...]
+                         ) -> tuple[str | None, float]:
+    """``(factorization, rank)`` of :class:`FNO` checked: ``factorization`` None or one of
+    :data:`FACTORIZATIONS` in any case (returned lower-case), ``rank`` a number in (0, 1],
+    1.0 without a factorization (where it would silently do nothing), and for CP large enough
+    that a spectral weight of ``shape`` keeps at least one component."""
+    if factorization is not None:
+        name = factorization.lower() if isinstance(factorization, str) else None
+        if name not in FACTORIZATIONS:
+            raise ValueError(f"factorization must be None/null (dense spectral weights) or "
+                             f"one of {list(FACTORIZATIONS)}, got {factorization!r}")
+        factorization = name
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Real) or not 0 < rank <= 1:
+        raise ValueError(f"rank must be a number in (0, 1] (the fraction of the dense spectral "
+                         f"weights' parameters a factorization keeps), got {rank!r}")
+    if factorization is None and rank != 1:
+        raise ValueError(f"rank={rank!r} needs a factorization (one of "
+                         f"{list(FACTORIZATIONS)}); without one the spectral weights are "
+                         "dense and rank must stay 1.0")
+    if factorization == "cp":
+        from tensorly.cp_tensor import validate_cp_rank
+
+        # tensorly rounds rank * size / sum(shape) to the number of CP components; at 0 the
+        # weight's initialisation divides by zero deep inside tensorly-torch
+        if validate_cp_rank(shape, float(rank)) < 1:
+            raise ValueError(f"rank={rank!r} leaves the CP factorization of the spectral "
+                             f"weights (shape {shape}) no component; use rank >= "
+                             f"{sum(shape) / math.prod(shape):.2g}")
+    # a float always: tensorly takes an int rank as the rank itself, not a fraction
+    return factorization, float(rank)
+
+
 # held by the first forward of an FNO with domain padding on a grid (see FNO.forward)
 _FIRST_PADDING = threading.Lock()
 
@@ -76,6 +115,15 @@ class FNO(nn.Module):
             layers treat their input as periodic; on a non-periodic domain (Dirichlet or other
             walls) padding keeps the two ends of an axis from acting on each other through the
             FFT. 0 (default): none, the right choice for periodic domains.
+        factorization: how each Fourier layer's spectral weight (``hidden_channels x
+            hidden_channels x`` the kept modes, complex) is held: None (default) dense, or as a
+            low-rank ``"tucker"``, ``"cp"`` or ``"tt"`` (tensor-train) factorization, the
+            weights of the tensorized FNO (TFNO); any case is taken and stored lower-case. The
+            input is contracted with the factors directly, as neuralop does by default
+            (``implementation="factorized"``).
+        rank: with a ``factorization``, the fraction in (0, 1] of the dense weight's parameter
+            count that each factorized weight keeps (tensorly's rule, so only about that:
+            ``rank=0.1`` gives roughly a tenth). Must be left at 1.0 without a factorization.
 
     ``forward(u: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``. Runs in
     float32 only (:attr:`weight_dtypes`).
@@ -88,7 +136,8 @@ class FNO(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, n_modes: list[int],
                  hidden_channels: int = 32, n_layers: int = 4, n_params: int = 0,
-                 grid_embedding: bool = True, domain_padding: float = 0.0):
+                 grid_embedding: bool = True, domain_padding: float = 0.0,
+                 factorization: str | None = None, rank: float = 1.0):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, 1)
         self.out_channels = check_int("out_channels", out_channels, 1)
@@ -106,6 +155,10 @@ class FNO(nn.Module):
             raise ValueError(f"domain_padding must be a number in [0, 1] (a fraction of each "
                              f"spatial axis), got {domain_padding!r}")
         self.domain_padding = float(domain_padding)
+        # a Fourier layer's spectral weight: channels in, out, modes (half the last, rFFT)
+        shape = (self.hidden_channels, self.hidden_channels, *self.n_modes[:-1],
+                 self.n_modes[-1] // 2 + 1)
+        self.factorization, self.rank = _check_factorization(factorization, rank, shape)
         self.dim = len(self.n_modes)
         # imported here, not at the top: neuralop takes most of a second to import, and
         # `import pdesurrogate.models` (the other models, a PINN's load) should not pay for it
@@ -126,6 +179,8 @@ class FNO(nn.Module):
             # FFTs in float32 under mixed precision (see _fno_conv): CUDA autocast would hand
             # them bfloat16, which cuFFT refuses
             conv_module=spectral_conv,
+            factorization=self.factorization,
+            rank=self.rank,
         )
 
     def state_dict(self, *args, **kwargs):
