@@ -5,8 +5,8 @@ Layout of an exported surrogate (``outdir``)::
     config.json        format_version, pdesurrogate_version, model ({"class", "init_args"} of a
                        name in pdesurrogate.models.MODELS, or a model of the user's own code
                        under its qualified name, "mynet.MyNet"), residual, pde, grid_shape,
-                       channel_names, param_names, data_param_names, k, dt, normalization,
-                       provenance
+                       grid_names, channel_names, param_names, data_param_names, k, dt,
+                       normalization, provenance
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
 
 A steady map's export (a :class:`~pdesurrogate.training.SteadyModule`'s: input channels ->
@@ -48,6 +48,12 @@ training split's smallest and largest values, an online run's parameter box), ou
 (:class:`ParameterRangeWarning`); exports older than them, or with
 them empty, have no known range and never warn. ``pde``, ``grid_shape``, ``channel_names``,
 ``k`` and ``dt`` are null when not known.
+
+``grid_names`` are the training data's spatial axes' names in the states' order (ours
+``["y", "x"]``, PDEBench's and The Well's ``["x", "y"]``; an online run's, its solver's), null
+when not known; :meth:`Surrogate.check_grid` refuses a file with the same names in another
+order, whose fields the model would take transposed. Exports older than ``grid_names`` load
+without it, and their files' axes are not checked.
 
 :func:`export_surrogate` takes a :class:`~pdesurrogate.training.NextStepModule` or a Lightning
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
@@ -118,7 +124,7 @@ from pdesurrogate.temp_files import BACKUP, leftover_pattern
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("data_param_names", "provenance")
+OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names")
 #: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
 #: :data:`CONFIG_KEYS`
 STEADY_KIND = "steady"
@@ -365,6 +371,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "residual": extra["residual"],
         "pde": info.get("pde"),
         "grid_shape": info.get("grid_shape"),
+        "grid_names": info.get("grid_names"),
         "channel_names": info.get("channel_names"),
         "param_names": model_pn,
         "data_param_names": data_pn,
@@ -472,6 +479,11 @@ def _check_config(cfg, path: Path) -> None:
     g = cfg["grid_shape"]
     check("grid_shape", g is None or (isinstance(g, list) and 1 <= len(g) <= 3 and all(
         isinstance(n, int) and n > 0 for n in g)), "null or a list of 1-3 positive ints")
+    if "grid_names" in cfg:
+        gn = cfg["grid_names"]
+        check("grid_names", gn is None or (str_list(gn) and len(set(gn)) == len(gn) and (
+            g is None or len(gn) == len(g))), "null or a list of distinct strings, one per "
+              f"axis of grid_shape {g}")
     check("channel_names", str_list(cfg["channel_names"]), "null or a list of strings")
     check("param_names", str_list(cfg["param_names"]), "null or a list of strings")
     if "data_param_names" in cfg:
@@ -858,7 +870,9 @@ class Surrogate:
     super-resolution; every other model is refused on a grid other than its training grid
     (a ValueError naming both) unless ``any_grid=True`` is given to :meth:`predict`,
     :meth:`rollout` or :meth:`iterate`, since its convolutions or patches span a fixed number of
-    grid cells and compute another function on another grid. A PDE-Refiner draws each
+    grid cells and compute another function on another grid. Arrays carry no axis names: the
+    order of their spatial axes (``config["grid_names"]``, the training data's) is the caller's
+    to keep; only ``pdesurrogate predict`` checks a file's. A PDE-Refiner draws each
     trajectory's refinement noise from a generator seeded by its own first state and
     parameters, as ``test`` does
     (:func:`pdesurrogate.models.refiner.trajectory_generators`): its predictions repeat for
@@ -874,6 +888,7 @@ class Surrogate:
             # an export older than data_param_names: its param_names were the data's, also for
             # a model that takes none
             config["data_param_names"] = config["param_names"]
+        config.setdefault("grid_names", None)  # older exports: not known
         if not self.n_params:
             config["param_names"] = []
         self._config = config
@@ -983,14 +998,28 @@ class Surrogate:
         return torch.as_tensor(a if a.flags.writeable else a.copy()).to(self.device)
 
     def check_grid(self, grid: Sequence[int], what: str = "u", any_grid: bool = False,
-                   opt_out: str = "pass any_grid=True") -> str | None:
+                   opt_out: str = "pass any_grid=True",
+                   names: Sequence[str] | None = None) -> str | None:
         """Whether this surrogate may run on ``grid`` (a state's spatial shape), the check of
         both :meth:`predict` (:meth:`rollout`, :meth:`iterate`) and ``pdesurrogate predict``.
 
         None on the training grid (``config["grid_shape"]``, or any grid where it is not
         known); on another grid a note saying so for a model of :data:`GRID_FREE_MODELS` (an
         FNO) or with ``any_grid``, else a ValueError naming ``what`` (the input), both grids
-        and the model, and ``opt_out`` (how to run it there anyway)."""
+        and the model, and ``opt_out`` (how to run it there anyway).
+
+        ``names``: the input's spatial axes' names in its order (a file's; an array has none).
+        The same names as ``config["grid_names"]`` in another order are a ValueError whatever
+        the grid (``any_grid`` too): the model would take the fields transposed, and vector
+        components along axes it did not learn. Other names than the training data's (as
+        many) are only noted, names not known on either side not checked."""
+        notes = (self._axis_order_note(names, what), self._grid_note(grid, what, any_grid,
+                                                                      opt_out))
+        return "\n".join(n for n in notes if n) or None
+
+    def _grid_note(self, grid: Sequence[int], what: str, any_grid: bool,
+                   opt_out: str) -> str | None:
+        """:meth:`check_grid`'s check of the grid's shape."""
         train = self._config["grid_shape"]
         grid = tuple(int(n) for n in grid)
         if not train or tuple(train) == grid:
@@ -1011,6 +1040,29 @@ class Surrogate:
             f"it computes another function than it learnt (only {', '.join(GRID_FREE_MODELS)} "
             f"models run on any grid); resample to {train}, or {opt_out} to run it there "
             "anyway")
+
+    def _axis_order_note(self, names: Sequence[str] | None, what: str) -> str | None:
+        """:meth:`check_grid`'s check of the axes' names against the training data's
+        (``config["grid_names"]``): a ValueError for the same names in another order, a note
+        for as many other names, else None."""
+        train = self._config["grid_names"]
+        if names is None or train is None or len(names) != len(train):
+            return None
+        names = [str(g) for g in names]
+        if names == train:
+            return None
+        if sorted(names) != sorted(train):
+            return (f"{what}'s spatial axes ({', '.join(names)}) are not those the model was "
+                    f"trained on ({', '.join(train)}), so their order is not checked: they "
+                    "must be in the order of the training data's")
+        order = ", ".join(repr(g) for g in train)
+        raise ValueError(
+            f"{what}: its spatial axes are ({', '.join(names)}) but the model "
+            f"({self._config['model']['class']}) was trained on axes ({', '.join(train)}): "
+            "it would take this file's fields transposed (and vector components such as "
+            "velocity_x would not lie along the axes it learnt them on); transpose the file to "
+            f"the model's axis order first, e.g. for a netCDF file: python -c \"import xarray; "
+            f"xarray.open_dataset('IN.nc').transpose(..., {order}).to_netcdf('OUT.nc')\"")
 
     def _state(self, u, name: str = "u",
                any_grid: bool = False) -> tuple[torch.Tensor, bool, bool, torch.device | None]:
@@ -1208,7 +1260,9 @@ class Surrogate:
         """One step: ``u`` ``(B, C, *grid)`` -> ``(B, C, *grid)`` (unbatched in, unbatched out).
         Lead-time models (ScOT) predict at ``lead_time`` (a number or ``(B,)``; default dt).
         ``any_grid``: run a model other than an FNO on a grid other than its training grid
-        (refused by default: :meth:`check_grid`)."""
+        (refused by default: :meth:`check_grid`). An array has no axis names, so the order of
+        its spatial axes cannot be checked: they must be in the training data's order,
+        ``config["grid_names"]`` (``pdesurrogate predict`` checks a file's)."""
         x, is_np, batched, dev, p, lead, noise = self._start(u, params, lead_time, "u",
                                                              any_grid)
         try:

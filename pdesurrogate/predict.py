@@ -15,7 +15,10 @@ ValueError naming the file and what was expected:
   a PDEBench file's name is only its file name, so it is not compared);
 * the grid, by :meth:`Surrogate.check_grid` as ``Surrogate.predict`` checks an array: the
   training grid, or any grid for an FNO (zero-shot, said in :attr:`PredictReport.note`), or
-  any grid with ``any_grid=True``;
+  any grid with ``any_grid=True``; and the order of its spatial axes: a file whose axes
+  have the names of the training file's (``config.json``'s ``grid_names``) in another order,
+  ``(y, x)`` for ``(x, y)``, is refused (the model would take its fields transposed), with the
+  ``xarray`` one-liner that transposes it;
 * the channel count and the parameters the model needs;
 * the time step: one model step is ``config.json``'s ``dt``. The file's saved times must be
   ``dt`` apart, or ``dt / m`` apart for an integer ``m`` (then every m-th frame is the truth;
@@ -427,7 +430,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         raise ValueError(f"{input_path!r} holds {file_pde!r} data but the model ({model_dir}) "
                          f"was trained on {pde!r}")
     grid_note = sur.check_grid(shape, repr(input_path), any_grid,
-                               "pass --any-grid (in Python predict_file(..., any_grid=True))")
+                               "pass --any-grid (in Python predict_file(..., any_grid=True))",
+                               names=data.grid_names)
     c_model = getattr(sur.model, "in_channels", None)
     steady = isinstance(sur, SteadySurrogate)
     if steady:

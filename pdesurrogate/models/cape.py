@@ -91,6 +91,10 @@ class SpectralConv(nn.Module):
         return y.to(x.dtype)
 
 
+# what a user of 3-D data is pointed to instead of CAPE
+_FOR_3D = "for a 3-D grid use an FNO with three n_modes (without CAPE)"
+
+
 class CAPEModule(nn.Module):
     """Parameter-guided channel attention over three convolution paths.
 
@@ -130,7 +134,9 @@ class CAPEModule(nn.Module):
             raise ValueError(f"padding_mode must be one of {PADDINGS}, got {padding_mode!r}")
         self.padding_mode = padding_mode
         if dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2, got {dim!r}")
+            raise ValueError(f"CAPEModule: dim must be 1 or 2 (its spectral and depth-wise "
+                             f"convolutions are 1-D or 2-D, 3-D fields are not supported), got "
+                             f"{dim!r}; {_FOR_3D}")
         self.dim = dim
         self.channels = check_int("channels", channels, 1)
         self.n_params = check_int("n_params", n_params, 1)
@@ -215,6 +221,10 @@ class CAPEWrapper(nn.Module):
         if b_out is not None and b_out != c:
             raise ValueError(f"base.out_channels must equal cape.channels = {c}, got {b_out}")
         b_dim = getattr(base, "dim", cape.dim)
+        if b_dim not in (1, 2):
+            # a 3-D FNO base is legitimate; CAPE beside it is what cannot be had
+            raise ValueError(f"CAPEWrapper: its CAPE is 1-D or 2-D (3-D fields are not "
+                             f"supported), but base works in {b_dim}-D; {_FOR_3D}")
         if b_dim != cape.dim:
             raise ValueError(f"base works in {b_dim}-D but cape in {cape.dim}-D")
         b_params = getattr(base, "n_params", 0)

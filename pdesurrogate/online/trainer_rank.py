@@ -55,6 +55,20 @@ def stream_source(cfg, box: dict[str, tuple[float, float]]) -> dict:
         statistics=(cfg.stats_trajectories, cfg.seed + STATS_SEED_OFFSET))
 
 
+def stream_data_info(solver, names: list[str], dt: float, source: dict) -> dict:
+    """The ``data_info`` of an online run (what its checkpoints and export record of its
+    data, as :class:`~pdesurrogate.training.FieldDataModule` records a file's): the solver's
+    PDE, grid shape, spatial axes' names (those a file it generates has: its ``grid_names``,
+    else ours), channel names, the parameters ``names``, one step of ``dt`` and the stream's
+    ``source`` (:func:`stream_source`)."""
+    from pdesurrogate.datasets.generate import solver_grid
+
+    return {"pde": solver.name, "grid_shape": list(solver.shape),
+            "grid_names": list(solver_grid(solver)[1]),
+            "channel_names": list(solver.channel_names), "param_names": list(names),
+            "k": 1, "dt": float(dt), "source": source}
+
+
 def trajectories(solver, box: dict, n: int, seed: int, n_steps: int, dt: float):
     """``n`` trajectories ``(n, n_steps + 1, C, *grid)`` with parameters drawn in ``box``
     (``(n, P)``), as the solver ranks make them (initial states from ``solver.sample``)."""
@@ -254,9 +268,7 @@ def run_trainer(cfg, init, roles, solver, scheduler, names, flag) -> int:
     out, rank = Path(cfg.out), roles.rank_in_role
     box = dict(scheduler.param_box)
     val_u, val_p, stats = held_out_sets(cfg, solver, box, names)
-    data_info = {"pde": solver.name, "grid_shape": list(solver.shape),
-                 "channel_names": list(solver.channel_names), "param_names": list(names),
-                 "k": 1, "dt": float(cfg.dt), "source": stream_source(cfg, box)}
+    data_info = stream_data_info(solver, names, cfg.dt, stream_source(cfg, box))
 
     buffer = trainer_buffer(cfg, rank)
     # a simulation sends exactly n_steps + 1 states: the receiver's default bound (4096) would

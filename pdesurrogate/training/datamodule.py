@@ -124,6 +124,11 @@ def _param_rows(data: FieldData, indices: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(p))
 
 
+#: :data:`~pdesurrogate.models.MODELS` names of the models that have no setting for their
+#: number of spatial axes: ScOT's Swin patches and windows are 2-D
+ONLY_2D = ("scot",)
+
+
 class FieldDataModule(LightningDataModule):
     """Loaders over one dataset file, split by trajectory.
 
@@ -152,7 +157,8 @@ class FieldDataModule(LightningDataModule):
 
     After ``setup``: ``stats`` (:class:`ChannelStats` of the training split, computed on first
     access; it refuses non-finite training data), ``data_info``
-    (``pde``, ``grid_shape``, ``channel_names``, ``param_names``, ``k``, ``dt``, ``source``;
+    (``pde``, ``grid_shape``, ``grid_names``: the spatial axes' names in the states' order,
+    ``channel_names``, ``param_names``, ``k``, ``dt``, ``source``;
     ``dt`` is None if the saved times are not evenly spaced, else the shortest decimal within
     the rounding error of the saved times: 0.05, not 0.049999999999999996, for times
     [0, 0.05, 0.1, 0.15]; ``source`` identifies the data and its split: ``path`` (absolute),
@@ -293,6 +299,7 @@ class FieldDataModule(LightningDataModule):
         self.data_info = {
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
+            "grid_names": [str(g) for g in data.grid_names],
             "channel_names": list(data.channel_names),
             "param_names": list(data.params),
             "k": self.k,
@@ -437,6 +444,13 @@ class FieldDataModule(LightningDataModule):
                               f"({type(model).__name__}) takes none (n_params=0): they are "
                               "ignored", UserWarning, stacklevel=2)
             return
+        if dim is not None and dim != len(grid) and model_name(model) in ONLY_2D:
+            n = len(grid)
+            raise ValueError(
+                f"{self.path!r} holds states on a {n}-D grid {tuple(grid)}, but the model "
+                f"({type(model).__name__}) is 2-D only (its patches and attention windows are "
+                f"2-D; {n}-D fields are not supported): train it on a 2-D file, or for a "
+                f"{n}-D grid use an FNO with {('one', 'two', 'three')[n - 1]} n_modes")
         want = " ".join(w for w in (c_in is not None and f"{c_in} channel(s)",
                                     dim is not None and f"on a {dim}-D grid",
                                     bool(n_p) and f"with {n_p} parameter(s)") if w)

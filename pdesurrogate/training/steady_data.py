@@ -148,6 +148,7 @@ class SteadyDataModule(FieldDataModule):
         self.data_info = {
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
+            "grid_names": [str(g) for g in data.grid_names],
             "channel_names": names,
             "param_names": list(data.params),
             "inputs": inputs,

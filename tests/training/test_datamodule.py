@@ -25,9 +25,9 @@ def test_split_stats_and_loaders(advection_file):
     source = {"path": os.path.abspath(advection_file),
               "fingerprint": fingerprint(open_dataset(advection_file)), "n_trajectories": 10,
               "fractions": [0.6, 0.2, 0.2], "seed": 0, "max_train_trajectories": None}
-    assert dm.data_info == {"pde": "advection", "grid_shape": [32], "channel_names": ["u"],
-                            "param_names": ["c"], "k": 1, "dt": pytest.approx(0.05),
-                            "source": source}
+    assert dm.data_info == {"pde": "advection", "grid_shape": [32], "grid_names": ["x"],
+                            "channel_names": ["u"], "param_names": ["c"], "k": 1,
+                            "dt": pytest.approx(0.05), "source": source}
     b = next(iter(dm.train_dataloader()))
     assert b["input"].shape == (4, 1, 32) and b["params"].shape == (4, 1)
     assert len(dm.train_dataloader().dataset) == 6 * 5
