@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import ChannelStats
 from pdesurrogate.export import export_surrogate, load
-from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper, ScOT, UNet
+from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper, DilatedResNet, ScOT, UNet
 from pdesurrogate.solvers import SOLVERS, make_solver
 from pdesurrogate.training import All2AllModule, NextStepModule
 from pdesurrogate.training.refiner import pearson_correlation
@@ -84,12 +84,14 @@ def _surrogates():
     cape.data_info = dict(fno1.data_info)
     unet = _next_step(UNet(1, 1, 1, 4, 2, n_params=1))
     unet.data_info = dict(fno1.data_info)
+    dilresnet = _next_step(DilatedResNet(1, 1, 1, hidden_channels=4, n_blocks=1, n_params=1))
+    dilresnet.data_info = dict(fno1.data_info)
     scot = All2AllModule(ScOT(1, 1, embed_dim=8, depths=[1, 1], num_heads=[2, 2],
                               skip_blocks=[0], window_size=4, patch_size=2))
     scot.data_info = {"pde": "toy", "grid_shape": [8, 8], "channel_names": ["u"],
                       "param_names": [], "k": 1, "dt": 0.1}
     return [("fno", fno1, (16,), 1), ("cape_fno", cape, (16,), 1), ("unet", unet, (16,), 1),
-            ("scot", scot, (8, 8), 0)]
+            ("dilresnet", dilresnet, (16,), 1), ("scot", scot, (8, 8), 0)]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +103,7 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", ["fno", "cape_fno", "unet", "scot"])
+@pytest.mark.parametrize("name", ["fno", "cape_fno", "unet", "dilresnet", "scot"])
 def test_an_exported_surrogate_rolls_out_on_the_device_as_its_module_on_the_cpu(
         exported, name, device):
     """``load(DIR, device)``: the rollout of device inputs stays on the device and equals the

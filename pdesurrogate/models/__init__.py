@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from torch import nn
 
 from .cape import CAPEModule, CAPEWrapper, SpectralConv
+from .dilresnet import DilatedResNet
 from .fno import FNO
 from .modern_unet import ModernUNet
 from .refiner import PDERefiner
@@ -63,6 +64,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "scot": ScOT,
     "modern_unet": ModernUNet,
     "pde_refiner": PDERefiner,
+    "dilresnet": DilatedResNet,
 }
 
 SPEC_KEYS = ("class", "init_args")
@@ -248,7 +250,7 @@ def build_model(spec: dict, where: str = "model", models: Mapping | None = None)
     return cls(**{**SPEC_DEFAULTS_BEFORE.get(name, {}), **kwargs})
 
 
-__all__ = ["CAPEModule", "CAPEWrapper", "FNO", "MODELS", "ModernUNet", "PDERefiner",
-           "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model", "check_models",
-           "complete_spec", "missing_models", "model_name", "model_spec", "own_classes",
-           "qualified_name", "spec_differences"]
+__all__ = ["CAPEModule", "CAPEWrapper", "DilatedResNet", "FNO", "MODELS", "ModernUNet",
+           "PDERefiner", "SCOT_PRESETS", "ScOT", "SpectralConv", "UNet", "build_model",
+           "check_models", "complete_spec", "missing_models", "model_name", "model_spec",
+           "own_classes", "qualified_name", "spec_differences"]
