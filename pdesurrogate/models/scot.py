@@ -300,6 +300,11 @@ class ScOT(nn.Module):
     finite and ``>= 0`` (a ValueError otherwise; not checked for GPU tensors).
     """
 
+    #: the numbers of spatial axes it takes (a model without the attribute takes any), and
+    #: why: a file on another grid is refused with it before training starts
+    grid_dims: tuple[int, ...] = (2,)
+    grid_dims_reason = "its patches and attention windows are 2-D"
+
     def __init__(self, in_channels: int, out_channels: int, embed_dim: int = 48,
                  depths: list[int] = (4, 4, 4, 4), num_heads: list[int] = (3, 6, 12, 24),
                  skip_blocks: list[int] = (2, 2, 2), window_size: int = 16, patch_size: int = 4,

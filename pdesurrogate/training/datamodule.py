@@ -124,11 +124,6 @@ def _param_rows(data: FieldData, indices: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(p))
 
 
-#: :data:`~pdesurrogate.models.MODELS` names of the models that have no setting for their
-#: number of spatial axes: ScOT's Swin patches and windows are 2-D
-ONLY_2D = ("scot",)
-
-
 class FieldDataModule(LightningDataModule):
     """Loaders over one dataset file, split by trajectory.
 
@@ -444,12 +439,15 @@ class FieldDataModule(LightningDataModule):
                               f"({type(model).__name__}) takes none (n_params=0): they are "
                               "ignored", UserWarning, stacklevel=2)
             return
-        if dim is not None and dim != len(grid) and model_name(model) in ONLY_2D:
-            n = len(grid)
+        # a model whose number of spatial axes is fixed says so (grid_dims; default: any)
+        dims = getattr(model, "grid_dims", None)
+        if dims is not None and len(grid) not in dims:
+            n, takes = len(grid), " or ".join(f"{d}-D" for d in dims)
+            why = getattr(model, "grid_dims_reason", None)
             raise ValueError(
                 f"{self.path!r} holds states on a {n}-D grid {tuple(grid)}, but the model "
-                f"({type(model).__name__}) is 2-D only (its patches and attention windows are "
-                f"2-D; {n}-D fields are not supported): train it on a 2-D file, or for a "
+                f"({type(model).__name__}) is {takes} only ({why + '; ' if why else ''}"
+                f"{n}-D fields are not supported): train it on a {takes} file, or for a "
                 f"{n}-D grid use an FNO with {('one', 'two', 'three')[n - 1]} n_modes")
         want = " ".join(w for w in (c_in is not None and f"{c_in} channel(s)",
                                     dim is not None and f"on a {dim}-D grid",
