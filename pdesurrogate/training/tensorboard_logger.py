@@ -23,11 +23,18 @@ every write, flush and fsync on unchanged.
 tensorboardX's event queue makes its semaphores in ``/dev/shm``; where that has no page free,
 the fit said only "OSError: [Errno 28] No space left on device". :class:`DropsRefusedEvents`
 says which folder, its room and what to do (:class:`SemaphoreRoomError`).
+
+tensorboardX warns "NaN or Inf found in input tensor." (logger ``tensorboardX.x2num``) for each
+value that is not finite, with neither its name nor its step: under ``pdesurrogate test`` it
+came as a stray line above the table for an fRMSE band with no mode on the grid, which the
+table shows as nan and our own line explains. The value is written to the event file all the
+same, so the line tells nothing; :data:`NON_FINITE_NOTE` drops it, and only it.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import threading
 
@@ -35,6 +42,22 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from pdesurrogate.training.worker_shm import SHM_DIR, shm_room_text
+
+
+class _DropsNonFiniteNote(logging.Filter):
+    """Drops tensorboardX's "NaN or Inf found in input tensor." and passes every other
+    record."""
+
+    MESSAGE = "NaN or Inf found in input tensor."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
+#: the filter :class:`DropsRefusedEvents` puts on tensorboardX's ``x2num`` logger (one instance,
+#: so that ``addFilter``, which adds a filter once, adds it once however many loggers start)
+NON_FINITE_NOTE = _DropsNonFiniteNote()
+X2NUM_LOGGER = "tensorboardX.x2num"
 
 
 class SemaphoreRoomError(RuntimeError):
@@ -148,10 +171,12 @@ class DropsRefusedEvents:
     """Mixin for Lightning's ``TensorBoardLogger``: its event files keep what the disk refuses
     until the logging thread's next flush raises it (:func:`keep_refusals`), and a
     ``finalize`` whose write fails closes them (:func:`close_refused`) before its error goes
-    on, so that the error is all the user sees."""
+    on, so that the error is all the user sees; tensorboardX's note of a value that is not
+    finite is dropped (:data:`NON_FINITE_NOTE`)."""
 
     @property
     def experiment(self):
+        logging.getLogger(X2NUM_LOGGER).addFilter(NON_FINITE_NOTE)
         try:
             writer = super().experiment
         except OSError as e:
