@@ -113,13 +113,21 @@ def resumed_record(saved: dict, current: dict | None, stage: str) -> dict:
     online stream's checkpoint fine-tuned (``stage == "fit"``) on a file: the file is the
     source of this run, and the stream goes to the ``fine_tuned_from`` list (oldest first), so
     an export names the data the weights were last fit on. Tested or validated on a file, the
-    stream stays the source: the weights were fit on it alone."""
+    stream stays the source: the weights were fit on it alone.
+
+    A record written before records named the spatial axes (``grid_names``) takes the names of
+    the same file read now (its fingerprint recorded), so that the export of a resumed fit
+    records them and predict checks a file's axis order."""
     out = dict(saved)
     old, new = saved.get("source"), (current or {}).get("source")
     if not (old and new):
         return out
     if not is_online(old) and not is_online(new):
         out["source"] = {**old, "path": new.get("path")}
+        names = current.get("grid_names")
+        if saved.get("grid_names") is None and names is not None and old.get("fingerprint") \
+                and (old["fingerprint"] == new.get("fingerprint") or _same_data(old, new)):
+            out["grid_names"] = list(names)
     elif stage == "fit" and is_online(old) != is_online(new):
         out["source"] = new
         out[EARLIER_KEY] = [*saved.get(EARLIER_KEY, []), old]
