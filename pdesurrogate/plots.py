@@ -163,9 +163,35 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     # tight_layout leaves out the colour bars' labels (their axes hang off the panels'), which
     # then crowded the next panel's y label
     fig.subplots_adjust(wspace=0.7)
+    _keep_inside(fig)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def _keep_inside(fig, pad: float = 0.05, tries: int = 4) -> None:
+    """Widen the figure's margins until everything drawn (titles, labels, colour bars) lies
+    inside it, with ``pad`` inches to spare. A panel drawn to its domain's shape is narrower
+    than its grid cell and centred in it, and the wide spacing :func:`rollout_figure` leaves
+    for the colour bars moved the first column's cells left: with four columns, a title
+    centred over a narrow first panel ("prediction of density, sample 0, t = 0.05") began
+    left of the figure and was cut. Each margin moves by what sticks out; the panels shrink
+    with it, so a few rounds settle it."""
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_size_inches()
+    for _ in range(tries):
+        box = fig.get_tightbbox(renderer)  # inches; lays out the panels' shapes first
+        out = (pad - box.x0, box.x1 - width + pad, pad - box.y0, box.y1 - height + pad)
+        if max(out) <= 0:
+            return
+        p = fig.subplotpars
+        left, right, bottom, top = (p.left + max(out[0], 0) / width,
+                                    p.right - max(out[1], 0) / width,
+                                    p.bottom + max(out[2], 0) / height,
+                                    p.top - max(out[3], 0) / height)
+        if left >= right or bottom >= top:
+            return  # more text than figure: nothing to gain
+        fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
 
 
 def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarray, label: str,
