@@ -30,8 +30,10 @@ relative L2 0.1315 (ratio 12.2 to the paper's figure, which is not its setup), 2
 training, 52 s in all with the imports (predicting the mean field errs by ~0.5);
 ``--epochs 10`` at the default size (85 x 85, 1000/100/100 samples, width 32, 12 modes, batch
 20; 500 steps, 653 s of training on one thread, load average 1 to 5): test relative L2 0.0471,
-4.4x the paper's 0.0108 (val 0.0491, train loss 0.086 at the end). 10 epochs, not the paper's
-500, and another schedule: no verdict on our FNO against the paper's, only a figure to track.
+4.4x the paper's 0.0108 (val 0.0491, train loss 0.086 at the end); the default, 30 epochs
+(1500 steps, 2334 s of training on one thread, load average 2 to 5): test relative L2 0.0275,
+2.55x the paper's (val 0.028, train rel L2 0.049 at the end). 30 epochs, not the paper's 500,
+and another schedule: no verdict on our FNO against the paper's, only a figure to track.
 """
 
 from __future__ import annotations
