@@ -242,8 +242,10 @@ class DatasetWriter:
             (with the byte-shuffle filter; see the module's docstring).
         compression_level: gzip's level, 0 (stored) to 9 (smallest); default 4.
 
-    Use ``write(start, u, params)`` for consecutive or scattered blocks of samples; ``close()``
-    (or leaving the ``with`` block) checks that every sample was written and renames the file.
+    Use ``write(start, u, params)`` for consecutive or scattered blocks of samples, or
+    ``write(start, u, params, time=t)`` for a block's saved times ``t, t + 1, ...`` alone (a
+    long trajectory a frame at a time); ``close()`` (or leaving the ``with`` block) checks that
+    every sample was written at every time and renames the file.
     """
 
     def __init__(
@@ -301,7 +303,7 @@ class DatasetWriter:
         clean_leftovers(self.path)
         self.tmp_path = temp_name(self.path)  # another if it is taken (_open)
         self._created = False  # whether tmp_path is ours to remove
-        self._written = np.zeros(n_samples, dtype=bool)
+        self._written = np.zeros(self.shape[:2], dtype=bool)  # (sample, time) stored
         self._file: h5netcdf.File | None = None
         self._raw = self._guard = None  # the temporary file and HDF5's access to it (_open)
         self._open()
@@ -419,21 +421,32 @@ class DatasetWriter:
         return self._file
 
     def write(self, start: int, u, params: Mapping[str, object] | None = None,
-              sim_id=None, seed=None) -> None:
-        """Store samples ``start .. start + b - 1``.
+              sim_id=None, seed=None, time: int = 0) -> None:
+        """Store samples ``start .. start + b - 1``, or their saved times ``time .. time + f - 1``
+        alone (their parameters, ids and seeds are stored again with each part).
 
         Args:
-            u: ``(b, T, C, *grid)`` array or tensor (cast to float32); must be finite.
+            u: ``(b, T, C, *grid)`` array or tensor (cast to float32), or ``(b, f, C, *grid)``
+                with ``time + f <= T``; must be finite.
             params: ``{name: (b,)}`` for every name in ``param_names``.
             sim_id: ``(b,)`` ints (default: ``start + arange(b)``).
             seed: ``(b,)`` ints or one int for the whole block (default ``-1``).
+            time: the index of ``u``'s first saved time (default 0).
         """
         f = self._require_open()
         u = _to_numpy(u).astype(np.float32, copy=False)
         b = u.shape[0] if u.ndim else 0
-        if u.ndim != len(self.shape) or tuple(u.shape[1:]) != self.shape[1:]:
+        n_times = self.shape[1]
+        if isinstance(time, bool) or not isinstance(time, (int, np.integer)) \
+                or not 0 <= time < n_times:
+            raise ValueError(f"{self.path.name}: time must be an int in 0..{n_times - 1}, got "
+                             f"{time!r}")
+        frames = n_times - time if u.ndim < 2 else u.shape[1]
+        if u.ndim != len(self.shape) or tuple(u.shape[2:]) != self.shape[2:] \
+                or not 1 <= frames <= n_times - time:
             want = ", ".join(map(str, self.shape[1:]))
-            raise ValueError(f"{self.path.name}: u must have shape (b, {want}), "
+            part = f" or (b, f <= {n_times - time}, ...) from time {time}" if time else ""
+            raise ValueError(f"{self.path.name}: u must have shape (b, {want}){part}, "
                              f"got {tuple(u.shape)}")
         if not (0 <= start and start + b <= self.n_samples) or b == 0:
             raise ValueError(f"{self.path.name}: block [{start}, {start + b}) is empty or outside "
@@ -454,9 +467,12 @@ class DatasetWriter:
                 raise ValueError(f"{self.path.name}: parameter {p!r} must have shape ({b},), "
                                  f"got {v.shape}")
             cols[p] = v
-        sl = slice(start, start + b)
+        sl, times = slice(start, start + b), slice(time, time + frames)
         try:
-            f.variables["u"][sl] = u
+            if frames == n_times:
+                f.variables["u"][sl] = u
+            else:
+                f.variables["u"][sl, times] = u
             for p, v in cols.items():
                 f.variables[p][sl] = v
             ids = (np.arange(start, start + b) if sim_id is None
@@ -470,7 +486,7 @@ class DatasetWriter:
             # thinks it wrote): the write that failed is the error to report
             self._raise_write_error()
             raise
-        self._written[sl] = True
+        self._written[sl, times] = True
         self._raise_write_error()
 
     def _raise_write_error(self) -> None:
@@ -485,7 +501,7 @@ class DatasetWriter:
         """Finish the file and rename it to ``path``; raises if samples are missing."""
         if self._file is None:
             return
-        missing = np.flatnonzero(~self._written)
+        missing = np.flatnonzero(~self._written.all(axis=1))
         if missing.size:
             self.abort()
             raise RuntimeError(f"{str(self.path)!r}: {missing.size} of {self.n_samples} samples "

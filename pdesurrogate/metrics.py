@@ -170,7 +170,8 @@ def band_limits(band: str) -> str:
     return f"{'' if lo < 0 else f'{lo:g} < '}|k| <= {hi:g}"
 
 
-def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
+def trajectory_errors(pred, truth, first: int = 0, first_frame: int = 0
+                      ) -> dict[str, np.ndarray]:
     """``{name: (B, F)}`` for each of :data:`NAMES`: one trajectory's and frame's value,
     averaged over channels (``max_error``: the maximum over channels), in float64 (NaN for
     the fRMSE of a band that holds no mode of the grid: :func:`empty_bands`); then
@@ -179,7 +180,8 @@ def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
     ``pred``, ``truth``: ``(B, F, C, *grid)`` real arrays (numpy, or anything
     ``np.asarray`` takes). Raises ValueError for other shapes, shapes that differ, a
     non-real dtype, or a NaN or inf in either (naming the first such trajectory, counted from
-    ``first`` for the batch's first one, and frame)."""
+    ``first`` for the batch's first one, and frame, counted from ``first_frame`` for the
+    first one given)."""
     pred, truth = _check(pred, truth)
     b, n_frames, n_channels = pred.shape[:3]
     grid = pred.shape[3:]
@@ -191,7 +193,8 @@ def trajectory_errors(pred, truth, first: int = 0) -> dict[str, np.ndarray]:
     for j in range(n_frames):
         for s in range(0, b, rows):
             chunk = slice(s, min(s + rows, b))
-            _frame_errors(pred[chunk, j], truth[chunk, j], j, first + s, on_edge, bands,
+            _frame_errors(pred[chunk, j], truth[chunk, j], first_frame + j, first + s, on_edge,
+                          bands,
                           {name: v[chunk, j] for name, v in out.items()})
     return out
 
@@ -254,10 +257,12 @@ class ErrorSums:
     """The per-frame metrics of trajectories added a batch at a time.
 
     ``frames``: the frames ``F`` of every batch. :meth:`add` takes a batch's
-    ``(b, F, C, *grid)`` prediction and truth; :meth:`result` gives ``{name: (F,)}``: the mean
-    over all trajectories added (``max_error``: the maximum). The sums run one trajectory at a
-    time in the order added, so the result does not depend on how the trajectories were split
-    into batches.
+    ``(b, F, C, *grid)`` prediction and truth, or its frames a few at a time (``frame``: the
+    first one's index), in order, each batch's frames all added before the next batch's;
+    :meth:`result` gives ``{name: (F,)}``: the mean over all trajectories added
+    (``max_error``: the maximum). The sums run one trajectory at a time in the order added, each
+    frame's on its own, so the result does not depend on how the trajectories were split into
+    batches or a batch's frames into parts.
     """
 
     def __init__(self, frames: int) -> None:
@@ -267,25 +272,46 @@ class ErrorSums:
         self.count = 0
         self._sums = {name: np.zeros(self.frames) for name in NAMES if name != "max_error"}
         self._max = np.zeros(self.frames)
+        # the frame the batch being added continues at (0: none is under way) and its size
+        self._next, self._batch = 0, 0
 
-    def add(self, pred, truth) -> dict[str, np.ndarray]:
-        """Add a batch; returns its :func:`trajectory_errors` (``{name: (b, F)}``)."""
-        errs = trajectory_errors(pred, truth, first=self.count)
-        n_frames = errs["rmse"].shape[1]
-        if n_frames != self.frames:
-            raise ValueError(f"ErrorSums was made for {self.frames} frames; this batch has "
-                             f"{n_frames}")
-        for i in range(errs["rmse"].shape[0]):
+    def add(self, pred, truth, frame: int | None = None) -> dict[str, np.ndarray]:
+        """Add a whole batch, ``(b, F, C, *grid)`` arrays, or (``frame`` given) its frames
+        ``frame .. frame + f - 1`` from ``(b, f, C, *grid)`` ones; returns their
+        :func:`trajectory_errors` (``{name: (b, f)}``). ValueError for another frame count
+        than ``F`` (whole batches), frames out of order or beyond ``F``, or another number of
+        trajectories than the batch's earlier frames."""
+        pred, truth = _check(pred, truth)
+        b, n_frames = pred.shape[:2]
+        if frame is None:
+            if n_frames != self.frames:
+                raise ValueError(f"ErrorSums was made for {self.frames} frames; this batch has "
+                                 f"{n_frames}")
+            frame = 0
+        if frame != self._next or frame + n_frames > self.frames \
+                or (frame and b != self._batch):
+            under_way = (f"; the batch of {self._batch} trajectories under way continues at "
+                         f"frame {self._next}" if self._next else "")
+            raise ValueError(f"ErrorSums was made for {self.frames} frames; got {b} "
+                             f"trajectories' frames {frame}..{frame + n_frames - 1}{under_way}")
+        errs = trajectory_errors(pred, truth, first=self.count, first_frame=frame)
+        part = slice(frame, frame + n_frames)
+        for i in range(b):
             for name, total in self._sums.items():
-                total += errs[name][i]
-            np.maximum(self._max, errs["max_error"][i], out=self._max)
-        self.count += errs["rmse"].shape[0]
+                total[part] += errs[name][i]
+            np.maximum(self._max[part], errs["max_error"][i], out=self._max[part])
+        self._next, self._batch = (frame + n_frames) % self.frames, b
+        if self._next == 0:
+            self.count += b
         return errs
 
     def result(self) -> dict[str, np.ndarray]:
-        """``{name: (F,)}`` over every trajectory added; ValueError before the first."""
-        if self.count == 0:
-            raise ValueError("no trajectories were added")
+        """``{name: (F,)}`` over every trajectory added; ValueError before the first, or while
+        a batch's frames are being added."""
+        if self.count == 0 or self._next:
+            raise ValueError("no trajectories were added" if self._next == 0 else
+                             f"the batch of {self._batch} trajectories under way has frames "
+                             f"0..{self._next - 1} of {self.frames} added; add the rest first")
         out = {name: total / self.count for name, total in self._sums.items()}
         out["max_error"] = self._max.copy()
         return {name: out[name] for name in NAMES}

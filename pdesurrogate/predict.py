@@ -50,7 +50,13 @@ the file's name, then the model's).
 Trajectories are rolled out ``batch_size`` at a time. The default
 (:func:`default_batch_size`) is as many as fit in :data:`BATCH_MEMORY` of working memory, at most
 :data:`MAX_BATCH`: a small grid rolls out 64 at a time, a 128x128 one a few (a 64-wide FNO
-there peaked at 1.40 GiB with 32 at a time, 722-819 MiB with the default 5). The errors are summed
+there peaked at 1.40 GiB with 32 at a time, 722-819 MiB with the default 5). A batch whose
+rollout does not fit that memory even one trajectory at a time (a 3-D trajectory of The Well,
+several GB) is rolled out, written, read back as truth and compared a part of its frames at a
+time (:func:`frames_per_part`, one frame at the least), and the plot reads only the frames it
+draws (a 1-D rollout's every one, else the last): a 64^3 trajectory of 96 frames and 2
+channels (192 MiB) peaked at 1.06 GiB (1.29 GiB with ``--plot``) taken whole, 653 MiB
+(673 MiB) in parts of 32 frames, with the same file and errors bit for bit. The errors are summed
 one trajectory at a time, in file order, so what is computed from a rollout does not depend on
 the batch size; the rollout itself may, by a float32 rounding, where torch's CPU kernels round a
 trajectory differently in another batch shape.
@@ -114,8 +120,9 @@ CARRIED_ATTRS = ("solver_settings", "seed")
 # activations), and its upper end, the former fixed default, which small grids keep
 BATCH_MEMORY = 256 * 2**20
 MAX_BATCH = 64
-# copies of a batch's frames alive at once: the rollout (and the previous batch's, until the
-# new one is returned) and, with the truth, the frames as read and the reader's strided copy
+# copies of a batch's frames alive at once: the rollout (and the previous batch's or part's,
+# until the new one is returned) and, with the truth, the frames as read and the reader's
+# strided copy; also what frames_per_part counts
 ROLLOUT_COPIES, TRUTH_COPIES = 2, 2
 # a module's own temporaries (an FNO layer's FFTs, attention scores inside a block, a U-Net's
 # skip connections) pass no hook: the largest tensors one module takes and returns, times this.
@@ -312,8 +319,10 @@ def _check_outputs(input_path: str, out_path: str, plot: str | None,
 def _write_plot(f: BinaryIO, plot_path: Path, first, data, frames: slice, has_truth: bool,
                 times, rel, cfg: dict, model_dir: str) -> None:
     """The plot for ``plot_path`` into ``f``, its temporary (:mod:`pdesurrogate.temp_files`:
-    created exclusively, written through that descriptor), which it closes. A failed write (a
-    full disk) is an OSError naming ``plot_path``."""
+    created exclusively, written through that descriptor), which it closes: ``first``, the
+    first trajectory's rollout at the steps drawn, ``(1, F, C, *grid)``, beside the file's
+    ``frames`` of it (the same steps; only those are read). A failed write (a full disk) is an
+    OSError naming ``plot_path``."""
     import matplotlib
 
     from pdesurrogate.plots import rollout_figure
@@ -526,7 +535,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     out, plot_path = Path(out_path), Path(plot) if plot else None
     writer = tmp_plot = plot_file = old_plot = None
     replaced = False  # whether the new rollout has been renamed onto --out
-    frames = slice(0, steps * stride + 1, stride)  # the truth of steps 0..steps
+    # the steps the plot draws: a 1-D rollout's every one (a space-time image), else the last
+    drawn = slice(0, steps + 1) if len(shape) == 1 else slice(steps, steps + 1)
     made: list[Path] = []  # folders this run created, parents first
     try:
         # inside the try: when the plot's folder cannot be made, the --out folder made just
@@ -590,39 +600,46 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     with range_warnings_off():
                         pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
                     advance(stop - start)
+                    parts = iter([pred])
+                    part = 1
                 else:
-                    pred = np.empty((stop - start, steps + 1, *u0.shape[1:]), np.float32)
-                    pred[:, 0] = u0
                     # the grid was checked above, naming the file; the parameter range too
                     with range_warnings_off():
                         states = sur.iterate(u0, given_p, steps=steps, lead_time=lead_time,
                                              any_grid=True)
-                    for j, y in enumerate(states, 1):
-                        pred[:, j] = y
-                        advance(stop - start)
-                # the input's ids, not positions: a rollout joins its truth on sim_id
-                writer.write(start, pred, params, sim_id=data.sim_id[start:stop])
-                if has_truth:
-                    truth = data.u[start:stop, frames]
-                    if steady:
-                        truth = truth[:, :, out_idx]
-                    try:
-                        # the relative L2 comes from the same pass as the other errors
-                        rel_b = sums.add(pred, truth)[REL_L2]
-                    except ValueError as e:  # a NaN or inf in the file's truth
-                        raise ValueError(
-                            f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
-                                                      f"{stride} saved frames)"
-                                                      if stride > 1 else "")) from None
-                    for i, r in enumerate(rel_b, start):
-                        err_sum += r
-                        if per_sample is not None:
-                            per_sample[i] = r[0]
-                        if held is not None and held[i]:
-                            test_sum += r
-                if start == 0:
-                    # a copy: a view would keep this whole batch's rollout for the plot
-                    first = pred[:1].copy()
+                    part = frames_per_part(stop - start, steps + 1, u0[:1].nbytes, has_truth)
+                    parts = _rollout_parts(u0, states, steps, part, advance)
+                if start == 0 and plot_path is not None:
+                    first = np.empty((1, drawn.stop - drawn.start, *u0.shape[1:]), np.float32)
+                for j0, pred in zip(range(0, steps + 1, part), parts, strict=True):
+                    j1 = j0 + pred.shape[1]
+                    # the input's ids, not positions: a rollout joins its truth on sim_id
+                    writer.write(start, pred, params, sim_id=data.sim_id[start:stop], time=j0)
+                    if has_truth:
+                        truth = data.u[start:stop, j0 * stride:(j1 - 1) * stride + 1:stride]
+                        if steady:
+                            truth = truth[:, :, out_idx]
+                        try:
+                            # the relative L2 comes from the same pass as the other errors
+                            rel_b = sums.add(pred, truth, frame=j0)[REL_L2]
+                        except ValueError as e:  # a NaN or inf in the file's truth
+                            raise ValueError(
+                                f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
+                                                          f"{stride} saved frames)"
+                                                          if stride > 1 else "")) from None
+                        del truth
+                        for i, r in enumerate(rel_b, start):
+                            err_sum[j0:j1] += r
+                            if per_sample is not None:
+                                per_sample[i] = r[0]
+                            if held is not None and held[i]:
+                                test_sum[j0:j1] += r
+                    if start == 0 and plot_path is not None:
+                        # a copy of the drawn frames: a view would keep this part for the plot
+                        lo, hi = max(j0, drawn.start), min(j1, drawn.stop)
+                        if lo < hi:
+                            first[:, lo - drawn.start:hi - drawn.start] = pred[:1, lo - j0:hi - j0]
+                    del pred
             rel = err_sum / n_use if has_truth else None
             metrics = sums.result() if sums is not None else None
             if rel is not None:
@@ -639,8 +656,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 writer.set_attrs(rel_l2_vs_truth_test_split=[float(v) for v in rel_test],
                                  test_split_indices=[int(i) for i in test_idx])
         if plot_path is not None:
-            _write_plot(plot_file, plot_path, first, data, frames, has_truth, times, rel, cfg,
-                        model_dir)
+            _write_plot(plot_file, plot_path, first, data,
+                        slice(drawn.start * stride, (drawn.stop - 1) * stride + 1, stride),
+                        has_truth, times, rel, cfg, model_dir)
             # the old plot goes aside first, under a temporary name a later run removes: a
             # kill between the renames below then leaves the new rollout alone or beside the
             # new plot, never beside the old plot as if its own
@@ -850,6 +868,44 @@ def default_batch_size(sur: Surrogate, u0: np.ndarray, params: dict | None, fram
     per_trajectory = data + ACTIVATION_FACTOR * activation_bytes(sur, u0[:1], params, lead_time)
     budget = BATCH_MEMORY if budget is None else budget
     return max(1, min(MAX_BATCH, budget // max(per_trajectory, 1)))
+
+
+def frames_per_part(trajectories: int, frames: int, frame_bytes: int, with_truth: bool) -> int:
+    """Frames of a batch that are rolled out, written and compared with the truth at once:
+    all ``frames`` where the batch's rollout (and ``with_truth`` its truth), counted as
+    :func:`default_batch_size` counts them, fits :data:`BATCH_MEMORY`, else as many as fit, at
+    least one. ``frame_bytes``: one trajectory's frame ``(C, *grid)`` in float32.
+
+    So a batch of trajectories too long for that memory (a 3-D trajectory of several GB, which
+    even one at a time does not fit) is taken part by part, a frame at a time at the least:
+    what is written and computed is the same, since the writer stores any saved times of a
+    block of samples and :class:`~pdesurrogate.metrics.ErrorSums` sums each frame on its own."""
+    per_frame = trajectories * frame_bytes * (ROLLOUT_COPIES + (TRUTH_COPIES if with_truth
+                                                                 else 0))
+    return max(1, min(frames, BATCH_MEMORY // max(per_frame, 1)))
+
+
+def _rollout_parts(u0: np.ndarray, states, steps: int, part: int, advance):
+    """The rollout ``u0`` ``(b, C, *grid)`` (step 0) then the ``steps`` states of ``states``,
+    as float32 arrays ``(b, f, C, *grid)`` of ``part`` steps each (the last one the rest),
+    each made only when the one before was taken; ``advance(b)`` after each model step."""
+    b = u0.shape[0]
+
+    def empty(j0: int) -> np.ndarray:
+        return np.empty((b, min(part, steps + 1 - j0), *u0.shape[1:]), np.float32)
+
+    pred, k, j0 = empty(0), 1, 0
+    pred[:, 0] = u0
+    for y in states:  # to its end: the iterator's own clean-up runs there
+        if k == pred.shape[1]:
+            yield pred
+            j0 += k
+            del pred  # before the next part is made: one part alive here, not two
+            pred, k = empty(j0), 0
+        pred[:, k] = y
+        k += 1
+        advance(b)
+    yield pred
 
 
 def _taken(path: Path) -> FileExistsError:
