@@ -207,12 +207,13 @@ class FNO(nn.Module):
         # the last axis keeps m // 2 + 1 of the n // 2 + 1 rFFT coefficients, the others m of n
         excess = (any(m > n for m, n in zip(self.n_modes[:-1], seen[:-1], strict=True))
                   or self.n_modes[-1] // 2 > seen[-1] // 2)
-        setting = f"n_modes={self.n_modes}" + (
-            f" (domain_padding={self.domain_padding:g} pads the grid {grid} to {seen} "
-            "for the Fourier layers)" if seen != grid else "")
-        warn_unresolved_modes(self, setting, list(seen), seen, excess)
+        if excess:  # the message only where it may be given: this runs every step
+            setting = f"n_modes={self.n_modes}" + (
+                f" (domain_padding={self.domain_padding:g} pads the grid {grid} to {seen} "
+                "for the Fourier layers)" if seen != grid else "")
+            warn_unresolved_modes(self, setting, list(seen), seen, excess)
         x = append_params(u, params, self.n_params)
-        key = tuple(grid)
+        key = grid
         if self.net.domain_padding is None or key in self._padded_grids:
             return self.net(x)
         # neuralop's DomainPadding fills two caches for a new grid one after the other (the
