@@ -1,0 +1,237 @@
+"""``pdesurrogate info PATH [--json]``: what an export folder or a dataset file holds, read
+without running the model or reading the fields; every number checked against what torch,
+numpy or h5py find in the same files, and a path that is neither kind (or an export that load
+refuses) is one error line with exit status 2."""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from pdesurrogate.cli import main
+from pdesurrogate.datasets import lazy
+from pdesurrogate.datasets.source import source_splits
+from pdesurrogate.export import export_surrogate, load
+from tests.datasets.test_the_well import _well
+from tests.test_export_own_model import NAME, TinyNet
+from tests.test_export_own_model import _module as own_module
+
+# the tiny fit of test_cli_fit.py (pytest runs with --import-mode=importlib: no plain import)
+_spec = importlib.util.spec_from_file_location("cli_fit_helpers",
+                                               Path(__file__).with_name("test_cli_fit.py"))
+fit_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fit_helpers)
+data = fit_helpers.data  # the fixture: 10 Burgers trajectories of 3 frames on 32 points
+
+
+def _refuse_field_reads(monkeypatch) -> None:
+    """From now on any read of a file's fields ``u`` fails the test: info reads none."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("info read the fields u")
+
+    monkeypatch.setattr(lazy.LazyArray, "__getitem__", refuse)
+    monkeypatch.setattr(lazy.LazyArray, "__array__", refuse)
+
+
+@pytest.fixture
+def no_field_reads(monkeypatch):
+    _refuse_field_reads(monkeypatch)
+
+
+def _info(path, capsys, *options) -> tuple[int, str, str]:
+    rc = main(["info", str(path), *options])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _json(path, capsys) -> dict:
+    rc, out, err = _info(path, capsys, "--json")
+    assert rc == 0 and err == "", err
+    return json.loads(out)
+
+
+def test_an_export_of_a_fit_and_its_data_file(tmp_path, data, capsys, monkeypatch):
+    """generate -> fit -> export, then info on both: the model and its arguments, the number
+    of parameters torch counts, the training range (the training split's nu, as numpy finds
+    it in the file), grid, dt, data file, run counters; the file's shape, parameters, times
+    and grid as h5py reads them."""
+    root = tmp_path / "runs"
+    assert main(["fit", "--config", fit_helpers.CONFIG, *fit_helpers.tiny(data, root),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    ckpt = root / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "model"
+    assert main(["export", str(ckpt), str(out)]) == 0
+    capsys.readouterr()
+    _refuse_field_reads(monkeypatch)
+
+    info = _json(out, capsys)
+    sur = load(out)
+    saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+    with h5py.File(data) as f:
+        nu, u_shape, times, x = f["nu"][()], f["u"].shape, f["time"][()], f["x"][()]
+    train = source_splits(info["trained_on"])[0]
+    assert info["what"] == "export" and info["kind"] == "time-stepping surrogate"
+    assert info["model"]["class"] == "fno" and info["model"]["init_args"]["hidden_channels"] == 8
+    assert info["checked_against_model"] is True
+    assert info["n_parameters"] == sum(p.numel() for p in sur.model.parameters())
+    assert info["n_weights"] == sum(v.numel() for v in sur.model.state_dict().values())
+    assert info["weights_bytes"] == os.path.getsize(out / "model.safetensors")
+    assert (info["pde"], info["channel_names"], info["param_names"]) == ("burgers1d", ["u"],
+                                                                           ["nu"])
+    assert info["param_ranges"] == {"nu": [float(nu[train].min()), float(nu[train].max())]}
+    assert info["grid"] == {"names": ["x"], "shape": [32]}
+    assert info["dt"] == float(times[1] - times[0]) and info["k"] == 1
+    assert info["normalization"] == "channel mean/std"
+    assert info["trained_on"]["file"] == "burgers.nc" and info["trained_on"]["path"] == \
+        os.path.abspath(data) and info["trained_on"]["n_trajectories"] == 10
+    assert info["training_run"] == {"epoch": saved["epoch"], "global_step":
+                                    saved["global_step"], "checkpoint": str(ckpt.resolve()),
+                                    "seed_everything": info["training_run"]["seed_everything"]}
+    assert info["versions"]["pdesurrogate"] == sur.config["pdesurrogate_version"]
+
+    rc, text, err = _info(out, capsys)
+    assert rc == 0 and err == ""
+    lines = text.splitlines()
+    assert lines[0] == f"{out}: exported time-stepping surrogate"
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in lines[1:] if line[2] != " "}
+    assert rows["model"] == "fno"
+    assert rows["weights"].startswith(f"{info['n_parameters']:,} parameters")
+    assert rows["parameters"] == (f"nu  trained on [{nu[train].min():.6g}, "
+                                  f"{nu[train].max():.6g}]")
+    assert rows["grid"] == "32 (x)" and rows["pde"] == "burgers1d"
+    assert "\x1b" not in text  # plain text, no colour codes, in a pipe or a terminal
+
+    d = _json(data, capsys)
+    assert d["what"] == "dataset" and d["format"] == "pdesurrogate" and d["pde"] == "burgers1d"
+    assert [d["shape"][k] for k in ("trajectories", "times", "channels")] + d["shape"]["grid"] \
+        == list(u_shape)
+    assert d["dims"] == ["trajectory", "time", "channel", "x"] and d["channel_names"] == ["u"]
+    assert d["params"] == {"nu": {"min": float(np.min(nu)), "max": float(np.max(nu))}}
+    assert d["time"] == {"size": 3, "first": float(times[0]), "last": float(times[-1]),
+                         "step": float(times[1] - times[0])}
+    assert d["grid"] == [{"name": "x", "size": 32, "first": float(x[0]), "last": float(x[-1]),
+                          "step": float((x[-1] - x[0]) / 31)}]
+    assert d["file_bytes"] == os.path.getsize(data) and d["attrs"]["pde"] == "burgers1d"
+
+
+def test_a_steady_map_a_pinn_and_a_model_of_own_code(tmp_path, capsys):
+    """A steady map names its inputs and targets and has no time step; a PINN its problem and
+    network, whose parameters exclude the problem's coefficients; a model of the user's own
+    code is described from its config (its class is never imported) with torch's count."""
+    from pdesurrogate.models import FNO
+    from pdesurrogate.pinn import SDGD, PINNModule, SineGordon
+    from pdesurrogate.training import SteadyModule
+    from tests.test_export_steady import INFO, STATS
+
+    torch.manual_seed(0)
+    m = SteadyModule(FNO(1, 1, [4, 4], hidden_channels=4, n_layers=2))
+    m.set_normalization(STATS)
+    m.data_info = dict(INFO)
+    steady = _json(export_surrogate(m, tmp_path / "steady"), capsys)
+    assert steady["kind"] == "steady map" and (steady["inputs"], steady["targets"]) == (["a"],
+                                                                                        ["u"])
+    assert steady["n_parameters"] == sum(p.numel() for p in m.model.parameters())
+    assert steady["param_names"] == [] and steady["param_ranges"] == {"a_pos": [12.0, 12.0]}
+    assert steady["dt"] is None and steady["grid"]["shape"] == [8, 8]
+    rc, text, _ = _info(tmp_path / "steady", capsys)
+    assert rc == 0 and "  map            a -> u\n" in text and "time step" not in text
+
+    pinn_module = PINNModule(SineGordon(3, seed=0), SDGD(2), width=8, depth=2)
+    pinn = _json(export_surrogate(pinn_module, tmp_path / "pinn"), capsys)
+    assert pinn["kind"] == "PINN" and pinn["problem"] == {"name": "sine_gordon", "dim": 3,
+                                                          "seed": 0}
+    assert pinn["n_parameters"] == sum(p.numel() for p in pinn_module.net.parameters())
+    assert pinn["n_weights"] == pinn["n_parameters"] + pinn_module.problem.c.numel()
+
+    own = _json(export_surrogate(own_module(), tmp_path / "own"), capsys)
+    assert own["model"]["class"] == NAME and own["checked_against_model"] is False
+    assert own["n_parameters"] == sum(p.numel() for p in TinyNet(width=5).parameters())
+
+
+def test_pdebench_and_the_well_files(tmp_path, capsys, no_field_reads):
+    """Their layouts: format, the parameter PDEBench's file name gives, The Well's scalars,
+    shapes and coordinates as h5py reads them."""
+    pdebench = tmp_path / "1D_Advection_Sols_beta0.4.hdf5"
+    x, t = np.linspace(0, 1, 10), np.linspace(0, 2, 7)
+    with h5py.File(pdebench, "w") as f:
+        f["tensor"] = np.zeros((4, 6, 10), np.float32)
+        f["x-coordinate"], f["t-coordinate"] = x, t
+    d = _json(pdebench, capsys)
+    assert (d["format"], d["pde"]) == ("pdebench", "1D_Advection_Sols")
+    assert d["shape"] == {"trajectories": 4, "times": 6, "channels": 1, "grid": [10]}
+    assert d["params"] == {"beta": {"min": 0.4, "max": 0.4}}
+    assert d["time"]["size"] == 6 and d["time"]["last"] == float(t[5])
+    assert d["grid"][0]["last"] == float(x[-1]) and d["file_bytes"] == os.path.getsize(pdebench)
+
+    well = _well(tmp_path / "w.hdf5", **{"scalars/c": np.array([0.5, -2.0])})
+    with h5py.File(well, "a") as f:  # one value per trajectory
+        f["scalars/c"].attrs["sample_varying"] = True
+    d = _json(well, capsys)
+    assert d["format"] == "the_well" and d["shape"]["grid"] == [5]
+    with h5py.File(well) as f:
+        c = f["scalars/c"][()]
+    assert d["params"] == {"c": {"min": float(c.min()), "max": float(c.max())}}
+    assert d["dims"] == ["trajectory", "time", "channel", "x"]
+    rc, text, _ = _info(well, capsys)
+    assert rc == 0 and text.startswith(f"{well}: dataset file, The Well layout, ")
+    assert "  parameters  c  min -2, max 0.5\n" in text
+
+
+def test_a_path_that_is_neither_is_one_error_line_with_status_2(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    (tmp_path / "empty").mkdir()
+    for path, what in ((tmp_path / "missing", "does not exist"),
+                       (text, "is neither an export folder nor an HDF5/netCDF4 file"),
+                       (tmp_path / "empty", "is a folder without config.json or "
+                                            "model.safetensors")):
+        rc, out, err = _info(path, capsys)
+        assert rc == 2 and out == ""
+        assert err.splitlines()[0].startswith("pdesurrogate info: error: "), err
+        assert f"{str(path)!r} {what}; expected an exported surrogate folder (config.json + " \
+               "model.safetensors) or a dataset file" in err, err
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    rc, out, err = _info(tmp_path / "empty" / "config.json", capsys)
+    assert rc == 2 and out == "" and err.startswith(
+        f"pdesurrogate info: error: ValueError: {str(tmp_path / 'empty' / 'config.json')!r} is "
+        f"one file of an export; give its folder {str(tmp_path / 'empty')!r}\n"), err
+
+
+def test_an_export_load_refuses_gets_loads_error(tmp_path, capsys):
+    """The same message as pdesurrogate.load, naming config.json and the key."""
+    from pdesurrogate.models import FNO
+    from tests.test_export import _module
+
+    out = export_surrogate(_module(FNO(2, 2, [4], 8, 2, n_params=1)), tmp_path / "sur")
+    cfg = json.loads((out / "config.json").read_text())
+    for key, value in (("dt", -1.0), ("grid_shape", [16, 16])):
+        (out / "config.json").write_text(json.dumps({**cfg, key: value}))
+        with pytest.raises(ValueError) as refused:
+            load(out)
+        rc, stdout, err = _info(out, capsys)
+        assert rc == 2 and stdout == ""
+        assert err.splitlines()[0] == f"pdesurrogate info: error: ValueError: {refused.value}"
+        assert "config.json" in err and key in err
+    (out / "config.json").write_text(json.dumps(cfg))
+    (out / "model.safetensors").write_bytes(b"\x80\x04junk")
+    rc, _, err = _info(out, capsys)
+    assert rc == 2 and "is a pickle / torch.save file, not safetensors" in err
+
+
+def test_help_lists_info_and_its_json_keys(capsys):
+    assert main(["--help"]) == 0
+    assert "info         say what an export folder or a dataset file holds" in \
+        capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["info", "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Examples: pdesurrogate info models/fno_burgers" in text
+    for key in ("n_parameters", "param_ranges", "trained_on", "file_bytes", "params"):
+        assert key in text
+    assert "The description goes to stdout, errors to stderr. Exit status: 0 done" in text
