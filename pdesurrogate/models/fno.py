@@ -4,7 +4,9 @@ The wrapper adds our model interface (``forward(u, params)``) and optional PDE p
 appended to the input as constant channels. neuralop's ``GridEmbeddingND`` appends the grid
 coordinates (on ``[0, 1]`` per axis) when ``grid_embedding`` is true, with its cache replaced by
 one that threads calling one model on different grids share safely
-(:class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`). With ``factorization`` set it is
+(:class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`), and neuralop's
+``DomainPadding`` by one that keeps nothing per grid size
+(:class:`~pdesurrogate.models._fno_grid.StatelessDomainPadding`). With ``factorization`` set it is
 neuralop's tensorized FNO (TFNO, Kossaifi et al., TMLR 2024): each Fourier layer's spectral
 weight held as a low-rank Tucker, CP or tensor-train factorization (tensorly-torch, a
 neuralop dependency).
@@ -15,7 +17,6 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-import threading
 import warnings
 
 import torch
@@ -90,10 +91,6 @@ def _check_factorization(factorization, rank, shape: tuple[int, ...]
     return factorization, float(rank)
 
 
-# held by the first forward of an FNO with domain padding on a grid (see FNO.forward)
-_FIRST_PADDING = threading.Lock()
-
-
 class FNO(nn.Module):
     """FNO over 1-D or 2-D (or 3-D) fields; the dimension is ``len(n_modes)``.
 
@@ -166,8 +163,6 @@ class FNO(nn.Module):
         # neuralop's own ("grid") caches one grid in a way threads on two grids break
         embedding = grid_embedding_cls(in_channels=self.in_channels + self.n_params,
                                        dim=self.dim, grid_boundaries=[[0.0, 1.0]] * self.dim)
-        # grids whose first padded forward is done (neuralop's padding caches filled)
-        self._padded_grids: set[tuple[int, ...]] = set()
         self.net = neuralop_fno(
             n_modes=tuple(self.n_modes),
             in_channels=self.in_channels + self.n_params,
@@ -182,6 +177,11 @@ class FNO(nn.Module):
             factorization=self.factorization,
             rank=self.rank,
         )
+        if self.net.domain_padding is not None:
+            # neuralop's keeps two dicts per grid size, for ever, filled one after the other
+            from ._fno_grid import StatelessDomainPadding
+
+            self.net.domain_padding = StatelessDomainPadding(self.domain_padding)
 
     def state_dict(self, *args, **kwargs):
         # neuralop's BaseModel.state_dict puts its constructor kwargs (a function, a class)
@@ -212,15 +212,4 @@ class FNO(nn.Module):
                 f" (domain_padding={self.domain_padding:g} pads the grid {grid} to {seen} "
                 "for the Fourier layers)" if seen != grid else "")
             warn_unresolved_modes(self, setting, list(seen), seen, excess)
-        x = append_params(u, params, self.n_params)
-        key = grid
-        if self.net.domain_padding is None or key in self._padded_grids:
-            return self.net(x)
-        # neuralop's DomainPadding fills two caches for a new grid one after the other (the
-        # padding, then the slices that remove it): a second thread on that grid found the
-        # first and failed in unpad on the missing second (KeyError). A grid's first forward
-        # runs alone; later ones only read both.
-        with _FIRST_PADDING:
-            out = self.net(x)
-            self._padded_grids.add(key)
-        return out
+        return self.net(append_params(u, params, self.n_params))
