@@ -426,12 +426,30 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
         data.close()
 
 
-def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
-             steps: int | None, samples: int | None, batch_size: int | None,
-             plot: str | None, lead_time: float | None = None,
-             progress: bool = True, overwrite: bool = False,
-             packing: tuple[str | None, int | None] = (None, None),
-             any_grid: bool = False, channels: dict[str, str] | None = None) -> PredictReport:
+@dataclass
+class RolloutPlan:
+    """What rolling a surrogate out over a file compares, once :func:`plan_rollout` found that
+    the file fits the model."""
+    steps: int  # model steps (0: a steady map's one prediction per sample)
+    stride: int  # saved frames of the file per model step: frames 0, stride, .., steps * stride
+    times: np.ndarray  # (steps + 1,) the rollout's times
+    has_truth: bool  # whether the file holds the truth at each of those frames
+    note: str | None  # the grid's and the frames' notes for the user, else None
+    names: list[str]  # the parameters the model takes
+    recorded: list[str]  # those and the training data's others the file holds
+    dt: float | None  # time of one model step (None: k saved frames, no dt)
+    in_idx: list[int] | None = None  # a steady map's inputs among the file's channels
+    out_idx: list[int] | None = None  # and its targets that the file holds
+
+
+def plan_rollout(sur: Surrogate, data, model_dir: str, input_path: str,
+                 steps: int | None = None, lead_time: float | None = None,
+                 any_grid: bool = False, channels: dict[str, str] | None = None) -> RolloutPlan:
+    """Check that the open dataset ``data`` (of ``input_path``) fits ``sur`` (of
+    ``model_dir``), as :func:`predict_file` checks it (module docstring), and say which of its
+    frames a rollout of ``steps`` (default: as many as its times cover) compares; nothing is
+    rolled out. Raises ValueError naming the file and what was expected."""
+    cfg = sur.config
     n, T, C = data.u.shape[:3]
     shape = tuple(data.u.shape[3:])
     pde, file_pde = cfg.get("pde"), _recorded_pde(data)
@@ -480,7 +498,6 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         if steps < 1:
             raise ValueError(f"{input_path!r} has {T} saved time(s), less than one model step "
                              f"({stride} frame(s)) after the first; give --steps")
-    n_use = n if samples is None else min(samples, n)
     t0 = float(data.times[0])
     times = (t0 + np.arange(steps + 1) * dt if dt is not None
              else np.asarray(data.times[: steps * stride + 1: stride], dtype=float))
@@ -496,6 +513,26 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                        + (f"dt = {dt:g}" if dt is not None else f"k = {k} saved steps")
                        + f": every {_ordinal(stride)} frame is compared")
         note = "\n".join(line for line in (note, frames_note) if line)
+    return RolloutPlan(steps=steps, stride=stride, times=times, has_truth=has_truth, note=note,
+                       names=names, recorded=recorded, dt=dt,
+                       in_idx=in_idx if steady else None, out_idx=out_idx if steady else None)
+
+
+def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, out_path: str,
+             steps: int | None, samples: int | None, batch_size: int | None,
+             plot: str | None, lead_time: float | None = None,
+             progress: bool = True, overwrite: bool = False,
+             packing: tuple[str | None, int | None] = (None, None),
+             any_grid: bool = False, channels: dict[str, str] | None = None) -> PredictReport:
+    n = data.u.shape[0]
+    shape = tuple(data.u.shape[3:])
+    steady = isinstance(sur, SteadySurrogate)
+    plan = plan_rollout(sur, data, model_dir, input_path, steps, lead_time, any_grid, channels)
+    steps, stride, times, has_truth, note = (plan.steps, plan.stride, plan.times,
+                                             plan.has_truth, plan.note)
+    names, recorded, dt, in_idx, out_idx = (plan.names, plan.recorded, plan.dt, plan.in_idx,
+                                            plan.out_idx)
+    n_use = n if samples is None else min(samples, n)
     split = _training_split(cfg, data, input_path) if has_truth else None
     held = None  # (n_use,) bool: the rolled-out trajectories of the test split
     warning = None
