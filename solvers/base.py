@@ -39,12 +39,19 @@ class SolverDivergedError(RuntimeError):
 
     Attributes: ``sample`` (index in the batch of the first bad trajectory), ``time`` (the
     simulated time at which it was detected: from ``solve``, the time since t = 0; raised by
-    ``advance`` itself, the time since the start of that call), ``solver`` (name).
+    ``advance`` itself, the time since the start of that call), ``solver`` (name), ``params``
+    (that sample's parameters, name -> float; filled in by ``solve``, else empty) and ``hint``
+    (what to change so that it does not diverge; the solver's ``divergence_hint``).
     """
 
-    def __init__(self, solver: str, sample: int, time: float, reason: str):
+    def __init__(self, solver: str, sample: int, time: float, reason: str,
+                 params: dict[str, float] | None = None, hint: str = ""):
         self.solver, self.sample, self.time, self.reason = solver, sample, time, reason
-        super().__init__(f"{solver}: sample {sample} diverged at t={time:.6g} ({reason})")
+        self.params, self.hint = dict(params or {}), hint
+        text = f"{solver}: sample {sample} diverged at t={time:.6g} ({reason})"
+        if self.params:
+            text += " with " + ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
+        super().__init__(text + (f"; {hint}" if hint else ""))
 
 
 def is_real(value: object) -> bool:
@@ -136,6 +143,8 @@ class Solver(ABC):
     param_names: tuple[str, ...] = ()
     steady: bool = False  # True when the PDE has no time: solve returns one slice
     blowup: float = 1e6  # |u| past this is divergence
+    # what to change when a run diverges (appended to SolverDivergedError's message by solve)
+    divergence_hint: str = "try a smaller dt, a finer grid or a narrower parameter range"
     grid: tuple[Tensor, ...]
 
     # -- the contract ------------------------------------------------------------------------
@@ -282,6 +291,13 @@ class Solver(ABC):
             reason = "NaN/Inf" if nan else f"|u| > {self.blowup:g}"
             raise SolverDivergedError(self.name, i, t, reason)
 
+    def _sample_params(self, params: Params, i: int) -> dict[str, float]:
+        """Parameters of sample ``i`` of a checked batch, as floats (empty if out of range)."""
+        try:
+            return {k: float(params[k][i]) for k in self.param_names}
+        except (IndexError, KeyError, TypeError):
+            return {}
+
     def solve(self, u0: Tensor, params: Params, times: Sequence[float] | Tensor) -> Tensor:
         """Trajectory from t = 0 at ``times`` (non-decreasing, >= 0): (B, len(times), C, *grid).
 
@@ -289,6 +305,19 @@ class Solver(ABC):
         A ``u0`` that is non-finite or past ``blowup`` is a divergence at t = 0.
         """
         params = self.check_inputs(u0, params)
+        try:
+            return self._solve_checked(u0, params, times)
+        except SolverDivergedError as e:
+            if e.params:
+                raise
+            # the sample's parameters and what to change (generate's error quotes this text)
+            raise SolverDivergedError(e.solver, e.sample, e.time, e.reason,
+                                      self._sample_params(params, e.sample),
+                                      e.hint or self.divergence_hint) from e
+
+    def _solve_checked(self, u0: Tensor, params: Params,
+                       times: Sequence[float] | Tensor) -> Tensor:
+        """:meth:`solve` for checked ``params``; a divergence names no parameters."""
         self.check_finite(u0, 0.0)
         if self.steady:
             out = self.advance(u0, params, 0.0)
@@ -310,7 +339,8 @@ class Solver(ABC):
                     u = self.advance(u, params, target - t)
                 except SolverDivergedError as e:
                     # advance counts time from its own start; report the time since t = 0
-                    raise SolverDivergedError(e.solver, e.sample, t + e.time, e.reason) from e
+                    raise SolverDivergedError(e.solver, e.sample, t + e.time, e.reason,
+                                              hint=e.hint) from e
                 t = target
                 self.check_finite(u, t)
             frames.append(u)

@@ -107,6 +107,11 @@ class Darcy2D(LinearSolveLog, Solver):
     channel_names = ("a", "u")
     param_names = ("a_pos", "a_neg")
     steady = True
+    divergence_hint = "raise max_iter, or give a fixed omega in (0, 2)"
+    # the state holds the coefficient a and the pressure, which scales as 1/a: the default
+    # bound (1e6) called a_pos = 2e6 or a_neg = 1e-8 a divergence; a solve that goes wrong
+    # shows in its residual (SOR's own check), so only a far-off value counts here
+    blowup = 1e30
 
     def __init__(
         self,

@@ -133,6 +133,7 @@ class Heat2D(LinearSolveLog, Solver):
     name = "heat2d"
     channels = 1
     param_names = ("kappa", "kappa_var")
+    divergence_hint = "raise max_iter, or give a fixed omega in (0, 2)"
 
     def __init__(
         self,

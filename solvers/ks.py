@@ -57,6 +57,8 @@ class KS1D(PseudoSpectral1D):
     name = "ks1d"
     channels = 1
     param_names = ("nu",)
+    divergence_hint = ("lower dt (dt=None picks a stable step), raise n_points or the low end "
+                       "of nu_range, or keep dealias=True")
     step_recheck = 8
 
     def __init__(

@@ -125,6 +125,7 @@ class NavierStokes2D(Solver):
     channels = 1
     channel_names = ("vorticity",)
     param_names = ("nu",)
+    divergence_hint = "lower dt, or cfl with dt=None, raise n or the low end of nu_range"
 
     def __init__(
         self,

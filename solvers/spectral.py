@@ -18,6 +18,7 @@ real or complex.
 from __future__ import annotations
 
 import math
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import Params, Solver, check_duration, is_int
+from .base import Params, Solver, SolverDivergedError, check_duration, is_int
+
+# growth of a sample's max|u| that a solver obeying a maximum principle (``max_principle``)
+# reports: past GROWTH_WARN (1 %: overshoot at an under-resolved shock; a resolved run's
+# max|u| only falls) a RuntimeWarning, past GROWTH_FAIL a divergence (an unstable step)
+GROWTH_WARN = 1.01
+GROWTH_FAIL = 2.0
 
 
 def check_n_points(name: str, value: int) -> int:
@@ -305,6 +312,9 @@ class PseudoSpectral1D(Solver):
     # last bits (np.linspace(0, 1, 21): steps 2 to 19 ulps apart), far less than this bound
     # and far more than an exact cache key tolerates
     step_rtol: float = 1e-11
+    # True when the PDE cannot raise max|u| (viscous Burgers): growth is then numerical error,
+    # reported by :meth:`check_growth`
+    max_principle: bool = False
 
     @abstractmethod
     def symbol(self, params: dict[str, Tensor]) -> Tensor:
@@ -331,9 +341,40 @@ class PseudoSpectral1D(Solver):
         another taken as one step (:meth:`_solve_step`)."""
         self._solve_steps = []
         try:
-            return super().solve(u0, params, times)
+            out = super().solve(u0, params, times)
         finally:
             self._solve_steps = None
+        if self.max_principle and out.shape[1]:
+            # against u0, so growth spread over many frames (each under 1 %) shows too
+            self.check_growth(u0, out.abs().amax(dim=1), self.check_inputs(u0, params), 0.0,
+                              float(torch.as_tensor(times, dtype=torch.float64).max()))
+        return out
+
+    def check_growth(self, before: Tensor, after: Tensor, params: Params, start: float,
+                     end: float) -> None:
+        """For a solver with ``max_principle``: raise :class:`~.base.SolverDivergedError` for
+        the first sample whose ``max|u|`` grew past ``GROWTH_FAIL`` times from ``before``
+        (the state at ``start``) to ``after`` (at ``end``, times since t = 0 of the caller),
+        and warn (RuntimeWarning, once per solver) past ``GROWTH_WARN`` times."""
+        a0 = before.detach().flatten(1).abs().amax(dim=1).double()
+        a1 = after.detach().flatten(1).abs().amax(dim=1).double()
+        ratio = torch.where(a0 > 0, a1 / torch.where(a0 > 0, a0, 1.0), 0.0)
+        worst = int(ratio.argmax())
+        r = float(ratio[worst])
+        if r <= GROWTH_WARN:
+            return
+        what = (f"max|u| grew {r:.3g}x, from {float(a0[worst]):.3g} to {float(a1[worst]):.3g}, "
+                f"between t={start:.6g} and t={end:.6g}, which the PDE forbids")
+        if r > GROWTH_FAIL:
+            raise SolverDivergedError(self.name, worst, end - start, what + ": the step is "
+                                      "unstable", hint=self.divergence_hint)
+        if not getattr(self, "_growth_warned", False):
+            self._growth_warned = True
+            named = ", ".join(f"{k}={float(params[k][worst]):.3g}" for k in self.param_names)
+            warnings.warn(f"{self.name}: sample {worst} ({named}): {what}: the grid does not "
+                          f"resolve its steepest front (n_points={self.n_points}) or the step "
+                          f"is too large, so the result is wrong; {self.divergence_hint} "
+                          f"(reported once per solver)", RuntimeWarning, stacklevel=3)
 
     def _solve_step(self, h: float, dtype: torch.dtype) -> float:
         """The step to take for a planned step ``h``: inside :meth:`solve`, with float32 states
@@ -424,6 +465,8 @@ class PseudoSpectral1D(Solver):
             lo = torch.cat([lo, v[..., m:] * tail], dim=-1)
         out = torch.fft.irfft(lo, n=self.n_points)
         self.check_finite(out, duration)
+        if self.max_principle:
+            self.check_growth(u, out, params, 0.0, duration)
         return out
 
     def _flux(self, cdtype: torch.dtype, device: torch.device) -> Callable[[Tensor], Tensor]:

@@ -1,0 +1,93 @@
+"""Solvers pushed past their limits: under-resolved fronts, unstable fixed steps, tiny steps,
+extreme coefficients. Each either refuses with an error naming what to change, warns that the
+result is wrong, or does the job; none returns a wrong result silently or hangs."""
+
+import math
+import time
+import warnings
+
+import pytest
+import torch
+
+from pdesurrogate.solvers import Advection1D, Burgers1D, Darcy2D, SolverDivergedError, make_solver
+from pdesurrogate.solvers.darcy import darcy_operator
+
+
+def burgers_sine(n: int, nu: float, t: float = 0.5) -> tuple[torch.Tensor, list[str]]:
+    """Burgers from u0 = sin(2πx) on n points to time t (float64), and the warnings raised."""
+    s = Burgers1D(n_points=n, nu_range=(nu, nu))
+    u0 = torch.sin(2 * math.pi * s.grid[0]).reshape(1, 1, -1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        u = s.solve(u0, {"nu": torch.tensor([nu], dtype=torch.float64)}, [0.0, t])
+    return u[0, -1, 0], [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+
+def test_burgers_under_resolved_shock_warns():
+    """ν = 1e-3 on 16 points overshoots (max|u| 1.1 from 1) and is off by ~1 from a 1024-point
+    run: a RuntimeWarning names the sample, ν, n_points and what to change. ν = 3e-3 on 256
+    points, within 1e-3 of the fine run, stays silent (it used to be silent in both)."""
+    nu = 1e-3
+    ref, quiet = burgers_sine(1024, nu)
+    coarse, said = burgers_sine(16, nu)
+    assert not quiet
+    assert (coarse - ref[::64]).abs().max() > 0.5
+    assert len(said) == 1 and "sample 0 (nu=0.001)" in said[0] and "n_points=16" in said[0]
+    assert "raise n_points" in said[0]
+    ref, _ = burgers_sine(1024, 3e-3)
+    fine, said = burgers_sine(256, 3e-3)
+    assert (fine - ref[::4]).abs().max() < 1e-3 and not said
+
+
+@pytest.mark.parametrize("scheme", ["etdrk4", "imex"])
+def test_burgers_unstable_fixed_step_raises(scheme):
+    """A fixed dt = 10 on 64 points (Courant number ~600) used to return a field with max|u|
+    123 (etdrk4) or 6.5 (imex) from 0.98, silently; max|u| cannot grow, so it is a divergence
+    naming the growth, ν and what to change."""
+    s = Burgers1D(n_points=64, nu_range=(0.01, 0.01), dt=10.0, scheme=scheme)
+    u0, p = s.sample(2, seed=0)
+    with pytest.raises(SolverDivergedError, match=r"max\|u\| grew .* with nu=0.01; .*lower cfl"):
+        s.solve(u0, p, [0.0, 1.0])
+
+
+def test_divergence_names_parameters_and_fix():
+    """A KS run with ν = 1e-3 (modes up to k = 1/√ν unstable, past the grid) blows up; the
+    error used to name only the sample and time, now also its ν and what to change."""
+    s = make_solver("ks1d", n_points=64, nu_range=(1e-3, 1e-3))
+    u0, p = s.sample(2, seed=0)
+    with pytest.raises(SolverDivergedError) as e:
+        s.solve(u0, p, [0.0, 10.0])
+    assert e.value.params == {"nu": pytest.approx(1e-3)}
+    assert "with nu=0.001; lower dt" in str(e.value) and "raise n_points" in str(e.value)
+
+
+def test_advection_tiny_fixed_step_costs_nothing():
+    """dt = 1e-8 over 0.01 (1e6 steps) took ~6 s in a loop over the steps (dt = 1e-12 over 1
+    never ended) and drifted by round-off; it is now the exact shift, as dt=None gives."""
+    u0, p = Advection1D(n_points=64).sample(2, seed=0, dtype=torch.float64)
+    start = time.perf_counter()
+    tiny = Advection1D(n_points=64, dt=1e-8).advance(u0, p, 0.01)
+    assert time.perf_counter() - start < 1.0
+    assert (tiny - Advection1D(n_points=64).advance(u0, p, 0.01)).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("a_pos, a_neg", [(2e6, 1.0), (1.0, 1e-8)])
+def test_darcy_extreme_coefficients_are_solved(a_pos, a_neg):
+    """A coefficient above 1e6, or a pressure above it (u ~ 1/a_neg), used to be refused as
+    "diverged at t=0 (|u| > 1e+06)"; both are solved to the requested residual."""
+    s = Darcy2D(n=8, a_pos_range=(a_pos, a_pos), a_neg_range=(a_neg, a_neg), tuner="fixed")
+    u0, p = s.sample(2, seed=0, dtype=torch.float64)
+    out = s.solve(u0, p, [0.0])[:, 0]
+    resid = darcy_operator(out[:, 0], s.h).apply(out[:, 1]) - 1
+    assert float(resid.norm() / math.sqrt(resid.numel())) < 1e-6
+
+
+@pytest.mark.slow
+def test_burgers_shipped_config_stays_silent():
+    """configs/data/burgers1d.yaml's solver (1024 points, ν in [0.01, 0.1]), 4 samples, 21
+    frames to t = 1: no growth warning (max|u| falls to 0.96 of its start at most)."""
+    s = Burgers1D(n_points=1024, nu_range=(0.01, 0.1))
+    u0, p = s.sample(4, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s.solve(u0, p, [i / 20 for i in range(21)])
