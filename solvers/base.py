@@ -30,6 +30,8 @@ from torch import Tensor
 
 Params = dict[str, Tensor]
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
 # the dtypes every solver computes in; others (float16, bfloat16) lack the FFTs and the accuracy
 DTYPES = (torch.float32, torch.float64)
 
@@ -95,6 +97,11 @@ def check_range(name: str, value: Sequence[float], positive: bool = False) -> tu
         raise ValueError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ValueError(f"{name} must satisfy low <= high (finite), got {value!r}")
+    if max(abs(lo), abs(hi)) > FLOAT32_MAX:
+        # sample draws in float32 by default, where such a value is inf: the solve then
+        # failed with "parameter ... has non-finite values", naming no range
+        raise ValueError(f"{name} must lie within ±{FLOAT32_MAX:.4g} (the float32 range "
+                         f"parameters are drawn in), got {value!r}")
     if positive and lo <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return lo, hi
