@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	bash scripts/demo.sh
 
+# pytest processes of `make test` (pytest-xdist; each test file runs whole in one of them): most
+# of the suite's time is single-threaded start-ups of torch, Lightning and MPI jobs, which two
+# processes overlap on 2 cores. TEST_WORKERS=0 runs the tests one after the other in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: setup
 	$(PY) -m pytest -m "slow or not slow"
