@@ -175,11 +175,12 @@ def _data_source(record) -> dict | None:
 
 
 def _run(prov: dict, cfg: dict) -> dict:
+    libs = cfg.get("versions") or {}   # exports older than metrics and versions lack them
     return {"training_run": {k: prov.get(k) for k in ("epoch", "global_step", "checkpoint",
                                                        "seed_everything")},
-            # no export records metrics or the torch it was written with
-            "metrics": None,
-            "versions": {"pdesurrogate": cfg["pdesurrogate_version"], "torch": None,
+            "metrics": cfg.get("metrics"),
+            "versions": {"pdesurrogate": cfg["pdesurrogate_version"],
+                         **{k: libs.get(k) for k in ("torch", "lightning", "neuraloperator")},
                          "format_version": cfg["format_version"],
                          "git_commit": prov.get("git_commit"),
                          "git_dirty": prov.get("git_dirty")}}
@@ -304,13 +305,33 @@ def _export_rows(info: dict) -> list[tuple[str, str]]:
         steps += f", seed {run['seed_everything']}"
     if run["checkpoint"]:
         steps += f", from {run['checkpoint']}"
-    rows += [("run", steps), ("metrics", "not recorded in the export")]
+    rows += [("run", steps), ("metrics", _metrics_text(info["metrics"]))]
     v = info["versions"]
     git = "" if v["git_commit"] is None else \
         f", git {v['git_commit'][:12]}{' (uncommitted changes)' if v['git_dirty'] else ''}"
+    libs = ", ".join(f"{k} {v[k] or 'not installed'}" for k in ("torch", "lightning",
+                                                                 "neuraloperator"))
     rows.append(("written by", f"pdesurrogate {v['pdesurrogate']} (format "
-                               f"{v['format_version']}){git}; torch version not recorded"))
+                               f"{v['format_version']}){git}; "
+                               + (libs if v["torch"] else "torch version not recorded")))
     return rows
+
+
+def _metrics_text(m) -> str:
+    """config.json's ``metrics``: the last validation's values, one a line, then each
+    checkpoint callback's best score."""
+    if m is None:
+        return "not recorded in the export"
+    lines = []
+    val = m["validation"]
+    if val is not None:
+        lines.append(f"last validation (epoch {_num(val['epoch'])}, global step "
+                     f"{_num(val['global_step'])}):")
+        width = max((len(k) for k in val["values"]), default=0)
+        lines += [f"  {k:<{width}}  {_num(x)}" for k, x in val["values"].items()]
+    lines += [f"best {b['monitor']} {_num(b['score'])}" + (f", {b['path']}" if b["path"] else "")
+              for b in m["best"]]
+    return "\n".join(lines) or "none recorded"
 
 
 def _field_rows(info: dict) -> list[tuple[str, str]]:
@@ -415,8 +436,10 @@ JSON_KEYS = (
     "shape}), dt, k, residual, normalization ('channel mean/std' | 'identity'), trained_on "
     "(the data-source record, with file: its name; null: not recorded), fine_tuned_from; a "
     "PINN's problem and training; then training_run ({epoch, global_step, checkpoint, "
-    "seed_everything}), metrics (null: not recorded), versions ({pdesurrogate, torch (null: "
-    "not recorded), format_version, git_commit, git_dirty}).",
+    "seed_everything}), metrics (config.json's: {validation: {epoch, global_step, values: "
+    "{name: value}} of the last validation, best: [{monitor, score, path}] of the checkpoint "
+    "callbacks}; null: not recorded), versions ({pdesurrogate, torch, lightning, "
+    "neuraloperator (null: not recorded), format_version, git_commit, git_dirty}).",
     "--json keys of a dataset file: what ('dataset'), path, format (pdesurrogate | pdebench | "
     "the_well), pde, shape ({trajectories, times, channels, grid}), dims, channel_names, "
     "params ({name: {min, max}} over the file's trajectories), time ({size, first, last, "
