@@ -6,7 +6,7 @@ Layout of an exported surrogate (``outdir``)::
                        name in pdesurrogate.models.MODELS, or a model of the user's own code
                        under its qualified name, "mynet.MyNet"), residual, pde, grid_shape,
                        grid_names, channel_names, param_names, data_param_names, k, dt,
-                       normalization, provenance
+                       normalization, provenance, metrics, versions
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
 
 A steady map's export (a :class:`~pdesurrogate.training.SteadyModule`'s: input channels ->
@@ -35,6 +35,14 @@ it was fit on last. Exports older than ``provenance`` load without it, and any e
 ``fine_tuned_from`` was fit on its ``data_source`` alone. A PINN export
 (:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
 by the same functions (:func:`provenance`, :func:`check_provenance`).
+
+``metrics`` says how good the model was when its checkpoint was written: ``validation``, its
+last validation's ``val/`` metrics (``values``, e.g. ``val/rel_l2``) with the ``epoch`` and
+``global_step`` they were computed at (null: never validated, or a checkpoint written before
+metrics were recorded), and ``best``, each ``ModelCheckpoint``'s ``monitor``, best ``score``
+and ``path`` (:mod:`pdesurrogate.fit_metrics`); the whole key is null when neither is known.
+``versions`` are the torch, lightning and neuraloperator versions that wrote the export (null
+for one not installed). Both are only recorded; exports older than them load without them.
 
 ``param_names`` are the parameters the model takes, in the order ``predict`` wants them (``[]``
 for a model built with ``n_params=0``); ``data_param_names`` those of the data it was trained
@@ -94,6 +102,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from pdesurrogate import fit_metrics
 from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -103,6 +112,8 @@ from pdesurrogate.export_files import (
     check_header,
     check_target,
     check_tensors,
+    check_versions,
+    library_versions,
     materialise,
     package_version,
     read_checkpoint,
@@ -124,7 +135,7 @@ from pdesurrogate.temp_files import BACKUP, leftover_pattern
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names")
+OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "versions")
 #: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
 #: :data:`CONFIG_KEYS`
 STEADY_KIND = "steady"
@@ -210,7 +221,8 @@ def _from_module(module, models: dict) -> tuple[dict, dict, dict]:
         raise ValueError("this SteadyModule has no record of its input and target channels: "
                          "fit it with a SteadyDataModule before exporting it")
     extra = {"normalization": stats, "data_info": module.data_info,
-             "residual": bool(module.residual), "run": run_of_module(module), "models": models}
+             "residual": bool(module.residual), "run": run_of_module(module), "models": models,
+             "metrics": fit_metrics.of_module(module)}
     return spec, module.model.state_dict(), extra
 
 
@@ -232,7 +244,7 @@ def _from_checkpoint(path: Path, ckpt: dict, models: dict) -> tuple[dict, dict, 
     saved = ckpt.get(CHECKPOINT_KEY) or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
              "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt),
-             "models": models}
+             "models": models, "metrics": fit_metrics.of_checkpoint(ckpt)}
     missing = missing_models(spec, models)
     if missing:
         raise _class_not_handed(str(path), "checkpoint", missing[0], "export_surrogate",
@@ -388,6 +400,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     if earlier:
         data[FINE_TUNED_KEY] = json.loads(json.dumps(earlier))
     config["provenance"] = provenance(extra["run"], **data)
+    config.update(metrics=extra["metrics"], versions=library_versions())
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors,
                         check=lambda tmp: _check_export(config, tmp, models), source=src_path,
@@ -490,6 +503,8 @@ def _check_config(cfg, path: Path) -> None:
         check("data_param_names", str_list(cfg["data_param_names"]), "null or a list of strings")
     if "provenance" in cfg:
         check_provenance(cfg["provenance"], where)
+    fit_metrics.check_metrics(cfg.get("metrics"), where)
+    check_versions(cfg.get("versions"), where)
     check("k", cfg["k"] is None or (isinstance(cfg["k"], int) and cfg["k"] >= 1),
           "null or an int >= 1")
     dt = cfg["dt"]

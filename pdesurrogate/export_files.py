@@ -61,6 +61,37 @@ def package_version() -> str:
         return "unknown"
 
 
+#: the libraries whose versions an export records (config.json's ``versions``) beside
+#: pdesurrogate's own: their distribution names
+LIBRARIES = ("torch", "lightning", "neuraloperator")
+
+
+def library_versions() -> dict[str, str | None]:
+    """config.json's ``versions``: ``{name: version}`` of each of :data:`LIBRARIES` installed
+    where the export is written (None: not installed); torch's as ``torch.__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = str(torch.__version__) if name == "torch" else version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def check_versions(versions, where: str) -> None:
+    """config.json's ``versions``: null, or an object of library names to version strings
+    (or null); one ValueError naming ``where`` otherwise. Only recorded: ``load`` never
+    compares them with what it runs on."""
+    if versions is None:
+        return
+    if not isinstance(versions, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in versions.items()):
+        raise ValueError(f"{where!r}: versions must be null or an object of library names to "
+                         f"version strings (or null), got {versions!r}")
+
+
 def _not_a_checkpoint(path: Path, reason: str) -> ValueError:
     return ValueError(f"{str(path)!r}: not a Lightning checkpoint ({reason})")
 

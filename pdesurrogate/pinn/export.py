@@ -6,13 +6,14 @@ Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches 
                        network ({"class": "pinn_mlp", "init_args": {...}}),
                        problem ({"name", "dim", "seed"}),
                        training ({"estimator", "variant", "boundary"}: how it was trained),
-                       provenance
+                       provenance, metrics, versions
     model.safetensors  "net.*" (the MLP's weights) and "problem.c" (the solution's coefficients)
 
 ``provenance`` is a field surrogate's (:mod:`pdesurrogate.export`) without ``data_source`` (a
 PINN samples its own points; the problem is in ``problem``): ``checkpoint``, ``epoch``,
 ``global_step``, ``seed_everything`` (null unless the module recorded one), ``git_commit``,
 ``git_dirty``, built and checked by the same functions. Exports older than it load without it.
+``metrics`` (its last ``val/rel_l2``) and ``versions`` are a field surrogate's too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from pdesurrogate import fit_metrics
 from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -36,6 +38,8 @@ from pdesurrogate.export_files import (
     check_header,
     check_target,
     check_tensors,
+    check_versions,
+    library_versions,
     materialise,
     package_version,
     read_checkpoint,
@@ -52,7 +56,7 @@ NETWORK_CLASS = "pinn_mlp"
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "problem",
                "training")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("provenance",)
+OPTIONAL_KEYS = ("provenance", "metrics", "versions")
 NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
 # points per evaluation chunk are chosen so a chunk holds about this many coordinates
 _CHUNK_ELEMENTS = 1 << 22
@@ -86,13 +90,13 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
 
     if isinstance(source, PINNModule):
         hp, state = dict(source.hparams), source.state_dict()
-        run = run_of_module(source)
+        run, metrics = run_of_module(source), fit_metrics.of_module(source)
     else:
         ckpt = read_checkpoint(Path(source))
         hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
         if not is_pinn_hparams(hp):
             raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
-        run = run_of_checkpoint(Path(source), ckpt)
+        run, metrics = run_of_checkpoint(Path(source), ckpt), fit_metrics.of_checkpoint(ckpt)
     problem = hp["problem_spec"]
     network = {"class": NETWORK_CLASS, "init_args": {
         "dim": problem["dim"], "width": hp.get("width", 128), "depth": hp.get("depth", 4),
@@ -102,7 +106,8 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
                 "boundary": hp.get("boundary", "hard")}
     tensors = {k: v for k, v in state.items() if k.startswith("net.") or k == "problem.c"}
     return {"network": network, "problem": problem, "training": training,
-            "provenance": provenance(run)}, tensors
+            "provenance": provenance(run), "metrics": metrics,
+            "versions": library_versions()}, tensors
 
 
 def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -136,6 +141,8 @@ def _check_config(cfg, where: str) -> None:
         from pdesurrogate.export import RUN_PROVENANCE_KEYS, check_provenance
 
         check_provenance(cfg["provenance"], where, RUN_PROVENANCE_KEYS)
+    fit_metrics.check_metrics(cfg.get("metrics"), where)
+    check_versions(cfg.get("versions"), where)
 
 
 def load_pinn(outdir: str | os.PathLike, config: dict | None = None,

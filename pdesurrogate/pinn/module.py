@@ -38,6 +38,7 @@ import math
 import torch
 from lightning.pytorch import LightningModule
 
+from ..fit_metrics import VALIDATION_KEY, LastValidation
 from ..lr_schedules import SCHEDULERS, with_schedule
 from ..models._precision import check_precision, full_float32
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
@@ -136,6 +137,7 @@ class PINNModule(LightningModule):
         if not isinstance(fit_output_bias, bool):
             raise ValueError(f"fit_output_bias must be true or false, got {fit_output_bias!r}")
         self.fit_output_bias = fit_output_bias
+        self.last_validation = LastValidation()
         self.problem, self.estimator, self.variant = problem, estimator, variant
         self.net = PINNMLP(problem.dim, width, depth, activation, hard_boundary=boundary == "hard")
         self.boundary, self.boundary_weight = boundary, float(boundary_weight)
@@ -316,12 +318,15 @@ class PINNModule(LightningModule):
                 self.seed_everything = seed
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint.setdefault(CHECKPOINT_KEY, {})["seed_everything"] = self.seed_everything
+        checkpoint.setdefault(CHECKPOINT_KEY, {}).update({
+            "seed_everything": self.seed_everything,
+            VALIDATION_KEY: self.last_validation.record(self._trainer)})
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        seed = (checkpoint.get(CHECKPOINT_KEY) or {}).get("seed_everything")
-        if seed is not None:
-            self.seed_everything = int(seed)
+        extra = checkpoint.get(CHECKPOINT_KEY) or {}
+        if extra.get("seed_everything") is not None:
+            self.seed_everything = int(extra["seed_everything"])
+        self.last_validation.restore(extra.get(VALIDATION_KEY))
 
     def on_fit_start(self) -> None:
         if self.fit_output_bias and self.global_step == 0:
@@ -379,6 +384,7 @@ class PINNModule(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._finish("val")
+        self.last_validation.validated(self._trainer)
 
     def on_test_epoch_start(self) -> None:
         self._start("test")

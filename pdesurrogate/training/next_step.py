@@ -57,6 +57,7 @@ from pdesurrogate.models import build_model, missing_models, qualified_name
 from pdesurrogate.models import model_spec as spec_of
 from pdesurrogate.models._precision import check_precision
 
+from ..fit_metrics import VALIDATION_KEY, LastValidation
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
 from .data_source import check_source, resumed_record
 from .evaluation import TrajectoryMeans
@@ -140,6 +141,7 @@ class NextStepModule(LightningModule):
                  residual: bool = False, model_spec: dict | None = None):
         super().__init__()
         self._means = TrajectoryMeans()
+        self.last_validation = LastValidation()
         if model is None:
             if model_spec is None:
                 raise ValueError("give a model (nn.Module) or a model_spec")
@@ -314,6 +316,7 @@ class NextStepModule(LightningModule):
             "normalization": None if self.stats is None else self.stats.to_dict(),
             "data_info": self.data_info,
             "seed_everything": self.seed_everything,
+            VALIDATION_KEY: self.last_validation.record(self._trainer),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -338,6 +341,7 @@ class NextStepModule(LightningModule):
             self.data_info = resumed_record(saved, current, stage)
         if extra.get("seed_everything") is not None:
             self.seed_everything = int(extra["seed_everything"])
+        self.last_validation.restore(extra.get(VALIDATION_KEY))
 
     # -- stepping -------------------------------------------------------------------------------
     def forward(self, u: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
@@ -532,6 +536,7 @@ class NextStepModule(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._means.log(self)
+        self.last_validation.validated(self._trainer)
 
     def on_validation_end(self) -> None:
         if self._trainer is not None and self.trainer.sanity_checking:
