@@ -358,12 +358,14 @@ class PseudoSpectral1D(Solver):
                               float(torch.as_tensor(times, dtype=torch.float64).max()))
         return out
 
-    def check_growth(self, before: Tensor, after: Tensor, params: Params, start: float,
-                     end: float) -> None:
+    def check_growth(self, before: Tensor, after: Tensor, params: Params,
+                     start: float | None, end: float) -> None:
         """For a solver with ``max_principle``: raise :class:`~.base.SolverDivergedError` for
         the first sample whose ``max|u|`` grew past ``GROWTH_FAIL`` times from ``before``
-        (the state at ``start``) to ``after`` (at ``end``, times since t = 0 of the caller),
-        and warn (RuntimeWarning, once per solver) past ``GROWTH_WARN`` times."""
+        (the state at ``start``) to ``after`` (at ``end``, times since t = 0; ``start`` None:
+        ``end`` is the time since ``before``, whose own time is not known here, as in
+        :meth:`advance`), and warn (RuntimeWarning, once per solver) past ``GROWTH_WARN``
+        times."""
         a0 = before.detach().flatten(1).abs().amax(dim=1).double()
         a1 = after.detach().flatten(1).abs().amax(dim=1).double()
         ratio = torch.where(a0 > 0, a1 / torch.where(a0 > 0, a0, 1.0), 0.0)
@@ -371,11 +373,14 @@ class PseudoSpectral1D(Solver):
         r = float(ratio[worst])
         if r <= GROWTH_WARN:
             return
+        # advance knows only its own duration, not when it started
+        when = (f"over {end:.6g} of simulated time" if start is None
+                else f"between t={start:.6g} and t={end:.6g}")
         what = (f"max|u| grew {r:.3g}x, from {float(a0[worst]):.3g} to {float(a1[worst]):.3g}, "
-                f"between t={start:.6g} and t={end:.6g}, which the PDE forbids")
+                f"{when}, which the PDE forbids")
         if r > GROWTH_FAIL:
-            raise SolverDivergedError(self.name, worst, end - start, what + ": the step is "
-                                      "unstable", hint=self.divergence_hint)
+            raise SolverDivergedError(self.name, worst, end - (start or 0.0),
+                                      what + ": the step is unstable", hint=self.divergence_hint)
         if not getattr(self, "_growth_warned", False):
             self._growth_warned = True
             named = ", ".join(f"{k}={float(params[k][worst]):.3g}" for k in self.param_names)
@@ -475,7 +480,7 @@ class PseudoSpectral1D(Solver):
         out = torch.fft.irfft(lo, n=self.n_points)
         self.check_finite(out, duration)
         if self.max_principle:
-            self.check_growth(u, out, params, 0.0, duration)
+            self.check_growth(u, out, params, None, duration)
         return out
 
     def check_resolution(self, spectrum: Tensor, params: Params) -> None:

@@ -95,14 +95,16 @@ def test_advection_tiny_fixed_step_costs_nothing():
     assert (tiny - Advection1D(n_points=64).advance(u0, p, 0.01)).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("name, key", [("advection1d", "beta_range"),
-                                       ("burgers1d", "nu_range"), ("darcy2d", "a_pos_range")])
-def test_range_past_float32_is_refused_at_construction(name, key):
-    """A range reaching 1e300 was accepted, drawn in float32 as inf and refused at the solve as
-    "parameter ... has non-finite values"; it is refused when the solver is built, naming the
-    range and the limit."""
+@pytest.mark.parametrize("name, key, bad", [("advection1d", "beta_range", (1.0, 1e300)),
+                                            ("advection1d", "beta_range", (-1e300, 1.0)),
+                                            ("burgers1d", "nu_range", (1.0, 1e300)),
+                                            ("darcy2d", "a_pos_range", (1.0, 1e300))])
+def test_range_past_float32_is_refused_at_construction(name, key, bad):
+    """A range reaching 1e300 (or -1e300) was accepted, drawn in float32 as inf and refused
+    at the solve as "parameter ... has non-finite values"; it is refused when the solver is
+    built, naming the range and the limit."""
     with pytest.raises(ValueError, match=rf"{key} must lie within ±3\.403e\+38"):
-        make_solver(name, **{key: (1.0, 1e300)})
+        make_solver(name, **{key: bad})
 
 
 @pytest.mark.parametrize("a_pos, a_neg", [(2e6, 1.0), (1.0, 1e-8)])
@@ -129,3 +131,80 @@ def test_shipped_configs_stay_silent(name, kwargs, t_end, n_times):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         s.solve(u0, p, [t_end * i / (n_times - 1) for i in range(n_times)])
+
+
+def _runtime_warnings(solver, u0, nu, times) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        solver.solve(u0, {"nu": torch.tensor(nu, dtype=torch.float64)}, times)
+    return [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+
+@pytest.mark.parametrize("n, said", [(16, "max|u| grew"), (32, "of its energy")])
+def test_warnings_name_the_sample_that_is_wrong(n, said):
+    """Of a batch whose sample 0 (ν = 0.2) is resolved and sample 1 (ν = 1e-3) is not, the
+    growth (16 points) and resolution (32 points) warnings name sample 1 and its ν."""
+    s = Burgers1D(n_points=n, nu_range=(1e-3, 0.2))
+    u0 = torch.sin(2 * math.pi * s.grid[0]).reshape(1, 1, -1).repeat(2, 1, 1).double()
+    msgs = [m for m in _runtime_warnings(s, u0, [0.2, 1e-3], [0.0, 0.5]) if said in m]
+    assert len(msgs) == 1 and "sample 1 (nu=0.001)" in msgs[0]
+
+
+def test_resolution_ignores_the_mean():
+    """Burgers is Galilean invariant: 3 + sin(2πx) is the 32-point under-resolved run of
+    test_burgers_under_resolved_shock_warns moved along, with the same 20 % of the energy of
+    its modes 1.. in the top third; its mean (mode 0, 36x that energy) hides nothing."""
+    s = Burgers1D(n_points=32, nu_range=(1e-3, 1e-3))
+    u0 = (3 + torch.sin(2 * math.pi * s.grid[0])).reshape(1, 1, -1).double()
+    msgs = _runtime_warnings(s, u0, [1e-3], [0.0, 0.5])
+    assert any("holds 20% of its energy" in m for m in msgs), msgs
+
+
+def test_growth_spread_over_many_frames_warns():
+    """Saved every 0.002 to t = 2 (16 points, ν = 1e-3), no single step grows max|u| by 1 %,
+    but it peaks at 1.31x its start (t ≈ 0.26) and has fallen to 0.73 by t = 2: the growth
+    is measured over the whole run, against u0, at its peak."""
+    s = Burgers1D(n_points=16, nu_range=(1e-3, 1e-3))
+    u0 = torch.sin(2 * math.pi * s.grid[0]).reshape(1, 1, -1).double()
+    msgs = _runtime_warnings(s, u0, [1e-3], [2.0 * i / 1000 for i in range(1001)])
+    grew = [m for m in msgs if "max|u| grew" in m]
+    assert len(grew) == 1 and "grew 1.31x" in grew[0] and "between t=0 and t=2," in grew[0]
+
+
+def test_a_zero_sample_is_not_growth():
+    """u0 = 0 stays 0 (max|u| 0 -> 0 is no growth, not 0/0) beside a resolved sample."""
+    s = Burgers1D(n_points=256, nu_range=(3e-3, 3e-3))
+    u0 = torch.sin(2 * math.pi * s.grid[0]).reshape(1, 1, -1).repeat(2, 1, 1).double()
+    u0[0] = 0
+    assert _runtime_warnings(s, u0, [3e-3, 3e-3], [0.0, 0.5]) == []
+
+
+def test_divergence_names_the_diverging_samples_parameters():
+    """Of KS samples ν = 1 (stable on 64 points) and ν = 1e-3 (blows up), the error names
+    sample 1 and its ν."""
+    s = make_solver("ks1d", n_points=64, nu_range=(1e-3, 1.0))
+    u0, _ = s.sample(2, seed=0)
+    with pytest.raises(SolverDivergedError) as e:
+        s.solve(u0, {"nu": torch.tensor([1.0, 1e-3])}, [0.0, 10.0])
+    assert e.value.sample == 1 and e.value.params == {"nu": pytest.approx(1e-3)}
+    assert "sample 1 " in str(e.value) and "with nu=0.001;" in str(e.value)
+
+
+def test_growth_inside_a_run_names_no_wrong_times():
+    """Growth found within one advance of a longer run (saved every 0.1, or every fixed step
+    of 0.2) is told as the time it took, not as "between t=0 and t=0.1" (the advance's own
+    clock), which named the wrong times when it happened later; the error's own "at t=" is
+    the time since t = 0."""
+    s = Burgers1D(n_points=16, nu_range=(1e-3, 1e-3))
+    u0 = torch.sin(2 * math.pi * s.grid[0]).reshape(1, 1, -1).double()
+    msgs = _runtime_warnings(s, u0, [1e-3], [0.1 * i for i in range(6)])
+    grew = [m for m in msgs if "max|u| grew" in m]
+    assert len(grew) == 1 and "over 0.1 of simulated time" in grew[0], msgs
+    assert "between t=0 and" not in grew[0]
+    s = Burgers1D(n_points=64, nu_range=(0.01, 0.01), dt=0.2, scheme="imex")
+    u0, p = s.sample(1, seed=0)
+    with pytest.raises(SolverDivergedError) as e, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the growth under 2x before it
+        s.solve(u0, p, [0.2 * i for i in range(10)])
+    assert e.value.time > 0.2 and "over 0.2 of simulated time" in str(e.value), str(e.value)
+    assert f"diverged at t={e.value.time:.6g} " in str(e.value)
