@@ -187,7 +187,8 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     (a temporary renamed in), an existing one replaced only with ``overwrite``. ``progress``:
     a line per model and predict's progress, on stderr.
 
-    Raises ValueError naming the model folder for a model that cannot run on the file, the
+    Raises ValueError naming the model folder for a model that cannot run on the file or
+    whose rollout fails (one that reaches NaN/Inf: predict writes no such rollout), the
     frames when two models would compare different frames, and for a file without the truth;
     FileExistsError for an existing output without ``overwrite``."""
     from pdesurrogate.datasets import open_dataset
@@ -255,9 +256,17 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
                 print(f"pdesurrogate compare: model {i + 1} of {len(named)}: {label} ({d})",
                       file=sys.stderr, flush=True)
             out = os.path.join(tmp, f"rollout_{i}.nc")
-            rep = predict_file(d, input_path, out, steps=steps, samples=samples,
-                               batch_size=batch_size, device=device, progress=progress,
-                               models=models, any_grid=any_grid, channels=channels)
+            try:
+                rep = predict_file(d, input_path, out, steps=steps, samples=samples,
+                                   batch_size=batch_size, device=device, progress=progress,
+                                   models=models, any_grid=any_grid, channels=channels)
+            except ValueError as e:
+                # the reason names the temporary rollout file, which the user never saw
+                reason = str(e).removeprefix(f"{os.path.basename(out)}: ")
+                hint = ("; a rollout that reaches NaN/Inf cannot be scored: compare it over "
+                        "fewer --steps, or without it" if "NaN/Inf" in reason else "")
+                raise ValueError(f"model {label!r} ({d}) failed on {input_path!r}: "
+                                 f"{reason}{hint}") from None
             os.unlink(out)  # one rollout on disk at a time
             results.append(ModelResult(label=label, model_dir=d, rel_l2=rep.rel_l2,
                                        metrics=rep.metrics, n_parameters=size,

@@ -35,6 +35,16 @@ def _export(tmp_path, name, seed, dt=0.2, pde="burgers1d"):
     return str(export_surrogate(m, tmp_path / name))
 
 
+def _steady_export(tmp_path) -> str:
+    """An untrained steady map a -> u of the same PDE name and grid as the file's."""
+    from pdesurrogate.training import SteadyModule
+
+    m = SteadyModule(FNO(1, 1, [4], hidden_channels=4, n_layers=1))
+    m.data_info = {"pde": "burgers1d", "grid_shape": [NX], "channel_names": ["a", "u"],
+                   "param_names": [], "inputs": ["a"], "targets": ["u"], "k": 1, "dt": None}
+    return str(export_surrogate(m, tmp_path / "steady"))
+
+
 @pytest.fixture
 def data(tmp_path):
     """N trajectories ``sin(2 pi x + i) (1 + t)`` on 16 points, FRAMES times 0.2 apart."""
@@ -183,15 +193,115 @@ def test_a_steady_map_among_time_steppers_is_refused_by_name(models, data, tmp_p
     """A steady map (a -> u) of the same PDE name, given beside a time-stepper on a file of
     trajectories (channel u alone): refused naming it, with predict's reason, before any
     rollout."""
-    from pdesurrogate.training import SteadyModule
-
-    m = SteadyModule(FNO(1, 1, [4], hidden_channels=4, n_layers=1))
-    m.data_info = {"pde": "burgers1d", "grid_shape": [NX], "channel_names": ["a", "u"],
-                   "param_names": [], "inputs": ["a"], "targets": ["u"], "k": 1, "dt": None}
-    steady = str(export_surrogate(m, tmp_path / "steady"))
+    steady = _steady_export(tmp_path)
     calls = []
     monkeypatch.setattr(compare, "predict_file", lambda *a, **k: calls.append(a))
     assert main(["compare", "--input", data, "--model", models[0], "--model", steady]) == 2
     err = capsys.readouterr().err
     assert calls == [] and f"model 'steady' ({steady}) cannot run on" in err
     assert "is a steady map from inputs ['a'] to targets ['u']" in err
+
+
+def test_a_model_whose_rollout_goes_nan_is_named(models, data, tmp_path, capsys):
+    """A model whose weights hold NaNs cannot be scored (predict refuses to write its
+    rollout): the error names the model and the file, not compare's temporary rollout."""
+    broken = _export(tmp_path, "broken", 0)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(f"{broken}/model.safetensors")
+    name = next(n for n, w in weights.items() if w.is_floating_point())
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, f"{broken}/model.safetensors")
+    assert main(["compare", "--input", data, "--model", models[0], "--model", broken]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == (f"pdesurrogate compare: error: ValueError: model 'broken' ({broken}) "
+                       f"failed on {data!r}: u has NaN/Inf values in the block starting at 0; "
+                       "a rollout that reaches NaN/Inf cannot be scored: compare it over fewer "
+                       "--steps, or without it"), err
+
+
+def test_a_nan_score_ranks_last():
+    """Ranked by rel_l2_mean, lowest first, a NaN last whatever its place; seconds per
+    trajectory are predict's seconds over the trajectories."""
+    from pdesurrogate.compare import ModelResult
+
+    def result(label, last):
+        rel = np.array([0.0, last])
+        return ModelResult(label, label, rel, {n: rel for n in NAMES}, 1, 2.0, 4)
+
+    ranked = sorted([result("nan", np.nan), result("b", 0.5), result("a", 0.1)],
+                    key=compare._rank_key)
+    assert [r.label for r in ranked] == ["a", "b", "nan"]
+    assert ranked[0].scores["s_per_traj"] == 0.5  # 2 s over 4 trajectories
+
+
+def test_model_labels():
+    """Labels: the folder's name, the path as given where two folders share a name, the
+    --label name for a folder also given with --model (one model, not two)."""
+    from pdesurrogate.compare import model_labels
+
+    assert model_labels(["runs/a/fno", "runs/b/unet"]) == [("fno", "runs/a/fno"),
+                                                           ("unet", "runs/b/unet")]
+    assert model_labels(["runs/a/fno", "runs/b/fno/"]) == [("runs/a/fno", "runs/a/fno"),
+                                                           ("runs/b/fno/", "runs/b/fno/")]
+    assert model_labels(["runs/a/fno", "runs/b/unet"], {"best": "runs/b/unet/"}) == [
+        ("fno", "runs/a/fno"), ("best", "runs/b/unet")]
+    assert model_labels([], {"best": "runs/b/unet"}) == [("best", "runs/b/unet")]
+
+
+def test_a_coarser_step_compares_every_other_frame(data, tmp_path):
+    """Two models of dt 0.4 on a file saved every 0.2 compare frames 0, 2, 4 at t = 0, 0.4,
+    0.8, each model's rel L2 mean over its 2 steps as predict computes it."""
+    coarse = [_export(tmp_path, f"coarse{s}", s, dt=0.4) for s in (0, 1)]
+    rep = compare_models(data, coarse, progress=False)
+    board = rep.as_dict()
+    assert (board["steps"], board["stride"], board["frames"]) == (2, 2, [0, 2, 4])
+    assert board["times"] == pytest.approx([0.0, 0.4, 0.8])
+    for r in rep.results:
+        assert len(r.rel_l2) == 3 and r.scores["rel_l2_mean"] == float(np.mean(r.rel_l2[1:]))
+
+
+def test_one_rollout_on_disk_at_a_time(models, data, monkeypatch):
+    """Each model's rollout file is removed before the next model's is written."""
+    seen = []
+    real = compare.predict_file
+
+    def recorded(model_dir, input_path, out_path, **kw):
+        assert not any(__import__("os").path.exists(p) for p in seen), seen
+        seen.append(out_path)
+        return real(model_dir, input_path, out_path, **kw)
+
+    monkeypatch.setattr(compare, "predict_file", recorded)
+    compare_models(data, models, steps=1, progress=False)
+    assert len(seen) == 3
+
+
+def test_what_cannot_be_compared_is_refused_before_any_rollout(models, data, tmp_path, capsys,
+                                                               monkeypatch):
+    """Outputs that are the input, a folder, each other or of a type matplotlib cannot write;
+    a count below 1; more steps than the file holds truth for; a PINN; a steady map with
+    --steps: each one error line, exit 2, nothing rolled out."""
+    from pdesurrogate.pinn import SDGD, PINNModule, SineGordon
+
+    pinn = str(export_surrogate(PINNModule(SineGordon(3, seed=0), SDGD(2), width=8, depth=2),
+                                tmp_path / "pinn"))
+    steady = _steady_export(tmp_path)
+    calls = []
+    monkeypatch.setattr(compare, "predict_file", lambda *a, **k: calls.append(a))
+    one = ["--model", models[0]]
+    for args, said in [
+        ([*one, "--json", data], "is the input file"),
+        ([*one, "--json", str(tmp_path)], "is a directory"),
+        ([*one, "--plot", str(tmp_path / "c.out"), "--json", str(tmp_path / "c.out")],
+         "--plot and --json are the same file"),
+        ([*one, "--plot", str(tmp_path / "c.xyz")], "matplotlib writes only"),
+        ([*one, "--samples", "0"], "--samples must be an int >= 1"),
+        ([*one, "--steps", "9"], "the file holds no truth at the 9 model steps"),
+        ([*one, "--model", pinn], "it is a PINN export"),
+        (["--model", steady, "--steps", "1"], "it is a steady map (inputs ['a'] -> targets "
+                                              "['u']), which has no time steps"),
+    ]:
+        assert main(["compare", "--input", data, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("pdesurrogate compare: error:") and said in err, err
+    assert calls == []
