@@ -117,12 +117,20 @@ def model_labels(model_dirs: Sequence[str], labels: Mapping[str, str] | None = N
     """``[(label, dir)]``: each of ``model_dirs``, then each dir of ``labels``
     (``{label: dir}``, ``--label NAME=DIR``) not among them, in that order. A model's label is
     its ``labels`` name, else its folder's name (its path as given where two folders share a
-    name). A ValueError for no model, a folder given twice, or two models of one label."""
+    name). A ValueError for no model, a folder given twice (or under two labels), or two
+    models of one label."""
     labels = dict(labels or {})
     dirs = list(model_dirs)
+    labelled: list[tuple[str, str]] = []
     for name, d in labels.items():
         if not isinstance(name, str) or not name or not isinstance(d, str) or not d:
             raise ValueError(f"--label must be NAME=DIR with both non-empty, got {name!r}={d!r}")
+        # one folder under two labels was compared once, under the last label
+        twin = next(((n, e) for n, e in labelled if _same_file(d, e)), None)
+        if twin is not None:
+            raise ValueError(f"--label {name}={d} and --label {twin[0]}={twin[1]} name one "
+                             "folder; give each model one label")
+        labelled.append((name, d))
         if not any(_same_file(d, m) for m in dirs):
             dirs.append(d)
     if not dirs:

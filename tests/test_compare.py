@@ -237,7 +237,8 @@ def test_a_nan_score_ranks_last():
 
 def test_model_labels():
     """Labels: the folder's name, the path as given where two folders share a name, the
-    --label name for a folder also given with --model (one model, not two)."""
+    --label name for a folder also given with --model (one model, not two); one folder under
+    two labels is refused (it was compared once, as the last label)."""
     from pdesurrogate.compare import model_labels
 
     assert model_labels(["runs/a/fno", "runs/b/unet"]) == [("fno", "runs/a/fno"),
@@ -247,6 +248,9 @@ def test_model_labels():
     assert model_labels(["runs/a/fno", "runs/b/unet"], {"best": "runs/b/unet/"}) == [
         ("fno", "runs/a/fno"), ("best", "runs/b/unet")]
     assert model_labels([], {"best": "runs/b/unet"}) == [("best", "runs/b/unet")]
+    with pytest.raises(ValueError, match=r"--label y=runs/a/fno/ and --label x=runs/a/fno "
+                                         "name one folder"):
+        model_labels([], {"x": "runs/a/fno", "y": "runs/a/fno/"})
 
 
 def test_a_coarser_step_compares_every_other_frame(data, tmp_path):
