@@ -397,7 +397,9 @@ def _dataset_rows(info: dict) -> list[tuple[str, str]]:
     if params:
         width = max(len(n) for n in params)
         rows.append(("parameters", "\n".join(
-            f"{n:<{width}}  " + (f"{_num(r['min'])} (all trajectories)" if r["min"] == r["max"]
+            # a NaN makes min and max NaN (JSON "nan"): not one value of all trajectories
+            f"{n:<{width}}  " + ("nan in one or more trajectories" if r["min"] == "nan" else
+                                 f"{_num(r['min'])} (all trajectories)" if r["min"] == r["max"]
                                  else f"min {_num(r['min'])}, max {_num(r['max'])}")
             for n, r in params.items())))
     else:

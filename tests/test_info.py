@@ -235,3 +235,58 @@ def test_help_lists_info_and_its_json_keys(capsys):
     for key in ("n_parameters", "param_ranges", "trained_on", "file_bytes", "params"):
         assert key in text
     assert "The description goes to stdout, errors to stderr. Exit status: 0 done" in text
+
+
+def test_an_export_of_two_saved_steps_and_weights_load_refuses(tmp_path, capsys):
+    """A residual model of k = 2 saved steps says so in its time-step row; weights whose
+    tensors do not match the model (one renamed) are refused with load's error."""
+    from safetensors.torch import load_file, save_file
+
+    from pdesurrogate.models import FNO
+    from tests.test_export import INFO, _module
+
+    m = _module(FNO(2, 2, [4], 8, 2, n_params=1), residual=True)
+    m.data_info = {**INFO, "k": 2, "dt": 0.2}
+    out = export_surrogate(m, tmp_path / "sur")
+    rc, text, _ = _info(out, capsys)
+    assert rc == 0 and ("  time step      dt 0.2 a model step (k = 2 saved steps), predicts the "
+                        "change (residual)\n") in text, text
+    weights = load_file(out / "model.safetensors")
+    name = next(iter(weights))
+    weights[name + "_renamed"] = weights.pop(name)
+    save_file(weights, out / "model.safetensors")
+    with pytest.raises(ValueError) as refused:
+        load(out)
+    rc, stdout, err = _info(out, capsys)
+    assert rc == 2 and stdout == ""
+    assert err.splitlines()[0] == f"pdesurrogate info: error: ValueError: {refused.value}"
+
+
+def test_uneven_times_one_time_a_nan_parameter_and_a_long_attribute(tmp_path, capsys,
+                                                                      no_field_reads):
+    """Times 0, 0.1, 0.3 have no step; one saved time has none either; a parameter holding a
+    NaN is "nan" in the JSON (which has no NaN) and not called one value of all trajectories
+    in the text; an attribute past 100 characters is cut in the text, whole in the JSON."""
+    from pdesurrogate.datasets import DatasetWriter
+
+    x = np.arange(8) / 8
+    uneven = tmp_path / "uneven.nc"
+    with DatasetWriter(uneven, "heat1d", (x,), ("x",), np.array([0.0, 0.1, 0.3]), ["u"], ["k"],
+                       2, attrs={"comment": "y" * 150}) as w:
+        w.write(0, np.zeros((2, 3, 1, 8), np.float32), {"k": np.array([1.0, np.nan])})
+    d = _json(uneven, capsys)
+    assert d["time"] == {"size": 3, "first": 0.0, "last": 0.3, "step": None}
+    assert d["params"] == {"k": {"min": "nan", "max": "nan"}}
+    assert d["attrs"]["comment"] == "y" * 150
+    rc, text, _ = _info(uneven, capsys)
+    assert rc == 0 and "  time        3 times, 0 .. 0.3, not evenly spaced\n" in text
+    assert "  parameters  k  nan in one or more trajectories\n" in text, text
+    assert f"  comment               {'y' * 97}...\n" in text, text
+    one = tmp_path / "one.nc"
+    with DatasetWriter(one, "heat1d", (x,), ("x",), np.array([0.5]), ["u"], [], 2) as w:
+        w.write(0, np.zeros((2, 1, 1, 8), np.float32), {})
+    d = _json(one, capsys)
+    assert d["time"] == {"size": 1, "first": 0.5, "last": 0.5, "step": None}
+    assert d["params"] == {}
+    rc, text, _ = _info(one, capsys)
+    assert "  parameters  none\n  time        1 times, 0.5 .. 0.5\n" in text, text

@@ -68,3 +68,27 @@ def test_output_is_neuralops_padding_bit_for_bit(fraction):
     for m in (ours, ours2):  # and nothing was kept of the 72 sizes
         assert not vars(m.net.domain_padding).get("_padding")
         assert not vars(m.net.domain_padding).get("_unpad_indices")
+
+
+@pytest.mark.parametrize("fraction", [0.1, 1 / 3, 0.7, 1.0])
+def test_3d_and_odd_sizes_match_neuralop_and_unpad_finds_every_size(fraction):
+    """A 3-D FNO on odd, unequal axes is neuralop's bit for bit; every padded size of grids
+    of 0..2999 points leads back to its one grid size, and a size no grid pads to is an
+    error."""
+    import warnings
+
+    from pdesurrogate.models._fno_grid import StatelessDomainPadding
+
+    ours, theirs = _fno(fraction, (2, 2, 2)), _fno(fraction, (2, 2, 2))
+    theirs.net.domain_padding = DomainPadding(domain_padding=fraction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # more modes than a 1-point axis resolves
+        for shape in ((5, 7, 9), (3, 4, 11), (1, 2, 6)):
+            x = torch.randn(1, 1, *shape)
+            torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+    p = StatelessDomainPadding(fraction)
+    padded = {n + 2 * round(fraction * n): n for n in range(3000)}
+    for m, n in padded.items():
+        assert p.padded_from(m) == n
+    with pytest.raises(ValueError, match=rf"no grid of domain_padding={fraction:g} pads to"):
+        p.padded_from(min(set(range(50)) - set(padded)))
