@@ -353,9 +353,16 @@ class PseudoSpectral1D(Solver):
         finally:
             self._solve_steps = None
         if self.max_principle and out.shape[1]:
-            # against u0, so growth spread over many frames (each under 1 %) shows too
-            self.check_growth(u0, out.abs().amax(dim=1), self.check_inputs(u0, params), 0.0,
-                              float(torch.as_tensor(times, dtype=torch.float64).max()))
+            checked = self.check_inputs(u0, params)
+            try:
+                # against u0, so growth spread over many frames (each under 1 %) shows too
+                self.check_growth(u0, out.abs().amax(dim=1), checked, 0.0,
+                                  float(torch.as_tensor(times, dtype=torch.float64).max()))
+            except SolverDivergedError as e:
+                # found after Solver.solve, which names the parameters of its own errors
+                raise SolverDivergedError(e.solver, e.sample, e.time, e.reason,
+                                          self._sample_params(checked, e.sample),
+                                          e.hint) from e
         return out
 
     def check_growth(self, before: Tensor, after: Tensor, params: Params,

@@ -208,3 +208,16 @@ def test_growth_inside_a_run_names_no_wrong_times():
         s.solve(u0, p, [0.2 * i for i in range(10)])
     assert e.value.time > 0.2 and "over 0.2 of simulated time" in str(e.value), str(e.value)
     assert f"diverged at t={e.value.time:.6g} " in str(e.value)
+
+
+def test_growth_past_2x_over_the_run_names_the_parameters():
+    """A fixed dt = 0.14 (imex, 64 points) grows max|u| 3x over 9 saved steps, none of them
+    2x: the divergence is found over the whole run, and names ν as every other does (it
+    named none)."""
+    s = Burgers1D(n_points=64, nu_range=(0.01, 0.01), dt=0.14, scheme="imex")
+    u0, p = s.sample(1, seed=0)
+    with pytest.raises(SolverDivergedError) as e, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the growth under 2x of each step
+        s.solve(u0, p, [0.14 * i for i in range(10)])
+    assert "between t=0 and t=1.26" in str(e.value) and "with nu=0.01;" in str(e.value)
+    assert e.value.params == {"nu": pytest.approx(0.01)}
