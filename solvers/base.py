@@ -31,6 +31,7 @@ from torch import Tensor
 Params = dict[str, Tensor]
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)  # the smallest normal float32
 
 # the dtypes every solver computes in; others (float16, bfloat16) lack the FFTs and the accuracy
 DTYPES = (torch.float32, torch.float64)
@@ -90,7 +91,8 @@ def check_positive(name: str, value: float) -> float:
 
 
 def check_range(name: str, value: Sequence[float], positive: bool = False) -> tuple[float, float]:
-    """Validate a ``(low, high)`` parameter range; ``positive`` requires ``low > 0``."""
+    """Validate a ``(low, high)`` parameter range, within float32's; ``positive`` requires
+    ``low`` to be a normal float32 > 0."""
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -104,6 +106,11 @@ def check_range(name: str, value: Sequence[float], positive: bool = False) -> tu
                          f"parameters are drawn in), got {value!r}")
     if positive and lo <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
+    if positive and lo < FLOAT32_TINY:
+        # drawn in float32 as 0 (or a subnormal): the solve then failed with "parameter ...
+        # must be positive, got [0.0, ...]", naming no range
+        raise ValueError(f"{name} must be at least {FLOAT32_TINY:.4g} (the smallest normal "
+                         f"float32, which parameters are drawn in), got {value!r}")
     return lo, hi
 
 

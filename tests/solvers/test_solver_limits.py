@@ -107,6 +107,15 @@ def test_range_past_float32_is_refused_at_construction(name, key, bad):
         make_solver(name, **{key: bad})
 
 
+@pytest.mark.parametrize("name, key", [("burgers1d", "nu_range"), ("darcy2d", "a_pos_range")])
+def test_positive_range_below_float32_is_refused_at_construction(name, key):
+    """A positive range from 1e-50 was accepted, drawn in float32 as 0 and refused at the
+    solve as "parameter ... must be positive, got [0.0, 0.0]"; it is refused when the solver
+    is built, naming the range and the limit."""
+    with pytest.raises(ValueError, match=rf"{key} must be at least 1\.175e-38"):
+        make_solver(name, **{key: (1e-50, 1.0)})
+
+
 @pytest.mark.parametrize("a_pos, a_neg", [(2e6, 1.0), (1.0, 1e-8)])
 def test_darcy_extreme_coefficients_are_solved(a_pos, a_neg):
     """A coefficient above 1e6, or a pressure above it (u ~ 1/a_neg), used to be refused as
