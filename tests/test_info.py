@@ -290,3 +290,19 @@ def test_uneven_times_one_time_a_nan_parameter_and_a_long_attribute(tmp_path, ca
     assert d["params"] == {}
     rc, text, _ = _info(one, capsys)
     assert "  parameters  none\n  time        1 times, 0.5 .. 0.5\n" in text, text
+
+
+def test_an_export_fine_tuned_after_an_online_run_names_the_stream(tmp_path, capsys):
+    """The stream a model was fit on before (provenance.fine_tuned_from) is in the JSON as
+    recorded and in the text as its solver, simulations, steps, dt and parameter box."""
+    from pdesurrogate.models import FNO
+    from tests.test_export import INFO, _module
+    from tests.training.test_data_source_records import STREAM
+
+    m = _module(FNO(2, 2, [4], 8, 2, n_params=1))
+    m.data_info = {**INFO, "fine_tuned_from": [STREAM]}
+    out = export_surrogate(m, tmp_path / "sur")
+    assert _json(out, capsys)["fine_tuned_from"] == [STREAM]
+    rc, text, _ = _info(out, capsys)
+    assert rc == 0 and ("  fine-tuned from  online stream of pdesurrogate.solvers.Advection1D, "
+                        "24 simulations of 6 steps, dt 0.05, beta in [0.2, 1]\n") in text, text
