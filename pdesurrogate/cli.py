@@ -1535,6 +1535,9 @@ def cmd_compare(argv: Sequence[str]) -> int:
             warned = line.startswith("warning: ")
             console().print(f"pdesurrogate compare: {'warning: ' * warned}{r.label}: "
                             f"{line.removeprefix('warning: ')}", markup=False)
+        if r.test_split_line:  # the note above says it is reported
+            console().print(f"pdesurrogate compare: {r.label}: {r.test_split_line}",
+                            markup=False)
     if sys.stdout.isatty():
         from rich.console import Console
 

@@ -55,6 +55,22 @@ class ModelResult:
     seconds: float  # predict_file's wall time for the whole file
     samples: int
     note: str | None = None  # predict's note (zero-shot grid, skipped frames, training file)
+    # the input is the model's training file: rel_l2 over its held-out test split alone,
+    # (steps + 1,), and how many trajectories that is; None otherwise
+    rel_l2_test: np.ndarray | None = None
+    test_trajectories: int | None = None
+
+    @property
+    def test_split_line(self) -> str | None:
+        """The error over the held-out test split alone, where the input is this model's
+        training file (as ``predict`` prints it), else None."""
+        if self.rel_l2_test is None:
+            return None
+        lo = 1 if len(self.rel_l2_test) > 1 else 0
+        return (f"relative L2 vs truth on its held-out test split alone "
+                f"({self.test_trajectories} trajectories): mean "
+                f"{float(np.mean(self.rel_l2_test[lo:])):.4g}, last step "
+                f"{float(self.rel_l2_test[-1]):.4g}")
 
     @property
     def scores(self) -> dict[str, float]:
@@ -103,7 +119,9 @@ class CompareReport:
                         **{k: clean(v) for k, v in r.scores.items()},
                         "rel_l2": [clean(float(v)) for v in r.rel_l2],
                         "metrics": {n: [clean(float(v)) for v in r.metrics[n]] for n in NAMES},
-                        "note": r.note}
+                        "note": r.note,
+                        "rel_l2_test": (None if r.rel_l2_test is None else
+                                        [clean(float(v)) for v in r.rel_l2_test])}
                        for i, r in enumerate(self.results)]}
 
 
@@ -279,7 +297,9 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
             results.append(ModelResult(label=label, model_dir=d, rel_l2=rep.rel_l2,
                                        metrics=rep.metrics, n_parameters=size,
                                        seconds=rep.seconds, samples=rep.samples,
-                                       note=rep.note))
+                                       note=rep.note, rel_l2_test=rep.rel_l2_test,
+                                       test_trajectories=(None if rep.test_indices is None
+                                                          else len(rep.test_indices))))
     results.sort(key=_rank_key)
     report = CompareReport(input=input_path, samples=results[0].samples, steps=first.steps,
                            stride=first.stride, times=np.asarray(first.times), results=results,

@@ -309,3 +309,27 @@ def test_what_cannot_be_compared_is_refused_before_any_rollout(models, data, tmp
         err = capsys.readouterr().err
         assert err.startswith("pdesurrogate compare: error:") and said in err, err
     assert calls == []
+
+
+def test_the_training_file_reports_each_models_held_out_split(tmp_path, capsys):
+    """On the file a model was trained on, predict's note says the held-out test split's error
+    "is reported too": compare prints it for that model (and --json holds it per step), equal
+    to predict's own figure for that split; a model not trained on the file gets none."""
+    from pdesurrogate.predict import predict_file
+    from tests.test_predict import _trained_on, _varied
+
+    train = _varied(tmp_path / "train.nc")
+    _, own = _trained_on(train, tmp_path / "own")
+    other = _export(tmp_path, "other", 5)
+    expected = predict_file(own, train, str(tmp_path / "p.nc")).rel_l2_test
+    out = tmp_path / "c.json"
+    assert main(["compare", "--input", train, "--model", own, "--model", other,
+                 "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if ": relative L2 vs truth on its held-out" in line]
+    assert lines == [f"pdesurrogate compare: own: relative L2 vs truth on its held-out test "
+                     f"split alone (2 trajectories): mean {expected[1:].mean():.4g}, last "
+                     f"step {expected[-1]:.4g}"]
+    rows = {m["label"]: m for m in json.loads(out.read_text())["models"]}
+    np.testing.assert_array_equal(rows["own"]["rel_l2_test"], expected)
+    assert rows["other"]["rel_l2_test"] is None
