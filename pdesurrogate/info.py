@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -317,6 +318,33 @@ def _export_rows(info: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _metric_rows(values: dict) -> list[tuple[str, str]]:
+    """``(name, text)`` per metric, a per-step series (``val/rel_l2_step_1`` ..
+    ``_step_20``, one a rollout step) as one row from its first step to its last, in step
+    order (every value is in ``--json``)."""
+    series: dict[str, dict[int, object]] = {}
+    rows: list[tuple[str, object]] = []
+    for name, x in values.items():
+        m = re.fullmatch(r"(.+)_step_(\d+)", name)
+        if m is None:
+            rows.append((name, _num(x)))
+            continue
+        if m.group(1) not in series:
+            series[m.group(1)] = {}
+            rows.append((m.group(1), series[m.group(1)]))
+        series[m.group(1)][int(m.group(2))] = x
+    out = []
+    for name, x in rows:
+        if isinstance(x, dict):
+            steps = sorted(x)
+            name = f"{name}_step_{steps[0]}..{steps[-1]}" if len(steps) > 1 else \
+                f"{name}_step_{steps[0]}"
+            x = " .. ".join(_num(x[k]) for k in dict.fromkeys((steps[0], steps[-1])))
+            x += f" (first .. last of {len(steps)} steps)" if len(steps) > 1 else ""
+        out.append((name, x))
+    return out
+
+
 def _metrics_text(m) -> str:
     """config.json's ``metrics``: the last validation's values, one a line, then each
     checkpoint callback's best score."""
@@ -327,8 +355,9 @@ def _metrics_text(m) -> str:
     if val is not None:
         lines.append(f"last validation (epoch {_num(val['epoch'])}, global step "
                      f"{_num(val['global_step'])}):")
-        width = max((len(k) for k in val["values"]), default=0)
-        lines += [f"  {k:<{width}}  {_num(x)}" for k, x in val["values"].items()]
+        rows = _metric_rows(val["values"])
+        width = max((len(k) for k, _ in rows), default=0)
+        lines += [f"  {k:<{width}}  {text}" for k, text in rows]
     lines += [f"best {b['monitor']} {_num(b['score'])}" + (f", {b['path']}" if b["path"] else "")
               for b in m["best"]]
     return "\n".join(lines) or "none recorded"
@@ -421,6 +450,8 @@ def _dataset_rows(info: dict) -> list[tuple[str, str]]:
 
 
 def _axis_text(a: dict, what: str) -> str:
+    if a["size"] == 1:  # "1 time, 0 .. 0" reads as a range
+        return f"1 {what.removesuffix('s')}, {_num(a['first'])}"
     text = f"{a['size']} {what}, {_num(a['first'])} .. {_num(a['last'])}"
     if a["step"] is not None:
         return f"{text}, step {_num(a['step'])}"

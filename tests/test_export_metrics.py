@@ -7,6 +7,7 @@ metrics."""
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import lightning
@@ -79,7 +80,12 @@ def test_the_export_holds_the_last_validation_as_metrics_csv_logged_it(tmp_path,
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "metrics        last validation (epoch 1, global step 8):" in text, text
-    assert f"val/rel_l2         {logged['val/rel_l2']:.6g}\n" in text, text
+    assert re.search(rf"\n +val/rel_l2 +{re.escape(format(logged['val/rel_l2'], '.6g'))}\n",
+                     text), text
+    steps = sorted(int(k.rsplit("_", 1)[1]) for k in logged if "_step_" in k)
+    first, last = (logged[f"val/rel_l2_step_{i}"] for i in (steps[0], steps[-1]))
+    assert (f"val/rel_l2_step_{steps[0]}..{steps[-1]}  {first:.6g} .. {last:.6g} (first .. "
+            f"last of {len(steps)} steps)\n") in text, text
     assert (f"torch {torch.__version__}, lightning {lightning.__version__}, neuraloperator "
             f"{neuralop.__version__}") in text, text
     assert main(["info", str(out), "--json"]) == 0

@@ -289,7 +289,7 @@ def test_uneven_times_one_time_a_nan_parameter_and_a_long_attribute(tmp_path, ca
     assert d["time"] == {"size": 1, "first": 0.5, "last": 0.5, "step": None}
     assert d["params"] == {}
     rc, text, _ = _info(one, capsys)
-    assert "  parameters  none\n  time        1 times, 0.5 .. 0.5\n" in text, text
+    assert "  parameters  none\n  time        1 time, 0.5\n" in text, text
 
 
 def test_an_export_fine_tuned_after_an_online_run_names_the_stream(tmp_path, capsys):
@@ -306,3 +306,18 @@ def test_an_export_fine_tuned_after_an_online_run_names_the_stream(tmp_path, cap
     rc, text, _ = _info(out, capsys)
     assert rc == 0 and ("  fine-tuned from  online stream of pdesurrogate.solvers.Advection1D, "
                         "24 simulations of 6 steps, dt 0.05, beta in [0.2, 1]\n") in text, text
+
+
+def test_a_per_step_series_is_one_row_in_step_order():
+    """Lightning logs ``val/rel_l2_step_1`` .. ``_step_12`` in name order (10, 11, 12 before
+    2): ``info`` shows the series as one row from its first step's value to its last's, after
+    the metrics before it; a lone step stays as it is."""
+    from pdesurrogate.info import _metric_rows
+
+    values = {"val/rel_l2": 0.5, **{f"val/rel_l2_step_{i}": i / 100 for i in
+                                    sorted(range(1, 13), key=str)},
+              "val/loss": 0.25, "val/other_step_3": 0.125}
+    assert _metric_rows(values) == [
+        ("val/rel_l2", "0.5"),
+        ("val/rel_l2_step_1..12", "0.01 .. 0.12 (first .. last of 12 steps)"),
+        ("val/loss", "0.25"), ("val/other_step_3", "0.125")]
