@@ -56,6 +56,12 @@ class SolverDivergedError(RuntimeError):
             text += " with " + ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
         super().__init__(text + (f"; {hint}" if hint else ""))
 
+    def __reduce__(self):
+        # from a worker process (multiprocessing, concurrent.futures) the error comes back
+        # pickled; Exception's own reduce passes only the message, which __init__ refuses
+        return (type(self), (self.solver, self.sample, self.time, self.reason, self.params,
+                             self.hint))
+
 
 def is_real(value: object) -> bool:
     """Whether ``value`` is a real number (Python or numpy; not a bool)."""
