@@ -202,8 +202,12 @@ class NonFiniteFieldsError(SolverDivergedError):
     def __init__(self, sim_id: int, step: int, t: float):
         self.sim_id, self.step = sim_id, step
         self.solver, self.sample, self.time, self.reason = "", 0, t, "NaN/inf"
+        self.params, self.hint = {}, ""
         RuntimeError.__init__(self, f"simulation {sim_id}: NaN/inf in the fields sent at step "
                                     f"{step} (t={t:.6g})")
+
+    def __reduce__(self):
+        return (type(self), (self.sim_id, self.step, self.time))
 
 
 class _SplitPack:
