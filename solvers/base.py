@@ -318,6 +318,10 @@ class Solver(ABC):
         except (IndexError, KeyError, TypeError):
             return {}
 
+    def _named_params(self, params: Params, i: int) -> str:
+        """``"nu=0.01, ..."``: sample ``i``'s parameters for a warning's text."""
+        return ", ".join(f"{k}={v:.3g}" for k, v in self._sample_params(params, i).items())
+
     def solve(self, u0: Tensor, params: Params, times: Sequence[float] | Tensor) -> Tensor:
         """Trajectory from t = 0 at ``times`` (non-decreasing, >= 0): (B, len(times), C, *grid).
 

@@ -390,11 +390,11 @@ class PseudoSpectral1D(Solver):
                                       what + ": the step is unstable", hint=self.divergence_hint)
         if not getattr(self, "_growth_warned", False):
             self._growth_warned = True
-            named = ", ".join(f"{k}={float(params[k][worst]):.3g}" for k in self.param_names)
-            warnings.warn(f"{self.name}: sample {worst} ({named}): {what}: the grid does not "
-                          f"resolve its steepest front (n_points={self.n_points}) or the step "
-                          f"is too large, so the result is wrong; {self.divergence_hint} "
-                          f"(reported once per solver)", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{self.name}: sample {worst} ({self._named_params(params, worst)}): "
+                          f"{what}: the grid does not resolve its steepest front "
+                          f"(n_points={self.n_points}) or the step is too large, so the result "
+                          f"is wrong; {self.divergence_hint} (reported once per solver)",
+                          RuntimeWarning, stacklevel=3)
 
     def _solve_step(self, h: float, dtype: torch.dtype) -> float:
         """The step to take for a planned step ``h``: inside :meth:`solve`, with float32 states
@@ -505,11 +505,11 @@ class PseudoSpectral1D(Solver):
         if not float(share[worst]) > TAIL_WARN:
             return
         self._tail_warned = True
-        named = ", ".join(f"{k}={float(params[k][worst]):.3g}" for k in self.param_names)
-        warnings.warn(f"{self.name}: sample {worst} ({named}) holds {float(share[worst]):.0%} "
-                      f"of its energy in the top third of the resolved modes (more than "
-                      f"{TAIL_WARN:.0%}): n_points={self.n_points} does not resolve it, so a "
-                      f"finer grid would change the result; raise n_points (or the low end "
+        warnings.warn(f"{self.name}: sample {worst} ({self._named_params(params, worst)}) "
+                      f"holds {float(share[worst]):.0%} of its energy in the top third of "
+                      f"the resolved modes (more than {TAIL_WARN:.0%}): "
+                      f"n_points={self.n_points} does not resolve it, so a finer grid would "
+                      f"change the result; raise n_points (or the low end "
                       f"of nu_range) (reported once per solver)", RuntimeWarning, stacklevel=3)
 
     def _flux(self, cdtype: torch.dtype, device: torch.device) -> Callable[[Tensor], Tensor]:
