@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from pdesurrogate.allocator import tune_malloc
 from pdesurrogate.sigterm_unwinds import Terminated, raised_while, sigterm_unwinds
+from pdesurrogate.startup_gc import import_without_gc
 from pdesurrogate.text_locale import (
     escape_unencodable_output,
     non_utf8_config,
@@ -1782,6 +1783,13 @@ def _no_tips(record: logging.LogRecord) -> bool:
 # model and data) and after it, where SIGTERM's default action ended them with no word
 _OWN_SIGTERM = frozenset({"generate", "online"})
 
+# what each command imports on every run anyway, imported first by startup_gc (a help text
+# needs less: it gets none); online's ranks import Lightning only on trainer ranks
+_STARTUP_IMPORTS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("fit", "test"), ("torch", "lightning.pytorch", "pdesurrogate.training")),
+    **dict.fromkeys(("generate", "online", "export", "predict", "compare", "info"), ("torch",)),
+}
+
 
 def _sigterm_message(command: str, trainer=None) -> str:
     """The line a command stopped by SIGTERM prints: for fit and test, what is left to resume
@@ -1910,6 +1918,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    fresh_process = argv is None  # run as a program (console script, -m, online's ranks)
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog="pdesurrogate", **NO_ABBREVIATIONS,
@@ -1960,11 +1969,16 @@ def _main(argv: Sequence[str] | None) -> int:
         not_utf8 = non_utf8_config(args)
         if not_utf8:
             raise argparse.ArgumentError(None, not_utf8)
+        # in a user's own Python, freezing its objects would keep its garbage alive for ever
+        imports = (_STARTUP_IMPORTS.get(argv[0], ())
+                   if fresh_process and not {"-h", "--help"} & set(args) else ())
         if argv[0] in _OWN_SIGTERM:
+            import_without_gc(imports)
             return command(args)
         # else SIGTERM ends the process where it is: a predict's temporary rollout, an
         # export's temporary folder stayed behind
         with sigterm_unwinds(lambda: _sigterm_message(argv[0], run.get("trainer"))):
+            import_without_gc(imports)
             return command(args, run) if argv[0] in _LIGHTNING_HELP else command(args)
     except Terminated as exc:
         return exc.code
