@@ -7,8 +7,10 @@ solved together, each with one torch thread. So the parameters and initial state
 neither ``batch_size`` nor ``workers``, and sample ``i`` is regenerated alone by
 ``solver.solve(*solver.sample(1, seed[i]), times)``. (Drawing a whole batch from one seed made
 every sample depend on ``batch_size``: another batch size gave other parameters altogether.)
-With ``workers > 1`` a process pool solves batches concurrently and the parent writes them in
-order (a bounded number in flight, so memory stays bounded).
+With ``workers > 1``, ``workers`` processes solve batches concurrently and the parent writes them
+in order (a bounded number in flight, so memory stays bounded). Batch ``b`` goes to process
+``b % workers``, which solves its batches in order: a solver with a history (below) then sees
+the same earlier solves in every run, instead of those of whichever process was free first.
 
 The output path is checked before anything is solved: a folder there is an error, an existing
 file is an error unless ``overwrite=True`` (and is checked again when the finished file is moved
@@ -29,8 +31,9 @@ once at the end (:mod:`.progress`).
 Caveats, where the states (never the parameters or initial states) can differ in the last
 digits: a solver whose output depends on history (a bandit ``tuner`` choosing SOR factors from
 past solves: heat2d, darcy2d) differs across ``workers`` and ``batch_size``, within the SOR
-tolerance; an automatic time step taken over the whole batch (burgers1d, navier_stokes2d with
-``dt=None``) differs across ``batch_size``, within the time-stepping error; a batch that
+tolerance, never between two runs with the same settings; an automatic time step taken over
+the whole batch (burgers1d, navier_stokes2d with ``dt=None``) differs across ``batch_size``,
+within the time-stepping error; a batch that
 diverges is redrawn whole (``attempt + 1`` for each of its samples), so which samples are
 redrawn depends on ``batch_size``.
 """
@@ -218,7 +221,7 @@ def _init_worker(solver: Solver) -> None:
     # handler, inherited through fork, which would keep it alive past terminate()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # one thread per process: the pool supplies the parallelism, and results match workers=1
+    # one thread per process: the processes supply the parallelism, and results match workers=1
     torch.set_num_threads(1)
     _WORKER_SOLVER = solver
 
@@ -279,13 +282,14 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             proc.join(timeout=5)
 
 
-def _stop_workers_on_error(pool: ProcessPoolExecutor):
+def _stop_workers_on_error(pools: Sequence[ProcessPoolExecutor]):
     """An ``ExitStack.push`` callback: on any exception (Ctrl-C, SIGTERM, a failed batch)
-    terminate the workers instead of waiting for the batches they are solving."""
+    terminate the workers of ``pools`` instead of waiting for the batches they are solving."""
 
     def on_exit(exc_type, exc, tb) -> bool:
         if exc_type is not None:
-            _stop_workers(pool)
+            for pool in pools:
+                _stop_workers(pool)
         return False  # the exception propagates
 
     return on_exit
@@ -412,19 +416,24 @@ def generate_dataset(
             return False
 
         stack.enter_context(sigterm_unwinds(stop_message))
-        pool = None
+        lanes: list[ProcessPoolExecutor] = []
         if workers > 1:
             if mp_context is None:
                 # macOS's system libraries may have started threads, which fork does not
                 # copy (Python's own default there is spawn)
                 mp_context = "fork" if sys.platform.startswith("linux") else "spawn"
-            pool = stack.enter_context(ProcessPoolExecutor(
-                workers, mp_context=mp.get_context(mp_context), initializer=_init_worker,
-                initargs=(solver,)))
-            stack.push(_stop_workers_on_error(pool))
+            context = mp.get_context(mp_context)
+            # one single-process pool per worker, not one pool of them all: a shared pool
+            # hands a batch to whichever worker is free, so a solver's history (the SOR
+            # bandit) would depend on timing and a run would not repeat
+            lanes = [stack.enter_context(ProcessPoolExecutor(
+                1, mp_context=context, initializer=_init_worker, initargs=(solver,)))
+                for _ in range(workers)]
+            stack.push(_stop_workers_on_error(lanes))
             # start the workers before the output file is open: a forked child must not
             # inherit an HDF5 file open for writing
-            pool.submit(int).result()
+            for started in [lane.submit(int) for lane in lanes]:
+                started.result()
         stack.push(note_written)  # runs once the writer has closed (renamed) or discarded
         writer = stack.enter_context(DatasetWriter(
             path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
@@ -445,7 +454,7 @@ def generate_dataset(
         # made one at a time: a list of millions of batches would cost gigabytes up front
         tasks = ((b, b * batch_size, min(batch_size, samples - b * batch_size), seed, ts,
                   max_retries) for b in range(n_batches))
-        if pool is None:
+        if not lanes:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
@@ -454,7 +463,7 @@ def generate_dataset(
             finally:
                 torch.set_num_threads(threads)
         else:
-            _run_pool(pool, tasks, workers, store)
+            _run_lanes(lanes, tasks, store)
         extra = {"diverged_batches": retries}
         if has_stats:
             extra["linear_stats"] = summarize_linear_stats(all_stats)
@@ -468,13 +477,14 @@ def generate_dataset(
     )
 
 
-def _run_pool(pool: ProcessPoolExecutor, tasks: Iterable[tuple], workers: int, store) -> None:
-    """Solve ``tasks`` in ``pool``, passing results to ``store`` in task order; tasks are taken
+def _run_lanes(lanes: Sequence[ProcessPoolExecutor], tasks: Iterable[tuple], store) -> None:
+    """Solve ``tasks`` (batch number first) in ``lanes``, one-process pools, batch ``b`` in
+    ``lanes[b % len(lanes)]``, passing results to ``store`` in task order; tasks are taken
     from the iterable only as they are submitted."""
     pending: deque = deque()
     for task in tasks:
-        pending.append(pool.submit(_worker_task, *task))
-        if len(pending) >= 2 * workers:  # bounded in flight: bounded memory
+        pending.append(lanes[task[0] % len(lanes)].submit(_worker_task, *task))
+        if len(pending) >= 2 * len(lanes):  # bounded in flight: bounded memory
             store(pending.popleft().result())
     while pending:
         store(pending.popleft().result())
