@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as sla
 
 from ..base import check_int, is_real
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ def check_rtol(rtol: float) -> float:
 
 
 def _check_system(A, b) -> tuple[sp.csr_matrix, np.ndarray]:
+    # scipy here, not at the top: heat2d and darcy2d import this module for its checks and
+    # constants only, and scipy.sparse costs every solver's import (every `pdesurrogate
+    # generate`) a few tenths of a second
+    import scipy.sparse as sp
+
     if not sp.issparse(A):
         raise TypeError(f"A must be a scipy sparse matrix, got {type(A).__name__}")
     for name, dtype in (("A", A.dtype), ("b", np.asarray(b).dtype)):
@@ -92,6 +99,9 @@ def _check_system(A, b) -> tuple[sp.csr_matrix, np.ndarray]:
 
 def _lower_solver(A: sp.csr_matrix, omega: float):
     """A function r -> (D/omega + L)^{-1} r in compiled code."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
     M = (sp.diags(A.diagonal() / omega) + sp.tril(A, k=-1)).tocsc()
     lu = sla.splu(M, permc_spec="NATURAL", diag_pivot_thresh=0.0,
                   options={"SymmetricMode": True})
