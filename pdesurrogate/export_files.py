@@ -27,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from pdesurrogate.export_names import CONFIG_NAME, WEIGHTS_NAME
 from pdesurrogate.temp_files import (
     ATTEMPTS,
     backup_name,
@@ -39,8 +40,6 @@ from pdesurrogate.temp_files import (
 from pdesurrogate.text_locale import has_escaped_bytes
 
 FORMAT_VERSION = 1
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 # everything an export folder holds (the normalisation is in config.json)
 EXPORT_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 # an export's config.json is a few KiB (the largest: per-channel statistics and provenance)

@@ -24,13 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pdesurrogate.export_files import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    check_header,
-    read_config,
-    read_header,
-)
+# not export_files, which imports torch: a dataset file is described without it
+from pdesurrogate.export_names import CONFIG_NAME, WEIGHTS_NAME
 
 #: what PATH may be, for the error about one that is neither
 EXPECTED = (f"an exported surrogate folder ({CONFIG_NAME} + {WEIGHTS_NAME}) or a dataset file "
@@ -72,6 +67,8 @@ def describe(path: str | os.PathLike) -> dict:
 # -- exports ------------------------------------------------------------------------------------
 def describe_export(folder: Path) -> dict:
     """:func:`describe` of an export folder (module docstring)."""
+    from pdesurrogate.export_files import check_header, read_config, read_header
+
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     for f in (cfg_path, w_path):
         if not f.exists():
@@ -143,6 +140,7 @@ def _weights(header: dict, names: set[str] | None, w_path: Path) -> dict:
 
 def _describe_pinn(folder: Path, cfg: dict) -> dict:
     # load_pinn's checks; a PINN's MLP is small, so its weights are read with them
+    from pdesurrogate.export_files import read_header
     from pdesurrogate.pinn.export import load_pinn
 
     sur = load_pinn(folder, cfg)
