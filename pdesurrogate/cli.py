@@ -1786,10 +1786,11 @@ def _no_tips(record: logging.LogRecord) -> bool:
 _OWN_SIGTERM = frozenset({"generate", "online"})
 
 # what each command imports on every run anyway, imported first by startup_gc (a help text
-# needs less: it gets none); online's ranks import Lightning only on trainer ranks
+# needs less: it gets none); online's ranks import Lightning only on trainer ranks, info
+# imports torch only for an export folder
 _STARTUP_IMPORTS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("fit", "test"), ("torch", "lightning.pytorch", "pdesurrogate.training")),
-    **dict.fromkeys(("generate", "online", "export", "predict", "compare", "info"), ("torch",)),
+    **dict.fromkeys(("generate", "online", "export", "predict", "compare"), ("torch",)),
 }
 
 

@@ -54,13 +54,22 @@ def data(tmp_path) -> str:
     return str(path)
 
 
-def test_info_imports_torch_with_no_full_collection(tmp_path, data):
-    """Importing torch alone ran 3 full collections over everything it had made."""
-    rc, gc_state = _probe("info", data, cwd=tmp_path)
-    assert rc == 0
+def test_generate_imports_torch_with_no_full_collection(tmp_path):
+    """Importing torch (generate's solvers run on it) ran 3 full collections over everything
+    it had made."""
+    rc, gc_state = _probe("generate", "--solver", "burgers1d", "--solver.n_points", "16",
+                          "--samples", "2", "--out", "tiny.nc", cwd=tmp_path)
+    assert rc == 0 and (tmp_path / "tiny.nc").is_file()
     assert gc_state["torch"] and gc_state["enabled"]
     assert gc_state["full"] == 0
     assert gc_state["frozen"] > 50_000  # torch's objects, out of every later collection
+
+
+def test_info_on_a_data_file_imports_no_torch(tmp_path, data):
+    """info reads a dataset file with h5py alone: no torch to import first."""
+    rc, gc_state = _probe("info", data, cwd=tmp_path)
+    assert rc == 0
+    assert not gc_state["torch"] and gc_state["frozen"] == 0
 
 
 def test_fit_start_up_runs_no_full_collection_over_lightning(tmp_path, data):
