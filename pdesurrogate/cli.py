@@ -513,11 +513,12 @@ def _lightning_cli(subcommand: str, argv: Sequence[str], run: dict | None = None
                                  "the config.yaml that fit saved next to it")
             trainer = self.config[self.subcommand].trainer
             _settle_paths(self.config[self.subcommand])
+            _loggers_follow_root(self.config[self.subcommand])
             # unless the config names its loggers, log CSV + TensorBoard under default_root_dir
             if trainer.logger in (None, True):
                 from pdesurrogate.training import version_claim
 
-                root = trainer.default_root_dir or "runs"
+                root = trainer.default_root_dir or _DEFAULT_ROOT
                 # no TensorBoard hp_metric: Lightning's placeholder is a constant -1
                 trainer.logger = [
                     Namespace(class_path=cls, init_args=Namespace(save_dir=root, name=name,
@@ -702,6 +703,46 @@ def _settle_paths(run) -> None:
     path = init.get("path") if init is not None and hasattr(init, "get") else None
     if isinstance(path, str) and path and "://" not in path:
         init.path = os.path.abspath(os.path.expanduser(path))
+
+
+# where fit and test log when neither the config nor the command line names default_root_dir
+_DEFAULT_ROOT = "runs"
+
+
+def _loggers_follow_root(run) -> None:
+    """A logger in the config whose ``save_dir`` is the ``trainer.default_root_dir`` that the
+    ``--config`` files name (``runs`` where they name none) logs under the run's root as
+    parsed, command line included: the config.yaml a fit saved, given again with another
+    ``--trainer.default_root_dir`` (``test`` into another folder, a fit re-run elsewhere),
+    writes its run folder there. A logger with a ``save_dir`` of its own keeps it."""
+    from jsonargparse import Namespace, get_loader
+
+    trainer = run.trainer
+    loggers = (trainer.logger if isinstance(trainer.logger, list)
+               else [trainer.logger] if isinstance(trainer.logger, Namespace) else [])
+    # Told apart by the saved file alone: the loggers the CLI adds (before_instantiate_classes,
+    # after this call) are saved with save_dir written out, equal to the fit's
+    # default_root_dir, and the command line replaces that root but not their save_dir. So the
+    # root the files name, read again here, is what they followed. This also moves the loggers
+    # of config.yaml files saved before (older ones name Lightning's own classes), needs no
+    # marker or other form in the saved file, and a user's logger under default_root_dir moves
+    # with it as the generated ones do.
+    named = None
+    for path in run.get("config") or []:
+        # None: a YAML string given as --config, which jsonargparse keeps no text of
+        loaded = get_loader("yaml")(path.get_content()) if path is not None else None
+        section = loaded.get("trainer") if isinstance(loaded, dict) else None
+        if isinstance(section, dict) and "default_root_dir" in section:
+            named = section["default_root_dir"]
+    old, new = (os.path.expanduser(str(root or _DEFAULT_ROOT))
+                for root in (named, trainer.default_root_dir))
+    if old == new:
+        return
+    for logger in loggers:
+        init = logger.get("init_args")
+        if isinstance(init, Namespace) and isinstance(init.get("save_dir"), str) \
+                and os.path.expanduser(init.save_dir) == old:
+            init.save_dir = trainer.default_root_dir or _DEFAULT_ROOT
 
 
 def _after_ctrl_c(exc: BaseException) -> bool:
@@ -998,7 +1039,9 @@ Score a checkpoint on the test split of its data, e.g.
       --ckpt_path runs/fno_burgers/csv/version_0/checkpoints/last.ckpt
 
 Use the config.yaml that fit saved beside the checkpoint: it holds the fit's overrides,
-and the plain config would build another model. Metrics are printed and logged (test/*).""",
+and the plain config would build another model. Metrics are printed and logged (test/*)
+in a new csv/version_N under the fit's default_root_dir, or under the folder given as
+--trainer.default_root_dir (a logger with a save_dir of its own keeps it).""",
 }
 
 
