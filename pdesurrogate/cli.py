@@ -144,8 +144,8 @@ def _generate_parser():
                         "bandit learns from earlier solves), of burgers1d and navier_stokes2d "
                         "with an automatic time step across batch sizes to within the "
                         "time-stepping error (the step is shared by a batch). Two runs with "
-                        "the same options and workers write the same values bit for bit (only the file's "
-                        "history attribute, when and how it was written, differs).")
+                        "the same options and workers write the same values bit for bit (only "
+                        "the file's history attribute, when and how it was written, differs).")
     p.add_argument("--batch_size", type=int, default=32,
                    help="Trajectories solved together (speed and memory: the samples drawn do "
                         "not depend on it; see --seed).")
