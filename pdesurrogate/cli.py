@@ -1403,7 +1403,7 @@ def _own_warnings_prefixed(command: str):
 
 
 def cmd_predict(argv: Sequence[str]) -> int:
-    from pdesurrogate.predict import BATCH_MEMORY, MAX_BATCH, metrics_table, predict_file
+    from pdesurrogate.predict_budget import BATCH_MEMORY, MAX_BATCH
 
     p = argparse.ArgumentParser(
         prog="pdesurrogate predict", **NO_ABBREVIATIONS,
@@ -1461,6 +1461,9 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         "comma-separated. A time-dependent model takes the file's channels by "
                         "position and refuses it")
     args = p.parse_args(argv)
+    # after parsing: --help needs no torch
+    from pdesurrogate.predict import metrics_table, predict_file
+
     models = _own_models(args.model_class)
     with _own_warnings_prefixed("predict"):
         rep = predict_file(args.model, args.input, args.out, steps=args.steps,
@@ -1521,8 +1524,6 @@ def _label_pair(text: str) -> tuple[str, str]:
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
-    from pdesurrogate.compare import compare_models, render_rich, render_text
-
     p = argparse.ArgumentParser(
         prog="pdesurrogate compare", **NO_ABBREVIATIONS,
         description="Roll several exported surrogates out over the same dataset file, each "
@@ -1565,6 +1566,9 @@ def cmd_compare(argv: Sequence[str]) -> int:
     p.add_argument("--model-class", "--model_class", type=_names, metavar="MODULE.CLASS",
                    help=MODEL_CLASS_HELP)
     args = p.parse_args(argv)
+    # after parsing: --help needs no torch
+    from pdesurrogate.compare import compare_models, render_rich, render_text
+
     labels: dict[str, str] = {}
     for name, folder in args.label:
         if name in labels:

@@ -98,6 +98,7 @@ from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.export import Surrogate, load, range_warnings_off
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
+from pdesurrogate.predict_budget import BATCH_MEMORY, MAX_BATCH
 from pdesurrogate.steady_surrogate import SteadySurrogate
 from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
 
@@ -116,10 +117,6 @@ METRICS_NOTE = (
 # global attributes of an input that the rollout keeps, as input_<name>: the solver and seed
 # that made the initial states it starts from
 CARRIED_ATTRS = ("solver_settings", "seed")
-# working memory the default batch size aims at (the batch's rollout, its truth and the model's
-# activations), and its upper end, the former fixed default, which small grids keep
-BATCH_MEMORY = 256 * 2**20
-MAX_BATCH = 64
 # copies of a batch's frames alive at once: the rollout (and the previous batch's or part's,
 # until the new one is returned) and, with the truth, the frames as read and the reader's
 # strided copy; also what frames_per_part counts

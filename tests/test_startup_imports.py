@@ -3,6 +3,8 @@
 ``pdesurrogate.cli.main`` and reads ``sys.modules`` after it."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -46,3 +48,15 @@ def test_info_describes_a_dataset_file_without_torch(tmp_path, capsys):
     # torch's import is 1-2 s of a command that otherwise reads an HDF5 header
     got = _run(["info", str(path)], ["torch", "h5py"], tmp_path)
     assert got == {"code": 0, "loaded": ["h5py"]}
+
+
+def test_predict_and_compare_help_without_torch(tmp_path):
+    # a help text is read often; it quotes predict's batch budget (predict_budget), nothing
+    # that needs torch (2 s of a 0.2-s command)
+    for command in ("predict", "compare"):
+        out = subprocess.run([sys.executable, "-m", "pdesurrogate", command, "--help"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                             env={**os.environ, "PYTHONVERBOSE": "1"})
+        assert out.returncode == 0 and "usage: pdesurrogate " + command in out.stdout
+        # -v's import trace names each module as it is imported
+        assert not re.search(r"^import 'torch'", out.stderr, re.M), command
