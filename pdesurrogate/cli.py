@@ -727,22 +727,31 @@ def _loggers_follow_root(run) -> None:
     # of config.yaml files saved before (older ones name Lightning's own classes), needs no
     # marker or other form in the saved file, and a user's logger under default_root_dir moves
     # with it as the generated ones do.
-    named = None
+    # the root in force in the file that named the loggers: a later file naming another root
+    # (--config run/config.yaml --config root.yaml) moves them as the command line does
+    named = followed = None
     for path in run.get("config") or []:
         # None: a YAML string given as --config, which jsonargparse keeps no text of
-        loaded = get_loader("yaml")(path.get_content()) if path is not None else None
+        loaded = get_loader("yaml")(path.read_text()) if path is not None else None
         section = loaded.get("trainer") if isinstance(loaded, dict) else None
-        if isinstance(section, dict) and "default_root_dir" in section:
-            named = section["default_root_dir"]
-    old, new = (os.path.expanduser(str(root or _DEFAULT_ROOT))
-                for root in (named, trainer.default_root_dir))
+        if isinstance(section, dict):
+            named = section.get("default_root_dir", named)
+            if "logger" in section:
+                followed = (named,)
+    old, new = (_folder_key(root or _DEFAULT_ROOT)
+                for root in (followed[0] if followed else named, trainer.default_root_dir))
     if old == new:
         return
     for logger in loggers:
         init = logger.get("init_args")
         if isinstance(init, Namespace) and isinstance(init.get("save_dir"), str) \
-                and os.path.expanduser(init.save_dir) == old:
+                and _folder_key(init.save_dir) == old:
             init.save_dir = trainer.default_root_dir or _DEFAULT_ROOT
+
+
+def _folder_key(path) -> str:
+    """``path`` as one spelling of its folder: ``~`` expanded, absolute, no trailing ``/``."""
+    return os.path.abspath(os.path.expanduser(str(path)))
 
 
 def _after_ctrl_c(exc: BaseException) -> bool:
