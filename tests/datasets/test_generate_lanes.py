@@ -1,0 +1,132 @@
+"""How ``generate_dataset`` shares batches among ``workers`` processes (its lanes): batch ``b``
+goes to lane ``b % workers``, each lane solves its batches in order, the parent keeps a bounded
+number in flight, and a failed batch ends every lane at once."""
+
+import os
+import time
+import tracemalloc
+
+import h5py
+import numpy as np
+import pytest
+
+from pdesurrogate.datasets import generate_dataset
+from pdesurrogate.datasets.generate import sample_seed
+from tests.datasets.test_generate import TIMES, SineAdvection, _running
+from tests.datasets.test_generate_reproducible import Tally
+
+SEED = 5
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_each_lane_solves_the_batches_b_mod_workers_in_order(tmp_path, workers):
+    """7 samples in batches of 2 (the last one partial): batch ``b`` follows the
+    ``b // workers`` solves its lane made before, as a lane of the batches ``b % workers``
+    solved in order sees. Two runs alike (the reproducibility test) do not show it: a lane
+    taking batches in another fixed order, or one lane taking them all, repeats too."""
+    samples, batch_size = 7, 2
+    path = tmp_path / "tally.nc"
+    generate_dataset(Tally(set()), path, samples=samples, times=TIMES, seed=SEED,
+                     batch_size=batch_size, workers=workers, progress=False)
+    with h5py.File(path) as f:
+        u = f["u"][()]
+    plain = np.stack([SineAdvection().solve(*SineAdvection().sample(1, sample_seed(SEED, i)),
+                                            TIMES)[0].numpy() for i in range(samples)])
+    earlier = np.array([(i // batch_size) // workers for i in range(samples)])
+    np.testing.assert_allclose(u - plain, np.broadcast_to(
+        1e-3 * earlier[:, None, None, None], u.shape), rtol=0, atol=1e-6)
+
+
+class FailFirst(SineAdvection):
+    """Batch 0 (the sample ``first``) raises once both workers are solving; any other batch
+    takes 60 s. Each solve leaves a file named for its process id in ``pids``."""
+
+    def __init__(self, pids: str, first: float):
+        super().__init__()
+        self.pids, self.first = pids, first
+
+    def solve(self, u0, params, times):
+        open(os.path.join(self.pids, str(os.getpid())), "w").close()
+        if float(params["beta"][0]) != self.first:
+            time.sleep(60)
+        deadline = time.monotonic() + 20
+        while len(os.listdir(self.pids)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise RuntimeError("stand-in failure")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_a_failed_batch_ends_every_lane_at_once(tmp_path):
+    """Batch 0 fails while lane 1 is a minute into its batch: the error comes within seconds
+    and both worker processes have ended (not only the failed batch's)."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    first = float(SineAdvection().sample(1, sample_seed(SEED, 0))[1]["beta"][0])
+    start = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match="stand-in failure"):
+            generate_dataset(FailFirst(str(pids), first), tmp_path / "x.nc", samples=4,
+                             times=TIMES, seed=SEED, batch_size=1, workers=2, progress=False)
+        assert time.monotonic() - start < 15
+        workers = [int(p) for p in os.listdir(pids)]
+        assert len(workers) == 2
+        deadline = time.monotonic() + 5
+        while any(_running(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(p) for p in workers)
+    finally:
+        for p in os.listdir(pids):
+            if _running(int(p)):
+                os.kill(int(p), 9)
+    assert os.listdir(tmp_path) == ["pids"]
+
+
+def test_lanes_take_tasks_lazily(tmp_path):
+    """10**5 batches of one sample over 2 workers, the first solve of each failing: until then
+    the driver has allocated a few MiB, not a future for every batch."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match="stand-in failure"):
+            generate_dataset(SineAdvection(fail_on=1), tmp_path / "x.nc", samples=10**5,
+                             times=TIMES, batch_size=1, workers=2, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert os.listdir(tmp_path) == []
+
+
+class ListFiles(SineAdvection):
+    """Each solve writes the files its process has open, one a line, to ``log/PID``."""
+
+    def __init__(self, listing: str):
+        super().__init__()
+        self.listing = listing
+
+    def solve(self, u0, params, times):
+        fds = "/proc/self/fd"
+        names = []
+        for fd in os.listdir(fds):
+            try:
+                names.append(os.readlink(os.path.join(fds, fd)))
+            except OSError:  # the listing's own descriptor, closed meanwhile
+                pass
+        with open(os.path.join(self.listing, str(os.getpid())), "a") as f:
+            f.write("".join(f"{n}\n" for n in names))
+        return super().solve(u0, params, times)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+@pytest.mark.parametrize("workers", [2, 3])
+def test_no_worker_holds_the_output_file_open(tmp_path, workers):
+    """Every lane's process is started (forked) before the temporary output file is opened, so
+    no worker holds an HDF5 file open for writing (its library state and descriptor, copied)."""
+    out, log = tmp_path / "out", tmp_path / "log"
+    out.mkdir()
+    log.mkdir()
+    generate_dataset(ListFiles(str(log)), out / "x.nc", samples=2 * workers, times=TIMES,
+                     batch_size=1, workers=workers, progress=False)
+    assert len(os.listdir(log)) == workers
+    held = [line for p in log.iterdir() for line in p.read_text().splitlines()
+            if line.startswith(str(out))]
+    assert held == []
