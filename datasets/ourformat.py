@@ -189,6 +189,20 @@ def _as_1d(name: str, values, dtype=np.float64) -> np.ndarray:
     return arr
 
 
+def _grid_axes(grid) -> Sequence:
+    """``grid`` as given, once it is a sequence of coordinate arrays; a single array of numbers
+    (``grid=x`` for ``grid=[x]``) is refused with the fix, as it would read as many 0-D axes."""
+    if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__"):
+        raise ValueError(f"grid must be a list of 1-D coordinate arrays, one per spatial axis "
+                         f"([x], [y, x]), got {type(grid).__name__}")
+    flat = np.ndim(grid) == 1 if hasattr(grid, "ndim") else len(grid) > 0 and all(
+        isinstance(g, (int, float, np.number)) for g in grid)
+    if flat:
+        raise ValueError(f"grid must be a list of 1-D coordinate arrays, one per spatial axis; "
+                         f"got one array of {len(grid)} numbers: for a 1-D grid pass grid=[x]")
+    return grid
+
+
 def _attr_value(key: str, value):
     """A netCDF-storable attribute value: str (:func:`storable_text`), number, or 1-D numeric
     array; dicts become JSON."""
@@ -277,7 +291,7 @@ class DatasetWriter:
         self.path = Path(path)
         self.rename = bool(rename)
         self.pde = str(pde)
-        self.grid = tuple(_as_1d(f"grid[{i}]", g) for i, g in enumerate(grid))
+        self.grid = tuple(_as_1d(f"grid[{i}]", g) for i, g in enumerate(_grid_axes(grid)))
         self.grid_names = tuple(str(g) for g in grid_names)
         self.times = _as_1d("times", times)
         self.channel_names = tuple(str(c) for c in channel_names)
@@ -307,6 +321,46 @@ class DatasetWriter:
         self._file: h5netcdf.File | None = None
         self._raw = self._guard = None  # the temporary file and HDF5's access to it (_open)
         self._open()
+
+    @classmethod
+    def write_arrays(cls, path: str | os.PathLike, u, times: Sequence[float],
+                     grid: Sequence[Sequence[float]],
+                     params: Mapping[str, object] | None = None, *, pde: str = "unknown",
+                     grid_names: Sequence[str] | None = None,
+                     channel_names: Sequence[str] | None = None, **kwargs) -> Path:
+        """Write trajectories held in memory (your own solver's arrays) as one file at ``path``,
+        with the names the arrays do not give defaulted; returns ``path``.
+
+        Args:
+            u: ``(N, T, C, *grid)`` array or tensor (stored as float32): ``N`` trajectories of
+                ``T`` saved states of ``C`` channels on a 1-D to 3-D grid. One channel's
+                ``(N, T, *grid)`` array is ``u[:, :, None]``.
+            times: ``(T,)`` saved times.
+            grid: one 1-D coordinate array per spatial axis, in ``u``'s axis order: ``[x]``,
+                ``[y, x]``.
+            params: ``{name: (N,)}``, one value per trajectory of each PDE parameter (the
+                model's ``n_params`` inputs); default none.
+            pde: global attr ``pde`` (default ``"unknown"``, what the reader reports for a file
+                without one).
+            grid_names: default ``("x",)``, ``("y", "x")``, ``("z", "y", "x")``.
+            channel_names: default ``("u",)`` for one channel, ``("u0", "u1", ...)`` for more.
+            **kwargs: the writer's keyword arguments (``attrs``, ``time_units``,
+                ``space_units``, ``param_units``, ``overwrite``, ``compression``, ...).
+        """
+        u = _to_numpy(u)
+        axes = _grid_axes(grid)
+        if u.ndim != 3 + len(axes):
+            raise ValueError(f"u must have shape (N, T, C, *grid) with one axis per grid "
+                             f"coordinate ({len(axes)} given), got {tuple(u.shape)}; one "
+                             "channel's (N, T, *grid) array is u[:, :, None]")
+        if channel_names is None:
+            channel_names = ("u",) if u.shape[2] == 1 else tuple(f"u{i}"
+                                                                  for i in range(u.shape[2]))
+        params = dict(params or {})
+        with cls(path, pde, axes, grid_names or default_grid_names(len(axes)), times,
+                 channel_names, list(params), u.shape[0], **kwargs) as writer:
+            writer.write(0, u, params)
+        return writer.path
 
     def _validate(self) -> None:
         if not self.path.parent.is_dir():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -288,6 +289,14 @@ def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> Field
             kind, build = "The Well", lambda: the_well_layout(f, p)
         elif is_pdebench(f, keys):
             kind, build = "PDEBench", lambda: pdebench_layout(f, p, on, keys=keys)
+        elif "u" in f and "time" in f:
+            # our layout without the attribute that marks it (a file written with plain xarray):
+            # say which attribute, rather than "unknown layout"
+            raise ValueError(
+                f"{str(p)!r} has variables 'u' and 'time' as a pdesurrogate file does, but not "
+                "its global attribute 'pdesurrogate_format' (nor 'pde'); set it before writing, "
+                "e.g. ds.attrs['pdesurrogate_format'] = 1 with xarray, or write the file with "
+                "pdesurrogate.datasets.DatasetWriter")
         else:
             shown = keys[:20] + (["..."] if len(keys) > 20 else [])
             raise ValueError(
@@ -508,11 +517,23 @@ def our_layout(f: h5py.File) -> Layout:
     if not _has_coordinate(f, "time"):
         raise ValueError(f"{where}: 'time' is a netCDF dimension without a coordinate "
                          f"variable; expected the ({t},) saved times")
-    params = {}
+    params, unmarked = {}, []
     for name in f:
         obj = f[name]
-        if isinstance(obj, h5py.Dataset) and decode(obj.attrs.get("kind")) == PARAM_KIND:
+        if not isinstance(obj, h5py.Dataset):
+            continue
+        if decode(obj.attrs.get("kind")) == PARAM_KIND:
             params[name] = vector(name, n, "sample")
+        elif name not in PER_SAMPLE_IDS and _netcdf_dims(obj) == ("sample",) \
+                and obj.dtype.kind in "fiu":
+            unmarked.append(name)
+    if unmarked:
+        # a per-sample number the writer did not mark (plain xarray): most likely a parameter
+        # meant for the model, silently left out of params; it may also be metadata, so a warning
+        warnings.warn(f"{where}: per-sample variable(s) {unmarked} are not read as parameters, "
+                      f"as they lack the attribute kind = {PARAM_KIND!r}; to train on one, set it "
+                      f"(xarray: ds[{unmarked[0]!r}].attrs['kind'] = {PARAM_KIND!r}) before "
+                      "writing the file", stacklevel=4)
     attrs = decode_attrs(f.attrs)
     return Layout(
         format="pdesurrogate",
@@ -528,6 +549,9 @@ def our_layout(f: h5py.File) -> Layout:
         sim_id=vector("sim_id", n, "sample", kinds="iu") if "sim_id" in f else None,
     )
 
+
+# per-sample variables every file of ours holds besides its parameters
+PER_SAMPLE_IDS = ("sim_id", "seed")
 
 # the NAME attribute netCDF4 (and h5netcdf) give the placeholder array of a dimension that has
 # no coordinate variable; the array is never written
