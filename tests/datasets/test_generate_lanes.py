@@ -5,6 +5,7 @@ number in flight, and a failed batch ends every lane at once."""
 import os
 import time
 import tracemalloc
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -130,3 +131,54 @@ def test_no_worker_holds_the_output_file_open(tmp_path, workers):
     held = [line for p in log.iterdir() for line in p.read_text().splitlines()
             if line.startswith(str(out))]
     assert held == []
+
+
+_UNDER_A_LIMIT = """
+import json, os, resource, sys
+sys.path.insert(0, os.getcwd())
+from pdesurrogate.datasets import generate_dataset
+from tests.datasets.test_generate import TIMES, SineAdvection
+soft, hard = int(sys.argv[2]), int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+try:
+    generate_dataset(SineAdvection(), sys.argv[1], samples=16, times=TIMES, batch_size=1,
+                     workers=8, progress=False)
+    error = None
+except OSError as e:
+    error = str(e)
+print(json.dumps({"error": error, "limit": resource.getrlimit(resource.RLIMIT_NOFILE)}))
+"""
+
+
+def _under_a_limit(path, soft: int, hard: int) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _UNDER_A_LIMIT, str(path), str(soft),
+                          str(hard)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+resource = pytest.importorskip("resource")
+
+
+@pytest.mark.skipif(resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 512,
+                    reason="needs a hard open-files limit of 512")
+def test_eight_workers_run_under_a_soft_open_files_limit_of_40(tmp_path):
+    """8 lanes need 69 open files: generate raises the soft limit of 40 towards the hard one
+    for the run (Too many open files before; at 1024, the usual soft limit, 128 workers failed)
+    and puts it back."""
+    state = _under_a_limit(tmp_path / "x.nc", 40, 512)
+    assert state == {"error": None, "limit": [40, 512]}
+    with h5py.File(tmp_path / "x.nc") as f:
+        assert f["u"].shape[0] == 16
+
+
+def test_a_hard_open_files_limit_too_low_is_named(tmp_path):
+    state = _under_a_limit(tmp_path / "x.nc", 100, 100)
+    assert "8 workers need about 128 open files" in state["error"]
+    assert "ulimit -Hn) is 100: pass workers=4 (--workers 4)" in state["error"]
+    assert not (tmp_path / "x.nc").exists() and os.listdir(tmp_path) == []
