@@ -501,16 +501,18 @@ def test_plain_progress_every_ten_seconds_at_most():
     ]
 
 
-def test_tasks_are_made_lazily(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tasks_are_made_lazily(tmp_path, workers):
     """A million batches of one sample: the first solve fails, and until then the driver has
-    allocated a few MiB, not a list of a million tasks (5e6 batches took 920 MB RSS)."""
+    allocated a few MiB, not a list of a million tasks (5e6 batches took 920 MB RSS), nor
+    with 2 workers a future for every batch."""
     import tracemalloc
 
     tracemalloc.start()
     try:
         with pytest.raises(RuntimeError, match="stand-in failure"):
             generate_dataset(SineAdvection(fail_on=1), tmp_path / "x.nc", samples=10**6,
-                             times=TIMES, batch_size=1, workers=1, progress=False)
+                             times=TIMES, batch_size=1, workers=workers, progress=False)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
