@@ -103,6 +103,14 @@ PYTHON_BLOCKS = {
         "n, t, c, nx = data.u.shape\n"
         "assert data.times.shape == (t,) and data.params['nu'].shape == (n,)\n"
         "assert data.u[0].shape == (t, c, nx)\n"),
+    "own_data": PythonBlock(
+        'DatasetWriter.write_arrays("data/own.nc", u, times, [x], {"c": c})',
+        "data = open_dataset('data/own.nc')\n"
+        "assert (data.pde, data.shape) == ('unknown', (32, 11, 1, 64)), data\n"
+        "assert data.channel_names == ('u',) and data.grid_names == ('x',), data\n"
+        "np.testing.assert_array_equal(data.params['c'], c)\n"
+        "np.testing.assert_array_equal(data.u[:], u.astype(np.float32))\n"
+        "np.testing.assert_array_equal(data.times, times)\n"),
     "load": PythonBlock(
         'sur = pdesurrogate.load("models/fno_burgers")',
         "import numpy as np\n"

@@ -34,7 +34,27 @@ def _val_curve(stdout: str) -> list[float]:
     return [float(v) for v in re.findall(r"^epoch \d+: val/rel_l2 (\S+)$", stdout, re.MULTILINE)]
 
 
-@pytest.mark.parametrize("script", ["train_in_python.py", "own_model.py", "steady_darcy.py"])
+def _run_cli_example(tmp_path: Path, script: str, out: Path, commands: tuple[str, ...]
+                     ) -> tuple[subprocess.CompletedProcess, list[float], float, float]:
+    """Runs an example that types pdesurrogate commands, with --tiny (6 epochs), and checks
+    that it showed each of ``commands`` as run and printed a validation curve of 6 epochs and
+    the held-out 10-step error; returns the run, the curve, and the held-out errors of the
+    model and of copying the first state."""
+    proc = _run(tmp_path, script, "--out", str(out), "--tiny")
+    log = proc.stdout + proc.stderr
+    # the commands a user would type, shown as they ran
+    for cmd in commands:
+        assert re.search(rf"^\$ pdesurrogate {cmd} ", proc.stdout, re.MULTILINE), log
+    curve = _val_curve(proc.stdout)
+    assert len(curve) == 6, log
+    m = re.search(r"^held-out mean rel L2 over 10 steps: (\S+) "
+                  r"\(copying the first state: (\S+)\)$", proc.stdout, re.MULTILINE)
+    assert m, log
+    return proc, curve, float(m.group(1)), float(m.group(2))
+
+
+@pytest.mark.parametrize("script", ["train_in_python.py", "own_model.py", "steady_darcy.py",
+                                    "own_data.py"])
 def test_example_help_names_its_output_folder_and_tiny_sizes(tmp_path, monkeypatch, capsys,
                                                              script):
     # in this process (runpy): the libraries the example imports are loaded once for all
@@ -83,18 +103,11 @@ def test_train_in_python_learns_exports_and_plots(tmp_path):
 @pytest.mark.slow
 def test_own_model_trains_through_the_cli_and_loads_with_its_class(tmp_path):
     out = tmp_path / "out"
-    proc = _run(tmp_path, "own_model.py", "--out", str(out), "--tiny")
+    proc, curve, model_err, copy_err = _run_cli_example(tmp_path, "own_model.py", out,
+                                                        ("generate", "fit", "export"))
     log = proc.stdout + proc.stderr
-    # the commands a user would type, shown as they ran
-    for cmd in ("generate", "fit", "export"):
-        assert re.search(rf"^\$ pdesurrogate {cmd} ", proc.stdout, re.MULTILINE), log
-    curve = _val_curve(proc.stdout)
-    assert len(curve) == 6, log
     assert curve[-1] < 0.75 * curve[0], log  # 0.47 -> 0.11 measured
-    m = re.search(r"^held-out mean rel L2 over 10 steps: (\S+) "
-                  r"\(copying the first state: (\S+)\)$", proc.stdout, re.MULTILINE)
-    assert m, log
-    assert float(m.group(1)) < 0.5 * float(m.group(2)), log  # 0.13 against 0.82 measured
+    assert model_err < 0.5 * copy_err, log  # 0.13 against 0.82 measured
     assert "loaded TinyCNN from" in proc.stdout, log
 
     # the export records the user's class by name, and loading needs it handed over
@@ -125,3 +138,31 @@ def test_steady_darcy_learns_a_to_u(tmp_path):
 
     sur = pdesurrogate.load(out / "model")
     assert sur.predict(np.full((1, 1, 16, 16), 3.0, np.float32)).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.slow
+def test_own_data_trains_fit_export_predict_on_arrays_written_by_the_user(tmp_path):
+    out = tmp_path / "out"
+    proc, curve, model_err, copy_err = _run_cli_example(tmp_path, "own_data.py", out,
+                                                        ("fit", "export", "predict"))
+    log = proc.stdout + proc.stderr
+    assert curve[-1] < 0.75 * curve[0], log  # 0.65 -> 0.24 measured
+    assert model_err < 0.5 * copy_err, log  # 0.14 against 0.45 measured
+
+    from pdesurrogate.datasets import open_dataset
+
+    # the files hold the user's arrays as the reader and the model see them
+    with open_dataset(out / "heat_train.nc") as train, \
+            open_dataset(out / "heat_heldout.nc") as held:
+        assert train.shape == (24, 11, 1, 64) and held.shape == (4, 11, 1, 64)
+        for data in (train, held):
+            assert data.channel_names == ("u",) and data.grid_names == ("x",)
+            assert set(data.params) == {"kappa"}
+            assert ((0.005 <= data.params["kappa"]) & (data.params["kappa"] <= 0.02)).all()
+        # the heat equation keeps the mean and damps the rest
+        u = held.u[:]
+        np.testing.assert_allclose(u.mean(axis=-1)[:, -1], u.mean(axis=-1)[:, 0], atol=1e-5)
+        assert (np.abs(u[:, -1]).max(axis=-1) < np.abs(u[:, 0]).max(axis=-1)).all()
+    # the export knows the data's PDE and parameter by the names the user gave
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["pde"] == "heat1d_own" and config["param_names"] == ["kappa"], config
