@@ -259,7 +259,9 @@ class DatasetWriter:
     Use ``write(start, u, params)`` for consecutive or scattered blocks of samples, or
     ``write(start, u, params, time=t)`` for a block's saved times ``t, t + 1, ...`` alone (a
     long trajectory a frame at a time); ``close()`` (or leaving the ``with`` block) checks that
-    every sample was written at every time and renames the file.
+    every sample was written at every time and renames the file. Trajectories already in
+    memory as one ``(N, T, C, *grid)`` array: :meth:`write_arrays`, one call, with the names
+    the arrays cannot give defaulted.
     """
 
     def __init__(
