@@ -476,7 +476,8 @@ def plan_rollout(sur: Surrogate, data, model_dir: str, input_path: str,
     names = list(cfg["param_names"] or [])
     missing = [p for p in names if p not in data.params]
     if missing:
-        raise ValueError(f"{input_path!r} lacks the parameter(s) {missing} the model needs")
+        raise ValueError(f"{input_path!r} lacks the parameter(s) {missing} the model needs; "
+                         f"it holds {sorted(data.params) or 'none'}")
     # a parameter-blind model ignores its training data's parameters; the rollout still
     # records the input's values of them, as it does those the model takes
     recorded = names + [q for q in (cfg.get("data_param_names") or [])

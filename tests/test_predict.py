@@ -667,3 +667,16 @@ def test_the_set_aside_old_plot_goes_once_the_new_one_is_in(model, tmp_path):
     predict_file(model, path, str(out), plot=str(png), overwrite=True)
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert sorted(os.listdir(tmp_path)) == ["d.nc", "model", "p.nc", "p.png"]
+
+
+def test_a_file_lacking_the_models_parameter_names_what_it_holds(model, tmp_path):
+    """A user's own file whose parameter has another name (k for nu): the error lists the
+    file's names beside the missing ones, so the rename is plain."""
+    x = np.arange(NX) / NX
+    u = np.ones((N, 2, 1, NX), np.float32)
+    path = str(tmp_path / "k.nc")
+    with DatasetWriter(path, "burgers1d", (x,), ("x",), [0.0, 0.2], ["u"], ["k"], N) as w:
+        w.write(0, u, {"k": np.full(N, 0.1)})
+    with pytest.raises(ValueError, match=r"k\.nc'? lacks the parameter\(s\) \['nu'\] the "
+                                         r"model needs; it holds \['k'\]"):
+        predict_file(model, path, str(tmp_path / "p.nc"), progress=False)

@@ -452,11 +452,14 @@ class FieldDataModule(LightningDataModule):
         want = " ".join(w for w in (c_in is not None and f"{c_in} channel(s)",
                                     dim is not None and f"on a {dim}-D grid",
                                     bool(n_p) and f"with {n_p} parameter(s)") if w)
+        # an FNO's axes are its n_modes entries, which is what a user edits
+        axes = ("n_modes, one entry per spatial axis" if hasattr(model, "n_modes")
+                else "spatial axes")
         raise ValueError(
             f"{self.path!r} holds {c} channel(s) {list(data.channel_names)} on a {len(grid)}-D "
             f"grid {tuple(grid)} with {p} parameter(s) {list(data.params)}, but the model "
             f"({type(model).__name__}) takes {want}: configure the model for this file (its "
-            "in_channels, spatial axes, n_params) or train on a file that matches it")
+            f"in_channels, {axes}, n_params) or train on a file that matches it")
 
     def _described_model(self) -> nn.Module | None:
         """The trainer's model when its attributes (``in_channels``, ``dim``, ``n_params``, ...)

@@ -52,3 +52,18 @@ def test_a_model_declaring_its_grid_dims_is_refused_on_another_grid(tmp_path):
                           "fields are not supported): train it on a 1-D file"), msg
     assert "FNO with two n_modes" in msg
     assert trainer.global_step == 0
+
+
+def test_an_fno_on_a_file_of_other_axes_is_told_about_n_modes(tmp_path):
+    """A 1-D FNO (one n_modes entry) on a 2-D file: the generic refusal names what an FNO user
+    edits, n_modes with one entry per axis, not 'spatial axes'."""
+    from pdesurrogate.models import FNO
+
+    data = _write_2d(tmp_path / "plane.nc")
+    dm = FieldDataModule(data, batch_size=2, fractions=(0.5, 0.25, 0.25))
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", num_sanity_val_steps=0)
+    with pytest.raises(ValueError) as e:
+        trainer.fit(NextStepModule(FNO(1, 1, [4], 8, 2)), datamodule=dm)
+    assert "(its in_channels, n_modes, one entry per spatial axis, n_params)" in str(e.value)
