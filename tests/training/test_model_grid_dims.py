@@ -35,15 +35,19 @@ def _write_2d(path):
     return str(path)
 
 
+def _one_step_fit(data: str) -> tuple[FieldDataModule, L.Trainer]:
+    dm = FieldDataModule(data, batch_size=2, fractions=(0.5, 0.25, 0.25))
+    return dm, L.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", num_sanity_val_steps=0)
+
+
 def test_a_model_declaring_its_grid_dims_is_refused_on_another_grid(tmp_path):
     """Before, only names in datamodule's ONLY_2D got this refusal; any other model got the
     generic 'configure the model (its spatial axes)' one, wrong for a model without that
     setting."""
     data = _write_2d(tmp_path / "plane.nc")
-    dm = FieldDataModule(data, batch_size=2, fractions=(0.5, 0.25, 0.25))
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", num_sanity_val_steps=0)
+    dm, trainer = _one_step_fit(data)
     with pytest.raises(ValueError) as e:
         trainer.fit(NextStepModule(_LineModel()), datamodule=dm)
     msg = str(e.value)
@@ -60,10 +64,7 @@ def test_an_fno_on_a_file_of_other_axes_is_told_about_n_modes(tmp_path):
     from pdesurrogate.models import FNO
 
     data = _write_2d(tmp_path / "plane.nc")
-    dm = FieldDataModule(data, batch_size=2, fractions=(0.5, 0.25, 0.25))
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", num_sanity_val_steps=0)
+    dm, trainer = _one_step_fit(data)
     with pytest.raises(ValueError) as e:
         trainer.fit(NextStepModule(FNO(1, 1, [4], 8, 2)), datamodule=dm)
     assert "(its in_channels, n_modes, one entry per spatial axis, n_params)" in str(e.value)
