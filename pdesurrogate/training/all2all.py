@@ -120,6 +120,8 @@ class All2AllModule(NextStepModule):
             channel in exactly one group.
         model_spec: ``{"class", "init_args"}`` (:func:`pdesurrogate.models.model_spec`);
             filled in from ``model``.
+        init_weights: start the fit from a trained model's weights (fine-tuning): an export
+            folder or a Lightning checkpoint (:class:`NextStepModule`'s ``init_weights``).
 
     Batches: ``input``, ``target``, ``params`` and ``lead_time`` (or ``dt``, as one-step and
     streamed pairs carry), or validation/test trajectories ``u``, ``params``, ``times`` (without
@@ -131,9 +133,10 @@ class All2AllModule(NextStepModule):
 
     def __init__(self, model: nn.Module | None = None, lr: float = 5e-4,
                  weight_decay: float = 1e-6, scheduler: str = "cosine", residual: bool = False,
-                 channel_groups: list[list[int]] | None = None, model_spec: dict | None = None):
+                 channel_groups: list[list[int]] | None = None, model_spec: dict | None = None,
+                 init_weights: str | None = None):
         super().__init__(model=model, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                         residual=residual, model_spec=model_spec)
+                         residual=residual, model_spec=model_spec, init_weights=init_weights)
         if "lead_time" not in inspect.signature(self.model.forward).parameters:
             raise ValueError(f"All2AllModule needs a model conditioned on the lead time, "
                              f"forward(u, params, lead_time); {type(self.model).__name__} is not")

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import warnings
 
 import torch
@@ -59,13 +60,14 @@ from pdesurrogate.models._precision import check_precision
 
 from ..fit_metrics import VALIDATION_KEY, LastValidation
 from ..run_record import CHECKPOINT_KEY, claim_fit_seed
-from .data_source import check_source, resumed_record
+from .data_source import EARLIER_KEY, check_source, resumed_record
 from .evaluation import TrajectoryMeans
 from .fit_checks import (
     check_checkpoint_folders,
     check_training_monitors,
     check_validation_monitors,
 )
+from .init_weights import load_trained_weights, read_trained_weights
 from .losses import evaluation_relative_l2, relative_l2
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
@@ -128,6 +130,12 @@ class NextStepModule(LightningModule):
         residual: the model predicts the increment ``u_{t+1} - u_t`` (normalised).
         model_spec: ``{"class", "init_args"}`` (:func:`pdesurrogate.models.model_spec`);
             filled in from ``model``.
+        init_weights: start a new fit from the weights of a trained model of the same class
+            and shapes (fine-tuning): an export folder or a Lightning checkpoint
+            (:mod:`~pdesurrogate.training.init_weights`). Read when the fit sets up, once per
+            module; a resumed fit (``ckpt_path``) and a module loaded from a checkpoint keep
+            the checkpoint's weights. The optimizer, schedule, step count and normalisation
+            are the new fit's own.
     """
 
     # one model step advances k saved times: a checkpoint tested at another k would be scored
@@ -138,7 +146,8 @@ class NextStepModule(LightningModule):
                  weight_decay: float = 1e-4, scheduler: str = "cosine", rollout_steps: int = 1,
                  curriculum: bool = False, curriculum_epochs: int = 50, aux_weight: float = 1.0,
                  aux_warmup_epochs: int = 0, aux_warmup_weight: float = 10.0,
-                 residual: bool = False, model_spec: dict | None = None):
+                 residual: bool = False, model_spec: dict | None = None,
+                 init_weights: str | None = None):
         super().__init__()
         self._means = TrajectoryMeans()
         self.last_validation = LastValidation()
@@ -170,6 +179,10 @@ class NextStepModule(LightningModule):
                              ("aux_warmup_epochs", aux_warmup_epochs, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if init_weights is not None and (not isinstance(init_weights, (str, os.PathLike))
+                                         or not str(init_weights)):
+            raise ValueError("init_weights must be the path of an export folder or a Lightning "
+                             f"checkpoint, or None, got {init_weights!r}")
         if curriculum and rollout_steps < 2:
             raise ValueError("curriculum needs rollout_steps >= 2 (it moves from teacher forcing "
                              f"to autoregression within a window), got {rollout_steps}")
@@ -179,6 +192,11 @@ class NextStepModule(LightningModule):
         self.curriculum_epochs = curriculum_epochs
         self.aux_weight, self.aux_warmup_epochs = float(aux_weight), aux_warmup_epochs
         self.aux_warmup_weight, self.residual = float(aux_warmup_weight), bool(residual)
+        self.init_weights = None if init_weights is None else str(init_weights)
+        # what this fit records of init_weights once read (init_weights.TrainedWeights.record);
+        # _weights_set: the model holds weights it must keep (those read, or a checkpoint's)
+        self._init_record: dict | None = None
+        self._weights_set = False
         self.save_hyperparameters(ignore=["model"])
         try:
             # a model of the user's own code is recorded under its qualified name
@@ -194,7 +212,9 @@ class NextStepModule(LightningModule):
                 "exportable", stacklevel=2)
         # saved again, not only set in self.hparams: the loggers write hparams_initial, the
         # copy save_hyperparameters takes (hparams.yaml had model_spec: null)
-        self.save_hyperparameters({**self.hparams, "model_spec": self.model_spec})
+        # (and init_weights as a string: a Path would make checkpoints unreadable weights-only)
+        self.save_hyperparameters({**self.hparams, "model_spec": self.model_spec,
+                                   "init_weights": self.init_weights})
         # normalisation, shaped (C,) and (P,); empty = identity until stats are set
         self.register_buffer("u_mean", torch.zeros(0), persistent=False)
         self.register_buffer("u_std", torch.ones(0), persistent=False)
@@ -277,6 +297,7 @@ class NextStepModule(LightningModule):
                                     self.train_metric_names())
             self._warn_schedules_outlast(self.trainer.max_epochs)
         if stage == "fit":
+            self._start_from_init_weights()
             # taken once per fit, whether or not this module keeps it: a module fit again
             # (after a learning-rate finder's fit, say) keeps its first fit's seed
             seed = claim_fit_seed()
@@ -287,6 +308,23 @@ class NextStepModule(LightningModule):
             # after setup, then replaces them). A test or validate waits for its checkpoint:
             # computing them here would cost a pass over the training split it throws away.
             self._take_datamodule_stats()
+
+    def _start_from_init_weights(self) -> None:
+        """Copy ``init_weights`` into the model, once: here in ``setup``, before the callbacks'
+        ``on_fit_start`` (where learning-rate finders train) and before every rank's model is
+        wrapped for DDP (each rank reads the same file). A resumed fit's checkpoint is restored
+        after ``setup`` and replaces them; a module that already holds a checkpoint's weights
+        (``load_from_checkpoint``) or fit before keeps its own. Records the source in
+        ``data_info``, which checkpoints save and exports write as provenance."""
+        if self.init_weights is not None and not self._weights_set:
+            weights = read_trained_weights(self.init_weights)
+            load_trained_weights(self.model, self.model_spec, self.residual, weights)
+            self._init_record = weights.record()
+        self._weights_set = True
+        if self._init_record is not None:
+            info = dict(self.data_info or {})
+            earlier = [*self._init_record[EARLIER_KEY], *info.get(EARLIER_KEY, [])]
+            self.data_info = {**info, **self._init_record, EARLIER_KEY: earlier}
 
     def _take_datamodule_stats(self) -> None:
         """Use the datamodule's ``stats`` (their first access computes them:
@@ -326,6 +364,8 @@ class NextStepModule(LightningModule):
         (:func:`~pdesurrogate.training.data_source.check_source`): other data, or another split
         of it, is refused before a number is computed on the wrong trajectories."""
         extra = checkpoint.get(CHECKPOINT_KEY) or {}
+        # its weights are the ones to keep: init_weights are never read over them
+        self._weights_set = True
         saved = extra.get("data_info")
         trainer = self._trainer
         current = getattr(getattr(trainer, "datamodule", None), "data_info", None)

@@ -93,6 +93,8 @@ class RefinerModule(NextStepModule):
         scheduler: ``"cosine"`` (per optimiser step, to 0) or ``"none"``.
         residual: refine the increment ``u - u_prev`` instead of the state (normalised).
         model_spec: ``{"class", "init_args"}``; filled in from ``model``.
+        init_weights: start the fit from a trained model's weights (fine-tuning): an export
+            folder or a Lightning checkpoint (:class:`NextStepModule`'s ``init_weights``).
 
     Batches: one-step pairs ``input``, ``target``, ``params`` (files or streams) or windows
     ``u`` (the first two frames are used); validation/test trajectories ``u``, ``params``,
@@ -101,9 +103,10 @@ class RefinerModule(NextStepModule):
 
     def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
                  weight_decay: float = 1e-5, scheduler: str = "cosine", residual: bool = False,
-                 model_spec: dict | None = None):
+                 model_spec: dict | None = None,
+                 init_weights: str | None = None):
         super().__init__(model=model, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                         residual=residual, model_spec=model_spec)
+                         residual=residual, model_spec=model_spec, init_weights=init_weights)
         if not isinstance(self.model, PDERefiner):
             raise ValueError(f"RefinerModule trains a PDERefiner, got {type(self.model).__name__}"
                              " (wrap the backbone: PDERefiner(backbone, n_refine_steps, "

@@ -38,6 +38,8 @@ class SteadyModule(NextStepModule):
         scheduler: ``"cosine"`` (per optimiser step, to 0 at the end of training) or ``"none"``.
         model_spec: ``{"class", "init_args"}`` (:func:`pdesurrogate.models.model_spec`);
             filled in from ``model``.
+        init_weights: start the fit from a trained model's weights (fine-tuning): an export
+            folder or a Lightning checkpoint (:class:`NextStepModule`'s ``init_weights``).
 
     Which channels are inputs and targets comes from the data: ``data_info["inputs"]`` and
     ``["targets"]`` (names among ``data_info["channel_names"]``), set by a
@@ -50,9 +52,10 @@ class SteadyModule(NextStepModule):
 
     def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
                  weight_decay: float = 1e-4, scheduler: str = "cosine",
-                 model_spec: dict | None = None):
+                 model_spec: dict | None = None,
+                 init_weights: str | None = None):
         super().__init__(model=model, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                         model_spec=model_spec)
+                         model_spec=model_spec, init_weights=init_weights)
         keep_own_hparams(self)
 
     def channel_indices(self) -> tuple[list[int], list[int]]:
