@@ -31,7 +31,10 @@ exporting pdesurrogate ran from and whether its tracked files had changes; null 
 run from a git checkout). A model whose weights were fit on other data first (a fit resumed
 from an online run's checkpoint on a file: :mod:`pdesurrogate.training.data_source`) also has
 ``fine_tuned_from``, those earlier sources' records, oldest first; ``data_source`` is the data
-it was fit on last. Exports older than ``provenance`` load without it, and any export without
+it was fit on last. A fit started from a trained model's weights (``init_weights``:
+:mod:`pdesurrogate.training.init_weights`) has ``init_weights``, the absolute path of the
+export folder or checkpoint they were read from, and the data those weights were fit on in
+``fine_tuned_from``. Exports older than ``provenance`` load without it, and any export without
 ``fine_tuned_from`` was fit on its ``data_source`` alone. A PINN export
 (:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
 by the same functions (:func:`provenance`, :func:`check_provenance`).
@@ -150,6 +153,8 @@ PROVENANCE_KEYS = {"data_source": (dict, type(None)), **RUN_PROVENANCE_KEYS}
 # on other data was fit on before, oldest first (pdesurrogate.training.data_source's
 # EARLIER_KEY; not imported from there: load stays free of Lightning)
 FINE_TUNED_KEY = "fine_tuned_from"
+# likewise, the path a fit's weights started from (pdesurrogate.training.init_weights' INIT_KEY)
+INIT_WEIGHTS_KEY = "init_weights"
 GIT_TIMEOUT_S = 5.0
 
 #: a parameter value or lead time as :class:`Surrogate` takes it: a number, a (nested)
@@ -399,6 +404,8 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
     data = {"data_source": json.loads(json.dumps(source)) if source is not None else None}
     if earlier:
         data[FINE_TUNED_KEY] = json.loads(json.dumps(earlier))
+    if info.get(INIT_WEIGHTS_KEY) is not None:
+        data[INIT_WEIGHTS_KEY] = str(info[INIT_WEIGHTS_KEY])
     config["provenance"] = provenance(extra["run"], **data)
     config.update(metrics=extra["metrics"], versions=library_versions())
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -539,7 +546,7 @@ def check_provenance(prov, where: str, keys: dict | None = None) -> None:
     ``data_source`` that is null or a record that
     :func:`pdesurrogate.datasets.source.check_source_record` accepts (it is only recorded, never
     acted on by ``load``, but a typo is still an error) and, for a field surrogate, perhaps
-    ``fine_tuned_from``: a list of such records."""
+    ``fine_tuned_from``: a list of such records, and ``init_weights``: a string."""
     field = keys is None
     keys = PROVENANCE_KEYS if keys is None else keys
     if prov is None:
@@ -547,10 +554,11 @@ def check_provenance(prov, where: str, keys: dict | None = None) -> None:
     if not isinstance(prov, dict):
         raise ValueError(f"{where!r}: provenance must be null or an object, got "
                          f"{type(prov).__name__}")
-    unknown = sorted(set(prov) - set(keys) - ({FINE_TUNED_KEY} if field else set()))
+    optional = {FINE_TUNED_KEY, INIT_WEIGHTS_KEY} if field else set()
+    unknown = sorted(set(prov) - set(keys) - optional)
     missing = [k for k in keys if k not in prov]
     if unknown or missing:
-        maybe = f" (and perhaps {FINE_TUNED_KEY!r})" if field else ""
+        maybe = f" (and perhaps {FINE_TUNED_KEY!r}, {INIT_WEIGHTS_KEY!r})" if field else ""
         raise ValueError(f"{where!r}: provenance has unknown key(s) {unknown}, missing key(s) "
                          f"{missing}; expected exactly {list(keys)}{maybe}")
     for key, types in keys.items():
@@ -564,6 +572,9 @@ def check_provenance(prov, where: str, keys: dict | None = None) -> None:
 
     if prov.get("data_source") is not None:
         check_source_record(prov["data_source"], where)
+    if INIT_WEIGHTS_KEY in prov and not isinstance(prov[INIT_WEIGHTS_KEY], str):
+        raise ValueError(f"{where!r}: provenance.{INIT_WEIGHTS_KEY} must be a string (the path "
+                         f"the fit's weights started from), got {prov[INIT_WEIGHTS_KEY]!r}")
     if FINE_TUNED_KEY in prov:
         earlier = prov[FINE_TUNED_KEY]
         if not isinstance(earlier, list):
