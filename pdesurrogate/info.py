@@ -108,6 +108,7 @@ def describe_export(folder: Path) -> dict:
     prov = cfg.get("provenance") or {}
     out["trained_on"] = _data_source(prov.get("data_source"))
     out["fine_tuned_from"] = [_data_source(r) for r in prov.get("fine_tuned_from", [])]
+    out["init_weights"] = prov.get("init_weights")
     out.update(_run(prov, cfg))
     return out
 
@@ -394,6 +395,8 @@ def _field_rows(info: dict) -> list[tuple[str, str]]:
     rows.append(("trained on", _source_text(info["trained_on"])))
     for earlier in info["fine_tuned_from"]:
         rows.append(("fine-tuned from", _source_text(earlier)))
+    if info["init_weights"]:
+        rows.append(("started from", f"the weights of {info['init_weights']}"))
     return rows
 
 
@@ -465,7 +468,8 @@ JSON_KEYS = (
     "inputs and targets (a steady map's; else null), param_names, data_param_names, "
     "param_ranges ({name: [min, max]} of training; null: not recorded), grid ({names, "
     "shape}), dt, k, residual, normalization ('channel mean/std' | 'identity'), trained_on "
-    "(the data-source record, with file: its name; null: not recorded), fine_tuned_from; a "
+    "(the data-source record, with file: its name; null: not recorded), fine_tuned_from, "
+    "init_weights (the export or checkpoint a fine-tuning fit started from; null: none); a "
     "PINN's problem and training; then training_run ({epoch, global_step, checkpoint, "
     "seed_everything}), metrics (config.json's: {validation: {epoch, global_step, values: "
     "{name: value}} of the last validation, best: [{monitor, score, path}] of the checkpoint "

@@ -91,6 +91,12 @@ def test_fit_from_an_export_starts_with_its_weights_and_predictions(pretrained, 
     before = json.loads((export / "config.json").read_text())["provenance"]["data_source"]
     assert prov["fine_tuned_from"] == [before]
     load(out)  # the new keys pass load's strict checks
+    from pdesurrogate.info import describe, render
+
+    described = describe(out)  # pdesurrogate info's record and its table
+    assert described["init_weights"] == str(export.resolve())
+    row = [line.split() for line in render(described).splitlines() if "started from" in line]
+    assert row == [["started", "from", "the", "weights", "of", str(export.resolve())]], row
 
 
 def test_other_pde_keeps_the_weights_with_its_own_normalisation(pretrained, tmp_path,
