@@ -183,7 +183,7 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(lockstep
     solver held on its credits mid-simulation while trainer 1 holds 0 or 1 items. Before, no
     rank could draw and both raised after stall_timeout (3 s) with nothing drawn. Now trainer
     0 takes the held simulations past its buffer, the solver's next tasks feed trainer 1, and
-    the run ends by agreement well within the stall timeout: both ranks drew the same number
+    the run ends by agreement without a stall error: both ranks drew the same number
     of batches, and all six simulations are committed on exactly one rank, each whole (its
     samples drawn or held, none twice). Run in one job before the stall test's run
     (:func:`lockstep_mpi`): then every rank ended this run cleanly if that run's trainer ranks
@@ -192,7 +192,10 @@ def test_a_rank_holding_less_than_a_batch_gets_fed_past_the_full_buffer(lockstep
     assert [r["error"] for r in ranks] == ["", ""]
     if "--" not in proc.args:  # else the stall test's run came next (lockstep_mpi checked it
         assert proc.returncode == 0, proc.stdout + proc.stderr  # wrote its results)
-    assert all(r["ended"] and r["seconds"] < STALL_S for r in ranks)
+    # no stall error (above) is what the old receiver failed; the time taken is not: on a
+    # loaded machine a run that keeps moving can take longer than stall_timeout (a CI run with
+    # other tests beside it did), which only waiting without progress turns into an error
+    assert all(r["ended"] for r in ranks)
     assert len(ranks[0]["drawn"]) == len(ranks[1]["drawn"]) >= 2
     assert ranks[0]["rounds"] == ranks[1]["rounds"]
     committed = [s for r in ranks for s in r["committed"]]
