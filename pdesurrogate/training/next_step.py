@@ -67,7 +67,7 @@ from .fit_checks import (
     check_training_monitors,
     check_validation_monitors,
 )
-from .init_weights import load_trained_weights, read_trained_weights
+from .init_weights import INIT_KEY, load_trained_weights, read_trained_weights
 from .losses import evaluation_relative_l2, relative_l2
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
@@ -321,8 +321,9 @@ class NextStepModule(LightningModule):
             load_trained_weights(self.model, self.model_spec, self.residual, weights)
             self._init_record = weights.record()
         self._weights_set = True
-        if self._init_record is not None:
-            info = dict(self.data_info or {})
+        info = dict(self.data_info or {})
+        # a fit again without a datamodule (whose record replaces data_info) has it already
+        if self._init_record is not None and info.get(INIT_KEY) != self._init_record[INIT_KEY]:
             earlier = [*self._init_record[EARLIER_KEY], *info.get(EARLIER_KEY, [])]
             self.data_info = {**info, **self._init_record, EARLIER_KEY: earlier}
 
