@@ -348,6 +348,8 @@ class DatasetWriter:
             channel_names: default ``("u",)`` for one channel, ``("u0", "u1", ...)`` for more.
             **kwargs: the writer's keyword arguments (``attrs``, ``time_units``,
                 ``space_units``, ``param_units``, ``overwrite``, ``compression``, ...).
+
+        Missing folders of ``path`` are created (the writer itself needs its folder).
         """
         u = _to_numpy(u)
         axes = _grid_axes(grid)
@@ -359,6 +361,8 @@ class DatasetWriter:
             channel_names = ("u",) if u.shape[2] == 1 else tuple(f"u{i}"
                                                                   for i in range(u.shape[2]))
         params = dict(params or {})
+        # as `pdesurrogate generate --out` does: data/own.nc in a fresh folder just works
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         with cls(path, pde, axes, grid_names or default_grid_names(len(axes)), times,
                  channel_names, list(params), u.shape[0], **kwargs) as writer:
             writer.write(0, u, params)

@@ -93,3 +93,13 @@ def test_xarray_per_sample_variable_without_kind_warns_naming_it(tmp_path):
         DatasetWriter.write_arrays(tmp_path / "ours.nc", data.u[:], data.times, data.grid,
                                    {"c": c})
         open_dataset(tmp_path / "ours.nc").close()
+
+
+def test_write_arrays_creates_missing_folders(tmp_path):
+    """README's block writes data/own.nc: in a fresh folder that works, as generate --out
+    does (the writer alone refuses a missing folder)."""
+    x, times = np.linspace(0, 1, 8, endpoint=False), np.array([0.0, 0.5])
+    path = tmp_path / "data" / "runs" / "own.nc"
+    DatasetWriter.write_arrays(path, np.ones((2, 2, 1, 8), np.float32), times, [x],
+                               {"c": [1.0, 2.0]})
+    assert open_dataset(path).u.shape == (2, 2, 1, 8)
