@@ -2093,6 +2093,3 @@ def _failed_fit_outputs(command: str, trainer, error: BaseException) -> str | No
     if hint.startswith("resume"):
         hint = f"once the cause is fixed, {hint}"
     return f"pdesurrogate fit: run folder {_run_folder(trainer)}; {hint}"
-
-if __name__ == "__main__":
-    sys.exit(main())
