@@ -2,9 +2,10 @@
 
 Layout of an exported surrogate (``outdir``)::
 
-    config.json        format_version, pdesurrogate_version, model ({"class", "init_args"} of a
-                       name in pdesurrogate.models.MODELS, or a model of the user's own code
-                       under its qualified name, "mynet.MyNet"), residual, pde, grid_shape,
+    config.json        format_version, format_revision, pdesurrogate_version, model
+                       ({"class", "init_args"} of a name in pdesurrogate.models.MODELS, or a
+                       model of the user's own code under its qualified name,
+                       "mynet.MyNet"), residual, pde, grid_shape,
                        grid_names, channel_names, param_names, data_param_names, k, dt,
                        normalization, provenance, metrics, versions
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
@@ -70,9 +71,12 @@ without it, and their files' axes are not checked.
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
 the directory under a temporary name, renamed when complete; a file that is not such a checkpoint
 is one ValueError, ``'<path>': not a Lightning checkpoint (<reason>)``. :func:`load` checks every
-key of ``config.json``, that its grid, channels, parameters and normalisation fit the model it
-names, and every tensor name and shape before loading the weights, and refuses pickle files
-with a ValueError naming the file. The same checks run on an export before it is renamed into
+key of ``config.json`` (a top-level key it does not know is an error, a misspelling, unless a
+newer pdesurrogate wrote the export: a later ``format_revision`` or ``pdesurrogate_version``;
+then it warns, :class:`NewerExportWarning`, and ignores it: :data:`FORMAT_REVISION`), that
+its grid, channels, parameters and normalisation fit the model it names, and every tensor
+name and shape before loading the weights, and refuses pickle files with a ValueError naming
+the file. The same checks run on an export before it is renamed into
 place, so nothing is written that ``load`` would refuse.
 
 A model of the user's own code (not in ``MODELS``) is recorded under its qualified name
@@ -93,6 +97,7 @@ import json
 import math
 import numbers
 import os
+import re
 import sys
 import time
 import warnings
@@ -138,7 +143,16 @@ from pdesurrogate.temp_files import BACKUP, leftover_pattern
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "versions")
+OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "versions",
+                 "format_revision")
+#: the revision of config.json's layout :data:`FORMAT_VERSION` that this pdesurrogate writes
+#: (config.json's ``format_revision``; 0 when absent, an export written before it was
+#: recorded): one more each time a top-level key is added to :data:`OPTIONAL_KEYS`. A reader
+#: ignores, with a :class:`NewerExportWarning`, the top-level keys it does not know in an
+#: export of a later revision, so such a key may only record (as ``metrics`` and
+#: ``versions`` do); what changes how a model is built or run goes inside ``model`` or
+#: ``normalization``, whose unknown keys stay errors, or raises :data:`FORMAT_VERSION`
+FORMAT_REVISION = 1
 #: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
 #: :data:`CONFIG_KEYS`
 STEADY_KIND = "steady"
@@ -383,6 +397,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
                                      "param_names" in given, models)
     config = {
         "format_version": FORMAT_VERSION,
+        "format_revision": FORMAT_REVISION,
         "pdesurrogate_version": package_version(),
         "model": spec,
         "residual": extra["residual"],
@@ -479,17 +494,68 @@ def _check_export(config: dict, tmp: Path, models: dict | None = None) -> None:
 
 
 # -- load -----------------------------------------------------------------------------------------
+class NewerExportWarning(UserWarning):
+    """:func:`load` ignored top-level keys of ``config.json`` that this pdesurrogate does not
+    know, in an export written by a newer one (a later :data:`FORMAT_REVISION` or
+    ``pdesurrogate_version``): keys it only records (:data:`FORMAT_REVISION`). The same keys
+    in an export of this version or an older one are an error: a misspelling."""
+
+
+def _without_newer_keys(cfg, where: str, known: Sequence[str]):
+    """``cfg`` without its top-level keys outside ``known`` if a newer pdesurrogate wrote it
+    (:func:`_newer_writer`), warned in one line (:class:`NewerExportWarning`) naming them and
+    both versions; else ``cfg`` itself, whose unknown keys :func:`check_config_keys` refuses."""
+    if not isinstance(cfg, dict):
+        return cfg
+    unknown = sorted(set(cfg) - set(known))
+    writer = _newer_writer(cfg) if unknown else None
+    if writer is None:
+        return cfg
+    warnings.warn(f"{where!r}: ignoring key(s) {unknown}, which this pdesurrogate "
+                  f"({package_version()}, format revision {FORMAT_REVISION}) does not know: "
+                  f"the export was written by a newer one ({writer})", NewerExportWarning,
+                  stacklevel=2)
+    return {k: v for k, v in cfg.items() if k not in unknown}
+
+
+def _newer_writer(cfg: dict) -> str | None:
+    """The pdesurrogate that wrote ``cfg`` (``"0.2.0, format revision 3"``) if it is newer
+    than this one: the same :data:`FORMAT_VERSION` and a later ``format_revision`` or
+    ``pdesurrogate_version`` (compared by release numbers); else None."""
+    if cfg.get("format_version") != FORMAT_VERSION:
+        return None  # another format: check_config_keys refuses it
+    rev = cfg.get("format_revision", 0)
+    rev = rev if isinstance(rev, int) and not isinstance(rev, bool) else 0
+    theirs, ours = _release(cfg.get("pdesurrogate_version")), _release(package_version())
+    if rev <= FORMAT_REVISION and (theirs is None or ours is None or theirs <= ours):
+        return None
+    return f"{cfg.get('pdesurrogate_version')}, format revision {rev}"
+
+
+def _release(version) -> tuple[int, ...] | None:
+    """The release numbers of a version string (``"0.2.1rc1"`` -> ``(0, 2, 1)``); None for
+    one without ("unknown": a bare source tree)."""
+    m = re.match(r"\d+(?:\.\d+)*", version) if isinstance(version, str) else None
+    return tuple(int(n) for n in m.group().split(".")) if m else None
+
+
 def _check_config(cfg, path: Path) -> None:
     where = str(path)
     steady = isinstance(cfg, dict) and cfg.get("kind") == STEADY_KIND
     if isinstance(cfg, dict) and "kind" in cfg and not steady:
         raise ValueError(f"{where!r}: kind must be {STEADY_KIND!r} (a steady map), 'pinn' or "
                          f"absent (a time-stepping surrogate), got {cfg['kind']!r}")
-    check_config_keys(cfg, where, CONFIG_KEYS + (STEADY_KEYS if steady else ()), OPTIONAL_KEYS)
+    required = CONFIG_KEYS + (STEADY_KEYS if steady else ())
+    cfg = _without_newer_keys(cfg, where, required + OPTIONAL_KEYS)
+    check_config_keys(cfg, where, required, OPTIONAL_KEYS)
 
     def check(key, ok, expected):
         if not ok:
             raise ValueError(f"{where!r}: {key} must be {expected}, got {cfg[key]!r}")
+
+    rev = cfg.get("format_revision", 0)
+    check("format_revision", isinstance(rev, int) and not isinstance(rev, bool) and rev >= 0,
+          "an int >= 0")
 
     def str_list(v):
         return v is None or (isinstance(v, list) and all(isinstance(s, str) for s in v))
