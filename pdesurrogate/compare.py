@@ -11,6 +11,14 @@ beside ``rel_l2_last`` (the last step's), the model's parameter count and ``pred
 time per trajectory (loading, rollout, errors and the temporary write). Models are ranked by
 ``rel_l2_mean``, lowest first; a NaN ranks last.
 
+A model whose rollout reaches a NaN or inf (it diverged, or its weights hold NaNs), which
+``predict`` refuses to write (:class:`~pdesurrogate.predict.RolloutDiverged`), does not stop the
+comparison: it ranks last (the later it diverged, the higher among such models), its errors
+read ``NaN`` in the table (``null`` in the JSON, beside ``diverged_at_step`` and ``failure``,
+the reason) and a line under the table says at which model step it diverged. Only when every
+model diverged is there nothing to rank: that is one ValueError naming each (exit status 2 from
+the command), and no ``--plot`` or ``--json`` is written.
+
 Before any rollout every model is loaded and checked against the file with
 :func:`~pdesurrogate.predict.plan_rollout`, predict's own checks (PDE, grid, channels,
 parameters, time spacing); a model that cannot run on it is one ValueError naming the model's
@@ -35,7 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from pdesurrogate.metrics import NAMES
-from pdesurrogate.predict import _positive_int, _same_file, plan_rollout, predict_file
+from pdesurrogate.predict import (
+    RolloutDiverged,
+    _positive_int,
+    _same_file,
+    plan_rollout,
+    predict_file,
+)
 
 #: the table's error columns, in its order: the relative L2 (mean over steps 1..steps and at
 #: the last step), then pdesurrogate.metrics' errors, each the mean over steps 1..steps
@@ -59,6 +73,22 @@ class ModelResult:
     # (steps + 1,), and how many trajectories that is; None otherwise
     rel_l2_test: np.ndarray | None = None
     test_trajectories: int | None = None
+    # the model step (1..; 0: a steady map's prediction) at which its rollout reached a NaN or
+    # inf, and predict's reason; then every error is NaN and the model ranks last
+    diverged_at: int | None = None
+    failure: str | None = None
+
+    @property
+    def diverged_line(self) -> str | None:
+        """The line under the table for a model that diverged, else None."""
+        if self.diverged_at is None:
+            return None
+        where = (f"diverged at model step {self.diverged_at}" if self.diverged_at
+                 else "predicts NaN or inf")
+        fewer = (f"; compare it over at most {self.diverged_at - 1} --steps to score it"
+                 if self.diverged_at > 1 else "")
+        return (f"{self.label}: {where} (its rollout is NaN or inf there): not scored, "
+                f"ranked last{fewer}")
 
     @property
     def test_split_line(self) -> str | None:
@@ -102,6 +132,11 @@ class CompareReport:
     json: str | None = None
 
     @property
+    def diverged(self) -> list[ModelResult]:
+        """The models whose rollout reached a NaN or inf, in table order."""
+        return [r for r in self.results if r.diverged_at is not None]
+
+    @property
     def frames(self) -> list[int]:
         """The file's time indices compared: 0, stride, .., steps * stride."""
         return [j * self.stride for j in range(self.steps + 1)]
@@ -120,14 +155,18 @@ class CompareReport:
                         "rel_l2": [clean(float(v)) for v in r.rel_l2],
                         "metrics": {n: [clean(float(v)) for v in r.metrics[n]] for n in NAMES},
                         "note": r.note,
+                        "diverged_at_step": r.diverged_at, "failure": r.failure,
                         "rel_l2_test": (None if r.rel_l2_test is None else
                                         [clean(float(v)) for v in r.rel_l2_test])}
                        for i, r in enumerate(self.results)]}
 
 
-def _rank_key(result: ModelResult) -> tuple[bool, float]:
+def _rank_key(result: ModelResult) -> tuple[int, float]:
     v = result.scores["rel_l2_mean"]
-    return (math.isnan(v), v)
+    if not math.isnan(v):
+        return (0, v)
+    # NaN compares as neither less nor greater: the later a model diverged, the higher
+    return (1, -(result.diverged_at or 0))
 
 
 def model_labels(model_dirs: Sequence[str], labels: Mapping[str, str] | None = None
@@ -213,10 +252,14 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     (a temporary renamed in), an existing one replaced only with ``overwrite``. ``progress``:
     a line per model and predict's progress, on stderr.
 
+    A model whose rollout reaches a NaN or inf is ranked last with NaN errors
+    (:attr:`ModelResult.diverged_at`); the others are compared as usual.
+
     Raises ValueError naming the model folder for a model that cannot run on the file or
-    whose rollout fails (one that reaches NaN/Inf: predict writes no such rollout), the
-    frames when two models would compare different frames, and for a file without the truth;
-    FileExistsError for an existing output without ``overwrite``."""
+    whose rollout fails otherwise, when every model's rollout reached a NaN or inf (nothing to
+    rank; no plot or JSON is written), the frames when two models would compare different
+    frames, and for a file without the truth; FileExistsError for an existing output without
+    ``overwrite``."""
     from pdesurrogate.datasets import open_dataset
     from pdesurrogate.export import Surrogate, load
     from pdesurrogate.steady_surrogate import SteadySurrogate
@@ -229,6 +272,7 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     plans, sizes, kinds = [], [], []
     data = open_dataset(input_path)
     try:
+        trajectories = data.u.shape[0] if samples is None else min(samples, data.u.shape[0])
         for label, d in named:
             sur = load(d, device=device, models=models)
             where = f"model {label!r} ({d}) cannot run on {input_path!r}"
@@ -286,13 +330,20 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
                 rep = predict_file(d, input_path, out, steps=steps, samples=samples,
                                    batch_size=batch_size, device=device, progress=progress,
                                    models=models, any_grid=any_grid, channels=channels)
+            except RolloutDiverged as e:
+                nan = np.full(first.steps + 1, math.nan)
+                results.append(ModelResult(label=label, model_dir=d, rel_l2=nan,
+                                           metrics={n: nan for n in NAMES}, n_parameters=size,
+                                           seconds=math.nan, samples=trajectories,
+                                           diverged_at=e.step, failure=str(e)))
+                if progress:
+                    print(f"pdesurrogate compare: {label}: {e}", file=sys.stderr, flush=True)
+                continue
             except ValueError as e:
                 # the reason names the temporary rollout file, which the user never saw
                 reason = str(e).removeprefix(f"{os.path.basename(out)}: ")
-                hint = ("; a rollout that reaches NaN/Inf cannot be scored: compare it over "
-                        "fewer --steps, or without it" if "NaN/Inf" in reason else "")
                 raise ValueError(f"model {label!r} ({d}) failed on {input_path!r}: "
-                                 f"{reason}{hint}") from None
+                                 f"{reason}") from None
             os.unlink(out)  # one rollout on disk at a time
             results.append(ModelResult(label=label, model_dir=d, rel_l2=rep.rel_l2,
                                        metrics=rep.metrics, n_parameters=size,
@@ -300,6 +351,10 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
                                        note=rep.note, rel_l2_test=rep.rel_l2_test,
                                        test_trajectories=(None if rep.test_indices is None
                                                           else len(rep.test_indices))))
+    if all(r.diverged_at is not None for r in results):
+        raise ValueError(f"every model's rollout reached NaN or inf on {input_path!r}, nothing "
+                         "to rank: " + "; ".join(f"model {r.label!r}: {r.failure}"
+                                                 for r in results))
     results.sort(key=_rank_key)
     report = CompareReport(input=input_path, samples=results[0].samples, steps=first.steps,
                            stride=first.stride, times=np.asarray(first.times), results=results,
@@ -327,6 +382,10 @@ def _write_plot(report: CompareReport, path: Path) -> None:
     ax = fig.subplots()
     steps = np.arange(1, report.steps + 1)
     for r in report.results:
+        if r.diverged_at is not None:  # no curve: a legend entry says why
+            ax.plot([], [], "x", label=storable_text(f"{r.label} (diverged at step "
+                                                     f"{r.diverged_at})"))
+            continue
         ax.semilogy(steps, np.maximum(r.rel_l2[1:], 1e-12), "o-", markersize=3,
                     label=storable_text(f"{r.label} (mean {r.scores['rel_l2_mean']:.3g})"))
     every = f", every {report.stride} saved frames" if report.stride > 1 else ""
@@ -344,24 +403,32 @@ def _write_plot(report: CompareReport, path: Path) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=110), path.suffix)
 
 
-def _cell(column: str, value: float) -> str:
+def _cell(column: str, value: float, diverged: bool = False) -> str:
     if column == "params":
         return f"{int(value):,}"
     if math.isnan(value):
-        return "n/a"
+        # NaN: the model's rollout is; n/a: a score that does not apply (an empty band)
+        return "NaN" if diverged and column != "s_per_traj" else "n/a"
     return format(value, ".3g" if column == "s_per_traj" else ".4g")
 
 
 def table_rows(report: CompareReport) -> list[list[str]]:
     """The table as text cells: a header row, then one row per model, best first: rank (the
-    best marked ``*``), label, then :data:`ERROR_COLUMNS` and :data:`OTHER_COLUMNS`."""
+    best marked ``*``), label, then :data:`ERROR_COLUMNS` and :data:`OTHER_COLUMNS`. A model
+    that diverged has ``NaN`` errors and ``n/a`` seconds (:func:`notes` says why)."""
     columns = (*ERROR_COLUMNS, *OTHER_COLUMNS)
     rows = [["rank", "model", *columns]]
     for i, r in enumerate(report.results):
         scores = r.scores
         rows.append([f"{'*' if i == 0 else ''}{i + 1}", r.label,
-                     *(_cell(c, scores[c]) for c in columns)])
+                     *(_cell(c, scores[c], r.diverged_at is not None) for c in columns)])
     return rows
+
+
+def notes(report: CompareReport) -> list[str]:
+    """The lines under the table: one per model that diverged
+    (:attr:`ModelResult.diverged_line`)."""
+    return [f"NaN: {r.diverged_line}" for r in report.diverged]
 
 
 def heading(report: CompareReport) -> str:
@@ -376,22 +443,26 @@ def heading(report: CompareReport) -> str:
 
 def render_text(report: CompareReport) -> str:
     """The table as plain aligned text (for a pipe or a file): the heading, the header and a
-    row per model, the label left-aligned and the numbers right-aligned, two spaces apart."""
+    row per model, the label left-aligned and the numbers right-aligned, two spaces apart;
+    then :func:`notes`."""
     rows = table_rows(report)
     widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if j == 1 else c.rjust(w)
                        for j, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in rows]
-    return "\n".join([heading(report), *lines])
+    return "\n".join([heading(report), *lines, *notes(report)])
 
 
 def render_rich(report: CompareReport):
-    """The table as a rich Table for a terminal, the best model's row in bold green."""
+    """The table as a rich Table for a terminal, the best model's row in bold green,
+    :func:`notes` as its caption (under it)."""
     from rich.table import Table
     from rich.text import Text
 
     rows = table_rows(report)
-    table = Table(title=Text(heading(report)), title_justify="left")
+    lines = notes(report)
+    table = Table(title=Text(heading(report)), title_justify="left",
+                  caption=Text("\n".join(lines)) if lines else None, caption_justify="left")
     for j, name in enumerate(rows[0]):
         table.add_column(name, justify="left" if j == 1 else "right", no_wrap=j == 1)
     for i, row in enumerate(rows[1:]):

@@ -75,6 +75,11 @@ is renamed aside (to a temporary name) before the new rollout is renamed in, so 
 between the two renames never leaves the new rollout beside the old plot; an error before the
 new rollout is in renames the old plot back. Temporaries of killed runs are removed by the next
 run writing the same names (with a warning).
+
+A rollout that leaves the finite numbers (a model that diverged, NaN weights, a state past
+float32's range) is never written: each state is checked as it comes, and the first that holds
+a NaN or inf stops the run with :class:`RolloutDiverged`, naming the model, the model step and
+the trajectory (the first in file order of the first batch where it happens).
 """
 
 from __future__ import annotations
@@ -126,6 +131,29 @@ ROLLOUT_COPIES, TRUTH_COPIES = 2, 2
 # A 16-wide FNO on 128x128 grew the peak RSS by about 3 times those per trajectory (batch 64,
 # frames included); the rest is room for the allocator's fragmentation at small batches
 ACTIVATION_FACTOR = 4
+
+
+class RolloutDiverged(ValueError):
+    """A rollout reached a NaN or inf: at model ``step`` (1.., 0: a steady map's one
+    prediction) of ``trajectory`` (counted from 0 in the file), the first found."""
+
+    def __init__(self, model_dir: str, step: int, trajectory: int):
+        self.model_dir, self.step, self.trajectory = model_dir, step, trajectory
+        what = (f"the rollout of {model_dir!r} is not finite (NaN or inf) from model step "
+                f"{step} on" if step else
+                f"the prediction of {model_dir!r} is not finite (NaN or inf)")
+        super().__init__(
+            f"{what}, first at trajectory {trajectory} (counted from 0): the model diverged; "
+            "nothing is written"
+            + (f" (roll out at most {step - 1} step(s) with --steps)" if step > 1 else ""))
+
+
+def _check_finite_state(y: np.ndarray, model_dir: str, step: int, start: int) -> None:
+    """Raise :class:`RolloutDiverged` where the states ``y`` ``(b, C, *grid)`` of the batch's
+    trajectories ``start ..`` at model ``step`` hold a NaN or inf."""
+    finite = np.isfinite(y).reshape(y.shape[0], -1).all(axis=1)
+    if not finite.all():
+        raise RolloutDiverged(model_dir, step, start + int(np.flatnonzero(~finite)[0]))
 
 
 @dataclass
@@ -634,6 +662,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 if steady:
                     with range_warnings_off():
                         pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
+                    _check_finite_state(pred[:, 0], model_dir, 0, start)
                     advance(stop - start)
                     parts = iter([pred])
                     part = 1
@@ -643,7 +672,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                         states = sur.iterate(u0, given_p, steps=steps, lead_time=lead_time,
                                              any_grid=True)
                     part = frames_per_part(stop - start, steps + 1, u0[:1].nbytes, has_truth)
-                    parts = _rollout_parts(u0, states, steps, part, advance)
+                    parts = _rollout_parts(u0, states, steps, part, advance,
+                                           lambda y, k, s=start: _check_finite_state(
+                                               y, model_dir, k, s))
                 if start == 0 and plot_path is not None:
                     first = np.empty((1, drawn.stop - drawn.start, *u0.shape[1:]), np.float32)
                 for j0, pred in zip(range(0, steps + 1, part), parts, strict=True):
@@ -920,10 +951,12 @@ def frames_per_part(trajectories: int, frames: int, frame_bytes: int, with_truth
     return max(1, min(frames, BATCH_MEMORY // max(per_frame, 1)))
 
 
-def _rollout_parts(u0: np.ndarray, states, steps: int, part: int, advance):
+def _rollout_parts(u0: np.ndarray, states, steps: int, part: int, advance, check=None):
     """The rollout ``u0`` ``(b, C, *grid)`` (step 0) then the ``steps`` states of ``states``,
     as float32 arrays ``(b, f, C, *grid)`` of ``part`` steps each (the last one the rest),
-    each made only when the one before was taken; ``advance(b)`` after each model step."""
+    each made only when the one before was taken; ``advance(b)`` after each model step.
+    ``check(state, step)`` sees each state as it comes (step 1..) and may raise; ``states``
+    is then closed, so its clean-up runs before the error goes on."""
     b = u0.shape[0]
 
     def empty(j0: int) -> np.ndarray:
@@ -932,6 +965,13 @@ def _rollout_parts(u0: np.ndarray, states, steps: int, part: int, advance):
     pred, k, j0 = empty(0), 1, 0
     pred[:, 0] = u0
     for y in states:  # to its end: the iterator's own clean-up runs there
+        if check is not None:
+            try:
+                check(y, j0 + k)
+            except BaseException:
+                if hasattr(states, "close"):
+                    states.close()
+                raise
         if k == pred.shape[1]:
             yield pred
             j0 += k
