@@ -7,6 +7,10 @@ normalisation of its own data. They must be those of the same model class with t
 tensor names and shapes; anything else is one ValueError naming the first tensors that differ
 and both shapes (no partial load).
 
+They are read once, as a new fit makes its optimizer (``NextStepModule.configure_optimizers``),
+before any batch; a fit resumed from a checkpoint takes the checkpoint's weights and reads
+nothing here, so the path it started from may be gone by then.
+
 What the fit records (its ``data_info``, saved in checkpoints and exported as ``provenance``):
 :data:`INIT_KEY`, the absolute path the weights came from, and under ``fine_tuned_from`` the
 data-source records the weights were fit on before, oldest first.

@@ -132,10 +132,11 @@ class NextStepModule(LightningModule):
             filled in from ``model``.
         init_weights: start a new fit from the weights of a trained model of the same class
             and shapes (fine-tuning): an export folder or a Lightning checkpoint
-            (:mod:`~pdesurrogate.training.init_weights`). Read when the fit sets up, once per
-            module; a resumed fit (``ckpt_path``) and a module loaded from a checkpoint keep
-            the checkpoint's weights. The optimizer, schedule, step count and normalisation
-            are the new fit's own.
+            (:mod:`~pdesurrogate.training.init_weights`). Read once per module, as the fit makes
+            its optimizer (after a resumed fit's checkpoint is restored, before any batch); a
+            resumed fit (``ckpt_path``) and a module loaded from a checkpoint keep the
+            checkpoint's weights and neither read nor need the path, which may be gone by then.
+            The optimizer, schedule, step count and normalisation are the new fit's own.
     """
 
     # one model step advances k saved times: a checkpoint tested at another k would be scored
@@ -297,7 +298,6 @@ class NextStepModule(LightningModule):
                                     self.train_metric_names())
             self._warn_schedules_outlast(self.trainer.max_epochs)
         if stage == "fit":
-            self._start_from_init_weights()
             # taken once per fit, whether or not this module keeps it: a module fit again
             # (after a learning-rate finder's fit, say) keeps its first fit's seed
             seed = claim_fit_seed()
@@ -310,13 +310,17 @@ class NextStepModule(LightningModule):
             self._take_datamodule_stats()
 
     def _start_from_init_weights(self) -> None:
-        """Copy ``init_weights`` into the model, once: here in ``setup``, before the callbacks'
-        ``on_fit_start`` (where learning-rate finders train) and before every rank's model is
-        wrapped for DDP (each rank reads the same file). A resumed fit's checkpoint is restored
-        after ``setup`` and replaces them; a module that already holds a checkpoint's weights
-        (``load_from_checkpoint``) or fit before keeps its own. Records the source in
-        ``data_info``, which checkpoints save and exports write as provenance."""
-        if self.init_weights is not None and not self._weights_set:
+        """Copy ``init_weights`` into the model, once, from :meth:`configure_optimizers`: the
+        first hook of a fit after a resumed fit's checkpoint is restored (Lightning restores it
+        after ``setup``, where ``trainer.ckpt_path`` is not yet set) and before the callbacks'
+        ``on_fit_start`` (where learning-rate finders train). Each DDP rank reads the same file
+        into its wrapped model's own parameters. A resumed fit (its checkpoint restored:
+        :meth:`on_load_checkpoint`), a module that already holds a checkpoint's weights
+        (``load_from_checkpoint``) or fit before keeps its own and reads nothing, so the path
+        may have moved since. Records the source in ``data_info``, which checkpoints save and
+        exports write as provenance."""
+        resumed = self._trainer is not None and self.trainer.ckpt_path is not None
+        if self.init_weights is not None and not self._weights_set and not resumed:
             weights = read_trained_weights(self.init_weights)
             load_trained_weights(self.model, self.model_spec, self.residual, weights)
             self._init_record = weights.record()
@@ -590,5 +594,6 @@ class NextStepModule(LightningModule):
         self._means.log(self)
 
     def configure_optimizers(self):
+        self._start_from_init_weights()
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return with_schedule(self, opt, self.scheduler)
