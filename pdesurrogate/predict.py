@@ -137,7 +137,7 @@ class RolloutDiverged(ValueError):
     """A rollout reached a NaN or inf: at model ``step`` (1.., 0: a steady map's one
     prediction) of ``trajectory`` (counted from 0 in the file), the first found."""
 
-    def __init__(self, model_dir: str, step: int, trajectory: int):
+    def __init__(self, model_dir: str, step: int, trajectory: int, half: bool = False):
         self.model_dir, self.step, self.trajectory = model_dir, step, trajectory
         what = (f"the rollout of {model_dir!r} is not finite (NaN or inf) from model step "
                 f"{step} on" if step else
@@ -145,15 +145,19 @@ class RolloutDiverged(ValueError):
         super().__init__(
             f"{what}, first at trajectory {trajectory} (counted from 0): the model diverged; "
             "nothing is written"
-            + (f" (roll out at most {step - 1} step(s) with --steps)" if step > 1 else ""))
+            + (f" (roll out at most {step - 1} step(s) with --steps)" if step > 1 else "")
+            + ("; the model's weights are float16, whose largest value is 65504: its output "
+               "past that is inf" if half else ""))
 
 
-def _check_finite_state(y: np.ndarray, model_dir: str, step: int, start: int) -> None:
+def _check_finite_state(y: np.ndarray, model_dir: str, step: int, start: int,
+                        half: bool = False) -> None:
     """Raise :class:`RolloutDiverged` where the states ``y`` ``(b, C, *grid)`` of the batch's
-    trajectories ``start ..`` at model ``step`` hold a NaN or inf."""
+    trajectories ``start ..`` at model ``step`` hold a NaN or inf (``half``: the model's
+    weights are float16, the likely cause, said in the error)."""
     finite = np.isfinite(y).reshape(y.shape[0], -1).all(axis=1)
     if not finite.all():
-        raise RolloutDiverged(model_dir, step, start + int(np.flatnonzero(~finite)[0]))
+        raise RolloutDiverged(model_dir, step, start + int(np.flatnonzero(~finite)[0]), half)
 
 
 @dataclass
@@ -595,6 +599,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 sur, first_state[:, in_idx] if steady else first_state, first_params,
                 frames=steps + 1, with_truth=has_truth, lead_time=lead_time)
 
+    # a model of float16 weights (a class of the user's own) overflows past 65504: a NaN or
+    # inf in its rollout then most likely left float16's range, which the error says
+    half = any(str(t.dtype) == "torch.float16" for t in sur.model.state_dict().values())
     out, plot_path = Path(out_path), Path(plot) if plot else None
     writer = tmp_plot = plot_file = old_plot = None
     replaced = False  # whether the new rollout has been renamed onto --out
@@ -662,7 +669,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 if steady:
                     with range_warnings_off():
                         pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
-                    _check_finite_state(pred[:, 0], model_dir, 0, start)
+                    _check_finite_state(pred[:, 0], model_dir, 0, start, half)
                     advance(stop - start)
                     parts = iter([pred])
                     part = 1
@@ -674,7 +681,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     part = frames_per_part(stop - start, steps + 1, u0[:1].nbytes, has_truth)
                     parts = _rollout_parts(u0, states, steps, part, advance,
                                            lambda y, k, s=start: _check_finite_state(
-                                               y, model_dir, k, s))
+                                               y, model_dir, k, s, half))
                 if start == 0 and plot_path is not None:
                     first = np.empty((1, drawn.stop - drawn.start, *u0.shape[1:]), np.float32)
                 for j0, pred in zip(range(0, steps + 1, part), parts, strict=True):
