@@ -23,9 +23,9 @@ if _typing.TYPE_CHECKING:
     from . import solvers as solvers
     from . import streaming as streaming
     from . import training as training
-    from .export import Surrogate as Surrogate
     from .export import export_surrogate as export_surrogate
-    from .export import load as load
+    from .loading import load as load
+    from .surrogate import Surrogate as Surrogate
 
 
 def _map_checkout_subpackages() -> None:
@@ -45,8 +45,8 @@ def _map_checkout_subpackages() -> None:
 
 _map_checkout_subpackages()
 
-_LAZY = {"load": "pdesurrogate.export", "export_surrogate": "pdesurrogate.export",
-         "Surrogate": "pdesurrogate.export"}
+_LAZY = {"load": "pdesurrogate.loading", "export_surrogate": "pdesurrogate.export",
+         "Surrogate": "pdesurrogate.surrogate"}
 _SUBPACKAGES = ("solvers", "datasets", "streaming", "models", "training", "pinn")
 
 

@@ -320,7 +320,7 @@ def test_export_takes_what_only_the_data_can_tell(tmp_path, capsys):
     from lightning.pytorch import Trainer
     from torch.utils.data import DataLoader
 
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
     from pdesurrogate.models import FNO
     from pdesurrogate.training import NextStepModule
 

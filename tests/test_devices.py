@@ -14,7 +14,8 @@ from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper, DilatedResNet, ScOT, UNet
 from pdesurrogate.solvers import SOLVERS, make_solver
 from pdesurrogate.training import All2AllModule, NextStepModule

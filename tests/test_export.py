@@ -13,7 +13,8 @@ from lightning.pytorch import Trainer
 from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, CAPEModule, CAPEWrapper, UNet
 from pdesurrogate.training import NextStepModule
 
@@ -496,7 +497,7 @@ def test_provenance_traces_an_export_to_its_data_checkpoint_and_commit(tmp_path)
 
     from lightning.pytorch import seed_everything
 
-    from pdesurrogate.export import git_state
+    from pdesurrogate.provenance import git_state
     from pdesurrogate.training import FieldDataModule
 
     seed_everything(11)
@@ -541,7 +542,7 @@ def test_git_commit_only_from_a_checkout_of_the_package(tmp_path):
     virtual environment in a project's folder) nor outside any."""
     import subprocess
 
-    from pdesurrogate.export import git_state
+    from pdesurrogate.provenance import git_state
 
     repo = tmp_path / "repo"
     (repo / "pdesurrogate").mkdir(parents=True)
@@ -573,7 +574,7 @@ def test_a_huge_model_in_config_is_refused_before_it_is_built(exported, monkeypa
     few KiB of weights: 24 TB, a bare RuntimeError from torch's allocator) is refused by the
     weights' header, naming model.safetensors, and never built in memory; a model that matches
     its header but cannot be built here is a ValueError naming config.json."""
-    import pdesurrogate.export as ex
+    import pdesurrogate.loading as ex
 
     _, out = exported
     cfg_path = out / "config.json"

@@ -4,7 +4,8 @@
 import torch
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import Surrogate
+from pdesurrogate.surrogate import Surrogate
 
 MEAN, STD = 1.0e5, 10.0
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.temp_files import host_tag
 from pdesurrogate.training import NextStepModule

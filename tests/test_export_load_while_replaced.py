@@ -7,9 +7,10 @@ import shutil
 import pytest
 import torch
 
-from pdesurrogate import export
+from pdesurrogate import loading
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.temp_files import BACKUP, temp_name
 from tests.test_export_files import _module
 
@@ -26,7 +27,7 @@ def _export(seed: int, out, overwrite: bool = False):
 def test_a_folder_replaced_between_config_and_weights_is_read_again(tmp_path, monkeypatch):
     out = tmp_path / "model"
     _export(0, out)
-    real = export.read_weights
+    real = loading.read_weights
     new = []
 
     def replaced_meanwhile(path):
@@ -36,7 +37,7 @@ def test_a_folder_replaced_between_config_and_weights_is_read_again(tmp_path, mo
             new.append(_export(1, out, overwrite=True))
         return real(path)
 
-    monkeypatch.setattr(export, "read_weights", replaced_meanwhile)
+    monkeypatch.setattr(loading, "read_weights", replaced_meanwhile)
     sur = load(out)
     assert float(sur.config["normalization"]["mean"][0]) == 1.0
     torch.testing.assert_close(next(iter(sur.model.state_dict().values())), new[0],
@@ -46,7 +47,7 @@ def test_a_folder_replaced_between_config_and_weights_is_read_again(tmp_path, mo
 def test_a_folder_replaced_at_every_read_is_an_error_naming_it(tmp_path, monkeypatch):
     out = tmp_path / "model"
     _export(0, out)
-    real = export.read_weights
+    real = loading.read_weights
     seeds = iter(range(1, 100))
 
     def always_replaced(path):
@@ -54,7 +55,7 @@ def test_a_folder_replaced_at_every_read_is_an_error_naming_it(tmp_path, monkeyp
             _export(next(seeds), out, overwrite=True)
         return real(path)
 
-    monkeypatch.setattr(export, "read_weights", always_replaced)
+    monkeypatch.setattr(loading, "read_weights", always_replaced)
     with pytest.raises(RuntimeError, match=r"model' was replaced \d+ times while it was read"):
         load(out)
 
@@ -72,7 +73,7 @@ def test_a_load_between_the_two_renames_waits_for_the_new_export(tmp_path, monke
             new.rename(out)
             shutil.rmtree(aside)
 
-    monkeypatch.setattr(export.time, "sleep", new_one_renamed_in)
+    monkeypatch.setattr(loading.time, "sleep", new_one_renamed_in)
     sur = load(out)
     torch.testing.assert_close(next(iter(sur.model.state_dict().values())), weights,
                                rtol=0, atol=0)

@@ -18,8 +18,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from pdesurrogate.cli import main
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
 from pdesurrogate.fit_metrics import VALIDATION_KEY
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, SineGordon
 from pdesurrogate.run_record import CHECKPOINT_KEY

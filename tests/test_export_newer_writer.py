@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import FORMAT_REVISION, NewerExportWarning, export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.export_checks import FORMAT_REVISION, NewerExportWarning
 from pdesurrogate.export_files import package_version
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule
 

@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader
 
 from pdesurrogate.cli import _check_checkpoint_model, main
 from pdesurrogate.datasets import DatasetWriter
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import qualified_name
 from pdesurrogate.training import NextStepModule
 

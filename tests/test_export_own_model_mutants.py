@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import (
     FNO,
     build_model,

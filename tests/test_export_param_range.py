@@ -16,9 +16,11 @@ from lightning.pytorch import Trainer
 
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
-from pdesurrogate.export import ParameterRangeWarning, export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.predict import predict_file
+from pdesurrogate.surrogate import ParameterRangeWarning
 from pdesurrogate.training import FieldDataModule, NextStepModule
 from tests.test_export import _toy_file
 

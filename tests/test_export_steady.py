@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.steady_surrogate import SteadySurrogate
 from pdesurrogate.training import SteadyModule

@@ -10,7 +10,8 @@ import threading
 
 import torch
 
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import ModernUNet
 from tests.models.test_precision import _conv_tf32, _matmul_tf32, tf32_on  # noqa: F401
 from tests.training.test_refiner_rollouts import _module

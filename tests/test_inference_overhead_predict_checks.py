@@ -7,9 +7,10 @@ import inspect
 
 import torch
 
-from pdesurrogate import export as export_module
+from pdesurrogate import surrogate as surrogate_module
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule
 
@@ -34,7 +35,7 @@ def test_forward_signature_is_read_once_for_many_calls(tmp_path, monkeypatch):
         calls.append(f)
         return signature(f, *args, **kwargs)
 
-    monkeypatch.setattr(export_module.inspect, "signature", counting)
+    monkeypatch.setattr(surrogate_module.inspect, "signature", counting)
     u = torch.randn(2, 1, 16)
     first = sur.predict(u, {"nu": 0.1})
     for _ in range(5):

@@ -16,7 +16,8 @@ import torch
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import lazy
 from pdesurrogate.datasets.source import source_splits
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from tests.datasets.test_the_well import _well
 from tests.test_export_own_model import NAME, TinyNet
 from tests.test_export_own_model import _module as own_module

@@ -185,7 +185,7 @@ def test_lead_time_steps_a_scot_model_at_the_files_spacing(tmp_path, model):
     """A scOT trained at dt = 0.1 refuses a file 0.2 apart (saying --lead-time would do),
     and with lead_time 0.2 rolls it out step by step exactly as Surrogate.rollout does at
     that lead time; a fixed-step model refuses --lead-time, as does a lead time <= 0."""
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
     from pdesurrogate.models import ScOT
     from pdesurrogate.training import All2AllModule
 
@@ -452,7 +452,7 @@ def test_the_output_is_the_same_for_any_batch_size(model, tmp_path, monkeypatch)
 def test_activation_bytes_sees_the_models_hidden_state(tmp_path):
     """The probe behind the default batch size measures inside the model: an FNO's blocks take
     and return (b, hidden, *grid) float32, and the measure grows with the batch."""
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
     from pdesurrogate.predict import activation_bytes
 
     n, hidden = 32, 8
@@ -470,7 +470,7 @@ def test_the_default_batch_fits_the_memory_budget(tmp_path, monkeypatch, capsys)
     and the model's measured activations), at least 1 and at most MAX_BATCH: a grid too large
     for 64 at a time gets fewer, and the rollout runs in batches of that size."""
     import pdesurrogate.predict as predict
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
 
     n = 32
     model = _fno_2d(tmp_path, n)

@@ -12,7 +12,8 @@ import torch
 import xarray
 
 from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, UNet
 from pdesurrogate.predict import predict_file
 from pdesurrogate.training import NextStepModule

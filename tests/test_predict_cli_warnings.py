@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 from pdesurrogate.cli import main
-from pdesurrogate.export import ParameterRangeWarning
 from pdesurrogate.predict import predict_file
+from pdesurrogate.surrogate import ParameterRangeWarning
 from tests.test_predict import _trained_on, _training_record, _varied
 
 

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats, DatasetWriter, open_dataset
-from pdesurrogate.export import Surrogate, export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, UNet
 from pdesurrogate.predict import predict_file
+from pdesurrogate.surrogate import Surrogate
 from pdesurrogate.training import NextStepModule
 
 TRAIN, OTHER, N = 16, 32, 2

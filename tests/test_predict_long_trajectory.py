@@ -16,7 +16,8 @@ import pytest
 import pdesurrogate.plots as plots
 import pdesurrogate.predict as predict
 from pdesurrogate.datasets import ChannelStats, DatasetWriter
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pdesurrogate.export import Surrogate
 from pdesurrogate.predict import predict_file
+from pdesurrogate.surrogate import Surrogate
 
 _spec = importlib.util.spec_from_file_location(
     "predict_test_helpers", Path(__file__).parent / "test_predict.py")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from pdesurrogate.datasets import DatasetWriter
-from pdesurrogate.export import ParameterRangeWarning, Surrogate, load
+from pdesurrogate.loading import load
 from pdesurrogate.predict import predict_file
+from pdesurrogate.surrogate import ParameterRangeWarning, Surrogate
 from tests.test_export_param_range import U, _exported
 
 WAIT_S = 30

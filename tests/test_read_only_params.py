@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats, open_dataset
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule, RolloutWindows, StridedTrajectories
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-from pdesurrogate.export import Surrogate
 from pdesurrogate.pinn import PINNMLP, PINNSurrogate, Poisson
+from pdesurrogate.surrogate import Surrogate
 
 
 def _checker_imports(module) -> dict[str, tuple[str, str, str | None]]:
@@ -121,7 +121,7 @@ def test_load_is_typed_to_return_either_kind_of_export():
     # a PINN export loads as a PINNSurrogate (u at points), not a Surrogate: a checker that
     # read "-> Surrogate" flagged a user's correct PINNSurrogate code as wrong, and let
     # surrogate.rollout(...) on a PINN pass
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
 
     returned = typing.get_type_hints(load)["return"]
     assert set(typing.get_args(returned)) == {Surrogate, PINNSurrogate}

@@ -26,7 +26,8 @@ import pytest
 import torch
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.shipped_configs import copy_configs, shipped_configs
 from pdesurrogate.temp_files import atomic_write

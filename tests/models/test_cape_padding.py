@@ -95,7 +95,8 @@ def test_a_spec_saved_before_padding_mode_builds_the_zero_padded_module(tmp_path
 
     import torch
 
-    from pdesurrogate.export import export_surrogate, load
+    from pdesurrogate.export import export_surrogate
+    from pdesurrogate.loading import load
     from pdesurrogate.models import FNO, CAPEWrapper
     from pdesurrogate.training import NextStepModule
 

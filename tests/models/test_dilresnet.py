@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 import pdesurrogate
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import ChannelStats, generate_dataset
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import MODELS, DilatedResNet, build_model, model_spec
 from pdesurrogate.solvers import Burgers1D
 from pdesurrogate.training import NextStepModule

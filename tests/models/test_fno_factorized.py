@@ -13,7 +13,8 @@ from tensorly.tt_tensor import validate_tt_rank
 from tensorly.tucker_tensor import validate_tucker_rank
 
 from pdesurrogate.datasets import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO
 from pdesurrogate.training import NextStepModule
 

@@ -17,8 +17,9 @@ from lightning.pytorch import Trainer
 
 import pdesurrogate
 from pdesurrogate.cli import main
-from pdesurrogate.export import RUN_PROVENANCE_KEYS, export_surrogate, git_state
+from pdesurrogate.export import export_surrogate
 from pdesurrogate.pinn import SDGD, BallPoints, PINNModule, PINNSurrogate, SineGordon, sample_ball
+from pdesurrogate.provenance import RUN_PROVENANCE_KEYS, git_state
 
 ROOT = Path(__file__).resolve().parents[2]
 

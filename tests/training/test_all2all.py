@@ -8,7 +8,8 @@ from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, ScOT
 from pdesurrogate.training import All2AllDataModule, All2AllModule, relative_l1
 

@@ -123,7 +123,7 @@ def test_an_export_of_a_fine_tuned_checkpoint_names_what_it_was_fit_on_before(fi
     provenance.fine_tuned_from (the file stays data_source), and load gives it back; a
     mistyped entry is refused naming the key and index."""
     from pdesurrogate.cli import main
-    from pdesurrogate.export import load
+    from pdesurrogate.loading import load
 
     data, ckpt = fitted
     online = _with_source(ckpt, tmp_path, "online.ckpt", whole=STREAM)

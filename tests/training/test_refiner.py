@@ -15,7 +15,8 @@ from lightning.pytorch import Trainer, seed_everything
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import FNO, MODELS, ModernUNet, PDERefiner
 from pdesurrogate.models.refiner import EVAL_NOISE_SEED, trajectory_generators
 from pdesurrogate.training import (

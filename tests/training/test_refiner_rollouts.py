@@ -5,7 +5,8 @@
 import torch
 
 from pdesurrogate.datasets.normalization import ChannelStats
-from pdesurrogate.export import export_surrogate, load
+from pdesurrogate.export import export_surrogate
+from pdesurrogate.loading import load
 from pdesurrogate.models import ModernUNet, PDERefiner
 from pdesurrogate.models.refiner import EVAL_NOISE_SEED, trajectory_generators
 from pdesurrogate.training import RefinerModule
