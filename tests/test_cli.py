@@ -251,7 +251,7 @@ def test_fit_without_arguments_says_how_to_give_a_config(capsys):
 def test_online_takes_solver_registry_names_and_keeps_its_config_path(tmp_path):
     """`pdesurrogate online --solver burgers1d` as `generate` takes it; the --config path is
     passed on as given (online records the file in its run folder)."""
-    from pdesurrogate.cli import _solver_names_to_class_paths
+    from pdesurrogate.cli.solver_names import _solver_names_to_class_paths
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("solver: burgers1d\n")
@@ -266,7 +266,7 @@ def test_online_takes_solver_registry_names_and_keeps_its_config_path(tmp_path):
 def test_the_config_loader_and_the_command_line_translate_names_alike():
     """One translation of registry names: online's config loader gives the class path that
     the command line's --solver NAME gives (generate and online)."""
-    from pdesurrogate.cli import _solver_names_to_class_paths
+    from pdesurrogate.cli.solver_names import _solver_names_to_class_paths
     from pdesurrogate.online import _load_yaml
     from pdesurrogate.solvers import SOLVERS
 
@@ -282,7 +282,7 @@ def test_the_config_loader_and_the_command_line_translate_names_alike():
 def test_online_takes_a_registry_name_as_class_path_on_the_command_line(argv):
     """--solver '{class_path: burgers1d}' as --solver burgers1d (it was 'Expected a dot import
     path string: burgers1d')."""
-    from pdesurrogate.cli import _solver_names_to_class_paths
+    from pdesurrogate.cli.solver_names import _solver_names_to_class_paths
     from pdesurrogate.online import _parse
 
     cfg = ROOT / "configs" / "online" / "burgers_fno.yaml"

@@ -48,7 +48,7 @@ def exit():  # noqa: A001 - named as argparse's, in another module
 def test_only_argparses_exit_is_taken_for_a_help(monkeypatch):
     """A successful exit from a function named exit outside argparse, with stdout's pipe
     closed, is not a help's: it keeps its status."""
-    from pdesurrogate.cli import _help_pipe_exit
+    from pdesurrogate.cli.exits import _help_pipe_exit
 
     read, write = os.pipe()
     os.close(read)

@@ -14,7 +14,7 @@ import sys
 BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 # pdesurrogate configs replaced by one that prints through rich, as Lightning's model summary
-# (fit) and test's metrics table do on stdout, and cli.console()'s messages on stderr
+# (fit) and test's metrics table do on stdout, and cli.messages.console()'s messages on stderr
 RICH_COMMAND = """
 import sys
 from rich.console import Console

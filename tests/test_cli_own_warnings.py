@@ -1,8 +1,8 @@
 """The commands' own warnings print as ``pdesurrogate COMMAND: warning: MESSAGE``
-(cli._own_warnings_prefixed); another library's keep Python's format, naming their file. In a
-source checkout pdesurrogate's __path__ also holds the checkout's root, so before every file
-under it counted as ours, a .venv's libraries included: numpy's warning came prefixed, as if
-pdesurrogate had said it."""
+(cli.messages._own_warnings_prefixed); another library's keep Python's format, naming their
+file. In a source checkout pdesurrogate's __path__ also holds the checkout's root, so before
+every file under it counted as ours, a .venv's libraries included: numpy's warning came
+prefixed, as if pdesurrogate had said it."""
 
 import warnings
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pdesurrogate.datasets.generate as generate
-from pdesurrogate.cli import _own_warnings_prefixed
+from pdesurrogate.cli.messages import _own_warnings_prefixed
 
 
 def _shown(filename: str, capsys) -> str:

@@ -1,7 +1,7 @@
 """Which loggers of the ``--config`` files follow a new ``trainer.default_root_dir``
-(``cli._loggers_follow_root``), case by case on a parsed run: a single logger as well as a list,
-several ``--config`` files, ``~`` and spellings of the same folder, no root at all. The whole
-command is run for the case of a second config file that names the new root."""
+(``cli.run_paths._loggers_follow_root``), case by case on a parsed run: a single logger as well
+as a list, several ``--config`` files, ``~`` and spellings of the same folder, no root at all.
+The whole command is run for the case of a second config file that names the new root."""
 
 import os
 import warnings
@@ -11,7 +11,8 @@ import yaml
 from jsonargparse import Namespace
 from jsonargparse import Path as ConfigPath
 
-from pdesurrogate.cli import _loggers_follow_root, main
+from pdesurrogate.cli import main
+from pdesurrogate.cli.run_paths import _loggers_follow_root
 from tests.test_cli_saved_config_root import BARS_OFF, _versions, fitted  # noqa: F401
 
 CSV = "lightning.pytorch.loggers.CSVLogger"

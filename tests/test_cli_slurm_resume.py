@@ -1,7 +1,7 @@
 """A fit without ``--ckpt_path`` in a Slurm job whose run folder holds a requeue checkpoint
 (``hpc_ckpt_N.ckpt``): resumed from it, through the checks ``--ckpt_path`` gets, only where
 the job is a requeue; refused, naming the file, where it is not (an array task sharing the
-folder with another, whose checkpoint it is). cli._slurm_requeue_checkpoint."""
+folder with another, whose checkpoint it is). cli.checkpoints._slurm_requeue_checkpoint."""
 
 import pickle
 from pathlib import Path
@@ -56,7 +56,7 @@ def test_a_requeued_job_resumes_through_the_ckpt_path_checks(tmp_path, slurm_job
 
 
 def test_outside_slurm_the_folder_is_not_looked_at(tmp_path, monkeypatch):
-    from pdesurrogate.cli import _slurm_requeue_checkpoint
+    from pdesurrogate.cli.checkpoints import _slurm_requeue_checkpoint
 
     for name in ("SLURM_NTASKS", "SLURM_JOB_NAME", "SLURM_JOB_ID"):
         monkeypatch.delenv(name, raising=False)

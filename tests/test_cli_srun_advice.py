@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pdesurrogate.cli import _slurm_requeue_checkpoint
+from pdesurrogate.cli.checkpoints import _slurm_requeue_checkpoint
 from pdesurrogate.online import shm_room
 
 ROOT = Path(__file__).resolve().parents[1]

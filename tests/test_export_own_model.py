@@ -15,7 +15,8 @@ from lightning.pytorch import Trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pdesurrogate.cli import _check_checkpoint_model, main
+from pdesurrogate.cli import main
+from pdesurrogate.cli.checkpoints import _check_checkpoint_model
 from pdesurrogate.datasets import DatasetWriter
 from pdesurrogate.export import export_surrogate
 from pdesurrogate.loading import load

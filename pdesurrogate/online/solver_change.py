@@ -16,7 +16,7 @@ def check_solver_change(argv: list[str], init_args) -> str | None:
     ``init_args``: the parsed ``solver.init_args``. Raises :class:`UsageError` naming the first
     kept init_arg that the new class refuses on its own (its constructor raises), e.g. a
     Navier-Stokes config's ``forcing: fno`` kept by ``--solver heat2d``."""
-    from pdesurrogate.cli import solver_class_change
+    from pdesurrogate.cli.solver_class_change import solver_class_change
 
     change = solver_class_change(argv)
     if change is None:

@@ -157,11 +157,9 @@ def test_solver_class_change_names_what_jsonargparse_carries(argv, kept, dropped
     others it drops. Each kept one is, after parsing, the value given for the earlier class."""
     import yaml
 
-    from pdesurrogate.cli import (
-        _generate_parser,
-        _solver_names_to_class_paths,
-        solver_class_change,
-    )
+    from pdesurrogate.cli.generate_command import _generate_parser
+    from pdesurrogate.cli.solver_class_change import solver_class_change
+    from pdesurrogate.cli.solver_names import _solver_names_to_class_paths
 
     monkeypatch.chdir(ROOT)
     change = solver_class_change(argv)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pdesurrogate.online.command as command
-from pdesurrogate.cli import _solver_names_to_class_paths
+from pdesurrogate.cli.solver_names import _solver_names_to_class_paths
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_the_configs_own_solver_gives_no_warning(launched, capsys):
 def test_a_kept_setting_of_the_wrong_type_for_the_new_solver_is_refused_too(monkeypatch):
     """A constructor refusing a kept value with a TypeError (not only a ValueError) is the
     same refusal, not a traceback."""
-    import pdesurrogate.cli as cli
+    import pdesurrogate.cli.solver_class_change as change
     from pdesurrogate.online.errors import UsageError
     from pdesurrogate.online.solver_change import check_solver_change
 
@@ -73,7 +73,7 @@ def test_a_kept_setting_of_the_wrong_type_for_the_new_solver_is_refused_too(monk
             if not isinstance(n, int):
                 raise TypeError(f"n must be an int, got {n!r}")
 
-    monkeypatch.setattr(cli, "solver_class_change", lambda argv: cli.SolverChange(
+    monkeypatch.setattr(change, "solver_class_change", lambda argv: change.SolverChange(
         Old, New, "--solver", {"n": "old.yaml"}, []))
     with pytest.raises(UsageError, match=r"solver\.init_args\.n=\[4, 4\] is a setting of the "
                                          r"solver Old \(from old\.yaml\).*New refuses it"):

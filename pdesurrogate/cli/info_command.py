@@ -1,0 +1,43 @@
+"""``pdesurrogate info``: what an export folder or a dataset file holds, without loading it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from collections.abc import Sequence
+
+from pdesurrogate.cli.conventions import EXIT_STATUS, NO_ABBREVIATIONS
+
+
+def cmd_info(argv: Sequence[str]) -> int:
+    from pdesurrogate.info import JSON_KEYS, describe, render
+
+    p = argparse.ArgumentParser(
+        prog="pdesurrogate info", **NO_ABBREVIATIONS,
+        description=textwrap.fill(
+            "Say what an exported surrogate folder or a dataset file holds, without "
+            "running or loading it (as ncdump -h or h5ls, for our layouts). An export "
+            "(config.json + model.safetensors; a time-stepping surrogate, a steady map "
+            "or a PINN): its model class and constructor arguments, number of "
+            "parameters (from the safetensors header), PDE, channels, parameters with "
+            "their training range, grid, dt, normalisation, the data and run it was "
+            "trained on and the versions that wrote it; it is checked as "
+            "pdesurrogate.load checks it. A dataset file (ours, PDEBench, The Well): "
+            "its layout, PDE, shape and dimensions, channels, each parameter's min and "
+            "max over the file, times, grid extents, size and global attributes; its "
+            "fields are never read.", 88),
+        epilog="Examples:\n  pdesurrogate info models/fno_burgers\n  pdesurrogate info "
+               "data/burgers1d.nc --json | jq .params\n\n"
+               + "\n\n".join(textwrap.fill(text, 88) for text in (
+                   *JSON_KEYS, "The description goes to stdout, errors to stderr. "
+                   + EXIT_STATUS)),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", metavar="PATH",
+                   help="an exported surrogate folder or a dataset file")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (keys below) instead of the aligned text")
+    args = p.parse_args(argv)
+    info = describe(args.path)
+    print(json.dumps(info, indent=2) if args.json else render(info))
+    return 0
