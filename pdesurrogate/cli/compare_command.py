@@ -33,7 +33,11 @@ def cmd_compare(argv: Sequence[str]) -> int:
                     "checked against the file before any rollout; one that cannot run on it "
                     "(PDE, grid, channels, parameters, time spacing), or models that would "
                     "compare different frames of the file (another dt), or a steady map among "
-                    "time-steppers, is an error naming the model's folder.",
+                    "time-steppers, is an error naming the model's folder. A model whose "
+                    "rollout reaches NaN or inf is ranked last, with NaN errors (null in "
+                    "--json, with diverged_at_step and failure) and a note under the table; the "
+                    "exit status is 0 while at least one model was scored, 2 when every model "
+                    "diverged (then nothing is written).",
         epilog="Example: pdesurrogate compare --input data/burgers1d_heldout.nc --model "
                "models/fno_burgers --model models/unet_burgers --label cape=models/cape_burgers "
                "--plot compare.png --json compare.json. The table goes to stdout (plain aligned "
