@@ -125,7 +125,7 @@ def cli_worker(spec_path: str) -> int:
 
     tune_malloc()  # as the pdesurrogate command's entry point does before main
     from pdesurrogate import cli
-    from pdesurrogate.export import Surrogate
+    from pdesurrogate.surrogate import Surrogate
 
     spent = {"cpu": 0.0, "wall": 0.0}
     iterate = Surrogate.iterate

@@ -261,8 +261,9 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     frames, and for a file without the truth; FileExistsError for an existing output without
     ``overwrite``."""
     from pdesurrogate.datasets import open_dataset
-    from pdesurrogate.export import Surrogate, load
+    from pdesurrogate.loading import load
     from pdesurrogate.steady_surrogate import SteadySurrogate
+    from pdesurrogate.surrogate import Surrogate
 
     named = model_labels(model_dirs, labels)
     for flag, v in (("--steps", steps), ("--samples", samples), ("--batch-size", batch_size)):

@@ -113,7 +113,6 @@ from pdesurrogate import fit_metrics
 from pdesurrogate.export_checks import (
     FORMAT_REVISION,
     STEADY_KIND,
-    _check_config,
     _checked_model,
     _class_not_handed,
 )
@@ -140,27 +139,17 @@ from pdesurrogate.models import (
 from pdesurrogate.provenance import (
     FINE_TUNED_KEY,
     INIT_WEIGHTS_KEY,
-    RUN_PROVENANCE_KEYS,
-    check_provenance,
     provenance,
     run_of_checkpoint,
     run_of_module,
 )
 from pdesurrogate.run_record import CHECKPOINT_KEY
-from pdesurrogate.surrogate import (
-    ParameterRangeWarning,
-    Params,
-    Surrogate,
-    Values,
-    range_warnings_off,
-)
+from pdesurrogate.surrogate import ParameterRangeWarning, Surrogate, range_warnings_off
 
-# export_surrogate is this module's; the rest moved out of it and are imported from here by
-# modules that have not followed them yet (the cli, predict, compare, info, steady_surrogate,
-# pinn.export, training.init_weights): point those at the new homes, then drop them here
-__all__ = ["export_surrogate", "Surrogate", "load", "Params", "Values", "ParameterRangeWarning",
-           "range_warnings_off", "provenance", "run_of_module", "run_of_checkpoint",
-           "check_provenance", "RUN_PROVENANCE_KEYS", "_check_config", "_checked_model"]
+# load, Surrogate and its range warnings lived here before loading.py and surrogate.py: kept
+# so that a user's `from pdesurrogate.export import load` still works
+__all__ = ["export_surrogate", "Surrogate", "load", "ParameterRangeWarning",
+           "range_warnings_off"]
 
 
 def _from_module(module, models: dict) -> tuple[dict, dict, dict]:

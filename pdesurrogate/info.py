@@ -118,7 +118,7 @@ def _checked_field_model(cfg, cfg_path: Path):
     and whether it could be (False: a model of the user's own code, whose class is never
     imported; its config is still checked)."""
     # load's own checks: the same errors naming config.json and the key
-    from pdesurrogate.export import _check_config, _checked_model
+    from pdesurrogate.export_checks import _check_config, _checked_model
     from pdesurrogate.models import missing_models
 
     _check_config(cfg, cfg_path)

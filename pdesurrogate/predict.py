@@ -101,10 +101,11 @@ from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
-from pdesurrogate.export import Surrogate, load, range_warnings_off
+from pdesurrogate.loading import load
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
 from pdesurrogate.predict_budget import BATCH_MEMORY, MAX_BATCH
 from pdesurrogate.steady_surrogate import SteadySurrogate
+from pdesurrogate.surrogate import Surrogate, range_warnings_off
 from pdesurrogate.temp_files import aside_name, clean_leftovers, named_error, open_temp_file
 
 # saved times may be off t0 + i * dt by this fraction of dt (float32 times in PDEBench files)
@@ -586,7 +587,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
     outside = sur.outside_training_range(given, n_use) if names and all(
         np.isfinite(v).all() for v in given.values()) else None
     if outside is not None:
-        from pdesurrogate.export import ParameterRangeWarning
+        from pdesurrogate.surrogate import ParameterRangeWarning
 
         warnings.warn(f"{input_path!r}: {outside}", ParameterRangeWarning, stacklevel=3)
 

@@ -2,7 +2,7 @@
 coefficient ``a`` -> pressure ``u``), what :func:`pdesurrogate.load` returns for an export of
 ``"kind": "steady"`` (:mod:`pdesurrogate.export`).
 
-A :class:`~pdesurrogate.export.Surrogate` in all it checks (grid, channels, parameters and
+A :class:`~pdesurrogate.surrogate.Surrogate` in all it checks (grid, channels, parameters and
 their training range, finite inputs, devices, numpy in / numpy out): only what one call
 computes differs, one map instead of a time step, so it has no rollout.
 """
@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from pdesurrogate.export import Params, Surrogate, Values
+from pdesurrogate.surrogate import Params, Surrogate, Values
 
 
 class SteadySurrogate(Surrogate):

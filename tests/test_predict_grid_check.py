@@ -1,5 +1,5 @@
 """The grid check that ``Surrogate.predict`` / ``rollout`` / ``iterate`` and ``predict_file``
-(``pdesurrogate predict``) share (:meth:`pdesurrogate.export.Surrogate.check_grid`): an FNO runs
+(``pdesurrogate predict``) share (:meth:`pdesurrogate.surrogate.Surrogate.check_grid`): an FNO runs
 on any grid, in both, with the same numbers; a U-Net is refused on a grid other than its
 training grid, in both, with the same words, unless ``any_grid=True`` (tiny models, CPU,
 seconds)."""

@@ -84,7 +84,7 @@ def is_pinn_source(source) -> bool:
 
 
 def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
-    from pdesurrogate.export import provenance, run_of_checkpoint, run_of_module
+    from pdesurrogate.provenance import provenance, run_of_checkpoint, run_of_module
 
     from .module import PINNModule
 
@@ -138,7 +138,7 @@ def _check_config(cfg, where: str) -> None:
         raise ValueError(f"{where!r}: network must be {{'class': {NETWORK_CLASS!r}, 'init_args': "
                          f"{{keys {list(NETWORK_ARGS)}}}}}, got {net!r}")
     if "provenance" in cfg:
-        from pdesurrogate.export import RUN_PROVENANCE_KEYS, check_provenance
+        from pdesurrogate.provenance import RUN_PROVENANCE_KEYS, check_provenance
 
         check_provenance(cfg["provenance"], where, RUN_PROVENANCE_KEYS)
     fit_metrics.check_metrics(cfg.get("metrics"), where)

@@ -99,7 +99,7 @@ def _read_export(folder: Path, where: str) -> TrainedWeights:
         raise ValueError(f"{str(cfg_path)!r} names no model class (model.class); {WHAT}")
     prov = cfg.get("provenance")
     if prov is not None:
-        from pdesurrogate.export import check_provenance
+        from pdesurrogate.provenance import check_provenance
 
         # its records become this fit's: a typo would only surface when this fit exports
         check_provenance(prov, str(cfg_path))
