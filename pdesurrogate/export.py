@@ -72,9 +72,10 @@ without it, and their files' axes are not checked.
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
 the directory under a temporary name, renamed when complete; a file that is not such a checkpoint
 is one ValueError, ``'<path>': not a Lightning checkpoint (<reason>)``. :func:`load` checks every
-key of ``config.json`` (a top-level key it does not know is an error, a misspelling, unless a
-newer pdesurrogate wrote the export: a later ``format_revision`` or ``pdesurrogate_version``;
-then it warns, :class:`NewerExportWarning`, and ignores it: :data:`FORMAT_REVISION`), that
+key of ``config.json`` (a key it does not know is an error, a misspelling, unless a newer
+pdesurrogate wrote the export, a later ``format_revision`` or ``pdesurrogate_version``, and
+the key is at the top level or inside ``provenance`` or ``metrics``; then it warns,
+:class:`NewerExportWarning`, and ignores it: :data:`FORMAT_REVISION`), that
 its grid, channels, parameters and normalisation fit the model it names, and every tensor
 name and shape before loading the weights, and refuses pickle files with a ValueError naming
 the file. The same checks run on an export before it is renamed into

@@ -1,8 +1,10 @@
 """The checks of an export's ``config.json``, shared by writing an export
 (:func:`pdesurrogate.export.export_surrogate` checks what it wrote before renaming it into
 place) and loading one (:func:`pdesurrogate.loading.load`): its keys and their values
-(:func:`_check_config`; top-level keys that a newer pdesurrogate added are ignored with a
-:class:`NewerExportWarning`: :data:`FORMAT_REVISION`), and that its grid, channels,
+(:func:`_check_config`; keys that a newer pdesurrogate added at the top level or inside the
+sections that only record, ``provenance`` and ``metrics``, are ignored with a
+:class:`NewerExportWarning`: :data:`FORMAT_REVISION`; a PINN export's checks share that rule),
+and that its grid, channels,
 parameters and normalisation agree with each other (:func:`_check_consistent`) and with the
 model it names, built on the meta device (:func:`_checked_model`). The layout of
 ``config.json``: :mod:`pdesurrogate.export`.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import torch
@@ -27,7 +29,7 @@ from pdesurrogate.export_files import (
     package_version,
 )
 from pdesurrogate.models import build_model, missing_models
-from pdesurrogate.provenance import check_provenance
+from pdesurrogate.provenance import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS, check_provenance
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
@@ -36,12 +38,22 @@ OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "ver
                  "format_revision")
 #: the revision of config.json's layout :data:`FORMAT_VERSION` that this pdesurrogate writes
 #: (config.json's ``format_revision``; 0 when absent, an export written before it was
-#: recorded): one more each time a top-level key is added to :data:`OPTIONAL_KEYS`. A reader
-#: ignores, with a :class:`NewerExportWarning`, the top-level keys it does not know in an
-#: export of a later revision, so such a key may only record (as ``metrics`` and
-#: ``versions`` do); what changes how a model is built or run goes inside ``model`` or
-#: ``normalization``, whose unknown keys stay errors, or raises :data:`FORMAT_VERSION`
-FORMAT_REVISION = 1
+#: recorded): one more each time a key is added to config.json's top level (a field
+#: surrogate's :data:`OPTIONAL_KEYS`, a PINN's) or inside ``provenance`` or ``metrics``
+#: (2: PINN exports record it too). A reader ignores, with a :class:`NewerExportWarning`, the
+#: keys it does not know there in an export of a later revision, so such a key may only
+#: record (as ``metrics`` and ``versions`` do); what changes how a model is built or run goes
+#: inside ``model`` or ``normalization`` (a PINN's ``network``, ``problem``), whose unknown
+#: keys stay errors, or raises :data:`FORMAT_VERSION`
+FORMAT_REVISION = 2
+#: what config.json's ``metrics`` holds (:func:`pdesurrogate.fit_metrics.check_metrics`),
+#: each key mapped to the keys known inside it (None: not looked into; a one-element list:
+#: each element of a list), for :func:`_without_newer_keys`
+_METRICS_KEYS = {"validation": {"epoch": None, "global_step": None, "values": None},
+                 "best": [{"monitor": None, "score": None, "path": None}]}
+#: a field surrogate's ``provenance`` keys; its data-source records are not looked into: a
+#: fit started from the export's weights copies them into its own export
+FIELD_PROVENANCE_KEYS = (*PROVENANCE_KEYS, *OPTIONAL_PROVENANCE_KEYS)
 #: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
 #: :data:`CONFIG_KEYS`
 STEADY_KIND = "steady"
@@ -62,27 +74,62 @@ def _class_not_handed(where: str, what: str, name: str, function: str, args: str
 
 
 class NewerExportWarning(UserWarning):
-    """:func:`load` ignored top-level keys of ``config.json`` that this pdesurrogate does not
-    know, in an export written by a newer one (a later :data:`FORMAT_REVISION` or
-    ``pdesurrogate_version``): keys it only records (:data:`FORMAT_REVISION`). The same keys
-    in an export of this version or an older one are an error: a misspelling."""
+    """:func:`load` ignored keys of ``config.json`` that this pdesurrogate does not know, at
+    its top level or inside ``provenance`` or ``metrics``, in an export written by a newer one
+    (a later :data:`FORMAT_REVISION` or ``pdesurrogate_version``): keys it only records
+    (:data:`FORMAT_REVISION`). The same keys in an export of this version or an older one are
+    an error: a misspelling."""
 
 
-def _without_newer_keys(cfg, where: str, known: Sequence[str]):
-    """``cfg`` without its top-level keys outside ``known`` if a newer pdesurrogate wrote it
-    (:func:`_newer_writer`), warned in one line (:class:`NewerExportWarning`) naming them and
-    both versions; else ``cfg`` itself, whose unknown keys :func:`check_config_keys` refuses."""
+def _without_newer_keys(cfg, where: str, known: Sequence[str],
+                        provenance_keys: Collection[str]):
+    """``cfg`` without the keys this pdesurrogate does not know, if a newer one wrote it
+    (:func:`_newer_writer`): top-level keys outside ``known``, ``provenance`` keys outside
+    ``provenance_keys`` and ``metrics`` keys outside :data:`_METRICS_KEYS`, warned in one line
+    (:class:`NewerExportWarning`) naming them (``provenance.init_weights``) and both
+    versions; else ``cfg`` itself, whose unknown keys the checks refuse."""
     if not isinstance(cfg, dict):
         return cfg
-    unknown = sorted(set(cfg) - set(known))
+    tree = dict.fromkeys(known)
+    for section, keys in (("provenance", dict.fromkeys(provenance_keys)),
+                          ("metrics", _METRICS_KEYS)):
+        if section in tree:
+            tree[section] = keys
+    unknown: list[str] = []
+    kept = _known_part(cfg, tree, "", unknown)
     writer = _newer_writer(cfg) if unknown else None
     if writer is None:
         return cfg
-    warnings.warn(f"{where!r}: ignoring key(s) {unknown}, which this pdesurrogate "
+    warnings.warn(f"{where!r}: ignoring key(s) {sorted(unknown)}, which this pdesurrogate "
                   f"({package_version()}, format revision {FORMAT_REVISION}) does not know: "
                   f"the export was written by a newer one ({writer})", NewerExportWarning,
                   stacklevel=2)
-    return {k: v for k, v in cfg.items() if k not in unknown}
+    return kept
+
+
+def _known_part(value, known, name: str, unknown: list[str]):
+    """``value`` without the keys outside ``known`` (an object's keys mapped to what is known
+    inside each, None: all of it; a one-element list: what is known in each element of a
+    list), their names (``metrics.best[0].mode``, under ``name``) appended to ``unknown``."""
+    if isinstance(known, list):
+        return [_known_part(v, known[0], f"{name}[{i}]", unknown)
+                for i, v in enumerate(value)] if isinstance(value, list) else value
+    if known is None or not isinstance(value, dict):
+        return value
+    kept = {}
+    for key, v in value.items():
+        full = f"{name}.{key}" if name else key
+        if key in known:
+            kept[key] = _known_part(v, known[key], full, unknown)
+        else:
+            unknown.append(full)
+    return kept
+
+
+def _check_format_revision(cfg: dict, where: str) -> None:
+    rev = cfg.get("format_revision", 0)
+    if not (isinstance(rev, int) and not isinstance(rev, bool) and rev >= 0):
+        raise ValueError(f"{where!r}: format_revision must be an int >= 0, got {rev!r}")
 
 
 def _newer_writer(cfg: dict) -> str | None:
@@ -113,16 +160,13 @@ def _check_config(cfg, path: Path) -> None:
         raise ValueError(f"{where!r}: kind must be {STEADY_KIND!r} (a steady map), 'pinn' or "
                          f"absent (a time-stepping surrogate), got {cfg['kind']!r}")
     required = CONFIG_KEYS + (STEADY_KEYS if steady else ())
-    cfg = _without_newer_keys(cfg, where, required + OPTIONAL_KEYS)
+    cfg = _without_newer_keys(cfg, where, required + OPTIONAL_KEYS, FIELD_PROVENANCE_KEYS)
     check_config_keys(cfg, where, required, OPTIONAL_KEYS)
+    _check_format_revision(cfg, where)
 
     def check(key, ok, expected):
         if not ok:
             raise ValueError(f"{where!r}: {key} must be {expected}, got {cfg[key]!r}")
-
-    rev = cfg.get("format_revision", 0)
-    check("format_revision", isinstance(rev, int) and not isinstance(rev, bool) and rev >= 0,
-          "an int >= 0")
 
     def str_list(v):
         return v is None or (isinstance(v, list) and all(isinstance(s, str) for s in v))

@@ -25,6 +25,8 @@ PROVENANCE_KEYS = {"data_source": (dict, type(None)), **RUN_PROVENANCE_KEYS}
 FINE_TUNED_KEY = "fine_tuned_from"
 # likewise, the path a fit's weights started from (pdesurrogate.training.init_weights' INIT_KEY)
 INIT_WEIGHTS_KEY = "init_weights"
+# the keys a field surrogate's provenance may have besides PROVENANCE_KEYS
+OPTIONAL_PROVENANCE_KEYS = (FINE_TUNED_KEY, INIT_WEIGHTS_KEY)
 GIT_TIMEOUT_S = 5.0
 
 
@@ -105,7 +107,7 @@ def check_provenance(prov, where: str, keys: dict | None = None) -> None:
     if not isinstance(prov, dict):
         raise ValueError(f"{where!r}: provenance must be null or an object, got "
                          f"{type(prov).__name__}")
-    optional = {FINE_TUNED_KEY, INIT_WEIGHTS_KEY} if field else set()
+    optional = set(OPTIONAL_PROVENANCE_KEYS) if field else set()
     unknown = sorted(set(prov) - set(keys) - optional)
     missing = [k for k in keys if k not in prov]
     if unknown or missing:

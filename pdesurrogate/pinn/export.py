@@ -2,7 +2,7 @@
 
 Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches on ``kind``)::
 
-    config.json        format_version, pdesurrogate_version, kind = "pinn",
+    config.json        format_version, format_revision, pdesurrogate_version, kind = "pinn",
                        network ({"class": "pinn_mlp", "init_args": {...}}),
                        problem ({"name", "dim", "seed"}),
                        training ({"estimator", "variant", "boundary"}: how it was trained),
@@ -13,7 +13,12 @@ Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches 
 PINN samples its own points; the problem is in ``problem``): ``checkpoint``, ``epoch``,
 ``global_step``, ``seed_everything`` (null unless the module recorded one), ``git_commit``,
 ``git_dirty``, built and checked by the same functions. Exports older than it load without it.
-``metrics`` (its last ``val/rel_l2``) and ``versions`` are a field surrogate's too.
+``metrics`` (its last ``val/rel_l2``) and ``versions`` are a field surrogate's too, and so is
+the rule for keys this pdesurrogate does not know: at the top level or inside ``provenance`` or
+``metrics`` of an export a newer one wrote (a later ``format_revision``, absent before
+revision 2, or ``pdesurrogate_version``), ignored with one
+:class:`~pdesurrogate.export_checks.NewerExportWarning`; anywhere else, or in an export of this
+version or an older one, an error.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ import torch
 from torch import nn
 
 from pdesurrogate import fit_metrics
+from pdesurrogate.export_checks import (
+    FORMAT_REVISION,
+    _check_format_revision,
+    _without_newer_keys,
+)
 from pdesurrogate.export_files import (
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -47,6 +57,13 @@ from pdesurrogate.export_files import (
     read_weights,
     write_export,
 )
+from pdesurrogate.provenance import (
+    RUN_PROVENANCE_KEYS,
+    check_provenance,
+    provenance,
+    run_of_checkpoint,
+    run_of_module,
+)
 
 from .mlp import PINNMLP
 from .problems import build_problem
@@ -56,7 +73,7 @@ NETWORK_CLASS = "pinn_mlp"
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "problem",
                "training")
 # keys a current export writes but an older one lacks
-OPTIONAL_KEYS = ("provenance", "metrics", "versions")
+OPTIONAL_KEYS = ("provenance", "metrics", "versions", "format_revision")
 NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
 # points per evaluation chunk are chosen so a chunk holds about this many coordinates
 _CHUNK_ELEMENTS = 1 << 22
@@ -84,8 +101,6 @@ def is_pinn_source(source) -> bool:
 
 
 def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
-    from pdesurrogate.provenance import provenance, run_of_checkpoint, run_of_module
-
     from .module import PINNModule
 
     if isinstance(source, PINNModule):
@@ -123,14 +138,16 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
     src_path = source if isinstance(source, (str, os.PathLike)) else None
     check_target(out, overwrite, src_path)
     parts, state = _config_and_tensors(source)
-    config = {"format_version": FORMAT_VERSION, "pdesurrogate_version": package_version(),
-              "kind": KIND, **parts}
+    config = {"format_version": FORMAT_VERSION, "format_revision": FORMAT_REVISION,
+              "pdesurrogate_version": package_version(), "kind": KIND, **parts}
     return write_export(out, config, state, check=lambda tmp: load_pinn(tmp, config),
                         source=src_path, overwrite=overwrite)
 
 
 def _check_config(cfg, where: str) -> None:
+    cfg = _without_newer_keys(cfg, where, CONFIG_KEYS + OPTIONAL_KEYS, RUN_PROVENANCE_KEYS)
     check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS, kind="a PINN export has")
+    _check_format_revision(cfg, where)
     net = cfg["network"]
     if not isinstance(net, dict) or set(net) != {"class", "init_args"} \
             or net["class"] != NETWORK_CLASS or not isinstance(net["init_args"], dict) \
@@ -138,8 +155,6 @@ def _check_config(cfg, where: str) -> None:
         raise ValueError(f"{where!r}: network must be {{'class': {NETWORK_CLASS!r}, 'init_args': "
                          f"{{keys {list(NETWORK_ARGS)}}}}}, got {net!r}")
     if "provenance" in cfg:
-        from pdesurrogate.provenance import RUN_PROVENANCE_KEYS, check_provenance
-
         check_provenance(cfg["provenance"], where, RUN_PROVENANCE_KEYS)
     fit_metrics.check_metrics(cfg.get("metrics"), where)
     check_versions(cfg.get("versions"), where)
