@@ -330,6 +330,11 @@ def _checked_model(cfg, cfg_path: Path, models: dict | None = None) -> nn.Module
     only, no memory, whatever sizes it names) and check that the config fits it. ``models``:
     classes handed for models of the user's own code (:func:`load`)."""
     _check_config(cfg, cfg_path)
+    return _model_of_checked(cfg, cfg_path, models)
+
+
+def _model_of_checked(cfg: dict, cfg_path: Path, models: dict | None = None) -> nn.Module:
+    """:func:`_checked_model` of a ``cfg`` that :func:`_check_config` accepted."""
     missing = missing_models(cfg["model"], models)
     if missing:
         raise _class_not_handed(str(cfg_path), "export", missing[0], "pdesurrogate.load",

@@ -118,13 +118,13 @@ def _checked_field_model(cfg, cfg_path: Path):
     and whether it could be (False: a model of the user's own code, whose class is never
     imported; its config is still checked)."""
     # load's own checks: the same errors naming config.json and the key
-    from pdesurrogate.export_checks import _check_config, _checked_model
+    from pdesurrogate.export_checks import _check_config, _model_of_checked
     from pdesurrogate.models import missing_models
 
-    _check_config(cfg, cfg_path)
+    _check_config(cfg, cfg_path)  # once: a newer export's ignored keys are warned once
     if missing_models(cfg["model"]):
         return None, False
-    return _checked_model(cfg, cfg_path), True
+    return _model_of_checked(cfg, cfg_path), True
 
 
 def _weights(header: dict, names: set[str] | None, w_path: Path) -> dict:

@@ -3,7 +3,8 @@ not know, at the top level or inside the sections that only record (provenance, 
 ignored with one NewerExportWarning naming them and both versions, when the export's
 format_revision or pdesurrogate_version is later than this one's; in an export of this version
 or an older one they are refused (a misspelling), and unknown keys inside the model, the
-normalisation or a data-source record are refused whoever wrote them. PINN exports alike."""
+normalisation or a data-source record are refused whoever wrote them. PINN exports alike;
+``pdesurrogate info`` warns once, as load does."""
 
 import json
 import re
@@ -200,6 +201,20 @@ def test_a_newer_writers_recorded_sections_are_still_checked_key_by_key(exported
              provenance={**cfg["provenance"], "data_source": {**source, "host": "x"}})
     with pytest.raises(ValueError, match=r"config\.json.*provenance\.data_source.*host"):
         load(exported)
+
+
+def test_info_checks_config_json_once_so_warns_once(exported):
+    """``pdesurrogate info`` checks an export as ``load`` does: once, so one warning for a
+    newer writer's keys even when every warning is shown."""
+    from pdesurrogate.info import describe
+
+    _rewrite(exported, license="CC-BY", format_revision=FORMAT_REVISION + 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = describe(exported)
+    assert [str(w.message).count("'license'") for w in caught
+            if issubclass(w.category, NewerExportWarning)] == [1]
+    assert info["checked_against_model"] is True
 
 
 @pytest.fixture
