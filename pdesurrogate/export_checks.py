@@ -49,8 +49,8 @@ FORMAT_REVISION = 2
 #: what config.json's ``metrics`` holds (:func:`pdesurrogate.fit_metrics.check_metrics`),
 #: each key mapped to the keys known inside it (None: not looked into; a one-element list:
 #: each element of a list), for :func:`_without_newer_keys`
-_METRICS_KEYS = {"validation": {"epoch": None, "global_step": None, "values": None},
-                 "best": [{"monitor": None, "score": None, "path": None}]}
+_METRICS_KEYS = {"validation": dict.fromkeys(fit_metrics.VALIDATION_KEYS),
+                 "best": [dict.fromkeys(fit_metrics.BEST_KEYS)]}
 #: a field surrogate's ``provenance`` keys; its data-source records are not looked into: a
 #: fit started from the export's weights copies them into its own export
 FIELD_PROVENANCE_KEYS = (*PROVENANCE_KEYS, *OPTIONAL_PROVENANCE_KEYS)

@@ -129,6 +129,13 @@ def of_module(module) -> dict | None:
     return export_metrics(record, states)
 
 
+#: the keys of config.json's ``metrics`` and of its two parts, as :func:`export_metrics` writes
+#: them (the load of an export from a newer pdesurrogate ignores any others)
+METRICS_KEYS = ("validation", "best")
+VALIDATION_KEYS = ("epoch", "global_step", "values")
+BEST_KEYS = ("monitor", "score", "path")
+
+
 def check_metrics(metrics, where: str) -> None:
     """config.json's ``metrics``: null, or the layout :func:`export_metrics` writes; one
     ValueError naming ``where`` and the key otherwise."""
@@ -144,11 +151,11 @@ def check_metrics(metrics, where: str) -> None:
     def count(v) -> bool:
         return v is None or (isinstance(v, int) and not isinstance(v, bool))
 
-    if not isinstance(metrics, dict) or set(metrics) != {"validation", "best"}:
+    if not isinstance(metrics, dict) or set(metrics) != set(METRICS_KEYS):
         fail("", "null or an object with keys 'validation' and 'best'", metrics)
     val = metrics["validation"]
     if val is not None:
-        if not isinstance(val, dict) or set(val) != {"epoch", "global_step", "values"}:
+        if not isinstance(val, dict) or set(val) != set(VALIDATION_KEYS):
             fail(".validation", "null or an object with keys 'epoch', 'global_step', 'values'",
                  val)
         for key in ("epoch", "global_step"):
@@ -162,7 +169,7 @@ def check_metrics(metrics, where: str) -> None:
     if not isinstance(best, list):
         fail(".best", "a list", best)
     for i, b in enumerate(best):
-        if not isinstance(b, dict) or set(b) != {"monitor", "score", "path"} \
+        if not isinstance(b, dict) or set(b) != set(BEST_KEYS) \
                 or not isinstance(b["monitor"], str) or not number(b["score"]) \
                 or not (b["path"] is None or isinstance(b["path"], str)):
             fail(f".best[{i}]", "an object {monitor: string, score: number, path: string or "
