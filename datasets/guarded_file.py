@@ -8,14 +8,14 @@ went on, into a file that could no longer be finished. The file's close then fai
 the file open in a state it cannot flush, and the process died of a segmentation fault at exit
 (in h5netcdf's ``__del__`` or HDF5's own clean-up), after its error line and with status 139.
 
-Through this object (h5py's ``fileobj`` driver) a failed write is stored in :attr:`error` and
-reported to HDF5 as done, and every later write, truncation and flush is dropped: HDF5 sees no
-error, closes the file normally, and the writer, which checks :attr:`error` after every block
-and at close, deletes the temporary file and raises the error with the file's name. What is
-dropped is never used: the file is discarded (and should HDF5 fail in reading back what it
-took as written, the writer reports the dropped write, not that). A short write (the disk
-filled up mid-way) is continued until it completes or fails, since h5py's driver does not look
-at the count.
+Through this object (h5py's ``fileobj`` driver) a failed write is stored in
+:attr:`GuardedFile.error` and reported to HDF5 as done, and every later write, truncation and
+flush is dropped: HDF5 sees no error, closes the file normally, and the writer, which checks
+:attr:`GuardedFile.error` after every block and at close, deletes the temporary file and raises the
+error with the file's name. What is dropped is never used: the file is discarded (and should HDF5
+fail in reading back what it took as written, the writer reports the dropped write, not that). A
+short write (the disk filled up mid-way) is continued until it completes or fails, since h5py's
+driver does not look at the count.
 
 Measured on a 2-core machine: 262 MiB written in 0.19 s through this object, 0.18 s through
 HDF5's own ``sec2`` driver.

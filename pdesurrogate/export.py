@@ -39,7 +39,8 @@ export folder or checkpoint they were read from, and the data those weights were
 ``fine_tuned_from``. Exports older than ``provenance`` load without it, and any export without
 ``fine_tuned_from`` was fit on its ``data_source`` alone. A PINN export
 (:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
-by the same functions (:func:`provenance`, :func:`check_provenance`).
+by the same functions (:func:`~pdesurrogate.provenance.provenance`,
+:func:`~pdesurrogate.provenance.check_provenance`).
 
 ``metrics`` says how good the model was when its checkpoint was written: ``validation``, its
 last validation's ``val/`` metrics (``values``, e.g. ``val/rel_l2``) with the ``epoch`` and
@@ -57,8 +58,8 @@ they load as this layout. ``normalization`` is ``ChannelStats.to_dict()``, or nu
 (states and parameters reach the model as they are, as in a module trained without
 statistics). Its ``param_min`` and ``param_max`` are the parameters' training range (the
 training split's smallest and largest values, an online run's parameter box), outside which
-(by more than :data:`RANGE_MARGIN` of its width) :class:`Surrogate` warns
-(:class:`ParameterRangeWarning`); exports older than them, or with
+(by more than :data:`~pdesurrogate.surrogate.RANGE_MARGIN` of its width) :class:`Surrogate`
+warns (:class:`ParameterRangeWarning`); exports older than them, or with
 them empty, have no known range and never warn. ``pde``, ``grid_shape``, ``channel_names``,
 ``k`` and ``dt`` are null when not known.
 
@@ -75,11 +76,11 @@ is one ValueError, ``'<path>': not a Lightning checkpoint (<reason>)``. :func:`l
 key of ``config.json`` (a key it does not know is an error, a misspelling, unless a newer
 pdesurrogate wrote the export, a later ``format_revision`` or ``pdesurrogate_version``, and
 the key is at the top level or inside ``provenance`` or ``metrics``; then it warns,
-:class:`NewerExportWarning`, and ignores it: :data:`FORMAT_REVISION`), that
-its grid, channels, parameters and normalisation fit the model it names, and every tensor
-name and shape before loading the weights, and refuses pickle files with a ValueError naming
-the file. The same checks run on an export before it is renamed into
-place, so nothing is written that ``load`` would refuse.
+:class:`~pdesurrogate.export_checks.NewerExportWarning`, and ignores it:
+:data:`FORMAT_REVISION`), that its grid, channels, parameters and normalisation fit the model it
+names, and every tensor name and shape before loading the weights, and refuses pickle files with a
+ValueError naming the file. The same checks run on an export before it is renamed into place, so
+nothing is written that ``load`` would refuse.
 
 A model of the user's own code (not in ``MODELS``) is recorded under its qualified name
 (``"mynet.MyNet"``) by ``fit`` and exported with it, when it follows the contract of

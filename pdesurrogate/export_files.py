@@ -168,9 +168,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 def check_target(out: Path, overwrite: bool, source: str | os.PathLike | None = None) -> None:
     """Before an export is written to ``out``: restore or remove what killed exports left
-    beside it (:func:`pdesurrogate.temp_files.clean_leftovers`, with a warning), then refuse an
-    existing ``out`` (FileExistsError) unless ``overwrite``, and with it anything but an
-    export folder (:func:`_not_an_export`)."""
+    beside it (:func:`pdesurrogate.datasets.temp_files.clean_leftovers`, with a warning), then
+    refuse an existing ``out`` (FileExistsError) unless ``overwrite``, and with it anything but
+    an export folder (:func:`_not_an_export`)."""
     clean_leftovers(out)
     if not os.path.lexists(out):
         return

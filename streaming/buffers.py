@@ -7,8 +7,8 @@ The three policies of Melissa (Meyer et al., ICML 2023, section 3.2):
 * :class:`ReservoirBuffer`: random draws *with* repetition, so the trainer keeps learning while
   solvers are slow. When full, a new sample evicts a random sample that has already been drawn
   at least once; while every stored sample is still unseen, ``put`` waits (back-pressure). After
-  the stream ends (:meth:`close`), draws remove samples, so the rest is drained once each and
-  iteration ends.
+  the stream ends (:meth:`~TrainingBuffer.close`), draws remove samples, so the rest is drained
+  once each and iteration ends.
 
 All are thread-safe (one condition variable; a waiting consumer is woken when what it waits for
 is there, or the buffer is full or closed, not by every ``put``: the receiver thread that puts
@@ -20,8 +20,8 @@ and forth): ``put`` blocks while the buffer is full (at most
 ``max_bytes`` leaves no room for the item a producer waits to store (then everything stored is
 drawable: a byte bound that holds fewer than ``watermark`` items lowers the watermark instead of
 stopping both sides; ``wait_ready(n)`` raises ValueError when it holds fewer than ``n``), and
-returns None once the stream has ended and nothing is left. Items are :class:`Sample` or
-:class:`Pair`; each stored item has a seen count (number of times ``get`` returned it).
+returns None once the stream has ended and nothing is left. Items are :class:`~.sample.Sample`
+or :class:`~.sample.Pair`; each stored item has a seen count (number of times ``get`` returned it).
 
 ``state_dict()`` holds the contents, seen counts, rng state and counters as plain python values
 and torch tensors, so ``torch.save`` / ``torch.load(weights_only=True)`` round-trip it. A buffer

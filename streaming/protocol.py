@@ -1,7 +1,7 @@
 """Wire format of the sample stream: a fixed-size header message, then one payload message.
 
 Every message a solver rank sends to a trainer rank is a pair, in this order, on the data
-communicator (:attr:`Roles.data`):
+communicator (:attr:`~.roles.Roles.data`):
 
 1. the header, tag :data:`TAG_HEADER`: one record of :data:`HEADER_DTYPE` (little-endian,
    :data:`HEADER_BYTES` bytes) sent as raw bytes;

@@ -29,7 +29,8 @@ control communicators on its rank. Each loop iteration it
 
 Samples of a simulation stay pending until its ``END`` (a control message, or the flag of its
 last pack) arrives with the number of samples the client sent; then they are committed (as
-:class:`Pair` of consecutive steps when ``pairs=True``, else as single :class:`Sample`).
+:class:`~.sample.Pair` of consecutive steps when ``pairs=True``, else as single
+:class:`Sample`).
 ``FAILED`` drops them. A simulation with more than ``max_pending_samples`` samples is dropped
 whole (counted in ``sims_dropped``): pending memory is at most ``n_solver_ranks x
 max_pending_samples`` samples, plus ``credits`` messages per solver on the network, plus
@@ -85,7 +86,8 @@ starve once past its watermark (draws repeat), and a capacity of at least ``wate
 samples per simulation`` lets each committed simulation fit; size buffers so.
 
 Stop and checkpoint: :meth:`Receiver.request_stop` (e.g. from a signal handler) makes the next
-:meth:`~Receiver.should_continue` return False on every trainer rank, with :attr:`stopped` set.
+:meth:`~Receiver.should_continue` return False on every trainer rank, with
+:attr:`~Receiver.stopped` set.
 :meth:`Receiver.snapshot` asks the thread for a consistent copy of what this rank holds (buffer
 contents and seen counts, items committed but not yet in the buffer, and the ids of the
 simulations whose samples were committed here) at a point between two messages. With
@@ -179,7 +181,7 @@ class Receiver:
         param_names: the run's parameter names in the agreed order.
         trainer_comm: communicator of the trainer ranks, for :meth:`should_continue`.
         scheduler: the scheduler server to poll from this thread (world rank 0 only).
-        pairs: store (step k, step k+1) :class:`Pair` items instead of single samples.
+        pairs: store (step k, step k+1) :class:`~.sample.Pair` items instead of single samples.
         max_pending_samples: most pending samples of one simulation before it is dropped.
         burst: most messages taken per loop iteration before credits are returned.
         commit_bytes: the loop goes on taking messages (up to ``burst``) while the simulations

@@ -20,8 +20,8 @@ shares equal around failures; the hash (instead of the lowest index) keeps the t
 reproducing ``sim_id % n_trainers`` when nothing fails.
 
 :class:`SchedulerServer` (world rank 0, polled from its receiver thread) and :class:`TaskClient`
-(solver ranks) exchange control messages on :attr:`Roles.control`: one fixed record of
-:data:`CONTROL_DTYPE` each way, sent as raw bytes with the buffer-based mpi4py calls (no
+(solver ranks) exchange control messages on :attr:`~.roles.Roles.control`: one fixed record
+of :data:`CONTROL_DTYPE` each way, sent as raw bytes with the buffer-based mpi4py calls (no
 pickle here either). A solver sends ``REQUEST`` (carrying the outcome of its previous task) and
 waits for ``TASK`` or ``STOP``; the server answers a request when it has a task, or ``STOP`` once
 every simulation is done or abandoned (a request may wait while in-flight simulations could

@@ -30,8 +30,9 @@ def _stopped_resume_hint(trainer, subcommand: str) -> str:
 def _fit_outputs(trainer, idle: str | None = None) -> str:
     """Where a finished fit left its results: the run folder (logs, the config.yaml that
     ``test`` needs) and the checkpoint to resume, test or export; where there is none and
-    the fit had nothing to train (``idle``, from :func:`_nothing_to_train`), why. Called on
-    rank 0 alone (see :func:`_run_folder`)."""
+    the fit had nothing to train (``idle``, from
+    :func:`~pdesurrogate.cli.resume_checks._nothing_to_train`), why. Called on rank 0 alone
+    (see :func:`_run_folder`)."""
     folder = _run_folder(trainer)
     ckpt = trainer.checkpoint_callback
     last = (getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")

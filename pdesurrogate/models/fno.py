@@ -26,8 +26,9 @@ from ._checks import append_params, check_int, check_params, warn_unresolved_mod
 
 
 def _neuralop_classes() -> tuple[type, type, type]:
-    """neuralop's ``FNO``, our :class:`FullPrecisionSpectralConv` and
-    :class:`KeyedGridEmbedding`, imported without wandb.
+    """neuralop's ``FNO``, our
+    :class:`~pdesurrogate.models._fno_conv.FullPrecisionSpectralConv` and
+    :class:`~pdesurrogate.models._fno_grid.KeyedGridEmbedding`, imported without wandb.
 
     neuraloperator depends on wandb and imports it if it can (for its own ``Trainer``, which
     we never use). Importing wandb costs about 0.4 s and patches ``sys.stdout.write`` and

@@ -25,8 +25,8 @@ def _start_time(pid: int) -> str | None:
 
 
 def _alive(pid: int, started: str | None = None) -> bool:
-    """Is process ``pid`` running (:func:`~pdesurrogate.temp_files.is_running`), and neither a
-    zombie nor, with ``started``, a later process that got the same PID?"""
+    """Is process ``pid`` running (:func:`~pdesurrogate.datasets.temp_files.is_running`), and
+    neither a zombie nor, with ``started``, a later process that got the same PID?"""
     if not is_running(pid):
         return False
     fields = _proc_stat(pid)

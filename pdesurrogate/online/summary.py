@@ -17,10 +17,10 @@ At the end: ``out/model/`` (the exported surrogate), ``out/summary.json``, ``out
 (metrics) and ``out/rollout.png`` (a validation trajectory; a PDE-Refiner's noise from its own
 evaluation generators, as in validation, so the plot repeats). The export's
 ``provenance.data_source`` (and every checkpoint's ``data_info["source"]``) records what the run
-trained on (:func:`stream_source`): solver class and arguments, parameter box, scheduler
-settings and seed, simulations, saved steps, and the validation and statistics sets' sizes and
-seeds. Trainer ranks call ``seed_everything(seed)`` before they build the model, so the seed
-the fit records also made the initial weights.
+trained on (:func:`~pdesurrogate.online.trainer_rank.stream_source`): solver class and
+arguments, parameter box, scheduler settings and seed, simulations, saved steps, and the validation
+and statistics sets' sizes and seeds. Trainer ranks call ``seed_everything(seed)`` before they build
+the model, so the seed the fit records also made the initial weights.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@ ranks, checkpoints, and the run's end.
 
 Per trainer rank: a held-out validation set and a small set for the normalisation statistics
 are generated once by the same solver (never streamed; the same on every trainer rank, and each
-validates on its own share of the held-out trajectories); :class:`StreamDataModule` feeds the
-same LightningModule that ``pdesurrogate fit`` trains; :class:`StreamMonitor` logs samples/s,
-MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
+validates on its own share of the held-out trajectories);
+:class:`~pdesurrogate.training.stream_data.StreamDataModule` feeds the same LightningModule that
+``pdesurrogate fit`` trains; :class:`~pdesurrogate.training.stream_monitor.StreamMonitor` logs
+samples/s, MB/s, buffer fill, seen counts and the idle fraction (CSV + TensorBoard under ``out``).
 """
 
 from __future__ import annotations
@@ -219,10 +220,11 @@ def _ddp(roles, accelerator_is_gpu: bool):
 
 
 def trainer_plugins(single: bool) -> list:
-    """The online trainer's Lightning plugins: :class:`AtomicCheckpointIO` (a checkpoint written
-    whole or not at all, beside itself and fsync'd, not through ``$TMPDIR``) and, for a
-    ``single`` trainer rank, :class:`LightningEnvironment`, so that Lightning never reads srun's
-    SLURM variables (they count every rank, solvers too)."""
+    """The online trainer's Lightning plugins:
+    :class:`~pdesurrogate.training.checkpoint_io.AtomicCheckpointIO` (a checkpoint written whole
+    or not at all, beside itself and fsync'd, not through ``$TMPDIR``) and, for a ``single``
+    trainer rank, :class:`~lightning.fabric.plugins.environments.LightningEnvironment`, so that
+    Lightning never reads srun's SLURM variables (they count every rank, solvers too)."""
     from lightning.fabric.plugins.environments import LightningEnvironment
 
     from pdesurrogate.training.checkpoint_io import AtomicCheckpointIO

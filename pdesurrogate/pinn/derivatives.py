@@ -25,7 +25,8 @@ def _directions(dim: int, dims: torch.Tensor | None, dirs: torch.Tensor | None,
 def func_second_derivatives(net: nn.Module, x: torch.Tensor, dims: torch.Tensor | None = None,
                             dirs: torch.Tensor | None = None, reduce: bool = True
                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Same contract as :meth:`PINNMLP.taylor2`, for any ``net`` built from torch operations.
+    """Same contract as :meth:`~pdesurrogate.pinn.mlp.PINNMLP.taylor2`, for any ``net`` built
+    from torch operations.
 
     ``x`` ``(N, d)``; ``dims`` ``(K,)`` coordinate indices or ``dirs`` ``(K, d)`` /
     ``(N, K, d)``. Returns ``u`` ``(N,)``, ``∂_v u`` ``(N, K)`` and ``Σ_k ∂²_{v_k} u`` ``(N,)``

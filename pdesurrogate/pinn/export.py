@@ -86,7 +86,8 @@ def is_pinn_hparams(hp) -> bool:
 
 
 def is_pinn_source(source) -> bool:
-    """True for a :class:`PINNModule` or the path of a checkpoint one wrote."""
+    """True for a :class:`~pdesurrogate.pinn.module.PINNModule` or the path of a checkpoint
+    one wrote."""
     from .module import PINNModule
 
     if isinstance(source, PINNModule):
@@ -129,7 +130,8 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
     """Write ``outdir/config.json`` and ``outdir/model.safetensors`` for a PINN.
 
     Args:
-        source: a :class:`PINNModule` or the path of a Lightning ``.ckpt`` it wrote.
+        source: a :class:`~pdesurrogate.pinn.module.PINNModule` or the path of a Lightning
+            ``.ckpt`` it wrote.
         outdir: the directory to create (written under a temporary name, then renamed).
         overwrite: replace an existing ``outdir``; only an export folder is replaced (see
             :func:`pdesurrogate.export.export_surrogate`).

@@ -64,9 +64,11 @@ class PINNModule(LightningModule):
     """Physics-informed training of an MLP on the unit-ball problems.
 
     Args:
-        problem: the PDE (:class:`Poisson`, :class:`AllenCahn`, :class:`SineGordon`).
+        problem: the PDE (:class:`~pdesurrogate.pinn.problems.Poisson`,
+            :class:`~pdesurrogate.pinn.problems.AllenCahn`,
+            :class:`~pdesurrogate.pinn.problems.SineGordon`).
         estimator: the Laplacian estimator (:class:`SDGD` (default, ``dim_batch=100``),
-            :class:`Hutchinson` or :class:`FullLaplacian`).
+            :class:`~pdesurrogate.pinn.laplacian.Hutchinson` or :class:`FullLaplacian`).
         variant: ``"forward_backward"`` or ``"backward"`` (module docstring); ignored for the
             exact :class:`FullLaplacian`.
         width, depth, activation: the :class:`PINNMLP`.
@@ -77,8 +79,9 @@ class PINNModule(LightningModule):
         scheduler: ``"cosine"`` (to 0 over the run, per step) or ``"none"``.
         seed: seed of the estimator's draws. Each training batch's come from a seed mixed
             from it, the process's rank, the epoch and the batch's index, so each rank of a
-            multi-process (DDP) run samples its own dimensions (as :class:`BallPoints` gives
-            each its own points) and a resumed fit samples those of the unbroken one.
+            multi-process (DDP) run samples its own dimensions (as
+            :class:`~pdesurrogate.pinn.points.BallPoints` gives each its own points) and a
+            resumed fit samples those of the unbroken one.
         full_chunk: dimensions per pass of the exact, graph-free residual (variant backward).
         fit_output_bias: fit the output bias to the PDE residual before training (module
             docstring); done in ``on_fit_start`` of a run that starts at step 0.
@@ -399,8 +402,9 @@ class PINNModule(LightningModule):
         """``trainer.predict``: the network's solution ``u(x)`` at the batch's points, ``(N, d)
         -> (N,)``, in the problem's units (the PINN learns ``u`` itself: nothing to undo), in
         float32 under mixed precision, as :meth:`forward` and an export's ``predict``. A batch
-        is the points ``(N, d)``, a dict with them as ``"x"`` (:class:`BallPoints`, whose
-        ``predict_dataloader`` hands its test points), or a tuple or list that starts with them
+        is the points ``(N, d)``, a dict with them as ``"x"``
+        (:class:`~pdesurrogate.pinn.points.BallPoints`, whose ``predict_dataloader`` hands its
+        test points), or a tuple or list that starts with them
         (a ``TensorDataset``'s); anything else is one ValueError saying so (Lightning's default
         would call ``forward`` on it and fail inside the network)."""
         x = batch

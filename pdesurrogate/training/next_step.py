@@ -333,9 +333,10 @@ class NextStepModule(LightningModule):
 
     def _take_datamodule_stats(self) -> None:
         """Use the datamodule's ``stats`` (their first access computes them:
-        :attr:`FieldDataModule.stats`) unless the module has statistics already: restored from
-        a checkpoint, or those it was trained with (a module validated again after its fit,
-        or loaded with ``load_from_checkpoint``), which its weights need."""
+        :attr:`~pdesurrogate.training.datamodule.FieldDataModule.stats`) unless the module has
+        statistics already: restored from a checkpoint, or those it was trained with (a module
+        validated again after its fit, or loaded with ``load_from_checkpoint``), which its weights
+        need."""
         if self.stats is not None:
             return
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -452,9 +453,10 @@ class NextStepModule(LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """The loss of the module docstring on one batch: windows ``batch["u"]`` ``(B, T, C,
-        *grid)`` from a file (:class:`FieldDataModule`), or the pairs ``batch["input"]``,
-        ``batch["target"]`` ``(B, C, *grid)`` of a stream (``StreamDataModule``); with
-        ``batch["params"]`` ``(B, P)``, in physical units (normalised here)."""
+        *grid)`` from a file (:class:`~pdesurrogate.training.datamodule.FieldDataModule`), or the
+        pairs ``batch["input"]``, ``batch["target"]`` ``(B, C, *grid)`` of a stream
+        (``StreamDataModule``); with ``batch["params"]`` ``(B, P)``, in physical units (normalised
+        here)."""
         u, p = self._window(batch)
         u, p = self.normalize(u), self.normalize_params(p)
         n_tf = self.teacher_forced_steps(self.current_epoch)
@@ -530,7 +532,7 @@ class NextStepModule(LightningModule):
         """``trainer.predict``: the rollout that validation and test score, in physical units,
         of each trajectory ``batch["u"]`` ``(B, T, C, *grid)`` from its first frame (with
         ``batch["params"]`` ``(B, P)``) -> ``(B, T, C, *grid)``, frame 0 the given one.
-        A :class:`FieldDataModule` hands its test split."""
+        A :class:`~pdesurrogate.training.datamodule.FieldDataModule` hands its test split."""
         u, p = self._predict_batch(batch)
         return self.rollout(u[:, 0], p, u.shape[1] - 1)
 

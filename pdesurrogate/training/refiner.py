@@ -23,13 +23,13 @@ test also logs the PDEBench-style errors of the same rollout in physical units (
 ``test/rmse``, ...: :mod:`~pdesurrogate.training.rollout_errors`).
 
 Their refinement noise is fixed per trajectory: trajectory ``i`` draws it from its own generator,
-seeded from :data:`EVAL_NOISE_SEED` and the bytes of its first frame and parameters
-(:func:`~pdesurrogate.models.refiner.trajectory_generators`). So ``val/`` and ``test/`` numbers
-are one fixed noise sample per trajectory (not an average over samples; ``sample_rollouts``
-gives the spread): the same for any batch size, number of processes or RNG history (up to the
-backbone's own batched round-off, about 1e-6 relative for a U-Net on CPU), the same in every
-validation epoch, and validation never draws from torch's global generator (which would shift
-the training noise and shuffle that come after it).
+seeded from :data:`~pdesurrogate.models.refiner.EVAL_NOISE_SEED` and the bytes of its first
+frame and parameters (:func:`~pdesurrogate.models.refiner.trajectory_generators`). So ``val/`` and
+``test/`` numbers are one fixed noise sample per trajectory (not an average over samples;
+``sample_rollouts`` gives the spread): the same for any batch size, number of processes or RNG
+history (up to the backbone's own batched round-off, about 1e-6 relative for a U-Net on CPU), the
+same in every validation epoch, and validation never draws from torch's global generator (which
+would shift the training noise and shuffle that come after it).
 
 Training draws the steps ``k`` on the host and the noise on the training device, from
 generators seeded for each batch from the run's seed, the process's rank, the epoch and the

@@ -166,7 +166,8 @@ class SteadyModule(NextStepModule):
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0
                      ) -> torch.Tensor:
         """``trainer.predict``: the targets ``(B, C_out, *grid)`` of ``batch["input"]`` (with
-        ``batch["params"]``), physical units; a :class:`SteadyDataModule` hands its test split."""
+        ``batch["params"]``), physical units; a
+        :class:`~pdesurrogate.training.steady_data.SteadyDataModule` hands its test split."""
         if not isinstance(batch, dict) or "input" not in batch or "params" not in batch:
             got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise ValueError("SteadyModule.predict_step takes batches {'input': (B, C_in, "

@@ -83,7 +83,8 @@ class SteadyDataModule(FieldDataModule):
         targets: the channels it predicts, by name (None: as ``inputs``; ``[u]``).
         batch_size: samples per batch.
         fractions: train/val/test fractions of the samples (sum to 1), split as
-            :class:`FieldDataModule` splits trajectories (:func:`split_indices`).
+            :class:`FieldDataModule` splits trajectories
+            (:func:`~pdesurrogate.datasets.torch_datasets.split_indices`).
         seed: seed of the split (an int >= 0).
         num_workers, pin_memory: as for :class:`FieldDataModule`.
         max_train_samples: use only the first this many training samples (None: all).

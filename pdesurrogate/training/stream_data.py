@@ -2,9 +2,10 @@
 
 Training items come from the in-process training buffer that the MPI receiver thread fills
 (:class:`~pdesurrogate.streaming.BufferDataset`); each batch is a dict with ``input``/``target``
-``(B, C, *grid)`` and ``params`` ``(B, P)``, which :class:`NextStepModule` trains on like pairs
-from a file. Validation uses whole trajectories held in memory, ``u`` ``(N, T, C, *grid)`` and
-``params`` ``(N, P)``, generated once by the same solver (they never come from the stream).
+``(B, C, *grid)`` and ``params`` ``(B, P)``, which
+:class:`~pdesurrogate.training.next_step.NextStepModule` trains on like pairs from a file.
+Validation uses whole trajectories held in memory, ``u`` ``(N, T, C, *grid)`` and ``params``
+``(N, P)``, generated once by the same solver (they never come from the stream).
 
 The module is built in code by ``pdesurrogate online`` (it holds live objects: the buffer and
 the receiver), not from a config file.
