@@ -1,24 +1,24 @@
 """The checks of an export's ``config.json``, shared by writing an export
 (:func:`pdesurrogate.export.export_surrogate` checks what it wrote before renaming it into
-place) and loading one (:func:`pdesurrogate.loading.load`): its keys and their values
-(:func:`_check_config`; keys that a newer pdesurrogate added at the top level or inside the
-sections that only record, ``provenance`` and ``metrics``, are ignored with a
-:class:`NewerExportWarning`: :data:`FORMAT_REVISION`; a PINN export's checks share that rule),
-and that its grid, channels,
-parameters and normalisation agree with each other (:func:`_check_consistent`) and with the
-model it names, built on the meta device (:func:`_checked_model`). The layout of
-``config.json``: :mod:`pdesurrogate.export`.
+place) and loading one (:func:`pdesurrogate.loading.load`): its format first
+(:func:`_check_format`; an export of a newer ``format_version`` is refused saying to upgrade),
+then its keys and their values (:func:`_check_config`; keys that a newer pdesurrogate added at
+the top level or inside the sections that only record, ``provenance`` and ``metrics``, are
+ignored with a :class:`NewerExportWarning`: :data:`FORMAT_REVISION`; a PINN export's checks
+share that rule), and that its grid, channels, parameters and normalisation agree with each
+other (:func:`_check_consistent`) and with the model it names, built on the meta device
+(:func:`_checked_model`). The layout of ``config.json``: :mod:`pdesurrogate.export`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import torch
+from packaging.version import InvalidVersion, Version
 from torch import nn
 
 from pdesurrogate import fit_metrics
@@ -83,11 +83,12 @@ class NewerExportWarning(UserWarning):
 
 def _without_newer_keys(cfg, where: str, known: Sequence[str],
                         provenance_keys: Collection[str]):
-    """``cfg`` without the keys this pdesurrogate does not know, if a newer one wrote it
-    (:func:`_newer_writer`): top-level keys outside ``known``, ``provenance`` keys outside
-    ``provenance_keys`` and ``metrics`` keys outside :data:`_METRICS_KEYS`, warned in one line
-    (:class:`NewerExportWarning`) naming them (``provenance.init_weights``) and both
-    versions; else ``cfg`` itself, whose unknown keys the checks refuse."""
+    """``cfg`` (its format accepted by :func:`_check_format`) without the keys this
+    pdesurrogate does not know, if a newer one wrote it (:func:`_newer_writer`): top-level keys
+    outside ``known``, ``provenance`` keys outside ``provenance_keys`` and ``metrics`` keys
+    outside :data:`_METRICS_KEYS`, warned in one line (:class:`NewerExportWarning`) naming them
+    (``provenance.init_weights``) and both versions; else ``cfg`` itself, whose unknown keys
+    the checks refuse."""
     if not isinstance(cfg, dict):
         return cfg
     tree = dict.fromkeys(known)
@@ -126,43 +127,73 @@ def _known_part(value, known, name: str, unknown: list[str]):
     return kept
 
 
-def _check_format_revision(cfg: dict, where: str) -> None:
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_format(cfg, where: str) -> None:
+    """config.json's ``format_version`` (when there: :func:`check_config_keys` names it
+    missing) must be :data:`FORMAT_VERSION`, checked before its keys, which another format may
+    name otherwise (an export of a newer format is refused saying to upgrade, not naming the
+    keys it added); ``format_revision`` (0 when absent) an int >= 0. One ValueError naming
+    ``where`` and the value."""
+    if not isinstance(cfg, dict):
+        return  # check_config_keys says what it expected
+    version = cfg.get("format_version", FORMAT_VERSION)
+    if not (_is_int(version) and version == FORMAT_VERSION):
+        newer = _is_int(version) and version > FORMAT_VERSION
+        raise ValueError(
+            f"{where!r}: format_version {version!r} is not supported (this pdesurrogate, "
+            f"{package_version()}, reads {FORMAT_VERSION})"
+            + (f"; the export was written by a newer pdesurrogate "
+               f"({cfg.get('pdesurrogate_version')}): upgrade this one to load it "
+               "(pip install --upgrade pdesurrogate)" if newer else ""))
     rev = cfg.get("format_revision", 0)
-    if not (isinstance(rev, int) and not isinstance(rev, bool) and rev >= 0):
+    if not (_is_int(rev) and rev >= 0):
         raise ValueError(f"{where!r}: format_revision must be an int >= 0, got {rev!r}")
 
 
 def _newer_writer(cfg: dict) -> str | None:
-    """The pdesurrogate that wrote ``cfg`` (``"0.2.0, format revision 3"``) if it is newer
-    than this one: the same :data:`FORMAT_VERSION` and a later ``format_revision`` or
-    ``pdesurrogate_version`` (compared by release numbers); else None."""
-    if cfg.get("format_version") != FORMAT_VERSION:
-        return None  # another format: check_config_keys refuses it
+    """The pdesurrogate that wrote ``cfg``, whose format :func:`_check_format` accepted
+    (``"0.2.0, format revision 3"``), if it is newer than this one: a later
+    ``format_revision`` or ``pdesurrogate_version`` (:func:`_version`); else None."""
     rev = cfg.get("format_revision", 0)
-    rev = rev if isinstance(rev, int) and not isinstance(rev, bool) else 0
-    theirs, ours = _release(cfg.get("pdesurrogate_version")), _release(package_version())
+    theirs, ours = _version(cfg.get("pdesurrogate_version")), _version(package_version())
     if rev <= FORMAT_REVISION and (theirs is None or ours is None or theirs <= ours):
         return None
     return f"{cfg.get('pdesurrogate_version')}, format revision {rev}"
 
 
-def _release(version) -> tuple[int, ...] | None:
-    """The release numbers of a version string (``"0.2.1rc1"`` -> ``(0, 2, 1)``); None for
-    one without ("unknown": a bare source tree)."""
-    m = re.match(r"\d+(?:\.\d+)*", version) if isinstance(version, str) else None
-    return tuple(int(n) for n in m.group().split(".")) if m else None
+def _upgrade_hint(cfg: dict) -> str:
+    """What to add to an error about ``cfg`` when a newer pdesurrogate wrote it (which may
+    write what this one cannot read): upgrade; else nothing."""
+    writer = _newer_writer(cfg)
+    return (f"; the export was written by a newer pdesurrogate ({writer}): upgrade this one "
+            f"({package_version()}) to load it" if writer else "")
+
+
+def _version(text) -> Version | None:
+    """A pdesurrogate version string as a PEP 440 version for ordering (``"0.10.0"`` after
+    ``"0.9.0"``; ``"0.2.0rc1"`` and ``"0.2.0.dev3"`` before ``"0.2.0"``), its local part
+    dropped (``"0.1.0+g1234abc"``, a build of 0.1.0's sources, is 0.1.0); None for text that is
+    no version ("unknown": a bare source tree), which only ``format_revision`` then orders."""
+    try:
+        return Version(Version(text).public) if isinstance(text, str) else None
+    except InvalidVersion:
+        return None
 
 
 def _check_config(cfg, path: Path) -> None:
     where = str(path)
+    _check_format(cfg, where)
     steady = isinstance(cfg, dict) and cfg.get("kind") == STEADY_KIND
     if isinstance(cfg, dict) and "kind" in cfg and not steady:
         raise ValueError(f"{where!r}: kind must be {STEADY_KIND!r} (a steady map), 'pinn' or "
-                         f"absent (a time-stepping surrogate), got {cfg['kind']!r}")
+                         f"absent (a time-stepping surrogate), got {cfg['kind']!r}"
+                         f"{_upgrade_hint(cfg)}")
     required = CONFIG_KEYS + (STEADY_KEYS if steady else ())
     cfg = _without_newer_keys(cfg, where, required + OPTIONAL_KEYS, FIELD_PROVENANCE_KEYS)
     check_config_keys(cfg, where, required, OPTIONAL_KEYS)
-    _check_format_revision(cfg, where)
 
     def check(key, ok, expected):
         if not ok:

@@ -37,7 +37,7 @@ from torch import nn
 from pdesurrogate import fit_metrics
 from pdesurrogate.export_checks import (
     FORMAT_REVISION,
-    _check_format_revision,
+    _check_format,
     _without_newer_keys,
 )
 from pdesurrogate.export_files import (
@@ -147,9 +147,9 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 
 
 def _check_config(cfg, where: str) -> None:
+    _check_format(cfg, where)
     cfg = _without_newer_keys(cfg, where, CONFIG_KEYS + OPTIONAL_KEYS, RUN_PROVENANCE_KEYS)
     check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS, kind="a PINN export has")
-    _check_format_revision(cfg, where)
     net = cfg["network"]
     if not isinstance(net, dict) or set(net) != {"class", "init_args"} \
             or net["class"] != NETWORK_CLASS or not isinstance(net["init_args"], dict) \

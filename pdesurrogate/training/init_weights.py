@@ -97,9 +97,15 @@ def _read_export(folder: Path, where: str) -> TrainedWeights:
     spec = cfg.get("model") if isinstance(cfg, dict) else None
     if not (isinstance(spec, dict) and isinstance(spec.get("class"), str)):
         raise ValueError(f"{str(cfg_path)!r} names no model class (model.class); {WHAT}")
-    from pdesurrogate.export_checks import FIELD_PROVENANCE_KEYS, _without_newer_keys
+    from pdesurrogate.export_checks import (
+        FIELD_PROVENANCE_KEYS,
+        _check_format,
+        _without_newer_keys,
+    )
 
-    # keys a newer pdesurrogate added to provenance are dropped (with a warning), as load does
+    # an export of a newer format is refused saying to upgrade, as load refuses it; keys a
+    # newer pdesurrogate added to provenance are dropped (with a warning), as load does
+    _check_format(cfg, str(cfg_path))
     cfg = _without_newer_keys(cfg, str(cfg_path), tuple(cfg), FIELD_PROVENANCE_KEYS)
     prov = cfg.get("provenance")
     if prov is not None:
