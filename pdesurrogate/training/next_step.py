@@ -312,15 +312,16 @@ class NextStepModule(LightningModule):
     def _start_from_init_weights(self) -> None:
         """Copy ``init_weights`` into the model, once, from :meth:`configure_optimizers`: the
         first hook of a fit after a resumed fit's checkpoint is restored (Lightning restores it
-        after ``setup``, where ``trainer.ckpt_path`` is not yet set) and before the callbacks'
+        after ``setup``, where a resume cannot yet be told) and before the callbacks'
         ``on_fit_start`` (where learning-rate finders train). Each DDP rank reads the same file
         into its wrapped model's own parameters. A resumed fit (its checkpoint restored:
-        :meth:`on_load_checkpoint`), a module that already holds a checkpoint's weights
-        (``load_from_checkpoint``) or fit before keeps its own and reads nothing, so the path
-        may have moved since. Records the source in ``data_info``, which checkpoints save and
-        exports write as provenance."""
-        resumed = self._trainer is not None and self.trainer.ckpt_path is not None
-        if self.init_weights is not None and not self._weights_set and not resumed:
+        :meth:`on_load_checkpoint` marks the weights set), a module that already holds a
+        checkpoint's weights (``load_from_checkpoint``) or fit before keeps its own and reads
+        nothing, so the path may have moved since. (A strategy that restores the checkpoint
+        after making the optimizer, as DeepSpeed and FSDP do, would read it; pdesurrogate uses
+        none.) Records the source in ``data_info``, which checkpoints save and exports write as
+        provenance."""
+        if self.init_weights is not None and not self._weights_set:
             weights = read_trained_weights(self.init_weights)
             load_trained_weights(self.model, self.model_spec, self.residual, weights)
             self._init_record = weights.record()
