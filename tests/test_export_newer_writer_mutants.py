@@ -82,12 +82,18 @@ def test_a_format_revision_that_is_no_int_from_0_is_refused(exported, revision):
         load(exported)
 
 
+def _without(out, key: str) -> None:
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg[key]
+    (out / "config.json").write_text(json.dumps(cfg))
+
+
 @pytest.mark.parametrize("revision", [0, "absent"])
 def test_an_export_before_format_revision_loads(exported, revision):  # noqa: F811
-    cfg = _rewrite(exported, format_revision=revision)
     if revision == "absent":
-        del cfg["format_revision"]
-        (exported / "config.json").write_text(json.dumps(cfg))
+        _without(exported, "format_revision")
+    else:
+        _rewrite(exported, format_revision=revision)
     load(exported)
 
 
@@ -158,9 +164,7 @@ def test_a_pinn_exports_bad_format_revision_is_refused(pinn_export):  # noqa: F8
 
 
 def test_an_export_without_format_version_is_refused_as_missing_it(exported):  # noqa: F811
-    cfg = json.loads((exported / "config.json").read_text())
-    del cfg["format_version"]
-    (exported / "config.json").write_text(json.dumps(cfg))
+    _without(exported, "format_version")
     with pytest.raises(ValueError, match=r"unknown key\(s\) \[\], missing key\(s\) "
                                          r"\['format_version'\]"):
         load(exported)
