@@ -74,9 +74,10 @@ def _class_not_handed(where: str, what: str, name: str, function: str, args: str
 
 
 class NewerExportWarning(UserWarning):
-    """:func:`load` ignored keys of ``config.json`` that this pdesurrogate does not know, at
-    its top level or inside ``provenance`` or ``metrics``, in an export written by a newer one
-    (a later :data:`FORMAT_REVISION` or ``pdesurrogate_version``): keys it only records
+    """:func:`~pdesurrogate.loading.load` ignored keys of ``config.json`` that this
+    pdesurrogate does not know, at its top level or inside ``provenance`` or ``metrics``, in an
+    export written by a newer one (a later :data:`FORMAT_REVISION` or
+    ``pdesurrogate_version``): keys it only records
     (:data:`FORMAT_REVISION`). The same keys in an export of this version or an older one are
     an error: a misspelling."""
 
@@ -277,8 +278,10 @@ _RANGE_KEYS = ("param_min", "param_max")
 
 
 def _stats(cfg: dict, where: str):
-    """config.json's ``normalization`` as a :class:`ChannelStats` (None if null); it must
-    have every key of :data:`_STATS_KEYS` (:class:`Surrogate` reads them all) and may have
+    """config.json's ``normalization`` as a
+    :class:`~pdesurrogate.datasets.normalization.ChannelStats` (None if null); it must have
+    every key of :data:`_STATS_KEYS` (:class:`~pdesurrogate.surrogate.Surrogate` reads them
+    all) and may have
     those of :data:`_RANGE_KEYS`, each a list of numbers (checked against the parameters by
     ``ChannelStats``)."""
     d = cfg["normalization"]
@@ -359,7 +362,7 @@ def _check_fits_model(cfg: dict, model: nn.Module, where: str) -> None:
 def _checked_model(cfg, cfg_path: Path, models: dict | None = None) -> nn.Module:
     """Check ``cfg`` (config.json at ``cfg_path``), build its model on the meta device (shapes
     only, no memory, whatever sizes it names) and check that the config fits it. ``models``:
-    classes handed for models of the user's own code (:func:`load`)."""
+    classes handed for models of the user's own code (:func:`~pdesurrogate.loading.load`)."""
     _check_config(cfg, cfg_path)
     return _model_of_checked(cfg, cfg_path, models)
 
