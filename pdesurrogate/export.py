@@ -1,5 +1,7 @@
-"""Export a trained surrogate to a directory, never unpickling anything; its parts are
-loaded back by :func:`~pdesurrogate.loading.load`.
+"""Export a trained surrogate to a directory (:func:`export_surrogate`), never unpickling
+anything: this module makes ``config.json``; :mod:`pdesurrogate.export_files` writes the folder,
+:mod:`pdesurrogate.export_checks` checks ``config.json`` and :mod:`pdesurrogate.provenance`
+makes its ``provenance``; :func:`~pdesurrogate.loading.load` reads it back.
 
 Layout of an exported surrogate (``outdir``)::
 

@@ -1,4 +1,5 @@
-"""Training buffers between the receiver thread (producer) and the training loop (consumer).
+"""Training buffers between the receiver thread (producer) and the training loop (consumer):
+FIFO, FIRO and reservoir.
 
 The three policies of Melissa (Meyer et al., ICML 2023, section 3.2):
 

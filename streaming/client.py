@@ -1,4 +1,5 @@
-"""Solver side of the stream: send the states of a running simulation to a trainer rank.
+"""Solver side of the stream: send the states of a running simulation to a trainer rank,
+waiting for the trainer's credits (back-pressure).
 
 Instrumenting any Python time loop (here a user's own solver) takes ``open``, ``send`` for
 each saved state, ``close``, and ``shutdown`` once at the end (a ``with`` block calls it). A

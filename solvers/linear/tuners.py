@@ -1,4 +1,6 @@
-"""Choosing SOR's relaxation parameter omega across a sequence of linear systems.
+"""Choosing SOR's relaxation parameter omega across a sequence of linear systems: the
+"Learning to Relax" bandits (:class:`ChebCB`, contextual; :class:`TsallisINF`) and
+:class:`FixedOmega`.
 
 Following Khodak, Chow, Balcan & Talwalkar, "Learning to Relax" (ICLR 2024): a simulation solves
 many related systems, and a bandit that only sees each solve's iteration count can approach the
