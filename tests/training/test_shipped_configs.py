@@ -1,9 +1,11 @@
-"""The shipped configs of the scOT and PDE-Refiner families start and train (issue 6):
-``pdesurrogate fit --config configs/fit/{scot_ns,scot_ns_t,refiner_ks,unet_ks}.yaml`` on tiny
-files written by the real solvers (the model sizes as shipped, a couple of optimiser steps), then
+"""The shipped configs of the scOT and PDE-Refiner families and the tensorized FNO start and
+train (issue 6): ``pdesurrogate fit --config
+configs/fit/{scot_ns,scot_ns_t,refiner_ks,unet_ks,tfno_burgers}.yaml`` on tiny files written by
+the real solvers (the model sizes as shipped, a couple of optimiser steps), then
 ``pdesurrogate test`` and a resumed ``fit`` from the saved config and ``last.ckpt``,
 ``pdesurrogate export`` of ``last.ckpt`` and ``pdesurrogate.load``: the surrogate predicts (at a
-lead time for scOT; with ``K + 1`` backbone calls per step for the refiner).
+lead time for scOT; with ``K + 1`` backbone calls per step for the refiner; with Tucker-factorized
+spectral weights for the TFNO).
 ``pdesurrogate online --config configs/online/{scot_ns,refiner_ks,unet_ks}.yaml`` (shrunk to a
 few simulations and steps, over MPI) is marked slow."""
 
@@ -20,7 +22,8 @@ import torch
 import pdesurrogate
 from pdesurrogate.cli import main
 from pdesurrogate.datasets import generate_dataset
-from pdesurrogate.solvers import KS1D, NavierStokes2D
+from pdesurrogate.models import FNO
+from pdesurrogate.solvers import KS1D, Burgers1D, NavierStokes2D
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -36,6 +39,15 @@ def files(tmp_path_factory):
     generate_dataset(NavierStokes2D(n=32, nu_range=(1e-4, 1e-3), forcing="fno", ic="grf"), ns,
                      samples=10, times=np.linspace(0, 1, 4), seed=0, workers=1, progress=False)
     return {"ks": ks, "ns": ns}
+
+
+@pytest.fixture(scope="module")
+def burgers(tmp_path_factory):
+    """A tiny burgers1d file (32 points, 5 times)."""
+    path = tmp_path_factory.mktemp("tfno") / "burgers.nc"
+    generate_dataset(Burgers1D(n_points=32, nu_range=(0.01, 0.1), ic="grf"), path, samples=10,
+                     times=np.linspace(0, 0.4, 5), seed=0, workers=1, progress=False)
+    return path
 
 
 def _fit_export_load(name: str, data: Path, tmp_path: Path, *extra: str):
@@ -85,6 +97,24 @@ def test_fit_refiner_configs(files, tmp_path, name, k):
     traj = sur.rollout(torch.randn(2, 1, 32), torch.ones(2, 1), steps=2)
     assert traj.shape == (2, 3, 1, 32) and torch.isfinite(traj).all()
     assert len(calls) == 2 * (k + 1)
+
+
+def _real_numbers(model: torch.nn.Module) -> int:
+    """The real numbers a model's parameters hold (a complex one holds two)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
+
+
+def test_fit_tfno_config(burgers, tmp_path):
+    """configs/fit/tfno_burgers.yaml (TFNO: fno_burgers.yaml's FNO with Tucker-factorized
+    spectral weights): fit, test, resume, export, load; the export is the factorized model,
+    at most the fifth of the dense FNO's parameters its header says, and it rolls out."""
+    sur = _fit_export_load("tfno_burgers", burgers, tmp_path)
+    args = sur.config["model"]["init_args"]
+    assert sur.config["model"]["class"] == "fno" and args["factorization"] == "tucker"
+    dense = FNO(**{**args, "factorization": None, "rank": 1.0})
+    assert _real_numbers(sur.model) <= 0.2 * _real_numbers(dense)
+    traj = sur.rollout(torch.randn(2, 1, 32), torch.full((2, 1), 0.05), steps=2)
+    assert traj.shape == (2, 3, 1, 32) and torch.isfinite(traj).all()
 
 
 @pytest.mark.slow
