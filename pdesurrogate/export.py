@@ -9,7 +9,8 @@ Layout of an exported surrogate (``outdir``)::
                        ({"class", "init_args"} of a name in pdesurrogate.models.MODELS, or a
                        model of the user's own code under its qualified name,
                        "mynet.MyNet"), residual, pde, grid_shape,
-                       grid_names, channel_names, param_names, data_param_names, k, dt,
+                       grid_names, grid_extent, channel_names, param_names,
+                       data_param_names, k, dt,
                        normalization, provenance, metrics, versions
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
 
@@ -71,6 +72,13 @@ when not known; :meth:`Surrogate.check_grid` refuses a file with the same names 
 order, whose fields the model would take transposed. Exports older than ``grid_names`` load
 without it, and their files' axes are not checked.
 
+``grid_extent`` is the training data's extent along each of those axes, ``[{"first", "last",
+"step"}]`` (its first and last coordinates and their mean spacing, null for one point:
+:mod:`pdesurrogate.datasets.grid_extent`; an online run's, its solver's nodes), null when not
+known; ``pdesurrogate predict`` refuses a file over another domain, at any resolution
+(:func:`pdesurrogate.predict.plan_rollout`). Exports older than it (format revision 3) load
+without it, and their files' domains are not checked.
+
 :func:`export_surrogate` takes a :class:`~pdesurrogate.training.NextStepModule` or a Lightning
 ``.ckpt`` (read with ``torch.load(weights_only=True)``, which refuses arbitrary objects) and writes
 the directory under a temporary name, renamed when complete; a file that is not such a checkpoint
@@ -114,6 +122,7 @@ import torch
 from torch import nn
 
 from pdesurrogate import fit_metrics
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY
 from pdesurrogate.export_checks import (
     FORMAT_REVISION,
     STEADY_KIND,
@@ -290,6 +299,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         "grid_shape": info.get("grid_shape"),
         "grid_names": info.get("grid_names"),
         "channel_names": info.get("channel_names"),
+        EXTENT_KEY: info.get(EXTENT_KEY),
         "param_names": model_pn,
         "data_param_names": data_pn,
         "k": info.get("k"),

@@ -21,6 +21,7 @@ import torch
 from packaging.version import InvalidVersion, Version
 from torch import nn
 
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY, check_extent
 from pdesurrogate import fit_metrics
 from pdesurrogate.export_files import (
     FORMAT_VERSION,
@@ -35,17 +36,19 @@ CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "p
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
 # keys a current export writes but an older one lacks
 OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "versions",
-                 "format_revision")
+                 "format_revision", EXTENT_KEY)
 #: the revision of config.json's layout :data:`FORMAT_VERSION` that this pdesurrogate writes
 #: (config.json's ``format_revision``; 0 when absent, an export written before it was
 #: recorded): one more each time a key is added to config.json's top level (a field
 #: surrogate's :data:`OPTIONAL_KEYS`, a PINN's) or inside ``provenance`` or ``metrics``
-#: (2: PINN exports record it too). A reader ignores, with a :class:`NewerExportWarning`, the
-#: keys it does not know there in an export of a later revision, so such a key may only
-#: record (as ``metrics`` and ``versions`` do); what changes how a model is built or run goes
-#: inside ``model`` or ``normalization`` (a PINN's ``network``, ``problem``), whose unknown
-#: keys stay errors, or raises :data:`FORMAT_VERSION`
-FORMAT_REVISION = 2
+#: (2: PINN exports record it too; 3: ``grid_extent``, the training grid's extent, with which
+#: predict refuses a file over another domain; a reader without it rolls such a file out, as
+#: before). A reader ignores, with a :class:`NewerExportWarning`, the keys it does not know
+#: there in an export of a later revision, so such a key may only record or add a check (as
+#: ``metrics``, ``versions`` and ``grid_extent`` do); what changes how a model is built or
+#: run goes inside ``model`` or ``normalization`` (a PINN's ``network``, ``problem``), whose
+#: unknown keys stay errors, or raises :data:`FORMAT_VERSION`
+FORMAT_REVISION = 3
 #: what config.json's ``metrics`` holds (:func:`pdesurrogate.fit_metrics.check_metrics`),
 #: each key mapped to the keys known inside it (None: not looked into; a one-element list:
 #: each element of a list), for :func:`_without_newer_keys`
@@ -213,6 +216,8 @@ def _check_config(cfg, path: Path) -> None:
         check("grid_names", gn is None or (str_list(gn) and len(set(gn)) == len(gn) and (
             g is None or len(gn) == len(g))), "null or a list of distinct strings, one per "
               f"axis of grid_shape {g}")
+    if EXTENT_KEY in cfg:
+        check_extent(cfg[EXTENT_KEY], g, where)
     check("channel_names", str_list(cfg["channel_names"]), "null or a list of strings")
     check("param_names", str_list(cfg["param_names"]), "null or a list of strings")
     if "data_param_names" in cfg:

@@ -99,7 +99,8 @@ def describe_export(folder: Path) -> dict:
         "param_names": pn,
         "data_param_names": cfg.get("data_param_names"),
         "param_ranges": {n: ranges.get(n) for n in (cfg.get("data_param_names") or pn)},
-        "grid": {"names": cfg.get("grid_names"), "shape": cfg["grid_shape"]},
+        "grid": {"names": cfg.get("grid_names"), "shape": cfg["grid_shape"],
+                 "extent": cfg.get("grid_extent")},
         "dt": cfg["dt"],
         "k": cfg["k"],
         "residual": cfg["residual"],
@@ -384,6 +385,12 @@ def _field_rows(info: dict) -> list[tuple[str, str]]:
     else:
         grid = " x ".join(map(str, g["shape"])) + (f" ({', '.join(g['names'])})"
                                                    if g["names"] else "")
+    if g.get("extent"):  # exports older than grid_extent lack it
+        from pdesurrogate.datasets.grid_extent import axis_text
+
+        names = g["names"] or [f"axis {i}" for i in range(len(g["shape"]))]
+        grid += "".join(f"\n{name} {axis_text(a, n)}"
+                        for name, a, n in zip(names, g["extent"], g["shape"], strict=True))
     rows.append(("grid", grid))
     if info["kind"] != EXPORT_KINDS["steady"]:
         step = "not recorded" if info["dt"] is None else f"dt {_num(info['dt'])} a model step"
@@ -467,7 +474,8 @@ JSON_KEYS = (
     "of your own code, described from its config); a field surrogate's pde, channel_names, "
     "inputs and targets (a steady map's; else null), param_names, data_param_names, "
     "param_ranges ({name: [min, max]} of training; null: not recorded), grid ({names, "
-    "shape}), dt, k, residual, normalization ('channel mean/std' | 'identity'), trained_on "
+    "shape, extent: the training file's [{first, last, step}] per axis, null: not "
+    "recorded}), dt, k, residual, normalization ('channel mean/std' | 'identity'), trained_on "
     "(the data-source record, with file: its name; null: not recorded), fine_tuned_from, "
     "init_weights (the export or checkpoint a fine-tuning fit started from; null: none); a "
     "PINN's problem and training; then training_run ({epoch, global_step, checkpoint, "

@@ -19,6 +19,12 @@ ValueError naming the file and what was expected:
   have the names of the training file's (``config.json``'s ``grid_names``) in another order,
   ``(y, x)`` for ``(x, y)``, is refused (the model would take its fields transposed), with the
   ``xarray`` one-liner that transposes it;
+* the domain, by :func:`_check_domain`: a file whose coordinates cover another interval than
+  the training file's along an axis (``config.json``'s ``grid_extent``;
+  :mod:`pdesurrogate.datasets.grid_extent` says how the interval is told from the points) is
+  refused at any resolution (with ``any_grid`` only noted), an FNO's too: a finer grid over the
+  same domain is zero-shot super-resolution, over a longer one another problem. Exports older
+  than ``grid_extent`` are not checked;
 * the channel count and the parameters the model needs;
 * the time step: one model step is ``config.json``'s ``dt``. The file's saved times must be
   ``dt`` apart, or ``dt / m`` apart for an integer ``m`` (then every m-th frame is the truth;
@@ -98,6 +104,12 @@ import numpy as np
 
 from pdesurrogate.datasets import DatasetWriter, open_dataset
 from pdesurrogate.datasets.fingerprint import matches
+from pdesurrogate.datasets.grid_extent import (
+    EXTENT_KEY,
+    axis_text,
+    domain_differences,
+    grid_extent,
+)
 from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.source import source_splits
@@ -310,6 +322,41 @@ def _training_split(cfg: dict, data, where: str) -> tuple[np.ndarray, np.ndarray
     return train, test
 
 
+def _check_domain(cfg: dict, data, model_dir: str, input_path: str, any_grid: bool,
+                  opt_out: str) -> str | None:
+    """The check of the file's domain against the training data's (``config.json``'s
+    ``grid_extent``; :func:`~pdesurrogate.datasets.grid_extent.domain_differences`), after
+    :meth:`Surrogate.check_grid` accepted its grid: None on the same domain (at any
+    resolution) or when the export does not record it (older exports); on another domain a
+    ValueError naming the file, each axis that differs with both extents and ``opt_out``, or
+    with ``any_grid`` a note saying the same."""
+    recorded, train_shape = cfg.get(EXTENT_KEY), cfg.get("grid_shape")
+    if recorded is None or train_shape is None or len(recorded) != len(data.grid):
+        return None
+    axes = domain_differences(recorded, train_shape, data.grid)
+    if not axes:
+        return None
+    now = grid_extent(data.grid)
+    train_names = cfg.get("grid_names") or data.grid_names
+    sides = []
+    for i in axes:
+        name, train_name = data.grid_names[i], train_names[i]
+        sides.append(f"{name} {axis_text(now[i], len(data.grid[i]))} in the file, "
+                     + ("" if train_name == name else f"{train_name} ")
+                     + f"{axis_text(recorded[i], train_shape[i])} in training")
+    # a file without coordinates reads 0, 1, .., n - 1 (open_dataset)
+    bare = any(a["first"] == 0 and a["step"] == 1 for i in axes for a in (now[i], recorded[i]))
+    what = (f"{input_path!r} covers another domain than the model ({model_dir}) was trained "
+            f"on: {'; '.join(sides)}"
+            + (" (an axis whose file has no coordinates reads 0, 1, .., n - 1)" if bare else ""))
+    if any_grid:
+        return f"{what}. The {cfg['model']['class']} runs there with any_grid"
+    raise ValueError(
+        f"{what}. There it would solve another problem than it learnt, on any grid (an FNO's "
+        "zero-shot super-resolution is a finer grid over the same domain): roll it out on a "
+        f"file over the training domain, or {opt_out} to run it there anyway")
+
+
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     if os.path.exists(a) and os.path.exists(b):
         return os.path.samefile(a, b)
@@ -486,9 +533,11 @@ def plan_rollout(sur: Surrogate, data, model_dir: str, input_path: str,
     if pde not in (None, "unknown") and file_pde is not None and file_pde != pde:
         raise ValueError(f"{input_path!r} holds {file_pde!r} data but the model ({model_dir}) "
                          f"was trained on {pde!r}")
-    grid_note = sur.check_grid(shape, repr(input_path), any_grid,
-                               "pass --any-grid (in Python predict_file(..., any_grid=True))",
+    opt_out = "pass --any-grid (in Python predict_file(..., any_grid=True))"
+    grid_note = sur.check_grid(shape, repr(input_path), any_grid, opt_out,
                                names=data.grid_names)
+    domain_note = _check_domain(cfg, data, model_dir, input_path, any_grid, opt_out)
+    grid_note = "\n".join(n for n in (grid_note, domain_note) if n) or None
     c_model = getattr(sur.model, "in_channels", None)
     steady = isinstance(sur, SteadySurrogate)
     if steady:

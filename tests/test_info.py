@@ -85,7 +85,8 @@ def test_an_export_of_a_fit_and_its_data_file(tmp_path, data, capsys, monkeypatc
     assert (info["pde"], info["channel_names"], info["param_names"]) == ("burgers1d", ["u"],
                                                                            ["nu"])
     assert info["param_ranges"] == {"nu": [float(nu[train].min()), float(nu[train].max())]}
-    assert info["grid"] == {"names": ["x"], "shape": [32]}
+    assert info["grid"] == {"names": ["x"], "shape": [32], "extent": [
+        {"first": float(x[0]), "last": float(x[-1]), "step": float((x[-1] - x[0]) / 31)}]}
     assert info["dt"] == float(times[1] - times[0]) and info["k"] == 1
     assert info["normalization"] == "channel mean/std"
     assert info["trained_on"]["file"] == "burgers.nc" and info["trained_on"]["path"] == \
@@ -105,6 +106,7 @@ def test_an_export_of_a_fit_and_its_data_file(tmp_path, data, capsys, monkeypatc
     assert rows["parameters"] == (f"nu  trained on [{nu[train].min():.6g}, "
                                   f"{nu[train].max():.6g}]")
     assert rows["grid"] == "32 (x)" and rows["pde"] == "burgers1d"
+    assert f"x {x[0]:.6g} .. {x[-1]:.6g} (32 points, step {(x[-1] - x[0]) / 31:.6g})" in text
     assert "\x1b" not in text  # plain text, no colour codes, in a pipe or a terminal
 
     d = _json(data, capsys)

@@ -55,7 +55,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
     p.add_argument("--any-grid", "--any_grid", action="store_true",
                    help="roll a model other than an FNO out on a file whose grid is not its "
                         "training grid (default: refused, since its convolutions or patches "
-                        "span grid cells, not lengths; an FNO runs on any grid without it)")
+                        "span grid cells, not lengths; an FNO runs on any grid without it), "
+                        "and any model on a file over another domain than the training "
+                        "file's (config.json's grid_extent; default: refused, since there "
+                        "it solves another problem: an FNO's zero-shot super-resolution is a "
+                        "finer grid over the same domain)")
     p.add_argument("--compression", choices=("gzip", "lzf"), default=None,
                    help="compress the rollout's states u as generate --compression does: gzip "
                         "(ncdump reads it) or lzf (faster, weaker); default: uncompressed")

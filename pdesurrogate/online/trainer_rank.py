@@ -60,12 +60,15 @@ def stream_data_info(solver, names: list[str], dt: float, source: dict) -> dict:
     """The ``data_info`` of an online run (what its checkpoints and export record of its
     data, as :class:`~pdesurrogate.training.FieldDataModule` records a file's): the solver's
     PDE, grid shape, spatial axes' names (those a file it generates has: its ``grid_names``,
-    else ours), channel names, the parameters ``names``, one step of ``dt`` and the stream's
-    ``source`` (:func:`stream_source`)."""
+    else ours) and extents (of the node coordinates that file stores), channel names, the
+    parameters ``names``, one step of ``dt`` and the stream's ``source``
+    (:func:`stream_source`)."""
     from pdesurrogate.datasets.generate import solver_grid
+    from pdesurrogate.datasets.grid_extent import EXTENT_KEY, grid_extent
 
+    coords, axes = solver_grid(solver)
     return {"pde": solver.name, "grid_shape": list(solver.shape),
-            "grid_names": list(solver_grid(solver)[1]),
+            "grid_names": list(axes), EXTENT_KEY: grid_extent(coords),
             "channel_names": list(solver.channel_names), "param_names": list(names),
             "k": 1, "dt": float(dt), "source": source}
 

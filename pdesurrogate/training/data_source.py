@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pdesurrogate.datasets.fingerprint import fingerprint_version, matches
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY
 from pdesurrogate.datasets.source import is_online, source_splits
 
 # the split settings of a source record; equal settings over the same data (equal
@@ -115,19 +116,21 @@ def resumed_record(saved: dict, current: dict | None, stage: str) -> dict:
     an export names the data the weights were last fit on. Tested or validated on a file, the
     stream stays the source: the weights were fit on it alone.
 
-    A record written before records named the spatial axes (``grid_names``) takes the names of
-    the same file read now (its fingerprint recorded), so that the export of a resumed fit
-    records them and predict checks a file's axis order."""
+    A record written before records named the spatial axes (``grid_names``) or their extents
+    (``grid_extent``) takes them from the same file read now (its fingerprint recorded), so
+    that the export of a resumed fit records them and predict checks a file's axis order and
+    domain."""
     out = dict(saved)
     old, new = saved.get("source"), (current or {}).get("source")
     if not (old and new):
         return out
     if not is_online(old) and not is_online(new):
         out["source"] = {**old, "path": new.get("path")}
-        names = current.get("grid_names")
-        if saved.get("grid_names") is None and names is not None and old.get("fingerprint") \
+        lacking = [key for key in ("grid_names", EXTENT_KEY)
+                   if saved.get(key) is None and current.get(key) is not None]
+        if lacking and old.get("fingerprint") \
                 and (old["fingerprint"] == new.get("fingerprint") or _same_data(old, new)):
-            out["grid_names"] = list(names)
+            out.update({key: list(current[key]) for key in lacking})
     elif stage == "fit" and is_online(old) != is_online(new):
         out["source"] = new
         out[EARLIER_KEY] = [*saved.get(EARLIER_KEY, []), old]

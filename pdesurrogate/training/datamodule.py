@@ -38,6 +38,7 @@ from pdesurrogate.datasets import (
     split_indices,
 )
 from pdesurrogate.datasets.fingerprint import fingerprint
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY, grid_extent
 from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.rank_share import RankShare, shared_pass
@@ -153,6 +154,8 @@ class FieldDataModule(LightningDataModule):
     After ``setup``: ``stats`` (:class:`ChannelStats` of the training split, computed on first
     access; it refuses non-finite training data), ``data_info``
     (``pde``, ``grid_shape``, ``grid_names``: the spatial axes' names in the states' order,
+    ``grid_extent``: each axis's first and last coordinates and spacing
+    (:func:`~pdesurrogate.datasets.grid_extent.grid_extent`),
     ``channel_names``, ``param_names``, ``k``, ``dt``, ``source``;
     ``dt`` is None if the saved times are not evenly spaced, else the shortest decimal within
     the rounding error of the saved times: 0.05, not 0.049999999999999996, for times
@@ -295,6 +298,7 @@ class FieldDataModule(LightningDataModule):
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
             "grid_names": [str(g) for g in data.grid_names],
+            EXTENT_KEY: grid_extent(data.grid),
             "channel_names": list(data.channel_names),
             "param_names": list(data.params),
             "k": self.k,

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pdesurrogate.datasets import FieldData, open_dataset
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY, grid_extent
 from pdesurrogate.models._checks import check_grid
 
 from .datamodule import FieldDataModule, _param_rows
@@ -150,6 +151,7 @@ class SteadyDataModule(FieldDataModule):
             "pde": data.pde,
             "grid_shape": [int(n) for n in data.u.shape[3:]],
             "grid_names": [str(g) for g in data.grid_names],
+            EXTENT_KEY: grid_extent(data.grid),
             "channel_names": names,
             "param_names": list(data.params),
             "inputs": inputs,

@@ -26,6 +26,7 @@ def test_split_stats_and_loaders(advection_file):
               "fingerprint": fingerprint(open_dataset(advection_file)), "n_trajectories": 10,
               "fractions": [0.6, 0.2, 0.2], "seed": 0, "max_train_trajectories": None}
     assert dm.data_info == {"pde": "advection", "grid_shape": [32], "grid_names": ["x"],
+                            "grid_extent": [{"first": 0.0, "last": 31 / 32, "step": 1 / 32}],
                             "channel_names": ["u"], "param_names": ["c"], "k": 1,
                             "dt": pytest.approx(0.05), "source": source}
     b = next(iter(dm.train_dataloader()))
