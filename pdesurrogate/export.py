@@ -142,6 +142,7 @@ from pdesurrogate.export_files import (
     write_export,
 )
 from pdesurrogate.loading import load
+from pdesurrogate.meta_build import meta_build
 from pdesurrogate.models import (
     build_model,
     check_models,
@@ -361,7 +362,7 @@ def _param_names(spec: dict, data_pn, stats: dict | None, from_keyword: bool,
     if data_pn is None and stats is not None:
         data_pn = list(stats["param_names"])  # statistics are computed on the data
     try:
-        with torch.device("meta"):
+        with meta_build():
             model = build_model(spec, "model", models)
     except (TypeError, ValueError) as e:
         raise ValueError(f"the module's model_spec: {e}") from None

@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-import torch
 from packaging.version import InvalidVersion, Version
 from torch import nn
 
@@ -29,6 +28,7 @@ from pdesurrogate.export_files import (
     check_versions,
     package_version,
 )
+from pdesurrogate.meta_build import meta_build
 from pdesurrogate.models import build_model, missing_models
 from pdesurrogate.provenance import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS, check_provenance
 
@@ -379,7 +379,7 @@ def _model_of_checked(cfg: dict, cfg_path: Path, models: dict | None = None) -> 
         raise _class_not_handed(str(cfg_path), "export", missing[0], "pdesurrogate.load",
                                 repr(str(cfg_path.parent)), "predict")
     try:
-        with torch.device("meta"):
+        with meta_build():
             model = build_model(cfg["model"], "model", models)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{str(cfg_path)!r}: {e}") from None

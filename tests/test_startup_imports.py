@@ -60,3 +60,26 @@ def test_predict_and_compare_help_without_torch(tmp_path):
         assert out.returncode == 0 and "usage: pdesurrogate " + command in out.stdout
         # -v's import trace names each module as it is imported
         assert not re.search(r"^import 'torch'", out.stderr, re.M), command
+
+
+def test_load_and_info_of_an_export_without_dynamo(tmp_path):
+    # both build the export's model on the meta device first; its initialisation's draws and
+    # scalings there ran through torch's reference kernels, which imported torch._dynamo and
+    # sympy: 1-2 s of every load, predict and info of an FNO, CAPE, scOT or PINN export
+    from pdesurrogate.export import export_surrogate
+    from pdesurrogate.models import FNO
+    from pdesurrogate.training import NextStepModule
+
+    module = NextStepModule(FNO(2, 2, [4], 8, 2))
+    module.data_info = {"pde": "toy", "grid_shape": [16], "channel_names": ["a", "b"],
+                        "param_names": [], "k": 1, "dt": 0.1}
+    out = export_surrogate(module, tmp_path / "sur")
+    child = ("import json, sys, pdesurrogate\n"
+             "pdesurrogate.load(sys.argv[1])\n"
+             "print(json.dumps(sorted({'torch._dynamo', 'sympy'} & set(sys.modules))))\n")
+    run = subprocess.run([sys.executable, "-c", child, str(out)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
+    assert _run(["info", str(out)], ["sympy", "torch"], tmp_path) == {"code": 0,
+                                                                     "loaded": ["torch"]}

@@ -57,6 +57,7 @@ from pdesurrogate.export_files import (
     read_weights,
     write_export,
 )
+from pdesurrogate.meta_build import meta_build
 from pdesurrogate.provenance import (
     RUN_PROVENANCE_KEYS,
     check_provenance,
@@ -186,7 +187,7 @@ def load_pinn(outdir: str | os.PathLike, config: dict | None = None,
         return holder
 
     try:
-        with torch.device("meta"):  # shapes only: checked against the weights' header first
+        with meta_build():  # shapes only: checked against the weights' header first
             shapes = build()
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{str(cfg_path)!r}: {e}") from None
