@@ -20,8 +20,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 from torch import nn
 
-from pdesurrogate.datasets.grid_extent import EXTENT_KEY, check_extent
 from pdesurrogate import fit_metrics
+from pdesurrogate.datasets.grid_extent import EXTENT_KEY, check_extent
 from pdesurrogate.export_files import (
     FORMAT_VERSION,
     check_config_keys,
