@@ -14,10 +14,11 @@ and a Dirichlet problem's at its interior nodes, ``x_j = (j + 1) h`` with ``h = 
 (heat, Darcy); PDEBench at cell centres ``(j + 1/2) dx`` (its cell edges read as their
 midpoints); others at nodes with both ends. A grid of ``n`` points and spacing ``dx`` thus
 samples ``[first - a dx, last + b dx]`` for its writer's placement ``(a, b)``, one of
-:data:`PLACEMENTS`. Two grids cover the same domain when one placement gives both the same
-interval, to :data:`REL_TOL`: with as many points that is the same first and last coordinates
-(so the same grid); across resolutions it is the same interval sampled more or less finely,
-whatever the placement, and a grid over a longer or shifted interval differs under every one.
+:data:`PLACEMENTS`. Two grids cover the same domain when a placement of each gives both the same
+interval, to :data:`REL_TOL`: the same interval sampled more or less finely, or by another
+writer (ours and PDEBench's grids of [0, 1)), while a grid over a longer interval, or one
+shifted by other than a writer's half or whole step, differs under every pair. So two grids whose
+domains differ by at most one step can pass as the same: no file says which it is.
 A file without coordinates reads ``0, 1, .., n - 1`` (:func:`~pdesurrogate.datasets.open_dataset`):
 its domain is that of its indices, which only a file of the same shape without coordinates shares.
 """
@@ -93,17 +94,17 @@ def domain_differences(recorded: Sequence[dict], shape: Sequence[int],
 
 
 def _same_interval(a: dict, n_a: int, b: dict, n_b: int) -> bool:
-    """Whether the records ``a`` (of ``n_a`` points) and ``b`` (``n_b``) sample one interval
-    under one of :data:`PLACEMENTS`."""
+    """Whether the records ``a`` (of ``n_a`` points) and ``b`` (``n_b``) sample one interval,
+    each under one of :data:`PLACEMENTS`: not necessarily the same one, since the two files may
+    come from different writers (a model trained on our Burgers, ``j / n`` on [0, 1), meets
+    PDEBench's cell centres ``(j + 1/2) / n`` on the same interval)."""
     da, db = a["step"] or 0.0, b["step"] or 0.0
     scale = max(abs(a["first"]), abs(a["last"]), abs(b["first"]), abs(b["last"]),
                 abs(da) * n_a, abs(db) * n_b)
     tol = REL_TOL * scale
-    if n_a == n_b:
-        return abs(a["first"] - b["first"]) <= tol and abs(a["last"] - b["last"]) <= tol
-    return any(abs((a["first"] - lo * da) - (b["first"] - lo * db)) <= tol
-               and abs((a["last"] + hi * da) - (b["last"] + hi * db)) <= tol
-               for lo, hi in PLACEMENTS)
+    return any(abs((a["first"] - lo_a * da) - (b["first"] - lo_b * db)) <= tol
+               and abs((a["last"] + hi_a * da) - (b["last"] + hi_b * db)) <= tol
+               for lo_a, hi_a in PLACEMENTS for lo_b, hi_b in PLACEMENTS)
 
 
 def axis_text(axis: dict, n: int) -> str:

@@ -119,6 +119,23 @@ def test_an_fno_runs_on_a_coarser_or_finer_grid_over_the_same_domain(tmp_path, p
     assert "zero-shot" in rep.note and "domain" not in rep.note
 
 
+@pytest.mark.parametrize("net,n", [("fno", TRAIN), ("fno", 2 * TRAIN), ("unet", TRAIN)])
+def test_a_model_fit_on_our_grid_runs_on_pdebench_cell_centres_of_the_same_domain(tmp_path,
+                                                                                 net, n):
+    """Trained on our periodic grid of [0, 1) (``j / 32``), rolled out on PDEBench's of the
+    same interval (cell centres ``(j + 1/2) / n``), at the training size (the first
+    coordinates differ by half a step) and, for the FNO, twice as fine: the same domain from
+    another writer, so no domain note (a half-step shift was refused as another domain); a
+    shift of a quarter step is still refused."""
+    model = _export(tmp_path, net)
+    rep = predict_file(model, _write(tmp_path / "pdebench.nc", (np.arange(n) + 0.5) / n),
+                       str(tmp_path / "p.nc"), progress=False)
+    assert rep.note is None or "domain" not in rep.note
+    quarter = _write(tmp_path / "quarter.nc", (np.arange(n) + 0.25) / n)
+    with pytest.raises(ValueError, match="covers another domain"):
+        predict_file(model, quarter, str(tmp_path / "q.nc"), progress=False)
+
+
 def test_float32_coordinates_of_the_training_domain_pass(tmp_path):
     """The training file's coordinates stored as float32 (as PDEBench and The Well store
     them): the same domain, so the U-Net, which runs on its training grid alone, runs
