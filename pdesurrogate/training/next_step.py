@@ -10,8 +10,13 @@ A module with statistics keeps them: those its weights were trained with.
 
 Training loss, for a window ``u_0, ..., u_R`` (``R = rollout_steps``) of one trajectory::
 
-    loss = 1/R sum_{s=1..R} relL2(f(x_{s-1}, p), u_s)
-         [+ w_aux 1/R sum_{s=1..R} relL2(CAPE(x_{s-1}, p), u_s)   (CAPE models only)]
+    loss = 1/R sum_{s=1..R} rel(f(x_{s-1}, p), u_s)
+         [+ w_aux 1/R sum_{s=1..R} rel(CAPE(x_{s-1}, p), u_s)   (CAPE models only)]
+
+``rel`` the module's ``loss``: the relative L2 error (``"rel_l2"``, logged ``train/rel_l2``) or
+neuraloperator's relative H1 error (``"rel_h1"``, logged ``train/rel_h1``:
+:class:`~pdesurrogate.training.losses.RelativeH1`, its derivatives periodic where the data's PDE
+is, ``data_info["pde"]``), per sample, mean over the batch.
 
 with ``x_0 = u_0`` and ``x_s`` either the truth ``u_s`` (teacher forcing) or the model's own
 prediction (autoregressive; gradients flow through the chain). Without curriculum every step
@@ -31,9 +36,12 @@ scale, so neither rule is the paper's exactly.
 
 Validation and test roll out autoregressively from the first frame of whole trajectories and
 log the relative L2 error in physical units per step (``val/rel_l2_step_k``, ``k = 1..``) and its
-mean over steps (``val/rel_l2``; ``test/...`` likewise). The test also logs the PDEBench-style
-errors of :mod:`pdesurrogate.metrics` of the same rollout, in physical units (``test/nrmse``,
-``test/rmse``, ``test/max_error``, ...: :mod:`~pdesurrogate.training.rollout_errors`).
+mean over steps (``val/rel_l2``; ``test/...`` likewise), whatever the training loss, so that
+runs trained with either compare; a module trained with ``"rel_h1"`` also logs the relative H1
+error of the same rollout, mean over steps (``val/rel_h1``, ``test/rel_h1``). The test also
+logs the PDEBench-style errors of :mod:`pdesurrogate.metrics` of the same rollout, in physical
+units (``test/nrmse``, ``test/rmse``, ``test/max_error``, ...:
+:mod:`~pdesurrogate.training.rollout_errors`).
 
 Precision: ``32-true``, ``bf16-mixed`` and ``16-mixed`` run every model. The ``*-true``
 precisions that cast the model whole are checked at setup against the dtypes it runs in
@@ -68,7 +76,7 @@ from .fit_checks import (
     check_validation_monitors,
 )
 from .init_weights import INIT_KEY, load_trained_weights, read_trained_weights
-from .losses import evaluation_relative_l2, relative_l2
+from .losses import RelativeH1, check_loss, evaluation_relative_l2, precise_dtype, relative_l2
 from .rollout_errors import add_rollout_errors
 from .step_logs import step_logs_due
 
@@ -109,7 +117,7 @@ def keep_own_hparams(module: LightningModule) -> None:
 
 
 class NextStepModule(LightningModule):
-    """Next-step training of ``model`` (relative L2, normalised space).
+    """Next-step training of ``model`` (relative L2 or H1, normalised space).
 
     Args:
         model: ``forward(u: (B, C, *grid), params: (B, P) | None) -> (B, C, *grid)``. May be
@@ -137,6 +145,9 @@ class NextStepModule(LightningModule):
             resumed fit (``ckpt_path``) and a module loaded from a checkpoint keep the
             checkpoint's weights and neither read nor need the path, which may be gone by then.
             The optimizer, schedule, step count and normalisation are the new fit's own.
+        loss: the training loss of each step, ``"rel_l2"`` (relative L2) or ``"rel_h1"``
+            (neuraloperator's relative H1: the error and its gradient, relative to the
+            target's; module docstring). Validation and test score relative L2 either way.
     """
 
     # one model step advances k saved times: a checkpoint tested at another k would be scored
@@ -148,7 +159,7 @@ class NextStepModule(LightningModule):
                  curriculum: bool = False, curriculum_epochs: int = 50, aux_weight: float = 1.0,
                  aux_warmup_epochs: int = 0, aux_warmup_weight: float = 10.0,
                  residual: bool = False, model_spec: dict | None = None,
-                 init_weights: str | None = None):
+                 init_weights: str | None = None, loss: str = "rel_l2"):
         super().__init__()
         self._means = TrajectoryMeans()
         self.last_validation = LastValidation()
@@ -184,6 +195,9 @@ class NextStepModule(LightningModule):
                                          or not str(init_weights)):
             raise ValueError("init_weights must be the path of an export folder or a Lightning "
                              f"checkpoint, or None, got {init_weights!r}")
+        self.loss = check_loss(loss)
+        # built from data_info as a fit sets up (or at the first step without one)
+        self._h1: RelativeH1 | None = None
         if curriculum and rollout_steps < 2:
             raise ValueError("curriculum needs rollout_steps >= 2 (it moves from teacher forcing "
                              f"to autoregression within a window), got {rollout_steps}")
@@ -308,6 +322,31 @@ class NextStepModule(LightningModule):
             # after setup, then replaces them). A test or validate waits for its checkpoint:
             # computing them here would cost a pass over the training split it throws away.
             self._take_datamodule_stats()
+            if self.loss == "rel_h1" and info is not None:
+                # here, so a grid too small for its derivatives is refused before a batch
+                self._h1 = RelativeH1.for_data(self.data_info, len(info.get("grid_shape", ())))
+
+    # -- losses ---------------------------------------------------------------------------------
+    def _relative_h1(self, dim: int) -> RelativeH1:
+        """The relative H1 loss for fields of ``dim`` axes of this module's data."""
+        if self._h1 is None or len(self._h1.periodic) != dim:
+            self._h1 = RelativeH1.for_data(self.data_info, dim)
+        return self._h1
+
+    def step_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss ``loss`` of one step: ``(B, C, *grid)`` twice -> mean over the
+        batch of the per-sample relative error (normalised space)."""
+        if self.loss == "rel_h1":
+            return self._relative_h1(pred.ndim - 2)(pred, target)
+        return relative_l2(pred, target)
+
+    def evaluation_relative_h1(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` relative H1 errors of ``pred`` against ``target`` ``(B, C, *grid)`` in
+        :func:`~pdesurrogate.training.losses.precise_dtype`, as validation and test log
+        them."""
+        dtype = precise_dtype(pred.device)
+        return self._relative_h1(pred.ndim - 2)(pred.to(dtype), target.to(dtype),
+                                                reduction="none")
 
     def _start_from_init_weights(self) -> None:
         """Copy ``init_weights`` into the model, once, from :meth:`configure_optimizers`: the
@@ -448,8 +487,8 @@ class NextStepModule(LightningModule):
         if type(self).training_step is not NextStepModule.training_step:
             return None
         cape = hasattr(self.model, "cape_output")
-        return ["train/loss", "train/rel_l2",
-                *(["train/aux_rel_l2", "train/aux_weight"] if cape else []),
+        return ["train/loss", f"train/{self.loss}",
+                *([f"train/aux_{self.loss}", "train/aux_weight"] if cape else []),
                 *(["train/teacher_forced_steps"] if self.curriculum else [])]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -468,11 +507,11 @@ class NextStepModule(LightningModule):
             if s < n_tf:
                 x = u[:, s]
             pred = self(x, p)
-            loss = loss + relative_l2(pred, u[:, s + 1])
+            loss = loss + self.step_loss(pred, u[:, s + 1])
             c = getattr(self.model, "cape_output", None)
             if c is not None:
                 has_aux = True
-                aux = aux + relative_l2(c, u[:, s + 1])
+                aux = aux + self.step_loss(c, u[:, s + 1])
             x = pred
         loss = loss / self.rollout_steps
         total = loss
@@ -482,9 +521,9 @@ class NextStepModule(LightningModule):
             total = loss + w * aux
         if step_logs_due(self, batch_idx):
             bs = u.shape[0]
-            self.log("train/rel_l2", loss, prog_bar=True, batch_size=bs)
+            self.log(f"train/{self.loss}", loss, prog_bar=True, batch_size=bs)
             if has_aux:
-                self.log("train/aux_rel_l2", aux, batch_size=bs)
+                self.log(f"train/aux_{self.loss}", aux, batch_size=bs)
                 self.log("train/aux_weight", w, batch_size=bs)
             if self.curriculum:
                 self.log("train/teacher_forced_steps", float(n_tf), batch_size=bs)
@@ -518,6 +557,10 @@ class NextStepModule(LightningModule):
         for s in range(steps):
             self._means.add(f"{prefix}/rel_l2_step_{s + 1}", errs[:, s])
         self._means.add(f"{prefix}/rel_l2", errs.mean(dim=1), prog_bar=True)
+        if self.loss == "rel_h1":
+            h1 = torch.stack([self.evaluation_relative_h1(pred[:, s], u[:, s])
+                              for s in range(1, steps + 1)], dim=1)
+            self._means.add(f"{prefix}/rel_h1", h1.mean(dim=1))
         if prefix == "test":
             add_rollout_errors(self._means, prefix, pred, u)
         return errs.mean()

@@ -12,9 +12,14 @@ Everything trains in normalised space, per channel: ``x = (a - mean_a) / std_a``
 ``y = (u - mean_u) / std_u`` with the training split's statistics of the file's channels
 (:class:`~pdesurrogate.training.SteadyDataModule`'s ``stats``), parameters likewise. The loss
 is the relative L2 error ``||f(x, p) - y||_2 / ||y||_2`` per sample, mean over the batch
-(``train/rel_l2``; ``train/loss`` the same number). Validation and test log the relative L2
-error of the prediction in physical units, ``||u_pred - u||_2 / ||u||_2``, mean over the
-split's samples (``val/rel_l2``, ``test/rel_l2``), the FNO paper's figure.
+(``loss="rel_l2"``, ``train/rel_l2``; ``train/loss`` the same number), or neuraloperator's
+relative H1 error, which adds the gradients' to both norms (``loss="rel_h1"``,
+``train/rel_h1``: :class:`~pdesurrogate.training.losses.RelativeH1`; walled for Darcy and heat,
+periodic for the periodic solvers, walled for files that do not say). Validation and test log
+the relative L2 error of the prediction in physical units, ``||u_pred - u||_2 / ||u||_2``, mean
+over the split's samples (``val/rel_l2``, ``test/rel_l2``), the FNO paper's figure, whatever the
+loss; a module trained with ``"rel_h1"`` also logs its relative H1 error (``val/rel_h1``,
+``test/rel_h1``).
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .losses import evaluation_relative_l2, relative_l2
+from .losses import evaluation_relative_l2
 from .next_step import NextStepModule, keep_own_hparams
 from .step_logs import step_logs_due
 
 
 class SteadyModule(NextStepModule):
-    """Fit ``model`` to map input channels to target channels (relative L2, normalised space).
+    """Fit ``model`` to map input channels to target channels (relative L2 or H1, normalised
+    space).
 
     Args:
         model: ``forward(x: (B, C_in, *grid), params: (B, P) | None) -> (B, C_out, *grid)``.
@@ -40,6 +46,7 @@ class SteadyModule(NextStepModule):
             filled in from ``model``.
         init_weights: start the fit from a trained model's weights (fine-tuning): an export
             folder or a Lightning checkpoint (:class:`NextStepModule`'s ``init_weights``).
+        loss: ``"rel_l2"`` or ``"rel_h1"`` (module docstring).
 
     Which channels are inputs and targets comes from the data: ``data_info["inputs"]`` and
     ``["targets"]`` (names among ``data_info["channel_names"]``), set by a
@@ -53,9 +60,9 @@ class SteadyModule(NextStepModule):
     def __init__(self, model: nn.Module | None = None, lr: float = 1e-3,
                  weight_decay: float = 1e-4, scheduler: str = "cosine",
                  model_spec: dict | None = None,
-                 init_weights: str | None = None):
+                 init_weights: str | None = None, loss: str = "rel_l2"):
         super().__init__(model=model, lr=lr, weight_decay=weight_decay, scheduler=scheduler,
-                         model_spec=model_spec, init_weights=init_weights)
+                         model_spec=model_spec, init_weights=init_weights, loss=loss)
         keep_own_hparams(self)
 
     def channel_indices(self) -> tuple[list[int], list[int]]:
@@ -129,14 +136,14 @@ class SteadyModule(NextStepModule):
     def train_metric_names(self) -> list[str] | None:
         if type(self).training_step is not SteadyModule.training_step:
             return None
-        return ["train/loss", "train/rel_l2"]
+        return ["train/loss", f"train/{self.loss}"]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, y = self.normalize_inputs(batch["input"]), self.normalize_targets(batch["target"])
-        loss = relative_l2(self(x, self.normalize_params(batch["params"])), y)
+        loss = self.step_loss(self(x, self.normalize_params(batch["params"])), y)
         if step_logs_due(self, batch_idx):
             bs = x.shape[0]
-            self.log("train/rel_l2", loss, prog_bar=True, batch_size=bs)
+            self.log(f"train/{self.loss}", loss, prog_bar=True, batch_size=bs)
             self.log("train/loss", loss, batch_size=bs)
         return loss
 
@@ -158,9 +165,11 @@ class SteadyModule(NextStepModule):
             super()._check_half_batch({"u": x}, f"{stage}, {key} channel(s) {lost}")
 
     def _evaluate(self, batch: dict, prefix: str) -> torch.Tensor:
-        errs = evaluation_relative_l2(self.predict_targets(batch["input"], batch["params"]),
-                                      batch["target"])
+        pred = self.predict_targets(batch["input"], batch["params"])
+        errs = evaluation_relative_l2(pred, batch["target"])
         self._means.add(f"{prefix}/rel_l2", errs, prog_bar=True)
+        if self.loss == "rel_h1":
+            self._means.add(f"{prefix}/rel_h1", self.evaluation_relative_h1(pred, batch["target"]))
         return errs.mean()
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0
