@@ -5,13 +5,14 @@ Public API: :func:`open_dataset`, :class:`FieldData`, :class:`DatasetWriter`,
 :class:`OneStepPairs`, :class:`AllPairs`, :class:`Trajectories`, :func:`split_indices`,
 :class:`ChannelStats`, :func:`compute_stats`, :func:`generate_dataset`.
 
-Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file) writes through
-``ourformat.py`` (our file's schema, :class:`DatasetWriter`); ``reader.py``
-(:func:`open_dataset`, :class:`FieldData`) reads our files, ``pdebench.py`` and ``the_well.py``
-(their layouts) through ``lazy.py`` (lazy views); ``torch_datasets.py`` (torch Datasets over a
-:class:`FieldData`), ``normalization.py`` (:class:`ChannelStats`), ``source.py`` and
-``fingerprint.py`` (what a model was trained on), ``temp_files.py``, ``progress.py`` and
-``storable_text.py`` (a name from a locale that is not UTF-8, as UTF-8 text).
+Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file; its worker
+processes: ``lanes.py``) writes through ``ourformat.py`` (our file's schema,
+:class:`DatasetWriter`); ``reader.py`` (:func:`open_dataset`, :class:`FieldData`) reads our
+files, ``pdebench.py`` and ``the_well.py`` (their layouts) through ``lazy.py`` (lazy views);
+``torch_datasets.py`` (torch Datasets over a :class:`FieldData`), ``normalization.py``
+(:class:`ChannelStats`), ``source.py`` and ``fingerprint.py`` (what a model was trained on),
+``temp_files.py``, ``progress.py`` and ``storable_text.py`` (a name from a locale that is not
+UTF-8, as UTF-8 text).
 """
 
 import importlib

@@ -7,10 +7,14 @@ solved together, each with one torch thread. So the parameters and initial state
 neither ``batch_size`` nor ``workers``, and sample ``i`` is regenerated alone by
 ``solver.solve(*solver.sample(1, seed[i]), times)``. (Drawing a whole batch from one seed made
 every sample depend on ``batch_size``: another batch size gave other parameters altogether.)
-With ``workers > 1``, ``workers`` processes solve batches concurrently and the parent writes them
+With ``workers > 1``, ``workers`` processes (:mod:`.lanes`, all started before the output file
+is opened and before any other thread) solve batches concurrently and the parent writes them
 in order (a bounded number in flight, so memory stays bounded). Batch ``b`` goes to process
 ``b % workers``, which solves its batches in order: a solver with a history (below) then sees
 the same earlier solves in every run, instead of those of whichever process was free first.
+So a process is never free to take another's batch: batches of uneven cost balance less well
+than in a shared pool. A worker process that dies (out of memory) stops the run with
+:class:`~.lanes.LaneDiedError` naming it and its batch.
 
 The output path is checked before anything is solved: a folder there is an error, an existing
 file is an error unless ``overwrite=True`` (and is checked again when the finished file is moved
@@ -45,12 +49,9 @@ import errno
 import math
 import multiprocessing as mp
 import os
-import signal
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ import torch
 
 from ..sigterm_unwinds import sigterm_unwinds
 from ..solvers.base import Solver, SolverDivergedError
+from .lanes import Lanes
 from .ourformat import DatasetWriter, check_compression, default_grid_names
 from .progress import progress_bar
 from .temp_files import clean_leftovers
@@ -212,25 +214,22 @@ def _solve_batch(solver: Solver, batch: int, first: int, size: int, seed: int,
                           f"(seed {seed}, max_retries={max_retries}); last: {last}")
 
 
-_WORKER_SOLVER: Solver | None = None
+# a worker process's solver, seed, times and max_retries, given once: a batch's task is then
+# three ints, which never fill its pipe while the worker sends a large result back
+_WORKER_RUN: tuple | None = None
 
 
-def _init_worker(solver: Solver) -> None:
-    global _WORKER_SOLVER
-    # the parent ends the pool on Ctrl-C or SIGTERM: a worker must not raise KeyboardInterrupt
-    # of its own (a terminal signals the whole process group) nor run the parent's SIGTERM
-    # handler, inherited through fork, which would keep it alive past terminate()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _init_worker(solver: Solver, seed: int, times: list[float], max_retries: int) -> None:
+    global _WORKER_RUN
     # one thread per process: the processes supply the parallelism, and results match workers=1
     torch.set_num_threads(1)
-    _WORKER_SOLVER = solver
+    _WORKER_RUN = (seed, times, max_retries, solver)
 
 
-def _worker_task(batch: int, first: int, size: int, seed: int, times: list[float],
-                 max_retries: int) -> dict:
-    assert _WORKER_SOLVER is not None, "worker not initialised"
-    return _solve_batch(_WORKER_SOLVER, batch, first, size, seed, times, max_retries)
+def _worker_task(batch: int, first: int, size: int) -> dict:
+    assert _WORKER_RUN is not None, "worker not initialised"
+    seed, times, max_retries, solver = _WORKER_RUN
+    return _solve_batch(solver, batch, first, size, seed, times, max_retries)
 
 
 def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) -> Path:
@@ -267,11 +266,11 @@ def _output_path(path: str | os.PathLike, example: str, overwrite: bool = True) 
     return p
 
 
-# the least open-files limit (ulimit -n) under which generate_dataset ran with N workers, 21,
-# 37, 69, 133 for N = 2, 4, 8, 16 (2026-12-07): each lane, a one-process pool, holds 8
-# descriptors in the parent (its queues' and wake-up pipes, its process's sentinel); and a margin
-# for the output file and a calling program's own files
-FILES_PER_LANE, FILES_SPARE = 8, 64
+# the least open-files limit (ulimit -n) under which generate_dataset ran with N workers, 12,
+# 18, 30, 54 for N = 2, 4, 8, 16 (2026-12-07): each lane holds 3 descriptors in the parent
+# (its pipe, its process's sentinel pipe); and a margin for the output file and a calling
+# program's own files
+FILES_PER_LANE, FILES_SPARE = 3, 64
 
 
 def _allow_open_files(workers: int) -> Callable[[], None]:
@@ -289,43 +288,14 @@ def _allow_open_files(workers: int) -> Callable[[], None]:
         return lambda: None
     if hard != resource.RLIM_INFINITY and hard < need:
         fit = max(1, (hard - FILES_SPARE) // FILES_PER_LANE)
-        raise OSError(errno.EMFILE, f"{workers} workers need about {need} open files (8 a "
-                      f"worker), and the open-files limit (ulimit -Hn) is {hard}: pass "
-                      f"workers={fit} (--workers {fit}) or fewer, or raise the limit")
+        raise OSError(errno.EMFILE, f"{workers} workers need about {need} open files "
+                      f"({FILES_PER_LANE} a worker), and the open-files limit (ulimit -Hn) is "
+                      f"{hard}: pass workers={fit} (--workers {fit}) or fewer, or raise the limit")
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     except (OSError, ValueError):  # e.g. macOS above OPEN_MAX: the lanes say what failed
         return lambda: None
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Terminate ``pool``'s worker processes now, without waiting for their current batches.
-
-    As ``ProcessPoolExecutor.terminate_workers`` (Python 3.14) does: shut down without
-    waiting, then terminate and reap each process.
-    """
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        with contextlib.suppress(ValueError, ProcessLookupError):  # already ended and closed
-            proc.terminate()
-    for proc in processes:
-        with contextlib.suppress(ValueError):
-            proc.join(timeout=5)
-
-
-def _stop_workers_on_error(pools: Sequence[ProcessPoolExecutor]):
-    """An ``ExitStack.push`` callback: on any exception (Ctrl-C, SIGTERM, a failed batch)
-    terminate the workers of ``pools`` instead of waiting for the batches they are solving."""
-
-    def on_exit(exc_type, exc, tb) -> bool:
-        if exc_type is not None:
-            for pool in pools:
-                _stop_workers(pool)
-        return False  # the exception propagates
-
-    return on_exit
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> int:
@@ -409,6 +379,8 @@ def generate_dataset(
 
     Returns:
         :class:`GenerateReport`. Raises :class:`GenerationError` when a batch keeps diverging,
+        :class:`~.lanes.LaneDiedError` when a worker process dies (killed by the out-of-memory
+        killer, say), what a worker's solver raised (its traceback as the cause),
         ``IsADirectoryError`` when ``path`` is a folder, ``FileExistsError`` when a file is
         there and not ``overwrite``, ``OSError`` (EMFILE) when even the hard open-files
         limit is too low for ``workers`` (the soft one is raised for the run where it is);
@@ -440,7 +412,7 @@ def generate_dataset(
         written = False
 
         def stop_message() -> str:
-            # the pool shuts down after the file is renamed: a late SIGTERM must not deny it
+            # the workers stop after the file is renamed: a late SIGTERM must not deny it
             if written:
                 return f"generate: stopped by SIGTERM after {str(path)!r} was written in full"
             return f"generate: stopped by SIGTERM; nothing is written to {str(path)!r}"
@@ -451,7 +423,7 @@ def generate_dataset(
             return False
 
         stack.enter_context(sigterm_unwinds(stop_message))
-        lanes: list[ProcessPoolExecutor] = []
+        lanes: Lanes | None = None
         if workers > 1:
             if mp_context is None:
                 # macOS's system libraries may have started threads, which fork does not
@@ -459,17 +431,13 @@ def generate_dataset(
                 mp_context = "fork" if sys.platform.startswith("linux") else "spawn"
             context = mp.get_context(mp_context)
             stack.callback(_allow_open_files(workers))  # put back once the lanes have ended
-            # one single-process pool per worker, not one pool of them all: a shared pool
-            # hands a batch to whichever worker is free, so a solver's history (the SOR
-            # bandit) would depend on timing and a run would not repeat
-            lanes = [stack.enter_context(ProcessPoolExecutor(
-                1, mp_context=context, initializer=_init_worker, initargs=(solver,)))
-                for _ in range(workers)]
-            stack.push(_stop_workers_on_error(lanes))
-            # start the workers before the output file is open: a forked child must not
-            # inherit an HDF5 file open for writing
-            for started in [lane.submit(int) for lane in lanes]:
-                started.result()
+            # lanes, not one shared pool: a shared pool hands a batch to whichever worker is
+            # free, so a solver's history (the SOR bandit) would depend on timing. All started
+            # here, before the output file is open (a forked child must not inherit an HDF5
+            # file open for writing) and before the progress bar's thread
+            lanes = stack.enter_context(Lanes(
+                workers, context, _worker_task, setup=_init_worker,
+                setup_args=(solver, seed, ts, max_retries), unit="batch"))
         stack.push(note_written)  # runs once the writer has closed (renamed) or discarded
         writer = stack.enter_context(DatasetWriter(
             path, solver.name, grid, grid_names, ts, channels, solver.param_names, samples,
@@ -488,18 +456,19 @@ def generate_dataset(
             bar(len(res["u"]))
 
         # made one at a time: a list of millions of batches would cost gigabytes up front
-        tasks = ((b, b * batch_size, min(batch_size, samples - b * batch_size), seed, ts,
-                  max_retries) for b in range(n_batches))
-        if not lanes:
+        tasks = ((b, b * batch_size, min(batch_size, samples - b * batch_size))
+                 for b in range(n_batches))
+        if lanes is None:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
                 for task in tasks:
-                    store(_solve_batch(solver, *task))
+                    store(_solve_batch(solver, *task, seed, ts, max_retries))
             finally:
                 torch.set_num_threads(threads)
         else:
-            _run_lanes(lanes, tasks, store)
+            for res in lanes.results(tasks):  # batch b in lane b % workers
+                store(res)
         extra = {"diverged_batches": retries}
         if has_stats:
             extra["linear_stats"] = summarize_linear_stats(all_stats)
@@ -511,16 +480,3 @@ def generate_dataset(
         retries=retries, batches=n_batches, workers=workers,
         linear_stats=summarize_linear_stats(all_stats) if has_stats else None,
     )
-
-
-def _run_lanes(lanes: Sequence[ProcessPoolExecutor], tasks: Iterable[tuple], store) -> None:
-    """Solve ``tasks`` (batch number first) in ``lanes``, one-process pools, batch ``b`` in
-    ``lanes[b % len(lanes)]``, passing results to ``store`` in task order; tasks are taken
-    from the iterable only as they are submitted."""
-    pending: deque = deque()
-    for task in tasks:
-        pending.append(lanes[task[0] % len(lanes)].submit(_worker_task, *task))
-        if len(pending) >= 2 * len(lanes):  # bounded in flight: bounded memory
-            store(pending.popleft().result())
-    while pending:
-        store(pending.popleft().result())

@@ -331,9 +331,9 @@ def test_signal_removes_temporary_file_and_ends_workers(tmp_path, sig):
 
 
 def test_sigterm_after_the_rename_says_the_file_is_complete(tmp_path, monkeypatch, capsys):
-    """A SIGTERM that lands while the pool shuts down, after the file was renamed into place,
-    exits 143 with a message saying the file is complete (not "nothing is written"), and the
-    file reads back whole."""
+    """A SIGTERM that lands while the worker processes stop, after the file was renamed into
+    place, exits 143 with a message saying the file is complete (not "nothing is written"),
+    and the file reads back whole."""
     import signal
     import threading
 
@@ -342,16 +342,15 @@ def test_sigterm_after_the_rename_says_the_file_is_complete(tmp_path, monkeypatc
         pytest.skip("needs SIGTERM's default action in the main thread")
     import pdesurrogate.datasets.generate as gen
 
-    class LatePool(gen.ProcessPoolExecutor):
-        def shutdown(self, wait=True, *, cancel_futures=False):
-            super().shutdown(wait=wait, cancel_futures=cancel_futures)
-            if wait:
-                # only while generate's handler is in place: SIGTERM's default would end pytest
-                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, \
-                    "generate's SIGTERM handler is gone before the pool shuts down"
-                os.kill(os.getpid(), signal.SIGTERM)
+    class LateLanes(gen.Lanes):
+        def close(self):
+            super().close()
+            # only while generate's handler is in place: SIGTERM's default would end pytest
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, \
+                "generate's SIGTERM handler is gone before the worker processes stop"
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(gen, "ProcessPoolExecutor", LatePool)
+    monkeypatch.setattr(gen, "Lanes", LateLanes)
     path = tmp_path / "late.nc"
     with pytest.raises(SystemExit) as stop:
         generate_dataset(SineAdvection(), path, samples=4, times=[0.0, 0.1], batch_size=2,
