@@ -11,7 +11,7 @@ Layout of an exported surrogate (``outdir``)::
                        "mynet.MyNet"), residual, pde, grid_shape,
                        grid_names, grid_extent, channel_names, param_names,
                        data_param_names, k, dt,
-                       normalization, provenance, metrics, versions
+                       normalization, provenance (with its recipe), metrics, versions
     model.safetensors  the model's state_dict (safetensors: a JSON header plus raw arrays)
 
 A steady map's export (a :class:`~pdesurrogate.training.SteadyModule`'s: input channels ->
@@ -40,9 +40,19 @@ it was fit on last. A fit started from a trained model's weights (``init_weights
 :mod:`pdesurrogate.training.init_weights`) has ``init_weights``, the absolute path of the
 export folder or checkpoint they were read from, and the data those weights were fit on in
 ``fine_tuned_from``. Exports older than ``provenance`` load without it, and any export without
-``fine_tuned_from`` was fit on its ``data_source`` alone. A PINN export
-(:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built and checked
-by the same functions (:func:`~pdesurrogate.provenance.provenance`,
+``fine_tuned_from`` was fit on its ``data_source`` alone.
+
+``provenance.recipe`` says how the model was trained: ``module``, the LightningModule's class
+path (``"pdesurrogate.training.NextStepModule"``; null for a checkpoint of a fit that did not
+record it: only LightningCLI's, ``pdesurrogate fit``'s, do), ``hparams``, its hyper-parameters
+as the fit had them (``lr``, ``weight_decay``, ``scheduler``, ``loss``, ``rollout_steps``,
+``curriculum``, ``aux_weight``, ...: the module's ``hparams`` or the checkpoint's
+``hyper_parameters``) but ``model_spec`` (the ``model`` key) and ``init_weights`` (above), and
+``omitted``, the names of those left out as not plain JSON values or as absolute paths (which
+would say where the fit ran), and ``batch_size``, the datamodule's, per process (null: not
+known, e.g. plain DataLoaders). Exports older than it (format revision 4) load without it. A
+PINN export (:mod:`pdesurrogate.pinn.export`) records the same keys but ``data_source``, built
+and checked by the same functions (:func:`~pdesurrogate.provenance.provenance`,
 :func:`~pdesurrogate.provenance.check_provenance`).
 
 ``metrics`` says how good the model was when its checkpoint was written: ``validation``, its
@@ -151,9 +161,12 @@ from pdesurrogate.models import (
     own_classes,
 )
 from pdesurrogate.provenance import (
+    FIELD_RECORDED,
     FINE_TUNED_KEY,
     INIT_WEIGHTS_KEY,
     provenance,
+    recipe_of_checkpoint,
+    recipe_of_module,
     run_of_checkpoint,
     run_of_module,
 )
@@ -180,7 +193,8 @@ def _from_module(module, models: dict) -> tuple[dict, dict, dict]:
                          "fit it with a SteadyDataModule before exporting it")
     extra = {"normalization": stats, "data_info": module.data_info,
              "residual": bool(module.residual), "run": run_of_module(module), "models": models,
-             "metrics": fit_metrics.of_module(module)}
+             "metrics": fit_metrics.of_module(module),
+             "recipe": recipe_of_module(module, FIELD_RECORDED)}
     return spec, module.model.state_dict(), extra
 
 
@@ -202,7 +216,8 @@ def _from_checkpoint(path: Path, ckpt: dict, models: dict) -> tuple[dict, dict, 
     saved = ckpt.get(CHECKPOINT_KEY) or {}
     extra = {"normalization": saved.get("normalization"), "data_info": saved.get("data_info"),
              "residual": bool(hp.get("residual", False)), "run": run_of_checkpoint(path, ckpt),
-             "models": models, "metrics": fit_metrics.of_checkpoint(ckpt)}
+             "models": models, "metrics": fit_metrics.of_checkpoint(ckpt),
+             "recipe": recipe_of_checkpoint(ckpt, FIELD_RECORDED)}
     missing = missing_models(spec, models)
     if missing:
         raise _class_not_handed(str(path), "checkpoint", missing[0], "export_surrogate",
@@ -317,7 +332,7 @@ def export_surrogate(source, outdir: str | os.PathLike, overwrite: bool = False,
         data[FINE_TUNED_KEY] = json.loads(json.dumps(earlier))
     if info.get(INIT_WEIGHTS_KEY) is not None:
         data[INIT_WEIGHTS_KEY] = str(info[INIT_WEIGHTS_KEY])
-    config["provenance"] = provenance(extra["run"], **data)
+    config["provenance"] = provenance(extra["run"], recipe=extra["recipe"], **data)
     config.update(metrics=extra["metrics"], versions=library_versions())
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     return write_export(out, config, tensors,

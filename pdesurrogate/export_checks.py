@@ -30,7 +30,13 @@ from pdesurrogate.export_files import (
 )
 from pdesurrogate.meta_build import meta_build
 from pdesurrogate.models import build_model, missing_models
-from pdesurrogate.provenance import OPTIONAL_PROVENANCE_KEYS, PROVENANCE_KEYS, check_provenance
+from pdesurrogate.provenance import (
+    OPTIONAL_PROVENANCE_KEYS,
+    PROVENANCE_KEYS,
+    RECIPE_KEY,
+    RECIPE_KEYS,
+    check_provenance,
+)
 
 CONFIG_KEYS = ("format_version", "pdesurrogate_version", "model", "residual", "pde",
                "grid_shape", "channel_names", "param_names", "k", "dt", "normalization")
@@ -43,12 +49,13 @@ OPTIONAL_KEYS = ("data_param_names", "provenance", "grid_names", "metrics", "ver
 #: surrogate's :data:`OPTIONAL_KEYS`, a PINN's) or inside ``provenance`` or ``metrics``
 #: (2: PINN exports record it too; 3: ``grid_extent``, the training grid's extent, with which
 #: predict refuses a file over another domain; a reader without it rolls such a file out, as
-#: before). A reader ignores, with a :class:`NewerExportWarning`, the keys it does not know
+#: before; 4: ``provenance.recipe``, how the model was trained, of field surrogates and PINNs
+#: alike). A reader ignores, with a :class:`NewerExportWarning`, the keys it does not know
 #: there in an export of a later revision, so such a key may only record or add a check (as
 #: ``metrics``, ``versions`` and ``grid_extent`` do); what changes how a model is built or
 #: run goes inside ``model`` or ``normalization`` (a PINN's ``network``, ``problem``), whose
 #: unknown keys stay errors, or raises :data:`FORMAT_VERSION`
-FORMAT_REVISION = 3
+FORMAT_REVISION = 4
 #: what config.json's ``metrics`` holds (:func:`pdesurrogate.fit_metrics.check_metrics`),
 #: each key mapped to the keys known inside it (None: not looked into; a one-element list:
 #: each element of a list), for :func:`_without_newer_keys`
@@ -57,6 +64,10 @@ _METRICS_KEYS = {"validation": dict.fromkeys(fit_metrics.VALIDATION_KEYS),
 #: a field surrogate's ``provenance`` keys; its data-source records are not looked into: a
 #: fit started from the export's weights copies them into its own export
 FIELD_PROVENANCE_KEYS = (*PROVENANCE_KEYS, *OPTIONAL_PROVENANCE_KEYS)
+#: the keys known inside ``provenance``'s keys that are looked into, for
+#: :func:`_without_newer_keys`: a key a newer pdesurrogate adds inside ``recipe`` is ignored
+#: as one beside it is (its ``hparams`` are the module's, whatever their names)
+_PROVENANCE_INSIDE = {RECIPE_KEY: dict.fromkeys(RECIPE_KEYS)}
 #: config.json's ``kind`` of a steady map's export, and the keys such an export has besides
 #: :data:`CONFIG_KEYS`
 STEADY_KIND = "steady"
@@ -89,15 +100,16 @@ def _without_newer_keys(cfg, where: str, known: Sequence[str],
                         provenance_keys: Collection[str]):
     """``cfg`` (its format accepted by :func:`_check_format`) without the keys this
     pdesurrogate does not know, if a newer one wrote it (:func:`_newer_writer`): top-level keys
-    outside ``known``, ``provenance`` keys outside ``provenance_keys`` and ``metrics`` keys
-    outside :data:`_METRICS_KEYS`, warned in one line (:class:`NewerExportWarning`) naming them
+    outside ``known``, ``provenance`` keys outside ``provenance_keys`` (and ``recipe`` keys
+    outside :data:`_PROVENANCE_INSIDE`'s) and ``metrics`` keys outside :data:`_METRICS_KEYS`,
+    warned in one line (:class:`NewerExportWarning`) naming them
     (``provenance.init_weights``) and both versions; else ``cfg`` itself, whose unknown keys
     the checks refuse."""
     if not isinstance(cfg, dict):
         return cfg
     tree = dict.fromkeys(known)
-    for section, keys in (("provenance", dict.fromkeys(provenance_keys)),
-                          ("metrics", _METRICS_KEYS)):
+    inside = {k: _PROVENANCE_INSIDE.get(k) for k in provenance_keys}
+    for section, keys in (("provenance", inside), ("metrics", _METRICS_KEYS)):
         if section in tree:
             tree[section] = keys
     unknown: list[str] = []

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,10 @@ EXPECTED = (f"an exported surrogate folder ({CONFIG_NAME} + {WEIGHTS_NAME}) or a
 EXPORT_KINDS = {None: "time-stepping surrogate", "steady": "steady map", "pinn": "PINN"}
 # attribute values longer than this are cut in the text output (JSON keeps them whole)
 _ATTR_CHARS = 100
+# the hyper-parameters a recipe's row names first, when the module has them
+_RECIPE_FIRST = ("loss", "lr", "weight_decay", "scheduler", "rollout_steps", "curriculum")
+# the recipe row's hyper-parameters are wrapped at this width
+_RECIPE_CHARS = 80
 
 
 def describe(path: str | os.PathLike) -> dict:
@@ -179,6 +184,8 @@ def _run(prov: dict, cfg: dict) -> dict:
     libs = cfg.get("versions") or {}   # exports older than metrics and versions lack them
     return {"training_run": {k: prov.get(k) for k in ("epoch", "global_step", "checkpoint",
                                                        "seed_everything")},
+            # exports older than format revision 4 lack it
+            "recipe": prov.get("recipe"),
             "metrics": cfg.get("metrics"),
             "versions": {"pdesurrogate": cfg["pdesurrogate_version"],
                          **{k: libs.get(k) for k in ("torch", "lightning", "neuraloperator")},
@@ -306,7 +313,8 @@ def _export_rows(info: dict) -> list[tuple[str, str]]:
         steps += f", seed {run['seed_everything']}"
     if run["checkpoint"]:
         steps += f", from {run['checkpoint']}"
-    rows += [("run", steps), ("metrics", _metrics_text(info["metrics"]))]
+    rows += [("run", steps), ("trained with", _recipe_text(info["recipe"])),
+             ("metrics", _metrics_text(info["metrics"]))]
     v = info["versions"]
     git = "" if v["git_commit"] is None else \
         f", git {v['git_commit'][:12]}{' (uncommitted changes)' if v['git_dirty'] else ''}"
@@ -316,6 +324,25 @@ def _export_rows(info: dict) -> list[tuple[str, str]]:
                                f"{v['format_version']}){git}; "
                                + (libs if v["torch"] else "torch version not recorded")))
     return rows
+
+
+def _recipe_text(recipe) -> str:
+    """config.json's ``provenance.recipe``: the module and batch size, then its
+    hyper-parameters (:data:`_RECIPE_FIRST` first), wrapped, then the names left out."""
+    if recipe is None:
+        return "not recorded in the export"
+    size = recipe["batch_size"]
+    lines = [(recipe["module"] or "module not recorded")
+             + (f", batch size {size}" if size is not None else "")]
+    hp = recipe["hparams"]
+    order = [k for k in _RECIPE_FIRST if k in hp] + [k for k in hp if k not in _RECIPE_FIRST]
+    args = ", ".join(f"{k}={json.dumps(hp[k])}" for k in order)
+    lines += textwrap.wrap(args, _RECIPE_CHARS, break_long_words=False,
+                           break_on_hyphens=False) or ["no hyper-parameters recorded"]
+    if recipe["omitted"]:
+        lines.append(f"not recorded: {', '.join(recipe['omitted'])} (no plain JSON values, or "
+                     "local paths)")
+    return "\n".join(lines)
 
 
 def _metric_rows(values: dict) -> list[tuple[str, str]]:
@@ -479,7 +506,10 @@ JSON_KEYS = (
     "(the data-source record, with file: its name; null: not recorded), fine_tuned_from, "
     "init_weights (the export or checkpoint a fine-tuning fit started from; null: none); a "
     "PINN's problem and training; then training_run ({epoch, global_step, checkpoint, "
-    "seed_everything}), metrics (config.json's: {validation: {epoch, global_step, values: "
+    "seed_everything}), recipe (how it was trained: {module: the LightningModule's class "
+    "path, null: not recorded; hparams: its hyper-parameters, e.g. loss, lr, scheduler; "
+    "batch_size: per process, null: not recorded; omitted: hyper-parameters left out}; null: "
+    "an export older than it), metrics (config.json's: {validation: {epoch, global_step, values: "
     "{name: value}} of the last validation, best: [{monitor, score, path}] of the checkpoint "
     "callbacks}; null: not recorded), versions ({pdesurrogate, torch, lightning, "
     "neuraloperator (null: not recorded), format_version, git_commit, git_dirty}).",

@@ -91,10 +91,13 @@ def test_export_from_checkpoint_and_cape(tmp_path):
     ref = m.rollout(u, p, 3)
     torch.testing.assert_close(s1.rollout(u, p, 3), ref, atol=0, rtol=0)
     torch.testing.assert_close(s2.rollout(u, p, 3), ref, atol=0, rtol=0)
-    # the same but where each was exported from: the checkpoint's path, or none for a module
+    # the same but where each was exported from: the checkpoint's path, or none for a module,
+    # and the module's class, which a checkpoint of a fit outside LightningCLI does not record
     c1, c2 = s1.config, s2.config
     assert c1["provenance"].pop("checkpoint") == str(ckpt)
     assert c2["provenance"].pop("checkpoint") is None
+    assert c1["provenance"]["recipe"].pop("module") is None
+    assert c2["provenance"]["recipe"].pop("module") == "pdesurrogate.training.NextStepModule"
     assert c1 == c2
 
 
@@ -513,6 +516,7 @@ def test_provenance_traces_an_export_to_its_data_checkpoint_and_commit(tmp_path)
     out = export_surrogate(ckpt, tmp_path / "sur")
     prov = load(out).config["provenance"]
     commit, dirty = git_state()
+    assert prov.pop("recipe")["batch_size"] == 4  # how it was trained: test_provenance_recipe
     assert prov == {"data_source": dm.data_info["source"], "checkpoint": str(ckpt),
                     "epoch": raw["epoch"], "global_step": raw["global_step"],
                     "seed_everything": 11, "git_commit": commit, "git_dirty": dirty}

@@ -239,6 +239,11 @@ def test_online_run_exports_a_model_and_accounts_for_every_simulation(online_run
     assert src["solver"]["class_path"] == "pdesurrogate.solvers.advection.Advection1D"
     assert src["parameters"] == {"beta": [0.2, 1.0]} and src["validation"]["trajectories"] == 4
     assert prov["seed_everything"] == 0
+    # and how it was trained: the config's module and settings, batch_size per trainer rank
+    recipe = prov["recipe"]
+    assert recipe["module"] == "pdesurrogate.training.NextStepModule"
+    assert recipe["batch_size"] == 16 and recipe["hparams"]["scheduler"] == "none"
+    assert recipe["hparams"]["residual"] is True
 
 
 def test_rank_command_imports_this_process_package_and_the_users_modules(tmp_path,

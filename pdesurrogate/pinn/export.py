@@ -12,7 +12,12 @@ Layout (the same two files as every surrogate; ``pdesurrogate.load`` dispatches 
 ``provenance`` is a field surrogate's (:mod:`pdesurrogate.export`) without ``data_source`` (a
 PINN samples its own points; the problem is in ``problem``): ``checkpoint``, ``epoch``,
 ``global_step``, ``seed_everything`` (null unless the module recorded one), ``git_commit``,
-``git_dirty``, built and checked by the same functions. Exports older than it load without it.
+``git_dirty`` and ``recipe``, built and checked by the same functions. Exports older than it
+load without it. Its ``recipe.hparams`` are the PINNModule's other settings (``lr``,
+``scheduler``, ``boundary_weight``, ``seed``: the SDGD draws', ``full_chunk``,
+``fit_output_bias``; the estimator, e.g. SDGD's ``dim_batch``, and ``variant`` are in
+``training``), and its ``batch_size`` the points per batch (``BallPoints``' ``batch_size``,
+known when exported from the module after a fit: a checkpoint does not record it).
 ``metrics`` (its last ``val/rel_l2``) and ``versions`` are a field surrogate's too, and so is
 the rule for keys this pdesurrogate does not know: at the top level or inside ``provenance`` or
 ``metrics`` of an export a newer one wrote (a later ``format_revision``, absent before
@@ -59,9 +64,12 @@ from pdesurrogate.export_files import (
 )
 from pdesurrogate.meta_build import meta_build
 from pdesurrogate.provenance import (
+    OPTIONAL_RUN_PROVENANCE_KEYS,
     RUN_PROVENANCE_KEYS,
     check_provenance,
     provenance,
+    recipe_of_checkpoint,
+    recipe_of_module,
     run_of_checkpoint,
     run_of_module,
 )
@@ -76,6 +84,12 @@ CONFIG_KEYS = ("format_version", "pdesurrogate_version", "kind", "network", "pro
 # keys a current export writes but an older one lacks
 OPTIONAL_KEYS = ("provenance", "metrics", "versions", "format_revision")
 NETWORK_ARGS = ("dim", "width", "depth", "activation", "hard_boundary")
+#: the ``provenance`` keys a PINN export may have, for the rule on a newer writer's keys
+PINN_PROVENANCE_KEYS = (*RUN_PROVENANCE_KEYS, *OPTIONAL_RUN_PROVENANCE_KEYS)
+# the PINNModule's hyper-parameters config.json records elsewhere (network, problem,
+# training), left out of provenance.recipe
+RECORDED = ("problem", "estimator", "problem_spec", "estimator_spec", "width", "depth",
+            "activation", "variant", "boundary")
 # points per evaluation chunk are chosen so a chunk holds about this many coordinates
 _CHUNK_ELEMENTS = 1 << 22
 # |x| up to 1 + this counts as inside the ball (float32 rounding of points on the sphere)
@@ -108,12 +122,14 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
     if isinstance(source, PINNModule):
         hp, state = dict(source.hparams), source.state_dict()
         run, metrics = run_of_module(source), fit_metrics.of_module(source)
+        recipe = recipe_of_module(source, RECORDED)
     else:
         ckpt = read_checkpoint(Path(source))
         hp, state = ckpt.get("hyper_parameters") or {}, ckpt["state_dict"]
         if not is_pinn_hparams(hp):
             raise ValueError(f"{str(source)!r}: not a PINNModule checkpoint (no problem_spec)")
         run, metrics = run_of_checkpoint(Path(source), ckpt), fit_metrics.of_checkpoint(ckpt)
+        recipe = recipe_of_checkpoint(ckpt, RECORDED)
     problem = hp["problem_spec"]
     network = {"class": NETWORK_CLASS, "init_args": {
         "dim": problem["dim"], "width": hp.get("width", 128), "depth": hp.get("depth", 4),
@@ -123,7 +139,7 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
                 "boundary": hp.get("boundary", "hard")}
     tensors = {k: v for k, v in state.items() if k.startswith("net.") or k == "problem.c"}
     return {"network": network, "problem": problem, "training": training,
-            "provenance": provenance(run), "metrics": metrics,
+            "provenance": provenance(run, recipe=recipe), "metrics": metrics,
             "versions": library_versions()}, tensors
 
 
@@ -149,7 +165,7 @@ def export_pinn(source, outdir: str | os.PathLike, overwrite: bool = False) -> P
 
 def _check_config(cfg, where: str) -> None:
     _check_format(cfg, where)
-    cfg = _without_newer_keys(cfg, where, CONFIG_KEYS + OPTIONAL_KEYS, RUN_PROVENANCE_KEYS)
+    cfg = _without_newer_keys(cfg, where, CONFIG_KEYS + OPTIONAL_KEYS, PINN_PROVENANCE_KEYS)
     check_config_keys(cfg, where, CONFIG_KEYS, OPTIONAL_KEYS, kind="a PINN export has")
     net = cfg["network"]
     if not isinstance(net, dict) or set(net) != {"class", "init_args"} \

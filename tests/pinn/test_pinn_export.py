@@ -50,6 +50,7 @@ def test_round_trip_from_module(module, tmp_path):
     cfg = sur.config
     assert cfg["kind"] == "pinn" and cfg["problem"] == {"name": "sine_gordon", "dim": 5, "seed": 4}
     commit, dirty = git_state()
+    assert cfg["provenance"].pop("recipe")["module"] == "pdesurrogate.pinn.PINNModule"
     assert cfg["provenance"] == {"checkpoint": None, "epoch": None, "global_step": None,
                                  "seed_everything": None, "git_commit": commit,
                                  "git_dirty": dirty}
@@ -74,12 +75,14 @@ def test_round_trip_from_checkpoint(module, tmp_path):
     raw = torch.load(ckpt, weights_only=True)
     commit, dirty = git_state()
     assert raw["global_step"] == 2
-    assert sur.config["provenance"] == {
+    prov = sur.config["provenance"]
+    assert prov.pop("recipe")["module"] is None  # a checkpoint not of LightningCLI's
+    assert prov == {
         "checkpoint": str(ckpt), "epoch": raw["epoch"], "global_step": 2,
         "seed_everything": None, "git_commit": commit, "git_dirty": dirty}
     prov = pdesurrogate.load(export_surrogate(module, tmp_path / "b")).config["provenance"]
     assert (prov["epoch"], prov["global_step"]) == (module.current_epoch, 2)
-    assert list(prov) == list(RUN_PROVENANCE_KEYS)
+    assert list(prov) == [*RUN_PROVENANCE_KEYS, "recipe"]
 
 
 def test_provenance_records_the_fits_seed(tmp_path):
