@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import textwrap
 
 import numpy as np
 
@@ -24,12 +25,41 @@ LR_PREFIX = "train/lr"
 ACROSS_NAMES = ("x", "lon", "longitude")
 
 
-def _drawn_across(name: str) -> bool:
-    """Whether a spatial axis named ``name`` is drawn horizontally (:data:`ACROSS_NAMES`)."""
+# names of the spatial axis that a 3-D state's panels slice through (at its middle node), so
+# that the plane drawn is the horizontal one, x-y; compared as ACROSS_NAMES are
+SLICED_NAMES = ("z", "depth", "height")
+# names of the in-plane axis drawn upwards beside one of ACROSS_NAMES: y, a grid's latitude
+UP_NAMES = ("y", "lat", "latitude")
+
+
+def _axis_name(name: str) -> str:
+    """``name`` as the name lists here hold it: lower case, without PDEBench's
+    "-coordinate" suffix."""
     n = str(name).strip().lower()
     for suffix in ("-coordinate", "_coordinate", " coordinate"):
         n = n.removesuffix(suffix)
-    return n in ACROSS_NAMES
+    return n
+
+
+def _drawn_across(name: str) -> bool:
+    """Whether a spatial axis named ``name`` is drawn horizontally (:data:`ACROSS_NAMES`)."""
+    return _axis_name(name) in ACROSS_NAMES
+
+
+def _sliced_axis(names: tuple[str, ...]) -> int:
+    """The index of the axis a 3-D state with spatial axes ``names`` is sliced through: the
+    first named as in :data:`SLICED_NAMES` (z of The Well's ``("x", "y", "z")`` and of ours
+    ``("z", "y", "x")``); else the first that is neither drawn across (:data:`ACROSS_NAMES`)
+    nor drawn upwards beside it (:data:`UP_NAMES`), as ``level`` of ``("lon", "lat",
+    "level")``; else (no name known, or none left) the first."""
+    n = [_axis_name(g) for g in names]
+    for i, g in enumerate(n):
+        if g in SLICED_NAMES:
+            return i
+    for i, g in enumerate(n):
+        if g not in ACROSS_NAMES and g not in UP_NAMES:
+            return i
+    return 0
 
 
 # the most channels rollout_figure draws, one row each; a state with more (The Well's, say)
@@ -49,10 +79,35 @@ def _field_colours(p: np.ndarray, t: np.ndarray | None) -> dict:
     vals = [v for v in vals if v.size]
     lo = float(min(v.min() for v in vals)) if vals else 0.0
     hi = float(max(v.max() for v in vals)) if vals else 1.0
+    if _flat(lo, hi):
+        # one value up to rounding: a scale over the rounding noise drew that noise as a
+        # pattern, its colour bar ticked '0.099999999999990000', '0.099999999999992512', ...
+        mid = (lo + hi) / 2
+        half = 0.1 * abs(mid) or 1.0
+        lo, hi = mid - half, mid + half
     if lo < 0 < hi:
         m = max(-lo, hi)
         return {"cmap": "RdBu_r", "vmin": -m, "vmax": m}
     return {"cmap": "viridis", "vmin": lo, "vmax": hi}
+
+
+# the spread, as a fraction of their magnitude, below which a panel's values are taken for one
+# value up to rounding (a few float32 roundings; what varies less a float32 file cannot hold)
+FLAT = 1e-6
+
+
+def _flat(lo: float, hi: float) -> bool:
+    """Whether values from ``lo`` to ``hi`` are one value up to rounding (:data:`FLAT`)."""
+    return hi - lo <= FLAT * max(abs(lo), abs(hi))
+
+
+def _error_colours(err: np.ndarray) -> dict:
+    """imshow keywords of an |error| panel: its own range, from 0 where the error is one value
+    up to rounding (a constant offset), 0 to 1 where it is 0."""
+    vals = err[np.isfinite(err)]
+    if not vals.size or not _flat(float(vals.min()), float(vals.max())):
+        return {"cmap": "magma"}
+    return {"cmap": "magma", "vmin": 0.0, "vmax": float(vals.max()) or 1.0}
 
 
 def _edges(coords: np.ndarray | None) -> tuple[float, float]:
@@ -111,9 +166,15 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     ``lon``, ...) and the last is not, as in PDEBench's and The Well's ``("x", "y")`` or a
     ``("lon", "lat")`` grid, each axis labelled with its own name, and the grid's first point
     at the lower left; 3-D data as the last frame's slice through the middle node of the
-    first spatial axis. Each channel's prediction and truth share one colour scale, over the
-    values drawn: the 1-D space-time image, else the last frame's (slice's) values only (see
-    :func:`_field_colours`).
+    axis named z (or depth, height; else the axis neither drawn across nor named y or
+    latitude; else the first: :func:`_sliced_axis`), the other two drawn as in 2-D, the
+    titles naming that axis and where. Each channel's prediction and truth share one colour
+    scale, over the values drawn: the 1-D space-time image, else the last frame's (slice's)
+    values only (see :func:`_field_colours`); a panel that is one value up to rounding gets a
+    scale around that value (an |error| one from 0), and no colour bar ticks relative to an
+    offset. A title wider than its column (a long channel name) is wrapped, to three lines at
+    most, the name shortened with an ellipsis beyond; a colour bar's label keeps the whole name
+    where it fits in its row's height, else it too is shortened.
     """
     import matplotlib
 
@@ -141,11 +202,12 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
     columns = 1 + 2 * (truth is not None) + (rel_l2 is not None)
     fig, axes = plt.subplots(len(shown), columns, figsize=(4.8 * columns, 3.6 * len(shown)),
                              squeeze=False)
+    fits = []
     for row, c in zip(axes, shown, strict=True):
         label = str(channel_names[c]) if channel_names is not None else f"channel {c}"
-        _channel_row(row, fig, pred[sample, :, c],
-                     None if truth is None else truth[sample, :, c], times, label, sample,
-                     names, grid)
+        fits += _channel_row(row, fig, pred[sample, :, c],
+                             None if truth is None else truth[sample, :, c], times, label,
+                             sample, names, grid)
     if rel_l2 is not None:
         ax = axes[0, -1]
         ax.semilogy(times[1:], np.maximum(rel_l2[1:], 1e-12), "o-")
@@ -159,10 +221,16 @@ def rollout_figure(pred: np.ndarray, truth: np.ndarray | None, times: np.ndarray
         title = f"{title} ({len(shown)} of {n_channels} channels shown)".strip()
     if title:  # a folder's name, which matplotlib refuses as lone surrogates under LC_ALL=C
         fig.suptitle(storable_text(title))
-    fig.tight_layout()
-    # tight_layout leaves out the colour bars' labels (their axes hang off the panels'), which
-    # then crowded the next panel's y label
-    fig.subplots_adjust(wspace=0.7)
+    for _ in range(2):  # again where titles were wrapped: they need the room above them
+        fig.tight_layout()
+        # tight_layout leaves out the colour bars' labels (their axes hang off the panels'),
+        # which then crowded the next panel's y label
+        fig.subplots_adjust(wspace=0.7)
+        # a long channel name's titles ran into their neighbours'
+        if not _fit_labels(fig, fits):
+            break
+    _keep_inside(fig)
+    _fit_labels(fig, fits)  # the panels' room as _keep_inside left it
     _keep_inside(fig)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -195,9 +263,12 @@ def _keep_inside(fig, pad: float = 0.05, tries: int = 4) -> None:
 
 
 def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarray, label: str,
-                 sample: int, names: tuple[str, ...], grid: tuple | None) -> None:
+                 sample: int, names: tuple[str, ...], grid: tuple | None
+                 ) -> list[_FittedLabels]:
     """One channel's prediction, truth and |error| panels into ``axes`` (the row's first
-    ones): ``p`` and ``t`` ``(T, *grid)``; see :func:`rollout_figure`."""
+    ones): ``p`` and ``t`` ``(T, *grid)``; see :func:`rollout_figure`. Returns the panels'
+    titles and colour bar labels, to fit once the figure is laid out (:func:`_fit_labels`)."""
+    from matplotlib.ticker import ScalarFormatter
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     unit = "" if grid is not None else " (fraction of domain)"
@@ -210,15 +281,18 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
         place = {"aspect": "auto", "extent": extent}
         xlabel, ylabel, when = f"{names[0]}{unit}", "t", ""
         frames = (p, t)
-    else:  # (T, A, B) or (T, Z, A, B): the last frame (its middle Z slice), B (or x) across
+    else:  # (T, A, B) or 3-D: the last frame (its middle slice), B (or x) across
         where = ""
         if p.ndim == 4:
-            mid = p.shape[1] // 2
-            at = f"{grid[0][mid]:.3g}" if grid is not None else f"node {mid} of {p.shape[1]}"
-            where = f", {names[0]} = {at}"
-            p, t = p[:, mid], None if t is None else t[:, mid]
-        rows_c, cols_c = (None, None) if grid is None else grid[-2:]
-        row_name, col_name = names[-2:]
+            k = _sliced_axis(names)
+            mid = p.shape[1 + k] // 2
+            at = f"{grid[k][mid]:.3g}" if grid is not None else f"node {mid} of {p.shape[1 + k]}"
+            where = f", {names[k]} = {at}"
+            p, t = p.take(mid, axis=1 + k), None if t is None else t.take(mid, axis=1 + k)
+            names = names[:k] + names[k + 1:]
+            grid = None if grid is None else grid[:k] + grid[k + 1:]
+        rows_c, cols_c = (None, None) if grid is None else grid
+        row_name, col_name = names
         if _drawn_across(row_name) and not _drawn_across(col_name):
             # PDEBench's and The Well's (x, y), a (lon, lat) grid: x across, as ours (y, x)
             p, t = p.swapaxes(-1, -2), None if t is None else t.swapaxes(-1, -2)
@@ -234,21 +308,115 @@ def _channel_row(axes, fig, p: np.ndarray, t: np.ndarray | None, times: np.ndarr
     field_kw = _field_colours(*frames)
     panels = [(frames[0], "prediction"), (frames[1], "truth"),
               (None if t is None else np.abs(frames[0] - frames[1]), "|error|")]
+    fits = []
     i = 0
     for img, name in panels:
         if img is None:
             continue
-        kw = {"cmap": "magma"} if name == "|error|" else field_kw
+        kw = _error_colours(img) if name == "|error|" else field_kw
         im = axes[i].imshow(img, origin="lower", **place, **kw)
-        axes[i].set(xlabel=xlabel, ylabel=ylabel,
-                    title=f"{name} of {label}, sample {sample}{when}")
+        head, tail = f"{name} of ", f", sample {sample}{when}"
+        axes[i].set(xlabel=xlabel, ylabel=ylabel, title=f"{head}{label}{tail}")
         # a bar beside the image and as tall as it, also where a domain's shape makes the
         # image lower than its panel
         cax = make_axes_locatable(axes[i]).append_axes("right", size="5%", pad=0.08)
         cax.set_label("<colorbar>")
-        fig.colorbar(im, cax=cax,
-                     label=f"|prediction - truth| of {label}" if name == "|error|" else label)
+        # no offset ('+3e2' above the bar, the ticks then read off it): each tick its value
+        prefix = "|prediction - truth| of " if name == "|error|" else ""
+        bar = fig.colorbar(im, cax=cax, format=ScalarFormatter(useOffset=False),
+                           label=prefix + label)
+        fits.append(_FittedLabels(axes[i].title, head, label, tail, bar, prefix))
         i += 1
+    return fits
+
+
+# the most lines a panel's title wraps to; a longer one shows its channel's name shortened
+TITLE_LINES = 3
+# inches a panel's title keeps clear of its neighbour's
+TITLE_GAP = 0.2
+
+
+def _shortened(name: str, n: int) -> str:
+    """``name`` in at most ``n`` characters (at least 3): its start and end around an
+    ellipsis, the end being what tells apart names of one prefix."""
+    if len(name) <= n:
+        return name
+    n = max(n, 3)
+    return f"{name[:n // 2]}…{name[len(name) - (n - 1 - n // 2):]}"
+
+
+class _FittedLabels:
+    """A panel's title, ``head + label + tail``, and its colour bar's label, ``prefix +
+    label``, both written anew by :meth:`fit` to the room the figure's layout leaves."""
+
+    def __init__(self, title, head: str, label: str, tail: str, bar, prefix: str):
+        self.title, self.head, self.label, self.tail = title, head, label, tail
+        self.bar, self.prefix = bar, prefix
+
+    def fit(self, renderer, width: float, height: float) -> bool:
+        """Wrap the title to ``width`` pixels (at most :data:`TITLE_LINES` lines, the label
+        shortened where more are needed) and shorten the label in the colour bar's label to
+        ``height`` pixels (the bar's label runs upwards); whether the title is wrapped."""
+        full = self.prefix + self.label
+        self.bar.set_label(full)
+        text = self.bar.ax.yaxis.label
+        tall = text.get_window_extent(renderer).height
+        if tall > height:  # from as many characters as the height holds on average
+            start = len(self.label) - math.ceil(len(full) * (1 - height / tall))
+            for n in range(max(start, 3), 2, -1):
+                self.bar.set_label(self.prefix + _shortened(self.label, n))
+                if text.get_window_extent(renderer).height <= height:
+                    break
+        full = f"{self.head}{self.label}{self.tail}"
+        self.title.set_text(full)
+        wide = self.title.get_window_extent(renderer).width
+        if wide <= width:
+            return False
+        per_char = wide / len(full)
+        label = self.label
+        while True:
+            text = f"{self.head}{label}{self.tail}"
+            chars = max(int(width / per_char), 10)
+            while True:
+                lines = self._wrap(text, chars)
+                if chars <= 10 or self.title.get_window_extent(renderer).width <= width:
+                    break
+                chars -= 1
+            if len(lines) > TITLE_LINES and len(label) > 3:
+                label = _shortened(label, len(label) - (len(lines) - TITLE_LINES) * chars)
+                continue
+            # lines as even as that many allow: no last line of one word ("... node 2 of\n5")
+            for even in range(math.ceil(len(text) / len(lines)), chars):
+                if len(self._wrap(text, even)) == len(lines) \
+                        and self.title.get_window_extent(renderer).width <= width:
+                    return True
+            self._wrap(text, chars)
+            return True
+
+    def _wrap(self, text: str, chars: int) -> list[str]:
+        """Set the title to ``text`` wrapped to ``chars`` characters a line; its lines."""
+        # a name without spaces (a_long_snake_case_name) is broken inside
+        lines = textwrap.wrap(text, chars, break_on_hyphens=False)
+        self.title.set_text("\n".join(lines))
+        return lines
+
+
+def _fit_labels(fig, fits: list[_FittedLabels]) -> bool:
+    """:meth:`_FittedLabels.fit` each panel's labels to the figure as laid out: a title to
+    the distance between its column's cell and the next (less :data:`TITLE_GAP`), so that
+    neighbouring titles cannot meet (the figure's width in a single column); a colour bar's
+    label to its row's height. Whether any title is wrapped."""
+    renderer = fig.canvas.get_renderer()
+    wrapped = False
+    for f in fits:
+        spec = f.title.axes.get_subplotspec()
+        bottoms, tops, lefts, rights = spec.get_gridspec().get_grid_positions(fig)
+        row = spec.rowspan.start
+        pitch = lefts[1] - lefts[0] if len(lefts) > 1 else 1.0  # the columns' cells are alike
+        width = pitch * fig.bbox.width - TITLE_GAP * fig.dpi
+        height = (tops[row] - bottoms[row]) * fig.bbox.height
+        wrapped |= f.fit(renderer, width, height)
+    return wrapped
 
 
 # the points a curve of curves.png keeps at most (a panel is under a thousand pixels wide):

@@ -1,5 +1,5 @@
 """rollout_figure's colour scale is that of the values it draws. A 2-D or 3-D panel draws the
-last frame (in 3-D its middle slice), but the scale was taken over every frame and the whole
+last frame (in 3-D its middle z slice), but the scale was taken over every frame and the whole
 volume: a decaying field, or a 3-D peak off the drawn slice, set a range that left the drawn
 image one flat colour."""
 
@@ -22,15 +22,15 @@ def _field_panels(monkeypatch, tmp_path, pred, truth, **kw):
 
 
 def test_a_3d_peak_off_the_middle_slice_does_not_set_the_scale(tmp_path, monkeypatch):
-    """(x, y, z) = 5 x 4 x 6 nodes: values in [1, 2] on the middle x slice (index 2), 100
+    """(x, y, z) = 5 x 4 x 6 nodes: values in [1, 2] on the middle z slice (index 3), 100
     elsewhere; the slice's panels span its own values, on a sequential map."""
     rng = np.random.default_rng(0)
     truth = np.full((1, 2, 1, 5, 4, 6), 100.0)
-    truth[:, :, :, 2] = rng.uniform(1.0, 2.0, (1, 2, 1, 4, 6))
+    truth[..., 3] = rng.uniform(1.0, 2.0, (1, 2, 1, 5, 4))
     pred = truth * 1.01
-    drawn = np.concatenate([pred[0, -1, 0, 2].ravel(), truth[0, -1, 0, 2].ravel()])
+    drawn = np.concatenate([pred[0, -1, 0, ..., 3].ravel(), truth[0, -1, 0, ..., 3].ravel()])
     for ax in _field_panels(monkeypatch, tmp_path, pred, truth, grid_names=("x", "y", "z")):
-        assert ax.get_title().endswith("x = node 2 of 5"), ax.get_title()
+        assert ax.get_title().endswith("z = node 3 of 6"), ax.get_title()
         assert ax.images[0].get_clim() == (drawn.min(), drawn.max())
 
 
