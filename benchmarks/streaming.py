@@ -82,6 +82,14 @@ or slower because the other core held the lines it wrote or read, which raw MPI 
 soon as its sender writes new states. Packs of 0.5-1 MiB, a warm-up of each run's client and
 receiver, growing first packs and more spare packs were each no faster (alternating jobs).
 
+Without CMA (``MPIR_CVAR_CH4_CMA_ENABLE=0``, as where a container or the kernel forbids
+cross-process reads; a network without progress of its own behaves alike), a large message
+moves only while the sender calls MPI. A client napping between polls while its own packs were
+in flight moved 11-12 MB/s at 4 KiB, 64 KiB and 1 MiB (raw 1.2-2.4 GB/s). Since it polls back
+to back while they are (``streaming.polling``'s ``busy``), 666, 1085 and 1226 MB/s against
+raw's 1190, 1341 and 1869 (2026-12-07, 3 repeats; with CMA, ours was unchanged: 1063-1159 MB/s
+at 4 KiB against 1019-1085 before, alternating jobs).
+
 Part (b), trainer idle fraction with fast synthetic solvers: the trainer rank runs exactly what
 ``pdesurrogate online`` runs (:func:`pdesurrogate.online.run_trainer` with
 ``configs/online/burgers_fno.yaml``: receiver thread, training buffer, ``StreamDataModule``,

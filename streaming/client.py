@@ -879,8 +879,18 @@ class StreamClient:
         if blocking:
             MPI.Request.Waitall(reqs)
         elif not MPI.Request.Testall(reqs):
-            poll_until(lambda: MPI.Request.Testall(reqs))
+            # our own send: without CMA it moves only while we poll (streaming.polling)
+            poll_until(lambda: MPI.Request.Testall(reqs), busy=lambda: True)
         self._release(entry)
+
+    def _sends_pending(self) -> bool:
+        """Whether messages of ours are still in flight, releasing those that have gone: the
+        credits a client waits for come back only once the trainer has its messages, which
+        without CMA move only while this rank polls (:mod:`.polling`)."""
+        MPI = mpi()
+        while self._in_flight and MPI.Request.Testall(self._in_flight[0][0]):
+            self._release(self._in_flight.popleft())
+        return bool(self._in_flight)
 
     def _release(self, entry: tuple[list, tuple, np.ndarray | None]) -> None:
         """After an entry's requests completed: keep its copy for reuse (the oldest spare
@@ -901,7 +911,7 @@ class StreamClient:
 
         if not credited():
             self._stats["credit_waits"] += 1
-            self._stats["credit_wait_s"] += poll_until(credited)
+            self._stats["credit_wait_s"] += poll_until(credited, busy=self._sends_pending)
         self._credits[dst] -= 1
         self._window[dst] -= cost
 
