@@ -851,9 +851,7 @@ class StreamClient:
 
     def _post(self, header: np.ndarray, payload: np.ndarray | list[np.ndarray], keep: Any = None,
               dest: int | None = None, own: np.ndarray | None = None) -> None:
-        MPI = mpi()
-        while self._in_flight and MPI.Request.Testall(self._in_flight[0][0]):
-            self._release(self._in_flight.popleft())
+        self._sends_pending()  # releases the messages that have gone
         if len(self._in_flight) >= self.max_in_flight:
             t0 = time.perf_counter()
             while len(self._in_flight) >= self.max_in_flight:
