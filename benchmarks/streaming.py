@@ -63,7 +63,12 @@ producer, which raw's blocking ``Send`` cannot). At 4 KiB the solver's core is t
 takes 3.1 us a sample there, of which 0.6 us is the producer's write (raw pays it too: 1.8 us a
 message in all), the rest ``send`` with its copy into the pack and the loop around it (the
 client waits for the trainer 5 % of the time, py-spy). 100-sample simulations: 4 KiB
-0.66-0.71.
+0.66-0.71. Since 2026-12-07 a simulation's first sample joins the chain pack through ``send``'s
+fast path and ``open``/``close`` cost half as much: the solver's loop takes 2.7 against 3.25 us
+a sample with no MPI at all (a recording stand-in for the communicator, 12 alternating rounds
+in one process), and in alternating jobs of ``--sizes 4KiB 64KiB --repeats 5`` ours moved
+1342, 1471 and 860 MB/s at 4 KiB against 1095, 1217 and 799 before; raw MPI, 931-1980 MB/s in
+those six jobs, left the ratio at 0.62-0.76 against 0.72-0.91.
 
 Static sources, measured before 2026-12-06 against raw static: the copied fields from 64 KiB up
 moved 0.55-0.81 of it and uncopied ones, then in split packs, 0.83-0.98. Slow phases (measured

@@ -8,7 +8,7 @@ The checks raise before the client touches its communicator, so clients without 
 (comm=None) run in this process without MPI."""
 
 import re
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,6 +33,11 @@ def _client() -> StreamClient:
     ({"nu": "fast"}, "parameter 'nu' must be one number, got 'fast'"),
     ({"kappa": 0.1}, "params must have exactly the names ['nu'] (the client's param_names), "
                      "got ['kappa']: missing ['nu'], unexpected ['kappa']"),
+    ({"nu": 0.1, "kappa": 0.2}, "params must have exactly the names ['nu'] (the client's "
+                                "param_names), got ['kappa', 'nu']: missing [], unexpected "
+                                "['kappa']"),
+    ({"nu": float("nan")}, "parameter 'nu' must be finite, got nan"),
+    ({"nu": np.float32("inf")}, "parameter 'nu' must be finite, got inf"),
 ])
 def test_open_names_the_parameter_that_is_not_one_number(params, match):
     client = StreamClient(None, [0], ["nu"])
@@ -41,6 +46,12 @@ def test_open_names_the_parameter_that_is_not_one_number(params, match):
     assert client._sim is None  # nothing opened: the loop may open it again, fixed
     client.open(7, {"nu": torch.tensor([0.25])})  # one number, in a tensor, goes
     assert client._values == [0.25]
+
+
+def test_open_takes_any_mapping_of_the_names():
+    client = StreamClient(None, [0], ["nu", "kappa"])
+    client.open(7, MappingProxyType({"kappa": np.float64(2.0), "nu": 1}))
+    assert client._values == [1.0, 2.0] and all(type(v) is float for v in client._values)
 
 
 def test_a_torch_dtype_numpy_lacks_is_refused_naming_it():

@@ -1,5 +1,7 @@
 """Wire format: header/payload round trip and rejection of malformed messages."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -111,7 +113,8 @@ def test_control_messages_and_encode_errors():
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_all_finite_exact(dtype):
     """all_finite is exact: NaN, +inf and -inf anywhere are caught, and huge finite values
-    (whose squares overflow the fast path) are still finite."""
+    (whose squares overflow the fast path) are still finite; none of it warns."""
+    warnings.simplefilter("error")  # pytest restores the filters after the test
     x = np.ones(1000, dtype)
     assert all_finite(x)
     for bad in (np.nan, np.inf, -np.inf):
