@@ -104,7 +104,8 @@ def _recipe(module, hp: dict, batch_size, recorded: Collection[str]) -> dict:
             kept[key] = value
         else:
             omitted.append(key)
-    size = batch_size if _is_int(batch_size) and batch_size >= 1 else None
+    plain_int = isinstance(batch_size, int) and not isinstance(batch_size, bool)
+    size = batch_size if plain_int and batch_size >= 1 else None
     return {"module": module if isinstance(module, str) else None,
             "hparams": json_copy(kept), "batch_size": size, "omitted": omitted}
 
@@ -158,10 +159,6 @@ def _local_path(value) -> bool:
     if isinstance(value, dict):
         return any(_local_path(v) for v in value.values())
     return False
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def provenance(run: dict, *, recipe: dict | None = None, **data) -> dict:
