@@ -45,6 +45,13 @@ chunks: in our files (chunks of about 128 KiB, :func:`~.ourformat.chunk_shape`) 
 costs one chunk, so the sample reads at most ``SAMPLE_TRAJECTORIES`` chunks (64 MiB for frames
 under 128 KiB).
 
+A folder read as one dataset (:class:`~.file_set.FileSet`, its files' trajectories one after
+the other) is hashed as above over all its trajectories, and, in version 3, also over the number
+of its files, each file's number of trajectories and own trajectory ids, and the last frame of
+the first and of the last trajectory of every file (of as many files as
+:func:`sampled_trajectories` takes, with frames of both): a file added, removed or regenerated
+changes it. Its files' names and the folder's path are not hashed.
+
 Versions. The string names the version it was computed with: ``"sha256:<64 hex>"`` is version 1
 (the first and last trajectories in full only, no frame sample), ``"sha256:v2:<64 hex>"``
 version 2 (the first and last trajectories in full, and the last frames of the sample
@@ -61,6 +68,7 @@ import re
 
 import numpy as np
 
+from .file_set import FileSet
 from .reader import FieldData
 
 FINGERPRINT_VERSION = 3
@@ -141,6 +149,8 @@ def fingerprint(data: FieldData, version: int = FINGERPRINT_VERSION) -> str:
             add("trajectory", i)
             for start in range(0, t, per_block):
                 h.update(values(data.u[i, start: start + per_block]))
+    if version >= 3 and isinstance(data, FileSet):
+        _add_files(data, add, update=h.update, values=values, t=t, frame_bytes=frame_bytes)
     if version == 2 and n and t:
         add("last frames", t - 1)
         for i in sampled_trajectories(n, frame_bytes).tolist():
@@ -183,6 +193,26 @@ def _add_bounded(data: FieldData, add, update, values, n: int, t: int, frame_byt
             if 0 < i < n - 1:
                 add("frame of", i)
                 update(values(data.u[i, t - 1]))
+
+
+def _add_files(data: FileSet, add, update, values, t: int, frame_bytes: int) -> None:
+    """A folder's (:class:`~.file_set.FileSet`'s) own part: its files' number and trajectory
+    counts and own trajectory ids, and the last frame of the first and of the last trajectory
+    of each of :func:`sampled_trajectories` of its files (every file, up to
+    :data:`SAMPLE_TRAJECTORIES` files or :data:`SAMPLE_BYTES` of frames): a file added,
+    removed, reordered or regenerated changes it even where the set's own sample of
+    trajectories misses that file's."""
+    add("files", len(data.members))
+    for m in data.members:
+        add("file trajectories", len(m))
+        add("file sim_id", np.ascontiguousarray(np.asarray(m.sim_id, dtype="<i8")).tobytes())
+    if not t:
+        return
+    for i in sampled_trajectories(len(data.members), 2 * frame_bytes).tolist():
+        m = data.members[i]
+        add("ends of file", i)
+        for j in sorted({0, len(m) - 1}):
+            update(values(m.u[j, t - 1]))
 
 
 def matches(recorded: str, data: FieldData) -> bool:

@@ -330,12 +330,23 @@ def _non_finite(data: FieldData, sample: int, t0: int, block: np.ndarray) -> Val
     space = tuple(range(2, block.ndim))
     channels = np.flatnonzero(bad.any(axis=(0, *space)))
     first_time = t0 + int(np.flatnonzero(bad.any(axis=(1, *space)))[0])
-    where = ", ".join(f"variable {_variable(data, int(k), sample)!r} (channel "
+    member, local = data.locate(sample) if hasattr(data, "locate") else (data, sample)
+    where = ", ".join(f"variable {_variable(member, int(k), local)!r} (channel "
                       f"{data.channel_names[int(k)]!r})" for k in channels)
     return ValueError(
         f"{str(data.path)!r} holds non-finite values (NaN or Inf) in {where}, first in "
-        f"trajectory {sample} at time index {first_time} (t = {data.times[first_time]:g}); "
-        "normalisation statistics need finite data: fix or regenerate the file")
+        f"{trajectory_name(data, sample)} at time index {first_time} "
+        f"(t = {data.times[first_time]:g}); normalisation statistics need finite data: fix or "
+        "regenerate the file")
+
+
+def trajectory_name(data: FieldData, i: int) -> str:
+    """``"trajectory i"``, and in a folder read as one (:class:`~.file_set.FileSet`) the file
+    holding it and its index there, for messages."""
+    if not hasattr(data, "locate"):
+        return f"trajectory {i}"
+    member, local = data.locate(i)
+    return f"trajectory {i} (trajectory {local} of file {member.path.name!r})"
 
 
 def _variable(data: FieldData, channel: int, sample: int) -> str:

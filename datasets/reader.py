@@ -236,7 +236,15 @@ def _unreadable(path: Path, error: OSError) -> str:
 
 
 def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> FieldData:
-    """Open a dataset file of any supported format as a lazy :class:`FieldData`.
+    """Open a dataset file of any supported format as a lazy :class:`FieldData`, or a folder
+    of them as one :class:`~.file_set.FileSet` (the same interface).
+
+    A folder: its files named ``*.nc``, ``*.h5``, ``*.hdf5`` or ``*.hdf``, in the order of
+    their names, or those of its ``train/``, ``valid/`` (or ``val/``) and ``test/`` subfolders
+    (The Well's layout), each opened as below; every file must hold the same times, grid,
+    channels and parameter names (:mod:`.file_set`). A folder without dataset files, or whose
+    files differ, is one ValueError naming the folder (and the first file that differs, what
+    differs and both values).
 
     ``progress``: whether a long opening shows its progress on stderr
     (:func:`~.progress.progress_bar`): walking the links of a file of at least
@@ -251,6 +259,7 @@ def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> Field
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ValueError: a folder as above.
         OSError: HDF5 cannot open it (e.g. a truncated file); the message names the file.
         ValueError: not an HDF5/netCDF4 file, an HDF5 layout none of the readers knows (the
             message lists the top-level keys found), or a file of a known layout whose data,
@@ -272,8 +281,9 @@ def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> Field
     if not p.exists():
         raise FileNotFoundError(f"dataset file {str(p)!r} does not exist")
     if p.is_dir():
-        raise ValueError(f"{str(p)!r} is a folder; open_dataset reads one file (for The Well, "
-                         "open one of its .hdf5 files)")
+        from .file_set import open_file_set
+
+        return open_file_set(p, progress)
     if not h5py.is_hdf5(p):
         raise ValueError(f"{str(p)!r} is not an HDF5/netCDF4 file (netCDF3 and other formats "
                          "are not supported)")
@@ -319,6 +329,21 @@ def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> Field
             raise ValueError(f"{str(p)!r}: opening it ran out of memory ({e}); its largest "
                              f"declared arrays are {_largest_arrays(f)}, more than this "
                              "machine holds") from None
+
+
+def open_file(path: str | os.PathLike, command: str,
+              progress: bool | None = None) -> FieldData:
+    """:func:`open_dataset` of one file: a folder is a ValueError saying ``command`` reads one
+    dataset file and naming one to pass."""
+    p = Path(path)
+    if p.is_dir():
+        from .file_set import DATASET_SUFFIXES
+
+        files = sorted(q.name for q in p.iterdir() if q.suffix.lower() in DATASET_SUFFIXES)
+        example = f" (e.g. {str(p / files[0])!r})" if files else ""
+        raise ValueError(f"{str(p)!r} is a folder; {command} reads one dataset file: pass one "
+                         f"of its files{example}")
+    return open_dataset(p, progress)
 
 
 def _largest_arrays(f: h5py.File, count: int = 3) -> str:

@@ -3,12 +3,14 @@
 A checkpoint or an export records where its training data came from (``data_info["source"]``,
 exported as ``provenance.data_source``), in one of two forms:
 
-* a **file** (written by :class:`~pdesurrogate.training.FieldDataModule`): ``path``, content
-  ``fingerprint`` (:func:`~pdesurrogate.datasets.fingerprint.fingerprint`), ``n_trajectories``,
-  ``fractions``, ``seed`` and ``max_train_trajectories``. Equal settings over data of equal
-  fingerprint give the same train/validation/test trajectories; :func:`source_splits`
-  recomputes them, for ``test``'s check against the checkpoint and for ``predict`` on the
-  training file.
+* a **file** or a folder of files (written by :class:`~pdesurrogate.training.FieldDataModule`):
+  ``path``, content ``fingerprint`` (:func:`~pdesurrogate.datasets.fingerprint.fingerprint`),
+  ``n_trajectories``, ``fractions``, ``seed`` and ``max_train_trajectories``; a folder split
+  into ``train/``, ``valid/`` and ``test/`` also ``split_folders`` (``[train, valid, test]``
+  trajectories of each), its split, which ``fractions`` and ``seed`` then do not make. Equal
+  settings over data of equal fingerprint give the same train/validation/test trajectories;
+  :func:`source_splits` recomputes them, for ``test``'s check against the checkpoint and for
+  ``predict`` on the training file.
 * an **online stream** (``pdesurrogate online``; :func:`online_source`), ``"kind": "online"``:
   the solver (``{"class_path", "init_args"}``), the parameter box the scheduler drew from
   (``parameters``: ``{name: [low, high]}``), its ``sampling``, ``seed``, ``simulations`` and
@@ -34,6 +36,9 @@ from .torch_datasets import split_indices
 ONLINE = "online"
 FILE_KEYS = ("path", "fingerprint", "n_trajectories", "fractions", "seed",
              "max_train_trajectories")
+# a folder split into train/, valid/ and test/ (The Well's layout) records its split as the
+# trajectories of each, [train, valid, test], which then replace fractions and seed
+SPLIT_FOLDERS_KEY = "split_folders"
 ONLINE_KEYS = ("kind", "solver", "parameters", "sampling", "seed", "simulations",
                "max_retries", "n_steps", "dt", "validation", "statistics")
 HELD_OUT_KEYS = ("trajectories", "seed")
@@ -48,8 +53,13 @@ def source_splits(source: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(train, val, test)`` trajectory indices of a file record, the training split cut
     to ``max_train_trajectories`` as the datamodule cuts it. KeyError, TypeError or ValueError
     for a record without usable split settings (an online record among them)."""
-    train, val, test = split_indices(int(source["n_trajectories"]), source["fractions"],
-                                     int(source["seed"]))
+    sizes = source.get(SPLIT_FOLDERS_KEY)
+    if sizes is not None:
+        ends = np.cumsum([0, *(int(k) for k in sizes)])
+        train, val, test = (np.arange(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True))
+    else:
+        train, val, test = split_indices(int(source["n_trajectories"]), source["fractions"],
+                                         int(source["seed"]))
     m = source.get("max_train_trajectories")
     return (train[:m] if m is not None else train), val, test
 
@@ -142,7 +152,8 @@ def check_source_record(source, where: str, name: str = "provenance.data_source"
                  and _is_int(v["trajectories"]) and v["trajectories"] >= 1
                  and _is_int(v["seed"]), "an object {'trajectories': int >= 1, 'seed': int}")
         return
-    _check_keys(source, FILE_KEYS, f"{what} (a file's)")
+    optional = (SPLIT_FOLDERS_KEY,) if SPLIT_FOLDERS_KEY in source else ()
+    _check_keys(source, FILE_KEYS + optional, f"{what} (a file's)")
     need("path", isinstance(source["path"], str), "a string")
     try:
         fingerprint_version(source["fingerprint"])
@@ -159,3 +170,9 @@ def check_source_record(source, where: str, name: str = "provenance.data_source"
     need("seed", _is_int(source["seed"]), "an int")
     m = source["max_train_trajectories"]
     need("max_train_trajectories", m is None or (_is_int(m) and m >= 1), "null or an int >= 1")
+    if optional:
+        k = source[SPLIT_FOLDERS_KEY]
+        need(SPLIT_FOLDERS_KEY, isinstance(k, list) and len(k) == 3
+             and all(_is_int(x) and x >= 0 for x in k)
+             and sum(k) == source["n_trajectories"],
+             "a list of 3 ints >= 0 (train, valid, test) summing to n_trajectories")

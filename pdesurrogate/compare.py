@@ -260,7 +260,7 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     rank; no plot or JSON is written), the frames when two models would compare different
     frames, and for a file without the truth; FileExistsError for an existing output without
     ``overwrite``."""
-    from pdesurrogate.datasets import open_dataset
+    from pdesurrogate.datasets.reader import open_file
     from pdesurrogate.loading import load
     from pdesurrogate.steady_surrogate import SteadySurrogate
     from pdesurrogate.surrogate import Surrogate
@@ -271,7 +271,7 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
             _positive_int(flag, v)
     _check_outputs(input_path, plot, json_path, overwrite)
     plans, sizes, kinds = [], [], []
-    data = open_dataset(input_path)
+    data = open_file(input_path, "compare --input")
     try:
         trajectories = data.u.shape[0] if samples is None else min(samples, data.u.shape[0])
         for label, d in named:

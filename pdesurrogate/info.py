@@ -9,7 +9,8 @@ file and key, but its weights are never read: the model is built on the meta dev
 against the safetensors header, whose shapes give the number of parameters. A model of the
 user's own code is described from its config alone (its class is never imported).
 
-A **dataset file** (ours, PDEBench, The Well) is opened with
+A **dataset file** (ours, PDEBench, The Well), or a folder of them read as one dataset (its files
+listed with their trajectories, and The Well's train/ valid/ test/ split), is opened with
 :func:`pdesurrogate.datasets.open_dataset`, which reads coordinates and per-trajectory
 parameters only; the fields ``u`` are never read.
 """
@@ -30,12 +31,14 @@ from pdesurrogate.export_names import CONFIG_NAME, WEIGHTS_NAME
 
 #: what PATH may be, for the error about one that is neither
 EXPECTED = (f"an exported surrogate folder ({CONFIG_NAME} + {WEIGHTS_NAME}) or a dataset file "
-            "(pdesurrogate netCDF, PDEBench or The Well HDF5)")
+            "(pdesurrogate netCDF, PDEBench or The Well HDF5; or a folder of them)")
 #: the kinds of export :func:`describe` tells apart (config.json's ``kind``; none: a
 #: time-stepping surrogate)
 EXPORT_KINDS = {None: "time-stepping surrogate", "steady": "steady map", "pinn": "PINN"}
 # attribute values longer than this are cut in the text output (JSON keeps them whole)
 _ATTR_CHARS = 100
+# a dataset folder's files listed in the text output, at most (its first and last halves)
+_FILES_SHOWN = 10
 # the hyper-parameters a recipe's row names first, when the module has them
 _RECIPE_FIRST = ("loss", "lr", "weight_decay", "scheduler", "rollout_steps", "curriculum")
 # the recipe row's hyper-parameters are wrapped at this width
@@ -54,6 +57,8 @@ def describe(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{str(p)!r} does not exist; expected {EXPECTED}")
     if p.is_dir():
         if not (p / CONFIG_NAME).exists() and not (p / WEIGHTS_NAME).exists():
+            if _holds_datasets(p):
+                return _jsonable(describe_dataset(p))
             raise ValueError(f"{str(p)!r} is a folder without {CONFIG_NAME} or {WEIGHTS_NAME}; "
                              f"expected {EXPECTED}")
         # JSON's types only: a NaN a file holds becomes the string "nan", which JSON can hold
@@ -195,14 +200,30 @@ def _run(prov: dict, cfg: dict) -> dict:
 
 
 # -- dataset files ------------------------------------------------------------------------------
+def _holds_datasets(folder: Path) -> bool:
+    """Whether ``folder`` holds dataset files, or The Well's train/ valid/ test/ folders."""
+    from pdesurrogate.datasets.file_set import DATASET_SUFFIXES, SPLIT_FOLDERS
+
+    return any(q.suffix.lower() in DATASET_SUFFIXES and q.is_file() for q in folder.iterdir()) \
+        or any((folder / name).is_dir() for names in SPLIT_FOLDERS for name in names)
+
+
 def describe_dataset(path: Path) -> dict:
-    """:func:`describe` of a dataset file: never reads its fields ``u``."""
+    """:func:`describe` of a dataset file or folder: never reads its fields ``u``."""
     from pdesurrogate.datasets import open_dataset
 
     with open_dataset(path) as data:
         n, t, c, *grid = data.u.shape
         params = {name: {"min": float(np.min(v)), "max": float(np.max(v))}
                   for name, v in data.params.items()}
+        members = getattr(data, "members", None)
+        extra = {}
+        if members is not None:
+            extra["files"] = [{"name": str(m.path.relative_to(path)), "trajectories": len(m)}
+                              for m in members]
+            sizes = data.split_sizes
+            extra["splits"] = None if sizes is None else dict(zip(("train", "valid", "test"),
+                                                                  sizes, strict=True))
         return {
             "what": "dataset",
             "path": str(path),
@@ -215,8 +236,9 @@ def describe_dataset(path: Path) -> dict:
             "time": _axis(data.times),
             "grid": [{"name": name, **_axis(g)}
                      for name, g in zip(data.grid_names, data.grid, strict=True)],
-            "file_bytes": path.stat().st_size,
-            "attrs": data.attrs,
+            "file_bytes": sum(f.stat().st_size for f in getattr(data, "files", [path])),
+            "attrs": {k: v for k, v in data.attrs.items() if not (members and k == "files")},
+            **extra,
         }
 
 
@@ -265,7 +287,10 @@ def render(info: dict) -> str:
     if info["what"] == "export":
         title = f"{info['path']}: exported {info['kind']}"
     else:
-        title = (f"{info['path']}: dataset file, {_FORMATS.get(info['format'], info['format'])}"
+        files = info.get("files")
+        what = "dataset file" if files is None else \
+            f"dataset folder of {len(files)} file{'s' if len(files) != 1 else ''}"
+        title = (f"{info['path']}: {what}, {_FORMATS.get(info['format'], info['format'])}"
                  f" layout, {_bytes(info['file_bytes'])}")
     return "\n".join([title, *lines])
 
@@ -468,6 +493,11 @@ def _dataset_rows(info: dict) -> list[tuple[str, str]]:
             for n, r in params.items())))
     else:
         rows.append(("parameters", "none"))
+    if info.get("files") is not None:
+        rows.append(("files", _files_text(info["files"])))
+        if info.get("splits"):
+            rows.append(("split", ", ".join(f"{k}/ {_count(v, 'trajectory')}"
+                                            for k, v in info["splits"].items())))
     rows.append(("time", _axis_text(info["time"], "times")))
     for g in info["grid"]:
         rows.append((f"grid {g['name']}", _axis_text(g, "points")))
@@ -480,8 +510,24 @@ def _dataset_rows(info: dict) -> list[tuple[str, str]]:
             if len(text) > _ATTR_CHARS:
                 text = text[:_ATTR_CHARS - 3] + "..."
             lines.append(f"{k:<{width}}  {text}")
-        rows.append(("attributes", "\n".join(lines)))
+        label = "attributes" if info.get("files") is None else "first file's attributes"
+        rows.append((label, "\n".join(lines)))
     return rows
+
+
+def _files_text(files: list[dict]) -> str:
+    """A folder's files, one a line with its trajectories (the first and last few of many)."""
+    width = max(len(f["name"]) for f in files)
+    lines = [f"{f['name']:<{width}}  {_count(f['trajectories'], 'trajectory')}" for f in files]
+    if len(lines) > _FILES_SHOWN:
+        half = _FILES_SHOWN // 2
+        lines = [*lines[:half], f"... {len(lines) - 2 * half} more", *lines[-half:]]
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 trajectory"``, ``"3 trajectories"``."""
+    return f"{n} {noun if n == 1 else noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def _axis_text(a: dict, what: str) -> str:
@@ -517,5 +563,7 @@ JSON_KEYS = (
     "the_well), pde, shape ({trajectories, times, channels, grid}), dims, channel_names, "
     "params ({name: {min, max}} over the file's trajectories), time ({size, first, last, "
     "step}; step null: uneven), grid ([{name, size, first, last, step}]), file_bytes, attrs "
-    "(the global attributes).",
+    "(the global attributes); of a dataset folder also files ([{name, trajectories}] in "
+    "order) and splits ({train, valid, test} trajectories of its train/ valid/ test/ "
+    "folders; null: none), its attrs the first file's and file_bytes all files'.",
 )

@@ -102,7 +102,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pdesurrogate.datasets import DatasetWriter, open_dataset
+from pdesurrogate.datasets import DatasetWriter
 from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.grid_extent import (
     EXTENT_KEY,
@@ -112,6 +112,7 @@ from pdesurrogate.datasets.grid_extent import (
 )
 from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
+from pdesurrogate.datasets.reader import open_file
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.loading import load
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
@@ -492,7 +493,7 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
         raise ValueError(f"--compression/--compression_level: {e}") from None
     _check_outputs(input_path, out_path, plot, overwrite)
     cfg = sur.config
-    data = open_dataset(input_path)
+    data = open_file(input_path, "predict --input")
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
                           batch_size, plot, lead_time, progress, overwrite, packing, any_grid,

@@ -27,7 +27,9 @@ def cmd_info(argv: Sequence[str]) -> int:
             "pdesurrogate.load checks it. A dataset file (ours, PDEBench, The Well): "
             "its layout, PDE, shape and dimensions, channels, each parameter's min and "
             "max over the file, times, grid extents, size and global attributes; its "
-            "fields are never read.", 88),
+            "fields are never read. A folder of dataset files (The Well's data/ folder, "
+            "with train/ valid/ test/): the same of all its files as one dataset, and "
+            "its files with their trajectories.", 88),
         epilog="Examples:\n  pdesurrogate info models/fno_burgers\n  pdesurrogate info "
                "data/burgers1d.nc --json | jq .params\n\n"
                + "\n\n".join(textwrap.fill(text, 88) for text in (
@@ -35,7 +37,7 @@ def cmd_info(argv: Sequence[str]) -> int:
                    + EXIT_STATUS)),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", metavar="PATH",
-                   help="an exported surrogate folder or a dataset file")
+                   help="an exported surrogate folder, a dataset file or a folder of them")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (keys below) instead of the aligned text")
     args = p.parse_args(argv)

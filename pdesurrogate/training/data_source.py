@@ -1,9 +1,10 @@
 """Whether a checkpoint is evaluated or resumed on the data and split it was fit on.
 
 A checkpoint records its training data's source (``data_info["source"]``, see
-:mod:`pdesurrogate.datasets.source`). ``test``, ``validate`` or a resumed ``fit`` on other data,
-or on a split that puts other trajectories in what the stage reads, would give a number on the
-wrong trajectories (possibly ones the model trained on) with no sign of it:
+:mod:`pdesurrogate.datasets.source`): a file, or a folder of files read as one (a file added,
+removed or changed in it changes its fingerprint). ``test``, ``validate`` or a resumed ``fit``
+on other data, or on a split that puts other trajectories in what the stage reads, would give a
+number on the wrong trajectories (possibly ones the model trained on) with no sign of it:
 :func:`check_source` refuses it in one error naming what differs and the fix.
 
 A file's fingerprint recorded with an older version of the algorithm
@@ -22,11 +23,11 @@ import numpy as np
 
 from pdesurrogate.datasets.fingerprint import fingerprint_version, matches
 from pdesurrogate.datasets.grid_extent import EXTENT_KEY
-from pdesurrogate.datasets.source import is_online, source_splits
+from pdesurrogate.datasets.source import SPLIT_FOLDERS_KEY, is_online, source_splits
 
 # the split settings of a source record; equal settings over the same data (equal
 # fingerprint) give the same train/val/test trajectories
-SPLIT_KEYS = ("n_trajectories", "fractions", "seed", "max_train_trajectories")
+SPLIT_KEYS = ("n_trajectories", "fractions", "seed", "max_train_trajectories", SPLIT_FOLDERS_KEY)
 # which splits each stage reads: (train, val, test) positions of source_splits
 _READS = {"test": (2,), "validate": (1,), "fit": (0, 1)}
 
@@ -80,7 +81,7 @@ def _same_data(recorded: dict, current: dict) -> bool:
             return False
     except ValueError:
         return False  # a record without a fingerprint: other data
-    if not isinstance(path, str) or not os.path.isfile(path):
+    if not isinstance(path, str) or not os.path.exists(path):
         return False
     from pdesurrogate.datasets import open_dataset
 
@@ -174,8 +175,8 @@ def check_source(recorded: dict | None, current: dict | None, ckpt_path, stage: 
         fix += (" (online: with --resume), whose solver, parameters and scheduler settings "
                 "make the same simulations")
     elif other_data:
-        fix += (", with the data file it was fit on; a regenerated or changed file needs a "
-                "new fit")
+        fix += (", with the data file (or folder) it was fit on; a regenerated or changed file "
+                "needs a new fit, as does a folder with a file added or removed")
         if stage in ("test", "validate"):
             fix += ("; to score it on another file (a held-out one), export it and run "
                     "pdesurrogate predict --input FILE")

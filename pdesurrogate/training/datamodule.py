@@ -1,4 +1,4 @@
-"""``FieldDataModule``: train/val/test loaders over any file :func:`open_dataset` reads.
+"""``FieldDataModule``: train/val/test loaders over any file or folder :func:`open_dataset` reads.
 
 The split is by trajectory (:func:`split_indices`), normalisation statistics come from the
 training trajectories only, and both the statistics (``stats``) and a description of the data
@@ -39,9 +39,10 @@ from pdesurrogate.datasets import (
 )
 from pdesurrogate.datasets.fingerprint import fingerprint
 from pdesurrogate.datasets.grid_extent import EXTENT_KEY, grid_extent
-from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks
+from pdesurrogate.datasets.normalization import long_pass, trajectory_blocks, trajectory_name
 from pdesurrogate.datasets.progress import progress_bar
 from pdesurrogate.datasets.rank_share import RankShare, shared_pass
+from pdesurrogate.datasets.source import SPLIT_FOLDERS_KEY
 from pdesurrogate.datasets.torch_datasets import check_fractions
 from pdesurrogate.models import model_name
 from pdesurrogate.models._checks import check_grid
@@ -125,11 +126,40 @@ def _param_rows(data: FieldData, indices: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(p))
 
 
+#: the train/val/test fractions a datamodule splits trajectories by unless told otherwise
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def _check_folder(path: str, fractions: tuple[float, ...]) -> None:
+    """Refuse a data folder without dataset files (in it, or in each of its ``train/``,
+    ``valid/`` and ``test/`` folders), and ``fractions`` other than the default for a folder
+    split into those (The Well's layout), whose subfolders are the split: the user asked for
+    a split the data would not get."""
+    from pathlib import Path
+
+    from pdesurrogate.datasets.file_set import dataset_files, split_folders
+
+    splits = split_folders(Path(path))
+    for folder in splits or [Path(path)]:
+        dataset_files(folder)
+    if splits is not None and not np.allclose(fractions, DEFAULT_FRACTIONS):
+        raise ValueError(f"{path!r} holds train/, valid/ and test/ folders, which are its "
+                         f"train/validation/test split; fractions {list(fractions)} cannot "
+                         "apply: leave fractions out, or pass a folder of files (or one file) "
+                         "to split by fractions")
+
+
 class FieldDataModule(LightningDataModule):
-    """Loaders over one dataset file, split by trajectory.
+    """Loaders over one dataset file, or a folder of them, split by trajectory.
 
     Args:
-        path: dataset file (ours, PDEBench or The Well; see :func:`open_dataset`).
+        path: dataset file (ours, PDEBench or The Well; see :func:`open_dataset`), or a folder
+            of them read as one dataset (:mod:`~pdesurrogate.datasets.file_set`: its
+            ``*.nc``, ``*.h5``, ``*.hdf5`` and ``*.hdf`` files, which must agree in times,
+            grid, channels and parameter names). A folder holding ``train/``, ``valid/`` (or
+            ``val/``) and ``test/`` subfolders (The Well's ``data/`` folder) is split by them:
+            ``fractions`` and ``seed`` are not used, and fractions other than the default are
+            refused.
         batch_size: samples per batch (train: pairs/windows; val/test: trajectories).
         k: the model steps ``k`` saved times at once (``dt = t_k - t_0``).
         fractions: train/val/test fractions of the trajectories (sum to 1).
@@ -168,7 +198,7 @@ class FieldDataModule(LightningDataModule):
     """
 
     def __init__(self, path: str, batch_size: int = 32, k: int = 1,
-                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
+                 fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, seed: int = 0,
                  num_workers: int = 0, max_train_trajectories: int | None = None,
                  rollout_steps: int = 1, pin_memory: bool = False):
         super().__init__()
@@ -189,11 +219,12 @@ class FieldDataModule(LightningDataModule):
             raise ValueError(f"fractions must be (train, val, test), got {fractions!r}")
         check_fractions(fractions)  # here, not first in trainer.fit after the Trainer's banner
         self.path, self.batch_size, self.k = str(path), batch_size, k
-        if not os.path.isfile(self.path):
-            # here, not in setup: by then the loggers have made an empty run folder
-            what = "is a folder, not a file" if os.path.isdir(self.path) else "does not exist"
-            raise FileNotFoundError(f"dataset file {self.path!r} {what} (make one with "
+        # here, not in setup: by then the loggers have made an empty run folder
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"dataset file {self.path!r} does not exist (make one with "
                                     "`pdesurrogate generate`; see its --help)")
+        if os.path.isdir(self.path):
+            _check_folder(self.path, tuple(fractions))
         self.fractions, self.seed, self.num_workers = tuple(fractions), seed, num_workers
         self.max_train_trajectories, self.rollout_steps = max_train_trajectories, rollout_steps
         self.pin_memory = pin_memory
@@ -312,7 +343,12 @@ class FieldDataModule(LightningDataModule):
         """Set ``train_indices``, ``val_indices``, ``test_indices`` (by ``items`` of ``data``:
         trajectories, or a steady file's samples); an empty training split is a ValueError
         naming the file and the split's sizes."""
-        train, val, test = split_indices(len(data), self.fractions, self.seed)
+        sizes = getattr(data, "split_sizes", None)
+        if sizes is not None:  # a folder's train/, valid/ and test/ (its files in that order)
+            ends = np.cumsum([0, *sizes])
+            train, val, test = (np.arange(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True))
+        else:
+            train, val, test = split_indices(len(data), self.fractions, self.seed)
         if self.max_train_trajectories is not None:
             train = train[: self.max_train_trajectories]
         if len(train) == 0:
@@ -324,7 +360,7 @@ class FieldDataModule(LightningDataModule):
     def _source_record(self, data: FieldData) -> dict:
         """``data_info["source"]``: the file and the split a checkpoint was trained on (its
         path, content fingerprint, size and the split's settings)."""
-        return {
+        record = {
             "path": os.path.abspath(self.path),
             "fingerprint": fingerprint(data),
             "n_trajectories": len(data),
@@ -332,6 +368,10 @@ class FieldDataModule(LightningDataModule):
             "seed": int(self.seed),
             "max_train_trajectories": self.max_train_trajectories,
         }
+        sizes = getattr(data, "split_sizes", None)
+        if sizes is not None:
+            record[SPLIT_FOLDERS_KEY] = [int(k) for k in sizes]
+        return record
 
     def _check_splits(self, stage: str | None) -> None:
         """Refuse an empty or non-finite validation or test split, each the first time a stage
@@ -411,7 +451,8 @@ class FieldDataModule(LightningDataModule):
                 bad = ~np.isfinite(block.reshape(block.shape[0], -1))
                 t = t0 + int(np.flatnonzero(bad.any(axis=1))[0])
                 raise ValueError(f"{self.path!r} holds non-finite values (NaN or Inf) in "
-                                 f"trajectory {i} of the {split} split, first at time index "
+                                 f"{trajectory_name(data, i)} of the {split} split, first at "
+                                 "time index "
                                  f"{t} (t = {data.times[t]:g}); its {split} errors would be "
                                  "NaN: fix or regenerate the file")
             del block  # else held through the next read: two blocks' memory, not one

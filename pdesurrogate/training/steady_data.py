@@ -23,7 +23,7 @@ from pdesurrogate.datasets import FieldData, open_dataset
 from pdesurrogate.datasets.grid_extent import EXTENT_KEY, grid_extent
 from pdesurrogate.models._checks import check_grid
 
-from .datamodule import FieldDataModule, _param_rows
+from .datamodule import DEFAULT_FRACTIONS, FieldDataModule, _param_rows
 from .evaluation import evaluation_loader
 from .next_step import keep_own_hparams
 
@@ -75,10 +75,13 @@ def _names_arg(name: str, v) -> list[str] | None:
 
 
 class SteadyDataModule(FieldDataModule):
-    """Loaders over one file of a steady problem (one saved time per sample), split by sample.
+    """Loaders over one file of a steady problem (one saved time per sample), or a folder of
+    them, split by sample.
 
     Args:
-        path: dataset file (ours, or PDEBench's Darcy flow; see :func:`open_dataset`).
+        path: dataset file (ours, or PDEBench's Darcy flow; see :func:`open_dataset`), or a
+            folder of them read as one (split by its ``train/``, ``valid/`` and ``test/``
+            subfolders where it has them), as for :class:`FieldDataModule`.
         inputs: the channels the model takes, by name (None: the file's declared map,
             :data:`DECLARED_MAPS`; ``[a]`` for ``darcy2d``).
         targets: the channels it predicts, by name (None: as ``inputs``; ``[u]``).
@@ -102,7 +105,7 @@ class SteadyDataModule(FieldDataModule):
 
     def __init__(self, path: str, inputs: list[str] | None = None,
                  targets: list[str] | None = None, batch_size: int = 32,
-                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
+                 fractions: tuple[float, float, float] = DEFAULT_FRACTIONS, seed: int = 0,
                  num_workers: int = 0, max_train_samples: int | None = None,
                  pin_memory: bool = False):
         self.inputs, self.targets = _names_arg("inputs", inputs), _names_arg("targets", targets)

@@ -207,8 +207,8 @@ def test_missing_file_refused_at_construction(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"'.*nope\.nc' does not exist \(make one with "
                                                 "`pdesurrogate generate`"):
         FieldDataModule(str(tmp_path / "nope.nc"))
-    with pytest.raises(FileNotFoundError, match="is a folder, not a file"):
-        FieldDataModule(str(tmp_path))
+    with pytest.raises(ValueError, match=rf"folder '{tmp_path}' holds no dataset files"):
+        FieldDataModule(str(tmp_path))  # a folder is read as one dataset, if it holds one
 
 
 def test_parameter_blind_model_warned_once(tmp_path):
