@@ -150,8 +150,9 @@ class RichProgressBar(_LightningRichBar):
     def _plain_position(self, trainer) -> str:
         """``epoch E/N, batch B/M, step S`` of the last batch trained, epochs counted from 1
         (Lightning's bar counts from 0, ``Epoch 0/29``; after the last epoch its epoch is one
-        past it)."""
-        epochs, batches = trainer.max_epochs, self.total_train_batches
+        past it). ``M`` is the epoch's batches: Lightning's ``total_train_batches`` is, with
+        ``max_epochs=-1``, the steps left to ``max_steps``, which reads ``batch 1/0`` at the end."""
+        epochs, batches = trainer.max_epochs, trainer.num_training_batches
         return (f"epoch {self._epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
                 + f", batch {self._position}"
                 + (f"/{int(batches)}" if math.isfinite(batches) else "")

@@ -96,3 +96,16 @@ def test_a_dumb_terminal_gets_plain_lines(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(", elapsed")[0] for line in lines] == [
         "epoch 1/3, batch 2/2, step 2", "epoch 3/3, batch 2/2, step 6"], lines
+
+
+def test_an_endless_fit_stopped_by_max_steps_counts_the_epochs_batches(tmp_path, capsys):
+    """``max_epochs=-1`` with ``max_steps`` (a fine-tune from an online checkpoint): the last
+    line counts the batch out of the epoch's batches, where it read ``batch 1/0`` (Lightning's
+    bar total there is the steps left)."""
+    Trainer(max_epochs=-1, max_steps=5, limit_train_batches=2, limit_val_batches=1,
+            logger=False, enable_checkpointing=False, enable_model_summary=False,
+            callbacks=[RichProgressBar(plain_every_s=3600)], default_root_dir=tmp_path,
+            accelerator="cpu").fit(BoringModel())
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(", elapsed")[0] for line in lines] == [
+        "epoch 1, batch 2/2, step 2", "epoch 3, batch 1/2, step 5"], lines
