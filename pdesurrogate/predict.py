@@ -622,7 +622,9 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         held = np.zeros(n_use, dtype=bool)
         held[test[test < n_use]] = True
         n_train = int(np.count_nonzero(train < n_use))
-        also = (f"its held-out test split alone ({int(held.sum())} trajectories) is reported "
+        n_held = int(held.sum())
+        also = (f"its held-out test split alone ({n_held} "
+                f"{'trajectory' if n_held == 1 else 'trajectories'}) is reported "
                 "too" if held.any() else "none of its test split's trajectories is among those "
                 "rolled out (see --samples), so no held-out error can be given")
         warning = (f"warning: {input_path!r} is the file the model was trained on (same "

@@ -86,4 +86,4 @@ def test_an_old_exports_version_2_fingerprint_still_recognises_its_training_file
     out = " ".join((said.out + said.err).split())
     assert rc == 0
     assert "is the file the model was trained on (same content fingerprint)" in out, out
-    assert "held-out test split alone (1 trajectories)" in out, out
+    assert "held-out test split alone (1 trajectory)" in out, out

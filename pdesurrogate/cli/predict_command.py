@@ -117,11 +117,15 @@ def cmd_predict(argv: Sequence[str]) -> int:
                   markup=False, highlight=False)
     if rep.rel_l2_test is not None and rep.steps == 0:
         console().print(f"relative L2 vs truth on the held-out test split alone "
-                        f"({len(rep.test_indices)} samples): mean {rep.rel_l2_test[0]:.4g}")
+                        f"({len(rep.test_indices)} "
+                        f"{'sample' if len(rep.test_indices) == 1 else 'samples'}): mean "
+                        f"{rep.rel_l2_test[0]:.4g}")
     elif rep.rel_l2_test is not None:  # the input was the training file (the note says so)
         r = rep.rel_l2_test
         console().print(f"relative L2 vs truth on the held-out test split alone "
-                        f"({len(rep.test_indices)} trajectories): first step {r[1]:.4g}, "
+                        f"({len(rep.test_indices)} "
+                        f"{'trajectory' if len(rep.test_indices) == 1 else 'trajectories'}): "
+                        f"first step {r[1]:.4g}, "
                         f"last step {r[-1]:.4g}, mean {r[1:].mean():.4g}")
     if rep.plot:
         console().print(f"plot: {rep.plot}", markup=False)
