@@ -1,7 +1,7 @@
 """On-disk datasets: our netCDF schema, PDEBench and The Well readers, torch Datasets over
 files, normalisation statistics and the generation driver.
 
-Public API: :func:`open_dataset`, :class:`FieldData`, :class:`DatasetWriter`,
+Public API: :func:`open_dataset`, :class:`FieldData`, :class:`FileSet`, :class:`DatasetWriter`,
 :class:`OneStepPairs`, :class:`AllPairs`, :class:`Trajectories`, :func:`split_indices`,
 :class:`ChannelStats`, :func:`compute_stats`, :func:`generate_dataset`.
 
@@ -9,6 +9,7 @@ Where each lives: ``generate.py`` (``pdesurrogate generate``: solver -> file; it
 processes: ``lanes.py``) writes through ``ourformat.py`` (our file's schema,
 :class:`DatasetWriter`); ``reader.py`` (:func:`open_dataset`, :class:`FieldData`) reads our
 files, ``pdebench.py`` and ``the_well.py`` (their layouts) through ``lazy.py`` (lazy views);
+``file_set.py`` (:class:`FileSet`) reads a folder of files as one;
 ``torch_datasets.py`` (torch Datasets over a :class:`FieldData`), ``normalization.py``
 (:class:`ChannelStats`), ``source.py`` and ``fingerprint.py`` (what a model was trained on),
 ``temp_files.py``, ``progress.py`` and ``storable_text.py`` (a name from a locale that is not
@@ -21,6 +22,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     # the names _LAZY resolves at run time, spelt out for type checkers and IDEs (they do not
     # run __getattr__, and without this `open_dataset(...)` is typed Any)
+    from .file_set import FileSet as FileSet
     from .generate import GenerateReport as GenerateReport
     from .generate import GenerationError as GenerationError
     from .generate import generate_dataset as generate_dataset
@@ -39,7 +41,7 @@ if _typing.TYPE_CHECKING:
 _LAZY = {
     "GenerateReport": "generate", "GenerationError": "generate", "generate_dataset": "generate",
     "ChannelStats": "normalization", "compute_stats": "normalization",
-    "DatasetWriter": "ourformat",
+    "DatasetWriter": "ourformat", "FileSet": "file_set",
     "FieldData": "reader", "open_dataset": "reader",
     "AllPairs": "torch_datasets", "OneStepPairs": "torch_datasets",
     "Trajectories": "torch_datasets", "split_indices": "torch_datasets",

@@ -14,6 +14,7 @@ def test_names_and_submodules_resolve_on_first_use():
     for name in ds.__all__:
         assert getattr(ds, name).__name__ == name
     assert ds.reader.open_dataset is ds.open_dataset
+    assert ds.file_set.FileSet is ds.FileSet  # a folder read as one dataset
     assert set(ds.__all__) <= set(dir(ds))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = ds.nope
