@@ -331,19 +331,29 @@ def open_dataset(path: str | os.PathLike, progress: bool | None = None) -> Field
                              "machine holds") from None
 
 
-def open_file(path: str | os.PathLike, command: str,
-              progress: bool | None = None) -> FieldData:
-    """:func:`open_dataset` of one file: a folder is a ValueError saying ``command`` reads one
-    dataset file and naming one to pass."""
-    p = Path(path)
-    if p.is_dir():
-        from .file_set import DATASET_SUFFIXES
+def scored_path(path: str, command: str) -> tuple[str, str | None]:
+    """What a command that scores a model on data (``command``: ``"predict --input"``,
+    ``"compare --input"``) reads of ``path``, and a note saying so where it is not ``path``
+    itself (else None).
 
-        files = sorted(q.name for q in p.iterdir() if q.suffix.lower() in DATASET_SUFFIXES)
-        example = f" (e.g. {str(p / files[0])!r})" if files else ""
-        raise ValueError(f"{str(p)!r} is a folder; {command} reads one dataset file: pass one "
-                         f"of its files{example}")
-    return open_dataset(p, progress)
+    A dataset file, or a folder of them (read as one, :mod:`.file_set`): ``path``. A folder
+    split into ``train/``, ``valid/`` (or ``val/``) and ``test/`` (The Well's ``data/``
+    folders, :func:`~.file_set.split_folders`): its ``test/`` folder, the held-out part, since
+    a score over the training trajectories too says little of the model; the note names it
+    and how to score the other parts. A folder holding some of those subfolders but not all
+    is the ValueError :func:`~.file_set.split_folders` raises, naming the folder."""
+    p = Path(path)
+    if not p.is_dir():
+        return path, None
+    from .file_set import split_folders
+
+    parts = split_folders(p)
+    if parts is None:
+        return path, None
+    train, valid, test = (os.path.join(path, q.name) for q in parts)
+    return test, (f"{path!r} is split into train/, {parts[1].name}/ and test/ folders (The "
+                  f"Well's layout): {command} reads its test/ folder {test!r} alone, the "
+                  f"held-out part; pass {train!r} or {valid!r} to score the others")
 
 
 def _largest_arrays(f: h5py.File, count: int = 3) -> str:

@@ -1,4 +1,5 @@
-"""A leaderboard of exported surrogates on one dataset file (``pdesurrogate compare``).
+"""A leaderboard of exported surrogates on one dataset file, or a folder of them read as one
+(``pdesurrogate compare``).
 
 :func:`compare_models` rolls each model out over the file's trajectories exactly as
 ``pdesurrogate predict`` does (:func:`~pdesurrogate.predict.predict_file`, into a temporary
@@ -27,6 +28,12 @@ stepping ``dt = 0.2`` over a file saved every 0.1 compares every 2nd frame, one 
 every frame, and such a pair is refused (their means would average different frames), naming
 each model's frames. Steady maps (Darcy ``a -> u``) are compared among themselves, never with
 time-steppers. The file must hold the truth at every compared frame.
+
+A folder of dataset files (``open_dataset``'s :class:`~pdesurrogate.datasets.FileSet`) is
+compared as one file holding all its trajectories, with the same checks; a folder split into
+``train/``, ``valid/`` and ``test/`` (The Well's ``data/``) on its ``test/`` folder alone, which
+:attr:`CompareReport.input` names and :attr:`CompareReport.note` says
+(:func:`~pdesurrogate.datasets.reader.scored_path`).
 """
 
 from __future__ import annotations
@@ -130,6 +137,8 @@ class CompareReport:
     results: list[ModelResult]
     plot: str | None = None
     json: str | None = None
+    # a split folder's input: which of its parts was scored (the input is its test/ folder)
+    note: str | None = None
 
     @property
     def diverged(self) -> list[ModelResult]:
@@ -147,7 +156,8 @@ class CompareReport:
             return None if isinstance(v, float) and math.isnan(v) else v
 
         return {
-            "input": self.input, "samples": self.samples, "steps": self.steps,
+            "input": self.input, "input_note": self.note,
+            "samples": self.samples, "steps": self.steps,
             "stride": self.stride, "frames": self.frames,
             "times": [float(t) for t in self.times], "ranked_by": "rel_l2_mean",
             "models": [{"rank": i + 1, "label": r.label, "model": r.model_dir,
@@ -260,7 +270,8 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     rank; no plot or JSON is written), the frames when two models would compare different
     frames, and for a file without the truth; FileExistsError for an existing output without
     ``overwrite``."""
-    from pdesurrogate.datasets.reader import open_file
+    from pdesurrogate.datasets import open_dataset
+    from pdesurrogate.datasets.reader import scored_path
     from pdesurrogate.loading import load
     from pdesurrogate.steady_surrogate import SteadySurrogate
     from pdesurrogate.surrogate import Surrogate
@@ -270,8 +281,10 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
         if v is not None:
             _positive_int(flag, v)
     _check_outputs(input_path, plot, json_path, overwrite)
+    # resolved once: each model's predict_file then reads the same part of a split folder
+    input_path, split_note = scored_path(input_path, "compare --input")
     plans, sizes, kinds = [], [], []
-    data = open_file(input_path, "compare --input")
+    data = open_dataset(input_path)
     try:
         trajectories = data.u.shape[0] if samples is None else min(samples, data.u.shape[0])
         for label, d in named:
@@ -359,7 +372,7 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     results.sort(key=_rank_key)
     report = CompareReport(input=input_path, samples=results[0].samples, steps=first.steps,
                            stride=first.stride, times=np.asarray(first.times), results=results,
-                           plot=plot, json=json_path)
+                           plot=plot, json=json_path, note=split_note)
     if plot:
         _write_plot(report, Path(plot))
     if json_path:
@@ -394,8 +407,8 @@ def _write_plot(report: CompareReport, path: Path) -> None:
                   f"{report.times[1] - report.times[0]:g}{every})",
            ylabel="relative L2 error (mean over trajectories)",
            title=storable_text(f"relative L2 vs rollout step on "
-                               f"{os.path.basename(report.input)} ({report.samples} "
-                               "trajectories)"))
+                               f"{os.path.basename(os.path.normpath(report.input))} "
+                               f"({report.samples} trajectories)"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")

@@ -1,12 +1,12 @@
 """Roll an exported surrogate out over the initial conditions of a dataset file.
 
 ``predict_file`` reads the first stored time of each trajectory (any file ``open_dataset``
-reads), rolls the surrogate out ``steps`` steps, writes the rollout as one of our netCDF files
-and, where the file holds the truth at the same times, the relative L2 error per step and the
-PDEBench-style errors of :mod:`pdesurrogate.metrics` per step (RMSE, nRMSE, The Well's
-variance-scaled VRMSE, max error, cRMSE, bRMSE, fRMSE in three Fourier bands:
-:attr:`PredictReport.metrics`, output attributes ``<name>_vs_truth``; :func:`metrics_table`
-is the table the command prints).
+reads, or a folder of them as one: below), rolls the surrogate out ``steps`` steps, writes the
+rollout as one of our netCDF files and, where the file holds the truth at the same times, the
+relative L2 error per step and the PDEBench-style errors of :mod:`pdesurrogate.metrics` per
+step (RMSE, nRMSE, The Well's variance-scaled VRMSE, max error, cRMSE, bRMSE, fRMSE in three
+Fourier bands: :attr:`PredictReport.metrics`, output attributes ``<name>_vs_truth``;
+:func:`metrics_table` is the table the command prints).
 
 Before anything is written it checks that the file fits the model, each mismatch one
 ValueError naming the file and what was expected:
@@ -42,6 +42,17 @@ so in a warning line and the error over that file's held-out test split alone is
 trajectories in ``test_split_indices``): the split is recomputed with
 :func:`~pdesurrogate.datasets.source.source_splits` from the recorded ``n_trajectories``,
 ``fractions`` and ``seed``, as the training's datamodule made it.
+
+A folder (:class:`~pdesurrogate.datasets.FileSet`, as ``open_dataset`` reads it: its files'
+trajectories one after the other in the order of their names, every file of the same times,
+grid, channels and parameters) is rolled out as one file holding all its trajectories would
+be, into one output whose ``source_files`` and ``source_file_trajectories`` attributes name the
+files and how many trajectories each gave, in order. A folder split into ``train/``, ``valid/``
+and ``test/`` (The Well's ``data/``) is scored on its ``test/`` folder alone, and the note says
+so (:func:`~pdesurrogate.datasets.reader.scored_path`). The checks above and the training-file
+warning apply to the folder as to a file (a model fit on that folder: its fingerprint, that of
+every file in it); an error about one trajectory names the file in the folder that holds it.
+``--out`` inside the input folder is refused: the rollout would become one of its files.
 
 A steady map's export (:class:`~pdesurrogate.steady_surrogate.SteadySurrogate`, e.g. Darcy
 flow's ``a -> u``) is not rolled out: each sample's inputs (its ``inputs`` channels, at the
@@ -102,7 +113,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pdesurrogate.datasets import DatasetWriter
+from pdesurrogate.datasets import DatasetWriter, FileSet, open_dataset
+from pdesurrogate.datasets.file_set import DATASET_SUFFIXES
 from pdesurrogate.datasets.fingerprint import matches
 from pdesurrogate.datasets.grid_extent import (
     EXTENT_KEY,
@@ -112,7 +124,7 @@ from pdesurrogate.datasets.grid_extent import (
 )
 from pdesurrogate.datasets.ourformat import check_compression, package_version
 from pdesurrogate.datasets.progress import progress_bar
-from pdesurrogate.datasets.reader import open_file
+from pdesurrogate.datasets.reader import scored_path
 from pdesurrogate.datasets.source import source_splits
 from pdesurrogate.loading import load
 from pdesurrogate.metrics import BANDS, NAMES, REL_L2, ErrorSums, band_limits
@@ -149,15 +161,18 @@ ACTIVATION_FACTOR = 4
 
 class RolloutDiverged(ValueError):
     """A rollout reached a NaN or inf: at model ``step`` (1.., 0: a steady map's one
-    prediction) of ``trajectory`` (counted from 0 in the file), the first found."""
+    prediction) of ``trajectory`` (counted from 0 in the file or folder), the first found;
+    ``located``: in a folder, which of its files holds it (:func:`_in_folder`), else ""."""
 
-    def __init__(self, model_dir: str, step: int, trajectory: int, half: bool = False):
+    def __init__(self, model_dir: str, step: int, trajectory: int, half: bool = False,
+                 located: str = ""):
         self.model_dir, self.step, self.trajectory = model_dir, step, trajectory
         what = (f"the rollout of {model_dir!r} is not finite (NaN or inf) from model step "
                 f"{step} on" if step else
                 f"the prediction of {model_dir!r} is not finite (NaN or inf)")
         super().__init__(
-            f"{what}, first at trajectory {trajectory} (counted from 0): the model diverged; "
+            f"{what}, first at trajectory {trajectory} (counted from 0){located}: the model "
+            "diverged; "
             "nothing is written"
             + (f" (roll out at most {step - 1} step(s) with --steps)" if step > 1 else "")
             + ("; the model's weights are float16, whose largest value is 65504: its output "
@@ -165,13 +180,25 @@ class RolloutDiverged(ValueError):
 
 
 def _check_finite_state(y: np.ndarray, model_dir: str, step: int, start: int,
-                        half: bool = False) -> None:
+                        half: bool = False, data=None) -> None:
     """Raise :class:`RolloutDiverged` where the states ``y`` ``(b, C, *grid)`` of the batch's
     trajectories ``start ..`` at model ``step`` hold a NaN or inf (``half``: the model's
-    weights are float16, the likely cause, said in the error)."""
+    weights are float16, the likely cause, said in the error; ``data``: the input, whose file
+    holding the trajectory the error names where it is a folder)."""
     finite = np.isfinite(y).reshape(y.shape[0], -1).all(axis=1)
     if not finite.all():
-        raise RolloutDiverged(model_dir, step, start + int(np.flatnonzero(~finite)[0]), half)
+        i = start + int(np.flatnonzero(~finite)[0])
+        raise RolloutDiverged(model_dir, step, i, half, _in_folder(data, i))
+
+
+def _in_folder(data, i: int) -> str:
+    """Where trajectory ``i`` of ``data`` lies, for a message: in a folder
+    (:class:`~pdesurrogate.datasets.FileSet`) `` (trajectory j of its file 'f.nc')``, else
+    ""."""
+    if not isinstance(data, FileSet):
+        return ""
+    member, local = data.locate(i)
+    return f" (trajectory {local} of its file {str(member.path)!r})"
 
 
 @dataclass
@@ -295,12 +322,17 @@ def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
     return m
 
 
+def _kind(data) -> str:
+    """``"folder"`` for a folder of files read as one, else ``"file"``: for messages."""
+    return "folder" if isinstance(data, FileSet) else "file"
+
+
 def _training_split(cfg: dict, data, where: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(train, test)`` trajectory indices when ``data`` is the file the model was trained on
-    (its fingerprint matches the recorded data source's, in the version the record names), as
-    its datamodule split it; None when it is another file or the export records no source
-    (older exports). A record whose ``n_trajectories`` is not the file's trajectory count
-    (crafted or damaged: the split would index another file) is ignored with a warning."""
+    """``(train, test)`` trajectory indices when ``data`` is the file (or folder) the model was
+    trained on (its fingerprint matches the recorded data source's, in the version the record
+    names), as its datamodule split it; None when it is other data or the export records no
+    source (older exports). A record whose ``n_trajectories`` is not the data's trajectory
+    count (crafted or damaged: the split would index other data) is ignored with a warning."""
     src = (cfg.get("provenance") or {}).get("data_source")
     if not isinstance(src, dict) or not src.get("fingerprint"):
         return None
@@ -312,9 +344,10 @@ def _training_split(cfg: dict, data, where: str) -> tuple[np.ndarray, np.ndarray
     n = int(data.u.shape[0])
     recorded = src.get("n_trajectories")
     if isinstance(recorded, bool) or not isinstance(recorded, int) or recorded != n:
-        warnings.warn(f"{where!r} has the fingerprint of the model's training file, but the "
-                      f"export records n_trajectories = {recorded!r} where the file holds {n}; "
-                      "its training split is not recomputed", stacklevel=3)
+        kind = _kind(data)
+        warnings.warn(f"{where!r} has the fingerprint of the model's training {kind}, but the "
+                      f"export records n_trajectories = {recorded!r} where the {kind} holds "
+                      f"{n}; its training split is not recomputed", stacklevel=3)
         return None
     try:
         train, _, test = source_splits(src)
@@ -367,13 +400,20 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 def _check_outputs(input_path: str, out_path: str, plot: str | None,
                    overwrite: bool = False) -> None:
     """Refuse outputs that would overwrite the input or each other, an existing file (unless
-    ``overwrite``), a directory as an output, and a plot file type matplotlib cannot write;
+    ``overwrite``), a directory as an output, a rollout file inside an input folder (it would
+    be read as one of the folder's files), and a plot file type matplotlib cannot write;
     before anything is written."""
     outs = [("--out", out_path)] + ([("--plot", plot)] if plot else [])
     for flag, path in outs:
         if _same_file(path, input_path):
             raise ValueError(f"{flag} {path!r} is the input file; refusing to overwrite the "
                              "data (give another output path)")
+    if os.path.isdir(input_path) and Path(out_path).suffix.lower() in DATASET_SUFFIXES \
+            and Path(os.path.realpath(out_path)).is_relative_to(os.path.realpath(input_path)):
+        raise ValueError(f"--out {out_path!r} is inside the input folder {input_path!r}, whose "
+                         "dataset files are read as one dataset: the rollout would become one "
+                         "of them; write it outside the folder")
+    for flag, path in outs:
         if os.path.isdir(path):
             raise ValueError(f"{flag} {path!r} is a directory; expected a file name")
     if not overwrite:
@@ -429,6 +469,13 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
                  channels: dict[str, str] | None = None) -> PredictReport:
     """Roll out ``model_dir`` from ``input_path``'s initial states; write ``out_path``.
 
+    ``input_path``: a dataset file, or a folder of them read as one (``open_dataset``'s
+    :class:`~pdesurrogate.datasets.FileSet`: its files' trajectories one after the other, in
+    the order of their names), rolled out into one output that names the files and how many
+    trajectories each gave (attributes ``source_files``, ``source_file_trajectories``); a
+    folder split into ``train/``, ``valid/`` and ``test/``: its ``test/`` folder alone, which
+    :attr:`PredictReport.note` says (:func:`~pdesurrogate.datasets.reader.scored_path`).
+
     ``steps`` defaults to as many model steps as the file's stored times cover; ``samples``
     to all trajectories; ``batch_size`` (trajectories rolled out together) to
     :func:`default_batch_size`'s, which keeps a batch within :data:`BATCH_MEMORY` (the errors
@@ -454,7 +501,8 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
     ValueError (naming the file or the option) for a PINN export, a file whose PDE,
     grid, channels, parameters or time spacing do not fit the model, ``--steps``,
     ``--samples`` or ``--batch-size`` below 1, ``--lead-time`` for a model that takes none
-    (or not > 0), ``--out`` equal to the input, a plot type matplotlib cannot write, a
+    (or not > 0), ``--out`` equal to the input or inside an input folder, a folder without
+    dataset files or whose files differ, a plot type matplotlib cannot write, a
     ``device`` this torch cannot use, a compression or level the writer does not know, and
     ``channels`` for a time-dependent model or naming a channel the file or model lacks.
     """
@@ -493,12 +541,15 @@ def predict_file(model_dir: str, input_path: str, out_path: str, steps: int | No
         raise ValueError(f"--compression/--compression_level: {e}") from None
     _check_outputs(input_path, out_path, plot, overwrite)
     cfg = sur.config
-    data = open_file(input_path, "predict --input")
+    input_path, split_note = scored_path(input_path, "predict --input")
+    data = open_dataset(input_path)
     try:
         report = _predict(sur, cfg, data, model_dir, input_path, out_path, steps, samples,
                           batch_size, plot, lead_time, progress, overwrite, packing, any_grid,
                           channels)
         report.seconds = time.perf_counter() - started
+        if split_note is not None:
+            report.note = "\n".join(line for line in (split_note, report.note) if line)
         return report
     finally:
         data.close()
@@ -627,8 +678,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 f"{'trajectory' if n_held == 1 else 'trajectories'}) is reported "
                 "too" if held.any() else "none of its test split's trajectories is among those "
                 "rolled out (see --samples), so no held-out error can be given")
-        warning = (f"warning: {input_path!r} is the file the model was trained on (same "
-                   f"content fingerprint): the relative L2 vs truth averages all {n_use} "
+        warning = (f"warning: {input_path!r} is the {_kind(data)} the model was trained on "
+                   f"(same content fingerprint): the relative L2 vs truth averages all {n_use} "
                    f"trajectories, {n_train} of them from its training split; {also}")
         if not held.any():
             held = None
@@ -673,7 +724,8 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
         # rename=False: the finished file waits at writer.tmp_path until the plot is done too
         units = _input_units(data, input_path, recorded)
         pde_name = cfg.get("pde") or data.pde or "unknown"
-        history = data.attrs.get("history")
+        input_attrs = _input_attrs(data)
+        history = input_attrs.get("history")
         made_of = "prediction" if steady else "rollout"
         writer = DatasetWriter(
             out, pde=pde_name, grid=data.grid, grid_names=data.grid_names, times=times,
@@ -683,7 +735,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                    "surrogate": os.path.abspath(model_dir), "kind": f"surrogate {made_of}",
                    "frame_stride": stride,
                    **({} if dt is None else {"model_step": float(dt)}),
-                   **_carried_attrs(data.attrs)},
+                   **_carried_attrs(input_attrs), **_source_files(data, n_use)},
             title=f"{pde_name} surrogate {made_of}",
             source=(f"pdesurrogate {package_version()}, surrogate "
                     f"{(cfg.get('model') or {}).get('class', 'unknown')} "
@@ -722,7 +774,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                 if steady:
                     with range_warnings_off():
                         pred = sur.predict(u0[:, in_idx], given_p, any_grid=True)[:, None]
-                    _check_finite_state(pred[:, 0], model_dir, 0, start, half)
+                    _check_finite_state(pred[:, 0], model_dir, 0, start, half, data)
                     advance(stop - start)
                     parts = iter([pred])
                     part = 1
@@ -734,7 +786,7 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                     part = frames_per_part(stop - start, steps + 1, u0[:1].nbytes, has_truth)
                     parts = _rollout_parts(u0, states, steps, part, advance,
                                            lambda y, k, s=start: _check_finite_state(
-                                               y, model_dir, k, s, half))
+                                               y, model_dir, k, s, half, data))
                 if start == 0 and plot_path is not None:
                     first = np.empty((1, drawn.stop - drawn.start, *u0.shape[1:]), np.float32)
                 for j0, pred in zip(range(0, steps + 1, part), parts, strict=True):
@@ -749,10 +801,12 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                             # the relative L2 comes from the same pass as the other errors
                             rel_b = sums.add(pred, truth, frame=j0)[REL_L2]
                         except ValueError as e:  # a NaN or inf in the file's truth
+                            bad = ~np.isfinite(truth).reshape(truth.shape[0], -1).all(axis=1)
                             raise ValueError(
-                                f"{input_path!r}: {e}" + (f" (frames counted in model steps of "
-                                                          f"{stride} saved frames)"
-                                                          if stride > 1 else "")) from None
+                                f"{input_path!r}: {e}"
+                                + _in_folder(data, start + int(np.argmax(bad)))
+                                + (f" (frames counted in model steps of {stride} saved frames)"
+                                   if stride > 1 else "")) from None
                         del truth
                         for i, r in enumerate(rel_b, start):
                             err_sum[j0:j1] += r
@@ -843,6 +897,36 @@ def _predict(sur: Surrogate, cfg: dict, data, model_dir: str, input_path: str, o
                          rel_l2_samples=per_sample)
 
 
+def _input_attrs(data) -> dict:
+    """The input's global attributes: a file's, or those every file of a folder holds alike
+    (a folder's files may come from runs of other seeds, whose history is not the folder's)."""
+    if not isinstance(data, FileSet):
+        return data.attrs
+    first, *others = (m.attrs for m in data.members)
+
+    def alike(k: str) -> bool:
+        v = first[k]
+        try:
+            return all(k in o and np.array_equal(np.asarray(o[k]), np.asarray(v))
+                       for o in others)
+        except (TypeError, ValueError):
+            return False
+
+    return {k: v for k, v in first.items() if alike(k)}
+
+
+def _source_files(data, n_use: int) -> dict[str, object]:
+    """For a folder's rollout of its first ``n_use`` trajectories: ``source_files``, the names
+    of the files they come from in order, and ``source_file_trajectories``, how many of each
+    (so trajectory ``i`` of the rollout is found in its file); ``{}`` for a file."""
+    if not isinstance(data, FileSet):
+        return {}
+    counts = np.diff(np.minimum(data.u.starts, n_use))
+    used = np.flatnonzero(counts)
+    return {"source_files": [data.members[i].path.name for i in used],
+            "source_file_trajectories": [int(counts[i]) for i in used]}
+
+
 def _carried_attrs(attrs: dict) -> dict[str, object]:
     """``input_<name>`` for each of :data:`CARRIED_ATTRS` the input records: its own
     ``input_<name>`` where it is itself a rollout (its ``<name>`` is then the rollout's, not
@@ -867,7 +951,8 @@ def _input_units(data, input_path: str, params: list[str]) -> dict[str, object]:
 
     from pdesurrogate.datasets.lazy import decode
 
-    with h5py.File(input_path, "r") as f:
+    # a folder's files hold the same variables: the first one's units are theirs
+    with h5py.File(data.members[0].path if isinstance(data, FileSet) else input_path, "r") as f:
         def units(name: str) -> str | None:
             v = f.get(name)
             got = decode(v.attrs.get("units")) if isinstance(v, h5py.Dataset) else None
@@ -886,19 +971,22 @@ def _input_units(data, input_path: str, params: list[str]) -> dict[str, object]:
 def _check_initial(input_path: str, data, start: int, u0: np.ndarray,
                    params: dict[str, np.ndarray]) -> None:
     """Refuse a NaN or inf in the initial states ``u0`` ``(b, C, *grid)`` or the parameters
-    of the trajectories ``start .. start + b - 1`` of ``data``, naming the file, trajectory,
-    channel and grid index (the surrogate's own check counts from the batch's start)."""
+    of the trajectories ``start .. start + b - 1`` of ``data``, naming the file (in a folder:
+    the folder and the file holding it), trajectory, channel and grid index (the surrogate's
+    own check counts from the batch's start)."""
     for name, v in params.items():
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
-            raise ValueError(f"{input_path!r}: parameter {name!r} of trajectory "
-                             f"{start + int(bad[0])} is {v[bad[0]]}; the surrogate needs finite "
+            i = start + int(bad[0])
+            raise ValueError(f"{input_path!r}: parameter {name!r} of trajectory {i}"
+                             f"{_in_folder(data, i)} is {v[bad[0]]}; the surrogate needs finite "
                              "parameters")
     bad = ~np.isfinite(u0)
     if bad.any():
         b, c, *point = (int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{input_path!r}: the initial state (time index 0) of trajectory "
-                         f"{start + b} is {u0[(b, c, *point)]} in channel "
+                         f"{start + b}{_in_folder(data, start + b)} is {u0[(b, c, *point)]} in "
+                         "channel "
                          f"{data.channel_names[c]!r} at grid index {tuple(point)}; the surrogate "
                          "needs finite initial states")
 

@@ -1,5 +1,5 @@
-"""``pdesurrogate compare``: roll several exported surrogates out over one dataset file and
-print their leaderboard."""
+"""``pdesurrogate compare``: roll several exported surrogates out over one dataset file (or a
+folder of them read as one) and print their leaderboard."""
 
 from __future__ import annotations
 
@@ -37,12 +37,19 @@ def cmd_compare(argv: Sequence[str]) -> int:
                     "rollout reaches NaN or inf is ranked last, with NaN errors (null in "
                     "--json, with diverged_at_step and failure) and a note under the table; the "
                     "exit status is 0 while at least one model was scored, 2 when every model "
-                    "diverged (then nothing is written).",
+                    "diverged (then nothing is written). --input may be a folder of dataset "
+                    "files, compared as one file holding all their trajectories (in the order "
+                    "of the file names; every file of the same times, grid, channels and "
+                    "parameters); a folder split into train/, valid/ (or val/) and test/ "
+                    "folders, as The Well's data/ is, is compared on its test/ folder alone, "
+                    "the held-out part (a line says so; pass FOLDER/train to score that part).",
         epilog="Example: pdesurrogate compare --input data/burgers1d_heldout.nc --model "
                "models/fno_burgers --model models/unet_burgers --label cape=models/cape_burgers "
                "--plot compare.png --json compare.json. The table goes to stdout (plain aligned "
                "text where stdout is not a terminal); progress and notes to stderr. " + EXIT_STATUS)
-    p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
+    p.add_argument("--input", required=True,
+                   help="dataset file (ours, PDEBench, The Well) or a folder of them; a "
+                        "train/ valid/ test/ folder: its test/ part")
     p.add_argument("--model", action="append", default=[], metavar="DIR",
                    help="an exported surrogate directory; give one per model (labelled by "
                         "its folder's name)")
@@ -82,6 +89,8 @@ def cmd_compare(argv: Sequence[str]) -> int:
                              json_path=args.json, device=args.device, overwrite=args.overwrite,
                              any_grid=args.any_grid, channels=args.channels,
                              models=_own_models(args.model_class))
+    if rep.note:
+        console().print(f"pdesurrogate compare: {rep.note}", markup=False)
     for r in rep.results:
         for line in (r.note or "").splitlines():
             warned = line.startswith("warning: ")

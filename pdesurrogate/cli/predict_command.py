@@ -1,5 +1,5 @@
-"""``pdesurrogate predict``: roll an exported surrogate out over a dataset file, write the
-rollout, and print its errors against the file's truth."""
+"""``pdesurrogate predict``: roll an exported surrogate out over a dataset file (or a folder of
+them read as one), write the rollout, and print its errors against the file's truth."""
 
 from __future__ import annotations
 
@@ -22,7 +22,14 @@ def cmd_predict(argv: Sequence[str]) -> int:
                     "relative L2 error per step is printed and stored in the output's "
                     "attribute rel_l2_vs_truth, and PDEBench-style errors (RMSE, nRMSE, The "
                     "Well's VRMSE, max, cRMSE, bRMSE, fRMSE by Fourier band; "
-                    "pdesurrogate.metrics) in <name>_vs_truth.",
+                    "pdesurrogate.metrics) in <name>_vs_truth. --input may be a folder of "
+                    "dataset files, rolled out as one file holding all their trajectories (in "
+                    "the order of the file names; every file of the same times, grid, channels "
+                    "and parameters) into one --out, whose attributes source_files and "
+                    "source_file_trajectories name the files and how many trajectories each "
+                    "gave; a folder split into train/, valid/ (or val/) and test/ folders, as "
+                    "The Well's data/ is, is rolled out from its test/ folder alone, the "
+                    "held-out part (a line says so; pass FOLDER/train for that part).",
         epilog="Example: pdesurrogate predict --model models/fno_burgers --input "
                "data/burgers1d_heldout.nc --out pred.nc --plot pred.png (the input: a file "
                "of pdesurrogate generate with the training data's solver settings and another "
@@ -31,7 +38,9 @@ def cmd_predict(argv: Sequence[str]) -> int:
                "naming them and the errors vs truth go to stderr, stdout stays empty. "
                + EXIT_STATUS)
     p.add_argument("--model", required=True, help="exported surrogate directory")
-    p.add_argument("--input", required=True, help="dataset file (ours, PDEBench, The Well)")
+    p.add_argument("--input", required=True,
+                   help="dataset file (ours, PDEBench, The Well) or a folder of them; a "
+                        "train/ valid/ test/ folder: its test/ part")
     p.add_argument("--out", required=True, help="output netCDF file for the rollout")
     p.add_argument("--steps", type=int, default=None,
                    help="model steps (default: as many as the input's stored times cover; "
