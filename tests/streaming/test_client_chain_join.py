@@ -103,6 +103,16 @@ def field(value: float, shape=(1, 8)) -> np.ndarray:
     return np.full(shape, value, np.float32)
 
 
+def after_one_simulation(comm, **kw) -> StreamClient:
+    """A client whose simulation 0 (nu = 1, one sample of value 0) has ended in a chain pack
+    that waits for the next simulations."""
+    c = client(comm, **kw)
+    c.open(0, {"nu": 1.0})
+    c.send(field(0.0), t=0.0)
+    c.close()
+    return c
+
+
 def test_the_first_sample_of_a_chained_simulation_takes_the_fast_path(comm):
     c = client(comm)
     c.open(0, {"nu": 0.5})
@@ -128,10 +138,7 @@ def test_the_first_sample_of_a_chained_simulation_takes_the_fast_path(comm):
 
 
 def test_a_chained_simulation_keeps_its_first_samples_shape(comm):
-    c = client(comm)
-    c.open(0, {"nu": 1.0})
-    c.send(field(0.0), t=0.0)
-    c.close()
+    c = after_one_simulation(comm)
     c.open(1, {"nu": 1.0})
     c.send(field(1.0), t=0.0)  # joins the chain pack
     with pytest.raises(BadSampleError, match=r"fields shape \(2, 4\) at step 1 differs from "
@@ -142,10 +149,7 @@ def test_a_chained_simulation_keeps_its_first_samples_shape(comm):
 
 
 def test_a_chained_simulations_first_step_must_not_be_negative(comm):
-    c = client(comm)
-    c.open(0, {"nu": 1.0})
-    c.send(field(0.0), t=0.0)
-    c.close()
+    c = after_one_simulation(comm)
     c.open(1, {"nu": 1.0})
     with pytest.raises(BadSampleError, match="step must be >= 0, got -1"):
         c.send(field(1.0), t=0.0, step=-1)
@@ -185,10 +189,7 @@ def test_a_chain_pack_holds_at_most_its_segment_cap(comm):
 
 
 def test_a_simulation_starting_chain_s_after_the_last_end_does_not_join(comm):
-    c = client(comm, chain_s=0.02)
-    c.open(0, {"nu": 1.0})
-    c.send(field(0.0), t=0.0)
-    c.close()
+    c = after_one_simulation(comm, chain_s=0.02)
     c.open(1, {"nu": 1.0})  # within chain_s: the pack waits
     assert data_messages(comm) == []
     time.sleep(0.05)
