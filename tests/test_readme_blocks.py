@@ -566,7 +566,7 @@ MUTANTS = {
                                   "pdesurrogate predict has no option --plots"),
     "missing config": ("configs/fit/cape_fno_burgers.yaml", "configs/fit/cape_burgers.yaml",
                        "configs/fit/cape_burgers.yaml is not in the repository"),
-    "unknown command": ("pdesurrogate compare --input", "pdesurrogate comparre --input",
+    "unknown command": ("pdesurrogate compare --input data/", "pdesurrogate comparre --input data/",
                         "no pdesurrogate command ['comparre']"),
     "misspelt import": ("import SOLVERS, make_solver", "import SOLVERS, make_solvers",
                         "cannot import 'make_solvers'"),
