@@ -256,6 +256,11 @@ class FileSet(FieldData):
         self.attrs = {**first.attrs, "files": [m.path.name for m in self.members]}
         self.split_sizes = None if split_sizes is None else [int(s) for s in split_sizes]
         self.u = ConcatArray(self.members, str(self.path))
+        # joined once: predict reads a batch's rows of every parameter per batch
+        self._joined = {k: np.concatenate([m.params[k] for m in self.members])
+                        for k in first.params}
+        for v in self._joined.values():
+            v.flags.writeable = False
 
     @property
     def files(self) -> list[Path]:
@@ -264,9 +269,9 @@ class FileSet(FieldData):
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """``{name: (N,)}`` float64 parameters: each file's, one after the other (a copy)."""
-        return {k: np.concatenate([m.params[k] for m in self.members])
-                for k in self.members[0].params}
+        """``{name: (N,)}`` float64 parameters: each file's, one after the other (read-only,
+        joined when the set is opened)."""
+        return dict(self._joined)
 
     @property
     def sim_id(self) -> np.ndarray:
