@@ -151,11 +151,15 @@ class RichProgressBar(_LightningRichBar):
         """``epoch E/N, batch B/M, step S`` of the last batch trained, epochs counted from 1
         (Lightning's bar counts from 0, ``Epoch 0/29``; after the last epoch its epoch is one
         past it). ``M`` is the epoch's batches: Lightning's ``total_train_batches`` is, with
-        ``max_epochs=-1``, the steps left to ``max_steps``, which reads ``batch 1/0`` at the end."""
+        ``max_epochs=-1``, the steps left to ``max_steps``, which reads ``batch 1/0`` at the end.
+        ``B`` is Lightning's count, which a fit resumed from an online run's checkpoint starts
+        at the stream's batches (``batch 85`` of a 5-batch epoch): past ``M`` it goes without
+        ``/M``, as Lightning's TQDM bar shows ``85/?``."""
         epochs, batches = trainer.max_epochs, trainer.num_training_batches
         return (f"epoch {self._epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
                 + f", batch {self._position}"
-                + (f"/{int(batches)}" if math.isfinite(batches) else "")
+                + (f"/{int(batches)}" if math.isfinite(batches) and self._position <= batches
+                   else "")
                 + f", step {trainer.global_step}")
 
 
