@@ -481,13 +481,16 @@ class StreamClient:
         if (type(fields) is _ndarray and type(p) is _Pack and (n := p.n) < p.capacity
                 and fields.shape == p.shape and fields.dtype == p.dtype):
             now = _monotonic()
-            s = self._n_sent if step is None else int(step)
+            # not int(step) (45 ns, a tenth of the path's checks): a step equal to the next one is
+            # that integer, and any other takes the general path, which converts it
+            s = self._n_sent if step is None else step
             tf = float(t)
             # a negative step never continues a pack (its base + n is >= 0); a bad t goes on
             # to _send's checks
             if (now < p.deadline and _isfinite(tf)
                     and (p.small or (self.copy if copy is None else copy))
-                    and (s == p.base + n or (p.sim is None and self._joins_chain(p, s, now)))):
+                    and (s == p.base + n
+                         or (p.sim is None and self._joins_chain(p, int(s), now)))):
                 p.fields[n] = fields  # ~0.3 us less than np.copyto for 4 KiB
                 p.times.append(tf)
                 p.n = n + 1

@@ -5,7 +5,8 @@ simulation's shape from then on; a failed simulation's samples leave the pack, t
 
 The client runs against a recording stand-in for the MPI communicator (every send completes at
 once), so the messages are read back with the receiver's own parsers and no MPI starts here;
-client_packs.py (test_client.py) checks packing over real MPI."""
+client_packs.py (test_client.py) checks packing over real MPI. Also here: steps given as numpy
+integers or whole floats on the fast path."""
 
 import time
 
@@ -220,3 +221,23 @@ def test_a_failed_simulation_leaves_the_chain_pack_with_its_times(comm):
     assert [v for m in msgs for v in m["first_values"]] == [0.0, 1.0, 2.0, 20.0, 21.0]
     assert [t for m in msgs for t in m["times"]] == pytest.approx([0.0, 0.1, 0.2, 0.5, 0.75])
     assert c.stats()["samples_unsent"] == 2
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.int32, float, str])
+def test_steps_that_are_not_python_ints_continue_the_pack(comm, kind):
+    # send's fast path compares the step as given (no int()): numpy integers, whole floats
+    # and even digit strings must still continue the pack and join the chain, as the general
+    # path (int(step)) lets them
+    c = client(comm)
+    c.open(0, {"nu": 1.0})
+    c.send(field(0.0), t=0.0, step=kind(0))
+    c.send(field(1.0), t=0.1, step=kind(1))
+    c.close()
+    c.open(1, {"nu": 2.0})  # joins the chain pack through the fast path
+    c.send(field(2.0), t=0.0, step=kind(3))
+    c.send(field(3.0), t=0.1, step=kind(4))
+    c.close()
+    c.shutdown()
+    (msg,) = data_messages(comm)
+    assert msg["segments"] == [(0, 0, 2, 2, (1.0,)), (1, 3, 2, 2, (2.0,))]
+    assert msg["first_values"] == [0.0, 1.0, 2.0, 3.0]
