@@ -430,8 +430,13 @@ def read_config(path: Path):
         raise
     except OSError as e:
         raise ValueError(f"{str(path)!r}: cannot read it: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
+    # checked before fdopen, which refuses a folder's descriptor with an error naming no file
+    try:
         _require_regular(os.fstat(fd), path, "the export's JSON config")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         data = f.read(CONFIG_MAX_BYTES + 1)
     if len(data) > CONFIG_MAX_BYTES:
         raise ValueError(f"{str(path)!r} is larger than {CONFIG_MAX_BYTES // 2**20} MiB; an "

@@ -202,6 +202,14 @@ def test_config_not_a_regular_file_is_refused(exported):
     assert re.search(r"is not a regular file \(a FIFO\)", str(result["error"]))
 
 
+def test_config_a_folder_is_refused_naming_it(exported):
+    """A config.json that is a folder is one ValueError naming it (os.fdopen's
+    IsADirectoryError named only the descriptor: 'Is a directory: 3')."""
+    cfg = _swap_config(exported, lambda p: p.mkdir())
+    with pytest.raises(ValueError, match=rf"{cfg}' is not a regular file \(a folder\)"):
+        load(exported)
+
+
 def test_config_too_large_or_too_deep_is_one_error(exported):
     """config.json is read up to its limit, 4 MiB (valid JSON padded beyond it is refused),
     and a nesting too deep for the parser is one ValueError naming it (a RecursionError
