@@ -224,13 +224,19 @@ def model_labels(model_dirs: Sequence[str], labels: Mapping[str, str] | None = N
 def _check_outputs(input_path: str, plot: str | None, json_path: str | None,
                    overwrite: bool) -> None:
     """Refuse an output that is the input, a folder, the other output, an existing file
-    (unless ``overwrite``), or a plot type matplotlib cannot write; before any rollout."""
+    (unless ``overwrite``), one whose folder cannot be made (a file in its place), or a plot
+    type matplotlib cannot write; before any rollout."""
     outs = [(f, p) for f, p in (("--plot", plot), ("--json", json_path)) if p]
     for flag, path in outs:
         if _same_file(path, input_path):
             raise ValueError(f"{flag} {path!r} is the input file; give another output path")
         if os.path.isdir(path):
             raise ValueError(f"{flag} {path!r} is a directory; expected a file name")
+        folder = Path(path).parent
+        while not os.path.lexists(folder):  # the missing folders are made before writing
+            folder = folder.parent
+        if not folder.is_dir():
+            raise ValueError(f"{flag} {path!r}: {str(folder)!r} is not a folder")
         if not overwrite and os.path.lexists(path):
             raise FileExistsError(f"{flag} {path!r} exists; pass --overwrite (overwrite=True) "
                                   "to replace it")
@@ -373,6 +379,9 @@ def compare_models(input_path: str, model_dirs: Sequence[str],
     report = CompareReport(input=input_path, samples=results[0].samples, steps=first.steps,
                            stride=first.stride, times=np.asarray(first.times), results=results,
                            plot=plot, json=json_path, note=split_note)
+    for path in (plot, json_path):
+        if path:  # as predict makes --out's: a missing folder failed after every rollout
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     if plot:
         _write_plot(report, Path(plot))
     if json_path:

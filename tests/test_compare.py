@@ -188,6 +188,20 @@ def test_bad_labels_and_outputs_are_refused(models, data, tmp_path, capsys):
         assert err.startswith("pdesurrogate compare: error:") and said in err, err
 
 
+def test_outputs_in_missing_folders_are_written_there(models, data, tmp_path):
+    """--plot and --json in folders that do not exist yet are written there, as predict's
+    --out is (a FileNotFoundError after every rollout, the plot written and the JSON not,
+    before); a file where a folder must be is refused before any rollout."""
+    plot, js = tmp_path / "new" / "c.png", tmp_path / "new" / "deeper" / "c.json"
+    assert main(["compare", "--input", data, "--model", models[0], "--model", models[1],
+                 "--plot", str(plot), "--json", str(js)]) == 0
+    assert plot.stat().st_size > 0 and json.loads(js.read_text())["models"]
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"--json .*: '.*afile' is not a folder"):
+        compare_models(data, models[:2], json_path=str(tmp_path / "afile" / "x" / "c.json"),
+                       progress=False)
+
+
 def test_a_steady_map_among_time_steppers_is_refused_by_name(models, data, tmp_path, capsys,
                                                              monkeypatch):
     """A steady map (a -> u) of the same PDE name, given beside a time-stepper on a file of
