@@ -13,6 +13,9 @@ A **dataset file** (ours, PDEBench, The Well), or a folder of them read as one d
 listed with their trajectories, and The Well's train/ valid/ test/ split), is opened with
 :func:`pdesurrogate.datasets.open_dataset`, which reads coordinates and per-trajectory
 parameters only; the fields ``u`` are never read.
+
+A **Lightning checkpoint** (``.ckpt``, or any torch.save archive) is described by
+:mod:`pdesurrogate.checkpoint_info`, read weights-only as ``export`` reads it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from pdesurrogate.export_names import CONFIG_NAME, WEIGHTS_NAME
 
 #: what PATH may be, for the error about one that is neither
 EXPECTED = (f"an exported surrogate folder ({CONFIG_NAME} + {WEIGHTS_NAME}) or a dataset file "
-            "(pdesurrogate netCDF, PDEBench or The Well HDF5; or a folder of them)")
+            "(pdesurrogate netCDF, PDEBench or The Well HDF5; or a folder of them) or a "
+            "Lightning checkpoint (.ckpt)")
 #: the kinds of export :func:`describe` tells apart (config.json's ``kind``; none: a
 #: time-stepping surrogate)
 EXPORT_KINDS = {None: "time-stepping surrogate", "steady": "steady map", "pinn": "PINN"}
@@ -68,6 +72,10 @@ def describe(path: str | os.PathLike) -> dict:
                          f"{str(p.parent)!r}")
     import h5py
 
+    from pdesurrogate.checkpoint_info import describe_checkpoint, is_checkpoint
+
+    if is_checkpoint(p) and not h5py.is_hdf5(p):
+        return _jsonable(describe_checkpoint(p))
     if not p.is_file() or not h5py.is_hdf5(p):
         raise ValueError(f"{str(p)!r} is neither an export folder nor an HDF5/netCDF4 file; "
                          f"expected {EXPECTED}")
@@ -278,13 +286,20 @@ def _jsonable(v):
 # -- text ---------------------------------------------------------------------------------------
 def render(info: dict) -> str:
     """:func:`describe`'s dict as aligned text: a title line, then ``label  value`` rows."""
-    rows = _export_rows(info) if info["what"] == "export" else _dataset_rows(info)
+    if info["what"] == "checkpoint":
+        from pdesurrogate.checkpoint_info import checkpoint_title, render_checkpoint
+
+        rows = render_checkpoint(info)
+    else:
+        rows = _export_rows(info) if info["what"] == "export" else _dataset_rows(info)
     width = max(len(label) for label, _ in rows)
     lines = []
     for label, value in rows:
         for i, part in enumerate(str(value).split("\n")):
             lines.append(f"  {label if i == 0 else '':<{width}}  {part}")
-    if info["what"] == "export":
+    if info["what"] == "checkpoint":
+        title = checkpoint_title(info)
+    elif info["what"] == "export":
         title = f"{info['path']}: exported {info['kind']}"
     else:
         files = info.get("files")

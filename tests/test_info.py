@@ -228,7 +228,7 @@ def test_an_export_load_refuses_gets_loads_error(tmp_path, capsys):
 
 def test_help_lists_info_and_its_json_keys(capsys):
     assert main(["--help"]) == 0
-    assert "info         say what an export folder or a dataset file holds" in \
+    assert "info         say what an export folder, a dataset file or a checkpoint" in \
         capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
         main(["info", "--help"])

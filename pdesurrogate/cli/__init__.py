@@ -83,7 +83,8 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str]], int]]] = {
                 _command("predict_command", "cmd_predict")),
     "compare": ("rank several exported surrogates on one dataset file (a leaderboard)",
                 _command("compare_command", "cmd_compare")),
-    "info": ("say what an export folder or a dataset file holds, without loading it",
+    "info": ("say what an export folder, a dataset file or a checkpoint holds, without "
+             "loading it",
              _command("info_command", "cmd_info")),
     "configs": ("list the shipped YAML configs, or --copy DIR them out",
                 _command("configs_command", "cmd_configs")),

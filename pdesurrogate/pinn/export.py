@@ -116,6 +116,15 @@ def is_pinn_source(source) -> bool:
     return is_pinn_hparams(ckpt.get("hyper_parameters"))
 
 
+def network_of_hparams(hp: dict) -> dict:
+    """config.json's ``network`` (``{"class", "init_args"}`` of the :class:`PINNMLP`) of a
+    PINNModule's hyper-parameters (:func:`is_pinn_hparams`)."""
+    return {"class": NETWORK_CLASS, "init_args": {
+        "dim": hp["problem_spec"]["dim"], "width": hp.get("width", 128),
+        "depth": hp.get("depth", 4), "activation": hp.get("activation", "tanh"),
+        "hard_boundary": hp.get("boundary", "hard") == "hard"}}
+
+
 def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
     from .module import PINNModule
 
@@ -131,10 +140,7 @@ def _config_and_tensors(source) -> tuple[dict, dict[str, torch.Tensor]]:
         run, metrics = run_of_checkpoint(Path(source), ckpt), fit_metrics.of_checkpoint(ckpt)
         recipe = recipe_of_checkpoint(ckpt, RECORDED)
     problem = hp["problem_spec"]
-    network = {"class": NETWORK_CLASS, "init_args": {
-        "dim": problem["dim"], "width": hp.get("width", 128), "depth": hp.get("depth", 4),
-        "activation": hp.get("activation", "tanh"),
-        "hard_boundary": hp.get("boundary", "hard") == "hard"}}
+    network = network_of_hparams(hp)
     training = {"estimator": hp["estimator_spec"], "variant": hp.get("variant"),
                 "boundary": hp.get("boundary", "hard")}
     tensors = {k: v for k, v in state.items() if k.startswith("net.") or k == "problem.c"}
