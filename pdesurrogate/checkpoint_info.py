@@ -259,7 +259,9 @@ def render_checkpoint(info: dict) -> list[tuple[str, str]]:
     if "problem" in info:
         rows += [("problem", json.dumps(info["problem"])),
                  ("estimator", json.dumps(info["estimator"]))]
-    progress = f"epoch {_num(info['epoch'])}, global step {_num(info['global_step'])}"
+    # Lightning's epoch counts from 0 (as the file names do), fit's progress line from 1
+    progress = (f"epoch {_num(info['epoch'])} (from 0, as in checkpoint file names), global "
+                f"step {_num(info['global_step'])}")
     if info.get("seed_everything") is not None:
         progress += f", seed {info['seed_everything']}"
     rows.append(("progress", progress))

@@ -91,7 +91,8 @@ def test_a_fit_checkpoint_says_what_it_holds_and_export_runs_as_next_says(fit_ck
     rows = _rows(text)
     assert rows["module"] == "pdesurrogate.training.NextStepModule"
     assert rows["model"] == "fno" and "hidden_channels=8" in rows["arguments"]
-    assert rows["progress"].startswith(f"epoch {saved['epoch']}, global step "
+    assert rows["progress"].startswith(f"epoch {saved['epoch']} (from 0, as in checkpoint file "
+                                       f"names), global step "
                                        f"{saved['global_step']}")
     assert rows["channels"] == "u" and rows["pde"] == "burgers1d"
     assert rows["weights"].startswith(f"{info['n_parameters']:,} parameters")
