@@ -82,15 +82,21 @@ def bound_yaml_aliases() -> None:
             return plain(text)
 
         try:
-            return yaml_load_escaped(checked, text)
-        except yaml.YAMLError:
-            # a UTF-8 config read in a latin-1 locale: an en dash is three characters there,
-            # one a control character YAML refuses. Read as UTF-8 only then: the configs fit
-            # saves in that locale hold its file names in its encoding
-            utf8 = config_text(text) if path else text
-            if utf8 == text:
+            try:
+                return yaml_load_escaped(checked, text)
+            except yaml.YAMLError:
+                # a UTF-8 config read in a latin-1 locale: an en dash is three characters
+                # there, one a control character YAML refuses. Read as UTF-8 only then: the
+                # configs fit saves in that locale hold its file names in its encoding
+                utf8 = config_text(text) if path else text
+                if utf8 == text:
+                    raise
+                return yaml_load_escaped(checked, utf8)
+        except yaml.YAMLError as e:
+            # YAML's own message places the error in "<unicode string>", naming no file
+            if not path or str(e).startswith(where):
                 raise
-            return yaml_load_escaped(checked, utf8)
+            raise yaml.YAMLError(f"{where}: {e}") from None
 
     load.checks_aliases = True  # type: ignore[attr-defined]
     set_loader("yaml", load, (yaml.YAMLError,))

@@ -66,3 +66,17 @@ def test_fit_refuses_laughs_in_a_sub_config_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2, err
     assert f"Invalid content in sub-config file {sub}: YAML value: its YAML aliases" in err, err
+
+
+@pytest.mark.parametrize("command", ["generate", "fit"])
+def test_a_yaml_syntax_error_names_the_config_file(tmp_path, capsys, command):
+    """A config that is not YAML is one error naming the file with YAML's line and column
+    (YAML's message alone placed it in "<unicode string>")."""
+    config = tmp_path / "broken.yaml"
+    config.write_text("solver: burgers1d\nsamples: [2\nout: x.nc\n")
+    rc = main([command, "--config", str(config)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.startswith(f"pdesurrogate {command}: error: Problems parsing config: config "
+                          f"'{config}': while parsing a flow sequence"), err
+    assert "line 2, column 10" in err
