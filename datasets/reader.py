@@ -365,9 +365,10 @@ def _largest_arrays(f: h5py.File, count: int = 3) -> str:
 
 
 def _check_layout(layout: Layout, path: Path) -> None:
-    """What every format must give: at least one trajectory, and finite times and grid
+    """What every format must give: at least one trajectory, finite times and grid
     coordinates (a NaN there would make every time-step and spacing check pass or fail at
-    random)."""
+    random), and strictly increasing times (training pairs and rollouts step forward in
+    them)."""
     if layout.shape[0] == 0:
         raise ValueError(f"{str(path)!r} holds no trajectories (u has shape {layout.shape})")
     named = [("time", np.asarray(layout.times))] + [
@@ -376,6 +377,12 @@ def _check_layout(layout: Layout, path: Path) -> None:
         if values.dtype.kind in "fc" and not np.isfinite(values).all():
             raise ValueError(f"{str(path)!r}: the {name} coordinate holds NaN or Inf "
                              f"(first at index {int(np.flatnonzero(~np.isfinite(values))[0])})")
+    times = np.asarray(layout.times, dtype=np.float64)
+    back = np.flatnonzero(np.diff(times) <= 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise ValueError(f"{str(path)!r}: the saved times must be strictly increasing, but "
+                         f"time {i} is {times[i]:g} after time {i - 1} = {times[i - 1]:g}")
 
 
 # -- checks shared by the format adapters -------------------------------------------------------

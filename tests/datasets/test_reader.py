@@ -208,3 +208,21 @@ def test_no_trajectories_or_nan_coordinates_refused(tmp_path):
     with pytest.raises(ValueError, match=r"nt\.hdf5': the time coordinate holds NaN or Inf"):
         open_dataset(pdebench(tmp_path / "nt.hdf5", 2, x, bad_t))
     open_dataset(pdebench(tmp_path / "ok.hdf5", 2, x, t)).close()
+
+
+@pytest.mark.parametrize("t, said", [
+    ([0.0, 0.2, 0.6, 0.4, 0.8], "time 3 is 0.4 after time 2 = 0.6"),
+    ([0.0, 0.2, 0.2, 0.4], "time 2 is 0.2 after time 1 = 0.2"),
+])
+def test_times_not_increasing_refused(tmp_path, t, said):
+    """Saved times out of order or repeated are one error naming the file and the first
+    offending time (fit trained on such a file without a word, its pairs stepping back)."""
+    path = tmp_path / "t.nc"
+    with DatasetWriter(path, "toy", (np.arange(8.0),), ("x",), np.arange(len(t), dtype=float),
+                       ["a"], [], 2) as w:
+        w.write(0, np.zeros((2, len(t), 1, 8), np.float32), {})
+    with h5py.File(path, "r+") as f:
+        f["time"][...] = t
+    with pytest.raises(ValueError, match=rf"t\.nc': the saved times must be strictly "
+                                         rf"increasing, but {said}"):
+        open_dataset(path)
