@@ -639,6 +639,14 @@ def plan_rollout(sur: Surrogate, data, model_dir: str, input_path: str,
                          f"{stride} frames need, and the model ({model_dir}) has no dt to "
                          "extrapolate the times with")
     note = grid_note
+    if not steady and not has_truth:
+        # the rollout is still written; without this line its errors vanished unexplained
+        covered = (T - 1) // stride
+        beyond = (f"no errors vs truth: {input_path!r} holds the truth for {covered} model "
+                  f"step(s) (its {T} saved times), fewer than the {steps} rolled out"
+                  + (f"; give --steps {covered} or fewer to score the rollout" if covered
+                     else ""))
+        note = "\n".join(line for line in (note, beyond) if line)
     if stride > 1 and has_truth:
         spacing = f"{float(data.times[1] - data.times[0]):g}" if T > 1 else "?"
         frames_note = (f"the input's times are {spacing} apart and one model step is "

@@ -97,6 +97,10 @@ def test_no_truth_no_errors(files, tmp_path):
     model_dir, data, _ = files
     rep = predict_file(model_dir, data, str(tmp_path / "p.nc"), steps=STEPS + 2, progress=False)
     assert rep.rel_l2 is None and rep.metrics is None
+    # and says so, with the steps that would be scored (the errors vanished without a word)
+    assert rep.note == (f"no errors vs truth: {data!r} holds the truth for {STEPS} model "
+                        f"step(s) (its {STEPS + 1} saved times), fewer than the {STEPS + 2} "
+                        f"rolled out; give --steps {STEPS} or fewer to score the rollout")
     with open_dataset(rep.out) as out:
         assert not any(k.endswith("_vs_truth") or k == "error_metrics" for k in out.attrs)
 
