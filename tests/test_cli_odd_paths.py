@@ -67,3 +67,23 @@ def test_saved_config_runs_from_another_folder(tmp_path, monkeypatch, capsys):
     rc = main(["test", "--config", str(run / "config.yaml"),
                "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *common])
     assert rc == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, option", [
+    (["predict", "--model", "m", "--input", "d.nc", "--out", ""], "--out"),
+    (["predict", "--model", "m", "--input", "d.nc", "--out", "p.nc", "--plot", ""], "--plot"),
+    (["compare", "--input", "d.nc", "--model", "m", "--json", ""], "--json"),
+    (["export", "last.ckpt", ""], "outdir"),
+])
+def test_an_empty_path_is_one_error_naming_its_option(tmp_path, monkeypatch, capsys, args,
+                                                      option):
+    """An empty path named the current folder: predict --out '' failed on "PosixPath('.')
+    has an empty name", --plot '' drew nothing without a word, export '' asked for
+    --overwrite to replace '.'. Each is now refused by the parser, before any file is read."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:  # argparse's exit, as the console script's
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    said = f"pdesurrogate {args[0]}: error: argument {option}: expected a path, got an empty"
+    assert said in err, err

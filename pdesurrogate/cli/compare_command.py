@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pdesurrogate.cli.conventions import EXIT_STATUS, NO_ABBREVIATIONS
 from pdesurrogate.cli.messages import _own_warnings_prefixed, console
-from pdesurrogate.cli.option_types import _channel_pairs, _names
+from pdesurrogate.cli.option_types import _channel_pairs, _names, _path
 from pdesurrogate.cli.own_models import MODEL_CLASS_HELP, _own_models
 
 
@@ -47,10 +47,10 @@ def cmd_compare(argv: Sequence[str]) -> int:
                "models/fno_burgers --model models/unet_burgers --label cape=models/cape_burgers "
                "--plot compare.png --json compare.json. The table goes to stdout (plain aligned "
                "text where stdout is not a terminal); progress and notes to stderr. " + EXIT_STATUS)
-    p.add_argument("--input", required=True,
+    p.add_argument("--input", required=True, type=_path,
                    help="dataset file (ours, PDEBench, The Well) or a folder of them; a "
                         "train/ valid/ test/ folder: its test/ part")
-    p.add_argument("--model", action="append", default=[], metavar="DIR",
+    p.add_argument("--model", action="append", type=_path, default=[], metavar="DIR",
                    help="an exported surrogate directory; give one per model (labelled by "
                         "its folder's name)")
     p.add_argument("--label", action="append", type=_label_pair, default=[], metavar="NAME=DIR",
@@ -60,9 +60,9 @@ def cmd_compare(argv: Sequence[str]) -> int:
     p.add_argument("--samples", type=int, default=None, help="first N trajectories only")
     p.add_argument("--batch-size", "--batch_size", type=int, default=None,
                    help="trajectories rolled out together (default: predict's)")
-    p.add_argument("--plot", default=None, metavar="PNG",
+    p.add_argument("--plot", default=None, type=_path, metavar="PNG",
                    help="image of every model's relative L2 vs rollout step, log y")
-    p.add_argument("--json", default=None, metavar="OUT.json",
+    p.add_argument("--json", default=None, type=_path, metavar="OUT.json",
                    help="the leaderboard as JSON, with each model's errors per step")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --plot and --json if they exist (default: refuse)")

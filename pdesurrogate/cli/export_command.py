@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pdesurrogate.cli.conventions import EXIT_STATUS, NO_ABBREVIATIONS
 from pdesurrogate.cli.messages import _markup_free, console
-from pdesurrogate.cli.option_types import _names
+from pdesurrogate.cli.option_types import _names, _path
 from pdesurrogate.cli.own_models import MODEL_CLASS_HELP, _own_models
 
 
@@ -25,8 +25,9 @@ def cmd_export(argv: Sequence[str]) -> int:
                "It writes OUTDIR alone (built under a temporary name, renamed when "
                "complete); the line 'exported OUTDIR' goes to stderr, stdout stays empty. "
                + EXIT_STATUS)
-    p.add_argument("ckpt", help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
-    p.add_argument("outdir", help="directory to create")
+    p.add_argument("ckpt", type=_path,
+                   help="checkpoint written by `pdesurrogate fit` (e.g. .../last.ckpt)")
+    p.add_argument("outdir", type=_path, help="directory to create")
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUTDIR if it is an earlier export (a folder holding nothing "
                         "but config.json and model.safetensors); anything else is refused")

@@ -1,8 +1,18 @@
-"""argparse types of comma-separated option values (``--param-names``, ``--channels``)."""
+"""argparse types of option values: file paths, and comma-separated lists (``--param-names``,
+``--channels``)."""
 
 from __future__ import annotations
 
 import argparse
+
+
+def _path(text: str) -> str:
+    """A file or folder path as given; an empty one is an error (it named the current folder:
+    predict --out '' failed on "PosixPath('.') has an empty name", export OUTDIR '' asked for
+    --overwrite of '.', predict --plot '' drew nothing without a word)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
 
 
 def _names(text: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pdesurrogate.cli.conventions import EXIT_STATUS, NO_ABBREVIATIONS
 from pdesurrogate.cli.messages import _markup_free, _own_warnings_prefixed, console
-from pdesurrogate.cli.option_types import _channel_pairs, _names
+from pdesurrogate.cli.option_types import _channel_pairs, _names, _path
 from pdesurrogate.cli.own_models import MODEL_CLASS_HELP, _own_models
 
 
@@ -37,11 +37,11 @@ def cmd_predict(argv: Sequence[str]) -> int:
                "(each under a temporary name, renamed when complete); the progress, the lines "
                "naming them and the errors vs truth go to stderr, stdout stays empty. "
                + EXIT_STATUS)
-    p.add_argument("--model", required=True, help="exported surrogate directory")
-    p.add_argument("--input", required=True,
+    p.add_argument("--model", required=True, type=_path, help="exported surrogate directory")
+    p.add_argument("--input", required=True, type=_path,
                    help="dataset file (ours, PDEBench, The Well) or a folder of them; a "
                         "train/ valid/ test/ folder: its test/ part")
-    p.add_argument("--out", required=True, help="output netCDF file for the rollout")
+    p.add_argument("--out", required=True, type=_path, help="output netCDF file for the rollout")
     p.add_argument("--steps", type=int, default=None,
                    help="model steps (default: as many as the input's stored times cover; "
                         "refused for a steady map, e.g. Darcy a -> u, which predicts its "
@@ -54,7 +54,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
                         f"{MAX_BATCH}: on a 128x128 grid a few, on a small one {MAX_BATCH}). "
                         "Only the model's float32 kernels may round a trajectory differently "
                         "in another batch size (~1e-7)")
-    p.add_argument("--plot", default=None, help="PNG of prediction vs truth and error vs time")
+    p.add_argument("--plot", default=None, type=_path,
+                   help="PNG of prediction vs truth and error vs time")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--lead-time", "--lead_time", type=float, default=None,
                    help="lead-time models (scOT) only: the time of one rollout step "
