@@ -48,6 +48,9 @@ CONFIG_MAX_BYTES = 4 * 2**20
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGIC = (_ZIP_MAGIC, b"\x80")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# a zip archive's last record (zip64 archives too), 22 bytes and a comment of at most 65535
+_ZIP_END_MAGIC = b"PK\x05\x06"
+_ZIP_END_SPAN = 22 + 65535
 
 
 def package_version() -> str:
@@ -119,6 +122,17 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
+def _has_zip_end(path: Path) -> bool:
+    """Whether the last bytes of ``path`` hold a zip end-of-central-directory record, which a
+    complete archive ends with (followed by a comment of at most 65535 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - _ZIP_END_SPAN))
+            return _ZIP_END_MAGIC in f.read()
+    except OSError:
+        return True  # unreadable now: torch's own reason stands
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The dict a Lightning ``.ckpt`` holds, read with ``torch.load(weights_only=True)``.
 
@@ -160,7 +174,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
                 with open(p, "rb") as f:
                     ckpt = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as e:  # any failure inside torch.load means "not a checkpoint"
-        raise _not_a_checkpoint(p, _load_error_reason(e)) from None
+        # torch's reason for a cut-short archive was "[Errno 22] Invalid argument" (mmap)
+        reason = (_load_error_reason(e) if _has_zip_end(p) else
+                  "its zip archive has no end record: the file is cut short (an interrupted "
+                  "copy or write; copy it again or use another checkpoint) or is no archive")
+        raise _not_a_checkpoint(p, reason) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise _not_a_checkpoint(p, "no 'state_dict'")
     return ckpt

@@ -249,6 +249,21 @@ def test_unavailable_device_refused(exported, monkeypatch):
         load(out, device="gpu")
 
 
+def test_a_cut_short_checkpoint_is_named_so(exported, tmp_path):
+    """A checkpoint cut in half (an interrupted copy) is said to be cut short; torch's reason
+    was "[Errno 22] Invalid argument"."""
+    m, _ = exported
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": m.state_dict()}, whole)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.ckpt': not a Lightning checkpoint \(its zip "
+                                         r"archive has no end record: the file is cut short"):
+        export_surrogate(cut, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
 def test_not_a_checkpoint_is_one_line(exported, tmp_path):
     """Files that are not Lightning checkpoints give "'<path>': not a Lightning checkpoint
     (<reason>)", never torch's advice to load with weights_only=False; an existing target
@@ -268,7 +283,7 @@ def test_not_a_checkpoint_is_one_line(exported, tmp_path):
     torch.save({"epoch": 1}, tmp_path / "nostate.ckpt")
     reasons = {"t.txt": "it is a text file", "s.bin": "it is a text file",
                "e.ckpt": "the file is empty", "p.pkl": "a plain pickle",
-               "z.ckpt": "PytorchStreamReader", "n.nc": "an HDF5/netCDF file",
+               "z.ckpt": "no end record", "n.nc": "an HDF5/netCDF file",
                "ns.ckpt": "argparse.Namespace objects", "nostate.ckpt": "no 'state_dict'",
                ".": "it is a directory"}
     for name, reason in reasons.items():
