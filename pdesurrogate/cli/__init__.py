@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from pdesurrogate.allocator import tune_malloc
+from pdesurrogate.cli.config_shape import config_without_options
 from pdesurrogate.cli.conventions import EXIT_STATUS, NO_ABBREVIATIONS
 from pdesurrogate.cli.errors import (
     _condensed_errors,
@@ -200,9 +201,9 @@ def _main(argv: Sequence[str] | None) -> int:
     run: dict = {}  # fit and test put their Trainer here, for the messages
     try:
         command, args = COMMANDS[argv[0]][1], argv[1:]
-        not_utf8 = non_utf8_config(args)
-        if not_utf8:
-            raise argparse.ArgumentError(None, not_utf8)
+        unreadable = non_utf8_config(args) or config_without_options(args)
+        if unreadable:
+            raise argparse.ArgumentError(None, unreadable)
         # in a user's own Python, freezing its objects would keep its garbage alive for ever
         imports = (_STARTUP_IMPORTS.get(argv[0], ())
                    if fresh_process and not {"-h", "--help"} & set(args) else ())
