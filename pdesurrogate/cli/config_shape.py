@@ -12,15 +12,16 @@ def config_without_options(argv: Sequence[str]) -> str | None:
     """The error for the first ``--config FILE`` / ``--config=FILE`` / ``-c FILE`` of
     ``argv`` whose YAML is not a mapping of options; None when all are, or when one is no
     readable UTF-8 YAML file (the parser, or :func:`~pdesurrogate.text_locale.non_utf8_config`,
-    reports that, naming the file and line)."""
-    import yaml
-
+    reports that, naming the file and line). yaml is imported only for a config file: a
+    command without one (``configs``) must run where libraries are missing, to say so."""
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
         if name not in ("--config", "-c") or (eq and name == "-c") \
                 or not (eq or i + 1 < len(argv)):
             continue
         path = value if eq else argv[i + 1]
+        import yaml
+
         try:
             if not os.path.isfile(path):  # a FIFO is never opened: it would block
                 continue
