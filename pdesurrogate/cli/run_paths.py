@@ -14,11 +14,29 @@ def _settle_paths(run) -> None:
     trainer = run.trainer
     if isinstance(trainer.default_root_dir, str):
         trainer.default_root_dir = os.path.expanduser(trainer.default_root_dir)
+        _check_root_folder(trainer.default_root_dir)
     data = run.get("data")
     init = data.get("init_args") if data is not None and hasattr(data, "get") else None
     path = init.get("path") if init is not None and hasattr(init, "get") else None
     if isinstance(path, str) and path and "://" not in path:
         init.path = os.path.abspath(os.path.expanduser(path))
+
+
+def _check_root_folder(root: str) -> None:
+    """A ValueError naming ``--trainer.default_root_dir`` and ``root`` if ``root``, or the
+    nearest of its parents that exists, is not a folder (a dataset file given there): the
+    loggers' ``makedirs`` said only "Not a directory: 'good.nc/csv'"."""
+    if "://" in root:
+        return
+    path = os.path.abspath(root)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if os.path.isdir(path):
+        return
+    what = "it" if path == os.path.abspath(root) else repr(path)
+    raise ValueError(f"--trainer.default_root_dir {root!r}: {what} is not a folder; "
+                     "expected the folder that holds the run folders (csv/version_N, "
+                     "tensorboard/version_N), made if it does not exist")
 
 
 # where fit and test log when neither the config nor the command line names default_root_dir
