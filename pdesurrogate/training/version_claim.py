@@ -18,7 +18,9 @@ A fit that fails in set-up (a model that does not match its data file) has claim
 and written nothing into them: :func:`release_unwritten` removes them, so that the next fit
 gets ``version_N`` again rather than ``version_N+1`` beside an empty one. Only folders this
 process made, and only while they hold nothing but a TensorBoard event file's opening record
-or the ``config.yaml`` saved at set-up, before training (no ``hparams.yaml`` yet).
+or the ``config.yaml`` saved at set-up, before training (no ``hparams.yaml`` yet). The
+folders above them that this process made for them (``csv/``, ``tensorboard/``, the run root
+itself) go too once empty: a failed fit leaves its ``default_root_dir`` as it found it.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ TENSORBOARD_CLASS_PATH = "pdesurrogate.training.version_claim.TensorBoardLogger"
 # save_dir -> the version last claimed under it in this process: the other logger's first try
 _CLAIMED: dict[str, int] = {}
 _ATTEMPTS = 10_000
-# the version_N folders this process made, oldest first: a failed fit releases its own
-_MADE: list[str] = []
+# the folders this process made, oldest first, each (path, whether it is a claimed version_N
+# folder, else one that did not exist when a logger was built): a failed fit releases its own
+_MADE: list[tuple[str, bool]] = []
 # a TensorBoard event file opens with one record (its "brain.Event:2" version) on creation;
 # any scalar or hparams a run logs adds records after it
 _EVENT_PREFIX = "events.out.tfevents."
@@ -69,14 +72,28 @@ def claim_version(save_dir: str, name: str, first: int) -> int:
             os.mkdir(path)
         except FileExistsError:
             continue
-        _MADE.append(os.path.abspath(path))
+        except FileNotFoundError:
+            # another fit's release_unwritten removed the empty parents meanwhile
+            os.makedirs(root, exist_ok=True)
+            os.mkdir(path)
+        _MADE.append((os.path.abspath(path), True))
         _CLAIMED[key] = n
         return n
     raise FileExistsError(f"{root!r}: no free version_N folder from version_{first} on")
 
 
+def _note_missing(folder: str) -> None:
+    """Record in :data:`_MADE` ``folder`` and each of its parents that does not exist yet: a
+    logger about to be set up makes them (Lightning's ``makedirs`` of its ``root_dir``, then
+    :func:`claim_version`), and a failed set-up releases them again once empty."""
+    path = os.path.abspath(folder)
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        _MADE.append((path, False))
+        path = os.path.dirname(path)
+
+
 def claims_made() -> int:
-    """How many ``version_N`` folders this process has claimed so far: the ``since`` of a
+    """How many folders this process has made for its loggers so far: the ``since`` of a
     later :func:`release_unwritten`."""
     return len(_MADE)
 
@@ -87,9 +104,10 @@ def release_unwritten(since: int) -> list[str]:
     record alone, or the ``config.yaml`` Lightning saved as the fit set up without the
     ``hparams.yaml`` that comes before any training (:data:`_SET_UP_CONFIG`). A folder with
     anything else (a checkpoint, ``metrics.csv``, ``hparams.yaml``, a logged scalar) is kept.
-    Returns the folders removed."""
+    The folders made above them for them are removed when empty then. Returns the
+    ``version_N`` folders removed."""
     removed = []
-    for path in _MADE[since:]:
+    for path in (p for p, claimed in _MADE[since:] if claimed):
         try:
             names = os.listdir(path)
             set_up_only = _HPARAMS not in names
@@ -103,6 +121,14 @@ def release_unwritten(since: int) -> list[str]:
         except OSError:
             continue
         removed.append(path)
+    # deepest first: csv/ before the run root made for it; rmdir only removes an empty one,
+    # so another run's version_N (or anything else) keeps its folders
+    for path in sorted({p for p, claimed in _MADE[since:] if not claimed}, key=len,
+                       reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            continue
     del _MADE[since:]
     return removed
 
@@ -126,7 +152,13 @@ def _local(path: str) -> bool:
 
 
 class _ClaimsVersion:
-    """Mixin for a Lightning logger with ``save_dir`` and ``name``: its next version claimed."""
+    """Mixin for a Lightning logger with ``save_dir`` and ``name``: its next version claimed,
+    and the folders it will make noted for :func:`release_unwritten`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "://" not in str(self.save_dir):  # file:// paths too are not os.path's
+            _note_missing(os.path.join(str(self.save_dir), self.name or ""))
 
     def _get_next_version(self) -> int:
         first = super()._get_next_version()
