@@ -252,6 +252,7 @@ class FileSet(FieldData):
         first = self.members[0]
         self.format, self.pde = first.format, first.pde
         self.times, self.grid = first.times, first.grid
+        self.times_note = first.times_note
         self.grid_names, self.channel_names = first.grid_names, first.channel_names
         self.attrs = {**first.attrs, "files": [m.path.name for m in self.members]}
         self.split_sizes = None if split_sizes is None else [int(s) for s in split_sizes]

@@ -152,9 +152,19 @@ def _coords(f, names: list[str], sizes: tuple[int, ...], where: str) -> tuple[np
     return tuple(out)
 
 
+def _times_note(f, key: str) -> str | None:
+    """What :func:`_times` gave instead of the file's times, for messages: None when ``f``
+    holds ``key``."""
+    if key in f:
+        return None
+    return (f"frame indices 0, 1, 2, ..: the file has no {key_name(f, key)!r} dataset of "
+            "saved times")
+
+
 def _times(f, key: str, n_times: int, where: str, steady: bool = False) -> np.ndarray:
     """``(T,)`` saved times from ``f[key]``: ``T`` entries, or ``T + 1`` of which the first
-    ``T`` are kept (PDEBench stores the final time too); ``0 .. T - 1`` when there is none.
+    ``T`` are kept (PDEBench stores the final time too); ``0 .. T - 1`` when there is none
+    (:func:`_times_note` says so).
 
     ``steady``: the data are one steady solution (Darcy) and only the first entry is kept.
     Raises ValueError naming the file, the key and both lengths for any other length.
@@ -251,6 +261,7 @@ def _single_layout(f: h5py.File, path: Path, names: list[str]) -> Layout:
         shape=(n, t, len(channels), *grid_shape),
         sources=sources,
         times=_times(f, "t-coordinate", t, where, steady=steady),
+        times_note=None if steady else _times_note(f, "t-coordinate"),
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=tuple(channels),
@@ -301,6 +312,7 @@ def _grouped_layout(f: h5py.File, path: Path, groups: list[str],
         shape=(n, data_shape[0], c, *grid_shape),
         sources=[GroupedSource(groups, c, grid_shape, trailing_channel=trailing)],
         times=_times(gridg, "t", data_shape[0], where),
+        times_note=_times_note(gridg, "t"),
         grid=grid,
         grid_names=AXES[:ndim],
         channel_names=channels,

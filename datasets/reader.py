@@ -66,6 +66,8 @@ class Layout:
     pde: str
     attrs: dict = field(default_factory=dict)
     sim_id: np.ndarray | None = None
+    # why ``times`` are not the file's own, for messages; None when the file holds them
+    times_note: str | None = None
 
 
 class FieldData:
@@ -81,6 +83,8 @@ class FieldData:
         params: ``{name: (N,)}`` per-trajectory parameters (constants: read-only broadcast
             views of one value).
         sim_id: ``(N,)`` trajectory ids (ours: as written; others: ``0..N-1``).
+        times_note: None when ``times`` are the file's own; else why they are not, as a
+            phrase (a PDEBench file without ``t-coordinate``: frame indices ``0 .. T - 1``).
         pde, attrs, format (``"pdesurrogate" | "pdebench" | "the_well"``), path.
     """
 
@@ -88,6 +92,7 @@ class FieldData:
         self.path = Path(path)
         self.format = layout.format
         self.times = np.asarray(layout.times, dtype=np.float64)
+        self.times_note = layout.times_note
         self.grid = tuple(np.asarray(g, dtype=np.float64) for g in layout.grid)
         self.grid_names = tuple(layout.grid_names)
         self.channel_names = tuple(layout.channel_names)

@@ -242,6 +242,7 @@ def describe_dataset(path: Path) -> dict:
             "channel_names": list(data.channel_names),
             "params": params,
             "time": _axis(data.times),
+            "time_note": getattr(data, "times_note", None),
             "grid": [{"name": name, **_axis(g)}
                      for name, g in zip(data.grid_names, data.grid, strict=True)],
             "file_bytes": sum(f.stat().st_size for f in getattr(data, "files", [path])),
@@ -513,7 +514,8 @@ def _dataset_rows(info: dict) -> list[tuple[str, str]]:
         if info.get("splits"):
             rows.append(("split", ", ".join(f"{k}/ {_count(v, 'trajectory')}"
                                             for k, v in info["splits"].items())))
-    rows.append(("time", _axis_text(info["time"], "times")))
+    rows.append(("time", _axis_text(info["time"], "times")
+                 + (f" ({info['time_note']})" if info.get("time_note") else "")))
     for g in info["grid"]:
         rows.append((f"grid {g['name']}", _axis_text(g, "points")))
     attrs = info["attrs"]
@@ -577,7 +579,9 @@ JSON_KEYS = (
     "--json keys of a dataset file: what ('dataset'), path, format (pdesurrogate | pdebench | "
     "the_well), pde, shape ({trajectories, times, channels, grid}), dims, channel_names, "
     "params ({name: {min, max}} over the file's trajectories), time ({size, first, last, "
-    "step}; step null: uneven), grid ([{name, size, first, last, step}]), file_bytes, attrs "
+    "step}; step null: uneven), time_note (why the times are not the file's own, e.g. "
+    "frame indices of a PDEBench file without 't-coordinate'; null: they are), grid ([{name, "
+    "size, first, last, step}]), file_bytes, attrs "
     "(the global attributes); of a dataset folder also files ([{name, trajectories}] in "
     "order) and splits ({train, valid, test} trajectories of its train/ valid/ test/ "
     "folders; null: none), its attrs the first file's and file_bytes all files'.",

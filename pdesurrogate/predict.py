@@ -295,9 +295,11 @@ def _recorded_pde(data) -> str | None:
 
 
 def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
-            source: str = "its config.json 'dt'", hint: str = "") -> int:
+            source: str = "its config.json 'dt'", hint: str = "",
+            times_note: str | None = None) -> int:
     """Saved frames of the file per model step (a model step is ``dt``, or ``k`` frames
-    without a dt); a ValueError if the file's times do not fall on the model's steps."""
+    without a dt); a ValueError if the file's times do not fall on the model's steps.
+    ``times_note``: why ``times`` are not the file's own (FieldData.times_note), said in it."""
     if dt is None:
         return k
     if len(times) < 2:
@@ -308,7 +310,9 @@ def _stride(times: np.ndarray, dt: float | None, k: int, where: str, model: str,
     m = max(1, round(dt / h))
     if abs(m * h - dt) > TIME_RTOL * dt:
         raise ValueError(
-            f"{where!r}: saved times are {h:g} apart but one step of the model ({model}) is "
+            f"{where!r}: saved times are {h:g} apart"
+            + (f" ({times_note})" if times_note else "")
+            + f" but one step of the model ({model}) is "
             f"dt = {dt:g} ({source}); expected a spacing of dt or dt / n for an integer n"
             + hint)
     used = times[::m]
@@ -622,7 +626,8 @@ def plan_rollout(sur: Surrogate, data, model_dir: str, input_path: str,
         data.times, dt, k, input_path, model_dir,
         "its config.json 'dt'" if lead_time is None else "--lead-time",
         "; or give --lead-time (this model takes one) to step at the file's spacing"
-        if sur.takes_lead_time and lead_time is None else "")
+        if sur.takes_lead_time and lead_time is None else "",
+        getattr(data, "times_note", None))
     if steady:
         steps = 0
     elif steps is None:
